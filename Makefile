@@ -1,0 +1,226 @@
+# dure - GNU make build.
+#
+#   make            build build/dure (probes printed, one line each)
+#   make deps       install the Debian packages everything needs (idempotent)
+#   make test       deps, build, then every test; ends with "N passed, N failed"
+#   make demo       deps, build, then the demo job on 2 ranks
+#   make asan       the test suite under AddressSanitizer + UBSan (build-asan/)
+#   make bench      deps, build, then the benchmarks in bench/
+#
+# Knobs: USE_CUDA=auto|yes|no  CUDA_HOME  NCCL_HOME  NVCC_GENCODE  BUILD  OPT  V=1
+#
+# Sources are found by folder. A file named *_cuda.c or *.cu is compiled
+# only when CUDA is on; a file named *_nocuda.c only when it is off.
+
+DURE_VERSION := 0.1.0
+BUILD        ?= build
+USE_CUDA     ?= auto
+CUDA_HOME    ?= /usr/local/cuda
+NCCL_HOME    ?= $(CUDA_HOME)
+NVCC_GENCODE ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
+OPT          ?= -O2 -g
+SAN          ?= 0
+V            ?= 0
+Q := $(if $(filter 1,$(V)),,@)
+
+# Goals that only orchestrate: they run `make deps` first and then a sub-make,
+# so probing must wait for the sub-make (the packages may not be there yet).
+SETUP_GOALS := deps test demo asan bench clean help
+GOALS := $(or $(MAKECMDGOALS),all)
+NEED_PROBES := $(if $(filter-out $(SETUP_GOALS),$(GOALS)),1,0)
+
+.DEFAULT_GOAL := all
+.PHONY: all deps test check demo asan bench bench-run clean help tests-build FORCE
+
+# ---------------------------------------------------------------- probes
+ifeq ($(NEED_PROBES),1)
+probe_pc = $(if $(shell pkg-config --exists $(1) 2>/dev/null && echo y),\
+  $(info ✓ $(1) $(shell pkg-config --modversion $(1)) (pkg-config)),\
+  $(error ✗ $(1) not found by pkg-config: run 'make deps' (Debian package $(2))))
+$(call probe_pc,hdf5-openmpi,libhdf5-openmpi-dev)
+$(call probe_pc,cmocka,libcmocka-dev)
+$(call probe_pc,openblas,libopenblas-dev)
+$(call probe_pc,inih,libinih-dev)
+
+ifneq ($(shell pkg-config --exists ompi-c 2>/dev/null && echo y),)
+  MPI_CFLAGS := $(shell pkg-config --cflags ompi-c)
+  MPI_LIBS   := $(shell pkg-config --libs ompi-c)
+  $(info ✓ Open MPI $(shell pkg-config --modversion ompi-c) (pkg-config ompi-c))
+else ifneq ($(shell command -v mpicc 2>/dev/null),)
+  MPI_CFLAGS := $(shell mpicc --showme:compile)
+  MPI_LIBS   := $(shell mpicc --showme:link)
+  $(info ✓ Open MPI (mpicc --showme))
+else
+  $(error ✗ Open MPI not found (no pkg-config ompi-c, no mpicc): run 'make deps')
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags hdf5-openmpi openblas inih)
+PKG_LIBS   := $(shell pkg-config --libs hdf5-openmpi openblas inih)
+CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka)
+CMOCKA_LIBS   := $(shell pkg-config --libs cmocka)
+
+NVCC := $(CUDA_HOME)/bin/nvcc
+ifeq ($(USE_CUDA),no)
+  HAVE_CUDA := 0
+  $(info ✗ CUDA off (USE_CUDA=no): CPU-only build)
+else
+  cuda_found := $(and $(wildcard $(NVCC)),$(wildcard $(CUDA_HOME)/include/cuda_runtime.h))
+  nccl_found := $(wildcard $(NCCL_HOME)/include/nccl.h)
+  ifneq ($(and $(cuda_found),$(nccl_found)),)
+    HAVE_CUDA := 1
+    $(info ✓ nvcc $(shell $(NVCC) --version | sed -n 's/.*release \([0-9.]*\).*/\1/p') ($(NVCC)))
+    $(info ✓ NCCL ($(NCCL_HOME)/include/nccl.h))
+  else ifeq ($(USE_CUDA),yes)
+    $(error ✗ USE_CUDA=yes but $(if $(cuda_found),NCCL was not found under NCCL_HOME=$(NCCL_HOME),CUDA was not found under CUDA_HOME=$(CUDA_HOME)))
+  else
+    HAVE_CUDA := 0
+    $(info ✗ $(if $(cuda_found),NCCL not found under NCCL_HOME=$(NCCL_HOME),nvcc not found under CUDA_HOME=$(CUDA_HOME)): CPU-only build)
+  endif
+endif
+endif
+
+# ---------------------------------------------------------------- flags
+CSTD   := -std=c11 -D_GNU_SOURCE
+WARN   := -Wall -Wextra -Werror -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes
+CFLAGS_ALL := $(CSTD) $(WARN) $(OPT) -fopenmp -I. \
+              -DDURE_VERSION='"$(DURE_VERSION)"' -DDURE_HAVE_CUDA=$(HAVE_CUDA) \
+              $(MPI_CFLAGS) $(PKG_CFLAGS)
+LDLIBS_ALL := $(PKG_LIBS) $(MPI_LIBS) -fopenmp -lm -lpthread
+
+ifeq ($(HAVE_CUDA),1)
+  NCCL_LIBDIR := $(firstword $(wildcard $(NCCL_HOME)/lib64 $(NCCL_HOME)/lib))
+  CFLAGS_ALL  += -isystem $(CUDA_HOME)/include -isystem $(NCCL_HOME)/include
+  LDLIBS_ALL  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 \
+                 -L$(NCCL_LIBDIR) -Wl,-rpath,$(NCCL_LIBDIR) \
+                 -lnccl -lcublasLt -lcublas -lcudart -lstdc++
+  NVCCFLAGS   := -O3 -g -std=c++17 $(NVCC_GENCODE) -I. -I$(NCCL_HOME)/include \
+                 -DDURE_HAVE_CUDA=1 -Xcompiler -Wall,-Wextra,-Werror
+endif
+
+ifeq ($(SAN),1)
+  SANFLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer \
+                -fno-sanitize-recover=undefined
+  CFLAGS_ALL += $(SANFLAGS)
+  LDLIBS_ALL += $(SANFLAGS)
+endif
+
+# ---------------------------------------------------------------- sources
+MODULES  := common collectives dataio model jobs slurm launcher
+ALL_C    := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
+MAIN_C   := launcher/main.c
+ifeq ($(HAVE_CUDA),1)
+  LIB_C  := $(filter-out $(MAIN_C) %_nocuda.c,$(ALL_C))
+  LIB_CU := $(foreach m,$(MODULES),$(wildcard $(m)/*.cu))
+else
+  LIB_C  := $(filter-out $(MAIN_C) %_cuda.c,$(ALL_C))
+  LIB_CU :=
+endif
+LIB_OBJ  := $(LIB_C:%.c=$(BUILD)/obj/%.o) $(LIB_CU:%.cu=$(BUILD)/obj/%.cu.o)
+LIBDURE  := $(BUILD)/libdure.a
+DURE     := $(BUILD)/dure
+
+UNIT_SRC  := $(wildcard tests/unit/*.c)
+MPI_SRC   := $(wildcard tests/mpi/*.c)
+BENCH_SRC := $(wildcard bench/*.c)
+TEST_SUPPORT := $(wildcard tests/support/*.c)
+TEST_BINS  := $(UNIT_SRC:%.c=$(BUILD)/%) $(MPI_SRC:%.c=$(BUILD)/%)
+BENCH_BINS := $(BENCH_SRC:%.c=$(BUILD)/%)
+SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
+
+# ---------------------------------------------------------------- build
+all: $(DURE)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS_ALL) $(CMOCKA_CFLAGS) $(EXTRA_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  NVCC    $<")
+	$(Q)$(NVCC) $(NVCCFLAGS) -MMD -MP -c $< -o $@
+
+# The git revision is a file that changes only when the revision does, so
+# launcher/version.c is rebuilt exactly when it must be.
+$(BUILD)/git-rev: FORCE
+	@mkdir -p $(BUILD)
+	@rev=$$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown); \
+	 if [ -n "$$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then rev="$$rev-dirty"; fi; \
+	 if [ "$$(cat $@ 2>/dev/null)" != "$$rev" ]; then echo "$$rev" > $@; fi
+$(BUILD)/obj/launcher/version.o: $(BUILD)/git-rev
+$(BUILD)/obj/launcher/version.o: EXTRA_CFLAGS = -DDURE_GIT_REV='"$(shell cat $(BUILD)/git-rev 2>/dev/null)"' \
+    -DDURE_NVCC_GENCODE='"$(NVCC_GENCODE)"'
+
+$(LIBDURE): $(LIB_OBJ)
+	@rm -f $@
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)$(AR) rcs $@ $^
+
+$(DURE): $(BUILD)/obj/$(MAIN_C:.c=.o) $(LIBDURE)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/tests/%: tests/%.c $(LIBDURE) $(SUPPORT_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(CFLAGS_ALL) $(CMOCKA_CFLAGS) -o $@ $< $(SUPPORT_OBJ) $(LIBDURE) $(CMOCKA_LIBS) $(LDLIBS_ALL)
+
+$(BUILD)/bench/%: bench/%.c $(LIBDURE)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(LIBDURE) $(LDLIBS_ALL)
+
+tests-build: $(DURE) $(TEST_BINS) $(BENCH_BINS)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# ---------------------------------------------------------------- workflows
+DEBIAN_PACKAGES := pkg-config make gcc openmpi-bin libopenmpi-dev \
+    libhdf5-openmpi-dev hdf5-tools libcmocka-dev libopenblas-dev libinih-dev \
+    slurm-wlm munge gnuplot-nox shellcheck python3-h5py procps
+
+# Installs only what is missing; with everything present it asks no registry.
+deps:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; \
+	  done); \
+	if [ -z "$$missing" ]; then \
+	  echo "✓ deps: all $(words $(DEBIAN_PACKAGES)) Debian packages installed"; \
+	else \
+	  echo "deps: installing" $$missing; \
+	  if [ "$$(id -u)" -eq 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	  else echo "✗ deps: not root and no sudo: install as root:" $$missing >&2; exit 1; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+check: tests-build
+	bash tests/run.sh $(BUILD)
+
+test:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory check
+
+asan:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 OPT='-O1 -g' check
+
+demo:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory all
+	bash launcher/demo.sh $(BUILD)
+
+bench:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory bench-run
+
+bench-run: tests-build
+	bash bench/run.sh $(BUILD)
+
+clean:
+	rm -rf build build-asan
+
+help:
+	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
+
+FORCE:

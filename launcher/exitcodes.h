@@ -1,0 +1,26 @@
+/*
+ * launcher/exitcodes.h - the exit codes of `dure`, documented in README.md.
+ * Batch scripts and `dure status` rely on these values: never renumber.
+ */
+#ifndef DURE_LAUNCHER_EXITCODES_H
+#define DURE_LAUNCHER_EXITCODES_H
+
+#include "common/status.h"
+
+enum {
+    DURE_EXIT_OK = 0,        /* success */
+    DURE_EXIT_FAILURE = 1,   /* a runtime error (I/O, MPI, CUDA, ...) */
+    DURE_EXIT_USAGE = 2,     /* unknown command or option, bad arguments */
+    DURE_EXIT_CONFIG = 3,    /* the job spec or a --set override is invalid */
+    DURE_EXIT_DATA = 4,      /* the dataset is missing, malformed or invalid */
+    DURE_EXIT_NUMERIC = 5,   /* NaN or Inf loss or gradient */
+    DURE_EXIT_NODEV = 6,     /* a GPU was required and none is visible */
+    DURE_EXIT_NOMEM = 7,     /* memory for the run could not be allocated */
+    DURE_EXIT_PREEMPTED = 75,/* stopped by signal, checkpoint saved: resume */
+    DURE_EXIT_WATCHDOG = 124 /* a collective hung past the watchdog timeout */
+};
+
+/* Exit code for a failing library status (DURE_OK maps to 0). */
+int dure_exit_code(dure_status_t st);
+
+#endif

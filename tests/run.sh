@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# tests/run.sh BUILD_DIR - run every dure test and end with "N passed, N failed".
+#
+# Kinds of test, each found by path:
+#   BUILD/tests/unit/test_*   cmocka programs, run directly
+#   BUILD/tests/mpi/test_*    cmocka programs, run under `mpirun -np 2`
+#   tests/cli/test_*.sh       shell tests of the dure command
+#   tests/mpi/test_*.sh       shell tests that launch mpirun themselves
+#   tests/slurm/test_*.sh     shell tests against a real Slurm cluster that
+#                             this runner starts once and always stops
+# cmocka programs are counted by their own summaries; shell tests print
+# "ok - ..." / "not ok - ..." lines (tests/lib.sh) and are counted by those.
+# A shell test exiting 77 is skipped; any other non-zero exit with no
+# "not ok" line counts as one failure. Set DURE_TEST_FILTER=REGEX to run a
+# subset (matched against each test's path).
+set -u
+BUILD=${1:-build}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 1
+export DURE_BUILD="$ROOT/$BUILD"
+export DURE="$DURE_BUILD/dure"
+if [ "$(id -u)" -eq 0 ]; then
+    # Tests run as root here; users on clusters do not (see README).
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+# Two ranks on two cores, and room for a third rank in tests that need it.
+export OMPI_MCA_rmaps_base_oversubscribe=1
+export NCCL_SOCKET_IFNAME=lo
+if [ "${DURE_SAN:-0}" = 1 ] || [[ "$BUILD" == *asan* ]]; then
+    export ASAN_OPTIONS="protect_shadow_gap=0:detect_leaks=1:abort_on_error=0"
+    export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
+    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+fi
+LOGDIR="$DURE_BUILD/test-logs"
+rm -rf "$LOGDIR"; mkdir -p "$LOGDIR"
+FILTER=${DURE_TEST_FILTER:-.}
+TIMEOUT=${DURE_TEST_TIMEOUT:-300}
+
+passed=0 failed=0 skipped=0
+failures=()
+
+count_cmocka() { # name logfile exitcode
+    local name=$1 log=$2 rc=$3 p f
+    p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
+    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
+    p=${p:-0}; f=${f:-0}
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "[  FAILED  ] $name exited with code $rc"
+        f=1
+    fi
+    passed=$((passed + p)); failed=$((failed + f))
+    [ "$f" -eq 0 ] || failures+=("$name")
+}
+
+count_script() { # name logfile exitcode
+    local name=$1 log=$2 rc=$3 p f
+    p=$(grep -c '^ok - ' "$log"); f=$(grep -c '^not ok - ' "$log")
+    if [ "$rc" -eq 77 ]; then
+        skipped=$((skipped + 1)); echo "[  SKIPPED ] $name: $(tail -1 "$log")"; return
+    fi
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "not ok - $name exited with code $rc"
+        f=1
+    fi
+    passed=$((passed + p)); failed=$((failed + f))
+    [ "$f" -eq 0 ] || failures+=("$name")
+}
+
+run_logged() { # log cmd...
+    local log=$1; shift
+    timeout --kill-after=10 "$TIMEOUT" "$@" > >(tee "$log") 2>&1
+    local rc=$?
+    wait
+    return $rc
+}
+
+shopt -s nullglob
+for t in "$DURE_BUILD"/tests/unit/test_*; do
+    [[ "$t" =~ $FILTER ]] || continue
+    name=unit/$(basename "$t")
+    echo "=== $name"
+    run_logged "$LOGDIR/${name//\//_}.log" "$t"; rc=$?
+    count_cmocka "$name" "$LOGDIR/${name//\//_}.log" $rc
+done
+for t in "$DURE_BUILD"/tests/mpi/test_*; do
+    [[ "$t" =~ $FILTER ]] || continue
+    name=mpi/$(basename "$t")
+    echo "=== $name (mpirun -np 2)"
+    run_logged "$LOGDIR/${name//\//_}.log" mpirun -np 2 "$t"; rc=$?
+    count_cmocka "$name" "$LOGDIR/${name//\//_}.log" $rc
+done
+for t in tests/cli/test_*.sh tests/mpi/test_*.sh; do
+    [[ "$t" =~ $FILTER ]] || continue
+    name=${t#tests/}
+    echo "=== $name"
+    run_logged "$LOGDIR/${name//\//_}.log" bash "$t"; rc=$?
+    count_script "$name" "$LOGDIR/${name//\//_}.log" $rc
+done
+
+slurm_tests=()
+for t in tests/slurm/test_*.sh; do
+    [[ "$t" =~ $FILTER ]] && slurm_tests+=("$t")
+done
+if [ ${#slurm_tests[@]} -gt 0 ]; then
+    SLURM_DIR=$(mktemp -d /tmp/dure-slurm.XXXXXX)
+    export DURE_SLURM_DIR="$SLURM_DIR"
+    trap 'bash tests/slurm/cluster.sh down "$SLURM_DIR" >/dev/null 2>&1' EXIT
+    echo "=== slurm: starting a single-node cluster in $SLURM_DIR"
+    if bash tests/slurm/cluster.sh up "$SLURM_DIR" > "$LOGDIR/slurm_up.log" 2>&1; then
+        # shellcheck disable=SC1091
+        . "$SLURM_DIR/env.sh"
+        for t in "${slurm_tests[@]}"; do
+            name=${t#tests/}
+            echo "=== $name"
+            run_logged "$LOGDIR/${name//\//_}.log" bash "$t"; rc=$?
+            count_script "$name" "$LOGDIR/${name//\//_}.log" $rc
+        done
+    else
+        cat "$LOGDIR/slurm_up.log"
+        echo "not ok - slurm cluster did not start (log above)"
+        failed=$((failed + ${#slurm_tests[@]})); failures+=("slurm cluster start")
+    fi
+    echo "=== slurm: stopping the cluster"
+    bash tests/slurm/cluster.sh down "$SLURM_DIR" || { failed=$((failed + 1)); failures+=("slurm cluster stop"); }
+    trap - EXIT
+fi
+
+echo
+if [ ${#failures[@]} -gt 0 ]; then
+    echo "failed: ${failures[*]} (logs in $LOGDIR)"
+fi
+if [ "$skipped" -gt 0 ]; then
+    echo "$passed passed, $failed failed, $skipped skipped"
+else
+    echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ]

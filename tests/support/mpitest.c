@@ -1,0 +1,49 @@
+/* tests/support/mpitest.c - see mpitest.h. */
+#include "tests/support/mpitest.h"
+
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/status.h"
+
+static int rank_, size_;
+
+void mpitest_init(int *argc, char ***argv)
+{
+    if (MPI_Init(argc, argv) != MPI_SUCCESS) {
+        fprintf(stderr, "mpitest: MPI_Init failed\n");
+        exit(1);
+    }
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+    MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    dure_log_set_rank(rank_);
+    if (rank_ != 0) {
+        const char *dir = getenv("DURE_BUILD");
+        const char *prog = strrchr((*argv)[0], '/');
+        char path[1024];
+        snprintf(path, sizeof path, "%s/test-logs/%s.rank%d.log",
+                 dir ? dir : "/tmp", prog ? prog + 1 : (*argv)[0], rank_);
+        if (!freopen(path, "w", stdout)) {
+            fprintf(stderr, "mpitest: rank %d cannot write %s\n", rank_, path);
+        }
+    }
+}
+
+int mpitest_rank(void) { return rank_; }
+int mpitest_size(void) { return size_; }
+
+int mpitest_run(const char *name, const struct CMUnitTest *tests, size_t n)
+{
+    int failed = _cmocka_run_group_tests(name, tests, n, NULL, NULL);
+    int worst = 0;
+    MPI_Allreduce(&failed, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (rank_ == 0 && worst > failed) {
+        printf("[  FAILED  ] %d test(s) failed on another rank (see rank logs)\n",
+               worst);
+    }
+    fflush(stdout);
+    MPI_Finalize();
+    return worst;
+}

@@ -1,0 +1,31 @@
+/*
+ * tests/support/mpitest.h - run a cmocka group under mpirun.
+ *
+ * Every rank runs every test; rank 0 prints cmocka's report, the other ranks
+ * write theirs to BUILD/test-logs/<prog>.rank<N>.log. The exit code is the
+ * number of tests that failed on any rank, so a failure on rank 1 fails the
+ * run even when rank 0 passed.
+ */
+#ifndef DURE_TESTS_MPITEST_H
+#define DURE_TESTS_MPITEST_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+/* Initialise MPI and redirect non-zero ranks' output; call first in main. */
+void mpitest_init(int *argc, char ***argv);
+
+/* Run the group on every rank, finalize MPI, return the exit code for main. */
+int mpitest_run(const char *name, const struct CMUnitTest *tests, size_t n);
+
+int mpitest_rank(void);
+int mpitest_size(void);
+
+#define MPITEST_RUN(name, tests)                                              \
+    mpitest_run((name), (tests), sizeof(tests) / sizeof((tests)[0]))
+
+#endif

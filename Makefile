@@ -224,3 +224,6 @@ help:
 	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
 
 FORCE:
+
+# Keep intermediate objects (test support) so relinks do not rebuild them.
+.SECONDARY:

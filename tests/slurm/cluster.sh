@@ -59,16 +59,17 @@ proc_state() {
 }
 
 # daemon_pid NAME: the recorded PID of NAME if that process still runs the
-# daemon of this DIR (a zombie, a reused PID or another cluster's daemon
-# does not count); prints nothing otherwise.
+# daemon of this DIR: program .../NAME with DIR in its arguments (a zombie, a
+# reused PID, another cluster's daemon, or setsid and nohup before they exec
+# the daemon do not count); prints nothing otherwise.
 daemon_pid() {
-    local name=$1 pid cmd state
+    local name=$1 pid args state
     read -r pid 2>/dev/null < "$DIR/pids/$name" || return 0
     [[ "$pid" =~ ^[0-9]+$ ]] || return 0
     state=$(proc_state "$pid")
     [ -n "$state" ] && [ "$state" != Z ] || return 0
-    cmd=$(tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline") || return 0
-    [[ "$cmd" == *"$name "*"$DIR/"* ]] && echo "$pid"
+    mapfile -d '' args 2>/dev/null < "/proc/$pid/cmdline" || return 0
+    [[ "${args[0]:-}" == */"$name" ]] && [[ "${args[*]}" == *"$DIR/"* ]] && echo "$pid"
 }
 
 # start_daemon NAME CMD...: run CMD in the foreground of its own session,
@@ -85,13 +86,12 @@ start_daemon() {
         done
         exec setsid nohup "$@" < /dev/null >> "$DIR/log/$name.out" 2>&1
     ) &
-    local pid=$! tries=500
+    local pid=$! limit=$((SECONDS + UP_TIMEOUT))
     echo "$pid" > "$DIR/pids/$name"
-    # Until the subshell has exec'd, its command line is not the daemon's and
-    # daemon_pid would take it for dead. A start that fails shows later.
-    while [ -z "$(daemon_pid "$name")" ] && [ $tries -gt 0 ]; do
+    # Until setsid and nohup have exec'd the daemon, daemon_pid takes the
+    # process for dead: wait until it runs the daemon or ends (reported later).
+    while [ -z "$(daemon_pid "$name")" ] && [ $SECONDS -lt $limit ]; do
         case $(proc_state "$pid") in ""|Z) return ;; esac
-        tries=$((tries - 1))
         sleep 0.01
     done
 }

@@ -421,8 +421,9 @@ DIR=$2
 case $1 in
     up|down)
         # One `up` or `down` at a time per DIR; the daemons never inherit
-        # the lock (start_daemon closes it).
-        if [ "$1" = up ] || [ -d "$DIR" ]; then
+        # the lock (start_daemon closes it). A `down` on a DIR that never
+        # held a cluster writes nothing there.
+        if [ "$1" = up ] || [ -d "$DIR/pids" ]; then
             { mkdir -p "$DIR" && exec 9>> "$DIR/lock"; } || die "cannot create $DIR/lock"
             flock -w "$UP_TIMEOUT" 9 || die "another cluster.sh holds $DIR/lock"
         fi

@@ -82,6 +82,7 @@ const struct dure_command dure_commands[] = {
     {"help", "show help for dure or for one command", cmd_help, help_usage},
     {"version", "print dure's and the linked libraries' versions", cmd_version,
      version_usage},
+    {"jobspec", "check a job spec and print it resolved", cmd_jobspec, cmd_jobspec_usage},
     {NULL, NULL, NULL, NULL},
 };
 

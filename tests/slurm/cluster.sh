@@ -85,7 +85,15 @@ start_daemon() {
         done
         exec setsid nohup "$@" < /dev/null >> "$DIR/log/$name.out" 2>&1
     ) &
-    echo $! > "$DIR/pids/$name"
+    local pid=$! tries=500
+    echo "$pid" > "$DIR/pids/$name"
+    # Until the subshell has exec'd, its command line is not the daemon's and
+    # daemon_pid would take it for dead. A start that fails shows later.
+    while [ -z "$(daemon_pid "$name")" ] && [ $tries -gt 0 ]; do
+        case $(proc_state "$pid") in ""|Z) return ;; esac
+        tries=$((tries - 1))
+        sleep 0.01
+    done
 }
 
 # now_us: the time in microseconds (EPOCHREALTIME without its decimal point,
@@ -249,11 +257,13 @@ EOF
 # Return 2 as soon as a daemon in $STARTED fails to bind its port (slurmctld
 # would retry for 10 s before giving up), 1 if one dies or time runs out.
 wait_until() {
-    local deadline=$((SECONDS + $1)) desc=$2 name; shift 2
+    local deadline=$((SECONDS + $1)) desc=$2 name pid; shift 2
     while ! "$@" >/dev/null 2>&1; do
         for name in $STARTED; do
+            # Liveness first: the log of a daemon seen dead is complete.
+            pid=$(daemon_pid "$name")
             port_clash "$name" && return 2
-            [ -n "$(daemon_pid "$name")" ] || { warn "$name exited while waiting for $desc"; return 1; }
+            [ -n "$pid" ] || { warn "$name exited while waiting for $desc"; return 1; }
         done
         [ $SECONDS -lt $deadline ] || { warn "timed out waiting for $desc"; return 1; }
         sleep 0.05

@@ -101,7 +101,7 @@ static void test_sbatch_quote(void **state)
     assert_string_equal(strbuf_str(&sb), "gpu-a100_x.1");
     sb.len = 0;
     assert_int_equal(sbatch_quote_append(&sb, "k", "/a b/#c\"d'e\\f$(g)%x"), DURE_OK);
-    assert_string_equal(strbuf_str(&sb), "/a\\ b/\\#c\\\"d\\'e\\\\f\\$\\(g\\)%x");
+    assert_string_equal(strbuf_str(&sb), "\"/a b/#c\\\"d'e\\\\f$(g)%x\"");
     sb.len = 0;
     dure_log_set_quiet(1);
     assert_int_equal(sbatch_quote_append(&sb, "run.dir", "a\nb"), DURE_ERR_ARG);
@@ -140,9 +140,9 @@ static void test_render(void **state)
     const char *want[] = {
         "#!/bin/bash\n#SBATCH --job-name=r\n#SBATCH --nodes=2\n#SBATCH --ntasks-per-node=4\n"
         "#SBATCH --gpus-per-node=4\n#SBATCH --cpus-per-task=1\n#SBATCH --time=1:00:00\n"
-        "#SBATCH --partition=gpu\n#SBATCH --exclude=n\\[01-03\\]\n"
+        "#SBATCH --partition=gpu\n#SBATCH --exclude=\"n[01-03]\"\n"
         "#SBATCH --signal=USR2@300\n#SBATCH --no-requeue\n#SBATCH --open-mode=append\n"
-        "#SBATCH --output=/w\\ d/runs/r/%x_%j.out\n#SBATCH --chdir=/w\\ d\n"
+        "#SBATCH --output=\"/w d/runs/r/%x_%j.out\"\n#SBATCH --chdir=\"/w d\"\n"
         "# job spec hash: ",
         "\ndure='/opt/dure bin/dure'\n",
         "\nrun_dirs=('/w d/runs/r')\n",

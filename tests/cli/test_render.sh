@@ -15,9 +15,8 @@ for spec in "$T_ROOT"/jobs/*.ini; do
     t_run "$name: shellcheck" 0 shellcheck script.sh
 done
 t_run "the demo spec resolves" 0 "$DURE" jobspec --ini "$T_ROOT/jobs/demo-cpu.ini"
-t_grep "demo: d_model 64" '^d_model = 64$'
-t_grep "demo: 2 layers" '^n_layers = 2$'
 t_grep "demo: 2 ranks on one node" '^ntasks_per_node = 2$'
+t_grep "demo: the local site profile" '^profile = local$'
 t_run "the sweep example renders a 6-task array" 0 "$DURE" render "$T_ROOT/jobs/sweep-lr.ini"
 t_grep "--array=0-5" '^#SBATCH --array=0-5$'
 

@@ -3,6 +3,10 @@
 # without a cluster: every example spec loads and renders to a script that
 # passes bash -n and shellcheck; hostile values render harmlessly; errors
 # name the file, line and key.
+# Hostile values below are single-quoted on purpose:
+# shellcheck disable=SC2016
+
+# shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 cd "$T_TMP" || exit 1
 

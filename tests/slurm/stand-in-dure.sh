@@ -18,7 +18,10 @@
 #     rank 0 writes the environment variables named in STAND_IN_ENV (one
 #     NAME=VALUE per line, values verbatim) to RUN_DIR/stand-in.env
 set -u
-[ "${1:-}" = run ] && [ $# -eq 2 ] || { echo "usage: $0 run JOB.ini" >&2; exit 2; }
+if [ "${1:-}" != run ] || [ $# -ne 2 ]; then
+    echo "usage: $0 run JOB.ini" >&2
+    exit 2
+fi
 spec=$2
 
 # "key = value" of one [section] of the INI file.

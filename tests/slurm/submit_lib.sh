@@ -3,6 +3,7 @@
 # shellcheck shell=bash
 
 # tests/slurm/stand-in-dure.sh: `dure run` as far as the batch script cares.
+# shellcheck disable=SC2034  # used by the tests that source this file
 STAND_IN="$T_ROOT/tests/slurm/stand-in-dure.sh"
 
 # wait_for SECONDS CMD...: retry CMD every 0.1 s until it succeeds; 1 on timeout.

@@ -19,13 +19,14 @@ cd "$T_TMP" || exit 1
 STEPS=40
 t_run "generate a small factory dataset" 0 "$DURE" data gen -o "$T_TMP/factory.h5" \
     --episodes 32 --length 1024 --channels 4 --val-fraction 0.2 --seed 7
-sets=(--set "data.path=$T_TMP/factory.h5" --set run.steps=$STEPS --set run.deterministic=true
+sets=(--set "data.path=$T_TMP/factory.h5" --set "run.steps=$STEPS" --set run.deterministic=true
       --set run.log_every=1 --set run.val_every=0 --set checkpoint.every=5)
 
 # metrics_steps DIR: the step numbers of DIR/metrics.jsonl's training lines.
 metrics_steps() { sed -n 's/^{"step":\([0-9]*\),"loss".*/\1/p' "$1/metrics.jsonl" 2>/dev/null; }
 # last_loss DIR: the loss of the last training line, as written.
 last_loss() { grep '"loss"' "$1/metrics.jsonl" | tail -n 1 | sed -n 's/.*"loss":\([^,}]*\).*/\1/p'; }
+# shellcheck disable=SC2317  # called through wait_for
 has_steps() { [ "$(metrics_steps "$1" | wc -l)" -ge "$2" ]; }
 
 # 1. Uninterrupted, and the time to the first step.

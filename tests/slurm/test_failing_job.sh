@@ -32,7 +32,10 @@ t_grep "lists the job as failed" "^job +$job +FAILED, exit $code "
 t_grep "says failed with the exit code" "^state +failed: job $job FAILED with exit code $code \("
 t_grep "shows the log" "^log +$T_TMP/runs/bad/bad_$job.out, last lines:"
 t_grep "whose end has the batch script's verdict" "^  \| dure-batch: dure run failed with exit code $code$"
-t_grep "and srun's account of the ranks" "^  \\| srun: error: .*Exited with exit code $code\$"
+if "$DURE" help run >/dev/null 2>&1; then
+    t_grep "and dure run's own error, naming the dataset" \
+        "^error +dure: error \[.*\] .*'no/such/dataset.h5'"
+fi
 t_eq "the run did not finish" "$(test -e runs/bad/FINISHED && echo yes)" ""
 
 t_run "submit a job failing with a data error" 0 \

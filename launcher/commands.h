@@ -20,6 +20,10 @@ struct dure_command {
 /* The table, terminated by an entry whose name is NULL. */
 extern const struct dure_command dure_commands[];
 
+/* `dure data gen|import|inspect|stats` (launcher/cmd_data.c). */
+int cmd_data(int argc, char **argv);
+void cmd_data_usage(FILE *out);
+
 /* Print the library versions that `dure --version` shows. */
 void dure_print_versions(FILE *out);
 

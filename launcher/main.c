@@ -82,6 +82,7 @@ const struct dure_command dure_commands[] = {
     {"help", "show help for dure or for one command", cmd_help, help_usage},
     {"version", "print dure's and the linked libraries' versions", cmd_version,
      version_usage},
+    {"data", "generate, import, inspect and summarize datasets", cmd_data, cmd_data_usage},
     {NULL, NULL, NULL, NULL},
 };
 

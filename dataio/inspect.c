@@ -312,10 +312,7 @@ static void scan(struct ictx *ix, dataio_reader_t *r)
                 (long long)s->n_nonfinite_rows);
     }
     for (int64_t i = 0; i < s->n_nonfinite_rows && i < SHOW_BAD; i++) {
-        int64_t g = s->nonfinite_rows[i], e = 0;
-        while (e + 1 < in->n_episodes && in->episode_start[e + 1] <= g) {
-            e++;
-        }
+        int64_t g = s->nonfinite_rows[i], e = dataio_episode_of_row(in, g);
         int64_t t = g - in->episode_start[e];
         if (dataio_reader_read_logged(r, e, t, 1, row, sc) != DURE_OK) {
             continue;

@@ -212,7 +212,7 @@ static dure_status_t fill(dataio_loader_t *ld, struct slot *s, int64_t epoch, in
             where(ld, s->episode[i], s->start[i] + k / C, (int)(k % C), loc, sizeof loc);
             snprintf(err, err_len, "%s: %s value; set data.on_nan = skip to leave windows "
                      "with NaN or Inf out", loc, isnan(x[k]) ? "NaN" : "Inf");
-            return DURE_ERR_NUMERIC;
+            return DURE_ERR_FORMAT;
         }
     }
     return st;
@@ -465,7 +465,7 @@ static dure_status_t setup_norm(dataio_loader_t *ld, const struct dataio_loader_
         if (ld->normalize) {
             m = cfg->norm_mean ? cfg->norm_mean[j] : s->mean[j];
             sd = cfg->norm_std ? cfg->norm_std[j] : s->std[j];
-            DURE_CHECK(isfinite(m) && isfinite(sd) && sd >= 0, DURE_ERR_NUMERIC,
+            DURE_CHECK(isfinite(m) && isfinite(sd) && sd >= 0, DURE_ERR_FORMAT,
                        "'%s': channel %d '%s' has normalization mean %g, std %g",
                        ld->info->path, j, ld->info->channel_names[j], m, sd);
             if (sd == 0.0) {
@@ -495,10 +495,7 @@ static dure_status_t refuse_known_nan(dataio_loader_t *ld, const struct dataio_s
     dataio_scratch_t *sc = NULL;
     float *row = NULL;
     for (int64_t i = 0; i < s->n_nonfinite_rows; i++) {
-        int64_t g = s->nonfinite_rows[i], e = 0;
-        while (e + 1 < in->n_episodes && in->episode_start[e + 1] <= g) {
-            e++;
-        }
+        int64_t g = s->nonfinite_rows[i], e = dataio_episode_of_row(in, g);
         int val = in->is_val && in->is_val[e];
         if ((split == DATAIO_SPLIT_TRAIN && val) || (split == DATAIO_SPLIT_VAL && !val)) {
             continue;
@@ -514,7 +511,7 @@ static dure_status_t refuse_known_nan(dataio_loader_t *ld, const struct dataio_s
         }
         char loc[700];
         where(ld, e, t, ch, loc, sizeof loc);
-        DURE_FAIL(DURE_ERR_NUMERIC,
+        DURE_FAIL(DURE_ERR_FORMAT,
                   "%s: %s value (%lld rows of the file hold NaN or Inf); set "
                   "data.on_nan = skip to leave windows with them out", loc,
                   isnan(row[ch]) ? "NaN" : "Inf", (long long)s->n_nonfinite_rows);

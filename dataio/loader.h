@@ -18,12 +18,15 @@
  * of an epoch are dropped (they differ from epoch to epoch).
  *
  * Data path. A prefetch thread fills `prefetch` preallocated batch buffers
- * ahead of the consumer; reads of windows that are adjacent in the file and
- * in the batch are coalesced into one read per run of contiguous chunks;
- * values are converted to float32 and (by default) normalized per channel
- * with the training split's mean and standard deviation. Memory is
- * (prefetch + 1) batch buffers plus per-thread scratch, fixed at open,
- * whatever the file size. Nothing is allocated per batch.
+ * ahead of the consumer (a consumer that finds its batch not ready reads
+ * one itself rather than sleep); reads of windows that are adjacent in the
+ * file and in the batch are coalesced into one read per run of contiguous
+ * chunks; values are converted to float32 and (by default) normalized per
+ * channel with the training split's mean and standard deviation. The
+ * prefetch thread never calls HDF5 (not thread-safe here): the training
+ * thread may write checkpoints with HDF5 meanwhile. Memory is (prefetch +
+ * 1) batch buffers plus per-thread scratch, fixed at open, whatever the
+ * file size. Nothing is allocated per batch.
  *
  * Typical use (one loader per rank; `comm` shared):
  *

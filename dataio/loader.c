@@ -166,7 +166,7 @@ static uint32_t scan_window(const dataio_loader_t *ld, float *x)
 }
 
 /* Read the windows of the batch at (epoch, position) into s. Runs on the
- * prefetch thread: no HDF5, no logging; errors go to err. */
+ * prefetch thread or the caller's: no HDF5, no logging; errors go to err. */
 static dure_status_t fill(dataio_loader_t *ld, struct slot *s, int64_t epoch, int64_t pos,
                           dataio_scratch_t *scratch, uint64_t *bytes, char *err,
                           size_t err_len)

@@ -28,6 +28,9 @@ int cmd_submit(int argc, char **argv);
 void cmd_submit_usage(FILE *out);
 int cmd_status(int argc, char **argv);
 void cmd_status_usage(FILE *out);
+/* `dure data gen|import|inspect|stats` (launcher/cmd_data.c). */
+int cmd_data(int argc, char **argv);
+void cmd_data_usage(FILE *out);
 
 /* Print the library versions that `dure --version` shows. */
 void dure_print_versions(FILE *out);

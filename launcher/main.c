@@ -87,6 +87,7 @@ const struct dure_command dure_commands[] = {
     {"submit", "submit a job spec to Slurm (job, chain or sweep array)", cmd_submit,
      cmd_submit_usage},
     {"status", "jobs, progress and ETA of a run directory", cmd_status, cmd_status_usage},
+    {"data", "generate, import, inspect and summarize datasets", cmd_data, cmd_data_usage},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -20,6 +20,10 @@ struct dure_command {
 /* The table, terminated by an entry whose name is NULL. */
 extern const struct dure_command dure_commands[];
 
+/* `dure plot RUN_DIR`: loss.png and throughput.png (launcher/cmd_plot.c). */
+int cmd_plot(int argc, char **argv);
+void cmd_plot_usage(FILE *out);
+
 /* Print the library versions that `dure --version` shows. */
 void dure_print_versions(FILE *out);
 

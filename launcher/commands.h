@@ -20,6 +20,10 @@ struct dure_command {
 /* The table, terminated by an entry whose name is NULL. */
 extern const struct dure_command dure_commands[];
 
+/* `dure run JOB.ini`: train, data parallel over MPI ranks (launcher/cmd_run.c). */
+int cmd_run(int argc, char **argv);
+void cmd_run_usage(FILE *out);
+
 /* `dure plot RUN_DIR`: loss.png and throughput.png (launcher/cmd_plot.c). */
 int cmd_plot(int argc, char **argv);
 void cmd_plot_usage(FILE *out);

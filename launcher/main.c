@@ -82,6 +82,8 @@ const struct dure_command dure_commands[] = {
     {"help", "show help for dure or for one command", cmd_help, help_usage},
     {"version", "print dure's and the linked libraries' versions", cmd_version,
      version_usage},
+    {"run", "train a job spec, data parallel over mpirun/srun ranks", cmd_run,
+     cmd_run_usage},
     {"plot", "draw a run's loss and throughput as PNG (gnuplot)", cmd_plot,
      cmd_plot_usage},
     {NULL, NULL, NULL, NULL},

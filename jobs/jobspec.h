@@ -25,7 +25,7 @@
  *
  * Error messages (also in dure_last_error()) name the place and what is
  * allowed:
- *     job.ini:12: unknown key 'd_modle' in [model]; did you mean 'd_model'?
+ *     job.ini:12: unknown key 'd_modle' in [model] (did you mean 'd_model'?); keys of ...
  *     job.ini:7: run.device = 'gpu': allowed values: auto, cpu, cuda
  *     job.ini:9: model.n_layers = '0': out of bounds [1, 1024]
  *     --set optim.lr=abc: optim.lr = 'abc': expected a number
@@ -64,8 +64,9 @@ struct jobspec_list {
 enum {
     JOBSPEC_F_REQUIRED = 1 << 0, /* no default: the spec must set it */
     JOBSPEC_F_MIN_EXCL = 1 << 1, /* numeric: value must be > min, not >= */
-    JOBSPEC_F_RESULT = 1 << 2,   /* changes the numbers a run computes (hash) */
-    JOBSPEC_F_PATH = 1 << 3,     /* a file system path (or glob) */
+    JOBSPEC_F_MAX_EXCL = 1 << 2, /* numeric: value must be < max, not <= */
+    JOBSPEC_F_RESULT = 1 << 3,   /* changes the numbers a run computes (hash) */
+    JOBSPEC_F_PATH = 1 << 4,     /* a file system path (or glob) */
 };
 
 struct jobspec_key;
@@ -84,7 +85,7 @@ struct jobspec_key {
     const char *name;           /* "d_model" */
     enum jobspec_type type;
     unsigned flags;             /* JOBSPEC_F_* */
-    double min, max;            /* inclusive bounds for INT and FLOAT */
+    double min, max;            /* bounds for INT and FLOAT (see flags) */
     const char *def;            /* default as INI text; NULL when REQUIRED */
     const char *const *values;  /* ENUM: allowed names, NULL-terminated */
     size_t offset;              /* offsetof(struct dure_jobspec, field) */

@@ -27,6 +27,8 @@ void cmd_run_usage(FILE *out);
 /* `dure plot RUN_DIR`: loss.png and throughput.png (launcher/cmd_plot.c). */
 int cmd_plot(int argc, char **argv);
 void cmd_plot_usage(FILE *out);
+int cmd_jobspec(int argc, char **argv);
+void cmd_jobspec_usage(FILE *out);
 
 /* Print the library versions that `dure --version` shows. */
 void dure_print_versions(FILE *out);

@@ -86,6 +86,7 @@ const struct dure_command dure_commands[] = {
      cmd_run_usage},
     {"plot", "draw a run's loss and throughput as PNG (gnuplot)", cmd_plot,
      cmd_plot_usage},
+    {"jobspec", "check a job spec and print it resolved", cmd_jobspec, cmd_jobspec_usage},
     {NULL, NULL, NULL, NULL},
 };
 

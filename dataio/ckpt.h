@@ -174,6 +174,29 @@ struct ckpt_verify_report {
  */
 dure_status_t ckpt_verify(const char *path, struct ckpt_verify_report *report);
 
+#define CKPT_N_DATASETS 3
+/* "params", "adam_m", "adam_v": the dataset names, in this order. */
+extern const char *const ckpt_dataset_names[CKPT_N_DATASETS];
+
+/* How one dataset is stored. */
+struct ckpt_dataset_info {
+    uint64_t n;             /* float32 elements */
+    uint64_t chunk;         /* elements per chunk */
+    int fletcher32;         /* 1 when the Fletcher32 filter is in its pipeline */
+    uint64_t storage_bytes; /* bytes it takes in the file, checksums included */
+};
+
+/*
+ * Metadata and dataset layout of a checkpoint, without reading the data
+ * (serial). For `dure ckpt inspect`.
+ */
+dure_status_t ckpt_describe(const char *path, struct ckpt_meta *meta,
+                            struct ckpt_dataset_info info[CKPT_N_DATASETS]);
+
+/* 1 when the two metadata records are identical field by field (bitwise for
+ * the doubles, up to the NUL for the model string). */
+int ckpt_meta_equal(const struct ckpt_meta *a, const struct ckpt_meta *b);
+
 /* dir/ckpt-<step 8 digits>.h5 into buf; DURE_ERR_ARG if it does not fit. */
 dure_status_t ckpt_path(const char *dir, uint64_t step, char *buf, size_t cap);
 

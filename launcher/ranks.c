@@ -8,8 +8,9 @@
 
 #include "common/mpi_check.h"
 
-/* 1: parsed; 0: unset; -1: set but not a non-negative int. */
-static int env_int(const char *name, int *value)
+/* 1: parsed; 0: unset; -1: set but not a non-negative int (logged when
+ * `complain`). */
+static int env_int(const char *name, int *value, int complain)
 {
     const char *s = getenv(name);
     if (!s || !*s) {
@@ -19,6 +20,9 @@ static int env_int(const char *name, int *value)
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno != 0 || *end != '\0' || v < 0 || v > INT_MAX) {
+        if (!complain) {
+            return -1;
+        }
         dure_log_error(__FILE__, __LINE__,
                        "environment variable %s='%s' is not a non-negative integer",
                        name, s);
@@ -38,7 +42,7 @@ int dure_ranks_local_from_env(int *local_rank, int *local_size, const char **sou
     };
     for (size_t i = 0; i < sizeof launchers / sizeof launchers[0]; i++) {
         int rank = 0, size = -1;
-        int got = env_int(launchers[i].rank, &rank);
+        int got = env_int(launchers[i].rank, &rank, 1);
         if (got == 0) {
             continue;
         }
@@ -47,7 +51,7 @@ int dure_ranks_local_from_env(int *local_rank, int *local_size, const char **sou
         }
         /* SLURM_NTASKS_PER_NODE may read "2(x3)" on heterogeneous layouts:
          * then the size is unknown rather than wrong. */
-        if (env_int(launchers[i].size, &size) != 1) {
+        if (env_int(launchers[i].size, &size, 0) != 1) {
             size = -1;
         }
         *local_rank = rank;

@@ -368,15 +368,13 @@ static void report_setup(const train_t *t, const struct model_config *mc,
             "overlap %s\n"
             "run: global batch %d windows of %d timesteps = %d x %d micro-batches x %d "
             "ranks\n"
-            "run: memory per rank: params %.1f MiB, grads %.1f MiB, grad shard %.1f MiB, "
-            "optimizer %.1f MiB, staging %.1f MiB\n"
+            "run: memory per rank: params %" PRIu64 " B, grads %" PRIu64 " B, grad shard "
+            "%" PRIu64 " B, optimizer %" PRIu64 " B, checkpoint staging %" PRIu64 " B\n"
             "run: MFU peak per rank: %s\n",
             t->world_size, comm_backend_name(comm_backend(t->comm)), table, t->zero_stage,
             comm_bucketer_count(t->bucketer), t->spec->parallel.overlap ? "on" : "off",
             t->spec->optim.global_batch, t->window, t->micro, t->accum, t->world_size,
-            (double)mem.params / 1048576.0, (double)mem.grads / 1048576.0,
-            (double)mem.grad_shard / 1048576.0, (double)mem.optimizer / 1048576.0,
-            (double)mem.staging / 1048576.0, peak_what);
+            mem.params, mem.grads, mem.grad_shard, mem.optimizer, mem.staging, peak_what);
     fflush(out);
 }
 

@@ -54,6 +54,12 @@ struct comm_op {
 /* Element size of a dtype in bytes. */
 size_t comm_dtype_size(enum comm_dtype dt);
 
+/* Address of global element i in op's input / output (see above). */
+const void *comm_op_send_at(const struct comm_op *op, size_t i);
+void *comm_op_recv_at(const struct comm_op *op, size_t i);
+/* 1 when input and output of element i are the same bytes. */
+int comm_op_in_place(const struct comm_op *op, size_t i);
+
 /*
  * What a backend may need from the dispatcher. `cancel` becomes non-zero when
  * the watchdog gave up on the running operation (no on_hang hook installed,
@@ -92,6 +98,8 @@ struct comm_backend_i {
      */
     dure_status_t (*start)(void *ctx, const struct comm_op *op, void **handle);
     dure_status_t (*poll)(void *ctx, void *handle, int *done);
+    /* Required with start: the handle's op was waited for; reuse it. */
+    void (*release)(void *ctx, void *handle);
     /* Optional: tear down in-flight communication after a hang (nccl:
      * ncclCommAbort), called on the watchdog thread before on_hang. */
     void (*abort)(void *ctx);

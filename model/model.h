@@ -48,9 +48,11 @@
  * Determinism: with deterministic = 1 every reduction runs in an order fixed
  * by the configuration alone (no atomics, no split-K, no order that depends
  * on thread scheduling), so two runs with the same configuration, seed,
- * thread count and data give bit-identical parameters. The CPU path is
- * written that way in both modes; on cuda, deterministic = 1 also pins the
- * cuBLAS algorithms and disables its split-K/atomic reductions.
+ * thread count and data give bit-identical parameters. dure's own kernels
+ * (CPU and CUDA) are written that way in both modes; on cuda,
+ * deterministic = 1 also forbids cuBLAS reductions through atomics
+ * (CUBLAS_ATOMICS_NOT_ALLOWED). Bit-identity holds for one build on one
+ * GPU model, not across cuBLAS versions or architectures.
  */
 #ifndef DURE_MODEL_MODEL_H
 #define DURE_MODEL_MODEL_H

@@ -1,0 +1,333 @@
+/* model/kernels_cpu.c - CPU reference kernels (see kernels_cpu.h). */
+#include "model/kernels_cpu.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#define GELU_S 0.7978845608028654f /* sqrt(2 / pi) */
+#define GELU_A 0.044715f
+
+/* This thread's share [*lo, *hi) of n items, in contiguous static blocks. */
+static void thread_range(size_t n, size_t *lo, size_t *hi)
+{
+    size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
+    *lo = n * id / nt;
+    *hi = n * (id + 1) / nt;
+}
+
+void cpu_patches(float *inp, float *tgt, const float *batch,
+                 int B, int N, int P, int C)
+{
+    size_t PC = (size_t)P * C, T = (size_t)(N + 1) * P;
+    /* Patches of one window are contiguous: inputs are its first N * PC
+     * values, targets the N * PC values one patch later. */
+    for (int b = 0; b < B; b++) {
+        const float *w = batch + (size_t)b * T * C;
+        memcpy(inp + (size_t)b * N * PC, w, (size_t)N * PC * sizeof(float));
+        memcpy(tgt + (size_t)b * N * PC, w + PC, (size_t)N * PC * sizeof(float));
+    }
+}
+
+/* db (cols) += column sums of x (rows, cols); columns split over threads,
+ * rows summed in order. */
+static void colsum_add(float *db, const float *x, int rows, int cols)
+{
+    #pragma omp parallel
+    {
+        size_t lo, hi;
+        thread_range((size_t)cols, &lo, &hi);
+        for (int r = 0; r < rows; r++) {
+            const float *xr = x + (size_t)r * cols;
+            #pragma omp simd
+            for (size_t c = lo; c < hi; c++) {
+                db[c] += xr[c];
+            }
+        }
+    }
+}
+
+void cpu_embed_forward(float *enc, const float *inp, const float *w,
+                       const float *b, const float *pos, int B, int N, int PC, int D)
+{
+    int rows = B * N;
+    #pragma omp parallel for schedule(static)
+    for (int r = 0; r < rows; r++) {
+        const float *p = pos + (size_t)(r % N) * D;
+        float *o = enc + (size_t)r * D;
+        #pragma omp simd
+        for (int c = 0; c < D; c++) {
+            o[c] = b[c] + p[c];
+        }
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, D, PC, 1.0f,
+                inp, PC, w, PC, 1.0f, enc, D);
+}
+
+void cpu_embed_backward(float *dw, float *db, float *dpos, const float *denc,
+                        const float *inp, int B, int N, int PC, int D)
+{
+    int rows = B * N;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, PC, rows, 1.0f,
+                denc, D, inp, PC, 1.0f, dw, PC);
+    colsum_add(db, denc, rows, D);
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        float *dp = dpos + (size_t)n * D;
+        for (int b = 0; b < B; b++) {
+            const float *g = denc + ((size_t)b * N + n) * D;
+            #pragma omp simd
+            for (int c = 0; c < D; c++) {
+                dp[c] += g[c];
+            }
+        }
+    }
+}
+
+void cpu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                           const float *w, const float *b, int rows, int D)
+{
+    #pragma omp parallel for schedule(static)
+    for (int r = 0; r < rows; r++) {
+        const float *x = inp + (size_t)r * D;
+        float *o = out + (size_t)r * D;
+        float s = 0.0f;
+        #pragma omp simd reduction(+ : s)
+        for (int c = 0; c < D; c++) {
+            s += x[c];
+        }
+        float m = s / (float)D;
+        float v = 0.0f;
+        #pragma omp simd reduction(+ : v)
+        for (int c = 0; c < D; c++) {
+            float d = x[c] - m;
+            v += d * d;
+        }
+        float rs = 1.0f / sqrtf(v / (float)D + MODEL_LN_EPS);
+        #pragma omp simd
+        for (int c = 0; c < D; c++) {
+            o[c] = (x[c] - m) * rs * w[c] + b[c];
+        }
+        mean[r] = m;
+        rstd[r] = rs;
+    }
+}
+
+void cpu_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
+                            const float *inp, const float *w, const float *mean,
+                            const float *rstd, int rows, int D)
+{
+    #pragma omp parallel for schedule(static)
+    for (int r = 0; r < rows; r++) {
+        const float *x = inp + (size_t)r * D, *g = dout + (size_t)r * D;
+        float *dx = dinp + (size_t)r * D;
+        float m = mean[r], rs = rstd[r];
+        float sg = 0.0f, sgx = 0.0f;
+        #pragma omp simd reduction(+ : sg, sgx)
+        for (int c = 0; c < D; c++) {
+            float dn = g[c] * w[c];
+            sg += dn;
+            sgx += dn * (x[c] - m) * rs;
+        }
+        sg /= (float)D;
+        sgx /= (float)D;
+        #pragma omp simd
+        for (int c = 0; c < D; c++) {
+            float xh = (x[c] - m) * rs;
+            dx[c] += (g[c] * w[c] - sg - xh * sgx) * rs;
+        }
+    }
+    #pragma omp parallel
+    {
+        size_t lo, hi;
+        thread_range((size_t)D, &lo, &hi);
+        for (int r = 0; r < rows; r++) {
+            const float *x = inp + (size_t)r * D, *g = dout + (size_t)r * D;
+            float m = mean[r], rs = rstd[r];
+            #pragma omp simd
+            for (size_t c = lo; c < hi; c++) {
+                dw[c] += g[c] * (x[c] - m) * rs;
+                db[c] += g[c];
+            }
+        }
+    }
+}
+
+void cpu_matmul_forward(float *out, const float *inp, const float *w,
+                        const float *b, int rows, int nin, int nout)
+{
+    #pragma omp parallel for schedule(static)
+    for (int r = 0; r < rows; r++) {
+        memcpy(out + (size_t)r * nout, b, (size_t)nout * sizeof(float));
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nout, nin, 1.0f,
+                inp, nin, w, nin, 1.0f, out, nout);
+}
+
+void cpu_matmul_backward(float *dinp, float *dw, float *db, const float *dout,
+                         const float *inp, const float *w, int rows, int nin, int nout)
+{
+    if (dinp) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, nin, nout, 1.0f,
+                    dout, nout, w, nin, 0.0f, dinp, nin);
+    }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nout, nin, rows, 1.0f,
+                dout, nout, inp, nin, 1.0f, dw, nin);
+    colsum_add(db, dout, rows, nout);
+}
+
+/* The per-(b, h) GEMMs are small: run them one per OpenMP thread with
+ * OpenBLAS single-threaded, so the two thread pools do not nest. */
+void cpu_attention_forward(float *out, float *att, const float *qkv,
+                           int B, int N, int D, int H)
+{
+    int hs = D / H, ld = 3 * D;
+    float scale = 1.0f / sqrtf((float)hs);
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    #pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * H; bh++) {
+        int b = bh / H, h = bh % H;
+        const float *q = qkv + (size_t)b * N * ld + (size_t)h * hs;
+        const float *k = q + D, *v = q + 2 * D;
+        float *a = att + (size_t)bh * N * N;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, N, hs, scale,
+                    q, ld, k, ld, 0.0f, a, N);
+        for (int i = 0; i < N; i++) {
+            float *ar = a + (size_t)i * N;
+            float mx = ar[0];
+            for (int j = 1; j <= i; j++) {
+                mx = ar[j] > mx ? ar[j] : mx;
+            }
+            float s = 0.0f;
+            for (int j = 0; j <= i; j++) {
+                ar[j] = expf(ar[j] - mx);
+                s += ar[j];
+            }
+            float inv = 1.0f / s;
+            for (int j = 0; j <= i; j++) {
+                ar[j] *= inv;
+            }
+            for (int j = i + 1; j < N; j++) {
+                ar[j] = 0.0f;
+            }
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, hs, N, 1.0f,
+                    a, N, v, ld, 0.0f, out + (size_t)b * N * D + (size_t)h * hs, D);
+    }
+    openblas_set_num_threads(blas_threads);
+}
+
+void cpu_attention_backward(float *dqkv, float *datt, const float *dout,
+                            const float *qkv, const float *att,
+                            int B, int N, int D, int H)
+{
+    int hs = D / H, ld = 3 * D;
+    float scale = 1.0f / sqrtf((float)hs);
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    #pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * H; bh++) {
+        int b = bh / H, h = bh % H;
+        size_t base = (size_t)b * N * ld + (size_t)h * hs;
+        const float *q = qkv + base, *k = q + D, *v = q + 2 * D;
+        float *dq = dqkv + base, *dk = dq + D, *dv = dq + 2 * D;
+        const float *a = att + (size_t)bh * N * N;
+        const float *dy = dout + (size_t)b * N * D + (size_t)h * hs;
+        float *da = datt + (size_t)bh * N * N;
+        /* dA = dY V^T; dV = A^T dY */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, N, hs, 1.0f,
+                    dy, D, v, ld, 0.0f, da, N);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, hs, N, 1.0f,
+                    a, N, dy, D, 0.0f, dv, ld);
+        /* softmax backward: dS = A * (dA - rowsum(A * dA)), times the scale */
+        for (int i = 0; i < N; i++) {
+            const float *ar = a + (size_t)i * N;
+            float *dr = da + (size_t)i * N;
+            float s = 0.0f;
+            for (int j = 0; j <= i; j++) {
+                s += ar[j] * dr[j];
+            }
+            for (int j = 0; j <= i; j++) {
+                dr[j] = ar[j] * (dr[j] - s) * scale;
+            }
+            for (int j = i + 1; j < N; j++) {
+                dr[j] = 0.0f;
+            }
+        }
+        /* dQ = dS K; dK = dS^T Q */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, hs, N, 1.0f,
+                    da, N, k, ld, 0.0f, dq, ld);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, hs, N, 1.0f,
+                    da, N, q, ld, 0.0f, dk, ld);
+    }
+    openblas_set_num_threads(blas_threads);
+}
+
+void cpu_gelu_forward(float *out, const float *inp, size_t n)
+{
+    #pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float t = tanhf(GELU_S * (x + GELU_A * x * x * x));
+        out[i] = 0.5f * x * (1.0f + t);
+    }
+}
+
+void cpu_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
+{
+    #pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float t = tanhf(GELU_S * (x + GELU_A * x * x * x));
+        float du = GELU_S * (1.0f + 3.0f * GELU_A * x * x);
+        float g = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
+        dinp[i] = dout[i] * g;
+    }
+}
+
+void cpu_residual_forward(float *out, const float *a, const float *b, size_t n)
+{
+    #pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        out[i] = a[i] + b[i];
+    }
+}
+
+void cpu_add_inplace(float *dst, const float *src, size_t n)
+{
+    #pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        dst[i] += src[i];
+    }
+}
+
+double cpu_loss(float *dpred, const float *pred, const float *tgt, int rows,
+                int cols, enum model_loss loss, float delta)
+{
+    size_t n = (size_t)rows * cols;
+    double sum = 0.0;
+    float inv = 1.0f / (float)n;
+    for (size_t i = 0; i < n; i++) {
+        float d = pred[i] - tgt[i];
+        float g;
+        if (loss == MODEL_LOSS_HUBER) {
+            float ad = fabsf(d);
+            if (ad <= delta) {
+                sum += 0.5 * (double)d * d;
+                g = d;
+            } else {
+                sum += (double)delta * (ad - 0.5 * delta);
+                g = d > 0.0f ? delta : -delta;
+            }
+        } else {
+            sum += (double)d * d;
+            g = 2.0f * d;
+        }
+        if (dpred) {
+            dpred[i] = g * inv;
+        }
+    }
+    return sum / (double)n;
+}

@@ -152,6 +152,9 @@ $(BUILD)/obj/launcher/version.o: $(BUILD)/git-rev
 $(BUILD)/obj/launcher/version.o: EXTRA_CFLAGS = -DDURE_GIT_REV='"$(shell cat $(BUILD)/git-rev 2>/dev/null)"' \
     -DDURE_NVCC_GENCODE='"$(NVCC_GENCODE)"'
 
+# The batch-script template is embedded with .incbin, which -MMD cannot see.
+$(BUILD)/obj/slurm/batch_template.o: slurm/batch.sh.in
+
 $(LIBDURE): $(LIB_OBJ)
 	@rm -f $@
 	@$(if $(Q),echo "  AR      $@")

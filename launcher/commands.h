@@ -29,6 +29,12 @@ int cmd_plot(int argc, char **argv);
 void cmd_plot_usage(FILE *out);
 int cmd_jobspec(int argc, char **argv);
 void cmd_jobspec_usage(FILE *out);
+int cmd_render(int argc, char **argv);
+void cmd_render_usage(FILE *out);
+int cmd_submit(int argc, char **argv);
+void cmd_submit_usage(FILE *out);
+int cmd_status(int argc, char **argv);
+void cmd_status_usage(FILE *out);
 
 /* Print the library versions that `dure --version` shows. */
 void dure_print_versions(FILE *out);

@@ -87,6 +87,10 @@ const struct dure_command dure_commands[] = {
     {"plot", "draw a run's loss and throughput as PNG (gnuplot)", cmd_plot,
      cmd_plot_usage},
     {"jobspec", "check a job spec and print it resolved", cmd_jobspec, cmd_jobspec_usage},
+    {"render", "print the Slurm batch script of a job spec", cmd_render, cmd_render_usage},
+    {"submit", "submit a job spec to Slurm (job, chain or sweep array)", cmd_submit,
+     cmd_submit_usage},
+    {"status", "jobs, progress and ETA of a run directory", cmd_status, cmd_status_usage},
     {NULL, NULL, NULL, NULL},
 };
 

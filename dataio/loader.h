@@ -85,6 +85,11 @@ struct dataio_loader_config {
     dataio_nan_t on_nan;       /* data.on_nan */
     dataio_io_t io;            /* data.io; AUTO = the measured default */
     int expect_channels;       /* model.channels; 0 = take them from the data */
+    /* Normalize with these (C) instead of the file's statistics, e.g. a
+     * validation loader with the training loader's dataio_loader_norm, or
+     * values from a checkpoint. NULL = the file's stored /stats, else one
+     * streamed pass over the training split at open. Copied at open. */
+    const float *norm_mean, *norm_std;
     /* Optional allocator for the batch buffers (e.g. pinned host memory for
      * GPU copies); NULL = aligned_alloc. Called only in open, freed in close. */
     void *(*buf_alloc)(size_t bytes, void *ctx);

@@ -135,8 +135,10 @@ struct dataio_reader_i {
      * cfg->comm when the resolved io is MPIIO. */
     dure_status_t (*open)(const struct dataio_reader_config *cfg, void **ctx,
                           struct dataio_dataset_info *info);
-    /* Bytes of scratch that read() needs for up to max_rows rows. */
+    /* Bytes of scratch that read() needs for up to max_rows rows, and how
+     * to prepare such a block once before its first read(). */
     size_t (*scratch_bytes)(void *ctx, int64_t max_rows);
+    void (*scratch_init)(void *ctx, void *scratch, int64_t max_rows);
     /* Rows [t0, t0+n) of episode e, all channels, into dst (n, C) float32
      * row-major, converted from the stored dtype. scratch has at least
      * scratch_bytes(ctx, n) bytes. Adds the bytes fetched to *bytes_read.
@@ -164,6 +166,9 @@ dure_status_t dataio_reader_open(const struct dataio_reader_config *cfg,
 
 /* The dataset's description; owned by r, valid until dataio_reader_close. */
 const struct dataio_dataset_info *dataio_reader_info(const dataio_reader_t *r);
+
+/* Bytes a scratch for reads of up to max_rows rows takes. */
+size_t dataio_scratch_bytes(dataio_reader_t *r, int64_t max_rows);
 
 /* Scratch for one thread's reads of up to max_rows rows. Owned by the
  * caller; free with dataio_scratch_free (NULL is fine). */

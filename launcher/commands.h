@@ -20,6 +20,10 @@ struct dure_command {
 /* The table, terminated by an entry whose name is NULL. */
 extern const struct dure_command dure_commands[];
 
+/* `dure bench`: measure and check collectives (launcher/cmd_bench.c). */
+int cmd_bench(int argc, char **argv);
+void cmd_bench_usage(FILE *out);
+
 /* Print the library versions that `dure --version` shows. */
 void dure_print_versions(FILE *out);
 

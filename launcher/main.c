@@ -82,6 +82,8 @@ const struct dure_command dure_commands[] = {
     {"help", "show help for dure or for one command", cmd_help, help_usage},
     {"version", "print dure's and the linked libraries' versions", cmd_version,
      version_usage},
+    {"bench", "measure and check collectives (nccl-tests compatible)", cmd_bench,
+     cmd_bench_usage},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -135,6 +135,11 @@ static int parse_size(const char *s, size_t len, size_t *bytes)
     return 0;
 }
 
+int comm_parse_bytes(const char *s, size_t *bytes)
+{
+    return s ? parse_size(s, strlen(s), bytes) : -1;
+}
+
 dure_status_t comm_algo_table_parse(const char *s, struct comm_algo_table *t)
 {
     dure_status_t st = DURE_OK;

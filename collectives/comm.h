@@ -159,6 +159,11 @@ const char *comm_backend_name(enum comm_backend b);
 const char *comm_algo_name(enum comm_algo a);
 const char *comm_coll_name(enum comm_coll c);   /* "all-reduce", ... */
 
+/* Parse a byte count with an optional binary suffix: "4096", "64K", "1M",
+ * "2G" (as in algorithm tables and `dure bench -b`). 0 on success, -1 on a
+ * malformed or overflowing value. */
+int comm_parse_bytes(const char *s, size_t *bytes);
+
 /* Parse a table's text form into *t. DURE_ERR_ARG names the bad entry
  * (unknown algorithm, auto, bad size, unsorted, or not starting at 0). */
 dure_status_t comm_algo_table_parse(const char *s, struct comm_algo_table *t);

@@ -35,6 +35,9 @@ int cmd_submit(int argc, char **argv);
 void cmd_submit_usage(FILE *out);
 int cmd_status(int argc, char **argv);
 void cmd_status_usage(FILE *out);
+/* `dure bench`: measure and check collectives (launcher/cmd_bench.c). */
+int cmd_bench(int argc, char **argv);
+void cmd_bench_usage(FILE *out);
 
 /* Print the library versions that `dure --version` shows. */
 void dure_print_versions(FILE *out);

@@ -91,6 +91,8 @@ const struct dure_command dure_commands[] = {
     {"submit", "submit a job spec to Slurm (job, chain or sweep array)", cmd_submit,
      cmd_submit_usage},
     {"status", "jobs, progress and ETA of a run directory", cmd_status, cmd_status_usage},
+    {"bench", "measure and check collectives (nccl-tests compatible)", cmd_bench,
+     cmd_bench_usage},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -58,6 +58,31 @@ static void put_num(FILE *f, const char *key, double v, int exact)
     }
 }
 
+/*
+ * Is the progress stream a terminal that can take an updating line? Under
+ * mpirun, Open MPI hands each rank a pseudo-terminal whatever mpirun's own
+ * stdout is, so a rank's isatty() says nothing about where the text ends
+ * up: there, ask about the stdout of the parent (mpirun on one node; on
+ * other nodes orted, whose stdout is no terminal).
+ */
+static int is_terminal(FILE *f)
+{
+    char link[64], target[256];
+    if (!isatty(fileno(f))) {
+        return 0;
+    }
+    if (!getenv("OMPI_COMM_WORLD_RANK")) {
+        return 1;
+    }
+    snprintf(link, sizeof link, "/proc/%ld/fd/1", (long)getppid());
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    if (n <= 0) {
+        return 0;
+    }
+    target[n] = '\0';
+    return strncmp(target, "/dev/pts/", 9) == 0 || strncmp(target, "/dev/tty", 8) == 0;
+}
+
 /* Keep only the lines of steps <= keep_step (see dure_metrics_open). */
 static dure_status_t truncate_history(const char *path, long keep_step)
 {
@@ -110,7 +135,7 @@ dure_status_t dure_metrics_open(dure_metrics_t **out, const char *run_dir,
     DURE_TRY(truncate_history(m->path, resume_step));
     DURE_SYS_TRY((m->file = fopen(m->path, "a")) != NULL, "cannot open %s", m->path);
     m->progress = progress;
-    m->tty = progress && isatty(fileno(progress));
+    m->tty = progress && is_terminal(progress);
     m->total_steps = total_steps;
     m->log_every = log_every > 0 ? log_every : 1;
     m->first_step = -1;
@@ -138,11 +163,17 @@ static void draw(dure_metrics_t *m, const struct dure_step_metrics *s)
     if (isfinite(m->last_val)) {
         snprintf(val, sizeof val, " | val %.4f", m->last_val);
     }
+    char step_time[32];
+    if (s->step_s >= 1.0) {
+        snprintf(step_time, sizeof step_time, "%.2f s/step", s->step_s);
+    } else {
+        snprintf(step_time, sizeof step_time, "%.1f ms/step", 1e3 * s->step_s);
+    }
     fprintf(m->progress,
-            "%sstep %*ld/%ld | loss %.4f%s | gnorm %.3f | lr %.2e | %.3fs/step"
-            " | %.3gk ts/s | mfu %.1f%% | eta %s%s%s",
-            m->tty ? "\r\033[K" : "", m->total_steps >= 1000 ? 5 : 3, s->step,
-            m->total_steps, s->loss, val, s->grad_norm, s->lr, s->step_s,
+            "%sstep %*ld/%ld | loss %.4f%s | gnorm %.3f | lr %.2e | %s"
+            " | %.4g k timesteps/s | mfu %.1f%% | eta %s%s%s",
+            m->tty ? "\r\033[K" : "", snprintf(NULL, 0, "%ld", m->total_steps), s->step,
+            m->total_steps, s->loss, val, s->grad_norm, s->lr, step_time,
             s->timesteps_per_s / 1e3, 100.0 * s->mfu, eta,
             s->skipped ? " | SKIPPED (non-finite loss)" : "", m->tty ? "" : "\n");
     fflush(m->progress);

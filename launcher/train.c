@@ -67,6 +67,8 @@ struct train {
     double wait_seen;            /* loader wait_s already attributed */
     double baseline;             /* naive baseline on the validation windows */
     int have_baseline;
+    long fault_nan_step;         /* DURE_FAULT_NAN: step to poison, 0 = none */
+    int fault_nan_rank;
     uint64_t config_hash;        /* jobspec RESULT hash */
     char model_desc[CKPT_MODEL_MAX];
 };
@@ -100,6 +102,29 @@ static dure_status_t agree(MPI_Comm comm, dure_status_t mine, const char *what)
 }
 
 /* ---------------------------------------------------------------- setup */
+
+/* DURE_FAULT_NAN=STEP[:RANK] (see train.h); malformed values are refused. */
+static dure_status_t read_fault_env(train_t *t)
+{
+    dure_status_t st = DURE_OK;
+    const char *s = getenv("DURE_FAULT_NAN");
+    char *end = NULL;
+    if (!s || !*s) {
+        goto out;
+    }
+    long step = strtol(s, &end, 10);
+    long rank = 0;
+    if (*end == ':') {
+        rank = strtol(end + 1, &end, 10);
+    }
+    DURE_CHECK(*end == '\0' && step > 0 && rank >= 0 && rank < t->world_size, DURE_ERR_ARG,
+               "DURE_FAULT_NAN='%s': expected STEP[:RANK] with STEP >= 1 and RANK < %d", s,
+               t->world_size);
+    t->fault_nan_step = step;
+    t->fault_nan_rank = (int)rank;
+out:
+    return st;
+}
 
 /* CPU threads per rank: run.threads, or the cores this rank may use
  * (bound by the launcher: its affinity mask; unbound: a fair share). */
@@ -405,6 +430,7 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
                "(%d) = %d: the accumulation count must be a whole number",
                spec->optim.global_batch, t->micro, t->world_size, per_step);
     t->accum = spec->optim.global_batch / per_step;
+    DURE_TRY(read_fault_env(t));
 
     int threads = pick_threads(spec, ranks);
     omp_set_num_threads(threads);
@@ -603,6 +629,9 @@ dure_status_t train_step(train_t *t, struct train_step_result *res)
                DURE_ERR_INTERNAL, "loader gave %d windows of %d channels, expected %d of %d",
                b.local_batch, b.channels, A * t->micro, t->channels);
     DURE_TRY(model_zero_grad(t->model));
+    if (step == t->fault_nan_step && t->rank == t->fault_nan_rank) {
+        b.data[0] = NAN;
+    }
 
     double *mine = t->ctl_host + (size_t)t->rank * (size_t)t->slot;
     for (int j = 0; j < A; j++) {

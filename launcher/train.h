@@ -37,6 +37,11 @@
  * take the same decision at the same step: skip or stop on a non-finite
  * loss or gradient, stop for a signal. Its wait is watched: a rank that
  * died makes the others abort after parallel.watchdog_s.
+ *
+ * Fault injection (tests): DURE_FAULT_NAN=STEP[:RANK] makes rank RANK
+ * (default 0) write a NaN into the first value of its batch at step STEP,
+ * before the forward pass, so the NaN travels the real path (loss,
+ * gradients, all-reduce) that corrupt input would take.
  */
 #ifndef DURE_LAUNCHER_TRAIN_H
 #define DURE_LAUNCHER_TRAIN_H

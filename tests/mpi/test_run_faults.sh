@@ -23,19 +23,25 @@ run_mpi 2 base --set model.d_model=16384 --set model.n_layers=512 --set model.n_
 t_eq "a model that cannot fit: exit 7 (exit $T_RC)" "$T_RC" 7
 t_grep "the message gives the estimated need" 'not enough memory: this run needs about [0-9.]+ GiB per rank'
 
-# A learning rate of 10 without clipping blows the loss up within steps.
-run_mpi 2 base --set optim.lr=10 --set optim.min_lr=10 --set optim.warmup_steps=0 \
-    --set optim.grad_clip=0 --set run.steps=40 --set run.dir="$R/nan"
+# A NaN in rank 1's input at step 3 (DURE_FAULT_NAN): the loss and, through
+# the all-reduce, every rank's gradients turn non-finite.
+T_OUT=$(DURE_FAULT_NAN=3:1 mpirun -x DURE_FAULT_NAN -np 2 "$DURE" run "$T_TMP/base.ini" \
+    --set run.dir="$R/nan" 2>&1); T_RC=$?
 t_eq "non-finite loss with on_nan = stop: exit 5 (exit $T_RC)" "$T_RC" 5
-t_grep "the message names the step and the rank" 'non-finite loss \([^)]*\) at step [0-9]+ on rank [01]'
+t_grep "the message names the step and the rank" 'non-finite loss \(nan\) at step 3 on rank 1'
+t_eq "no step after the NaN is taken" "$(run_losses "$R/nan" | tail -1 | cut -d' ' -f1)" 2
 if [ ! -f "$R/nan/FINISHED" ]; then t_ok "the stopped run is not marked finished"
 else t_fail "FINISHED written after a NaN stop"; fi
-run_mpi 2 base --set optim.lr=10 --set optim.min_lr=10 --set optim.warmup_steps=0 \
-    --set optim.grad_clip=0 --set run.steps=40 --set run.dir="$R/skip" --set run.on_nan=skip
+T_OUT=$(DURE_FAULT_NAN=3:1 mpirun -x DURE_FAULT_NAN -np 2 "$DURE" run "$T_TMP/base.ini" \
+    --set run.dir="$R/skip" --set run.on_nan=skip 2>&1); T_RC=$?
 t_eq "non-finite loss with on_nan = skip: the run completes (exit $T_RC)" "$T_RC" 0
-t_grep "the skipped step is reported" 'update skipped \(run.on_nan = skip\)'
-if grep -q '"skipped":true' "$R/skip/metrics.jsonl"; then t_ok "metrics mark the skipped steps"
-else t_fail "no skipped step in $R/skip/metrics.jsonl"; fi
+t_grep "the skipped step is reported" 'non-finite loss at step 3 on rank 1: update skipped'
+t_eq "metrics mark step 3, and only it, as skipped" \
+    "$(grep -c '"skipped":true' "$R/skip/metrics.jsonl") $(grep -c '^{"step":3,"loss":null' "$R/skip/metrics.jsonl")" "1 1"
+last=$(run_losses "$R/skip" | tail -1)
+if [ "${last%% *}" = 8 ] && [[ "${last#* }" =~ ^[0-9] ]]; then
+    t_ok "training goes on with finite losses after the skip (step 8: ${last#* })"
+else t_fail "after the skip: last line '$last'"; fi
 
 # Kill rank 1 with SIGKILL mid-run: the job must end, non-zero, within the
 # watchdog timeout (5 s here), naming the rank.

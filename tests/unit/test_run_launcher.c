@@ -144,8 +144,8 @@ static void test_metrics_progress_lines(void **state)
         lines += *p == '\n';
     }
     assert_int_equal(lines, 3);
-    assert_non_null(strstr(buf, "step   1/20"));
-    assert_non_null(strstr(buf, "step  10/20 | loss 1.0000"));
+    assert_non_null(strstr(buf, "step  1/20"));
+    assert_non_null(strstr(buf, "step 10/20 | loss 1.0000"));
     /* 10 steps left at 0.25 s each. */
     assert_non_null(strstr(buf, "eta 3s"));
     assert_null(strstr(buf, "\r"));

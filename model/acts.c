@@ -59,7 +59,7 @@ dure_status_t model_act_plan_compute(const struct model_config *cfg,
         [ACT_V]        = {BN, D, 0, 2, 1},
         [ACT_Y]        = {BN, D, 0, 2, 1},
         [ACT_LOSS]     = {BN, 1, 0, 4, 1},
-        [ACT_PARTIAL]  = {MODEL_COLSUM_CHUNKS, 4 * D, 0, 4, 1},
+        [ACT_PARTIAL]  = {MODEL_COLSUM_CHUNKS, PC > 4 * D ? PC : 4 * D, 0, 4, 1},
     };
 
     memset(plan, 0, sizeof *plan);

@@ -56,7 +56,7 @@ enum model_act {
     ACT_V,           /* (B, H, N, hs) permuted v, then dv */
     ACT_Y,           /* (B, H, N, hs) attention output before un-permute */
     ACT_LOSS,        /* (BN)          fp32 per-row loss sums */
-    ACT_PARTIAL,     /* (MODEL_COLSUM_CHUNKS, 4D) fp32 column partial sums */
+    ACT_PARTIAL,     /* (MODEL_COLSUM_CHUNKS, max(4D, PC)) fp32 column partials */
     ACT_COUNT
 };
 

@@ -4,6 +4,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <string.h>
 
 #define GELU_S 0.7978845608028654f /* sqrt(2 / pi) */
@@ -15,6 +16,55 @@ static void thread_range(size_t n, size_t *lo, size_t *hi)
     size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
     *lo = n * id / nt;
     *hi = n * (id + 1) / nt;
+}
+
+/* Rows or columns of C per thread are multiples of this, so that no thread
+ * gets a ragged edge of OpenBLAS's register tiles. */
+#define GEMM_GRAIN 32
+
+/*
+ * Row-major C (M, N) = alpha op(A) op(B) + beta C, split between the OpenMP
+ * threads along the larger of M and N; each part is one single-threaded
+ * cblas_sgemm over the full K, so each element of C is summed in the same
+ * order whatever the thread count.
+ */
+static void sgemm_par(int ta, int tb, int M, int N, int K, float alpha, const float *A,
+                      int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    enum CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans;
+    enum CBLAS_TRANSPOSE opb = tb ? CblasTrans : CblasNoTrans;
+    int split_m = M >= N;
+    size_t units = (size_t)((split_m ? M : N) + GEMM_GRAIN - 1) / GEMM_GRAIN;
+    #pragma omp parallel
+    {
+        size_t lo, hi;
+        thread_range(units, &lo, &hi);
+        int b = (int)lo * GEMM_GRAIN, e = (int)hi * GEMM_GRAIN;
+        int lim = split_m ? M : N;
+        e = e < lim ? e : lim;
+        if (b < e && split_m) {
+            /* rows b..e of op(A): A's rows (no transpose) or columns */
+            const float *a = ta ? A + b : A + (size_t)b * lda;
+            cblas_sgemm(CblasRowMajor, opa, opb, e - b, N, K, alpha, a, lda, B, ldb, beta,
+                        C + (size_t)b * ldc, ldc);
+        } else if (b < e) {
+            const float *bb = tb ? B + (size_t)b * ldb : B + b;
+            cblas_sgemm(CblasRowMajor, opa, opb, M, e - b, K, alpha, A, lda, bb, ldb, beta,
+                        C + b, ldc);
+        }
+    }
+}
+
+int cpu_blas_enter(void)
+{
+    int saved = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    return saved;
+}
+
+void cpu_blas_leave(int saved)
+{
+    openblas_set_num_threads(saved);
 }
 
 void cpu_patches(float *inp, float *tgt, const float *batch,
@@ -61,16 +111,14 @@ void cpu_embed_forward(float *enc, const float *inp, const float *w,
             o[c] = b[c] + p[c];
         }
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, D, PC, 1.0f,
-                inp, PC, w, PC, 1.0f, enc, D);
+    sgemm_par(0, 1, rows, D, PC, 1.0f, inp, PC, w, PC, 1.0f, enc, D);
 }
 
 void cpu_embed_backward(float *dw, float *db, float *dpos, const float *denc,
                         const float *inp, int B, int N, int PC, int D)
 {
     int rows = B * N;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, PC, rows, 1.0f,
-                denc, D, inp, PC, 1.0f, dw, PC);
+    sgemm_par(1, 0, D, PC, rows, 1.0f, denc, D, inp, PC, 1.0f, dw, PC);
     colsum_add(db, denc, rows, D);
     #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
@@ -161,31 +209,25 @@ void cpu_matmul_forward(float *out, const float *inp, const float *w,
     for (int r = 0; r < rows; r++) {
         memcpy(out + (size_t)r * nout, b, (size_t)nout * sizeof(float));
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nout, nin, 1.0f,
-                inp, nin, w, nin, 1.0f, out, nout);
+    sgemm_par(0, 1, rows, nout, nin, 1.0f, inp, nin, w, nin, 1.0f, out, nout);
 }
 
 void cpu_matmul_backward(float *dinp, float *dw, float *db, const float *dout,
                          const float *inp, const float *w, int rows, int nin, int nout)
 {
     if (dinp) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, nin, nout, 1.0f,
-                    dout, nout, w, nin, 0.0f, dinp, nin);
+        sgemm_par(0, 0, rows, nin, nout, 1.0f, dout, nout, w, nin, 0.0f, dinp, nin);
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nout, nin, rows, 1.0f,
-                dout, nout, inp, nin, 1.0f, dw, nin);
+    sgemm_par(1, 0, nout, nin, rows, 1.0f, dout, nout, inp, nin, 1.0f, dw, nin);
     colsum_add(db, dout, rows, nout);
 }
 
-/* The per-(b, h) GEMMs are small: run them one per OpenMP thread with
- * OpenBLAS single-threaded, so the two thread pools do not nest. */
+/* The per-(b, h) GEMMs are small: one (b, h) per OpenMP thread at a time. */
 void cpu_attention_forward(float *out, float *att, const float *qkv,
                            int B, int N, int D, int H)
 {
     int hs = D / H, ld = 3 * D;
     float scale = 1.0f / sqrtf((float)hs);
-    int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
     #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < B * H; bh++) {
         int b = bh / H, h = bh % H;
@@ -216,7 +258,6 @@ void cpu_attention_forward(float *out, float *att, const float *qkv,
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, hs, N, 1.0f,
                     a, N, v, ld, 0.0f, out + (size_t)b * N * D + (size_t)h * hs, D);
     }
-    openblas_set_num_threads(blas_threads);
 }
 
 void cpu_attention_backward(float *dqkv, float *datt, const float *dout,
@@ -225,8 +266,6 @@ void cpu_attention_backward(float *dqkv, float *datt, const float *dout,
 {
     int hs = D / H, ld = 3 * D;
     float scale = 1.0f / sqrtf((float)hs);
-    int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
     #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < B * H; bh++) {
         int b = bh / H, h = bh % H;
@@ -262,7 +301,49 @@ void cpu_attention_backward(float *dqkv, float *datt, const float *dout,
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, hs, N, 1.0f,
                     da, N, q, ld, 0.0f, dk, ld);
     }
-    openblas_set_num_threads(blas_threads);
+}
+
+/* The clamps below are float compares; GCC if-converts them (and so
+ * vectorizes the GELU loops) only when it may assume compares do not trap.
+ * That changes no result: dure never enables floating-point traps. */
+#pragma GCC push_options
+#pragma GCC optimize("no-trapping-math")
+
+static inline float clampf(float x, float lo, float hi)
+{
+    return x < lo ? lo : (x > hi ? hi : x);
+}
+
+/*
+ * exp(x) as 2^k * p(r), k = round(x / ln 2), r = x - k ln 2 (Cody-Waite),
+ * p the degree-6 Taylor polynomial: relative error below 2e-7 on the
+ * clamped range. Written in plain arithmetic (rounding by the 1.5 * 2^23
+ * trick, 2^k assembled in the exponent bits) so that `omp simd` loops
+ * vectorize it, which libm's tanhf does not allow.
+ */
+static inline float exp_approx(float x)
+{
+    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    x = clampf(x, -87.0f, 87.0f);
+    float kf = x * 1.44269504088896341f + magic;
+    int32_t kbits;
+    memcpy(&kbits, &kf, sizeof kbits);
+    kf -= magic;
+    float r = x - kf * 0.693145751953125f - kf * 1.428606765330187e-06f;
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 +
+              r * (1.0f / 120 + r * (1.0f / 720))))));
+    int32_t ebits = (kbits - 0x4B400000 + 127) << 23;
+    float scale;
+    memcpy(&scale, &ebits, sizeof scale);
+    return p * scale;
+}
+
+/* tanh(u) = 1 - 2 / (exp(2u) + 1), absolute error below 3e-7; |u| >= 9
+ * rounds to +-1 in float anyway. */
+static inline float tanh_approx(float u)
+{
+    u = clampf(u, -9.0f, 9.0f);
+    return 1.0f - 2.0f / (exp_approx(2.0f * u) + 1.0f);
 }
 
 void cpu_gelu_forward(float *out, const float *inp, size_t n)
@@ -270,7 +351,7 @@ void cpu_gelu_forward(float *out, const float *inp, size_t n)
     #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
-        float t = tanhf(GELU_S * (x + GELU_A * x * x * x));
+        float t = tanh_approx(GELU_S * (x + GELU_A * x * x * x));
         out[i] = 0.5f * x * (1.0f + t);
     }
 }
@@ -280,12 +361,14 @@ void cpu_gelu_backward(float *dinp, const float *inp, const float *dout, size_t 
     #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
-        float t = tanhf(GELU_S * (x + GELU_A * x * x * x));
+        float t = tanh_approx(GELU_S * (x + GELU_A * x * x * x));
         float du = GELU_S * (1.0f + 3.0f * GELU_A * x * x);
         float g = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
         dinp[i] = dout[i] * g;
     }
 }
+
+#pragma GCC pop_options
 
 void cpu_residual_forward(float *out, const float *a, const float *b, size_t n)
 {

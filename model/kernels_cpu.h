@@ -5,6 +5,11 @@
  * GEMMs go through OpenBLAS cblas_sgemm, which splits only output rows and
  * columns between its threads. Internal to model/ (and its tests).
  *
+ * Threads: every kernel runs on the caller's OpenMP threads, GEMMs too:
+ * they are split between those threads, each calling cblas_sgemm with
+ * OpenBLAS single-threaded (bracket a step with cpu_blas_enter/leave), so
+ * OpenBLAS's own thread pool never competes with OpenMP's for the cores.
+ *
  * Conventions: rows = B * N tokens; weight matrices are (out, in), y = x W^T.
  * Backward functions ACCUMULATE (+=) into parameter gradients; input
  * gradients are overwritten unless the comment says "+=".
@@ -17,6 +22,10 @@
 #include "model/model.h"
 
 #define MODEL_LN_EPS 1e-5f
+
+/* Make OpenBLAS single-threaded; returns its thread count for leave. */
+int cpu_blas_enter(void);
+void cpu_blas_leave(int saved);
 
 /* Split the host batch (B, T, C) into input patches inp (B*N, PC) and
  * target patches tgt (B*N, PC): token n is patch n, its target patch n + 1. */

@@ -104,6 +104,7 @@ static dure_status_t cpu_step(model_t *m, const float *batch, int backward, floa
     int H = cfg->n_heads, L = cfg->n_layers;
     int PC = cfg->patch_len * cfg->channels, BN = B * N;
     size_t nD = (size_t)BN * D, n4D = 4 * nD, nAtt = (size_t)B * H * N * N;
+    int blas_threads = cpu_blas_enter();
 
     cpu_patches(a[ACT_INP], a[ACT_TGT], batch, B, N, cfg->patch_len, cfg->channels);
     cpu_embed_forward(a[ACT_ENC], a[ACT_INP], p + lay->embed_w, p + lay->embed_b,
@@ -180,6 +181,7 @@ static dure_status_t cpu_step(model_t *m, const float *batch, int backward, floa
                        a[ACT_INP], B, N, PC, D);
     DURE_TRY(model_grad_ready(m, 0, lay->layer0));
 out:
+    cpu_blas_leave(blas_threads);
     return st;
 }
 

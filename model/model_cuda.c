@@ -198,7 +198,7 @@ static dure_status_t cuda_alloc(void **p, uint64_t bytes, const char *what)
     cudaError_t rc = cudaMalloc(p, (size_t)bytes);
     if (rc != cudaSuccess) {
         *p = NULL;
-        (void)cudaGetLastError(); /* clear the sticky-free error state */
+        (void)cudaGetLastError(); /* an allocation failure is not sticky: reset it */
         DURE_FAIL(rc == cudaErrorMemoryAllocation ? DURE_ERR_NOMEM : DURE_ERR_CUDA,
                   "cudaMalloc of %llu bytes for %s failed: %s",
                   (unsigned long long)bytes, what, cudaGetErrorString(rc));

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,7 +257,7 @@ static void assert_close(const char *what, const float *got, const double *want,
         maxerr = e > maxerr ? e : maxerr;
     }
     if (!(maxerr <= rtol * maxw)) {
-        fail_msg("%s: forward differs from the double reference: max error %.3e, max "
+        fail_msg("%s: differs from the double reference: max error %.3e, max "
                  "|value| %.3e", what, maxerr, maxw);
     }
 }
@@ -338,6 +339,71 @@ static void test_grad_matmul(void **state)
     assert_float_equal(dw[3], 2.0f * dw1, 1e-5f * (1.0f + fabsf(dw1)));
     assert_float_equal(db[2], 2.0f * db1, 1e-5f * (1.0f + fabsf(db1)));
     free(c.x), free(c.w), free(c.b), free(c.dy);
+}
+
+/* The GEMMs split between OpenMP threads along M or N: check every split
+ * path (forward, dinp, dw; M >= N and M < N) with sizes large enough for
+ * several threads to get a part, against the formulas in double. */
+static void check_matmul_split(int R, int NI, int NO)
+{
+    float *x = malloc(sizeof(float) * R * NI), *w = malloc(sizeof(float) * NO * NI);
+    float *b = malloc(sizeof(float) * NO), *dy = malloc(sizeof(float) * R * NO);
+    float *out = malloc(sizeof(float) * R * NO), *dx = malloc(sizeof(float) * R * NI);
+    float *dw = calloc((size_t)NO * NI, sizeof(float)), *db = calloc((size_t)NO, sizeof(float));
+    double *want = malloc(sizeof(double) * (size_t)(R > NO ? R : NO) * (NI > NO ? NI : NO));
+    ref_fill(x, (size_t)R * NI, 1.0);
+    ref_fill(w, (size_t)NO * NI, 1.0);
+    ref_fill(b, NO, 1.0);
+    ref_fill(dy, (size_t)R * NO, 1.0);
+    cpu_matmul_forward(out, x, w, b, R, NI, NO);
+    cpu_matmul_backward(dx, dw, db, dy, x, w, R, NI, NO);
+    double *xd = to_double(x, (size_t)R * NI), *wd = to_double(w, (size_t)NO * NI);
+    double *bd = to_double(b, NO);
+    ref_matmul(want, xd, wd, bd, R, NI, NO);
+    assert_close("split matmul forward", out, want, (size_t)R * NO, 1e-5);
+    for (int r = 0; r < R; r++) {        /* dinp = dy @ w */
+        for (int i = 0; i < NI; i++) {
+            double s = 0.0;
+            for (int o = 0; o < NO; o++) {
+                s += (double)dy[r * NO + o] * w[o * NI + i];
+            }
+            want[r * NI + i] = s;
+        }
+    }
+    assert_close("split matmul dinp", dx, want, (size_t)R * NI, 1e-5);
+    for (int o = 0; o < NO; o++) {       /* dw = dy^T @ x */
+        for (int i = 0; i < NI; i++) {
+            double s = 0.0;
+            for (int r = 0; r < R; r++) {
+                s += (double)dy[r * NO + o] * x[r * NI + i];
+            }
+            want[o * NI + i] = s;
+        }
+    }
+    assert_close("split matmul dw", dw, want, (size_t)NO * NI, 1e-5);
+    for (int o = 0; o < NO; o++) {
+        double s = 0.0;
+        for (int r = 0; r < R; r++) {
+            s += dy[r * NO + o];
+        }
+        want[o] = s;
+    }
+    assert_close("split matmul db", db, want, NO, 1e-5);
+    free(x), free(w), free(b), free(dy), free(out), free(dx), free(dw), free(db);
+    free(want), free(xd), free(wd), free(bd);
+}
+
+static void test_matmul_thread_split(void **state)
+{
+    (void)state;
+    int saved = omp_get_max_threads();
+    int blas = cpu_blas_enter();
+    omp_set_num_threads(3); /* uneven parts, whatever the machine */
+    check_matmul_split(150, 70, 40);  /* forward, dinp split M; dw split N */
+    check_matmul_split(40, 150, 100); /* forward, dinp split N (B offset by rows, columns) */
+    check_matmul_split(40, 50, 100);  /* dw split M (A transposed: offset by columns) */
+    omp_set_num_threads(saved);
+    cpu_blas_leave(blas);
 }
 
 /* ------------------------------------------------------------ attention */
@@ -774,6 +840,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grad_layernorm),
         cmocka_unit_test(test_grad_matmul),
+        cmocka_unit_test(test_matmul_thread_split),
         cmocka_unit_test(test_grad_attention),
         cmocka_unit_test(test_grad_gelu),
         cmocka_unit_test(test_grad_embed),

@@ -36,6 +36,7 @@
 #include "launcher/ranks.h"
 #include "launcher/signals.h"
 #include "launcher/train.h"
+#include "launcher/watchdog_hook.h"
 
 void cmd_run_usage(FILE *out)
 {
@@ -58,14 +59,6 @@ void cmd_run_usage(FILE *out)
             "exit codes: 0 done, 1 runtime error, 2 usage, 3 bad job spec, 4 bad data,\n"
             "5 non-finite loss, 6 no GPU, 7 out of memory, 75 stopped by signal with a\n"
             "checkpoint saved, 124 a collective hung past parallel.watchdog_s.\n");
-}
-
-/* The collectives watchdog's hook: say what hung, end the whole job. */
-static void on_hang(const struct comm_hang_report *r, void *arg)
-{
-    (void)arg;
-    dure_log_error(__FILE__, __LINE__, "%s: aborting the job", r->text);
-    MPI_Abort(MPI_COMM_WORLD, DURE_EXIT_WATCHDOG);
 }
 
 /*
@@ -239,7 +232,8 @@ static dure_status_t run(const struct dure_jobspec *spec, const struct dure_rank
         DURE_TRY(bcast_status(DURE_OK));
     }
     DURE_TRY(dure_signals_install());
-    DURE_TRY(train_create(spec, ranks, MPI_COMM_WORLD, on_hang, progress, &rs.train));
+    DURE_TRY(train_create(spec, ranks, MPI_COMM_WORLD, dure_watchdog_abort, progress,
+                              &rs.train));
     DURE_TRY(train_resume(rs.train, &resumed));
     long done = train_steps_done(rs.train);
     rs.last_saved = resumed ? done : -1;

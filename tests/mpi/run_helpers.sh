@@ -106,3 +106,23 @@ PY
     else t_fail "$desc: $res"
     fi
 }
+
+# rank_pid MPIRUN_PID RANK: the pid of that rank of a running mpirun.
+rank_pid() {
+    local p
+    for p in $(ps -o pid= --ppid "$1"); do
+        if tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then
+            echo "$p"
+        fi
+    done
+}
+
+# wait_steps DIR N: until DIR/metrics.jsonl holds N training steps (30 s at most).
+wait_steps() {
+    local _
+    for _ in $(seq 1 300); do
+        [ "$(run_losses "$1" 2>/dev/null | wc -l)" -ge "$2" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}

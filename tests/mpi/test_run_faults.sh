@@ -43,22 +43,37 @@ if [ "${last%% *}" = 8 ] && [[ "${last#* }" =~ ^[0-9] ]]; then
     t_ok "training goes on with finite losses after the skip (step 8: ${last#* })"
 else t_fail "after the skip: last line '$last'"; fi
 
+# Stop rank 1 (SIGSTOP: alive but hung): rank 0's next collective hangs and
+# the watchdog aborts the job with exit 124 after parallel.watchdog_s (3 s).
+run_job hang
+mpirun -np 2 "$DURE" run "$T_TMP/hang.ini" --set run.steps=1000000 --set run.val_every=0 \
+    --set parallel.watchdog_s=3 --set run.log_every=1000 > "$T_TMP/hang.log" 2>&1 &
+mpid=$!
+wait_steps "$R/hang" 3
+victim=$(rank_pid "$mpid" 1)
+if [ -z "$victim" ]; then
+    t_fail "could not find rank 1 of mpirun $mpid"
+    kill "$mpid"
+else
+    start=$(date +%s%N)
+    kill -STOP "$victim"
+    wait "$mpid"; rc=$?
+    el=$(( ($(date +%s%N) - start) / 1000000 ))
+    T_OUT=$(cat "$T_TMP/hang.log")
+    t_eq "a hung rank: the watchdog ends the job with exit 124" "$rc" 124
+    if [ "$el" -ge 2500 ] && [ "$el" -lt 15000 ]; then t_ok "after the 3 s timeout (${el} ms)"
+    else t_fail "the job ended ${el} ms after rank 1 stopped (watchdog_s = 3)"; fi
+    t_grep "the report names the operation and its sequence number" 'watchdog: rank 0 aborting the job .* seq [0-9]+ hung'
+fi
+
 # Kill rank 1 with SIGKILL mid-run: the job must end, non-zero, within the
 # watchdog timeout (5 s here), naming the rank.
 run_job kill
 mpirun -np 2 "$DURE" run "$T_TMP/kill.ini" --set run.steps=1000000 --set run.val_every=0 \
     --set parallel.watchdog_s=5 --set run.log_every=1000 > "$T_TMP/kill.log" 2>&1 &
 mpid=$!
-for _ in $(seq 1 300); do
-    [ "$(run_losses "$R/kill" 2>/dev/null | wc -l)" -ge 3 ] && break
-    sleep 0.1
-done
-victim=
-for p in $(ps -o pid= --ppid "$mpid"); do
-    if tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1'; then
-        victim=$p
-    fi
-done
+wait_steps "$R/kill" 3
+victim=$(rank_pid "$mpid" 1)
 if [ -z "$victim" ]; then
     t_fail "could not find rank 1 of mpirun $mpid"
     kill "$mpid"

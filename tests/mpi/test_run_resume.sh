@@ -56,10 +56,7 @@ run_job sig
 mpirun -np 2 "$DURE" run "$T_TMP/sig.ini" --set run.steps=2000 --set run.val_every=0 \
     > "$T_TMP/sig.log" 2>&1 &
 pid=$!
-for _ in $(seq 1 300); do
-    [ "$(run_losses "$R/sig" 2>/dev/null | wc -l)" -ge 3 ] && break
-    sleep 0.1
-done
+wait_steps "$R/sig" 3
 kill -USR2 "$pid"
 wait "$pid"; rc=$?
 T_OUT=$(cat "$T_TMP/sig.log")

@@ -64,6 +64,10 @@ typedef struct dataio_writer dataio_writer_t;
 dure_status_t dataio_writer_open(const struct dataio_writer_config *cfg,
                                  dataio_writer_t **out);
 
+/* Replace the sample rate given at open (> 0), e.g. once an importer has
+ * measured it from a time column. */
+dure_status_t dataio_writer_set_sample_rate(dataio_writer_t *w, double hz);
+
 /* Append rows (n, C) float32 to the current episode. rows is the caller's. */
 dure_status_t dataio_writer_append(dataio_writer_t *w, const float *rows,
                                    int64_t n);

@@ -535,7 +535,8 @@ dure_status_t h5raw_dset_open(hid_t fid, const char *name, const char *file_labe
     d->file = f;
     d->what = malloc(wlen);
     DURE_ALLOC_TRY(d->what, wlen);
-    snprintf(d->what, wlen, "file '%s', dataset '%s'", file_label, name);
+    snprintf(d->what, wlen, "file '%s', dataset '%s%s'", file_label, name[0] == '/' ? "" : "/",
+             name);
     dset = H5Dopen2(fid, name, H5P_DEFAULT);
     DURE_CHECK(dset >= 0, DURE_ERR_FORMAT, "%s: not found", d->what);
     DURE_CHECK((sp = H5Dget_space(dset)) >= 0 && (t = H5Dget_type(dset)) >= 0 &&
@@ -609,4 +610,36 @@ void h5raw_dset_free(struct h5raw_dset *d)
     free(d->chunks);
     free(d->mem);
     memset(d, 0, sizeof *d);
+}
+
+void h5raw_describe(const struct h5raw_dset *d, char *buf, size_t len)
+{
+    const char *kind = d->kind == H5RAW_FLOAT ? "float" : d->kind == H5RAW_INT ? "int" : "uint";
+    int n = snprintf(buf, len, "%s%d%s [%lld", kind, 8 * d->size, d->swap ? " (big-endian)" : "",
+                     (long long)d->rows);
+    if (d->rank == 2 && n >= 0 && (size_t)n < len) {
+        n += snprintf(buf + n, len - (size_t)n, ", %lld", (long long)d->cols);
+    }
+    if (n < 0 || (size_t)n >= len) {
+        return;
+    }
+    switch (d->layout) {
+    case H5RAW_CONTIGUOUS:
+        n += snprintf(buf + n, len - (size_t)n, "], contiguous");
+        break;
+    case H5RAW_MEMORY:
+        n += snprintf(buf + n, len - (size_t)n, "], compact");
+        break;
+    case H5RAW_CHUNKED:
+        n += snprintf(buf + n, len - (size_t)n, "], chunked %lld x %lld (%lld chunks of %lld bytes)",
+                      (long long)d->crows, (long long)d->ccols, (long long)(d->nrc * d->ncc),
+                      (long long)(d->crows * d->ccols * d->size));
+        break;
+    }
+    for (int i = 0; i < d->nfilters && n >= 0 && (size_t)n < len; i++) {
+        const char *f = d->filters[i] == H5Z_FILTER_DEFLATE   ? "deflate"
+                        : d->filters[i] == H5Z_FILTER_SHUFFLE ? "shuffle"
+                                                              : "fletcher32";
+        n += snprintf(buf + n, len - (size_t)n, "%s%s", i ? "+" : ", ", f);
+    }
 }

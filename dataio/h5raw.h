@@ -75,6 +75,9 @@ dure_status_t h5raw_dset_open(hid_t fid, const char *name, const char *file_labe
                               const struct h5raw_file *f, struct h5raw_dset *d);
 void h5raw_dset_free(struct h5raw_dset *d);
 
+/* "float64 [120, 7], chunked 100 x 7 (5 chunks), deflate" into buf. */
+void h5raw_describe(const struct h5raw_dset *d, char *buf, size_t len);
+
 /* Scratch sizes a read of up to max_rows rows of d into a destination of
  * row pitch dst_stride needs (nothing for the raw buffer when rows can be
  * read straight into the destination); take the max over datasets, then

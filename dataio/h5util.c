@@ -227,6 +227,7 @@ dure_status_t dataio_h5_read_strings(hid_t loc, const char *name,
         DURE_ALLOC_TRY(fixed, (size_t)cnt * sz + 1);
         DURE_CHECK(H5Tset_size(mt, sz) >= 0, DURE_ERR_HDF5, "H5Tset_size");
         H5Tset_strpad(mt, H5T_STR_NULLPAD);
+        H5Tset_cset(mt, H5Tget_cset(ft));
         DURE_CHECK(H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, fixed) >= 0,
                    DURE_ERR_FORMAT, "%s: cannot read strings '%s'", what, name);
         for (int64_t i = 0; i < cnt; i++) {
@@ -417,7 +418,8 @@ int dataio_h5_attr_str(hid_t obj, const char *name, char *buf, size_t len)
     }
     buf[0] = '\0';
     if ((a = H5Aopen(obj, name, H5P_DEFAULT)) < 0 || (ft = H5Aget_type(a)) < 0 ||
-        H5Tget_class(ft) != H5T_STRING || (mt = H5Tcopy(H5T_C_S1)) < 0) {
+        H5Tget_class(ft) != H5T_STRING || (mt = H5Tcopy(H5T_C_S1)) < 0 ||
+        H5Tset_cset(mt, H5Tget_cset(ft)) < 0) {
         goto done;
     }
     if (H5Tis_variable_str(ft) > 0) {

@@ -249,6 +249,7 @@ void dataio_ctx_free(void *ctx)
     dataio_strv_free(c->channel_units, c->n_channels);
     free(c->is_val);
     dataio_stats_free(c->stats);
+    dataio_strv_free(c->storage, c->n_keys);
     free(c);
 }
 
@@ -302,9 +303,25 @@ void dataio_ctx_fill_info(struct dataio_layout_ctx *c, struct dataio_dataset_inf
     info->is_val = c->is_val;
     info->stats = c->stats;
     info->bytes_per_row_on_disk = 0;
+    info->n_storage = 0;
+    info->storage = NULL;
     for (int k = 0; k < c->n_keys && c->n_episodes > 0; k++) {
         const struct h5raw_dset *d = c->src[k].d;
         info->bytes_per_row_on_disk += d->cols * d->size;
+    }
+    if (c->n_keys > 0 && c->n_episodes > 0 &&
+        dataio_strv_new(c->n_keys, &c->storage) == DURE_OK) {
+        for (int k = 0; k < c->n_keys; k++) {
+            const struct h5raw_dset *d = c->src[k].d;
+            char desc[512];
+            const char *ds = strstr(d->what, "dataset '");
+            int n = ds ? snprintf(desc, sizeof desc, "%.*s: ", (int)strcspn(ds + 9, "'"), ds + 9)
+                       : snprintf(desc, sizeof desc, "%s: ", d->what);
+            h5raw_describe(d, desc + n, sizeof desc - (size_t)n);
+            c->storage[k] = strdup(desc);
+        }
+        info->n_storage = c->n_keys;
+        info->storage = (const char *const *)c->storage;
     }
 }
 

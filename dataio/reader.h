@@ -119,6 +119,10 @@ struct dataio_dataset_info {
     const uint8_t *is_val;          /* (E) 1 = validation episode; NULL = the
                                        file defines no split */
     const struct dataio_stats *stats; /* stored in the file, or NULL */
+    int n_storage;
+    const char *const *storage;     /* (n_storage) how the first episode's
+                                       datasets are stored, one line each:
+                                       "/signals: float32 [T, C] chunked ..." */
     int64_t bytes_per_row_on_disk;  /* sum over channels of the stored size */
 };
 

@@ -38,6 +38,7 @@ struct dataio_layout_ctx {
     char **channel_units;         /* (C) */
     uint8_t *is_val;              /* (E) or NULL */
     struct dataio_stats *stats;   /* or NULL */
+    char **storage;               /* (n_keys) descriptions, episode 0 */
 };
 
 /* A zeroed context (calloc); fill, then hand to the reader. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -85,10 +86,19 @@ static dure_status_t make_tmp(const char *path, char **out)
     snprintf(tmp, len, "%s/.%s.tmp-XXXXXX", dir, base);
     fd = mkstemp(tmp);
     DURE_SYS_TRY(fd >= 0, "cannot create a temporary file for '%s' in '%s'", path, dir);
+    /* mkstemp makes it private (0600); give it a normal file's mode. */
+    mode_t mask = umask(0);
+    umask(mask);
+    DURE_SYS_TRY(fchmod(fd, 0666 & ~mask) == 0, "'%s': chmod", tmp);
     close(fd);
+    fd = -1;
     *out = tmp;
     tmp = NULL;
 out:
+    if (fd >= 0) {
+        close(fd);
+        unlink(tmp);
+    }
     free(dcopy);
     free(bcopy);
     free(tmp);
@@ -232,6 +242,16 @@ out:
 }
 
 int64_t dataio_writer_episodes(const dataio_writer_t *w) { return w->n_ep; }
+
+dure_status_t dataio_writer_set_sample_rate(dataio_writer_t *w, double hz)
+{
+    dure_status_t st = DURE_OK;
+    DURE_CHECK(hz > 0 && hz < 1e300, DURE_ERR_ARG, "'%s': sample rate %g Hz must be positive",
+               w->path, hz);
+    w->sample_rate_hz = hz;
+out:
+    return st;
+}
 
 dure_status_t dataio_writer_set_val(dataio_writer_t *w, const int64_t *episodes, int64_t n)
 {

@@ -38,6 +38,9 @@ void cmd_status_usage(FILE *out);
 /* `dure bench`: measure and check collectives (launcher/cmd_bench.c). */
 int cmd_bench(int argc, char **argv);
 void cmd_bench_usage(FILE *out);
+/* `dure data gen|import|inspect|stats` (launcher/cmd_data.c). */
+int cmd_data(int argc, char **argv);
+void cmd_data_usage(FILE *out);
 
 /* Print the library versions that `dure --version` shows. */
 void dure_print_versions(FILE *out);

@@ -93,6 +93,7 @@ const struct dure_command dure_commands[] = {
     {"status", "jobs, progress and ETA of a run directory", cmd_status, cmd_status_usage},
     {"bench", "measure and check collectives (nccl-tests compatible)", cmd_bench,
      cmd_bench_usage},
+    {"data", "generate, import, inspect and summarize datasets", cmd_data, cmd_data_usage},
     {NULL, NULL, NULL, NULL},
 };
 

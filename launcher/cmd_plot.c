@@ -136,7 +136,7 @@ static dure_status_t run_gnuplot(const char *data, const char *outdir,
     gp = popen("gnuplot", "w");
     DURE_SYS_TRY(gp != NULL, "cannot start gnuplot");
     fprintf(gp, "set terminal pngcairo size 1000,600 noenhanced\nset grid\n"
-                "set key outside below\nset xlabel 'step'\n");
+                "set key outside right top vertical\nset xlabel 'step'\n");
     snprintf(path, sizeof path, "%s/loss.png", outdir);
     fputs("set output ", gp);
     put_quoted(gp, path);

@@ -166,9 +166,15 @@ out:
 static dure_status_t save(struct run_state *rs, long step)
 {
     dure_status_t st = DURE_OK;
-    dure_metrics_note(rs->metrics, "checkpoint at step %ld ...", step);
-    DURE_TRY(train_save(rs->train));
+    struct ckpt_io_stats io;
+    char path[CKPT_PATH_MAX];
+    DURE_TRY(train_save(rs->train, &io, path, sizeof path));
     rs->last_saved = step;
+    dure_metrics_note(rs->metrics,
+                      "checkpoint: step %ld saved to %s: %.1f MB in %.3f s (write %.3f s, "
+                      "sync %.3f s, hash %.3f s)",
+                      step, path, (double)io.bytes / 1e6, io.total_s, io.write_s, io.sync_s,
+                      io.hash_s);
 out:
     return st;
 }

@@ -825,11 +825,10 @@ static void fill_meta(const train_t *t, struct ckpt_meta *meta)
     snprintf(meta->model, sizeof meta->model, "%s", t->model_desc);
 }
 
-dure_status_t train_save(train_t *t)
+dure_status_t train_save(train_t *t, struct ckpt_io_stats *io, char *path, size_t cap)
 {
     dure_status_t st = DURE_OK;
     struct ckpt_meta meta;
-    struct ckpt_io_stats io;
     size_t opt_len = optim_len(t->opt);
     float *m = t->stage, *v = t->stage + opt_len;
     const float *params;
@@ -838,6 +837,7 @@ dure_status_t train_save(train_t *t)
     size_t moff = t->zero_stage ? 0 : t->shard.offset;
 
     fill_meta(t, &meta);
+    DURE_TRY(ckpt_path(t->spec->checkpoint.dir, meta.step, path, cap));
     DURE_TRY(optim_moment_to_host(t->opt, OPTIM_M, m));
     DURE_TRY(optim_moment_to_host(t->opt, OPTIM_V, v));
     if (t->on_device) {
@@ -850,14 +850,7 @@ dure_status_t train_save(train_t *t)
     }
     DURE_TRY(ckpt_save(t->world, t->spec->checkpoint.dir, &meta, params + t->shard.offset,
                        m + moff, v + moff, t->shard.offset, t->shard.count,
-                       t->spec->checkpoint.keep, &io));
-    if (t->rank == 0) {
-        printf("checkpoint: step %ld saved to %s/ckpt-%08ld.h5: %.1f MB in %.3f s "
-               "(write %.3f s, sync %.3f s, hash %.3f s)\n",
-               t->step, t->spec->checkpoint.dir, t->step, (double)io.bytes / 1e6,
-               io.total_s, io.write_s, io.sync_s, io.hash_s);
-        fflush(stdout);
-    }
+                       t->spec->checkpoint.keep, io));
 out:
     return st;
 }

@@ -52,6 +52,7 @@
 
 #include "collectives/comm.h"
 #include "common/status.h"
+#include "dataio/ckpt.h"
 #include "jobs/jobspec.h"
 #include "launcher/metrics.h"
 #include "launcher/ranks.h"
@@ -116,7 +117,11 @@ dure_status_t train_step(train_t *t, struct train_step_result *res);
  */
 dure_status_t train_validate(train_t *t, double *val_loss, double *baseline_loss);
 
-/* Write a checkpoint of the current step (collective); prints timings on rank 0. */
-dure_status_t train_save(train_t *t);
+/*
+ * Write a checkpoint of the current step into checkpoint.dir (collective).
+ * io (may be NULL) receives this rank's timings and the file size; path
+ * (capacity cap) the file written.
+ */
+dure_status_t train_save(train_t *t, struct ckpt_io_stats *io, char *path, size_t cap);
 
 #endif

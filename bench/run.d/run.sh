@@ -24,8 +24,8 @@ TMP=$(mktemp -d /tmp/dure-bench-run.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 mkdir -p "$RESULTS"
 
-"$DURE" data gen --kind factory --episodes 64 --length 2048 --channels 8 --seed 3 \
-    --out "$TMP/data.h5" > "$TMP/gen.log" 2>&1 || { cat "$TMP/gen.log"; exit 1; }
+"$DURE" data gen -o "$TMP/data.h5" --episodes 64 --length 2048 --channels 8 --seed 3 \
+    > "$TMP/gen.log" 2>&1 || { cat "$TMP/gen.log"; exit 1; }
 
 # The per-rank work is fixed (micro_batch 8, 2 micro-batches per step);
 # the global batch grows with the ranks: weak scaling.

@@ -7,8 +7,8 @@ RUN_DATA="$T_TMP/data.h5"
 
 # run_make_data: one small dataset per test script (train and validation split).
 run_make_data() {
-    "$DURE" data gen --kind factory --episodes 24 --length 400 --channels 4 \
-        --seed 7 --out "$RUN_DATA" > "$T_TMP/datagen.log" 2>&1 ||
+    "$DURE" data gen -o "$RUN_DATA" --episodes 24 --length 400 --channels 4 \
+        --seed 7 > "$T_TMP/datagen.log" 2>&1 ||
         { cat "$T_TMP/datagen.log"; t_fail "dure data gen made no dataset"; t_done; }
 }
 

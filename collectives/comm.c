@@ -519,13 +519,15 @@ static void on_watchdog_fire(const struct comm_hang_report *r, void *arg)
 {
     comm_t *c = arg;
     dure_log_error(__FILE__, __LINE__, "%s", r->text);
-    atomic_store(&c->cancel, 1);
-    if (c->iface && c->iface->abort) {
-        c->iface->abort(c->ctx);
-    }
+    /* The launcher's hook ends the job and does not return. Without one (or
+     * if it returns), tear down what we can and fail dure's own waits. */
     if (c->cfg.on_hang) {
         c->cfg.on_hang(r, c->cfg.on_hang_arg);
     }
+    if (c->iface && c->iface->abort) {
+        c->iface->abort(c->ctx);
+    }
+    atomic_store(&c->cancel, 1);
 }
 
 /* ---------------------------------------------------------------- lifetime */
@@ -707,6 +709,7 @@ int comm_node_count(const comm_t *c) { return c->nodes; }
 enum comm_backend comm_backend(const comm_t *c) { return c->kind; }
 enum comm_memory comm_memory(const comm_t *c) { return c->iface->memory; }
 uint64_t comm_seq(const comm_t *c) { return c->seq; }
+int comm_max_inflight(const comm_t *c) { return c->nreqs - 1; }
 
 /* ---------------------------------------------------------------- memory */
 

@@ -213,6 +213,7 @@ int comm_node_count(const comm_t *c);    /* number of nodes the comm spans */
 enum comm_backend comm_backend(const comm_t *c);   /* the resolved backend: mpi or nccl */
 enum comm_memory comm_memory(const comm_t *c);
 uint64_t comm_seq(const comm_t *c);      /* collectives issued so far */
+int comm_max_inflight(const comm_t *c);  /* asynchronous requests allowed at once */
 
 /* The algorithm c uses for `coll` on `bytes` (nccl reports COMM_ALGO_NATIVE). */
 enum comm_algo comm_algo_for(const comm_t *c, enum comm_coll coll, size_t bytes);

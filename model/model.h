@@ -42,8 +42,11 @@
  * The batch passed to the step functions is always host memory.
  *
  * Threads: one model handle is used by one thread at a time. The CPU path
- * uses OpenMP threads (omp_set_num_threads / OMP_NUM_THREADS) and OpenBLAS
- * (openblas_set_num_threads); the caller sets both.
+ * runs on the calling thread's OpenMP team (omp_set_num_threads /
+ * OMP_NUM_THREADS), GEMMs included: each step splits them between the
+ * OpenMP threads and makes OpenBLAS single-threaded for its duration
+ * (restoring the caller's OpenBLAS thread count after), so the two thread
+ * pools never compete for the cores.
  *
  * Determinism: with deterministic = 1 every reduction runs in an order fixed
  * by the configuration alone (no atomics, no split-K, no order that depends

@@ -22,35 +22,59 @@ static void thread_range(size_t n, size_t *lo, size_t *hi)
  * gets a ragged edge of OpenBLAS's register tiles. */
 #define GEMM_GRAIN 32
 
+/* Deterministic runs cut C into parts of this size whatever the thread
+ * count: some OpenBLAS kernels (Haswell's) round differently for a
+ * different M or N, so the parts, not the threads, must fix the sums. */
+#define GEMM_FIXED_PART 256
+
+/* One single-threaded sgemm on rows (split_m) or columns [b, e) of C. */
+static void sgemm_part(int split_m, int b, int e, enum CBLAS_TRANSPOSE opa,
+                       enum CBLAS_TRANSPOSE opb, int M, int N, int K, float alpha,
+                       const float *A, int lda, const float *B, int ldb, float beta,
+                       float *C, int ldc)
+{
+    if (split_m) {
+        /* rows b..e of op(A): A's rows (no transpose) or its columns */
+        const float *a = opa == CblasTrans ? A + b : A + (size_t)b * lda;
+        cblas_sgemm(CblasRowMajor, opa, opb, e - b, N, K, alpha, a, lda, B, ldb, beta,
+                    C + (size_t)b * ldc, ldc);
+    } else {
+        const float *bb = opb == CblasTrans ? B + (size_t)b * ldb : B + b;
+        cblas_sgemm(CblasRowMajor, opa, opb, M, e - b, K, alpha, A, lda, bb, ldb, beta,
+                    C + b, ldc);
+    }
+}
+
 /*
  * Row-major C (M, N) = alpha op(A) op(B) + beta C, split between the OpenMP
- * threads along the larger of M and N; each part is one single-threaded
- * cblas_sgemm over the full K, so each element of C is summed in the same
- * order whatever the thread count.
+ * threads along the larger of M and N; each part is a single-threaded
+ * cblas_sgemm over the full K. fixed = 0: one part per thread (fastest);
+ * bit-identical for a given thread count. fixed = 1: parts of
+ * GEMM_FIXED_PART, dealt to the threads; bit-identical for any thread count.
  */
-static void sgemm_par(int ta, int tb, int M, int N, int K, float alpha, const float *A,
-                      int lda, const float *B, int ldb, float beta, float *C, int ldc)
+static void sgemm_par(int fixed, int ta, int tb, int M, int N, int K, float alpha,
+                      const float *A, int lda, const float *B, int ldb, float beta,
+                      float *C, int ldc)
 {
     enum CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans;
     enum CBLAS_TRANSPOSE opb = tb ? CblasTrans : CblasNoTrans;
-    int split_m = M >= N;
-    size_t units = (size_t)((split_m ? M : N) + GEMM_GRAIN - 1) / GEMM_GRAIN;
+    int split_m = M >= N, lim = split_m ? M : N;
+    int grain = fixed ? GEMM_FIXED_PART : GEMM_GRAIN;
+    size_t units = (size_t)(lim + grain - 1) / (size_t)grain;
     #pragma omp parallel
     {
         size_t lo, hi;
         thread_range(units, &lo, &hi);
-        int b = (int)lo * GEMM_GRAIN, e = (int)hi * GEMM_GRAIN;
-        int lim = split_m ? M : N;
-        e = e < lim ? e : lim;
-        if (b < e && split_m) {
-            /* rows b..e of op(A): A's rows (no transpose) or columns */
-            const float *a = ta ? A + b : A + (size_t)b * lda;
-            cblas_sgemm(CblasRowMajor, opa, opb, e - b, N, K, alpha, a, lda, B, ldb, beta,
-                        C + (size_t)b * ldc, ldc);
-        } else if (b < e) {
-            const float *bb = tb ? B + (size_t)b * ldb : B + b;
-            cblas_sgemm(CblasRowMajor, opa, opb, M, e - b, K, alpha, A, lda, bb, ldb, beta,
-                        C + b, ldc);
+        if (fixed) {
+            for (size_t u = lo; u < hi; u++) {
+                int b = (int)u * grain, e = b + grain < lim ? b + grain : lim;
+                sgemm_part(split_m, b, e, opa, opb, M, N, K, alpha, A, lda, B, ldb, beta,
+                           C, ldc);
+            }
+        } else if (lo < hi) {
+            int b = (int)lo * grain, e = (int)hi * grain < lim ? (int)hi * grain : lim;
+            sgemm_part(split_m, b, e, opa, opb, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                       ldc);
         }
     }
 }
@@ -98,7 +122,7 @@ static void colsum_add(float *db, const float *x, int rows, int cols)
     }
 }
 
-void cpu_embed_forward(float *enc, const float *inp, const float *w,
+void cpu_embed_forward(int fixed, float *enc, const float *inp, const float *w,
                        const float *b, const float *pos, int B, int N, int PC, int D)
 {
     int rows = B * N;
@@ -111,14 +135,14 @@ void cpu_embed_forward(float *enc, const float *inp, const float *w,
             o[c] = b[c] + p[c];
         }
     }
-    sgemm_par(0, 1, rows, D, PC, 1.0f, inp, PC, w, PC, 1.0f, enc, D);
+    sgemm_par(fixed, 0, 1, rows, D, PC, 1.0f, inp, PC, w, PC, 1.0f, enc, D);
 }
 
-void cpu_embed_backward(float *dw, float *db, float *dpos, const float *denc,
+void cpu_embed_backward(int fixed, float *dw, float *db, float *dpos, const float *denc,
                         const float *inp, int B, int N, int PC, int D)
 {
     int rows = B * N;
-    sgemm_par(1, 0, D, PC, rows, 1.0f, denc, D, inp, PC, 1.0f, dw, PC);
+    sgemm_par(fixed, 1, 0, D, PC, rows, 1.0f, denc, D, inp, PC, 1.0f, dw, PC);
     colsum_add(db, denc, rows, D);
     #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
@@ -202,23 +226,23 @@ void cpu_layernorm_backward(float *dinp, float *dw, float *db, const float *dout
     }
 }
 
-void cpu_matmul_forward(float *out, const float *inp, const float *w,
+void cpu_matmul_forward(int fixed, float *out, const float *inp, const float *w,
                         const float *b, int rows, int nin, int nout)
 {
     #pragma omp parallel for schedule(static)
     for (int r = 0; r < rows; r++) {
         memcpy(out + (size_t)r * nout, b, (size_t)nout * sizeof(float));
     }
-    sgemm_par(0, 1, rows, nout, nin, 1.0f, inp, nin, w, nin, 1.0f, out, nout);
+    sgemm_par(fixed, 0, 1, rows, nout, nin, 1.0f, inp, nin, w, nin, 1.0f, out, nout);
 }
 
-void cpu_matmul_backward(float *dinp, float *dw, float *db, const float *dout,
+void cpu_matmul_backward(int fixed, float *dinp, float *dw, float *db, const float *dout,
                          const float *inp, const float *w, int rows, int nin, int nout)
 {
     if (dinp) {
-        sgemm_par(0, 0, rows, nin, nout, 1.0f, dout, nout, w, nin, 0.0f, dinp, nin);
+        sgemm_par(fixed, 0, 0, rows, nin, nout, 1.0f, dout, nout, w, nin, 0.0f, dinp, nin);
     }
-    sgemm_par(1, 0, nout, nin, rows, 1.0f, dout, nout, inp, nin, 1.0f, dw, nin);
+    sgemm_par(fixed, 1, 0, nout, nin, rows, 1.0f, dout, nout, inp, nin, 1.0f, dw, nin);
     colsum_add(db, dout, rows, nout);
 }
 

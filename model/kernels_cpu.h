@@ -10,6 +10,10 @@
  * OpenBLAS single-threaded (bracket a step with cpu_blas_enter/leave), so
  * OpenBLAS's own thread pool never competes with OpenMP's for the cores.
  *
+ * GEMM kernels take `fixed`: 0 splits each GEMM into one part per thread
+ * (results bit-identical for a given thread count), 1 into parts of a fixed
+ * size (bit-identical for any thread count; the model's deterministic mode).
+ *
  * Conventions: rows = B * N tokens; weight matrices are (out, in), y = x W^T.
  * Backward functions ACCUMULATE (+=) into parameter gradients; input
  * gradients are overwritten unless the comment says "+=".
@@ -33,11 +37,11 @@ void cpu_patches(float *inp, float *tgt, const float *batch,
                  int B, int N, int P, int C);
 
 /* enc (B*N, D) = inp (B*N, PC) @ w (D, PC)^T + b (D) + pos[n] (N, D). */
-void cpu_embed_forward(float *enc, const float *inp, const float *w,
+void cpu_embed_forward(int fixed, float *enc, const float *inp, const float *w,
                        const float *b, const float *pos, int B, int N, int PC, int D);
 
 /* dw += denc^T @ inp, db += sum over tokens, dpos[n] += sum over b. */
-void cpu_embed_backward(float *dw, float *db, float *dpos, const float *denc,
+void cpu_embed_backward(int fixed, float *dw, float *db, float *dpos, const float *denc,
                         const float *inp, int B, int N, int PC, int D);
 
 /* out (rows, D) = (inp - mean) * rstd * w + b; mean, rstd (rows) saved. */
@@ -50,12 +54,12 @@ void cpu_layernorm_backward(float *dinp, float *dw, float *db, const float *dout
                             const float *rstd, int rows, int D);
 
 /* out (rows, nout) = inp (rows, nin) @ w (nout, nin)^T + b (nout). */
-void cpu_matmul_forward(float *out, const float *inp, const float *w,
+void cpu_matmul_forward(int fixed, float *out, const float *inp, const float *w,
                         const float *b, int rows, int nin, int nout);
 
 /* dinp (rows, nin) = dout @ w (skipped when dinp is NULL);
  * dw (nout, nin) += dout^T @ inp; db (nout) += column sums of dout. */
-void cpu_matmul_backward(float *dinp, float *dw, float *db, const float *dout,
+void cpu_matmul_backward(int fixed, float *dinp, float *dw, float *db, const float *dout,
                          const float *inp, const float *w, int rows, int nin, int nout);
 
 /*

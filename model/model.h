@@ -42,17 +42,22 @@
  * The batch passed to the step functions is always host memory.
  *
  * Threads: one model handle is used by one thread at a time. The CPU path
- * uses OpenMP threads (omp_set_num_threads / OMP_NUM_THREADS) and OpenBLAS
- * (openblas_set_num_threads); the caller sets both.
+ * runs on the calling thread's OpenMP team (omp_set_num_threads /
+ * OMP_NUM_THREADS), GEMMs included: each step splits them between the
+ * OpenMP threads and makes OpenBLAS single-threaded for its duration
+ * (restoring the caller's OpenBLAS thread count after), so the two thread
+ * pools never compete for the cores.
  *
- * Determinism: with deterministic = 1 every reduction runs in an order fixed
- * by the configuration alone (no atomics, no split-K, no order that depends
- * on thread scheduling), so two runs with the same configuration, seed,
- * thread count and data give bit-identical parameters. dure's own kernels
- * (CPU and CUDA) are written that way in both modes; on cuda,
- * deterministic = 1 also forbids cuBLAS reductions through atomics
- * (CUBLAS_ATOMICS_NOT_ALLOWED). Bit-identity holds for one build on one
- * GPU model, not across cuBLAS versions or architectures.
+ * Determinism: dure's own kernels (CPU and CUDA) never use atomics or an
+ * order that depends on thread scheduling, in either mode, so two runs with
+ * the same configuration, seed, data and thread count give bit-identical
+ * parameters. deterministic = 1 goes further: on cpu the GEMMs are cut into
+ * parts of a fixed size instead of one part per thread, so the bits do not
+ * depend on the thread count either (OpenBLAS's Haswell kernels round
+ * differently for a different split; this costs some GEMM speed); on cuda
+ * it forbids cuBLAS reductions through atomics (CUBLAS_ATOMICS_NOT_ALLOWED).
+ * Bit-identity holds for one build on one CPU/GPU model, not across
+ * OpenBLAS/cuBLAS versions, kernels (OPENBLAS_CORETYPE) or architectures.
  */
 #ifndef DURE_MODEL_MODEL_H
 #define DURE_MODEL_MODEL_H

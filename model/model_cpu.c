@@ -104,10 +104,10 @@ static dure_status_t cpu_step(model_t *m, const float *batch, int backward, floa
     int H = cfg->n_heads, L = cfg->n_layers;
     int PC = cfg->patch_len * cfg->channels, BN = B * N;
     size_t nD = (size_t)BN * D, n4D = 4 * nD, nAtt = (size_t)B * H * N * N;
-    int blas_threads = cpu_blas_enter();
+    int det = cfg->deterministic, blas_threads = cpu_blas_enter();
 
     cpu_patches(a[ACT_INP], a[ACT_TGT], batch, B, N, cfg->patch_len, cfg->channels);
-    cpu_embed_forward(a[ACT_ENC], a[ACT_INP], p + lay->embed_w, p + lay->embed_b,
+    cpu_embed_forward(det, a[ACT_ENC], a[ACT_INP], p + lay->embed_w, p + lay->embed_b,
                       p + lay->pos, B, N, PC, D);
     for (int l = 0; l < L; l++) {
 #define W(k) (p + model_layout_at(lay, l, (k)))
@@ -119,22 +119,22 @@ static dure_status_t cpu_step(model_t *m, const float *batch, int backward, floa
         float *res3 = a[ACT_RES3] + l * nD, *tmp = a[ACT_DSMALL];
         cpu_layernorm_forward(ln1, a[ACT_LN1_MEAN] + l * BN, a[ACT_LN1_RSTD] + l * BN,
                               x, W(LT_LN1_W), W(LT_LN1_B), BN, D);
-        cpu_matmul_forward(qkv, ln1, W(LT_QKV_W), W(LT_QKV_B), BN, D, 3 * D);
+        cpu_matmul_forward(det, qkv, ln1, W(LT_QKV_W), W(LT_QKV_B), BN, D, 3 * D);
         cpu_attention_forward(atty, att, qkv, B, N, D, H);
-        cpu_matmul_forward(tmp, atty, W(LT_PROJ_W), W(LT_PROJ_B), BN, D, D);
+        cpu_matmul_forward(det, tmp, atty, W(LT_PROJ_W), W(LT_PROJ_B), BN, D, D);
         cpu_residual_forward(res2, x, tmp, nD);
         cpu_layernorm_forward(ln2, a[ACT_LN2_MEAN] + l * BN, a[ACT_LN2_RSTD] + l * BN,
                               res2, W(LT_LN2_W), W(LT_LN2_B), BN, D);
-        cpu_matmul_forward(fch, ln2, W(LT_FC_W), W(LT_FC_B), BN, D, 4 * D);
+        cpu_matmul_forward(det, fch, ln2, W(LT_FC_W), W(LT_FC_B), BN, D, 4 * D);
         cpu_gelu_forward(fchg, fch, n4D);
-        cpu_matmul_forward(tmp, fchg, W(LT_FCP_W), W(LT_FCP_B), BN, 4 * D, D);
+        cpu_matmul_forward(det, tmp, fchg, W(LT_FCP_W), W(LT_FCP_B), BN, 4 * D, D);
         cpu_residual_forward(res3, res2, tmp, nD);
 #undef W
     }
     const float *xL = a[ACT_RES3] + (L - 1) * nD;
     cpu_layernorm_forward(a[ACT_LNF], a[ACT_LNF_MEAN], a[ACT_LNF_RSTD], xL,
                           p + lay->lnf_w, p + lay->lnf_b, BN, D);
-    cpu_matmul_forward(a[ACT_PRED], a[ACT_LNF], p + lay->head_w, p + lay->head_b,
+    cpu_matmul_forward(det, a[ACT_PRED], a[ACT_LNF], p + lay->head_w, p + lay->head_b,
                        BN, D, PC);
     *loss = (float)cpu_loss(backward ? a[ACT_DPRED] : NULL, a[ACT_PRED], a[ACT_TGT],
                             BN, PC, cfg->loss, cfg->huber_delta);
@@ -143,7 +143,7 @@ static dure_status_t cpu_step(model_t *m, const float *batch, int backward, floa
     }
 
     float *dres = a[ACT_DRES], *dsmall = a[ACT_DSMALL], *dbig = a[ACT_DBIG];
-    cpu_matmul_backward(dsmall, g + lay->head_w, g + lay->head_b, a[ACT_DPRED],
+    cpu_matmul_backward(det, dsmall, g + lay->head_w, g + lay->head_b, a[ACT_DPRED],
                         a[ACT_LNF], p + lay->head_w, BN, D, PC);
     memset(dres, 0, nD * sizeof(float));
     cpu_layernorm_backward(dres, g + lay->lnf_w, g + lay->lnf_b, dsmall, xL,
@@ -158,18 +158,18 @@ static dure_status_t cpu_step(model_t *m, const float *batch, int backward, floa
         const float *res2 = a[ACT_RES2] + l * nD, *ln2 = a[ACT_LN2] + l * nD;
         const float *fch = a[ACT_FCH] + l * n4D, *fchg = a[ACT_FCH_GELU] + l * n4D;
         /* MLP branch: dres holds d(block output) = d(res3). */
-        cpu_matmul_backward(dbig, G(LT_FCP_W), G(LT_FCP_B), dres, fchg, W(LT_FCP_W),
+        cpu_matmul_backward(det, dbig, G(LT_FCP_W), G(LT_FCP_B), dres, fchg, W(LT_FCP_W),
                             BN, 4 * D, D);
         cpu_gelu_backward(dbig, fch, dbig, n4D);
-        cpu_matmul_backward(dsmall, G(LT_FC_W), G(LT_FC_B), dbig, ln2, W(LT_FC_W),
+        cpu_matmul_backward(det, dsmall, G(LT_FC_W), G(LT_FC_B), dbig, ln2, W(LT_FC_W),
                             BN, D, 4 * D);
         cpu_layernorm_backward(dres, G(LT_LN2_W), G(LT_LN2_B), dsmall, res2, W(LT_LN2_W),
                                a[ACT_LN2_MEAN] + l * BN, a[ACT_LN2_RSTD] + l * BN, BN, D);
         /* Attention branch: dres now holds d(res2). */
-        cpu_matmul_backward(dsmall, G(LT_PROJ_W), G(LT_PROJ_B), dres, atty, W(LT_PROJ_W),
+        cpu_matmul_backward(det, dsmall, G(LT_PROJ_W), G(LT_PROJ_B), dres, atty, W(LT_PROJ_W),
                             BN, D, D);
         cpu_attention_backward(dbig, a[ACT_DATT], dsmall, qkv, att, B, N, D, H);
-        cpu_matmul_backward(dsmall, G(LT_QKV_W), G(LT_QKV_B), dbig, ln1, W(LT_QKV_W),
+        cpu_matmul_backward(det, dsmall, G(LT_QKV_W), G(LT_QKV_B), dbig, ln1, W(LT_QKV_W),
                             BN, D, 3 * D);
         cpu_layernorm_backward(dres, G(LT_LN1_W), G(LT_LN1_B), dsmall, x, W(LT_LN1_W),
                                a[ACT_LN1_MEAN] + l * BN, a[ACT_LN1_RSTD] + l * BN, BN, D);
@@ -177,7 +177,7 @@ static dure_status_t cpu_step(model_t *m, const float *batch, int backward, floa
 #undef G
         DURE_TRY(model_grad_ready(m, model_layout_at(lay, l, LT_LN1_W), lay->layer_stride));
     }
-    cpu_embed_backward(g + lay->embed_w, g + lay->embed_b, g + lay->pos, dres,
+    cpu_embed_backward(det, g + lay->embed_w, g + lay->embed_b, g + lay->pos, dres,
                        a[ACT_INP], B, N, PC, D);
     DURE_TRY(model_grad_ready(m, 0, lay->layer0));
 out:

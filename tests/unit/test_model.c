@@ -323,8 +323,8 @@ static void test_grad_matmul(void **state)
     ref_fill(w, NO * NI, 1.0);
     ref_fill(b, NO, 1.0);
     ref_fill(dy, R * NO, 1.0);
-    cpu_matmul_forward(out, x, w, b, R, NI, NO);
-    cpu_matmul_backward(dx, dw, db, dy, x, w, R, NI, NO);
+    cpu_matmul_forward(0, out, x, w, b, R, NI, NO);
+    cpu_matmul_backward(0, dx, dw, db, dy, x, w, R, NI, NO);
     double ref_out[R * NO];
     struct mm_ctx c = {R, NI, NO, to_double(x, R * NI), to_double(w, NO * NI),
                        to_double(b, NO), to_double(dy, R * NO), ref_out};
@@ -335,7 +335,7 @@ static void test_grad_matmul(void **state)
     check_fd("matmul db", mm_scalar, &c, c.b, db, NO, 1e-4);
     /* Parameter gradients accumulate: a second backward doubles them. */
     float dw1 = dw[3], db1 = db[2];
-    cpu_matmul_backward(NULL, dw, db, dy, x, w, R, NI, NO);
+    cpu_matmul_backward(0, NULL, dw, db, dy, x, w, R, NI, NO);
     assert_float_equal(dw[3], 2.0f * dw1, 1e-5f * (1.0f + fabsf(dw1)));
     assert_float_equal(db[2], 2.0f * db1, 1e-5f * (1.0f + fabsf(db1)));
     free(c.x), free(c.w), free(c.b), free(c.dy);
@@ -344,7 +344,7 @@ static void test_grad_matmul(void **state)
 /* The GEMMs split between OpenMP threads along M or N: check every split
  * path (forward, dinp, dw; M >= N and M < N) with sizes large enough for
  * several threads to get a part, against the formulas in double. */
-static void check_matmul_split(int R, int NI, int NO)
+static void check_matmul_split(int fixed, int R, int NI, int NO)
 {
     float *x = malloc(sizeof(float) * R * NI), *w = malloc(sizeof(float) * NO * NI);
     float *b = malloc(sizeof(float) * NO), *dy = malloc(sizeof(float) * R * NO);
@@ -355,8 +355,8 @@ static void check_matmul_split(int R, int NI, int NO)
     ref_fill(w, (size_t)NO * NI, 1.0);
     ref_fill(b, NO, 1.0);
     ref_fill(dy, (size_t)R * NO, 1.0);
-    cpu_matmul_forward(out, x, w, b, R, NI, NO);
-    cpu_matmul_backward(dx, dw, db, dy, x, w, R, NI, NO);
+    cpu_matmul_forward(fixed, out, x, w, b, R, NI, NO);
+    cpu_matmul_backward(fixed, dx, dw, db, dy, x, w, R, NI, NO);
     double *xd = to_double(x, (size_t)R * NI), *wd = to_double(w, (size_t)NO * NI);
     double *bd = to_double(b, NO);
     ref_matmul(want, xd, wd, bd, R, NI, NO);
@@ -399,9 +399,13 @@ static void test_matmul_thread_split(void **state)
     int saved = omp_get_max_threads();
     int blas = cpu_blas_enter();
     omp_set_num_threads(3); /* uneven parts, whatever the machine */
-    check_matmul_split(150, 70, 40);  /* forward, dinp split M; dw split N */
-    check_matmul_split(40, 150, 100); /* forward, dinp split N (B offset by rows, columns) */
-    check_matmul_split(40, 50, 100);  /* dw split M (A transposed: offset by columns) */
+    check_matmul_split(0, 150, 70, 40);  /* forward, dinp split M; dw split N */
+    check_matmul_split(0, 40, 150, 100); /* forward, dinp split N (B offset by rows, columns) */
+    check_matmul_split(0, 40, 50, 100);  /* dw split M (A transposed: offset by columns) */
+    /* deterministic mode: parts of 256 whatever the thread count */
+    check_matmul_split(1, 600, 30, 20);
+    check_matmul_split(1, 20, 600, 300);
+    check_matmul_split(1, 20, 30, 600);
     omp_set_num_threads(saved);
     cpu_blas_leave(blas);
 }
@@ -518,8 +522,8 @@ static void test_grad_embed(void **state)
      * patch later. */
     assert_true(inp[(1 * N + 2) * PC + 4] == batch[(1 * T + 2 * P + 1) * C + 1]);
     assert_true(tgt[(1 * N + 2) * PC + 4] == batch[(1 * T + 3 * P + 1) * C + 1]);
-    cpu_embed_forward(enc, inp, w, b, pos, B, N, PC, D);
-    cpu_embed_backward(dw, db, dpos, dy, inp, B, N, PC, D);
+    cpu_embed_forward(0, enc, inp, w, b, pos, B, N, PC, D);
+    cpu_embed_backward(0, dw, db, dpos, dy, inp, B, N, PC, D);
     double ref_out[B * N * D];
     struct emb_ctx c = {B, N, PC, D, to_double(inp, B * N * PC), to_double(w, D * PC),
                         to_double(b, D), to_double(pos, N * D), to_double(dy, B * N * D),

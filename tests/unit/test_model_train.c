@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,35 @@ static void test_runs_are_bit_identical(void **state)
     free(batch);
 }
 
+/* deterministic = 1: the same bits for any thread count (GEMMs cut into
+ * parts of a fixed size; every other reduction has a fixed order). */
+static void test_deterministic_across_thread_counts(void **state)
+{
+    (void)state;
+    struct model_config cfg;
+    float *p[2] = {NULL, NULL}, f, l[2];
+    int threads[2] = {1, 3}, saved = omp_get_max_threads();
+    size_t n = 0;
+    tiny_config(&cfg);
+    cfg.context_patches = 80; /* 320 tokens: the token GEMMs have 2 parts */
+    cfg.deterministic = 1;
+    float *batch = make_batch(&cfg, 0.7);
+    for (int k = 0; k < 2; k++) {
+        model_t *m = NULL;
+        omp_set_num_threads(threads[k]);
+        assert_int_equal(model_create(&cfg, &m), DURE_OK);
+        train(m, batch, 2, 1e-3f, &f, &l[k]);
+        n = model_param_count(m);
+        p[k] = malloc(n * sizeof(float));
+        memcpy(p[k], model_params(m), n * sizeof(float));
+        model_destroy(m);
+    }
+    omp_set_num_threads(saved);
+    assert_true(l[0] == l[1]);
+    assert_memory_equal(p[0], p[1], n * sizeof(float));
+    free(p[0]), free(p[1]), free(batch);
+}
+
 static void test_gradients_accumulate(void **state)
 {
     (void)state;
@@ -241,6 +271,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_overfits_one_batch),
         cmocka_unit_test(test_runs_are_bit_identical),
+        cmocka_unit_test(test_deterministic_across_thread_counts),
         cmocka_unit_test(test_gradients_accumulate),
         cmocka_unit_test(test_baseline_by_hand),
         cmocka_unit_test(test_summary_and_memory),

@@ -433,9 +433,10 @@ static dure_status_t check_type(hid_t t, struct h5raw_dset *d)
     }
     d->size = (int)H5Tget_size(t);
     H5T_order_t ord = H5Tget_order(t);
-    DURE_CHECK(ord == H5T_ORDER_LE || ord == H5T_ORDER_BE, DURE_ERR_UNSUPPORTED,
-               "%s: unsupported byte order", d->what);
     d->swap = ord == H5T_ORDER_BE;
+    DURE_CHECK(ord == H5T_ORDER_LE || ord == H5T_ORDER_BE ||
+                   (cls != H5T_FLOAT && cls != H5T_INTEGER),
+               DURE_ERR_UNSUPPORTED, "%s: unsupported byte order", d->what);
     if (cls == H5T_FLOAT) {
         size_t spos, epos, esize, mpos, msize;
         DURE_CHECK(H5Tget_fields(t, &spos, &epos, &esize, &mpos, &msize) >= 0,

@@ -385,10 +385,10 @@ dure_status_t dataio_writer_finish(dataio_writer_t *w)
     struct dataio_stats *s = NULL;
     char why[512];
 
-    DURE_CHECK(w->n_ep >= 1, DURE_ERR_FORMAT, "'%s': no episode was written", w->path);
     DURE_CHECK(w->episodes[w->n_ep] == w->rows_written + w->buf_rows, DURE_ERR_FORMAT,
                "'%s': %lld rows after the last episode were never closed", w->path,
                (long long)(w->rows_written + w->buf_rows - w->episodes[w->n_ep]));
+    DURE_CHECK(w->n_ep >= 1, DURE_ERR_FORMAT, "'%s': no episode was written", w->path);
     dataio_h5_quiet_begin(&q);
     quiet = 1;
     DURE_TRY(flush(w));

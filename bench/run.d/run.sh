@@ -16,6 +16,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 DURE=$ROOT/$BUILD/dure
 RESULTS=$ROOT/bench/results
 STEPS=${DURE_BENCH_RUN_STEPS:-40}
+REPS=${DURE_BENCH_RUN_REPS:-3}
 WARM=10
 if [ "$(id -u)" -eq 0 ]; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -28,7 +29,10 @@ mkdir -p "$RESULTS"
     > "$TMP/gen.log" 2>&1 || { cat "$TMP/gen.log"; exit 1; }
 
 # The per-rank work is fixed (micro_batch 8, 2 micro-batches per step);
-# the global batch grows with the ranks: weak scaling.
+# the global batch grows with the ranks: weak scaling. The model's 3.3 MB of
+# gradients go in 1 MiB buckets (4 buckets), so that backward has something
+# to overlap: with the 4 MiB default they would be one bucket, which can
+# only start when backward is over.
 cat > "$TMP/job.ini" <<INI
 [run]
 name = bench
@@ -50,6 +54,9 @@ path = $TMP/data.h5
 [optim]
 micro_batch = 8
 
+[parallel]
+bucket_mb = 1
+
 [checkpoint]
 every = 0
 INI
@@ -60,20 +67,29 @@ bench_run() { # NAME NP GLOBAL_BATCH [--set ...]
         --set optim.global_batch="$gb" "$@" > "$TMP/$name.log" 2>&1 ||
         { tail -30 "$TMP/$name.log"; exit 1; }
 }
-bench_run np1 1 16
-bench_run np2 2 32
-bench_run np2_nooverlap 2 32 --set parallel.overlap=false
+# Interleaved repetitions, so that a change in the machine's load (it is
+# shared) hits the 1-rank and 2-rank runs alike.
+for rep in $(seq 1 "$REPS"); do
+    bench_run "np1.$rep" 1 16
+    bench_run "np2.$rep" 2 32
+    bench_run "np2_nooverlap.$rep" 2 32 --set parallel.overlap=false
+done
 
-/usr/bin/python3 - "$TMP" "$RESULTS" "$WARM" <<'PY'
+/usr/bin/python3 - "$TMP" "$RESULTS" "$WARM" "$REPS" <<'PY'
 import json, statistics, sys
-tmp, results, warm = sys.argv[1], sys.argv[2], int(sys.argv[3])
+tmp, results, warm, reps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 
 def steps(name):
-    rows = [json.loads(l) for l in open(f"{tmp}/{name}/metrics.jsonl")]
-    return [r for r in rows if "loss" in r and r["step"] > warm]
+    """Per repetition, the training lines after warm-up."""
+    out = []
+    for rep in range(1, reps + 1):
+        rows = [json.loads(l) for l in open(f"{tmp}/{name}.{rep}/metrics.jsonl")]
+        out.append([r for r in rows if "loss" in r and r["step"] > warm])
+    return out
 
-def med(rows, key):
-    return statistics.median(r[key] for r in rows)
+def med(runs, key):
+    """Median over repetitions of each repetition's median."""
+    return statistics.median(statistics.median(r[key] for r in rows) for rows in runs)
 
 def report(name, value, unit, peer_name, peer, peer_unit, ratio, target):
     print(f"bench: {name}: {value:.4g} {unit} ({peer_name}: {peer:.4g} {peer_unit}, "

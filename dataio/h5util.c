@@ -68,7 +68,8 @@ dure_status_t dataio_h5_open_file(const char *path, hid_t fapl, hid_t *out)
 
     *out = H5I_INVALID_HID;
     if (stat(path, &sb) != 0) {
-        DURE_FAIL(DURE_ERR_IO,
+        /* A missing dataset is bad input (exit code 4), not an I/O fault. */
+        DURE_FAIL(errno == ENOENT || errno == ENOTDIR ? DURE_ERR_FORMAT : DURE_ERR_IO,
                   "dataset file '%s': %s", path, strerror(errno));
     }
     DURE_CHECK(S_ISREG(sb.st_mode), DURE_ERR_FORMAT,

@@ -30,6 +30,8 @@ void dataio_h5_error_text(char *buf, size_t len);
 /*
  * Open `path` read-only with fapl, reporting clearly: missing file, not a
  * file, not HDF5, truncated or otherwise unreadable (with HDF5's reason).
+ * DURE_ERR_FORMAT for all of these (bad input: exit code 4), DURE_ERR_IO
+ * for other system errors (permissions, I/O errors).
  */
 dure_status_t dataio_h5_open_file(const char *path, hid_t fapl, hid_t *out);
 

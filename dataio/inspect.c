@@ -1,6 +1,7 @@
 /* dataio/inspect.c - see inspect.h. */
 #include "dataio/inspect.h"
 
+#include <glob.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -371,7 +372,15 @@ dure_status_t dataio_inspect(const struct dataio_inspect_config *cfg, FILE *out,
         fprintf(out, " (%lld bytes)", (long long)sb.st_size);
     }
     fprintf(out, "\nlayout: %s\n", dataio_layout_name(cfg->layout));
-    if (cfg->layout != DATAIO_LAYOUT_ALOHA) {
+    if (cfg->layout == DATAIO_LAYOUT_ALOHA) {
+        glob_t g;
+        int grc = glob(cfg->path, 0, NULL, &g);
+        if (grc == 0) {
+            fprintf(out, "files: %zu match\n", g.gl_pathc);
+            globfree(&g);
+        }
+        DURE_CHECK(grc == 0, DURE_ERR_FORMAT, "no episode file matches '%s'", cfg->path);
+    } else {
         /* A file that is missing, not HDF5 or truncated has nothing to list. */
         dataio_h5_quiet_begin(&q);
         st = dataio_h5_open_file(cfg->path, H5P_DEFAULT, &fid);
@@ -391,10 +400,6 @@ dure_status_t dataio_inspect(const struct dataio_inspect_config *cfg, FILE *out,
     dure_log_set_quiet(1);
     dure_status_t ro = dataio_reader_open(&rc, &r);
     dure_log_set_quiet(0);
-    if (ro == DURE_ERR_IO) {
-        /* No file to read (aloha: the glob matches nothing). */
-        DURE_FAIL(ro, "%s", dure_last_error());
-    }
     if (ro != DURE_OK) {
         /* The rules above already named what the reader trips on. */
         if (before == 0) {

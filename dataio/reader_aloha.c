@@ -102,7 +102,8 @@ static dure_status_t aloha_open(const struct dataio_reader_config *cfg, void **c
     DURE_TRY(dataio_strdup(cfg->path, &c->path));
     int grc = glob(cfg->path, GLOB_ERR, NULL, &g);
     globbed = grc == 0;
-    DURE_CHECK(grc != GLOB_NOMATCH, DURE_ERR_IO, "no episode file matches '%s'", cfg->path);
+    DURE_CHECK(grc != GLOB_NOMATCH, DURE_ERR_FORMAT, "no episode file matches '%s'",
+               cfg->path);
     DURE_CHECK(grc == 0, DURE_ERR_IO, "cannot expand the glob '%s' (error %d)", cfg->path,
                grc);
     qsort(g.gl_pathv, g.gl_pathc, sizeof *g.gl_pathv, dataio_natural_qsort_cmp);

@@ -153,7 +153,7 @@ static void test_missing_not_hdf5_truncated(void **state)
 {
     (void)state;
     unlink(path);
-    expect(DURE_ERR_IO, "No such file or directory", NULL);
+    expect(DURE_ERR_FORMAT, "No such file or directory", NULL);
     FILE *f = fopen(path, "w");
     fputs("time,x\n0,1\n", f);
     fclose(f);

@@ -46,11 +46,11 @@ void comm_reduce_f32(float *dst, float *dst2, const float *const *src, int nsrc,
                      int divisor)
 {
     if (nsrc == 1) {
-        /* One rank: a copy, divided by 1 at most. */
         const float *s = src[0];
+        const float d = divisor > 1 ? (float)divisor : 1.0f;
 #pragma omp simd
         for (size_t i = 0; i < n; i++) {
-            float v = s[i];
+            float v = divisor > 1 ? s[i] / d : s[i];
             dst[i] = v;
             if (dst2) {
                 dst2[i] = v;

@@ -520,8 +520,12 @@ static dure_status_t apply_override(struct dure_jobspec *spec, const char *assig
     const char *eq = strchr(assignment, '=');
     DURE_CHECK(eq != NULL, DURE_ERR_ARG,
                "%s: expected section.key=value (e.g. --set optim.lr=1e-3)", where);
-    dotted = strndup(assignment, (size_t)(eq - assignment));
-    DURE_ALLOC_TRY(dotted, (size_t)(eq - assignment) + 1);
+    const char *k = assignment;
+    while (*k == ' ') {
+        k++;
+    }
+    dotted = strndup(k, (size_t)(eq - k));
+    DURE_ALLOC_TRY(dotted, (size_t)(eq - k) + 1);
     /* Same trimming as the INI parser, so a value means the same either way. */
     const char *b = eq + 1;
     while (*b == ' ') {
@@ -620,25 +624,24 @@ out:
     return st;
 }
 
-/* "job.ini:12", "--set", "default": where a key's value came from. */
-static void key_where(const struct dure_jobspec *spec, const char *sec, const char *name,
-                      char *buf, size_t size)
+/*
+ * Where a key's value came from, for messages: "job.ini:12", "job.ini
+ * (--set)", or `label` itself (defaults, and every key of a sweep task,
+ * whose label names the task).
+ */
+static void key_where(const struct dure_jobspec *spec, const char *label, const char *sec,
+                      const char *name, char *buf, size_t size)
 {
     const struct jobspec_origin *o =
         &spec->state->key[jobspec_key_index(jobspec_key_find(sec, name))];
-    switch (o->src) {
-    case JOBSPEC_SRC_FILE:
+    if (strcmp(label, spec->origin) != 0) {
+        snprintf(buf, size, "%s", label);
+    } else if (o->src == JOBSPEC_SRC_FILE) {
         snprintf(buf, size, "%s:%d", spec->origin, o->line);
-        break;
-    case JOBSPEC_SRC_SET:
+    } else if (o->src == JOBSPEC_SRC_SET) {
         snprintf(buf, size, "%s (--set)", spec->origin);
-        break;
-    case JOBSPEC_SRC_SWEEP:
-        snprintf(buf, size, "%s ([sweep])", spec->origin);
-        break;
-    default:
-        snprintf(buf, size, "%s", spec->origin);
-        break;
+    } else {
+        snprintf(buf, size, "%s", label);
     }
 }
 
@@ -656,19 +659,19 @@ static dure_status_t validate(const struct dure_jobspec *spec, const char *label
                    DURE_ERR_ARG, "%s: %s.%s is required: %s", label, keys[i].section,
                    keys[i].name, keys[i].help);
     }
-    key_where(spec, "model", "n_heads", w, sizeof w);
+    key_where(spec, label, "model", "n_heads", w, sizeof w);
     DURE_CHECK(spec->model.d_model % spec->model.n_heads == 0, DURE_ERR_ARG,
                "%s: model.n_heads = %d does not divide model.d_model = %d", w,
                spec->model.n_heads, spec->model.d_model);
-    key_where(spec, "optim", "min_lr", w, sizeof w);
+    key_where(spec, label, "optim", "min_lr", w, sizeof w);
     DURE_CHECK(spec->optim.min_lr <= spec->optim.lr, DURE_ERR_ARG,
                "%s: optim.min_lr = %g is above optim.lr = %g", w, spec->optim.min_lr,
                spec->optim.lr);
-    key_where(spec, "optim", "micro_batch", w, sizeof w);
+    key_where(spec, label, "optim", "micro_batch", w, sizeof w);
     DURE_CHECK(spec->optim.global_batch % spec->optim.micro_batch == 0, DURE_ERR_ARG,
                "%s: optim.micro_batch = %d does not divide optim.global_batch = %d", w,
                spec->optim.micro_batch, spec->optim.global_batch);
-    key_where(spec, "slurm", "ntasks_per_node", w, sizeof w);
+    key_where(spec, label, "slurm", "ntasks_per_node", w, sizeof w);
     DURE_CHECK(spec->slurm.gpus_per_node == 0 ||
                    spec->slurm.ntasks_per_node == spec->slurm.gpus_per_node,
                DURE_ERR_ARG,
@@ -677,7 +680,7 @@ static dure_status_t validate(const struct dure_jobspec *spec, const char *label
                w, spec->slurm.ntasks_per_node, spec->slurm.gpus_per_node);
     long limit = 0;
     if (jobspec_slurm_time_parse(spec->slurm.time, &limit) == DURE_OK && limit > 0) {
-        key_where(spec, "slurm", "signal_lead_s", w, sizeof w);
+        key_where(spec, label, "slurm", "signal_lead_s", w, sizeof w);
         DURE_CHECK(spec->slurm.signal_lead_s < limit, DURE_ERR_ARG,
                    "%s: slurm.signal_lead_s = %d is not below slurm.time = %s (%ld s)", w,
                    spec->slurm.signal_lead_s, spec->slurm.time, limit);

@@ -25,8 +25,8 @@ void cmd_status_usage(FILE *out)
             "its Slurm state and exit code (from scontrol while Slurm still holds\n"
             "the job, then the job completion record or sacct), the last step and\n"
             "loss from RUN_DIR/metrics.jsonl, the ETA of a running job, and for a\n"
-            "failed job the end of its log. For a sweep's run directory, one line\n"
-            "per task.\n");
+            "failed job dure's error lines and the end of its log. For a sweep's\n"
+            "run directory, one line per task.\n");
 }
 
 /* What an exit code of `dure run` means (launcher/exitcodes.h). */
@@ -199,6 +199,11 @@ static dure_status_t print_failure_log(const char *dir, const struct run_view *v
     if (st != DURE_OK) {
         fprintf(out, "log       none found for job %s in %s\n", v->last.job_id, dir);
         return DURE_OK;
+    }
+    int errors = 0;
+    dure_status_t st2 = run_log_grep(log, "dure: error", 5, "error     ", out, &errors);
+    if (st2 != DURE_OK) {
+        return st2;
     }
     fprintf(out, "log       %s, last lines:\n", log);
     return run_log_tail(log, 8, "  | ", out);

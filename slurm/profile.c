@@ -63,10 +63,12 @@ static int on_profile_key(void *user, const char *section, const char *name,
     if (!c->want) {
         size_t len = strlen(c->names);
         char needle[256];
-        snprintf(needle, sizeof needle, "%s,", section);
+        snprintf(needle, sizeof needle, ",%s,", section);
         /* names is "a,b,c," while collecting: add each section once. */
-        if (!strstr(c->names, needle) && len + strlen(needle) < c->names_size) {
-            strcat(c->names, needle);
+        int seen = strncmp(c->names, needle + 1, strlen(needle + 1)) == 0 ||
+                   strstr(c->names, needle) != NULL;
+        if (!seen && len + strlen(needle) < c->names_size) {
+            strcat(c->names, needle + 1);
         }
         return 1;
     }
@@ -121,10 +123,21 @@ dure_status_t slurm_profile_names(const char *file, char *buf, size_t size)
     struct profile_ctx c = {.names = buf, .names_size = size};
     buf[0] = '\0';
     DURE_TRY(parse_profiles(file, &c));
-    size_t n = strlen(buf);
-    if (n > 0) {
-        buf[n - 1] = '\0';
+    /* "a,b,c," -> "a, b, c" */
+    char tmp[1024];
+    size_t j = 0;
+    for (size_t i = 0; buf[i] && j + 3 < sizeof tmp; i++) {
+        if (buf[i] == ',') {
+            if (buf[i + 1]) {
+                tmp[j++] = ',';
+                tmp[j++] = ' ';
+            }
+        } else {
+            tmp[j++] = buf[i];
+        }
     }
+    tmp[j] = '\0';
+    snprintf(buf, size, "%s", tmp);
 out:
     return st;
 }

@@ -27,7 +27,7 @@ dure_status_t slurm_profiles_path(char *buf, size_t size);
 dure_status_t slurm_profile_load(const char *name, const char *file,
                                  struct jobspec_env *out);
 
-/* The names of all profiles in `file` (NULL: default), comma-separated, into buf. */
+/* The names of all profiles in `file` (NULL: default) into buf, as "a, b, c". */
 dure_status_t slurm_profile_names(const char *file, char *buf, size_t size);
 
 void slurm_profile_free(struct jobspec_env *env);

@@ -25,12 +25,26 @@ dure_status_t sbatch_quote_append(struct strbuf *sb, const char *what, const cha
                    "%s: control character 0x%02x cannot go into an #SBATCH line", what,
                    *p);
     }
+    int plain = 1;
     for (const char *p = s; *p; p++) {
-        if (!isalnum((unsigned char)*p) && !strchr("._/,:=+@%-", *p)) {
+        plain &= isalnum((unsigned char)*p) || strchr("._/,:=+@%-", *p) != NULL;
+    }
+    if (plain && *s) {
+        strbuf_puts(sb, s);
+        goto out;
+    }
+    /*
+     * Quoted: sbatch ends an unquoted argument at a blank even after a
+     * backslash, but inside quotes a backslash escapes any character.
+     */
+    strbuf_putc(sb, '"');
+    for (const char *p = s; *p; p++) {
+        if (*p == '"' || *p == '\\') {
             strbuf_putc(sb, '\\');
         }
         strbuf_putc(sb, *p);
     }
+    strbuf_putc(sb, '"');
 out:
     return st;
 }

@@ -20,10 +20,12 @@ void shquote_append(struct strbuf *sb, const char *s);
 
 /*
  * Append `s` as one argument of an "#SBATCH --opt=VALUE" line. sbatch reads
- * those lines with its own parser (quotes group, a backslash escapes the next
- * character, an unescaped '#' ends the line), so every character other than
- * [A-Za-z0-9._/,:=+@%-] gets a backslash. A line cannot hold a newline or
- * other control characters: DURE_ERR_ARG naming `what` (a key name) then.
+ * those lines with its own parser: a blank ends an argument and an unquoted
+ * '#' the line, quotes group, and inside quotes a backslash escapes the next
+ * character. So a value of [A-Za-z0-9._/,:=+@%-] only is written as it is,
+ * any other in double quotes with '"' and '\' escaped. A line cannot hold
+ * a newline or other control characters: DURE_ERR_ARG naming `what` (a key
+ * name) then.
  */
 dure_status_t sbatch_quote_append(struct strbuf *sb, const char *what, const char *s);
 

@@ -180,6 +180,33 @@ out:
     return st;
 }
 
+dure_status_t run_log_grep(const char *path, const char *prefix, int max, const char *indent,
+                           FILE *out, int *found)
+{
+    dure_status_t st = DURE_OK;
+    FILE *f = NULL;
+    char *line = NULL;
+    size_t cap = 0, plen = strlen(prefix);
+
+    *found = 0;
+    f = fopen(path, "r");
+    DURE_SYS_TRY(f != NULL, "cannot open '%s'", path);
+    while (*found < max && getline(&line, &cap, f) > 0) {
+        if (strncmp(line, prefix, plen) == 0) {
+            line[strcspn(line, "\n")] = '\0';
+            fprintf(out, "%s%s\n", indent, line);
+            ++*found;
+        }
+    }
+    DURE_SYS_TRY(!ferror(f), "cannot read '%s'", path);
+out:
+    if (f) {
+        fclose(f);
+    }
+    free(line);
+    return st;
+}
+
 dure_status_t run_log_tail(const char *path, int lines, const char *indent, FILE *out)
 {
     dure_status_t st = DURE_OK;

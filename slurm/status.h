@@ -37,6 +37,14 @@ void run_jobs_free(char **ids, size_t count);
  */
 dure_status_t run_log_find(const char *run_dir, const char *job_id, char *buf, size_t size);
 
+/*
+ * Print the first `max` lines of `path` that start with `prefix` (dure's own
+ * error lines, "dure: error"), each after `indent`; *found gets their count.
+ * Ranks' errors may sit anywhere in a log, before output flushed later.
+ */
+dure_status_t run_log_grep(const char *path, const char *prefix, int max, const char *indent,
+                           FILE *out, int *found);
+
 /* Print the last `lines` lines of `path`, each prefixed by `indent`. */
 dure_status_t run_log_tail(const char *path, int lines, const char *indent, FILE *out);
 

@@ -85,7 +85,15 @@ start_daemon() {
         done
         exec setsid nohup "$@" < /dev/null >> "$DIR/log/$name.out" 2>&1
     ) &
-    echo $! > "$DIR/pids/$name"
+    local pid=$! tries=500
+    echo "$pid" > "$DIR/pids/$name"
+    # Until the subshell has exec'd, its command line is not the daemon's and
+    # daemon_pid would take it for dead. A start that fails shows later.
+    while [ -z "$(daemon_pid "$name")" ] && [ $tries -gt 0 ]; do
+        case $(proc_state "$pid") in ""|Z) return ;; esac
+        tries=$((tries - 1))
+        sleep 0.01
+    done
 }
 
 # now_us: the time in microseconds (EPOCHREALTIME without its decimal point,
@@ -215,8 +223,10 @@ JobCompLoc=$DIR/jobcomp.log
 DependencyParameters=kill_invalid_depend
 # Finished jobs leave squeue after 4 s, and sbatch --wait then polls every 2 s.
 MinJobAge=4
-# Start a batch job at submission, not up to 3 s later.
-SchedulerParameters=batch_sched_delay=0
+# Start a batch job at submission, not up to 3 s later; and a requeued job
+# as soon as it is eligible again (cred_expire), not at the next 60 s pass
+# of the main scheduler.
+SchedulerParameters=batch_sched_delay=0,sched_interval=1
 # Job ids differ between clusters running at once: Open MPI names its
 # session directory and shared memory in /tmp and /dev/shm after the job.
 FirstJobId=$(( (RANDOM % 30000 + 1) * 1000 ))
@@ -249,11 +259,13 @@ EOF
 # Return 2 as soon as a daemon in $STARTED fails to bind its port (slurmctld
 # would retry for 10 s before giving up), 1 if one dies or time runs out.
 wait_until() {
-    local deadline=$((SECONDS + $1)) desc=$2 name; shift 2
+    local deadline=$((SECONDS + $1)) desc=$2 name pid; shift 2
     while ! "$@" >/dev/null 2>&1; do
         for name in $STARTED; do
+            # Liveness first: the log of a daemon seen dead is complete.
+            pid=$(daemon_pid "$name")
             port_clash "$name" && return 2
-            [ -n "$(daemon_pid "$name")" ] || { warn "$name exited while waiting for $desc"; return 1; }
+            [ -n "$pid" ] || { warn "$name exited while waiting for $desc"; return 1; }
         done
         [ $SECONDS -lt $deadline ] || { warn "timed out waiting for $desc"; return 1; }
         sleep 0.05

@@ -7,6 +7,9 @@
 
 CLUSTER="$T_ROOT/tests/slurm/cluster.sh"
 D="$T_TMP/cluster"
+# Whatever happens to this test, its cluster goes down before $T_TMP goes.
+trap 'bash "$CLUSTER" down "$D" > /dev/null 2>&1; rm -rf "$T_TMP"' EXIT
+trap 'exit 1' INT TERM HUP
 
 # runs PID NAME: PID is a live (not zombie) process named NAME.
 runs() {

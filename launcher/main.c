@@ -82,6 +82,9 @@ const struct dure_command dure_commands[] = {
     {"help", "show help for dure or for one command", cmd_help, help_usage},
     {"version", "print dure's and the linked libraries' versions", cmd_version,
      version_usage},
+    {"ckpt", "inspect or verify a checkpoint file", cmd_ckpt, cmd_ckpt_usage},
+    {"verify", "compare two runs: bitwise identical or where they differ", cmd_verify,
+     cmd_verify_usage},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -60,8 +60,8 @@ int cmd_verify(int argc, char **argv)
         return DURE_EXIT_DIFFER;
     }
     if (r.manifest_diffs > 0) {
-        printf("verdict: bitwise identical numbers, but %d manifest field%s differ\n",
-               r.manifest_diffs, r.manifest_diffs == 1 ? "" : "s");
+        printf("verdict: bitwise identical numbers, but %d manifest field%s\n",
+               r.manifest_diffs, r.manifest_diffs == 1 ? " differs" : "s differ");
         return DURE_EXIT_MANIFEST_DIFFER;
     }
     printf("verdict: IDENTICAL\n");

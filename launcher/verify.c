@@ -373,6 +373,7 @@ static void compare_metrics(const struct metrics *a, const struct metrics *b, FI
 {
     size_t i = 0, j = 0, ndiff = 0, only_a = 0, only_b = 0;
     uint64_t last_diff = 0;
+    const struct mrec *first_a = NULL, *first_b = NULL; /* the first difference */
     while (i < a->n || j < b->n) {
         const struct mrec *x = i < a->n ? &a->v[i] : NULL, *y = j < b->n ? &b->v[j] : NULL;
         int c = !x ? 1 : !y ? -1 : x->step != y->step ? (x->step < y->step ? -1 : 1)
@@ -382,20 +383,16 @@ static void compare_metrics(const struct metrics *a, const struct metrics *b, FI
             r->values_compared++;
         }
         if (differs) {
-            const struct mrec *at = c <= 0 ? x : y;
+            const struct mrec *here = c <= 0 ? x : y;
             ndiff++;
             only_a += c < 0;
             only_b += c > 0;
-            last_diff = at->step;
+            last_diff = here->step;
             if (!r->has_first_diff) {
                 r->has_first_diff = 1;
-                r->first_diff_step = at->step;
-                if (c == 0) {
-                    describe_diff(out, x, y);
-                } else {
-                    fprintf(out, "  first difference at step %" PRIu64 ": %s is logged by run %s only\n",
-                            at->step, at->key, c < 0 ? "A" : "B");
-                }
+                r->first_diff_step = here->step;
+                first_a = c <= 0 ? x : NULL;
+                first_b = c >= 0 ? y : NULL;
             }
         }
         i += c <= 0;
@@ -413,10 +410,19 @@ static void compare_metrics(const struct metrics *a, const struct metrics *b, FI
                      " (%zu logged by A only, %zu by B only)\n",
                 ndiff, r->values_compared + only_a + only_b, r->first_diff_step, last_diff,
                 only_a, only_b);
+        if (first_a && first_b) {
+            describe_diff(out, first_a, first_b);
+        } else {
+            const struct mrec *o = first_a ? first_a : first_b;
+            fprintf(out, "  first difference at step %" PRIu64 ": %s is logged by run %s only\n",
+                    o->step, o->key, first_a ? "A" : "B");
+        }
     }
     if (a->truncated_tail || b->truncated_tail) {
-        fprintf(out, "metrics: ignored an incomplete last line in run %s%s\n",
-                a->truncated_tail ? "A" : "", b->truncated_tail ? (a->truncated_tail ? " and B" : "B") : "");
+        fprintf(out, "metrics: ignored an incomplete last line in run %s\n",
+                a->truncated_tail && b->truncated_tail ? "A and B"
+                : a->truncated_tail                    ? "A"
+                                                       : "B");
     }
 }
 

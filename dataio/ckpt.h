@@ -161,14 +161,14 @@ struct ckpt_verify_report {
     int hash_present;     /* the .sha256 sidecar exists and parses */
     int hash_ok;          /* and matches the file's SHA-256 */
     char sha256[65];      /* the file's SHA-256, lowercase hex */
-    char problem[512];    /* first problem found, "" when none */
+    char problems[2048];  /* every problem found, one per line; "" when none */
 };
 
 /*
  * Check one checkpoint file completely (serial): metadata, a full read of
  * every dataset with Fletcher32 verification, and the SHA-256 against the
  * sidecar. Returns DURE_OK only when everything holds; otherwise the report
- * says what failed (problem names the file and the dataset or check), and
+ * says what failed (each problem names the file and the dataset or check), and
  * the status is DURE_ERR_IO for a missing or unreadable file and
  * DURE_ERR_FORMAT for damaged contents. report may not be NULL.
  */
@@ -196,6 +196,21 @@ dure_status_t ckpt_describe(const char *path, struct ckpt_meta *meta,
 /* 1 when the two metadata records are identical field by field (bitwise for
  * the doubles, up to the NUL for the model string). */
 int ckpt_meta_equal(const struct ckpt_meta *a, const struct ckpt_meta *b);
+
+/*
+ * Read elements [offset, offset + len) of dataset `which` (0 params, 1 adam_m,
+ * 2 adam_v) into buf[len] (serial; Fletcher32 checked). For tools that
+ * compare or export checkpoints.
+ */
+dure_status_t ckpt_read_dataset(const char *path, int which, uint64_t offset, size_t len,
+                                float *buf);
+
+/*
+ * Steps of the checkpoint files (ckpt-<step>.h5) in dir, newest first, in a
+ * malloc'ed array (*steps, *n; the caller frees it). A missing dir gives n = 0.
+ * Lists names only: validity is ckpt_find_latest_valid's business.
+ */
+dure_status_t ckpt_list_steps(const char *dir, uint64_t **steps, size_t *n);
 
 /* dir/ckpt-<step 8 digits>.h5 into buf; DURE_ERR_ARG if it does not fit. */
 dure_status_t ckpt_path(const char *dir, uint64_t step, char *buf, size_t cap);

@@ -49,12 +49,6 @@ dure_status_t ckpt_sidecar_write(const char *path, const char hex[DURE_SHA256_HE
 dure_status_t ckpt_sidecar_read(const char *path, char hex[DURE_SHA256_HEX]);
 
 /*
- * Steps of the checkpoint files in dir, newest first, in a malloc'ed array
- * (*steps, *n; free it). A missing dir gives n = 0.
- */
-dure_status_t ckpt_list_steps(const char *dir, uint64_t **steps, size_t *n);
-
-/*
  * After saving step `saved`: delete older checkpoints beyond the newest
  * `keep` (0 keeps all) and stale temp files. Files of steps above `saved`
  * (left by a run that was resumed from an older checkpoint) are neither

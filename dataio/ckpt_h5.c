@@ -363,11 +363,18 @@ herr_t ckh5_dataset_io(hid_t d, hid_t dxpl, int write, size_t offset, size_t len
     rc = write ? H5Dwrite(d, H5T_NATIVE_FLOAT, ms, fs, dxpl, buf)
                : H5Dread(d, H5T_NATIVE_FLOAT, ms, fs, dxpl, buf);
 done:
-    if (ms >= 0) {
-        H5Sclose(ms);
-    }
-    if (fs >= 0) {
-        H5Sclose(fs);
+    {
+        /* Closing clears HDF5's error stack: keep the failure's for ckh5_fail. */
+        hid_t err = rc < 0 ? H5Eget_current_stack() : -1;
+        if (ms >= 0) {
+            H5Sclose(ms);
+        }
+        if (fs >= 0) {
+            H5Sclose(fs);
+        }
+        if (err >= 0) {
+            H5Eset_current_stack(err);
+        }
     }
     return rc;
 }

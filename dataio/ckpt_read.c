@@ -147,9 +147,9 @@ out:
 
 static void report_problem(struct ckpt_verify_report *r)
 {
-    if (!r->problem[0]) {
-        snprintf(r->problem, sizeof r->problem, "%s", dure_last_error());
-    }
+    size_t used = strlen(r->problems);
+    snprintf(r->problems + used, sizeof r->problems - used, "%s%s", used ? "\n" : "",
+             dure_last_error());
 }
 
 dure_status_t ckpt_verify(const char *path, struct ckpt_verify_report *r)
@@ -210,6 +210,41 @@ dure_status_t ckpt_verify(const char *path, struct ckpt_verify_report *r)
     }
 out:
     free(buf);
+    if (f >= 0) {
+        H5Fclose(f);
+    }
+    H5Eclear2(H5E_DEFAULT);
+    ckh5_quiet_end(&q);
+    return st;
+}
+
+dure_status_t ckpt_read_dataset(const char *path, int which, uint64_t offset, size_t len,
+                                float *buf)
+{
+    dure_status_t st = DURE_OK;
+    struct ckh5_quiet q;
+    struct ckpt_meta m;
+    hid_t f = -1, d = -1;
+    ckh5_quiet_begin(&q);
+    DURE_CHECK(which >= 0 && which < CKPT_N_DATASETS, DURE_ERR_ARG,
+               "checkpoint '%s': no dataset number %d", path, which);
+    DURE_TRY(open_serial(path, &f));
+    DURE_TRY(ckh5_meta_read(f, path, &m));
+    DURE_CHECK(offset <= m.n_params && len <= m.n_params - offset, DURE_ERR_ARG,
+               "checkpoint '%s': elements [%llu, %llu) lie outside its %llu parameters", path,
+               (unsigned long long)offset, (unsigned long long)(offset + len),
+               (unsigned long long)m.n_params);
+    DURE_TRY(ckh5_dataset_open(f, path, ckpt_dataset_names[which], m.n_params, &d));
+    if (ckh5_dataset_io(d, H5P_DEFAULT, 0, (size_t)offset, len, buf) < 0) {
+        st = ckh5_fail(__FILE__, __LINE__, DURE_ERR_FORMAT,
+                       "checkpoint '%s': read elements [%llu, %llu) of /%s", path,
+                       (unsigned long long)offset, (unsigned long long)(offset + len),
+                       ckpt_dataset_names[which]);
+    }
+out:
+    if (d >= 0) {
+        H5Dclose(d);
+    }
     if (f >= 0) {
         H5Fclose(f);
     }

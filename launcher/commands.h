@@ -42,6 +42,14 @@ void cmd_bench_usage(FILE *out);
 int cmd_data(int argc, char **argv);
 void cmd_data_usage(FILE *out);
 
+/* `dure ckpt inspect|verify`: checkpoint contents and integrity. */
+int cmd_ckpt(int argc, char **argv);
+void cmd_ckpt_usage(FILE *out);
+
+/* `dure verify RUN_A RUN_B`: are two runs bitwise identical? */
+int cmd_verify(int argc, char **argv);
+void cmd_verify_usage(FILE *out);
+
 /* Print the library versions that `dure --version` shows. */
 void dure_print_versions(FILE *out);
 

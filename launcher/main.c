@@ -94,6 +94,9 @@ const struct dure_command dure_commands[] = {
     {"bench", "measure and check collectives (nccl-tests compatible)", cmd_bench,
      cmd_bench_usage},
     {"data", "generate, import, inspect and summarize datasets", cmd_data, cmd_data_usage},
+    {"ckpt", "inspect or verify a checkpoint file", cmd_ckpt, cmd_ckpt_usage},
+    {"verify", "compare two runs: bitwise identical or where they differ", cmd_verify,
+     cmd_verify_usage},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -42,11 +42,19 @@ fi
 t_run "usage error without a DIR" 2 bash "$CLUSTER" up
 t_run "down on a DIR that does not exist is fine" 0 bash "$CLUSTER" down "$T_TMP/none"
 
-# An up that cannot finish in time fails, shows the daemon logs and leaves
-# nothing running.
-t_run "up fails when the cluster is not up in time" 1 env DURE_SLURM_UP_TIMEOUT=0 bash "$CLUSTER" up "$D"
-t_grep "it says what it waited for" 'timed out waiting for'
-t_grep "it prints the daemon logs" "^----- $D/log/munged.out"
+# An up that fails half way (munged and slurmctld run, slurmd dies) says
+# why, shows the daemon logs and leaves nothing running.
+mkdir -p "$T_TMP/bin"
+cat > "$T_TMP/bin/slurmd" <<EOF
+#!/bin/sh
+[ "\$1" = -C ] && exec $(command -v slurmd) -C
+echo "slurmd: broken on purpose" >&2
+exit 1
+EOF
+chmod +x "$T_TMP/bin/slurmd"
+t_run "up fails when slurmd cannot start" 1 env PATH="$T_TMP/bin:$PATH" bash "$CLUSTER" up "$D"
+t_grep "it says which daemon died" 'slurmd exited while waiting for node .* idle'
+t_grep "it prints the daemon logs" 'slurmd: broken on purpose'
 t_eq "nothing of it runs" "$(left_in_dir)" ""
 t_run "down after a failed up is fine" 0 bash "$CLUSTER" down "$D"
 

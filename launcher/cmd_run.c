@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <glob.h>
 #include <math.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@
 #include "jobs/jobspec.h"
 #include "launcher/commands.h"
 #include "launcher/exitcodes.h"
+#include "launcher/manifest.h"
 #include "launcher/metrics.h"
 #include "launcher/ranks.h"
 #include "launcher/signals.h"
@@ -141,6 +143,139 @@ static dure_status_t agree_status(dure_status_t st)
     return (dure_status_t)worst;
 }
 
+/* What was launched: the run's arguments as typed, for the manifest. */
+struct run_args {
+    int argc;
+    char **argv;
+};
+
+/* "dure run JOB.ini --set ..." into a malloc'ed string (NULL when out of memory). */
+static char *command_line(const struct run_args *a)
+{
+    size_t len = sizeof "dure";
+    for (int i = 0; i < a->argc; i++) {
+        len += strlen(a->argv[i]) + 1;
+    }
+    char *s = malloc(len);
+    if (!s) {
+        return NULL;
+    }
+    strcpy(s, "dure");
+    for (int i = 0; i < a->argc; i++) {
+        strcat(s, " ");
+        strcat(s, a->argv[i]);
+    }
+    return s;
+}
+
+/* Everything a manifest_info points at, owned here. */
+struct manifest_parts {
+    struct manifest_kv *kv;       /* (n_keys) "section.key" -> value */
+    char *text;                   /* the names and values kv points into */
+    char *command;
+    glob_t files;                 /* data.path expanded (layout aloha) */
+    const char *paths[2];         /* data.path, data.val_path (other layouts) */
+    char hash[17];
+    struct train_comm_desc comm;
+    struct manifest_kv algos[4];
+};
+
+static void manifest_parts_free(struct manifest_parts *p)
+{
+    if (p->files.gl_pathv) {
+        globfree(&p->files);
+    }
+    free(p->command);
+    free(p->text);
+    free(p->kv);
+}
+
+/* Fill `in` for this launch (local work; no MPI). */
+static dure_status_t manifest_prepare(struct manifest_parts *p, struct manifest_info *in,
+                                      const struct dure_jobspec *spec, train_t *train,
+                                      const struct run_args *args, const char *resumed_from,
+                                      long step)
+{
+    dure_status_t st = DURE_OK;
+    enum { NAME = 64, VALUE = 4096 };
+    size_t n_keys = 0, n_paths = 0;
+    const struct jobspec_key *keys = jobspec_keys(&n_keys);
+    const char *const *data = p->paths;
+    uint64_t h = 0;
+
+    p->kv = calloc(n_keys, sizeof *p->kv);
+    DURE_ALLOC_TRY(p->kv, n_keys * sizeof *p->kv);
+    p->text = malloc(n_keys * (NAME + VALUE));
+    DURE_ALLOC_TRY(p->text, n_keys * (NAME + VALUE));
+    p->command = command_line(args);
+    DURE_ALLOC_TRY(p->command, sizeof "dure");
+    for (size_t i = 0; i < n_keys; i++) {
+        char *name = p->text + i * (NAME + VALUE), *value = name + NAME;
+        snprintf(name, NAME, "%s.%s", keys[i].section, keys[i].name);
+        DURE_TRY(jobspec_value_format(spec, &keys[i], value, VALUE));
+        p->kv[i].key = name;
+        p->kv[i].value = value;
+    }
+    DURE_TRY(jobspec_hash(spec, JOBSPEC_HASH_ALL, &h));
+    jobspec_hash_hex(h, p->hash);
+    if (spec->data.layout == JOBSPEC_LAYOUT_ALOHA) {
+        /* A glob of files, one per episode: fingerprint each. */
+        DURE_CHECK(glob(spec->data.path, 0, NULL, &p->files) == 0, DURE_ERR_IO,
+                   "data.path = '%s' matches no file", spec->data.path);
+        data = (const char *const *)p->files.gl_pathv;
+        n_paths = p->files.gl_pathc;
+    } else {
+        p->paths[n_paths++] = spec->data.path;
+        if (spec->data.val_path[0]) {
+            p->paths[n_paths++] = spec->data.val_path;
+        }
+    }
+    train_comm_describe(train, &p->comm);
+    p->algos[0] = (struct manifest_kv){"allreduce", p->comm.allreduce};
+    p->algos[1] = (struct manifest_kv){"reduce_scatter", p->comm.reduce_scatter};
+    p->algos[2] = (struct manifest_kv){"allgather", p->comm.allgather};
+    p->algos[3] = (struct manifest_kv){"algo_table", p->comm.algo_table};
+    in->run_dir = spec->run.dir;
+    in->command = p->command;
+    in->jobspec = p->kv;
+    in->n_jobspec = n_keys;
+    in->jobspec_hash = p->hash;
+    in->data_paths = data;
+    in->n_data_paths = n_paths;
+    in->fp_mode = MANIFEST_FP_AUTO;
+    in->backend = p->comm.backend;
+    in->algorithms = p->algos;
+    in->n_algorithms = sizeof p->algos / sizeof p->algos[0];
+    in->seed = spec->run.seed;
+    in->deterministic = spec->run.deterministic;
+    in->resumed_from = resumed_from;
+    in->resumed_step = (uint64_t)step;
+out:
+    return st;
+}
+
+/*
+ * RUN_DIR/manifest.json (or manifest.launch-<k>.json on a restart): the
+ * resolved spec, dataset fingerprint, world, backend and algorithms
+ * (launcher/manifest.h). Collective.
+ */
+static dure_status_t write_manifest(const struct dure_jobspec *spec, train_t *train,
+                                    const struct run_args *args, const char *resumed_from,
+                                    long step)
+{
+    dure_status_t st = DURE_OK;
+    struct manifest_parts parts;
+    struct manifest_info in;
+    memset(&parts, 0, sizeof parts);
+    memset(&in, 0, sizeof in);
+    DURE_TRY(agree_status(manifest_prepare(&parts, &in, spec, train, args, resumed_from,
+                                           step)));
+    DURE_TRY(manifest_write(MPI_COMM_WORLD, &in, NULL, 0));
+out:
+    manifest_parts_free(&parts);
+    return st;
+}
+
 struct run_state {
     const struct dure_jobspec *spec;
     train_t *train;
@@ -223,11 +358,12 @@ out:
 }
 
 static dure_status_t run(const struct dure_jobspec *spec, const struct dure_ranks *ranks,
-                         int *collective)
+                         const struct run_args *args, int *collective)
 {
     dure_status_t st = DURE_OK;
     struct run_state rs = {spec, NULL, NULL, ranks->world_rank, -1, -1, NAN, NAN, NAN};
     int rank = ranks->world_rank, resumed = 0;
+    char from[CKPT_PATH_MAX] = "";
     FILE *progress = rank == 0 ? stdout : NULL;
     double t0 = MPI_Wtime();
 
@@ -240,8 +376,9 @@ static dure_status_t run(const struct dure_jobspec *spec, const struct dure_rank
     DURE_TRY(dure_signals_install());
     DURE_TRY(train_create(spec, ranks, MPI_COMM_WORLD, dure_watchdog_abort, progress,
                               &rs.train));
-    DURE_TRY(train_resume(rs.train, &resumed));
+    DURE_TRY(train_resume(rs.train, &resumed, from, sizeof from));
     long done = train_steps_done(rs.train);
+    DURE_TRY(write_manifest(spec, rs.train, args, resumed ? from : NULL, done));
     rs.last_saved = resumed ? done : -1;
     if (rank == 0) {
         DURE_TRY(bcast_status(dure_metrics_open(&rs.metrics, spec->run.dir, done,
@@ -326,11 +463,14 @@ int cmd_run(int argc, char **argv)
 
     memset(&ranks, 0, sizeof ranks);
 
-    sets = calloc((size_t)argc + 1, sizeof *sets);
+    /* getopt_long permutes argv: keep the command line as typed for the manifest. */
+    sets = calloc(2 * ((size_t)argc + 1), sizeof *sets);
     if (!sets) {
         fprintf(stderr, "dure run: out of memory\n");
         return DURE_EXIT_NOMEM;
     }
+    char **typed = (char **)sets + argc + 1;
+    memcpy(typed, argv, (size_t)argc * sizeof *typed);
     while ((opt = getopt_long(argc, argv, "s:", opts, NULL)) != -1) {
         switch (opt) {
         case 's':
@@ -371,7 +511,8 @@ int cmd_run(int argc, char **argv)
         }
         goto out;
     }
-    st = run(spec, &ranks, &collective);
+    struct run_args args = {argc, typed};
+    st = run(spec, &ranks, &args, &collective);
 out:
     jobspec_free(spec);
     if (have_ranks) {

@@ -855,7 +855,17 @@ out:
     return st;
 }
 
-dure_status_t train_resume(train_t *t, int *resumed)
+void train_comm_describe(const train_t *t, struct train_comm_desc *d)
+{
+    size_t bytes = t->n * sizeof(float);
+    d->backend = comm_backend_name(comm_backend(t->comm));
+    d->allreduce = comm_algo_name(comm_algo_for(t->comm, COMM_ALLREDUCE, bytes));
+    d->reduce_scatter = comm_algo_name(comm_algo_for(t->comm, COMM_REDUCE_SCATTER, bytes));
+    d->allgather = comm_algo_name(comm_algo_for(t->comm, COMM_ALLGATHER, bytes));
+    comm_algo_table_text(t->comm, d->algo_table, sizeof d->algo_table);
+}
+
+dure_status_t train_resume(train_t *t, int *resumed, char *from, size_t cap)
 {
     dure_status_t st = DURE_OK;
     struct ckpt_meta meta;
@@ -875,6 +885,7 @@ dure_status_t train_resume(train_t *t, int *resumed)
     if (!found) {
         goto out;
     }
+    snprintf(from, cap, "%s", path);
     float *params = t->on_device ? t->stage + 2 * opt_len : model_params(t->model);
     DURE_TRY(ckpt_load(t->world, path, t->model_desc, t->n, &meta, params + off, m, v, off,
                        len, &io));

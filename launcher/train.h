@@ -95,13 +95,25 @@ long train_steps_done(const train_t *t);
 /* The memory this rank holds (for tests and the setup report). */
 void train_memory(const train_t *t, struct train_memory *mem);
 
+/* How the gradients travel, for the manifest: the resolved backend, the
+ * algorithm of each collective at the gradient vector's size, the table. */
+struct train_comm_desc {
+    const char *backend;        /* "mpi" or "nccl"; static */
+    const char *allreduce;      /* algorithm names; static */
+    const char *reduce_scatter;
+    const char *allgather;
+    char algo_table[256];
+};
+void train_comm_describe(const train_t *t, struct train_comm_desc *d);
+
 /*
  * Continue from the newest valid checkpoint in checkpoint.dir, if any
- * (collective). *resumed = 1 and the model, optimizer moments, step counters
- * and loader cursor restored when one was found; a different world size or
- * ZeRO stage re-cuts the shards.
+ * (collective). *resumed = 1, `from` (capacity cap) the checkpoint's path,
+ * and the model, optimizer moments, step counters and loader cursor
+ * restored when one was found; a different world size or ZeRO stage re-cuts
+ * the shards.
  */
-dure_status_t train_resume(train_t *t, int *resumed);
+dure_status_t train_resume(train_t *t, int *resumed, char *from, size_t cap);
 
 /*
  * One optimizer step (collective). On success fills *res. A non-finite loss

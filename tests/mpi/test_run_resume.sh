@@ -34,6 +34,16 @@ t_eq "exact resume: one metrics line per step" "$(run_losses "$R/same" | cut -d'
     "1 2 3 4 5 6 7 8 "
 run_cmp_params "exact resume: bitwise identical final parameters and moments" \
     "$R/full/$CK/ckpt-00000008.h5" "$R/same/$CK/ckpt-00000008.h5"
+if [ -f "$R/same/manifest.json" ] && [ -f "$R/same/manifest.launch-1.json" ]; then
+    t_ok "the restart wrote its own manifest beside the first launch's"
+else t_fail "manifests after a restart: $(ls "$R/same")"; fi
+if grep -q '"resumed_from": {' "$R/same/manifest.launch-1.json" &&
+   grep -q '"command": "dure run [^"]*base.ini --set run.dir=' "$R/same/manifest.launch-1.json"; then
+    t_ok "manifest.launch-1.json: resumed_from and the command line as typed"
+else t_fail "manifest.launch-1.json lacks resumed_from or the command as typed"; fi
+t_run "dure verify: the resumed run and the uninterrupted one are bitwise identical" 0 \
+    "$DURE" verify "$R/full" "$R/same"
+t_grep "dure verify says so" 'verdict: IDENTICAL'
 
 # On 1 rank: the shards are re-cut, the data order goes on unchanged.
 cut_run one

@@ -404,10 +404,15 @@ static dure_status_t run(const struct dure_jobspec *spec, const struct dure_rank
         double el = MPI_Wtime() - t0;
         char dur[32];
         dure_format_duration(el, dur, sizeof dur);
-        dure_metrics_note(rs.metrics,
-                          "finished: %ld steps (%s here) | train loss %.6f | validation "
-                          "loss %.6f | naive baseline %.6f (validation/baseline %.3f)",
-                          steps, dur, rs.loss, rs.val, rs.baseline, rs.val / rs.baseline);
+        if (isnan(rs.val)) {
+            dure_metrics_note(rs.metrics, "finished: %ld steps (%s here) | train loss %.6f",
+                              steps, dur, rs.loss);
+        } else {
+            dure_metrics_note(rs.metrics,
+                              "finished: %ld steps (%s here) | train loss %.6f | validation "
+                              "loss %.6f | naive baseline %.6f (validation/baseline %.3f)",
+                              steps, dur, rs.loss, rs.val, rs.baseline, rs.val / rs.baseline);
+        }
         st = write_finished(spec->run.dir, steps, rs.loss, rs.val, rs.baseline);
     }
     DURE_TRY(bcast_status(st));

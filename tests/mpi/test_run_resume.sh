@@ -82,4 +82,19 @@ t_eq "the stopped run resumes and completes (exit $T_RC)" "$T_RC" 0
 t_grep "from the signal's checkpoint" "resuming run .* at step $last"
 t_eq "every step once in its metrics" "$(run_losses "$R/sig" | cut -d' ' -f1 | uniq | wc -l)" 2000
 
+# SIGTERM to one rank only (Slurm signals every task; any one suffices): all
+# ranks agree on the stop through the step's control exchange.
+run_job term
+mpirun -np 2 "$DURE" run "$T_TMP/term.ini" --set run.steps=1000000 --set run.val_every=0 \
+    --set run.log_every=100000 > "$T_TMP/term.log" 2>&1 &
+pid=$!
+wait_steps "$R/term" 3
+victim=$(rank_pid "$pid" 1)
+kill -TERM "$victim"
+wait "$pid"; rc=$?
+T_OUT=$(cat "$T_TMP/term.log")
+t_eq "SIGTERM to rank 1: exit 75" "$rc" 75
+t_grep "SIGTERM: rank 0 reports the stop it did not receive itself" 'signal 15 received: stopping at step [0-9]+'
+t_grep "SIGTERM: the checkpoint is written" 'checkpoint: step [0-9]+ saved'
+
 t_done

@@ -412,6 +412,7 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
     struct model_flops fl;
     struct optim_config oc;
     char peak_what[160] = "";
+    int gpu = -1; /* the CUDA device of this rank; -1 on the CPU */
     train_t *t = calloc(1, sizeof *t);
 
     *out = NULL;
@@ -481,6 +482,7 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
     if (local == DURE_OK && device_cuda) {
         struct dure_ranks pick = *ranks;
         local = dure_ranks_pick_gpu(&pick);
+        gpu = pick.gpu;
     }
     if (local == DURE_OK) {
         local = model_create(&mc, &t->model);
@@ -510,8 +512,7 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
     if (local == DURE_OK) {
         /* Every rank measures at once, as it will run: cores shared alike. */
         MPI_Barrier(world);
-        local = dure_peak_flops(device_cuda ? 0 : -1, &t->peak_flops, peak_what,
-                                sizeof peak_what);
+        local = dure_peak_flops(gpu, &t->peak_flops, peak_what, sizeof peak_what);
     }
     DURE_TRY(agree(world, local, "optimizer setup"));
 

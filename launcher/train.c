@@ -384,7 +384,7 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
                "(%d) = %d: the accumulation count must be a whole number",
                spec->optim.global_batch, t->micro, t->world_size, per_step);
     t->accum = spec->optim.global_batch / per_step;
-    DURE_TRY(read_fault_env(t));
+    DURE_TRY(agree(world, read_fault_env(t), "DURE_FAULT_NAN"));
 
     int threads = pick_threads(spec, ranks);
     omp_set_num_threads(threads);

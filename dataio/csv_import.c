@@ -349,12 +349,12 @@ static dure_status_t plan(struct imp *im, const struct csv *c)
     dure_status_t st = DURE_OK;
     const struct dataio_import_config *cfg = im->cfg;
     char list[512];
+    struct dataio_names hdr = {0};
     im->ncol = c->nf;
     DURE_TRY(dataio_strv_new(c->nf, &im->header));
     im->role = calloc((size_t)c->nf, sizeof *im->role);
     im->chan_of = calloc((size_t)c->nf, sizeof *im->chan_of);
     DURE_ALLOC_TRY(im->role && im->chan_of ? im->role : NULL, (size_t)c->nf * 8);
-    struct dataio_names hdr = {0};
     for (int i = 0; i < c->nf; i++) {
         DURE_TRY(dataio_strdup(field(c, i), &im->header[i]));
         DURE_CHECK(im->header[i][0], DURE_ERR_FORMAT, "%s:%lld: column %d has an empty name",
@@ -364,13 +364,10 @@ static dure_status_t plan(struct imp *im, const struct csv *c)
                        "%s:%lld: columns %d and %d are both named '%s'", c->path,
                        (long long)c->rec_line, j + 1, i + 1, im->header[i]);
         }
-        if (dataio_names_push(&hdr, im->header[i])) {
-            dataio_names_free(&hdr);
-            DURE_FAIL(DURE_ERR_NOMEM, "out of memory");
-        }
+        DURE_CHECK(dataio_names_push(&hdr, im->header[i]) == 0, DURE_ERR_NOMEM,
+                   "out of memory");
     }
     dataio_names_join(&hdr, list, sizeof list);
-    dataio_names_free(&hdr);
     struct { const char *name; enum role r; } want[2] = {{cfg->episode_col, R_EPISODE},
                                                        {cfg->time_col, R_TIME}};
     for (int k = 0; k < 2 + cfg->n_cols; k++) {
@@ -420,6 +417,7 @@ static dure_status_t plan(struct imp *im, const struct csv *c)
     DURE_CHECK(im->nchan >= 1, DURE_ERR_FORMAT,
                "%s: no column is left as a channel (columns: %s)", c->path, list);
 out:
+    dataio_names_free(&hdr);
     return st;
 }
 

@@ -38,12 +38,15 @@
 #define DATAIO_GROUP_EPISODE_META "/episode_meta"
 #define DATAIO_GROUP_STATS "/stats"
 
-/* Target bytes per /signals chunk; see FORMAT.md "Chunking" for why. */
-#define DATAIO_CHUNK_BYTES (1u << 20)
+/* Largest bytes per /signals chunk; see FORMAT.md "Chunking" for why. */
+#define DATAIO_CHUNK_BYTES (4u << 20)
 
 /* Rows per chunk for C float32 channels: the largest power of two with
- * R * C * 4 <= DATAIO_CHUNK_BYTES (at least 1). */
-int64_t dataio_format_chunk_rows(int n_channels);
+ * R * C * 4 <= DATAIO_CHUNK_BYTES (at least 1): chunks of 2 to 4 MiB,
+ * above HDF5's default 1 MiB chunk cache, so other HDF5 readers (h5py) read
+ * only the bytes they select. When the dataset is known to have fewer
+ * rows (total_rows > 0), the next power of two >= total_rows if smaller. */
+int64_t dataio_format_chunk_rows(int n_channels, int64_t total_rows);
 
 struct dataio_writer_config {
     const char *path;               /* destination; replaced atomically */

@@ -341,10 +341,14 @@ dure_status_t dataio_gen_write(const struct dataio_gen_config *cfg)
              "min_length=%lld channels=%d", (unsigned long long)cfg->seed,
              (long long)cfg->episodes, (long long)cfg->length, (long long)cfg->min_length,
              c);
+    int64_t total = 0;
+    for (int64_t e = 0; e < cfg->episodes; e++) {
+        total += dataio_gen_episode_length(cfg, e);
+    }
     struct dataio_writer_config wc = {
         .path = cfg->path, .n_channels = c, .channel_names = (const char *const *)names,
         .channel_units = units, .sample_rate_hz = cfg->sample_rate_hz, .source = source,
-        .chunk_rows = cfg->chunk_rows,
+        .chunk_rows = cfg->chunk_rows ? cfg->chunk_rows : dataio_format_chunk_rows(c, total),
     };
     DURE_TRY(dataio_writer_open(&wc, &w));
     buf = malloc((size_t)BLOCK * (size_t)c * sizeof *buf);

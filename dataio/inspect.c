@@ -99,10 +99,11 @@ static void signals(struct ictx *ix, hid_t fid, int64_t *rows, int64_t *cols)
         problem(ix, "no numeric dataset '%s'", DATAIO_DSET_SIGNALS);
         return;
     }
-    d = H5Dopen2(fid, DATAIO_DSET_SIGNALS, H5P_DEFAULT);
-    t = H5Dget_type(d);
-    sp = H5Dget_space(d);
-    dcpl = H5Dget_create_plist(d);
+    if ((d = H5Dopen2(fid, DATAIO_DSET_SIGNALS, H5P_DEFAULT)) < 0 || (t = H5Dget_type(d)) < 0 ||
+        (sp = H5Dget_space(d)) < 0 || (dcpl = H5Dget_create_plist(d)) < 0) {
+        problem(ix, "'%s' cannot be queried (damaged object header?)", DATAIO_DSET_SIGNALS);
+        goto done;
+    }
     int rank = H5Sget_simple_extent_ndims(sp);
     H5Sget_simple_extent_dims(sp, dims, NULL);
     type_name(t, tn, sizeof tn);
@@ -136,10 +137,11 @@ static void signals(struct ictx *ix, hid_t fid, int64_t *rows, int64_t *cols)
         problem(ix, "'%s' holds %s; the format requires float32 (dure converts it when "
                 "reading)", DATAIO_DSET_SIGNALS, tn);
     }
-    H5Pclose(dcpl);
-    H5Sclose(sp);
-    H5Tclose(t);
-    H5Dclose(d);
+done:
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (sp >= 0) H5Sclose(sp);
+    if (t >= 0) H5Tclose(t);
+    if (d >= 0) H5Dclose(d);
 }
 
 static void episodes(struct ictx *ix, hid_t fid, int64_t rows)
@@ -312,10 +314,7 @@ static void scan(struct ictx *ix, dataio_reader_t *r)
                 (long long)s->n_nonfinite_rows);
     }
     for (int64_t i = 0; i < s->n_nonfinite_rows && i < SHOW_BAD; i++) {
-        int64_t g = s->nonfinite_rows[i], e = 0;
-        while (e + 1 < in->n_episodes && in->episode_start[e + 1] <= g) {
-            e++;
-        }
+        int64_t g = s->nonfinite_rows[i], e = dataio_episode_of_row(in, g);
         int64_t t = g - in->episode_start[e];
         if (dataio_reader_read_logged(r, e, t, 1, row, sc) != DURE_OK) {
             continue;

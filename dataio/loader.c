@@ -12,12 +12,16 @@
 #include "dataio/order.h"
 #include "dataio/stats.h"
 
-/* One batch buffer of the ring. */
+/* One batch buffer of the ring and the batch it holds. */
+enum slot_state { SLOT_FREE, SLOT_FILLING, SLOT_READY, SLOT_FAILED };
+
 struct slot {
     float *data;        /* (local_batch, W, C) */
     int64_t *episode;   /* (local_batch) */
     int64_t *start;     /* (local_batch) */
     int64_t epoch, position;
+    uint64_t seq;       /* the batch (sequence number) it holds */
+    enum slot_state state;
 };
 
 struct dataio_loader {
@@ -29,6 +33,7 @@ struct dataio_loader {
     int64_t global_batch;
     uint64_t seed;
     int shuffle, normalize;
+    int check_finite;              /* no statistics know the NaN/Inf rows */
     dataio_nan_t on_nan;
     float *mean, *std, *inv_std;   /* (C) each, one allocation */
 
@@ -38,21 +43,27 @@ struct dataio_loader {
     int nslots;
     struct slot *slots;            /* (nslots) */
     int64_t *meta;                 /* (nslots, 2, local_batch) episode, start */
-    dataio_scratch_t *scratch;     /* the filling thread's */
+    dataio_scratch_t *scratch[2];  /* [0] the prefetch thread's, [1] the caller's */
     int64_t max_rows;              /* rows per coalesced read */
 
-    /* Ring state, under mu. Batches are numbered by sequence: the producer
-     * fills seq `head`, the consumer takes seq `tail`, and slots of seq <
-     * `free_from` are free again (the consumer holds seq tail-1 until its
-     * next call). Seq s lives in slot s % nslots. */
+    /*
+     * Ring state, under mu. Batches are numbered by sequence. Whoever fills
+     * a batch first claims it: seq `head` is the next to claim (its cursor is
+     * `prod`), seq `tail` the next to hand out (cursor `cons`). The prefetch
+     * thread claims ahead while slots are free; a caller whose batch is not
+     * ready reads the next unclaimed one itself instead of sleeping (its own
+     * batch if nobody reads it yet). Seq s lives in slot
+     * s % nslots; slots of seq < free_from are free (the caller holds seq
+     * tail-1 until its next call).
+     */
     pthread_mutex_t mu;
     pthread_cond_t cv_prod, cv_cons;
     pthread_t thread;
-    int sync_ready, threaded, thread_started, stop, busy, held;
-    uint64_t head, tail, free_from, generation;
+    int sync_ready, threaded, thread_started, stop, busy, held, failed;
+    uint64_t head, tail, free_from, generation, err_seq;
     struct dataio_cursor prod, cons;
     dure_status_t err;
-    char err_msg[1024];
+    char err_msg[1024];            /* of the first failed batch, err_seq */
     struct dataio_loader_stats stats;
 };
 
@@ -119,10 +130,46 @@ static void where(const dataio_loader_t *ld, int64_t e, int64_t t, int ch, char 
              in->channel_names[ch]);
 }
 
+/*
+ * One window x (W, C): normalizes it in place (if normalizing) and returns
+ * nonzero if it holds a NaN or Inf. Branch-free over the values (an
+ * exponent of all ones means NaN or Inf) so it vectorizes; the check rides
+ * along with normalization for free. Without normalization it runs only
+ * when no statistics list the non-finite rows (with them, REFUSE already
+ * refused at open and SKIP left those windows out).
+ */
+static uint32_t scan_window(const dataio_loader_t *ld, float *x)
+{
+    const int64_t W = ld->window, C = ld->channels;
+    const float *mean = ld->mean, *inv = ld->inv_std;
+    uint32_t bad = 0;
+    for (int64_t t = 0; t < W; t++) {
+        float *row = x + t * C;
+        if (ld->normalize) {
+#pragma omp simd reduction(| : bad)
+            for (int64_t c = 0; c < C; c++) {
+                uint32_t bits;
+                memcpy(&bits, &row[c], sizeof bits);
+                bad |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
+                row[c] = (row[c] - mean[c]) * inv[c];
+            }
+        } else {
+#pragma omp simd reduction(| : bad)
+            for (int64_t c = 0; c < C; c++) {
+                uint32_t bits;
+                memcpy(&bits, &row[c], sizeof bits);
+                bad |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
+            }
+        }
+    }
+    return bad;
+}
+
 /* Read the windows of the batch at (epoch, position) into s. Runs on the
- * prefetch thread: no HDF5, no logging; errors go to err. */
+ * prefetch thread or the caller's: no HDF5, no logging; errors go to err. */
 static dure_status_t fill(dataio_loader_t *ld, struct slot *s, int64_t epoch, int64_t pos,
-                          uint64_t *bytes, char *err, size_t err_len)
+                          dataio_scratch_t *scratch, uint64_t *bytes, char *err,
+                          size_t err_len)
 {
     dure_status_t st = DURE_OK;
     const int64_t W = ld->window, C = ld->channels;
@@ -143,70 +190,86 @@ static dure_status_t fill(dataio_loader_t *ld, struct slot *s, int64_t epoch, in
             j++;
         }
         st = dataio_reader_read(ld->reader, s->episode[i], s->start[i], (j - i) * W,
-                                s->data + (size_t)i * (size_t)(W * C), ld->scratch, bytes,
+                                s->data + (size_t)i * (size_t)(W * C), scratch, bytes,
                                 err, err_len);
         if (st != DURE_OK) {
             return st;
         }
         i = j;
     }
+    if (!ld->normalize && !ld->check_finite) {
+        return st; /* the statistics vouch for these rows: nothing to do */
+    }
     for (int i = 0; i < ld->lb; i++) {
         float *x = s->data + (size_t)i * (size_t)(W * C);
-        for (int64_t t = 0; t < W; t++) {
-            float *row = x + t * C;
-            for (int64_t c = 0; c < C; c++) {
-                if (!isfinite(row[c])) {
-                    char loc[700];
-                    where(ld, s->episode[i], s->start[i] + t, (int)c, loc, sizeof loc);
-                    snprintf(err, err_len, "%s: %s value; set data.on_nan = skip to leave "
-                             "windows with NaN or Inf out", loc,
-                             isnan(row[c]) ? "NaN" : "Inf");
-                    return DURE_ERR_NUMERIC;
-                }
-                if (ld->normalize) {
-                    row[c] = (row[c] - ld->mean[c]) * ld->inv_std[c];
-                }
+        if (scan_window(ld, x) != 0) {
+            /* Rare: find the first non-finite value to name it. */
+            int64_t k = 0;
+            while (isfinite(x[k])) {
+                k++;
             }
+            char loc[700];
+            where(ld, s->episode[i], s->start[i] + k / C, (int)(k % C), loc, sizeof loc);
+            snprintf(err, err_len, "%s: %s value; set data.on_nan = skip to leave windows "
+                     "with NaN or Inf out", loc, isnan(x[k]) ? "NaN" : "Inf");
+            return DURE_ERR_FORMAT;
         }
     }
     return st;
 }
 
+/* Claim the next batch into its slot (under mu); returns its cursor. */
+static struct slot *claim(dataio_loader_t *ld, struct dataio_cursor *c, uint64_t *seq)
+{
+    *seq = ld->head++;
+    *c = ld->prod;
+    advance(ld, &ld->prod);
+    struct slot *s = &ld->slots[*seq % (uint64_t)ld->nslots];
+    s->seq = *seq;
+    s->state = SLOT_FILLING;
+    return s;
+}
+
+/* Fill a claimed slot without the lock held; record the outcome under it. */
+static void fill_claimed(dataio_loader_t *ld, struct slot *s, uint64_t seq,
+                         struct dataio_cursor c, dataio_scratch_t *scratch, int prefetcher)
+{
+    char err[1024] = "";
+    uint64_t bytes = 0, gen = ld->generation;
+    ld->busy += prefetcher;
+    pthread_mutex_unlock(&ld->mu);
+    double t0 = now_s();
+    dure_status_t st = fill(ld, s, c.epoch, c.position, scratch, &bytes, err, sizeof err);
+    double dt = now_s() - t0;
+    pthread_mutex_lock(&ld->mu);
+    ld->busy -= prefetcher;
+    ld->stats.read_s += dt;
+    ld->stats.bytes_read += bytes;
+    if (gen != ld->generation) {
+        return; /* the cursor moved meanwhile: this batch is not wanted */
+    }
+    s->state = st == DURE_OK ? SLOT_READY : SLOT_FAILED;
+    if (st != DURE_OK && (!ld->failed || seq < ld->err_seq)) {
+        ld->failed = 1;
+        ld->err_seq = seq;
+        ld->err = st;
+        snprintf(ld->err_msg, sizeof ld->err_msg, "%s", err);
+    }
+}
+
 static void *producer(void *arg)
 {
     dataio_loader_t *ld = arg;
-    char err[1024];
     pthread_mutex_lock(&ld->mu);
     while (!ld->stop) {
-        if (ld->err != DURE_OK || ld->head >= ld->free_from + (uint64_t)ld->nslots) {
+        if (ld->failed || ld->head >= ld->free_from + (uint64_t)ld->nslots) {
             pthread_cond_wait(&ld->cv_prod, &ld->mu);
             continue;
         }
-        uint64_t seq = ld->head, gen = ld->generation;
-        struct dataio_cursor c = ld->prod;
-        struct slot *s = &ld->slots[seq % (uint64_t)ld->nslots];
-        ld->busy = 1;
-        pthread_mutex_unlock(&ld->mu);
-
-        uint64_t bytes = 0;
-        double t0 = now_s();
-        err[0] = '\0';
-        dure_status_t st = fill(ld, s, c.epoch, c.position, &bytes, err, sizeof err);
-        double dt = now_s() - t0;
-
-        pthread_mutex_lock(&ld->mu);
-        ld->busy = 0;
-        ld->stats.read_s += dt;
-        ld->stats.bytes_read += bytes;
-        if (gen == ld->generation) {
-            if (st != DURE_OK) {
-                ld->err = st;
-                snprintf(ld->err_msg, sizeof ld->err_msg, "%s", err);
-            } else {
-                ld->head++;
-                advance(ld, &ld->prod);
-            }
-        }
+        struct dataio_cursor c;
+        uint64_t seq;
+        struct slot *s = claim(ld, &c, &seq);
+        fill_claimed(ld, s, seq, c, ld->scratch[0], 1);
         pthread_cond_broadcast(&ld->cv_cons);
     }
     pthread_mutex_unlock(&ld->mu);
@@ -228,48 +291,39 @@ static void fill_batch(const dataio_loader_t *ld, const struct slot *s, struct d
 dure_status_t dataio_loader_next(dataio_loader_t *ld, struct dataio_batch *batch)
 {
     dure_status_t st = DURE_OK;
-    if (!ld->threaded) {
-        /* mpiio without MPI_THREAD_MULTIPLE: read here, on the caller. */
-        char err[1024] = "";
-        uint64_t bytes = 0;
-        DURE_CHECK(ld->err == DURE_OK, ld->err, "%s", ld->err_msg);
-        double t0 = now_s();
-        st = fill(ld, &ld->slots[0], ld->cons.epoch, ld->cons.position, &bytes, err,
-                  sizeof err);
-        double dt = now_s() - t0;
-        ld->stats.read_s += dt;
-        ld->stats.wait_s += dt;
-        ld->stats.bytes_read += bytes;
-        if (st != DURE_OK) {
-            ld->err = st;
-            snprintf(ld->err_msg, sizeof ld->err_msg, "%s", err);
-            DURE_FAIL(st, "%s", err);
-        }
-        fill_batch(ld, &ld->slots[0], batch);
-        advance(ld, &ld->cons);
-        ld->stats.batches++;
-        ld->stats.windows += (uint64_t)ld->lb;
-        goto out;
-    }
+    char msg[1024];
     pthread_mutex_lock(&ld->mu);
     if (ld->held) {
         ld->free_from = ld->tail;
         ld->held = 0;
         pthread_cond_signal(&ld->cv_prod);
     }
+    struct slot *s = &ld->slots[ld->tail % (uint64_t)ld->nslots];
     double t0 = now_s();
-    while (ld->head <= ld->tail && ld->err == DURE_OK) {
+    for (;;) {
+        if (s->seq == ld->tail && s->state == SLOT_READY) {
+            break;
+        }
+        if (s->seq == ld->tail && s->state == SLOT_FAILED) {
+            st = ld->err;
+            snprintf(msg, sizeof msg, "%s", ld->err_msg);
+            pthread_mutex_unlock(&ld->mu);
+            DURE_FAIL(st, "%s", msg);
+        }
+        if (ld->head == ld->tail ||
+            (!ld->failed && ld->head < ld->free_from + (uint64_t)ld->nslots)) {
+            /* Nobody reads this batch yet: read it here, now. Or the prefetch
+             * thread is reading it: read a later one meanwhile instead of
+             * sleeping (two readers when the data are the bottleneck). */
+            struct dataio_cursor c;
+            uint64_t seq;
+            struct slot *t = claim(ld, &c, &seq);
+            fill_claimed(ld, t, seq, c, ld->scratch[1], 0);
+            continue;
+        }
         pthread_cond_wait(&ld->cv_cons, &ld->mu);
     }
     ld->stats.wait_s += now_s() - t0;
-    if (ld->head <= ld->tail) {
-        st = ld->err;
-        char msg[1024];
-        snprintf(msg, sizeof msg, "%s", ld->err_msg);
-        pthread_mutex_unlock(&ld->mu);
-        DURE_FAIL(st, "%s", msg);
-    }
-    const struct slot *s = &ld->slots[ld->tail % (uint64_t)ld->nslots];
     fill_batch(ld, s, batch);
     ld->cons.epoch = s->epoch;
     ld->cons.position = s->position;
@@ -304,12 +358,16 @@ dure_status_t dataio_loader_set_cursor(dataio_loader_t *ld, const struct dataio_
     pthread_mutex_lock(&ld->mu);
     ld->generation++;
     while (ld->busy) {
-        /* The batch being filled is discarded, but its slot must be left
-         * alone until the filling stops. */
+        /* The batch being read is dropped, but its slot must be left
+         * alone until the reading stops. */
         pthread_cond_wait(&ld->cv_cons, &ld->mu);
     }
+    for (int i = 0; i < ld->nslots; i++) {
+        ld->slots[i].seq = UINT64_MAX;
+        ld->slots[i].state = SLOT_FREE;
+    }
     ld->head = ld->tail = ld->free_from = 0;
-    ld->held = 0;
+    ld->held = ld->failed = 0;
     ld->prod = ld->cons = c;
     ld->err = DURE_OK;
     ld->err_msg[0] = '\0';
@@ -407,7 +465,7 @@ static dure_status_t setup_norm(dataio_loader_t *ld, const struct dataio_loader_
         if (ld->normalize) {
             m = cfg->norm_mean ? cfg->norm_mean[j] : s->mean[j];
             sd = cfg->norm_std ? cfg->norm_std[j] : s->std[j];
-            DURE_CHECK(isfinite(m) && isfinite(sd) && sd >= 0, DURE_ERR_NUMERIC,
+            DURE_CHECK(isfinite(m) && isfinite(sd) && sd >= 0, DURE_ERR_FORMAT,
                        "'%s': channel %d '%s' has normalization mean %g, std %g",
                        ld->info->path, j, ld->info->channel_names[j], m, sd);
             if (sd == 0.0) {
@@ -437,10 +495,7 @@ static dure_status_t refuse_known_nan(dataio_loader_t *ld, const struct dataio_s
     dataio_scratch_t *sc = NULL;
     float *row = NULL;
     for (int64_t i = 0; i < s->n_nonfinite_rows; i++) {
-        int64_t g = s->nonfinite_rows[i], e = 0;
-        while (e + 1 < in->n_episodes && in->episode_start[e + 1] <= g) {
-            e++;
-        }
+        int64_t g = s->nonfinite_rows[i], e = dataio_episode_of_row(in, g);
         int val = in->is_val && in->is_val[e];
         if ((split == DATAIO_SPLIT_TRAIN && val) || (split == DATAIO_SPLIT_VAL && !val)) {
             continue;
@@ -456,7 +511,7 @@ static dure_status_t refuse_known_nan(dataio_loader_t *ld, const struct dataio_s
         }
         char loc[700];
         where(ld, e, t, ch, loc, sizeof loc);
-        DURE_FAIL(DURE_ERR_NUMERIC,
+        DURE_FAIL(DURE_ERR_FORMAT,
                   "%s: %s value (%lld rows of the file hold NaN or Inf); set "
                   "data.on_nan = skip to leave windows with them out", loc,
                   isnan(row[ch]) ? "NaN" : "Inf", (long long)s->n_nonfinite_rows);
@@ -500,6 +555,8 @@ static dure_status_t alloc_ring(dataio_loader_t *ld, const struct dataio_loader_
         memset(s->data, 0, per);
         s->episode = ld->meta + (size_t)i * 2 * (size_t)ld->lb;
         s->start = s->episode + ld->lb;
+        s->seq = UINT64_MAX;
+        s->state = SLOT_FREE;
     }
     /* Coalesce reads up to the whole batch when the reader reads straight
      * into the batch (no staging that grows with the rows); otherwise one
@@ -508,7 +565,9 @@ static dure_status_t alloc_ring(dataio_loader_t *ld, const struct dataio_loader_
     size_t one = dataio_scratch_bytes(ld->reader, ld->window);
     ld->max_rows = dataio_scratch_bytes(ld->reader, whole) <= one + (1u << 20) ? whole
                                                                              : ld->window;
-    DURE_TRY(dataio_scratch_create(ld->reader, ld->max_rows, &ld->scratch));
+    for (int i = ld->threaded ? 0 : 1; i < 2; i++) {
+        DURE_TRY(dataio_scratch_create(ld->reader, ld->max_rows, &ld->scratch[i]));
+    }
 out:
     return st;
 }
@@ -586,6 +645,7 @@ dure_status_t dataio_loader_open(const struct dataio_loader_config *cfg, dataio_
         DURE_TRY(dataio_stats_compute(ld->reader, DATAIO_SPLIT_TRAIN, ld->comm, &computed));
         s = computed;
     }
+    ld->check_finite = s == NULL;
     st = setup_norm(ld, cfg, s);
     if (st == DURE_OK && s && ld->on_nan == DATAIO_NAN_REFUSE) {
         st = refuse_known_nan(ld, s, cfg->split);
@@ -669,7 +729,8 @@ void dataio_loader_close(dataio_loader_t *ld)
     }
     free(ld->slots);
     free(ld->meta);
-    dataio_scratch_free(ld->scratch);
+    dataio_scratch_free(ld->scratch[0]);
+    dataio_scratch_free(ld->scratch[1]);
     dataio_windows_free(&ld->win);
     free(ld->mean);
     dataio_reader_close(ld->reader);

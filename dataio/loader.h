@@ -18,12 +18,15 @@
  * of an epoch are dropped (they differ from epoch to epoch).
  *
  * Data path. A prefetch thread fills `prefetch` preallocated batch buffers
- * ahead of the consumer; reads of windows that are adjacent in the file and
- * in the batch are coalesced into one read per run of contiguous chunks;
- * values are converted to float32 and (by default) normalized per channel
- * with the training split's mean and standard deviation. Memory is
- * (prefetch + 1) batch buffers plus per-thread scratch, fixed at open,
- * whatever the file size. Nothing is allocated per batch.
+ * ahead of the consumer (a consumer that finds its batch not ready reads
+ * one itself rather than sleep); reads of windows that are adjacent in the
+ * file and in the batch are coalesced into one read per run of contiguous
+ * chunks; values are converted to float32 and (by default) normalized per
+ * channel with the training split's mean and standard deviation. The
+ * prefetch thread never calls HDF5 (not thread-safe here): the training
+ * thread may write checkpoints with HDF5 meanwhile. Memory is (prefetch +
+ * 1) batch buffers plus per-thread scratch, fixed at open, whatever the
+ * file size. Nothing is allocated per batch.
  *
  * Typical use (one loader per rank; `comm` shared):
  *
@@ -52,9 +55,10 @@
 
 /* What to do with windows that hold a NaN or Inf (job spec data.on_nan). */
 typedef enum {
-    DATAIO_NAN_REFUSE = 0, /* fail, naming file, dataset, episode, timestep,
-                              channel (at open when the file's stored stats
-                              know the rows; else when the batch is read) */
+    DATAIO_NAN_REFUSE = 0, /* fail with DURE_ERR_FORMAT (exit code 4: bad
+                              data), naming file, dataset, episode, timestep,
+                              channel (at open when statistics know the rows;
+                              else when the batch is read) */
     DATAIO_NAN_SKIP,       /* leave such windows out of the index (every rank
                               agrees which, so the order stays global) */
 } dataio_nan_t;
@@ -160,11 +164,16 @@ dure_status_t dataio_loader_open(const struct dataio_loader_config *cfg,
                                  dataio_loader_t **out);
 
 /*
- * The next batch of this rank, blocking until the prefetch thread has it.
+ * The next batch of this rank. If the prefetch thread has it ready, returns
+ * at once; otherwise reads a batch on the caller's thread rather than
+ * sleeping (its own, or a later one while the thread finishes this one).
  * *batch is filled with pointers owned by the loader (see struct
- * dataio_batch for how long they live). On a read error (I/O, NaN under
- * REFUSE) returns the status with the message logged on the caller's
- * thread; the loader can then only be closed or given a new cursor.
+ * dataio_batch for how long they live). On a read error returns the status
+ * with the message logged on the caller's thread: DURE_ERR_IO for I/O,
+ * DURE_ERR_FORMAT for bad data (NaN/Inf under REFUSE, naming file,
+ * episode, timestep and channel; a truncated file). The loader can then
+ * only be closed or given a new cursor. Call next, cursor and set_cursor
+ * from one thread.
  */
 dure_status_t dataio_loader_next(dataio_loader_t *ld, struct dataio_batch *batch);
 

@@ -69,21 +69,6 @@ static int64_t find_ep(const struct dataio_windows *w, int64_t e)
     return lo < w->n_eps && w->ep[lo] == e ? lo : -1;
 }
 
-/* Episode holding global row g. */
-static int64_t episode_of_row(const struct dataio_dataset_info *in, int64_t g)
-{
-    int64_t lo = 0, hi = in->n_episodes - 1;
-    while (lo < hi) {
-        int64_t mid = lo + (hi - lo + 1) / 2;
-        if (in->episode_start[mid] <= g) {
-            lo = mid;
-        } else {
-            hi = mid - 1;
-        }
-    }
-    return lo;
-}
-
 static dure_status_t exclude(const struct dataio_dataset_info *in, struct dataio_windows *w,
                              const int64_t *bad, int64_t n_bad)
 {
@@ -95,7 +80,7 @@ static dure_status_t exclude(const struct dataio_dataset_info *in, struct dataio
     w->excl = malloc((size_t)cap * sizeof *w->excl);
     DURE_ALLOC_TRY(w->excl, (size_t)cap * sizeof *w->excl);
     for (int64_t i = 0; i < n_bad; i++) {
-        int64_t e = episode_of_row(in, bad[i]);
+        int64_t e = dataio_episode_of_row(in, bad[i]);
         int64_t j = find_ep(w, e);
         if (j < 0) {
             continue;

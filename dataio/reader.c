@@ -135,6 +135,20 @@ out:
     return st;
 }
 
+int64_t dataio_episode_of_row(const struct dataio_dataset_info *in, int64_t row)
+{
+    int64_t lo = 0, hi = in->n_episodes - 1;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo + 1) / 2;
+        if (in->episode_start[mid] <= row) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    return lo;
+}
+
 const struct dataio_dataset_info *dataio_reader_info(const dataio_reader_t *r)
 {
     return &r->info;

@@ -126,6 +126,9 @@ struct dataio_dataset_info {
     int64_t bytes_per_row_on_disk;  /* sum over channels of the stored size */
 };
 
+/* The episode holding global row `row` (0 <= row < episode_start[E]). */
+int64_t dataio_episode_of_row(const struct dataio_dataset_info *info, int64_t row);
+
 /* Working memory of one thread's read() calls; sized at creation. */
 typedef struct dataio_scratch dataio_scratch_t;
 

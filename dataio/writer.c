@@ -39,12 +39,17 @@ struct dataio_writer {
     char *source, *anonymization;
 };
 
-int64_t dataio_format_chunk_rows(int n_channels)
+int64_t dataio_format_chunk_rows(int n_channels, int64_t total_rows)
 {
     int64_t r = 1;
     int64_t row = 4 * (int64_t)(n_channels > 0 ? n_channels : 1);
     while (2 * r * row <= (int64_t)DATAIO_CHUNK_BYTES) {
         r *= 2;
+    }
+    /* A small dataset gets one chunk of its own size, not a mostly empty
+     * one (HDF5 allocates edge chunks whole). */
+    while (total_rows > 0 && r / 2 >= total_rows) {
+        r /= 2;
     }
     return r;
 }
@@ -120,7 +125,7 @@ dure_status_t dataio_writer_open(const struct dataio_writer_config *cfg,
     DURE_ALLOC_TRY(w, sizeof *w);
     w->fid = w->dset = H5I_INVALID_HID;
     w->c = cfg->n_channels;
-    w->chunk_rows = cfg->chunk_rows ? cfg->chunk_rows : dataio_format_chunk_rows(w->c);
+    w->chunk_rows = cfg->chunk_rows ? cfg->chunk_rows : dataio_format_chunk_rows(w->c, 0);
     w->sample_rate_hz = cfg->sample_rate_hz;
     DURE_TRY(dataio_strdup(cfg->path, &w->path));
     DURE_TRY(dataio_strdup(cfg->source, &w->source));

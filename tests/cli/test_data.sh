@@ -34,7 +34,7 @@ t_grep "the value is named" "--val-fraction 1.5 must be in \[0, 1\)"
 t_eq "the failed gen left a.h5 and no temporary file" "$(find "$D" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort | tr '\n' ' ')" "a.h5 b.h5 c.h5 "
 
 t_run "inspect a good file" 0 "$DURE" data inspect "$D/a.h5"
-t_grep "inspect shows the chunking" '^/signals: float32, rank 2, shape \[1500, 10\], chunks \[16384, 10\]'
+t_grep "inspect shows the chunking" '^/signals: float32, rank 2, shape \[1500, 10\], chunks \[2048, 10\] = 81920 bytes'
 t_grep "inspect shows channels with units" 'cell0\.j0\.torque +N\*m'
 t_grep "inspect shows episode lengths" 'episode length: min 300, median 300'
 t_grep "inspect shows provenance" '^source: dure data gen: synthetic'

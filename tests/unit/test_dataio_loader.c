@@ -416,7 +416,7 @@ static void test_nan_refused_with_location_or_skipped(void **state)
     base_cfg(&c, p, 2);
     dataio_loader_t *ld = NULL;
     dure_log_set_quiet(1);
-    assert_int_equal(dataio_loader_open(&c, &ld), DURE_ERR_NUMERIC);
+    assert_int_equal(dataio_loader_open(&c, &ld), DURE_ERR_FORMAT);
     dure_log_set_quiet(0);
     const char *e = dure_last_error();
     assert_non_null(strstr(e, "nan.h5"));
@@ -455,7 +455,7 @@ static void test_nan_refused_with_location_or_skipped(void **state)
         st = dataio_loader_next(ld, &b);
     }
     dure_log_set_quiet(0);
-    assert_int_equal(st, DURE_ERR_NUMERIC);
+    assert_int_equal(st, DURE_ERR_FORMAT);
     assert_non_null(strstr(dure_last_error(), "timestep 137"));
     assert_non_null(strstr(dure_last_error(), "Inf"));
     dataio_loader_close(ld);

@@ -108,6 +108,7 @@ if [ ${#slurm_tests[@]} -gt 0 ]; then
     SLURM_DIR=$(mktemp -d /tmp/dure-slurm.XXXXXX)
     export DURE_SLURM_DIR="$SLURM_DIR"
     trap 'bash tests/slurm/cluster.sh down "$SLURM_DIR" >/dev/null 2>&1' EXIT
+    trap 'exit 130' INT TERM HUP
     echo "=== slurm: starting a single-node cluster in $SLURM_DIR"
     if bash tests/slurm/cluster.sh up "$SLURM_DIR" > "$LOGDIR/slurm_up.log" 2>&1; then
         # shellcheck disable=SC1091
@@ -124,8 +125,12 @@ if [ ${#slurm_tests[@]} -gt 0 ]; then
         failed=$((failed + ${#slurm_tests[@]})); failures+=("slurm cluster start")
     fi
     echo "=== slurm: stopping the cluster"
-    bash tests/slurm/cluster.sh down "$SLURM_DIR" || { failed=$((failed + 1)); failures+=("slurm cluster stop"); }
-    trap - EXIT
+    if bash tests/slurm/cluster.sh down "$SLURM_DIR"; then
+        cp -r "$SLURM_DIR/log" "$LOGDIR/slurm-daemons" && rm -rf "$SLURM_DIR"
+    else
+        failed=$((failed + 1)); failures+=("slurm cluster stop")
+    fi
+    trap - EXIT INT TERM HUP
 fi
 
 echo

@@ -29,12 +29,18 @@ t_eq "-i 8K from 8K to 24K gives 3 sizes" "$rows" 3
 
 # bus bandwidth factors: all-reduce 2(n-1)/n, the gathers (n-1)/n, broadcast 1
 check_factor() { # coll want_ratio
-    local line
-    t_run "$1 bus factor" 0 mpirun --oversubscribe -np 3 "$DURE" bench "$1" -b 64K -e 64K "${quick[@]}"
-    line=$(printf '%s\n' "$T_OUT" | grep -E '^ +65' | head -1)
-    # columns: size count type redop root time algbw busbw ...
-    awk -v want="$2" '{ r = $8 / $7; exit !(r > want - 0.02 && r < want + 0.02) }' <<<"$line" \
-        && t_ok "$1: busbw/algbw = $2 at 3 ranks" || t_fail "$1: busbw/algbw wrong in: $line"
+    local json=$T_TMP/factor.json
+    t_run "$1 bus factor" 0 mpirun --oversubscribe -np 3 "$DURE" bench "$1" -b 64K -e 64K "${quick[@]}" --json "$json"
+    if /usr/bin/python3 - "$json" "$2" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+want = float(sys.argv[2])
+for r in d["results"]:
+    for side in ("out_of_place", "in_place"):
+        ratio = r[side]["busbw_gbs"] / r[side]["algbw_gbs"]
+        assert abs(ratio - want) < 1e-3, (side, ratio, want)
+PY
+    then t_ok "$1: busbw/algbw = $2 at 3 ranks"; else t_fail "$1: busbw/algbw is not $2"; fi
 }
 check_factor allreduce 1.3333
 check_factor reducescatter 0.6667

@@ -40,7 +40,6 @@ struct profile_ctx {
     char *names;       /* collect: comma list */
     size_t names_size;
     int found;
-    int failed;
 };
 
 static int env_name_ok(const char *n)
@@ -77,13 +76,11 @@ static int on_profile_key(void *user, const char *section, const char *name,
     }
     c->found = 1;
     if (!env_name_ok(name)) {
-        c->failed = 1;
         return 0;
     }
     struct jobspec_env_var *v =
         realloc(c->env->vars, (c->env->count + 1) * sizeof *c->env->vars);
     if (!v) {
-        c->failed = 1;
         return 0;
     }
     c->env->vars = v;
@@ -91,7 +88,6 @@ static int on_profile_key(void *user, const char *section, const char *name,
     v[c->env->count].value = strdup(value);
     c->env->count++;
     if (!v[c->env->count - 1].name || !v[c->env->count - 1].value) {
-        c->failed = 1;
         return 0;
     }
     return 1;

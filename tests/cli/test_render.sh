@@ -83,6 +83,16 @@ t_run "render with an unknown option" 2 "$DURE" render --frobnicate x.ini
 t_run "submit with a bad --chain" 2 "$DURE" submit --chain 0 evil.ini
 t_run "status with no run directory" 2 "$DURE" status
 
+# dure status where no Slurm client can be found: the run's own files still tell.
+mkdir -p runs/copied
+printf '123\n' > runs/copied/jobs
+printf '{"step":1,"loss":2.5,"step_s":0.5}\n{"step":2,"loss":1.25,"step_s":0.5}\n' > runs/copied/metrics.jsonl
+t_run "dure status without Slurm" 0 env PATH=/nonexistent "$DURE" status runs/copied
+t_grep "says why the job state is unknown" "scontrol: not found on PATH: is Slurm installed\?"
+t_grep "shows the job as unknown" '^job +123 +UNKNOWN  \[none\]$'
+t_grep "shows the progress" '^progress +step 2, loss 1\.25$'
+t_grep "and no verdict it cannot give" '^state +unknown: Slurm has no record of job 123$'
+
 t_run "dure jobspec --hash" 0 "$DURE" jobspec --hash evil.ini
 hash1=$T_OUT
 "$DURE" jobspec --ini evil.ini > resolved.ini

@@ -49,6 +49,7 @@ for i in 0 1 2; do
     t_grep "task $i logged into its run directory" "^dure-batch: job [0-9]+ on .*run $T_TMP/runs/sweep/task-00$i\$"
 done
 t_run "dure status of the sweep" 0 "$DURE" status runs/sweep
+t_grep "names the job array" "^array +$array \\(3 tasks: ${array}_0 \\.\\.\\. ${array}_2\\)$"
 t_grep "lists task 2" '^task 002 +finished; step 10, loss 0\.1$'
 t_grep "sums up" '^state +3 tasks: 3 finished, 0 pending or running, 0 failed, 0 other$'
 t_run "dure status of one task" 0 "$DURE" status runs/sweep/task-001

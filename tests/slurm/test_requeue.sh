@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/slurm/test_requeue.sh - preemption as the batch script handles it:
-# USR2 reaches the ranks, they exit 75 (checkpoint saved), the script
+# USR2 reaches the ranks (directly, or through the batch shell), they exit 75 (checkpoint saved), the script
 # requeues the job (scontrol requeue) while SLURM_RESTART_COUNT is below
 # slurm.max_restarts, and the restarted job resumes and finishes. With
 # max_restarts = 0 the job ends with exit 75 and dure status says so; a new
@@ -46,12 +46,17 @@ t_grep "says finished" '^state +finished$'
 t_grep "shows 80 of 80 steps" '^progress +step 80 of 80'
 
 # max_restarts = 0: stopped, not requeued; dure status says so; submit resumes.
+# This time USR2 goes to the batch shell only (scancel --batch, as with
+# --signal=B:USR2@N), which must pass it on to the ranks.
 t_run "submit with max_restarts = 0" 0 "$DURE" submit --dure "$STAND_IN" \
     --set run.name=once --set slurm.max_restarts=0 pre.ini
 job=$(first_job_id)
 wait_for 30 test -s runs/once/metrics.jsonl || t_fail "the job never started"
-scancel --signal=USR2 "$job"
+t_run "scancel --batch --signal=USR2" 0 scancel --batch --signal=USR2 "$job"
 wait_for 30 job_ended "$job" || t_fail "job $job did not end"
+T_OUT=$(cat runs/once/*_"$job".out)
+t_grep "the batch shell passed USR2 on to the ranks" '^dure-batch: passing SIGUSR2 on to the ranks$'
+t_grep "which stopped with a checkpoint" '^stand-in-dure: rank 1 stopped by a signal at step [0-9]+: checkpoint saved$'
 t_eq "the job ended with exit 75" "$(jobcomp_last "$job" ExitCode)" "75:0"
 t_eq "and was not requeued" "$(tr '\n' ' ' < runs/once/stand-in.log)" "start 0 "
 t_run "dure status" 0 "$DURE" status runs/once

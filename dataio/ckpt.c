@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -78,6 +79,18 @@ static dure_status_t save_check_args(const char *dir, const struct ckpt_meta *m,
                "checkpoint in '%s': model description is not terminated", dir);
     DURE_CHECK(keep >= 0, DURE_ERR_ARG, "checkpoint in '%s': keep = %d must be >= 0", dir,
                keep);
+    {
+        /* A rank's write past its file size limit fails with EFBIG part way
+         * through the collective write, which would leave the others waiting:
+         * refuse now. */
+        struct rlimit lim;
+        uint64_t need = ckh5_file_bytes_max(m->n_params);
+        DURE_SYS_TRY(getrlimit(RLIMIT_FSIZE, &lim) == 0, "getrlimit(RLIMIT_FSIZE)");
+        DURE_CHECK(lim.rlim_cur == RLIM_INFINITY || (uint64_t)lim.rlim_cur >= need, DURE_ERR_IO,
+                   "checkpoint in '%s': the file size limit (ulimit -f) of %llu bytes is "
+                   "below the checkpoint's size (up to %llu bytes)",
+                   dir, (unsigned long long)lim.rlim_cur, (unsigned long long)need);
+    }
     DURE_SYS_TRY(stat(dir, &sb) == 0, "checkpoint directory '%s'", dir);
     DURE_CHECK(S_ISDIR(sb.st_mode), DURE_ERR_ARG,
                "checkpoint directory '%s' is not a directory", dir);
@@ -153,6 +166,8 @@ static dure_status_t save_write_h5(MPI_Comm comm, const char *tmp,
     dure_status_t st = DURE_OK, local = DURE_OK;
     hid_t fapl = -1, dxpl = -1, dcpl = -1, space = -1, file = -1, d = -1;
     hsize_t n = m->n_params;
+    int rank = 0;
+    DURE_MPI_TRY(MPI_Comm_rank(comm, &rank));
     hsize_t chunk = n < CHUNK_ELEMS ? n : CHUNK_ELEMS;
 
     fapl = H5Pcreate(H5P_FILE_ACCESS);
@@ -182,6 +197,11 @@ static dure_status_t save_write_h5(MPI_Comm comm, const char *tmp,
                       : ckh5_fail(__FILE__, __LINE__, DURE_ERR_IO,
                                 "checkpoint '%s': create the file", tmp);
     DURE_TRY(agree(comm, local, "file creation", tmp));
+
+    if (rank == 0) {
+        local = ckpt_reserve(tmp, ckh5_file_bytes_max(m->n_params));
+    }
+    DURE_TRY(agree(comm, local, "space reservation", tmp));
 
     DURE_TRY(agree(comm, ckh5_meta_write(file, tmp, m), "metadata write", tmp));
 

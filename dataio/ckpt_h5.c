@@ -7,6 +7,12 @@
 
 const char *const ckpt_dataset_names[CKPT_N_DATASETS] = {"params", "adam_m", "adam_v"};
 
+uint64_t ckh5_file_bytes_max(uint64_t n)
+{
+    uint64_t chunks = (n + CHUNK_ELEMS - 1) / CHUNK_ELEMS;
+    return CKPT_N_DATASETS * (n * sizeof(float) + chunks * (4 + 256)) + (256u << 10);
+}
+
 /* ---------------------------------------------------------------- errors */
 
 void ckh5_quiet_begin(struct ckh5_quiet *q)

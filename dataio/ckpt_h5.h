@@ -20,6 +20,14 @@
  */
 #define CHUNK_ELEMS ((hsize_t)1 << 20)
 
+/*
+ * Upper bound of the size of a checkpoint file of n parameters: the three
+ * datasets with one 4-byte checksum per chunk, plus generous room for the
+ * superblock, attributes, object headers and chunk indexes (measured: about
+ * 14 KiB for one chunk per dataset).
+ */
+uint64_t ckh5_file_bytes_max(uint64_t n);
+
 /* HDF5 prints its error stack on every failure by default; dure turns the
  * innermost entries into one message instead: quiet_begin saves and turns
  * off the automatic printing, quiet_end restores it. */

@@ -717,16 +717,15 @@ dure_status_t comm_mem_alloc(comm_t *c, size_t bytes, void **p)
 {
     dure_status_t st = DURE_OK;
     *p = NULL;
-    if (bytes == 0) {
-        goto out;
-    }
     if (c->iface->mem_alloc) {
         DURE_TRY(c->iface->mem_alloc(c->ctx, bytes, p));
         goto out;
     }
-    size_t rounded = (bytes + 63) & ~(size_t)63;
-    *p = aligned_alloc(64, rounded);
-    DURE_ALLOC_TRY(*p, rounded);
+    if (bytes > 0) {
+        size_t rounded = (bytes + 63) & ~(size_t)63;
+        *p = aligned_alloc(64, rounded);
+        DURE_ALLOC_TRY(*p, rounded);
+    }
 out:
     return st;
 }

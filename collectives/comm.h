@@ -8,8 +8,11 @@
  * runs asynchronous operations, and a hang watchdog.
  *
  * Memory, per backend (ask comm_memory()):
- *   mpi   host memory. Any host buffer works; comm_mem_alloc gives 64-byte
- *         aligned buffers, which the reduction kernels prefer.
+ *   mpi   host memory. Any host buffer works. On a communicator within one
+ *         node, comm_mem_alloc returns registered memory (an MPI-3 shared
+ *         window that every rank maps): the shm algorithm then reads peers'
+ *         buffers in place instead of staging copies, which is the fastest
+ *         path; allocate gradients and parameters with it.
  *   nccl  device memory of the comm's CUDA device (cudaMalloc, or
  *         comm_mem_alloc). Host pointers are an error NCCL reports.
  * Data types: COMM_F32 on both backends, COMM_BF16 on nccl only (mpi returns
@@ -222,8 +225,13 @@ void comm_algo_table_text(const comm_t *c, char *buf, size_t len);
 
 /* ---------------------------------------------------------------- memory */
 
-/* Allocate `bytes` of the backend's memory kind (see above); *p is NULL for 0
- * bytes. Free with comm_mem_free (NULL is a no-op). Not for the hot path. */
+/*
+ * Allocate `bytes` of the backend's memory kind (see above). Free with
+ * comm_mem_free (NULL is a no-op). Setup-time calls: collective over the
+ * comm on the mpi backend (every rank allocates and frees in the same
+ * order; sizes may differ), and not while asynchronous operations are
+ * pending. *p is NULL for 0 bytes on nccl; on mpi it may be non-NULL.
+ */
 dure_status_t comm_mem_alloc(comm_t *c, size_t bytes, void **p);
 void comm_mem_free(comm_t *c, void *p);
 /* Copy between host memory and the backend's memory (plain memcpy on mpi). */

@@ -24,7 +24,8 @@ static const size_t sizes[] = {0, 1, 2, 3, 5, 17, 1000, 4099, 65536 + 3, 200003}
 enum { NSIZE = sizeof sizes / sizeof sizes[0], MAXN = 200003 };
 
 static comm_t *comms[NALGO];
-static float *a, *b, *c;   /* a, b, c[MAXN] */
+static float *a, *b;       /* a, b[MAXN + 1]: heap */
+static float *ra, *rb;     /* ra, rb[MAXN + 1]: registered with comms[2] (shm) */
 static int rank, size;
 
 /* Small integers: sums over ranks are exact in float, so any wrong
@@ -86,19 +87,23 @@ static int group_setup(void **state)
     }
     a = malloc((MAXN + 1) * sizeof *a);
     b = malloc((MAXN + 1) * sizeof *b);
-    c = malloc((MAXN + 1) * sizeof *c);
-    return a && b && c ? 0 : -1;
+    if (comm_mem_alloc(comms[2], (MAXN + 1) * sizeof *ra, (void **)&ra) != DURE_OK ||
+        comm_mem_alloc(comms[2], (MAXN + 1) * sizeof *rb, (void **)&rb) != DURE_OK) {
+        return -1;
+    }
+    return a && b ? 0 : -1;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
+    comm_mem_free(comms[2], ra);
+    comm_mem_free(comms[2], rb);
     for (int k = 0; k < NALGO; k++) {
         comm_destroy(comms[k]);
     }
     free(a);
     free(b);
-    free(c);
     return 0;
 }
 
@@ -243,6 +248,38 @@ static void test_ranges(void **state)
         snprintf(what, sizeof what, "allgather ranges %s", comm_algo_name(algos[k]));
         CHECK_RANGE(what, a, 0, total, reduced(i, COMM_AVG));
     }
+}
+
+/* Registered buffers: the shm algorithm reads peers' buffers in place
+ * (from 64 KiB); every other algorithm treats them as plain memory. */
+static void test_registered(void **state)
+{
+    float *heap_a = a, *heap_b = b;
+    a = ra;
+    b = rb;
+    test_allreduce(state);
+    test_reduce_scatter(state);
+    test_allgather(state);
+    test_broadcast(state);
+    test_ranges(state);
+    a = heap_a;
+    b = heap_b;
+}
+
+/* Registered on some ranks only: every rank falls back to staging alike. */
+static void test_registered_on_one_rank(void **state)
+{
+    float *heap_a = a, *heap_b = b;
+    if (rank == 0) {
+        a = ra;
+        b = rb;
+    }
+    test_allreduce(state);
+    test_reduce_scatter(state);
+    test_allgather(state);
+    test_broadcast(state);
+    a = heap_a;
+    b = heap_b;
 }
 
 static void test_barrier(void **state)
@@ -513,6 +550,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_allgather),
         cmocka_unit_test(test_broadcast),
         cmocka_unit_test(test_ranges),
+        cmocka_unit_test(test_registered),
+        cmocka_unit_test(test_registered_on_one_rank),
         cmocka_unit_test(test_barrier),
         cmocka_unit_test(test_async_ordering),
         cmocka_unit_test(test_async_progress),

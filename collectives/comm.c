@@ -171,7 +171,7 @@ static dure_status_t table_resolve(comm_t *c)
         st = comm_algo_table_parse(env, &c->table);
         DURE_CHECK(st == DURE_OK, st, "in DURE_ALGO_TABLE='%s': %s", env, dure_last_error());
     } else {
-        c->table = *comm_algo_table_builtin();
+        c->table = *comm_algo_table_builtin(one_node);
     }
     for (int i = 0; i < c->table.n; i++) {
         enum comm_algo *a = &c->table.entry[i].algo;

@@ -358,6 +358,8 @@ static dure_status_t check_op(comm_t *c, const struct comm_op *op)
     DURE_CHECK(c->broken == DURE_OK, c->broken,
                "%s: the communicator failed earlier (%s) and cannot be used", name,
                dure_status_name(c->broken));
+    DURE_CHECK(!atomic_load(&c->cancel), DURE_ERR_TIMEOUT,
+               "%s: the watchdog gave up on this communicator", name);
     DURE_CHECK(op->dtype == COMM_F32 || op->dtype == COMM_BF16, DURE_ERR_ARG,
                "%s: unknown data type %d", name, (int)op->dtype);
     DURE_CHECK(op->dtype != COMM_BF16 || c->kind == COMM_BACKEND_NCCL, DURE_ERR_UNSUPPORTED,
@@ -679,6 +681,8 @@ void comm_destroy(comm_t *c)
         pthread_join(c->thread, NULL);
     }
     comm_watchdog_destroy(c->wd, !hung);
+    /* After a hang only a backend without a communication thread (nccl,
+     * already aborted) gets here; its destroy is not collective. */
     if (c->iface) {
         c->iface->destroy(c->ctx);
     }

@@ -499,6 +499,63 @@ static void test_config_errors(void **state)
 }
 
 /* No GPU here: backend = nccl fails with one clear message on every rank. */
+/* The watchdog with a hook that returns (not the launcher's, which aborts):
+ * the hook gets the report, then dure's own wait gives up with
+ * DURE_ERR_TIMEOUT and the comm refuses further work. Rank 1 never joins. */
+static struct {
+    int calls, rank, missing_known;
+    uint64_t seq;
+    size_t bytes;
+    char op[32], text[1024];
+} hang;
+static comm_t *hung_comm; /* left alive on purpose: its peer never finished */
+
+static void record_hang(const struct comm_hang_report *r, void *arg)
+{
+    (void)arg;
+    hang.calls++;
+    hang.rank = r->rank;
+    hang.seq = r->seq;
+    hang.bytes = r->bytes;
+    hang.missing_known = r->missing_known;
+    snprintf(hang.op, sizeof hang.op, "%s", r->op);
+    snprintf(hang.text, sizeof hang.text, "%s", r->text);
+}
+
+static void test_watchdog_hook_returns(void **state)
+{
+    (void)state;
+    struct comm_config cfg;
+    comm_config_default(&cfg);
+    cfg.backend = COMM_BACKEND_MPI;
+    cfg.algo = COMM_ALGO_SHM;
+    cfg.watchdog_s = 0.5;
+    cfg.on_hang = record_hang;
+    assert_int_equal(comm_create(MPI_COMM_WORLD, &cfg, &hung_comm), DURE_OK);
+    if (rank == 0) {
+        fill(a, 1000, rank);
+        assert_int_equal(comm_allreduce(hung_comm, a, a, 1000, COMM_F32, COMM_SUM), DURE_OK);
+        dure_log_set_quiet(1);
+        assert_int_equal(comm_allreduce(hung_comm, a, a, 1000, COMM_F32, COMM_SUM),
+                         DURE_ERR_TIMEOUT);
+        assert_int_equal(hang.calls, 1);
+        assert_int_equal(hang.rank, 0);
+        assert_int_equal(hang.seq, 2);
+        assert_int_equal(hang.bytes, 4000);
+        assert_int_equal(hang.missing_known, 1);
+        assert_string_equal(hang.op, "all-reduce");
+        assert_non_null(strstr(hang.text, "all-reduce seq 2 (4000 bytes, algo shm)"));
+        assert_non_null(strstr(hang.text, "not joined: rank 1 (last joined seq 1)"));
+        assert_int_equal(comm_barrier(hung_comm), DURE_ERR_TIMEOUT);
+        assert_non_null(strstr(dure_last_error(), "failed earlier (DURE_ERR_TIMEOUT)"));
+        dure_log_set_quiet(0);
+    } else {
+        fill(a, 1000, rank);
+        assert_int_equal(comm_allreduce(hung_comm, a, a, 1000, COMM_F32, COMM_SUM), DURE_OK);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+}
+
 static void test_nccl_without_gpu(void **state)
 {
     (void)state;
@@ -557,6 +614,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_async_progress),
         cmocka_unit_test(test_deterministic_order),
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_watchdog_hook_returns),
         cmocka_unit_test(test_nccl_without_gpu),
         cmocka_unit_test(test_node_comm),
     };

@@ -234,7 +234,9 @@ dure_status_t ckpt_list_steps(const char *dir, uint64_t **steps, size_t *n)
         }
         v[cnt++] = s;
     }
-    qsort(v, cnt, sizeof *v, cmp_desc);
+    if (cnt > 1) {
+        qsort(v, cnt, sizeof *v, cmp_desc);
+    }
     *steps = v;
     *n = cnt;
     v = NULL;

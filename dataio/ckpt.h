@@ -38,7 +38,27 @@
  *   5. delete checkpoints older than the newest `keep`, and stale temp files.
  * Every step's outcome is agreed by all ranks before the next one starts, so
  * a failure on any rank (a full disk, say) fails the save on every rank with
- * the same status, and removes the partial temp file.
+ * the same status, and removes the partial temp file. The file's space is
+ * reserved (fallocate) before any data is written: parallel HDF5 1.10 does
+ * not fail symmetrically when one rank's write fails mid-way, so running out
+ * of space there would hang the ranks instead.
+ *
+ * How `dure run` uses it (sh = comm_shard_of(N, size, rank)):
+ *   start    ckpt_find_latest_valid(world, dir, path, cap, &meta, &found);
+ *            if found: ckpt_load(world, path, model, N, &meta, w + off,
+ *            m + off, v + off, off, len) with [off, off + len) = sh, or
+ *            [0, N) on every rank for zero_stage 0; then restore the step,
+ *            opt_step, loader cursor (epoch, position) and RNG words, and
+ *            compare config_hash with the job spec's RESULT hash.
+ *   save     every [checkpoint] every steps, and at the step boundary where
+ *            any rank has seen SIGUSR2/SIGTERM (a flag set by the handler,
+ *            OR-reduced over the ranks at each boundary; never call ckpt_save
+ *            from a handler): ckpt_save(world, dir, &meta, w + off, m + off,
+ *            v + off, off, len, keep, &io), print io.total_s, then exit
+ *            DURE_EXIT_PREEMPTED (75) after a signal.
+ * For a bitwise-exact resume, meta must carry everything the next step
+ * reads besides the tensors: with the same world size the state after load
+ * is the state that was saved, bit for bit.
  */
 #ifndef DURE_DATAIO_CKPT_H
 #define DURE_DATAIO_CKPT_H

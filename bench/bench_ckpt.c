@@ -178,8 +178,8 @@ int main(int argc, char **argv)
         struct ckpt_io_stats io;
         m.step = (uint64_t)r + 1;
         MPI_Barrier(MPI_COMM_WORLD);
-        if (ckpt_save(MPI_COMM_WORLD, dir, &m, state, state + len, state + 2 * len, off, len,
-                      1, &io) != DURE_OK) {
+        if (ckpt_save(MPI_COMM_WORLD, dir, &m, state, state + len, state + 2 * len, off,
+                      len, 1, &io) != DURE_OK) {
             MPI_Abort(MPI_COMM_WORLD, 1);
         }
         bytes = io.bytes;
@@ -195,7 +195,8 @@ int main(int argc, char **argv)
                      "status=none && rm -f '%s/dd.bin'",
                      dir, (unsigned long long)((bytes + (4u << 20) - 1) >> 22), dir);
             double t = timed_system(cmd);
-            dd_r[r] = t > 0 ? (double)(((bytes + (4u << 20) - 1) >> 22) << 22) / t / 1e9 : 0;
+            dd_r[r] =
+                t > 0 ? (double)(((bytes + (4u << 20) - 1) >> 22) << 22) / t / 1e9 : 0;
         }
 
         ckpt_path(dir, m.step, path, sizeof path);
@@ -220,11 +221,12 @@ int main(int argc, char **argv)
     if (rank == 0) {
         double s = median(save_r, reps), d = median(dd_r, reps);
         double l = median(load_r, reps), dr = median(ddr_r, reps);
-        printf("checkpoint: %.1f MiB file, %d ranks, %d reps; save phases (mean): write %.3f s, "
+        printf("checkpoint: %.1f MiB file, %d ranks, %d reps; save phases (mean): write "
+               "%.3f s, "
                "fsync+rename %.3f s, sha256 %.3f s (overlapped with fsync)\n",
                (double)bytes / 1048576.0, size, reps, sv_write, sv_sync, sv_hash);
-        printf("bench: ckpt_save: %.3f GB/s (dd_write_fsync: %.3f GB/s, ratio %.2f)\n", s, d,
-               d > 0 ? s / d : 0.0);
+        printf("bench: ckpt_save: %.3f GB/s (dd_write_fsync: %.3f GB/s, ratio %.2f)\n", s,
+               d, d > 0 ? s / d : 0.0);
         printf("bench: ckpt_load: %.3f GB/s (dd_read_cold: %.3f GB/s, ratio %.2f)\n", l, dr,
                dr > 0 ? l / dr : 0.0);
         write_json("ckpt_save", s, "dd_write_fsync", d, 3.0 * (double)mib, reps, size, dir);

@@ -72,8 +72,8 @@ static dure_status_t save_step(const char *dir, size_t n, uint64_t step, int kee
     fx_meta(&m, n, step);
     fx_shard(n, mpitest_rank(), mpitest_size(), &off, &len);
     shard_alloc(&s, off, len, 1);
-    dure_status_t st = ckpt_save(MPI_COMM_WORLD, dir, &m, s.v[0], s.v[1], s.v[2], off, len,
-                                 keep, NULL);
+    dure_status_t st =
+        ckpt_save(MPI_COMM_WORLD, dir, &m, s.v[0], s.v[1], s.v[2], off, len, keep, NULL);
     shard_free(&s);
     return st;
 }
@@ -90,11 +90,12 @@ static void test_roundtrip_same_world(void **state)
     fx_meta(&m, N_BIG, 7);
     fx_shard(N_BIG, mpitest_rank(), mpitest_size(), &off, &len);
     shard_alloc(&s, off, len, 1);
-    assert_int_equal(ckpt_save(MPI_COMM_WORLD, dir, &m, s.v[0], s.v[1], s.v[2], off, len, 3,
-                               &io),
-                     DURE_OK);
+    assert_int_equal(
+        ckpt_save(MPI_COMM_WORLD, dir, &m, s.v[0], s.v[1], s.v[2], off, len, 3, &io),
+        DURE_OK);
     assert_true(io.bytes > 3 * N_BIG * sizeof(float));
     assert_true(io.total_s >= io.write_s && io.write_s > 0);
+    assert_int_equal(io.collective, 1);
 
     assert_int_equal(ckpt_path(dir, 7, path, sizeof path), DURE_OK);
     shard_alloc(&r, off, len, 0);
@@ -210,9 +211,9 @@ static void test_empty_shard(void **state)
     fx_tempdir(MPI_COMM_WORLD, dir, sizeof dir);
     fx_meta(&m, N_SMALL, 2);
     shard_alloc(&s, off, len, 1);
-    assert_int_equal(ckpt_save(MPI_COMM_WORLD, dir, &m, s.v[0], s.v[1], s.v[2], off, len, 1,
-                               NULL),
-                     DURE_OK);
+    assert_int_equal(
+        ckpt_save(MPI_COMM_WORLD, dir, &m, s.v[0], s.v[1], s.v[2], off, len, 1, NULL),
+        DURE_OK);
     assert_int_equal(ckpt_path(dir, 2, path, sizeof path), DURE_OK);
     shard_alloc(&r, 0, N_SMALL, 0);
     assert_int_equal(ckpt_load(MPI_COMM_SELF, path, m.model, N_SMALL, NULL, r.v[0], r.v[1],
@@ -356,8 +357,8 @@ static void test_refuses_bad_shards_and_meta(void **state)
     shard_alloc(&s, 0, N_SMALL, 1);
     size_t off = mpitest_rank() == 0 ? 0 : 500, len = mpitest_rank() == 0 ? 501 : 501;
     dure_log_set_quiet(1);
-    dure_status_t st = ckpt_save(MPI_COMM_WORLD, dir, &m, s.v[0], s.v[1], s.v[2], off, len,
-                                 1, NULL);
+    dure_status_t st =
+        ckpt_save(MPI_COMM_WORLD, dir, &m, s.v[0], s.v[1], s.v[2], off, len, 1, NULL);
     dure_log_set_quiet(0);
     assert_int_equal(st, DURE_ERR_ARG);
     assert_non_null(strstr(dure_last_error(), "overlap at element 500"));

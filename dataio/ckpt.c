@@ -32,11 +32,16 @@ static double now_s(void)
  * rank enters the next collective call after another has failed. The failing
  * rank logged why; rank 0 also names it, for logs that show rank 0 only.
  */
+/* agree(): MPI_Test calls before it starts sleeping, and the nap between them. */
+#define AGREE_SPIN_POLLS 1000
+#define AGREE_NAP_NS 200000
+
 static dure_status_t agree(MPI_Comm comm, dure_status_t local, const char *what,
                            const char *path)
 {
     dure_status_t st = DURE_OK;
     int rank = 0;
+    MPI_Request req;
     struct {
         int st;
         int rank;
@@ -44,7 +49,20 @@ static dure_status_t agree(MPI_Comm comm, dure_status_t local, const char *what,
     DURE_MPI_TRY(MPI_Comm_rank(comm, &rank));
     in.st = (int)local;
     in.rank = rank;
-    DURE_MPI_TRY(MPI_Allreduce(&in, &worst, 1, MPI_2INT, MPI_MAXLOC, comm));
+    DURE_MPI_TRY(MPI_Iallreduce(&in, &worst, 1, MPI_2INT, MPI_MAXLOC, comm, &req));
+    /* Ranks wait here while one flushes or hashes a large file: poll, then
+     * sleep between polls, rather than spin on a core the working rank (or
+     * the I/O threads) may need. The first polls keep quick agreements quick. */
+    for (int polls = 0, done = 0;; polls++) {
+        DURE_MPI_TRY(MPI_Test(&req, &done, MPI_STATUS_IGNORE));
+        if (done) {
+            break;
+        }
+        if (polls >= AGREE_SPIN_POLLS) {
+            const struct timespec nap = {0, AGREE_NAP_NS};
+            nanosleep(&nap, NULL);
+        }
+    }
     st = (dure_status_t)worst.st;
     if (st != DURE_OK && local == DURE_OK && rank == 0) {
         dure_log_error(__FILE__, __LINE__, "checkpoint '%s': %s failed on rank %d (%s)",

@@ -12,8 +12,11 @@ static int rank_, size_;
 
 void mpitest_init(int *argc, char ***argv)
 {
-    if (MPI_Init(argc, argv) != MPI_SUCCESS) {
-        fprintf(stderr, "mpitest: MPI_Init failed\n");
+    /* dure's communication thread needs MPI_THREAD_MULTIPLE (collectives/comm.h). */
+    int provided = MPI_THREAD_SINGLE;
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS ||
+        provided != MPI_THREAD_MULTIPLE) {
+        fprintf(stderr, "mpitest: MPI_Init_thread(MPI_THREAD_MULTIPLE) failed\n");
         exit(1);
     }
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
@@ -36,7 +39,13 @@ int mpitest_size(void) { return size_; }
 
 int mpitest_run(const char *name, const struct CMUnitTest *tests, size_t n)
 {
-    int failed = _cmocka_run_group_tests(name, tests, n, NULL, NULL);
+    return mpitest_run_group(name, tests, n, NULL, NULL);
+}
+
+int mpitest_run_group(const char *name, const struct CMUnitTest *tests, size_t n,
+                      CMFixtureFunction setup, CMFixtureFunction teardown)
+{
+    int failed = _cmocka_run_group_tests(name, tests, n, setup, teardown);
     int worst = 0;
     MPI_Allreduce(&failed, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     if (rank_ == 0 && worst > failed) {

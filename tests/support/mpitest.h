@@ -22,10 +22,18 @@ void mpitest_init(int *argc, char ***argv);
 /* Run the group on every rank, finalize MPI, return the exit code for main. */
 int mpitest_run(const char *name, const struct CMUnitTest *tests, size_t n);
 
+/* Same, with cmocka group fixtures that run before MPI is finalized (for
+ * state such as communicators that must be freed while MPI is up). */
+int mpitest_run_group(const char *name, const struct CMUnitTest *tests, size_t n,
+                      CMFixtureFunction setup, CMFixtureFunction teardown);
+
 int mpitest_rank(void);
 int mpitest_size(void);
 
 #define MPITEST_RUN(name, tests)                                              \
     mpitest_run((name), (tests), sizeof(tests) / sizeof((tests)[0]))
+
+#define MPITEST_RUN_GROUP(name, tests, setup, teardown)                       \
+    mpitest_run_group((name), (tests), sizeof(tests) / sizeof((tests)[0]), (setup), (teardown))
 
 #endif

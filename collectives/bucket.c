@@ -1,0 +1,192 @@
+/* collectives/bucket.c - see bucket.h. */
+#include "collectives/bucket.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct comm_bucketer {
+    comm_t *c;
+    float *grads;                /* grads[n], the caller's */
+    size_t n;
+    int n_tensors;
+    struct comm_bucket_config cfg;
+    int nb;
+    struct comm_bucket *bucket;  /* bucket[nb]; bucket 0 holds the last tensors */
+    int *bucket_of;              /* bucket_of[n_tensors] */
+    int *missing;                /* missing[nb]: tensors not yet ready this step */
+    unsigned char *ready;        /* ready[n_tensors] */
+    comm_req_t **req;            /* req[nb] of started buckets */
+    int started;                 /* buckets 0 .. started-1 have started this step */
+};
+
+static dure_status_t start_bucket(comm_bucketer_t *b, int i)
+{
+    const struct comm_bucket *k = &b->bucket[i];
+    if (b->cfg.mode == COMM_BUCKET_REDUCE_SCATTER) {
+        return comm_reduce_scatter_range_start(b->c, b->grads, b->n, k->offset, k->count,
+                                               COMM_F32, b->cfg.redop, &b->req[i]);
+    }
+    return comm_allreduce_start(b->c, b->grads + k->offset, b->grads + k->offset, k->count,
+                                COMM_F32, b->cfg.redop, &b->req[i]);
+}
+
+/* Start, in bucket order, every bucket whose tensors are all ready. */
+static dure_status_t start_ready(comm_bucketer_t *b)
+{
+    dure_status_t st = DURE_OK;
+    while (b->started < b->nb && b->missing[b->started] == 0) {
+        DURE_TRY(start_bucket(b, b->started));
+        b->started++;
+    }
+out:
+    return st;
+}
+
+static void reset_step(comm_bucketer_t *b)
+{
+    memset(b->ready, 0, (size_t)b->n_tensors);
+    for (int i = 0; i < b->nb; i++) {
+        b->missing[i] = b->bucket[i].last_tensor - b->bucket[i].first_tensor + 1;
+        b->req[i] = NULL;
+    }
+    b->started = 0;
+}
+
+dure_status_t comm_bucketer_create(comm_t *c, float *grads, const size_t *offsets,
+                                   int n_tensors, const struct comm_bucket_config *cfg,
+                                   comm_bucketer_t **out)
+{
+    dure_status_t st = DURE_OK;
+    comm_bucketer_t *b = NULL;
+
+    *out = NULL;
+    DURE_CHECK(n_tensors >= 0 && offsets && offsets[0] == 0, DURE_ERR_ARG,
+               "bucketer: offsets must start at 0 (n_tensors %d)", n_tensors);
+    for (int t = 0; t < n_tensors; t++) {
+        DURE_CHECK(offsets[t + 1] >= offsets[t], DURE_ERR_ARG,
+                   "bucketer: offsets[%d] = %zu is below offsets[%d] = %zu", t + 1,
+                   offsets[t + 1], t, offsets[t]);
+    }
+    DURE_CHECK(grads || offsets[n_tensors] == 0, DURE_ERR_ARG,
+               "bucketer: NULL gradient vector of %zu elements", offsets[n_tensors]);
+    DURE_CHECK(cfg->mode == COMM_BUCKET_ALLREDUCE || cfg->mode == COMM_BUCKET_REDUCE_SCATTER,
+               DURE_ERR_ARG, "bucketer: unknown mode %d", (int)cfg->mode);
+
+    b = calloc(1, sizeof *b);
+    DURE_ALLOC_TRY(b, sizeof *b);
+    b->c = c;
+    b->grads = grads;
+    b->n = offsets[n_tensors];
+    b->n_tensors = n_tensors;
+    b->cfg = *cfg;
+    if (!(b->cfg.bucket_mb > 0)) {
+        b->cfg.bucket_mb = COMM_BUCKET_MB_DEFAULT;
+    }
+    const double cap_d = b->cfg.bucket_mb * 1048576.0 / sizeof(float);
+    const size_t cap = cap_d < 1.0 ? 1 : (size_t)cap_d;
+
+    /* One allocation for the per-tensor and per-bucket arrays (at most one
+     * bucket per tensor). */
+    size_t nt = (size_t)n_tensors, nbmax = nt ? nt : 1;
+    b->bucket = calloc(nbmax, sizeof *b->bucket);
+    b->bucket_of = calloc(nbmax, sizeof *b->bucket_of);
+    b->missing = calloc(nbmax, sizeof *b->missing);
+    b->ready = calloc(nbmax, 1);
+    b->req = calloc(nbmax, sizeof *b->req);
+    DURE_ALLOC_TRY(b->bucket, nbmax * sizeof *b->bucket);
+    DURE_ALLOC_TRY(b->bucket_of, nbmax * sizeof *b->bucket_of);
+    DURE_ALLOC_TRY(b->missing, nbmax * sizeof *b->missing);
+    DURE_ALLOC_TRY(b->ready, nbmax);
+    DURE_ALLOC_TRY(b->req, nbmax * sizeof *b->req);
+
+    /* Walk backward: a bucket takes whole tensors until the next would
+     * overflow the cap; empty tensors ride along with the current one. */
+    for (int t = n_tensors - 1; t >= 0; t--) {
+        size_t len = offsets[t + 1] - offsets[t];
+        struct comm_bucket *cur = b->nb ? &b->bucket[b->nb - 1] : NULL;
+        if (!cur || (len > 0 && cur->count > 0 && cur->count + len > cap)) {
+            cur = &b->bucket[b->nb++];
+            cur->last_tensor = t;
+            cur->count = 0;
+        }
+        cur->first_tensor = t;
+        cur->offset = offsets[t];
+        cur->count += len;
+        b->bucket_of[t] = b->nb - 1;
+    }
+    DURE_CHECK(b->nb <= comm_max_inflight(c), DURE_ERR_ARG,
+               "bucketer: bucket_mb = %g makes %d buckets, more than the communicator's "
+               "max_inflight = %d: raise bucket_mb",
+               b->cfg.bucket_mb, b->nb, comm_max_inflight(c));
+    reset_step(b);
+    *out = b;
+    b = NULL;
+out:
+    comm_bucketer_free(b);
+    return st;
+}
+
+void comm_bucketer_free(comm_bucketer_t *b)
+{
+    if (!b) {
+        return;
+    }
+    for (int i = 0; i < b->started; i++) {
+        if (b->req[i]) {
+            comm_wait(b->c, b->req[i]);
+        }
+    }
+    free(b->bucket);
+    free(b->bucket_of);
+    free(b->missing);
+    free(b->ready);
+    free(b->req);
+    free(b);
+}
+
+int comm_bucketer_count(const comm_bucketer_t *b) { return b->nb; }
+
+struct comm_bucket comm_bucketer_bucket(const comm_bucketer_t *b, int i)
+{
+    struct comm_bucket none = {0, 0, -1, -1};
+    return i >= 0 && i < b->nb ? b->bucket[i] : none;
+}
+
+dure_status_t comm_bucketer_ready(comm_bucketer_t *b, int t)
+{
+    dure_status_t st = DURE_OK;
+    DURE_CHECK(t >= 0 && t < b->n_tensors, DURE_ERR_ARG,
+               "bucketer: tensor %d is not in [0, %d)", t, b->n_tensors);
+    DURE_CHECK(!b->ready[t], DURE_ERR_ARG, "bucketer: tensor %d marked ready twice in one step",
+               t);
+    b->ready[t] = 1;
+    b->missing[b->bucket_of[t]]--;
+    if (b->cfg.overlap) {
+        DURE_TRY(start_ready(b));
+    }
+out:
+    return st;
+}
+
+dure_status_t comm_bucketer_finish(comm_bucketer_t *b)
+{
+    dure_status_t st = DURE_OK;
+    for (int t = 0; t < b->n_tensors; t++) {
+        if (!b->ready[t]) {
+            b->ready[t] = 1;
+            b->missing[b->bucket_of[t]]--;
+        }
+    }
+    st = start_ready(b);
+    /* Wait for every started bucket, even after a failure, so that no
+     * request is left behind; report the first error. */
+    for (int i = 0; i < b->started; i++) {
+        dure_status_t w = comm_wait(b->c, b->req[i]);
+        b->req[i] = NULL;
+        if (st == DURE_OK) {
+            st = w;
+        }
+    }
+    reset_step(b);
+    return st;
+}

@@ -1,0 +1,317 @@
+/*
+ * collectives/comm.h - dure's communicator: the gradient exchange of a
+ * data-parallel step, over MPI (host memory) or NCCL (device memory).
+ *
+ * A comm_t is an opaque handle created from an MPI communicator. It owns a
+ * private duplicate of that communicator, the backend's buffers (allocated
+ * once at creation, never in the training step), a communication thread that
+ * runs asynchronous operations, and a hang watchdog.
+ *
+ * Memory, per backend (ask comm_memory()):
+ *   mpi   host memory. Any host buffer works; comm_mem_alloc gives 64-byte
+ *         aligned buffers, which the reduction kernels prefer.
+ *   nccl  device memory of the comm's CUDA device (cudaMalloc, or
+ *         comm_mem_alloc). Host pointers are an error NCCL reports.
+ * Data types: COMM_F32 on both backends, COMM_BF16 on nccl only (mpi returns
+ * DURE_ERR_UNSUPPORTED).
+ *
+ * Ordering: collectives are issued in program order and every rank must
+ * issue the same sequence (same operation, count, type, root). Asynchronous
+ * operations execute in the order they were started, one after another;
+ * their waits may come in any order. A blocking call issued while
+ * asynchronous operations are pending runs after them. Each issued
+ * collective gets the next sequence number (comm_seq), which the watchdog
+ * reports.
+ *
+ * Threads: one thread at a time may call into a given comm_t. The MPI
+ * backend's communication thread calls MPI concurrently with the caller's
+ * thread, so dure requires MPI_THREAD_MULTIPLE: initialise MPI with
+ * comm_mpi_init (or MPI_Init_thread asking for MPI_THREAD_MULTIPLE);
+ * comm_create fails with a clear message otherwise. (Measured: on this
+ * machine Open MPI 4.1.4 at MPI_THREAD_MULTIPLE costs no measurable bandwidth
+ * for dure's algorithms; see collectives/README.md.)
+ *
+ * Failure: any error inside a collective leaves the comm unusable (the ranks
+ * may disagree on where the sequence stopped): every later call returns the
+ * same status; only comm_destroy remains.
+ *
+ * Reduced-shard layout (ZeRO): a vector of n elements is split over R ranks
+ * in contiguous shards of chunk = ceil(n / R) elements; rank r owns
+ *   offset(r) = min(r * chunk, n),   count(r) = min(chunk, n - offset(r)).
+ * Trailing ranks may own fewer elements, or none (n = 5, R = 4: counts 2, 2,
+ * 1, 0). comm_shard_of computes it; reduce-scatter, all-gather, the
+ * optimizer's state and the checkpoints all use this one layout.
+ */
+#ifndef DURE_COLLECTIVES_COMM_H
+#define DURE_COLLECTIVES_COMM_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/status.h"
+
+typedef struct comm comm_t;
+typedef struct comm_req comm_req_t;
+
+enum comm_backend {
+    COMM_BACKEND_AUTO,   /* nccl when this build has CUDA and a GPU is visible, else mpi */
+    COMM_BACKEND_NCCL,
+    COMM_BACKEND_MPI,
+};
+
+/* Algorithms of the mpi backend ([parallel] algo). nccl accepts auto only. */
+enum comm_algo {
+    COMM_ALGO_AUTO,      /* per-size choice from the algorithm table */
+    COMM_ALGO_NATIVE,    /* MPI's own collectives (MPI_Allreduce, ...) */
+    COMM_ALGO_RING,      /* dure's segmented, pipelined ring over MPI point-to-point */
+    COMM_ALGO_SHM,       /* dure's MPI-3 shared-window path; all ranks on one node */
+    COMM_ALGO_COUNT
+};
+
+enum comm_dtype { COMM_F32, COMM_BF16 };
+
+enum comm_redop {
+    COMM_SUM,
+    COMM_AVG,            /* the sum divided by the communicator size, on every rank */
+};
+
+enum comm_coll {
+    COMM_ALLREDUCE,
+    COMM_REDUCE_SCATTER,
+    COMM_ALLGATHER,
+    COMM_BROADCAST,
+    COMM_BARRIER,
+    COMM_COLL_COUNT
+};
+
+enum comm_memory { COMM_MEM_HOST, COMM_MEM_DEVICE };
+
+/* ---------------------------------------------------------------- config */
+
+/* Sizes from this many bytes up use algo (entries sorted by min_bytes, the
+ * first entry at 0). Text form: "0:native,1M:shm,32M:ring" (K, M, G are
+ * binary: 1M = 1048576 bytes). */
+#define COMM_ALGO_TABLE_MAX 16
+struct comm_algo_table {
+    int n;
+    struct {
+        size_t min_bytes;
+        enum comm_algo algo;  /* never COMM_ALGO_AUTO */
+    } entry[COMM_ALGO_TABLE_MAX];
+};
+
+/* What the watchdog knows about a collective that did not complete. */
+struct comm_hang_report {
+    int rank;                /* this rank in the comm's communicator */
+    int size;
+    const char *op;          /* "all-reduce", "reduce-scatter", ... */
+    const char *algo;        /* "native", "ring", "shm", "nccl" */
+    uint64_t seq;            /* the collective's sequence number (from 1) */
+    size_t bytes;            /* bytes of the full vector on this rank */
+    double waited_s;         /* how long it has been running */
+    int missing_known;       /* 1 when the not-joined list below is complete */
+    const char *text;        /* the whole report, one line, ready to print */
+};
+
+/*
+ * Called once, on the watchdog's own thread, when a collective exceeds
+ * watchdog_s. The report's strings live until the callback returns. The
+ * launcher installs a hook that prints text and aborts the job (MPI_Abort
+ * with DURE_EXIT_WATCHDOG); library code never exits.
+ */
+typedef void (*comm_hang_fn)(const struct comm_hang_report *r, void *arg);
+
+struct comm_config {
+    enum comm_backend backend;   /* [parallel] backend */
+    enum comm_algo algo;         /* [parallel] algo: forces one algorithm at every size */
+    const char *algo_table;      /* [parallel] algo_table; NULL or "" = $DURE_ALGO_TABLE, else built-in */
+    int deterministic;           /* [run] deterministic: fixed reduction order (see below) */
+    double watchdog_s;           /* [parallel] watchdog_s; <= 0 turns the watchdog off */
+    comm_hang_fn on_hang;        /* NULL: log the report and fail dure's own waits with DURE_ERR_TIMEOUT */
+    void *on_hang_arg;
+    int max_inflight;            /* asynchronous requests pending at once; 0 = 256 */
+    int cuda_device;             /* nccl: device ordinal; -1 = local rank modulo the device count */
+    void *cuda_stream;           /* nccl: the caller's compute stream (cudaStream_t); collectives
+                                    wait for work queued there before they start; NULL = default stream */
+};
+
+/* Defaults: auto backend and algorithm, built-in table, not deterministic,
+ * watchdog 600 s without a hook, 256 requests, device -1, default stream. */
+void comm_config_default(struct comm_config *cfg);
+
+/*
+ * Deterministic mode. mpi: the reduction order per element is fixed (ring:
+ * along the ring; shm: rank 0 + rank 1 + ... in rank order) and native
+ * entries of the table are replaced by shm (one node) or ring, so results
+ * are bitwise identical from run to run at the same world size, ranks per
+ * node, algorithm table and dure build. nccl: NCCL_ALGO=Ring and
+ * NCCL_PROTO=Simple are pinned before the NCCL communicator is created;
+ * results repeat run to run on the same GPUs, world size, NCCL version and
+ * NCCL channel settings. Not guaranteed: equality between backends, between
+ * algorithms (except at 2 ranks), or across world sizes.
+ */
+
+/* Parse "auto|nccl|mpi", "auto|native|ring|shm": DURE_ERR_ARG names the value. */
+dure_status_t comm_backend_parse(const char *s, enum comm_backend *out);
+dure_status_t comm_algo_parse(const char *s, enum comm_algo *out);
+const char *comm_backend_name(enum comm_backend b);
+const char *comm_algo_name(enum comm_algo a);
+const char *comm_coll_name(enum comm_coll c);   /* "all-reduce", ... */
+
+/* Parse a byte count with an optional binary suffix: "4096", "64K", "1M",
+ * "2G" (as in algorithm tables and `dure bench -b`). 0 on success, -1 on a
+ * malformed or overflowing value. */
+int comm_parse_bytes(const char *s, size_t *bytes);
+
+/* Parse a table's text form into *t. DURE_ERR_ARG names the bad entry
+ * (unknown algorithm, auto, bad size, unsorted, or not starting at 0). */
+dure_status_t comm_algo_table_parse(const char *s, struct comm_algo_table *t);
+/* Write the text form into buf (always NUL-terminated). */
+void comm_algo_table_format(const struct comm_algo_table *t, char *buf, size_t len);
+/* The algorithm the table picks for a message of `bytes`. */
+enum comm_algo comm_algo_table_pick(const struct comm_algo_table *t, size_t bytes);
+/* The built-in table, from measurements on 2 ranks of one node (collectives/README.md). */
+const struct comm_algo_table *comm_algo_table_builtin(void);
+
+/* ---------------------------------------------------------------- MPI setup */
+
+/*
+ * Initialise MPI at the thread level dure requires (MPI_THREAD_MULTIPLE),
+ * set the error log's rank, and make MPI_COMM_WORLD return errors instead
+ * of aborting. DURE_ERR_MPI with a clear message if MPI cannot provide it.
+ */
+dure_status_t comm_mpi_init(int *argc, char ***argv);
+/* MPI_Finalize, when MPI is initialised and not yet finalized. */
+dure_status_t comm_mpi_finalize(void);
+
+/* ---------------------------------------------------------------- lifetime */
+
+/*
+ * Create a communicator over the ranks of `mpi` (collective over them).
+ * Duplicates `mpi`; the caller keeps ownership of its own communicator.
+ * cfg is copied (algo_table text included). Fails with one clear message:
+ * DURE_ERR_NODEV for backend = nccl with no GPU ("no CUDA device visible:
+ * use backend = mpi"), DURE_ERR_ARG for a bad table or algo = shm across
+ * nodes, DURE_ERR_MPI for a thread level below MPI_THREAD_MULTIPLE.
+ */
+dure_status_t comm_create(MPI_Comm mpi, const struct comm_config *cfg, comm_t **out);
+
+/* The node-local sub-communicator of c (ranks sharing memory with this one),
+ * with c's configuration; collective over c. The caller destroys it. */
+dure_status_t comm_create_node(comm_t *c, comm_t **out);
+
+/* Wait for pending operations, stop the threads, free everything. NULL is a
+ * no-op. Collective over the communicator (shared windows are freed). */
+void comm_destroy(comm_t *c);
+
+int comm_rank(const comm_t *c);
+int comm_size(const comm_t *c);
+int comm_local_rank(const comm_t *c);    /* rank among the ranks of this node */
+int comm_local_size(const comm_t *c);
+int comm_node_count(const comm_t *c);    /* number of nodes the comm spans */
+enum comm_backend comm_backend(const comm_t *c);   /* the resolved backend: mpi or nccl */
+enum comm_memory comm_memory(const comm_t *c);
+uint64_t comm_seq(const comm_t *c);      /* collectives issued so far */
+int comm_max_inflight(const comm_t *c);  /* asynchronous requests allowed at once */
+
+/* The algorithm c uses for `coll` on `bytes` (nccl reports COMM_ALGO_NATIVE). */
+enum comm_algo comm_algo_for(const comm_t *c, enum comm_coll coll, size_t bytes);
+/* The effective table as text (after deterministic-mode substitutions). */
+void comm_algo_table_text(const comm_t *c, char *buf, size_t len);
+
+/* ---------------------------------------------------------------- memory */
+
+/* Allocate `bytes` of the backend's memory kind (see above); *p is NULL for 0
+ * bytes. Free with comm_mem_free (NULL is a no-op). Not for the hot path. */
+dure_status_t comm_mem_alloc(comm_t *c, size_t bytes, void **p);
+void comm_mem_free(comm_t *c, void *p);
+/* Copy between host memory and the backend's memory (plain memcpy on mpi). */
+dure_status_t comm_mem_upload(comm_t *c, void *dst, const void *host_src, size_t bytes);
+dure_status_t comm_mem_download(comm_t *c, void *host_dst, const void *src, size_t bytes);
+
+/* ---------------------------------------------------------------- layout */
+
+struct comm_shard {
+    size_t offset;   /* first element this rank owns */
+    size_t count;    /* elements it owns (may be 0) */
+};
+/* Rank `rank`'s shard of a vector of n elements over `size` ranks (see top). */
+struct comm_shard comm_shard_of(size_t n, int size, int rank);
+
+/* ---------------------------------------------------------------- blocking */
+
+/*
+ * All-reduce: recv[i] = op over ranks of send[i], i < count, on every rank.
+ * send == recv is in place. send[count], recv[count].
+ */
+dure_status_t comm_allreduce(comm_t *c, const void *send, void *recv, size_t count,
+                             enum comm_dtype dt, enum comm_redop op);
+
+/*
+ * Reduce-scatter: send[count] is the full vector; recv[sh.count] receives
+ * this rank's reduced shard, sh = comm_shard_of(count, size, rank). In place
+ * when recv == send + sh.offset; the rest of send is then undefined.
+ */
+dure_status_t comm_reduce_scatter(comm_t *c, const void *send, void *recv, size_t count,
+                                  enum comm_dtype dt, enum comm_redop op);
+
+/*
+ * All-gather: send[sh.count] is this rank's shard of a vector of count
+ * elements; recv[count] receives the whole vector. In place when
+ * send == recv + sh.offset.
+ */
+dure_status_t comm_allgather(comm_t *c, const void *send, void *recv, size_t count,
+                             enum comm_dtype dt);
+
+/* Broadcast root's send[count] into every rank's recv[count]; send is read
+ * on root only; send == recv is in place. */
+dure_status_t comm_broadcast(comm_t *c, const void *send, void *recv, size_t count,
+                             enum comm_dtype dt, int root);
+
+dure_status_t comm_barrier(comm_t *c);
+
+/*
+ * Range forms for gradient buckets and ZeRO, in place on the full vector
+ * buf[total]: only elements [offset, offset + count) take part.
+ * reduce-scatter: every element of the range is reduced onto its owner
+ * (comm_shard_of(total, ...)) at the same index of the owner's buf; the
+ * range's other elements are undefined afterwards.
+ * all-gather: each owner's elements of the range are copied to the same
+ * index on every rank.
+ */
+dure_status_t comm_reduce_scatter_range(comm_t *c, void *buf, size_t total, size_t offset,
+                                        size_t count, enum comm_dtype dt, enum comm_redop op);
+dure_status_t comm_allgather_range(comm_t *c, void *buf, size_t total, size_t offset,
+                                   size_t count, enum comm_dtype dt);
+
+/* ---------------------------------------------------------------- async */
+
+/*
+ * Start forms: same arguments and meaning as the blocking forms. The
+ * operation runs on the communication thread (mpi) or the comm's CUDA
+ * stream (nccl) while the caller goes on; the buffers must stay untouched
+ * until comm_wait returns. *req is valid until comm_wait (exactly one wait
+ * per start). DURE_ERR_ARG when max_inflight requests are pending.
+ */
+dure_status_t comm_allreduce_start(comm_t *c, const void *send, void *recv, size_t count,
+                                   enum comm_dtype dt, enum comm_redop op, comm_req_t **req);
+dure_status_t comm_reduce_scatter_start(comm_t *c, const void *send, void *recv,
+                                        size_t count, enum comm_dtype dt,
+                                        enum comm_redop op, comm_req_t **req);
+dure_status_t comm_allgather_start(comm_t *c, const void *send, void *recv, size_t count,
+                                   enum comm_dtype dt, comm_req_t **req);
+dure_status_t comm_broadcast_start(comm_t *c, const void *send, void *recv, size_t count,
+                                   enum comm_dtype dt, int root, comm_req_t **req);
+dure_status_t comm_reduce_scatter_range_start(comm_t *c, void *buf, size_t total,
+                                              size_t offset, size_t count, enum comm_dtype dt,
+                                              enum comm_redop op, comm_req_t **req);
+dure_status_t comm_allgather_range_start(comm_t *c, void *buf, size_t total, size_t offset,
+                                         size_t count, enum comm_dtype dt, comm_req_t **req);
+
+/* Block until req completes; releases req. Returns the operation's status. */
+dure_status_t comm_wait(comm_t *c, comm_req_t *req);
+/* *done = 1 when req has completed (then comm_wait returns at once). */
+dure_status_t comm_test(comm_t *c, comm_req_t *req, int *done);
+
+#endif

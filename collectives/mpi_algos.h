@@ -1,0 +1,33 @@
+/*
+ * collectives/mpi_algos.h - the mpi backend's algorithms (internal).
+ *
+ * Each algorithm owns buffers sized once at creation and reused by every
+ * call, whatever the message size: messages are processed in rounds of
+ * fixed-size sub-pieces (round k covers elements [k*P, (k+1)*P) of every
+ * rank's piece, comm_op_piece). Every rank runs the same rounds in the same
+ * order, which is also what fixes the reduction order.
+ */
+#ifndef DURE_COLLECTIVES_MPI_ALGOS_H
+#define DURE_COLLECTIVES_MPI_ALGOS_H
+
+#include "collectives/backend.h"
+
+/* MPI's own collectives (MPI_Allreduce, MPI_Reduce_scatter, ...). */
+struct comm_native;
+dure_status_t comm_native_create(const struct comm_backend_args *a, struct comm_native **out);
+void comm_native_destroy(struct comm_native *n);
+dure_status_t comm_native_run(struct comm_native *n, const struct comm_op *op);
+
+/* Segmented, pipelined ring over MPI point-to-point (collectives/ring.c). */
+struct comm_ring;
+dure_status_t comm_ring_create(const struct comm_backend_args *a, struct comm_ring **out);
+void comm_ring_destroy(struct comm_ring *r);
+dure_status_t comm_ring_run(struct comm_ring *r, const struct comm_op *op);
+
+/* MPI-3 shared-window path for ranks on one node (collectives/shm.c). */
+struct comm_shm;
+dure_status_t comm_shm_create(const struct comm_backend_args *a, struct comm_shm **out);
+void comm_shm_destroy(struct comm_shm *s);
+dure_status_t comm_shm_run(struct comm_shm *s, const struct comm_op *op);
+
+#endif

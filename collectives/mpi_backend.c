@@ -1,0 +1,222 @@
+/*
+ * collectives/mpi_backend.c - the mpi backend: host buffers, three
+ * algorithms (native, ring, shm; collectives/mpi_algos.h), chosen per
+ * operation by the dispatcher from the algorithm table.
+ *
+ * Asynchronous operations need no slots here: the dispatcher's
+ * communication thread runs these blocking ones in start order.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collectives/mpi_algos.h"
+#include "collectives/reduce.h"
+#include "common/mpi_check.h"
+
+struct comm_native {
+    MPI_Comm mpi;
+    int rank, size;
+    int *counts;                 /* counts[size], displs[size]: for the v-collectives */
+    int *displs;
+};
+
+struct mpi_ctx {
+    struct comm_native *native;
+    struct comm_ring *ring;
+    struct comm_shm *shm;        /* NULL unless every rank is on this node */
+};
+
+/* COMM_AVG after MPI's sum: the same division the other algorithms fuse. */
+static void divide(float *x, size_t n, int divisor)
+{
+    const float d = (float)divisor;
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        x[i] /= d;
+    }
+}
+
+/* Fill counts/displs (relative to the range start) from the op's pieces;
+ * DURE_ERR_UNSUPPORTED when a piece overflows MPI's int counts. */
+static dure_status_t native_layout(struct comm_native *nt, const struct comm_op *op)
+{
+    dure_status_t st = DURE_OK;
+    for (int j = 0; j < nt->size; j++) {
+        struct comm_shard p = comm_op_piece(op, nt->size, j);
+        DURE_CHECK(p.count <= INT_MAX && p.offset - op->offset <= INT_MAX,
+                   DURE_ERR_UNSUPPORTED,
+                   "native %s: rank %d's piece of %zu elements exceeds MPI's int counts: use "
+                   "algo ring or shm",
+                   comm_coll_name(op->coll), j, p.count);
+        nt->counts[j] = (int)p.count;
+        nt->displs[j] = (int)(p.offset - op->offset);
+    }
+out:
+    return st;
+}
+
+dure_status_t comm_native_run(struct comm_native *nt, const struct comm_op *op)
+{
+    dure_status_t st = DURE_OK;
+    const size_t es = comm_dtype_size(op->dtype);
+    const size_t chunk = INT_MAX;
+    struct comm_shard mine = comm_op_piece(op, nt->size, nt->rank);
+
+    switch (op->coll) {
+    case COMM_ALLREDUCE:
+        for (size_t at = 0; at < op->count; at += chunk) {
+            int c = (int)(op->count - at < chunk ? op->count - at : chunk);
+            void *recv = comm_op_recv_at(op, at);
+            const void *send = comm_op_in_place(op, at) ? MPI_IN_PLACE : comm_op_send_at(op, at);
+            DURE_MPI_TRY(MPI_Allreduce(send, recv, c, MPI_FLOAT, MPI_SUM, nt->mpi));
+        }
+        if (op->redop == COMM_AVG) {
+            divide(comm_op_recv_at(op, 0), op->count, nt->size);
+        }
+        break;
+    case COMM_REDUCE_SCATTER:
+        DURE_TRY(native_layout(nt, op));
+        if (op->count == 0) {
+            break;
+        }
+        if (comm_op_in_place(op, op->offset)) {
+            /* MPI leaves the result at the start of the buffer. */
+            char *range = comm_op_recv_at(op, op->offset);
+            DURE_MPI_TRY(MPI_Reduce_scatter(MPI_IN_PLACE, range, nt->counts, MPI_FLOAT, MPI_SUM,
+                                            nt->mpi));
+            if (mine.count && mine.offset != op->offset) {
+                memmove(comm_op_recv_at(op, mine.offset), range, mine.count * es);
+            }
+        } else {
+            DURE_MPI_TRY(MPI_Reduce_scatter(comm_op_send_at(op, op->offset),
+                                            comm_op_recv_at(op, mine.offset), nt->counts,
+                                            MPI_FLOAT, MPI_SUM, nt->mpi));
+        }
+        if (op->redop == COMM_AVG && mine.count) {
+            divide(comm_op_recv_at(op, mine.offset), mine.count, nt->size);
+        }
+        break;
+    case COMM_ALLGATHER: {
+        DURE_TRY(native_layout(nt, op));
+        if (op->count == 0) {
+            break;
+        }
+        const void *send = comm_op_in_place(op, mine.offset) ? MPI_IN_PLACE
+                                                             : comm_op_send_at(op, mine.offset);
+        DURE_MPI_TRY(MPI_Allgatherv(send, (int)mine.count, MPI_FLOAT,
+                                    comm_op_recv_at(op, op->offset), nt->counts, nt->displs,
+                                    MPI_FLOAT, nt->mpi));
+        break;
+    }
+    case COMM_BROADCAST:
+        if (nt->rank == op->root && !comm_op_in_place(op, op->offset) && op->count) {
+            memcpy(comm_op_recv_at(op, op->offset), comm_op_send_at(op, op->offset),
+                   op->count * es);
+        }
+        for (size_t at = 0; at < op->count; at += chunk) {
+            int c = (int)(op->count - at < chunk ? op->count - at : chunk);
+            DURE_MPI_TRY(MPI_Bcast(comm_op_recv_at(op, op->offset + at), c, MPI_FLOAT, op->root,
+                                   nt->mpi));
+        }
+        break;
+    case COMM_BARRIER:
+        DURE_MPI_TRY(MPI_Barrier(nt->mpi));
+        break;
+    default:
+        DURE_FAIL(DURE_ERR_INTERNAL, "native: unknown collective %d", (int)op->coll);
+    }
+out:
+    return st;
+}
+
+dure_status_t comm_native_create(const struct comm_backend_args *a, struct comm_native **out)
+{
+    dure_status_t st = DURE_OK;
+    struct comm_native *nt = calloc(1, sizeof *nt);
+    *out = NULL;
+    DURE_ALLOC_TRY(nt, sizeof *nt);
+    nt->mpi = a->mpi;
+    nt->rank = a->rank;
+    nt->size = a->size;
+    nt->counts = calloc((size_t)a->size, sizeof *nt->counts);
+    DURE_ALLOC_TRY(nt->counts, (size_t)a->size * sizeof *nt->counts);
+    nt->displs = calloc((size_t)a->size, sizeof *nt->displs);
+    DURE_ALLOC_TRY(nt->displs, (size_t)a->size * sizeof *nt->displs);
+    *out = nt;
+    nt = NULL;
+out:
+    comm_native_destroy(nt);
+    return st;
+}
+
+void comm_native_destroy(struct comm_native *nt)
+{
+    if (!nt) {
+        return;
+    }
+    free(nt->counts);
+    free(nt->displs);
+    free(nt);
+}
+
+/* ---------------------------------------------------------------- the backend */
+
+static dure_status_t mpi_run(void *vctx, const struct comm_op *op)
+{
+    struct mpi_ctx *ctx = vctx;
+    switch (op->algo) {
+    case COMM_ALGO_RING:
+        return comm_ring_run(ctx->ring, op);
+    case COMM_ALGO_SHM:
+        if (ctx->shm) {
+            return comm_shm_run(ctx->shm, op);
+        }
+        return comm_ring_run(ctx->ring, op);
+    default:
+        return comm_native_run(ctx->native, op);
+    }
+}
+
+static void mpi_destroy(void *vctx)
+{
+    struct mpi_ctx *ctx = vctx;
+    if (!ctx) {
+        return;
+    }
+    comm_shm_destroy(ctx->shm);
+    comm_ring_destroy(ctx->ring);
+    comm_native_destroy(ctx->native);
+    free(ctx);
+}
+
+static const struct comm_backend_i mpi_backend = {
+    .name = "mpi",
+    .memory = COMM_MEM_HOST,
+    .allreduce = mpi_run,
+    .reduce_scatter = mpi_run,
+    .allgather = mpi_run,
+    .broadcast = mpi_run,
+    .destroy = mpi_destroy,
+    .barrier = mpi_run,
+};
+
+dure_status_t comm_backend_mpi_create(const struct comm_backend_args *a,
+                                      const struct comm_backend_i **iface, void **vctx)
+{
+    dure_status_t st = DURE_OK;
+    struct mpi_ctx *ctx = calloc(1, sizeof *ctx);
+    *vctx = NULL;
+    DURE_ALLOC_TRY(ctx, sizeof *ctx);
+    DURE_TRY(comm_native_create(a, &ctx->native));
+    DURE_TRY(comm_ring_create(a, &ctx->ring));
+    if (a->local_size == a->size) {
+        DURE_TRY(comm_shm_create(a, &ctx->shm));
+    }
+    *iface = &mpi_backend;
+    *vctx = ctx;
+    ctx = NULL;
+out:
+    mpi_destroy(ctx);
+    return st;
+}

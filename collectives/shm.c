@@ -1,0 +1,340 @@
+/*
+ * collectives/shm.c - collectives through an MPI-3 shared window, for
+ * communicators whose ranks all share one node's memory.
+ *
+ * Each rank owns one segment of the window: three counters (each on its own
+ * cache line) and SHM_SLOTS slots of (size + 1) sub-pieces:
+ *   in[j]  (j < size)  this rank's input for rank j's sub-piece
+ *   out               this rank's finished sub-piece
+ * A round moves one sub-piece per rank through one slot and advances the
+ * round counter g, which every rank keeps in step (all ranks run the same
+ * rounds). Flags are the counters: a rank publishes in = g + 1 after filling
+ * in[], red = g + 1 after writing out, done = g + 1 when it has finished
+ * reading its peers' slots; a slot is reused only after every peer's done
+ * has passed the round that last used it. Waiting is spinning (with pause),
+ * then sched_yield, polling the watchdog's cancel flag.
+ *
+ * All-reduce, two-shot (large): copy the peers' sub-pieces into in[],
+ * reduce my sub-piece from every rank's in[me] in rank order into my output
+ * and out, copy the peers' out into my output. One-shot (small): every rank
+ * copies its whole round into in[] and reduces all of it itself, in rank
+ * order, so one flag wait is on the critical path. Both sum
+ * rank 0 + rank 1 + ... per element: the deterministic order.
+ */
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collectives/mpi_algos.h"
+#include "collectives/reduce.h"
+#include "common/mpi_check.h"
+
+enum {
+    SHM_SLOTS = 2,
+    /* Sub-piece size: small enough that a round's in/out stay in L2 while
+     * the peer reads them, large enough to amortise three flag waits. */
+    SHM_PIECE_BYTES = 128 << 10,
+    /* One-shot all-reduce up to this many bytes: measured crossover. */
+    SHM_ONESHOT_BYTES = 32 << 10,
+    SHM_CTRL_BYTES = 4096,
+};
+
+struct shm_ctrl {
+    _Atomic uint64_t in;
+    char pad0[56];
+    _Atomic uint64_t red;
+    char pad1[56];
+    _Atomic uint64_t done;
+    char pad2[56];
+};
+
+struct comm_shm {
+    MPI_Comm mpi;
+    MPI_Win win;
+    int locked;
+    int rank, size;
+    size_t piece_bytes;          /* P, bytes of one sub-piece */
+    size_t slot_bytes;           /* (size + 1) * P */
+    struct shm_ctrl **ctrl;      /* ctrl[size]: every rank's counters */
+    char **seg;                  /* seg[size]: every rank's first slot */
+    uint64_t g;                  /* rounds completed, identical on all ranks */
+    const atomic_int *cancel;
+    struct comm_shard *piece;    /* piece[size] of the current op */
+    struct comm_shard *sub;      /* sub[size] of the current round */
+    const float **src;           /* src[size]: reduction inputs */
+};
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Spin until rank j's counter (at byte offset `which` in its ctrl) is at
+ * least target. DURE_ERR_TIMEOUT when the watchdog cancels. */
+static dure_status_t wait_one(struct comm_shm *s, int j, size_t which, uint64_t target)
+{
+    dure_status_t st = DURE_OK;
+    _Atomic uint64_t *p = (_Atomic uint64_t *)((char *)s->ctrl[j] + which);
+    unsigned spins = 0;
+    while (atomic_load_explicit(p, memory_order_acquire) < target) {
+        if (++spins < 2048) {
+            cpu_relax();
+            continue;
+        }
+        /* The peer may be descheduled (more ranks than cores): give it the core. */
+        sched_yield();
+        DURE_CHECK((spins & 255) != 0 || !atomic_load(s->cancel), DURE_ERR_TIMEOUT,
+                   "shm: waiting for rank %d cancelled by the watchdog", j);
+    }
+out:
+    return st;
+}
+
+static dure_status_t wait_peers(struct comm_shm *s, size_t which, uint64_t target)
+{
+    dure_status_t st = DURE_OK;
+    for (int j = 0; j < s->size; j++) {
+        if (j != s->rank) {
+            DURE_TRY(wait_one(s, j, which, target));
+        }
+    }
+out:
+    return st;
+}
+
+static void publish(struct comm_shm *s, size_t which, uint64_t v)
+{
+    _Atomic uint64_t *p = (_Atomic uint64_t *)((char *)s->ctrl[s->rank] + which);
+    atomic_store_explicit(p, v, memory_order_release);
+}
+
+#define CTRL_IN offsetof(struct shm_ctrl, in)
+#define CTRL_RED offsetof(struct shm_ctrl, red)
+#define CTRL_DONE offsetof(struct shm_ctrl, done)
+
+static char *slot_in(const struct comm_shm *s, int rank, unsigned slot, int j)
+{
+    return s->seg[rank] + slot * s->slot_bytes + (size_t)j * s->piece_bytes;
+}
+
+static char *slot_out(const struct comm_shm *s, int rank, unsigned slot)
+{
+    return slot_in(s, rank, slot, s->size);
+}
+
+static void copy(void *dst, const void *src, size_t bytes)
+{
+    if (bytes && dst != src) {
+        memcpy(dst, src, bytes);
+    }
+}
+
+/* The sub-pieces of round k, P elements of each piece. */
+static void round_subs(struct comm_shm *s, size_t k, size_t p_elems)
+{
+    for (int j = 0; j < s->size; j++) {
+        size_t start = k * p_elems;
+        s->sub[j].offset = s->piece[j].offset + start;
+        s->sub[j].count = s->piece[j].count > start ? s->piece[j].count - start : 0;
+        if (s->sub[j].count > p_elems) {
+            s->sub[j].count = p_elems;
+        }
+    }
+}
+
+dure_status_t comm_shm_run(struct comm_shm *s, const struct comm_op *op)
+{
+    dure_status_t st = DURE_OK;
+    const int me = s->rank, n = s->size;
+    const size_t es = comm_dtype_size(op->dtype);
+    const size_t p_elems = s->piece_bytes / es;
+    const int divisor = op->redop == COMM_AVG ? n : 1;
+    const int oneshot = op->coll == COMM_ALLREDUCE && op->count * es <= SHM_ONESHOT_BYTES;
+    size_t longest = 0;
+
+    for (int j = 0; j < n; j++) {
+        s->piece[j] = comm_op_piece(op, n, j);
+        longest = s->piece[j].count > longest ? s->piece[j].count : longest;
+    }
+    if (op->coll == COMM_BARRIER) {
+        longest = 1; /* one empty round: its flags are the barrier */
+        for (int j = 0; j < n; j++) {
+            s->piece[j].count = 0;
+        }
+    }
+    const size_t rounds = longest / p_elems + (longest % p_elems != 0) + (op->coll == COMM_BARRIER);
+
+    for (size_t k = 0; k < rounds; k++) {
+        const uint64_t g = s->g;
+        const unsigned slot = (unsigned)(g % SHM_SLOTS);
+        round_subs(s, k, p_elems);
+        const struct comm_shard mine = s->sub[me];
+        if (g >= SHM_SLOTS) {
+            DURE_TRY(wait_peers(s, CTRL_DONE, g + 1 - SHM_SLOTS));
+        }
+
+        /* Stage in: what the peers will read from my slot. */
+        switch (op->coll) {
+        case COMM_ALLREDUCE:
+        case COMM_REDUCE_SCATTER:
+            for (int j = 0; j < n; j++) {
+                if (j != me || oneshot) {
+                    copy(slot_in(s, me, slot, j), comm_op_send_at(op, s->sub[j].offset),
+                         s->sub[j].count * es);
+                }
+            }
+            break;
+        case COMM_ALLGATHER:
+            copy(slot_out(s, me, slot), comm_op_send_at(op, mine.offset), mine.count * es);
+            copy(comm_op_recv_at(op, mine.offset), comm_op_send_at(op, mine.offset),
+                 mine.count * es);
+            break;
+        case COMM_BROADCAST:
+            if (me == op->root) {
+                for (int j = 0; j < n; j++) {
+                    copy(slot_in(s, me, slot, j), comm_op_send_at(op, s->sub[j].offset),
+                         s->sub[j].count * es);
+                    copy(comm_op_recv_at(op, s->sub[j].offset),
+                         comm_op_send_at(op, s->sub[j].offset), s->sub[j].count * es);
+                }
+            }
+            break;
+        default:
+            break;
+        }
+        publish(s, CTRL_IN, g + 1);
+        if (op->coll == COMM_BROADCAST) {
+            if (me != op->root) {
+                const int root = op->root;
+                DURE_TRY(wait_one(s, root, CTRL_IN, g + 1));
+                for (int j = 0; j < n; j++) {
+                    copy(comm_op_recv_at(op, s->sub[j].offset), slot_in(s, root, slot, j),
+                         s->sub[j].count * es);
+                }
+            }
+        } else {
+            DURE_TRY(wait_peers(s, CTRL_IN, g + 1));
+        }
+
+        /* Reduce, in rank order. */
+        if (op->coll == COMM_ALLREDUCE && oneshot) {
+            for (int j = 0; j < n; j++) {
+                for (int q = 0; q < n; q++) {
+                    s->src[q] = (const float *)(q == me ? comm_op_send_at(op, s->sub[j].offset)
+                                                        : slot_in(s, q, slot, j));
+                }
+                comm_reduce_f32(comm_op_recv_at(op, s->sub[j].offset), NULL, s->src, n,
+                                s->sub[j].count, divisor);
+            }
+        } else if (op->coll == COMM_ALLREDUCE || op->coll == COMM_REDUCE_SCATTER) {
+            for (int q = 0; q < n; q++) {
+                s->src[q] = (const float *)(q == me ? comm_op_send_at(op, mine.offset)
+                                                    : slot_in(s, q, slot, me));
+            }
+            float *out2 = op->coll == COMM_ALLREDUCE ? (float *)slot_out(s, me, slot) : NULL;
+            comm_reduce_f32(comm_op_recv_at(op, mine.offset), out2, s->src, n, mine.count,
+                            divisor);
+        }
+        publish(s, CTRL_RED, g + 1);
+
+        /* Stage out: the peers' finished sub-pieces. */
+        if ((op->coll == COMM_ALLREDUCE && !oneshot) || op->coll == COMM_ALLGATHER) {
+            DURE_TRY(wait_peers(s, CTRL_RED, g + 1));
+            for (int j = 0; j < n; j++) {
+                if (j != me) {
+                    copy(comm_op_recv_at(op, s->sub[j].offset), slot_out(s, j, slot),
+                         s->sub[j].count * es);
+                }
+            }
+        }
+        publish(s, CTRL_DONE, g + 1);
+        s->g = g + 1;
+    }
+out:
+    return st;
+}
+
+dure_status_t comm_shm_create(const struct comm_backend_args *a, struct comm_shm **out)
+{
+    dure_status_t st = DURE_OK;
+    struct comm_shm *s = NULL;
+    MPI_Info info = MPI_INFO_NULL;
+    char *base = NULL;
+
+    *out = NULL;
+    s = calloc(1, sizeof *s);
+    DURE_ALLOC_TRY(s, sizeof *s);
+    s->win = MPI_WIN_NULL;
+    s->mpi = a->mpi;
+    s->rank = a->rank;
+    s->size = a->size;
+    s->cancel = a->cancel;
+    s->piece_bytes = SHM_PIECE_BYTES;
+    s->slot_bytes = (size_t)(s->size + 1) * s->piece_bytes;
+    s->ctrl = calloc((size_t)s->size, sizeof *s->ctrl);
+    DURE_ALLOC_TRY(s->ctrl, (size_t)s->size * sizeof *s->ctrl);
+    s->seg = calloc((size_t)s->size, sizeof *s->seg);
+    DURE_ALLOC_TRY(s->seg, (size_t)s->size * sizeof *s->seg);
+    s->piece = calloc((size_t)s->size, sizeof *s->piece);
+    DURE_ALLOC_TRY(s->piece, (size_t)s->size * sizeof *s->piece);
+    s->sub = calloc((size_t)s->size, sizeof *s->sub);
+    DURE_ALLOC_TRY(s->sub, (size_t)s->size * sizeof *s->sub);
+    s->src = calloc((size_t)s->size, sizeof *s->src);
+    DURE_ALLOC_TRY(s->src, (size_t)s->size * sizeof *s->src);
+
+    /* Non-contiguous: each rank's segment may start on its own pages (and
+     * NUMA node, first touched by its owner). */
+    DURE_MPI_TRY(MPI_Info_create(&info));
+    DURE_MPI_TRY(MPI_Info_set(info, "alloc_shared_noncontig", "true"));
+    MPI_Aint bytes = (MPI_Aint)(SHM_CTRL_BYTES + SHM_SLOTS * s->slot_bytes);
+    DURE_MPI_TRY(MPI_Win_allocate_shared(bytes, 1, info, a->mpi, &base, &s->win));
+    DURE_MPI_TRY(MPI_Win_lock_all(MPI_MODE_NOCHECK, s->win));
+    s->locked = 1;
+    memset(base, 0, (size_t)bytes);
+    for (int j = 0; j < s->size; j++) {
+        MPI_Aint seg_bytes = 0;
+        int disp = 0;
+        char *p = NULL;
+        DURE_MPI_TRY(MPI_Win_shared_query(s->win, j, &seg_bytes, &disp, &p));
+        DURE_CHECK(seg_bytes >= bytes, DURE_ERR_MPI,
+                   "shm: rank %d's shared segment has %ld bytes, expected %ld", j,
+                   (long)seg_bytes, (long)bytes);
+        s->ctrl[j] = (struct shm_ctrl *)p;
+        s->seg[j] = p + SHM_CTRL_BYTES;
+    }
+    DURE_MPI_TRY(MPI_Win_sync(s->win));
+    DURE_MPI_TRY(MPI_Barrier(a->mpi));
+    *out = s;
+    s = NULL;
+out:
+    if (info != MPI_INFO_NULL) {
+        MPI_Info_free(&info);
+    }
+    comm_shm_destroy(s);
+    return st;
+}
+
+void comm_shm_destroy(struct comm_shm *s)
+{
+    if (!s) {
+        return;
+    }
+    if (s->locked) {
+        MPI_Win_unlock_all(s->win);
+    }
+    if (s->win != MPI_WIN_NULL) {
+        MPI_Win_free(&s->win);
+    }
+    free(s->src);
+    free(s->sub);
+    free(s->piece);
+    free(s->seg);
+    free(s->ctrl);
+    free(s);
+}

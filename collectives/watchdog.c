@@ -1,0 +1,255 @@
+/* collectives/watchdog.c - see watchdog.h. */
+#include "collectives/watchdog.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/mpi_check.h"
+
+/* One rank's line on the board; a cache line each so writers do not share. */
+struct board_slot {
+    _Atomic uint64_t joined;   /* seq of the last collective this rank began */
+    int32_t pid;
+    int32_t rank;              /* rank in the comm's communicator */
+    char pad[48];
+};
+
+struct comm_watchdog {
+    double timeout_s;
+    comm_watchdog_fire_fn fire;
+    void *arg;
+    int rank, size;
+
+    MPI_Comm node;             /* the ranks of this comm on this node */
+    MPI_Win win;
+    struct board_slot *board;  /* board[local_size], in the shared window */
+    int local_rank, local_size;
+
+    pthread_t thread;
+    int thread_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+    int fired;
+    /* the running collective, under mu */
+    int active;
+    struct timespec t0;
+    enum comm_coll coll;
+    uint64_t seq;
+    size_t bytes;
+    const char *algo;
+};
+
+static double elapsed_s(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) + 1e-9 * (double)(now.tv_nsec - t0->tv_nsec);
+}
+
+/* Append the ranks of this node that have not begun `seq` to buf. Returns
+ * how many there are. */
+static int list_missing(const struct comm_watchdog *w, uint64_t seq, char *buf, size_t len)
+{
+    int missing = 0;
+    size_t used = strlen(buf);
+    for (int i = 0; i < w->local_size && used < len; i++) {
+        const struct board_slot *s = &w->board[i];
+        uint64_t joined = atomic_load_explicit(&s->joined, memory_order_acquire);
+        if (joined >= seq) {
+            continue;
+        }
+        int gone = kill((pid_t)s->pid, 0) != 0 && errno == ESRCH;
+        int n = snprintf(buf + used, len - used, "%srank %d (%slast joined seq %llu)",
+                         missing ? ", " : "", s->rank,
+                         gone ? "process gone, " : "", (unsigned long long)joined);
+        if (n < 0) {
+            break;
+        }
+        used += (size_t)n;
+        missing++;
+    }
+    return missing;
+}
+
+static void report(struct comm_watchdog *w, enum comm_coll coll, uint64_t seq, size_t bytes,
+                   const char *algo, double waited)
+{
+    char missing[512] = "";
+    char text[1024];
+    int n_missing = list_missing(w, seq, missing, sizeof missing);
+    int all_local = w->local_size == w->size;
+    const char *others = all_local ? "" : "; ranks on other nodes: not known";
+
+    if (n_missing > 0) {
+        snprintf(text, sizeof text,
+                 "collective hang: rank %d of %d: %s seq %llu (%zu bytes, algo %s) did not "
+                 "complete in %.1f s; not joined: %s%s",
+                 w->rank, w->size, comm_coll_name(coll), (unsigned long long)seq, bytes, algo,
+                 waited, missing, others);
+    } else {
+        snprintf(text, sizeof text,
+                 "collective hang: rank %d of %d: %s seq %llu (%zu bytes, algo %s) did not "
+                 "complete in %.1f s; every rank %s joined it%s",
+                 w->rank, w->size, comm_coll_name(coll), (unsigned long long)seq, bytes, algo,
+                 waited, all_local ? "" : "on this node ", others);
+    }
+    struct comm_hang_report r = {
+        .rank = w->rank,
+        .size = w->size,
+        .op = comm_coll_name(coll),
+        .algo = algo,
+        .seq = seq,
+        .bytes = bytes,
+        .waited_s = waited,
+        .missing_known = all_local,
+        .text = text,
+    };
+    w->fire(&r, w->arg);
+}
+
+static void *watchdog_main(void *arg)
+{
+    struct comm_watchdog *w = arg;
+    double period = w->timeout_s / 20.0;
+    period = period < 0.01 ? 0.01 : period > 1.0 ? 1.0 : period;
+
+    pthread_mutex_lock(&w->mu);
+    while (!w->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        long ns = until.tv_nsec + (long)(period * 1e9);
+        until.tv_sec += ns / 1000000000L;
+        until.tv_nsec = ns % 1000000000L;
+        pthread_cond_timedwait(&w->cv, &w->mu, &until);
+        if (w->stop || w->fired || !w->active) {
+            continue;
+        }
+        double waited = elapsed_s(&w->t0);
+        if (waited < w->timeout_s) {
+            continue;
+        }
+        w->fired = 1;
+        enum comm_coll coll = w->coll;
+        uint64_t seq = w->seq;
+        size_t bytes = w->bytes;
+        const char *algo = w->algo;
+        pthread_mutex_unlock(&w->mu);
+        report(w, coll, seq, bytes, algo, waited);
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+dure_status_t comm_watchdog_create(MPI_Comm mpi, double timeout_s, comm_watchdog_fire_fn fire,
+                                   void *arg, struct comm_watchdog **out)
+{
+    dure_status_t st = DURE_OK;
+    struct comm_watchdog *w = NULL;
+    struct board_slot *mine = NULL;
+    MPI_Aint seg = 0;
+    int disp = 0;
+
+    *out = NULL;
+    if (timeout_s <= 0) {
+        return DURE_OK;
+    }
+    w = calloc(1, sizeof *w);
+    DURE_ALLOC_TRY(w, sizeof *w);
+    w->timeout_s = timeout_s;
+    w->fire = fire;
+    w->arg = arg;
+    w->node = MPI_COMM_NULL;
+    w->win = MPI_WIN_NULL;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cv, &ca);
+    pthread_condattr_destroy(&ca);
+
+    DURE_MPI_TRY(MPI_Comm_rank(mpi, &w->rank));
+    DURE_MPI_TRY(MPI_Comm_size(mpi, &w->size));
+    DURE_MPI_TRY(MPI_Comm_split_type(mpi, MPI_COMM_TYPE_SHARED, w->rank, MPI_INFO_NULL,
+                                     &w->node));
+    DURE_MPI_TRY(MPI_Comm_set_errhandler(w->node, MPI_ERRORS_RETURN));
+    DURE_MPI_TRY(MPI_Comm_rank(w->node, &w->local_rank));
+    DURE_MPI_TRY(MPI_Comm_size(w->node, &w->local_size));
+    DURE_MPI_TRY(MPI_Win_allocate_shared((MPI_Aint)sizeof(struct board_slot), 1, MPI_INFO_NULL,
+                                         w->node, &mine, &w->win));
+    /* Default allocation is contiguous: rank 0's base addresses every slot. */
+    DURE_MPI_TRY(MPI_Win_shared_query(w->win, 0, &seg, &disp, &w->board));
+    atomic_store_explicit(&mine->joined, 0, memory_order_relaxed);
+    mine->pid = (int32_t)getpid();
+    mine->rank = w->rank;
+    DURE_MPI_TRY(MPI_Barrier(w->node));
+
+    DURE_CHECK(pthread_create(&w->thread, NULL, watchdog_main, w) == 0, DURE_ERR_INTERNAL,
+               "cannot start the watchdog thread");
+    w->thread_started = 1;
+    *out = w;
+    w = NULL;
+out:
+    comm_watchdog_destroy(w, 1);
+    return st;
+}
+
+void comm_watchdog_begin(struct comm_watchdog *w, const struct comm_op *op, size_t bytes,
+                         const char *algo)
+{
+    if (!w) {
+        return;
+    }
+    atomic_store_explicit(&w->board[w->local_rank].joined, op->seq, memory_order_release);
+    pthread_mutex_lock(&w->mu);
+    w->active = 1;
+    clock_gettime(CLOCK_MONOTONIC, &w->t0);
+    w->coll = op->coll;
+    w->seq = op->seq;
+    w->bytes = bytes;
+    w->algo = algo;
+    pthread_mutex_unlock(&w->mu);
+}
+
+void comm_watchdog_end(struct comm_watchdog *w)
+{
+    if (!w) {
+        return;
+    }
+    pthread_mutex_lock(&w->mu);
+    w->active = 0;
+    pthread_mutex_unlock(&w->mu);
+}
+
+void comm_watchdog_destroy(struct comm_watchdog *w, int collective)
+{
+    if (!w) {
+        return;
+    }
+    if (w->thread_started) {
+        pthread_mutex_lock(&w->mu);
+        w->stop = 1;
+        pthread_cond_signal(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+        pthread_join(w->thread, NULL);
+    }
+    if (collective) {
+        if (w->win != MPI_WIN_NULL) {
+            MPI_Win_free(&w->win);
+        }
+        if (w->node != MPI_COMM_NULL) {
+            MPI_Comm_free(&w->node);
+        }
+    }
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}

@@ -1,0 +1,45 @@
+/*
+ * collectives/watchdog.h - the hang watchdog of a communicator (internal).
+ *
+ * The executor of collectives brackets each one with begin/end. A thread of
+ * the watchdog's own checks the running collective every period; one that
+ * runs longer than the timeout is reported once, through `fire`. Which ranks
+ * have not joined is read from a board in a node-local MPI-3 shared window:
+ * every rank writes there the sequence number of the collective it last
+ * began, and its pid, so a rank that stalls before the collective or died
+ * (kill -9) shows up by name. Ranks on other nodes cannot be seen: the report
+ * says so.
+ */
+#ifndef DURE_COLLECTIVES_WATCHDOG_H
+#define DURE_COLLECTIVES_WATCHDOG_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "collectives/backend.h"
+#include "collectives/comm.h"
+
+struct comm_watchdog;
+
+/* Called once on the watchdog thread with the filled report. */
+typedef void (*comm_watchdog_fire_fn)(const struct comm_hang_report *r, void *arg);
+
+/*
+ * Create the board (collective over mpi) and, when timeout_s > 0, start the
+ * watchdog thread. With timeout_s <= 0 *out is NULL and begin/end are no-ops.
+ */
+dure_status_t comm_watchdog_create(MPI_Comm mpi, double timeout_s, comm_watchdog_fire_fn fire,
+                                   void *arg, struct comm_watchdog **out);
+
+/* The collective `op` (seq, kind, bytes on this rank) begins / ends on this
+ * rank. Called by whichever thread executes it; cheap (one mutex). */
+void comm_watchdog_begin(struct comm_watchdog *w, const struct comm_op *op, size_t bytes,
+                         const char *algo);
+void comm_watchdog_end(struct comm_watchdog *w);
+
+/* Stop the thread and free. `collective` = 0 after a hang: free local
+ * memory only, since the peers may be gone. NULL is a no-op. */
+void comm_watchdog_destroy(struct comm_watchdog *w, int collective);
+
+#endif

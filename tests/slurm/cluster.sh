@@ -1,0 +1,434 @@
+#!/usr/bin/env bash
+# tests/slurm/cluster.sh up|down|status DIR - a private single-node Slurm cluster.
+#
+# up DIR      start munged, slurmctld and slurmd as root with every file they
+#             use (config, munge key and socket, state, spool, logs, pid files,
+#             job completion records) under DIR, wait until the node is idle,
+#             and write DIR/env.sh for clients to source. Idempotent: on a DIR
+#             whose cluster runs it only checks it; on a DIR left half up it
+#             stops what is left and starts afresh.
+# down DIR    stop every daemon recorded in DIR by its PID (never by name),
+#             then any process a job left behind. Idempotent.
+# status DIR  print each daemon's state; exit 0 only if all three run.
+#
+# Layout of DIR:
+#   env.sh                  exports SLURM_CONF; clears inherited SLURM_*,
+#                           SBATCH_*, SALLOC_*, SRUN_*, SQUEUE_*, SINFO_*
+#   etc/slurm.conf          generated; free TCP ports chosen at each fresh start
+#   etc/munge/munge.key     0600, new random key per cluster
+#   munge/munge.socket      munged's socket (its directory is world-executable)
+#   pids/NAME               the PID this script recorded for each daemon
+#   run/ state/ spool/ tmp/ daemons' pid files, slurmctld state, slurmd spool,
+#                           TmpFS (PMIx puts per-step directories there)
+#   log/NAME.out            each daemon's stderr: all of munged's and
+#                           slurmctld's log (they run in the foreground)
+#   log/slurmd.log          the log of slurmd and of every slurmstepd
+#   jobcomp.log             one line per finished job (JobState=, ExitCode=)
+#
+# Knobs: DURE_SLURM_UP_TIMEOUT (s, default 30) bounds `up`;
+# DURE_SLURM_STOP_TIMEOUT (s, default 10) is how long `down` waits after
+# SIGTERM before SIGKILL for a daemon (job tasks get 3 s);
+# DURE_SLURM_PORTS="CTLD SLURMD" are the ports `up` tries first (if either is
+# taken it goes on with free ones, as when another cluster takes a port
+# between our check and the bind).
+set -u
+
+DAEMONS=(munged slurmctld slurmd)
+UP_TIMEOUT=${DURE_SLURM_UP_TIMEOUT:-30}
+STOP_TIMEOUT=${DURE_SLURM_STOP_TIMEOUT:-10}
+TASK_GRACE=3
+# Ports are drawn below the kernel's ephemeral range so that outgoing
+# connections cannot take them between the check and the bind.
+PORT_LO=20000 PORT_HI=32000
+
+log() { echo "cluster.sh: $*"; }
+warn() { echo "cluster.sh: error: $*" >&2; }
+die() { warn "$*"; exit 1; }
+
+usage() {
+    echo "usage: bash tests/slurm/cluster.sh up|down|status DIR" >&2
+    exit 2
+}
+
+# proc_state PID: the one-letter state of PID ("" if it does not exist).
+proc_state() {
+    local stat
+    read -r stat 2>/dev/null < "/proc/$1/stat" || return 0
+    stat=${stat##*) }
+    echo "${stat%% *}"
+}
+
+# daemon_pid NAME: the recorded PID of NAME if that process still runs the
+# daemon of this DIR: program .../NAME with DIR in its arguments (a zombie, a
+# reused PID, another cluster's daemon, or setsid and nohup before they exec
+# the daemon do not count); prints nothing otherwise.
+daemon_pid() {
+    local name=$1 pid args state
+    read -r pid 2>/dev/null < "$DIR/pids/$name" || return 0
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 0
+    state=$(proc_state "$pid")
+    [ -n "$state" ] && [ "$state" != Z ] || return 0
+    mapfile -d '' args 2>/dev/null < "/proc/$pid/cmdline" || return 0
+    [[ "${args[0]:-}" == */"$name" ]] && [[ "${args[*]}" == *"$DIR/"* ]] && echo "$pid"
+}
+
+# start_daemon NAME CMD...: run CMD in the foreground of its own session,
+# detached from our stdio and from every other descriptor we hold, and
+# record its PID. setsid does not fork here (a background child is never a
+# process-group leader), so $! is the daemon itself.
+start_daemon() {
+    local name=$1; shift
+    echo "=== cluster.sh: starting $name" >> "$DIR/log/$name.out"
+    (
+        for fd in /proc/"$BASHPID"/fd/*; do
+            fd=${fd##*/}
+            [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+        done
+        exec setsid nohup "$@" < /dev/null >> "$DIR/log/$name.out" 2>&1
+    ) &
+    local pid=$! limit=$((SECONDS + UP_TIMEOUT))
+    echo "$pid" > "$DIR/pids/$name"
+    # Until setsid and nohup have exec'd the daemon, daemon_pid takes the
+    # process for dead: wait until it runs the daemon or ends (reported later).
+    while [ -z "$(daemon_pid "$name")" ] && [ $SECONDS -lt $limit ]; do
+        case $(proc_state "$pid") in ""|Z) return ;; esac
+        sleep 0.01
+    done
+}
+
+# now_us: the time in microseconds (EPOCHREALTIME without its decimal point,
+# whatever the locale writes there).
+now_us() { echo "${EPOCHREALTIME//[!0-9]/}"; }
+
+# wait_gone SECONDS PID...: wait until none of PIDs runs (zombies count as
+# gone: PID 1 here does not reap them); fails if one still runs.
+wait_gone() {
+    local deadline=$(($(now_us) + $1 * 1000000)) pid left; shift
+    while :; do
+        left=0
+        for pid in "$@"; do
+            case $(proc_state "$pid") in ""|Z) ;; *) left=1 ;; esac
+        done
+        [ $left -eq 0 ] && return 0
+        [ "$(now_us)" -lt $deadline ] || return 1
+        sleep 0.05
+    done
+}
+
+# stop_pids SECONDS PID...: SIGTERM, wait SECONDS, then SIGKILL what is left.
+stop_pids() {
+    local bound=$1; shift
+    [ $# -gt 0 ] || return 0
+    kill -TERM "$@" 2>/dev/null
+    wait_gone "$bound" "$@" && return 0
+    log "still running after ${bound}s, sending SIGKILL: $*"
+    kill -KILL "$@" 2>/dev/null
+    wait_gone 5 "$@"
+}
+
+# job_leftovers: processes that jobs of this cluster started and that
+# outlived slurmd. slurmd starts each slurmstepd in a session of its own, so
+# neither ancestry nor session leads to them: a slurmstepd of this cluster
+# holds DIR's slurmd log open, and a task was started with the environment
+# of a job of this cluster (SLURM_JOB_ID and this SLURM_CONF; the shell that
+# submitted it has only the latter). Prints "stepd PID" or "task PID" lines.
+job_leftovers() {
+    local p stat
+    for p in /proc/[0-9]*; do
+        p=${p#/proc/}
+        { [ "$p" = $$ ] || [ "$p" = "$BASHPID" ]; } && continue
+        read -r stat 2>/dev/null < "/proc/$p/stat" || continue
+        if [[ "$stat" == *" (slurmstepd) "* ]]; then
+            readlink "/proc/$p/fd/"* 2>/dev/null | grep -qF "$DIR/" && echo "stepd $p"
+        elif job_environ "$p"; then
+            echo "task $p"
+        fi
+    done
+}
+
+# job_environ PID: PID was started with the environment of a job of this
+# cluster.
+job_environ() {
+    local e conf=0 job=0
+    while IFS= read -r -d '' e; do
+        case $e in
+            "SLURM_CONF=$DIR/etc/slurm.conf") conf=1 ;;
+            SLURM_JOB_ID=*) job=1 ;;
+        esac
+    done 2>/dev/null < "/proc/$1/environ"
+    [ $conf -eq 1 ] && [ $job -eq 1 ]
+}
+
+dump_logs() {
+    local f
+    for f in "$DIR"/log/*; do
+        [ -s "$f" ] || continue
+        echo "----- $f (last 30 lines)"
+        tail -n 30 "$f"
+    done >&2
+}
+
+# pick_ports N: N distinct random TCP ports that nothing on this machine
+# uses now (listening or connected, IPv4 or IPv6).
+pick_ports() {
+    local n=$1 used=" " line port picked=" " tries=0
+    while read -r _ line _; do
+        [[ "$line" == *:* ]] || continue
+        used+="$((16#${line##*:})) "
+    done < <(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null)
+    while [ "$n" -gt 0 ]; do
+        tries=$((tries + 1))
+        [ $tries -lt 1000 ] || die "no free TCP port in $PORT_LO-$PORT_HI"
+        port=$((PORT_LO + (RANDOM * 32768 + RANDOM) % (PORT_HI - PORT_LO)))
+        [[ "$used$picked" == *" $port "* ]] && continue
+        picked+="$port "
+        n=$((n - 1))
+    done
+    echo "$picked"
+}
+
+write_config() { # ctld_port slurmd_port
+    local hw
+    # The node's real CPUs, topology and memory, as slurmd itself sees them.
+    hw=$(slurmd -C | sed -n 's/^NodeName=[^ ]* \(.*CPUs=.*RealMemory=[0-9]*\).*/\1/p')
+    [ -n "$hw" ] || die "cannot read the node's CPUs and RealMemory from 'slurmd -C'"
+    cat > "$DIR/etc/slurm.conf" <<EOF
+# Generated by tests/slurm/cluster.sh: a private single-node test cluster.
+ClusterName=dure
+SlurmctldHost=$NODE(127.0.0.1)
+SlurmctldPort=$1
+SlurmdPort=$2
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+# cred_expire: a requeued job restarts after about this many seconds.
+AuthInfo=socket=$DIR/munge/munge.socket,cred_expire=10
+StateSaveLocation=$DIR/state
+SlurmdSpoolDir=$DIR/spool
+SlurmctldPidFile=$DIR/run/slurmctld.pid
+SlurmdPidFile=$DIR/run/slurmd.pid
+SlurmdLogFile=$DIR/log/slurmd.log
+SlurmctldDebug=info
+SlurmdDebug=info
+TmpFS=$DIR/tmp
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+MpiDefault=pmix
+JobCompType=jobcomp/filetxt
+JobCompLoc=$DIR/jobcomp.log
+DependencyParameters=kill_invalid_depend
+# Finished jobs leave squeue after 4 s, and sbatch --wait then polls every 2 s.
+MinJobAge=4
+# Start a batch job at submission, not up to 3 s later; and a requeued job
+# as soon as it is eligible again (cred_expire), not at the next 60 s pass
+# of the main scheduler.
+SchedulerParameters=batch_sched_delay=0,sched_interval=1
+# Job ids differ between clusters running at once: Open MPI names its
+# session directory and shared memory in /tmp and /dev/shm after the job.
+FirstJobId=$(( (RANDOM % 30000 + 1) * 1000 ))
+KillWait=2
+ReturnToService=2
+MailProg=/bin/true
+SlurmdParameters=config_overrides
+NodeName=$NODE NodeAddr=127.0.0.1 $hw State=UNKNOWN
+PartitionName=debug Nodes=ALL Default=YES State=UP MaxTime=INFINITE
+EOF
+}
+
+write_env() {
+    {
+        cat <<'EOF'
+# Generated by tests/slurm/cluster.sh: source it to use this test cluster.
+# Slurm settings inherited from an outer job or shell would mislead clients.
+for _dure_v in $(env | sed -n 's/^\(\(SLURM\|SBATCH\|SALLOC\|SRUN\|SQUEUE\|SINFO\)_[A-Za-z0-9_]*\)=.*/\1/p'); do
+    unset "$_dure_v"
+done
+unset _dure_v
+EOF
+        printf 'export SLURM_CONF=%q\n' "$DIR/etc/slurm.conf"
+        printf 'export DURE_SLURM_DIR=%q\n' "$DIR"
+    } > "$DIR/env.sh"
+}
+
+# wait_until SECONDS DESC CHECK...: poll CHECK until it succeeds (return 0).
+# Return 2 as soon as a daemon in $STARTED fails to bind its port (slurmctld
+# would retry for 10 s before giving up), 1 if one dies or time runs out.
+wait_until() {
+    local deadline=$((SECONDS + $1)) desc=$2 name pid; shift 2
+    while ! "$@" >/dev/null 2>&1; do
+        for name in $STARTED; do
+            # Liveness first: the log of a daemon seen dead is complete.
+            pid=$(daemon_pid "$name")
+            port_clash "$name" && return 2
+            [ -n "$pid" ] || { warn "$name exited while waiting for $desc"; return 1; }
+        done
+        [ $SECONDS -lt $deadline ] || { warn "timed out waiting for $desc"; return 1; }
+        sleep 0.05
+    done
+}
+
+# Readiness checks. A client waits up to MessageTimeout (10 s) for an answer
+# from whatever holds the port: each check gets 2 s and is polled again.
+munge_ok() { [ -S "$DIR/munge/munge.socket" ]; }
+ctld_ok() { SLURM_CONF="$DIR/etc/slurm.conf" timeout 2 scontrol ping | grep -q 'is UP'; }
+node_idle() {
+    [ "$(SLURM_CONF="$DIR/etc/slurm.conf" timeout 2 sinfo -h -N -n "$NODE" -o %T)" = idle ]
+}
+
+# port_clash NAME: NAME's last start failed to bind its port.
+port_clash() {
+    awk '/^=== cluster.sh: starting/ { c = 0 } /Address already in use/ { c = 1 } END { exit !c }' \
+        "$DIR/log/$1.out" 2>/dev/null
+}
+
+stop_daemon() { # name
+    local pid
+    pid=$(daemon_pid "$1")
+    if [ -n "$pid" ]; then stop_pids "$STOP_TIMEOUT" "$pid" || return 1; fi
+    rm -f "$DIR/pids/$1"
+}
+
+cmd_up() {
+    local name running=0 attempt ports deadline rc
+    [ "$(id -u)" -eq 0 ] || die "the test cluster runs its daemons as root"
+    [[ "${DURE_SLURM_PORTS:-1 1}" =~ ^[0-9]+\ [0-9]+$ ]] ||
+        die "DURE_SLURM_PORTS must be two port numbers, not '$DURE_SLURM_PORTS'"
+    for name in munged slurmctld slurmd scontrol sinfo; do
+        command -v "$name" >/dev/null || die "$name not found: run 'make deps'"
+    done
+    DIR=$(cd "$DIR" && pwd -P)
+    # The node is this host, under the short name slurmctld and slurmd -C use.
+    NODE=$(hostname -s)
+    for name in "${DAEMONS[@]}"; do
+        [ -n "$(daemon_pid "$name")" ] && running=$((running + 1))
+    done
+    if [ $running -eq ${#DAEMONS[@]} ]; then
+        STARTED="${DAEMONS[*]}"
+        wait_until "$UP_TIMEOUT" "node $NODE idle" node_idle || { dump_logs; return 1; }
+        log "already up in $DIR"
+        return 0
+    fi
+    # A fresh cluster: nothing of an earlier one (daemons left half up,
+    # processes of its jobs, state, stale pid files, sockets) is carried over.
+    [ $running -eq 0 ] || log "half up in $DIR: stopping what is left first"
+    if [ -d "$DIR/pids" ]; then cmd_down > /dev/null || return 1; fi
+    rm -rf "${DIR:?}/etc" "$DIR/munge" "$DIR/pids" "$DIR/run" "$DIR/state" \
+        "$DIR/spool" "$DIR/tmp" "$DIR/log" "$DIR/jobcomp.log" "$DIR/env.sh"
+    mkdir -p "$DIR/etc/munge" "$DIR/munge" "$DIR/pids" "$DIR/run" "$DIR/state" \
+        "$DIR/spool" "$DIR/tmp" "$DIR/log" || die "cannot create directories in $DIR"
+    # munged wants every directory above its socket world-executable; it
+    # only warns under --force, which lets a DIR inside a private directory
+    # work for root (the key is ours and 0600, the socket is fresh).
+    chmod a+x "$DIR"
+    chmod 0700 "$DIR/etc/munge"
+    chmod 0755 "$DIR/munge"
+    (umask 077 && head -c 1024 /dev/urandom > "$DIR/etc/munge/munge.key") ||
+        die "cannot write the munge key"
+
+    STARTED=""
+    deadline=$((SECONDS + UP_TIMEOUT))
+    start_daemon munged "$(command -v munged)" -F --force \
+        --key-file="$DIR/etc/munge/munge.key" --socket="$DIR/munge/munge.socket" \
+        --pid-file="$DIR/run/munged.pid" --log-file="$DIR/log/munged.log" \
+        --seed-file="$DIR/munge/munged.seed"
+    STARTED=munged
+    if ! wait_until $((deadline - SECONDS)) "munged's socket" munge_ok; then
+        dump_logs; cmd_down >/dev/null; return 1
+    fi
+    # Another cluster may take a port between our check and the bind:
+    # then try again with new ones.
+    for attempt in 1 2 3; do
+        if [ $attempt -eq 1 ] && [ -n "${DURE_SLURM_PORTS:-}" ]; then
+            read -r -a ports <<< "$DURE_SLURM_PORTS"
+        else
+            read -r -a ports <<< "$(pick_ports 2)"
+        fi
+        write_config "${ports[0]}" "${ports[1]}"
+        start_daemon slurmctld "$(command -v slurmctld)" -D -f "$DIR/etc/slurm.conf"
+        STARTED="munged slurmctld"
+        wait_until $((deadline - SECONDS)) slurmctld ctld_ok; rc=$?
+        if [ $rc -eq 0 ]; then
+            start_daemon slurmd "$(command -v slurmd)" -D -N "$NODE" -f "$DIR/etc/slurm.conf"
+            STARTED="munged slurmctld slurmd"
+            wait_until $((deadline - SECONDS)) "node $NODE idle" node_idle; rc=$?
+        fi
+        if [ $rc -eq 0 ]; then
+            write_env
+            log "up in $DIR (node $NODE, slurmctld port ${ports[0]}, slurmd port ${ports[1]})"
+            return 0
+        fi
+        { [ $rc -eq 2 ] && [ $attempt -lt 3 ]; } || break
+        log "port ${ports[0]} or ${ports[1]} was taken meanwhile: trying others"
+        { stop_daemon slurmd && stop_daemon slurmctld; } || break
+    done
+    dump_logs
+    cmd_down >/dev/null
+    return 1
+}
+
+cmd_down() {
+    local name pid kind pids=() stepds=() tasks=() rc=0
+    [ -d "$DIR" ] || { log "nothing to stop: $DIR does not exist"; return 0; }
+    DIR=$(cd "$DIR" && pwd -P)
+    # slurmd first so that it starts nothing more, then what jobs left,
+    # then munged, which slurmstepd needs until its end.
+    for name in slurmd slurmctld; do
+        pid=$(daemon_pid "$name")
+        [ -n "$pid" ] && pids+=("$pid")
+    done
+    stop_pids "$STOP_TIMEOUT" "${pids[@]}" || rc=1
+    # slurmstepd ignores SIGTERM: it gets SIGKILL at once; tasks get
+    # SIGTERM and a short grace period.
+    while read -r kind pid; do
+        if [ "$kind" = stepd ]; then stepds+=("$pid"); else tasks+=("$pid"); fi
+    done < <(job_leftovers)
+    if [ $((${#stepds[@]} + ${#tasks[@]})) -gt 0 ]; then
+        log "stopping what jobs left: slurmstepd ${stepds[*]:-none}, tasks ${tasks[*]:-none}"
+        [ ${#stepds[@]} -eq 0 ] || kill -KILL "${stepds[@]}" 2>/dev/null
+        stop_pids "$TASK_GRACE" "${tasks[@]}" "${stepds[@]}" || rc=1
+    fi
+    stop_daemon munged || rc=1
+    for name in "${DAEMONS[@]}"; do
+        if [ -n "$(daemon_pid "$name")" ]; then
+            warn "$name (pid $(cat "$DIR/pids/$name")) still runs"; rc=1
+        else
+            rm -f "$DIR/pids/$name"
+        fi
+    done
+    [ $rc -eq 0 ] && log "down in $DIR"
+    return $rc
+}
+
+cmd_status() {
+    local name pid rc=0
+    [ -d "$DIR" ] && DIR=$(cd "$DIR" && pwd -P)
+    for name in "${DAEMONS[@]}"; do
+        pid=$(daemon_pid "$name")
+        if [ -n "$pid" ]; then echo "$name: running (pid $pid)"
+        else echo "$name: stopped"; rc=1
+        fi
+    done
+    if [ $rc -eq 0 ]; then
+        SLURM_CONF="$DIR/etc/slurm.conf" sinfo -N -o '%N %P %T %c %m' || rc=1
+    fi
+    return $rc
+}
+
+{ [ $# -eq 2 ] && [ -n "$2" ]; } || usage
+DIR=$2
+case $1 in
+    up|down)
+        # One `up` or `down` at a time per DIR; the daemons never inherit
+        # the lock (start_daemon closes it). A `down` on a DIR that never
+        # held a cluster writes nothing there.
+        if [ "$1" = up ] || [ -d "$DIR/pids" ]; then
+            { mkdir -p "$DIR" && exec 9>> "$DIR/lock"; } || die "cannot create $DIR/lock"
+            flock -w "$UP_TIMEOUT" 9 || die "another cluster.sh holds $DIR/lock"
+        fi
+        "cmd_$1" ;;
+    status) cmd_status ;;
+    *) usage ;;
+esac

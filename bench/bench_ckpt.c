@@ -75,6 +75,20 @@ static double timed_system(const char *cmd)
     return rc == 0 ? t : -1.0;
 }
 
+/* The 1-minute load average, to read noisy figures by (-1 if unknown). */
+static double load_average(void)
+{
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1) {
+            l = -1;
+        }
+        fclose(f);
+    }
+    return l;
+}
+
 static void write_json(const char *name, double value, const char *peer, double peer_value,
                        double mib, int reps, int ranks, const char *dir)
 {
@@ -93,9 +107,9 @@ static void write_json(const char *name, double value, const char *peer, double 
             "{\"name\": \"%s\", \"value\": %.4f, \"unit\": \"GB/s\", "
             "\"peer\": \"%s\", \"peer_value\": %.4f, \"ratio\": %.4f, "
             "\"state_mib\": %.0f, \"reps\": %d, \"ranks\": %d, \"dir\": \"%s\", "
-            "\"statistic\": \"median\"}\n",
+            "\"statistic\": \"median\", \"loadavg_1m\": %.2f, \"ncpu\": %ld}\n",
             name, value, peer, peer_value, peer_value > 0 ? value / peer_value : 0.0, mib,
-            reps, ranks, dir);
+            reps, ranks, dir, load_average(), sysconf(_SC_NPROCESSORS_ONLN));
     fclose(f);
 }
 
@@ -227,9 +241,10 @@ int main(int argc, char **argv)
         double s = median(save_r, reps), d = median(dd_r, reps);
         double l = median(load_r, reps), dr = median(ddr_r, reps);
         printf("checkpoint: %.1f MiB file, %d ranks, %d reps; save phases (mean): write "
-               "%.3f s, "
-               "fsync+rename %.3f s, sha256 %.3f s (overlapped with fsync)\n",
-               (double)bytes / 1048576.0, size, reps, sv_write, sv_sync, sv_hash);
+               "%.3f s, fsync+rename %.3f s, sha256 %.3f s (overlapped with fsync); "
+               "load average %.1f on %ld CPUs\n",
+               (double)bytes / 1048576.0, size, reps, sv_write, sv_sync, sv_hash,
+               load_average(), sysconf(_SC_NPROCESSORS_ONLN));
         printf("bench: ckpt_save: %.3f GB/s (dd_write_fsync: %.3f GB/s, ratio %.2f)\n", s,
                d, d > 0 ? s / d : 0.0);
         printf("bench: ckpt_load: %.3f GB/s (dd_read_cold: %.3f GB/s, ratio %.2f)\n", l, dr,

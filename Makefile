@@ -41,6 +41,8 @@ $(call probe_pc,hdf5-openmpi,libhdf5-openmpi-dev)
 $(call probe_pc,cmocka,libcmocka-dev)
 $(call probe_pc,openblas,libopenblas-dev)
 $(call probe_pc,inih,libinih-dev)
+$(call probe_pc,libcrypto,libssl-dev)
+$(call probe_pc,zlib,zlib1g-dev)
 
 ifneq ($(shell pkg-config --exists ompi-c 2>/dev/null && echo y),)
   MPI_CFLAGS := $(shell pkg-config --cflags ompi-c)
@@ -54,8 +56,8 @@ else
   $(error ✗ Open MPI not found (no pkg-config ompi-c, no mpicc): run 'make deps')
 endif
 
-PKG_CFLAGS := $(shell pkg-config --cflags hdf5-openmpi openblas inih)
-PKG_LIBS   := $(shell pkg-config --libs hdf5-openmpi openblas inih)
+PKG_CFLAGS := $(shell pkg-config --cflags hdf5-openmpi openblas inih libcrypto zlib)
+PKG_LIBS   := $(shell pkg-config --libs hdf5-openmpi openblas inih libcrypto zlib)
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka)
 CMOCKA_LIBS   := $(shell pkg-config --libs cmocka)
 
@@ -151,6 +153,9 @@ $(BUILD)/obj/launcher/version.o: $(BUILD)/git-rev
 $(BUILD)/obj/launcher/version.o: EXTRA_CFLAGS = -DDURE_GIT_REV='"$(shell cat $(BUILD)/git-rev 2>/dev/null)"' \
     -DDURE_NVCC_GENCODE='"$(NVCC_GENCODE)"'
 
+# The batch-script template is embedded with .incbin, which -MMD cannot see.
+$(BUILD)/obj/slurm/batch_template.o: slurm/batch.sh.in
+
 $(LIBDURE): $(LIB_OBJ)
 	@rm -f $@
 	@$(if $(Q),echo "  AR      $@")
@@ -176,7 +181,8 @@ tests-build: $(DURE) $(TEST_BINS) $(BENCH_BINS)
 
 # ---------------------------------------------------------------- workflows
 DEBIAN_PACKAGES := pkg-config make gcc openmpi-bin libopenmpi-dev \
-    libhdf5-openmpi-dev hdf5-tools libcmocka-dev libopenblas-dev libinih-dev \
+    libhdf5-openmpi-dev hdf5-tools zlib1g-dev libcmocka-dev libopenblas-dev libinih-dev \
+    libssl-dev \
     slurm-wlm munge gnuplot-nox shellcheck python3-h5py procps
 
 # Installs only what is missing; with everything present it asks no registry.

@@ -20,9 +20,35 @@ struct dure_command {
 /* The table, terminated by an entry whose name is NULL. */
 extern const struct dure_command dure_commands[];
 
+/* `dure run JOB.ini`: train, data parallel over MPI ranks (launcher/cmd_run.c). */
+int cmd_run(int argc, char **argv);
+void cmd_run_usage(FILE *out);
+
+/* `dure plot RUN_DIR`: loss.png and throughput.png (launcher/cmd_plot.c). */
+int cmd_plot(int argc, char **argv);
+void cmd_plot_usage(FILE *out);
+int cmd_jobspec(int argc, char **argv);
+void cmd_jobspec_usage(FILE *out);
+int cmd_render(int argc, char **argv);
+void cmd_render_usage(FILE *out);
+int cmd_submit(int argc, char **argv);
+void cmd_submit_usage(FILE *out);
+int cmd_status(int argc, char **argv);
+void cmd_status_usage(FILE *out);
 /* `dure bench`: measure and check collectives (launcher/cmd_bench.c). */
 int cmd_bench(int argc, char **argv);
 void cmd_bench_usage(FILE *out);
+/* `dure data gen|import|inspect|stats` (launcher/cmd_data.c). */
+int cmd_data(int argc, char **argv);
+void cmd_data_usage(FILE *out);
+
+/* `dure ckpt inspect|verify`: checkpoint contents and integrity. */
+int cmd_ckpt(int argc, char **argv);
+void cmd_ckpt_usage(FILE *out);
+
+/* `dure verify RUN_A RUN_B`: are two runs bitwise identical? */
+int cmd_verify(int argc, char **argv);
+void cmd_verify_usage(FILE *out);
 
 /* Print the library versions that `dure --version` shows. */
 void dure_print_versions(FILE *out);

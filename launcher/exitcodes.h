@@ -16,6 +16,8 @@ enum {
     DURE_EXIT_NUMERIC = 5,   /* NaN or Inf loss or gradient */
     DURE_EXIT_NODEV = 6,     /* a GPU was required and none is visible */
     DURE_EXIT_NOMEM = 7,     /* memory for the run could not be allocated */
+    DURE_EXIT_DIFFER = 8,    /* dure verify: metrics or checkpointed state not bitwise identical */
+    DURE_EXIT_MANIFEST_DIFFER = 9, /* dure verify: bitwise identical numbers, manifests differ */
     DURE_EXIT_PREEMPTED = 75,/* stopped by signal, checkpoint saved: resume */
     DURE_EXIT_WATCHDOG = 124 /* a collective hung past the watchdog timeout */
 };

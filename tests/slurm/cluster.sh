@@ -222,8 +222,10 @@ JobCompLoc=$DIR/jobcomp.log
 DependencyParameters=kill_invalid_depend
 # Finished jobs leave squeue after 4 s, and sbatch --wait then polls every 2 s.
 MinJobAge=4
-# Start a batch job at submission, not up to 3 s later.
-SchedulerParameters=batch_sched_delay=0
+# Start a batch job at submission, not up to 3 s later; and a requeued job
+# as soon as it is eligible again (cred_expire), not at the next 60 s pass
+# of the main scheduler.
+SchedulerParameters=batch_sched_delay=0,sched_interval=1
 # Job ids differ between clusters running at once: Open MPI names its
 # session directory and shared memory in /tmp and /dev/shm after the job.
 FirstJobId=$(( (RANDOM % 30000 + 1) * 1000 ))

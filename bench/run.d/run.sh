@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# bench/run.d/run.sh BUILD - dure run's data-parallel step on this machine's
+# CPU, one thread per rank, everything measured in this one run:
+#   run_weak_scaling   throughput of 2 ranks against twice that of 1 rank with
+#                      the same work per rank (target: ratio >= 0.85); the
+#                      same with overlap off is printed beside it
+#   run_comm_exposed   communication not hidden behind backward, per step,
+#                      overlap on, against the step time (target <= 0.15); the
+#                      same with overlap off is printed beside it
+#   run_loader_wait    time blocked on the loader against the step time
+#                      (target <= 0.02)
+# Medians over the steps after warm-up. Lines "bench: NAME: VALUE UNIT (PEER:
+# VALUE UNIT, ratio R)"; the same figures in bench/results/NAME.json.
+set -euo pipefail
+BUILD=${1:-build}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+DURE=$ROOT/$BUILD/dure
+RESULTS=$ROOT/bench/results
+STEPS=${DURE_BENCH_RUN_STEPS:-40}
+REPS=${DURE_BENCH_RUN_REPS:-3}
+WARM=10
+if [ "$(id -u)" -eq 0 ]; then
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+TMP=$(mktemp -d /tmp/dure-bench-run.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+mkdir -p "$RESULTS"
+
+"$DURE" data gen -o "$TMP/data.h5" --episodes 64 --length 2048 --channels 8 --seed 3 \
+    > "$TMP/gen.log" 2>&1 || { cat "$TMP/gen.log"; exit 1; }
+
+# The per-rank work is fixed (micro_batch 8, 2 micro-batches per step);
+# the global batch grows with the ranks: weak scaling. The model's 3.3 MB of
+# gradients go in 1 MiB buckets (4 buckets), so that backward has something
+# to overlap: with the 4 MiB default they would be one bucket, which can
+# only start when backward is over.
+cat > "$TMP/job.ini" <<INI
+[run]
+name = bench
+steps = $STEPS
+log_every = 1000
+val_every = 0
+threads = 1
+
+[model]
+d_model = 128
+n_layers = 4
+n_heads = 4
+patch_len = 16
+context_patches = 16
+
+[data]
+path = $TMP/data.h5
+
+[optim]
+micro_batch = 8
+
+[parallel]
+bucket_mb = 1
+
+[checkpoint]
+every = 0
+INI
+
+bench_run() { # NAME NP GLOBAL_BATCH [--set ...]
+    local name=$1 np=$2 gb=$3; shift 3
+    mpirun -np "$np" --bind-to core "$DURE" run "$TMP/job.ini" --set run.dir="$TMP/$name" \
+        --set optim.global_batch="$gb" "$@" > "$TMP/$name.log" 2>&1 ||
+        { tail -30 "$TMP/$name.log"; exit 1; }
+}
+# Interleaved repetitions, so that a change in the machine's load (it is
+# shared) hits the 1-rank and 2-rank runs alike.
+for rep in $(seq 1 "$REPS"); do
+    bench_run "np1.$rep" 1 16
+    bench_run "np2.$rep" 2 32
+    bench_run "np2_nooverlap.$rep" 2 32 --set parallel.overlap=false
+done
+
+/usr/bin/python3 - "$TMP" "$RESULTS" "$WARM" "$REPS" <<'PY'
+import json, statistics, sys
+tmp, results, warm, reps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+
+def steps(name):
+    """Per repetition, the training lines after warm-up."""
+    out = []
+    for rep in range(1, reps + 1):
+        rows = [json.loads(l) for l in open(f"{tmp}/{name}.{rep}/metrics.jsonl")]
+        out.append([r for r in rows if "loss" in r and r["step"] > warm])
+    return out
+
+def med(runs, key):
+    """Median over repetitions of each repetition's median."""
+    return statistics.median(statistics.median(r[key] for r in rows) for rows in runs)
+
+def report(name, value, unit, peer_name, peer, peer_unit, ratio, target):
+    print(f"bench: {name}: {value:.4g} {unit} ({peer_name}: {peer:.4g} {peer_unit}, "
+          f"ratio {ratio:.3f})")
+    with open(f"{results}/{name}.json", "w") as f:
+        json.dump({"name": name, "value": value, "unit": unit, "peer": peer_name,
+                   "peer_value": peer, "peer_unit": peer_unit, "ratio": ratio,
+                   "target": target, "machine_loaded": True}, f, indent=1)
+        f.write("\n")
+
+one, two, nov = steps("np1"), steps("np2"), steps("np2_nooverlap")
+t1, t2 = med(one, "timesteps_per_s"), med(two, "timesteps_per_s")
+report("run_weak_scaling", t2, "timesteps/s", "2 x 1 rank", 2 * t1, "timesteps/s",
+       t2 / (2 * t1), ">= 0.85")
+tn = med(nov, "timesteps_per_s")
+report("run_weak_scaling_no_overlap", tn, "timesteps/s", "2 x 1 rank", 2 * t1, "timesteps/s",
+       tn / (2 * t1), "reference")
+s2 = med(two, "step_s")
+ce = med(two, "comm_exposed_s")
+report("run_comm_exposed", 1e3 * ce, "ms/step", "step time", 1e3 * s2, "ms/step", ce / s2,
+       "<= 0.15")
+sn, cn = med(nov, "step_s"), med(nov, "comm_exposed_s")
+report("run_comm_exposed_no_overlap", 1e3 * cn, "ms/step", "step time", 1e3 * sn, "ms/step",
+       cn / sn, "reference")
+dw = med(two, "data_wait_s")
+report("run_loader_wait", 1e3 * dw, "ms/step", "step time", 1e3 * s2, "ms/step", dw / s2,
+       "<= 0.02")
+PY

@@ -1,0 +1,215 @@
+/*
+ * dataio/loader.h - the streaming loader: batches of training windows.
+ *
+ * A window is W consecutive timesteps x C channels of one episode; windows
+ * never cross an episode boundary. The windows of a split are enumerated
+ * episode by episode, starts 0, S, 2S, ... (stride S, default W: windows
+ * tile each episode without overlap; an episode's tail shorter than W is
+ * not used, an episode shorter than W gives no window).
+ *
+ * Global order. Epoch k visits the N windows in the order of a
+ * pseudo-random permutation of [0, N) computed from (seed, k) alone (a
+ * keyed Feistel network: O(1) memory whatever N; identity when shuffle is
+ * off). Global batch b of an epoch is positions [p, p + B) with p = b*B.
+ * Rank r of R takes the CONTIGUOUS part [p + r*B/R, p + (r+1)*B/R). So the
+ * order does not depend on the number of ranks: 1 rank with global batch B
+ * sees exactly the windows that R ranks with B/R each see, concatenated in
+ * rank order. An epoch has floor(N / B) batches; the last N mod B positions
+ * of an epoch are dropped (they differ from epoch to epoch).
+ *
+ * Data path. A prefetch thread fills `prefetch` preallocated batch buffers
+ * ahead of the consumer (a consumer that finds its batch not ready reads
+ * one itself rather than sleep); reads of windows that are adjacent in the
+ * file and in the batch are coalesced into one read per run of contiguous
+ * chunks; values are converted to float32 and (by default) normalized per
+ * channel with the training split's mean and standard deviation. The
+ * prefetch thread never calls HDF5 (not thread-safe here): the training
+ * thread may write checkpoints with HDF5 meanwhile. Memory is (prefetch +
+ * 1) batch buffers plus per-thread scratch, fixed at open, whatever the
+ * file size. Nothing is allocated per batch.
+ *
+ * Typical use (one loader per rank; `comm` shared):
+ *
+ *     struct dataio_loader_config cfg;
+ *     dataio_loader_config_init(&cfg);
+ *     cfg.path = "data/train.h5"; cfg.window = 272; cfg.global_batch = 32;
+ *     cfg.comm = MPI_COMM_WORLD; cfg.seed = 1234;
+ *     DURE_TRY(dataio_loader_open(&cfg, &ld));
+ *     for (step ...) {
+ *         struct dataio_batch b;
+ *         DURE_TRY(dataio_loader_next(ld, &b));   // b.data: (local_batch, W, C)
+ *         ...
+ *     }
+ *     dataio_loader_cursor(ld, &cur);              // into the checkpoint
+ *     dataio_loader_close(ld);
+ */
+#ifndef DURE_DATAIO_LOADER_H
+#define DURE_DATAIO_LOADER_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/status.h"
+#include "dataio/reader.h"
+
+/* What to do with windows that hold a NaN or Inf (job spec data.on_nan). */
+typedef enum {
+    DATAIO_NAN_REFUSE = 0, /* fail with DURE_ERR_FORMAT (exit code 4: bad
+                              data), naming file, dataset, episode, timestep,
+                              channel (at open when statistics know the rows;
+                              else when the batch is read) */
+    DATAIO_NAN_SKIP,       /* leave such windows out of the index (every rank
+                              agrees which, so the order stays global) */
+} dataio_nan_t;
+
+/* "refuse"|"skip"; DURE_ERR_ARG naming the value otherwise. */
+dure_status_t dataio_nan_parse(const char *s, dataio_nan_t *out);
+const char *dataio_nan_name(dataio_nan_t v);
+
+struct dataio_loader_config {
+    const char *path;          /* data.path (a glob for aloha) */
+    dataio_layout_t layout;    /* data.layout */
+    const char *keys;          /* data.keys (robomimic/aloha); see reader.h */
+    dataio_split_t split;      /* TRAIN, VAL, or ALL (e.g. for data.val_path) */
+    int window;                /* W timesteps per window, >= 1 */
+    int stride;                /* timesteps between window starts; 0 = W */
+    int global_batch;          /* B windows per call summed over all ranks;
+                                  must be a multiple of the world size */
+    /* Ranks. With comm != MPI_COMM_NULL, rank and world size come from it
+     * and dataio_loader_open/close are collective over it. With
+     * MPI_COMM_NULL, `rank` and `world_size` are used as given (tests and
+     * tools that emulate ranks in one process; io must then be SERIAL). */
+    MPI_Comm comm;
+    int rank, world_size;
+    uint64_t seed;             /* run.seed */
+    int shuffle;               /* data.shuffle: 1 = permute each epoch */
+    int prefetch;              /* data.prefetch: batches read ahead, >= 1 */
+    int normalize;             /* data.normalize: (x - mean) / std per channel */
+    dataio_nan_t on_nan;       /* data.on_nan */
+    dataio_io_t io;            /* data.io; AUTO = the measured default */
+    int expect_channels;       /* model.channels; 0 = take them from the data */
+    /* Normalize with these (C) instead of the file's statistics, e.g. a
+     * validation loader with the training loader's dataio_loader_norm, or
+     * values from a checkpoint. NULL = the file's stored /stats, else one
+     * streamed pass over the training split at open. Copied at open. */
+    const float *norm_mean, *norm_std;
+    /* Optional allocator for the batch buffers (e.g. pinned host memory for
+     * GPU copies); NULL = aligned_alloc. Called only in open, freed in close. */
+    void *(*buf_alloc)(size_t bytes, void *ctx);
+    void (*buf_free)(void *p, void *ctx);
+    void *buf_ctx;
+};
+
+/* Defaults as in the job spec: layout dure, split train, stride = window,
+ * comm MPI_COMM_NULL (rank 0 of 1), seed 1234, shuffle 1, prefetch 4,
+ * normalize 1, on_nan refuse, io auto, expect_channels 0, no allocator.
+ * path, window and global_batch must still be set. */
+void dataio_loader_config_init(struct dataio_loader_config *cfg);
+
+/*
+ * One batch, handed out by dataio_loader_next. Every pointer is owned by
+ * the loader and valid until the next call to dataio_loader_next,
+ * dataio_loader_set_cursor or dataio_loader_close on this loader; the
+ * caller may modify data in place (e.g. to move it to a device).
+ */
+struct dataio_batch {
+    float *data;              /* (local_batch, W, C) float32, row-major */
+    const int64_t *episode;   /* (local_batch) episode of each window */
+    const int64_t *start;     /* (local_batch) first timestep of each window
+                                 within its episode */
+    int64_t epoch;            /* epoch of this batch */
+    int64_t position;         /* global position of the batch's first window
+                                 in the epoch (a multiple of B unless the
+                                 cursor was set otherwise) */
+    int local_batch;          /* B / world_size */
+    int window;               /* W */
+    int channels;             /* C */
+};
+
+/* Resume point: the batch that the next dataio_loader_next returns starts
+ * at global position `position` of epoch `epoch`. The same on every rank,
+ * and meaningful for any world size (the order is global). */
+struct dataio_cursor {
+    int64_t epoch;
+    int64_t position;
+};
+
+/* Counters since open (per rank). */
+struct dataio_loader_stats {
+    double wait_s;          /* time dataio_loader_next blocked for data */
+    double read_s;          /* time spent reading + converting (all threads) */
+    uint64_t bytes_read;    /* bytes fetched from files */
+    uint64_t batches;       /* batches returned by dataio_loader_next */
+    uint64_t windows;       /* windows in them (this rank) */
+};
+
+typedef struct dataio_loader dataio_loader_t;
+
+/*
+ * Open the dataset, build the window index of the split, load or compute
+ * normalization statistics (the file's stored /stats, else one streamed
+ * pass over the split shared among the ranks), allocate the batch buffers
+ * and start the prefetch thread at cursor (0, 0). Collective over cfg->comm:
+ * if any rank fails, every rank returns an error (the failing rank logs the
+ * cause). Errors name the file, dataset and problem: everything the reader
+ * refuses, plus a channel count that does not match expect_channels, no
+ * window (all episodes shorter than W), fewer windows than one global
+ * batch, B not a multiple of the world size, NaN/Inf under REFUSE when the
+ * stored stats know of them, ranks that see different datasets. Episodes
+ * shorter than W are skipped with one warning. On success *out owns
+ * everything and cfg's strings are no longer referenced.
+ */
+dure_status_t dataio_loader_open(const struct dataio_loader_config *cfg,
+                                 dataio_loader_t **out);
+
+/*
+ * The next batch of this rank. If the prefetch thread has it ready, returns
+ * at once; otherwise reads a batch on the caller's thread rather than
+ * sleeping (its own, or a later one while the thread finishes this one).
+ * *batch is filled with pointers owned by the loader (see struct
+ * dataio_batch for how long they live). On a read error returns the status
+ * with the message logged on the caller's thread: DURE_ERR_IO for I/O,
+ * DURE_ERR_FORMAT for bad data (NaN/Inf under REFUSE, naming file,
+ * episode, timestep and channel; a truncated file). The loader can then
+ * only be closed or given a new cursor. Call next, cursor and set_cursor
+ * from one thread.
+ */
+dure_status_t dataio_loader_next(dataio_loader_t *ld, struct dataio_batch *batch);
+
+/* Cursor of the batch the next call to dataio_loader_next will return. */
+void dataio_loader_cursor(const dataio_loader_t *ld, struct dataio_cursor *cur);
+
+/*
+ * Restart at *cur (from a checkpoint, possibly written with another world
+ * size): drops the prefetched batches and restarts prefetching there. A
+ * position past the last full batch of the epoch means the next epoch.
+ * DURE_ERR_ARG for a negative epoch or position. Invalidates the last batch.
+ */
+dure_status_t dataio_loader_set_cursor(dataio_loader_t *ld,
+                                       const struct dataio_cursor *cur);
+
+/* Shape and content of the batches; pointers valid until close. */
+int dataio_loader_channels(const dataio_loader_t *ld);
+const char *const *dataio_loader_channel_names(const dataio_loader_t *ld);
+const char *const *dataio_loader_channel_units(const dataio_loader_t *ld);
+int dataio_loader_local_batch(const dataio_loader_t *ld);
+int dataio_loader_window(const dataio_loader_t *ld);
+int64_t dataio_loader_windows(const dataio_loader_t *ld);      /* N */
+int64_t dataio_loader_batches_per_epoch(const dataio_loader_t *ld);
+
+/* Per-channel mean and std (C) used to normalize (the identity, mean 0 and
+ * std 1, when normalize is off); for de-normalizing predictions. */
+void dataio_loader_norm(const dataio_loader_t *ld, const float **mean,
+                        const float **std);
+
+/* The dataset description (reader.h); valid until close. */
+const struct dataio_dataset_info *dataio_loader_info(const dataio_loader_t *ld);
+
+void dataio_loader_stats(const dataio_loader_t *ld, struct dataio_loader_stats *out);
+
+/* Stop the prefetch thread, close the files, free everything. Collective
+ * over the open's comm when io is MPIIO. ld may be NULL. */
+void dataio_loader_close(dataio_loader_t *ld);
+
+#endif

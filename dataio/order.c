@@ -1,0 +1,188 @@
+/* dataio/order.c - see order.h. */
+#include "dataio/order.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t splitmix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+uint64_t dataio_perm_key(uint64_t seed, int64_t epoch)
+{
+    return splitmix64(seed ^ splitmix64((uint64_t)epoch + 0x5851f42d4c957f2dull));
+}
+
+/* Rounds: 6 rounds of a balanced Feistel network with a strong round
+ * function are indistinguishable from random for this use. */
+#define ROUNDS 6
+
+int64_t dataio_perm(int64_t n, uint64_t key, int64_t i)
+{
+    if (n <= 1) {
+        return 0;
+    }
+    int bits = 0;
+    while (bits < 62 && ((int64_t)1 << bits) < n) {
+        bits++;
+    }
+    int half = (bits + 1) / 2;
+    uint64_t mask = ((uint64_t)1 << half) - 1;
+    uint64_t x = (uint64_t)i;
+    /* Cycle walking: the network permutes [0, 4^half); re-apply it until
+     * the value falls in [0, n). 4^half < 4n, so a few steps on average. */
+    do {
+        uint64_t l = x >> half, r = x & mask;
+        for (int k = 0; k < ROUNDS; k++) {
+            uint64_t f = splitmix64(r ^ splitmix64(key + (uint64_t)k)) & mask;
+            uint64_t t = l ^ f;
+            l = r;
+            r = t;
+        }
+        x = (l << half) | r;
+    } while (x >= (uint64_t)n);
+    return (int64_t)x;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Index j in ep[] of episode e, or -1. */
+static int64_t find_ep(const struct dataio_windows *w, int64_t e)
+{
+    int64_t lo = 0, hi = w->n_eps;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (w->ep[mid] < e) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo < w->n_eps && w->ep[lo] == e ? lo : -1;
+}
+
+static dure_status_t exclude(const struct dataio_dataset_info *in, struct dataio_windows *w,
+                             const int64_t *bad, int64_t n_bad)
+{
+    dure_status_t st = DURE_OK;
+    int64_t per = (w->window + w->stride - 1) / w->stride + 1, cap = n_bad * per, n = 0;
+    if (n_bad == 0) {
+        goto out;
+    }
+    w->excl = malloc((size_t)cap * sizeof *w->excl);
+    DURE_ALLOC_TRY(w->excl, (size_t)cap * sizeof *w->excl);
+    for (int64_t i = 0; i < n_bad; i++) {
+        int64_t e = dataio_episode_of_row(in, bad[i]);
+        int64_t j = find_ep(w, e);
+        if (j < 0) {
+            continue;
+        }
+        int64_t t = bad[i] - in->episode_start[e];
+        int64_t nwin = w->cum[j + 1] - w->cum[j];
+        int64_t lo = t >= w->window ? (t - w->window + w->stride) / w->stride : 0;
+        int64_t hi = t / w->stride < nwin - 1 ? t / w->stride : nwin - 1;
+        for (int64_t k = lo; k <= hi; k++) {
+            w->excl[n++] = w->cum[j] + k;
+        }
+    }
+    qsort(w->excl, (size_t)n, sizeof *w->excl, cmp_i64);
+    int64_t u = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (u == 0 || w->excl[u - 1] != w->excl[i]) {
+            w->excl[u++] = w->excl[i];
+        }
+    }
+    w->n_excl = u;
+out:
+    return st;
+}
+
+dure_status_t dataio_windows_build(const struct dataio_dataset_info *in,
+                                   dataio_split_t split, int64_t window, int64_t stride,
+                                   const int64_t *bad_rows, int64_t n_bad,
+                                   struct dataio_windows *w)
+{
+    dure_status_t st = DURE_OK;
+    memset(w, 0, sizeof *w);
+    w->window = window;
+    w->stride = stride;
+    w->first_short = -1;
+    DURE_CHECK(window >= 1 && stride >= 1, DURE_ERR_ARG,
+               "window %lld and stride %lld must be >= 1", (long long)window,
+               (long long)stride);
+    DURE_CHECK(split != DATAIO_SPLIT_VAL || in->is_val, DURE_ERR_ARG,
+               "'%s' defines no validation split: set data.val_path, or create the "
+               "file with a validation fraction", in->path);
+    w->ep = malloc((size_t)in->n_episodes * sizeof *w->ep);
+    w->cum = malloc(((size_t)in->n_episodes + 1) * sizeof *w->cum);
+    DURE_ALLOC_TRY(w->ep && w->cum ? w->ep : NULL, (size_t)in->n_episodes * 16);
+    w->cum[0] = 0;
+    for (int64_t e = 0; e < in->n_episodes; e++) {
+        int val = in->is_val && in->is_val[e];
+        if ((split == DATAIO_SPLIT_TRAIN && val) || (split == DATAIO_SPLIT_VAL && !val)) {
+            continue;
+        }
+        int64_t len = in->episode_start[e + 1] - in->episode_start[e];
+        if (len < window) {
+            if (w->n_short++ == 0) {
+                w->first_short = e;
+            }
+            continue;
+        }
+        w->ep[w->n_eps] = e;
+        w->cum[w->n_eps + 1] = w->cum[w->n_eps] + (len - window) / stride + 1;
+        w->n_eps++;
+    }
+    w->n_all = w->cum[w->n_eps];
+    DURE_TRY(exclude(in, w, bad_rows, n_bad));
+    w->n = w->n_all - w->n_excl;
+out:
+    if (st != DURE_OK) {
+        dataio_windows_free(w);
+    }
+    return st;
+}
+
+void dataio_windows_free(struct dataio_windows *w)
+{
+    free(w->ep);
+    free(w->cum);
+    free(w->excl);
+    w->ep = w->cum = w->excl = NULL;
+}
+
+void dataio_windows_get(const struct dataio_windows *w, int64_t v, int64_t *episode,
+                        int64_t *start)
+{
+    /* Rank v among the kept ids -> id: id = v + #{i : excl[i] - i <= v}. */
+    int64_t lo = 0, hi = w->n_excl;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (w->excl[mid] - mid <= v) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    int64_t id = v + lo;
+    /* Episode: the last j with cum[j] <= id. */
+    int64_t a = 0, b = w->n_eps - 1;
+    while (a < b) {
+        int64_t mid = a + (b - a + 1) / 2;
+        if (w->cum[mid] <= id) {
+            a = mid;
+        } else {
+            b = mid - 1;
+        }
+    }
+    *episode = w->ep[a];
+    *start = (id - w->cum[a]) * w->stride;
+}

@@ -1,0 +1,54 @@
+/*
+ * dataio/order.h - the windows of a split and their global order.
+ *
+ * Windows are numbered episode by episode (split episodes in file order),
+ * starts 0, S, 2S, ... within each; windows that hold a non-finite row can
+ * be excluded. Memory is O(episodes + excluded windows), never O(windows).
+ * The order of epoch k is a keyed pseudo-random permutation of [0, N): a
+ * balanced Feistel network on the next power of four with cycle walking,
+ * so the i-th element is computed directly, without storing a table.
+ */
+#ifndef DURE_DATAIO_ORDER_H
+#define DURE_DATAIO_ORDER_H
+
+#include <stdint.h>
+
+#include "common/status.h"
+#include "dataio/reader.h"
+
+struct dataio_windows {
+    int64_t n;            /* N: windows in the order (after exclusion) */
+    int64_t n_all;        /* windows before exclusion */
+    int64_t window;       /* W timesteps */
+    int64_t stride;       /* S timesteps */
+    int64_t n_eps;        /* split episodes with at least one window */
+    int64_t *ep;          /* (n_eps) their episode indices, ascending */
+    int64_t *cum;         /* (n_eps + 1) windows before each of them */
+    int64_t n_excl;
+    int64_t *excl;        /* (n_excl) excluded window ids, ascending, unique */
+    int64_t n_short;      /* split episodes shorter than W (no window) */
+    int64_t first_short;  /* the first of them, or -1 */
+};
+
+/*
+ * Index the windows of `split` (W, S >= 1). Windows holding any of the
+ * n_bad global rows bad_rows (ascending; NULL when n_bad is 0) are
+ * excluded. DURE_ERR_ARG when split is VAL and the file defines no split.
+ */
+dure_status_t dataio_windows_build(const struct dataio_dataset_info *info,
+                                   dataio_split_t split, int64_t window, int64_t stride,
+                                   const int64_t *bad_rows, int64_t n_bad,
+                                   struct dataio_windows *out);
+void dataio_windows_free(struct dataio_windows *w);
+
+/* Window v in [0, N): its episode and first timestep. */
+void dataio_windows_get(const struct dataio_windows *w, int64_t v, int64_t *episode,
+                        int64_t *start);
+
+/* The permutation key of an epoch. */
+uint64_t dataio_perm_key(uint64_t seed, int64_t epoch);
+
+/* Element i of the permutation of [0, n) under key (a bijection in i). */
+int64_t dataio_perm(int64_t n, uint64_t key, int64_t i);
+
+#endif

@@ -1,0 +1,205 @@
+/*
+ * dataio/reader.h - one interface over the dataset layouts dure reads.
+ *
+ * A dataset is E episodes, episode e being T_e timesteps x C channels of
+ * float32 after conversion. Three layouts are read in place, without
+ * conversion of the files:
+ *
+ *   dure       the dure format (dataio/FORMAT.md): /signals [T_total, C] and
+ *              /episodes [E+1] row offsets.
+ *   robomimic  robomimic/LIBERO: data/demo_N/obs/<key> and data/demo_N/actions,
+ *              per-demo num_samples attribute, optional mask/train, mask/valid.
+ *   aloha      file per episode (a glob of files), each with datasets such as
+ *              /observations/qpos and /action.
+ *
+ * Each layout is an implementation of struct dataio_reader_i behind the opaque
+ * dataio_reader_t; dataio_reader_open() picks it from the layout.
+ *
+ * Threading. The HDF5 library dure links is not thread-safe, and the
+ * training thread calls HDF5 too (checkpoints). So a reader calls HDF5 only
+ * in open() and close(), on the caller's thread: open() resolves where every
+ * dataset's bytes lie in its file (contiguous offset or chunk addresses), and
+ * read() fetches and converts raw bytes with pread(2) (io serial) or
+ * MPI_File_read_at (io mpiio) without calling HDF5. read() may then run on
+ * a prefetch thread while the main thread uses HDF5, and several read()
+ * calls may run at once as long as each has its own scratch.
+ */
+#ifndef DURE_DATAIO_READER_H
+#define DURE_DATAIO_READER_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "common/status.h"
+
+typedef enum {
+    DATAIO_LAYOUT_DURE = 0,
+    DATAIO_LAYOUT_ROBOMIMIC,
+    DATAIO_LAYOUT_ALOHA,
+} dataio_layout_t;
+
+/*
+ * How a rank reads the file. SERIAL: every rank opens the file alone with
+ * HDF5's serial (sec2) driver and reads with pread(2). MPIIO: all ranks of
+ * the communicator open it together with parallel HDF5 (MPI-IO driver,
+ * collective metadata reads: one rank reads metadata, all receive it) and
+ * read data with MPI_File_read_at. AUTO is the default chosen by
+ * measurement (bench/dataio_io.c; see dataio/FORMAT.md, "Reading").
+ */
+typedef enum {
+    DATAIO_IO_AUTO = 0,
+    DATAIO_IO_SERIAL,
+    DATAIO_IO_MPIIO,
+} dataio_io_t;
+
+/* Which episodes: the file's training split, its validation split, or all. */
+typedef enum {
+    DATAIO_SPLIT_TRAIN = 0,
+    DATAIO_SPLIT_VAL,
+    DATAIO_SPLIT_ALL,
+} dataio_split_t;
+
+/* Parse "dure"|"robomimic"|"aloha", "auto"|"serial"|"mpiio",
+ * "train"|"val"|"all". DURE_ERR_ARG naming the value on anything else. */
+dure_status_t dataio_layout_parse(const char *s, dataio_layout_t *out);
+dure_status_t dataio_io_parse(const char *s, dataio_io_t *out);
+dure_status_t dataio_split_parse(const char *s, dataio_split_t *out);
+const char *dataio_layout_name(dataio_layout_t layout);
+const char *dataio_io_name(dataio_io_t io);
+const char *dataio_split_name(dataio_split_t split);
+
+struct dataio_reader_config {
+    const char *path;      /* the file; for aloha a glob pattern (or one file) */
+    dataio_layout_t layout;
+    /*
+     * Channels for robomimic/aloha: a comma list of dataset paths, relative
+     * to the demo group (robomimic; a bare name not found there is looked up
+     * under obs/) or to the file root (aloha), concatenated in list order.
+     * NULL or "" = every numeric 1-D or 2-D dataset of the first episode,
+     * sorted by path (robomimic: obs/... then actions). Ignored for dure.
+     */
+    const char *keys;
+    dataio_io_t io;        /* AUTO resolves to the measured default */
+    /* MPIIO: the ranks that open the file together (collective open).
+     * SERIAL: ignored. MPI_COMM_NULL forces SERIAL. */
+    MPI_Comm comm;
+};
+
+/* Per-channel moments stored in a dure file (dure data stats) or computed. */
+struct dataio_stats {
+    int n_channels;
+    double *mean;               /* (C) mean of the finite values */
+    double *std;                /* (C) population standard deviation of them */
+    int64_t *count;             /* (C) finite values that went into mean/std */
+    int64_t n_nonfinite_rows;
+    int64_t *nonfinite_rows;    /* (n_nonfinite_rows) rows, in the dataset's
+                                   global row space (see episode_start), that
+                                   hold a NaN or Inf in any channel; ascending */
+    dataio_split_t split;       /* the episodes mean/std cover: TRAIN or ALL;
+                                   nonfinite_rows always cover all episodes */
+};
+
+/*
+ * What a reader found at open; owned by the reader, valid until
+ * dataio_reader_close(). The global row space numbers the rows of all
+ * episodes in episode order: episode e is rows
+ * [episode_start[e], episode_start[e+1]).
+ */
+struct dataio_dataset_info {
+    dataio_layout_t layout;
+    dataio_io_t io;                 /* resolved: SERIAL or MPIIO */
+    const char *path;               /* as given (the glob for aloha) */
+    int64_t n_episodes;             /* E >= 1 */
+    const int64_t *episode_start;   /* (E+1) ascending, [0] = 0 */
+    const char *const *episode_names; /* (E) "demo_3", file names, "3" */
+    int n_channels;                 /* C >= 1 */
+    const char *const *channel_names; /* (C) */
+    const char *const *channel_units; /* (C) "" when the file does not say */
+    double sample_rate_hz;          /* 0 when the file does not say */
+    const uint8_t *is_val;          /* (E) 1 = validation episode; NULL = the
+                                       file defines no split */
+    const struct dataio_stats *stats; /* stored in the file, or NULL */
+    int n_storage;
+    const char *const *storage;     /* (n_storage) how the first episode's
+                                       datasets are stored, one line each:
+                                       "/signals: float32 [T, C] chunked ..." */
+    int64_t bytes_per_row_on_disk;  /* sum over channels of the stored size */
+};
+
+/* The episode holding global row `row` (0 <= row < episode_start[E]). */
+int64_t dataio_episode_of_row(const struct dataio_dataset_info *info, int64_t row);
+
+/* Working memory of one thread's read() calls; sized at creation. */
+typedef struct dataio_scratch dataio_scratch_t;
+
+/*
+ * The layout interface. open() and close() call HDF5 on the caller's
+ * thread; read() must not (see the threading note above).
+ */
+struct dataio_reader_i {
+    const char *name;
+    /* Open cfg->path; fill *info (pointers owned by *ctx). Collective over
+     * cfg->comm when the resolved io is MPIIO. */
+    dure_status_t (*open)(const struct dataio_reader_config *cfg, void **ctx,
+                          struct dataio_dataset_info *info);
+    /* Bytes of scratch that read() needs for up to max_rows rows, and how
+     * to prepare such a block once before its first read(). */
+    size_t (*scratch_bytes)(void *ctx, int64_t max_rows);
+    void (*scratch_init)(void *ctx, void *scratch, int64_t max_rows);
+    /* Rows [t0, t0+n) of episode e, all channels, into dst (n, C) float32
+     * row-major, converted from the stored dtype. scratch has at least
+     * scratch_bytes(ctx, n) bytes. Adds the bytes fetched to *bytes_read.
+     * On error, writes the message (naming file, dataset, rows) into
+     * err[0..err_len) and returns the status without logging: the caller
+     * may be a prefetch thread. */
+    dure_status_t (*read)(void *ctx, int64_t e, int64_t t0, int64_t n,
+                          float *dst, void *scratch, uint64_t *bytes_read,
+                          char *err, size_t err_len);
+    void (*close)(void *ctx);
+};
+
+typedef struct dataio_reader dataio_reader_t;
+
+/*
+ * Open a dataset. On success *out owns everything; release it with
+ * dataio_reader_close(). Errors name the file, dataset or key and the
+ * problem: missing file, not HDF5, truncated, missing dataset or key, wrong
+ * rank, unsupported dtype (float32/float64/float16 and 8-64 bit integers
+ * are converted; others are refused), empty episodes. Collective over
+ * cfg->comm when the resolved io is MPIIO.
+ */
+dure_status_t dataio_reader_open(const struct dataio_reader_config *cfg,
+                                 dataio_reader_t **out);
+
+/* The dataset's description; owned by r, valid until dataio_reader_close. */
+const struct dataio_dataset_info *dataio_reader_info(const dataio_reader_t *r);
+
+/* Bytes a scratch for reads of up to max_rows rows takes. */
+size_t dataio_scratch_bytes(dataio_reader_t *r, int64_t max_rows);
+
+/* Scratch for one thread's reads of up to max_rows rows. Owned by the
+ * caller; free with dataio_scratch_free (NULL is fine). */
+dure_status_t dataio_scratch_create(dataio_reader_t *r, int64_t max_rows,
+                                    dataio_scratch_t **out);
+void dataio_scratch_free(dataio_scratch_t *s);
+
+/*
+ * Rows [t0, t0+n) of episode e into dst (n, C) float32 (see read() above),
+ * n <= the scratch's max_rows. Calls no HDF5: safe on a prefetch thread.
+ * Errors go into err (not logged) as described for read().
+ */
+dure_status_t dataio_reader_read(dataio_reader_t *r, int64_t e, int64_t t0,
+                                 int64_t n, float *dst, dataio_scratch_t *s,
+                                 uint64_t *bytes_read, char *err,
+                                 size_t err_len);
+
+/* Same, logging the error on the caller's thread (for tools and tests). */
+dure_status_t dataio_reader_read_logged(dataio_reader_t *r, int64_t e,
+                                        int64_t t0, int64_t n, float *dst,
+                                        dataio_scratch_t *s);
+
+/* Close files and free everything; r may be NULL. Collective over the
+ * open's communicator when the io is MPIIO. */
+void dataio_reader_close(dataio_reader_t *r);
+
+#endif

@@ -1,0 +1,420 @@
+/* dataio/stats.c - see stats.h. */
+#include "dataio/stats.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mpi_check.h"
+#include "dataio/format.h"
+#include "dataio/h5util.h"
+
+/* Channels per pass of dataio_moments_add: the block's sums live on the stack. */
+#define GROUP 64
+
+int64_t dataio_moments_add(struct dataio_moments *m, const float *x, int64_t n, int c,
+                           int64_t *rows)
+{
+    int64_t bad = 0;
+    for (int c0 = 0; c0 < c; c0 += GROUP) {
+        int g = c - c0 < GROUP ? c - c0 : GROUP;
+        double sum[GROUP] = {0}, mean[GROUP], m2[GROUP] = {0};
+        int64_t cnt[GROUP] = {0};
+        for (int64_t r = 0; r < n; r++) {
+            const float *row = x + r * c + c0;
+            for (int j = 0; j < g; j++) {
+                if (isfinite(row[j])) {
+                    sum[j] += row[j];
+                    cnt[j]++;
+                }
+            }
+        }
+        for (int j = 0; j < g; j++) {
+            mean[j] = cnt[j] ? sum[j] / (double)cnt[j] : 0.0;
+        }
+        /* Second pass over the block: deviations from the block mean. */
+        for (int64_t r = 0; r < n; r++) {
+            const float *row = x + r * c + c0;
+            for (int j = 0; j < g; j++) {
+                if (isfinite(row[j])) {
+                    double d = row[j] - mean[j];
+                    m2[j] += d * d;
+                }
+            }
+        }
+        for (int j = 0; j < g; j++) {
+            struct dataio_moments b = {cnt[j], mean[j], m2[j]};
+            dataio_moments_merge(&m[c0 + j], &b, 1);
+        }
+    }
+    for (int64_t r = 0; r < n; r++) {
+        const float *row = x + r * c;
+        for (int j = 0; j < c; j++) {
+            if (!isfinite(row[j])) {
+                if (rows) {
+                    rows[bad] = r;
+                }
+                bad++;
+                break;
+            }
+        }
+    }
+    return bad;
+}
+
+void dataio_moments_merge(struct dataio_moments *a, const struct dataio_moments *b, int c)
+{
+    for (int j = 0; j < c; j++) {
+        if (b[j].n == 0) {
+            continue;
+        }
+        if (a[j].n == 0) {
+            a[j] = b[j];
+            continue;
+        }
+        double na = (double)a[j].n, nb = (double)b[j].n, n = na + nb;
+        double delta = b[j].mean - a[j].mean;
+        a[j].mean += delta * nb / n;
+        a[j].m2 += b[j].m2 + delta * delta * na * nb / n;
+        a[j].n += b[j].n;
+    }
+}
+
+dure_status_t dataio_stats_alloc(int c, struct dataio_stats **out)
+{
+    dure_status_t st = DURE_OK;
+    struct dataio_stats *s = calloc(1, sizeof *s);
+    DURE_ALLOC_TRY(s, sizeof *s);
+    s->n_channels = c;
+    s->mean = calloc((size_t)c, sizeof *s->mean);
+    s->std = calloc((size_t)c, sizeof *s->std);
+    s->count = calloc((size_t)c, sizeof *s->count);
+    DURE_ALLOC_TRY(s->mean && s->std && s->count ? s : NULL, 3 * (size_t)c * 8);
+    *out = s;
+    s = NULL;
+out:
+    dataio_stats_free(s);
+    return st;
+}
+
+void dataio_stats_free(struct dataio_stats *s)
+{
+    if (!s) {
+        return;
+    }
+    free(s->mean);
+    free(s->std);
+    free(s->count);
+    free(s->nonfinite_rows);
+    free(s);
+}
+
+/* A growable int64 list. */
+struct rows {
+    int64_t *v;
+    int64_t n, cap;
+};
+
+static dure_status_t rows_reserve(struct rows *l, int64_t more)
+{
+    dure_status_t st = DURE_OK;
+    if (l->n + more > l->cap) {
+        int64_t cap = l->cap ? l->cap : 64;
+        while (cap < l->n + more) {
+            cap *= 2;
+        }
+        int64_t *v = realloc(l->v, (size_t)cap * sizeof *v);
+        DURE_ALLOC_TRY(v, (size_t)cap * sizeof *v);
+        l->v = v;
+        l->cap = cap;
+    }
+out:
+    return st;
+}
+
+/* This rank's share: the episodes whose first row falls in its row range. */
+static int owner(int64_t first_row, int64_t total, int size)
+{
+    return (int)((__int128)first_row * size / (total ? total : 1));
+}
+
+static dure_status_t local_pass(dataio_reader_t *r, dataio_split_t split, int rank,
+                                int size, struct dataio_moments *m, struct rows *bad)
+{
+    dure_status_t st = DURE_OK;
+    const struct dataio_dataset_info *in = dataio_reader_info(r);
+    int c = in->n_channels;
+    int64_t block = (int64_t)(4u << 20) / (4 * c);
+    block = block < 1 ? 1 : block;
+    int64_t total = in->episode_start[in->n_episodes];
+    dataio_scratch_t *s = NULL;
+    float *buf = NULL;
+
+    DURE_TRY(dataio_scratch_create(r, block, &s));
+    buf = malloc((size_t)(block * c) * sizeof *buf);
+    DURE_ALLOC_TRY(buf, (size_t)(block * c) * sizeof *buf);
+    for (int64_t e = 0; e < in->n_episodes; e++) {
+        if (owner(in->episode_start[e], total, size) != rank) {
+            continue;
+        }
+        int counted = split == DATAIO_SPLIT_ALL || !in->is_val ||
+                      (split == DATAIO_SPLIT_VAL) == (in->is_val[e] != 0);
+        int64_t len = in->episode_start[e + 1] - in->episode_start[e];
+        for (int64_t t0 = 0; t0 < len; t0 += block) {
+            int64_t n = len - t0 < block ? len - t0 : block;
+            DURE_TRY(dataio_reader_read_logged(r, e, t0, n, buf, s));
+            DURE_TRY(rows_reserve(bad, n));
+            struct dataio_moments *mm = m;
+            if (!counted) {
+                /* Rows still scanned for non-finite values, not counted. */
+                mm = NULL;
+            }
+            int64_t nb;
+            if (mm) {
+                nb = dataio_moments_add(mm, buf, n, c, bad->v + bad->n);
+            } else {
+                nb = 0;
+                for (int64_t i = 0; i < n; i++) {
+                    for (int j = 0; j < c; j++) {
+                        if (!isfinite(buf[i * c + j])) {
+                            bad->v[bad->n + nb++] = i;
+                            break;
+                        }
+                    }
+                }
+            }
+            for (int64_t i = 0; i < nb; i++) {
+                bad->v[bad->n + i] += in->episode_start[e] + t0;
+            }
+            bad->n += nb;
+        }
+    }
+out:
+    free(buf);
+    dataio_scratch_free(s);
+    return st;
+}
+
+static dure_status_t combine(MPI_Comm comm, int size, int c, struct dataio_moments *m,
+                             struct rows *bad)
+{
+    dure_status_t st = DURE_OK;
+    double *mine = NULL, *all = NULL;
+    int *counts = NULL, *displs = NULL;
+    int64_t *rows = NULL;
+    struct dataio_moments *tmp = NULL;
+
+    mine = malloc((size_t)c * 3 * sizeof *mine);
+    all = malloc((size_t)c * 3 * (size_t)size * sizeof *all);
+    tmp = calloc((size_t)c, sizeof *tmp);
+    DURE_ALLOC_TRY(mine && all && tmp ? mine : NULL, (size_t)c * 3 * (size_t)size * 8);
+    for (int j = 0; j < c; j++) {
+        mine[3 * j] = (double)m[j].n;
+        mine[3 * j + 1] = m[j].mean;
+        mine[3 * j + 2] = m[j].m2;
+    }
+    DURE_MPI_TRY(MPI_Allgather(mine, 3 * c, MPI_DOUBLE, all, 3 * c, MPI_DOUBLE, comm));
+    /* Merge in rank order on every rank: the same result everywhere. */
+    for (int j = 0; j < c; j++) {
+        m[j] = (struct dataio_moments){0, 0.0, 0.0};
+    }
+    for (int p = 0; p < size; p++) {
+        for (int j = 0; j < c; j++) {
+            const double *v = all + (size_t)p * 3 * (size_t)c + 3 * (size_t)j;
+            tmp[j] = (struct dataio_moments){(int64_t)v[0], v[1], v[2]};
+        }
+        dataio_moments_merge(m, tmp, c);
+    }
+    counts = malloc((size_t)size * sizeof *counts);
+    displs = malloc((size_t)size * sizeof *displs);
+    DURE_ALLOC_TRY(counts && displs ? counts : NULL, (size_t)size * 8);
+    DURE_CHECK(bad->n < (1 << 30), DURE_ERR_UNSUPPORTED,
+               "%lld rows hold NaN or Inf: too many to index", (long long)bad->n);
+    int nb = (int)bad->n;
+    DURE_MPI_TRY(MPI_Allgather(&nb, 1, MPI_INT, counts, 1, MPI_INT, comm));
+    int64_t total = 0;
+    for (int p = 0; p < size; p++) {
+        displs[p] = (int)total;
+        total += counts[p];
+    }
+    DURE_CHECK(total < (1 << 30), DURE_ERR_UNSUPPORTED,
+               "%lld rows hold NaN or Inf: too many to index", (long long)total);
+    rows = malloc((size_t)(total ? total : 1) * sizeof *rows);
+    DURE_ALLOC_TRY(rows, (size_t)total * sizeof *rows);
+    DURE_MPI_TRY(MPI_Allgatherv(bad->v, nb, MPI_INT64_T, rows, counts, displs, MPI_INT64_T,
+                                comm));
+    free(bad->v);
+    bad->v = rows;
+    bad->n = bad->cap = total;
+    rows = NULL;
+out:
+    free(mine);
+    free(all);
+    free(tmp);
+    free(counts);
+    free(displs);
+    free(rows);
+    return st;
+}
+
+dure_status_t dataio_stats_compute(dataio_reader_t *r, dataio_split_t split, MPI_Comm comm,
+                                   struct dataio_stats **out)
+{
+    dure_status_t st = DURE_OK;
+    const struct dataio_dataset_info *in = dataio_reader_info(r);
+    int c = in->n_channels, rank = 0, size = 1;
+    struct dataio_moments *m = NULL;
+    struct rows bad = {0};
+    struct dataio_stats *s = NULL;
+
+    *out = NULL;
+    if (split == DATAIO_SPLIT_TRAIN && !in->is_val) {
+        split = DATAIO_SPLIT_ALL;
+    }
+    if (comm != MPI_COMM_NULL) {
+        DURE_MPI_TRY(MPI_Comm_rank(comm, &rank));
+        DURE_MPI_TRY(MPI_Comm_size(comm, &size));
+    }
+    m = calloc((size_t)c, sizeof *m);
+    DURE_ALLOC_TRY(m, (size_t)c * sizeof *m);
+    st = local_pass(r, split, rank, size, m, &bad);
+    if (comm != MPI_COMM_NULL) {
+        /* Every rank learns whether any failed, so none waits forever. */
+        int failed = st != DURE_OK, any = 0;
+        DURE_MPI_TRY(MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, comm));
+        if (any && st == DURE_OK) {
+            DURE_FAIL(DURE_ERR_IO, "'%s': another rank failed while computing channel "
+                      "statistics (see its error)", in->path);
+        }
+        if (st != DURE_OK) {
+            goto out;
+        }
+        DURE_TRY(combine(comm, size, c, m, &bad));
+    } else if (st != DURE_OK) {
+        goto out;
+    }
+    DURE_TRY(dataio_stats_alloc(c, &s));
+    for (int j = 0; j < c; j++) {
+        s->mean[j] = m[j].mean;
+        s->std[j] = m[j].n ? sqrt(m[j].m2 / (double)m[j].n) : 0.0;
+        s->count[j] = m[j].n;
+    }
+    s->split = split;
+    s->n_nonfinite_rows = bad.n;
+    s->nonfinite_rows = bad.v;
+    bad.v = NULL;
+    *out = s;
+    s = NULL;
+out:
+    free(m);
+    free(bad.v);
+    dataio_stats_free(s);
+    return st;
+}
+
+dure_status_t dataio_stats_load(hid_t fid, const char *label, int c,
+                                struct dataio_stats **out)
+{
+    dure_status_t st = DURE_OK;
+    struct dataio_stats *s = NULL;
+    hid_t g = H5I_INVALID_HID;
+    int64_t *cnt = NULL, n = 0;
+    char split[16] = "";
+    char what[600];
+
+    *out = NULL;
+    if (!dataio_h5_exists(fid, DATAIO_GROUP_STATS)) {
+        goto out;
+    }
+    snprintf(what, sizeof what, "file '%s', group '%s'", label, DATAIO_GROUP_STATS);
+    DURE_CHECK((g = H5Gopen2(fid, DATAIO_GROUP_STATS, H5P_DEFAULT)) >= 0, DURE_ERR_FORMAT,
+               "%s is not a group", what);
+    DURE_TRY(dataio_stats_alloc(c, &s));
+    DURE_TRY(dataio_h5_read_f64(g, "mean", what, s->mean, c));
+    DURE_TRY(dataio_h5_read_f64(g, "std", what, s->std, c));
+    DURE_TRY(dataio_h5_read_i64(g, "count", what, &cnt, &n));
+    DURE_CHECK(n == c, DURE_ERR_FORMAT, "%s: 'count' has %lld values for %d channels", what,
+               (long long)n, c);
+    memcpy(s->count, cnt, (size_t)c * sizeof *cnt);
+    DURE_TRY(dataio_h5_read_i64(g, "nonfinite_rows", what, &s->nonfinite_rows,
+                                &s->n_nonfinite_rows));
+    s->split = dataio_h5_attr_str(g, "split", split, sizeof split) == 1 &&
+                       strcmp(split, "train") == 0
+                   ? DATAIO_SPLIT_TRAIN
+                   : DATAIO_SPLIT_ALL;
+    *out = s;
+    s = NULL;
+out:
+    free(cnt);
+    if (g >= 0) H5Gclose(g);
+    dataio_stats_free(s);
+    return st;
+}
+
+dure_status_t dataio_stats_store(hid_t fid, const struct dataio_stats *s)
+{
+    dure_status_t st = DURE_OK;
+    hid_t g = H5I_INVALID_HID;
+    if (dataio_h5_exists(fid, DATAIO_GROUP_STATS)) {
+        DURE_CHECK(H5Ldelete(fid, DATAIO_GROUP_STATS, H5P_DEFAULT) >= 0, DURE_ERR_HDF5,
+                   "cannot replace group '%s'", DATAIO_GROUP_STATS);
+    }
+    g = H5Gcreate2(fid, DATAIO_GROUP_STATS, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    DURE_CHECK(g >= 0, DURE_ERR_HDF5, "cannot create group '%s'", DATAIO_GROUP_STATS);
+    DURE_TRY(dataio_h5_write_f64(g, "mean", s->mean, s->n_channels));
+    DURE_TRY(dataio_h5_write_f64(g, "std", s->std, s->n_channels));
+    DURE_TRY(dataio_h5_write_i64(g, "count", s->count, s->n_channels));
+    DURE_TRY(dataio_h5_write_i64(g, "nonfinite_rows", s->nonfinite_rows,
+                                 s->n_nonfinite_rows));
+    DURE_TRY(dataio_h5_set_attr_str(g, "split", dataio_split_name(s->split)));
+    DURE_TRY(dataio_h5_set_attr_str(g, "method",
+                                    "per-block two-pass mean/M2, Chan et al. merge; "
+                                    "population std of finite values"));
+out:
+    if (g >= 0) H5Gclose(g);
+    return st;
+}
+
+dure_status_t dataio_stats_update_file(const char *path, struct dataio_stats **out)
+{
+    dure_status_t st = DURE_OK;
+    dataio_reader_t *r = NULL;
+    struct dataio_stats *s = NULL;
+    struct dataio_reader_config rc = {
+        .path = path, .layout = DATAIO_LAYOUT_DURE, .io = DATAIO_IO_SERIAL,
+        .comm = MPI_COMM_NULL,
+    };
+    struct dataio_h5quiet q;
+    hid_t fid = H5I_INVALID_HID;
+    char why[512];
+
+    DURE_TRY(dataio_reader_open(&rc, &r));
+    DURE_TRY(dataio_stats_compute(r, DATAIO_SPLIT_TRAIN, MPI_COMM_NULL, &s));
+    dataio_reader_close(r);
+    r = NULL;
+    dataio_h5_quiet_begin(&q);
+    fid = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (fid < 0) {
+        dataio_h5_error_text(why, sizeof why);
+    } else {
+        st = dataio_stats_store(fid, s);
+        if (H5Fclose(fid) < 0 && st == DURE_OK) {
+            dataio_h5_error_text(why, sizeof why);
+            st = DURE_ERR_HDF5;
+            dure_log_error(__FILE__, __LINE__, "'%s': closing after writing /stats: %s",
+                           path, why);
+        }
+    }
+    dataio_h5_quiet_end(&q);
+    DURE_CHECK(fid >= 0, DURE_ERR_IO, "'%s' cannot be opened for writing: %s", path, why);
+    DURE_TRY(st);
+    if (out) {
+        *out = s;
+        s = NULL;
+    }
+out:
+    dataio_reader_close(r);
+    dataio_stats_free(s);
+    return st;
+}

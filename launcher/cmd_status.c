@@ -1,0 +1,298 @@
+/*
+ * launcher/cmd_status.c - `dure status RUN_DIR`: the jobs of a run and what
+ * became of them, the last step and loss, and the time left.
+ */
+#include <ctype.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jobs/jobspec.h"
+#include "launcher/commands.h"
+#include "launcher/exitcodes.h"
+#include "slurm/query.h"
+#include "slurm/status.h"
+
+void cmd_status_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: dure status RUN_DIR\n"
+            "\n"
+            "Show a run submitted with dure submit: each job id in RUN_DIR/jobs with\n"
+            "its Slurm state and exit code (from scontrol while Slurm still holds\n"
+            "the job, then the job completion record or sacct), the last step and\n"
+            "loss from RUN_DIR/metrics.jsonl, the ETA of a running job, and for a\n"
+            "failed job dure's error lines and the end of its log. For a sweep's\n"
+            "run directory, one line per task.\n");
+}
+
+/* What an exit code of `dure run` means (launcher/exitcodes.h). */
+static const char *exit_meaning(int code)
+{
+    switch (code) {
+    case DURE_EXIT_OK:
+        return "success";
+    case DURE_EXIT_FAILURE:
+        return "runtime error";
+    case DURE_EXIT_USAGE:
+        return "bad command line";
+    case DURE_EXIT_CONFIG:
+        return "invalid job spec";
+    case DURE_EXIT_DATA:
+        return "dataset missing or invalid";
+    case DURE_EXIT_NUMERIC:
+        return "NaN or Inf loss";
+    case DURE_EXIT_NODEV:
+        return "no GPU visible";
+    case DURE_EXIT_NOMEM:
+        return "out of memory";
+    case DURE_EXIT_PREEMPTED:
+        return "stopped by a signal, checkpoint saved";
+    case DURE_EXIT_WATCHDOG:
+        return "a collective hung past the watchdog";
+    default:
+        return "failure";
+    }
+}
+
+static void format_duration(double s, char *buf, size_t size)
+{
+    long t = (long)(s + 0.5);
+    if (t >= 3600) {
+        snprintf(buf, size, "%ldh%02ldm%02lds", t / 3600, t / 60 % 60, t % 60);
+    } else if (t >= 60) {
+        snprintf(buf, size, "%ldm%02lds", t / 60, t % 60);
+    } else {
+        snprintf(buf, size, "%lds", t);
+    }
+}
+
+/* The verdict on one run directory. */
+struct run_view {
+    char state[400];       /* finished, running, pending, failed: ..., ... */
+    int failed;            /* the last job ended badly */
+    struct slurm_job_info last; /* the job the verdict is about */
+    struct run_progress prog;
+    int steps;             /* run.steps, 0 unknown */
+};
+
+static dure_status_t view_run(const char *dir, struct slurm_query *q, FILE *out,
+                              int verbose, struct run_view *v)
+{
+    dure_status_t st = DURE_OK;
+    char **ids = NULL, path[PATH_MAX];
+    size_t nids = 0;
+    struct dure_jobspec *spec = NULL;
+    int have_active = 0;
+
+    memset(v, 0, sizeof *v);
+    snprintf(v->last.state, sizeof v->last.state, "UNKNOWN");
+    v->last.exit_code = -1;
+    snprintf(path, sizeof path, "%s/job.ini", dir);
+    if (access(path, R_OK) == 0 && jobspec_load(path, NULL, &spec) == DURE_OK) {
+        v->steps = spec->run.steps;
+    }
+    DURE_TRY(run_progress_read(dir, &v->prog));
+    DURE_TRY(run_jobs_read(dir, &ids, &nids));
+    for (size_t i = 0; i < nids; i++) {
+        struct slurm_job_info j;
+        st = slurm_job_query(q, ids[i], &j);
+        if (st == DURE_ERR_UNSUPPORTED) {
+            /* No Slurm client here (logged): the run's own files still tell. */
+            st = DURE_OK;
+        }
+        DURE_TRY(st);
+        if (verbose) {
+            fprintf(out, "job       %-10s %s", j.id, j.state);
+            if (j.reason[0] && slurm_job_is_active(&j)) {
+                fprintf(out, " (%s)", j.reason);
+            }
+            if (j.exit_code >= 0 && !slurm_job_is_active(&j)) {
+                fprintf(out, ", exit %d", j.exit_code);
+                if (j.signal) {
+                    fprintf(out, " signal %d", j.signal);
+                }
+            }
+            if (j.restarts > 0) {
+                fprintf(out, ", requeued %d times", j.restarts);
+            }
+            fprintf(out, "  [%s]\n", j.source);
+        }
+        /* The verdict follows the first job still active, else the last one. */
+        if (!have_active) {
+            v->last = j;
+            have_active = slurm_job_is_active(&j);
+        }
+    }
+    snprintf(path, sizeof path, "%s/FINISHED", dir);
+    if (access(path, F_OK) == 0) {
+        snprintf(v->state, sizeof v->state, "finished");
+    } else if (nids == 0) {
+        snprintf(v->state, sizeof v->state, "not submitted (no job ids in %s/jobs)", dir);
+    } else if (strcmp(v->last.state, "RUNNING") == 0) {
+        snprintf(v->state, sizeof v->state, "running (job %s)", v->last.id);
+    } else if (have_active) {
+        snprintf(v->state, sizeof v->state, "%s (job %s%s%s)", v->last.state, v->last.id,
+                 v->last.reason[0] ? ": " : "", v->last.reason);
+        for (char *c = v->state; *c && *c != ' '; c++) {
+            *c = (char)tolower((unsigned char)*c);
+        }
+    } else if (v->last.exit_code == DURE_EXIT_PREEMPTED) {
+        v->failed = 1;
+        snprintf(v->state, sizeof v->state,
+                 "stopped: job %s exit 75 (%s) and not requeued; submit again to resume",
+                 v->last.id, exit_meaning(75));
+    } else if (strcmp(v->last.state, "COMPLETED") == 0) {
+        snprintf(v->state, sizeof v->state,
+                 "stopped: job %s completed but the run has not finished", v->last.id);
+    } else if (strcmp(v->last.state, "UNKNOWN") == 0) {
+        snprintf(v->state, sizeof v->state, "unknown: Slurm has no record of job %s",
+                 v->last.id);
+    } else {
+        v->failed = 1;
+        snprintf(v->state, sizeof v->state, "failed: job %s %s", v->last.id, v->last.state);
+        if (v->last.exit_code > 0) {
+            size_t n = strlen(v->state);
+            snprintf(v->state + n, sizeof v->state - n, " with exit code %d (%s)",
+                     v->last.exit_code, exit_meaning(v->last.exit_code));
+        } else if (v->last.signal > 0) {
+            size_t n = strlen(v->state);
+            snprintf(v->state + n, sizeof v->state - n, " by signal %d", v->last.signal);
+        }
+    }
+out:
+    jobspec_free(spec);
+    run_jobs_free(ids, nids);
+    return st;
+}
+
+static void print_progress(const struct run_view *v, FILE *out)
+{
+    const struct run_progress *p = &v->prog;
+    if (p->step < 0) {
+        fprintf(out, "progress  no steps yet\n");
+        return;
+    }
+    fprintf(out, "progress  step %ld", p->step);
+    if (v->steps > 0) {
+        fprintf(out, " of %d (%.0f%%)", v->steps, 100.0 * (double)p->step / v->steps);
+    }
+    fprintf(out, ", loss %.6g", p->loss);
+    if (p->val_step >= 0) {
+        fprintf(out, ", val_loss %.6g at step %ld", p->val_loss, p->val_step);
+    }
+    fputc('\n', out);
+    if (strncmp(v->state, "running", 7) == 0 && p->step_s > 0 && v->steps > 0) {
+        char eta[32];
+        format_duration(p->step_s * (double)(v->steps - p->step), eta, sizeof eta);
+        fprintf(out, "eta       %s (%.3g s/step)\n", eta, p->step_s);
+    }
+}
+
+static dure_status_t print_failure_log(const char *dir, const struct run_view *v, FILE *out)
+{
+    char log[PATH_MAX];
+    if (!v->failed || !v->last.job_id[0]) {
+        return DURE_OK;
+    }
+    dure_log_set_quiet(1);
+    dure_status_t st = run_log_find(dir, v->last.job_id, log, sizeof log);
+    dure_log_set_quiet(0);
+    if (st != DURE_OK) {
+        fprintf(out, "log       none found for job %s in %s\n", v->last.job_id, dir);
+        return DURE_OK;
+    }
+    int errors = 0;
+    dure_status_t st2 = run_log_grep(log, "dure: error", 5, "error     ", out, &errors);
+    if (st2 != DURE_OK) {
+        return st2;
+    }
+    fprintf(out, "log       %s, last lines:\n", log);
+    return run_log_tail(log, 8, "  | ", out);
+}
+
+int cmd_status(int argc, char **argv)
+{
+    static const struct option opts[] = {{NULL, 0, NULL, 0}};
+    struct slurm_query q = {0};
+    struct dure_jobspec *spec = NULL;
+    struct run_view v;
+    char dir[PATH_MAX], path[PATH_MAX + 32];
+    dure_status_t st = DURE_OK;
+    int opt;
+
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        cmd_status_usage(stderr);
+        return DURE_EXIT_USAGE;
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "dure status: expected one run directory\n\n");
+        cmd_status_usage(stderr);
+        return DURE_EXIT_USAGE;
+    }
+    if (!realpath(argv[optind], dir)) {
+        fprintf(stderr, "dure status: run directory '%s': ", argv[optind]);
+        perror(NULL);
+        return DURE_EXIT_FAILURE;
+    }
+    printf("run       %s\n", dir);
+    snprintf(path, sizeof path, "%s/job.ini", dir);
+    if (access(path, R_OK) == 0) {
+        st = jobspec_load(path, NULL, &spec);
+        if (st != DURE_OK) {
+            goto out;
+        }
+    }
+    if (spec && spec->sweep.ntasks) {
+        /* The array's own id stands for all its tasks: each task is shown below. */
+        char **ids = NULL;
+        size_t nids = 0;
+        st = run_jobs_read(dir, &ids, &nids);
+        if (st != DURE_OK) {
+            goto out;
+        }
+        for (size_t i = 0; i < nids; i++) {
+            printf("array     %s (%zu tasks: %s_0 ... %s_%zu)\n", ids[i], spec->sweep.ntasks,
+                   ids[i], ids[i], spec->sweep.ntasks - 1);
+        }
+        run_jobs_free(ids, nids);
+        size_t counts[4] = {0, 0, 0, 0}; /* finished, active, failed, other */
+        for (size_t i = 0; i < spec->sweep.ntasks; i++) {
+            struct run_view tv;
+            snprintf(path, sizeof path, "%s/task-%03zu", dir, i);
+            st = view_run(path, &q, stdout, 0, &tv);
+            if (st != DURE_OK) {
+                goto out;
+            }
+            printf("task %03zu  %s", i, tv.state);
+            if (tv.prog.step >= 0) {
+                printf("; step %ld, loss %.6g", tv.prog.step, tv.prog.loss);
+            }
+            putchar('\n');
+            int active = strncmp(tv.state, "running", 7) == 0 ||
+                         strncmp(tv.state, "pending", 7) == 0;
+            counts[strcmp(tv.state, "finished") == 0 ? 0 : active ? 1 : tv.failed ? 2 : 3]++;
+        }
+        printf("state     %zu tasks: %zu finished, %zu pending or running, %zu failed, "
+               "%zu other\n",
+               spec->sweep.ntasks, counts[0], counts[1], counts[2], counts[3]);
+        goto out;
+    }
+    st = view_run(dir, &q, stdout, 1, &v);
+    if (st != DURE_OK) {
+        goto out;
+    }
+    if (spec) {
+        printf("spec      %s (run.name %s, %d steps)\n", path, spec->run.name,
+               spec->run.steps);
+    }
+    print_progress(&v, stdout);
+    printf("state     %s\n", v.state);
+    st = print_failure_log(dir, &v, stdout);
+out:
+    jobspec_free(spec);
+    return dure_exit_code(st);
+}

@@ -1,0 +1,139 @@
+/*
+ * launcher/train.h - the data-parallel training step of `dure run`.
+ *
+ * One train_t per rank, created collectively over the world communicator.
+ * It owns the model, the optimizer (for the whole vector at ZeRO stage 0,
+ * for this rank's shard at stages 1 and 2), the communicator and gradient
+ * bucketer, the training and validation loaders, and the host staging
+ * buffers of checkpoints, all allocated once in train_create.
+ *
+ * The global batch (optim.global_batch windows) means the same at every
+ * world size: the loader hands rank r the contiguous part
+ * [r*B/R, (r+1)*B/R) of each global batch, which this rank runs as
+ * A = B / (micro_batch * R) micro-batches; micro-batch j of rank r is
+ * global micro-batch r*A + j. The loss reported is the mean over the
+ * global batch, summed in double in global micro-batch order (so it does
+ * not depend on how the micro-batches were spread over ranks). Gradients
+ * are summed by the collectives and scaled by 1 / (A * R) inside the
+ * optimizer step.
+ *
+ * Gradient exchange, by parallel.zero_stage:
+ *   0  bucketed all-reduce, the buckets of the last micro-batch started from
+ *      the model's gradient-ready hook while backward goes on; AdamW on the
+ *      whole vector on every rank.
+ *   1  bucketed reduce-scatter onto the shard owners (same overlap), AdamW on
+ *      this rank's shard of the parameters with shard-sized moments, then an
+ *      all-gather of the updated parameters.
+ *   2  as 1, but every micro-batch's gradients are reduce-scattered as
+ *      backward produces them and summed into a shard-sized accumulator, so
+ *      the gradient state kept across micro-batches is 1/R of the vector
+ *      (the model's own flat gradient vector remains as one micro-batch's
+ *      scratch: model/model.h allocates it whole).
+ * The global gradient norm is sqrt of the sum over ranks of each shard's
+ * squared norm (stage 0: the whole vector's, computed locally).
+ *
+ * Every step ends with one small control exchange (an all-gather of each
+ * rank's micro-batch losses and its stop-signal flag) so that all ranks
+ * take the same decision at the same step: skip or stop on a non-finite
+ * loss or gradient, stop for a signal. Its wait is watched: a rank that
+ * died makes the others abort after parallel.watchdog_s.
+ *
+ * Fault injection (tests): DURE_FAULT_NAN=STEP[:RANK] makes rank RANK
+ * (default 0) write a NaN into the first value of its batch at step STEP,
+ * before the forward pass, so the NaN travels the real path (loss,
+ * gradients, all-reduce) that corrupt input would take.
+ */
+#ifndef DURE_LAUNCHER_TRAIN_H
+#define DURE_LAUNCHER_TRAIN_H
+
+#include <mpi.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "collectives/comm.h"
+#include "common/status.h"
+#include "dataio/ckpt.h"
+#include "jobs/jobspec.h"
+#include "launcher/metrics.h"
+#include "launcher/ranks.h"
+
+typedef struct train train_t;
+
+/* What train_step decided for the run, beyond its metrics. */
+struct train_step_result {
+    struct dure_step_metrics metrics;
+    int stop_signal;      /* a rank saw SIGUSR2/SIGTERM: checkpoint and stop */
+};
+
+/* Memory this rank holds for the run, by lifetime class, in bytes. */
+struct train_memory {
+    uint64_t params;       /* the flat parameter vector (every rank, whole) */
+    uint64_t grads;        /* the model's flat gradient vector */
+    uint64_t grad_shard;   /* stage 2 accumulator (0 otherwise) */
+    uint64_t optimizer;    /* AdamW moments held by this rank */
+    uint64_t staging;      /* host buffers for checkpoints */
+};
+
+/*
+ * Build everything for `spec` on this rank. Collective over `world` (which
+ * must have been initialised with MPI_THREAD_MULTIPLE): every rank returns
+ * the same status. on_hang is the collectives watchdog's hook (the
+ * launcher's: print the report, abort the job). `progress` receives rank 0's setup report (model size,
+ * memory, peak FLOP/s); NULL for none. On failure *out is NULL, and an
+ * estimate of the memory needed is in the message when memory is short.
+ */
+dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ranks *ranks,
+                           MPI_Comm world, comm_hang_fn on_hang, FILE *progress,
+                           train_t **out);
+
+/* Free everything; collective (the communicator is torn down). NULL is a no-op. */
+void train_destroy(train_t *t);
+
+/* Steps completed so far (0 for a fresh run, the checkpoint's after resume). */
+long train_steps_done(const train_t *t);
+
+/* The memory this rank holds (for tests and the setup report). */
+void train_memory(const train_t *t, struct train_memory *mem);
+
+/* How the gradients travel, for the manifest: the resolved backend, the
+ * algorithm of each collective at the gradient vector's size, the table. */
+struct train_comm_desc {
+    const char *backend;        /* "mpi" or "nccl"; static */
+    const char *allreduce;      /* algorithm names; static */
+    const char *reduce_scatter;
+    const char *allgather;
+    char algo_table[256];
+};
+void train_comm_describe(const train_t *t, struct train_comm_desc *d);
+
+/*
+ * Continue from the newest valid checkpoint in checkpoint.dir, if any
+ * (collective). *resumed = 1, `from` (capacity cap) the checkpoint's path,
+ * and the model, optimizer moments, step counters and loader cursor
+ * restored when one was found; a different world size or ZeRO stage re-cuts
+ * the shards.
+ */
+dure_status_t train_resume(train_t *t, int *resumed, char *from, size_t cap);
+
+/*
+ * One optimizer step (collective). On success fills *res. A non-finite loss
+ * or gradient norm fails with DURE_ERR_NUMERIC naming the step and rank when
+ * run.on_nan = stop; with skip the update is dropped and metrics.skipped set.
+ */
+dure_status_t train_step(train_t *t, struct train_step_result *res);
+
+/*
+ * Validation over run.val_batches global batches of the validation split,
+ * the same windows every time (collective): mean loss and the naive
+ * baseline's (repeat the last patch) on the same windows.
+ */
+dure_status_t train_validate(train_t *t, double *val_loss, double *baseline_loss);
+
+/*
+ * Write a checkpoint of the current step into checkpoint.dir (collective).
+ * io (may be NULL) receives this rank's timings and the file size; path
+ * (capacity cap) the file written.
+ */
+dure_status_t train_save(train_t *t, struct ckpt_io_stats *io, char *path, size_t cap);
+
+#endif

@@ -1,0 +1,119 @@
+/* launcher/train_ckpt.c - checkpoints of the training state; see train.h. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dataio/ckpt.h"
+#include "launcher/train.h"
+#include "launcher/train_priv.h"
+
+static void fill_meta(const train_t *t, struct ckpt_meta *meta)
+{
+    struct dataio_cursor cur;
+    memset(meta, 0, sizeof *meta);
+    dataio_loader_cursor(t->train_ld, &cur);
+    meta->step = (uint64_t)t->step;
+    meta->opt_step = t->opt_step;
+    meta->lr = t->step > 0 ? optim_lr_at(&t->sched, (int)(t->step - 1)) : 0;
+    meta->loss = NAN;
+    meta->epoch = (uint64_t)cur.epoch;
+    meta->position = (uint64_t)cur.position;
+    meta->n_rng = 0; /* nothing random but the loader order, keyed by (seed, epoch) */
+    meta->seed = t->spec->run.seed;
+    meta->config_hash = t->config_hash;
+    meta->world_size = (uint32_t)t->world_size;
+    meta->zero_stage = (uint32_t)t->zero_stage;
+    meta->n_params = t->n;
+    snprintf(meta->model, sizeof meta->model, "%s", t->model_desc);
+}
+
+dure_status_t train_save(train_t *t, struct ckpt_io_stats *io, char *path, size_t cap)
+{
+    dure_status_t st = DURE_OK;
+    struct ckpt_meta meta;
+    size_t opt_len = optim_len(t->opt);
+    float *m = t->stage, *v = t->stage + opt_len;
+    const float *params;
+    /* Each rank writes its shard; at stage 0 it holds the whole vector and
+     * its moments, and passes the shard's part of them. */
+    size_t moff = t->zero_stage ? 0 : t->shard.offset;
+
+    fill_meta(t, &meta);
+    DURE_TRY(ckpt_path(t->spec->checkpoint.dir, meta.step, path, cap));
+    DURE_TRY(optim_moment_to_host(t->opt, OPTIM_M, m));
+    DURE_TRY(optim_moment_to_host(t->opt, OPTIM_V, v));
+    if (t->on_device) {
+        float *host = t->stage + 2 * opt_len;
+        DURE_TRY(model_copy_to_host(t->model, MODEL_BUF_PARAMS, t->shard.offset,
+                                    t->shard.count, host + t->shard.offset));
+        params = host;
+    } else {
+        params = model_params(t->model);
+    }
+    DURE_TRY(ckpt_save(t->world, t->spec->checkpoint.dir, &meta, params + t->shard.offset,
+                       m + moff, v + moff, t->shard.offset, t->shard.count,
+                       t->spec->checkpoint.keep, io));
+out:
+    return st;
+}
+
+dure_status_t train_resume(train_t *t, int *resumed, char *from, size_t cap)
+{
+    dure_status_t st = DURE_OK;
+    struct ckpt_meta meta;
+    struct ckpt_io_stats io;
+    char path[CKPT_PATH_MAX];
+    int found = 0;
+    size_t opt_len = optim_len(t->opt);
+    float *m = t->stage, *v = t->stage + opt_len;
+    /* Stage 0 loads the whole vector on every rank; stages 1 and 2 their
+     * shard, then all-gather the parameters. */
+    size_t off = t->zero_stage ? t->shard.offset : 0;
+    size_t len = t->zero_stage ? t->shard.count : t->n;
+
+    *resumed = 0;
+    DURE_TRY(ckpt_find_latest_valid(t->world, t->spec->checkpoint.dir, path, sizeof path,
+                                    &meta, &found));
+    if (!found) {
+        goto out;
+    }
+    snprintf(from, cap, "%s", path);
+    float *params = t->on_device ? t->stage + 2 * opt_len : model_params(t->model);
+    DURE_TRY(ckpt_load(t->world, path, t->model_desc, t->n, &meta, params + off, m, v, off,
+                       len, &io));
+    if (t->on_device) {
+        DURE_TRY(model_copy_from_host(t->model, MODEL_BUF_PARAMS, off, len, params + off));
+    }
+    DURE_TRY(optim_moment_from_host(t->opt, OPTIM_M, m));
+    DURE_TRY(optim_moment_from_host(t->opt, OPTIM_V, v));
+    if (t->zero_stage > 0) {
+        float *p = model_params(t->model);
+        DURE_TRY(comm_allgather(t->comm, p + t->shard.offset, p, t->n, COMM_F32));
+    }
+    DURE_TRY(model_params_changed(t->model));
+    struct dataio_cursor cur = {(int64_t)meta.epoch, (int64_t)meta.position};
+    DURE_TRY(dataio_loader_set_cursor(t->train_ld, &cur));
+    t->step = (long)meta.step;
+    t->opt_step = meta.opt_step;
+    *resumed = 1;
+    if (t->rank == 0) {
+        char want[17], got[17];
+        jobspec_hash_hex(t->config_hash, want);
+        jobspec_hash_hex(meta.config_hash, got);
+        if (meta.config_hash != t->config_hash) {
+            dure_log_warn(__FILE__, __LINE__,
+                          "%s was written by a job spec whose result-relevant values differ "
+                          "(hash %s, this spec %s): the resumed run will not reproduce an "
+                          "uninterrupted one",
+                          path, got, want);
+        }
+        printf("resume: %s: step %" PRIu64 ", written by %u rank(s) at zero_stage %u; "
+               "loaded in %.3f s; data cursor epoch %" PRIu64 " position %" PRIu64 "\n",
+               path, meta.step, meta.world_size, meta.zero_stage, io.total_s, meta.epoch,
+               meta.position);
+        fflush(stdout);
+    }
+out:
+    return st;
+}

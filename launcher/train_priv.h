@@ -1,0 +1,68 @@
+/*
+ * launcher/train_priv.h - the state behind train_t, shared by the files of
+ * the training driver (launcher/train.c: setup, step, validation;
+ * launcher/train_ckpt.c: checkpoints). Not for other modules.
+ */
+#ifndef DURE_LAUNCHER_TRAIN_PRIV_H
+#define DURE_LAUNCHER_TRAIN_PRIV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "collectives/bucket.h"
+#include "collectives/comm.h"
+#include "dataio/ckpt.h"
+#include "dataio/loader.h"
+#include "launcher/train.h"
+#include "model/model.h"
+#include "model/optim.h"
+
+struct train {
+    const struct dure_jobspec *spec;
+    MPI_Comm world;              /* the caller's; not owned */
+    int rank, world_size;
+    int accum;                   /* A: micro-batches per step on this rank */
+    int micro;                   /* windows per micro-batch */
+    int window, channels;        /* W timesteps, C channels */
+    size_t micro_elems;          /* micro * W * C floats */
+    int zero_stage;
+    int on_device;               /* model memory is CUDA device memory */
+
+    model_t *model;
+    optim_t *opt;
+    comm_t *comm;
+    comm_bucketer_t *bucketer;
+    dataio_loader_t *train_ld, *val_ld;
+    int val_batches;             /* global batches per validation */
+
+    size_t n;                    /* parameters */
+    struct comm_shard shard;     /* comm_shard_of(n, world_size, rank) */
+    size_t *tensor_off;          /* (n_tensors + 1) tensor boundaries */
+    int n_tensors;
+    int hook_err_tensor;         /* tensor a misaligned hook range hit, -1 */
+
+    float *grad_acc;             /* stage 2: (shard.count) gradient sum, model memory */
+    /* Control exchange: `slot` doubles per rank, all-gathered as 2*slot
+     * floats each (an all-gather copies bits, so doubles survive it). */
+    int slot;
+    double *ctl_host;            /* (world_size * slot) host */
+    void *ctl_comm;              /* the same bytes in the comm's memory */
+    float *stage;                /* checkpoint staging: m, v (opt_len each) and,
+                                    on a device, params (n); host */
+
+    struct optim_schedule sched;
+    long step;                   /* optimizer steps completed */
+    uint64_t opt_step;           /* AdamW t: updates applied */
+    double peak_flops;           /* per rank */
+    double flops_per_step;       /* model FLOPs of one global step */
+    double timesteps_per_step;   /* global_batch * W */
+    double wait_seen;            /* loader wait_s already attributed */
+    double baseline;             /* naive baseline on the validation windows */
+    int have_baseline;
+    long fault_nan_step;         /* DURE_FAULT_NAN: step to poison, 0 = none */
+    int fault_nan_rank;
+    uint64_t config_hash;        /* jobspec RESULT hash */
+    char model_desc[CKPT_MODEL_MAX];
+};
+
+#endif

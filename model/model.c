@@ -1,0 +1,267 @@
+/* model/model.c - configuration checks and dispatch to the backend. */
+#include "model/model.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/backend.h"
+#include "model/flops.h"
+
+void model_config_defaults(struct model_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->d_model = 128;
+    cfg->n_layers = 4;
+    cfg->n_heads = 4;
+    cfg->patch_len = 16;
+    cfg->context_patches = 16;
+    cfg->channels = 0;
+    cfg->loss = MODEL_LOSS_MSE;
+    cfg->huber_delta = 1.0f;
+    cfg->init_std = 0.02f;
+    cfg->micro_batch = 8;
+    cfg->deterministic = 0;
+    cfg->device = MODEL_DEVICE_CPU;
+    cfg->seed = 1234;
+}
+
+/* Fail unless a * b fits the BLAS index type (int). */
+static dure_status_t fits_int(long long a, long long b, const char *what)
+{
+    dure_status_t st = DURE_OK;
+    DURE_CHECK(a * b <= INT_MAX, DURE_ERR_ARG,
+               "%s = %lld exceeds %d, the largest BLAS/CUDA dimension dure supports",
+               what, a * b, INT_MAX);
+out:
+    return st;
+}
+
+dure_status_t model_config_validate(const struct model_config *cfg)
+{
+    dure_status_t st = DURE_OK;
+    struct model_layout lay;
+    const struct {
+        const char *key;
+        int value;
+    } positive[] = {
+        {"model.d_model", cfg->d_model},
+        {"model.n_layers", cfg->n_layers},
+        {"model.n_heads", cfg->n_heads},
+        {"model.patch_len", cfg->patch_len},
+        {"model.context_patches", cfg->context_patches},
+        {"model.channels", cfg->channels},
+        {"optim.micro_batch", cfg->micro_batch},
+    };
+    for (size_t i = 0; i < sizeof positive / sizeof positive[0]; i++) {
+        DURE_CHECK(positive[i].value > 0, DURE_ERR_ARG, "%s = %d must be positive%s",
+                   positive[i].key, positive[i].value,
+                   strcmp(positive[i].key, "model.channels") == 0
+                       ? " (0 means: take it from the data; resolve it before model_create)"
+                       : "");
+    }
+    DURE_CHECK(cfg->d_model % cfg->n_heads == 0, DURE_ERR_ARG,
+               "model.d_model = %d is not divisible by model.n_heads = %d",
+               cfg->d_model, cfg->n_heads);
+    DURE_CHECK(cfg->loss == MODEL_LOSS_MSE || cfg->loss == MODEL_LOSS_HUBER,
+               DURE_ERR_ARG, "model.loss = %d is not mse or huber", (int)cfg->loss);
+    DURE_CHECK(isfinite(cfg->huber_delta) && cfg->huber_delta > 0.0f, DURE_ERR_ARG,
+               "model.huber_delta = %g must be a positive number",
+               (double)cfg->huber_delta);
+    DURE_CHECK(isfinite(cfg->init_std) && cfg->init_std > 0.0f, DURE_ERR_ARG,
+               "model.init_std = %g must be a positive number", (double)cfg->init_std);
+    DURE_CHECK(cfg->device == MODEL_DEVICE_CPU || cfg->device == MODEL_DEVICE_CUDA,
+               DURE_ERR_ARG, "run.device = %d is not cpu or cuda", (int)cfg->device);
+    DURE_TRY(fits_int(cfg->micro_batch, cfg->context_patches,
+                      "optim.micro_batch * model.context_patches"));
+    DURE_TRY(fits_int(4, cfg->d_model, "4 * model.d_model"));
+    DURE_TRY(fits_int(cfg->patch_len, cfg->channels, "model.patch_len * model.channels"));
+    DURE_TRY(fits_int(cfg->context_patches, cfg->context_patches,
+                      "model.context_patches^2"));
+    DURE_TRY(fits_int((long long)cfg->micro_batch * cfg->n_heads,
+                      (long long)cfg->context_patches,
+                      "optim.micro_batch * model.n_heads * model.context_patches"));
+    DURE_TRY(model_layout_compute(cfg, &lay));
+out:
+    return st;
+}
+
+static void fmt_bytes(char *buf, size_t len, uint64_t bytes)
+{
+    snprintf(buf, len, "%.3g GiB", (double)bytes / (1024.0 * 1024.0 * 1024.0));
+}
+
+dure_status_t model_create(const struct model_config *cfg, model_t **out)
+{
+    dure_status_t st = DURE_OK;
+    model_t *m = NULL;
+    struct model_memory mem;
+    *out = NULL;
+
+    DURE_TRY(model_config_validate(cfg));
+    DURE_TRY(model_memory_estimate(cfg, &mem));
+    m = calloc(1, sizeof *m);
+    DURE_ALLOC_TRY(m, sizeof *m);
+    m->cfg = *cfg;
+    DURE_TRY(model_layout_compute(cfg, &m->lay));
+    DURE_TRY(model_act_plan_compute(cfg, cfg->device, &m->plan));
+    m->tensors = calloc(m->lay.n_tensors, sizeof *m->tensors);
+    DURE_ALLOC_TRY(m->tensors, m->lay.n_tensors * sizeof *m->tensors);
+    model_layout_tensors(cfg, &m->lay, m->tensors);
+
+    if (cfg->device == MODEL_DEVICE_CUDA) {
+        DURE_TRY(model_cuda_backend(&m->iface));
+    } else {
+        m->iface = &model_cpu_backend;
+    }
+    st = m->iface->init(m);
+    if (st == DURE_ERR_NOMEM) {
+        char p[32], g[32], c[32], a[32], t[32];
+        fmt_bytes(p, sizeof p, mem.params);
+        fmt_bytes(g, sizeof g, mem.grads);
+        fmt_bytes(c, sizeof c, mem.compute_params);
+        fmt_bytes(a, sizeof a, mem.activations + mem.workspace);
+        fmt_bytes(t, sizeof t, mem.total - mem.optimizer);
+        DURE_FAIL(DURE_ERR_NOMEM,
+                  "cannot allocate the model on %s: it needs an estimated %s "
+                  "(params %s, grads %s, compute copy %s, activations %s; %llu "
+                  "parameters, model.d_model = %d, model.n_layers = %d, "
+                  "optim.micro_batch = %d)",
+                  m->iface->name, t, p, g, c, a, (unsigned long long)m->lay.total,
+                  cfg->d_model, cfg->n_layers, cfg->micro_batch);
+    }
+    DURE_TRY(st);
+    *out = m;
+    m = NULL;
+out:
+    model_destroy(m);
+    return st;
+}
+
+void model_destroy(model_t *m)
+{
+    if (!m) {
+        return;
+    }
+    if (m->iface) {
+        m->iface->fini(m);
+    }
+    free(m->tensors);
+    free(m);
+}
+
+const struct model_config *model_get_config(const model_t *m) { return &m->cfg; }
+
+size_t model_param_count(const model_t *m) { return (size_t)m->lay.total; }
+
+const struct model_tensor *model_tensors(const model_t *m, size_t *n_tensors)
+{
+    *n_tensors = m->lay.n_tensors;
+    return m->tensors;
+}
+
+enum model_mem model_memory_kind(const model_t *m) { return m->iface->mem; }
+
+float *model_params(model_t *m) { return m->params; }
+
+float *model_grads(model_t *m) { return m->grads; }
+
+dure_status_t model_params_changed(model_t *m)
+{
+    return m->iface->params_changed ? m->iface->params_changed(m) : DURE_OK;
+}
+
+dure_status_t model_zero_grad(model_t *m) { return m->iface->zero_grad(m); }
+
+void model_set_grad_ready(model_t *m, model_grad_ready_fn fn, void *ctx)
+{
+    m->ready_fn = fn;
+    m->ready_ctx = ctx;
+}
+
+dure_status_t model_grad_ready(model_t *m, uint64_t offset, uint64_t count)
+{
+    return m->ready_fn ? m->ready_fn(m->ready_ctx, (size_t)offset, (size_t)count)
+                       : DURE_OK;
+}
+
+dure_status_t model_forward_backward(model_t *m, const float *batch, float *loss)
+{
+    return m->iface->step(m, batch, 1, loss);
+}
+
+dure_status_t model_forward(model_t *m, const float *batch, float *loss)
+{
+    return m->iface->step(m, batch, 0, loss);
+}
+
+dure_status_t model_baseline_loss(const struct model_config *cfg,
+                                  const float *batch, double *loss)
+{
+    dure_status_t st = DURE_OK;
+    DURE_TRY(model_config_validate(cfg));
+    size_t P = (size_t)cfg->patch_len, C = (size_t)cfg->channels;
+    size_t N = (size_t)cfg->context_patches, T = (N + 1) * P, PC = P * C;
+    double sum = 0.0, delta = cfg->huber_delta;
+    /* The prediction for patch n + 1 is patch n; over a window those are
+     * the values PC apart. */
+    for (size_t b = 0; b < (size_t)cfg->micro_batch; b++) {
+        const float *w = batch + b * T * C;
+        for (size_t i = 0; i < N * PC; i++) {
+            double d = (double)w[i] - (double)w[i + PC];
+            if (cfg->loss == MODEL_LOSS_HUBER) {
+                double ad = fabs(d);
+                sum += ad <= delta ? 0.5 * d * d : delta * (ad - 0.5 * delta);
+            } else {
+                sum += d * d;
+            }
+        }
+    }
+    *loss = sum / ((double)cfg->micro_batch * (double)(N * PC));
+out:
+    return st;
+}
+
+static dure_status_t copy_range(model_t *m, enum model_buffer which, size_t offset,
+                                size_t count, float *host, const float *chost,
+                                int to_host)
+{
+    dure_status_t st = DURE_OK;
+    DURE_CHECK(which == MODEL_BUF_PARAMS || which == MODEL_BUF_GRADS, DURE_ERR_ARG,
+               "model buffer %d is not params or grads", (int)which);
+    DURE_CHECK(offset <= m->lay.total && count <= m->lay.total - offset, DURE_ERR_ARG,
+               "copy of [%zu, %zu) is outside the %llu-element %s vector", offset,
+               offset + count, (unsigned long long)m->lay.total,
+               which == MODEL_BUF_PARAMS ? "parameter" : "gradient");
+    float *dev = (which == MODEL_BUF_PARAMS ? m->params : m->grads) + offset;
+    size_t bytes = count * sizeof(float);
+    if (m->iface->copy) {
+        DURE_TRY(m->iface->copy(m, to_host ? (void *)host : (void *)dev,
+                                to_host ? (const void *)dev : (const void *)chost,
+                                bytes, to_host));
+    } else if (to_host) {
+        memcpy(host, dev, bytes);
+    } else {
+        memcpy(dev, chost, bytes);
+    }
+out:
+    return st;
+}
+
+dure_status_t model_copy_to_host(model_t *m, enum model_buffer which,
+                                 size_t offset, size_t count, float *host)
+{
+    return copy_range(m, which, offset, count, host, NULL, 1);
+}
+
+dure_status_t model_copy_from_host(model_t *m, enum model_buffer which,
+                                   size_t offset, size_t count, const float *host)
+{
+    return copy_range(m, which, offset, count, NULL, host, 0);
+}
+
+void *model_cuda_stream(model_t *m)
+{
+    return m->iface->stream ? m->iface->stream(m) : NULL;
+}

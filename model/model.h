@@ -1,0 +1,225 @@
+/*
+ * model/model.h - the network dure trains: a decoder-only transformer over
+ * multivariate time series, on the CPU (float32) or on CUDA (bf16 compute,
+ * fp32 master weights), behind one interface chosen at run time.
+ *
+ * Data. A training window is T = (context_patches + 1) * patch_len timesteps
+ * of C channels, already normalized. A micro-batch is B = micro_batch
+ * windows, float32, row-major (B, T, C): batch[(b * T + t) * C + c]. Token n
+ * (n = 0..N-1, N = context_patches) is patch n, the P * C values of
+ * timesteps n*P .. n*P+P-1 flattened as (P, C); its target is patch n + 1.
+ *
+ * Network (D = d_model, H = n_heads, L = n_layers, PC = patch_len * C):
+ *   x = patch @ embed_w^T + embed_b + pos[n]                     (B, N, D)
+ *   L pre-LayerNorm blocks:
+ *     x = x + proj(causal_attention(qkv(ln1(x))))
+ *     x = x + fc_proj(gelu(fc(ln2(x))))                 MLP width 4 * D
+ *   pred = lnf(x) @ head_w^T + head_b                            (B, N, PC)
+ *   loss = mean over B * N * PC values of (pred - target)^2          (mse)
+ *          or of huber(pred - target; huber_delta)                (huber)
+ *   where huber(d) = d^2 / 2 for |d| <= delta, delta * (|d| - delta / 2)
+ *   beyond it (PyTorch's HuberLoss). gelu is the tanh approximation.
+ *
+ * Parameters and gradients. Each is ONE flat float32 vector of
+ * model_param_count() elements, allocated once by model_create; every tensor
+ * is a contiguous slice of it (model_tensors()), with no padding between
+ * slices. Slices are in forward order: embed_w, embed_b, pos, then layer 0's
+ * ln1_w .. fc_proj_b, layer 1's, ..., then lnf_w, lnf_b, head_w, head_b.
+ * Backward finishes gradients from the END of the vector towards its start,
+ * so a gradient bucketer walks the tensor list in reverse.
+ *
+ * Where the buffers live:
+ *   device cpu:  params and grads in host memory (float32). The compute
+ *                uses the params directly.
+ *   device cuda: params (the fp32 master weights) and grads (fp32) in device
+ *                memory of the current CUDA device; the forward and backward
+ *                run on a bf16 copy of the params (also device memory,
+ *                private to the model) that model_params_changed() refreshes.
+ * model_params()/model_grads() return pointers in that memory: NCCL takes
+ * them directly on cuda, MPI takes them directly on cpu. A driver that needs
+ * host copies of cuda buffers (MPI on a GPU run, checkpoints) uses
+ * model_copy_to_host / model_copy_from_host, which are plain memcpy on cpu.
+ * The batch passed to the step functions is always host memory.
+ *
+ * Threads: one model handle is used by one thread at a time. The CPU path
+ * runs on the calling thread's OpenMP team (omp_set_num_threads /
+ * OMP_NUM_THREADS), GEMMs included: each step splits them between the
+ * OpenMP threads and makes OpenBLAS single-threaded for its duration
+ * (restoring the caller's OpenBLAS thread count after), so the two thread
+ * pools never compete for the cores.
+ *
+ * Determinism: dure's own kernels (CPU and CUDA) never use atomics or an
+ * order that depends on thread scheduling, in either mode, so two runs with
+ * the same configuration, seed, data and thread count give bit-identical
+ * parameters. deterministic = 1 goes further: on cpu the GEMMs are cut into
+ * parts of a fixed size instead of one part per thread, so the bits do not
+ * depend on the thread count either (OpenBLAS's Haswell kernels round
+ * differently for a different split; this costs some GEMM speed); on cuda
+ * it forbids cuBLAS reductions through atomics (CUBLAS_ATOMICS_NOT_ALLOWED).
+ * Bit-identity holds for one build on one CPU/GPU model, not across
+ * OpenBLAS/cuBLAS versions, kernels (OPENBLAS_CORETYPE) or architectures.
+ */
+#ifndef DURE_MODEL_MODEL_H
+#define DURE_MODEL_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/status.h"
+
+enum model_loss {
+    MODEL_LOSS_MSE = 0,
+    MODEL_LOSS_HUBER,
+};
+
+enum model_device {
+    MODEL_DEVICE_CPU = 0,
+    MODEL_DEVICE_CUDA,
+};
+
+/* Where model_params()/model_grads() (and optimizer state) live. */
+enum model_mem {
+    MODEL_MEM_HOST = 0,
+    MODEL_MEM_CUDA,
+};
+
+/* The [model] section of the job spec plus what the run driver decides. */
+struct model_config {
+    int d_model;          /* D: width of the residual stream */
+    int n_layers;         /* L: transformer blocks */
+    int n_heads;          /* H: attention heads; must divide d_model */
+    int patch_len;        /* P: timesteps per token */
+    int context_patches;  /* N: tokens of context (and of targets) */
+    int channels;         /* C: channels per timestep (resolved from data) */
+    enum model_loss loss;
+    float huber_delta;    /* > 0; used when loss == MODEL_LOSS_HUBER */
+    float init_std;       /* > 0; std of the normal init of weight matrices */
+    int micro_batch;      /* B: windows per forward/backward call */
+    int deterministic;    /* 1: fixed-order reductions (see above) */
+    enum model_device device;
+    uint64_t seed;        /* parameter initialisation seed ([run] seed) */
+};
+
+/* Defaults of the job spec ([model] section); channels = 0 (from the data),
+ * micro_batch = 8, device cpu, seed 1234. */
+void model_config_defaults(struct model_config *cfg);
+
+/*
+ * Check every field; DURE_ERR_ARG with a message naming the key
+ * ("model.d_model = 130 is not divisible by model.n_heads = 4") on the
+ * first bad one, DURE_ERR_NOMEM when the sizes overflow 64-bit byte counts.
+ */
+dure_status_t model_config_validate(const struct model_config *cfg);
+
+/* One tensor of the flat vectors. Shapes are row-major, (out, in) for
+ * weight matrices as in y = x @ W^T. */
+struct model_tensor {
+    char name[32];        /* "embed_w", "layer3.qkv_w", "head_b" */
+    size_t offset;        /* first element in the flat vector */
+    size_t count;         /* elements: shape[0] * shape[1] */
+    int ndim;             /* 1 or 2 */
+    int shape[2];         /* shape[1] == 1 when ndim == 1 */
+    int layer;            /* -1 embeddings, 0..L-1 blocks, L final LN + head */
+    int decay;            /* 1: AdamW weight decay applies (2-D tensors) */
+};
+
+typedef struct model model_t;
+
+/*
+ * Create a model: validate cfg, allocate parameters, gradients and the
+ * activations for cfg->micro_batch windows (each one allocation, never
+ * reallocated), initialise the parameters from cfg->seed and zero the
+ * gradients. Initialisation is identical on cpu and cuda and independent of
+ * the thread count. device cuda without a usable GPU (or a build without
+ * CUDA) fails with DURE_ERR_NODEV / DURE_ERR_UNSUPPORTED and one clear
+ * message. A size that cannot be allocated fails with DURE_ERR_NOMEM and a
+ * message giving the estimated bytes by component. On failure *out is NULL.
+ */
+dure_status_t model_create(const struct model_config *cfg, model_t **out);
+
+/* Free everything the model owns; NULL is a no-op. */
+void model_destroy(model_t *m);
+
+/* The configuration the model was created with (owned by the model). */
+const struct model_config *model_get_config(const model_t *m);
+
+/* Elements of the flat parameter (and gradient) vector. */
+size_t model_param_count(const model_t *m);
+
+/* The tensor table, in forward (= flat vector) order; owned by the model,
+ * valid until model_destroy. */
+const struct model_tensor *model_tensors(const model_t *m, size_t *n_tensors);
+
+/* Memory kind of model_params()/model_grads(): HOST on cpu, CUDA on cuda. */
+enum model_mem model_memory_kind(const model_t *m);
+
+/*
+ * The flat float32 parameter vector (fp32 master weights on cuda) and the
+ * flat float32 gradient vector, model_param_count() elements each, owned by
+ * the model. The pointers never change. Whoever writes the parameters (the
+ * optimizer, an all-gather, a checkpoint load) must call
+ * model_params_changed() before the next forward.
+ */
+float *model_params(model_t *m);
+float *model_grads(model_t *m);
+
+/* Refresh the compute copy (bf16 on cuda) from the master parameters; a
+ * no-op on cpu. Synchronous. */
+dure_status_t model_params_changed(model_t *m);
+
+/* Set every gradient to zero. */
+dure_status_t model_zero_grad(model_t *m);
+
+/*
+ * Called during model_forward_backward each time the gradients of the flat
+ * range [offset, offset + count) are final for this call, from the end of
+ * the vector to its start: head + final LN, then blocks L-1 .. 0, then the
+ * embeddings. The ranges cover the vector exactly once per call. On cuda the
+ * call comes after the kernels producing the range were enqueued on
+ * model_cuda_stream(); order dependent work after them on that stream. A
+ * status other than DURE_OK aborts the step and is returned by it.
+ */
+typedef dure_status_t (*model_grad_ready_fn)(void *ctx, size_t offset, size_t count);
+
+/* Install (fn != NULL) or remove (fn == NULL) the gradient-ready hook. */
+void model_set_grad_ready(model_t *m, model_grad_ready_fn fn, void *ctx);
+
+/*
+ * Forward and backward on one micro-batch. batch: host float32
+ * (micro_batch, (context_patches + 1) * patch_len, channels), normalized.
+ * *loss = the mean loss over the micro-batch (host value, synchronous).
+ * The gradient of that mean loss is ADDED to model_grads() (call
+ * model_zero_grad once per optimizer step; gradients of k micro-batches sum,
+ * so the caller scales by 1 / (k * world_size) for the mean). A non-finite
+ * loss is returned as is (the caller's on_nan policy decides).
+ */
+dure_status_t model_forward_backward(model_t *m, const float *batch, float *loss);
+
+/* Forward only (validation): *loss as above; gradients untouched. */
+dure_status_t model_forward(model_t *m, const float *batch, float *loss);
+
+/*
+ * The naive baseline on the same batch: predict each target patch by
+ * repeating the last input patch (prediction for patch n + 1 = patch n),
+ * scored with cfg->loss. Host computation in double; needs no model.
+ */
+dure_status_t model_baseline_loss(const struct model_config *cfg,
+                                  const float *batch, double *loss);
+
+enum model_buffer {
+    MODEL_BUF_PARAMS = 0,
+    MODEL_BUF_GRADS,
+};
+
+/* Copy elements [offset, offset + count) of the params or grads to or from
+ * host memory `host` (count floats). Synchronous; memcpy on cpu. */
+dure_status_t model_copy_to_host(model_t *m, enum model_buffer which,
+                                 size_t offset, size_t count, float *host);
+dure_status_t model_copy_from_host(model_t *m, enum model_buffer which,
+                                   size_t offset, size_t count, const float *host);
+
+/* The cudaStream_t the model computes on (NULL on cpu). */
+void *model_cuda_stream(model_t *m);
+
+#endif

@@ -1,0 +1,119 @@
+// model/optim_cuda.cu - AdamW and the squared gradient norm on the GPU (see
+// optim_dev.h). The arithmetic is optim.c's adamw_host, element for element.
+#include <cuda_runtime.h>
+
+// common/status.h has no C++ guard: give its declarations C linkage here,
+// before cuda_check.h includes it again (then skipped by its include guard).
+extern "C" {
+#include "common/status.h"
+}
+#include "common/cuda_check.h"
+#include "model/optim_dev.h"
+
+namespace {
+
+constexpr int kThreads = 256;
+
+__global__ void adamw(optim_dev_step s, float wd, float *p, const float *g, float *m,
+                      float *v, size_t n)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        float gi = g[i] * s.grad_scale;
+        float mi = s.beta1 * m[i] + (1.0f - s.beta1) * gi;
+        float vi = s.beta2 * v[i] + (1.0f - s.beta2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        float mh = mi / s.bc1, vh = vi / s.bc2;
+        p[i] -= s.lr * (mh / (sqrtf(vh) + s.eps) + wd * p[i]);
+    }
+}
+
+// One block per chunk: threads stride through it, then a fixed tree in
+// shared memory. partials[k] = sum of squares of chunk k.
+__global__ void sq_chunks(double *partials, const float *g, size_t n, size_t chunk)
+{
+    __shared__ double sh[kThreads];
+    size_t b = blockIdx.x * chunk, e = b + chunk < n ? b + chunk : n;
+    double s = 0.0;
+    for (size_t i = b + threadIdx.x; i < e; i += blockDim.x) {
+        s += (double)g[i] * (double)g[i];
+    }
+    sh[threadIdx.x] = s;
+    __syncthreads();
+    for (int w = kThreads / 2; w > 0; w /= 2) {
+        if ((int)threadIdx.x < w) {
+            sh[threadIdx.x] += sh[threadIdx.x + w];
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        partials[blockIdx.x] = sh[0];
+    }
+}
+
+} // namespace
+
+extern "C" {
+
+dure_status_t optim_dev_alloc(void **ptr, size_t bytes)
+{
+    dure_status_t st = DURE_OK;
+    *ptr = NULL;
+    DURE_CUDA_TRY(cudaMalloc(ptr, bytes));
+    DURE_CUDA_TRY(cudaMemset(*ptr, 0, bytes));
+out:
+    if (st != DURE_OK && *ptr) {
+        (void)cudaFree(*ptr);
+        *ptr = NULL;
+    }
+    return st;
+}
+
+void optim_dev_free(void *ptr)
+{
+    (void)cudaFree(ptr);
+}
+
+dure_status_t optim_dev_copy(void *dst, const void *src, size_t bytes, int to_host)
+{
+    dure_status_t st = DURE_OK;
+    DURE_CUDA_TRY(cudaMemcpy(dst, src, bytes,
+                             to_host ? cudaMemcpyDeviceToHost : cudaMemcpyHostToDevice));
+out:
+    return st;
+}
+
+dure_status_t optim_dev_adamw(const struct optim_dev_step *s, float weight_decay,
+                              float *params, const float *grads, float *m, float *v,
+                              size_t n)
+{
+    dure_status_t st = DURE_OK;
+    size_t blocks = (n + kThreads - 1) / kThreads;
+    blocks = blocks < (1u << 20) ? blocks : (1u << 20);
+    adamw<<<(unsigned)blocks, kThreads>>>(*s, weight_decay, params, grads, m, v, n);
+    DURE_CUDA_TRY(cudaGetLastError());
+    DURE_CUDA_TRY(cudaStreamSynchronize(0));
+out:
+    return st;
+}
+
+dure_status_t optim_dev_sq_norm(const float *g, size_t n, size_t chunk, double *partials,
+                                double *host_partials, double *out)
+{
+    dure_status_t st = DURE_OK;
+    size_t nchunks = (n + chunk - 1) / chunk;
+    double total = 0.0;
+    sq_chunks<<<(unsigned)nchunks, kThreads>>>(partials, g, n, chunk);
+    DURE_CUDA_TRY(cudaGetLastError());
+    DURE_CUDA_TRY(cudaMemcpy(host_partials, partials, nchunks * sizeof(double),
+                             cudaMemcpyDeviceToHost));
+    for (size_t k = 0; k < nchunks; k++) {
+        total += host_partials[k];
+    }
+    *out = total;
+out:
+    return st;
+}
+
+} // extern "C"

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# tests/cli/test_data.sh - `dure data gen|inspect|stats|import` end to end.
+. "$(dirname "$0")/../lib.sh"
+D=$T_TMP
+
+t_run "dure data without a subcommand is a usage error" 2 "$DURE" data
+t_run "unknown data subcommand exits 2" 2 "$DURE" data frobnicate
+t_grep "the subcommand is named" "unknown subcommand 'frobnicate'"
+t_run "dure help data" 0 "$DURE" help data
+t_grep "help lists gen, import, inspect, stats" '^       dure data stats'
+t_run "gen: unknown option exits 2" 2 "$DURE" data gen -o "$D/x.h5" --frobnicate
+t_run "gen: a non-integer exits 2" 2 "$DURE" data gen -o "$D/x.h5" --episodes lots
+t_grep "the bad value is named" "--episodes 'lots' is not an integer"
+t_run "gen: without -o exits 2" 2 "$DURE" data gen
+
+gen() { "$DURE" data gen --episodes 5 --length 300 --channels 10 --sample-rate 250 "$@"; }
+t_run "gen writes a dataset" 0 gen -o "$D/a.h5" --seed 3
+t_grep "gen says what it wrote" "wrote $D/a.h5: 5 episodes, 10 channels at 250 Hz \(seed 3\)"
+gen -o "$D/b.h5" --seed 3 >/dev/null
+gen -o "$D/c.h5" --seed 4 >/dev/null
+t_eq "the same seed gives the same signals" \
+    "$(h5dump -d /signals "$D/a.h5" | tail -n +3 | md5sum)" \
+    "$(h5dump -d /signals "$D/b.h5" | tail -n +3 | md5sum)"
+if [ "$(h5dump -d /signals "$D/a.h5" | tail -n +3 | md5sum)" != \
+     "$(h5dump -d /signals "$D/c.h5" | tail -n +3 | md5sum)" ]; then
+    t_ok "another seed gives other signals"
+else
+    t_fail "seeds 3 and 4 gave the same signals"
+fi
+t_run "gen into a missing directory fails" 1 gen -o "$D/no/such/dir.h5"
+t_grep "the directory is named" "no/such"
+t_run "gen with a bad validation fraction fails" 3 gen -o "$D/a.h5" --val-fraction 1.5
+t_grep "the value is named" "--val-fraction 1.5 must be in \[0, 1\)"
+t_eq "the failed gen left a.h5 and no temporary file" "$(find "$D" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort | tr '\n' ' ')" "a.h5 b.h5 c.h5 "
+
+t_run "inspect a good file" 0 "$DURE" data inspect "$D/a.h5"
+t_grep "inspect shows the chunking" '^/signals: float32, rank 2, shape \[1500, 10\], chunks \[2048, 10\] = 81920 bytes'
+t_grep "inspect shows channels with units" 'cell0\.j0\.torque +N\*m'
+t_grep "inspect shows episode lengths" 'episode length: min 300, median 300'
+t_grep "inspect shows provenance" '^source: dure data gen: synthetic'
+t_grep "inspect finds no problem" '^0 problems found'
+t_run "inspect with a window longer than the episodes" 4 "$DURE" data inspect --window 512 "$D/a.h5"
+t_grep "short episodes are a problem" '5 episodes are shorter than the window of 512 timesteps'
+printf 'not,hdf5\n1,2\n' > "$D/text.h5"
+t_run "inspect a text file exits 4" 4 "$DURE" data inspect "$D/text.h5"
+t_grep "it is named as not HDF5" "text.h5' is not an HDF5 file"
+t_run "inspect a missing file exits 4" 4 "$DURE" data inspect "$D/missing.h5"
+t_grep "the missing file is named" "missing.h5': No such file or directory"
+cp "$D/a.h5" "$D/trunc.h5"
+truncate -s 20000 "$D/trunc.h5"
+t_run "inspect a truncated file exits 4" 4 "$DURE" data inspect "$D/trunc.h5"
+t_grep "truncation is named" "trunc.h5' is truncated"
+
+t_run "stats prints and stores" 0 "$DURE" data stats "$D/a.h5"
+t_grep "stats are per channel" '^ +0 cell0\.j0\.pos +rad +mean +-?[0-9.e-]+ +std +[0-9.e-]+ +\(1200 values\)'
+t_grep "stats are stored" "stored in $D/a.h5 /stats"
+t_run "inspect still finds no problem after stats" 0 "$DURE" data inspect "$D/a.h5"
+
+# CSV import with anonymization.
+cat > "$D/log.csv" <<'CSV'
+time,plant,serial,operator,spindle_rpm,temp
+0.00,Plant-North,SN-4471,alice,3000,21.5
+0.01,Plant-North,SN-4471,alice,3010,21.6
+0.02,Plant-North,SN-4471,alice,2995,21.6
+CSV
+export DURE_ANON_KEY="consortium-secret-key-0123456789"
+t_run "import hashes and drops identifying columns" 0 "$DURE" data import -o "$D/imp.h5" \
+    --time-col time --hash plant,serial --drop operator "$D/log.csv"
+t_grep "import reports what it wrote" "wrote $D/imp.h5: 1 episodes, 2 channels, 3 rows at 100 Hz \(anonymized\)"
+if grep -qa -e "$DURE_ANON_KEY" -e Plant-North -e SN-4471 -e alice "$D/imp.h5"; then
+    t_fail "the key or an identifying value is in the output file"
+else
+    t_ok "neither the key nor identifying values are in the output file"
+fi
+t_run "the provenance says what was done" 0 h5dump -a anonymization "$D/imp.h5"
+t_grep "hashed and dropped columns are listed" 'HMAC-SHA256.*plant, serial; columns dropped: operator'
+printf 'time,temp\n0,1\n0.1,2,3\n' > "$D/bad.csv"
+t_run "malformed CSV exits 4" 4 "$DURE" data import -o "$D/bad.h5" --time-col time "$D/bad.csv"
+t_grep "the line is named" "bad.csv:3: 3 fields; the header has 2"
+printf 'time,temp\n0,1\n0.1,hot\n' > "$D/bad.csv"
+t_run "a non-number exits 4" 4 "$DURE" data import -o "$D/bad.h5" --time-col time "$D/bad.csv"
+t_grep "line and column are named" "bad.csv:3: column 2 'temp': 'hot' is not a number"
+t_eq "no output file after failed imports" "$(ls "$D"/bad.h5 "$D"/.bad.h5* 2>/dev/null)" ""
+unset DURE_ANON_KEY
+t_run "hashing without a key exits 3" 3 "$DURE" data import -o "$D/k.h5" --time-col time \
+    --hash plant "$D/log.csv"
+t_grep "the key sources are named" "give --key-file PATH or set DURE_ANON_KEY"
+t_done

@@ -1,0 +1,317 @@
+/* tests/unit/test_dataio_badinput.c - every bad dure file gets an error
+ * naming the file, dataset and problem; dtypes are converted or refused;
+ * writers leave nothing behind when they fail. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <dirent.h>
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dataio/format.h"
+#include "dataio/gen.h"
+#include "dataio/reader.h"
+
+static char dir[64];
+static char path[128];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/dure-bad-XXXXXX");
+    if (!mkdtemp(dir)) {
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/f.h5", dir);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    return 0;
+}
+
+/* Names in dir (leftover temporaries included). */
+static int count_files(void)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int n = 0;
+    while (d && (de = readdir(d)) != NULL) {
+        n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+    }
+    if (d) {
+        closedir(d);
+    }
+    return n;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    unlink(path);
+    return rmdir(dir);
+}
+
+/* How to spoil a hand-made dure file. */
+struct spec {
+    hid_t type;          /* of /signals */
+    int rank;            /* of /signals */
+    int no_signals, no_format, empty_episode, short_episodes, names;
+};
+
+/* 3 episodes of 10 rows, 2 channels: value = row * 2 + channel. */
+static void make(const struct spec *sp)
+{
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(f >= 0);
+    hid_t t = H5Tcopy(H5T_C_S1), s1 = H5Screate(H5S_SCALAR);
+    H5Tset_size(t, H5T_VARIABLE);
+    const char *fmt = DATAIO_FORMAT_NAME;
+    if (!sp->no_format) {
+        hid_t a = H5Acreate2(f, "format", t, s1, H5P_DEFAULT, H5P_DEFAULT);
+        H5Awrite(a, t, &fmt);
+        H5Aclose(a);
+        int64_t v = 1;
+        a = H5Acreate2(f, "format_version", H5T_STD_I64LE, s1, H5P_DEFAULT, H5P_DEFAULT);
+        H5Awrite(a, H5T_NATIVE_INT64, &v);
+        H5Aclose(a);
+    }
+    double x[60];
+    for (int i = 0; i < 60; i++) {
+        x[i] = i;
+    }
+    if (!sp->no_signals) {
+        hsize_t dims[3] = {30, 2, 1};
+        if (sp->rank == 1) {
+            dims[0] = 60;
+        }
+        hid_t ds = H5Screate_simple(sp->rank, dims, NULL);
+        hid_t d = H5Dcreate2(f, "/signals", sp->type, ds, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        assert_true(d >= 0);
+        if (H5Tget_class(sp->type) == H5T_FLOAT || H5Tget_class(sp->type) == H5T_INTEGER) {
+            assert_true(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0);
+        }
+        H5Dclose(d);
+        H5Sclose(ds);
+    }
+    int64_t ep[4] = {0, 10, 20, 30};
+    if (sp->empty_episode) {
+        ep[2] = 10;
+    }
+    if (sp->short_episodes) {
+        ep[1] = 3;
+        ep[2] = 6;
+    }
+    hsize_t four = 4;
+    hid_t es = H5Screate_simple(1, &four, NULL);
+    hid_t d = H5Dcreate2(f, "/episodes", H5T_STD_I64LE, es, H5P_DEFAULT, H5P_DEFAULT,
+                         H5P_DEFAULT);
+    H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, ep);
+    H5Dclose(d);
+    H5Sclose(es);
+    hid_t g = H5Gcreate2(f, "/channels", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    const char *names[3] = {"x", "y", "z"};
+    hsize_t nn = (hsize_t)(sp->names ? sp->names : 2);
+    hid_t ns = H5Screate_simple(1, &nn, NULL);
+    d = H5Dcreate2(g, "names", t, ns, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, names);
+    H5Dclose(d);
+    H5Sclose(ns);
+    H5Gclose(g);
+    H5Sclose(s1);
+    H5Tclose(t);
+    H5Fclose(f);
+}
+
+static struct spec good(void)
+{
+    struct spec s = {.type = H5T_IEEE_F32LE, .rank = 2};
+    return s;
+}
+
+static void expect(dure_status_t want, const char *t1, const char *t2)
+{
+    struct dataio_reader_config rc = {.path = path, .layout = DATAIO_LAYOUT_DURE,
+                                      .io = DATAIO_IO_SERIAL, .comm = MPI_COMM_NULL};
+    dataio_reader_t *r = NULL;
+    dure_log_set_quiet(1);
+    dure_status_t st = dataio_reader_open(&rc, &r);
+    dure_log_set_quiet(0);
+    dataio_reader_close(r);
+    assert_int_equal(st, want);
+    const char *e = dure_last_error();
+    if (!strstr(e, path) || !strstr(e, t1) || (t2 && !strstr(e, t2))) {
+        fail_msg("error '%s' should name '%s', '%s' and '%s'", e, path, t1, t2 ? t2 : "");
+    }
+}
+
+static void test_missing_not_hdf5_truncated(void **state)
+{
+    (void)state;
+    unlink(path);
+    expect(DURE_ERR_FORMAT, "No such file or directory", NULL);
+    FILE *f = fopen(path, "w");
+    fputs("time,x\n0,1\n", f);
+    fclose(f);
+    expect(DURE_ERR_FORMAT, "is not an HDF5 file", NULL);
+    struct dataio_gen_config g;
+    dataio_gen_config_init(&g);
+    g.path = path;
+    g.episodes = 4;
+    g.length = 3000;
+    assert_int_equal(dataio_gen_write(&g), DURE_OK);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(truncate(path, sb.st_size / 2), 0);
+    expect(DURE_ERR_FORMAT, "is truncated", NULL);
+}
+
+static void test_missing_dataset_and_format(void **state)
+{
+    (void)state;
+    struct spec s = good();
+    s.no_signals = 1;
+    make(&s);
+    expect(DURE_ERR_FORMAT, "has no dataset '/signals'", NULL);
+    s = good();
+    s.no_format = 1;
+    make(&s);
+    expect(DURE_ERR_FORMAT, "is not a dure dataset", "set data.layout");
+    s = good();
+    s.names = 3;
+    make(&s);
+    expect(DURE_ERR_FORMAT, "'/channels/names' names 3 channels but '/signals' has 2", NULL);
+}
+
+static void test_wrong_rank(void **state)
+{
+    (void)state;
+    struct spec s = good();
+    s.rank = 1;
+    make(&s);
+    expect(DURE_ERR_FORMAT, "dataset '/signals' has rank 1; expected 2", NULL);
+    s.rank = 3;
+    make(&s);
+    expect(DURE_ERR_FORMAT, "dataset '/signals' has rank 3 (shape 30 x 2 x 1)", NULL);
+}
+
+static void test_dtypes_converted_or_refused(void **state)
+{
+    (void)state;
+    hid_t half = H5Tcopy(H5T_IEEE_F32LE);
+    H5Tset_fields(half, 15, 10, 5, 0, 10);
+    H5Tset_size(half, 2);
+    H5Tset_ebias(half, 15);
+    hid_t types[] = {H5T_IEEE_F64LE, H5T_IEEE_F32BE, H5T_STD_I16LE, H5T_STD_U8LE,
+                     H5T_STD_I64BE, half};
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
+        struct spec s = good();
+        s.type = types[i];
+        make(&s);
+        struct dataio_reader_config rc = {.path = path, .layout = DATAIO_LAYOUT_DURE,
+                                          .io = DATAIO_IO_SERIAL, .comm = MPI_COMM_NULL};
+        dataio_reader_t *r = NULL;
+        assert_int_equal(dataio_reader_open(&rc, &r), DURE_OK);
+        dataio_scratch_t *sc = NULL;
+        assert_int_equal(dataio_scratch_create(r, 10, &sc), DURE_OK);
+        float x[20];
+        assert_int_equal(dataio_reader_read_logged(r, 2, 0, 10, x, sc), DURE_OK);
+        for (int k = 0; k < 20; k++) {
+            assert_true(x[k] == (float)(40 + k)); /* rows 20..29 */
+        }
+        dataio_scratch_free(sc);
+        dataio_reader_close(r);
+    }
+    H5Tclose(half);
+    hid_t str = H5Tcopy(H5T_C_S1);
+    H5Tset_size(str, 8);
+    struct spec s = good();
+    s.type = str;
+    make(&s);
+    expect(DURE_ERR_UNSUPPORTED, "dataset '/signals': unsupported dtype (string)", NULL);
+    H5Tclose(str);
+    hid_t cmp = H5Tcreate(H5T_COMPOUND, 8);
+    H5Tinsert(cmp, "a", 0, H5T_NATIVE_FLOAT);
+    H5Tinsert(cmp, "b", 4, H5T_NATIVE_FLOAT);
+    s.type = cmp;
+    make(&s);
+    expect(DURE_ERR_UNSUPPORTED, "unsupported dtype (compound)", NULL);
+    H5Tclose(cmp);
+}
+
+static void test_empty_episode(void **state)
+{
+    (void)state;
+    struct spec s = good();
+    s.empty_episode = 1;
+    make(&s);
+    expect(DURE_ERR_FORMAT, "dataset '/episodes': episode 1 is empty", NULL);
+}
+
+static void test_writer_refuses_and_leaves_nothing(void **state)
+{
+    (void)state;
+    unlink(path);
+    int before = count_files();
+    const char *names[2] = {"a", "a"};
+    struct dataio_writer_config wc = {.path = path, .n_channels = 2, .channel_names = names,
+                                      .sample_rate_hz = 10, .source = "t"};
+    dataio_writer_t *w = NULL;
+    dure_log_set_quiet(1);
+    assert_int_equal(dataio_writer_open(&wc, &w), DURE_ERR_ARG);
+    assert_non_null(strstr(dure_last_error(), "channels 0 and 1 are both named 'a'"));
+    names[1] = "b";
+    assert_int_equal(dataio_writer_open(&wc, &w), DURE_OK);
+    float rows[4] = {1, 2, 3, 4};
+    assert_int_equal(dataio_writer_end_episode(w), DURE_ERR_FORMAT);
+    assert_non_null(strstr(dure_last_error(), "episode 0 is empty"));
+    assert_int_equal(dataio_writer_append(w, rows, 2), DURE_OK);
+    assert_int_equal(count_files(), before + 1); /* the temporary file */
+    /* Rows never closed into an episode: finish refuses, removes the temp. */
+    assert_int_equal(dataio_writer_finish(w), DURE_ERR_FORMAT);
+    dure_log_set_quiet(0);
+    assert_non_null(strstr(dure_last_error(), "rows after the last episode were never closed"));
+    assert_int_equal(count_files(), before);
+    assert_int_not_equal(access(path, F_OK), 0);
+    /* A directory that does not exist. */
+    char nodir[160];
+    snprintf(nodir, sizeof nodir, "%s/missing/f.h5", dir);
+    wc.path = nodir;
+    dure_log_set_quiet(1);
+    assert_int_equal(dataio_writer_open(&wc, &w), DURE_ERR_IO);
+    dure_log_set_quiet(0);
+    assert_non_null(strstr(dure_last_error(), "missing"));
+    /* A failed generation over an existing file keeps the old file. */
+    struct dataio_gen_config g;
+    dataio_gen_config_init(&g);
+    g.path = path;
+    g.episodes = 2;
+    g.length = 100;
+    assert_int_equal(dataio_gen_write(&g), DURE_OK);
+    struct stat a, b;
+    assert_int_equal(stat(path, &a), 0);
+    g.val_fraction = 2;
+    dure_log_set_quiet(1);
+    assert_int_equal(dataio_gen_write(&g), DURE_ERR_ARG);
+    dure_log_set_quiet(0);
+    assert_int_equal(stat(path, &b), 0);
+    assert_int_equal(a.st_ino, b.st_ino);
+    assert_int_equal(count_files(), before + 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_missing_not_hdf5_truncated),
+        cmocka_unit_test(test_missing_dataset_and_format),
+        cmocka_unit_test(test_wrong_rank),
+        cmocka_unit_test(test_dtypes_converted_or_refused),
+        cmocka_unit_test(test_empty_episode),
+        cmocka_unit_test(test_writer_refuses_and_leaves_nothing),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,142 @@
+/* tests/unit/test_dataio_order.c - window index and the global permutation. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataio/order.h"
+
+static void test_perm_is_a_bijection(void **state)
+{
+    (void)state;
+    static const int64_t sizes[] = {1, 2, 3, 7, 64, 100, 1000, 4097};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        int64_t n = sizes[k];
+        unsigned char *seen = calloc((size_t)n, 1);
+        int64_t fixed = 0;
+        for (int64_t i = 0; i < n; i++) {
+            int64_t v = dataio_perm(n, dataio_perm_key(42, 3), i);
+            assert_true(v >= 0 && v < n);
+            assert_false(seen[v]);
+            seen[v] = 1;
+            fixed += v == i;
+        }
+        /* A shuffle, not the identity: few fixed points for large n. */
+        if (n >= 64) {
+            assert_true(fixed < n / 8);
+        }
+        free(seen);
+    }
+}
+
+static void test_perm_depends_on_seed_and_epoch_only(void **state)
+{
+    (void)state;
+    int64_t n = 500, same_epoch = 0, same_seed = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t a = dataio_perm(n, dataio_perm_key(1, 0), i);
+        assert_int_equal(a, dataio_perm(n, dataio_perm_key(1, 0), i));
+        same_epoch += a == dataio_perm(n, dataio_perm_key(1, 1), i);
+        same_seed += a == dataio_perm(n, dataio_perm_key(2, 0), i);
+    }
+    assert_true(same_epoch < 20);
+    assert_true(same_seed < 20);
+}
+
+/* Episodes of lengths 10, 3 (too short for W = 4), 9, 4; stride 2. */
+static void make_info(struct dataio_dataset_info *in, int64_t *start, uint8_t *is_val)
+{
+    static const int64_t len[] = {10, 3, 9, 4};
+    memset(in, 0, sizeof *in);
+    start[0] = 0;
+    for (int e = 0; e < 4; e++) {
+        start[e + 1] = start[e] + len[e];
+    }
+    in->path = "test";
+    in->n_episodes = 4;
+    in->episode_start = start;
+    in->is_val = is_val;
+}
+
+static void test_windows_match_brute_force(void **state)
+{
+    (void)state;
+    struct dataio_dataset_info in;
+    int64_t start[5];
+    make_info(&in, start, NULL);
+    /* Bad rows: 2 (episode 0, t 2) and 15 (episode 2, rows 13..21, t 2). */
+    int64_t bad[] = {2, 15};
+    struct dataio_windows w;
+    assert_int_equal(dataio_windows_build(&in, DATAIO_SPLIT_ALL, 4, 2, bad, 2, &w), DURE_OK);
+    /* Brute force: every (episode, start) with start % 2 == 0, start + 4 <= len,
+     * not covering a bad row. */
+    int64_t want_e[64], want_s[64], nw = 0;
+    for (int64_t e = 0; e < 4; e++) {
+        int64_t len = start[e + 1] - start[e];
+        for (int64_t s = 0; s + 4 <= len; s += 2) {
+            int ok = 1;
+            for (int b = 0; b < 2; b++) {
+                int64_t g = bad[b];
+                ok &= !(g >= start[e] + s && g < start[e] + s + 4);
+            }
+            if (ok) {
+                want_e[nw] = e;
+                want_s[nw] = s;
+                nw++;
+            }
+        }
+    }
+    assert_int_equal(w.n, nw);
+    assert_int_equal(w.n_short, 1);
+    assert_int_equal(w.first_short, 1);
+    for (int64_t v = 0; v < w.n; v++) {
+        int64_t e, s;
+        dataio_windows_get(&w, v, &e, &s);
+        assert_int_equal(e, want_e[v]);
+        assert_int_equal(s, want_s[v]);
+        /* Never across an episode boundary. */
+        assert_true(start[e] + s + 4 <= start[e + 1]);
+    }
+    dataio_windows_free(&w);
+}
+
+static void test_windows_split(void **state)
+{
+    (void)state;
+    struct dataio_dataset_info in;
+    int64_t start[5];
+    uint8_t is_val[4] = {0, 0, 1, 0};
+    make_info(&in, start, is_val);
+    struct dataio_windows w;
+    assert_int_equal(dataio_windows_build(&in, DATAIO_SPLIT_VAL, 4, 4, NULL, 0, &w), DURE_OK);
+    assert_int_equal(w.n, 2); /* episode 2: starts 0 and 4 */
+    for (int64_t v = 0; v < w.n; v++) {
+        int64_t e, s;
+        dataio_windows_get(&w, v, &e, &s);
+        assert_int_equal(e, 2);
+    }
+    dataio_windows_free(&w);
+    assert_int_equal(dataio_windows_build(&in, DATAIO_SPLIT_TRAIN, 4, 4, NULL, 0, &w), DURE_OK);
+    assert_int_equal(w.n, 3); /* episode 0: 0, 4; episode 3: 0 */
+    dataio_windows_free(&w);
+    make_info(&in, start, NULL);
+    dure_log_set_quiet(1);
+    assert_int_equal(dataio_windows_build(&in, DATAIO_SPLIT_VAL, 4, 4, NULL, 0, &w), DURE_ERR_ARG);
+    dure_log_set_quiet(0);
+    assert_non_null(strstr(dure_last_error(), "no validation split"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_perm_is_a_bijection),
+        cmocka_unit_test(test_perm_depends_on_seed_and_epoch_only),
+        cmocka_unit_test(test_windows_match_brute_force),
+        cmocka_unit_test(test_windows_split),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

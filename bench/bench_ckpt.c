@@ -12,7 +12,9 @@
  *   load   the checkpoint's pages dropped from the page cache first
  *          (posix_fadvise DONTNEED on that file only), then ckpt_load
  *   dd-r   dd if=<checkpoint> of=/dev/null bs=4M, pages dropped first
- * Rates are bytes of the checkpoint file per second; medians over R.
+ * Rates are bytes of the checkpoint file per second; medians over R. The
+ * process keeps large freed buffers for reuse, as dure run does
+ * (common/malloc_tune.h).
  * Prints "bench: NAME: VALUE UNIT (PEER: VALUE UNIT, ratio R)" lines and
  * writes bench/results/ckpt_save.json and ckpt_load.json.
  */
@@ -28,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/malloc_tune.h"
 #include "common/status.h"
 #include "dataio/ckpt.h"
 
@@ -72,6 +75,20 @@ static double timed_system(const char *cmd)
     return rc == 0 ? t : -1.0;
 }
 
+/* The 1-minute load average, to read noisy figures by (-1 if unknown). */
+static double load_average(void)
+{
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1) {
+            l = -1;
+        }
+        fclose(f);
+    }
+    return l;
+}
+
 static void write_json(const char *name, double value, const char *peer, double peer_value,
                        double mib, int reps, int ranks, const char *dir)
 {
@@ -90,9 +107,9 @@ static void write_json(const char *name, double value, const char *peer, double 
             "{\"name\": \"%s\", \"value\": %.4f, \"unit\": \"GB/s\", "
             "\"peer\": \"%s\", \"peer_value\": %.4f, \"ratio\": %.4f, "
             "\"state_mib\": %.0f, \"reps\": %d, \"ranks\": %d, \"dir\": \"%s\", "
-            "\"statistic\": \"median\"}\n",
+            "\"statistic\": \"median\", \"loadavg_1m\": %.2f, \"ncpu\": %ld}\n",
             name, value, peer, peer_value, peer_value > 0 ? value / peer_value : 0.0, mib,
-            reps, ranks, dir);
+            reps, ranks, dir, load_average(), sysconf(_SC_NPROCESSORS_ONLN));
     fclose(f);
 }
 
@@ -115,6 +132,8 @@ int main(int argc, char **argv)
     int reps = 3, rank = 0, size = 1, opt, fail = 0;
     char *end;
 
+    /* What dure run does at start (launcher/cmd_run.c). */
+    dure_malloc_reuse_large((size_t)1 << 30);
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
@@ -178,8 +197,8 @@ int main(int argc, char **argv)
         struct ckpt_io_stats io;
         m.step = (uint64_t)r + 1;
         MPI_Barrier(MPI_COMM_WORLD);
-        if (ckpt_save(MPI_COMM_WORLD, dir, &m, state, state + len, state + 2 * len, off, len,
-                      1, &io) != DURE_OK) {
+        if (ckpt_save(MPI_COMM_WORLD, dir, &m, state, state + len, state + 2 * len, off,
+                      len, 1, &io) != DURE_OK) {
             MPI_Abort(MPI_COMM_WORLD, 1);
         }
         bytes = io.bytes;
@@ -195,7 +214,8 @@ int main(int argc, char **argv)
                      "status=none && rm -f '%s/dd.bin'",
                      dir, (unsigned long long)((bytes + (4u << 20) - 1) >> 22), dir);
             double t = timed_system(cmd);
-            dd_r[r] = t > 0 ? (double)(((bytes + (4u << 20) - 1) >> 22) << 22) / t / 1e9 : 0;
+            dd_r[r] =
+                t > 0 ? (double)(((bytes + (4u << 20) - 1) >> 22) << 22) / t / 1e9 : 0;
         }
 
         ckpt_path(dir, m.step, path, sizeof path);
@@ -220,11 +240,13 @@ int main(int argc, char **argv)
     if (rank == 0) {
         double s = median(save_r, reps), d = median(dd_r, reps);
         double l = median(load_r, reps), dr = median(ddr_r, reps);
-        printf("checkpoint: %.1f MiB file, %d ranks, %d reps; save phases (mean): write %.3f s, "
-               "fsync+rename %.3f s, sha256 %.3f s (overlapped with fsync)\n",
-               (double)bytes / 1048576.0, size, reps, sv_write, sv_sync, sv_hash);
-        printf("bench: ckpt_save: %.3f GB/s (dd_write_fsync: %.3f GB/s, ratio %.2f)\n", s, d,
-               d > 0 ? s / d : 0.0);
+        printf("checkpoint: %.1f MiB file, %d ranks, %d reps; save phases (mean): write "
+               "%.3f s, fsync+rename %.3f s, sha256 %.3f s (overlapped with fsync); "
+               "load average %.1f on %ld CPUs\n",
+               (double)bytes / 1048576.0, size, reps, sv_write, sv_sync, sv_hash,
+               load_average(), sysconf(_SC_NPROCESSORS_ONLN));
+        printf("bench: ckpt_save: %.3f GB/s (dd_write_fsync: %.3f GB/s, ratio %.2f)\n", s,
+               d, d > 0 ? s / d : 0.0);
         printf("bench: ckpt_load: %.3f GB/s (dd_read_cold: %.3f GB/s, ratio %.2f)\n", l, dr,
                dr > 0 ? l / dr : 0.0);
         write_json("ckpt_save", s, "dd_write_fsync", d, 3.0 * (double)mib, reps, size, dir);

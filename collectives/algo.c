@@ -236,13 +236,15 @@ enum comm_algo comm_algo_table_pick(const struct comm_algo_table *t, size_t byte
     return a;
 }
 
-const struct comm_algo_table *comm_algo_table_builtin(void)
+const struct comm_algo_table *comm_algo_table_builtin(int one_node)
 {
-    /* Measured with `dure bench allreduce --compare` on 2 ranks of one node
-     * (collectives/README.md): the shared window wins at every size. */
-    static const struct comm_algo_table builtin = {
+    static const struct comm_algo_table node = {
         .n = 1,
         .entry = {{0, COMM_ALGO_SHM}},
     };
-    return &builtin;
+    static const struct comm_algo_table nodes = {
+        .n = 2,
+        .entry = {{0, COMM_ALGO_NATIVE}, {1u << 20, COMM_ALGO_RING}},
+    };
+    return one_node ? &node : &nodes;
 }

@@ -101,7 +101,9 @@ struct comm_backend_i {
     /* Required with start: the handle's op was waited for; reuse it. */
     void (*release)(void *ctx, void *handle);
     /* Optional: tear down in-flight communication after a hang (nccl:
-     * ncclCommAbort), called on the watchdog thread before on_hang. */
+     * ncclCommAbort). Called on the watchdog thread when the on_hang hook
+     * returned or none is installed, while the owner may be polling: it must
+     * be safe against a concurrent poll. */
     void (*abort)(void *ctx);
     /* Optional memory slots. NULL: 64-byte aligned host memory and memcpy. */
     dure_status_t (*mem_alloc)(void *ctx, size_t bytes, void **p);

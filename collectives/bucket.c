@@ -17,6 +17,8 @@ struct comm_bucketer {
     unsigned char *ready;        /* ready[n_tensors] */
     comm_req_t **req;            /* req[nb] of started buckets */
     int started;                 /* buckets 0 .. started-1 have started this step */
+    int waited;                  /* buckets 0 .. waited-1 have been waited for */
+    int window;                  /* buckets in flight at most: the comm's max_inflight */
 };
 
 static dure_status_t start_bucket(comm_bucketer_t *b, int i)
@@ -30,11 +32,18 @@ static dure_status_t start_bucket(comm_bucketer_t *b, int i)
                                 COMM_F32, b->cfg.redop, &b->req[i]);
 }
 
-/* Start, in bucket order, every bucket whose tensors are all ready. */
+/* Start, in bucket order, every bucket whose tensors are all ready. With
+ * the comm's request slots all taken (a large model in small buckets),
+ * wait for the oldest bucket first. */
 static dure_status_t start_ready(comm_bucketer_t *b)
 {
     dure_status_t st = DURE_OK;
     while (b->started < b->nb && b->missing[b->started] == 0) {
+        if (b->started - b->waited >= b->window) {
+            st = comm_wait(b->c, b->req[b->waited]);
+            b->req[b->waited++] = NULL;
+            DURE_TRY(st);
+        }
         DURE_TRY(start_bucket(b, b->started));
         b->started++;
     }
@@ -50,6 +59,7 @@ static void reset_step(comm_bucketer_t *b)
         b->req[i] = NULL;
     }
     b->started = 0;
+    b->waited = 0;
 }
 
 dure_status_t comm_bucketer_create(comm_t *c, float *grads, const size_t *offsets,
@@ -114,10 +124,7 @@ dure_status_t comm_bucketer_create(comm_t *c, float *grads, const size_t *offset
         cur->count += len;
         b->bucket_of[t] = b->nb - 1;
     }
-    DURE_CHECK(b->nb <= comm_max_inflight(c), DURE_ERR_ARG,
-               "bucketer: bucket_mb = %g makes %d buckets, more than the communicator's "
-               "max_inflight = %d: raise bucket_mb",
-               b->cfg.bucket_mb, b->nb, comm_max_inflight(c));
+    b->window = comm_max_inflight(c);
     reset_step(b);
     *out = b;
     b = NULL;
@@ -131,10 +138,8 @@ void comm_bucketer_free(comm_bucketer_t *b)
     if (!b) {
         return;
     }
-    for (int i = 0; i < b->started; i++) {
-        if (b->req[i]) {
-            comm_wait(b->c, b->req[i]);
-        }
+    for (int i = b->waited; i < b->started; i++) {
+        comm_wait(b->c, b->req[i]);
     }
     free(b->bucket);
     free(b->bucket_of);
@@ -180,7 +185,7 @@ dure_status_t comm_bucketer_finish(comm_bucketer_t *b)
     st = start_ready(b);
     /* Wait for every started bucket, even after a failure, so that no
      * request is left behind; report the first error. */
-    for (int i = 0; i < b->started; i++) {
+    for (int i = b->waited; i < b->started; i++) {
         dure_status_t w = comm_wait(b->c, b->req[i]);
         b->req[i] = NULL;
         if (st == DURE_OK) {

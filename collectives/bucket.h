@@ -18,8 +18,10 @@
  * at once on the communication thread or stream. Buckets always start in
  * bucket order, so every rank issues the same sequence of collectives even
  * when tensors become ready in a different order on different ranks.
- * comm_bucketer_finish starts anything not yet started (when overlap is
- * off, everything) and waits for all of it.
+ * When more buckets are in flight than the comm's max_inflight, the oldest
+ * is waited for before the next starts (the bucketer assumes it has the
+ * comm's request slots to itself). comm_bucketer_finish starts anything not
+ * yet started (when overlap is off, everything) and waits for all of it.
  *
  * After finish:
  *   COMM_BUCKET_ALLREDUCE       grads holds the reduced vector on every rank.

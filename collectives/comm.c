@@ -171,7 +171,7 @@ static dure_status_t table_resolve(comm_t *c)
         st = comm_algo_table_parse(env, &c->table);
         DURE_CHECK(st == DURE_OK, st, "in DURE_ALGO_TABLE='%s': %s", env, dure_last_error());
     } else {
-        c->table = *comm_algo_table_builtin();
+        c->table = *comm_algo_table_builtin(one_node);
     }
     for (int i = 0; i < c->table.n; i++) {
         enum comm_algo *a = &c->table.entry[i].algo;
@@ -358,6 +358,8 @@ static dure_status_t check_op(comm_t *c, const struct comm_op *op)
     DURE_CHECK(c->broken == DURE_OK, c->broken,
                "%s: the communicator failed earlier (%s) and cannot be used", name,
                dure_status_name(c->broken));
+    DURE_CHECK(!atomic_load(&c->cancel), DURE_ERR_TIMEOUT,
+               "%s: the watchdog gave up on this communicator", name);
     DURE_CHECK(op->dtype == COMM_F32 || op->dtype == COMM_BF16, DURE_ERR_ARG,
                "%s: unknown data type %d", name, (int)op->dtype);
     DURE_CHECK(op->dtype != COMM_BF16 || c->kind == COMM_BACKEND_NCCL, DURE_ERR_UNSUPPORTED,
@@ -679,6 +681,8 @@ void comm_destroy(comm_t *c)
         pthread_join(c->thread, NULL);
     }
     comm_watchdog_destroy(c->wd, !hung);
+    /* After a hang only a backend without a communication thread (nccl,
+     * already aborted) gets here; its destroy is not collective. */
     if (c->iface) {
         c->iface->destroy(c->ctx);
     }
@@ -717,16 +721,15 @@ dure_status_t comm_mem_alloc(comm_t *c, size_t bytes, void **p)
 {
     dure_status_t st = DURE_OK;
     *p = NULL;
-    if (bytes == 0) {
-        goto out;
-    }
     if (c->iface->mem_alloc) {
         DURE_TRY(c->iface->mem_alloc(c->ctx, bytes, p));
         goto out;
     }
-    size_t rounded = (bytes + 63) & ~(size_t)63;
-    *p = aligned_alloc(64, rounded);
-    DURE_ALLOC_TRY(*p, rounded);
+    if (bytes > 0) {
+        size_t rounded = (bytes + 63) & ~(size_t)63;
+        *p = aligned_alloc(64, rounded);
+        DURE_ALLOC_TRY(*p, rounded);
+    }
 out:
     return st;
 }

@@ -8,8 +8,11 @@
  * runs asynchronous operations, and a hang watchdog.
  *
  * Memory, per backend (ask comm_memory()):
- *   mpi   host memory. Any host buffer works; comm_mem_alloc gives 64-byte
- *         aligned buffers, which the reduction kernels prefer.
+ *   mpi   host memory. Any host buffer works. On a communicator within one
+ *         node, comm_mem_alloc returns registered memory (an MPI-3 shared
+ *         window that every rank maps): the shm algorithm then reads peers'
+ *         buffers in place instead of staging copies, which is the fastest
+ *         path; allocate gradients and parameters with it.
  *   nccl  device memory of the comm's CUDA device (cudaMalloc, or
  *         comm_mem_alloc). Host pointers are an error NCCL reports.
  * Data types: COMM_F32 on both backends, COMM_BF16 on nccl only (mpi returns
@@ -24,12 +27,15 @@
  * reports.
  *
  * Threads: one thread at a time may call into a given comm_t. The MPI
- * backend's communication thread calls MPI concurrently with the caller's
- * thread, so dure requires MPI_THREAD_MULTIPLE: initialise MPI with
- * comm_mpi_init (or MPI_Init_thread asking for MPI_THREAD_MULTIPLE);
- * comm_create fails with a clear message otherwise. (Measured: on this
- * machine Open MPI 4.1.4 at MPI_THREAD_MULTIPLE costs no measurable bandwidth
- * for dure's algorithms; see collectives/README.md.)
+ * backend's communication thread calls MPI concurrently with whatever the
+ * caller's thread does with MPI (data loading, logging), so dure requires
+ * MPI_THREAD_MULTIPLE: initialise MPI with comm_mpi_init (or MPI_Init_thread
+ * asking for MPI_THREAD_MULTIPLE); comm_create fails with a clear message
+ * otherwise. Measured here (collectives/README.md): it adds about 0.4 us to
+ * each of MPI's own small collectives and nothing to the shm algorithm,
+ * which calls no MPI per operation. A blocking call with nothing pending
+ * runs on the caller's thread: the hand-off to the communication thread
+ * costs about 10 us, which small messages cannot afford.
  *
  * Failure: any error inside a collective leaves the comm unusable (the ranks
  * may disagree on where the sequence stopped): every later call returns the
@@ -171,8 +177,14 @@ dure_status_t comm_algo_table_parse(const char *s, struct comm_algo_table *t);
 void comm_algo_table_format(const struct comm_algo_table *t, char *buf, size_t len);
 /* The algorithm the table picks for a message of `bytes`. */
 enum comm_algo comm_algo_table_pick(const struct comm_algo_table *t, size_t bytes);
-/* The built-in table, from measurements on 2 ranks of one node (collectives/README.md). */
-const struct comm_algo_table *comm_algo_table_builtin(void);
+/*
+ * The built-in table. One node: "0:shm", measured with `dure bench
+ * allreduce` for native, ring and shm on 2 ranks (collectives/README.md).
+ * Across nodes (no measurement possible here): "0:native,1M:ring", MPI's
+ * latency-tuned collectives for small messages, dure's ring (buffers
+ * allocated once) for large ones.
+ */
+const struct comm_algo_table *comm_algo_table_builtin(int one_node);
 
 /* ---------------------------------------------------------------- MPI setup */
 
@@ -222,8 +234,13 @@ void comm_algo_table_text(const comm_t *c, char *buf, size_t len);
 
 /* ---------------------------------------------------------------- memory */
 
-/* Allocate `bytes` of the backend's memory kind (see above); *p is NULL for 0
- * bytes. Free with comm_mem_free (NULL is a no-op). Not for the hot path. */
+/*
+ * Allocate `bytes` of the backend's memory kind (see above). Free with
+ * comm_mem_free (NULL is a no-op). Setup-time calls: collective over the
+ * comm on the mpi backend (every rank allocates and frees in the same
+ * order; sizes may differ), and not while asynchronous operations are
+ * pending. *p is NULL for 0 bytes on nccl; on mpi it may be non-NULL.
+ */
 dure_status_t comm_mem_alloc(comm_t *c, size_t bytes, void **p);
 void comm_mem_free(comm_t *c, void *p);
 /* Copy between host memory and the backend's memory (plain memcpy on mpi). */

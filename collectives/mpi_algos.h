@@ -29,5 +29,10 @@ struct comm_shm;
 dure_status_t comm_shm_create(const struct comm_backend_args *a, struct comm_shm **out);
 void comm_shm_destroy(struct comm_shm *s);
 dure_status_t comm_shm_run(struct comm_shm *s, const struct comm_op *op);
+/* Registered memory (collective over the comm): a shared window of its own
+ * whose buffers the direct path reads in place. free returns 0 when p is
+ * not a registered region's base. */
+dure_status_t comm_shm_mem_alloc(struct comm_shm *s, size_t bytes, void **p);
+int comm_shm_mem_free(struct comm_shm *s, void *p);
 
 #endif

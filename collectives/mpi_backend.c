@@ -178,6 +178,33 @@ static dure_status_t mpi_run(void *vctx, const struct comm_op *op)
     }
 }
 
+/* Node-local comms: registered shared memory (collective), read in place by
+ * the shm algorithm. Across nodes: aligned host memory. */
+static dure_status_t mpi_mem_alloc(void *vctx, size_t bytes, void **p)
+{
+    dure_status_t st = DURE_OK;
+    struct mpi_ctx *ctx = vctx;
+    if (ctx->shm) {
+        return comm_shm_mem_alloc(ctx->shm, bytes, p);
+    }
+    *p = NULL;
+    if (bytes > 0) {
+        size_t rounded = (bytes + 63) & ~(size_t)63;
+        *p = aligned_alloc(64, rounded);
+        DURE_ALLOC_TRY(*p, rounded);
+    }
+out:
+    return st;
+}
+
+static void mpi_mem_free(void *vctx, void *p)
+{
+    struct mpi_ctx *ctx = vctx;
+    if (!ctx->shm || !comm_shm_mem_free(ctx->shm, p)) {
+        free(p);
+    }
+}
+
 static void mpi_destroy(void *vctx)
 {
     struct mpi_ctx *ctx = vctx;
@@ -199,6 +226,8 @@ static const struct comm_backend_i mpi_backend = {
     .broadcast = mpi_run,
     .destroy = mpi_destroy,
     .barrier = mpi_run,
+    .mem_alloc = mpi_mem_alloc,
+    .mem_free = mpi_mem_free,
 };
 
 dure_status_t comm_backend_mpi_create(const struct comm_backend_args *a,

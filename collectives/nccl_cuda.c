@@ -16,6 +16,7 @@
  * ncclReduce / ncclBroadcast per non-empty piece does the same job. Pad the
  * flat gradient vector to a multiple of the world size for the fast path.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,8 @@
 
 struct nccl_ctx {
     ncclComm_t nccl;
-    int have_nccl;
+    int have_nccl;               /* under mu: 0 once aborted */
+    pthread_mutex_t mu;          /* the watchdog's abort against the owner's polling */
     cudaStream_t stream;         /* the comm's own */
     cudaStream_t compute;        /* the caller's (NULL: legacy default stream) */
     cudaEvent_t ready;           /* recorded on compute, waited on by stream */
@@ -138,6 +140,11 @@ static dure_status_t query(struct nccl_ctx *x, cudaEvent_t ev, int *done)
     dure_status_t st = DURE_OK;
     ncclResult_t async = ncclSuccess;
     *done = 0;
+    /* Non-blocking calls only, under mu: the watchdog may abort (and free)
+     * the NCCL communicator from its own thread. */
+    pthread_mutex_lock(&x->mu);
+    DURE_CHECK(x->have_nccl, DURE_ERR_TIMEOUT,
+               "nccl: the communicator was aborted by the watchdog");
     DURE_NCCL_TRY(ncclCommGetAsyncError(x->nccl, &async));
     DURE_NCCL_TRY(async);
     cudaError_t rc = cudaEventQuery(ev);
@@ -147,6 +154,7 @@ static dure_status_t query(struct nccl_ctx *x, cudaEvent_t ev, int *done)
     DURE_CUDA_TRY(rc);
     *done = 1;
 out:
+    pthread_mutex_unlock(&x->mu);
     return st;
 }
 
@@ -192,13 +200,17 @@ static void nccl_release(void *vctx, void *handle)
     x->free_ev[x->nfree++] = (int)((cudaEvent_t *)handle - x->events);
 }
 
+/* On the watchdog thread: ncclCommAbort also unblocks an owner stuck inside
+ * an NCCL call (for example waiting for a peer to connect). */
 static void nccl_abort(void *vctx)
 {
     struct nccl_ctx *x = vctx;
+    pthread_mutex_lock(&x->mu);
     if (x->have_nccl) {
         ncclCommAbort(x->nccl);
         x->have_nccl = 0;
     }
+    pthread_mutex_unlock(&x->mu);
 }
 
 static dure_status_t nccl_mem_alloc(void *vctx, size_t bytes, void **p)
@@ -243,6 +255,7 @@ static void nccl_destroy(void *vctx)
     if (x->have_nccl) {
         ncclCommDestroy(x->nccl);
     }
+    pthread_mutex_destroy(&x->mu);
     for (int i = 0; x->events && i < x->nev; i++) {
         if (x->events[i]) {
             cudaEventDestroy(x->events[i]);
@@ -319,6 +332,7 @@ dure_status_t comm_backend_nccl_create(const struct comm_backend_args *a,
                "backend = nccl: another rank sees no CUDA device: use backend = mpi");
     x = calloc(1, sizeof *x);
     DURE_ALLOC_TRY(x, sizeof *x);
+    pthread_mutex_init(&x->mu, NULL);
     x->rank = a->rank;
     x->size = a->size;
     x->cancel = a->cancel;

@@ -20,6 +20,17 @@
  * copies its whole round into in[] and reduces all of it itself, in rank
  * order, so one flag wait is on the critical path. Both sum
  * rank 0 + rank 1 + ... per element: the deterministic order.
+ *
+ * Direct path (no staging copies): buffers from comm_mem_alloc live in
+ * shared windows of their own (registered regions), mapped by every rank.
+ * At the start of an operation each rank publishes where its buffers lie
+ * (region and offset, or "not registered"); when every buffer a peer must
+ * read is registered, ranks read each other's buffers in place: all-reduce
+ * reduces its sub-piece straight from the peers' inputs and copies the
+ * peers' results straight from their outputs, so each rank touches 2.5x
+ * the message instead of 4x. Every rank waits at the end until its peers
+ * have finished reading its buffers, since the caller may overwrite them
+ * the moment the call returns.
  */
 #include <sched.h>
 #include <stdatomic.h>
@@ -38,7 +49,16 @@ enum {
     SHM_PIECE_BYTES = 128 << 10,
     /* One-shot all-reduce up to this many bytes: measured crossover. */
     SHM_ONESHOT_BYTES = 32 << 10,
+    /* Direct path from this many bytes: below it the extra descriptor
+     * exchange costs more than the copies it saves. */
+    SHM_DIRECT_BYTES = 64 << 10,
     SHM_CTRL_BYTES = 4096,
+};
+
+/* Where a rank's buffers lie, for the direct path. */
+struct shm_desc {
+    int32_t send_region, recv_region;  /* index into the registry, -1: not registered */
+    uint64_t send_off, recv_off;       /* byte offset in the region of the reference element */
 };
 
 struct shm_ctrl {
@@ -48,6 +68,17 @@ struct shm_ctrl {
     char pad1[56];
     _Atomic uint64_t done;
     char pad2[56];
+    _Atomic uint64_t desc_seq;         /* ops whose desc below is published */
+    struct shm_desc desc[2];           /* by op parity: a fast peer may publish the
+                                          next op's while this one's is still read */
+    char pad3[8];
+};
+
+/* A registered region: one shared window, every rank's segment mapped. */
+struct shm_region {
+    MPI_Win win;
+    char **base;                       /* base[size] */
+    size_t *bytes;                     /* bytes[size] */
 };
 
 struct comm_shm {
@@ -64,6 +95,14 @@ struct comm_shm {
     struct comm_shard *piece;    /* piece[size] of the current op */
     struct comm_shard *sub;      /* sub[size] of the current round */
     const float **src;           /* src[size]: reduction inputs */
+
+    MPI_Comm alloc_mpi;          /* duplicate for the collective allocations */
+    struct shm_region *region;   /* region[nregion], registered buffers */
+    int nregion;
+    uint64_t direct_ops;         /* ops that exchanged descriptors */
+    const char **peer_send;      /* peer_send[size]: rank q's reference send element, mapped here */
+    char **peer_recv;            /* peer_recv[size] */
+    size_t *ref_send, *ref_recv; /* [size]: global index of each rank's reference elements */
 };
 
 static inline void cpu_relax(void)
@@ -148,6 +187,159 @@ static void round_subs(struct comm_shm *s, size_t k, size_t p_elems)
     }
 }
 
+/* ---------------------------------------------------------------- direct path */
+
+/* The part of rank q's buffers its peers read, by global element index:
+ * input [*ref_s, *ref_s + *ns), output [*ref_r, *ref_r + *nr). The
+ * reference elements also anchor the address translation. */
+static void peer_reads(const struct comm_shm *s, const struct comm_op *op, int q, size_t *ref_s,
+                       size_t *ns, size_t *ref_r, size_t *nr)
+{
+    *ref_s = *ref_r = op->offset;
+    *ns = op->count;
+    *nr = 0;
+    switch (op->coll) {
+    case COMM_ALLREDUCE:
+        *nr = op->count;
+        break;
+    case COMM_REDUCE_SCATTER:
+        *ref_r = s->piece[q].offset;
+        break;
+    case COMM_ALLGATHER:
+        *ref_s = s->piece[q].offset;
+        *ns = s->piece[q].count;
+        break;
+    default:
+        *ns = q == op->root ? op->count : 0;
+        break;
+    }
+}
+
+/* Region holding [p, p + len) of this rank's memory: -1 when none, -2 when
+ * nothing is needed (len 0). */
+static int32_t find_region(const struct comm_shm *s, const void *p, size_t len, uint64_t *off)
+{
+    const uintptr_t a = (uintptr_t)p;
+    *off = 0;
+    if (len == 0) {
+        return -2;
+    }
+    for (int r = 0; r < s->nregion; r++) {
+        const uintptr_t b = (uintptr_t)s->region[r].base[s->rank];
+        if (a >= b && a - b <= s->region[r].bytes[s->rank] &&
+            len <= s->region[r].bytes[s->rank] - (a - b)) {
+            *off = a - b;
+            return r;
+        }
+    }
+    return -1;
+}
+
+/* Publish where this rank's buffers lie, read everyone's; *direct = 1 when
+ * every buffer a peer reads is registered (the same answer on every rank). */
+static dure_status_t exchange(struct comm_shm *s, const struct comm_op *op, int *direct)
+{
+    dure_status_t st = DURE_OK;
+    const size_t es = comm_dtype_size(op->dtype);
+    const uint64_t no = ++s->direct_ops;
+    const int par = (int)(no % 2);
+    size_t ref_s, ns, ref_r, nr;
+    struct shm_desc *d = &s->ctrl[s->rank]->desc[par];
+
+    peer_reads(s, op, s->rank, &ref_s, &ns, &ref_r, &nr);
+    d->send_region = find_region(s, ns ? comm_op_send_at(op, ref_s) : NULL, ns * es, &d->send_off);
+    d->recv_region = find_region(s, nr ? comm_op_recv_at(op, ref_r) : NULL, nr * es, &d->recv_off);
+    publish(s, offsetof(struct shm_ctrl, desc_seq), no);
+    DURE_TRY(wait_peers(s, offsetof(struct shm_ctrl, desc_seq), no));
+
+    *direct = 1;
+    for (int q = 0; q < s->size; q++) {
+        const struct shm_desc *dq = &s->ctrl[q]->desc[par];
+        if (dq->send_region == -1 || dq->recv_region == -1) {
+            *direct = 0;
+        }
+    }
+    for (int q = 0; *direct && q < s->size; q++) {
+        const struct shm_desc *dq = &s->ctrl[q]->desc[par];
+        peer_reads(s, op, q, &s->ref_send[q], &ns, &s->ref_recv[q], &nr);
+        s->peer_send[q] = dq->send_region >= 0
+                              ? s->region[dq->send_region].base[q] + dq->send_off : NULL;
+        s->peer_recv[q] = dq->recv_region >= 0
+                              ? s->region[dq->recv_region].base[q] + dq->recv_off : NULL;
+    }
+out:
+    return st;
+}
+
+static const void *peer_send_at(const struct comm_shm *s, int q, size_t i, size_t es)
+{
+    return s->peer_send[q] + (i - s->ref_send[q]) * es;
+}
+
+static const void *peer_recv_at(const struct comm_shm *s, int q, size_t i, size_t es)
+{
+    return s->peer_recv[q] + (i - s->ref_recv[q]) * es;
+}
+
+static dure_status_t run_direct(struct comm_shm *s, const struct comm_op *op, size_t rounds,
+                                size_t p_elems)
+{
+    dure_status_t st = DURE_OK;
+    const int me = s->rank, n = s->size;
+    const size_t es = comm_dtype_size(op->dtype);
+    const int divisor = op->redop == COMM_AVG ? n : 1;
+
+    for (size_t k = 0; k < rounds; k++) {
+        const uint64_t g = s->g;
+        round_subs(s, k, p_elems);
+        const struct comm_shard mine = s->sub[me];
+        switch (op->coll) {
+        case COMM_ALLREDUCE:
+        case COMM_REDUCE_SCATTER:
+            for (int q = 0; q < n; q++) {
+                s->src[q] = q == me ? comm_op_send_at(op, mine.offset)
+                                    : peer_send_at(s, q, mine.offset, es);
+            }
+            comm_reduce_f32(comm_op_recv_at(op, mine.offset), NULL, s->src, n, mine.count,
+                            divisor);
+            if (op->coll == COMM_ALLREDUCE) {
+                /* the peers' results are final once they publish red */
+                publish(s, CTRL_RED, g + 1);
+                DURE_TRY(wait_peers(s, CTRL_RED, g + 1));
+                for (int j = 0; j < n; j++) {
+                    if (j != me) {
+                        copy(comm_op_recv_at(op, s->sub[j].offset),
+                             peer_recv_at(s, j, s->sub[j].offset, es), s->sub[j].count * es);
+                    }
+                }
+            }
+            break;
+        case COMM_ALLGATHER:
+            for (int j = 0; j < n; j++) {
+                const void *from = j == me ? comm_op_send_at(op, mine.offset)
+                                           : peer_send_at(s, j, s->sub[j].offset, es);
+                copy(comm_op_recv_at(op, s->sub[j].offset), from, s->sub[j].count * es);
+            }
+            break;
+        default: /* COMM_BROADCAST */
+            for (int j = 0; j < n; j++) {
+                const void *from = me == op->root
+                                       ? comm_op_send_at(op, s->sub[j].offset)
+                                       : peer_send_at(s, op->root, s->sub[j].offset, es);
+                copy(comm_op_recv_at(op, s->sub[j].offset), from, s->sub[j].count * es);
+            }
+            break;
+        }
+        publish(s, CTRL_DONE, g + 1);
+        s->g = g + 1;
+    }
+    /* The caller may overwrite its buffers once we return: not before every
+     * peer is done reading them. */
+    DURE_TRY(wait_peers(s, CTRL_DONE, s->g));
+out:
+    return st;
+}
+
 dure_status_t comm_shm_run(struct comm_shm *s, const struct comm_op *op)
 {
     dure_status_t st = DURE_OK;
@@ -169,6 +361,14 @@ dure_status_t comm_shm_run(struct comm_shm *s, const struct comm_op *op)
         }
     }
     const size_t rounds = longest / p_elems + (longest % p_elems != 0) + (op->coll == COMM_BARRIER);
+    if (op->coll != COMM_BARRIER && op->count * es >= SHM_DIRECT_BYTES) {
+        int direct = 0;
+        DURE_TRY(exchange(s, op, &direct));
+        if (direct) {
+            DURE_TRY(run_direct(s, op, rounds, p_elems));
+            goto out;
+        }
+    }
 
     for (size_t k = 0; k < rounds; k++) {
         const uint64_t g = s->g;
@@ -260,6 +460,75 @@ out:
     return st;
 }
 
+/* ---------------------------------------------------------------- registered memory */
+
+dure_status_t comm_shm_mem_alloc(struct comm_shm *s, size_t bytes, void **p)
+{
+    dure_status_t st = DURE_OK;
+    MPI_Info info = MPI_INFO_NULL;
+    struct shm_region reg = {MPI_WIN_NULL, NULL, NULL};
+    int locked = 0;
+    char *mine = NULL;
+
+    *p = NULL;
+    reg.base = calloc((size_t)s->size, sizeof *reg.base);
+    DURE_ALLOC_TRY(reg.base, (size_t)s->size * sizeof *reg.base);
+    reg.bytes = calloc((size_t)s->size, sizeof *reg.bytes);
+    DURE_ALLOC_TRY(reg.bytes, (size_t)s->size * sizeof *reg.bytes);
+    struct shm_region *grown = realloc(s->region, (size_t)(s->nregion + 1) * sizeof *grown);
+    DURE_ALLOC_TRY(grown, (size_t)(s->nregion + 1) * sizeof *grown);
+    s->region = grown;
+
+    DURE_MPI_TRY(MPI_Info_create(&info));
+    DURE_MPI_TRY(MPI_Info_set(info, "alloc_shared_noncontig", "true"));
+    /* Never empty, so that every rank gets a base to free collectively. */
+    bytes = bytes < 64 ? 64 : bytes;
+    DURE_MPI_TRY(MPI_Win_allocate_shared((MPI_Aint)bytes, 1, info, s->alloc_mpi, &mine, &reg.win));
+    DURE_MPI_TRY(MPI_Win_lock_all(MPI_MODE_NOCHECK, reg.win));
+    locked = 1;
+    for (int q = 0; q < s->size; q++) {
+        MPI_Aint len = 0;
+        int disp = 0;
+        DURE_MPI_TRY(MPI_Win_shared_query(reg.win, q, &len, &disp, &reg.base[q]));
+        reg.bytes[q] = (size_t)len;
+    }
+    s->region[s->nregion++] = reg;
+    reg.win = MPI_WIN_NULL;
+    reg.base = NULL;
+    reg.bytes = NULL;
+    *p = mine;
+out:
+    if (info != MPI_INFO_NULL) {
+        MPI_Info_free(&info);
+    }
+    if (reg.win != MPI_WIN_NULL) {
+        if (locked) {
+            MPI_Win_unlock_all(reg.win);
+        }
+        MPI_Win_free(&reg.win);
+    }
+    free(reg.base);
+    free(reg.bytes);
+    return st;
+}
+
+int comm_shm_mem_free(struct comm_shm *s, void *p)
+{
+    for (int r = 0; r < s->nregion; r++) {
+        if (s->region[r].base[s->rank] == p) {
+            MPI_Win_unlock_all(s->region[r].win);
+            MPI_Win_free(&s->region[r].win);
+            free(s->region[r].base);
+            free(s->region[r].bytes);
+            memmove(&s->region[r], &s->region[r + 1],
+                    (size_t)(s->nregion - r - 1) * sizeof *s->region);
+            s->nregion--;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 dure_status_t comm_shm_create(const struct comm_backend_args *a, struct comm_shm **out)
 {
     dure_status_t st = DURE_OK;
@@ -271,6 +540,7 @@ dure_status_t comm_shm_create(const struct comm_backend_args *a, struct comm_shm
     s = calloc(1, sizeof *s);
     DURE_ALLOC_TRY(s, sizeof *s);
     s->win = MPI_WIN_NULL;
+    s->alloc_mpi = MPI_COMM_NULL;
     s->mpi = a->mpi;
     s->rank = a->rank;
     s->size = a->size;
@@ -287,6 +557,17 @@ dure_status_t comm_shm_create(const struct comm_backend_args *a, struct comm_shm
     DURE_ALLOC_TRY(s->sub, (size_t)s->size * sizeof *s->sub);
     s->src = calloc((size_t)s->size, sizeof *s->src);
     DURE_ALLOC_TRY(s->src, (size_t)s->size * sizeof *s->src);
+    s->peer_send = calloc((size_t)s->size, sizeof *s->peer_send);
+    DURE_ALLOC_TRY(s->peer_send, (size_t)s->size * sizeof *s->peer_send);
+    s->peer_recv = calloc((size_t)s->size, sizeof *s->peer_recv);
+    DURE_ALLOC_TRY(s->peer_recv, (size_t)s->size * sizeof *s->peer_recv);
+    s->ref_send = calloc((size_t)s->size, sizeof *s->ref_send);
+    DURE_ALLOC_TRY(s->ref_send, (size_t)s->size * sizeof *s->ref_send);
+    s->ref_recv = calloc((size_t)s->size, sizeof *s->ref_recv);
+    DURE_ALLOC_TRY(s->ref_recv, (size_t)s->size * sizeof *s->ref_recv);
+    s->alloc_mpi = MPI_COMM_NULL;
+    DURE_MPI_TRY(MPI_Comm_dup(a->mpi, &s->alloc_mpi));
+    DURE_MPI_TRY(MPI_Comm_set_errhandler(s->alloc_mpi, MPI_ERRORS_RETURN));
 
     /* Non-contiguous: each rank's segment may start on its own pages (and
      * NUMA node, first touched by its owner). */
@@ -331,6 +612,17 @@ void comm_shm_destroy(struct comm_shm *s)
     if (s->win != MPI_WIN_NULL) {
         MPI_Win_free(&s->win);
     }
+    while (s->nregion > 0) {
+        comm_shm_mem_free(s, s->region[0].base[s->rank]);
+    }
+    if (s->alloc_mpi != MPI_COMM_NULL) {
+        MPI_Comm_free(&s->alloc_mpi);
+    }
+    free(s->region);
+    free(s->peer_send);
+    free(s->peer_recv);
+    free(s->ref_send);
+    free(s->ref_recv);
     free(s->src);
     free(s->sub);
     free(s->piece);

@@ -37,12 +37,12 @@
 
 struct json_writer {
     FILE *out;
-    int pretty;                          /* newlines and 2-space indents */
-    int depth;                           /* open containers */
+    int pretty; /* newlines and 2-space indents */
+    int depth;  /* open containers */
     unsigned char is_object[JSON_MAX_DEPTH];
     unsigned char has_items[JSON_MAX_DEPTH];
-    int want_value;                      /* a key was written, its value is due */
-    const char *misuse;                  /* first misuse, or NULL */
+    int want_value;     /* a key was written, its value is due */
+    const char *misuse; /* first misuse, or NULL */
 };
 
 void json_writer_init(struct json_writer *w, FILE *out, int pretty);

@@ -72,8 +72,7 @@ out:
     return st;
 }
 
-dure_status_t dure_sha256_update_file(dure_sha256_t *h, const char *path,
-                                      uint64_t *bytes)
+dure_status_t dure_sha256_update_file(dure_sha256_t *h, const char *path, uint64_t *bytes)
 {
     dure_status_t st = DURE_OK;
     uint64_t total = 0;

@@ -37,8 +37,7 @@ dure_status_t dure_sha256_buf(const void *data, size_t len,
  * call. *bytes (may be NULL) receives the file's size. A missing or
  * unreadable file is DURE_ERR_IO naming the path.
  */
-dure_status_t dure_sha256_update_file(dure_sha256_t *h, const char *path,
-                                      uint64_t *bytes);
+dure_status_t dure_sha256_update_file(dure_sha256_t *h, const char *path, uint64_t *bytes);
 
 /* SHA-256 of a whole file. */
 dure_status_t dure_sha256_file(const char *path, uint8_t digest[DURE_SHA256_BYTES],

@@ -32,11 +32,16 @@ static double now_s(void)
  * rank enters the next collective call after another has failed. The failing
  * rank logged why; rank 0 also names it, for logs that show rank 0 only.
  */
+/* agree(): MPI_Test calls before it starts sleeping, and the nap between them. */
+#define AGREE_SPIN_POLLS 1000
+#define AGREE_NAP_NS 200000
+
 static dure_status_t agree(MPI_Comm comm, dure_status_t local, const char *what,
                            const char *path)
 {
     dure_status_t st = DURE_OK;
     int rank = 0;
+    MPI_Request req;
     struct {
         int st;
         int rank;
@@ -44,7 +49,20 @@ static dure_status_t agree(MPI_Comm comm, dure_status_t local, const char *what,
     DURE_MPI_TRY(MPI_Comm_rank(comm, &rank));
     in.st = (int)local;
     in.rank = rank;
-    DURE_MPI_TRY(MPI_Allreduce(&in, &worst, 1, MPI_2INT, MPI_MAXLOC, comm));
+    DURE_MPI_TRY(MPI_Iallreduce(&in, &worst, 1, MPI_2INT, MPI_MAXLOC, comm, &req));
+    /* Ranks wait here while one flushes or hashes a large file: poll, then
+     * sleep between polls, rather than spin on a core the working rank (or
+     * the I/O threads) may need. The first polls keep quick agreements quick. */
+    for (int polls = 0, done = 0;; polls++) {
+        DURE_MPI_TRY(MPI_Test(&req, &done, MPI_STATUS_IGNORE));
+        if (done) {
+            break;
+        }
+        if (polls >= AGREE_SPIN_POLLS) {
+            const struct timespec nap = {0, AGREE_NAP_NS};
+            nanosleep(&nap, NULL);
+        }
+    }
     st = (dure_status_t)worst.st;
     if (st != DURE_OK && local == DURE_OK && rank == 0) {
         dure_log_error(__FILE__, __LINE__, "checkpoint '%s': %s failed on rank %d (%s)",
@@ -86,7 +104,8 @@ static dure_status_t save_check_args(const char *dir, const struct ckpt_meta *m,
         struct rlimit lim;
         uint64_t need = ckh5_file_bytes_max(m->n_params);
         DURE_SYS_TRY(getrlimit(RLIMIT_FSIZE, &lim) == 0, "getrlimit(RLIMIT_FSIZE)");
-        DURE_CHECK(lim.rlim_cur == RLIM_INFINITY || (uint64_t)lim.rlim_cur >= need, DURE_ERR_IO,
+        DURE_CHECK(lim.rlim_cur == RLIM_INFINITY || (uint64_t)lim.rlim_cur >= need,
+                   DURE_ERR_IO,
                    "checkpoint in '%s': the file size limit (ulimit -f) of %llu bytes is "
                    "below the checkpoint's size (up to %llu bytes)",
                    dir, (unsigned long long)lim.rlim_cur, (unsigned long long)need);
@@ -161,7 +180,7 @@ out:
  */
 static dure_status_t save_write_h5(MPI_Comm comm, const char *tmp,
                                    const struct ckpt_meta *m, const float *const bufs[3],
-                                   size_t offset, size_t len)
+                                   size_t offset, size_t len, int *collective)
 {
     dure_status_t st = DURE_OK, local = DURE_OK;
     hid_t fapl = -1, dxpl = -1, dcpl = -1, space = -1, file = -1, d = -1;
@@ -188,14 +207,14 @@ static dure_status_t save_write_h5(MPI_Comm comm, const char *tmp,
         /* No timestamps: two identical states give identical files. */
         H5Pset_obj_track_times(dcpl, 0) < 0) {
         local = ckh5_fail(__FILE__, __LINE__, DURE_ERR_HDF5,
-                        "checkpoint '%s': set up HDF5 property lists", tmp);
+                          "checkpoint '%s': set up HDF5 property lists", tmp);
     }
     DURE_TRY(agree(comm, local, "HDF5 setup", tmp));
 
     file = H5Fcreate(tmp, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
     local = file >= 0 ? DURE_OK
                       : ckh5_fail(__FILE__, __LINE__, DURE_ERR_IO,
-                                "checkpoint '%s': create the file", tmp);
+                                  "checkpoint '%s': create the file", tmp);
     DURE_TRY(agree(comm, local, "file creation", tmp));
 
     if (rank == 0) {
@@ -210,19 +229,23 @@ static dure_status_t save_write_h5(MPI_Comm comm, const char *tmp,
         d = H5Dcreate2(file, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
         local = d >= 0 ? DURE_OK
                        : ckh5_fail(__FILE__, __LINE__, DURE_ERR_HDF5,
-                                 "checkpoint '%s': create dataset /%s", tmp, name);
+                                   "checkpoint '%s': create dataset /%s", tmp, name);
         DURE_TRY(agree(comm, local, "dataset creation", tmp));
         local = ckh5_dataset_io(d, dxpl, 1, offset, len, (void *)(uintptr_t)bufs[i]) >= 0
                     ? DURE_OK
                     : ckh5_fail(__FILE__, __LINE__, DURE_ERR_IO,
-                              "checkpoint '%s': write elements [%zu, %zu) of /%s", tmp,
-                              offset, offset + len, name);
+                                "checkpoint '%s': write elements [%zu, %zu) of /%s", tmp,
+                                offset, offset + len, name);
         DURE_TRY(agree(comm, local, "dataset write", tmp));
+        H5D_mpio_actual_io_mode_t mode = H5D_MPIO_NO_COLLECTIVE;
+        if (H5Pget_mpio_actual_io_mode(dxpl, &mode) < 0 || mode == H5D_MPIO_NO_COLLECTIVE) {
+            *collective = 0;
+        }
         herr_t rc = H5Dclose(d);
         d = -1;
         local = rc >= 0 ? DURE_OK
                         : ckh5_fail(__FILE__, __LINE__, DURE_ERR_IO,
-                                  "checkpoint '%s': close dataset /%s", tmp, name);
+                                    "checkpoint '%s': close dataset /%s", tmp, name);
         DURE_TRY(agree(comm, local, "dataset close", tmp));
     }
     {
@@ -231,7 +254,7 @@ static dure_status_t save_write_h5(MPI_Comm comm, const char *tmp,
         file = -1;
         local = rc >= 0 ? DURE_OK
                         : ckh5_fail(__FILE__, __LINE__, DURE_ERR_IO,
-                                  "checkpoint '%s': close (flush) the file", tmp);
+                                    "checkpoint '%s': close (flush) the file", tmp);
         DURE_TRY(agree(comm, local, "file close", tmp));
     }
 out:
@@ -325,7 +348,8 @@ dure_status_t ckpt_save(MPI_Comm comm, const char *dir, const struct ckpt_meta *
     tmp_may_exist = 1;
 
     t = now_s();
-    DURE_TRY(save_write_h5(comm, tmp, &m, bufs, offset, len));
+    int collective = 1, all_collective = 0;
+    DURE_TRY(save_write_h5(comm, tmp, &m, bufs, offset, len, &collective));
     times[1] = now_s() - t;
 
     /* The contents are final once the file is closed: rank 0 flushes them to
@@ -359,12 +383,14 @@ dure_status_t ckpt_save(MPI_Comm comm, const char *dir, const struct ckpt_meta *
     tmp_may_exist = 0;
     times[0] = now_s() - t0;
     DURE_MPI_TRY(MPI_Allreduce(times, tmax, 4, MPI_DOUBLE, MPI_MAX, comm));
+    DURE_MPI_TRY(MPI_Allreduce(&collective, &all_collective, 1, MPI_INT, MPI_MIN, comm));
     if (stats) {
         stats->total_s = tmax[0];
         stats->write_s = tmax[1];
         stats->sync_s = tmax[2];
         stats->hash_s = tmax[3];
         stats->bytes = bytes;
+        stats->collective = all_collective;
     }
 out:
     if (st != DURE_OK && tmp_may_exist && rank == 0) {
@@ -419,13 +445,13 @@ dure_status_t ckpt_load(MPI_Comm comm, const char *path, const char *expect_mode
     if (fapl < 0 || dxpl < 0 || H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0 ||
         H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_INDEPENDENT) < 0) {
         local = ckh5_fail(__FILE__, __LINE__, DURE_ERR_HDF5,
-                        "checkpoint '%s': set up HDF5 property lists", path);
+                          "checkpoint '%s': set up HDF5 property lists", path);
     }
     DURE_TRY(agree(comm, local, "HDF5 setup", path));
     file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     local = file >= 0 ? DURE_OK
                       : ckh5_fail(__FILE__, __LINE__, DURE_ERR_FORMAT,
-                                "checkpoint '%s' cannot be opened as HDF5", path);
+                                  "checkpoint '%s' cannot be opened as HDF5", path);
     DURE_TRY(agree(comm, local, "open", path));
     local = ckh5_meta_read(file, path, &m);
     if (local == DURE_OK) {
@@ -460,8 +486,8 @@ dure_status_t ckpt_load(MPI_Comm comm, const char *path, const char *expect_mode
         local = ckh5_dataset_open(file, path, ckpt_dataset_names[i], m.n_params, &d);
         if (local == DURE_OK && ckh5_dataset_io(d, dxpl, 0, offset, len, bufs[i]) < 0) {
             local = ckh5_fail(__FILE__, __LINE__, DURE_ERR_IO,
-                            "checkpoint '%s': read elements [%zu, %zu) of /%s", path, offset,
-                            offset + len, ckpt_dataset_names[i]);
+                              "checkpoint '%s': read elements [%zu, %zu) of /%s", path,
+                              offset, offset + len, ckpt_dataset_names[i]);
         }
         if (d >= 0) {
             H5Dclose(d);
@@ -496,4 +522,3 @@ out:
     ckh5_quiet_end(&q);
     return st;
 }
-

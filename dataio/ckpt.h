@@ -38,7 +38,27 @@
  *   5. delete checkpoints older than the newest `keep`, and stale temp files.
  * Every step's outcome is agreed by all ranks before the next one starts, so
  * a failure on any rank (a full disk, say) fails the save on every rank with
- * the same status, and removes the partial temp file.
+ * the same status, and removes the partial temp file. The file's space is
+ * reserved (fallocate) before any data is written: parallel HDF5 1.10 does
+ * not fail symmetrically when one rank's write fails mid-way, so running out
+ * of space there would hang the ranks instead.
+ *
+ * How `dure run` uses it (sh = comm_shard_of(N, size, rank)):
+ *   start    ckpt_find_latest_valid(world, dir, path, cap, &meta, &found);
+ *            if found: ckpt_load(world, path, model, N, &meta, w + off,
+ *            m + off, v + off, off, len) with [off, off + len) = sh, or
+ *            [0, N) on every rank for zero_stage 0; then restore the step,
+ *            opt_step, loader cursor (epoch, position) and RNG words, and
+ *            compare config_hash with the job spec's RESULT hash.
+ *   save     every [checkpoint] every steps, and at the step boundary where
+ *            any rank has seen SIGUSR2/SIGTERM (a flag set by the handler,
+ *            OR-reduced over the ranks at each boundary; never call ckpt_save
+ *            from a handler): ckpt_save(world, dir, &meta, w + off, m + off,
+ *            v + off, off, len, keep, &io), print io.total_s, then exit
+ *            DURE_EXIT_PREEMPTED (75) after a signal.
+ * For a bitwise-exact resume, meta must carry everything the next step
+ * reads besides the tensors: with the same world size the state after load
+ * is the state that was saved, bit for bit.
  */
 #ifndef DURE_DATAIO_CKPT_H
 #define DURE_DATAIO_CKPT_H
@@ -60,33 +80,34 @@
  * all ranks pass identical metadata and fails with DURE_ERR_INTERNAL if not.
  */
 struct ckpt_meta {
-    uint64_t step;          /* training steps completed; resume runs step `step` next */
-    uint64_t opt_step;      /* AdamW bias-correction counter t (differs from
-                               step when on_nan = skip dropped updates) */
-    double lr;              /* learning rate applied at the last completed step */
-    double loss;            /* training loss of the last completed step (NaN: unknown) */
-    uint64_t epoch;         /* loader cursor: epochs completed */
-    uint64_t position;      /* loader cursor: windows of the current epoch already
-                               consumed by all ranks together (world-size free) */
-    uint32_t n_rng;         /* words used in rng[], 0..CKPT_RNG_MAX */
+    uint64_t step;     /* training steps completed; resume runs step `step` next */
+    uint64_t opt_step; /* AdamW bias-correction counter t (differs from step when
+                        * on_nan = skip dropped updates) */
+    double lr;         /* learning rate applied at the last completed step */
+    double loss;       /* training loss of the last completed step (NaN: unknown) */
+    uint64_t epoch;    /* loader cursor: epochs completed */
+    uint64_t position; /* loader cursor: windows of the current epoch consumed by
+                        * all ranks together (independent of the world size) */
+    uint32_t n_rng;    /* words used in rng[], 0..CKPT_RNG_MAX */
     uint64_t rng[CKPT_RNG_MAX]; /* global RNG state (identical on every rank) */
-    uint64_t seed;          /* [run] seed the run started with */
-    uint64_t config_hash;   /* hash of the resolved job spec, computed by the caller */
-    uint32_t world_size;    /* ranks that wrote the checkpoint (informational) */
-    uint32_t zero_stage;    /* [parallel] zero_stage of the writer (informational) */
-    uint64_t n_params;      /* N, the length of /params, /adam_m and /adam_v */
-    char model[CKPT_MODEL_MAX]; /* model shape, e.g. "d_model=128 n_layers=4
-                               n_heads=4 patch_len=16 context_patches=16
-                               channels=6"; compared verbatim on load */
+    uint64_t seed;              /* [run] seed the run started with */
+    uint64_t config_hash;       /* hash of the resolved job spec, computed by the caller */
+    uint32_t world_size;        /* ranks that wrote it (set by ckpt_save; informational) */
+    uint32_t zero_stage;        /* [parallel] zero_stage of the writer (informational) */
+    uint64_t n_params;          /* N, the length of /params, /adam_m and /adam_v */
+    /* Model shape, e.g. "d_model=128 n_layers=4 n_heads=4 patch_len=16
+     * context_patches=16 channels=6"; compared verbatim on load. */
+    char model[CKPT_MODEL_MAX];
 };
 
 /* Timings and volume of one save or load, as this rank saw them. */
 struct ckpt_io_stats {
-    double total_s;   /* wall time of the whole call */
-    double write_s;   /* HDF5 create/write/close (load: open/read/close) */
-    double sync_s;    /* fsync of the file and the directory (save only) */
-    double hash_s;    /* SHA-256 of the whole file */
-    uint64_t bytes;   /* size of the checkpoint file */
+    double total_s; /* wall time of the whole call */
+    double write_s; /* HDF5 create/write/close (load: open/read/close) */
+    double sync_s;  /* fsync of the file and the directory (save only) */
+    double hash_s;  /* SHA-256 of the whole file */
+    uint64_t bytes; /* size of the checkpoint file */
+    int collective; /* save: 1 when HDF5 reports every dataset write was collective */
 };
 
 /*
@@ -105,8 +126,7 @@ struct ckpt_io_stats {
  */
 dure_status_t ckpt_save(MPI_Comm comm, const char *dir, const struct ckpt_meta *meta,
                         const float *params, const float *adam_m, const float *adam_v,
-                        size_t offset, size_t len, int keep,
-                        struct ckpt_io_stats *stats);
+                        size_t offset, size_t len, int keep, struct ckpt_io_stats *stats);
 
 /*
  * Read a checkpoint written by ckpt_save. Collective over `comm` (any size,
@@ -123,9 +143,9 @@ dure_status_t ckpt_save(MPI_Comm comm, const char *dir, const struct ckpt_meta *
  * ckpt_find_latest_valid and ckpt_verify). stats may be NULL.
  */
 dure_status_t ckpt_load(MPI_Comm comm, const char *path, const char *expect_model,
-                        uint64_t expect_n, struct ckpt_meta *meta_out,
-                        float *params, float *adam_m, float *adam_v,
-                        size_t offset, size_t len, struct ckpt_io_stats *stats);
+                        uint64_t expect_n, struct ckpt_meta *meta_out, float *params,
+                        float *adam_m, float *adam_v, size_t offset, size_t len,
+                        struct ckpt_io_stats *stats);
 
 /*
  * Find the newest valid checkpoint in dir, for automatic resume. Collective
@@ -144,9 +164,8 @@ dure_status_t ckpt_load(MPI_Comm comm, const char *path, const char *expect_mode
  * valid, returns DURE_ERR_FORMAT: silently restarting from step 0 would
  * throw the run away.
  */
-dure_status_t ckpt_find_latest_valid(MPI_Comm comm, const char *dir, char *path,
-                                     size_t cap, struct ckpt_meta *meta_out,
-                                     int *found);
+dure_status_t ckpt_find_latest_valid(MPI_Comm comm, const char *dir, char *path, size_t cap,
+                                     struct ckpt_meta *meta_out, int *found);
 
 /*
  * Read only the metadata of a checkpoint (serial: no MPI needed). Checks the
@@ -156,12 +175,12 @@ dure_status_t ckpt_read_meta(const char *path, struct ckpt_meta *meta);
 
 /* What ckpt_verify found; one field per check. */
 struct ckpt_verify_report {
-    int meta_ok;          /* format attributes and metadata read back */
-    int datasets_ok;      /* every chunk of every dataset passed Fletcher32 */
-    int hash_present;     /* the .sha256 sidecar exists and parses */
-    int hash_ok;          /* and matches the file's SHA-256 */
-    char sha256[65];      /* the file's SHA-256, lowercase hex */
-    char problems[2048];  /* every problem found, one per line; "" when none */
+    int meta_ok;         /* format attributes and metadata read back */
+    int datasets_ok;     /* every chunk of every dataset passed Fletcher32 */
+    int hash_present;    /* the .sha256 sidecar exists and parses */
+    int hash_ok;         /* and matches the file's SHA-256 */
+    char sha256[65];     /* the file's SHA-256, lowercase hex */
+    char problems[2048]; /* every problem found, one per line; "" when none */
 };
 
 /*

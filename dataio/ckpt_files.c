@@ -33,8 +33,8 @@ dure_status_t ckpt_sidecar_path(const char *path, char *buf, size_t cap)
 {
     dure_status_t st = DURE_OK;
     int n = snprintf(buf, cap, "%s" SIDECAR_SUFFIX, path);
-    DURE_CHECK(n >= 0 && (size_t)n < cap, DURE_ERR_ARG,
-               "checkpoint path '%s' is too long", path);
+    DURE_CHECK(n >= 0 && (size_t)n < cap, DURE_ERR_ARG, "checkpoint path '%s' is too long",
+               path);
 out:
     return st;
 }
@@ -104,10 +104,11 @@ dure_status_t ckpt_reserve(const char *path, uint64_t bytes)
                          (double)bytes / 1048576.0);
         }
         DURE_SYS_TRY(fstatvfs(fd, &sv) == 0, "free space for '%s'", path);
-        DURE_CHECK((uint64_t)sv.f_bavail * sv.f_frsize >= bytes, DURE_ERR_IO,
-                   "not enough space for checkpoint '%s': about %.1f MiB needed, %.1f MiB free",
-                   path, (double)bytes / 1048576.0,
-                   (double)sv.f_bavail * (double)sv.f_frsize / 1048576.0);
+        DURE_CHECK(
+            (uint64_t)sv.f_bavail * sv.f_frsize >= bytes, DURE_ERR_IO,
+            "not enough space for checkpoint '%s': about %.1f MiB needed, %.1f MiB free",
+            path, (double)bytes / 1048576.0,
+            (double)sv.f_bavail * (double)sv.f_frsize / 1048576.0);
     }
 out:
     if (fd >= 0) {
@@ -234,7 +235,9 @@ dure_status_t ckpt_list_steps(const char *dir, uint64_t **steps, size_t *n)
         }
         v[cnt++] = s;
     }
-    qsort(v, cnt, sizeof *v, cmp_desc);
+    if (cnt > 1) {
+        qsort(v, cnt, sizeof *v, cmp_desc);
+    }
     *steps = v;
     *n = cnt;
     v = NULL;

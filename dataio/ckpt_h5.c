@@ -49,7 +49,8 @@ static herr_t h5_walk_cb(unsigned n, const H5E_error2_t *e, void *data)
     return 0;
 }
 
-dure_status_t ckh5_fail(const char *file, int line, dure_status_t code, const char *fmt, ...)
+dure_status_t ckh5_fail(const char *file, int line, dure_status_t code, const char *fmt,
+                        ...)
 {
     struct h5_walk w = {.msg = "", .pipeline = 0};
     char what[600];
@@ -60,8 +61,9 @@ dure_status_t ckh5_fail(const char *file, int line, dure_status_t code, const ch
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
     if (w.pipeline) {
-        dure_log_error(file, line, "%s: Fletcher32 checksum mismatch, the data is damaged (%s)",
-                       what, w.msg);
+        dure_log_error(file, line,
+                       "%s: Fletcher32 checksum mismatch, the data is damaged (%s)", what,
+                       w.msg);
         return DURE_ERR_FORMAT;
     }
     if (w.msg[0]) {
@@ -72,7 +74,6 @@ dure_status_t ckh5_fail(const char *file, int line, dure_status_t code, const ch
     return code;
 }
 
-
 /* ---------------------------------------------------------------- metadata */
 
 int ckpt_meta_equal(const struct ckpt_meta *a, const struct ckpt_meta *b)
@@ -81,11 +82,11 @@ int ckpt_meta_equal(const struct ckpt_meta *a, const struct ckpt_meta *b)
            memcmp(&a->lr, &b->lr, sizeof a->lr) == 0 &&
            memcmp(&a->loss, &b->loss, sizeof a->loss) == 0 && a->epoch == b->epoch &&
            a->position == b->position && a->n_rng == b->n_rng &&
-           memcmp(a->rng, b->rng, sizeof a->rng[0] * (a->n_rng <= CKPT_RNG_MAX ? a->n_rng : 0)) == 0 &&
+           memcmp(a->rng, b->rng,
+                  sizeof a->rng[0] * (a->n_rng <= CKPT_RNG_MAX ? a->n_rng : 0)) == 0 &&
            a->seed == b->seed && a->config_hash == b->config_hash &&
            a->world_size == b->world_size && a->zero_stage == b->zero_stage &&
-           a->n_params == b->n_params &&
-           strncmp(a->model, b->model, sizeof a->model) == 0;
+           a->n_params == b->n_params && strncmp(a->model, b->model, sizeof a->model) == 0;
 }
 
 /* An attribute of `n` elements: scalar when n is 0 and `array` false,
@@ -93,8 +94,9 @@ int ckpt_meta_equal(const struct ckpt_meta *a, const struct ckpt_meta *b)
 static herr_t attr_put(hid_t loc, const char *name, hid_t type, int array, hsize_t n,
                        const void *buf)
 {
-    hid_t sp = !array ? H5Screate(H5S_SCALAR)
-                      : n == 0 ? H5Screate(H5S_NULL) : H5Screate_simple(1, &n, NULL);
+    hid_t sp = !array   ? H5Screate(H5S_SCALAR)
+               : n == 0 ? H5Screate(H5S_NULL)
+                        : H5Screate_simple(1, &n, NULL);
     hid_t a = -1;
     herr_t rc = -1;
     if (sp < 0) {
@@ -129,13 +131,14 @@ dure_status_t ckh5_meta_write(hid_t f, const char *path, const struct ckpt_meta 
 {
     dure_status_t st = DURE_OK;
     const uint32_t version = CKPT_FORMAT_VERSION;
-#define PUT(name, type, ptr) CKH5_CHECK(attr_put(f, name, type, 0, 0, ptr) >= 0, \
-                                      "checkpoint '%s': write attribute '%s'", path, name)
+#define PUT(name, type, ptr)                                                               \
+    CKH5_CHECK(attr_put(f, name, type, 0, 0, ptr) >= 0,                                    \
+               "checkpoint '%s': write attribute '%s'", path, name)
     CKH5_CHECK(attr_put_str(f, "format", CKPT_FORMAT) >= 0,
-             "checkpoint '%s': write attribute 'format'", path);
+               "checkpoint '%s': write attribute 'format'", path);
     PUT("format_version", H5T_NATIVE_UINT32, &version);
     CKH5_CHECK(attr_put_str(f, "dure_version", DURE_VERSION) >= 0,
-             "checkpoint '%s': write attribute 'dure_version'", path);
+               "checkpoint '%s': write attribute 'dure_version'", path);
     PUT("step", H5T_NATIVE_UINT64, &m->step);
     PUT("opt_step", H5T_NATIVE_UINT64, &m->opt_step);
     PUT("lr", H5T_NATIVE_DOUBLE, &m->lr);
@@ -143,7 +146,7 @@ dure_status_t ckh5_meta_write(hid_t f, const char *path, const struct ckpt_meta 
     PUT("epoch", H5T_NATIVE_UINT64, &m->epoch);
     PUT("position", H5T_NATIVE_UINT64, &m->position);
     CKH5_CHECK(attr_put(f, "rng", H5T_NATIVE_UINT64, 1, m->n_rng, m->rng) >= 0,
-             "checkpoint '%s': write attribute 'rng'", path);
+               "checkpoint '%s': write attribute 'rng'", path);
     PUT("seed", H5T_NATIVE_UINT64, &m->seed);
     PUT("config_hash", H5T_NATIVE_UINT64, &m->config_hash);
     PUT("world_size", H5T_NATIVE_UINT32, &m->world_size);
@@ -151,7 +154,7 @@ dure_status_t ckh5_meta_write(hid_t f, const char *path, const struct ckpt_meta 
     PUT("n_params", H5T_NATIVE_UINT64, &m->n_params);
 #undef PUT
     CKH5_CHECK(attr_put_str(f, "model", m->model) >= 0,
-             "checkpoint '%s': write attribute 'model'", path);
+               "checkpoint '%s': write attribute 'model'", path);
 out:
     return st;
 }
@@ -165,9 +168,10 @@ static dure_status_t attr_get(hid_t f, const char *path, const char *name, hid_t
     hid_t a = -1, sp = -1;
     htri_t ex = H5Aexists(f, name);
     CKH5_CHECK(ex >= 0, "checkpoint '%s': look up attribute '%s'", path, name);
-    DURE_CHECK(ex > 0, DURE_ERR_FORMAT,
-               "checkpoint '%s': attribute '%s' is missing (not a dure checkpoint, or damaged)",
-               path, name);
+    DURE_CHECK(
+        ex > 0, DURE_ERR_FORMAT,
+        "checkpoint '%s': attribute '%s' is missing (not a dure checkpoint, or damaged)",
+        path, name);
     a = H5Aopen(f, name, H5P_DEFAULT);
     CKH5_CHECK(a >= 0, "checkpoint '%s': open attribute '%s'", path, name);
     sp = H5Aget_space(a);
@@ -178,7 +182,7 @@ static dure_status_t attr_get(hid_t f, const char *path, const char *name, hid_t
                name, (long long)got, (long long)n);
     if (n > 0) {
         CKH5_CHECK(H5Aread(a, type, buf) >= 0, "checkpoint '%s': read attribute '%s'", path,
-                 name);
+                   name);
     }
 out:
     if (sp >= 0) {
@@ -224,9 +228,10 @@ static dure_status_t attr_get_str(hid_t f, const char *path, const char *name, c
     char *vl = NULL;
     htri_t ex = H5Aexists(f, name);
     CKH5_CHECK(ex >= 0, "checkpoint '%s': look up attribute '%s'", path, name);
-    DURE_CHECK(ex > 0, DURE_ERR_FORMAT,
-               "checkpoint '%s': attribute '%s' is missing (not a dure checkpoint, or damaged)",
-               path, name);
+    DURE_CHECK(
+        ex > 0, DURE_ERR_FORMAT,
+        "checkpoint '%s': attribute '%s' is missing (not a dure checkpoint, or damaged)",
+        path, name);
     a = H5Aopen(f, name, H5P_DEFAULT);
     CKH5_CHECK(a >= 0, "checkpoint '%s': open attribute '%s'", path, name);
     ft = H5Aget_type(a);
@@ -236,10 +241,10 @@ static dure_status_t attr_get_str(hid_t f, const char *path, const char *name, c
     mt = H5Tcopy(H5T_C_S1);
     /* HDF5 converts no string between character sets: read in the file's. */
     CKH5_CHECK(mt >= 0 && H5Tset_cset(mt, H5Tget_cset(ft)) >= 0,
-             "checkpoint '%s': attribute '%s'", path, name);
+               "checkpoint '%s': attribute '%s'", path, name);
     if (H5Tis_variable_str(ft) > 0) {
         CKH5_CHECK(H5Tset_size(mt, H5T_VARIABLE) >= 0 && H5Aread(a, mt, &vl) >= 0,
-                 "checkpoint '%s': read attribute '%s'", path, name);
+                   "checkpoint '%s': read attribute '%s'", path, name);
         DURE_CHECK(vl && strlen(vl) < cap, DURE_ERR_FORMAT,
                    "checkpoint '%s': attribute '%s' is longer than %zu bytes", path, name,
                    cap - 1);
@@ -250,7 +255,7 @@ static dure_status_t attr_get_str(hid_t f, const char *path, const char *name, c
                    "checkpoint '%s': attribute '%s' is longer than %zu bytes", path, name,
                    cap - 1);
         CKH5_CHECK(H5Tset_size(mt, sz + 1) >= 0 && H5Aread(a, mt, buf) >= 0,
-                 "checkpoint '%s': read attribute '%s'", path, name);
+                   "checkpoint '%s': read attribute '%s'", path, name);
         buf[sz] = '\0';
     }
 out:
@@ -282,8 +287,8 @@ dure_status_t ckh5_meta_read(hid_t f, const char *path, struct ckpt_meta *m)
                path, format, CKPT_FORMAT);
     DURE_TRY(attr_get(f, path, "format_version", H5T_NATIVE_UINT32, 1, &version));
     DURE_CHECK(version <= CKPT_FORMAT_VERSION, DURE_ERR_UNSUPPORTED,
-               "checkpoint '%s' has format version %u; this dure reads up to %d",
-               path, version, CKPT_FORMAT_VERSION);
+               "checkpoint '%s' has format version %u; this dure reads up to %d", path,
+               version, CKPT_FORMAT_VERSION);
     DURE_TRY(attr_get(f, path, "step", H5T_NATIVE_UINT64, 1, &m->step));
     DURE_TRY(attr_get(f, path, "opt_step", H5T_NATIVE_UINT64, 1, &m->opt_step));
     DURE_TRY(attr_get(f, path, "lr", H5T_NATIVE_DOUBLE, 1, &m->lr));
@@ -292,8 +297,8 @@ dure_status_t ckh5_meta_read(hid_t f, const char *path, struct ckpt_meta *m)
     DURE_TRY(attr_get(f, path, "position", H5T_NATIVE_UINT64, 1, &m->position));
     DURE_TRY(attr_len(f, path, "rng", &n_rng));
     DURE_CHECK(n_rng <= CKPT_RNG_MAX, DURE_ERR_FORMAT,
-               "checkpoint '%s': attribute 'rng' has %lld words, at most %d allowed",
-               path, (long long)n_rng, CKPT_RNG_MAX);
+               "checkpoint '%s': attribute 'rng' has %lld words, at most %d allowed", path,
+               (long long)n_rng, CKPT_RNG_MAX);
     m->n_rng = (uint32_t)n_rng;
     DURE_TRY(attr_get(f, path, "rng", H5T_NATIVE_UINT64, n_rng, m->rng));
     DURE_TRY(attr_get(f, path, "seed", H5T_NATIVE_UINT64, 1, &m->seed));
@@ -308,7 +313,7 @@ out:
 
 /* Open dataset `name` and check it is float32 [n]. */
 dure_status_t ckh5_dataset_open(hid_t f, const char *path, const char *name, uint64_t n,
-                                  hid_t *out)
+                                hid_t *out)
 {
     dure_status_t st = DURE_OK;
     hid_t d = -1, sp = -1, t = -1;
@@ -323,10 +328,11 @@ dure_status_t ckh5_dataset_open(hid_t f, const char *path, const char *name, uin
     t = H5Dget_type(d);
     CKH5_CHECK(sp >= 0 && t >= 0, "checkpoint '%s': dataset /%s", path, name);
     int rank = H5Sget_simple_extent_dims(sp, dims, NULL);
-    DURE_CHECK(rank == 1 && dims[0] == n, DURE_ERR_FORMAT,
-               "checkpoint '%s': dataset /%s has shape %s%llu%s, expected [%llu] (n_params)",
-               path, name, rank == 1 ? "[" : "of rank ", (unsigned long long)dims[0],
-               rank == 1 ? "]" : "", (unsigned long long)n);
+    DURE_CHECK(
+        rank == 1 && dims[0] == n, DURE_ERR_FORMAT,
+        "checkpoint '%s': dataset /%s has shape %s%llu%s, expected [%llu] (n_params)", path,
+        name, rank == 1 ? "[" : "of rank ", (unsigned long long)dims[0],
+        rank == 1 ? "]" : "", (unsigned long long)n);
     DURE_CHECK(H5Tget_class(t) == H5T_FLOAT && H5Tget_size(t) == sizeof(float),
                DURE_ERR_FORMAT, "checkpoint '%s': dataset /%s is not float32", path, name);
     *out = d;
@@ -348,8 +354,7 @@ out:
  * Read or write elements [offset, offset + len) of dataset d from/to buf.
  * dxpl chooses collective or independent transfer.
  */
-herr_t ckh5_dataset_io(hid_t d, hid_t dxpl, int write, size_t offset, size_t len,
-                         void *buf)
+herr_t ckh5_dataset_io(hid_t d, hid_t dxpl, int write, size_t offset, size_t len, void *buf)
 {
     hsize_t start = offset, count = len, mdim = len;
     hid_t fs = H5Dget_space(d);
@@ -368,20 +373,18 @@ herr_t ckh5_dataset_io(hid_t d, hid_t dxpl, int write, size_t offset, size_t len
     }
     rc = write ? H5Dwrite(d, H5T_NATIVE_FLOAT, ms, fs, dxpl, buf)
                : H5Dread(d, H5T_NATIVE_FLOAT, ms, fs, dxpl, buf);
-done:
-    {
-        /* Closing clears HDF5's error stack: keep the failure's for ckh5_fail. */
-        hid_t err = rc < 0 ? H5Eget_current_stack() : -1;
-        if (ms >= 0) {
-            H5Sclose(ms);
-        }
-        if (fs >= 0) {
-            H5Sclose(fs);
-        }
-        if (err >= 0) {
-            H5Eset_current_stack(err);
-        }
+done : {
+    /* Closing clears HDF5's error stack: keep the failure's for ckh5_fail. */
+    hid_t err = rc < 0 ? H5Eget_current_stack() : -1;
+    if (ms >= 0) {
+        H5Sclose(ms);
     }
+    if (fs >= 0) {
+        H5Sclose(fs);
+    }
+    if (err >= 0) {
+        H5Eset_current_stack(err);
+    }
+}
     return rc;
 }
-

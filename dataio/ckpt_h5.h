@@ -43,16 +43,16 @@ void ckh5_quiet_end(const struct ckh5_quiet *q);
  * return the status: DURE_ERR_FORMAT when a filter failed (a Fletcher32
  * checksum mismatch: the data is damaged), else `code`.
  */
-dure_status_t ckh5_fail(const char *file, int line, dure_status_t code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+dure_status_t ckh5_fail(const char *file, int line, dure_status_t code, const char *fmt,
+                        ...) __attribute__((format(printf, 4, 5)));
 
 /* Fail with an HDF5 error unless cond holds. */
-#define CKH5_CHECK(cond, ...)                                                   \
-    do {                                                                      \
-        if (!(cond)) {                                                        \
-            st = ckh5_fail(__FILE__, __LINE__, DURE_ERR_HDF5, __VA_ARGS__);     \
-            goto out;                                                         \
-        }                                                                     \
+#define CKH5_CHECK(cond, ...)                                                              \
+    do {                                                                                   \
+        if (!(cond)) {                                                                     \
+            st = ckh5_fail(__FILE__, __LINE__, DURE_ERR_HDF5, __VA_ARGS__);                \
+            goto out;                                                                      \
+        }                                                                                  \
     } while (0)
 
 /* Write struct ckpt_meta as root attributes of f (plus format, version and
@@ -71,6 +71,7 @@ dure_status_t ckh5_dataset_open(hid_t f, const char *path, const char *name, uin
  * from/into buf[len]; dxpl picks collective or independent transfer. A rank
  * with len 0 selects nothing but still takes part in a collective call.
  */
-herr_t ckh5_dataset_io(hid_t d, hid_t dxpl, int write, size_t offset, size_t len, void *buf);
+herr_t ckh5_dataset_io(hid_t d, hid_t dxpl, int write, size_t offset, size_t len,
+                       void *buf);
 
 #endif

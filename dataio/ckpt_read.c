@@ -18,7 +18,6 @@
 /* ckpt_verify reads this many chunks per call, into one buffer. */
 #define VERIFY_CHUNKS 4
 
-
 /* ---------------------------------------------------------------- serial readers */
 
 /* Open a checkpoint with the default (serial) driver. */
@@ -33,8 +32,8 @@ static dure_status_t open_serial(const char *path, hid_t *file)
     *file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (*file < 0) {
         st = ckh5_fail(__FILE__, __LINE__, DURE_ERR_FORMAT,
-                     "checkpoint '%s' (%lld bytes) cannot be opened as HDF5", path,
-                     (long long)sb.st_size);
+                       "checkpoint '%s' (%lld bytes) cannot be opened as HDF5", path,
+                       (long long)sb.st_size);
     }
 out:
     return st;
@@ -73,8 +72,8 @@ static dure_status_t dataset_describe(hid_t f, const char *path, const char *nam
     }
     unsigned flags = 0, cd[4];
     size_t ncd = 4;
-    info->fletcher32 =
-        H5Pget_filter_by_id2(dcpl, H5Z_FILTER_FLETCHER32, &flags, &ncd, cd, 0, NULL, NULL) >= 0;
+    info->fletcher32 = H5Pget_filter_by_id2(dcpl, H5Z_FILTER_FLETCHER32, &flags, &ncd, cd,
+                                            0, NULL, NULL) >= 0;
     H5Eclear2(H5E_DEFAULT);
     info->storage_bytes = H5Dget_storage_size(d);
 out:
@@ -97,7 +96,8 @@ dure_status_t ckpt_describe(const char *path, struct ckpt_meta *meta,
     DURE_TRY(open_serial(path, &f));
     DURE_TRY(ckh5_meta_read(f, path, meta));
     for (int i = 0; i < CKPT_N_DATASETS; i++) {
-        DURE_TRY(dataset_describe(f, path, ckpt_dataset_names[i], meta->n_params, &info[i]));
+        DURE_TRY(
+            dataset_describe(f, path, ckpt_dataset_names[i], meta->n_params, &info[i]));
     }
 out:
     if (f >= 0) {
@@ -133,8 +133,8 @@ static dure_status_t verify_dataset(hid_t f, const char *path, const char *name,
         size_t len = (size_t)(n - off < block ? n - off : block);
         if (ckh5_dataset_io(d, H5P_DEFAULT, 0, (size_t)off, len, *buf) < 0) {
             st = ckh5_fail(__FILE__, __LINE__, DURE_ERR_FORMAT,
-                         "checkpoint '%s': dataset /%s, elements [%llu, %llu)", path, name,
-                         (unsigned long long)off, (unsigned long long)(off + len));
+                           "checkpoint '%s': dataset /%s, elements [%llu, %llu)", path,
+                           name, (unsigned long long)off, (unsigned long long)(off + len));
             goto out;
         }
     }
@@ -231,8 +231,8 @@ dure_status_t ckpt_read_dataset(const char *path, int which, uint64_t offset, si
     DURE_TRY(open_serial(path, &f));
     DURE_TRY(ckh5_meta_read(f, path, &m));
     DURE_CHECK(offset <= m.n_params && len <= m.n_params - offset, DURE_ERR_ARG,
-               "checkpoint '%s': elements [%llu, %llu) lie outside its %llu parameters", path,
-               (unsigned long long)offset, (unsigned long long)(offset + len),
+               "checkpoint '%s': elements [%llu, %llu) lie outside its %llu parameters",
+               path, (unsigned long long)offset, (unsigned long long)(offset + len),
                (unsigned long long)m.n_params);
     DURE_TRY(ckh5_dataset_open(f, path, ckpt_dataset_names[which], m.n_params, &d));
     if (ckh5_dataset_io(d, H5P_DEFAULT, 0, (size_t)offset, len, buf) < 0) {
@@ -288,9 +288,8 @@ static dure_status_t find_serial(const char *dir, char *path, size_t cap,
             *found = 1;
             break;
         }
-        dure_log_warn(__FILE__, __LINE__,
-                      "skipping checkpoint '%s' (%s)%s", path, dure_last_error(),
-                      i + 1 < n ? "; trying the previous one" : "");
+        dure_log_warn(__FILE__, __LINE__, "skipping checkpoint '%s' (%s)%s", path,
+                      dure_last_error(), i + 1 < n ? "; trying the previous one" : "");
     }
     DURE_CHECK(n == 0 || *found, DURE_ERR_FORMAT,
                "no valid checkpoint in '%s': all %zu found are damaged (see the warnings "

@@ -62,6 +62,7 @@ struct bench_opts {
     enum comm_dtype dtype;
     struct comm_config cfg;
     int compare;
+    int use_malloc;                 /* dure's buffers from the heap, not comm_mem_alloc */
     const char *json, *plot;
     double min_busbw;
 };
@@ -98,6 +99,8 @@ void cmd_bench_usage(FILE *out)
             "      --json FILE         also write the results as JSON\n"
             "      --plot FILE.png     draw busbw against size with gnuplot\n"
             "      --min-busbw GB/s    exit 1 when the average bus bandwidth is lower\n"
+            "      --malloc            dure's buffers from the heap instead of comm_mem_alloc\n"
+            "                          (mpi: collectives then stage through the shared window)\n"
             "\n"
             "Exit status: 0; 1 when any element is wrong (#wrong, summed over ranks) or the\n"
             "average is below --min-busbw; 2 for bad options; %d when the watchdog fired.\n"
@@ -147,7 +150,7 @@ static int parse_size_opt(const char *name, const char *s, size_t *out)
 /* 0 on success, else the exit code (usage printed). */
 static int parse_opts(int argc, char **argv, struct bench_opts *o)
 {
-    enum { O_BACKEND = 256, O_ALGO, O_TABLE, O_DET, O_WD, O_CMP, O_JSON, O_PLOT, O_MIN };
+    enum { O_BACKEND = 256, O_ALGO, O_TABLE, O_DET, O_WD, O_CMP, O_JSON, O_PLOT, O_MIN, O_MALLOC };
     static const struct option longopts[] = {
         {"minbytes", required_argument, NULL, 'b'},
         {"maxbytes", required_argument, NULL, 'e'},
@@ -169,6 +172,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
         {"json", required_argument, NULL, O_JSON},
         {"plot", required_argument, NULL, O_PLOT},
         {"min-busbw", required_argument, NULL, O_MIN},
+        {"malloc", no_argument, NULL, O_MALLOC},
         {NULL, 0, NULL, 0},
     };
     int opt, bad = 0;
@@ -244,6 +248,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
         case O_JSON: o->json = optarg; break;
         case O_PLOT: o->plot = optarg; break;
         case O_MIN: bad = parse_double_opt("--min-busbw", optarg, 0.0, &o->min_busbw); break;
+        case O_MALLOC: o->use_malloc = 1; break;
         default: bad = 1; break;
         }
     }
@@ -583,6 +588,9 @@ static void print_header(const struct bench *b)
            b->o.coll->name, b->size, comm_node_count(b->dure),
            comm_backend_name(comm_backend(b->dure)), comm_algo_name(b->o.cfg.algo), table,
            b->o.cfg.deterministic ? ", deterministic" : "");
+    printf("# dure's buffers: %s%s\n",
+           b->o.use_malloc ? "heap (malloc)" : "comm_mem_alloc",
+           b->o.compare ? "; MPI native's: heap (malloc)" : "");
     printf("# type %s, op %s, root %d; %d iters x %d reps (median of rep means), warmup %d, "
            "check %d\n#\n",
            type_name(b->o.dtype), op_name(b), b->o.coll->coll == COMM_BROADCAST ? b->o.root : -1,
@@ -817,17 +825,32 @@ int cmd_bench(int argc, char **argv)
     b.max_total = b.o.max_bytes / b.es;
     DURE_CHECK(b.max_total > 0, DURE_ERR_ARG, "-e %zu is smaller than one element",
                b.o.max_bytes);
-    DURE_TRY(comm_mem_alloc(b.dure, b.max_total * b.es, &b.send));
-    DURE_TRY(comm_mem_alloc(b.dure, b.max_total * b.es, &b.recv));
+    if (b.o.use_malloc) {
+        DURE_CHECK(comm_memory(b.dure) == COMM_MEM_HOST, DURE_ERR_ARG,
+                   "--malloc gives host memory: backend %s needs device memory",
+                   comm_backend_name(comm_backend(b.dure)));
+        size_t bytes = (b.max_total * b.es + 4095) & ~(size_t)4095;
+        b.send = aligned_alloc(4096, bytes);
+        DURE_ALLOC_TRY(b.send, bytes);
+        b.recv = aligned_alloc(4096, bytes);
+        DURE_ALLOC_TRY(b.recv, bytes);
+    } else {
+        DURE_TRY(comm_mem_alloc(b.dure, b.max_total * b.es, &b.send));
+        DURE_TRY(comm_mem_alloc(b.dure, b.max_total * b.es, &b.recv));
+    }
     b.host = malloc(b.max_total * sizeof *b.host);
     DURE_ALLOC_TRY(b.host, b.max_total * sizeof *b.host);
     b.host16 = malloc(b.max_total * sizeof *b.host16);
     DURE_ALLOC_TRY(b.host16, b.max_total * sizeof *b.host16);
     if (b.o.compare) {
-        DURE_TRY(comm_mem_alloc(b.native, b.max_total * b.es, &b.ref_send));
-        DURE_TRY(comm_mem_alloc(b.native, b.max_total * b.es, &b.ref_recv));
-        memset(b.ref_send, 0, b.max_total * b.es);
-        memset(b.ref_recv, 0, b.max_total * b.es);
+        /* MPI gets ordinary (page-aligned) heap buffers, as an MPI program has. */
+        size_t bytes = (b.max_total * b.es + 4095) & ~(size_t)4095;
+        b.ref_send = aligned_alloc(4096, bytes);
+        DURE_ALLOC_TRY(b.ref_send, bytes);
+        b.ref_recv = aligned_alloc(4096, bytes);
+        DURE_ALLOC_TRY(b.ref_recv, bytes);
+        memset(b.ref_send, 0, bytes);
+        memset(b.ref_recv, 0, bytes);
     }
     /* Touch every page once, outside the timings. */
     for (size_t i = 0; i < b.max_total; i++) {
@@ -916,11 +939,12 @@ out:
     free(res);
     free(b.host);
     free(b.host16);
-    if (b.native) {
-        comm_mem_free(b.native, b.ref_send);
-        comm_mem_free(b.native, b.ref_recv);
-    }
-    if (b.dure) {
+    free(b.ref_send);
+    free(b.ref_recv);
+    if (b.o.use_malloc) {
+        free(b.send);
+        free(b.recv);
+    } else if (b.dure) {
         comm_mem_free(b.dure, b.send);
         comm_mem_free(b.dure, b.recv);
     }

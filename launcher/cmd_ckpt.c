@@ -72,12 +72,13 @@ static int inspect(const char *path)
         printf("  /%-7s float32 [%" PRIu64 "], chunks of %" PRIu64 ", Fletcher32 %s, "
                "%s stored\n",
                ckpt_dataset_names[i], info[i].n, info[i].chunk,
-               info[i].fletcher32 ? "on" : "OFF", human(info[i].storage_bytes, hb, sizeof hb));
+               info[i].fletcher32 ? "on" : "OFF",
+               human(info[i].storage_bytes, hb, sizeof hb));
     }
     snprintf(side, sizeof side, "%s.sha256", path);
-    printf("content hash: %s\n", stat(side, &sb) == 0
-                                     ? "SHA-256 sidecar present (check it: dure ckpt verify)"
-                                     : "NO SHA-256 sidecar");
+    printf("content hash: %s\n",
+           stat(side, &sb) == 0 ? "SHA-256 sidecar present (check it: dure ckpt verify)"
+                                : "NO SHA-256 sidecar");
     return DURE_EXIT_OK;
 }
 
@@ -98,10 +99,14 @@ static int verify(const char *path)
         fprintf(stderr, "dure ckpt verify: %s: %.*s\n", path, (int)n, line);
         line += n + (line[n] == '\n');
     }
-    fprintf(stderr,
-            "  metadata %s, datasets %s, content hash %s\n", r.meta_ok ? "ok" : "BAD",
-            !r.meta_ok ? "not checked" : r.datasets_ok ? "ok" : "BAD",
-            !r.hash_present ? "MISSING" : r.hash_ok ? "ok" : "MISMATCH");
+    fprintf(stderr, "  metadata %s, datasets %s, content hash %s\n",
+            r.meta_ok ? "ok" : "BAD",
+            !r.meta_ok      ? "not checked"
+            : r.datasets_ok ? "ok"
+                            : "BAD",
+            !r.hash_present ? "MISSING"
+            : r.hash_ok     ? "ok"
+                            : "MISMATCH");
     return dure_exit_code(st);
 }
 

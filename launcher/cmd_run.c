@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "collectives/comm.h"
+#include "common/malloc_tune.h"
 #include "common/mpi_check.h"
 #include "common/status.h"
 #include "jobs/jobspec.h"
@@ -495,6 +496,9 @@ int cmd_run(int argc, char **argv)
     }
     const char *job = argv[optind];
 
+    /* Checkpoint writes (HDF5's per-chunk filter buffers) and MPI temporaries
+     * reuse freed heap instead of faulting in fresh mappings each time. */
+    dure_malloc_reuse_large((size_t)1 << 30);
     DURE_TRY(comm_mpi_init(&argc, &argv));
     mpi_up = 1;
     DURE_TRY(dure_ranks_init(&ranks, MPI_COMM_WORLD));

@@ -29,7 +29,8 @@ static dure_status_t read_at(int fd, const char *path, unsigned char *buf, size_
         if (n < 0 && errno == EINTR) {
             continue;
         }
-        DURE_SYS_TRY(n >= 0, "read '%s' at byte %llu", path, (unsigned long long)(off + got));
+        DURE_SYS_TRY(n >= 0, "read '%s' at byte %llu", path,
+                     (unsigned long long)(off + got));
         DURE_CHECK(n > 0, DURE_ERR_IO, "'%s' shrank while it was fingerprinted", path);
         got += (size_t)n;
     }
@@ -59,7 +60,8 @@ static dure_status_t sample_file(const char *path, uint64_t size,
         buf = malloc(MANIFEST_SAMPLE_BYTES);
         DURE_ALLOC_TRY(buf, MANIFEST_SAMPLE_BYTES);
         for (uint64_t i = 0; i < MANIFEST_SAMPLE_BLOCKS; i++) {
-            uint64_t off = i * (size - MANIFEST_SAMPLE_BYTES) / (MANIFEST_SAMPLE_BLOCKS - 1);
+            uint64_t off =
+                i * (size - MANIFEST_SAMPLE_BYTES) / (MANIFEST_SAMPLE_BLOCKS - 1);
             DURE_TRY(read_at(fd, path, buf, MANIFEST_SAMPLE_BYTES, off));
             DURE_TRY(dure_sha256_update(h, buf, MANIFEST_SAMPLE_BYTES));
         }
@@ -290,8 +292,9 @@ out:
     return st;
 }
 
-static dure_status_t write_manifest(FILE *f, const char *what, const struct manifest_info *in,
-                                    int launch, const char *names, int size, size_t stride)
+static dure_status_t write_manifest(FILE *f, const char *what,
+                                    const struct manifest_info *in, int launch,
+                                    const char *names, int size, size_t stride)
 {
     dure_status_t st = DURE_OK;
     struct json_writer w;
@@ -434,7 +437,8 @@ dure_status_t manifest_write(MPI_Comm comm, const struct manifest_info *info, ch
         names = malloc(stride * (size_t)size);
         DURE_ALLOC_TRY(names, stride * (size_t)size);
     }
-    DURE_MPI_TRY(MPI_Gather(name, (int)stride, MPI_CHAR, names, (int)stride, MPI_CHAR, 0, comm));
+    DURE_MPI_TRY(
+        MPI_Gather(name, (int)stride, MPI_CHAR, names, (int)stride, MPI_CHAR, 0, comm));
     if (rank == 0) {
         result = (int)publish(info, names, size, stride, buf);
     }

@@ -65,9 +65,9 @@ enum manifest_fp_mode { MANIFEST_FP_AUTO, MANIFEST_FP_FULL, MANIFEST_FP_SAMPLED 
 #define MANIFEST_FULL_MAX_BYTES (16ull << 30)
 
 struct manifest_fingerprint {
-    char mode[32];                 /* "full" or "sampled-64x1MiB" */
-    char value[DURE_SHA256_HEX];   /* SHA-256 over the files' lines, see below */
-    uint64_t bytes;                /* total size of the files */
+    char mode[32];               /* "full" or "sampled-64x1MiB" */
+    char value[DURE_SHA256_HEX]; /* SHA-256 over the files' lines, see below */
+    uint64_t bytes;              /* total size of the files */
 };
 
 /*
@@ -84,20 +84,25 @@ dure_status_t manifest_fingerprint(const char *const *paths, size_t n,
 
 /* What the run knows at start; every pointer caller-owned, NULL where noted. */
 struct manifest_info {
-    const char *run_dir;                    /* the run directory (must exist) */
-    const char *command;                    /* command line as typed; NULL: omitted */
-    const struct manifest_kv *jobspec;      /* resolved job spec, "section.key" -> value text */
+    const char *run_dir; /* the run directory (must exist) */
+    const char *command; /* command line as typed; NULL: omitted */
+    /* The resolved job spec, "section.key" -> value text, [n_jobspec]. */
+    const struct manifest_kv *jobspec;
     size_t n_jobspec;
-    const char *jobspec_hash;               /* e.g. jobspec_hash_hex of the ALL scope; NULL: omitted */
-    const char *const *data_paths;          /* dataset files, [n_data_paths] (n may be 0) */
+    /* E.g. jobspec_hash_hex of the ALL scope; NULL: omitted. */
+    const char *jobspec_hash;
+    /* Dataset files, [n_data_paths] (n may be 0), and how to fingerprint them. */
+    const char *const *data_paths;
     size_t n_data_paths;
     enum manifest_fp_mode fp_mode;
-    const char *backend;                    /* "nccl" or "mpi" */
-    const struct manifest_kv *algorithms;   /* e.g. {"allreduce", "ring"}, {"algo_table", ..} */
+    /* "nccl" or "mpi", and e.g. {"allreduce", "ring"}, {"algo_table", ...}. */
+    const char *backend;
+    const struct manifest_kv *algorithms;
     size_t n_algorithms;
     uint64_t seed;
     int deterministic;
-    const char *resumed_from;               /* checkpoint path, NULL on a fresh start */
+    /* Checkpoint this launch resumed from and its step; NULL on a fresh start. */
+    const char *resumed_from;
     uint64_t resumed_step;
 };
 

@@ -15,9 +15,16 @@
 
 /* Manifest fields that differ between any two runs by design ([*]: any index). */
 static const char *const ignored_fields[] = {
-    "created_at",       "run_dir",         "command",         "launch",
-    "resumed_from",     "resumed_from.checkpoint", "resumed_from.step",
-    "world.hosts[*].name", "jobspec.run.name", "jobspec.run.dir",
+    "created_at",
+    "run_dir",
+    "command",
+    "launch",
+    "resumed_from",
+    "resumed_from.checkpoint",
+    "resumed_from.step",
+    "world.hosts[*].name",
+    "jobspec.run.name",
+    "jobspec.run.dir",
     "jobspec.checkpoint.dir",
 };
 
@@ -84,7 +91,8 @@ static dure_status_t flatten(const struct json_value *v, char *path, size_t plen
         }
         for (const struct json_value *c = v->child; c; c = c->next, i++) {
             int n = v->type == JSON_OBJECT
-                        ? snprintf(path + plen, PATH_CAP - plen, "%s%s", plen ? "." : "", c->key)
+                        ? snprintf(path + plen, PATH_CAP - plen, "%s%s", plen ? "." : "",
+                                   c->key)
                         : snprintf(path + plen, PATH_CAP - plen, "[%zu]", i);
             DURE_CHECK(n > 0 && (size_t)n < PATH_CAP - plen, DURE_ERR_FORMAT,
                        "manifest field path '%s...' is too long", path);
@@ -174,7 +182,8 @@ static void compare_manifests(const struct leaves *a, const struct leaves *b, FI
             if (is_ignored(path)) {
                 r->manifest_ignored++;
                 size_t used = strlen(ignored);
-                snprintf(ignored + used, sizeof ignored - used, "%s%s", used ? ", " : "", path);
+                snprintf(ignored + used, sizeof ignored - used, "%s%s", used ? ", " : "",
+                         path);
             } else {
                 if (r->manifest_diffs == 0) {
                     fprintf(out, "manifest: fields that differ (A vs B):\n");
@@ -198,10 +207,10 @@ static void compare_manifests(const struct leaves *a, const struct leaves *b, FI
 
 struct mrec {
     uint64_t step;
-    const char *key;   /* points into the line's document */
-    const char *lit;   /* the number as written */
+    const char *key; /* points into the line's document */
+    const char *lit; /* the number as written */
     double value;
-    size_t order;      /* line number: the last record of a (step, key) wins */
+    size_t order; /* line number: the last record of a (step, key) wins */
 };
 
 struct metrics {
@@ -238,7 +247,8 @@ static dure_status_t metrics_add_line(struct metrics *m, json_doc_t *doc, size_t
                    step->number >= 0 && step->number == floor(step->number),
                DURE_ERR_FORMAT, "%s: a metrics line needs a whole \"step\" number", where);
     for (const struct json_value *c = root->child; c; c = c->next) {
-        if (c->type != JSON_NUMBER || strcmp(c->key, "step") == 0 || is_timing_key(c->key)) {
+        if (c->type != JSON_NUMBER || strcmp(c->key, "step") == 0 ||
+            is_timing_key(c->key)) {
             continue;
         }
         if (m->n == m->cap) {
@@ -248,7 +258,8 @@ static dure_status_t metrics_add_line(struct metrics *m, json_doc_t *doc, size_t
             m->v = nv;
             m->cap = cap;
         }
-        m->v[m->n++] = (struct mrec){(uint64_t)step->number, c->key, c->num, c->number, lineno};
+        m->v[m->n++] =
+            (struct mrec){(uint64_t)step->number, c->key, c->num, c->number, lineno};
     }
 out:
     return st;
@@ -358,8 +369,9 @@ static void describe_diff(FILE *out, const struct mrec *a, const struct mrec *b)
 {
     double d = fabs(a->value - b->value);
     double rel = d / fmax(fabs(a->value), fabs(b->value));
-    fprintf(out, "  first difference at step %" PRIu64 ": %s = %s (A) vs %s (B): |diff| %.3g, "
-                 "relative %.3g, %" PRIu64 " ulp as double",
+    fprintf(out,
+            "  first difference at step %" PRIu64 ": %s = %s (A) vs %s (B): |diff| %.3g, "
+            "relative %.3g, %" PRIu64 " ulp as double",
             a->step, a->key, a->lit, b->lit, d, rel, ulp_distance(a->value, b->value));
     float fa = (float)a->value, fb = (float)b->value;
     if ((double)fa == a->value && (double)fb == b->value) {
@@ -376,8 +388,10 @@ static void compare_metrics(const struct metrics *a, const struct metrics *b, FI
     const struct mrec *first_a = NULL, *first_b = NULL; /* the first difference */
     while (i < a->n || j < b->n) {
         const struct mrec *x = i < a->n ? &a->v[i] : NULL, *y = j < b->n ? &b->v[j] : NULL;
-        int c = !x ? 1 : !y ? -1 : x->step != y->step ? (x->step < y->step ? -1 : 1)
-                                                      : strcmp(x->key, y->key);
+        int c = !x                   ? 1
+                : !y                 ? -1
+                : x->step != y->step ? (x->step < y->step ? -1 : 1)
+                                     : strcmp(x->key, y->key);
         int differs = c != 0 || memcmp(&x->value, &y->value, sizeof x->value) != 0;
         if (c == 0) {
             r->values_compared++;
@@ -402,19 +416,22 @@ static void compare_metrics(const struct metrics *a, const struct metrics *b, FI
     if (a->n == 0) {
         fprintf(out, "metrics: no step metrics to compare\n");
     } else if (ndiff == 0) {
-        fprintf(out, "metrics: bitwise identical (%" PRIu64 " values, steps %" PRIu64
-                     "..%" PRIu64 "; timings ignored)\n",
+        fprintf(out,
+                "metrics: bitwise identical (%" PRIu64 " values, steps %" PRIu64
+                "..%" PRIu64 "; timings ignored)\n",
                 r->values_compared, a->v[0].step, a->v[a->n - 1].step);
     } else {
-        fprintf(out, "metrics: DIFFER: %zu of %zu values, steps %" PRIu64 "..%" PRIu64
-                     " (%zu logged by A only, %zu by B only)\n",
+        fprintf(out,
+                "metrics: DIFFER: %zu of %zu values, steps %" PRIu64 "..%" PRIu64
+                " (%zu logged by A only, %zu by B only)\n",
                 ndiff, r->values_compared + only_a + only_b, r->first_diff_step, last_diff,
                 only_a, only_b);
         if (first_a && first_b) {
             describe_diff(out, first_a, first_b);
         } else {
             const struct mrec *o = first_a ? first_a : first_b;
-            fprintf(out, "  first difference at step %" PRIu64 ": %s is logged by run %s only\n",
+            fprintf(out,
+                    "  first difference at step %" PRIu64 ": %s is logged by run %s only\n",
                     o->step, o->key, first_a ? "A" : "B");
         }
     }
@@ -460,7 +477,9 @@ static dure_status_t compare_checkpoints(const char *dir_a, const char *dir_b, F
         }
     }
     if (i == na || j == nb) {
-        fprintf(out, "checkpoints: no step checkpointed by both runs, parameters not compared\n");
+        fprintf(
+            out,
+            "checkpoints: no step checkpointed by both runs, parameters not compared\n");
         goto out;
     }
     r->ckpt_compared = 1;
@@ -470,8 +489,9 @@ static dure_status_t compare_checkpoints(const char *dir_a, const char *dir_b, F
     DURE_TRY(ckpt_read_meta(pa, &ma));
     DURE_TRY(ckpt_read_meta(pb, &mb));
     if (ma.n_params != mb.n_params) {
-        fprintf(out, "checkpoints: step %" PRIu64 ": DIFFER: %" PRIu64 " vs %" PRIu64
-                     " parameters\n",
+        fprintf(out,
+                "checkpoints: step %" PRIu64 ": DIFFER: %" PRIu64 " vs %" PRIu64
+                " parameters\n",
                 sa[i], ma.n_params, mb.n_params);
         goto out;
     }
@@ -482,7 +502,8 @@ static dure_status_t compare_checkpoints(const char *dir_a, const char *dir_b, F
     int same = 1;
     for (int k = 0; k < CKPT_N_DATASETS; k++) {
         for (uint64_t off = 0; off < ma.n_params; off += CMP_BLOCK) {
-            size_t len = (size_t)(ma.n_params - off < CMP_BLOCK ? ma.n_params - off : CMP_BLOCK);
+            size_t len =
+                (size_t)(ma.n_params - off < CMP_BLOCK ? ma.n_params - off : CMP_BLOCK);
             DURE_TRY(ckpt_read_dataset(pa, k, off, len, ba));
             DURE_TRY(ckpt_read_dataset(pb, k, off, len, bb));
             if (memcmp(ba, bb, len * sizeof *ba) == 0) {
@@ -492,8 +513,9 @@ static dure_status_t compare_checkpoints(const char *dir_a, const char *dir_b, F
             while (memcmp(&ba[e], &bb[e], sizeof *ba) == 0) {
                 e++;
             }
-            fprintf(out, "checkpoints: step %" PRIu64 ": /%s DIFFERS first at element %" PRIu64
-                         ": %.9g vs %.9g\n",
+            fprintf(out,
+                    "checkpoints: step %" PRIu64 ": /%s DIFFERS first at element %" PRIu64
+                    ": %.9g vs %.9g\n",
                     sa[i], ckpt_dataset_names[k], off + e, (double)ba[e], (double)bb[e]);
             same = 0;
             break;
@@ -501,15 +523,17 @@ static dure_status_t compare_checkpoints(const char *dir_a, const char *dir_b, F
     }
     ma.world_size = mb.world_size;
     if (!ckpt_meta_equal(&ma, &mb)) {
-        fprintf(out, "checkpoints: step %" PRIu64 ": metadata DIFFERS (step, lr, loss, "
-                     "loader cursor, RNG, seed, config hash or model)\n",
+        fprintf(out,
+                "checkpoints: step %" PRIu64 ": metadata DIFFERS (step, lr, loss, "
+                "loader cursor, RNG, seed, config hash or model)\n",
                 sa[i]);
         same = 0;
     }
     r->ckpt_identical = same;
     if (same) {
-        fprintf(out, "checkpoints: step %" PRIu64 ": params, adam_m, adam_v (%" PRIu64
-                     " each) and metadata bitwise identical\n",
+        fprintf(out,
+                "checkpoints: step %" PRIu64 ": params, adam_m, adam_v (%" PRIu64
+                " each) and metadata bitwise identical\n",
                 sa[i], ma.n_params);
     }
 out:

@@ -35,10 +35,10 @@ struct verify_result {
     int manifest_ignored;     /* ignored fields that differ */
     int metrics_identical;    /* same steps and keys, every value bitwise equal */
     uint64_t values_compared; /* metric values compared */
-    int has_first_diff;       /* a step whose values differ was found */
-    uint64_t first_diff_step;
-    int ckpt_compared;        /* a common checkpoint step was compared */
-    uint64_t ckpt_step;
+    int has_first_diff;       /* a step whose values differ was found ... */
+    uint64_t first_diff_step; /* ... this one */
+    int ckpt_compared;        /* a common checkpoint step was compared ... */
+    uint64_t ckpt_step;       /* ... this one */
     int ckpt_identical;       /* its state and metadata are bitwise equal */
 };
 

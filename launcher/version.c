@@ -58,7 +58,8 @@ void dure_versions_get(struct dure_versions *v)
     dure_gpu_versions(&gv);
     v->gpu_built = gv.built;
     format_decimal_version(v->nccl, sizeof v->nccl, gv.nccl, 10000, 100);
-    format_decimal_version(v->cuda_runtime, sizeof v->cuda_runtime, gv.cuda_runtime, 1000, 10);
+    format_decimal_version(v->cuda_runtime, sizeof v->cuda_runtime, gv.cuda_runtime, 1000,
+                           10);
     format_decimal_version(v->cuda_driver, sizeof v->cuda_driver, gv.cuda_driver, 1000, 10);
     snprintf(v->gpu_code, sizeof v->gpu_code, "%s", gv.built ? DURE_NVCC_GENCODE : "");
 }

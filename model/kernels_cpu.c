@@ -356,7 +356,9 @@ static inline float exp_approx(float x)
     float r = x - kf * 0.693145751953125f - kf * 1.428606765330187e-06f;
     float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 +
               r * (1.0f / 120 + r * (1.0f / 720))))));
-    int32_t ebits = (kbits - 0x4B400000 + 127) << 23;
+    /* Unsigned: for NaN input kbits is arbitrary and a signed shift would
+     * overflow (undefined); the bits are the same for every finite x. */
+    uint32_t ebits = ((uint32_t)kbits - 0x4B400000u + 127u) << 23;
     float scale;
     memcpy(&scale, &ebits, sizeof scale);
     return p * scale;

@@ -24,7 +24,8 @@ static const size_t sizes[] = {0, 1, 2, 3, 5, 17, 1000, 4099, 65536 + 3, 200003}
 enum { NSIZE = sizeof sizes / sizeof sizes[0], MAXN = 200003 };
 
 static comm_t *comms[NALGO];
-static float *a, *b, *c;   /* a, b, c[MAXN] */
+static float *a, *b;       /* a, b[MAXN + 1]: heap */
+static float *ra, *rb;     /* ra, rb[MAXN + 1]: registered with comms[2] (shm) */
 static int rank, size;
 
 /* Small integers: sums over ranks are exact in float, so any wrong
@@ -86,19 +87,23 @@ static int group_setup(void **state)
     }
     a = malloc((MAXN + 1) * sizeof *a);
     b = malloc((MAXN + 1) * sizeof *b);
-    c = malloc((MAXN + 1) * sizeof *c);
-    return a && b && c ? 0 : -1;
+    if (comm_mem_alloc(comms[2], (MAXN + 1) * sizeof *ra, (void **)&ra) != DURE_OK ||
+        comm_mem_alloc(comms[2], (MAXN + 1) * sizeof *rb, (void **)&rb) != DURE_OK) {
+        return -1;
+    }
+    return a && b ? 0 : -1;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
+    comm_mem_free(comms[2], ra);
+    comm_mem_free(comms[2], rb);
     for (int k = 0; k < NALGO; k++) {
         comm_destroy(comms[k]);
     }
     free(a);
     free(b);
-    free(c);
     return 0;
 }
 
@@ -243,6 +248,38 @@ static void test_ranges(void **state)
         snprintf(what, sizeof what, "allgather ranges %s", comm_algo_name(algos[k]));
         CHECK_RANGE(what, a, 0, total, reduced(i, COMM_AVG));
     }
+}
+
+/* Registered buffers: the shm algorithm reads peers' buffers in place
+ * (from 64 KiB); every other algorithm treats them as plain memory. */
+static void test_registered(void **state)
+{
+    float *heap_a = a, *heap_b = b;
+    a = ra;
+    b = rb;
+    test_allreduce(state);
+    test_reduce_scatter(state);
+    test_allgather(state);
+    test_broadcast(state);
+    test_ranges(state);
+    a = heap_a;
+    b = heap_b;
+}
+
+/* Registered on some ranks only: every rank falls back to staging alike. */
+static void test_registered_on_one_rank(void **state)
+{
+    float *heap_a = a, *heap_b = b;
+    if (rank == 0) {
+        a = ra;
+        b = rb;
+    }
+    test_allreduce(state);
+    test_reduce_scatter(state);
+    test_allgather(state);
+    test_broadcast(state);
+    a = heap_a;
+    b = heap_b;
 }
 
 static void test_barrier(void **state)
@@ -462,6 +499,63 @@ static void test_config_errors(void **state)
 }
 
 /* No GPU here: backend = nccl fails with one clear message on every rank. */
+/* The watchdog with a hook that returns (not the launcher's, which aborts):
+ * the hook gets the report, then dure's own wait gives up with
+ * DURE_ERR_TIMEOUT and the comm refuses further work. Rank 1 never joins. */
+static struct {
+    int calls, rank, missing_known;
+    uint64_t seq;
+    size_t bytes;
+    char op[32], text[1024];
+} hang;
+static comm_t *hung_comm; /* left alive on purpose: its peer never finished */
+
+static void record_hang(const struct comm_hang_report *r, void *arg)
+{
+    (void)arg;
+    hang.calls++;
+    hang.rank = r->rank;
+    hang.seq = r->seq;
+    hang.bytes = r->bytes;
+    hang.missing_known = r->missing_known;
+    snprintf(hang.op, sizeof hang.op, "%s", r->op);
+    snprintf(hang.text, sizeof hang.text, "%s", r->text);
+}
+
+static void test_watchdog_hook_returns(void **state)
+{
+    (void)state;
+    struct comm_config cfg;
+    comm_config_default(&cfg);
+    cfg.backend = COMM_BACKEND_MPI;
+    cfg.algo = COMM_ALGO_SHM;
+    cfg.watchdog_s = 0.5;
+    cfg.on_hang = record_hang;
+    assert_int_equal(comm_create(MPI_COMM_WORLD, &cfg, &hung_comm), DURE_OK);
+    if (rank == 0) {
+        fill(a, 1000, rank);
+        assert_int_equal(comm_allreduce(hung_comm, a, a, 1000, COMM_F32, COMM_SUM), DURE_OK);
+        dure_log_set_quiet(1);
+        assert_int_equal(comm_allreduce(hung_comm, a, a, 1000, COMM_F32, COMM_SUM),
+                         DURE_ERR_TIMEOUT);
+        assert_int_equal(hang.calls, 1);
+        assert_int_equal(hang.rank, 0);
+        assert_int_equal(hang.seq, 2);
+        assert_int_equal(hang.bytes, 4000);
+        assert_int_equal(hang.missing_known, 1);
+        assert_string_equal(hang.op, "all-reduce");
+        assert_non_null(strstr(hang.text, "all-reduce seq 2 (4000 bytes, algo shm)"));
+        assert_non_null(strstr(hang.text, "not joined: rank 1 (last joined seq 1)"));
+        assert_int_equal(comm_barrier(hung_comm), DURE_ERR_TIMEOUT);
+        assert_non_null(strstr(dure_last_error(), "failed earlier (DURE_ERR_TIMEOUT)"));
+        dure_log_set_quiet(0);
+    } else {
+        fill(a, 1000, rank);
+        assert_int_equal(comm_allreduce(hung_comm, a, a, 1000, COMM_F32, COMM_SUM), DURE_OK);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+}
+
 static void test_nccl_without_gpu(void **state)
 {
     (void)state;
@@ -513,11 +607,14 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_allgather),
         cmocka_unit_test(test_broadcast),
         cmocka_unit_test(test_ranges),
+        cmocka_unit_test(test_registered),
+        cmocka_unit_test(test_registered_on_one_rank),
         cmocka_unit_test(test_barrier),
         cmocka_unit_test(test_async_ordering),
         cmocka_unit_test(test_async_progress),
         cmocka_unit_test(test_deterministic_order),
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_watchdog_hook_returns),
         cmocka_unit_test(test_nccl_without_gpu),
         cmocka_unit_test(test_node_comm),
     };

@@ -21,7 +21,8 @@ static uint64_t splitmix(uint64_t x)
 float fx_value(uint64_t seed, int which, uint64_t i)
 {
     /* A finite float in (-2, 2) with random mantissa bits. */
-    uint32_t bits = (uint32_t)splitmix(seed * 0x1000193ull + (uint64_t)which * 0x51ED27ull + i);
+    uint32_t bits =
+        (uint32_t)splitmix(seed * 0x1000193ull + (uint64_t)which * 0x51ED27ull + i);
     bits = (bits & 0x807FFFFFu) | 0x3F800000u;
     float f;
     memcpy(&f, &bits, sizeof f);
@@ -70,9 +71,10 @@ void fx_meta(struct ckpt_meta *m, uint64_t n, uint64_t step)
     m->config_hash = 0xC0FFEE1234567890ull;
     m->zero_stage = 1;
     m->n_params = n;
-    snprintf(m->model, sizeof m->model,
-             "d_model=8 n_layers=1 n_heads=2 patch_len=4 context_patches=4 channels=3 n=%llu",
-             (unsigned long long)n);
+    snprintf(
+        m->model, sizeof m->model,
+        "d_model=8 n_layers=1 n_heads=2 patch_len=4 context_patches=4 channels=3 n=%llu",
+        (unsigned long long)n);
 }
 
 void fx_tempdir(MPI_Comm comm, char *dir, size_t cap)

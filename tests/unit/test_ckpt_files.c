@@ -65,7 +65,7 @@ static void test_names(void **state)
     assert_int_equal(s, 100);
     assert_true(ckpt_name_step("ckpt-123456789.h5", &s));
     assert_int_equal(s, 123456789);
-    assert_false(ckpt_name_step("ckpt-0000100.h5", &s));      /* 7 digits */
+    assert_false(ckpt_name_step("ckpt-0000100.h5", &s)); /* 7 digits */
     assert_false(ckpt_name_step("ckpt-00000100.h5.tmp", &s));
     assert_false(ckpt_name_step("ckpt-00000100.h5.sha256", &s));
     assert_false(ckpt_name_step("ckpt-0000010x.h5", &s));
@@ -73,8 +73,8 @@ static void test_names(void **state)
     assert_int_equal(ckpt_path("runs/a/checkpoints", 42, buf, sizeof buf), DURE_OK);
     assert_string_equal(buf, "runs/a/checkpoints/ckpt-00000042.h5");
     dure_log_set_quiet(1);
-    assert_int_equal(ckpt_path("runs/a/a-very-long-directory-name-that-does-not-fit", 1, buf,
-                               sizeof buf),
+    assert_int_equal(ckpt_path("runs/a/a-very-long-directory-name-that-does-not-fit", 1,
+                               buf, sizeof buf),
                      DURE_ERR_ARG);
     dure_log_set_quiet(0);
     assert_string_equal(ckpt_basename("a/b/ckpt-00000001.h5"), "ckpt-00000001.h5");
@@ -97,7 +97,8 @@ static void test_sidecar_round_trip_and_refusals(void **state)
     /* Another file's line, an uppercase digest, a short digest, nothing. */
     touch("ckpt-00000007.h5.sha256", "0aaa  ckpt-00000008.h5\n");
     assert_int_equal(ckpt_sidecar_read(path, got), DURE_ERR_FORMAT);
-    assert_non_null(strstr(dure_last_error(), "does not hold a SHA-256 line for 'ckpt-00000007.h5'"));
+    assert_non_null(
+        strstr(dure_last_error(), "does not hold a SHA-256 line for 'ckpt-00000007.h5'"));
     char line[128];
     snprintf(line, sizeof line, "%s  ckpt-00000008.h5\n", hex);
     touch("ckpt-00000007.h5.sha256", line);
@@ -205,7 +206,8 @@ static void test_fingerprint_full_and_sampled(void **state)
     const char *paths[1] = {p};
     const off_t size = 80 << 20;
     make_sparse(p, size);
-    assert_int_equal(manifest_fingerprint(paths, 1, MANIFEST_FP_FULL, &full0, hex), DURE_OK);
+    assert_int_equal(manifest_fingerprint(paths, 1, MANIFEST_FP_FULL, &full0, hex),
+                     DURE_OK);
     assert_string_equal(full0.mode, "full");
     assert_int_equal(full0.bytes, (uint64_t)size);
     uint8_t d[DURE_SHA256_BYTES];
@@ -213,21 +215,26 @@ static void test_fingerprint_full_and_sampled(void **state)
     assert_int_equal(dure_sha256_file(p, d, NULL), DURE_OK);
     dure_sha256_hex(d, want);
     assert_string_equal(hex[0], want);
-    assert_int_equal(manifest_fingerprint(paths, 1, MANIFEST_FP_SAMPLED, &samp0, NULL), DURE_OK);
+    assert_int_equal(manifest_fingerprint(paths, 1, MANIFEST_FP_SAMPLED, &samp0, NULL),
+                     DURE_OK);
     assert_string_equal(samp0.mode, "sampled-64x1MiB");
     /* AUTO picks full below 16 GiB. */
-    assert_int_equal(manifest_fingerprint(paths, 1, MANIFEST_FP_AUTO, &full1, NULL), DURE_OK);
+    assert_int_equal(manifest_fingerprint(paths, 1, MANIFEST_FP_AUTO, &full1, NULL),
+                     DURE_OK);
     assert_string_equal(full1.value, full0.value);
 
     /* Block 1 starts at (80 - 1) MiB / 63 = 1.254 MiB: a byte at 1.5 MiB is
      * sampled, one at 1.1 MiB falls between blocks 0 and 1. */
     poke(p, (off_t)(1.5 * 1048576));
-    assert_int_equal(manifest_fingerprint(paths, 1, MANIFEST_FP_SAMPLED, &samp1, NULL), DURE_OK);
+    assert_int_equal(manifest_fingerprint(paths, 1, MANIFEST_FP_SAMPLED, &samp1, NULL),
+                     DURE_OK);
     assert_string_not_equal(samp1.value, samp0.value);
     poke(p, (off_t)(1.1 * 1048576));
-    assert_int_equal(manifest_fingerprint(paths, 1, MANIFEST_FP_SAMPLED, &samp2, NULL), DURE_OK);
+    assert_int_equal(manifest_fingerprint(paths, 1, MANIFEST_FP_SAMPLED, &samp2, NULL),
+                     DURE_OK);
     assert_string_equal(samp2.value, samp1.value); /* the documented blind spot */
-    assert_int_equal(manifest_fingerprint(paths, 1, MANIFEST_FP_FULL, &full1, NULL), DURE_OK);
+    assert_int_equal(manifest_fingerprint(paths, 1, MANIFEST_FP_FULL, &full1, NULL),
+                     DURE_OK);
     assert_string_not_equal(full1.value, full0.value);
 
     /* The set's order is part of the fingerprint; a missing file is named. */
@@ -243,7 +250,8 @@ static void test_fingerprint_full_and_sampled(void **state)
     snprintf(q, sizeof q, "%s/gone.h5", dir);
     const char *gone[1] = {q};
     dure_log_set_quiet(1);
-    assert_int_equal(manifest_fingerprint(gone, 1, MANIFEST_FP_FULL, &fab, NULL), DURE_ERR_IO);
+    assert_int_equal(manifest_fingerprint(gone, 1, MANIFEST_FP_FULL, &fab, NULL),
+                     DURE_ERR_IO);
     dure_log_set_quiet(0);
     assert_non_null(strstr(dure_last_error(), "gone.h5"));
 }
@@ -255,10 +263,12 @@ static void test_sha256_known_answers(void **state)
     char hex[DURE_SHA256_HEX];
     assert_int_equal(dure_sha256_buf("", 0, d), DURE_OK);
     dure_sha256_hex(d, hex);
-    assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    assert_string_equal(hex,
+                        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     assert_int_equal(dure_sha256_buf("abc", 3, d), DURE_OK);
     dure_sha256_hex(d, hex);
-    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_string_equal(hex,
+                        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     assert_true(dure_sha256_u64(d) == 0xba7816bf8f01cfeaull);
 }
 
@@ -267,7 +277,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sha256_known_answers),
         cmocka_unit_test_setup_teardown(test_names, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sidecar_round_trip_and_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sidecar_round_trip_and_refusals, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_list_and_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_atomic_replaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fingerprint_full_and_sampled, setup, teardown),

@@ -111,8 +111,10 @@ static void test_tables(void **state)
     assert_int_equal(comm_algo_table_parse("0:ring,4097:shm,2G:native", &t), DURE_OK);
     comm_algo_table_format(&t, buf, sizeof buf);
     assert_string_equal(buf, "0:ring,4097:shm,2G:native");
-    comm_algo_table_format(comm_algo_table_builtin(), buf, sizeof buf);
-    assert_int_equal(comm_algo_table_builtin()->entry[0].min_bytes, 0);
+    comm_algo_table_format(comm_algo_table_builtin(1), buf, sizeof buf);
+    assert_string_equal(buf, "0:shm");
+    comm_algo_table_format(comm_algo_table_builtin(0), buf, sizeof buf);
+    assert_string_equal(buf, "0:native,1M:ring");
 
     dure_log_set_quiet(1);
     const struct {

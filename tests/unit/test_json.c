@@ -81,7 +81,10 @@ static void fill_escapes(struct json_writer *w)
     json_string(w, "quote\" back\\ slash/ nl\n tab\t cr\r bs\b ff\f ctl\x01\x1f");
     json_string(w, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
     /* A stray byte, an overlong '/', a UTF-16 surrogate encoded in UTF-8. */
-    json_string(w, "a\xff" "b\xc0\xaf" "c\xed\xa0\x80" "d");
+    json_string(w, "a\xff"
+                   "b\xc0\xaf"
+                   "c\xed\xa0\x80"
+                   "d");
     json_end_array(w);
 }
 
@@ -126,7 +129,8 @@ static void test_numbers_round_trip(void **state)
     dure_status_t st;
     char *s = write_to_string(fill_numbers, 0, &st);
     assert_int_equal(st, DURE_OK);
-    assert_string_equal(s, "[0.10000000000000001,0.100000001,null,null,-0,1.0000000000000001e+300]");
+    assert_string_equal(
+        s, "[0.10000000000000001,0.100000001,null,null,-0,1.0000000000000001e+300]");
     json_doc_t *doc = NULL;
     assert_int_equal(json_parse(s, strlen(s), "numbers", &doc), DURE_OK);
     const struct json_value *v = json_root(doc)->child;
@@ -178,8 +182,9 @@ static void test_writer_reports_misuse(void **state)
 static void test_reader_values(void **state)
 {
     (void)state;
-    const char *text = " {\"a\": [1, -2.50e-3, 0, -0.0, 1E+2], \"b\": {\"c\": \"x\\u00e9\\ud83d\\ude00\"},"
-                       " \"t\": true, \"f\": false, \"n\": null, \"a\": 7}\n";
+    const char *text =
+        " {\"a\": [1, -2.50e-3, 0, -0.0, 1E+2], \"b\": {\"c\": \"x\\u00e9\\ud83d\\ude00\"},"
+        " \"t\": true, \"f\": false, \"n\": null, \"a\": 7}\n";
     json_doc_t *doc = NULL;
     assert_int_equal(json_parse(text, strlen(text), "t.json", &doc), DURE_OK);
     const struct json_value *r = json_root(doc);

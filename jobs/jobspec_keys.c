@@ -235,7 +235,7 @@ static const struct jobspec_key keys[] = {
           "run directory (metrics, checkpoints, logs); default runs/<run.name>, "
           "relative to where dure is started"),
     K_INT(run, steps, 1, BIG, "300", R, "optimizer steps in total"),
-    K_U64(run, seed, "1234", R, "seed of initialization, data order and dropout"),
+    K_U64(run, seed, "1234", R, "seed of parameter initialization and of the data order"),
     K_BOOL(run, deterministic, "false", R,
            "fixed reduction order: bitwise-reproducible results at one world size"),
     K_INT(run, log_every, 1, BIG, "10", 0, "steps between progress lines"),

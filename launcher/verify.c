@@ -26,6 +26,8 @@ static const char *const ignored_fields[] = {
     "jobspec.run.name",
     "jobspec.run.dir",
     "jobspec.checkpoint.dir",
+    /* Covers run.dir too; every job-spec field is compared one by one. */
+    "jobspec_hash",
 };
 
 /* ---------------------------------------------------------------- manifest */

@@ -45,6 +45,14 @@ t_run "dure verify: the resumed run and the uninterrupted one are bitwise identi
     "$DURE" verify "$R/full" "$R/same"
 t_grep "dure verify says so" 'verdict: IDENTICAL'
 
+# The same job run again from scratch in another run directory: identical
+# numbers, and the manifests differ only where they must (run.dir).
+run_mpi 2 base --set run.dir="$R/again" --set parallel.zero_stage=1 --set checkpoint.every=4
+t_eq "a second uninterrupted run elsewhere (exit $T_RC)" "$T_RC" 0
+t_run "dure verify: two runs of one job in different directories are identical" 0 \
+    "$DURE" verify "$R/full" "$R/again"
+t_grep "dure verify ignores the run directory" 'ignored, differ by design: .*jobspec\.run\.dir'
+
 # On 1 rank: the shards are re-cut, the data order goes on unchanged.
 cut_run one
 run_mpi 1 base --set run.dir="$R/one" --set parallel.zero_stage=1 --set checkpoint.every=4

@@ -57,11 +57,15 @@ static int inspect(const char *path)
     printf("loss:         %.9g\n", m.loss);
     printf("loader:       epoch %" PRIu64 ", position %" PRIu64 " windows\n", m.epoch,
            m.position);
-    printf("rng:          %u words:", m.n_rng);
-    for (uint32_t i = 0; i < m.n_rng; i++) {
-        printf(" %016" PRIx64, m.rng[i]);
+    if (m.n_rng == 0) {
+        printf("rng:          none stored (the data order is keyed by seed and epoch)\n");
+    } else {
+        printf("rng:          %u words:", m.n_rng);
+        for (uint32_t i = 0; i < m.n_rng; i++) {
+            printf(" %016" PRIx64, m.rng[i]);
+        }
+        printf("\n");
     }
-    printf("\n");
     printf("seed:         %" PRIu64 "\n", m.seed);
     printf("config hash:  %016" PRIx64 "\n", m.config_hash);
     printf("world size:   %u (zero_stage %u)\n", m.world_size, m.zero_stage);

@@ -371,6 +371,7 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
     *out = NULL;
     DURE_ALLOC_TRY(t, sizeof *t);
     t->spec = spec;
+    t->last_loss = NAN;
     t->world = world;
     t->rank = ranks->world_rank;
     t->world_size = ranks->world_size;
@@ -685,6 +686,7 @@ dure_status_t train_step(train_t *t, struct train_step_result *res)
                       bad_rank >= 0 ? "loss" : "gradient norm", step, where);
     }
     t->step = step;
+    t->last_loss = loss;
 
     dataio_loader_stats(t->train_ld, &ls);
     struct dure_step_metrics *m = &res->metrics;

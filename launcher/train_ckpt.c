@@ -16,7 +16,7 @@ static void fill_meta(const train_t *t, struct ckpt_meta *meta)
     meta->step = (uint64_t)t->step;
     meta->opt_step = t->opt_step;
     meta->lr = t->step > 0 ? optim_lr_at(&t->sched, (int)(t->step - 1)) : 0;
-    meta->loss = NAN;
+    meta->loss = t->last_loss;
     meta->epoch = (uint64_t)cur.epoch;
     meta->position = (uint64_t)cur.position;
     meta->n_rng = 0; /* nothing random but the loader order, keyed by (seed, epoch) */
@@ -95,6 +95,7 @@ dure_status_t train_resume(train_t *t, int *resumed, char *from, size_t cap)
     struct dataio_cursor cur = {(int64_t)meta.epoch, (int64_t)meta.position};
     DURE_TRY(dataio_loader_set_cursor(t->train_ld, &cur));
     t->step = (long)meta.step;
+    t->last_loss = meta.loss;
     t->opt_step = meta.opt_step;
     *resumed = 1;
     if (t->rank == 0) {

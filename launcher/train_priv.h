@@ -52,6 +52,7 @@ struct train {
 
     struct optim_schedule sched;
     long step;                   /* optimizer steps completed */
+    double last_loss;            /* global mean loss of the last step; NaN before one */
     uint64_t opt_step;           /* AdamW t: updates applied */
     double peak_flops;           /* per rank */
     double flops_per_step;       /* model FLOPs of one global step */

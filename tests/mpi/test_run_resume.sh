@@ -45,6 +45,10 @@ t_run "dure verify: the resumed run and the uninterrupted one are bitwise identi
     "$DURE" verify "$R/full" "$R/same"
 t_grep "dure verify says so" 'verdict: IDENTICAL'
 
+t_run "dure ckpt inspect on a run's checkpoint" 0 "$DURE" ckpt inspect "$R/full/$CK/ckpt-00000008.h5"
+loss8=$(run_losses "$R/full" | awk '$1 == 8 { print $2 }')
+t_grep "the checkpoint records step 8's training loss" "^loss: +${loss8:0:8}"
+
 # The same job run again from scratch in another run directory: identical
 # numbers, and the manifests differ only where they must (run.dir).
 run_mpi 2 base --set run.dir="$R/again" --set parallel.zero_stage=1 --set checkpoint.every=4

@@ -29,7 +29,7 @@ dure_status_t dure_gpu_device_count(int *count)
     /* With no driver the runtime says cudaErrorInsufficientDriver or
      * cudaErrorNoDevice: both mean "no GPU here", not a dure failure. */
     DURE_CHECK(rc == cudaSuccess && n > 0, DURE_ERR_NODEV,
-               "no CUDA device visible (%s): use backend = mpi",
+               "no CUDA device visible (%s): use run.device = cpu and parallel.backend = mpi",
                rc == cudaSuccess ? "device count is 0" : cudaGetErrorString(rc));
     *count = n;
 out:

@@ -13,7 +13,7 @@ dure_status_t dure_gpu_device_count(int *count)
     dure_status_t st = DURE_OK;
     *count = 0;
     DURE_FAIL(DURE_ERR_NODEV,
-              "this dure was built without CUDA (USE_CUDA=no): use backend = mpi");
+              "this dure was built without CUDA (USE_CUDA=no): use run.device = cpu and parallel.backend = mpi");
 out:
     return st;
 }

@@ -279,9 +279,16 @@ static dure_status_t setup_comm(train_t *t, MPI_Comm world, comm_hang_fn on_hang
     DURE_CHECK(!(t->on_device && cc.backend == COMM_BACKEND_MPI), DURE_ERR_UNSUPPORTED,
                "parallel.backend = mpi with a model on the GPU: the gradients are in GPU "
                "memory; use backend = nccl (or auto)");
-    DURE_CHECK(!(!t->on_device && cc.backend == COMM_BACKEND_NCCL), DURE_ERR_UNSUPPORTED,
-               "parallel.backend = nccl with a model on the CPU: use run.device = cuda or "
-               "backend = mpi");
+    if (!t->on_device && cc.backend == COMM_BACKEND_NCCL) {
+        /* With run.device = auto the CPU was chosen because no GPU is visible:
+         * that is a missing device (exit 6), not a contradictory job spec. */
+        DURE_CHECK(s->run.device != JOBSPEC_DEVICE_AUTO, DURE_ERR_NODEV,
+                   "parallel.backend = nccl, but no CUDA device is visible (run.device = "
+                   "auto chose the CPU): use parallel.backend = mpi or auto");
+        DURE_FAIL(DURE_ERR_ARG,
+                  "parallel.backend = nccl with run.device = cpu: NCCL exchanges GPU memory; "
+                  "use parallel.backend = mpi or auto, or run.device = cuda");
+    }
     cc.algo = algos[s->parallel.algo];
     cc.algo_table = s->parallel.algo_table;
     cc.deterministic = s->run.deterministic;

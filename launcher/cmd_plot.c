@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -229,6 +230,11 @@ int cmd_plot(int argc, char **argv)
     DURE_SYS_TRY(mkdtemp(tmp) != NULL, "cannot create a temporary directory");
     have_tmp = 1;
     DURE_TRY(write_data(metrics, tmp, &n));
+    /* gnuplot cannot report a bad output path: it would write the PNG bytes
+     * to stdout instead. Make sure the directory exists and is writable. */
+    DURE_SYS_TRY(mkdir(outdir, 0777) == 0 || errno == EEXIST,
+                 "dure plot: cannot create output directory '%s'", outdir);
+    DURE_SYS_TRY(access(outdir, W_OK | X_OK) == 0, "dure plot: output directory '%s'", outdir);
     DURE_TRY(run_gnuplot(tmp, outdir, run_dir, &n));
     printf("dure plot: wrote %s/loss.png and %s/throughput.png (%ld steps, %ld "
            "validation points)\n",

@@ -21,6 +21,11 @@ done > "$T_TMP/run/metrics.jsonl"
 echo '{"step":4,"val_loss":0.5,"baseline_loss":0.9}' >> "$T_TMP/run/metrics.jsonl"
 echo '{"step":5,"loss":null,"grad_norm":null,"lr":0.001,"step_s":0.1,"timesteps_per_s":1,"mfu":0,"data_wait_s":0,"comm_exposed_s":0,"skipped":true}' \
     >> "$T_TMP/run/metrics.jsonl"
+t_run "dure plot into a directory under a missing one fails" 1 \
+    "$DURE" plot -o "$T_TMP/missing/out" "$T_TMP/run"
+t_grep "naming the directory" "cannot create output directory '$T_TMP/missing/out'"
+if printf '%s' "$T_OUT" | grep -qa 'PNG'; then t_fail "PNG bytes went to the terminal"; else t_ok "no PNG bytes on the terminal"; fi
+t_run "dure plot creates a missing output directory" 0 "$DURE" plot -o "$T_TMP/newout" "$T_TMP/run"
 t_run "dure plot draws a run" 0 "$DURE" plot -o "$T_TMP/out" "$T_TMP/run"
 t_grep "it counts the steps (a skipped step has no loss to draw) and validation points" \
     '\(4 steps, 1 validation points\)'

@@ -18,7 +18,7 @@
  * Buffers: two receive segments and one partial segment, allocated once.
  */
 #include <limits.h>
-#include <sched.h>
+#include <time.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +30,8 @@
 enum {
     RING_SEG_BYTES = 256 << 10,  /* measured: see collectives/README.md */
     RING_TAG = 0x7275,           /* the comm's private communicator: no one else sends */
+    RING_SPIN_NS = 20000,        /* poll this long before sleeping between polls */
+    RING_SLEEP_MAX_NS = 100000,  /* the longest sleep between polls */
 };
 
 struct comm_ring {
@@ -48,22 +50,37 @@ static int mod(int a, int n)
     return ((a % n) + n) % n;
 }
 
-/* Wait for reqs, polling the watchdog's cancel flag. */
+/* Wait for reqs, polling the watchdog's cancel flag: MPI_Testall in a
+ * loop for RING_SPIN_NS, then between tests sleeps growing to
+ * RING_SLEEP_MAX_NS, so a wait for a peer that is still computing leaves
+ * the core to this rank's compute thread (see collectives/shm.c). */
 static dure_status_t ring_wait(struct comm_ring *r, MPI_Request *reqs, int n)
 {
     dure_status_t st = DURE_OK;
     int done = 0;
-    unsigned spins = 0;
-    for (;;) {
+    struct timespec t0, t;
+    long nap = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (unsigned spins = 1;; spins++) {
         DURE_MPI_TRY(MPI_Testall(n, reqs, &done, MPI_STATUSES_IGNORE));
         if (done) {
             break;
         }
-        if (++spins % 4096 == 0) {
-            DURE_CHECK(!atomic_load(r->cancel), DURE_ERR_TIMEOUT,
-                       "ring: wait cancelled by the watchdog");
-            sched_yield();
+        if (nap == 0) {
+            if (spins % 64 != 0) {
+                continue;
+            }
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < RING_SPIN_NS) {
+                continue;
+            }
+            nap = 1000;
         }
+        DURE_CHECK(!atomic_load(r->cancel), DURE_ERR_TIMEOUT,
+                   "ring: wait cancelled by the watchdog");
+        const struct timespec d = {0, nap};
+        nanosleep(&d, NULL);
+        nap = nap * 2 > RING_SLEEP_MAX_NS ? RING_SLEEP_MAX_NS : nap * 2;
     }
 out:
     return st;

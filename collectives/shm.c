@@ -11,8 +11,22 @@
  * rounds). Flags are the counters: a rank publishes in = g + 1 after filling
  * in[], red = g + 1 after writing out, done = g + 1 when it has finished
  * reading its peers' slots; a slot is reused only after every peer's done
- * has passed the round that last used it. Waiting is spinning (with pause),
- * then sched_yield, polling the watchdog's cancel flag.
+ * has passed the round that last used it.
+ *
+ * Waiting spins (with pause) for up to SHM_SPIN_NS, then sleeps on the
+ * counter itself as a process-shared futex (the window is mapped by several
+ * processes, so not FUTEX_PRIVATE_FLAG), waking every SHM_SLEEP_NS to poll
+ * the watchdog's cancel flag. A sleeper first counts itself in the waited-on
+ * rank's `sleepers`; a publisher stores its counter, then calls FUTEX_WAKE
+ * only when sleepers is non-zero, so a collective whose ranks arrive
+ * together makes no system call. Both sides use sequentially consistent
+ * operations (store counter / load sleepers against add sleepers / load
+ * counter): either the publisher sees the sleeper, or the sleeper sees the
+ * new value, and FUTEX_WAIT itself refuses to sleep on a changed word.
+ * Sleeping matters on a CPU node: the communication thread shares a core
+ * with the compute thread of its rank, and a spinning (or sched_yield-ing)
+ * waiter took that core from the compute while the peer was still in its
+ * backward pass (measured in collectives/README.md).
  *
  * All-reduce, two-shot (large): copy the peers' sub-pieces into in[],
  * reduce my sub-piece from every rank's in[me] in rank order into my output
@@ -32,11 +46,16 @@
  * have finished reading its buffers, since the caller may overwrite them
  * the moment the call returns.
  */
-#include <sched.h>
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "collectives/mpi_algos.h"
 #include "collectives/reduce.h"
@@ -53,6 +72,12 @@ enum {
      * exchange costs more than the copies it saves. */
     SHM_DIRECT_BYTES = 64 << 10,
     SHM_CTRL_BYTES = 4096,
+    /* Spin this long before sleeping: covers a peer that arrives a little
+     * later (a 4 KiB all-reduce takes about 1.5 us here) without taking the
+     * core from the compute thread for long (collectives/README.md). */
+    SHM_SPIN_NS = 20000,
+    /* A sleeper wakes at least this often to poll the watchdog's cancel flag. */
+    SHM_SLEEP_NS = 50000000,
 };
 
 /* Where a rank's buffers lie, for the direct path. */
@@ -72,7 +97,10 @@ struct shm_ctrl {
     struct shm_desc desc[2];           /* by op parity: a fast peer may publish the
                                           next op's while this one's is still read */
     char pad3[8];
+    _Atomic uint32_t sleepers;         /* peers asleep on one of this rank's counters */
+    char pad4[60];
 };
+_Static_assert(sizeof(struct shm_ctrl) <= SHM_CTRL_BYTES, "shm_ctrl outgrew its page");
 
 /* A registered region: one shared window, every rank's segment mapped. */
 struct shm_region {
@@ -114,24 +142,75 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* Spin until rank j's counter (at byte offset `which` in its ctrl) is at
- * least target. DURE_ERR_TIMEOUT when the watchdog cancels. */
+/* The 32-bit futex word of a 64-bit counter: its low half. Counters only
+ * grow and never by 2^32 during one wait, so the low half changes whenever
+ * the counter does. */
+static uint32_t *futex_word(_Atomic uint64_t *p)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return (uint32_t *)((char *)p + 4);
+#else
+    return (uint32_t *)p;
+#endif
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Sleep on *p while its low half still reads seen, at most SHM_SLEEP_NS.
+ * EAGAIN (changed already), EINTR and ETIMEDOUT all mean: look again. */
+static dure_status_t futex_sleep(int j, _Atomic uint64_t *p, uint64_t seen)
+{
+    dure_status_t st = DURE_OK;
+    const struct timespec limit = {0, SHM_SLEEP_NS};
+    long rc = syscall(SYS_futex, futex_word(p), FUTEX_WAIT, (uint32_t)seen, &limit, NULL, 0);
+    DURE_CHECK(rc == 0 || errno == EAGAIN || errno == EINTR || errno == ETIMEDOUT, DURE_ERR_IO,
+               "shm: futex wait on rank %d's counter failed: %s", j, strerror(errno));
+out:
+    return st;
+}
+
+/* Wait until rank j's counter (at byte offset `which` in its ctrl) is at
+ * least target: spin, then sleep (see the top of this file).
+ * DURE_ERR_TIMEOUT when the watchdog cancels. */
 static dure_status_t wait_one(struct comm_shm *s, int j, size_t which, uint64_t target)
 {
     dure_status_t st = DURE_OK;
     _Atomic uint64_t *p = (_Atomic uint64_t *)((char *)s->ctrl[j] + which);
-    unsigned spins = 0;
-    while (atomic_load_explicit(p, memory_order_acquire) < target) {
-        if (++spins < 2048) {
-            cpu_relax();
-            continue;
+    _Atomic uint32_t *sleepers = &s->ctrl[j]->sleepers;
+    int counted = 0;
+    if (atomic_load_explicit(p, memory_order_acquire) >= target) {
+        goto out;
+    }
+    const uint64_t t0 = now_ns();
+    for (unsigned spins = 1;; spins++) {
+        if (atomic_load_explicit(p, memory_order_acquire) >= target) {
+            goto out;
         }
-        /* The peer may be descheduled (more ranks than cores): give it the core. */
-        sched_yield();
-        DURE_CHECK((spins & 255) != 0 || !atomic_load(s->cancel), DURE_ERR_TIMEOUT,
+        cpu_relax();
+        if ((spins & 63) == 0 && now_ns() - t0 >= SHM_SPIN_NS) {
+            break;
+        }
+    }
+    atomic_fetch_add(sleepers, 1);
+    counted = 1;
+    for (;;) {
+        uint64_t v = atomic_load(p);
+        if (v >= target) {
+            break;
+        }
+        DURE_CHECK(!atomic_load(s->cancel), DURE_ERR_TIMEOUT,
                    "shm: waiting for rank %d cancelled by the watchdog", j);
+        DURE_TRY(futex_sleep(j, p, v));
     }
 out:
+    if (counted) {
+        atomic_fetch_sub(sleepers, 1);
+    }
     return st;
 }
 
@@ -147,10 +226,15 @@ out:
     return st;
 }
 
+/* Set my counter at `which` to v and wake the peers asleep on it. A failed
+ * wake cannot lose anything: sleepers poll at least every SHM_SLEEP_NS. */
 static void publish(struct comm_shm *s, size_t which, uint64_t v)
 {
     _Atomic uint64_t *p = (_Atomic uint64_t *)((char *)s->ctrl[s->rank] + which);
-    atomic_store_explicit(p, v, memory_order_release);
+    atomic_store(p, v);
+    if (atomic_load(&s->ctrl[s->rank]->sleepers) != 0) {
+        syscall(SYS_futex, futex_word(p), FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+    }
 }
 
 #define CTRL_IN offsetof(struct shm_ctrl, in)

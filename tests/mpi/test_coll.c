@@ -377,6 +377,43 @@ static void test_async_progress(void **state)
     free(x);
 }
 
+static double seconds(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* A rank waiting for a late peer sleeps instead of spinning (its core
+ * belongs to the compute thread): rank 0 waits about 300 ms for the others
+ * and must spend under a quarter of that on the CPU. A spin or sched_yield
+ * loop spends nearly all of it whenever the core has nothing else to run. */
+static void test_waiting_sleeps(void **state)
+{
+    (void)state;
+    enum { N = 1024 };
+    float x[N];
+    for (int k = 1; k < NALGO; k++) { /* dure's own waits: ring and shm */
+        fill(x, N, rank);
+        assert_int_equal(MPI_Barrier(MPI_COMM_WORLD), MPI_SUCCESS);
+        double wall = seconds(CLOCK_MONOTONIC), cpu = seconds(CLOCK_THREAD_CPUTIME_ID);
+        if (rank != 0) {
+            struct timespec ts = {0, 300 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        assert_int_equal(comm_allreduce(comms[k], x, x, N, COMM_F32, COMM_SUM), DURE_OK);
+        wall = seconds(CLOCK_MONOTONIC) - wall;
+        cpu = seconds(CLOCK_THREAD_CPUTIME_ID) - cpu;
+        CHECK_RANGE("late allreduce", x, 0, (size_t)N, reduced(i, COMM_SUM));
+        if (rank == 0 && size > 1) {
+            if (!(wall >= 0.25 && cpu < wall / 4)) {
+                fail_msg("%s: waited %.3f s for the late rank using %.3f s of CPU",
+                         comm_algo_name(algos[k]), wall, cpu);
+            }
+        }
+    }
+}
+
 /* Deterministic mode sums in the documented order: bitwise equal to a CPU
  * reference of that order, with values whose sum depends on the order. */
 static void test_deterministic_order(void **state)
@@ -612,6 +649,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_barrier),
         cmocka_unit_test(test_async_ordering),
         cmocka_unit_test(test_async_progress),
+        cmocka_unit_test(test_waiting_sleeps),
         cmocka_unit_test(test_deterministic_order),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_watchdog_hook_returns),

@@ -668,19 +668,19 @@ static int write_json(const struct bench *b, const struct size_result *res, int 
                 r->count, comm_algo_name(r->algo));
         for (int v = 0; v < V_MAX; v++) {
             fprintf(f,
-                    ",\"%s\":{\"time_us\":%.3f,\"algbw_gbs\":%.4f,\"busbw_gbs\":%.4f,"
+                    ",\"%s\":{\"time_us\":%.6g,\"algbw_gbs\":%.6g,\"busbw_gbs\":%.6g,"
                     "\"wrong\":%ld}",
                     names[b->o.compare][v], r->sec[v] * 1e6, r->algbw[v], r->busbw[v],
                     r->wrong[v]);
         }
         if (b->o.compare) {
-            fprintf(f, ",\"memcpy_gbs\":%.4f", r->memcpy_gbs);
+            fprintf(f, ",\"memcpy_gbs\":%.6g", r->memcpy_gbs);
         }
         fputc('}', f);
     }
-    fprintf(f, "],\"avg_busbw_gbs\":%.4f", avg_bus);
+    fprintf(f, "],\"avg_busbw_gbs\":%.6g", avg_bus);
     if (b->o.compare) {
-        fprintf(f, ",\"avg_busbw_mpi_native_gbs\":%.4f", avg_native);
+        fprintf(f, ",\"avg_busbw_mpi_native_gbs\":%.6g", avg_native);
     }
     fprintf(f, ",\"wrong\":%ld}\n", wrong);
     if (fclose(f) != 0) {

@@ -15,10 +15,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/sha256.h"
 #include "dataio/csv_import.h"
 #include "dataio/h5util.h"
 #include "dataio/reader.h"
-#include "dataio/sha256.h"
 
 static char dir[64], out[128], keyfile[128];
 static const char *key = "k3y-0f-the-plant-consortium-2026";
@@ -101,8 +101,8 @@ static int file_contains(const char *path, const char *needle)
 
 static void expected_hash(const char *value, char hex[33])
 {
-    unsigned char mac[32];
-    dataio_hmac_sha256(key, strlen(key), value, strlen(value), mac);
+    uint8_t mac[DURE_SHA256_BYTES];
+    assert_int_equal(dure_hmac_sha256(key, strlen(key), value, strlen(value), mac), DURE_OK);
     for (int i = 0; i < 16; i++) {
         snprintf(hex + 2 * i, 3, "%02x", mac[i]);
     }

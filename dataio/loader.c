@@ -522,17 +522,22 @@ out:
     return st;
 }
 
-/* All ranks learn whether any failed; the failing ones already logged. */
+/*
+ * All ranks learn whether any failed; the failing ones already logged. The
+ * others fail with the same kind of status, so every rank of the job exits
+ * with the same code (a dataset missing on one node is bad data, exit 4,
+ * on every rank, not a runtime error on the ranks that could read it).
+ */
 static dure_status_t agree(dataio_loader_t *ld, dure_status_t mine, const char *phase)
 {
     dure_status_t st = mine;
     if (ld->comm == MPI_COMM_NULL) {
         return mine;
     }
-    int bad = mine != DURE_OK, any = 0;
-    DURE_MPI_TRY(MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, ld->comm));
-    if (any && mine == DURE_OK) {
-        DURE_FAIL(DURE_ERR_IO, "another rank failed %s (see its error)", phase);
+    int v = (int)mine, worst = 0;
+    DURE_MPI_TRY(MPI_Allreduce(&v, &worst, 1, MPI_INT, MPI_MAX, ld->comm));
+    if (worst != DURE_OK && mine == DURE_OK) {
+        DURE_FAIL((dure_status_t)worst, "another rank failed %s (see its error)", phase);
     }
 out:
     return st;

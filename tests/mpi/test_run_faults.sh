@@ -13,6 +13,21 @@ t_run "dure run without a job spec is a usage error" 2 "$DURE" run
 t_run "dure run with an unknown option is a usage error" 2 "$DURE" run --frobnicate x.ini
 t_grep "and prints the usage" 'usage: dure run JOB.ini'
 
+# A missing dataset is bad data (exit 4) naming the path: alone, on every
+# rank, and on one rank only (a node without the file: the rank that could
+# read it must not turn the job's exit code into a runtime error's 1).
+T_OUT=$("$DURE" run "$T_TMP/base.ini" --set run.dir="$R/nodata1" \
+    --set data.path="$T_TMP/no-such-data.h5" 2>&1); T_RC=$?
+t_eq "dure run on a missing dataset: exit 4 (exit $T_RC)" "$T_RC" 4
+t_grep "the missing path is named" "no-such-data.h5': No such file or directory"
+run_mpi 2 base --set run.dir="$R/nodata2" --set data.path="$T_TMP/no-such-data.h5"
+t_eq "the same under mpirun -np 2: exit 4 (exit $T_RC)" "$T_RC" 4
+T_OUT=$(mpirun -np 1 "$DURE" run "$T_TMP/base.ini" --set run.dir="$R/nodata3" : \
+    -np 1 "$DURE" run "$T_TMP/base.ini" --set run.dir="$R/nodata3" \
+    --set data.path="$T_TMP/rank1-data.h5" 2>&1); T_RC=$?
+t_eq "the dataset missing on rank 1 only: exit 4 (exit $T_RC)" "$T_RC" 4
+t_grep "rank 1 names its missing path" "rank 1\].*rank1-data.h5': No such file"
+
 # global_batch 6 over 2 ranks x micro_batch 2 does not divide.
 run_mpi 2 base --set optim.global_batch=6
 t_eq "a global batch that does not divide: exit 3 (exit $T_RC)" "$T_RC" 3

@@ -162,7 +162,7 @@ dure_status_t jobspec_print_table(const struct dure_jobspec *spec, FILE *out)
     size_t wval = 5;
 
     for (size_t i = 0; i < nkeys; i++) {
-        val.len = 0;
+        strbuf_reset(&val);
         jobspec_value_append(&val, &keys[i], jobspec_field_const(spec, &keys[i]));
         if (val.len > wval) {
             wval = val.len;
@@ -173,7 +173,7 @@ dure_status_t jobspec_print_table(const struct dure_jobspec *spec, FILE *out)
     for (size_t i = 0; i < nkeys; i++) {
         char name[96];
         jobspec_key_fullname(&keys[i], name, sizeof name);
-        val.len = 0;
+        strbuf_reset(&val);
         jobspec_value_append(&val, &keys[i], jobspec_field_const(spec, &keys[i]));
         strbuf_printf(&sb, "%-28s %-*s ", name, (int)wval, strbuf_str(&val));
         append_source(&sb, spec, i);

@@ -73,7 +73,7 @@ static void test_shquote(void **state)
     struct strbuf sb = STRBUF_INIT;
     shquote_append(&sb, "");
     assert_string_equal(strbuf_str(&sb), "''");
-    sb.len = 0;
+    strbuf_reset(&sb);
     shquote_append(&sb, "it's");
     assert_string_equal(strbuf_str(&sb), "'it'\\''s'");
     strbuf_free(&sb);
@@ -99,18 +99,18 @@ static void test_sbatch_quote(void **state)
     struct strbuf sb = STRBUF_INIT;
     assert_int_equal(sbatch_quote_append(&sb, "k", "gpu-a100_x.1"), DURE_OK);
     assert_string_equal(strbuf_str(&sb), "gpu-a100_x.1");
-    sb.len = 0;
+    strbuf_reset(&sb);
     assert_int_equal(sbatch_quote_append(&sb, "k", "/a b/#c\"d'e\\f$(g)%x"), DURE_OK);
     assert_string_equal(strbuf_str(&sb), "\"/a b/#c\\\"d'e\\\\f$(g)%x\"");
-    sb.len = 0;
+    strbuf_reset(&sb);
     dure_log_set_quiet(1);
     assert_int_equal(sbatch_quote_append(&sb, "run.dir", "a\nb"), DURE_ERR_ARG);
     assert_string_equal(dure_last_error(),
                         "run.dir: control character 0x0a cannot go into an #SBATCH line");
-    sb.len = 0;
+    strbuf_reset(&sb);
     assert_int_equal(slurm_pattern_escape(&sb, "run.dir", "/x\\y"), DURE_ERR_ARG);
     dure_log_set_quiet(0);
-    sb.len = 0;
+    strbuf_reset(&sb);
     assert_int_equal(slurm_pattern_escape(&sb, "run.dir", "/r/100%/%j"), DURE_OK);
     assert_string_equal(strbuf_str(&sb), "/r/100%%/%%j");
     strbuf_free(&sb);

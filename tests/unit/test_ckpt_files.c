@@ -21,22 +21,20 @@
 #include "dataio/ckpt.h"
 #include "dataio/ckpt_files.h"
 #include "launcher/manifest.h"
+#include "tests/support/tmpdir.h"
 
 static char dir[64];
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/dure-ckpt-unit.XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
+    return tmpdir_make(dir, sizeof dir, "ckpt-unit");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tmpdir_remove(dir);
 }
 
 static void touch(const char *name, const char *text)

@@ -287,7 +287,7 @@ dure_status_t slurm_render(const struct slurm_job *job, char **script)
     DURE_TRY(strbuf_detach(&sb, script, NULL));
 out:
     jobspec_free(task);
-    slurm_profile_free(&profile);
+    jobspec_env_free(&profile);
     slurm_dirs_free(dirs, ndirs);
     strbuf_free(&sb);
     return st;

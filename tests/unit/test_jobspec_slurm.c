@@ -206,7 +206,7 @@ static void test_profiles(void **state)
     assert_int_equal(env.count, 2);
     assert_string_equal(env.vars[1].name, "UCX_TLS");
     assert_string_equal(env.vars[1].value, "rc,sm,self");
-    slurm_profile_free(&env);
+    jobspec_env_free(&env);
     dure_log_set_quiet(1);
     assert_int_equal(slurm_profile_load("roce", path, &env), DURE_ERR_ARG);
     dure_log_set_quiet(0);

@@ -404,7 +404,13 @@ out:
         }
     }
     train_destroy(rs.train);
-    dure_signals_restore();
+    /* A run stopped by signal keeps its handlers until the process exits:
+     * the first rank to exit 75 makes srun (--kill-on-bad-exit) send
+     * SIGTERM to the others, still in MPI_Finalize or exit handlers; they
+     * must exit 75 too, not 143, or the batch script does not requeue. */
+    if (st != DURE_ERR_INTERRUPTED) {
+        dure_signals_restore();
+    }
     return st;
 }
 

@@ -27,33 +27,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/malloc_tune.h"
 #include "common/status.h"
+#include "common/timing.h"
 #include "dataio/ckpt.h"
 
 #define MAX_REPS 16
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* Drop a file's pages from the page cache so the next read comes from disk. */
 static void drop_cache(const char *path)
@@ -69,9 +50,9 @@ static void drop_cache(const char *path)
 /* Run a shell command; its wall time in seconds, or -1 when it failed. */
 static double timed_system(const char *cmd)
 {
-    double t = now_s();
+    double t = dure_now_s();
     int rc = system(cmd);
-    t = now_s() - t;
+    t = dure_now_s() - t;
     return rc == 0 ? t : -1.0;
 }
 
@@ -238,8 +219,8 @@ int main(int argc, char **argv)
         }
     }
     if (rank == 0) {
-        double s = median(save_r, reps), d = median(dd_r, reps);
-        double l = median(load_r, reps), dr = median(ddr_r, reps);
+        double s = dure_median(save_r, reps), d = dure_median(dd_r, reps);
+        double l = dure_median(load_r, reps), dr = dure_median(ddr_r, reps);
         printf("checkpoint: %.1f MiB file, %d ranks, %d reps; save phases (mean): write "
                "%.3f s, fsync+rename %.3f s, sha256 %.3f s (overlapped with fsync); "
                "load average %.1f on %ld CPUs\n",

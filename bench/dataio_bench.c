@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/timing.h"
 #include "dataio/loader.h"
 
 extern char **environ;
@@ -36,25 +37,6 @@ extern char **environ;
 #define REPS 5
 #define WIN 512
 #define RESULTS "bench/results"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* The bench line and its JSON twin. */
 static void report(const char *name, double value, const char *unit, const char *peer,
@@ -137,13 +119,13 @@ static double time_cat(const char *path)
     char *argv[] = {"cat", (char *)path, NULL};
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    double t0 = now();
+    double t0 = dure_now_s();
     if (posix_spawnp(&pid, "cat", &fa, NULL, argv, environ) != 0 ||
         waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
         fprintf(stderr, "dataio_bench: cat %s failed\n", path);
         exit(1);
     }
-    double dt = now() - t0;
+    double dt = dure_now_s() - t0;
     posix_spawn_file_actions_destroy(&fa);
     return dt;
 }
@@ -168,17 +150,17 @@ static int bench_stream(const char *path, int batch, int prefetch)
     for (int r = 0; r < REPS; r++) {
         t_cat[r] = time_cat(path);
         dataio_loader_set_cursor(ld, &zero);
-        double t0 = now();
+        double t0 = dure_now_s();
         for (int64_t i = 0; i < per; i++) {
             if (dataio_loader_next(ld, &b) != DURE_OK) {
                 return 1;
             }
         }
-        t_ld[r] = now() - t0;
+        t_ld[r] = dure_now_s() - t0;
     }
     dataio_loader_set_cursor(ld, &zero);
     ok = dataio_loader_next(ld, &b) == DURE_OK && check_batch(ld, &b);
-    double gb = bytes / median(t_ld, REPS) / 1e9, cat = bytes / median(t_cat, REPS) / 1e9;
+    double gb = bytes / dure_median(t_ld, REPS) / 1e9, cat = bytes / dure_median(t_cat, REPS) / 1e9;
     char extra[256];
     snprintf(extra, sizeof extra, "\"bytes\": %.0f, \"batch_windows\": %d, \"window\": %d, "
              "\"prefetch\": %d", bytes, batch, WIN, prefetch);
@@ -242,13 +224,13 @@ static int bench_windows(const char *path, const char *peer, const char *name)
     /* Alternate the loader's passes with the peer's: both see the same load. */
     for (int r = 0; r < REPS; r++) {
         dataio_loader_set_cursor(ld, &start);
-        double t0 = now(), c0 = cpu_now();
+        double t0 = dure_now_s(), c0 = cpu_now();
         for (int i = 0; i < BATCHES; i++) {
             if (dataio_loader_next(ld, &b) != DURE_OK) {
                 return 1;
             }
         }
-        wall[r] = now() - t0;
+        wall[r] = dure_now_s() - t0;
         cpu[r] = cpu_now() - c0;
         double d[2], n[2];
         if (!h5py_pass(peer, path, list, d, n)) {
@@ -258,9 +240,9 @@ static int bench_windows(const char *path, const char *peer, const char *name)
         hd[r] = d[0], hdc[r] = d[1], hn[r] = n[0], hnc[r] = n[1];
     }
     unlink(list);
-    double ours = N / median(wall, REPS), ours_cpu = N / median(cpu, REPS);
-    double h_def = N / median(hd, REPS), h_nc = N / median(hn, REPS);
-    double h_def_cpu = N / median(hdc, REPS), h_nc_cpu = N / median(hnc, REPS);
+    double ours = N / dure_median(wall, REPS), ours_cpu = N / dure_median(cpu, REPS);
+    double h_def = N / dure_median(hd, REPS), h_nc = N / dure_median(hn, REPS);
+    double h_def_cpu = N / dure_median(hdc, REPS), h_nc_cpu = N / dure_median(hnc, REPS);
     char extra[320];
     snprintf(extra, sizeof extra, "\"windows\": %d, \"window\": %d, \"channels\": %d, "
              "\"normalize\": true, \"loader_per_cpu_s\": %.6g, \"h5py_default_per_cpu_s\": "
@@ -381,17 +363,17 @@ static int bench_io(const char *path)
         for (int r = 0; r < REPS; r++) {
             dataio_loader_set_cursor(ld, &start);
             MPI_Barrier(MPI_COMM_WORLD);
-            double t0 = now();
+            double t0 = dure_now_s();
             for (int i = 0; i < BATCHES; i++) {
                 if (dataio_loader_next(ld, &b) != DURE_OK) {
                     MPI_Abort(MPI_COMM_WORLD, 1);
                 }
             }
-            double dt = now() - t0, slowest = 0;
+            double dt = dure_now_s() - t0, slowest = 0;
             MPI_Allreduce(&dt, &slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
             t[r] = slowest;
         }
-        rate[m] = (double)BATCH * BATCHES * WIN * b.channels * 4 / median(t, REPS) / 1e9;
+        rate[m] = (double)BATCH * BATCHES * WIN * b.channels * 4 / dure_median(t, REPS) / 1e9;
         dataio_loader_close(ld);
     }
     if (rank == 0) {
@@ -416,20 +398,20 @@ static int bench_probe(const char *path, int batch, int shuffle, int normalize, 
     double t[REPS], c[REPS];
     for (int r = 0; r < REPS; r++) {
         dataio_loader_set_cursor(ld, &start);
-        double t0 = now(), c0 = cpu_now();
+        double t0 = dure_now_s(), c0 = cpu_now();
         for (int i = 0; i < BATCHES; i++) {
             if (dataio_loader_next(ld, &b) != DURE_OK) {
                 return 1;
             }
         }
-        t[r] = now() - t0;
+        t[r] = dure_now_s() - t0;
         c[r] = cpu_now() - c0;
     }
     double n = (double)batch * BATCHES;
     printf("probe: batch %d shuffle %d normalize %d prefetch %d: %.0f windows/s, "
            "%.2f us CPU per window, %.2f GB/s\n", batch, shuffle, normalize, prefetch,
-           n / median(t, REPS), median(c, REPS) / n * 1e6,
-           n * WIN * b.channels * 4 / median(t, REPS) / 1e9);
+           n / dure_median(t, REPS), dure_median(c, REPS) / n * 1e6,
+           n * WIN * b.channels * 4 / dure_median(t, REPS) / 1e9);
     dataio_loader_close(ld);
     return 0;
 }

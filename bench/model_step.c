@@ -24,30 +24,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/timing.h"
 #include "model/flops.h"
 #include "model/model.h"
 #include "model/optim.h"
 
 #define SGEMM_N 2048
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* A square sgemm, timed one repetition at a time with OpenBLAS's own
  * threads (the peak every figure is compared to). */
@@ -78,10 +60,10 @@ static double sgemm_once(const struct sgemm_peak *g, int threads)
 {
     int n = g->n;
     openblas_set_num_threads(threads);
-    double t0 = now();
+    double t0 = dure_now_s();
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, g->a, n, g->b, n,
                 0.0f, g->c, n);
-    return 2.0 * (double)n * n * n / (now() - t0) / 1e9;
+    return 2.0 * (double)n * n * n / (dure_now_s() - t0) / 1e9;
 }
 
 static void sgemm_free(struct sgemm_peak *g)
@@ -191,16 +173,16 @@ int main(int argc, char **argv)
      * machine (on a shared machine the load changes by the second). */
     sgemm_once(&sg, threads); /* warm-up */
     for (int s = -1; s < steps && rc == 0; s++) { /* s = -1: warm-up */
-        double t0 = now(), sq;
+        double t0 = dure_now_s(), sq;
         rc |= model_zero_grad(m) != DURE_OK;
-        double t1 = now();
+        double t1 = dure_now_s();
         rc |= model_forward_backward(m, batch, &loss) != DURE_OK;
-        double t2 = now();
+        double t2 = dure_now_s();
         rc |= optim_grad_sq_norm(opt, model_grads(m), &sq) != DURE_OK;
         rc |= optim_adamw_update(opt, s + 2, 1e-4f, optim_clip_scale(sqrt(sq), 1.0f),
                                  model_params(m), model_grads(m)) != DURE_OK;
         rc |= model_params_changed(m) != DURE_OK;
-        double t3 = now();
+        double t3 = dure_now_s();
         double peak_one = sgemm_once(&sg, threads);
         /* OpenBLAS's workers spin for a while after a call: let them sleep
          * before the next step, which runs on OpenMP's threads. */
@@ -214,8 +196,8 @@ int main(int argc, char **argv)
     if (rc == 0) {
         struct model_flops f;
         model_flops_compute(&cfg, &f);
-        double ts = median(step_s, steps), tf = median(fb_s, steps);
-        double peak = median(peak_s, steps);
+        double ts = dure_median(step_s, steps), tf = dure_median(fb_s, steps);
+        double peak = dure_median(peak_s, steps);
         double gf = f.per_micro_batch / ts / 1e9, gf_fb = f.per_micro_batch / tf / 1e9;
         printf("model_step: %llu parameters, %.2f GFLOP per step, step %.3f s median of %d "
                "(forward+backward %.3f s, %.1f GFLOP/s), loss %.4f\n",

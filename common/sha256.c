@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -116,6 +118,23 @@ dure_status_t dure_sha256_file(const char *path, uint8_t digest[DURE_SHA256_BYTE
     DURE_TRY(dure_sha256_final(h, digest));
 out:
     dure_sha256_free(h);
+    return st;
+}
+
+dure_status_t dure_hmac_sha256(const void *key, size_t key_len, const void *msg,
+                               size_t msg_len, uint8_t mac[DURE_SHA256_BYTES])
+{
+    dure_status_t st = DURE_OK;
+    unsigned int n = 0;
+    /* HMAC() takes an int key length, and reads a NULL key as "reuse the
+     * previous key": an empty key gets a valid address instead. */
+    static const unsigned char empty[1];
+    DURE_CHECK(key_len <= INT_MAX, DURE_ERR_ARG, "HMAC-SHA256 key of %zu bytes is too long",
+               key_len);
+    DURE_CHECK(HMAC(EVP_sha256(), key_len ? key : empty, (int)key_len, msg, msg_len, mac,
+                    &n) != NULL && n == DURE_SHA256_BYTES,
+               DURE_ERR_INTERNAL, "libcrypto: HMAC(sha256) failed");
+out:
     return st;
 }
 

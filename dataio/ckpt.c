@@ -17,15 +17,9 @@
 
 #include "common/mpi_check.h"
 #include "common/sha256.h"
+#include "common/timing.h"
 #include "dataio/ckpt_files.h"
 #include "dataio/ckpt_h5.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /*
  * Every rank brings its local status; all return the worst one, so that no
@@ -318,7 +312,7 @@ dure_status_t ckpt_save(MPI_Comm comm, const char *dir, const struct ckpt_meta *
     char path[CKPT_PATH_MAX] = "", tmp[CKPT_PATH_MAX] = "", hex[DURE_SHA256_HEX] = "";
     const float *const bufs[3] = {params, adam_m, adam_v};
     struct ckpt_meta m;
-    double t0 = now_s(), t;
+    double t0 = dure_now_s(), t;
     /* total, write, sync, hash: reduced with MAX so every rank reports the same. */
     double times[4] = {0, 0, 0, 0}, tmax[4];
     uint64_t bytes = 0;
@@ -347,41 +341,41 @@ dure_status_t ckpt_save(MPI_Comm comm, const char *dir, const struct ckpt_meta *
     DURE_TRY(agree(comm, local, "stale temp file removal", path));
     tmp_may_exist = 1;
 
-    t = now_s();
+    t = dure_now_s();
     int collective = 1, all_collective = 0;
     DURE_TRY(save_write_h5(comm, tmp, &m, bufs, offset, len, &collective));
-    times[1] = now_s() - t;
+    times[1] = dure_now_s() - t;
 
     /* The contents are final once the file is closed: rank 0 flushes them to
      * disk while another rank (when there is one) hashes them. */
     int hasher = size > 1 ? 1 : 0;
     if (rank == 0) {
-        t = now_s();
+        t = dure_now_s();
         local = ckpt_fsync_path(tmp);
-        times[2] = now_s() - t;
+        times[2] = dure_now_s() - t;
     }
     if (rank == hasher && local == DURE_OK) {
         uint8_t digest[DURE_SHA256_BYTES];
-        t = now_s();
+        t = dure_now_s();
         local = dure_sha256_file(tmp, digest, &bytes);
         dure_sha256_hex(digest, hex);
-        times[3] = now_s() - t;
+        times[3] = dure_now_s() - t;
     }
     DURE_TRY(agree(comm, local, "flush and hash", path));
     DURE_MPI_TRY(MPI_Bcast(hex, DURE_SHA256_HEX, MPI_CHAR, hasher, comm));
     DURE_MPI_TRY(MPI_Bcast(&bytes, 1, MPI_UINT64_T, hasher, comm));
 
     if (rank == 0) {
-        t = now_s();
+        t = dure_now_s();
         local = save_publish(dir, tmp, path, hex);
-        times[2] += now_s() - t;
+        times[2] += dure_now_s() - t;
         if (local == DURE_OK) {
             ckpt_prune(dir, m.step, keep);
         }
     }
     DURE_TRY(agree(comm, local, "publish (sidecar, rename, latest)", path));
     tmp_may_exist = 0;
-    times[0] = now_s() - t0;
+    times[0] = dure_now_s() - t0;
     DURE_MPI_TRY(MPI_Allreduce(times, tmax, 4, MPI_DOUBLE, MPI_MAX, comm));
     DURE_MPI_TRY(MPI_Allreduce(&collective, &all_collective, 1, MPI_INT, MPI_MIN, comm));
     if (stats) {
@@ -429,7 +423,7 @@ dure_status_t ckpt_load(MPI_Comm comm, const char *path, const char *expect_mode
     float *const bufs[3] = {params, adam_m, adam_v};
     struct ckpt_meta m;
     struct stat sb;
-    double t0 = now_s(), tmax = 0;
+    double t0 = dure_now_s(), tmax = 0;
 
     ckh5_quiet_begin(&q);
     if (stat(path, &sb) != 0) {
@@ -498,7 +492,7 @@ dure_status_t ckpt_load(MPI_Comm comm, const char *path, const char *expect_mode
     if (meta_out) {
         memcpy(meta_out, &m, sizeof m);
     }
-    tmax = now_s() - t0;
+    tmax = dure_now_s() - t0;
     if (stats) {
         memset(stats, 0, sizeof *stats);
         DURE_MPI_TRY(MPI_Allreduce(&tmax, &stats->total_s, 1, MPI_DOUBLE, MPI_MAX, comm));

@@ -159,24 +159,48 @@ out:
     return st;
 }
 
+/* Open attribute `name` of f into *a; FORMAT if absent. */
+static dure_status_t attr_open(hid_t f, const char *path, const char *name, hid_t *a)
+{
+    dure_status_t st = DURE_OK;
+    htri_t ex = H5Aexists(f, name);
+    *a = -1;
+    CKH5_CHECK(ex >= 0, "checkpoint '%s': look up attribute '%s'", path, name);
+    DURE_CHECK(
+        ex > 0, DURE_ERR_FORMAT,
+        "checkpoint '%s': attribute '%s' is missing (not a dure checkpoint, or damaged)",
+        path, name);
+    *a = H5Aopen(f, name, H5P_DEFAULT);
+    CKH5_CHECK(*a >= 0, "checkpoint '%s': open attribute '%s'", path, name);
+out:
+    return st;
+}
+
+/* Element count of the open attribute a. */
+static dure_status_t attr_count(hid_t a, const char *path, const char *name, hssize_t *n)
+{
+    dure_status_t st = DURE_OK;
+    hid_t sp = H5Aget_space(a);
+    CKH5_CHECK(sp >= 0, "checkpoint '%s': attribute '%s'", path, name);
+    *n = H5Sget_select_npoints(sp);
+    CKH5_CHECK(*n >= 0, "checkpoint '%s': attribute '%s'", path, name);
+out:
+    if (sp >= 0) {
+        H5Sclose(sp);
+    }
+    return st;
+}
+
 /* Read attribute `name` of n elements of `type` into buf; FORMAT if absent
  * or of another size. */
 static dure_status_t attr_get(hid_t f, const char *path, const char *name, hid_t type,
                               hssize_t n, void *buf)
 {
     dure_status_t st = DURE_OK;
-    hid_t a = -1, sp = -1;
-    htri_t ex = H5Aexists(f, name);
-    CKH5_CHECK(ex >= 0, "checkpoint '%s': look up attribute '%s'", path, name);
-    DURE_CHECK(
-        ex > 0, DURE_ERR_FORMAT,
-        "checkpoint '%s': attribute '%s' is missing (not a dure checkpoint, or damaged)",
-        path, name);
-    a = H5Aopen(f, name, H5P_DEFAULT);
-    CKH5_CHECK(a >= 0, "checkpoint '%s': open attribute '%s'", path, name);
-    sp = H5Aget_space(a);
-    CKH5_CHECK(sp >= 0, "checkpoint '%s': attribute '%s'", path, name);
-    hssize_t got = H5Sget_select_npoints(sp);
+    hid_t a = -1;
+    hssize_t got = 0;
+    DURE_TRY(attr_open(f, path, name, &a));
+    DURE_TRY(attr_count(a, path, name, &got));
     DURE_CHECK(got == n, DURE_ERR_FORMAT,
                "checkpoint '%s': attribute '%s' has %lld elements, expected %lld", path,
                name, (long long)got, (long long)n);
@@ -185,9 +209,6 @@ static dure_status_t attr_get(hid_t f, const char *path, const char *name, hid_t
                    name);
     }
 out:
-    if (sp >= 0) {
-        H5Sclose(sp);
-    }
     if (a >= 0) {
         H5Aclose(a);
     }
@@ -198,21 +219,10 @@ out:
 static dure_status_t attr_len(hid_t f, const char *path, const char *name, hssize_t *n)
 {
     dure_status_t st = DURE_OK;
-    hid_t a = -1, sp = -1;
-    htri_t ex = H5Aexists(f, name);
-    CKH5_CHECK(ex >= 0, "checkpoint '%s': look up attribute '%s'", path, name);
-    DURE_CHECK(ex > 0, DURE_ERR_FORMAT, "checkpoint '%s': attribute '%s' is missing", path,
-               name);
-    a = H5Aopen(f, name, H5P_DEFAULT);
-    CKH5_CHECK(a >= 0, "checkpoint '%s': open attribute '%s'", path, name);
-    sp = H5Aget_space(a);
-    CKH5_CHECK(sp >= 0, "checkpoint '%s': attribute '%s'", path, name);
-    *n = H5Sget_select_npoints(sp);
-    CKH5_CHECK(*n >= 0, "checkpoint '%s': attribute '%s'", path, name);
+    hid_t a = -1;
+    DURE_TRY(attr_open(f, path, name, &a));
+    DURE_TRY(attr_count(a, path, name, n));
 out:
-    if (sp >= 0) {
-        H5Sclose(sp);
-    }
     if (a >= 0) {
         H5Aclose(a);
     }
@@ -226,14 +236,7 @@ static dure_status_t attr_get_str(hid_t f, const char *path, const char *name, c
     dure_status_t st = DURE_OK;
     hid_t a = -1, ft = -1, mt = -1;
     char *vl = NULL;
-    htri_t ex = H5Aexists(f, name);
-    CKH5_CHECK(ex >= 0, "checkpoint '%s': look up attribute '%s'", path, name);
-    DURE_CHECK(
-        ex > 0, DURE_ERR_FORMAT,
-        "checkpoint '%s': attribute '%s' is missing (not a dure checkpoint, or damaged)",
-        path, name);
-    a = H5Aopen(f, name, H5P_DEFAULT);
-    CKH5_CHECK(a >= 0, "checkpoint '%s': open attribute '%s'", path, name);
+    DURE_TRY(attr_open(f, path, name, &a));
     ft = H5Aget_type(a);
     CKH5_CHECK(ft >= 0, "checkpoint '%s': attribute '%s'", path, name);
     DURE_CHECK(H5Tget_class(ft) == H5T_STRING, DURE_ERR_FORMAT,

@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/sha256.h"
 #include "dataio/format.h"
 #include "dataio/order.h"
 #include "dataio/reader_impl.h"
-#include "dataio/sha256.h"
 
 #define ROWS_PER_APPEND 4096
 /* Bytes of the HMAC kept, in hex: 128 bits. */
@@ -322,13 +322,19 @@ out:
     return st;
 }
 
-static void hash_hex(const struct imp *im, const char *v, char out[2 * HASH_BYTES + 1])
+static dure_status_t hash_hex(const struct imp *im, const char *v,
+                              char out[2 * HASH_BYTES + 1])
 {
-    unsigned char mac[DATAIO_SHA256_BYTES];
-    dataio_hmac_sha256(im->key, im->key_len, v, strlen(v), mac);
-    for (int i = 0; i < HASH_BYTES; i++) {
-        snprintf(out + 2 * i, 3, "%02x", mac[i]);
-    }
+    dure_status_t st = DURE_OK;
+    uint8_t mac[DURE_SHA256_BYTES];
+    char full[DURE_SHA256_HEX];
+    DURE_TRY(dure_hmac_sha256(im->key, im->key_len, v, strlen(v), mac));
+    dure_sha256_hex(mac, full);
+    memcpy(out, full, 2 * HASH_BYTES);
+    out[2 * HASH_BYTES] = '\0';
+out:
+    explicit_bzero(mac, sizeof mac);
+    return st;
 }
 
 static const char *role_flag(enum role r)
@@ -477,7 +483,7 @@ static dure_status_t end_episode(struct imp *im)
         struct pcol *p = &im->pc[k];
         const char *v = p->cur ? p->cur : "";
         if (p->hashed) {
-            hash_hex(im, v, hex);
+            DURE_TRY(hash_hex(im, v, hex));
             v = hex;
         }
         DURE_CHECK(dataio_names_push(&p->values, v) == 0, DURE_ERR_NOMEM, "out of memory");

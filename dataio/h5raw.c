@@ -57,6 +57,17 @@ void h5raw_file_close(struct h5raw_file *f)
     f->path = NULL;
 }
 
+/* A read of len bytes at off that found the end of the file after `done`. */
+static dure_status_t truncated(const struct h5raw_dset *d, uint64_t off, size_t done,
+                               size_t len, char *err, size_t err_len)
+{
+    seterr(err, err_len,
+           "%s: file ends at byte %llu, before the %zu bytes of data stored at offset "
+           "%llu (truncated file?)",
+           d->what, (unsigned long long)(off + done), len, (unsigned long long)off);
+    return DURE_ERR_FORMAT;
+}
+
 /* Read exactly len bytes at off. */
 static dure_status_t fetch(const struct h5raw_dset *d, uint64_t off, size_t len,
                            void *buf, uint64_t *bytes, char *err, size_t err_len)
@@ -77,12 +88,7 @@ static dure_status_t fetch(const struct h5raw_dset *d, uint64_t off, size_t len,
                 return DURE_ERR_IO;
             }
             if (got == 0) {
-                seterr(err, err_len,
-                       "%s: file ends at byte %llu, before the %zu bytes of data "
-                       "stored at offset %llu (truncated file?)",
-                       d->what, (unsigned long long)(off + done), len,
-                       (unsigned long long)off);
-                return DURE_ERR_FORMAT;
+                return truncated(d, off, done, len, err, err_len);
             }
             done += (size_t)got;
         } else {
@@ -103,12 +109,7 @@ static dure_status_t fetch(const struct h5raw_dset *d, uint64_t off, size_t len,
                 return DURE_ERR_IO;
             }
             if (got <= 0) {
-                seterr(err, err_len,
-                       "%s: file ends at byte %llu, before the %zu bytes of data "
-                       "stored at offset %llu (truncated file?)",
-                       d->what, (unsigned long long)(off + done), len,
-                       (unsigned long long)off);
-                return DURE_ERR_FORMAT;
+                return truncated(d, off, done, len, err, err_len);
             }
             done += (size_t)got;
         }

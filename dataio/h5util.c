@@ -253,25 +253,35 @@ out:
     return st;
 }
 
-dure_status_t dataio_h5_write_strings(hid_t loc, const char *name,
-                                      const char *const *s, int64_t n)
+static dure_status_t write_1d(hid_t loc, const char *name, hid_t ftype, hid_t mtype,
+                              const void *v, int64_t n)
 {
     dure_status_t st = DURE_OK;
     hsize_t dims[1] = {(hsize_t)n};
-    hid_t t = H5Tcopy(H5T_C_S1), sp = H5I_INVALID_HID, d = H5I_INVALID_HID;
-    DURE_CHECK(t >= 0, DURE_ERR_HDF5, "H5Tcopy");
-    DURE_CHECK(H5Tset_size(t, H5T_VARIABLE) >= 0 && H5Tset_cset(t, H5T_CSET_UTF8) >= 0,
-               DURE_ERR_HDF5, "string type for '%s'", name);
+    hid_t sp = H5I_INVALID_HID, d = H5I_INVALID_HID;
     DURE_CHECK((sp = H5Screate_simple(1, dims, NULL)) >= 0, DURE_ERR_HDF5, "space '%s'", name);
-    DURE_CHECK((d = H5Dcreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) >= 0,
+    DURE_CHECK((d = H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) >= 0,
                DURE_ERR_HDF5, "cannot create dataset '%s'", name);
     if (n > 0) {
-        DURE_CHECK(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, s) >= 0, DURE_ERR_HDF5,
+        DURE_CHECK(H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0, DURE_ERR_HDF5,
                    "cannot write dataset '%s'", name);
     }
 out:
     if (d >= 0) H5Dclose(d);
     if (sp >= 0) H5Sclose(sp);
+    return st;
+}
+
+dure_status_t dataio_h5_write_strings(hid_t loc, const char *name,
+                                      const char *const *s, int64_t n)
+{
+    dure_status_t st = DURE_OK;
+    hid_t t = H5Tcopy(H5T_C_S1);
+    DURE_CHECK(t >= 0, DURE_ERR_HDF5, "H5Tcopy");
+    DURE_CHECK(H5Tset_size(t, H5T_VARIABLE) >= 0 && H5Tset_cset(t, H5T_CSET_UTF8) >= 0,
+               DURE_ERR_HDF5, "string type for '%s'", name);
+    DURE_TRY(write_1d(loc, name, t, t, s, n));
+out:
     if (t >= 0) H5Tclose(t);
     return st;
 }
@@ -343,25 +353,6 @@ dure_status_t dataio_h5_read_f64(hid_t loc, const char *name, const char *what,
                DURE_ERR_FORMAT, "%s: cannot read '%s'", what, name);
 out:
     if (d >= 0) H5Dclose(d);
-    return st;
-}
-
-static dure_status_t write_1d(hid_t loc, const char *name, hid_t ftype, hid_t mtype,
-                              const void *v, int64_t n)
-{
-    dure_status_t st = DURE_OK;
-    hsize_t dims[1] = {(hsize_t)n};
-    hid_t sp = H5I_INVALID_HID, d = H5I_INVALID_HID;
-    DURE_CHECK((sp = H5Screate_simple(1, dims, NULL)) >= 0, DURE_ERR_HDF5, "space '%s'", name);
-    DURE_CHECK((d = H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) >= 0,
-               DURE_ERR_HDF5, "cannot create dataset '%s'", name);
-    if (n > 0) {
-        DURE_CHECK(H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0, DURE_ERR_HDF5,
-                   "cannot write dataset '%s'", name);
-    }
-out:
-    if (d >= 0) H5Dclose(d);
-    if (sp >= 0) H5Sclose(sp);
     return st;
 }
 

@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/mpi_check.h"
+#include "common/timing.h"
 #include "dataio/order.h"
 #include "dataio/stats.h"
 
@@ -66,13 +66,6 @@ struct dataio_loader {
     char err_msg[1024];            /* of the first failed batch, err_seq */
     struct dataio_loader_stats stats;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static const char *const nan_names[] = {"refuse", "skip"};
 
@@ -238,9 +231,9 @@ static void fill_claimed(dataio_loader_t *ld, struct slot *s, uint64_t seq,
     uint64_t bytes = 0, gen = ld->generation;
     ld->busy += prefetcher;
     pthread_mutex_unlock(&ld->mu);
-    double t0 = now_s();
+    double t0 = dure_now_s();
     dure_status_t st = fill(ld, s, c.epoch, c.position, scratch, &bytes, err, sizeof err);
-    double dt = now_s() - t0;
+    double dt = dure_now_s() - t0;
     pthread_mutex_lock(&ld->mu);
     ld->busy -= prefetcher;
     ld->stats.read_s += dt;
@@ -299,7 +292,7 @@ dure_status_t dataio_loader_next(dataio_loader_t *ld, struct dataio_batch *batch
         pthread_cond_signal(&ld->cv_prod);
     }
     struct slot *s = &ld->slots[ld->tail % (uint64_t)ld->nslots];
-    double t0 = now_s();
+    double t0 = dure_now_s();
     for (;;) {
         if (s->seq == ld->tail && s->state == SLOT_READY) {
             break;
@@ -323,7 +316,7 @@ dure_status_t dataio_loader_next(dataio_loader_t *ld, struct dataio_batch *batch
         }
         pthread_cond_wait(&ld->cv_cons, &ld->mu);
     }
-    ld->stats.wait_s += now_s() - t0;
+    ld->stats.wait_s += dure_now_s() - t0;
     fill_batch(ld, s, batch);
     ld->cons.epoch = s->epoch;
     ld->cons.position = s->position;
@@ -522,17 +515,22 @@ out:
     return st;
 }
 
-/* All ranks learn whether any failed; the failing ones already logged. */
+/*
+ * All ranks learn whether any failed; the failing ones already logged. The
+ * others fail with the same kind of status, so every rank of the job exits
+ * with the same code (a dataset missing on one node is bad data, exit 4,
+ * on every rank, not a runtime error on the ranks that could read it).
+ */
 static dure_status_t agree(dataio_loader_t *ld, dure_status_t mine, const char *phase)
 {
     dure_status_t st = mine;
     if (ld->comm == MPI_COMM_NULL) {
         return mine;
     }
-    int bad = mine != DURE_OK, any = 0;
-    DURE_MPI_TRY(MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, ld->comm));
-    if (any && mine == DURE_OK) {
-        DURE_FAIL(DURE_ERR_IO, "another rank failed %s (see its error)", phase);
+    int v = (int)mine, worst = 0;
+    DURE_MPI_TRY(MPI_Allreduce(&v, &worst, 1, MPI_INT, MPI_MAX, ld->comm));
+    if (worst != DURE_OK && mine == DURE_OK) {
+        DURE_FAIL((dure_status_t)worst, "another rank failed %s (see its error)", phase);
     }
 out:
     return st;

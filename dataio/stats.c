@@ -280,12 +280,13 @@ dure_status_t dataio_stats_compute(dataio_reader_t *r, dataio_split_t split, MPI
     DURE_ALLOC_TRY(m, (size_t)c * sizeof *m);
     st = local_pass(r, split, rank, size, m, &bad);
     if (comm != MPI_COMM_NULL) {
-        /* Every rank learns whether any failed, so none waits forever. */
-        int failed = st != DURE_OK, any = 0;
-        DURE_MPI_TRY(MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, comm));
-        if (any && st == DURE_OK) {
-            DURE_FAIL(DURE_ERR_IO, "'%s': another rank failed while computing channel "
-                      "statistics (see its error)", in->path);
+        /* Every rank learns whether any failed, so none waits forever, and
+         * fails with the same kind of status (the same exit code). */
+        int v = (int)st, worst = 0;
+        DURE_MPI_TRY(MPI_Allreduce(&v, &worst, 1, MPI_INT, MPI_MAX, comm));
+        if (worst != DURE_OK && st == DURE_OK) {
+            DURE_FAIL((dure_status_t)worst, "'%s': another rank failed while computing "
+                      "channel statistics (see its error)", in->path);
         }
         if (st != DURE_OK) {
             goto out;

@@ -40,7 +40,7 @@ out:
     return st;
 }
 
-static void env_release(struct jobspec_env *env)
+void jobspec_env_free(struct jobspec_env *env)
 {
     for (size_t i = 0; i < env->count; i++) {
         free(env->vars[i].name);
@@ -72,7 +72,7 @@ void jobspec_free(struct dure_jobspec *spec)
     for (size_t i = 0; i < nkeys; i++) {
         jobspec_value_release(&keys[i], jobspec_field(spec, &keys[i]));
     }
-    env_release(&spec->env);
+    jobspec_env_free(&spec->env);
     sweep_release(&spec->sweep);
     free(spec->origin);
     free(spec->state);

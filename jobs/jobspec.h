@@ -211,6 +211,9 @@ struct jobspec_env {
     size_t count;
 };
 
+/* Free the variables of env and leave it empty (an empty env is fine). */
+void jobspec_env_free(struct jobspec_env *env);
+
 /* One [sweep] line: section.key = v1, v2, ... (each value valid for the key). */
 struct jobspec_sweep_axis {
     const struct jobspec_key *key;

@@ -2,14 +2,11 @@
  * jobs/jobspec_dump.c - a resolved job spec as INI text, as a table, and as
  * a stable hash.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "common/fsutil.h"
 #include "jobs/jobspec_priv.h"
 
 static void append_ini(struct strbuf *sb, const struct dure_jobspec *spec)
@@ -70,47 +67,13 @@ out:
 dure_status_t jobspec_save(const struct dure_jobspec *spec, const char *path)
 {
     dure_status_t st = DURE_OK;
-    char *text = NULL, *tmp = NULL, *dircopy = NULL;
+    char *text = NULL;
     size_t len = 0;
-    int fd = -1, dfd = -1;
 
     DURE_TRY(jobspec_format_ini(spec, &text, &len));
-    DURE_CHECK(asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) >= 0, DURE_ERR_NOMEM,
-               "out of memory naming a temporary file for '%s'", path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    DURE_SYS_TRY(fd >= 0, "cannot create '%s'", tmp);
-    for (size_t done = 0; done < len;) {
-        ssize_t w = write(fd, text + done, len - done);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        DURE_SYS_TRY(w > 0, "cannot write '%s'", tmp);
-        done += (size_t)w;
-    }
-    DURE_SYS_TRY(fsync(fd) == 0, "cannot flush '%s'", tmp);
-    DURE_SYS_TRY(close(fd) == 0, "cannot close '%s'", tmp);
-    fd = -1;
-    DURE_SYS_TRY(rename(tmp, path) == 0, "cannot rename '%s' to '%s'", tmp, path);
-    free(tmp);
-    tmp = NULL;
-    /* The rename itself is durable only once the directory is flushed. */
-    dircopy = strdup(path);
-    DURE_ALLOC_TRY(dircopy, strlen(path) + 1);
-    dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DURE_SYS_TRY(dfd >= 0 && fsync(dfd) == 0, "cannot flush the directory of '%s'", path);
+    DURE_TRY(dure_file_write_atomic(path, text, len, 0644));
 out:
-    if (fd >= 0) {
-        close(fd);
-    }
-    if (dfd >= 0) {
-        close(dfd);
-    }
-    if (tmp) {
-        unlink(tmp);
-    }
-    free(tmp);
     free(text);
-    free(dircopy);
     return st;
 }
 
@@ -162,7 +125,7 @@ dure_status_t jobspec_print_table(const struct dure_jobspec *spec, FILE *out)
     size_t wval = 5;
 
     for (size_t i = 0; i < nkeys; i++) {
-        val.len = 0;
+        strbuf_reset(&val);
         jobspec_value_append(&val, &keys[i], jobspec_field_const(spec, &keys[i]));
         if (val.len > wval) {
             wval = val.len;
@@ -173,7 +136,7 @@ dure_status_t jobspec_print_table(const struct dure_jobspec *spec, FILE *out)
     for (size_t i = 0; i < nkeys; i++) {
         char name[96];
         jobspec_key_fullname(&keys[i], name, sizeof name);
-        val.len = 0;
+        strbuf_reset(&val);
         jobspec_value_append(&val, &keys[i], jobspec_field_const(spec, &keys[i]));
         strbuf_printf(&sb, "%-28s %-*s ", name, (int)wval, strbuf_str(&val));
         append_source(&sb, spec, i);

@@ -43,6 +43,13 @@ const char *strbuf_str(const struct strbuf *sb);
 /* Hand the text to the caller (malloc'ed, never NULL on DURE_OK). */
 dure_status_t strbuf_detach(struct strbuf *sb, char **text, size_t *len);
 
+/*
+ * Empty the text for reuse, keeping its memory (and a remembered allocation
+ * failure). Setting len = 0 alone would leave the old text in buf, where
+ * strbuf_str still finds it when nothing is appended next.
+ */
+void strbuf_reset(struct strbuf *sb);
+
 /* Free the text and reset to empty; safe on an empty or failed buffer. */
 void strbuf_free(struct strbuf *sb);
 

@@ -26,6 +26,7 @@
 
 #include "collectives/comm.h"
 #include "common/mpi_check.h"
+#include "common/timing.h"
 #include "launcher/commands.h"
 #include "launcher/exitcodes.h"
 #include "launcher/watchdog_hook.h"
@@ -497,18 +498,6 @@ out:
     return st;
 }
 
-static int cmp_double(const void *x, const void *y)
-{
-    double a = *(const double *)x, c = *(const double *)y;
-    return (a > c) - (a < c);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* ---------------------------------------------------------------- one size */
 
 enum { V_MAX = 2 };
@@ -545,7 +534,7 @@ static dure_status_t bench_size(struct bench *b, const struct variant *vars, int
         }
     }
     for (int v = 0; v < nv; v++) {
-        r->sec[v] = median(&t[v * b->o.reps], b->o.reps);
+        r->sec[v] = dure_median(&t[v * b->o.reps], b->o.reps);
         r->algbw[v] = (double)r->bytes / 1e9 / r->sec[v];
         r->busbw[v] = r->algbw[v] * b->o.coll->bus_factor(b->size);
         r->wrong[v] = 0;
@@ -557,7 +546,7 @@ static dure_status_t bench_size(struct bench *b, const struct variant *vars, int
         }
     }
     if (b->o.compare) {
-        r->memcpy_sec = median(&t[V_MAX * b->o.reps], b->o.reps);
+        r->memcpy_sec = dure_median(&t[V_MAX * b->o.reps], b->o.reps);
         r->memcpy_gbs = (double)r->bytes / 1e9 / r->memcpy_sec;
     }
 out:

@@ -3,11 +3,9 @@
  * `dure submit` would submit for a job spec.
  */
 #include <getopt.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "jobs/jobspec.h"
 #include "launcher/commands.h"
@@ -44,13 +42,13 @@ int cmd_render(int argc, char **argv)
     };
     const char **sets = calloc((size_t)argc + 1, sizeof *sets);
     const char *dure_arg = NULL;
-    struct dure_jobspec *spec = NULL;
-    char dure[PATH_MAX], workdir[PATH_MAX];
+    struct slurm_job_loaded l;
     char *script = NULL;
     size_t nsets = 0;
     int opt, rc = DURE_EXIT_OK;
     dure_status_t st = DURE_OK;
 
+    memset(&l, 0, sizeof l);
     if (!sets) {
         fprintf(stderr, "dure render: out of memory\n");
         return DURE_EXIT_NOMEM;
@@ -75,18 +73,9 @@ int cmd_render(int argc, char **argv)
         rc = DURE_EXIT_USAGE;
         goto out;
     }
-    if (!getcwd(workdir, sizeof workdir)) {
-        perror("dure render: getcwd");
-        rc = DURE_EXIT_FAILURE;
-        goto out;
-    }
-    st = jobspec_load(argv[optind], sets, &spec);
+    st = slurm_job_load(argv[optind], sets, dure_arg, &l);
     if (st == DURE_OK) {
-        st = slurm_dure_path(dure_arg, dure, sizeof dure);
-    }
-    if (st == DURE_OK) {
-        struct slurm_job job = {.spec = spec, .dure = dure, .workdir = workdir};
-        st = slurm_render(&job, &script);
+        st = slurm_render(&l.job, &script);
     }
     if (st == DURE_OK && fputs(script, stdout) == EOF) {
         perror("dure render: stdout");
@@ -95,7 +84,7 @@ int cmd_render(int argc, char **argv)
     rc = dure_exit_code(st);
 out:
     free(script);
-    jobspec_free(spec);
+    slurm_job_loaded_free(&l);
     free(sets);
     return rc;
 }

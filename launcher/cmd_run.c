@@ -15,7 +15,6 @@
  * error, a failed allocation) aborts the whole job with that code, so no
  * rank is left waiting in a collective.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <glob.h>
 #include <math.h>
@@ -23,11 +22,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "collectives/comm.h"
+#include "common/fsutil.h"
 #include "common/malloc_tune.h"
 #include "common/mpi_check.h"
 #include "common/status.h"
@@ -77,51 +76,28 @@ static void abort_job(int rank, dure_status_t st)
     MPI_Abort(MPI_COMM_WORLD, dure_exit_code(st));
 }
 
-/* mkdir -p; existing directories are fine. */
-static dure_status_t make_dirs(const char *path)
-{
-    dure_status_t st = DURE_OK;
-    char buf[4096];
-    int n = snprintf(buf, sizeof buf, "%s", path);
-    DURE_CHECK(n > 0 && (size_t)n < sizeof buf, DURE_ERR_ARG, "path too long: %s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            DURE_SYS_TRY(mkdir(buf, 0777) == 0 || errno == EEXIST, "cannot create %s", buf);
-            *p = '/';
-        }
-    }
-    DURE_SYS_TRY(mkdir(buf, 0777) == 0 || errno == EEXIST, "cannot create %s", buf);
-out:
-    return st;
-}
-
 /* RUN_DIR/FINISHED: written last, atomically, by rank 0. */
 static dure_status_t write_finished(const char *run_dir, long steps, double loss,
                                     double val, double baseline)
 {
     dure_status_t st = DURE_OK;
-    char path[4200], tmp[4300];
-    FILE *f = NULL;
+    char path[4200], text[256];
     time_t now = time(NULL);
     struct tm tm;
     char when[32];
     gmtime_r(&now, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    snprintf(path, sizeof path, "%s/FINISHED", run_dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    DURE_SYS_TRY((f = fopen(tmp, "w")) != NULL, "cannot write %s", tmp);
-    fprintf(f, "steps %ld\nfinished %s\ntrain_loss %.17g\nval_loss %.17g\n"
-               "baseline_loss %.17g\n",
-            steps, when, loss, val, baseline);
-    DURE_SYS_TRY(fflush(f) == 0 && fsync(fileno(f)) == 0, "cannot write %s", tmp);
-    DURE_SYS_TRY(fclose(f) == 0, "cannot write %s", tmp);
-    f = NULL;
-    DURE_SYS_TRY(rename(tmp, path) == 0, "cannot rename %s to %s", tmp, path);
+    int n = snprintf(path, sizeof path, "%s/FINISHED", run_dir);
+    DURE_CHECK(n > 0 && (size_t)n < sizeof path, DURE_ERR_ARG, "run.dir too long: %s",
+               run_dir);
+    n = snprintf(text, sizeof text,
+                 "steps %ld\nfinished %s\ntrain_loss %.17g\nval_loss %.17g\n"
+                 "baseline_loss %.17g\n",
+                 steps, when, loss, val, baseline);
+    DURE_CHECK(n > 0 && (size_t)n < sizeof text, DURE_ERR_INTERNAL,
+               "FINISHED text of %d bytes does not fit", n);
+    DURE_TRY(dure_file_write_atomic(path, text, (size_t)n, 0644));
 out:
-    if (f) {
-        fclose(f);
-    }
     return st;
 }
 
@@ -428,7 +404,13 @@ out:
         }
     }
     train_destroy(rs.train);
-    dure_signals_restore();
+    /* A run stopped by signal keeps its handlers until the process exits:
+     * the first rank to exit 75 makes srun (--kill-on-bad-exit) send
+     * SIGTERM to the others, still in MPI_Finalize or exit handlers; they
+     * must exit 75 too, not 143, or the batch script does not requeue. */
+    if (st != DURE_ERR_INTERRUPTED) {
+        dure_signals_restore();
+    }
     return st;
 }
 
@@ -442,9 +424,9 @@ static dure_status_t prepare_dirs(const struct dure_jobspec *spec, int rank, int
         snprintf(path, sizeof path, "%s/FINISHED", spec->run.dir);
         flag = access(path, F_OK) == 0;
         if (!flag) {
-            st = make_dirs(spec->run.dir);
+            st = dure_mkdirs(spec->run.dir);
             if (st == DURE_OK) {
-                st = make_dirs(spec->checkpoint.dir);
+                st = dure_mkdirs(spec->checkpoint.dir);
             }
         }
     }

@@ -3,11 +3,9 @@
  * (a job, a chain of jobs, or a job array for a [sweep]).
  */
 #include <getopt.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "jobs/jobspec.h"
 #include "launcher/commands.h"
@@ -50,13 +48,13 @@ int cmd_submit(int argc, char **argv)
     };
     const char **sets = calloc((size_t)argc + 1, sizeof *sets);
     const char *dure_arg = NULL;
-    struct dure_jobspec *spec = NULL;
+    struct slurm_job_loaded l;
     struct slurm_submit_opts so = {.chain = 1, .out = stdout};
-    char dure[PATH_MAX], workdir[PATH_MAX];
     size_t nsets = 0;
     int opt, rc = DURE_EXIT_OK;
     dure_status_t st = DURE_OK;
 
+    memset(&l, 0, sizeof l);
     if (!sets) {
         fprintf(stderr, "dure submit: out of memory\n");
         return DURE_EXIT_NOMEM;
@@ -93,22 +91,13 @@ int cmd_submit(int argc, char **argv)
         rc = DURE_EXIT_USAGE;
         goto out;
     }
-    if (!getcwd(workdir, sizeof workdir)) {
-        perror("dure submit: getcwd");
-        rc = DURE_EXIT_FAILURE;
-        goto out;
-    }
-    st = jobspec_load(argv[optind], sets, &spec);
+    st = slurm_job_load(argv[optind], sets, dure_arg, &l);
     if (st == DURE_OK) {
-        st = slurm_dure_path(dure_arg, dure, sizeof dure);
-    }
-    if (st == DURE_OK) {
-        struct slurm_job job = {.spec = spec, .dure = dure, .workdir = workdir};
-        st = slurm_submit(&job, &so);
+        st = slurm_submit(&l.job, &so);
     }
     rc = dure_exit_code(st);
 out:
-    jobspec_free(spec);
+    slurm_job_loaded_free(&l);
     free(sets);
     return rc;
 }

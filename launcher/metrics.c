@@ -6,8 +6,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "common/timing.h"
 
 struct dure_metrics {
     FILE *file;          /* RUN_DIR/metrics.jsonl, append */
@@ -24,13 +25,6 @@ struct dure_metrics {
     double last_draw;    /* monotonic seconds of the last tty redraw */
     double last_val;     /* NAN until a validation pass */
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 void dure_format_duration(double seconds, char *buf, size_t n)
 {
@@ -212,7 +206,7 @@ dure_status_t dure_metrics_step(dure_metrics_t *m, const struct dure_step_metric
     }
     int last = s->step >= m->total_steps;
     if (m->tty) {
-        double t = now_s();
+        double t = dure_now_s();
         if (last || t - m->last_draw >= 0.1 || s->skipped) {
             m->last_draw = t;
             draw(m, s);

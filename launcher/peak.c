@@ -4,7 +4,8 @@
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "common/timing.h"
 
 /* Dense bf16 tensor-core peaks, datasheet figures without sparsity. Longer,
  * more specific names come first: the first substring match wins. */
@@ -31,13 +32,6 @@ double dure_peak_gpu_table(const char *name)
     return 0;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 dure_status_t dure_peak_cpu_measure(int n, double *flops)
 {
     dure_status_t st = DURE_OK;
@@ -55,10 +49,10 @@ dure_status_t dure_peak_cpu_measure(int n, double *flops)
     double best = 0;
     /* One warm-up (thread start, page faults), then the best of five. */
     for (int rep = 0; rep < 6; rep++) {
-        double t0 = now_s();
+        double t0 = dure_now_s();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b,
                     n, 0.0f, c, n);
-        double dt = now_s() - t0;
+        double dt = dure_now_s() - t0;
         if (rep > 0 && dt > 0) {
             double f = 2.0 * (double)n * (double)n * (double)n / dt;
             best = f > best ? f : best;

@@ -9,13 +9,13 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "collectives/bucket.h"
 #include "collectives/comm.h"
 #include "common/gpu.h"
 #include "common/mpi_check.h"
+#include "common/timing.h"
 #include "dataio/ckpt.h"
 #include "dataio/loader.h"
 #include "launcher/accum.h"
@@ -25,13 +25,6 @@
 #include "model/flops.h"
 #include "model/model.h"
 #include "model/optim.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /*
  * Make a locally decided status collective: every rank returns the worst
@@ -581,7 +574,7 @@ dure_status_t train_step(train_t *t, struct train_step_result *res)
     const struct dure_jobspec *s = t->spec;
     struct dataio_batch b;
     struct dataio_loader_stats ls;
-    double comm_s = 0, t0 = now_s(), c0;
+    double comm_s = 0, t0 = dure_now_s(), c0;
     int A = t->accum;
     long step = t->step + 1;
 
@@ -610,9 +603,9 @@ dure_status_t train_step(train_t *t, struct train_step_result *res)
         DURE_TRY(st);
         mine[j] = loss;
         if (exchange) {
-            c0 = now_s();
+            c0 = dure_now_s();
             DURE_TRY(comm_bucketer_finish(t->bucketer));
-            comm_s += now_s() - c0;
+            comm_s += dure_now_s() - c0;
         }
         if (t->zero_stage == 2) {
             DURE_TRY(accumulate_shard(t, j == 0));
@@ -630,9 +623,9 @@ dure_status_t train_step(train_t *t, struct train_step_result *res)
     DURE_TRY(optim_grad_sq_norm(t->opt, g, &sq));
     mine[A] = sq;
     mine[A + 1] = (double)dure_signals_pending();
-    c0 = now_s();
+    c0 = dure_now_s();
     DURE_TRY(control_exchange(t));
-    comm_s += now_s() - c0;
+    comm_s += dure_now_s() - c0;
 
     /* Loss: mean over the global batch, in global micro-batch order. */
     double loss_sum = 0, sq_sum = 0;
@@ -678,9 +671,9 @@ dure_status_t train_step(train_t *t, struct train_step_result *res)
         t->opt_step++;
         DURE_TRY(optim_adamw_update(t->opt, (int)t->opt_step, lr, scale, p + off, gu));
         if (t->zero_stage > 0) {
-            c0 = now_s();
+            c0 = dure_now_s();
             DURE_TRY(comm_allgather(t->comm, p + t->shard.offset, p, t->n, COMM_F32));
-            comm_s += now_s() - c0;
+            comm_s += dure_now_s() - c0;
         }
         DURE_TRY(model_params_changed(t->model));
     } else if (t->rank == 0) {
@@ -701,7 +694,7 @@ dure_status_t train_step(train_t *t, struct train_step_result *res)
     m->loss = loss;
     m->grad_norm = norm;
     m->lr = lr;
-    m->step_s = now_s() - t0;
+    m->step_s = dure_now_s() - t0;
     m->timesteps_per_s = t->timesteps_per_step / m->step_s;
     m->mfu = t->peak_flops > 0
                  ? t->flops_per_step / m->step_s / (t->peak_flops * (double)t->world_size)

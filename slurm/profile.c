@@ -163,17 +163,6 @@ dure_status_t slurm_profile_load(const char *name, const char *file,
     env.vars = NULL;
     env.count = 0;
 out:
-    slurm_profile_free(&env);
+    jobspec_env_free(&env);
     return st;
-}
-
-void slurm_profile_free(struct jobspec_env *env)
-{
-    for (size_t i = 0; i < env->count; i++) {
-        free(env->vars[i].name);
-        free(env->vars[i].value);
-    }
-    free(env->vars);
-    env->vars = NULL;
-    env->count = 0;
 }

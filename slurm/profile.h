@@ -21,7 +21,7 @@ dure_status_t slurm_profiles_path(char *buf, size_t size);
 
 /*
  * The variables of profile `name` from `file` (NULL: slurm_profiles_path())
- * in file order, into *out (owned by the caller: slurm_profile_free). An
+ * in file order, into *out (owned by the caller: jobspec_env_free). An
  * unknown name is DURE_ERR_ARG, naming the file and the profiles it has.
  */
 dure_status_t slurm_profile_load(const char *name, const char *file,
@@ -29,7 +29,5 @@ dure_status_t slurm_profile_load(const char *name, const char *file,
 
 /* The names of all profiles in `file` (NULL: default) into buf, as "a, b, c". */
 dure_status_t slurm_profile_names(const char *file, char *buf, size_t size);
-
-void slurm_profile_free(struct jobspec_env *env);
 
 #endif

@@ -30,6 +30,26 @@ out:
     return st;
 }
 
+dure_status_t slurm_job_load(const char *ini, const char *const *overrides,
+                             const char *dure_arg, struct slurm_job_loaded *l)
+{
+    dure_status_t st = DURE_OK;
+    memset(l, 0, sizeof *l);
+    DURE_SYS_TRY(getcwd(l->workdir, sizeof l->workdir) != NULL,
+                 "cannot get the current directory");
+    DURE_TRY(jobspec_load(ini, overrides, &l->spec));
+    DURE_TRY(slurm_dure_path(dure_arg, l->dure, sizeof l->dure));
+    l->job = (struct slurm_job){.spec = l->spec, .dure = l->dure, .workdir = l->workdir};
+out:
+    return st;
+}
+
+void slurm_job_loaded_free(struct slurm_job_loaded *l)
+{
+    jobspec_free(l->spec);
+    l->spec = NULL;
+}
+
 void slurm_dirs_free(char **dirs, size_t count)
 {
     for (size_t i = 0; dirs && i < count; i++) {
@@ -267,7 +287,7 @@ dure_status_t slurm_render(const struct slurm_job *job, char **script)
     DURE_TRY(strbuf_detach(&sb, script, NULL));
 out:
     jobspec_free(task);
-    slurm_profile_free(&profile);
+    jobspec_env_free(&profile);
     slurm_dirs_free(dirs, ndirs);
     strbuf_free(&sb);
     return st;

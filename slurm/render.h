@@ -9,6 +9,7 @@
 #ifndef DURE_SLURM_RENDER_H
 #define DURE_SLURM_RENDER_H
 
+#include <limits.h>
 #include <stddef.h>
 
 #include "common/status.h"
@@ -43,6 +44,24 @@ dure_status_t slurm_render(const struct slurm_job *job, char **script);
  * executable when `path` is NULL. Compute nodes must see the same path.
  */
 dure_status_t slurm_dure_path(const char *path, char *buf, size_t size);
+
+/*
+ * A job as `dure render` and `dure submit` take it from their command line:
+ * the spec at `ini` with `overrides` (NULL-terminated, may be NULL) applied,
+ * the dure executable `dure_arg` (NULL: this one; see slurm_dure_path) and
+ * the current directory as the workdir. l->job points into l; l->spec is
+ * owned by l. Free with slurm_job_loaded_free (a zeroed l is fine).
+ */
+struct slurm_job_loaded {
+    struct slurm_job job;
+    struct dure_jobspec *spec;
+    char dure[PATH_MAX];
+    char workdir[PATH_MAX];
+};
+
+dure_status_t slurm_job_load(const char *ini, const char *const *overrides,
+                             const char *dure_arg, struct slurm_job_loaded *l);
+void slurm_job_loaded_free(struct slurm_job_loaded *l);
 
 /* The embedded slurm/batch.sh.in (NUL-terminated). */
 extern const char slurm_batch_template[];

@@ -1,80 +1,16 @@
 /* slurm/submit.c - prepare run directories, call sbatch, record job ids. */
 #include "slurm/submit.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fsutil.h"
 #include "jobs/strbuf.h"
 #include "slurm/proc.h"
 #include "slurm/query.h"
 #include "slurm/shquote.h"
-
-/* mkdir -p */
-static dure_status_t make_dirs(const char *path)
-{
-    dure_status_t st = DURE_OK;
-    char *p = strdup(path);
-    DURE_ALLOC_TRY(p, strlen(path) + 1);
-    for (char *s = p + 1;; s++) {
-        if (*s == '/' || *s == '\0') {
-            char c = *s;
-            *s = '\0';
-            DURE_SYS_TRY(mkdir(p, 0755) == 0 || errno == EEXIST,
-                         "cannot create directory '%s'", p);
-            *s = c;
-            if (c == '\0') {
-                break;
-            }
-        }
-    }
-    struct stat sb;
-    DURE_SYS_TRY(stat(path, &sb) == 0, "cannot stat '%s'", path);
-    DURE_CHECK(S_ISDIR(sb.st_mode), DURE_ERR_IO, "'%s' exists and is not a directory", path);
-out:
-    free(p);
-    return st;
-}
-
-/* Write `text` to `path` through a temporary file and a rename. */
-static dure_status_t write_atomic(const char *path, const char *text, mode_t mode)
-{
-    dure_status_t st = DURE_OK;
-    char *tmp = NULL;
-    int fd = -1;
-    size_t len = strlen(text);
-
-    DURE_CHECK(asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) >= 0, DURE_ERR_NOMEM,
-               "out of memory");
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    DURE_SYS_TRY(fd >= 0, "cannot create '%s'", tmp);
-    for (size_t done = 0; done < len;) {
-        ssize_t w = write(fd, text + done, len - done);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        DURE_SYS_TRY(w > 0, "cannot write '%s'", tmp);
-        done += (size_t)w;
-    }
-    DURE_SYS_TRY(fsync(fd) == 0, "cannot flush '%s'", tmp);
-    DURE_SYS_TRY(close(fd) == 0, "cannot close '%s'", tmp);
-    fd = -1;
-    DURE_SYS_TRY(rename(tmp, path) == 0, "cannot rename '%s' to '%s'", tmp, path);
-    free(tmp);
-    tmp = NULL;
-out:
-    if (fd >= 0) {
-        close(fd);
-    }
-    if (tmp) {
-        unlink(tmp);
-        free(tmp);
-    }
-    return st;
-}
 
 /* Append one line to DIR/jobs in a single write (O_APPEND: whole lines). */
 static dure_status_t record_job(const char *dir, const char *id)
@@ -312,24 +248,24 @@ dure_status_t slurm_submit(const struct slurm_job *job, const struct slurm_submi
         fprintf(o->out, "run %s has finished (FINISHED marker): nothing submitted\n", p.base);
         goto out;
     }
-    DURE_TRY(make_dirs(p.base));
+    DURE_TRY(dure_mkdirs(p.base));
     for (size_t i = 0; i < p.ntasks; i++) {
         char *ini = NULL;
-        DURE_TRY(make_dirs(p.dirs[i]));
+        DURE_TRY(dure_mkdirs(p.dirs[i]));
         DURE_CHECK(asprintf(&ini, "%s/job.ini", p.dirs[i]) >= 0, DURE_ERR_NOMEM,
                    "out of memory");
-        st = write_atomic(ini, p.spec_text[i], 0644);
+        st = dure_file_write_atomic(ini, p.spec_text[i], strlen(p.spec_text[i]), 0644);
         free(ini);
         DURE_TRY(st);
     }
     if (p.base_spec_text) {
         char *ini = NULL;
         DURE_CHECK(asprintf(&ini, "%s/job.ini", p.base) >= 0, DURE_ERR_NOMEM, "out of memory");
-        st = write_atomic(ini, p.base_spec_text, 0644);
+        st = dure_file_write_atomic(ini, p.base_spec_text, strlen(p.base_spec_text), 0644);
         free(ini);
         DURE_TRY(st);
     }
-    DURE_TRY(write_atomic(p.script_path, p.script, 0755));
+    DURE_TRY(dure_file_write_atomic(p.script_path, p.script, strlen(p.script), 0755));
     for (int k = 0; k < o->chain; k++) {
         DURE_TRY(sbatch(p.script_path, k ? prev : NULL, id, sizeof id));
         DURE_TRY(record_job(p.base, id));

@@ -69,6 +69,25 @@ count_script() { # name logfile exitcode
     [ "$f" -eq 0 ] || failures+=("$name")
 }
 
+# A test writes only under its own temporary directory. Files that appear
+# in the source tree while it runs (untracked, not ignored: build output is
+# ignored) fail it by name; they are left in place for the author to see.
+untracked() {
+    git -C "$ROOT" ls-files --others --exclude-standard -z 2>/dev/null | tr '\0' '\n' | sort
+}
+STRAY_BEFORE=$(untracked)
+
+stray_check() { # name
+    local now new
+    now=$(untracked)
+    new=$(comm -13 <(printf '%s\n' "$STRAY_BEFORE") <(printf '%s\n' "$now") | sed '/^$/d')
+    STRAY_BEFORE=$now
+    [ -z "$new" ] && return
+    echo "not ok - $1 wrote into the source tree (outside its temporary directory):"
+    printf '%s\n' "$new" | while IFS= read -r f; do printf '    %q\n' "$f"; done
+    failed=$((failed + 1)); failures+=("$1 (stray files)")
+}
+
 run_logged() { # log cmd...
     local log=$1; shift
     timeout --kill-after=10 "$TIMEOUT" "$@" > >(tee "$log") 2>&1
@@ -84,6 +103,7 @@ for t in "$DURE_BUILD"/tests/unit/test_*; do
     echo "=== $name"
     run_logged "$LOGDIR/${name//\//_}.log" "$t"; rc=$?
     count_cmocka "$name" "$LOGDIR/${name//\//_}.log" $rc
+    stray_check "$name"
 done
 for t in "$DURE_BUILD"/tests/mpi/test_*; do
     [[ "$t" =~ $FILTER ]] || continue
@@ -91,6 +111,7 @@ for t in "$DURE_BUILD"/tests/mpi/test_*; do
     echo "=== $name (mpirun -np 2)"
     run_logged "$LOGDIR/${name//\//_}.log" mpirun -np 2 "$t"; rc=$?
     count_cmocka "$name" "$LOGDIR/${name//\//_}.log" $rc
+    stray_check "$name"
 done
 for t in tests/cli/test_*.sh tests/mpi/test_*.sh; do
     [[ "$t" =~ $FILTER ]] || continue
@@ -98,6 +119,7 @@ for t in tests/cli/test_*.sh tests/mpi/test_*.sh; do
     echo "=== $name"
     run_logged "$LOGDIR/${name//\//_}.log" bash "$t"; rc=$?
     count_script "$name" "$LOGDIR/${name//\//_}.log" $rc
+    stray_check "$name"
 done
 
 slurm_tests=()
@@ -118,6 +140,7 @@ if [ ${#slurm_tests[@]} -gt 0 ]; then
             echo "=== $name"
             run_logged "$LOGDIR/${name//\//_}.log" bash "$t"; rc=$?
             count_script "$name" "$LOGDIR/${name//\//_}.log" $rc
+            stray_check "$name"
         done
     else
         cat "$LOGDIR/slurm_up.log"

@@ -3,12 +3,13 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "tests/support/tmpdir.h"
 
 static uint64_t splitmix(uint64_t x)
 {
@@ -80,21 +81,13 @@ void fx_meta(struct ckpt_meta *m, uint64_t n, uint64_t step)
 void fx_tempdir(MPI_Comm comm, char *dir, size_t cap)
 {
     int rank = 0;
-    char buf[64] = "/tmp/dure-ckpt-test.XXXXXX";
+    char buf[64] = "";
     MPI_Comm_rank(comm, &rank);
-    if (rank == 0 && !mkdtemp(buf)) {
-        buf[0] = '\0';
+    if (rank == 0) {
+        tmpdir_make(buf, sizeof buf, "ckpt-test");
     }
     MPI_Bcast(buf, sizeof buf, MPI_CHAR, 0, comm);
     snprintf(dir, cap, "%s", buf);
-}
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
 }
 
 void fx_rmtree(MPI_Comm comm, const char *dir)
@@ -103,7 +96,7 @@ void fx_rmtree(MPI_Comm comm, const char *dir)
     MPI_Barrier(comm);
     MPI_Comm_rank(comm, &rank);
     if (rank == 0 && dir[0]) {
-        nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        tmpdir_remove(dir);
     }
     MPI_Barrier(comm);
 }

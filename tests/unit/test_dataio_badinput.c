@@ -7,7 +7,6 @@
 #include <stdint.h>
 
 #include <cmocka.h>
-#include <dirent.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 #include "dataio/format.h"
 #include "dataio/gen.h"
 #include "dataio/reader.h"
+#include "tests/support/tmpdir.h"
 
 static char dir[64];
 static char path[128];
@@ -25,8 +25,7 @@ static char path[128];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/dure-bad-XXXXXX");
-    if (!mkdtemp(dir)) {
+    if (tmpdir_make(dir, sizeof dir, "bad") != 0) {
         return -1;
     }
     snprintf(path, sizeof path, "%s/f.h5", dir);
@@ -34,26 +33,10 @@ static int setup(void **state)
     return 0;
 }
 
-/* Names in dir (leftover temporaries included). */
-static int count_files(void)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    int n = 0;
-    while (d && (de = readdir(d)) != NULL) {
-        n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
-    }
-    if (d) {
-        closedir(d);
-    }
-    return n;
-}
-
 static int teardown(void **state)
 {
     (void)state;
-    unlink(path);
-    return rmdir(dir);
+    return tmpdir_remove(dir);
 }
 
 /* How to spoil a hand-made dure file. */
@@ -256,7 +239,7 @@ static void test_writer_refuses_and_leaves_nothing(void **state)
 {
     (void)state;
     unlink(path);
-    int before = count_files();
+    int before = tmpdir_count(dir);
     const char *names[2] = {"a", "a"};
     struct dataio_writer_config wc = {.path = path, .n_channels = 2, .channel_names = names,
                                       .sample_rate_hz = 10, .source = "t"};
@@ -270,12 +253,12 @@ static void test_writer_refuses_and_leaves_nothing(void **state)
     assert_int_equal(dataio_writer_end_episode(w), DURE_ERR_FORMAT);
     assert_non_null(strstr(dure_last_error(), "episode 0 is empty"));
     assert_int_equal(dataio_writer_append(w, rows, 2), DURE_OK);
-    assert_int_equal(count_files(), before + 1); /* the temporary file */
+    assert_int_equal(tmpdir_count(dir), before + 1); /* the temporary file */
     /* Rows never closed into an episode: finish refuses, removes the temp. */
     assert_int_equal(dataio_writer_finish(w), DURE_ERR_FORMAT);
     dure_log_set_quiet(0);
     assert_non_null(strstr(dure_last_error(), "rows after the last episode were never closed"));
-    assert_int_equal(count_files(), before);
+    assert_int_equal(tmpdir_count(dir), before);
     assert_int_not_equal(access(path, F_OK), 0);
     /* A directory that does not exist. */
     char nodir[160];
@@ -300,7 +283,7 @@ static void test_writer_refuses_and_leaves_nothing(void **state)
     dure_log_set_quiet(0);
     assert_int_equal(stat(path, &b), 0);
     assert_int_equal(a.st_ino, b.st_ino);
-    assert_int_equal(count_files(), before + 1);
+    assert_int_equal(tmpdir_count(dir), before + 1);
 }
 
 int main(void)

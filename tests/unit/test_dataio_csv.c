@@ -7,7 +7,6 @@
 #include <stdint.h>
 
 #include <cmocka.h>
-#include <dirent.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,10 +14,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/sha256.h"
 #include "dataio/csv_import.h"
 #include "dataio/h5util.h"
 #include "dataio/reader.h"
-#include "dataio/sha256.h"
+#include "tests/support/tmpdir.h"
 
 static char dir[64], out[128], keyfile[128];
 static const char *key = "k3y-0f-the-plant-consortium-2026";
@@ -26,8 +26,7 @@ static const char *key = "k3y-0f-the-plant-consortium-2026";
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/dure-csv-XXXXXX");
-    if (!mkdtemp(dir)) {
+    if (tmpdir_make(dir, sizeof dir, "csv") != 0) {
         return -1;
     }
     snprintf(out, sizeof out, "%s/out.h5", dir);
@@ -42,19 +41,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    char p[384];
-    while (d && (de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-            snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-            unlink(p);
-        }
-    }
-    if (d) {
-        closedir(d);
-    }
-    return rmdir(dir);
+    return tmpdir_remove(dir);
 }
 
 static const char *write_csv(const char *name, const char *text)
@@ -67,20 +54,6 @@ static const char *write_csv(const char *name, const char *text)
     fputs(text, f);
     fclose(f);
     return path;
-}
-
-static int files_in_dir(void)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    int n = 0;
-    while (d && (de = readdir(d)) != NULL) {
-        n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
-    }
-    if (d) {
-        closedir(d);
-    }
-    return n;
 }
 
 /* Does the output file contain these bytes anywhere? */
@@ -101,8 +74,8 @@ static int file_contains(const char *path, const char *needle)
 
 static void expected_hash(const char *value, char hex[33])
 {
-    unsigned char mac[32];
-    dataio_hmac_sha256(key, strlen(key), value, strlen(value), mac);
+    uint8_t mac[DURE_SHA256_BYTES];
+    assert_int_equal(dure_hmac_sha256(key, strlen(key), value, strlen(value), mac), DURE_OK);
     for (int i = 0; i < 16; i++) {
         snprintf(hex + 2 * i, 3, "%02x", mac[i]);
     }
@@ -249,7 +222,7 @@ static void bad(const char *csv, const char *episode_col, const char *hash, cons
         assert_int_equal(dataio_import_add_column(&cfg, DATAIO_COL_HASH, hash), DURE_OK);
     }
     unlink(out);
-    int before = files_in_dir();
+    int before = tmpdir_count(dir);
     struct dataio_import_result res;
     dure_log_set_quiet(1);
     dure_status_t st = dataio_import(&cfg, &res);
@@ -259,7 +232,7 @@ static void bad(const char *csv, const char *episode_col, const char *hash, cons
     if (!strstr(dure_last_error(), text)) {
         fail_msg("error '%s' does not mention '%s'", dure_last_error(), text);
     }
-    assert_int_equal(files_in_dir(), before);
+    assert_int_equal(tmpdir_count(dir), before);
     assert_int_not_equal(access(out, F_OK), 0);
 }
 

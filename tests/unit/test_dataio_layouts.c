@@ -6,7 +6,6 @@
 #include <stdint.h>
 
 #include <cmocka.h>
-#include <dirent.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,32 +15,20 @@
 
 #include "dataio/loader.h"
 #include "dataio/reader.h"
+#include "tests/support/tmpdir.h"
 
 static char dir[64];
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/dure-layout-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
+    return tmpdir_make(dir, sizeof dir, "layout");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    char p[384];
-    while (d && (de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-            snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-            unlink(p);
-        }
-    }
-    if (d) {
-        closedir(d);
-    }
-    return rmdir(dir);
+    return tmpdir_remove(dir);
 }
 
 /* The value every test file stores: episode e, key k, timestep t, column j.

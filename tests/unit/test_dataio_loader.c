@@ -6,7 +6,6 @@
 #include <stdint.h>
 
 #include <cmocka.h>
-#include <dirent.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
@@ -19,6 +18,7 @@
 #include "dataio/loader.h"
 #include "dataio/reader.h"
 #include "dataio/stats.h"
+#include "tests/support/tmpdir.h"
 
 #define W 64
 #define C 5
@@ -30,8 +30,7 @@ static struct dataio_gen_config gcfg;
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/dure-dataio-XXXXXX");
-    if (!mkdtemp(dir)) {
+    if (tmpdir_make(dir, sizeof dir, "dataio") != 0) {
         return -1;
     }
     snprintf(gen_path, sizeof gen_path, "%s/gen.h5", dir);
@@ -49,19 +48,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    char p[384];
-    while (d && (de = readdir(d)) != NULL) {
-        if (de->d_name[0] != '.' || strlen(de->d_name) > 2) {
-            snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-            unlink(p);
-        }
-    }
-    if (d) {
-        closedir(d);
-    }
-    return rmdir(dir);
+    return tmpdir_remove(dir);
 }
 
 static dataio_reader_t *open_reader(const char *path)

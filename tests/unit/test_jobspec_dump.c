@@ -186,6 +186,28 @@ static void test_table_shows_sources(void **state)
     jobspec_free(s);
 }
 
+/* An empty list prints as an empty value, not as the text of the key
+ * printed before it (data.layout's "dure" once showed as data.keys). */
+static void test_table_empty_list(void **state)
+{
+    (void)state;
+    struct dure_jobspec *s = load_ok(MIN_SPEC, NULL);
+    char *t = capture_table(s);
+    char *line = strstr(t, "\ndata.keys ");
+    assert_non_null(line);
+    line++;
+    char *eol = strchr(line, '\n');
+    assert_non_null(eol);
+    *eol = '\0';
+    size_t name = strlen("data.keys");
+    size_t blank = strspn(line + name, " ");
+    if (strcmp(line + name + blank, "default") != 0) {
+        fail_msg("the empty data.keys shows a value: '%s'", line);
+    }
+    free(t);
+    jobspec_free(s);
+}
+
 static void test_sweep(void **state)
 {
     (void)state;
@@ -300,6 +322,7 @@ int main(void)
         cmocka_unit_test(test_hash_is_stable),
         cmocka_unit_test(test_hash_follows_values_not_spelling),
         cmocka_unit_test(test_table_shows_sources),
+        cmocka_unit_test(test_table_empty_list),
         cmocka_unit_test(test_sweep),
         cmocka_unit_test(test_sweep_errors),
         cmocka_unit_test(test_help_lists_every_key),

@@ -24,22 +24,20 @@
 #include "slurm/render.h"
 #include "slurm/shquote.h"
 #include "slurm/status.h"
+#include "tests/support/tmpdir.h"
 
 static char tmpdir[64];
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/dure-slurm-unit-XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return tmpdir_make(tmpdir, sizeof tmpdir, "slurm-unit");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tmpdir_remove(tmpdir);
 }
 
 static void write_file(const char *path, const char *text)
@@ -73,7 +71,7 @@ static void test_shquote(void **state)
     struct strbuf sb = STRBUF_INIT;
     shquote_append(&sb, "");
     assert_string_equal(strbuf_str(&sb), "''");
-    sb.len = 0;
+    strbuf_reset(&sb);
     shquote_append(&sb, "it's");
     assert_string_equal(strbuf_str(&sb), "'it'\\''s'");
     strbuf_free(&sb);
@@ -99,18 +97,18 @@ static void test_sbatch_quote(void **state)
     struct strbuf sb = STRBUF_INIT;
     assert_int_equal(sbatch_quote_append(&sb, "k", "gpu-a100_x.1"), DURE_OK);
     assert_string_equal(strbuf_str(&sb), "gpu-a100_x.1");
-    sb.len = 0;
+    strbuf_reset(&sb);
     assert_int_equal(sbatch_quote_append(&sb, "k", "/a b/#c\"d'e\\f$(g)%x"), DURE_OK);
     assert_string_equal(strbuf_str(&sb), "\"/a b/#c\\\"d'e\\\\f$(g)%x\"");
-    sb.len = 0;
+    strbuf_reset(&sb);
     dure_log_set_quiet(1);
     assert_int_equal(sbatch_quote_append(&sb, "run.dir", "a\nb"), DURE_ERR_ARG);
     assert_string_equal(dure_last_error(),
                         "run.dir: control character 0x0a cannot go into an #SBATCH line");
-    sb.len = 0;
+    strbuf_reset(&sb);
     assert_int_equal(slurm_pattern_escape(&sb, "run.dir", "/x\\y"), DURE_ERR_ARG);
     dure_log_set_quiet(0);
-    sb.len = 0;
+    strbuf_reset(&sb);
     assert_int_equal(slurm_pattern_escape(&sb, "run.dir", "/r/100%/%j"), DURE_OK);
     assert_string_equal(strbuf_str(&sb), "/r/100%%/%%j");
     strbuf_free(&sb);
@@ -208,7 +206,7 @@ static void test_profiles(void **state)
     assert_int_equal(env.count, 2);
     assert_string_equal(env.vars[1].name, "UCX_TLS");
     assert_string_equal(env.vars[1].value, "rc,sm,self");
-    slurm_profile_free(&env);
+    jobspec_env_free(&env);
     dure_log_set_quiet(1);
     assert_int_equal(slurm_profile_load("roce", path, &env), DURE_ERR_ARG);
     dure_log_set_quiet(0);

@@ -21,23 +21,20 @@
 #include "launcher/peak.h"
 #include "launcher/ranks.h"
 #include "launcher/signals.h"
+#include "tests/support/tmpdir.h"
 
-static char dir[] = "/tmp/dure-unit-run.XXXXXX";
+static char dir[64];
 
 static int make_dir(void **state)
 {
     (void)state;
-    strcpy(dir, "/tmp/dure-unit-run.XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
+    return tmpdir_make(dir, sizeof dir, "unit-run");
 }
 
 static int remove_dir(void **state)
 {
-    char path[256];
     (void)state;
-    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-    unlink(path);
-    return rmdir(dir);
+    return tmpdir_remove(dir);
 }
 
 static char *slurp(const char *name)

@@ -1,0 +1,82 @@
+/* common/fsutil.c - see fsutil.h. */
+#include "common/fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+dure_status_t dure_mkdirs(const char *path)
+{
+    dure_status_t st = DURE_OK;
+    struct stat sb;
+    char *p = strdup(path);
+    DURE_ALLOC_TRY(p, strlen(path) + 1);
+    for (char *s = p + 1;; s++) {
+        if (*s == '/' || *s == '\0') {
+            char c = *s;
+            *s = '\0';
+            DURE_SYS_TRY(mkdir(p, 0777) == 0 || errno == EEXIST,
+                         "cannot create directory '%s'", p);
+            *s = c;
+            if (c == '\0') {
+                break;
+            }
+        }
+    }
+    DURE_SYS_TRY(stat(path, &sb) == 0, "cannot stat '%s'", path);
+    DURE_CHECK(S_ISDIR(sb.st_mode), DURE_ERR_IO, "'%s' exists and is not a directory", path);
+out:
+    free(p);
+    return st;
+}
+
+dure_status_t dure_file_write_atomic(const char *path, const void *data, size_t len,
+                                     mode_t mode)
+{
+    dure_status_t st = DURE_OK;
+    const char *bytes = data;
+    char *tmp = NULL, *dircopy = NULL;
+    int fd = -1, dfd = -1;
+
+    DURE_CHECK(asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) >= 0, DURE_ERR_NOMEM,
+               "out of memory naming a temporary file for '%s'", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    DURE_SYS_TRY(fd >= 0, "cannot create '%s'", tmp);
+    for (size_t done = 0; done < len;) {
+        ssize_t w = write(fd, bytes + done, len - done);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        DURE_SYS_TRY(w > 0, "cannot write '%s'", tmp);
+        done += (size_t)w;
+    }
+    DURE_SYS_TRY(fsync(fd) == 0, "cannot flush '%s'", tmp);
+    DURE_SYS_TRY(close(fd) == 0, "cannot close '%s'", tmp);
+    fd = -1;
+    DURE_SYS_TRY(rename(tmp, path) == 0, "cannot rename '%s' to '%s'", tmp, path);
+    free(tmp);
+    tmp = NULL;
+    /* The rename itself is durable only once the directory is flushed. */
+    dircopy = strdup(path);
+    DURE_ALLOC_TRY(dircopy, strlen(path) + 1);
+    dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DURE_SYS_TRY(dfd >= 0 && fsync(dfd) == 0, "cannot flush the directory of '%s'", path);
+out:
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (dfd >= 0) {
+        close(dfd);
+    }
+    if (tmp) {
+        unlink(tmp);
+        free(tmp);
+    }
+    free(dircopy);
+    return st;
+}

@@ -1,0 +1,30 @@
+/*
+ * common/fsutil.h - file-system steps more than one module takes: creating a
+ * directory with its parents, and replacing a small file atomically and
+ * durably.
+ */
+#ifndef DURE_COMMON_FSUTIL_H
+#define DURE_COMMON_FSUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "common/status.h"
+
+/*
+ * mkdir -p: create `path` and its missing parents (mode 0777 less the
+ * umask). Existing directories are fine; an existing non-directory is
+ * DURE_ERR_IO naming it.
+ */
+dure_status_t dure_mkdirs(const char *path);
+
+/*
+ * Replace `path` with `len` bytes of `data`, atomically and durably: a
+ * temporary file beside it (path.tmp.<pid>, mode `mode`), fsync, rename
+ * over path, fsync of the directory. Readers see the old file or the whole
+ * new one; on failure the temporary file is removed and path is untouched.
+ */
+dure_status_t dure_file_write_atomic(const char *path, const void *data, size_t len,
+                                     mode_t mode);
+
+#endif

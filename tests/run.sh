@@ -41,6 +41,8 @@ TIMEOUT=${DURE_TEST_TIMEOUT:-300}
 
 passed=0 failed=0 skipped=0
 failures=()
+cmocka_summaries=()
+script_files=0 script_checks=0
 
 count_cmocka() { # name logfile exitcode
     local name=$1 log=$2 rc=$3 p f
@@ -53,11 +55,14 @@ count_cmocka() { # name logfile exitcode
     fi
     passed=$((passed + p)); failed=$((failed + f))
     [ "$f" -eq 0 ] || failures+=("$name")
+    cmocka_summaries+=("$(printf '%-36s [  PASSED  ] %d test(s)%s' "$name" "$p" \
+        "$([ "$f" -eq 0 ] || printf '  [  FAILED  ] %d test(s)' "$f")")")
 }
 
 count_script() { # name logfile exitcode
     local name=$1 log=$2 rc=$3 p f
     p=$(grep -c '^ok - ' "$log"); f=$(grep -c '^not ok - ' "$log")
+    script_files=$((script_files + 1)); script_checks=$((script_checks + p + f))
     if [ "$rc" -eq 77 ]; then
         skipped=$((skipped + 1)); echo "[  SKIPPED ] $name: $(tail -1 "$log")"; return
     fi
@@ -157,6 +162,9 @@ if [ ${#slurm_tests[@]} -gt 0 ]; then
 fi
 
 echo
+echo "=== cmocka summaries"
+printf '%s\n' "${cmocka_summaries[@]}"
+echo "=== shell tests: $script_checks checks in $script_files scripts"
 if [ ${#failures[@]} -gt 0 ]; then
     echo "failed: ${failures[*]} (logs in $LOGDIR)"
 fi

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/timing.h"
 #include "model/flops.h"
@@ -69,6 +70,21 @@ static double sgemm_once(const struct sgemm_peak *g, int threads)
 static void sgemm_free(struct sgemm_peak *g)
 {
     free(g->a), free(g->b), free(g->c);
+}
+
+/* The 1-minute load average (-1 when unknown): timings on a shared machine
+ * mean little without it. */
+static double load_avg(void)
+{
+    double l = -1.0;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1) {
+            l = -1.0;
+        }
+        fclose(f);
+    }
+    return l;
 }
 
 static void usage(FILE *f)
@@ -203,6 +219,9 @@ int main(int argc, char **argv)
                "(forward+backward %.3f s, %.1f GFLOP/s), loss %.4f\n",
                (unsigned long long)f.params, f.per_micro_batch / 1e9, ts, steps, tf, gf_fb,
                (double)loss);
+        double load = load_avg();
+        printf("model_step: load average %.2f on %ld cores during the measurement\n", load,
+               sysconf(_SC_NPROCESSORS_ONLN));
         printf("bench: %s: %.1f GFLOP/s (sgemm_2048: %.1f GFLOP/s, ratio %.2f)\n", name, gf,
                peak, gf / peak);
         if (json) {
@@ -218,11 +237,11 @@ int main(int argc, char **argv)
                         "\"step_s\":%.4f,\"fwd_bwd_s\":%.4f,\"steps\":%d,\"threads\":%d,"
                         "\"openblas_core\":\"%s\",\"d_model\":%d,\"n_layers\":%d,"
                         "\"n_heads\":%d,\"patch_len\":%d,\"channels\":%d,"
-                        "\"context_patches\":%d,\"micro_batch\":%d}\n",
+                        "\"context_patches\":%d,\"micro_batch\":%d,\"load_avg_1m\":%.2f}\n",
                         name, gf, peak, gf / peak, (unsigned long long)f.params,
                         f.per_micro_batch, ts, tf, steps, threads, openblas_get_corename(),
                         cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.patch_len, cfg.channels,
-                        cfg.context_patches, cfg.micro_batch);
+                        cfg.context_patches, cfg.micro_batch, load);
                 rc |= fclose(jf) != 0;
             }
         }

@@ -699,3 +699,27 @@ const struct json_value *json_get(const struct json_value *obj, const char *key)
     }
     return NULL;
 }
+
+int json_line_number(const char *line, const char *key, double *v)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\"", key);
+    const char *p = strstr(line, pat);
+    if (!p) {
+        return 0;
+    }
+    p += strlen(pat);
+    while (*p == ' ') {
+        p++;
+    }
+    if (*p != ':') {
+        return 0;
+    }
+    char *end = NULL;
+    double x = strtod(p + 1, &end);
+    if (end == p + 1 || !isfinite(x)) {
+        return 0;
+    }
+    *v = x;
+    return 1;
+}

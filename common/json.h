@@ -105,4 +105,12 @@ void json_free(json_doc_t *doc);
 /* The first member of obj named key, or NULL (also when obj is not an object). */
 const struct json_value *json_get(const struct json_value *obj, const char *key);
 
+/*
+ * Scan one flat JSON object line (a metrics.jsonl record) for the number of
+ * member `key` without parsing the whole line: 1 and *v set when the member
+ * is there and holds a finite number, 0 when it is absent or null. Meant for
+ * following a run's progress, where a full parse per line is not needed.
+ */
+int json_line_number(const char *line, const char *key, double *v);
+
 #endif

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/json.h"
 #include "common/status.h"
 #include "launcher/commands.h"
 #include "launcher/exitcodes.h"
@@ -31,25 +32,6 @@ void cmd_plot_usage(FILE *out)
             "and MFU), written to RUN_DIR or to DIR.\n"
             "\n"
             "  -o, --out DIR   write the PNG files to DIR instead of RUN_DIR\n");
-}
-
-/* The number after "key": in a JSON line; 0 when absent or null. */
-static int json_num(const char *line, const char *key, double *v)
-{
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *p = strstr(line, pat);
-    if (!p) {
-        return 0;
-    }
-    p += strlen(pat);
-    char *end = NULL;
-    double x = strtod(p, &end);
-    if (end == p || !isfinite(x)) {
-        return 0;
-    }
-    *v = x;
-    return 1;
 }
 
 struct plot_counts {
@@ -76,17 +58,17 @@ static dure_status_t write_data(const char *metrics, const char *dir,
     while (getline(&line, &cap, in) > 0) {
         double step = 0, loss = 0, tps = 0, mfu = 0, vl = 0, bl = NAN;
         lineno++;
-        DURE_CHECK(json_num(line, "step", &step), DURE_ERR_FORMAT,
+        DURE_CHECK(json_line_number(line, "step", &step), DURE_ERR_FORMAT,
                    "%s:%ld: not a metrics line (no \"step\")", metrics, lineno);
-        if (json_num(line, "val_loss", &vl)) {
-            if (json_num(line, "baseline_loss", &bl)) {
+        if (json_line_number(line, "val_loss", &vl)) {
+            if (json_line_number(line, "baseline_loss", &bl)) {
                 n->baseline++;
             }
             fprintf(val, "%.0f %.9g %.9g\n", step, vl, bl);
             n->val++;
-        } else if (json_num(line, "loss", &loss)) {
-            json_num(line, "timesteps_per_s", &tps);
-            json_num(line, "mfu", &mfu);
+        } else if (json_line_number(line, "loss", &loss)) {
+            json_line_number(line, "timesteps_per_s", &tps);
+            json_line_number(line, "mfu", &mfu);
             fprintf(train, "%.0f %.9g %.9g %.9g\n", step, loss, tps, 100.0 * mfu);
             n->train++;
         }

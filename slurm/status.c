@@ -7,29 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json.h"
+
 #define TAIL_BYTES 65536
 #define STEP_TIME_WINDOW 20
-
-/* The number after "key": in a JSON object line; 0 if absent or not a number. */
-static int json_number(const char *line, const char *key, double *v)
-{
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\"", key);
-    const char *p = strstr(line, pat);
-    if (!p) {
-        return 0;
-    }
-    p += strlen(pat);
-    while (*p == ' ') {
-        p++;
-    }
-    if (*p != ':') {
-        return 0;
-    }
-    char *end;
-    *v = strtod(p + 1, &end);
-    return end != p + 1;
-}
 
 dure_status_t run_progress_read(const char *run_dir, struct run_progress *p)
 {
@@ -71,16 +52,16 @@ dure_status_t run_progress_read(const char *run_dir, struct run_progress *p)
         }
         *nl = '\0';
         double step, v;
-        if (json_number(line, "step", &step)) {
-            if (json_number(line, "loss", &v)) {
+        if (json_line_number(line, "step", &step)) {
+            if (json_line_number(line, "loss", &v)) {
                 p->step = (long)step;
                 p->loss = v;
             }
-            if (json_number(line, "val_loss", &v)) {
+            if (json_line_number(line, "val_loss", &v)) {
                 p->val_step = (long)step;
                 p->val_loss = v;
             }
-            if (json_number(line, "step_s", &v) && v > 0) {
+            if (json_line_number(line, "step_s", &v) && v > 0) {
                 times[next] = v;
                 next = (next + 1) % STEP_TIME_WINDOW;
                 ntimes += ntimes < STEP_TIME_WINDOW;

@@ -241,6 +241,28 @@ static void test_reader_rejects(void **state)
     expect_error(deep, "bad.json:1:", "nested too deeply");
 }
 
+static void test_line_number_scan(void **state)
+{
+    (void)state;
+    const char *line = "{\"step\":12,\"val_loss\":0.25,\"loss\" : -1.5e-3,"
+                       "\"grad_norm\":null,\"mfu\":0.4}";
+    double v = 99;
+    assert_int_equal(json_line_number(line, "step", &v), 1);
+    assert_true(v == 12.0);
+    /* "loss" is its own member, not the tail of "val_loss"; spaces around
+     * the colon are allowed. */
+    assert_int_equal(json_line_number(line, "loss", &v), 1);
+    assert_true(v == -1.5e-3);
+    assert_int_equal(json_line_number(line, "val_loss", &v), 1);
+    assert_true(v == 0.25);
+    v = 99;
+    assert_int_equal(json_line_number(line, "grad_norm", &v), 0); /* null */
+    assert_int_equal(json_line_number(line, "lr", &v), 0);        /* absent */
+    assert_int_equal(json_line_number("{\"x\":nan}", "x", &v), 0); /* not JSON */
+    assert_int_equal(json_line_number("{\"x\" 1}", "x", &v), 0);   /* no colon */
+    assert_true(v == 99);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -250,6 +272,7 @@ int main(void)
         cmocka_unit_test(test_writer_reports_misuse),
         cmocka_unit_test(test_reader_values),
         cmocka_unit_test(test_reader_rejects),
+        cmocka_unit_test(test_line_number_scan),
     };
     return cmocka_run_group_tests_name("json", tests, NULL, NULL);
 }

@@ -153,6 +153,13 @@ static dure_status_t open_loader(train_t *t, MPI_Comm world, int val, dataio_loa
         } else {
             cfg.split = DATAIO_SPLIT_VAL;
         }
+        if (cfg.normalize) {
+            /* Validate on data normalized as the model was trained: with the
+             * training loader's statistics, never the validation file's own,
+             * and without a second pass over the training split when the
+             * file stores none. */
+            dataio_loader_norm(t->train_ld, &cfg.norm_mean, &cfg.norm_std);
+        }
     }
     DURE_TRY(dataio_loader_open(&cfg, out));
 out:

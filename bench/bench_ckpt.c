@@ -32,7 +32,7 @@
 #include "common/malloc_tune.h"
 #include "common/status.h"
 #include "common/timing.h"
-#include "dataio/ckpt.h"
+#include "ckpt/ckpt.h"
 
 #define MAX_REPS 16
 

@@ -7,7 +7,7 @@
 #define DURE_JOBS_JOBSPEC_PRIV_H
 
 #include "jobs/jobspec.h"
-#include "jobs/strbuf.h"
+#include "common/strbuf.h"
 
 /* Where a key's current value came from. */
 enum jobspec_src {

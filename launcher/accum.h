@@ -2,7 +2,7 @@
  * launcher/accum.h - the ZeRO stage 2 gradient accumulator on a GPU.
  *
  * At stage 2 each micro-batch's reduced gradient shard is summed into a
- * shard-sized accumulator; on the CPU that is a loop in launcher/train.c,
+ * shard-sized accumulator; on the CPU that is a loop in train/train.c,
  * on a GPU this kernel (launcher/accum.cu) on the model's stream.
  */
 #ifndef DURE_LAUNCHER_ACCUM_H

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "dataio/ckpt.h"
+#include "ckpt/ckpt.h"
 #include "launcher/commands.h"
 #include "launcher/exitcodes.h"
 

@@ -1,7 +1,7 @@
 /*
  * launcher/cmd_plot.c - `dure plot RUN_DIR`: loss and throughput as PNG.
  *
- * Reads RUN_DIR/metrics.jsonl (launcher/metrics.h), writes the columns
+ * Reads RUN_DIR/metrics.jsonl (train/metrics.h), writes the columns
  * gnuplot needs to two data files in a private temporary directory, and
  * runs gnuplot (pngcairo) to draw RUN_DIR/loss.png (training loss per step,
  * validation loss and the naive baseline, log scale) and

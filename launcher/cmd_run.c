@@ -2,7 +2,7 @@
  * launcher/cmd_run.c - `dure run JOB.ini [--set section.key=value ...]`.
  *
  * One process per GPU (or per CPU core set) under mpirun or srun. Every rank
- * loads the job spec, builds its part of the run (launcher/train.h), resumes
+ * loads the job spec, builds its part of the run (train/train.h), resumes
  * from the newest valid checkpoint in checkpoint.dir, and trains until
  * run.steps, writing metrics (rank 0), validating every run.val_every steps
  * and checkpointing every checkpoint.every steps. A completed run leaves
@@ -33,11 +33,11 @@
 #include "jobs/jobspec.h"
 #include "launcher/commands.h"
 #include "launcher/exitcodes.h"
-#include "launcher/manifest.h"
-#include "launcher/metrics.h"
+#include "train/manifest.h"
+#include "train/metrics.h"
 #include "launcher/ranks.h"
 #include "launcher/signals.h"
-#include "launcher/train.h"
+#include "train/train.h"
 #include "launcher/watchdog_hook.h"
 
 void cmd_run_usage(FILE *out)
@@ -234,7 +234,7 @@ out:
 /*
  * RUN_DIR/manifest.json (or manifest.launch-<k>.json on a restart): the
  * resolved spec, dataset fingerprint, world, backend and algorithms
- * (launcher/manifest.h). Collective.
+ * (train/manifest.h). Collective.
  */
 static dure_status_t write_manifest(const struct dure_jobspec *spec, train_t *train,
                                     const struct run_args *args, const char *resumed_from,

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 
 #include "common/json.h"
-#include "dataio/ckpt.h"
+#include "ckpt/ckpt.h"
 
 #define PATH_CAP 1024
 #define CMP_BLOCK ((size_t)1 << 20) /* floats per checkpoint read */

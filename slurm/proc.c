@@ -11,7 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "jobs/strbuf.h"
+#include "common/strbuf.h"
 
 extern char **environ;
 

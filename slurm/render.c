@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "jobs/strbuf.h"
+#include "common/strbuf.h"
 #include "slurm/profile.h"
 #include "slurm/shquote.h"
 

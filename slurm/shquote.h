@@ -9,7 +9,7 @@
 #define DURE_SLURM_SHQUOTE_H
 
 #include "common/status.h"
-#include "jobs/strbuf.h"
+#include "common/strbuf.h"
 
 /*
  * Append `s` as exactly one bash word with no expansion of any kind:

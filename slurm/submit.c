@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "common/fsutil.h"
-#include "jobs/strbuf.h"
+#include "common/strbuf.h"
 #include "slurm/proc.h"
 #include "slurm/query.h"
 #include "slurm/shquote.h"

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "common/sha256.h"
-#include "dataio/ckpt.h"
+#include "ckpt/ckpt.h"
 #include "tests/support/ckpt_fixture.h"
 #include "tests/support/mpitest.h"
 

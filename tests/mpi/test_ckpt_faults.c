@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dataio/ckpt.h"
+#include "ckpt/ckpt.h"
 #include "tests/support/ckpt_fixture.h"
 #include "tests/support/mpitest.h"
 

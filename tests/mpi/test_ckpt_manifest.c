@@ -24,8 +24,8 @@
 
 #include "common/json.h"
 #include "common/sha256.h"
-#include "dataio/ckpt.h"
-#include "launcher/manifest.h"
+#include "ckpt/ckpt.h"
+#include "train/manifest.h"
 #include "tests/support/ckpt_fixture.h"
 #include "tests/support/mpitest.h"
 

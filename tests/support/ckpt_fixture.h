@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dataio/ckpt.h"
+#include "ckpt/ckpt.h"
 
 /* Element i of state vector `which` (0 params, 1 adam_m, 2 adam_v) of a run
  * seeded `seed`: arbitrary bit patterns, every value distinct. */

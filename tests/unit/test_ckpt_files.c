@@ -18,9 +18,9 @@
 #include <unistd.h>
 
 #include "common/sha256.h"
-#include "dataio/ckpt.h"
-#include "dataio/ckpt_files.h"
-#include "launcher/manifest.h"
+#include "ckpt/ckpt.h"
+#include "ckpt/ckpt_files.h"
+#include "train/manifest.h"
 #include "tests/support/tmpdir.h"
 
 static char dir[64];

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "jobs/jobspec.h"
-#include "jobs/strbuf.h"
+#include "common/strbuf.h"
 #include "slurm/proc.h"
 #include "slurm/profile.h"
 #include "slurm/query.h"

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "common/status.h"
-#include "launcher/metrics.h"
+#include "train/metrics.h"
 #include "launcher/peak.h"
 #include "launcher/ranks.h"
 #include "launcher/signals.h"

@@ -1,5 +1,5 @@
 /*
- * jobs/strbuf.h - a growable NUL-terminated string for building text
+ * common/strbuf.h - a growable NUL-terminated string for building text
  * (INI dumps, batch scripts, messages).
  *
  * Appends never fail loudly: the first allocation failure is remembered
@@ -12,8 +12,8 @@
  *     ... sb.buf ...
  *     strbuf_free(&sb);
  */
-#ifndef DURE_JOBS_STRBUF_H
-#define DURE_JOBS_STRBUF_H
+#ifndef DURE_COMMON_STRBUF_H
+#define DURE_COMMON_STRBUF_H
 
 #include <stddef.h>
 

@@ -1,9 +1,9 @@
 /*
- * dataio/ckpt.c - the collective checkpoint save and load. See ckpt.h; the
+ * ckpt/ckpt.c - the collective checkpoint save and load. See ckpt.h; the
  * HDF5 layout lives in ckpt_h5.c, the directory protocol in ckpt_files.c and
  * the serial readers in ckpt_read.c.
  */
-#include "dataio/ckpt.h"
+#include "ckpt/ckpt.h"
 
 #include <errno.h>
 #include <hdf5.h>
@@ -18,8 +18,8 @@
 #include "common/mpi_check.h"
 #include "common/sha256.h"
 #include "common/timing.h"
-#include "dataio/ckpt_files.h"
-#include "dataio/ckpt_h5.h"
+#include "ckpt/ckpt_files.h"
+#include "ckpt/ckpt_h5.h"
 
 /*
  * Every rank brings its local status; all return the worst one, so that no

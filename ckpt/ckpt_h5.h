@@ -1,14 +1,14 @@
 /*
- * dataio/ckpt_h5.h - HDF5 helpers shared by dataio/ckpt.c (collective save
- * and load) and dataio/ckpt_read.c (serial readers); internal to dataio.
+ * ckpt/ckpt_h5.h - HDF5 helpers shared by ckpt/ckpt.c (collective save
+ * and load) and ckpt/ckpt_read.c (serial readers); internal to ckpt/.
  */
-#ifndef DURE_DATAIO_CKPT_H5_H
-#define DURE_DATAIO_CKPT_H5_H
+#ifndef DURE_CKPT_CKPT_H5_H
+#define DURE_CKPT_CKPT_H5_H
 
 #include <hdf5.h>
 
 #include "common/status.h"
-#include "dataio/ckpt.h"
+#include "ckpt/ckpt.h"
 
 /*
  * Elements per chunk: 1 Mi floats = 4 MiB. Fletcher32 needs chunking; large

@@ -1,5 +1,5 @@
 /*
- * launcher/metrics.h - per-step metrics: JSON lines in the run directory and
+ * train/metrics.h - per-step metrics: JSON lines in the run directory and
  * rank 0's progress display.
  *
  * Only rank 0 opens a writer. Every step appends one JSON object to
@@ -20,8 +20,8 @@
  * of this process's steps so far (the first step, which warms caches, is
  * left out once there are others).
  */
-#ifndef DURE_LAUNCHER_METRICS_H
-#define DURE_LAUNCHER_METRICS_H
+#ifndef DURE_TRAIN_METRICS_H
+#define DURE_TRAIN_METRICS_H
 
 #include <stdio.h>
 

@@ -1,19 +1,19 @@
 /*
- * launcher/train_priv.h - the state behind train_t, shared by the files of
- * the training driver (launcher/train.c: setup, step, validation;
- * launcher/train_ckpt.c: checkpoints). Not for other modules.
+ * train/train_priv.h - the state behind train_t, shared by the files of
+ * the training driver (train/train.c: setup, step, validation;
+ * train/train_ckpt.c: checkpoints). Not for other modules.
  */
-#ifndef DURE_LAUNCHER_TRAIN_PRIV_H
-#define DURE_LAUNCHER_TRAIN_PRIV_H
+#ifndef DURE_TRAIN_TRAIN_PRIV_H
+#define DURE_TRAIN_TRAIN_PRIV_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "collectives/bucket.h"
 #include "collectives/comm.h"
-#include "dataio/ckpt.h"
+#include "ckpt/ckpt.h"
 #include "dataio/loader.h"
-#include "launcher/train.h"
+#include "train/train.h"
 #include "model/model.h"
 #include "model/optim.h"
 

@@ -1,5 +1,5 @@
-/* launcher/metrics.c - JSON lines and the progress display; see metrics.h. */
-#include "launcher/metrics.h"
+/* train/metrics.c - JSON lines and the progress display; see metrics.h. */
+#include "train/metrics.h"
 
 #include <errno.h>
 #include <math.h>

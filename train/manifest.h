@@ -1,5 +1,5 @@
 /*
- * launcher/manifest.h - the run manifest: RUN_DIR/manifest.json, written at
+ * train/manifest.h - the run manifest: RUN_DIR/manifest.json, written at
  * the start of every launch of a run, the record that lets a national lab
  * prove what ran and reproduce it (`dure verify`).
  *
@@ -28,8 +28,8 @@
  * original start stays as it was. Both are written atomically (temp file,
  * fsync, rename).
  */
-#ifndef DURE_LAUNCHER_MANIFEST_H
-#define DURE_LAUNCHER_MANIFEST_H
+#ifndef DURE_TRAIN_MANIFEST_H
+#define DURE_TRAIN_MANIFEST_H
 
 #include <mpi.h>
 #include <stddef.h>

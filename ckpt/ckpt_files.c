@@ -1,5 +1,5 @@
-/* dataio/ckpt_files.c - see ckpt_files.h. */
-#include "dataio/ckpt_files.h"
+/* ckpt/ckpt_files.c - see ckpt_files.h. */
+#include "ckpt/ckpt_files.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -11,7 +11,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "dataio/ckpt.h"
+#include "ckpt/ckpt.h"
 
 #define NAME_PREFIX "ckpt-"
 #define NAME_SUFFIX ".h5"

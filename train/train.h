@@ -1,5 +1,5 @@
 /*
- * launcher/train.h - the data-parallel training step of `dure run`.
+ * train/train.h - the data-parallel training step of `dure run`.
  *
  * One train_t per rank, created collectively over the world communicator.
  * It owns the model, the optimizer (for the whole vector at ZeRO stage 0,
@@ -43,8 +43,8 @@
  * before the forward pass, so the NaN travels the real path (loss,
  * gradients, all-reduce) that corrupt input would take.
  */
-#ifndef DURE_LAUNCHER_TRAIN_H
-#define DURE_LAUNCHER_TRAIN_H
+#ifndef DURE_TRAIN_TRAIN_H
+#define DURE_TRAIN_TRAIN_H
 
 #include <mpi.h>
 #include <stdint.h>
@@ -52,9 +52,9 @@
 
 #include "collectives/comm.h"
 #include "common/status.h"
-#include "dataio/ckpt.h"
+#include "ckpt/ckpt.h"
 #include "jobs/jobspec.h"
-#include "launcher/metrics.h"
+#include "train/metrics.h"
 #include "launcher/ranks.h"
 
 typedef struct train train_t;

@@ -1,5 +1,5 @@
 /*
- * dataio/ckpt.h - sharded training checkpoints in HDF5.
+ * ckpt/ckpt.h - sharded training checkpoints in HDF5.
  *
  * One checkpoint is one HDF5 file, dir/ckpt-<step, 8 digits>.h5, holding the
  * whole flat state of a run whatever its world size:
@@ -60,8 +60,8 @@
  * reads besides the tensors: with the same world size the state after load
  * is the state that was saved, bit for bit.
  */
-#ifndef DURE_DATAIO_CKPT_H
-#define DURE_DATAIO_CKPT_H
+#ifndef DURE_CKPT_CKPT_H
+#define DURE_CKPT_CKPT_H
 
 #include <mpi.h>
 #include <stddef.h>

@@ -1,12 +1,12 @@
-/* launcher/train_ckpt.c - checkpoints of the training state; see train.h. */
+/* train/train_ckpt.c - checkpoints of the training state; see train.h. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "dataio/ckpt.h"
-#include "launcher/train.h"
-#include "launcher/train_priv.h"
+#include "ckpt/ckpt.h"
+#include "train/train.h"
+#include "train/train_priv.h"
 
 static void fill_meta(const train_t *t, struct ckpt_meta *meta)
 {

@@ -1,11 +1,11 @@
 /*
- * dataio/ckpt_files.h - the checkpoint directory protocol (internal to
- * dataio/ckpt*.c): file names, the SHA-256 sidecar, the `latest` pointer,
+ * ckpt/ckpt_files.h - the checkpoint directory protocol (internal to
+ * ckpt/ckpt*.c): file names, the SHA-256 sidecar, the `latest` pointer,
  * durable renames and pruning. All of it is plain POSIX on one process
- * (rank 0 of a save); dataio/ckpt.c does the HDF5 and MPI parts.
+ * (rank 0 of a save); ckpt/ckpt.c does the HDF5 and MPI parts.
  */
-#ifndef DURE_DATAIO_CKPT_FILES_H
-#define DURE_DATAIO_CKPT_FILES_H
+#ifndef DURE_CKPT_CKPT_FILES_H
+#define DURE_CKPT_CKPT_FILES_H
 
 #include <stddef.h>
 #include <stdint.h>

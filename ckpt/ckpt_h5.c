@@ -1,5 +1,5 @@
-/* dataio/ckpt_h5.c - see ckpt_h5.h. */
-#include "dataio/ckpt_h5.h"
+/* ckpt/ckpt_h5.c - see ckpt_h5.h. */
+#include "ckpt/ckpt_h5.h"
 
 #include <stdarg.h>
 #include <stdio.h>

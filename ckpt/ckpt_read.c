@@ -1,8 +1,8 @@
 /*
- * dataio/ckpt_read.c - the serial checkpoint readers (metadata, description,
+ * ckpt/ckpt_read.c - the serial checkpoint readers (metadata, description,
  * full verification) and the resume finder. See ckpt.h.
  */
-#include "dataio/ckpt.h"
+#include "ckpt/ckpt.h"
 
 #include <hdf5.h>
 #include <stdio.h>
@@ -12,8 +12,8 @@
 
 #include "common/mpi_check.h"
 #include "common/sha256.h"
-#include "dataio/ckpt_files.h"
-#include "dataio/ckpt_h5.h"
+#include "ckpt/ckpt_files.h"
+#include "ckpt/ckpt_h5.h"
 
 /* ckpt_verify reads this many chunks per call, into one buffer. */
 #define VERIFY_CHUNKS 4

@@ -1,6 +1,6 @@
-/* launcher/train.c - the data-parallel training step; see train.h. */
-#include "launcher/train.h"
-#include "launcher/train_priv.h"
+/* train/train.c - the data-parallel training step; see train.h. */
+#include "train/train.h"
+#include "train/train_priv.h"
 
 #include <cblas.h>
 #include <inttypes.h>
@@ -16,7 +16,7 @@
 #include "common/gpu.h"
 #include "common/mpi_check.h"
 #include "common/timing.h"
-#include "dataio/ckpt.h"
+#include "ckpt/ckpt.h"
 #include "dataio/loader.h"
 #include "launcher/accum.h"
 #include "launcher/exitcodes.h"

@@ -1,5 +1,5 @@
-/* launcher/manifest.c - see manifest.h. */
-#include "launcher/manifest.h"
+/* train/manifest.c - see manifest.h. */
+#include "train/manifest.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
-/* jobs/strbuf.c - growable strings with a sticky allocation error. */
-#include "jobs/strbuf.h"
+/* common/strbuf.c - growable strings with a sticky allocation error. */
+#include "common/strbuf.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -183,7 +183,7 @@ tests-build: $(DURE) $(TEST_BINS) $(BENCH_BINS)
 DEBIAN_PACKAGES := pkg-config make gcc openmpi-bin libopenmpi-dev \
     libhdf5-openmpi-dev hdf5-tools zlib1g-dev libcmocka-dev libopenblas-dev libinih-dev \
     libssl-dev \
-    slurm-wlm munge gnuplot-nox shellcheck python3-h5py procps
+    slurm-wlm munge gnuplot-nox shellcheck python3-h5py procps iproute2 util-linux
 
 # Installs only what is missing; with everything present it asks no registry.
 deps:

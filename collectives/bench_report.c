@@ -249,9 +249,9 @@ dure_status_t bench_write_plot(const char *path, const struct bench_report *r,
     DURE_TRY(st);
     snprintf(title, sizeof title, "dure bench %s, %d ranks, backend %s", r->spec->coll->name,
              comm_size(r->comm), comm_backend_name(comm_backend(r->comm)));
-    gnuplot_printf(&g, "set terminal pngcairo size 900,560 noenhanced\nset output ");
-    gnuplot_quote(&g, path);
-    gnuplot_printf(&g, "\nset title ");
+    gnuplot_printf(&g, "set terminal pngcairo size 900,560 noenhanced\n");
+    gnuplot_output(&g, path);
+    gnuplot_printf(&g, "set title ");
     gnuplot_quote(&g, title);
     gnuplot_printf(&g, "\nset logscale x 2\nset format x '%%.0b%%B'\n"
                        "set xlabel 'size (bytes)'\nset ylabel 'bus bandwidth (GB/s)'\n"

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,8 +28,8 @@ dure_status_t gnuplot_data(struct gnuplot *g, const char *name, FILE **f, const 
     dure_status_t st = DURE_OK;
     char *p = NULL;
     *f = NULL;
-    DURE_CHECK(g->ndata < GNUPLOT_MAX_DATA, DURE_ERR_INTERNAL,
-               "gnuplot: more than %d data files", GNUPLOT_MAX_DATA);
+    DURE_CHECK(g->ndata < GNUPLOT_MAX_FILES, DURE_ERR_INTERNAL,
+               "gnuplot: more than %d data files", GNUPLOT_MAX_FILES);
     DURE_SYS_TRY(asprintf(&p, "%s/%s", g->dir, name) >= 0, "gnuplot data file name");
     g->data[g->ndata++] = p;
     DURE_SYS_TRY((*f = fopen(p, "w")) != NULL, "cannot write %s", p);
@@ -44,6 +45,17 @@ dure_status_t gnuplot_data_close(struct gnuplot *g, FILE *f)
     DURE_SYS_TRY(fclose(f) == 0 && !bad, "cannot write gnuplot data in %s", g->dir);
 out:
     return st;
+}
+
+void gnuplot_output(struct gnuplot *g, const char *path)
+{
+    if (g->noutput < GNUPLOT_MAX_FILES) {
+        g->output[g->noutput++] = path;
+    }
+    unlink(path);
+    gnuplot_printf(g, "set output ");
+    gnuplot_quote(g, path);
+    gnuplot_printf(g, "\n");
 }
 
 void gnuplot_printf(struct gnuplot *g, const char *fmt, ...)
@@ -76,7 +88,7 @@ dure_status_t gnuplot_run(struct gnuplot *g, const char *what)
     g->script = NULL;
     DURE_CHECK(!bad, DURE_ERR_NOMEM, "cannot build the gnuplot script for %s", what);
     fflush(NULL);
-    gp = popen("gnuplot", "w");
+    gp = popen("exec gnuplot >/dev/null", "w");
     DURE_SYS_TRY(gp != NULL, "cannot start gnuplot");
     size_t wrote = fwrite(g->text, 1, g->len, gp);
     int rc = pclose(gp);
@@ -86,6 +98,11 @@ dure_status_t gnuplot_run(struct gnuplot *g, const char *what)
                "gnuplot failed (%s %d) drawing %s%s", WIFEXITED(rc) ? "exit" : "signal",
                WIFEXITED(rc) ? WEXITSTATUS(rc) : WTERMSIG(rc), what,
                WIFEXITED(rc) && WEXITSTATUS(rc) == 127 ? ": is gnuplot installed?" : "");
+    for (int i = 0; i < g->noutput; i++) {
+        struct stat sb;
+        DURE_CHECK(stat(g->output[i], &sb) == 0 && sb.st_size > 0, DURE_ERR_IO,
+                   "gnuplot could not write %s", g->output[i]);
+    }
 out:
     return st;
 }

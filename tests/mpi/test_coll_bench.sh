@@ -87,6 +87,10 @@ t_run "--plot into a path holding quotes and gnuplot syntax" 0 mpirun -np 2 "$DU
     -b 64K -e 256K -f 4 "${quick[@]}" --plot "$odd"
 if [ "$(head -c 8 "$odd" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]; then t_ok "the PNG is at that very path"
 else t_fail "no PNG at the quoted path"; fi
+t_run "--plot into a missing directory fails" 1 mpirun -np 2 "$DURE" bench allgather \
+    -b 64K -e 64K "${quick[@]}" --plot "$T_TMP/missing/busbw.png"
+t_grep "naming the picture" "gnuplot (failed .* drawing|could not write) $T_TMP/missing/busbw.png"
+if printf '%s' "$T_OUT" | grep -qa 'PNG'; then t_fail "PNG bytes went to the terminal"; else t_ok "no PNG bytes on the terminal"; fi
 t_run "--min-busbw above the measured average fails" 1 mpirun -np 2 "$DURE" bench allreduce \
     -b 4K -e 4K "${quick[@]}" --min-busbw 100000
 t_grep "the reason is given" 'below --min-busbw'

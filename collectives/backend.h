@@ -51,9 +51,6 @@ struct comm_op {
     uint64_t seq;              /* from 1, in issue order */
 };
 
-/* Element size of a dtype in bytes. */
-size_t comm_dtype_size(enum comm_dtype dt);
-
 /* Address of global element i in op's input / output (see above). */
 const void *comm_op_send_at(const struct comm_op *op, size_t i);
 void *comm_op_recv_at(const struct comm_op *op, size_t i);

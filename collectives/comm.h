@@ -76,6 +76,8 @@ enum comm_algo {
 };
 
 enum comm_dtype { COMM_F32, COMM_BF16 };
+/* Element size of a dtype in bytes. */
+size_t comm_dtype_size(enum comm_dtype dt);
 
 enum comm_redop {
     COMM_SUM,

@@ -9,6 +9,7 @@ struct comm_bucketer {
     float *grads;                /* grads[n], the caller's */
     size_t n;
     int n_tensors;
+    size_t *offsets;             /* offsets[n_tensors + 1], a copy of the caller's */
     struct comm_bucket_config cfg;
     int nb;
     struct comm_bucket *bucket;  /* bucket[nb]; bucket 0 holds the last tensors */
@@ -103,11 +104,14 @@ dure_status_t comm_bucketer_create(comm_t *c, float *grads, const size_t *offset
     b->missing = calloc(nbmax, sizeof *b->missing);
     b->ready = calloc(nbmax, 1);
     b->req = calloc(nbmax, sizeof *b->req);
+    b->offsets = malloc((nt + 1) * sizeof *b->offsets);
     DURE_ALLOC_TRY(b->bucket, nbmax * sizeof *b->bucket);
     DURE_ALLOC_TRY(b->bucket_of, nbmax * sizeof *b->bucket_of);
     DURE_ALLOC_TRY(b->missing, nbmax * sizeof *b->missing);
     DURE_ALLOC_TRY(b->ready, nbmax);
     DURE_ALLOC_TRY(b->req, nbmax * sizeof *b->req);
+    DURE_ALLOC_TRY(b->offsets, (nt + 1) * sizeof *b->offsets);
+    memcpy(b->offsets, offsets, (nt + 1) * sizeof *b->offsets);
 
     /* Walk backward: a bucket takes whole tensors until the next would
      * overflow the cap; empty tensors ride along with the current one. */
@@ -146,6 +150,7 @@ void comm_bucketer_free(comm_bucketer_t *b)
     free(b->missing);
     free(b->ready);
     free(b->req);
+    free(b->offsets);
     free(b);
 }
 
@@ -168,6 +173,34 @@ dure_status_t comm_bucketer_ready(comm_bucketer_t *b, int t)
     b->missing[b->bucket_of[t]]--;
     if (b->cfg.overlap) {
         DURE_TRY(start_ready(b));
+    }
+out:
+    return st;
+}
+
+dure_status_t comm_bucketer_ready_range(comm_bucketer_t *b, size_t offset, size_t count)
+{
+    dure_status_t st = DURE_OK;
+    const size_t end = offset + count;
+    /* The first tensor starting at `offset`. */
+    int lo = 0, hi = b->n_tensors;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (b->offsets[mid] < offset) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    DURE_CHECK(lo < b->n_tensors && b->offsets[lo] == offset && end <= b->n, DURE_ERR_ARG,
+               "bucketer: gradient range [%zu, %zu) does not start at a tensor boundary of "
+               "the %zu-element vector",
+               offset, end, b->n);
+    for (int t = lo; t < b->n_tensors && b->offsets[t] < end; t++) {
+        DURE_CHECK(b->offsets[t + 1] <= end, DURE_ERR_ARG,
+                   "bucketer: gradient range [%zu, %zu) ends inside tensor %d [%zu, %zu)",
+                   offset, end, t, b->offsets[t], b->offsets[t + 1]);
+        DURE_TRY(comm_bucketer_ready(b, t));
     }
 out:
     return st;

@@ -15,8 +15,9 @@
  *         path; allocate gradients and parameters with it.
  *   nccl  device memory of the comm's CUDA device (cudaMalloc, or
  *         comm_mem_alloc). Host pointers are an error NCCL reports.
- * Data types: COMM_F32 on both backends, COMM_BF16 on nccl only (mpi returns
- * DURE_ERR_UNSUPPORTED).
+ * Data types: COMM_F32 on both backends, COMM_BF16 on nccl only, COMM_F64
+ * on both for all-gather and broadcast and on nccl for reductions too
+ * (otherwise mpi returns DURE_ERR_UNSUPPORTED).
  *
  * Ordering: collectives are issued in program order and every rank must
  * issue the same sequence (same operation, count, type, root). Asynchronous
@@ -55,6 +56,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/alloc.h"
 #include "common/status.h"
 
 typedef struct comm comm_t;
@@ -75,7 +77,12 @@ enum comm_algo {
     COMM_ALGO_COUNT
 };
 
-enum comm_dtype { COMM_F32, COMM_BF16 };
+enum comm_dtype {
+    COMM_F32,
+    COMM_BF16,            /* nccl only */
+    COMM_F64,             /* every backend copies it (all-gather, broadcast); nccl also
+                             reduces it */
+};
 
 enum comm_redop {
     COMM_SUM,
@@ -243,6 +250,10 @@ void comm_algo_table_text(const comm_t *c, char *buf, size_t len);
  */
 dure_status_t comm_mem_alloc(comm_t *c, size_t bytes, void **p);
 void comm_mem_free(comm_t *c, void *p);
+/* comm_mem_alloc and comm_mem_free as an allocator (common/alloc.h), for
+ * code that takes one: model_create's parameters and gradients, so that
+ * the buffers the gradient exchange reads are the comm's own. */
+struct dure_allocator comm_allocator(comm_t *c);
 /* Copy between host memory and the backend's memory (plain memcpy on mpi). */
 dure_status_t comm_mem_upload(comm_t *c, void *dst, const void *host_src, size_t bytes);
 dure_status_t comm_mem_download(comm_t *c, void *host_dst, const void *src, size_t bytes);

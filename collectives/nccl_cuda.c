@@ -45,7 +45,7 @@ struct nccl_ctx {
 
 static ncclDataType_t nccl_type(enum comm_dtype dt)
 {
-    return dt == COMM_BF16 ? ncclBfloat16 : ncclFloat32;
+    return dt == COMM_BF16 ? ncclBfloat16 : dt == COMM_F64 ? ncclFloat64 : ncclFloat32;
 }
 
 /* Queue op on the comm stream, after the compute stream's queued work. */

@@ -10,7 +10,8 @@
 # Knobs: USE_CUDA=auto|yes|no  CUDA_HOME  NCCL_HOME  NVCC_GENCODE  BUILD  OPT  V=1
 #
 # Sources are found by folder. A file named *_cuda.c or *.cu is compiled
-# only when CUDA is on; a file named *_nocuda.c only when it is off.
+# only when CUDA is on; a file named *_nocuda.c only when it is off. The
+# device kinds compiled in are the DEVICES list below (device/README.md).
 
 DURE_VERSION := 0.1.0
 BUILD        ?= build
@@ -107,14 +108,27 @@ ifeq ($(SAN),1)
 endif
 
 # ---------------------------------------------------------------- sources
-MODULES  := common collectives dataio ckpt model plan jobs slurm train launcher
+MODULES  := common device collectives dataio ckpt model plan jobs slurm train launcher
 ALL_C    := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 MAIN_C   := launcher/main.c
+
+# The device kinds: each NAME is device/NAME.c (its registry entry
+# device_NAME_entry) with device/NAME_*.{c,cu}, and the model's compute for
+# it, model/model_NAME.c with model/kernels_NAME.{c,cu}. DEVICES_ALL is the
+# one list; a kind this build cannot compile is left out of DEVICES, and so
+# out of the registry (device/registry.c) and the link.
+DEVICES_ALL := cpu cuda
+DEVICES     := cpu $(if $(filter 1,$(HAVE_CUDA)),cuda)
+device_src   = $(wildcard device/$(1).c device/$(1)_*.c device/$(1)_*.cu \
+                 model/model_$(1).c model/kernels_$(1).c model/kernels_$(1).cu)
+DEVICES_OFF_SRC := $(foreach d,$(filter-out $(DEVICES),$(DEVICES_ALL)),$(call device_src,$(d)))
+CFLAGS_ALL += -DDURE_DEVICES='$(foreach d,$(DEVICES),DEVICE($(d)))'
+
 ifeq ($(HAVE_CUDA),1)
-  LIB_C  := $(filter-out $(MAIN_C) %_nocuda.c,$(ALL_C))
-  LIB_CU := $(foreach m,$(MODULES),$(wildcard $(m)/*.cu))
+  LIB_C  := $(filter-out $(MAIN_C) %_nocuda.c $(DEVICES_OFF_SRC),$(ALL_C))
+  LIB_CU := $(filter-out $(DEVICES_OFF_SRC),$(foreach m,$(MODULES),$(wildcard $(m)/*.cu)))
 else
-  LIB_C  := $(filter-out $(MAIN_C) %_cuda.c,$(ALL_C))
+  LIB_C  := $(filter-out $(MAIN_C) %_cuda.c $(DEVICES_OFF_SRC),$(ALL_C))
   LIB_CU :=
 endif
 LIB_OBJ  := $(LIB_C:%.c=$(BUILD)/obj/%.o) $(LIB_CU:%.cu=$(BUILD)/obj/%.cu.o)

@@ -67,7 +67,6 @@ void comm_config_default(struct comm_config *cfg)
     cfg->algo = COMM_ALGO_AUTO;
     cfg->watchdog_s = 600.0;
     cfg->max_inflight = 256;
-    cfg->cuda_device = -1;
 }
 
 /* ---------------------------------------------------------------- MPI setup */

@@ -58,6 +58,7 @@
 
 #include "common/alloc.h"
 #include "common/status.h"
+#include "device/device.h"
 
 typedef struct comm comm_t;
 typedef struct comm_req comm_req_t;
@@ -144,13 +145,15 @@ struct comm_config {
     comm_hang_fn on_hang;        /* NULL: log the report and fail dure's own waits with DURE_ERR_TIMEOUT */
     void *on_hang_arg;
     int max_inflight;            /* asynchronous requests pending at once; 0 = 256 */
-    int cuda_device;             /* nccl: device ordinal; -1 = local rank modulo the device count */
-    void *cuda_stream;           /* nccl: the caller's compute stream (cudaStream_t); collectives
-                                    wait for work queued there before they start; NULL = default stream */
+    device_t *device;            /* the device whose memory the buffers are in (borrowed):
+                                    nccl runs on it and waits for the work queued on its
+                                    queue (device_stream) before each collective; NULL =
+                                    nccl takes device local rank modulo the device count
+                                    and the default stream */
 };
 
 /* Defaults: auto backend and algorithm, built-in table, not deterministic,
- * watchdog 600 s without a hook, 256 requests, device -1, default stream. */
+ * watchdog 600 s without a hook, 256 requests, no device. */
 void comm_config_default(struct comm_config *cfg);
 
 /*

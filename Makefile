@@ -6,6 +6,8 @@
 #   make demo       deps, build, then the demo job on 2 ranks
 #   make asan       the test suite under AddressSanitizer + UBSan (build-asan/)
 #   make bench      deps, build, then the benchmarks in bench/
+#   make gpu-check  on a GPU machine: CUDA build, kernel tests, NCCL, runs, MFU
+#                   (tests/gpu/check.sh; exit 77 when no GPU is visible)
 #
 # Knobs: USE_CUDA=auto|yes|no  CUDA_HOME  NCCL_HOME  NVCC_GENCODE  BUILD  OPT  V=1
 #
@@ -26,12 +28,12 @@ Q := $(if $(filter 1,$(V)),,@)
 
 # Goals that only orchestrate: they run `make deps` first and then a sub-make,
 # so probing must wait for the sub-make (the packages may not be there yet).
-SETUP_GOALS := deps test demo asan bench clean help
+SETUP_GOALS := deps test demo asan bench gpu-check clean help
 GOALS := $(or $(MAKECMDGOALS),all)
 NEED_PROBES := $(if $(filter-out $(SETUP_GOALS),$(GOALS)),1,0)
 
 .DEFAULT_GOAL := all
-.PHONY: all deps test check demo asan bench bench-run clean help tests-build FORCE
+.PHONY: all deps test check demo asan bench bench-run gpu-check clean help tests-build FORCE
 
 # ---------------------------------------------------------------- probes
 ifeq ($(NEED_PROBES),1)
@@ -237,11 +239,16 @@ bench:
 bench-run: tests-build
 	bash bench/run.sh $(BUILD)
 
+# Builds with USE_CUDA=yes in build-gpu/ itself (after checking what the
+# machine lacks); no `make deps`: a GPU machine may reach no registry.
+gpu-check:
+	bash tests/gpu/check.sh build-gpu
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-gpu
 
 help:
-	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,16p' Makefile | sed 's/^# \{0,1\}//'
 
 FORCE:
 

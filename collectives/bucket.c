@@ -22,15 +22,19 @@ struct comm_bucketer {
     int window;                  /* buckets in flight at most: the comm's max_inflight */
 };
 
-static dure_status_t start_bucket(comm_bucketer_t *b, int i)
+/* Bucket i's collective: started (req != NULL) or run to completion. */
+static dure_status_t issue_bucket(comm_bucketer_t *b, int i, comm_req_t **req)
 {
     const struct comm_bucket *k = &b->bucket[i];
+    float *g = b->grads + k->offset;
     if (b->cfg.mode == COMM_BUCKET_REDUCE_SCATTER) {
-        return comm_reduce_scatter_range_start(b->c, b->grads, b->n, k->offset, k->count,
-                                               COMM_F32, b->cfg.redop, &b->req[i]);
+        return req ? comm_reduce_scatter_range_start(b->c, b->grads, b->n, k->offset, k->count,
+                                                     COMM_F32, b->cfg.redop, req)
+                   : comm_reduce_scatter_range(b->c, b->grads, b->n, k->offset, k->count,
+                                               COMM_F32, b->cfg.redop);
     }
-    return comm_allreduce_start(b->c, b->grads + k->offset, b->grads + k->offset, k->count,
-                                COMM_F32, b->cfg.redop, &b->req[i]);
+    return req ? comm_allreduce_start(b->c, g, g, k->count, COMM_F32, b->cfg.redop, req)
+               : comm_allreduce(b->c, g, g, k->count, COMM_F32, b->cfg.redop);
 }
 
 /* Start, in bucket order, every bucket whose tensors are all ready. With
@@ -45,7 +49,7 @@ static dure_status_t start_ready(comm_bucketer_t *b)
             b->req[b->waited++] = NULL;
             DURE_TRY(st);
         }
-        DURE_TRY(start_bucket(b, b->started));
+        DURE_TRY(issue_bucket(b, b->started, &b->req[b->started]));
         b->started++;
     }
 out:
@@ -215,7 +219,13 @@ dure_status_t comm_bucketer_finish(comm_bucketer_t *b)
             b->missing[b->bucket_of[t]]--;
         }
     }
-    st = start_ready(b);
+    /* What backward did not start runs now, in bucket order, as blocking
+     * collectives: after the started ones (the comm's order), and on this
+     * thread when nothing is pending, without the hand-off to the
+     * communication thread that small messages cannot afford. */
+    for (int i = b->started; i < b->nb && st == DURE_OK; i++) {
+        st = issue_bucket(b, i, NULL);
+    }
     /* Wait for every started bucket, even after a failure, so that no
      * request is left behind; report the first error. */
     for (int i = b->waited; i < b->started; i++) {

@@ -21,8 +21,10 @@
  * when tensors become ready in a different order on different ranks.
  * When more buckets are in flight than the comm's max_inflight, the oldest
  * is waited for before the next starts (the bucketer assumes it has the
- * comm's request slots to itself). comm_bucketer_finish starts anything not
- * yet started (when overlap is off, everything) and waits for all of it.
+ * comm's request slots to itself). comm_bucketer_finish runs anything not
+ * yet started (when overlap is off, everything) as blocking collectives in
+ * bucket order, on the caller's thread when nothing is pending, and waits
+ * for all of it.
  *
  * After finish:
  *   COMM_BUCKET_ALLREDUCE       grads holds the reduced vector on every rank.
@@ -102,8 +104,9 @@ dure_status_t comm_bucketer_ready(comm_bucketer_t *b, int t);
 dure_status_t comm_bucketer_ready_range(comm_bucketer_t *b, size_t offset, size_t count);
 
 /*
- * End of backward: marks every tensor not yet marked ready, starts the
- * remaining buckets in order, waits for all, and resets for the next step.
+ * End of backward: marks every tensor not yet marked ready, runs the
+ * remaining buckets in order (blocking), waits for the started ones, and
+ * resets for the next step.
  */
 dure_status_t comm_bucketer_finish(comm_bucketer_t *b);
 

@@ -809,8 +809,10 @@ int json_line_number(const char *line, const char *key, double *v)
         ps.p++;
         skip_ws(&ps);
         if (match) {
+            /* The literal must end the value, so strtod reads exactly it
+             * ("0x10" is JSON's 0 and then garbage, strtod's 16). */
             const char *q = number_end(ps.p, ps.end, &bad, &why);
-            if (!q) {
+            if (!q || (q < ps.end && !strchr(" \t\n\r,}", *q))) {
                 return 0;
             }
             double x = strtod(ps.p, NULL);

@@ -233,7 +233,12 @@ deps fuzz-deps:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
-check: tests-build
+# With clang and libFuzzer installed (make fuzz-deps), the fuzz harnesses are
+# built with the tests and tests/fuzz/test_fuzz_smoke.sh runs them briefly;
+# without, that test is skipped.
+LIBFUZZER := $(wildcard $(shell $(FUZZ_CC) -print-resource-dir 2>/dev/null)/lib/linux/libclang_rt.fuzzer-$(shell uname -m).a)
+
+check: tests-build $(if $(LIBFUZZER),fuzz-build)
 	bash tests/run.sh $(BUILD)
 
 test:
@@ -258,17 +263,21 @@ bench-run: tests-build
 
 # The harnesses (clang, CPU-only, ASan + UBSan) in $(FUZZ_BUILD)/tests/fuzz/.
 fuzz-build:
-	@$(MAKE) --no-print-directory fuzz-deps
 	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) USE_CUDA=no CC=$(FUZZ_CC) FUZZ=1 \
 	    OPT='-O1 -g' fuzz-bins
 
 # Each harness for a few seconds on its corpus and regression inputs.
-fuzz-smoke: fuzz-build
+fuzz-smoke:
+	@$(MAKE) --no-print-directory deps fuzz-deps
+	@$(MAKE) --no-print-directory fuzz-build
 	bash tests/fuzz/run.sh smoke $(FUZZ_BUILD)
 
 # The campaign: targets one after another, one process each, FUZZ_RUNS
-# executions (or FUZZ_SECONDS each when set); writes bench/results/fuzz.json.
-fuzz: fuzz-build
+# executions (and at most FUZZ_SECONDS each when set); writes
+# bench/results/fuzz.json.
+fuzz:
+	@$(MAKE) --no-print-directory deps fuzz-deps
+	@$(MAKE) --no-print-directory fuzz-build
 	bash tests/fuzz/run.sh campaign $(FUZZ_BUILD)
 
 clean:

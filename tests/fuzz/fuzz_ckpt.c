@@ -117,5 +117,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         "read: %s", i, dure_last_error());
         }
     }
+    fuzz_expect_h5_closed("the checkpoint readers");
     return 0;
 }

@@ -489,6 +489,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (!has_nul && x.valid == 0) {
         FUZZ_ASSERT(st != DURE_OK, "the import accepts an invalid file");
     }
+    fuzz_expect_h5_closed("the import");
     dataio_import_config_free(&cfg);
     expect_free(&x);
     ref_free(&ref);

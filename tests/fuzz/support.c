@@ -91,6 +91,18 @@ dure_status_t fuzz_expect_error(dure_status_t st, const char *what)
     return st;
 }
 
+void fuzz_expect_h5_closed(const char *what)
+{
+    ssize_t n = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);
+    FUZZ_ASSERT(n == 0, "%s left %zd HDF5 object(s) open (files %zd, datasets %zd, "
+                "groups %zd, types %zd, attributes %zd)", what, n,
+                H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_FILE),
+                H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_DATASET),
+                H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_GROUP),
+                H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_DATATYPE),
+                H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ATTR));
+}
+
 char *fuzz_strndup(const uint8_t *data, size_t size)
 {
     char *s = malloc(size + 1);
@@ -166,6 +178,7 @@ dure_status_t fuzz_reader_check(const char *path, dataio_layout_t layout, const 
     dure_status_t st = fuzz_expect_error(dataio_reader_open(&cfg, &r), "dataio_reader_open");
     FUZZ_ASSERT((st == DURE_OK) == (r != NULL), "open: status and reader disagree");
     if (st != DURE_OK) {
+        fuzz_expect_h5_closed("a failed reader open");
         return st;
     }
     const struct dataio_dataset_info *info = dataio_reader_info(r);
@@ -219,5 +232,6 @@ dure_status_t fuzz_reader_check(const char *path, dataio_layout_t layout, const 
     free(ref);
     dataio_scratch_free(scratch);
     dataio_reader_close(r);
+    fuzz_expect_h5_closed("a reader");
     return st;
 }

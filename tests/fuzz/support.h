@@ -52,6 +52,11 @@ void fuzz_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noretu
         }                                                                     \
     } while (0)
 
+/* Abort unless every HDF5 object (file, group, dataset, type, space, plist
+ * opened by the code under test) is closed again: a leaked file handle also
+ * makes HDF5 reuse the old file's cached metadata for the next input. */
+void fuzz_expect_h5_closed(const char *what);
+
 /* The first size bytes of data as a NUL-terminated malloc'ed string (bytes
  * after an embedded NUL are kept but unseen by C string functions). */
 char *fuzz_strndup(const uint8_t *data, size_t size);

@@ -106,10 +106,13 @@ void json_free(json_doc_t *doc);
 const struct json_value *json_get(const struct json_value *obj, const char *key);
 
 /*
- * Scan one flat JSON object line (a metrics.jsonl record) for the number of
- * member `key` without parsing the whole line: 1 and *v set when the member
- * is there and holds a finite number, 0 when it is absent or null. Meant for
- * following a run's progress, where a full parse per line is not needed.
+ * Scan one JSON object line (a metrics.jsonl record) for the number of its
+ * top-level member `key` (ASCII) without building a tree: 1 and *v set when
+ * the first member of that name holds a finite number, 0 otherwise (absent,
+ * null, another type, or the line is not an object). On every valid object
+ * it agrees with json_parse + json_get; the text of nested values and of
+ * strings is never taken for a member. Meant for following a run's progress,
+ * where a full parse per line is not needed.
  */
 int json_line_number(const char *line, const char *key, double *v);
 

@@ -154,6 +154,12 @@ static void test_long_lines(void **state)
     assert_string_equal(s->data.path, path);
     assert_int_equal(s->run.steps, 7);
     jobspec_free(s);
+    /* A short value whose bytes are the parser's long-line marker is that
+     * value, after a long line or without one, and refused as such (found by
+     * fuzz_jobspec: it was taken for the marker, with a stale or NULL value). */
+    snprintf(text, sizeof text, "[data]\npath = %s\n[env]\nMARK = \001long\n", path);
+    load_fails(text, NULL, "env.MARK: control character 0x01");
+    load_fails("[env]\nMARK = \001long\n" MIN_SPEC, NULL, "env.MARK: control character 0x01");
 }
 
 static void test_derived_values(void **state)

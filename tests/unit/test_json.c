@@ -263,6 +263,27 @@ static void test_line_number_scan(void **state)
     assert_true(v == 99);
 }
 
+/* Lines found by fuzz_json (tests/fuzz/regress/json): the scanner reads the
+ * member the parser reads, and nothing else. */
+static void test_line_number_members_only(void **state)
+{
+    (void)state;
+    double v = 0;
+    assert_int_equal(json_line_number("{\"metric\":\"loss\",\"loss\":2}", "loss", &v), 1);
+    assert_true(v == 2.0); /* a string value spelled like the key is not the key */
+    assert_int_equal(json_line_number("{\"a\":{\"loss\":1},\"loss\":2}", "loss", &v), 1);
+    assert_true(v == 2.0); /* nested members are not top-level ones */
+    assert_int_equal(json_line_number("{\"lr\"\t\n:\t0.5}", "lr", &v), 1);
+    assert_true(v == 0.5); /* any JSON blank around the colon */
+    assert_int_equal(json_line_number("{\"lo\\u0073s\":3,\"loss\":4}", "loss", &v), 1);
+    assert_true(v == 3.0); /* keys compare decoded; the first member counts */
+    v = 99;
+    assert_int_equal(json_line_number("{\"loss\":\"x\",\"loss\":5}", "loss", &v), 0);
+    assert_int_equal(json_line_number("{\"x\":0x10}", "x", &v), 0); /* strtod's, not JSON's */
+    assert_int_equal(json_line_number("{\"x\":1e999}", "x", &v), 0); /* not finite */
+    assert_true(v == 99);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -273,6 +294,7 @@ int main(void)
         cmocka_unit_test(test_reader_values),
         cmocka_unit_test(test_reader_rejects),
         cmocka_unit_test(test_line_number_scan),
+        cmocka_unit_test(test_line_number_members_only),
     };
     return cmocka_run_group_tests_name("json", tests, NULL, NULL);
 }

@@ -31,13 +31,13 @@ Q := $(if $(filter 1,$(V)),,@)
 
 # Goals that only orchestrate: they run `make deps` first and then a sub-make,
 # so probing must wait for the sub-make (the packages may not be there yet).
-SETUP_GOALS := deps test demo asan bench gpu-check clean help fuzz fuzz-smoke fuzz-deps fuzz-build
+SETUP_GOALS := deps test demo asan bench gpu-check clean help fuzz fuzz-smoke fuzz-build
 GOALS := $(or $(MAKECMDGOALS),all)
 NEED_PROBES := $(if $(filter-out $(SETUP_GOALS),$(GOALS)),1,0)
 
 .DEFAULT_GOAL := all
 .PHONY: all deps test check demo asan bench bench-run gpu-check clean help tests-build FORCE \
-        fuzz fuzz-smoke fuzz-deps fuzz-build fuzz-bins
+        fuzz fuzz-smoke fuzz-build fuzz-bins
 
 # ---------------------------------------------------------------- probes
 ifeq ($(NEED_PROBES),1)
@@ -228,14 +228,15 @@ DEBIAN_PACKAGES := pkg-config make gcc openmpi-bin libopenmpi-dev \
     libssl-dev \
     slurm-wlm munge gnuplot-nox shellcheck python3-h5py procps iproute2 util-linux
 
-# clang with libFuzzer and its OpenMP runtime, for tests/fuzz/.
+# clang with libFuzzer and its OpenMP runtime, for tests/fuzz/ (make test
+# runs the harnesses briefly, so deps installs them too).
 FUZZ_PACKAGES := clang libclang-rt-14-dev libomp-14-dev
 FUZZ_BUILD    ?= build-fuzz
 FUZZ_CC       ?= clang
 
 # Installs only what is missing; with everything present it asks no registry.
-deps fuzz-deps: PACKAGES = $(if $(filter fuzz-deps,$@),$(FUZZ_PACKAGES),$(DEBIAN_PACKAGES))
-deps fuzz-deps:
+deps: PACKAGES = $(DEBIAN_PACKAGES) $(FUZZ_PACKAGES)
+deps:
 	@missing=$$(for p in $(PACKAGES); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; \
 	  done); \
@@ -249,7 +250,7 @@ deps fuzz-deps:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
-# With clang and libFuzzer installed (make fuzz-deps), the fuzz harnesses are
+# With clang and libFuzzer installed (make deps), the fuzz harnesses are
 # built with the tests and tests/fuzz/test_fuzz_smoke.sh runs them briefly;
 # without, that test is skipped.
 LIBFUZZER := $(wildcard $(shell $(FUZZ_CC) -print-resource-dir 2>/dev/null)/lib/linux/libclang_rt.fuzzer-$(shell uname -m).a)
@@ -289,7 +290,7 @@ fuzz-build:
 
 # Each harness for a few seconds on its corpus and regression inputs.
 fuzz-smoke:
-	@$(MAKE) --no-print-directory deps fuzz-deps
+	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory fuzz-build
 	bash tests/fuzz/run.sh smoke $(FUZZ_BUILD)
 
@@ -297,7 +298,7 @@ fuzz-smoke:
 # executions (and at most FUZZ_SECONDS each when set); writes
 # bench/results/fuzz.json.
 fuzz:
-	@$(MAKE) --no-print-directory deps fuzz-deps
+	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory fuzz-build
 	bash tests/fuzz/run.sh campaign $(FUZZ_BUILD)
 

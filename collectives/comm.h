@@ -76,8 +76,9 @@ enum comm_algo {
 };
 
 enum comm_dtype { COMM_F32, COMM_BF16 };
-/* Element size of a dtype in bytes. */
+/* Element size of a dtype in bytes, and its name ("float32", "bf16"). */
 size_t comm_dtype_size(enum comm_dtype dt);
+const char *comm_dtype_name(enum comm_dtype dt);
 
 enum comm_redop {
     COMM_SUM,

@@ -277,8 +277,6 @@ static void nccl_destroy(void *vctx)
 }
 
 static const struct comm_backend_i nccl_backend = {
-    .name = "nccl",
-    .memory = COMM_MEM_DEVICE,
     .allreduce = nccl_run,
     .reduce_scatter = nccl_run,
     .allgather = nccl_run,
@@ -306,13 +304,13 @@ static void pin_env(const char *key, const char *value)
     setenv(key, value, 1);
 }
 
-int comm_backend_nccl_usable(void)
+static int nccl_usable(void)
 {
     return dure_gpu_available();
 }
 
-dure_status_t comm_backend_nccl_create(const struct comm_backend_args *a,
-                                       const struct comm_backend_i **iface, void **vctx)
+static dure_status_t nccl_create(const struct comm_backend_args *a,
+                                 const struct comm_backend_i **iface, void **vctx)
 {
     dure_status_t st = DURE_OK;
     struct nccl_ctx *x = NULL;
@@ -373,3 +371,17 @@ out:
     nccl_destroy(x);
     return st;
 }
+
+const struct comm_backend_entry comm_backend_nccl = {
+    .name = "nccl",
+    .id = COMM_BACKEND_NCCL,
+    .memory = COMM_MEM_DEVICE,
+    .dtypes = COMM_BIT(COMM_F32) | COMM_BIT(COMM_BF16),
+    .algos = COMM_BIT(COMM_ALGO_NATIVE),
+    .algo_hint = "NCCL picks its own algorithm (set NCCL_ALGO, or deterministic = true)",
+    .algo_table = 0,
+    .deterministic = 1,
+    .async = 1,
+    .usable = nccl_usable,
+    .create = nccl_create,
+};

@@ -508,7 +508,7 @@ static void test_config_errors(void **state)
     /* per-call argument errors, and the comm stays usable after them */
     uint16_t h[4] = {0};
     assert_int_equal(comm_allreduce(cm, h, h, 4, COMM_BF16, COMM_SUM), DURE_ERR_UNSUPPORTED);
-    assert_non_null(strstr(dure_last_error(), "bf16 needs backend = nccl"));
+    assert_non_null(strstr(dure_last_error(), "backend mpi does not reduce bf16"));
     assert_int_equal(comm_broadcast(cm, a, a, 4, COMM_F32, size), DURE_ERR_ARG);
     assert_non_null(strstr(dure_last_error(), "root"));
     assert_int_equal(comm_reduce_scatter_range(cm, a, 10, 8, 3, COMM_F32, COMM_SUM),
@@ -611,7 +611,22 @@ static void test_nccl_without_gpu(void **state)
     }
     assert_int_equal(st, DURE_ERR_NODEV);
     assert_null(cm);
-    assert_non_null(strstr(dure_last_error(), "backend = mpi"));
+    assert_non_null(strstr(dure_last_error(), "use run.device = cpu and parallel.backend = mpi"));
+    /* The dispatcher words refusals from the backend's capabilities. */
+    cfg.algo = COMM_ALGO_RING;
+    dure_log_set_quiet(1);
+    st = comm_create(MPI_COMM_WORLD, &cfg, &cm);
+    dure_log_set_quiet(0);
+#if DURE_HAVE_CUDA
+    assert_int_equal(st, DURE_ERR_ARG);
+    assert_non_null(strstr(dure_last_error(), "algo = ring: backend nccl does not run it: NCCL "
+                                              "picks its own algorithm"));
+#else
+    assert_int_equal(st, DURE_ERR_NODEV);
+    assert_non_null(strstr(dure_last_error(), "backend = nccl: this dure was built without it "
+                                              "(backends built in: mpi)"));
+#endif
+    cfg.algo = COMM_ALGO_AUTO;
     /* auto falls back to mpi */
     cfg.backend = COMM_BACKEND_AUTO;
     assert_int_equal(comm_create(MPI_COMM_WORLD, &cfg, &cm), DURE_OK);

@@ -48,6 +48,13 @@ static struct comm_req *req_get_inflight(struct comm_queue *q)
     return r;
 }
 
+/* Under mu: a start form's request is over (waited, or never started). */
+static void req_put_inflight(struct comm_queue *q, struct comm_req *r)
+{
+    q->inflight--;
+    req_put(q, r);
+}
+
 dure_status_t comm_queue_init(comm_t *c, int max_inflight)
 {
     dure_status_t st = DURE_OK;
@@ -191,8 +198,7 @@ static dure_status_t submit_async(comm_t *c, const struct comm_op *op, size_t by
     st = c->iface->start(c->ctx, &r->op, &r->handle);
     if (st != DURE_OK) {
         pthread_mutex_lock(&q->mu);
-        q->inflight--;
-        req_put(q, r);
+        req_put_inflight(q, r);
         pthread_mutex_unlock(&q->mu);
         comm_break(c, st);
         goto out;
@@ -285,8 +291,7 @@ dure_status_t comm_wait(comm_t *c, comm_req_t *r)
         st = poll_until_done(c, r);
         c->iface->release(c->ctx, r->handle);
         pthread_mutex_lock(&q->mu);
-        q->inflight--;
-        req_put(q, r);
+        req_put_inflight(q, r);
         pthread_mutex_unlock(&q->mu);
         comm_break(c, st);
         goto out;
@@ -294,8 +299,7 @@ dure_status_t comm_wait(comm_t *c, comm_req_t *r)
     pthread_mutex_lock(&q->mu);
     st = wait_done_locked(c, r);
     if (r->state == REQ_DONE) {
-        q->inflight--;
-        req_put(q, r);
+        req_put_inflight(q, r);
     }
     pthread_mutex_unlock(&q->mu);
 out:

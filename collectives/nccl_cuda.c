@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "collectives/backend.h"
+#include "common/agree.h"
 #include "common/cuda_check.h"
 #include "common/gpu.h"
 #include "common/mpi_check.h"
@@ -315,19 +316,13 @@ static dure_status_t nccl_create(const struct comm_backend_args *a,
     dure_status_t st = DURE_OK;
     struct nccl_ctx *x = NULL;
     ncclUniqueId id;
-    int ndev = 0, ok = 0, all_ok = 0;
+    int ndev = 0;
 
     *vctx = NULL;
     /* Every rank decides together, so that one rank without a GPU does not
-     * leave the others waiting in ncclCommInitRank. */
-    ok = dure_gpu_device_count(&ndev) == DURE_OK; /* logs "no CUDA device visible ..." */
-    DURE_MPI_TRY(MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, a->mpi));
-    if (!ok) {
-        st = DURE_ERR_NODEV;
-        goto out;
-    }
-    DURE_CHECK(all_ok, DURE_ERR_NODEV,
-               "backend = nccl: another rank sees no CUDA device: use backend = mpi");
+     * leave the others waiting in ncclCommInitRank. A rank without one
+     * logs "no CUDA device visible ...". */
+    DURE_TRY(dure_agree(a->mpi, dure_gpu_device_count(&ndev), "finding a CUDA device"));
     x = calloc(1, sizeof *x);
     DURE_ALLOC_TRY(x, sizeof *x);
     pthread_mutex_init(&x->mu, NULL);

@@ -23,6 +23,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "collectives/comm.h"
 #include "common/status.h"
@@ -122,7 +123,9 @@ struct comm_backend_entry {
     const char *name;                    /* as in [parallel] backend: "mpi", "nccl" */
     enum comm_backend id;
     enum comm_memory memory;             /* where its buffers live (comm_memory) */
-    unsigned dtypes;                     /* COMM_BIT(COMM_F32) | ...: what it reduces */
+    unsigned reduce_dtypes;              /* COMM_BIT(COMM_F32) | ...: what it reduces
+                                            (all-reduce, reduce-scatter) */
+    unsigned copy_dtypes;                /* what it moves (all-gather, broadcast) */
     unsigned algos;                      /* COMM_BIT(algo) of each [parallel] algo it takes
                                             besides auto */
     const char *algo_hint;               /* said when asked for another algo */
@@ -142,6 +145,22 @@ struct comm_backend_entry {
 /* The backends of this build, in auto's order of preference, NULL-
  * terminated (collectives/registry.c, from the Makefile's COMM_BACKENDS). */
 extern const struct comm_backend_entry *const comm_backends[];
+
+/*
+ * Waiting on a peer or a device without taking a core (the waiting rank's
+ * core belongs to its compute thread). After each poll that found nothing,
+ * comm_backoff_nap returns at once for the first spin_ns (polls back to
+ * back, for latency), then sleeps between polls, each nap doubling from
+ * 1 us up to max_ns; it returns 1 when it slept. The caller checks the
+ * watchdog's cancel flag itself.
+ */
+struct comm_backoff {
+    long spin_ns, max_ns, nap_ns;
+    unsigned polls;
+    struct timespec t0;
+};
+void comm_backoff_init(struct comm_backoff *b, long spin_ns, long max_ns);
+int comm_backoff_nap(struct comm_backoff *b);
 
 /*
  * The piece of op's range that rank r handles: for REDUCE_SCATTER and

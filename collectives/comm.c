@@ -259,12 +259,17 @@ dure_status_t comm_create(MPI_Comm mpi, const struct comm_config *cfg, comm_t **
         .table = &c->table,
         .cancel = &c->cancel,
     };
-    DURE_TRY(c->backend->create(&args, &c->iface, &c->ctx));
+    /* The backend's construction may wait for peers (ncclCommInitRank): the
+     * watchdog watches it like a collective. */
+    DURE_TRY(comm_watchdog_create(c->mpi, c->cfg.watchdog_s, on_watchdog_fire, c, &c->wd));
+    comm_watchdog_begin_setup(c->wd, "backend setup", c->backend->name);
+    st = c->backend->create(&args, &c->iface, &c->ctx);
+    comm_watchdog_end(c->wd);
+    DURE_TRY(st);
     DURE_CHECK(!c->backend->async ||
                    (c->iface->start && c->iface->poll && c->iface->release),
                DURE_ERR_INTERNAL, "backend %s is async without start, poll and release",
                c->backend->name);
-    DURE_TRY(comm_watchdog_create(c->mpi, c->cfg.watchdog_s, on_watchdog_fire, c, &c->wd));
     DURE_TRY(comm_queue_start(c));
     *out = c;
     c = NULL;
@@ -446,14 +451,25 @@ dure_status_t comm_exec(comm_t *c, const struct comm_op *op, size_t bytes)
     return st;
 }
 
-/* The backends of this build that reduce dt ("nccl"), for the message when
- * this one does not. */
-static void backends_with_dtype(enum comm_dtype dt, char *buf, size_t len)
+static int reduces(enum comm_coll coll)
+{
+    return coll == COMM_ALLREDUCE || coll == COMM_REDUCE_SCATTER;
+}
+
+/* The dtypes a backend handles in coll: reduced or only moved. */
+static unsigned dtypes_for(const struct comm_backend_entry *e, enum comm_coll coll)
+{
+    return reduces(coll) ? e->reduce_dtypes : e->copy_dtypes;
+}
+
+/* The backends of this build that handle dt in coll ("nccl"), for the
+ * message when this one does not. */
+static void backends_with_dtype(enum comm_coll coll, enum comm_dtype dt, char *buf, size_t len)
 {
     size_t at = 0;
     buf[0] = '\0';
     for (const struct comm_backend_entry *const *e = comm_backends; *e && at < len; e++) {
-        if ((*e)->dtypes & COMM_BIT(dt)) {
+        if (dtypes_for(*e, coll) & COMM_BIT(dt)) {
             int n = snprintf(buf + at, len - at, "%s%s", at ? ", " : "", (*e)->name);
             at += n > 0 ? (size_t)n : 0;
         }
@@ -472,10 +488,11 @@ static dure_status_t check_op(comm_t *c, const struct comm_op *op)
                "%s: the watchdog gave up on this communicator", name);
     DURE_CHECK(op->dtype == COMM_F32 || op->dtype == COMM_BF16, DURE_ERR_ARG,
                "%s: unknown data type %d", name, (int)op->dtype);
-    if (!(c->backend->dtypes & COMM_BIT(op->dtype))) {
-        backends_with_dtype(op->dtype, with, sizeof with);
-        DURE_FAIL(DURE_ERR_UNSUPPORTED, "%s: backend %s does not reduce %s (in this build: %s)",
-                  name, c->backend->name, comm_dtype_name(op->dtype), *with ? with : "none");
+    if (op->coll != COMM_BARRIER && !(dtypes_for(c->backend, op->coll) & COMM_BIT(op->dtype))) {
+        backends_with_dtype(op->coll, op->dtype, with, sizeof with);
+        DURE_FAIL(DURE_ERR_UNSUPPORTED, "%s: backend %s does not %s %s (in this build: %s)",
+                  name, c->backend->name, reduces(op->coll) ? "reduce" : "move",
+                  comm_dtype_name(op->dtype), *with ? with : "none");
     }
     DURE_CHECK(op->redop == COMM_SUM || op->redop == COMM_AVG, DURE_ERR_ARG,
                "%s: unknown reduction %d", name, (int)op->redop);

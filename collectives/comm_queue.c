@@ -15,6 +15,10 @@
 
 #include "collectives/comm_priv.h"
 
+/* Waiting on an async backend's engine: poll back to back this long, then
+ * nap between polls, up to this long (comm_backoff). */
+enum { POLL_SPIN_NS = 20000, POLL_NAP_MAX_NS = 100000 };
+
 /* ---------------------------------------------------------------- the pool */
 
 /* Under mu. */
@@ -195,7 +199,10 @@ static dure_status_t submit_async(comm_t *c, const struct comm_op *op, size_t by
     r->op = *op;
     r->bytes = bytes;
     r->state = REQ_STARTED;
+    /* Starting may itself wait for peers (NCCL connecting): watched too. */
+    comm_watchdog_begin(c->wd, &r->op, bytes, comm_op_algo_name(c, &r->op));
     st = c->iface->start(c->ctx, &r->op, &r->handle);
+    comm_watchdog_end(c->wd);
     if (st != DURE_OK) {
         pthread_mutex_lock(&q->mu);
         req_put_inflight(q, r);
@@ -208,17 +215,24 @@ out:
     return st;
 }
 
-/* Poll an async backend's op until done, under the watchdog from now. */
+/* Poll an async backend's op until done, under the watchdog from now,
+ * without a busy core. */
 static dure_status_t poll_until_done(comm_t *c, struct comm_req *r)
 {
     dure_status_t st = DURE_OK;
     int done = 0;
+    struct comm_backoff b;
+    comm_backoff_init(&b, POLL_SPIN_NS, POLL_NAP_MAX_NS);
     comm_watchdog_begin(c->wd, &r->op, r->bytes, comm_op_algo_name(c, &r->op));
-    while (!done) {
+    for (;;) {
         DURE_TRY(c->iface->poll(c->ctx, r->handle, &done));
-        DURE_CHECK(done || !atomic_load(&c->cancel), DURE_ERR_TIMEOUT,
+        if (done) {
+            break;
+        }
+        DURE_CHECK(!atomic_load(&c->cancel), DURE_ERR_TIMEOUT,
                    "%s seq %llu cancelled by the watchdog", comm_coll_name(r->op.coll),
                    (unsigned long long)r->op.seq);
+        comm_backoff_nap(&b);
     }
 out:
     comm_watchdog_end(c->wd);

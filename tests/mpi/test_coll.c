@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "collectives/comm.h"
+#include "collectives/watchdog.h"
 
 static const enum comm_algo algos[] = {COMM_ALGO_NATIVE, COMM_ALGO_RING, COMM_ALGO_SHM};
 enum { NALGO = 3 };
@@ -623,6 +624,8 @@ static void test_config_errors(void **state)
     uint16_t h[4] = {0};
     assert_int_equal(comm_allreduce(cm, h, h, 4, COMM_BF16, COMM_SUM), DURE_ERR_UNSUPPORTED);
     assert_non_null(strstr(dure_last_error(), "backend mpi does not reduce bf16"));
+    assert_int_equal(comm_allgather(cm, h, h, 4, COMM_BF16), DURE_ERR_UNSUPPORTED);
+    assert_non_null(strstr(dure_last_error(), "all-gather: backend mpi does not move bf16"));
     assert_int_equal(comm_broadcast(cm, a, a, 4, COMM_F32, size), DURE_ERR_ARG);
     assert_non_null(strstr(dure_last_error(), "root"));
     assert_int_equal(comm_reduce_scatter_range(cm, a, 10, 8, 3, COMM_F32, COMM_SUM),
@@ -707,6 +710,27 @@ static void test_watchdog_hook_returns(void **state)
     MPI_Barrier(MPI_COMM_WORLD);
 }
 
+/* The backend's construction (ncclCommInitRank) is watched like a
+ * collective: a setup step that outlives the timeout is reported by name. */
+static void test_watchdog_watches_setup(void **state)
+{
+    (void)state;
+    struct comm_watchdog *w = NULL;
+    memset(&hang, 0, sizeof hang);
+    assert_int_equal(comm_watchdog_create(MPI_COMM_WORLD, 0.2, record_hang, NULL, &w), DURE_OK);
+    comm_watchdog_begin_setup(w, "backend setup", "nccl");
+    struct timespec ts = {0, 600 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    comm_watchdog_end(w);
+    comm_watchdog_destroy(w, 1);
+    assert_int_equal(hang.calls, 1);
+    assert_int_equal(hang.rank, rank);
+    assert_int_equal(hang.seq, 0);
+    assert_int_equal(hang.missing_known, 0);
+    assert_string_equal(hang.op, "backend setup");
+    assert_non_null(strstr(hang.text, "backend setup (backend nccl) did not complete in"));
+}
+
 static void test_nccl_without_gpu(void **state)
 {
     (void)state;
@@ -782,6 +806,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_deterministic_order),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_watchdog_hook_returns),
+        cmocka_unit_test(test_watchdog_watches_setup),
         cmocka_unit_test(test_nccl_without_gpu),
         cmocka_unit_test(test_node_comm),
     };

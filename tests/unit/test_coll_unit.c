@@ -194,7 +194,7 @@ static void test_registry(void **state)
         assert_true(n < nwant);
         assert_string_equal((*e)->name, want[n]);
         assert_string_equal(comm_backend_name((*e)->id), (*e)->name);
-        assert_true((*e)->dtypes & COMM_BIT(COMM_F32));
+        assert_true((*e)->reduce_dtypes & (*e)->copy_dtypes & COMM_BIT(COMM_F32));
         assert_true((*e)->usable && (*e)->create);
         assert_true((*e)->algo_table || (*e)->algo_hint);
         if (!comm_backends[n + 1]) {

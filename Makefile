@@ -17,6 +17,8 @@
 # Sources are found by folder. A file named *_cuda.c or *.cu is compiled
 # only when CUDA is on; a file named *_nocuda.c only when it is off. The
 # device kinds compiled in are the DEVICES list below (device/README.md).
+# COMM_BACKENDS lists the collective backends built in, in the order
+# parallel.backend = auto tries them (collectives/registry.c).
 
 DURE_VERSION := 0.1.0
 BUILD        ?= build
@@ -150,6 +152,7 @@ else
   LIB_CU :=
 endif
 LIB_OBJ  := $(LIB_C:%.c=$(BUILD)/obj/%.o) $(LIB_CU:%.cu=$(BUILD)/obj/%.cu.o)
+COMM_BACKENDS := $(strip $(if $(filter 1,$(HAVE_CUDA)),nccl) mpi)
 LIBDURE  := $(BUILD)/libdure.a
 DURE     := $(BUILD)/dure
 
@@ -187,6 +190,14 @@ $(BUILD)/git-rev: FORCE
 $(BUILD)/obj/launcher/version.o: $(BUILD)/git-rev
 $(BUILD)/obj/launcher/version.o: EXTRA_CFLAGS = -DDURE_GIT_REV='"$(shell cat $(BUILD)/git-rev 2>/dev/null)"' \
     -DDURE_NVCC_GENCODE='"$(NVCC_GENCODE)"'
+
+# The backend list is a file that changes only when the list does.
+$(BUILD)/comm-backends: FORCE
+	@mkdir -p $(BUILD)
+	@if [ "$$(cat $@ 2>/dev/null)" != "$(COMM_BACKENDS)" ]; then echo "$(COMM_BACKENDS)" > $@; fi
+$(BUILD)/obj/collectives/registry.o: $(BUILD)/comm-backends
+$(BUILD)/obj/collectives/registry.o: EXTRA_CFLAGS = \
+    -DDURE_COMM_BACKENDS='$(foreach b,$(COMM_BACKENDS),X($(b)))'
 
 # The batch-script template is embedded with .incbin, which -MMD cannot see.
 $(BUILD)/obj/slurm/batch_template.o: slurm/batch.sh.in

@@ -1,4 +1,5 @@
-/* collectives/algo.c - names, parsers and the per-size algorithm table. */
+/* collectives/algo.c - names, parsers, the per-size algorithm table, and the
+ * shard layout and op addressing every backend uses. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -54,21 +55,9 @@ MPI_Datatype comm_dtype_mpi(enum comm_dtype dt)
     return dt == COMM_F64 ? MPI_DOUBLE : MPI_FLOAT;
 }
 
-const void *comm_op_send_at(const struct comm_op *op, size_t i)
+const char *comm_dtype_name(enum comm_dtype dt)
 {
-    ptrdiff_t d = ((ptrdiff_t)i - (ptrdiff_t)op->send_first) * (ptrdiff_t)comm_dtype_size(op->dtype);
-    return (const char *)op->send + d;
-}
-
-void *comm_op_recv_at(const struct comm_op *op, size_t i)
-{
-    ptrdiff_t d = ((ptrdiff_t)i - (ptrdiff_t)op->recv_first) * (ptrdiff_t)comm_dtype_size(op->dtype);
-    return (char *)op->recv + d;
-}
-
-int comm_op_in_place(const struct comm_op *op, size_t i)
-{
-    return comm_op_send_at(op, i) == (const void *)comm_op_recv_at(op, i);
+    return dt == COMM_BF16 ? "bf16" : dt == COMM_F64 ? "float64" : "float32";
 }
 
 dure_status_t comm_backend_parse(const char *s, enum comm_backend *out)
@@ -252,4 +241,53 @@ const struct comm_algo_table *comm_algo_table_builtin(int one_node)
         .entry = {{0, COMM_ALGO_NATIVE}, {1u << 20, COMM_ALGO_RING}},
     };
     return one_node ? &node : &nodes;
+}
+
+/* ---------------------------------------------------------------- layout */
+
+const void *comm_op_send_at(const struct comm_op *op, size_t i)
+{
+    ptrdiff_t d = ((ptrdiff_t)i - (ptrdiff_t)op->send_first) * (ptrdiff_t)comm_dtype_size(op->dtype);
+    return (const char *)op->send + d;
+}
+
+void *comm_op_recv_at(const struct comm_op *op, size_t i)
+{
+    ptrdiff_t d = ((ptrdiff_t)i - (ptrdiff_t)op->recv_first) * (ptrdiff_t)comm_dtype_size(op->dtype);
+    return (char *)op->recv + d;
+}
+
+int comm_op_in_place(const struct comm_op *op, size_t i)
+{
+    return comm_op_send_at(op, i) == (const void *)comm_op_recv_at(op, i);
+}
+
+struct comm_shard comm_shard_of(size_t n, int size, int rank)
+{
+    struct comm_shard s = {0, 0};
+    if (size <= 0 || rank < 0 || rank >= size) {
+        return s;
+    }
+    size_t chunk = n / (size_t)size + (n % (size_t)size != 0);
+    size_t off = chunk * (size_t)rank;
+    s.offset = off < n ? off : n;
+    s.count = n - s.offset < chunk ? n - s.offset : chunk;
+    return s;
+}
+
+struct comm_shard comm_op_piece(const struct comm_op *op, int size, int r)
+{
+    struct comm_shard p;
+    if (op->coll == COMM_REDUCE_SCATTER || op->coll == COMM_ALLGATHER) {
+        struct comm_shard sh = comm_shard_of(op->total, size, r);
+        size_t lo = sh.offset > op->offset ? sh.offset : op->offset;
+        size_t end = op->offset + op->count;
+        size_t hi = sh.offset + sh.count < end ? sh.offset + sh.count : end;
+        p.offset = lo < end ? lo : end;
+        p.count = hi > lo ? hi - lo : 0;
+        return p;
+    }
+    p = comm_shard_of(op->count, size, r);
+    p.offset += op->offset;
+    return p;
 }

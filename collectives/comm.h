@@ -64,7 +64,8 @@ typedef struct comm comm_t;
 typedef struct comm_req comm_req_t;
 
 enum comm_backend {
-    COMM_BACKEND_AUTO,   /* nccl when this build has CUDA and a GPU is visible, else mpi */
+    COMM_BACKEND_AUTO,   /* the first of this build's backends usable on every rank
+                            (collectives/registry.c: nccl when every rank sees a GPU) */
     COMM_BACKEND_NCCL,
     COMM_BACKEND_MPI,
 };
@@ -84,8 +85,9 @@ enum comm_dtype {
     COMM_F64,             /* every backend copies it (all-gather, broadcast); nccl also
                              reduces it */
 };
-/* Element size of a dtype in bytes. */
+/* Element size of a dtype in bytes, and its name ("float32", "bf16", "float64"). */
 size_t comm_dtype_size(enum comm_dtype dt);
+const char *comm_dtype_name(enum comm_dtype dt);
 
 enum comm_redop {
     COMM_SUM,
@@ -215,9 +217,12 @@ dure_status_t comm_mpi_finalize(void);
  * Create a communicator over the ranks of `mpi` (collective over them).
  * Duplicates `mpi`; the caller keeps ownership of its own communicator.
  * cfg is copied (algo_table text included). Fails with one clear message:
- * DURE_ERR_NODEV for backend = nccl with no GPU ("no CUDA device visible:
- * use backend = mpi"), DURE_ERR_ARG for a bad table or algo = shm across
- * nodes, DURE_ERR_MPI for a thread level below MPI_THREAD_MULTIPLE.
+ * DURE_ERR_NODEV for backend = nccl with no GPU ("no CUDA device visible")
+ * or in a build without it ("built without it"), DURE_ERR_ARG for a bad
+ * table, algo = shm across nodes or an algo the backend does not run,
+ * DURE_ERR_MPI for a thread level below MPI_THREAD_MULTIPLE,
+ * DURE_ERR_TIMEOUT when the backend's setup (ncclCommInitRank) outlived
+ * watchdog_s and no on_hang hook ended the job.
  */
 dure_status_t comm_create(MPI_Comm mpi, const struct comm_config *cfg, comm_t **out);
 

@@ -219,8 +219,6 @@ static void mpi_destroy(void *vctx)
 }
 
 static const struct comm_backend_i mpi_backend = {
-    .name = "mpi",
-    .memory = COMM_MEM_HOST,
     .allreduce = mpi_run,
     .reduce_scatter = mpi_run,
     .allgather = mpi_run,
@@ -231,8 +229,8 @@ static const struct comm_backend_i mpi_backend = {
     .mem_free = mpi_mem_free,
 };
 
-dure_status_t comm_backend_mpi_create(const struct comm_backend_args *a,
-                                      const struct comm_backend_i **iface, void **vctx)
+static dure_status_t mpi_create(const struct comm_backend_args *a,
+                                const struct comm_backend_i **iface, void **vctx)
 {
     dure_status_t st = DURE_OK;
     struct mpi_ctx *ctx = calloc(1, sizeof *ctx);
@@ -250,3 +248,20 @@ out:
     mpi_destroy(ctx);
     return st;
 }
+
+/* MPI is always there: every process of an MPI job can run it. */
+static int mpi_usable(void) { return 1; }
+
+const struct comm_backend_entry comm_backend_mpi = {
+    .name = "mpi",
+    .id = COMM_BACKEND_MPI,
+    .memory = COMM_MEM_HOST,
+    .reduce_dtypes = COMM_BIT(COMM_F32),
+    .copy_dtypes = COMM_BIT(COMM_F32) | COMM_BIT(COMM_F64),
+    .algos = COMM_BIT(COMM_ALGO_NATIVE) | COMM_BIT(COMM_ALGO_RING) | COMM_BIT(COMM_ALGO_SHM),
+    .algo_table = 1,
+    .deterministic = 1,
+    .async = 0,
+    .usable = mpi_usable,
+    .create = mpi_create,
+};

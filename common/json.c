@@ -209,26 +209,26 @@ void json_uint(struct json_writer *w, uint64_t v)
     }
 }
 
-void json_double(struct json_writer *w, double v)
+void json_number(struct json_writer *w, double v, int digits)
 {
+    digits = digits < 1 ? 1 : digits > 17 ? 17 : digits;
     if (before_value(w)) {
         if (isfinite(v)) {
-            fprintf(w->out, "%.17g", v);
+            fprintf(w->out, "%.*g", digits, v);
         } else {
             fputs("null", w->out);
         }
     }
 }
 
+void json_double(struct json_writer *w, double v)
+{
+    json_number(w, v, 17);
+}
+
 void json_float(struct json_writer *w, float v)
 {
-    if (before_value(w)) {
-        if (isfinite(v)) {
-            fprintf(w->out, "%.9g", (double)v);
-        } else {
-            fputs("null", w->out);
-        }
-    }
+    json_number(w, (double)v, 9);
 }
 
 void json_bool(struct json_writer *w, int v)

@@ -7,7 +7,7 @@
  * pretty) indentation are placed by the writer. Strings are escaped per
  * RFC 8259 and bytes that are not valid UTF-8 become U+FFFD, so the output is
  * always valid JSON. Numbers round-trip: doubles with 17 significant digits,
- * floats with 9; NaN and infinities, which JSON cannot express, are written
+ * floats with 9 (measurements may ask for fewer); NaN and infinities, which JSON cannot express, are written
  * as null. Misuse (a value where a key is due, unbalanced ends) and write
  * errors are remembered and reported by json_writer_finish.
  *
@@ -57,6 +57,9 @@ void json_string(struct json_writer *w, const char *s);
 void json_int(struct json_writer *w, int64_t v);
 void json_uint(struct json_writer *w, uint64_t v);
 void json_double(struct json_writer *w, double v);
+/* A measurement (a time, a bandwidth) with `digits` significant digits
+ * (1 to 17): shorter than json_double where the last bits mean nothing. */
+void json_number(struct json_writer *w, double v, int digits);
 void json_float(struct json_writer *w, float v);
 void json_bool(struct json_writer *w, int v);
 void json_null(struct json_writer *w);

@@ -26,10 +26,12 @@
 #include <unistd.h>
 
 #include "collectives/comm.h"
+#include "common/agree.h"
 #include "common/fsutil.h"
 #include "common/malloc_tune.h"
 #include "common/mpi_check.h"
 #include "common/status.h"
+#include "common/timing.h"
 #include "jobs/jobspec.h"
 #include "launcher/commands.h"
 #include "launcher/exitcodes.h"
@@ -58,9 +60,12 @@ void cmd_run_usage(FILE *out)
             "  -s, --set KEY=VALUE   override a job-spec key (repeatable), e.g.\n"
             "                        --set run.steps=100 --set parallel.zero_stage=1\n"
             "\n"
-            "exit codes: 0 done, 1 runtime error, 2 usage, 3 bad job spec, 4 bad data,\n"
-            "5 non-finite loss, 6 no GPU, 7 out of memory, 75 stopped by signal with a\n"
-            "checkpoint saved, 124 a collective hung past parallel.watchdog_s.\n");
+            "Exit status:\n");
+    static const int codes[] = {DURE_EXIT_OK,      DURE_EXIT_FAILURE, DURE_EXIT_USAGE,
+                                DURE_EXIT_CONFIG,  DURE_EXIT_DATA,    DURE_EXIT_NUMERIC,
+                                DURE_EXIT_NODEV,   DURE_EXIT_NOMEM,   DURE_EXIT_PREEMPTED,
+                                DURE_EXIT_WATCHDOG};
+    dure_exit_codes_print(out, codes, sizeof codes / sizeof codes[0]);
 }
 
 /*
@@ -109,15 +114,6 @@ static dure_status_t bcast_status(dure_status_t st)
         return DURE_ERR_MPI;
     }
     return (dure_status_t)v;
-}
-
-static dure_status_t agree_status(dure_status_t st)
-{
-    int v = (int)st, worst = 0;
-    if (MPI_Allreduce(&v, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS) {
-        return DURE_ERR_MPI;
-    }
-    return (dure_status_t)worst;
 }
 
 /* What was launched: the run's arguments as typed, for the manifest. */
@@ -245,8 +241,9 @@ static dure_status_t write_manifest(const struct dure_jobspec *spec, train_t *tr
     struct manifest_info in;
     memset(&parts, 0, sizeof parts);
     memset(&in, 0, sizeof in);
-    DURE_TRY(agree_status(manifest_prepare(&parts, &in, spec, train, args, resumed_from,
-                                           step)));
+    DURE_TRY(dure_agree(MPI_COMM_WORLD,
+                        manifest_prepare(&parts, &in, spec, train, args, resumed_from, step),
+                        "preparing the manifest"));
     DURE_TRY(manifest_write(MPI_COMM_WORLD, &in, NULL, 0));
 out:
     manifest_parts_free(&parts);
@@ -493,7 +490,7 @@ int cmd_run(int argc, char **argv)
     }
     st = jobspec_load(job, sets, &spec);
     dure_log_set_quiet(0);
-    DURE_TRY(agree_status(st));
+    DURE_TRY(dure_agree(MPI_COMM_WORLD, st, "reading the job spec"));
     DURE_TRY(prepare_dirs(spec, ranks.world_rank, &finished));
     if (finished) {
         if (ranks.world_rank == 0) {

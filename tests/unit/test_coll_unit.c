@@ -176,6 +176,35 @@ static void test_names_and_sizes(void **state)
     assert_int_equal(comm_parse_bytes(NULL, &n), -1);
 }
 
+/* The registry: this build's list (nccl first when built with CUDA), each
+ * entry named as the job spec names it, capable of float32 and auto, and
+ * the last one, auto's fallback, on host memory. */
+static void test_registry(void **state)
+{
+    (void)state;
+    const char *want[] = {
+#if DURE_HAVE_CUDA
+        "nccl",
+#endif
+        "mpi",
+    };
+    const size_t nwant = sizeof want / sizeof want[0];
+    size_t n = 0;
+    for (const struct comm_backend_entry *const *e = comm_backends; *e; e++, n++) {
+        assert_true(n < nwant);
+        assert_string_equal((*e)->name, want[n]);
+        assert_string_equal(comm_backend_name((*e)->id), (*e)->name);
+        assert_true((*e)->reduce_dtypes & (*e)->copy_dtypes & COMM_BIT(COMM_F32));
+        assert_true((*e)->usable && (*e)->create);
+        assert_true((*e)->algo_table || (*e)->algo_hint);
+        if (!comm_backends[n + 1]) {
+            assert_int_equal((*e)->memory, COMM_MEM_HOST);
+            assert_int_equal((*e)->usable(), 1);
+        }
+    }
+    assert_int_equal(n, nwant);
+}
+
 /* The scalar reference: left to right, then one division. */
 static void reference(float *dst, const float *const *src, int nsrc, size_t n, int divisor)
 {
@@ -247,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_addresses),
         cmocka_unit_test(test_tables),
         cmocka_unit_test(test_names_and_sizes),
+        cmocka_unit_test(test_registry),
         cmocka_unit_test(test_reduce_kernels),
     };
     return cmocka_run_group_tests_name("coll_unit", tests, NULL, NULL);

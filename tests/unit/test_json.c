@@ -120,6 +120,9 @@ static void fill_numbers(struct json_writer *w)
     json_float(w, INFINITY);
     json_double(w, -0.0);
     json_double(w, 1e300);
+    json_number(w, 1.0 / 3.0, 6);
+    json_number(w, NAN, 6);
+    json_number(w, 12345678.0, 3);
     json_end_array(w);
 }
 
@@ -130,7 +133,8 @@ static void test_numbers_round_trip(void **state)
     char *s = write_to_string(fill_numbers, 0, &st);
     assert_int_equal(st, DURE_OK);
     assert_string_equal(
-        s, "[0.10000000000000001,0.100000001,null,null,-0,1.0000000000000001e+300]");
+        s, "[0.10000000000000001,0.100000001,null,null,-0,1.0000000000000001e+300,"
+           "0.333333,null,1.23e+07]");
     json_doc_t *doc = NULL;
     assert_int_equal(json_parse(s, strlen(s), "numbers", &doc), DURE_OK);
     const struct json_value *v = json_root(doc)->child;

@@ -35,4 +35,25 @@ dure_status_t comm_shm_run(struct comm_shm *s, const struct comm_op *op);
 dure_status_t comm_shm_mem_alloc(struct comm_shm *s, size_t bytes, void **p);
 int comm_shm_mem_free(struct comm_shm *s, void *p);
 
+/*
+ * Hierarchical collectives for communicators over several nodes
+ * (collectives/hier.c): shm within each node, a rail of equal local ranks
+ * between nodes. Needs every node to hold local_size ranks in blocks
+ * (comm_hier_placement). Handles all-reduce, and reduce-scatter and
+ * all-gather in place (comm_hier_handles); the rest is the flat ring's.
+ */
+struct comm_hier;
+/* *uniform = 1 when every node of `mpi` holds local_size ranks and node b
+ * holds ranks b*local_size .. (b+1)*local_size-1 (collective). */
+dure_status_t comm_hier_placement(MPI_Comm mpi, int rank, int local_rank, int local_size,
+                                  int *uniform);
+dure_status_t comm_hier_create(const struct comm_backend_args *a, struct comm_hier **out);
+void comm_hier_destroy(struct comm_hier *h);
+int comm_hier_handles(const struct comm_hier *h, const struct comm_op *op);
+dure_status_t comm_hier_run(struct comm_hier *h, const struct comm_op *op);
+/* Registered memory of each node's shm (collective); free returns 0 when p
+ * is not a registered region's base. */
+dure_status_t comm_hier_mem_alloc(struct comm_hier *h, size_t bytes, void **p);
+int comm_hier_mem_free(struct comm_hier *h, void *p);
+
 #endif

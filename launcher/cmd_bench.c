@@ -54,7 +54,7 @@ void cmd_bench_usage(FILE *out)
             "  -R, --reps N            timed repetitions per size; the median is reported\n"
             "                          (default 5)\n"
             "      --backend auto|mpi|nccl     (default auto)\n"
-            "      --algo auto|native|ring|shm (default auto: the per-size table)\n"
+            "      --algo auto|native|ring|shm|hier (default auto: the per-size table)\n"
             "      --algo-table TABLE  e.g. \"0:native,1M:shm\" (else $DURE_ALGO_TABLE, else built-in)\n"
             "      --deterministic     fixed reduction order (see collectives/comm.h)\n"
             "      --watchdog SECONDS  abort with exit code %d when a collective hangs\n"

@@ -135,6 +135,16 @@ static void put_ranks(const struct dure_topo *t, int n, char *buf, size_t cap, s
     }
 }
 
+void dure_topo_node_ranks(const struct dure_topo *t, int n, char *buf, size_t cap)
+{
+    size_t used = 0;
+    if (cap == 0) {
+        return;
+    }
+    buf[0] = '\0';
+    put_ranks(t, n, buf, cap, &used);
+}
+
 void dure_topo_format(const struct dure_topo *t, char *buf, size_t cap)
 {
     size_t used = 0;

@@ -41,6 +41,9 @@ dure_status_t dure_topo_gather(MPI_Comm comm, int local_rank, struct dure_topo *
 /* Free the tables; accepts a zeroed or already-freed struct. */
 void dure_topo_free(struct dure_topo *t);
 
+/* Node n's ranks as "0-3" when consecutive, else "0,2,5" (cut with "..."). */
+void dure_topo_node_ranks(const struct dure_topo *t, int n, char *buf, size_t cap);
+
 /* Ranks on every node when all nodes hold the same number, else -1. */
 int dure_topo_ranks_per_node(const struct dure_topo *t);
 

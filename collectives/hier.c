@@ -38,17 +38,14 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "collectives/mpi_algos.h"
 #include "collectives/reduce.h"
 #include "common/mpi_check.h"
 
 enum {
-    HIER_RD_BYTES = 64 << 10,     /* recursive doubling up to this piece size (measured) */
+    HIER_RD_BYTES = 64 << 10,     /* recursive doubling up to this piece size */
     HIER_RD_TAG = 0x6864,
-    HIER_SPIN_NS = 20000,         /* as the ring: poll, then sleep growing to */
-    HIER_SLEEP_MAX_NS = 100000,
 };
 
 struct comm_hier {
@@ -82,41 +79,6 @@ out:
     return st;
 }
 
-/* ---------------------------------------------------------------- waits */
-
-/* Wait for reqs, polling the watchdog's cancel flag; see ring_wait. */
-static dure_status_t hier_wait(struct comm_hier *h, MPI_Request *reqs, int n)
-{
-    dure_status_t st = DURE_OK;
-    int done = 0;
-    struct timespec t0, t;
-    long nap = 0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (unsigned spins = 1;; spins++) {
-        DURE_MPI_TRY(MPI_Testall(n, reqs, &done, MPI_STATUSES_IGNORE));
-        if (done) {
-            break;
-        }
-        if (nap == 0) {
-            if (spins % 64 != 0) {
-                continue;
-            }
-            clock_gettime(CLOCK_MONOTONIC, &t);
-            if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < HIER_SPIN_NS) {
-                continue;
-            }
-            nap = 1000;
-        }
-        DURE_CHECK(!atomic_load(h->cancel), DURE_ERR_TIMEOUT,
-                   "hier: wait cancelled by the watchdog");
-        const struct timespec d = {0, nap};
-        nanosleep(&d, NULL);
-        nap = nap * 2 > HIER_SLEEP_MAX_NS ? HIER_SLEEP_MAX_NS : nap * 2;
-    }
-out:
-    return st;
-}
-
 /* ---------------------------------------------------------------- rail all-reduce */
 
 /*
@@ -141,7 +103,7 @@ static dure_status_t rail_rd(struct comm_hier *h, const struct comm_op *op, size
         DURE_MPI_TRY(MPI_Irecv(h->rd, (int)count, MPI_FLOAT, peer, HIER_RD_TAG, h->rail_mpi,
                                &rq[0]));
         DURE_MPI_TRY(MPI_Isend(x, (int)count, MPI_FLOAT, peer, HIER_RD_TAG, h->rail_mpi, &rq[1]));
-        DURE_TRY(hier_wait(h, rq, 2));
+        DURE_TRY(comm_mpi_wait(rq, 2, h->cancel, "hier"));
         if (h->node < peer) {
             comm_reduce2_f32(x, x, h->rd, count, 1);
         } else {
@@ -150,6 +112,24 @@ static dure_status_t rail_rd(struct comm_hier *h, const struct comm_op *op, size
     }
 out:
     return st;
+}
+
+/* op narrowed to a sub-operation: coll (summing) over [offset, offset +
+ * count), reading `send` (whose first element is global index send_first),
+ * with the given piece table (NULL: the standard layout). */
+static struct comm_op sub_op(const struct comm_op *op, enum comm_coll coll, const void *send,
+                             size_t send_first, size_t offset, size_t count,
+                             const struct comm_shard *pieces)
+{
+    struct comm_op s = *op;
+    s.coll = coll;
+    s.redop = COMM_SUM;
+    s.send = send;
+    s.send_first = send_first;
+    s.offset = offset;
+    s.count = count;
+    s.pieces = pieces;
+    return s;
 }
 
 /* All-reduce (sum) of [offset, offset + count) across the rail, from op's
@@ -161,12 +141,7 @@ static dure_status_t rail_allreduce(struct comm_hier *h, const struct comm_op *o
     if (pow2 && count * sizeof(float) <= HIER_RD_BYTES) {
         return rail_rd(h, op, offset, count);
     }
-    struct comm_op r = *op;
-    r.coll = COMM_ALLREDUCE;
-    r.redop = COMM_SUM;
-    r.offset = offset;
-    r.count = count;
-    r.pieces = NULL;
+    struct comm_op r = sub_op(op, COMM_ALLREDUCE, op->send, op->send_first, offset, count, NULL);
     return comm_ring_run(h->rail, &r);
 }
 
@@ -180,35 +155,37 @@ static void divide(float *dst, size_t count, int divisor)
     }
 }
 
+/* Global rank g's shard of a vector of `total` clipped to [lo, hi) (an
+ * empty piece sits at lo or hi, so that pieces stay in order). */
+static struct comm_shard clipped_shard(const struct comm_hier *h, size_t total, int g, size_t lo,
+                                       size_t hi)
+{
+    struct comm_shard s = comm_shard_of(total, h->size, g), p;
+    size_t a = s.offset > lo ? s.offset : lo;
+    size_t e = s.offset + s.count < hi ? s.offset + s.count : hi;
+    p.offset = a < hi ? a : hi;
+    p.count = a < e ? e - a : 0;
+    return p;
+}
+
 /* Pieces of node block b for a range op over `total`: the global shards
  * of node b's ranks, clipped to [lo, hi); *range gets their union. */
 static void block_pieces(struct comm_hier *h, size_t total, int b, size_t lo, size_t hi,
                          struct comm_shard *range)
 {
-    range->offset = hi;
-    range->count = 0;
     for (int j = 0; j < h->local_size; j++) {
-        struct comm_shard s = comm_shard_of(total, h->size, b * h->local_size + j);
-        size_t a = s.offset > lo ? s.offset : lo;
-        size_t e = s.offset + s.count < hi ? s.offset + s.count : hi;
-        h->node_piece[j].offset = a < e ? a : (a < hi ? a : hi);
-        h->node_piece[j].count = a < e ? e - a : 0;
-        if (j == 0) {
-            range->offset = h->node_piece[0].offset;
-        }
-        range->count = h->node_piece[j].offset + h->node_piece[j].count - range->offset;
+        h->node_piece[j] = clipped_shard(h, total, b * h->local_size + j, lo, hi);
     }
+    const struct comm_shard *last = &h->node_piece[h->local_size - 1];
+    range->offset = h->node_piece[0].offset;
+    range->count = last->offset + last->count - range->offset;
 }
 
 /* The rail pieces of a range op: rail member b owns S_{b*L+l} clipped to [lo, hi). */
 static void rail_pieces(struct comm_hier *h, size_t total, size_t lo, size_t hi)
 {
     for (int b = 0; b < h->nodes; b++) {
-        struct comm_shard s = comm_shard_of(total, h->size, b * h->local_size + h->local_rank);
-        size_t a = s.offset > lo ? s.offset : lo;
-        size_t e = s.offset + s.count < hi ? s.offset + s.count : hi;
-        h->rail_piece[b].offset = a < e ? a : (a < hi ? a : hi);
-        h->rail_piece[b].count = a < e ? e - a : 0;
+        h->rail_piece[b] = clipped_shard(h, total, b * h->local_size + h->local_rank, lo, hi);
     }
 }
 
@@ -217,14 +194,7 @@ static void rail_pieces(struct comm_hier *h, size_t total, size_t lo, size_t hi)
 static dure_status_t node_op(struct comm_hier *h, const struct comm_op *op, enum comm_coll coll,
                              const void *send, size_t send_first, size_t offset, size_t count)
 {
-    struct comm_op s = *op;
-    s.coll = coll;
-    s.redop = COMM_SUM;
-    s.send = send;
-    s.send_first = send_first;
-    s.offset = offset;
-    s.count = count;
-    s.pieces = h->node_piece;
+    struct comm_op s = sub_op(op, coll, send, send_first, offset, count, h->node_piece);
     return comm_shm_run(h->shm, &s);
 }
 
@@ -390,25 +360,9 @@ out:
     return st;
 }
 
-dure_status_t comm_hier_mem_alloc(struct comm_hier *h, size_t bytes, void **p)
+struct comm_shm *comm_hier_shm(struct comm_hier *h)
 {
-    dure_status_t st = DURE_OK;
-    if (h->shm) {
-        return comm_shm_mem_alloc(h->shm, bytes, p);
-    }
-    *p = NULL;
-    if (bytes > 0) {
-        size_t rounded = (bytes + 63) & ~(size_t)63;
-        *p = aligned_alloc(64, rounded);
-        DURE_ALLOC_TRY(*p, rounded);
-    }
-out:
-    return st;
-}
-
-int comm_hier_mem_free(struct comm_hier *h, void *p)
-{
-    return h->shm && comm_shm_mem_free(h->shm, p);
+    return h->shm;
 }
 
 void comm_hier_destroy(struct comm_hier *h)

@@ -193,11 +193,9 @@ static dure_status_t mpi_mem_alloc(void *vctx, size_t bytes, void **p)
 {
     dure_status_t st = DURE_OK;
     struct mpi_ctx *ctx = vctx;
-    if (ctx->shm) {
-        return comm_shm_mem_alloc(ctx->shm, bytes, p);
-    }
-    if (ctx->hier) {
-        return comm_hier_mem_alloc(ctx->hier, bytes, p);
+    struct comm_shm *shm = ctx->shm ? ctx->shm : ctx->hier ? comm_hier_shm(ctx->hier) : NULL;
+    if (shm) {
+        return comm_shm_mem_alloc(shm, bytes, p);
     }
     *p = NULL;
     if (bytes > 0) {
@@ -212,8 +210,8 @@ out:
 static void mpi_mem_free(void *vctx, void *p)
 {
     struct mpi_ctx *ctx = vctx;
-    if (ctx->shm ? !comm_shm_mem_free(ctx->shm, p)
-                 : !ctx->hier || !comm_hier_mem_free(ctx->hier, p)) {
+    struct comm_shm *shm = ctx->shm ? ctx->shm : ctx->hier ? comm_hier_shm(ctx->hier) : NULL;
+    if (!shm || !comm_shm_mem_free(shm, p)) {
         free(p);
     }
 }

@@ -50,11 +50,7 @@ static int mod(int a, int n)
     return ((a % n) + n) % n;
 }
 
-/* Wait for reqs, polling the watchdog's cancel flag: MPI_Testall in a
- * loop for RING_SPIN_NS, then between tests sleeps growing to
- * RING_SLEEP_MAX_NS, so a wait for a peer that is still computing leaves
- * the core to this rank's compute thread (see collectives/shm.c). */
-static dure_status_t ring_wait(struct comm_ring *r, MPI_Request *reqs, int n)
+dure_status_t comm_mpi_wait(MPI_Request *reqs, int n, const atomic_int *cancel, const char *who)
 {
     dure_status_t st = DURE_OK;
     int done = 0;
@@ -76,14 +72,19 @@ static dure_status_t ring_wait(struct comm_ring *r, MPI_Request *reqs, int n)
             }
             nap = 1000;
         }
-        DURE_CHECK(!atomic_load(r->cancel), DURE_ERR_TIMEOUT,
-                   "ring: wait cancelled by the watchdog");
+        DURE_CHECK(!atomic_load(cancel), DURE_ERR_TIMEOUT, "%s: wait cancelled by the watchdog",
+                   who);
         const struct timespec d = {0, nap};
         nanosleep(&d, NULL);
         nap = nap * 2 > RING_SLEEP_MAX_NS ? RING_SLEEP_MAX_NS : nap * 2;
     }
 out:
     return st;
+}
+
+static dure_status_t ring_wait(struct comm_ring *r, MPI_Request *reqs, int n)
+{
+    return comm_mpi_wait(reqs, n, r->cancel, "ring");
 }
 
 /* Segment k of piece p: [offset, offset + count). */

@@ -45,7 +45,8 @@ void cmd_preflight_usage(FILE *out)
             "                          (default $DURE_PREFLIGHT_MIN_INTER_GBS)\n"
             "      --no-signal         skip the SIGUSR2 check\n"
             "      --bad-nodes FILE    append each bad node's name to FILE (one per line;\n"
-            "                          the batch script excludes them when it requeues)\n"
+            "                          the batch script excludes them when it requeues);\n"
+            "                          none when every node failed (the job is at fault)\n"
             "\n"
             "exit codes: 0 every node passed, 10 a node failed a check, 2 usage, 3 bad job\n"
             "spec, 1 runtime error, 124 the budget ran out (a node or check hangs).\n",
@@ -192,7 +193,14 @@ int cmd_preflight(int argc, char **argv)
                 }
             }
             if (bad_file) {
-                st = preflight_write_bad_nodes(&rep, bad_file);
+                int written = 0;
+                st = preflight_write_bad_nodes(&rep, bad_file, &written);
+                if (st == DURE_OK && rep.bad_nodes == rep.nodes) {
+                    printf("preflight: every node failed: the job, not a node, is at fault; "
+                           "none added to %s\n", bad_file);
+                } else if (st == DURE_OK) {
+                    printf("preflight: %d node(s) added to %s\n", written, bad_file);
+                }
             }
         }
     }

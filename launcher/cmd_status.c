@@ -49,6 +49,8 @@ static const char *exit_meaning(int code)
         return "no GPU visible";
     case DURE_EXIT_NOMEM:
         return "out of memory";
+    case DURE_EXIT_PREFLIGHT:
+        return "dure preflight: a node failed a check, named in the log";
     case DURE_EXIT_PREEMPTED:
         return "stopped by a signal, checkpoint saved";
     case DURE_EXIT_WATCHDOG:

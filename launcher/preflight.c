@@ -118,23 +118,6 @@ static void probe_gpu(struct pf_probe *p, const struct dure_ranks *r, const stru
 
 /* ---------------------------------------------------------------- one node */
 
-static int64_t mem_available(void)
-{
-    FILE *f = fopen("/proc/meminfo", "r");
-    char line[256];
-    long long kb = -1;
-    if (!f) {
-        return -1;
-    }
-    while (fgets(line, sizeof line, f)) {
-        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1) {
-            break;
-        }
-    }
-    fclose(f);
-    return kb < 0 ? -1 : (int64_t)kb * 1024;
-}
-
 /* The dataset's files as the job spec names them (a glob for aloha). */
 static dure_status_t data_paths(const struct dure_jobspec *s, glob_t *g, const char **two,
                                 const char *const **paths, size_t *n)
@@ -194,7 +177,7 @@ static void probe_memory(struct pf_probe *p, const struct pf_options *o, int ran
     const struct dure_jobspec *s = o->spec;
     int gpu = s->run.device == JOBSPEC_DEVICE_CUDA || s->slurm.gpus_per_node > 0;
     memset(&hw, 0, sizeof hw);
-    p->mem_avail = mem_available();
+    p->mem_avail = dure_mem_available();
     hw.gpu = gpu;
     hw.per_node = per_node;
     hw.mem_bytes = p->mem_avail > 0 ? (double)p->mem_avail / per_node : 0;

@@ -108,7 +108,10 @@ void preflight_report_free(struct pf_report *rep);
 void preflight_print(const struct pf_report *rep, FILE *out);
 
 /* Append each bad node's name to `path` (one per line) unless listed there
- * already: the exclusion list the batch script hands to Slurm. */
-dure_status_t preflight_write_bad_nodes(const struct pf_report *rep, const char *path);
+ * already: the exclusion list the batch script hands to Slurm. When every
+ * node is bad nothing is written (the job, not a node, is at fault: there is
+ * nowhere better to go); *written is the number of names added. */
+dure_status_t preflight_write_bad_nodes(const struct pf_report *rep, const char *path,
+                                        int *written);
 
 #endif

@@ -47,6 +47,15 @@ static void cell(struct pf_node *nd, enum pf_check c, enum pf_state s, const cha
 
 static double gib(double b) { return b / (double)(1ull << 30); }
 
+/* Append sep and text to a cell value (buf[cap], *used so far), cut at cap. */
+static void value_add(char *buf, size_t cap, size_t *used, const char *sep, const char *text)
+{
+    if (*used < cap) {
+        int w = snprintf(buf + *used, cap - *used, "%s%s", *used ? sep : "", text);
+        *used += w > 0 ? (size_t)w : 0;
+    }
+}
+
 /* The value most ranks hold (ties: the lowest rank's); `at` gives rank r's. */
 static const char *majority(const struct pf_probe *all, int size,
                             const char *(*at)(const struct pf_probe *))
@@ -106,10 +115,9 @@ static void judge_cpus(const struct dure_topo *t, const struct pf_probe *all, st
         if (t->node_of[r] != n) {
             continue;
         }
-        if (used < sizeof value) {
-            used += (size_t)snprintf(value + used, sizeof value - used, "%s%d", used ? "+" : "",
-                                     all[r].ncpus);
-        }
+        char num[16];
+        snprintf(num, sizeof num, "%d", all[r].ncpus);
+        value_add(value, sizeof value, &used, "+", num);
         if (all[r].cpu_state == PF_BAD) {
             cell(nd, PF_CPUS, PF_BAD, value, "rank %d: %s", r, all[r].cpu_why);
             return;
@@ -162,10 +170,7 @@ static void judge_gpus(const struct dure_topo *t, const struct pf_probe *all, st
             continue;
         }
         any = 1;
-        if (used < sizeof value) {
-            used += (size_t)snprintf(value + used, sizeof value - used, "%s%s", used ? "," : "",
-                                     all[r].gpu);
-        }
+        value_add(value, sizeof value, &used, ",", all[r].gpu);
         if (all[r].gpu_state == PF_BAD) {
             cell(nd, PF_GPUS, PF_BAD, value, "rank %d: %s", r, all[r].gpu_why);
             return;
@@ -276,7 +281,11 @@ static void judge_network(const struct dure_topo *t, const struct pf_probe *all,
             worst = worst < 0 || g < worst ? g : worst;
             best = g > best ? g : best;
         }
-        snprintf(value, sizeof value, "%s/%.3f", intra, worst);
+        if (worst < best) {
+            snprintf(value, sizeof value, "%s/%.3f-%.3f", intra, worst, best);
+        } else {
+            snprintf(value, sizeof value, "%s/%.3f", intra, best);
+        }
     } else {
         snprintf(value, sizeof value, "%s/-", intra);
     }
@@ -391,8 +400,9 @@ void preflight_print(const struct pf_report *rep, FILE *out)
         }
         fputc('\n', out);
     }
-    fprintf(out, "(network: all-reduce busbw within the node / exchange with its neighbour "
-                 "nodes, GB/s; memory: estimate for the node's ranks / available)\n");
+    fprintf(out, "(network: all-reduce busbw within the node / exchange rate with its "
+                 "neighbour nodes, slowest-fastest link, GB/s; memory: estimate for the node's "
+                 "ranks / available)\n");
     for (int n = 0; n < rep->nodes; n++) {
         for (int c = 0; c < PF_NCHECK; c++) {
             const struct pf_cell *x = &rep->node[n].cell[c];
@@ -437,12 +447,18 @@ static int listed(const char *text, const char *host)
     return 0;
 }
 
-dure_status_t preflight_write_bad_nodes(const struct pf_report *rep, const char *path)
+dure_status_t preflight_write_bad_nodes(const struct pf_report *rep, const char *path,
+                                        int *written)
 {
     dure_status_t st = DURE_OK;
     char *text = NULL, buf[4096];
     size_t len = 0, got;
-    FILE *f = fopen(path, "r");
+    FILE *f = NULL;
+    *written = 0;
+    if (rep->bad_nodes == rep->nodes) {
+        goto out;
+    }
+    f = fopen(path, "r");
     DURE_SYS_TRY(f || errno == ENOENT, "cannot read the exclusion list '%s'", path);
     text = calloc(1, 1);
     DURE_ALLOC_TRY(text, 1);
@@ -468,6 +484,7 @@ dure_status_t preflight_write_bad_nodes(const struct pf_report *rep, const char 
     for (int n = 0; n < rep->nodes; n++) {
         if (rep->node[n].bad && !listed(text, rep->node[n].host)) {
             len += (size_t)sprintf(text + len, "%s\n", rep->node[n].host);
+            (*written)++;
         }
     }
     DURE_TRY(dure_file_write_atomic(path, text, len, 0644));

@@ -13,6 +13,7 @@
 
 #include "collectives/bucket.h"
 #include "collectives/comm.h"
+#include "common/fsutil.h"
 #include "common/gpu.h"
 #include "common/mpi_check.h"
 #include "common/timing.h"
@@ -167,23 +168,6 @@ out:
     return st;
 }
 
-static int64_t mem_available_bytes(void)
-{
-    FILE *f = fopen("/proc/meminfo", "r");
-    char line[256];
-    long long kb = -1;
-    if (!f) {
-        return -1;
-    }
-    while (fgets(line, sizeof line, f)) {
-        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1) {
-            break;
-        }
-    }
-    fclose(f);
-    return kb < 0 ? -1 : (int64_t)kb * 1024;
-}
-
 static double gib(uint64_t b) { return (double)b / (1024.0 * 1024.0 * 1024.0); }
 
 /*
@@ -210,7 +194,7 @@ static dure_status_t check_memory(const train_t *t, const struct model_config *m
     uint64_t loaders = batch * (uint64_t)(t->spec->data.prefetch + 1 + 3);
     uint64_t need = mem.total - mem.optimizer + opt + gshard + 2 * opt + loaders;
     uint64_t ranks = r->local_size > 0 ? (uint64_t)r->local_size : 1;
-    int64_t avail = mem_available_bytes();
+    int64_t avail = dure_mem_available();
     DURE_CHECK(avail < 0 || need * ranks <= (uint64_t)avail, DURE_ERR_NOMEM,
                "not enough memory: this run needs about %.2f GiB per rank (params %.2f, "
                "grads %.2f, activations+workspace %.2f, optimizer %.2f, checkpoint staging "

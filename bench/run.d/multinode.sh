@@ -26,7 +26,7 @@ cd "$ROOT" || exit 1
 DURE=${DURE:-$ROOT/$BUILD/dure}
 CLUSTER=$ROOT/tests/slurm/cluster.sh
 FABRICS=${DURE_BENCH_FABRICS:-1gbit none}
-STEPS=${DURE_BENCH_MN_STEPS:-40}
+STEPS=${DURE_BENCH_MN_STEPS:-30}
 WARM=10
 [ "$(id -u)" -eq 0 ] || { echo "multinode.sh: the namespaced cluster needs root: skipped"; exit 0; }
 mkdir -p bench/results
@@ -45,35 +45,10 @@ DURE_CLUSTER_NODES=2 DURE_CLUSTER_CPUS=1 \
 
 "$DURE" data gen -o "$TMP/data.h5" --episodes 64 --length 2048 --channels 8 --seed 3 \
     > "$TMP/gen.log" 2>&1 || { cat "$TMP/gen.log"; exit 1; }
-# bench/run.d/run.sh's job: fixed work per rank (micro-batch 8, 2 per step),
-# 3.3 MB of gradients in 0.5 MiB buckets so that backward hides them.
-cat > "$TMP/job.ini" <<INI
-[run]
-name = bench
-steps = $STEPS
-log_every = 1000
-val_every = 0
-threads = 1
-
-[model]
-d_model = 128
-n_layers = 4
-n_heads = 4
-patch_len = 16
-context_patches = 16
-
-[data]
-path = $TMP/data.h5
-
-[optim]
-micro_batch = 8
-
-[parallel]
-bucket_mb = 0.5
-
-[checkpoint]
-every = 0
-INI
+# bench/job-demo.ini with fixed work per rank: one micro-batch of 64
+# windows per step, so that the whole backward pass can hide the exchange
+# (accumulation would leave only the last micro-batch's backward to hide it
+# behind), in 0.5 MiB buckets (the last one is exposed).
 
 bench() { # NAME SRUN_ARGS -- DURE_BENCH_ARGS
     local name=$1; shift
@@ -85,8 +60,10 @@ bench() { # NAME SRUN_ARGS -- DURE_BENCH_ARGS
     grep -v '^#  ' "$TMP/$name.log" | grep '^#' | head -3
 }
 run_job() { # NAME NODES GLOBAL_BATCH
-    timeout 600 srun --mpi=pmix -N "$2" -n "$2" "$DURE" run "$TMP/job.ini" \
-        --set run.dir="$TMP/$1" --set optim.global_batch="$3" > "$TMP/$1.log" 2>&1 ||
+    timeout 600 srun --mpi=pmix -N "$2" -n "$2" "$DURE" run "$ROOT/bench/job-demo.ini" \
+        --set data.path="$TMP/data.h5" --set run.steps="$STEPS" --set optim.micro_batch=64 \
+        --set parallel.bucket_mb=0.5 --set run.dir="$TMP/$1" \
+        --set optim.global_batch="$3" > "$TMP/$1.log" 2>&1 ||
         { tail -30 "$TMP/$1.log"; exit 1; }
 }
 
@@ -102,8 +79,8 @@ for fabric in $FABRICS; do
         done
     done
     for rep in 1 2 3; do
-        run_job "one_${fabric}_$rep" 1 16
-        run_job "two_${fabric}_$rep" 2 32
+        run_job "one_${fabric}_$rep" 1 64
+        run_job "two_${fabric}_$rep" 2 128
     done
 done
 

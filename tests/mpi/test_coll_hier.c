@@ -9,6 +9,7 @@
  * documented summation order; the built-in table of the placement.
  */
 #include "tests/support/mpitest.h"
+#include "tests/support/collcheck.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -27,51 +28,6 @@ static comm_t *hier, *ring; /* algo hier (when the placement allows), algo ring 
 static float *a, *b;        /* a, b[MAXN + 1]: heap */
 static float *ra, *rb;      /* ra, rb[MAXN + 1]: registered (comm_mem_alloc of hier) */
 static int rank, size, nodes, local_size, uniform;
-
-static float pat(int r, size_t i)
-{
-    return (float)((long)((i * 7 + (size_t)r * 13) % 17) - 8);
-}
-
-static float reduced(size_t i, enum comm_redop op)
-{
-    float s = 0;
-    for (int r = 0; r < size; r++) {
-        s += pat(r, i);
-    }
-    return op == COMM_AVG ? s / (float)size : s;
-}
-
-static void fill(float *x, size_t n, int r)
-{
-    for (size_t i = 0; i < n; i++) {
-        x[i] = pat(r, i);
-    }
-}
-
-static int owner_of(size_t n, size_t i)
-{
-    for (int r = 0; r < size; r++) {
-        struct comm_shard sh = comm_shard_of(n, size, r);
-        if (i >= sh.offset && i < sh.offset + sh.count) {
-            return r;
-        }
-    }
-    return -1;
-}
-
-#define CHECK_RANGE(what, got, first, n, want_expr)                                    \
-    do {                                                                               \
-        for (size_t k_ = 0; k_ < (n); k_++) {                                          \
-            size_t i = (first) + k_;                                                   \
-            float w_ = (want_expr);                                                    \
-            if ((got)[k_] != w_) {                                                     \
-                print_error("%s: element %zu: got %g, want %g\n", (what), i,           \
-                            (double)(got)[k_], (double)w_);                            \
-                fail();                                                                \
-            }                                                                          \
-        }                                                                              \
-    } while (0)
 
 static dure_status_t make(enum comm_algo algo, int deterministic, comm_t **out)
 {
@@ -143,42 +99,42 @@ static void check_all(float *x, float *y)
         struct comm_shard sh = comm_shard_of(n, size, rank);
         for (int op = COMM_SUM; op <= COMM_AVG; op++) {
             snprintf(what, sizeof what, "allreduce n=%zu op=%d out-of-place", n, op);
-            fill(x, n, rank);
+            collcheck_fill(x, n, rank);
             memset(y, 0xff, (MAXN + 1) * sizeof *y);
             assert_int_equal(comm_allreduce(hier, x, y, n, COMM_F32, op), DURE_OK);
-            CHECK_RANGE(what, y, 0, n, reduced(i, op));
-            CHECK_RANGE("allreduce input untouched", x, 0, n, pat(rank, i));
+            COLLCHECK_RANGE(what, y, 0, n, collcheck_reduced(size, i, op));
+            COLLCHECK_RANGE("allreduce input untouched", x, 0, n, collcheck_pat(rank, i));
             assert_true(isnan(y[n]));
             snprintf(what, sizeof what, "allreduce n=%zu op=%d in-place", n, op);
             assert_int_equal(comm_allreduce(hier, x, x, n, COMM_F32, op), DURE_OK);
-            CHECK_RANGE(what, x, 0, n, reduced(i, op));
+            COLLCHECK_RANGE(what, x, 0, n, collcheck_reduced(size, i, op));
 
             snprintf(what, sizeof what, "reduce-scatter n=%zu op=%d in-place", n, op);
-            fill(x, n, rank);
+            collcheck_fill(x, n, rank);
             assert_int_equal(comm_reduce_scatter(hier, x, x + sh.offset, n, COMM_F32, op),
                              DURE_OK);
-            CHECK_RANGE(what, x + sh.offset, sh.offset, sh.count, reduced(i, op));
+            COLLCHECK_RANGE(what, x + sh.offset, sh.offset, sh.count, collcheck_reduced(size, i, op));
             snprintf(what, sizeof what, "reduce-scatter n=%zu op=%d out-of-place", n, op);
-            fill(x, n, rank);
+            collcheck_fill(x, n, rank);
             memset(y, 0xff, (MAXN + 1) * sizeof *y);
             assert_int_equal(comm_reduce_scatter(hier, x, y, n, COMM_F32, op), DURE_OK);
-            CHECK_RANGE(what, y, sh.offset, sh.count, reduced(i, op));
+            COLLCHECK_RANGE(what, y, sh.offset, sh.count, collcheck_reduced(size, i, op));
             assert_true(isnan(y[sh.count]));
         }
         snprintf(what, sizeof what, "allgather n=%zu in-place", n);
         memset(y, 0xff, (MAXN + 1) * sizeof *y);
         for (size_t i = 0; i < sh.count; i++) {
-            y[sh.offset + i] = pat(rank, sh.offset + i);
+            y[sh.offset + i] = collcheck_pat(rank, sh.offset + i);
         }
         assert_int_equal(comm_allgather(hier, y + sh.offset, y, n, COMM_F32), DURE_OK);
-        CHECK_RANGE(what, y, 0, n, pat(owner_of(n, i), i));
+        COLLCHECK_RANGE(what, y, 0, n, collcheck_pat(collcheck_owner(n, size, i), i));
         snprintf(what, sizeof what, "allgather n=%zu out-of-place", n);
         for (size_t i = 0; i < sh.count; i++) {
-            x[i] = pat(rank, sh.offset + i);
+            x[i] = collcheck_pat(rank, sh.offset + i);
         }
         memset(y, 0xff, (MAXN + 1) * sizeof *y);
         assert_int_equal(comm_allgather(hier, x, y, n, COMM_F32), DURE_OK);
-        CHECK_RANGE(what, y, 0, n, pat(owner_of(n, i), i));
+        COLLCHECK_RANGE(what, y, 0, n, collcheck_pat(collcheck_owner(n, size, i), i));
         assert_true(isnan(y[n]));
     }
 }
@@ -213,22 +169,22 @@ static void test_ranges(void **state)
     const size_t total = 100003;
     const size_t cuts[] = {0, 1, 7, 5000, 16668, 33335, 50001, 50002, 99000, 100003};
     const size_t ncut = sizeof cuts / sizeof cuts[0];
-    fill(a, total, rank);
+    collcheck_fill(a, total, rank);
     for (size_t q = 0; q + 1 < ncut; q++) {
         assert_int_equal(comm_reduce_scatter_range(hier, a, total, cuts[q],
                                                    cuts[q + 1] - cuts[q], COMM_F32, COMM_AVG),
                          DURE_OK);
     }
     struct comm_shard sh = comm_shard_of(total, size, rank);
-    CHECK_RANGE("reduce-scatter ranges", a + sh.offset, sh.offset, sh.count,
-                reduced(i, COMM_AVG));
+    COLLCHECK_RANGE("reduce-scatter ranges", a + sh.offset, sh.offset, sh.count,
+                collcheck_reduced(size, i, COMM_AVG));
     const size_t cuts2[] = {0, 33333, 33334, 90000, 100003};
     for (size_t q = 0; q + 1 < sizeof cuts2 / sizeof cuts2[0]; q++) {
         assert_int_equal(comm_allgather_range(hier, a, total, cuts2[q], cuts2[q + 1] - cuts2[q],
                                               COMM_F32),
                          DURE_OK);
     }
-    CHECK_RANGE("allgather ranges", a, 0, total, reduced(i, COMM_AVG));
+    COLLCHECK_RANGE("allgather ranges", a, 0, total, collcheck_reduced(size, i, COMM_AVG));
 }
 
 /* Asynchronous buckets on the communication thread, as training runs them. */
@@ -240,8 +196,8 @@ static void test_async(void **state)
     }
     enum { N = 70001 };
     comm_req_t *req[3];
-    fill(a, N, rank);
-    fill(b, N, rank);
+    collcheck_fill(a, N, rank);
+    collcheck_fill(b, N, rank);
     assert_int_equal(comm_allreduce_start(hier, a, a, 20000, COMM_F32, COMM_SUM, &req[0]),
                      DURE_OK);
     assert_int_equal(comm_allreduce_start(hier, a + 20000, a + 20000, N - 20000, COMM_F32,
@@ -253,11 +209,11 @@ static void test_async(void **state)
     for (int k = 2; k >= 0; k--) {
         assert_int_equal(comm_wait(hier, req[k]), DURE_OK);
     }
-    CHECK_RANGE("async allreduce sum", a, 0, 20000, reduced(i, COMM_SUM));
-    CHECK_RANGE("async allreduce avg", a + 20000, 20000, N - 20000, reduced(i, COMM_AVG));
+    COLLCHECK_RANGE("async allreduce sum", a, 0, 20000, collcheck_reduced(size, i, COMM_SUM));
+    COLLCHECK_RANGE("async allreduce avg", a + 20000, 20000, N - 20000, collcheck_reduced(size, i, COMM_AVG));
     struct comm_shard sh = comm_shard_of(N, size, rank);
-    CHECK_RANGE("async reduce-scatter", b + sh.offset, sh.offset, sh.count,
-                reduced(i, COMM_SUM));
+    COLLCHECK_RANGE("async reduce-scatter", b + sh.offset, sh.offset, sh.count,
+                collcheck_reduced(size, i, COMM_SUM));
 }
 
 /* Deterministic mode: every rank holds the same bits, the same every call,

@@ -102,11 +102,14 @@ t_grep "the verdict" "^verdict: FAIL: 2 of 3 node\(s\) bad: $n2 \(network\) $n3 
 t_grep "$n2: all of its links are slow" "^$n2: network: every link of this node is slow: .* below the site's minimum 0\.040"
 t_grep "$n3: SIGUSR2 blocked" "^$n3: usr2: SIGUSR2 sent by scancel did not reach rank 2 within 5 s: it is blocked in this process"
 t_grep "$n3: checkpoint.dir read-only" "^$n3: run dir: checkpoint.dir '$T_TMP/pf/run/checkpoints' is not writable: Read-only file system"
-t_grep "$n1's links are fine: one of them does not pass through $n2" "^$n1 .*✓ [-0-9.]+/[0-9.]+ *$"
+t_grep "$n1 passes: its link to $n3 is fast" "^$n1 .*✓ -/[0-9.]+-[0-9.]+ *$"
 t_eq "the exclusion list gained $n2 and $n3 once each" "$(cat excluded)" "$(printf '%s\n' "$n2" "$n3")"
 
 t_run "2 ranks per 1-CPU node, a model too large, a GPU asked for" 10 pf 2 4 \
-    --set model.d_model=4096 --set model.n_layers=32 --set model.n_heads=32 --set run.device=cuda
+    --set model.d_model=4096 --set model.n_layers=32 --set model.n_heads=32 --set run.device=cuda \
+    --bad-nodes "$T_TMP/all-bad"
+t_grep "every node failed: none is excluded" "^preflight: every node failed: the job, not a node, is at fault; none added to "
+t_eq "the exclusion list was not written" "$(cat all-bad 2>/dev/null)" ""
 for n in "$n1" "$n2"; do
     t_grep "$n: oversubscribed" "^$n: cpus: 2 ranks share the same 1 CPU\(s\)"
     t_grep "$n: memory" "^$n: memory: the job needs [0-9.]+ GiB here \([0-9.]+ GiB per rank x 2\), but [0-9.]+ GiB are available"

@@ -20,6 +20,7 @@ static const char *const algo_names[COMM_ALGO_COUNT] = {
     [COMM_ALGO_NATIVE] = "native",
     [COMM_ALGO_RING] = "ring",
     [COMM_ALGO_SHM] = "shm",
+    [COMM_ALGO_HIER] = "hier",
 };
 
 static const char *const coll_names[COMM_COLL_COUNT] = {
@@ -83,7 +84,8 @@ dure_status_t comm_algo_parse(const char *s, enum comm_algo *out)
             goto out;
         }
     }
-    DURE_FAIL(DURE_ERR_ARG, "algo '%s' is not one of auto, native, ring, shm", s ? s : "(null)");
+    DURE_FAIL(DURE_ERR_ARG, "algo '%s' is not one of auto, native, ring, shm, hier",
+              s ? s : "(null)");
 out:
     return st;
 }
@@ -165,7 +167,8 @@ dure_status_t comm_algo_table_parse(const char *s, struct comm_algo_table *t)
             }
         }
         DURE_CHECK(a != COMM_ALGO_AUTO, DURE_ERR_ARG,
-                   "algo_table entry '%.*s': algorithm '%s' is not one of native, ring, shm",
+                   "algo_table entry '%.*s': algorithm '%s' is not one of native, ring, shm, "
+                   "hier",
                    (int)n, p, algo);
         DURE_CHECK(tmp.n < COMM_ALGO_TABLE_MAX, DURE_ERR_ARG,
                    "algo_table has more than %d entries", COMM_ALGO_TABLE_MAX);
@@ -230,17 +233,24 @@ enum comm_algo comm_algo_table_pick(const struct comm_algo_table *t, size_t byte
     return a;
 }
 
-const struct comm_algo_table *comm_algo_table_builtin(int one_node)
+const struct comm_algo_table *comm_algo_table_builtin(int nodes, int ranks_per_node)
 {
     static const struct comm_algo_table node = {
         .n = 1,
         .entry = {{0, COMM_ALGO_SHM}},
     };
-    static const struct comm_algo_table nodes = {
+    static const struct comm_algo_table hier = {
+        .n = 1,
+        .entry = {{0, COMM_ALGO_HIER}},
+    };
+    static const struct comm_algo_table irregular = {
         .n = 2,
         .entry = {{0, COMM_ALGO_NATIVE}, {1u << 20, COMM_ALGO_RING}},
     };
-    return one_node ? &node : &nodes;
+    if (nodes <= 1) {
+        return &node;
+    }
+    return ranks_per_node > 0 ? &hier : &irregular;
 }
 
 /* ---------------------------------------------------------------- layout */
@@ -278,6 +288,9 @@ struct comm_shard comm_shard_of(size_t n, int size, int rank)
 struct comm_shard comm_op_piece(const struct comm_op *op, int size, int r)
 {
     struct comm_shard p;
+    if (op->pieces) {
+        return op->pieces[r];
+    }
     if (op->coll == COMM_REDUCE_SCATTER || op->coll == COMM_ALLGATHER) {
         struct comm_shard sh = comm_shard_of(op->total, size, r);
         size_t lo = sh.offset > op->offset ? sh.offset : op->offset;

@@ -55,6 +55,10 @@ struct comm_op {
     size_t offset;             /* first element of the range */
     size_t count;              /* elements in the range */
     uint64_t seq;              /* from 1, in issue order */
+    /* NULL: the layout above (comm_op_piece). Else pieces[size]: each
+     * rank's piece of the range, in global indices, in rank order but not
+     * necessarily adjacent (hierarchical sub-operations; ring and shm). */
+    const struct comm_shard *pieces;
 };
 
 /* The MPI type that moves a dtype's elements (the mpi backend's copies;
@@ -77,6 +81,7 @@ struct comm_backend_args {
     MPI_Comm mpi;                        /* the comm's private duplicate */
     int rank, size;
     int local_rank, local_size, nodes;
+    int uniform;                         /* every node holds local_size ranks, in blocks */
     const struct comm_config *cfg;
     const struct comm_algo_table *table; /* effective table (mpi) */
     const atomic_int *cancel;
@@ -167,10 +172,11 @@ void comm_backoff_init(struct comm_backoff *b, long spin_ns, long max_ns);
 int comm_backoff_nap(struct comm_backoff *b);
 
 /*
- * The piece of op's range that rank r handles: for REDUCE_SCATTER and
- * ALLGATHER the intersection of the range with r's shard of `total`; for
- * ALLREDUCE and BROADCAST the range split by comm_shard_of(count, ...).
- * Pieces are contiguous, in rank order, and tile the range.
+ * The piece of op's range that rank r handles: op->pieces[r] when given;
+ * else for REDUCE_SCATTER and ALLGATHER the intersection of the range with
+ * r's shard of `total`; for ALLREDUCE and BROADCAST the range split by
+ * comm_shard_of(count, ...). Pieces are contiguous, in rank order, and tile
+ * the range (given pieces need not tile it).
  */
 struct comm_shard comm_op_piece(const struct comm_op *op, int size, int r);
 

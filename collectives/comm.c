@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "collectives/comm_priv.h"
+#include "collectives/mpi_algos.h"
 #include "common/mpi_check.h"
 
 void comm_config_default(struct comm_config *cfg)
@@ -124,13 +125,16 @@ out:
 /* ---------------------------------------------------------------- the table */
 
 /* The table after the communicator's constraints: shm needs every rank on
- * one node, and deterministic mode cannot use MPI's own collectives. */
+ * one node, hier the same ranks on every node (placed in blocks; on one
+ * node it is shm), and deterministic mode cannot use MPI's own
+ * collectives. */
 static dure_status_t table_resolve(comm_t *c)
 {
     dure_status_t st = DURE_OK;
     const char *env = getenv("DURE_ALGO_TABLE");
     const int one_node = c->local_size == c->size;
-    const enum comm_algo fixed = one_node ? COMM_ALGO_SHM : COMM_ALGO_RING;
+    const enum comm_algo fixed = one_node ? COMM_ALGO_SHM
+                                 : c->uniform ? COMM_ALGO_HIER : COMM_ALGO_RING;
 
     if (c->cfg.algo != COMM_ALGO_AUTO) {
         DURE_CHECK(c->cfg.algo < COMM_ALGO_COUNT, DURE_ERR_ARG, "algo %d is not valid",
@@ -141,10 +145,17 @@ static dure_status_t table_resolve(comm_t *c)
                    c->nodes);
         DURE_CHECK(c->cfg.algo != COMM_ALGO_NATIVE || !c->cfg.deterministic, DURE_ERR_ARG,
                    "algo = native cannot be deterministic (MPI does not fix its reduction "
-                   "order): use ring, shm or auto");
+                   "order): use ring, shm, hier or auto");
+        DURE_CHECK(c->cfg.algo != COMM_ALGO_HIER || c->uniform, DURE_ERR_ARG,
+                   "algo = hier needs the same number of ranks on every node, placed in "
+                   "blocks (rank = node * ranks_per_node + local rank, as srun and mpirun "
+                   "place them); this communicator of %d ranks on %d nodes is not: use "
+                   "ring or auto",
+                   c->size, c->nodes);
         c->table.n = 1;
         c->table.entry[0].min_bytes = 0;
-        c->table.entry[0].algo = c->cfg.algo;
+        c->table.entry[0].algo = c->cfg.algo == COMM_ALGO_HIER && one_node ? COMM_ALGO_SHM
+                                                                           : c->cfg.algo;
         goto out;
     }
     if (c->table_text && *c->table_text) {
@@ -153,11 +164,17 @@ static dure_status_t table_resolve(comm_t *c)
         st = comm_algo_table_parse(env, &c->table);
         DURE_CHECK(st == DURE_OK, st, "in DURE_ALGO_TABLE='%s': %s", env, dure_last_error());
     } else {
-        c->table = *comm_algo_table_builtin(one_node);
+        c->table = *comm_algo_table_builtin(c->nodes, c->uniform ? c->local_size : 0);
     }
     for (int i = 0; i < c->table.n; i++) {
         enum comm_algo *a = &c->table.entry[i].algo;
         if (*a == COMM_ALGO_SHM && !one_node) {
+            *a = c->uniform ? COMM_ALGO_HIER : COMM_ALGO_RING;
+        }
+        if (*a == COMM_ALGO_HIER && one_node) {
+            *a = COMM_ALGO_SHM;
+        }
+        if (*a == COMM_ALGO_HIER && !c->uniform) {
             *a = COMM_ALGO_RING;
         }
         if (*a == COMM_ALGO_NATIVE && c->cfg.deterministic) {
@@ -241,6 +258,7 @@ dure_status_t comm_create(MPI_Comm mpi, const struct comm_config *cfg, comm_t **
     DURE_MPI_TRY(MPI_Comm_size(node, &c->local_size));
     first = c->local_rank == 0;
     DURE_MPI_TRY(MPI_Allreduce(&first, &c->nodes, 1, MPI_INT, MPI_SUM, c->ctl));
+    DURE_TRY(comm_hier_placement(c->ctl, c->rank, c->local_rank, c->local_size, &c->uniform));
 
     /* Configuration errors are the same on every rank: no agreement needed. */
     DURE_TRY(pick_backend(c));
@@ -254,6 +272,7 @@ dure_status_t comm_create(MPI_Comm mpi, const struct comm_config *cfg, comm_t **
         .local_rank = c->local_rank,
         .local_size = c->local_size,
         .nodes = c->nodes,
+        .uniform = c->uniform,
         .cfg = &c->cfg,
         .table = &c->table,
         .cancel = &c->cancel,

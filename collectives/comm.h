@@ -76,6 +76,8 @@ enum comm_algo {
     COMM_ALGO_NATIVE,    /* MPI's own collectives (MPI_Allreduce, ...) */
     COMM_ALGO_RING,      /* dure's segmented, pipelined ring over MPI point-to-point */
     COMM_ALGO_SHM,       /* dure's MPI-3 shared-window path; all ranks on one node */
+    COMM_ALGO_HIER,      /* shm within each node, a rail of equal local ranks between
+                            nodes (collectives/hier.c); on one node it is shm */
     COMM_ALGO_COUNT
 };
 
@@ -124,7 +126,7 @@ struct comm_hang_report {
     int rank;                /* this rank in the comm's communicator */
     int size;
     const char *op;          /* "all-reduce", "reduce-scatter", ... */
-    const char *algo;        /* "native", "ring", "shm", "nccl" */
+    const char *algo;        /* "native", "ring", "shm", "hier", "nccl" */
     uint64_t seq;            /* the collective's sequence number (from 1) */
     size_t bytes;            /* bytes of the full vector on this rank */
     double waited_s;         /* how long it has been running */
@@ -172,7 +174,7 @@ void comm_config_default(struct comm_config *cfg);
  * algorithms (except at 2 ranks), or across world sizes.
  */
 
-/* Parse "auto|nccl|mpi", "auto|native|ring|shm": DURE_ERR_ARG names the value. */
+/* Parse "auto|nccl|mpi", "auto|native|ring|shm|hier": DURE_ERR_ARG names the value. */
 dure_status_t comm_backend_parse(const char *s, enum comm_backend *out);
 dure_status_t comm_algo_parse(const char *s, enum comm_algo *out);
 const char *comm_backend_name(enum comm_backend b);
@@ -192,13 +194,14 @@ void comm_algo_table_format(const struct comm_algo_table *t, char *buf, size_t l
 /* The algorithm the table picks for a message of `bytes`. */
 enum comm_algo comm_algo_table_pick(const struct comm_algo_table *t, size_t bytes);
 /*
- * The built-in table. One node: "0:shm", measured with `dure bench
- * allreduce` for native, ring and shm on 2 ranks (collectives/README.md).
- * Across nodes (no measurement possible here): "0:native,1M:ring", MPI's
- * latency-tuned collectives for small messages, dure's ring (buffers
- * allocated once) for large ones.
+ * The built-in table for a communicator over `nodes` nodes of
+ * `ranks_per_node` ranks each (0: nodes hold different numbers, or ranks
+ * are not placed in blocks). One node: "0:shm", measured with `dure bench
+ * allreduce` for native, ring and shm on 2 ranks. Across nodes of equal
+ * size: hier, measured on the namespaced test cluster at 1 Gbit/s and
+ * unlimited (collectives/README.md). Otherwise "0:native,1M:ring".
  */
-const struct comm_algo_table *comm_algo_table_builtin(int one_node);
+const struct comm_algo_table *comm_algo_table_builtin(int nodes, int ranks_per_node);
 
 /* ---------------------------------------------------------------- MPI setup */
 

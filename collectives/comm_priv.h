@@ -53,6 +53,7 @@ struct comm {
     MPI_Comm mpi;              /* private duplicate: only the executor uses it */
     MPI_Comm ctl;              /* second duplicate for setup-time agreements */
     int rank, size, local_rank, local_size, nodes;
+    int uniform;               /* comm_hier_placement: hier is possible */
     struct comm_config cfg;
     char *table_text;          /* owned copy of cfg.algo_table */
     struct comm_algo_table table;

@@ -53,7 +53,7 @@ static int mod(int a, int n)
  * loop for RING_SPIN_NS, then between tests sleeps growing to
  * RING_SLEEP_MAX_NS (comm_backoff), so a wait for a peer that is still
  * computing leaves the core to this rank's compute thread. */
-static dure_status_t ring_wait(struct comm_ring *r, MPI_Request *reqs, int n)
+dure_status_t comm_mpi_wait(MPI_Request *reqs, int n, const atomic_int *cancel, const char *who)
 {
     dure_status_t st = DURE_OK;
     int done = 0;
@@ -65,12 +65,17 @@ static dure_status_t ring_wait(struct comm_ring *r, MPI_Request *reqs, int n)
             break;
         }
         if (comm_backoff_nap(&b)) {
-            DURE_CHECK(!atomic_load(r->cancel), DURE_ERR_TIMEOUT,
-                       "ring: wait cancelled by the watchdog");
+            DURE_CHECK(!atomic_load(cancel), DURE_ERR_TIMEOUT,
+                       "%s: wait cancelled by the watchdog", who);
         }
     }
 out:
     return st;
+}
+
+static dure_status_t ring_wait(struct comm_ring *r, MPI_Request *reqs, int n)
+{
+    return comm_mpi_wait(reqs, n, r->cancel, "ring");
 }
 
 /* Segment k of piece p: [offset, offset + count). */

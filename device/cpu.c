@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "common/fsutil.h"
 #include "device/device_impl.h"
 
 #define CPU_ALIGN 64
@@ -67,20 +68,9 @@ static dure_status_t cpu_mem_info(void *ctx, int peers, uint64_t *avail, uint64_
 {
     (void)ctx;
     (void)peers;
-    FILE *f = fopen("/proc/meminfo", "r");
-    char line[256];
-    long long kb = -1;
+    int64_t b = dure_mem_available();
     *reserve = 0;
-    *avail = 0;
-    while (f && fgets(line, sizeof line, f)) {
-        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1) {
-            break;
-        }
-    }
-    if (f) {
-        fclose(f);
-    }
-    *avail = kb >= 0 ? (uint64_t)kb * 1024 : phys_bytes();
+    *avail = b >= 0 ? (uint64_t)b : phys_bytes();
     return DURE_OK;
 }
 

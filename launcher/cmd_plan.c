@@ -13,6 +13,7 @@
 #include "common/json.h"
 #include "dataio/reader.h"
 #include "jobs/jobspec.h"
+#include "launcher/plan_spec.h"
 #include "launcher/commands.h"
 #include "launcher/exitcodes.h"
 #include "model/flops.h"
@@ -86,6 +87,31 @@ static dure_status_t resolve_channels(const struct dure_jobspec *spec, int *chan
     *channels = dataio_reader_info(r)->n_channels;
 out:
     dataio_reader_close(r);
+    return st;
+}
+
+dure_status_t plan_job_from_spec(const struct dure_jobspec *spec, int ranks, int per_node,
+                                 struct plan_job *job)
+{
+    dure_status_t st = DURE_OK;
+    memset(job, 0, sizeof *job);
+    model_config_defaults(&job->model);
+    job->model.d_model = spec->model.d_model;
+    job->model.n_layers = spec->model.n_layers;
+    job->model.n_heads = spec->model.n_heads;
+    job->model.patch_len = spec->model.patch_len;
+    job->model.context_patches = spec->model.context_patches;
+    job->model.micro_batch = spec->optim.micro_batch;
+    DURE_TRY(resolve_channels(spec, &job->model.channels));
+    DURE_TRY(model_config_validate(&job->model));
+    job->global_batch = spec->optim.global_batch;
+    job->ranks = ranks;
+    job->per_node = per_node;
+    job->bucket_bytes = (spec->parallel.bucket_mb > 0 ? spec->parallel.bucket_mb : 4) *
+                        (double)(1 << 20);
+    job->prefetch = 1;
+    job->overlap = spec->parallel.overlap;
+out:
     return st;
 }
 
@@ -381,22 +407,7 @@ static dure_status_t build(const struct dure_jobspec *spec, const struct plan_op
     } else {
         plan_fabric_builtin(&c->hw, spec->slurm.profile, &c->fab);
     }
-    model_config_defaults(&c->job.model);
-    c->job.model.d_model = spec->model.d_model;
-    c->job.model.n_layers = spec->model.n_layers;
-    c->job.model.n_heads = spec->model.n_heads;
-    c->job.model.patch_len = spec->model.patch_len;
-    c->job.model.context_patches = spec->model.context_patches;
-    c->job.model.micro_batch = spec->optim.micro_batch;
-    DURE_TRY(resolve_channels(spec, &c->job.model.channels));
-    DURE_TRY(model_config_validate(&c->job.model));
-    c->job.global_batch = spec->optim.global_batch;
-    c->job.ranks = (int)ranks;
-    c->job.per_node = per_node;
-    c->job.bucket_bytes = (spec->parallel.bucket_mb > 0 ? spec->parallel.bucket_mb : 4) *
-                          (double)(1 << 20);
-    c->job.prefetch = 1;
-    c->job.overlap = spec->parallel.overlap;
+    DURE_TRY(plan_job_from_spec(spec, (int)ranks, per_node, &c->job));
     c->nodes = (int)(ranks / per_node);
     c->spec_stage = spec->parallel.zero_stage;
     model_flops_compute(&c->job.model, &c->fl);

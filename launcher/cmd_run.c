@@ -32,6 +32,7 @@
 #include "common/mpi_check.h"
 #include "common/status.h"
 #include "common/timing.h"
+#include "common/topo.h"
 #include "jobs/jobspec.h"
 #include "launcher/commands.h"
 #include "launcher/exitcodes.h"
@@ -116,10 +117,12 @@ static dure_status_t bcast_status(dure_status_t st)
     return (dure_status_t)v;
 }
 
-/* What was launched: the run's arguments as typed, for the manifest. */
+/* What was launched: the run's arguments as typed and where its ranks
+ * run, for the manifest. */
 struct run_args {
     int argc;
     char **argv;
+    const struct dure_topo *topo;
 };
 
 /* "dure run JOB.ini --set ..." into a malloc'ed string (NULL when out of memory). */
@@ -223,6 +226,7 @@ static dure_status_t manifest_prepare(struct manifest_parts *p, struct manifest_
     in->deterministic = spec->run.deterministic;
     in->resumed_from = resumed_from;
     in->resumed_step = (uint64_t)step;
+    in->topo = args->topo;
 out:
     return st;
 }
@@ -343,7 +347,11 @@ static dure_status_t run(const struct dure_jobspec *spec, const struct dure_rank
 
     *collective = 1;
     if (rank == 0) {
-        DURE_TRY(bcast_status(jobspec_print_table(spec, stdout)));
+        char topo[1024];
+        dure_topo_format(args->topo, topo, sizeof topo);
+        st = jobspec_print_table(spec, stdout);
+        printf("topology: %s; local ranks from %s\n", topo, ranks->local_source);
+        DURE_TRY(bcast_status(st));
     } else {
         DURE_TRY(bcast_status(DURE_OK));
     }
@@ -443,10 +451,12 @@ int cmd_run(int argc, char **argv)
     dure_status_t st = DURE_OK;
     struct dure_jobspec *spec = NULL;
     struct dure_ranks ranks;
+    struct dure_topo topo;
     const char **sets = NULL;
     int n_sets = 0, opt, mpi_up = 0, have_ranks = 0, collective = 1, finished = 0;
 
     memset(&ranks, 0, sizeof ranks);
+    memset(&topo, 0, sizeof topo);
 
     /* getopt_long permutes argv: keep the command line as typed for the manifest. */
     sets = calloc(2 * ((size_t)argc + 1), sizeof *sets);
@@ -483,6 +493,7 @@ int cmd_run(int argc, char **argv)
     DURE_TRY(dure_ranks_init(&ranks, MPI_COMM_WORLD));
     have_ranks = 1;
     dure_log_set_rank(ranks.world_rank);
+    DURE_TRY(dure_topo_gather(MPI_COMM_WORLD, ranks.local_rank, &topo));
 
     /* Every rank parses; only rank 0 reports what is wrong. */
     if (ranks.world_rank != 0) {
@@ -499,10 +510,11 @@ int cmd_run(int argc, char **argv)
         }
         goto out;
     }
-    struct run_args args = {argc, typed};
+    struct run_args args = {argc, typed, &topo};
     st = run(spec, &ranks, &args, &collective);
 out:
     jobspec_free(spec);
+    dure_topo_free(&topo);
     if (have_ranks) {
         dure_ranks_free(&ranks);
     }

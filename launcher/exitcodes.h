@@ -12,18 +12,19 @@
 /* What each means is said once, in launcher/exitcodes.c (dure_exit_meaning),
  * and in the README's table. */
 enum {
-    DURE_EXIT_OK = 0,
-    DURE_EXIT_FAILURE = 1,
-    DURE_EXIT_USAGE = 2,
-    DURE_EXIT_CONFIG = 3,
-    DURE_EXIT_DATA = 4,
-    DURE_EXIT_NUMERIC = 5,
-    DURE_EXIT_NODEV = 6,
-    DURE_EXIT_NOMEM = 7,
-    DURE_EXIT_DIFFER = 8,
-    DURE_EXIT_MANIFEST_DIFFER = 9,
-    DURE_EXIT_PREEMPTED = 75,
-    DURE_EXIT_WATCHDOG = 124
+    DURE_EXIT_OK = 0,        /* success */
+    DURE_EXIT_FAILURE = 1,   /* a runtime error (I/O, MPI, CUDA, ...) */
+    DURE_EXIT_USAGE = 2,     /* unknown command or option, bad arguments */
+    DURE_EXIT_CONFIG = 3,    /* the job spec or a --set override is invalid */
+    DURE_EXIT_DATA = 4,      /* the dataset is missing, malformed or invalid */
+    DURE_EXIT_NUMERIC = 5,   /* NaN or Inf loss or gradient */
+    DURE_EXIT_NODEV = 6,     /* a GPU was required and none is visible */
+    DURE_EXIT_NOMEM = 7,     /* memory for the run could not be allocated */
+    DURE_EXIT_DIFFER = 8,    /* dure verify: metrics or checkpointed state not bitwise identical */
+    DURE_EXIT_MANIFEST_DIFFER = 9, /* dure verify: bitwise identical numbers, manifests differ */
+    DURE_EXIT_PREFLIGHT = 10, /* dure preflight: a node failed a check (named on stderr) */
+    DURE_EXIT_PREEMPTED = 75,/* stopped by signal, checkpoint saved: resume */
+    DURE_EXIT_WATCHDOG = 124 /* a collective hung past the watchdog timeout */
 };
 
 /* What an exit code of dure means ("invalid job spec"); "failure" for a

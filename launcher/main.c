@@ -90,6 +90,8 @@ const struct dure_command dure_commands[] = {
     {"render", "print the Slurm batch script of a job spec", cmd_render, cmd_render_usage},
     {"plan", "memory, step time and scaling of a job spec before submitting it",
      cmd_plan, cmd_plan_usage},
+    {"preflight", "check every node of a job before training (one table, a verdict)",
+     cmd_preflight, cmd_preflight_usage},
     {"submit", "submit a job spec to Slurm (job, chain or sweep array)", cmd_submit,
      cmd_submit_usage},
     {"status", "jobs, progress and ETA of a run directory", cmd_status, cmd_status_usage},

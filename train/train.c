@@ -207,6 +207,7 @@ static dure_status_t setup_comm(train_t *t, MPI_Comm world, comm_hang_fn on_hang
         [JOBSPEC_ALGO_NATIVE] = COMM_ALGO_NATIVE,
         [JOBSPEC_ALGO_RING] = COMM_ALGO_RING,
         [JOBSPEC_ALGO_SHM] = COMM_ALGO_SHM,
+        [JOBSPEC_ALGO_HIER] = COMM_ALGO_HIER,
     };
 
     comm_config_default(&cc);

@@ -5,6 +5,7 @@
  * Runs under mpirun -np 2 (tests/run.sh) and -np 3 (test_coll_np3.sh).
  */
 #include "tests/support/mpitest.h"
+#include "tests/support/collcheck.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -28,48 +29,6 @@ static comm_t *comms[NALGO];
 static float *a, *b;       /* a, b[MAXN + 1]: heap */
 static float *ra, *rb;     /* ra, rb[MAXN + 1]: registered with comms[2] (shm) */
 static int rank, size;
-
-/* Small integers: sums over ranks are exact in float, so any wrong
- * element, offset or order of pieces shows. */
-static float pat(int r, size_t i)
-{
-    return (float)((long)((i * 7 + (size_t)r * 13) % 17) - 8);
-}
-
-static float sum_at(size_t i)
-{
-    float s = 0;
-    for (int r = 0; r < size; r++) {
-        s += pat(r, i);
-    }
-    return s;
-}
-
-static float reduced(size_t i, enum comm_redop op)
-{
-    return op == COMM_AVG ? sum_at(i) / (float)size : sum_at(i);
-}
-
-static void fill(float *x, size_t n, int r)
-{
-    for (size_t i = 0; i < n; i++) {
-        x[i] = pat(r, i);
-    }
-}
-
-/* Compare got[k] with want(first + k); print the first mismatch with context. */
-#define CHECK_RANGE(what, got, first, n, want_expr)                                    \
-    do {                                                                               \
-        for (size_t k_ = 0; k_ < (n); k_++) {                                          \
-            size_t i = (first) + k_;                                                   \
-            float w_ = (want_expr);                                                    \
-            if ((got)[k_] != w_) {                                                     \
-                print_error("%s: element %zu: got %g, want %g\n", (what), i,           \
-                            (double)(got)[k_], (double)w_);                            \
-                fail();                                                                \
-            }                                                                          \
-        }                                                                              \
-    } while (0)
 
 static int group_setup(void **state)
 {
@@ -118,16 +77,16 @@ static void test_allreduce(void **state)
                 size_t n = sizes[s];
                 snprintf(what, sizeof what, "allreduce %s n=%zu op=%d out-of-place",
                          comm_algo_name(algos[k]), n, op);
-                fill(a, n, rank);
+                collcheck_fill(a, n, rank);
                 memset(b, 0xff, n * sizeof *b);
                 assert_int_equal(comm_allreduce(comms[k], a, b, n, COMM_F32, op), DURE_OK);
-                CHECK_RANGE(what, b, 0, n, reduced(i, op));
-                CHECK_RANGE("allreduce input untouched", a, 0, n, pat(rank, i));
+                COLLCHECK_RANGE(what, b, 0, n, collcheck_reduced(size, i, op));
+                COLLCHECK_RANGE("allreduce input untouched", a, 0, n, collcheck_pat(rank, i));
                 what[strlen(what) - 12] = '\0';
                 strcat(what, "in-place");
-                fill(a, n, rank);
+                collcheck_fill(a, n, rank);
                 assert_int_equal(comm_allreduce(comms[k], a, a, n, COMM_F32, op), DURE_OK);
-                CHECK_RANGE(what, a, 0, n, reduced(i, op));
+                COLLCHECK_RANGE(what, a, 0, n, collcheck_reduced(size, i, op));
             }
         }
     }
@@ -144,32 +103,21 @@ static void test_reduce_scatter(void **state)
                 struct comm_shard sh = comm_shard_of(n, size, rank);
                 snprintf(what, sizeof what, "reduce-scatter %s n=%zu op=%d out-of-place",
                          comm_algo_name(algos[k]), n, op);
-                fill(a, n, rank);
+                collcheck_fill(a, n, rank);
                 memset(b, 0xff, (MAXN + 1) * sizeof *b);
                 assert_int_equal(comm_reduce_scatter(comms[k], a, b, n, COMM_F32, op), DURE_OK);
-                CHECK_RANGE(what, b, sh.offset, sh.count, reduced(i, op));
+                COLLCHECK_RANGE(what, b, sh.offset, sh.count, collcheck_reduced(size, i, op));
                 /* nothing written past the shard */
                 assert_true(isnan(b[sh.count]));
                 snprintf(what, sizeof what, "reduce-scatter %s n=%zu op=%d in-place",
                          comm_algo_name(algos[k]), n, op);
-                fill(a, n, rank);
+                collcheck_fill(a, n, rank);
                 assert_int_equal(
                     comm_reduce_scatter(comms[k], a, a + sh.offset, n, COMM_F32, op), DURE_OK);
-                CHECK_RANGE(what, a + sh.offset, sh.offset, sh.count, reduced(i, op));
+                COLLCHECK_RANGE(what, a + sh.offset, sh.offset, sh.count, collcheck_reduced(size, i, op));
             }
         }
     }
-}
-
-static int owner_of(size_t n, size_t i)
-{
-    for (int r = 0; r < size; r++) {
-        struct comm_shard sh = comm_shard_of(n, size, r);
-        if (i >= sh.offset && i < sh.offset + sh.count) {
-            return r;
-        }
-    }
-    return -1;
 }
 
 static void test_allgather(void **state)
@@ -181,20 +129,20 @@ static void test_allgather(void **state)
             size_t n = sizes[s];
             struct comm_shard sh = comm_shard_of(n, size, rank);
             for (size_t i = 0; i < sh.count; i++) {
-                a[i] = pat(rank, sh.offset + i);
+                a[i] = collcheck_pat(rank, sh.offset + i);
             }
             memset(b, 0xff, (MAXN + 1) * sizeof *b);
             snprintf(what, sizeof what, "allgather %s n=%zu out-of-place",
                      comm_algo_name(algos[k]), n);
             assert_int_equal(comm_allgather(comms[k], a, b, n, COMM_F32), DURE_OK);
-            CHECK_RANGE(what, b, 0, n, pat(owner_of(n, i), i));
+            COLLCHECK_RANGE(what, b, 0, n, collcheck_pat(collcheck_owner(n, size, i), i));
             assert_true(isnan(b[n]));
             snprintf(what, sizeof what, "allgather %s n=%zu in-place", comm_algo_name(algos[k]),
                      n);
             memset(b, 0xff, (MAXN + 1) * sizeof *b);
             memcpy(b + sh.offset, a, sh.count * sizeof *a);
             assert_int_equal(comm_allgather(comms[k], b + sh.offset, b, n, COMM_F32), DURE_OK);
-            CHECK_RANGE(what, b, 0, n, pat(owner_of(n, i), i));
+            COLLCHECK_RANGE(what, b, 0, n, collcheck_pat(collcheck_owner(n, size, i), i));
         }
     }
 }
@@ -209,14 +157,14 @@ static void test_broadcast(void **state)
                 size_t n = sizes[s];
                 snprintf(what, sizeof what, "broadcast %s n=%zu root=%d",
                          comm_algo_name(algos[k]), n, root);
-                fill(a, n, rank);
+                collcheck_fill(a, n, rank);
                 memset(b, 0xff, n * sizeof *b);
                 assert_int_equal(comm_broadcast(comms[k], a, b, n, COMM_F32, root), DURE_OK);
-                CHECK_RANGE(what, b, 0, n, pat(root, i));
-                CHECK_RANGE("broadcast input untouched", a, 0, n, pat(rank, i));
-                fill(a, n, rank);
+                COLLCHECK_RANGE(what, b, 0, n, collcheck_pat(root, i));
+                COLLCHECK_RANGE("broadcast input untouched", a, 0, n, collcheck_pat(rank, i));
+                collcheck_fill(a, n, rank);
                 assert_int_equal(comm_broadcast(comms[k], a, a, n, COMM_F32, root), DURE_OK);
-                CHECK_RANGE(what, a, 0, n, pat(root, i));
+                COLLCHECK_RANGE(what, a, 0, n, collcheck_pat(root, i));
             }
         }
     }
@@ -230,7 +178,7 @@ static void test_ranges(void **state)
     const size_t cuts[] = {0, 1, 7, 5000, 50001, 50002, 99000, 100003};
     char what[128];
     for (int k = 0; k < NALGO; k++) {
-        fill(a, total, rank);
+        collcheck_fill(a, total, rank);
         for (size_t q = 0; q + 1 < sizeof cuts / sizeof cuts[0]; q++) {
             assert_int_equal(comm_reduce_scatter_range(comms[k], a, total, cuts[q],
                                                        cuts[q + 1] - cuts[q], COMM_F32, COMM_AVG),
@@ -238,7 +186,7 @@ static void test_ranges(void **state)
         }
         struct comm_shard sh = comm_shard_of(total, size, rank);
         snprintf(what, sizeof what, "reduce-scatter ranges %s", comm_algo_name(algos[k]));
-        CHECK_RANGE(what, a + sh.offset, sh.offset, sh.count, reduced(i, COMM_AVG));
+        COLLCHECK_RANGE(what, a + sh.offset, sh.offset, sh.count, collcheck_reduced(size, i, COMM_AVG));
         /* all-gather the shards back in other buckets */
         const size_t cuts2[] = {0, 33333, 33334, 100003};
         for (size_t q = 0; q + 1 < 4; q++) {
@@ -247,7 +195,7 @@ static void test_ranges(void **state)
                              DURE_OK);
         }
         snprintf(what, sizeof what, "allgather ranges %s", comm_algo_name(algos[k]));
-        CHECK_RANGE(what, a, 0, total, reduced(i, COMM_AVG));
+        COLLCHECK_RANGE(what, a, 0, total, collcheck_reduced(size, i, COMM_AVG));
     }
 }
 
@@ -346,7 +294,7 @@ static void test_async_ordering(void **state)
     comm_req_t *req[K];
     assert_non_null(buf);
     for (int k = 0; k < K; k++) {
-        fill(buf + (size_t)k * N, N, rank);
+        collcheck_fill(buf + (size_t)k * N, N, rank);
     }
     struct comm_shard sh = comm_shard_of(N, size, rank);
     assert_int_equal(comm_allreduce_start(cm, buf, buf, N, COMM_F32, COMM_SUM, &req[0]), DURE_OK);
@@ -360,7 +308,7 @@ static void test_async_ordering(void **state)
                                           &req[3]),
                      DURE_OK);
     /* a blocking op issued now runs after the four above */
-    fill(a, N, rank);
+    collcheck_fill(a, N, rank);
     assert_int_equal(comm_allreduce(cm, a, a, N, COMM_F32, COMM_SUM), DURE_OK);
     int done = 0;
     for (int k = 0; k < 4; k++) {
@@ -378,21 +326,21 @@ static void test_async_ordering(void **state)
     for (int k = K - 1; k >= 0; k--) {
         assert_int_equal(comm_wait(cm, req[k]), DURE_OK);
     }
-    CHECK_RANGE("async allreduce sum", buf, 0, N, reduced(i, COMM_SUM));
-    CHECK_RANGE("async reduce-scatter avg", buf + N + sh.offset, sh.offset, sh.count,
-                reduced(i, COMM_AVG));
-    CHECK_RANGE("async broadcast", buf + 2 * N, 0, N, pat(size - 1, i));
-    CHECK_RANGE("async allreduce avg", buf + 3 * N, 0, N, reduced(i, COMM_AVG));
-    CHECK_RANGE("blocking after async", a, 0, N, reduced(i, COMM_SUM));
+    COLLCHECK_RANGE("async allreduce sum", buf, 0, N, collcheck_reduced(size, i, COMM_SUM));
+    COLLCHECK_RANGE("async reduce-scatter avg", buf + N + sh.offset, sh.offset, sh.count,
+                collcheck_reduced(size, i, COMM_AVG));
+    COLLCHECK_RANGE("async broadcast", buf + 2 * N, 0, N, collcheck_pat(size - 1, i));
+    COLLCHECK_RANGE("async allreduce avg", buf + 3 * N, 0, N, collcheck_reduced(size, i, COMM_AVG));
+    COLLCHECK_RANGE("blocking after async", a, 0, N, collcheck_reduced(size, i, COMM_SUM));
     size_t lo = sh.offset > 10 ? sh.offset : 10;
     size_t hi = sh.offset + sh.count < N - 10 ? sh.offset + sh.count : N - 10;
     if (hi > lo) {
-        CHECK_RANGE("async reduce-scatter range", buf + 4 * N + lo, lo, hi - lo,
-                    reduced(i, COMM_SUM));
+        COLLCHECK_RANGE("async reduce-scatter range", buf + 4 * N + lo, lo, hi - lo,
+                    collcheck_reduced(size, i, COMM_SUM));
     }
     /* all-gather of unreduced data: every element comes from its owner */
-    CHECK_RANGE("async allgather range", buf + 5 * N, 0, N, pat(owner_of(N, i), i));
-    CHECK_RANGE("async allgather", buf + 6 * N, 0, N, pat(owner_of(N, i), i));
+    COLLCHECK_RANGE("async allgather range", buf + 5 * N, 0, N, collcheck_pat(collcheck_owner(N, size, i), i));
+    COLLCHECK_RANGE("async allgather", buf + 6 * N, 0, N, collcheck_pat(collcheck_owner(N, size, i), i));
     free(buf);
 }
 
@@ -407,7 +355,7 @@ static void test_async_progress(void **state)
     int done = 0;
     assert_non_null(x);
     for (int k = 0; k < NALGO; k++) {
-        fill(x, N, rank);
+        collcheck_fill(x, N, rank);
         assert_int_equal(comm_allreduce_start(comms[k], x, x, N, COMM_F32, COMM_SUM, &req),
                          DURE_OK);
         /* comm_test only reads a flag; completion proves the thread did it */
@@ -418,7 +366,7 @@ static void test_async_progress(void **state)
         }
         assert_int_equal(done, 1);
         assert_int_equal(comm_wait(comms[k], req), DURE_OK);
-        CHECK_RANGE("progressed allreduce", x, 0, (size_t)N, reduced(i, COMM_SUM));
+        COLLCHECK_RANGE("progressed allreduce", x, 0, (size_t)N, collcheck_reduced(size, i, COMM_SUM));
         done = 0;
     }
     free(x);
@@ -434,9 +382,9 @@ struct late_allreduce {
 static void run_late_allreduce(void *arg)
 {
     struct late_allreduce *l = arg;
-    fill(l->x, l->n, rank);
+    collcheck_fill(l->x, l->n, rank);
     assert_int_equal(comm_allreduce(l->c, l->x, l->x, l->n, COMM_F32, COMM_SUM), DURE_OK);
-    CHECK_RANGE("late allreduce", l->x, 0, l->n, reduced(i, COMM_SUM));
+    COLLCHECK_RANGE("late allreduce", l->x, 0, l->n, collcheck_reduced(size, i, COMM_SUM));
 }
 
 /* dure's own waits (ring and shm) sleep while a peer is late. */
@@ -470,7 +418,7 @@ static float det_reference(enum comm_algo algo, size_t n, size_t i)
         }
         return s;
     }
-    int p = owner_of(n, i);
+    int p = collcheck_owner(n, size, i);
     s = det_value((p + 1) % size, i);
     for (int q = 2; q <= size; q++) {
         s = s + det_value((p + q) % size, i);
@@ -639,7 +587,7 @@ static void test_config_errors(void **state)
     cfg.max_inflight = 2;
     assert_int_equal(comm_create(MPI_COMM_WORLD, &cfg, &cm), DURE_OK);
     comm_req_t *r[3];
-    fill(a, 8, rank);
+    collcheck_fill(a, 8, rank);
     assert_int_equal(comm_allreduce_start(cm, a, a, 4, COMM_F32, COMM_SUM, &r[0]), DURE_OK);
     assert_int_equal(comm_allreduce_start(cm, a + 4, a + 4, 4, COMM_F32, COMM_SUM, &r[1]),
                      DURE_OK);
@@ -647,7 +595,7 @@ static void test_config_errors(void **state)
     assert_non_null(strstr(dure_last_error(), "max_inflight = 2"));
     assert_int_equal(comm_wait(cm, r[0]), DURE_OK);
     assert_int_equal(comm_wait(cm, r[1]), DURE_OK);
-    CHECK_RANGE("after max_inflight", a, 0, 8, sum_at(i));
+    COLLCHECK_RANGE("after max_inflight", a, 0, 8, collcheck_reduced(size, i, COMM_SUM));
     comm_destroy(cm);
     dure_log_set_quiet(0);
 }
@@ -687,7 +635,7 @@ static void test_watchdog_hook_returns(void **state)
     cfg.on_hang = record_hang;
     assert_int_equal(comm_create(MPI_COMM_WORLD, &cfg, &hung_comm), DURE_OK);
     if (rank == 0) {
-        fill(a, 1000, rank);
+        collcheck_fill(a, 1000, rank);
         assert_int_equal(comm_allreduce(hung_comm, a, a, 1000, COMM_F32, COMM_SUM), DURE_OK);
         dure_log_set_quiet(1);
         assert_int_equal(comm_allreduce(hung_comm, a, a, 1000, COMM_F32, COMM_SUM),
@@ -704,7 +652,7 @@ static void test_watchdog_hook_returns(void **state)
         assert_non_null(strstr(dure_last_error(), "failed earlier (DURE_ERR_TIMEOUT)"));
         dure_log_set_quiet(0);
     } else {
-        fill(a, 1000, rank);
+        collcheck_fill(a, 1000, rank);
         assert_int_equal(comm_allreduce(hung_comm, a, a, 1000, COMM_F32, COMM_SUM), DURE_OK);
     }
     MPI_Barrier(MPI_COMM_WORLD);
@@ -782,9 +730,9 @@ static void test_node_comm(void **state)
     assert_int_equal(comm_rank(node), comm_local_rank(comms[0]));
     assert_int_equal(comm_node_count(comms[0]), 1);
     assert_int_equal(comm_local_size(comms[0]), size);
-    fill(a, 10, rank);
+    collcheck_fill(a, 10, rank);
     assert_int_equal(comm_allreduce(node, a, a, 10, COMM_F32, COMM_SUM), DURE_OK);
-    CHECK_RANGE("node allreduce", a, 0, 10, sum_at(i));
+    COLLCHECK_RANGE("node allreduce", a, 0, 10, collcheck_reduced(size, i, COMM_SUM));
     comm_destroy(node);
 }
 

@@ -111,10 +111,17 @@ static void test_tables(void **state)
     assert_int_equal(comm_algo_table_parse("0:ring,4097:shm,2G:native", &t), DURE_OK);
     comm_algo_table_format(&t, buf, sizeof buf);
     assert_string_equal(buf, "0:ring,4097:shm,2G:native");
-    comm_algo_table_format(comm_algo_table_builtin(1), buf, sizeof buf);
+    /* One node; 2 nodes of 2 and 3 nodes of 1 rank; nodes of unequal size. */
+    comm_algo_table_format(comm_algo_table_builtin(1, 2), buf, sizeof buf);
     assert_string_equal(buf, "0:shm");
-    comm_algo_table_format(comm_algo_table_builtin(0), buf, sizeof buf);
+    comm_algo_table_format(comm_algo_table_builtin(2, 2), buf, sizeof buf);
+    assert_string_equal(buf, "0:hier");
+    comm_algo_table_format(comm_algo_table_builtin(3, 1), buf, sizeof buf);
+    assert_string_equal(buf, "0:hier");
+    comm_algo_table_format(comm_algo_table_builtin(2, 0), buf, sizeof buf);
     assert_string_equal(buf, "0:native,1M:ring");
+    assert_int_equal(comm_algo_table_parse("0:native,64K:hier", &t), DURE_OK);
+    assert_int_equal(comm_algo_table_pick(&t, 65536), COMM_ALGO_HIER);
 
     dure_log_set_quiet(1);
     const struct {
@@ -124,7 +131,7 @@ static void test_tables(void **state)
         {"1K:shm", "must start at size 0"},
         {"0:shm,1M:ring,1M:native", "not larger than the one before"},
         {"0:shm,2M:ring,1M:native", "not larger than the one before"},
-        {"0:auto", "'auto' is not one of native, ring, shm"},
+        {"0:auto", "'auto' is not one of native, ring, shm, hier"},
         {"0:fast", "'fast' is not one of"},
         {"0shm", "is not SIZE:ALGO"},
         {"x:shm", "'x' is not a size"},

@@ -247,7 +247,7 @@ static void test_file_errors(void **state)
     load_fails(MIN_SPEC "[slurm]\njob_name = a$b\n", NULL,
                "slurm.job_name = 'a$b': character '$' not allowed in a job name");
     load_fails(MIN_SPEC "[parallel]\nalgo_table = 0:native,1M:tree\n", NULL,
-               "unknown algorithm 'tree'; allowed: native, ring, shm");
+               "unknown algorithm 'tree'; allowed: native, ring, shm, hier");
     load_fails(MIN_SPEC "[parallel]\nalgo_table = 1K:ring\n", NULL,
                "the first entry must start at size 0");
     load_fails(MIN_SPEC "[parallel]\nalgo_table = 0:ring,2M:shm,1M:native\n", NULL,

@@ -107,7 +107,7 @@ ifeq ($(SAN),1)
 endif
 
 # ---------------------------------------------------------------- sources
-MODULES  := common collectives dataio ckpt model plan jobs slurm train launcher
+MODULES  := common collectives dataio ckpt model plan jobs slurm train tune launcher
 ALL_C    := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 MAIN_C   := launcher/main.c
 ifeq ($(HAVE_CUDA),1)

@@ -275,6 +275,7 @@ struct parser {
     const char *name;
     json_doc_t *doc;
     int depth;
+    int line;               /* of ps->p: newlines occur only in whitespace */
 };
 
 static void *arena_alloc(json_doc_t *doc, size_t n)
@@ -319,6 +320,7 @@ static void skip_ws(struct parser *ps)
 {
     while (ps->p < ps->end &&
            (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r')) {
+        ps->line += *ps->p == '\n';
         ps->p++;
     }
 }
@@ -587,6 +589,7 @@ static dure_status_t parse_value(struct parser *ps, struct json_value **out)
     DURE_ALLOC_TRY(v, sizeof *v);
     memset(v, 0, sizeof *v);
     skip_ws(ps);
+    v->line = ps->line;
     if (ps->p >= ps->end) {
         return parse_error(ps, "unexpected end of input");
     }
@@ -636,7 +639,7 @@ void json_free(json_doc_t *doc)
 dure_status_t json_parse(const char *text, size_t len, const char *name, json_doc_t **out)
 {
     dure_status_t st = DURE_OK;
-    struct parser ps = {.p = text, .end = text + len, .start = text, .name = name};
+    struct parser ps = {.p = text, .end = text + len, .start = text, .name = name, .line = 1};
     json_doc_t *doc = calloc(1, sizeof *doc);
     *out = NULL;
     DURE_ALLOC_TRY(doc, sizeof *doc);

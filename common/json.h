@@ -82,6 +82,7 @@ struct json_value {
     size_t count;             /* JSON_ARRAY, JSON_OBJECT: number of children */
     struct json_value *child; /* first element or member */
     struct json_value *next;  /* next sibling */
+    int line;                 /* line of the source where the value starts (from 1) */
 };
 
 /* A parsed document: the tree and its strings, freed together. */

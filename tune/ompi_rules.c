@@ -133,17 +133,6 @@ out:
     return st;
 }
 
-static void put_size_comment(struct strbuf *sb, size_t b)
-{
-    if (b >= (1u << 20) && b % (1u << 20) == 0) {
-        strbuf_printf(sb, "%zuM", b >> 20);
-    } else if (b >= (1u << 10) && b % (1u << 10) == 0) {
-        strbuf_printf(sb, "%zuK", b >> 10);
-    } else {
-        strbuf_printf(sb, "%zu", b);
-    }
-}
-
 dure_status_t tune_ompi_rules_write(const struct tune_ompi_rules *rs, const char *comment,
                                     const char *path)
 {
@@ -187,8 +176,9 @@ dure_status_t tune_ompi_rules_write(const struct tune_ompi_rules *rs, const char
                 const char *name = tune_ompi_algo_name(tune_ompi_coll_by_id(id), r->alg);
                 snprintf(line, sizeof line, "%zu %d %d %d", r->min_bytes, r->alg, r->faninout,
                          r->segsize);
-                strbuf_printf(&sb, "%-20s # from ", line);
-                put_size_comment(&sb, r->min_bytes);
+                char size[32];
+                comm_format_bytes(r->min_bytes, size, sizeof size);
+                strbuf_printf(&sb, "%-20s # from %s", line, size);
                 if (r->alg == 0) {
                     strbuf_puts(&sb, " bytes: Open MPI's own choice\n");
                 } else if (name) {

@@ -181,13 +181,8 @@ dure_status_t tune_choose_ompi_rules(const struct tune_result *r, struct tune_om
             DURE_CHECK(nseg > 0, DURE_ERR_INTERNAL, "ompi %s: series of different sizes",
                        oc->name);
             for (int i = 0; i < nseg; i++) {
-                size_t key = tune_ompi_msg_key(oc, seg[i].from_bytes, ranks);
-                int alg = cands[seg[i].cand]->id;
-                if (i > 0 && key <= rs->r[rs->n - 1].min_bytes) {
-                    rs->r[rs->n - 1].alg = alg;   /* two boundaries in one key: keep the later */
-                    continue;
-                }
-                DURE_TRY(tune_ompi_rules_add(rs, oc->id, ranks, key, alg));
+                DURE_TRY(tune_ompi_rules_add(rs, oc->id, ranks, seg[i].from_bytes,
+                                             cands[seg[i].cand]->id));
             }
             sizes_done = ranks + 1;   /* larger communicators: not measured, defaults */
         }

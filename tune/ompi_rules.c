@@ -16,8 +16,8 @@ static const char *const allreduce_algos[] = {"ignore", "basic_linear", "nonover
                                               "rabenseifner"};
 static const char *const reduce_scatter_algos[] = {"ignore", "non-overlapping",
                                                    "recursive_halving", "ring", "butterfly"};
-static const char *const allgatherv_algos[] = {"ignore", "default", "bruck", "ring", "neighbor",
-                                               "two_proc"};
+static const char *const allgather_algos[] = {"ignore", "linear", "bruck", "recursive_doubling",
+                                              "ring", "neighbor", "two_proc"};
 static const char *const bcast_algos[] = {"ignore", "basic_linear", "chain", "pipeline",
                                           "split_binary_tree", "binary_tree", "binomial",
                                           "knomial", "scatter_allgather",
@@ -25,12 +25,12 @@ static const char *const bcast_algos[] = {"ignore", "basic_linear", "chain", "pi
 
 #define ALGOS(a) (int)(sizeof a / sizeof a[0]), a
 static const struct tune_ompi_coll ompi_colls[] = {
-    {COMM_ALLREDUCE, 2, "allreduce", "coll_tuned_allreduce_algorithm", 0, ALGOS(allreduce_algos)},
-    {COMM_REDUCE_SCATTER, 12, "reduce_scatter", "coll_tuned_reduce_scatter_algorithm", 0,
+    {COMM_ALLREDUCE, 2, "allreduce", "coll_tuned_allreduce_algorithm", ALGOS(allreduce_algos)},
+    {COMM_REDUCE_SCATTER, 12, "reduce_scatter", "coll_tuned_reduce_scatter_algorithm",
      ALGOS(reduce_scatter_algos)},
-    {COMM_ALLGATHER, 1, "allgatherv", "coll_tuned_allgatherv_algorithm", 1,
-     ALGOS(allgatherv_algos)},
-    {COMM_BROADCAST, 7, "bcast", "coll_tuned_bcast_algorithm", 0, ALGOS(bcast_algos)},
+    {COMM_ALLGATHER, 0, "allgather", "coll_tuned_allgather_algorithm",
+     ALGOS(allgather_algos)},
+    {COMM_BROADCAST, 7, "bcast", "coll_tuned_bcast_algorithm", ALGOS(bcast_algos)},
 };
 #define NCOLLS (int)(sizeof ompi_colls / sizeof ompi_colls[0])
 
@@ -57,11 +57,6 @@ const struct tune_ompi_coll *tune_ompi_coll_by_id(int id)
 const char *tune_ompi_algo_name(const struct tune_ompi_coll *c, int alg)
 {
     return c && alg >= 0 && alg < c->nalgos ? c->algos[alg] : NULL;
-}
-
-size_t tune_ompi_msg_key(const struct tune_ompi_coll *c, size_t total_bytes, int ranks)
-{
-    return c->per_rank_key && ranks > 0 ? total_bytes / (size_t)ranks : total_bytes;
 }
 
 dure_status_t tune_ompi_rules_add(struct tune_ompi_rules *rs, int coll_id, int comm_size,

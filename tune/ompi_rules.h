@@ -21,8 +21,13 @@
  * no message for a bad file unless built with debugging: it silently uses
  * its defaults. This parser names the file, line and field instead.
  *
- * The message size is the call's total bytes for allreduce, reduce_scatter
- * and bcast, and the bytes per rank for allgatherv (total / ranks).
+ * The message size is the call's total bytes for allreduce, reduce_scatter,
+ * allgather and bcast (nccl-tests' size column).
+ *
+ * dure's native all-gather calls MPI_Allgather when every rank's piece is
+ * the same size (the sweep's sizes are), MPI_Allgatherv otherwise. Open MPI
+ * 4.1 lets its allgather algorithm be forced per communicator but not
+ * allgatherv's (its parameter has constant scope), so dure tunes allgather.
  */
 #ifndef DURE_TUNE_OMPI_RULES_H
 #define DURE_TUNE_OMPI_RULES_H
@@ -41,23 +46,20 @@
 struct tune_ompi_coll {
     enum comm_coll coll;        /* the dure collective whose native path calls it */
     int id;                     /* Open MPI 4.1 COLLTYPE */
-    const char *name;           /* Open MPI's name: "allreduce", "allgatherv", ... */
+    const char *name;           /* Open MPI's name: "allreduce", "allgather", ... */
     const char *cvar;           /* its forcing parameter: "coll_tuned_allreduce_algorithm" */
-    int per_rank_key;           /* message size = total bytes / ranks */
     int nalgos;                 /* algorithm numbers 0 .. nalgos-1 */
     const char *const *algos;   /* their names in Open MPI 4.1 ([0] = "ignore") */
 };
 
 /* The Open MPI collective behind dure's native `coll` (all-reduce:
- * MPI_Allreduce, reduce-scatter: MPI_Reduce_scatter, all-gather:
- * MPI_Allgatherv, broadcast: MPI_Bcast); NULL for others. */
+ * MPI_Allreduce, reduce-scatter: MPI_Reduce_scatter, all-gather with equal
+ * pieces: MPI_Allgather, broadcast: MPI_Bcast); NULL for others. */
 const struct tune_ompi_coll *tune_ompi_coll_of(enum comm_coll coll);
 /* By Open MPI collective ID; NULL when dure does not use it. */
 const struct tune_ompi_coll *tune_ompi_coll_by_id(int id);
-/* "ring" for (allreduce, 4); "alg 12" style text is the caller's for unknown numbers. */
+/* "ring" for (allreduce, 4); NULL for numbers Open MPI 4.1 does not have. */
 const char *tune_ompi_algo_name(const struct tune_ompi_coll *c, int alg);
-/* The message size Open MPI's lookup uses for a call of `total_bytes` on `ranks`. */
-size_t tune_ompi_msg_key(const struct tune_ompi_coll *c, size_t total_bytes, int ranks);
 
 /* One message rule: collective id, communicator size, from min_bytes up. */
 struct tune_ompi_rule {

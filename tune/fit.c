@@ -163,16 +163,20 @@ dure_status_t tune_fit_points(const struct tune_point *p, int n, double tol, str
     }
     /* cost[k][j]: the lowest worst error covering points 0..j with k pieces */
     for (int j = 0; j < n; j++) {
-        cost[1 * n + j] = seg[0 * n + j].err;
         from[1 * n + j] = 0;
     }
-    int kmax = n < TUNE_PIECES_MAX ? n : TUNE_PIECES_MAX;
+    /* A piece holds at least two sizes: one size alone always "fits", and a
+     * model of single points would predict nothing between them. */
+    int kmax = n / 2 < TUNE_PIECES_MAX ? n / 2 : TUNE_PIECES_MAX;
     int best_k = 1;
+    for (int j = 0; j < n; j++) {
+        cost[1 * n + j] = j >= 1 || n == 1 ? seg[0 * n + j].err : INFINITY;
+    }
     for (int k = 2; k <= kmax && cost[best_k * n + n - 1] > tol; k++) {
         for (int j = 0; j < n; j++) {
             cost[k * n + j] = INFINITY;
             from[k * n + j] = -1;
-            for (int i = k - 1; i <= j; i++) {   /* the last piece is points i..j */
+            for (int i = 2 * (k - 1); i < j; i++) {   /* the last piece is points i..j */
                 double c = fmax(cost[(k - 1) * n + i - 1], seg[i * n + j].err);
                 if (c < cost[k * n + j]) {
                     cost[k * n + j] = c;

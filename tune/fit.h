@@ -49,8 +49,9 @@ dure_status_t tune_fit_line(const struct tune_point *p, int n, double *alpha, do
 /*
  * Fit p[0..n) (sorted by bytes, ascending, distinct) with the fewest pieces
  * whose worst relative error is at most tol (0.15 = 15%); among as many
- * pieces, the lowest worst error. When even TUNE_PIECES_MAX pieces cannot meet
- * tol, the best such fit is returned with worst_err > tol: the caller says so.
+ * pieces, the lowest worst error. Every piece spans at least two sizes, so
+ * at most n/2 pieces (and TUNE_PIECES_MAX). When no fit meets tol, the best
+ * one is returned with worst_err > tol: the caller says so.
  * DURE_ERR_ARG for unsorted or non-positive input, or n < 1.
  */
 dure_status_t tune_fit_points(const struct tune_point *p, int n, double tol, struct tune_fit *out);

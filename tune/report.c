@@ -310,8 +310,9 @@ dure_status_t tune_report_write(const struct tune_result *r, const struct tune_o
     json_end_object(&w);
     fputc('\n', f);
     st = json_writer_finish(&w, path);
-    DURE_SYS_TRY(fclose(f) == 0, "write %s", path);
+    int closed = fclose(f);
     f = NULL;
+    DURE_SYS_TRY(closed == 0, "write %s", path);
     DURE_TRY(st);
     DURE_TRY(dure_file_write_atomic(path, buf, len, 0644));
 out:

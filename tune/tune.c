@@ -180,7 +180,7 @@ int tune_hops(enum comm_coll coll, enum tune_family family, int id, int ranks)
         case COMM_REDUCE_SCATTER:
             return id == 2 || id == 4 ? lg : id == 3 ? ring : 0;
         case COMM_ALLGATHER:
-            return id == 2 ? lg : id == 3 ? ring : 0;
+            return id == 2 || id == 3 ? lg : id == 4 ? ring : id == 5 ? ranks / 2 : id == 6;
         case COMM_BROADCAST:
             return id == 6 ? lg : 0;
         default:

@@ -110,6 +110,30 @@ static void test_pieces_where_one_line_cannot_fit(void **state)
     assert_true(fabs(f.worst_err - e) < 1e-12);
 }
 
+static void test_pieces_span_two_sizes(void **state)
+{
+    (void)state;
+    /* one size 3x off: a one-size piece would "fit" it exactly; pieces span
+     * at least two sizes, so the fit says it cannot meet the tolerance */
+    struct tune_point p[5];
+    for (int i = 0; i < 5; i++) {
+        p[i].bytes = 4096.0 * pow(4, i);
+        p[i].sec = (2e-6 + 1e-10 * p[i].bytes) * (i == 4 ? 3.0 : 1.0);
+    }
+    struct tune_fit f;
+    assert_int_equal(tune_fit_points(p, 5, 0.15, &f), DURE_OK);
+    assert_true(f.npieces <= 2);
+    for (int i = 0; i < f.npieces; i++) {
+        assert_true(f.piece[i].lo < f.piece[i].hi);
+    }
+    /* a line from 256K to the 3x point would need a negative latency */
+    assert_true(f.worst_err > 0.15);
+    /* with three sizes one line must do, however bad */
+    assert_int_equal(tune_fit_points(p + 2, 3, 0.15, &f), DURE_OK);
+    assert_int_equal(f.npieces, 1);
+    assert_true(f.worst_err > 0.15);
+}
+
 static void test_crossovers(void **state)
 {
     (void)state;
@@ -160,6 +184,7 @@ int main(void)
         cmocka_unit_test(test_exact_line_recovered),
         cmocka_unit_test(test_minimax_beats_any_line),
         cmocka_unit_test(test_pieces_where_one_line_cannot_fit),
+        cmocka_unit_test(test_pieces_span_two_sizes),
         cmocka_unit_test(test_crossovers),
         cmocka_unit_test(test_bad_input),
     };

@@ -98,9 +98,10 @@ dure_status_t tune_choose_dure_table(const struct tune_result *r, struct comm_al
         DURE_TRY(tune_fit_points(p, u->n, r->opts.tolerance, &u->fit));
         cands[m++] = u;
     }
-    DURE_CHECK(m > 0, DURE_ERR_ARG,
-               "no dure algorithm was measured for all-reduce, reduce-scatter and all-gather at "
-               "the %s level: no algorithm table to choose", tune_level_name(level));
+    memset(t, 0, sizeof *t);
+    if (m == 0) {
+        goto out;
+    }
     const struct comm_algo_table *builtin = comm_algo_table_builtin(r->nodes == 1);
     for (int k = 0; k < cands[0]->n; k++) {
         enum comm_algo want = comm_algo_table_pick(builtin, cands[0]->pt[k].bytes);
@@ -117,7 +118,6 @@ dure_status_t tune_choose_dure_table(const struct tune_result *r, struct comm_al
                "the fastest dure algorithm changes %d times over the sweep; an algorithm table "
                "holds %d entries: sweep fewer sizes (-f) or raise --min-gain",
                nseg, COMM_ALGO_TABLE_MAX);
-    memset(t, 0, sizeof *t);
     for (int i = 0; i < nseg; i++) {
         t->entry[t->n].min_bytes = seg[i].from_bytes;
         t->entry[t->n].algo = (enum comm_algo)cands[seg[i].cand]->id;

@@ -39,7 +39,7 @@ enum tune_level tune_job_level(const struct tune_result *r);
  * dure's algorithm table for the job's level, from the summed time of
  * all-reduce, reduce-scatter and all-gather of each dure algorithm measured
  * for all three (the gradient exchange), against the built-in table.
- * DURE_ERR_ARG when no dure algorithm was measured for all three.
+ * An empty table (t->n = 0) when no dure algorithm was measured for all three.
  */
 dure_status_t tune_choose_dure_table(const struct tune_result *r, struct comm_algo_table *t);
 

@@ -134,6 +134,14 @@ static void test_choose_dure_table(void **state)
     assert_int_equal(tune_choose_dure_table(&r, &t), DURE_OK);
     comm_algo_table_format(&t, text, sizeof text);
     assert_string_equal(text, "0:shm,192K:ring");
+    /* without all three exchange collectives there is no table to choose */
+    r.s[2 * 3 + 1].coll = COMM_BROADCAST;   /* the all-gather ring series */
+    assert_int_equal(tune_choose_dure_table(&r, &t), DURE_OK);
+    comm_algo_table_format(&t, text, sizeof text);
+    assert_string_equal(text, "0:shm");
+    r.s[2 * 3 + 0].coll = r.s[2 * 3 + 2].coll = COMM_BROADCAST;
+    assert_int_equal(tune_choose_dure_table(&r, &t), DURE_OK);
+    assert_int_equal(t.n, 0);
     tune_result_free(&r);
 }
 

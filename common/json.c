@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/fsutil.h"
+
 /* ---------------------------------------------------------------- writer */
 
 void json_writer_init(struct json_writer *w, FILE *out, int pretty)
@@ -253,6 +255,29 @@ dure_status_t json_writer_finish(struct json_writer *w, const char *what)
                "JSON for '%s': %d containers left open", what, w->depth);
     DURE_CHECK(!ferror(w->out), DURE_ERR_IO, "write JSON to '%s' failed", what);
 out:
+    return st;
+}
+
+dure_status_t json_write_file(const char *path, int pretty,
+                              void (*fill)(struct json_writer *w, const void *arg),
+                              const void *arg)
+{
+    dure_status_t st = DURE_OK;
+    char *buf = NULL;
+    size_t len = 0;
+    struct json_writer w;
+    FILE *f = open_memstream(&buf, &len);
+    DURE_SYS_TRY(f != NULL, "cannot build %s in memory", path);
+    json_writer_init(&w, f, pretty);
+    fill(&w, arg);
+    fputc('\n', f);
+    st = json_writer_finish(&w, path);
+    int closed = fclose(f);
+    DURE_TRY(st);
+    DURE_SYS_TRY(closed == 0, "cannot build %s in memory", path);
+    DURE_TRY(dure_file_write_atomic(path, buf, len, 0644));
+out:
+    free(buf);
     return st;
 }
 

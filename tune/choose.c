@@ -198,13 +198,6 @@ out:
     return st;
 }
 
-static const enum tune_nccl_coll nccl_coll_of[] = {
-    [COMM_ALLREDUCE] = TUNE_NCCL_ALLREDUCE,
-    [COMM_REDUCE_SCATTER] = TUNE_NCCL_REDUCESCATTER,
-    [COMM_ALLGATHER] = TUNE_NCCL_ALLGATHER,
-    [COMM_BROADCAST] = TUNE_NCCL_BROADCAST,
-};
-
 dure_status_t tune_choose_nccl_conf(const struct tune_result *r, struct tune_nccl_conf *c)
 {
     dure_status_t st = DURE_OK;
@@ -233,7 +226,8 @@ dure_status_t tune_choose_nccl_conf(const struct tune_result *r, struct tune_ncc
                     continue;
                 }
                 size_t to = i + 1 < nseg ? seg[i + 1].from_bytes - 1 : SIZE_MAX;
-                DURE_TRY(tune_nccl_conf_add(c, nccl_coll_of[ci], seg[i].from_bytes, to,
+                DURE_TRY(tune_nccl_conf_add(c, tune_nccl_coll_of((enum comm_coll)ci),
+                                            seg[i].from_bytes, to,
                                             (enum tune_nccl_algo)(s->id / TUNE_NCCL_PROTO_COUNT),
                                             (enum tune_nccl_proto)(s->id % TUNE_NCCL_PROTO_COUNT),
                                             s->nodes, s->ranks));

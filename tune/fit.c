@@ -137,7 +137,7 @@ dure_status_t tune_fit_points(const struct tune_point *p, int n, double tol, str
 {
     dure_status_t st = DURE_OK;
     struct best_line *seg = NULL;   /* [n][n]: the line of points i..j */
-    double *cost = NULL;            /* [TUNE_PIECES_MAX + 1][n]: worst error, k pieces, points 0..j */
+    double *cost = NULL;            /* [TUNE_PIECES_MAX + 1][n]: worst error, k pieces, 0..j */
     int *from = NULL;               /* [TUNE_PIECES_MAX + 1][n]: first point of the last piece */
 
     DURE_CHECK(n >= 1, DURE_ERR_ARG, "a fit needs at least one measured size");

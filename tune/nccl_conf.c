@@ -20,6 +20,20 @@ static const char *const algo_envs[TUNE_NCCL_ALGO_COUNT] = {
 static const char *const proto_names[TUNE_NCCL_PROTO_COUNT] = {"ll", "ll128", "simple"};
 static const char *const proto_envs[TUNE_NCCL_PROTO_COUNT] = {"LL", "LL128", "Simple"};
 
+enum tune_nccl_coll tune_nccl_coll_of(enum comm_coll c)
+{
+    switch (c) {
+    case COMM_ALLREDUCE:
+        return TUNE_NCCL_ALLREDUCE;
+    case COMM_REDUCE_SCATTER:
+        return TUNE_NCCL_REDUCESCATTER;
+    case COMM_ALLGATHER:
+        return TUNE_NCCL_ALLGATHER;
+    default:
+        return TUNE_NCCL_BROADCAST;
+    }
+}
+
 const char *tune_nccl_coll_name(enum tune_nccl_coll c)
 {
     return (unsigned)c < TUNE_NCCL_COLL_COUNT ? coll_names[c] : "?";
@@ -69,12 +83,9 @@ dure_status_t tune_nccl_conf_write(const struct tune_nccl_conf *c, const char *c
 
     strbuf_puts(&sb, "# nccl_tuner.conf for NCCL's example tuner plugin "
                      "(NCCL_TUNER_CONFIG_FILE=THIS_FILE)\n");
-    for (const char *p = comment; p && *p;) {
-        size_t n = strcspn(p, "\n");
-        strbuf_printf(&sb, "# %.*s\n", (int)n, p);
-        p += n + (p[n] == '\n');
-    }
-    strbuf_puts(&sb, "# collective,min_bytes,max_bytes,algorithm,protocol,channels,nNodes,nRanks\n");
+    strbuf_prefix_lines(&sb, "# ", comment);
+    strbuf_puts(&sb, "# collective,min_bytes,max_bytes,algorithm,protocol,channels,nNodes,"
+                     "nRanks\n");
     for (int i = 0; i < c->n; i++) {
         const struct tune_nccl_rule *r = &c->r[i];
         size_t before = sb.len;

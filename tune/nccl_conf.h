@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 
+#include "collectives/comm.h"
 #include "common/status.h"
 
 #define TUNE_NCCL_RULES_MAX 512
@@ -34,6 +35,8 @@ enum tune_nccl_algo { TUNE_NCCL_TREE, TUNE_NCCL_RING, TUNE_NCCL_COLLNET_DIRECT,
                       TUNE_NCCL_PAT, TUNE_NCCL_ALGO_COUNT };
 enum tune_nccl_proto { TUNE_NCCL_LL, TUNE_NCCL_LL128, TUNE_NCCL_SIMPLE, TUNE_NCCL_PROTO_COUNT };
 
+/* The NCCL collective of a dure collective (barrier: broadcast, unused). */
+enum tune_nccl_coll tune_nccl_coll_of(enum comm_coll c);
 /* Names in the file ("allreduce", "nvls_tree", "ll128"). */
 const char *tune_nccl_coll_name(enum tune_nccl_coll c);
 const char *tune_nccl_algo_name(enum tune_nccl_algo a);

@@ -139,12 +139,9 @@ dure_status_t tune_ompi_rules_write(const struct tune_ompi_rules *rs, const char
     for (int i = 0; i < rs->n; i++) {
         ncoll += i == 0 || rs->r[i].coll_id != rs->r[i - 1].coll_id;
     }
-    strbuf_puts(&sb, "# Open MPI coll_tuned dynamic rules (classic format, read by Open MPI 4.1)\n");
-    for (const char *p = comment; p && *p;) {
-        size_t n = strcspn(p, "\n");
-        strbuf_printf(&sb, "# %.*s\n", (int)n, p);
-        p += n + (p[n] == '\n');
-    }
+    strbuf_puts(&sb, "# Open MPI coll_tuned dynamic rules (classic format, read by Open MPI "
+                     "4.1)\n");
+    strbuf_prefix_lines(&sb, "# ", comment);
     strbuf_puts(&sb, "# use: mpirun --mca coll_tuned_use_dynamic_rules 1 "
                      "--mca coll_tuned_dynamic_rules_filename THIS_FILE ...\n");
     strbuf_printf(&sb, "%-20d # collectives\n", ncoll);

@@ -8,6 +8,7 @@
 #include "common/fsutil.h"
 #include "common/json.h"
 #include "common/strbuf.h"
+#include "common/timing.h"
 
 /* ---------------------------------------------------------------- crossovers */
 
@@ -102,6 +103,64 @@ int tune_crossovers(const struct tune_result *r, struct tune_crossover *out, int
 
 /* ---------------------------------------------------------------- tune.json */
 
+int tune_link_model(const struct tune_result *r, enum tune_level level, double *alpha,
+                    double *beta, const struct tune_series **from)
+{
+    const struct tune_series *s =
+        tune_result_find(r, COMM_ALLREDUCE, level, TUNE_FAMILY_DURE, COMM_ALGO_RING);
+    if (!s || s->n == 0) {
+        s = tune_result_find(r, COMM_ALLREDUCE, level, TUNE_FAMILY_OMPI, 4);   /* ring */
+    }
+    if (!s || s->n == 0 || s->ranks < 2 || s->fit.npieces < 1) {
+        return 0;
+    }
+    const double steps = 2.0 * (s->ranks - 1);
+    *alpha = s->fit.piece[0].alpha / steps;
+    *beta = s->fit.piece[s->fit.npieces - 1].beta * s->ranks / steps;
+    if (level == TUNE_LEVEL_WORLD && r->nlinks > 0) {
+        /* across nodes the links were measured directly: their median */
+        double *v = malloc((size_t)r->nlinks * sizeof *v);
+        if (!v) {
+            return 0;
+        }
+        for (int i = 0; i < r->nlinks; i++) {
+            v[i] = r->links[i].gbs;
+        }
+        double gbs = dure_median(v, r->nlinks);
+        free(v);
+        *beta = gbs > 0 ? 1.0 / (gbs * 1e9) : 0;
+    }
+    *from = s;
+    return *beta > 0;
+}
+
+static void put_levels(struct json_writer *w, const struct tune_result *r)
+{
+    static const char *const names[TUNE_LEVEL_COUNT] = {"intra", "inter"};
+    json_begin_object(w);
+    for (int l = 0; l < TUNE_LEVEL_COUNT; l++) {
+        double alpha = 0, beta = 0;
+        const struct tune_series *s = NULL;
+        char from[128];
+        if (!tune_link_model(r, (enum tune_level)l, &alpha, &beta, &s)) {
+            continue;
+        }
+        snprintf(from, sizeof from, "%s %s allreduce, %d ranks on %d node(s)%s",
+                 tune_family_name(s->family), s->name, s->ranks, s->nodes,
+                 l == TUNE_LEVEL_WORLD && r->nlinks ? "; beta: the median link" : "");
+        json_key(w, names[l]);
+        json_begin_object(w);
+        json_key(w, "alpha_s");
+        json_double(w, alpha);
+        json_key(w, "beta_s_per_byte");
+        json_double(w, beta);
+        json_key(w, "from");
+        json_string(w, from);
+        json_end_object(w);
+    }
+    json_end_object(w);
+}
+
 static void put_series(struct json_writer *w, const struct tune_series *s, double tol)
 {
     json_begin_object(w);
@@ -180,146 +239,147 @@ static void put_file(struct json_writer *w, const char *key, const char *name)
     json_string(w, name);
 }
 
+struct report_doc {
+    const struct tune_result *r;
+    const struct tune_outputs *o;
+    const struct tune_crossover *cx;
+    int ncx;
+};
+
+static void put_report(struct json_writer *w, const void *arg)
+{
+    const struct report_doc *d = arg;
+    const struct tune_result *r = d->r;
+    const struct tune_outputs *o = d->o;
+    json_begin_object(w);
+    json_key(w, "format");
+    json_int(w, TUNE_FORMAT);
+    json_key(w, "kind");
+    json_string(w, "dure-tune");
+    json_key(w, "created");
+    json_string(w, r->created);
+    json_key(w, "dure_version");
+    json_string(w, r->dure_version);
+    json_key(w, "mpi_library");
+    json_string(w, r->mpi_library);
+    json_key(w, "backend");
+    json_string(w, r->backend);
+    json_key(w, "world");
+    json_begin_object(w);
+    json_key(w, "ranks");
+    json_int(w, r->ranks);
+    json_key(w, "nodes");
+    json_int(w, r->nodes);
+    json_key(w, "host0");
+    json_string(w, r->host0);
+    json_end_object(w);
+    json_key(w, "sweep");
+    json_begin_object(w);
+    json_key(w, "min_bytes");
+    json_uint(w, r->opts.min_bytes);
+    json_key(w, "max_bytes");
+    json_uint(w, r->opts.max_bytes);
+    json_key(w, "factor");
+    json_double(w, r->opts.factor);
+    json_key(w, "iters");
+    json_int(w, r->opts.iters);
+    json_key(w, "warmup");
+    json_int(w, r->opts.warmup);
+    json_key(w, "reps");
+    json_int(w, r->opts.reps);
+    json_key(w, "tolerance");
+    json_double(w, r->opts.tolerance);
+    json_key(w, "min_gain");
+    json_double(w, r->opts.min_gain);
+    json_key(w, "type");
+    json_string(w, "float");
+    json_key(w, "op");
+    json_string(w, "sum");
+    json_end_object(w);
+    json_key(w, "levels");
+    put_levels(w, r);
+    json_key(w, "series");
+    json_begin_array(w);
+    for (int i = 0; i < r->nseries; i++) {
+        put_series(w, &r->s[i], r->opts.tolerance);
+    }
+    json_end_array(w);
+    json_key(w, "crossovers");
+    json_begin_array(w);
+    for (int i = 0; i < d->ncx; i++) {
+        const struct tune_crossover *c = &d->cx[i];
+        json_begin_object(w);
+        json_key(w, "collective");
+        json_string(w, tune_coll_name(c->coll));
+        json_key(w, "level");
+        json_string(w, tune_level_name(c->level));
+        json_key(w, "family");
+        json_string(w, tune_family_name(c->family));
+        json_key(w, "faster_below");
+        json_string(w, c->from->name);
+        json_key(w, "faster_above");
+        json_string(w, c->to->name);
+        json_key(w, "bytes");
+        json_uint(w, (uint64_t)llround(c->bytes));
+        json_end_object(w);
+    }
+    json_end_array(w);
+    json_key(w, "links");
+    json_begin_array(w);
+    for (int i = 0; i < r->nlinks; i++) {
+        json_begin_object(w);
+        json_key(w, "a");
+        json_string(w, r->links[i].a);
+        json_key(w, "b");
+        json_string(w, r->links[i].b);
+        json_key(w, "gbs");
+        json_double(w, r->links[i].gbs);
+        json_end_object(w);
+    }
+    json_end_array(w);
+    json_key(w, "choices");
+    json_begin_object(w);
+    json_key(w, "algo_table");
+    if (o->have_table) {
+        char table[256];
+        comm_algo_table_format(&o->table, table, sizeof table);
+        json_string(w, table);
+    } else {
+        json_null(w);
+    }
+    json_key(w, "ompi_rules");
+    json_int(w, o->ompi_rules);
+    json_key(w, "ompi_rules_changed");
+    json_int(w, o->ompi_changed);
+    json_key(w, "nccl_rules");
+    json_int(w, o->nccl_rules);
+    json_end_object(w);
+    json_key(w, "files");
+    json_begin_object(w);
+    put_file(w, "model", "tune.json");
+    put_file(w, "algo_table", o->table_file);
+    put_file(w, "profile", o->profile_file);
+    put_file(w, "ompi_rules", o->ompi_file);
+    put_file(w, "nccl_tuner", o->nccl_file);
+    put_file(w, "plot", o->plot_file);
+    json_end_object(w);
+    json_end_object(w);
+}
+
 dure_status_t tune_report_write(const struct tune_result *r, const struct tune_outputs *o,
                                 const char *path)
 {
     dure_status_t st = DURE_OK;
-    char *buf = NULL;
-    size_t len = 0;
+    struct report_doc d = {r, o, NULL, tune_crossovers(r, NULL, 0)};
     struct tune_crossover *cx = NULL;
-    FILE *f = open_memstream(&buf, &len);
-    DURE_SYS_TRY(f != NULL, "open_memstream for %s", path);
-    struct json_writer w;
-    json_writer_init(&w, f, 1);
-    json_begin_object(&w);
-    json_key(&w, "format");
-    json_int(&w, TUNE_FORMAT);
-    json_key(&w, "kind");
-    json_string(&w, "dure-tune");
-    json_key(&w, "created");
-    json_string(&w, r->created);
-    json_key(&w, "dure_version");
-    json_string(&w, r->dure_version);
-    json_key(&w, "mpi_library");
-    json_string(&w, r->mpi_library);
-    json_key(&w, "backend");
-    json_string(&w, r->backend);
-    json_key(&w, "world");
-    json_begin_object(&w);
-    json_key(&w, "ranks");
-    json_int(&w, r->ranks);
-    json_key(&w, "nodes");
-    json_int(&w, r->nodes);
-    json_key(&w, "host0");
-    json_string(&w, r->host0);
-    json_end_object(&w);
-    json_key(&w, "sweep");
-    json_begin_object(&w);
-    json_key(&w, "min_bytes");
-    json_uint(&w, r->opts.min_bytes);
-    json_key(&w, "max_bytes");
-    json_uint(&w, r->opts.max_bytes);
-    json_key(&w, "factor");
-    json_double(&w, r->opts.factor);
-    json_key(&w, "iters");
-    json_int(&w, r->opts.iters);
-    json_key(&w, "warmup");
-    json_int(&w, r->opts.warmup);
-    json_key(&w, "reps");
-    json_int(&w, r->opts.reps);
-    json_key(&w, "tolerance");
-    json_double(&w, r->opts.tolerance);
-    json_key(&w, "min_gain");
-    json_double(&w, r->opts.min_gain);
-    json_key(&w, "type");
-    json_string(&w, "float");
-    json_key(&w, "op");
-    json_string(&w, "sum");
-    json_end_object(&w);
-    json_key(&w, "series");
-    json_begin_array(&w);
-    for (int i = 0; i < r->nseries; i++) {
-        put_series(&w, &r->s[i], r->opts.tolerance);
+    if (d.ncx > 0) {
+        cx = calloc((size_t)d.ncx, sizeof *cx);
+        DURE_ALLOC_TRY(cx, (size_t)d.ncx * sizeof *cx);
+        tune_crossovers(r, cx, d.ncx);
+        d.cx = cx;
     }
-    json_end_array(&w);
-
-    int ncx = tune_crossovers(r, NULL, 0);
-    if (ncx > 0) {
-        cx = calloc((size_t)ncx, sizeof *cx);
-        DURE_ALLOC_TRY(cx, (size_t)ncx * sizeof *cx);
-        tune_crossovers(r, cx, ncx);
-    }
-    json_key(&w, "crossovers");
-    json_begin_array(&w);
-    for (int i = 0; i < ncx; i++) {
-        json_begin_object(&w);
-        json_key(&w, "collective");
-        json_string(&w, tune_coll_name(cx[i].coll));
-        json_key(&w, "level");
-        json_string(&w, tune_level_name(cx[i].level));
-        json_key(&w, "family");
-        json_string(&w, tune_family_name(cx[i].family));
-        json_key(&w, "faster_below");
-        json_string(&w, cx[i].from->name);
-        json_key(&w, "faster_above");
-        json_string(&w, cx[i].to->name);
-        json_key(&w, "bytes");
-        json_uint(&w, (uint64_t)llround(cx[i].bytes));
-        json_end_object(&w);
-    }
-    json_end_array(&w);
-    json_key(&w, "links");
-    json_begin_array(&w);
-    for (int i = 0; i < r->nlinks; i++) {
-        json_begin_object(&w);
-        json_key(&w, "a");
-        json_string(&w, r->links[i].a);
-        json_key(&w, "b");
-        json_string(&w, r->links[i].b);
-        json_key(&w, "gbs");
-        json_double(&w, r->links[i].gbs);
-        json_end_object(&w);
-    }
-    json_end_array(&w);
-    json_key(&w, "choices");
-    json_begin_object(&w);
-    json_key(&w, "algo_table");
-    if (o->have_table) {
-        char table[256];
-        comm_algo_table_format(&o->table, table, sizeof table);
-        json_string(&w, table);
-    } else {
-        json_null(&w);
-    }
-    json_key(&w, "ompi_rules");
-    json_int(&w, o->ompi_rules);
-    json_key(&w, "ompi_rules_changed");
-    json_int(&w, o->ompi_changed);
-    json_key(&w, "nccl_rules");
-    json_int(&w, o->nccl_rules);
-    json_end_object(&w);
-    json_key(&w, "files");
-    json_begin_object(&w);
-    put_file(&w, "model", "tune.json");
-    put_file(&w, "algo_table", o->table_file);
-    put_file(&w, "profile", o->profile_file);
-    put_file(&w, "ompi_rules", o->ompi_file);
-    put_file(&w, "nccl_tuner", o->nccl_file);
-    put_file(&w, "plot", o->plot_file);
-    json_end_object(&w);
-    json_end_object(&w);
-    fputc('\n', f);
-    st = json_writer_finish(&w, path);
-    int closed = fclose(f);
-    f = NULL;
-    DURE_SYS_TRY(closed == 0, "write %s", path);
-    DURE_TRY(st);
-    DURE_TRY(dure_file_write_atomic(path, buf, len, 0644));
+    DURE_TRY(json_write_file(path, 1, put_report, &d));
 out:
-    if (f) {
-        fclose(f);
-    }
-    free(buf);
     free(cx);
     return st;
 }
@@ -573,9 +633,10 @@ void tune_report_print(FILE *out, const struct tune_result *r)
         if (s->hops > 0) {
             snprintf(hop, sizeof hop, "%.3f", 1e6 * p->alpha / s->hops);
         }
-        fprintf(out, "  %-13s %-5s %-4s %-22s %10.3f %12.3f %10s %6.1f%% %d%s", tune_coll_name(s->coll),
-                tune_level_name(s->level), tune_family_name(s->family), s->name, 1e6 * p->alpha,
-                1e12 * p->beta, hop, 100 * s->fit.worst_err, s->fit.npieces,
+        fprintf(out, "  %-13s %-5s %-4s %-22s %10.3f %12.3f %10s %6.1f%% %d%s",
+                tune_coll_name(s->coll), tune_level_name(s->level), tune_family_name(s->family),
+                s->name, 1e6 * p->alpha, 1e12 * p->beta, hop, 100 * s->fit.worst_err,
+                s->fit.npieces,
                 s->fit.worst_err > r->opts.tolerance ? " (not within tolerance)" : "");
         for (int k = 1; k < s->fit.npieces; k++) {
             char from[32];

@@ -248,6 +248,13 @@ static void test_model_file_round_trip(void **state)
     assert_string_equal(json_get(cx, "faster_above")->str, "ring");
     assert_int_equal(json_get(cx, "bytes")->number, 48000);   /* 4 + n = 40 + 0.25 n (us, KB) */
     assert_null(cx->next);
+    /* dure plan's point-to-point model, from Open MPI's ring (no dure ring
+     * here): 40 us over 2 steps, 0.25 ns/B x 2 ranks / 2 steps */
+    const struct json_value *intra = json_get(json_get(root, "levels"), "intra");
+    assert_true(fabs(json_get(intra, "alpha_s")->number / 20e-6 - 1) < 1e-9);
+    assert_true(fabs(json_get(intra, "beta_s_per_byte")->number / 0.25e-9 - 1) < 1e-9);
+    assert_string_equal(json_get(intra, "from")->str, "ompi ring allreduce, 2 ranks on 1 node(s)");
+    assert_null(json_get(json_get(root, "levels"), "inter"));
     assert_string_equal(json_get(json_get(root, "files"), "ompi_rules")->str, "ompi_rules.conf");
     assert_int_equal(json_get(json_get(root, "files"), "nccl_tuner")->type, JSON_NULL);
     json_free(doc);

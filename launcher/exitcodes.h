@@ -18,6 +18,7 @@ enum {
     DURE_EXIT_NOMEM = 7,     /* memory for the run could not be allocated */
     DURE_EXIT_DIFFER = 8,    /* dure verify: metrics or checkpointed state not bitwise identical */
     DURE_EXIT_MANIFEST_DIFFER = 9, /* dure verify: bitwise identical numbers, manifests differ */
+    DURE_EXIT_UNHEALTHY = 10,/* dure tune: busbw fell against the baseline, or a slow link */
     DURE_EXIT_PREEMPTED = 75,/* stopped by signal, checkpoint saved: resume */
     DURE_EXIT_WATCHDOG = 124 /* a collective hung past the watchdog timeout */
 };

@@ -18,10 +18,10 @@ dir=$(mktemp -d /tmp/dure-bench-tune.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 start=$(date +%s)
-mpirun -np 2 "$DURE" tune -o "$dir/out" -b 4K -e 64M -f 4 -n 5 -w 2 -R 7 > "$dir/tune.log" || {
+mpirun -np 2 "$DURE" tune -o "$dir/out" -b 4K -e 16M -f 4 -n 5 -w 2 -R 5 > "$dir/tune.log" || {
     cat "$dir/tune.log"; exit 1; }
 grep -E '^(bench:|# worst fit|dure tune:)' "$dir/tune.log"
-mpirun -np 2 "$DURE" tune --verify "$dir/out" -R 9 > "$dir/verify.log" || {
+mpirun -np 2 "$DURE" tune --verify "$dir/out" -R 7 > "$dir/verify.log" || {
     cat "$dir/verify.log"; exit 1; }
 grep -E '^verify:' "$dir/verify.log"
 cp "$dir/out/tune.json" bench/results/tune_model.json

@@ -38,7 +38,7 @@ struct tune_opts {
     struct tune_sweep_cfg cfg;
     int families_given, plot;
     double threshold;
-    int reps_given;
+    int sizes_given, timing_given;   /* -b/-e/-f, -n/-w/-R on the command line */
 };
 
 void cmd_tune_usage(FILE *out)
@@ -77,9 +77,10 @@ void cmd_tune_usage(FILE *out)
             "      --link-bytes SIZE    node-pair ping-pong message (default 4M)\n"
             "      --no-plot            do not draw tune.png\n"
             "      --watchdog SECONDS   abort with exit code %d when a collective hangs\n"
-            "      --verify DIR         rerun DIR's sweep, emitted settings against the\n"
-            "                           defaults interleaved; speed-up per size (verify.json)\n"
-            "      --baseline FILE      an earlier tune.json: flag every busbw that fell\n"
+            "      --verify DIR         rerun DIR's sizes (-n -w -R may change), emitted settings vs\n"
+            "                           the defaults interleaved; speed-up per size (verify.json)\n"
+            "      --baseline FILE      an earlier tune.json (its sizes and timing unless given):\n"
+            "                           flag every busbw that fell\n"
             "      --threshold PCT      by more than PCT (default 20); and node pairs whose\n"
             "                           bandwidth is PCT below the fastest pair\n"
             "\n"
@@ -189,14 +190,29 @@ static int parse_opts(int argc, char **argv, struct tune_opts *o)
     while (!bad && (opt = getopt_long(argc, argv, "o:b:e:f:n:w:R:", longopts, NULL)) != -1) {
         switch (opt) {
         case 'o': o->out = optarg; break;
-        case 'b': bad = parse_size("-b", optarg, &c->opts.min_bytes); break;
-        case 'e': bad = parse_size("-e", optarg, &c->opts.max_bytes); break;
-        case 'f': bad = parse_num("-f", optarg, 1.01, 1024, &c->opts.factor); break;
-        case 'n': bad = parse_int("-n", optarg, 1, 1000000, &c->opts.iters); break;
-        case 'w': bad = parse_int("-w", optarg, 0, 1000000, &c->opts.warmup); break;
+        case 'b':
+            bad = parse_size("-b", optarg, &c->opts.min_bytes);
+            o->sizes_given = 1;
+            break;
+        case 'e':
+            bad = parse_size("-e", optarg, &c->opts.max_bytes);
+            o->sizes_given = 1;
+            break;
+        case 'f':
+            bad = parse_num("-f", optarg, 1.01, 1024, &c->opts.factor);
+            o->sizes_given = 1;
+            break;
+        case 'n':
+            bad = parse_int("-n", optarg, 1, 1000000, &c->opts.iters);
+            o->timing_given = 1;
+            break;
+        case 'w':
+            bad = parse_int("-w", optarg, 0, 1000000, &c->opts.warmup);
+            o->timing_given = 1;
+            break;
         case 'R':
             bad = parse_int("-R", optarg, 1, 1000, &c->opts.reps);
-            o->reps_given = 1;
+            o->timing_given = 1;
             break;
         case O_COLLS:
             bad = parse_list("--collectives", optarg, tune_coll_parse, c->coll, COMM_BROADCAST + 1);
@@ -224,7 +240,13 @@ static int parse_opts(int argc, char **argv, struct tune_opts *o)
                 bad = 1;
             }
             break;
-        case O_LINK: bad = parse_size("--link-bytes", optarg, &c->link_bytes); break;
+        case O_LINK:
+            bad = parse_size("--link-bytes", optarg, &c->link_bytes);
+            if (!bad && c->link_bytes > (1u << 30)) {
+                fprintf(stderr, "dure tune: --link-bytes '%s' is above 1G\n", optarg);
+                bad = 1;
+            }
+            break;
         case O_NOPLOT: o->plot = 0; break;
         case O_WD: bad = parse_num("--watchdog", optarg, 0, 1e9, &c->comm.watchdog_s); break;
         case O_VERIFY: o->verify = optarg; break;
@@ -508,14 +530,18 @@ int cmd_tune(int argc, char **argv)
         dure_log_set_quiet(0);
         DURE_TRY(st);
     }
-    if (o.verify) {
-        cfg->opts.min_bytes = model.opts.min_bytes;
-        cfg->opts.max_bytes = model.opts.max_bytes;
-        cfg->opts.factor = model.opts.factor;
-        cfg->opts.iters = model.opts.iters;
-        cfg->opts.warmup = model.opts.warmup;
-        if (!o.reps_given) {
-            cfg->opts.reps = model.opts.reps;
+    if (o.verify || o.baseline) {
+        /* the sizes and timing of the run compared with, unless given */
+        const struct tune_sweep_opts *was = o.verify ? &model.opts : &base.opts;
+        if (!o.sizes_given || o.verify) {
+            cfg->opts.min_bytes = was->min_bytes;
+            cfg->opts.max_bytes = was->max_bytes;
+            cfg->opts.factor = was->factor;
+        }
+        if (!o.timing_given) {
+            cfg->opts.iters = was->iters;
+            cfg->opts.warmup = was->warmup;
+            cfg->opts.reps = was->reps;
         }
     }
     DURE_TRY(resolve_backend(&cfg->comm));

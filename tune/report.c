@@ -644,6 +644,11 @@ void tune_report_print(FILE *out, const struct tune_result *r)
             fprintf(out, "%s from %s: %.3f us + %.3f ps/B", k == 1 ? ";" : ",", from,
                     1e6 * s->fit.piece[k].alpha, 1e12 * s->fit.piece[k].beta);
         }
+        fprintf(out, "\n    error per size (%%):");
+        for (int k = 0; k < s->n; k++) {
+            double pred = tune_fit_predict(&s->fit, (double)s->pt[k].bytes);
+            fprintf(out, " %+.1f", 100 * (pred / s->pt[k].sec - 1));
+        }
         fputc('\n', out);
     }
     int n = tune_crossovers(r, NULL, 0);

@@ -14,6 +14,7 @@ t_run "a small sweep" 0 mpirun -np 2 "$DURE" tune -o "$out" "${quick[@]}"
 t_grep "Open MPI's allreduce algorithms were measured" '^# allreduce +node +ompi default, basic_linear'
 t_grep "dure's algorithms were measured" '^# broadcast +node +dure native, ring, shm: 4 sizes'
 t_grep "a model line per series" '^  allgather +node +ompi +ring +[0-9.]+ +[0-9.]+ +[0-9.-]+ +[0-9.]+% [0-9]'
+t_grep "the fit's error at every size" '^    error per size \(%\): [-+][0-9.]+ [-+][0-9.]+ [-+][0-9.]+ [-+][0-9.]+$'
 t_grep "the worst fit error as a bench line" '^bench: tune_fit_worst_error: [0-9.]+ % \(tolerance: 15.00 %, ratio [0-9.]+\)$'
 t_grep "the table chosen" '^dure tune: algorithm table 0:[a-z]+'
 for f in tune.json algo_table.ini ompi_rules.conf profile.ini tune.png; do

@@ -128,7 +128,7 @@ ifeq ($(FUZZ),1)
 endif
 
 # ---------------------------------------------------------------- sources
-MODULES  := common device collectives dataio ckpt model plan jobs slurm train launcher
+MODULES  := common device collectives dataio ckpt model plan jobs slurm train tune launcher
 ALL_C    := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 MAIN_C   := launcher/main.c
 

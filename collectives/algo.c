@@ -190,7 +190,7 @@ out:
     return st;
 }
 
-static void format_size(size_t b, char *buf, size_t len)
+void comm_format_bytes(size_t b, char *buf, size_t len)
 {
     if (b >= (1u << 30) && b % (1u << 30) == 0) {
         snprintf(buf, len, "%zuG", b >> 30);
@@ -212,7 +212,7 @@ void comm_algo_table_format(const struct comm_algo_table *t, char *buf, size_t l
     buf[0] = '\0';
     for (int i = 0; i < t->n && used < len; i++) {
         char sz[32];
-        format_size(t->entry[i].min_bytes, sz, sizeof sz);
+        comm_format_bytes(t->entry[i].min_bytes, sz, sizeof sz);
         int w = snprintf(buf + used, len - used, "%s%s:%s", i ? "," : "", sz,
                          comm_algo_name(t->entry[i].algo));
         if (w < 0) {

@@ -185,6 +185,9 @@ const char *comm_coll_name(enum comm_coll c);   /* "all-reduce", ... */
  * "2G" (as in algorithm tables and `dure bench -b`). 0 on success, -1 on a
  * malformed or overflowing value. */
 int comm_parse_bytes(const char *s, size_t *bytes);
+/* The inverse: "64K", "1M", "2G" for exact binary multiples, else the bytes
+ * ("1536"); always NUL-terminated. */
+void comm_format_bytes(size_t b, char *buf, size_t len);
 
 /* Parse a table's text form into *t. DURE_ERR_ARG names the bad entry
  * (unknown algorithm, auto, bad size, unsorted, or not starting at 0). */

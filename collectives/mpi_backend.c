@@ -107,9 +107,21 @@ dure_status_t comm_native_run(struct comm_native *nt, const struct comm_op *op)
         }
         const void *send = comm_op_in_place(op, mine.offset) ? MPI_IN_PLACE
                                                              : comm_op_send_at(op, mine.offset);
-        DURE_MPI_TRY(MPI_Allgatherv(send, (int)mine.count, comm_dtype_mpi(op->dtype),
-                                    comm_op_recv_at(op, op->offset), nt->counts, nt->displs,
-                                    comm_dtype_mpi(op->dtype), nt->mpi));
+        int equal = 1;
+        for (int j = 1; j < nt->size; j++) {
+            equal &= nt->counts[j] == nt->counts[0];
+        }
+        if (equal) {
+            /* MPI's own all-gather: often better tuned than the v-form, and the
+             * one Open MPI lets dure tune force (tune/ompi_rules.h) */
+            DURE_MPI_TRY(MPI_Allgather(send, send == MPI_IN_PLACE ? 0 : (int)mine.count,
+                                       comm_dtype_mpi(op->dtype), comm_op_recv_at(op, op->offset), nt->counts[0],
+                                       comm_dtype_mpi(op->dtype), nt->mpi));
+        } else {
+            DURE_MPI_TRY(MPI_Allgatherv(send, (int)mine.count, comm_dtype_mpi(op->dtype),
+                                        comm_op_recv_at(op, op->offset), nt->counts, nt->displs,
+                                        comm_dtype_mpi(op->dtype), nt->mpi));
+        }
         break;
     }
     case COMM_BROADCAST:

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/fsutil.h"
+
 /* ---------------------------------------------------------------- writer */
 
 void json_writer_init(struct json_writer *w, FILE *out, int pretty)
@@ -256,6 +258,29 @@ out:
     return st;
 }
 
+dure_status_t json_write_file(const char *path, int pretty,
+                              void (*fill)(struct json_writer *w, const void *arg),
+                              const void *arg)
+{
+    dure_status_t st = DURE_OK;
+    char *buf = NULL;
+    size_t len = 0;
+    struct json_writer w;
+    FILE *f = open_memstream(&buf, &len);
+    DURE_SYS_TRY(f != NULL, "cannot build %s in memory", path);
+    json_writer_init(&w, f, pretty);
+    fill(&w, arg);
+    fputc('\n', f);
+    st = json_writer_finish(&w, path);
+    int closed = fclose(f);
+    DURE_TRY(st);
+    DURE_SYS_TRY(closed == 0, "cannot build %s in memory", path);
+    DURE_TRY(dure_file_write_atomic(path, buf, len, 0644));
+out:
+    free(buf);
+    return st;
+}
+
 /* ---------------------------------------------------------------- reader */
 
 /* Arena blocks: nodes and decoded strings live here until json_free. */
@@ -275,6 +300,7 @@ struct parser {
     const char *name;
     json_doc_t *doc;
     int depth;
+    int line;               /* of ps->p: newlines occur only in whitespace */
 };
 
 static void *arena_alloc(json_doc_t *doc, size_t n)
@@ -319,6 +345,7 @@ static void skip_ws(struct parser *ps)
 {
     while (ps->p < ps->end &&
            (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r')) {
+        ps->line += *ps->p == '\n';
         ps->p++;
     }
 }
@@ -607,6 +634,7 @@ static dure_status_t parse_value(struct parser *ps, struct json_value **out)
     DURE_ALLOC_TRY(v, sizeof *v);
     memset(v, 0, sizeof *v);
     skip_ws(ps);
+    v->line = ps->line;
     if (ps->p >= ps->end) {
         return parse_error(ps, "unexpected end of input");
     }
@@ -656,7 +684,7 @@ void json_free(json_doc_t *doc)
 dure_status_t json_parse(const char *text, size_t len, const char *name, json_doc_t **out)
 {
     dure_status_t st = DURE_OK;
-    struct parser ps = {.p = text, .end = text + len, .start = text, .name = name};
+    struct parser ps = {.p = text, .end = text + len, .start = text, .name = name, .line = 1};
     json_doc_t *doc = calloc(1, sizeof *doc);
     *out = NULL;
     DURE_ALLOC_TRY(doc, sizeof *doc);

@@ -71,6 +71,17 @@ void json_null(struct json_writer *w);
  */
 dure_status_t json_writer_finish(struct json_writer *w, const char *what);
 
+/*
+ * Write one JSON document to `path` atomically (a temporary file renamed
+ * over it, common/fsutil.h): fill(w, arg) writes exactly one value, which
+ * is followed by a newline. DURE_ERR_IO naming path when it cannot be
+ * written, DURE_ERR_INTERNAL for a fill that misused the writer; path is
+ * untouched on any failure.
+ */
+dure_status_t json_write_file(const char *path, int pretty,
+                              void (*fill)(struct json_writer *w, const void *arg),
+                              const void *arg);
+
 /* ---------------------------------------------------------------- reader */
 
 enum json_type { JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING, JSON_ARRAY, JSON_OBJECT };
@@ -85,6 +96,7 @@ struct json_value {
     size_t count;             /* JSON_ARRAY, JSON_OBJECT: number of children */
     struct json_value *child; /* first element or member */
     struct json_value *next;  /* next sibling */
+    int line;                 /* line of the source where the value starts (from 1) */
 };
 
 /* A parsed document: the tree and its strings, freed together. */

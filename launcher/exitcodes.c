@@ -16,6 +16,7 @@ static const struct {
     {DURE_EXIT_DIFFER, "the runs' numbers differ"},
     {DURE_EXIT_MANIFEST_DIFFER, "the runs' manifests differ"},
     {DURE_EXIT_PREFLIGHT, "dure preflight: a node failed a check, named in the log"},
+    {DURE_EXIT_UNHEALTHY, "dure tune: unhealthy (a busbw fell, or a slow node pair)"},
     {DURE_EXIT_PREEMPTED, "stopped by a signal, checkpoint saved"},
     {DURE_EXIT_WATCHDOG, "a collective hung past the watchdog"},
 };

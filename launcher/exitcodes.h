@@ -23,6 +23,7 @@ enum {
     DURE_EXIT_DIFFER = 8,    /* dure verify: metrics or checkpointed state not bitwise identical */
     DURE_EXIT_MANIFEST_DIFFER = 9, /* dure verify: bitwise identical numbers, manifests differ */
     DURE_EXIT_PREFLIGHT = 10, /* dure preflight: a node failed a check (named on stderr) */
+    DURE_EXIT_UNHEALTHY = 11, /* dure tune: busbw fell against the baseline, or a slow link */
     DURE_EXIT_PREEMPTED = 75,/* stopped by signal, checkpoint saved: resume */
     DURE_EXIT_WATCHDOG = 124 /* a collective hung past the watchdog timeout */
 };

@@ -97,6 +97,8 @@ const struct dure_command dure_commands[] = {
     {"status", "jobs, progress and ETA of a run directory", cmd_status, cmd_status_usage},
     {"bench", "measure and check collectives (nccl-tests compatible)", cmd_bench,
      cmd_bench_usage},
+    {"tune", "fit the fabric, write NCCL/Open MPI/dure tuning files, verify", cmd_tune,
+     cmd_tune_usage},
     {"data", "generate, import, inspect and summarize datasets", cmd_data, cmd_data_usage},
     {"ckpt", "inspect or verify a checkpoint file", cmd_ckpt, cmd_ckpt_usage},
     {"verify", "compare two runs: bitwise identical or where they differ", cmd_verify,

@@ -18,9 +18,9 @@
 
 #include "collectives/comm.h"
 #include "common/fsutil.h"
-#include "common/gpu.h"
 #include "common/mpi_check.h"
 #include "common/sha256.h"
+#include "device/device.h"
 #include "launcher/plan_spec.h"
 #include "launcher/signals.h"
 #include "launcher/version.h"
@@ -90,9 +90,7 @@ static void probe_gpu(struct pf_probe *p, const struct dure_ranks *r, const stru
         snprintf(p->gpu, sizeof p->gpu, "cpu job");
         return;
     }
-    dure_log_set_quiet(1);
-    dure_status_t st = dure_gpu_device_count(&count);
-    dure_log_set_quiet(0);
+    dure_status_t st = device_kind_count("cuda", &count, 1);
     if (st != DURE_OK || count == 0) {
         p->gpu_state = PF_BAD;
         snprintf(p->gpu, sizeof p->gpu, "none");

@@ -209,6 +209,23 @@ static void test_reader_values(void **state)
     json_free(doc);
 }
 
+static void test_reader_value_lines(void **state)
+{
+    (void)state;
+    /* lines of values, for readers that name the line of a bad field */
+    const char *text = "{\n  \"a\": 1,\r\n  \"b\":\n\n    [\"x\\ny\",\n     {\"c\": null}]\n}";
+    json_doc_t *doc = NULL;
+    assert_int_equal(json_parse(text, strlen(text), "t.json", &doc), DURE_OK);
+    const struct json_value *r = json_root(doc);
+    assert_int_equal(r->line, 1);
+    assert_int_equal(json_get(r, "a")->line, 2);
+    const struct json_value *b = json_get(r, "b");
+    assert_int_equal(b->line, 5);
+    assert_int_equal(b->child->line, 5);    /* an escaped newline is not a line */
+    assert_int_equal(json_get(b->child->next, "c")->line, 6);
+    json_free(doc);
+}
+
 static void expect_error(const char *text, const char *where, const char *what)
 {
     json_doc_t *doc = NULL;
@@ -296,6 +313,7 @@ int main(void)
         cmocka_unit_test(test_numbers_round_trip),
         cmocka_unit_test(test_writer_reports_misuse),
         cmocka_unit_test(test_reader_values),
+        cmocka_unit_test(test_reader_value_lines),
         cmocka_unit_test(test_reader_rejects),
         cmocka_unit_test(test_line_number_scan),
         cmocka_unit_test(test_line_number_members_only),

@@ -40,6 +40,9 @@ assert "intra" not in d["levels"]
 PY
 then t_ok "tune.json: world series, the link by host name, the inter-node level"
 else t_fail "tune.json of the 2-node run"; fi
+t_run "dure plan reads the measured model" 0 "$DURE" plan --gpu cpu --gpus 2 --nodes 2 \
+    --fabric "$out/tune.json" --set model.channels=6 "$T_ROOT/jobs/demo-cpu.ini"
+t_grep "the inter level from the file, the intra level built in" '^fabric: .*tune\.json; intra level built in$'
 if grep -q '^2 [0-9]* *# communicators of 2 or more ranks' "$out/ompi_rules.conf"; then
     t_ok "the Open MPI rules are keyed to communicators of 2 ranks"
 else

@@ -284,7 +284,8 @@ const struct comm_backend_entry comm_backend_mpi = {
     .memory = COMM_MEM_HOST,
     .reduce_dtypes = COMM_BIT(COMM_F32),
     .copy_dtypes = COMM_BIT(COMM_F32) | COMM_BIT(COMM_F64),
-    .algos = COMM_BIT(COMM_ALGO_NATIVE) | COMM_BIT(COMM_ALGO_RING) | COMM_BIT(COMM_ALGO_SHM),
+    .algos = COMM_BIT(COMM_ALGO_NATIVE) | COMM_BIT(COMM_ALGO_RING) | COMM_BIT(COMM_ALGO_SHM) |
+             COMM_BIT(COMM_ALGO_HIER),
     .algo_table = 1,
     .deterministic = 1,
     .async = 0,

@@ -1,5 +1,5 @@
 /*
- * tune/sweep.h - measure every algorithm: dure's own (native, ring, shm and
+ * tune/sweep.h - measure every algorithm: dure's own (native, ring, shm, hier and
  * whatever else the algorithm table knows) and Open MPI's coll_tuned
  * algorithms on the mpi backend, NCCL's algorithm x protocol pairs on the
  * nccl backend; for all-reduce, reduce-scatter, all-gather and broadcast;

@@ -22,7 +22,7 @@
 
 /* Whose algorithms a series measures. */
 enum tune_family {
-    TUNE_FAMILY_DURE,          /* dure's own: native, ring, shm (the algorithm table) */
+    TUNE_FAMILY_DURE,          /* dure's own: native, ring, shm, hier (the algorithm table) */
     TUNE_FAMILY_OMPI,          /* Open MPI coll_tuned's, forced one at a time (id 0: default) */
     TUNE_FAMILY_NCCL,          /* NCCL's, NCCL_ALGO/NCCL_PROTO pinned (id -1 = its default) */
     TUNE_FAMILY_COUNT

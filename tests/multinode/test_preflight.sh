@@ -9,7 +9,7 @@
 #   n2          a 100 Mbit/s link against a 40 MB/s minimum;
 #   n3          SIGUSR2 blocked by a wrapper, checkpoint.dir read-only
 #   2 x 2       2 ranks on 1 CPU, a model too large for memory, no GPU
-#   budget      exit 124 naming the budget
+#   budget      every link at 1 Mbit/s: exit 124 naming the budget
 # and the batch script: a 2-node job whose first node lacks the data is
 # requeued without it, passes on the other two and trains.
 # shellcheck source=tests/multinode/lib.sh
@@ -116,8 +116,12 @@ for n in "$n1" "$n2"; do
     t_grep "$n: no GPU" "^$n: gpus: rank [0-9]: no CUDA device visible"
 done
 
-t_run "a budget too short" 124 pf 2 2 --budget 1
-t_grep "names the budget" "dure preflight: the time budget of 1 s ran out"
+# The links at 1 Mbit/s: the 4 MiB exchange between nodes needs 30 s, far
+# past a budget of 2 s however fast the machine.
+t_run "slow every link" 0 bash "$MN_CLUSTER" fabric "$DURE_SLURM_DIR" 1mbit "$n1" "$n2" "$n3"
+t_run "a budget too short" 124 pf 2 2 --budget 2
+t_grep "names the budget" "dure preflight: the time budget of 2 s ran out"
+t_run "the links are unlimited again" 0 bash "$MN_CLUSTER" fabric "$DURE_SLURM_DIR" none
 t_run "a bad option" 2 "$DURE" preflight --budget soon "$T_ROOT/jobs/demo-cpu.ini"
 t_grep "names it" "--budget 'soon': expected a number"
 

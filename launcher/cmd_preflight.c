@@ -215,11 +215,15 @@ out:
     preflight_report_free(&rep);
     jobspec_free(spec);
     dure_topo_free(&topo);
+    /* The verdict is rank 0's exit code alone: srun ends the other tasks as
+     * soon as one exits non-zero and reports the highest code, so a rank
+     * exiting 10 beside rank 0 could turn the verdict into rank 0's 143. */
+    int reporter = ranks.world_rank == 0;
     dure_ranks_free(&ranks);
     if (mpi_up) {
         comm_mpi_finalize();
     }
     free(sets);
     fflush(stdout);
-    return st != DURE_OK ? dure_exit_code(st) : verdict;
+    return st != DURE_OK ? dure_exit_code(st) : reporter ? verdict : DURE_EXIT_OK;
 }

@@ -15,7 +15,8 @@
 # "ok - ..." / "not ok - ..." lines (tests/lib.sh) and are counted by those.
 # A shell test exiting 77 is skipped; any other non-zero exit with no
 # "not ok" line counts as one failure. Set DURE_TEST_FILTER=REGEX to run a
-# subset (matched against each test's path).
+# subset (matched against each test's path) and DURE_TEST_SKIP=REGEX to leave
+# out the tests whose path matches it.
 set -u
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,6 +41,12 @@ fi
 LOGDIR="$DURE_BUILD/test-logs"
 rm -rf "$LOGDIR"; mkdir -p "$LOGDIR"
 FILTER=${DURE_TEST_FILTER:-.}
+SKIP=${DURE_TEST_SKIP:-}
+
+# wanted PATH: the test at PATH is selected by the filter and not skipped.
+wanted() {
+    [[ "$1" =~ $FILTER ]] && { [ -z "$SKIP" ] || ! [[ "$1" =~ $SKIP ]]; }
+}
 TIMEOUT=${DURE_TEST_TIMEOUT:-300}
 
 passed=0 failed=0 skipped=0
@@ -106,7 +113,7 @@ run_logged() { # log cmd...
 
 shopt -s nullglob
 for t in "$DURE_BUILD"/tests/unit/test_*; do
-    [[ "$t" =~ $FILTER ]] || continue
+    wanted "$t" || continue
     name=unit/$(basename "$t")
     echo "=== $name"
     run_logged "$LOGDIR/${name//\//_}.log" "$t"; rc=$?
@@ -114,7 +121,7 @@ for t in "$DURE_BUILD"/tests/unit/test_*; do
     stray_check "$name"
 done
 for t in "$DURE_BUILD"/tests/mpi/test_*; do
-    [[ "$t" =~ $FILTER ]] || continue
+    wanted "$t" || continue
     name=mpi/$(basename "$t")
     echo "=== $name (mpirun -np 2)"
     run_logged "$LOGDIR/${name//\//_}.log" mpirun -np 2 "$t"; rc=$?
@@ -122,7 +129,7 @@ for t in "$DURE_BUILD"/tests/mpi/test_*; do
     stray_check "$name"
 done
 for t in tests/cli/test_*.sh tests/mpi/test_*.sh tests/fuzz/test_*.sh; do
-    [[ "$t" =~ $FILTER ]] || continue
+    wanted "$t" || continue
     name=${t#tests/}
     echo "=== $name"
     run_logged "$LOGDIR/${name//\//_}.log" bash "$t"; rc=$?
@@ -184,10 +191,10 @@ run_cluster_tests() {
 
 slurm_tests=() multinode_tests=()
 for t in tests/slurm/test_*.sh; do
-    [[ "$t" =~ $FILTER ]] && slurm_tests+=("$t")
+    wanted "$t" && slurm_tests+=("$t")
 done
 for t in tests/multinode/test_*.sh; do
-    [[ "$t" =~ $FILTER ]] && multinode_tests+=("$t")
+    wanted "$t" && multinode_tests+=("$t")
 done
 run_cluster_tests slurm "${slurm_tests[@]}"
 run_cluster_tests multinode "${multinode_tests[@]}"

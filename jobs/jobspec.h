@@ -184,6 +184,7 @@ struct jobspec_checkpoint {
     int every;           /* steps between checkpoints; 0 = only on signal/end */
     int keep;            /* newest K kept */
     char *dir;           /* default "<run.dir>/checkpoints" */
+    bool async;          /* periodic checkpoints written by a helper thread */
 };
 
 struct jobspec_slurm {

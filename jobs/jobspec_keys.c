@@ -312,6 +312,9 @@ static const struct jobspec_key keys[] = {
     K_INT(checkpoint, keep, 1, 1e6, "3", 0, "newest checkpoints kept"),
     K_STR(checkpoint, dir, "", JOBSPEC_F_PATH, NULL,
           "checkpoint directory; default <run.dir>/checkpoints"),
+    K_BOOL(checkpoint, async, "true", 0,
+           "periodic checkpoints: copy the state and write it on a helper thread while "
+           "training goes on (the last one and a signal's are written at once)"),
     /* [slurm] */
     K_STR(slurm, job_name, "", 0, check_job_name,
           "Slurm job name; default run.name with other characters than letters, "

@@ -30,6 +30,7 @@
 #include "common/malloc_tune.h"
 #include "common/mpi_check.h"
 #include "common/status.h"
+#include "common/timing.h"
 #include "jobs/jobspec.h"
 #include "launcher/commands.h"
 #include "launcher/exitcodes.h"
@@ -260,6 +261,7 @@ struct run_state {
     int rank;
     long last_saved;             /* step of the newest checkpoint, -1 none */
     long last_val;               /* step of the last validation, -1 none */
+    double held_s;               /* stall of the background checkpoint in flight */
     double val, baseline, loss;
 };
 
@@ -275,18 +277,60 @@ out:
     return st;
 }
 
-static dure_status_t save(struct run_state *rs, long step)
+/* A finished checkpoint: a progress note and a metrics line (rank 0). */
+static dure_status_t report_saved(struct run_state *rs, const struct train_save_report *r,
+                                  double stall_s)
 {
     dure_status_t st = DURE_OK;
-    struct ckpt_io_stats io;
-    char path[CKPT_PATH_MAX];
-    DURE_TRY(train_save(rs->train, &io, path, sizeof path));
-    rs->last_saved = step;
+    if (!rs->metrics) {
+        goto out;
+    }
     dure_metrics_note(rs->metrics,
-                      "checkpoint: step %ld saved to %s: %.1f MB in %.3f s (write %.3f s, "
-                      "sync %.3f s, hash %.3f s)",
-                      step, path, (double)io.bytes / 1e6, io.total_s, io.write_s, io.sync_s,
-                      io.hash_s);
+                      "checkpoint: step %llu saved to %s%s: %.1f MB in %.3f s (write %.3f s, "
+                      "sync %.3f s, hash %.3f s); training held %.1f ms",
+                      (unsigned long long)r->step, r->path,
+                      r->background ? " in the background" : "", (double)r->io.bytes / 1e6,
+                      r->io.total_s, r->io.write_s, r->io.sync_s, r->io.hash_s, 1e3 * stall_s);
+    DURE_TRY(dure_metrics_event(rs->metrics, (long)r->step,
+                                "\"ckpt_save_s\":%.6g,\"ckpt_stall_s\":%.6g,\"ckpt\":\"%s\"",
+                                r->io.total_s, stall_s, r->background ? "background" : "inline"));
+out:
+    return st;
+}
+
+/* Report a background checkpoint that has finished; wait = 1 waits for the
+ * one in flight (collective), 0 only looks. */
+static dure_status_t collect_saved(struct run_state *rs, int wait)
+{
+    dure_status_t st = DURE_OK;
+    struct train_save_report r;
+    DURE_TRY(train_save_collect(rs->train, wait, &r));
+    if (r.step > 0) {
+        DURE_TRY(report_saved(rs, &r, rs->held_s));
+    }
+out:
+    return st;
+}
+
+/*
+ * Checkpoint the current step: in the background (checkpoint.async) unless
+ * `now`, which returns with the checkpoint on disk. The stall is the time
+ * the training loop spends here, a wait for the previous background save
+ * included.
+ */
+static dure_status_t save(struct run_state *rs, long step, int now)
+{
+    dure_status_t st = DURE_OK;
+    struct train_save_report r;
+    double t0 = dure_now_s();
+    DURE_TRY(collect_saved(rs, 1));
+    DURE_TRY(train_save(rs->train, now, &r));
+    rs->last_saved = step;
+    if (r.background) {
+        rs->held_s = dure_now_s() - t0;
+    } else {
+        DURE_TRY(report_saved(rs, &r, dure_now_s() - t0));
+    }
 out:
     return st;
 }
@@ -314,19 +358,20 @@ static dure_status_t train_loop(struct run_state *rs, int *collective)
         if (rs->metrics) {
             DURE_TRY(dure_metrics_step(rs->metrics, &res.metrics));
         }
+        DURE_TRY(collect_saved(rs, 0));
         if (s->run.val_every > 0 && (step % s->run.val_every == 0 || step == steps)) {
             DURE_TRY(validate(rs, step));
         }
         if (res.stop_signal) {
             dure_metrics_note(rs->metrics, "signal %d received: stopping at step %ld",
                               res.stop_signal, step);
-            DURE_TRY(save(rs, step));
+            DURE_TRY(save(rs, step, 1));
             *collective = 1;
             st = DURE_ERR_INTERRUPTED;
             goto out;
         }
         if (s->checkpoint.every > 0 && step % s->checkpoint.every == 0) {
-            DURE_TRY(save(rs, step));
+            DURE_TRY(save(rs, step, step == steps));
         }
     }
     *collective = 1;
@@ -338,7 +383,7 @@ static dure_status_t run(const struct dure_jobspec *spec, const struct dure_rank
                          const struct run_args *args, int *collective)
 {
     dure_status_t st = DURE_OK;
-    struct run_state rs = {spec, NULL, NULL, ranks->world_rank, -1, -1, NAN, NAN, NAN};
+    struct run_state rs = {spec, NULL, NULL, ranks->world_rank, -1, -1, 0, NAN, NAN, NAN};
     int rank = ranks->world_rank, resumed = 0;
     char from[CKPT_PATH_MAX] = "";
     FILE *progress = rank == 0 ? stdout : NULL;
@@ -375,8 +420,9 @@ static dure_status_t run(const struct dure_jobspec *spec, const struct dure_rank
         DURE_TRY(validate(&rs, steps));
     }
     if (rs.last_saved != steps) {
-        DURE_TRY(save(&rs, steps));
+        DURE_TRY(save(&rs, steps, 1));
     }
+    DURE_TRY(collect_saved(&rs, 1));
     if (rank == 0) {
         double el = MPI_Wtime() - t0;
         char dur[32];
@@ -478,8 +524,8 @@ int cmd_run(int argc, char **argv)
     }
     const char *job = argv[optind];
 
-    /* Checkpoint writes (HDF5's per-chunk filter buffers) and MPI temporaries
-     * reuse freed heap instead of faulting in fresh mappings each time. */
+    /* Checkpoint scratch and MPI temporaries reuse freed heap instead of
+     * faulting in fresh mappings each time. */
     dure_malloc_reuse_large((size_t)1 << 30);
     DURE_TRY(comm_mpi_init(&argc, &argv));
     mpi_up = 1;

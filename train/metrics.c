@@ -240,6 +240,20 @@ out:
     return st;
 }
 
+dure_status_t dure_metrics_event(dure_metrics_t *m, long step, const char *fields, ...)
+{
+    dure_status_t st = DURE_OK;
+    va_list ap;
+    fprintf(m->file, "{\"step\":%ld,", step);
+    va_start(ap, fields);
+    vfprintf(m->file, fields, ap);
+    va_end(ap);
+    fputs("}\n", m->file);
+    DURE_SYS_TRY(fflush(m->file) == 0 && !ferror(m->file), "cannot write %s", m->path);
+out:
+    return st;
+}
+
 void dure_metrics_note(dure_metrics_t *m, const char *fmt, ...)
 {
     va_list ap;

@@ -66,6 +66,15 @@ dure_status_t dure_metrics_val(dure_metrics_t *m, long step, double val_loss,
                                double baseline_loss);
 
 /*
+ * Append a line {"step":N,<fields>} for an event of that step (a checkpoint,
+ * a straggler report): `fields` is printf-formatted JSON members without the
+ * braces, e.g. "\"ckpt_stall_s\":%.6g". Keep numbers of events to timing keys
+ * (names ending in _s): `dure verify` compares every other number.
+ */
+dure_status_t dure_metrics_event(dure_metrics_t *m, long step, const char *fields, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
  * Print a message line on the progress stream without garbling the updating
  * line of a terminal (the line is ended first, and redrawn at the next step).
  */

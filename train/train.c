@@ -189,7 +189,10 @@ static dure_status_t check_memory(const train_t *t, const struct model_config *m
     uint64_t gshard = t->zero_stage == 2 ? mem.grads / shards : 0;
     uint64_t batch = (uint64_t)t->micro * (uint64_t)t->accum * (uint64_t)t->window *
                      (uint64_t)t->channels * sizeof(float);
-    uint64_t host = shared ? batch * (uint64_t)(t->spec->data.prefetch + 1 + 3) + 2 * opt : 0;
+    /* checkpoint.async: a host snapshot of this rank's shard of params, m, v. */
+    uint64_t snap = t->spec->checkpoint.async ? 3 * mem.params / (uint64_t)t->world_size : 0;
+    uint64_t host =
+        shared ? batch * (uint64_t)(t->spec->data.prefetch + 1 + 3) + 2 * opt + snap : 0;
     uint64_t need = mem.total - mem.optimizer + opt + gshard + reserve + host;
     uint64_t ranks = shared && r->local_size > 0 ? (uint64_t)r->local_size : 1;
     DURE_CHECK(avail == 0 || need * ranks <= avail, DURE_ERR_NOMEM,
@@ -423,6 +426,8 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
     if (local == DURE_OK) {
         local = alloc_buffers(t);
     }
+    DURE_TRY(agree(world, local, "buffer allocation"));
+    DURE_TRY(train_ckpt_setup(t));
     if (local == DURE_OK) {
         local = jobspec_hash(spec, JOBSPEC_HASH_RESULT, &t->config_hash);
     }
@@ -455,6 +460,7 @@ void train_destroy(train_t *t)
     if (!t) {
         return;
     }
+    train_ckpt_teardown(t);
     /* The model's buffers are the comm's: free them before the comm, and
      * everything before the device. */
     comm_bucketer_free(t->bucketer);
@@ -484,6 +490,9 @@ void train_memory(const train_t *t, struct train_memory *mem)
     mem->optimizer = 2 * (uint64_t)opt_len * sizeof(float);
     mem->staging = 2 * (uint64_t)opt_len * sizeof(float) +
                    (t->dev ? device_host_stage_bytes(t->dev, t->n * sizeof(float)) : 0);
+    if (t->spec->checkpoint.async) {
+        mem->staging += 3 * (uint64_t)t->shard.count * sizeof(float); /* the snapshot */
+    }
 }
 
 /* ---------------------------------------------------------------- control */

@@ -140,11 +140,33 @@ dure_status_t train_step(train_t *t, struct train_step_result *res);
  */
 dure_status_t train_validate(train_t *t, double *val_loss, double *baseline_loss);
 
+/* What train_save and train_save_collect report about one checkpoint. */
+struct train_save_report {
+    uint64_t step;             /* the checkpoint's step; 0: none */
+    char path[CKPT_PATH_MAX];  /* the file it is (or will be) published as */
+    int background;            /* 1: written by the helper thread (checkpoint.async) */
+    double stall_s;            /* train_save: time the training loop was held */
+    struct ckpt_io_stats io;   /* the save's timings and size, once it has finished
+                                  (train_save without background; train_save_collect) */
+};
+
 /*
- * Write a checkpoint of the current step into checkpoint.dir (collective).
- * io (may be NULL) receives this rank's timings and the file size; path
- * (capacity cap) the file written.
+ * Checkpoint the current step into checkpoint.dir (collective). With
+ * checkpoint.async and now = 0, the state is copied and written in the
+ * background (ckpt/async.h): *r tells the stall, and train_save_collect the
+ * rest once it is done. Otherwise (now = 1: at the end of the run or on a
+ * stop signal, or async off) any background save finishes first, then this
+ * one is written before returning. A background save that failed makes the
+ * next train_save (or a waiting collect) fail on every rank.
  */
-dure_status_t train_save(train_t *t, struct ckpt_io_stats *io, char *path, size_t cap);
+dure_status_t train_save(train_t *t, int now, struct train_save_report *r);
+
+/*
+ * The result of a background save: with wait = 0 only when one has
+ * finished successfully (local: ranks may see it at different steps), with
+ * wait = 1 after waiting for the one in flight (collective, the same status
+ * everywhere). r->step = 0 when there is nothing to report.
+ */
+dure_status_t train_save_collect(train_t *t, int wait, struct train_save_report *r);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "collectives/bucket.h"
 #include "collectives/comm.h"
+#include "ckpt/async.h"
 #include "ckpt/ckpt.h"
 #include "dataio/loader.h"
 #include "device/device.h"
@@ -48,6 +49,7 @@ struct train {
     float *stage;                /* checkpoint staging, host: m, v (opt_len each) and,
                                     where the device's memory is not host memory,
                                     params (n) */
+    ckpt_async_t *saver;         /* checkpoint.async: the background writer, else NULL */
 
     struct optim_schedule sched;
     long step;                   /* optimizer steps completed */
@@ -64,5 +66,11 @@ struct train {
     uint64_t config_hash;        /* jobspec RESULT hash */
     char model_desc[CKPT_MODEL_MAX];
 };
+
+/* train/train_ckpt.c: the background checkpoint writer (checkpoint.async),
+ * created after the buffers (collective) and torn down before the
+ * communicator. */
+dure_status_t train_ckpt_setup(train_t *t);
+void train_ckpt_teardown(train_t *t);
 
 #endif

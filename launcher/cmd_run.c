@@ -239,16 +239,24 @@ out:
  */
 static dure_status_t write_manifest(const struct dure_jobspec *spec, train_t *train,
                                     const struct run_args *args, const char *resumed_from,
-                                    long step)
+                                    long step, int *launch)
 {
     dure_status_t st = DURE_OK;
     struct manifest_parts parts;
     struct manifest_info in;
+    char path[4200];
+    const char *name;
     memset(&parts, 0, sizeof parts);
     memset(&in, 0, sizeof in);
     DURE_TRY(agree_status(manifest_prepare(&parts, &in, spec, train, args, resumed_from,
                                            step)));
-    DURE_TRY(manifest_write(MPI_COMM_WORLD, &in, NULL, 0));
+    DURE_TRY(manifest_write(MPI_COMM_WORLD, &in, path, sizeof path));
+    /* manifest.json is launch 0, manifest.launch-<k>.json launch k. */
+    name = strrchr(path, '/');
+    name = name ? name + 1 : path;
+    if (sscanf(name, "manifest.launch-%d.json", launch) != 1) {
+        *launch = 0;
+    }
 out:
     manifest_parts_free(&parts);
     return st;
@@ -348,6 +356,7 @@ static dure_status_t train_loop(struct run_state *rs, int *collective)
     *collective = 1;
     while (train_steps_done(rs->train) < steps) {
         struct train_step_result res;
+        dure_watchdog_step(train_steps_done(rs->train) + 1);
         *collective = 0;
         st = train_step(rs->train, &res);
         /* A non-finite loss is decided by all ranks together. */
@@ -400,7 +409,9 @@ static dure_status_t run(const struct dure_jobspec *spec, const struct dure_rank
     DURE_TRY(train_create(spec, ranks, MPI_COMM_WORLD, &hooks, progress, &rs.train));
     DURE_TRY(train_resume(rs.train, &resumed, from, sizeof from));
     long done = train_steps_done(rs.train);
-    DURE_TRY(write_manifest(spec, rs.train, args, resumed ? from : NULL, done));
+    int launch = 0;
+    DURE_TRY(write_manifest(spec, rs.train, args, resumed ? from : NULL, done, &launch));
+    dure_watchdog_record_to(spec->run.dir, launch);
     rs.last_saved = resumed ? done : -1;
     if (rank == 0) {
         DURE_TRY(bcast_status(dure_metrics_open(&rs.metrics, spec->run.dir, done,

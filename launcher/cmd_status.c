@@ -15,18 +15,27 @@
 #include "launcher/exitcodes.h"
 #include "slurm/query.h"
 #include "slurm/status.h"
+#include "train/failure.h"
 
 void cmd_status_usage(FILE *out)
 {
     fprintf(out,
             "usage: dure status RUN_DIR\n"
+            "       dure status --failed-nodes RUN_DIR\n"
             "\n"
             "Show a run submitted with dure submit: each job id in RUN_DIR/jobs with\n"
             "its Slurm state and exit code (from scontrol while Slurm still holds\n"
             "the job, then the job completion record or sacct), the last step and\n"
             "loss from RUN_DIR/metrics.jsonl, the ETA of a running job, and for a\n"
             "failed job dure's error lines and the end of its log. For a sweep's\n"
-            "run directory, one line per task.\n");
+            "run directory, one line per task. The newest failure record\n"
+            "(RUN_DIR/failures/: a collective that hung, the ranks and hosts that\n"
+            "failed, what the survivors saw) and the nodes excluded from the run\n"
+            "(RUN_DIR/excluded_nodes) are shown too.\n"
+            "\n"
+            "  --failed-nodes   print only the nodes the newest failure record says to\n"
+            "                   exclude, one per line (inside a Slurm job: only records\n"
+            "                   of this job's current attempt); for batch scripts\n");
 }
 
 /* What an exit code of `dure run` means (launcher/exitcodes.h). */
@@ -214,9 +223,70 @@ static dure_status_t print_failure_log(const char *dir, const struct run_view *v
     return run_log_tail(log, 8, "  | ", out);
 }
 
+/* The newest failure record, merged (train/failure.h), and the exclusions. */
+static dure_status_t print_failures(const char *dir, FILE *out)
+{
+    dure_status_t st = DURE_OK;
+    struct failure_summary f;
+    char path[PATH_MAX + 32], line[512];
+    FILE *ex = NULL;
+    DURE_TRY(failure_summary_read(dir, NULL, 0, &f));
+    if (f.launch >= 0) {
+        fprintf(out, "failure   launch %d%s%s at step %ld (%s): %s seq %llu hung %.1f s\n",
+                f.launch, f.job[0] ? ", job " : "", f.job, f.step, f.time, f.op,
+                (unsigned long long)f.seq, f.waited_s);
+        for (int i = 0; i < f.n_failed; i++) {
+            const struct failure_node *x = &f.failed[i];
+            fprintf(out, "failed    %s: rank%s %s %s", x->host, strchr(x->ranks, ',') ? "s" : "",
+                    x->ranks, x->state);
+            if (strcmp(x->state, "silent") == 0) {
+                fprintf(out, " for %.1f s", x->silent_s);
+            }
+            fprintf(out, " (seen by %d of %d reporting node(s))%s\n", x->accusers,
+                    f.n_reporters, f.exclude[i] ? "; excluded" : "");
+        }
+        for (int i = 0; i < f.n_reporters; i++) {
+            fprintf(out, "survivor  %s: rank%s %s recorded it and exited %d\n",
+                    f.reporters[i].host, strchr(f.reporters[i].ranks, ',') ? "s" : "",
+                    f.reporters[i].ranks, f.exit_code);
+        }
+    }
+    snprintf(path, sizeof path, "%s/excluded_nodes", dir);
+    ex = fopen(path, "re");
+    while (ex && fgets(line, sizeof line, ex)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (line[0]) {
+            fprintf(out, "excluded  %s\n", line);
+        }
+    }
+out:
+    if (ex) {
+        fclose(ex);
+    }
+    return st;
+}
+
+/* --failed-nodes: the nodes to exclude, one per line; inside a Slurm job,
+ * from this attempt's records only. */
+static int print_failed_nodes(const char *dir)
+{
+    struct failure_summary f;
+    const char *job = getenv("SLURM_JOB_ID"), *restart = getenv("SLURM_RESTART_COUNT");
+    dure_status_t st =
+        failure_summary_read(dir, job, job ? (restart ? atoi(restart) : 0) : 0, &f);
+    for (int i = 0; st == DURE_OK && i < f.n_failed; i++) {
+        if (f.exclude[i]) {
+            printf("%s\n", f.failed[i].host);
+        }
+    }
+    return dure_exit_code(st);
+}
+
 int cmd_status(int argc, char **argv)
 {
-    static const struct option opts[] = {{NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"failed-nodes", no_argument, NULL, 'f'},
+                                         {NULL, 0, NULL, 0}};
+    int failed_nodes = 0;
     struct slurm_query q = {0};
     struct dure_jobspec *spec = NULL;
     struct run_view v;
@@ -225,6 +295,10 @@ int cmd_status(int argc, char **argv)
     int opt;
 
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (opt == 'f') {
+            failed_nodes = 1;
+            continue;
+        }
         cmd_status_usage(stderr);
         return DURE_EXIT_USAGE;
     }
@@ -237,6 +311,9 @@ int cmd_status(int argc, char **argv)
         fprintf(stderr, "dure status: run directory '%s': ", argv[optind]);
         perror(NULL);
         return DURE_EXIT_FAILURE;
+    }
+    if (failed_nodes) {
+        return print_failed_nodes(dir);
     }
     printf("run       %s\n", dir);
     snprintf(path, sizeof path, "%s/job.ini", dir);
@@ -291,7 +368,10 @@ int cmd_status(int argc, char **argv)
     }
     print_progress(&v, stdout);
     printf("state     %s\n", v.state);
-    st = print_failure_log(dir, &v, stdout);
+    st = print_failures(dir, stdout);
+    if (st == DURE_OK) {
+        st = print_failure_log(dir, &v, stdout);
+    }
 out:
     jobspec_free(spec);
     return dure_exit_code(st);

@@ -228,6 +228,11 @@ static dure_status_t manifest_prepare(struct manifest_parts *p, struct manifest_
     in->deterministic = spec->run.deterministic;
     in->resumed_from = resumed_from;
     in->resumed_step = (uint64_t)step;
+    if (resumed_from) {
+        struct ckpt_meta meta;
+        DURE_TRY(ckpt_read_meta(resumed_from, &meta));
+        in->resumed_world_size = meta.world_size;
+    }
 out:
     return st;
 }
@@ -344,6 +349,46 @@ out:
 }
 
 /*
+ * A straggler check (rank 0): name the slowest persistent straggler in a
+ * note, on the progress lines until a check finds none, and in metrics.jsonl
+ * (strings and timing keys only: dure verify compares other numbers).
+ */
+static dure_status_t report_straggler(struct run_state *rs, long step,
+                                      const struct straggler_report *r)
+{
+    dure_status_t st = DURE_OK;
+    char who[STRAGGLER_HOST_MAX + 96], mark[128];
+    if (!rs->metrics || !r->checked) {
+        goto out;
+    }
+    if (!r->found) {
+        dure_metrics_mark(rs->metrics, NULL);
+        goto out;
+    }
+    snprintf(who, sizeof who, "rank %d on %s (+%.0f%%, %d checks; scores %.2f fastest, %.2f own)",
+             r->rank, r->host, 100.0 * r->slowdown, r->checks, r->score_fastest, r->score_own);
+    snprintf(mark, sizeof mark, "straggler rank %d (%s) +%.0f%%", r->rank, r->host,
+             100.0 * r->slowdown);
+    dure_metrics_mark(rs->metrics, mark);
+    dure_metrics_note(rs->metrics,
+                      "straggler: rank %d on %s: compute %.1f ms/step, %.0f%% above the median "
+                      "%.1f ms (%d checks in a row, %d straggler(s)); scores %.2f against the "
+                      "fastest, %.2f against its own best; most waiting: rank %d on %s, %.1f "
+                      "ms/step (median %.1f ms)",
+                      r->rank, r->host, 1e3 * r->compute_s, 100.0 * r->slowdown,
+                      1e3 * r->median_s, r->checks, r->n_stragglers, r->score_fastest,
+                      r->score_own, r->wait_rank, r->wait_host, 1e3 * r->wait_s,
+                      1e3 * r->median_wait_s);
+    DURE_TRY(dure_metrics_event(rs->metrics, step,
+                                "\"straggler\":\"%s\",\"straggler_compute_s\":%.6g,"
+                                "\"median_compute_s\":%.6g,\"max_wait_s\":%.6g,"
+                                "\"median_wait_s\":%.6g",
+                                who, r->compute_s, r->median_s, r->wait_s, r->median_wait_s));
+out:
+    return st;
+}
+
+/*
  * The training loop. Returns DURE_ERR_INTERRUPTED after the checkpoint of a
  * signal stop. *collective is 0 when the failure may be this rank's alone.
  */
@@ -368,6 +413,9 @@ static dure_status_t train_loop(struct run_state *rs, int *collective)
             DURE_TRY(dure_metrics_step(rs->metrics, &res.metrics));
         }
         DURE_TRY(collect_saved(rs, 0));
+        struct straggler_report sr;
+        DURE_TRY(train_straggler_step(rs->train, &res.metrics, &sr));
+        DURE_TRY(report_straggler(rs, step, &sr));
         if (s->run.val_every > 0 && (step % s->run.val_every == 0 || step == steps)) {
             DURE_TRY(validate(rs, step));
         }

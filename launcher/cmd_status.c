@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/json.h"
 #include "jobs/jobspec.h"
 #include "launcher/commands.h"
 #include "launcher/exitcodes.h"
@@ -194,6 +195,9 @@ static void print_progress(const struct run_view *v, FILE *out)
         fprintf(out, ", val_loss %.6g at step %ld", p->val_loss, p->val_step);
     }
     fputc('\n', out);
+    if (p->straggler_step >= 0) {
+        fprintf(out, "straggler %s at step %ld\n", p->straggler, p->straggler_step);
+    }
     if (strncmp(v->state, "running", 7) == 0 && p->step_s > 0 && v->steps > 0) {
         char eta[32];
         format_duration(p->step_s * (double)(v->steps - p->step), eta, sizeof eta);
@@ -221,6 +225,49 @@ static dure_status_t print_failure_log(const char *dir, const struct run_view *v
     }
     fprintf(out, "log       %s, last lines:\n", log);
     return run_log_tail(log, 8, "  | ", out);
+}
+
+/* "launches  0: 2 ranks on 2 nodes; 1: 1 rank on 1 node from step 200":
+ * the world of every launch, from the run's manifests. */
+static void print_launches(const char *dir, FILE *out)
+{
+    char path[PATH_MAX + 64];
+    int printed = 0;
+    for (int k = 0;; k++) {
+        json_doc_t *doc = NULL;
+        if (k == 0) {
+            snprintf(path, sizeof path, "%s/manifest.json", dir);
+        } else {
+            snprintf(path, sizeof path, "%s/manifest.launch-%d.json", dir, k);
+        }
+        if (access(path, R_OK) != 0) {
+            break;
+        }
+        dure_log_set_quiet(1);
+        dure_status_t st = json_parse_file(path, &doc);
+        dure_log_set_quiet(0);
+        if (st != DURE_OK) {
+            fprintf(out, "%s%d: %s unreadable", printed ? "; " : "launches  ", k, path);
+            printed = 1;
+            continue;
+        }
+        const struct json_value *world = json_get(json_root(doc), "world");
+        const struct json_value *size = json_get(world, "size"), *nodes = json_get(world, "nodes");
+        const struct json_value *from = json_get(json_root(doc), "resumed_from");
+        const struct json_value *step = json_get(from, "step");
+        int ranks = size && size->type == JSON_NUMBER ? (int)size->number : -1;
+        int n = nodes && nodes->type == JSON_NUMBER ? (int)nodes->number : -1;
+        fprintf(out, "%s%d: %d rank%s on %d node%s", printed ? "; " : "launches  ", k, ranks,
+                ranks == 1 ? "" : "s", n, n == 1 ? "" : "s");
+        if (step && step->type == JSON_NUMBER) {
+            fprintf(out, " from step %.0f", step->number);
+        }
+        printed = 1;
+        json_free(doc);
+    }
+    if (printed) {
+        fputc('\n', out);
+    }
 }
 
 /* The newest failure record, merged (train/failure.h), and the exclusions. */
@@ -368,6 +415,7 @@ int cmd_status(int argc, char **argv)
     }
     print_progress(&v, stdout);
     printf("state     %s\n", v.state);
+    print_launches(dir, stdout);
     st = print_failures(dir, stdout);
     if (st == DURE_OK) {
         st = print_failure_log(dir, &v, stdout);

@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "collectives/bucket.h"
@@ -64,6 +65,29 @@ static dure_status_t read_fault_env(train_t *t)
                t->world_size);
     t->fault_nan_step = step;
     t->fault_nan_rank = (int)rank;
+out:
+    return st;
+}
+
+/* DURE_FAULT_SLOW=RANK:SECONDS (see train.h); malformed values are refused. */
+static dure_status_t read_slow_env(train_t *t)
+{
+    dure_status_t st = DURE_OK;
+    const char *s = getenv("DURE_FAULT_SLOW");
+    char *end = NULL;
+    t->fault_slow_rank = -1;
+    if (!s || !*s) {
+        goto out;
+    }
+    long rank = strtol(s, &end, 10);
+    double secs = *end == ':' ? strtod(end + 1, &end) : -1;
+    DURE_CHECK(*end == '\0' && rank >= 0 && rank < t->world_size && secs > 0 && secs < 60,
+               DURE_ERR_ARG,
+               "DURE_FAULT_SLOW='%s': expected RANK:SECONDS with RANK < %d and 0 < SECONDS "
+               "< 60",
+               s, t->world_size);
+    t->fault_slow_rank = (int)rank;
+    t->fault_slow_s = secs;
 out:
     return st;
 }
@@ -364,6 +388,7 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
                spec->optim.global_batch, t->micro, t->world_size, per_step);
     t->accum = spec->optim.global_batch / per_step;
     DURE_TRY(agree(world, read_fault_env(t), "DURE_FAULT_NAN"));
+    DURE_TRY(agree(world, read_slow_env(t), "DURE_FAULT_SLOW"));
 
     int threads = pick_threads(spec, ranks);
     omp_set_num_threads(threads);
@@ -428,6 +453,7 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
     }
     DURE_TRY(agree(world, local, "buffer allocation"));
     DURE_TRY(train_ckpt_setup(t));
+    DURE_TRY(train_straggler_setup(t));
     if (local == DURE_OK) {
         local = jobspec_hash(spec, JOBSPEC_HASH_RESULT, &t->config_hash);
     }
@@ -461,6 +487,7 @@ void train_destroy(train_t *t)
         return;
     }
     train_ckpt_teardown(t);
+    train_straggler_teardown(t);
     /* The model's buffers are the comm's: free them before the comm, and
      * everything before the device. */
     comm_bucketer_free(t->bucketer);
@@ -593,6 +620,13 @@ static dure_status_t run_micro_batches(train_t *t, const struct dataio_batch *b,
             if (!last) {
                 DURE_TRY(model_zero_grad(t->model));
             }
+        }
+    }
+    if (t->rank == t->fault_slow_rank) {
+        /* A slower device: its step's compute takes that much longer. */
+        struct timespec slow = {(time_t)t->fault_slow_s,
+                                (long)((t->fault_slow_s - (double)(time_t)t->fault_slow_s) * 1e9)};
+        while (nanosleep(&slow, &slow) != 0) {
         }
     }
 out:

@@ -43,6 +43,9 @@
  * (default 0) write a NaN into the first value of its batch at step STEP,
  * before the forward pass, so the NaN travels the real path (loss,
  * gradients, all-reduce) that corrupt input would take.
+ * DURE_FAULT_SLOW=RANK:SECONDS makes rank RANK sleep SECONDS after its
+ * forward and backward passes of every step: a slower device, whose delay
+ * the others see as wait (the straggler tests).
  */
 #ifndef DURE_TRAIN_TRAIN_H
 #define DURE_TRAIN_TRAIN_H
@@ -56,6 +59,7 @@
 #include "ckpt/ckpt.h"
 #include "jobs/jobspec.h"
 #include "train/metrics.h"
+#include "train/straggler.h"
 #include "launcher/ranks.h"
 
 typedef struct train train_t;
@@ -139,6 +143,16 @@ dure_status_t train_step(train_t *t, struct train_step_result *res);
  * baseline's (repeat the last patch) on the same windows.
  */
 dure_status_t train_validate(train_t *t, double *val_loss, double *baseline_loss);
+
+/*
+ * Account one step's compute and wait time (m: this rank's own metrics of
+ * the step) for the straggler checks (train/straggler.h). Every
+ * parallel.straggler_every steps this is collective (all ranks at the same
+ * step) and rank 0's *r (may be NULL elsewhere) says what it found; other
+ * steps are local and cheap. A no-op with straggler_every = 0.
+ */
+dure_status_t train_straggler_step(train_t *t, const struct dure_step_metrics *m,
+                                   struct straggler_report *r);
 
 /* What train_save and train_save_collect report about one checkpoint. */
 struct train_save_report {

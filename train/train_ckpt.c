@@ -160,6 +160,14 @@ dure_status_t train_resume(train_t *t, int *resumed, char *from, size_t cap)
                "loaded in %.3f s; data cursor epoch %" PRIu64 " position %" PRIu64 "\n",
                path, meta.step, meta.world_size, meta.zero_stage, io.total_s, meta.epoch,
                meta.position);
+        if (meta.world_size != (uint32_t)t->world_size) {
+            /* The global batch is the job spec's whatever the world: the
+             * accumulation count takes up the difference. */
+            printf("resume: world size %d instead of %u: shards re-cut, %d micro-batch(es) "
+                   "of %d per rank and step, global batch %d kept\n",
+                   t->world_size, meta.world_size, t->accum, t->micro,
+                   t->spec->optim.global_batch);
+        }
         fflush(stdout);
     }
 out:

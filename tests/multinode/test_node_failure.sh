@@ -22,16 +22,16 @@
 [ ${#MN_NODES[@]} -ge 3 ] || t_skip "the node failure test needs 3 nodes (the cluster has ${#MN_NODES[@]})"
 cd "$T_TMP" || exit 1
 
-STEPS=1200
-fl_make_data
-fl_job plain 2 $STEPS
-fl_job dead 2 $STEPS "[slurm]" "max_restarts = 2"
+sets=("${FL_SETS[@]}" --set run.steps=1200 --set slurm.max_restarts=2)
+run_make_data
+run_job plain
+run_job dead
 R=$T_TMP/runs/dead
 
 # The uninterrupted run: the same job under mpirun on this host.
-t_run "the uninterrupted run (mpirun -np 2)" 0 mpirun -np 2 "$DURE" run "$T_TMP/plain.ini"
+t_run "the uninterrupted run (mpirun -np 2)" 0 mpirun -np 2 "$DURE" run "$T_TMP/plain.ini" "${sets[@]}"
 
-t_run "dure submit the job on 2 nodes" 0 "$DURE" submit "$T_TMP/dead.ini"
+t_run "dure submit the job on 2 nodes" 0 "$DURE" submit "$T_TMP/dead.ini" "${sets[@]}"
 job=$(first_job_id)
 if ! wait_for 90 fl_reached "$R" 300; then
     t_fail "the job never reached step 300"; fl_out "$R" "$job" | tail -n 20; t_done

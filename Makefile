@@ -7,7 +7,7 @@
 #   make asan       the test suite under AddressSanitizer + UBSan (build-asan/)
 #   make bench      deps, build, then the benchmarks in bench/
 #   make faults     the fault matrix on a 3-node namespaced Slurm cluster
-#                   (tests/faults/matrix.sh, root; 6-8 minutes)
+#                   (tests/faults/matrix.sh, root; about 13 minutes)
 #   make gpu-check  on a GPU machine: CUDA build, kernel tests, NCCL, runs, MFU
 #                   (tests/gpu/check.sh; exit 77 when no GPU is visible)
 #
@@ -241,7 +241,7 @@ bench:
 bench-run: tests-build
 	bash bench/run.sh $(BUILD)
 
-# The fault matrix on its own 3-node namespaced cluster (6-8 minutes).
+# The fault matrix on its own 3-node namespaced cluster (about 13 minutes).
 faults: tests-build
 	bash tests/faults/matrix.sh $(BUILD)
 

@@ -9,7 +9,7 @@
 # = 5 s), the steps lost, whether the restart began at the newest good
 # checkpoint, and whether the final loss equals the uninterrupted run's
 # bit for bit. Prints the table (markdown) and writes it to
-# BUILD/faults.md (each row's job output in BUILD/faults-logs/). About 6-8 minutes on 2 cores; not part of `make test`
+# BUILD/faults.md (each row's job output in BUILD/faults-logs/). About 13 minutes on 2 cores; not part of `make test`
 # (tests/multinode/test_node_failure.sh is its fast part).
 #
 # Environment: DURE_CLUSTER_TAG (default fl) and DURE_CLUSTER_NET (default
@@ -110,8 +110,6 @@ scenario() {
         row "$name" "never reached step 300" - - - - -; scancel "$job"; return
     fi
     mapfile -t nodes < <(fl_job_nodes "$job")
-    fault_step=$(fl_steps "$R" | tail -n 1)
-    fault_step=${fault_step:-0}
     DETECTED=- NODE_FAULT='' EXITS=1
     t0=$(fl_now)
     "$inject" "$job" "$R" "${nodes[@]}"
@@ -131,8 +129,15 @@ scenario() {
     wait_for 180 test -e "$R/FINISHED" || scancel "$job" 2>/dev/null
     wait_for 30 job_ended "$job"
     resume_at=$(cat "$R"/*.out | sed -n 's/^resume: .*: step \([0-9]*\), written.*/\1/p' | head -n 1)
+    # The step at the fault: the failure record's, else the last progress
+    # line before the restart (every log_every = 10 steps).
     rec=$(find "$R/failures" -name 'rank-*.json' 2>/dev/null | head -n 1)
-    [ -n "$rec" ] && fault_step=$(jq -r .step "$rec")
+    if [ -n "$rec" ]; then fault_step=$(jq -r .step "$rec")
+    else
+        fault_step=$(cat "$R"/*.out | awk '/^resuming run/ { print last; exit }
+            /^step +[0-9]+\/[0-9]+ \|/ { sub(/^step +/, ""); split($0, a, "/"); last = a[1] }')
+    fi
+    fault_step=${fault_step:-0}
     if [ -n "$resume_at" ]; then
         lost=$((fault_step > resume_at ? fault_step - resume_at : 0))
         if [ "$resume_at" = "$ckpt_at" ]; then resume_at="$resume_at (newest)"
@@ -168,7 +173,7 @@ link_cut() {
 }
 rank_kill9() {
     kill -KILL "$(node_rank_pid "$4")"
-    DETECTED="srun (--kill-on-bad-exit): rank 1 killed"
+    DETECTED="srun (--kill-on-bad-exit); requeued on signal 9"
 }
 rank_stop() {
     kill -STOP "$(node_rank_pid "$4")"

@@ -9,8 +9,9 @@
 # = 5 s), the steps lost, whether the restart began at the newest good
 # checkpoint, and whether the final loss equals the uninterrupted run's
 # bit for bit. Prints the table (markdown) and writes it to
-# BUILD/faults.md (each row's job output in BUILD/faults-logs/). About 13 minutes on 2 cores; not part of `make test`
-# (tests/multinode/test_node_failure.sh is its fast part).
+# BUILD/faults.md (each row's job output in BUILD/faults-logs/). About 13
+# minutes on 2 cores; not part of `make test` (its fast part is
+# tests/multinode/test_node_failure.sh).
 #
 # Environment: DURE_CLUSTER_TAG (default fl) and DURE_CLUSTER_NET (default
 # 10.212.2.0/24) name the cluster; FAULTS=REGEX picks rows by name;

@@ -43,9 +43,9 @@ out:
 dure_status_t ckpt_read_meta(const char *path, struct ckpt_meta *meta)
 {
     dure_status_t st = DURE_OK;
-    struct ckh5_quiet q;
+    struct dure_h5_quiet q;
     hid_t f = -1;
-    ckh5_quiet_begin(&q);
+    dure_h5_quiet_begin(&q);
     DURE_TRY(open_serial(path, &f));
     DURE_TRY(ckh5_meta_read(f, path, meta));
 out:
@@ -53,7 +53,7 @@ out:
         H5Fclose(f);
     }
     H5Eclear2(H5E_DEFAULT);
-    ckh5_quiet_end(&q);
+    dure_h5_quiet_end(&q);
     return st;
 }
 
@@ -114,10 +114,10 @@ dure_status_t ckpt_describe(const char *path, struct ckpt_meta *meta,
                             struct ckpt_dataset_info info[CKPT_N_DATASETS])
 {
     dure_status_t st = DURE_OK;
-    struct ckh5_quiet q;
+    struct dure_h5_quiet q;
     hid_t f = -1;
     uint32_t version = 0;
-    ckh5_quiet_begin(&q);
+    dure_h5_quiet_begin(&q);
     DURE_TRY(open_serial(path, &f));
     DURE_TRY(ckh5_meta_read(f, path, meta));
     DURE_TRY(ckh5_version_read(f, path, &version));
@@ -130,7 +130,7 @@ out:
         H5Fclose(f);
     }
     H5Eclear2(H5E_DEFAULT);
-    ckh5_quiet_end(&q);
+    dure_h5_quiet_end(&q);
     return st;
 }
 
@@ -180,7 +180,7 @@ static void report_problem(struct ckpt_verify_report *r)
 dure_status_t ckpt_verify(const char *path, struct ckpt_verify_report *r)
 {
     dure_status_t st = DURE_OK, s2;
-    struct ckh5_quiet q;
+    struct dure_h5_quiet q;
     struct ckpt_meta m;
     hid_t f = -1;
     float *buf = NULL;
@@ -190,7 +190,7 @@ dure_status_t ckpt_verify(const char *path, struct ckpt_verify_report *r)
     char want[DURE_SHA256_HEX];
 
     memset(r, 0, sizeof *r);
-    ckh5_quiet_begin(&q);
+    dure_h5_quiet_begin(&q);
     /* Hash first: a file that is not there or not readable stops here. */
     st = dure_sha256_file(path, digest, NULL);
     if (st != DURE_OK) {
@@ -238,7 +238,7 @@ out:
         H5Fclose(f);
     }
     H5Eclear2(H5E_DEFAULT);
-    ckh5_quiet_end(&q);
+    dure_h5_quiet_end(&q);
     return st;
 }
 
@@ -246,11 +246,11 @@ dure_status_t ckpt_read_dataset(const char *path, int which, uint64_t offset, si
                                 float *buf)
 {
     dure_status_t st = DURE_OK;
-    struct ckh5_quiet q;
+    struct dure_h5_quiet q;
     struct ckpt_meta m;
     hid_t f = -1, d = -1;
     uint32_t version = 0, *sums = NULL;
-    ckh5_quiet_begin(&q);
+    dure_h5_quiet_begin(&q);
     DURE_CHECK(which >= 0 && which < CKPT_N_DATASETS, DURE_ERR_ARG,
                "checkpoint '%s': no dataset number %d", path, which);
     DURE_TRY(open_checked(path, &f, &m, &version, &sums));
@@ -270,7 +270,7 @@ out:
         H5Fclose(f);
     }
     H5Eclear2(H5E_DEFAULT);
-    ckh5_quiet_end(&q);
+    dure_h5_quiet_end(&q);
     return st;
 }
 

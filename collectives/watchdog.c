@@ -42,9 +42,10 @@ struct comm_watchdog {
     pthread_cond_t cv;
     int stop;
     int fired;
-    /* the running collective, under mu */
+    /* the running collective or setup step, under mu */
     int active;
     struct timespec t0;
+    const char *setup;         /* the setup step's name, or NULL for a collective */
     enum comm_coll coll;
     uint64_t seq;
     size_t bytes;
@@ -161,16 +162,22 @@ static void describe_missing(const struct comm_hang_missing *miss, int n, char *
     }
 }
 
-static void report(struct comm_watchdog *w, enum comm_coll coll, uint64_t seq, size_t bytes,
-                   const char *algo, double waited)
+static void report(struct comm_watchdog *w, const char *setup, enum comm_coll coll,
+                   uint64_t seq, size_t bytes, const char *algo, double waited)
 {
     char missing[2048] = "";
     char text[2600];
     struct comm_peer me;
-    int n_missing = find_missing(w, seq, w->miss);
+    int n_missing = setup ? 0 : find_missing(w, seq, w->miss);
     comm_heartbeat_peer(w->hb, w->rank, &me);
     describe_missing(w->miss, n_missing, missing, sizeof missing);
-    if (n_missing > 0) {
+    if (setup) {
+        /* No sequence number yet: which ranks began it is not known. */
+        snprintf(text, sizeof text,
+                 "collective hang: rank %d of %d on %s: %s (backend %s) did not complete in "
+                 "%.1f s",
+                 w->rank, w->size, me.host, setup, algo, waited);
+    } else if (n_missing > 0) {
         snprintf(text, sizeof text,
                  "collective hang: rank %d of %d on %s: %s seq %llu (%zu bytes, algo %s) did "
                  "not complete in %.1f s; not joined: %s",
@@ -188,12 +195,12 @@ static void report(struct comm_watchdog *w, enum comm_coll coll, uint64_t seq, s
         .rank = w->rank,
         .size = w->size,
         .host = me.host,
-        .op = comm_coll_name(coll),
+        .op = setup ? setup : comm_coll_name(coll),
         .algo = algo,
         .seq = seq,
         .bytes = bytes,
         .waited_s = waited,
-        .missing_known = 1,
+        .missing_known = !setup,
         .missing = w->miss,
         .n_missing = n_missing,
         .text = text,
@@ -223,12 +230,13 @@ static void *watchdog_main(void *arg)
             continue;
         }
         w->fired = 1;
+        const char *setup = w->setup;
         enum comm_coll coll = w->coll;
         uint64_t seq = w->seq;
         size_t bytes = w->bytes;
         const char *algo = w->algo;
         pthread_mutex_unlock(&w->mu);
-        report(w, coll, seq, bytes, algo, waited);
+        report(w, setup, coll, seq, bytes, algo, waited);
         pthread_mutex_lock(&w->mu);
     }
     pthread_mutex_unlock(&w->mu);
@@ -304,10 +312,26 @@ void comm_watchdog_begin(struct comm_watchdog *w, const struct comm_op *op, size
     pthread_mutex_lock(&w->mu);
     w->active = 1;
     clock_gettime(CLOCK_MONOTONIC, &w->t0);
+    w->setup = NULL;
     w->coll = op->coll;
     w->seq = op->seq;
     w->bytes = bytes;
     w->algo = algo;
+    pthread_mutex_unlock(&w->mu);
+}
+
+void comm_watchdog_begin_setup(struct comm_watchdog *w, const char *what, const char *backend)
+{
+    if (!w) {
+        return;
+    }
+    pthread_mutex_lock(&w->mu);
+    w->active = 1;
+    clock_gettime(CLOCK_MONOTONIC, &w->t0);
+    w->setup = what;
+    w->seq = 0;
+    w->bytes = 0;
+    w->algo = backend;
     pthread_mutex_unlock(&w->mu);
 }
 

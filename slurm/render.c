@@ -155,7 +155,11 @@ static dure_status_t sbatch_lines(const struct slurm_job *job, char **dirs,
     strbuf_printf(sb, "#SBATCH --nodes=%d\n", s->nodes);
     strbuf_printf(sb, "#SBATCH --ntasks-per-node=%d\n", s->ntasks_per_node);
     if (s->gpus_per_node > 0) {
+        /* One rank per GPU (ntasks_per_node = gpus_per_node): each task gets
+         * exactly one GPU, the one closest to its CPUs, as its device 0
+         * (CUDA_VISIBLE_DEVICES per task), which dure_ranks_pick_gpu takes. */
         strbuf_printf(sb, "#SBATCH --gpus-per-node=%d\n", s->gpus_per_node);
+        strbuf_puts(sb, "#SBATCH --gpu-bind=single:1\n");
     }
     strbuf_printf(sb, "#SBATCH --cpus-per-task=%d\n", s->cpus_per_task);
     DURE_TRY(sbatch_line(sb, "time", "slurm.time", s->time));

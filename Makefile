@@ -6,6 +6,8 @@
 #   make demo       deps, build, then the demo job on 2 ranks
 #   make asan       the test suite under AddressSanitizer + UBSan (build-asan/)
 #   make bench      deps, build, then the benchmarks in bench/
+#   make faults     the fault matrix on a 3-node namespaced Slurm cluster
+#                   (tests/faults/matrix.sh, root; about 13 minutes)
 #   make gpu-check  on a GPU machine: CUDA build, kernel tests, NCCL, runs, MFU
 #                   (tests/gpu/check.sh; exit 77 when no GPU is visible)
 #   make fuzz-smoke every libFuzzer harness in tests/fuzz/ for a few seconds
@@ -38,7 +40,7 @@ GOALS := $(or $(MAKECMDGOALS),all)
 NEED_PROBES := $(if $(filter-out $(SETUP_GOALS),$(GOALS)),1,0)
 
 .DEFAULT_GOAL := all
-.PHONY: all deps test check demo asan bench bench-run gpu-check clean help tests-build FORCE \
+.PHONY: all deps test check demo asan bench bench-run faults gpu-check clean help tests-build FORCE \
         fuzz fuzz-smoke fuzz-build fuzz-bins
 
 # ---------------------------------------------------------------- probes
@@ -289,6 +291,10 @@ bench:
 bench-run: tests-build
 	bash bench/run.sh $(BUILD)
 
+# The fault matrix on its own 3-node namespaced cluster (about 13 minutes).
+faults: tests-build
+	bash tests/faults/matrix.sh $(BUILD)
+
 # Builds with USE_CUDA=yes in build-gpu/ itself (after checking what the
 # machine lacks); no `make deps`: a GPU machine may reach no registry.
 gpu-check:
@@ -317,7 +323,7 @@ clean:
 	rm -rf build build-asan build-gpu $(FUZZ_BUILD)
 
 help:
-	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,17p' Makefile | sed 's/^# \{0,1\}//'
 
 FORCE:
 

@@ -6,6 +6,7 @@
 #include "ckpt/ckpt.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,10 @@
 #include "common/timing.h"
 #include "ckpt/ckpt_files.h"
 #include "ckpt/ckpt_h5.h"
+#include "ckpt/ckpt_sum.h"
+
+/* Bytes per pwrite call (Linux writes at most about 2 GiB at once). */
+#define WRITE_STEP ((size_t)1 << 30)
 
 /* dure_agree on one step of the checkpoint at path: no rank enters the next
  * collective call after another has failed. */
@@ -133,110 +138,128 @@ out:
     return st;
 }
 
-/*
- * Create `tmp` and write metadata and this rank's shard of the three
- * datasets, collectively. Agrees after each collective step, and closes
- * what it opened on every rank, failure or not.
- */
-static dure_status_t save_write_h5(MPI_Comm comm, const char *tmp,
-                                   const struct ckpt_meta *m, const float *const bufs[3],
-                                   size_t offset, size_t len, int *collective)
+/* pwrite all of buf[bytes] at `at`, in pieces the kernel accepts. */
+static dure_status_t write_at(int fd, const char *path, const void *buf, size_t bytes,
+                              uint64_t at)
 {
-    dure_status_t st = DURE_OK, local = DURE_OK;
-    hid_t fapl = -1, dxpl = -1, dcpl = -1, space = -1, file = -1, d = -1;
-    hsize_t n = m->n_params;
-    int rank = 0;
-    DURE_MPI_TRY(MPI_Comm_rank(comm, &rank));
-    hsize_t chunk = n < CHUNK_ELEMS ? n : CHUNK_ELEMS;
-
-    fapl = H5Pcreate(H5P_FILE_ACCESS);
-    dxpl = H5Pcreate(H5P_DATASET_XFER);
-    dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    space = H5Screate_simple(1, &n, NULL);
-    if (fapl < 0 || dxpl < 0 || dcpl < 0 || space < 0 ||
-        H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0 ||
-        H5Pset_coll_metadata_write(fapl, 1) < 0 ||
-        H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE) < 0 ||
-        H5Pset_chunk(dcpl, 1, &chunk) < 0 || H5Pset_fletcher32(dcpl) < 0 ||
-        /* Every element is written: no fill needed. (With a filter in the
-         * pipeline, HDF5 1.10 under MPI-IO allocates and fills every chunk at
-         * creation anyway; measured: an extra page-cache write of the state,
-         * cheap next to the disk. Creating serially and opening in parallel
-         * fills at open instead: no gain.) */
-        H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0 ||
-        /* No timestamps: two identical states give identical files. */
-        H5Pset_obj_track_times(dcpl, 0) < 0) {
-        local = ckh5_fail(__FILE__, __LINE__, DURE_ERR_HDF5,
-                          "checkpoint '%s': set up HDF5 property lists", tmp);
-    }
-    DURE_TRY(agree(comm, local, "HDF5 setup", tmp));
-
-    file = H5Fcreate(tmp, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
-    local = file >= 0 ? DURE_OK
-                      : ckh5_fail(__FILE__, __LINE__, DURE_ERR_IO,
-                                  "checkpoint '%s': create the file", tmp);
-    DURE_TRY(agree(comm, local, "file creation", tmp));
-
-    if (rank == 0) {
-        local = ckpt_reserve(tmp, ckh5_file_bytes_max(m->n_params));
-    }
-    DURE_TRY(agree(comm, local, "space reservation", tmp));
-
-    DURE_TRY(agree(comm, ckh5_meta_write(file, tmp, m), "metadata write", tmp));
-
-    for (int i = 0; i < CKPT_N_DATASETS; i++) {
-        const char *name = ckpt_dataset_names[i];
-        d = H5Dcreate2(file, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-        local = d >= 0 ? DURE_OK
-                       : ckh5_fail(__FILE__, __LINE__, DURE_ERR_HDF5,
-                                   "checkpoint '%s': create dataset /%s", tmp, name);
-        DURE_TRY(agree(comm, local, "dataset creation", tmp));
-        local = ckh5_dataset_io(d, dxpl, 1, offset, len, (void *)(uintptr_t)bufs[i]) >= 0
-                    ? DURE_OK
-                    : ckh5_fail(__FILE__, __LINE__, DURE_ERR_IO,
-                                "checkpoint '%s': write elements [%zu, %zu) of /%s", tmp,
-                                offset, offset + len, name);
-        DURE_TRY(agree(comm, local, "dataset write", tmp));
-        H5D_mpio_actual_io_mode_t mode = H5D_MPIO_NO_COLLECTIVE;
-        if (H5Pget_mpio_actual_io_mode(dxpl, &mode) < 0 || mode == H5D_MPIO_NO_COLLECTIVE) {
-            *collective = 0;
+    dure_status_t st = DURE_OK;
+    const char *p = buf;
+    while (bytes > 0) {
+        size_t step = bytes < WRITE_STEP ? bytes : WRITE_STEP;
+        ssize_t n = pwrite(fd, p, step, (off_t)at);
+        if (n < 0 && errno == EINTR) {
+            continue;
         }
-        herr_t rc = H5Dclose(d);
-        d = -1;
-        local = rc >= 0 ? DURE_OK
-                        : ckh5_fail(__FILE__, __LINE__, DURE_ERR_IO,
-                                    "checkpoint '%s': close dataset /%s", tmp, name);
-        DURE_TRY(agree(comm, local, "dataset close", tmp));
-    }
-    {
-        /* Closing flushes the metadata: on a full disk this is where it fails. */
-        herr_t rc = H5Fclose(file);
-        file = -1;
-        local = rc >= 0 ? DURE_OK
-                        : ckh5_fail(__FILE__, __LINE__, DURE_ERR_IO,
-                                    "checkpoint '%s': close (flush) the file", tmp);
-        DURE_TRY(agree(comm, local, "file close", tmp));
+        DURE_SYS_TRY(n > 0, "checkpoint '%s': write %zu bytes at byte %llu", path, step,
+                     (unsigned long long)at);
+        p += n;
+        at += (uint64_t)n;
+        bytes -= (size_t)n;
     }
 out:
-    if (d >= 0) {
-        H5Dclose(d);
+    return st;
+}
+
+/*
+ * Rank 0 lays out `tmp` (metadata and allocated, unwritten datasets) and
+ * reserves its space; every rank learns where the bytes go.
+ */
+static dure_status_t save_skeleton(MPI_Comm comm, int rank, const char *tmp,
+                                   const struct ckpt_meta *m, struct ckh5_layout *lay)
+{
+    dure_status_t st = DURE_OK, local = DURE_OK;
+    if (rank == 0) {
+        local = ckh5_skeleton_create(tmp, m, lay);
+        if (local == DURE_OK) {
+            local = ckpt_reserve(tmp, lay->file_bytes);
+        }
     }
-    if (file >= 0) {
-        H5Fclose(file);
+    DURE_TRY(agree(comm, local, "file layout and space reservation", tmp));
+    DURE_MPI_TRY(MPI_Bcast(lay, (int)sizeof *lay, MPI_BYTE, 0, comm));
+out:
+    return st;
+}
+
+/*
+ * Every rank writes its shard of the three datasets straight to their
+ * offsets, then sums its pieces of the checksum blocks while the disk takes
+ * the bytes; rank 0 joins the pieces and writes /checksums. Same status on
+ * every rank. fd: this rank's descriptor of tmp (open, write-only).
+ */
+static dure_status_t save_write_data(MPI_Comm comm, int rank, int fd, const char *tmp,
+                                     const struct ckh5_layout *lay,
+                                     const struct ckpt_meta *m, const float *const bufs[3],
+                                     size_t offset, size_t len)
+{
+    dure_status_t st = DURE_OK, local = DURE_OK;
+    int size = 1, mine = 0;
+    size_t per = ckpt_sum_pieces_max(len);
+    struct ckpt_piece *pieces = NULL, *all = NULL;
+    int *counts = NULL, *displs = NULL;
+    uint32_t *sums = NULL;
+    uint64_t blocks = ckpt_sum_blocks(m->n_params);
+
+    DURE_MPI_TRY(MPI_Comm_size(comm, &size));
+    for (int i = 0; i < CKPT_N_DATASETS && local == DURE_OK && len > 0; i++) {
+        local = write_at(fd, tmp, bufs[i], len * sizeof(float),
+                         lay->data[i] + offset * sizeof(float));
     }
-    if (space >= 0) {
-        H5Sclose(space);
+    if (local == DURE_OK && len > 0) {
+        /* Start the write-back now; the checksums below overlap it. Only a
+         * hint: the fsync later is what makes the bytes durable. */
+        (void)sync_file_range(fd, (off_t)(lay->data[0] + offset * sizeof(float)),
+                              (off_t)(lay->data[2] - lay->data[0] + len * sizeof(float)),
+                              SYNC_FILE_RANGE_WRITE);
     }
-    if (dcpl >= 0) {
-        H5Pclose(dcpl);
+    pieces = malloc(CKPT_N_DATASETS * per * sizeof *pieces);
+    if (!pieces && local == DURE_OK) {
+        local = DURE_ERR_NOMEM;
+        dure_log_error(__FILE__, __LINE__, "checkpoint '%s': out of memory for %zu checksums",
+                       tmp, CKPT_N_DATASETS * per);
     }
-    if (dxpl >= 0) {
-        H5Pclose(dxpl);
+    for (int i = 0; i < CKPT_N_DATASETS && local == DURE_OK; i++) {
+        mine += (int)ckpt_sum_pieces(i, bufs[i], offset, len, pieces + mine);
     }
-    if (fapl >= 0) {
-        H5Pclose(fapl);
+    DURE_TRY(agree(comm, local, "data write", tmp));
+
+    /* Rank 0 gathers every rank's pieces (a few per rank and block). */
+    int bytes = mine * (int)sizeof *pieces, total = 0;
+    if (rank == 0) {
+        counts = malloc((size_t)size * sizeof *counts);
+        displs = malloc((size_t)size * sizeof *displs);
     }
-    H5Eclear2(H5E_DEFAULT);
+    local = rank != 0 || (counts && displs) ? DURE_OK : DURE_ERR_NOMEM;
+    DURE_TRY(agree(comm, local, "checksum gather", tmp));
+    DURE_MPI_TRY(MPI_Gather(&bytes, 1, MPI_INT, counts, 1, MPI_INT, 0, comm));
+    if (rank == 0) {
+        for (int r = 0; r < size; r++) {
+            displs[r] = total;
+            total += counts[r];
+        }
+        all = malloc(total ? (size_t)total : 1);
+        sums = malloc(CKPT_N_DATASETS * blocks * sizeof *sums);
+        local = all && sums ? DURE_OK : DURE_ERR_NOMEM;
+        if (local != DURE_OK) {
+            dure_log_error(__FILE__, __LINE__, "checkpoint '%s': out of memory joining "
+                           "the checksums", tmp);
+        }
+    }
+    DURE_TRY(agree(comm, local, "checksum gather", tmp));
+    DURE_MPI_TRY(MPI_Gatherv(pieces, bytes, MPI_BYTE, all, counts, displs, MPI_BYTE, 0, comm));
+    if (rank == 0) {
+        local = ckpt_sum_join(all, (size_t)total / sizeof *all, m->n_params, sums);
+        if (local == DURE_OK) {
+            local = write_at(fd, tmp, sums, CKPT_N_DATASETS * blocks * sizeof *sums,
+                             lay->sums);
+        }
+    }
+    DURE_TRY(agree(comm, local, "checksum write", tmp));
+out:
+    free(sums);
+    free(all);
+    free(displs);
+    free(counts);
+    free(pieces);
     return st;
 }
 
@@ -268,16 +291,45 @@ out:
     return st;
 }
 
+/*
+ * Which rank hashes the file while the others flush it. The hasher must see
+ * every byte: on its own node the page cache shares them at once, but bytes
+ * written on other nodes (a parallel file system) reach it only once their
+ * writers have flushed them. So the ranks away from rank 0's node flush
+ * first, then the last rank on rank 0's node hashes while the rest of that
+ * node flushes (on one node: every flush overlaps the hash).
+ * *home: this rank shares rank 0's node; *hasher: the hashing rank.
+ */
+static dure_status_t save_roles(MPI_Comm comm, int rank, int *home, int *hasher)
+{
+    dure_status_t st = DURE_OK;
+    MPI_Comm node = MPI_COMM_NULL;
+    int node_rank = 0, node_size = 1, lowest = 0, cand = -1;
+    DURE_MPI_TRY(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node));
+    DURE_MPI_TRY(MPI_Comm_rank(node, &node_rank));
+    DURE_MPI_TRY(MPI_Comm_size(node, &node_size));
+    DURE_MPI_TRY(MPI_Allreduce(&rank, &lowest, 1, MPI_INT, MPI_MIN, node));
+    *home = lowest == 0;
+    cand = *home && node_rank == node_size - 1 ? rank : -1;
+    DURE_MPI_TRY(MPI_Allreduce(&cand, hasher, 1, MPI_INT, MPI_MAX, comm));
+out:
+    if (node != MPI_COMM_NULL) {
+        MPI_Comm_free(&node);
+    }
+    return st;
+}
+
 dure_status_t ckpt_save(MPI_Comm comm, const char *dir, const struct ckpt_meta *meta,
                         const float *params, const float *adam_m, const float *adam_v,
                         size_t offset, size_t len, int keep, struct ckpt_io_stats *stats)
 {
     dure_status_t st = DURE_OK, local = DURE_OK;
     struct dure_h5_quiet q;
-    int rank = 0, size = 1, tmp_may_exist = 0;
+    int rank = 0, size = 1, tmp_may_exist = 0, fd = -1, home = 1, hasher = 0;
     char path[CKPT_PATH_MAX] = "", tmp[CKPT_PATH_MAX] = "", hex[DURE_SHA256_HEX] = "";
     const float *const bufs[3] = {params, adam_m, adam_v};
     struct ckpt_meta m;
+    struct ckh5_layout lay;
     double t0 = dure_now_s(), t;
     /* total, write, sync, hash: reduced with MAX so every rank reports the same. */
     double times[4] = {0, 0, 0, 0}, tmax[4];
@@ -298,6 +350,7 @@ dure_status_t ckpt_save(MPI_Comm comm, const char *dir, const struct ckpt_meta *
     memcpy(&m, meta, sizeof m);
     m.world_size = (uint32_t)size;
     DURE_TRY(save_check_collective(comm, path, &m, offset, len));
+    DURE_TRY(save_roles(comm, rank, &home, &hasher));
 
     /* A temp file left by a crashed save of the same step. */
     if (rank == 0 && unlink(tmp) != 0 && errno != ENOENT) {
@@ -308,25 +361,38 @@ dure_status_t ckpt_save(MPI_Comm comm, const char *dir, const struct ckpt_meta *
     tmp_may_exist = 1;
 
     t = dure_now_s();
-    int collective = 1, all_collective = 0;
-    DURE_TRY(save_write_h5(comm, tmp, &m, bufs, offset, len, &collective));
+    DURE_TRY(save_skeleton(comm, rank, tmp, &m, &lay));
+    fd = open(tmp, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        local = DURE_ERR_IO;
+        dure_log_syserr(__FILE__, __LINE__, "checkpoint '%s': open for writing", tmp);
+    }
+    DURE_TRY(agree(comm, local, "open for writing", tmp));
+    DURE_TRY(save_write_data(comm, rank, fd, tmp, &lay, &m, bufs, offset, len));
     times[1] = dure_now_s() - t;
 
-    /* The contents are final once the file is closed: rank 0 flushes them to
-     * disk while another rank (when there is one) hashes them. */
-    int hasher = size > 1 ? 1 : 0;
-    if (rank == 0) {
-        t = dure_now_s();
-        local = ckpt_fsync_path(tmp);
-        times[2] = dure_now_s() - t;
+    /* The contents are final: each rank flushes its own writes (see
+     * save_roles for the order) while the hasher hashes them. */
+    t = dure_now_s();
+    if (!home) {
+        local = fsync(fd) == 0 ? DURE_OK : DURE_ERR_IO;
+        if (local != DURE_OK) {
+            dure_log_syserr(__FILE__, __LINE__, "checkpoint '%s': fsync", tmp);
+        }
     }
-    if (rank == hasher && local == DURE_OK) {
+    DURE_TRY(agree(comm, local, "flush on the other nodes", tmp));
+    if (rank == hasher) {
         uint8_t digest[DURE_SHA256_BYTES];
-        t = dure_now_s();
+        double th = dure_now_s();
         local = dure_sha256_file(tmp, digest, &bytes);
         dure_sha256_hex(digest, hex);
-        times[3] = dure_now_s() - t;
+        times[3] = dure_now_s() - th;
     }
+    if (home && local == DURE_OK && fsync(fd) != 0) {
+        local = DURE_ERR_IO;
+        dure_log_syserr(__FILE__, __LINE__, "checkpoint '%s': fsync", tmp);
+    }
+    times[2] = dure_now_s() - t;
     DURE_TRY(agree(comm, local, "flush and hash", path));
     DURE_MPI_TRY(MPI_Bcast(hex, DURE_SHA256_HEX, MPI_CHAR, hasher, comm));
     DURE_MPI_TRY(MPI_Bcast(&bytes, 1, MPI_UINT64_T, hasher, comm));
@@ -343,16 +409,17 @@ dure_status_t ckpt_save(MPI_Comm comm, const char *dir, const struct ckpt_meta *
     tmp_may_exist = 0;
     times[0] = dure_now_s() - t0;
     DURE_MPI_TRY(MPI_Allreduce(times, tmax, 4, MPI_DOUBLE, MPI_MAX, comm));
-    DURE_MPI_TRY(MPI_Allreduce(&collective, &all_collective, 1, MPI_INT, MPI_MIN, comm));
     if (stats) {
         stats->total_s = tmax[0];
         stats->write_s = tmax[1];
         stats->sync_s = tmax[2];
         stats->hash_s = tmax[3];
         stats->bytes = bytes;
-        stats->collective = all_collective;
     }
 out:
+    if (fd >= 0) {
+        close(fd);
+    }
     if (st != DURE_OK && tmp_may_exist && rank == 0) {
         unlink(tmp);
     }
@@ -378,6 +445,27 @@ out:
     return st;
 }
 
+/*
+ * The stored block sums of an open checkpoint into a malloc'ed *sums, or
+ * NULL for format version 1 (HDF5's Fletcher32 filter checks those).
+ */
+static dure_status_t load_sums(hid_t file, const char *path, uint64_t n, uint32_t **sums)
+{
+    dure_status_t st = DURE_OK;
+    uint32_t version = 0;
+    size_t words = CKPT_N_DATASETS * (size_t)ckpt_sum_blocks(n);
+    *sums = NULL;
+    DURE_TRY(ckh5_version_read(file, path, &version));
+    if (version < 2) {
+        goto out;
+    }
+    *sums = malloc(words * sizeof **sums);
+    DURE_ALLOC_TRY(*sums, words * sizeof **sums);
+    DURE_TRY(ckh5_sums_read(file, path, n, *sums));
+out:
+    return st;
+}
+
 dure_status_t ckpt_load(MPI_Comm comm, const char *path, const char *expect_model,
                         uint64_t expect_n, struct ckpt_meta *meta_out, float *params,
                         float *adam_m, float *adam_v, size_t offset, size_t len,
@@ -390,6 +478,7 @@ dure_status_t ckpt_load(MPI_Comm comm, const char *path, const char *expect_mode
     struct ckpt_meta m;
     struct stat sb;
     double t0 = dure_now_s(), tmax = 0;
+    uint32_t *sums = NULL;
 
     dure_h5_quiet_begin(&q);
     if (stat(path, &sb) != 0) {
@@ -427,6 +516,9 @@ dure_status_t ckpt_load(MPI_Comm comm, const char *path, const char *expect_mode
         local = DURE_ERR_ARG;
         dure_log_error(__FILE__, __LINE__, "checkpoint '%s': params buffer is NULL", path);
     }
+    if (local == DURE_OK) {
+        local = load_sums(file, path, m.n_params, &sums);
+    }
     DURE_TRY(agree(comm, local, "metadata check", path));
     for (int i = 0; i < CKPT_N_DATASETS; i++) {
         /* All ranks skip the same moments: the pointer is NULL on all or on none. */
@@ -444,10 +536,9 @@ dure_status_t ckpt_load(MPI_Comm comm, const char *path, const char *expect_mode
         }
         DURE_TRY(agree(comm, local, "argument check", path));
         local = ckh5_dataset_open(file, path, ckpt_dataset_names[i], m.n_params, &d);
-        if (local == DURE_OK && ckh5_dataset_io(d, dxpl, 0, offset, len, bufs[i]) < 0) {
-            local = ckh5_fail(__FILE__, __LINE__, DURE_ERR_IO,
-                              "checkpoint '%s': read elements [%zu, %zu) of /%s", path,
-                              offset, offset + len, ckpt_dataset_names[i]);
+        if (local == DURE_OK) {
+            local = ckh5_read_checked(d, dxpl, path, i, sums, m.n_params, offset, len,
+                                      bufs[i]);
         }
         if (d >= 0) {
             H5Dclose(d);
@@ -478,6 +569,7 @@ out:
     if (fapl >= 0) {
         H5Pclose(fapl);
     }
+    free(sums);
     H5Eclear2(H5E_DEFAULT);
     dure_h5_quiet_end(&q);
     return st;

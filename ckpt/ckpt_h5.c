@@ -2,15 +2,19 @@
 #include "ckpt/ckpt_h5.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include "ckpt/ckpt_sum.h"
 
 const char *const ckpt_dataset_names[CKPT_N_DATASETS] = {"params", "adam_m", "adam_v"};
 
 uint64_t ckh5_file_bytes_max(uint64_t n)
 {
-    uint64_t chunks = (n + CHUNK_ELEMS - 1) / CHUNK_ELEMS;
-    return CKPT_N_DATASETS * (n * sizeof(float) + chunks * (4 + 256)) + (256u << 10);
+    return CKPT_N_DATASETS * (n * sizeof(float) + ckpt_sum_blocks(n) * sizeof(uint32_t)) +
+           (256u << 10);
 }
 
 /* ---------------------------------------------------------------- errors */
@@ -252,7 +256,7 @@ dure_status_t ckh5_meta_read(hid_t f, const char *path, struct ckpt_meta *m)
                "'%s' is not a dure checkpoint: its format attribute is '%s', not '%s'",
                path, format, CKPT_FORMAT);
     DURE_TRY(attr_get(f, path, "format_version", H5T_NATIVE_UINT32, 1, &version));
-    DURE_CHECK(version <= CKPT_FORMAT_VERSION, DURE_ERR_UNSUPPORTED,
+    DURE_CHECK(version >= 1 && version <= CKPT_FORMAT_VERSION, DURE_ERR_UNSUPPORTED,
                "checkpoint '%s' has format version %u; this dure reads up to %d", path,
                version, CKPT_FORMAT_VERSION);
     DURE_TRY(attr_get(f, path, "step", H5T_NATIVE_UINT64, 1, &m->step));
@@ -274,6 +278,117 @@ dure_status_t ckh5_meta_read(hid_t f, const char *path, struct ckpt_meta *m)
     DURE_TRY(attr_get(f, path, "n_params", H5T_NATIVE_UINT64, 1, &m->n_params));
     DURE_TRY(attr_get_str(f, path, "model", m->model, sizeof m->model));
 out:
+    return st;
+}
+
+/* ---------------------------------------------------------------- skeleton */
+
+/* A contiguous dataset of `type` and shape dims[rank], allocated at creation
+ * and never filled; its byte offset into *addr. */
+static dure_status_t skeleton_dataset(hid_t f, const char *path, const char *name,
+                                      hid_t type, int rank, const hsize_t *dims,
+                                      uint64_t *addr)
+{
+    dure_status_t st = DURE_OK;
+    hid_t dcpl = -1, space = -1, d = -1;
+    haddr_t at = HADDR_UNDEF;
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    space = H5Screate_simple(rank, dims, NULL);
+    CKH5_CHECK(dcpl >= 0 && space >= 0 && H5Pset_layout(dcpl, H5D_CONTIGUOUS) >= 0 &&
+                   H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) >= 0 &&
+                   H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0 &&
+                   /* No timestamps: two identical states give identical files. */
+                   H5Pset_obj_track_times(dcpl, 0) >= 0,
+               "checkpoint '%s': set up dataset /%s", path, name);
+    d = H5Dcreate2(f, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    CKH5_CHECK(d >= 0, "checkpoint '%s': create dataset /%s", path, name);
+    at = H5Dget_offset(d);
+    CKH5_CHECK(at != HADDR_UNDEF, "checkpoint '%s': dataset /%s has no storage", path, name);
+    *addr = (uint64_t)at;
+out:
+    if (d >= 0 && H5Dclose(d) < 0 && st == DURE_OK) {
+        st = ckh5_fail(__FILE__, __LINE__, DURE_ERR_IO, "checkpoint '%s': close /%s", path,
+                       name);
+    }
+    if (space >= 0) {
+        H5Sclose(space);
+    }
+    if (dcpl >= 0) {
+        H5Pclose(dcpl);
+    }
+    return st;
+}
+
+dure_status_t ckh5_skeleton_create(const char *path, const struct ckpt_meta *m,
+                                   struct ckh5_layout *lay)
+{
+    dure_status_t st = DURE_OK;
+    hid_t f = -1;
+    hsize_t n = m->n_params, sums[2] = {CKPT_N_DATASETS, ckpt_sum_blocks(m->n_params)};
+    struct stat sb;
+    memset(lay, 0, sizeof *lay);
+    f = H5Fcreate(path, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
+    CKH5_CHECK(f >= 0, "checkpoint '%s': create the file", path);
+    DURE_TRY(ckh5_meta_write(f, path, m));
+    for (int i = 0; i < CKPT_N_DATASETS; i++) {
+        DURE_TRY(skeleton_dataset(f, path, ckpt_dataset_names[i], H5T_IEEE_F32LE, 1, &n,
+                                  &lay->data[i]));
+    }
+    DURE_TRY(skeleton_dataset(f, path, CKPT_SUMS_NAME, H5T_STD_U32LE, 2, sums, &lay->sums));
+    {
+        /* Closing writes the headers and sets the file's size to its end of
+         * allocation: the data regions become holes that the ranks fill. */
+        herr_t rc = H5Fclose(f);
+        f = -1;
+        CKH5_CHECK(rc >= 0, "checkpoint '%s': close (flush) the file", path);
+    }
+    DURE_SYS_TRY(stat(path, &sb) == 0, "checkpoint '%s'", path);
+    lay->file_bytes = (uint64_t)sb.st_size;
+    for (int i = 0; i < CKPT_N_DATASETS; i++) {
+        DURE_CHECK(lay->data[i] + n * sizeof(float) <= lay->file_bytes, DURE_ERR_HDF5,
+                   "checkpoint '%s': /%s ends at byte %llu, beyond the file's %llu", path,
+                   ckpt_dataset_names[i],
+                   (unsigned long long)(lay->data[i] + n * sizeof(float)),
+                   (unsigned long long)lay->file_bytes);
+    }
+out:
+    if (f >= 0) {
+        H5Fclose(f);
+    }
+    return st;
+}
+
+dure_status_t ckh5_version_read(hid_t f, const char *path, uint32_t *version)
+{
+    return attr_get(f, path, "format_version", H5T_NATIVE_UINT32, 1, version);
+}
+
+dure_status_t ckh5_sums_read(hid_t f, const char *path, uint64_t n, uint32_t *sums)
+{
+    dure_status_t st = DURE_OK;
+    hid_t d = -1, sp = -1;
+    hsize_t dims[2] = {0, 0}, want[2] = {CKPT_N_DATASETS, ckpt_sum_blocks(n)};
+    htri_t ex = H5Lexists(f, CKPT_SUMS_NAME, H5P_DEFAULT);
+    CKH5_CHECK(ex >= 0, "checkpoint '%s': look up dataset /%s", path, CKPT_SUMS_NAME);
+    DURE_CHECK(ex > 0, DURE_ERR_FORMAT, "checkpoint '%s': dataset /%s is missing", path,
+               CKPT_SUMS_NAME);
+    d = H5Dopen2(f, CKPT_SUMS_NAME, H5P_DEFAULT);
+    CKH5_CHECK(d >= 0, "checkpoint '%s': open dataset /%s", path, CKPT_SUMS_NAME);
+    sp = H5Dget_space(d);
+    CKH5_CHECK(sp >= 0, "checkpoint '%s': dataset /%s", path, CKPT_SUMS_NAME);
+    DURE_CHECK(H5Sget_simple_extent_dims(sp, dims, NULL) == 2 && dims[0] == want[0] &&
+                   dims[1] == want[1],
+               DURE_ERR_FORMAT, "checkpoint '%s': dataset /%s is not [%llu, %llu]", path,
+               CKPT_SUMS_NAME, (unsigned long long)want[0], (unsigned long long)want[1]);
+    CKH5_CHECK(H5Dread(d, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, sums) >= 0,
+               "checkpoint '%s': read dataset /%s", path, CKPT_SUMS_NAME);
+out:
+    if (sp >= 0) {
+        H5Sclose(sp);
+    }
+    if (d >= 0) {
+        H5Dclose(d);
+    }
     return st;
 }
 
@@ -353,4 +468,64 @@ done : {
     }
 }
     return rc;
+}
+
+/* Block b of dataset `which` against its stored sum. */
+static dure_status_t check_block(const char *path, int which, const uint32_t *sums,
+                                 uint64_t n, uint64_t b, const float *data)
+{
+    dure_status_t st = DURE_OK;
+    uint64_t at = b * CKPT_BLOCK_ELEMS;
+    uint64_t len = n - at < CKPT_BLOCK_ELEMS ? n - at : CKPT_BLOCK_ELEMS;
+    uint32_t want = sums[(uint64_t)which * ckpt_sum_blocks(n) + b];
+    uint32_t got = ckpt_sum_crc(data, (size_t)len);
+    DURE_CHECK(got == want, DURE_ERR_FORMAT,
+               "checkpoint '%s': /%s block %llu (elements [%llu, %llu)) fails its CRC-32C "
+               "(stored %08x, computed %08x): the data is damaged",
+               path, ckpt_dataset_names[which], (unsigned long long)b,
+               (unsigned long long)at, (unsigned long long)(at + len), want, got);
+out:
+    return st;
+}
+
+dure_status_t ckh5_read_checked(hid_t d, hid_t dxpl, const char *path, int which,
+                                const uint32_t *sums, uint64_t n, size_t offset, size_t len,
+                                float *buf)
+{
+    dure_status_t st = DURE_OK;
+    float *scratch = NULL;
+    if (ckh5_dataset_io(d, dxpl, 0, offset, len, buf) < 0) {
+        st = ckh5_fail(__FILE__, __LINE__, DURE_ERR_IO,
+                       "checkpoint '%s': read elements [%zu, %zu) of /%s", path, offset,
+                       offset + len, ckpt_dataset_names[which]);
+        goto out;
+    }
+    if (!sums || len == 0) {
+        goto out;
+    }
+    for (uint64_t b = offset / CKPT_BLOCK_ELEMS; b * CKPT_BLOCK_ELEMS < offset + len; b++) {
+        uint64_t at = b * CKPT_BLOCK_ELEMS;
+        uint64_t end = n - at < CKPT_BLOCK_ELEMS ? n : at + CKPT_BLOCK_ELEMS;
+        if (at >= offset && end <= offset + len) {
+            DURE_TRY(check_block(path, which, sums, n, b, buf + (at - offset)));
+            continue;
+        }
+        if (!scratch) {
+            scratch = malloc(CKPT_BLOCK_ELEMS * sizeof *scratch);
+            DURE_ALLOC_TRY(scratch, CKPT_BLOCK_ELEMS * sizeof *scratch);
+        }
+        if (ckh5_dataset_io(d, dxpl, 0, (size_t)at, (size_t)(end - at), scratch) < 0) {
+            st = ckh5_fail(__FILE__, __LINE__, DURE_ERR_IO,
+                           "checkpoint '%s': read block %llu of /%s", path,
+                           (unsigned long long)b, ckpt_dataset_names[which]);
+            goto out;
+        }
+        DURE_TRY(check_block(path, which, sums, n, b, scratch));
+        uint64_t from = at > offset ? at : offset;
+        uint64_t to = end < offset + len ? end : offset + len;
+        memcpy(buf + (from - offset), scratch + (from - at), (size_t)(to - from) * sizeof *buf);
+    }
+out:
+    free(scratch);
+    return st;
 }

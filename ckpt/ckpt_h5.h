@@ -12,22 +12,48 @@
 #include "ckpt/ckpt.h"
 
 /*
- * Elements per chunk: 1 Mi floats = 4 MiB. Fletcher32 needs chunking; large
- * chunks keep the chunk index and the per-chunk filter overhead negligible
- * (a 1 GiB vector is 256 chunks), while a chunk shared by two ranks' shards
- * (at most one per boundary) stays cheap to gather. Measured with
- * bench/bench_ckpt.c (2 ranks, 384 MiB): 1 MiB chunks within noise of 4 MiB,
- * 16 MiB chunks about half as fast.
+ * Elements per chunk of format version 1 files (chunked, with HDF5's
+ * Fletcher32 filter): still read, no longer written.
  */
-#define CHUNK_ELEMS ((hsize_t)1 << 20)
+#define CKPT_V1_CHUNK_ELEMS ((hsize_t)1 << 20)
+
+/* The dataset of format version 2's per-block CRC-32s (ckpt_sum.h). */
+#define CKPT_SUMS_NAME "checksums"
 
 /*
  * Upper bound of the size of a checkpoint file of n parameters: the three
- * datasets with one 4-byte checksum per chunk, plus generous room for the
- * superblock, attributes, object headers and chunk indexes (measured: about
- * 14 KiB for one chunk per dataset).
+ * datasets and their checksums, plus generous room for the superblock,
+ * attributes and object headers (measured: about 3 KiB).
  */
 uint64_t ckh5_file_bytes_max(uint64_t n);
+
+/* Where a checkpoint's bytes are: offsets in the file of the contiguous
+ * datasets, as ckh5_skeleton_create laid them out. */
+struct ckh5_layout {
+    uint64_t data[CKPT_N_DATASETS]; /* byte offset of /params, /adam_m, /adam_v */
+    uint64_t sums;                  /* byte offset of /checksums */
+    uint64_t file_bytes;            /* size of the file: the last byte of data included */
+};
+
+/*
+ * Create `path` (exclusively; serial HDF5, one process) holding everything
+ * but the numbers: the metadata attributes, and the three float32 [N]
+ * datasets and /checksums uint32 [3, B] contiguous, their space allocated
+ * and never filled (so nothing is written twice). The file is closed on
+ * return, at its full size, its data regions holes until written; *lay says
+ * where they are. The caller then writes the bytes without HDF5.
+ */
+dure_status_t ckh5_skeleton_create(const char *path, const struct ckpt_meta *m,
+                                   struct ckh5_layout *lay);
+
+/*
+ * Read /checksums of a format version 2 file into sums[3 * B] (B =
+ * ckpt_sum_blocks(n)). DURE_ERR_FORMAT when it is missing or of another shape.
+ */
+dure_status_t ckh5_sums_read(hid_t f, const char *path, uint64_t n, uint32_t *sums);
+
+/* The format_version attribute of an open checkpoint (1 or 2). */
+dure_status_t ckh5_version_read(hid_t f, const char *path, uint32_t *version);
 
 /*
  * Log "<formatted>: <HDF5's innermost reasons>", clear HDF5's error stack and
@@ -64,5 +90,19 @@ dure_status_t ckh5_dataset_open(hid_t f, const char *path, const char *name, uin
  */
 herr_t ckh5_dataset_io(hid_t d, hid_t dxpl, int write, size_t offset, size_t len,
                        void *buf);
+
+/*
+ * Read elements [offset, offset + len) of dataset `which` (opened as d) into
+ * buf[len] and check them: against sums (format version 2: the whole
+ * /checksums, 3 * ckpt_sum_blocks(n) words), or, with sums NULL (version 1),
+ * by HDF5's Fletcher32 filter as it reads. A block only partly inside the
+ * range is read whole into a scratch buffer, checked, and its part copied
+ * out, so the caller only ever gets checked bytes. dxpl must be independent
+ * (each rank reads alone). DURE_ERR_FORMAT naming the file, the dataset and
+ * the block when the data is damaged.
+ */
+dure_status_t ckh5_read_checked(hid_t d, hid_t dxpl, const char *path, int which,
+                                const uint32_t *sums, uint64_t n, size_t offset, size_t len,
+                                float *buf);
 
 #endif

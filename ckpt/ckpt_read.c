@@ -14,9 +14,10 @@
 #include "common/sha256.h"
 #include "ckpt/ckpt_files.h"
 #include "ckpt/ckpt_h5.h"
+#include "ckpt/ckpt_sum.h"
 
-/* ckpt_verify reads this many chunks per call, into one buffer. */
-#define VERIFY_CHUNKS 4
+/* ckpt_verify reads this many blocks (or version 1 chunks) per call. */
+#define VERIFY_BLOCKS 4
 
 /* ---------------------------------------------------------------- serial readers */
 
@@ -57,7 +58,8 @@ out:
 }
 
 static dure_status_t dataset_describe(hid_t f, const char *path, const char *name,
-                                      uint64_t n, struct ckpt_dataset_info *info)
+                                      uint64_t n, uint32_t version,
+                                      struct ckpt_dataset_info *info)
 {
     dure_status_t st = DURE_OK;
     hid_t d = -1, dcpl = -1;
@@ -75,6 +77,7 @@ static dure_status_t dataset_describe(hid_t f, const char *path, const char *nam
     info->fletcher32 = H5Pget_filter_by_id2(dcpl, H5Z_FILTER_FLETCHER32, &flags, &ncd, cd,
                                             0, NULL, NULL) >= 0;
     H5Eclear2(H5E_DEFAULT);
+    info->sum_block = version >= 2 ? CKPT_BLOCK_ELEMS : 0;
     info->storage_bytes = H5Dget_storage_size(d);
 out:
     if (dcpl >= 0) {
@@ -86,18 +89,41 @@ out:
     return st;
 }
 
+/* Open serially, read the metadata, and (version 2) the block sums into a
+ * malloc'ed *sums (NULL for version 1). */
+static dure_status_t open_checked(const char *path, hid_t *f, struct ckpt_meta *m,
+                                  uint32_t *version, uint32_t **sums)
+{
+    dure_status_t st = DURE_OK;
+    size_t words = 0;
+    *sums = NULL;
+    DURE_TRY(open_serial(path, f));
+    DURE_TRY(ckh5_meta_read(*f, path, m));
+    DURE_TRY(ckh5_version_read(*f, path, version));
+    if (*version >= 2) {
+        words = CKPT_N_DATASETS * (size_t)ckpt_sum_blocks(m->n_params);
+        *sums = malloc(words * sizeof **sums);
+        DURE_ALLOC_TRY(*sums, words * sizeof **sums);
+        DURE_TRY(ckh5_sums_read(*f, path, m->n_params, *sums));
+    }
+out:
+    return st;
+}
+
 dure_status_t ckpt_describe(const char *path, struct ckpt_meta *meta,
                             struct ckpt_dataset_info info[CKPT_N_DATASETS])
 {
     dure_status_t st = DURE_OK;
     struct dure_h5_quiet q;
     hid_t f = -1;
+    uint32_t version = 0;
     dure_h5_quiet_begin(&q);
     DURE_TRY(open_serial(path, &f));
     DURE_TRY(ckh5_meta_read(f, path, meta));
+    DURE_TRY(ckh5_version_read(f, path, &version));
     for (int i = 0; i < CKPT_N_DATASETS; i++) {
-        DURE_TRY(
-            dataset_describe(f, path, ckpt_dataset_names[i], meta->n_params, &info[i]));
+        DURE_TRY(dataset_describe(f, path, ckpt_dataset_names[i], meta->n_params, version,
+                                  &info[i]));
     }
 out:
     if (f >= 0) {
@@ -108,17 +134,20 @@ out:
     return st;
 }
 
-/* Read every chunk of one dataset, so that Fletcher32 checks each. */
-static dure_status_t verify_dataset(hid_t f, const char *path, const char *name, uint64_t n,
-                                    float **buf, size_t *cap)
+/* Read every block of one dataset, so that each is checked: against its
+ * CRC-32C (version 2) or by Fletcher32 (version 1, which must have it). */
+static dure_status_t verify_dataset(hid_t f, const char *path, int which, uint64_t n,
+                                    uint32_t version, const uint32_t *sums, float **buf,
+                                    size_t *cap)
 {
     dure_status_t st = DURE_OK;
     hid_t d = -1;
+    const char *name = ckpt_dataset_names[which];
     struct ckpt_dataset_info info;
-    DURE_TRY(dataset_describe(f, path, name, n, &info));
-    DURE_CHECK(info.fletcher32, DURE_ERR_FORMAT,
+    DURE_TRY(dataset_describe(f, path, name, n, version, &info));
+    DURE_CHECK(sums || info.fletcher32, DURE_ERR_FORMAT,
                "checkpoint '%s': dataset /%s has no Fletcher32 checksum", path, name);
-    size_t block = (size_t)(info.chunk ? info.chunk : CHUNK_ELEMS) * VERIFY_CHUNKS;
+    size_t block = (size_t)(info.chunk ? info.chunk : CKPT_BLOCK_ELEMS) * VERIFY_BLOCKS;
     if (block > n) {
         block = (size_t)n;
     }
@@ -131,12 +160,8 @@ static dure_status_t verify_dataset(hid_t f, const char *path, const char *name,
     DURE_TRY(ckh5_dataset_open(f, path, name, n, &d));
     for (uint64_t off = 0; off < n; off += block) {
         size_t len = (size_t)(n - off < block ? n - off : block);
-        if (ckh5_dataset_io(d, H5P_DEFAULT, 0, (size_t)off, len, *buf) < 0) {
-            st = ckh5_fail(__FILE__, __LINE__, DURE_ERR_FORMAT,
-                           "checkpoint '%s': dataset /%s, elements [%llu, %llu)", path,
-                           name, (unsigned long long)off, (unsigned long long)(off + len));
-            goto out;
-        }
+        DURE_TRY(ckh5_read_checked(d, H5P_DEFAULT, path, which, sums, n, (size_t)off, len,
+                                   *buf));
     }
 out:
     if (d >= 0) {
@@ -160,6 +185,7 @@ dure_status_t ckpt_verify(const char *path, struct ckpt_verify_report *r)
     hid_t f = -1;
     float *buf = NULL;
     size_t cap = 0;
+    uint32_t version = 0, *sums = NULL;
     uint8_t digest[DURE_SHA256_BYTES];
     char want[DURE_SHA256_HEX];
 
@@ -189,10 +215,7 @@ dure_status_t ckpt_verify(const char *path, struct ckpt_verify_report *r)
         report_problem(r);
         st = s2 == DURE_ERR_IO ? DURE_ERR_FORMAT : s2;
     }
-    s2 = open_serial(path, &f);
-    if (s2 == DURE_OK) {
-        s2 = ckh5_meta_read(f, path, &m);
-    }
+    s2 = open_checked(path, &f, &m, &version, &sums);
     if (s2 != DURE_OK) {
         report_problem(r);
         st = DURE_ERR_FORMAT;
@@ -201,7 +224,7 @@ dure_status_t ckpt_verify(const char *path, struct ckpt_verify_report *r)
     r->meta_ok = 1;
     r->datasets_ok = 1;
     for (int i = 0; i < CKPT_N_DATASETS; i++) {
-        s2 = verify_dataset(f, path, ckpt_dataset_names[i], m.n_params, &buf, &cap);
+        s2 = verify_dataset(f, path, i, m.n_params, version, sums, &buf, &cap);
         if (s2 != DURE_OK) {
             r->datasets_ok = 0;
             report_problem(r);
@@ -209,6 +232,7 @@ dure_status_t ckpt_verify(const char *path, struct ckpt_verify_report *r)
         }
     }
 out:
+    free(sums);
     free(buf);
     if (f >= 0) {
         H5Fclose(f);
@@ -225,23 +249,20 @@ dure_status_t ckpt_read_dataset(const char *path, int which, uint64_t offset, si
     struct dure_h5_quiet q;
     struct ckpt_meta m;
     hid_t f = -1, d = -1;
+    uint32_t version = 0, *sums = NULL;
     dure_h5_quiet_begin(&q);
     DURE_CHECK(which >= 0 && which < CKPT_N_DATASETS, DURE_ERR_ARG,
                "checkpoint '%s': no dataset number %d", path, which);
-    DURE_TRY(open_serial(path, &f));
-    DURE_TRY(ckh5_meta_read(f, path, &m));
+    DURE_TRY(open_checked(path, &f, &m, &version, &sums));
     DURE_CHECK(offset <= m.n_params && len <= m.n_params - offset, DURE_ERR_ARG,
                "checkpoint '%s': elements [%llu, %llu) lie outside its %llu parameters",
                path, (unsigned long long)offset, (unsigned long long)(offset + len),
                (unsigned long long)m.n_params);
     DURE_TRY(ckh5_dataset_open(f, path, ckpt_dataset_names[which], m.n_params, &d));
-    if (ckh5_dataset_io(d, H5P_DEFAULT, 0, (size_t)offset, len, buf) < 0) {
-        st = ckh5_fail(__FILE__, __LINE__, DURE_ERR_FORMAT,
-                       "checkpoint '%s': read elements [%llu, %llu) of /%s", path,
-                       (unsigned long long)offset, (unsigned long long)(offset + len),
-                       ckpt_dataset_names[which]);
-    }
+    DURE_TRY(ckh5_read_checked(d, H5P_DEFAULT, path, which, sums, m.n_params,
+                               (size_t)offset, len, buf));
 out:
+    free(sums);
     if (d >= 0) {
         H5Dclose(d);
     }

@@ -121,16 +121,41 @@ struct comm_algo_table {
     } entry[COMM_ALGO_TABLE_MAX];
 };
 
+/* Why a rank has not joined a collective, as the watchdog sees it. */
+enum comm_peer_state {
+    COMM_PEER_BEHIND,   /* alive (heard from, or running on this node) but still
+                           at an earlier collective */
+    COMM_PEER_SILENT,   /* not heard from over the side channel for several
+                           periods: dead, stopped, or its node or link is down */
+    COMM_PEER_GONE,     /* on this node, and its process no longer exists */
+    COMM_PEER_STOPPED,  /* on this node, and its process is stopped (SIGSTOP) */
+};
+
+/* "behind", "silent", "gone", "stopped". */
+const char *comm_peer_state_name(enum comm_peer_state s);
+
+/* One rank that has not joined the collective that hung. */
+struct comm_hang_missing {
+    int rank;                   /* in the comm's communicator */
+    const char *host;           /* its host name */
+    uint64_t joined;            /* the newest collective it began, as last known */
+    enum comm_peer_state state;
+    double silent_s;            /* SILENT: seconds since it was last heard */
+};
+
 /* What the watchdog knows about a collective that did not complete. */
 struct comm_hang_report {
     int rank;                /* this rank in the comm's communicator */
     int size;
+    const char *host;        /* this rank's host name */
     const char *op;          /* "all-reduce", "reduce-scatter", ... */
     const char *algo;        /* "native", "ring", "shm", "hier", "nccl" */
     uint64_t seq;            /* the collective's sequence number (from 1) */
     size_t bytes;            /* bytes of the full vector on this rank */
     double waited_s;         /* how long it has been running */
     int missing_known;       /* 1 when the not-joined list below is complete */
+    const struct comm_hang_missing *missing; /* [n_missing] ranks that have not joined */
+    int n_missing;
     const char *text;        /* the whole report, one line, ready to print */
 };
 

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "collectives/heartbeat.h"
 #include "common/mpi_check.h"
 
 /* One rank's line on the board; a cache line each so writers do not share. */
@@ -26,6 +27,9 @@ struct comm_watchdog {
     comm_watchdog_fire_fn fire;
     void *arg;
     int rank, size;
+
+    struct comm_heartbeat *hb; /* the side channel: every rank's progress and host */
+    struct comm_hang_missing *miss; /* [size] scratch of the report */
 
     MPI_Comm node;             /* the ranks of this comm on this node */
     MPI_Win win;
@@ -55,67 +59,150 @@ static double elapsed_s(const struct timespec *t0)
     return (double)(now.tv_sec - t0->tv_sec) + 1e-9 * (double)(now.tv_nsec - t0->tv_nsec);
 }
 
-/* Append the ranks of this node that have not begun `seq` to buf. Returns
- * how many there are. */
-static int list_missing(const struct comm_watchdog *w, uint64_t seq, char *buf, size_t len)
+const char *comm_peer_state_name(enum comm_peer_state s)
 {
-    int missing = 0;
-    size_t used = strlen(buf);
-    for (int i = 0; i < w->local_size && used < len; i++) {
-        const struct board_slot *s = &w->board[i];
-        uint64_t joined = atomic_load_explicit(&s->joined, memory_order_acquire);
-        if (joined >= seq) {
+    switch (s) {
+    case COMM_PEER_BEHIND:
+        return "behind";
+    case COMM_PEER_SILENT:
+        return "silent";
+    case COMM_PEER_GONE:
+        return "gone";
+    case COMM_PEER_STOPPED:
+        return "stopped";
+    }
+    return "?";
+}
+
+/* A process of this node: gone, stopped (SIGSTOP), or running. */
+static enum comm_peer_state local_state(pid_t pid)
+{
+    char path[64], buf[256];
+    if (kill(pid, 0) != 0 && errno == ESRCH) {
+        return COMM_PEER_GONE;
+    }
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        return COMM_PEER_BEHIND;
+    }
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* "pid (comm) S ...": the state follows the last ')'. */
+    const char *close = strrchr(buf, ')');
+    return close && close[1] == ' ' && (close[2] == 'T' || close[2] == 't') ? COMM_PEER_STOPPED
+                                                                           : COMM_PEER_BEHIND;
+}
+
+/*
+ * Fill miss[] with every rank that has not begun `seq`: those on this node
+ * from the board (their process state read directly), the others from the
+ * side channel. Returns how many.
+ */
+static int find_missing(struct comm_watchdog *w, uint64_t seq, struct comm_hang_missing *miss)
+{
+    int n = 0;
+    /* A peer unheard for this long is not running. */
+    double silent_after = 3.0 * comm_heartbeat_period(w->hb);
+    for (int r = 0; r < w->size; r++) {
+        struct comm_peer peer;
+        const struct board_slot *slot = NULL;
+        if (r == w->rank) {
             continue;
         }
-        int gone = kill((pid_t)s->pid, 0) != 0 && errno == ESRCH;
-        int n = snprintf(buf + used, len - used, "%srank %d (%slast joined seq %llu)",
-                         missing ? ", " : "", s->rank,
-                         gone ? "process gone, " : "", (unsigned long long)joined);
-        if (n < 0) {
+        for (int i = 0; i < w->local_size; i++) {
+            if (w->board[i].rank == r) {
+                slot = &w->board[i];
+            }
+        }
+        comm_heartbeat_peer(w->hb, r, &peer);
+        struct comm_hang_missing m = {.rank = r, .host = peer.host, .joined = peer.joined};
+        if (slot) {
+            m.joined = atomic_load_explicit(&slot->joined, memory_order_acquire);
+            m.state = local_state((pid_t)slot->pid);
+        } else {
+            m.state = peer.silent_s > silent_after ? COMM_PEER_SILENT : COMM_PEER_BEHIND;
+            m.silent_s = peer.silent_s;
+        }
+        if (m.joined < seq) {
+            miss[n++] = m;
+        }
+    }
+    return n;
+}
+
+/* Append "rank R on HOST (why; last joined seq J)" items to buf. */
+static void describe_missing(const struct comm_hang_missing *miss, int n, char *buf, size_t len)
+{
+    size_t used = strlen(buf);
+    for (int i = 0; i < n && used < len; i++) {
+        const struct comm_hang_missing *m = &miss[i];
+        char why[96];
+        switch (m->state) {
+        case COMM_PEER_SILENT:
+            snprintf(why, sizeof why, "silent for %.1f s: dead, stopped, or cut off", m->silent_s);
+            break;
+        case COMM_PEER_GONE:
+            snprintf(why, sizeof why, "process gone");
+            break;
+        case COMM_PEER_STOPPED:
+            snprintf(why, sizeof why, "process stopped");
+            break;
+        case COMM_PEER_BEHIND:
+            snprintf(why, sizeof why, "alive, still at an earlier collective");
             break;
         }
-        used += (size_t)n;
-        missing++;
+        int k = snprintf(buf + used, len - used, "%srank %d on %s (%s; last joined seq %llu)",
+                         i ? ", " : "", m->rank, m->host, why, (unsigned long long)m->joined);
+        if (k < 0) {
+            break;
+        }
+        used += (size_t)k;
     }
-    return missing;
 }
 
 static void report(struct comm_watchdog *w, const char *setup, enum comm_coll coll,
                    uint64_t seq, size_t bytes, const char *algo, double waited)
 {
-    char missing[512] = "";
-    char text[1024];
-    int n_missing = setup ? 0 : list_missing(w, seq, missing, sizeof missing);
-    int all_local = w->local_size == w->size;
-    const char *others = all_local ? "" : "; ranks on other nodes: not known";
-
+    char missing[2048] = "";
+    char text[2600];
+    struct comm_peer me;
+    int n_missing = setup ? 0 : find_missing(w, seq, w->miss);
+    comm_heartbeat_peer(w->hb, w->rank, &me);
+    describe_missing(w->miss, n_missing, missing, sizeof missing);
     if (setup) {
         /* No sequence number yet: which ranks began it is not known. */
         snprintf(text, sizeof text,
-                 "collective hang: rank %d of %d: %s (backend %s) did not complete in %.1f s",
-                 w->rank, w->size, setup, algo, waited);
+                 "collective hang: rank %d of %d on %s: %s (backend %s) did not complete in "
+                 "%.1f s",
+                 w->rank, w->size, me.host, setup, algo, waited);
     } else if (n_missing > 0) {
         snprintf(text, sizeof text,
-                 "collective hang: rank %d of %d: %s seq %llu (%zu bytes, algo %s) did not "
-                 "complete in %.1f s; not joined: %s%s",
-                 w->rank, w->size, comm_coll_name(coll), (unsigned long long)seq, bytes, algo,
-                 waited, missing, others);
+                 "collective hang: rank %d of %d on %s: %s seq %llu (%zu bytes, algo %s) did "
+                 "not complete in %.1f s; not joined: %s",
+                 w->rank, w->size, me.host, comm_coll_name(coll), (unsigned long long)seq,
+                 bytes, algo, waited, missing);
     } else {
         snprintf(text, sizeof text,
-                 "collective hang: rank %d of %d: %s seq %llu (%zu bytes, algo %s) did not "
-                 "complete in %.1f s; every rank %s joined it%s",
-                 w->rank, w->size, comm_coll_name(coll), (unsigned long long)seq, bytes, algo,
-                 waited, all_local ? "" : "on this node ", others);
+                 "collective hang: rank %d of %d on %s: %s seq %llu (%zu bytes, algo %s) did "
+                 "not complete in %.1f s; every rank joined it (a link or the transport is "
+                 "stuck)",
+                 w->rank, w->size, me.host, comm_coll_name(coll), (unsigned long long)seq,
+                 bytes, algo, waited);
     }
     struct comm_hang_report r = {
         .rank = w->rank,
         .size = w->size,
+        .host = me.host,
         .op = setup ? setup : comm_coll_name(coll),
         .algo = algo,
         .seq = seq,
         .bytes = bytes,
         .waited_s = waited,
-        .missing_known = all_local && !setup,
+        .missing_known = !setup,
+        .missing = w->miss,
+        .n_missing = n_missing,
         .text = text,
     };
     w->fire(&r, w->arg);
@@ -198,6 +285,11 @@ dure_status_t comm_watchdog_create(MPI_Comm mpi, double timeout_s, comm_watchdog
     mine->pid = (int32_t)getpid();
     mine->rank = w->rank;
     DURE_MPI_TRY(MPI_Barrier(w->node));
+    w->miss = calloc((size_t)w->size, sizeof *w->miss);
+    DURE_ALLOC_TRY(w->miss, (size_t)w->size * sizeof *w->miss);
+    /* A period a tenth of the timeout: a dead peer has missed several beats
+     * by the time a collective waiting on it times out. */
+    DURE_TRY(comm_heartbeat_create(mpi, timeout_s / 10.0, &w->hb));
 
     DURE_CHECK(pthread_create(&w->thread, NULL, watchdog_main, w) == 0, DURE_ERR_INTERNAL,
                "cannot start the watchdog thread");
@@ -216,6 +308,7 @@ void comm_watchdog_begin(struct comm_watchdog *w, const struct comm_op *op, size
         return;
     }
     atomic_store_explicit(&w->board[w->local_rank].joined, op->seq, memory_order_release);
+    comm_heartbeat_joined(w->hb, op->seq);
     pthread_mutex_lock(&w->mu);
     w->active = 1;
     clock_gettime(CLOCK_MONOTONIC, &w->t0);
@@ -264,6 +357,8 @@ void comm_watchdog_destroy(struct comm_watchdog *w, int collective)
         pthread_mutex_unlock(&w->mu);
         pthread_join(w->thread, NULL);
     }
+    comm_heartbeat_destroy(w->hb);
+    free(w->miss);
     if (collective) {
         if (w->win != MPI_WIN_NULL) {
             MPI_Win_free(&w->win);

@@ -4,11 +4,13 @@
  * The executor of collectives brackets each one with begin/end. A thread of
  * the watchdog's own checks the running collective every period; one that
  * runs longer than the timeout is reported once, through `fire`. Which ranks
- * have not joined is read from a board in a node-local MPI-3 shared window:
- * every rank writes there the sequence number of the collective it last
- * began, and its pid, so a rank that stalls before the collective or died
- * (kill -9) shows up by name. Ranks on other nodes cannot be seen: the report
- * says so.
+ * have not joined, and why: on this node from a board in a node-local MPI-3
+ * shared window (every rank writes there the sequence number of the
+ * collective it last began, and its pid, so a rank that stalls before the
+ * collective, died (kill -9) or was stopped shows up by name and state); on
+ * other nodes from the heartbeat side channel (heartbeat.h), which also
+ * tells a silent peer (dead, stopped, node down, link cut) from one that is
+ * alive but behind, and gives every rank's host name.
  */
 #ifndef DURE_COLLECTIVES_WATCHDOG_H
 #define DURE_COLLECTIVES_WATCHDOG_H

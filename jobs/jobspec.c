@@ -682,6 +682,13 @@ static dure_status_t validate(const struct dure_jobspec *spec, const char *label
                "%s: slurm.ntasks_per_node = %d but slurm.gpus_per_node = %d: dure runs "
                "one rank per GPU (leave ntasks_per_node at 0)",
                w, spec->slurm.ntasks_per_node, spec->slurm.gpus_per_node);
+    key_where(spec, label, "slurm", "min_nodes", w, sizeof w);
+    DURE_CHECK(spec->slurm.min_nodes <= spec->slurm.nodes, DURE_ERR_ARG,
+               "%s: slurm.min_nodes = %d is above slurm.nodes = %d", w,
+               spec->slurm.min_nodes, spec->slurm.nodes);
+    DURE_CHECK(spec->slurm.min_nodes == 0 || spec->run.elastic, DURE_ERR_ARG,
+               "%s: slurm.min_nodes = %d needs run.elastic = true (a run that may shrink)",
+               w, spec->slurm.min_nodes);
     long limit = 0;
     if (jobspec_slurm_time_parse(spec->slurm.time, &limit) == DURE_OK && limit > 0) {
         key_where(spec, label, "slurm", "signal_lead_s", w, sizeof w);

@@ -134,6 +134,7 @@ struct jobspec_run {
     enum jobspec_run_on_nan on_nan; /* NaN/Inf loss: stop or skip the step */
     enum jobspec_device device;
     int threads;                    /* CPU threads per rank; 0 = auto */
+    bool elastic;                   /* restart on fewer nodes after a failure */
 };
 
 struct jobspec_model {
@@ -179,17 +180,21 @@ struct jobspec_parallel {
     char *algo_table;    /* "0:native,1M:shm,32M:ring"; "" = built-in */
     bool overlap;        /* overlap gradient exchange with backward */
     double watchdog_s;   /* a collective pending longer aborts the job */
+    int straggler_every; /* steps between straggler checks; 0 = off */
+    double straggler_slowdown; /* compute above the median by this fraction: straggler */
 };
 
 struct jobspec_checkpoint {
     int every;           /* steps between checkpoints; 0 = only on signal/end */
     int keep;            /* newest K kept */
     char *dir;           /* default "<run.dir>/checkpoints" */
+    bool async;          /* periodic checkpoints written by a helper thread */
 };
 
 struct jobspec_slurm {
     char *job_name;      /* default: run.name with [^A-Za-z0-9._-] -> '_' */
     int nodes;
+    int min_nodes;       /* run.elastic: fewest nodes after a failure; 0 = nodes */
     int gpus_per_node;   /* 0 = CPU job */
     int ntasks_per_node; /* resolved: gpus_per_node, or 1 on a CPU job */
     int cpus_per_task;

@@ -246,6 +246,10 @@ static const struct jobspec_key keys[] = {
     K_ENUM(run, device, v_device, "auto", R, "auto: cuda when a GPU is visible, else cpu"),
     K_INT(run, threads, 0, 4096, "0", 0, "CPU threads per rank; 0 = the cores Slurm or "
                                          "mpirun gives the rank"),
+    K_BOOL(run, elastic, "false", 0,
+           "after a node failure, restart on what is left (at least slurm.min_nodes), "
+           "resharding the last checkpoint and raising gradient accumulation to keep "
+           "optim.global_batch"),
     /* [model] */
     K_INT(model, d_model, 1, 65536, "128", R, "width of the transformer"),
     K_INT(model, n_layers, 1, 1024, "4", R, "transformer blocks"),
@@ -307,17 +311,29 @@ static const struct jobspec_key keys[] = {
     K_BOOL(parallel, overlap, "true", 0, "overlap gradient exchange with backward"),
     K_FLOAT(parallel, watchdog_s, 0, 1e7, "600", JOBSPEC_F_MIN_EXCL,
             "seconds a collective may hang before the job is aborted"),
+    K_INT(parallel, straggler_every, 0, BIG, "50", 0,
+          "steps between straggler checks (each rank's compute and wait time "
+          "gathered); 0 = off"),
+    K_FLOAT(parallel, straggler_slowdown, 0, 100, "0.2", JOBSPEC_F_MIN_EXCL,
+            "a rank whose compute time per step exceeds the median's by more than this "
+            "fraction, two checks in a row, is reported as a straggler"),
     /* [checkpoint] */
     K_INT(checkpoint, every, 0, BIG, "100", 0,
           "steps between checkpoints; 0 = only at the end and on USR2/TERM"),
     K_INT(checkpoint, keep, 1, 1e6, "3", 0, "newest checkpoints kept"),
     K_STR(checkpoint, dir, "", JOBSPEC_F_PATH, NULL,
           "checkpoint directory; default <run.dir>/checkpoints"),
+    K_BOOL(checkpoint, async, "true", 0,
+           "periodic checkpoints: copy the state and write it on a helper thread while "
+           "training goes on (the last one and a signal's are written at once)"),
     /* [slurm] */
     K_STR(slurm, job_name, "", 0, check_job_name,
           "Slurm job name; default run.name with other characters than letters, "
           "digits and ._- replaced by _"),
     K_INT(slurm, nodes, 1, 1e6, "1", 0, "nodes"),
+    K_INT(slurm, min_nodes, 0, 1e6, "0", 0,
+          "with run.elastic: the fewest nodes the job may run on after a failure; "
+          "0 = slurm.nodes (not elastic)"),
     K_INT(slurm, gpus_per_node, 0, 64, "0", 0, "GPUs per node; 0 = a CPU job"),
     K_INT(slurm, ntasks_per_node, 0, 4096, "0", 0,
           "ranks per node; 0 = gpus_per_node (one rank per GPU), or 1 on a CPU job"),

@@ -18,8 +18,9 @@ void cmd_ckpt_usage(FILE *out)
             "inspect  print a checkpoint's metadata (step, learning rate, loader cursor,\n"
             "         RNG state, seed, configuration hash, world size, model shape) and\n"
             "         how its datasets are stored; reads no tensor data.\n"
-            "verify   check each file completely: metadata, every chunk of /params,\n"
-            "         /adam_m and /adam_v against its Fletcher32 checksum, and the\n"
+            "verify   check each file completely: metadata, every block of /params,\n"
+            "         /adam_m and /adam_v against its CRC-32C in /checksums (files of\n"
+            "         format version 1: every chunk against its Fletcher32), and the\n"
             "         file's SHA-256 against its sidecar FILE.sha256.\n"
             "\n"
             "Exit status: 0 all good; 1 a file is missing or unreadable; 4 a file is\n"
@@ -73,11 +74,18 @@ static int inspect(const char *path)
     printf("parameters:   %" PRIu64 "\n", m.n_params);
     printf("datasets:\n");
     for (int i = 0; i < CKPT_N_DATASETS; i++) {
-        printf("  /%-7s float32 [%" PRIu64 "], chunks of %" PRIu64 ", Fletcher32 %s, "
-               "%s stored\n",
-               ckpt_dataset_names[i], info[i].n, info[i].chunk,
-               info[i].fletcher32 ? "on" : "OFF",
-               human(info[i].storage_bytes, hb, sizeof hb));
+        if (info[i].sum_block) {
+            printf("  /%-7s float32 [%" PRIu64 "], contiguous, CRC-32C per %" PRIu64
+                   " elements, %s stored\n",
+                   ckpt_dataset_names[i], info[i].n, info[i].sum_block,
+                   human(info[i].storage_bytes, hb, sizeof hb));
+        } else {
+            printf("  /%-7s float32 [%" PRIu64 "], chunks of %" PRIu64 ", Fletcher32 %s, "
+                   "%s stored\n",
+                   ckpt_dataset_names[i], info[i].n, info[i].chunk,
+                   info[i].fletcher32 ? "on" : "OFF",
+                   human(info[i].storage_bytes, hb, sizeof hb));
+        }
     }
     snprintf(side, sizeof side, "%s.sha256", path);
     printf("content hash: %s\n",
@@ -93,8 +101,8 @@ static int verify(const char *path)
     dure_status_t st = ckpt_verify(path, &r);
     dure_log_set_quiet(0);
     if (st == DURE_OK) {
-        printf("ok: %s: metadata, Fletcher32 of every chunk of /params /adam_m /adam_v, "
-               "SHA-256 %s matches its sidecar\n",
+        printf("ok: %s: metadata, the checksum of every block of /params /adam_m "
+               "/adam_v, SHA-256 %s matches its sidecar\n",
                path, r.sha256);
         return DURE_EXIT_OK;
     }

@@ -226,6 +226,11 @@ static dure_status_t manifest_prepare(struct manifest_parts *p, struct manifest_
     in->deterministic = spec->run.deterministic;
     in->resumed_from = resumed_from;
     in->resumed_step = (uint64_t)step;
+    if (resumed_from) {
+        struct ckpt_meta meta;
+        DURE_TRY(ckpt_read_meta(resumed_from, &meta));
+        in->resumed_world_size = meta.world_size;
+    }
     in->topo = args->topo;
 out:
     return st;
@@ -238,17 +243,25 @@ out:
  */
 static dure_status_t write_manifest(const struct dure_jobspec *spec, train_t *train,
                                     const struct run_args *args, const char *resumed_from,
-                                    long step)
+                                    long step, int *launch)
 {
     dure_status_t st = DURE_OK;
     struct manifest_parts parts;
     struct manifest_info in;
+    char path[4200];
+    const char *name;
     memset(&parts, 0, sizeof parts);
     memset(&in, 0, sizeof in);
     DURE_TRY(dure_agree(MPI_COMM_WORLD,
                         manifest_prepare(&parts, &in, spec, train, args, resumed_from, step),
                         "preparing the manifest"));
-    DURE_TRY(manifest_write(MPI_COMM_WORLD, &in, NULL, 0));
+    DURE_TRY(manifest_write(MPI_COMM_WORLD, &in, path, sizeof path));
+    /* manifest.json is launch 0, manifest.launch-<k>.json launch k. */
+    name = strrchr(path, '/');
+    name = name ? name + 1 : path;
+    if (sscanf(name, "manifest.launch-%d.json", launch) != 1) {
+        *launch = 0;
+    }
 out:
     manifest_parts_free(&parts);
     return st;
@@ -261,6 +274,7 @@ struct run_state {
     int rank;
     long last_saved;             /* step of the newest checkpoint, -1 none */
     long last_val;               /* step of the last validation, -1 none */
+    double held_s;               /* stall of the background checkpoint in flight */
     double val, baseline, loss;
 };
 
@@ -276,18 +290,100 @@ out:
     return st;
 }
 
-static dure_status_t save(struct run_state *rs, long step)
+/* A finished checkpoint: a progress note and a metrics line (rank 0). */
+static dure_status_t report_saved(struct run_state *rs, const struct train_save_report *r,
+                                  double stall_s)
 {
     dure_status_t st = DURE_OK;
-    struct ckpt_io_stats io;
-    char path[CKPT_PATH_MAX];
-    DURE_TRY(train_save(rs->train, &io, path, sizeof path));
-    rs->last_saved = step;
+    if (!rs->metrics) {
+        goto out;
+    }
     dure_metrics_note(rs->metrics,
-                      "checkpoint: step %ld saved to %s: %.1f MB in %.3f s (write %.3f s, "
-                      "sync %.3f s, hash %.3f s)",
-                      step, path, (double)io.bytes / 1e6, io.total_s, io.write_s, io.sync_s,
-                      io.hash_s);
+                      "checkpoint: step %llu saved to %s%s: %.1f MB in %.3f s (write %.3f s, "
+                      "sync %.3f s, hash %.3f s); training held %.1f ms",
+                      (unsigned long long)r->step, r->path,
+                      r->background ? " in the background" : "", (double)r->io.bytes / 1e6,
+                      r->io.total_s, r->io.write_s, r->io.sync_s, r->io.hash_s, 1e3 * stall_s);
+    DURE_TRY(dure_metrics_event(rs->metrics, (long)r->step,
+                                "\"ckpt_save_s\":%.6g,\"ckpt_stall_s\":%.6g,\"ckpt\":\"%s\"",
+                                r->io.total_s, stall_s, r->background ? "background" : "inline"));
+out:
+    return st;
+}
+
+/* Report a background checkpoint that has finished; wait = 1 waits for the
+ * one in flight (collective), 0 only looks. */
+static dure_status_t collect_saved(struct run_state *rs, int wait)
+{
+    dure_status_t st = DURE_OK;
+    struct train_save_report r;
+    DURE_TRY(train_save_collect(rs->train, wait, &r));
+    if (r.step > 0) {
+        DURE_TRY(report_saved(rs, &r, rs->held_s));
+    }
+out:
+    return st;
+}
+
+/*
+ * Checkpoint the current step: in the background (checkpoint.async) unless
+ * `now`, which returns with the checkpoint on disk. The stall is the time
+ * the training loop spends here, a wait for the previous background save
+ * included.
+ */
+static dure_status_t save(struct run_state *rs, long step, int now)
+{
+    dure_status_t st = DURE_OK;
+    struct train_save_report r;
+    double t0 = dure_now_s();
+    DURE_TRY(collect_saved(rs, 1));
+    DURE_TRY(train_save(rs->train, now, &r));
+    rs->last_saved = step;
+    if (r.background) {
+        rs->held_s = dure_now_s() - t0;
+    } else {
+        DURE_TRY(report_saved(rs, &r, dure_now_s() - t0));
+    }
+out:
+    return st;
+}
+
+/*
+ * A straggler check (rank 0): name the slowest persistent straggler in a
+ * note, on the progress lines until a check finds none, and in metrics.jsonl
+ * (strings and timing keys only: dure verify compares other numbers).
+ */
+static dure_status_t report_straggler(struct run_state *rs, long step,
+                                      const struct straggler_report *r)
+{
+    dure_status_t st = DURE_OK;
+    char who[STRAGGLER_HOST_MAX + 96], mark[128];
+    if (!rs->metrics || !r->checked) {
+        goto out;
+    }
+    if (!r->found) {
+        dure_metrics_mark(rs->metrics, NULL);
+        goto out;
+    }
+    snprintf(who, sizeof who, "rank %d on %s (+%.0f%%, %d checks; scores %.2f fastest, %.2f own)",
+             r->rank, r->host, 100.0 * r->slowdown, r->checks, r->score_fastest, r->score_own);
+    snprintf(mark, sizeof mark, "straggler rank %d (%s) +%.0f%%", r->rank, r->host,
+             100.0 * r->slowdown);
+    dure_metrics_mark(rs->metrics, mark);
+    dure_metrics_note(rs->metrics,
+                      "straggler: rank %d on %s: compute %.1f ms/step, %.0f%% above the median "
+                      "%.1f ms (%d checks in a row, %d straggler(s)); scores %.2f against the "
+                      "fastest, %.2f against its own best; most waiting: rank %d on %s, %.1f "
+                      "ms/step (median %.1f ms)",
+                      r->rank, r->host, 1e3 * r->compute_s, 100.0 * r->slowdown,
+                      1e3 * r->median_s, r->checks, r->n_stragglers, r->score_fastest,
+                      r->score_own, r->wait_rank, r->wait_host, 1e3 * r->wait_s,
+                      1e3 * r->median_wait_s);
+    DURE_TRY(dure_metrics_event(rs->metrics, step,
+                                "\"straggler\":\"%s\",\"straggler_compute_s\":%.6g,"
+                                "\"median_compute_s\":%.6g,\"max_wait_s\":%.6g,"
+                                "\"median_wait_s\":%.6g",
+                                who, r->compute_s, r->median_s, r->wait_s, r->median_wait_s));
 out:
     return st;
 }
@@ -305,6 +401,7 @@ static dure_status_t train_loop(struct run_state *rs, int *collective)
     *collective = 1;
     while (train_steps_done(rs->train) < steps) {
         struct train_step_result res;
+        dure_watchdog_step(train_steps_done(rs->train) + 1);
         *collective = 0;
         st = train_step(rs->train, &res);
         /* A non-finite loss is decided by all ranks together. */
@@ -315,19 +412,23 @@ static dure_status_t train_loop(struct run_state *rs, int *collective)
         if (rs->metrics) {
             DURE_TRY(dure_metrics_step(rs->metrics, &res.metrics));
         }
+        DURE_TRY(collect_saved(rs, 0));
+        struct straggler_report sr;
+        DURE_TRY(train_straggler_step(rs->train, &res.metrics, &sr));
+        DURE_TRY(report_straggler(rs, step, &sr));
         if (s->run.val_every > 0 && (step % s->run.val_every == 0 || step == steps)) {
             DURE_TRY(validate(rs, step));
         }
         if (res.stop_signal) {
             dure_metrics_note(rs->metrics, "signal %d received: stopping at step %ld",
                               res.stop_signal, step);
-            DURE_TRY(save(rs, step));
+            DURE_TRY(save(rs, step, 1));
             *collective = 1;
             st = DURE_ERR_INTERRUPTED;
             goto out;
         }
         if (s->checkpoint.every > 0 && step % s->checkpoint.every == 0) {
-            DURE_TRY(save(rs, step));
+            DURE_TRY(save(rs, step, step == steps));
         }
     }
     *collective = 1;
@@ -339,7 +440,7 @@ static dure_status_t run(const struct dure_jobspec *spec, const struct dure_rank
                          const struct run_args *args, int *collective)
 {
     dure_status_t st = DURE_OK;
-    struct run_state rs = {spec, NULL, NULL, ranks->world_rank, -1, -1, NAN, NAN, NAN};
+    struct run_state rs = {spec, NULL, NULL, ranks->world_rank, -1, -1, 0, NAN, NAN, NAN};
     int rank = ranks->world_rank, resumed = 0;
     char from[CKPT_PATH_MAX] = "";
     FILE *progress = rank == 0 ? stdout : NULL;
@@ -360,7 +461,9 @@ static dure_status_t run(const struct dure_jobspec *spec, const struct dure_rank
     DURE_TRY(train_create(spec, ranks, MPI_COMM_WORLD, &hooks, progress, &rs.train));
     DURE_TRY(train_resume(rs.train, &resumed, from, sizeof from));
     long done = train_steps_done(rs.train);
-    DURE_TRY(write_manifest(spec, rs.train, args, resumed ? from : NULL, done));
+    int launch = 0;
+    DURE_TRY(write_manifest(spec, rs.train, args, resumed ? from : NULL, done, &launch));
+    dure_watchdog_record_to(spec->run.dir, launch);
     rs.last_saved = resumed ? done : -1;
     if (rank == 0) {
         DURE_TRY(bcast_status(dure_metrics_open(&rs.metrics, spec->run.dir, done,
@@ -380,8 +483,9 @@ static dure_status_t run(const struct dure_jobspec *spec, const struct dure_rank
         DURE_TRY(validate(&rs, steps));
     }
     if (rs.last_saved != steps) {
-        DURE_TRY(save(&rs, steps));
+        DURE_TRY(save(&rs, steps, 1));
     }
+    DURE_TRY(collect_saved(&rs, 1));
     if (rank == 0) {
         double el = MPI_Wtime() - t0;
         char dur[32];
@@ -485,8 +589,8 @@ int cmd_run(int argc, char **argv)
     }
     const char *job = argv[optind];
 
-    /* Checkpoint writes (HDF5's per-chunk filter buffers) and MPI temporaries
-     * reuse freed heap instead of faulting in fresh mappings each time. */
+    /* Checkpoint scratch and MPI temporaries reuse freed heap instead of
+     * faulting in fresh mappings each time. */
     dure_malloc_reuse_large((size_t)1 << 30);
     DURE_TRY(comm_mpi_init(&argc, &argv));
     mpi_up = 1;

@@ -10,24 +10,34 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/json.h"
 #include "common/timing.h"
 #include "jobs/jobspec.h"
 #include "launcher/commands.h"
 #include "launcher/exitcodes.h"
 #include "slurm/query.h"
 #include "slurm/status.h"
+#include "train/failure.h"
 
 void cmd_status_usage(FILE *out)
 {
     fprintf(out,
             "usage: dure status RUN_DIR\n"
+            "       dure status --failed-nodes RUN_DIR\n"
             "\n"
             "Show a run submitted with dure submit: each job id in RUN_DIR/jobs with\n"
             "its Slurm state and exit code (from scontrol while Slurm still holds\n"
             "the job, then the job completion record or sacct), the last step and\n"
             "loss from RUN_DIR/metrics.jsonl, the ETA of a running job, and for a\n"
             "failed job dure's error lines and the end of its log. For a sweep's\n"
-            "run directory, one line per task.\n");
+            "run directory, one line per task. The newest failure record\n"
+            "(RUN_DIR/failures/: a collective that hung, the ranks and hosts that\n"
+            "failed, what the survivors saw) and the nodes excluded from the run\n"
+            "(RUN_DIR/excluded_nodes) are shown too.\n"
+            "\n"
+            "  --failed-nodes   print only the nodes the newest failure record says to\n"
+            "                   exclude, one per line (inside a Slurm job: only records\n"
+            "                   of this job's current attempt); for batch scripts\n");
 }
 
 /* The verdict on one run directory. */
@@ -145,6 +155,9 @@ static void print_progress(const struct run_view *v, FILE *out)
         fprintf(out, ", val_loss %.6g at step %ld", p->val_loss, p->val_step);
     }
     fputc('\n', out);
+    if (p->straggler_step >= 0) {
+        fprintf(out, "straggler %s at step %ld\n", p->straggler, p->straggler_step);
+    }
     if (strncmp(v->state, "running", 7) == 0 && p->step_s > 0 && v->steps > 0) {
         char eta[32];
         dure_format_duration(p->step_s * (double)(v->steps - p->step), eta, sizeof eta);
@@ -174,9 +187,113 @@ static dure_status_t print_failure_log(const char *dir, const struct run_view *v
     return run_log_tail(log, 8, "  | ", out);
 }
 
+/* "launches  0: 2 ranks on 2 nodes; 1: 1 rank on 1 node from step 200":
+ * the world of every launch, from the run's manifests. */
+static void print_launches(const char *dir, FILE *out)
+{
+    char path[PATH_MAX + 64];
+    int printed = 0;
+    for (int k = 0;; k++) {
+        json_doc_t *doc = NULL;
+        if (k == 0) {
+            snprintf(path, sizeof path, "%s/manifest.json", dir);
+        } else {
+            snprintf(path, sizeof path, "%s/manifest.launch-%d.json", dir, k);
+        }
+        if (access(path, R_OK) != 0) {
+            break;
+        }
+        dure_log_set_quiet(1);
+        dure_status_t st = json_parse_file(path, &doc);
+        dure_log_set_quiet(0);
+        if (st != DURE_OK) {
+            fprintf(out, "%s%d: %s unreadable", printed ? "; " : "launches  ", k, path);
+            printed = 1;
+            continue;
+        }
+        const struct json_value *world = json_get(json_root(doc), "world");
+        const struct json_value *size = json_get(world, "size"), *nodes = json_get(world, "nodes");
+        const struct json_value *from = json_get(json_root(doc), "resumed_from");
+        const struct json_value *step = json_get(from, "step");
+        int ranks = size && size->type == JSON_NUMBER ? (int)size->number : -1;
+        int n = nodes && nodes->type == JSON_NUMBER ? (int)nodes->number : -1;
+        fprintf(out, "%s%d: %d rank%s on %d node%s", printed ? "; " : "launches  ", k, ranks,
+                ranks == 1 ? "" : "s", n, n == 1 ? "" : "s");
+        if (step && step->type == JSON_NUMBER) {
+            fprintf(out, " from step %.0f", step->number);
+        }
+        printed = 1;
+        json_free(doc);
+    }
+    if (printed) {
+        fputc('\n', out);
+    }
+}
+
+/* The newest failure record, merged (train/failure.h), and the exclusions. */
+static dure_status_t print_failures(const char *dir, FILE *out)
+{
+    dure_status_t st = DURE_OK;
+    struct failure_summary f;
+    char path[PATH_MAX + 32], line[512];
+    FILE *ex = NULL;
+    DURE_TRY(failure_summary_read(dir, NULL, 0, &f));
+    if (f.launch >= 0) {
+        fprintf(out, "failure   launch %d%s%s at step %ld (%s): %s seq %llu hung %.1f s\n",
+                f.launch, f.job[0] ? ", job " : "", f.job, f.step, f.time, f.op,
+                (unsigned long long)f.seq, f.waited_s);
+        for (int i = 0; i < f.n_failed; i++) {
+            const struct failure_node *x = &f.failed[i];
+            fprintf(out, "failed    %s: rank%s %s %s", x->host, strchr(x->ranks, ',') ? "s" : "",
+                    x->ranks, x->state);
+            if (strcmp(x->state, "silent") == 0) {
+                fprintf(out, " for %.1f s", x->silent_s);
+            }
+            fprintf(out, " (seen by %d of %d reporting node(s))%s\n", x->accusers,
+                    f.n_reporters, f.exclude[i] ? "; excluded" : "");
+        }
+        for (int i = 0; i < f.n_reporters; i++) {
+            fprintf(out, "survivor  %s: rank%s %s recorded it and exited %d\n",
+                    f.reporters[i].host, strchr(f.reporters[i].ranks, ',') ? "s" : "",
+                    f.reporters[i].ranks, f.exit_code);
+        }
+    }
+    snprintf(path, sizeof path, "%s/excluded_nodes", dir);
+    ex = fopen(path, "re");
+    while (ex && fgets(line, sizeof line, ex)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (line[0]) {
+            fprintf(out, "excluded  %s\n", line);
+        }
+    }
+out:
+    if (ex) {
+        fclose(ex);
+    }
+    return st;
+}
+
+/* --failed-nodes: the nodes to exclude, one per line; inside a Slurm job,
+ * from this attempt's records only. */
+static int print_failed_nodes(const char *dir)
+{
+    struct failure_summary f;
+    const char *job = getenv("SLURM_JOB_ID"), *restart = getenv("SLURM_RESTART_COUNT");
+    dure_status_t st =
+        failure_summary_read(dir, job, job ? (restart ? atoi(restart) : 0) : 0, &f);
+    for (int i = 0; st == DURE_OK && i < f.n_failed; i++) {
+        if (f.exclude[i]) {
+            printf("%s\n", f.failed[i].host);
+        }
+    }
+    return dure_exit_code(st);
+}
+
 int cmd_status(int argc, char **argv)
 {
-    static const struct option opts[] = {{NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"failed-nodes", no_argument, NULL, 'f'},
+                                         {NULL, 0, NULL, 0}};
+    int failed_nodes = 0;
     struct slurm_query q = {0};
     struct dure_jobspec *spec = NULL;
     struct run_view v;
@@ -185,6 +302,10 @@ int cmd_status(int argc, char **argv)
     int opt;
 
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (opt == 'f') {
+            failed_nodes = 1;
+            continue;
+        }
         cmd_status_usage(stderr);
         return DURE_EXIT_USAGE;
     }
@@ -197,6 +318,9 @@ int cmd_status(int argc, char **argv)
         fprintf(stderr, "dure status: run directory '%s': ", argv[optind]);
         perror(NULL);
         return DURE_EXIT_FAILURE;
+    }
+    if (failed_nodes) {
+        return print_failed_nodes(dir);
     }
     printf("run       %s\n", dir);
     snprintf(path, sizeof path, "%s/job.ini", dir);
@@ -251,7 +375,11 @@ int cmd_status(int argc, char **argv)
     }
     print_progress(&v, stdout);
     printf("state     %s\n", v.state);
-    st = print_failure_log(dir, &v, stdout);
+    print_launches(dir, stdout);
+    st = print_failures(dir, stdout);
+    if (st == DURE_OK) {
+        st = print_failure_log(dir, &v, stdout);
+    }
 out:
     jobspec_free(spec);
     return dure_exit_code(st);

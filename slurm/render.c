@@ -98,21 +98,36 @@ out:
     return st;
 }
 
-/* Rules of a job that Slurm will start: every task's batch fits its ranks. */
+/* The fewest nodes the job may run on: slurm.min_nodes when elastic. */
+static int nodes_min(const struct jobspec_slurm *s)
+{
+    return s->min_nodes > 0 ? s->min_nodes : s->nodes;
+}
+
+/*
+ * Rules of a job that Slurm will start: every task's batch fits its ranks,
+ * on every node count an elastic job may get (the global batch is kept, the
+ * accumulation count must stay whole).
+ */
 static dure_status_t check_layout(const struct dure_jobspec *spec, size_t index)
 {
     dure_status_t st = DURE_OK;
-    long ranks = (long)spec->slurm.nodes * spec->slurm.ntasks_per_node;
-    long per_step = (long)spec->optim.micro_batch * ranks;
     char task[48] = "";
     if (spec->sweep.ntasks == 0 && index != (size_t)-1) {
         snprintf(task, sizeof task, " (sweep task %zu)", index);
     }
-    DURE_CHECK(spec->optim.global_batch % per_step == 0, DURE_ERR_ARG,
-               "%s%s: optim.global_batch = %d is not a multiple of optim.micro_batch * "
-               "ranks = %d * %ld (slurm.nodes %d x slurm.ntasks_per_node %d)",
-               spec->origin, task, spec->optim.global_batch, spec->optim.micro_batch,
-               ranks, spec->slurm.nodes, spec->slurm.ntasks_per_node);
+    for (int nodes = nodes_min(&spec->slurm); nodes <= spec->slurm.nodes; nodes++) {
+        long ranks = (long)nodes * spec->slurm.ntasks_per_node;
+        long per_step = (long)spec->optim.micro_batch * ranks;
+        DURE_CHECK(spec->optim.global_batch % per_step == 0, DURE_ERR_ARG,
+                   "%s%s: optim.global_batch = %d is not a multiple of optim.micro_batch * "
+                   "ranks = %d * %ld (%s %d x slurm.ntasks_per_node %d)",
+                   spec->origin, task, spec->optim.global_batch, spec->optim.micro_batch,
+                   ranks,
+                   nodes == spec->slurm.nodes ? "slurm.nodes"
+                                              : "nodes that run.elastic may run on:",
+                   nodes, spec->slurm.ntasks_per_node);
+    }
 out:
     return st;
 }
@@ -230,6 +245,10 @@ static dure_status_t placeholder(const struct slurm_job *job, char **dirs, size_
         strbuf_puts(sb, spec->slurm.requeue ? "1" : "0");
     } else if (IS("EXCLUDE")) {
         shquote_append(sb, spec->slurm.exclude);
+    } else if (IS("MIN_NODES")) {
+        strbuf_printf(sb, "%d", spec->run.elastic ? nodes_min(&spec->slurm) : spec->slurm.nodes);
+    } else if (IS("NTASKS_PER_NODE")) {
+        strbuf_printf(sb, "%d", spec->slurm.ntasks_per_node);
     } else if (IS("CPUS_PER_TASK")) {
         strbuf_printf(sb, "%d", spec->slurm.cpus_per_task);
     } else if (IS("PROFILE")) {

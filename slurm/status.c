@@ -20,8 +20,9 @@ dure_status_t run_progress_read(const char *run_dir, struct run_progress *p)
     double times[STEP_TIME_WINDOW];
     int ntimes = 0, next = 0;
 
-    p->step = p->val_step = -1;
+    p->step = p->val_step = p->straggler_step = -1;
     p->loss = p->val_loss = p->step_s = 0;
+    p->straggler[0] = '\0';
     DURE_CHECK(asprintf(&path, "%s/metrics.jsonl", run_dir) >= 0, DURE_ERR_NOMEM,
                "out of memory");
     f = fopen(path, "r");
@@ -60,6 +61,13 @@ dure_status_t run_progress_read(const char *run_dir, struct run_progress *p)
             if (json_line_number(line, "val_loss", &v)) {
                 p->val_step = (long)step;
                 p->val_loss = v;
+            }
+            const char *sg = strstr(line, "\"straggler\":\"");
+            if (sg) {
+                sg += strlen("\"straggler\":\"");
+                p->straggler_step = (long)step;
+                snprintf(p->straggler, sizeof p->straggler, "%.*s",
+                         (int)strcspn(sg, "\""), sg);
             }
             if (json_line_number(line, "step_s", &v) && v > 0) {
                 times[next] = v;

@@ -18,6 +18,8 @@ struct run_progress {
     long val_step;   /* last step with a val_loss; -1 none */
     double val_loss;
     double step_s;   /* mean step time (s) over the last <= 20 step lines; 0 unknown */
+    long straggler_step; /* step of the last straggler report; -1 none */
+    char straggler[160]; /* its text: "rank 3 on node07 (+31%, 2 checks; ...)" */
 };
 
 /*

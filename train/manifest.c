@@ -303,6 +303,9 @@ static dure_status_t write_manifest(FILE *f, const char *what,
         json_string(&w, in->resumed_from);
         json_key(&w, "step");
         json_uint(&w, in->resumed_step);
+        /* The world that wrote it: an elastic restart runs on another. */
+        json_key(&w, "world_size");
+        json_uint(&w, in->resumed_world_size);
         json_end_object(&w);
     } else {
         json_null(&w);

@@ -8,7 +8,8 @@
  *   "created_at": "2026-11-20T09:14:03Z",        (UTC, differs between runs)
  *   "run_dir": "/abs/runs/demo",                  (differs between runs)
  *   "launch": 0,                                   (0 first start, k-th restart)
- *   "resumed_from": {"checkpoint": ".../ckpt-00000100.h5", "step": 100} | null,
+ *   "resumed_from": {"checkpoint": ".../ckpt-00000100.h5", "step": 100,
+ *                    "world_size": 4} | null,       (world_size: the writer's)
  *   "command": "dure run job.ini --set ...",
  *   "dure": {"version": "0.1.0", "git": "2661bf39b535"},
  *   "libraries": {"mpi": .., "hdf5": .., "openblas": .., "nccl": ..,
@@ -106,6 +107,7 @@ struct manifest_info {
     /* Checkpoint this launch resumed from and its step; NULL on a fresh start. */
     const char *resumed_from;
     uint64_t resumed_step;
+    uint32_t resumed_world_size; /* ranks that wrote that checkpoint */
     /* The world's topology (dure_topo_gather over the same comm); NULL:
      * manifest_write gathers it, local ranks numbered by host. */
     const struct dure_topo *topo;

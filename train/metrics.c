@@ -25,6 +25,7 @@ struct dure_metrics {
     double first_step_s;
     double last_draw;    /* monotonic seconds of the last tty redraw */
     double last_val;     /* NAN until a validation pass */
+    char mark[128];      /* shown at the end of progress lines; "" = none */
 };
 
 /* A metric: exact (17 digits, so `dure verify` can compare bits) or a
@@ -148,11 +149,12 @@ static void draw(dure_metrics_t *m, const struct dure_step_metrics *s)
     }
     fprintf(m->progress,
             "%sstep %*ld/%ld | loss %.4f%s | gnorm %.3f | lr %.2e | %s"
-            " | %.4g k timesteps/s | mfu %.1f%% | eta %s%s%s",
+            " | %.4g k timesteps/s | mfu %.1f%% | eta %s%s%s%s%s",
             m->tty ? "\r\033[K" : "", snprintf(NULL, 0, "%ld", m->total_steps), s->step,
             m->total_steps, s->loss, val, s->grad_norm, s->lr, step_time,
             s->timesteps_per_s / 1e3, 100.0 * s->mfu, eta,
-            s->skipped ? " | SKIPPED (non-finite loss)" : "", m->tty ? "" : "\n");
+            s->skipped ? " | SKIPPED (non-finite loss)" : "", m->mark[0] ? " | " : "",
+            m->mark, m->tty ? "" : "\n");
     fflush(m->progress);
     m->line_open = m->tty;
 }
@@ -231,6 +233,27 @@ dure_status_t dure_metrics_val(dure_metrics_t *m, long step, double val_loss,
                 step, val_loss, baseline_loss);
         fflush(m->progress);
     }
+out:
+    return st;
+}
+
+void dure_metrics_mark(dure_metrics_t *m, const char *text)
+{
+    if (m) {
+        snprintf(m->mark, sizeof m->mark, "%s", text ? text : "");
+    }
+}
+
+dure_status_t dure_metrics_event(dure_metrics_t *m, long step, const char *fields, ...)
+{
+    dure_status_t st = DURE_OK;
+    va_list ap;
+    fprintf(m->file, "{\"step\":%ld,", step);
+    va_start(ap, fields);
+    vfprintf(m->file, fields, ap);
+    va_end(ap);
+    fputs("}\n", m->file);
+    DURE_SYS_TRY(fflush(m->file) == 0 && !ferror(m->file), "cannot write %s", m->path);
 out:
     return st;
 }

@@ -66,6 +66,21 @@ dure_status_t dure_metrics_val(dure_metrics_t *m, long step, double val_loss,
                                double baseline_loss);
 
 /*
+ * Show `text` at the end of every progress line from now on ("straggler
+ * rank 3 (node07) +31%"); NULL or "" removes it. NULL m is a no-op.
+ */
+void dure_metrics_mark(dure_metrics_t *m, const char *text);
+
+/*
+ * Append a line {"step":N,<fields>} for an event of that step (a checkpoint,
+ * a straggler report): `fields` is printf-formatted JSON members without the
+ * braces, e.g. "\"ckpt_stall_s\":%.6g". Keep numbers of events to timing keys
+ * (names ending in _s): `dure verify` compares every other number.
+ */
+dure_status_t dure_metrics_event(dure_metrics_t *m, long step, const char *fields, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
  * Print a message line on the progress stream without garbling the updating
  * line of a terminal (the line is ended first, and redrawn at the next step).
  */

@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "collectives/bucket.h"
@@ -44,6 +45,29 @@ static dure_status_t read_fault_env(train_t *t)
                t->world_size);
     t->fault_nan_step = step;
     t->fault_nan_rank = (int)rank;
+out:
+    return st;
+}
+
+/* DURE_FAULT_SLOW=RANK:SECONDS (see train.h); malformed values are refused. */
+static dure_status_t read_slow_env(train_t *t)
+{
+    dure_status_t st = DURE_OK;
+    const char *s = getenv("DURE_FAULT_SLOW");
+    char *end = NULL;
+    t->fault_slow_rank = -1;
+    if (!s || !*s) {
+        goto out;
+    }
+    long rank = strtol(s, &end, 10);
+    double secs = *end == ':' ? strtod(end + 1, &end) : -1;
+    DURE_CHECK(*end == '\0' && rank >= 0 && rank < t->world_size && secs > 0 && secs < 60,
+               DURE_ERR_ARG,
+               "DURE_FAULT_SLOW='%s': expected RANK:SECONDS with RANK < %d and 0 < SECONDS "
+               "< 60",
+               s, t->world_size);
+    t->fault_slow_rank = (int)rank;
+    t->fault_slow_s = secs;
 out:
     return st;
 }
@@ -169,7 +193,10 @@ static dure_status_t check_memory(const train_t *t, const struct model_config *m
     uint64_t gshard = t->zero_stage == 2 ? mem.grads / shards : 0;
     uint64_t batch = (uint64_t)t->micro * (uint64_t)t->accum * (uint64_t)t->window *
                      (uint64_t)t->channels * sizeof(float);
-    uint64_t host = shared ? batch * (uint64_t)(t->spec->data.prefetch + 1 + 3) + 2 * opt : 0;
+    /* checkpoint.async: a host snapshot of this rank's shard of params, m, v. */
+    uint64_t snap = t->spec->checkpoint.async ? 3 * mem.params / (uint64_t)t->world_size : 0;
+    uint64_t host =
+        shared ? batch * (uint64_t)(t->spec->data.prefetch + 1 + 3) + 2 * opt + snap : 0;
     uint64_t need = mem.total - mem.optimizer + opt + gshard + reserve + host;
     uint64_t ranks = shared && r->local_size > 0 ? (uint64_t)r->local_size : 1;
     DURE_CHECK(avail == 0 || need * ranks <= avail, DURE_ERR_NOMEM,
@@ -342,6 +369,7 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
                spec->optim.global_batch, t->micro, t->world_size, per_step);
     t->accum = spec->optim.global_batch / per_step;
     DURE_TRY(dure_agree(world, read_fault_env(t), "reading DURE_FAULT_NAN"));
+    DURE_TRY(dure_agree(world, read_slow_env(t), "reading DURE_FAULT_SLOW"));
 
     int threads = pick_threads(spec, ranks);
     omp_set_num_threads(threads);
@@ -404,6 +432,9 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
     if (local == DURE_OK) {
         local = alloc_buffers(t);
     }
+    DURE_TRY(dure_agree(world, local, "buffer allocation"));
+    DURE_TRY(train_ckpt_setup(t));
+    DURE_TRY(train_straggler_setup(t));
     if (local == DURE_OK) {
         local = jobspec_hash(spec, JOBSPEC_HASH_RESULT, &t->config_hash);
     }
@@ -436,6 +467,8 @@ void train_destroy(train_t *t)
     if (!t) {
         return;
     }
+    train_ckpt_teardown(t);
+    train_straggler_teardown(t);
     /* The model's buffers are the comm's: free them before the comm, and
      * everything before the device. */
     comm_bucketer_free(t->bucketer);
@@ -465,6 +498,9 @@ void train_memory(const train_t *t, struct train_memory *mem)
     mem->optimizer = 2 * (uint64_t)opt_len * sizeof(float);
     mem->staging = 2 * (uint64_t)opt_len * sizeof(float) +
                    (t->dev ? device_host_stage_bytes(t->dev, t->n * sizeof(float)) : 0);
+    if (t->spec->checkpoint.async) {
+        mem->staging += 3 * (uint64_t)t->shard.count * sizeof(float); /* the snapshot */
+    }
 }
 
 /* ---------------------------------------------------------------- control */
@@ -565,6 +601,13 @@ static dure_status_t run_micro_batches(train_t *t, const struct dataio_batch *b,
             if (!last) {
                 DURE_TRY(model_zero_grad(t->model));
             }
+        }
+    }
+    if (t->rank == t->fault_slow_rank) {
+        /* A slower device: its step's compute takes that much longer. */
+        struct timespec slow = {(time_t)t->fault_slow_s,
+                                (long)((t->fault_slow_s - (double)(time_t)t->fault_slow_s) * 1e9)};
+        while (nanosleep(&slow, &slow) != 0) {
         }
     }
 out:

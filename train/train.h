@@ -43,6 +43,9 @@
  * (default 0) write a NaN into the first value of its batch at step STEP,
  * before the forward pass, so the NaN travels the real path (loss,
  * gradients, all-reduce) that corrupt input would take.
+ * DURE_FAULT_SLOW=RANK:SECONDS makes rank RANK sleep SECONDS after its
+ * forward and backward passes of every step: a slower device, whose delay
+ * the others see as wait (the straggler tests).
  */
 #ifndef DURE_TRAIN_TRAIN_H
 #define DURE_TRAIN_TRAIN_H
@@ -56,6 +59,7 @@
 #include "ckpt/ckpt.h"
 #include "jobs/jobspec.h"
 #include "train/metrics.h"
+#include "train/straggler.h"
 #include "launcher/ranks.h"
 
 typedef struct train train_t;
@@ -141,10 +145,42 @@ dure_status_t train_step(train_t *t, struct train_step_result *res);
 dure_status_t train_validate(train_t *t, double *val_loss, double *baseline_loss);
 
 /*
- * Write a checkpoint of the current step into checkpoint.dir (collective).
- * io (may be NULL) receives this rank's timings and the file size; path
- * (capacity cap) the file written.
+ * Account one step's compute and wait time (m: this rank's own metrics of
+ * the step) for the straggler checks (train/straggler.h). Every
+ * parallel.straggler_every steps this is collective (all ranks at the same
+ * step) and rank 0's *r (may be NULL elsewhere) says what it found; other
+ * steps are local and cheap. A no-op with straggler_every = 0.
  */
-dure_status_t train_save(train_t *t, struct ckpt_io_stats *io, char *path, size_t cap);
+dure_status_t train_straggler_step(train_t *t, const struct dure_step_metrics *m,
+                                   struct straggler_report *r);
+
+/* What train_save and train_save_collect report about one checkpoint. */
+struct train_save_report {
+    uint64_t step;             /* the checkpoint's step; 0: none */
+    char path[CKPT_PATH_MAX];  /* the file it is (or will be) published as */
+    int background;            /* 1: written by the helper thread (checkpoint.async) */
+    double stall_s;            /* train_save: time the training loop was held */
+    struct ckpt_io_stats io;   /* the save's timings and size, once it has finished
+                                  (train_save without background; train_save_collect) */
+};
+
+/*
+ * Checkpoint the current step into checkpoint.dir (collective). With
+ * checkpoint.async and now = 0, the state is copied and written in the
+ * background (ckpt/async.h): *r tells the stall, and train_save_collect the
+ * rest once it is done. Otherwise (now = 1: at the end of the run or on a
+ * stop signal, or async off) any background save finishes first, then this
+ * one is written before returning. A background save that failed makes the
+ * next train_save (or a waiting collect) fail on every rank.
+ */
+dure_status_t train_save(train_t *t, int now, struct train_save_report *r);
+
+/*
+ * The result of a background save: with wait = 0 only when one has
+ * finished successfully (local: ranks may see it at different steps), with
+ * wait = 1 after waiting for the one in flight (collective, the same status
+ * everywhere). r->step = 0 when there is nothing to report.
+ */
+dure_status_t train_save_collect(train_t *t, int wait, struct train_save_report *r);
 
 #endif

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ckpt/async.h"
 #include "ckpt/ckpt.h"
+#include "common/timing.h"
 #include "train/train.h"
 #include "train/train_priv.h"
 
@@ -28,7 +30,23 @@ static void fill_meta(const train_t *t, struct ckpt_meta *meta)
     snprintf(meta->model, sizeof meta->model, "%s", t->model_desc);
 }
 
-dure_status_t train_save(train_t *t, struct ckpt_io_stats *io, char *path, size_t cap)
+dure_status_t train_ckpt_setup(train_t *t)
+{
+    dure_status_t st = DURE_OK;
+    if (t->spec->checkpoint.async) {
+        DURE_TRY(ckpt_async_create(t->world, t->shard.count, &t->saver));
+    }
+out:
+    return st;
+}
+
+void train_ckpt_teardown(train_t *t)
+{
+    ckpt_async_destroy(t->saver);
+    t->saver = NULL;
+}
+
+dure_status_t train_save(train_t *t, int now, struct train_save_report *r)
 {
     dure_status_t st = DURE_OK;
     struct ckpt_meta meta;
@@ -38,9 +56,16 @@ dure_status_t train_save(train_t *t, struct ckpt_io_stats *io, char *path, size_
     /* Each rank writes its shard; at stage 0 it holds the whole vector and
      * its moments, and passes the shard's part of them. */
     size_t moff = t->zero_stage ? 0 : t->shard.offset;
+    double t0 = dure_now_s();
 
+    memset(r, 0, sizeof *r);
     fill_meta(t, &meta);
-    DURE_TRY(ckpt_path(t->spec->checkpoint.dir, meta.step, path, cap));
+    r->step = meta.step;
+    DURE_TRY(ckpt_path(t->spec->checkpoint.dir, meta.step, r->path, sizeof r->path));
+    if (t->saver && now) {
+        /* A save in flight finishes first; its failure is this one's. */
+        DURE_TRY(ckpt_async_wait(t->saver, NULL, NULL));
+    }
     DURE_TRY(optim_moment_to_host(t->opt, OPTIM_M, m));
     DURE_TRY(optim_moment_to_host(t->opt, OPTIM_V, v));
     /* The shard of the parameters, read in place where the device's memory
@@ -49,9 +74,34 @@ dure_status_t train_save(train_t *t, struct ckpt_io_stats *io, char *path, size_
     const size_t off = t->shard.offset, bytes = t->shard.count * sizeof(float);
     DURE_TRY(device_host_view(t->dev, model_params(t->model) + off, host + off, bytes,
                               &params));
-    DURE_TRY(ckpt_save(t->world, t->spec->checkpoint.dir, &meta, params,
-                       m + moff, v + moff, t->shard.offset, t->shard.count,
-                       t->spec->checkpoint.keep, io));
+    if (t->saver && !now) {
+        double held = 0;
+        r->background = 1;
+        DURE_TRY(ckpt_async_start(t->saver, t->spec->checkpoint.dir, &meta, params, m + moff,
+                                  v + moff, t->shard.offset, t->shard.count,
+                                  t->spec->checkpoint.keep, &held));
+    } else {
+        DURE_TRY(ckpt_save(t->world, t->spec->checkpoint.dir, &meta, params, m + moff,
+                           v + moff, t->shard.offset, t->shard.count, t->spec->checkpoint.keep,
+                           &r->io));
+    }
+out:
+    r->stall_s = dure_now_s() - t0;
+    return st;
+}
+
+dure_status_t train_save_collect(train_t *t, int wait, struct train_save_report *r)
+{
+    dure_status_t st = DURE_OK;
+    memset(r, 0, sizeof *r);
+    if (!t->saver || (!wait && !ckpt_async_done(t->saver))) {
+        goto out;
+    }
+    DURE_TRY(ckpt_async_wait(t->saver, &r->step, &r->io));
+    if (r->step > 0) {
+        r->background = 1;
+        DURE_TRY(ckpt_path(t->spec->checkpoint.dir, r->step, r->path, sizeof r->path));
+    }
 out:
     return st;
 }
@@ -110,6 +160,14 @@ dure_status_t train_resume(train_t *t, int *resumed, char *from, size_t cap)
                "loaded in %.3f s; data cursor epoch %" PRIu64 " position %" PRIu64 "\n",
                path, meta.step, meta.world_size, meta.zero_stage, io.total_s, meta.epoch,
                meta.position);
+        if (meta.world_size != (uint32_t)t->world_size) {
+            /* The global batch is the job spec's whatever the world: the
+             * accumulation count takes up the difference. */
+            printf("resume: world size %d instead of %u: shards re-cut, %d micro-batch(es) "
+                   "of %d per rank and step, global batch %d kept\n",
+                   t->world_size, meta.world_size, t->accum, t->micro,
+                   t->spec->optim.global_batch);
+        }
         fflush(stdout);
     }
 out:

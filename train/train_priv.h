@@ -11,6 +11,7 @@
 
 #include "collectives/bucket.h"
 #include "collectives/comm.h"
+#include "ckpt/async.h"
 #include "ckpt/ckpt.h"
 #include "dataio/loader.h"
 #include "device/device.h"
@@ -48,6 +49,8 @@ struct train {
     float *stage;                /* checkpoint staging, host: m, v (opt_len each) and,
                                     where the device's memory is not host memory,
                                     params (n) */
+    ckpt_async_t *saver;         /* checkpoint.async: the background writer, else NULL */
+    struct train_straggler *strag; /* parallel.straggler_every > 0: the checks, else NULL */
 
     struct optim_schedule sched;
     long step;                   /* optimizer steps completed */
@@ -61,8 +64,21 @@ struct train {
     int have_baseline;
     long fault_nan_step;         /* DURE_FAULT_NAN: step to poison, 0 = none */
     int fault_nan_rank;
+    int fault_slow_rank;         /* DURE_FAULT_SLOW: rank whose compute is slowed, -1 = none */
+    double fault_slow_s;         /* and by how much per step, seconds */
     uint64_t config_hash;        /* jobspec RESULT hash */
     char model_desc[CKPT_MODEL_MAX];
 };
+
+/* train/train_ckpt.c: the background checkpoint writer (checkpoint.async),
+ * created after the buffers (collective) and torn down before the
+ * communicator. */
+dure_status_t train_ckpt_setup(train_t *t);
+void train_ckpt_teardown(train_t *t);
+
+/* train/straggler.c: the straggler checks' buffers and rank 0's history
+ * (collective; the host names are gathered here), freed before the comm. */
+dure_status_t train_straggler_setup(train_t *t);
+void train_straggler_teardown(train_t *t);
 
 #endif

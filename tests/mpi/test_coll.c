@@ -605,10 +605,11 @@ static void test_config_errors(void **state)
  * the hook gets the report, then dure's own wait gives up with
  * DURE_ERR_TIMEOUT and the comm refuses further work. Rank 1 never joins. */
 static struct {
-    int calls, rank, missing_known;
-    uint64_t seq;
+    int calls, rank, missing_known, n_missing, missing_rank;
+    enum comm_peer_state missing_state;
+    uint64_t seq, missing_joined;
     size_t bytes;
-    char op[32], text[1024];
+    char op[32], text[1024], host[64], missing_host[64];
 } hang;
 static comm_t *hung_comm; /* left alive on purpose: its peer never finished */
 
@@ -622,6 +623,14 @@ static void record_hang(const struct comm_hang_report *r, void *arg)
     hang.missing_known = r->missing_known;
     snprintf(hang.op, sizeof hang.op, "%s", r->op);
     snprintf(hang.text, sizeof hang.text, "%s", r->text);
+    snprintf(hang.host, sizeof hang.host, "%s", r->host);
+    hang.n_missing = r->n_missing;
+    if (r->n_missing > 0) {
+        hang.missing_rank = r->missing[0].rank;
+        hang.missing_state = r->missing[0].state;
+        hang.missing_joined = r->missing[0].joined;
+        snprintf(hang.missing_host, sizeof hang.missing_host, "%s", r->missing[0].host);
+    }
 }
 
 static void test_watchdog_hook_returns(void **state)
@@ -647,7 +656,20 @@ static void test_watchdog_hook_returns(void **state)
         assert_int_equal(hang.missing_known, 1);
         assert_string_equal(hang.op, "all-reduce");
         assert_non_null(strstr(hang.text, "all-reduce seq 2 (4000 bytes, algo shm)"));
-        assert_non_null(strstr(hang.text, "not joined: rank 1 (last joined seq 1)"));
+        assert_non_null(strstr(hang.text, "; not joined: rank 1 on "));
+        assert_non_null(
+            strstr(hang.text, " (alive, still at an earlier collective; last joined seq 1)"));
+        /* The structured list: every other rank (1 first), on this very
+         * host, alive, at seq 1. */
+        char me[MPI_MAX_PROCESSOR_NAME];
+        int me_len = 0;
+        MPI_Get_processor_name(me, &me_len);
+        assert_string_equal(hang.host, me);
+        assert_int_equal(hang.n_missing, size - 1);
+        assert_int_equal(hang.missing_rank, 1);
+        assert_int_equal(hang.missing_state, COMM_PEER_BEHIND);
+        assert_int_equal(hang.missing_joined, 1);
+        assert_string_equal(hang.missing_host, me);
         assert_int_equal(comm_barrier(hung_comm), DURE_ERR_TIMEOUT);
         assert_non_null(strstr(dure_last_error(), "failed earlier (DURE_ERR_TIMEOUT)"));
         dure_log_set_quiet(0);

@@ -17,6 +17,15 @@ run_mpi 2 base --set run.dir="$R/full" --set parallel.zero_stage=1 --set checkpo
 t_eq "uninterrupted run (exit $T_RC)" "$T_RC" 0
 [ "$T_RC" -eq 0 ] || printf '%s\n' "$T_OUT" | tail -20
 if [ -f "$R/full/FINISHED" ]; then t_ok "FINISHED marker written"; else t_fail "no FINISHED marker"; fi
+# checkpoint.async (the default): step 4's checkpoint is written by the
+# helper thread, the last one at once; both are reported with the stall.
+t_grep "step 4 is saved in the background" \
+    'checkpoint: step 4 saved to .*ckpt-00000004\.h5 in the background: .*training held [0-9.]+ ms'
+t_grep "the last step is saved at once" 'checkpoint: step 8 saved to .*ckpt-00000008\.h5: '
+t_eq "metrics.jsonl records both saves and their stalls" \
+    "$(grep -o '"step":[48],"ckpt_save_s":[0-9.e+-]*,"ckpt_stall_s":[0-9.e+-]*,"ckpt":"[a-z]*"' \
+        "$R/full/metrics.jsonl" | sed 's/"ckpt_[a-z]*_s":[^,]*,//g' | tr '\n' ' ')" \
+    '"step":4,"ckpt":"background" "step":8,"ckpt":"inline" '
 
 # A run that died after its step-4 checkpoint: the same directory without
 # the step-8 checkpoint and marker (metrics of steps 5..8 left behind too).
@@ -56,6 +65,14 @@ t_eq "a second uninterrupted run elsewhere (exit $T_RC)" "$T_RC" 0
 t_run "dure verify: two runs of one job in different directories are identical" 0 \
     "$DURE" verify "$R/full" "$R/again"
 t_grep "dure verify ignores the run directory" 'ignored, differ by design: .*jobspec\.run\.dir'
+
+# checkpoint.async = false: the same numbers, every save inline.
+run_mpi 2 base --set run.dir="$R/inline" --set parallel.zero_stage=1 --set checkpoint.every=4 \
+    --set checkpoint.async=false
+t_eq "checkpoint.async = false (exit $T_RC)" "$T_RC" 0
+t_grep "step 4 is saved inline" 'checkpoint: step 4 saved to .*ckpt-00000004\.h5: '
+run_cmp_params "the inline and the background step-4 checkpoints hold the same state" \
+    "$R/full/$CK/ckpt-00000004.h5" "$R/inline/$CK/ckpt-00000004.h5"
 
 # On 1 rank: the shards are re-cut, the data order goes on unchanged.
 cut_run one

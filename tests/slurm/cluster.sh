@@ -18,6 +18,14 @@
 # exec DIR NODE CMD...
 #             multi-node: run CMD in NODE's namespaces (network, host name,
 #             mounts), as its jobs see them: to plant a fault on one node.
+# kill DIR NODE
+#             multi-node: SIGKILL everything in NODE (slurmd, steps, tasks):
+#             the node loses power.
+# reboot DIR NODE
+#             multi-node: kill NODE, wipe its spool, TmpFS and shared-memory
+#             files, start its slurmd again and return it to service.
+# link DIR NODE up|down
+#             multi-node: plug or unplug NODE's network cable (its veth).
 #
 # Multi-node (DURE_CLUSTER_NODES=N set, 1 to 64): every node is a network
 # namespace with its own host name TAG-nI, address, CPUs and slurmd; see
@@ -79,6 +87,8 @@ usage() {
     echo "usage: bash tests/slurm/cluster.sh up|down|status DIR" >&2
     echo "       bash tests/slurm/cluster.sh fabric DIR RATE|none [NODE...]" >&2
     echo "       bash tests/slurm/cluster.sh exec DIR NODE CMD..." >&2
+    echo "       bash tests/slurm/cluster.sh kill|reboot DIR NODE" >&2
+    echo "       bash tests/slurm/cluster.sh link DIR NODE up|down" >&2
     exit 2
 }
 
@@ -542,5 +552,11 @@ case $cmd in
     status) [ $# -eq 0 ] || usage; cmd_status ;;
     fabric) [ $# -ge 1 ] || usage; DIR=$(cd "$DIR" && pwd -P) || exit 1; cmd_fabric "$@" ;;
     exec) [ $# -ge 2 ] || usage; DIR=$(cd "$DIR" && pwd -P) || exit 1; cmd_exec "$@" ;;
+    kill|reboot)
+        [ $# -eq 1 ] || usage
+        DIR=$(cd "$DIR" && pwd -P) || exit 1
+        { exec 9>> "$DIR/lock" && flock -w "$UP_TIMEOUT" 9; } || die "another cluster.sh holds $DIR/lock"
+        "cmd_$cmd" "$1" ;;
+    link) [ $# -eq 2 ] || usage; DIR=$(cd "$DIR" && pwd -P) || exit 1; cmd_link "$@" ;;
     *) usage ;;
 esac

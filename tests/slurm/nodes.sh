@@ -333,3 +333,69 @@ cmd_exec() {
     [ -n "$pid" ] || die "node '$node' has no running slurmd in $DIR (nodes: ${NODE_NAMES[*]})"
     exec nsenter --target "$pid" --net --uts --mount "$@"
 }
+
+# ---------------------------------------------------------------- node faults
+
+# node_index NODE: its number I (1..N), or die naming the nodes there are.
+node_index() {
+    local i=${1#"$TAG"-n}
+    { [[ "$1" == "$TAG"-n* ]] && [[ "$i" =~ ^[0-9]+$ ]] && [ "$i" -ge 1 ] &&
+        [ "$i" -le "$NODES" ]; } || die "no node '$1' in this cluster (nodes: ${NODE_NAMES[*]})"
+    echo "$i"
+}
+
+# node_kill NODE: SIGKILL every process in the node's network namespace
+# (its slurmd, slurmstepds and tasks) at once: the node loses power.
+node_kill() {
+    local pids
+    pids=$(ip netns pids "$1" 2>/dev/null | tr '\n' ' ')
+    [ -n "$pids" ] || return 0
+    # shellcheck disable=SC2086  # a list of PIDs
+    kill -KILL $pids 2>/dev/null
+    # shellcheck disable=SC2086
+    wait_gone 5 $pids
+}
+
+# cmd_kill NODE: the node dies; Slurm notices after SlurmdTimeout.
+cmd_kill() {
+    read_settings || die "no multi-node cluster in $DIR"
+    node_index "$1" > /dev/null
+    node_kill "$1" || die "processes of node $1 survived SIGKILL"
+    log "node $1 killed"
+}
+
+# cmd_reboot NODE: kill what runs there, wipe what a killed node leaves
+# behind (its spool, TmpFS and shared-memory files, which would make the
+# next job landing there fail), start its slurmd again and return it to
+# service (a DOWN node would otherwise stay down for a minute).
+cmd_reboot() {
+    local node=$1 i deadline=$((SECONDS + UP_TIMEOUT))
+    read_settings || die "no multi-node cluster in $DIR"
+    i=$(node_index "$node")
+    node_kill "$node" || die "processes of node $node survived SIGKILL"
+    ip link set "$TAG-h$i" up 2>/dev/null
+    rm -rf "${DIR:?}/spool/$node" "${DIR:?}/tmp/$node" /dev/shm/*."$node".*
+    mkdir -p "$DIR/spool/$node" "$DIR/tmp/$node" || die "cannot wipe node $node"
+    in_node "$node" "$node"
+    start_daemon "slurmd.$node" "${IN_NODE[@]}" taskset -c "$(node_cpus "$i")" \
+        "$(command -v slurmd)" -D -N "$node" -f "$DIR/etc/slurm.conf"
+    [ -n "$(daemon_pid "slurmd.$node")" ] || { dump_logs; die "slurmd of $node did not start"; }
+    SLURM_CONF="$DIR/etc/slurm.conf" scontrol update NodeName="$node" State=RESUME 2>/dev/null
+    until [ "$(SLURM_CONF="$DIR/etc/slurm.conf" timeout 2 sinfo -h -n "$node" -o %T 2>/dev/null)" = idle ]; do
+        [ $SECONDS -lt $deadline ] || die "node $node is not idle after its reboot"
+        sleep 0.1
+        SLURM_CONF="$DIR/etc/slurm.conf" scontrol update NodeName="$node" State=RESUME 2>/dev/null
+    done
+    log "node $node rebooted"
+}
+
+# cmd_link NODE up|down: the node's network cable (its veth on the bridge
+# side); everything in the node keeps running.
+cmd_link() {
+    local i
+    read_settings || die "no multi-node cluster in $DIR"
+    i=$(node_index "$1")
+    case $2 in up|down) ;; *) die "link state '$2' must be up or down" ;; esac
+    ip link set "$TAG-h$i" "$2" || die "cannot set the link of node $1 $2"
+    log "node $1: link $2"
+}

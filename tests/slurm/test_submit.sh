@@ -66,7 +66,7 @@ t_grep "batch.sh: USR2 before the time limit" '^#SBATCH --signal=USR2@120$'
 t_grep "batch.sh: requeue" '^#SBATCH --requeue$'
 t_grep "batch.sh: append to the log across restarts" '^#SBATCH --open-mode=append$'
 # shellcheck disable=SC2016  # the script's own variables, literally
-t_grep "batch.sh: srun with PMIx" '^srun --mpi=pmix .*"\$dure" run "\$spec"'
+t_grep "batch.sh: srun with PMIx on every node of the attempt" '^srun --mpi=pmix --kill-on-bad-exit=1 "\$\{on_nodes\[@\]\}" "\$dure" run'
 t_run "dure render prints the script that was submitted" 0 \
     "$DURE" render --dure "$STAND_IN" demo.ini
 t_eq "render output equals batch.sh" "$T_OUT" "$(cat runs/demo/batch.sh)"

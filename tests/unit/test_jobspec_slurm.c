@@ -149,11 +149,12 @@ static void test_render(void **state)
         "\nmax_restarts=3\nrequeue=0\nexclude='n[01-03]'\n",
         "\nexport X='it'\\''s $(x)'\n",
         "\nexport SRUN_CPUS_PER_TASK=1\n",
+        "\non_nodes=(--nodes=\"$nodes_now\" --ntasks=$((nodes_now * ntasks_per_node)))\n",
         /* preflight first, its bad nodes into the run's exclusion list */
-        "\nsrun --mpi=pmix --kill-on-bad-exit=1 \"$dure\" preflight --bad-nodes \"$excluded\" "
-        "\"$spec\" || rc=$?\n",
+        "\nsrun --mpi=pmix --kill-on-bad-exit=1 \"${on_nodes[@]}\" \"$dure\" preflight --bad-nodes "
+        "\"$excluded\" \"$spec\" || rc=$?\n",
         "\nexcluded=$run_dir/excluded_nodes\n",
-        "\nsrun --mpi=pmix --kill-on-bad-exit=1 \"$dure\" run \"$spec\" &\n",
+        "\nsrun --mpi=pmix --kill-on-bad-exit=1 \"${on_nodes[@]}\" \"$dure\" run \"$spec\" &\n",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         if (!strstr(script, want[i])) {
@@ -177,6 +178,52 @@ static void test_render(void **state)
                         "optim.micro_batch * ranks = 8 * 8 (slurm.nodes 2 x "
                         "slurm.ntasks_per_node 4)");
     jobspec_free(s);
+}
+
+/* run.elastic: the batch script may requeue the job on min_nodes to nodes
+ * nodes, and the global batch must divide on every count in between. */
+static void test_render_elastic(void **state)
+{
+    (void)state;
+    struct dure_jobspec *s = load("[run]\nname = e\nelastic = true\n[data]\npath = d.h5\n"
+                                  "[slurm]\nnodes = 4\nmin_nodes = 2\n"
+                                  "[optim]\nglobal_batch = 96\nmicro_batch = 8\n");
+    struct slurm_job job = {.spec = s, .dure = "/bin/dure", .workdir = "/w"};
+    char *script = NULL;
+    assert_int_equal(slurm_render(&job, &script), DURE_OK);
+    assert_non_null(strstr(script, "\n#SBATCH --nodes=4\n"));
+    assert_non_null(strstr(script, "\nmin_nodes=2\nntasks_per_node=1\n"));
+    free(script);
+    /* 64 windows do not split over 3 nodes x 8. */
+    assert_int_equal(jobspec_set(s, "optim.global_batch=64"), DURE_OK);
+    dure_log_set_quiet(1);
+    assert_int_equal(slurm_render(&job, &script), DURE_ERR_ARG);
+    dure_log_set_quiet(0);
+    assert_string_equal(dure_last_error(),
+                        "job.ini: optim.global_batch = 64 is not a multiple of "
+                        "optim.micro_batch * ranks = 8 * 3 (nodes that run.elastic may run "
+                        "on: 3 x slurm.ntasks_per_node 1)");
+    /* Not elastic: one node count. */
+    assert_int_equal(jobspec_set(s, "slurm.min_nodes=0"), DURE_OK);
+    assert_int_equal(jobspec_set(s, "run.elastic=false"), DURE_OK);
+    assert_int_equal(slurm_render(&job, &script), DURE_OK);
+    assert_non_null(strstr(script, "\nmin_nodes=4\n"));
+    free(script);
+    jobspec_free(s);
+    /* min_nodes alone is refused, and above nodes too. */
+    struct dure_jobspec *bad = NULL;
+    dure_log_set_quiet(1);
+    assert_int_equal(jobspec_load_string("[data]\npath = d.h5\n[slurm]\nnodes = 2\n"
+                                         "min_nodes = 1\n",
+                                         "job.ini", NULL, &bad),
+                     DURE_ERR_ARG);
+    assert_non_null(strstr(dure_last_error(), "slurm.min_nodes = 1 needs run.elastic = true"));
+    assert_int_equal(jobspec_load_string("[run]\nelastic = true\n[data]\npath = d.h5\n"
+                                         "[slurm]\nnodes = 2\nmin_nodes = 3\n",
+                                         "job.ini", NULL, &bad),
+                     DURE_ERR_ARG);
+    assert_non_null(strstr(dure_last_error(), "slurm.min_nodes = 3 is above slurm.nodes = 2"));
+    dure_log_set_quiet(0);
 }
 
 static void test_render_sweep(void **state)
@@ -361,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_shquote),
         cmocka_unit_test(test_sbatch_quote),
         cmocka_unit_test(test_render),
+        cmocka_unit_test(test_render_elastic),
         cmocka_unit_test(test_render_sweep),
         cmocka_unit_test(test_profiles),
         cmocka_unit_test(test_job_records),

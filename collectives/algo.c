@@ -27,6 +27,7 @@ static const char *const coll_names[COMM_COLL_COUNT] = {
     [COMM_ALLGATHER] = "all-gather",
     [COMM_BROADCAST] = "broadcast",
     [COMM_BARRIER] = "barrier",
+    [COMM_TREE_REDUCE_SCATTER] = "exact reduce-scatter",
 };
 
 const char *comm_backend_name(enum comm_backend b)

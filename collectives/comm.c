@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "collectives/backend.h"
+#include "collectives/tree.h"
 #include "collectives/watchdog.h"
 #include "common/mpi_check.h"
 
@@ -125,7 +126,8 @@ struct comm_shard comm_shard_of(size_t n, int size, int rank)
 struct comm_shard comm_op_piece(const struct comm_op *op, int size, int r)
 {
     struct comm_shard p;
-    if (op->coll == COMM_REDUCE_SCATTER || op->coll == COMM_ALLGATHER) {
+    if (op->coll == COMM_REDUCE_SCATTER || op->coll == COMM_ALLGATHER ||
+        op->coll == COMM_TREE_REDUCE_SCATTER) {
         struct comm_shard sh = comm_shard_of(op->total, size, r);
         size_t lo = sh.offset > op->offset ? sh.offset : op->offset;
         size_t end = op->offset + op->count;
@@ -207,6 +209,9 @@ enum comm_algo comm_algo_for(const comm_t *c, enum comm_coll coll, size_t bytes)
 
 static const char *op_algo_name(const comm_t *c, const struct comm_op *op)
 {
+    if (op->coll == COMM_TREE_REDUCE_SCATTER) {
+        return "tree";
+    }
     return c->kind == COMM_BACKEND_NCCL ? "nccl" : comm_algo_name(op->algo);
 }
 
@@ -246,6 +251,9 @@ static dure_status_t exec_op(comm_t *c, const struct comm_op *op, size_t bytes)
         break;
     case COMM_BARRIER:
         st = f->barrier ? f->barrier(c->ctx, op) : default_barrier(c, op);
+        break;
+    case COMM_TREE_REDUCE_SCATTER:
+        st = f->tree_reduce_scatter(c->ctx, op);
         break;
     default:
         st = DURE_ERR_INTERNAL;
@@ -374,8 +382,20 @@ static dure_status_t check_op(comm_t *c, const struct comm_op *op)
     DURE_CHECK(op->root >= 0 && op->root < c->size, DURE_ERR_ARG,
                "%s: root %d is not a rank of this communicator (size %d)", name, op->root,
                c->size);
-    DURE_CHECK(op->count == 0 || (op->send && op->recv), DURE_ERR_ARG,
-               "%s: NULL buffer for %zu elements", name, op->count);
+    DURE_CHECK(op->coll == COMM_TREE_REDUCE_SCATTER || op->count == 0 ||
+                   (op->send && op->recv),
+               DURE_ERR_ARG, "%s: NULL buffer for %zu elements", name, op->count);
+    if (op->coll == COMM_TREE_REDUCE_SCATTER) {
+        DURE_CHECK(c->iface->tree_reduce_scatter, DURE_ERR_UNSUPPORTED,
+                   "%s: backend %s has none", name, c->iface->name);
+        DURE_CHECK(op->dtype == COMM_F32 && op->tree && op->tree->rows >= 1 &&
+                       op->tree->rows <= op->tree->rows_max &&
+                       op->tree->rows <= TREE_FRONTIER_MAX,
+                   DURE_ERR_ARG, "%s: needs float32 and a tree with rows", name);
+        DURE_CHECK(op->tree->leaves % (uint64_t)c->size == 0, DURE_ERR_ARG,
+                   "%s: %d ranks do not divide the tree's %llu leaves", name, c->size,
+                   (unsigned long long)op->tree->leaves);
+    }
 out:
     return st;
 }
@@ -809,6 +829,14 @@ static struct comm_op op_range(enum comm_coll coll, void *buf, size_t total, siz
                             .recv = buf, .total = total, .offset = offset, .count = count};
 }
 
+static struct comm_op op_tree(const struct comm_tree *t, size_t total, size_t offset,
+                              size_t count)
+{
+    return (struct comm_op){.coll = COMM_TREE_REDUCE_SCATTER, .dtype = COMM_F32,
+                            .redop = COMM_SUM, .tree = t, .total = total, .offset = offset,
+                            .count = count};
+}
+
 /* A rank whose shard is empty may pass NULL for it. */
 static void fix_empty_shard(struct comm_op *op, int own_send)
 {
@@ -913,5 +941,20 @@ dure_status_t comm_allgather_range_start(comm_t *c, void *buf, size_t total, siz
                                          size_t count, enum comm_dtype dt, comm_req_t **req)
 {
     struct comm_op o = op_range(COMM_ALLGATHER, buf, total, offset, count, dt, COMM_SUM);
+    return issue(c, &o, req);
+}
+
+dure_status_t comm_tree_reduce_scatter_range(comm_t *c, const struct comm_tree *t,
+                                             size_t total, size_t offset, size_t count)
+{
+    struct comm_op o = op_tree(t, total, offset, count);
+    return issue(c, &o, NULL);
+}
+
+dure_status_t comm_tree_reduce_scatter_range_start(comm_t *c, const struct comm_tree *t,
+                                                   size_t total, size_t offset, size_t count,
+                                                   comm_req_t **req)
+{
+    struct comm_op o = op_tree(t, total, offset, count);
     return issue(c, &o, req);
 }

@@ -12,6 +12,19 @@
 
 #include "collectives/backend.h"
 
+/* Wait for reqs[n], polling the watchdog's cancel flag: MPI_Testall in a
+ * loop for a short spin, then between tests sleeps growing to 0.1 ms, so a
+ * wait for a peer that is still computing leaves the core to this rank's
+ * compute thread (see collectives/shm.c). DURE_ERR_TIMEOUT names `who`
+ * when the watchdog gave up. (collectives/ring.c) */
+dure_status_t comm_mpi_waitall(const atomic_int *cancel, MPI_Request *reqs, int n,
+                               const char *who);
+
+/* Exact reduce-scatter (collectives/tree.h) over MPI point-to-point
+ * (collectives/tree_mpi.c). */
+dure_status_t comm_tree_mpi_run(MPI_Comm mpi, int rank, int size, const atomic_int *cancel,
+                                const struct comm_op *op);
+
 /* MPI's own collectives (MPI_Allreduce, MPI_Reduce_scatter, ...). */
 struct comm_native;
 dure_status_t comm_native_create(const struct comm_backend_args *a, struct comm_native **out);

@@ -50,11 +50,8 @@ static int mod(int a, int n)
     return ((a % n) + n) % n;
 }
 
-/* Wait for reqs, polling the watchdog's cancel flag: MPI_Testall in a
- * loop for RING_SPIN_NS, then between tests sleeps growing to
- * RING_SLEEP_MAX_NS, so a wait for a peer that is still computing leaves
- * the core to this rank's compute thread (see collectives/shm.c). */
-static dure_status_t ring_wait(struct comm_ring *r, MPI_Request *reqs, int n)
+dure_status_t comm_mpi_waitall(const atomic_int *cancel, MPI_Request *reqs, int n,
+                               const char *who)
 {
     dure_status_t st = DURE_OK;
     int done = 0;
@@ -76,8 +73,8 @@ static dure_status_t ring_wait(struct comm_ring *r, MPI_Request *reqs, int n)
             }
             nap = 1000;
         }
-        DURE_CHECK(!atomic_load(r->cancel), DURE_ERR_TIMEOUT,
-                   "ring: wait cancelled by the watchdog");
+        DURE_CHECK(!atomic_load(cancel), DURE_ERR_TIMEOUT, "%s: wait cancelled by the watchdog",
+                   who);
         const struct timespec d = {0, nap};
         nanosleep(&d, NULL);
         nap = nap * 2 > RING_SLEEP_MAX_NS ? RING_SLEEP_MAX_NS : nap * 2;
@@ -139,7 +136,7 @@ static dure_status_t reduce_scatter_phase(struct comm_ring *r, const struct comm
             if (s > 0) {
                 DURE_TRY(post_step(r, op, k, s, seg, buf, r->partial, &r->req[0]));
             }
-            DURE_TRY(ring_wait(r, r->req, 2));
+            DURE_TRY(comm_mpi_waitall(r->cancel, r->req, 2, "ring"));
             const int last = s == n - 2;
             if (last && k + 1 < rounds) {
                 /* The next round's first step sends input only: post it now. */
@@ -185,7 +182,7 @@ static dure_status_t allgather_phase(struct comm_ring *r, const struct comm_op *
                                        MPI_FLOAT, mod(me + 1, n), RING_TAG, r->mpi,
                                        &r->req[1]));
             }
-            DURE_TRY(ring_wait(r, r->req, 2));
+            DURE_TRY(comm_mpi_waitall(r->cancel, r->req, 2, "ring"));
         }
     }
 out:
@@ -212,16 +209,16 @@ static dure_status_t broadcast_chain(struct comm_ring *r, const struct comm_op *
             MPI_Request rq = MPI_REQUEST_NULL;
             DURE_MPI_TRY(MPI_Irecv(dst, (int)c, MPI_FLOAT, mod(me - 1, n), RING_TAG, r->mpi,
                                    &rq));
-            DURE_TRY(ring_wait(r, &rq, 1));
+            DURE_TRY(comm_mpi_waitall(r->cancel, &rq, 1, "ring"));
         }
         if (!last) {
             /* At most one forward in flight: the next receive overlaps it. */
-            DURE_TRY(ring_wait(r, &send, 1));
+            DURE_TRY(comm_mpi_waitall(r->cancel, &send, 1, "ring"));
             DURE_MPI_TRY(MPI_Isend(dst, (int)c, MPI_FLOAT, mod(me + 1, n), RING_TAG, r->mpi,
                                    &send));
         }
     }
-    DURE_TRY(ring_wait(r, &send, 1));
+    DURE_TRY(comm_mpi_waitall(r->cancel, &send, 1, "ring"));
 out:
     return st;
 }

@@ -43,7 +43,7 @@ dure_status_t comm_tree_mpi_run(MPI_Comm mpi, int rank, int size, const atomic_i
             if (at < mine.count) {
                 int cnt = (int)(mine.count - at < TREE_MSG_MAX ? mine.count - at : TREE_MSG_MAX);
                 for (int f = 0; f < rows_from; f++) {
-                    float *dst = comm_tree_recv_at(t, size, rank, from, f, chunk, shard.offset,
+                    float *dst = comm_tree_recv_at(t, rank, from, f, chunk, shard.offset,
                                                    mine.offset + at);
                     DURE_MPI_TRY(MPI_Irecv(dst, cnt, MPI_FLOAT, from, TREE_TAG + f, mpi,
                                            &req[n++]));

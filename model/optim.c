@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/sumtree.h"
 #include "model/optim_dev.h"
 
 /* Elements per partial sum of the squared norm: the reduction order depends
@@ -27,6 +28,12 @@ struct optim {
     double *partials;            /* (n_partials) in mem */
     double *host_partials;       /* (n_partials) host */
     size_t n_partials;
+    /* cuda, exact mode's norm: a tile's first element and length, its
+     * value; room for the tiles of any range of at most len elements. */
+    size_t max_tiles;
+    uint64_t *tile_first;        /* (max_tiles) in mem */
+    uint32_t *tile_len;          /* (max_tiles) in mem */
+    double *tile_val;            /* (max_tiles) in mem */
 };
 
 float optim_lr_at(const struct optim_schedule *sched, int s)
@@ -125,6 +132,12 @@ dure_status_t optim_create(const struct optim_config *cfg,
     if (mem == MODEL_MEM_CUDA) {
         DURE_TRY(optim_dev_alloc((void **)&opt->m, mbytes));
         DURE_TRY(optim_dev_alloc((void **)&opt->partials, pbytes));
+        /* A range's capped frontier: whole tiles plus up to one node per
+         * level below the tile at each end. */
+        opt->max_tiles = len / TREE_TILE + 2 * (TREE_TILE_LEVEL + 1);
+        DURE_TRY(optim_dev_alloc((void **)&opt->tile_first, opt->max_tiles * sizeof(uint64_t)));
+        DURE_TRY(optim_dev_alloc((void **)&opt->tile_len, opt->max_tiles * sizeof(uint32_t)));
+        DURE_TRY(optim_dev_alloc((void **)&opt->tile_val, opt->max_tiles * sizeof(double)));
     } else {
         opt->m = calloc(2 * len, sizeof(float));
         DURE_ALLOC_TRY(opt->m, mbytes);
@@ -146,6 +159,9 @@ void optim_destroy(optim_t *opt)
     if (opt->mem == MODEL_MEM_CUDA) {
         optim_dev_free(opt->m);
         optim_dev_free(opt->partials);
+        optim_dev_free(opt->tile_first);
+        optim_dev_free(opt->tile_len);
+        optim_dev_free(opt->tile_val);
     } else {
         free(opt->m);
     }
@@ -180,6 +196,26 @@ dure_status_t optim_grad_sq_norm(optim_t *opt, const float *grads, double *sq)
         total += opt->partials[c];
     }
     *sq = total;
+out:
+    return st;
+}
+
+dure_status_t optim_tree_tiles(optim_t *opt, struct tree_norm *t, const float *g)
+{
+    dure_status_t st = DURE_OK;
+    DURE_CHECK(t->hi - t->lo <= opt->len, DURE_ERR_ARG,
+               "norm range of %llu elements is longer than the optimizer's slice (%zu)",
+               (unsigned long long)(t->hi - t->lo), opt->len);
+    if (opt->mem != MODEL_MEM_CUDA) {
+        tree_norm_tiles_host(t, g);
+        goto out;
+    }
+    DURE_CHECK(t->ntiles <= opt->max_tiles, DURE_ERR_INTERNAL, "%zu norm tiles, room for %zu",
+               t->ntiles, opt->max_tiles);
+    DURE_TRY(optim_dev_copy(opt->tile_first, t->tile_first, t->ntiles * sizeof(uint64_t), 0));
+    DURE_TRY(optim_dev_copy(opt->tile_len, t->tile_len, t->ntiles * sizeof(uint32_t), 0));
+    DURE_TRY(optim_dev_tree_tiles(g, t->lo, opt->tile_first, opt->tile_len, t->ntiles,
+                                  opt->tile_val, t->val));
 out:
     return st;
 }

@@ -8,6 +8,7 @@ extern "C" {
 #include "common/status.h"
 }
 #include "common/cuda_check.h"
+#include "common/sumtree.h"
 #include "model/optim_dev.h"
 
 namespace {
@@ -49,6 +50,45 @@ __global__ void sq_chunks(double *partials, const float *g, size_t n, size_t chu
     }
     if (threadIdx.x == 0) {
         partials[blockIdx.x] = sh[0];
+    }
+}
+
+// Exact mode's norm: one block per tile (at most TREE_TILE elements): the
+// squares in double, adjacent pairs added level by level, an odd last value
+// passed up alone: common/sumtree.c's tree_sq_tile, add for add. The two
+// shared buffers alternate so that no thread reads what another writes.
+__global__ void tree_tiles(double *val, const float *g, uint64_t base, const uint64_t *first,
+                           const uint32_t *len)
+{
+    __shared__ double t[2][TREE_TILE / 2];
+    const float *x = g + (first[blockIdx.x] - base);
+    const uint32_t n = len[blockIdx.x];
+    uint32_t m = n / 2;
+    for (uint32_t j = threadIdx.x; j < m; j += blockDim.x) {
+        double a = x[2 * j], b = x[2 * j + 1];
+        t[0][j] = a * a + b * b; // both squares exact: contraction changes nothing
+    }
+    if (threadIdx.x == 0 && n % 2) {
+        double a = x[n - 1];
+        t[0][m] = a * a;
+    }
+    m += n % 2;
+    int cur = 0;
+    __syncthreads();
+    while (m > 1) {
+        const uint32_t h = m / 2;
+        for (uint32_t j = threadIdx.x; j < h; j += blockDim.x) {
+            t[1 - cur][j] = t[cur][2 * j] + t[cur][2 * j + 1];
+        }
+        if (threadIdx.x == 0 && m % 2) {
+            t[1 - cur][h] = t[cur][m - 1];
+        }
+        __syncthreads();
+        cur = 1 - cur;
+        m = h + m % 2;
+    }
+    if (threadIdx.x == 0) {
+        val[blockIdx.x] = t[cur][0];
     }
 }
 
@@ -112,6 +152,21 @@ dure_status_t optim_dev_sq_norm(const float *g, size_t n, size_t chunk, double *
         total += host_partials[k];
     }
     *out = total;
+out:
+    return st;
+}
+
+dure_status_t optim_dev_tree_tiles(const float *g, uint64_t base, const uint64_t *first,
+                                   const uint32_t *len, size_t ntiles, double *val,
+                                   double *host_val)
+{
+    dure_status_t st = DURE_OK;
+    if (ntiles == 0) {
+        return st;
+    }
+    tree_tiles<<<(unsigned)ntiles, kThreads>>>(val, g, base, first, len);
+    DURE_CUDA_TRY(cudaGetLastError());
+    DURE_CUDA_TRY(cudaMemcpy(host_val, val, ntiles * sizeof(double), cudaMemcpyDeviceToHost));
 out:
     return st;
 }

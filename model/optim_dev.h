@@ -9,6 +9,7 @@
 #define DURE_MODEL_OPTIM_DEV_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/status.h"
 
@@ -41,6 +42,14 @@ dure_status_t optim_dev_adamw(const struct optim_dev_step *s, float weight_decay
 dure_status_t optim_dev_sq_norm(const float *g, size_t n, size_t chunk,
                                 double *partials, double *host_partials,
                                 double *out);
+
+/* Exact mode's norm tiles (common/sumtree.h, tree_sq_tile is the CPU
+ * reference): for each of ntiles tiles, val[i] = the tree sum of squares of
+ * g[first[i] - base ..][0 .. len[i]), len[i] <= TREE_TILE. first, len, val:
+ * device; host_val receives val. */
+dure_status_t optim_dev_tree_tiles(const float *g, uint64_t base, const uint64_t *first,
+                                   const uint32_t *len, size_t ntiles, double *val,
+                                   double *host_val);
 
 #ifdef __cplusplus
 }

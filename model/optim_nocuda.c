@@ -43,3 +43,11 @@ dure_status_t optim_dev_sq_norm(const float *g, size_t n, size_t chunk,
     *out = 0.0;
     return no_cuda();
 }
+
+dure_status_t optim_dev_tree_tiles(const float *g, uint64_t base, const uint64_t *first,
+                                   const uint32_t *len, size_t ntiles, double *val,
+                                   double *host_val)
+{
+    (void)g, (void)base, (void)first, (void)len, (void)ntiles, (void)val, (void)host_val;
+    return no_cuda();
+}

@@ -25,6 +25,7 @@
 #include "model/flops.h"
 #include "model/model.h"
 #include "model/optim.h"
+#include "train/exact.h"
 
 /*
  * Make a locally decided status collective: every rank returns the worst
@@ -204,7 +205,12 @@ static dure_status_t check_memory(const train_t *t, const struct model_config *m
     }
     uint64_t shards = t->zero_stage > 0 ? (uint64_t)t->world_size : 1;
     uint64_t opt = mem.optimizer / shards;
-    uint64_t gshard = t->zero_stage == 2 ? mem.grads / shards : 0;
+    uint64_t gshard = t->shard_acc ? mem.grads / shards : 0;
+    if (t->plan) {
+        /* Exact mode's saved gradients and receive area (train/exact.h). */
+        uint64_t rows = (uint64_t)t->plan->rows_max * (uint64_t)(t->world_size - 1);
+        gshard += mem.grads * (uint64_t)t->plan->slots + mem.grads * rows / shards;
+    }
     uint64_t batch = (uint64_t)t->micro * (uint64_t)t->accum * (uint64_t)t->window *
                      (uint64_t)t->channels * sizeof(float);
     uint64_t loaders = batch * (uint64_t)(t->spec->data.prefetch + 1 + 3);
@@ -229,6 +235,10 @@ static dure_status_t on_grad_ready(void *ctx, size_t offset, size_t count)
 {
     dure_status_t st = DURE_OK;
     train_t *t = ctx;
+    if (t->exact) {
+        /* The last micro-batch's tree adds, before its buckets can start. */
+        DURE_TRY(train_exact_micro(t, t->accum - 1, offset, count));
+    }
     /* Ranges come whole tensors at a time, last tensor first. */
     int lo = 0, hi = t->n_tensors;
     while (lo < hi) {
@@ -309,6 +319,13 @@ static dure_status_t setup_comm(train_t *t, MPI_Comm world, comm_hang_fn on_hang
     bc.mode = t->zero_stage == 0 ? COMM_BUCKET_ALLREDUCE : COMM_BUCKET_REDUCE_SCATTER;
     bc.redop = COMM_SUM; /* scaled by 1 / (A * R) in the optimizer step */
     bc.overlap = s->parallel.overlap;
+    bc.tree = NULL;
+    if (t->exact) {
+        DURE_TRY(train_exact_setup(t));
+        bc.mode = t->zero_stage == 0 ? COMM_BUCKET_EXACT_ALLREDUCE
+                                     : COMM_BUCKET_EXACT_REDUCE_SCATTER;
+        bc.tree = &t->tree;
+    }
     DURE_TRY(comm_bucketer_create(t->comm, model_grads(t->model), t->tensor_off,
                                   t->n_tensors, &bc, &t->bucketer));
 out:
@@ -319,7 +336,10 @@ static dure_status_t alloc_buffers(train_t *t)
 {
     dure_status_t st = DURE_OK;
     size_t opt_len = optim_len(t->opt);
-    t->slot = 2 * t->accum > t->accum + 2 ? 2 * t->accum : t->accum + 2;
+    /* A slot: the micro-batch losses, the squared norm, the stop signal,
+     * exact mode's norm frontier; validation: losses and baselines. */
+    int ctl = t->accum + 2 + (t->exact ? t->norm_max : 0);
+    t->slot = 2 * t->accum > ctl ? 2 * t->accum : ctl;
     size_t ctl_bytes = (size_t)t->world_size * (size_t)t->slot * sizeof(double);
     t->ctl_host = calloc(1, ctl_bytes);
     DURE_ALLOC_TRY(t->ctl_host, ctl_bytes);
@@ -327,7 +347,7 @@ static dure_status_t alloc_buffers(train_t *t)
     size_t stage = 2 * opt_len + (t->on_device ? t->n : 0);
     t->stage = malloc(stage * sizeof(float) + 1);
     DURE_ALLOC_TRY(t->stage, stage * sizeof(float));
-    if (t->zero_stage == 2) {
+    if (t->shard_acc) {
         size_t bytes = t->shard.count * sizeof(float);
         if (t->on_device) {
             DURE_TRY(comm_mem_alloc(t->comm, bytes, (void **)&t->grad_acc));
@@ -344,8 +364,14 @@ static void report_setup(const train_t *t, const struct model_config *mc,
                          const char *peak_what, FILE *out)
 {
     struct train_memory mem;
-    char table[256] = "";
+    char table[256] = "", exact[256] = "";
     train_memory(t, &mem);
+    if (t->exact) {
+        snprintf(exact, sizeof exact,
+                 "run: exact mode: %llu micro-batches per step summed in a fixed tree; "
+                 "%d saved gradient vector(s), %" PRIu64 " B in all\n",
+                 (unsigned long long)t->plan->leaves, t->plan->slots, mem.exact);
+    }
     comm_algo_table_text(t->comm, table, sizeof table);
     model_print_summary(mc, out);
     fprintf(out,
@@ -355,11 +381,13 @@ static void report_setup(const train_t *t, const struct model_config *mc,
             "ranks\n"
             "run: memory per rank: params %" PRIu64 " B, grads %" PRIu64 " B, grad shard "
             "%" PRIu64 " B, optimizer %" PRIu64 " B, checkpoint staging %" PRIu64 " B\n"
-            "run: MFU peak per rank: %s\n",
+            "run: MFU peak per rank: %s\n"
+            "%s",
             t->world_size, comm_backend_name(comm_backend(t->comm)), table, t->zero_stage,
             comm_bucketer_count(t->bucketer), t->spec->parallel.overlap ? "on" : "off",
             t->spec->optim.global_batch, t->window, t->micro, t->accum, t->world_size,
-            mem.params, mem.grads, mem.grad_shard, mem.optimizer, mem.staging, peak_what);
+            mem.params, mem.grads, mem.grad_shard, mem.optimizer, mem.staging, peak_what,
+            exact);
     fflush(out);
 }
 
@@ -383,15 +411,25 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
     t->rank = ranks->world_rank;
     t->world_size = ranks->world_size;
     t->zero_stage = spec->parallel.zero_stage;
+    t->exact = spec->run.exact;
+    t->shard_acc = t->zero_stage == 2 && !t->exact;
     t->hook_err_tensor = -1;
     t->window = (spec->model.context_patches + 1) * spec->model.patch_len;
     t->micro = spec->optim.micro_batch;
-    int per_step = t->micro * t->world_size;
-    DURE_CHECK(spec->optim.global_batch % per_step == 0, DURE_ERR_ARG,
-               "optim.global_batch = %d is not a multiple of optim.micro_batch (%d) x ranks "
-               "(%d) = %d: the accumulation count must be a whole number",
-               spec->optim.global_batch, t->micro, t->world_size, per_step);
-    t->accum = spec->optim.global_batch / per_step;
+    /* The job spec makes micro_batch divide global_batch; the ranks must
+     * divide the micro-batches. */
+    uint64_t micro_batches = (uint64_t)(spec->optim.global_batch / t->micro);
+    char sizes[256];
+    tree_sizes_text(micro_batches, sizes, sizeof sizes);
+    DURE_CHECK(micro_batches % (uint64_t)t->world_size == 0, DURE_ERR_ARG,
+               "%d ranks cannot share the %llu micro-batches of a step (optim.global_batch "
+               "= %d / optim.micro_batch = %d): world sizes that can for this job spec: %s",
+               t->world_size, (unsigned long long)micro_batches, spec->optim.global_batch,
+               t->micro, sizes);
+    t->accum = (int)(micro_batches / (uint64_t)t->world_size);
+    if (t->exact) {
+        DURE_TRY(tree_plan_create(micro_batches, t->world_size, t->rank, &t->plan));
+    }
     DURE_TRY(agree(world, read_fault_env(t), "DURE_FAULT_NAN"));
 
     int threads = pick_threads(spec, ranks);
@@ -431,7 +469,8 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
     mc.huber_delta = (float)spec->model.huber_delta;
     mc.init_std = (float)spec->model.init_std;
     mc.micro_batch = t->micro;
-    mc.deterministic = spec->run.deterministic;
+    /* Exact mode needs kernels whose bits do not depend on the thread count. */
+    mc.deterministic = spec->run.deterministic || spec->run.exact;
     mc.device = device_cuda ? MODEL_DEVICE_CUDA : MODEL_DEVICE_CPU;
     mc.seed = spec->run.seed;
     snprintf(t->model_desc, sizeof t->model_desc,
@@ -500,6 +539,7 @@ void train_destroy(train_t *t)
         return;
     }
     comm_bucketer_free(t->bucketer);
+    train_exact_free(t);
     if (t->comm) {
         comm_mem_free(t->comm, t->ctl_comm);
         if (t->on_device) {
@@ -526,7 +566,8 @@ void train_memory(const train_t *t, struct train_memory *mem)
     size_t opt_len = t->opt ? optim_len(t->opt) : 0;
     mem->params = (uint64_t)t->n * sizeof(float);
     mem->grads = (uint64_t)t->n * sizeof(float);
-    mem->grad_shard = t->zero_stage == 2 ? (uint64_t)t->shard.count * sizeof(float) : 0;
+    mem->grad_shard = t->shard_acc ? (uint64_t)t->shard.count * sizeof(float) : 0;
+    mem->exact = train_exact_bytes(t);
     mem->optimizer = 2 * (uint64_t)opt_len * sizeof(float);
     mem->staging = (uint64_t)(2 * opt_len + (t->on_device ? t->n : 0)) * sizeof(float);
 }
@@ -598,10 +639,15 @@ dure_status_t train_step(train_t *t, struct train_step_result *res)
     double *mine = t->ctl_host + (size_t)t->rank * (size_t)t->slot;
     for (int j = 0; j < A; j++) {
         int last = j == A - 1;
-        /* Stages 0/1 exchange once per step, overlapped with the last
-         * backward; stage 2 with every backward. */
-        int exchange = last || t->zero_stage == 2;
+        /* Stages 0/1 (and every stage in exact mode) exchange once per
+         * step, overlapped with the last backward; stage 2 with every
+         * backward. */
+        int exchange = last || t->shard_acc;
         float loss = 0;
+        if (t->exact && j > 0) {
+            /* Each micro-batch's gradient alone: the tree adds them. */
+            DURE_TRY(model_zero_grad(t->model));
+        }
         if (exchange && s->parallel.overlap) {
             model_set_grad_ready(t->model, on_grad_ready, t);
         }
@@ -609,12 +655,16 @@ dure_status_t train_step(train_t *t, struct train_step_result *res)
         model_set_grad_ready(t->model, NULL, NULL);
         DURE_TRY(st);
         mine[j] = loss;
+        if (t->exact && !(exchange && s->parallel.overlap)) {
+            /* (With overlap the hook ran the last micro-batch's adds.) */
+            DURE_TRY(train_exact_micro(t, j, 0, t->n));
+        }
         if (exchange) {
             c0 = dure_now_s();
             DURE_TRY(comm_bucketer_finish(t->bucketer));
             comm_s += dure_now_s() - c0;
         }
-        if (t->zero_stage == 2) {
+        if (t->shard_acc) {
             DURE_TRY(accumulate_shard(t, j == 0));
             if (!last) {
                 DURE_TRY(model_zero_grad(t->model));
@@ -623,11 +673,16 @@ dure_status_t train_step(train_t *t, struct train_step_result *res)
     }
 
     /* Squared norm of this rank's part: the whole vector at stage 0 (every
-     * rank holds the same reduced gradients), the shard at stages 1 and 2. */
+     * rank holds the same reduced gradients), the shard at stages 1 and 2;
+     * exact mode: the shard's frontier in the tree over elements. */
     double sq = 0;
-    const float *g = t->zero_stage == 2 ? t->grad_acc
-                     : model_grads(t->model) + (t->zero_stage ? t->shard.offset : 0);
-    DURE_TRY(optim_grad_sq_norm(t->opt, g, &sq));
+    if (t->exact) {
+        DURE_TRY(train_exact_norm_part(t, mine + A + 2));
+    } else {
+        const float *g = t->shard_acc ? t->grad_acc
+                         : model_grads(t->model) + (t->zero_stage ? t->shard.offset : 0);
+        DURE_TRY(optim_grad_sq_norm(t->opt, g, &sq));
+    }
     mine[A] = sq;
     mine[A + 1] = (double)dure_signals_pending();
     c0 = dure_now_s();
@@ -650,6 +705,10 @@ dure_status_t train_step(train_t *t, struct train_step_result *res)
         if (v[A + 1] != 0) {
             res->stop_signal = (int)v[A + 1];
         }
+    }
+    if (t->exact) {
+        DURE_TRY(train_exact_loss(t, &loss_sum));
+        DURE_TRY(train_exact_norm(t, (size_t)A + 2, &sq_sum));
     }
     double mean_scale = 1.0 / ((double)A * (double)t->world_size);
     double loss = loss_sum * mean_scale;
@@ -674,7 +733,7 @@ dure_status_t train_step(train_t *t, struct train_step_result *res)
         float scale = (float)mean_scale * optim_clip_scale(norm, (float)s->optim.grad_clip);
         float *p = model_params(t->model);
         size_t off = optim_offset(t->opt);
-        const float *gu = t->zero_stage == 2 ? t->grad_acc : model_grads(t->model) + off;
+        const float *gu = t->shard_acc ? t->grad_acc : model_grads(t->model) + off;
         t->opt_step++;
         DURE_TRY(optim_adamw_update(t->opt, (int)t->opt_step, lr, scale, p + off, gu));
         if (t->zero_stage > 0) {

@@ -11,6 +11,7 @@
 
 #include "collectives/bucket.h"
 #include "collectives/comm.h"
+#include "collectives/tree.h"
 #include "ckpt/ckpt.h"
 #include "dataio/loader.h"
 #include "train/train.h"
@@ -26,6 +27,8 @@ struct train {
     int window, channels;        /* W timesteps, C channels */
     size_t micro_elems;          /* micro * W * C floats */
     int zero_stage;
+    int shard_acc;               /* stage 2 outside exact mode: every micro-batch is
+                                    reduce-scattered into grad_acc */
     int on_device;               /* model memory is CUDA device memory */
 
     model_t *model;
@@ -41,7 +44,17 @@ struct train {
     int n_tensors;
     int hook_err_tensor;         /* tensor a misaligned hook range hit, -1 */
 
-    float *grad_acc;             /* stage 2: (shard.count) gradient sum, model memory */
+    float *grad_acc;             /* shard_acc: (shard.count) gradient sum, model memory */
+
+    /* Exact mode (run.exact; train/exact.c), all NULL otherwise. */
+    int exact;
+    struct tree_plan *plan;      /* this rank's part of the micro-batch tree */
+    float *saved;                /* (plan->slots * n) saved gradients, comm memory */
+    float *tree_recv;            /* the exact reduce-scatter's receive area, comm memory */
+    struct comm_tree tree;       /* rows: the model's gradients and saved vectors */
+    struct tree_norm *norm;      /* the squared norm of this rank's shard, in tiles */
+    int norm_max;                /* norm frontier values per rank in the control exchange */
+    uint64_t *norm_bounds;       /* (world_size + 1) shard limits */
     /* Control exchange: `slot` doubles per rank, all-gathered as 2*slot
      * floats each (an all-gather copies bits, so doubles survive it). */
     int slot;

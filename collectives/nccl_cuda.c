@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "collectives/backend.h"
+#include "collectives/tree.h"
 #include "common/cuda_check.h"
 #include "common/gpu.h"
 #include "common/mpi_check.h"
@@ -46,6 +47,53 @@ struct nccl_ctx {
 static ncclDataType_t nccl_type(enum comm_dtype dt)
 {
     return dt == COMM_BF16 ? ncclBfloat16 : ncclFloat32;
+}
+
+static dure_status_t tree_add(void *ctx, float *dst, const float *src, size_t count)
+{
+    struct nccl_ctx *x = ctx;
+    return comm_tree_add_cuda(dst, src, count, x->stream);
+}
+
+/*
+ * Exact reduce-scatter (collectives/tree.h): every rank's rows at each
+ * owner's piece through grouped ncclSend/ncclRecv (NCCL's own reductions
+ * add in the order of its rings and channels, so none is used), then
+ * dure's add kernel in the micro-batch tree, all on the comm stream.
+ */
+static dure_status_t enqueue_tree(struct nccl_ctx *x, const struct comm_op *op)
+{
+    dure_status_t st = DURE_OK;
+    const struct comm_tree *t = op->tree;
+    const struct comm_shard mine = comm_op_piece(op, x->size, x->rank);
+    const struct comm_shard shard = comm_shard_of(op->total, x->size, x->rank);
+    const size_t chunk = op->total / (size_t)x->size + (op->total % (size_t)x->size != 0);
+    ncclResult_t rc = ncclSuccess;
+    DURE_NCCL_TRY(ncclGroupStart());
+    for (int k = 1; k < x->size && rc == ncclSuccess; k++) {
+        const int to = (x->rank + k) % x->size, from = (x->rank - k + x->size) % x->size;
+        const struct comm_shard theirs = comm_op_piece(op, x->size, to);
+        uint64_t lo, hi;
+        tree_rank_range(t->leaves, x->size, from, &lo, &hi);
+        const int rows_from = (int)tree_frontier(t->leaves, lo, hi, -1, NULL, 0);
+        for (int f = 0; f < rows_from && mine.count && rc == ncclSuccess; f++) {
+            rc = ncclRecv(comm_tree_recv_at(t, x->rank, from, f, chunk, shard.offset, mine.offset),
+                          mine.count, ncclFloat32, from, x->nccl, x->stream);
+        }
+        for (int f = 0; f < t->rows && theirs.count && rc == ncclSuccess; f++) {
+            rc = ncclSend(t->row[f] + theirs.offset, theirs.count, ncclFloat32, to, x->nccl,
+                          x->stream);
+        }
+    }
+    if (rc != ncclSuccess) {
+        ncclGroupEnd();
+        DURE_NCCL_TRY(rc);
+    }
+    DURE_NCCL_TRY(ncclGroupEnd());
+    DURE_TRY(comm_tree_combine(t, x->size, x->rank, op->total, mine.offset, mine.count, tree_add,
+                               x));
+out:
+    return st;
 }
 
 /* Queue op on the comm stream, after the compute stream's queued work. */
@@ -126,6 +174,9 @@ static dure_status_t enqueue(struct nccl_ctx *x, const struct comm_op *op)
     case COMM_BARRIER:
         DURE_NCCL_TRY(ncclAllReduce(x->one, x->one, 1, ncclFloat32, ncclSum, x->nccl,
                                     x->stream));
+        break;
+    case COMM_TREE_REDUCE_SCATTER:
+        DURE_TRY(enqueue_tree(x, op));
         break;
     default:
         DURE_FAIL(DURE_ERR_INTERNAL, "nccl: unknown collective %d", (int)op->coll);
@@ -285,6 +336,7 @@ static const struct comm_backend_i nccl_backend = {
     .broadcast = nccl_run,
     .destroy = nccl_destroy,
     .barrier = nccl_run,
+    .tree_reduce_scatter = nccl_run,
     .start = nccl_start,
     .poll = nccl_poll,
     .release = nccl_release,

@@ -54,4 +54,8 @@ dure_status_t comm_tree_combine(const struct comm_tree *t, int size, int rank, s
 /* The host add: dst[i] += src[i], i < count (ctx unused). */
 dure_status_t comm_tree_add_host(void *ctx, float *dst, const float *src, size_t count);
 
+/* The same on a CUDA stream (a cudaStream_t), queued, not waited for: the
+ * nccl backend's add (collectives/tree_cuda.cu; CUDA builds only). */
+dure_status_t comm_tree_add_cuda(float *dst, const float *src, size_t count, void *stream);
+
 #endif

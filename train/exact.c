@@ -79,6 +79,20 @@ uint64_t train_exact_bytes(const train_t *t)
     return ((uint64_t)t->plan->slots * t->n + recv_floats(t)) * sizeof(float);
 }
 
+void train_exact_traffic(const train_t *t, uint64_t *exact, uint64_t *plain)
+{
+    const uint64_t R = (uint64_t)t->world_size, fl = sizeof(float);
+    const uint64_t n = t->n, mine = t->shard.count;
+    const uint64_t part = (n - mine) * fl;         /* everyone else's shards */
+    const uint64_t gather = (R - 1) * mine * fl;   /* this shard to the others */
+    *exact = (uint64_t)t->plan->rows * part + (t->zero_stage == 0 ? gather : 0) +
+             (R - 1) * (uint64_t)t->norm_max * sizeof(double);
+    /* Default mode: an all-reduce is a reduce-scatter and an all-gather;
+     * stage 2 reduce-scatters every micro-batch. */
+    *plain = t->zero_stage == 0 ? part + gather
+                                : part * (t->zero_stage == 2 ? (uint64_t)t->accum : 1);
+}
+
 dure_status_t train_exact_micro(train_t *t, int j, size_t off, size_t count)
 {
     dure_status_t st = DURE_OK;

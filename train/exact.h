@@ -46,6 +46,16 @@ void train_exact_free(train_t *t);
 /* Bytes of gradient-sized memory exact mode adds on this rank. */
 uint64_t train_exact_bytes(const train_t *t);
 
+/*
+ * Bytes this rank sends per step for the gradients, counted as the
+ * collectives' bus bandwidth counts them: exact mode (the rows to the
+ * owners, the stage-0 all-gather, the norm frontier in the control
+ * exchange) and the default mode at this stage (all-reduce, or a
+ * reduce-scatter per exchange). The parameter all-gather of stages 1 and 2
+ * is the same in both and left out.
+ */
+void train_exact_traffic(const train_t *t, uint64_t *exact, uint64_t *plain);
+
 /* Micro-batch j's tree ops on elements [off, off + count). */
 dure_status_t train_exact_micro(train_t *t, int j, size_t off, size_t count);
 

@@ -367,10 +367,14 @@ static void report_setup(const train_t *t, const struct model_config *mc,
     char table[256] = "", exact[256] = "";
     train_memory(t, &mem);
     if (t->exact) {
+        uint64_t sent = 0, plain = 0;
+        train_exact_traffic(t, &sent, &plain);
         snprintf(exact, sizeof exact,
                  "run: exact mode: %llu micro-batches per step summed in a fixed tree; "
-                 "%d saved gradient vector(s), %" PRIu64 " B in all\n",
-                 (unsigned long long)t->plan->leaves, t->plan->slots, mem.exact);
+                 "%d saved gradient vector(s), %" PRIu64 " B in all; gradient exchange "
+                 "%" PRIu64 " B per step from this rank (default mode %" PRIu64 " B)\n",
+                 (unsigned long long)t->plan->leaves, t->plan->slots, mem.exact, sent,
+                 plain);
     }
     comm_algo_table_text(t->comm, table, sizeof table);
     model_print_summary(mc, out);

@@ -209,7 +209,8 @@ static dure_status_t check_memory(const train_t *t, const struct model_config *m
     if (t->plan) {
         /* Exact mode's saved gradients and receive area (train/exact.h). */
         uint64_t rows = (uint64_t)t->plan->rows_max * (uint64_t)(t->world_size - 1);
-        gshard += mem.grads * (uint64_t)t->plan->slots + mem.grads * rows / shards;
+        gshard += mem.grads * (uint64_t)t->plan->slots +
+                  mem.grads * rows / (uint64_t)t->world_size;
     }
     uint64_t batch = (uint64_t)t->micro * (uint64_t)t->accum * (uint64_t)t->window *
                      (uint64_t)t->channels * sizeof(float);
@@ -364,7 +365,7 @@ static void report_setup(const train_t *t, const struct model_config *mc,
                          const char *peak_what, FILE *out)
 {
     struct train_memory mem;
-    char table[256] = "", exact[256] = "";
+    char table[256] = "", exact[512] = "";
     train_memory(t, &mem);
     if (t->exact) {
         uint64_t sent = 0, plain = 0;

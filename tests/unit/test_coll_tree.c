@@ -197,7 +197,9 @@ static void test_sq_tile_and_norm(void **state)
             tree_norm_free(t);
         }
         double root = 0;
-        assert_int_equal(tree_norm_combine(n, parts, bounds, &vals[0][0], TREE_FRONTIER_MAX, &root), DURE_OK);
+        assert_int_equal(
+            tree_norm_combine(n, parts, bounds, &vals[0][0], TREE_FRONTIER_MAX, &root),
+            DURE_OK);
         assert_true(same_bits(root, want));
     }
     free(g);

@@ -18,23 +18,10 @@
 
 #include "common/gpu.h"
 #include "model/model.h"
+#include "tests/support/gpuskip.h"
 #include "model/optim.h"
 
-static int skip_without_gpu(void)
-{
-    struct dure_gpu_versions v;
-    dure_gpu_versions(&v);
-    if (!v.built) {
-        print_message("skipped: this dure was built without CUDA (USE_CUDA=no)\n");
-        return 1;
-    }
-    if (!dure_gpu_available()) {
-        print_message("skipped: no CUDA device visible (driver %d), CPU-vs-CUDA "
-                      "agreement not checked\n", v.cuda_driver);
-        return 1;
-    }
-    return 0;
-}
+static int skip_without_gpu(void) { return gpuskip_needed("CPU-vs-CUDA agreement"); }
 
 static void config(struct model_config *cfg)
 {

@@ -17,26 +17,12 @@
 #include <string.h>
 
 #include "collectives/tree.h"
-#include "common/gpu.h"
 #include "common/sumtree.h"
 #include "model/model.h"
 #include "model/optim.h"
+#include "tests/support/gpuskip.h"
 
-static int skip_without_gpu(void)
-{
-    struct dure_gpu_versions v;
-    dure_gpu_versions(&v);
-    if (!v.built) {
-        print_message("skipped: this dure was built without CUDA (USE_CUDA=no)\n");
-        return 1;
-    }
-    if (!dure_gpu_available()) {
-        print_message("skipped: no CUDA device visible (driver %d): exact mode's CUDA "
-                      "kernels not checked\n", v.cuda_driver);
-        return 1;
-    }
-    return 0;
-}
+static int skip_without_gpu(void) { return gpuskip_needed("exact mode's CUDA kernels"); }
 
 /* A CUDA model whose parameter and gradient vectors serve as device buffers. */
 static model_t *device_model(void)

@@ -55,6 +55,10 @@ struct comm_op {
     uint64_t seq;              /* from 1, in issue order */
 };
 
+/* The MPI type that moves a dtype's elements (the mpi backend's copies;
+ * its reductions are float32 only). */
+MPI_Datatype comm_dtype_mpi(enum comm_dtype dt);
+
 /* Address of global element i in op's input / output (see above). */
 const void *comm_op_send_at(const struct comm_op *op, size_t i);
 void *comm_op_recv_at(const struct comm_op *op, size_t i);

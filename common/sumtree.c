@@ -219,15 +219,6 @@ out:
     return st;
 }
 
-void tree_norm_tiles_host(struct tree_norm *t, const float *g)
-{
-    const long long nt = (long long)t->ntiles;
-#pragma omp parallel for schedule(static)
-    for (long long i = 0; i < nt; i++) {
-        t->val[i] = tree_sq_tile(g + (t->tile_first[i] - t->lo), t->tile_len[i]);
-    }
-}
-
 dure_status_t tree_norm_frontier(const struct tree_norm *t, double *out, size_t *count)
 {
     dure_status_t st = DURE_OK;

@@ -128,8 +128,8 @@ double tree_sq_tile(const float *g, size_t len);
  * The squared norm of the elements [lo, hi) of a flat vector of n, cut in
  * tiles (tree_frontier capped at TREE_TILE_LEVEL). Allocated once per run
  * for this rank's shard; the tiles' values are computed by whoever holds
- * the data (tree_norm_tiles_host, or a device kernel over tile_first and
- * tile_len), then tree_norm_frontier folds them into this range's frontier.
+ * the data (device_sq_tiles over tile_first and tile_len, on the host or a
+ * device), then tree_norm_frontier folds them into this range's frontier.
  */
 struct tree_norm {
     uint64_t n, lo, hi;
@@ -143,8 +143,6 @@ struct tree_norm {
 /* An empty range (lo == hi) has no tiles and an empty frontier. */
 dure_status_t tree_norm_create(uint64_t n, uint64_t lo, uint64_t hi, struct tree_norm **out);
 void tree_norm_free(struct tree_norm *t);
-/* val[] from host data g[0 .. hi - lo) (g at element lo); OpenMP over tiles. */
-void tree_norm_tiles_host(struct tree_norm *t, const float *g);
 /* This range's frontier values (from val[]), left to right, into out
  * [TREE_FRONTIER_MAX]; returns how many (tree_frontier(n, lo, hi, -1)). */
 dure_status_t tree_norm_frontier(const struct tree_norm *t, double *out, size_t *count);

@@ -388,7 +388,6 @@ static dure_status_t build(const struct dure_jobspec *spec, const struct plan_op
     c->job.model.patch_len = spec->model.patch_len;
     c->job.model.context_patches = spec->model.context_patches;
     c->job.model.micro_batch = spec->optim.micro_batch;
-    c->job.model.device = c->hw.gpu ? MODEL_DEVICE_CUDA : MODEL_DEVICE_CPU;
     DURE_TRY(resolve_channels(spec, &c->job.model.channels));
     DURE_TRY(model_config_validate(&c->job.model));
     c->job.global_batch = spec->optim.global_batch;

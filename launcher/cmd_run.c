@@ -353,8 +353,8 @@ static dure_status_t run(const struct dure_jobspec *spec, const struct dure_rank
         DURE_TRY(bcast_status(DURE_OK));
     }
     DURE_TRY(dure_signals_install());
-    DURE_TRY(train_create(spec, ranks, MPI_COMM_WORLD, dure_watchdog_abort, progress,
-                              &rs.train));
+    const struct train_hooks hooks = {dure_watchdog_abort, dure_signals_pending};
+    DURE_TRY(train_create(spec, ranks, MPI_COMM_WORLD, &hooks, progress, &rs.train));
     DURE_TRY(train_resume(rs.train, &resumed, from, sizeof from));
     long done = train_steps_done(rs.train);
     DURE_TRY(write_manifest(spec, rs.train, args, resumed ? from : NULL, done));

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "common/timing.h"
-#include "launcher/peak.h"
+#include "device/device.h"
 
 /*
  * Datasheet figures: dense bf16 tensor-core peak (no sparsity), HBM
@@ -94,7 +94,7 @@ dure_status_t plan_hw_cpu_measure(int ranks_per_node, struct plan_hw *out)
     memset(out, 0, sizeof *out);
     omp_set_num_threads(threads);
     openblas_set_num_threads(threads);
-    DURE_TRY(dure_peak_cpu_measure(0, &peak));
+    DURE_TRY(device_peak_cpu_measure(0, &peak));
     DURE_TRY(measure_mem_bw(&bw));
     snprintf(out->name, sizeof out->name, "cpu");
     out->gpu = 0;

@@ -60,9 +60,9 @@ dure_status_t plan_memory(const struct plan_job *job, const struct plan_hw *hw, 
 
     memset(out, 0, sizeof *out);
     DURE_TRY(check_job(job, stage));
-    mc.device = hw->gpu ? MODEL_DEVICE_CUDA : MODEL_DEVICE_CPU;
     DURE_TRY(model_layout_compute(&mc, &lay));
-    DURE_TRY(model_act_plan_compute(&mc, mc.device, &acts));
+    /* bf16 activations on a GPU, float32 on the CPU, as the model's backends */
+    DURE_TRY(model_act_plan_compute(&mc, hw->gpu, &acts));
 
     /* model_layout_compute checked that 16 bytes per parameter fit 64 bits. */
     uint64_t n = lay.total, s = ceil_div(n, (uint64_t)job->ranks);

@@ -102,8 +102,8 @@ void plan_fabric_builtin(const struct plan_hw *hw, const char *profile,
 
 /* The job to plan. */
 struct plan_job {
-    struct model_config model;  /* micro_batch and channels resolved; device
-                                   from hw (cuda on a GPU) */
+    struct model_config model;  /* micro_batch and channels resolved; the
+                                   compute (bf16 on a GPU) from hw */
     int global_batch;           /* windows per optimizer step */
     int ranks;                  /* R */
     int per_node;               /* ranks per node (<= R) */

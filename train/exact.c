@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "collectives/tree.h"
-#include "launcher/accum.h"
+#include "device/device.h"
 #include "model/model.h"
 #include "model/optim.h"
 
@@ -100,17 +100,9 @@ dure_status_t train_exact_micro(train_t *t, int j, size_t off, size_t count)
     for (int o = p->op_first[j]; o < p->op_first[j + 1]; o++) {
         float *dst = buffer(t, p->op[o].dst) + off;
         const float *src = buffer(t, p->op[o].src) + off;
-        const int save = p->op[o].kind == TREE_OP_SAVE;
-        if (t->on_device) {
-            DURE_TRY(dure_accum_device(dst, src, count, save, model_cuda_stream(t->model)));
-        } else if (save) {
-            memcpy(dst, src, count * sizeof *dst);
-        } else {
-#pragma omp parallel for simd schedule(static)
-            for (size_t i = 0; i < count; i++) {
-                dst[i] += src[i];
-            }
-        }
+        /* A save is dst = src, an add dst += src (device_accumulate's
+         * first). */
+        DURE_TRY(device_accumulate(t->dev, dst, src, count, p->op[o].kind == TREE_OP_SAVE));
     }
 out:
     return st;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/gpu/exact.sh - exact mode (run.exact) on a GPU machine. Not run by
 # `make test` (no GPU there); run it by hand after a CUDA build, or from
-# `make gpu-check`:
+# `make gpu-check` (tests/gpu/check.sh runs it):
 #   make USE_CUDA=yes tests-build && bash tests/gpu/exact.sh
 # Checks, each bit for bit:
 #   1. test_tree_cuda with nothing skipped: the CUDA norm tiles and the
@@ -20,7 +20,8 @@ gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ')
 [ "$gpus" -ge 1 ] || t_skip "gpu exact: no GPU visible"
 [ -x "$DURE" ] || { t_fail "$DURE not built (make USE_CUDA=yes tests-build)"; t_done; }
 
-t_run "CUDA kernels of exact mode match the CPU references" 0 "$DURE_BUILD/tests/unit/test_tree_cuda"
+t_run "CUDA kernels of exact mode match the CPU references" 0 \
+    env DURE_REQUIRE_GPU=1 "$DURE_BUILD/tests/unit/test_tree_cuda"
 t_grep "nothing skipped" '^\[  PASSED  \] 2 test\(s\)'
 
 "$DURE" data gen -o "$T_TMP/data.h5" --episodes 32 --length 1024 --channels 8 --seed 5 \

@@ -18,6 +18,7 @@
 #include "collectives/comm.h"
 #include "collectives/tree.h"
 #include "common/status.h"
+#include "device/device_impl.h"
 
 /* ---------------------------------------------------------------- references */
 
@@ -190,7 +191,9 @@ static void test_sq_tile_and_norm(void **state)
             bounds[p + 1] = sh.offset + sh.count;
             struct tree_norm *t = NULL;
             assert_int_equal(tree_norm_create(n, sh.offset, sh.offset + sh.count, &t), DURE_OK);
-            tree_norm_tiles_host(t, g + sh.offset);
+            assert_int_equal(device_host_sq_tiles(NULL, g + sh.offset, t->lo, t->tile_first,
+                                                  t->tile_len, t->ntiles, t->val),
+                             DURE_OK);
             size_t k = 0;
             assert_int_equal(tree_norm_frontier(t, vals[p], &k), DURE_OK);
             assert_int_equal(k, tree_frontier(n, sh.offset, sh.offset + sh.count, -1, NULL, 0));

@@ -1,10 +1,10 @@
 /*
  * tests/unit/test_tree_cuda.c - exact mode's CUDA kernels against their CPU
- * references, bit for bit: the squared-norm tiles (optim_tree_tiles on
- * device memory against tree_sq_tile) and the exact reduce-scatter's add
- * (comm_tree_add_cuda against comm_tree_add_host). Skips, saying why,
- * without a GPU; tests/gpu/exact.sh runs it where there is one and fails
- * on a skip.
+ * references, bit for bit: the squared-norm tiles (optim_tree_tiles on the
+ * cuda device against device_host_sq_tiles) and the exact reduce-scatter's
+ * add (comm_tree_add_cuda against comm_tree_add_host). Skips, saying why,
+ * without a GPU; fails instead under DURE_REQUIRE_GPU=1 (make gpu-check,
+ * tests/gpu/exact.sh).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,29 +18,12 @@
 
 #include "collectives/tree.h"
 #include "common/sumtree.h"
-#include "model/model.h"
+#include "device/device_impl.h"
 #include "model/optim.h"
-#include "tests/support/gpuskip.h"
+#include "tests/support/testdev.h"
 
-static int skip_without_gpu(void) { return gpuskip_needed("exact mode's CUDA kernels"); }
-
-/* A CUDA model whose parameter and gradient vectors serve as device buffers. */
-static model_t *device_model(void)
-{
-    struct model_config cfg;
-    model_t *m = NULL;
-    model_config_defaults(&cfg);
-    cfg.d_model = 64;
-    cfg.n_layers = 2;
-    cfg.n_heads = 4;
-    cfg.patch_len = 4;
-    cfg.channels = 6;
-    cfg.context_patches = 16;
-    cfg.micro_batch = 2;
-    cfg.device = MODEL_DEVICE_CUDA;
-    assert_int_equal(model_create(&cfg, &m), DURE_OK);
-    return m;
-}
+/* Elements of the test vectors: several tiles, not a multiple of one. */
+#define N ((size_t)40 * TREE_TILE + 333)
 
 /* Values over 40 binades: any other grouping of the sums shows. */
 static void fill(float *x, size_t n, unsigned seed)
@@ -55,64 +38,71 @@ static void fill(float *x, size_t n, unsigned seed)
     }
 }
 
+/* n floats of x on device d. */
+static float *upload(device_t *d, const float *x, size_t n)
+{
+    void *p = NULL;
+    assert_int_equal(device_alloc(d, n * sizeof(float), "test vector", &p), DURE_OK);
+    assert_int_equal(device_copy_from_host(d, p, x, n * sizeof(float)), DURE_OK);
+    return p;
+}
+
 static void test_norm_tiles_match_host(void **state)
 {
     (void)state;
-    if (skip_without_gpu()) {
+    device_t *d = testdev_cuda();
+    if (!d) {
         skip();
     }
-    model_t *m = device_model();
-    size_t n = model_param_count(m), nt = 0;
-    const struct model_tensor *t = model_tensors(m, &nt);
-    float *g = malloc(n * sizeof *g);
+    const struct model_tensor one = {
+        .name = "g", .offset = 0, .count = N, .ndim = 1, .shape = {(int)N, 1}, .decay = 0};
+    float *g = malloc(N * sizeof *g);
     assert_non_null(g);
-    fill(g, n, 1);
-    assert_int_equal(model_copy_from_host(m, MODEL_BUF_GRADS, 0, n, g), DURE_OK);
+    fill(g, N, 1);
+    float *dg = upload(d, g, N);
     struct optim_config oc = {0.9f, 0.95f, 1e-8f, 0.1f};
     optim_t *opt = NULL;
-    assert_int_equal(optim_create(&oc, t, nt, 0, n, MODEL_MEM_CUDA, &opt), DURE_OK);
+    assert_int_equal(optim_create(&oc, d, &one, 1, 0, N, &opt), DURE_OK);
     /* Ranges with edges that are not tile-aligned, as shards are. */
-    const uint64_t cuts[][2] = {{0, n}, {1, n - 3}, {1000, 1001}, {4097, n / 2 + 7}};
+    const uint64_t cuts[][2] = {{0, N}, {1, N - 3}, {1000, 1001}, {4097, N / 2 + 7}};
     for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
         struct tree_norm *dev = NULL, *host = NULL;
-        assert_int_equal(tree_norm_create(n, cuts[c][0], cuts[c][1], &dev), DURE_OK);
-        assert_int_equal(tree_norm_create(n, cuts[c][0], cuts[c][1], &host), DURE_OK);
-        assert_int_equal(optim_tree_tiles(opt, dev, model_grads(m) + cuts[c][0]), DURE_OK);
-        tree_norm_tiles_host(host, g + cuts[c][0]);
+        assert_int_equal(tree_norm_create(N, cuts[c][0], cuts[c][1], &dev), DURE_OK);
+        assert_int_equal(tree_norm_create(N, cuts[c][0], cuts[c][1], &host), DURE_OK);
+        assert_int_equal(optim_tree_tiles(opt, dev, dg + cuts[c][0]), DURE_OK);
+        assert_int_equal(device_host_sq_tiles(NULL, g + cuts[c][0], host->lo, host->tile_first,
+                                              host->tile_len, host->ntiles, host->val),
+                         DURE_OK);
         assert_memory_equal(dev->val, host->val, host->ntiles * sizeof *host->val);
         tree_norm_free(dev);
         tree_norm_free(host);
     }
     optim_destroy(opt);
-    model_destroy(m);
+    device_free(d, dg);
     free(g);
 }
 
 static void test_add_matches_host(void **state)
 {
     (void)state;
-    if (skip_without_gpu()) {
+    device_t *d = testdev_cuda();
+    if (!d) {
         skip();
     }
 #if DURE_HAVE_CUDA /* comm_tree_add_cuda exists in CUDA builds only */
-    model_t *m = device_model();
-    size_t n = model_param_count(m);
-    float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *got = malloc(n * sizeof *got);
+    float *a = malloc(N * sizeof *a), *b = malloc(N * sizeof *b), *got = malloc(N * sizeof *got);
     assert_non_null(a);
     assert_non_null(b);
     assert_non_null(got);
-    fill(a, n, 2);
-    fill(b, n, 3);
-    assert_int_equal(model_copy_from_host(m, MODEL_BUF_GRADS, 0, n, a), DURE_OK);
-    assert_int_equal(model_copy_from_host(m, MODEL_BUF_PARAMS, 0, n, b), DURE_OK);
-    assert_int_equal(comm_tree_add_cuda(model_grads(m), model_params(m), n,
-                                        model_cuda_stream(m)),
-                     DURE_OK);
-    /* A synchronous copy on the legacy stream waits for the model's stream. */
-    assert_int_equal(model_copy_to_host(m, MODEL_BUF_GRADS, 0, n, got), DURE_OK);
-    assert_int_equal(comm_tree_add_host(NULL, a, b, n), DURE_OK);
-    assert_memory_equal(got, a, n * sizeof *a);
-    model_destroy(m);
+    fill(a, N, 2);
+    fill(b, N, 3);
+    float *da = upload(d, a, N), *db = upload(d, b, N);
+    assert_int_equal(comm_tree_add_cuda(da, db, N, device_stream(d)), DURE_OK);
+    assert_int_equal(device_copy_to_host(d, got, da, N * sizeof *got), DURE_OK);
+    assert_int_equal(comm_tree_add_host(NULL, a, b, N), DURE_OK);
+    assert_memory_equal(got, a, N * sizeof *a);
+    device_free(d, da);
+    device_free(d, db);
     free(a);
     free(b);
     free(got);

@@ -177,6 +177,10 @@ dure_status_t comm_bucketer_create(comm_t *c, float *grads, const size_t *offset
         b->bucket_of[t] = b->nb - 1;
     }
     b->window = comm_max_inflight(c);
+    DURE_CHECK(b->window >= b->per, DURE_ERR_ARG,
+               "bucketer: the exact all-reduce keeps %d operations per bucket in flight, but "
+               "the comm allows %d (comm_config.max_inflight)",
+               b->per, b->window);
     reset_step(b);
     *out = b;
     b = NULL;

@@ -225,6 +225,33 @@ static void test_bucketer(void **state)
     }
 }
 
+/* The exact all-reduce needs two requests per bucket: a comm that allows
+ * one is refused at creation, not mid-step. */
+static void test_bucketer_needs_two_requests(void **state)
+{
+    (void)state;
+    struct comm_config cfg;
+    comm_t *one = NULL;
+    comm_bucketer_t *bk = NULL;
+    float g[8] = {0};
+    const size_t offsets[] = {0, 8};
+    struct comm_tree ct = {.leaves = (uint64_t)size, .rows = 1, .row = {g}, .rows_max = 1};
+    struct comm_bucket_config bc = {
+        .mode = COMM_BUCKET_EXACT_ALLREDUCE, .redop = COMM_SUM, .overlap = 1, .tree = &ct};
+    comm_config_default(&cfg);
+    cfg.backend = COMM_BACKEND_MPI;
+    cfg.watchdog_s = 60;
+    cfg.max_inflight = 1;
+    assert_int_equal(comm_create(MPI_COMM_WORLD, &cfg, &one), DURE_OK);
+    dure_log_set_quiet(1);
+    dure_status_t st = comm_bucketer_create(one, g, offsets, 1, &bc, &bk);
+    dure_log_set_quiet(0);
+    comm_destroy(one);
+    assert_int_equal(st, DURE_ERR_ARG);
+    assert_null(bk);
+    assert_non_null(strstr(dure_last_error(), "the comm allows 1"));
+}
+
 static void test_refuses_world_size(void **state)
 {
     (void)state;
@@ -254,6 +281,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_whole_vector),
         cmocka_unit_test(test_ranges_async),
         cmocka_unit_test(test_bucketer),
+        cmocka_unit_test(test_bucketer_needs_two_requests),
         cmocka_unit_test(test_refuses_world_size),
     };
     return MPITEST_RUN_GROUP("coll_tree", tests, group_setup, group_teardown);

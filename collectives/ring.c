@@ -18,7 +18,6 @@
  * Buffers: two receive segments and one partial segment, allocated once.
  */
 #include <limits.h>
-#include <time.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,37 +49,33 @@ static int mod(int a, int n)
     return ((a % n) + n) % n;
 }
 
-dure_status_t comm_mpi_waitall(const atomic_int *cancel, MPI_Request *reqs, int n,
-                               const char *who)
+/* Wait for reqs, polling the watchdog's cancel flag: MPI_Testall in a
+ * loop for RING_SPIN_NS, then between tests sleeps growing to
+ * RING_SLEEP_MAX_NS (comm_backoff), so a wait for a peer that is still
+ * computing leaves the core to this rank's compute thread. */
+dure_status_t comm_mpi_wait(MPI_Request *reqs, int n, const atomic_int *cancel, const char *who)
 {
     dure_status_t st = DURE_OK;
     int done = 0;
-    struct timespec t0, t;
-    long nap = 0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (unsigned spins = 1;; spins++) {
+    struct comm_backoff b;
+    comm_backoff_init(&b, RING_SPIN_NS, RING_SLEEP_MAX_NS);
+    for (;;) {
         DURE_MPI_TRY(MPI_Testall(n, reqs, &done, MPI_STATUSES_IGNORE));
         if (done) {
             break;
         }
-        if (nap == 0) {
-            if (spins % 64 != 0) {
-                continue;
-            }
-            clock_gettime(CLOCK_MONOTONIC, &t);
-            if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < RING_SPIN_NS) {
-                continue;
-            }
-            nap = 1000;
+        if (comm_backoff_nap(&b)) {
+            DURE_CHECK(!atomic_load(cancel), DURE_ERR_TIMEOUT,
+                       "%s: wait cancelled by the watchdog", who);
         }
-        DURE_CHECK(!atomic_load(cancel), DURE_ERR_TIMEOUT, "%s: wait cancelled by the watchdog",
-                   who);
-        const struct timespec d = {0, nap};
-        nanosleep(&d, NULL);
-        nap = nap * 2 > RING_SLEEP_MAX_NS ? RING_SLEEP_MAX_NS : nap * 2;
     }
 out:
     return st;
+}
+
+static dure_status_t ring_wait(struct comm_ring *r, MPI_Request *reqs, int n)
+{
+    return comm_mpi_wait(reqs, n, r->cancel, "ring");
 }
 
 /* Segment k of piece p: [offset, offset + count). */
@@ -136,7 +131,7 @@ static dure_status_t reduce_scatter_phase(struct comm_ring *r, const struct comm
             if (s > 0) {
                 DURE_TRY(post_step(r, op, k, s, seg, buf, r->partial, &r->req[0]));
             }
-            DURE_TRY(comm_mpi_waitall(r->cancel, r->req, 2, "ring"));
+            DURE_TRY(ring_wait(r, r->req, 2));
             const int last = s == n - 2;
             if (last && k + 1 < rounds) {
                 /* The next round's first step sends input only: post it now. */
@@ -183,7 +178,7 @@ static dure_status_t allgather_phase(struct comm_ring *r, const struct comm_op *
                                        comm_dtype_mpi(op->dtype), mod(me + 1, n), RING_TAG,
                                        r->mpi, &r->req[1]));
             }
-            DURE_TRY(comm_mpi_waitall(r->cancel, r->req, 2, "ring"));
+            DURE_TRY(ring_wait(r, r->req, 2));
         }
     }
 out:
@@ -210,16 +205,16 @@ static dure_status_t broadcast_chain(struct comm_ring *r, const struct comm_op *
             MPI_Request rq = MPI_REQUEST_NULL;
             DURE_MPI_TRY(MPI_Irecv(dst, (int)c, comm_dtype_mpi(op->dtype), mod(me - 1, n),
                                    RING_TAG, r->mpi, &rq));
-            DURE_TRY(comm_mpi_waitall(r->cancel, &rq, 1, "ring"));
+            DURE_TRY(ring_wait(r, &rq, 1));
         }
         if (!last) {
             /* At most one forward in flight: the next receive overlaps it. */
-            DURE_TRY(comm_mpi_waitall(r->cancel, &send, 1, "ring"));
+            DURE_TRY(ring_wait(r, &send, 1));
             DURE_MPI_TRY(MPI_Isend(dst, (int)c, comm_dtype_mpi(op->dtype), mod(me + 1, n),
                                    RING_TAG, r->mpi, &send));
         }
     }
-    DURE_TRY(comm_mpi_waitall(r->cancel, &send, 1, "ring"));
+    DURE_TRY(ring_wait(r, &send, 1));
 out:
     return st;
 }

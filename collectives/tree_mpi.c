@@ -57,7 +57,7 @@ dure_status_t comm_tree_mpi_run(MPI_Comm mpi, int rank, int size, const atomic_i
                                            TREE_TAG + f, mpi, &req[n++]));
                 }
             }
-            DURE_TRY(comm_mpi_waitall(cancel, req, n, "exact reduce-scatter"));
+            DURE_TRY(comm_mpi_wait(req, n, cancel, "exact reduce-scatter"));
         }
     }
     DURE_TRY(comm_tree_combine(t, size, rank, op->total, mine.offset, mine.count,

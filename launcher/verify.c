@@ -37,6 +37,8 @@ static const char *const exact_layout_fields[] = {
     "world.nodes",
     "world.ranks_per_node[*]",
     "world.hosts[*].ranks[*]",
+    "world.hosts[*].local_ranks[*]",
+    "world.hosts[*].leader",
     "algorithms.allreduce",
     "algorithms.reduce_scatter",
     "algorithms.allgather",

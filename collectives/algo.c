@@ -29,6 +29,7 @@ static const char *const coll_names[COMM_COLL_COUNT] = {
     [COMM_ALLGATHER] = "all-gather",
     [COMM_BROADCAST] = "broadcast",
     [COMM_BARRIER] = "barrier",
+    [COMM_TREE_REDUCE_SCATTER] = "exact reduce-scatter",
 };
 
 const char *comm_backend_name(enum comm_backend b)
@@ -291,7 +292,8 @@ struct comm_shard comm_op_piece(const struct comm_op *op, int size, int r)
     if (op->pieces) {
         return op->pieces[r];
     }
-    if (op->coll == COMM_REDUCE_SCATTER || op->coll == COMM_ALLGATHER) {
+    if (op->coll == COMM_REDUCE_SCATTER || op->coll == COMM_ALLGATHER ||
+        op->coll == COMM_TREE_REDUCE_SCATTER) {
         struct comm_shard sh = comm_shard_of(op->total, size, r);
         size_t lo = sh.offset > op->offset ? sh.offset : op->offset;
         size_t end = op->offset + op->count;

@@ -39,6 +39,9 @@
  *   ALLGATHER       input: the part of the range this rank owns; output: the range.
  *   BROADCAST       input (root only): the range; output: the range.
  *   BARRIER         count 0, no buffers.
+ *   TREE_REDUCE_SCATTER  input and output: the rows of `tree` (full vectors,
+ *                   send/recv unused); output: the part of the range this
+ *                   rank owns, in tree->row[tree->rows - 1].
  * In place when send and recv address the same bytes for the same index.
  */
 struct comm_op {
@@ -54,6 +57,7 @@ struct comm_op {
     size_t total;              /* elements in the whole vector (the shard layout's n) */
     size_t offset;             /* first element of the range */
     size_t count;              /* elements in the range */
+    const struct comm_tree *tree; /* TREE_REDUCE_SCATTER */
     uint64_t seq;              /* from 1, in issue order */
     /* NULL: the layout above (comm_op_piece). Else pieces[size]: each
      * rank's piece of the range, in global indices, in rank order but not
@@ -99,6 +103,8 @@ struct comm_backend_i {
 
     /* Optional. NULL: an all-reduce of one float through the backend. */
     dure_status_t (*barrier)(void *ctx, const struct comm_op *op);
+    /* Optional (NULL: exact mode is refused on this backend). */
+    dure_status_t (*tree_reduce_scatter)(void *ctx, const struct comm_op *op);
     /*
      * The asynchronous trio, required of a backend whose entry says async
      * (its own progress engine; nccl: the CUDA stream), NULL otherwise
@@ -173,9 +179,9 @@ int comm_backoff_nap(struct comm_backoff *b);
 
 /*
  * The piece of op's range that rank r handles: op->pieces[r] when given;
- * else for REDUCE_SCATTER and ALLGATHER the intersection of the range with
- * r's shard of `total`; for ALLREDUCE and BROADCAST the range split by
- * comm_shard_of(count, ...). Pieces are contiguous, in rank order, and tile
+ * else for REDUCE_SCATTER, TREE_REDUCE_SCATTER and ALLGATHER the
+ * intersection of the range with r's shard of `total`; for ALLREDUCE and
+ * BROADCAST the range split by comm_shard_of(count, ...). Pieces are contiguous, in rank order, and tile
  * the range (given pieces need not tile it).
  */
 struct comm_shard comm_op_piece(const struct comm_op *op, int size, int r);

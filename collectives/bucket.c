@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "collectives/tree.h"
+
 struct comm_bucketer {
     comm_t *c;
     float *grads;                /* grads[n], the caller's */
@@ -16,25 +18,62 @@ struct comm_bucketer {
     int *bucket_of;              /* bucket_of[n_tensors] */
     int *missing;                /* missing[nb]: tensors not yet ready this step */
     unsigned char *ready;        /* ready[n_tensors] */
-    comm_req_t **req;            /* req[nb] of started buckets */
+    int per;                     /* operations per bucket: 2 for EXACT_ALLREDUCE, else 1 */
+    comm_req_t **req;            /* req[nb * per] of started buckets */
     int started;                 /* buckets 0 .. started-1 have started this step */
     int waited;                  /* buckets 0 .. waited-1 have been waited for */
     int window;                  /* buckets in flight at most: the comm's max_inflight */
 };
 
-/* Bucket i's collective: started (req != NULL) or run to completion. */
+/* Bucket i's collectives: started (req != NULL: req[per]) or run to
+ * completion. */
 static dure_status_t issue_bucket(comm_bucketer_t *b, int i, comm_req_t **req)
 {
+    dure_status_t st = DURE_OK;
     const struct comm_bucket *k = &b->bucket[i];
     float *g = b->grads + k->offset;
-    if (b->cfg.mode == COMM_BUCKET_REDUCE_SCATTER) {
+    switch (b->cfg.mode) {
+    case COMM_BUCKET_REDUCE_SCATTER:
         return req ? comm_reduce_scatter_range_start(b->c, b->grads, b->n, k->offset, k->count,
                                                      COMM_F32, b->cfg.redop, req)
                    : comm_reduce_scatter_range(b->c, b->grads, b->n, k->offset, k->count,
                                                COMM_F32, b->cfg.redop);
+    case COMM_BUCKET_EXACT_REDUCE_SCATTER:
+    case COMM_BUCKET_EXACT_ALLREDUCE:
+        DURE_TRY(req ? comm_tree_reduce_scatter_range_start(b->c, b->cfg.tree, b->n, k->offset,
+                                                            k->count, &req[0])
+                     : comm_tree_reduce_scatter_range(b->c, b->cfg.tree, b->n, k->offset,
+                                                      k->count));
+        if (b->cfg.mode == COMM_BUCKET_EXACT_ALLREDUCE) {
+            /* After the tree on the comm's queue. */
+            DURE_TRY(req ? comm_allgather_range_start(b->c, b->grads, b->n, k->offset,
+                                                      k->count, COMM_F32, &req[1])
+                         : comm_allgather_range(b->c, b->grads, b->n, k->offset, k->count,
+                                                COMM_F32));
+        }
+        break;
+    case COMM_BUCKET_ALLREDUCE:
+        return req ? comm_allreduce_start(b->c, g, g, k->count, COMM_F32, b->cfg.redop, req)
+                   : comm_allreduce(b->c, g, g, k->count, COMM_F32, b->cfg.redop);
     }
-    return req ? comm_allreduce_start(b->c, g, g, k->count, COMM_F32, b->cfg.redop, req)
-               : comm_allreduce(b->c, g, g, k->count, COMM_F32, b->cfg.redop);
+out:
+    return st;
+}
+
+/* Wait for bucket i's started operations; all of them, even after a
+ * failure (the first one's status is returned). */
+static dure_status_t wait_bucket(comm_bucketer_t *b, int i)
+{
+    dure_status_t st = DURE_OK;
+    for (int k = 0; k < b->per; k++) {
+        comm_req_t **r = &b->req[(size_t)i * (size_t)b->per + (size_t)k];
+        if (*r) {
+            dure_status_t w = comm_wait(b->c, *r);
+            st = st == DURE_OK ? w : st;
+            *r = NULL;
+        }
+    }
+    return st;
 }
 
 /* Start, in bucket order, every bucket whose tensors are all ready. With
@@ -44,12 +83,10 @@ static dure_status_t start_ready(comm_bucketer_t *b)
 {
     dure_status_t st = DURE_OK;
     while (b->started < b->nb && b->missing[b->started] == 0) {
-        if (b->started - b->waited >= b->window) {
-            st = comm_wait(b->c, b->req[b->waited]);
-            b->req[b->waited++] = NULL;
-            DURE_TRY(st);
+        if ((b->started - b->waited + 1) * b->per > b->window) {
+            DURE_TRY(wait_bucket(b, b->waited++));
         }
-        DURE_TRY(issue_bucket(b, b->started, &b->req[b->started]));
+        DURE_TRY(issue_bucket(b, b->started, &b->req[(size_t)b->started * (size_t)b->per]));
         b->started++;
     }
 out:
@@ -61,8 +98,8 @@ static void reset_step(comm_bucketer_t *b)
     memset(b->ready, 0, (size_t)b->n_tensors);
     for (int i = 0; i < b->nb; i++) {
         b->missing[i] = b->bucket[i].last_tensor - b->bucket[i].first_tensor + 1;
-        b->req[i] = NULL;
     }
+    memset(b->req, 0, (size_t)b->nb * (size_t)b->per * sizeof *b->req);
     b->started = 0;
     b->waited = 0;
 }
@@ -84,8 +121,14 @@ dure_status_t comm_bucketer_create(comm_t *c, float *grads, const size_t *offset
     }
     DURE_CHECK(grads || offsets[n_tensors] == 0, DURE_ERR_ARG,
                "bucketer: NULL gradient vector of %zu elements", offsets[n_tensors]);
-    DURE_CHECK(cfg->mode == COMM_BUCKET_ALLREDUCE || cfg->mode == COMM_BUCKET_REDUCE_SCATTER,
+    DURE_CHECK(cfg->mode >= COMM_BUCKET_ALLREDUCE &&
+                   cfg->mode <= COMM_BUCKET_EXACT_REDUCE_SCATTER,
                DURE_ERR_ARG, "bucketer: unknown mode %d", (int)cfg->mode);
+    const int exact = cfg->mode == COMM_BUCKET_EXACT_ALLREDUCE ||
+                      cfg->mode == COMM_BUCKET_EXACT_REDUCE_SCATTER;
+    DURE_CHECK(!exact || (cfg->tree && cfg->tree->rows >= 1 &&
+                          cfg->tree->row[cfg->tree->rows - 1] == grads),
+               DURE_ERR_ARG, "bucketer: an exact mode needs a tree whose result row is grads");
 
     b = calloc(1, sizeof *b);
     DURE_ALLOC_TRY(b, sizeof *b);
@@ -94,6 +137,7 @@ dure_status_t comm_bucketer_create(comm_t *c, float *grads, const size_t *offset
     b->n = offsets[n_tensors];
     b->n_tensors = n_tensors;
     b->cfg = *cfg;
+    b->per = cfg->mode == COMM_BUCKET_EXACT_ALLREDUCE ? 2 : 1;
     if (!(b->cfg.bucket_mb > 0)) {
         b->cfg.bucket_mb = COMM_BUCKET_MB_DEFAULT;
     }
@@ -107,13 +151,13 @@ dure_status_t comm_bucketer_create(comm_t *c, float *grads, const size_t *offset
     b->bucket_of = calloc(nbmax, sizeof *b->bucket_of);
     b->missing = calloc(nbmax, sizeof *b->missing);
     b->ready = calloc(nbmax, 1);
-    b->req = calloc(nbmax, sizeof *b->req);
+    b->req = calloc(nbmax * (size_t)b->per, sizeof *b->req);
     b->offsets = malloc((nt + 1) * sizeof *b->offsets);
     DURE_ALLOC_TRY(b->bucket, nbmax * sizeof *b->bucket);
     DURE_ALLOC_TRY(b->bucket_of, nbmax * sizeof *b->bucket_of);
     DURE_ALLOC_TRY(b->missing, nbmax * sizeof *b->missing);
     DURE_ALLOC_TRY(b->ready, nbmax);
-    DURE_ALLOC_TRY(b->req, nbmax * sizeof *b->req);
+    DURE_ALLOC_TRY(b->req, nbmax * (size_t)b->per * sizeof *b->req);
     DURE_ALLOC_TRY(b->offsets, (nt + 1) * sizeof *b->offsets);
     memcpy(b->offsets, offsets, (nt + 1) * sizeof *b->offsets);
 
@@ -133,6 +177,10 @@ dure_status_t comm_bucketer_create(comm_t *c, float *grads, const size_t *offset
         b->bucket_of[t] = b->nb - 1;
     }
     b->window = comm_max_inflight(c);
+    DURE_CHECK(b->window >= b->per, DURE_ERR_ARG,
+               "bucketer: the exact all-reduce keeps %d operations per bucket in flight, but "
+               "the comm allows %d (comm_config.max_inflight)",
+               b->per, b->window);
     reset_step(b);
     *out = b;
     b = NULL;
@@ -147,7 +195,7 @@ void comm_bucketer_free(comm_bucketer_t *b)
         return;
     }
     for (int i = b->waited; i < b->started; i++) {
-        comm_wait(b->c, b->req[i]);
+        wait_bucket(b, i);
     }
     free(b->bucket);
     free(b->bucket_of);
@@ -229,8 +277,7 @@ dure_status_t comm_bucketer_finish(comm_bucketer_t *b)
     /* Wait for every started bucket, even after a failure, so that no
      * request is left behind; report the first error. */
     for (int i = b->waited; i < b->started; i++) {
-        dure_status_t w = comm_wait(b->c, b->req[i]);
-        b->req[i] = NULL;
+        dure_status_t w = wait_bucket(b, i);
         if (st == DURE_OK) {
             st = w;
         }

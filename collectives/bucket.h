@@ -31,6 +31,13 @@
  *   COMM_BUCKET_REDUCE_SCATTER  rank r's shard comm_shard_of(n, size, r) of
  *                               grads holds the reduced values; elsewhere
  *                               grads is undefined.
+ * The exact modes (run.exact) reduce cfg.tree's rows instead, by the
+ * micro-batch tree (comm_tree_reduce_scatter_range_start), into grads,
+ * which must be the tree's result row:
+ *   COMM_BUCKET_EXACT_ALLREDUCE       then all-gathers each bucket: the
+ *                                     reduced vector on every rank.
+ *   COMM_BUCKET_EXACT_REDUCE_SCATTER  each rank's shard, as above.
+ * The bits do not depend on the buckets, on overlap or on the world size.
  */
 #ifndef DURE_COLLECTIVES_BUCKET_H
 #define DURE_COLLECTIVES_BUCKET_H
@@ -52,13 +59,16 @@
 enum comm_bucket_mode {
     COMM_BUCKET_ALLREDUCE,        /* ZeRO stage 0 */
     COMM_BUCKET_REDUCE_SCATTER,   /* ZeRO stages 1 and 2 */
+    COMM_BUCKET_EXACT_ALLREDUCE,  /* exact mode, stage 0 */
+    COMM_BUCKET_EXACT_REDUCE_SCATTER, /* exact mode, stages 1 and 2 */
 };
 
 struct comm_bucket_config {
     double bucket_mb;             /* cap per bucket in MiB (2^20 bytes); <= 0: the default */
     enum comm_bucket_mode mode;
-    enum comm_redop redop;        /* COMM_AVG for data-parallel gradients */
+    enum comm_redop redop;        /* COMM_AVG for data-parallel gradients (not exact modes) */
     int overlap;                  /* 0: start nothing before finish ([parallel] overlap) */
+    const struct comm_tree *tree; /* exact modes: the rows (collectives/tree.h) */
 };
 
 /* One bucket: elements [offset, offset + count) of grads; tensors

@@ -12,6 +12,7 @@
 
 #include "collectives/comm_priv.h"
 #include "collectives/mpi_algos.h"
+#include "collectives/tree.h"
 #include "common/mpi_check.h"
 
 void comm_config_default(struct comm_config *cfg)
@@ -433,6 +434,9 @@ void comm_break(comm_t *c, dure_status_t st)
 
 const char *comm_op_algo_name(const comm_t *c, const struct comm_op *op)
 {
+    if (op->coll == COMM_TREE_REDUCE_SCATTER) {
+        return "tree";
+    }
     return c->backend->algo_table ? comm_algo_name(op->algo) : c->backend->name;
 }
 
@@ -472,6 +476,9 @@ dure_status_t comm_exec(comm_t *c, const struct comm_op *op, size_t bytes)
     case COMM_BARRIER:
         st = f->barrier ? f->barrier(c->ctx, op) : default_barrier(c, op);
         break;
+    case COMM_TREE_REDUCE_SCATTER:
+        st = f->tree_reduce_scatter(c->ctx, op);
+        break;
     default:
         st = DURE_ERR_INTERNAL;
         dure_log_error(__FILE__, __LINE__, "unknown collective %d", (int)op->coll);
@@ -483,7 +490,8 @@ dure_status_t comm_exec(comm_t *c, const struct comm_op *op, size_t bytes)
 
 static int reduces(enum comm_coll coll)
 {
-    return coll == COMM_ALLREDUCE || coll == COMM_REDUCE_SCATTER;
+    return coll == COMM_ALLREDUCE || coll == COMM_REDUCE_SCATTER ||
+           coll == COMM_TREE_REDUCE_SCATTER;
 }
 
 /* The dtypes a backend handles in coll: reduced or only moved. */
@@ -534,8 +542,20 @@ static dure_status_t check_op(comm_t *c, const struct comm_op *op)
     DURE_CHECK(op->root >= 0 && op->root < c->size, DURE_ERR_ARG,
                "%s: root %d is not a rank of this communicator (size %d)", name, op->root,
                c->size);
-    DURE_CHECK(op->count == 0 || (op->send && op->recv), DURE_ERR_ARG,
-               "%s: NULL buffer for %zu elements", name, op->count);
+    DURE_CHECK(op->coll == COMM_TREE_REDUCE_SCATTER || op->count == 0 ||
+                   (op->send && op->recv),
+               DURE_ERR_ARG, "%s: NULL buffer for %zu elements", name, op->count);
+    if (op->coll == COMM_TREE_REDUCE_SCATTER) {
+        DURE_CHECK(c->iface->tree_reduce_scatter, DURE_ERR_UNSUPPORTED,
+                   "%s: backend %s has none", name, c->backend->name);
+        DURE_CHECK(op->dtype == COMM_F32 && op->tree && op->tree->rows >= 1 &&
+                       op->tree->rows <= op->tree->rows_max &&
+                       op->tree->rows <= TREE_FRONTIER_MAX,
+                   DURE_ERR_ARG, "%s: needs float32 and a tree with rows", name);
+        DURE_CHECK(op->tree->leaves % (uint64_t)c->size == 0, DURE_ERR_ARG,
+                   "%s: %d ranks do not divide the tree's %llu leaves", name, c->size,
+                   (unsigned long long)op->tree->leaves);
+    }
 out:
     return st;
 }

@@ -62,6 +62,7 @@
 
 typedef struct comm comm_t;
 typedef struct comm_req comm_req_t;
+struct comm_tree; /* collectives/tree.h */
 
 enum comm_backend {
     COMM_BACKEND_AUTO,   /* the first of this build's backends usable on every rank
@@ -102,6 +103,7 @@ enum comm_coll {
     COMM_ALLGATHER,
     COMM_BROADCAST,
     COMM_BARRIER,
+    COMM_TREE_REDUCE_SCATTER,  /* exact mode: collectives/tree.h */
     COMM_COLL_COUNT
 };
 
@@ -354,6 +356,23 @@ dure_status_t comm_reduce_scatter_range(comm_t *c, void *buf, size_t total, size
 dure_status_t comm_allgather_range(comm_t *c, void *buf, size_t total, size_t offset,
                                    size_t count, enum comm_dtype dt);
 
+/*
+ * Exact reduce-scatter (exact mode, run.exact), in place on the full vectors
+ * of t's rows (`total` elements each), only [offset, offset + count) taking
+ * part: every rank's frontier rows at the range (collectives/tree.h) travel
+ * to the owners of its elements (comm_shard_of(total, ...)), and each owner
+ * adds them in the fixed micro-batch tree, never by rank: afterwards
+ * t->row[t->rows - 1] holds, at this rank's elements of the range, the sum
+ * of all the ranks' micro-batches with the same bits on any world size that
+ * divides t->leaves. The range's other elements of the rows, and t->recv,
+ * are scratch. float32 only; rows and recv in the comm's memory. Traffic:
+ * each rank sends its rows' pieces, (size - 1) / size of the range per
+ * row: one row (an all-reduce's reduce-scatter half) when its micro-batches
+ * are an aligned power of two, more for carries.
+ */
+dure_status_t comm_tree_reduce_scatter_range(comm_t *c, const struct comm_tree *t,
+                                             size_t total, size_t offset, size_t count);
+
 /* ---------------------------------------------------------------- async */
 
 /*
@@ -377,6 +396,9 @@ dure_status_t comm_reduce_scatter_range_start(comm_t *c, void *buf, size_t total
                                               enum comm_redop op, comm_req_t **req);
 dure_status_t comm_allgather_range_start(comm_t *c, void *buf, size_t total, size_t offset,
                                          size_t count, enum comm_dtype dt, comm_req_t **req);
+dure_status_t comm_tree_reduce_scatter_range_start(comm_t *c, const struct comm_tree *t,
+                                                   size_t total, size_t offset, size_t count,
+                                                   comm_req_t **req);
 
 /* Block until req completes; releases req. Returns the operation's status. */
 dure_status_t comm_wait(comm_t *c, comm_req_t *req);

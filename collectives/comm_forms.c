@@ -157,3 +157,26 @@ dure_status_t comm_allgather_range_start(comm_t *c, void *buf, size_t total, siz
     struct comm_op o = op_range(COMM_ALLGATHER, buf, total, offset, count, dt, COMM_SUM);
     return comm_issue(c, &o, req);
 }
+
+static struct comm_op op_tree(const struct comm_tree *t, size_t total, size_t offset,
+                              size_t count)
+{
+    return (struct comm_op){.coll = COMM_TREE_REDUCE_SCATTER, .dtype = COMM_F32,
+                            .redop = COMM_SUM, .tree = t, .total = total, .offset = offset,
+                            .count = count};
+}
+
+dure_status_t comm_tree_reduce_scatter_range(comm_t *c, const struct comm_tree *t,
+                                             size_t total, size_t offset, size_t count)
+{
+    struct comm_op o = op_tree(t, total, offset, count);
+    return comm_issue(c, &o, NULL);
+}
+
+dure_status_t comm_tree_reduce_scatter_range_start(comm_t *c, const struct comm_tree *t,
+                                                   size_t total, size_t offset, size_t count,
+                                                   comm_req_t **req)
+{
+    struct comm_op o = op_tree(t, total, offset, count);
+    return comm_issue(c, &o, req);
+}

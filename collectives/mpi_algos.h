@@ -21,6 +21,11 @@
  */
 dure_status_t comm_mpi_wait(MPI_Request *reqs, int n, const atomic_int *cancel, const char *who);
 
+/* Exact reduce-scatter (collectives/tree.h) over MPI point-to-point
+ * (collectives/tree_mpi.c). */
+dure_status_t comm_tree_mpi_run(MPI_Comm mpi, int rank, int size, const atomic_int *cancel,
+                                const struct comm_op *op);
+
 /* MPI's own collectives (MPI_Allreduce, MPI_Reduce_scatter, ...). */
 struct comm_native;
 dure_status_t comm_native_create(const struct comm_backend_args *a, struct comm_native **out);

@@ -22,6 +22,9 @@ struct comm_native {
 };
 
 struct mpi_ctx {
+    MPI_Comm mpi;
+    int rank, size;
+    const atomic_int *cancel;
     struct comm_native *native;
     struct comm_ring *ring;
     struct comm_shm *shm;        /* NULL unless every rank is on this node */
@@ -229,6 +232,12 @@ static void mpi_mem_free(void *vctx, void *p)
     }
 }
 
+static dure_status_t mpi_tree(void *vctx, const struct comm_op *op)
+{
+    struct mpi_ctx *ctx = vctx;
+    return comm_tree_mpi_run(ctx->mpi, ctx->rank, ctx->size, ctx->cancel, op);
+}
+
 static void mpi_destroy(void *vctx)
 {
     struct mpi_ctx *ctx = vctx;
@@ -249,6 +258,7 @@ static const struct comm_backend_i mpi_backend = {
     .broadcast = mpi_run,
     .destroy = mpi_destroy,
     .barrier = mpi_run,
+    .tree_reduce_scatter = mpi_tree,
     .mem_alloc = mpi_mem_alloc,
     .mem_free = mpi_mem_free,
 };
@@ -260,6 +270,10 @@ static dure_status_t mpi_create(const struct comm_backend_args *a,
     struct mpi_ctx *ctx = calloc(1, sizeof *ctx);
     *vctx = NULL;
     DURE_ALLOC_TRY(ctx, sizeof *ctx);
+    ctx->mpi = a->mpi;
+    ctx->rank = a->rank;
+    ctx->size = a->size;
+    ctx->cancel = a->cancel;
     DURE_TRY(comm_native_create(a, &ctx->native));
     DURE_TRY(comm_ring_create(a, &ctx->ring));
     if (a->local_size == a->size) {

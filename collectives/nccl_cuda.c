@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "collectives/backend.h"
+#include "collectives/tree.h"
 #include "common/agree.h"
 #include "common/cuda_check.h"
 #include "common/mpi_check.h"
@@ -252,6 +253,60 @@ out:
 }
 
 /* Queue op on the comm stream, after the compute stream's queued work. */
+static dure_status_t tree_add(void *ctx, float *dst, const float *src, size_t count)
+{
+    struct nccl_ctx *x = ctx;
+    return comm_tree_add_cuda(dst, src, count, x->stream);
+}
+
+static int nccl_ok(ncclResult_t rc) { return rc == ncclSuccess || rc == ncclInProgress; }
+
+/*
+ * Exact reduce-scatter (collectives/tree.h): every rank's rows at each
+ * owner's piece through one group of ncclSend/ncclRecv (NCCL's own
+ * reductions add in the order of its rings and channels, so none is used),
+ * then dure's add kernel in the micro-batch tree, all on the comm stream.
+ */
+static dure_status_t enqueue_tree(struct nccl_ctx *x, const struct comm_op *op)
+{
+    dure_status_t st = DURE_OK;
+    const struct comm_tree *t = op->tree;
+    const struct comm_shard mine = comm_op_piece(op, x->size, x->rank);
+    const struct comm_shard shard = comm_shard_of(op->total, x->size, x->rank);
+    const size_t chunk = op->total / (size_t)x->size + (op->total % (size_t)x->size != 0);
+    ncclResult_t rc = ncclInvalidUsage;
+    pthread_mutex_lock(&x->mu);
+    const int alive = x->have_nccl;
+    if (alive) {
+        rc = ncclGroupStart();
+        for (int k = 1; k < x->size && nccl_ok(rc); k++) {
+            const int to = (x->rank + k) % x->size, from = (x->rank - k + x->size) % x->size;
+            const struct comm_shard theirs = comm_op_piece(op, x->size, to);
+            uint64_t lo, hi;
+            tree_rank_range(t->leaves, x->size, from, &lo, &hi);
+            const int rows_from = (int)tree_frontier(t->leaves, lo, hi, -1, NULL, 0);
+            for (int f = 0; f < rows_from && mine.count && nccl_ok(rc); f++) {
+                rc = ncclRecv(comm_tree_recv_at(t, x->rank, from, f, chunk, shard.offset,
+                                                mine.offset),
+                              mine.count, ncclFloat32, from, x->nccl, x->stream);
+            }
+            for (int f = 0; f < t->rows && theirs.count && nccl_ok(rc); f++) {
+                rc = ncclSend(t->row[f] + theirs.offset, theirs.count, ncclFloat32, to, x->nccl,
+                              x->stream);
+            }
+        }
+        const ncclResult_t end = ncclGroupEnd();
+        rc = nccl_ok(rc) ? end : rc;
+    }
+    pthread_mutex_unlock(&x->mu);
+    DURE_CHECK(alive, DURE_ERR_TIMEOUT, "nccl: the communicator was aborted by the watchdog");
+    DURE_TRY(settle(x, rc, "exact reduce-scatter's send and receive group"));
+    DURE_TRY(comm_tree_combine(t, x->size, x->rank, op->total, mine.offset, mine.count, tree_add,
+                               x));
+out:
+    return st;
+}
+
 static dure_status_t enqueue(struct nccl_ctx *x, const struct comm_op *op)
 {
     dure_status_t st = DURE_OK;
@@ -301,6 +356,9 @@ static dure_status_t enqueue(struct nccl_ctx *x, const struct comm_op *op)
         break;
     case COMM_BARRIER:
         NCCL_CALL(x, ncclAllReduce(x->one, x->one, 1, ncclFloat32, ncclSum, x->nccl, x->stream));
+        break;
+    case COMM_TREE_REDUCE_SCATTER:
+        DURE_TRY(enqueue_tree(x, op));
         break;
     default:
         DURE_FAIL(DURE_ERR_INTERNAL, "nccl: unknown collective %d", (int)op->coll);
@@ -464,6 +522,7 @@ static const struct comm_backend_i nccl_backend = {
     .broadcast = nccl_run,
     .destroy = nccl_destroy,
     .barrier = nccl_run,
+    .tree_reduce_scatter = nccl_run,
     .start = nccl_start,
     .poll = nccl_poll,
     .release = nccl_release,

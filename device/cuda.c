@@ -160,6 +160,17 @@ out:
     return st;
 }
 
+static dure_status_t cuda_sq_tiles(void *vctx, const float *g, uint64_t base,
+                                   const uint64_t *first, const uint32_t *len, size_t ntiles,
+                                   double *val)
+{
+    dure_status_t st = DURE_OK;
+    struct cuda_ctx *c = vctx;
+    DURE_CUDA_TRY(dcu_sq_tiles(g, base, first, len, ntiles, val, c->stream));
+out:
+    return st;
+}
+
 static void *cuda_stream(void *vctx)
 {
     struct cuda_ctx *c = vctx;
@@ -212,6 +223,7 @@ static const struct device_i cuda_iface = {
     .accumulate = cuda_accumulate,
     .adamw = cuda_adamw,
     .sq_norm_partials = cuda_sq_norm,
+    .sq_tiles = cuda_sq_tiles,
     .stream = cuda_stream,
     .sync = cuda_sync,
     .peak_flops = cuda_peak,

@@ -5,6 +5,7 @@
 // dure's C headers have no C++ guards: give them C linkage here, after the
 // CUDA headers (their include guards then keep them out of this block).
 extern "C" {
+#include "common/sumtree.h"
 #include "device/cuda_kernels.h"
 }
 
@@ -88,6 +89,43 @@ __global__ void sq_chunks(double *partials, const float *g, size_t n)
     }
 }
 
+// common/sumtree.c's tree_sq_tile, add for add, for one tile per block. The
+// two shared buffers alternate so that no thread reads what another writes.
+__global__ void sq_tiles(double *val, const float *g, uint64_t base, const uint64_t *first,
+                         const uint32_t *len)
+{
+    __shared__ double t[2][TREE_TILE / 2];
+    const float *x = g + (first[blockIdx.x] - base);
+    const uint32_t n = len[blockIdx.x];
+    uint32_t m = n / 2;
+    for (uint32_t j = threadIdx.x; j < m; j += blockDim.x) {
+        double a = x[2 * j], b = x[2 * j + 1];
+        t[0][j] = a * a + b * b; // both squares exact: contraction changes nothing
+    }
+    if (threadIdx.x == 0 && n % 2) {
+        double a = x[n - 1];
+        t[0][m] = a * a;
+    }
+    m += n % 2;
+    int cur = 0;
+    __syncthreads();
+    while (m > 1) {
+        const uint32_t h = m / 2;
+        for (uint32_t j = threadIdx.x; j < h; j += blockDim.x) {
+            t[1 - cur][j] = t[cur][2 * j] + t[cur][2 * j + 1];
+        }
+        if (threadIdx.x == 0 && m % 2) {
+            t[1 - cur][h] = t[cur][m - 1];
+        }
+        __syncthreads();
+        cur = 1 - cur;
+        m = h + m % 2;
+    }
+    if (threadIdx.x == 0) {
+        val[blockIdx.x] = t[cur][0];
+    }
+}
+
 } // namespace
 
 extern "C" {
@@ -112,6 +150,14 @@ cudaError_t dcu_sq_norm_partials(const float *g, size_t n, double *partials,
 {
     size_t chunks = (n + DEVICE_SQ_CHUNK - 1) / DEVICE_SQ_CHUNK;
     sq_chunks<<<(unsigned)chunks, kThreads, 0, stream>>>(partials, g, n);
+    return cudaGetLastError();
+}
+
+cudaError_t dcu_sq_tiles(const float *g, uint64_t base, const uint64_t *first,
+                         const uint32_t *len, size_t ntiles, double *val,
+                         cudaStream_t stream)
+{
+    sq_tiles<<<(unsigned)ntiles, kThreads, 0, stream>>>(val, g, base, first, len);
     return cudaGetLastError();
 }
 

@@ -11,6 +11,7 @@
 
 #include <cuda_runtime.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "device/device.h"
 
@@ -30,6 +31,13 @@ cudaError_t dcu_adamw(const struct device_adamw *h, const struct device_segment 
  * block per chunk, a fixed tree in shared memory. */
 cudaError_t dcu_sq_norm_partials(const float *g, size_t n, double *partials,
                                  cudaStream_t stream);
+
+/* val[i] = tree_sq_tile of tile i (device_sq_tiles), one block per tile:
+ * the squares in double, adjacent pairs added level by level in shared
+ * memory, an odd last value passed up alone. */
+cudaError_t dcu_sq_tiles(const float *g, uint64_t base, const uint64_t *first,
+                         const uint32_t *len, size_t ntiles, double *val,
+                         cudaStream_t stream);
 
 #ifdef __cplusplus
 }

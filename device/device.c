@@ -162,6 +162,7 @@ static dure_status_t check_iface(const struct device_entry *e, const struct devi
         {"accumulate", e->host_memory || f->accumulate},
         {"adamw", e->host_memory || f->adamw},
         {"sq_norm_partials", e->host_memory || f->sq_norm_partials},
+        {"sq_tiles", e->host_memory || f->sq_tiles},
     };
     for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
         DURE_CHECK(need[i].present, DURE_ERR_INTERNAL,
@@ -401,6 +402,21 @@ dure_status_t device_sq_norm(device_t *d, const float *g, size_t n, double *part
         total += host_partials[i];
     }
     *sq = total;
+out:
+    return st;
+}
+
+dure_status_t device_sq_tiles(device_t *d, const float *g, uint64_t base,
+                              const uint64_t *first, const uint32_t *len, size_t ntiles,
+                              double *val, double *host_val)
+{
+    dure_status_t st = DURE_OK;
+    if (ntiles == 0) {
+        goto out;
+    }
+    DURE_TRY((d->iface->sq_tiles ? d->iface->sq_tiles : device_host_sq_tiles)(
+        d->ctx, g, base, first, len, ntiles, val));
+    DURE_TRY(device_copy_to_host(d, host_val, val, ntiles * sizeof(double)));
 out:
     return st;
 }

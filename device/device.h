@@ -213,6 +213,18 @@ dure_status_t device_sq_norm(device_t *d, const float *g, size_t n, double *part
                              double *host_partials, double *sq);
 
 /*
+ * Exact mode's squared-norm tiles (common/sumtree.h): host_val[i] = the
+ * tree sum of squares (tree_sq_tile) of the len[i] (1 .. TREE_TILE)
+ * elements of g from element first[i] - base, i < ntiles. first, len and
+ * val (ntiles doubles of scratch) are device memory, host_val host memory.
+ * Every kind adds the same squares in the same tree (cuda: one block per
+ * tile), so the same bits. Returns with the values (waits for the queue).
+ */
+dure_status_t device_sq_tiles(device_t *d, const float *g, uint64_t base,
+                              const uint64_t *first, const uint32_t *len, size_t ntiles,
+                              double *val, double *host_val);
+
+/*
  * The peak FLOP/s that MFU is measured against: cuda, the dense bf16
  * tensor-core peak of the GPU model from a table (0 with a warning for a
  * model not in it); cpu, an sgemm measured now on the current OpenBLAS

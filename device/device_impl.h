@@ -41,6 +41,9 @@ struct device_i {
     /* partials[k] = sum of g[i]^2 over chunk k (DEVICE_SQ_CHUNK elements),
      * each chunk in a fixed order; partials in device memory. */
     dure_status_t (*sq_norm_partials)(void *ctx, const float *g, size_t n, double *partials);
+    /* val[i] = tree_sq_tile of tile i (device_sq_tiles); all in device memory. */
+    dure_status_t (*sq_tiles)(void *ctx, const float *g, uint64_t base, const uint64_t *first,
+                              const uint32_t *len, size_t ntiles, double *val);
 
     /* Optional. */
     void *(*stream)(void *ctx);                       /* NULL: no queue (NULL) */
@@ -86,5 +89,8 @@ dure_status_t device_host_adamw(void *ctx, const struct device_adamw *h,
                                 const float *g, float *m, float *v, size_t n);
 dure_status_t device_host_sq_norm_partials(void *ctx, const float *g, size_t n,
                                            double *partials);
+dure_status_t device_host_sq_tiles(void *ctx, const float *g, uint64_t base,
+                                   const uint64_t *first, const uint32_t *len, size_t ntiles,
+                                   double *val);
 
 #endif

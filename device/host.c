@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "common/sumtree.h"
 #include "device/device_impl.h"
 
 dure_status_t device_host_zero(void *ctx, void *p, size_t bytes)
@@ -76,6 +77,18 @@ dure_status_t device_host_sq_norm_partials(void *ctx, const float *g, size_t n,
             s += (double)g[i] * g[i];
         }
         partials[c] = s;
+    }
+    return DURE_OK;
+}
+
+dure_status_t device_host_sq_tiles(void *ctx, const float *g, uint64_t base,
+                                   const uint64_t *first, const uint32_t *len, size_t ntiles,
+                                   double *val)
+{
+    (void)ctx;
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < ntiles; i++) {
+        val[i] = tree_sq_tile(g + (first[i] - base), len[i]);
     }
     return DURE_OK;
 }

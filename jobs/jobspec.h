@@ -67,6 +67,8 @@ enum {
     JOBSPEC_F_MAX_EXCL = 1 << 2, /* numeric: value must be < max, not <= */
     JOBSPEC_F_RESULT = 1 << 3,   /* changes the numbers a run computes (hash) */
     JOBSPEC_F_PATH = 1 << 4,     /* a file system path (or glob) */
+    JOBSPEC_F_LAYOUT = 1 << 5,   /* RESULT, but not with run.exact: how the work is
+                                    spread, which exact mode keeps out of the bits */
 };
 
 struct jobspec_key;
@@ -128,6 +130,7 @@ struct jobspec_run {
     int steps;                      /* optimizer steps in total */
     uint64_t seed;
     bool deterministic;             /* bitwise-reproducible reductions */
+    bool exact;                     /* the same bits on any world size (train/exact.h) */
     int log_every;                  /* steps between progress lines */
     int val_every;                  /* steps between validations; 0 = never */
     int val_batches;                /* batches per validation */
@@ -332,7 +335,10 @@ dure_status_t jobspec_value_format(const struct dure_jobspec *spec,
  *   RESULT only the keys flagged JOBSPEC_F_RESULT (model, data, optimizer,
  *          seed, determinism, ...): "would this compute the same numbers?"
  *          (checkpoint compatibility; paths, logging, checkpoint cadence and
- *          Slurm resources excluded).
+ *          Slurm resources excluded). With run.exact the keys flagged
+ *          JOBSPEC_F_LAYOUT (ZeRO stage, buckets, algorithms, deterministic)
+ *          are left out too: exact mode computes the same numbers whatever
+ *          they are.
  */
 enum jobspec_hash_scope { JOBSPEC_HASH_ALL, JOBSPEC_HASH_RESULT };
 

@@ -191,6 +191,10 @@ dure_status_t jobspec_hash(const struct dure_jobspec *spec, enum jobspec_hash_sc
         if (scope == JOBSPEC_HASH_RESULT && !(keys[i].flags & JOBSPEC_F_RESULT)) {
             continue;
         }
+        if (scope == JOBSPEC_HASH_RESULT && spec->run.exact &&
+            (keys[i].flags & JOBSPEC_F_LAYOUT)) {
+            continue;
+        }
         strbuf_printf(&sb, "%s.%s=", keys[i].section, keys[i].name);
         jobspec_value_append(&sb, &keys[i], jobspec_field_const(spec, &keys[i]));
         strbuf_putc(&sb, '\n');

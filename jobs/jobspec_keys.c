@@ -204,6 +204,7 @@ static const char *const v_algo[] = {"auto", "native", "ring", "shm", "hier", NU
 #define OFF(sec, nm) offsetof(struct dure_jobspec, sec.nm)
 #define BIG 1e9
 #define R JOBSPEC_F_RESULT
+#define L JOBSPEC_F_LAYOUT
 
 #define K_INT(sec, nm, lo, hi, dflt, fl, hlp)                                 \
     {.section = #sec, .name = #nm, .type = JOBSPEC_INT, .flags = (fl),          \
@@ -236,8 +237,13 @@ static const struct jobspec_key keys[] = {
           "relative to where dure is started"),
     K_INT(run, steps, 1, BIG, "300", R, "optimizer steps in total"),
     K_U64(run, seed, "1234", R, "seed of parameter initialization and of the data order"),
-    K_BOOL(run, deterministic, "false", R,
+    K_BOOL(run, deterministic, "false", R | L,
            "fixed reduction order: bitwise-reproducible results at one world size"),
+    K_BOOL(run, exact, "false", R,
+           "exact mode: bitwise-identical results on every world size that divides "
+           "optim.global_batch / optim.micro_batch, at any zero_stage, bucket_mb and "
+           "overlap, and across a resume on another world size (sums in a fixed tree "
+           "over the micro-batches; implies deterministic kernels)"),
     K_INT(run, log_every, 1, BIG, "10", 0, "steps between progress lines"),
     K_INT(run, val_every, 0, BIG, "50", R, "steps between validations; 0 = never"),
     K_INT(run, val_batches, 1, 1e6, "4", R, "batches per validation"),
@@ -299,14 +305,14 @@ static const struct jobspec_key keys[] = {
     /* [parallel] */
     K_ENUM(parallel, backend, v_backend, "auto", R,
            "gradient exchange: auto = nccl with a GPU and NCCL, else mpi"),
-    K_INT(parallel, zero_stage, 0, 2, "0", R,
+    K_INT(parallel, zero_stage, 0, 2, "0", R | L,
           "0: all-reduce; 1: optimizer state sharded; 2: gradients sharded too"),
-    K_FLOAT(parallel, bucket_mb, 0, 65536, "0", R,
+    K_FLOAT(parallel, bucket_mb, 0, 65536, "0", R | L,
             "gradient bucket size in MiB; 0 = the measured default"),
-    K_ENUM(parallel, algo, v_algo, "auto", R,
+    K_ENUM(parallel, algo, v_algo, "auto", R | L,
            "MPI all-reduce algorithm; auto = per size from algo_table; hier = shm within "
            "each node, a rail between nodes"),
-    K_STR(parallel, algo_table, "", R, check_algo_table,
+    K_STR(parallel, algo_table, "", R | L, check_algo_table,
           "per-size algorithms, e.g. '0:native,1M:shm,32M:ring'; empty = built-in"),
     K_BOOL(parallel, overlap, "true", 0, "overlap gradient exchange with backward"),
     K_FLOAT(parallel, watchdog_s, 0, 1e7, "600", JOBSPEC_F_MIN_EXCL,

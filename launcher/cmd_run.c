@@ -154,6 +154,7 @@ struct manifest_parts {
     char hash[17];
     struct train_comm_desc comm;
     struct manifest_kv algos[4];
+    struct manifest_exact exact;
 };
 
 static void manifest_parts_free(struct manifest_parts *p)
@@ -224,6 +225,7 @@ static dure_status_t manifest_prepare(struct manifest_parts *p, struct manifest_
     in->n_algorithms = sizeof p->algos / sizeof p->algos[0];
     in->seed = spec->run.seed;
     in->deterministic = spec->run.deterministic;
+    in->exact = train_exact_contract(train, &p->exact) ? &p->exact : NULL;
     in->resumed_from = resumed_from;
     in->resumed_step = (uint64_t)step;
     if (resumed_from) {

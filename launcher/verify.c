@@ -30,6 +30,33 @@ static const char *const ignored_fields[] = {
     "jobspec_hash",
 };
 
+/* Fields exact mode keeps out of the bits (how the work is spread):
+ * ignored too when both runs ran in exact mode under the same contract. */
+static const char *const exact_layout_fields[] = {
+    "world.size",
+    "world.nodes",
+    "world.ranks_per_node[*]",
+    "world.hosts[*].ranks[*]",
+    "world.hosts[*].local_ranks[*]",
+    "world.hosts[*].leader",
+    "algorithms.allreduce",
+    "algorithms.reduce_scatter",
+    "algorithms.allgather",
+    "algorithms.algo_table",
+    "deterministic",
+    "jobspec.run.deterministic",
+    "jobspec.run.threads",
+    "jobspec.parallel.zero_stage",
+    "jobspec.parallel.bucket_mb",
+    "jobspec.parallel.overlap",
+    "jobspec.parallel.algo",
+    "jobspec.parallel.algo_table",
+    "jobspec.slurm.nodes",
+    "jobspec.slurm.ntasks_per_node",
+    "jobspec.slurm.gpus_per_node",
+    "jobspec.slurm.cpus_per_task",
+};
+
 /* ---------------------------------------------------------------- manifest */
 
 struct leaf {
@@ -124,8 +151,19 @@ static int cmp_leaf(const void *x, const void *y)
     return strcmp(((const struct leaf *)x)->path, ((const struct leaf *)y)->path);
 }
 
-/* Is `path` (with any "[digits]" read as "[*]") one of ignored_fields? */
-static int is_ignored(const char *path)
+static int in_list(const char *norm, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(norm, list[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Is `path` (with any "[digits]" read as "[*]") one of ignored_fields, or
+ * with `exact` one of exact_layout_fields? */
+static int is_ignored(const char *path, int exact)
 {
     char norm[PATH_CAP];
     size_t o = 0;
@@ -145,12 +183,9 @@ static int is_ignored(const char *path)
         norm[o++] = *p;
     }
     norm[o] = '\0';
-    for (size_t i = 0; i < sizeof ignored_fields / sizeof ignored_fields[0]; i++) {
-        if (strcmp(norm, ignored_fields[i]) == 0) {
-            return 1;
-        }
-    }
-    return 0;
+    return in_list(norm, ignored_fields, sizeof ignored_fields / sizeof ignored_fields[0]) ||
+           (exact && in_list(norm, exact_layout_fields,
+                             sizeof exact_layout_fields / sizeof exact_layout_fields[0]));
 }
 
 static dure_status_t load_manifest(const char *run, json_doc_t **doc, struct leaves *l)
@@ -170,8 +205,8 @@ out:
     return st;
 }
 
-static void compare_manifests(const struct leaves *a, const struct leaves *b, FILE *out,
-                              struct verify_result *r)
+static void compare_manifests(const struct leaves *a, const struct leaves *b, int exact,
+                              FILE *out, struct verify_result *r)
 {
     size_t i = 0, j = 0;
     char ignored[2048] = "";
@@ -181,7 +216,7 @@ static void compare_manifests(const struct leaves *a, const struct leaves *b, FI
         const char *ta = c <= 0 ? a->v[i].text : "(absent)";
         const char *tb = c >= 0 ? b->v[j].text : "(absent)";
         if (c != 0 || strcmp(ta, tb) != 0) {
-            if (is_ignored(path)) {
+            if (is_ignored(path, exact)) {
                 r->manifest_ignored++;
                 size_t used = strlen(ignored);
                 snprintf(ignored + used, sizeof ignored - used, "%s%s", used ? ", " : "",
@@ -203,6 +238,70 @@ static void compare_manifests(const struct leaves *a, const struct leaves *b, FI
     if (r->manifest_ignored) {
         fprintf(out, "manifest: ignored, differ by design: %s\n", ignored);
     }
+}
+
+/* The text of the leaf at `path`, or NULL. */
+static const char *leaf_text(const struct leaves *l, const char *path)
+{
+    struct leaf key = {.path = (char *)path};
+    const struct leaf *f = bsearch(&key, l->v, l->n, sizeof *l->v, cmp_leaf);
+    return f ? f->text : NULL;
+}
+
+/*
+ * Exact mode (run.exact): say whether the two runs' contracts allow bitwise
+ * agreement across world sizes and layouts. Returns 1 when both ran in exact
+ * mode under the same contract (the layout fields are then ignored).
+ */
+static int compare_exact(const struct leaves *a, const struct leaves *b, FILE *out)
+{
+    const char *prefix = "exact.";
+    const size_t np = strlen(prefix);
+    const char *sa = leaf_text(a, "exact.contract"), *sb = leaf_text(b, "exact.contract");
+    if (!sa && !sb) {
+        const char *wa = leaf_text(a, "world.size"), *wb = leaf_text(b, "world.size");
+        if (wa && wb && strcmp(wa, wb) != 0) {
+            fprintf(out,
+                    "exact mode: off in both runs, on %s vs %s ranks: their sums are "
+                    "grouped by rank, so bitwise agreement is not expected (run.exact = "
+                    "true gives it)\n",
+                    wa, wb);
+        }
+        return 0;
+    }
+    if (!sa || !sb) {
+        fprintf(out,
+                "exact mode: run %s only: the other groups its sums by rank, so the two "
+                "agree bitwise only at the same world size and layout\n",
+                sa ? "A" : "B");
+        return 0;
+    }
+    /* Every field of either contract must match. */
+    for (int side = 0; side < 2; side++) {
+        const struct leaves *x = side ? b : a, *y = side ? a : b;
+        for (size_t i = 0; i < x->n; i++) {
+            if (strncmp(x->v[i].path, prefix, np) != 0) {
+                continue;
+            }
+            const char *other = leaf_text(y, x->v[i].path);
+            if (!other || strcmp(other, x->v[i].text) != 0) {
+                const char *ta = side ? (other ? other : "(absent)") : x->v[i].text;
+                const char *tb = side ? x->v[i].text : (other ? other : "(absent)");
+                fprintf(out,
+                        "exact mode: the contracts differ (%s: %s vs %s): the runs sum in "
+                        "different trees, so bitwise agreement is not expected\n",
+                        x->v[i].path, ta, tb);
+                return 0;
+            }
+        }
+    }
+    const char *m = leaf_text(a, "exact.micro_batches_per_step");
+    /* sa is the JSON string, quotes included. */
+    fprintf(out,
+            "exact mode: both runs, contract %.*s with %s micro-batches per step: world "
+            "size, ZeRO stage, buckets, overlap and algorithms may differ (ignored)\n",
+            (int)(strlen(sa) > 2 ? strlen(sa) - 2 : 0), sa + 1, m ? m : "?");
+    return 1;
 }
 
 /* ---------------------------------------------------------------- metrics */
@@ -459,8 +558,8 @@ static void ckpt_dir_of(const char *run, const json_doc_t *manifest, char *buf, 
     }
 }
 
-static dure_status_t compare_checkpoints(const char *dir_a, const char *dir_b, FILE *out,
-                                         struct verify_result *r)
+static dure_status_t compare_checkpoints(const char *dir_a, const char *dir_b, int exact,
+                                         FILE *out, struct verify_result *r)
 {
     dure_status_t st = DURE_OK;
     uint64_t *sa = NULL, *sb = NULL;
@@ -524,6 +623,9 @@ static dure_status_t compare_checkpoints(const char *dir_a, const char *dir_b, F
         }
     }
     ma.world_size = mb.world_size;
+    if (exact) {
+        ma.zero_stage = mb.zero_stage; /* the writer's layout, not the state */
+    }
     if (!ckpt_meta_equal(&ma, &mb)) {
         fprintf(out,
                 "checkpoints: step %" PRIu64 ": metadata DIFFERS (step, lr, loss, "
@@ -561,11 +663,12 @@ dure_status_t verify_runs(const char *a, const char *b, FILE *out, struct verify
     DURE_TRY(load_metrics(a, &ma));
     DURE_TRY(load_metrics(b, &mb));
     fprintf(out, "dure verify: A = %s, B = %s\n", a, b);
-    compare_manifests(&la, &lb, out, r);
+    int exact = compare_exact(&la, &lb, out);
+    compare_manifests(&la, &lb, exact, out, r);
     compare_metrics(&ma, &mb, out, r);
     ckpt_dir_of(a, da, ca, sizeof ca);
     ckpt_dir_of(b, db, cb, sizeof cb);
-    DURE_TRY(compare_checkpoints(ca, cb, out, r));
+    DURE_TRY(compare_checkpoints(ca, cb, exact, out, r));
 out:
     leaves_free(&la);
     leaves_free(&lb);

@@ -21,6 +21,14 @@
  * (or the directories the manifests' jobspec.checkpoint.dir name) is read
  * back and /params, /adam_m, /adam_v compared bitwise, with the metadata
  * (except world_size, which resharding changes).
+ *
+ * Exact mode: when both manifests carry the same "exact" contract
+ * (train/manifest.h), the fields that say how the work was spread (world,
+ * ZeRO stage, buckets, overlap, algorithms, deterministic, threads and the
+ * Slurm shape) are ignored as well, and so is the checkpoint writer's ZeRO
+ * stage. A line says why two runs can or cannot be compared bitwise: one
+ * run without exact mode, contracts that differ, or two non-exact runs on
+ * different world sizes.
  */
 #ifndef DURE_LAUNCHER_VERIFY_H
 #define DURE_LAUNCHER_VERIFY_H

@@ -4,11 +4,16 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "common/sumtree.h"
+
 /*
  * State on the device, one allocation (the optimizer's lifetime class):
  *   m, v       (len) floats each
  *   partials   (n_partials) doubles: device_sq_norm's chunk sums
+ *   tile_val   (max_tiles) doubles, tile_first (max_tiles) uint64: exact
+ *              mode's norm tiles (device_sq_tiles)
  *   seg        (n_seg) struct device_segment, uploaded once
+ *   tile_len   (max_tiles) uint32
  */
 struct optim {
     struct optim_config cfg;
@@ -22,6 +27,12 @@ struct optim {
     struct device_segment *seg;
     double *host_partials;        /* (n_partials) host */
     size_t n_partials;
+    /* Room for the norm tiles of any range of at most len elements: whole
+     * tiles plus up to one node per level below the tile at each end. */
+    size_t max_tiles;
+    double *tile_val;
+    uint64_t *tile_first;
+    uint32_t *tile_len;
 };
 
 float optim_lr_at(const struct optim_schedule *sched, int s)
@@ -113,12 +124,21 @@ dure_status_t optim_create(const struct optim_config *cfg, device_t *dev,
     opt->n_partials = device_sq_norm_chunks(len);
     size_t mbytes = 2 * len * sizeof(float), pbytes = opt->n_partials * sizeof(double);
     size_t sbytes = opt->n_seg * sizeof(struct device_segment);
-    /* 2 * len floats keep the doubles and the segments 8-byte aligned. */
-    DURE_TRY(device_alloc(dev, mbytes + pbytes + sbytes, "the optimizer state", &opt->state));
+    opt->max_tiles = len / TREE_TILE + 2 * (TREE_TILE_LEVEL + 1);
+    size_t tbytes = opt->max_tiles * (sizeof(double) + sizeof(uint64_t));
+    size_t lbytes = opt->max_tiles * sizeof(uint32_t);
+    /* 2 * len floats keep the doubles, the tiles and the segments 8-byte
+     * aligned; the 4-byte tile lengths go last. */
+    DURE_TRY(device_alloc(dev, mbytes + pbytes + tbytes + sbytes + lbytes,
+                          "the optimizer state", &opt->state));
+    char *at = (char *)opt->state + mbytes;
     opt->m = opt->state;
     opt->v = opt->m + len;
-    opt->partials = (double *)((char *)opt->state + mbytes);
-    opt->seg = (struct device_segment *)((char *)opt->state + mbytes + pbytes);
+    opt->partials = (double *)at;
+    opt->tile_val = (double *)(at + pbytes);
+    opt->tile_first = (uint64_t *)(at + pbytes + opt->max_tiles * sizeof(double));
+    opt->seg = (struct device_segment *)(at + pbytes + tbytes);
+    opt->tile_len = (uint32_t *)(at + pbytes + tbytes + sbytes);
     DURE_TRY(device_zero(dev, opt->m, mbytes));
     DURE_TRY(device_copy_from_host(dev, opt->seg, opt->host_seg, sbytes));
     opt->host_partials = calloc(opt->n_partials, sizeof(double));
@@ -151,6 +171,24 @@ size_t optim_len(const optim_t *opt) { return opt->len; }
 dure_status_t optim_grad_sq_norm(optim_t *opt, const float *grads, double *sq)
 {
     return device_sq_norm(opt->dev, grads, opt->len, opt->partials, opt->host_partials, sq);
+}
+
+dure_status_t optim_tree_tiles(optim_t *opt, struct tree_norm *t, const float *g)
+{
+    dure_status_t st = DURE_OK;
+    DURE_CHECK(t->hi - t->lo <= opt->len, DURE_ERR_ARG,
+               "norm range of %llu elements is longer than the optimizer's slice (%zu)",
+               (unsigned long long)(t->hi - t->lo), opt->len);
+    DURE_CHECK(t->ntiles <= opt->max_tiles, DURE_ERR_INTERNAL, "%zu norm tiles, room for %zu",
+               t->ntiles, opt->max_tiles);
+    DURE_TRY(device_copy_from_host(opt->dev, opt->tile_first, t->tile_first,
+                                   t->ntiles * sizeof(uint64_t)));
+    DURE_TRY(device_copy_from_host(opt->dev, opt->tile_len, t->tile_len,
+                                   t->ntiles * sizeof(uint32_t)));
+    DURE_TRY(device_sq_tiles(opt->dev, g, t->lo, opt->tile_first, opt->tile_len, t->ntiles,
+                             opt->tile_val, t->val));
+out:
+    return st;
 }
 
 dure_status_t optim_adamw_update(optim_t *opt, int t, float lr, float grad_scale,

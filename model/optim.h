@@ -91,6 +91,16 @@ size_t optim_len(const optim_t *opt);
 dure_status_t optim_grad_sq_norm(optim_t *opt, const float *grads, double *sq);
 
 /*
+ * Exact mode's squared norm (common/sumtree.h): t->val[i] = tree_sq_tile of
+ * tile i of t, from the gradient g (device memory) at element t->lo, by
+ * device_sq_tiles: the same adds in the same tree on every device, so the
+ * same bits. t may cover at most optim_len elements. Returns with the
+ * values.
+ */
+struct tree_norm;
+dure_status_t optim_tree_tiles(optim_t *opt, struct tree_norm *t, const float *g);
+
+/*
  * One AdamW step (1-based step t, for bias correction) on the slice:
  * params and grads point at element `offset` of their vectors (len elements,
  * device memory). For each element, with g = grad * grad_scale:

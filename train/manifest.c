@@ -13,6 +13,7 @@
 
 #include "common/json.h"
 #include "common/mpi_check.h"
+#include "common/sumtree.h"
 #include "launcher/version.h"
 
 #define MAX_LAUNCHES 100000
@@ -182,6 +183,31 @@ static void write_world(struct json_writer *w, const struct dure_topo *t)
 
 /* ---------------------------------------------------------------- writing */
 
+static void write_exact(struct json_writer *w, const struct manifest_exact *x)
+{
+    char sizes[256];
+    json_key(w, "exact");
+    if (!x) {
+        json_null(w);
+        return;
+    }
+    tree_sizes_text(x->micro_batches, sizes, sizeof sizes);
+    json_begin_object(w);
+    json_key(w, "contract");
+    json_string(w, MANIFEST_EXACT_CONTRACT);
+    json_key(w, "micro_batches_per_step");
+    json_uint(w, x->micro_batches);
+    json_key(w, "micro_batch");
+    json_uint(w, x->micro_batch);
+    json_key(w, "norm_elements");
+    json_uint(w, x->norm_elements);
+    json_key(w, "norm_tile");
+    json_uint(w, x->norm_tile);
+    json_key(w, "world_sizes");
+    json_string(w, sizes);
+    json_end_object(w);
+}
+
 static void write_kv_object(struct json_writer *w, const char *key,
                             const struct manifest_kv *kv, size_t n)
 {
@@ -323,6 +349,7 @@ static dure_status_t write_manifest(FILE *f, const char *what,
     json_uint(&w, in->seed);
     json_key(&w, "deterministic");
     json_bool(&w, in->deterministic);
+    write_exact(&w, in->exact);
     if (in->jobspec_hash) {
         json_key(&w, "jobspec_hash");
         json_string(&w, in->jobspec_hash);

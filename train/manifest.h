@@ -19,6 +19,9 @@
  *                        "local_ranks": [0, 1]}]},          (nodes by lowest rank)
  *   "backend": "mpi", "algorithms": {"allreduce": "ring", ...},
  *   "seed": 1234, "deterministic": true,
+ *   "exact": {"contract": "dure-exact-1", "micro_batches_per_step": 12,
+ *             "micro_batch": 2, "norm_elements": 3920, "norm_tile": 1024,
+ *             "world_sizes": "1, 2, 3, 4, 6 or 12"} | null,
  *   "jobspec_hash": "9f3c...", "jobspec": {"run.name": "demo", ...},
  *   "dataset": {"fingerprint": {"algorithm": "sha256", "mode": "full",
  *               "value": "<hex>"}, "bytes": N,
@@ -85,6 +88,21 @@ dure_status_t manifest_fingerprint(const char *const *paths, size_t n,
                                    struct manifest_fingerprint *fp,
                                    char (*file_hex)[DURE_SHA256_HEX]);
 
+/*
+ * Exact mode's contract (run.exact; train/exact.h): two runs whose
+ * contracts are equal sum in the same trees, so they agree bit for bit on
+ * any world size, ZeRO stage, bucket size and overlap (same data, spec,
+ * build and hardware). MANIFEST_EXACT_CONTRACT names the tree definitions
+ * of common/sumtree.h; it changes whenever they do.
+ */
+#define MANIFEST_EXACT_CONTRACT "dure-exact-1"
+struct manifest_exact {
+    uint64_t micro_batches;      /* leaves of the micro-batch tree: micro-batches per step */
+    uint64_t micro_batch;        /* windows per micro-batch */
+    uint64_t norm_elements;      /* leaves of the gradient-norm tree: the parameters */
+    uint64_t norm_tile;          /* elements per norm tile (a subtree: not in the bits) */
+};
+
 /* What the run knows at start; every pointer caller-owned, NULL where noted. */
 struct manifest_info {
     const char *run_dir; /* the run directory (must exist) */
@@ -104,6 +122,7 @@ struct manifest_info {
     size_t n_algorithms;
     uint64_t seed;
     int deterministic;
+    const struct manifest_exact *exact; /* NULL: exact mode off */
     /* Checkpoint this launch resumed from and its step; NULL on a fresh start. */
     const char *resumed_from;
     uint64_t resumed_step;

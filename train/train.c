@@ -23,6 +23,7 @@
 #include "model/flops.h"
 #include "model/model.h"
 #include "model/optim.h"
+#include "train/exact.h"
 
 /* ---------------------------------------------------------------- setup */
 
@@ -190,7 +191,13 @@ static dure_status_t check_memory(const train_t *t, const struct model_config *m
     DURE_TRY(device_mem_info(t->dev, t->world_size, &avail, &reserve, &shared));
     uint64_t shards = t->zero_stage > 0 ? (uint64_t)t->world_size : 1;
     uint64_t opt = mem.optimizer / shards;
-    uint64_t gshard = t->zero_stage == 2 ? mem.grads / shards : 0;
+    uint64_t gshard = t->shard_acc ? mem.grads / shards : 0;
+    if (t->plan) {
+        /* Exact mode's saved gradients and receive area (train/exact.h). */
+        uint64_t rows = (uint64_t)t->plan->rows_max * (uint64_t)(t->world_size - 1);
+        gshard += mem.grads * (uint64_t)t->plan->slots +
+                  mem.grads * rows / (uint64_t)t->world_size;
+    }
     uint64_t batch = (uint64_t)t->micro * (uint64_t)t->accum * (uint64_t)t->window *
                      (uint64_t)t->channels * sizeof(float);
     /* checkpoint.async: a host snapshot of this rank's shard of params, m, v. */
@@ -213,10 +220,18 @@ out:
     return st;
 }
 
-/* The model's gradient-ready hook: the range goes straight to the bucketer. */
-static dure_status_t on_grad_ready(void *bucketer, size_t offset, size_t count)
+/* The model's gradient-ready hook: the range goes to the bucketer (in
+ * exact mode after the last micro-batch's tree adds on it). */
+static dure_status_t on_grad_ready(void *ctx, size_t offset, size_t count)
 {
-    return comm_bucketer_ready_range(bucketer, offset, count);
+    dure_status_t st = DURE_OK;
+    train_t *t = ctx;
+    if (t->exact) {
+        DURE_TRY(train_exact_micro(t, t->accum - 1, offset, count));
+    }
+    DURE_TRY(comm_bucketer_ready_range(t->bucketer, offset, count));
+out:
+    return st;
 }
 
 static dure_status_t setup_comm(train_t *t, MPI_Comm world, comm_hang_fn on_hang)
@@ -286,6 +301,13 @@ static dure_status_t setup_model(train_t *t, const struct model_config *mc)
     bc.mode = t->zero_stage == 0 ? COMM_BUCKET_ALLREDUCE : COMM_BUCKET_REDUCE_SCATTER;
     bc.redop = COMM_SUM; /* scaled by 1 / (A * R) in the optimizer step */
     bc.overlap = s->parallel.overlap;
+    bc.tree = NULL;
+    if (t->exact) {
+        DURE_TRY(train_exact_setup(t));
+        bc.mode = t->zero_stage == 0 ? COMM_BUCKET_EXACT_ALLREDUCE
+                                     : COMM_BUCKET_EXACT_REDUCE_SCATTER;
+        bc.tree = &t->tree;
+    }
     DURE_TRY(comm_bucketer_create(t->comm, model_grads(t->model), offsets, n_tensors, &bc,
                                   &t->bucketer));
 out:
@@ -296,7 +318,10 @@ static dure_status_t alloc_buffers(train_t *t)
 {
     dure_status_t st = DURE_OK;
     size_t opt_len = optim_len(t->opt);
-    t->slot = 2 * t->accum > t->accum + 2 ? 2 * t->accum : t->accum + 2;
+    /* A slot: the micro-batch losses, the squared norm, the stop signal,
+     * exact mode's norm frontier; validation: losses and baselines. */
+    int ctl = t->accum + 2 + (t->exact ? t->norm_max : 0);
+    t->slot = 2 * t->accum > ctl ? 2 * t->accum : ctl;
     size_t ctl_bytes = (size_t)t->world_size * (size_t)t->slot * sizeof(double);
     t->ctl_host = calloc(1, ctl_bytes);
     DURE_ALLOC_TRY(t->ctl_host, ctl_bytes);
@@ -305,7 +330,7 @@ static dure_status_t alloc_buffers(train_t *t)
                    device_host_stage_bytes(t->dev, t->n * sizeof(float));
     t->stage = malloc(stage ? stage : 1);
     DURE_ALLOC_TRY(t->stage, stage);
-    if (t->zero_stage == 2) {
+    if (t->shard_acc) {
         DURE_TRY(comm_mem_alloc(t->comm, t->shard.count * sizeof(float), (void **)&t->grad_acc));
     }
 out:
@@ -316,8 +341,18 @@ static void report_setup(const train_t *t, const struct model_config *mc,
                          const char *peak_what, FILE *out)
 {
     struct train_memory mem;
-    char table[256] = "";
+    char table[256] = "", exact[512] = "";
     train_memory(t, &mem);
+    if (t->exact) {
+        uint64_t sent = 0, plain = 0;
+        train_exact_traffic(t, &sent, &plain);
+        snprintf(exact, sizeof exact,
+                 "run: exact mode: %llu micro-batches per step summed in a fixed tree; "
+                 "%d saved gradient vector(s), %" PRIu64 " B in all; gradient exchange "
+                 "%" PRIu64 " B per step from this rank (default mode %" PRIu64 " B)\n",
+                 (unsigned long long)t->plan->leaves, t->plan->slots, mem.exact, sent,
+                 plain);
+    }
     comm_algo_table_text(t->comm, table, sizeof table);
     model_print_summary(mc, device_compute(t->dev), out);
     fprintf(out,
@@ -327,11 +362,13 @@ static void report_setup(const train_t *t, const struct model_config *mc,
             "ranks\n"
             "run: memory per rank: params %" PRIu64 " B, grads %" PRIu64 " B, grad shard "
             "%" PRIu64 " B, optimizer %" PRIu64 " B, checkpoint staging %" PRIu64 " B\n"
-            "run: MFU peak per rank: %s\n",
+            "run: MFU peak per rank: %s\n"
+            "%s",
             t->world_size, comm_backend_name(comm_backend(t->comm)), table, t->zero_stage,
             comm_bucketer_count(t->bucketer), t->spec->parallel.overlap ? "on" : "off",
             t->spec->optim.global_batch, t->window, t->micro, t->accum, t->world_size,
-            mem.params, mem.grads, mem.grad_shard, mem.optimizer, mem.staging, peak_what);
+            mem.params, mem.grads, mem.grad_shard, mem.optimizer, mem.staging, peak_what,
+            exact);
     fflush(out);
 }
 
@@ -360,14 +397,24 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
     t->rank = ranks->world_rank;
     t->world_size = ranks->world_size;
     t->zero_stage = spec->parallel.zero_stage;
+    t->exact = spec->run.exact;
+    t->shard_acc = t->zero_stage == 2 && !t->exact;
     t->window = (spec->model.context_patches + 1) * spec->model.patch_len;
     t->micro = spec->optim.micro_batch;
-    int per_step = t->micro * t->world_size;
-    DURE_CHECK(spec->optim.global_batch % per_step == 0, DURE_ERR_ARG,
-               "optim.global_batch = %d is not a multiple of optim.micro_batch (%d) x ranks "
-               "(%d) = %d: the accumulation count must be a whole number",
-               spec->optim.global_batch, t->micro, t->world_size, per_step);
-    t->accum = spec->optim.global_batch / per_step;
+    /* The job spec makes micro_batch divide global_batch; the ranks must
+     * divide the micro-batches. */
+    uint64_t micro_batches = (uint64_t)(spec->optim.global_batch / t->micro);
+    char sizes[256];
+    tree_sizes_text(micro_batches, sizes, sizeof sizes);
+    DURE_CHECK(micro_batches % (uint64_t)t->world_size == 0, DURE_ERR_ARG,
+               "%d ranks cannot share the %llu micro-batches of a step (optim.global_batch "
+               "= %d / optim.micro_batch = %d): world sizes that can for this job spec: %s",
+               t->world_size, (unsigned long long)micro_batches, spec->optim.global_batch,
+               t->micro, sizes);
+    t->accum = (int)(micro_batches / (uint64_t)t->world_size);
+    if (t->exact) {
+        DURE_TRY(tree_plan_create(micro_batches, t->world_size, t->rank, &t->plan));
+    }
     DURE_TRY(dure_agree(world, read_fault_env(t), "reading DURE_FAULT_NAN"));
     DURE_TRY(dure_agree(world, read_slow_env(t), "reading DURE_FAULT_SLOW"));
 
@@ -409,7 +456,8 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
     mc.huber_delta = (float)spec->model.huber_delta;
     mc.init_std = (float)spec->model.init_std;
     mc.micro_batch = t->micro;
-    mc.deterministic = spec->run.deterministic;
+    /* Exact mode needs kernels whose bits do not depend on the thread count. */
+    mc.deterministic = spec->run.deterministic || spec->run.exact;
     mc.seed = spec->run.seed;
     snprintf(t->model_desc, sizeof t->model_desc,
              "d_model=%d n_layers=%d n_heads=%d patch_len=%d context_patches=%d channels=%d",
@@ -472,6 +520,7 @@ void train_destroy(train_t *t)
     /* The model's buffers are the comm's: free them before the comm, and
      * everything before the device. */
     comm_bucketer_free(t->bucketer);
+    train_exact_free(t);
     optim_destroy(t->opt);
     model_destroy(t->model);
     if (t->comm) {
@@ -494,7 +543,8 @@ void train_memory(const train_t *t, struct train_memory *mem)
     size_t opt_len = t->opt ? optim_len(t->opt) : 0;
     mem->params = (uint64_t)t->n * sizeof(float);
     mem->grads = (uint64_t)t->n * sizeof(float);
-    mem->grad_shard = t->zero_stage == 2 ? (uint64_t)t->shard.count * sizeof(float) : 0;
+    mem->grad_shard = t->shard_acc ? (uint64_t)t->shard.count * sizeof(float) : 0;
+    mem->exact = train_exact_bytes(t);
     mem->optimizer = 2 * (uint64_t)opt_len * sizeof(float);
     mem->staging = 2 * (uint64_t)opt_len * sizeof(float) +
                    (t->dev ? device_host_stage_bytes(t->dev, t->n * sizeof(float)) : 0);
@@ -566,9 +616,11 @@ out:
 
 /*
  * Forward and backward over this rank's A micro-batches, the gradient
- * exchange overlapped with the backward that produces it: stages 0/1 once
- * per step with the last backward, stage 2 with every backward, each
- * reduced shard then summed into grad_acc. The losses go to the control
+ * exchange overlapped with the backward that produces it: stages 0/1 (and
+ * every stage in exact mode) once per step with the last backward, stage 2
+ * with every backward, each reduced shard then summed into grad_acc. In
+ * exact mode each micro-batch's gradient is computed alone and added into
+ * the saved vectors by the tree plan. The losses go to the control
  * slot; *comm_s accumulates the exchange's exposed wait.
  */
 static dure_status_t run_micro_batches(train_t *t, const struct dataio_batch *b,
@@ -581,21 +633,29 @@ static dure_status_t run_micro_batches(train_t *t, const struct dataio_batch *b,
     DURE_TRY(model_zero_grad(t->model));
     for (int j = 0; j < A; j++) {
         const int last = j == A - 1;
-        const int exchange = last || t->zero_stage == 2;
+        const int exchange = last || t->shard_acc;
+        const int hook = exchange && t->spec->parallel.overlap;
         float loss = 0;
-        if (exchange && t->spec->parallel.overlap) {
-            model_set_grad_ready(t->model, on_grad_ready, t->bucketer);
+        if (t->exact && j > 0) {
+            DURE_TRY(model_zero_grad(t->model));
+        }
+        if (hook) {
+            model_set_grad_ready(t->model, on_grad_ready, t);
         }
         st = model_forward_backward(t->model, b->data + (size_t)j * t->micro_elems, &loss);
         model_set_grad_ready(t->model, NULL, NULL);
         DURE_TRY(st);
         mine[j] = loss;
+        if (t->exact && !hook) {
+            /* (With the hook, it ran the last micro-batch's adds.) */
+            DURE_TRY(train_exact_micro(t, j, 0, t->n));
+        }
         if (exchange) {
             double c0 = dure_now_s();
             DURE_TRY(comm_bucketer_finish(t->bucketer));
             *comm_s += dure_now_s() - c0;
         }
-        if (t->zero_stage == 2) {
+        if (t->shard_acc) {
             const float *g = model_grads(t->model) + t->shard.offset;
             DURE_TRY(device_accumulate(t->dev, t->grad_acc, g, t->shard.count, j == 0));
             if (!last) {
@@ -618,7 +678,7 @@ out:
  * its part of the model's gradient vector. */
 static const float *update_grads(train_t *t)
 {
-    return t->zero_stage == 2 ? t->grad_acc : model_grads(t->model) + optim_offset(t->opt);
+    return t->shard_acc ? t->grad_acc : model_grads(t->model) + optim_offset(t->opt);
 }
 
 /*
@@ -638,8 +698,13 @@ static dure_status_t decide(train_t *t, long step, struct step_decision *d, doub
     d->bad_rank = d->bad_micro = -1;
     /* Squared norm of this rank's part: the whole vector at stage 0 (every
      * rank holds the same reduced gradients: rank 0's counts), the shard at
-     * stages 1 and 2. */
-    DURE_TRY(optim_grad_sq_norm(t->opt, update_grads(t), &sq));
+     * stages 1 and 2; exact mode: the shard's frontier in the tree over
+     * elements. */
+    if (t->exact) {
+        DURE_TRY(train_exact_norm_part(t, mine + A + 2));
+    } else {
+        DURE_TRY(optim_grad_sq_norm(t->opt, update_grads(t), &sq));
+    }
     mine[A] = sq;
     mine[A + 1] = t->hooks.stop_requested ? (double)t->hooks.stop_requested() : 0.0;
     double c0 = dure_now_s();
@@ -659,6 +724,10 @@ static dure_status_t decide(train_t *t, long step, struct step_decision *d, doub
         if (v[A + 1] != 0) {
             d->stop_signal = (int)v[A + 1];
         }
+    }
+    if (t->exact) {
+        DURE_TRY(train_exact_loss(t, &loss_sum));
+        DURE_TRY(train_exact_norm(t, (size_t)A + 2, &sq_sum));
     }
     d->mean_scale = 1.0 / ((double)A * (double)t->world_size);
     d->loss = loss_sum * d->mean_scale;

@@ -58,6 +58,7 @@
 #include "common/status.h"
 #include "ckpt/ckpt.h"
 #include "jobs/jobspec.h"
+#include "train/manifest.h"
 #include "train/metrics.h"
 #include "train/straggler.h"
 #include "launcher/ranks.h"
@@ -85,6 +86,7 @@ struct train_memory {
     uint64_t grad_shard;   /* stage 2 accumulator (0 otherwise) */
     uint64_t optimizer;    /* AdamW moments held by this rank */
     uint64_t staging;      /* host buffers for checkpoints */
+    uint64_t exact;        /* exact mode: saved gradients, receive area (0 otherwise) */
 };
 
 /*
@@ -120,6 +122,10 @@ struct train_comm_desc {
     char algo_table[256];
 };
 void train_comm_describe(const train_t *t, struct train_comm_desc *d);
+
+/* Exact mode's contract for the manifest: 1 and *c filled when run.exact is
+ * on, 0 otherwise. */
+int train_exact_contract(const train_t *t, struct manifest_exact *c);
 
 /*
  * Continue from the newest valid checkpoint in checkpoint.dir, if any

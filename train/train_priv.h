@@ -9,10 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "collectives/bucket.h"
-#include "collectives/comm.h"
 #include "ckpt/async.h"
 #include "ckpt/ckpt.h"
+#include "collectives/bucket.h"
+#include "collectives/comm.h"
+#include "collectives/tree.h"
 #include "dataio/loader.h"
 #include "device/device.h"
 #include "train/train.h"
@@ -29,6 +30,8 @@ struct train {
     int window, channels;        /* W timesteps, C channels */
     size_t micro_elems;          /* micro * W * C floats */
     int zero_stage;
+    int shard_acc;               /* stage 2 outside exact mode: every micro-batch is
+                                    reduce-scattered into grad_acc */
     device_t *dev;               /* this rank's device; owned */
 
     model_t *model;
@@ -41,7 +44,17 @@ struct train {
     size_t n;                    /* parameters */
     struct comm_shard shard;     /* comm_shard_of(n, world_size, rank) */
 
-    float *grad_acc;             /* stage 2: (shard.count) gradient sum, the comm's memory */
+    float *grad_acc;             /* shard_acc: (shard.count) gradient sum, the comm's memory */
+
+    /* Exact mode (run.exact; train/exact.c), all NULL otherwise. */
+    int exact;
+    struct tree_plan *plan;      /* this rank's part of the micro-batch tree */
+    float *saved;                /* (plan->slots * n) saved gradients, comm memory */
+    float *tree_recv;            /* the exact reduce-scatter's receive area, comm memory */
+    struct comm_tree tree;       /* rows: the model's gradients and saved vectors */
+    struct tree_norm *norm;      /* the squared norm of this rank's shard, in tiles */
+    int norm_max;                /* norm frontier values per rank in the control exchange */
+    uint64_t *norm_bounds;       /* (world_size + 1) shard limits */
     /* Control exchange: `slot` doubles per rank, all-gathered as float64. */
     int slot;
     double *ctl_host;            /* (world_size * slot) host */

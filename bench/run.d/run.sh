@@ -9,6 +9,11 @@
 #                      same with overlap off is printed beside it
 #   run_loader_wait    time blocked on the loader against the step time
 #                      (target <= 0.02)
+#   run_exact_step     exact mode's step time (run.exact) against the
+#                      default mode's, 2 ranks (target <= 1.15)
+#   run_exact_comm     the bytes a rank sends per step for the gradients in
+#                      exact mode against the default mode's (from the
+#                      setup report: train/exact.h counts them)
 # Medians over the steps after warm-up. Lines "bench: NAME: VALUE UNIT (PEER:
 # VALUE UNIT, ratio R)"; the same figures in bench/results/NAME.json.
 set -euo pipefail
@@ -48,10 +53,11 @@ for rep in $(seq 1 "$REPS"); do
     bench_run "np1.$rep" 1 16
     bench_run "np2.$rep" 2 32
     bench_run "np2_nooverlap.$rep" 2 32 --set parallel.overlap=false
+    bench_run "np2_exact.$rep" 2 32 --set run.exact=true
 done
 
 /usr/bin/python3 - "$TMP" "$RESULTS" "$WARM" "$REPS" <<'PY'
-import json, statistics, sys
+import json, re, statistics, sys
 tmp, results, warm, reps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 
 def steps(name):
@@ -92,4 +98,14 @@ report("run_comm_exposed_no_overlap", 1e3 * cn, "ms/step", "step time", 1e3 * sn
 dw = med(two, "data_wait_s")
 report("run_loader_wait", 1e3 * dw, "ms/step", "step time", 1e3 * s2, "ms/step", dw / s2,
        "<= 0.02")
+se = med(steps("np2_exact"), "step_s")
+report("run_exact_step", 1e3 * se, "ms/step", "default mode", 1e3 * s2, "ms/step", se / s2,
+       "<= 1.15")
+m = re.search(r"gradient exchange (\d+) B per step from this rank \(default mode (\d+) B\)",
+              open(f"{tmp}/np2_exact.1.log").read())
+if not m:
+    sys.exit("bench run: the exact run's setup report names no gradient exchange volume")
+ex, df = int(m.group(1)), int(m.group(2))
+report("run_exact_comm", ex / 1e6, "MB/step", "default mode", df / 1e6, "MB/step", ex / df,
+       "reported")
 PY

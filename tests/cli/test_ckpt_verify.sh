@@ -91,6 +91,37 @@ t_grep "the field and both values" '^  jobspec.optim.lr: "0.0003" vs "0.001"'
 t_grep "host names are ignored" 'ignored, differ by design: .*world.hosts\[0\].name'
 t_grep "verdict" '^verdict: bitwise identical numbers, but 1 manifest field differs$'
 
+# Exact mode: with the same contract in both manifests, how the work was
+# spread (world size, ZeRO stage, buckets) is ignored; otherwise verify says
+# why the runs cannot be expected to agree bitwise.
+set_manifest() { # DIR PYTHON-STATEMENTS (on m)
+    $PY - "$1/manifest.json" "$2" <<'PYEOF'
+import json, sys
+p = sys.argv[1]
+m = json.load(open(p))
+exec(sys.argv[2])
+json.dump(m, open(p, 'w'), indent=2)
+PYEOF
+}
+cp "$T_TMP/b.metrics" "$T_TMP/b/metrics.jsonl"
+CONTRACT='m["exact"] = {"contract": "dure-exact-1", "micro_batches_per_step": 12, "micro_batch": 2, "norm_elements": 5000, "norm_tile": 1024, "world_sizes": "1, 2, 3, 4, 6 or 12"}'
+set_manifest "$T_TMP/a" "$CONTRACT"
+set_manifest "$T_TMP/b" "$CONTRACT; m['jobspec']['optim.lr'] = '0.0003'; m['world']['size'] = 4; m['jobspec']['parallel.zero_stage'] = '2'; m['jobspec']['parallel.bucket_mb'] = '0.5'"
+t_run "exact mode, same contract, other world size and ZeRO stage (exit 0)" 0 \
+    "$DURE" verify "$T_TMP/a" "$T_TMP/b"
+t_grep "it says the contract allows it" '^exact mode: both runs, contract dure-exact-1 with 12 micro-batches per step'
+t_grep "the layout fields are ignored" 'ignored, differ by design: .*jobspec.parallel.bucket_mb, jobspec.parallel.zero_stage.*world.size'
+set_manifest "$T_TMP/b" "m['exact']['micro_batches_per_step'] = 8"
+t_run "exact mode, contracts differ (exit 9)" 9 "$DURE" verify "$T_TMP/a" "$T_TMP/b"
+t_grep "the differing contract field is named" '^exact mode: the contracts differ \(exact.micro_batches_per_step: 12 vs 8\)'
+t_grep "and the layout counts again" '^  world.size: 2 vs 4'
+set_manifest "$T_TMP/b" "m['exact'] = None"
+t_run "exact mode in A only (exit 9)" 9 "$DURE" verify "$T_TMP/a" "$T_TMP/b"
+t_grep "it says which run" '^exact mode: run A only'
+set_manifest "$T_TMP/a" "m['exact'] = None"
+t_run "no exact mode, other world sizes (exit 9)" 9 "$DURE" verify "$T_TMP/a" "$T_TMP/b"
+t_grep "it says that bitwise agreement is not expected" '^exact mode: off in both runs, on 2 vs 4 ranks'
+
 # Same metrics, different parameters in the common checkpoint.
 make_run "$T_TMP/c" 43
 cp "$T_TMP/a/metrics.jsonl" "$T_TMP/c/"

@@ -11,6 +11,8 @@
 #    (`dure bench ... --backend nccl --check 1`);
 # 4. `dure run` on cuda at ZeRO 0 and 2, each twice with
 #    run.deterministic = true, then `dure verify` bitwise;
+#    exact mode (tests/gpu/exact.sh): 1 rank repeats bitwise across ZeRO
+#    stages, buckets and overlap; 2 and 4 ranks over NCCL equal 1 rank;
 # 5. CPU-vs-CUDA loss agreement of the same `dure run` job;
 # 6. MFU of the 350M model of jobs/gpu-node8.ini on one GPU.
 # Prints one summary table; writes bench/results/gpu-check.json (the table)
@@ -100,7 +102,7 @@ gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head 
 gpu_name=${gpu_name:-a GPU}
 
 # ---------------------------------------------------------------- 2. kernels
-for t in test_device_cuda test_model_cuda test_device; do
+for t in test_device_cuda test_model_cuda test_device test_tree_cuda; do
     check "kernels: $t" "$LOG/$t.log" env DURE_REQUIRE_GPU=1 "$BUILD/tests/unit/$t"
     if grep -q 'SKIPPED' "$LOG/$t.log"; then
         row "kernels: $t none skipped" FAIL "a test skipped on a GPU machine" 0
@@ -144,6 +146,10 @@ for z in 0 2; do
     check "verify zero $z bitwise" "$LOG/verify-z$z.log" \
         "$DURE" verify "$WORK/runs/z$z-a" "$WORK/runs/z$z-b"
 done
+
+# ---------------------------------------------------------------- 4b. exact mode
+check "exact mode (tests/gpu/exact.sh)" "$LOG/exact.log" \
+    env DURE_BUILD="$ROOT/$BUILD" bash tests/gpu/exact.sh
 
 # ---------------------------------------------------------------- 5. CPU vs CUDA
 loss_of() { sed -n 's/^train_loss //p' "$WORK/runs/$1/FINISHED" 2>/dev/null; }

@@ -133,6 +133,7 @@ static void check_manifest(const char *dir, const char *data, const char *path)
     assert_string_equal(json_get(json_get(r, "algorithms"), "allreduce")->str, "ring");
     assert_string_equal(json_get(r, "seed")->num, "1234");
     assert_int_equal(json_get(r, "deterministic")->boolean, 1);
+    assert_int_equal(json_get(r, "exact")->type, JSON_NULL);
     assert_string_equal(json_get(json_get(r, "jobspec"), "run.name")->str,
                         "demo \"quoted\"\n");
 
@@ -168,6 +169,8 @@ static void test_relaunch_keeps_first_manifest(void **state)
     in.resumed_from = "runs/x/checkpoints/ckpt-00000100.h5";
     in.resumed_step = 100;
     in.seed = 99;
+    const struct manifest_exact exact = {12, 2, 3920, 1024};
+    in.exact = &exact;
     assert_int_equal(manifest_write(MPI_COMM_WORLD, &in, path, sizeof path), DURE_OK);
     if (mpitest_rank() == 0) {
         assert_non_null(strstr(path, "/manifest.launch-1.json"));
@@ -179,6 +182,14 @@ static void test_relaunch_keeps_first_manifest(void **state)
         assert_int_equal(json_get(r, "launch")->number, 1);
         assert_int_equal(json_get(json_get(r, "resumed_from"), "step")->number, 100);
         assert_int_equal(json_get(r, "dataset")->type, JSON_NULL);
+        /* Exact mode's contract: what dure verify compares. */
+        const struct json_value *x = json_get(r, "exact");
+        assert_string_equal(json_get(x, "contract")->str, MANIFEST_EXACT_CONTRACT);
+        assert_int_equal(json_get(x, "micro_batches_per_step")->number, 12);
+        assert_int_equal(json_get(x, "micro_batch")->number, 2);
+        assert_int_equal(json_get(x, "norm_elements")->number, 3920);
+        assert_int_equal(json_get(x, "norm_tile")->number, 1024);
+        assert_string_equal(json_get(x, "world_sizes")->str, "1, 2, 3, 4, 6 or 12");
         json_free(doc);
         assert_int_equal(fx_count_suffix(dir, ".tmp"), 0);
     }

@@ -65,7 +65,7 @@ static void test_plan(void **state)
     (void)state;
     comm_bucketer_t *b = NULL;
     float *g = calloc(total, sizeof *g);
-    struct comm_bucket_config cfg = {cap_mb, COMM_BUCKET_ALLREDUCE, COMM_AVG, 1};
+    struct comm_bucket_config cfg = {cap_mb, COMM_BUCKET_ALLREDUCE, COMM_AVG, 1, NULL};
     assert_int_equal(comm_bucketer_create(cm, g, offsets, NT, &cfg, &b), DURE_OK);
     /* backward order: [t5] [t3 t4] (t4 alone exceeds the cap, empty t3
      * rides along) [t1 t2] (exactly the cap) [t0] */
@@ -92,7 +92,7 @@ static void run_steps(enum comm_bucket_mode mode, int overlap)
 {
     comm_bucketer_t *b = NULL;
     float *g = calloc(total, sizeof *g);
-    struct comm_bucket_config cfg = {cap_mb, mode, COMM_AVG, overlap};
+    struct comm_bucket_config cfg = {cap_mb, mode, COMM_AVG, overlap, NULL};
     assert_non_null(g);
     assert_int_equal(comm_bucketer_create(cm, g, offsets, NT, &cfg, &b), DURE_OK);
     struct comm_shard sh = comm_shard_of(total, size, rank);
@@ -159,7 +159,7 @@ static void test_default_size_and_one_bucket(void **state)
     (void)state;
     comm_bucketer_t *b = NULL;
     float *g = calloc(total, sizeof *g);
-    struct comm_bucket_config cfg = {0, COMM_BUCKET_ALLREDUCE, COMM_SUM, 1};
+    struct comm_bucket_config cfg = {0, COMM_BUCKET_ALLREDUCE, COMM_SUM, 1, NULL};
     assert_int_equal(comm_bucketer_create(cm, g, offsets, NT, &cfg, &b), DURE_OK);
     /* the default cap is far above 3015 floats: one bucket */
     assert_int_equal(comm_bucketer_count(b), 1);
@@ -180,7 +180,7 @@ static void test_errors(void **state)
     (void)state;
     comm_bucketer_t *b = NULL;
     float *g = calloc(total, sizeof *g);
-    struct comm_bucket_config cfg = {cap_mb, COMM_BUCKET_ALLREDUCE, COMM_AVG, 0};
+    struct comm_bucket_config cfg = {cap_mb, COMM_BUCKET_ALLREDUCE, COMM_AVG, 0, NULL};
     dure_log_set_quiet(1);
     size_t bad[] = {0, 10, 5};
     assert_int_equal(comm_bucketer_create(cm, g, bad, 2, &cfg, &b), DURE_ERR_ARG);
@@ -209,7 +209,7 @@ static void test_ready_ranges(void **state)
     (void)state;
     comm_bucketer_t *b = NULL;
     float *g = calloc(total, sizeof *g);
-    struct comm_bucket_config cfg = {cap_mb, COMM_BUCKET_ALLREDUCE, COMM_AVG, 1};
+    struct comm_bucket_config cfg = {cap_mb, COMM_BUCKET_ALLREDUCE, COMM_AVG, 1, NULL};
     assert_non_null(g);
     assert_int_equal(comm_bucketer_create(cm, g, offsets, NT, &cfg, &b), DURE_OK);
     for (size_t i = 0; i < total; i++) {
@@ -258,7 +258,7 @@ static void test_more_buckets_than_slots(void **state)
     }
     float *m = calloc(3 * NM, sizeof *m);
     comm_bucketer_t *b = NULL;
-    struct comm_bucket_config cfg = {3 * 4 / 1048576.0, COMM_BUCKET_ALLREDUCE, COMM_AVG, 1};
+    struct comm_bucket_config cfg = {3 * 4 / 1048576.0, COMM_BUCKET_ALLREDUCE, COMM_AVG, 1, NULL};
     assert_int_equal(comm_bucketer_create(cm, m, many, NM, &cfg, &b), DURE_OK);
     assert_int_equal(comm_bucketer_count(b), NM);
     assert_true(comm_bucketer_count(b) > comm_max_inflight(cm));

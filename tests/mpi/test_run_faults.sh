@@ -31,7 +31,8 @@ t_grep "rank 1 names its missing path" "rank 1\].*rank1-data.h5': No such file"
 # global_batch 6 over 2 ranks x micro_batch 2 does not divide.
 run_mpi 2 base --set optim.global_batch=6
 t_eq "a global batch that does not divide: exit 3 (exit $T_RC)" "$T_RC" 3
-t_grep "the message names the values" 'optim.global_batch = 6 is not a multiple of optim.micro_batch \(2\) x ranks \(2\)'
+t_grep "the message names the values and the world sizes that work" \
+    '2 ranks cannot share the 3 micro-batches of a step \(optim.global_batch = 6 / optim.micro_batch = 2\): world sizes that can for this job spec: 1 or 3'
 
 # A model far larger than this machine: refused at setup with the estimate.
 run_mpi 2 base --set model.d_model=16384 --set model.n_layers=512 --set model.n_heads=16

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "device/device.h"
+#include "common/sumtree.h"
 #include "device/device_impl.h"
 #include "model/model.h"
 #include "model/optim.h"
@@ -138,7 +139,7 @@ static void test_host_loops_by_hand(void **state)
  * memory being zero (instead of device_zero) shows. Each slot counts its
  * calls and does its work with the host reference loops.
  */
-enum { C_ALLOC, C_ZERO, C_TO_HOST, C_FROM_HOST, C_ACC, C_ADAMW, C_SQ, C_SYNC, C_COUNT };
+enum { C_ALLOC, C_ZERO, C_TO_HOST, C_FROM_HOST, C_ACC, C_ADAMW, C_SQ, C_TILES, C_SYNC, C_COUNT };
 static int calls[C_COUNT];
 
 static enum device_probe sb_usable(int *count, char *why, size_t cap)
@@ -212,6 +213,13 @@ static dure_status_t sb_sq(void *ctx, const float *g, size_t n, double *partials
     return device_host_sq_norm_partials(ctx, g, n, partials);
 }
 
+static dure_status_t sb_tiles(void *ctx, const float *g, uint64_t base, const uint64_t *first,
+                              const uint32_t *len, size_t ntiles, double *val)
+{
+    calls[C_TILES]++;
+    return device_host_sq_tiles(ctx, g, base, first, len, ntiles, val);
+}
+
 static dure_status_t sb_sync(void *ctx)
 {
     (void)ctx;
@@ -229,6 +237,7 @@ static struct device_i sb_iface = {
     .accumulate = sb_acc,
     .adamw = sb_adamw,
     .sq_norm_partials = sb_sq,
+    .sq_tiles = sb_tiles,
     .sync = sb_sync,
 };
 
@@ -265,10 +274,11 @@ static void config(struct model_config *cfg)
 /*
  * The step's device calls, as train/train.c makes them at ZeRO stage 2
  * with two micro-batches: zero, forward/backward, accumulate, zero,
- * forward/backward, accumulate, squared norm, AdamW, refresh. Returns the
- * loss of a forward after the update; params (n) receives the parameters.
+ * forward/backward, accumulate, squared norm (and exact mode's, in tiles:
+ * *tree_sq), AdamW, refresh. Returns the loss of a forward after the
+ * update; params (n) receives the parameters.
  */
-static float run_step(device_t *d, float *params)
+static float run_step(device_t *d, float *params, double *tree_sq)
 {
     struct model_config cfg;
     model_t *m = NULL;
@@ -297,6 +307,18 @@ static float run_step(device_t *d, float *params)
     }
     assert_int_equal(optim_grad_sq_norm(opt, acc, &sq), DURE_OK);
     assert_true(isfinite(sq) && sq > 0);
+    struct tree_norm *tn = NULL;
+    double front[TREE_FRONTIER_MAX];
+    size_t k = 0;
+    uint64_t bounds[2] = {0, n};
+    assert_int_equal(tree_norm_create(n, 0, n, &tn), DURE_OK);
+    assert_int_equal(optim_tree_tiles(opt, tn, acc), DURE_OK);
+    assert_int_equal(tree_norm_frontier(tn, front, &k), DURE_OK);
+    assert_int_equal(tree_norm_combine(n, 1, bounds, front, TREE_FRONTIER_MAX, tree_sq),
+                     DURE_OK);
+    tree_norm_free(tn);
+    /* Another order of the same squares: equal to rounding. */
+    assert_true(fabs(*tree_sq - sq) <= 1e-12 * sq);
     assert_int_equal(optim_adamw_update(opt, 1, 1e-2f, 0.5f, model_params(m), acc), DURE_OK);
     assert_int_equal(model_params_changed(m), DURE_OK);
     assert_int_equal(model_forward(m, batch, &after), DURE_OK);
@@ -326,19 +348,23 @@ static void test_a_third_device_runs_the_step(void **state)
     assert_non_null(p_sb);
     assert_int_equal(device_open_entry(&sandbox_entry, 0, &sb), DURE_OK);
     memset(calls, 0, sizeof calls);
-    float l_cpu = run_step(testdev_cpu(), p_cpu);
-    float l_sb = run_step(sb, p_sb);
+    double sq_cpu = 0, sq_sb = 0;
+    float l_cpu = run_step(testdev_cpu(), p_cpu, &sq_cpu);
+    float l_sb = run_step(sb, p_sb, &sq_sb);
     /* The same arithmetic through the interface: the same bits. */
     assert_true(l_cpu == l_sb);
+    assert_memory_equal(&sq_cpu, &sq_sb, sizeof sq_cpu);
     assert_memory_equal(p_cpu, p_sb, n * sizeof(float));
     /* ... and it did go through the interface. */
     assert_int_equal(calls[C_ALLOC], 5);   /* params, grads, activations, optimizer, sum */
     assert_int_equal(calls[C_ACC], 2);
     assert_int_equal(calls[C_ADAMW], 1);   /* one call for every segment of the slice */
     assert_int_equal(calls[C_SQ], 1);
+    assert_int_equal(calls[C_TILES], 1);
     assert_int_equal(calls[C_ZERO], 5);    /* grads, activations, moments, zero_grad x2 */
-    assert_int_equal(calls[C_FROM_HOST], 2); /* the initial params, the segment table */
-    assert_int_equal(calls[C_TO_HOST], 2); /* the norm's partials, the params */
+    /* the initial params, the segment table, the tiles' firsts and lengths */
+    assert_int_equal(calls[C_FROM_HOST], 4);
+    assert_int_equal(calls[C_TO_HOST], 3); /* the norm's partials, the tiles, the params */
     assert_int_equal(calls[C_SYNC], 2);    /* before freeing: the optimizer, the model */
     device_close(sb);
     free(p_cpu);

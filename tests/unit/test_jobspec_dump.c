@@ -116,7 +116,7 @@ static void test_hash_is_stable(void **state)
     jobspec_hash_hex(hash_of(a, JOBSPEC_HASH_ALL), hex);
     assert_string_equal(hex, "80202c7dabbc1d18");
     jobspec_hash_hex(hash_of(a, JOBSPEC_HASH_RESULT), hex);
-    assert_string_equal(hex, "6eca7665377f6c21");
+    assert_string_equal(hex, "c74bcf92f390b82d");
     jobspec_free(a);
 }
 
@@ -144,7 +144,8 @@ static void test_hash_follows_values_not_spelling(void **state)
 
     /* The model, optimizer, data and seed: the result. */
     const char *changes[] = {"model.d_model=64", "optim.beta2=0.99", "data.path=e.h5",
-                             "run.seed=1", "run.deterministic=true", NULL};
+                             "run.seed=1", "run.deterministic=true", "run.exact=true",
+                             "parallel.zero_stage=2", "parallel.bucket_mb=1", NULL};
     for (int i = 0; changes[i]; i++) {
         struct dure_jobspec *c = load_ok(MIN_SPEC, NULL);
         uint64_t before = hash_of(c, JOBSPEC_HASH_RESULT);
@@ -152,6 +153,19 @@ static void test_hash_follows_values_not_spelling(void **state)
         assert_true(hash_of(c, JOBSPEC_HASH_RESULT) != before);
         jobspec_free(c);
     }
+
+    /* Exact mode keeps how the work is spread out of the result. */
+    const char *layout[] = {"parallel.zero_stage=2", "parallel.bucket_mb=1", "parallel.algo=ring",
+                            "parallel.algo_table=0:ring", "run.deterministic=true", NULL};
+    struct dure_jobspec *x = load_ok("[run]\nexact = true\n" MIN_SPEC, NULL);
+    uint64_t exact = hash_of(x, JOBSPEC_HASH_RESULT);
+    for (int i = 0; layout[i]; i++) {
+        assert_int_equal(jobspec_set(x, layout[i]), DURE_OK);
+        assert_true(hash_of(x, JOBSPEC_HASH_RESULT) == exact);
+    }
+    assert_int_equal(jobspec_set(x, "optim.micro_batch=4"), DURE_OK);
+    assert_true(hash_of(x, JOBSPEC_HASH_RESULT) != exact);
+    jobspec_free(x);
     jobspec_free(a);
     jobspec_free(b);
 }

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# tests/mpi/test_run_exact.sh - exact mode (run.exact): a job spec with 12
+# micro-batches per step trains to the same bits on 1, 2, 3 and 4 ranks, at
+# ZeRO stages 0, 1 and 2, with any bucket size and overlap on or off, and
+# when a 4-rank checkpoint is resumed on 2 ranks and on 1; every run is
+# compared with `dure verify`, which must say IDENTICAL. A world size that
+# does not divide the micro-batches is refused naming the ones that do.
+# The same job without exact mode differs between 1 and 2 ranks: the test
+# data can tell a tree over micro-batches from sums grouped by rank.
+# (tests/cli/test_ckpt_verify.sh checks dure verify's exact-mode messages.)
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/run_helpers.sh"
+
+run_make_data
+run_job exact
+R=$T_TMP/runs
+# 12 micro-batches of 2 windows per step; checkpoints after steps 3 and 6.
+EX=(--set run.exact=true --set optim.global_batch=24 --set optim.micro_batch=2
+    --set run.steps=6 --set checkpoint.every=3)
+
+# exact_run NAME NP [--set ...]: one run of the matrix; it must train.
+exact_run() {
+    local name=$1 np=$2; shift 2
+    T_OUT=$(mpirun --oversubscribe -np "$np" "$DURE" run "$T_TMP/exact.ini" "${EX[@]}" \
+        --set run.dir="$R/$name" "$@" 2>&1); T_RC=$?
+    t_eq "$name: $np rank(s) $* trains (exit $T_RC)" "$T_RC" 0
+    [ "$T_RC" -eq 0 ] || printf '%s\n' "$T_OUT" | tail -20
+}
+
+# exact_same NAME: dure verify against the 1-rank reference says IDENTICAL.
+exact_same() {
+    t_run "$1: dure verify against 1 rank exits 0" 0 "$DURE" verify "$R/ref" "$R/$1"
+    t_grep "$1: metrics bitwise identical" '^metrics: bitwise identical'
+    t_grep "$1: step-6 checkpoint bitwise identical" \
+        '^checkpoints: step 6: params, adam_m, adam_v .* bitwise identical'
+    t_grep "$1: verdict IDENTICAL" '^verdict: IDENTICAL'
+}
+
+exact_run ref 1
+t_grep "the setup report names exact mode" 'exact mode: 12 micro-batches per step'
+# NAME RANKS OVERRIDES: every world size, ZeRO stage, buckets of 2 KiB (the
+# model's 15 KiB of gradients in several buckets) or the default (one),
+# overlap on and off, and 2 threads per rank against 1.
+for spec in "np2 2 parallel.zero_stage=1 parallel.bucket_mb=0.002" \
+            "np3 3 parallel.zero_stage=2 parallel.bucket_mb=0.002 parallel.overlap=false" \
+            "np4 4 parallel.zero_stage=0 parallel.bucket_mb=0.002" \
+            "np4_z2 4 parallel.zero_stage=2 parallel.overlap=false" \
+            "np1_z1 1 parallel.zero_stage=1 parallel.overlap=false run.threads=2"; do
+    read -r name np kvs <<< "$spec"
+    sets=()
+    for kv in $kvs; do sets+=(--set "$kv"); done
+    exact_run "$name" "$np" "${sets[@]}"
+    exact_same "$name"
+done
+T_OUT=$("$DURE" verify "$R/ref" "$R/np4" 2>&1)
+t_grep "dure verify explains: the same exact contract, the layout ignored" \
+    'exact mode: both runs, contract dure-exact-1 with 12 micro-batches per step'
+if grep -q '"world_sizes": "1, 2, 3, 4, 6 or 12"' "$R/np4/manifest.json"; then
+    t_ok "the manifest names the world sizes that reproduce the run"
+else t_fail "manifest.json: $(grep -A7 '"exact"' "$R/np4/manifest.json")"; fi
+
+# Resume a 4-rank checkpoint (ZeRO 2, step 3) on 2 ranks and on 1.
+for spec in "resume2 2 parallel.zero_stage=0" "resume1 1 parallel.zero_stage=1"; do
+    read -r name np kv <<< "$spec"
+    cp -a "$R/np4_z2" "$R/$name"
+    rm -f "$R/$name/FINISHED" "$R/$name"/checkpoints/ckpt-00000006.h5*
+    exact_run "$name" "$np" --set "$kv"
+    t_grep "$name: resumed the 4-rank checkpoint of step 3" \
+        'resume: .*ckpt-00000003\.h5: step 3, written by 4 rank\(s\) at zero_stage 2'
+    exact_same "$name"
+done
+
+# A world size that does not divide the 12 micro-batches.
+T_OUT=$(mpirun --oversubscribe -np 5 "$DURE" run "$T_TMP/exact.ini" "${EX[@]}" \
+    --set run.dir="$R/np5" 2>&1); T_RC=$?
+t_eq "5 ranks are refused as a job-spec error (exit $T_RC)" "$T_RC" 3
+t_grep "the refusal names the world sizes that work" \
+    '5 ranks cannot share the 12 micro-batches of a step .*: world sizes that can for this job spec: 1, 2, 3, 4, 6 or 12'
+
+# Without exact mode the sums are grouped by rank: 2 ranks differ from 1.
+exact_run plain2 2 --set run.exact=false --set run.deterministic=true
+t_run "without exact mode, 2 ranks differ from 1: dure verify exits 8" 8 \
+    "$DURE" verify "$R/ref" "$R/plain2"
+t_grep "dure verify says why: only one run is in exact mode" 'exact mode: run A only'
+t_done

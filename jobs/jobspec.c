@@ -13,6 +13,15 @@
 
 #define SPEC_MAX_BYTES (1 << 20) /* a job spec is a few KiB; refuse the absurd */
 #define SWEEP_MAX_TASKS 100000
+/*
+ * [env] reaches the job through execve: Linux refuses one NAME=VALUE
+ * string longer than MAX_ARG_STRLEN (32 pages: 131072 bytes with its NUL)
+ * and an environment beyond ARG_MAX (a quarter of the stack limit, usually
+ * 2 MiB) with E2BIG, and the job dies with exit 126 far from the cause.
+ * Half of that is left for what Slurm and the user's shell add.
+ */
+#define ENV_VAR_MAX_BYTES 131072
+#define ENV_TOTAL_MAX_BYTES (1 << 20)
 
 /* Handed to libinih in place of a value too long for its 200-byte lines. */
 #define LONG_VALUE_MARK "\x01long"
@@ -151,6 +160,10 @@ static dure_status_t env_put(struct dure_jobspec *spec, const char *name,
                where, name);
     snprintf(what, sizeof what, "env.%s", name);
     DURE_TRY(jobspec_text_check(what, value, where));
+    DURE_CHECK(strlen(name) + strlen(value) + 2 <= ENV_VAR_MAX_BYTES, DURE_ERR_ARG,
+               "%s: env.%s: %zu bytes: the kernel refuses to start a program with an "
+               "environment string (NAME=VALUE) over %d bytes; pass large values in a "
+               "file", where, name, strlen(name) + strlen(value) + 1, ENV_VAR_MAX_BYTES - 1);
     v = strdup(value);
     DURE_ALLOC_TRY(v, strlen(value) + 1);
     for (size_t i = 0; i < spec->env.count; i++) {
@@ -659,6 +672,15 @@ static dure_status_t validate(const struct dure_jobspec *spec, const char *label
                    DURE_ERR_ARG, "%s: %s.%s is required: %s", label, keys[i].section,
                    keys[i].name, keys[i].help);
     }
+    size_t env_bytes = 0;
+    for (size_t i = 0; i < spec->env.count; i++) {
+        env_bytes += strlen(spec->env.vars[i].name) + strlen(spec->env.vars[i].value) + 2;
+    }
+    DURE_CHECK(env_bytes <= ENV_TOTAL_MAX_BYTES, DURE_ERR_ARG,
+               "%s: [env] holds %zu bytes of variables, more than %d: with what Slurm and "
+               "the shell add, the job's environment would pass the kernel's limit "
+               "(ARG_MAX) and no program would start; pass large values in files",
+               label, env_bytes, ENV_TOTAL_MAX_BYTES);
     key_where(spec, label, "model", "n_heads", w, sizeof w);
     DURE_CHECK(spec->model.d_model % spec->model.n_heads == 0, DURE_ERR_ARG,
                "%s: model.n_heads = %d does not divide model.d_model = %d", w,

@@ -57,11 +57,11 @@ t_eq "still nothing executed" "$(ls PWNED* 2>/dev/null)" ""
 # A value ending in a backslash: bash reads it back, and shellcheck has no
 # complaint (a single-quoted '...\' reads to it as an escaped quote, SC1003).
 t_run "an [env] value ending in a backslash renders" 0 "$DURE" render \
-    --set 'env.WIN_DIR=C:\data\' --set 'env.TWO=a\\' evil.ini
+    --set "env.WIN_DIR=C:\\data\\" --set "env.TWO=a\\\\" evil.ini
 printf '%s\n' "$T_OUT" > backslash.sh
 t_run "the script passes shellcheck" 0 shellcheck backslash.sh
 got=$(env -i bash -c "$(grep -e '^export WIN_DIR=' -e '^export TWO=' backslash.sh); printf '%s|%s' \"\$WIN_DIR\" \"\$TWO\"")
-t_eq "the backslashes reach bash verbatim" "$got" 'C:\data\|a\\'
+t_eq "the backslashes reach bash verbatim" "$got" "C:\\data\\|a\\\\"
 big=$(head -c 131070 /dev/zero | tr '\0' x)
 printf '[data]\npath = d.h5\n[env]\nHUGE = %s\n' "$big" > huge.ini
 t_run "an [env] value the kernel would refuse at exec is refused" 3 "$DURE" render huge.ini

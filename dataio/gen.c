@@ -267,8 +267,9 @@ static dure_status_t check(const struct dataio_gen_config *cfg)
     DURE_CHECK(cfg->min_length >= 0 && cfg->min_length <= cfg->length, DURE_ERR_ARG,
                "--min-length %lld must be in 0..%lld", (long long)cfg->min_length,
                (long long)cfg->length);
-    DURE_CHECK(cfg->channels >= 1 && cfg->channels <= 65536, DURE_ERR_ARG,
-               "--channels %d must be in 1..65536", cfg->channels);
+    DURE_CHECK(cfg->channels >= 1 && cfg->channels <= DATAIO_FORMAT_MAX_CHANNELS,
+               DURE_ERR_ARG, "--channels %d must be in 1..%d", cfg->channels,
+               DATAIO_FORMAT_MAX_CHANNELS);
     DURE_CHECK(cfg->sample_rate_hz > 0 && isfinite(cfg->sample_rate_hz), DURE_ERR_ARG,
                "--sample-rate %g must be positive", cfg->sample_rate_hz);
     DURE_CHECK(cfg->val_fraction >= 0 && cfg->val_fraction < 1, DURE_ERR_ARG,

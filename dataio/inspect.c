@@ -83,6 +83,12 @@ static void root_attrs(struct ictx *ix, hid_t fid)
     }
     if (dataio_h5_attr_i64(fid, "anonymized", &v) != 1) {
         problem(ix, "provenance attribute 'anonymized' is missing");
+    } else {
+        fprintf(ix->out, "anonymized: %s\n", v ? "yes" : "no");
+    }
+    if (dataio_h5_attr_str(fid, "raw_columns", s, sizeof s) == 1) {
+        fprintf(ix->out, "raw columns: %s%s\n", s[0] ? s : "none",
+                s[0] ? " (identifying values stored as they are in /episode_meta)" : "");
     }
 }
 

@@ -128,9 +128,9 @@ static dure_status_t dure_open(const struct dataio_reader_config *cfg, void **ct
     DURE_CHECK(d->rank == 2, DURE_ERR_FORMAT,
                "file '%s', dataset '%s' has rank 1; expected 2 (timesteps, channels)",
                c->path, DATAIO_DSET_SIGNALS);
-    DURE_CHECK(d->cols >= 1 && d->cols <= 65536, DURE_ERR_FORMAT,
-               "file '%s', dataset '%s' has %lld channels (1 to 65536 are allowed)",
-               c->path, DATAIO_DSET_SIGNALS, (long long)d->cols);
+    DURE_CHECK(d->cols >= 1 && d->cols <= DATAIO_FORMAT_MAX_CHANNELS, DURE_ERR_FORMAT,
+               "file '%s', dataset '%s' has %lld channels (1 to %d are allowed)",
+               c->path, DATAIO_DSET_SIGNALS, (long long)d->cols, DATAIO_FORMAT_MAX_CHANNELS);
     c->n_channels = (int)d->cols;
 
     DURE_CHECK(dataio_h5_exists(fid, DATAIO_DSET_EPISODES), DURE_ERR_FORMAT,

@@ -333,6 +333,11 @@ static int data_import(int argc, char **argv)
         printf("wrote %s: %lld episodes, %d channels, %lld rows at %g Hz%s\n", cfg.path,
                (long long)res.episodes, res.channels, (long long)res.rows, res.sample_rate_hz,
                res.anonymized ? " (anonymized)" : "");
+        if (res.raw_columns) {
+            printf("note: %d column%s kept raw in /episode_meta (--meta, or an episode "
+                   "column not hashed): the file is not anonymized (dure data inspect "
+                   "names them)\n", res.raw_columns, res.raw_columns == 1 ? "" : "s");
+        }
     }
     dataio_import_config_free(&cfg);
     return dure_exit_code(st);

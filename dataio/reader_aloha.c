@@ -41,7 +41,7 @@ static dure_status_t resolve_keys(hid_t fid, const char *file, const char *keys,
 
     DURE_CHECK(H5Ovisit2(fid, H5_INDEX_NAME, H5_ITER_INC, visit_key, &avail,
                          H5O_INFO_BASIC) >= 0,
-               DURE_ERR_HDF5, "file '%s': cannot list its datasets", file);
+               DURE_ERR_FORMAT, "file '%s': cannot list its datasets", file);
     qsort(avail.v, (size_t)avail.n, sizeof *avail.v, dataio_natural_qsort_cmp);
     if (!keys || !keys[0]) {
         DURE_CHECK(avail.n > 0, DURE_ERR_FORMAT,

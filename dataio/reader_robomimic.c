@@ -60,7 +60,7 @@ static dure_status_t list_keys(hid_t fid, const char *demo, struct dataio_names 
     snprintf(path, sizeof path, "data/%s/obs", demo);
     if (dataio_h5_exists(fid, path) && (g = H5Gopen2(fid, path, H5P_DEFAULT)) >= 0) {
         DURE_CHECK(H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, collect_key, &ck) >= 0,
-                   DURE_ERR_HDF5, "cannot list '%s'", path);
+                   DURE_ERR_FORMAT, "cannot list '%s'", path);
         H5Gclose(g);
         g = H5I_INVALID_HID;
     }
@@ -70,7 +70,7 @@ static dure_status_t list_keys(hid_t fid, const char *demo, struct dataio_names 
     DURE_CHECK((g = H5Gopen2(fid, path, H5P_DEFAULT)) >= 0, DURE_ERR_FORMAT,
                "cannot open group '%s'", path);
     DURE_CHECK(H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, collect_key, &ck) >= 0,
-               DURE_ERR_HDF5, "cannot list '%s'", path);
+               DURE_ERR_FORMAT, "cannot list '%s'", path);
     for (int i = 0; i < top.n; i++) {
         DURE_CHECK(dataio_names_push(out, top.v[i]) == 0, DURE_ERR_NOMEM, "out of memory");
     }
@@ -190,7 +190,7 @@ static dure_status_t robomimic_open(const struct dataio_reader_config *cfg, void
     DURE_CHECK((g = H5Gopen2(fid, "data", H5P_DEFAULT)) >= 0, DURE_ERR_FORMAT,
                "file '%s': 'data' is not a group", c->path);
     DURE_CHECK(H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, collect_demo, &demos) >= 0,
-               DURE_ERR_HDF5, "file '%s': cannot list group 'data'", c->path);
+               DURE_ERR_FORMAT, "file '%s': cannot list group 'data'", c->path);
     DURE_CHECK(demos.n > 0, DURE_ERR_FORMAT, "file '%s': group 'data' has no demo_N group",
                c->path);
     qsort(demos.v, (size_t)demos.n, sizeof *demos.v, dataio_natural_qsort_cmp);

@@ -782,24 +782,12 @@ out:
 static dure_status_t set_split(struct imp *im)
 {
     dure_status_t st = DURE_OK;
-    int64_t e = dataio_writer_episodes(im->w), *val = NULL;
-    int64_t n_val = llround(im->cfg->val_fraction * (double)e);
-    if (im->cfg->val_fraction > 0 && n_val == 0) {
-        n_val = 1;
+    int64_t *val = NULL, n_val = 0;
+    DURE_TRY(dataio_val_episodes(dataio_writer_episodes(im->w), im->cfg->val_fraction,
+                                 im->cfg->seed, &val, &n_val));
+    if (n_val > 0) {
+        DURE_TRY(dataio_writer_set_val(im->w, val, n_val));
     }
-    if (n_val >= e) {
-        n_val = e - 1;
-    }
-    if (n_val <= 0) {
-        goto out;
-    }
-    val = malloc((size_t)n_val * sizeof *val);
-    DURE_ALLOC_TRY(val, (size_t)n_val * sizeof *val);
-    uint64_t key = dataio_perm_key(im->cfg->seed, -1);
-    for (int64_t i = 0; i < n_val; i++) {
-        val[i] = dataio_perm(e, key, i);
-    }
-    DURE_TRY(dataio_writer_set_val(im->w, val, n_val));
 out:
     free(val);
     return st;

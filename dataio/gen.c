@@ -365,20 +365,9 @@ dure_status_t dataio_gen_write(const struct dataio_gen_config *cfg)
         g.cells = NULL;
         DURE_TRY(dataio_writer_end_episode(w));
     }
-    int64_t n_val = llround(cfg->val_fraction * (double)cfg->episodes);
-    if (cfg->val_fraction > 0 && n_val == 0) {
-        n_val = 1;
-    }
-    if (n_val >= cfg->episodes) {
-        n_val = cfg->episodes - 1;
-    }
+    int64_t n_val = 0;
+    DURE_TRY(dataio_val_episodes(cfg->episodes, cfg->val_fraction, cfg->seed, &val, &n_val));
     if (n_val > 0) {
-        val = malloc((size_t)n_val * sizeof *val);
-        DURE_ALLOC_TRY(val, (size_t)n_val * sizeof *val);
-        uint64_t key = dataio_perm_key(cfg->seed, -1);
-        for (int64_t i = 0; i < n_val; i++) {
-            val[i] = dataio_perm(cfg->episodes, key, i);
-        }
         DURE_TRY(dataio_writer_set_val(w, val, n_val));
     }
     st = dataio_writer_finish(w);

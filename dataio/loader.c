@@ -88,7 +88,7 @@ const char *dataio_nan_name(dataio_nan_t v) { return (unsigned)v < 2 ? nan_names
 void dataio_loader_config_init(struct dataio_loader_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
-    cfg->layout = DATAIO_LAYOUT_DURE;
+    cfg->layout = DATAIO_LAYOUT_AUTO;
     cfg->split = DATAIO_SPLIT_TRAIN;
     cfg->comm = MPI_COMM_NULL;
     cfg->rank = 0;
@@ -489,8 +489,7 @@ static dure_status_t refuse_known_nan(dataio_loader_t *ld, const struct dataio_s
     float *row = NULL;
     for (int64_t i = 0; i < s->n_nonfinite_rows; i++) {
         int64_t g = s->nonfinite_rows[i], e = dataio_episode_of_row(in, g);
-        int val = in->is_val && in->is_val[e];
-        if ((split == DATAIO_SPLIT_TRAIN && val) || (split == DATAIO_SPLIT_VAL && !val)) {
+        if (!dataio_episode_in(in, e, split)) {
             continue;
         }
         int64_t t = g - in->episode_start[e];
@@ -578,6 +577,7 @@ static dure_status_t open_local(dataio_loader_t *ld, const struct dataio_loader_
         .comm = ld->comm,
     };
     DURE_TRY(dataio_reader_open(&rc, &ld->reader));
+    DURE_TRY(dataio_reader_hold_out(ld->reader, cfg->val_fraction, DATAIO_SPLIT_SEED));
     ld->info = dataio_reader_info(ld->reader);
     ld->channels = ld->info->n_channels;
     DURE_CHECK(cfg->expect_channels == 0 || cfg->expect_channels == ld->channels,
@@ -585,9 +585,11 @@ static dure_status_t open_local(dataio_loader_t *ld, const struct dataio_loader_
                "'%s' has %d channels but model.channels = %d (set model.channels = 0 to "
                "take them from the data, or choose data.keys)",
                ld->info->path, ld->channels, cfg->expect_channels);
-    DURE_CHECK(cfg->split != DATAIO_SPLIT_VAL || ld->info->is_val, DURE_ERR_ARG,
-               "'%s' defines no validation split: set data.val_path, or create the file "
-               "with a validation fraction", ld->info->path);
+    DURE_CHECK(cfg->split != DATAIO_SPLIT_VAL || ld->info->ep_split, DURE_ERR_ARG,
+               "'%s' defines no validation split%s: set data.val_path, or run.val_every = "
+               "0%s", ld->info->path,
+               ld->info->n_episodes < 2 ? " and has one episode: nothing to hold out" : "",
+               ld->info->n_episodes < 2 ? "" : ", or data.val_fraction above 0");
 out:
     return st;
 }

@@ -68,10 +68,14 @@ dure_status_t dataio_nan_parse(const char *s, dataio_nan_t *out);
 const char *dataio_nan_name(dataio_nan_t v);
 
 struct dataio_loader_config {
-    const char *path;          /* data.path (a glob for aloha) */
-    dataio_layout_t layout;    /* data.layout */
-    const char *keys;          /* data.keys (robomimic/aloha); see reader.h */
+    const char *path;          /* data.path (a glob for episode-files) */
+    dataio_layout_t layout;    /* data.layout; AUTO = from the file */
+    const char *keys;          /* data.keys (robomimic/episode-files); see reader.h */
     dataio_split_t split;      /* TRAIN, VAL, or ALL (e.g. for data.val_path) */
+    /* data.val_fraction: where the dataset defines no split, hold out this
+     * share of its episodes for validation (dataio_reader_hold_out with
+     * DATAIO_SPLIT_SEED); 0 = none. Give TRAIN and VAL loaders the same. */
+    double val_fraction;
     int window;                /* W timesteps per window, >= 1 */
     int stride;                /* timesteps between window starts; 0 = W */
     int global_batch;          /* B windows per call summed over all ranks;
@@ -101,7 +105,7 @@ struct dataio_loader_config {
     void *buf_ctx;
 };
 
-/* Defaults as in the job spec: layout dure, split train, stride = window,
+/* Defaults as in the job spec: layout auto, split train, stride = window,
  * comm MPI_COMM_NULL (rank 0 of 1), seed 1234, shuffle 1, prefetch 4,
  * normalize 1, on_nan refuse, io auto, expect_channels 0, no allocator.
  * path, window and global_batch must still be set. */

@@ -1,6 +1,7 @@
 /* dataio/order.c - see order.h. */
 #include "dataio/order.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,33 @@ static uint64_t splitmix64(uint64_t x)
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
     return x ^ (x >> 31);
+}
+
+dure_status_t dataio_val_episodes(int64_t n_episodes, double fraction, uint64_t seed,
+                                  int64_t **val, int64_t *n)
+{
+    dure_status_t st = DURE_OK;
+    int64_t k = llround(fraction * (double)n_episodes);
+    *val = NULL;
+    *n = 0;
+    if (fraction > 0 && k == 0) {
+        k = 1;
+    }
+    if (k >= n_episodes) {
+        k = n_episodes - 1;
+    }
+    if (k <= 0) {
+        goto out;
+    }
+    *val = malloc((size_t)k * sizeof **val);
+    DURE_ALLOC_TRY(*val, (size_t)k * sizeof **val);
+    uint64_t key = dataio_perm_key(seed, -1);
+    for (int64_t i = 0; i < k; i++) {
+        (*val)[i] = dataio_perm(n_episodes, key, i);
+    }
+    *n = k;
+out:
+    return st;
 }
 
 uint64_t dataio_perm_key(uint64_t seed, int64_t epoch)
@@ -118,16 +146,15 @@ dure_status_t dataio_windows_build(const struct dataio_dataset_info *in,
     DURE_CHECK(window >= 1 && stride >= 1, DURE_ERR_ARG,
                "window %lld and stride %lld must be >= 1", (long long)window,
                (long long)stride);
-    DURE_CHECK(split != DATAIO_SPLIT_VAL || in->is_val, DURE_ERR_ARG,
-               "'%s' defines no validation split: set data.val_path, or create the "
-               "file with a validation fraction", in->path);
+    DURE_CHECK(split != DATAIO_SPLIT_VAL || in->ep_split, DURE_ERR_ARG,
+               "'%s' defines no validation split: set data.val_fraction or "
+               "data.val_path", in->path);
     w->ep = malloc((size_t)in->n_episodes * sizeof *w->ep);
     w->cum = malloc(((size_t)in->n_episodes + 1) * sizeof *w->cum);
     DURE_ALLOC_TRY(w->ep && w->cum ? w->ep : NULL, (size_t)in->n_episodes * 16);
     w->cum[0] = 0;
     for (int64_t e = 0; e < in->n_episodes; e++) {
-        int val = in->is_val && in->is_val[e];
-        if ((split == DATAIO_SPLIT_TRAIN && val) || (split == DATAIO_SPLIT_VAL && !val)) {
+        if (!dataio_episode_in(in, e, split)) {
             continue;
         }
         int64_t len = in->episode_start[e + 1] - in->episode_start[e];

@@ -45,6 +45,22 @@ void dataio_windows_free(struct dataio_windows *w);
 void dataio_windows_get(const struct dataio_windows *w, int64_t v, int64_t *episode,
                         int64_t *start);
 
+/*
+ * The validation episodes of E under a held-out fraction f in [0, 1):
+ * n = round(f * E), at least 1 when f > 0, at most E - 1, the first n
+ * elements of the permutation of [0, E) keyed by (seed, -1). *val is
+ * malloc'd ((*n) entries, NULL when 0). dure data gen, dure data import
+ * and the run-time split (data.val_fraction) all pick them so.
+ */
+dure_status_t dataio_val_episodes(int64_t n_episodes, double fraction, uint64_t seed,
+                                  int64_t **val, int64_t *n);
+
+/* The seed of held-out validation episodes at run time (data.val_fraction):
+ * not run.seed, so that the runs of a seed sweep validate on the same
+ * episodes; the default seed of dure data gen and import, so that they pick
+ * the same episodes for the same fraction. */
+#define DATAIO_SPLIT_SEED 1234
+
 /* The permutation key of an epoch. */
 uint64_t dataio_perm_key(uint64_t seed, int64_t epoch);
 

@@ -45,14 +45,15 @@ static dure_status_t read_split(hid_t fid, struct dataio_layout_ctx *c)
         goto out;
     }
     DURE_TRY(dataio_h5_read_i64(fid, DATAIO_DSET_VAL_EPISODES, c->path, &val, &nval));
-    c->is_val = calloc((size_t)c->n_episodes, 1);
-    DURE_ALLOC_TRY(c->is_val, (size_t)c->n_episodes);
+    c->ep_split = calloc((size_t)c->n_episodes, 1);
+    DURE_ALLOC_TRY(c->ep_split, (size_t)c->n_episodes);
+    c->split_from = DATAIO_DSET_VAL_EPISODES;
     for (int64_t i = 0; i < nval; i++) {
         DURE_CHECK(val[i] >= 0 && val[i] < c->n_episodes, DURE_ERR_FORMAT,
                    "file '%s', dataset '%s': episode %lld does not exist (%lld episodes)",
                    c->path, DATAIO_DSET_VAL_EPISODES, (long long)val[i],
                    (long long)c->n_episodes);
-        c->is_val[val[i]] = 1;
+        c->ep_split[val[i]] = DATAIO_EP_VAL;
     }
 out:
     free(val);

@@ -158,8 +158,7 @@ static dure_status_t local_pass(dataio_reader_t *r, dataio_split_t split, int ra
         if (owner(in->episode_start[e], total, size) != rank) {
             continue;
         }
-        int counted = split == DATAIO_SPLIT_ALL || !in->is_val ||
-                      (split == DATAIO_SPLIT_VAL) == (in->is_val[e] != 0);
+        int counted = dataio_episode_in(in, e, split);
         int64_t len = in->episode_start[e + 1] - in->episode_start[e];
         for (int64_t t0 = 0; t0 < len; t0 += block) {
             int64_t n = len - t0 < block ? len - t0 : block;
@@ -269,7 +268,7 @@ dure_status_t dataio_stats_compute(dataio_reader_t *r, dataio_split_t split, MPI
     struct dataio_stats *s = NULL;
 
     *out = NULL;
-    if (split == DATAIO_SPLIT_TRAIN && !in->is_val) {
+    if (split == DATAIO_SPLIT_TRAIN && !in->ep_split) {
         split = DATAIO_SPLIT_ALL;
     }
     if (comm != MPI_COMM_NULL) {

@@ -88,6 +88,8 @@ struct jobspec_key {
     double min, max;            /* bounds for INT and FLOAT (see flags) */
     const char *def;            /* default as INI text; NULL when REQUIRED */
     const char *const *values;  /* ENUM: allowed names, NULL-terminated */
+    const char *const *aliases; /* ENUM: {"alias", "name", ..., NULL}: another
+                                   spelling of a value, stored as the value */
     size_t offset;              /* offsetof(struct dure_jobspec, field) */
     jobspec_check_fn check;     /* extra validation, or NULL */
     const char *help;           /* one line for `dure help jobspec` */
@@ -98,10 +100,12 @@ struct jobspec_key {
 enum jobspec_run_on_nan { JOBSPEC_RUN_NAN_STOP, JOBSPEC_RUN_NAN_SKIP };
 enum jobspec_device { JOBSPEC_DEVICE_AUTO, JOBSPEC_DEVICE_CPU, JOBSPEC_DEVICE_CUDA };
 enum jobspec_loss { JOBSPEC_LOSS_MSE, JOBSPEC_LOSS_HUBER };
+/* AUTO: found from the file (dataio_layout_detect). */
 enum jobspec_layout {
+    JOBSPEC_LAYOUT_AUTO,
     JOBSPEC_LAYOUT_DURE,
     JOBSPEC_LAYOUT_ROBOMIMIC,
-    JOBSPEC_LAYOUT_ALOHA,
+    JOBSPEC_LAYOUT_EPISODE_FILES,
 };
 enum jobspec_data_on_nan { JOBSPEC_DATA_NAN_REFUSE, JOBSPEC_DATA_NAN_SKIP };
 /* AUTO: the loader's default, chosen by measurement (dataio/). */
@@ -148,10 +152,11 @@ struct jobspec_model {
 };
 
 struct jobspec_data {
-    char *path;                    /* required; HDF5 file (or glob for aloha) */
+    char *path;                    /* required; HDF5 file (or glob for episode-files) */
     enum jobspec_layout layout;
-    struct jobspec_list keys;      /* channels (robomimic/aloha), in order */
+    struct jobspec_list keys;      /* channels (robomimic/episode-files), in order */
     char *val_path;                /* "" = the file's validation split */
+    double val_fraction;           /* held out where the data define no split */
     int prefetch;                  /* batches in flight */
     bool normalize;
     enum jobspec_data_on_nan on_nan;

@@ -195,7 +195,8 @@ out:
 static const char *const v_run_on_nan[] = {"stop", "skip", NULL};
 static const char *const v_device[] = {"auto", "cpu", "cuda", NULL};
 static const char *const v_loss[] = {"mse", "huber", NULL};
-static const char *const v_layout[] = {"dure", "robomimic", "aloha", NULL};
+static const char *const v_layout[] = {"auto", "dure", "robomimic", "episode-files", NULL};
+static const char *const a_layout[] = {"aloha", "episode-files", NULL};
 static const char *const v_data_on_nan[] = {"refuse", "skip", NULL};
 static const char *const v_io[] = {"auto", "serial", "mpiio", NULL};
 static const char *const v_backend[] = {"auto", "nccl", "mpi", NULL};
@@ -223,6 +224,10 @@ static const char *const v_algo[] = {"auto", "native", "ring", "shm", NULL};
 #define K_ENUM(sec, nm, vals, dflt, fl, hlp)                                    \
     {.section = #sec, .name = #nm, .type = JOBSPEC_ENUM, .flags = (fl),         \
      .def = (dflt), .values = (vals), .offset = OFF(sec, nm), .help = (hlp)}
+#define K_ENUM_A(sec, nm, vals, alias, dflt, fl, hlp)                          \
+    {.section = #sec, .name = #nm, .type = JOBSPEC_ENUM, .flags = (fl),         \
+     .def = (dflt), .values = (vals), .aliases = (alias), .offset = OFF(sec, nm), \
+     .help = (hlp)}
 #define K_LIST(sec, nm, dflt, fl, hlp)                                          \
     {.section = #sec, .name = #nm, .type = JOBSPEC_LIST, .flags = (fl),         \
      .def = (dflt), .offset = OFF(sec, nm), .help = (hlp)}
@@ -262,15 +267,18 @@ static const struct jobspec_key keys[] = {
             "standard deviation of the initial weights"),
     /* [data] */
     K_STR(data, path, NULL, R | JOBSPEC_F_REQUIRED | JOBSPEC_F_PATH, check_nonempty,
-          "the dataset: an HDF5 file (a glob of files for layout = aloha)"),
-    K_ENUM(data, layout, v_layout, "dure", R,
-           "dure: dure's format; robomimic: data/demo_N/obs/<key>; aloha: a file "
-           "per episode"),
+          "the dataset: an HDF5 file (a glob of files for layout = episode-files)"),
+    K_ENUM_A(data, layout, v_layout, a_layout, "auto", R,
+             "auto: from the file; dure: dure's format; robomimic: data/demo_N/obs/<key>; "
+             "episode-files (alias aloha): one file per episode"),
     K_LIST(data, keys, "", R,
            "comma list of datasets to use as channels, concatenated in order "
-           "(robomimic, aloha)"),
+           "(robomimic, episode-files)"),
     K_STR(data, val_path, "", R | JOBSPEC_F_PATH, NULL,
           "validation dataset; empty = the file's validation split"),
+    K_FLOAT(data, val_fraction, 0, 1, "0.1", R | JOBSPEC_F_MAX_EXCL,
+            "share of episodes held out for validation where the data define no split "
+            "and val_path is empty (by episode; the same for every seed and world size)"),
     K_INT(data, prefetch, 1, 1024, "4", 0, "batches read ahead by the loader"),
     K_BOOL(data, normalize, "true", R, "per-channel normalization from the file's stats"),
     K_ENUM(data, on_nan, v_data_on_nan, "refuse", R,
@@ -584,8 +592,14 @@ dure_status_t jobspec_value_parse(const struct jobspec_key *key, const char *tex
     }
     case JOBSPEC_ENUM: {
         int v = -1;
+        const char *name = text;
+        for (int i = 0; key->aliases && key->aliases[i]; i += 2) {
+            if (strcasecmp(text, key->aliases[i]) == 0) {
+                name = key->aliases[i + 1];
+            }
+        }
         for (int i = 0; key->values[i]; i++) {
-            if (strcasecmp(text, key->values[i]) == 0) {
+            if (strcasecmp(name, key->values[i]) == 0) {
                 v = i;
             }
         }

@@ -29,7 +29,9 @@ void cmd_data_usage(FILE *out)
         "\n"
         "Datasets in the dure format (dataio/FORMAT.md): HDF5 with /signals [T, C]\n"
         "float32 and /episodes row offsets. dure also reads robomimic/LIBERO files\n"
-        "and ALOHA-style file-per-episode globs in place (--layout robomimic|aloha).\n"
+        "and one-file-per-episode sets (a glob; ALOHA is one case) in place. The\n"
+        "layout is found from the file; --layout dure|robomimic|episode-files\n"
+        "(aloha is an alias) overrides.\n"
         "\n"
         "gen      write seeded synthetic factory data: robot-arm joints and torques,\n"
         "         CNC spindle vibration with tool-wear drift, motor current, thermal\n"
@@ -158,8 +160,8 @@ static int layout_opt(const char *sub, int opt, struct layout_opts *lo)
 {
     if (opt == 'L') {
         if (dataio_layout_parse(optarg, &lo->layout) != DURE_OK) {
-            fprintf(stderr, "dure data %s: --layout '%s' is not dure, robomimic or aloha\n",
-                    sub, optarg);
+            fprintf(stderr, "dure data %s: --layout '%s' is not auto, dure, robomimic or "
+                    "episode-files (aloha)\n", sub, optarg);
             return -1;
         }
         return 0;
@@ -177,7 +179,7 @@ static int data_inspect(int argc, char **argv)
         {"quick", no_argument, NULL, 'q'},
         {NULL, 0, NULL, 0},
     };
-    struct layout_opts lo = {DATAIO_LAYOUT_DURE, NULL};
+    struct layout_opts lo = {DATAIO_LAYOUT_AUTO, NULL};
     struct dataio_inspect_config cfg = {0};
     int opt, problems = 0;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -218,7 +220,7 @@ static int data_stats(int argc, char **argv)
         {"no-store", no_argument, NULL, 'n'},
         {NULL, 0, NULL, 0},
     };
-    struct layout_opts lo = {DATAIO_LAYOUT_DURE, NULL};
+    struct layout_opts lo = {DATAIO_LAYOUT_AUTO, NULL};
     int opt, store = 1;
     dure_status_t st = DURE_OK;
     dataio_reader_t *r = NULL;
@@ -243,7 +245,8 @@ static int data_stats(int argc, char **argv)
                                       .io = DATAIO_IO_SERIAL, .comm = MPI_COMM_NULL};
     DURE_TRY(dataio_reader_open(&rc, &r));
     const struct dataio_dataset_info *in = dataio_reader_info(r);
-    if (store && lo.layout == DATAIO_LAYOUT_DURE) {
+    dataio_layout_t layout = in->layout;
+    if (store && layout == DATAIO_LAYOUT_DURE) {
         dataio_reader_close(r);
         r = NULL;
         DURE_TRY(dataio_stats_update_file(path, &s));
@@ -259,11 +262,11 @@ static int data_stats(int argc, char **argv)
                in->channel_names[j], in->channel_units[j], s->mean[j], s->std[j],
                (long long)s->count[j]);
     }
-    if (store && lo.layout == DATAIO_LAYOUT_DURE) {
+    if (store && layout == DATAIO_LAYOUT_DURE) {
         printf("stored in %s /stats\n", path);
     } else if (store) {
         printf("not stored: %s files are not modified; the loader computes these at open\n",
-               dataio_layout_name(lo.layout));
+               dataio_layout_name(layout));
     }
 out:
     dataio_stats_free(s);

@@ -150,8 +150,7 @@ struct manifest_parts {
     struct manifest_kv *kv;       /* (n_keys) "section.key" -> value */
     char *text;                   /* the names and values kv points into */
     char *command;
-    glob_t files;                 /* data.path expanded (layout aloha) */
-    const char *paths[2];         /* data.path, data.val_path (other layouts) */
+    glob_t files;                 /* data.path and data.val_path expanded */
     char hash[17];
     struct train_comm_desc comm;
     struct manifest_kv algos[4];
@@ -175,9 +174,8 @@ static dure_status_t manifest_prepare(struct manifest_parts *p, struct manifest_
 {
     dure_status_t st = DURE_OK;
     enum { NAME = 64, VALUE = 4096 };
-    size_t n_keys = 0, n_paths = 0;
+    size_t n_keys = 0;
     const struct jobspec_key *keys = jobspec_keys(&n_keys);
-    const char *const *data = p->paths;
     uint64_t h = 0;
 
     p->kv = calloc(n_keys, sizeof *p->kv);
@@ -195,18 +193,19 @@ static dure_status_t manifest_prepare(struct manifest_parts *p, struct manifest_
     }
     DURE_TRY(jobspec_hash(spec, JOBSPEC_HASH_ALL, &h));
     jobspec_hash_hex(h, p->hash);
-    if (spec->data.layout == JOBSPEC_LAYOUT_ALOHA) {
-        /* A glob of files, one per episode: fingerprint each. */
-        DURE_CHECK(glob(spec->data.path, 0, NULL, &p->files) == 0, DURE_ERR_IO,
-                   "data.path = '%s' matches no file", spec->data.path);
-        data = (const char *const *)p->files.gl_pathv;
-        n_paths = p->files.gl_pathc;
-    } else {
-        p->paths[n_paths++] = spec->data.path;
-        if (spec->data.val_path[0]) {
-            p->paths[n_paths++] = spec->data.val_path;
+    /* Every file read: a glob (one file per episode) is fingerprinted file by
+     * file; a plain name is itself (GLOB_NOCHECK keeps a name glob would not
+     * match, such as one holding '['). */
+    const char *const globs[] = {spec->data.path, spec->data.val_path};
+    for (size_t i = 0; i < 2; i++) {
+        if (globs[i][0]) {
+            DURE_CHECK(glob(globs[i], GLOB_NOCHECK | (i ? GLOB_APPEND : 0), NULL,
+                            &p->files) == 0,
+                       DURE_ERR_IO, "cannot expand data path '%s'", globs[i]);
         }
     }
+    const char *const *data = (const char *const *)p->files.gl_pathv;
+    size_t n_paths = p->files.gl_pathc;
     train_comm_describe(train, &p->comm);
     p->algos[0] = (struct manifest_kv){"allreduce", p->comm.allreduce};
     p->algos[1] = (struct manifest_kv){"reduce_scatter", p->comm.reduce_scatter};

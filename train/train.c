@@ -117,9 +117,10 @@ static dure_status_t open_loader(train_t *t, MPI_Comm world, int val, dataio_loa
     struct dataio_loader_config cfg;
     char *keys = NULL;
     static const dataio_layout_t layouts[] = {
+        [JOBSPEC_LAYOUT_AUTO] = DATAIO_LAYOUT_AUTO,
         [JOBSPEC_LAYOUT_DURE] = DATAIO_LAYOUT_DURE,
         [JOBSPEC_LAYOUT_ROBOMIMIC] = DATAIO_LAYOUT_ROBOMIMIC,
-        [JOBSPEC_LAYOUT_ALOHA] = DATAIO_LAYOUT_ALOHA,
+        [JOBSPEC_LAYOUT_EPISODE_FILES] = DATAIO_LAYOUT_EPISODE_FILES,
     };
     static const dataio_io_t ios[] = {
         [JOBSPEC_IO_AUTO] = DATAIO_IO_AUTO,
@@ -143,11 +144,23 @@ static dure_status_t open_loader(train_t *t, MPI_Comm world, int val, dataio_loa
     cfg.on_nan = s->data.on_nan == JOBSPEC_DATA_NAN_SKIP ? DATAIO_NAN_SKIP : DATAIO_NAN_REFUSE;
     cfg.io = ios[s->data.io];
     cfg.expect_channels = s->model.channels;
+    cfg.val_fraction = s->data.val_path[0] ? 0.0 : s->data.val_fraction;
     if (val) {
         /* The same windows at every validation and every world size. */
         cfg.shuffle = 0;
         cfg.prefetch = 2;
         if (s->data.val_path[0]) {
+            int64_t common = 0;
+            char first[512];
+            DURE_TRY(dataio_paths_overlap(s->data.path, s->data.val_path, &common, first,
+                                          sizeof first));
+            if (common > 0 && t->rank == 0) {
+                dure_log_warn(__FILE__, __LINE__,
+                              "data.val_path = '%s' overlaps the training data (data.path = "
+                              "'%s'): %" PRId64 " file(s) in both, the first '%s'; the "
+                              "validation loss will look better than it is",
+                              s->data.val_path, s->data.path, common, first);
+            }
             cfg.path = s->data.val_path;
             cfg.split = DATAIO_SPLIT_ALL;
         } else {
@@ -407,6 +420,17 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
     t->micro_elems = (size_t)t->micro * (size_t)t->window * (size_t)t->channels;
     if (spec->run.val_every > 0 && spec->run.val_batches > 0) {
         DURE_TRY(open_loader(t, world, 1, &t->val_ld));
+        const struct dataio_dataset_info *vi = dataio_loader_info(t->val_ld);
+        if (progress && t->rank == 0 && vi->split_from &&
+            strcmp(vi->split_from, "data.val_fraction") == 0) {
+            int64_t held = 0;
+            for (int64_t e = 0; e < vi->n_episodes; e++) {
+                held += dataio_episode_in(vi, e, DATAIO_SPLIT_VAL);
+            }
+            fprintf(progress, "data: '%s' defines no validation split: %" PRId64 " of its %"
+                    PRId64 " episodes are held out for validation (data.val_fraction = %g)\n",
+                    vi->path, held, vi->n_episodes, spec->data.val_fraction);
+        }
         int64_t avail = dataio_loader_batches_per_epoch(t->val_ld);
         t->val_batches = spec->run.val_batches;
         if (avail < t->val_batches) {

@@ -16,6 +16,7 @@
 #include "dataio/format.h"
 #include "dataio/gen.h"
 #include "dataio/loader.h"
+#include "dataio/order.h"
 #include "dataio/reader.h"
 #include "dataio/stats.h"
 #include "tests/support/tmpdir.h"
@@ -111,7 +112,7 @@ static void test_gen_is_deterministic_for_a_seed(void **state)
     assert_memory_not_equal(x, z, 700 * C * 4);
     /* The same split too. */
     for (int e = 0; e < 6; e++) {
-        assert_int_equal(dataio_reader_info(a)->is_val[e], dataio_reader_info(b)->is_val[e]);
+        assert_int_equal(dataio_reader_info(a)->ep_split[e], dataio_reader_info(b)->ep_split[e]);
     }
     free(x);
     free(y);
@@ -137,7 +138,7 @@ static void test_stored_stats_match_two_pass(void **state)
     int64_t n = 0;
     for (int pass = 0; pass < 2; pass++) {
         for (int64_t e = 0; e < 6; e++) {
-            if (in->is_val[e]) {
+            if (in->ep_split[e] == DATAIO_EP_VAL) {
                 continue;
             }
             assert_int_equal(dataio_gen_rows(&gcfg, e, 0, 700, x), DURE_OK);
@@ -201,7 +202,7 @@ static void test_loader_windows_hold_normalized_data(void **state)
         assert_int_equal(dataio_loader_next(ld, &bt), DURE_OK);
         assert_int_equal(bt.position, 4 * b);
         for (int i = 0; i < 4; i++) {
-            assert_false(in->is_val[bt.episode[i]]);
+            assert_int_equal(in->ep_split[bt.episode[i]], DATAIO_EP_TRAIN);
             assert_int_equal(bt.start[i] % W, 0);
             assert_true(bt.start[i] + W <= 700);
             assert_int_equal(dataio_gen_rows(&gcfg, bt.episode[i], bt.start[i], W, want), DURE_OK);
@@ -511,8 +512,56 @@ static void test_open_errors_name_the_problem(void **state)
     dataio_loader_t *ld = open_loader(&c);
     struct dataio_batch b;
     assert_int_equal(dataio_loader_next(ld, &b), DURE_OK);
-    assert_true(dataio_loader_info(ld)->is_val[b.episode[0]]);
+    assert_int_equal(dataio_loader_info(ld)->ep_split[b.episode[0]], DATAIO_EP_VAL);
     dataio_loader_close(ld);
+}
+
+/* A file without a split is split at open by data.val_fraction: the same
+ * episodes dure data gen writes as /split/val for that fraction (its seed
+ * left at DATAIO_SPLIT_SEED), in training and validation loaders alike. */
+static void test_val_fraction_holds_out_episodes(void **state)
+{
+    (void)state;
+    char none[160], stored[160];
+    struct dataio_gen_config g = gcfg;
+    g.episodes = 12;
+    g.seed = DATAIO_SPLIT_SEED;
+    snprintf(none, sizeof none, "%s/nosplit.h5", dir);
+    snprintf(stored, sizeof stored, "%s/split.h5", dir);
+    g.path = none;
+    g.val_fraction = 0;
+    assert_int_equal(dataio_gen_write(&g), DURE_OK);
+    g.path = stored;
+    g.val_fraction = 0.25;
+    assert_int_equal(dataio_gen_write(&g), DURE_OK);
+    dataio_reader_t *ref = open_reader(stored);
+    const struct dataio_dataset_info *want = dataio_reader_info(ref);
+    struct dataio_loader_config c;
+    base_cfg(&c, none, 2);
+    c.val_fraction = 0.25;
+    int64_t n[2] = {0, 0};
+    for (int v = 0; v < 2; v++) {
+        c.split = v ? DATAIO_SPLIT_VAL : DATAIO_SPLIT_TRAIN;
+        dataio_loader_t *ld = open_loader(&c);
+        const struct dataio_dataset_info *in = dataio_loader_info(ld);
+        assert_string_equal(in->split_from, "data.val_fraction");
+        for (int e = 0; e < 12; e++) {
+            assert_int_equal(in->ep_split[e], want->ep_split[e]);
+        }
+        n[v] = dataio_loader_windows(ld);
+        dataio_loader_close(ld);
+    }
+    assert_int_equal(n[1], 3 * (700 / W));   /* 3 of 12 episodes held out */
+    assert_int_equal(n[0], 9 * (700 / W));
+    dataio_reader_close(ref);
+    /* A file that has a split keeps it. */
+    base_cfg(&c, gen_path, 2);
+    c.val_fraction = 0.5;
+    dataio_loader_t *ld = open_loader(&c);
+    assert_string_equal(dataio_loader_info(ld)->split_from, "/split/val");
+    dataio_loader_close(ld);
+    unlink(none);
+    unlink(stored);
 }
 
 static void test_short_episodes_are_skipped(void **state)
@@ -565,6 +614,7 @@ int main(void)
         cmocka_unit_test(test_stats_computed_at_open_when_not_stored),
         cmocka_unit_test(test_open_errors_name_the_problem),
         cmocka_unit_test(test_short_episodes_are_skipped),
+        cmocka_unit_test(test_val_fraction_holds_out_episodes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -59,7 +59,7 @@ static void make_info(struct dataio_dataset_info *in, int64_t *start, uint8_t *i
     in->path = "test";
     in->n_episodes = 4;
     in->episode_start = start;
-    in->is_val = is_val;
+    in->ep_split = is_val;
 }
 
 static void test_windows_match_brute_force(void **state)

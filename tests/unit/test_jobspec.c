@@ -63,7 +63,7 @@ static void test_defaults(void **state)
     assert_true(s->model.huber_delta == 1.0);
     assert_true(s->model.init_std == 0.02);
     assert_string_equal(s->data.path, "d.h5");
-    assert_int_equal(s->data.layout, JOBSPEC_LAYOUT_DURE);
+    assert_int_equal(s->data.layout, JOBSPEC_LAYOUT_AUTO);
     assert_int_equal(s->data.keys.count, 0);
     assert_string_equal(s->data.val_path, "");
     assert_int_equal(s->data.prefetch, 4);

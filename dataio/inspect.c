@@ -358,7 +358,7 @@ static void scan(struct ictx *ix, dataio_reader_t *r)
                 break;
             }
         }
-    } else if (in->layout == DATAIO_LAYOUT_DURE) {
+    } else if (in->layout == DATAIO_LAYOUT_DURE && !in->stats_stale) {
         fprintf(ix->out, "note: no stored /stats: run dure data stats (else the loader makes "
                 "a pass over the data at every open)\n");
     }
@@ -448,8 +448,13 @@ dure_status_t dataio_inspect(const struct dataio_inspect_config *cfg, FILE *out,
     }
     lengths(&ix, in, cfg->window);
     if (in->stats) {
-        fprintf(out, "stored stats: yes (%s split, %lld rows with NaN/Inf)\n",
-                dataio_split_name(in->stats->split), (long long)in->stats->n_nonfinite_rows);
+        fprintf(out, "stored stats: yes (%s split, %lld rows with NaN/Inf%s)\n",
+                dataio_split_name(in->stats->split), (long long)in->stats->n_nonfinite_rows,
+                in->stats->has_source ? ", source checked"
+                                      : "; no source recorded: cannot tell if stale");
+    } else if (in->stats_stale) {
+        problem(&ix, "stored /stats are stale: %s; dure run would compute fresh ones at "
+                "every open: run dure data stats", in->stats_stale);
     }
     if (!cfg->quick) {
         scan(&ix, r);

@@ -633,6 +633,12 @@ dure_status_t dataio_loader_open(const struct dataio_loader_config *cfg, dataio_
     /* Statistics: needed to normalize (unless overridden) and, to skip,
      * the non-finite rows. The file's, else one pass shared by the ranks. */
     const struct dataio_stats *s = ld->info->stats;
+    if (ld->info->stats_stale && rank == 0) {
+        dure_log_warn(__FILE__, __LINE__,
+                      "'%s': the stored /stats are stale (%s): not used; computing fresh "
+                      "ones (dure data stats stores them)", ld->info->path,
+                      ld->info->stats_stale);
+    }
     int need_norm = ld->normalize && !cfg->norm_mean;
     int compute = !s && (need_norm || ld->on_nan == DATAIO_NAN_SKIP);
     if (ld->comm != MPI_COMM_NULL) {

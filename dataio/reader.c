@@ -27,6 +27,7 @@ struct dataio_reader {
     void *ctx;
     struct dataio_dataset_info info;
     uint8_t *held_out;            /* (E) the split of dataio_reader_hold_out */
+    char stale_why[256];          /* info.stats_stale's text */
 };
 
 struct dataio_scratch {
@@ -206,6 +207,17 @@ dure_status_t dataio_reader_open(const struct dataio_reader_config *cfg,
     r->info.io = c.io;
     r->info.path = NULL;
     DURE_TRY(r->iface->open(&c, &r->ctx, &r->info));
+    if (r->info.stats) {
+        /* Stats of data that have changed since (a loss of 30785): set aside,
+         * so that the loader computes fresh ones and inspect reports them. */
+        int stale = 0;
+        DURE_TRY(dataio_stats_check_source(r, r->info.stats, r->stale_why,
+                                           sizeof r->stale_why, &stale));
+        if (stale) {
+            r->info.stats = NULL;
+            r->info.stats_stale = r->stale_why;
+        }
+    }
     *out = r;
     r = NULL;
 out:

@@ -123,6 +123,12 @@ struct dataio_stats {
                                    hold a NaN or Inf in any channel; ascending */
     dataio_split_t split;       /* the episodes mean/std cover: TRAIN or ALL;
                                    nonfinite_rows always cover all episodes */
+    /* What the statistics were computed from (dataio_stats_source): stored
+     * with them, checked when they are loaded. has_source 0 = unknown
+     * (stats stored by a dure that did not record it). */
+    int has_source;
+    int64_t source_rows, source_episodes;
+    uint64_t source_hash;
 };
 
 /*
@@ -148,7 +154,11 @@ struct dataio_dataset_info {
                                        "mask/train, mask/valid",
                                        "data.val_fraction" (dataio_reader_hold_out);
                                        NULL with no split */
-    const struct dataio_stats *stats; /* stored in the file, or NULL */
+    const struct dataio_stats *stats; /* stored in the file, or NULL (also when
+                                       they no longer match the data) */
+    const char *stats_stale;        /* why stored stats were set aside as stale
+                                       (the data changed after they were
+                                       computed), or NULL */
     int n_storage;
     const char *const *storage;     /* (n_storage) how the first episode's
                                        datasets are stored, one line each:

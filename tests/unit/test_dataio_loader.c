@@ -15,6 +15,7 @@
 
 #include "dataio/format.h"
 #include "dataio/gen.h"
+#include "dataio/inspect.h"
 #include "dataio/loader.h"
 #include "dataio/order.h"
 #include "dataio/reader.h"
@@ -470,6 +471,81 @@ static void test_stats_computed_at_open_when_not_stored(void **state)
     unlink(p);
 }
 
+/* Stats stored before the data changed (rows rewritten in place) used to be
+ * used silently: set aside at open, reported by inspect, computed afresh by
+ * the loader, and stored again by dure data stats. */
+static void test_stale_stats_are_set_aside(void **state)
+{
+    (void)state;
+    char p[160];
+    snprintf(p, sizeof p, "%s/stale.h5", dir);
+    struct dataio_gen_config g = gcfg;
+    g.path = p;
+    g.episodes = 3;
+    g.length = 200;
+    assert_int_equal(dataio_gen_write(&g), DURE_OK);
+    dataio_reader_t *r = open_reader(p);
+    assert_non_null(dataio_reader_info(r)->stats);
+    assert_true(dataio_reader_info(r)->stats->has_source);
+    double stored0 = dataio_reader_info(r)->stats->mean[0];
+    dataio_reader_close(r);
+    /* Row 0 (always sampled) becomes 1e4 in every channel. */
+    hid_t f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, "/signals", H5P_DEFAULT), sp = H5Dget_space(d);
+    hsize_t start[2] = {0, 0}, count[2] = {1, C};
+    float row[C];
+    for (int j = 0; j < C; j++) {
+        row[j] = 1e4f;
+    }
+    hid_t mem = H5Screate_simple(2, count, NULL);
+    H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, count, NULL);
+    assert_true(H5Dwrite(d, H5T_NATIVE_FLOAT, mem, sp, H5P_DEFAULT, row) >= 0);
+    H5Sclose(mem);
+    H5Sclose(sp);
+    H5Dclose(d);
+    H5Fclose(f);
+
+    r = open_reader(p);
+    const struct dataio_dataset_info *in = dataio_reader_info(r);
+    assert_null(in->stats);
+    assert_non_null(in->stats_stale);
+    assert_non_null(strstr(in->stats_stale, "the data changed after they were computed"));
+    struct dataio_stats *fresh = NULL;
+    assert_int_equal(dataio_stats_compute(r, DATAIO_SPLIT_TRAIN, MPI_COMM_NULL, &fresh),
+                     DURE_OK);
+    dataio_reader_close(r);
+
+    struct dataio_loader_config c;
+    base_cfg(&c, p, 2);
+    dure_log_set_quiet(1);
+    dataio_loader_t *ld = open_loader(&c);
+    dure_log_set_quiet(0);
+    const float *m, *sd;
+    dataio_loader_norm(ld, &m, &sd);
+    assert_true(fabs(m[0] - fresh->mean[0]) < 1e-3 * fabs(fresh->mean[0]));
+    assert_true(fabs(fresh->mean[0] - stored0) > 1.0); /* the plant moved it */
+    dataio_loader_close(ld);
+
+    struct dataio_inspect_config ic = {.path = p, .quick = 1};
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    int problems = 0;
+    assert_int_equal(dataio_inspect(&ic, out, &problems), DURE_OK);
+    fclose(out);
+    assert_int_equal(problems, 1);
+    assert_non_null(strstr(text, "problem: stored /stats are stale: the data changed"));
+    free(text);
+
+    assert_int_equal(dataio_stats_update_file(p, NULL), DURE_OK);
+    r = open_reader(p);
+    assert_non_null(dataio_reader_info(r)->stats);
+    assert_true(fabs(dataio_reader_info(r)->stats->mean[0] - fresh->mean[0]) < 1e-9);
+    dataio_reader_close(r);
+    dataio_stats_free(fresh);
+    unlink(p);
+}
+
 static void expect_open_error(const struct dataio_loader_config *c, dure_status_t want,
                               const char *text)
 {
@@ -612,6 +688,7 @@ int main(void)
         cmocka_unit_test(test_norm_override_and_off),
         cmocka_unit_test(test_nan_refused_with_location_or_skipped),
         cmocka_unit_test(test_stats_computed_at_open_when_not_stored),
+        cmocka_unit_test(test_stale_stats_are_set_aside),
         cmocka_unit_test(test_open_errors_name_the_problem),
         cmocka_unit_test(test_short_episodes_are_skipped),
         cmocka_unit_test(test_val_fraction_holds_out_episodes),

@@ -6,7 +6,10 @@
  * from the newest valid checkpoint in checkpoint.dir, and trains until
  * run.steps, writing metrics (rank 0), validating every run.val_every steps
  * and checkpointing every checkpoint.every steps. A completed run leaves
- * RUN_DIR/FINISHED; starting it again does nothing and exits 0.
+ * RUN_DIR/FINISHED; starting it again with the same spec does nothing and
+ * exits 0, with a spec that computes something else exits 3 saying how to
+ * start a new run. A run that fails before writing anything leaves no run
+ * directory behind.
  *
  * Stopping: SIGUSR2 or SIGTERM on any rank makes every rank stop at the
  * same step boundary, write a checkpoint and exit 75 (DURE_EXIT_PREEMPTED).
@@ -76,10 +79,15 @@ static void abort_job(int rank, dure_status_t st)
     MPI_Abort(MPI_COMM_WORLD, dure_exit_code(st));
 }
 
-/* RUN_DIR/FINISHED: written last, atomically, by rank 0. */
-static dure_status_t write_finished(const char *run_dir, long steps, double loss,
-                                    double val, double baseline)
+/* RUN_DIR/FINISHED: written last, atomically, by rank 0. result_hash is
+ * the spec's JOBSPEC_HASH_RESULT, so that a later start can tell whether it
+ * is the same run. */
+static dure_status_t write_finished(const struct dure_jobspec *spec, long steps,
+                                    double loss, double val, double baseline)
 {
+    const char *run_dir = spec->run.dir;
+    uint64_t h = 0;
+    char hex[17];
     dure_status_t st = DURE_OK;
     char path[4200], text[256];
     time_t now = time(NULL);
@@ -90,10 +98,12 @@ static dure_status_t write_finished(const char *run_dir, long steps, double loss
     int n = snprintf(path, sizeof path, "%s/FINISHED", run_dir);
     DURE_CHECK(n > 0 && (size_t)n < sizeof path, DURE_ERR_ARG, "run.dir too long: %s",
                run_dir);
+    DURE_TRY(jobspec_hash(spec, JOBSPEC_HASH_RESULT, &h));
+    jobspec_hash_hex(h, hex);
     n = snprintf(text, sizeof text,
                  "steps %ld\nfinished %s\ntrain_loss %.17g\nval_loss %.17g\n"
-                 "baseline_loss %.17g\n",
-                 steps, when, loss, val, baseline);
+                 "baseline_loss %.17g\nresult_hash %s\n",
+                 steps, when, loss, val, baseline, hex);
     DURE_CHECK(n > 0 && (size_t)n < sizeof text, DURE_ERR_INTERNAL,
                "FINISHED text of %d bytes does not fit", n);
     DURE_TRY(dure_file_write_atomic(path, text, (size_t)n, 0644));
@@ -340,18 +350,31 @@ static dure_status_t run(const struct dure_jobspec *spec, const struct dure_rank
     struct run_state rs = {spec, NULL, NULL, ranks->world_rank, -1, -1, NAN, NAN, NAN};
     int rank = ranks->world_rank, resumed = 0;
     char from[CKPT_PATH_MAX] = "";
-    FILE *progress = rank == 0 ? stdout : NULL;
+    FILE *progress = rank == 0 ? stdout : NULL, *report = NULL;
+    char *report_text = NULL;
+    size_t report_len = 0;
     double t0 = MPI_Wtime();
 
     *collective = 1;
-    if (rank == 0) {
-        DURE_TRY(bcast_status(jobspec_print_table(spec, stdout)));
-    } else {
-        DURE_TRY(bcast_status(DURE_OK));
-    }
     DURE_TRY(dure_signals_install());
-    DURE_TRY(train_create(spec, ranks, MPI_COMM_WORLD, dure_watchdog_abort, progress,
-                              &rs.train));
+    /* The resolved table and the setup report are shown once the setup has
+     * succeeded: an error (bad data, no memory) then stands alone instead of
+     * landing in the middle of a table. */
+    if (rank == 0) {
+        report = open_memstream(&report_text, &report_len); /* NULL: report directly */
+    }
+    st = train_create(spec, ranks, MPI_COMM_WORLD, dure_watchdog_abort,
+                      report ? report : progress, &rs.train);
+    if (report) {
+        fclose(report);
+    }
+    DURE_TRY(st);
+    if (rank == 0) {
+        st = jobspec_print_table(spec, stdout);
+        fputs(report_text ? report_text : "", stdout);
+        fflush(stdout);
+    }
+    DURE_TRY(bcast_status(st));
     DURE_TRY(train_resume(rs.train, &resumed, from, sizeof from));
     long done = train_steps_done(rs.train);
     DURE_TRY(write_manifest(spec, rs.train, args, resumed ? from : NULL, done));
@@ -389,10 +412,11 @@ static dure_status_t run(const struct dure_jobspec *spec, const struct dure_rank
                               "loss %.6f | naive baseline %.6f (validation/baseline %.3f)",
                               steps, dur, rs.loss, rs.val, rs.baseline, rs.val / rs.baseline);
         }
-        st = write_finished(spec->run.dir, steps, rs.loss, rs.val, rs.baseline);
+        st = write_finished(spec, steps, rs.loss, rs.val, rs.baseline);
     }
     DURE_TRY(bcast_status(st));
 out:
+    free(report_text);
     if (st != DURE_OK && !*collective) {
         abort_job(rank, st);
     }
@@ -413,8 +437,44 @@ out:
     return st;
 }
 
+/*
+ * A finished run of this spec: DURE_OK; of another spec (the result hash
+ * in FINISHED differs: model, data, optimizer or steps changed),
+ * DURE_ERR_ARG saying how to start a new run. FINISHED files without a
+ * hash (older dure) count as this spec's.
+ */
+static dure_status_t check_finished(const struct dure_jobspec *spec, const char *path)
+{
+    dure_status_t st = DURE_OK;
+    FILE *f = fopen(path, "r");
+    char line[256], old[32] = "", hex[17];
+    uint64_t h = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        sscanf(line, "result_hash %31s", old);
+    }
+    if (f) {
+        fclose(f);
+    }
+    DURE_TRY(jobspec_hash(spec, JOBSPEC_HASH_RESULT, &h));
+    jobspec_hash_hex(h, hex);
+    DURE_CHECK(!old[0] || strcmp(old, hex) == 0, DURE_ERR_ARG,
+               "%s: run '%s' in %s finished with another job spec (result hash %s, this "
+               "one %s: the model, data, optimizer or steps differ); nothing was run. To "
+               "start a new run give it its own directory (--set run.dir=%s-2, or another "
+               "run.name), or remove %s", spec->origin, spec->run.name, spec->run.dir, old,
+               hex, spec->run.dir, spec->run.dir);
+out:
+    return st;
+}
+
+/* What prepare_dirs created: removed again if the run leaves them empty. */
+struct made_dirs {
+    int run, ckpt;
+};
+
 /* Rank 0 checks RUN_DIR/FINISHED and prepares the directories. */
-static dure_status_t prepare_dirs(const struct dure_jobspec *spec, int rank, int *finished)
+static dure_status_t prepare_dirs(const struct dure_jobspec *spec, int rank, int *finished,
+                                  struct made_dirs *made)
 {
     dure_status_t st = DURE_OK;
     int flag = 0;
@@ -422,7 +482,11 @@ static dure_status_t prepare_dirs(const struct dure_jobspec *spec, int rank, int
         char path[4200];
         snprintf(path, sizeof path, "%s/FINISHED", spec->run.dir);
         flag = access(path, F_OK) == 0;
-        if (!flag) {
+        if (flag) {
+            st = check_finished(spec, path);
+        } else {
+            made->run = access(spec->run.dir, F_OK) != 0;
+            made->ckpt = access(spec->checkpoint.dir, F_OK) != 0;
             st = dure_mkdirs(spec->run.dir);
             if (st == DURE_OK) {
                 st = dure_mkdirs(spec->checkpoint.dir);
@@ -436,6 +500,18 @@ out:
     return st;
 }
 
+/* A run that failed before writing anything leaves no empty directory
+ * (rmdir refuses non-empty ones: a manifest or checkpoint stays). */
+static void remove_empty_dirs(const struct dure_jobspec *spec, const struct made_dirs *made)
+{
+    if (made->ckpt) {
+        rmdir(spec->checkpoint.dir);
+    }
+    if (made->run) {
+        rmdir(spec->run.dir);
+    }
+}
+
 int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -447,6 +523,7 @@ int cmd_run(int argc, char **argv)
     struct dure_ranks ranks;
     const char **sets = NULL;
     int n_sets = 0, opt, mpi_up = 0, have_ranks = 0, collective = 1, finished = 0;
+    struct made_dirs made = {0, 0};
 
     memset(&ranks, 0, sizeof ranks);
 
@@ -493,7 +570,7 @@ int cmd_run(int argc, char **argv)
     st = jobspec_load(job, sets, &spec);
     dure_log_set_quiet(0);
     DURE_TRY(agree_status(st));
-    DURE_TRY(prepare_dirs(spec, ranks.world_rank, &finished));
+    DURE_TRY(prepare_dirs(spec, ranks.world_rank, &finished, &made));
     if (finished) {
         if (ranks.world_rank == 0) {
             printf("dure run: %s/FINISHED exists: run '%s' is complete, nothing to do\n",
@@ -503,6 +580,9 @@ int cmd_run(int argc, char **argv)
     }
     struct run_args args = {argc, typed};
     st = run(spec, &ranks, &args, &collective);
+    if (st != DURE_OK && st != DURE_ERR_INTERRUPTED && ranks.world_rank == 0) {
+        remove_empty_dirs(spec, &made);
+    }
 out:
     jobspec_free(spec);
     if (have_ranks) {

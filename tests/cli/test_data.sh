@@ -67,6 +67,9 @@ t_grep "naming the dataset and what is wrong" "flip.h5', dataset '/signals': uns
 t_run "inspect of it exits 4" 4 "$DURE" data inspect "$D/flip.h5"
 printf '[run]\ndir = %s/flip-run\nsteps = 1\n[data]\npath = %s/flip.h5\n' "$D" "$D" > "$D/flip.ini"
 t_run "dure run on it exits 4" 4 "$DURE" run "$D/flip.ini"
+t_eq "with the error alone, no resolved table around it" \
+    "$(printf '%s\n' "$T_OUT" | grep -c -e '^run\.name ' -e '^slurm\.profile ')" 0
+t_eq "and no empty run directory left behind" "$(ls -d "$D/flip-run" 2>/dev/null)" ""
 ln -s "$D/loop1.h5" "$D/loop2.h5"
 ln -s "$D/loop2.h5" "$D/loop1.h5"
 t_run "a symlink loop is bad data for inspect" 4 "$DURE" data inspect "$D/loop1.h5"

@@ -202,7 +202,7 @@ static void test_file_errors(void **state)
                "keys of [model]: d_model, n_layers,");
     load_fails(MIN_SPEC "\n[modle]\n", NULL,
                "job.ini:4: unknown section [modle] (did you mean [model]?); sections: run, "
-               "model, data, optim, parallel, checkpoint, slurm, env, sweep");
+               "model, data, optim, parallel, checkpoint, slurm, data.NAME, env, sweep");
     load_fails(MIN_SPEC "[run]\ndevice = gpu\n", NULL,
                "job.ini:4: run.device = 'gpu': allowed values: auto, cpu, cuda");
     load_fails(MIN_SPEC "[model]\nn_layers = 0\n", NULL,

@@ -49,6 +49,74 @@ uint64_t dataio_perm_key(uint64_t seed, int64_t epoch)
  * function are indistinguishable from random for this use. */
 #define ROUNDS 6
 
+void dataio_mix_plan(int n, const int64_t *windows, const double *weight, double alpha,
+                     int64_t *count, int64_t *first, double *share)
+{
+    double sum = 0, w[DATAIO_MIX_MAX];
+    int64_t total = 0, given = 0;
+    for (int d = 0; d < n; d++) {
+        w[d] = windows[d] > 0 ? weight[d] * pow((double)windows[d], alpha) : 0.0;
+        sum += w[d];
+        total += windows[d];
+    }
+    for (int d = 0; d < n; d++) {
+        double exact = sum > 0 ? w[d] / sum * (double)total : 0.0;
+        count[d] = (int64_t)floor(exact);
+        given += count[d];
+        if (share) {
+            share[d] = sum > 0 ? w[d] / sum : 0.0;
+        }
+    }
+    /* Largest remainders take what floor left over. */
+    while (given < total) {
+        int best = -1;
+        double rem = -1;
+        for (int d = 0; d < n; d++) {
+            double r = w[d] / sum * (double)total - (double)count[d];
+            if (w[d] > 0 && r > rem) {
+                rem = r;
+                best = d;
+            }
+        }
+        count[best]++;
+        given++;
+    }
+    first[0] = 0;
+    for (int d = 0; d < n; d++) {
+        first[d + 1] = first[d] + count[d];
+    }
+}
+
+void dataio_mix_locate(int n, const int64_t *windows, const int64_t *first, uint64_t seed,
+                       int shuffle, int64_t epoch, int64_t p, int *d, int64_t *v)
+{
+    uint64_t key = dataio_perm_key(seed, epoch);
+    if (n == 1) {
+        *d = 0;
+        *v = shuffle ? dataio_perm(windows[0], key, p) : p;
+        return;
+    }
+    int64_t slot = shuffle ? dataio_perm(first[n], key, p) : p;
+    int lo = 0, hi = n - 1;
+    while (lo < hi) { /* the dataset whose slots hold `slot` */
+        int mid = (lo + hi + 1) / 2;
+        if (first[mid] <= slot) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    int64_t j = slot - first[lo], nd = windows[lo];
+    *d = lo;
+    if (!shuffle) {
+        *v = j % nd;
+        return;
+    }
+    uint64_t sub = dataio_perm_key(dataio_perm_key(seed ^ splitmix64((uint64_t)lo + 1), epoch),
+                                   j / nd);
+    *v = dataio_perm(nd, sub, j % nd);
+}
+
 int64_t dataio_perm(int64_t n, uint64_t key, int64_t i)
 {
     if (n <= 1) {

@@ -27,6 +27,9 @@
 
 static char dir[64];
 static char gen_path[128];
+static const char *const gen_names5[] = {
+    "cell0.j0.pos", "cell0.j0.torque", "cell0.j1.pos", "cell0.j1.torque", "cell0.spindle.vib",
+};
 static struct dataio_gen_config gcfg;
 
 static int setup(void **state)
@@ -675,6 +678,135 @@ static void test_short_episodes_are_skipped(void **state)
     unlink(p);
 }
 
+/* Windows of a mixture's batches: (source, episode, start) of each. */
+static void run_mix(dataio_loader_t *ld, int steps, int64_t *ids)
+{
+    int lb = dataio_loader_local_batch(ld);
+    for (int s = 0; s < steps; s++) {
+        struct dataio_batch b;
+        assert_int_equal(dataio_loader_next(ld, &b), DURE_OK);
+        for (int i = 0; i < lb; i++) {
+            ids[3 * (s * lb + i)] = b.source[i];
+            ids[3 * (s * lb + i) + 1] = b.episode[i];
+            ids[3 * (s * lb + i) + 2] = b.start[i];
+        }
+    }
+}
+
+/*
+ * Two datasets with different channel sets (the generator's 5 and 8
+ * channels: the first 5 names are common) and weights 1 : 2. Each window
+ * holds its own dataset's rows normalized with its own statistics, laid
+ * into the union's columns, the columns it lacks 0 and masked; the shares
+ * are the planned ones; the order is the same at any world size and resumes
+ * from a cursor; a dataset at another sample rate is refused.
+ */
+static void test_mixture_of_channel_sets(void **state)
+{
+    (void)state;
+    enum { B = 6, STEPS = 30, CU = 8 };
+    char pb[160], pr[160];
+    struct dataio_gen_config gb = gcfg;
+    snprintf(pb, sizeof pb, "%s/mix8.h5", dir);
+    gb.path = pb;
+    gb.channels = CU;
+    gb.episodes = 4;
+    gb.length = 640;
+    gb.seed = 7;
+    gb.val_fraction = 0.25;
+    assert_int_equal(dataio_gen_write(&gb), DURE_OK);
+    struct dataio_source src[2] = {
+        {.name = "a", .path = gen_path, .weight = 1.0},
+        {.name = "b", .path = pb, .weight = 2.0},
+    };
+    const struct dataio_gen_config *gens[2] = {&gcfg, &gb};
+    struct dataio_loader_config c;
+    base_cfg(&c, NULL, B);
+    c.n_sources = 2;
+    c.sources = src;
+    dataio_loader_t *ld = open_loader(&c);
+    assert_int_equal(dataio_loader_sources(ld), 2);
+    assert_string_equal(dataio_loader_source_name(ld, 1), "b");
+    assert_int_equal(dataio_loader_channels(ld), CU);
+    assert_string_equal(dataio_loader_channel_names(ld)[4], "cell0.spindle.vib");
+    assert_string_equal(dataio_loader_channel_names(ld)[7], "cell0.ambient.temp");
+    /* 50 + 30 windows; shares 1/3 and 2/3 of 80 = 26.67 and 53.33. */
+    assert_int_equal(dataio_loader_source_windows(ld, 1), 30);
+    assert_int_equal(dataio_loader_windows(ld), 80);
+    assert_int_equal(dataio_loader_source_per_epoch(ld, 0), 27);
+    assert_int_equal(dataio_loader_source_per_epoch(ld, 1), 53);
+
+    float *want = malloc(W * CU * sizeof *want);
+    int64_t from[2] = {0, 0};
+    for (int s = 0; s < STEPS; s++) {
+        struct dataio_batch b;
+        assert_int_equal(dataio_loader_next(ld, &b), DURE_OK);
+        for (int i = 0; i < B; i++) {
+            int d = b.source[i];
+            int cd = gens[d]->channels;
+            const float *mean, *sd;
+            dataio_loader_source_norm(ld, d, &mean, &sd);
+            from[d] += b.epoch == 0;
+            assert_int_equal(dataio_gen_rows(gens[d], b.episode[i], b.start[i], W, want),
+                             DURE_OK);
+            for (int k = 0; k < CU; k++) {
+                assert_true(b.mask[i * CU + k] == (k < cd ? 1.0f : 0.0f));
+            }
+            for (int t = 0; t < W; t++) {
+                for (int k = 0; k < CU; k++) {
+                    float got = b.data[(i * W + t) * CU + k];
+                    float x = k < cd ? (want[t * cd + k] - mean[k]) / sd[k] : 0.0f;
+                    assert_true(fabsf(got - x) <= 1e-5f * (1 + fabsf(x)));
+                }
+            }
+        }
+    }
+    /* Epoch 0 is the first 13 batches: 78 of its 80 positions. */
+    assert_true(from[0] >= 27 - 2 && from[0] <= 27 && from[1] >= 53 - 2 && from[1] <= 53);
+    assert_int_equal(from[0] + from[1], 78);
+    free(want);
+    dataio_loader_close(ld);
+
+    /* The same windows at 2 ranks, and from a cursor. */
+    static int64_t one[STEPS * B * 3], part[STEPS * B * 3];
+    ld = open_loader(&c);
+    run_mix(ld, STEPS, one);
+    dataio_loader_close(ld);
+    c.world_size = 2;
+    c.rank = 1;
+    ld = open_loader(&c);
+    struct dataio_cursor cur = {1, 4 * B};
+    assert_int_equal(dataio_loader_set_cursor(ld, &cur), DURE_OK);
+    run_mix(ld, 5, part);
+    for (int s = 0; s < 5; s++) {
+        /* Epoch 1 starts at batch 13. */
+        assert_memory_equal(part + 3 * s * (B / 2), one + 3 * ((13 + 4 + s) * B + B / 2),
+                            3 * (B / 2) * sizeof *part);
+    }
+    dataio_loader_close(ld);
+
+    /* A validation loader on the training channels: a dataset channel they
+     * lack is an error. */
+    base_cfg(&c, pb, 2);
+    c.channel_names = gen_names5;
+    c.n_channel_names = 5;
+    expect_open_error(&c, DURE_ERR_FORMAT, "has channel 'cell0.spindle.current', which the "
+                                           "training data do not have");
+
+    /* Another sample rate: refused, naming both. */
+    snprintf(pr, sizeof pr, "%s/mix50.h5", dir);
+    gb.path = pr;
+    gb.sample_rate_hz = 50;
+    assert_int_equal(dataio_gen_write(&gb), DURE_OK);
+    src[1].path = pr;
+    base_cfg(&c, NULL, B);
+    c.n_sources = 2;
+    c.sources = src;
+    expect_open_error(&c, DURE_ERR_FORMAT, "sampled at 50 Hz but the run's rate is 100 Hz");
+    unlink(pb);
+    unlink(pr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -692,6 +824,7 @@ int main(void)
         cmocka_unit_test(test_open_errors_name_the_problem),
         cmocka_unit_test(test_short_episodes_are_skipped),
         cmocka_unit_test(test_val_fraction_holds_out_episodes),
+        cmocka_unit_test(test_mixture_of_channel_sets),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

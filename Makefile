@@ -6,11 +6,14 @@
 #   make demo       deps, build, then the demo job on 2 ranks
 #   make asan       the test suite under AddressSanitizer + UBSan (build-asan/)
 #   make bench      deps, build, then the benchmarks in bench/
+#   make gpu-check  on a GPU machine: CUDA build, kernel tests, NCCL, runs, MFU
+#                   (tests/gpu/check.sh; exit 77 when no GPU is visible)
 #
 # Knobs: USE_CUDA=auto|yes|no  CUDA_HOME  NCCL_HOME  NVCC_GENCODE  BUILD  OPT  V=1
 #
 # Sources are found by folder. A file named *_cuda.c or *.cu is compiled
-# only when CUDA is on; a file named *_nocuda.c only when it is off.
+# only when CUDA is on; a file named *_nocuda.c only when it is off. The
+# device kinds compiled in are the DEVICES list below (device/README.md).
 
 DURE_VERSION := 0.1.0
 BUILD        ?= build
@@ -25,12 +28,12 @@ Q := $(if $(filter 1,$(V)),,@)
 
 # Goals that only orchestrate: they run `make deps` first and then a sub-make,
 # so probing must wait for the sub-make (the packages may not be there yet).
-SETUP_GOALS := deps test demo asan bench clean help
+SETUP_GOALS := deps test demo asan bench gpu-check clean help
 GOALS := $(or $(MAKECMDGOALS),all)
 NEED_PROBES := $(if $(filter-out $(SETUP_GOALS),$(GOALS)),1,0)
 
 .DEFAULT_GOAL := all
-.PHONY: all deps test check demo asan bench bench-run clean help tests-build FORCE
+.PHONY: all deps test check demo asan bench bench-run gpu-check clean help tests-build FORCE
 
 # ---------------------------------------------------------------- probes
 ifeq ($(NEED_PROBES),1)
@@ -107,14 +110,27 @@ ifeq ($(SAN),1)
 endif
 
 # ---------------------------------------------------------------- sources
-MODULES  := common collectives dataio ckpt model jobs slurm train launcher
+MODULES  := common device collectives dataio ckpt model plan jobs slurm train launcher
 ALL_C    := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 MAIN_C   := launcher/main.c
+
+# The device kinds: each NAME is device/NAME.c (its registry entry
+# device_NAME_entry) with device/NAME_*.{c,cu}, and the model's compute for
+# it, model/model_NAME.c with model/kernels_NAME.{c,cu}. DEVICES_ALL is the
+# one list; a kind this build cannot compile is left out of DEVICES, and so
+# out of the registry (device/registry.c) and the link.
+DEVICES_ALL := cpu cuda
+DEVICES     := cpu $(if $(filter 1,$(HAVE_CUDA)),cuda)
+device_src   = $(wildcard device/$(1).c device/$(1)_*.c device/$(1)_*.cu \
+                 model/model_$(1).c model/kernels_$(1).c model/kernels_$(1).cu)
+DEVICES_OFF_SRC := $(foreach d,$(filter-out $(DEVICES),$(DEVICES_ALL)),$(call device_src,$(d)))
+CFLAGS_ALL += -DDURE_DEVICES='$(foreach d,$(DEVICES),DEVICE($(d)))'
+
 ifeq ($(HAVE_CUDA),1)
-  LIB_C  := $(filter-out $(MAIN_C) %_nocuda.c,$(ALL_C))
-  LIB_CU := $(foreach m,$(MODULES),$(wildcard $(m)/*.cu))
+  LIB_C  := $(filter-out $(MAIN_C) %_nocuda.c $(DEVICES_OFF_SRC),$(ALL_C))
+  LIB_CU := $(filter-out $(DEVICES_OFF_SRC),$(foreach m,$(MODULES),$(wildcard $(m)/*.cu)))
 else
-  LIB_C  := $(filter-out $(MAIN_C) %_cuda.c,$(ALL_C))
+  LIB_C  := $(filter-out $(MAIN_C) %_cuda.c $(DEVICES_OFF_SRC),$(ALL_C))
   LIB_CU :=
 endif
 LIB_OBJ  := $(LIB_C:%.c=$(BUILD)/obj/%.o) $(LIB_CU:%.cu=$(BUILD)/obj/%.cu.o)
@@ -183,7 +199,7 @@ tests-build: $(DURE) $(TEST_BINS) $(BENCH_BINS)
 DEBIAN_PACKAGES := pkg-config make gcc openmpi-bin libopenmpi-dev \
     libhdf5-openmpi-dev hdf5-tools zlib1g-dev libcmocka-dev libopenblas-dev libinih-dev \
     libssl-dev \
-    slurm-wlm munge gnuplot-nox shellcheck python3-h5py procps
+    slurm-wlm munge gnuplot-nox shellcheck python3-h5py procps iproute2 util-linux
 
 # Installs only what is missing; with everything present it asks no registry.
 deps:
@@ -223,11 +239,16 @@ bench:
 bench-run: tests-build
 	bash bench/run.sh $(BUILD)
 
+# Builds with USE_CUDA=yes in build-gpu/ itself (after checking what the
+# machine lacks); no `make deps`: a GPU machine may reach no registry.
+gpu-check:
+	bash tests/gpu/check.sh build-gpu
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-gpu
 
 help:
-	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,16p' Makefile | sed 's/^# \{0,1\}//'
 
 FORCE:
 

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "common/timing.h"
+#include "device/device.h"
 #include "model/flops.h"
 #include "model/model.h"
 #include "model/optim.h"
@@ -150,7 +151,7 @@ int main(int argc, char **argv)
     const char *core = getenv("OPENBLAS_CORETYPE");
     printf("model_step: %d threads (OpenMP and OpenBLAS), OpenBLAS core %s (%s)\n", threads,
            openblas_get_corename(), core ? core : "autodetected");
-    model_print_summary(&cfg, stdout);
+    model_print_summary(&cfg, "cpu", stdout);
 
     struct sgemm_peak sg;
     if (sgemm_setup(&sg, SGEMM_N) != 0) {
@@ -158,15 +159,16 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    device_t *dev = NULL;
     model_t *m = NULL;
     optim_t *opt = NULL;
-    if (model_create(&cfg, &m) != DURE_OK) {
+    if (device_open("cpu", 0, 1, &dev) != DURE_OK || model_create(&cfg, dev, NULL, &m) != DURE_OK) {
         return 1;
     }
     size_t nt, n = model_param_count(m);
     const struct model_tensor *t = model_tensors(m, &nt);
     struct optim_config oc = {.beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f};
-    if (optim_create(&oc, t, nt, 0, n, MODEL_MEM_HOST, &opt) != DURE_OK) {
+    if (optim_create(&oc, dev, t, nt, 0, n, &opt) != DURE_OK) {
         model_destroy(m);
         return 1;
     }
@@ -250,5 +252,6 @@ int main(int argc, char **argv)
     sgemm_free(&sg);
     optim_destroy(opt);
     model_destroy(m);
+    device_close(dev);
     return rc;
 }

@@ -46,7 +46,12 @@ const char *comm_coll_name(enum comm_coll c)
 
 size_t comm_dtype_size(enum comm_dtype dt)
 {
-    return dt == COMM_BF16 ? 2 : 4;
+    return dt == COMM_BF16 ? 2 : dt == COMM_F64 ? 8 : 4;
+}
+
+MPI_Datatype comm_dtype_mpi(enum comm_dtype dt)
+{
+    return dt == COMM_F64 ? MPI_DOUBLE : MPI_FLOAT;
 }
 
 const void *comm_op_send_at(const struct comm_op *op, size_t i)

@@ -51,8 +51,9 @@ struct comm_op {
     uint64_t seq;              /* from 1, in issue order */
 };
 
-/* Element size of a dtype in bytes. */
-size_t comm_dtype_size(enum comm_dtype dt);
+/* The MPI type that moves a dtype's elements (the mpi backend's copies;
+ * its reductions are float32 only). */
+MPI_Datatype comm_dtype_mpi(enum comm_dtype dt);
 
 /* Address of global element i in op's input / output (see above). */
 const void *comm_op_send_at(const struct comm_op *op, size_t i);

@@ -9,6 +9,7 @@ struct comm_bucketer {
     float *grads;                /* grads[n], the caller's */
     size_t n;
     int n_tensors;
+    size_t *offsets;             /* offsets[n_tensors + 1], a copy of the caller's */
     struct comm_bucket_config cfg;
     int nb;
     struct comm_bucket *bucket;  /* bucket[nb]; bucket 0 holds the last tensors */
@@ -21,15 +22,19 @@ struct comm_bucketer {
     int window;                  /* buckets in flight at most: the comm's max_inflight */
 };
 
-static dure_status_t start_bucket(comm_bucketer_t *b, int i)
+/* Bucket i's collective: started (req != NULL) or run to completion. */
+static dure_status_t issue_bucket(comm_bucketer_t *b, int i, comm_req_t **req)
 {
     const struct comm_bucket *k = &b->bucket[i];
+    float *g = b->grads + k->offset;
     if (b->cfg.mode == COMM_BUCKET_REDUCE_SCATTER) {
-        return comm_reduce_scatter_range_start(b->c, b->grads, b->n, k->offset, k->count,
-                                               COMM_F32, b->cfg.redop, &b->req[i]);
+        return req ? comm_reduce_scatter_range_start(b->c, b->grads, b->n, k->offset, k->count,
+                                                     COMM_F32, b->cfg.redop, req)
+                   : comm_reduce_scatter_range(b->c, b->grads, b->n, k->offset, k->count,
+                                               COMM_F32, b->cfg.redop);
     }
-    return comm_allreduce_start(b->c, b->grads + k->offset, b->grads + k->offset, k->count,
-                                COMM_F32, b->cfg.redop, &b->req[i]);
+    return req ? comm_allreduce_start(b->c, g, g, k->count, COMM_F32, b->cfg.redop, req)
+               : comm_allreduce(b->c, g, g, k->count, COMM_F32, b->cfg.redop);
 }
 
 /* Start, in bucket order, every bucket whose tensors are all ready. With
@@ -44,7 +49,7 @@ static dure_status_t start_ready(comm_bucketer_t *b)
             b->req[b->waited++] = NULL;
             DURE_TRY(st);
         }
-        DURE_TRY(start_bucket(b, b->started));
+        DURE_TRY(issue_bucket(b, b->started, &b->req[b->started]));
         b->started++;
     }
 out:
@@ -103,11 +108,14 @@ dure_status_t comm_bucketer_create(comm_t *c, float *grads, const size_t *offset
     b->missing = calloc(nbmax, sizeof *b->missing);
     b->ready = calloc(nbmax, 1);
     b->req = calloc(nbmax, sizeof *b->req);
+    b->offsets = malloc((nt + 1) * sizeof *b->offsets);
     DURE_ALLOC_TRY(b->bucket, nbmax * sizeof *b->bucket);
     DURE_ALLOC_TRY(b->bucket_of, nbmax * sizeof *b->bucket_of);
     DURE_ALLOC_TRY(b->missing, nbmax * sizeof *b->missing);
     DURE_ALLOC_TRY(b->ready, nbmax);
     DURE_ALLOC_TRY(b->req, nbmax * sizeof *b->req);
+    DURE_ALLOC_TRY(b->offsets, (nt + 1) * sizeof *b->offsets);
+    memcpy(b->offsets, offsets, (nt + 1) * sizeof *b->offsets);
 
     /* Walk backward: a bucket takes whole tensors until the next would
      * overflow the cap; empty tensors ride along with the current one. */
@@ -146,6 +154,7 @@ void comm_bucketer_free(comm_bucketer_t *b)
     free(b->missing);
     free(b->ready);
     free(b->req);
+    free(b->offsets);
     free(b);
 }
 
@@ -173,6 +182,34 @@ out:
     return st;
 }
 
+dure_status_t comm_bucketer_ready_range(comm_bucketer_t *b, size_t offset, size_t count)
+{
+    dure_status_t st = DURE_OK;
+    const size_t end = offset + count;
+    /* The first tensor starting at `offset`. */
+    int lo = 0, hi = b->n_tensors;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (b->offsets[mid] < offset) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    DURE_CHECK(lo < b->n_tensors && b->offsets[lo] == offset && end <= b->n, DURE_ERR_ARG,
+               "bucketer: gradient range [%zu, %zu) does not start at a tensor boundary of "
+               "the %zu-element vector",
+               offset, end, b->n);
+    for (int t = lo; t < b->n_tensors && b->offsets[t] < end; t++) {
+        DURE_CHECK(b->offsets[t + 1] <= end, DURE_ERR_ARG,
+                   "bucketer: gradient range [%zu, %zu) ends inside tensor %d [%zu, %zu)",
+                   offset, end, t, b->offsets[t], b->offsets[t + 1]);
+        DURE_TRY(comm_bucketer_ready(b, t));
+    }
+out:
+    return st;
+}
+
 dure_status_t comm_bucketer_finish(comm_bucketer_t *b)
 {
     dure_status_t st = DURE_OK;
@@ -182,7 +219,13 @@ dure_status_t comm_bucketer_finish(comm_bucketer_t *b)
             b->missing[b->bucket_of[t]]--;
         }
     }
-    st = start_ready(b);
+    /* What backward did not start runs now, in bucket order, as blocking
+     * collectives: after the started ones (the comm's order), and on this
+     * thread when nothing is pending, without the hand-off to the
+     * communication thread that small messages cannot afford. */
+    for (int i = b->started; i < b->nb && st == DURE_OK; i++) {
+        st = issue_bucket(b, i, NULL);
+    }
     /* Wait for every started bucket, even after a failure, so that no
      * request is left behind; report the first error. */
     for (int i = b->waited; i < b->started; i++) {

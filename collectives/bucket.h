@@ -12,7 +12,8 @@
  * contiguous range of grads; bucket 0 holds the last tensors.
  *
  * During backward the training loop calls comm_bucketer_ready(t) as soon as
- * tensor t's gradient is final (nccl: queued on the comm's compute stream).
+ * tensor t's gradient is final, or comm_bucketer_ready_range for a range of
+ * whole tensors (nccl: queued on the device's queue).
  * When every tensor of a bucket is ready, its all-reduce (or, for ZeRO,
  * reduce-scatter onto the shard owners of the whole vector, in place) starts
  * at once on the communication thread or stream. Buckets always start in
@@ -20,8 +21,10 @@
  * when tensors become ready in a different order on different ranks.
  * When more buckets are in flight than the comm's max_inflight, the oldest
  * is waited for before the next starts (the bucketer assumes it has the
- * comm's request slots to itself). comm_bucketer_finish starts anything not
- * yet started (when overlap is off, everything) and waits for all of it.
+ * comm's request slots to itself). comm_bucketer_finish runs anything not
+ * yet started (when overlap is off, everything) as blocking collectives in
+ * bucket order, on the caller's thread when nothing is pending, and waits
+ * for all of it.
  *
  * After finish:
  *   COMM_BUCKET_ALLREDUCE       grads holds the reduced vector on every rank.
@@ -93,8 +96,17 @@ struct comm_bucket comm_bucketer_bucket(const comm_bucketer_t *b, int i);
 dure_status_t comm_bucketer_ready(comm_bucketer_t *b, int t);
 
 /*
- * End of backward: marks every tensor not yet marked ready, starts the
- * remaining buckets in order, waits for all, and resets for the next step.
+ * The gradients of [offset, offset + count) are final for this step: every
+ * tensor in the range is ready (the form the model reports,
+ * model_grad_ready_fn). The range must start at a tensor boundary and end
+ * at one: DURE_ERR_ARG naming it otherwise, or as comm_bucketer_ready.
+ */
+dure_status_t comm_bucketer_ready_range(comm_bucketer_t *b, size_t offset, size_t count);
+
+/*
+ * End of backward: marks every tensor not yet marked ready, runs the
+ * remaining buckets in order (blocking), waits for the started ones, and
+ * resets for the next step.
  */
 dure_status_t comm_bucketer_finish(comm_bucketer_t *b);
 

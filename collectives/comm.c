@@ -67,7 +67,6 @@ void comm_config_default(struct comm_config *cfg)
     cfg->algo = COMM_ALGO_AUTO;
     cfg->watchdog_s = 600.0;
     cfg->max_inflight = 256;
-    cfg->cuda_device = -1;
 }
 
 /* ---------------------------------------------------------------- MPI setup */
@@ -360,10 +359,16 @@ static dure_status_t check_op(comm_t *c, const struct comm_op *op)
                dure_status_name(c->broken));
     DURE_CHECK(!atomic_load(&c->cancel), DURE_ERR_TIMEOUT,
                "%s: the watchdog gave up on this communicator", name);
-    DURE_CHECK(op->dtype == COMM_F32 || op->dtype == COMM_BF16, DURE_ERR_ARG,
-               "%s: unknown data type %d", name, (int)op->dtype);
+    DURE_CHECK(op->dtype == COMM_F32 || op->dtype == COMM_BF16 || op->dtype == COMM_F64,
+               DURE_ERR_ARG, "%s: unknown data type %d", name, (int)op->dtype);
     DURE_CHECK(op->dtype != COMM_BF16 || c->kind == COMM_BACKEND_NCCL, DURE_ERR_UNSUPPORTED,
                "%s: bf16 needs backend = nccl (backend mpi reduces float32 only)", name);
+    DURE_CHECK(op->dtype != COMM_F64 || c->kind == COMM_BACKEND_NCCL ||
+                   op->coll == COMM_ALLGATHER || op->coll == COMM_BROADCAST ||
+                   op->coll == COMM_BARRIER,
+               DURE_ERR_UNSUPPORTED,
+               "%s: float64 reductions need backend = nccl (backend mpi reduces float32 "
+               "only; it all-gathers and broadcasts float64)", name);
     DURE_CHECK(op->redop == COMM_SUM || op->redop == COMM_AVG, DURE_ERR_ARG,
                "%s: unknown reduction %d", name, (int)op->redop);
     DURE_CHECK(op->offset <= op->total && op->count <= op->total - op->offset, DURE_ERR_ARG,
@@ -744,6 +749,18 @@ void comm_mem_free(comm_t *c, void *p)
     } else {
         free(p);
     }
+}
+
+static dure_status_t allocator_alloc(void *c, size_t bytes, void **p)
+{
+    return comm_mem_alloc(c, bytes, p);
+}
+
+static void allocator_free(void *c, void *p) { comm_mem_free(c, p); }
+
+struct dure_allocator comm_allocator(comm_t *c)
+{
+    return (struct dure_allocator){allocator_alloc, allocator_free, c};
 }
 
 dure_status_t comm_mem_upload(comm_t *c, void *dst, const void *host_src, size_t bytes)

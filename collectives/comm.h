@@ -15,8 +15,9 @@
  *         path; allocate gradients and parameters with it.
  *   nccl  device memory of the comm's CUDA device (cudaMalloc, or
  *         comm_mem_alloc). Host pointers are an error NCCL reports.
- * Data types: COMM_F32 on both backends, COMM_BF16 on nccl only (mpi returns
- * DURE_ERR_UNSUPPORTED).
+ * Data types: COMM_F32 on both backends, COMM_BF16 on nccl only, COMM_F64
+ * on both for all-gather and broadcast and on nccl for reductions too
+ * (otherwise mpi returns DURE_ERR_UNSUPPORTED).
  *
  * Ordering: collectives are issued in program order and every rank must
  * issue the same sequence (same operation, count, type, root). Asynchronous
@@ -55,7 +56,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/alloc.h"
 #include "common/status.h"
+#include "device/device.h"
 
 typedef struct comm comm_t;
 typedef struct comm_req comm_req_t;
@@ -75,7 +78,14 @@ enum comm_algo {
     COMM_ALGO_COUNT
 };
 
-enum comm_dtype { COMM_F32, COMM_BF16 };
+enum comm_dtype {
+    COMM_F32,
+    COMM_BF16,            /* nccl only */
+    COMM_F64,             /* every backend copies it (all-gather, broadcast); nccl also
+                             reduces it */
+};
+/* Element size of a dtype in bytes. */
+size_t comm_dtype_size(enum comm_dtype dt);
 
 enum comm_redop {
     COMM_SUM,
@@ -137,13 +147,15 @@ struct comm_config {
     comm_hang_fn on_hang;        /* NULL: log the report and fail dure's own waits with DURE_ERR_TIMEOUT */
     void *on_hang_arg;
     int max_inflight;            /* asynchronous requests pending at once; 0 = 256 */
-    int cuda_device;             /* nccl: device ordinal; -1 = local rank modulo the device count */
-    void *cuda_stream;           /* nccl: the caller's compute stream (cudaStream_t); collectives
-                                    wait for work queued there before they start; NULL = default stream */
+    device_t *device;            /* the device whose memory the buffers are in (borrowed):
+                                    nccl runs on it and waits for the work queued on its
+                                    queue (device_stream) before each collective; NULL =
+                                    nccl takes device local rank modulo the device count
+                                    and the default stream */
 };
 
 /* Defaults: auto backend and algorithm, built-in table, not deterministic,
- * watchdog 600 s without a hook, 256 requests, device -1, default stream. */
+ * watchdog 600 s without a hook, 256 requests, no device. */
 void comm_config_default(struct comm_config *cfg);
 
 /*
@@ -243,6 +255,10 @@ void comm_algo_table_text(const comm_t *c, char *buf, size_t len);
  */
 dure_status_t comm_mem_alloc(comm_t *c, size_t bytes, void **p);
 void comm_mem_free(comm_t *c, void *p);
+/* comm_mem_alloc and comm_mem_free as an allocator (common/alloc.h), for
+ * code that takes one: model_create's parameters and gradients, so that
+ * the buffers the gradient exchange reads are the comm's own. */
+struct dure_allocator comm_allocator(comm_t *c);
 /* Copy between host memory and the backend's memory (plain memcpy on mpi). */
 dure_status_t comm_mem_upload(comm_t *c, void *dst, const void *host_src, size_t bytes);
 dure_status_t comm_mem_download(comm_t *c, void *host_dst, const void *src, size_t bytes);

@@ -104,9 +104,9 @@ dure_status_t comm_native_run(struct comm_native *nt, const struct comm_op *op)
         }
         const void *send = comm_op_in_place(op, mine.offset) ? MPI_IN_PLACE
                                                              : comm_op_send_at(op, mine.offset);
-        DURE_MPI_TRY(MPI_Allgatherv(send, (int)mine.count, MPI_FLOAT,
+        DURE_MPI_TRY(MPI_Allgatherv(send, (int)mine.count, comm_dtype_mpi(op->dtype),
                                     comm_op_recv_at(op, op->offset), nt->counts, nt->displs,
-                                    MPI_FLOAT, nt->mpi));
+                                    comm_dtype_mpi(op->dtype), nt->mpi));
         break;
     }
     case COMM_BROADCAST:
@@ -116,7 +116,8 @@ dure_status_t comm_native_run(struct comm_native *nt, const struct comm_op *op)
         }
         for (size_t at = 0; at < op->count; at += chunk) {
             int c = (int)(op->count - at < chunk ? op->count - at : chunk);
-            DURE_MPI_TRY(MPI_Bcast(comm_op_recv_at(op, op->offset + at), c, MPI_FLOAT, op->root,
+            DURE_MPI_TRY(MPI_Bcast(comm_op_recv_at(op, op->offset + at), c,
+                                   comm_dtype_mpi(op->dtype), op->root,
                                    nt->mpi));
         }
         break;

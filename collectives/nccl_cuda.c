@@ -4,7 +4,7 @@
  * and its own non-blocking CUDA stream.
  *
  * Ordering: every collective first makes the comm stream wait for the work
- * already queued on the caller's compute stream (cfg->cuda_stream), so a
+ * already queued on the device's queue (device_stream(cfg->device)), so a
  * gradient kernel launched before comm_bucketer_ready is finished before
  * NCCL reads its output. Asynchronous operations record an event on the
  * comm stream; wait polls it (so the watchdog can cancel) and checks
@@ -23,7 +23,6 @@
 
 #include "collectives/backend.h"
 #include "common/cuda_check.h"
-#include "common/gpu.h"
 #include "common/mpi_check.h"
 
 struct nccl_ctx {
@@ -45,7 +44,7 @@ struct nccl_ctx {
 
 static ncclDataType_t nccl_type(enum comm_dtype dt)
 {
-    return dt == COMM_BF16 ? ncclBfloat16 : ncclFloat32;
+    return dt == COMM_BF16 ? ncclBfloat16 : dt == COMM_F64 ? ncclFloat64 : ncclFloat32;
 }
 
 /* Queue op on the comm stream, after the compute stream's queued work. */
@@ -308,7 +307,8 @@ static void pin_env(const char *key, const char *value)
 
 int comm_backend_nccl_usable(void)
 {
-    return dure_gpu_available();
+    int n = 0;
+    return device_kind_count("cuda", &n, 1) == DURE_OK;
 }
 
 dure_status_t comm_backend_nccl_create(const struct comm_backend_args *a,
@@ -322,7 +322,7 @@ dure_status_t comm_backend_nccl_create(const struct comm_backend_args *a,
     *vctx = NULL;
     /* Every rank decides together, so that one rank without a GPU does not
      * leave the others waiting in ncclCommInitRank. */
-    ok = dure_gpu_device_count(&ndev) == DURE_OK; /* logs "no CUDA device visible ..." */
+    ok = device_kind_count("cuda", &ndev, 0) == DURE_OK; /* logs "no CUDA device visible ..." */
     DURE_MPI_TRY(MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, a->mpi));
     if (!ok) {
         st = DURE_ERR_NODEV;
@@ -336,9 +336,11 @@ dure_status_t comm_backend_nccl_create(const struct comm_backend_args *a,
     x->rank = a->rank;
     x->size = a->size;
     x->cancel = a->cancel;
-    x->compute = (cudaStream_t)a->cfg->cuda_stream;
-    x->device = a->cfg->cuda_device >= 0 ? a->cfg->cuda_device : a->local_rank % ndev;
-    DURE_CHECK(x->device < ndev, DURE_ERR_ARG, "cuda_device %d: only %d device(s) visible",
+    /* The model's device and queue; without one (dure bench) local rank
+     * modulo the devices and the default stream. */
+    x->compute = a->cfg->device ? (cudaStream_t)device_stream(a->cfg->device) : NULL;
+    x->device = a->cfg->device ? device_ordinal(a->cfg->device) : a->local_rank % ndev;
+    DURE_CHECK(x->device < ndev, DURE_ERR_ARG, "device %d: only %d CUDA device(s) visible",
                x->device, ndev);
     DURE_CUDA_TRY(cudaSetDevice(x->device));
     if (a->cfg->deterministic) {

@@ -177,13 +177,14 @@ static dure_status_t allgather_phase(struct comm_ring *r, const struct comm_op *
             ic = ic > chunk ? chunk : ic;
             r->req[0] = r->req[1] = MPI_REQUEST_NULL;
             if (ic) {
-                DURE_MPI_TRY(MPI_Irecv(comm_op_recv_at(op, in_p.offset + at), (int)ic, MPI_FLOAT,
-                                       mod(me - 1, n), RING_TAG, r->mpi, &r->req[0]));
+                DURE_MPI_TRY(MPI_Irecv(comm_op_recv_at(op, in_p.offset + at), (int)ic,
+                                       comm_dtype_mpi(op->dtype), mod(me - 1, n), RING_TAG,
+                                       r->mpi, &r->req[0]));
             }
             if (oc) {
                 DURE_MPI_TRY(MPI_Isend(comm_op_recv_at(op, out_p.offset + at), (int)oc,
-                                       MPI_FLOAT, mod(me + 1, n), RING_TAG, r->mpi,
-                                       &r->req[1]));
+                                       comm_dtype_mpi(op->dtype), mod(me + 1, n), RING_TAG,
+                                       r->mpi, &r->req[1]));
             }
             DURE_TRY(ring_wait(r, r->req, 2));
         }
@@ -210,15 +211,15 @@ static dure_status_t broadcast_chain(struct comm_ring *r, const struct comm_op *
             }
         } else {
             MPI_Request rq = MPI_REQUEST_NULL;
-            DURE_MPI_TRY(MPI_Irecv(dst, (int)c, MPI_FLOAT, mod(me - 1, n), RING_TAG, r->mpi,
-                                   &rq));
+            DURE_MPI_TRY(MPI_Irecv(dst, (int)c, comm_dtype_mpi(op->dtype), mod(me - 1, n),
+                                   RING_TAG, r->mpi, &rq));
             DURE_TRY(ring_wait(r, &rq, 1));
         }
         if (!last) {
             /* At most one forward in flight: the next receive overlaps it. */
             DURE_TRY(ring_wait(r, &send, 1));
-            DURE_MPI_TRY(MPI_Isend(dst, (int)c, MPI_FLOAT, mod(me + 1, n), RING_TAG, r->mpi,
-                                   &send));
+            DURE_MPI_TRY(MPI_Isend(dst, (int)c, comm_dtype_mpi(op->dtype), mod(me + 1, n),
+                                   RING_TAG, r->mpi, &send));
         }
     }
     DURE_TRY(ring_wait(r, &send, 1));

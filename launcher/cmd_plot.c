@@ -2,8 +2,8 @@
  * launcher/cmd_plot.c - `dure plot RUN_DIR`: loss and throughput as PNG.
  *
  * Reads RUN_DIR/metrics.jsonl (train/metrics.h), writes the columns
- * gnuplot needs to two data files in a private temporary directory, and
- * runs gnuplot (pngcairo) to draw RUN_DIR/loss.png (training loss per step,
+ * gnuplot needs to two data files, and draws with common/gnuplot (pngcairo)
+ * RUN_DIR/loss.png (training loss per step,
  * validation loss and the naive baseline, log scale) and
  * RUN_DIR/throughput.png (timesteps/s and MFU per step).
  */
@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/gnuplot.h"
 #include "common/json.h"
 #include "common/status.h"
 #include "launcher/commands.h"
@@ -38,23 +38,25 @@ struct plot_counts {
     long train, val, baseline;
 };
 
-/* Split metrics.jsonl into train.dat (step loss ts/s mfu) and val.dat
- * (step val_loss baseline_loss|NaN). */
-static dure_status_t write_data(const char *metrics, const char *dir,
+/* The two data files: train (step loss ts/s mfu) and val (step val_loss
+ * baseline_loss|NaN). */
+struct plot_data {
+    const char *train, *val;
+};
+
+/* Split metrics.jsonl into the two data files of g. */
+static dure_status_t write_data(const char *metrics, struct gnuplot *g, struct plot_data *d,
                                 struct plot_counts *n)
 {
     dure_status_t st = DURE_OK;
-    char path[4200];
     FILE *in = NULL, *train = NULL, *val = NULL;
     char *line = NULL;
     size_t cap = 0;
     long lineno = 0;
 
     DURE_SYS_TRY((in = fopen(metrics, "r")) != NULL, "cannot read %s", metrics);
-    snprintf(path, sizeof path, "%s/train.dat", dir);
-    DURE_SYS_TRY((train = fopen(path, "w")) != NULL, "cannot write %s", path);
-    snprintf(path, sizeof path, "%s/val.dat", dir);
-    DURE_SYS_TRY((val = fopen(path, "w")) != NULL, "cannot write %s", path);
+    DURE_TRY(gnuplot_data(g, "train.dat", &train, &d->train));
+    DURE_TRY(gnuplot_data(g, "val.dat", &val, &d->val));
     while (getline(&line, &cap, in) > 0) {
         double step = 0, loss = 0, tps = 0, mfu = 0, vl = 0, bl = NAN;
         lineno++;
@@ -76,105 +78,61 @@ static dure_status_t write_data(const char *metrics, const char *dir,
     DURE_SYS_TRY(!ferror(in), "cannot read %s", metrics);
     DURE_CHECK(n->train > 0, DURE_ERR_FORMAT, "%s has no training steps to plot",
                metrics);
-    DURE_SYS_TRY(fclose(train) == 0, "cannot write %s/train.dat", dir);
-    train = NULL;
-    DURE_SYS_TRY(fclose(val) == 0, "cannot write %s/val.dat", dir);
-    val = NULL;
 out:
     if (in) {
         fclose(in);
     }
-    if (train) {
-        fclose(train);
+    if (train && gnuplot_data_close(g, train) != DURE_OK && st == DURE_OK) {
+        st = DURE_ERR_IO;
     }
-    if (val) {
-        fclose(val);
+    if (val && gnuplot_data_close(g, val) != DURE_OK && st == DURE_OK) {
+        st = DURE_ERR_IO;
     }
     free(line);
     return st;
 }
 
-/* gnuplot strings are single-quoted; a quote inside is doubled. */
-static void put_quoted(FILE *f, const char *s)
-{
-    fputc('\'', f);
-    for (; *s; s++) {
-        if (*s == '\'') {
-            fputc('\'', f);
-        }
-        fputc(*s, f);
-    }
-    fputc('\'', f);
-}
-
-static dure_status_t run_gnuplot(const char *data, const char *outdir,
-                                 const char *title, const struct plot_counts *n)
+static dure_status_t draw(struct gnuplot *g, const struct plot_data *d, const char *outdir,
+                          const char *title, const struct plot_counts *n)
 {
     dure_status_t st = DURE_OK;
-    char path[4200], train[4200], val[4200];
-    FILE *gp = NULL;
+    char loss[4200], throughput[4200];
 
-    snprintf(train, sizeof train, "%s/train.dat", data);
-    snprintf(val, sizeof val, "%s/val.dat", data);
-    gp = popen("gnuplot", "w");
-    DURE_SYS_TRY(gp != NULL, "cannot start gnuplot");
-    fprintf(gp, "set terminal pngcairo size 1000,600 noenhanced\nset grid\n"
-                "set key outside right top vertical\nset xlabel 'step'\n");
-    snprintf(path, sizeof path, "%s/loss.png", outdir);
-    fputs("set output ", gp);
-    put_quoted(gp, path);
-    fputs("\nset title ", gp);
-    put_quoted(gp, title);
-    fprintf(gp, "\nset ylabel 'loss (normalized MSE)'\nset logscale y\n");
-    fputs("plot ", gp);
-    put_quoted(gp, train);
-    fputs(" using 1:2 with lines lw 1.5 title 'train'", gp);
+    snprintf(loss, sizeof loss, "%s/loss.png", outdir);
+    snprintf(throughput, sizeof throughput, "%s/throughput.png", outdir);
+    gnuplot_printf(g, "set terminal pngcairo size 1000,600 noenhanced\nset grid\n"
+                      "set key outside right top vertical\nset xlabel 'step'\n");
+    gnuplot_output(g, loss);
+    gnuplot_printf(g, "set title ");
+    gnuplot_quote(g, title);
+    gnuplot_printf(g, "\nset ylabel 'loss (normalized MSE)'\nset logscale y\nplot ");
+    gnuplot_quote(g, d->train);
+    gnuplot_printf(g, " using 1:2 with lines lw 1.5 title 'train'");
     if (n->val > 0) {
-        fputs(", ", gp);
-        put_quoted(gp, val);
-        fputs(" using 1:2 with linespoints pt 7 lw 2 title 'validation'", gp);
+        gnuplot_printf(g, ", ");
+        gnuplot_quote(g, d->val);
+        gnuplot_printf(g, " using 1:2 with linespoints pt 7 lw 2 title 'validation'");
     }
     if (n->baseline > 0) {
-        fputs(", ", gp);
-        put_quoted(gp, val);
-        fputs(" using 1:3 with lines dt 2 lw 2 "
-              "title 'naive baseline (repeat last patch)'",
-              gp);
+        gnuplot_printf(g, ", ");
+        gnuplot_quote(g, d->val);
+        gnuplot_printf(g, " using 1:3 with lines dt 2 lw 2 "
+                          "title 'naive baseline (repeat last patch)'");
     }
-    fputs("\nunset logscale y\nset output ", gp);
-    snprintf(path, sizeof path, "%s/throughput.png", outdir);
-    put_quoted(gp, path);
-    fputs("\nset title ", gp);
-    put_quoted(gp, title);
-    fprintf(gp, "\nset ylabel 'timesteps/s'\nset y2label 'MFU (%%)'\n"
-                "set y2tics\nset ytics nomirror\nset yrange [0:*]\nset y2range [0:*]\n");
-    fputs("plot ", gp);
-    put_quoted(gp, train);
-    fputs(" using 1:3 with lines lw 1.5 title 'timesteps/s', ", gp);
-    put_quoted(gp, train);
-    fputs(" using 1:4 axes x1y2 with lines lw 1 title 'MFU'\n", gp);
-    int rc = pclose(gp);
-    gp = NULL;
-    DURE_SYS_TRY(rc != -1, "cannot wait for gnuplot");
-    DURE_CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, DURE_ERR_IO,
-               "gnuplot failed (%s %d) drawing into %s",
-               WIFEXITED(rc) ? "exit" : "signal",
-               WIFEXITED(rc) ? WEXITSTATUS(rc) : WTERMSIG(rc), outdir);
+    gnuplot_printf(g, "\nunset logscale y\n");
+    gnuplot_output(g, throughput);
+    gnuplot_printf(g, "set title ");
+    gnuplot_quote(g, title);
+    gnuplot_printf(g, "\nset ylabel 'timesteps/s'\nset y2label 'MFU (%%)'\n"
+                      "set y2tics\nset ytics nomirror\nset yrange [0:*]\nset y2range [0:*]\n"
+                      "plot ");
+    gnuplot_quote(g, d->train);
+    gnuplot_printf(g, " using 1:3 with lines lw 1.5 title 'timesteps/s', ");
+    gnuplot_quote(g, d->train);
+    gnuplot_printf(g, " using 1:4 axes x1y2 with lines lw 1 title 'MFU'\n");
+    DURE_TRY(gnuplot_run(g, outdir));
 out:
-    if (gp) {
-        pclose(gp);
-    }
     return st;
-}
-
-static void remove_tmp(const char *dir)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/train.dat", dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/val.dat", dir);
-    unlink(path);
-    rmdir(dir);
 }
 
 int cmd_plot(int argc, char **argv)
@@ -185,8 +143,10 @@ int cmd_plot(int argc, char **argv)
     };
     dure_status_t st = DURE_OK;
     const char *outdir = NULL;
-    char metrics[4200], tmp[] = "/tmp/dure-plot.XXXXXX";
-    int have_tmp = 0, opt;
+    char metrics[4200];
+    struct gnuplot g;
+    struct plot_data d = {NULL, NULL};
+    int have_g = 0, opt;
     struct plot_counts n = {0, 0, 0};
 
     while ((opt = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
@@ -209,21 +169,19 @@ int cmd_plot(int argc, char **argv)
         outdir = run_dir;
     }
     snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", run_dir);
-    DURE_SYS_TRY(mkdtemp(tmp) != NULL, "cannot create a temporary directory");
-    have_tmp = 1;
-    DURE_TRY(write_data(metrics, tmp, &n));
-    /* gnuplot cannot report a bad output path: it would write the PNG bytes
-     * to stdout instead. Make sure the directory exists and is writable. */
+    have_g = 1;
+    DURE_TRY(gnuplot_begin(&g));
+    DURE_TRY(write_data(metrics, &g, &d, &n));
     DURE_SYS_TRY(mkdir(outdir, 0777) == 0 || errno == EEXIST,
                  "dure plot: cannot create output directory '%s'", outdir);
     DURE_SYS_TRY(access(outdir, W_OK | X_OK) == 0, "dure plot: output directory '%s'", outdir);
-    DURE_TRY(run_gnuplot(tmp, outdir, run_dir, &n));
+    DURE_TRY(draw(&g, &d, outdir, run_dir, &n));
     printf("dure plot: wrote %s/loss.png and %s/throughput.png (%ld steps, %ld "
            "validation points)\n",
            outdir, outdir, n.train, n.val);
 out:
-    if (have_tmp) {
-        remove_tmp(tmp);
+    if (have_g) {
+        gnuplot_end(&g);
     }
     return st == DURE_ERR_FORMAT ? DURE_EXIT_DATA : dure_exit_code(st);
 }

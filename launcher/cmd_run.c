@@ -363,8 +363,9 @@ static dure_status_t run(const struct dure_jobspec *spec, const struct dure_rank
     if (rank == 0) {
         report = open_memstream(&report_text, &report_len); /* NULL: report directly */
     }
-    st = train_create(spec, ranks, MPI_COMM_WORLD, dure_watchdog_abort,
-                      report ? report : progress, &rs.train);
+    const struct train_hooks hooks = {dure_watchdog_abort, dure_signals_pending};
+    st = train_create(spec, ranks, MPI_COMM_WORLD, &hooks, report ? report : progress,
+                      &rs.train);
     if (report) {
         fclose(report);
     }

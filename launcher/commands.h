@@ -31,6 +31,9 @@ int cmd_jobspec(int argc, char **argv);
 void cmd_jobspec_usage(FILE *out);
 int cmd_render(int argc, char **argv);
 void cmd_render_usage(FILE *out);
+/* `dure plan JOB.ini`: memory per ZeRO stage, step time, scaling (launcher/cmd_plan.c). */
+int cmd_plan(int argc, char **argv);
+void cmd_plan_usage(FILE *out);
 int cmd_submit(int argc, char **argv);
 void cmd_submit_usage(FILE *out);
 int cmd_status(int argc, char **argv);

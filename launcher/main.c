@@ -88,6 +88,8 @@ const struct dure_command dure_commands[] = {
      cmd_plot_usage},
     {"jobspec", "check a job spec and print it resolved", cmd_jobspec, cmd_jobspec_usage},
     {"render", "print the Slurm batch script of a job spec", cmd_render, cmd_render_usage},
+    {"plan", "memory, step time and scaling of a job spec before submitting it",
+     cmd_plan, cmd_plan_usage},
     {"submit", "submit a job spec to Slurm (job, chain or sweep array)", cmd_submit,
      cmd_submit_usage},
     {"status", "jobs, progress and ETA of a run directory", cmd_status, cmd_status_usage},

@@ -71,7 +71,6 @@ dure_status_t dure_ranks_init(struct dure_ranks *r, MPI_Comm world)
 
     memset(r, 0, sizeof *r);
     r->node_comm = MPI_COMM_NULL;
-    r->gpu = -1;
     DURE_MPI_TRY(MPI_Comm_rank(world, &r->world_rank));
     DURE_MPI_TRY(MPI_Comm_size(world, &r->world_size));
     DURE_MPI_TRY(MPI_Comm_split_type(world, MPI_COMM_TYPE_SHARED, r->world_rank,

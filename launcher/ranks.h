@@ -1,7 +1,8 @@
 /*
  * launcher/ranks.h - who this process is: world rank and size from MPI,
- * local rank from the launcher's environment, the node-local communicator,
- * and the GPU this rank drives.
+ * local rank from the launcher's environment, and the node-local
+ * communicator. The local rank and size pick this rank's device
+ * (device_open).
  *
  * `dure run` is one process per GPU (or per CPU core set) under mpirun or
  * srun. The world rank and size come from MPI; the local rank (the index of
@@ -27,7 +28,6 @@ struct dure_ranks {
     int node_index;          /* this node's index, 0 .. node_count-1 */
     const char *local_source;/* "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID" or "MPI" */
     MPI_Comm node_comm;      /* processes sharing this node; owned */
-    int gpu;                 /* CUDA device of this rank, -1 when on the CPU */
 };
 
 /*
@@ -45,17 +45,9 @@ int dure_ranks_local_from_env(int *local_rank, int *local_size, const char **sou
  * node-local communicator is created here (collective over `world`) and
  * freed by dure_ranks_free. When the environment's local rank disagrees
  * with the node split (a launcher that lies, or ranks placed oddly) the
- * environment wins and a warning says so. `gpu` is left at -1.
+ * environment wins and a warning says so.
  */
 dure_status_t dure_ranks_init(struct dure_ranks *r, MPI_Comm world);
-
-/*
- * Choose this rank's GPU: device local_rank modulo the visible devices, so
- * that with one visible device per rank (CUDA_VISIBLE_DEVICES set per task by
- * Slurm) every rank takes its device 0. Sets r->gpu and makes it current.
- * Returns DURE_ERR_NODEV (with one clear message) when no GPU is visible.
- */
-dure_status_t dure_ranks_pick_gpu(struct dure_ranks *r);
 
 /* Free the node communicator; accepts a zeroed or already-freed struct. */
 void dure_ranks_free(struct dure_ranks *r);

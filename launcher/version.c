@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "device/device.h"
 #include "launcher/commands.h"
 
 #ifndef DURE_GIT_REV
@@ -36,7 +37,7 @@ void dure_versions_get(struct dure_versions *v)
     char mpi[MPI_MAX_LIBRARY_VERSION_STRING] = "";
     int len = 0;
     unsigned h5maj = 0, h5min = 0, h5rel = 0;
-    struct dure_gpu_versions gv;
+    struct device_versions gv;
 
     memset(v, 0, sizeof *v);
     snprintf(v->dure, sizeof v->dure, "%s", DURE_VERSION);
@@ -55,12 +56,11 @@ void dure_versions_get(struct dure_versions *v)
         snprintf(v->hdf5, sizeof v->hdf5, "unknown");
     }
     snprintf(v->openblas, sizeof v->openblas, "%s", openblas_get_config());
-    dure_gpu_versions(&gv);
+    device_kind_versions("cuda", &gv);
     v->gpu_built = gv.built;
-    format_decimal_version(v->nccl, sizeof v->nccl, gv.nccl, 10000, 100);
-    format_decimal_version(v->cuda_runtime, sizeof v->cuda_runtime, gv.cuda_runtime, 1000,
-                           10);
-    format_decimal_version(v->cuda_driver, sizeof v->cuda_driver, gv.cuda_driver, 1000, 10);
+    format_decimal_version(v->nccl, sizeof v->nccl, gv.collectives, 10000, 100);
+    format_decimal_version(v->cuda_runtime, sizeof v->cuda_runtime, gv.runtime, 1000, 10);
+    format_decimal_version(v->cuda_driver, sizeof v->cuda_driver, gv.driver, 1000, 10);
     snprintf(v->gpu_code, sizeof v->gpu_code, "%s", gv.built ? DURE_NVCC_GENCODE : "");
 }
 

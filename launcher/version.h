@@ -6,8 +6,6 @@
 #ifndef DURE_LAUNCHER_VERSION_H
 #define DURE_LAUNCHER_VERSION_H
 
-#include "common/gpu.h"
-
 struct dure_versions {
     char dure[32];         /* DURE_VERSION, e.g. "0.1.0" */
     char git[48];          /* short revision, "-dirty" when built from a modified tree */

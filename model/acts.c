@@ -1,17 +1,15 @@
-/* model/acts.c - activation buffer sizes per device (see acts.h). */
+/* model/acts.c - activation buffer sizes per backend (see acts.h). */
 #include "model/acts.h"
 
 #include <string.h>
 
 #define PLAN_ALIGN 256u
 
-dure_status_t model_act_plan_compute(const struct model_config *cfg,
-                                     enum model_device dev,
+dure_status_t model_act_plan_compute(const struct model_config *cfg, int bf16,
                                      struct model_act_plan *plan)
 {
     dure_status_t st = DURE_OK;
     int ok = 1;
-    int cuda = dev == MODEL_DEVICE_CUDA;
     uint64_t B = (uint64_t)cfg->micro_batch, N = (uint64_t)cfg->context_patches;
     uint64_t D = (uint64_t)cfg->d_model, H = (uint64_t)cfg->n_heads;
     uint64_t L = (uint64_t)cfg->n_layers;
@@ -25,7 +23,7 @@ dure_status_t model_act_plan_compute(const struct model_config *cfg,
     /* Each entry: elements as multiples of the products above. */
     struct {
         uint64_t a, b;     /* count = a * b */
-        unsigned cpu, gpu; /* element bytes; 0 = absent on that device */
+        unsigned f32, b16; /* element bytes of a float32 / bf16 backend; 0 = absent */
         int scratch;
     } spec[ACT_COUNT] = {
         [ACT_INP]      = {BN, PC, 4, 2, 0},
@@ -48,7 +46,7 @@ dure_status_t model_act_plan_compute(const struct model_config *cfg,
         [ACT_LNF_MEAN] = {BN, 1, 4, 4, 0},
         [ACT_LNF_RSTD] = {BN, 1, 4, 4, 0},
         [ACT_PRED]     = {BN, PC, 4, 4, 0},
-        [ACT_DRES]     = {BN, D, 4, 2, 1},
+        [ACT_DRES]     = {BN, D, 4, 4, 1},
         [ACT_DSMALL]   = {BN, D, 4, 2, 1},
         [ACT_DBIG]     = {BN, 4 * D, 4, 2, 1},
         [ACT_DATT]     = {BHNN, 1, 4, 4, 1},
@@ -60,12 +58,13 @@ dure_status_t model_act_plan_compute(const struct model_config *cfg,
         [ACT_Y]        = {BN, D, 0, 2, 1},
         [ACT_LOSS]     = {BN, 1, 0, 4, 1},
         [ACT_PARTIAL]  = {MODEL_COLSUM_CHUNKS, PC > 4 * D ? PC : 4 * D, 0, 4, 1},
+        [ACT_DRES_BF16] = {BN, D, 0, 2, 1},
     };
 
     memset(plan, 0, sizeof *plan);
     uint64_t at = 0;
     for (int i = 0; i < ACT_COUNT && ok; i++) {
-        unsigned eb = cuda ? spec[i].gpu : spec[i].cpu;
+        unsigned eb = bf16 ? spec[i].b16 : spec[i].f32;
         uint64_t count = 0, bytes = 0;
         if (eb == 0) {
             continue;

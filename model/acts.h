@@ -1,8 +1,8 @@
 /*
  * model/acts.h - the activation buffers of one forward/backward, sized for
  * the configured micro-batch. One table per device says every buffer's
- * element count and element size; the backends carve their single
- * activation allocation from it and model/flops.c reports its total, so the
+ * element count and element size; model.c makes the single activation
+ * allocation and the backends carve their buffers from it and model/flops.c reports its total, so the
  * printed memory is what is allocated. Internal to model/.
  *
  * Shapes use B = micro_batch, N = context_patches, BN = B * N, D = d_model,
@@ -44,7 +44,7 @@ enum model_act {
     ACT_LNF_RSTD,    /* (BN)          fp32 */
     ACT_PRED,        /* (BN, PC)      fp32 */
     /* scratch of the backward, reused by every block */
-    ACT_DRES,        /* (BN, D)       gradient of the residual stream */
+    ACT_DRES,        /* (BN, D)       gradient of the residual stream, fp32 everywhere */
     ACT_DSMALL,      /* (BN, D) */
     ACT_DBIG,        /* (BN, 4D)      also holds (BN, 3D) */
     ACT_DATT,        /* (B, H, N, N)  scores and dP (fp32 on cuda) */
@@ -57,6 +57,7 @@ enum model_act {
     ACT_Y,           /* (B, H, N, hs) attention output before un-permute */
     ACT_LOSS,        /* (BN)          fp32 per-row loss sums */
     ACT_PARTIAL,     /* (MODEL_COLSUM_CHUNKS, max(4D, PC)) fp32 column partials */
+    ACT_DRES_BF16,   /* (BN, D)       bf16 copy of ACT_DRES for the GEMMs */
     ACT_COUNT
 };
 
@@ -70,10 +71,10 @@ struct model_act_plan {
     uint64_t total_bytes;          /* the one allocation */
 };
 
-/* Plan the buffers of cfg on dev. DURE_ERR_NOMEM naming the sizes when a
- * byte count overflows 64 bits. */
-dure_status_t model_act_plan_compute(const struct model_config *cfg,
-                                     enum model_device dev,
+/* Plan the buffers of cfg for a float32 backend (bf16 = 0, cpu) or a bf16
+ * one (bf16 = 1, cuda). DURE_ERR_NOMEM naming the sizes when a byte count
+ * overflows 64 bits. */
+dure_status_t model_act_plan_compute(const struct model_config *cfg, int bf16,
                                      struct model_act_plan *plan);
 
 #endif

@@ -2,9 +2,13 @@
  * model/backend.h - what a compute backend (cpu, cuda) implements, and the
  * model handle they share. Internal to model/.
  *
- * model.c validates the configuration, computes the layout and activation
- * plan, and dispatches to the backend chosen by cfg.device. Optional slots
- * may be NULL; model.c supplies the default (ggml style).
+ * A backend is the model's forward and backward on one kind of device: the
+ * kernels are the model's own, so they live here, not in device/. The
+ * device names its backend (device_compute); model.c finds it in the
+ * registry below, validates the configuration, computes the layout and
+ * activation plan, and dispatches. Memory, the queue, zeroing and copies
+ * go through the device (device/device.h). Optional slots may be NULL;
+ * model.c supplies the default (ggml style).
  */
 #ifndef DURE_MODEL_BACKEND_H
 #define DURE_MODEL_BACKEND_H
@@ -14,26 +18,19 @@
 #include "model/model.h"
 
 struct model_backend_i {
-    const char *name;
-    enum model_mem mem;
-    /* Allocate params, grads (initialised from the layout's init, grads
-     * zero) and the activations of m->plan; set m->params, m->grads and
-     * m->ctx. On failure free what was allocated. */
+    const char *name;              /* device_compute() of the devices it runs on */
+    int bf16;                      /* 1: bf16 compute copy and activations (acts.h) */
+    /* Set up m->ctx after model.c allocated m->params, m->grads (params
+     * initialised, grads zero) and the activations m->act (m->plan). On
+     * failure free what it made. */
     dure_status_t (*init)(model_t *m);
-    /* Free what init allocated; m->ctx may be NULL after a failed init. */
+    /* Free what init made; m->ctx may be NULL after a failed init. */
     void (*fini)(model_t *m);
     /* Forward on a host batch, then (backward != 0) backward accumulating
      * into m->grads, calling model_grad_ready() as ranges finish. */
     dure_status_t (*step)(model_t *m, const float *batch, int backward, float *loss);
-    dure_status_t (*zero_grad)(model_t *m);
     /* NULL: nothing to refresh. */
     dure_status_t (*params_changed)(model_t *m);
-    /* Copy count floats between the backend's memory and the host. NULL:
-     * memcpy. */
-    dure_status_t (*copy)(model_t *m, void *dst, const void *src, size_t bytes,
-                          int to_host);
-    /* NULL: no stream. */
-    void *(*stream)(model_t *m);
 };
 
 struct model {
@@ -41,19 +38,21 @@ struct model {
     struct model_layout lay;
     struct model_act_plan plan;
     struct model_tensor *tensors;  /* (lay.n_tensors) */
-    float *params;                 /* (lay.total) in iface->mem memory */
-    float *grads;                  /* (lay.total) in iface->mem memory */
+    size_t *offsets;               /* (lay.n_tensors + 1) tensor boundaries */
+    device_t *dev;                 /* borrowed */
+    struct dure_allocator state;   /* params and grads came from it */
+    float *params;                 /* (lay.total) device memory */
+    float *grads;                  /* (lay.total) device memory */
+    void *act;                     /* (plan.total_bytes) device memory */
     const struct model_backend_i *iface;
     void *ctx;                     /* backend state */
     model_grad_ready_fn ready_fn;
     void *ready_ctx;
 };
 
-extern const struct model_backend_i model_cpu_backend;
-
-/* The cuda backend after checking that a GPU is usable; DURE_ERR_NODEV or
- * DURE_ERR_UNSUPPORTED (a build without CUDA) with one clear message. */
-dure_status_t model_cuda_backend(const struct model_backend_i **out);
+/* The backend named `compute`; DURE_ERR_UNSUPPORTED naming it when this
+ * build has none. */
+dure_status_t model_backend_find(const char *compute, const struct model_backend_i **out);
 
 /* Report [offset, offset + count) final to the installed hook, if any. */
 dure_status_t model_grad_ready(model_t *m, uint64_t offset, uint64_t count);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "model/acts.h"
+#include "model/backend.h"
 #include "model/layout.h"
 
 void model_flops_compute(const struct model_config *cfg, struct model_flops *f)
@@ -23,19 +24,21 @@ void model_flops_compute(const struct model_config *cfg, struct model_flops *f)
     f->per_micro_batch = f->per_token * cfg->micro_batch * N;
 }
 
-dure_status_t model_memory_estimate(const struct model_config *cfg,
+dure_status_t model_memory_estimate(const struct model_config *cfg, const char *compute,
                                     struct model_memory *mem)
 {
     dure_status_t st = DURE_OK;
     struct model_layout lay;
     struct model_act_plan plan;
+    const struct model_backend_i *be = NULL;
     memset(mem, 0, sizeof *mem);
+    DURE_TRY(model_backend_find(compute, &be));
     DURE_TRY(model_layout_compute(cfg, &lay));
-    DURE_TRY(model_act_plan_compute(cfg, cfg->device, &plan));
+    DURE_TRY(model_act_plan_compute(cfg, be->bf16, &plan));
     /* model_layout_compute checked that 16 bytes per parameter fit. */
     mem->params = lay.total * 4;
     mem->grads = lay.total * 4;
-    mem->compute_params = cfg->device == MODEL_DEVICE_CUDA ? lay.total * 2 : 0;
+    mem->compute_params = be->bf16 ? lay.total * 2 : 0;
     mem->optimizer = lay.total * 8;
     mem->activations = plan.saved_bytes;
     mem->workspace = plan.scratch_bytes;
@@ -44,7 +47,7 @@ dure_status_t model_memory_estimate(const struct model_config *cfg,
                "model memory overflows 64-bit byte counts: model.d_model = %d, "
                "model.n_layers = %d, optim.micro_batch = %d",
                cfg->d_model, cfg->n_layers, cfg->micro_batch);
-    if (cfg->device != MODEL_DEVICE_CUDA) {
+    if (!be->bf16) {
         mem->total -= lay.total * 2;
     }
 out:
@@ -53,7 +56,7 @@ out:
 
 static double mib(uint64_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
 
-void model_print_summary(const struct model_config *cfg, FILE *out)
+void model_print_summary(const struct model_config *cfg, const char *compute, FILE *out)
 {
     struct model_flops f;
     struct model_memory mem;
@@ -67,12 +70,12 @@ void model_print_summary(const struct model_config *cfg, FILE *out)
             "model: %.4g GFLOP per micro-batch step (%.4g MFLOP per token, %.4g "
             "MFLOP per timestep; 6N + attention)\n",
             f.per_micro_batch / 1e9, f.per_token / 1e6, f.per_timestep / 1e6);
-    if (model_memory_estimate(cfg, &mem) == DURE_OK) {
+    if (model_memory_estimate(cfg, compute, &mem) == DURE_OK) {
         fprintf(out,
                 "model: memory on %s: params %.1f MiB, grads %.1f MiB, compute copy "
                 "%.1f MiB, activations %.1f MiB, workspace %.1f MiB, AdamW state "
                 "%.1f MiB (unsharded), total %.1f MiB\n",
-                cfg->device == MODEL_DEVICE_CUDA ? "cuda" : "cpu", mib(mem.params),
+                compute, mib(mem.params),
                 mib(mem.grads), mib(mem.compute_params), mib(mem.activations),
                 mib(mem.workspace), mib(mem.optimizer), mib(mem.total));
     }

@@ -30,7 +30,8 @@ struct model_flops {
 void model_flops_compute(const struct model_config *cfg, struct model_flops *f);
 
 /*
- * Bytes the model will allocate on its device, by component. On cuda,
+ * Bytes the model will allocate on a device whose compute backend is
+ * `compute` (device_compute: "cpu", "cuda"), by component. On cuda,
  * compute_params is the bf16 copy and activations are bf16 with fp32
  * LayerNorm statistics; on cpu compute_params is 0 (the fp32 params are
  * used directly). optimizer is AdamW's two fp32 moments for the full vector
@@ -49,13 +50,14 @@ struct model_memory {
 
 /*
  * Fill mem for cfg. DURE_ERR_NOMEM (with the key values in the message) when
- * a count overflows 64 bits; cfg must otherwise be valid.
+ * a count overflows 64 bits; DURE_ERR_UNSUPPORTED when this build has no
+ * backend `compute`; cfg must otherwise be valid.
  */
-dure_status_t model_memory_estimate(const struct model_config *cfg,
+dure_status_t model_memory_estimate(const struct model_config *cfg, const char *compute,
                                     struct model_memory *mem);
 
-/* Print parameter count, FLOPs per step and memory by component, a few
- * lines prefixed "model: ", to out. */
-void model_print_summary(const struct model_config *cfg, FILE *out);
+/* Print parameter count, FLOPs per step and memory by component on the
+ * compute backend `compute`, a few lines prefixed "model: ", to out. */
+void model_print_summary(const struct model_config *cfg, const char *compute, FILE *out);
 
 #endif

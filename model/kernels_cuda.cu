@@ -172,7 +172,7 @@ __global__ void layernorm_forward(dure_bf16 *out, float *mean, float *rstd,
     }
 }
 
-__global__ void layernorm_backward_inp(dure_bf16 *dinp, const dure_bf16 *dout,
+__global__ void layernorm_backward_inp(float *dinp, const dure_bf16 *dout,
                                        const dure_bf16 *inp, const dure_bf16 *w,
                                        const float *mean, const float *rstd, int rows,
                                        int D)
@@ -194,7 +194,7 @@ __global__ void layernorm_backward_inp(dure_bf16 *dinp, const dure_bf16 *dout,
     for (int c = lane; c < D; c += kWarp) {
         float xh = (ld(inp, base + c) - m) * rs;
         float g = ld(dout, base + c) * ld(w, c);
-        st(dinp, base + c, ld(dinp, base + c) + (g - sg - xh * sgx) * rs);
+        dinp[base + c] += (g - sg - xh * sgx) * rs;
     }
 }
 
@@ -413,7 +413,7 @@ cudaError_t cuk_layernorm_forward(dure_bf16 *out, float *mean, float *rstd,
     return cudaGetLastError();
 }
 
-cudaError_t cuk_layernorm_backward(dure_bf16 *dinp, float *dw, float *db, float *partial,
+cudaError_t cuk_layernorm_backward(float *dinp, float *dw, float *db, float *partial,
                                    const dure_bf16 *dout, const dure_bf16 *inp,
                                    const dure_bf16 *w, const float *mean,
                                    const float *rstd, int rows, int D,

@@ -54,9 +54,10 @@ cudaError_t cuk_layernorm_forward(dure_bf16 *out, float *mean, float *rstd,
                                   const dure_bf16 *b, int rows, int D,
                                   cudaStream_t stream);
 
-/* dinp (rows, D) bf16 += ...; dw, db (D) fp32 += ... (partial is scratch of
- * MODEL_COLSUM_CHUNKS * 2D floats). */
-cudaError_t cuk_layernorm_backward(dure_bf16 *dinp, float *dw, float *db, float *partial,
+/* dinp (rows, D) fp32 += ... (the residual stream's gradient, kept in fp32);
+ * dw, db (D) fp32 += ... (partial is scratch of MODEL_COLSUM_CHUNKS * 2D
+ * floats). */
+cudaError_t cuk_layernorm_backward(float *dinp, float *dw, float *db, float *partial,
                                    const dure_bf16 *dout, const dure_bf16 *inp,
                                    const dure_bf16 *w, const float *mean,
                                    const float *rstd, int rows, int D,

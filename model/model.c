@@ -1,4 +1,5 @@
-/* model/model.c - configuration checks and dispatch to the backend. */
+/* model/model.c - configuration checks, the buffers, and dispatch to the
+ * compute backend the device names. */
 #include "model/model.h"
 
 #include <limits.h>
@@ -23,7 +24,6 @@ void model_config_defaults(struct model_config *cfg)
     cfg->init_std = 0.02f;
     cfg->micro_batch = 8;
     cfg->deterministic = 0;
-    cfg->device = MODEL_DEVICE_CPU;
     cfg->seed = 1234;
 }
 
@@ -71,8 +71,6 @@ dure_status_t model_config_validate(const struct model_config *cfg)
                (double)cfg->huber_delta);
     DURE_CHECK(isfinite(cfg->init_std) && cfg->init_std > 0.0f, DURE_ERR_ARG,
                "model.init_std = %g must be a positive number", (double)cfg->init_std);
-    DURE_CHECK(cfg->device == MODEL_DEVICE_CPU || cfg->device == MODEL_DEVICE_CUDA,
-               DURE_ERR_ARG, "run.device = %d is not cpu or cuda", (int)cfg->device);
     DURE_TRY(fits_int(cfg->micro_batch, cfg->context_patches,
                       "optim.micro_batch * model.context_patches"));
     DURE_TRY(fits_int(4, cfg->d_model, "4 * model.d_model"));
@@ -87,12 +85,84 @@ out:
     return st;
 }
 
+/* The compute backends of this build: one per device kind of the
+ * Makefile's DEVICES list (DURE_DEVICES, see device/registry.c), each
+ * model/model_NAME.c's model_NAME_backend. */
+#define DEVICE(name) extern const struct model_backend_i model_##name##_backend;
+DURE_DEVICES
+#undef DEVICE
+
+static const struct model_backend_i *const backends[] = {
+#define DEVICE(name) &model_##name##_backend,
+    DURE_DEVICES
+#undef DEVICE
+};
+
+dure_status_t model_backend_find(const char *compute, const struct model_backend_i **out)
+{
+    dure_status_t st = DURE_OK;
+    *out = NULL;
+    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
+        if (strcmp(backends[i]->name, compute) == 0) {
+            *out = backends[i];
+            goto out;
+        }
+    }
+    DURE_FAIL(DURE_ERR_UNSUPPORTED, "this dure has no model compute backend for '%s' devices",
+              compute);
+out:
+    return st;
+}
+
 static void fmt_bytes(char *buf, size_t len, uint64_t bytes)
 {
     snprintf(buf, len, "%.3g GiB", (double)bytes / (1024.0 * 1024.0 * 1024.0));
 }
 
-dure_status_t model_create(const struct model_config *cfg, model_t **out)
+static dure_status_t state_alloc(model_t *m, float **p, uint64_t bytes, const char *what)
+{
+    dure_status_t st = DURE_OK;
+    st = m->state.alloc(m->state.ctx, (size_t)bytes, (void **)p);
+    if (st != DURE_OK) {
+        *p = NULL;
+        DURE_FAIL(st, "cannot allocate %llu bytes for the %s", (unsigned long long)bytes,
+                  what);
+    }
+out:
+    return st;
+}
+
+/* params (initialised), grads (zero), activations (zero); then the backend. */
+static dure_status_t alloc_buffers(model_t *m)
+{
+    dure_status_t st = DURE_OK;
+    float *stage = NULL;
+    uint64_t n = m->lay.total, pbytes = n * sizeof(float);
+    /* Host staging for the initialisation, in floats. */
+    const uint64_t chunk = n < ((uint64_t)1 << 22) ? n : ((uint64_t)1 << 22);
+
+    DURE_TRY(state_alloc(m, &m->params, pbytes, "parameters"));
+    DURE_TRY(state_alloc(m, &m->grads, pbytes, "gradients"));
+    DURE_TRY(device_alloc(m->dev, (size_t)m->plan.total_bytes, "the activations", &m->act));
+    DURE_TRY(device_zero(m->dev, m->act, (size_t)m->plan.total_bytes));
+    DURE_TRY(device_zero(m->dev, m->grads, (size_t)pbytes));
+    /* The init is a function of (seed, index): the same values on every
+     * device, computed on the host in chunks. */
+    stage = malloc((size_t)chunk * sizeof(float));
+    DURE_ALLOC_TRY(stage, chunk * sizeof(float));
+    for (uint64_t off = 0; off < n; off += chunk) {
+        uint64_t cnt = n - off < chunk ? n - off : chunk;
+        model_layout_init_range(&m->cfg, &m->lay, off, cnt, stage);
+        DURE_TRY(device_copy_from_host(m->dev, m->params + off, stage,
+                                       (size_t)cnt * sizeof(float)));
+    }
+out:
+    free(stage);
+    return st;
+}
+
+dure_status_t model_create(const struct model_config *cfg, device_t *dev,
+                           const struct dure_allocator *state, model_t **out)
 {
     dure_status_t st = DURE_OK;
     model_t *m = NULL;
@@ -100,22 +170,29 @@ dure_status_t model_create(const struct model_config *cfg, model_t **out)
     *out = NULL;
 
     DURE_TRY(model_config_validate(cfg));
-    DURE_TRY(model_memory_estimate(cfg, &mem));
+    DURE_TRY(model_memory_estimate(cfg, device_compute(dev), &mem));
     m = calloc(1, sizeof *m);
     DURE_ALLOC_TRY(m, sizeof *m);
     m->cfg = *cfg;
+    m->dev = dev;
+    m->state = state ? *state : device_allocator(dev);
+    DURE_TRY(model_backend_find(device_compute(dev), &m->iface));
     DURE_TRY(model_layout_compute(cfg, &m->lay));
-    DURE_TRY(model_act_plan_compute(cfg, cfg->device, &m->plan));
+    DURE_TRY(model_act_plan_compute(cfg, m->iface->bf16, &m->plan));
     m->tensors = calloc(m->lay.n_tensors, sizeof *m->tensors);
     DURE_ALLOC_TRY(m->tensors, m->lay.n_tensors * sizeof *m->tensors);
+    m->offsets = calloc(m->lay.n_tensors + 1, sizeof *m->offsets);
+    DURE_ALLOC_TRY(m->offsets, (m->lay.n_tensors + 1) * sizeof *m->offsets);
     model_layout_tensors(cfg, &m->lay, m->tensors);
-
-    if (cfg->device == MODEL_DEVICE_CUDA) {
-        DURE_TRY(model_cuda_backend(&m->iface));
-    } else {
-        m->iface = &model_cpu_backend;
+    for (size_t i = 0; i < m->lay.n_tensors; i++) {
+        m->offsets[i] = m->tensors[i].offset;
     }
-    st = m->iface->init(m);
+    m->offsets[m->lay.n_tensors] = (size_t)m->lay.total;
+
+    st = alloc_buffers(m);
+    if (st == DURE_OK) {
+        st = m->iface->init(m);
+    }
     if (st == DURE_ERR_NOMEM) {
         char p[32], g[32], c[32], a[32], t[32];
         fmt_bytes(p, sizeof p, mem.params);
@@ -128,7 +205,7 @@ dure_status_t model_create(const struct model_config *cfg, model_t **out)
                   "(params %s, grads %s, compute copy %s, activations %s; %llu "
                   "parameters, model.d_model = %d, model.n_layers = %d, "
                   "optim.micro_batch = %d)",
-                  m->iface->name, t, p, g, c, a, (unsigned long long)m->lay.total,
+                  device_kind(dev), t, p, g, c, a, (unsigned long long)m->lay.total,
                   cfg->d_model, cfg->n_layers, cfg->micro_batch);
     }
     DURE_TRY(st);
@@ -144,9 +221,19 @@ void model_destroy(model_t *m)
     if (!m) {
         return;
     }
-    if (m->iface) {
+    if (m->ctx) {
         m->iface->fini(m);
     }
+    if (m->dev) {
+        /* Work queued on the buffers must end before they are freed. */
+        (void)device_sync(m->dev);
+        device_free(m->dev, m->act);
+    }
+    if (m->state.free) {
+        m->state.free(m->state.ctx, m->grads);
+        m->state.free(m->state.ctx, m->params);
+    }
+    free(m->offsets);
     free(m->tensors);
     free(m);
 }
@@ -161,7 +248,13 @@ const struct model_tensor *model_tensors(const model_t *m, size_t *n_tensors)
     return m->tensors;
 }
 
-enum model_mem model_memory_kind(const model_t *m) { return m->iface->mem; }
+const size_t *model_tensor_offsets(const model_t *m, int *n_tensors)
+{
+    *n_tensors = (int)m->lay.n_tensors;
+    return m->offsets;
+}
+
+device_t *model_device(const model_t *m) { return m->dev; }
 
 float *model_params(model_t *m) { return m->params; }
 
@@ -172,7 +265,10 @@ dure_status_t model_params_changed(model_t *m)
     return m->iface->params_changed ? m->iface->params_changed(m) : DURE_OK;
 }
 
-dure_status_t model_zero_grad(model_t *m) { return m->iface->zero_grad(m); }
+dure_status_t model_zero_grad(model_t *m)
+{
+    return device_zero(m->dev, m->grads, (size_t)m->lay.total * sizeof(float));
+}
 
 void model_set_grad_ready(model_t *m, model_grad_ready_fn fn, void *ctx)
 {
@@ -236,14 +332,10 @@ static dure_status_t copy_range(model_t *m, enum model_buffer which, size_t offs
                which == MODEL_BUF_PARAMS ? "parameter" : "gradient");
     float *dev = (which == MODEL_BUF_PARAMS ? m->params : m->grads) + offset;
     size_t bytes = count * sizeof(float);
-    if (m->iface->copy) {
-        DURE_TRY(m->iface->copy(m, to_host ? (void *)host : (void *)dev,
-                                to_host ? (const void *)dev : (const void *)chost,
-                                bytes, to_host));
-    } else if (to_host) {
-        memcpy(host, dev, bytes);
+    if (to_host) {
+        DURE_TRY(device_copy_to_host(m->dev, host, dev, bytes));
     } else {
-        memcpy(dev, chost, bytes);
+        DURE_TRY(device_copy_from_host(m->dev, dev, chost, bytes));
     }
 out:
     return st;
@@ -259,9 +351,4 @@ dure_status_t model_copy_from_host(model_t *m, enum model_buffer which,
                                    size_t offset, size_t count, const float *host)
 {
     return copy_range(m, which, offset, count, NULL, host, 0);
-}
-
-void *model_cuda_stream(model_t *m)
-{
-    return m->iface->stream ? m->iface->stream(m) : NULL;
 }

@@ -1,7 +1,9 @@
 /*
  * model/model.h - the network dure trains: a decoder-only transformer over
- * multivariate time series, on the CPU (float32) or on CUDA (bf16 compute,
- * fp32 master weights), behind one interface chosen at run time.
+ * multivariate time series, on any device of the device layer
+ * (device/device.h): float32 on the CPU, bf16 compute with fp32 master
+ * weights on CUDA, behind one interface. The device names the model's
+ * compute backend (model/backend.h); the model names no device.
  *
  * Data. A training window is T = (context_patches + 1) * patch_len timesteps
  * of C channels, already normalized. A micro-batch is B = micro_batch
@@ -28,18 +30,16 @@
  * Backward finishes gradients from the END of the vector towards its start,
  * so a gradient bucketer walks the tensor list in reverse.
  *
- * Where the buffers live:
- *   device cpu:  params and grads in host memory (float32). The compute
- *                uses the params directly.
- *   device cuda: params (the fp32 master weights) and grads (fp32) in device
- *                memory of the current CUDA device; the forward and backward
- *                run on a bf16 copy of the params (also device memory,
- *                private to the model) that model_params_changed() refreshes.
- * model_params()/model_grads() return pointers in that memory: NCCL takes
- * them directly on cuda, MPI takes them directly on cpu. A driver that needs
- * host copies of cuda buffers (MPI on a GPU run, checkpoints) uses
- * model_copy_to_host / model_copy_from_host, which are plain memcpy on cpu.
- * The batch passed to the step functions is always host memory.
+ * Where the buffers live: in the model's device's memory (device/device.h).
+ * params and grads come from the allocator passed to model_create (the
+ * communicator's in a run, so the gradient exchange reads them in place;
+ * the device's own otherwise); activations from the device. On cuda the
+ * forward and backward run on a bf16 copy of the params (device memory,
+ * private to the model) that model_params_changed() refreshes.
+ * model_params()/model_grads() point into that memory: the collectives of
+ * device_comm_backend() take them directly. Host copies go through
+ * model_copy_to_host / model_copy_from_host (memcpy on cpu). The batch
+ * passed to the step functions is always host memory.
  *
  * Threads: one model handle is used by one thread at a time. The CPU path
  * runs on the calling thread's OpenMP team (omp_set_num_threads /
@@ -66,22 +66,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "common/alloc.h"
 #include "common/status.h"
+#include "device/device.h"
 
 enum model_loss {
     MODEL_LOSS_MSE = 0,
     MODEL_LOSS_HUBER,
-};
-
-enum model_device {
-    MODEL_DEVICE_CPU = 0,
-    MODEL_DEVICE_CUDA,
-};
-
-/* Where model_params()/model_grads() (and optimizer state) live. */
-enum model_mem {
-    MODEL_MEM_HOST = 0,
-    MODEL_MEM_CUDA,
 };
 
 /* The [model] section of the job spec plus what the run driver decides. */
@@ -97,12 +88,11 @@ struct model_config {
     float init_std;       /* > 0; std of the normal init of weight matrices */
     int micro_batch;      /* B: windows per forward/backward call */
     int deterministic;    /* 1: fixed-order reductions (see above) */
-    enum model_device device;
     uint64_t seed;        /* parameter initialisation seed ([run] seed) */
 };
 
 /* Defaults of the job spec ([model] section); channels = 0 (from the data),
- * micro_batch = 8, device cpu, seed 1234. */
+ * micro_batch = 8, seed 1234. */
 void model_config_defaults(struct model_config *cfg);
 
 /*
@@ -127,16 +117,20 @@ struct model_tensor {
 typedef struct model model_t;
 
 /*
- * Create a model: validate cfg, allocate parameters, gradients and the
- * activations for cfg->micro_batch windows (each one allocation, never
- * reallocated), initialise the parameters from cfg->seed and zero the
- * gradients. Initialisation is identical on cpu and cuda and independent of
- * the thread count. device cuda without a usable GPU (or a build without
- * CUDA) fails with DURE_ERR_NODEV / DURE_ERR_UNSUPPORTED and one clear
- * message. A size that cannot be allocated fails with DURE_ERR_NOMEM and a
- * message giving the estimated bytes by component. On failure *out is NULL.
+ * Create a model on device `dev` (borrowed: it must outlive the model):
+ * validate cfg, allocate parameters and gradients with `state` (NULL: the
+ * device's own allocator; each one allocation, params first, then grads,
+ * never reallocated; a collective allocator is called the same way on
+ * every rank) and the activations for cfg->micro_batch windows from the
+ * device, initialise the parameters from cfg->seed and zero the gradients.
+ * Initialisation is identical on every device and independent of the
+ * thread count. A device whose compute backend this build lacks fails with
+ * DURE_ERR_UNSUPPORTED. A size that cannot be allocated fails with
+ * DURE_ERR_NOMEM and a message giving the estimated bytes by component.
+ * On failure *out is NULL.
  */
-dure_status_t model_create(const struct model_config *cfg, model_t **out);
+dure_status_t model_create(const struct model_config *cfg, device_t *dev,
+                           const struct dure_allocator *state, model_t **out);
 
 /* Free everything the model owns; NULL is a no-op. */
 void model_destroy(model_t *m);
@@ -151,8 +145,13 @@ size_t model_param_count(const model_t *m);
  * valid until model_destroy. */
 const struct model_tensor *model_tensors(const model_t *m, size_t *n_tensors);
 
-/* Memory kind of model_params()/model_grads(): HOST on cpu, CUDA on cuda. */
-enum model_mem model_memory_kind(const model_t *m);
+/* The tensor boundaries: offsets[0 .. n_tensors], offsets[t] the first
+ * element of tensor t and offsets[n_tensors] the parameter count (the form
+ * collectives/bucket.h plans buckets from). Owned by the model. */
+const size_t *model_tensor_offsets(const model_t *m, int *n_tensors);
+
+/* The device the model was created on. */
+device_t *model_device(const model_t *m);
 
 /*
  * The flat float32 parameter vector (fp32 master weights on cuda) and the
@@ -164,21 +163,22 @@ enum model_mem model_memory_kind(const model_t *m);
 float *model_params(model_t *m);
 float *model_grads(model_t *m);
 
-/* Refresh the compute copy (bf16 on cuda) from the master parameters; a
- * no-op on cpu. Synchronous. */
+/* Refresh the compute copy (bf16 on cuda) from the master parameters,
+ * queued on the device (the next forward runs after it); a no-op on cpu. */
 dure_status_t model_params_changed(model_t *m);
 
-/* Set every gradient to zero. */
+/* Set every gradient to zero (queued on the device). */
 dure_status_t model_zero_grad(model_t *m);
 
 /*
  * Called during model_forward_backward each time the gradients of the flat
  * range [offset, offset + count) are final for this call, from the end of
  * the vector to its start: head + final LN, then blocks L-1 .. 0, then the
- * embeddings. The ranges cover the vector exactly once per call. On cuda the
- * call comes after the kernels producing the range were enqueued on
- * model_cuda_stream(); order dependent work after them on that stream. A
- * status other than DURE_OK aborts the step and is returned by it.
+ * embeddings. The ranges cover the vector exactly once per call, each one
+ * whole tensors. The call comes after the work producing the range was
+ * queued on the device (device_stream); order dependent work after it on
+ * that queue. A status other than DURE_OK aborts the step and is returned
+ * by it.
  */
 typedef dure_status_t (*model_grad_ready_fn)(void *ctx, size_t offset, size_t count);
 
@@ -218,8 +218,5 @@ dure_status_t model_copy_to_host(model_t *m, enum model_buffer which,
                                  size_t offset, size_t count, float *host);
 dure_status_t model_copy_from_host(model_t *m, enum model_buffer which,
                                    size_t offset, size_t count, const float *host);
-
-/* The cudaStream_t the model computes on (NULL on cpu). */
-void *model_cuda_stream(model_t *m);
 
 #endif

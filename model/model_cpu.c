@@ -1,95 +1,35 @@
 /*
  * model/model_cpu.c - the float32 CPU backend: one training step read top to
- * bottom, calling the kernels of kernels_cpu.c.
+ * bottom, calling the kernels of kernels_cpu.c. It runs on devices whose
+ * memory is host memory (device_compute "cpu").
  */
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "model/backend.h"
 #include "model/kernels_cpu.h"
 
-#define CPU_ALIGN 64
-
 struct cpu_ctx {
-    void *act_mem;          /* the one activation allocation */
-    float *a[ACT_COUNT];    /* buffers carved from it (see acts.h) */
+    float *a[ACT_COUNT];    /* buffers carved from m->act (see acts.h) */
 };
-
-/* aligned_alloc wants a size that is a multiple of the alignment. */
-static void *alloc_aligned(uint64_t bytes)
-{
-    uint64_t rounded = (bytes + CPU_ALIGN - 1) & ~(uint64_t)(CPU_ALIGN - 1);
-    if (rounded == 0 || rounded > SIZE_MAX) {
-        return NULL;
-    }
-    return aligned_alloc(CPU_ALIGN, (size_t)rounded);
-}
 
 static void cpu_fini(model_t *m)
 {
-    struct cpu_ctx *ctx = m->ctx;
-    free(m->params);
-    free(m->grads);
-    m->params = m->grads = NULL;
-    if (ctx) {
-        free(ctx->act_mem);
-        free(ctx);
-    }
+    free(m->ctx);
     m->ctx = NULL;
-}
-
-static void zero_floats(float *p, uint64_t n)
-{
-    /* Parallel first touch: pages land near the threads that use them. */
-    #pragma omp parallel for schedule(static)
-    for (uint64_t i = 0; i < n; i++) {
-        p[i] = 0.0f;
-    }
 }
 
 static dure_status_t cpu_init(model_t *m)
 {
     dure_status_t st = DURE_OK;
-    struct cpu_ctx *ctx = NULL;
-    uint64_t pbytes = m->lay.total * sizeof(float);
-    uint64_t need = 2 * pbytes + m->plan.total_bytes;
-    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    uint64_t phys = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
-
-    /* Linux may promise more than it has and kill the process on first
-     * touch; refuse what can never fit instead. */
-    DURE_CHECK(phys == 0 || need <= phys, DURE_ERR_NOMEM,
-               "model needs %llu bytes of host memory, this machine has %llu",
-               (unsigned long long)need, (unsigned long long)phys);
-    ctx = calloc(1, sizeof *ctx);
+    struct cpu_ctx *ctx = calloc(1, sizeof *ctx);
     DURE_ALLOC_TRY(ctx, sizeof *ctx);
-    m->ctx = ctx;
-    m->params = alloc_aligned(pbytes);
-    DURE_ALLOC_TRY(m->params, pbytes);
-    m->grads = alloc_aligned(pbytes);
-    DURE_ALLOC_TRY(m->grads, pbytes);
-    ctx->act_mem = alloc_aligned(m->plan.total_bytes);
-    DURE_ALLOC_TRY(ctx->act_mem, m->plan.total_bytes);
     for (int i = 0; i < ACT_COUNT; i++) {
-        ctx->a[i] = m->plan.count[i]
-                        ? (float *)((char *)ctx->act_mem + m->plan.offset[i])
-                        : NULL;
+        ctx->a[i] = m->plan.count[i] ? (float *)((char *)m->act + m->plan.offset[i]) : NULL;
     }
-    memset(ctx->act_mem, 0, (size_t)m->plan.total_bytes);
-    model_layout_init_range(&m->cfg, &m->lay, 0, m->lay.total, m->params);
-    zero_floats(m->grads, m->lay.total);
+    m->ctx = ctx;
 out:
-    if (st != DURE_OK) {
-        cpu_fini(m);
-    }
     return st;
-}
-
-static dure_status_t cpu_zero_grad(model_t *m)
-{
-    zero_floats(m->grads, m->lay.total);
-    return DURE_OK;
 }
 
 static dure_status_t cpu_step(model_t *m, const float *batch, int backward, float *loss)
@@ -187,9 +127,8 @@ out:
 
 const struct model_backend_i model_cpu_backend = {
     .name = "cpu",
-    .mem = MODEL_MEM_HOST,
+    .bf16 = 0,
     .init = cpu_init,
     .fini = cpu_fini,
     .step = cpu_step,
-    .zero_grad = cpu_zero_grad,
 };

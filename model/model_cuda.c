@@ -2,7 +2,10 @@
  * model/model_cuda.c - the CUDA backend: the same step as model_cpu.c, kernel
  * by kernel, with bf16 weights and activations, fp32 master weights and
  * gradients, GEMMs through cuBLAS (bf16 inputs, fp32 accumulation) and
- * dure's kernels (kernels_cuda.cu) for everything else.
+ * dure's kernels (kernels_cuda.cu) for everything else. The gradient of the
+ * residual stream accumulates in fp32 across the blocks (each LayerNorm
+ * backward adds into it); the GEMMs read a bf16 copy of it. Everything is
+ * queued on the device's stream (device_stream).
  */
 #include <cublas_v2.h>
 #include <math.h>
@@ -10,21 +13,16 @@
 #include <string.h>
 
 #include "common/cuda_check.h"
-#include "common/gpu.h"
 #include "model/backend.h"
 #include "model/kernels_cuda.h"
 
-/* Host staging for the parameter initialisation, in floats. */
-#define INIT_CHUNK ((uint64_t)1 << 22)
-
 struct cuda_ctx {
-    cudaStream_t stream;
+    cudaStream_t stream;    /* the device's; not owned */
     cublasHandle_t blas;
-    void *act_mem;          /* the one device activation allocation */
-    void *a[ACT_COUNT];     /* buffers carved from it (see acts.h) */
-    dure_bf16 *wbf;         /* (n_params) bf16 compute copy of the params */
+    void *a[ACT_COUNT];     /* buffers carved from m->act (see acts.h) */
+    dure_bf16 *wbf;         /* (n_params) bf16 compute copy of the params, device */
     float *host_loss;       /* (B*N) pinned host copy of the row losses */
-    int stream_ok, blas_ok;
+    int blas_ok;
 };
 
 #define DURE_CUBLAS_TRY(call)                                                 \
@@ -161,24 +159,16 @@ static void cuda_fini(model_t *m)
 {
     struct cuda_ctx *c = m->ctx;
     /* Teardown: report nothing, free everything that exists. */
-    if (c && c->stream_ok) {
-        (void)cudaStreamSynchronize(c->stream);
+    if (!c) {
+        return;
     }
-    (void)cudaFree(m->params);
-    (void)cudaFree(m->grads);
-    m->params = m->grads = NULL;
-    if (c) {
-        (void)cudaFree(c->act_mem);
-        (void)cudaFree(c->wbf);
-        (void)cudaFreeHost(c->host_loss);
-        if (c->blas_ok) {
-            (void)cublasDestroy(c->blas);
-        }
-        if (c->stream_ok) {
-            (void)cudaStreamDestroy(c->stream);
-        }
-        free(c);
+    (void)cudaStreamSynchronize(c->stream);
+    device_free(m->dev, c->wbf);
+    (void)cudaFreeHost(c->host_loss);
+    if (c->blas_ok) {
+        (void)cublasDestroy(c->blas);
     }
+    free(c);
     m->ctx = NULL;
 }
 
@@ -187,22 +177,6 @@ static dure_status_t cuda_params_changed(model_t *m)
     dure_status_t st = DURE_OK;
     struct cuda_ctx *c = m->ctx;
     DURE_CUDA_TRY(cuk_cast_bf16(c->wbf, m->params, m->lay.total, c->stream));
-    DURE_CUDA_TRY(cudaStreamSynchronize(c->stream));
-out:
-    return st;
-}
-
-static dure_status_t cuda_alloc(void **p, uint64_t bytes, const char *what)
-{
-    dure_status_t st = DURE_OK;
-    cudaError_t rc = cudaMalloc(p, (size_t)bytes);
-    if (rc != cudaSuccess) {
-        *p = NULL;
-        (void)cudaGetLastError(); /* an allocation failure is not sticky: reset it */
-        DURE_FAIL(rc == cudaErrorMemoryAllocation ? DURE_ERR_NOMEM : DURE_ERR_CUDA,
-                  "cudaMalloc of %llu bytes for %s failed: %s",
-                  (unsigned long long)bytes, what, cudaGetErrorString(rc));
-    }
 out:
     return st;
 }
@@ -211,64 +185,30 @@ static dure_status_t cuda_init(model_t *m)
 {
     dure_status_t st = DURE_OK;
     struct cuda_ctx *c = NULL;
-    float *stage = NULL;
-    uint64_t n = m->lay.total, pbytes = n * sizeof(float);
-    uint64_t need = 2 * pbytes + n * 2 + m->plan.total_bytes;
-    size_t free_b = 0, total_b = 0;
+    uint64_t n = m->lay.total;
     int BN = m->cfg.micro_batch * m->cfg.context_patches;
 
-    DURE_CUDA_TRY(cudaMemGetInfo(&free_b, &total_b));
-    DURE_CHECK(need <= free_b, DURE_ERR_NOMEM,
-               "model needs %llu bytes of GPU memory, the device has %zu free of %zu",
-               (unsigned long long)need, free_b, total_b);
     c = calloc(1, sizeof *c);
     DURE_ALLOC_TRY(c, sizeof *c);
     m->ctx = c;
-    DURE_CUDA_TRY(cudaStreamCreate(&c->stream));
-    c->stream_ok = 1;
+    c->stream = (cudaStream_t)device_stream(m->dev);
     DURE_CUBLAS_TRY(cublasCreate(&c->blas));
     c->blas_ok = 1;
     DURE_CUBLAS_TRY(cublasSetStream(c->blas, c->stream));
     /* Deterministic runs forbid cuBLAS reductions through atomics. */
     DURE_CUBLAS_TRY(cublasSetAtomicsMode(
         c->blas, m->cfg.deterministic ? CUBLAS_ATOMICS_NOT_ALLOWED : CUBLAS_ATOMICS_ALLOWED));
-    DURE_TRY(cuda_alloc((void **)&m->params, pbytes, "the fp32 master parameters"));
-    DURE_TRY(cuda_alloc((void **)&m->grads, pbytes, "the fp32 gradients"));
-    DURE_TRY(cuda_alloc((void **)&c->wbf, n * 2, "the bf16 compute parameters"));
-    DURE_TRY(cuda_alloc(&c->act_mem, m->plan.total_bytes, "the activations"));
+    DURE_TRY(device_alloc(m->dev, (size_t)n * 2, "the bf16 compute parameters",
+                          (void **)&c->wbf));
     DURE_CUDA_TRY(cudaMallocHost((void **)&c->host_loss, (size_t)BN * sizeof(float)));
     for (int i = 0; i < ACT_COUNT; i++) {
-        c->a[i] = m->plan.count[i] ? (char *)c->act_mem + m->plan.offset[i] : NULL;
-    }
-    DURE_CUDA_TRY(cudaMemset(c->act_mem, 0, (size_t)m->plan.total_bytes));
-    DURE_CUDA_TRY(cudaMemset(m->grads, 0, (size_t)pbytes));
-    /* The init is a function of (seed, index): compute it on the host in
-     * chunks, identical to the cpu backend's. */
-    uint64_t chunk = n < INIT_CHUNK ? n : INIT_CHUNK;
-    stage = malloc((size_t)chunk * sizeof(float));
-    DURE_ALLOC_TRY(stage, chunk * sizeof(float));
-    for (uint64_t off = 0; off < n; off += chunk) {
-        uint64_t cnt = n - off < chunk ? n - off : chunk;
-        model_layout_init_range(&m->cfg, &m->lay, off, cnt, stage);
-        DURE_CUDA_TRY(cudaMemcpy(m->params + off, stage, (size_t)cnt * sizeof(float),
-                                 cudaMemcpyHostToDevice));
+        c->a[i] = m->plan.count[i] ? (char *)m->act + m->plan.offset[i] : NULL;
     }
     DURE_TRY(cuda_params_changed(m));
 out:
-    free(stage);
     if (st != DURE_OK) {
         cuda_fini(m);
     }
-    return st;
-}
-
-static dure_status_t cuda_zero_grad(model_t *m)
-{
-    dure_status_t st = DURE_OK;
-    struct cuda_ctx *c = m->ctx;
-    DURE_CUDA_TRY(cudaMemsetAsync(m->grads, 0, (size_t)m->lay.total * sizeof(float),
-                                  c->stream));
-out:
     return st;
 }
 
@@ -333,11 +273,15 @@ static dure_status_t cuda_step(model_t *m, const float *batch, int backward, flo
     DURE_CUDA_TRY(cudaMemcpyAsync(c->host_loss, a[ACT_LOSS], (size_t)BN * sizeof(float),
                                   cudaMemcpyDeviceToHost, s));
     if (backward) {
-        dure_bf16 *dres = BUF(ACT_DRES), *dsmall = BUF(ACT_DSMALL), *dbig = BUF(ACT_DBIG);
+        /* dres: d(residual stream), fp32; dres_bf: its bf16 copy, refreshed
+         * before each GEMM that reads it. */
+        float *dres = F32(ACT_DRES);
+        dure_bf16 *dres_bf = BUF(ACT_DRES_BF16), *dsmall = BUF(ACT_DSMALL);
+        dure_bf16 *dbig = BUF(ACT_DBIG);
         float *part = F32(ACT_PARTIAL);
         DURE_TRY(matmul_backward(c, dsmall, g + lay->head_w, g + lay->head_b, BUF(ACT_DPRED),
                                  BUF(ACT_LNF), p + lay->head_w, BN, D, PC));
-        DURE_CUDA_TRY(cudaMemsetAsync(dres, 0, nD * 2, s));
+        DURE_CUDA_TRY(cudaMemsetAsync(dres, 0, nD * sizeof(float), s));
         DURE_CUDA_TRY(cuk_layernorm_backward(dres, g + lay->lnf_w, g + lay->lnf_b, part,
                                              dsmall, xL, p + lay->lnf_w, F32(ACT_LNF_MEAN),
                                              F32(ACT_LNF_RSTD), BN, D, s));
@@ -351,7 +295,8 @@ static dure_status_t cuda_step(model_t *m, const float *batch, int backward, flo
             const dure_bf16 *atty = BUF(ACT_ATTY) + l * nD, *res2 = BUF(ACT_RES2) + l * nD;
             const dure_bf16 *ln2 = BUF(ACT_LN2) + l * nD, *fch = BUF(ACT_FCH) + l * n4D;
             const dure_bf16 *fchg = BUF(ACT_FCH_GELU) + l * n4D;
-            DURE_TRY(matmul_backward(c, dbig, G(LT_FCP_W), G(LT_FCP_B), dres, fchg,
+            DURE_CUDA_TRY(cuk_cast_bf16(dres_bf, dres, nD, s));
+            DURE_TRY(matmul_backward(c, dbig, G(LT_FCP_W), G(LT_FCP_B), dres_bf, fchg,
                                      W(LT_FCP_W), BN, 4 * D, D));
             DURE_CUDA_TRY(cuk_gelu_backward(dbig, fch, dbig, n4D, s));
             DURE_TRY(matmul_backward(c, dsmall, G(LT_FC_W), G(LT_FC_B), dbig, ln2, W(LT_FC_W),
@@ -359,7 +304,8 @@ static dure_status_t cuda_step(model_t *m, const float *batch, int backward, flo
             DURE_CUDA_TRY(cuk_layernorm_backward(dres, G(LT_LN2_W), G(LT_LN2_B), part, dsmall,
                                                  res2, W(LT_LN2_W), F32(ACT_LN2_MEAN) + l * BN,
                                                  F32(ACT_LN2_RSTD) + l * BN, BN, D, s));
-            DURE_TRY(matmul_backward(c, dsmall, G(LT_PROJ_W), G(LT_PROJ_B), dres, atty,
+            DURE_CUDA_TRY(cuk_cast_bf16(dres_bf, dres, nD, s));
+            DURE_TRY(matmul_backward(c, dsmall, G(LT_PROJ_W), G(LT_PROJ_B), dres_bf, atty,
                                      W(LT_PROJ_W), BN, D, D));
             DURE_TRY(attention_backward(c, cfg, dbig, dsmall, qkv, att));
             DURE_TRY(matmul_backward(c, dsmall, G(LT_QKV_W), G(LT_QKV_B), dbig, ln1,
@@ -371,10 +317,11 @@ static dure_status_t cuda_step(model_t *m, const float *batch, int backward, flo
 #undef G
             DURE_TRY(model_grad_ready(m, model_layout_at(lay, l, LT_LN1_W), lay->layer_stride));
         }
-        DURE_TRY(gemm(c->blas, 1, 0, D, PC, BN, 1.0f, dres, D, 0, BUF(ACT_INP), PC, 0, 1.0f,
-                      g + lay->embed_w, 1, PC, 0, 1));
-        DURE_CUDA_TRY(cuk_colsum_add(g + lay->embed_b, part, dres, BN, D, s));
-        DURE_CUDA_TRY(cuk_pos_backward(g + lay->pos, dres, B, N, D, s));
+        DURE_CUDA_TRY(cuk_cast_bf16(dres_bf, dres, nD, s));
+        DURE_TRY(gemm(c->blas, 1, 0, D, PC, BN, 1.0f, dres_bf, D, 0, BUF(ACT_INP), PC, 0,
+                      1.0f, g + lay->embed_w, 1, PC, 0, 1));
+        DURE_CUDA_TRY(cuk_colsum_add(g + lay->embed_b, part, dres_bf, BN, D, s));
+        DURE_CUDA_TRY(cuk_pos_backward(g + lay->pos, dres_bf, B, N, D, s));
         DURE_TRY(model_grad_ready(m, 0, lay->layer0));
     }
     DURE_CUDA_TRY(cudaStreamSynchronize(s));
@@ -389,49 +336,11 @@ out:
     return st;
 }
 
-static dure_status_t cuda_copy(model_t *m, void *dst, const void *src, size_t bytes,
-                               int to_host)
-{
-    dure_status_t st = DURE_OK;
-    struct cuda_ctx *c = m->ctx;
-    DURE_CUDA_TRY(cudaStreamSynchronize(c->stream));
-    DURE_CUDA_TRY(cudaMemcpy(dst, src, bytes,
-                             to_host ? cudaMemcpyDeviceToHost : cudaMemcpyHostToDevice));
-out:
-    return st;
-}
-
-static void *cuda_stream(model_t *m)
-{
-    struct cuda_ctx *c = m->ctx;
-    return (void *)c->stream;
-}
-
-static const struct model_backend_i cuda_backend = {
+const struct model_backend_i model_cuda_backend = {
     .name = "cuda",
-    .mem = MODEL_MEM_CUDA,
+    .bf16 = 1,
     .init = cuda_init,
     .fini = cuda_fini,
     .step = cuda_step,
-    .zero_grad = cuda_zero_grad,
     .params_changed = cuda_params_changed,
-    .copy = cuda_copy,
-    .stream = cuda_stream,
 };
-
-dure_status_t model_cuda_backend(const struct model_backend_i **out)
-{
-    dure_status_t st = DURE_OK;
-    int n = 0;
-    *out = NULL;
-    if (!dure_gpu_available()) {
-        cudaError_t rc = cudaGetDeviceCount(&n);
-        DURE_FAIL(DURE_ERR_NODEV,
-                  "run.device = cuda, but no CUDA device is usable (%s): use "
-                  "run.device = cpu or run on a GPU node",
-                  rc == cudaSuccess ? "device count is 0" : cudaGetErrorString(rc));
-    }
-    *out = &cuda_backend;
-out:
-    return st;
-}

@@ -3,29 +3,24 @@
 
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
-#include "model/optim_dev.h"
-
-/* Elements per partial sum of the squared norm: the reduction order depends
- * on this constant only, never on the thread count. */
-#define SQ_CHUNK ((size_t)1 << 16)
-
-/* A run of the slice where weight decay is uniformly on or off. */
-struct optim_segment {
-    size_t begin, end;    /* relative to the slice start */
-    int decay;
-};
-
+/*
+ * State on the device, one allocation (the optimizer's lifetime class):
+ *   m, v       (len) floats each
+ *   partials   (n_partials) doubles: device_sq_norm's chunk sums
+ *   seg        (n_seg) struct device_segment, uploaded once
+ */
 struct optim {
     struct optim_config cfg;
-    enum model_mem mem;
+    device_t *dev;                /* borrowed */
     size_t offset, len;
-    struct optim_segment *seg;   /* (n_seg) */
+    struct device_segment *host_seg; /* (n_seg) host copy, built at create */
     size_t n_seg;
-    float *m, *v;                /* (len) each, one allocation, in mem */
-    double *partials;            /* (n_partials) in mem */
-    double *host_partials;       /* (n_partials) host */
+    void *state;                  /* the device allocation */
+    float *m, *v;                 /* carved from state */
+    double *partials;
+    struct device_segment *seg;
+    double *host_partials;        /* (n_partials) host */
     size_t n_partials;
 };
 
@@ -71,8 +66,8 @@ static dure_status_t build_segments(optim_t *opt, const struct model_tensor *t,
 {
     dure_status_t st = DURE_OK;
     size_t lo = opt->offset, hi = opt->offset + opt->len, covered = lo;
-    opt->seg = calloc(n_tensors ? n_tensors : 1, sizeof *opt->seg);
-    DURE_ALLOC_TRY(opt->seg, n_tensors * sizeof *opt->seg);
+    opt->host_seg = calloc(n_tensors ? n_tensors : 1, sizeof *opt->host_seg);
+    DURE_ALLOC_TRY(opt->host_seg, n_tensors * sizeof *opt->host_seg);
     for (size_t i = 0; i < n_tensors; i++) {
         size_t b = t[i].offset, e = t[i].offset + t[i].count;
         DURE_CHECK(b == (i ? t[i - 1].offset + t[i - 1].count : 0), DURE_ERR_ARG,
@@ -83,11 +78,11 @@ static dure_status_t build_segments(optim_t *opt, const struct model_tensor *t,
         if (b >= e) {
             continue;
         }
-        struct optim_segment *last = opt->n_seg ? &opt->seg[opt->n_seg - 1] : NULL;
+        struct device_segment *last = opt->n_seg ? &opt->host_seg[opt->n_seg - 1] : NULL;
         if (last && last->decay == t[i].decay) {
             last->end = e - lo;
         } else {
-            opt->seg[opt->n_seg++] = (struct optim_segment){b - lo, e - lo, t[i].decay};
+            opt->host_seg[opt->n_seg++] = (struct device_segment){b - lo, e - lo, t[i].decay};
         }
         covered = e;
     }
@@ -99,38 +94,35 @@ out:
     return st;
 }
 
-dure_status_t optim_create(const struct optim_config *cfg,
+dure_status_t optim_create(const struct optim_config *cfg, device_t *dev,
                            const struct model_tensor *tensors, size_t n_tensors,
-                           size_t offset, size_t len, enum model_mem mem,
-                           optim_t **out)
+                           size_t offset, size_t len, optim_t **out)
 {
     dure_status_t st = DURE_OK;
     optim_t *opt = NULL;
     *out = NULL;
     DURE_TRY(check_config(cfg));
     DURE_CHECK(len > 0, DURE_ERR_ARG, "optimizer slice at offset %zu is empty", offset);
-    DURE_CHECK(mem == MODEL_MEM_HOST || mem == MODEL_MEM_CUDA, DURE_ERR_ARG,
-               "optimizer memory kind %d is not host or cuda", (int)mem);
     opt = calloc(1, sizeof *opt);
     DURE_ALLOC_TRY(opt, sizeof *opt);
     opt->cfg = *cfg;
-    opt->mem = mem;
+    opt->dev = dev;
     opt->offset = offset;
     opt->len = len;
     DURE_TRY(build_segments(opt, tensors, n_tensors));
-    opt->n_partials = (len + SQ_CHUNK - 1) / SQ_CHUNK;
+    opt->n_partials = device_sq_norm_chunks(len);
     size_t mbytes = 2 * len * sizeof(float), pbytes = opt->n_partials * sizeof(double);
+    size_t sbytes = opt->n_seg * sizeof(struct device_segment);
+    /* 2 * len floats keep the doubles and the segments 8-byte aligned. */
+    DURE_TRY(device_alloc(dev, mbytes + pbytes + sbytes, "the optimizer state", &opt->state));
+    opt->m = opt->state;
+    opt->v = opt->m + len;
+    opt->partials = (double *)((char *)opt->state + mbytes);
+    opt->seg = (struct device_segment *)((char *)opt->state + mbytes + pbytes);
+    DURE_TRY(device_zero(dev, opt->m, mbytes));
+    DURE_TRY(device_copy_from_host(dev, opt->seg, opt->host_seg, sbytes));
     opt->host_partials = calloc(opt->n_partials, sizeof(double));
     DURE_ALLOC_TRY(opt->host_partials, pbytes);
-    if (mem == MODEL_MEM_CUDA) {
-        DURE_TRY(optim_dev_alloc((void **)&opt->m, mbytes));
-        DURE_TRY(optim_dev_alloc((void **)&opt->partials, pbytes));
-    } else {
-        opt->m = calloc(2 * len, sizeof(float));
-        DURE_ALLOC_TRY(opt->m, mbytes);
-        opt->partials = opt->host_partials;
-    }
-    opt->v = opt->m + len;
     *out = opt;
     opt = NULL;
 out:
@@ -143,14 +135,12 @@ void optim_destroy(optim_t *opt)
     if (!opt) {
         return;
     }
-    if (opt->mem == MODEL_MEM_CUDA) {
-        optim_dev_free(opt->m);
-        optim_dev_free(opt->partials);
-    } else {
-        free(opt->m);
+    if (opt->state) {
+        (void)device_sync(opt->dev);
+        device_free(opt->dev, opt->state);
     }
     free(opt->host_partials);
-    free(opt->seg);
+    free(opt->host_seg);
     free(opt);
 }
 
@@ -160,43 +150,7 @@ size_t optim_len(const optim_t *opt) { return opt->len; }
 
 dure_status_t optim_grad_sq_norm(optim_t *opt, const float *grads, double *sq)
 {
-    dure_status_t st = DURE_OK;
-    if (opt->mem == MODEL_MEM_CUDA) {
-        DURE_TRY(optim_dev_sq_norm(grads, opt->len, SQ_CHUNK, opt->partials,
-                                   opt->host_partials, sq));
-        goto out;
-    }
-    #pragma omp parallel for schedule(static)
-    for (size_t c = 0; c < opt->n_partials; c++) {
-        size_t b = c * SQ_CHUNK, e = b + SQ_CHUNK < opt->len ? b + SQ_CHUNK : opt->len;
-        double s = 0.0;
-        for (size_t i = b; i < e; i++) {
-            s += (double)grads[i] * grads[i];
-        }
-        opt->partials[c] = s;
-    }
-    double total = 0.0;
-    for (size_t c = 0; c < opt->n_partials; c++) {
-        total += opt->partials[c];
-    }
-    *sq = total;
-out:
-    return st;
-}
-
-static void adamw_host(const struct optim_dev_step *s, float wd, float *p,
-                       const float *g, float *m, float *v, size_t n)
-{
-    #pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float gi = g[i] * s->grad_scale;
-        float mi = s->beta1 * m[i] + (1.0f - s->beta1) * gi;
-        float vi = s->beta2 * v[i] + (1.0f - s->beta2) * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        float mh = mi / s->bc1, vh = vi / s->bc2;
-        p[i] -= s->lr * (mh / (sqrtf(vh) + s->eps) + wd * p[i]);
-    }
+    return device_sq_norm(opt->dev, grads, opt->len, opt->partials, opt->host_partials, sq);
 }
 
 dure_status_t optim_adamw_update(optim_t *opt, int t, float lr, float grad_scale,
@@ -204,7 +158,7 @@ dure_status_t optim_adamw_update(optim_t *opt, int t, float lr, float grad_scale
 {
     dure_status_t st = DURE_OK;
     DURE_CHECK(t >= 1, DURE_ERR_ARG, "AdamW step %d must be >= 1", t);
-    struct optim_dev_step s = {
+    struct device_adamw h = {
         .lr = lr,
         .beta1 = opt->cfg.beta1,
         .beta2 = opt->cfg.beta2,
@@ -212,18 +166,10 @@ dure_status_t optim_adamw_update(optim_t *opt, int t, float lr, float grad_scale
         .bc1 = (float)(1.0 - pow(opt->cfg.beta1, t)),
         .bc2 = (float)(1.0 - pow(opt->cfg.beta2, t)),
         .grad_scale = grad_scale,
+        .weight_decay = opt->cfg.weight_decay,
     };
-    for (size_t i = 0; i < opt->n_seg; i++) {
-        const struct optim_segment *sg = &opt->seg[i];
-        float wd = sg->decay ? opt->cfg.weight_decay : 0.0f;
-        size_t b = sg->begin, n = sg->end - sg->begin;
-        if (opt->mem == MODEL_MEM_CUDA) {
-            DURE_TRY(optim_dev_adamw(&s, wd, params + b, grads + b, opt->m + b,
-                                     opt->v + b, n));
-        } else {
-            adamw_host(&s, wd, params + b, grads + b, opt->m + b, opt->v + b, n);
-        }
-    }
+    DURE_TRY(device_adamw(opt->dev, &h, opt->seg, opt->n_seg, params, grads, opt->m, opt->v,
+                          opt->len));
 out:
     return st;
 }
@@ -235,10 +181,10 @@ static dure_status_t moment_copy(optim_t *opt, enum optim_moment which, void *ds
     size_t bytes = opt->len * sizeof(float);
     DURE_CHECK(which == OPTIM_M || which == OPTIM_V, DURE_ERR_ARG,
                "optimizer moment %d is not m or v", (int)which);
-    if (opt->mem == MODEL_MEM_CUDA) {
-        DURE_TRY(optim_dev_copy(dst, src, bytes, to_host));
+    if (to_host) {
+        DURE_TRY(device_copy_to_host(opt->dev, dst, src, bytes));
     } else {
-        memcpy(dst, src, bytes);
+        DURE_TRY(device_copy_from_host(opt->dev, dst, src, bytes));
     }
 out:
     return st;

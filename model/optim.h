@@ -16,7 +16,7 @@
  * slices (all-reduce), and passes the global value to optim_clip_scale.
  *
  * One step, as `dure run` does it:
- *     sq = optim_grad_sq_norm(opt, grads + off)     per shard, then all-reduce
+ *     optim_grad_sq_norm(opt, grads + off, &sq)    per shard, then all-reduce
  *     norm = sqrt(sq) * mean_scale                 mean_scale = 1/(accum*world)
  *     scale = mean_scale * optim_clip_scale(norm, grad_clip)
  *     optim_adamw_update(opt, step, optim_lr_at(&sched, step - 1), scale,
@@ -64,17 +64,16 @@ float optim_clip_scale(double norm, float max_norm);
 typedef struct optim optim_t;
 
 /*
- * Create an optimizer for the flat slice [offset, offset + len) of a model
- * whose tensor table is tensors[0..n_tensors) (model_tensors(); copied, the
- * caller keeps ownership). Moments are zeroed. mem says where the params,
- * grads and moments live (model_memory_kind()). DURE_ERR_ARG names the bad
+ * Create an optimizer on device `dev` (borrowed; where the params, grads and
+ * moments live) for the flat slice [offset, offset + len) of a model whose
+ * tensor table is tensors[0..n_tensors) (model_tensors(); copied, the
+ * caller keeps ownership). Moments are zeroed. DURE_ERR_ARG names the bad
  * value when the slice is outside the vector or a config value is out of
  * range (betas in [0, 1), eps > 0, weight_decay >= 0).
  */
-dure_status_t optim_create(const struct optim_config *cfg,
+dure_status_t optim_create(const struct optim_config *cfg, device_t *dev,
                            const struct model_tensor *tensors, size_t n_tensors,
-                           size_t offset, size_t len, enum model_mem mem,
-                           optim_t **out);
+                           size_t offset, size_t len, optim_t **out);
 
 /* Free the optimizer and its moments; NULL is a no-op. */
 void optim_destroy(optim_t *opt);
@@ -85,19 +84,20 @@ size_t optim_len(const optim_t *opt);
 
 /*
  * Sum of squares of grads[0..len) (grads points at element `offset` of the
- * gradient vector, in the optimizer's memory), accumulated in double in a
- * fixed order (deterministic for any thread count). Synchronous.
+ * gradient vector, device memory), accumulated in double in a fixed order
+ * (device_sq_norm: deterministic for any device thread count). Returns
+ * with the value.
  */
 dure_status_t optim_grad_sq_norm(optim_t *opt, const float *grads, double *sq);
 
 /*
  * One AdamW step (1-based step t, for bias correction) on the slice:
  * params and grads point at element `offset` of their vectors (len elements,
- * in the optimizer's memory). For each element, with g = grad * grad_scale:
+ * device memory). For each element, with g = grad * grad_scale:
  *   m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2
  *   p -= lr * ( (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
  *               + weight_decay * p )      (decay only where the tensor decays)
- * grads are not modified. Synchronous on cuda.
+ * grads are not modified. Queued on the device (device_adamw).
  */
 dure_status_t optim_adamw_update(optim_t *opt, int t, float lr, float grad_scale,
                                  float *params, const float *grads);

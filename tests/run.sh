@@ -6,8 +6,10 @@
 #   BUILD/tests/mpi/test_*    cmocka programs, run under `mpirun -np 2`
 #   tests/cli/test_*.sh       shell tests of the dure command
 #   tests/mpi/test_*.sh       shell tests that launch mpirun themselves
-#   tests/slurm/test_*.sh     shell tests against a real Slurm cluster that
-#                             this runner starts once and always stops
+#   tests/slurm/test_*.sh     shell tests against a real single-node Slurm
+#                             cluster that this runner starts once and always stops
+#   tests/multinode/test_*.sh the same against a cluster of 3 namespaced nodes
+#                             (tests/slurm/nodes.sh)
 # cmocka programs are counted by their own summaries; shell tests print
 # "ok - ..." / "not ok - ..." lines (tests/lib.sh) and are counted by those.
 # A shell test exiting 77 is skipped; any other non-zero exit with no
@@ -127,20 +129,37 @@ for t in tests/cli/test_*.sh tests/mpi/test_*.sh; do
     stray_check "$name"
 done
 
-slurm_tests=()
-for t in tests/slurm/test_*.sh; do
-    [[ "$t" =~ $FILTER ]] && slurm_tests+=("$t")
-done
-if [ ${#slurm_tests[@]} -gt 0 ]; then
-    SLURM_DIR=$(mktemp -d /tmp/dure-slurm.XXXXXX)
-    export DURE_SLURM_DIR="$SLURM_DIR"
-    trap 'bash tests/slurm/cluster.sh down "$SLURM_DIR" >/dev/null 2>&1' EXIT
+# run_cluster_tests KIND TEST...: start a cluster (KIND single or
+# multi-node), run TESTs against it with its env.sh sourced, always stop it.
+run_cluster_tests() {
+    local kind=$1 dir t name rc up=1; shift
+    [ $# -gt 0 ] || return 0
+    dir=$(mktemp -d "/tmp/dure-$kind.XXXXXX")
+    export DURE_SLURM_DIR="$dir"
+    trap 'bash tests/slurm/cluster.sh down "$dir" >/dev/null 2>&1' EXIT
     trap 'exit 130' INT TERM HUP
-    echo "=== slurm: starting a single-node cluster in $SLURM_DIR"
-    if bash tests/slurm/cluster.sh up "$SLURM_DIR" > "$LOGDIR/slurm_up.log" 2>&1; then
+    if [ "$kind" = slurm ]; then
+        echo "=== slurm: starting a single-node cluster in $dir"
+        bash tests/slurm/cluster.sh up "$dir" > "$LOGDIR/${kind}_up.log" 2>&1 || up=0
+    else
+        # Three namespaced nodes of one CPU each. A tag of its own unless
+        # DURE_CLUSTER_TAG says (and with it DURE_CLUSTER_NET): another
+        # engineer's or CI's cluster may run beside this one; a random tag
+        # whose subnet is taken gets another try.
+        for _ in 1 2 3; do
+            up=1
+            echo "=== multinode: starting a 3-node cluster in $dir"
+            env DURE_CLUSTER_NODES=3 DURE_CLUSTER_CPUS=1 \
+                DURE_CLUSTER_TAG="${DURE_CLUSTER_TAG:-t$(od -An -N2 -tx2 /dev/urandom | tr -d ' ')}" \
+                bash tests/slurm/cluster.sh up "$dir" > "$LOGDIR/${kind}_up.log" 2>&1 || up=0
+            [ $up -eq 1 ] || [ -n "${DURE_CLUSTER_TAG:-}" ] || continue
+            break
+        done
+    fi
+    if [ $up -eq 1 ]; then
         # shellcheck disable=SC1091
-        . "$SLURM_DIR/env.sh"
-        for t in "${slurm_tests[@]}"; do
+        . "$dir/env.sh"
+        for t in "$@"; do
             name=${t#tests/}
             echo "=== $name"
             run_logged "$LOGDIR/${name//\//_}.log" bash "$t"; rc=$?
@@ -148,18 +167,29 @@ if [ ${#slurm_tests[@]} -gt 0 ]; then
             stray_check "$name"
         done
     else
-        cat "$LOGDIR/slurm_up.log"
-        echo "not ok - slurm cluster did not start (log above)"
-        failed=$((failed + ${#slurm_tests[@]})); failures+=("slurm cluster start")
+        cat "$LOGDIR/${kind}_up.log"
+        echo "not ok - $kind cluster did not start (log above)"
+        failed=$((failed + $#)); failures+=("$kind cluster start")
     fi
-    echo "=== slurm: stopping the cluster"
-    if bash tests/slurm/cluster.sh down "$SLURM_DIR"; then
-        cp -r "$SLURM_DIR/log" "$LOGDIR/slurm-daemons" && rm -rf "$SLURM_DIR"
+    echo "=== $kind: stopping the cluster"
+    if bash tests/slurm/cluster.sh down "$dir"; then
+        cp -r "$dir/log" "$LOGDIR/$kind-daemons" && rm -rf "$dir"
     else
-        failed=$((failed + 1)); failures+=("slurm cluster stop")
+        failed=$((failed + 1)); failures+=("$kind cluster stop")
     fi
     trap - EXIT INT TERM HUP
-fi
+    unset DURE_SLURM_DIR
+}
+
+slurm_tests=() multinode_tests=()
+for t in tests/slurm/test_*.sh; do
+    [[ "$t" =~ $FILTER ]] && slurm_tests+=("$t")
+done
+for t in tests/multinode/test_*.sh; do
+    [[ "$t" =~ $FILTER ]] && multinode_tests+=("$t")
+done
+run_cluster_tests slurm "${slurm_tests[@]}"
+run_cluster_tests multinode "${multinode_tests[@]}"
 
 echo
 echo "=== cmocka summaries"

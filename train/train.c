@@ -13,15 +13,11 @@
 
 #include "collectives/bucket.h"
 #include "collectives/comm.h"
-#include "common/gpu.h"
 #include "common/mpi_check.h"
 #include "common/timing.h"
 #include "ckpt/ckpt.h"
 #include "dataio/loader.h"
-#include "launcher/accum.h"
-#include "launcher/exitcodes.h"
-#include "launcher/peak.h"
-#include "launcher/signals.h"
+#include "device/device.h"
 #include "model/flops.h"
 #include "model/model.h"
 #include "model/optim.h"
@@ -180,88 +176,53 @@ out:
     return st;
 }
 
-static int64_t mem_available_bytes(void)
-{
-    FILE *f = fopen("/proc/meminfo", "r");
-    char line[256];
-    long long kb = -1;
-    if (!f) {
-        return -1;
-    }
-    while (fgets(line, sizeof line, f)) {
-        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1) {
-            break;
-        }
-    }
-    fclose(f);
-    return kb < 0 ? -1 : (int64_t)kb * 1024;
-}
-
 static double gib(uint64_t b) { return (double)b / (1024.0 * 1024.0 * 1024.0); }
 
 /*
- * Refuse, before allocating, a run whose host memory would not fit: what
- * every rank of this node needs against MemAvailable. (Linux overcommits:
- * without this, the allocations succeed and the OOM killer ends the run
- * mid-step with no message.) GPU runs are checked by the model's own
- * allocation, which fails cleanly with its estimate.
+ * Refuse, before allocating, a run whose memory would not fit on its
+ * device: the model, this rank's optimizer state and gradient shard, and
+ * what the device's libraries take (device_mem_info: cuBLAS's workspace,
+ * NCCL's buffers), against what the device has free; on host memory, every
+ * rank of the node draws from one pool, loaders and checkpoint staging
+ * included. (Linux overcommits: without this the allocations succeed and
+ * the OOM killer ends the run mid-step with no message.) DURE_ERR_NOMEM
+ * (exit 7) with the estimate by component.
  */
 static dure_status_t check_memory(const train_t *t, const struct model_config *mc,
                                   const struct dure_ranks *r)
 {
     dure_status_t st = DURE_OK;
     struct model_memory mem;
-    DURE_TRY(model_memory_estimate(mc, &mem));
-    if (t->on_device) {
-        goto out;
-    }
+    uint64_t avail = 0, reserve = 0;
+    int shared = 0;
+    DURE_TRY(model_memory_estimate(mc, device_compute(t->dev), &mem));
+    DURE_TRY(device_mem_info(t->dev, t->world_size, &avail, &reserve, &shared));
     uint64_t shards = t->zero_stage > 0 ? (uint64_t)t->world_size : 1;
     uint64_t opt = mem.optimizer / shards;
     uint64_t gshard = t->zero_stage == 2 ? mem.grads / shards : 0;
     uint64_t batch = (uint64_t)t->micro * (uint64_t)t->accum * (uint64_t)t->window *
                      (uint64_t)t->channels * sizeof(float);
-    uint64_t loaders = batch * (uint64_t)(t->spec->data.prefetch + 1 + 3);
-    uint64_t need = mem.total - mem.optimizer + opt + gshard + 2 * opt + loaders;
-    uint64_t ranks = r->local_size > 0 ? (uint64_t)r->local_size : 1;
-    int64_t avail = mem_available_bytes();
-    DURE_CHECK(avail < 0 || need * ranks <= (uint64_t)avail, DURE_ERR_NOMEM,
+    uint64_t host = shared ? batch * (uint64_t)(t->spec->data.prefetch + 1 + 3) + 2 * opt : 0;
+    uint64_t need = mem.total - mem.optimizer + opt + gshard + reserve + host;
+    uint64_t ranks = shared && r->local_size > 0 ? (uint64_t)r->local_size : 1;
+    DURE_CHECK(avail == 0 || need * ranks <= avail, DURE_ERR_NOMEM,
                "not enough memory: this run needs about %.2f GiB per rank (params %.2f, "
-               "grads %.2f, activations+workspace %.2f, optimizer %.2f, checkpoint staging "
-               "%.2f, batches %.2f GiB) x %" PRIu64 " ranks on this node = %.2f GiB, but "
-               "only %.2f GiB are available: use fewer ranks per node, a smaller "
-               "model.d_model/n_layers or optim.micro_batch, or zero_stage = 1",
-               gib(need), gib(mem.params), gib(mem.grads + gshard),
-               gib(mem.activations + mem.workspace), gib(opt), gib(2 * opt), gib(loaders),
-               ranks, gib(need * ranks), gib((uint64_t)avail));
+               "grads %.2f, compute copy %.2f, activations+workspace %.2f, optimizer %.2f, "
+               "libraries %.2f, host batches and checkpoint staging %.2f GiB) x %" PRIu64
+               " rank(s) = %.2f GiB of %s memory, but only %.2f GiB are free: use fewer "
+               "ranks per node, a smaller model.d_model/n_layers or optim.micro_batch, or "
+               "zero_stage = 1",
+               gib(need), gib(mem.params), gib(mem.grads + gshard), gib(mem.compute_params),
+               gib(mem.activations + mem.workspace), gib(opt), gib(reserve), gib(host), ranks,
+               gib(need * ranks), device_kind(t->dev), gib(avail));
 out:
     return st;
 }
 
-/* Hook of the model: gradients of [offset, offset + count) are final. */
-static dure_status_t on_grad_ready(void *ctx, size_t offset, size_t count)
+/* The model's gradient-ready hook: the range goes straight to the bucketer. */
+static dure_status_t on_grad_ready(void *bucketer, size_t offset, size_t count)
 {
-    dure_status_t st = DURE_OK;
-    train_t *t = ctx;
-    /* Ranges come whole tensors at a time, last tensor first. */
-    int lo = 0, hi = t->n_tensors;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (t->tensor_off[mid] < offset) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    DURE_CHECK(lo < t->n_tensors && t->tensor_off[lo] == offset, DURE_ERR_INTERNAL,
-               "gradient range [%zu, +%zu) does not start at a tensor boundary", offset,
-               count);
-    for (int i = lo; i < t->n_tensors && t->tensor_off[i] < offset + count; i++) {
-        DURE_CHECK(t->tensor_off[i + 1] <= offset + count, DURE_ERR_INTERNAL,
-                   "gradient range [%zu, +%zu) ends inside tensor %d", offset, count, i);
-        DURE_TRY(comm_bucketer_ready(t->bucketer, i));
-    }
-out:
-    return st;
+    return comm_bucketer_ready_range(bucketer, offset, count);
 }
 
 static dure_status_t setup_comm(train_t *t, MPI_Comm world, comm_hang_fn on_hang)
@@ -269,8 +230,6 @@ static dure_status_t setup_comm(train_t *t, MPI_Comm world, comm_hang_fn on_hang
     dure_status_t st = DURE_OK;
     const struct dure_jobspec *s = t->spec;
     struct comm_config cc;
-    struct comm_bucket_config bc;
-    size_t n_t = 0;
     static const enum comm_backend backends[] = {
         [JOBSPEC_BACKEND_AUTO] = COMM_BACKEND_AUTO,
         [JOBSPEC_BACKEND_NCCL] = COMM_BACKEND_NCCL,
@@ -284,46 +243,56 @@ static dure_status_t setup_comm(train_t *t, MPI_Comm world, comm_hang_fn on_hang
     };
 
     comm_config_default(&cc);
-    cc.backend = backends[s->parallel.backend];
-    /* Gradients live where the model puts them: the backend must match. */
-    if (cc.backend == COMM_BACKEND_AUTO) {
-        cc.backend = t->on_device ? COMM_BACKEND_NCCL : COMM_BACKEND_MPI;
-    }
-    DURE_CHECK(!(t->on_device && cc.backend == COMM_BACKEND_MPI), DURE_ERR_UNSUPPORTED,
-               "parallel.backend = mpi with a model on the GPU: the gradients are in GPU "
-               "memory; use backend = nccl (or auto)");
-    if (!t->on_device && cc.backend == COMM_BACKEND_NCCL) {
-        /* With run.device = auto the CPU was chosen because no GPU is visible:
-         * that is a missing device (exit 6), not a contradictory job spec. */
+    /* Gradients live in the device's memory: the backend must reach it. */
+    const char *need = device_comm_backend(t->dev);
+    DURE_TRY(comm_backend_parse(need, &cc.backend));
+    if (backends[s->parallel.backend] != COMM_BACKEND_AUTO &&
+        backends[s->parallel.backend] != cc.backend) {
+        const char *want = comm_backend_name(backends[s->parallel.backend]);
+        /* With run.device = auto the device was chosen because none that
+         * `want` reaches is visible: a missing device (exit 6), not a
+         * contradictory job spec. */
         DURE_CHECK(s->run.device != JOBSPEC_DEVICE_AUTO, DURE_ERR_NODEV,
-                   "parallel.backend = nccl, but no CUDA device is visible (run.device = "
-                   "auto chose the CPU): use parallel.backend = mpi or auto");
+                   "parallel.backend = %s, but no device it reaches is visible (run.device = "
+                   "auto chose %s): use parallel.backend = %s or auto",
+                   want, device_kind(t->dev), need);
         DURE_FAIL(DURE_ERR_ARG,
-                  "parallel.backend = nccl with run.device = cpu: NCCL exchanges GPU memory; "
-                  "use parallel.backend = mpi or auto, or run.device = cuda");
+                  "parallel.backend = %s with run.device = %s: %s does not reach %s memory; "
+                  "use parallel.backend = %s or auto",
+                  want, device_kind(t->dev), want, device_kind(t->dev), need);
     }
     cc.algo = algos[s->parallel.algo];
     cc.algo_table = s->parallel.algo_table;
     cc.deterministic = s->run.deterministic;
     cc.watchdog_s = s->parallel.watchdog_s;
     cc.on_hang = on_hang;
-    cc.cuda_stream = model_cuda_stream(t->model);
+    cc.device = t->dev;
     DURE_TRY(comm_create(world, &cc, &t->comm));
+out:
+    return st;
+}
 
-    const struct model_tensor *tens = model_tensors(t->model, &n_t);
-    t->n_tensors = (int)n_t;
-    t->tensor_off = malloc((n_t + 1) * sizeof *t->tensor_off);
-    DURE_ALLOC_TRY(t->tensor_off, (n_t + 1) * sizeof *t->tensor_off);
-    for (size_t i = 0; i < n_t; i++) {
-        t->tensor_off[i] = tens[i].offset;
-    }
-    t->tensor_off[n_t] = t->n;
+/* The model, its parameters and gradients in the communicator's memory (so
+ * the exchange reads them in place: on one node an MPI-3 shared window),
+ * and the gradient buckets over its tensors. */
+static dure_status_t setup_model(train_t *t, const struct model_config *mc)
+{
+    dure_status_t st = DURE_OK;
+    const struct dure_jobspec *s = t->spec;
+    struct comm_bucket_config bc;
+    struct dure_allocator state = comm_allocator(t->comm);
+    int n_tensors = 0;
+
+    DURE_TRY(model_create(mc, t->dev, &state, &t->model));
+    t->n = model_param_count(t->model);
+    t->shard = comm_shard_of(t->n, t->world_size, t->rank);
+    const size_t *offsets = model_tensor_offsets(t->model, &n_tensors);
     bc.bucket_mb = s->parallel.bucket_mb;
     bc.mode = t->zero_stage == 0 ? COMM_BUCKET_ALLREDUCE : COMM_BUCKET_REDUCE_SCATTER;
     bc.redop = COMM_SUM; /* scaled by 1 / (A * R) in the optimizer step */
     bc.overlap = s->parallel.overlap;
-    DURE_TRY(comm_bucketer_create(t->comm, model_grads(t->model), t->tensor_off,
-                                  t->n_tensors, &bc, &t->bucketer));
+    DURE_TRY(comm_bucketer_create(t->comm, model_grads(t->model), offsets, n_tensors, &bc,
+                                  &t->bucketer));
 out:
     return st;
 }
@@ -337,17 +306,12 @@ static dure_status_t alloc_buffers(train_t *t)
     t->ctl_host = calloc(1, ctl_bytes);
     DURE_ALLOC_TRY(t->ctl_host, ctl_bytes);
     DURE_TRY(comm_mem_alloc(t->comm, ctl_bytes, &t->ctl_comm));
-    size_t stage = 2 * opt_len + (t->on_device ? t->n : 0);
-    t->stage = malloc(stage * sizeof(float) + 1);
-    DURE_ALLOC_TRY(t->stage, stage * sizeof(float));
+    size_t stage = 2 * opt_len * sizeof(float) +
+                   device_host_stage_bytes(t->dev, t->n * sizeof(float));
+    t->stage = malloc(stage ? stage : 1);
+    DURE_ALLOC_TRY(t->stage, stage);
     if (t->zero_stage == 2) {
-        size_t bytes = t->shard.count * sizeof(float);
-        if (t->on_device) {
-            DURE_TRY(comm_mem_alloc(t->comm, bytes, (void **)&t->grad_acc));
-        } else {
-            t->grad_acc = malloc(bytes + 1);
-            DURE_ALLOC_TRY(t->grad_acc, bytes);
-        }
+        DURE_TRY(comm_mem_alloc(t->comm, t->shard.count * sizeof(float), (void **)&t->grad_acc));
     }
 out:
     return st;
@@ -360,7 +324,7 @@ static void report_setup(const train_t *t, const struct model_config *mc,
     char table[256] = "";
     train_memory(t, &mem);
     comm_algo_table_text(t->comm, table, sizeof table);
-    model_print_summary(mc, out);
+    model_print_summary(mc, device_compute(t->dev), out);
     fprintf(out,
             "run: %d rank(s), backend %s (algorithms %s), zero_stage %d, %d bucket(s), "
             "overlap %s\n"
@@ -377,7 +341,7 @@ static void report_setup(const train_t *t, const struct model_config *mc,
 }
 
 dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ranks *ranks,
-                           MPI_Comm world, comm_hang_fn on_hang, FILE *progress,
+                           MPI_Comm world, const struct train_hooks *hooks, FILE *progress,
                            train_t **out)
 {
     dure_status_t st = DURE_OK, local = DURE_OK;
@@ -385,18 +349,22 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
     struct model_flops fl;
     struct optim_config oc;
     char peak_what[160] = "";
-    int gpu = -1; /* the CUDA device of this rank; -1 on the CPU */
+    static const char *const device_kinds[] = {
+        [JOBSPEC_DEVICE_AUTO] = "auto",
+        [JOBSPEC_DEVICE_CPU] = "cpu",
+        [JOBSPEC_DEVICE_CUDA] = "cuda",
+    };
     train_t *t = calloc(1, sizeof *t);
 
     *out = NULL;
     DURE_ALLOC_TRY(t, sizeof *t);
     t->spec = spec;
+    t->hooks = *hooks;
     t->last_loss = NAN;
     t->world = world;
     t->rank = ranks->world_rank;
     t->world_size = ranks->world_size;
     t->zero_stage = spec->parallel.zero_stage;
-    t->hook_err_tensor = -1;
     t->window = (spec->model.context_patches + 1) * spec->model.patch_len;
     t->micro = spec->optim.micro_batch;
     int per_step = t->micro * t->world_size;
@@ -411,9 +379,10 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
     omp_set_num_threads(threads);
     openblas_set_num_threads(threads);
 
-    int device_cuda = spec->run.device == JOBSPEC_DEVICE_CUDA ||
-                      (spec->run.device == JOBSPEC_DEVICE_AUTO && dure_gpu_available());
-    t->on_device = device_cuda;
+    /* This rank's device, from run.device and its index on the node. */
+    local = device_open(device_kinds[spec->run.device], ranks->local_rank, ranks->local_size,
+                        &t->dev);
+    DURE_TRY(agree(world, local, "device setup"));
 
     DURE_TRY(open_loader(t, world, 0, &t->train_ld));
     t->channels = dataio_loader_channels(t->train_ld);
@@ -456,28 +425,15 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
     mc.init_std = (float)spec->model.init_std;
     mc.micro_batch = t->micro;
     mc.deterministic = spec->run.deterministic;
-    mc.device = device_cuda ? MODEL_DEVICE_CUDA : MODEL_DEVICE_CPU;
     mc.seed = spec->run.seed;
     snprintf(t->model_desc, sizeof t->model_desc,
              "d_model=%d n_layers=%d n_heads=%d patch_len=%d context_patches=%d channels=%d",
              mc.d_model, mc.n_layers, mc.n_heads, mc.patch_len, mc.context_patches,
              mc.channels);
 
-    local = check_memory(t, &mc, ranks);
-    if (local == DURE_OK && device_cuda) {
-        struct dure_ranks pick = *ranks;
-        local = dure_ranks_pick_gpu(&pick);
-        gpu = pick.gpu;
-    }
-    if (local == DURE_OK) {
-        local = model_create(&mc, &t->model);
-    }
-    DURE_TRY(agree(world, local, "model setup"));
-    t->n = model_param_count(t->model);
-    t->shard = comm_shard_of(t->n, t->world_size, t->rank);
-
-    local = setup_comm(t, world, on_hang);
-    DURE_TRY(agree(world, local, "communicator setup"));
+    DURE_TRY(agree(world, check_memory(t, &mc, ranks), "memory check"));
+    DURE_TRY(agree(world, setup_comm(t, world, hooks->on_hang), "communicator setup"));
+    DURE_TRY(agree(world, setup_model(t, &mc), "model setup"));
 
     oc.beta1 = (float)spec->optim.beta1;
     oc.beta2 = (float)spec->optim.beta2;
@@ -487,7 +443,7 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
     const struct model_tensor *tens = model_tensors(t->model, &n_t);
     size_t off = t->zero_stage > 0 ? t->shard.offset : 0;
     size_t len = t->zero_stage > 0 ? t->shard.count : t->n;
-    local = optim_create(&oc, tens, n_t, off, len, model_memory_kind(t->model), &t->opt);
+    local = optim_create(&oc, t->dev, tens, n_t, off, len, &t->opt);
     if (local == DURE_OK) {
         local = alloc_buffers(t);
     }
@@ -497,7 +453,7 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
     if (local == DURE_OK) {
         /* Every rank measures at once, as it will run: cores shared alike. */
         MPI_Barrier(world);
-        local = dure_peak_flops(gpu, &t->peak_flops, peak_what, sizeof peak_what);
+        local = device_peak_flops(t->dev, &t->peak_flops, peak_what, sizeof peak_what);
     }
     DURE_TRY(agree(world, local, "optimizer setup"));
 
@@ -523,21 +479,19 @@ void train_destroy(train_t *t)
     if (!t) {
         return;
     }
+    /* The model's buffers are the comm's: free them before the comm, and
+     * everything before the device. */
     comm_bucketer_free(t->bucketer);
-    if (t->comm) {
-        comm_mem_free(t->comm, t->ctl_comm);
-        if (t->on_device) {
-            comm_mem_free(t->comm, t->grad_acc);
-        } else {
-            free(t->grad_acc);
-        }
-    }
-    comm_destroy(t->comm);
     optim_destroy(t->opt);
     model_destroy(t->model);
+    if (t->comm) {
+        comm_mem_free(t->comm, t->ctl_comm);
+        comm_mem_free(t->comm, t->grad_acc);
+    }
+    comm_destroy(t->comm);
+    device_close(t->dev);
     dataio_loader_close(t->val_ld);
     dataio_loader_close(t->train_ld);
-    free(t->tensor_off);
     free(t->ctl_host);
     free(t->stage);
     free(t);
@@ -552,188 +506,255 @@ void train_memory(const train_t *t, struct train_memory *mem)
     mem->grads = (uint64_t)t->n * sizeof(float);
     mem->grad_shard = t->zero_stage == 2 ? (uint64_t)t->shard.count * sizeof(float) : 0;
     mem->optimizer = 2 * (uint64_t)opt_len * sizeof(float);
-    mem->staging = (uint64_t)(2 * opt_len + (t->on_device ? t->n : 0)) * sizeof(float);
+    mem->staging = 2 * (uint64_t)opt_len * sizeof(float) +
+                   (t->dev ? device_host_stage_bytes(t->dev, t->n * sizeof(float)) : 0);
 }
 
 /* ---------------------------------------------------------------- control */
 
 /*
  * All-gather `slot` doubles per rank (this rank's in ctl_host[rank*slot..])
- * through the communicator, so the exchange is watched by its watchdog.
+ * through the communicator, as float64, so the exchange is watched by its
+ * watchdog.
  */
 static dure_status_t control_exchange(train_t *t)
 {
     dure_status_t st = DURE_OK;
-    size_t per = (size_t)t->slot * 2; /* floats per rank */
-    size_t total = per * (size_t)t->world_size;
-    double *mine = t->ctl_host + (size_t)t->rank * (size_t)t->slot;
-    float *dev = (float *)t->ctl_comm + per * (size_t)t->rank;
-    DURE_TRY(comm_mem_upload(t->comm, dev, mine, per * sizeof(float)));
-    DURE_TRY(comm_allgather(t->comm, dev, t->ctl_comm, total, COMM_F32));
-    DURE_TRY(comm_mem_download(t->comm, t->ctl_host, t->ctl_comm, total * sizeof(float)));
+    size_t per = (size_t)t->slot, total = per * (size_t)t->world_size;
+    double *mine = t->ctl_host + (size_t)t->rank * per;
+    double *dev = (double *)t->ctl_comm + (size_t)t->rank * per;
+    DURE_TRY(comm_mem_upload(t->comm, dev, mine, per * sizeof(double)));
+    DURE_TRY(comm_allgather(t->comm, dev, t->ctl_comm, total, COMM_F64));
+    DURE_TRY(comm_mem_download(t->comm, t->ctl_host, t->ctl_comm, total * sizeof(double)));
 out:
     return st;
+}
+
+/* This rank's slot of the control exchange, and rank r's after it. */
+static double *ctl_mine(train_t *t) { return t->ctl_host + (size_t)t->rank * (size_t)t->slot; }
+
+static const double *ctl_of(const train_t *t, int r)
+{
+    return t->ctl_host + (size_t)r * (size_t)t->slot;
 }
 
 /* ---------------------------------------------------------------- the step */
 
-/* Add this rank's reduced shard of the model gradients into grad_acc
- * (first micro-batch: copy). */
-static dure_status_t accumulate_shard(train_t *t, int first)
+/*
+ * What every rank decides from the control exchange at the end of a step:
+ * the same numbers on every rank. Slot layout per rank: the A micro-batch
+ * losses, then the squared norm of its gradient part, then its stop signal.
+ */
+struct step_decision {
+    long step;                /* 1-based */
+    double loss;              /* mean over the global batch */
+    double norm;              /* L2 norm of the mean gradient */
+    double mean_scale;        /* 1 / (A * R): sum of gradients -> mean */
+    float lr;
+    int bad_rank, bad_micro;  /* first non-finite micro-batch loss; -1: none */
+    int nonfinite;            /* a loss or the norm is not finite */
+    int stop_signal;          /* a rank saw this signal; 0: none */
+};
+
+/* The step's batch; DURE_FAULT_NAN poisons it here (see train.h). */
+static dure_status_t next_batch(train_t *t, long step, struct dataio_batch *b)
 {
     dure_status_t st = DURE_OK;
-    const float *g = model_grads(t->model) + t->shard.offset;
-    size_t n = t->shard.count;
-    if (t->on_device) {
-        DURE_TRY(dure_accum_device(t->grad_acc, g, n, first, model_cuda_stream(t->model)));
-    } else if (first) {
-        memcpy(t->grad_acc, g, n * sizeof(float));
-    } else {
-        float *acc = t->grad_acc;
-#pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < n; i++) {
-            acc[i] += g[i];
-        }
+    DURE_TRY(dataio_loader_next(t->train_ld, b));
+    DURE_CHECK(b->local_batch == t->accum * t->micro && b->channels == t->channels,
+               DURE_ERR_INTERNAL, "loader gave %d windows of %d channels, expected %d of %d",
+               b->local_batch, b->channels, t->accum * t->micro, t->channels);
+    if (step == t->fault_nan_step && t->rank == t->fault_nan_rank) {
+        b->data[0] = NAN;
     }
 out:
     return st;
 }
 
-dure_status_t train_step(train_t *t, struct train_step_result *res)
+/*
+ * Forward and backward over this rank's A micro-batches, the gradient
+ * exchange overlapped with the backward that produces it: stages 0/1 once
+ * per step with the last backward, stage 2 with every backward, each
+ * reduced shard then summed into grad_acc. The losses go to the control
+ * slot; *comm_s accumulates the exchange's exposed wait.
+ */
+static dure_status_t run_micro_batches(train_t *t, const struct dataio_batch *b,
+                                       double *comm_s)
 {
     dure_status_t st = DURE_OK;
-    const struct dure_jobspec *s = t->spec;
-    struct dataio_batch b;
-    struct dataio_loader_stats ls;
-    double comm_s = 0, t0 = dure_now_s(), c0;
-    int A = t->accum;
-    long step = t->step + 1;
+    double *mine = ctl_mine(t);
+    const int A = t->accum;
 
-    memset(res, 0, sizeof *res);
-    DURE_TRY(dataio_loader_next(t->train_ld, &b));
-    DURE_CHECK(b.local_batch == A * t->micro && b.channels == t->channels,
-               DURE_ERR_INTERNAL, "loader gave %d windows of %d channels, expected %d of %d",
-               b.local_batch, b.channels, A * t->micro, t->channels);
     DURE_TRY(model_zero_grad(t->model));
-    if (step == t->fault_nan_step && t->rank == t->fault_nan_rank) {
-        b.data[0] = NAN;
-    }
-
-    double *mine = t->ctl_host + (size_t)t->rank * (size_t)t->slot;
     for (int j = 0; j < A; j++) {
-        int last = j == A - 1;
-        /* Stages 0/1 exchange once per step, overlapped with the last
-         * backward; stage 2 with every backward. */
-        int exchange = last || t->zero_stage == 2;
+        const int last = j == A - 1;
+        const int exchange = last || t->zero_stage == 2;
         float loss = 0;
-        if (exchange && s->parallel.overlap) {
-            model_set_grad_ready(t->model, on_grad_ready, t);
+        if (exchange && t->spec->parallel.overlap) {
+            model_set_grad_ready(t->model, on_grad_ready, t->bucketer);
         }
-        st = model_forward_backward(t->model, b.data + (size_t)j * t->micro_elems, &loss);
+        st = model_forward_backward(t->model, b->data + (size_t)j * t->micro_elems, &loss);
         model_set_grad_ready(t->model, NULL, NULL);
         DURE_TRY(st);
         mine[j] = loss;
         if (exchange) {
-            c0 = dure_now_s();
+            double c0 = dure_now_s();
             DURE_TRY(comm_bucketer_finish(t->bucketer));
-            comm_s += dure_now_s() - c0;
+            *comm_s += dure_now_s() - c0;
         }
         if (t->zero_stage == 2) {
-            DURE_TRY(accumulate_shard(t, j == 0));
+            const float *g = model_grads(t->model) + t->shard.offset;
+            DURE_TRY(device_accumulate(t->dev, t->grad_acc, g, t->shard.count, j == 0));
             if (!last) {
                 DURE_TRY(model_zero_grad(t->model));
             }
         }
     }
+out:
+    return st;
+}
 
+/* The reduced gradient this rank updates with: the stage 2 accumulator, or
+ * its part of the model's gradient vector. */
+static const float *update_grads(train_t *t)
+{
+    return t->zero_stage == 2 ? t->grad_acc : model_grads(t->model) + optim_offset(t->opt);
+}
+
+/*
+ * Exchange the losses, squared norms and stop signals, and decide as one:
+ * the global mean loss (summed in global micro-batch order), the gradient
+ * norm, whether anything is not finite (run.on_nan = stop: DURE_ERR_NUMERIC
+ * naming the step and rank), whether to stop for a signal.
+ */
+static dure_status_t decide(train_t *t, long step, struct step_decision *d, double *comm_s)
+{
+    dure_status_t st = DURE_OK;
+    const int A = t->accum;
+    double *mine = ctl_mine(t), sq = 0, loss_sum = 0, sq_sum = 0;
+
+    memset(d, 0, sizeof *d);
+    d->step = step;
+    d->bad_rank = d->bad_micro = -1;
     /* Squared norm of this rank's part: the whole vector at stage 0 (every
-     * rank holds the same reduced gradients), the shard at stages 1 and 2. */
-    double sq = 0;
-    const float *g = t->zero_stage == 2 ? t->grad_acc
-                     : model_grads(t->model) + (t->zero_stage ? t->shard.offset : 0);
-    DURE_TRY(optim_grad_sq_norm(t->opt, g, &sq));
+     * rank holds the same reduced gradients: rank 0's counts), the shard at
+     * stages 1 and 2. */
+    DURE_TRY(optim_grad_sq_norm(t->opt, update_grads(t), &sq));
     mine[A] = sq;
-    mine[A + 1] = (double)dure_signals_pending();
-    c0 = dure_now_s();
+    mine[A + 1] = t->hooks.stop_requested ? (double)t->hooks.stop_requested() : 0.0;
+    double c0 = dure_now_s();
     DURE_TRY(control_exchange(t));
-    comm_s += dure_now_s() - c0;
+    *comm_s += dure_now_s() - c0;
 
-    /* Loss: mean over the global batch, in global micro-batch order. */
-    double loss_sum = 0, sq_sum = 0;
-    int bad_rank = -1, bad_micro = -1;
     for (int r = 0; r < t->world_size; r++) {
-        const double *v = t->ctl_host + (size_t)r * (size_t)t->slot;
+        const double *v = ctl_of(t, r);
         for (int j = 0; j < A; j++) {
-            if (!isfinite(v[j]) && bad_rank < 0) {
-                bad_rank = r;
-                bad_micro = j;
+            if (!isfinite(v[j]) && d->bad_rank < 0) {
+                d->bad_rank = r;
+                d->bad_micro = j;
             }
             loss_sum += v[j];
         }
-        sq_sum += t->zero_stage ? v[A] : (r == 0 ? v[A] : 0);
+        sq_sum += t->zero_stage || r == 0 ? v[A] : 0;
         if (v[A + 1] != 0) {
-            res->stop_signal = (int)v[A + 1];
+            d->stop_signal = (int)v[A + 1];
         }
     }
-    double mean_scale = 1.0 / ((double)A * (double)t->world_size);
-    double loss = loss_sum * mean_scale;
-    double norm = sqrt(sq_sum) * mean_scale;
-    float lr = optim_lr_at(&t->sched, (int)(step - 1));
-    int nonfinite = bad_rank >= 0 || !isfinite(norm);
-
-    if (nonfinite && s->run.on_nan == JOBSPEC_RUN_NAN_STOP) {
-        if (bad_rank >= 0) {
+    d->mean_scale = 1.0 / ((double)A * (double)t->world_size);
+    d->loss = loss_sum * d->mean_scale;
+    d->norm = sqrt(sq_sum) * d->mean_scale;
+    d->lr = optim_lr_at(&t->sched, (int)(step - 1));
+    d->nonfinite = d->bad_rank >= 0 || !isfinite(d->norm);
+    if (d->nonfinite && t->spec->run.on_nan == JOBSPEC_RUN_NAN_STOP) {
+        if (d->bad_rank >= 0) {
             DURE_FAIL(DURE_ERR_NUMERIC,
                       "non-finite loss (%g) at step %ld on rank %d (micro-batch %d of %d): "
                       "stopping (run.on_nan = stop; skip drops such steps instead)",
-                      t->ctl_host[(size_t)bad_rank * (size_t)t->slot + (size_t)bad_micro],
-                      step, bad_rank, bad_micro, A);
+                      ctl_of(t, d->bad_rank)[d->bad_micro], step, d->bad_rank, d->bad_micro, A);
         }
         DURE_FAIL(DURE_ERR_NUMERIC,
                   "non-finite gradient norm at step %ld (loss %g): stopping "
                   "(run.on_nan = stop; skip drops such steps instead)",
-                  step, loss);
+                  step, d->loss);
     }
-    if (!nonfinite) {
-        float scale = (float)mean_scale * optim_clip_scale(norm, (float)s->optim.grad_clip);
-        float *p = model_params(t->model);
-        size_t off = optim_offset(t->opt);
-        const float *gu = t->zero_stage == 2 ? t->grad_acc : model_grads(t->model) + off;
-        t->opt_step++;
-        DURE_TRY(optim_adamw_update(t->opt, (int)t->opt_step, lr, scale, p + off, gu));
-        if (t->zero_stage > 0) {
-            c0 = dure_now_s();
-            DURE_TRY(comm_allgather(t->comm, p + t->shard.offset, p, t->n, COMM_F32));
-            comm_s += dure_now_s() - c0;
-        }
-        DURE_TRY(model_params_changed(t->model));
-    } else if (t->rank == 0) {
-        char where[32] = "";
-        if (bad_rank >= 0) {
-            snprintf(where, sizeof where, " on rank %d", bad_rank);
-        }
-        dure_log_warn(__FILE__, __LINE__,
-                      "non-finite %s at step %ld%s: update skipped (run.on_nan = skip)",
-                      bad_rank >= 0 ? "loss" : "gradient norm", step, where);
-    }
-    t->step = step;
-    t->last_loss = loss;
+out:
+    return st;
+}
 
-    dataio_loader_stats(t->train_ld, &ls);
+/*
+ * AdamW on this rank's slice with the clipped mean gradient, then (ZeRO)
+ * the all-gather of the updated slices, then the compute copy; or, for a
+ * non-finite step under run.on_nan = skip, nothing but a warning.
+ */
+static dure_status_t update(train_t *t, const struct step_decision *d, double *comm_s)
+{
+    dure_status_t st = DURE_OK;
+    if (d->nonfinite) {
+        if (t->rank == 0) {
+            char where[32] = "";
+            if (d->bad_rank >= 0) {
+                snprintf(where, sizeof where, " on rank %d", d->bad_rank);
+            }
+            dure_log_warn(__FILE__, __LINE__,
+                          "non-finite %s at step %ld%s: update skipped (run.on_nan = skip)",
+                          d->bad_rank >= 0 ? "loss" : "gradient norm", d->step, where);
+        }
+        goto out;
+    }
+    float scale = (float)d->mean_scale *
+                  optim_clip_scale(d->norm, (float)t->spec->optim.grad_clip);
+    float *p = model_params(t->model);
+    t->opt_step++;
+    DURE_TRY(optim_adamw_update(t->opt, (int)t->opt_step, d->lr, scale,
+                                p + optim_offset(t->opt), update_grads(t)));
+    if (t->zero_stage > 0) {
+        double c0 = dure_now_s();
+        DURE_TRY(comm_allgather(t->comm, p + t->shard.offset, p, t->n, COMM_F32));
+        *comm_s += dure_now_s() - c0;
+    }
+    DURE_TRY(model_params_changed(t->model));
+out:
+    return st;
+}
+
+static void fill_metrics(train_t *t, const struct step_decision *d, double step_s,
+                         double comm_s, struct train_step_result *res)
+{
+    struct dataio_loader_stats ls;
     struct dure_step_metrics *m = &res->metrics;
-    m->step = step;
-    m->loss = loss;
-    m->grad_norm = norm;
-    m->lr = lr;
-    m->step_s = dure_now_s() - t0;
-    m->timesteps_per_s = t->timesteps_per_step / m->step_s;
+    dataio_loader_stats(t->train_ld, &ls);
+    m->step = d->step;
+    m->loss = d->loss;
+    m->grad_norm = d->norm;
+    m->lr = d->lr;
+    m->step_s = step_s;
+    m->timesteps_per_s = t->timesteps_per_step / step_s;
     m->mfu = t->peak_flops > 0
-                 ? t->flops_per_step / m->step_s / (t->peak_flops * (double)t->world_size)
+                 ? t->flops_per_step / step_s / (t->peak_flops * (double)t->world_size)
                  : 0;
     m->data_wait_s = ls.wait_s - t->wait_seen;
     t->wait_seen = ls.wait_s;
     m->comm_exposed_s = comm_s;
-    m->skipped = nonfinite;
+    m->skipped = d->nonfinite;
+    res->stop_signal = d->stop_signal;
+}
+
+dure_status_t train_step(train_t *t, struct train_step_result *res)
+{
+    dure_status_t st = DURE_OK;
+    struct dataio_batch b;
+    struct step_decision d;
+    double comm_s = 0, t0 = dure_now_s();
+    const long step = t->step + 1;
+
+    memset(res, 0, sizeof *res);
+    DURE_TRY(next_batch(t, step, &b));
+    DURE_TRY(run_micro_batches(t, &b, &comm_s));
+    DURE_TRY(decide(t, step, &d, &comm_s));
+    DURE_TRY(update(t, &d, &comm_s));
+    t->step = step;
+    t->last_loss = d.loss;
+    fill_metrics(t, &d, dure_now_s() - t0, comm_s, res);
 out:
     return st;
 }
@@ -755,7 +776,7 @@ dure_status_t train_validate(train_t *t, double *val_loss, double *baseline_loss
         goto out;
     }
     DURE_TRY(dataio_loader_set_cursor(t->val_ld, &start));
-    double *mine = t->ctl_host + (size_t)t->rank * (size_t)t->slot;
+    double *mine = ctl_mine(t);
     for (int i = 0; i < t->val_batches; i++) {
         struct dataio_batch b;
         DURE_TRY(dataio_loader_next(t->val_ld, &b));
@@ -772,7 +793,7 @@ dure_status_t train_validate(train_t *t, double *val_loss, double *baseline_loss
         }
         DURE_TRY(control_exchange(t));
         for (int r = 0; r < t->world_size; r++) {
-            const double *v = t->ctl_host + (size_t)r * (size_t)t->slot;
+            const double *v = ctl_of(t, r);
             for (int j = 0; j < A; j++) {
                 sum += v[j];
                 base_sum += v[A + j];

@@ -32,8 +32,9 @@
  * The global gradient norm is sqrt of the sum over ranks of each shard's
  * squared norm (stage 0: the whole vector's, computed locally).
  *
- * Every step ends with one small control exchange (an all-gather of each
- * rank's micro-batch losses and its stop-signal flag) so that all ranks
+ * Every step ends with one small control exchange (an all-gather, in
+ * float64, of each rank's micro-batch losses, squared gradient norm and
+ * stop-signal flag) so that all ranks
  * take the same decision at the same step: skip or stop on a non-finite
  * loss or gradient, stop for a signal. Its wait is watched: a rank that
  * died makes the others abort after parallel.watchdog_s.
@@ -65,6 +66,14 @@ struct train_step_result {
     int stop_signal;      /* a rank saw SIGUSR2/SIGTERM: checkpoint and stop */
 };
 
+/* What the launcher lends the run: nothing here names launcher/. */
+struct train_hooks {
+    comm_hang_fn on_hang;          /* the collectives watchdog's hook (the launcher's:
+                                      print the report, abort the job); NULL: fail the wait */
+    int (*stop_requested)(void);   /* a signal number when this rank was asked to stop
+                                      at the next step boundary, else 0; NULL: never */
+};
+
 /* Memory this rank holds for the run, by lifetime class, in bytes. */
 struct train_memory {
     uint64_t params;       /* the flat parameter vector (every rank, whole) */
@@ -75,15 +84,17 @@ struct train_memory {
 };
 
 /*
- * Build everything for `spec` on this rank. Collective over `world` (which
- * must have been initialised with MPI_THREAD_MULTIPLE): every rank returns
- * the same status. on_hang is the collectives watchdog's hook (the
- * launcher's: print the report, abort the job). `progress` receives rank 0's setup report (model size,
- * memory, peak FLOP/s); NULL for none. On failure *out is NULL, and an
- * estimate of the memory needed is in the message when memory is short.
+ * Build everything for `spec` on this rank: its device (run.device, picked
+ * by its local rank), the communicator, the model with its parameters and
+ * gradients in the communicator's memory, the optimizer, the loaders.
+ * Collective over `world` (which must have been initialised with
+ * MPI_THREAD_MULTIPLE): every rank returns the same status. `hooks` is
+ * copied. `progress` receives rank 0's setup report (model size, memory,
+ * peak FLOP/s); NULL for none. On failure *out is NULL, and an estimate of
+ * the memory needed is in the message when memory is short (DURE_ERR_NOMEM).
  */
 dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ranks *ranks,
-                           MPI_Comm world, comm_hang_fn on_hang, FILE *progress,
+                           MPI_Comm world, const struct train_hooks *hooks, FILE *progress,
                            train_t **out);
 
 /* Free everything; collective (the communicator is torn down). NULL is a no-op. */

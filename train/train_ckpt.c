@@ -34,7 +34,7 @@ dure_status_t train_save(train_t *t, struct ckpt_io_stats *io, char *path, size_
     struct ckpt_meta meta;
     size_t opt_len = optim_len(t->opt);
     float *m = t->stage, *v = t->stage + opt_len;
-    const float *params;
+    const void *params = NULL;
     /* Each rank writes its shard; at stage 0 it holds the whole vector and
      * its moments, and passes the shard's part of them. */
     size_t moff = t->zero_stage ? 0 : t->shard.offset;
@@ -43,15 +43,13 @@ dure_status_t train_save(train_t *t, struct ckpt_io_stats *io, char *path, size_
     DURE_TRY(ckpt_path(t->spec->checkpoint.dir, meta.step, path, cap));
     DURE_TRY(optim_moment_to_host(t->opt, OPTIM_M, m));
     DURE_TRY(optim_moment_to_host(t->opt, OPTIM_V, v));
-    if (t->on_device) {
-        float *host = t->stage + 2 * opt_len;
-        DURE_TRY(model_copy_to_host(t->model, MODEL_BUF_PARAMS, t->shard.offset,
-                                    t->shard.count, host + t->shard.offset));
-        params = host;
-    } else {
-        params = model_params(t->model);
-    }
-    DURE_TRY(ckpt_save(t->world, t->spec->checkpoint.dir, &meta, params + t->shard.offset,
+    /* The shard of the parameters, read in place where the device's memory
+     * is host memory. */
+    float *host = t->stage + 2 * opt_len;
+    const size_t off = t->shard.offset, bytes = t->shard.count * sizeof(float);
+    DURE_TRY(device_host_view(t->dev, model_params(t->model) + off, host + off, bytes,
+                              &params));
+    DURE_TRY(ckpt_save(t->world, t->spec->checkpoint.dir, &meta, params,
                        m + moff, v + moff, t->shard.offset, t->shard.count,
                        t->spec->checkpoint.keep, io));
 out:
@@ -79,12 +77,11 @@ dure_status_t train_resume(train_t *t, int *resumed, char *from, size_t cap)
         goto out;
     }
     snprintf(from, cap, "%s", path);
-    float *params = t->on_device ? t->stage + 2 * opt_len : model_params(t->model);
-    DURE_TRY(ckpt_load(t->world, path, t->model_desc, t->n, &meta, params + off, m, v, off,
-                       len, &io));
-    if (t->on_device) {
-        DURE_TRY(model_copy_from_host(t->model, MODEL_BUF_PARAMS, off, len, params + off));
-    }
+    float *dev_params = model_params(t->model) + off;
+    float *params = device_host_target(t->dev, dev_params, t->stage + 2 * opt_len + off);
+    DURE_TRY(ckpt_load(t->world, path, t->model_desc, t->n, &meta, params, m, v, off, len,
+                       &io));
+    DURE_TRY(device_host_commit(t->dev, dev_params, params, len * sizeof(float)));
     DURE_TRY(optim_moment_from_host(t->opt, OPTIM_M, m));
     DURE_TRY(optim_moment_from_host(t->opt, OPTIM_V, v));
     if (t->zero_stage > 0) {

@@ -13,12 +13,14 @@
 #include "collectives/comm.h"
 #include "ckpt/ckpt.h"
 #include "dataio/loader.h"
+#include "device/device.h"
 #include "train/train.h"
 #include "model/model.h"
 #include "model/optim.h"
 
 struct train {
     const struct dure_jobspec *spec;
+    struct train_hooks hooks;
     MPI_Comm world;              /* the caller's; not owned */
     int rank, world_size;
     int accum;                   /* A: micro-batches per step on this rank */
@@ -26,7 +28,7 @@ struct train {
     int window, channels;        /* W timesteps, C channels */
     size_t micro_elems;          /* micro * W * C floats */
     int zero_stage;
-    int on_device;               /* model memory is CUDA device memory */
+    device_t *dev;               /* this rank's device; owned */
 
     model_t *model;
     optim_t *opt;
@@ -37,18 +39,15 @@ struct train {
 
     size_t n;                    /* parameters */
     struct comm_shard shard;     /* comm_shard_of(n, world_size, rank) */
-    size_t *tensor_off;          /* (n_tensors + 1) tensor boundaries */
-    int n_tensors;
-    int hook_err_tensor;         /* tensor a misaligned hook range hit, -1 */
 
-    float *grad_acc;             /* stage 2: (shard.count) gradient sum, model memory */
-    /* Control exchange: `slot` doubles per rank, all-gathered as 2*slot
-     * floats each (an all-gather copies bits, so doubles survive it). */
+    float *grad_acc;             /* stage 2: (shard.count) gradient sum, the comm's memory */
+    /* Control exchange: `slot` doubles per rank, all-gathered as float64. */
     int slot;
     double *ctl_host;            /* (world_size * slot) host */
     void *ctl_comm;              /* the same bytes in the comm's memory */
-    float *stage;                /* checkpoint staging: m, v (opt_len each) and,
-                                    on a device, params (n); host */
+    float *stage;                /* checkpoint staging, host: m, v (opt_len each) and,
+                                    where the device's memory is not host memory,
+                                    params (n) */
 
     struct optim_schedule sched;
     long step;                   /* optimizer steps completed */

@@ -13,8 +13,9 @@ run_make_data() {
 }
 
 # run_job NAME [KEY=VALUE ...]: write $T_TMP/NAME.ini, a tiny deterministic
-# model (window 20 timesteps), 8 steps, validation every 4 steps; the
-# KEY=VALUE pairs are appended as a [section] key override list later.
+# model (window 20 timesteps), 8 steps, validation every 4 steps, pinned to
+# the CPU and MPI (so a GPU machine runs the same test); the KEY=VALUE pairs
+# are appended as a [section] key override list later.
 run_job() {
     local name=$1
     cat > "$T_TMP/$name.ini" <<INI
@@ -28,6 +29,7 @@ log_every = 1
 val_every = 4
 val_batches = 1
 threads = 1
+device = cpu
 
 [model]
 d_model = 16
@@ -47,6 +49,7 @@ global_batch = 8
 micro_batch = 2
 
 [parallel]
+backend = mpi
 watchdog_s = 20
 
 [checkpoint]

@@ -55,6 +55,12 @@ t_grep "footer says FAILED" '^# Out of bounds values : 4 FAILED'
 t_grep "and a message says why" 'wrong element\(s\)'
 t_run "corruption on rank 0 of a reduce-scatter is counted too" 1 env DURE_BENCH_CORRUPT=0 \
     mpirun -np 2 -x DURE_BENCH_CORRUPT "$DURE" bench reducescatter -b 4K -e 4K "${quick[@]}"
+t_run "a malformed DURE_BENCH_CORRUPT is refused, not read as rank 0" 3 env DURE_BENCH_CORRUPT=one \
+    "$DURE" bench allreduce -b 4K -e 4K "${quick[@]}"
+t_grep "named" "DURE_BENCH_CORRUPT='one': not a rank number"
+t_run "DURE_BENCH_STALL without seconds is refused" 3 env DURE_BENCH_STALL=1 \
+    "$DURE" bench allreduce -b 4K -e 4K "${quick[@]}"
+t_grep "named" "DURE_BENCH_STALL='1': not RANK:SECONDS"
 t_run "without checking (-c 0) nothing is counted" 0 env DURE_BENCH_CORRUPT=1 mpirun -np 2 \
     -x DURE_BENCH_CORRUPT "$DURE" bench allreduce -b 4K -e 4K -c 0 "${quick[@]}"
 
@@ -76,6 +82,15 @@ PY
 then t_ok "--json holds every size with both sides"; else t_fail "--json content"; fi
 if [ "$(head -c 8 "$png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]; then t_ok "--plot wrote a PNG"
 else t_fail "--plot did not write a PNG"; fi
+odd="$T_TMP/it's a \"plot\"; set output 'x'.png"
+t_run "--plot into a path holding quotes and gnuplot syntax" 0 mpirun -np 2 "$DURE" bench allgather \
+    -b 64K -e 256K -f 4 "${quick[@]}" --plot "$odd"
+if [ "$(head -c 8 "$odd" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]; then t_ok "the PNG is at that very path"
+else t_fail "no PNG at the quoted path"; fi
+t_run "--plot into a missing directory fails" 1 mpirun -np 2 "$DURE" bench allgather \
+    -b 64K -e 64K "${quick[@]}" --plot "$T_TMP/missing/busbw.png"
+t_grep "naming the picture" "gnuplot (failed .* drawing|could not write) $T_TMP/missing/busbw.png"
+if printf '%s' "$T_OUT" | grep -qa 'PNG'; then t_fail "PNG bytes went to the terminal"; else t_ok "no PNG bytes on the terminal"; fi
 t_run "--min-busbw above the measured average fails" 1 mpirun -np 2 "$DURE" bench allreduce \
     -b 4K -e 4K "${quick[@]}" --min-busbw 100000
 t_grep "the reason is given" 'below --min-busbw'

@@ -2,7 +2,8 @@
  * tests/mpi/test_coll_bucket.c - the gradient bucketer: the plan (reverse
  * layer order, size cap, empty and oversized tensors), buckets starting the
  * moment they are complete and always in bucket order, all-reduce and
- * reduce-scatter results over several steps, overlap off, and bad input.
+ * reduce-scatter results over several steps, overlap off, ranges of whole
+ * tensors as the model reports them, and bad input.
  */
 #include "tests/support/mpitest.h"
 
@@ -201,6 +202,50 @@ static void test_errors(void **state)
     free(g);
 }
 
+/* The model reports whole-tensor ranges, last first: each one completes
+ * buckets that start at once, and the result is the same. */
+static void test_ready_ranges(void **state)
+{
+    (void)state;
+    comm_bucketer_t *b = NULL;
+    float *g = calloc(total, sizeof *g);
+    struct comm_bucket_config cfg = {cap_mb, COMM_BUCKET_ALLREDUCE, COMM_AVG, 1};
+    assert_non_null(g);
+    assert_int_equal(comm_bucketer_create(cm, g, offsets, NT, &cfg, &b), DURE_OK);
+    for (size_t i = 0; i < total; i++) {
+        g[i] = pat(rank, i, 7);
+    }
+    uint64_t seq0 = comm_seq(cm);
+    /* t3 (empty, at the same offset as t4), t4, t5: buckets 0 and 1 */
+    assert_int_equal(comm_bucketer_ready_range(b, offsets[4], offsets[6] - offsets[4]), DURE_OK);
+    assert_int_equal(comm_seq(cm) - seq0, 2);
+    assert_int_equal(comm_bucketer_ready_range(b, offsets[1], offsets[3] - offsets[1]), DURE_OK);
+    assert_int_equal(comm_seq(cm) - seq0, 3);
+    assert_int_equal(comm_bucketer_ready_range(b, 0, offsets[1]), DURE_OK);
+    assert_int_equal(comm_seq(cm) - seq0, 4);
+    assert_int_equal(comm_bucketer_finish(b), DURE_OK);
+    assert_int_equal(comm_seq(cm) - seq0, 4);
+    for (size_t i = 0; i < total; i++) {
+        if (g[i] != avg_at(i, 7)) {
+            print_error("element %zu: got %g want %g\n", i, (double)g[i], (double)avg_at(i, 7));
+            fail();
+        }
+    }
+    dure_log_set_quiet(1);
+    assert_int_equal(comm_bucketer_ready_range(b, 1, 4), DURE_ERR_ARG);
+    assert_non_null(strstr(dure_last_error(), "[1, 5) does not start at a tensor boundary"));
+    assert_int_equal(comm_bucketer_ready_range(b, 0, 100), DURE_ERR_ARG);
+    assert_non_null(strstr(dure_last_error(), "[0, 100) ends inside tensor 2 [8, 1008)"));
+    assert_int_equal(comm_bucketer_ready_range(b, offsets[5], 8), DURE_ERR_ARG);
+    assert_int_equal(comm_bucketer_ready_range(b, offsets[5], 7), DURE_OK);
+    assert_int_equal(comm_bucketer_ready_range(b, offsets[5], 7), DURE_ERR_ARG);
+    assert_non_null(strstr(dure_last_error(), "tensor 5 marked ready twice"));
+    dure_log_set_quiet(0);
+    assert_int_equal(comm_bucketer_finish(b), DURE_OK);
+    comm_bucketer_free(b);
+    free(g);
+}
+
 /* More buckets than the comm's request slots (max_inflight 256): the
  * oldest are waited for as new ones start; every result is still right. */
 static void test_more_buckets_than_slots(void **state)
@@ -244,6 +289,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_overlap_off),
         cmocka_unit_test(test_default_size_and_one_bucket),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_ready_ranges),
         cmocka_unit_test(test_more_buckets_than_slots),
     };
     return MPITEST_RUN_GROUP("coll_bucket", tests, setup, teardown);

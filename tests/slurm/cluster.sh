@@ -1,38 +1,68 @@
 #!/usr/bin/env bash
-# tests/slurm/cluster.sh up|down|status DIR - a private single-node Slurm cluster.
+# tests/slurm/cluster.sh - a private Slurm cluster for tests: one node on
+# this host, or N namespaced nodes (tests/slurm/nodes.sh).
 #
 # up DIR      start munged, slurmctld and slurmd as root with every file they
 #             use (config, munge key and socket, state, spool, logs, pid files,
-#             job completion records) under DIR, wait until the node is idle,
+#             job completion records) under DIR, wait until the nodes are idle,
 #             and write DIR/env.sh for clients to source. Idempotent: on a DIR
-#             whose cluster runs it only checks it; on a DIR left half up it
-#             stops what is left and starts afresh.
+#             whose cluster runs (with the same settings) it only checks it; on
+#             a DIR left half up it stops what is left and starts afresh.
 # down DIR    stop every daemon recorded in DIR by its PID (never by name),
-#             then any process a job left behind. Idempotent.
-# status DIR  print each daemon's state; exit 0 only if all three run.
+#             then any process a job left behind, then (multi-node) the
+#             namespaces and links it made. Idempotent.
+# status DIR  print each daemon's state; exit 0 only if all run.
+# fabric DIR RATE|none [NODE...]
+#             multi-node: limit the named nodes' links (default: all) to RATE
+#             (tc tbf, e.g. 1gbit) in both directions, or lift the limit.
+# exec DIR NODE CMD...
+#             multi-node: run CMD in NODE's namespaces (network, host name,
+#             mounts), as its jobs see them: to plant a fault on one node.
+#
+# Multi-node (DURE_CLUSTER_NODES=N set, 1 to 64): every node is a network
+# namespace with its own host name TAG-nI, address, CPUs and slurmd; see
+# tests/slurm/nodes.sh. DURE_CLUSTER_TAG (default dn; 1-8 of [a-z0-9])
+# names every namespace, link and node; DURE_CLUSTER_NET (A.B.C.0/24;
+# default one the tag picks in 10.200-249.x) gives every address;
+# DURE_CLUSTER_CPUS (default: this machine's CPUs / N, at least 1) is what
+# each node declares and is pinned to; DURE_CLUSTER_RATE (default none) is
+# the fabric's rate at start; DURE_CLUSTER_CONF_EXTRA is appended to
+# slurm.conf (e.g. "SlurmdTimeout=10"). Two clusters need different tags
+# and subnets; `up` refuses a tag or subnet in use.
 #
 # Layout of DIR:
 #   env.sh                  exports SLURM_CONF; clears inherited SLURM_*,
-#                           SBATCH_*, SALLOC_*, SRUN_*, SQUEUE_*, SINFO_*
-#   etc/slurm.conf          generated; free TCP ports chosen at each fresh start
+#                           SBATCH_*, SALLOC_*, SRUN_*, SQUEUE_*, SINFO_*;
+#                           multi-node: DURE_SLURM_NODES (the node names)
+#   cluster.env             multi-node: the tag, subnet, nodes and CPUs `up` chose
+#   etc/slurm.conf          generated; single node: free TCP ports chosen at
+#                           each fresh start
 #   etc/munge/munge.key     0600, new random key per cluster
 #   munge/munge.socket      munged's socket (its directory is world-executable)
 #   pids/NAME               the PID this script recorded for each daemon
+#                           (multi-node: slurmd.NODE per node)
 #   run/ state/ spool/ tmp/ daemons' pid files, slurmctld state, slurmd spool,
-#                           TmpFS (PMIx puts per-step directories there)
+#                           TmpFS (PMIx puts per-step directories there);
+#                           multi-node: spool/NODE, tmp/NODE
 #   log/NAME.out            each daemon's stderr: all of munged's and
 #                           slurmctld's log (they run in the foreground)
 #   log/slurmd.log          the log of slurmd and of every slurmstepd
+#                           (multi-node: slurmd.NODE.log)
+#   fabric/NODE             multi-node: the rate NODE's link is limited to
+#   netns                   multi-node: the namespaces and bridge `up` made,
+#                           with their inode and ifindex (down removes those only)
 #   jobcomp.log             one line per finished job (JobState=, ExitCode=)
 #
 # Knobs: DURE_SLURM_UP_TIMEOUT (s, default 30) bounds `up`;
 # DURE_SLURM_STOP_TIMEOUT (s, default 10) is how long `down` waits after
 # SIGTERM before SIGKILL for a daemon (job tasks get 3 s);
-# DURE_SLURM_PORTS="CTLD SLURMD" are the ports `up` tries first (if either is
-# taken it goes on with free ones, as when another cluster takes a port
-# between our check and the bind).
+# DURE_SLURM_PORTS="CTLD SLURMD" are the ports a single-node `up` tries
+# first (if either is taken it goes on with free ones, as when another
+# cluster takes a port between our check and the bind).
 set -u
 
+# The daemons of a single-node cluster; a multi-node one has slurmd.NODE
+# for each node instead of slurmd (set_daemons).
 DAEMONS=(munged slurmctld slurmd)
 UP_TIMEOUT=${DURE_SLURM_UP_TIMEOUT:-30}
 STOP_TIMEOUT=${DURE_SLURM_STOP_TIMEOUT:-10}
@@ -47,7 +77,22 @@ die() { warn "$*"; exit 1; }
 
 usage() {
     echo "usage: bash tests/slurm/cluster.sh up|down|status DIR" >&2
+    echo "       bash tests/slurm/cluster.sh fabric DIR RATE|none [NODE...]" >&2
+    echo "       bash tests/slurm/cluster.sh exec DIR NODE CMD..." >&2
     exit 2
+}
+
+# shellcheck source=tests/slurm/nodes.sh
+. "$(dirname "${BASH_SOURCE[0]}")/nodes.sh"
+
+# set_daemons: DAEMONS of the cluster recorded in DIR (multi-node when
+# DIR/cluster.env exists).
+set_daemons() {
+    local n
+    DAEMONS=(munged slurmctld slurmd)
+    read_settings || return 0
+    DAEMONS=(munged slurmctld)
+    for n in "${NODE_NAMES[@]}"; do DAEMONS+=("slurmd.$n"); done
 }
 
 # proc_state PID: the one-letter state of PID ("" if it does not exist).
@@ -59,23 +104,25 @@ proc_state() {
 }
 
 # daemon_pid NAME: the recorded PID of NAME if that process still runs the
-# daemon of this DIR: program .../NAME with DIR in its arguments (a zombie, a
-# reused PID, another cluster's daemon, or setsid and nohup before they exec
-# the daemon do not count); prints nothing otherwise.
+# daemon of this DIR: program .../NAME (slurmd for slurmd.NODE) with DIR in
+# its arguments (a zombie, a reused PID, another cluster's daemon, or setsid,
+# nohup, nsenter and taskset before they exec the daemon do not count);
+# prints nothing otherwise.
 daemon_pid() {
-    local name=$1 pid args state
+    local name=$1 pid args state prog=${1%%.*}
     read -r pid 2>/dev/null < "$DIR/pids/$name" || return 0
     [[ "$pid" =~ ^[0-9]+$ ]] || return 0
     state=$(proc_state "$pid")
     [ -n "$state" ] && [ "$state" != Z ] || return 0
     mapfile -d '' args 2>/dev/null < "/proc/$pid/cmdline" || return 0
-    [[ "${args[0]:-}" == */"$name" ]] && [[ "${args[*]}" == *"$DIR/"* ]] && echo "$pid"
+    [[ "${args[0]:-}" == */"$prog" ]] && [[ "${args[*]}" == *"$DIR/"* ]] && echo "$pid"
 }
 
 # start_daemon NAME CMD...: run CMD in the foreground of its own session,
 # detached from our stdio and from every other descriptor we hold, and
 # record its PID. setsid does not fork here (a background child is never a
-# process-group leader), so $! is the daemon itself.
+# process-group leader), so $! is the daemon itself (or a chain of programs
+# that exec it: nsenter, unshare, sh, taskset).
 start_daemon() {
     local name=$1; shift
     echo "=== cluster.sh: starting $name" >> "$DIR/log/$name.out"
@@ -246,10 +293,13 @@ write_env() {
 for _dure_v in $(env | sed -n 's/^\(\(SLURM\|SBATCH\|SALLOC\|SRUN\|SQUEUE\|SINFO\)_[A-Za-z0-9_]*\)=.*/\1/p'); do
     unset "$_dure_v"
 done
-unset _dure_v
+unset _dure_v DURE_SLURM_NODES
 EOF
         printf 'export SLURM_CONF=%q\n' "$DIR/etc/slurm.conf"
         printf 'export DURE_SLURM_DIR=%q\n' "$DIR"
+        if [ -r "$DIR/cluster.env" ]; then
+            printf 'export DURE_SLURM_NODES=%q\n' "${NODE_NAMES[*]}"
+        fi
     } > "$DIR/env.sh"
 }
 
@@ -292,31 +342,61 @@ stop_daemon() { # name
 }
 
 cmd_up() {
-    local name running=0 attempt ports deadline rc
+    local name running=0 attempt ports deadline rc multi=0 recorded="" wanted=""
     [ "$(id -u)" -eq 0 ] || die "the test cluster runs its daemons as root"
     [[ "${DURE_SLURM_PORTS:-1 1}" =~ ^[0-9]+\ [0-9]+$ ]] ||
         die "DURE_SLURM_PORTS must be two port numbers, not '$DURE_SLURM_PORTS'"
     for name in munged slurmctld slurmd scontrol sinfo; do
         command -v "$name" >/dev/null || die "$name not found: run 'make deps'"
     done
+    [ -n "${DURE_CLUSTER_NODES:-}" ] && multi=1
+    if [ $multi -eq 1 ]; then
+        for name in ip tc nsenter unshare taskset; do
+            command -v "$name" >/dev/null || die "$name not found: run 'make deps'"
+        done
+    fi
     DIR=$(cd "$DIR" && pwd -P)
-    # The node is this host, under the short name slurmctld and slurmd -C use.
-    NODE=$(hostname -s)
+    # What DIR holds now, then what is asked for.
+    set_daemons
+    [ -r "$DIR/cluster.env" ] && recorded=$(cat "$DIR/cluster.env")
     for name in "${DAEMONS[@]}"; do
         [ -n "$(daemon_pid "$name")" ] && running=$((running + 1))
     done
-    if [ $running -eq ${#DAEMONS[@]} ]; then
+    if [ $multi -eq 1 ]; then
+        net_settings
+        wanted=$(printf 'TAG=%q\nNET=%q\nNODES=%q\nCPUS=%q' "$TAG" "$NET" "$NODES" "$CPUS")
+    else
+        # The node is this host, under the short name slurmctld and slurmd -C use.
+        NODE=$(hostname -s)
+    fi
+    if [ $running -eq ${#DAEMONS[@]} ] && [ "$recorded" = "$wanted" ]; then
         STARTED="${DAEMONS[*]}"
-        wait_until "$UP_TIMEOUT" "node $NODE idle" node_idle || { dump_logs; return 1; }
+        if [ $multi -eq 1 ]; then
+            wait_until "$UP_TIMEOUT" "$NODES nodes idle" node_idle_all || { dump_logs; return 1; }
+        else
+            wait_until "$UP_TIMEOUT" "node $NODE idle" node_idle || { dump_logs; return 1; }
+        fi
         log "already up in $DIR"
         return 0
     fi
     # A fresh cluster: nothing of an earlier one (daemons left half up,
-    # processes of its jobs, state, stale pid files, sockets) is carried over.
-    [ $running -eq 0 ] || log "half up in $DIR: stopping what is left first"
-    if [ -d "$DIR/pids" ]; then cmd_down > /dev/null || return 1; fi
+    # processes of its jobs, state, stale pid files, sockets, namespaces) is
+    # carried over.
+    if [ $running -eq ${#DAEMONS[@]} ]; then
+        log "up in $DIR with other settings: stopping it first"
+    elif [ $running -gt 0 ]; then
+        log "half up in $DIR: stopping what is left first"
+    fi
+    if [ -d "$DIR/pids" ] || [ -n "$recorded" ]; then cmd_down > /dev/null || return 1; fi
+    if [ $multi -eq 1 ]; then
+        # cmd_down read the old settings: the new ones again. The tag and
+        # subnet must be free before anything is recorded as this DIR's.
+        net_settings
+        (net_clean_stale && net_check_free) || return 1
+    fi
     rm -rf "${DIR:?}/etc" "$DIR/munge" "$DIR/pids" "$DIR/run" "$DIR/state" \
-        "$DIR/spool" "$DIR/tmp" "$DIR/log" "$DIR/jobcomp.log" "$DIR/env.sh"
+        "$DIR/spool" "$DIR/tmp" "$DIR/log" "$DIR/jobcomp.log" "$DIR/env.sh" \
+        "$DIR/cluster.env" "$DIR/fabric" "$DIR/netns"
     mkdir -p "$DIR/etc/munge" "$DIR/munge" "$DIR/pids" "$DIR/run" "$DIR/state" \
         "$DIR/spool" "$DIR/tmp" "$DIR/log" || die "cannot create directories in $DIR"
     # munged wants every directory above its socket world-executable; it
@@ -337,6 +417,20 @@ cmd_up() {
     STARTED=munged
     if ! wait_until $((deadline - SECONDS)) "munged's socket" munge_ok; then
         dump_logs; cmd_down >/dev/null; return 1
+    fi
+    if [ $multi -eq 1 ]; then
+        # Recorded first, so that down removes whatever part gets made.
+        write_settings
+        set_daemons
+        if (net_up) && start_nodes_cluster "$deadline" &&
+            { [ -z "${DURE_CLUSTER_RATE:-}" ] || fabric_apply "$DURE_CLUSTER_RATE" "${NODE_NAMES[@]}"; }; then
+            write_env
+            log "up in $DIR ($NODES nodes ${NODE_NAMES[*]} on $NET.0/24, $CPUS CPU(s) each, controller $CTL_NAME)"
+            return 0
+        fi
+        dump_logs
+        cmd_down >/dev/null
+        return 1
     fi
     # Another cluster may take a port between our check and the bind:
     # then try again with new ones.
@@ -373,9 +467,11 @@ cmd_down() {
     local name pid kind pids=() stepds=() tasks=() rc=0
     [ -d "$DIR" ] || { log "nothing to stop: $DIR does not exist"; return 0; }
     DIR=$(cd "$DIR" && pwd -P)
+    set_daemons
     # slurmd first so that it starts nothing more, then what jobs left,
     # then munged, which slurmstepd needs until its end.
-    for name in slurmd slurmctld; do
+    for name in "${DAEMONS[@]}"; do
+        [ "$name" = munged ] && continue
         pid=$(daemon_pid "$name")
         [ -n "$pid" ] && pids+=("$pid")
     done
@@ -398,6 +494,11 @@ cmd_down() {
             rm -f "$DIR/pids/$name"
         fi
     done
+    # Namespaces, links and the bridge of a multi-node cluster, by name.
+    if [ -r "$DIR/cluster.env" ]; then
+        net_down || rc=1
+        [ $rc -ne 0 ] || rm -f "$DIR/cluster.env"
+    fi
     [ $rc -eq 0 ] && log "down in $DIR"
     return $rc
 }
@@ -405,6 +506,7 @@ cmd_down() {
 cmd_status() {
     local name pid rc=0
     [ -d "$DIR" ] && DIR=$(cd "$DIR" && pwd -P)
+    set_daemons
     for name in "${DAEMONS[@]}"; do
         pid=$(daemon_pid "$name")
         if [ -n "$pid" ]; then echo "$name: running (pid $pid)"
@@ -414,21 +516,31 @@ cmd_status() {
     if [ $rc -eq 0 ]; then
         SLURM_CONF="$DIR/etc/slurm.conf" sinfo -N -o '%N %P %T %c %m' || rc=1
     fi
+    if [ -r "$DIR/cluster.env" ]; then
+        echo "tag $TAG, subnet $NET.0/24, $NODES node(s) of $CPUS CPU(s)"
+        for name in "${NODE_NAMES[@]}"; do
+            echo "$name: address $(node_addr "${name#"$TAG"-n}"), CPUs $(node_cpus "${name#"$TAG"-n}"), fabric $(cat "$DIR/fabric/$name" 2>/dev/null || echo unlimited)"
+        done
+    fi
     return $rc
 }
 
-{ [ $# -eq 2 ] && [ -n "$2" ]; } || usage
-DIR=$2
-case $1 in
+{ [ $# -ge 2 ] && [ -n "$2" ]; } || usage
+cmd=$1 DIR=$2
+shift 2
+case $cmd in
     up|down)
+        [ $# -eq 0 ] || usage
         # One `up` or `down` at a time per DIR; the daemons never inherit
         # the lock (start_daemon closes it). A `down` on a DIR that never
         # held a cluster writes nothing there.
-        if [ "$1" = up ] || [ -d "$DIR/pids" ]; then
+        if [ "$cmd" = up ] || [ -d "$DIR/pids" ] || [ -r "$DIR/cluster.env" ]; then
             { mkdir -p "$DIR" && exec 9>> "$DIR/lock"; } || die "cannot create $DIR/lock"
             flock -w "$UP_TIMEOUT" 9 || die "another cluster.sh holds $DIR/lock"
         fi
-        "cmd_$1" ;;
-    status) cmd_status ;;
+        "cmd_$cmd" ;;
+    status) [ $# -eq 0 ] || usage; cmd_status ;;
+    fabric) [ $# -ge 1 ] || usage; DIR=$(cd "$DIR" && pwd -P) || exit 1; cmd_fabric "$@" ;;
+    exec) [ $# -ge 2 ] || usage; DIR=$(cd "$DIR" && pwd -P) || exit 1; cmd_exec "$@" ;;
     *) usage ;;
 esac

@@ -20,6 +20,7 @@
 #include "model/kernels_cpu.h"
 #include "model/layout.h"
 #include "model/model.h"
+#include "tests/support/testdev.h"
 
 /* Deterministic test data: xorshift64* uniforms in [-1, 1). */
 static uint64_t ref_rng_state = 88172645463325252ULL;
@@ -635,7 +636,7 @@ static void check_model_grads(enum model_loss loss, float delta)
     size_t nb = (size_t)cfg.micro_batch * T * cfg.channels;
     float *batch = malloc(nb * sizeof *batch);
     ref_fill(batch, nb, 1.0);
-    assert_int_equal(model_create(&cfg, &m), DURE_OK);
+    assert_int_equal(model_create(&cfg, testdev_cpu(), NULL, &m), DURE_OK);
     randomize_params(m);
     float floss;
     assert_int_equal(model_forward_backward(m, batch, &floss), DURE_OK);
@@ -680,7 +681,7 @@ static void test_tensor_table(void **state)
     struct model_flops f;
     model_t *m = NULL;
     tiny_config(&cfg);
-    assert_int_equal(model_create(&cfg, &m), DURE_OK);
+    assert_int_equal(model_create(&cfg, testdev_cpu(), NULL, &m), DURE_OK);
     size_t nt, D = 8, PC = 6;
     const struct model_tensor *t = model_tensors(m, &nt);
     assert_int_equal(nt, 3 + 12 * 2 + 4);
@@ -751,7 +752,7 @@ static void test_grad_ready_hook(void **state)
     tiny_config(&cfg);
     size_t nb = (size_t)cfg.micro_batch * (cfg.context_patches + 1) * cfg.patch_len * cfg.channels;
     float *batch = calloc(nb, sizeof *batch);
-    assert_int_equal(model_create(&cfg, &m), DURE_OK);
+    assert_int_equal(model_create(&cfg, testdev_cpu(), NULL, &m), DURE_OK);
     model_set_grad_ready(m, record_ready, &rec);
     assert_int_equal(model_forward_backward(m, batch, &loss), DURE_OK);
     /* head + final LN, each block from the last, then the embeddings:
@@ -781,7 +782,7 @@ static void expect_bad(const struct model_config *cfg, dure_status_t want,
 {
     model_t *m = (model_t *)cfg; /* must be reset to NULL on failure */
     dure_log_set_quiet(1);
-    dure_status_t st = model_create(cfg, &m);
+    dure_status_t st = model_create(cfg, testdev_cpu(), NULL, &m);
     dure_log_set_quiet(0);
     assert_int_equal(st, want);
     assert_null(m);

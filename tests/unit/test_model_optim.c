@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "model/model.h"
+#include "tests/support/testdev.h"
 #include "model/optim.h"
 
 static const struct optim_config adam = {.beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
@@ -56,7 +57,7 @@ static void test_adamw_by_hand(void **state)
     (void)state;
     optim_t *opt = NULL;
     float p[2] = {1.0f, 1.0f}, g[2] = {0.5f, 0.5f};
-    assert_int_equal(optim_create(&adam, two, 2, 0, 2, MODEL_MEM_HOST, &opt), DURE_OK);
+    assert_int_equal(optim_create(&adam, testdev_cpu(), two, 2, 0, 2, &opt), DURE_OK);
     /* t = 1: m = 0.05, v = 0.0125, m^ = 0.5, v^ = 0.25, step = 0.5 / 0.5 = 1
      * w: 1 - 0.1 * (1 + 0.1 * 1) = 0.89;  b: 1 - 0.1 * 1 = 0.9 */
     assert_int_equal(optim_adamw_update(opt, 1, 0.1f, 1.0f, p, g), DURE_OK);
@@ -101,7 +102,7 @@ static void test_slices_equal_full(void **state)
     cfg.patch_len = 4;
     cfg.context_patches = 4;
     cfg.micro_batch = 1;
-    assert_int_equal(model_create(&cfg, &m), DURE_OK);
+    assert_int_equal(model_create(&cfg, testdev_cpu(), NULL, &m), DURE_OK);
     size_t n = model_param_count(m), nt;
     const struct model_tensor *t = model_tensors(m, &nt);
     float *p_full = malloc(n * sizeof(float)), *p_shard = malloc(n * sizeof(float));
@@ -112,10 +113,9 @@ static void test_slices_equal_full(void **state)
     /* Three uneven shards whose borders cut through tensors. */
     size_t cut[4] = {0, n / 3 + 7, 2 * n / 3 + 1, n};
     optim_t *full = NULL, *shard[3] = {NULL, NULL, NULL};
-    assert_int_equal(optim_create(&adam, t, nt, 0, n, MODEL_MEM_HOST, &full), DURE_OK);
+    assert_int_equal(optim_create(&adam, testdev_cpu(), t, nt, 0, n, &full), DURE_OK);
     for (int r = 0; r < 3; r++) {
-        assert_int_equal(optim_create(&adam, t, nt, cut[r], cut[r + 1] - cut[r],
-                                      MODEL_MEM_HOST, &shard[r]),
+        assert_int_equal(optim_create(&adam, testdev_cpu(), t, nt, cut[r], cut[r + 1] - cut[r], &shard[r]),
                          DURE_OK);
     }
     for (int step = 1; step <= 3; step++) {
@@ -146,7 +146,7 @@ static void test_slices_equal_full(void **state)
      * optimizer a bias stays, a weight shrinks by lr * wd. */
     optim_t *fresh = NULL;
     memset(g, 0, n * sizeof(float));
-    assert_int_equal(optim_create(&adam, t, nt, 0, n, MODEL_MEM_HOST, &fresh), DURE_OK);
+    assert_int_equal(optim_create(&adam, testdev_cpu(), t, nt, 0, n, &fresh), DURE_OK);
     float w0 = p_full[t[0].offset], b0 = p_full[t[1].offset];
     assert_int_equal(optim_adamw_update(fresh, 1, 0.5f, 1.0f, p_full, g), DURE_OK);
     assert_float_equal(p_full[t[0].offset], w0 * (1.0f - 0.5f * 0.1f), 1e-7);
@@ -165,7 +165,7 @@ static void expect_bad(const struct optim_config *cfg, size_t off, size_t len,
 {
     optim_t *opt = (optim_t *)two; /* must be reset to NULL */
     dure_log_set_quiet(1);
-    assert_int_equal(optim_create(cfg, two, 2, off, len, MODEL_MEM_HOST, &opt), DURE_ERR_ARG);
+    assert_int_equal(optim_create(cfg, testdev_cpu(), two, 2, off, len, &opt), DURE_ERR_ARG);
     dure_log_set_quiet(0);
     assert_null(opt);
     if (!strstr(dure_last_error(), needle)) {
@@ -192,7 +192,7 @@ static void test_bad_optim(void **state)
     expect_bad(&adam, 0, 0, "empty");
     optim_t *opt = NULL;
     float p[2] = {0}, g[2] = {0};
-    assert_int_equal(optim_create(&adam, two, 2, 0, 2, MODEL_MEM_HOST, &opt), DURE_OK);
+    assert_int_equal(optim_create(&adam, testdev_cpu(), two, 2, 0, 2, &opt), DURE_OK);
     dure_log_set_quiet(1);
     assert_int_equal(optim_adamw_update(opt, 0, 0.1f, 1.0f, p, g), DURE_ERR_ARG);
     dure_log_set_quiet(0);

@@ -17,6 +17,7 @@
 
 #include "model/flops.h"
 #include "model/model.h"
+#include "tests/support/testdev.h"
 #include "model/optim.h"
 
 static void tiny_config(struct model_config *cfg)
@@ -67,7 +68,7 @@ static void train(model_t *m, const float *batch, int steps, float lr, float *fi
                                 .total_steps = steps};
     optim_t *opt = NULL;
     size_t n = model_param_count(m);
-    assert_int_equal(optim_create(&oc, t, nt, 0, n, MODEL_MEM_HOST, &opt), DURE_OK);
+    assert_int_equal(optim_create(&oc, testdev_cpu(), t, nt, 0, n, &opt), DURE_OK);
     for (int s = 0; s < steps; s++) {
         float loss;
         double sq;
@@ -97,7 +98,7 @@ static void test_overfits_one_batch(void **state)
     double base;
     tiny_config(&cfg);
     float *batch = make_batch(&cfg, 0.0);
-    assert_int_equal(model_create(&cfg, &m), DURE_OK);
+    assert_int_equal(model_create(&cfg, testdev_cpu(), NULL, &m), DURE_OK);
     assert_int_equal(model_baseline_loss(&cfg, batch, &base), DURE_OK);
     train(m, batch, 300, 3e-3f, &first, &last);
     print_message("overfit: loss %.4g -> %.4g (%.0fx), baseline %.4g\n", first, last,
@@ -117,8 +118,8 @@ static void test_runs_are_bit_identical(void **state)
     tiny_config(&cfg);
     cfg.deterministic = 1;
     float *batch = make_batch(&cfg, 0.5);
-    assert_int_equal(model_create(&cfg, &a), DURE_OK);
-    assert_int_equal(model_create(&cfg, &b), DURE_OK);
+    assert_int_equal(model_create(&cfg, testdev_cpu(), NULL, &a), DURE_OK);
+    assert_int_equal(model_create(&cfg, testdev_cpu(), NULL, &b), DURE_OK);
     size_t n = model_param_count(a);
     assert_memory_equal(model_params(a), model_params(b), n * sizeof(float));
     train(a, batch, 5, 1e-3f, &fa, &la);
@@ -129,7 +130,7 @@ static void test_runs_are_bit_identical(void **state)
     /* another seed, other parameters */
     model_destroy(b);
     cfg.seed = 99;
-    assert_int_equal(model_create(&cfg, &b), DURE_OK);
+    assert_int_equal(model_create(&cfg, testdev_cpu(), NULL, &b), DURE_OK);
     assert_memory_not_equal(model_params(a), model_params(b), n * sizeof(float));
     model_destroy(a);
     model_destroy(b);
@@ -152,7 +153,7 @@ static void test_deterministic_across_thread_counts(void **state)
     for (int k = 0; k < 2; k++) {
         model_t *m = NULL;
         omp_set_num_threads(threads[k]);
-        assert_int_equal(model_create(&cfg, &m), DURE_OK);
+        assert_int_equal(model_create(&cfg, testdev_cpu(), NULL, &m), DURE_OK);
         train(m, batch, 2, 1e-3f, &f, &l[k]);
         n = model_param_count(m);
         p[k] = malloc(n * sizeof(float));
@@ -173,7 +174,7 @@ static void test_gradients_accumulate(void **state)
     float l1, l2, l12a, l12b, lv;
     tiny_config(&cfg);
     float *x1 = make_batch(&cfg, 0.1), *x2 = make_batch(&cfg, 2.0);
-    assert_int_equal(model_create(&cfg, &m), DURE_OK);
+    assert_int_equal(model_create(&cfg, testdev_cpu(), NULL, &m), DURE_OK);
     size_t n = model_param_count(m);
     float *g1 = malloc(n * sizeof(float)), *g2 = malloc(n * sizeof(float));
     assert_int_equal(model_forward_backward(m, x1, &l1), DURE_OK);
@@ -211,8 +212,7 @@ static void test_gradients_accumulate(void **state)
     dure_log_set_quiet(1);
     assert_int_equal(model_copy_to_host(m, MODEL_BUF_PARAMS, n - 4, 5, part), DURE_ERR_ARG);
     dure_log_set_quiet(0);
-    assert_null(model_cuda_stream(m));
-    assert_int_equal(model_memory_kind(m), MODEL_MEM_HOST);
+    assert_true(model_device(m) == testdev_cpu());
     free(g1), free(g2), free(x1), free(x2);
     model_destroy(m);
 }
@@ -246,7 +246,7 @@ static void test_summary_and_memory(void **state)
     tiny_config(&cfg);
     FILE *f = fmemopen(buf, sizeof buf - 1, "w");
     assert_non_null(f);
-    model_print_summary(&cfg, f);
+    model_print_summary(&cfg, "cpu", f);
     fclose(f);
     struct model_flops fl;
     model_flops_compute(&cfg, &fl);
@@ -254,14 +254,24 @@ static void test_summary_and_memory(void **state)
     snprintf(want, sizeof want, "model: %llu parameters", (unsigned long long)fl.params);
     assert_non_null(strstr(buf, want));
     assert_non_null(strstr(buf, "activations"));
-    assert_int_equal(model_memory_estimate(&cfg, &mem), DURE_OK);
+    assert_non_null(strstr(buf, "memory on cpu"));
+    assert_int_equal(model_memory_estimate(&cfg, "cpu", &mem), DURE_OK);
     assert_int_equal(mem.params, fl.params * 4);
     assert_int_equal(mem.compute_params, 0);
     assert_int_equal(mem.total, mem.params + mem.grads + mem.optimizer + mem.activations +
                                     mem.workspace);
-    cfg.device = MODEL_DEVICE_CUDA;
-    assert_int_equal(model_memory_estimate(&cfg, &mem), DURE_OK);
+    uint64_t cpu_acts = mem.activations;
+    dure_log_set_quiet(1);
+    dure_status_t st = model_memory_estimate(&cfg, "cuda", &mem);
+    dure_log_set_quiet(0);
+    if (st == DURE_ERR_UNSUPPORTED) {
+        /* a CPU-only build: no cuda compute backend, said so */
+        assert_non_null(strstr(dure_last_error(), "'cuda'"));
+        return;
+    }
+    assert_int_equal(st, DURE_OK);
     assert_int_equal(mem.compute_params, fl.params * 2);
+    assert_true(mem.activations < cpu_acts); /* bf16 activations */
     assert_int_equal(mem.total, mem.params + mem.grads + mem.compute_params + mem.optimizer +
                                     mem.activations + mem.workspace);
 }

@@ -18,7 +18,7 @@
 
 #include "common/status.h"
 #include "train/metrics.h"
-#include "launcher/peak.h"
+#include "device/device.h"
 #include "launcher/ranks.h"
 #include "launcher/signals.h"
 #include "tests/support/tmpdir.h"
@@ -203,20 +203,20 @@ static void test_local_rank_from_env(void **state)
 static void test_gpu_peak_table(void **state)
 {
     (void)state;
-    assert_true(dure_peak_gpu_table("NVIDIA H100 80GB HBM3") == 989.4e12);
-    assert_true(dure_peak_gpu_table("NVIDIA H100 PCIe") == 756.0e12);
-    assert_true(dure_peak_gpu_table("NVIDIA H200") == 989.4e12);
-    assert_true(dure_peak_gpu_table("NVIDIA A100-SXM4-80GB") == 312.0e12);
-    assert_true(dure_peak_gpu_table("NVIDIA L40S") == 362.1e12);
-    assert_true(dure_peak_gpu_table("NVIDIA L4") == 121.0e12);
-    assert_true(dure_peak_gpu_table("Some Future GPU") == 0);
+    assert_true(device_peak_gpu_table("NVIDIA H100 80GB HBM3") == 989.4e12);
+    assert_true(device_peak_gpu_table("NVIDIA H100 PCIe") == 756.0e12);
+    assert_true(device_peak_gpu_table("NVIDIA H200") == 989.4e12);
+    assert_true(device_peak_gpu_table("NVIDIA A100-SXM4-80GB") == 312.0e12);
+    assert_true(device_peak_gpu_table("NVIDIA L40S") == 362.1e12);
+    assert_true(device_peak_gpu_table("NVIDIA L4") == 121.0e12);
+    assert_true(device_peak_gpu_table("Some Future GPU") == 0);
 }
 
 static void test_cpu_peak_measured(void **state)
 {
     double f = 0;
     (void)state;
-    assert_int_equal(dure_peak_cpu_measure(128, &f), DURE_OK);
+    assert_int_equal(device_peak_cpu_measure(128, &f), DURE_OK);
     /* Any real CPU does more than 100 MFLOP/s and less than 100 TFLOP/s. */
     assert_true(f > 1e8 && f < 1e14);
 }

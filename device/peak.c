@@ -1,5 +1,12 @@
-/* launcher/peak.c - peak FLOP/s for MFU; see peak.h. */
-#include "launcher/peak.h"
+/*
+ * device/peak.c - the peak FLOP/s that MFU is measured against (see
+ * device.h): a table of dense bf16 tensor-core peaks per GPU model (the
+ * vendor's datasheet figure without sparsity) looked up by device name, and
+ * an sgemm measured at start on the CPU, since no table can know this
+ * machine's cores, clocks and BLAS kernels (PLATFORM.md: OpenBLAS may
+ * misdetect the CPU).
+ */
+#include "device/device.h"
 
 #include <cblas.h>
 #include <stdlib.h>
@@ -22,7 +29,7 @@ static const struct {
     {"MI300X", 1307.4e12}, {"MI250X", 383.0e12},
 };
 
-double dure_peak_gpu_table(const char *name)
+double device_peak_gpu_table(const char *name)
 {
     for (size_t i = 0; i < sizeof gpu_peaks / sizeof gpu_peaks[0]; i++) {
         if (strstr(name, gpu_peaks[i].match)) {
@@ -32,7 +39,7 @@ double dure_peak_gpu_table(const char *name)
     return 0;
 }
 
-dure_status_t dure_peak_cpu_measure(int n, double *flops)
+dure_status_t device_peak_cpu_measure(int n, double *flops)
 {
     dure_status_t st = DURE_OK;
     float *buf = NULL;

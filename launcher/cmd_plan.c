@@ -1,0 +1,509 @@
+/*
+ * launcher/cmd_plan.c - `dure plan JOB.ini`: what the job's model needs per
+ * rank at every ZeRO stage, how fast a step will go, what to choose, and
+ * how that scales from one node to 260,000 GPUs (plan/plan.h).
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/json.h"
+#include "dataio/reader.h"
+#include "jobs/jobspec.h"
+#include "launcher/commands.h"
+#include "launcher/exitcodes.h"
+#include "model/flops.h"
+#include "plan/plan.h"
+
+/* The largest scale the table reaches: the seeds' national clusters. */
+#define PLAN_MAX_GPUS 262144
+
+void cmd_plan_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: dure plan JOB.ini [--gpus N] [--nodes N] [--gpu NAME] [--fabric FILE]\n"
+            "                 [--json] [--set section.key=value ...]\n"
+            "\n"
+            "Plan a job before submitting it: the model's parameters and FLOPs per\n"
+            "step; memory per rank at ZeRO stages 0-3 (parameters, gradients,\n"
+            "optimizer, compute copy, working buffers, activations, workspace,\n"
+            "communication buffers, runtime) and whether it fits; the step time\n"
+            "predicted from compute (FLOPs / peak x a stated efficiency) and from\n"
+            "communication (an alpha-beta model per fabric level, intra- and\n"
+            "inter-node), the share that overlap cannot hide; a recommended stage,\n"
+            "micro-batch and bucket size with the reason; and a table scaling the\n"
+            "job from one node to %d GPUs, naming the term that dominates.\n"
+            "  --gpus N      ranks in all (default slurm.nodes x slurm.ntasks_per_node)\n"
+            "  --nodes N     nodes (default: from --gpus and the ranks per node)\n"
+            "  --gpu NAME    h100, h200, a100, b200, or cpu (this machine's CPU,\n"
+            "                measured: about 1 s); default h100 when\n"
+            "                slurm.gpus_per_node > 0, else cpu\n"
+            "  --fabric FILE the fitted fabric of `dure tune` (JSON); default built-in\n"
+            "                for the hardware and slurm.profile\n"
+            "  --json        print the plan as one JSON object\n"
+            "  --set S.K=V   override a job-spec key (repeatable)\n"
+            "model.channels = 0 is read from data.path; set it when the data is not\n"
+            "reachable from here. Exit 0 when the job fits at its own ZeRO stage, 7\n"
+            "when it does not (naming the stage that would), 3 for a bad spec.\n",
+            PLAN_MAX_GPUS);
+}
+
+/* model.channels, from the spec or from the data's first file. */
+static dure_status_t resolve_channels(const struct dure_jobspec *spec, int *channels)
+{
+    dure_status_t st = DURE_OK;
+    dataio_reader_t *r = NULL;
+    struct dataio_reader_config rc = {0};
+    static const dataio_layout_t layouts[] = {
+        [JOBSPEC_LAYOUT_DURE] = DATAIO_LAYOUT_DURE,
+        [JOBSPEC_LAYOUT_ROBOMIMIC] = DATAIO_LAYOUT_ROBOMIMIC,
+        [JOBSPEC_LAYOUT_ALOHA] = DATAIO_LAYOUT_ALOHA,
+    };
+    char keys[1024] = "";
+
+    if (spec->model.channels > 0) {
+        *channels = spec->model.channels;
+        goto out;
+    }
+    for (size_t i = 0; i < spec->data.keys.count; i++) {
+        size_t len = strlen(keys);
+        snprintf(keys + len, sizeof keys - len, "%s%s", i ? "," : "",
+                 spec->data.keys.items[i]);
+    }
+    rc.path = spec->data.path;
+    rc.layout = layouts[spec->data.layout];
+    rc.keys = keys;
+    rc.io = DATAIO_IO_SERIAL;
+    rc.comm = MPI_COMM_NULL;
+    st = dataio_reader_open(&rc, &r);
+    DURE_CHECK(st == DURE_OK, st,
+               "model.channels = 0 takes the channel count from data.path = '%s', which "
+               "could not be read (above): set it with --set model.channels=N",
+               spec->data.path);
+    *channels = dataio_reader_info(r)->n_channels;
+out:
+    dataio_reader_close(r);
+    return st;
+}
+
+/* --fabric FILE: {"format": 1, "levels": {"intra": {"alpha_s": A,
+ * "beta_s_per_byte": B}, "inter": {...}}} (the fitted model of dure tune). */
+static dure_status_t load_fabric(const char *path, struct plan_fabric *fab)
+{
+    dure_status_t st = DURE_OK;
+    json_doc_t *doc = NULL;
+    static const char *const names[2] = {"intra", "inter"};
+    struct plan_link *links[2] = {&fab->intra, &fab->inter};
+
+    DURE_TRY(json_parse_file(path, &doc));
+    const struct json_value *fmt = json_get(json_root(doc), "format");
+    DURE_CHECK(fmt && fmt->type == JSON_NUMBER && fmt->number == 1, DURE_ERR_FORMAT,
+               "%s: \"format\" must be 1 (a fabric written by dure tune)", path);
+    const struct json_value *levels = json_get(json_root(doc), "levels");
+    for (int i = 0; i < 2; i++) {
+        const struct json_value *l = levels ? json_get(levels, names[i]) : NULL;
+        const struct json_value *a = l ? json_get(l, "alpha_s") : NULL;
+        const struct json_value *b = l ? json_get(l, "beta_s_per_byte") : NULL;
+        DURE_CHECK(a && b && a->type == JSON_NUMBER && b->type == JSON_NUMBER &&
+                       a->number >= 0 && b->number > 0,
+                   DURE_ERR_FORMAT,
+                   "%s: levels.%s needs numbers alpha_s >= 0 and beta_s_per_byte > 0", path,
+                   names[i]);
+        links[i]->alpha_s = a->number;
+        links[i]->beta_s = b->number;
+    }
+    snprintf(fab->source, sizeof fab->source, "%s", path);
+out:
+    json_free(doc);
+    return st;
+}
+
+static double gib(uint64_t b) { return (double)b / (double)(1ull << 30); }
+
+struct plan_ctx {
+    struct plan_job job;
+    struct plan_hw hw;
+    struct plan_fabric fab;
+    struct plan_memory mem[PLAN_STAGES];
+    struct plan_time tm[PLAN_STAGES];
+    struct plan_advice adv;
+    struct model_flops fl;
+    int nodes;
+    int spec_stage;
+};
+
+static void print_text(const struct plan_ctx *c, const char *file, FILE *out)
+{
+    const struct plan_job *j = &c->job;
+    const struct plan_memory *m = c->mem;
+    const struct plan_time *t = c->tm;
+    fprintf(out, "dure plan: %s on %d x %s (%d node(s) of %d)\n", file, j->ranks, c->hw.name,
+            c->nodes, j->per_node);
+    fprintf(out,
+            "model: %" PRIu64 " parameters, %.4g GFLOP per micro-batch of %d windows, "
+            "global batch %d windows\n",
+            c->fl.params, c->fl.per_micro_batch / 1e9, j->model.micro_batch,
+            j->global_batch);
+    fprintf(out, "hardware: %.4g TFLOP/s x efficiency %.2f, %.1f GiB, %.3g GB/s memory (%s)\n",
+            c->hw.peak_flops / 1e12, c->hw.efficiency, c->hw.mem_bytes / (1ull << 30),
+            c->hw.mem_bw / 1e9, c->hw.source);
+    fprintf(out, "fabric: %s\n\n", c->fab.source);
+
+    fprintf(out, "%-30s %9s %9s %9s %9s\n", "memory per rank (GiB)", "ZeRO 0", "ZeRO 1",
+            "ZeRO 2", "ZeRO 3");
+#define ROW(label, field)                                                                    \
+    fprintf(out, "  %-28s %9.3f %9.3f %9.3f %9.3f\n", label, gib(m[0].field), gib(m[1].field), \
+            gib(m[2].field), gib(m[3].field))
+    ROW("parameters (fp32)", params);
+    ROW("gradients (fp32)", grads);
+    ROW("optimizer (AdamW m, v)", optimizer);
+    ROW(c->hw.gpu ? "compute copy (bf16)" : "compute copy", compute);
+    ROW("working (buckets, layers)", working);
+    ROW("activations", activations);
+    ROW("workspace", workspace);
+    ROW("communication buffers", comm);
+    ROW("runtime (CUDA, cuBLAS)", runtime);
+    ROW("total", total);
+#undef ROW
+    fprintf(out, "  %-28s %9s %9s %9s %9s\n", "fits", m[0].fits ? "yes" : "NO",
+            m[1].fits ? "yes" : "NO", m[2].fits ? "yes" : "NO", m[3].fits ? "yes" : "NO");
+    fprintf(out, "  (a rank may fill %.0f%% of %.1f GiB)\n\n", PLAN_MEM_FILL * 100,
+            c->hw.mem_bytes / (1ull << 30));
+
+    fprintf(out, "%-30s %9s %9s %9s %9s\n", "step time (ms)", "ZeRO 0", "ZeRO 1", "ZeRO 2",
+            "ZeRO 3");
+#define TROW(label, expr)                                                                    \
+    fprintf(out, "  %-28s %9.4g %9.4g %9.4g %9.4g\n", label, (t[0].expr) * 1e3,              \
+            (t[1].expr) * 1e3, (t[2].expr) * 1e3, (t[3].expr) * 1e3)
+    TROW("compute", compute_s);
+    TROW("optimizer", optimizer_s);
+    TROW("communication (all)", comm_s);
+    TROW("exposed after overlap", exposed_s);
+    TROW("step", step_s);
+#undef TROW
+    fprintf(out, "  %-28s %9.4g %9.4g %9.4g %9.4g\n", "timesteps/s", t[0].timesteps_per_s,
+            t[1].timesteps_per_s, t[2].timesteps_per_s, t[3].timesteps_per_s);
+    fprintf(out, "  %-28s", "dominant term");
+    for (int s = 0; s < PLAN_STAGES; s++) {
+        fprintf(out, " %s%s", plan_term_name(t[s].dominant), s < PLAN_STAGES - 1 ? "," : "\n");
+    }
+    fprintf(out, "\nrecommendation:\n  stage:       %s\n  micro-batch: %s\n  bucket:      %s\n",
+            c->adv.why_stage, c->adv.why_micro, c->adv.why_bucket);
+}
+
+/* The scaling table: per-rank work fixed (micro-batch x accumulation of
+ * the planned size), the global batch growing with the GPUs. */
+static dure_status_t scaling(const struct plan_ctx *c, int stage, FILE *out,
+                             struct json_writer *w)
+{
+    dure_status_t st = DURE_OK;
+    struct plan_job j = c->job;
+    int per_rank = c->job.global_batch / c->job.ranks;
+    if (!w) {
+        fprintf(out,
+                "\nscaling at ZeRO %d (per-rank work fixed: %d windows per step; the global "
+                "batch grows with the GPUs):\n"
+                "  %8s %7s %12s %10s %13s %8s  %-12s %s\n",
+                stage, per_rank, "GPUs", "nodes", "global batch", "step ms", "timesteps/s",
+                "compute", "dominant", "largest communication term (share of comm)");
+    } else {
+        json_key(w, "scaling");
+        json_begin_array(w);
+    }
+    for (long g = j.per_node; g <= PLAN_MAX_GPUS; g *= 8) {
+        struct plan_time t;
+        j.ranks = (int)g;
+        j.global_batch = per_rank * (int)g;
+        DURE_TRY(plan_time(&j, &c->hw, &c->fab, stage, &t));
+        double share = t.compute_s / t.step_s;
+        if (w) {
+            json_begin_object(w);
+            json_key(w, "gpus");
+            json_int(w, g);
+            json_key(w, "step_s");
+            json_double(w, t.step_s);
+            json_key(w, "timesteps_per_s");
+            json_double(w, t.timesteps_per_s);
+            json_key(w, "compute_share");
+            json_double(w, share);
+            json_key(w, "dominant");
+            json_string(w, plan_term_name(t.dominant));
+            json_key(w, "comm_dominant");
+            json_string(w, t.comm_s > 0 ? plan_term_name(t.comm_dominant) : "none");
+            json_end_object(w);
+        } else if (t.comm_s > 0) {
+            fprintf(out, "  %8ld %7ld %12d %10.4g %13.4g %7.1f%%  %-12s %s (%.0f%%)\n", g,
+                    g / j.per_node, j.global_batch, t.step_s * 1e3, t.timesteps_per_s,
+                    share * 100, plan_term_name(t.dominant), plan_term_name(t.comm_dominant),
+                    100 * t.comm_term_s[t.comm_dominant] / t.comm_s);
+        } else {
+            fprintf(out, "  %8ld %7ld %12d %10.4g %13.4g %7.1f%%  %-12s none\n", g,
+                    g / j.per_node, j.global_batch, t.step_s * 1e3, t.timesteps_per_s,
+                    share * 100, plan_term_name(t.dominant));
+        }
+        if (g < PLAN_MAX_GPUS && g * 8 > PLAN_MAX_GPUS) {
+            g = PLAN_MAX_GPUS / 8; /* end on the largest scale itself */
+        }
+    }
+    if (w) {
+        json_end_array(w);
+    }
+out:
+    return st;
+}
+
+static void json_stage_objects(const struct plan_ctx *c, struct json_writer *w)
+{
+    json_key(w, "stages");
+    json_begin_array(w);
+    for (int s = 0; s < PLAN_STAGES; s++) {
+        const struct plan_memory *m = &c->mem[s];
+        const struct plan_time *t = &c->tm[s];
+        const struct {
+            const char *k;
+            uint64_t v;
+        } mb[] = {{"params", m->params},       {"grads", m->grads},
+                  {"optimizer", m->optimizer}, {"compute", m->compute},
+                  {"working", m->working},     {"activations", m->activations},
+                  {"workspace", m->workspace}, {"comm", m->comm},
+                  {"runtime", m->runtime},     {"total", m->total}};
+        json_begin_object(w);
+        json_key(w, "stage");
+        json_int(w, s);
+        json_key(w, "memory_bytes");
+        json_begin_object(w);
+        for (size_t i = 0; i < sizeof mb / sizeof mb[0]; i++) {
+            json_key(w, mb[i].k);
+            json_uint(w, mb[i].v);
+        }
+        json_end_object(w);
+        json_key(w, "fits");
+        json_bool(w, m->fits);
+        json_key(w, "compute_s");
+        json_double(w, t->compute_s);
+        json_key(w, "optimizer_s");
+        json_double(w, t->optimizer_s);
+        json_key(w, "comm_s");
+        json_double(w, t->comm_s);
+        json_key(w, "exposed_s");
+        json_double(w, t->exposed_s);
+        json_key(w, "step_s");
+        json_double(w, t->step_s);
+        json_key(w, "timesteps_per_s");
+        json_double(w, t->timesteps_per_s);
+        json_key(w, "dominant");
+        json_string(w, plan_term_name(t->dominant));
+        json_end_object(w);
+    }
+    json_end_array(w);
+}
+
+static dure_status_t print_json(const struct plan_ctx *c, int stage, FILE *out)
+{
+    dure_status_t st = DURE_OK;
+    struct json_writer w;
+    json_writer_init(&w, out, 0);
+    json_begin_object(&w);
+    json_key(&w, "hardware");
+    json_string(&w, c->hw.name);
+    json_key(&w, "ranks");
+    json_int(&w, c->job.ranks);
+    json_key(&w, "nodes");
+    json_int(&w, c->nodes);
+    json_key(&w, "params");
+    json_uint(&w, c->fl.params);
+    json_key(&w, "flops_per_micro_batch");
+    json_double(&w, c->fl.per_micro_batch);
+    json_key(&w, "peak_flops");
+    json_double(&w, c->hw.peak_flops);
+    json_key(&w, "efficiency");
+    json_double(&w, c->hw.efficiency);
+    json_key(&w, "mem_bytes");
+    json_double(&w, c->hw.mem_bytes);
+    json_key(&w, "fabric");
+    json_string(&w, c->fab.source);
+    json_stage_objects(c, &w);
+    json_key(&w, "recommend");
+    json_begin_object(&w);
+    json_key(&w, "stage");
+    json_int(&w, c->adv.stage);
+    json_key(&w, "micro_batch");
+    json_int(&w, c->adv.micro_batch);
+    json_key(&w, "bucket_bytes");
+    json_double(&w, c->adv.bucket_bytes);
+    json_end_object(&w);
+    DURE_TRY(scaling(c, stage, out, &w));
+    json_end_object(&w);
+    fputc('\n', out);
+    DURE_TRY(json_writer_finish(&w, "the plan"));
+out:
+    return st;
+}
+
+struct plan_opts {
+    const char *file, *gpu, *fabric;
+    const char **sets;
+    long gpus, nodes;
+    int json;
+};
+
+static dure_status_t build(const struct dure_jobspec *spec, const struct plan_opts *o,
+                           struct plan_ctx *c)
+{
+    dure_status_t st = DURE_OK;
+    const char *gpu = o->gpu ? o->gpu : spec->slurm.gpus_per_node > 0 ? "h100" : "cpu";
+    int per_node = spec->slurm.ntasks_per_node > 0 ? spec->slurm.ntasks_per_node : 1;
+    long ranks = o->gpus > 0 ? o->gpus : (long)spec->slurm.nodes * per_node;
+
+    memset(c, 0, sizeof *c);
+    if (o->nodes > 0) {
+        DURE_CHECK(ranks % o->nodes == 0, DURE_ERR_ARG,
+                   "--gpus %ld over --nodes %ld: the ranks must fill whole nodes", ranks,
+                   o->nodes);
+        per_node = (int)(ranks / o->nodes);
+    } else if (ranks < per_node) {
+        per_node = (int)ranks;
+    }
+    DURE_CHECK(ranks >= 1 && ranks <= PLAN_MAX_GPUS && ranks % per_node == 0, DURE_ERR_ARG,
+               "%ld rank(s) with %d per node (slurm.ntasks_per_node): the ranks must fill "
+               "whole nodes, at most %d in all",
+               ranks, per_node, PLAN_MAX_GPUS);
+    if (strcmp(gpu, "cpu") == 0) {
+        DURE_TRY(plan_hw_cpu_measure(per_node, &c->hw));
+    } else {
+        DURE_TRY(plan_hw_builtin(gpu, &c->hw));
+    }
+    if (o->fabric) {
+        DURE_TRY(load_fabric(o->fabric, &c->fab));
+    } else {
+        plan_fabric_builtin(&c->hw, spec->slurm.profile, &c->fab);
+    }
+    model_config_defaults(&c->job.model);
+    c->job.model.d_model = spec->model.d_model;
+    c->job.model.n_layers = spec->model.n_layers;
+    c->job.model.n_heads = spec->model.n_heads;
+    c->job.model.patch_len = spec->model.patch_len;
+    c->job.model.context_patches = spec->model.context_patches;
+    c->job.model.micro_batch = spec->optim.micro_batch;
+    DURE_TRY(resolve_channels(spec, &c->job.model.channels));
+    DURE_TRY(model_config_validate(&c->job.model));
+    c->job.global_batch = spec->optim.global_batch;
+    c->job.ranks = (int)ranks;
+    c->job.per_node = per_node;
+    c->job.bucket_bytes = (spec->parallel.bucket_mb > 0 ? spec->parallel.bucket_mb : 4) *
+                          (double)(1 << 20);
+    c->job.prefetch = 1;
+    c->job.overlap = spec->parallel.overlap;
+    c->nodes = (int)(ranks / per_node);
+    c->spec_stage = spec->parallel.zero_stage;
+    model_flops_compute(&c->job.model, &c->fl);
+    for (int s = 0; s < PLAN_STAGES; s++) {
+        DURE_TRY(plan_memory(&c->job, &c->hw, s, &c->mem[s]));
+        DURE_TRY(plan_time(&c->job, &c->hw, &c->fab, s, &c->tm[s]));
+    }
+    DURE_TRY(plan_recommend(&c->job, &c->hw, &c->fab, &c->adv));
+out:
+    return st;
+}
+
+int cmd_plan(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"gpus", required_argument, NULL, 'g'},  {"nodes", required_argument, NULL, 'n'},
+        {"gpu", required_argument, NULL, 'G'},   {"fabric", required_argument, NULL, 'f'},
+        {"json", no_argument, NULL, 'j'},        {"set", required_argument, NULL, 's'},
+        {NULL, 0, NULL, 0},
+    };
+    struct plan_opts o = {0};
+    struct dure_jobspec *spec = NULL;
+    struct plan_ctx *c = calloc(1, sizeof *c);
+    size_t nsets = 0;
+    int opt, rc = DURE_EXIT_OK;
+    dure_status_t st = DURE_OK;
+
+    o.sets = calloc((size_t)argc + 1, sizeof *o.sets);
+    if (!o.sets || !c) {
+        fprintf(stderr, "dure plan: out of memory\n");
+        rc = DURE_EXIT_NOMEM;
+        goto done;
+    }
+    dure_getopt_reset();
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        char *end = NULL;
+        switch (opt) {
+        case 'g':
+        case 'n':
+            *(opt == 'g' ? &o.gpus : &o.nodes) = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || (opt == 'g' ? o.gpus : o.nodes) < 1) {
+                fprintf(stderr, "dure plan: --%s '%s': expected a whole number >= 1\n",
+                        opt == 'g' ? "gpus" : "nodes", optarg);
+                rc = DURE_EXIT_USAGE;
+                goto done;
+            }
+            break;
+        case 'G': {
+            struct plan_hw hw;
+            if (strcmp(optarg, "cpu") != 0 && plan_hw_builtin(optarg, &hw) != DURE_OK) {
+                rc = DURE_EXIT_USAGE;
+                goto done;
+            }
+            o.gpu = optarg;
+            break;
+        }
+        case 'f':
+            o.fabric = optarg;
+            break;
+        case 'j':
+            o.json = 1;
+            break;
+        case 's':
+            o.sets[nsets++] = optarg;
+            break;
+        default:
+            cmd_plan_usage(stderr);
+            rc = DURE_EXIT_USAGE;
+            goto done;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "dure plan: expected one job spec file\n\n");
+        cmd_plan_usage(stderr);
+        rc = DURE_EXIT_USAGE;
+        goto done;
+    }
+    o.file = argv[optind];
+    DURE_TRY(jobspec_load(o.file, o.sets, &spec));
+    DURE_TRY(build(spec, &o, c));
+    int stage = c->spec_stage;
+    if (o.json) {
+        DURE_TRY(print_json(c, c->adv.stage >= 0 ? c->adv.stage : stage, stdout));
+    } else {
+        print_text(c, o.file, stdout);
+        DURE_TRY(scaling(c, c->adv.stage >= 0 ? c->adv.stage : stage, stdout, NULL));
+    }
+    if (!c->mem[stage].fits) {
+        int fit = -1;
+        for (int s = stage + 1; s < PLAN_STAGES && fit < 0; s++) {
+            fit = c->mem[s].fits ? s : -1;
+        }
+        char hint[96] = "no stage fits: use more ranks or a smaller model";
+        if (fit >= 0) {
+            snprintf(hint, sizeof hint, "ZeRO %d fits (%.2f GiB)", fit, gib(c->mem[fit].total));
+        }
+        DURE_FAIL(DURE_ERR_NOMEM,
+                  "%s: parallel.zero_stage = %d needs %.2f GiB per rank, more than %.0f%% of "
+                  "%.2f GiB on %s: %s",
+                  o.file, stage, gib(c->mem[stage].total), PLAN_MEM_FILL * 100,
+                  c->hw.mem_bytes / (1ull << 30), c->hw.name, hint);
+    }
+out:
+    rc = dure_exit_code(st);
+done:
+    jobspec_free(spec);
+    free(o.sets);
+    free(c);
+    return rc;
+}

@@ -1,0 +1,407 @@
+/* plan/plan.c - memory and step-time models of a job; see plan.h. */
+#include "plan/plan.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "model/acts.h"
+#include "model/flops.h"
+#include "model/layout.h"
+
+const char *plan_term_name(enum plan_term t)
+{
+    static const char *const names[PLAN_TERM_COUNT] = {
+        [PLAN_TERM_COMPUTE] = "compute",
+        [PLAN_TERM_OPTIMIZER] = "optimizer",
+        [PLAN_TERM_INTRA_LATENCY] = "intra-node latency",
+        [PLAN_TERM_INTRA_BANDWIDTH] = "intra-node bandwidth",
+        [PLAN_TERM_INTER_LATENCY] = "inter-node latency",
+        [PLAN_TERM_INTER_BANDWIDTH] = "inter-node bandwidth",
+    };
+    return (unsigned)t < PLAN_TERM_COUNT ? names[t] : "?";
+}
+
+static uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+
+static dure_status_t check_job(const struct plan_job *job, int stage)
+{
+    dure_status_t st = DURE_OK;
+    DURE_CHECK(stage >= 0 && stage < PLAN_STAGES, DURE_ERR_ARG,
+               "ZeRO stage %d: the stages are 0, 1, 2 and 3", stage);
+    DURE_CHECK(job->ranks >= 1 && job->per_node >= 1 && job->per_node <= job->ranks &&
+                   job->ranks % job->per_node == 0,
+               DURE_ERR_ARG,
+               "%d rank(s) with %d per node: the ranks must fill whole nodes", job->ranks,
+               job->per_node);
+    DURE_CHECK(job->bucket_bytes > 0 && job->prefetch >= 0, DURE_ERR_ARG,
+               "bucket of %g bytes, prefetch %d: both must be positive", job->bucket_bytes,
+               job->prefetch);
+out:
+    return st;
+}
+
+/* Elements of the largest unit ZeRO 3 gathers at once: the embeddings, one
+ * block, or the final LayerNorm and head. */
+static uint64_t largest_layer(const struct model_layout *lay, int n_layers)
+{
+    uint64_t head = lay->total - lay->layer0 - (uint64_t)n_layers * lay->layer_stride;
+    uint64_t m = lay->layer0 > lay->layer_stride ? lay->layer0 : lay->layer_stride;
+    return head > m ? head : m;
+}
+
+dure_status_t plan_memory(const struct plan_job *job, const struct plan_hw *hw, int stage,
+                          struct plan_memory *out)
+{
+    dure_status_t st = DURE_OK;
+    struct model_layout lay;
+    struct model_act_plan acts;
+    struct model_config mc = job->model;
+
+    memset(out, 0, sizeof *out);
+    DURE_TRY(check_job(job, stage));
+    DURE_TRY(model_layout_compute(&mc, &lay));
+    /* bf16 activations on a GPU, float32 on the CPU, as the model's backends */
+    DURE_TRY(model_act_plan_compute(&mc, hw->gpu, &acts));
+
+    /* model_layout_compute checked that 16 bytes per parameter fit 64 bits. */
+    uint64_t n = lay.total, s = ceil_div(n, (uint64_t)job->ranks);
+    uint64_t bucket = (uint64_t)job->bucket_bytes;
+    uint64_t cbytes = hw->gpu ? 2 : 4; /* compute dtype */
+    out->params = 4 * (stage == 3 ? s : n);
+    out->grads = 4 * (stage >= 2 ? s : n);
+    out->optimizer = 8 * (stage == 0 ? n : s);
+    out->compute = hw->gpu && stage < 3 ? 2 * n : 0;
+    if (stage == 3) {
+        uint64_t layer = largest_layer(&lay, mc.n_layers);
+        out->working = (uint64_t)(job->prefetch + 1) * layer * cbytes + layer * 4;
+    } else if (stage == 2) {
+        out->working = 2 * (bucket < 4 * n ? bucket : 4 * n);
+    }
+    out->activations = acts.saved_bytes;
+    out->workspace = acts.scratch_bytes;
+    out->comm = 2 * (bucket < 4 * n ? bucket : 4 * n) + (hw->gpu ? PLAN_NCCL_BYTES : 0);
+    out->runtime = hw->gpu ? PLAN_CUDA_RUNTIME_BYTES : 0;
+    const uint64_t parts[] = {out->params,  out->grads,       out->optimizer,
+                              out->compute, out->working,     out->activations,
+                              out->workspace, out->comm,      out->runtime};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        DURE_CHECK(!__builtin_add_overflow(out->total, parts[i], &out->total),
+                   DURE_ERR_NOMEM,
+                   "memory per rank overflows 64-bit byte counts: model.d_model = %d, "
+                   "model.n_layers = %d, optim.micro_batch = %d",
+                   mc.d_model, mc.n_layers, mc.micro_batch);
+    }
+    out->fits = (double)out->total <= hw->mem_bytes * PLAN_MEM_FILL;
+out:
+    return st;
+}
+
+/* Ring over p ranks of one level: `steps` messages of `chunk` bytes each. */
+static void level_cost(const struct plan_link *l, double steps, double chunk, double *lat,
+                       double *bw)
+{
+    *lat += steps * l->alpha_s;
+    *bw += steps * chunk * l->beta_s;
+}
+
+double plan_coll_time(const struct plan_job *job, const struct plan_fabric *fab,
+                      enum plan_coll coll, double bytes, double lat[2], double bw[2])
+{
+    int L = job->per_node, M = job->ranks / job->per_node;
+    /* An all-reduce is a reduce-scatter and an all-gather: twice the phases. */
+    double phases = coll == PLAN_ALLREDUCE ? 2 : 1;
+    lat[0] = lat[1] = bw[0] = bw[1] = 0;
+    if (L > 1) {
+        level_cost(&fab->intra, phases * (L - 1), bytes / L, &lat[0], &bw[0]);
+    }
+    if (M > 1) {
+        double shard = bytes / L;
+        double ring_lat = 0, ring_bw = 0, tree_lat = 0, tree_bw = 0;
+        level_cost(&fab->inter, phases * (M - 1), shard / M, &ring_lat, &ring_bw);
+        /* A pipelined tree: 2 log2(M) hops of latency, each rank sending and
+         * receiving the whole shard once per phase. */
+        tree_lat = phases * ceil(log2((double)M)) * fab->inter.alpha_s;
+        tree_bw = phases * shard * fab->inter.beta_s;
+        if (ring_lat + ring_bw <= tree_lat + tree_bw) {
+            lat[1] = ring_lat;
+            bw[1] = ring_bw;
+        } else {
+            lat[1] = tree_lat;
+            bw[1] = tree_bw;
+        }
+    }
+    return lat[0] + lat[1] + bw[0] + bw[1];
+}
+
+/* The collectives of one exchange of `bytes` in buckets of at most
+ * `bucket`, accumulated by part into parts[4] (intra lat, intra bw, inter
+ * lat, inter bw). Returns the time of the last (smallest) bucket. */
+static double bucketed(const struct plan_job *job, const struct plan_fabric *fab,
+                       enum plan_coll coll, double bytes, double bucket, double parts[4])
+{
+    double lat[2], bw[2], last = 0;
+    double full = floor(bytes / bucket), rest = bytes - full * bucket;
+    if (full > 0) {
+        last = plan_coll_time(job, fab, coll, bucket, lat, bw);
+        parts[0] += full * lat[0];
+        parts[1] += full * bw[0];
+        parts[2] += full * lat[1];
+        parts[3] += full * bw[1];
+    }
+    if (rest > 0) {
+        last = plan_coll_time(job, fab, coll, rest, lat, bw);
+        parts[0] += lat[0];
+        parts[1] += bw[0];
+        parts[2] += lat[1];
+        parts[3] += bw[1];
+    }
+    return last;
+}
+
+static double sum4(const double p[4]) { return p[0] + p[1] + p[2] + p[3]; }
+
+/*
+ * Exposed part of a communication of parts[] (total T) that may hide behind
+ * `window` seconds of compute, except `tail` (what can only start after
+ * the compute ends): max(tail, T - window). Added to exposed[] in
+ * proportion to each part.
+ */
+static void expose(const double parts[4], double window, double tail, double exposed[4])
+{
+    double total = sum4(parts);
+    if (total <= 0) {
+        return;
+    }
+    double e = total - window > tail ? total - window : tail;
+    if (e > total) {
+        e = total;
+    }
+    for (int i = 0; i < 4; i++) {
+        exposed[i] += e * parts[i] / total;
+    }
+}
+
+dure_status_t plan_time(const struct plan_job *job, const struct plan_hw *hw,
+                        const struct plan_fabric *fab, int stage, struct plan_time *out)
+{
+    dure_status_t st = DURE_OK;
+    struct model_flops fl;
+    struct model_layout lay;
+    int per_pass = job->model.micro_batch * job->ranks;
+
+    memset(out, 0, sizeof *out);
+    DURE_TRY(check_job(job, stage));
+    DURE_CHECK(job->model.micro_batch > 0 && job->global_batch % per_pass == 0,
+               DURE_ERR_ARG,
+               "optim.global_batch = %d is not a multiple of optim.micro_batch (%d) x "
+               "ranks (%d)",
+               job->global_batch, job->model.micro_batch, job->ranks);
+    DURE_CHECK(hw->peak_flops > 0 && hw->efficiency > 0 && hw->mem_bw > 0, DURE_ERR_ARG,
+               "hardware '%s' has no peak FLOP/s, efficiency or memory bandwidth",
+               hw->name);
+    DURE_TRY(model_layout_compute(&job->model, &lay));
+    model_flops_compute(&job->model, &fl);
+
+    int A = job->global_batch / per_pass;
+    double n = (double)lay.total, R = job->ranks;
+    double micro_s = fl.per_micro_batch / (hw->peak_flops * hw->efficiency);
+    double fwd_s = micro_s / 3, bwd_s = micro_s - fwd_s;
+    double grad_bytes = 4 * n, bucket = job->bucket_bytes;
+    double cbytes = hw->gpu ? 2 : 4;
+    double comm[4] = {0, 0, 0, 0}, exposed[4] = {0, 0, 0, 0};
+    double window = job->overlap ? bwd_s : 0;
+
+    out->accum = A;
+    out->compute_s = A * micro_s;
+    out->optimizer_s = 28.0 * (stage == 0 ? n : ceil(n / R)) / hw->mem_bw;
+    if (job->ranks > 1 && stage == 0) {
+        /* One bucketed all-reduce, behind the last micro-batch's backward. */
+        double last = bucketed(job, fab, PLAN_ALLREDUCE, grad_bytes, bucket, comm);
+        expose(comm, window, last, exposed);
+    } else if (job->ranks > 1 && stage < 3) {
+        /* Reduce-scatter buckets (stage 1: last micro-batch; stage 2: every
+         * one), then the parameter all-gather after the optimizer. */
+        double rs[4] = {0, 0, 0, 0}, ag[4] = {0, 0, 0, 0};
+        double last = bucketed(job, fab, PLAN_HALF, grad_bytes, bucket, rs);
+        int passes = stage == 2 ? A : 1;
+        for (int p = 0; p < passes; p++) {
+            expose(rs, window, last, exposed);
+        }
+        bucketed(job, fab, PLAN_HALF, 4 * n, 4 * n, ag);
+        expose(ag, 0, 0, exposed);
+        for (int i = 0; i < 4; i++) {
+            comm[i] = passes * rs[i] + ag[i];
+        }
+    } else if (job->ranks > 1) {
+        /* ZeRO 3, per micro-batch: gather every layer for the forward (each
+         * behind the previous layer's forward, the first exposed), gather it
+         * again for the backward and reduce-scatter its gradients (behind
+         * the backward; the last reduce-scatter exposed). */
+        int units = job->model.n_layers + 2;
+        double fwd[4] = {0, 0, 0, 0}, bag[4] = {0, 0, 0, 0}, brs[4] = {0, 0, 0, 0};
+        double first = 0, last = 0;
+        for (int u = 0; u < units; u++) {
+            double elems = u == 0           ? (double)lay.layer0
+                           : u == units - 1 ? (double)(lay.total - lay.layer0 -
+                                                       (uint64_t)job->model.n_layers *
+                                                           lay.layer_stride)
+                                            : (double)lay.layer_stride;
+            double g = bucketed(job, fab, PLAN_HALF, cbytes * elems, cbytes * elems, fwd);
+            first = u == 0 ? g : first;
+            bucketed(job, fab, PLAN_HALF, cbytes * elems, cbytes * elems, bag);
+            double r = bucketed(job, fab, PLAN_HALF, 4 * elems, 4 * elems, brs);
+            last = u == 0 ? r : last; /* the embeddings' gradients come last */
+        }
+        if (job->prefetch > 0) {
+            /* Backward gathers and reduce-scatters share the link and hide
+             * behind the same backward. */
+            for (int i = 0; i < 4; i++) {
+                brs[i] += bag[i];
+                bag[i] = 0;
+            }
+        }
+        for (int p = 0; p < A; p++) {
+            expose(fwd, job->prefetch > 0 ? fwd_s * (units - 1) / units : 0, first,
+                   exposed);
+            expose(bag, 0, 0, exposed);
+            expose(brs, window, last, exposed);
+        }
+        for (int i = 0; i < 4; i++) {
+            comm[i] = A * (fwd[i] + bag[i] + brs[i]);
+        }
+    }
+    out->comm_s = sum4(comm);
+    out->exposed_s = sum4(exposed);
+    out->step_s = out->compute_s + out->optimizer_s + out->exposed_s;
+    out->term_s[PLAN_TERM_COMPUTE] = out->compute_s;
+    out->term_s[PLAN_TERM_OPTIMIZER] = out->optimizer_s;
+    out->term_s[PLAN_TERM_INTRA_LATENCY] = exposed[0];
+    out->term_s[PLAN_TERM_INTRA_BANDWIDTH] = exposed[1];
+    out->term_s[PLAN_TERM_INTER_LATENCY] = exposed[2];
+    out->term_s[PLAN_TERM_INTER_BANDWIDTH] = exposed[3];
+    for (int i = 0; i < 4; i++) {
+        out->comm_term_s[PLAN_TERM_INTRA_LATENCY + i] = comm[i];
+    }
+    out->comm_dominant = PLAN_TERM_INTRA_LATENCY;
+    for (int t = PLAN_TERM_INTRA_LATENCY + 1; t < PLAN_TERM_COUNT; t++) {
+        if (out->comm_term_s[t] > out->comm_term_s[out->comm_dominant]) {
+            out->comm_dominant = (enum plan_term)t;
+        }
+    }
+    out->dominant = PLAN_TERM_COMPUTE;
+    for (int t = 1; t < PLAN_TERM_COUNT; t++) {
+        if (out->term_s[t] > out->term_s[out->dominant]) {
+            out->dominant = (enum plan_term)t;
+        }
+    }
+    out->timesteps_per_s = (double)job->global_batch *
+                           (double)((job->model.context_patches + 1) * job->model.patch_len) /
+                           out->step_s;
+out:
+    return st;
+}
+
+/* The bucket at which an all-reduce's latency costs at most 5% of its
+ * bandwidth time, within [1 MiB, 256 MiB] and at most a quarter of the
+ * gradients (so that buckets still overlap the backward). */
+static double pick_bucket(const struct plan_job *job, const struct plan_fabric *fab,
+                          double grad_bytes, char *why, size_t cap)
+{
+    double lat[2], bw[2], b = 1 << 20;
+    for (; b < (256 << 20); b *= 2) {
+        plan_coll_time(job, fab, PLAN_ALLREDUCE, b, lat, bw);
+        if (lat[0] + lat[1] <= 0.05 * (bw[0] + bw[1])) {
+            break;
+        }
+    }
+    double cap_b = grad_bytes / 4 >= (1 << 20) ? grad_bytes / 4 : (1 << 20);
+    if (b > cap_b) {
+        snprintf(why, cap,
+                 "%.0f MiB: a quarter of the %.1f MiB of gradients, so that at least 4 "
+                 "buckets overlap the backward",
+                 cap_b / (1 << 20), grad_bytes / (1 << 20));
+        return cap_b;
+    }
+    plan_coll_time(job, fab, PLAN_ALLREDUCE, b, lat, bw);
+    snprintf(why, cap,
+             "%.0f MiB: the smallest bucket whose all-reduce spends at most 5%% on latency "
+             "(%.3g of %.3g ms)",
+             b / (1 << 20), (lat[0] + lat[1]) * 1e3, (lat[0] + lat[1] + bw[0] + bw[1]) * 1e3);
+    return b;
+}
+
+dure_status_t plan_recommend(const struct plan_job *job, const struct plan_hw *hw,
+                             const struct plan_fabric *fab, struct plan_advice *out)
+{
+    dure_status_t st = DURE_OK;
+    struct plan_memory mem[PLAN_STAGES];
+    struct plan_time tm;
+    struct plan_job j = *job;
+    struct model_flops fl;
+    double best = 0;
+
+    memset(out, 0, sizeof *out);
+    out->stage = -1;
+    out->micro_batch = job->model.micro_batch;
+    model_flops_compute(&job->model, &fl);
+    out->bucket_bytes = pick_bucket(job, fab, 4.0 * (double)fl.params, out->why_bucket,
+                                    sizeof out->why_bucket);
+    j.bucket_bytes = out->bucket_bytes;
+    for (int s = 0; s < PLAN_STAGES; s++) {
+        DURE_TRY(plan_memory(&j, hw, s, &mem[s]));
+        if (!mem[s].fits) {
+            continue;
+        }
+        DURE_TRY(plan_time(&j, hw, fab, s, &tm));
+        if (out->stage < 0 || tm.step_s < best * 0.999) {
+            out->stage = s;
+            best = tm.step_s;
+        }
+    }
+    if (out->stage < 0) {
+        snprintf(out->why_stage, sizeof out->why_stage,
+                 "no stage fits %.1f GiB per rank: stage 3 needs %.1f GiB; use more ranks, "
+                 "a smaller optim.micro_batch or a smaller model",
+                 hw->mem_bytes * PLAN_MEM_FILL / (1 << 30),
+                 (double)mem[PLAN_STAGES - 1].total / (1 << 30));
+        snprintf(out->why_micro, sizeof out->why_micro, "-");
+        goto out;
+    }
+    char times[160] = "";
+    for (int s = 0; s < PLAN_STAGES; s++) {
+        size_t len = strlen(times);
+        if (mem[s].fits) {
+            DURE_TRY(plan_time(&j, hw, fab, s, &tm));
+            snprintf(times + len, sizeof times - len, "%s%d: %.4g ms", len ? ", " : "", s,
+                     tm.step_s * 1e3);
+        } else {
+            snprintf(times + len, sizeof times - len, "%s%d: does not fit", len ? ", " : "",
+                     s);
+        }
+    }
+    snprintf(out->why_stage, sizeof out->why_stage,
+             "ZeRO %d, the fastest stage that fits (%.3g GiB per rank); steps at ZeRO %s",
+             out->stage, (double)mem[out->stage].total / (1 << 30), times);
+    /* The largest micro-batch dividing this rank's share that still fits:
+     * fewer, larger passes (fewer ZeRO 2-3 exchanges, larger GEMMs). */
+    int share = job->global_batch / job->ranks;
+    for (int m = share; m >= 1; m--) {
+        if (share % m != 0 || job->global_batch % job->ranks != 0) {
+            continue;
+        }
+        j.model.micro_batch = m;
+        struct plan_memory pm;
+        DURE_TRY(plan_memory(&j, hw, out->stage, &pm));
+        if (pm.fits) {
+            out->micro_batch = m;
+            snprintf(out->why_micro, sizeof out->why_micro,
+                     "%d: the largest micro-batch dividing the %d windows per rank that fits "
+                     "at ZeRO %d (%.3g GiB): fewer, larger passes",
+                     m, share, out->stage, (double)pm.total / (1 << 30));
+            break;
+        }
+    }
+out:
+    return st;
+}

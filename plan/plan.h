@@ -1,0 +1,183 @@
+/*
+ * plan/plan.h - capacity planning: the memory a job needs on each rank at
+ * every ZeRO stage, and the step time it will reach, from the job's model
+ * and a description of the hardware alone (nothing is allocated, no device
+ * or network is touched), from one node to hundreds of thousands of GPUs.
+ *
+ * The models, and what they assume (printed by `dure plan`, so a reader can
+ * check each term against a measurement):
+ *
+ * Memory per rank (R ranks, N parameters, S = ceil(N / R) the shard):
+ *   params     fp32 master parameters: 4N, at stage 3 4S
+ *   grads      fp32 gradients: 4N at stages 0-1; 4S at stages 2-3
+ *   optimizer  AdamW's two fp32 moments: 8N at stage 0, 8S at stages 1-3
+ *   compute    the bf16 compute copy on a GPU: 2N at stages 0-2; none on
+ *              the CPU (it computes on the fp32 parameters)
+ *   working    stage 3: (prefetch + 1) gathered layers in the compute dtype
+ *              plus their gradients before the reduce-scatter (fp32); stage
+ *              2: the gradient buckets in flight (two)
+ *   activations, workspace: the model's own plan for one micro-batch
+ *              (model/acts.h), exactly what the model allocates
+ *   comm       the collectives' buffers: two gradient buckets (the MPI
+ *              backend's staging), on a GPU NCCL's buffers (an assumed
+ *              PLAN_NCCL_BYTES)
+ *   runtime    on a GPU the CUDA context and cuBLAS workspace
+ *              (PLAN_CUDA_RUNTIME_BYTES); 0 on the CPU
+ *
+ * Time of one optimizer step on one rank, A micro-batches of B windows:
+ *   compute    A * FLOPs(micro-batch) / (peak * efficiency); forward 1/3,
+ *              backward 2/3 of it (model/flops.h's 6N + attention count)
+ *   optimizer  AdamW streams 28 bytes per parameter it owns (read p, g, m,
+ *              v; write p, m, v) at the device's memory bandwidth
+ *   comm       the collectives of the step under an alpha-beta model per
+ *              fabric level: a message of n bytes between two ranks costs
+ *              alpha + beta * n. Collectives are hierarchical (ranks of a
+ *              node reduce-scatter over the intra-node level, equal local
+ *              ranks of all nodes exchange their shard over the inter-node
+ *              level, the node all-gathers), the inter-node part a ring or
+ *              a tree (2 log2(M) steps), whichever is faster for the size.
+ *              Gradients travel in buckets (each bucket pays its latency).
+ *   exposed    what compute cannot hide: buckets overlap the backward that
+ *              produces them (all but the last bucket can hide), ZeRO 1-2's
+ *              parameter all-gather after the optimizer cannot, ZeRO 3's
+ *              per-layer gathers hide behind the previous layer's compute
+ *              (prefetch), except the first.
+ *   step       compute + optimizer + exposed
+ */
+#ifndef DURE_PLAN_PLAN_H
+#define DURE_PLAN_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/status.h"
+#include "model/model.h"
+
+#define PLAN_STAGES 4 /* ZeRO stages 0..3 */
+
+/* Assumed on a GPU, where nothing can be measured in advance. */
+#define PLAN_NCCL_BYTES (384ull << 20)          /* NCCL channels' buffers */
+#define PLAN_CUDA_RUNTIME_BYTES (640ull << 20)  /* CUDA context + cuBLAS workspace */
+/* Fraction of a device's memory a plan may fill (fragmentation, allocator slack). */
+#define PLAN_MEM_FILL 0.92
+
+/* What one rank's device offers. */
+struct plan_hw {
+    char name[16];      /* "h100", "cpu" */
+    int gpu;            /* 1: a GPU (bf16 compute copy, NCCL, CUDA runtime) */
+    double peak_flops;  /* dense FLOP/s per rank at the compute precision */
+    double efficiency;  /* fraction of the peak a step's compute reaches */
+    double mem_bytes;   /* memory one rank may use */
+    double mem_bw;      /* bytes/s of the rank's memory (the optimizer's bound) */
+    int per_node;       /* devices (ranks) per node */
+    char source[96];    /* where the figures come from ("datasheet", "measured") */
+};
+
+/* One fabric level: a message of n bytes between two ranks costs alpha + beta * n. */
+struct plan_link {
+    double alpha_s;     /* seconds per message */
+    double beta_s;      /* seconds per byte (1 / bandwidth) */
+};
+
+struct plan_fabric {
+    struct plan_link intra;  /* between ranks of one node */
+    struct plan_link inter;  /* between nodes, per rank (rail-aligned) */
+    char source[160];        /* "built-in ib", "tune file X", ... */
+};
+
+/* Built-in hardware: "h100", "h200", "a100", "b200" (datasheet dense bf16
+ * peaks and memory, 8 per node). DURE_ERR_ARG naming the known names for
+ * anything else ("cpu" is measured: plan_hw_cpu_measure). */
+dure_status_t plan_hw_builtin(const char *name, struct plan_hw *out);
+
+/* The CPU of this machine for `ranks_per_node` ranks: sgemm peak on the
+ * cores one rank gets, memcpy bandwidth, MemAvailable shared by the ranks.
+ * Takes about a second. */
+dure_status_t plan_hw_cpu_measure(int ranks_per_node, struct plan_hw *out);
+
+/* Built-in fabric for the hardware and the site profile (slurm.profile:
+ * "ib", "roce", "tcp", "local"; "" = the hardware's usual fabric). */
+void plan_fabric_builtin(const struct plan_hw *hw, const char *profile,
+                         struct plan_fabric *out);
+
+/* The job to plan. */
+struct plan_job {
+    struct model_config model;  /* micro_batch and channels resolved; the
+                                   compute (bf16 on a GPU) from hw */
+    int global_batch;           /* windows per optimizer step */
+    int ranks;                  /* R */
+    int per_node;               /* ranks per node (<= R) */
+    double bucket_bytes;        /* gradient bucket */
+    int prefetch;               /* ZeRO 3: layers gathered ahead (>= 0) */
+    int overlap;                /* 1: buckets overlap backward */
+};
+
+struct plan_memory {
+    uint64_t params, grads, optimizer, compute, working, activations, workspace, comm,
+        runtime;
+    uint64_t total;
+    int fits;                   /* total <= hw.mem_bytes * PLAN_MEM_FILL */
+};
+
+/* The step time's terms (seconds, one optimizer step). */
+enum plan_term {
+    PLAN_TERM_COMPUTE,
+    PLAN_TERM_OPTIMIZER,
+    PLAN_TERM_INTRA_LATENCY,    /* exposed share of the intra-node alpha terms */
+    PLAN_TERM_INTRA_BANDWIDTH,
+    PLAN_TERM_INTER_LATENCY,
+    PLAN_TERM_INTER_BANDWIDTH,
+    PLAN_TERM_COUNT
+};
+
+struct plan_time {
+    int accum;                  /* micro-batches per rank per step */
+    double compute_s, optimizer_s;
+    double comm_s;              /* every collective of the step, end to end */
+    double exposed_s;           /* the part of comm_s compute does not hide */
+    double step_s;              /* compute + optimizer + exposed */
+    double term_s[PLAN_TERM_COUNT];  /* step_s split by term */
+    double comm_term_s[PLAN_TERM_COUNT]; /* comm_s split by term (communication
+                                            terms only; the others are 0) */
+    enum plan_term comm_dominant;    /* the largest communication term */
+    double timesteps_per_s;     /* the whole job's */
+    enum plan_term dominant;    /* the largest term */
+};
+
+const char *plan_term_name(enum plan_term t);
+
+/*
+ * Memory per rank at ZeRO `stage` (0..3). DURE_ERR_ARG for a bad stage or
+ * job, DURE_ERR_NOMEM when a byte count overflows (naming the keys).
+ */
+dure_status_t plan_memory(const struct plan_job *job, const struct plan_hw *hw, int stage,
+                          struct plan_memory *out);
+
+/* Step time at `stage`. DURE_ERR_ARG when global_batch is not a multiple of
+ * micro_batch * ranks (naming the three numbers). */
+dure_status_t plan_time(const struct plan_job *job, const struct plan_hw *hw,
+                        const struct plan_fabric *fab, int stage, struct plan_time *out);
+
+/*
+ * Time of one all-reduce (PLAN_ALLREDUCE) or reduce-scatter / all-gather
+ * (PLAN_HALF: each moves half an all-reduce's data) of `bytes` over the
+ * job's ranks; lat/bw receive its latency and bandwidth parts per level
+ * (intra, inter), which sum to the result.
+ */
+enum plan_coll { PLAN_ALLREDUCE, PLAN_HALF };
+double plan_coll_time(const struct plan_job *job, const struct plan_fabric *fab,
+                      enum plan_coll coll, double bytes, double lat[2], double bw[2]);
+
+/* What `dure plan` recommends, and why (one sentence per choice). */
+struct plan_advice {
+    int stage;                  /* -1: nothing fits */
+    int micro_batch;
+    double bucket_bytes;
+    char why_stage[256], why_micro[256], why_bucket[256];
+};
+
+/* Choose the stage, micro-batch and bucket size for job on hw/fab. */
+dure_status_t plan_recommend(const struct plan_job *job, const struct plan_hw *hw,
+                             const struct plan_fabric *fab, struct plan_advice *out);
+
+#endif

@@ -1,0 +1,188 @@
+/*
+ * tests/mpi/test_coll_bench_api.c - collectives/bench.h as a library (what
+ * `dure tune` calls): one collective on one algorithm over a size list, the
+ * nccl-tests size rounding, the bus factors, checking that counts a wrong
+ * element, the memcpy peer, the progress callback, and bad requests.
+ * Runs under mpirun -np 2 (tests/run.sh).
+ */
+#include "tests/support/mpitest.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "collectives/bench.h"
+
+static comm_t *ring, *shm;
+static int rank, size;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    struct comm_config cfg;
+    rank = mpitest_rank();
+    size = mpitest_size();
+    comm_config_default(&cfg);
+    cfg.backend = COMM_BACKEND_MPI;
+    cfg.algo = COMM_ALGO_RING;
+    cfg.watchdog_s = 60;
+    if (comm_create(MPI_COMM_WORLD, &cfg, &ring) != DURE_OK) {
+        return -1;
+    }
+    cfg.algo = COMM_ALGO_SHM;
+    return comm_create(MPI_COMM_WORLD, &cfg, &shm) == DURE_OK ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    comm_destroy(shm);
+    comm_destroy(ring);
+    return 0;
+}
+
+static struct bench_spec quick(const char *coll)
+{
+    struct bench_spec s;
+    bench_spec_default(&s, bench_coll_find(coll));
+    s.iters = 2;
+    s.reps = 3;
+    s.warmup = 1;
+    return s;
+}
+
+/* Every collective, in and out of place, on registered and heap buffers:
+ * checked, with nccl-tests' bus factor, the comm's algorithm and a time. */
+static void test_measure_every_collective(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {4, 4096, 10000, 1 << 20};
+    const int n = sizeof sizes / sizeof sizes[0];
+    struct bench_point p[4];
+    int colls = 0;
+    for (const struct bench_coll *c = bench_colls; c->name; c++, colls++) {
+        struct bench_spec s = quick(c->name);
+        s.op = COMM_AVG;
+        s.root = size - 1;
+        struct bench_variant v[3] = {
+            {.comm = shm, .in_place = 0},
+            {.comm = shm, .in_place = 1},
+            {.comm = ring, .in_place = 1, .heap = 1},
+        };
+        assert_int_equal(bench_measure(MPI_COMM_WORLD, &s, v, 3, sizes, n, p), DURE_OK);
+        for (int i = 0; i < n; i++) {
+            assert_int_equal(p[i].total, bench_total_for(&s, size, sizes[i]));
+            assert_int_equal(p[i].bytes, p[i].total * 4);
+            assert_int_equal(p[i].count, c->per_rank_count ? p[i].total / (size_t)size
+                                                           : p[i].total);
+            for (int k = 0; k < 3; k++) {
+                assert_int_equal(p[i].v[k].wrong, 0);
+                assert_true(p[i].v[k].sec > 0);
+                assert_true(fabs(p[i].v[k].busbw_gbs -
+                                 p[i].v[k].algbw_gbs * c->bus_factor(size)) <=
+                            1e-9 * p[i].v[k].busbw_gbs);
+            }
+            assert_int_equal(p[i].v[0].algo, COMM_ALGO_SHM);
+            assert_int_equal(p[i].v[2].algo, COMM_ALGO_RING);
+            assert_true(p[i].memcpy_gbs == 0);
+        }
+    }
+    assert_int_equal(colls, 4);
+    assert_null(bench_coll_find("alltoall"));
+}
+
+/* nccl-tests' sizes: whole elements, and for the per-rank collectives a
+ * multiple of 4 elements per rank. */
+static void test_total_rounding(void **state)
+{
+    (void)state;
+    struct bench_spec ar = quick("allreduce"), rs = quick("reducescatter");
+    assert_int_equal(bench_total_for(&ar, 3, 1002), 250);
+    assert_int_equal(bench_total_for(&rs, 3, 1002), 240);
+    assert_int_equal(bench_total_for(&rs, 2, 1000), 248);
+    rs.dtype = COMM_BF16;
+    assert_int_equal(bench_total_for(&rs, 2, 1000), 496);
+    assert_int_equal(bench_total_for(&ar, 2, 3), 0);
+}
+
+/* A corrupted element on one rank is counted once per checked variant and
+ * summed over ranks on every rank; without checking nothing is counted. */
+static void test_wrong_counted(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {4096, 65536};
+    struct bench_point p[2];
+    for (const struct bench_coll *c = bench_colls; c->name; c++) {
+        struct bench_spec s = quick(c->name);
+        s.faults.corrupt_rank = size - 1;
+        struct bench_variant v[2] = {{.comm = shm}, {.comm = ring, .in_place = 1}};
+        assert_int_equal(bench_measure(MPI_COMM_WORLD, &s, v, 2, sizes, 2, p), DURE_OK);
+        for (int i = 0; i < 2; i++) {
+            assert_int_equal(p[i].v[0].wrong, 1);
+            assert_int_equal(p[i].v[1].wrong, 1);
+        }
+        s.check = 0;
+        assert_int_equal(bench_measure(MPI_COMM_WORLD, &s, v, 2, sizes, 2, p), DURE_OK);
+        assert_int_equal(p[1].v[0].wrong + p[1].v[1].wrong, 0);
+    }
+}
+
+static int progress_calls;
+static size_t progress_bytes[4];
+
+static void on_point(const struct bench_point *p, void *arg)
+{
+    assert_ptr_equal(arg, &progress_calls);
+    progress_bytes[progress_calls++] = p->bytes;
+}
+
+static void test_memcpy_peer_and_progress(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {65536, 1 << 20};
+    struct bench_point p[2];
+    struct bench_spec s = quick("allreduce");
+    s.memcpy_peer = 1;
+    s.progress = on_point;
+    s.progress_arg = &progress_calls;
+    struct bench_variant v = {.comm = shm, .in_place = 1};
+    progress_calls = 0;
+    assert_int_equal(bench_measure(MPI_COMM_WORLD, &s, &v, 1, sizes, 2, p), DURE_OK);
+    assert_int_equal(progress_calls, 2);
+    assert_int_equal(progress_bytes[0], 65536);
+    assert_int_equal(progress_bytes[1], 1 << 20);
+    assert_true(p[0].memcpy_gbs > 0 && p[1].memcpy_gbs > 0);
+}
+
+static void test_bad_requests(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {4096}, tiny[] = {2};
+    struct bench_point p[1];
+    struct bench_variant v = {.comm = ring};
+    struct bench_spec s = quick("broadcast");
+    dure_log_set_quiet(1);
+    s.root = size;
+    assert_int_equal(bench_measure(MPI_COMM_WORLD, &s, &v, 1, sizes, 1, p), DURE_ERR_ARG);
+    assert_non_null(strstr(dure_last_error(), "the root must be a rank below"));
+    s = quick("allreduce");
+    assert_int_equal(bench_measure(MPI_COMM_WORLD, &s, &v, 0, sizes, 1, p), DURE_ERR_ARG);
+    assert_int_equal(bench_measure(MPI_COMM_WORLD, &s, &v, 1, tiny, 1, p), DURE_ERR_ARG);
+    assert_non_null(strstr(dure_last_error(), "smaller than one element"));
+    s.dtype = COMM_BF16;
+    assert_int_equal(bench_measure(MPI_COMM_WORLD, &s, &v, 1, sizes, 1, p),
+                     DURE_ERR_UNSUPPORTED);
+    dure_log_set_quiet(0);
+}
+
+int main(int argc, char **argv)
+{
+    mpitest_init(&argc, &argv);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_measure_every_collective),
+        cmocka_unit_test(test_total_rounding),
+        cmocka_unit_test(test_wrong_counted),
+        cmocka_unit_test(test_memcpy_peer_and_progress),
+        cmocka_unit_test(test_bad_requests),
+    };
+    return MPITEST_RUN_GROUP("coll_bench_api", tests, group_setup, group_teardown);
+}

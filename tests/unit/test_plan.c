@@ -1,0 +1,251 @@
+/*
+ * tests/unit/test_plan.c - the capacity planner (plan/plan.h) against
+ * hand-computed memory, collective and step times; its choices; bad jobs.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <math.h>
+#include <string.h>
+
+#include "model/flops.h"
+#include "model/layout.h"
+#include "plan/plan.h"
+
+/* A hand-checkable fabric and device. */
+static const struct plan_fabric fab = {
+    .intra = {.alpha_s = 1e-6, .beta_s = 1e-9},
+    .inter = {.alpha_s = 1e-5, .beta_s = 1e-8},
+};
+static const struct plan_hw gpu = {.name = "test", .gpu = 1, .peak_flops = 1e12,
+                                   .efficiency = 0.5, .mem_bytes = 8.0 * (1 << 30),
+                                   .mem_bw = 1e11, .per_node = 4};
+static const struct plan_hw cpu = {.name = "cpu", .gpu = 0, .peak_flops = 1e11,
+                                   .efficiency = 1, .mem_bytes = 8.0 * (1 << 30),
+                                   .mem_bw = 1e10, .per_node = 2};
+
+static void job_init(struct plan_job *j, int ranks, int per_node)
+{
+    memset(j, 0, sizeof *j);
+    model_config_defaults(&j->model);
+    j->model.d_model = 64;
+    j->model.n_layers = 3;
+    j->model.n_heads = 4;
+    j->model.patch_len = 8;
+    j->model.context_patches = 16;
+    j->model.channels = 5;
+    j->model.micro_batch = 2;
+    j->global_batch = 2 * ranks * 3; /* 3 micro-batches per rank */
+    j->ranks = ranks;
+    j->per_node = per_node;
+    j->bucket_bytes = 1 << 16;
+    j->prefetch = 1;
+    j->overlap = 1;
+}
+
+static uint64_t n_params(const struct plan_job *j)
+{
+    struct model_layout lay;
+    assert_int_equal(model_layout_compute(&j->model, &lay), DURE_OK);
+    return lay.total;
+}
+
+static void test_memory_by_stage(void **state)
+{
+    (void)state;
+    struct plan_job j;
+    struct plan_memory m[PLAN_STAGES];
+    job_init(&j, 3, 3);
+    uint64_t n = n_params(&j), s = (n + 2) / 3; /* ceil(n / 3): not a multiple */
+    assert_int_not_equal(n % 3, 0);
+    for (int st = 0; st < PLAN_STAGES; st++) {
+        assert_int_equal(plan_memory(&j, &gpu, st, &m[st]), DURE_OK);
+    }
+    assert_int_equal(m[0].params, 4 * n);
+    assert_int_equal(m[0].grads, 4 * n);
+    assert_int_equal(m[0].optimizer, 8 * n);
+    assert_int_equal(m[0].compute, 2 * n);
+    assert_int_equal(m[1].optimizer, 8 * s);
+    assert_int_equal(m[1].grads, 4 * n);
+    assert_int_equal(m[2].grads, 4 * s);
+    assert_int_equal(m[2].working, 2 * (1 << 16)); /* two buckets in flight */
+    assert_int_equal(m[3].params, 4 * s);
+    assert_int_equal(m[3].compute, 0);
+    /* Stage 3 works on (prefetch + 1) gathered blocks in bf16 plus one
+     * block's fp32 gradients: a block is 12 D^2 + 13 D, the largest unit here. */
+    uint64_t block = 12 * 64 * 64 + 13 * 64;
+    assert_int_equal(m[3].working, 2 * block * 2 + block * 4);
+    assert_int_equal(m[0].runtime, PLAN_CUDA_RUNTIME_BYTES);
+    for (int st = 0; st < PLAN_STAGES; st++) {
+        uint64_t sum = m[st].params + m[st].grads + m[st].optimizer + m[st].compute +
+                       m[st].working + m[st].activations + m[st].workspace + m[st].comm +
+                       m[st].runtime;
+        assert_int_equal(m[st].total, sum);
+        assert_true(m[st].fits);
+    }
+    /* On the CPU: no compute copy, no NCCL, no runtime; fp32 working layers. */
+    assert_int_equal(plan_memory(&j, &cpu, 3, &m[3]), DURE_OK);
+    assert_int_equal(m[3].compute, 0);
+    assert_int_equal(m[3].runtime, 0);
+    assert_int_equal(m[3].working, 2 * block * 4 + block * 4);
+    assert_int_equal(plan_memory(&j, &cpu, 0, &m[0]), DURE_OK);
+    assert_int_equal(m[0].comm, 2 * (1 << 16));
+}
+
+static void test_collective_times(void **state)
+{
+    (void)state;
+    struct plan_job j;
+    double lat[2], bw[2], n = 1 << 20;
+
+    /* One rank: nothing to exchange. */
+    job_init(&j, 1, 1);
+    assert_true(plan_coll_time(&j, &fab, PLAN_ALLREDUCE, n, lat, bw) == 0);
+    /* One node of 4: a ring all-reduce is 2 (L - 1) steps of n / L bytes. */
+    job_init(&j, 4, 4);
+    double t = plan_coll_time(&j, &fab, PLAN_ALLREDUCE, n, lat, bw);
+    assert_float_equal(lat[0], 6 * 1e-6, 1e-15);
+    assert_float_equal(bw[0], 6 * (n / 4) * 1e-9, 1e-15);
+    assert_true(lat[1] == 0 && bw[1] == 0);
+    assert_float_equal(t, lat[0] + bw[0], 1e-15);
+    /* Reduce-scatter and all-gather: half of it. */
+    assert_float_equal(plan_coll_time(&j, &fab, PLAN_HALF, n, lat, bw), t / 2, 1e-15);
+    /* 2 nodes x 4: intra phases plus a ring of 2 nodes over n / 4 each. */
+    job_init(&j, 8, 4);
+    t = plan_coll_time(&j, &fab, PLAN_ALLREDUCE, n, lat, bw);
+    assert_float_equal(t, lat[0] + bw[0] + lat[1] + bw[1], 1e-15);
+    assert_float_equal(lat[1], 2 * 1e-5, 1e-15);
+    assert_float_equal(bw[1], 2 * (n / 8) * 1e-8, 1e-15);
+    /* 1024 nodes x 1: the ring's 2 x 1023 latencies lose to a tree's
+     * 2 log2(1024) for a small message. */
+    job_init(&j, 1024, 1);
+    plan_coll_time(&j, &fab, PLAN_ALLREDUCE, 4096, lat, bw);
+    assert_float_equal(lat[1], 2 * 10 * 1e-5, 1e-15);
+    assert_float_equal(bw[1], 2 * 4096 * 1e-8, 1e-15);
+    /* ...and on 16 nodes a large message takes the ring: its bandwidth
+     * term is (M-1)/M of the tree's, which outweighs 2 x 15 latencies. */
+    job_init(&j, 16, 1);
+    plan_coll_time(&j, &fab, PLAN_ALLREDUCE, 1e9, lat, bw);
+    assert_float_equal(lat[1], 2 * 15 * 1e-5, 1e-12);
+    assert_float_equal(bw[1], 2 * 15 * (1e9 / 16) * 1e-8, 1e-9);
+}
+
+static void test_step_time(void **state)
+{
+    (void)state;
+    struct plan_job j;
+    struct plan_time t, off;
+    struct model_flops fl;
+    job_init(&j, 4, 4);
+    model_flops_compute(&j.model, &fl);
+    assert_int_equal(plan_time(&j, &gpu, &fab, 0, &t), DURE_OK);
+    assert_int_equal(t.accum, 3);
+    assert_float_equal(t.compute_s, 3 * fl.per_micro_batch / (1e12 * 0.5), 1e-12);
+    assert_float_equal(t.optimizer_s, 28.0 * (double)n_params(&j) / 1e11, 1e-12);
+    assert_true(t.comm_s > 0 && t.exposed_s <= t.comm_s && t.exposed_s > 0);
+    assert_float_equal(t.step_s, t.compute_s + t.optimizer_s + t.exposed_s, 1e-12);
+    double sum = 0;
+    for (int k = 0; k < PLAN_TERM_COUNT; k++) {
+        sum += t.term_s[k];
+    }
+    assert_float_equal(sum, t.step_s, 1e-12);
+    /* Without overlap every byte is exposed. */
+    j.overlap = 0;
+    assert_int_equal(plan_time(&j, &gpu, &fab, 0, &off), DURE_OK);
+    assert_float_equal(off.exposed_s, off.comm_s, 1e-15);
+    assert_float_equal(off.comm_s, t.comm_s, 1e-15);
+    /* Stage 1 moves as much as stage 0 (reduce-scatter + all-gather), and
+     * its optimizer touches a quarter of the parameters. */
+    j.overlap = 1;
+    struct plan_time s1, s2, s3;
+    assert_int_equal(plan_time(&j, &gpu, &fab, 1, &s1), DURE_OK);
+    assert_float_equal(s1.optimizer_s, 28.0 * ceil((double)n_params(&j) / 4) / 1e11, 1e-12);
+    /* Stage 2 reduce-scatters every micro-batch: more traffic than stage 1. */
+    assert_int_equal(plan_time(&j, &gpu, &fab, 2, &s2), DURE_OK);
+    assert_true(s2.comm_s > s1.comm_s);
+    /* Stage 3 gathers twice and reduce-scatters once per micro-batch. */
+    assert_int_equal(plan_time(&j, &gpu, &fab, 3, &s3), DURE_OK);
+    assert_true(s3.comm_s > s2.comm_s);
+    /* Without prefetch, stage 3's gathers are all exposed. */
+    struct plan_time np;
+    j.prefetch = 0;
+    assert_int_equal(plan_time(&j, &gpu, &fab, 3, &np), DURE_OK);
+    assert_true(np.exposed_s > s3.exposed_s);
+    assert_float_equal(np.comm_s, s3.comm_s, 1e-15);
+    /* The timesteps of a global batch over the step. */
+    double T = (j.model.context_patches + 1) * j.model.patch_len;
+    assert_float_equal(t.timesteps_per_s, j.global_batch * T / t.step_s, 1e-6);
+}
+
+static void test_dominant_at_scale(void **state)
+{
+    (void)state;
+    struct plan_job j;
+    struct plan_time t;
+    job_init(&j, 4, 4);
+    assert_int_equal(plan_time(&j, &gpu, &fab, 0, &t), DURE_OK);
+    assert_int_equal(t.comm_dominant, PLAN_TERM_INTRA_BANDWIDTH);
+    /* 65536 nodes of 4: small buckets make latency the largest term. */
+    job_init(&j, 4 * 65536, 4);
+    assert_int_equal(plan_time(&j, &gpu, &fab, 0, &t), DURE_OK);
+    assert_int_equal(t.comm_dominant, PLAN_TERM_INTER_LATENCY);
+    assert_string_equal(plan_term_name(t.comm_dominant), "inter-node latency");
+}
+
+static void test_recommend(void **state)
+{
+    (void)state;
+    struct plan_job j;
+    struct plan_advice a;
+    struct plan_memory m0, m3;
+    struct plan_hw small = gpu;
+    job_init(&j, 4, 4);
+    j.model.d_model = 512;
+    j.model.n_heads = 8;
+    j.model.n_layers = 8;
+    /* A device too small for stage 0 but not for stage 3. */
+    assert_int_equal(plan_memory(&j, &gpu, 0, &m0), DURE_OK);
+    assert_int_equal(plan_memory(&j, &gpu, 3, &m3), DURE_OK);
+    small.mem_bytes = ((double)m0.total + (double)m3.total) / 2 / PLAN_MEM_FILL;
+    assert_int_equal(plan_recommend(&j, &small, &fab, &a), DURE_OK);
+    assert_true(a.stage >= 1);
+    assert_non_null(strstr(a.why_stage, "0: does not fit"));
+    assert_true(a.micro_batch >= 1 && (j.global_batch / j.ranks) % a.micro_batch == 0);
+    assert_true(a.bucket_bytes >= (1 << 20));
+    /* Nothing fits: said, with the stage 3 need. */
+    small.mem_bytes = 1024;
+    assert_int_equal(plan_recommend(&j, &small, &fab, &a), DURE_OK);
+    assert_int_equal(a.stage, -1);
+    assert_non_null(strstr(a.why_stage, "no stage fits"));
+}
+
+static void test_bad_jobs(void **state)
+{
+    (void)state;
+    struct plan_job j;
+    struct plan_memory m;
+    struct plan_time t;
+    job_init(&j, 4, 4);
+    assert_int_equal(plan_memory(&j, &gpu, 4, &m), DURE_ERR_ARG);
+    j.global_batch = 10; /* not a multiple of 2 x 4 */
+    assert_int_equal(plan_time(&j, &gpu, &fab, 0, &t), DURE_ERR_ARG);
+    job_init(&j, 6, 4); /* 6 ranks do not fill nodes of 4 */
+    assert_int_equal(plan_memory(&j, &gpu, 0, &m), DURE_ERR_ARG);
+    struct plan_hw hw;
+    assert_int_equal(plan_hw_builtin("h100", &hw), DURE_OK);
+    assert_true(hw.gpu && hw.per_node == 8 && hw.peak_flops > 9e14);
+    assert_int_equal(plan_hw_builtin("v100", &hw), DURE_ERR_ARG);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_memory_by_stage),   cmocka_unit_test(test_collective_times),
+        cmocka_unit_test(test_step_time),         cmocka_unit_test(test_dominant_at_scale),
+        cmocka_unit_test(test_recommend),         cmocka_unit_test(test_bad_jobs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -43,6 +43,7 @@ struct source {
     float *present;                /* (C) 1 where the batch column is its */
     dataio_scratch_t *scratch[2];  /* [0] the prefetch thread's, [1] the caller's */
     int64_t max_rows;              /* rows per coalesced read */
+    dataio_split_t split;          /* its episodes the loader reads */
     int64_t per_epoch;             /* c_d: its positions in an epoch */
     double share;
 };
@@ -666,10 +667,12 @@ static dure_status_t open_source(dataio_loader_t *ld, const struct dataio_loader
     sr->name = strdup(in->name);
     DURE_ALLOC_TRY(sr->name, strlen(in->name) + 1);
     DURE_TRY(dataio_reader_open(&rc, &sr->reader));
-    DURE_TRY(dataio_reader_hold_out(sr->reader, cfg->val_fraction, DATAIO_SPLIT_SEED));
+    DURE_TRY(dataio_reader_hold_out(sr->reader, in->own_val ? 0.0 : cfg->val_fraction,
+                                    DATAIO_SPLIT_SEED));
+    sr->split = in->own_val && cfg->split == DATAIO_SPLIT_VAL ? DATAIO_SPLIT_ALL : cfg->split;
     sr->info = dataio_reader_info(sr->reader);
     sr->channels = sr->info->n_channels;
-    DURE_CHECK(cfg->split != DATAIO_SPLIT_VAL || sr->info->ep_split, DURE_ERR_ARG,
+    DURE_CHECK(sr->split != DATAIO_SPLIT_VAL || sr->info->ep_split, DURE_ERR_ARG,
                "'%s' defines no validation split%s: set data.val_path, or run.val_every = "
                "0%s", sr->info->path,
                sr->info->n_episodes < 2 ? " and has one episode: nothing to hold out" : "",
@@ -707,12 +710,12 @@ static dure_status_t index_source(dataio_loader_t *ld, const struct dataio_loade
     sr->check_finite = s == NULL;
     st = setup_norm(ld, sr, in, s);
     if (st == DURE_OK && s && ld->on_nan == DATAIO_NAN_REFUSE) {
-        st = refuse_known_nan(sr, s, cfg->split);
+        st = refuse_known_nan(sr, s, sr->split);
     }
     if (st == DURE_OK) {
         int64_t stride = cfg->stride ? cfg->stride : cfg->window;
         int skip = ld->on_nan == DATAIO_NAN_SKIP;
-        st = dataio_windows_build(sr->info, cfg->split, cfg->window, stride,
+        st = dataio_windows_build(sr->info, sr->split, cfg->window, stride,
                                   skip ? s->nonfinite_rows : NULL,
                                   skip ? s->n_nonfinite_rows : 0, &sr->win);
     }
@@ -721,7 +724,7 @@ static dure_status_t index_source(dataio_loader_t *ld, const struct dataio_loade
                       "'%s': %lld episodes of the %s split are shorter than the window of "
                       "%d timesteps and are not used (the first: episode %lld, %lld "
                       "timesteps)", sr->info->path, (long long)sr->win.n_short,
-                      dataio_split_name(cfg->split), cfg->window,
+                      dataio_split_name(sr->split), cfg->window,
                       (long long)sr->win.first_short,
                       (long long)(sr->info->episode_start[sr->win.first_short + 1] -
                                   sr->info->episode_start[sr->win.first_short]));
@@ -729,10 +732,10 @@ static dure_status_t index_source(dataio_loader_t *ld, const struct dataio_loade
     if (st == DURE_OK) {
         DURE_CHECK(sr->win.n_all > 0, DURE_ERR_FORMAT,
                    "'%s': no episode of the %s split is as long as the window of %d "
-                   "timesteps", sr->info->path, dataio_split_name(cfg->split), cfg->window);
+                   "timesteps", sr->info->path, dataio_split_name(sr->split), cfg->window);
         DURE_CHECK(sr->win.n > 0, DURE_ERR_FORMAT,
                    "'%s': every window of the %s split holds NaN or Inf", sr->info->path,
-                   dataio_split_name(cfg->split));
+                   dataio_split_name(sr->split));
     }
     DURE_TRY(agree(ld, st, "to index a dataset"));
     if (ld->comm != MPI_COMM_NULL) {
@@ -880,11 +883,17 @@ static dure_status_t plan(dataio_loader_t *ld, const struct dataio_loader_config
                           share[d], (long long)ld->n_epoch, ld->src[d].name);
         }
     }
+    int64_t excl = 0;
+    for (int d = 0; d < ld->n_src; d++) {
+        excl += ld->src[d].win.n_excl;
+    }
     DURE_CHECK(ld->n_epoch >= ld->global_batch, DURE_ERR_FORMAT,
-               "'%s'%s: the %s split has %lld windows of %d timesteps, fewer than one "
+               "'%s'%s: the %s split has %lld windows of %d timesteps%s, fewer than one "
                "global batch of %lld", ld->src[0].info->path,
-               ld->n_src > 1 ? " and the other datasets" : "", dataio_split_name(cfg->split),
-               (long long)ld->n_epoch, cfg->window, (long long)ld->global_batch);
+               ld->n_src > 1 ? " and the other datasets" : "",
+               dataio_split_name(ld->src[0].split), (long long)ld->n_epoch, cfg->window,
+               excl ? " after leaving out those with NaN or Inf" : "",
+               (long long)ld->global_batch);
 out:
     return st;
 }

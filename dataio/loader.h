@@ -93,6 +93,10 @@ struct dataio_source {
     dataio_layout_t layout;    /* AUTO = from the file */
     const char *keys;          /* channels (robomimic/episode-files) */
     double weight;             /* > 0 */
+    /* It has its own validation data (data.NAME.val_path): nothing is held
+     * out of it (val_fraction does not apply), and a validation loader
+     * given that file as path reads all of it (split ALL). */
+    int own_val;
     /* Normalize with these (C_d) instead of the dataset's statistics (e.g.
      * the training loader's dataio_loader_source_norm); NULL = its own. */
     const float *norm_mean, *norm_std;

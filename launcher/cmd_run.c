@@ -160,7 +160,7 @@ struct manifest_parts {
     struct manifest_kv *kv;       /* (n_keys) "section.key" -> value */
     char *text;                   /* the names and values kv points into */
     char *command;
-    glob_t files;                 /* data.path and data.val_path expanded */
+    glob_t files;                 /* every dataset's path and val_path expanded */
     char hash[17];
     struct train_comm_desc comm;
     struct manifest_kv algos[4];
@@ -206,12 +206,14 @@ static dure_status_t manifest_prepare(struct manifest_parts *p, struct manifest_
     /* Every file read: a glob (one file per episode) is fingerprinted file by
      * file; a plain name is itself (GLOB_NOCHECK keeps a name glob would not
      * match, such as one holding '['). */
-    const char *const globs[] = {spec->data.path, spec->data.val_path};
-    for (size_t i = 0; i < 2; i++) {
-        if (globs[i][0]) {
-            DURE_CHECK(glob(globs[i], GLOB_NOCHECK | (i ? GLOB_APPEND : 0), NULL,
+    struct jobspec_dataset_ref sets[JOBSPEC_MAX_DATASETS];
+    size_t n_sets = jobspec_datasets(spec, sets), n_globs = 0;
+    for (size_t i = 0; i < 2 * n_sets; i++) {
+        const char *g = i % 2 ? sets[i / 2].val_path : sets[i / 2].path;
+        if (g[0]) {
+            DURE_CHECK(glob(g, GLOB_NOCHECK | (n_globs++ ? GLOB_APPEND : 0), NULL,
                             &p->files) == 0,
-                       DURE_ERR_IO, "cannot expand data path '%s'", globs[i]);
+                       DURE_ERR_IO, "cannot expand data path '%s'", g);
         }
     }
     const char *const *data = (const char *const *)p->files.gl_pathv;

@@ -106,12 +106,21 @@ out:
     return st;
 }
 
+/*
+ * The training loader (val 0) or the validation loader (val 1) of the
+ * spec's datasets (jobspec_datasets: data.path, or a mixture). The
+ * validation loader reads each dataset's val_path whole, else its held-out
+ * episodes, normalized with the training loader's statistics of that
+ * dataset, in the training loader's channels.
+ */
 static dure_status_t open_loader(train_t *t, MPI_Comm world, int val, dataio_loader_t **out)
 {
     dure_status_t st = DURE_OK;
     const struct dure_jobspec *s = t->spec;
     struct dataio_loader_config cfg;
-    char *keys = NULL;
+    struct jobspec_dataset_ref sets[JOBSPEC_MAX_DATASETS];
+    struct dataio_source src[JOBSPEC_MAX_DATASETS];
+    char *keys[JOBSPEC_MAX_DATASETS] = {NULL};
     static const dataio_layout_t layouts[] = {
         [JOBSPEC_LAYOUT_AUTO] = DATAIO_LAYOUT_AUTO,
         [JOBSPEC_LAYOUT_DURE] = DATAIO_LAYOUT_DURE,
@@ -123,13 +132,14 @@ static dure_status_t open_loader(train_t *t, MPI_Comm world, int val, dataio_loa
         [JOBSPEC_IO_SERIAL] = DATAIO_IO_SERIAL,
         [JOBSPEC_IO_MPIIO] = DATAIO_IO_MPIIO,
     };
+    const size_t n = jobspec_datasets(s, sets);
 
-    DURE_TRY(join_keys(&s->data.keys, &keys));
     dataio_loader_config_init(&cfg);
-    cfg.path = s->data.path;
-    cfg.layout = layouts[s->data.layout];
-    cfg.keys = keys;
-    cfg.split = DATAIO_SPLIT_TRAIN;
+    cfg.n_sources = (int)n;
+    cfg.sources = src;
+    cfg.balance_alpha = s->data.balance_alpha;
+    cfg.sample_rate_hz = s->data.sample_rate_hz;
+    cfg.split = val ? DATAIO_SPLIT_VAL : DATAIO_SPLIT_TRAIN;
     cfg.window = t->window;
     cfg.global_batch = s->optim.global_batch;
     cfg.comm = world;
@@ -140,39 +150,65 @@ static dure_status_t open_loader(train_t *t, MPI_Comm world, int val, dataio_loa
     cfg.on_nan = s->data.on_nan == JOBSPEC_DATA_NAN_SKIP ? DATAIO_NAN_SKIP : DATAIO_NAN_REFUSE;
     cfg.io = ios[s->data.io];
     cfg.expect_channels = s->model.channels;
-    cfg.val_fraction = s->data.val_path[0] ? 0.0 : s->data.val_fraction;
+    cfg.val_fraction = s->data.val_fraction;
+    for (size_t d = 0; d < n; d++) {
+        DURE_TRY(join_keys(sets[d].keys, &keys[d]));
+        src[d] = (struct dataio_source){
+            .name = sets[d].name, .path = sets[d].path, .layout = layouts[sets[d].layout],
+            .keys = keys[d], .weight = sets[d].weight, .own_val = sets[d].val_path[0] != 0,
+        };
+    }
     if (val) {
-        /* The same windows at every validation and every world size. */
-        cfg.shuffle = 0;
+        /* The same windows at every validation and every world size: one
+         * dataset in file order; a mixture in its (seed, epoch 0) order, so
+         * that the first run.val_batches batches hold every dataset. */
+        cfg.shuffle = n > 1;
         cfg.prefetch = 2;
-        if (s->data.val_path[0]) {
-            int64_t common = 0;
-            char first[512];
-            DURE_TRY(dataio_paths_overlap(s->data.path, s->data.val_path, &common, first,
-                                          sizeof first));
-            if (common > 0 && t->rank == 0) {
-                dure_log_warn(__FILE__, __LINE__,
-                              "data.val_path = '%s' overlaps the training data (data.path = "
-                              "'%s'): %" PRId64 " file(s) in both, the first '%s'; the "
-                              "validation loss will look better than it is",
-                              s->data.val_path, s->data.path, common, first);
+        cfg.channel_names = dataio_loader_channel_names(t->train_ld);
+        cfg.n_channel_names = dataio_loader_channels(t->train_ld);
+        for (size_t d = 0; d < n; d++) {
+            if (src[d].own_val) {
+                int64_t common = 0;
+                char first[512];
+                DURE_TRY(dataio_paths_overlap(sets[d].path, sets[d].val_path, &common, first,
+                                              sizeof first));
+                if (common > 0 && t->rank == 0) {
+                    dure_log_warn(__FILE__, __LINE__,
+                                  "data.%s%sval_path = '%s' overlaps the training data "
+                                  "(path = '%s'): %" PRId64 " file(s) in both, the first "
+                                  "'%s'; the validation loss will look better than it is",
+                                  s->mix.count ? sets[d].name : "", s->mix.count ? "." : "",
+                                  sets[d].val_path, sets[d].path, common, first);
+                }
+                src[d].path = sets[d].val_path;
             }
-            cfg.path = s->data.val_path;
-            cfg.split = DATAIO_SPLIT_ALL;
-        } else {
-            cfg.split = DATAIO_SPLIT_VAL;
-        }
-        if (cfg.normalize) {
-            /* Validate on data normalized as the model was trained: with the
-             * training loader's statistics, never the validation file's own,
-             * and without a second pass over the training split when the
-             * file stores none. */
-            dataio_loader_norm(t->train_ld, &cfg.norm_mean, &cfg.norm_std);
+            if (cfg.normalize) {
+                /* Validate on data normalized as the model was trained: with
+                 * the training loader's statistics, never the validation
+                 * file's own, and without a second pass over the training
+                 * split when the file stores none. */
+                dataio_loader_source_norm(t->train_ld, (int)d, &src[d].norm_mean,
+                                          &src[d].norm_std);
+            }
         }
     }
     DURE_TRY(dataio_loader_open(&cfg, out));
+    /* The loss does not yet leave out the channels a window's dataset lacks
+     * (issue 17): a mixture trains only on datasets with the same channels. */
+    for (int d = 0; d < dataio_loader_sources(*out); d++) {
+        const struct dataio_dataset_info *in = dataio_loader_source_info(*out, d);
+        const char *name = dataio_loader_source_name(*out, d);
+        DURE_CHECK(in->n_channels == dataio_loader_channels(*out), DURE_ERR_FORMAT,
+                   "'%s' (dataset '%s') has %d of the mixture's %d channels: training on "
+                   "datasets with different channel sets needs a masked loss, which dure "
+                   "does not have yet; choose data.%s.keys so that every dataset has the "
+                   "same channels", in->path, name, in->n_channels,
+                   dataio_loader_channels(*out), name);
+    }
 out:
-    free(keys);
+    for (size_t d = 0; d < n; d++) {
+        free(keys[d]);
+    }
     return st;
 }
 
@@ -389,9 +425,12 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
     t->micro_elems = (size_t)t->micro * (size_t)t->window * (size_t)t->channels;
     if (spec->run.val_every > 0 && spec->run.val_batches > 0) {
         DURE_TRY(open_loader(t, world, 1, &t->val_ld));
-        const struct dataio_dataset_info *vi = dataio_loader_info(t->val_ld);
-        if (progress && t->rank == 0 && vi->split_from &&
-            strcmp(vi->split_from, "data.val_fraction") == 0) {
+        for (int d = 0; d < dataio_loader_sources(t->val_ld); d++) {
+            const struct dataio_dataset_info *vi = dataio_loader_source_info(t->val_ld, d);
+            if (!progress || t->rank != 0 || !vi->split_from ||
+                strcmp(vi->split_from, "data.val_fraction") != 0) {
+                continue;
+            }
             int64_t held = 0;
             for (int64_t e = 0; e < vi->n_episodes; e++) {
                 held += dataio_episode_in(vi, e, DATAIO_SPLIT_VAL);

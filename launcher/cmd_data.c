@@ -19,6 +19,7 @@ void cmd_data_usage(FILE *out)
     fprintf(out,
         "usage: dure data gen -o FILE [--episodes N] [--length T] [--min-length T]\n"
         "                     [--channels C] [--sample-rate HZ] [--seed S]\n"
+        "                     [--profile cell|arm|mill]\n"
         "                     [--val-fraction F] [--chunk-rows R]\n"
         "       dure data import -o FILE [--episode-col COL] [--time-col COL]\n"
         "                     [--sample-rate HZ] [--hash COL]... [--drop COL]...\n"
@@ -38,6 +39,10 @@ void cmd_data_usage(FILE *out)
         "         drift; 8 channels per cell. The same options give the same file.\n"
         "           defaults: 64 episodes of 4096 timesteps, 16 channels, 100 Hz,\n"
         "           seed 1234, validation fraction 0.1\n"
+        "         --profile writes another plant: arm (joints and torques, 8\n"
+        "         channels, 50 Hz) or mill (spindle vibration, current and\n"
+        "         temperatures, 12 channels, 200 Hz); --channels and --sample-rate\n"
+        "         still override. Plants of different profiles make a mixture.\n"
         "import   CSV (one file per episode, or one file with --episode-col) into\n"
         "         the dure format. Every column that is not the episode, time,\n"
         "         hashed, dropped or meta column is a numeric channel; empty fields\n"
@@ -104,11 +109,13 @@ static int data_gen(int argc, char **argv)
         {"seed", required_argument, NULL, 's'},
         {"val-fraction", required_argument, NULL, 'v'},
         {"chunk-rows", required_argument, NULL, 'k'},
+        {"profile", required_argument, NULL, 'p'},
         {NULL, 0, NULL, 0},
     };
     struct dataio_gen_config cfg;
+    const struct dataio_gen_profile *profile = NULL;
     int64_t v = 0;
-    int opt;
+    int opt, set_channels = 0, set_rate = 0;
     dataio_gen_config_init(&cfg);
     while ((opt = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
         int rc = 0;
@@ -120,8 +127,18 @@ static int data_gen(int argc, char **argv)
         case 'c':
             rc = parse_i64("gen", "--channels", optarg, &v);
             cfg.channels = v > 0 && v <= 65536 ? (int)v : -1;
+            set_channels = 1;
             break;
-        case 'r': rc = parse_f64("gen", "--sample-rate", optarg, &cfg.sample_rate_hz); break;
+        case 'r':
+            rc = parse_f64("gen", "--sample-rate", optarg, &cfg.sample_rate_hz);
+            set_rate = 1;
+            break;
+        case 'p':
+            profile = dataio_gen_profile(optarg);
+            if (!profile) {
+                return bad_usage("gen", "--profile must be cell, arm or mill");
+            }
+            break;
         case 's':
             rc = parse_i64("gen", "--seed", optarg, &v);
             cfg.seed = (uint64_t)v;
@@ -140,6 +157,11 @@ static int data_gen(int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "dure data gen: unexpected argument '%s'\n", argv[optind]);
         return DURE_EXIT_USAGE;
+    }
+    if (profile) {
+        cfg.sensors = profile->sensors;
+        cfg.channels = set_channels ? cfg.channels : profile->channels;
+        cfg.sample_rate_hz = set_rate ? cfg.sample_rate_hz : profile->sample_rate_hz;
     }
     dure_status_t st = dataio_gen_write(&cfg);
     if (st == DURE_OK) {

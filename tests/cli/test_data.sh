@@ -27,6 +27,20 @@ if [ "$(h5dump -d /signals "$D/a.h5" | tail -n +3 | md5sum)" != \
 else
     t_fail "seeds 3 and 4 gave the same signals"
 fi
+t_run "gen --profile mill writes another plant" 0 "$DURE" data gen -o "$D/mill.h5" \
+    --profile mill --episodes 3 --length 200
+t_grep "with its channels and rate" "wrote $D/mill.h5: 3 episodes, 12 channels at 200 Hz"
+t_run "its channels are the spindle's" 0 h5dump -d /channels/names "$D/mill.h5"
+t_grep "the first" '"cell0.spindle.vib"'
+t_grep "the last" '"cell2.ambient.temp"'
+if printf '%s\n' "$T_OUT" | grep -q 'j0'; then t_fail "a mill has no robot joints"
+else t_ok "and no robot joint"; fi
+t_run "gen --profile arm, with its rate overridden" 0 "$DURE" data gen -o "$D/arm.h5" \
+    --profile arm --episodes 3 --length 200 --sample-rate 200
+t_grep "8 channels at the rate given" "wrote $D/arm.h5: 3 episodes, 8 channels at 200 Hz"
+t_run "an unknown profile is a usage error" 2 "$DURE" data gen -o "$D/x.h5" --profile lathe
+t_grep "naming the profiles" "--profile must be cell, arm or mill"
+rm -f "$D/mill.h5" "$D/arm.h5"
 t_run "gen into a missing directory fails" 1 gen -o "$D/no/such/dir.h5"
 t_grep "the directory is named" "no/such"
 t_run "gen with a bad validation fraction fails" 3 gen -o "$D/a.h5" --val-fraction 1.5

@@ -807,6 +807,73 @@ static void test_mixture_of_channel_sets(void **state)
     unlink(pr);
 }
 
+/* Plants of two profiles (no channel in common): the second's columns
+ * come after the first's, each window holds its own plant's rows there and
+ * zeros, masked, elsewhere. */
+static void test_mixture_of_plants(void **state)
+{
+    (void)state;
+    enum { B = 4, CM = 12, CA = 8 };
+    char pm[160], pa[160];
+    struct dataio_gen_config gm = gcfg, ga = gcfg;
+    snprintf(pm, sizeof pm, "%s/mill.h5", dir);
+    snprintf(pa, sizeof pa, "%s/arm.h5", dir);
+    gm.path = pm;
+    gm.sensors = dataio_gen_profile("mill")->sensors;
+    gm.channels = CM;
+    ga.path = pa;
+    ga.sensors = dataio_gen_profile("arm")->sensors;
+    ga.channels = CA;
+    ga.seed = 3;
+    assert_int_equal(dataio_gen_write(&gm), DURE_OK);
+    assert_int_equal(dataio_gen_write(&ga), DURE_OK);
+    struct dataio_source src[2] = {
+        {.name = "mill", .path = pm, .weight = 1.0},
+        {.name = "arm", .path = pa, .weight = 1.0},
+    };
+    const struct dataio_gen_config *gens[2] = {&gm, &ga};
+    const int first[2] = {0, CM};
+    struct dataio_loader_config c;
+    base_cfg(&c, NULL, B);
+    c.n_sources = 2;
+    c.sources = src;
+    dataio_loader_t *ld = open_loader(&c);
+    assert_int_equal(dataio_loader_channels(ld), CM + CA);
+    assert_string_equal(dataio_loader_channel_names(ld)[0], "cell0.spindle.vib");
+    assert_string_equal(dataio_loader_channel_names(ld)[CM - 1], "cell2.ambient.temp");
+    assert_string_equal(dataio_loader_channel_names(ld)[CM + 5], "cell1.j0.torque");
+    assert_string_equal(dataio_loader_channel_units(ld)[CM + 5], "N*m");
+    float *want = malloc(W * CM * sizeof *want);
+    int seen[2] = {0, 0};
+    for (int s = 0; s < 6; s++) {
+        struct dataio_batch b;
+        assert_int_equal(dataio_loader_next(ld, &b), DURE_OK);
+        for (int i = 0; i < B; i++) {
+            int d = b.source[i], cd = gens[d]->channels;
+            const float *mean, *sd;
+            seen[d]++;
+            dataio_loader_source_norm(ld, d, &mean, &sd);
+            assert_int_equal(dataio_gen_rows(gens[d], b.episode[i], b.start[i], W, want),
+                             DURE_OK);
+            for (int k = 0; k < CM + CA; k++) {
+                int own = k >= first[d] && k < first[d] + cd;
+                assert_true(b.mask[i * (CM + CA) + k] == (own ? 1.0f : 0.0f));
+                for (int t = 0; t < W; t++) {
+                    float got = b.data[(i * W + t) * (CM + CA) + k];
+                    int j = k - first[d];
+                    float x = own ? (want[t * cd + j] - mean[j]) / sd[j] : 0.0f;
+                    assert_true(fabsf(got - x) <= 1e-5f * (1 + fabsf(x)));
+                }
+            }
+        }
+    }
+    assert_true(seen[0] > 0 && seen[1] > 0);
+    free(want);
+    dataio_loader_close(ld);
+    unlink(pm);
+    unlink(pa);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -825,6 +892,7 @@ int main(void)
         cmocka_unit_test(test_short_episodes_are_skipped),
         cmocka_unit_test(test_val_fraction_holds_out_episodes),
         cmocka_unit_test(test_mixture_of_channel_sets),
+        cmocka_unit_test(test_mixture_of_plants),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

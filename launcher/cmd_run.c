@@ -277,10 +277,17 @@ struct run_state {
 static dure_status_t validate(struct run_state *rs, long step)
 {
     dure_status_t st = DURE_OK;
-    DURE_TRY(train_validate(rs->train, &rs->val, &rs->baseline));
+    struct train_val v;
+    struct dure_val_dataset sets[TRAIN_MAX_DATASETS];
+    DURE_TRY(train_validate(rs->train, &v));
+    rs->val = v.loss;
+    rs->baseline = v.baseline;
     rs->last_val = step;
+    for (int d = 0; d < v.n; d++) {
+        sets[d] = (struct dure_val_dataset){v.name[d], v.loss_d[d], v.baseline_d[d]};
+    }
     if (rs->metrics && !isnan(rs->val)) {
-        DURE_TRY(dure_metrics_val(rs->metrics, step, rs->val, rs->baseline));
+        DURE_TRY(dure_metrics_val(rs->metrics, step, rs->val, rs->baseline, sets, v.n));
     }
 out:
     return st;

@@ -43,13 +43,20 @@ void dure_format_duration(double seconds, char *buf, size_t n)
 }
 
 /* JSON number or null; %.17g keeps doubles exact for bitwise comparison. */
+/* ",\"key\":v" (null when not finite; 17 digits when exact); first: no comma. */
+static void put_key_num(FILE *f, int first, const char *key, double v, int exact)
+{
+    fprintf(f, "%s\"%s\":", first ? "" : ",", key);
+    if (!isfinite(v)) {
+        fputs("null", f);
+    } else {
+        fprintf(f, exact ? "%.17g" : "%.6g", v);
+    }
+}
+
 static void put_num(FILE *f, const char *key, double v, int exact)
 {
-    if (!isfinite(v)) {
-        fprintf(f, ",\"%s\":null", key);
-    } else {
-        fprintf(f, exact ? ",\"%s\":%.17g" : ",\"%s\":%.6g", key, v);
-    }
+    put_key_num(f, 0, key, v, exact);
 }
 
 /*
@@ -220,7 +227,8 @@ out:
 }
 
 dure_status_t dure_metrics_val(dure_metrics_t *m, long step, double val_loss,
-                               double baseline_loss)
+                               double baseline_loss, const struct dure_val_dataset *sets,
+                               int n)
 {
     dure_status_t st = DURE_OK;
     fprintf(m->file, "{\"step\":%ld", step);
@@ -228,12 +236,28 @@ dure_status_t dure_metrics_val(dure_metrics_t *m, long step, double val_loss,
     if (!isnan(baseline_loss)) {
         put_num(m->file, "baseline_loss", baseline_loss, 1);
     }
+    if (n > 1) {
+        /* Names are [A-Za-z0-9_-] (jobspec): no escaping needed. */
+        fputs(",\"datasets\":{", m->file);
+        for (int d = 0; d < n; d++) {
+            fprintf(m->file, "%s\"%s\":{", d ? "," : "", sets[d].name);
+            put_key_num(m->file, 1, "val_loss", sets[d].loss, 1);
+            put_num(m->file, "baseline_loss", sets[d].baseline, 1);
+            fputs("}", m->file);
+        }
+        fputs("}", m->file);
+    }
     fputs("}\n", m->file);
     DURE_SYS_TRY(fflush(m->file) == 0 && !ferror(m->file), "cannot write %s", m->path);
     m->last_val = val_loss;
     if (m->progress && !m->tty) {
-        fprintf(m->progress, "step %ld: validation loss %.6f (naive baseline %.6f)\n",
-                step, val_loss, baseline_loss);
+        fprintf(m->progress, "step %ld: validation loss %.6f (naive baseline %.6f)", step,
+                val_loss, baseline_loss);
+        for (int d = 0; n > 1 && d < n; d++) {
+            fprintf(m->progress, "%s %s %.4f/%.4f", d ? "," : ";", sets[d].name,
+                    sets[d].loss, sets[d].baseline);
+        }
+        fputc('\n', m->progress);
         fflush(m->progress);
     }
 out:

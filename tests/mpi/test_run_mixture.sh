@@ -28,7 +28,17 @@ R=$T_TMP/runs
 run_mpi 2 mix --set run.dir="$R/np2" --set checkpoint.every=4
 t_eq "a mixture of two datasets trains (exit $T_RC)" "$T_RC" 0
 [ "$T_RC" -eq 0 ] || printf '%s\n' "$T_OUT" | tail -20
+t_grep "each dataset against its naive baseline, in the progress line" \
+    'validation loss [0-9.]+ \(naive baseline [0-9.]+\); cnc [0-9.]+/[0-9.]+, arm [0-9.]+/[0-9.]+'
 t_run "and validates" 0 grep -c '"val_loss"' "$R/np2/metrics.jsonl"
+last_val=$(grep '"datasets"' "$R/np2/metrics.jsonl" | tail -1)
+t_eq "and in metrics.jsonl, the mixture's loss between its datasets'" "$(printf '%s\n' "$last_val" | /usr/bin/python3 -c '
+import json, sys
+v = json.loads(sys.stdin.read())
+d = v["datasets"]
+lo, hi = sorted(d[k]["val_loss"] for k in ("cnc", "arm"))
+b = sorted(d[k]["baseline_loss"] for k in ("cnc", "arm"))
+print(lo < v["val_loss"] < hi and b[0] < v["baseline_loss"] < b[1])')" True
 run_mpi 1 mix --set run.dir="$R/np1"
 run_cmp_losses "1 and 2 ranks: the same windows, the same losses" "$R/np1" "$R/np2" 2e-5
 run_mpi 2 mix --set run.dir="$R/w1" --set data.arm.weight=1

@@ -423,8 +423,8 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
     t->micro_elems = (size_t)t->micro * (size_t)t->window * (size_t)t->channels;
     for (int d = 0; spec->run.val_every > 0 && spec->run.val_batches > 0 &&
                     d < dataio_loader_sources(t->train_ld); d++) {
+        t->n_val = d + 1; /* closed by train_destroy, whatever open_loader returns */
         DURE_TRY(open_loader(t, world, d, &t->val_ld[d]));
-        t->n_val = d + 1;
         const struct dataio_dataset_info *vi = dataio_loader_info(t->val_ld[d]);
         if (progress && t->rank == 0 && vi->split_from &&
             strcmp(vi->split_from, "data.val_fraction") == 0) {

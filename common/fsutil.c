@@ -100,3 +100,20 @@ dure_status_t dure_input_file_stat(const char *path, const char *what, struct st
 out:
     return st;
 }
+
+int64_t dure_mem_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    long long kb = -1;
+    if (!f) {
+        return -1;
+    }
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1) {
+            break;
+        }
+    }
+    fclose(f);
+    return kb < 0 ? -1 : (int64_t)kb * 1024;
+}

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/agree.h"
 #include "common/mpi_check.h"
 #include "common/strmap.h"
 #include "common/timing.h"
@@ -617,27 +618,6 @@ out:
     return st;
 }
 
-/*
- * All ranks learn whether any failed; the failing ones already logged. The
- * others fail with the same kind of status, so every rank of the job exits
- * with the same code (a dataset missing on one node is bad data, exit 4,
- * on every rank, not a runtime error on the ranks that could read it).
- */
-static dure_status_t agree(dataio_loader_t *ld, dure_status_t mine, const char *phase)
-{
-    dure_status_t st = mine;
-    if (ld->comm == MPI_COMM_NULL) {
-        return mine;
-    }
-    int v = (int)mine, worst = 0;
-    DURE_MPI_TRY(MPI_Allreduce(&v, &worst, 1, MPI_INT, MPI_MAX, ld->comm));
-    if (worst != DURE_OK && mine == DURE_OK) {
-        DURE_FAIL((dure_status_t)worst, "another rank failed %s (see its error)", phase);
-    }
-out:
-    return st;
-}
-
 /* The datasets cfg describes: its mixture, or the one given by path. */
 static void sources_of(const struct dataio_loader_config *cfg, struct dataio_source *one,
                        const struct dataio_source **v, int *n)
@@ -737,7 +717,7 @@ static dure_status_t index_source(dataio_loader_t *ld, const struct dataio_loade
                    "'%s': every window of the %s split holds NaN or Inf", sr->info->path,
                    dataio_split_name(sr->split));
     }
-    DURE_TRY(agree(ld, st, "to index a dataset"));
+    DURE_TRY(dure_agree(ld->comm, st, "indexing a dataset"));
     if (ld->comm != MPI_COMM_NULL) {
         /* Ranks on different nodes must see the same file. */
         int64_t mine[2] = {sr->win.n, sr->channels}, lo[2], hi[2];
@@ -990,14 +970,15 @@ dure_status_t dataio_loader_open(const struct dataio_loader_config *cfg, dataio_
     ld->n_src = n;
 
     for (int d = 0; d < n; d++) {
-        DURE_TRY(agree(ld, open_source(ld, cfg, &in[d], &ld->src[d]), "to open a dataset"));
+        DURE_TRY(dure_agree(ld->comm, open_source(ld, cfg, &in[d], &ld->src[d]),
+                            "opening a dataset"));
     }
-    DURE_TRY(agree(ld, check_rates(ld, cfg), "to check the sample rates"));
+    DURE_TRY(dure_agree(ld->comm, check_rates(ld, cfg), "checking the sample rates"));
     for (int d = 0; d < n; d++) {
         DURE_TRY(index_source(ld, cfg, &in[d], &ld->src[d]));
     }
-    DURE_TRY(agree(ld, setup_channels(ld, cfg), "to lay out the channels"));
-    DURE_TRY(agree(ld, plan(ld, cfg, in), "to plan the mixture"));
+    DURE_TRY(dure_agree(ld->comm, setup_channels(ld, cfg), "laying out the channels"));
+    DURE_TRY(dure_agree(ld->comm, plan(ld, cfg, in), "planning the mixture"));
 
     ld->threaded = 1;
     if (ld->src[0].info->io == DATAIO_IO_MPIIO) {

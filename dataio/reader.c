@@ -114,12 +114,12 @@ dure_status_t dataio_layout_detect(const char *path, dataio_layout_t *out, char 
 {
     dure_status_t st = DURE_OK;
     hid_t fid = H5I_INVALID_HID, g = H5I_INVALID_HID;
-    struct dataio_h5quiet q;
+    struct dure_h5_quiet q;
     char fmt[64] = "";
     const char *reason = NULL;
 
     *out = DATAIO_LAYOUT_AUTO;
-    dataio_h5_quiet_begin(&q);
+    dure_h5_quiet_begin(&q);
     if (strpbrk(path, "*?[")) {
         *out = DATAIO_LAYOUT_EPISODE_FILES;
         reason = "a glob: one file per episode";
@@ -155,7 +155,7 @@ out:
     }
     if (g >= 0) H5Gclose(g);
     if (fid >= 0) H5Fclose(fid);
-    dataio_h5_quiet_end(&q);
+    dure_h5_quiet_end(&q);
     return st;
 }
 
@@ -172,7 +172,7 @@ dure_status_t dataio_reader_open(const struct dataio_reader_config *cfg,
     dure_status_t st = DURE_OK;
     dataio_reader_t *r = NULL;
     struct dataio_reader_config c = *cfg;
-    struct dataio_h5quiet q;
+    struct dure_h5_quiet q;
     int quiet = 0;
 
     *out = NULL;
@@ -201,7 +201,7 @@ dure_status_t dataio_reader_open(const struct dataio_reader_config *cfg,
     case DATAIO_LAYOUT_EPISODE_FILES: r->iface = &dataio_reader_episode_files; break;
     default: DURE_FAIL(DURE_ERR_ARG, "data.layout %d is not a layout", (int)c.layout);
     }
-    dataio_h5_quiet_begin(&q);
+    dure_h5_quiet_begin(&q);
     quiet = 1;
     r->info.layout = c.layout;
     r->info.io = c.io;
@@ -222,7 +222,7 @@ dure_status_t dataio_reader_open(const struct dataio_reader_config *cfg,
     r = NULL;
 out:
     if (quiet) {
-        dataio_h5_quiet_end(&q);
+        dure_h5_quiet_end(&q);
     }
     dataio_reader_close(r);
     return st;

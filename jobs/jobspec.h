@@ -36,6 +36,7 @@
 #ifndef DURE_JOBS_JOBSPEC_H
 #define DURE_JOBS_JOBSPEC_H
 
+#include <glob.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -123,6 +124,7 @@ enum jobspec_algo {
     JOBSPEC_ALGO_NATIVE,
     JOBSPEC_ALGO_RING,
     JOBSPEC_ALGO_SHM,
+    JOBSPEC_ALGO_HIER,
 };
 
 /* ------------------------------------------------------------ the spec */
@@ -312,6 +314,11 @@ const struct jobspec_key *jobspec_dataset_keys(size_t *count);
 /* The datasets of a resolved spec into out (JOBSPEC_MAX_DATASETS entries):
  * returns how many, at least 1. */
 size_t jobspec_datasets(const struct dure_jobspec *spec, struct jobspec_dataset_ref *out);
+
+/* Every file the datasets name (path and val_path of each) appended to g
+ * (zeroed by the caller; globfree after): globs expanded, a name no glob
+ * matches kept as it is (GLOB_NOCHECK: a plain name holding '['). */
+dure_status_t jobspec_data_files(const struct dure_jobspec *spec, glob_t *g);
 
 /* The section names in order ("run", ..., "slurm", "env", "sweep"), NULL-terminated. */
 const char *const *jobspec_sections(void);

@@ -316,3 +316,19 @@ size_t jobspec_datasets(const struct dure_jobspec *spec, struct jobspec_dataset_
     }
     return spec->mix.count;
 }
+
+dure_status_t jobspec_data_files(const struct dure_jobspec *spec, glob_t *g)
+{
+    dure_status_t st = DURE_OK;
+    struct jobspec_dataset_ref sets[JOBSPEC_MAX_DATASETS];
+    size_t n = jobspec_datasets(spec, sets), globs = 0;
+    for (size_t i = 0; i < 2 * n; i++) {
+        const char *p = i % 2 ? sets[i / 2].val_path : sets[i / 2].path;
+        if (p[0]) {
+            DURE_CHECK(glob(p, GLOB_NOCHECK | (globs++ ? GLOB_APPEND : 0), NULL, g) == 0,
+                       DURE_ERR_IO, "cannot expand data path '%s'", p);
+        }
+    }
+out:
+    return st;
+}

@@ -14,6 +14,7 @@
 #include "common/strmap.h"
 #include "dataio/reader.h"
 #include "jobs/jobspec.h"
+#include "launcher/plan_spec.h"
 #include "launcher/commands.h"
 #include "launcher/exitcodes.h"
 #include "model/flops.h"
@@ -106,14 +107,44 @@ out:
     return st;
 }
 
+dure_status_t plan_job_from_spec(const struct dure_jobspec *spec, int ranks, int per_node,
+                                 struct plan_job *job)
+{
+    dure_status_t st = DURE_OK;
+    memset(job, 0, sizeof *job);
+    model_config_defaults(&job->model);
+    job->model.d_model = spec->model.d_model;
+    job->model.n_layers = spec->model.n_layers;
+    job->model.n_heads = spec->model.n_heads;
+    job->model.patch_len = spec->model.patch_len;
+    job->model.context_patches = spec->model.context_patches;
+    job->model.micro_batch = spec->optim.micro_batch;
+    DURE_TRY(resolve_channels(spec, &job->model.channels));
+    DURE_TRY(model_config_validate(&job->model));
+    job->global_batch = spec->optim.global_batch;
+    job->ranks = ranks;
+    job->per_node = per_node;
+    job->bucket_bytes = (spec->parallel.bucket_mb > 0 ? spec->parallel.bucket_mb : 4) *
+                        (double)(1 << 20);
+    job->prefetch = 1;
+    job->overlap = spec->parallel.overlap;
+out:
+    return st;
+}
+
 /* --fabric FILE: {"format": 1, "levels": {"intra": {"alpha_s": A,
- * "beta_s_per_byte": B}, "inter": {...}}} (the fitted model of dure tune). */
+ * "beta_s_per_byte": B}, "inter": {...}}} (the fitted model of dure tune).
+ * *fab holds the built-in fabric on entry; a level the file lacks keeps it
+ * (a tune on one node measures no inter-node level, one with a rank per
+ * node no intra-node level) and the source says which. */
 static dure_status_t load_fabric(const char *path, struct plan_fabric *fab)
 {
     dure_status_t st = DURE_OK;
     json_doc_t *doc = NULL;
     static const char *const names[2] = {"intra", "inter"};
     struct plan_link *links[2] = {&fab->intra, &fab->inter};
+    const char *kept = NULL;
+    int found = 0;
 
     DURE_TRY(json_parse_file(path, &doc));
     const struct json_value *fmt = json_get(json_root(doc), "format");
@@ -122,8 +153,12 @@ static dure_status_t load_fabric(const char *path, struct plan_fabric *fab)
     const struct json_value *levels = json_get(json_root(doc), "levels");
     for (int i = 0; i < 2; i++) {
         const struct json_value *l = levels ? json_get(levels, names[i]) : NULL;
-        const struct json_value *a = l ? json_get(l, "alpha_s") : NULL;
-        const struct json_value *b = l ? json_get(l, "beta_s_per_byte") : NULL;
+        if (!l) {
+            kept = names[i];
+            continue;
+        }
+        const struct json_value *a = json_get(l, "alpha_s");
+        const struct json_value *b = json_get(l, "beta_s_per_byte");
         DURE_CHECK(a && b && a->type == JSON_NUMBER && b->type == JSON_NUMBER &&
                        a->number >= 0 && b->number > 0,
                    DURE_ERR_FORMAT,
@@ -131,8 +166,14 @@ static dure_status_t load_fabric(const char *path, struct plan_fabric *fab)
                    names[i]);
         links[i]->alpha_s = a->number;
         links[i]->beta_s = b->number;
+        found++;
     }
-    snprintf(fab->source, sizeof fab->source, "%s", path);
+    DURE_CHECK(found > 0, DURE_ERR_FORMAT,
+               "%s: \"levels\" holds neither intra nor inter (a model of dure tune has one "
+               "or both)",
+               path);
+    snprintf(fab->source, sizeof fab->source, "%.120s%s%s%s", path, kept ? "; " : "",
+             kept ? kept : "", kept ? " level built in" : "");
 out:
     json_free(doc);
     return st;
@@ -393,27 +434,11 @@ static dure_status_t build(const struct dure_jobspec *spec, const struct plan_op
     } else {
         DURE_TRY(plan_hw_builtin(gpu, &c->hw));
     }
+    plan_fabric_builtin(&c->hw, spec->slurm.profile, &c->fab);
     if (o->fabric) {
         DURE_TRY(load_fabric(o->fabric, &c->fab));
-    } else {
-        plan_fabric_builtin(&c->hw, spec->slurm.profile, &c->fab);
     }
-    model_config_defaults(&c->job.model);
-    c->job.model.d_model = spec->model.d_model;
-    c->job.model.n_layers = spec->model.n_layers;
-    c->job.model.n_heads = spec->model.n_heads;
-    c->job.model.patch_len = spec->model.patch_len;
-    c->job.model.context_patches = spec->model.context_patches;
-    c->job.model.micro_batch = spec->optim.micro_batch;
-    DURE_TRY(resolve_channels(spec, &c->job.model.channels));
-    DURE_TRY(model_config_validate(&c->job.model));
-    c->job.global_batch = spec->optim.global_batch;
-    c->job.ranks = (int)ranks;
-    c->job.per_node = per_node;
-    c->job.bucket_bytes = (spec->parallel.bucket_mb > 0 ? spec->parallel.bucket_mb : 4) *
-                          (double)(1 << 20);
-    c->job.prefetch = 1;
-    c->job.overlap = spec->parallel.overlap;
+    DURE_TRY(plan_job_from_spec(spec, (int)ranks, per_node, &c->job));
     c->nodes = (int)(ranks / per_node);
     c->spec_stage = spec->parallel.zero_stage;
     model_flops_compute(&c->job.model, &c->fl);

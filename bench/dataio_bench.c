@@ -10,6 +10,8 @@
  *   dataio_bench rss SMALL BIG         peak RSS of the loader streaming each
  *                                      file, for two prefetch depths
  *   mpirun -np 2 dataio_bench io FILE  io serial vs mpiio, 2 ranks
+ *   dataio_bench mix ONE A B C         shuffled, normalized windows/s of a
+ *                                      mixture of A, B, C vs ONE dataset
  *   dataio_bench probe FILE B SHUF NORM PREFETCH   one setting, no peer
  *
  * Each prints `bench: NAME: VALUE UNIT (PEER: VALUE UNIT, ratio R)` (medians
@@ -436,6 +438,68 @@ static int bench_probe(const char *path, int batch, int shuffle, int normalize, 
     return 0;
 }
 
+/* Seconds for BATCHES shuffled batches of a loader from epoch 1. */
+static double time_batches(dataio_loader_t *ld, int batches)
+{
+    struct dataio_cursor start = {1, 0};
+    struct dataio_batch b;
+    dataio_loader_set_cursor(ld, &start);
+    double t0 = dure_now_s();
+    for (int i = 0; i < batches; i++) {
+        if (dataio_loader_next(ld, &b) != DURE_OK) {
+            exit(1);
+        }
+    }
+    return dure_now_s() - t0;
+}
+
+/* A mixture of three datasets (weights 1 : 2 : 3) against one dataset of
+ * their combined size, both shuffled and normalized, in the same run. */
+static int bench_mix(const char *single, const char *const *parts)
+{
+    enum { BATCH = 64 };
+    struct dataio_source src[3];
+    struct dataio_loader_config c;
+    dataio_loader_t *one = open_loader(single, BATCH, 1, 1, 4, MPI_COMM_NULL,
+                                       DATAIO_IO_SERIAL);
+    dataio_loader_t *mix = NULL;
+    static const char *const names[3] = {"a", "b", "c"};
+    for (int d = 0; d < 3; d++) {
+        src[d] = (struct dataio_source){.name = names[d], .path = parts[d], .weight = d + 1};
+    }
+    dataio_loader_config_init(&c);
+    c.n_sources = 3;
+    c.sources = src;
+    c.window = WIN;
+    c.global_batch = BATCH;
+    c.prefetch = 4;
+    c.split = DATAIO_SPLIT_ALL;
+    c.seed = 2026;
+    c.io = DATAIO_IO_SERIAL;
+    if (dataio_loader_open(&c, &mix) != DURE_OK) {
+        fprintf(stderr, "dataio_bench: cannot open the mixture\n");
+        return 1;
+    }
+    /* Alternate the two, so that both see the same load; medians. */
+    enum { BATCHES = 100, ROUNDS = 3 * REPS };
+    double t1[ROUNDS], tm[ROUNDS];
+    time_batches(one, BATCHES);
+    time_batches(mix, BATCHES);
+    for (int r = 0; r < ROUNDS; r++) {
+        t1[r] = time_batches(one, BATCHES);
+        tm[r] = time_batches(mix, BATCHES);
+    }
+    double w1 = (double)BATCH * BATCHES / dure_median(t1, ROUNDS);
+    double wm = (double)BATCH * BATCHES / dure_median(tm, ROUNDS);
+    const struct field extra[] = {
+        {"batch_windows", BATCH, 0}, {"window", WIN, 0}, {"datasets", 3, 0}};
+    report("dataio_mixture3", wm, "windows/s", "one dataset", w1, "windows/s", extra,
+           NFIELDS(extra));
+    dataio_loader_close(mix);
+    dataio_loader_close(one);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 7 && strcmp(argv[1], "probe") == 0) {
@@ -450,11 +514,14 @@ int main(int argc, char **argv)
     if (argc == 4 && strcmp(argv[1], "rss") == 0) {
         return bench_rss(argv[2], argv[3]);
     }
+    if (argc == 6 && strcmp(argv[1], "mix") == 0) {
+        return bench_mix(argv[2], (const char *const *)argv + 3);
+    }
     if (argc == 3 && strcmp(argv[1], "io") == 0) {
         return bench_io(argv[2]);
     }
     fprintf(stderr, "usage: dataio_bench stream FILE BATCH PREFETCH | windows FILE PEER.py "
-                    "[NAME] | rss SMALL BIG | io FILE | probe FILE BATCH SHUFFLE NORMALIZE "
+                    "[NAME] | rss SMALL BIG | io FILE | mix ONE A B C | probe FILE BATCH SHUFFLE NORMALIZE "
                     "PREFETCH\n");
     return 2;
 }

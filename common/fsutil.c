@@ -81,6 +81,26 @@ out:
     return st;
 }
 
+dure_status_t dure_input_file_stat(const char *path, const char *what, struct stat *sb)
+{
+    dure_status_t st = DURE_OK;
+    struct stat mine;
+    if (!sb) {
+        sb = &mine;
+    }
+    if (stat(path, sb) != 0) {
+        int e = errno;
+        DURE_FAIL(e == ENOENT || e == ENOTDIR || e == ELOOP || e == ENAMETOOLONG
+                      ? DURE_ERR_FORMAT
+                      : DURE_ERR_IO,
+                  "%s '%s': %s", what, path, strerror(e));
+    }
+    DURE_CHECK(S_ISREG(sb->st_mode), DURE_ERR_FORMAT, "%s '%s' is not a regular file%s",
+               what, path, S_ISDIR(sb->st_mode) ? " (a directory)" : "");
+out:
+    return st;
+}
+
 int64_t dure_mem_available(void)
 {
     FILE *f = fopen("/proc/meminfo", "r");

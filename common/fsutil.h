@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "common/status.h"
@@ -28,6 +29,14 @@ dure_status_t dure_mkdirs(const char *path);
 dure_status_t dure_file_write_atomic(const char *path, const void *data, size_t len,
                                      mode_t mode);
 
+/*
+ * stat(2) an input file that a user named: `what` names it in messages
+ * ("CSV file", "dataset file"). A name that leads nowhere (missing, a
+ * missing directory on the way, a symlink loop) or to something that is not
+ * a regular file is bad input, DURE_ERR_FORMAT (exit code 4); other errors
+ * (permissions, I/O) are DURE_ERR_IO. *sb may be NULL.
+ */
+dure_status_t dure_input_file_stat(const char *path, const char *what, struct stat *sb);
 /* MemAvailable of /proc/meminfo in bytes; -1 when it cannot be read. */
 int64_t dure_mem_available(void);
 

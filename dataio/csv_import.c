@@ -6,8 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "common/fsutil.h"
 #include "common/sha256.h"
+#include "common/strmap.h"
 #include "dataio/format.h"
 #include "dataio/order.h"
 #include "dataio/reader_impl.h"
@@ -148,6 +151,11 @@ static dure_status_t csv_next(struct csv *c, int *eof)
         }
         for (ssize_t i = 0; i < n; i++) {
             char ch = c->line[i];
+            /* Text stops at a NUL further on: "2\0 1.7" would read as 2 and two
+             * plant names differing after one would hash alike. */
+            DURE_CHECK(ch != '\0', DURE_ERR_FORMAT,
+                       "%s:%lld:%zd: a NUL byte (in column %d): CSV is text; is this a "
+                       "binary or UTF-16 file?", c->path, (long long)c->line_no, i + 1, c->nf);
             if (in_field_quotes) {
                 if (ch == '"' && i + 1 < n && c->line[i + 1] == '"') {
                     DURE_TRY(out_put(c, &len, '"'));
@@ -185,64 +193,6 @@ static const char *field(const struct csv *c, int i) { return c->out + c->start[
 
 /* ------------------------------------------------------------- importer */
 
-/* A string set (open addressing) for the episode ids seen so far. */
-struct strset {
-    char **slot;
-    size_t cap, n;
-};
-
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++) {
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    }
-    return h;
-}
-
-static dure_status_t strset_add(struct strset *s, const char *v, int *was_there)
-{
-    dure_status_t st = DURE_OK;
-    if (2 * (s->n + 1) > s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 64;
-        char **slot = calloc(cap, sizeof *slot);
-        DURE_ALLOC_TRY(slot, cap * sizeof *slot);
-        for (size_t i = 0; i < s->cap; i++) {
-            if (s->slot[i]) {
-                size_t j = fnv1a(s->slot[i]) & (cap - 1);
-                while (slot[j]) {
-                    j = (j + 1) & (cap - 1);
-                }
-                slot[j] = s->slot[i];
-            }
-        }
-        free(s->slot);
-        s->slot = slot;
-        s->cap = cap;
-    }
-    size_t j = fnv1a(v) & (s->cap - 1);
-    while (s->slot[j]) {
-        if (strcmp(s->slot[j], v) == 0) {
-            *was_there = 1;
-            goto out;
-        }
-        j = (j + 1) & (s->cap - 1);
-    }
-    *was_there = 0;
-    DURE_TRY(dataio_strdup(v, &s->slot[j]));
-    s->n++;
-out:
-    return st;
-}
-
-static void strset_free(struct strset *s)
-{
-    for (size_t i = 0; i < s->cap; i++) {
-        free(s->slot[i]);
-    }
-    free(s->slot);
-}
-
 /* What each header column becomes. */
 enum role { R_CHANNEL, R_EPISODE, R_TIME, R_HASH, R_DROP, R_META };
 
@@ -259,6 +209,7 @@ struct imp {
     const struct dataio_import_config *cfg;
     char **header;       /* (ncol) of the first file */
     int ncol;
+    struct strmap col_of; /* header name -> its index */
     enum role *role;     /* (ncol) */
     int *chan_of;        /* (ncol) channel index or -1 */
     int nchan;
@@ -275,11 +226,40 @@ struct imp {
     int64_t cur_id_line;
     const char *ep_file;  /* where the current episode started */
     int64_t ep_line;
-    struct strset seen;
+    struct strmap seen;  /* episode ids seen so far */
     double t_first, t_prev;
     double rate;         /* samples per second, once known */
     int64_t total_rows;
 };
+
+/*
+ * Keys with too little entropy to keep plant names secret, in the obvious
+ * ways: only blanks, one byte repeated, or fewer than DATAIO_ANON_KEY_MIN_DISTINCT
+ * different bytes (a pattern such as "abababab..."). Random keys (head -c 32
+ * /dev/urandom | base64) have dozens.
+ */
+static dure_status_t check_key_entropy(const unsigned char *k, size_t n, const char *from)
+{
+    dure_status_t st = DURE_OK;
+    unsigned char seen[256] = {0};
+    int distinct = 0, blank = 1;
+    for (size_t i = 0; i < n; i++) {
+        distinct += !seen[k[i]];
+        seen[k[i]] = 1;
+        blank &= k[i] == ' ' || k[i] == '\t' || k[i] == '\r' || k[i] == '\n';
+    }
+    DURE_CHECK(!blank, DURE_ERR_ARG,
+               "the anonymization key from %s is only whitespace: anyone could rebuild the "
+               "hashes of plant names; use a random key (head -c 32 /dev/urandom | base64)",
+               from);
+    DURE_CHECK(distinct >= DATAIO_ANON_KEY_MIN_DISTINCT, DURE_ERR_ARG,
+               "the anonymization key from %s has %d different byte%s in %zu%s: too "
+               "predictable to keep plant names secret; use a random key (head -c 32 "
+               "/dev/urandom | base64)", from, distinct, distinct == 1 ? "" : "s", n,
+               distinct == 1 ? " (one byte repeated)" : "");
+out:
+    return st;
+}
 
 static dure_status_t read_key(struct imp *im)
 {
@@ -315,6 +295,8 @@ static dure_status_t read_key(struct imp *im)
                "(e.g. head -c 32 /dev/urandom | base64)",
                cfg->key_file ? cfg->key_file : DATAIO_ANON_KEY_ENV, im->key_len,
                DATAIO_ANON_KEY_MIN);
+    DURE_TRY(check_key_entropy(im->key, im->key_len,
+                               cfg->key_file ? cfg->key_file : DATAIO_ANON_KEY_ENV));
 out:
     if (f) {
         fclose(f);
@@ -362,15 +344,15 @@ static dure_status_t plan(struct imp *im, const struct csv *c)
     im->chan_of = calloc((size_t)c->nf, sizeof *im->chan_of);
     DURE_ALLOC_TRY(im->role && im->chan_of ? im->role : NULL, (size_t)c->nf * 8);
     for (int i = 0; i < c->nf; i++) {
+        int64_t j = -1;
         DURE_TRY(dataio_strdup(field(c, i), &im->header[i]));
         DURE_CHECK(im->header[i][0], DURE_ERR_FORMAT, "%s:%lld: column %d has an empty name",
                    c->path, (long long)c->rec_line, i + 1);
-        for (int j = 0; j < i; j++) {
-            DURE_CHECK(strcmp(im->header[i], im->header[j]) != 0, DURE_ERR_FORMAT,
-                       "%s:%lld: columns %d and %d are both named '%s'", c->path,
-                       (long long)c->rec_line, j + 1, i + 1, im->header[i]);
-        }
-        DURE_CHECK(dataio_names_push(&hdr, im->header[i]) == 0, DURE_ERR_NOMEM,
+        DURE_TRY(strmap_put(&im->col_of, im->header[i], i, &j));
+        DURE_CHECK(j < 0, DURE_ERR_FORMAT, "%s:%lld: columns %lld and %d are both named '%s'",
+                   c->path, (long long)c->rec_line, (long long)j + 1, i + 1, im->header[i]);
+        /* The list for messages: its first columns are enough. */
+        DURE_CHECK(i >= 64 || dataio_names_push(&hdr, im->header[i]) == 0, DURE_ERR_NOMEM,
                    "out of memory");
     }
     dataio_names_join(&hdr, list, sizeof list);
@@ -385,12 +367,7 @@ static dure_status_t plan(struct imp *im, const struct csv *c)
                             : cfg->cols[k - 2].role == DATAIO_COL_HASH ? R_HASH
                             : cfg->cols[k - 2].role == DATAIO_COL_DROP ? R_DROP
                                                                        : R_META;
-        int found = -1;
-        for (int i = 0; i < im->ncol; i++) {
-            if (strcmp(im->header[i], name) == 0) {
-                found = i;
-            }
-        }
+        int found = (int)strmap_get(&im->col_of, name);
         DURE_CHECK(found >= 0, DURE_ERR_ARG, "%s: column '%s' (%s) is not in the header "
                    "(columns: %s)", c->path, name, role_flag(r), list);
         if (im->role[found] == R_EPISODE && (r == R_HASH || r == R_DROP || r == R_META)) {
@@ -422,6 +399,10 @@ static dure_status_t plan(struct imp *im, const struct csv *c)
     }
     DURE_CHECK(im->nchan >= 1, DURE_ERR_FORMAT,
                "%s: no column is left as a channel (columns: %s)", c->path, list);
+    DURE_CHECK(im->nchan <= DATAIO_FORMAT_MAX_CHANNELS, DURE_ERR_FORMAT,
+               "%s:%lld: %d columns are channels; the dure format holds at most %d (leave "
+               "columns out with --drop)", c->path, (long long)c->rec_line, im->nchan,
+               DATAIO_FORMAT_MAX_CHANNELS);
 out:
     dataio_names_free(&hdr);
     return st;
@@ -430,15 +411,7 @@ out:
 /* The episode id of a record: the episode column, whatever its role. */
 static int id_col(const struct imp *im)
 {
-    if (!im->cfg->episode_col) {
-        return -1;
-    }
-    for (int i = 0; i < im->ncol; i++) {
-        if (strcmp(im->header[i], im->cfg->episode_col) == 0) {
-            return i;
-        }
-    }
-    return -1;
+    return im->cfg->episode_col ? (int)strmap_get(&im->col_of, im->cfg->episode_col) : -1;
 }
 
 static dure_status_t flush_rows(struct imp *im)
@@ -619,9 +592,9 @@ static dure_status_t import_file(struct imp *im, const char *path, int first_fil
             const char *id = field(&c, idc);
             new_ep = !im->cur_id || strcmp(id, im->cur_id) != 0;
             if (new_ep) {
-                int seen = 0;
-                DURE_TRY(strset_add(&im->seen, id, &seen));
-                DURE_CHECK(!seen, DURE_ERR_FORMAT,
+                int64_t seen = -1;
+                DURE_TRY(strmap_put(&im->seen, id, 0, &seen));
+                DURE_CHECK(seen < 0, DURE_ERR_FORMAT,
                            "%s:%lld: column %d '%s': episode '%s' appears again after other "
                            "episodes (rows of an episode must be consecutive: sort by it)",
                            path, (long long)c.rec_line, idc + 1, im->header[idc],
@@ -647,28 +620,41 @@ out:
     return st;
 }
 
-static dure_status_t describe(const struct imp *im, char *anon, size_t len, int *anonymized)
+/*
+ * Provenance of what was done to identifying columns: anon (the text of
+ * the `anonymization` attribute) and raw (the columns stored as they are
+ * in /episode_meta: --meta columns and an episode column neither hashed
+ * nor dropped). The file is anonymized only when something was hashed or
+ * dropped and nothing identifying is kept raw.
+ */
+static dure_status_t describe(const struct imp *im, char *anon, size_t len, char *raw,
+                              size_t raw_len, int *anonymized)
 {
     dure_status_t st = DURE_OK;
-    struct dataio_names h = {0}, d = {0};
+    struct dataio_names h = {0}, d = {0}, r = {0};
     char lh[256], ld[256];
     for (int i = 0; i < im->ncol; i++) {
-        struct dataio_names *l = im->role[i] == R_HASH ? &h : im->role[i] == R_DROP ? &d : NULL;
+        struct dataio_names *l = im->role[i] == R_HASH   ? &h
+                                 : im->role[i] == R_DROP ? &d
+                                 : im->role[i] == R_META || im->role[i] == R_EPISODE ? &r
+                                                                                   : NULL;
         DURE_CHECK(!l || dataio_names_push(l, im->header[i]) == 0, DURE_ERR_NOMEM,
                    "out of memory");
     }
     dataio_names_join(&h, lh, sizeof lh);
     dataio_names_join(&d, ld, sizeof ld);
-    *anonymized = h.n + d.n > 0;
-    snprintf(anon, len,
-             "%s%s%s%s%s%s", h.n ? "identifying columns replaced per episode by "
-                                   "HMAC-SHA256 under a secret key that is not stored "
-                                   "(first 128 bits, hex): " : "",
+    dataio_names_join(&r, raw, raw_len);
+    *anonymized = h.n + d.n > 0 && r.n == 0;
+    snprintf(anon, len, "%s%s%s%s%s%s%s%s",
+             h.n ? "identifying columns replaced per episode by HMAC-SHA256 under a secret "
+                   "key that is not stored (first 128 bits, hex): " : "",
              h.n ? lh : "", h.n && d.n ? "; " : "", d.n ? "columns dropped: " : "",
-             d.n ? ld : "", "");
+             d.n ? ld : "", (h.n || d.n) && r.n ? "; " : "",
+             r.n ? "columns kept raw (not anonymized): " : "", r.n ? raw : "");
 out:
     dataio_names_free(&h);
     dataio_names_free(&d);
+    dataio_names_free(&r);
     return st;
 }
 
@@ -690,12 +676,7 @@ static dure_status_t units_of(const struct imp *im, char ***out)
         DURE_CHECK(eq && eq != items[k], DURE_ERR_ARG, "--units item '%s' is not COL=UNIT",
                    items[k]);
         *eq = '\0';
-        int found = -1;
-        for (int i = 0; i < im->ncol; i++) {
-            if (strcmp(im->header[i], items[k]) == 0) {
-                found = i;
-            }
-        }
+        int found = (int)strmap_get(&im->col_of, items[k]);
         DURE_CHECK(found >= 0 && im->chan_of[found] >= 0, DURE_ERR_ARG,
                    "--units: '%s' is not a channel column", items[k]);
         free((*out)[im->chan_of[found]]);
@@ -711,7 +692,7 @@ static dure_status_t open_writer(struct imp *im)
 {
     dure_status_t st = DURE_OK;
     const struct dataio_import_config *cfg = im->cfg;
-    char **names = NULL, **units = NULL, anon[1024], source[512];
+    char **names = NULL, **units = NULL, anon[2048], raw[512], source[512];
     int anonymized = 0;
     DURE_TRY(dataio_strv_new(im->nchan, &names));
     for (int i = 0; i < im->ncol; i++) {
@@ -720,7 +701,7 @@ static dure_status_t open_writer(struct imp *im)
         }
     }
     DURE_TRY(units_of(im, &units));
-    DURE_TRY(describe(im, anon, sizeof anon, &anonymized));
+    DURE_TRY(describe(im, anon, sizeof anon, raw, sizeof raw, &anonymized));
     /* Input file names are not recorded: they often name the plant. */
     snprintf(source, sizeof source, "%s%sdure data import of %d CSV file%s", cfg->source ? cfg->source : "",
              cfg->source ? "; " : "", cfg->n_inputs, cfg->n_inputs == 1 ? "" : "s");
@@ -729,7 +710,7 @@ static dure_status_t open_writer(struct imp *im)
         .channel_units = (const char *const *)units,
         /* Replaced once measured when it comes from the time column. */
         .sample_rate_hz = cfg->sample_rate_hz > 0 ? cfg->sample_rate_hz : 1.0,
-        .source = source, .anonymization = anonymized ? anon : NULL,
+        .source = source, .anonymization = anon[0] ? anon : NULL, .raw_columns = raw,
         .chunk_rows = cfg->chunk_rows,
     };
     DURE_TRY(dataio_writer_open(&wc, &im->w));
@@ -762,27 +743,51 @@ out:
     return st;
 }
 
+/*
+ * Before anything is written: every input is a readable file that is not
+ * HDF5, and none is the output (-o a.csv a.csv would replace its own input
+ * with the import).
+ */
+static dure_status_t check_inputs(const struct dataio_import_config *cfg)
+{
+    dure_status_t st = DURE_OK;
+    static const unsigned char h5sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    struct stat out_sb, sb;
+    FILE *f = NULL;
+    int have_out = stat(cfg->path, &out_sb) == 0;
+    for (int i = 0; i < cfg->n_inputs; i++) {
+        const char *in = cfg->inputs[i];
+        unsigned char sig[8];
+        DURE_TRY(dure_input_file_stat(in, "CSV file", &sb));
+        DURE_CHECK(!have_out || sb.st_dev != out_sb.st_dev || sb.st_ino != out_sb.st_ino,
+                   DURE_ERR_ARG, "the output '%s' is the input '%s' (the same file): the "
+                   "import would replace its own input; choose another -o", cfg->path, in);
+        f = fopen(in, "rb");
+        DURE_SYS_TRY(f != NULL, "CSV file '%s'", in);
+        size_t n = fread(sig, 1, sizeof sig, f);
+        DURE_SYS_TRY(!ferror(f), "CSV file '%s': read", in);
+        fclose(f);
+        f = NULL;
+        DURE_CHECK(n < sizeof sig || memcmp(sig, h5sig, sizeof sig) != 0, DURE_ERR_FORMAT,
+                   "'%s' is an HDF5 file, not CSV: dure reads HDF5 files in place (dure "
+                   "data inspect '%s'; data.path and data.layout in the job spec)", in, in);
+    }
+out:
+    if (f) {
+        fclose(f);
+    }
+    return st;
+}
+
 static dure_status_t set_split(struct imp *im)
 {
     dure_status_t st = DURE_OK;
-    int64_t e = dataio_writer_episodes(im->w), *val = NULL;
-    int64_t n_val = llround(im->cfg->val_fraction * (double)e);
-    if (im->cfg->val_fraction > 0 && n_val == 0) {
-        n_val = 1;
+    int64_t *val = NULL, n_val = 0;
+    DURE_TRY(dataio_val_episodes(dataio_writer_episodes(im->w), im->cfg->val_fraction,
+                                 im->cfg->seed, &val, &n_val));
+    if (n_val > 0) {
+        DURE_TRY(dataio_writer_set_val(im->w, val, n_val));
     }
-    if (n_val >= e) {
-        n_val = e - 1;
-    }
-    if (n_val <= 0) {
-        goto out;
-    }
-    val = malloc((size_t)n_val * sizeof *val);
-    DURE_ALLOC_TRY(val, (size_t)n_val * sizeof *val);
-    uint64_t key = dataio_perm_key(im->cfg->seed, -1);
-    for (int64_t i = 0; i < n_val; i++) {
-        val[i] = dataio_perm(e, key, i);
-    }
-    DURE_TRY(dataio_writer_set_val(im->w, val, n_val));
 out:
     free(val);
     return st;
@@ -798,6 +803,7 @@ dure_status_t dataio_import(const struct dataio_import_config *cfg,
     im.rate = cfg->sample_rate_hz;
     memset(res, 0, sizeof *res);
     DURE_TRY(check_config(cfg));
+    DURE_TRY(check_inputs(cfg));
     for (int i = 0; i < cfg->n_cols; i++) {
         if (cfg->cols[i].role == DATAIO_COL_HASH) {
             DURE_TRY(read_key(&im));
@@ -819,9 +825,12 @@ dure_status_t dataio_import(const struct dataio_import_config *cfg,
     res->rows = im.total_rows;
     res->channels = im.nchan;
     res->sample_rate_hz = im.rate;
+    int hidden = 0;
     for (int i = 0; i < im.ncol; i++) {
-        res->anonymized |= im.role[i] == R_HASH || im.role[i] == R_DROP;
+        hidden |= im.role[i] == R_HASH || im.role[i] == R_DROP;
+        res->raw_columns += im.role[i] == R_META || im.role[i] == R_EPISODE;
     }
+    res->anonymized = hidden && res->raw_columns == 0;
     st = dataio_writer_finish(im.w);
     im.w = NULL;
 out:
@@ -840,6 +849,7 @@ out:
     free(im.chan_of);
     free(im.rows);
     free(im.cur_id);
-    strset_free(&im.seen);
+    strmap_free(&im.seen);
+    strmap_free(&im.col_of);
     return st;
 }

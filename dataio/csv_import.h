@@ -14,6 +14,7 @@
  *                    stored per episode in /episode_meta/<col>
  *   --drop columns   removed
  *   --meta columns   kept as they are, per episode in /episode_meta/<col>
+ *                    (recorded as raw in the provenance: raw_columns)
  *   every other      a numeric channel (float32); an empty field is NaN
  * Hashed and meta columns must be constant within an episode. The key
  * comes from key_file or the DURE_ANON_KEY environment variable, is at
@@ -30,6 +31,9 @@
 /* Environment variable holding the anonymization key. */
 #define DATAIO_ANON_KEY_ENV "DURE_ANON_KEY"
 #define DATAIO_ANON_KEY_MIN 16
+/* Fewest different byte values a key may have (whitespace-only keys are
+ * refused too): "aaaa..." or "abab..." are not secrets. */
+#define DATAIO_ANON_KEY_MIN_DISTINCT 4
 
 typedef enum { DATAIO_COL_HASH, DATAIO_COL_DROP, DATAIO_COL_META } dataio_col_role_t;
 
@@ -59,7 +63,9 @@ struct dataio_import_result {
     int64_t episodes, rows;
     int channels;
     double sample_rate_hz;
-    int anonymized;
+    int anonymized;     /* identifying columns hashed or dropped, none kept raw */
+    int raw_columns;    /* --meta columns and an unhashed episode column: their
+                           values are stored as they are */
 };
 
 /* Zero the config; seed 1234, no validation split. */

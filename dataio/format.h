@@ -13,7 +13,7 @@
  *                          when the column was identifying)
  *   /stats/{mean,std,count,nonfinite_rows}   per-channel moments (optional)
  * Root attributes: format, format_version, sample_rate_hz, source, created,
- * tool, anonymized, anonymization.
+ * tool, anonymized, anonymization, raw_columns.
  *
  * Writers never leave a partial file: data go to a temporary file in the
  * destination's directory, renamed over the destination only by
@@ -38,6 +38,9 @@
 #define DATAIO_GROUP_EPISODE_META "/episode_meta"
 #define DATAIO_GROUP_STATS "/stats"
 
+/* Most channels a dataset may have (writers and readers refuse more). */
+#define DATAIO_FORMAT_MAX_CHANNELS 65536
+
 /* Largest bytes per /signals chunk; see FORMAT.md "Chunking" for why. */
 #define DATAIO_CHUNK_BYTES (4u << 20)
 
@@ -55,9 +58,13 @@ struct dataio_writer_config {
     const char *const *channel_units; /* (C) or NULL = "" for all */
     double sample_rate_hz;          /* > 0 */
     const char *source;             /* provenance: what the data are */
-    /* Provenance of anonymization: NULL = not anonymized; else a description
-     * of what was done (stored in `anonymization`, `anonymized` = 1). */
+    /* Provenance of anonymization: NULL = nothing was done; else a
+     * description of what was (stored in `anonymization`). */
     const char *anonymization;
+    /* Identifying columns stored as they are in /episode_meta, a comma list
+     * (`raw_columns`); NULL or "" = none. `anonymized` = 1 only with an
+     * anonymization and no raw column. */
+    const char *raw_columns;
     int64_t chunk_rows;             /* 0 = dataio_format_chunk_rows(C) */
 };
 

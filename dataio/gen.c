@@ -21,6 +21,30 @@ void dataio_gen_config_init(struct dataio_gen_config *cfg)
     cfg->sample_rate_hz = 100.0;
     cfg->seed = 1234;
     cfg->val_fraction = 0.1;
+    cfg->sensors = DATAIO_GEN_ALL_SENSORS;
+}
+
+static const struct dataio_gen_profile profiles[] = {
+    {"cell", DATAIO_GEN_ALL_SENSORS, 16, 100.0,
+     "robot arms and CNC spindles, every sensor (the default)"},
+    {"arm", 0x0f, 8, 50.0, "robot arms only: joint positions and torques"},
+    {"mill", 0xf0, 12, 200.0, "CNC spindles only: vibration, current, temperatures"},
+};
+
+const struct dataio_gen_profile *dataio_gen_profile(const char *name)
+{
+    for (size_t i = 0; i < sizeof profiles / sizeof *profiles; i++) {
+        if (strcmp(profiles[i].name, name) == 0) {
+            return &profiles[i];
+        }
+    }
+    return NULL;
+}
+
+/* Sensors kept per cell. */
+static int kept(unsigned sensors)
+{
+    return __builtin_popcount(sensors & DATAIO_GEN_ALL_SENSORS);
 }
 
 static uint64_t mix(uint64_t x)
@@ -80,7 +104,8 @@ struct cell {
 
 struct gen_ep {
     struct rng rng;
-    int c, ncells;
+    int c, ncells, per_cell;
+    unsigned sensors;
     double dt, rate;
     int64_t t, len;
     struct cell *cells;
@@ -230,7 +255,9 @@ static dure_status_t ep_init(struct gen_ep *g, const struct dataio_gen_config *c
     memset(g, 0, sizeof *g);
     g->rng.s = mix(cfg->seed) ^ mix((uint64_t)e * 0x9e3779b97f4a7c15ull + 1);
     g->c = cfg->channels;
-    g->ncells = (cfg->channels + CELL - 1) / CELL;
+    g->sensors = cfg->sensors;
+    g->per_cell = kept(cfg->sensors);
+    g->ncells = (cfg->channels + g->per_cell - 1) / g->per_cell;
     g->rate = cfg->sample_rate_hz;
     g->dt = 1.0 / cfg->sample_rate_hz;
     g->len = dataio_gen_episode_length(cfg, e);
@@ -249,10 +276,16 @@ static void ep_rows(struct gen_ep *g, float *x, int64_t n)
     float tmp[CELL];
     for (int64_t i = 0; i < n; i++, g->t++) {
         float *row = x + i * g->c;
+        int j = 0;
         for (int k = 0; k < g->ncells; k++) {
-            int take = g->c - k * CELL < CELL ? g->c - k * CELL : CELL;
+            /* Every sensor is simulated (they are coupled, and the random
+             * stream stays that of the full cell); the plant's are kept. */
             cell_step(&g->cells[k], &g->rng, g->t, g, tmp);
-            memcpy(row + k * CELL, tmp, (size_t)take * sizeof *tmp);
+            for (int q = 0; q < CELL && j < g->c; q++) {
+                if (g->sensors >> q & 1) {
+                    row[j++] = tmp[q];
+                }
+            }
         }
     }
 }
@@ -267,8 +300,12 @@ static dure_status_t check(const struct dataio_gen_config *cfg)
     DURE_CHECK(cfg->min_length >= 0 && cfg->min_length <= cfg->length, DURE_ERR_ARG,
                "--min-length %lld must be in 0..%lld", (long long)cfg->min_length,
                (long long)cfg->length);
-    DURE_CHECK(cfg->channels >= 1 && cfg->channels <= 65536, DURE_ERR_ARG,
-               "--channels %d must be in 1..65536", cfg->channels);
+    DURE_CHECK(cfg->channels >= 1 && cfg->channels <= DATAIO_FORMAT_MAX_CHANNELS,
+               DURE_ERR_ARG, "--channels %d must be in 1..%d", cfg->channels,
+               DATAIO_FORMAT_MAX_CHANNELS);
+    DURE_CHECK(kept(cfg->sensors) > 0 && (cfg->sensors & ~DATAIO_GEN_ALL_SENSORS) == 0,
+               DURE_ERR_ARG, "sensor set 0x%x names none of a cell's %d sensors",
+               cfg->sensors, CELL);
     DURE_CHECK(cfg->sample_rate_hz > 0 && isfinite(cfg->sample_rate_hz), DURE_ERR_ARG,
                "--sample-rate %g must be positive", cfg->sample_rate_hz);
     DURE_CHECK(cfg->val_fraction >= 0 && cfg->val_fraction < 1, DURE_ERR_ARG,
@@ -301,15 +338,19 @@ out:
     return st;
 }
 
-void dataio_gen_channel(int k, char *name, int name_len, const char **unit)
+void dataio_gen_channel(unsigned sensors, int k, char *name, int name_len, const char **unit)
 {
     static const char *const names[CELL] = {"j0.pos", "j0.torque", "j1.pos", "j1.torque",
                                             "spindle.vib", "spindle.current",
                                             "spindle.temp", "ambient.temp"};
     static const char *const units[CELL] = {"rad", "N*m", "rad", "N*m", "g", "A", "degC",
                                             "degC"};
-    snprintf(name, (size_t)name_len, "cell%d.%s", k / CELL, names[k % CELL]);
-    *unit = units[k % CELL];
+    int per = kept(sensors), q = 0;
+    for (int seen = 0; !((sensors >> q & 1) && seen++ == k % per);) {
+        q++;
+    }
+    snprintf(name, (size_t)name_len, "cell%d.%s", k / per, names[q]);
+    *unit = units[q];
 }
 
 dure_status_t dataio_gen_write(const struct dataio_gen_config *cfg)
@@ -331,7 +372,7 @@ dure_status_t dataio_gen_write(const struct dataio_gen_config *cfg)
     for (int k = 0; k < c; k++) {
         names[k] = malloc(48);
         DURE_ALLOC_TRY(names[k], 48);
-        dataio_gen_channel(k, names[k], 48, &units[k]);
+        dataio_gen_channel(cfg->sensors, k, names[k], 48, &units[k]);
     }
     snprintf(source, sizeof source,
              "dure data gen: synthetic factory cells (two-link robot arm with "
@@ -341,6 +382,10 @@ dure_status_t dataio_gen_write(const struct dataio_gen_config *cfg)
              "min_length=%lld channels=%d", (unsigned long long)cfg->seed,
              (long long)cfg->episodes, (long long)cfg->length, (long long)cfg->min_length,
              c);
+    if (cfg->sensors != DATAIO_GEN_ALL_SENSORS) {
+        size_t len = strlen(source);
+        snprintf(source + len, sizeof source - len, " sensors=0x%02x", cfg->sensors);
+    }
     int64_t total = 0;
     for (int64_t e = 0; e < cfg->episodes; e++) {
         total += dataio_gen_episode_length(cfg, e);
@@ -364,20 +409,9 @@ dure_status_t dataio_gen_write(const struct dataio_gen_config *cfg)
         g.cells = NULL;
         DURE_TRY(dataio_writer_end_episode(w));
     }
-    int64_t n_val = llround(cfg->val_fraction * (double)cfg->episodes);
-    if (cfg->val_fraction > 0 && n_val == 0) {
-        n_val = 1;
-    }
-    if (n_val >= cfg->episodes) {
-        n_val = cfg->episodes - 1;
-    }
+    int64_t n_val = 0;
+    DURE_TRY(dataio_val_episodes(cfg->episodes, cfg->val_fraction, cfg->seed, &val, &n_val));
     if (n_val > 0) {
-        val = malloc((size_t)n_val * sizeof *val);
-        DURE_ALLOC_TRY(val, (size_t)n_val * sizeof *val);
-        uint64_t key = dataio_perm_key(cfg->seed, -1);
-        for (int64_t i = 0; i < n_val; i++) {
-            val[i] = dataio_perm(cfg->episodes, key, i);
-        }
         DURE_TRY(dataio_writer_set_val(w, val, n_val));
     }
     st = dataio_writer_finish(w);

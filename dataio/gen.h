@@ -33,10 +33,28 @@ struct dataio_gen_config {
     uint64_t seed;
     double val_fraction;     /* share of episodes in the validation split */
     int64_t chunk_rows;      /* 0 = the format's default */
+    unsigned sensors;        /* bit q keeps sensor q of every cell (the list
+                                above, j0.pos = bit 0); a cell is then
+                                popcount(sensors) channels */
 };
 
-/* Defaults: 64 episodes of 4096 timesteps, 16 channels at 100 Hz, seed
- * 1234, validation fraction 0.1. path must still be set. */
+#define DATAIO_GEN_ALL_SENSORS 0xffu
+
+/* A plant (--profile): its sensors, channels and sample rate. Plants of
+ * different profiles have different channel sets and rates: a mixture. */
+struct dataio_gen_profile {
+    const char *name;
+    unsigned sensors;
+    int channels;
+    double sample_rate_hz;
+    const char *what;
+};
+
+/* The profile called name; NULL if there is none. */
+const struct dataio_gen_profile *dataio_gen_profile(const char *name);
+
+/* Defaults: 64 episodes of 4096 timesteps, 16 channels at 100 Hz, every
+ * sensor, seed 1234, validation fraction 0.1. path must still be set. */
 void dataio_gen_config_init(struct dataio_gen_config *cfg);
 
 /* Length of episode e under cfg. */
@@ -47,8 +65,8 @@ int64_t dataio_gen_episode_length(const struct dataio_gen_config *cfg, int64_t e
 dure_status_t dataio_gen_rows(const struct dataio_gen_config *cfg, int64_t e, int64_t t0,
                               int64_t n, float *x);
 
-/* Channel k's name and unit under a C-channel configuration. */
-void dataio_gen_channel(int k, char *name, int name_len, const char **unit);
+/* Channel k's name and unit for a sensor set. */
+void dataio_gen_channel(unsigned sensors, int k, char *name, int name_len, const char **unit);
 
 /* Write the dataset (dure format, stats included). */
 dure_status_t dataio_gen_write(const struct dataio_gen_config *cfg);

@@ -13,8 +13,6 @@
 
 #include "common/mpi_check.h"
 
-#define NOT_WRITTEN UINT64_MAX
-
 static void seterr(char *err, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void seterr(char *err, size_t len, const char *fmt, ...)
@@ -178,15 +176,6 @@ static void convert(const struct h5raw_dset *d, const unsigned char *src, int64_
     }
 }
 
-static void fill(float *dst, int64_t nrows, int64_t ncols, int64_t stride, float v)
-{
-    for (int64_t r = 0; r < nrows; r++) {
-        for (int64_t c = 0; c < ncols; c++) {
-            dst[r * stride + c] = v;
-        }
-    }
-}
-
 /* Can rows go from the file straight into a destination of this pitch? */
 static int direct_read(const struct h5raw_dset *d, int64_t dst_stride)
 {
@@ -310,9 +299,7 @@ static dure_status_t read_chunked(const struct h5raw_dset *d, int64_t r0, int64_
             const struct h5raw_chunk *ch = &d->chunks[idx];
             int64_t c0 = cc * d->ccols;
             int64_t take = d->cols - c0 < d->ccols ? d->cols - c0 : d->ccols;
-            if (ch->addr == NOT_WRITTEN) {
-                fill(orow + c0, b - a, take, stride, d->fill);
-            } else if (d->nfilters == 0 || (ch->filter_mask & all_skipped) == all_skipped) {
+            if (d->nfilters == 0 || (ch->filter_mask & all_skipped) == all_skipped) {
                 uint64_t off = ch->addr + (uint64_t)(a * d->ccols) * es;
                 size_t len = (size_t)((b - a) * d->ccols) * es;
                 if (direct) {
@@ -359,9 +346,7 @@ dure_status_t h5raw_read(const struct h5raw_dset *d, int64_t r0, int64_t n, floa
     case H5RAW_CONTIGUOUS: {
         uint64_t off = d->addr + (uint64_t)(r0 * d->cols) * es;
         size_t len = (size_t)(n * d->cols) * es;
-        if (d->addr == NOT_WRITTEN) {
-            fill(dst, n, d->cols, stride, d->fill);
-        } else if (direct_read(d, stride)) {
+        if (direct_read(d, stride)) {
             st = fetch(d, off, len, dst, bytes, err, err_len);
         } else {
             st = fetch(d, off, len, s->raw, bytes, err, err_len);
@@ -428,7 +413,7 @@ static dure_status_t check_type(hid_t t, struct h5raw_dset *d)
     H5T_class_t cls = H5Tget_class(t);
     if (cls == H5T_ENUM) {
         base = H5Tget_super(t);
-        DURE_CHECK(base >= 0, DURE_ERR_HDF5, "%s: enum base type", d->what);
+        DURE_CHECK(base >= 0, DURE_ERR_FORMAT, "%s: enum base type", d->what);
         t = base;
         cls = H5Tget_class(t);
     }
@@ -437,29 +422,29 @@ static dure_status_t check_type(hid_t t, struct h5raw_dset *d)
     d->swap = ord == H5T_ORDER_BE;
     DURE_CHECK(ord == H5T_ORDER_LE || ord == H5T_ORDER_BE ||
                    (cls != H5T_FLOAT && cls != H5T_INTEGER),
-               DURE_ERR_UNSUPPORTED, "%s: unsupported byte order", d->what);
+               DURE_ERR_FORMAT, "%s: unsupported byte order", d->what);
     if (cls == H5T_FLOAT) {
         size_t spos, epos, esize, mpos, msize;
         DURE_CHECK(H5Tget_fields(t, &spos, &epos, &esize, &mpos, &msize) >= 0,
-                   DURE_ERR_HDF5, "%s: float fields", d->what);
+                   DURE_ERR_FORMAT, "%s: float fields", d->what);
         int ieee = (d->size == 2 && esize == 5 && msize == 10) ||
                    (d->size == 4 && esize == 8 && msize == 23) ||
                    (d->size == 8 && esize == 11 && msize == 52);
         DURE_CHECK(ieee && mpos == 0 && spos == (size_t)(8 * d->size - 1),
-                   DURE_ERR_UNSUPPORTED,
+                   DURE_ERR_FORMAT,
                    "%s: unsupported %d-byte float format (dure converts IEEE "
                    "float16, float32 and float64)", d->what, d->size);
         d->kind = H5RAW_FLOAT;
     } else if (cls == H5T_INTEGER) {
         DURE_CHECK(d->size == 1 || d->size == 2 || d->size == 4 || d->size == 8,
-                   DURE_ERR_UNSUPPORTED, "%s: unsupported %d-byte integer type",
+                   DURE_ERR_FORMAT, "%s: unsupported %d-byte integer type",
                    d->what, d->size);
         d->kind = H5Tget_sign(t) == H5T_SGN_NONE ? H5RAW_UINT : H5RAW_INT;
     } else {
         static const char *names[] = {"integer", "float", "time", "string", "bitfield",
                                       "opaque", "compound", "reference", "enum",
                                       "variable-length", "array"};
-        DURE_FAIL(DURE_ERR_UNSUPPORTED,
+        DURE_FAIL(DURE_ERR_FORMAT,
                   "%s: unsupported dtype (%s); dure reads float16/32/64 and 8-64 bit "
                   "integers",
                   d->what, cls >= 0 && cls < (int)(sizeof names / sizeof *names)
@@ -470,21 +455,50 @@ out:
     return st;
 }
 
+/*
+ * Storage HDF5 never allocated reads back as the fill value: a dataset
+ * declared far larger than what is stored (a 10 GiB /signals in a 55 KB
+ * file, a damaged dimension) would train on zeros after reading for
+ * hours. Refused at open, before anything is sized by the declared shape:
+ * `stored` of `declared` units (chunks, bytes) are in the file.
+ */
+static dure_status_t unwritten(const struct h5raw_dset *d, double declared, double stored,
+                               const char *units)
+{
+    dure_status_t st = DURE_OK;
+    DURE_CHECK(stored >= declared, DURE_ERR_FORMAT,
+               "%s declares [%lld, %lld] %s%d values (%.4g GiB) but only %.0f of its %.0f "
+               "%s are stored: HDF5 would return fill values for the rest (data never "
+               "written, or a damaged file)", d->what, (long long)d->rows, (long long)d->cols,
+               d->kind == H5RAW_FLOAT ? "float" : "int", 8 * d->size,
+               (double)d->rows * (double)d->cols * d->size / 1073741824.0, stored, declared,
+               units);
+out:
+    return st;
+}
+
 static dure_status_t open_chunks(hid_t dset, hid_t dcpl, int rank, struct h5raw_dset *d)
 {
     dure_status_t st = DURE_OK;
+    hid_t sp = H5I_INVALID_HID;
     hsize_t cdims[2] = {1, 1};
-    DURE_CHECK(H5Pget_chunk(dcpl, rank, cdims) == rank, DURE_ERR_HDF5,
+    DURE_CHECK(H5Pget_chunk(dcpl, rank, cdims) == rank, DURE_ERR_FORMAT,
                "%s: chunk shape", d->what);
     d->crows = (int64_t)cdims[0];
     d->ccols = rank == 2 ? (int64_t)cdims[1] : 1;
     d->nrc = (d->rows + d->crows - 1) / d->crows;
     d->ncc = (d->cols + d->ccols - 1) / d->ccols;
     int nf = H5Pget_nfilters(dcpl);
-    DURE_CHECK(nf >= 0 && nf <= H5RAW_MAX_FILTERS, DURE_ERR_UNSUPPORTED,
+    DURE_CHECK(nf >= 0 && nf <= H5RAW_MAX_FILTERS, DURE_ERR_FORMAT,
                "%s: %d filters in its pipeline; dure reads at most %d", d->what, nf,
                H5RAW_MAX_FILTERS);
     d->nfilters = nf;
+    /* Before a table of every chunk: all must be stored (see unwritten()). */
+    hsize_t stored = 0;
+    DURE_CHECK((sp = H5Dget_space(dset)) >= 0 && H5Dget_num_chunks(dset, sp, &stored) >= 0,
+               DURE_ERR_FORMAT,
+               "%s: cannot count its chunks", d->what);
+    DURE_TRY(unwritten(d, (double)d->nrc * (double)d->ncc, (double)stored, "chunks"));
     for (int i = 0; i < nf; i++) {
         unsigned flags = 0, cd[8];
         size_t ncd = 8;
@@ -493,7 +507,7 @@ static dure_status_t open_chunks(hid_t dset, hid_t dcpl, int rank, struct h5raw_
                                          name, NULL);
         DURE_CHECK(id == H5Z_FILTER_DEFLATE || id == H5Z_FILTER_SHUFFLE ||
                        id == H5Z_FILTER_FLETCHER32,
-                   DURE_ERR_UNSUPPORTED,
+                   DURE_ERR_FORMAT,
                    "%s: compressed with filter %d (%s), which dure does not decode "
                    "(deflate, shuffle and fletcher32 are supported); rewrite it with "
                    "h5repack -f NONE", d->what, (int)id, name[0] ? name : "unknown");
@@ -509,10 +523,11 @@ static dure_status_t open_chunks(hid_t dset, hid_t dcpl, int rank, struct h5raw_
             haddr_t addr = HADDR_UNDEF;
             hsize_t size = 0;
             struct h5raw_chunk *ch = &d->chunks[rc * d->ncc + cc];
-            DURE_CHECK(H5Dget_chunk_info_by_coord(dset, off, &mask, &addr, &size) >= 0,
+            DURE_CHECK(H5Dget_chunk_info_by_coord(dset, off, &mask, &addr, &size) >= 0 &&
+                           addr != HADDR_UNDEF,
                        DURE_ERR_FORMAT, "%s: cannot locate chunk at row %lld",
                        d->what, (long long)off[0]);
-            ch->addr = addr == HADDR_UNDEF ? NOT_WRITTEN : (uint64_t)addr;
+            ch->addr = (uint64_t)addr;
             ch->size = (uint64_t)size;
             ch->filter_mask = mask;
             if (ch->size > d->max_chunk_stored) {
@@ -521,6 +536,7 @@ static dure_status_t open_chunks(hid_t dset, hid_t dcpl, int rank, struct h5raw_
         }
     }
 out:
+    if (sp >= 0) H5Sclose(sp);
     return st;
 }
 
@@ -543,9 +559,9 @@ dure_status_t h5raw_dset_open(hid_t fid, const char *name, const char *file_labe
     DURE_CHECK(dset >= 0, DURE_ERR_FORMAT, "%s: not found", d->what);
     DURE_CHECK((sp = H5Dget_space(dset)) >= 0 && (t = H5Dget_type(dset)) >= 0 &&
                    (dcpl = H5Dget_create_plist(dset)) >= 0,
-               DURE_ERR_HDF5, "%s: cannot query it", d->what);
+               DURE_ERR_FORMAT, "%s: cannot query it", d->what);
     int rank = H5Sget_simple_extent_ndims(sp);
-    DURE_CHECK(rank >= 0, DURE_ERR_HDF5, "%s: cannot get its rank", d->what);
+    DURE_CHECK(rank >= 0, DURE_ERR_FORMAT, "%s: cannot get its rank", d->what);
     H5Sget_simple_extent_dims(sp, dims, NULL);
     if (rank != 1 && rank != 2) {
         char shape[128] = "";
@@ -562,18 +578,18 @@ dure_status_t h5raw_dset_open(hid_t fid, const char *name, const char *file_labe
     d->rows = (int64_t)dims[0];
     d->cols = rank == 2 ? (int64_t)dims[1] : 1;
     DURE_TRY(check_type(t, d));
-    if (H5Pget_fill_value(dcpl, H5T_NATIVE_FLOAT, &d->fill) < 0) {
-        H5Eclear2(H5E_DEFAULT);
-        d->fill = 0.0f;
-    }
-    DURE_CHECK(H5Pget_external_count(dcpl) == 0, DURE_ERR_UNSUPPORTED,
+    DURE_CHECK(H5Pget_external_count(dcpl) == 0, DURE_ERR_FORMAT,
                "%s: stored in external files, which dure does not read", d->what);
     switch (H5Pget_layout(dcpl)) {
     case H5D_CONTIGUOUS: {
         haddr_t a = H5Dget_offset(dset);
         H5Eclear2(H5E_DEFAULT);
+        double declared = (double)d->rows * (double)d->cols * d->size;
+        DURE_TRY(unwritten(d, declared,
+                           a == HADDR_UNDEF ? 0.0 : (double)H5Dget_storage_size(dset),
+                           "bytes"));
         d->layout = H5RAW_CONTIGUOUS;
-        d->addr = a == HADDR_UNDEF ? NOT_WRITTEN : (uint64_t)a;
+        d->addr = (uint64_t)a;
         break;
     }
     case H5D_CHUNKED:
@@ -600,7 +616,7 @@ dure_status_t h5raw_dset_open(hid_t fid, const char *name, const char *file_labe
         break;
     }
     default:
-        DURE_FAIL(DURE_ERR_UNSUPPORTED, "%s: virtual datasets are not supported", d->what);
+        DURE_FAIL(DURE_ERR_FORMAT, "%s: virtual datasets are not supported", d->what);
     }
 out:
     if (dcpl >= 0) H5Pclose(dcpl);

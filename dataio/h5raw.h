@@ -38,7 +38,7 @@ enum h5raw_layout { H5RAW_CONTIGUOUS, H5RAW_CHUNKED, H5RAW_MEMORY };
 enum h5raw_kind { H5RAW_FLOAT, H5RAW_INT, H5RAW_UINT };
 
 struct h5raw_chunk {
-    uint64_t addr;         /* file offset; UINT64_MAX = not written (fill) */
+    uint64_t addr;         /* file offset */
     uint64_t size;         /* stored bytes (after filters) */
     uint32_t filter_mask;  /* bit i set = filter i of the pipeline skipped */
 };
@@ -54,22 +54,23 @@ struct h5raw_dset {
     int size;                   /* bytes per element: 1, 2, 4 or 8 */
     int swap;                   /* stored in the other byte order */
     enum h5raw_layout layout;
-    uint64_t addr;              /* CONTIGUOUS: offset of element 0;
-                                   UINT64_MAX when never written (fill) */
+    uint64_t addr;              /* CONTIGUOUS: offset of element 0 */
     int64_t crows, ccols;       /* CHUNKED: chunk shape */
     int64_t nrc, ncc;           /* CHUNKED: chunks along rows, along cols */
     struct h5raw_chunk *chunks; /* CHUNKED: (nrc, ncc) */
     int nfilters;
     int filters[H5RAW_MAX_FILTERS]; /* pipeline in write order (H5Z ids) */
     uint64_t max_chunk_stored;  /* largest stored chunk, bytes */
-    float fill;                 /* value of unwritten elements */
     unsigned char *mem;         /* MEMORY: rows*cols*size stored bytes */
 };
 
 /*
  * Describe dataset `name` of the open HDF5 file `fid` whose bytes are read
  * from `f`. `file_label` names the file in messages. Checks rank (1 or 2),
- * dtype, layout and filters. d is owned by the caller (h5raw_dset_free).
+ * dtype, layout, filters, and that every declared value is stored (storage
+ * HDF5 never allocated, which reads as fill values, is refused before
+ * anything is sized by the declared shape). Problems of the file are
+ * DURE_ERR_FORMAT. d is owned by the caller (h5raw_dset_free).
  */
 dure_status_t h5raw_dset_open(hid_t fid, const char *name, const char *file_label,
                               const struct h5raw_file *f, struct h5raw_dset *d);

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fsutil.h"
+
 dure_status_t dataio_h5_open_file(const char *path, hid_t fapl, hid_t *out)
 {
     dure_status_t st = DURE_OK;
@@ -20,13 +22,8 @@ dure_status_t dataio_h5_open_file(const char *path, hid_t fapl, hid_t *out)
     hid_t f = H5I_INVALID_HID;
 
     *out = H5I_INVALID_HID;
-    if (stat(path, &sb) != 0) {
-        /* A missing dataset is bad input (exit code 4), not an I/O fault. */
-        DURE_FAIL(errno == ENOENT || errno == ENOTDIR ? DURE_ERR_FORMAT : DURE_ERR_IO,
-                  "dataset file '%s': %s", path, strerror(errno));
-    }
-    DURE_CHECK(S_ISREG(sb.st_mode), DURE_ERR_FORMAT,
-               "dataset file '%s' is not a regular file", path);
+    /* A missing dataset is bad input (exit code 4), not an I/O fault. */
+    DURE_TRY(dure_input_file_stat(path, "dataset file", &sb));
     fd = open(path, O_RDONLY | O_CLOEXEC);
     DURE_SYS_TRY(fd >= 0, "dataset file '%s': open", path);
     /* The superblock signature is at offset 0 for files dure reads (a user
@@ -148,10 +145,10 @@ dure_status_t dataio_h5_read_strings(hid_t loc, const char *name,
                "%s has no dataset '%s'", what, name);
     DURE_CHECK((d = H5Dopen2(loc, name, H5P_DEFAULT)) >= 0, DURE_ERR_FORMAT,
                "%s: '%s' is not a dataset", what, name);
-    DURE_CHECK((ft = H5Dget_type(d)) >= 0, DURE_ERR_HDF5, "%s: type of '%s'", what, name);
+    DURE_CHECK((ft = H5Dget_type(d)) >= 0, DURE_ERR_FORMAT, "%s: type of '%s'", what, name);
     DURE_CHECK(H5Tget_class(ft) == H5T_STRING, DURE_ERR_FORMAT,
                "%s: dataset '%s' must hold strings", what, name);
-    DURE_CHECK((sp = H5Dget_space(d)) >= 0, DURE_ERR_HDF5, "%s: space of '%s'", what, name);
+    DURE_CHECK((sp = H5Dget_space(d)) >= 0, DURE_ERR_FORMAT, "%s: space of '%s'", what, name);
     DURE_CHECK(H5Sget_simple_extent_ndims(sp) == 1, DURE_ERR_FORMAT,
                "%s: dataset '%s' has rank %d; expected 1", what, name,
                H5Sget_simple_extent_ndims(sp));
@@ -251,11 +248,11 @@ static dure_status_t open_1d(hid_t loc, const char *name, const char *what,
                what, name);
     DURE_CHECK((*d = H5Dopen2(loc, name, H5P_DEFAULT)) >= 0, DURE_ERR_FORMAT,
                "%s: '%s' is not a dataset", what, name);
-    DURE_CHECK((t = H5Dget_type(*d)) >= 0, DURE_ERR_HDF5, "%s: type of '%s'", what, name);
+    DURE_CHECK((t = H5Dget_type(*d)) >= 0, DURE_ERR_FORMAT, "%s: type of '%s'", what, name);
     H5T_class_t c = H5Tget_class(t);
     DURE_CHECK(c == H5T_INTEGER || c == H5T_FLOAT, DURE_ERR_FORMAT,
                "%s: dataset '%s' must be numeric", what, name);
-    DURE_CHECK((sp = H5Dget_space(*d)) >= 0, DURE_ERR_HDF5, "%s: space of '%s'", what, name);
+    DURE_CHECK((sp = H5Dget_space(*d)) >= 0, DURE_ERR_FORMAT, "%s: space of '%s'", what, name);
     DURE_CHECK(H5Sget_simple_extent_ndims(sp) == 1, DURE_ERR_FORMAT,
                "%s: dataset '%s' has rank %d; expected 1", what, name,
                H5Sget_simple_extent_ndims(sp));

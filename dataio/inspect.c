@@ -83,6 +83,12 @@ static void root_attrs(struct ictx *ix, hid_t fid)
     }
     if (dataio_h5_attr_i64(fid, "anonymized", &v) != 1) {
         problem(ix, "provenance attribute 'anonymized' is missing");
+    } else {
+        fprintf(ix->out, "anonymized: %s\n", v ? "yes" : "no");
+    }
+    if (dataio_h5_attr_str(fid, "raw_columns", s, sizeof s) == 1) {
+        fprintf(ix->out, "raw columns: %s%s\n", s[0] ? s : "none",
+                s[0] ? " (identifying values stored as they are in /episode_meta)" : "");
     }
 }
 
@@ -239,14 +245,16 @@ static void dure_rules(struct ictx *ix, hid_t fid)
 static void lengths(struct ictx *ix, const struct dataio_dataset_info *in, int64_t window)
 {
     int64_t e_n = in->n_episodes, *len = malloc((size_t)e_n * sizeof *len);
-    int64_t n_val = 0, short_n = 0, first_short = -1, windows = 0;
+    int64_t n_val = 0, n_unused = 0, short_n = 0, first_short = -1, windows = 0;
     if (!len) {
         problem(ix, "out of memory");
         return;
     }
     for (int64_t e = 0; e < e_n; e++) {
         len[e] = in->episode_start[e + 1] - in->episode_start[e];
-        n_val += in->is_val && in->is_val[e];
+        n_val += dataio_episode_in(in, e, DATAIO_SPLIT_VAL);
+        n_unused += !dataio_episode_in(in, e, DATAIO_SPLIT_TRAIN) &&
+                    !dataio_episode_in(in, e, DATAIO_SPLIT_VAL);
         if (window > 0) {
             if (len[e] < window) {
                 if (short_n++ == 0) {
@@ -266,8 +274,12 @@ static void lengths(struct ictx *ix, const struct dataio_dataset_info *in, int64
         }
         len[j] = v;
     }
-    fprintf(ix->out, "episodes: %lld (%lld validation, %s), %lld timesteps\n", (long long)e_n,
-            (long long)n_val, in->is_val ? "split stored" : "no split", (long long)total);
+    fprintf(ix->out, "episodes: %lld (%lld validation", (long long)e_n, (long long)n_val);
+    if (n_unused) {
+        fprintf(ix->out, ", %lld in no split", (long long)n_unused);
+    }
+    fprintf(ix->out, ", %s%s), %lld timesteps\n", in->ep_split ? "split from " : "no split",
+            in->ep_split ? in->split_from : "", (long long)total);
     fprintf(ix->out, "episode length: min %lld, median %lld, mean %.1f, max %lld timesteps",
             (long long)len[0], (long long)len[e_n / 2], (double)total / (double)e_n,
             (long long)len[e_n - 1]);
@@ -346,7 +358,7 @@ static void scan(struct ictx *ix, dataio_reader_t *r)
                 break;
             }
         }
-    } else if (in->layout == DATAIO_LAYOUT_DURE) {
+    } else if (in->layout == DATAIO_LAYOUT_DURE && !in->stats_stale) {
         fprintf(ix->out, "note: no stored /stats: run dure data stats (else the loader makes "
                 "a pass over the data at every open)\n");
     }
@@ -370,8 +382,28 @@ dure_status_t dataio_inspect(const struct dataio_inspect_config *cfg, FILE *out,
     if (stat(cfg->path, &sb) == 0) {
         fprintf(out, " (%lld bytes)", (long long)sb.st_size);
     }
-    fprintf(out, "\nlayout: %s\n", dataio_layout_name(cfg->layout));
-    if (cfg->layout == DATAIO_LAYOUT_ALOHA) {
+    fputc('\n', out);
+    /* The file's own layout: used unless --layout says otherwise, and then
+     * named, so that a robomimic file read as dure says what it is. */
+    dataio_layout_t layout = cfg->layout, seen = DATAIO_LAYOUT_AUTO;
+    char why[128] = "";
+    dure_log_set_quiet(cfg->layout != DATAIO_LAYOUT_AUTO);
+    st = dataio_layout_detect(cfg->path, &seen, why, sizeof why);
+    dure_log_set_quiet(0);
+    if (layout == DATAIO_LAYOUT_AUTO) {
+        DURE_TRY(st);
+        layout = seen;
+        fprintf(out, "layout: %s (detected: %s; --layout overrides)\n",
+                dataio_layout_name(layout), why);
+    } else {
+        st = DURE_OK;
+        fprintf(out, "layout: %s (--layout)\n", dataio_layout_name(layout));
+        if (seen != DATAIO_LAYOUT_AUTO && seen != layout) {
+            fprintf(out, "note: the file looks like layout %s (%s): try --layout %s\n",
+                    dataio_layout_name(seen), why, dataio_layout_name(seen));
+        }
+    }
+    if (layout == DATAIO_LAYOUT_EPISODE_FILES) {
         glob_t g;
         int grc = glob(cfg->path, 0, NULL, &g);
         if (grc == 0) {
@@ -383,7 +415,7 @@ dure_status_t dataio_inspect(const struct dataio_inspect_config *cfg, FILE *out,
         /* A file that is missing, not HDF5 or truncated has nothing to list. */
         dure_h5_quiet_begin(&q);
         st = dataio_h5_open_file(cfg->path, H5P_DEFAULT, &fid);
-        if (st == DURE_OK && cfg->layout == DATAIO_LAYOUT_DURE) {
+        if (st == DURE_OK && layout == DATAIO_LAYOUT_DURE) {
             dure_rules(&ix, fid);
         }
         if (fid >= 0) {
@@ -392,7 +424,7 @@ dure_status_t dataio_inspect(const struct dataio_inspect_config *cfg, FILE *out,
         dure_h5_quiet_end(&q);
         DURE_TRY(st);
     }
-    struct dataio_reader_config rc = {.path = cfg->path, .layout = cfg->layout,
+    struct dataio_reader_config rc = {.path = cfg->path, .layout = layout,
                                       .keys = cfg->keys, .io = DATAIO_IO_SERIAL,
                                       .comm = MPI_COMM_NULL};
     int before = ix.problems;
@@ -416,8 +448,13 @@ dure_status_t dataio_inspect(const struct dataio_inspect_config *cfg, FILE *out,
     }
     lengths(&ix, in, cfg->window);
     if (in->stats) {
-        fprintf(out, "stored stats: yes (%s split, %lld rows with NaN/Inf)\n",
-                dataio_split_name(in->stats->split), (long long)in->stats->n_nonfinite_rows);
+        fprintf(out, "stored stats: yes (%s split, %lld rows with NaN/Inf%s)\n",
+                dataio_split_name(in->stats->split), (long long)in->stats->n_nonfinite_rows,
+                in->stats->has_source ? ", source checked"
+                                      : "; no source recorded: cannot tell if stale");
+    } else if (in->stats_stale) {
+        problem(&ix, "stored /stats are stale: %s; dure run would compute fresh ones at "
+                "every open: run dure data stats", in->stats_stale);
     }
     if (!cfg->quick) {
         scan(&ix, r);

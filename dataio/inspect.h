@@ -2,9 +2,10 @@
  * dataio/inspect.h - `dure data inspect`: describe a dataset, list every
  * problem found.
  *
- * For the dure layout every rule of FORMAT.md is checked on its own, so one
- * problem does not hide the next; robomimic/aloha files are checked by
- * opening them with their reader. Unless `quick`, all data are streamed
+ * The layout is detected from the file unless given. For the dure layout
+ * every rule of FORMAT.md is checked on its own, so one problem does not
+ * hide the next; robomimic and episode-files sets are checked by opening
+ * them with their reader. Unless `quick`, all data are streamed
  * once to find NaN/Inf values and to compare stored statistics with fresh
  * ones.
  */
@@ -19,8 +20,8 @@
 
 struct dataio_inspect_config {
     const char *path;
-    dataio_layout_t layout;
-    const char *keys;      /* robomimic/aloha channel keys, as in the loader */
+    dataio_layout_t layout; /* AUTO: detected (dataio_layout_detect) */
+    const char *keys;      /* robomimic/episode-files channel keys, as in the loader */
     int64_t window;        /* report episodes shorter than this (0 = skip) */
     int quick;             /* 1 = metadata only, no pass over the data */
 };

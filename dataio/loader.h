@@ -17,6 +17,24 @@
  * rank order. An epoch has floor(N / B) batches; the last N mod B positions
  * of an epoch are dropped (they differ from epoch to epoch).
  *
+ * Mixtures. A loader may read D datasets (sources) at once, each with a
+ * weight w_d. Dataset d has n_d windows and a share s_d = w_d n_d^alpha /
+ * sum (alpha = balance_alpha). An epoch is N = sum n_d positions, of which
+ * c_d = s_d N (largest remainders) come from dataset d: position p maps to
+ * slot perm(N, (seed, epoch), p), the slots [C_d, C_d + c_d) belong to d,
+ * and d's j-th slot is its window perm(n_d, (seed, d, epoch, j / n_d),
+ * j mod n_d): an oversampled dataset repeats in fresh orders, an
+ * undersampled one shows other windows every epoch. Every dataset's share
+ * is exact in each epoch, the order is a function of (seed, epoch) alone,
+ * and the cursor (epoch, position) resumes it exactly at any world size.
+ * One dataset is the plain order above (its windows are the N positions).
+ * Windows are laid into the union of the datasets' channels (by name, in
+ * order of first appearance): a dataset's missing channels are 0 and
+ * masked (batch.mask); each dataset is normalized with its own statistics.
+ * Sample rates must agree (sample_rate_hz, else the first dataset's rate):
+ * a dataset at another rate is refused, naming both (dure does not
+ * resample).
+ *
  * Data path. A prefetch thread fills `prefetch` preallocated batch buffers
  * ahead of the consumer (a consumer that finds its batch not ready reads
  * one itself rather than sleep); reads of windows that are adjacent in the
@@ -26,7 +44,8 @@
  * prefetch thread never calls HDF5 (not thread-safe here): the training
  * thread may write checkpoints with HDF5 meanwhile. Memory is (prefetch +
  * 1) batch buffers plus per-thread scratch, fixed at open, whatever the
- * file size. Nothing is allocated per batch.
+ * file size and the number of datasets' rows. Nothing is allocated per
+ * batch.
  *
  * Typical use (one loader per rank; `comm` shared):
  *
@@ -67,11 +86,43 @@ typedef enum {
 dure_status_t dataio_nan_parse(const char *s, dataio_nan_t *out);
 const char *dataio_nan_name(dataio_nan_t v);
 
+/* One dataset of a mixture (dataio_loader_config.sources). */
+struct dataio_source {
+    const char *name;          /* [data.NAME]: names it in metrics and messages */
+    const char *path;          /* file or glob */
+    dataio_layout_t layout;    /* AUTO = from the file */
+    const char *keys;          /* channels (robomimic/episode-files) */
+    double weight;             /* > 0 */
+    /* It has its own validation data (data.NAME.val_path): nothing is held
+     * out of it (val_fraction does not apply), and a validation loader
+     * given that file as path reads all of it (split ALL). */
+    int own_val;
+    /* Normalize with these (C_d) instead of the dataset's statistics (e.g.
+     * the training loader's dataio_loader_source_norm); NULL = its own. */
+    const float *norm_mean, *norm_std;
+};
+
 struct dataio_loader_config {
-    const char *path;          /* data.path (a glob for aloha) */
-    dataio_layout_t layout;    /* data.layout */
-    const char *keys;          /* data.keys (robomimic/aloha); see reader.h */
+    /* A mixture: n_sources datasets in sources (copied at open), and then
+     * path, layout, keys, norm_mean and norm_std below are not used. With
+     * n_sources 0 they describe the one dataset. */
+    int n_sources;
+    const struct dataio_source *sources;
+    double balance_alpha;      /* data.balance_alpha, in [0, 1] */
+    double sample_rate_hz;     /* data.sample_rate_hz; 0 = the first dataset's */
+    /* The channels of the batches (e.g. the training loader's, for a
+     * validation loader of one of its datasets); NULL = the union of the
+     * datasets'. A dataset channel not among them is an error. */
+    const char *const *channel_names;
+    int n_channel_names;
+    const char *path;          /* data.path (a glob for episode-files) */
+    dataio_layout_t layout;    /* data.layout; AUTO = from the file */
+    const char *keys;          /* data.keys (robomimic/episode-files); see reader.h */
     dataio_split_t split;      /* TRAIN, VAL, or ALL (e.g. for data.val_path) */
+    /* data.val_fraction: where the dataset defines no split, hold out this
+     * share of its episodes for validation (dataio_reader_hold_out with
+     * DATAIO_SPLIT_SEED); 0 = none. Give TRAIN and VAL loaders the same. */
+    double val_fraction;
     int window;                /* W timesteps per window, >= 1 */
     int stride;                /* timesteps between window starts; 0 = W */
     int global_batch;          /* B windows per call summed over all ranks;
@@ -101,7 +152,7 @@ struct dataio_loader_config {
     void *buf_ctx;
 };
 
-/* Defaults as in the job spec: layout dure, split train, stride = window,
+/* Defaults as in the job spec: layout auto, split train, stride = window,
  * comm MPI_COMM_NULL (rank 0 of 1), seed 1234, shuffle 1, prefetch 4,
  * normalize 1, on_nan refuse, io auto, expect_channels 0, no allocator.
  * path, window and global_batch must still be set. */
@@ -114,8 +165,13 @@ void dataio_loader_config_init(struct dataio_loader_config *cfg);
  * caller may modify data in place (e.g. to move it to a device).
  */
 struct dataio_batch {
-    float *data;              /* (local_batch, W, C) float32, row-major */
-    const int64_t *episode;   /* (local_batch) episode of each window */
+    float *data;              /* (local_batch, W, C) float32, row-major; a
+                                 channel its dataset lacks is 0 */
+    const float *mask;        /* (local_batch, C) 1 = the window's dataset has
+                                 the channel, 0 = not (its values are 0) */
+    const int *source;        /* (local_batch) dataset of each window */
+    const int64_t *episode;   /* (local_batch) episode of each window (in its
+                                 dataset) */
     const int64_t *start;     /* (local_batch) first timestep of each window
                                  within its episode */
     int64_t epoch;            /* epoch of this batch */
@@ -189,21 +245,37 @@ void dataio_loader_cursor(const dataio_loader_t *ld, struct dataio_cursor *cur);
 dure_status_t dataio_loader_set_cursor(dataio_loader_t *ld,
                                        const struct dataio_cursor *cur);
 
-/* Shape and content of the batches; pointers valid until close. */
+/* Shape and content of the batches; pointers valid until close. Channels
+ * are the union's (units: the first dataset's that has the channel). */
 int dataio_loader_channels(const dataio_loader_t *ld);
 const char *const *dataio_loader_channel_names(const dataio_loader_t *ld);
 const char *const *dataio_loader_channel_units(const dataio_loader_t *ld);
 int dataio_loader_local_batch(const dataio_loader_t *ld);
 int dataio_loader_window(const dataio_loader_t *ld);
-int64_t dataio_loader_windows(const dataio_loader_t *ld);      /* N */
+int64_t dataio_loader_windows(const dataio_loader_t *ld);      /* N, all datasets */
 int64_t dataio_loader_batches_per_epoch(const dataio_loader_t *ld);
 
-/* Per-channel mean and std (C) used to normalize (the identity, mean 0 and
- * std 1, when normalize is off); for de-normalizing predictions. */
+/* Datasets of the loader (1 without a mixture), and of each: its name
+ * ("data" for a single dataset given by path), description (reader.h),
+ * windows n_d, windows per epoch c_d, share s_d. */
+int dataio_loader_sources(const dataio_loader_t *ld);
+const char *dataio_loader_source_name(const dataio_loader_t *ld, int d);
+const struct dataio_dataset_info *dataio_loader_source_info(const dataio_loader_t *ld,
+                                                             int d);
+int64_t dataio_loader_source_windows(const dataio_loader_t *ld, int d);
+int64_t dataio_loader_source_per_epoch(const dataio_loader_t *ld, int d);
+double dataio_loader_source_share(const dataio_loader_t *ld, int d);
+
+/* Per-channel mean and std (C_d, the dataset's own channels) used to
+ * normalize dataset d (the identity, mean 0 and std 1, when normalize is
+ * off); for de-normalizing predictions and for validation loaders.
+ * dataio_loader_norm: dataset 0's. */
+void dataio_loader_source_norm(const dataio_loader_t *ld, int d, const float **mean,
+                               const float **std);
 void dataio_loader_norm(const dataio_loader_t *ld, const float **mean,
                         const float **std);
 
-/* The dataset description (reader.h); valid until close. */
+/* Dataset 0's description (reader.h); valid until close. */
 const struct dataio_dataset_info *dataio_loader_info(const dataio_loader_t *ld);
 
 void dataio_loader_stats(const dataio_loader_t *ld, struct dataio_loader_stats *out);

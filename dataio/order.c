@@ -1,6 +1,7 @@
 /* dataio/order.c - see order.h. */
 #include "dataio/order.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,33 @@ static uint64_t splitmix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
+dure_status_t dataio_val_episodes(int64_t n_episodes, double fraction, uint64_t seed,
+                                  int64_t **val, int64_t *n)
+{
+    dure_status_t st = DURE_OK;
+    int64_t k = llround(fraction * (double)n_episodes);
+    *val = NULL;
+    *n = 0;
+    if (fraction > 0 && k == 0) {
+        k = 1;
+    }
+    if (k >= n_episodes) {
+        k = n_episodes - 1;
+    }
+    if (k <= 0) {
+        goto out;
+    }
+    *val = malloc((size_t)k * sizeof **val);
+    DURE_ALLOC_TRY(*val, (size_t)k * sizeof **val);
+    uint64_t key = dataio_perm_key(seed, -1);
+    for (int64_t i = 0; i < k; i++) {
+        (*val)[i] = dataio_perm(n_episodes, key, i);
+    }
+    *n = k;
+out:
+    return st;
+}
+
 uint64_t dataio_perm_key(uint64_t seed, int64_t epoch)
 {
     return splitmix64(seed ^ splitmix64((uint64_t)epoch + 0x5851f42d4c957f2dull));
@@ -20,6 +48,74 @@ uint64_t dataio_perm_key(uint64_t seed, int64_t epoch)
 /* Rounds: 6 rounds of a balanced Feistel network with a strong round
  * function are indistinguishable from random for this use. */
 #define ROUNDS 6
+
+void dataio_mix_plan(int n, const int64_t *windows, const double *weight, double alpha,
+                     int64_t *count, int64_t *first, double *share)
+{
+    double sum = 0, w[DATAIO_MIX_MAX];
+    int64_t total = 0, given = 0;
+    for (int d = 0; d < n; d++) {
+        w[d] = windows[d] > 0 ? weight[d] * pow((double)windows[d], alpha) : 0.0;
+        sum += w[d];
+        total += windows[d];
+    }
+    for (int d = 0; d < n; d++) {
+        double exact = sum > 0 ? w[d] / sum * (double)total : 0.0;
+        count[d] = (int64_t)floor(exact);
+        given += count[d];
+        if (share) {
+            share[d] = sum > 0 ? w[d] / sum : 0.0;
+        }
+    }
+    /* Largest remainders take what floor left over. */
+    while (given < total) {
+        int best = -1;
+        double rem = -1;
+        for (int d = 0; d < n; d++) {
+            double r = w[d] / sum * (double)total - (double)count[d];
+            if (w[d] > 0 && r > rem) {
+                rem = r;
+                best = d;
+            }
+        }
+        count[best]++;
+        given++;
+    }
+    first[0] = 0;
+    for (int d = 0; d < n; d++) {
+        first[d + 1] = first[d] + count[d];
+    }
+}
+
+void dataio_mix_locate(int n, const int64_t *windows, const int64_t *first, uint64_t seed,
+                       int shuffle, int64_t epoch, int64_t p, int *d, int64_t *v)
+{
+    uint64_t key = dataio_perm_key(seed, epoch);
+    if (n == 1) {
+        *d = 0;
+        *v = shuffle ? dataio_perm(windows[0], key, p) : p;
+        return;
+    }
+    int64_t slot = shuffle ? dataio_perm(first[n], key, p) : p;
+    int lo = 0, hi = n - 1;
+    while (lo < hi) { /* the dataset whose slots hold `slot` */
+        int mid = (lo + hi + 1) / 2;
+        if (first[mid] <= slot) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    int64_t j = slot - first[lo], nd = windows[lo];
+    *d = lo;
+    if (!shuffle) {
+        *v = j % nd;
+        return;
+    }
+    uint64_t sub = dataio_perm_key(dataio_perm_key(seed ^ splitmix64((uint64_t)lo + 1), epoch),
+                                   j / nd);
+    *v = dataio_perm(nd, sub, j % nd);
+}
 
 int64_t dataio_perm(int64_t n, uint64_t key, int64_t i)
 {
@@ -118,16 +214,15 @@ dure_status_t dataio_windows_build(const struct dataio_dataset_info *in,
     DURE_CHECK(window >= 1 && stride >= 1, DURE_ERR_ARG,
                "window %lld and stride %lld must be >= 1", (long long)window,
                (long long)stride);
-    DURE_CHECK(split != DATAIO_SPLIT_VAL || in->is_val, DURE_ERR_ARG,
-               "'%s' defines no validation split: set data.val_path, or create the "
-               "file with a validation fraction", in->path);
+    DURE_CHECK(split != DATAIO_SPLIT_VAL || in->ep_split, DURE_ERR_ARG,
+               "'%s' defines no validation split: set data.val_fraction or "
+               "data.val_path", in->path);
     w->ep = malloc((size_t)in->n_episodes * sizeof *w->ep);
     w->cum = malloc(((size_t)in->n_episodes + 1) * sizeof *w->cum);
     DURE_ALLOC_TRY(w->ep && w->cum ? w->ep : NULL, (size_t)in->n_episodes * 16);
     w->cum[0] = 0;
     for (int64_t e = 0; e < in->n_episodes; e++) {
-        int val = in->is_val && in->is_val[e];
-        if ((split == DATAIO_SPLIT_TRAIN && val) || (split == DATAIO_SPLIT_VAL && !val)) {
+        if (!dataio_episode_in(in, e, split)) {
             continue;
         }
         int64_t len = in->episode_start[e + 1] - in->episode_start[e];

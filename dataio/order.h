@@ -45,6 +45,47 @@ void dataio_windows_free(struct dataio_windows *w);
 void dataio_windows_get(const struct dataio_windows *w, int64_t v, int64_t *episode,
                         int64_t *start);
 
+/*
+ * The validation episodes of E under a held-out fraction f in [0, 1):
+ * n = round(f * E), at least 1 when f > 0, at most E - 1, the first n
+ * elements of the permutation of [0, E) keyed by (seed, -1). *val is
+ * malloc'd ((*n) entries, NULL when 0). dure data gen, dure data import
+ * and the run-time split (data.val_fraction) all pick them so.
+ */
+dure_status_t dataio_val_episodes(int64_t n_episodes, double fraction, uint64_t seed,
+                                  int64_t **val, int64_t *n);
+
+/* The seed of held-out validation episodes at run time (data.val_fraction):
+ * not run.seed, so that the runs of a seed sweep validate on the same
+ * episodes; the default seed of dure data gen and import, so that they pick
+ * the same episodes for the same fraction. */
+#define DATAIO_SPLIT_SEED 1234
+
+/* Most datasets in one mixture. */
+#define DATAIO_MIX_MAX 64
+
+/*
+ * A mixture's composition: dataset d (of n <= DATAIO_MIX_MAX) has windows[d] windows and
+ * weight[d] > 0; its share is weight x windows^alpha, normalized. An epoch
+ * is total = sum windows positions; count[d] of them (the shares times
+ * total, rounded by largest remainders, ties to the lower index) come from
+ * d, in slots [first[d], first[d+1]). first has n + 1 entries. share may
+ * be NULL.
+ */
+void dataio_mix_plan(int n, const int64_t *windows, const double *weight, double alpha,
+                     int64_t *count, int64_t *first, double *share);
+
+/*
+ * Position p of an epoch of a mixture planned as above: its dataset *d and
+ * the window *v of d (in [0, windows[d])). Shuffled: slot = perm(total,
+ * (seed, epoch), p); d's j-th slot is window perm(windows[d], key of (seed,
+ * d, epoch, j / windows[d]), j mod windows[d]). Not shuffled: slots in
+ * order, windows in order. With one dataset this is the plain order:
+ * v = perm(windows[0], (seed, epoch), p).
+ */
+void dataio_mix_locate(int n, const int64_t *windows, const int64_t *first, uint64_t seed,
+                       int shuffle, int64_t epoch, int64_t p, int *d, int64_t *v);
+
 /* The permutation key of an epoch. */
 uint64_t dataio_perm_key(uint64_t seed, int64_t epoch);
 

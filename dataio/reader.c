@@ -2,11 +2,15 @@
 #include "dataio/reader.h"
 
 #include <ctype.h>
+#include <glob.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/mpi_check.h"
+#include "dataio/format.h"
 #include "dataio/h5util.h"
+#include "dataio/order.h"
 #include "dataio/reader_impl.h"
 #include "dataio/stats.h"
 
@@ -22,6 +26,8 @@ struct dataio_reader {
     const struct dataio_reader_i *iface;
     void *ctx;
     struct dataio_dataset_info info;
+    uint8_t *held_out;            /* (E) the split of dataio_reader_hold_out */
+    char stale_why[256];          /* info.stats_stale's text */
 };
 
 struct dataio_scratch {
@@ -30,7 +36,7 @@ struct dataio_scratch {
     void *block;
 };
 
-static const char *const layout_names[] = {"dure", "robomimic", "aloha"};
+static const char *const layout_names[] = {"auto", "dure", "robomimic", "episode-files"};
 static const char *const io_names[] = {"auto", "serial", "mpiio"};
 static const char *const split_names[] = {"train", "val", "all"};
 
@@ -38,15 +44,16 @@ static dure_status_t parse_name(const char *s, const char *const *names, int n,
                                 const char *what, int *out)
 {
     dure_status_t st = DURE_OK;
+    char all[128] = "";
     for (int i = 0; i < n; i++) {
         if (s && strcmp(s, names[i]) == 0) {
             *out = i;
             goto out;
         }
+        size_t used = strlen(all);
+        snprintf(all + used, sizeof all - used, "%s%s", i ? ", " : "", names[i]);
     }
-    DURE_FAIL(DURE_ERR_ARG, "%s '%s' is not one of %s%s%s%s%s", what, s ? s : "(null)",
-              names[0], n > 1 ? ", " : "", n > 1 ? names[1] : "", n > 2 ? ", " : "",
-              n > 2 ? names[2] : "");
+    DURE_FAIL(DURE_ERR_ARG, "%s '%s' is not one of %s", what, s ? s : "(null)", all);
 out:
     return st;
 }
@@ -54,7 +61,11 @@ out:
 dure_status_t dataio_layout_parse(const char *s, dataio_layout_t *out)
 {
     int v = 0;
-    dure_status_t st = parse_name(s, layout_names, 3, "data.layout", &v);
+    if (s && strcmp(s, "aloha") == 0) {
+        *out = DATAIO_LAYOUT_EPISODE_FILES; /* ALOHA is one case of it */
+        return DURE_OK;
+    }
+    dure_status_t st = parse_name(s, layout_names, 4, "data.layout", &v);
     *out = (dataio_layout_t)v;
     return st;
 }
@@ -77,7 +88,75 @@ dure_status_t dataio_split_parse(const char *s, dataio_split_t *out)
 
 const char *dataio_layout_name(dataio_layout_t l)
 {
-    return (unsigned)l < 3 ? layout_names[l] : "?";
+    return (unsigned)l < 4 ? layout_names[l] : "?";
+}
+
+static herr_t find_demo(hid_t g, const char *name, const H5L_info_t *info, void *arg)
+{
+    (void)g;
+    (void)info;
+    (void)arg;
+    return strncmp(name, "demo", 4) == 0; /* 1 stops the iteration: found */
+}
+
+static herr_t find_numeric(hid_t obj, const char *name, const H5O_info_t *info, void *arg)
+{
+    (void)arg;
+    if (info->type != H5O_TYPE_DATASET) {
+        return 0;
+    }
+    int rank = dataio_h5_numeric_rank(obj, name);
+    return rank == 1 || rank == 2;
+}
+
+dure_status_t dataio_layout_detect(const char *path, dataio_layout_t *out, char *why,
+                                   size_t why_len)
+{
+    dure_status_t st = DURE_OK;
+    hid_t fid = H5I_INVALID_HID, g = H5I_INVALID_HID;
+    struct dure_h5_quiet q;
+    char fmt[64] = "";
+    const char *reason = NULL;
+
+    *out = DATAIO_LAYOUT_AUTO;
+    dure_h5_quiet_begin(&q);
+    if (strpbrk(path, "*?[")) {
+        *out = DATAIO_LAYOUT_EPISODE_FILES;
+        reason = "a glob: one file per episode";
+        goto out;
+    }
+    DURE_TRY(dataio_h5_open_file(path, H5P_DEFAULT, &fid));
+    if (dataio_h5_attr_str(fid, "format", fmt, sizeof fmt) == 1 &&
+        strcmp(fmt, DATAIO_FORMAT_NAME) == 0) {
+        *out = DATAIO_LAYOUT_DURE;
+        reason = "format attribute '" DATAIO_FORMAT_NAME "'";
+    } else if (dataio_h5_exists(fid, DATAIO_DSET_SIGNALS) &&
+               dataio_h5_exists(fid, DATAIO_DSET_EPISODES)) {
+        *out = DATAIO_LAYOUT_DURE;
+        reason = "/signals and /episodes, but no dure format attribute";
+    } else if (dataio_h5_exists(fid, "data") &&
+               (g = H5Gopen2(fid, "data", H5P_DEFAULT)) >= 0 &&
+               H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, find_demo, NULL) > 0) {
+        *out = DATAIO_LAYOUT_ROBOMIMIC;
+        reason = "data/demo_N groups";
+    } else if (H5Ovisit2(fid, H5_INDEX_NAME, H5_ITER_INC, find_numeric, NULL,
+                         H5O_INFO_BASIC) > 0) {
+        *out = DATAIO_LAYOUT_EPISODE_FILES;
+        reason = "numeric datasets: the file is one episode";
+    }
+    H5Eclear2(H5E_DEFAULT);
+    DURE_CHECK(*out != DATAIO_LAYOUT_AUTO, DURE_ERR_FORMAT,
+               "cannot tell the layout of '%s': no dure format attribute, no robomimic "
+               "data/demo_N groups, and no 1-D or 2-D numeric dataset to read as channels",
+               path);
+out:
+    if (why && reason) {
+        snprintf(why, why_len, "%s", reason);
+    }
+    if (g >= 0) H5Gclose(g);
+    if (fid >= 0) H5Fclose(fid);
+    dure_h5_quiet_end(&q);
+    return st;
 }
 
 const char *dataio_io_name(dataio_io_t io) { return (unsigned)io < 3 ? io_names[io] : "?"; }
@@ -113,10 +192,13 @@ dure_status_t dataio_reader_open(const struct dataio_reader_config *cfg,
     }
     r = calloc(1, sizeof *r);
     DURE_ALLOC_TRY(r, sizeof *r);
+    if (c.layout == DATAIO_LAYOUT_AUTO) {
+        DURE_TRY(dataio_layout_detect(c.path, &c.layout, NULL, 0));
+    }
     switch (c.layout) {
     case DATAIO_LAYOUT_DURE: r->iface = &dataio_reader_dure; break;
     case DATAIO_LAYOUT_ROBOMIMIC: r->iface = &dataio_reader_robomimic; break;
-    case DATAIO_LAYOUT_ALOHA: r->iface = &dataio_reader_aloha; break;
+    case DATAIO_LAYOUT_EPISODE_FILES: r->iface = &dataio_reader_episode_files; break;
     default: DURE_FAIL(DURE_ERR_ARG, "data.layout %d is not a layout", (int)c.layout);
     }
     dure_h5_quiet_begin(&q);
@@ -125,6 +207,17 @@ dure_status_t dataio_reader_open(const struct dataio_reader_config *cfg,
     r->info.io = c.io;
     r->info.path = NULL;
     DURE_TRY(r->iface->open(&c, &r->ctx, &r->info));
+    if (r->info.stats) {
+        /* Stats of data that have changed since (a loss of 30785): set aside,
+         * so that the loader computes fresh ones and inspect reports them. */
+        int stale = 0;
+        DURE_TRY(dataio_stats_check_source(r, r->info.stats, r->stale_why,
+                                           sizeof r->stale_why, &stale));
+        if (stale) {
+            r->info.stats = NULL;
+            r->info.stats_stale = r->stale_why;
+        }
+    }
     *out = r;
     r = NULL;
 out:
@@ -147,6 +240,80 @@ int64_t dataio_episode_of_row(const struct dataio_dataset_info *in, int64_t row)
         }
     }
     return lo;
+}
+
+int dataio_episode_in(const struct dataio_dataset_info *in, int64_t e, dataio_split_t split)
+{
+    int s = in->ep_split ? in->ep_split[e] : DATAIO_EP_TRAIN;
+    return split == DATAIO_SPLIT_ALL || (split == DATAIO_SPLIT_TRAIN && s == DATAIO_EP_TRAIN) ||
+           (split == DATAIO_SPLIT_VAL && s == DATAIO_EP_VAL);
+}
+
+dure_status_t dataio_reader_hold_out(dataio_reader_t *r, double fraction, uint64_t seed)
+{
+    dure_status_t st = DURE_OK;
+    int64_t *val = NULL, n = 0, e_n = r->info.n_episodes;
+    if (r->info.ep_split || fraction <= 0) {
+        goto out;
+    }
+    DURE_CHECK(fraction < 1, DURE_ERR_ARG, "data.val_fraction = %g must be below 1", fraction);
+    DURE_TRY(dataio_val_episodes(e_n, fraction, seed, &val, &n));
+    if (n == 0) {
+        goto out; /* one episode: nothing can be held out */
+    }
+    r->held_out = calloc((size_t)e_n, 1);
+    DURE_ALLOC_TRY(r->held_out, (size_t)e_n);
+    for (int64_t i = 0; i < n; i++) {
+        r->held_out[val[i]] = DATAIO_EP_VAL;
+    }
+    r->info.ep_split = r->held_out;
+    r->info.split_from = "data.val_fraction";
+out:
+    free(val);
+    return st;
+}
+
+dure_status_t dataio_paths_overlap(const char *a, const char *b, int64_t *n_common,
+                                   char *first, size_t len)
+{
+    dure_status_t st = DURE_OK;
+    glob_t ga = {0}, gb = {0};
+    struct stat *sa = NULL, sb;
+    *n_common = 0;
+    first[0] = '\0';
+    DURE_CHECK(glob(a, GLOB_NOCHECK, NULL, &ga) == 0 && glob(b, GLOB_NOCHECK, NULL, &gb) == 0,
+               DURE_ERR_IO, "cannot expand the data paths '%s' and '%s'", a, b);
+    sa = calloc(ga.gl_pathc, sizeof *sa);
+    DURE_ALLOC_TRY(sa, ga.gl_pathc * sizeof *sa);
+    for (size_t i = 0; i < ga.gl_pathc; i++) {
+        if (stat(ga.gl_pathv[i], &sa[i]) != 0) {
+            sa[i].st_nlink = 0; /* no file: matches nothing */
+        }
+    }
+    /* Validation globs are small next to the training set: |a| x |b| is fine
+     * for thousands of files. */
+    for (size_t j = 0; j < gb.gl_pathc; j++) {
+        if (stat(gb.gl_pathv[j], &sb) != 0) {
+            continue;
+        }
+        for (size_t i = 0; i < ga.gl_pathc; i++) {
+            if (sa[i].st_nlink && sa[i].st_dev == sb.st_dev && sa[i].st_ino == sb.st_ino) {
+                if ((*n_common)++ == 0) {
+                    snprintf(first, len, "%s", gb.gl_pathv[j]);
+                }
+                break;
+            }
+        }
+    }
+out:
+    free(sa);
+    if (ga.gl_pathv) {
+        globfree(&ga);
+    }
+    if (gb.gl_pathv) {
+        globfree(&gb);
+    }
+    return st;
 }
 
 const struct dataio_dataset_info *dataio_reader_info(const dataio_reader_t *r)
@@ -226,6 +393,7 @@ void dataio_reader_close(dataio_reader_t *r)
     if (r->ctx) {
         r->iface->close(r->ctx);
     }
+    free(r->held_out);
     free(r);
 }
 
@@ -261,7 +429,7 @@ void dataio_ctx_free(void *ctx)
     dataio_strv_free(c->episode_names, c->n_episodes);
     dataio_strv_free(c->channel_names, c->n_channels);
     dataio_strv_free(c->channel_units, c->n_channels);
-    free(c->is_val);
+    free(c->ep_split);
     dataio_stats_free(c->stats);
     dataio_strv_free(c->storage, c->n_keys);
     free(c);
@@ -314,7 +482,8 @@ void dataio_ctx_fill_info(struct dataio_layout_ctx *c, struct dataio_dataset_inf
     info->n_channels = c->n_channels;
     info->channel_names = (const char *const *)c->channel_names;
     info->channel_units = (const char *const *)c->channel_units;
-    info->is_val = c->is_val;
+    info->ep_split = c->ep_split;
+    info->split_from = c->split_from;
     info->stats = c->stats;
     info->bytes_per_row_on_disk = 0;
     info->n_storage = 0;

@@ -5,15 +5,18 @@
  * float32 after conversion. Three layouts are read in place, without
  * conversion of the files:
  *
- *   dure       the dure format (dataio/FORMAT.md): /signals [T_total, C] and
- *              /episodes [E+1] row offsets.
- *   robomimic  robomimic/LIBERO: data/demo_N/obs/<key> and data/demo_N/actions,
- *              per-demo num_samples attribute, optional mask/train, mask/valid.
- *   aloha      file per episode (a glob of files), each with datasets such as
- *              /observations/qpos and /action.
+ *   dure           the dure format (dataio/FORMAT.md): /signals [T_total, C]
+ *                  and /episodes [E+1] row offsets.
+ *   robomimic      robomimic/LIBERO: data/demo_N/obs/<key> and
+ *                  data/demo_N/actions, per-demo num_samples attribute,
+ *                  optional mask/train, mask/valid.
+ *   episode-files  one HDF5 file per episode (a glob of files), each with the
+ *                  same datasets: ALOHA's /observations/qpos and /action, a
+ *                  machining run's /vibration_data [N, 3]. "aloha" is an alias.
  *
  * Each layout is an implementation of struct dataio_reader_i behind the opaque
- * dataio_reader_t; dataio_reader_open() picks it from the layout.
+ * dataio_reader_t; dataio_reader_open() picks it from the layout, or from
+ * the file itself (DATAIO_LAYOUT_AUTO, dataio_layout_detect).
  *
  * Threading. The HDF5 library dure links is not thread-safe, and the
  * training thread calls HDF5 too (checkpoints). So a reader calls HDF5 only
@@ -33,9 +36,10 @@
 #include "common/status.h"
 
 typedef enum {
-    DATAIO_LAYOUT_DURE = 0,
+    DATAIO_LAYOUT_AUTO = 0,      /* detected from the file (dataio_layout_detect) */
+    DATAIO_LAYOUT_DURE,
     DATAIO_LAYOUT_ROBOMIMIC,
-    DATAIO_LAYOUT_ALOHA,
+    DATAIO_LAYOUT_EPISODE_FILES,
 } dataio_layout_t;
 
 /*
@@ -59,8 +63,9 @@ typedef enum {
     DATAIO_SPLIT_ALL,
 } dataio_split_t;
 
-/* Parse "dure"|"robomimic"|"aloha", "auto"|"serial"|"mpiio",
- * "train"|"val"|"all". DURE_ERR_ARG naming the value on anything else. */
+/* Parse "auto"|"dure"|"robomimic"|"episode-files" ("aloha" is an alias of
+ * episode-files), "auto"|"serial"|"mpiio", "train"|"val"|"all".
+ * DURE_ERR_ARG naming the value on anything else. */
 dure_status_t dataio_layout_parse(const char *s, dataio_layout_t *out);
 dure_status_t dataio_io_parse(const char *s, dataio_io_t *out);
 dure_status_t dataio_split_parse(const char *s, dataio_split_t *out);
@@ -68,13 +73,27 @@ const char *dataio_layout_name(dataio_layout_t layout);
 const char *dataio_io_name(dataio_io_t io);
 const char *dataio_split_name(dataio_split_t split);
 
+/*
+ * The layout of path, from the file itself: a glob pattern is episode-files;
+ * an HDF5 file with the dure format attribute (or /signals and /episodes) is
+ * dure, one with data/demo_* groups robomimic, any other with a 1-D or 2-D
+ * numeric dataset episode-files (the file is one episode). `why` (may be
+ * NULL) receives the reason in a few words. Errors: the file cannot be
+ * opened (as dataio_h5_open_file: DURE_ERR_FORMAT for a missing or non-HDF5
+ * file) or nothing fits (DURE_ERR_FORMAT, naming what was looked for).
+ * Calls HDF5: main thread.
+ */
+dure_status_t dataio_layout_detect(const char *path, dataio_layout_t *out, char *why,
+                                   size_t why_len);
+
 struct dataio_reader_config {
-    const char *path;      /* the file; for aloha a glob pattern (or one file) */
-    dataio_layout_t layout;
+    const char *path;      /* the file; for episode-files a glob (or one file) */
+    dataio_layout_t layout; /* AUTO = dataio_layout_detect */
     /*
-     * Channels for robomimic/aloha: a comma list of dataset paths, relative
-     * to the demo group (robomimic; a bare name not found there is looked up
-     * under obs/) or to the file root (aloha), concatenated in list order.
+     * Channels for robomimic/episode-files: a comma list of dataset paths,
+     * relative to the demo group (robomimic; a bare name not found there is
+     * looked up under obs/) or to the file root (episode-files), concatenated
+     * in list order.
      * NULL or "" = every numeric 1-D or 2-D dataset of the first episode,
      * sorted by path (robomimic: obs/... then actions). Ignored for dure.
      */
@@ -83,6 +102,13 @@ struct dataio_reader_config {
     /* MPIIO: the ranks that open the file together (collective open).
      * SERIAL: ignored. MPI_COMM_NULL forces SERIAL. */
     MPI_Comm comm;
+};
+
+/* The split an episode belongs to (dataio_dataset_info.ep_split). */
+enum {
+    DATAIO_EP_TRAIN = 0,
+    DATAIO_EP_VAL = 1,
+    DATAIO_EP_UNUSED = 2, /* in neither split (robomimic: named by no mask) */
 };
 
 /* Per-channel moments stored in a dure file (dure data stats) or computed. */
@@ -97,6 +123,12 @@ struct dataio_stats {
                                    hold a NaN or Inf in any channel; ascending */
     dataio_split_t split;       /* the episodes mean/std cover: TRAIN or ALL;
                                    nonfinite_rows always cover all episodes */
+    /* What the statistics were computed from (dataio_stats_source): stored
+     * with them, checked when they are loaded. has_source 0 = unknown
+     * (stats stored by a dure that did not record it). */
+    int has_source;
+    int64_t source_rows, source_episodes;
+    uint64_t source_hash;
 };
 
 /*
@@ -106,9 +138,9 @@ struct dataio_stats {
  * [episode_start[e], episode_start[e+1]).
  */
 struct dataio_dataset_info {
-    dataio_layout_t layout;
+    dataio_layout_t layout;         /* resolved: never AUTO */
     dataio_io_t io;                 /* resolved: SERIAL or MPIIO */
-    const char *path;               /* as given (the glob for aloha) */
+    const char *path;               /* as given (the glob for episode-files) */
     int64_t n_episodes;             /* E >= 1 */
     const int64_t *episode_start;   /* (E+1) ascending, [0] = 0 */
     const char *const *episode_names; /* (E) "demo_3", file names, "3" */
@@ -116,9 +148,17 @@ struct dataio_dataset_info {
     const char *const *channel_names; /* (C) */
     const char *const *channel_units; /* (C) "" when the file does not say */
     double sample_rate_hz;          /* 0 when the file does not say */
-    const uint8_t *is_val;          /* (E) 1 = validation episode; NULL = the
-                                       file defines no split */
-    const struct dataio_stats *stats; /* stored in the file, or NULL */
+    const uint8_t *ep_split;        /* (E) DATAIO_EP_*; NULL = no split is
+                                       defined: every episode trains */
+    const char *split_from;         /* what defines the split: "/split/val",
+                                       "mask/train, mask/valid",
+                                       "data.val_fraction" (dataio_reader_hold_out);
+                                       NULL with no split */
+    const struct dataio_stats *stats; /* stored in the file, or NULL (also when
+                                       they no longer match the data) */
+    const char *stats_stale;        /* why stored stats were set aside as stale
+                                       (the data changed after they were
+                                       computed), or NULL */
     int n_storage;
     const char *const *storage;     /* (n_storage) how the first episode's
                                        datasets are stored, one line each:
@@ -128,6 +168,19 @@ struct dataio_dataset_info {
 
 /* The episode holding global row `row` (0 <= row < episode_start[E]). */
 int64_t dataio_episode_of_row(const struct dataio_dataset_info *info, int64_t row);
+
+/* Is episode e in `split`? TRAIN: training episodes (every episode when no
+ * split is defined), VAL: validation episodes, ALL: every episode. */
+int dataio_episode_in(const struct dataio_dataset_info *info, int64_t e,
+                      dataio_split_t split);
+
+/*
+ * Do two data paths (files or globs) share a file (same device and inode)?
+ * *n_common the count, first (capacity len) the first shared one. For a
+ * validation path that repeats training data.
+ */
+dure_status_t dataio_paths_overlap(const char *a, const char *b, int64_t *n_common,
+                                   char *first, size_t len);
 
 /* Working memory of one thread's read() calls; sized at creation. */
 typedef struct dataio_scratch dataio_scratch_t;
@@ -173,6 +226,15 @@ dure_status_t dataio_reader_open(const struct dataio_reader_config *cfg,
 
 /* The dataset's description; owned by r, valid until dataio_reader_close. */
 const struct dataio_dataset_info *dataio_reader_info(const dataio_reader_t *r);
+
+/*
+ * Where the dataset defines no split, hold out episodes for validation:
+ * those of dataio_val_episodes(E, fraction, seed), the ones `dure data gen`
+ * or `dure data import --val-fraction` would pick with that seed. The same
+ * on every rank, whatever the world size. A dataset with a split, or
+ * fraction 0, is left as it is. Sets info's ep_split and split_from.
+ */
+dure_status_t dataio_reader_hold_out(dataio_reader_t *r, double fraction, uint64_t seed);
 
 /* Bytes a scratch for reads of up to max_rows rows takes. */
 size_t dataio_scratch_bytes(dataio_reader_t *r, int64_t max_rows);

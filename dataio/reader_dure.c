@@ -45,14 +45,15 @@ static dure_status_t read_split(hid_t fid, struct dataio_layout_ctx *c)
         goto out;
     }
     DURE_TRY(dataio_h5_read_i64(fid, DATAIO_DSET_VAL_EPISODES, c->path, &val, &nval));
-    c->is_val = calloc((size_t)c->n_episodes, 1);
-    DURE_ALLOC_TRY(c->is_val, (size_t)c->n_episodes);
+    c->ep_split = calloc((size_t)c->n_episodes, 1);
+    DURE_ALLOC_TRY(c->ep_split, (size_t)c->n_episodes);
+    c->split_from = DATAIO_DSET_VAL_EPISODES;
     for (int64_t i = 0; i < nval; i++) {
         DURE_CHECK(val[i] >= 0 && val[i] < c->n_episodes, DURE_ERR_FORMAT,
                    "file '%s', dataset '%s': episode %lld does not exist (%lld episodes)",
                    c->path, DATAIO_DSET_VAL_EPISODES, (long long)val[i],
                    (long long)c->n_episodes);
-        c->is_val[val[i]] = 1;
+        c->ep_split[val[i]] = DATAIO_EP_VAL;
     }
 out:
     free(val);
@@ -128,9 +129,9 @@ static dure_status_t dure_open(const struct dataio_reader_config *cfg, void **ct
     DURE_CHECK(d->rank == 2, DURE_ERR_FORMAT,
                "file '%s', dataset '%s' has rank 1; expected 2 (timesteps, channels)",
                c->path, DATAIO_DSET_SIGNALS);
-    DURE_CHECK(d->cols >= 1 && d->cols <= 65536, DURE_ERR_FORMAT,
-               "file '%s', dataset '%s' has %lld channels (1 to 65536 are allowed)",
-               c->path, DATAIO_DSET_SIGNALS, (long long)d->cols);
+    DURE_CHECK(d->cols >= 1 && d->cols <= DATAIO_FORMAT_MAX_CHANNELS, DURE_ERR_FORMAT,
+               "file '%s', dataset '%s' has %lld channels (1 to %d are allowed)",
+               c->path, DATAIO_DSET_SIGNALS, (long long)d->cols, DATAIO_FORMAT_MAX_CHANNELS);
     c->n_channels = (int)d->cols;
 
     DURE_CHECK(dataio_h5_exists(fid, DATAIO_DSET_EPISODES), DURE_ERR_FORMAT,

@@ -4,7 +4,8 @@
  * Every layout reduces to a table of sources: episode e, key k is rows
  * [row0, row0 + T_e) of a raw dataset (h5raw.h), landing in destination
  * columns [key_col[k], key_col[k+1]). dure: one key, one dataset, row0 the
- * episode offset. robomimic/aloha: one dataset per (episode, key), row0 0.
+ * episode offset. robomimic/episode-files: one dataset per (episode, key),
+ * row0 0.
  * The layouts differ only in open(); read, scratch and close are these.
  */
 #ifndef DURE_DATAIO_READER_IMPL_H
@@ -36,7 +37,8 @@ struct dataio_layout_ctx {
     int n_channels;
     char **channel_names;         /* (C) */
     char **channel_units;         /* (C) */
-    uint8_t *is_val;              /* (E) or NULL */
+    uint8_t *ep_split;            /* (E) DATAIO_EP_* or NULL */
+    const char *split_from;       /* static text, or NULL */
     struct dataio_stats *stats;   /* or NULL */
     char **storage;               /* (n_keys) descriptions, episode 0 */
 };
@@ -101,6 +103,6 @@ dure_status_t dataio_keyed_finish(struct dataio_layout_ctx *c, char *const *labe
 
 extern const struct dataio_reader_i dataio_reader_dure;
 extern const struct dataio_reader_i dataio_reader_robomimic;
-extern const struct dataio_reader_i dataio_reader_aloha;
+extern const struct dataio_reader_i dataio_reader_episode_files;
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataio/format.h"
 #include "dataio/h5util.h"
 #include "dataio/reader_impl.h"
 
@@ -68,9 +69,9 @@ dure_status_t dataio_keyed_finish(struct dataio_layout_ctx *c, char *const *labe
     for (int k = 0; k < c->n_keys; k++) {
         c->key_col[k + 1] = c->key_col[k] + c->dsets[k].cols;
     }
-    DURE_CHECK(c->key_col[c->n_keys] <= 65536, DURE_ERR_FORMAT,
-               "'%s': the keys give %lld channels (at most 65536)", c->path,
-               (long long)c->key_col[c->n_keys]);
+    DURE_CHECK(c->key_col[c->n_keys] <= DATAIO_FORMAT_MAX_CHANNELS, DURE_ERR_FORMAT,
+               "'%s': the keys give %lld channels (at most %d)", c->path,
+               (long long)c->key_col[c->n_keys], DATAIO_FORMAT_MAX_CHANNELS);
     c->n_channels = (int)c->key_col[c->n_keys];
     DURE_TRY(dataio_strv_new(c->n_channels, &c->channel_names));
     DURE_TRY(dataio_strv_new(c->n_channels, &c->channel_units));

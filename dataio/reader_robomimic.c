@@ -5,7 +5,8 @@
  *   data/demo_N/actions     [T, a]
  *   data/demo_N @num_samples = T
  *   data @env_args          JSON; its "control_freq" is the sample rate
- *   mask/valid              demo names of the validation split (optional)
+ *   mask/train, mask/valid  demo names of the two splits (optional; with
+ *                           mask/train, a demo in neither mask is not used)
  *
  * Demos are taken in numeric order (demo_2 before demo_10).
  */
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/strmap.h"
 #include "dataio/h5util.h"
 #include "dataio/reader_impl.h"
 
@@ -60,7 +62,7 @@ static dure_status_t list_keys(hid_t fid, const char *demo, struct dataio_names 
     snprintf(path, sizeof path, "data/%s/obs", demo);
     if (dataio_h5_exists(fid, path) && (g = H5Gopen2(fid, path, H5P_DEFAULT)) >= 0) {
         DURE_CHECK(H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, collect_key, &ck) >= 0,
-                   DURE_ERR_HDF5, "cannot list '%s'", path);
+                   DURE_ERR_FORMAT, "cannot list '%s'", path);
         H5Gclose(g);
         g = H5I_INVALID_HID;
     }
@@ -70,7 +72,7 @@ static dure_status_t list_keys(hid_t fid, const char *demo, struct dataio_names 
     DURE_CHECK((g = H5Gopen2(fid, path, H5P_DEFAULT)) >= 0, DURE_ERR_FORMAT,
                "cannot open group '%s'", path);
     DURE_CHECK(H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, collect_key, &ck) >= 0,
-               DURE_ERR_HDF5, "cannot list '%s'", path);
+               DURE_ERR_FORMAT, "cannot list '%s'", path);
     for (int i = 0; i < top.n; i++) {
         DURE_CHECK(dataio_names_push(out, top.v[i]) == 0, DURE_ERR_NOMEM, "out of memory");
     }
@@ -128,26 +130,57 @@ out:
     return st;
 }
 
-static dure_status_t read_mask(hid_t fid, struct dataio_layout_ctx *c, char **demos)
+/* Mark the demos a mask names as `as`; a name that is no demo is an error
+ * (it would otherwise surface as a puzzling window count at run time). */
+static dure_status_t apply_mask(hid_t fid, struct dataio_layout_ctx *c,
+                                const struct strmap *demo_of, const char *mask, uint8_t as)
 {
     dure_status_t st = DURE_OK;
-    char **val = NULL;
-    int64_t nval = 0;
-    if (!dataio_h5_exists(fid, "mask/valid")) {
-        goto out;
-    }
-    DURE_TRY(dataio_h5_read_strings(fid, "mask/valid", c->path, &val, &nval));
-    c->is_val = calloc((size_t)c->n_episodes, 1);
-    DURE_ALLOC_TRY(c->is_val, (size_t)c->n_episodes);
-    for (int64_t i = 0; i < nval; i++) {
-        for (int64_t e = 0; e < c->n_episodes; e++) {
-            if (strcmp(val[i], demos[e]) == 0) {
-                c->is_val[e] = 1;
-            }
-        }
+    char **names = NULL;
+    int64_t n = 0;
+    DURE_TRY(dataio_h5_read_strings(fid, mask, c->path, &names, &n));
+    for (int64_t i = 0; i < n; i++) {
+        int64_t e = strmap_get(demo_of, names[i]);
+        DURE_CHECK(e >= 0, DURE_ERR_FORMAT,
+                   "file '%s': '%s' names demo '%s' (entry %lld), which is not in data/ "
+                   "(%lld demos, from '%s' to '%s')", c->path, mask, names[i], (long long)i,
+                   (long long)c->n_episodes, c->episode_names[0],
+                   c->episode_names[c->n_episodes - 1]);
+        c->ep_split[e] = as;
     }
 out:
-    free(val);
+    free(names);
+    return st;
+}
+
+/* mask/train and mask/valid: with mask/train, only its demos train and a
+ * demo in neither mask is not used; without it, every demo not in
+ * mask/valid trains. */
+static dure_status_t read_mask(hid_t fid, struct dataio_layout_ctx *c)
+{
+    dure_status_t st = DURE_OK;
+    struct strmap demo_of = STRMAP_INIT;
+    int64_t old = -1;
+    int train = dataio_h5_exists(fid, "mask/train"), valid = dataio_h5_exists(fid, "mask/valid");
+    if (!train && !valid) {
+        goto out;
+    }
+    for (int64_t e = 0; e < c->n_episodes; e++) {
+        DURE_TRY(strmap_put(&demo_of, c->episode_names[e], e, &old));
+    }
+    c->ep_split = malloc((size_t)c->n_episodes);
+    DURE_ALLOC_TRY(c->ep_split, (size_t)c->n_episodes);
+    memset(c->ep_split, train ? DATAIO_EP_UNUSED : DATAIO_EP_TRAIN, (size_t)c->n_episodes);
+    c->split_from = train && valid ? "mask/train, mask/valid" : train ? "mask/train"
+                                                                      : "mask/valid";
+    if (train) {
+        DURE_TRY(apply_mask(fid, c, &demo_of, "mask/train", DATAIO_EP_TRAIN));
+    }
+    if (valid) {
+        DURE_TRY(apply_mask(fid, c, &demo_of, "mask/valid", DATAIO_EP_VAL));
+    }
+out:
+    strmap_free(&demo_of);
     return st;
 }
 
@@ -190,7 +223,7 @@ static dure_status_t robomimic_open(const struct dataio_reader_config *cfg, void
     DURE_CHECK((g = H5Gopen2(fid, "data", H5P_DEFAULT)) >= 0, DURE_ERR_FORMAT,
                "file '%s': 'data' is not a group", c->path);
     DURE_CHECK(H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, collect_demo, &demos) >= 0,
-               DURE_ERR_HDF5, "file '%s': cannot list group 'data'", c->path);
+               DURE_ERR_FORMAT, "file '%s': cannot list group 'data'", c->path);
     DURE_CHECK(demos.n > 0, DURE_ERR_FORMAT, "file '%s': group 'data' has no demo_N group",
                c->path);
     qsort(demos.v, (size_t)demos.n, sizeof *demos.v, dataio_natural_qsort_cmp);
@@ -220,7 +253,7 @@ static dure_status_t robomimic_open(const struct dataio_reader_config *cfg, void
                    where, (long long)ns, (long long)rows);
     }
     DURE_TRY(dataio_keyed_finish(c, labels.v));
-    DURE_TRY(read_mask(fid, c, demos.v));
+    DURE_TRY(read_mask(fid, c));
     info->sample_rate_hz = control_freq(fid);
     dataio_ctx_fill_info(c, info);
     *ctxp = c;

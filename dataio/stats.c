@@ -1,6 +1,7 @@
 /* dataio/stats.c - see stats.h. */
 #include "dataio/stats.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,8 +160,7 @@ static dure_status_t local_pass(dataio_reader_t *r, dataio_split_t split, int ra
         if (owner(in->episode_start[e], total, size) != rank) {
             continue;
         }
-        int counted = split == DATAIO_SPLIT_ALL || !in->is_val ||
-                      (split == DATAIO_SPLIT_VAL) == (in->is_val[e] != 0);
+        int counted = dataio_episode_in(in, e, split);
         int64_t len = in->episode_start[e + 1] - in->episode_start[e];
         for (int64_t t0 = 0; t0 < len; t0 += block) {
             int64_t n = len - t0 < block ? len - t0 : block;
@@ -271,7 +271,7 @@ dure_status_t dataio_stats_compute(dataio_reader_t *r, dataio_split_t split, MPI
     char what[4200];
 
     *out = NULL;
-    if (split == DATAIO_SPLIT_TRAIN && !in->is_val) {
+    if (split == DATAIO_SPLIT_TRAIN && !in->ep_split) {
         split = DATAIO_SPLIT_ALL;
     }
     if (comm != MPI_COMM_NULL) {
@@ -293,6 +293,8 @@ dure_status_t dataio_stats_compute(dataio_reader_t *r, dataio_split_t split, MPI
         s->count[j] = m[j].n;
     }
     s->split = split;
+    DURE_TRY(dataio_stats_source(r, &s->source_rows, &s->source_episodes, &s->source_hash));
+    s->has_source = 1;
     s->n_nonfinite_rows = bad.n;
     s->nonfinite_rows = bad.v;
     bad.v = NULL;
@@ -302,6 +304,62 @@ out:
     free(m);
     free(bad.v);
     dataio_stats_free(s);
+    return st;
+}
+
+dure_status_t dataio_stats_source(dataio_reader_t *r, int64_t *rows, int64_t *episodes,
+                                  uint64_t *hash)
+{
+    dure_status_t st = DURE_OK;
+    const struct dataio_dataset_info *in = dataio_reader_info(r);
+    int64_t total = in->episode_start[in->n_episodes];
+    int64_t k = total < DATAIO_STATS_SAMPLE_ROWS ? total : DATAIO_STATS_SAMPLE_ROWS;
+    dataio_scratch_t *sc = NULL;
+    float *row = NULL;
+    uint64_t h = 0xcbf29ce484222325ull;
+    DURE_TRY(dataio_scratch_create(r, 1, &sc));
+    row = malloc((size_t)in->n_channels * sizeof *row);
+    DURE_ALLOC_TRY(row, (size_t)in->n_channels * sizeof *row);
+    for (int64_t i = 0; i < k; i++) {
+        int64_t g = (int64_t)((__int128)i * total / k), e = dataio_episode_of_row(in, g);
+        DURE_TRY(dataio_reader_read_logged(r, e, g - in->episode_start[e], 1, row, sc));
+        const unsigned char *b = (const unsigned char *)row;
+        for (size_t j = 0; j < (size_t)in->n_channels * sizeof *row; j++) {
+            h = (h ^ b[j]) * 0x100000001b3ull;
+        }
+    }
+    *rows = total;
+    *episodes = in->n_episodes;
+    *hash = h;
+out:
+    free(row);
+    dataio_scratch_free(sc);
+    return st;
+}
+
+dure_status_t dataio_stats_check_source(dataio_reader_t *r, const struct dataio_stats *s,
+                                        char *why, size_t len, int *stale)
+{
+    dure_status_t st = DURE_OK;
+    int64_t rows = 0, eps = 0;
+    uint64_t h = 0;
+    *stale = 0;
+    why[0] = '\0';
+    if (!s->has_source) {
+        goto out;
+    }
+    DURE_TRY(dataio_stats_source(r, &rows, &eps, &h));
+    if (rows != s->source_rows || eps != s->source_episodes) {
+        snprintf(why, len, "they were computed on %lld rows in %lld episodes, the data now "
+                 "have %lld rows in %lld", (long long)s->source_rows,
+                 (long long)s->source_episodes, (long long)rows, (long long)eps);
+        *stale = 1;
+    } else if (h != s->source_hash) {
+        snprintf(why, len, "the data changed after they were computed (%d sampled rows "
+                 "differ in content)", DATAIO_STATS_SAMPLE_ROWS);
+        *stale = 1;
+    }
+out:
     return st;
 }
 
@@ -335,6 +393,11 @@ dure_status_t dataio_stats_load(hid_t fid, const char *label, int c,
                        strcmp(split, "train") == 0
                    ? DATAIO_SPLIT_TRAIN
                    : DATAIO_SPLIT_ALL;
+    char hex[32] = "";
+    s->has_source = dataio_h5_attr_i64(g, "source_rows", &s->source_rows) == 1 &&
+                    dataio_h5_attr_i64(g, "source_episodes", &s->source_episodes) == 1 &&
+                    dataio_h5_attr_str(g, "source_sample_hash", hex, sizeof hex) == 1 &&
+                    sscanf(hex, "%16" SCNx64, &s->source_hash) == 1;
     *out = s;
     s = NULL;
 out:
@@ -363,6 +426,13 @@ dure_status_t dataio_stats_store(hid_t fid, const struct dataio_stats *s)
     DURE_TRY(dataio_h5_set_attr_str(g, "method",
                                     "per-block two-pass mean/M2, Chan et al. merge; "
                                     "population std of finite values"));
+    if (s->has_source) {
+        char hex[32];
+        snprintf(hex, sizeof hex, "%016" PRIx64, s->source_hash);
+        DURE_TRY(dataio_h5_set_attr_i64(g, "source_rows", s->source_rows));
+        DURE_TRY(dataio_h5_set_attr_i64(g, "source_episodes", s->source_episodes));
+        DURE_TRY(dataio_h5_set_attr_str(g, "source_sample_hash", hex));
+    }
 out:
     if (g >= 0) H5Gclose(g);
     return st;

@@ -46,6 +46,27 @@ void dataio_stats_free(struct dataio_stats *s);
 dure_status_t dataio_stats_compute(dataio_reader_t *r, dataio_split_t split,
                                    MPI_Comm comm, struct dataio_stats **out);
 
+/* Rows sampled for the fingerprint of stored statistics. */
+#define DATAIO_STATS_SAMPLE_ROWS 64
+
+/*
+ * What statistics are computed from, cheaply: the total rows, the
+ * episodes, and an FNV-1a hash of DATAIO_STATS_SAMPLE_ROWS rows spread
+ * evenly over the dataset (as float32). A change of shape, or of any
+ * sampled row, changes it; a change confined between the sampled rows does
+ * not (dure data inspect's full pass finds those). Reads through r (no HDF5).
+ */
+dure_status_t dataio_stats_source(dataio_reader_t *r, int64_t *rows, int64_t *episodes,
+                                  uint64_t *hash);
+
+/*
+ * Do stored statistics still describe the data of r? DURE_OK with *why =
+ * NULL when they do (or record no source to check); else *why (capacity
+ * len, NUL-terminated) says what changed.
+ */
+dure_status_t dataio_stats_check_source(dataio_reader_t *r, const struct dataio_stats *s,
+                                        char *why, size_t len, int *stale);
+
 /* Read /stats of an open dure file; *out = NULL when absent. */
 dure_status_t dataio_stats_load(hid_t fid, const char *label, int c,
                                 struct dataio_stats **out);

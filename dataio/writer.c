@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/strmap.h"
 #include "dataio/format.h"
 #include "dataio/h5util.h"
 #include "dataio/reader_impl.h"
@@ -36,7 +37,7 @@ struct dataio_writer {
     int n_meta;
     char **names, **units;     /* (C) */
     double sample_rate_hz;
-    char *source, *anonymization;
+    char *source, *anonymization, *raw_columns;
 };
 
 int64_t dataio_format_chunk_rows(int n_channels, int64_t total_rows)
@@ -57,22 +58,25 @@ int64_t dataio_format_chunk_rows(int n_channels, int64_t total_rows)
 static dure_status_t check_config(const struct dataio_writer_config *cfg)
 {
     dure_status_t st = DURE_OK;
+    struct strmap seen = STRMAP_INIT;
     DURE_CHECK(cfg->path && cfg->path[0], DURE_ERR_ARG, "output path is empty");
-    DURE_CHECK(cfg->n_channels >= 1 && cfg->n_channels <= 65536, DURE_ERR_ARG,
-               "'%s': %d channels (1 to 65536 are allowed)", cfg->path, cfg->n_channels);
+    DURE_CHECK(cfg->n_channels >= 1 && cfg->n_channels <= DATAIO_FORMAT_MAX_CHANNELS,
+               DURE_ERR_ARG, "'%s': %d channels (1 to %d are allowed)", cfg->path,
+               cfg->n_channels, DATAIO_FORMAT_MAX_CHANNELS);
     DURE_CHECK(cfg->sample_rate_hz > 0, DURE_ERR_ARG,
                "'%s': sample rate %g Hz must be positive", cfg->path, cfg->sample_rate_hz);
     DURE_CHECK(cfg->chunk_rows >= 0, DURE_ERR_ARG, "'%s': chunk rows %lld < 0", cfg->path,
                (long long)cfg->chunk_rows);
     for (int i = 0; i < cfg->n_channels; i++) {
         const char *n = cfg->channel_names[i];
+        int64_t j = -1;
         DURE_CHECK(n && n[0], DURE_ERR_ARG, "'%s': channel %d has no name", cfg->path, i);
-        for (int j = 0; j < i; j++) {
-            DURE_CHECK(strcmp(n, cfg->channel_names[j]) != 0, DURE_ERR_ARG,
-                       "'%s': channels %d and %d are both named '%s'", cfg->path, j, i, n);
-        }
+        DURE_TRY(strmap_put(&seen, n, i, &j));
+        DURE_CHECK(j < 0, DURE_ERR_ARG, "'%s': channels %lld and %d are both named '%s'",
+                   cfg->path, (long long)j, i, n);
     }
 out:
+    strmap_free(&seen);
     return st;
 }
 
@@ -132,6 +136,7 @@ dure_status_t dataio_writer_open(const struct dataio_writer_config *cfg,
     if (cfg->anonymization) {
         DURE_TRY(dataio_strdup(cfg->anonymization, &w->anonymization));
     }
+    DURE_TRY(dataio_strdup(cfg->raw_columns, &w->raw_columns));
     DURE_TRY(dataio_strv_new(w->c, &w->names));
     DURE_TRY(dataio_strv_new(w->c, &w->units));
     for (int i = 0; i < w->c; i++) {
@@ -305,9 +310,11 @@ static dure_status_t write_attrs(dataio_writer_t *w)
     DURE_TRY(dataio_h5_set_attr_str(w->fid, "source", w->source));
     DURE_TRY(dataio_h5_set_attr_str(w->fid, "created", created));
     DURE_TRY(dataio_h5_set_attr_str(w->fid, "tool", "dure " DURE_VERSION));
-    DURE_TRY(dataio_h5_set_attr_i64(w->fid, "anonymized", w->anonymization ? 1 : 0));
+    DURE_TRY(dataio_h5_set_attr_i64(w->fid, "anonymized",
+                                    w->anonymization && !w->raw_columns[0] ? 1 : 0));
     DURE_TRY(dataio_h5_set_attr_str(w->fid, "anonymization",
                                     w->anonymization ? w->anonymization : "none"));
+    DURE_TRY(dataio_h5_set_attr_str(w->fid, "raw_columns", w->raw_columns));
 out:
     return st;
 }
@@ -464,6 +471,7 @@ void dataio_writer_abort(dataio_writer_t *w)
     free(w->tmp);
     free(w->source);
     free(w->anonymization);
+    free(w->raw_columns);
     free(w->buf);
     free(w->episodes);
     free(w->val);

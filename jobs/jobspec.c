@@ -13,6 +13,15 @@
 
 #define SPEC_MAX_BYTES (1 << 20) /* a job spec is a few KiB; refuse the absurd */
 #define SWEEP_MAX_TASKS 100000
+/*
+ * [env] reaches the job through execve: Linux refuses one NAME=VALUE
+ * string longer than MAX_ARG_STRLEN (32 pages: 131072 bytes with its NUL)
+ * and an environment beyond ARG_MAX (a quarter of the stack limit, usually
+ * 2 MiB) with E2BIG, and the job dies with exit 126 far from the cause.
+ * Half of that is left for what Slurm and the user's shell add.
+ */
+#define ENV_VAR_MAX_BYTES 131072
+#define ENV_TOTAL_MAX_BYTES (1 << 20)
 
 /* Handed to libinih in place of a value too long for its 200-byte lines. */
 #define LONG_VALUE_MARK "\x01long"
@@ -55,6 +64,7 @@ static void sweep_release(struct jobspec_sweep *sw)
 {
     for (size_t i = 0; i < sw->count; i++) {
         jobspec_list_release(&sw->axes[i].values);
+        free(sw->axes[i].dataset);
     }
     free(sw->axes);
     sw->axes = NULL;
@@ -72,6 +82,7 @@ void jobspec_free(struct dure_jobspec *spec)
     for (size_t i = 0; i < nkeys; i++) {
         jobspec_value_release(&keys[i], jobspec_field(spec, &keys[i]));
     }
+    jobspec_mixture_free(&spec->mix);
     jobspec_env_free(&spec->env);
     sweep_release(&spec->sweep);
     free(spec->origin);
@@ -151,6 +162,10 @@ static dure_status_t env_put(struct dure_jobspec *spec, const char *name,
                where, name);
     snprintf(what, sizeof what, "env.%s", name);
     DURE_TRY(jobspec_text_check(what, value, where));
+    DURE_CHECK(strlen(name) + strlen(value) + 2 <= ENV_VAR_MAX_BYTES, DURE_ERR_ARG,
+               "%s: env.%s: %zu bytes: the kernel refuses to start a program with an "
+               "environment string (NAME=VALUE) over %d bytes; pass large values in a "
+               "file", where, name, strlen(name) + strlen(value) + 1, ENV_VAR_MAX_BYTES - 1);
     v = strdup(value);
     DURE_ALLOC_TRY(v, strlen(value) + 1);
     for (size_t i = 0; i < spec->env.count; i++) {
@@ -218,6 +233,9 @@ static size_t section_key_names(const char *section, const char **names, size_t 
 
 static int section_known(const char *section)
 {
+    if (jobspec_dataset_section(section, NULL)) {
+        return 1;
+    }
     for (const char *const *s = jobspec_sections(); *s; s++) {
         if (strcmp(*s, section) == 0) {
             return 1;
@@ -273,10 +291,21 @@ static dure_status_t sweep_add(struct dure_jobspec *spec, const char *dotted,
     struct jobspec_list values = {NULL, 0};
     union jobspec_scratch scratch;
 
+    char *dataset = NULL;
     DURE_CHECK(split_dotted(dotted, sec, sizeof sec, name, sizeof name), DURE_ERR_ARG,
                "%s: [sweep] key '%s' must name a key as section.key (e.g. optim.lr)",
                where, dotted);
-    DURE_TRY(key_lookup(sec, name, where, &key));
+    char *dot = strchr(name, '.');
+    if (strcmp(sec, "data") == 0 && dot) {
+        /* data.NAME.key: a key of one dataset, which a later section may define. */
+        *dot = '\0';
+        DURE_TRY(jobspec_dataset_key_lookup(name, dot + 1, where, &key));
+        dataset = strdup(name);
+        DURE_ALLOC_TRY(dataset, strlen(name) + 1);
+        *dot = '.';
+    } else {
+        DURE_TRY(key_lookup(sec, name, where, &key));
+    }
     DURE_CHECK(strcmp(key->section, "slurm") != 0, DURE_ERR_ARG,
                "%s: [sweep] %s: [slurm] keys cannot be swept (the tasks of one job "
                "array share its resources)",
@@ -287,17 +316,24 @@ static dure_status_t sweep_add(struct dure_jobspec *spec, const char *dotted,
     DURE_CHECK(key->type != JOBSPEC_LIST, DURE_ERR_ARG,
                "%s: [sweep] %s is a list key and cannot be swept", where, dotted);
     for (size_t i = 0; i < spec->sweep.count; i++) {
-        DURE_CHECK(spec->sweep.axes[i].key != key, DURE_ERR_ARG,
-                   "%s: [sweep] %s set twice", where, dotted);
+        const struct jobspec_sweep_axis *ax = &spec->sweep.axes[i];
+        DURE_CHECK(ax->key != key || (ax->dataset && dataset && strcmp(ax->dataset, dataset)),
+                   DURE_ERR_ARG, "%s: [sweep] %s set twice", where, dotted);
     }
     snprintf(what, sizeof what, "[sweep] %s", dotted);
     DURE_TRY(jobspec_list_parse(text, where, what, &values));
     DURE_CHECK(values.count > 0, DURE_ERR_ARG,
                "%s: [sweep] %s: give one or more values, separated by commas", where,
                dotted);
+    struct jobspec_key named = *key;
+    char section[80];
+    if (dataset) {
+        snprintf(section, sizeof section, "data.%s", dataset);
+        named.section = section;
+    }
     for (size_t i = 0; i < values.count; i++) {
         memset(&scratch, 0, sizeof scratch);
-        st = jobspec_value_parse(key, values.items[i], where, &scratch);
+        st = jobspec_value_parse(&named, values.items[i], where, &scratch);
         jobspec_value_release(key, &scratch);
         DURE_TRY(st);
     }
@@ -310,12 +346,15 @@ static dure_status_t sweep_add(struct dure_jobspec *spec, const char *dotted,
     DURE_ALLOC_TRY(axes, (spec->sweep.count + 1) * sizeof *axes);
     spec->sweep.axes = axes;
     axes[spec->sweep.count].key = key;
+    axes[spec->sweep.count].dataset = dataset;
     axes[spec->sweep.count].values = values;
+    dataset = NULL;
     values.items = NULL;
     values.count = 0;
     spec->sweep.count++;
     spec->sweep.ntasks = ntasks * axes[spec->sweep.count - 1].values.count;
 out:
+    free(dataset);
     jobspec_list_release(&values);
     return st;
 }
@@ -440,6 +479,12 @@ static dure_status_t file_key(struct parse_ctx *c, const char *section, const ch
         DURE_TRY(sweep_add(spec, name, value, where));
         goto out;
     }
+    const char *dataset = NULL;
+    if (jobspec_dataset_section(section, &dataset)) {
+        DURE_TRY(jobspec_dataset_assign(spec, dataset, name, value, where, JOBSPEC_SRC_FILE,
+                                        c->line, 1));
+        goto out;
+    }
     DURE_TRY(key_lookup(section, name, where, &key));
     struct jobspec_origin *o = &spec->state->key[jobspec_key_index(key)];
     DURE_CHECK(o->src != JOBSPEC_SRC_FILE, DURE_ERR_ARG,
@@ -553,6 +598,12 @@ static dure_status_t apply_override(struct dure_jobspec *spec, const char *assig
     DURE_CHECK(strcmp(sec, "sweep") != 0, DURE_ERR_ARG,
                "%s: a sweep is defined in the [sweep] section of the file, not by --set",
                where);
+    char *dot = strchr(name, '.');
+    if (strcmp(sec, "data") == 0 && dot) {
+        *dot = '\0';
+        DURE_TRY(jobspec_dataset_assign(spec, name, dot + 1, value, where, src, 0, 1));
+        goto out;
+    }
     DURE_TRY(key_lookup(sec, name, where, &key));
     DURE_TRY(key_assign(spec, key, value, where, src, 0));
 out:
@@ -657,12 +708,24 @@ static dure_status_t validate(const struct dure_jobspec *spec, const char *label
     const struct jobspec_key *keys = jobspec_keys(&nkeys);
     char w[400];
 
+    DURE_TRY(jobspec_mixture_validate(spec, label));
     for (size_t i = 0; i < nkeys; i++) {
-        DURE_CHECK(!(keys[i].flags & JOBSPEC_F_REQUIRED) ||
+        /* data.path: unless [data.NAME] sections name the datasets. */
+        int mixed = spec->mix.count && strcmp(keys[i].section, "data") == 0;
+        DURE_CHECK(!(keys[i].flags & JOBSPEC_F_REQUIRED) || mixed ||
                        spec->state->key[i].src != JOBSPEC_SRC_UNSET,
-                   DURE_ERR_ARG, "%s: %s.%s is required: %s", label, keys[i].section,
-                   keys[i].name, keys[i].help);
+                   DURE_ERR_ARG, "%s: %s.%s is required: %s (or [data.NAME] sections for a "
+                   "mixture)", label, keys[i].section, keys[i].name, keys[i].help);
     }
+    size_t env_bytes = 0;
+    for (size_t i = 0; i < spec->env.count; i++) {
+        env_bytes += strlen(spec->env.vars[i].name) + strlen(spec->env.vars[i].value) + 2;
+    }
+    DURE_CHECK(env_bytes <= ENV_TOTAL_MAX_BYTES, DURE_ERR_ARG,
+               "%s: [env] holds %zu bytes of variables, more than %d: with what Slurm and "
+               "the shell add, the job's environment would pass the kernel's limit "
+               "(ARG_MAX) and no program would start; pass large values in files",
+               label, env_bytes, ENV_TOTAL_MAX_BYTES);
     key_where(spec, label, "model", "n_heads", w, sizeof w);
     DURE_CHECK(spec->model.d_model % spec->model.n_heads == 0, DURE_ERR_ARG,
                "%s: model.n_heads = %d does not divide model.d_model = %d", w,
@@ -715,6 +778,7 @@ static dure_status_t spec_clone(const struct dure_jobspec *src, struct dure_jobs
                                     jobspec_field(d, &keys[i])));
         d->state->key[i] = src->state->key[i];
     }
+    DURE_TRY(jobspec_mixture_copy(&d->mix, &src->mix));
     for (size_t i = 0; i < src->env.count; i++) {
         DURE_TRY(env_put(d, src->env.vars[i].name, src->env.vars[i].value, src->origin, 0));
     }
@@ -725,6 +789,10 @@ static dure_status_t spec_clone(const struct dure_jobspec *src, struct dure_jobs
             struct jobspec_key list_key = {.type = JOBSPEC_LIST};
             d->sweep.axes[i].key = src->sweep.axes[i].key;
             d->sweep.count = i + 1;
+            if (src->sweep.axes[i].dataset) {
+                d->sweep.axes[i].dataset = strdup(src->sweep.axes[i].dataset);
+                DURE_ALLOC_TRY(d->sweep.axes[i].dataset, strlen(src->sweep.axes[i].dataset) + 1);
+            }
             DURE_TRY(jobspec_value_copy(&list_key, &src->sweep.axes[i].values,
                                         &d->sweep.axes[i].values));
         }
@@ -764,6 +832,13 @@ static dure_status_t sweep_task_build(const struct dure_jobspec *spec, size_t in
         const struct jobspec_sweep_axis *ax = &spec->sweep.axes[a];
         stride /= ax->values.count;
         const char *v = ax->values.items[(index / stride) % ax->values.count];
+        if (ax->dataset) {
+            strbuf_printf(&desc, "%sdata.%s.%s=%s", a ? ", " : "", ax->dataset, ax->key->name,
+                          v);
+            DURE_TRY(jobspec_dataset_assign(t, ax->dataset, ax->key->name, v, spec->origin,
+                                            JOBSPEC_SRC_SWEEP, 0, 0));
+            continue;
+        }
         strbuf_printf(&desc, "%s%s.%s=%s", a ? ", " : "", ax->key->section, ax->key->name,
                       v);
         DURE_TRY(key_assign(t, ax->key, v, spec->origin, JOBSPEC_SRC_SWEEP, 0));

@@ -7,8 +7,10 @@
  * the table, in struct dure_jobspec below, and nowhere else.
  *
  * Sections: run, model, data, optim, parallel, checkpoint, slurm (typed keys
- * from the table), env (free KEY = VALUE pairs exported into the job) and
- * sweep (section.key = v1, v2, ... : one Slurm array task per combination).
+ * from the table), data.NAME (one dataset of a mixture, typed keys from the
+ * table's dataset part, any number of them), env (free KEY = VALUE pairs
+ * exported into the job) and sweep (section.key = v1, v2, ... : one Slurm
+ * array task per combination; data.NAME.key too).
  *
  * Lifecycle:
  *
@@ -34,6 +36,7 @@
 #ifndef DURE_JOBS_JOBSPEC_H
 #define DURE_JOBS_JOBSPEC_H
 
+#include <glob.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -90,6 +93,8 @@ struct jobspec_key {
     double min, max;            /* bounds for INT and FLOAT (see flags) */
     const char *def;            /* default as INI text; NULL when REQUIRED */
     const char *const *values;  /* ENUM: allowed names, NULL-terminated */
+    const char *const *aliases; /* ENUM: {"alias", "name", ..., NULL}: another
+                                   spelling of a value, stored as the value */
     size_t offset;              /* offsetof(struct dure_jobspec, field) */
     jobspec_check_fn check;     /* extra validation, or NULL */
     const char *help;           /* one line for `dure help jobspec` */
@@ -100,10 +105,12 @@ struct jobspec_key {
 enum jobspec_run_on_nan { JOBSPEC_RUN_NAN_STOP, JOBSPEC_RUN_NAN_SKIP };
 enum jobspec_device { JOBSPEC_DEVICE_AUTO, JOBSPEC_DEVICE_CPU, JOBSPEC_DEVICE_CUDA };
 enum jobspec_loss { JOBSPEC_LOSS_MSE, JOBSPEC_LOSS_HUBER };
+/* AUTO: found from the file (dataio_layout_detect). */
 enum jobspec_layout {
+    JOBSPEC_LAYOUT_AUTO,
     JOBSPEC_LAYOUT_DURE,
     JOBSPEC_LAYOUT_ROBOMIMIC,
-    JOBSPEC_LAYOUT_ALOHA,
+    JOBSPEC_LAYOUT_EPISODE_FILES,
 };
 enum jobspec_data_on_nan { JOBSPEC_DATA_NAN_REFUSE, JOBSPEC_DATA_NAN_SKIP };
 /* AUTO: the loader's default, chosen by measurement (dataio/). */
@@ -153,10 +160,14 @@ struct jobspec_model {
 };
 
 struct jobspec_data {
-    char *path;                    /* required; HDF5 file (or glob for aloha) */
+    char *path;                    /* one dataset (or [data.NAME] sections);
+                                      HDF5 file (or glob for episode-files) */
     enum jobspec_layout layout;
-    struct jobspec_list keys;      /* channels (robomimic/aloha), in order */
+    struct jobspec_list keys;      /* channels (robomimic/episode-files), in order */
     char *val_path;                /* "" = the file's validation split */
+    double val_fraction;           /* held out where the data define no split */
+    double balance_alpha;          /* mixture: weight x windows^alpha */
+    double sample_rate_hz;         /* the run's rate; 0 = the first dataset's */
     int prefetch;                  /* batches in flight */
     bool normalize;
     enum jobspec_data_on_nan on_nan;
@@ -226,6 +237,7 @@ void jobspec_env_free(struct jobspec_env *env);
 /* One [sweep] line: section.key = v1, v2, ... (each value valid for the key). */
 struct jobspec_sweep_axis {
     const struct jobspec_key *key;
+    char *dataset;               /* NAME for data.NAME.key; NULL for other keys */
     struct jobspec_list values;
 };
 
@@ -239,6 +251,44 @@ struct jobspec_sweep {
     size_t ntasks;
 };
 
+/* Most datasets in one mixture. */
+#define JOBSPEC_MAX_DATASETS 64
+
+struct jobspec_origin; /* private: where a value came from */
+
+/*
+ * One dataset of a mixture: a [data.NAME] section. Its keys are the dataset
+ * part of the key table (jobspec_dataset_keys()); their offsets are into
+ * this struct.
+ */
+struct jobspec_dataset {
+    char *name;                    /* NAME: [A-Za-z0-9_-], at most 32 characters */
+    char *path;                    /* required: HDF5 file or glob */
+    enum jobspec_layout layout;
+    struct jobspec_list keys;
+    double weight;                 /* > 0: its share of the windows, before balancing */
+    char *val_path;                /* "" = its own validation split */
+    struct jobspec_origin *origin; /* private: (dataset keys) */
+};
+
+/* The [data.NAME] sections, in file order (then --set order). */
+struct jobspec_mixture {
+    struct jobspec_dataset *sets;  /* (count) */
+    size_t count;
+};
+
+/*
+ * A dataset a run reads, whichever way the spec names it: a [data.NAME]
+ * section, or (without any) data.path as the one dataset "data", weight 1.
+ * Pointers into the spec.
+ */
+struct jobspec_dataset_ref {
+    const char *name, *path, *val_path;
+    enum jobspec_layout layout;
+    const struct jobspec_list *keys;
+    double weight;
+};
+
 struct jobspec_state; /* private: where each value came from */
 
 /* A resolved, valid job spec. Allocated by jobspec_load*, freed by jobspec_free. */
@@ -250,6 +300,7 @@ struct dure_jobspec {
     struct jobspec_parallel parallel;
     struct jobspec_checkpoint checkpoint;
     struct jobspec_slurm slurm;
+    struct jobspec_mixture mix;
     struct jobspec_env env;
     struct jobspec_sweep sweep;
     char *origin;                /* the spec's file name, or "<string>" */
@@ -263,6 +314,19 @@ const struct jobspec_key *jobspec_keys(size_t *count);
 
 /* The key section.name, or NULL. */
 const struct jobspec_key *jobspec_key_find(const char *section, const char *name);
+
+/* The keys of a [data.NAME] section (section "data.NAME" in messages;
+ * offsets into struct jobspec_dataset); *count gets their number. */
+const struct jobspec_key *jobspec_dataset_keys(size_t *count);
+
+/* The datasets of a resolved spec into out (JOBSPEC_MAX_DATASETS entries):
+ * returns how many, at least 1. */
+size_t jobspec_datasets(const struct dure_jobspec *spec, struct jobspec_dataset_ref *out);
+
+/* Every file the datasets name (path and val_path of each) appended to g
+ * (zeroed by the caller; globfree after): globs expanded, a name no glob
+ * matches kept as it is (GLOB_NOCHECK: a plain name holding '['). */
+dure_status_t jobspec_data_files(const struct dure_jobspec *spec, glob_t *g);
 
 /* The section names in order ("run", ..., "slurm", "env", "sweep"), NULL-terminated. */
 const char *const *jobspec_sections(void);
@@ -323,10 +387,14 @@ dure_status_t jobspec_save(const struct dure_jobspec *spec, const char *path);
  */
 dure_status_t jobspec_print_table(const struct dure_jobspec *spec, FILE *out);
 
-/* The text of one key's value as the INI dump writes it (buf NUL-terminated). */
+/* The text of one key's value as the INI dump writes it (buf NUL-terminated).
+ * jobspec_dataset_value_format: a key of dataset d (index into spec->mix). */
 dure_status_t jobspec_value_format(const struct dure_jobspec *spec,
                                    const struct jobspec_key *key, char *buf,
                                    size_t size);
+dure_status_t jobspec_dataset_value_format(const struct dure_jobspec *spec, size_t d,
+                                           const struct jobspec_key *key, char *buf,
+                                           size_t size);
 
 /*
  * Which values a hash covers:

@@ -18,8 +18,14 @@ static void append_ini(struct strbuf *sb, const struct dure_jobspec *spec)
     for (size_t i = 0; i < nkeys; i++) {
         const struct jobspec_key *k = &keys[i];
         if (strcmp(cur, k->section) != 0) {
+            if (strcmp(cur, "data") == 0) {
+                jobspec_mixture_append_ini(sb, spec);
+            }
             strbuf_printf(sb, "%s[%s]\n", i ? "\n" : "", k->section);
             cur = k->section;
+        }
+        if (spec->state->key[i].src == JOBSPEC_SRC_UNSET) {
+            continue; /* data.path of a mixture: "" would not load back */
         }
         strbuf_printf(sb, "%s = ", k->name);
         jobspec_value_append(sb, k, jobspec_field_const(spec, k));
@@ -35,7 +41,11 @@ static void append_ini(struct strbuf *sb, const struct dure_jobspec *spec)
         strbuf_puts(sb, "\n[sweep]\n");
         for (size_t i = 0; i < spec->sweep.count; i++) {
             const struct jobspec_sweep_axis *ax = &spec->sweep.axes[i];
-            strbuf_printf(sb, "%s.%s = ", ax->key->section, ax->key->name);
+            if (ax->dataset) {
+                strbuf_printf(sb, "data.%s.%s = ", ax->dataset, ax->key->name);
+            } else {
+                strbuf_printf(sb, "%s.%s = ", ax->key->section, ax->key->name);
+            }
             for (size_t v = 0; v < ax->values.count; v++) {
                 strbuf_printf(sb, "%s%s", v ? ", " : "", ax->values.items[v]);
             }
@@ -94,9 +104,9 @@ out:
     return st;
 }
 
-static void append_source(struct strbuf *sb, const struct dure_jobspec *spec, size_t i)
+void jobspec_origin_append(struct strbuf *sb, const struct dure_jobspec *spec,
+                           const struct jobspec_origin *o)
 {
-    const struct jobspec_origin *o = &spec->state->key[i];
     switch (o->src) {
     case JOBSPEC_SRC_FILE:
         strbuf_printf(sb, "%s:%d", spec->origin, o->line);
@@ -139,8 +149,13 @@ dure_status_t jobspec_print_table(const struct dure_jobspec *spec, FILE *out)
         strbuf_reset(&val);
         jobspec_value_append(&val, &keys[i], jobspec_field_const(spec, &keys[i]));
         strbuf_printf(&sb, "%-28s %-*s ", name, (int)wval, strbuf_str(&val));
-        append_source(&sb, spec, i);
+        jobspec_origin_append(&sb, spec, &spec->state->key[i]);
         strbuf_putc(&sb, '\n');
+        if (i + 1 == nkeys || strcmp(keys[i].section, keys[i + 1].section) != 0) {
+            if (strcmp(keys[i].section, "data") == 0) {
+                jobspec_mixture_append_table(&sb, spec, (int)wval);
+            }
+        }
     }
     for (size_t i = 0; i < spec->env.count; i++) {
         char name[300];
@@ -150,8 +165,9 @@ dure_status_t jobspec_print_table(const struct dure_jobspec *spec, FILE *out)
     }
     for (size_t i = 0; i < spec->sweep.count; i++) {
         const struct jobspec_sweep_axis *ax = &spec->sweep.axes[i];
-        strbuf_printf(&sb, "sweep %s.%s: %zu values\n", ax->key->section, ax->key->name,
-                      ax->values.count);
+        strbuf_printf(&sb, "sweep %s%s%s.%s: %zu values\n", ax->dataset ? "data." : "",
+                      ax->dataset ? ax->dataset : "", ax->dataset ? "" : ax->key->section,
+                      ax->key->name, ax->values.count);
     }
     DURE_TRY(strbuf_status(&sb));
     DURE_TRY(strbuf_status(&val));
@@ -186,18 +202,26 @@ dure_status_t jobspec_hash(const struct dure_jobspec *spec, enum jobspec_hash_sc
     struct strbuf sb = STRBUF_INIT;
     const struct jobspec_env_var **env = NULL;
 
-    /* One "section.key=value" line per covered key, in table order. */
+    /* One "section.key=value" line per covered key, as the INI dump lists
+     * them: table order, the [data.NAME] keys after [data]'s, unset keys
+     * (data.path of a mixture) left out; in exact mode the result scope
+     * leaves out the layout keys too. */
     for (size_t i = 0; i < nkeys; i++) {
-        if (scope == JOBSPEC_HASH_RESULT && !(keys[i].flags & JOBSPEC_F_RESULT)) {
-            continue;
-        }
+        int covered = scope == JOBSPEC_HASH_ALL || (keys[i].flags & JOBSPEC_F_RESULT);
+        /* Exact mode's results do not depend on the parallel layout. */
         if (scope == JOBSPEC_HASH_RESULT && spec->run.exact &&
             (keys[i].flags & JOBSPEC_F_LAYOUT)) {
-            continue;
+            covered = 0;
         }
-        strbuf_printf(&sb, "%s.%s=", keys[i].section, keys[i].name);
-        jobspec_value_append(&sb, &keys[i], jobspec_field_const(spec, &keys[i]));
-        strbuf_putc(&sb, '\n');
+        if (covered && spec->state->key[i].src != JOBSPEC_SRC_UNSET) {
+            strbuf_printf(&sb, "%s.%s=", keys[i].section, keys[i].name);
+            jobspec_value_append(&sb, &keys[i], jobspec_field_const(spec, &keys[i]));
+            strbuf_putc(&sb, '\n');
+        }
+        if (strcmp(keys[i].section, "data") == 0 &&
+            (i + 1 == nkeys || strcmp(keys[i + 1].section, "data") != 0)) {
+            jobspec_mixture_append_hash(&sb, spec, scope == JOBSPEC_HASH_RESULT);
+        }
     }
     if (scope == JOBSPEC_HASH_ALL) {
         /* Variables are independent of their order in the file. */
@@ -215,7 +239,11 @@ dure_status_t jobspec_hash(const struct dure_jobspec *spec, enum jobspec_hash_sc
         /* The order of sweep axes numbers the tasks: it is kept. */
         for (size_t i = 0; i < spec->sweep.count; i++) {
             const struct jobspec_sweep_axis *ax = &spec->sweep.axes[i];
-            strbuf_printf(&sb, "sweep.%s.%s=", ax->key->section, ax->key->name);
+            if (ax->dataset) {
+                strbuf_printf(&sb, "sweep.data.%s.%s=", ax->dataset, ax->key->name);
+            } else {
+                strbuf_printf(&sb, "sweep.%s.%s=", ax->key->section, ax->key->name);
+            }
             for (size_t v = 0; v < ax->values.count; v++) {
                 struct jobspec_key one = *ax->key;
                 union jobspec_scratch scratch;

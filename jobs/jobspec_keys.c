@@ -195,7 +195,8 @@ out:
 static const char *const v_run_on_nan[] = {"stop", "skip", NULL};
 static const char *const v_device[] = {"auto", "cpu", "cuda", NULL};
 static const char *const v_loss[] = {"mse", "huber", NULL};
-static const char *const v_layout[] = {"dure", "robomimic", "aloha", NULL};
+static const char *const v_layout[] = {"auto", "dure", "robomimic", "episode-files", NULL};
+static const char *const a_layout[] = {"aloha", "episode-files", NULL};
 static const char *const v_data_on_nan[] = {"refuse", "skip", NULL};
 static const char *const v_io[] = {"auto", "serial", "mpiio", NULL};
 static const char *const v_backend[] = {"auto", "nccl", "mpi", NULL};
@@ -224,6 +225,16 @@ static const char *const v_algo[] = {"auto", "native", "ring", "shm", "hier", NU
 #define K_ENUM(sec, nm, vals, dflt, fl, hlp)                                    \
     {.section = #sec, .name = #nm, .type = JOBSPEC_ENUM, .flags = (fl),         \
      .def = (dflt), .values = (vals), .offset = OFF(sec, nm), .help = (hlp)}
+#define K_ENUM_A(sec, nm, vals, alias, dflt, fl, hlp)                          \
+    {.section = #sec, .name = #nm, .type = JOBSPEC_ENUM, .flags = (fl),         \
+     .def = (dflt), .values = (vals), .aliases = (alias), .offset = OFF(sec, nm), \
+     .help = (hlp)}
+/* Keys of a [data.NAME] section: offsets into struct jobspec_dataset. */
+#define DOFF(nm) offsetof(struct jobspec_dataset, nm)
+#define DS_SECTION "data.NAME"
+#define KD(nm, ty, fl, dflt, ...)                                               \
+    {.section = DS_SECTION, .name = #nm, .type = (ty), .flags = (fl), .def = (dflt), \
+     .offset = DOFF(nm), __VA_ARGS__}
 #define K_LIST(sec, nm, dflt, fl, hlp)                                          \
     {.section = #sec, .name = #nm, .type = JOBSPEC_LIST, .flags = (fl),         \
      .def = (dflt), .offset = OFF(sec, nm), .help = (hlp)}
@@ -272,15 +283,25 @@ static const struct jobspec_key keys[] = {
             "standard deviation of the initial weights"),
     /* [data] */
     K_STR(data, path, NULL, R | JOBSPEC_F_REQUIRED | JOBSPEC_F_PATH, check_nonempty,
-          "the dataset: an HDF5 file (a glob of files for layout = aloha)"),
-    K_ENUM(data, layout, v_layout, "dure", R,
-           "dure: dure's format; robomimic: data/demo_N/obs/<key>; aloha: a file "
-           "per episode"),
+          "the dataset: an HDF5 file (a glob of files for layout = episode-files); a "
+          "mixture names its datasets in [data.NAME] sections instead"),
+    K_ENUM_A(data, layout, v_layout, a_layout, "auto", R,
+             "auto: from the file; dure: dure's format; robomimic: data/demo_N/obs/<key>; "
+             "episode-files (alias aloha): one file per episode"),
     K_LIST(data, keys, "", R,
            "comma list of datasets to use as channels, concatenated in order "
-           "(robomimic, aloha)"),
+           "(robomimic, episode-files)"),
     K_STR(data, val_path, "", R | JOBSPEC_F_PATH, NULL,
           "validation dataset; empty = the file's validation split"),
+    K_FLOAT(data, val_fraction, 0, 1, "0.1", R | JOBSPEC_F_MAX_EXCL,
+            "share of episodes held out for validation where the data define no split "
+            "and val_path is empty (by episode; the same for every seed and world size)"),
+    K_FLOAT(data, balance_alpha, 0, 1, "0", R,
+            "mixture: dataset d gives windows in proportion to weight_d x windows_d^alpha "
+            "(0: the weights as given; 1: in proportion to size too)"),
+    K_FLOAT(data, sample_rate_hz, 0, 1e9, "0", R,
+            "the run's sample rate; 0 = the first dataset's; a dataset at another rate "
+            "is refused (resample it first)"),
     K_INT(data, prefetch, 1, 1024, "4", 0, "batches read ahead by the loader"),
     K_BOOL(data, normalize, "true", R, "per-channel normalization from the file's stats"),
     K_ENUM(data, on_nan, v_data_on_nan, "refuse", R,
@@ -362,13 +383,33 @@ static const struct jobspec_key keys[] = {
     K_STR(slurm, profile, "", 0, check_profile,
           "site environment profile (NCCL/UCX variables) from slurm/profiles.ini "
           "or $DURE_PROFILES; empty = none"),
+    /* [data.NAME]: one dataset of a mixture (jobspec_dataset_keys) */
+    KD(path, JOBSPEC_STRING, R | JOBSPEC_F_REQUIRED | JOBSPEC_F_PATH, NULL,
+       .check = check_nonempty,
+       .help = "the dataset: an HDF5 file (a glob of files for layout = episode-files)"),
+    KD(layout, JOBSPEC_ENUM, R, "auto", .values = v_layout, .aliases = a_layout,
+       .help = "as data.layout: auto, dure, robomimic, episode-files (alias aloha)"),
+    KD(keys, JOBSPEC_LIST, R, "",
+       .help = "channels (robomimic, episode-files), as data.keys"),
+    KD(weight, JOBSPEC_FLOAT, R | JOBSPEC_F_MIN_EXCL, "1", .min = 0, .max = 1e6,
+       .help = "its share of the training windows, before balancing (data.balance_alpha)"),
+    KD(val_path, JOBSPEC_STRING, R | JOBSPEC_F_PATH, "",
+       .help = "its validation data; empty = its own split (or data.val_fraction)"),
 };
 
-#define NKEYS (sizeof keys / sizeof keys[0])
+#define NALL (sizeof keys / sizeof keys[0])
+#define NDATASET 5 /* the KD lines above, last in keys[] */
+#define NKEYS (NALL - NDATASET)
 
 static const char *const sections[] = {"run",  "model", "data", "optim",
-                                       "parallel", "checkpoint", "slurm", "env",
-                                       "sweep", NULL};
+                                       "parallel", "checkpoint", "slurm", DS_SECTION,
+                                       "env", "sweep", NULL};
+
+const struct jobspec_key *jobspec_dataset_keys(size_t *count)
+{
+    *count = NDATASET;
+    return keys + NKEYS;
+}
 
 const struct jobspec_key *jobspec_keys(size_t *count)
 {
@@ -607,8 +648,14 @@ dure_status_t jobspec_value_parse(const struct jobspec_key *key, const char *tex
     }
     case JOBSPEC_ENUM: {
         int v = -1;
+        const char *name = text;
+        for (int i = 0; key->aliases && key->aliases[i]; i += 2) {
+            if (strcasecmp(text, key->aliases[i]) == 0) {
+                name = key->aliases[i + 1];
+            }
+        }
         for (int i = 0; key->values[i]; i++) {
-            if (strcasecmp(text, key->values[i]) == 0) {
+            if (strcasecmp(name, key->values[i]) == 0) {
                 v = i;
             }
         }
@@ -804,12 +851,17 @@ void jobspec_help(FILE *out)
             "Values are taken literally (no quotes or escapes); ' ;' starts a comment.\n"
             "Relative paths are relative to the directory dure is started in.\n");
     const char *cur = "";
-    for (size_t i = 0; i < NKEYS; i++) {
+    for (size_t i = 0; i < NALL; i++) {
         const struct jobspec_key *k = &keys[i];
         char type[96];
         if (strcmp(cur, k->section) != 0) {
             cur = k->section;
             fprintf(out, "\n[%s]\n", cur);
+            if (i == NKEYS) {
+                fprintf(out, "  A mixture: one section per dataset, NAME of letters, digits, "
+                        "'_' and '-'\n  (not together with data.path); --set "
+                        "data.NAME.key=value, [sweep] data.NAME.weight\n");
+            }
         }
         help_type(k, type, sizeof type);
         const char *def = k->def ? k->def : "";
@@ -829,5 +881,6 @@ void jobspec_help(FILE *out)
             "                   one Slurm array task per value; several lines give the\n"
             "                   cartesian product (the last line varies fastest). Task i\n"
             "                   runs as run.name-i in run.dir/task-iii. [slurm] keys,\n"
-            "                   run.dir and list keys cannot be swept.\n");
+            "                   run.dir and list keys cannot be swept; data.NAME.key\n"
+            "                   sweeps a key of one dataset.\n");
 }

@@ -94,4 +94,50 @@ dure_status_t jobspec_slurm_time_parse(const char *text, long *seconds);
 /* The best match for a misspelled name among `names` (NULL-terminated), or NULL. */
 const char *jobspec_suggest(const char *name, const char *const *names);
 
+/* "default", "job.ini:12", "--set", "sweep" or "derived": where o's value came from. */
+void jobspec_origin_append(struct strbuf *sb, const struct dure_jobspec *spec,
+                           const struct jobspec_origin *o);
+
+/* ------------------------------------------------------------ [data.NAME] */
+/* (jobs/jobspec_data.c) */
+
+/* Is `section` "data.NAME" with a valid NAME? *name (may be NULL) points at NAME. */
+int jobspec_dataset_section(const char *section, const char **name);
+
+/* The field of dataset key `key` in d. */
+void *jobspec_dataset_field(struct jobspec_dataset *d, const struct jobspec_key *key);
+const void *jobspec_dataset_field_const(const struct jobspec_dataset *d,
+                                        const struct jobspec_key *key);
+
+/* The dataset key `kname` (of [data.dname]), or an error at `where` that
+ * lists the keys and suggests the nearest. */
+dure_status_t jobspec_dataset_key_lookup(const char *dname, const char *kname,
+                                         const char *where, const struct jobspec_key **out);
+
+/*
+ * Set key `kname` of dataset `dname` from `text` (checked as for any key;
+ * `where` prefixes messages). create: a dataset not there yet is added with
+ * its defaults (from a file section or --set); otherwise it must exist (a
+ * [sweep] line). A key set twice in the file is an error.
+ */
+dure_status_t jobspec_dataset_assign(struct dure_jobspec *spec, const char *dname,
+                                     const char *kname, const char *text, const char *where,
+                                     enum jobspec_src src, int line, int create);
+
+void jobspec_mixture_free(struct jobspec_mixture *m);
+/* dst (empty) becomes a deep copy of src. */
+dure_status_t jobspec_mixture_copy(struct jobspec_mixture *dst,
+                                   const struct jobspec_mixture *src);
+/* Rules of the datasets: each has a path; data.path and [data.NAME]
+ * sections do not both name datasets. */
+dure_status_t jobspec_mixture_validate(const struct dure_jobspec *spec, const char *label);
+/* The [data.NAME] sections as INI text; "data.NAME.key=value" lines for the
+ * hash (result_only: JOBSPEC_F_RESULT keys); table rows (values padded to
+ * wval). */
+void jobspec_mixture_append_ini(struct strbuf *sb, const struct dure_jobspec *spec);
+void jobspec_mixture_append_hash(struct strbuf *sb, const struct dure_jobspec *spec,
+                                 int result_only);
+void jobspec_mixture_append_table(struct strbuf *sb, const struct dure_jobspec *spec,
+                                  int wval);
+
 #endif

@@ -19,6 +19,7 @@ void cmd_data_usage(FILE *out)
     fprintf(out,
         "usage: dure data gen -o FILE [--episodes N] [--length T] [--min-length T]\n"
         "                     [--channels C] [--sample-rate HZ] [--seed S]\n"
+        "                     [--profile cell|arm|mill]\n"
         "                     [--val-fraction F] [--chunk-rows R]\n"
         "       dure data import -o FILE [--episode-col COL] [--time-col COL]\n"
         "                     [--sample-rate HZ] [--hash COL]... [--drop COL]...\n"
@@ -29,13 +30,19 @@ void cmd_data_usage(FILE *out)
         "\n"
         "Datasets in the dure format (dataio/FORMAT.md): HDF5 with /signals [T, C]\n"
         "float32 and /episodes row offsets. dure also reads robomimic/LIBERO files\n"
-        "and ALOHA-style file-per-episode globs in place (--layout robomimic|aloha).\n"
+        "and one-file-per-episode sets (a glob; ALOHA is one case) in place. The\n"
+        "layout is found from the file; --layout dure|robomimic|episode-files\n"
+        "(aloha is an alias) overrides.\n"
         "\n"
         "gen      write seeded synthetic factory data: robot-arm joints and torques,\n"
         "         CNC spindle vibration with tool-wear drift, motor current, thermal\n"
         "         drift; 8 channels per cell. The same options give the same file.\n"
         "           defaults: 64 episodes of 4096 timesteps, 16 channels, 100 Hz,\n"
         "           seed 1234, validation fraction 0.1\n"
+        "         --profile writes another plant: arm (joints and torques, 8\n"
+        "         channels, 50 Hz) or mill (spindle vibration, current and\n"
+        "         temperatures, 12 channels, 200 Hz); --channels and --sample-rate\n"
+        "         still override. Plants of different profiles make a mixture.\n"
         "import   CSV (one file per episode, or one file with --episode-col) into\n"
         "         the dure format. Every column that is not the episode, time,\n"
         "         hashed, dropped or meta column is a numeric channel; empty fields\n"
@@ -102,11 +109,13 @@ static int data_gen(int argc, char **argv)
         {"seed", required_argument, NULL, 's'},
         {"val-fraction", required_argument, NULL, 'v'},
         {"chunk-rows", required_argument, NULL, 'k'},
+        {"profile", required_argument, NULL, 'p'},
         {NULL, 0, NULL, 0},
     };
     struct dataio_gen_config cfg;
+    const struct dataio_gen_profile *profile = NULL;
     int64_t v = 0;
-    int opt;
+    int opt, set_channels = 0, set_rate = 0;
     dataio_gen_config_init(&cfg);
     while ((opt = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
         int rc = 0;
@@ -118,8 +127,18 @@ static int data_gen(int argc, char **argv)
         case 'c':
             rc = parse_i64("gen", "--channels", optarg, &v);
             cfg.channels = v > 0 && v <= 65536 ? (int)v : -1;
+            set_channels = 1;
             break;
-        case 'r': rc = parse_f64("gen", "--sample-rate", optarg, &cfg.sample_rate_hz); break;
+        case 'r':
+            rc = parse_f64("gen", "--sample-rate", optarg, &cfg.sample_rate_hz);
+            set_rate = 1;
+            break;
+        case 'p':
+            profile = dataio_gen_profile(optarg);
+            if (!profile) {
+                return bad_usage("gen", "--profile must be cell, arm or mill");
+            }
+            break;
         case 's':
             rc = parse_i64("gen", "--seed", optarg, &v);
             cfg.seed = (uint64_t)v;
@@ -138,6 +157,11 @@ static int data_gen(int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "dure data gen: unexpected argument '%s'\n", argv[optind]);
         return DURE_EXIT_USAGE;
+    }
+    if (profile) {
+        cfg.sensors = profile->sensors;
+        cfg.channels = set_channels ? cfg.channels : profile->channels;
+        cfg.sample_rate_hz = set_rate ? cfg.sample_rate_hz : profile->sample_rate_hz;
     }
     dure_status_t st = dataio_gen_write(&cfg);
     if (st == DURE_OK) {
@@ -158,8 +182,8 @@ static int layout_opt(const char *sub, int opt, struct layout_opts *lo)
 {
     if (opt == 'L') {
         if (dataio_layout_parse(optarg, &lo->layout) != DURE_OK) {
-            fprintf(stderr, "dure data %s: --layout '%s' is not dure, robomimic or aloha\n",
-                    sub, optarg);
+            fprintf(stderr, "dure data %s: --layout '%s' is not auto, dure, robomimic or "
+                    "episode-files (aloha)\n", sub, optarg);
             return -1;
         }
         return 0;
@@ -177,7 +201,7 @@ static int data_inspect(int argc, char **argv)
         {"quick", no_argument, NULL, 'q'},
         {NULL, 0, NULL, 0},
     };
-    struct layout_opts lo = {DATAIO_LAYOUT_DURE, NULL};
+    struct layout_opts lo = {DATAIO_LAYOUT_AUTO, NULL};
     struct dataio_inspect_config cfg = {0};
     int opt, problems = 0;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -218,7 +242,7 @@ static int data_stats(int argc, char **argv)
         {"no-store", no_argument, NULL, 'n'},
         {NULL, 0, NULL, 0},
     };
-    struct layout_opts lo = {DATAIO_LAYOUT_DURE, NULL};
+    struct layout_opts lo = {DATAIO_LAYOUT_AUTO, NULL};
     int opt, store = 1;
     dure_status_t st = DURE_OK;
     dataio_reader_t *r = NULL;
@@ -243,7 +267,8 @@ static int data_stats(int argc, char **argv)
                                       .io = DATAIO_IO_SERIAL, .comm = MPI_COMM_NULL};
     DURE_TRY(dataio_reader_open(&rc, &r));
     const struct dataio_dataset_info *in = dataio_reader_info(r);
-    if (store && lo.layout == DATAIO_LAYOUT_DURE) {
+    dataio_layout_t layout = in->layout;
+    if (store && layout == DATAIO_LAYOUT_DURE) {
         dataio_reader_close(r);
         r = NULL;
         DURE_TRY(dataio_stats_update_file(path, &s));
@@ -259,11 +284,11 @@ static int data_stats(int argc, char **argv)
                in->channel_names[j], in->channel_units[j], s->mean[j], s->std[j],
                (long long)s->count[j]);
     }
-    if (store && lo.layout == DATAIO_LAYOUT_DURE) {
+    if (store && layout == DATAIO_LAYOUT_DURE) {
         printf("stored in %s /stats\n", path);
     } else if (store) {
         printf("not stored: %s files are not modified; the loader computes these at open\n",
-               dataio_layout_name(lo.layout));
+               dataio_layout_name(layout));
     }
 out:
     dataio_stats_free(s);
@@ -333,6 +358,11 @@ static int data_import(int argc, char **argv)
         printf("wrote %s: %lld episodes, %d channels, %lld rows at %g Hz%s\n", cfg.path,
                (long long)res.episodes, res.channels, (long long)res.rows, res.sample_rate_hz,
                res.anonymized ? " (anonymized)" : "");
+        if (res.raw_columns) {
+            printf("note: %d column%s kept raw in /episode_meta (--meta, or an episode "
+                   "column not hashed): the file is not anonymized (dure data inspect "
+                   "names them)\n", res.raw_columns, res.raw_columns == 1 ? "" : "s");
+        }
     }
     dataio_import_config_free(&cfg);
     return dure_exit_code(st);

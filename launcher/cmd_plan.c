@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/json.h"
+#include "common/strmap.h"
 #include "dataio/reader.h"
 #include "jobs/jobspec.h"
 #include "launcher/plan_spec.h"
@@ -46,46 +47,62 @@ void cmd_plan_usage(FILE *out)
             "                for the hardware and slurm.profile\n"
             "  --json        print the plan as one JSON object\n"
             "  --set S.K=V   override a job-spec key (repeatable)\n"
-            "model.channels = 0 is read from data.path; set it when the data is not\n"
-            "reachable from here. Exit 0 when the job fits at its own ZeRO stage, 7\n"
-            "when it does not (naming the stage that would), 3 for a bad spec.\n",
+            "model.channels = 0 is read from the data (the union of a mixture's\n"
+            "channels); set it when the data is not reachable from here. Exit 0 when\n"
+            "the job fits at its own ZeRO stage, 7 when it does not (naming the stage\n"
+            "that would), 3 for a bad spec.\n",
             PLAN_MAX_GPUS);
 }
 
-/* model.channels, from the spec or from the data's first file. */
+/* model.channels, from the spec or from the data: the union of the
+ * datasets' channels by name (a mixture's batches hold them all). */
 static dure_status_t resolve_channels(const struct dure_jobspec *spec, int *channels)
 {
     dure_status_t st = DURE_OK;
     dataio_reader_t *r = NULL;
-    struct dataio_reader_config rc = {0};
+    struct strmap names = STRMAP_INIT;
+    struct jobspec_dataset_ref sets[JOBSPEC_MAX_DATASETS];
     static const dataio_layout_t layouts[] = {
+        [JOBSPEC_LAYOUT_AUTO] = DATAIO_LAYOUT_AUTO,
         [JOBSPEC_LAYOUT_DURE] = DATAIO_LAYOUT_DURE,
         [JOBSPEC_LAYOUT_ROBOMIMIC] = DATAIO_LAYOUT_ROBOMIMIC,
-        [JOBSPEC_LAYOUT_ALOHA] = DATAIO_LAYOUT_ALOHA,
+        [JOBSPEC_LAYOUT_EPISODE_FILES] = DATAIO_LAYOUT_EPISODE_FILES,
     };
-    char keys[1024] = "";
+    int64_t n = 0, old = -1;
 
     if (spec->model.channels > 0) {
         *channels = spec->model.channels;
         goto out;
     }
-    for (size_t i = 0; i < spec->data.keys.count; i++) {
-        size_t len = strlen(keys);
-        snprintf(keys + len, sizeof keys - len, "%s%s", i ? "," : "",
-                 spec->data.keys.items[i]);
+    size_t count = jobspec_datasets(spec, sets);
+    for (size_t d = 0; d < count; d++) {
+        char keys[1024] = "";
+        for (size_t i = 0; i < sets[d].keys->count; i++) {
+            size_t len = strlen(keys);
+            snprintf(keys + len, sizeof keys - len, "%s%s", i ? "," : "",
+                     sets[d].keys->items[i]);
+        }
+        struct dataio_reader_config rc = {
+            .path = sets[d].path, .layout = layouts[sets[d].layout], .keys = keys,
+            .io = DATAIO_IO_SERIAL, .comm = MPI_COMM_NULL,
+        };
+        st = dataio_reader_open(&rc, &r);
+        DURE_CHECK(st == DURE_OK, st,
+                   "model.channels = 0 takes the channel count from the data, and "
+                   "data.%s%spath = '%s' could not be read (above): set it with --set "
+                   "model.channels=N", spec->mix.count ? sets[d].name : "",
+                   spec->mix.count ? "." : "", sets[d].path);
+        const struct dataio_dataset_info *in = dataio_reader_info(r);
+        for (int j = 0; j < in->n_channels; j++) {
+            DURE_TRY(strmap_put(&names, in->channel_names[j], n, &old));
+            n += old < 0;
+        }
+        dataio_reader_close(r);
+        r = NULL;
     }
-    rc.path = spec->data.path;
-    rc.layout = layouts[spec->data.layout];
-    rc.keys = keys;
-    rc.io = DATAIO_IO_SERIAL;
-    rc.comm = MPI_COMM_NULL;
-    st = dataio_reader_open(&rc, &r);
-    DURE_CHECK(st == DURE_OK, st,
-               "model.channels = 0 takes the channel count from data.path = '%s', which "
-               "could not be read (above): set it with --set model.channels=N",
-               spec->data.path);
-    *channels = dataio_reader_info(r)->n_channels;
+    *channels = (int)n;
 out:
+    strmap_free(&names);
     dataio_reader_close(r);
     return st;
 }

@@ -34,22 +34,74 @@ void cmd_plot_usage(FILE *out)
             "  -o, --out DIR   write the PNG files to DIR instead of RUN_DIR\n");
 }
 
+/* Datasets of a mixture drawn one curve each, at most. */
+#define PLOT_MAX_SETS 16
+
 struct plot_counts {
     long train, val, baseline;
+    int nsets;                         /* datasets of a mixture's validations */
+    long val_sets;                     /* validation lines with datasets */
+    char sets[PLOT_MAX_SETS][40];      /* their names, in order of appearance */
 };
 
-/* The two data files: train (step loss ts/s mfu) and val (step val_loss
- * baseline_loss|NaN). */
+/* The data files: train (step loss ts/s mfu), val (step val_loss
+ * baseline_loss|NaN) and sets (step, then val_loss baseline_loss of each
+ * dataset of a mixture, in the order of the first line that names them). */
 struct plot_data {
-    const char *train, *val;
+    const char *train, *val, *sets;
 };
+
+/* A mixture's validation line: one row of `sets` per dataset. */
+static dure_status_t write_sets(const char *line, const char *metrics, long lineno,
+                                double step, FILE *sets, struct plot_counts *n)
+{
+    dure_status_t st = DURE_OK;
+    json_doc_t *doc = NULL;
+    double row[2 * PLOT_MAX_SETS];
+    for (int d = 0; d < 2 * PLOT_MAX_SETS; d++) {
+        row[d] = NAN;
+    }
+    DURE_TRY(json_parse(line, strlen(line), metrics, &doc));
+    const struct json_value *all = json_get(json_root(doc), "datasets");
+    DURE_CHECK(all && all->type == JSON_OBJECT, DURE_ERR_FORMAT,
+               "%s:%ld: \"datasets\" is not an object", metrics, lineno);
+    for (const struct json_value *v = all->child; v; v = v->next) {
+        const struct json_value *l = json_get(v, "val_loss"), *b = json_get(v, "baseline_loss");
+        int d = 0;
+        while (d < n->nsets && strcmp(n->sets[d], v->key) != 0) {
+            d++;
+        }
+        if (d == n->nsets) {
+            /* A run's datasets are fixed: the first line names them all. */
+            DURE_CHECK(n->val_sets == 0, DURE_ERR_FORMAT,
+                       "%s:%ld: dataset '%s' was not in the earlier validations", metrics,
+                       lineno, v->key);
+            if (d == PLOT_MAX_SETS) {
+                continue; /* drawn: the first PLOT_MAX_SETS */
+            }
+            snprintf(n->sets[d], sizeof n->sets[d], "%s", v->key);
+            n->nsets++;
+        }
+        row[2 * d] = l && l->type == JSON_NUMBER ? l->number : NAN;
+        row[2 * d + 1] = b && b->type == JSON_NUMBER ? b->number : NAN;
+    }
+    fprintf(sets, "%.0f", step);
+    for (int d = 0; d < 2 * n->nsets; d++) {
+        fprintf(sets, " %.9g", row[d]);
+    }
+    fputc('\n', sets);
+    n->val_sets++;
+out:
+    json_free(doc);
+    return st;
+}
 
 /* Split metrics.jsonl into the two data files of g. */
 static dure_status_t write_data(const char *metrics, struct gnuplot *g, struct plot_data *d,
                                 struct plot_counts *n)
 {
     dure_status_t st = DURE_OK;
-    FILE *in = NULL, *train = NULL, *val = NULL;
+    FILE *in = NULL, *train = NULL, *val = NULL, *sets = NULL;
     char *line = NULL;
     size_t cap = 0;
     long lineno = 0;
@@ -57,6 +109,7 @@ static dure_status_t write_data(const char *metrics, struct gnuplot *g, struct p
     DURE_SYS_TRY((in = fopen(metrics, "r")) != NULL, "cannot read %s", metrics);
     DURE_TRY(gnuplot_data(g, "train.dat", &train, &d->train));
     DURE_TRY(gnuplot_data(g, "val.dat", &val, &d->val));
+    DURE_TRY(gnuplot_data(g, "sets.dat", &sets, &d->sets));
     while (getline(&line, &cap, in) > 0) {
         double step = 0, loss = 0, tps = 0, mfu = 0, vl = 0, bl = NAN;
         lineno++;
@@ -68,6 +121,9 @@ static dure_status_t write_data(const char *metrics, struct gnuplot *g, struct p
             }
             fprintf(val, "%.0f %.9g %.9g\n", step, vl, bl);
             n->val++;
+            if (strstr(line, "\"datasets\"")) {
+                DURE_TRY(write_sets(line, metrics, lineno, step, sets, n));
+            }
         } else if (json_line_number(line, "loss", &loss)) {
             json_line_number(line, "timesteps_per_s", &tps);
             json_line_number(line, "mfu", &mfu);
@@ -88,6 +144,9 @@ out:
     if (val && gnuplot_data_close(g, val) != DURE_OK && st == DURE_OK) {
         st = DURE_ERR_IO;
     }
+    if (sets && gnuplot_data_close(g, sets) != DURE_OK && st == DURE_OK) {
+        st = DURE_ERR_IO;
+    }
     free(line);
     return st;
 }
@@ -101,7 +160,8 @@ static dure_status_t draw(struct gnuplot *g, const struct plot_data *d, const ch
     snprintf(loss, sizeof loss, "%s/loss.png", outdir);
     snprintf(throughput, sizeof throughput, "%s/throughput.png", outdir);
     gnuplot_printf(g, "set terminal pngcairo size 1000,600 noenhanced\nset grid\n"
-                      "set key outside right top vertical\nset xlabel 'step'\n");
+                      "set key inside top right opaque samplen 2 spacing 0.9 font ',9'\n"
+                      "set xlabel 'step'\n");
     gnuplot_output(g, loss);
     gnuplot_printf(g, "set title ");
     gnuplot_quote(g, title);
@@ -118,6 +178,18 @@ static dure_status_t draw(struct gnuplot *g, const struct plot_data *d, const ch
         gnuplot_quote(g, d->val);
         gnuplot_printf(g, " using 1:3 with lines dt 2 lw 2 "
                           "title 'naive baseline (repeat last patch)'");
+    }
+    for (int k = 0; k < n->nsets; k++) {
+        /* Dataset k: its validation and its baseline, in one colour. */
+        for (int base = 0; base <= 1; base++) {
+            char title[64];
+            gnuplot_printf(g, ", ");
+            gnuplot_quote(g, d->sets);
+            gnuplot_printf(g, " using 1:%d with %s lc %d title ", 2 + 2 * k + base,
+                           base ? "lines dt 3 lw 1" : "linespoints pt 6 lw 1", k + 4);
+            snprintf(title, sizeof title, "%s %s", n->sets[k], base ? "baseline" : "val");
+            gnuplot_quote(g, title);
+        }
     }
     gnuplot_printf(g, "\nunset logscale y\n");
     gnuplot_output(g, throughput);
@@ -145,9 +217,9 @@ int cmd_plot(int argc, char **argv)
     const char *outdir = NULL;
     char metrics[4200];
     struct gnuplot g;
-    struct plot_data d = {NULL, NULL};
+    struct plot_data d = {NULL, NULL, NULL};
     int have_g = 0, opt;
-    struct plot_counts n = {0, 0, 0};
+    struct plot_counts n = {0};
 
     while ((opt = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
         switch (opt) {
@@ -177,8 +249,12 @@ int cmd_plot(int argc, char **argv)
     DURE_SYS_TRY(access(outdir, W_OK | X_OK) == 0, "dure plot: output directory '%s'", outdir);
     DURE_TRY(draw(&g, &d, outdir, run_dir, &n));
     printf("dure plot: wrote %s/loss.png and %s/throughput.png (%ld steps, %ld "
-           "validation points)\n",
+           "validation points",
            outdir, outdir, n.train, n.val);
+    for (int k = 0; k < n.nsets; k++) {
+        printf("%s%s", k ? ", " : "; per dataset: ", n.sets[k]);
+    }
+    printf(")\n");
 out:
     if (have_g) {
         gnuplot_end(&g);

@@ -6,7 +6,10 @@
  * from the newest valid checkpoint in checkpoint.dir, and trains until
  * run.steps, writing metrics (rank 0), validating every run.val_every steps
  * and checkpointing every checkpoint.every steps. A completed run leaves
- * RUN_DIR/FINISHED; starting it again does nothing and exits 0.
+ * RUN_DIR/FINISHED; starting it again with the same spec does nothing and
+ * exits 0, with a spec that computes something else exits 3 saying how to
+ * start a new run. A run that fails before writing anything leaves no run
+ * directory behind.
  *
  * Stopping: SIGUSR2 or SIGTERM on any rank makes every rank stop at the
  * same step boundary, write a checkpoint and exit 75 (DURE_EXIT_PREEMPTED).
@@ -82,10 +85,15 @@ static void abort_job(int rank, dure_status_t st)
     MPI_Abort(MPI_COMM_WORLD, dure_exit_code(st));
 }
 
-/* RUN_DIR/FINISHED: written last, atomically, by rank 0. */
-static dure_status_t write_finished(const char *run_dir, long steps, double loss,
-                                    double val, double baseline)
+/* RUN_DIR/FINISHED: written last, atomically, by rank 0. result_hash is
+ * the spec's JOBSPEC_HASH_RESULT, so that a later start can tell whether it
+ * is the same run. */
+static dure_status_t write_finished(const struct dure_jobspec *spec, long steps,
+                                    double loss, double val, double baseline)
 {
+    const char *run_dir = spec->run.dir;
+    uint64_t h = 0;
+    char hex[17];
     dure_status_t st = DURE_OK;
     char path[4200], text[256];
     time_t now = time(NULL);
@@ -96,10 +104,12 @@ static dure_status_t write_finished(const char *run_dir, long steps, double loss
     int n = snprintf(path, sizeof path, "%s/FINISHED", run_dir);
     DURE_CHECK(n > 0 && (size_t)n < sizeof path, DURE_ERR_ARG, "run.dir too long: %s",
                run_dir);
+    DURE_TRY(jobspec_hash(spec, JOBSPEC_HASH_RESULT, &h));
+    jobspec_hash_hex(h, hex);
     n = snprintf(text, sizeof text,
                  "steps %ld\nfinished %s\ntrain_loss %.17g\nval_loss %.17g\n"
-                 "baseline_loss %.17g\n",
-                 steps, when, loss, val, baseline);
+                 "baseline_loss %.17g\nresult_hash %s\n",
+                 steps, when, loss, val, baseline, hex);
     DURE_CHECK(n > 0 && (size_t)n < sizeof text, DURE_ERR_INTERNAL,
                "FINISHED text of %d bytes does not fit", n);
     DURE_TRY(dure_file_write_atomic(path, text, (size_t)n, 0644));
@@ -149,8 +159,7 @@ struct manifest_parts {
     struct manifest_kv *kv;       /* (n_keys) "section.key" -> value */
     char *text;                   /* the names and values kv points into */
     char *command;
-    glob_t files;                 /* data.path expanded (layout aloha) */
-    const char *paths[2];         /* data.path, data.val_path (other layouts) */
+    glob_t files;                 /* every dataset's path and val_path expanded */
     char hash[17];
     struct train_comm_desc comm;
     struct manifest_kv algos[4];
@@ -175,9 +184,8 @@ static dure_status_t manifest_prepare(struct manifest_parts *p, struct manifest_
 {
     dure_status_t st = DURE_OK;
     enum { NAME = 64, VALUE = 4096 };
-    size_t n_keys = 0, n_paths = 0;
+    size_t n_keys = 0;
     const struct jobspec_key *keys = jobspec_keys(&n_keys);
-    const char *const *data = p->paths;
     uint64_t h = 0;
 
     p->kv = calloc(n_keys, sizeof *p->kv);
@@ -195,18 +203,12 @@ static dure_status_t manifest_prepare(struct manifest_parts *p, struct manifest_
     }
     DURE_TRY(jobspec_hash(spec, JOBSPEC_HASH_ALL, &h));
     jobspec_hash_hex(h, p->hash);
-    if (spec->data.layout == JOBSPEC_LAYOUT_ALOHA) {
-        /* A glob of files, one per episode: fingerprint each. */
-        DURE_CHECK(glob(spec->data.path, 0, NULL, &p->files) == 0, DURE_ERR_IO,
-                   "data.path = '%s' matches no file", spec->data.path);
-        data = (const char *const *)p->files.gl_pathv;
-        n_paths = p->files.gl_pathc;
-    } else {
-        p->paths[n_paths++] = spec->data.path;
-        if (spec->data.val_path[0]) {
-            p->paths[n_paths++] = spec->data.val_path;
-        }
-    }
+    /* Every file read: a glob (one file per episode) is fingerprinted file by
+     * file; a plain name is itself (GLOB_NOCHECK keeps a name glob would not
+     * match, such as one holding '['). */
+    DURE_TRY(jobspec_data_files(spec, &p->files));
+    const char *const *data = (const char *const *)p->files.gl_pathv;
+    size_t n_paths = p->files.gl_pathc;
     train_comm_describe(train, &p->comm);
     p->algos[0] = (struct manifest_kv){"allreduce", p->comm.allreduce};
     p->algos[1] = (struct manifest_kv){"reduce_scatter", p->comm.reduce_scatter};
@@ -283,10 +285,17 @@ struct run_state {
 static dure_status_t validate(struct run_state *rs, long step)
 {
     dure_status_t st = DURE_OK;
-    DURE_TRY(train_validate(rs->train, &rs->val, &rs->baseline));
+    struct train_val v;
+    struct dure_val_dataset sets[TRAIN_MAX_DATASETS];
+    DURE_TRY(train_validate(rs->train, &v));
+    rs->val = v.loss;
+    rs->baseline = v.baseline;
     rs->last_val = step;
+    for (int d = 0; d < v.n; d++) {
+        sets[d] = (struct dure_val_dataset){v.name[d], v.loss_d[d], v.baseline_d[d]};
+    }
     if (rs->metrics && !isnan(rs->val)) {
-        DURE_TRY(dure_metrics_val(rs->metrics, step, rs->val, rs->baseline));
+        DURE_TRY(dure_metrics_val(rs->metrics, step, rs->val, rs->baseline, sets, v.n));
     }
 out:
     return st;
@@ -445,22 +454,35 @@ static dure_status_t run(const struct dure_jobspec *spec, const struct dure_rank
     struct run_state rs = {spec, NULL, NULL, ranks->world_rank, -1, -1, 0, NAN, NAN, NAN};
     int rank = ranks->world_rank, resumed = 0;
     char from[CKPT_PATH_MAX] = "";
-    FILE *progress = rank == 0 ? stdout : NULL;
+    FILE *progress = rank == 0 ? stdout : NULL, *report = NULL;
+    char *report_text = NULL;
+    size_t report_len = 0;
     double t0 = MPI_Wtime();
 
     *collective = 1;
+    DURE_TRY(dure_signals_install());
+    /* The resolved table and the setup report are shown once the setup has
+     * succeeded: an error (bad data, no memory) then stands alone instead of
+     * landing in the middle of a table. */
+    if (rank == 0) {
+        report = open_memstream(&report_text, &report_len); /* NULL: report directly */
+    }
+    const struct train_hooks hooks = {dure_watchdog_abort, dure_signals_pending};
+    st = train_create(spec, ranks, MPI_COMM_WORLD, &hooks, report ? report : progress,
+                      &rs.train);
+    if (report) {
+        fclose(report);
+    }
+    DURE_TRY(st);
     if (rank == 0) {
         char topo[1024];
         dure_topo_format(args->topo, topo, sizeof topo);
         st = jobspec_print_table(spec, stdout);
         printf("topology: %s; local ranks from %s\n", topo, ranks->local_source);
-        DURE_TRY(bcast_status(st));
-    } else {
-        DURE_TRY(bcast_status(DURE_OK));
+        fputs(report_text ? report_text : "", stdout);
+        fflush(stdout);
     }
-    DURE_TRY(dure_signals_install());
-    const struct train_hooks hooks = {dure_watchdog_abort, dure_signals_pending};
-    DURE_TRY(train_create(spec, ranks, MPI_COMM_WORLD, &hooks, progress, &rs.train));
+    DURE_TRY(bcast_status(st));
     DURE_TRY(train_resume(rs.train, &resumed, from, sizeof from));
     long done = train_steps_done(rs.train);
     int launch = 0;
@@ -501,10 +523,11 @@ static dure_status_t run(const struct dure_jobspec *spec, const struct dure_rank
                               "loss %.6f | naive baseline %.6f (validation/baseline %.3f)",
                               steps, dur, rs.loss, rs.val, rs.baseline, rs.val / rs.baseline);
         }
-        st = write_finished(spec->run.dir, steps, rs.loss, rs.val, rs.baseline);
+        st = write_finished(spec, steps, rs.loss, rs.val, rs.baseline);
     }
     DURE_TRY(bcast_status(st));
 out:
+    free(report_text);
     if (st != DURE_OK && !*collective) {
         abort_job(rank, st);
     }
@@ -525,8 +548,44 @@ out:
     return st;
 }
 
+/*
+ * A finished run of this spec: DURE_OK; of another spec (the result hash
+ * in FINISHED differs: model, data, optimizer or steps changed),
+ * DURE_ERR_ARG saying how to start a new run. FINISHED files without a
+ * hash (older dure) count as this spec's.
+ */
+static dure_status_t check_finished(const struct dure_jobspec *spec, const char *path)
+{
+    dure_status_t st = DURE_OK;
+    FILE *f = fopen(path, "r");
+    char line[256], old[32] = "", hex[17];
+    uint64_t h = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        sscanf(line, "result_hash %31s", old);
+    }
+    if (f) {
+        fclose(f);
+    }
+    DURE_TRY(jobspec_hash(spec, JOBSPEC_HASH_RESULT, &h));
+    jobspec_hash_hex(h, hex);
+    DURE_CHECK(!old[0] || strcmp(old, hex) == 0, DURE_ERR_ARG,
+               "%s: run '%s' in %s finished with another job spec (result hash %s, this "
+               "one %s: the model, data, optimizer or steps differ); nothing was run. To "
+               "start a new run give it its own directory (--set run.dir=%s-2, or another "
+               "run.name), or remove %s", spec->origin, spec->run.name, spec->run.dir, old,
+               hex, spec->run.dir, spec->run.dir);
+out:
+    return st;
+}
+
+/* What prepare_dirs created: removed again if the run leaves them empty. */
+struct made_dirs {
+    int run, ckpt;
+};
+
 /* Rank 0 checks RUN_DIR/FINISHED and prepares the directories. */
-static dure_status_t prepare_dirs(const struct dure_jobspec *spec, int rank, int *finished)
+static dure_status_t prepare_dirs(const struct dure_jobspec *spec, int rank, int *finished,
+                                  struct made_dirs *made)
 {
     dure_status_t st = DURE_OK;
     int flag = 0;
@@ -534,7 +593,11 @@ static dure_status_t prepare_dirs(const struct dure_jobspec *spec, int rank, int
         char path[4200];
         snprintf(path, sizeof path, "%s/FINISHED", spec->run.dir);
         flag = access(path, F_OK) == 0;
-        if (!flag) {
+        if (flag) {
+            st = check_finished(spec, path);
+        } else {
+            made->run = access(spec->run.dir, F_OK) != 0;
+            made->ckpt = access(spec->checkpoint.dir, F_OK) != 0;
             st = dure_mkdirs(spec->run.dir);
             if (st == DURE_OK) {
                 st = dure_mkdirs(spec->checkpoint.dir);
@@ -546,6 +609,18 @@ static dure_status_t prepare_dirs(const struct dure_jobspec *spec, int rank, int
     *finished = flag;
 out:
     return st;
+}
+
+/* A run that failed before writing anything leaves no empty directory
+ * (rmdir refuses non-empty ones: a manifest or checkpoint stays). */
+static void remove_empty_dirs(const struct dure_jobspec *spec, const struct made_dirs *made)
+{
+    if (made->ckpt) {
+        rmdir(spec->checkpoint.dir);
+    }
+    if (made->run) {
+        rmdir(spec->run.dir);
+    }
 }
 
 int cmd_run(int argc, char **argv)
@@ -560,6 +635,7 @@ int cmd_run(int argc, char **argv)
     struct dure_topo topo;
     const char **sets = NULL;
     int n_sets = 0, opt, mpi_up = 0, have_ranks = 0, collective = 1, finished = 0;
+    struct made_dirs made = {0, 0};
 
     memset(&ranks, 0, sizeof ranks);
     memset(&topo, 0, sizeof topo);
@@ -608,7 +684,7 @@ int cmd_run(int argc, char **argv)
     st = jobspec_load(job, sets, &spec);
     dure_log_set_quiet(0);
     DURE_TRY(dure_agree(MPI_COMM_WORLD, st, "reading the job spec"));
-    DURE_TRY(prepare_dirs(spec, ranks.world_rank, &finished));
+    DURE_TRY(prepare_dirs(spec, ranks.world_rank, &finished, &made));
     if (finished) {
         if (ranks.world_rank == 0) {
             printf("dure run: %s/FINISHED exists: run '%s' is complete, nothing to do\n",
@@ -618,6 +694,9 @@ int cmd_run(int argc, char **argv)
     }
     struct run_args args = {argc, typed, &topo};
     st = run(spec, &ranks, &args, &collective);
+    if (st != DURE_OK && st != DURE_ERR_INTERRUPTED && ranks.world_rank == 0) {
+        remove_empty_dirs(spec, &made);
+    }
 out:
     jobspec_free(spec);
     dure_topo_free(&topo);

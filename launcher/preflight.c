@@ -116,24 +116,16 @@ static void probe_gpu(struct pf_probe *p, const struct dure_ranks *r, const stru
 
 /* ---------------------------------------------------------------- one node */
 
-/* The dataset's files as the job spec names them (a glob for aloha). */
-static dure_status_t data_paths(const struct dure_jobspec *s, glob_t *g, const char **two,
+/* Every file of every dataset the job spec names (path and val_path of
+ * each, globs expanded; a name no glob matches stays itself, and the
+ * fingerprint then says it is missing). */
+static dure_status_t data_paths(const struct dure_jobspec *s, glob_t *g,
                                 const char *const **paths, size_t *n)
 {
     dure_status_t st = DURE_OK;
-    *n = 0;
-    if (s->data.layout == JOBSPEC_LAYOUT_ALOHA) {
-        DURE_CHECK(glob(s->data.path, 0, NULL, g) == 0, DURE_ERR_IO,
-                   "data.path = '%s' matches no file", s->data.path);
-        *paths = (const char *const *)g->gl_pathv;
-        *n = g->gl_pathc;
-        goto out;
-    }
-    two[(*n)++] = s->data.path;
-    if (s->data.val_path[0]) {
-        two[(*n)++] = s->data.val_path;
-    }
-    *paths = two;
+    DURE_TRY(jobspec_data_files(s, g));
+    *paths = (const char *const *)g->gl_pathv;
+    *n = g->gl_pathc;
 out:
     return st;
 }
@@ -142,12 +134,11 @@ out:
 static void probe_data(struct pf_probe *p, const struct pf_options *o)
 {
     glob_t g = {0};
-    const char *two[2];
     const char *const *paths = NULL;
     size_t n = 0;
     struct manifest_fingerprint fp;
     dure_log_set_quiet(1);
-    dure_status_t st = data_paths(o->spec, &g, two, &paths, &n);
+    dure_status_t st = data_paths(o->spec, &g, &paths, &n);
     if (st == DURE_OK) {
         st = manifest_fingerprint(paths, n, MANIFEST_FP_SAMPLED, &fp, NULL);
     }

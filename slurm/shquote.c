@@ -6,15 +6,28 @@
 
 void shquote_append(struct strbuf *sb, const char *s)
 {
-    strbuf_putc(sb, '\'');
-    for (const char *p = s; *p; p++) {
-        if (*p == '\'') {
-            strbuf_puts(sb, "'\\''");
-        } else {
-            strbuf_putc(sb, *p);
-        }
+    int open = 0;
+    if (!*s) {
+        strbuf_puts(sb, "''");
+        return;
     }
-    strbuf_putc(sb, '\'');
+    for (const char *p = s; *p; p++) {
+        /* ' cannot be inside '...'; \ can, but one ending a '...' reads
+         * to shellcheck as an attempt to escape the quote (SC1003). Both
+         * go between the quoted runs, backslash-escaped. */
+        int escaped = *p == '\'' || *p == '\\';
+        if (escaped == open) {
+            strbuf_putc(sb, '\'');
+            open = !open;
+        }
+        if (escaped) {
+            strbuf_putc(sb, '\\');
+        }
+        strbuf_putc(sb, *p);
+    }
+    if (open) {
+        strbuf_putc(sb, '\'');
+    }
 }
 
 dure_status_t sbatch_quote_append(struct strbuf *sb, const char *what, const char *s)

@@ -13,8 +13,9 @@
 
 /*
  * Append `s` as exactly one bash word with no expansion of any kind:
- * 'text' with each ' written as '\''; '' for the empty string. Any byte
- * (newlines included) is safe.
+ * 'text' with each ' and \ written outside the quotes as \' and \\
+ * ("it's" is 'it'\''s', "a\" is 'a'\\, which shellcheck reads without
+ * SC1003); '' for the empty string. Any byte (newlines included) is safe.
  */
 void shquote_append(struct strbuf *sb, const char *s);
 

@@ -211,7 +211,8 @@ out:
 }
 
 dure_status_t dure_metrics_val(dure_metrics_t *m, long step, double val_loss,
-                               double baseline_loss)
+                               double baseline_loss, const struct dure_val_dataset *sets,
+                               int n)
 {
     dure_status_t st = DURE_OK;
     struct json_writer w;
@@ -223,14 +224,31 @@ dure_status_t dure_metrics_val(dure_metrics_t *m, long step, double val_loss,
     if (!isnan(baseline_loss)) {
         put_num(&w, "baseline_loss", baseline_loss, 1);
     }
+    if (n > 1) {
+        json_key(&w, "datasets");
+        json_begin_object(&w);
+        for (int d = 0; d < n; d++) {
+            json_key(&w, sets[d].name);
+            json_begin_object(&w);
+            put_num(&w, "val_loss", sets[d].loss, 1);
+            put_num(&w, "baseline_loss", sets[d].baseline, 1);
+            json_end_object(&w);
+        }
+        json_end_object(&w);
+    }
     json_end_object(&w);
     fputc('\n', m->file);
     DURE_TRY(json_writer_finish(&w, m->path));
     DURE_SYS_TRY(fflush(m->file) == 0, "cannot write %s", m->path);
     m->last_val = val_loss;
     if (m->progress && !m->tty) {
-        fprintf(m->progress, "step %ld: validation loss %.6f (naive baseline %.6f)\n",
-                step, val_loss, baseline_loss);
+        fprintf(m->progress, "step %ld: validation loss %.6f (naive baseline %.6f)", step,
+                val_loss, baseline_loss);
+        for (int d = 0; n > 1 && d < n; d++) {
+            fprintf(m->progress, "%s %s %.4f/%.4f", d ? "," : ";", sets[d].name,
+                    sets[d].loss, sets[d].baseline);
+        }
+        fputc('\n', m->progress);
         fflush(m->progress);
     }
 out:

@@ -58,12 +58,21 @@ dure_status_t dure_metrics_open(dure_metrics_t **out, const char *run_dir,
 /* Append one step's line and update the progress display. */
 dure_status_t dure_metrics_step(dure_metrics_t *m, const struct dure_step_metrics *s);
 
+/* One dataset's validation (a mixture's line lists them). */
+struct dure_val_dataset {
+    const char *name;
+    double loss, baseline;
+};
+
 /*
  * Append a validation line; the progress display shows it from then on.
- * baseline_loss may be NAN when there is none.
+ * baseline_loss may be NAN when there is none. With n > 1 datasets, the
+ * line also holds each one's: "datasets": {"NAME": {"val_loss": L,
+ * "baseline_loss": B}, ...}, and the progress line names them compactly.
  */
 dure_status_t dure_metrics_val(dure_metrics_t *m, long step, double val_loss,
-                               double baseline_loss);
+                               double baseline_loss, const struct dure_val_dataset *sets,
+                               int n);
 
 /*
  * Show `text` at the end of every progress line from now on ("straggler

@@ -111,29 +111,40 @@ out:
     return st;
 }
 
+/*
+ * The training loader of the spec's datasets (val < 0; jobspec_datasets:
+ * data.path, or a mixture), or the validation loader of dataset val: its
+ * val_path read whole, else its held-out episodes, normalized with the
+ * training loader's statistics of that dataset, in the training loader's
+ * channels.
+ */
 static dure_status_t open_loader(train_t *t, MPI_Comm world, int val, dataio_loader_t **out)
 {
     dure_status_t st = DURE_OK;
     const struct dure_jobspec *s = t->spec;
     struct dataio_loader_config cfg;
-    char *keys = NULL;
+    struct jobspec_dataset_ref sets[JOBSPEC_MAX_DATASETS];
+    struct dataio_source src[JOBSPEC_MAX_DATASETS];
+    char *keys[JOBSPEC_MAX_DATASETS] = {NULL};
     static const dataio_layout_t layouts[] = {
+        [JOBSPEC_LAYOUT_AUTO] = DATAIO_LAYOUT_AUTO,
         [JOBSPEC_LAYOUT_DURE] = DATAIO_LAYOUT_DURE,
         [JOBSPEC_LAYOUT_ROBOMIMIC] = DATAIO_LAYOUT_ROBOMIMIC,
-        [JOBSPEC_LAYOUT_ALOHA] = DATAIO_LAYOUT_ALOHA,
+        [JOBSPEC_LAYOUT_EPISODE_FILES] = DATAIO_LAYOUT_EPISODE_FILES,
     };
     static const dataio_io_t ios[] = {
         [JOBSPEC_IO_AUTO] = DATAIO_IO_AUTO,
         [JOBSPEC_IO_SERIAL] = DATAIO_IO_SERIAL,
         [JOBSPEC_IO_MPIIO] = DATAIO_IO_MPIIO,
     };
+    const size_t n = jobspec_datasets(s, sets);
 
-    DURE_TRY(join_keys(&s->data.keys, &keys));
     dataio_loader_config_init(&cfg);
-    cfg.path = s->data.path;
-    cfg.layout = layouts[s->data.layout];
-    cfg.keys = keys;
-    cfg.split = DATAIO_SPLIT_TRAIN;
+    cfg.n_sources = (int)n;
+    cfg.sources = src;
+    cfg.balance_alpha = s->data.balance_alpha;
+    cfg.sample_rate_hz = s->data.sample_rate_hz;
+    cfg.split = val >= 0 ? DATAIO_SPLIT_VAL : DATAIO_SPLIT_TRAIN;
     cfg.window = t->window;
     cfg.global_batch = s->optim.global_batch;
     cfg.comm = world;
@@ -144,27 +155,63 @@ static dure_status_t open_loader(train_t *t, MPI_Comm world, int val, dataio_loa
     cfg.on_nan = s->data.on_nan == JOBSPEC_DATA_NAN_SKIP ? DATAIO_NAN_SKIP : DATAIO_NAN_REFUSE;
     cfg.io = ios[s->data.io];
     cfg.expect_channels = s->model.channels;
-    if (val) {
+    cfg.val_fraction = s->data.val_fraction;
+    for (size_t d = 0; d < n; d++) {
+        DURE_TRY(join_keys(sets[d].keys, &keys[d]));
+        src[d] = (struct dataio_source){
+            .name = sets[d].name, .path = sets[d].path, .layout = layouts[sets[d].layout],
+            .keys = keys[d], .weight = sets[d].weight, .own_val = sets[d].val_path[0] != 0,
+        };
+    }
+    if (val >= 0) {
         /* The same windows at every validation and every world size. */
         cfg.shuffle = 0;
         cfg.prefetch = 2;
-        if (s->data.val_path[0]) {
-            cfg.path = s->data.val_path;
-            cfg.split = DATAIO_SPLIT_ALL;
-        } else {
-            cfg.split = DATAIO_SPLIT_VAL;
+        cfg.channel_names = dataio_loader_channel_names(t->train_ld);
+        cfg.n_channel_names = dataio_loader_channels(t->train_ld);
+        cfg.n_sources = 1;
+        cfg.sources = &src[val];
+        if (src[val].own_val) {
+            int64_t common = 0;
+            char first[512];
+            DURE_TRY(dataio_paths_overlap(sets[val].path, sets[val].val_path, &common, first,
+                                          sizeof first));
+            if (common > 0 && t->rank == 0) {
+                dure_log_warn(__FILE__, __LINE__,
+                              "data.%s%sval_path = '%s' overlaps the training data (path = "
+                              "'%s'): %" PRId64 " file(s) in both, the first '%s'; the "
+                              "validation loss will look better than it is",
+                              s->mix.count ? sets[val].name : "", s->mix.count ? "." : "",
+                              sets[val].val_path, sets[val].path, common, first);
+            }
+            src[val].path = sets[val].val_path;
         }
         if (cfg.normalize) {
             /* Validate on data normalized as the model was trained: with the
              * training loader's statistics, never the validation file's own,
              * and without a second pass over the training split when the
              * file stores none. */
-            dataio_loader_norm(t->train_ld, &cfg.norm_mean, &cfg.norm_std);
+            dataio_loader_source_norm(t->train_ld, val, &src[val].norm_mean,
+                                      &src[val].norm_std);
         }
     }
     DURE_TRY(dataio_loader_open(&cfg, out));
+    /* The loss does not yet leave out the channels a window's dataset lacks
+     * (issue 17): a mixture trains only on datasets with the same channels. */
+    for (int d = 0; d < dataio_loader_sources(*out); d++) {
+        const struct dataio_dataset_info *in = dataio_loader_source_info(*out, d);
+        const char *name = dataio_loader_source_name(*out, d);
+        DURE_CHECK(in->n_channels == dataio_loader_channels(*out), DURE_ERR_FORMAT,
+                   "'%s' (dataset '%s') has %d of the mixture's %d channels: training on "
+                   "datasets with different channel sets needs a masked loss, which dure "
+                   "does not have yet; choose data.%s.keys so that every dataset has the "
+                   "same channels", in->path, name, in->n_channels,
+                   dataio_loader_channels(*out), name);
+    }
 out:
-    free(keys);
+    for (size_t d = 0; d < n; d++) {
+        free(keys[d]);
+    }
     return st;
 }
 
@@ -427,21 +474,35 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
                         &t->dev);
     DURE_TRY(dure_agree(world, local, "device setup"));
 
-    DURE_TRY(open_loader(t, world, 0, &t->train_ld));
+    DURE_TRY(open_loader(t, world, -1, &t->train_ld));
     t->channels = dataio_loader_channels(t->train_ld);
     t->micro_elems = (size_t)t->micro * (size_t)t->window * (size_t)t->channels;
-    if (spec->run.val_every > 0 && spec->run.val_batches > 0) {
-        DURE_TRY(open_loader(t, world, 1, &t->val_ld));
-        int64_t avail = dataio_loader_batches_per_epoch(t->val_ld);
-        t->val_batches = spec->run.val_batches;
-        if (avail < t->val_batches) {
+    for (int d = 0; spec->run.val_every > 0 && spec->run.val_batches > 0 &&
+                    d < dataio_loader_sources(t->train_ld); d++) {
+        t->n_val = d + 1; /* closed by train_destroy, whatever open_loader returns */
+        DURE_TRY(open_loader(t, world, d, &t->val_ld[d]));
+        const struct dataio_dataset_info *vi = dataio_loader_info(t->val_ld[d]);
+        if (progress && t->rank == 0 && vi->split_from &&
+            strcmp(vi->split_from, "data.val_fraction") == 0) {
+            int64_t held = 0;
+            for (int64_t e = 0; e < vi->n_episodes; e++) {
+                held += dataio_episode_in(vi, e, DATAIO_SPLIT_VAL);
+            }
+            fprintf(progress, "data: '%s' defines no validation split: %" PRId64 " of its %"
+                    PRId64 " episodes are held out for validation (data.val_fraction = %g)\n",
+                    vi->path, held, vi->n_episodes, spec->data.val_fraction);
+        }
+        int64_t avail = dataio_loader_batches_per_epoch(t->val_ld[d]);
+        t->val_batches[d] = spec->run.val_batches;
+        if (avail < t->val_batches[d]) {
             if (t->rank == 0) {
                 dure_log_warn(__FILE__, __LINE__,
-                              "the validation split holds %" PRId64 " global batch(es) of %d "
-                              "windows, fewer than run.val_batches = %d: using %" PRId64,
-                              avail, spec->optim.global_batch, t->val_batches, avail);
+                              "the validation split of '%s' holds %" PRId64 " global "
+                              "batch(es) of %d windows, fewer than run.val_batches = %d: "
+                              "using %" PRId64, vi->path, avail, spec->optim.global_batch,
+                              t->val_batches[d], avail);
             }
-            t->val_batches = (int)avail;
+            t->val_batches[d] = (int)avail;
         }
     }
 
@@ -529,7 +590,9 @@ void train_destroy(train_t *t)
     }
     comm_destroy(t->comm);
     device_close(t->dev);
-    dataio_loader_close(t->val_ld);
+    for (int d = 0; d < t->n_val; d++) {
+        dataio_loader_close(t->val_ld[d]);
+    }
     dataio_loader_close(t->train_ld);
     free(t->ctl_host);
     free(t->stage);
@@ -830,7 +893,11 @@ out:
 
 /* ---------------------------------------------------------------- validation */
 
-dure_status_t train_validate(train_t *t, double *val_loss, double *baseline_loss)
+_Static_assert(TRAIN_MAX_DATASETS == JOBSPEC_MAX_DATASETS, "one dataset limit");
+
+/* Mean loss and naive baseline over the validation batches of dataset d
+ * (collective). The baseline is computed once: the windows do not change. */
+static dure_status_t validate_dataset(train_t *t, int d, double *loss)
 {
     dure_status_t st = DURE_OK;
     const struct dataio_cursor start = {0, 0};
@@ -839,22 +906,17 @@ dure_status_t train_validate(train_t *t, double *val_loss, double *baseline_loss
     long count = 0;
     int A = t->accum;
 
-    *val_loss = NAN;
-    *baseline_loss = NAN;
-    if (!t->val_ld || t->val_batches <= 0) {
-        goto out;
-    }
-    DURE_TRY(dataio_loader_set_cursor(t->val_ld, &start));
+    DURE_TRY(dataio_loader_set_cursor(t->val_ld[d], &start));
     double *mine = ctl_mine(t);
-    for (int i = 0; i < t->val_batches; i++) {
+    for (int i = 0; i < t->val_batches[d]; i++) {
         struct dataio_batch b;
-        DURE_TRY(dataio_loader_next(t->val_ld, &b));
+        DURE_TRY(dataio_loader_next(t->val_ld[d], &b));
         for (int j = 0; j < A; j++) {
             const float *x = b.data + (size_t)j * t->micro_elems;
-            float loss = 0;
+            float l = 0;
             double base = 0;
-            DURE_TRY(model_forward(t->model, x, &loss));
-            mine[j] = loss;
+            DURE_TRY(model_forward(t->model, x, &l));
+            mine[j] = l;
             if (!t->have_baseline) {
                 DURE_TRY(model_baseline_loss(mc, x, &base));
             }
@@ -871,11 +933,45 @@ dure_status_t train_validate(train_t *t, double *val_loss, double *baseline_loss
         }
     }
     if (!t->have_baseline) {
-        t->baseline = base_sum / (double)count;
-        t->have_baseline = 1;
+        t->baseline[d] = base_sum / (double)count;
     }
-    *val_loss = sum / (double)count;
-    *baseline_loss = t->baseline;
+    *loss = sum / (double)count;
+out:
+    return st;
+}
+
+dure_status_t train_validate(train_t *t, struct train_val *out)
+{
+    dure_status_t st = DURE_OK;
+
+    out->loss = NAN;
+    out->baseline = NAN;
+    out->n = 0;
+    for (int d = 0; d < t->n_val; d++) {
+        if (t->val_batches[d] <= 0) {
+            goto out;
+        }
+    }
+    for (int d = 0; d < t->n_val; d++) {
+        DURE_TRY(validate_dataset(t, d, &out->loss_d[d]));
+        out->baseline_d[d] = t->baseline[d];
+        out->name[d] = dataio_loader_source_name(t->train_ld, d);
+    }
+    t->have_baseline = 1;
+    out->n = t->n_val;
+    if (t->n_val == 1) {
+        out->loss = out->loss_d[0];
+        out->baseline = out->baseline_d[0];
+    } else if (t->n_val > 1) {
+        /* The mixture's: each dataset as often as training draws it. */
+        out->loss = 0;
+        out->baseline = 0;
+        for (int d = 0; d < t->n_val; d++) {
+            double share = dataio_loader_source_share(t->train_ld, d);
+            out->loss += share * out->loss_d[d];
+            out->baseline += share * out->baseline_d[d];
+        }
+    }
 out:
     return st;
 }

@@ -143,12 +143,24 @@ dure_status_t train_resume(train_t *t, int *resumed, char *from, size_t cap);
  */
 dure_status_t train_step(train_t *t, struct train_step_result *res);
 
+#define TRAIN_MAX_DATASETS 64 /* = JOBSPEC_MAX_DATASETS */
+
+/* A validation: overall and per dataset. */
+struct train_val {
+    double loss, baseline;       /* one dataset: its own; a mixture: the sum
+                                    over datasets of share x theirs */
+    int n;                       /* datasets */
+    const char *name[TRAIN_MAX_DATASETS];      /* valid while t lives */
+    double loss_d[TRAIN_MAX_DATASETS], baseline_d[TRAIN_MAX_DATASETS];
+};
+
 /*
- * Validation over run.val_batches global batches of the validation split,
- * the same windows every time (collective): mean loss and the naive
- * baseline's (repeat the last patch) on the same windows.
+ * Validation over run.val_batches global batches of each dataset's
+ * validation windows, the same windows every time (collective): mean loss
+ * and the naive baseline's (repeat the last patch) on the same windows.
+ * Without validation, loss and baseline are NaN and n is 0.
  */
-dure_status_t train_validate(train_t *t, double *val_loss, double *baseline_loss);
+dure_status_t train_validate(train_t *t, struct train_val *out);
 
 /*
  * Account one step's compute and wait time (m: this rank's own metrics of

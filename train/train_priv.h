@@ -38,8 +38,12 @@ struct train {
     optim_t *opt;
     comm_t *comm;
     comm_bucketer_t *bucketer;
-    dataio_loader_t *train_ld, *val_ld;
-    int val_batches;             /* global batches per validation */
+    dataio_loader_t *train_ld;
+    /* Validation: one loader per dataset (a mixture is validated dataset
+     * by dataset), n_val of them, 0 without validation. */
+    int n_val;
+    dataio_loader_t *val_ld[TRAIN_MAX_DATASETS];
+    int val_batches[TRAIN_MAX_DATASETS]; /* global batches per validation */
 
     size_t n;                    /* parameters */
     struct comm_shard shard;     /* comm_shard_of(n, world_size, rank) */
@@ -73,7 +77,8 @@ struct train {
     double flops_per_step;       /* model FLOPs of one global step */
     double timesteps_per_step;   /* global_batch * W */
     double wait_seen;            /* loader wait_s already attributed */
-    double baseline;             /* naive baseline on the validation windows */
+    double baseline[TRAIN_MAX_DATASETS]; /* naive baseline on each dataset's
+                                            validation windows */
     int have_baseline;
     long fault_nan_step;         /* DURE_FAULT_NAN: step to poison, 0 = none */
     int fault_nan_rank;

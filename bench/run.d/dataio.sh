@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.d/dataio.sh BUILD - the dataio benchmarks (bench/dataio_bench.c):
 # streaming vs cat, random windows vs h5py, loader RSS vs file size, io serial
-# vs mpiio. Generates its datasets under /tmp and removes them; about 30 s.
+# vs mpiio, a mixture of 3 datasets vs one. Generates its datasets under /tmp and removes them; about 30 s.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -35,4 +35,13 @@ else
     echo "dataio: skipping the h5py comparisons: no h5py for /usr/bin/python3 (python3-h5py)"
 fi
 "$BENCH" rss "$TMP/small.h5" "$TMP/big.h5"
+# A mixture of three 64 MiB datasets against one of 192 MiB.
+for seed in 4 5; do
+    "$DURE" data gen -o "$TMP/part$seed.h5" --episodes 16 --length 65536 --channels 16 \
+        --val-fraction 0 --seed "$seed" >/dev/null
+done
+"$DURE" data gen -o "$TMP/one.h5" --episodes 48 --length 65536 --channels 16 \
+    --val-fraction 0 --seed 6 >/dev/null
+"$BENCH" mix "$TMP/one.h5" "$TMP/small.h5" "$TMP/part4.h5" "$TMP/part5.h5"
+rm -f "$TMP/part4.h5" "$TMP/part5.h5" "$TMP/one.h5"
 mpirun -np 2 "$BENCH" io "$TMP/big.h5"

@@ -27,6 +27,20 @@ if [ "$(h5dump -d /signals "$D/a.h5" | tail -n +3 | md5sum)" != \
 else
     t_fail "seeds 3 and 4 gave the same signals"
 fi
+t_run "gen --profile mill writes another plant" 0 "$DURE" data gen -o "$D/mill.h5" \
+    --profile mill --episodes 3 --length 200
+t_grep "with its channels and rate" "wrote $D/mill.h5: 3 episodes, 12 channels at 200 Hz"
+t_run "its channels are the spindle's" 0 h5dump -d /channels/names "$D/mill.h5"
+t_grep "the first" '"cell0.spindle.vib"'
+t_grep "the last" '"cell2.ambient.temp"'
+if printf '%s\n' "$T_OUT" | grep -q 'j0'; then t_fail "a mill has no robot joints"
+else t_ok "and no robot joint"; fi
+t_run "gen --profile arm, with its rate overridden" 0 "$DURE" data gen -o "$D/arm.h5" \
+    --profile arm --episodes 3 --length 200 --sample-rate 200
+t_grep "8 channels at the rate given" "wrote $D/arm.h5: 3 episodes, 8 channels at 200 Hz"
+t_run "an unknown profile is a usage error" 2 "$DURE" data gen -o "$D/x.h5" --profile lathe
+t_grep "naming the profiles" "--profile must be cell, arm or mill"
+rm -f "$D/mill.h5" "$D/arm.h5"
 t_run "gen into a missing directory fails" 1 gen -o "$D/no/such/dir.h5"
 t_grep "the directory is named" "no/such"
 t_run "gen with a bad validation fraction fails" 3 gen -o "$D/a.h5" --val-fraction 1.5
@@ -50,6 +64,32 @@ cp "$D/a.h5" "$D/trunc.h5"
 truncate -s 20000 "$D/trunc.h5"
 t_run "inspect a truncated file exits 4" 4 "$DURE" data inspect "$D/trunc.h5"
 t_grep "truncation is named" "trunc.h5' is truncated"
+
+# Bad data is exit 4 wherever it is found (it was 1 from stats and run).
+cp "$D/a.h5" "$D/flip.h5"
+python3 - "$D/flip.h5" <<'PY'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+# /signals' datatype message: float (version 1, class 1), little-endian, 4 bytes.
+i = b.find(bytes([0x11, 0x20, 0x1f, 0x00, 0x04, 0x00, 0x00, 0x00]))
+assert i > 0, "no float32 datatype message"
+b[i + 4] ^= 0x04  # one bit: a 0-byte float
+open(sys.argv[1], "wb").write(b)
+PY
+t_run "stats of a file with a flipped bit exits 4" 4 "$DURE" data stats "$D/flip.h5"
+t_grep "naming the dataset and what is wrong" "flip.h5', dataset '/signals': unsupported 0-byte float format"
+t_run "inspect of it exits 4" 4 "$DURE" data inspect "$D/flip.h5"
+printf '[run]\ndir = %s/flip-run\nsteps = 1\n[data]\npath = %s/flip.h5\n' "$D" "$D" > "$D/flip.ini"
+t_run "dure run on it exits 4" 4 "$DURE" run "$D/flip.ini"
+t_eq "with the error alone, no resolved table around it" \
+    "$(printf '%s\n' "$T_OUT" | grep -c -e '^run\.name ' -e '^slurm\.profile ')" 0
+t_eq "and no empty run directory left behind" "$(ls -d "$D/flip-run" 2>/dev/null)" ""
+ln -s "$D/loop1.h5" "$D/loop2.h5"
+ln -s "$D/loop2.h5" "$D/loop1.h5"
+t_run "a symlink loop is bad data for inspect" 4 "$DURE" data inspect "$D/loop1.h5"
+t_grep "named as a loop" "loop1.h5': Too many levels of symbolic links"
+t_run "and for stats" 4 "$DURE" data stats "$D/loop1.h5"
+rm -f "$D/loop1.h5" "$D/loop2.h5" "$D/flip.h5" "$D/flip.ini"
 
 t_run "stats prints and stores" 0 "$DURE" data stats "$D/a.h5"
 t_grep "stats are per channel" '^ +0 cell0\.j0\.pos +rad +mean +-?[0-9.e-]+ +std +[0-9.e-]+ +\(1200 values\)'
@@ -81,6 +121,27 @@ printf 'time,temp\n0,1\n0.1,hot\n' > "$D/bad.csv"
 t_run "a non-number exits 4" 4 "$DURE" data import -o "$D/bad.h5" --time-col time "$D/bad.csv"
 t_grep "line and column are named" "bad.csv:3: column 2 'temp': 'hot' is not a number"
 t_eq "no output file after failed imports" "$(ls "$D"/bad.h5 "$D"/.bad.h5* 2>/dev/null)" ""
+t_run "an import that keeps the episode id raw" 0 "$DURE" data import -o "$D/raw.h5" \
+    --episode-col plant --time-col time --drop serial,operator "$D/log.csv"
+t_grep "says the file is not anonymized" "1 column kept raw in /episode_meta .*: the file is not anonymized"
+t_run "inspect of it" 0 "$DURE" data inspect "$D/raw.h5"
+t_grep "says it is not anonymized" '^anonymized: no$'
+t_grep "names the raw column" '^raw columns: plant \(identifying values stored as they are in /episode_meta\)$'
+t_run "an HDF5 file given to import" 4 "$DURE" data import -o "$D/x.h5" --time-col time "$D/a.h5"
+t_grep "is named as HDF5, read in place" "a.h5' is an HDF5 file, not CSV: dure reads HDF5 files in place"
+cp "$D/log.csv" "$D/self.csv"
+t_run "an output that is the input" 3 "$DURE" data import -o "$D/self.csv" --time-col time \
+    --drop plant,serial,operator "$D/self.csv"
+t_grep "is refused" "the output '$D/self.csv' is the input '$D/self.csv' \(the same file\)"
+t_eq "the input is untouched" "$(cat "$D/self.csv")" "$(cat "$D/log.csv")"
+# 100,000 columns: the header was checked in quadratic time (20 s, then
+# refused). A CPU-time cap far above the linear cost catches a relapse
+# without timing anything.
+python3 -c 'print(",".join(f"c{i}" for i in range(100000))); print(",".join("1" for i in range(100000)))' > "$D/wide.csv"
+t_run "a 100,000-column CSV is refused at once" 4 bash -c "ulimit -t 5; exec \"\$0\" data import -o '$D/wide.h5' --sample-rate 1 '$D/wide.csv'" "$DURE"
+t_grep "naming the limit" "wide.csv:1: 100000 columns are channels; the dure format holds at most 65536"
+rm -f "$D/wide.csv" "$D/self.csv"
+
 unset DURE_ANON_KEY
 t_run "hashing without a key exits 3" 3 "$DURE" data import -o "$D/k.h5" --time-col time \
     --hash plant "$D/log.csv"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# tests/cli/test_data_layouts.sh - robomimic and ALOHA files as h5py writes
-# them, read in place by dure data inspect/stats.
+# tests/cli/test_data_layouts.sh - robomimic, ALOHA and machining-run files
+# as h5py writes them, read in place by dure data inspect/stats, their
+# layout found from the files themselves.
 . "$(dirname "$0")/../lib.sh"
 PY=/usr/bin/python3
 "$PY" -c 'import h5py' 2>/dev/null || t_skip "no h5py for $PY (Debian package python3-h5py)"
@@ -34,6 +35,15 @@ for i, T in enumerate([30, 45]):
         f.create_dataset("observations/images/top", data=np.zeros((T, 4, 4, 3), "u1"),
                          chunks=(1, 4, 4, 3))
         f.create_dataset("action", data=rng.normal(size=(T, 14)).astype("f4"))
+# One HDF5 file per machining run: a dataset of shape (N, 3), nothing else.
+for i, N in enumerate([200, 260]):
+    with h5py.File(f"{d}/run_{i}.h5", "w") as f:
+        f.create_dataset("vibration_data", data=rng.normal(size=(N, 3)))
+# robomimic masks naming a demo that is not there.
+with h5py.File(f"{d}/badmask.hdf5", "w") as f:
+    for i in range(2):
+        f.create_dataset(f"data/demo_{i}/actions", data=np.zeros((20, 2)))
+    f.create_dataset("mask/train", data=np.array([b"demo_0", b"demo_7"]))
 PY
 
 KEYS=robot0_joint_pos,robot0_eef_pos,actions
@@ -41,7 +51,7 @@ t_run "inspect a robomimic file" 0 "$DURE" data inspect --layout robomimic --key
     --window 32 "$D/robomimic.hdf5"
 t_grep "robomimic: 17 channels in key order" '^channels: 17$'
 t_grep "robomimic: keys named with columns" '^ +7 robot0_eef_pos\[0\] +$'
-t_grep "robomimic: validation demo from mask/valid" 'episodes: 3 \(1 validation, split stored\), 156 timesteps'
+t_grep "robomimic: the split from mask/train and mask/valid" 'episodes: 3 \(1 validation, split from mask/train, mask/valid\), 156 timesteps'
 t_grep "robomimic: float64 kept as stored" 'stored: /data/demo_0/obs/robot0_joint_pos: float64 \[40, 7\], contiguous'
 t_grep "robomimic: gzip chunks are read" 'stored: /data/demo_0/obs/robot0_eef_pos: float32 \[40, 3\], chunked .*deflate'
 t_grep "robomimic: no problem" '^0 problems found'
@@ -55,10 +65,29 @@ t_run "stats of a robomimic file" 0 "$DURE" data stats --layout robomimic --keys
     "$D/robomimic.hdf5"
 t_grep "robomimic files are not modified" 'not stored: robomimic files are not modified'
 
+t_run "inspect a robomimic file without flags" 0 "$DURE" data inspect "$D/robomimic.hdf5"
+t_grep "its layout is found" '^layout: robomimic \(detected: data/demo_N groups; --layout overrides\)$'
+t_grep "and it has no problem" '^0 problems found'
+t_run "a robomimic file read as dure" 4 "$DURE" data inspect --layout dure "$D/robomimic.hdf5"
+t_grep "says what it looks like" '^note: the file looks like layout robomimic \(data/demo_N groups\): try --layout robomimic$'
+t_run "a mask naming a missing demo" 4 "$DURE" data inspect "$D/badmask.hdf5"
+t_grep "is found by inspect" "problem: file '$D/badmask.hdf5': 'mask/train' names demo 'demo_7' \(entry 1\), which is not in data/"
+
 t_run "inspect an ALOHA glob" 0 "$DURE" data inspect --layout aloha "$D/episode_*.hdf5"
 t_grep "aloha: files counted" '^files: 2 match'
 t_grep "aloha: images are not channels" '^channels: 42$'
 t_grep "aloha: episode lengths" 'episode length: min 30, median 45, mean 37.5, max 45'
+t_run "an ALOHA glob without flags" 0 "$DURE" data inspect "$D/episode_*.hdf5"
+t_grep "is episode-files" '^layout: episode-files \(detected: a glob: one file per episode'
+t_run "one machining run, no flags" 0 "$DURE" data inspect "$D/run_0.h5"
+t_grep "is one episode of episode-files" '^layout: episode-files \(detected: numeric datasets: the file is one episode'
+t_grep "its dataset gives the channels" '^ +2 vibration_data\[2\]'
+t_run "a glob of machining runs" 0 "$DURE" data inspect --window 128 "$D/run_*.h5"
+t_grep "two episodes" 'episode length: min 200, median 260, mean 230.0, max 260'
+t_grep "windows counted" '^windows of 128 timesteps: 3$'
+t_run "stats of the runs" 0 "$DURE" data stats "$D/run_*.h5"
+t_grep "not stored in files read in place" 'not stored: episode-files files are not modified'
+
 t_run "an ALOHA glob that matches nothing exits 4" 4 "$DURE" data inspect --layout aloha \
     "$D/nothing_*.hdf5"
 t_grep "the glob is named" "no episode file matches '$D/nothing_\*.hdf5'"

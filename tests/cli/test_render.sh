@@ -54,6 +54,23 @@ got=$(env -i bash -c "$(sed -n '/^run_dirs=(/p' evil.sh); printf %s \"\${run_dir
 t_eq "the run directory reaches bash verbatim" "$got" "$T_TMP/runs/a b;\$(touch PWNED4)\`touch PWNED5\`'\"#%x"
 t_eq "still nothing executed" "$(ls PWNED* 2>/dev/null)" ""
 
+# A value ending in a backslash: bash reads it back, and shellcheck has no
+# complaint (a single-quoted '...\' reads to it as an escaped quote, SC1003).
+t_run "an [env] value ending in a backslash renders" 0 "$DURE" render \
+    --set "env.WIN_DIR=C:\\data\\" --set "env.TWO=a\\\\" evil.ini
+printf '%s\n' "$T_OUT" > backslash.sh
+t_run "the script passes shellcheck" 0 shellcheck backslash.sh
+got=$(env -i bash -c "$(grep -e '^export WIN_DIR=' -e '^export TWO=' backslash.sh); printf '%s|%s' \"\$WIN_DIR\" \"\$TWO\"")
+t_eq "the backslashes reach bash verbatim" "$got" "C:\\data\\|a\\\\"
+big=$(head -c 131070 /dev/zero | tr '\0' x)
+printf '[data]\npath = d.h5\n[env]\nHUGE = %s\n' "$big" > huge.ini
+t_run "an [env] value the kernel would refuse at exec is refused" 3 "$DURE" render huge.ini
+t_grep "naming the variable, its size and the limit" "huge.ini:4: env.HUGE: 131075 bytes: the kernel refuses to start a program with an environment string \(NAME=VALUE\) over 131071 bytes"
+sets=()
+for i in 1 2 3 4 5 6 7 8 9; do sets+=(--set "env.V$i=${big:0:120000}"); done
+t_run "[env] variables that together pass ARG_MAX are refused" 3 "$DURE" render "${sets[@]}" evil.ini
+t_grep "naming the total" "\[env\] holds 1080[0-9]* bytes of variables, more than 1048576"
+
 t_run "a newline in a value is refused" 3 "$DURE" render --set $'run.name=a\nb' evil.ini
 t_grep "naming the key and the character" "run.name: control character 0x0a \(newline\)"
 t_run "a backslash in run.dir, with %j in the log name, is refused" 3 \

@@ -61,6 +61,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         unlink(path);
     }
     snprintf(glob, sizeof glob, "%s/episode_*.hdf5", fuzz_dir());
-    fuzz_reader_check(glob, DATAIO_LAYOUT_ALOHA, key, MAX_ROWS);
+    fuzz_reader_check(glob, DATAIO_LAYOUT_EPISODE_FILES, key, MAX_ROWS);
     return 0;
 }

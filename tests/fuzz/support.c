@@ -145,8 +145,8 @@ static void check_info(const struct dataio_dataset_info *info)
         FUZZ_ASSERT(info->episode_start[e + 1] > info->episode_start[e],
                     "episode %lld is empty or reversed", (long long)e);
         FUZZ_ASSERT(info->episode_names[e] != NULL, "episode %lld has no name", (long long)e);
-        FUZZ_ASSERT(!info->is_val || info->is_val[e] <= 1, "is_val[%lld] = %d", (long long)e,
-                    info->is_val[e]);
+        FUZZ_ASSERT(!info->ep_split || info->ep_split[e] <= DATAIO_EP_UNUSED,
+                    "ep_split[%lld] = %d", (long long)e, info->ep_split[e]);
     }
     for (int c = 0; c < info->n_channels; c++) {
         FUZZ_ASSERT(info->channel_names[c] && info->channel_units[c], "channel %d unnamed", c);

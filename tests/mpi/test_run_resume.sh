@@ -84,10 +84,14 @@ run_cmp_losses "resume on 1 rank: same losses within float32 tolerance" "$R/full
 
 # A finished run does nothing.
 before=$(md5sum < "$R/full/metrics.jsonl")
-run_mpi 2 base --set run.dir="$R/full"
+run_mpi 2 base --set run.dir="$R/full" --set parallel.zero_stage=1 --set checkpoint.every=4
 t_eq "a finished run exits 0 (exit $T_RC)" "$T_RC" 0
 t_grep "and says it is complete" 'FINISHED exists.*nothing to do'
 t_eq "and leaves its metrics alone" "$(md5sum < "$R/full/metrics.jsonl")" "$before"
+run_mpi 2 base --set run.dir="$R/full" --set parallel.zero_stage=1 --set optim.lr=1e-2
+t_eq "a finished run started with another spec exits 3 (exit $T_RC)" "$T_RC" 3
+t_grep "saying so and how to start a new run" "finished with another job spec \(result hash [0-9a-f]{16}, this one [0-9a-f]{16}: .*\); nothing was run. To start a new run give it its own directory \(--set run.dir=$R/full-2"
+t_eq "still without touching it" "$(md5sum < "$R/full/metrics.jsonl")" "$before"
 
 # SIGUSR2 to mpirun (which forwards it to every rank): all ranks stop at
 # one step boundary, checkpoint and exit 75; the run then resumes and ends.

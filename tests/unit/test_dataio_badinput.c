@@ -215,15 +215,62 @@ static void test_dtypes_converted_or_refused(void **state)
     struct spec s = good();
     s.type = str;
     make(&s);
-    expect(DURE_ERR_UNSUPPORTED, "dataset '/signals': unsupported dtype (string)", NULL);
+    expect(DURE_ERR_FORMAT, "dataset '/signals': unsupported dtype (string)", NULL);
     H5Tclose(str);
     hid_t cmp = H5Tcreate(H5T_COMPOUND, 8);
     H5Tinsert(cmp, "a", 0, H5T_NATIVE_FLOAT);
     H5Tinsert(cmp, "b", 4, H5T_NATIVE_FLOAT);
     s.type = cmp;
     make(&s);
-    expect(DURE_ERR_UNSUPPORTED, "unsupported dtype (compound)", NULL);
+    expect(DURE_ERR_FORMAT, "unsupported dtype (compound)", NULL);
     H5Tclose(cmp);
+}
+
+/* /signals [rows, 2] float32 added to a file without one: contiguous and
+ * never written (chunk_rows 0), or chunked with only its first chunk. */
+static void add_unwritten_signals(hsize_t rows, hsize_t chunk_rows)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hsize_t dims[2] = {rows, 2}, cd[2] = {chunk_rows, 2};
+    hid_t sp = H5Screate_simple(2, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (chunk_rows) {
+        H5Pset_chunk(dcpl, 2, cd);
+    }
+    hid_t d = H5Dcreate2(f, "/signals", H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    assert_true(d >= 0);
+    if (chunk_rows) {
+        float one[16] = {0};
+        hsize_t start[2] = {0, 0}, count[2] = {8, 2};
+        hid_t mem = H5Screate_simple(2, count, NULL);
+        H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, count, NULL);
+        assert_true(H5Dwrite(d, H5T_NATIVE_FLOAT, mem, sp, H5P_DEFAULT, one) >= 0);
+        H5Sclose(mem);
+    }
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    H5Fclose(f);
+}
+
+/* A dataset declared far larger than what the file stores would be read as
+ * fill values (zeros) for hours: refused at open, without sizing anything
+ * by the declared shape (a chunk table of 2^30 entries here). */
+static void test_unwritten_storage(void **state)
+{
+    (void)state;
+    struct spec s = good();
+    s.no_signals = 1;
+    make(&s);
+    add_unwritten_signals((hsize_t)1 << 28, 0);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_true(sb.st_size < 100000);
+    expect(DURE_ERR_FORMAT, "dataset '/signals' declares [268435456, 2] float32 values (2 GiB) "
+           "but only 0 of its 2147483648 bytes are stored", "fill values");
+    make(&s);
+    add_unwritten_signals((hsize_t)1 << 40, 1024);
+    expect(DURE_ERR_FORMAT, "declares [1099511627776, 2] float32 values (8192 GiB) but only 1 "
+           "of its 1073741824 chunks are stored", NULL);
 }
 
 static void test_empty_episode(void **state)
@@ -294,6 +341,7 @@ int main(void)
         cmocka_unit_test(test_wrong_rank),
         cmocka_unit_test(test_dtypes_converted_or_refused),
         cmocka_unit_test(test_empty_episode),
+        cmocka_unit_test(test_unwritten_storage),
         cmocka_unit_test(test_writer_refuses_and_leaves_nothing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -156,6 +156,8 @@ static void test_files_as_episodes_anonymized(void **state)
     assert_non_null(strstr(anon, "plant"));
     assert_non_null(strstr(anon, "columns dropped: operator"));
     assert_false(dataio_h5_exists(f, "/episode_meta/operator"));
+    assert_int_equal(dataio_h5_attr_str(f, "raw_columns", anon, sizeof anon), 1);
+    assert_string_equal(anon, "");
     H5Fclose(f);
     assert_false(file_contains(out, key));
     assert_false(file_contains(out, "Plant-A"));
@@ -188,6 +190,7 @@ static void test_episode_column_and_meta(void **state)
     dataio_import_config_free(&cfg);
     assert_int_equal(res.episodes, 3);
     assert_int_equal(res.anonymized, 0);
+    assert_int_equal(res.raw_columns, 2);
     hid_t f = H5Fopen(out, H5F_ACC_RDONLY, H5P_DEFAULT);
     char **v = NULL;
     int64_t n = 0;
@@ -201,6 +204,44 @@ static void test_episode_column_and_meta(void **state)
     double hz = 0;
     assert_int_equal(dataio_h5_attr_f64(f, "sample_rate_hz", &hz), 1);
     assert_true(hz == 250.0);
+    char raw[256];
+    assert_int_equal(dataio_h5_attr_str(f, "raw_columns", raw, sizeof raw), 1);
+    assert_string_equal(raw, "run, line");
+    H5Fclose(f);
+}
+
+/* A plant name hashed while the line and the episode id are kept raw: the
+ * file must not claim to be anonymized, and must say what is raw. */
+static void test_raw_columns_are_not_anonymized(void **state)
+{
+    (void)state;
+    const char *a = write_csv("raw.csv", "run,plant,line,v\nr1,P1,L3,1\nr2,P2,L4,2\n");
+    const char *inputs[] = {a};
+    struct dataio_import_config cfg;
+    dataio_import_config_init(&cfg);
+    cfg.path = out;
+    cfg.inputs = inputs;
+    cfg.n_inputs = 1;
+    cfg.episode_col = "run";
+    cfg.sample_rate_hz = 10;
+    cfg.key_file = keyfile;
+    assert_int_equal(dataio_import_add_column(&cfg, DATAIO_COL_HASH, "plant"), DURE_OK);
+    assert_int_equal(dataio_import_add_column(&cfg, DATAIO_COL_META, "line"), DURE_OK);
+    struct dataio_import_result res;
+    assert_int_equal(dataio_import(&cfg, &res), DURE_OK);
+    dataio_import_config_free(&cfg);
+    assert_int_equal(res.anonymized, 0);
+    hid_t f = H5Fopen(out, H5F_ACC_RDONLY, H5P_DEFAULT);
+    int64_t flag = -1;
+    char text[1024];
+    assert_int_equal(dataio_h5_attr_i64(f, "anonymized", &flag), 1);
+    assert_int_equal(flag, 0);
+    assert_int_equal(dataio_h5_attr_str(f, "raw_columns", text, sizeof text), 1);
+    assert_string_equal(text, "run, line");
+    assert_int_equal(dataio_h5_attr_str(f, "anonymization", text, sizeof text), 1);
+    assert_non_null(strstr(text, "HMAC-SHA256 under a secret key that is not stored "
+                                 "(first 128 bits, hex): plant"));
+    assert_non_null(strstr(text, "columns kept raw (not anonymized): run, line"));
     H5Fclose(f);
 }
 
@@ -261,6 +302,115 @@ static void test_malformed_csv_names_line_and_column(void **state)
     unsetenv(DATAIO_ANON_KEY_ENV);
 }
 
+/* Bytes (NULs included) into dir/name; returns the path. */
+static const char *write_bytes(const char *name, const char *bytes, size_t n)
+{
+    static char path[160];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_int_equal(fwrite(bytes, 1, n, f), n);
+    fclose(f);
+    return path;
+}
+
+/* Import of one CSV that must fail naming `text`; returns the status. */
+static dure_status_t import_fails(const char *input, const char *output, const char *hash,
+                                  const char *text)
+{
+    const char *inputs[] = {input};
+    struct dataio_import_config cfg;
+    dataio_import_config_init(&cfg);
+    cfg.path = output;
+    cfg.inputs = inputs;
+    cfg.n_inputs = 1;
+    cfg.sample_rate_hz = 10;
+    cfg.key_file = keyfile;
+    if (hash) {
+        assert_int_equal(dataio_import_add_column(&cfg, DATAIO_COL_HASH, hash), DURE_OK);
+    }
+    struct dataio_import_result res;
+    dure_log_set_quiet(1);
+    dure_status_t st = dataio_import(&cfg, &res);
+    dure_log_set_quiet(0);
+    dataio_import_config_free(&cfg);
+    assert_int_not_equal(st, DURE_OK);
+    if (!strstr(dure_last_error(), text)) {
+        fail_msg("error '%s' does not mention '%s'", dure_last_error(), text);
+    }
+    return st;
+}
+
+/* "2\0 1.7" used to be stored as 2, and "Plant-A\0x" and "Plant-A\0y"
+ * hashed alike: a NUL byte is refused where it is. */
+static void test_nul_bytes_are_refused(void **state)
+{
+    (void)state;
+    unlink(out);
+    static const char num[] = "a,b\n1,2\0 1.7\n";
+    const char *p = write_bytes("nul.csv", num, sizeof num - 1);
+    assert_int_equal(import_fails(p, out, NULL, "nul.csv:2:4: a NUL byte (in column 2)"),
+                     DURE_ERR_FORMAT);
+    static const char names[] = "plant,v\nPlant-A\0x,1\n";
+    p = write_bytes("nul2.csv", names, sizeof names - 1);
+    import_fails(p, out, "plant", "nul2.csv:2:8: a NUL byte (in column 1)");
+    static const char header[] = "a\0b,v\n1,2\n";
+    p = write_bytes("nul3.csv", header, sizeof header - 1);
+    import_fails(p, out, NULL, "nul3.csv:1:2: a NUL byte");
+    assert_int_not_equal(access(out, F_OK), 0);
+}
+
+/* -o a.csv a.csv replaced the input with the HDF5 output. */
+static void test_output_that_is_an_input_is_refused(void **state)
+{
+    (void)state;
+    static const char text[] = "a,b\n1,2\n";
+    const char *p = write_csv("self.csv", text);
+    char link[200];
+    snprintf(link, sizeof link, "%s/self-link.h5", dir);
+    assert_int_equal(symlink(p, link), 0);
+    assert_int_equal(import_fails(p, p, NULL, "is the input"), DURE_ERR_ARG);
+    import_fails(p, link, NULL, "the output '" );
+    assert_true(file_contains(p, "a,b\n1,2\n"));
+    unlink(link);
+}
+
+/* An HDF5 file given as CSV: say what it is, not "'\x89HDF' is not a number". */
+static void test_hdf5_input_is_named(void **state)
+{
+    (void)state;
+    char h5[160];
+    snprintf(h5, sizeof h5, "%s/data.h5", dir);
+    hid_t f = H5Fcreate(h5, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    H5Fclose(f);
+    assert_int_equal(import_fails(h5, out, NULL, "data.h5' is an HDF5 file, not CSV: dure "
+                                                 "reads HDF5 files in place"),
+                     DURE_ERR_FORMAT);
+    unlink(h5);
+}
+
+static void test_weak_keys_are_refused(void **state)
+{
+    (void)state;
+    const char *p = write_csv("k.csv", "plant,v\nP,1\n");
+    static const struct {
+        const char *key, *why;
+    } weak[] = {
+        {"                    \n", "is only whitespace"},
+        {" \t \t \t \t \t \t \t \t\n", "is only whitespace"},
+        {"aaaaaaaaaaaaaaaaaaaa\n", "has 1 different byte in 20 (one byte repeated)"},
+        {"abababababababababab\n", "has 2 different bytes in 20"},
+    };
+    for (size_t i = 0; i < sizeof weak / sizeof weak[0]; i++) {
+        FILE *f = fopen(keyfile, "w");
+        fputs(weak[i].key, f);
+        fclose(f);
+        assert_int_equal(import_fails(p, out, "plant", weak[i].why), DURE_ERR_ARG);
+    }
+    FILE *f = fopen(keyfile, "w");
+    fprintf(f, "%s\n", key);
+    fclose(f);
+}
+
 static void test_time_column_checks(void **state)
 {
     (void)state;
@@ -303,6 +453,11 @@ int main(void)
         cmocka_unit_test(test_episode_column_and_meta),
         cmocka_unit_test(test_malformed_csv_names_line_and_column),
         cmocka_unit_test(test_time_column_checks),
+        cmocka_unit_test(test_raw_columns_are_not_anonymized),
+        cmocka_unit_test(test_nul_bytes_are_refused),
+        cmocka_unit_test(test_output_that_is_an_input_is_refused),
+        cmocka_unit_test(test_hdf5_input_is_named),
+        cmocka_unit_test(test_weak_keys_are_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

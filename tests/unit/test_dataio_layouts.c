@@ -98,8 +98,10 @@ static const int lens[] = {50, 60, 40, 70};
 
 /* robomimic: obs/eef_pos float64 [T,3] contiguous, obs/gripper float32 [T]
  * gzip+shuffle, obs/agentview_image uint8 [T,4,4,3], actions float32 [T,7]
- * chunked; mask/valid = [demo_1] as fixed-length strings (h5py's 'S'). */
-static void make_robomimic(const char *path, int bad_num_samples, int empty_demo)
+ * chunked; mask/valid = [demo_1] as fixed-length strings (h5py's 'S'), and
+ * with train_mask a mask/train of those names (NULL-terminated). */
+static void make_robomimic(const char *path, int bad_num_samples, int empty_demo,
+                           const char *const *train_mask)
 {
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     hid_t data = group(f, "data");
@@ -137,6 +139,19 @@ static void make_robomimic(const char *path, int bad_num_samples, int empty_demo
     H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, "demo_1");
     H5Dclose(d);
     H5Sclose(sp);
+    if (train_mask) {
+        char names[8][8] = {{0}};
+        hsize_t n = 0;
+        for (; train_mask[n]; n++) {
+            snprintf(names[n], sizeof names[n], "%s", train_mask[n]);
+        }
+        H5Tset_size(t, 8);
+        sp = H5Screate_simple(1, &n, NULL);
+        d = H5Dcreate2(mask, "train", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, names);
+        H5Dclose(d);
+        H5Sclose(sp);
+    }
     H5Tclose(t);
     H5Gclose(mask);
     H5Gclose(data);
@@ -196,7 +211,7 @@ static void test_robomimic_keys_in_order(void **state)
     (void)state;
     char p[128];
     snprintf(p, sizeof p, "%s/robomimic.hdf5", dir);
-    make_robomimic(p, 0, 0);
+    make_robomimic(p, 0, 0, NULL);
     dataio_reader_t *r = NULL;
     assert_int_equal(open_quiet(p, DATAIO_LAYOUT_ROBOMIMIC, "eef_pos, actions,obs/gripper", &r),
                      DURE_OK);
@@ -210,7 +225,7 @@ static void test_robomimic_keys_in_order(void **state)
     for (int e = 0; e < 4; e++) {
         assert_string_equal(in->episode_names[e], demos[e]); /* demo_10 last */
         assert_int_equal(in->episode_start[e + 1] - in->episode_start[e], lens[e]);
-        assert_int_equal(in->is_val[e], e == 1);
+        assert_int_equal(in->ep_split[e], e == 1);
         static const int key[] = {0, 2, 1}, cols[] = {3, 7, 1};
         check_rows(r, e, e, key, cols, 3);
     }
@@ -242,6 +257,24 @@ static void test_robomimic_keys_in_order(void **state)
     assert_int_equal(dataio_loader_next(ld, &b), DURE_OK);
     assert_int_equal(b.channels, 7);
     dataio_loader_close(ld);
+
+    /* mask/train names the demos that train: demo_2 is in neither mask and
+     * was trained on before mask/train was read. */
+    static const char *const train[] = {"demo_0", "demo_10", NULL};
+    make_robomimic(p, 0, 0, train);
+    c.layout = DATAIO_LAYOUT_AUTO;
+    assert_int_equal(dataio_loader_open(&c, &ld), DURE_OK);
+    in = dataio_loader_info(ld);
+    assert_int_equal(in->layout, DATAIO_LAYOUT_ROBOMIMIC);
+    assert_string_equal(in->split_from, "mask/train, mask/valid");
+    assert_int_equal(in->ep_split[2], DATAIO_EP_UNUSED);
+    assert_int_equal(dataio_loader_windows(ld), 2 + 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(dataio_loader_next(ld, &b), DURE_OK);
+        assert_true(b.episode[0] == 0 || b.episode[0] == 3);
+        assert_true(b.episode[1] == 0 || b.episode[1] == 3);
+    }
+    dataio_loader_close(ld);
     unlink(p);
 }
 
@@ -250,18 +283,22 @@ static void test_robomimic_errors(void **state)
     (void)state;
     char p[128];
     snprintf(p, sizeof p, "%s/bad.hdf5", dir);
-    make_robomimic(p, 0, 0);
+    make_robomimic(p, 0, 0, NULL);
     check_error(p, DATAIO_LAYOUT_ROBOMIMIC, "eef_pos,joint_vel",
                 "demo 'data/demo_0' has no key 'joint_vel' (available: obs/eef_pos, "
                 "obs/gripper, actions)");
     check_error(p, DATAIO_LAYOUT_ROBOMIMIC, "agentview_image",
                 "dataset '/data/demo_0/obs/agentview_image' has rank 4 (shape 50 x 4 x 4 x 3)");
     check_error(p, DATAIO_LAYOUT_DURE, NULL, "is not a dure dataset");
-    make_robomimic(p, 1, 0);
+    make_robomimic(p, 1, 0, NULL);
     check_error(p, DATAIO_LAYOUT_ROBOMIMIC, NULL,
                 "demo 'data/demo_1': attribute num_samples = 61 but its datasets have 60");
-    make_robomimic(p, 0, 1);
+    make_robomimic(p, 0, 1, NULL);
     check_error(p, DATAIO_LAYOUT_ROBOMIMIC, NULL, "demo 'data/demo_2' is an empty episode");
+    static const char *const missing[] = {"demo_0", "demo_7", NULL};
+    make_robomimic(p, 0, 0, missing);
+    check_error(p, DATAIO_LAYOUT_AUTO, NULL, "'mask/train' names demo 'demo_7' (entry 1), "
+                "which is not in data/ (4 demos, from 'demo_0' to 'demo_10')");
     unlink(p);
 }
 
@@ -303,12 +340,12 @@ static void test_aloha_glob_in_natural_order(void **state)
     }
     snprintf(glob, sizeof glob, "%s/episode_*.hdf5", dir);
     dataio_reader_t *r = NULL;
-    assert_int_equal(open_quiet(glob, DATAIO_LAYOUT_ALOHA, "/observations/qpos,action,"
+    assert_int_equal(open_quiet(glob, DATAIO_LAYOUT_EPISODE_FILES, "/observations/qpos,action,"
                                 "observations/effort,observations/f16", &r), DURE_OK);
     const struct dataio_dataset_info *in = dataio_reader_info(r);
     assert_int_equal(in->n_episodes, 3);
     assert_int_equal(in->n_channels, 14);
-    assert_null(in->is_val);
+    assert_null(in->ep_split);
     for (int i = 0; i < 3; i++) {
         char name[32];
         snprintf(name, sizeof name, "episode_%d.hdf5", eps[i]);
@@ -320,7 +357,7 @@ static void test_aloha_glob_in_natural_order(void **state)
     dataio_reader_close(r);
 
     /* Default keys: every 1-D/2-D numeric dataset, sorted; images excluded. */
-    assert_int_equal(open_quiet(glob, DATAIO_LAYOUT_ALOHA, NULL, &r), DURE_OK);
+    assert_int_equal(open_quiet(glob, DATAIO_LAYOUT_AUTO, NULL, &r), DURE_OK);
     in = dataio_reader_info(r);
     assert_int_equal(in->n_channels, 14);
     assert_string_equal(in->channel_names[0], "action[0]");
@@ -331,14 +368,14 @@ static void test_aloha_glob_in_natural_order(void **state)
 
     snprintf(p, sizeof p, "%s/episode_3.hdf5", dir);
     make_aloha(p, 3, 20, 1);
-    check_error(glob, DATAIO_LAYOUT_ALOHA, "observations/qpos,action",
+    check_error(glob, DATAIO_LAYOUT_EPISODE_FILES, "observations/qpos,action",
                 "episode_3.hdf5': key 'action' has 21 timesteps but key 'observations/qpos' "
                 "has 20");
-    check_error(glob, DATAIO_LAYOUT_ALOHA, "observations/qvel",
+    check_error(glob, DATAIO_LAYOUT_EPISODE_FILES, "observations/qvel",
                 "has no key 'observations/qvel' (available: action, observations/effort");
     unlink(p);
     snprintf(glob, sizeof glob, "%s/nothing_*.hdf5", dir);
-    check_error(glob, DATAIO_LAYOUT_ALOHA, NULL, "no episode file matches");
+    check_error(glob, DATAIO_LAYOUT_EPISODE_FILES, NULL, "no episode file matches");
     for (int i = 0; i < 3; i++) {
         snprintf(p, sizeof p, "%s/episode_%d.hdf5", dir, eps[i]);
         unlink(p);

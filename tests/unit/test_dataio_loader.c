@@ -15,7 +15,9 @@
 
 #include "dataio/format.h"
 #include "dataio/gen.h"
+#include "dataio/inspect.h"
 #include "dataio/loader.h"
+#include "dataio/order.h"
 #include "dataio/reader.h"
 #include "dataio/stats.h"
 #include "tests/support/tmpdir.h"
@@ -25,6 +27,9 @@
 
 static char dir[64];
 static char gen_path[128];
+static const char *const gen_names5[] = {
+    "cell0.j0.pos", "cell0.j0.torque", "cell0.j1.pos", "cell0.j1.torque", "cell0.spindle.vib",
+};
 static struct dataio_gen_config gcfg;
 
 static int setup(void **state)
@@ -111,7 +116,7 @@ static void test_gen_is_deterministic_for_a_seed(void **state)
     assert_memory_not_equal(x, z, 700 * C * 4);
     /* The same split too. */
     for (int e = 0; e < 6; e++) {
-        assert_int_equal(dataio_reader_info(a)->is_val[e], dataio_reader_info(b)->is_val[e]);
+        assert_int_equal(dataio_reader_info(a)->ep_split[e], dataio_reader_info(b)->ep_split[e]);
     }
     free(x);
     free(y);
@@ -137,7 +142,7 @@ static void test_stored_stats_match_two_pass(void **state)
     int64_t n = 0;
     for (int pass = 0; pass < 2; pass++) {
         for (int64_t e = 0; e < 6; e++) {
-            if (in->is_val[e]) {
+            if (in->ep_split[e] == DATAIO_EP_VAL) {
                 continue;
             }
             assert_int_equal(dataio_gen_rows(&gcfg, e, 0, 700, x), DURE_OK);
@@ -201,7 +206,7 @@ static void test_loader_windows_hold_normalized_data(void **state)
         assert_int_equal(dataio_loader_next(ld, &bt), DURE_OK);
         assert_int_equal(bt.position, 4 * b);
         for (int i = 0; i < 4; i++) {
-            assert_false(in->is_val[bt.episode[i]]);
+            assert_int_equal(in->ep_split[bt.episode[i]], DATAIO_EP_TRAIN);
             assert_int_equal(bt.start[i] % W, 0);
             assert_true(bt.start[i] + W <= 700);
             assert_int_equal(dataio_gen_rows(&gcfg, bt.episode[i], bt.start[i], W, want), DURE_OK);
@@ -469,6 +474,81 @@ static void test_stats_computed_at_open_when_not_stored(void **state)
     unlink(p);
 }
 
+/* Stats stored before the data changed (rows rewritten in place) used to be
+ * used silently: set aside at open, reported by inspect, computed afresh by
+ * the loader, and stored again by dure data stats. */
+static void test_stale_stats_are_set_aside(void **state)
+{
+    (void)state;
+    char p[160];
+    snprintf(p, sizeof p, "%s/stale.h5", dir);
+    struct dataio_gen_config g = gcfg;
+    g.path = p;
+    g.episodes = 3;
+    g.length = 200;
+    assert_int_equal(dataio_gen_write(&g), DURE_OK);
+    dataio_reader_t *r = open_reader(p);
+    assert_non_null(dataio_reader_info(r)->stats);
+    assert_true(dataio_reader_info(r)->stats->has_source);
+    double stored0 = dataio_reader_info(r)->stats->mean[0];
+    dataio_reader_close(r);
+    /* Row 0 (always sampled) becomes 1e4 in every channel. */
+    hid_t f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, "/signals", H5P_DEFAULT), sp = H5Dget_space(d);
+    hsize_t start[2] = {0, 0}, count[2] = {1, C};
+    float row[C];
+    for (int j = 0; j < C; j++) {
+        row[j] = 1e4f;
+    }
+    hid_t mem = H5Screate_simple(2, count, NULL);
+    H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, count, NULL);
+    assert_true(H5Dwrite(d, H5T_NATIVE_FLOAT, mem, sp, H5P_DEFAULT, row) >= 0);
+    H5Sclose(mem);
+    H5Sclose(sp);
+    H5Dclose(d);
+    H5Fclose(f);
+
+    r = open_reader(p);
+    const struct dataio_dataset_info *in = dataio_reader_info(r);
+    assert_null(in->stats);
+    assert_non_null(in->stats_stale);
+    assert_non_null(strstr(in->stats_stale, "the data changed after they were computed"));
+    struct dataio_stats *fresh = NULL;
+    assert_int_equal(dataio_stats_compute(r, DATAIO_SPLIT_TRAIN, MPI_COMM_NULL, &fresh),
+                     DURE_OK);
+    dataio_reader_close(r);
+
+    struct dataio_loader_config c;
+    base_cfg(&c, p, 2);
+    dure_log_set_quiet(1);
+    dataio_loader_t *ld = open_loader(&c);
+    dure_log_set_quiet(0);
+    const float *m, *sd;
+    dataio_loader_norm(ld, &m, &sd);
+    assert_true(fabs(m[0] - fresh->mean[0]) < 1e-3 * fabs(fresh->mean[0]));
+    assert_true(fabs(fresh->mean[0] - stored0) > 1.0); /* the plant moved it */
+    dataio_loader_close(ld);
+
+    struct dataio_inspect_config ic = {.path = p, .quick = 1};
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    int problems = 0;
+    assert_int_equal(dataio_inspect(&ic, out, &problems), DURE_OK);
+    fclose(out);
+    assert_int_equal(problems, 1);
+    assert_non_null(strstr(text, "problem: stored /stats are stale: the data changed"));
+    free(text);
+
+    assert_int_equal(dataio_stats_update_file(p, NULL), DURE_OK);
+    r = open_reader(p);
+    assert_non_null(dataio_reader_info(r)->stats);
+    assert_true(fabs(dataio_reader_info(r)->stats->mean[0] - fresh->mean[0]) < 1e-9);
+    dataio_reader_close(r);
+    dataio_stats_free(fresh);
+    unlink(p);
+}
+
 static void expect_open_error(const struct dataio_loader_config *c, dure_status_t want,
                               const char *text)
 {
@@ -511,8 +591,56 @@ static void test_open_errors_name_the_problem(void **state)
     dataio_loader_t *ld = open_loader(&c);
     struct dataio_batch b;
     assert_int_equal(dataio_loader_next(ld, &b), DURE_OK);
-    assert_true(dataio_loader_info(ld)->is_val[b.episode[0]]);
+    assert_int_equal(dataio_loader_info(ld)->ep_split[b.episode[0]], DATAIO_EP_VAL);
     dataio_loader_close(ld);
+}
+
+/* A file without a split is split at open by data.val_fraction: the same
+ * episodes dure data gen writes as /split/val for that fraction (its seed
+ * left at DATAIO_SPLIT_SEED), in training and validation loaders alike. */
+static void test_val_fraction_holds_out_episodes(void **state)
+{
+    (void)state;
+    char none[160], stored[160];
+    struct dataio_gen_config g = gcfg;
+    g.episodes = 12;
+    g.seed = DATAIO_SPLIT_SEED;
+    snprintf(none, sizeof none, "%s/nosplit.h5", dir);
+    snprintf(stored, sizeof stored, "%s/split.h5", dir);
+    g.path = none;
+    g.val_fraction = 0;
+    assert_int_equal(dataio_gen_write(&g), DURE_OK);
+    g.path = stored;
+    g.val_fraction = 0.25;
+    assert_int_equal(dataio_gen_write(&g), DURE_OK);
+    dataio_reader_t *ref = open_reader(stored);
+    const struct dataio_dataset_info *want = dataio_reader_info(ref);
+    struct dataio_loader_config c;
+    base_cfg(&c, none, 2);
+    c.val_fraction = 0.25;
+    int64_t n[2] = {0, 0};
+    for (int v = 0; v < 2; v++) {
+        c.split = v ? DATAIO_SPLIT_VAL : DATAIO_SPLIT_TRAIN;
+        dataio_loader_t *ld = open_loader(&c);
+        const struct dataio_dataset_info *in = dataio_loader_info(ld);
+        assert_string_equal(in->split_from, "data.val_fraction");
+        for (int e = 0; e < 12; e++) {
+            assert_int_equal(in->ep_split[e], want->ep_split[e]);
+        }
+        n[v] = dataio_loader_windows(ld);
+        dataio_loader_close(ld);
+    }
+    assert_int_equal(n[1], 3 * (700 / W));   /* 3 of 12 episodes held out */
+    assert_int_equal(n[0], 9 * (700 / W));
+    dataio_reader_close(ref);
+    /* A file that has a split keeps it. */
+    base_cfg(&c, gen_path, 2);
+    c.val_fraction = 0.5;
+    dataio_loader_t *ld = open_loader(&c);
+    assert_string_equal(dataio_loader_info(ld)->split_from, "/split/val");
+    dataio_loader_close(ld);
+    unlink(none);
+    unlink(stored);
 }
 
 static void test_short_episodes_are_skipped(void **state)
@@ -550,6 +678,202 @@ static void test_short_episodes_are_skipped(void **state)
     unlink(p);
 }
 
+/* Windows of a mixture's batches: (source, episode, start) of each. */
+static void run_mix(dataio_loader_t *ld, int steps, int64_t *ids)
+{
+    int lb = dataio_loader_local_batch(ld);
+    for (int s = 0; s < steps; s++) {
+        struct dataio_batch b;
+        assert_int_equal(dataio_loader_next(ld, &b), DURE_OK);
+        for (int i = 0; i < lb; i++) {
+            ids[3 * (s * lb + i)] = b.source[i];
+            ids[3 * (s * lb + i) + 1] = b.episode[i];
+            ids[3 * (s * lb + i) + 2] = b.start[i];
+        }
+    }
+}
+
+/*
+ * Two datasets with different channel sets (the generator's 5 and 8
+ * channels: the first 5 names are common) and weights 1 : 2. Each window
+ * holds its own dataset's rows normalized with its own statistics, laid
+ * into the union's columns, the columns it lacks 0 and masked; the shares
+ * are the planned ones; the order is the same at any world size and resumes
+ * from a cursor; a dataset at another sample rate is refused.
+ */
+static void test_mixture_of_channel_sets(void **state)
+{
+    (void)state;
+    enum { B = 6, STEPS = 30, CU = 8 };
+    char pb[160], pr[160];
+    struct dataio_gen_config gb = gcfg;
+    snprintf(pb, sizeof pb, "%s/mix8.h5", dir);
+    gb.path = pb;
+    gb.channels = CU;
+    gb.episodes = 4;
+    gb.length = 640;
+    gb.seed = 7;
+    gb.val_fraction = 0.25;
+    assert_int_equal(dataio_gen_write(&gb), DURE_OK);
+    struct dataio_source src[2] = {
+        {.name = "a", .path = gen_path, .weight = 1.0},
+        {.name = "b", .path = pb, .weight = 2.0},
+    };
+    const struct dataio_gen_config *gens[2] = {&gcfg, &gb};
+    struct dataio_loader_config c;
+    base_cfg(&c, NULL, B);
+    c.n_sources = 2;
+    c.sources = src;
+    dataio_loader_t *ld = open_loader(&c);
+    assert_int_equal(dataio_loader_sources(ld), 2);
+    assert_string_equal(dataio_loader_source_name(ld, 1), "b");
+    assert_int_equal(dataio_loader_channels(ld), CU);
+    assert_string_equal(dataio_loader_channel_names(ld)[4], "cell0.spindle.vib");
+    assert_string_equal(dataio_loader_channel_names(ld)[7], "cell0.ambient.temp");
+    /* 50 + 30 windows; shares 1/3 and 2/3 of 80 = 26.67 and 53.33. */
+    assert_int_equal(dataio_loader_source_windows(ld, 1), 30);
+    assert_int_equal(dataio_loader_windows(ld), 80);
+    assert_int_equal(dataio_loader_source_per_epoch(ld, 0), 27);
+    assert_int_equal(dataio_loader_source_per_epoch(ld, 1), 53);
+
+    float *want = malloc(W * CU * sizeof *want);
+    int64_t from[2] = {0, 0};
+    for (int s = 0; s < STEPS; s++) {
+        struct dataio_batch b;
+        assert_int_equal(dataio_loader_next(ld, &b), DURE_OK);
+        for (int i = 0; i < B; i++) {
+            int d = b.source[i];
+            int cd = gens[d]->channels;
+            const float *mean, *sd;
+            dataio_loader_source_norm(ld, d, &mean, &sd);
+            from[d] += b.epoch == 0;
+            assert_int_equal(dataio_gen_rows(gens[d], b.episode[i], b.start[i], W, want),
+                             DURE_OK);
+            for (int k = 0; k < CU; k++) {
+                assert_true(b.mask[i * CU + k] == (k < cd ? 1.0f : 0.0f));
+            }
+            for (int t = 0; t < W; t++) {
+                for (int k = 0; k < CU; k++) {
+                    float got = b.data[(i * W + t) * CU + k];
+                    float x = k < cd ? (want[t * cd + k] - mean[k]) / sd[k] : 0.0f;
+                    assert_true(fabsf(got - x) <= 1e-5f * (1 + fabsf(x)));
+                }
+            }
+        }
+    }
+    /* Epoch 0 is the first 13 batches: 78 of its 80 positions. */
+    assert_true(from[0] >= 27 - 2 && from[0] <= 27 && from[1] >= 53 - 2 && from[1] <= 53);
+    assert_int_equal(from[0] + from[1], 78);
+    free(want);
+    dataio_loader_close(ld);
+
+    /* The same windows at 2 ranks, and from a cursor. */
+    static int64_t one[STEPS * B * 3], part[STEPS * B * 3];
+    ld = open_loader(&c);
+    run_mix(ld, STEPS, one);
+    dataio_loader_close(ld);
+    c.world_size = 2;
+    c.rank = 1;
+    ld = open_loader(&c);
+    struct dataio_cursor cur = {1, 4 * B};
+    assert_int_equal(dataio_loader_set_cursor(ld, &cur), DURE_OK);
+    run_mix(ld, 5, part);
+    for (int s = 0; s < 5; s++) {
+        /* Epoch 1 starts at batch 13. */
+        assert_memory_equal(part + 3 * s * (B / 2), one + 3 * ((13 + 4 + s) * B + B / 2),
+                            3 * (B / 2) * sizeof *part);
+    }
+    dataio_loader_close(ld);
+
+    /* A validation loader on the training channels: a dataset channel they
+     * lack is an error. */
+    base_cfg(&c, pb, 2);
+    c.channel_names = gen_names5;
+    c.n_channel_names = 5;
+    expect_open_error(&c, DURE_ERR_FORMAT, "has channel 'cell0.spindle.current', which the "
+                                           "training data do not have");
+
+    /* Another sample rate: refused, naming both. */
+    snprintf(pr, sizeof pr, "%s/mix50.h5", dir);
+    gb.path = pr;
+    gb.sample_rate_hz = 50;
+    assert_int_equal(dataio_gen_write(&gb), DURE_OK);
+    src[1].path = pr;
+    base_cfg(&c, NULL, B);
+    c.n_sources = 2;
+    c.sources = src;
+    expect_open_error(&c, DURE_ERR_FORMAT, "sampled at 50 Hz but the run's rate is 100 Hz");
+    unlink(pb);
+    unlink(pr);
+}
+
+/* Plants of two profiles (no channel in common): the second's columns
+ * come after the first's, each window holds its own plant's rows there and
+ * zeros, masked, elsewhere. */
+static void test_mixture_of_plants(void **state)
+{
+    (void)state;
+    enum { B = 4, CM = 12, CA = 8 };
+    char pm[160], pa[160];
+    struct dataio_gen_config gm = gcfg, ga = gcfg;
+    snprintf(pm, sizeof pm, "%s/mill.h5", dir);
+    snprintf(pa, sizeof pa, "%s/arm.h5", dir);
+    gm.path = pm;
+    gm.sensors = dataio_gen_profile("mill")->sensors;
+    gm.channels = CM;
+    ga.path = pa;
+    ga.sensors = dataio_gen_profile("arm")->sensors;
+    ga.channels = CA;
+    ga.seed = 3;
+    assert_int_equal(dataio_gen_write(&gm), DURE_OK);
+    assert_int_equal(dataio_gen_write(&ga), DURE_OK);
+    struct dataio_source src[2] = {
+        {.name = "mill", .path = pm, .weight = 1.0},
+        {.name = "arm", .path = pa, .weight = 1.0},
+    };
+    const struct dataio_gen_config *gens[2] = {&gm, &ga};
+    const int first[2] = {0, CM};
+    struct dataio_loader_config c;
+    base_cfg(&c, NULL, B);
+    c.n_sources = 2;
+    c.sources = src;
+    dataio_loader_t *ld = open_loader(&c);
+    assert_int_equal(dataio_loader_channels(ld), CM + CA);
+    assert_string_equal(dataio_loader_channel_names(ld)[0], "cell0.spindle.vib");
+    assert_string_equal(dataio_loader_channel_names(ld)[CM - 1], "cell2.ambient.temp");
+    assert_string_equal(dataio_loader_channel_names(ld)[CM + 5], "cell1.j0.torque");
+    assert_string_equal(dataio_loader_channel_units(ld)[CM + 5], "N*m");
+    float *want = malloc(W * CM * sizeof *want);
+    int seen[2] = {0, 0};
+    for (int s = 0; s < 6; s++) {
+        struct dataio_batch b;
+        assert_int_equal(dataio_loader_next(ld, &b), DURE_OK);
+        for (int i = 0; i < B; i++) {
+            int d = b.source[i], cd = gens[d]->channels;
+            const float *mean, *sd;
+            seen[d]++;
+            dataio_loader_source_norm(ld, d, &mean, &sd);
+            assert_int_equal(dataio_gen_rows(gens[d], b.episode[i], b.start[i], W, want),
+                             DURE_OK);
+            for (int k = 0; k < CM + CA; k++) {
+                int own = k >= first[d] && k < first[d] + cd;
+                assert_true(b.mask[i * (CM + CA) + k] == (own ? 1.0f : 0.0f));
+                for (int t = 0; t < W; t++) {
+                    float got = b.data[(i * W + t) * (CM + CA) + k];
+                    int j = k - first[d];
+                    float x = own ? (want[t * cd + j] - mean[j]) / sd[j] : 0.0f;
+                    assert_true(fabsf(got - x) <= 1e-5f * (1 + fabsf(x)));
+                }
+            }
+        }
+    }
+    assert_true(seen[0] > 0 && seen[1] > 0);
+    free(want);
+    dataio_loader_close(ld);
+    unlink(pm);
+    unlink(pa);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -563,8 +887,12 @@ int main(void)
         cmocka_unit_test(test_norm_override_and_off),
         cmocka_unit_test(test_nan_refused_with_location_or_skipped),
         cmocka_unit_test(test_stats_computed_at_open_when_not_stored),
+        cmocka_unit_test(test_stale_stats_are_set_aside),
         cmocka_unit_test(test_open_errors_name_the_problem),
         cmocka_unit_test(test_short_episodes_are_skipped),
+        cmocka_unit_test(test_val_fraction_holds_out_episodes),
+        cmocka_unit_test(test_mixture_of_channel_sets),
+        cmocka_unit_test(test_mixture_of_plants),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

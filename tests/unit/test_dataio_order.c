@@ -59,7 +59,7 @@ static void make_info(struct dataio_dataset_info *in, int64_t *start, uint8_t *i
     in->path = "test";
     in->n_episodes = 4;
     in->episode_start = start;
-    in->is_val = is_val;
+    in->ep_split = is_val;
 }
 
 static void test_windows_match_brute_force(void **state)
@@ -130,6 +130,62 @@ static void test_windows_split(void **state)
     assert_non_null(strstr(dure_last_error(), "no validation split"));
 }
 
+/* A mixture's epoch: each dataset's count is its share of the positions
+ * (largest remainders), an undersampled dataset shows distinct windows,
+ * an oversampled one repeats in whole rounds, and alpha balances by size. */
+static void test_mix_plan_and_locate(void **state)
+{
+    (void)state;
+    enum { D = 3 };
+    const int64_t windows[D] = {100, 37, 400};
+    const double weight[D] = {1.0, 2.0, 1.0};
+    int64_t count[D], first[D + 1];
+    double share[D];
+    /* alpha 0: shares 1/4, 2/4, 1/4 of 537 = 134.25, 268.5, 134.25. */
+    dataio_mix_plan(D, windows, weight, 0.0, count, first, share);
+    assert_int_equal(count[0], 134);
+    assert_int_equal(count[1], 269);
+    assert_int_equal(count[2], 134);
+    assert_int_equal(first[3], 537);
+    assert_true(share[1] == 0.5);
+    for (int shuffle = 0; shuffle <= 1; shuffle++) {
+        int64_t got[D] = {0};
+        static int64_t hits[D][400];
+        memset(hits, 0, sizeof hits);
+        for (int64_t p = 0; p < first[D]; p++) {
+            int d = -1;
+            int64_t v = -1;
+            dataio_mix_locate(D, windows, first, 7, shuffle, 2, p, &d, &v);
+            assert_true(d >= 0 && d < D && v >= 0 && v < windows[d]);
+            got[d]++;
+            hits[d][v]++;
+        }
+        assert_memory_equal(got, count, sizeof got);
+        /* Whole rounds, then distinct windows: dataset 1's 269 = 7 x 37 +
+         * 10 slots show 10 windows 8 times and 27 windows 7 times;
+         * dataset 2's 134 slots show 134 distinct windows of 400. */
+        for (int d = 0; d < D; d++) {
+            int64_t rounds = count[d] / windows[d], extra = 0;
+            for (int64_t v = 0; v < windows[d]; v++) {
+                assert_true(hits[d][v] == rounds || hits[d][v] == rounds + 1);
+                extra += hits[d][v] == rounds + 1;
+            }
+            assert_int_equal(extra, count[d] % windows[d]);
+        }
+    }
+    /* alpha 1: weight x n, so 100 : 74 : 400 of 537. */
+    dataio_mix_plan(D, windows, weight, 1.0, count, first, share);
+    assert_int_equal(count[0], 94);
+    assert_int_equal(count[1], 69);
+    assert_int_equal(count[2], 374);
+    /* One dataset: the plain permutation. */
+    int64_t one_first[2] = {0, 100}, v = 0;
+    int d = -1;
+    dataio_mix_locate(1, windows, one_first, 7, 1, 2, 13, &d, &v);
+    assert_int_equal(d, 0);
+    assert_int_equal(v, dataio_perm(100, dataio_perm_key(7, 2), 13));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -137,6 +193,7 @@ int main(void)
         cmocka_unit_test(test_perm_depends_on_seed_and_epoch_only),
         cmocka_unit_test(test_windows_match_brute_force),
         cmocka_unit_test(test_windows_split),
+        cmocka_unit_test(test_mix_plan_and_locate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

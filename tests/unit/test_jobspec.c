@@ -63,7 +63,7 @@ static void test_defaults(void **state)
     assert_true(s->model.huber_delta == 1.0);
     assert_true(s->model.init_std == 0.02);
     assert_string_equal(s->data.path, "d.h5");
-    assert_int_equal(s->data.layout, JOBSPEC_LAYOUT_DURE);
+    assert_int_equal(s->data.layout, JOBSPEC_LAYOUT_AUTO);
     assert_int_equal(s->data.keys.count, 0);
     assert_string_equal(s->data.val_path, "");
     assert_int_equal(s->data.prefetch, 4);
@@ -208,7 +208,7 @@ static void test_file_errors(void **state)
                "keys of [model]: d_model, n_layers,");
     load_fails(MIN_SPEC "\n[modle]\n", NULL,
                "job.ini:4: unknown section [modle] (did you mean [model]?); sections: run, "
-               "model, data, optim, parallel, checkpoint, slurm, env, sweep");
+               "model, data, optim, parallel, checkpoint, slurm, data.NAME, env, sweep");
     load_fails(MIN_SPEC "[run]\ndevice = gpu\n", NULL,
                "job.ini:4: run.device = 'gpu': allowed values: auto, cpu, cuda");
     load_fails(MIN_SPEC "[model]\nn_layers = 0\n", NULL,

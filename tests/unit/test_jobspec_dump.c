@@ -68,6 +68,8 @@ static void test_round_trip(void **state)
     assert_non_null(strstr(ta, "\nmin_lr = 1e-05\n"));
     assert_non_null(strstr(ta, "\nwatchdog_s = 2.5\n"));
     assert_non_null(strstr(ta, "\nkeys = /observations/qpos, /action\n"));
+    /* An alias is stored as the value it names: one spelling, one hash. */
+    assert_non_null(strstr(ta, "\nlayout = episode-files\n"));
     assert_non_null(strstr(ta, "\nntasks_per_node = 2\n"));
     assert_non_null(strstr(ta, "\n[env]\nNCCL_ALGO = Ring\nA = x y\n"));
     b = load_ok(ta, NULL);
@@ -114,9 +116,9 @@ static void test_hash_is_stable(void **state)
      * them only with the key table or the canonical formatting, knowingly.
      */
     jobspec_hash_hex(hash_of(a, JOBSPEC_HASH_ALL), hex);
-    assert_string_equal(hex, "80202c7dabbc1d18");
+    assert_string_equal(hex, "d3648371d54e6ba8");
     jobspec_hash_hex(hash_of(a, JOBSPEC_HASH_RESULT), hex);
-    assert_string_equal(hex, "c74bcf92f390b82d");
+    assert_string_equal(hex, "5be01c4d8a49f383");
     jobspec_free(a);
 }
 
@@ -257,6 +259,111 @@ static void test_sweep(void **state)
     jobspec_free(s);
 }
 
+static const char *const MIX =
+    "[run]\nname = mix\n[data]\nbalance_alpha = 0.5\n"
+    "[data.cnc]\npath = cnc.h5\nweight = 2\n"
+    "[data.robot]\npath = robot/*.hdf5\nlayout = aloha\nkeys = observations/qpos, action\n";
+
+static void load_fails(const char *text, const char *const *sets, const char *want)
+{
+    struct dure_jobspec *s = NULL;
+    dure_log_set_quiet(1);
+    assert_int_equal(jobspec_load_string(text, "job.ini", sets, &s), DURE_ERR_ARG);
+    dure_log_set_quiet(0);
+    assert_null(s);
+    if (!strstr(dure_last_error(), want)) {
+        fail_msg("error '%s' does not contain '%s'", dure_last_error(), want);
+    }
+}
+
+/* [data.NAME] sections: a mixture of datasets, through the same key table
+ * as every other key (--set, the dumps, the hash, [sweep]). */
+static void test_mixture(void **state)
+{
+    (void)state;
+    struct dure_jobspec *a = load_ok(MIX, NULL), *b = NULL;
+    struct jobspec_dataset_ref ds[JOBSPEC_MAX_DATASETS];
+    assert_int_equal(jobspec_datasets(a, ds), 2);
+    assert_string_equal(ds[0].name, "cnc");
+    assert_string_equal(ds[0].path, "cnc.h5");
+    assert_true(ds[0].weight == 2.0);
+    assert_int_equal(ds[0].layout, JOBSPEC_LAYOUT_AUTO);
+    assert_string_equal(ds[1].name, "robot");
+    assert_int_equal(ds[1].layout, JOBSPEC_LAYOUT_EPISODE_FILES);
+    assert_int_equal(ds[1].keys->count, 2);
+    assert_true(ds[1].weight == 1.0);
+    assert_true(a->data.balance_alpha == 0.5);
+    char *ta = NULL, *tb = NULL;
+    assert_int_equal(jobspec_format_ini(a, &ta, NULL), DURE_OK);
+    assert_null(strstr(ta, "\npath = \n")); /* no empty data.path to trip a reload */
+    assert_non_null(strstr(ta, "shuffle = true\n\n[data.cnc]\npath = cnc.h5\nlayout = auto\n"
+                               "keys = \nweight = 2\nval_path = \n\n[data.robot]\n"));
+    b = load_ok(ta, NULL);
+    assert_int_equal(jobspec_format_ini(b, &tb, NULL), DURE_OK);
+    assert_string_equal(ta, tb);
+    assert_true(hash_of(a, JOBSPEC_HASH_ALL) == hash_of(b, JOBSPEC_HASH_ALL));
+    /* Golden, checked against an independent FNV-1a of the dump's lines. */
+    char hex[17];
+    jobspec_hash_hex(hash_of(a, JOBSPEC_HASH_ALL), hex);
+    assert_string_equal(hex, "4a2214aa265f2621");
+    jobspec_free(b);
+    free(ta);
+    free(tb);
+
+    /* A dataset's weight is a result key; --set reaches it and adds datasets. */
+    const char *sets[] = {"data.cnc.weight=3", "data.extra.path=x.h5", NULL};
+    b = load_ok(MIX, sets);
+    assert_int_equal(jobspec_datasets(b, ds), 3);
+    assert_true(ds[0].weight == 3.0);
+    assert_string_equal(ds[2].name, "extra");
+    assert_true(hash_of(a, JOBSPEC_HASH_RESULT) != hash_of(b, JOBSPEC_HASH_RESULT));
+    assert_int_equal(jobspec_set(b, "data.cnc.weight=2"), DURE_OK);
+    assert_true(b->mix.sets[0].weight == 2.0);
+    jobspec_free(b);
+
+    /* Without sections: data.path is the one dataset. */
+    b = load_ok(MIN_SPEC, NULL);
+    assert_int_equal(jobspec_datasets(b, ds), 1);
+    assert_string_equal(ds[0].name, "data");
+    assert_string_equal(ds[0].path, "d.h5");
+    jobspec_free(b);
+
+    /* [sweep] over one dataset's weight. */
+    char text[1024];
+    snprintf(text, sizeof text, "%s[sweep]\ndata.robot.weight = 1, 4\n", MIX);
+    b = load_ok(text, NULL);
+    struct dure_jobspec *t = NULL;
+    assert_int_equal(b->sweep.ntasks, 2);
+    assert_int_equal(jobspec_sweep_task(b, 1, &t), DURE_OK);
+    assert_true(t->mix.sets[1].weight == 4.0);
+    assert_true(t->mix.sets[0].weight == 2.0);
+    jobspec_free(t);
+    assert_int_equal(jobspec_format_ini(b, &ta, NULL), DURE_OK);
+    assert_non_null(strstr(ta, "\n[sweep]\ndata.robot.weight = 1, 4\n"));
+    free(ta);
+    jobspec_free(b);
+    jobspec_free(a);
+
+    load_fails("[data.cnc]\npath = a.h5\nwieght = 2\n", NULL,
+               "job.ini:3: unknown key 'wieght' in [data.cnc] (did you mean 'weight'?); keys "
+               "of a dataset: path, layout, keys, weight, val_path");
+    load_fails("[data.cnc]\npath = a.h5\npath = b.h5\n", NULL,
+               "job.ini:3: data.cnc.path set twice (first at line 2)");
+    load_fails("[data.cnc]\nweight = 2\n", NULL, "job.ini: data.cnc.path is required");
+    load_fails("[data.cnc]\npath = a.h5\nweight = 0\n", NULL,
+               "data.cnc.weight = '0': out of bounds (0, 1e+06]");
+    load_fails("[data]\npath = d.h5\n[data.cnc]\npath = a.h5\n", NULL,
+               "data.path = 'd.h5' and [data.cnc] both name datasets");
+    load_fails("[run]\nname = x\n", NULL, "data.path is required");
+    load_fails("[data.a:b]\npath = x\n", NULL, "unknown section [data.a:b]");
+    const char *bad_set[] = {"data.a:b.path=x", NULL};
+    load_fails(MIN_SPEC, bad_set, "dataset name 'a:b' in [data.a:b]: use letters, digits");
+    snprintf(text, sizeof text, "%s[sweep]\ndata.arm.weight = 1, 2\n", MIX);
+    load_fails(text, NULL, "no dataset [data.arm] to set weight in");
+    snprintf(text, sizeof text, "%s[sweep]\ndata.robot.keys = a, b\n", MIX);
+    load_fails(text, NULL, "[sweep] data.robot.keys is a list key and cannot be swept");
+}
+
 static void sweep_fails(const char *sweep, const char *want)
 {
     char text[512];
@@ -338,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_table_shows_sources),
         cmocka_unit_test(test_table_empty_list),
         cmocka_unit_test(test_sweep),
+        cmocka_unit_test(test_mixture),
         cmocka_unit_test(test_sweep_errors),
         cmocka_unit_test(test_help_lists_every_key),
         cmocka_unit_test(test_every_default_is_valid),

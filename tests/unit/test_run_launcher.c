@@ -74,7 +74,9 @@ static void test_metrics_lines_exact_and_null(void **state)
     s = step_of(2, NAN);
     s.skipped = 1;
     assert_int_equal(dure_metrics_step(m, &s), DURE_OK);
-    assert_int_equal(dure_metrics_val(m, 2, 1.0 / 3.0, 0.75), DURE_OK);
+    assert_int_equal(dure_metrics_val(m, 2, 1.0 / 3.0, 0.75, NULL, 0), DURE_OK);
+    const struct dure_val_dataset sets[2] = {{"cnc", 0.25, 0.5}, {"arm", NAN, 1.5}};
+    assert_int_equal(dure_metrics_val(m, 4, 0.125, 1.25, sets, 2), DURE_OK);
     assert_int_equal(dure_metrics_close(m), DURE_OK);
     const char *text = slurp("metrics.jsonl");
     /* 17 significant digits: the double read back is the double written. */
@@ -85,6 +87,10 @@ static void test_metrics_lines_exact_and_null(void **state)
         strstr(text, "{\"step\":2,\"val_loss\":0.33333333333333331,\"baseline_loss\":0.75}"));
     double back = strtod(strstr(text, "val_loss\":") + 10, NULL);
     assert_true(back == 1.0 / 3.0);
+    /* A mixture's line: each dataset's loss and baseline. */
+    assert_non_null(strstr(text, "{\"step\":4,\"val_loss\":0.125,\"baseline_loss\":1.25,"
+                                 "\"datasets\":{\"cnc\":{\"val_loss\":0.25,\"baseline_loss\":0.5},"
+                                 "\"arm\":{\"val_loss\":null,\"baseline_loss\":1.5}}}\n"));
 }
 
 static void test_metrics_resume_drops_later_steps(void **state)
@@ -96,7 +102,7 @@ static void test_metrics_resume_drops_later_steps(void **state)
         struct dure_step_metrics s = step_of(i, (double)i);
         assert_int_equal(dure_metrics_step(m, &s), DURE_OK);
         if (i % 2 == 0) {
-            assert_int_equal(dure_metrics_val(m, i, 0.5, NAN), DURE_OK);
+            assert_int_equal(dure_metrics_val(m, i, 0.5, NAN, NULL, 0), DURE_OK);
         }
     }
     assert_int_equal(dure_metrics_close(m), DURE_OK);

@@ -1,13 +1,14 @@
 /*
- * dataio/reader_aloha.c - file-per-episode sets (ALOHA style) behind
- * dataio_reader_i.
+ * dataio/reader_files.c - the episode-files layout (one HDF5 file per
+ * episode) behind dataio_reader_i.
  *
  * data.path is a glob (or one file); every match is one episode, taken in
  * natural name order (episode_2 before episode_10). Each file holds the
- * same datasets, e.g. /observations/qpos [T, 14], /observations/qvel,
- * /action [T, 14]; images (rank 3 and up) are never channels. Each file is
- * opened with HDF5 once, at open, to find its datasets' bytes; then only
- * its descriptor stays open.
+ * same datasets: ALOHA's /observations/qpos [T, 14], /observations/qvel,
+ * /action [T, 14], or a machining run's /vibration_data [T, 3]; images
+ * (rank 3 and up) are never channels. Each file is opened with HDF5 once,
+ * at open, to find its datasets' bytes; then only its descriptor stays
+ * open.
  */
 #include <glob.h>
 #include <stdio.h>
@@ -41,7 +42,7 @@ static dure_status_t resolve_keys(hid_t fid, const char *file, const char *keys,
 
     DURE_CHECK(H5Ovisit2(fid, H5_INDEX_NAME, H5_ITER_INC, visit_key, &avail,
                          H5O_INFO_BASIC) >= 0,
-               DURE_ERR_HDF5, "file '%s': cannot list its datasets", file);
+               DURE_ERR_FORMAT, "file '%s': cannot list its datasets", file);
     if (avail.n > 1) { /* none: avail.v is NULL, which qsort may not take */
         qsort(avail.v, (size_t)avail.n, sizeof *avail.v, dataio_natural_qsort_cmp);
     }
@@ -89,7 +90,7 @@ out:
     return st;
 }
 
-static dure_status_t aloha_open(const struct dataio_reader_config *cfg, void **ctxp,
+static dure_status_t files_open(const struct dataio_reader_config *cfg, void **ctxp,
                                 struct dataio_dataset_info *info)
 {
     dure_status_t st = DURE_OK;
@@ -152,9 +153,9 @@ out:
     return st;
 }
 
-const struct dataio_reader_i dataio_reader_aloha = {
-    .name = "aloha",
-    .open = aloha_open,
+const struct dataio_reader_i dataio_reader_episode_files = {
+    .name = "episode-files",
+    .open = files_open,
     .scratch_bytes = dataio_ctx_scratch_bytes,
     .scratch_init = dataio_ctx_scratch_init,
     .read = dataio_ctx_read,

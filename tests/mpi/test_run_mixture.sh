@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# tests/mpi/test_run_mixture.sh - dure run on a mixture ([data.NAME]
+# sections): it trains and validates, gives the same losses on 1 and 2
+# ranks (the order depends on (seed, epoch) alone), resumes exactly from a
+# checkpoint, and refuses what it cannot train on (different channel sets
+# until the loss is masked, another sample rate) naming the dataset.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/run_helpers.sh"
+
+gen() { "$DURE" data gen --length 400 --channels 4 "$@" > /dev/null || t_fail "dure data gen $*"; }
+gen -o "$T_TMP/cnc.h5" --episodes 12 --seed 7
+gen -o "$T_TMP/arm.h5" --episodes 30 --seed 8
+gen -o "$T_TMP/wide.h5" --episodes 12 --seed 9 --channels 6
+gen -o "$T_TMP/slow.h5" --episodes 12 --seed 9 --sample-rate 50
+run_job mix
+sed -i '/^path = /d' "$T_TMP/mix.ini"
+cat >> "$T_TMP/mix.ini" <<INI
+
+[data.cnc]
+path = $T_TMP/cnc.h5
+weight = 1
+
+[data.arm]
+path = $T_TMP/arm.h5
+weight = 3
+INI
+R=$T_TMP/runs
+run_mpi 2 mix --set run.dir="$R/np2" --set checkpoint.every=4
+t_eq "a mixture of two datasets trains (exit $T_RC)" "$T_RC" 0
+[ "$T_RC" -eq 0 ] || printf '%s\n' "$T_OUT" | tail -20
+t_grep "each dataset against its naive baseline, in the progress line" \
+    'validation loss [0-9.]+ \(naive baseline [0-9.]+\); cnc [0-9.]+/[0-9.]+, arm [0-9.]+/[0-9.]+'
+t_run "and validates" 0 grep -c '"val_loss"' "$R/np2/metrics.jsonl"
+last_val=$(grep '"datasets"' "$R/np2/metrics.jsonl" | tail -1)
+t_eq "and in metrics.jsonl, the mixture's loss between its datasets'" "$(printf '%s\n' "$last_val" | /usr/bin/python3 -c '
+import json, sys
+v = json.loads(sys.stdin.read())
+d = v["datasets"]
+lo, hi = sorted(d[k]["val_loss"] for k in ("cnc", "arm"))
+b = sorted(d[k]["baseline_loss"] for k in ("cnc", "arm"))
+print(lo < v["val_loss"] < hi and b[0] < v["baseline_loss"] < b[1])')" True
+run_mpi 1 mix --set run.dir="$R/np1"
+run_cmp_losses "1 and 2 ranks: the same windows, the same losses" "$R/np1" "$R/np2" 2e-5
+run_mpi 2 mix --set run.dir="$R/w1" --set data.arm.weight=1
+if [ "$(run_losses "$R/w1" | head -1)" != "$(run_losses "$R/np2" | head -1)" ]; then
+    t_ok "the weights change the batches"
+else t_fail "weights 1:1 and 1:3 gave the same first loss"; fi
+
+cp -a "$R/np2" "$R/cut"
+rm -f "$R/cut/FINISHED" "$R/cut/checkpoints/ckpt-00000008.h5"*
+run_mpi 2 mix --set run.dir="$R/cut" --set checkpoint.every=4
+t_eq "resume of a mixture (exit $T_RC)" "$T_RC" 0
+t_grep "from the step-4 checkpoint" 'resuming run .* at step 4'
+run_cmp_losses "exact resume of a mixture: bitwise identical losses" "$R/np2" "$R/cut" 0
+
+run_mpi 2 mix --set run.dir="$R/wide" --set data.arm.path="$T_TMP/wide.h5"
+t_eq "datasets with different channel sets are refused (exit $T_RC)" "$T_RC" 4
+t_grep "naming the dataset" "cnc.h5' \(dataset 'cnc'\) has 4 of the mixture's 6 channels: training on datasets with different channel sets needs a masked loss"
+run_mpi 2 mix --set run.dir="$R/slow" --set data.arm.path="$T_TMP/slow.h5"
+t_eq "a dataset at another sample rate is refused (exit $T_RC)" "$T_RC" 4
+t_grep "naming both rates" "slow.h5' \(dataset 'arm'\) is sampled at 50 Hz but the run's rate is 100 Hz"
+t_done

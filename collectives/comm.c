@@ -121,17 +121,23 @@ struct comm_shard comm_shard_of(size_t n, int size, int rank)
     return s;
 }
 
+struct comm_shard comm_range_part(size_t total, int size, int rank, size_t offset,
+                                  size_t count)
+{
+    struct comm_shard p, sh = comm_shard_of(total, size, rank);
+    size_t lo = sh.offset > offset ? sh.offset : offset;
+    size_t end = offset + count;
+    size_t hi = sh.offset + sh.count < end ? sh.offset + sh.count : end;
+    p.offset = lo < end ? lo : end;
+    p.count = hi > lo ? hi - lo : 0;
+    return p;
+}
+
 struct comm_shard comm_op_piece(const struct comm_op *op, int size, int r)
 {
     struct comm_shard p;
     if (op->coll == COMM_REDUCE_SCATTER || op->coll == COMM_ALLGATHER) {
-        struct comm_shard sh = comm_shard_of(op->total, size, r);
-        size_t lo = sh.offset > op->offset ? sh.offset : op->offset;
-        size_t end = op->offset + op->count;
-        size_t hi = sh.offset + sh.count < end ? sh.offset + sh.count : end;
-        p.offset = lo < end ? lo : end;
-        p.count = hi > lo ? hi - lo : 0;
-        return p;
+        return comm_range_part(op->total, size, r, op->offset, op->count);
     }
     p = comm_shard_of(op->count, size, r);
     p.offset += op->offset;
@@ -930,5 +936,50 @@ dure_status_t comm_allgather_range_start(comm_t *c, void *buf, size_t total, siz
                                          size_t count, enum comm_dtype dt, comm_req_t **req)
 {
     struct comm_op o = op_range(COMM_ALLGATHER, buf, total, offset, count, dt, COMM_SUM);
+    return issue(c, &o, req);
+}
+
+/* The part forms: the range's buffer starts at element `offset`, this
+ * rank's part buffer at the part's first element. */
+static struct comm_op op_part(const comm_t *c, enum comm_coll coll, const void *range,
+                              void *mine, size_t total, size_t offset, size_t count,
+                              enum comm_dtype dt, enum comm_redop redop)
+{
+    struct comm_shard part = comm_range_part(total, c->size, c->rank, offset, count);
+    struct comm_op o = {.coll = coll, .dtype = dt, .redop = redop, .total = total,
+                        .offset = offset, .count = count};
+    /* An empty part's pointer is never dereferenced: the range's serves. */
+    void *own = part.count ? mine : (void *)range;
+    size_t own_first = part.count ? part.offset : offset;
+    if (coll == COMM_REDUCE_SCATTER) {
+        o.send = range;
+        o.send_first = offset;
+        o.recv = own;
+        o.recv_first = own_first;
+    } else {
+        o.send = own;
+        o.send_first = own_first;
+        o.recv = (void *)range;
+        o.recv_first = offset;
+    }
+    return o;
+}
+
+dure_status_t comm_reduce_scatter_part_start(comm_t *c, const void *range, void *mine,
+                                             size_t total, size_t offset, size_t count,
+                                             enum comm_dtype dt, enum comm_redop op,
+                                             comm_req_t **req)
+{
+    struct comm_op o =
+        op_part(c, COMM_REDUCE_SCATTER, range, mine, total, offset, count, dt, op);
+    return issue(c, &o, req);
+}
+
+dure_status_t comm_allgather_part_start(comm_t *c, const void *mine, void *range, size_t total,
+                                        size_t offset, size_t count, enum comm_dtype dt,
+                                        comm_req_t **req)
+{
+    struct comm_op o =
+        op_part(c, COMM_ALLGATHER, range, (void *)mine, total, offset, count, dt, COMM_SUM);
     return issue(c, &o, req);
 }

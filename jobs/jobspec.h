@@ -172,7 +172,9 @@ struct jobspec_optim {
 
 struct jobspec_parallel {
     enum jobspec_backend backend;
-    int zero_stage;      /* 0, 1 or 2 */
+    int zero_stage;      /* 0, 1, 2 or 3 */
+    int prefetch;        /* stage 3: unit all-gathers ahead of the compute */
+    bool reshard_after_forward; /* stage 3: gather again for backward */
     double bucket_mb;    /* gradient bucket size in MiB; 0 = measured default */
     enum jobspec_algo algo;
     char *algo_table;    /* "0:native,1M:shm,32M:ring"; "" = built-in */

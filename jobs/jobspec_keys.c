@@ -295,8 +295,15 @@ static const struct jobspec_key keys[] = {
     /* [parallel] */
     K_ENUM(parallel, backend, v_backend, "auto", R,
            "gradient exchange: auto = nccl with a GPU and NCCL, else mpi"),
-    K_INT(parallel, zero_stage, 0, 2, "0", R,
-          "0: all-reduce; 1: optimizer state sharded; 2: gradients sharded too"),
+    K_INT(parallel, zero_stage, 0, 3, "0", R,
+          "0: all-reduce; 1: optimizer state sharded; 2: gradients sharded too; 3: "
+          "parameters sharded too, gathered one unit (layer) at a time"),
+    K_INT(parallel, prefetch, 0, 64, "1", 0,
+          "zero_stage 3: units whose all-gather runs ahead of the compute"),
+    K_BOOL(parallel, reshard_after_forward, "true", 0,
+           "zero_stage 3: free a unit's gathered parameters after its forward and "
+           "gather them again for backward; false keeps them (memory of the whole "
+           "model in the compute dtype)"),
     K_FLOAT(parallel, bucket_mb, 0, 65536, "0", R,
             "gradient bucket size in MiB; 0 = the measured default"),
     K_ENUM(parallel, algo, v_algo, "auto", R,

@@ -270,6 +270,18 @@ static dure_status_t setup_model(train_t *t, const struct model_config *mc)
     struct dure_allocator state = comm_allocator(t->comm);
     int n_tensors = 0;
 
+    if (t->zero_stage == 3) {
+        /* The model is lent its units from the shards: no bucketer, the
+         * gradients are reduce-scattered unit by unit (train/zero3.h). */
+        DURE_TRY(zero3_create(t->comm, t->dev, mc, s->parallel.prefetch,
+                              s->parallel.reshard_after_forward, &t->z3));
+        struct model_unit_source src = zero3_source(t->z3);
+        DURE_TRY(model_create_units(mc, t->dev, &state, &src, &t->model));
+        DURE_TRY(zero3_attach(t->z3, t->model));
+        t->n = model_param_count(t->model);
+        t->shard = comm_shard_of(t->n, t->world_size, t->rank);
+        goto out;
+    }
     DURE_TRY(model_create(mc, t->dev, &state, &t->model));
     t->n = model_param_count(t->model);
     t->shard = comm_shard_of(t->n, t->world_size, t->rank);
@@ -293,8 +305,9 @@ static dure_status_t alloc_buffers(train_t *t)
     t->ctl_host = calloc(1, ctl_bytes);
     DURE_ALLOC_TRY(t->ctl_host, ctl_bytes);
     DURE_TRY(comm_mem_alloc(t->comm, ctl_bytes, &t->ctl_comm));
+    size_t held = t->zero_stage == 3 ? t->shard.count : t->n;
     size_t stage = 2 * opt_len * sizeof(float) +
-                   device_host_stage_bytes(t->dev, t->n * sizeof(float));
+                   device_host_stage_bytes(t->dev, held * sizeof(float));
     t->stage = malloc(stage ? stage : 1);
     DURE_ALLOC_TRY(t->stage, stage);
     if (t->zero_stage == 2) {
@@ -318,12 +331,19 @@ static void report_setup(const train_t *t, const struct model_config *mc,
             "run: global batch %d windows of %d timesteps = %d x %d micro-batches x %d "
             "ranks\n"
             "run: memory per rank: params %" PRIu64 " B, grads %" PRIu64 " B, grad shard "
-            "%" PRIu64 " B, optimizer %" PRIu64 " B, checkpoint staging %" PRIu64 " B\n"
+            "%" PRIu64 " B, working %" PRIu64 " B, optimizer %" PRIu64 " B, checkpoint "
+            "staging %" PRIu64 " B\n"
             "run: MFU peak per rank: %s\n",
             t->world_size, comm_backend_name(comm_backend(t->comm)), table, t->zero_stage,
-            comm_bucketer_count(t->bucketer), t->spec->parallel.overlap ? "on" : "off",
-            t->spec->optim.global_batch, t->window, t->micro, t->accum, t->world_size,
-            mem.params, mem.grads, mem.grad_shard, mem.optimizer, mem.staging, peak_what);
+            t->bucketer ? comm_bucketer_count(t->bucketer) : 0,
+            t->spec->parallel.overlap ? "on" : "off", t->spec->optim.global_batch, t->window,
+            t->micro, t->accum, t->world_size, mem.params, mem.grads, mem.grad_shard,
+            mem.working, mem.optimizer, mem.staging, peak_what);
+    if (t->z3) {
+        fprintf(out, "run: zero_stage 3: %d unit(s), prefetch %d, reshard_after_forward %s\n",
+                mc->n_layers + 2, t->spec->parallel.prefetch,
+                t->spec->parallel.reshard_after_forward ? "true" : "false");
+    }
     fflush(out);
 }
 
@@ -460,6 +480,7 @@ void train_destroy(train_t *t)
     comm_bucketer_free(t->bucketer);
     optim_destroy(t->opt);
     model_destroy(t->model);
+    zero3_free(t->z3);
     if (t->comm) {
         comm_mem_free(t->comm, t->ctl_comm);
         comm_mem_free(t->comm, t->grad_acc);
@@ -478,12 +499,15 @@ long train_steps_done(const train_t *t) { return t->step; }
 void train_memory(const train_t *t, struct train_memory *mem)
 {
     size_t opt_len = t->opt ? optim_len(t->opt) : 0;
-    mem->params = (uint64_t)t->n * sizeof(float);
-    mem->grads = (uint64_t)t->n * sizeof(float);
-    mem->grad_shard = t->zero_stage == 2 ? (uint64_t)t->shard.count * sizeof(float) : 0;
+    const int z3 = t->zero_stage == 3;
+    uint64_t held = z3 ? (uint64_t)t->shard.count : (uint64_t)t->n;
+    mem->params = held * sizeof(float);
+    mem->grads = z3 ? 0 : (uint64_t)t->n * sizeof(float);
+    mem->grad_shard = t->zero_stage >= 2 ? (uint64_t)t->shard.count * sizeof(float) : 0;
+    mem->working = t->z3 ? (uint64_t)zero3_working_bytes(t->z3) : 0;
     mem->optimizer = 2 * (uint64_t)opt_len * sizeof(float);
     mem->staging = 2 * (uint64_t)opt_len * sizeof(float) +
-                   (t->dev ? device_host_stage_bytes(t->dev, t->n * sizeof(float)) : 0);
+                   (t->dev ? device_host_stage_bytes(t->dev, (size_t)held * sizeof(float)) : 0);
 }
 
 /* ---------------------------------------------------------------- control */
@@ -561,6 +585,18 @@ static dure_status_t run_micro_batches(train_t *t, const struct dataio_batch *b,
     double *mine = ctl_mine(t);
     const int A = t->accum;
 
+    if (t->z3) {
+        for (int j = 0; j < A; j++) {
+            float loss = 0;
+            zero3_micro_batch(t->z3, j == 0);
+            DURE_TRY(model_forward_backward(t->model, b->data + (size_t)j * t->micro_elems,
+                                            &loss));
+            DURE_TRY(zero3_backward_done(t->z3));
+            mine[j] = loss;
+        }
+        *comm_s += zero3_take_wait_s(t->z3);
+        goto out;
+    }
     DURE_TRY(model_zero_grad(t->model));
     for (int j = 0; j < A; j++) {
         const int last = j == A - 1;
@@ -590,11 +626,19 @@ out:
     return st;
 }
 
-/* The reduced gradient this rank updates with: the stage 2 accumulator, or
- * its part of the model's gradient vector. */
+/* The reduced gradient this rank updates with: the stage 2 or 3
+ * accumulator, or its part of the model's gradient vector. */
 static const float *update_grads(train_t *t)
 {
+    if (t->z3) {
+        return zero3_grads(t->z3);
+    }
     return t->zero_stage == 2 ? t->grad_acc : model_grads(t->model) + optim_offset(t->opt);
+}
+
+float *train_shard_params(train_t *t)
+{
+    return t->z3 ? zero3_params(t->z3) : model_params(t->model) + t->shard.offset;
 }
 
 /*
@@ -679,8 +723,14 @@ static dure_status_t update(train_t *t, const struct step_decision *d, double *c
     }
     float scale = (float)d->mean_scale *
                   optim_clip_scale(d->norm, (float)t->spec->optim.grad_clip);
-    float *p = model_params(t->model);
     t->opt_step++;
+    if (t->z3) {
+        /* the next forward gathers the updated shards */
+        DURE_TRY(optim_adamw_update(t->opt, (int)t->opt_step, d->lr, scale,
+                                    zero3_params(t->z3), update_grads(t)));
+        goto out;
+    }
+    float *p = model_params(t->model);
     DURE_TRY(optim_adamw_update(t->opt, (int)t->opt_step, d->lr, scale,
                                 p + optim_offset(t->opt), update_grads(t)));
     if (t->zero_stage > 0) {

@@ -76,9 +76,10 @@ struct train_hooks {
 
 /* Memory this rank holds for the run, by lifetime class, in bytes. */
 struct train_memory {
-    uint64_t params;       /* the flat parameter vector (every rank, whole) */
-    uint64_t grads;        /* the model's flat gradient vector */
-    uint64_t grad_shard;   /* stage 2 accumulator (0 otherwise) */
+    uint64_t params;       /* fp32 parameters: the whole vector; stage 3 the shard */
+    uint64_t grads;        /* the model's flat gradient vector (0 at stage 3) */
+    uint64_t grad_shard;   /* stage 2 and 3 accumulator (0 otherwise) */
+    uint64_t working;      /* stage 3: gathered units and their gradients */
     uint64_t optimizer;    /* AdamW moments held by this rank */
     uint64_t staging;      /* host buffers for checkpoints */
 };

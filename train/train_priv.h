@@ -15,6 +15,7 @@
 #include "dataio/loader.h"
 #include "device/device.h"
 #include "train/train.h"
+#include "train/zero3.h"
 #include "model/model.h"
 #include "model/optim.h"
 
@@ -33,7 +34,8 @@ struct train {
     model_t *model;
     optim_t *opt;
     comm_t *comm;
-    comm_bucketer_t *bucketer;
+    comm_bucketer_t *bucketer;   /* stages 0-2 */
+    zero3_t *z3;                 /* stage 3: the shards the model is lent from */
     dataio_loader_t *train_ld, *val_ld;
     int val_batches;             /* global batches per validation */
 
@@ -47,7 +49,7 @@ struct train {
     void *ctl_comm;              /* the same bytes in the comm's memory */
     float *stage;                /* checkpoint staging, host: m, v (opt_len each) and,
                                     where the device's memory is not host memory,
-                                    params (n) */
+                                    params (n; at stage 3 shard.count) */
 
     struct optim_schedule sched;
     long step;                   /* optimizer steps completed */
@@ -64,5 +66,9 @@ struct train {
     uint64_t config_hash;        /* jobspec RESULT hash */
     char model_desc[CKPT_MODEL_MAX];
 };
+
+/* This rank's fp32 parameters from element shard.offset on (stage 3: its
+ * shard; otherwise that element of the model's whole vector). */
+float *train_shard_params(train_t *t);
 
 #endif

@@ -270,14 +270,15 @@ static dure_status_t setup_model(train_t *t, const struct model_config *mc)
     struct dure_allocator state = comm_allocator(t->comm);
     int n_tensors = 0;
 
-    if (t->zero_stage == 3) {
-        /* The model is lent its units from the shards: no bucketer, the
-         * gradients are reduce-scattered unit by unit (train/zero3.h). */
-        DURE_TRY(zero3_create(t->comm, t->dev, mc, s->parallel.prefetch,
-                              s->parallel.reshard_after_forward, &t->z3));
-        struct model_unit_source src = zero3_source(t->z3);
+    if (t->zero_stage >= 2) {
+        /* The model is lent its gradient buffers (and at stage 3 its
+         * parameters) unit by unit: no bucketer, each unit's gradients
+         * reduce-scattered as its backward ends (train/zshard.h). */
+        DURE_TRY(zshard_create(t->comm, t->dev, mc, t->zero_stage, s->parallel.prefetch,
+                               s->parallel.reshard_after_forward, &t->zs));
+        struct model_unit_source src = zshard_source(t->zs);
         DURE_TRY(model_create_units(mc, t->dev, &state, &src, &t->model));
-        DURE_TRY(zero3_attach(t->z3, t->model));
+        DURE_TRY(zshard_attach(t->zs, t->model));
         t->n = model_param_count(t->model);
         t->shard = comm_shard_of(t->n, t->world_size, t->rank);
         goto out;
@@ -310,9 +311,6 @@ static dure_status_t alloc_buffers(train_t *t)
                    device_host_stage_bytes(t->dev, held * sizeof(float));
     t->stage = malloc(stage ? stage : 1);
     DURE_ALLOC_TRY(t->stage, stage);
-    if (t->zero_stage == 2) {
-        DURE_TRY(comm_mem_alloc(t->comm, t->shard.count * sizeof(float), (void **)&t->grad_acc));
-    }
 out:
     return st;
 }
@@ -339,7 +337,7 @@ static void report_setup(const train_t *t, const struct model_config *mc,
             t->spec->parallel.overlap ? "on" : "off", t->spec->optim.global_batch, t->window,
             t->micro, t->accum, t->world_size, mem.params, mem.grads, mem.grad_shard,
             mem.working, mem.optimizer, mem.staging, peak_what);
-    if (t->z3) {
+    if (t->zero_stage == 3) {
         fprintf(out, "run: zero_stage 3: %d unit(s), prefetch %d, reshard_after_forward %s\n",
                 mc->n_layers + 2, t->spec->parallel.prefetch,
                 t->spec->parallel.reshard_after_forward ? "true" : "false");
@@ -480,10 +478,9 @@ void train_destroy(train_t *t)
     comm_bucketer_free(t->bucketer);
     optim_destroy(t->opt);
     model_destroy(t->model);
-    zero3_free(t->z3);
+    zshard_free(t->zs);
     if (t->comm) {
         comm_mem_free(t->comm, t->ctl_comm);
-        comm_mem_free(t->comm, t->grad_acc);
     }
     comm_destroy(t->comm);
     device_close(t->dev);
@@ -502,9 +499,9 @@ void train_memory(const train_t *t, struct train_memory *mem)
     const int z3 = t->zero_stage == 3;
     uint64_t held = z3 ? (uint64_t)t->shard.count : (uint64_t)t->n;
     mem->params = held * sizeof(float);
-    mem->grads = z3 ? 0 : (uint64_t)t->n * sizeof(float);
+    mem->grads = t->zero_stage >= 2 ? 0 : (uint64_t)t->n * sizeof(float);
     mem->grad_shard = t->zero_stage >= 2 ? (uint64_t)t->shard.count * sizeof(float) : 0;
-    mem->working = t->z3 ? (uint64_t)zero3_working_bytes(t->z3) : 0;
+    mem->working = t->zs ? (uint64_t)zshard_working_bytes(t->zs) : 0;
     mem->optimizer = 2 * (uint64_t)opt_len * sizeof(float);
     mem->staging = 2 * (uint64_t)opt_len * sizeof(float) +
                    (t->dev ? device_host_stage_bytes(t->dev, (size_t)held * sizeof(float)) : 0);
@@ -574,9 +571,10 @@ out:
 /*
  * Forward and backward over this rank's A micro-batches, the gradient
  * exchange overlapped with the backward that produces it: stages 0/1 once
- * per step with the last backward, stage 2 with every backward, each
- * reduced shard then summed into grad_acc. The losses go to the control
- * slot; *comm_s accumulates the exchange's exposed wait.
+ * per step with the last backward (buckets), stages 2/3 unit by unit with
+ * every backward, each reduced part summed into the shard (zshard). The
+ * losses go to the control slot; *comm_s accumulates the exchange's
+ * exposed wait.
  */
 static dure_status_t run_micro_batches(train_t *t, const struct dataio_batch *b,
                                        double *comm_s)
@@ -585,60 +583,49 @@ static dure_status_t run_micro_batches(train_t *t, const struct dataio_batch *b,
     double *mine = ctl_mine(t);
     const int A = t->accum;
 
-    if (t->z3) {
+    if (t->zs) {
         for (int j = 0; j < A; j++) {
             float loss = 0;
-            zero3_micro_batch(t->z3, j == 0);
+            zshard_micro_batch(t->zs, j == 0);
             DURE_TRY(model_forward_backward(t->model, b->data + (size_t)j * t->micro_elems,
                                             &loss));
-            DURE_TRY(zero3_backward_done(t->z3));
+            DURE_TRY(zshard_backward_done(t->zs));
             mine[j] = loss;
         }
-        *comm_s += zero3_take_wait_s(t->z3);
+        *comm_s += zshard_take_wait_s(t->zs);
         goto out;
     }
     DURE_TRY(model_zero_grad(t->model));
     for (int j = 0; j < A; j++) {
         const int last = j == A - 1;
-        const int exchange = last || t->zero_stage == 2;
         float loss = 0;
-        if (exchange && t->spec->parallel.overlap) {
+        if (last && t->spec->parallel.overlap) {
             model_set_grad_ready(t->model, on_grad_ready, t->bucketer);
         }
         st = model_forward_backward(t->model, b->data + (size_t)j * t->micro_elems, &loss);
         model_set_grad_ready(t->model, NULL, NULL);
         DURE_TRY(st);
         mine[j] = loss;
-        if (exchange) {
+        if (last) {
             double c0 = dure_now_s();
             DURE_TRY(comm_bucketer_finish(t->bucketer));
             *comm_s += dure_now_s() - c0;
-        }
-        if (t->zero_stage == 2) {
-            const float *g = model_grads(t->model) + t->shard.offset;
-            DURE_TRY(device_accumulate(t->dev, t->grad_acc, g, t->shard.count, j == 0));
-            if (!last) {
-                DURE_TRY(model_zero_grad(t->model));
-            }
         }
     }
 out:
     return st;
 }
 
-/* The reduced gradient this rank updates with: the stage 2 or 3
- * accumulator, or its part of the model's gradient vector. */
+/* The reduced gradient this rank updates with: the stage 2/3 shard, or
+ * its part of the model's gradient vector. */
 static const float *update_grads(train_t *t)
 {
-    if (t->z3) {
-        return zero3_grads(t->z3);
-    }
-    return t->zero_stage == 2 ? t->grad_acc : model_grads(t->model) + optim_offset(t->opt);
+    return t->zs ? zshard_grads(t->zs) : model_grads(t->model) + optim_offset(t->opt);
 }
 
 float *train_shard_params(train_t *t)
 {
-    return t->z3 ? zero3_params(t->z3) : model_params(t->model) + t->shard.offset;
+    return t->zero_stage == 3 ? zshard_params(t->zs) : model_params(t->model) + t->shard.offset;
 }
 
 /*
@@ -724,10 +711,10 @@ static dure_status_t update(train_t *t, const struct step_decision *d, double *c
     float scale = (float)d->mean_scale *
                   optim_clip_scale(d->norm, (float)t->spec->optim.grad_clip);
     t->opt_step++;
-    if (t->z3) {
+    if (t->zero_stage == 3) {
         /* the next forward gathers the updated shards */
         DURE_TRY(optim_adamw_update(t->opt, (int)t->opt_step, d->lr, scale,
-                                    zero3_params(t->z3), update_grads(t)));
+                                    zshard_params(t->zs), update_grads(t)));
         goto out;
     }
     float *p = model_params(t->model);

@@ -24,11 +24,14 @@
  *   1  bucketed reduce-scatter onto the shard owners (same overlap), AdamW on
  *      this rank's shard of the parameters with shard-sized moments, then an
  *      all-gather of the updated parameters.
- *   2  as 1, but every micro-batch's gradients are reduce-scattered as
- *      backward produces them and summed into a shard-sized accumulator, so
- *      the gradient state kept across micro-batches is 1/R of the vector
- *      (the model's own flat gradient vector remains as one micro-batch's
- *      scratch: model/model.h allocates it whole).
+ *   2  the model is lent two unit-sized gradient buffers instead of a whole
+ *      gradient vector (train/zshard.h): every micro-batch's gradients are
+ *      reduce-scattered unit by unit as backward produces them and summed
+ *      into a shard; AdamW and the all-gather as 1.
+ *   3  as 2, and the parameters too are sharded: the model is lent each
+ *      unit's parameters, all-gathered before its forward and again before
+ *      its backward (parallel.prefetch ahead, parallel.reshard_after_forward);
+ *      AdamW updates the shard in place, nothing is gathered after it.
  * The global gradient norm is sqrt of the sum over ranks of each shard's
  * squared norm (stage 0: the whole vector's, computed locally).
  *
@@ -77,9 +80,9 @@ struct train_hooks {
 /* Memory this rank holds for the run, by lifetime class, in bytes. */
 struct train_memory {
     uint64_t params;       /* fp32 parameters: the whole vector; stage 3 the shard */
-    uint64_t grads;        /* the model's flat gradient vector (0 at stage 3) */
-    uint64_t grad_shard;   /* stage 2 and 3 accumulator (0 otherwise) */
-    uint64_t working;      /* stage 3: gathered units and their gradients */
+    uint64_t grads;        /* the model's flat gradient vector (0 at stages 2-3) */
+    uint64_t grad_shard;   /* stages 2-3: the reduced gradient shard (0 otherwise) */
+    uint64_t working;      /* stages 2-3: unit gradient buffers and gathered units */
     uint64_t optimizer;    /* AdamW moments held by this rank */
     uint64_t staging;      /* host buffers for checkpoints */
 };

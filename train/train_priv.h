@@ -15,7 +15,7 @@
 #include "dataio/loader.h"
 #include "device/device.h"
 #include "train/train.h"
-#include "train/zero3.h"
+#include "train/zshard.h"
 #include "model/model.h"
 #include "model/optim.h"
 
@@ -35,14 +35,13 @@ struct train {
     optim_t *opt;
     comm_t *comm;
     comm_bucketer_t *bucketer;   /* stages 0-2 */
-    zero3_t *z3;                 /* stage 3: the shards the model is lent from */
+    zshard_t *zs;                  /* stage 3: the shards the model is lent from */
     dataio_loader_t *train_ld, *val_ld;
     int val_batches;             /* global batches per validation */
 
     size_t n;                    /* parameters */
     struct comm_shard shard;     /* comm_shard_of(n, world_size, rank) */
 
-    float *grad_acc;             /* stage 2: (shard.count) gradient sum, the comm's memory */
     /* Control exchange: `slot` doubles per rank, all-gathered as float64. */
     int slot;
     double *ctl_host;            /* (world_size * slot) host */

@@ -3,8 +3,9 @@
 # model sharded, gathered unit by unit. Bitwise equal to stage 0 (one
 # micro-batch per rank, clipping off) at 2 ranks and at 3 (shards uneven,
 # their bounds inside units), whatever the prefetch depth or resharding;
-# bitwise equal to stage 2 with accumulation and clipping; the parameters
-# per rank a shard; checkpoints resumed exactly and on another world size
+# bitwise equal to stage 2 with accumulation and clipping (stage 2 lent
+# unit gradient buffers, no whole gradient vector); the parameters per
+# rank a shard; checkpoints resumed exactly and on another world size
 # and stage.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/run_helpers.sh"
@@ -54,6 +55,8 @@ run_cmp_losses "3 ranks, uneven shards: zero_stage 0 and 3 bitwise identical" \
 for z in 2 3; do
     run_mpi 2 base --set run.dir="$R/acc$z" --set parallel.zero_stage=$z --set model.n_layers=2
     t_eq "zero_stage $z with accumulation trains (exit $T_RC)" "$T_RC" 0
+    t_grep "zero_stage $z allocates no whole gradient vector" \
+        'memory per rank: params [0-9]+ B, grads 0 B, grad shard [1-9][0-9]* B'
 done
 run_cmp_losses "with accumulation and clipping: zero_stage 2 and 3 bitwise identical" \
     "$R/acc2" "$R/acc3" 0

@@ -1,21 +1,22 @@
-/* train/zero3.c - ZeRO stage 3: the model lent unit by unit; see zero3.h. */
-#include "train/zero3.h"
+/* train/zshard.c - ZeRO stages 2 and 3: the model lent its units; see zshard.h. */
+#include "train/zshard.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/timing.h"
 
-struct zero3 {
+struct zshard {
     comm_t *comm;                /* borrowed */
     device_t *dev;               /* borrowed */
-    model_t *model;              /* borrowed, after zero3_attach */
+    model_t *model;              /* borrowed, after zshard_attach */
     size_t *bounds;              /* (U + 1) model_unit_bounds */
     int U;
     size_t n;                    /* parameters */
     int rank, size;
     struct comm_shard shard;     /* comm_shard_of(n, size, rank) */
-    float *params;               /* (shard.count) fp32, comm memory */
+    int stage;                   /* 2 or 3 */
+    float *params;               /* (shard.count) fp32, comm memory; stage 3 */
     float *grads;                /* (shard.count) reduced gradients, comm memory */
     size_t cbytes;               /* compute dtype size */
     enum comm_dtype cdt;
@@ -23,7 +24,7 @@ struct zero3 {
     int keep;                    /* !reshard_after_forward: slot u holds unit u */
     int nslots;
     size_t unit_max;             /* elements of the largest unit */
-    char *slots;                 /* (nslots * unit_max * cbytes) comm memory */
+    char *slots;                 /* (nslots * unit_max * cbytes) comm memory; stage 3 */
     float *gwork;                /* (2 * unit_max) comm memory */
 
     /* The step's gather sequence. */
@@ -41,18 +42,18 @@ struct zero3 {
     double wait_s;
 };
 
-static size_t unit_count(const zero3_t *z, int u) { return z->bounds[u + 1] - z->bounds[u]; }
+static size_t unit_count(const zshard_t *z, int u) { return z->bounds[u + 1] - z->bounds[u]; }
 
 /* Position k's unit: forward 0 .. U-1, then backward U-1 .. 1. */
-static int unit_at(const zero3_t *z, int k) { return k < z->U ? k : 2 * z->U - 1 - k; }
+static int unit_at(const zshard_t *z, int k) { return k < z->U ? k : 2 * z->U - 1 - k; }
 
-static char *slot_of(const zero3_t *z, int k)
+static char *slot_of(const zshard_t *z, int k)
 {
     int s = z->keep ? unit_at(z, k) : k % z->nslots;
     return z->slots + (size_t)s * z->unit_max * z->cbytes;
 }
 
-static dure_status_t timed_wait(zero3_t *z, comm_req_t **req)
+static dure_status_t timed_wait(zshard_t *z, comm_req_t **req)
 {
     dure_status_t st = DURE_OK;
     if (*req) {
@@ -66,7 +67,7 @@ static dure_status_t timed_wait(zero3_t *z, comm_req_t **req)
 
 /* Start position k's gather: this rank's part cast into the slot, the
  * all-gather fills in the rest. */
-static dure_status_t start_gather(zero3_t *z, int k)
+static dure_status_t start_gather(zshard_t *z, int k)
 {
     dure_status_t st = DURE_OK;
     int u = unit_at(z, k);
@@ -84,7 +85,7 @@ out:
 }
 
 /* Wait for whatever a failed pass left in flight (its errors were reported). */
-static void drain(zero3_t *z)
+static void drain(zshard_t *z)
 {
     for (int k = 0; k < 2 * z->U - 1; k++) {
         if (z->req[k]) {
@@ -104,8 +105,8 @@ static void drain(zero3_t *z)
 static dure_status_t src_begin(void *ctx, int backward)
 {
     dure_status_t st = DURE_OK;
-    zero3_t *z = ctx;
-    DURE_CHECK(z->slots, DURE_ERR_INTERNAL, "ZeRO-3: the model was not attached");
+    zshard_t *z = ctx;
+    DURE_CHECK(z->model, DURE_ERR_INTERNAL, "ZeRO: the model was not attached");
     drain(z);
     z->backward = backward;
     z->seq_len = backward && !z->keep ? 2 * z->U - 1 : z->U;
@@ -119,7 +120,7 @@ out:
 static dure_status_t src_params(void *ctx, int unit, enum model_pass pass, const void **p)
 {
     dure_status_t st = DURE_OK;
-    zero3_t *z = ctx;
+    zshard_t *z = ctx;
     if (z->keep && pass == MODEL_PASS_BACKWARD) {
         /* gathered in this step's forward and kept */
         *p = slot_of(z, unit);
@@ -143,7 +144,7 @@ out:
 }
 
 /* Buffer j's reduce-scatter done: add this rank's part of it to `grads`. */
-static dure_status_t collect(zero3_t *z, int j)
+static dure_status_t collect(zshard_t *z, int j)
 {
     dure_status_t st = DURE_OK;
     int u = z->gunit[j];
@@ -166,7 +167,7 @@ out:
 static dure_status_t src_grads(void *ctx, int unit, float **g)
 {
     dure_status_t st = DURE_OK;
-    zero3_t *z = ctx;
+    zshard_t *z = ctx;
     int j = z->gnext;
     DURE_TRY(collect(z, j));
     float *buf = z->gwork + (size_t)j * z->unit_max;
@@ -180,10 +181,10 @@ out:
 static dure_status_t src_grads_done(void *ctx, int unit)
 {
     dure_status_t st = DURE_OK;
-    zero3_t *z = ctx;
+    zshard_t *z = ctx;
     int j = z->gnext;
     DURE_CHECK(z->gunit[j] == unit, DURE_ERR_INTERNAL,
-               "ZeRO-3: gradients of unit %d done, but buffer %d holds unit %d", unit, j,
+               "ZeRO: gradients of unit %d done, but buffer %d holds unit %d", unit, j,
                z->gunit[j]);
     z->gnext ^= 1;
     size_t off = z->bounds[unit], cnt = unit_count(z, unit);
@@ -195,18 +196,21 @@ out:
     return st;
 }
 
-dure_status_t zero3_create(comm_t *c, device_t *dev, const struct model_config *cfg,
-                           int prefetch, int reshard_after_forward, zero3_t **out)
+dure_status_t zshard_create(comm_t *c, device_t *dev, const struct model_config *cfg, int stage,
+                            int prefetch, int reshard_after_forward, zshard_t **out)
 {
     dure_status_t st = DURE_OK;
-    zero3_t *z = NULL;
+    zshard_t *z = NULL;
     float *host = NULL;
 
     *out = NULL;
     DURE_CHECK(prefetch >= 0, DURE_ERR_ARG, "parallel.prefetch = %d must be >= 0", prefetch);
+    DURE_CHECK(stage == 2 || stage == 3, DURE_ERR_ARG,
+               "ZeRO stage %d does not lend the model its units (2 or 3 do)", stage);
     z = calloc(1, sizeof *z);
     DURE_ALLOC_TRY(z, sizeof *z);
     z->comm = c;
+    z->stage = stage;
     z->dev = dev;
     z->U = cfg->n_layers + 2;
     z->rank = comm_rank(c);
@@ -227,10 +231,12 @@ dure_status_t zero3_create(comm_t *c, device_t *dev, const struct model_config *
     z->shard = comm_shard_of(z->n, z->size, z->rank);
 
     size_t sbytes = z->shard.count * sizeof(float);
-    DURE_TRY(comm_mem_alloc(c, sbytes, (void **)&z->params));
     DURE_TRY(comm_mem_alloc(c, sbytes, (void **)&z->grads));
     DURE_TRY(comm_mem_alloc(c, 2 * z->unit_max * sizeof(float), (void **)&z->gwork));
-    if (sbytes) {
+    if (stage == 3) {
+        DURE_TRY(comm_mem_alloc(c, sbytes, (void **)&z->params));
+    }
+    if (stage == 3 && sbytes) {
         host = malloc(sbytes);
         DURE_ALLOC_TRY(host, sbytes);
         DURE_TRY(model_param_init(cfg, z->shard.offset, z->shard.count, host));
@@ -240,11 +246,11 @@ dure_status_t zero3_create(comm_t *c, device_t *dev, const struct model_config *
     z = NULL;
 out:
     free(host);
-    zero3_free(z);
+    zshard_free(z);
     return st;
 }
 
-void zero3_free(zero3_t *z)
+void zshard_free(zshard_t *z)
 {
     if (!z) {
         return;
@@ -252,29 +258,32 @@ void zero3_free(zero3_t *z)
     if (z->req) {
         drain(z);
     }
-    comm_mem_free(z->comm, z->gwork);
-    comm_mem_free(z->comm, z->slots);
-    comm_mem_free(z->comm, z->grads);
     comm_mem_free(z->comm, z->params);
+    comm_mem_free(z->comm, z->slots);
+    comm_mem_free(z->comm, z->gwork);
+    comm_mem_free(z->comm, z->grads);
     free(z->req);
     free(z->bounds);
     free(z);
 }
 
-struct model_unit_source zero3_source(zero3_t *z)
+struct model_unit_source zshard_source(zshard_t *z)
 {
     return (struct model_unit_source){.ctx = z,
                                       .begin = src_begin,
-                                      .params = src_params,
+                                      .params = z->stage == 3 ? src_params : NULL,
                                       .params_done = NULL,
                                       .grads = src_grads,
                                       .grads_done = src_grads_done};
 }
 
-dure_status_t zero3_attach(zero3_t *z, model_t *m)
+dure_status_t zshard_attach(zshard_t *z, model_t *m)
 {
     dure_status_t st = DURE_OK;
     z->model = m;
+    if (z->stage != 3) {
+        goto out;
+    }
     z->cbytes = model_compute_bytes(m);
     z->cdt = z->cbytes == 2 ? COMM_BF16 : COMM_F32;
     DURE_TRY(comm_mem_alloc(z->comm, (size_t)z->nslots * z->unit_max * z->cbytes,
@@ -283,13 +292,13 @@ out:
     return st;
 }
 
-float *zero3_params(zero3_t *z) { return z->params; }
+float *zshard_params(zshard_t *z) { return z->params; }
 
-float *zero3_grads(zero3_t *z) { return z->grads; }
+float *zshard_grads(zshard_t *z) { return z->grads; }
 
-void zero3_micro_batch(zero3_t *z, int first) { z->first = first; }
+void zshard_micro_batch(zshard_t *z, int first) { z->first = first; }
 
-dure_status_t zero3_backward_done(zero3_t *z)
+dure_status_t zshard_backward_done(zshard_t *z)
 {
     dure_status_t st = DURE_OK;
     /* the older buffer first: its reduce-scatter was started first */
@@ -299,14 +308,15 @@ out:
     return st;
 }
 
-double zero3_take_wait_s(zero3_t *z)
+double zshard_take_wait_s(zshard_t *z)
 {
     double s = z->wait_s;
     z->wait_s = 0;
     return s;
 }
 
-size_t zero3_working_bytes(const zero3_t *z)
+size_t zshard_working_bytes(const zshard_t *z)
 {
-    return (size_t)z->nslots * z->unit_max * z->cbytes + 2 * z->unit_max * sizeof(float);
+    size_t slots = z->stage == 3 ? (size_t)z->nslots * z->unit_max * z->cbytes : 0;
+    return slots + 2 * z->unit_max * sizeof(float);
 }

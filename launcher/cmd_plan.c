@@ -161,11 +161,12 @@ static void print_text(const struct plan_ctx *c, const char *file, FILE *out)
     ROW("gradients (fp32)", grads);
     ROW("optimizer (AdamW m, v)", optimizer);
     ROW(c->hw.gpu ? "compute copy (bf16)" : "compute copy", compute);
-    ROW("working (buckets, layers)", working);
+    ROW("working (unit grads, layers)", working);
     ROW("activations", activations);
     ROW("workspace", workspace);
     ROW("communication buffers", comm);
     ROW("runtime (CUDA, cuBLAS)", runtime);
+    ROW("host (batches, ckpt staging)", host);
     ROW("total", total);
 #undef ROW
     fprintf(out, "  %-28s %9s %9s %9s %9s\n", "fits", m[0].fits ? "yes" : "NO",
@@ -269,7 +270,8 @@ static void json_stage_objects(const struct plan_ctx *c, struct json_writer *w)
                   {"optimizer", m->optimizer}, {"compute", m->compute},
                   {"working", m->working},     {"activations", m->activations},
                   {"workspace", m->workspace}, {"comm", m->comm},
-                  {"runtime", m->runtime},     {"total", m->total}};
+                  {"runtime", m->runtime},     {"host", m->host},
+                  {"total", m->total}};
         json_begin_object(w);
         json_key(w, "stage");
         json_int(w, s);
@@ -381,22 +383,9 @@ static dure_status_t build(const struct dure_jobspec *spec, const struct plan_op
     } else {
         plan_fabric_builtin(&c->hw, spec->slurm.profile, &c->fab);
     }
-    model_config_defaults(&c->job.model);
-    c->job.model.d_model = spec->model.d_model;
-    c->job.model.n_layers = spec->model.n_layers;
-    c->job.model.n_heads = spec->model.n_heads;
-    c->job.model.patch_len = spec->model.patch_len;
-    c->job.model.context_patches = spec->model.context_patches;
-    c->job.model.micro_batch = spec->optim.micro_batch;
-    DURE_TRY(resolve_channels(spec, &c->job.model.channels));
-    DURE_TRY(model_config_validate(&c->job.model));
-    c->job.global_batch = spec->optim.global_batch;
-    c->job.ranks = (int)ranks;
-    c->job.per_node = per_node;
-    c->job.bucket_bytes = (spec->parallel.bucket_mb > 0 ? spec->parallel.bucket_mb : 4) *
-                          (double)(1 << 20);
-    c->job.prefetch = 1;
-    c->job.overlap = spec->parallel.overlap;
+    int channels = 0;
+    DURE_TRY(resolve_channels(spec, &channels));
+    DURE_TRY(plan_job_from_spec(spec, channels, (int)ranks, per_node, &c->job));
     c->nodes = (int)(ranks / per_node);
     c->spec_stage = spec->parallel.zero_stage;
     model_flops_compute(&c->job.model, &c->fl);
@@ -484,21 +473,7 @@ int cmd_plan(int argc, char **argv)
         print_text(c, o.file, stdout);
         DURE_TRY(scaling(c, c->adv.stage >= 0 ? c->adv.stage : stage, stdout, NULL));
     }
-    if (!c->mem[stage].fits) {
-        int fit = -1;
-        for (int s = stage + 1; s < PLAN_STAGES && fit < 0; s++) {
-            fit = c->mem[s].fits ? s : -1;
-        }
-        char hint[96] = "no stage fits: use more ranks or a smaller model";
-        if (fit >= 0) {
-            snprintf(hint, sizeof hint, "ZeRO %d fits (%.2f GiB)", fit, gib(c->mem[fit].total));
-        }
-        DURE_FAIL(DURE_ERR_NOMEM,
-                  "%s: parallel.zero_stage = %d needs %.2f GiB per rank, more than %.0f%% of "
-                  "%.2f GiB on %s: %s",
-                  o.file, stage, gib(c->mem[stage].total), PLAN_MEM_FILL * 100,
-                  c->hw.mem_bytes / (1ull << 30), c->hw.name, hint);
-    }
+    DURE_TRY(plan_check_fit(&c->job, &c->hw, stage, o.file, &c->mem[stage]));
 out:
     rc = dure_exit_code(st);
 done:

@@ -21,6 +21,7 @@
 #include "model/flops.h"
 #include "model/model.h"
 #include "model/optim.h"
+#include "plan/plan.h"
 
 /*
  * Make a locally decided status collective: every rank returns the worst
@@ -163,45 +164,35 @@ out:
     return st;
 }
 
-static double gib(uint64_t b) { return (double)b / (1024.0 * 1024.0 * 1024.0); }
-
 /*
- * Refuse, before allocating, a run whose memory would not fit on its
- * device: the model, this rank's optimizer state and gradient shard, and
- * what the device's libraries take (device_mem_info: cuBLAS's workspace,
- * NCCL's buffers), against what the device has free; on host memory, every
- * rank of the node draws from one pool, loaders and checkpoint staging
- * included. (Linux overcommits: without this the allocations succeed and
- * the OOM killer ends the run mid-step with no message.) DURE_ERR_NOMEM
- * (exit 7) with the estimate by component.
+ * The plan's memory estimate for this rank (plan_memory: the one model of
+ * it, the one dure plan and dure submit print), checked before anything
+ * is allocated against what the device has free: a GPU's own free
+ * memory, or MemAvailable shared by the node's ranks (Linux overcommits:
+ * without this the allocations succeed and the OOM killer ends the run
+ * mid-step with no message). DURE_ERR_NOMEM (exit 7) naming the terms and
+ * the ZeRO stage that would fit; unknown capacity skips the check.
  */
-static dure_status_t check_memory(const train_t *t, const struct model_config *mc,
-                                  const struct dure_ranks *r)
+static dure_status_t check_memory(train_t *t, const struct dure_ranks *r)
 {
     dure_status_t st = DURE_OK;
-    struct model_memory mem;
+    struct plan_job job;
+    struct plan_hw hw;
     uint64_t avail = 0, reserve = 0;
-    int shared = 0;
-    DURE_TRY(model_memory_estimate(mc, device_compute(t->dev), &mem));
+    int shared = 0, per_node = r->local_size > 0 ? r->local_size : 1;
+    DURE_TRY(plan_job_from_spec(t->spec, t->channels, t->world_size, per_node, &job));
     DURE_TRY(device_mem_info(t->dev, t->world_size, &avail, &reserve, &shared));
-    uint64_t shards = t->zero_stage > 0 ? (uint64_t)t->world_size : 1;
-    uint64_t opt = mem.optimizer / shards;
-    uint64_t gshard = t->zero_stage == 2 ? mem.grads / shards : 0;
-    uint64_t batch = (uint64_t)t->micro * (uint64_t)t->accum * (uint64_t)t->window *
-                     (uint64_t)t->channels * sizeof(float);
-    uint64_t host = shared ? batch * (uint64_t)(t->spec->data.prefetch + 1 + 3) + 2 * opt : 0;
-    uint64_t need = mem.total - mem.optimizer + opt + gshard + reserve + host;
-    uint64_t ranks = shared && r->local_size > 0 ? (uint64_t)r->local_size : 1;
-    DURE_CHECK(avail == 0 || need * ranks <= avail, DURE_ERR_NOMEM,
-               "not enough memory: this run needs about %.2f GiB per rank (params %.2f, "
-               "grads %.2f, compute copy %.2f, activations+workspace %.2f, optimizer %.2f, "
-               "libraries %.2f, host batches and checkpoint staging %.2f GiB) x %" PRIu64
-               " rank(s) = %.2f GiB of %s memory, but only %.2f GiB are free: use fewer "
-               "ranks per node, a smaller model.d_model/n_layers or optim.micro_batch, or "
-               "zero_stage = 1",
-               gib(need), gib(mem.params), gib(mem.grads + gshard), gib(mem.compute_params),
-               gib(mem.activations + mem.workspace), gib(opt), gib(reserve), gib(host), ranks,
-               gib(need * ranks), device_kind(t->dev), gib(avail));
+    memset(&hw, 0, sizeof hw);
+    snprintf(hw.name, sizeof hw.name, "%s", device_kind(t->dev));
+    hw.gpu = strcmp(device_kind(t->dev), "cpu") != 0;
+    hw.per_node = per_node;
+    hw.mem_bytes = (double)avail / (shared ? per_node : 1);
+    t->mem_avail = (uint64_t)hw.mem_bytes;
+    if (avail == 0) {
+        DURE_TRY(plan_memory(&job, &hw, t->zero_stage, &t->plan_mem));
+        goto out;
+    }
+    DURE_TRY(plan_check_fit(&job, &hw, t->zero_stage, "dure run", &t->plan_mem));
 out:
     return st;
 }
@@ -337,6 +328,13 @@ static void report_setup(const train_t *t, const struct model_config *mc,
             t->spec->parallel.overlap ? "on" : "off", t->spec->optim.global_batch, t->window,
             t->micro, t->accum, t->world_size, mem.params, mem.grads, mem.grad_shard,
             mem.working, mem.optimizer, mem.staging, peak_what);
+    char terms[320];
+    plan_memory_text(&t->plan_mem, terms, sizeof terms);
+    fprintf(out,
+            "run: plan: memory per rank %.1f MiB at zero_stage %d (%s) of %.2f GiB %s\n",
+            (double)t->plan_mem.total / (double)(1ull << 20), t->zero_stage, terms,
+            (double)t->mem_avail / (double)(1ull << 30),
+            t->mem_avail ? "available" : "(capacity unknown: not checked)");
     if (t->zero_stage == 3) {
         fprintf(out, "run: zero_stage 3: %d unit(s), prefetch %d, reshard_after_forward %s\n",
                 mc->n_layers + 2, t->spec->parallel.prefetch,
@@ -425,7 +423,7 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
              mc.d_model, mc.n_layers, mc.n_heads, mc.patch_len, mc.context_patches,
              mc.channels);
 
-    DURE_TRY(agree(world, check_memory(t, &mc, ranks), "memory check"));
+    DURE_TRY(agree(world, check_memory(t, ranks), "memory check"));
     DURE_TRY(agree(world, setup_comm(t, world, hooks->on_hang), "communicator setup"));
     DURE_TRY(agree(world, setup_model(t, &mc), "model setup"));
 

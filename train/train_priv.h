@@ -18,6 +18,7 @@
 #include "train/zshard.h"
 #include "model/model.h"
 #include "model/optim.h"
+#include "plan/plan.h"
 
 struct train {
     const struct dure_jobspec *spec;
@@ -50,6 +51,8 @@ struct train {
                                     where the device's memory is not host memory,
                                     params (n; at stage 3 shard.count) */
 
+    struct plan_memory plan_mem; /* plan_memory for this run, checked at setup */
+    uint64_t mem_avail;          /* bytes this rank may use; 0 = unknown */
     struct optim_schedule sched;
     long step;                   /* optimizer steps completed */
     double last_loss;            /* global mean loss of the last step; NaN before one */

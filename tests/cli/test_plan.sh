@@ -58,7 +58,7 @@ t_run "a 9.7B model at ZeRO 0 does not fit an H100" 7 "$DURE" plan --set model.c
     --set model.d_model=4096 --set model.n_layers=48 --set model.n_heads=32 \
     --set parallel.zero_stage=0 "$node8"
 t_grep "exit 7 names the stage's need and the stage that fits" \
-    'parallel\.zero_stage = 0 needs [0-9.]+ GiB per rank, more than 92% of 80\.00 GiB on h100: ZeRO [1-3] fits'
+    'not enough memory: parallel\.zero_stage = 0 needs [0-9.]+ GiB per rank \(params .*\), more than 92% of 80\.00 GiB on h100: ZeRO [1-3] fits'
 
 "$DURE" data gen -o demo.h5 --episodes 2 --length 512 --channels 6 >/dev/null 2>&1
 t_run "model.channels = 0 is read from the data" 0 "$DURE" plan --gpu h200 \

@@ -192,6 +192,7 @@ struct jobspec_slurm {
     char *job_name;      /* default: run.name with [^A-Za-z0-9._-] -> '_' */
     int nodes;
     int gpus_per_node;   /* 0 = CPU job */
+    char *gpu_type;      /* plan_hw_builtin name for dure submit's memory check; "" = none */
     int ntasks_per_node; /* resolved: gpus_per_node, or 1 on a CPU job */
     int cpus_per_task;
     char *time;          /* Slurm time limit, "00:30:00" */

@@ -325,6 +325,9 @@ static const struct jobspec_key keys[] = {
           "digits and ._- replaced by _"),
     K_INT(slurm, nodes, 1, 1e6, "1", 0, "nodes"),
     K_INT(slurm, gpus_per_node, 0, 64, "0", 0, "GPUs per node; 0 = a CPU job"),
+    K_STR(slurm, gpu_type, "", 0, check_slurm_name,
+          "h100, h200, a100 or b200: dure submit refuses a job whose plan does not fit "
+          "that GPU's memory; empty = not checked"),
     K_INT(slurm, ntasks_per_node, 0, 4096, "0", 0,
           "ranks per node; 0 = gpus_per_node (one rank per GPU), or 1 on a CPU job"),
     K_INT(slurm, cpus_per_task, 1, 4096, "1", 0,

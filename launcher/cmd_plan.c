@@ -398,6 +398,39 @@ out:
     return st;
 }
 
+int cmd_plan_check_submit(const struct dure_jobspec *spec, const char *file, FILE *out)
+{
+    dure_status_t st = DURE_OK;
+    const struct jobspec_slurm *sl = &spec->slurm;
+    struct plan_job job;
+    struct plan_hw hw;
+    struct plan_memory mem;
+    int channels = 0, stage = spec->parallel.zero_stage;
+    char terms[320];
+
+    if (sl->gpus_per_node == 0 || !sl->gpu_type[0]) {
+        fprintf(out, "submit: plan: memory not checked: %s\n",
+                sl->gpus_per_node == 0
+                    ? "a CPU job's node memory is known only where it runs (dure run checks "
+                      "it at start)"
+                    : "slurm.gpu_type is not set (h100, h200, a100 or b200 gives the GPUs' "
+                      "memory)");
+        goto out;
+    }
+    DURE_CHECK(plan_hw_builtin(sl->gpu_type, &hw) == DURE_OK, DURE_ERR_ARG,
+               "%s: slurm.gpu_type = '%s' is not a GPU dure knows (above)", file, sl->gpu_type);
+    DURE_TRY(resolve_channels(spec, &channels));
+    DURE_TRY(plan_job_from_spec(spec, channels, sl->nodes * sl->ntasks_per_node,
+                                sl->ntasks_per_node, &job));
+    DURE_TRY(plan_memory(&job, &hw, stage, &mem));
+    plan_memory_text(&mem, terms, sizeof terms);
+    fprintf(out, "submit: plan: memory per rank %.2f GiB at zero_stage %d (%s) of %.2f GiB on %s\n",
+            gib(mem.total), stage, terms, hw.mem_bytes / (double)(1ull << 30), hw.name);
+    DURE_TRY(plan_check_fit(&job, &hw, stage, file, &mem));
+out:
+    return dure_exit_code(st);
+}
+
 int cmd_plan(int argc, char **argv)
 {
     static const struct option opts[] = {

@@ -27,4 +27,8 @@ dure_status_t dure_mkdirs(const char *path);
 dure_status_t dure_file_write_atomic(const char *path, const void *data, size_t len,
                                      mode_t mode);
 
+/* The value of field `key` ("VmRSS:", "VmHWM:") of /proc/self/status, in
+ * KiB; -1 when it cannot be read. */
+long dure_proc_status_kb(const char *key);
+
 #endif

@@ -87,7 +87,7 @@ dure_status_t plan_memory(const struct plan_job *job, const struct plan_hw *hw, 
         uint64_t batch = (uint64_t)job->global_batch / (uint64_t)job->ranks * window *
                          (uint64_t)mc.channels * 4;
         uint64_t held = stage == 0 ? n : s;
-        out->host = batch * (uint64_t)(job->data_prefetch + 4) + 8 * held + 4 * held;
+        out->host = batch * (uint64_t)(job->data_prefetch + 4) + 8 * held;
     }
     const uint64_t parts[] = {out->params,    out->grads, out->optimizer, out->compute,
                               out->working,   out->activations, out->workspace,

@@ -26,8 +26,8 @@
  *              (PLAN_CUDA_RUNTIME_BYTES); 0 on the CPU
  *   host       on the CPU, where host memory is the device's: the loader's
  *              batches in flight (data.prefetch + 4 global batches' share)
- *              and the checkpoint staging (the moments and parameters this
- *              rank writes); 0 on a GPU
+ *              and the checkpoint staging (the moments this rank writes;
+ *              its parameters are written in place); 0 on a GPU
  *
  * Time of one optimizer step on one rank, A micro-batches of B windows:
  *   compute    A * FLOPs(micro-batch) / (peak * efficiency); forward 1/3,

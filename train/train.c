@@ -13,6 +13,7 @@
 
 #include "collectives/bucket.h"
 #include "collectives/comm.h"
+#include "common/fsutil.h"
 #include "common/mpi_check.h"
 #include "common/timing.h"
 #include "ckpt/ckpt.h"
@@ -361,6 +362,7 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
 
     *out = NULL;
     DURE_ALLOC_TRY(t, sizeof *t);
+    t->rss_base_kb = dure_proc_status_kb("VmRSS:");
     t->spec = spec;
     t->hooks = *hooks;
     t->last_loss = NAN;
@@ -820,6 +822,15 @@ dure_status_t train_validate(train_t *t, double *val_loss, double *baseline_loss
     *baseline_loss = t->baseline;
 out:
     return st;
+}
+
+void train_memory_measured(const train_t *t, struct train_mem_measured *m)
+{
+    long peak = dure_proc_status_kb("VmHWM:");
+    m->base = t->rss_base_kb > 0 ? (uint64_t)t->rss_base_kb * 1024 : 0;
+    m->peak = peak > 0 ? (uint64_t)peak * 1024 : 0;
+    m->plan = t->plan_mem.total;
+    m->host_is_device = strcmp(device_kind(t->dev), "cpu") == 0;
 }
 
 void train_comm_describe(const train_t *t, struct train_comm_desc *d)

@@ -122,6 +122,19 @@ struct train_comm_desc {
 void train_comm_describe(const train_t *t, struct train_comm_desc *d);
 
 /*
+ * This rank's memory as measured against the plan's estimate: host RSS
+ * when train_create began (the process's baseline: libraries, MPI) and its
+ * peak since (VmHWM), in bytes; plan: plan_memory's total for the run.
+ * host_is_device: 1 on the cpu device, where RSS is what the plan counts
+ * (on a GPU it counts device memory, which RSS does not show).
+ */
+struct train_mem_measured {
+    uint64_t base, peak, plan;
+    int host_is_device;
+};
+void train_memory_measured(const train_t *t, struct train_mem_measured *m);
+
+/*
  * Continue from the newest valid checkpoint in checkpoint.dir, if any
  * (collective). *resumed = 1, `from` (capacity cap) the checkpoint's path,
  * and the model, optimizer moments, step counters and loader cursor

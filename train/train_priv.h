@@ -53,6 +53,7 @@ struct train {
 
     struct plan_memory plan_mem; /* plan_memory for this run, checked at setup */
     uint64_t mem_avail;          /* bytes this rank may use; 0 = unknown */
+    long rss_base_kb;            /* VmRSS when train_create began */
     struct optim_schedule sched;
     long step;                   /* optimizer steps completed */
     double last_loss;            /* global mean loss of the last step; NaN before one */

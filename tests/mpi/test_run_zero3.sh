@@ -23,6 +23,10 @@ for z in 0 3; do
 done
 t_grep "stage 3 reports its units and prefetch" \
     'zero_stage 3: 3 unit\(s\), prefetch 1, reshard_after_forward true'
+t_grep "the plan's estimate is printed at start" \
+    '^run: plan: memory per rank [0-9.]+ MiB at zero_stage 3 \(params .*\) of [0-9.]+ GiB available$'
+t_grep "the measured peak beside it at the end" \
+    '^memory: peak per rank [0-9.]+ MiB above a [0-9.]+ MiB process baseline .*; plan [0-9.]+ MiB \(measured/plan [0-9.]+\)$'
 p3=$(printf '%s\n' "$T_OUT" | sed -n 's/.*memory per rank: params \([0-9]*\) B, grads \([0-9]*\) B.*/\1 \2/p')
 t_eq "stage 3 holds half the parameters per rank and no full gradient vector" "$p3" "7840 0"
 run_cmp_losses "zero_stage 0 and 3: bitwise identical losses" "$R/z0" "$R/z3" 0

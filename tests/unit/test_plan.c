@@ -96,9 +96,9 @@ static void test_memory_by_stage(void **state)
     assert_int_equal(m[3].runtime, 0);
     assert_int_equal(m[3].working, 2 * block * 4 + 2 * block * 4);
     /* host: (data.prefetch + 4) batches of 6 windows x 136 timesteps x 5
-     * channels, and the checkpoint staging of the moments and parameters
-     * this rank holds */
-    assert_int_equal(m[3].host, 6 * 136 * 5 * 4 * 6 + 12 * s);
+     * channels, and the checkpoint staging of the moments this rank holds
+     * (the parameters are written in place from host memory) */
+    assert_int_equal(m[3].host, 6 * 136 * 5 * 4 * 6 + 8 * s);
     /* every unit kept gathered without resharding (5 units: embeddings,
      * 3 blocks, head) */
     j.reshard = 0;
@@ -107,7 +107,7 @@ static void test_memory_by_stage(void **state)
     j.reshard = 1;
     assert_int_equal(plan_memory(&j, &cpu, 0, &m[0]), DURE_OK);
     assert_int_equal(m[0].comm, 2 * (1 << 16));
-    assert_int_equal(m[0].host, 6 * 136 * 5 * 4 * 6 + 12 * n);
+    assert_int_equal(m[0].host, 6 * 136 * 5 * 4 * 6 + 8 * n);
 }
 
 /* plan_check_fit refuses with exit 7's status, the terms and the stage

@@ -8,12 +8,17 @@
 #   make bench      deps, build, then the benchmarks in bench/
 #   make gpu-check  on a GPU machine: CUDA build, kernel tests, NCCL, runs, MFU
 #                   (tests/gpu/check.sh; exit 77 when no GPU is visible)
+#   make fuzz-smoke every libFuzzer harness in tests/fuzz/ for a few seconds
+#   make fuzz       the long fuzzing campaign (FUZZ_RUNS per target)
 #
 # Knobs: USE_CUDA=auto|yes|no  CUDA_HOME  NCCL_HOME  NVCC_GENCODE  BUILD  OPT  V=1
+#        FUZZ_RUNS  FUZZ_SECONDS  FUZZ_TARGETS (see tests/fuzz/README.md)
 #
 # Sources are found by folder. A file named *_cuda.c or *.cu is compiled
 # only when CUDA is on; a file named *_nocuda.c only when it is off. The
 # device kinds compiled in are the DEVICES list below (device/README.md).
+# COMM_BACKENDS lists the collective backends built in, in the order
+# parallel.backend = auto tries them (collectives/registry.c).
 
 DURE_VERSION := 0.1.0
 BUILD        ?= build
@@ -28,12 +33,13 @@ Q := $(if $(filter 1,$(V)),,@)
 
 # Goals that only orchestrate: they run `make deps` first and then a sub-make,
 # so probing must wait for the sub-make (the packages may not be there yet).
-SETUP_GOALS := deps test demo asan bench gpu-check clean help
+SETUP_GOALS := deps test demo asan bench gpu-check clean help fuzz fuzz-smoke fuzz-build
 GOALS := $(or $(MAKECMDGOALS),all)
 NEED_PROBES := $(if $(filter-out $(SETUP_GOALS),$(GOALS)),1,0)
 
 .DEFAULT_GOAL := all
-.PHONY: all deps test check demo asan bench bench-run gpu-check clean help tests-build FORCE
+.PHONY: all deps test check demo asan bench bench-run gpu-check clean help tests-build FORCE \
+        fuzz fuzz-smoke fuzz-build fuzz-bins
 
 # ---------------------------------------------------------------- probes
 ifeq ($(NEED_PROBES),1)
@@ -109,8 +115,20 @@ ifeq ($(SAN),1)
   LDLIBS_ALL += $(SANFLAGS)
 endif
 
+# FUZZ=1 (set by `make fuzz-build`, with CC=clang): libdure instrumented for
+# libFuzzer's coverage, with ASan and UBSan. Three clang diagnostics that gcc
+# does not have are off: printf-like wrappers taking a va_list, OpenMP simd
+# loops clang declines to vectorize, and gcc's own loop pragmas.
+ifeq ($(FUZZ),1)
+  FUZZFLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                -fno-omit-frame-pointer
+  CFLAGS_ALL += $(FUZZFLAGS) -fsanitize=fuzzer-no-link \
+                -Wno-format-nonliteral -Wno-pass-failed -Wno-unknown-pragmas
+  LDLIBS_ALL += $(FUZZFLAGS) -fsanitize=fuzzer
+endif
+
 # ---------------------------------------------------------------- sources
-MODULES  := common device collectives dataio ckpt model plan jobs slurm train launcher
+MODULES  := common device collectives dataio ckpt model plan jobs slurm train tune launcher
 ALL_C    := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 MAIN_C   := launcher/main.c
 
@@ -134,6 +152,7 @@ else
   LIB_CU :=
 endif
 LIB_OBJ  := $(LIB_C:%.c=$(BUILD)/obj/%.o) $(LIB_CU:%.cu=$(BUILD)/obj/%.cu.o)
+COMM_BACKENDS := $(strip $(if $(filter 1,$(HAVE_CUDA)),nccl) mpi)
 LIBDURE  := $(BUILD)/libdure.a
 DURE     := $(BUILD)/dure
 
@@ -144,6 +163,9 @@ TEST_SUPPORT := $(wildcard tests/support/*.c)
 TEST_BINS  := $(UNIT_SRC:%.c=$(BUILD)/%) $(MPI_SRC:%.c=$(BUILD)/%)
 BENCH_BINS := $(BENCH_SRC:%.c=$(BUILD)/%)
 SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS  := $(FUZZ_SRC:%.c=$(BUILD)/%)
+FUZZ_SUPPORT_OBJ := $(BUILD)/obj/tests/fuzz/support.o
 
 # ---------------------------------------------------------------- build
 all: $(DURE)
@@ -169,6 +191,14 @@ $(BUILD)/obj/launcher/version.o: $(BUILD)/git-rev
 $(BUILD)/obj/launcher/version.o: EXTRA_CFLAGS = -DDURE_GIT_REV='"$(shell cat $(BUILD)/git-rev 2>/dev/null)"' \
     -DDURE_NVCC_GENCODE='"$(NVCC_GENCODE)"'
 
+# The backend list is a file that changes only when the list does.
+$(BUILD)/comm-backends: FORCE
+	@mkdir -p $(BUILD)
+	@if [ "$$(cat $@ 2>/dev/null)" != "$(COMM_BACKENDS)" ]; then echo "$(COMM_BACKENDS)" > $@; fi
+$(BUILD)/obj/collectives/registry.o: $(BUILD)/comm-backends
+$(BUILD)/obj/collectives/registry.o: EXTRA_CFLAGS = \
+    -DDURE_COMM_BACKENDS='$(foreach b,$(COMM_BACKENDS),X($(b)))'
+
 # The batch-script template is embedded with .incbin, which -MMD cannot see.
 $(BUILD)/obj/slurm/batch_template.o: slurm/batch.sh.in
 
@@ -193,6 +223,14 @@ $(BUILD)/bench/%: bench/%.c $(LIBDURE)
 
 tests-build: $(DURE) $(TEST_BINS) $(BENCH_BINS)
 
+# A harness: libFuzzer's main, the shared support, libdure (FUZZ=1 builds).
+$(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(LIBDURE) $(FUZZ_SUPPORT_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(FUZZ_SUPPORT_OBJ) $(LIBDURE) $(LDLIBS_ALL)
+
+fuzz-bins: $(FUZZ_BINS)
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # ---------------------------------------------------------------- workflows
@@ -201,22 +239,34 @@ DEBIAN_PACKAGES := pkg-config make gcc openmpi-bin libopenmpi-dev \
     libssl-dev \
     slurm-wlm munge gnuplot-nox shellcheck python3-h5py procps iproute2 util-linux
 
+# clang with libFuzzer and its OpenMP runtime, for tests/fuzz/ (make test
+# runs the harnesses briefly, so deps installs them too).
+FUZZ_PACKAGES := clang libclang-rt-14-dev libomp-14-dev
+FUZZ_BUILD    ?= build-fuzz
+FUZZ_CC       ?= clang
+
 # Installs only what is missing; with everything present it asks no registry.
+deps: PACKAGES = $(DEBIAN_PACKAGES) $(FUZZ_PACKAGES)
 deps:
-	@missing=$$(for p in $(DEBIAN_PACKAGES); do \
+	@missing=$$(for p in $(PACKAGES); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; \
 	  done); \
 	if [ -z "$$missing" ]; then \
-	  echo "✓ deps: all $(words $(DEBIAN_PACKAGES)) Debian packages installed"; \
+	  echo "✓ $@: all $(words $(PACKAGES)) Debian packages installed"; \
 	else \
-	  echo "deps: installing" $$missing; \
+	  echo "$@: installing" $$missing; \
 	  if [ "$$(id -u)" -eq 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
-	  else echo "✗ deps: not root and no sudo: install as root:" $$missing >&2; exit 1; fi; \
+	  else echo "✗ $@: not root and no sudo: install as root:" $$missing >&2; exit 1; fi; \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
-check: tests-build
+# With clang and libFuzzer installed (make deps), the fuzz harnesses are
+# built with the tests and tests/fuzz/test_fuzz_smoke.sh runs them briefly;
+# without, that test is skipped.
+LIBFUZZER := $(wildcard $(shell $(FUZZ_CC) -print-resource-dir 2>/dev/null)/lib/linux/libclang_rt.fuzzer-$(shell uname -m).a)
+
+check: tests-build $(if $(LIBFUZZER),fuzz-build)
 	bash tests/run.sh $(BUILD)
 
 test:
@@ -244,11 +294,30 @@ bench-run: tests-build
 gpu-check:
 	bash tests/gpu/check.sh build-gpu
 
+# The harnesses (clang, CPU-only, ASan + UBSan) in $(FUZZ_BUILD)/tests/fuzz/.
+fuzz-build:
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) USE_CUDA=no CC=$(FUZZ_CC) FUZZ=1 \
+	    OPT='-O1 -g' fuzz-bins
+
+# Each harness for a few seconds on its corpus and regression inputs.
+fuzz-smoke:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory fuzz-build
+	bash tests/fuzz/run.sh smoke $(FUZZ_BUILD)
+
+# The campaign: targets one after another, one process each, FUZZ_RUNS
+# executions (and at most FUZZ_SECONDS each when set); writes
+# bench/results/fuzz.json.
+fuzz:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory fuzz-build
+	bash tests/fuzz/run.sh campaign $(FUZZ_BUILD)
+
 clean:
-	rm -rf build build-asan build-gpu
+	rm -rf build build-asan build-gpu $(FUZZ_BUILD)
 
 help:
-	@sed -n '2,16p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
 
 FORCE:
 

@@ -29,6 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/benchline.h"
 #include "common/malloc_tune.h"
 #include "common/status.h"
 #include "common/timing.h"
@@ -56,24 +57,13 @@ static double timed_system(const char *cmd)
     return rc == 0 ? t : -1.0;
 }
 
-/* The 1-minute load average, to read noisy figures by (-1 if unknown). */
-static double load_average(void)
+/* The bench line and its JSON record in bench/results/NAME.json. */
+static void report(const char *name, double value, const char *peer, double peer_value,
+                   double mib, int reps, int ranks, const char *dir)
 {
-    double l = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &l) != 1) {
-            l = -1;
-        }
-        fclose(f);
-    }
-    return l;
-}
-
-static void write_json(const char *name, double value, const char *peer, double peer_value,
-                       double mib, int reps, int ranks, const char *dir)
-{
+    const struct dure_bench_figure fig = {name, value, "GB/s", peer, peer_value, "GB/s"};
     char path[256];
+    dure_bench_print(stdout, &fig);
     if (mkdir("bench/results", 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "bench_ckpt: cannot create bench/results: %s\n", strerror(errno));
         return;
@@ -84,14 +74,28 @@ static void write_json(const char *name, double value, const char *peer, double 
         fprintf(stderr, "bench_ckpt: cannot write %s: %s\n", path, strerror(errno));
         return;
     }
-    fprintf(f,
-            "{\"name\": \"%s\", \"value\": %.4f, \"unit\": \"GB/s\", "
-            "\"peer\": \"%s\", \"peer_value\": %.4f, \"ratio\": %.4f, "
-            "\"state_mib\": %.0f, \"reps\": %d, \"ranks\": %d, \"dir\": \"%s\", "
-            "\"statistic\": \"median\", \"loadavg_1m\": %.2f, \"ncpu\": %ld}\n",
-            name, value, peer, peer_value, peer_value > 0 ? value / peer_value : 0.0, mib,
-            reps, ranks, dir, load_average(), sysconf(_SC_NPROCESSORS_ONLN));
-    fclose(f);
+    struct json_writer w;
+    json_writer_init(&w, f, 0);
+    dure_bench_json_begin(&w, &fig);
+    json_key(&w, "state_mib");
+    json_number(&w, mib, 10);
+    json_key(&w, "reps");
+    json_int(&w, reps);
+    json_key(&w, "ranks");
+    json_int(&w, ranks);
+    json_key(&w, "dir");
+    json_string(&w, dir);
+    json_key(&w, "statistic");
+    json_string(&w, "median");
+    json_key(&w, "loadavg_1m");
+    json_number(&w, dure_bench_load_average(), 3);
+    json_key(&w, "ncpu");
+    json_int(&w, sysconf(_SC_NPROCESSORS_ONLN));
+    json_end_object(&w);
+    fputc('\n', f);
+    if (json_writer_finish(&w, path) != DURE_OK || fclose(f) != 0) {
+        fprintf(stderr, "bench_ckpt: cannot write %s\n", path);
+    }
 }
 
 static void usage(FILE *out)
@@ -225,13 +229,9 @@ int main(int argc, char **argv)
                "%.3f s, fsync+rename %.3f s, sha256 %.3f s (overlapped with fsync); "
                "load average %.1f on %ld CPUs\n",
                (double)bytes / 1048576.0, size, reps, sv_write, sv_sync, sv_hash,
-               load_average(), sysconf(_SC_NPROCESSORS_ONLN));
-        printf("bench: ckpt_save: %.3f GB/s (dd_write_fsync: %.3f GB/s, ratio %.2f)\n", s,
-               d, d > 0 ? s / d : 0.0);
-        printf("bench: ckpt_load: %.3f GB/s (dd_read_cold: %.3f GB/s, ratio %.2f)\n", l, dr,
-               dr > 0 ? l / dr : 0.0);
-        write_json("ckpt_save", s, "dd_write_fsync", d, 3.0 * (double)mib, reps, size, dir);
-        write_json("ckpt_load", l, "dd_read_cold", dr, 3.0 * (double)mib, reps, size, dir);
+               dure_bench_load_average(), sysconf(_SC_NPROCESSORS_ONLN));
+        report("ckpt_save", s, "dd_write_fsync", d, 3.0 * (double)mib, reps, size, dir);
+        report("ckpt_load", l, "dd_read_cold", dr, 3.0 * (double)mib, reps, size, dir);
         unlink(path);
         char side[CKPT_PATH_MAX + 16], latest[CKPT_PATH_MAX];
         snprintf(side, sizeof side, "%s.sha256", path);

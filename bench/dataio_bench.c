@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/benchline.h"
 #include "common/fsutil.h"
 #include "common/timing.h"
 #include "dataio/loader.h"
@@ -39,13 +40,21 @@ extern char **environ;
 #define WIN 512
 #define RESULTS "bench/results"
 
+/* One extra field of a result's JSON: a number, or a boolean (is_bool). */
+struct field {
+    const char *key;
+    double v;
+    int is_bool;
+};
+#define NFIELDS(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
 /* The bench line and its JSON twin. */
 static void report(const char *name, double value, const char *unit, const char *peer,
-                   double peer_value, const char *peer_unit, double ratio, const char *extra)
+                   double peer_value, const char *peer_unit, const struct field *extra,
+                   int nextra)
 {
-    printf("bench: %s: %.4g %s (%s: %.4g %s, ratio %.2f)\n", name, value, unit, peer,
-           peer_value, peer_unit, ratio);
-    fflush(stdout);
+    const struct dure_bench_figure fig = {name, value, unit, peer, peer_value, peer_unit};
+    dure_bench_print(stdout, &fig);
     char path[256];
     mkdir(RESULTS, 0777);
     snprintf(path, sizeof path, "%s/%s.json", RESULTS, name);
@@ -54,12 +63,24 @@ static void report(const char *name, double value, const char *unit, const char 
         fprintf(stderr, "dataio_bench: cannot write %s: %s\n", path, strerror(errno));
         return;
     }
-    fprintf(f, "{\"name\": \"%s\", \"value\": %.6g, \"unit\": \"%s\", \"peer\": \"%s\", "
-               "\"peer_value\": %.6g, \"peer_unit\": \"%s\", \"ratio\": %.4f, "
-               "\"repetitions\": %d%s%s}\n",
-            name, value, unit, peer, peer_value, peer_unit, ratio, REPS,
-            extra ? ", " : "", extra ? extra : "");
-    fclose(f);
+    struct json_writer w;
+    json_writer_init(&w, f, 0);
+    dure_bench_json_begin(&w, &fig);
+    json_key(&w, "repetitions");
+    json_int(&w, REPS);
+    for (int i = 0; i < nextra; i++) {
+        json_key(&w, extra[i].key);
+        if (extra[i].is_bool) {
+            json_bool(&w, extra[i].v != 0);
+        } else {
+            json_number(&w, extra[i].v, 10);
+        }
+    }
+    json_end_object(&w);
+    fputc('\n', f);
+    if (json_writer_finish(&w, path) != DURE_OK || fclose(f) != 0) {
+        fprintf(stderr, "dataio_bench: cannot write %s\n", path);
+    }
 }
 
 static dataio_loader_t *open_loader(const char *path, int batch, int shuffle, int normalize,
@@ -162,10 +183,10 @@ static int bench_stream(const char *path, int batch, int prefetch)
     dataio_loader_set_cursor(ld, &zero);
     ok = dataio_loader_next(ld, &b) == DURE_OK && check_batch(ld, &b);
     double gb = bytes / dure_median(t_ld, REPS) / 1e9, cat = bytes / dure_median(t_cat, REPS) / 1e9;
-    char extra[256];
-    snprintf(extra, sizeof extra, "\"bytes\": %.0f, \"batch_windows\": %d, \"window\": %d, "
-             "\"prefetch\": %d", bytes, batch, WIN, prefetch);
-    report("dataio_stream", gb, "GB/s", "cat", cat, "GB/s", gb / cat, extra);
+    const struct field extra[] = {
+        {"bytes", bytes, 0}, {"batch_windows", batch, 0}, {"window", WIN, 0},
+        {"prefetch", prefetch, 0}};
+    report("dataio_stream", gb, "GB/s", "cat", cat, "GB/s", extra, NFIELDS(extra));
     dataio_loader_close(ld);
     return ok ? 0 : 1;
 }
@@ -244,19 +265,19 @@ static int bench_windows(const char *path, const char *peer, const char *name)
     double ours = N / dure_median(wall, REPS), ours_cpu = N / dure_median(cpu, REPS);
     double h_def = N / dure_median(hd, REPS), h_nc = N / dure_median(hn, REPS);
     double h_def_cpu = N / dure_median(hdc, REPS), h_nc_cpu = N / dure_median(hnc, REPS);
-    char extra[320];
-    snprintf(extra, sizeof extra, "\"windows\": %d, \"window\": %d, \"channels\": %d, "
-             "\"normalize\": true, \"loader_per_cpu_s\": %.6g, \"h5py_default_per_cpu_s\": "
-             "%.6g, \"h5py_no_cache_per_cpu_s\": %.6g", N, WIN, b.channels, ours_cpu,
-             h_def_cpu, h_nc_cpu);
+    const struct field extra[] = {
+        {"windows", N, 0},           {"window", WIN, 0},
+        {"channels", b.channels, 0}, {"normalize", 1, 1},
+        {"loader_per_cpu_s", ours_cpu, 0}, {"h5py_default_per_cpu_s", h_def_cpu, 0},
+        {"h5py_no_cache_per_cpu_s", h_nc_cpu, 0}};
     char n2[96], n3[96];
     snprintf(n2, sizeof n2, "%s_vs_h5py_nocache", name);
     snprintf(n3, sizeof n3, "%s_cpu", name);
-    report(name, ours, "windows/s", "h5py slicing", h_def, "windows/s", ours / h_def, extra);
-    report(n2, ours, "windows/s", "h5py slicing, chunk cache off", h_nc, "windows/s",
-           ours / h_nc, extra);
+    report(name, ours, "windows/s", "h5py slicing", h_def, "windows/s", extra, NFIELDS(extra));
+    report(n2, ours, "windows/s", "h5py slicing, chunk cache off", h_nc, "windows/s", extra,
+           NFIELDS(extra));
     report(n3, ours_cpu, "windows/CPU-s", "h5py slicing, chunk cache off", h_nc_cpu,
-           "windows/CPU-s", ours_cpu / h_nc_cpu, extra);
+           "windows/CPU-s", extra, NFIELDS(extra));
     dataio_loader_close(ld);
     return 0;
 }
@@ -320,13 +341,13 @@ static int bench_rss(const char *small, const char *big)
         }
         /* The ring: (prefetch + 1) batches of 64 x 512 x 16 float32. */
         double ring = (depths[i] + 1) * 64.0 * WIN * 16 * 4 / 1048576.0;
-        char name[64], peer[96], extra[256];
+        char name[64], peer[96];
         snprintf(name, sizeof name, "dataio_rss_1gib_prefetch%d", depths[i]);
         snprintf(peer, sizeof peer, "peak RSS growth on a %.0f MiB file", ss.st_size / 1048576.0);
-        snprintf(extra, sizeof extra, "\"big_file_bytes\": %lld, \"small_file_bytes\": %lld, "
-                 "\"ring_mib\": %.2f", (long long)sb.st_size, (long long)ss.st_size, ring);
-        report(name, b / 1024.0, "MiB", peer, a / 1024.0, "MiB",
-               a > 0 ? (double)b / (double)a : 0.0, extra);
+        const struct field extra[] = {{"big_file_bytes", (double)sb.st_size, 0},
+                                      {"small_file_bytes", (double)ss.st_size, 0},
+                                      {"ring_mib", ring, 0}};
+        report(name, b / 1024.0, "MiB", peer, a / 1024.0, "MiB", extra, NFIELDS(extra));
     }
     return 0;
 }
@@ -362,11 +383,10 @@ static int bench_io(const char *path)
         dataio_loader_close(ld);
     }
     if (rank == 0) {
-        char extra[160];
-        snprintf(extra, sizeof extra, "\"ranks\": %d, \"mpi_thread_multiple\": %s", size,
-                 provided == MPI_THREAD_MULTIPLE ? "true" : "false");
+        const struct field extra[] = {{"ranks", size, 0},
+                                      {"mpi_thread_multiple", provided == MPI_THREAD_MULTIPLE, 1}};
         report("dataio_io_serial", rate[0], "GB/s (random windows, all ranks)", "mpiio",
-               rate[1], "GB/s", rate[0] / rate[1], extra);
+               rate[1], "GB/s", extra, NFIELDS(extra));
     }
     MPI_Finalize();
     return 0;

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/benchline.h"
 #include "common/timing.h"
 #include "device/device.h"
 #include "model/flops.h"
@@ -71,21 +72,6 @@ static double sgemm_once(const struct sgemm_peak *g, int threads)
 static void sgemm_free(struct sgemm_peak *g)
 {
     free(g->a), free(g->b), free(g->c);
-}
-
-/* The 1-minute load average (-1 when unknown): timings on a shared machine
- * mean little without it. */
-static double load_avg(void)
-{
-    double l = -1.0;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &l) != 1) {
-            l = -1.0;
-        }
-        fclose(f);
-    }
-    return l;
 }
 
 static void usage(FILE *f)
@@ -221,29 +207,52 @@ int main(int argc, char **argv)
                "(forward+backward %.3f s, %.1f GFLOP/s), loss %.4f\n",
                (unsigned long long)f.params, f.per_micro_batch / 1e9, ts, steps, tf, gf_fb,
                (double)loss);
-        double load = load_avg();
+        double load = dure_bench_load_average();
         printf("model_step: load average %.2f on %ld cores during the measurement\n", load,
                sysconf(_SC_NPROCESSORS_ONLN));
-        printf("bench: %s: %.1f GFLOP/s (sgemm_2048: %.1f GFLOP/s, ratio %.2f)\n", name, gf,
-               peak, gf / peak);
+        const struct dure_bench_figure fig = {name, gf, "GFLOP/s", "sgemm_2048", peak,
+                                              "GFLOP/s"};
+        dure_bench_print(stdout, &fig);
         if (json) {
             FILE *jf = fopen(json, "w");
             if (!jf) {
                 perror(json);
                 rc = 1;
             } else {
-                fprintf(jf,
-                        "{\"name\":\"%s\",\"value\":%.2f,\"unit\":\"GFLOP/s\",\"peer\":"
-                        "\"sgemm_2048\",\"peer_value\":%.2f,\"peer_unit\":\"GFLOP/s\","
-                        "\"ratio\":%.3f,\"params\":%llu,\"flops_per_step\":%.0f,"
-                        "\"step_s\":%.4f,\"fwd_bwd_s\":%.4f,\"steps\":%d,\"threads\":%d,"
-                        "\"openblas_core\":\"%s\",\"d_model\":%d,\"n_layers\":%d,"
-                        "\"n_heads\":%d,\"patch_len\":%d,\"channels\":%d,"
-                        "\"context_patches\":%d,\"micro_batch\":%d,\"load_avg_1m\":%.2f}\n",
-                        name, gf, peak, gf / peak, (unsigned long long)f.params,
-                        f.per_micro_batch, ts, tf, steps, threads, openblas_get_corename(),
-                        cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.patch_len, cfg.channels,
-                        cfg.context_patches, cfg.micro_batch, load);
+                struct json_writer w;
+                json_writer_init(&w, jf, 0);
+                dure_bench_json_begin(&w, &fig);
+                json_key(&w, "params");
+                json_uint(&w, f.params);
+                json_key(&w, "flops_per_step");
+                json_number(&w, f.per_micro_batch, 6);
+                json_key(&w, "step_s");
+                json_number(&w, ts, 6);
+                json_key(&w, "fwd_bwd_s");
+                json_number(&w, tf, 6);
+                const struct {
+                    const char *key;
+                    long v;
+                } ints[] = {{"steps", steps},
+                            {"threads", threads},
+                            {"d_model", cfg.d_model},
+                            {"n_layers", cfg.n_layers},
+                            {"n_heads", cfg.n_heads},
+                            {"patch_len", cfg.patch_len},
+                            {"channels", cfg.channels},
+                            {"context_patches", cfg.context_patches},
+                            {"micro_batch", cfg.micro_batch}};
+                for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+                    json_key(&w, ints[i].key);
+                    json_int(&w, ints[i].v);
+                }
+                json_key(&w, "openblas_core");
+                json_string(&w, openblas_get_corename());
+                json_key(&w, "load_avg_1m");
+                json_number(&w, load, 3);
+                json_end_object(&w);
+                fputc('\n', jf);
+                rc |= json_writer_finish(&w, json) != DURE_OK;
                 rc |= fclose(jf) != 0;
             }
         }

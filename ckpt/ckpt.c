@@ -15,55 +15,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/agree.h"
 #include "common/mpi_check.h"
 #include "common/sha256.h"
 #include "common/timing.h"
 #include "ckpt/ckpt_files.h"
 #include "ckpt/ckpt_h5.h"
 
-/*
- * Every rank brings its local status; all return the worst one, so that no
- * rank enters the next collective call after another has failed. The failing
- * rank logged why; rank 0 also names it, for logs that show rank 0 only.
- */
-/* agree(): MPI_Test calls before it starts sleeping, and the nap between them. */
-#define AGREE_SPIN_POLLS 1000
-#define AGREE_NAP_NS 200000
-
+/* dure_agree on one step of the checkpoint at path: no rank enters the next
+ * collective call after another has failed. */
 static dure_status_t agree(MPI_Comm comm, dure_status_t local, const char *what,
                            const char *path)
 {
-    dure_status_t st = DURE_OK;
-    int rank = 0;
-    MPI_Request req;
-    struct {
-        int st;
-        int rank;
-    } in, worst;
-    DURE_MPI_TRY(MPI_Comm_rank(comm, &rank));
-    in.st = (int)local;
-    in.rank = rank;
-    DURE_MPI_TRY(MPI_Iallreduce(&in, &worst, 1, MPI_2INT, MPI_MAXLOC, comm, &req));
-    /* Ranks wait here while one flushes or hashes a large file: poll, then
-     * sleep between polls, rather than spin on a core the working rank (or
-     * the I/O threads) may need. The first polls keep quick agreements quick. */
-    for (int polls = 0, done = 0;; polls++) {
-        DURE_MPI_TRY(MPI_Test(&req, &done, MPI_STATUS_IGNORE));
-        if (done) {
-            break;
-        }
-        if (polls >= AGREE_SPIN_POLLS) {
-            const struct timespec nap = {0, AGREE_NAP_NS};
-            nanosleep(&nap, NULL);
-        }
-    }
-    st = (dure_status_t)worst.st;
-    if (st != DURE_OK && local == DURE_OK && rank == 0) {
-        dure_log_error(__FILE__, __LINE__, "checkpoint '%s': %s failed on rank %d (%s)",
-                       path, what, worst.rank, dure_status_name(st));
-    }
-out:
-    return st;
+    char step[4400];
+    snprintf(step, sizeof step, "checkpoint '%s': %s", path, what);
+    return dure_agree(comm, local, step);
 }
 
 /* ---------------------------------------------------------------- save */
@@ -307,7 +273,7 @@ dure_status_t ckpt_save(MPI_Comm comm, const char *dir, const struct ckpt_meta *
                         size_t offset, size_t len, int keep, struct ckpt_io_stats *stats)
 {
     dure_status_t st = DURE_OK, local = DURE_OK;
-    struct ckh5_quiet q;
+    struct dure_h5_quiet q;
     int rank = 0, size = 1, tmp_may_exist = 0;
     char path[CKPT_PATH_MAX] = "", tmp[CKPT_PATH_MAX] = "", hex[DURE_SHA256_HEX] = "";
     const float *const bufs[3] = {params, adam_m, adam_v};
@@ -317,7 +283,7 @@ dure_status_t ckpt_save(MPI_Comm comm, const char *dir, const struct ckpt_meta *
     double times[4] = {0, 0, 0, 0}, tmax[4];
     uint64_t bytes = 0;
 
-    ckh5_quiet_begin(&q);
+    dure_h5_quiet_begin(&q);
     DURE_MPI_TRY(MPI_Comm_rank(comm, &rank));
     DURE_MPI_TRY(MPI_Comm_size(comm, &size));
     local = save_check_args(dir, meta, params, adam_m, adam_v, offset, len, keep);
@@ -390,7 +356,7 @@ out:
     if (st != DURE_OK && tmp_may_exist && rank == 0) {
         unlink(tmp);
     }
-    ckh5_quiet_end(&q);
+    dure_h5_quiet_end(&q);
     return st;
 }
 
@@ -418,14 +384,14 @@ dure_status_t ckpt_load(MPI_Comm comm, const char *path, const char *expect_mode
                         struct ckpt_io_stats *stats)
 {
     dure_status_t st = DURE_OK, local = DURE_OK;
-    struct ckh5_quiet q;
+    struct dure_h5_quiet q;
     hid_t fapl = -1, dxpl = -1, file = -1, d = -1;
     float *const bufs[3] = {params, adam_m, adam_v};
     struct ckpt_meta m;
     struct stat sb;
     double t0 = dure_now_s(), tmax = 0;
 
-    ckh5_quiet_begin(&q);
+    dure_h5_quiet_begin(&q);
     if (stat(path, &sb) != 0) {
         local = DURE_ERR_IO;
         dure_log_syserr(__FILE__, __LINE__, "checkpoint '%s'", path);
@@ -513,6 +479,6 @@ out:
         H5Pclose(fapl);
     }
     H5Eclear2(H5E_DEFAULT);
-    ckh5_quiet_end(&q);
+    dure_h5_quiet_end(&q);
     return st;
 }

@@ -15,59 +15,22 @@ uint64_t ckh5_file_bytes_max(uint64_t n)
 
 /* ---------------------------------------------------------------- errors */
 
-void ckh5_quiet_begin(struct ckh5_quiet *q)
-{
-    if (H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data) < 0) {
-        q->func = NULL;
-        q->data = NULL;
-    }
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-void ckh5_quiet_end(const struct ckh5_quiet *q)
-{
-    H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
-}
-
-struct h5_walk {
-    char msg[512];
-    int pipeline; /* a filter (Fletcher32) failed: the data is damaged */
-};
-
-static herr_t h5_walk_cb(unsigned n, const H5E_error2_t *e, void *data)
-{
-    struct h5_walk *w = data;
-    if (e->maj_num == H5E_PLINE) {
-        w->pipeline = 1;
-    }
-    /* The two innermost entries say what failed and why (errno text,
-     * checksum, truncation); the outer ones only repeat the call chain. */
-    if (n < 2 && e->desc && e->desc[0]) {
-        size_t used = strlen(w->msg);
-        snprintf(w->msg + used, sizeof w->msg - used, "%s%s", used ? "; " : "", e->desc);
-    }
-    return 0;
-}
-
 dure_status_t ckh5_fail(const char *file, int line, dure_status_t code, const char *fmt,
                         ...)
 {
-    struct h5_walk w = {.msg = "", .pipeline = 0};
-    char what[600];
+    char why[512], what[600];
     va_list ap;
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, h5_walk_cb, &w);
-    H5Eclear2(H5E_DEFAULT);
+    int pipeline = dure_h5_error_text(why, sizeof why);
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    if (w.pipeline) {
+    if (pipeline) {
         dure_log_error(file, line,
-                       "%s: Fletcher32 checksum mismatch, the data is damaged (%s)", what,
-                       w.msg);
+                       "%s: Fletcher32 checksum mismatch, the data is damaged (%s)", what, why);
         return DURE_ERR_FORMAT;
     }
-    if (w.msg[0]) {
-        dure_log_error(file, line, "%s: %s", what, w.msg);
+    if (why[0]) {
+        dure_log_error(file, line, "%s: %s", what, why);
     } else {
         dure_log_error(file, line, "%s", what);
     }

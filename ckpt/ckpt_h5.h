@@ -7,6 +7,7 @@
 
 #include <hdf5.h>
 
+#include "common/h5err.h"
 #include "common/status.h"
 #include "ckpt/ckpt.h"
 
@@ -27,16 +28,6 @@
  * 14 KiB for one chunk per dataset).
  */
 uint64_t ckh5_file_bytes_max(uint64_t n);
-
-/* HDF5 prints its error stack on every failure by default; dure turns the
- * innermost entries into one message instead: quiet_begin saves and turns
- * off the automatic printing, quiet_end restores it. */
-struct ckh5_quiet {
-    H5E_auto2_t func;
-    void *data;
-};
-void ckh5_quiet_begin(struct ckh5_quiet *q);
-void ckh5_quiet_end(const struct ckh5_quiet *q);
 
 /*
  * Log "<formatted>: <HDF5's innermost reasons>", clear HDF5's error stack and

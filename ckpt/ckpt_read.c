@@ -42,9 +42,9 @@ out:
 dure_status_t ckpt_read_meta(const char *path, struct ckpt_meta *meta)
 {
     dure_status_t st = DURE_OK;
-    struct ckh5_quiet q;
+    struct dure_h5_quiet q;
     hid_t f = -1;
-    ckh5_quiet_begin(&q);
+    dure_h5_quiet_begin(&q);
     DURE_TRY(open_serial(path, &f));
     DURE_TRY(ckh5_meta_read(f, path, meta));
 out:
@@ -52,7 +52,7 @@ out:
         H5Fclose(f);
     }
     H5Eclear2(H5E_DEFAULT);
-    ckh5_quiet_end(&q);
+    dure_h5_quiet_end(&q);
     return st;
 }
 
@@ -90,9 +90,9 @@ dure_status_t ckpt_describe(const char *path, struct ckpt_meta *meta,
                             struct ckpt_dataset_info info[CKPT_N_DATASETS])
 {
     dure_status_t st = DURE_OK;
-    struct ckh5_quiet q;
+    struct dure_h5_quiet q;
     hid_t f = -1;
-    ckh5_quiet_begin(&q);
+    dure_h5_quiet_begin(&q);
     DURE_TRY(open_serial(path, &f));
     DURE_TRY(ckh5_meta_read(f, path, meta));
     for (int i = 0; i < CKPT_N_DATASETS; i++) {
@@ -104,7 +104,7 @@ out:
         H5Fclose(f);
     }
     H5Eclear2(H5E_DEFAULT);
-    ckh5_quiet_end(&q);
+    dure_h5_quiet_end(&q);
     return st;
 }
 
@@ -155,7 +155,7 @@ static void report_problem(struct ckpt_verify_report *r)
 dure_status_t ckpt_verify(const char *path, struct ckpt_verify_report *r)
 {
     dure_status_t st = DURE_OK, s2;
-    struct ckh5_quiet q;
+    struct dure_h5_quiet q;
     struct ckpt_meta m;
     hid_t f = -1;
     float *buf = NULL;
@@ -164,7 +164,7 @@ dure_status_t ckpt_verify(const char *path, struct ckpt_verify_report *r)
     char want[DURE_SHA256_HEX];
 
     memset(r, 0, sizeof *r);
-    ckh5_quiet_begin(&q);
+    dure_h5_quiet_begin(&q);
     /* Hash first: a file that is not there or not readable stops here. */
     st = dure_sha256_file(path, digest, NULL);
     if (st != DURE_OK) {
@@ -214,7 +214,7 @@ out:
         H5Fclose(f);
     }
     H5Eclear2(H5E_DEFAULT);
-    ckh5_quiet_end(&q);
+    dure_h5_quiet_end(&q);
     return st;
 }
 
@@ -222,10 +222,10 @@ dure_status_t ckpt_read_dataset(const char *path, int which, uint64_t offset, si
                                 float *buf)
 {
     dure_status_t st = DURE_OK;
-    struct ckh5_quiet q;
+    struct dure_h5_quiet q;
     struct ckpt_meta m;
     hid_t f = -1, d = -1;
-    ckh5_quiet_begin(&q);
+    dure_h5_quiet_begin(&q);
     DURE_CHECK(which >= 0 && which < CKPT_N_DATASETS, DURE_ERR_ARG,
                "checkpoint '%s': no dataset number %d", path, which);
     DURE_TRY(open_serial(path, &f));
@@ -249,7 +249,7 @@ out:
         H5Fclose(f);
     }
     H5Eclear2(H5E_DEFAULT);
-    ckh5_quiet_end(&q);
+    dure_h5_quiet_end(&q);
     return st;
 }
 

@@ -1,4 +1,5 @@
-/* collectives/algo.c - names, parsers and the per-size algorithm table. */
+/* collectives/algo.c - names, parsers, the per-size algorithm table, and the
+ * shard layout and op addressing every backend uses. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@ static const char *const algo_names[COMM_ALGO_COUNT] = {
     [COMM_ALGO_NATIVE] = "native",
     [COMM_ALGO_RING] = "ring",
     [COMM_ALGO_SHM] = "shm",
+    [COMM_ALGO_HIER] = "hier",
 };
 
 static const char *const coll_names[COMM_COLL_COUNT] = {
@@ -54,21 +56,9 @@ MPI_Datatype comm_dtype_mpi(enum comm_dtype dt)
     return dt == COMM_F64 ? MPI_DOUBLE : MPI_FLOAT;
 }
 
-const void *comm_op_send_at(const struct comm_op *op, size_t i)
+const char *comm_dtype_name(enum comm_dtype dt)
 {
-    ptrdiff_t d = ((ptrdiff_t)i - (ptrdiff_t)op->send_first) * (ptrdiff_t)comm_dtype_size(op->dtype);
-    return (const char *)op->send + d;
-}
-
-void *comm_op_recv_at(const struct comm_op *op, size_t i)
-{
-    ptrdiff_t d = ((ptrdiff_t)i - (ptrdiff_t)op->recv_first) * (ptrdiff_t)comm_dtype_size(op->dtype);
-    return (char *)op->recv + d;
-}
-
-int comm_op_in_place(const struct comm_op *op, size_t i)
-{
-    return comm_op_send_at(op, i) == (const void *)comm_op_recv_at(op, i);
+    return dt == COMM_BF16 ? "bf16" : dt == COMM_F64 ? "float64" : "float32";
 }
 
 dure_status_t comm_backend_parse(const char *s, enum comm_backend *out)
@@ -94,7 +84,8 @@ dure_status_t comm_algo_parse(const char *s, enum comm_algo *out)
             goto out;
         }
     }
-    DURE_FAIL(DURE_ERR_ARG, "algo '%s' is not one of auto, native, ring, shm", s ? s : "(null)");
+    DURE_FAIL(DURE_ERR_ARG, "algo '%s' is not one of auto, native, ring, shm, hier",
+              s ? s : "(null)");
 out:
     return st;
 }
@@ -176,7 +167,8 @@ dure_status_t comm_algo_table_parse(const char *s, struct comm_algo_table *t)
             }
         }
         DURE_CHECK(a != COMM_ALGO_AUTO, DURE_ERR_ARG,
-                   "algo_table entry '%.*s': algorithm '%s' is not one of native, ring, shm",
+                   "algo_table entry '%.*s': algorithm '%s' is not one of native, ring, shm, "
+                   "hier",
                    (int)n, p, algo);
         DURE_CHECK(tmp.n < COMM_ALGO_TABLE_MAX, DURE_ERR_ARG,
                    "algo_table has more than %d entries", COMM_ALGO_TABLE_MAX);
@@ -198,7 +190,7 @@ out:
     return st;
 }
 
-static void format_size(size_t b, char *buf, size_t len)
+void comm_format_bytes(size_t b, char *buf, size_t len)
 {
     if (b >= (1u << 30) && b % (1u << 30) == 0) {
         snprintf(buf, len, "%zuG", b >> 30);
@@ -220,7 +212,7 @@ void comm_algo_table_format(const struct comm_algo_table *t, char *buf, size_t l
     buf[0] = '\0';
     for (int i = 0; i < t->n && used < len; i++) {
         char sz[32];
-        format_size(t->entry[i].min_bytes, sz, sizeof sz);
+        comm_format_bytes(t->entry[i].min_bytes, sz, sizeof sz);
         int w = snprintf(buf + used, len - used, "%s%s:%s", i ? "," : "", sz,
                          comm_algo_name(t->entry[i].algo));
         if (w < 0) {
@@ -241,15 +233,80 @@ enum comm_algo comm_algo_table_pick(const struct comm_algo_table *t, size_t byte
     return a;
 }
 
-const struct comm_algo_table *comm_algo_table_builtin(int one_node)
+const struct comm_algo_table *comm_algo_table_builtin(int nodes, int ranks_per_node)
 {
     static const struct comm_algo_table node = {
         .n = 1,
         .entry = {{0, COMM_ALGO_SHM}},
     };
-    static const struct comm_algo_table nodes = {
+    static const struct comm_algo_table hier = {
+        .n = 1,
+        .entry = {{0, COMM_ALGO_HIER}},
+    };
+    static const struct comm_algo_table irregular = {
         .n = 2,
         .entry = {{0, COMM_ALGO_NATIVE}, {1u << 20, COMM_ALGO_RING}},
     };
-    return one_node ? &node : &nodes;
+    if (nodes <= 1) {
+        return &node;
+    }
+    return ranks_per_node > 0 ? &hier : &irregular;
+}
+
+/* ---------------------------------------------------------------- layout */
+
+const void *comm_op_send_at(const struct comm_op *op, size_t i)
+{
+    ptrdiff_t d = ((ptrdiff_t)i - (ptrdiff_t)op->send_first) * (ptrdiff_t)comm_dtype_size(op->dtype);
+    return (const char *)op->send + d;
+}
+
+void *comm_op_recv_at(const struct comm_op *op, size_t i)
+{
+    ptrdiff_t d = ((ptrdiff_t)i - (ptrdiff_t)op->recv_first) * (ptrdiff_t)comm_dtype_size(op->dtype);
+    return (char *)op->recv + d;
+}
+
+int comm_op_in_place(const struct comm_op *op, size_t i)
+{
+    return comm_op_send_at(op, i) == (const void *)comm_op_recv_at(op, i);
+}
+
+struct comm_shard comm_shard_of(size_t n, int size, int rank)
+{
+    struct comm_shard s = {0, 0};
+    if (size <= 0 || rank < 0 || rank >= size) {
+        return s;
+    }
+    size_t chunk = n / (size_t)size + (n % (size_t)size != 0);
+    size_t off = chunk * (size_t)rank;
+    s.offset = off < n ? off : n;
+    s.count = n - s.offset < chunk ? n - s.offset : chunk;
+    return s;
+}
+
+struct comm_shard comm_range_part(size_t total, int size, int rank, size_t offset,
+                                  size_t count)
+{
+    struct comm_shard p, sh = comm_shard_of(total, size, rank);
+    size_t lo = sh.offset > offset ? sh.offset : offset;
+    size_t end = offset + count;
+    size_t hi = sh.offset + sh.count < end ? sh.offset + sh.count : end;
+    p.offset = lo < end ? lo : end;
+    p.count = hi > lo ? hi - lo : 0;
+    return p;
+}
+
+struct comm_shard comm_op_piece(const struct comm_op *op, int size, int r)
+{
+    struct comm_shard p;
+    if (op->pieces) {
+        return op->pieces[r];
+    }
+    if (op->coll == COMM_REDUCE_SCATTER || op->coll == COMM_ALLGATHER) {
+        return comm_range_part(op->total, size, r, op->offset, op->count);
+    }
+    p = comm_shard_of(op->count, size, r);
+    p.offset += op->offset;
+    return p;
 }

@@ -173,6 +173,7 @@ struct bench_report {
     int nv;
     const char *const *variant_names;
     const char *const *variant_titles;   /* for the plot's legend */
+    const char *topology;        /* where the ranks run (dure_topo_format); NULL: not shown */
 };
 
 /* Averages and the verdict of a finished run: avg_busbw is variant 0's

@@ -62,6 +62,9 @@ void bench_print_header(FILE *out, const struct bench_report *r)
             s->coll->name, comm_size(r->comm), comm_node_count(r->comm),
             comm_backend_name(comm_backend(r->comm)), comm_algo_name(r->algo), table,
             r->deterministic ? ", deterministic" : "");
+    if (r->topology) {
+        fprintf(out, "# topology: %s\n", r->topology);
+    }
     fprintf(out, "# dure's buffers: %s%s\n", r->heap ? "heap (malloc)" : "comm_mem_alloc",
             r->compare ? "; MPI native's: heap (malloc)" : "");
     fprintf(out,

@@ -1,64 +1,18 @@
 /*
- * collectives/comm.c - the one dispatcher: lifetime, argument checks,
- * sequence numbers, algorithm choice, the asynchronous queue and its
- * communication thread, and the watchdog's hook-up. Backends see only
- * normalised struct comm_op values (collectives/backend.h).
+ * collectives/comm.c - the communicator's lifetime and the one dispatcher:
+ * the backend from the registry (by its capabilities, never by name), the
+ * algorithm table, argument checks, sequence numbers, the watchdog's
+ * hook-up and memory. Backends see only normalised struct comm_op values
+ * (backend.h); the asynchronous queue is comm_queue.c and the public forms
+ * comm_forms.c (comm_priv.h).
  */
-#include "collectives/comm.h"
-
-#include <pthread.h>
 #include <stdio.h>
-#include <stdatomic.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "collectives/backend.h"
-#include "collectives/watchdog.h"
+#include "collectives/comm_priv.h"
+#include "collectives/mpi_algos.h"
 #include "common/mpi_check.h"
-
-enum { REQ_FREE, REQ_QUEUED, REQ_STARTED, REQ_DONE };
-
-struct comm_req {
-    struct comm_op op;
-    size_t bytes;              /* bytes of the vector on this rank, for the watchdog */
-    int state;                 /* REQ_*, under comm.mu */
-    dure_status_t st;
-    void *handle;              /* the backend's, for start/poll backends */
-    struct comm_req *next_free;
-};
-
-struct comm {
-    MPI_Comm mpi;              /* private duplicate: only the executor uses it */
-    MPI_Comm ctl;              /* second duplicate for comm_create_node */
-    int rank, size, local_rank, local_size, nodes;
-    struct comm_config cfg;
-    char *table_text;          /* owned copy of cfg.algo_table */
-    struct comm_algo_table table;
-    enum comm_backend kind;
-    const struct comm_backend_i *iface;
-    void *ctx;
-    struct comm_watchdog *wd;
-    atomic_int cancel;         /* the watchdog gave up on the running op */
-    uint64_t seq;
-    dure_status_t broken;      /* sticky: first failure of a collective */
-
-    /* Asynchronous machinery; everything below is under mu. */
-    pthread_mutex_t mu;
-    pthread_cond_t cv_work;    /* the queue got work, or stop */
-    pthread_cond_t cv_done;    /* an op finished */
-    struct comm_req *reqs;     /* pool[nreqs]; one more than max_inflight, for a blocking call */
-    int nreqs;
-    int inflight;              /* started, not yet waited */
-    struct comm_req *free_list;
-    struct comm_req **queue;   /* ring[nreqs] of queued ops, FIFO */
-    int q_head, q_len;
-    int busy;                  /* an op is executing, on the thread or the caller */
-    int stop;
-    pthread_t thread;
-    int thread_started;
-};
 
 void comm_config_default(struct comm_config *cfg)
 {
@@ -106,54 +60,81 @@ out:
     return st;
 }
 
-/* ---------------------------------------------------------------- layout */
+/* ---------------------------------------------------------------- the backend */
 
-struct comm_shard comm_shard_of(size_t n, int size, int rank)
+/* The names of this build's backends ("nccl, mpi") into buf. */
+static void built_names(char *buf, size_t len)
 {
-    struct comm_shard s = {0, 0};
-    if (size <= 0 || rank < 0 || rank >= size) {
-        return s;
+    size_t at = 0;
+    buf[0] = '\0';
+    for (const struct comm_backend_entry *const *e = comm_backends; *e && at < len; e++) {
+        int n = snprintf(buf + at, len - at, "%s%s", at ? ", " : "", (*e)->name);
+        at += n > 0 ? (size_t)n : 0;
     }
-    size_t chunk = n / (size_t)size + (n % (size_t)size != 0);
-    size_t off = chunk * (size_t)rank;
-    s.offset = off < n ? off : n;
-    s.count = n - s.offset < chunk ? n - s.offset : chunk;
-    return s;
 }
 
-struct comm_shard comm_range_part(size_t total, int size, int rank, size_t offset,
-                                  size_t count)
+/* The entry the configuration asks for. auto: the first entry usable on
+ * every rank (one rank without a GPU makes every rank pick the next), so
+ * that all ranks construct the same backend. Collective over c->ctl. */
+static dure_status_t pick_backend(comm_t *c)
 {
-    struct comm_shard p, sh = comm_shard_of(total, size, rank);
-    size_t lo = sh.offset > offset ? sh.offset : offset;
-    size_t end = offset + count;
-    size_t hi = sh.offset + sh.count < end ? sh.offset + sh.count : end;
-    p.offset = lo < end ? lo : end;
-    p.count = hi > lo ? hi - lo : 0;
-    return p;
-}
+    dure_status_t st = DURE_OK;
+    const struct comm_backend_entry *const *e = comm_backends;
+    char names[128];
 
-struct comm_shard comm_op_piece(const struct comm_op *op, int size, int r)
-{
-    struct comm_shard p;
-    if (op->coll == COMM_REDUCE_SCATTER || op->coll == COMM_ALLGATHER) {
-        return comm_range_part(op->total, size, r, op->offset, op->count);
+    built_names(names, sizeof names);
+    if (c->cfg.backend == COMM_BACKEND_AUTO) {
+        for (; *e; e++) {
+            int here = (*e)->usable(), everywhere = 0;
+            DURE_MPI_TRY(MPI_Allreduce(&here, &everywhere, 1, MPI_INT, MPI_MIN, c->ctl));
+            if (everywhere) {
+                break;
+            }
+        }
+        DURE_CHECK(*e, DURE_ERR_NODEV,
+                   "backend = auto: none of this build's backends (%s) is usable on every rank",
+                   names);
+    } else {
+        while (*e && (*e)->id != c->cfg.backend) {
+            e++;
+        }
+        /* The fallback is the last entry, the one that needs no device. */
+        const struct comm_backend_entry *last = comm_backends[0];
+        for (const struct comm_backend_entry *const *f = comm_backends; *f; f++) {
+            last = *f;
+        }
+        DURE_CHECK(*e, DURE_ERR_NODEV,
+                   "backend = %s: this dure was built without it (backends built in: %s): use "
+                   "%sparallel.backend = %s",
+                   comm_backend_name(c->cfg.backend), names,
+                   last->memory == COMM_MEM_HOST ? "run.device = cpu and " : "", last->name);
     }
-    p = comm_shard_of(op->count, size, r);
-    p.offset += op->offset;
-    return p;
+    c->backend = *e;
+    DURE_CHECK(c->cfg.algo == COMM_ALGO_AUTO || (c->backend->algos & COMM_BIT(c->cfg.algo)),
+               DURE_ERR_ARG, "algo = %s: backend %s does not run it%s%s",
+               comm_algo_name(c->cfg.algo), c->backend->name,
+               c->backend->algo_hint ? ": " : "",
+               c->backend->algo_hint ? c->backend->algo_hint : "");
+    DURE_CHECK(!c->cfg.deterministic || c->backend->deterministic, DURE_ERR_ARG,
+               "deterministic = true: backend %s cannot fix its reduction order",
+               c->backend->name);
+out:
+    return st;
 }
 
 /* ---------------------------------------------------------------- the table */
 
 /* The table after the communicator's constraints: shm needs every rank on
- * one node, and deterministic mode cannot use MPI's own collectives. */
+ * one node, hier the same ranks on every node (placed in blocks; on one
+ * node it is shm), and deterministic mode cannot use MPI's own
+ * collectives. */
 static dure_status_t table_resolve(comm_t *c)
 {
     dure_status_t st = DURE_OK;
     const char *env = getenv("DURE_ALGO_TABLE");
     const int one_node = c->local_size == c->size;
-    const enum comm_algo fixed = one_node ? COMM_ALGO_SHM : COMM_ALGO_RING;
+    const enum comm_algo fixed = one_node ? COMM_ALGO_SHM
+                                 : c->uniform ? COMM_ALGO_HIER : COMM_ALGO_RING;
 
     if (c->cfg.algo != COMM_ALGO_AUTO) {
         DURE_CHECK(c->cfg.algo < COMM_ALGO_COUNT, DURE_ERR_ARG, "algo %d is not valid",
@@ -164,10 +145,17 @@ static dure_status_t table_resolve(comm_t *c)
                    c->nodes);
         DURE_CHECK(c->cfg.algo != COMM_ALGO_NATIVE || !c->cfg.deterministic, DURE_ERR_ARG,
                    "algo = native cannot be deterministic (MPI does not fix its reduction "
-                   "order): use ring, shm or auto");
+                   "order): use ring, shm, hier or auto");
+        DURE_CHECK(c->cfg.algo != COMM_ALGO_HIER || c->uniform, DURE_ERR_ARG,
+                   "algo = hier needs the same number of ranks on every node, placed in "
+                   "blocks (rank = node * ranks_per_node + local rank, as srun and mpirun "
+                   "place them); this communicator of %d ranks on %d nodes is not: use "
+                   "ring or auto",
+                   c->size, c->nodes);
         c->table.n = 1;
         c->table.entry[0].min_bytes = 0;
-        c->table.entry[0].algo = c->cfg.algo;
+        c->table.entry[0].algo = c->cfg.algo == COMM_ALGO_HIER && one_node ? COMM_ALGO_SHM
+                                                                           : c->cfg.algo;
         goto out;
     }
     if (c->table_text && *c->table_text) {
@@ -176,11 +164,17 @@ static dure_status_t table_resolve(comm_t *c)
         st = comm_algo_table_parse(env, &c->table);
         DURE_CHECK(st == DURE_OK, st, "in DURE_ALGO_TABLE='%s': %s", env, dure_last_error());
     } else {
-        c->table = *comm_algo_table_builtin(one_node);
+        c->table = *comm_algo_table_builtin(c->nodes, c->uniform ? c->local_size : 0);
     }
     for (int i = 0; i < c->table.n; i++) {
         enum comm_algo *a = &c->table.entry[i].algo;
         if (*a == COMM_ALGO_SHM && !one_node) {
+            *a = c->uniform ? COMM_ALGO_HIER : COMM_ALGO_RING;
+        }
+        if (*a == COMM_ALGO_HIER && one_node) {
+            *a = COMM_ALGO_SHM;
+        }
+        if (*a == COMM_ALGO_HIER && !c->uniform) {
             *a = COMM_ALGO_RING;
         }
         if (*a == COMM_ALGO_NATIVE && c->cfg.deterministic) {
@@ -193,8 +187,8 @@ out:
 
 void comm_algo_table_text(const comm_t *c, char *buf, size_t len)
 {
-    if (c->kind == COMM_BACKEND_NCCL) {
-        snprintf(buf, len, "0:nccl");
+    if (!c->backend->algo_table) {
+        snprintf(buf, len, "0:%s", c->backend->name);
         return;
     }
     comm_algo_table_format(&c->table, buf, len);
@@ -202,328 +196,8 @@ void comm_algo_table_text(const comm_t *c, char *buf, size_t len)
 
 enum comm_algo comm_algo_for(const comm_t *c, enum comm_coll coll, size_t bytes)
 {
-    if (c->iface->algo_for) {
-        return c->iface->algo_for(c->ctx, coll, bytes);
-    }
-    return comm_algo_table_pick(&c->table, bytes);
-}
-
-/* ---------------------------------------------------------------- execution */
-
-static const char *op_algo_name(const comm_t *c, const struct comm_op *op)
-{
-    return c->kind == COMM_BACKEND_NCCL ? "nccl" : comm_algo_name(op->algo);
-}
-
-static dure_status_t default_barrier(comm_t *c, const struct comm_op *bar)
-{
-    float one = 1.0f;
-    struct comm_op op = *bar;
-    op.coll = COMM_ALLREDUCE;
-    op.dtype = COMM_F32;
-    op.redop = COMM_SUM;
-    op.send = &one;
-    op.recv = &one;
-    op.total = op.count = 1;
-    op.offset = op.send_first = op.recv_first = 0;
-    return c->iface->allreduce(c->ctx, &op);
-}
-
-/* Run one op to completion on the calling thread, under the watchdog. */
-static dure_status_t exec_op(comm_t *c, const struct comm_op *op, size_t bytes)
-{
-    dure_status_t st = DURE_OK;
-    const struct comm_backend_i *f = c->iface;
-
-    comm_watchdog_begin(c->wd, op, bytes, op_algo_name(c, op));
-    switch (op->coll) {
-    case COMM_ALLREDUCE:
-        st = f->allreduce(c->ctx, op);
-        break;
-    case COMM_REDUCE_SCATTER:
-        st = f->reduce_scatter(c->ctx, op);
-        break;
-    case COMM_ALLGATHER:
-        st = f->allgather(c->ctx, op);
-        break;
-    case COMM_BROADCAST:
-        st = f->broadcast(c->ctx, op);
-        break;
-    case COMM_BARRIER:
-        st = f->barrier ? f->barrier(c->ctx, op) : default_barrier(c, op);
-        break;
-    default:
-        st = DURE_ERR_INTERNAL;
-        dure_log_error(__FILE__, __LINE__, "unknown collective %d", (int)op->coll);
-        break;
-    }
-    comm_watchdog_end(c->wd);
-    return st;
-}
-
-static void *comm_thread_main(void *arg)
-{
-    comm_t *c = arg;
-    pthread_mutex_lock(&c->mu);
-    for (;;) {
-        while (!c->stop && c->q_len == 0) {
-            pthread_cond_wait(&c->cv_work, &c->mu);
-        }
-        if (c->q_len == 0) {
-            break;
-        }
-        struct comm_req *r = c->queue[c->q_head];
-        c->q_head = (c->q_head + 1) % c->nreqs;
-        c->q_len--;
-        c->busy = 1;
-        dure_status_t broken = c->broken;
-        pthread_mutex_unlock(&c->mu);
-
-        dure_status_t st = broken != DURE_OK ? broken : exec_op(c, &r->op, r->bytes);
-
-        pthread_mutex_lock(&c->mu);
-        if (st != DURE_OK && c->broken == DURE_OK) {
-            c->broken = st;
-        }
-        r->st = st;
-        r->state = REQ_DONE;
-        c->busy = 0;
-        pthread_cond_broadcast(&c->cv_done);
-    }
-    pthread_mutex_unlock(&c->mu);
-    return NULL;
-}
-
-/* Under mu. */
-static struct comm_req *req_get(comm_t *c)
-{
-    struct comm_req *r = c->free_list;
-    if (r) {
-        c->free_list = r->next_free;
-        r->next_free = NULL;
-        r->handle = NULL;
-        r->st = DURE_OK;
-    }
-    return r;
-}
-
-static void req_put(comm_t *c, struct comm_req *r)
-{
-    r->state = REQ_FREE;
-    r->next_free = c->free_list;
-    c->free_list = r;
-}
-
-static void enqueue(comm_t *c, struct comm_req *r)
-{
-    c->queue[(c->q_head + c->q_len) % c->nreqs] = r;
-    c->q_len++;
-    r->state = REQ_QUEUED;
-    pthread_cond_signal(&c->cv_work);
-}
-
-/* Wait, under mu, until r is done or the watchdog cancelled the comm. */
-static dure_status_t wait_done_locked(comm_t *c, struct comm_req *r)
-{
-    while (r->state != REQ_DONE) {
-        if (atomic_load(&c->cancel)) {
-            /* The executor may still be inside the hung op and own r: leave
-             * it allocated; the comm is unusable from here on. */
-            return DURE_ERR_TIMEOUT;
-        }
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 1;
-        pthread_cond_timedwait(&c->cv_done, &c->mu, &until);
-    }
-    return r->st;
-}
-
-/* Poll a start/poll backend's op until done, under the watchdog from now. */
-static dure_status_t poll_until_done(comm_t *c, struct comm_req *r)
-{
-    dure_status_t st = DURE_OK;
-    int done = 0;
-    comm_watchdog_begin(c->wd, &r->op, r->bytes, op_algo_name(c, &r->op));
-    while (!done) {
-        DURE_TRY(c->iface->poll(c->ctx, r->handle, &done));
-        DURE_CHECK(done || !atomic_load(&c->cancel), DURE_ERR_TIMEOUT,
-                   "%s seq %llu cancelled by the watchdog", comm_coll_name(r->op.coll),
-                   (unsigned long long)r->op.seq);
-    }
-out:
-    comm_watchdog_end(c->wd);
-    return st;
-}
-
-static dure_status_t check_op(comm_t *c, const struct comm_op *op)
-{
-    dure_status_t st = DURE_OK;
-    const char *name = comm_coll_name(op->coll);
-    DURE_CHECK(c->broken == DURE_OK, c->broken,
-               "%s: the communicator failed earlier (%s) and cannot be used", name,
-               dure_status_name(c->broken));
-    DURE_CHECK(!atomic_load(&c->cancel), DURE_ERR_TIMEOUT,
-               "%s: the watchdog gave up on this communicator", name);
-    DURE_CHECK(op->dtype == COMM_F32 || op->dtype == COMM_BF16 || op->dtype == COMM_F64,
-               DURE_ERR_ARG, "%s: unknown data type %d", name, (int)op->dtype);
-    DURE_CHECK(op->dtype != COMM_BF16 || c->kind == COMM_BACKEND_NCCL, DURE_ERR_UNSUPPORTED,
-               "%s: bf16 needs backend = nccl (backend mpi reduces float32 only)", name);
-    DURE_CHECK(op->dtype != COMM_F64 || c->kind == COMM_BACKEND_NCCL ||
-                   op->coll == COMM_ALLGATHER || op->coll == COMM_BROADCAST ||
-                   op->coll == COMM_BARRIER,
-               DURE_ERR_UNSUPPORTED,
-               "%s: float64 reductions need backend = nccl (backend mpi reduces float32 "
-               "only; it all-gathers and broadcasts float64)", name);
-    DURE_CHECK(op->redop == COMM_SUM || op->redop == COMM_AVG, DURE_ERR_ARG,
-               "%s: unknown reduction %d", name, (int)op->redop);
-    DURE_CHECK(op->offset <= op->total && op->count <= op->total - op->offset, DURE_ERR_ARG,
-               "%s: range [%zu, %zu + %zu) lies outside the vector of %zu elements", name,
-               op->offset, op->offset, op->count, op->total);
-    DURE_CHECK(op->count <= SIZE_MAX / 8, DURE_ERR_ARG, "%s: count %zu is too large", name,
-               op->count);
-    DURE_CHECK(op->root >= 0 && op->root < c->size, DURE_ERR_ARG,
-               "%s: root %d is not a rank of this communicator (size %d)", name, op->root,
-               c->size);
-    DURE_CHECK(op->count == 0 || (op->send && op->recv), DURE_ERR_ARG,
-               "%s: NULL buffer for %zu elements", name, op->count);
-out:
-    return st;
-}
-
-/* Number, choose the algorithm, then run (req NULL) or start. */
-static dure_status_t issue(comm_t *c, struct comm_op *op, comm_req_t **req)
-{
-    dure_status_t st = DURE_OK;
-    struct comm_req *r = NULL;
-    size_t bytes = op->count * comm_dtype_size(op->dtype);
-
-    if (req) {
-        *req = NULL;
-    }
-    DURE_TRY(check_op(c, op));
-    op->seq = ++c->seq;
-    op->algo = c->kind == COMM_BACKEND_NCCL ? COMM_ALGO_NATIVE
-                                            : comm_algo_table_pick(&c->table, bytes);
-
-    if (c->iface->start) {
-        /* The backend orders its own work (a CUDA stream). */
-        if (!req) {
-            st = exec_op(c, op, bytes);
-            goto fail_breaks;
-        }
-        pthread_mutex_lock(&c->mu);
-        r = c->inflight < c->nreqs - 1 ? req_get(c) : NULL;
-        if (r) {
-            c->inflight++;
-        }
-        pthread_mutex_unlock(&c->mu);
-        DURE_CHECK(r, DURE_ERR_ARG, "%s: more than max_inflight = %d operations pending",
-                   comm_coll_name(op->coll), c->nreqs - 1);
-        r->op = *op;
-        r->bytes = bytes;
-        r->state = REQ_STARTED;
-        st = c->iface->start(c->ctx, &r->op, &r->handle);
-        if (st != DURE_OK) {
-            pthread_mutex_lock(&c->mu);
-            c->inflight--;
-            req_put(c, r);
-            pthread_mutex_unlock(&c->mu);
-            goto fail_breaks;
-        }
-        *req = r;
-        goto out;
-    }
-
-    pthread_mutex_lock(&c->mu);
-    if (!req && c->q_len == 0 && !c->busy) {
-        /* Nothing pending: run here, without a thread hand-off, so small
-         * blocking collectives keep MPI's latency. */
-        c->busy = 1;
-        pthread_mutex_unlock(&c->mu);
-        st = exec_op(c, op, bytes);
-        pthread_mutex_lock(&c->mu);
-        c->busy = 0;
-        pthread_mutex_unlock(&c->mu);
-        goto fail_breaks;
-    }
-    if (req) {
-        r = c->inflight < c->nreqs - 1 ? req_get(c) : NULL;
-        if (r) {
-            c->inflight++;
-        }
-    } else {
-        r = req_get(c); /* the pool keeps one spare for this */
-    }
-    if (!r) {
-        pthread_mutex_unlock(&c->mu);
-        DURE_FAIL(DURE_ERR_ARG, "%s: more than max_inflight = %d operations pending",
-                  comm_coll_name(op->coll), c->nreqs - 1);
-    }
-    r->op = *op;
-    r->bytes = bytes;
-    enqueue(c, r);
-    if (req) {
-        *req = r;
-        pthread_mutex_unlock(&c->mu);
-        goto out;
-    }
-    st = wait_done_locked(c, r);
-    if (r->state == REQ_DONE) {
-        req_put(c, r);
-    }
-    pthread_mutex_unlock(&c->mu);
-fail_breaks:
-    if (st != DURE_OK && c->broken == DURE_OK) {
-        c->broken = st;
-    }
-out:
-    return st;
-}
-
-dure_status_t comm_wait(comm_t *c, comm_req_t *r)
-{
-    dure_status_t st = DURE_OK;
-    DURE_CHECK(r && r->state != REQ_FREE, DURE_ERR_ARG,
-               "comm_wait: the request is not pending (waited twice?)");
-    if (c->iface->start) {
-        st = poll_until_done(c, r);
-        c->iface->release(c->ctx, r->handle);
-        pthread_mutex_lock(&c->mu);
-        c->inflight--;
-        req_put(c, r);
-        pthread_mutex_unlock(&c->mu);
-        if (st != DURE_OK && c->broken == DURE_OK) {
-            c->broken = st;
-        }
-        goto out;
-    }
-    pthread_mutex_lock(&c->mu);
-    st = wait_done_locked(c, r);
-    if (r->state == REQ_DONE) {
-        c->inflight--;
-        req_put(c, r);
-    }
-    pthread_mutex_unlock(&c->mu);
-out:
-    return st;
-}
-
-dure_status_t comm_test(comm_t *c, comm_req_t *r, int *done)
-{
-    dure_status_t st = DURE_OK;
-    *done = 0;
-    DURE_CHECK(r && r->state != REQ_FREE, DURE_ERR_ARG,
-               "comm_test: the request is not pending (waited already?)");
-    if (c->iface->start) {
-        st = c->iface->poll(c->ctx, r->handle, done);
-        goto out;
-    }
-    pthread_mutex_lock(&c->mu);
-    *done = r->state == REQ_DONE;
-    pthread_mutex_unlock(&c->mu);
-out:
-    return st;
+    (void)coll;
+    return c->backend->algo_table ? comm_algo_table_pick(&c->table, bytes) : COMM_ALGO_NATIVE;
 }
 
 /* ---------------------------------------------------------------- the watchdog's hook */
@@ -545,30 +219,6 @@ static void on_watchdog_fire(const struct comm_hang_report *r, void *arg)
 
 /* ---------------------------------------------------------------- lifetime */
 
-static dure_status_t pick_backend(comm_t *c)
-{
-    dure_status_t st = DURE_OK;
-    switch (c->cfg.backend) {
-    case COMM_BACKEND_AUTO:
-        c->kind = comm_backend_nccl_usable() ? COMM_BACKEND_NCCL : COMM_BACKEND_MPI;
-        break;
-    case COMM_BACKEND_NCCL:
-    case COMM_BACKEND_MPI:
-        c->kind = c->cfg.backend;
-        break;
-    default:
-        DURE_FAIL(DURE_ERR_ARG, "backend %d is not auto, nccl or mpi", (int)c->cfg.backend);
-    }
-    DURE_CHECK(c->kind != COMM_BACKEND_NCCL || c->cfg.algo == COMM_ALGO_AUTO ||
-                   c->cfg.algo == COMM_ALGO_NATIVE,
-               DURE_ERR_ARG,
-               "algo = %s applies to backend = mpi; NCCL picks its own algorithm (set "
-               "NCCL_ALGO, or deterministic = true)",
-               comm_algo_name(c->cfg.algo));
-out:
-    return st;
-}
-
 dure_status_t comm_create(MPI_Comm mpi, const struct comm_config *cfg, comm_t **out)
 {
     dure_status_t st = DURE_OK;
@@ -586,17 +236,15 @@ dure_status_t comm_create(MPI_Comm mpi, const struct comm_config *cfg, comm_t **
     DURE_ALLOC_TRY(c, sizeof *c);
     c->mpi = c->ctl = MPI_COMM_NULL;
     c->cfg = *cfg;
-    pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->cv_work, NULL);
-    pthread_cond_init(&c->cv_done, NULL);
+    if (c->cfg.max_inflight <= 0) {
+        c->cfg.max_inflight = 256;
+    }
+    DURE_TRY(comm_queue_init(c, c->cfg.max_inflight));
     if (cfg->algo_table) {
         c->table_text = strdup(cfg->algo_table);
         DURE_ALLOC_TRY(c->table_text, strlen(cfg->algo_table) + 1);
     }
     c->cfg.algo_table = c->table_text;
-    if (c->cfg.max_inflight <= 0) {
-        c->cfg.max_inflight = 256;
-    }
 
     DURE_MPI_TRY(MPI_Comm_dup(mpi, &c->mpi));
     DURE_MPI_TRY(MPI_Comm_set_errhandler(c->mpi, MPI_ERRORS_RETURN));
@@ -610,9 +258,11 @@ dure_status_t comm_create(MPI_Comm mpi, const struct comm_config *cfg, comm_t **
     DURE_MPI_TRY(MPI_Comm_size(node, &c->local_size));
     first = c->local_rank == 0;
     DURE_MPI_TRY(MPI_Allreduce(&first, &c->nodes, 1, MPI_INT, MPI_SUM, c->ctl));
+    DURE_TRY(comm_hier_placement(c->ctl, c->rank, c->local_rank, c->local_size, &c->uniform));
 
+    /* Configuration errors are the same on every rank: no agreement needed. */
     DURE_TRY(pick_backend(c));
-    if (c->kind == COMM_BACKEND_MPI) {
+    if (c->backend->algo_table) {
         DURE_TRY(table_resolve(c));
     }
     struct comm_backend_args args = {
@@ -622,30 +272,23 @@ dure_status_t comm_create(MPI_Comm mpi, const struct comm_config *cfg, comm_t **
         .local_rank = c->local_rank,
         .local_size = c->local_size,
         .nodes = c->nodes,
+        .uniform = c->uniform,
         .cfg = &c->cfg,
         .table = &c->table,
         .cancel = &c->cancel,
     };
-    if (c->kind == COMM_BACKEND_NCCL) {
-        DURE_TRY(comm_backend_nccl_create(&args, &c->iface, &c->ctx));
-    } else {
-        DURE_TRY(comm_backend_mpi_create(&args, &c->iface, &c->ctx));
-    }
-
-    c->nreqs = c->cfg.max_inflight + 1;
-    c->reqs = calloc((size_t)c->nreqs, sizeof *c->reqs);
-    DURE_ALLOC_TRY(c->reqs, (size_t)c->nreqs * sizeof *c->reqs);
-    c->queue = calloc((size_t)c->nreqs, sizeof *c->queue);
-    DURE_ALLOC_TRY(c->queue, (size_t)c->nreqs * sizeof *c->queue);
-    for (int i = c->nreqs - 1; i >= 0; i--) {
-        req_put(c, &c->reqs[i]);
-    }
+    /* The backend's construction may wait for peers (ncclCommInitRank): the
+     * watchdog watches it like a collective. */
     DURE_TRY(comm_watchdog_create(c->mpi, c->cfg.watchdog_s, on_watchdog_fire, c, &c->wd));
-    if (!c->iface->start) {
-        DURE_CHECK(pthread_create(&c->thread, NULL, comm_thread_main, c) == 0,
-                   DURE_ERR_INTERNAL, "cannot start the communication thread");
-        c->thread_started = 1;
-    }
+    comm_watchdog_begin_setup(c->wd, "backend setup", c->backend->name);
+    st = c->backend->create(&args, &c->iface, &c->ctx);
+    comm_watchdog_end(c->wd);
+    DURE_TRY(st);
+    DURE_CHECK(!c->backend->async ||
+                   (c->iface->start && c->iface->poll && c->iface->release),
+               DURE_ERR_INTERNAL, "backend %s is async without start, poll and release",
+               c->backend->name);
+    DURE_TRY(comm_queue_start(c));
     *out = c;
     c = NULL;
 out:
@@ -677,23 +320,15 @@ void comm_destroy(comm_t *c)
         return;
     }
     const int hung = atomic_load(&c->cancel);
-    if (c->thread_started) {
-        pthread_mutex_lock(&c->mu);
-        c->stop = 1;
-        pthread_cond_signal(&c->cv_work);
-        pthread_mutex_unlock(&c->mu);
-        if (hung) {
-            /* The thread may be stuck inside the hung collective for good:
-             * leave it and everything it can touch. */
-            pthread_detach(c->thread);
-            comm_watchdog_destroy(c->wd, 0);
-            return;
-        }
-        pthread_join(c->thread, NULL);
+    if (!comm_queue_stop(c, hung)) {
+        /* The thread may be stuck inside the hung collective for good:
+         * leave it and everything it can touch. */
+        comm_watchdog_destroy(c->wd, 0);
+        return;
     }
     comm_watchdog_destroy(c->wd, !hung);
-    /* After a hang only a backend without a communication thread (nccl,
-     * already aborted) gets here; its destroy is not collective. */
+    /* After a hang only an async backend (already aborted) gets here; its
+     * destroy is not collective. */
     if (c->iface) {
         c->iface->destroy(c->ctx);
     }
@@ -705,11 +340,7 @@ void comm_destroy(comm_t *c)
             MPI_Comm_free(&c->ctl);
         }
     }
-    pthread_cond_destroy(&c->cv_done);
-    pthread_cond_destroy(&c->cv_work);
-    pthread_mutex_destroy(&c->mu);
-    free(c->queue);
-    free(c->reqs);
+    comm_queue_free(c);
     free(c->table_text);
     free(c);
 }
@@ -721,10 +352,10 @@ int comm_size(const comm_t *c) { return c->size; }
 int comm_local_rank(const comm_t *c) { return c->local_rank; }
 int comm_local_size(const comm_t *c) { return c->local_size; }
 int comm_node_count(const comm_t *c) { return c->nodes; }
-enum comm_backend comm_backend(const comm_t *c) { return c->kind; }
-enum comm_memory comm_memory(const comm_t *c) { return c->iface->memory; }
+enum comm_backend comm_backend(const comm_t *c) { return c->backend->id; }
+enum comm_memory comm_memory(const comm_t *c) { return c->backend->memory; }
 uint64_t comm_seq(const comm_t *c) { return c->seq; }
-int comm_max_inflight(const comm_t *c) { return c->nreqs - 1; }
+int comm_max_inflight(const comm_t *c) { return c->q.nreqs - 1; }
 
 /* ---------------------------------------------------------------- memory */
 
@@ -791,195 +422,136 @@ dure_status_t comm_mem_download(comm_t *c, void *host_dst, const void *src, size
     return DURE_OK;
 }
 
-/* ---------------------------------------------------------------- public forms */
+/* ---------------------------------------------------------------- dispatch */
 
-static struct comm_op op_allreduce(const void *send, void *recv, size_t count,
-                                   enum comm_dtype dt, enum comm_redop redop)
+void comm_break(comm_t *c, dure_status_t st)
 {
-    return (struct comm_op){.coll = COMM_ALLREDUCE, .dtype = dt, .redop = redop,
-                            .send = send, .recv = recv, .total = count, .count = count};
-}
-
-static struct comm_op op_reduce_scatter(const comm_t *c, const void *send, void *recv,
-                                        size_t count, enum comm_dtype dt, enum comm_redop redop)
-{
-    struct comm_shard sh = comm_shard_of(count, c->size, c->rank);
-    return (struct comm_op){.coll = COMM_REDUCE_SCATTER, .dtype = dt, .redop = redop,
-                            .send = send, .recv = recv, .recv_first = sh.offset,
-                            .total = count, .count = count};
-}
-
-static struct comm_op op_allgather(const comm_t *c, const void *send, void *recv, size_t count,
-                                   enum comm_dtype dt)
-{
-    struct comm_shard sh = comm_shard_of(count, c->size, c->rank);
-    return (struct comm_op){.coll = COMM_ALLGATHER, .dtype = dt, .send = send,
-                            .send_first = sh.offset, .recv = recv, .total = count,
-                            .count = count};
-}
-
-static struct comm_op op_broadcast(const void *send, void *recv, size_t count,
-                                   enum comm_dtype dt, int root)
-{
-    return (struct comm_op){.coll = COMM_BROADCAST, .dtype = dt, .root = root, .send = send,
-                            .recv = recv, .total = count, .count = count};
-}
-
-static struct comm_op op_range(enum comm_coll coll, void *buf, size_t total, size_t offset,
-                               size_t count, enum comm_dtype dt, enum comm_redop redop)
-{
-    return (struct comm_op){.coll = coll, .dtype = dt, .redop = redop, .send = buf,
-                            .recv = buf, .total = total, .offset = offset, .count = count};
-}
-
-/* A rank whose shard is empty may pass NULL for it. */
-static void fix_empty_shard(struct comm_op *op, int own_send)
-{
-    if (own_send && !op->send) {
-        op->send = op->recv;
-    }
-    if (!own_send && !op->recv) {
-        op->recv = (void *)op->send;
+    if (st != DURE_OK && c->broken == DURE_OK) {
+        c->broken = st;
     }
 }
 
-dure_status_t comm_allreduce(comm_t *c, const void *send, void *recv, size_t count,
-                             enum comm_dtype dt, enum comm_redop op)
+const char *comm_op_algo_name(const comm_t *c, const struct comm_op *op)
 {
-    struct comm_op o = op_allreduce(send, recv, count, dt, op);
-    return issue(c, &o, NULL);
+    return c->backend->algo_table ? comm_algo_name(op->algo) : c->backend->name;
 }
 
-dure_status_t comm_reduce_scatter(comm_t *c, const void *send, void *recv, size_t count,
-                                  enum comm_dtype dt, enum comm_redop op)
+static dure_status_t default_barrier(comm_t *c, const struct comm_op *bar)
 {
-    struct comm_op o = op_reduce_scatter(c, send, recv, count, dt, op);
-    fix_empty_shard(&o, 0);
-    return issue(c, &o, NULL);
+    float one = 1.0f;
+    struct comm_op op = *bar;
+    op.coll = COMM_ALLREDUCE;
+    op.dtype = COMM_F32;
+    op.redop = COMM_SUM;
+    op.send = &one;
+    op.recv = &one;
+    op.total = op.count = 1;
+    op.offset = op.send_first = op.recv_first = 0;
+    return c->iface->allreduce(c->ctx, &op);
 }
 
-dure_status_t comm_allgather(comm_t *c, const void *send, void *recv, size_t count,
-                             enum comm_dtype dt)
+dure_status_t comm_exec(comm_t *c, const struct comm_op *op, size_t bytes)
 {
-    struct comm_op o = op_allgather(c, send, recv, count, dt);
-    fix_empty_shard(&o, 1);
-    return issue(c, &o, NULL);
-}
+    dure_status_t st = DURE_OK;
+    const struct comm_backend_i *f = c->iface;
 
-dure_status_t comm_broadcast(comm_t *c, const void *send, void *recv, size_t count,
-                             enum comm_dtype dt, int root)
-{
-    struct comm_op o = op_broadcast(c->rank == root ? send : recv, recv, count, dt, root);
-    return issue(c, &o, NULL);
-}
-
-dure_status_t comm_barrier(comm_t *c)
-{
-    struct comm_op o = {.coll = COMM_BARRIER};
-    return issue(c, &o, NULL);
-}
-
-dure_status_t comm_reduce_scatter_range(comm_t *c, void *buf, size_t total, size_t offset,
-                                        size_t count, enum comm_dtype dt, enum comm_redop op)
-{
-    struct comm_op o = op_range(COMM_REDUCE_SCATTER, buf, total, offset, count, dt, op);
-    return issue(c, &o, NULL);
-}
-
-dure_status_t comm_allgather_range(comm_t *c, void *buf, size_t total, size_t offset,
-                                   size_t count, enum comm_dtype dt)
-{
-    struct comm_op o = op_range(COMM_ALLGATHER, buf, total, offset, count, dt, COMM_SUM);
-    return issue(c, &o, NULL);
-}
-
-dure_status_t comm_allreduce_start(comm_t *c, const void *send, void *recv, size_t count,
-                                   enum comm_dtype dt, enum comm_redop op, comm_req_t **req)
-{
-    struct comm_op o = op_allreduce(send, recv, count, dt, op);
-    return issue(c, &o, req);
-}
-
-dure_status_t comm_reduce_scatter_start(comm_t *c, const void *send, void *recv,
-                                        size_t count, enum comm_dtype dt,
-                                        enum comm_redop op, comm_req_t **req)
-{
-    struct comm_op o = op_reduce_scatter(c, send, recv, count, dt, op);
-    fix_empty_shard(&o, 0);
-    return issue(c, &o, req);
-}
-
-dure_status_t comm_allgather_start(comm_t *c, const void *send, void *recv, size_t count,
-                                   enum comm_dtype dt, comm_req_t **req)
-{
-    struct comm_op o = op_allgather(c, send, recv, count, dt);
-    fix_empty_shard(&o, 1);
-    return issue(c, &o, req);
-}
-
-dure_status_t comm_broadcast_start(comm_t *c, const void *send, void *recv, size_t count,
-                                   enum comm_dtype dt, int root, comm_req_t **req)
-{
-    struct comm_op o = op_broadcast(c->rank == root ? send : recv, recv, count, dt, root);
-    return issue(c, &o, req);
-}
-
-dure_status_t comm_reduce_scatter_range_start(comm_t *c, void *buf, size_t total,
-                                              size_t offset, size_t count, enum comm_dtype dt,
-                                              enum comm_redop op, comm_req_t **req)
-{
-    struct comm_op o = op_range(COMM_REDUCE_SCATTER, buf, total, offset, count, dt, op);
-    return issue(c, &o, req);
-}
-
-dure_status_t comm_allgather_range_start(comm_t *c, void *buf, size_t total, size_t offset,
-                                         size_t count, enum comm_dtype dt, comm_req_t **req)
-{
-    struct comm_op o = op_range(COMM_ALLGATHER, buf, total, offset, count, dt, COMM_SUM);
-    return issue(c, &o, req);
-}
-
-/* The part forms: the range's buffer starts at element `offset`, this
- * rank's part buffer at the part's first element. */
-static struct comm_op op_part(const comm_t *c, enum comm_coll coll, const void *range,
-                              void *mine, size_t total, size_t offset, size_t count,
-                              enum comm_dtype dt, enum comm_redop redop)
-{
-    struct comm_shard part = comm_range_part(total, c->size, c->rank, offset, count);
-    struct comm_op o = {.coll = coll, .dtype = dt, .redop = redop, .total = total,
-                        .offset = offset, .count = count};
-    /* An empty part's pointer is never dereferenced: the range's serves. */
-    void *own = part.count ? mine : (void *)range;
-    size_t own_first = part.count ? part.offset : offset;
-    if (coll == COMM_REDUCE_SCATTER) {
-        o.send = range;
-        o.send_first = offset;
-        o.recv = own;
-        o.recv_first = own_first;
-    } else {
-        o.send = own;
-        o.send_first = own_first;
-        o.recv = (void *)range;
-        o.recv_first = offset;
+    comm_watchdog_begin(c->wd, op, bytes, comm_op_algo_name(c, op));
+    switch (op->coll) {
+    case COMM_ALLREDUCE:
+        st = f->allreduce(c->ctx, op);
+        break;
+    case COMM_REDUCE_SCATTER:
+        st = f->reduce_scatter(c->ctx, op);
+        break;
+    case COMM_ALLGATHER:
+        st = f->allgather(c->ctx, op);
+        break;
+    case COMM_BROADCAST:
+        st = f->broadcast(c->ctx, op);
+        break;
+    case COMM_BARRIER:
+        st = f->barrier ? f->barrier(c->ctx, op) : default_barrier(c, op);
+        break;
+    default:
+        st = DURE_ERR_INTERNAL;
+        dure_log_error(__FILE__, __LINE__, "unknown collective %d", (int)op->coll);
+        break;
     }
-    return o;
+    comm_watchdog_end(c->wd);
+    return st;
 }
 
-dure_status_t comm_reduce_scatter_part_start(comm_t *c, const void *range, void *mine,
-                                             size_t total, size_t offset, size_t count,
-                                             enum comm_dtype dt, enum comm_redop op,
-                                             comm_req_t **req)
+static int reduces(enum comm_coll coll)
 {
-    struct comm_op o =
-        op_part(c, COMM_REDUCE_SCATTER, range, mine, total, offset, count, dt, op);
-    return issue(c, &o, req);
+    return coll == COMM_ALLREDUCE || coll == COMM_REDUCE_SCATTER;
 }
 
-dure_status_t comm_allgather_part_start(comm_t *c, const void *mine, void *range, size_t total,
-                                        size_t offset, size_t count, enum comm_dtype dt,
-                                        comm_req_t **req)
+/* The dtypes a backend handles in coll: reduced or only moved. */
+static unsigned dtypes_for(const struct comm_backend_entry *e, enum comm_coll coll)
 {
-    struct comm_op o =
-        op_part(c, COMM_ALLGATHER, range, (void *)mine, total, offset, count, dt, COMM_SUM);
-    return issue(c, &o, req);
+    return reduces(coll) ? e->reduce_dtypes : e->copy_dtypes;
+}
+
+/* The backends of this build that handle dt in coll ("nccl"), for the
+ * message when this one does not. */
+static void backends_with_dtype(enum comm_coll coll, enum comm_dtype dt, char *buf, size_t len)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (const struct comm_backend_entry *const *e = comm_backends; *e && at < len; e++) {
+        if (dtypes_for(*e, coll) & COMM_BIT(dt)) {
+            int n = snprintf(buf + at, len - at, "%s%s", at ? ", " : "", (*e)->name);
+            at += n > 0 ? (size_t)n : 0;
+        }
+    }
+}
+
+static dure_status_t check_op(comm_t *c, const struct comm_op *op)
+{
+    dure_status_t st = DURE_OK;
+    const char *name = comm_coll_name(op->coll);
+    char with[128];
+    DURE_CHECK(c->broken == DURE_OK, c->broken,
+               "%s: the communicator failed earlier (%s) and cannot be used", name,
+               dure_status_name(c->broken));
+    DURE_CHECK(!atomic_load(&c->cancel), DURE_ERR_TIMEOUT,
+               "%s: the watchdog gave up on this communicator", name);
+    DURE_CHECK(op->dtype == COMM_F32 || op->dtype == COMM_BF16 || op->dtype == COMM_F64,
+               DURE_ERR_ARG, "%s: unknown data type %d", name, (int)op->dtype);
+    if (op->coll != COMM_BARRIER && !(dtypes_for(c->backend, op->coll) & COMM_BIT(op->dtype))) {
+        backends_with_dtype(op->coll, op->dtype, with, sizeof with);
+        DURE_FAIL(DURE_ERR_UNSUPPORTED, "%s: backend %s does not %s %s (in this build: %s)",
+                  name, c->backend->name, reduces(op->coll) ? "reduce" : "move",
+                  comm_dtype_name(op->dtype), *with ? with : "none");
+    }
+    DURE_CHECK(op->redop == COMM_SUM || op->redop == COMM_AVG, DURE_ERR_ARG,
+               "%s: unknown reduction %d", name, (int)op->redop);
+    DURE_CHECK(op->offset <= op->total && op->count <= op->total - op->offset, DURE_ERR_ARG,
+               "%s: range [%zu, %zu + %zu) lies outside the vector of %zu elements", name,
+               op->offset, op->offset, op->count, op->total);
+    DURE_CHECK(op->count <= SIZE_MAX / 8, DURE_ERR_ARG, "%s: count %zu is too large", name,
+               op->count);
+    DURE_CHECK(op->root >= 0 && op->root < c->size, DURE_ERR_ARG,
+               "%s: root %d is not a rank of this communicator (size %d)", name, op->root,
+               c->size);
+    DURE_CHECK(op->count == 0 || (op->send && op->recv), DURE_ERR_ARG,
+               "%s: NULL buffer for %zu elements", name, op->count);
+out:
+    return st;
+}
+
+dure_status_t comm_issue(comm_t *c, struct comm_op *op, comm_req_t **req)
+{
+    dure_status_t st = DURE_OK;
+    size_t bytes = op->count * comm_dtype_size(op->dtype);
+
+    if (req) {
+        *req = NULL;
+    }
+    DURE_TRY(check_op(c, op));
+    op->seq = ++c->seq;
+    op->algo = comm_algo_for(c, op->coll, bytes);
+    DURE_TRY(comm_queue_submit(c, op, bytes, req));
+out:
+    return st;
 }

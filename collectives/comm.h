@@ -64,7 +64,8 @@ typedef struct comm comm_t;
 typedef struct comm_req comm_req_t;
 
 enum comm_backend {
-    COMM_BACKEND_AUTO,   /* nccl when this build has CUDA and a GPU is visible, else mpi */
+    COMM_BACKEND_AUTO,   /* the first of this build's backends usable on every rank
+                            (collectives/registry.c: nccl when every rank sees a GPU) */
     COMM_BACKEND_NCCL,
     COMM_BACKEND_MPI,
 };
@@ -75,6 +76,8 @@ enum comm_algo {
     COMM_ALGO_NATIVE,    /* MPI's own collectives (MPI_Allreduce, ...) */
     COMM_ALGO_RING,      /* dure's segmented, pipelined ring over MPI point-to-point */
     COMM_ALGO_SHM,       /* dure's MPI-3 shared-window path; all ranks on one node */
+    COMM_ALGO_HIER,      /* shm within each node, a rail of equal local ranks between
+                            nodes (collectives/hier.c); on one node it is shm */
     COMM_ALGO_COUNT
 };
 
@@ -84,8 +87,9 @@ enum comm_dtype {
     COMM_F64,             /* every backend copies it (all-gather, broadcast); nccl also
                              reduces it */
 };
-/* Element size of a dtype in bytes. */
+/* Element size of a dtype in bytes, and its name ("float32", "bf16", "float64"). */
 size_t comm_dtype_size(enum comm_dtype dt);
+const char *comm_dtype_name(enum comm_dtype dt);
 
 enum comm_redop {
     COMM_SUM,
@@ -122,7 +126,7 @@ struct comm_hang_report {
     int rank;                /* this rank in the comm's communicator */
     int size;
     const char *op;          /* "all-reduce", "reduce-scatter", ... */
-    const char *algo;        /* "native", "ring", "shm", "nccl" */
+    const char *algo;        /* "native", "ring", "shm", "hier", "nccl" */
     uint64_t seq;            /* the collective's sequence number (from 1) */
     size_t bytes;            /* bytes of the full vector on this rank */
     double waited_s;         /* how long it has been running */
@@ -170,7 +174,7 @@ void comm_config_default(struct comm_config *cfg);
  * algorithms (except at 2 ranks), or across world sizes.
  */
 
-/* Parse "auto|nccl|mpi", "auto|native|ring|shm": DURE_ERR_ARG names the value. */
+/* Parse "auto|nccl|mpi", "auto|native|ring|shm|hier": DURE_ERR_ARG names the value. */
 dure_status_t comm_backend_parse(const char *s, enum comm_backend *out);
 dure_status_t comm_algo_parse(const char *s, enum comm_algo *out);
 const char *comm_backend_name(enum comm_backend b);
@@ -181,6 +185,9 @@ const char *comm_coll_name(enum comm_coll c);   /* "all-reduce", ... */
  * "2G" (as in algorithm tables and `dure bench -b`). 0 on success, -1 on a
  * malformed or overflowing value. */
 int comm_parse_bytes(const char *s, size_t *bytes);
+/* The inverse: "64K", "1M", "2G" for exact binary multiples, else the bytes
+ * ("1536"); always NUL-terminated. */
+void comm_format_bytes(size_t b, char *buf, size_t len);
 
 /* Parse a table's text form into *t. DURE_ERR_ARG names the bad entry
  * (unknown algorithm, auto, bad size, unsorted, or not starting at 0). */
@@ -190,13 +197,14 @@ void comm_algo_table_format(const struct comm_algo_table *t, char *buf, size_t l
 /* The algorithm the table picks for a message of `bytes`. */
 enum comm_algo comm_algo_table_pick(const struct comm_algo_table *t, size_t bytes);
 /*
- * The built-in table. One node: "0:shm", measured with `dure bench
- * allreduce` for native, ring and shm on 2 ranks (collectives/README.md).
- * Across nodes (no measurement possible here): "0:native,1M:ring", MPI's
- * latency-tuned collectives for small messages, dure's ring (buffers
- * allocated once) for large ones.
+ * The built-in table for a communicator over `nodes` nodes of
+ * `ranks_per_node` ranks each (0: nodes hold different numbers, or ranks
+ * are not placed in blocks). One node: "0:shm", measured with `dure bench
+ * allreduce` for native, ring and shm on 2 ranks. Across nodes of equal
+ * size: hier, measured on the namespaced test cluster at 1 Gbit/s and
+ * unlimited (collectives/README.md). Otherwise "0:native,1M:ring".
  */
-const struct comm_algo_table *comm_algo_table_builtin(int one_node);
+const struct comm_algo_table *comm_algo_table_builtin(int nodes, int ranks_per_node);
 
 /* ---------------------------------------------------------------- MPI setup */
 
@@ -215,9 +223,12 @@ dure_status_t comm_mpi_finalize(void);
  * Create a communicator over the ranks of `mpi` (collective over them).
  * Duplicates `mpi`; the caller keeps ownership of its own communicator.
  * cfg is copied (algo_table text included). Fails with one clear message:
- * DURE_ERR_NODEV for backend = nccl with no GPU ("no CUDA device visible:
- * use backend = mpi"), DURE_ERR_ARG for a bad table or algo = shm across
- * nodes, DURE_ERR_MPI for a thread level below MPI_THREAD_MULTIPLE.
+ * DURE_ERR_NODEV for backend = nccl with no GPU ("no CUDA device visible")
+ * or in a build without it ("built without it"), DURE_ERR_ARG for a bad
+ * table, algo = shm across nodes or an algo the backend does not run,
+ * DURE_ERR_MPI for a thread level below MPI_THREAD_MULTIPLE,
+ * DURE_ERR_TIMEOUT when the backend's setup (ncclCommInitRank) outlived
+ * watchdog_s and no on_hang hook ended the job.
  */
 dure_status_t comm_create(MPI_Comm mpi, const struct comm_config *cfg, comm_t **out);
 

@@ -12,6 +12,15 @@
 
 #include "collectives/backend.h"
 
+/*
+ * Wait for reqs[n], polling the watchdog's cancel flag (DURE_ERR_TIMEOUT
+ * naming `who` when it is raised): MPI_Testall in a loop for 20 us, then
+ * between tests sleeps growing to 100 us, so a wait for a peer that is still
+ * computing leaves the core to this rank's compute thread (see
+ * collectives/shm.c). The ring's and hier's point-to-point waits.
+ */
+dure_status_t comm_mpi_wait(MPI_Request *reqs, int n, const atomic_int *cancel, const char *who);
+
 /* MPI's own collectives (MPI_Allreduce, MPI_Reduce_scatter, ...). */
 struct comm_native;
 dure_status_t comm_native_create(const struct comm_backend_args *a, struct comm_native **out);
@@ -34,5 +43,24 @@ dure_status_t comm_shm_run(struct comm_shm *s, const struct comm_op *op);
  * not a registered region's base. */
 dure_status_t comm_shm_mem_alloc(struct comm_shm *s, size_t bytes, void **p);
 int comm_shm_mem_free(struct comm_shm *s, void *p);
+
+/*
+ * Hierarchical collectives for communicators over several nodes
+ * (collectives/hier.c): shm within each node, a rail of equal local ranks
+ * between nodes. Needs every node to hold local_size ranks in blocks
+ * (comm_hier_placement). Handles all-reduce, and reduce-scatter and
+ * all-gather in place (comm_hier_handles); the rest is the flat ring's.
+ */
+struct comm_hier;
+/* Its node's shm (registered memory for comm_mem_alloc), or NULL (one rank per node). */
+struct comm_shm *comm_hier_shm(struct comm_hier *h);
+/* *uniform = 1 when every node of `mpi` holds local_size ranks and node b
+ * holds ranks b*local_size .. (b+1)*local_size-1 (collective). */
+dure_status_t comm_hier_placement(MPI_Comm mpi, int rank, int local_rank, int local_size,
+                                  int *uniform);
+dure_status_t comm_hier_create(const struct comm_backend_args *a, struct comm_hier **out);
+void comm_hier_destroy(struct comm_hier *h);
+int comm_hier_handles(const struct comm_hier *h, const struct comm_op *op);
+dure_status_t comm_hier_run(struct comm_hier *h, const struct comm_op *op);
 
 #endif

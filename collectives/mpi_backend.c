@@ -1,6 +1,6 @@
 /*
- * collectives/mpi_backend.c - the mpi backend: host buffers, three
- * algorithms (native, ring, shm; collectives/mpi_algos.h), chosen per
+ * collectives/mpi_backend.c - the mpi backend: host buffers, four
+ * algorithms (native, ring, shm, hier; collectives/mpi_algos.h), chosen per
  * operation by the dispatcher from the algorithm table.
  *
  * Asynchronous operations need no slots here: the dispatcher's
@@ -25,6 +25,7 @@ struct mpi_ctx {
     struct comm_native *native;
     struct comm_ring *ring;
     struct comm_shm *shm;        /* NULL unless every rank is on this node */
+    struct comm_hier *hier;      /* NULL unless the ranks span nodes of equal size */
 };
 
 /* COMM_AVG after MPI's sum: the same division the other algorithms fuse. */
@@ -42,6 +43,8 @@ static void divide(float *x, size_t n, int divisor)
 static dure_status_t native_layout(struct comm_native *nt, const struct comm_op *op)
 {
     dure_status_t st = DURE_OK;
+    DURE_CHECK(!op->pieces, DURE_ERR_INTERNAL,
+               "native %s: MPI's collectives take adjacent pieces only", comm_coll_name(op->coll));
     for (int j = 0; j < nt->size; j++) {
         struct comm_shard p = comm_op_piece(op, nt->size, j);
         DURE_CHECK(p.count <= INT_MAX && p.offset - op->offset <= INT_MAX,
@@ -104,9 +107,21 @@ dure_status_t comm_native_run(struct comm_native *nt, const struct comm_op *op)
         }
         const void *send = comm_op_in_place(op, mine.offset) ? MPI_IN_PLACE
                                                              : comm_op_send_at(op, mine.offset);
-        DURE_MPI_TRY(MPI_Allgatherv(send, (int)mine.count, comm_dtype_mpi(op->dtype),
-                                    comm_op_recv_at(op, op->offset), nt->counts, nt->displs,
-                                    comm_dtype_mpi(op->dtype), nt->mpi));
+        int equal = 1;
+        for (int j = 1; j < nt->size; j++) {
+            equal &= nt->counts[j] == nt->counts[0];
+        }
+        if (equal) {
+            /* MPI's own all-gather: often better tuned than the v-form, and the
+             * one Open MPI lets dure tune force (tune/ompi_rules.h) */
+            DURE_MPI_TRY(MPI_Allgather(send, send == MPI_IN_PLACE ? 0 : (int)mine.count,
+                                       comm_dtype_mpi(op->dtype), comm_op_recv_at(op, op->offset), nt->counts[0],
+                                       comm_dtype_mpi(op->dtype), nt->mpi));
+        } else {
+            DURE_MPI_TRY(MPI_Allgatherv(send, (int)mine.count, comm_dtype_mpi(op->dtype),
+                                        comm_op_recv_at(op, op->offset), nt->counts, nt->displs,
+                                        comm_dtype_mpi(op->dtype), nt->mpi));
+        }
         break;
     }
     case COMM_BROADCAST:
@@ -174,19 +189,26 @@ static dure_status_t mpi_run(void *vctx, const struct comm_op *op)
             return comm_shm_run(ctx->shm, op);
         }
         return comm_ring_run(ctx->ring, op);
+    case COMM_ALGO_HIER:
+        if (ctx->hier && comm_hier_handles(ctx->hier, op)) {
+            return comm_hier_run(ctx->hier, op);
+        }
+        return comm_ring_run(ctx->ring, op);
     default:
         return comm_native_run(ctx->native, op);
     }
 }
 
 /* Node-local comms: registered shared memory (collective), read in place by
- * the shm algorithm. Across nodes: aligned host memory. */
+ * the shm algorithm; across nodes of equal size, each node's own (hier's
+ * node steps read it in place). Otherwise aligned host memory. */
 static dure_status_t mpi_mem_alloc(void *vctx, size_t bytes, void **p)
 {
     dure_status_t st = DURE_OK;
     struct mpi_ctx *ctx = vctx;
-    if (ctx->shm) {
-        return comm_shm_mem_alloc(ctx->shm, bytes, p);
+    struct comm_shm *shm = ctx->shm ? ctx->shm : ctx->hier ? comm_hier_shm(ctx->hier) : NULL;
+    if (shm) {
+        return comm_shm_mem_alloc(shm, bytes, p);
     }
     *p = NULL;
     if (bytes > 0) {
@@ -201,7 +223,8 @@ out:
 static void mpi_mem_free(void *vctx, void *p)
 {
     struct mpi_ctx *ctx = vctx;
-    if (!ctx->shm || !comm_shm_mem_free(ctx->shm, p)) {
+    struct comm_shm *shm = ctx->shm ? ctx->shm : ctx->hier ? comm_hier_shm(ctx->hier) : NULL;
+    if (!shm || !comm_shm_mem_free(shm, p)) {
         free(p);
     }
 }
@@ -212,6 +235,7 @@ static void mpi_destroy(void *vctx)
     if (!ctx) {
         return;
     }
+    comm_hier_destroy(ctx->hier);
     comm_shm_destroy(ctx->shm);
     comm_ring_destroy(ctx->ring);
     comm_native_destroy(ctx->native);
@@ -219,8 +243,6 @@ static void mpi_destroy(void *vctx)
 }
 
 static const struct comm_backend_i mpi_backend = {
-    .name = "mpi",
-    .memory = COMM_MEM_HOST,
     .allreduce = mpi_run,
     .reduce_scatter = mpi_run,
     .allgather = mpi_run,
@@ -231,8 +253,8 @@ static const struct comm_backend_i mpi_backend = {
     .mem_free = mpi_mem_free,
 };
 
-dure_status_t comm_backend_mpi_create(const struct comm_backend_args *a,
-                                      const struct comm_backend_i **iface, void **vctx)
+static dure_status_t mpi_create(const struct comm_backend_args *a,
+                                const struct comm_backend_i **iface, void **vctx)
 {
     dure_status_t st = DURE_OK;
     struct mpi_ctx *ctx = calloc(1, sizeof *ctx);
@@ -242,6 +264,8 @@ dure_status_t comm_backend_mpi_create(const struct comm_backend_args *a,
     DURE_TRY(comm_ring_create(a, &ctx->ring));
     if (a->local_size == a->size) {
         DURE_TRY(comm_shm_create(a, &ctx->shm));
+    } else if (a->uniform) {
+        DURE_TRY(comm_hier_create(a, &ctx->hier));
     }
     *iface = &mpi_backend;
     *vctx = ctx;
@@ -250,3 +274,21 @@ out:
     mpi_destroy(ctx);
     return st;
 }
+
+/* MPI is always there: every process of an MPI job can run it. */
+static int mpi_usable(void) { return 1; }
+
+const struct comm_backend_entry comm_backend_mpi = {
+    .name = "mpi",
+    .id = COMM_BACKEND_MPI,
+    .memory = COMM_MEM_HOST,
+    .reduce_dtypes = COMM_BIT(COMM_F32),
+    .copy_dtypes = COMM_BIT(COMM_F32) | COMM_BIT(COMM_F64),
+    .algos = COMM_BIT(COMM_ALGO_NATIVE) | COMM_BIT(COMM_ALGO_RING) | COMM_BIT(COMM_ALGO_SHM) |
+             COMM_BIT(COMM_ALGO_HIER),
+    .algo_table = 1,
+    .deterministic = 1,
+    .async = 0,
+    .usable = mpi_usable,
+    .create = mpi_create,
+};

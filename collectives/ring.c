@@ -18,7 +18,6 @@
  * Buffers: two receive segments and one partial segment, allocated once.
  */
 #include <limits.h>
-#include <time.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,38 +51,31 @@ static int mod(int a, int n)
 
 /* Wait for reqs, polling the watchdog's cancel flag: MPI_Testall in a
  * loop for RING_SPIN_NS, then between tests sleeps growing to
- * RING_SLEEP_MAX_NS, so a wait for a peer that is still computing leaves
- * the core to this rank's compute thread (see collectives/shm.c). */
-static dure_status_t ring_wait(struct comm_ring *r, MPI_Request *reqs, int n)
+ * RING_SLEEP_MAX_NS (comm_backoff), so a wait for a peer that is still
+ * computing leaves the core to this rank's compute thread. */
+dure_status_t comm_mpi_wait(MPI_Request *reqs, int n, const atomic_int *cancel, const char *who)
 {
     dure_status_t st = DURE_OK;
     int done = 0;
-    struct timespec t0, t;
-    long nap = 0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (unsigned spins = 1;; spins++) {
+    struct comm_backoff b;
+    comm_backoff_init(&b, RING_SPIN_NS, RING_SLEEP_MAX_NS);
+    for (;;) {
         DURE_MPI_TRY(MPI_Testall(n, reqs, &done, MPI_STATUSES_IGNORE));
         if (done) {
             break;
         }
-        if (nap == 0) {
-            if (spins % 64 != 0) {
-                continue;
-            }
-            clock_gettime(CLOCK_MONOTONIC, &t);
-            if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < RING_SPIN_NS) {
-                continue;
-            }
-            nap = 1000;
+        if (comm_backoff_nap(&b)) {
+            DURE_CHECK(!atomic_load(cancel), DURE_ERR_TIMEOUT,
+                       "%s: wait cancelled by the watchdog", who);
         }
-        DURE_CHECK(!atomic_load(r->cancel), DURE_ERR_TIMEOUT,
-                   "ring: wait cancelled by the watchdog");
-        const struct timespec d = {0, nap};
-        nanosleep(&d, NULL);
-        nap = nap * 2 > RING_SLEEP_MAX_NS ? RING_SLEEP_MAX_NS : nap * 2;
     }
 out:
     return st;
+}
+
+static dure_status_t ring_wait(struct comm_ring *r, MPI_Request *reqs, int n)
+{
+    return comm_mpi_wait(reqs, n, r->cancel, "ring");
 }
 
 /* Segment k of piece p: [offset, offset + count). */

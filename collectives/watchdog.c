@@ -38,9 +38,10 @@ struct comm_watchdog {
     pthread_cond_t cv;
     int stop;
     int fired;
-    /* the running collective, under mu */
+    /* the running collective or setup step, under mu */
     int active;
     struct timespec t0;
+    const char *setup;         /* the setup step's name, or NULL for a collective */
     enum comm_coll coll;
     uint64_t seq;
     size_t bytes;
@@ -79,16 +80,21 @@ static int list_missing(const struct comm_watchdog *w, uint64_t seq, char *buf, 
     return missing;
 }
 
-static void report(struct comm_watchdog *w, enum comm_coll coll, uint64_t seq, size_t bytes,
-                   const char *algo, double waited)
+static void report(struct comm_watchdog *w, const char *setup, enum comm_coll coll,
+                   uint64_t seq, size_t bytes, const char *algo, double waited)
 {
     char missing[512] = "";
     char text[1024];
-    int n_missing = list_missing(w, seq, missing, sizeof missing);
+    int n_missing = setup ? 0 : list_missing(w, seq, missing, sizeof missing);
     int all_local = w->local_size == w->size;
     const char *others = all_local ? "" : "; ranks on other nodes: not known";
 
-    if (n_missing > 0) {
+    if (setup) {
+        /* No sequence number yet: which ranks began it is not known. */
+        snprintf(text, sizeof text,
+                 "collective hang: rank %d of %d: %s (backend %s) did not complete in %.1f s",
+                 w->rank, w->size, setup, algo, waited);
+    } else if (n_missing > 0) {
         snprintf(text, sizeof text,
                  "collective hang: rank %d of %d: %s seq %llu (%zu bytes, algo %s) did not "
                  "complete in %.1f s; not joined: %s%s",
@@ -104,12 +110,12 @@ static void report(struct comm_watchdog *w, enum comm_coll coll, uint64_t seq, s
     struct comm_hang_report r = {
         .rank = w->rank,
         .size = w->size,
-        .op = comm_coll_name(coll),
+        .op = setup ? setup : comm_coll_name(coll),
         .algo = algo,
         .seq = seq,
         .bytes = bytes,
         .waited_s = waited,
-        .missing_known = all_local,
+        .missing_known = all_local && !setup,
         .text = text,
     };
     w->fire(&r, w->arg);
@@ -137,12 +143,13 @@ static void *watchdog_main(void *arg)
             continue;
         }
         w->fired = 1;
+        const char *setup = w->setup;
         enum comm_coll coll = w->coll;
         uint64_t seq = w->seq;
         size_t bytes = w->bytes;
         const char *algo = w->algo;
         pthread_mutex_unlock(&w->mu);
-        report(w, coll, seq, bytes, algo, waited);
+        report(w, setup, coll, seq, bytes, algo, waited);
         pthread_mutex_lock(&w->mu);
     }
     pthread_mutex_unlock(&w->mu);
@@ -212,10 +219,26 @@ void comm_watchdog_begin(struct comm_watchdog *w, const struct comm_op *op, size
     pthread_mutex_lock(&w->mu);
     w->active = 1;
     clock_gettime(CLOCK_MONOTONIC, &w->t0);
+    w->setup = NULL;
     w->coll = op->coll;
     w->seq = op->seq;
     w->bytes = bytes;
     w->algo = algo;
+    pthread_mutex_unlock(&w->mu);
+}
+
+void comm_watchdog_begin_setup(struct comm_watchdog *w, const char *what, const char *backend)
+{
+    if (!w) {
+        return;
+    }
+    pthread_mutex_lock(&w->mu);
+    w->active = 1;
+    clock_gettime(CLOCK_MONOTONIC, &w->t0);
+    w->setup = what;
+    w->seq = 0;
+    w->bytes = 0;
+    w->algo = backend;
     pthread_mutex_unlock(&w->mu);
 }
 

@@ -36,6 +36,10 @@ dure_status_t comm_watchdog_create(MPI_Comm mpi, double timeout_s, comm_watchdog
  * rank. Called by whichever thread executes it; cheap (one mutex). */
 void comm_watchdog_begin(struct comm_watchdog *w, const struct comm_op *op, size_t bytes,
                          const char *algo);
+/* The comm's setup step `what` (its backend's construction, which may wait
+ * for peers: ncclCommInitRank) begins on this rank, under the same timeout;
+ * the report names the step and the backend. */
+void comm_watchdog_begin_setup(struct comm_watchdog *w, const char *what, const char *backend);
 void comm_watchdog_end(struct comm_watchdog *w);
 
 /* Stop the thread and free. `collective` = 0 after a hang: free local

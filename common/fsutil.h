@@ -1,12 +1,13 @@
 /*
  * common/fsutil.h - file-system steps more than one module takes: creating a
- * directory with its parents, and replacing a small file atomically and
- * durably.
+ * directory with its parents, replacing a small file atomically and
+ * durably, and reading the memory the kernel says is available.
  */
 #ifndef DURE_COMMON_FSUTIL_H
 #define DURE_COMMON_FSUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "common/status.h"
@@ -30,5 +31,8 @@ dure_status_t dure_file_write_atomic(const char *path, const void *data, size_t 
 /* The value of field `key` ("VmRSS:", "VmHWM:") of /proc/self/status, in
  * KiB; -1 when it cannot be read. */
 long dure_proc_status_kb(const char *key);
+
+/* MemAvailable of /proc/meminfo in bytes; -1 when it cannot be read. */
+int64_t dure_mem_available(void);
 
 #endif

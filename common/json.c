@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/fsutil.h"
+
 /* ---------------------------------------------------------------- writer */
 
 void json_writer_init(struct json_writer *w, FILE *out, int pretty)
@@ -209,26 +211,26 @@ void json_uint(struct json_writer *w, uint64_t v)
     }
 }
 
-void json_double(struct json_writer *w, double v)
+void json_number(struct json_writer *w, double v, int digits)
 {
+    digits = digits < 1 ? 1 : digits > 17 ? 17 : digits;
     if (before_value(w)) {
         if (isfinite(v)) {
-            fprintf(w->out, "%.17g", v);
+            fprintf(w->out, "%.*g", digits, v);
         } else {
             fputs("null", w->out);
         }
     }
 }
 
+void json_double(struct json_writer *w, double v)
+{
+    json_number(w, v, 17);
+}
+
 void json_float(struct json_writer *w, float v)
 {
-    if (before_value(w)) {
-        if (isfinite(v)) {
-            fprintf(w->out, "%.9g", (double)v);
-        } else {
-            fputs("null", w->out);
-        }
-    }
+    json_number(w, (double)v, 9);
 }
 
 void json_bool(struct json_writer *w, int v)
@@ -256,6 +258,29 @@ out:
     return st;
 }
 
+dure_status_t json_write_file(const char *path, int pretty,
+                              void (*fill)(struct json_writer *w, const void *arg),
+                              const void *arg)
+{
+    dure_status_t st = DURE_OK;
+    char *buf = NULL;
+    size_t len = 0;
+    struct json_writer w;
+    FILE *f = open_memstream(&buf, &len);
+    DURE_SYS_TRY(f != NULL, "cannot build %s in memory", path);
+    json_writer_init(&w, f, pretty);
+    fill(&w, arg);
+    fputc('\n', f);
+    st = json_writer_finish(&w, path);
+    int closed = fclose(f);
+    DURE_TRY(st);
+    DURE_SYS_TRY(closed == 0, "cannot build %s in memory", path);
+    DURE_TRY(dure_file_write_atomic(path, buf, len, 0644));
+out:
+    free(buf);
+    return st;
+}
+
 /* ---------------------------------------------------------------- reader */
 
 /* Arena blocks: nodes and decoded strings live here until json_free. */
@@ -275,6 +300,7 @@ struct parser {
     const char *name;
     json_doc_t *doc;
     int depth;
+    int line;               /* of ps->p: newlines occur only in whitespace */
 };
 
 static void *arena_alloc(json_doc_t *doc, size_t n)
@@ -319,6 +345,7 @@ static void skip_ws(struct parser *ps)
 {
     while (ps->p < ps->end &&
            (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r')) {
+        ps->line += *ps->p == '\n';
         ps->p++;
     }
 }
@@ -463,44 +490,64 @@ out:
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 
-static dure_status_t parse_number(struct parser *ps, struct json_value *v)
+/*
+ * The end of the JSON number (RFC 8259 grammar) starting at s, or NULL when
+ * there is none; then *bad is where it broke and *why says how.
+ */
+static const char *number_end(const char *s, const char *end, const char **bad,
+                              const char **why)
 {
-    dure_status_t st = DURE_OK;
-    const char *s = ps->p, *q = s;
-    if (q < ps->end && *q == '-') {
+    const char *q = s;
+    if (q < end && *q == '-') {
         q++;
     }
-    if (q < ps->end && *q == '0') {
+    if (q < end && *q == '0') {
         q++;
-    } else if (q < ps->end && is_digit(*q)) {
-        while (q < ps->end && is_digit(*q)) {
+    } else if (q < end && is_digit(*q)) {
+        while (q < end && is_digit(*q)) {
             q++;
         }
     } else {
-        return parse_error(ps, "expected a value");
+        *bad = s;
+        *why = "expected a value";
+        return NULL;
     }
-    if (q < ps->end && *q == '.') {
+    if (q < end && *q == '.') {
         q++;
-        if (q >= ps->end || !is_digit(*q)) {
-            ps->p = q;
-            return parse_error(ps, "digits expected after '.'");
+        if (q >= end || !is_digit(*q)) {
+            *bad = q;
+            *why = "digits expected after '.'";
+            return NULL;
         }
-        while (q < ps->end && is_digit(*q)) {
+        while (q < end && is_digit(*q)) {
             q++;
         }
     }
-    if (q < ps->end && (*q == 'e' || *q == 'E')) {
+    if (q < end && (*q == 'e' || *q == 'E')) {
         q++;
-        if (q < ps->end && (*q == '+' || *q == '-')) {
+        if (q < end && (*q == '+' || *q == '-')) {
             q++;
         }
-        if (q >= ps->end || !is_digit(*q)) {
-            ps->p = q;
-            return parse_error(ps, "digits expected in exponent");
+        if (q >= end || !is_digit(*q)) {
+            *bad = q;
+            *why = "digits expected in exponent";
+            return NULL;
         }
-        while (q < ps->end && is_digit(*q)) {
+        while (q < end && is_digit(*q)) {
             q++;
         }
+    }
+    return q;
+}
+
+static dure_status_t parse_number(struct parser *ps, struct json_value *v)
+{
+    dure_status_t st = DURE_OK;
+    const char *s = ps->p, *bad = NULL, *why = NULL;
+    const char *q = number_end(s, ps->end, &bad, &why);
+    if (!q) {
+        ps->p = bad;
+        return parse_error(ps, why);
     }
     size_t n = (size_t)(q - s);
     char *lit = arena_alloc(ps->doc, n + 1);
@@ -587,6 +634,7 @@ static dure_status_t parse_value(struct parser *ps, struct json_value **out)
     DURE_ALLOC_TRY(v, sizeof *v);
     memset(v, 0, sizeof *v);
     skip_ws(ps);
+    v->line = ps->line;
     if (ps->p >= ps->end) {
         return parse_error(ps, "unexpected end of input");
     }
@@ -636,7 +684,7 @@ void json_free(json_doc_t *doc)
 dure_status_t json_parse(const char *text, size_t len, const char *name, json_doc_t **out)
 {
     dure_status_t st = DURE_OK;
-    struct parser ps = {.p = text, .end = text + len, .start = text, .name = name};
+    struct parser ps = {.p = text, .end = text + len, .start = text, .name = name, .line = 1};
     json_doc_t *doc = calloc(1, sizeof *doc);
     *out = NULL;
     DURE_ALLOC_TRY(doc, sizeof *doc);
@@ -700,26 +748,114 @@ const struct json_value *json_get(const struct json_value *obj, const char *key)
     return NULL;
 }
 
-int json_line_number(const char *line, const char *key, double *v)
+/* Past the string whose opening quote is at p, or NULL when it never closes. */
+static const char *line_string_end(const char *p, const char *end)
 {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\"", key);
-    const char *p = strstr(line, pat);
-    if (!p) {
-        return 0;
+    for (p++; p < end; p++) {
+        if (*p == '\\') {
+            p++;
+        } else if (*p == '"') {
+            return p + 1;
+        }
     }
-    p += strlen(pat);
-    while (*p == ' ') {
+    return NULL;
+}
+
+/* 1 when the raw member name k[0, n) (escapes undecoded) spells the ASCII key. */
+static int line_key_is(const char *k, size_t n, const char *key)
+{
+    const char *end = k + n;
+    uint32_t cp;
+    while (k < end) {
+        char c = *k++;
+        if (c == '\\') {
+            static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+            const char *e = k < end ? strchr(from, *k) : NULL;
+            if (e && *e) {
+                c = to[e - from];
+                k++;
+            } else if (k < end && *k == 'u' && end - k >= 5 && hex4(k + 1, &cp) && cp < 0x80) {
+                c = (char)cp;
+                k += 5;
+            } else {
+                return 0; /* beyond ASCII: not one of the keys dure scans for */
+            }
+        }
+        if (*key == '\0' || c != *key++) {
+            return 0;
+        }
+    }
+    return *key == '\0';
+}
+
+/* Past the value starting at p: up to the ',' or '}' that ends it, counting
+ * brackets outside strings. NULL when the line ends first. */
+static const char *line_value_end(const char *p, const char *end)
+{
+    int depth = 0;
+    while (p && p < end) {
+        if (*p == '"') {
+            p = line_string_end(p, end);
+            continue;
+        }
+        if (*p == '{' || *p == '[') {
+            depth++;
+        } else if ((*p == '}' || *p == ']') && depth-- == 0) {
+            return p;
+        } else if (*p == ',' && depth == 0) {
+            return p;
+        }
         p++;
     }
-    if (*p != ':') {
+    return NULL;
+}
+
+int json_line_number(const char *line, const char *key, double *v)
+{
+    /* The top-level members in order, without building a tree: keys are
+     * compared as decoded, values skipped by their brackets, the first
+     * member named key decides (as json_get does). */
+    struct parser ps = {.p = line, .end = line + strlen(line)};
+    const char *bad, *why;
+    skip_ws(&ps);
+    if (ps.p == ps.end || *ps.p != '{') {
         return 0;
     }
-    char *end = NULL;
-    double x = strtod(p + 1, &end);
-    if (end == p + 1 || !isfinite(x)) {
-        return 0;
+    ps.p++;
+    skip_ws(&ps);
+    while (ps.p < ps.end && *ps.p == '"') {
+        const char *k = ps.p + 1;
+        ps.p = line_string_end(ps.p, ps.end);
+        if (!ps.p) {
+            return 0;
+        }
+        int match = line_key_is(k, (size_t)(ps.p - 1 - k), key);
+        skip_ws(&ps);
+        if (ps.p == ps.end || *ps.p != ':') {
+            return 0;
+        }
+        ps.p++;
+        skip_ws(&ps);
+        if (match) {
+            /* The literal must end the value, so strtod reads exactly it
+             * ("0x10" is JSON's 0 and then garbage, strtod's 16). */
+            const char *q = number_end(ps.p, ps.end, &bad, &why);
+            if (!q || (q < ps.end && !strchr(" \t\n\r,}", *q))) {
+                return 0;
+            }
+            double x = strtod(ps.p, NULL);
+            if (!isfinite(x)) {
+                return 0;
+            }
+            *v = x;
+            return 1;
+        }
+        ps.p = line_value_end(ps.p, ps.end);
+        if (!ps.p || *ps.p != ',') {
+            return 0;
+        }
+        ps.p++;
+        skip_ws(&ps);
     }
-    *v = x;
-    return 1;
+    return 0;
 }

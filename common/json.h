@@ -7,7 +7,7 @@
  * pretty) indentation are placed by the writer. Strings are escaped per
  * RFC 8259 and bytes that are not valid UTF-8 become U+FFFD, so the output is
  * always valid JSON. Numbers round-trip: doubles with 17 significant digits,
- * floats with 9; NaN and infinities, which JSON cannot express, are written
+ * floats with 9 (measurements may ask for fewer); NaN and infinities, which JSON cannot express, are written
  * as null. Misuse (a value where a key is due, unbalanced ends) and write
  * errors are remembered and reported by json_writer_finish.
  *
@@ -57,6 +57,9 @@ void json_string(struct json_writer *w, const char *s);
 void json_int(struct json_writer *w, int64_t v);
 void json_uint(struct json_writer *w, uint64_t v);
 void json_double(struct json_writer *w, double v);
+/* A measurement (a time, a bandwidth) with `digits` significant digits
+ * (1 to 17): shorter than json_double where the last bits mean nothing. */
+void json_number(struct json_writer *w, double v, int digits);
 void json_float(struct json_writer *w, float v);
 void json_bool(struct json_writer *w, int v);
 void json_null(struct json_writer *w);
@@ -67,6 +70,17 @@ void json_null(struct json_writer *w);
  * or flush the stream.
  */
 dure_status_t json_writer_finish(struct json_writer *w, const char *what);
+
+/*
+ * Write one JSON document to `path` atomically (a temporary file renamed
+ * over it, common/fsutil.h): fill(w, arg) writes exactly one value, which
+ * is followed by a newline. DURE_ERR_IO naming path when it cannot be
+ * written, DURE_ERR_INTERNAL for a fill that misused the writer; path is
+ * untouched on any failure.
+ */
+dure_status_t json_write_file(const char *path, int pretty,
+                              void (*fill)(struct json_writer *w, const void *arg),
+                              const void *arg);
 
 /* ---------------------------------------------------------------- reader */
 
@@ -82,6 +96,7 @@ struct json_value {
     size_t count;             /* JSON_ARRAY, JSON_OBJECT: number of children */
     struct json_value *child; /* first element or member */
     struct json_value *next;  /* next sibling */
+    int line;                 /* line of the source where the value starts (from 1) */
 };
 
 /* A parsed document: the tree and its strings, freed together. */
@@ -106,10 +121,13 @@ void json_free(json_doc_t *doc);
 const struct json_value *json_get(const struct json_value *obj, const char *key);
 
 /*
- * Scan one flat JSON object line (a metrics.jsonl record) for the number of
- * member `key` without parsing the whole line: 1 and *v set when the member
- * is there and holds a finite number, 0 when it is absent or null. Meant for
- * following a run's progress, where a full parse per line is not needed.
+ * Scan one JSON object line (a metrics.jsonl record) for the number of its
+ * top-level member `key` (ASCII) without building a tree: 1 and *v set when
+ * the first member of that name holds a finite number, 0 otherwise (absent,
+ * null, another type, or the line is not an object). On every valid object
+ * it agrees with json_parse + json_get; the text of nested values and of
+ * strings is never taken for a member. Meant for following a run's progress,
+ * where a full parse per line is not needed.
  */
 int json_line_number(const char *line, const char *key, double *v);
 

@@ -66,6 +66,17 @@ void strbuf_printf(struct strbuf *sb, const char *fmt, ...)
     sb->len += (size_t)n;
 }
 
+void strbuf_prefix_lines(struct strbuf *sb, const char *prefix, const char *text)
+{
+    for (const char *p = text; p && *p;) {
+        size_t n = strcspn(p, "\n");
+        strbuf_puts(sb, prefix);
+        strbuf_append(sb, p, n);
+        strbuf_putc(sb, '\n');
+        p += n + (p[n] == '\n');
+    }
+}
+
 dure_status_t strbuf_status(const struct strbuf *sb)
 {
     dure_status_t st = DURE_OK;

@@ -34,6 +34,9 @@ void strbuf_putc(struct strbuf *sb, char c);
 void strbuf_printf(struct strbuf *sb, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Each line of text (NULL: none) as prefix + line + "\n" ("# " makes comments). */
+void strbuf_prefix_lines(struct strbuf *sb, const char *prefix, const char *text);
+
 /* DURE_OK, or DURE_ERR_NOMEM (logged) if any append failed. */
 dure_status_t strbuf_status(const struct strbuf *sb);
 

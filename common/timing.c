@@ -1,6 +1,8 @@
 /* common/timing.c - see timing.h. */
 #include "common/timing.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -21,4 +23,20 @@ double dure_median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+void dure_format_duration(double seconds, char *buf, size_t n)
+{
+    if (!isfinite(seconds) || seconds < 0) {
+        snprintf(buf, n, "?");
+        return;
+    }
+    long s = (long)(seconds + 0.5);
+    if (s >= 3600) {
+        snprintf(buf, n, "%ldh%02ldm%02lds", s / 3600, s / 60 % 60, s % 60);
+    } else if (s >= 60) {
+        snprintf(buf, n, "%ldm%02lds", s / 60, s % 60);
+    } else {
+        snprintf(buf, n, "%lds", s);
+    }
 }

@@ -584,6 +584,13 @@ dure_status_t h5raw_dset_open(hid_t fid, const char *name, const char *file_labe
         /* At most 64 KiB, kept in memory: read once, here. */
         size_t bytes = (size_t)(d->rows * d->cols) * (size_t)d->size;
         d->layout = H5RAW_MEMORY;
+        /* libhdf5 1.10.8 copies from the layout message whatever its size
+         * field says, NULL when it says 0: a damaged file crashes it
+         * (tests/fuzz/regress/h5_robomimic/compact-size). Refuse first. */
+        hsize_t stored = H5Dget_storage_size(dset);
+        DURE_CHECK(stored == bytes, DURE_ERR_FORMAT,
+                   "%s: its compact storage holds %llu bytes, its shape needs %zu: damaged",
+                   d->what, (unsigned long long)stored, bytes);
         d->mem = malloc(bytes ? bytes : 1);
         DURE_ALLOC_TRY(d->mem, bytes);
         if (bytes) {

@@ -9,53 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void dataio_h5_quiet_begin(struct dataio_h5quiet *q)
-{
-    q->func = NULL;
-    q->data = NULL;
-    if (H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data) < 0) {
-        q->func = NULL;
-    }
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-void dataio_h5_quiet_end(const struct dataio_h5quiet *q)
-{
-    H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
-}
-
-struct walk_ctx {
-    char *buf;
-    size_t len;
-    int done;
-};
-
-static herr_t walk_first(unsigned n, const H5E_error2_t *e, void *arg)
-{
-    struct walk_ctx *w = arg;
-    (void)n;
-    if (w->done) {
-        return 0;
-    }
-    if (e->desc && e->desc[0]) {
-        snprintf(w->buf, w->len, "%s", e->desc);
-        w->done = 1;
-    }
-    return 0;
-}
-
-void dataio_h5_error_text(char *buf, size_t len)
-{
-    struct walk_ctx w = {buf, len, 0};
-    if (len == 0) {
-        return;
-    }
-    buf[0] = '\0';
-    /* Upward = from the function that detected the error outwards. */
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_first, &w);
-    H5Eclear2(H5E_DEFAULT);
-}
-
 dure_status_t dataio_h5_open_file(const char *path, hid_t fapl, hid_t *out)
 {
     dure_status_t st = DURE_OK;
@@ -88,7 +41,7 @@ dure_status_t dataio_h5_open_file(const char *path, hid_t fapl, hid_t *out)
     }
     f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     if (f < 0) {
-        dataio_h5_error_text(why, sizeof why);
+        dure_h5_error_text(why, sizeof why);
         if (strstr(why, "truncated")) {
             DURE_FAIL(DURE_ERR_FORMAT,
                       "dataset file '%s' is truncated (%lld bytes on disk; HDF5: %s)",

@@ -1,7 +1,7 @@
 /*
  * dataio/h5util.h - small HDF5 helpers shared by the dataio readers and
- * writers: quiet error stacks turned into one message, string datasets and
- * attributes. Main thread only (HDF5 here is not thread-safe).
+ * writers: opening a dataset file with clear errors, string datasets and
+ * attributes (HDF5's error stacks: common/h5err.h). Main thread only (HDF5 here is not thread-safe).
  */
 #ifndef DURE_DATAIO_H5UTIL_H
 #define DURE_DATAIO_H5UTIL_H
@@ -10,22 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/h5err.h"
 #include "common/status.h"
-
-/* HDF5 prints its error stack on stderr by default; dure reports errors
- * itself. Begin/end bracket a sequence of HDF5 calls with printing off and
- * restore the previous handler afterwards. */
-struct dataio_h5quiet {
-    H5E_auto2_t func;
-    void *data;
-};
-void dataio_h5_quiet_begin(struct dataio_h5quiet *q);
-void dataio_h5_quiet_end(const struct dataio_h5quiet *q);
-
-/* The innermost message of the current HDF5 error stack (where the error
- * was detected, e.g. "truncated file: eof = ..."), then clear the stack.
- * Writes "" when the stack is empty. */
-void dataio_h5_error_text(char *buf, size_t len);
 
 /*
  * Open `path` read-only with fapl, reporting clearly: missing file, not a

@@ -363,7 +363,7 @@ dure_status_t dataio_inspect(const struct dataio_inspect_config *cfg, FILE *out,
     struct stat sb;
     hid_t fid = H5I_INVALID_HID;
     dataio_reader_t *r = NULL;
-    struct dataio_h5quiet q;
+    struct dure_h5_quiet q;
 
     *problems = 0;
     fprintf(out, "file: %s", cfg->path);
@@ -381,7 +381,7 @@ dure_status_t dataio_inspect(const struct dataio_inspect_config *cfg, FILE *out,
         DURE_CHECK(grc == 0, DURE_ERR_FORMAT, "no episode file matches '%s'", cfg->path);
     } else {
         /* A file that is missing, not HDF5 or truncated has nothing to list. */
-        dataio_h5_quiet_begin(&q);
+        dure_h5_quiet_begin(&q);
         st = dataio_h5_open_file(cfg->path, H5P_DEFAULT, &fid);
         if (st == DURE_OK && cfg->layout == DATAIO_LAYOUT_DURE) {
             dure_rules(&ix, fid);
@@ -389,7 +389,7 @@ dure_status_t dataio_inspect(const struct dataio_inspect_config *cfg, FILE *out,
         if (fid >= 0) {
             H5Fclose(fid);
         }
-        dataio_h5_quiet_end(&q);
+        dure_h5_quiet_end(&q);
         DURE_TRY(st);
     }
     struct dataio_reader_config rc = {.path = cfg->path, .layout = cfg->layout,

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/agree.h"
 #include "common/mpi_check.h"
 #include "common/timing.h"
 #include "dataio/order.h"
@@ -515,27 +516,6 @@ out:
     return st;
 }
 
-/*
- * All ranks learn whether any failed; the failing ones already logged. The
- * others fail with the same kind of status, so every rank of the job exits
- * with the same code (a dataset missing on one node is bad data, exit 4,
- * on every rank, not a runtime error on the ranks that could read it).
- */
-static dure_status_t agree(dataio_loader_t *ld, dure_status_t mine, const char *phase)
-{
-    dure_status_t st = mine;
-    if (ld->comm == MPI_COMM_NULL) {
-        return mine;
-    }
-    int v = (int)mine, worst = 0;
-    DURE_MPI_TRY(MPI_Allreduce(&v, &worst, 1, MPI_INT, MPI_MAX, ld->comm));
-    if (worst != DURE_OK && mine == DURE_OK) {
-        DURE_FAIL((dure_status_t)worst, "another rank failed %s (see its error)", phase);
-    }
-out:
-    return st;
-}
-
 static dure_status_t alloc_ring(dataio_loader_t *ld, const struct dataio_loader_config *cfg)
 {
     dure_status_t st = DURE_OK;
@@ -626,7 +606,7 @@ dure_status_t dataio_loader_open(const struct dataio_loader_config *cfg, dataio_
     ld->buf_free = cfg->buf_alloc ? cfg->buf_free : default_free;
     ld->buf_ctx = cfg->buf_ctx;
 
-    DURE_TRY(agree(ld, open_local(ld, cfg), "to open the dataset"));
+    DURE_TRY(dure_agree(ld->comm, open_local(ld, cfg), "opening the dataset"));
 
     /* Statistics: needed to normalize (unless overridden) and, to skip,
      * the non-finite rows. The file's, else one pass shared by the ranks. */
@@ -676,7 +656,7 @@ dure_status_t dataio_loader_open(const struct dataio_loader_config *cfg, dataio_
                    ld->win.n_excl ? " after leaving out those with NaN or Inf" : "",
                    (long long)ld->global_batch);
     }
-    DURE_TRY(agree(ld, st, "to index the dataset"));
+    DURE_TRY(dure_agree(ld->comm, st, "indexing the dataset"));
     if (ld->comm != MPI_COMM_NULL) {
         /* Ranks on different nodes must see the same file. */
         int64_t mine[2] = {ld->win.n, ld->channels}, lo[2], hi[2];

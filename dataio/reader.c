@@ -93,7 +93,7 @@ dure_status_t dataio_reader_open(const struct dataio_reader_config *cfg,
     dure_status_t st = DURE_OK;
     dataio_reader_t *r = NULL;
     struct dataio_reader_config c = *cfg;
-    struct dataio_h5quiet q;
+    struct dure_h5_quiet q;
     int quiet = 0;
 
     *out = NULL;
@@ -119,7 +119,7 @@ dure_status_t dataio_reader_open(const struct dataio_reader_config *cfg,
     case DATAIO_LAYOUT_ALOHA: r->iface = &dataio_reader_aloha; break;
     default: DURE_FAIL(DURE_ERR_ARG, "data.layout %d is not a layout", (int)c.layout);
     }
-    dataio_h5_quiet_begin(&q);
+    dure_h5_quiet_begin(&q);
     quiet = 1;
     r->info.layout = c.layout;
     r->info.io = c.io;
@@ -129,7 +129,7 @@ dure_status_t dataio_reader_open(const struct dataio_reader_config *cfg,
     r = NULL;
 out:
     if (quiet) {
-        dataio_h5_quiet_end(&q);
+        dure_h5_quiet_end(&q);
     }
     dataio_reader_close(r);
     return st;

@@ -42,7 +42,9 @@ static dure_status_t resolve_keys(hid_t fid, const char *file, const char *keys,
     DURE_CHECK(H5Ovisit2(fid, H5_INDEX_NAME, H5_ITER_INC, visit_key, &avail,
                          H5O_INFO_BASIC) >= 0,
                DURE_ERR_HDF5, "file '%s': cannot list its datasets", file);
-    qsort(avail.v, (size_t)avail.n, sizeof *avail.v, dataio_natural_qsort_cmp);
+    if (avail.n > 1) { /* none: avail.v is NULL, which qsort may not take */
+        qsort(avail.v, (size_t)avail.n, sizeof *avail.v, dataio_natural_qsort_cmp);
+    }
     if (!keys || !keys[0]) {
         DURE_CHECK(avail.n > 0, DURE_ERR_FORMAT,
                    "file '%s' has no 1-D or 2-D numeric dataset to use as channels", file);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/agree.h"
 #include "common/mpi_check.h"
 #include "dataio/format.h"
 #include "dataio/h5util.h"
@@ -267,6 +268,7 @@ dure_status_t dataio_stats_compute(dataio_reader_t *r, dataio_split_t split, MPI
     struct dataio_moments *m = NULL;
     struct rows bad = {0};
     struct dataio_stats *s = NULL;
+    char what[4200];
 
     *out = NULL;
     if (split == DATAIO_SPLIT_TRAIN && !in->is_val) {
@@ -279,21 +281,10 @@ dure_status_t dataio_stats_compute(dataio_reader_t *r, dataio_split_t split, MPI
     m = calloc((size_t)c, sizeof *m);
     DURE_ALLOC_TRY(m, (size_t)c * sizeof *m);
     st = local_pass(r, split, rank, size, m, &bad);
+    snprintf(what, sizeof what, "'%s': computing channel statistics", in->path);
+    DURE_TRY(dure_agree(comm, st, what));
     if (comm != MPI_COMM_NULL) {
-        /* Every rank learns whether any failed, so none waits forever, and
-         * fails with the same kind of status (the same exit code). */
-        int v = (int)st, worst = 0;
-        DURE_MPI_TRY(MPI_Allreduce(&v, &worst, 1, MPI_INT, MPI_MAX, comm));
-        if (worst != DURE_OK && st == DURE_OK) {
-            DURE_FAIL((dure_status_t)worst, "'%s': another rank failed while computing "
-                      "channel statistics (see its error)", in->path);
-        }
-        if (st != DURE_OK) {
-            goto out;
-        }
         DURE_TRY(combine(comm, size, c, m, &bad));
-    } else if (st != DURE_OK) {
-        goto out;
     }
     DURE_TRY(dataio_stats_alloc(c, &s));
     for (int j = 0; j < c; j++) {
@@ -386,7 +377,7 @@ dure_status_t dataio_stats_update_file(const char *path, struct dataio_stats **o
         .path = path, .layout = DATAIO_LAYOUT_DURE, .io = DATAIO_IO_SERIAL,
         .comm = MPI_COMM_NULL,
     };
-    struct dataio_h5quiet q;
+    struct dure_h5_quiet q;
     hid_t fid = H5I_INVALID_HID;
     char why[512];
 
@@ -394,20 +385,20 @@ dure_status_t dataio_stats_update_file(const char *path, struct dataio_stats **o
     DURE_TRY(dataio_stats_compute(r, DATAIO_SPLIT_TRAIN, MPI_COMM_NULL, &s));
     dataio_reader_close(r);
     r = NULL;
-    dataio_h5_quiet_begin(&q);
+    dure_h5_quiet_begin(&q);
     fid = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
     if (fid < 0) {
-        dataio_h5_error_text(why, sizeof why);
+        dure_h5_error_text(why, sizeof why);
     } else {
         st = dataio_stats_store(fid, s);
         if (H5Fclose(fid) < 0 && st == DURE_OK) {
-            dataio_h5_error_text(why, sizeof why);
+            dure_h5_error_text(why, sizeof why);
             st = DURE_ERR_HDF5;
             dure_log_error(__FILE__, __LINE__, "'%s': closing after writing /stats: %s",
                            path, why);
         }
     }
-    dataio_h5_quiet_end(&q);
+    dure_h5_quiet_end(&q);
     DURE_CHECK(fid >= 0, DURE_ERR_IO, "'%s' cannot be opened for writing: %s", path, why);
     DURE_TRY(st);
     if (out) {

@@ -116,7 +116,7 @@ dure_status_t dataio_writer_open(const struct dataio_writer_config *cfg,
     dure_status_t st = DURE_OK;
     dataio_writer_t *w = NULL;
     hid_t sp = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, dapl = H5I_INVALID_HID;
-    struct dataio_h5quiet q;
+    struct dure_h5_quiet q;
     char why[512];
 
     *out = NULL;
@@ -147,12 +147,12 @@ dure_status_t dataio_writer_open(const struct dataio_writer_config *cfg,
     w->episodes[0] = 0;
     DURE_TRY(make_tmp(w->path, &w->tmp));
 
-    dataio_h5_quiet_begin(&q);
+    dure_h5_quiet_begin(&q);
     w->fid = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (w->fid < 0) {
-        dataio_h5_error_text(why, sizeof why);
+        dure_h5_error_text(why, sizeof why);
     }
-    dataio_h5_quiet_end(&q);
+    dure_h5_quiet_end(&q);
     DURE_CHECK(w->fid >= 0, DURE_ERR_IO, "cannot create '%s': %s", w->tmp, why);
     hsize_t dims[2] = {0, (hsize_t)w->c}, maxd[2] = {H5S_UNLIMITED, (hsize_t)w->c};
     hsize_t chunk[2] = {(hsize_t)w->chunk_rows, (hsize_t)w->c};
@@ -208,8 +208,8 @@ out:
 dure_status_t dataio_writer_append(dataio_writer_t *w, const float *rows, int64_t n)
 {
     dure_status_t st = DURE_OK;
-    struct dataio_h5quiet q;
-    dataio_h5_quiet_begin(&q);
+    struct dure_h5_quiet q;
+    dure_h5_quiet_begin(&q);
     while (n > 0) {
         int64_t take = w->chunk_rows - w->buf_rows;
         take = take < n ? take : n;
@@ -224,7 +224,7 @@ dure_status_t dataio_writer_append(dataio_writer_t *w, const float *rows, int64_
             }
         }
     }
-    dataio_h5_quiet_end(&q);
+    dure_h5_quiet_end(&q);
     return st;
 }
 
@@ -384,7 +384,7 @@ static void close_h5(dataio_writer_t *w)
 dure_status_t dataio_writer_finish(dataio_writer_t *w)
 {
     dure_status_t st = DURE_OK;
-    struct dataio_h5quiet q;
+    struct dure_h5_quiet q;
     int quiet = 0;
     dataio_reader_t *r = NULL;
     struct dataio_stats *s = NULL;
@@ -394,7 +394,7 @@ dure_status_t dataio_writer_finish(dataio_writer_t *w)
                "'%s': %lld rows after the last episode were never closed", w->path,
                (long long)(w->rows_written + w->buf_rows - w->episodes[w->n_ep]));
     DURE_CHECK(w->n_ep >= 1, DURE_ERR_FORMAT, "'%s': no episode was written", w->path);
-    dataio_h5_quiet_begin(&q);
+    dure_h5_quiet_begin(&q);
     quiet = 1;
     DURE_TRY(flush(w));
     DURE_TRY(write_tables(w));
@@ -404,7 +404,7 @@ dure_status_t dataio_writer_finish(dataio_writer_t *w)
     herr_t hc = H5Fclose(w->fid);
     w->fid = H5I_INVALID_HID;
     DURE_CHECK(hc >= 0, DURE_ERR_IO, "'%s': closing failed (disk full?)", w->tmp);
-    dataio_h5_quiet_end(&q);
+    dure_h5_quiet_end(&q);
     quiet = 0;
 
     /* The stats come from reading the file back: the same code as
@@ -415,11 +415,11 @@ dure_status_t dataio_writer_finish(dataio_writer_t *w)
     DURE_TRY(dataio_stats_compute(r, DATAIO_SPLIT_TRAIN, MPI_COMM_NULL, &s));
     dataio_reader_close(r);
     r = NULL;
-    dataio_h5_quiet_begin(&q);
+    dure_h5_quiet_begin(&q);
     quiet = 1;
     w->fid = H5Fopen(w->tmp, H5F_ACC_RDWR, H5P_DEFAULT);
     if (w->fid < 0) {
-        dataio_h5_error_text(why, sizeof why);
+        dure_h5_error_text(why, sizeof why);
         DURE_FAIL(DURE_ERR_IO, "cannot reopen '%s': %s", w->tmp, why);
     }
     DURE_TRY(dataio_stats_store(w->fid, s));
@@ -433,7 +433,7 @@ dure_status_t dataio_writer_finish(dataio_writer_t *w)
     w->tmp = NULL;
 out:
     if (quiet) {
-        dataio_h5_quiet_end(&q);
+        dure_h5_quiet_end(&q);
     }
     dataio_reader_close(r);
     dataio_stats_free(s);
@@ -446,10 +446,10 @@ void dataio_writer_abort(dataio_writer_t *w)
     if (!w) {
         return;
     }
-    struct dataio_h5quiet q;
-    dataio_h5_quiet_begin(&q);
+    struct dure_h5_quiet q;
+    dure_h5_quiet_begin(&q);
     close_h5(w);
-    dataio_h5_quiet_end(&q);
+    dure_h5_quiet_end(&q);
     if (w->tmp) {
         unlink(w->tmp);
     }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "common/fsutil.h"
 #include "device/device_impl.h"
 
 #define CPU_ALIGN 64
@@ -21,12 +22,24 @@ static enum device_probe cpu_usable(int *count, char *why, size_t cap)
     return DEVICE_PRESENT;
 }
 
+static uint64_t phys_bytes(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+}
+
 static dure_status_t cpu_alloc(void *ctx, size_t bytes, void **p)
 {
     (void)ctx;
+    uint64_t phys = phys_bytes();
     /* aligned_alloc wants a multiple of the alignment, and never 0. */
     size_t rounded = (bytes + CPU_ALIGN - 1) & ~(size_t)(CPU_ALIGN - 1);
-    *p = rounded >= bytes ? aligned_alloc(CPU_ALIGN, rounded ? rounded : CPU_ALIGN) : NULL;
+    *p = NULL;
+    /* Linux may promise more than it has and kill the process on first
+     * touch: refuse what can never fit instead. */
+    if (rounded >= bytes && (phys == 0 || rounded <= phys)) {
+        *p = aligned_alloc(CPU_ALIGN, rounded ? rounded : CPU_ALIGN);
+    }
     return *p ? DURE_OK : DURE_ERR_NOMEM;
 }
 
@@ -55,25 +68,9 @@ static dure_status_t cpu_mem_info(void *ctx, int peers, uint64_t *avail, uint64_
 {
     (void)ctx;
     (void)peers;
-    FILE *f = fopen("/proc/meminfo", "r");
-    char line[256];
-    long long kb = -1;
+    int64_t b = dure_mem_available();
     *reserve = 0;
-    *avail = 0;
-    while (f && fgets(line, sizeof line, f)) {
-        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1) {
-            break;
-        }
-    }
-    if (f) {
-        fclose(f);
-    }
-    if (kb >= 0) {
-        *avail = (uint64_t)kb * 1024;
-    } else {
-        long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-        *avail = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
-    }
+    *avail = b >= 0 ? (uint64_t)b : phys_bytes();
     return DURE_OK;
 }
 

@@ -327,6 +327,7 @@ struct parse_ctx {
     const char *text; /* the whole file */
     size_t len, pos;
     int line;                /* the line last handed to libinih (1-based) */
+    int long_line;           /* that line was handed over as LONG_VALUE_MARK */
     const char *long_start;  /* LONG_VALUE_MARK's real value: start ... */
     size_t long_len;         /* ... and length */
     int failed;
@@ -359,6 +360,7 @@ static char *ini_read_line(char *str, int num, void *stream)
     size_t n = nl ? (size_t)(nl - p) + 1 : c->len - c->pos;
     c->pos += n;
     c->line++;
+    c->long_line = 0;
     snprintf(where, sizeof where, "%s:%d", c->spec->origin, c->line);
     while (n > 0 && (*p == ' ' || *p == '\t')) {
         p++;
@@ -409,6 +411,7 @@ static char *ini_read_line(char *str, int num, void *stream)
         while (e > v && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r')) {
             e--;
         }
+        c->long_line = 1;
         c->long_start = v;
         c->long_len = (size_t)(e - v);
         snprintf(str, (size_t)num, "%.*s= %s\n", (int)(eq - p), p, LONG_VALUE_MARK);
@@ -464,7 +467,8 @@ static int ini_on_key(void *user, const char *section, const char *name, const c
     for (size_t n = strlen(sec); n > 0 && sec[n - 1] == ' '; n--) {
         sec[n - 1] = '\0';
     }
-    if (strcmp(value, LONG_VALUE_MARK) == 0) {
+    /* The flag, not the text: a value written as the mark's bytes is a value. */
+    if (c->long_line) {
         v = strndup(c->long_start, c->long_len);
         if (!v) {
             fail_ctx(c, DURE_ERR_NOMEM);

@@ -117,6 +117,7 @@ enum jobspec_algo {
     JOBSPEC_ALGO_NATIVE,
     JOBSPEC_ALGO_RING,
     JOBSPEC_ALGO_SHM,
+    JOBSPEC_ALGO_HIER,
 };
 
 /* ------------------------------------------------------------ the spec */

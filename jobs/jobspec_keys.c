@@ -144,7 +144,7 @@ out:
 static dure_status_t check_algo_table(const struct jobspec_key *key, const char *value,
                                       const char *where)
 {
-    static const char *const algos[] = {"native", "ring", "shm", NULL};
+    static const char *const algos[] = {"native", "ring", "shm", "hier", NULL};
     dure_status_t st = DURE_OK;
     const char *p = value;
     double prev = -1;
@@ -179,7 +179,7 @@ static dure_status_t check_algo_table(const struct jobspec_key *key, const char 
         }
         DURE_CHECK(found, DURE_ERR_ARG,
                    "%s: %s.%s = '%s': unknown algorithm '%.*s'; allowed: native, "
-                   "ring, shm",
+                   "ring, shm, hier",
                    where, key->section, key->name, value, (int)n, p);
         p += n;
         if (*p == ',') {
@@ -199,7 +199,7 @@ static const char *const v_layout[] = {"dure", "robomimic", "aloha", NULL};
 static const char *const v_data_on_nan[] = {"refuse", "skip", NULL};
 static const char *const v_io[] = {"auto", "serial", "mpiio", NULL};
 static const char *const v_backend[] = {"auto", "nccl", "mpi", NULL};
-static const char *const v_algo[] = {"auto", "native", "ring", "shm", NULL};
+static const char *const v_algo[] = {"auto", "native", "ring", "shm", "hier", NULL};
 
 #define OFF(sec, nm) offsetof(struct dure_jobspec, sec.nm)
 #define BIG 1e9
@@ -307,7 +307,8 @@ static const struct jobspec_key keys[] = {
     K_FLOAT(parallel, bucket_mb, 0, 65536, "0", R,
             "gradient bucket size in MiB; 0 = the measured default"),
     K_ENUM(parallel, algo, v_algo, "auto", R,
-           "MPI all-reduce algorithm; auto = per size from algo_table"),
+           "MPI all-reduce algorithm; auto = per size from algo_table; hier = shm within "
+           "each node, a rail between nodes"),
     K_STR(parallel, algo_table, "", R, check_algo_table,
           "per-size algorithms, e.g. '0:native,1M:shm,32M:ring'; empty = built-in"),
     K_BOOL(parallel, overlap, "true", 0, "overlap gradient exchange with backward"),

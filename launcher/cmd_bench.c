@@ -15,6 +15,7 @@
 
 #include "collectives/bench.h"
 #include "common/mpi_check.h"
+#include "common/topo.h"
 #include "launcher/commands.h"
 #include "launcher/exitcodes.h"
 #include "launcher/watchdog_hook.h"
@@ -54,7 +55,7 @@ void cmd_bench_usage(FILE *out)
             "  -R, --reps N            timed repetitions per size; the median is reported\n"
             "                          (default 5)\n"
             "      --backend auto|mpi|nccl     (default auto)\n"
-            "      --algo auto|native|ring|shm (default auto: the per-size table)\n"
+            "      --algo auto|native|ring|shm|hier (default auto: the per-size table)\n"
             "      --algo-table TABLE  e.g. \"0:native,1M:shm\" (else $DURE_ALGO_TABLE, else built-in)\n"
             "      --deterministic     fixed reduction order (see collectives/comm.h)\n"
             "      --watchdog SECONDS  abort with exit code %d when a collective hangs\n"
@@ -270,7 +271,11 @@ int cmd_bench(int argc, char **argv)
     struct bench_point *points = NULL;
     size_t *sizes = NULL;
     comm_t *dure = NULL, *native = NULL;
+    struct dure_topo topo;
+    char topology[512];
     int rank = 0, nsizes = 0, exit_code = DURE_EXIT_OK, mpi_up = 0;
+
+    memset(&topo, 0, sizeof topo);
 
     int rc = parse_opts(argc, argv, &o);
     if (rc) {
@@ -283,6 +288,8 @@ int cmd_bench(int argc, char **argv)
     DURE_MPI_TRY(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
 
     DURE_TRY(comm_create(MPI_COMM_WORLD, &o.cfg, &dure));
+    DURE_TRY(dure_topo_gather(MPI_COMM_WORLD, comm_local_rank(dure), &topo));
+    dure_topo_format(&topo, topology, sizeof topology);
     struct bench_variant v[2] = {
         {.comm = dure, .in_place = 0, .heap = o.use_malloc},
         {.comm = dure, .in_place = 1, .heap = o.use_malloc},
@@ -326,6 +333,7 @@ int cmd_bench(int argc, char **argv)
         .nv = 2,
         .variant_names = o.compare ? compare_names : plain_names,
         .variant_titles = o.compare ? compare_titles : plain_titles,
+        .topology = topology,
     };
     if (rank == 0) {
         bench_print_header(stdout, &report);
@@ -362,6 +370,7 @@ int cmd_bench(int argc, char **argv)
 out:
     free(points);
     free(sizes);
+    dure_topo_free(&topo);
     comm_destroy(native);
     comm_destroy(dure);
     if (mpi_up) {

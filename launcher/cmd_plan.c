@@ -13,6 +13,7 @@
 #include "common/json.h"
 #include "dataio/reader.h"
 #include "jobs/jobspec.h"
+#include "launcher/plan_spec.h"
 #include "launcher/commands.h"
 #include "launcher/exitcodes.h"
 #include "model/flops.h"
@@ -89,14 +90,30 @@ out:
     return st;
 }
 
+dure_status_t plan_job_of_spec(const struct dure_jobspec *spec, int ranks, int per_node,
+                               struct plan_job *job)
+{
+    dure_status_t st = DURE_OK;
+    int channels = 0;
+    DURE_TRY(resolve_channels(spec, &channels));
+    DURE_TRY(plan_job_from_spec(spec, channels, ranks, per_node, job));
+out:
+    return st;
+}
+
 /* --fabric FILE: {"format": 1, "levels": {"intra": {"alpha_s": A,
- * "beta_s_per_byte": B}, "inter": {...}}} (the fitted model of dure tune). */
+ * "beta_s_per_byte": B}, "inter": {...}}} (the fitted model of dure tune).
+ * *fab holds the built-in fabric on entry; a level the file lacks keeps it
+ * (a tune on one node measures no inter-node level, one with a rank per
+ * node no intra-node level) and the source says which. */
 static dure_status_t load_fabric(const char *path, struct plan_fabric *fab)
 {
     dure_status_t st = DURE_OK;
     json_doc_t *doc = NULL;
     static const char *const names[2] = {"intra", "inter"};
     struct plan_link *links[2] = {&fab->intra, &fab->inter};
+    const char *kept = NULL;
+    int found = 0;
 
     DURE_TRY(json_parse_file(path, &doc));
     const struct json_value *fmt = json_get(json_root(doc), "format");
@@ -105,8 +122,12 @@ static dure_status_t load_fabric(const char *path, struct plan_fabric *fab)
     const struct json_value *levels = json_get(json_root(doc), "levels");
     for (int i = 0; i < 2; i++) {
         const struct json_value *l = levels ? json_get(levels, names[i]) : NULL;
-        const struct json_value *a = l ? json_get(l, "alpha_s") : NULL;
-        const struct json_value *b = l ? json_get(l, "beta_s_per_byte") : NULL;
+        if (!l) {
+            kept = names[i];
+            continue;
+        }
+        const struct json_value *a = json_get(l, "alpha_s");
+        const struct json_value *b = json_get(l, "beta_s_per_byte");
         DURE_CHECK(a && b && a->type == JSON_NUMBER && b->type == JSON_NUMBER &&
                        a->number >= 0 && b->number > 0,
                    DURE_ERR_FORMAT,
@@ -114,8 +135,14 @@ static dure_status_t load_fabric(const char *path, struct plan_fabric *fab)
                    names[i]);
         links[i]->alpha_s = a->number;
         links[i]->beta_s = b->number;
+        found++;
     }
-    snprintf(fab->source, sizeof fab->source, "%s", path);
+    DURE_CHECK(found > 0, DURE_ERR_FORMAT,
+               "%s: \"levels\" holds neither intra nor inter (a model of dure tune has one "
+               "or both)",
+               path);
+    snprintf(fab->source, sizeof fab->source, "%.120s%s%s%s", path, kept ? "; " : "",
+             kept ? kept : "", kept ? " level built in" : "");
 out:
     json_free(doc);
     return st;
@@ -378,14 +405,11 @@ static dure_status_t build(const struct dure_jobspec *spec, const struct plan_op
     } else {
         DURE_TRY(plan_hw_builtin(gpu, &c->hw));
     }
+    plan_fabric_builtin(&c->hw, spec->slurm.profile, &c->fab);
     if (o->fabric) {
         DURE_TRY(load_fabric(o->fabric, &c->fab));
-    } else {
-        plan_fabric_builtin(&c->hw, spec->slurm.profile, &c->fab);
     }
-    int channels = 0;
-    DURE_TRY(resolve_channels(spec, &channels));
-    DURE_TRY(plan_job_from_spec(spec, channels, (int)ranks, per_node, &c->job));
+    DURE_TRY(plan_job_of_spec(spec, (int)ranks, per_node, &c->job));
     c->nodes = (int)(ranks / per_node);
     c->spec_stage = spec->parallel.zero_stage;
     model_flops_compute(&c->job.model, &c->fl);
@@ -405,7 +429,7 @@ int cmd_plan_check_submit(const struct dure_jobspec *spec, const char *file, FIL
     struct plan_job job;
     struct plan_hw hw;
     struct plan_memory mem;
-    int channels = 0, stage = spec->parallel.zero_stage;
+    int stage = spec->parallel.zero_stage;
     char terms[320];
 
     if (sl->gpus_per_node == 0 || !sl->gpu_type[0]) {
@@ -419,9 +443,8 @@ int cmd_plan_check_submit(const struct dure_jobspec *spec, const char *file, FIL
     }
     DURE_CHECK(plan_hw_builtin(sl->gpu_type, &hw) == DURE_OK, DURE_ERR_ARG,
                "%s: slurm.gpu_type = '%s' is not a GPU dure knows (above)", file, sl->gpu_type);
-    DURE_TRY(resolve_channels(spec, &channels));
-    DURE_TRY(plan_job_from_spec(spec, channels, sl->nodes * sl->ntasks_per_node,
-                                sl->ntasks_per_node, &job));
+    DURE_TRY(plan_job_of_spec(spec, sl->nodes * sl->ntasks_per_node, sl->ntasks_per_node,
+                              &job));
     DURE_TRY(plan_memory(&job, &hw, stage, &mem));
     plan_memory_text(&mem, terms, sizeof terms);
     fprintf(out, "submit: plan: memory per rank %.2f GiB at zero_stage %d (%s) of %.2f GiB on %s\n",

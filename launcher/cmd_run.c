@@ -26,10 +26,13 @@
 #include <unistd.h>
 
 #include "collectives/comm.h"
+#include "common/agree.h"
 #include "common/fsutil.h"
 #include "common/malloc_tune.h"
 #include "common/mpi_check.h"
 #include "common/status.h"
+#include "common/timing.h"
+#include "common/topo.h"
 #include "jobs/jobspec.h"
 #include "launcher/commands.h"
 #include "launcher/exitcodes.h"
@@ -58,9 +61,12 @@ void cmd_run_usage(FILE *out)
             "  -s, --set KEY=VALUE   override a job-spec key (repeatable), e.g.\n"
             "                        --set run.steps=100 --set parallel.zero_stage=1\n"
             "\n"
-            "exit codes: 0 done, 1 runtime error, 2 usage, 3 bad job spec, 4 bad data,\n"
-            "5 non-finite loss, 6 no GPU, 7 out of memory, 75 stopped by signal with a\n"
-            "checkpoint saved, 124 a collective hung past parallel.watchdog_s.\n");
+            "Exit status:\n");
+    static const int codes[] = {DURE_EXIT_OK,      DURE_EXIT_FAILURE, DURE_EXIT_USAGE,
+                                DURE_EXIT_CONFIG,  DURE_EXIT_DATA,    DURE_EXIT_NUMERIC,
+                                DURE_EXIT_NODEV,   DURE_EXIT_NOMEM,   DURE_EXIT_PREEMPTED,
+                                DURE_EXIT_WATCHDOG};
+    dure_exit_codes_print(out, codes, sizeof codes / sizeof codes[0]);
 }
 
 /*
@@ -111,19 +117,12 @@ static dure_status_t bcast_status(dure_status_t st)
     return (dure_status_t)v;
 }
 
-static dure_status_t agree_status(dure_status_t st)
-{
-    int v = (int)st, worst = 0;
-    if (MPI_Allreduce(&v, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS) {
-        return DURE_ERR_MPI;
-    }
-    return (dure_status_t)worst;
-}
-
-/* What was launched: the run's arguments as typed, for the manifest. */
+/* What was launched: the run's arguments as typed and where its ranks
+ * run, for the manifest. */
 struct run_args {
     int argc;
     char **argv;
+    const struct dure_topo *topo;
 };
 
 /* "dure run JOB.ini --set ..." into a malloc'ed string (NULL when out of memory). */
@@ -227,6 +226,7 @@ static dure_status_t manifest_prepare(struct manifest_parts *p, struct manifest_
     in->deterministic = spec->run.deterministic;
     in->resumed_from = resumed_from;
     in->resumed_step = (uint64_t)step;
+    in->topo = args->topo;
 out:
     return st;
 }
@@ -245,8 +245,9 @@ static dure_status_t write_manifest(const struct dure_jobspec *spec, train_t *tr
     struct manifest_info in;
     memset(&parts, 0, sizeof parts);
     memset(&in, 0, sizeof in);
-    DURE_TRY(agree_status(manifest_prepare(&parts, &in, spec, train, args, resumed_from,
-                                           step)));
+    DURE_TRY(dure_agree(MPI_COMM_WORLD,
+                        manifest_prepare(&parts, &in, spec, train, args, resumed_from, step),
+                        "preparing the manifest"));
     DURE_TRY(manifest_write(MPI_COMM_WORLD, &in, NULL, 0));
 out:
     manifest_parts_free(&parts);
@@ -369,7 +370,11 @@ static dure_status_t run(const struct dure_jobspec *spec, const struct dure_rank
 
     *collective = 1;
     if (rank == 0) {
-        DURE_TRY(bcast_status(jobspec_print_table(spec, stdout)));
+        char topo[1024];
+        dure_topo_format(args->topo, topo, sizeof topo);
+        st = jobspec_print_table(spec, stdout);
+        printf("topology: %s; local ranks from %s\n", topo, ranks->local_source);
+        DURE_TRY(bcast_status(st));
     } else {
         DURE_TRY(bcast_status(DURE_OK));
     }
@@ -470,10 +475,12 @@ int cmd_run(int argc, char **argv)
     dure_status_t st = DURE_OK;
     struct dure_jobspec *spec = NULL;
     struct dure_ranks ranks;
+    struct dure_topo topo;
     const char **sets = NULL;
     int n_sets = 0, opt, mpi_up = 0, have_ranks = 0, collective = 1, finished = 0;
 
     memset(&ranks, 0, sizeof ranks);
+    memset(&topo, 0, sizeof topo);
 
     /* getopt_long permutes argv: keep the command line as typed for the manifest. */
     sets = calloc(2 * ((size_t)argc + 1), sizeof *sets);
@@ -510,6 +517,7 @@ int cmd_run(int argc, char **argv)
     DURE_TRY(dure_ranks_init(&ranks, MPI_COMM_WORLD));
     have_ranks = 1;
     dure_log_set_rank(ranks.world_rank);
+    DURE_TRY(dure_topo_gather(MPI_COMM_WORLD, ranks.local_rank, &topo));
 
     /* Every rank parses; only rank 0 reports what is wrong. */
     if (ranks.world_rank != 0) {
@@ -517,7 +525,7 @@ int cmd_run(int argc, char **argv)
     }
     st = jobspec_load(job, sets, &spec);
     dure_log_set_quiet(0);
-    DURE_TRY(agree_status(st));
+    DURE_TRY(dure_agree(MPI_COMM_WORLD, st, "reading the job spec"));
     DURE_TRY(prepare_dirs(spec, ranks.world_rank, &finished));
     if (finished) {
         if (ranks.world_rank == 0) {
@@ -526,10 +534,11 @@ int cmd_run(int argc, char **argv)
         }
         goto out;
     }
-    struct run_args args = {argc, typed};
+    struct run_args args = {argc, typed, &topo};
     st = run(spec, &ranks, &args, &collective);
 out:
     jobspec_free(spec);
+    dure_topo_free(&topo);
     if (have_ranks) {
         dure_ranks_free(&ranks);
     }

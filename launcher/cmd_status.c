@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/timing.h"
 #include "jobs/jobspec.h"
 #include "launcher/commands.h"
 #include "launcher/exitcodes.h"
@@ -27,47 +28,6 @@ void cmd_status_usage(FILE *out)
             "loss from RUN_DIR/metrics.jsonl, the ETA of a running job, and for a\n"
             "failed job dure's error lines and the end of its log. For a sweep's\n"
             "run directory, one line per task.\n");
-}
-
-/* What an exit code of `dure run` means (launcher/exitcodes.h). */
-static const char *exit_meaning(int code)
-{
-    switch (code) {
-    case DURE_EXIT_OK:
-        return "success";
-    case DURE_EXIT_FAILURE:
-        return "runtime error";
-    case DURE_EXIT_USAGE:
-        return "bad command line";
-    case DURE_EXIT_CONFIG:
-        return "invalid job spec";
-    case DURE_EXIT_DATA:
-        return "dataset missing or invalid";
-    case DURE_EXIT_NUMERIC:
-        return "NaN or Inf loss";
-    case DURE_EXIT_NODEV:
-        return "no GPU visible";
-    case DURE_EXIT_NOMEM:
-        return "out of memory";
-    case DURE_EXIT_PREEMPTED:
-        return "stopped by a signal, checkpoint saved";
-    case DURE_EXIT_WATCHDOG:
-        return "a collective hung past the watchdog";
-    default:
-        return "failure";
-    }
-}
-
-static void format_duration(double s, char *buf, size_t size)
-{
-    long t = (long)(s + 0.5);
-    if (t >= 3600) {
-        snprintf(buf, size, "%ldh%02ldm%02lds", t / 3600, t / 60 % 60, t % 60);
-    } else if (t >= 60) {
-        snprintf(buf, size, "%ldm%02lds", t / 60, t % 60);
-    } else {
-        snprintf(buf, size, "%lds", t);
-    }
 }
 
 /* The verdict on one run directory. */
@@ -144,7 +104,7 @@ static dure_status_t view_run(const char *dir, struct slurm_query *q, FILE *out,
         v->failed = 1;
         snprintf(v->state, sizeof v->state,
                  "stopped: job %s exit 75 (%s) and not requeued; submit again to resume",
-                 v->last.id, exit_meaning(75));
+                 v->last.id, dure_exit_meaning(75));
     } else if (strcmp(v->last.state, "COMPLETED") == 0) {
         snprintf(v->state, sizeof v->state,
                  "stopped: job %s completed but the run has not finished", v->last.id);
@@ -157,7 +117,7 @@ static dure_status_t view_run(const char *dir, struct slurm_query *q, FILE *out,
         if (v->last.exit_code > 0) {
             size_t n = strlen(v->state);
             snprintf(v->state + n, sizeof v->state - n, " with exit code %d (%s)",
-                     v->last.exit_code, exit_meaning(v->last.exit_code));
+                     v->last.exit_code, dure_exit_meaning(v->last.exit_code));
         } else if (v->last.signal > 0) {
             size_t n = strlen(v->state);
             snprintf(v->state + n, sizeof v->state - n, " by signal %d", v->last.signal);
@@ -187,7 +147,7 @@ static void print_progress(const struct run_view *v, FILE *out)
     fputc('\n', out);
     if (strncmp(v->state, "running", 7) == 0 && p->step_s > 0 && v->steps > 0) {
         char eta[32];
-        format_duration(p->step_s * (double)(v->steps - p->step), eta, sizeof eta);
+        dure_format_duration(p->step_s * (double)(v->steps - p->step), eta, sizeof eta);
         fprintf(out, "eta       %s (%.3g s/step)\n", eta, p->step_s);
     }
 }

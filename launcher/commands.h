@@ -44,9 +44,15 @@ int cmd_submit(int argc, char **argv);
 void cmd_submit_usage(FILE *out);
 int cmd_status(int argc, char **argv);
 void cmd_status_usage(FILE *out);
+/* `dure preflight JOB.ini`: is every node of this job fit (launcher/cmd_preflight.c)? */
+int cmd_preflight(int argc, char **argv);
+void cmd_preflight_usage(FILE *out);
 /* `dure bench`: measure and check collectives (launcher/cmd_bench.c). */
 int cmd_bench(int argc, char **argv);
 void cmd_bench_usage(FILE *out);
+/* `dure tune`: sweep, fit and emit tuning files (launcher/cmd_tune.c). */
+int cmd_tune(int argc, char **argv);
+void cmd_tune_usage(FILE *out);
 /* `dure data gen|import|inspect|stats` (launcher/cmd_data.c). */
 int cmd_data(int argc, char **argv);
 void cmd_data_usage(FILE *out);

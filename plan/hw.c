@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/fsutil.h"
 #include "common/timing.h"
 #include "device/device.h"
 
@@ -67,19 +68,8 @@ out:
 
 static double mem_available(void)
 {
-    FILE *f = fopen("/proc/meminfo", "r");
-    char line[256];
-    long long kb = -1;
-    if (!f) {
-        return 0;
-    }
-    while (fgets(line, sizeof line, f)) {
-        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1) {
-            break;
-        }
-    }
-    fclose(f);
-    return kb > 0 ? (double)kb * 1024.0 : 0;
+    int64_t b = dure_mem_available();
+    return b > 0 ? (double)b : 0;
 }
 
 dure_status_t plan_hw_cpu_measure(int ranks_per_node, struct plan_hw *out)

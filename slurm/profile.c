@@ -55,10 +55,28 @@ static int env_name_ok(const char *n)
     return 1;
 }
 
+/* A profile name: letters, digits, '_', '-', '.' (the list of names is
+ * comma-separated, so a name must not hold a comma). */
+static int profile_name_ok(const char *n)
+{
+    if (!n[0] || strlen(n) > 64) {
+        return 0;
+    }
+    for (; *n; n++) {
+        if (!isalnum((unsigned char)*n) && !strchr("_-.", *n)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static int on_profile_key(void *user, const char *section, const char *name,
                           const char *value)
 {
     struct profile_ctx *c = user;
+    if (!profile_name_ok(section)) {
+        return 0;
+    }
     if (!c->want) {
         size_t len = strlen(c->names);
         char needle[256];
@@ -106,8 +124,8 @@ static dure_status_t parse_profiles(const char *file, struct profile_ctx *c)
     DURE_CHECK(rc != -1, DURE_ERR_IO, "cannot open the profile file '%s'", file);
     DURE_CHECK(rc != -2, DURE_ERR_NOMEM, "out of memory reading '%s'", file);
     DURE_CHECK(rc == 0, DURE_ERR_ARG,
-               "%s:%d: bad profile line: expected [profile] or NAME = VALUE with NAME "
-               "an environment variable name",
+               "%s:%d: bad profile line: expected [profile] (letters, digits, '_', '-', "
+               "'.'; at most 64) or NAME = VALUE with NAME an environment variable name",
                file, rc);
 out:
     return st;

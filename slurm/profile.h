@@ -2,7 +2,8 @@
  * slurm/profile.h - named site environment profiles: sets of NCCL/UCX/MPI
  * variables that suit one cluster's network, chosen by slurm.profile.
  *
- * Profiles live in one INI file, a section per profile:
+ * Profiles live in one INI file, a section per profile (a name of letters,
+ * digits, '_', '-' and '.', at most 64), a variable per line:
  *     [ib-hdr]
  *     NCCL_IB_HCA = mlx5
  * Found at $DURE_PROFILES when set (a site's own file), else slurm/profiles.ini

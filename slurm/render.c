@@ -140,7 +140,11 @@ static dure_status_t sbatch_lines(const struct slurm_job *job, char **dirs,
     strbuf_printf(sb, "#SBATCH --nodes=%d\n", s->nodes);
     strbuf_printf(sb, "#SBATCH --ntasks-per-node=%d\n", s->ntasks_per_node);
     if (s->gpus_per_node > 0) {
+        /* One rank per GPU (ntasks_per_node = gpus_per_node): each task gets
+         * exactly one GPU, the one closest to its CPUs, as its device 0
+         * (CUDA_VISIBLE_DEVICES per task), which dure_ranks_pick_gpu takes. */
         strbuf_printf(sb, "#SBATCH --gpus-per-node=%d\n", s->gpus_per_node);
+        strbuf_puts(sb, "#SBATCH --gpu-bind=single:1\n");
     }
     strbuf_printf(sb, "#SBATCH --cpus-per-task=%d\n", s->cpus_per_task);
     DURE_TRY(sbatch_line(sb, "time", "slurm.time", s->time));
@@ -224,6 +228,8 @@ static dure_status_t placeholder(const struct slurm_job *job, char **dirs, size_
         strbuf_printf(sb, "%d", spec->slurm.max_restarts);
     } else if (IS("REQUEUE")) {
         strbuf_puts(sb, spec->slurm.requeue ? "1" : "0");
+    } else if (IS("EXCLUDE")) {
+        shquote_append(sb, spec->slurm.exclude);
     } else if (IS("CPUS_PER_TASK")) {
         strbuf_printf(sb, "%d", spec->slurm.cpus_per_task);
     } else if (IS("PROFILE")) {

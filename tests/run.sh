@@ -6,6 +6,7 @@
 #   BUILD/tests/mpi/test_*    cmocka programs, run under `mpirun -np 2`
 #   tests/cli/test_*.sh       shell tests of the dure command
 #   tests/mpi/test_*.sh       shell tests that launch mpirun themselves
+#   tests/fuzz/test_*.sh      the libFuzzer harnesses, briefly (make fuzz-smoke)
 #   tests/slurm/test_*.sh     shell tests against a real single-node Slurm
 #                             cluster that this runner starts once and always stops
 #   tests/multinode/test_*.sh the same against a cluster of 3 namespaced nodes
@@ -120,7 +121,7 @@ for t in "$DURE_BUILD"/tests/mpi/test_*; do
     count_cmocka "$name" "$LOGDIR/${name//\//_}.log" $rc
     stray_check "$name"
 done
-for t in tests/cli/test_*.sh tests/mpi/test_*.sh; do
+for t in tests/cli/test_*.sh tests/mpi/test_*.sh tests/fuzz/test_*.sh; do
     [[ "$t" =~ $FILTER ]] || continue
     name=${t#tests/}
     echo "=== $name"

@@ -136,61 +136,41 @@ out:
 
 /* ---------------------------------------------------------------- topology */
 
-struct host {
-    const char *name; /* points into the gathered names */
-    int first_rank;
-};
-
-static void write_world(struct json_writer *w, const char *names, int size, size_t stride)
+static void write_world(struct json_writer *w, const struct dure_topo *t)
 {
-    /* Hosts in order of their lowest rank; every rank's host found by name. */
-    struct host *hosts = calloc((size_t)size, sizeof *hosts);
-    int nh = 0;
-    int *host_of = calloc((size_t)size, sizeof *host_of);
-    if (!hosts || !host_of) {
-        w->misuse = "out of memory describing the topology";
-        goto done;
-    }
-    for (int r = 0; r < size; r++) {
-        const char *name = names + (size_t)r * stride;
-        int h = 0;
-        while (h < nh && strcmp(hosts[h].name, name) != 0) {
-            h++;
-        }
-        if (h == nh) {
-            hosts[nh].name = name;
-            hosts[nh].first_rank = r;
-            nh++;
-        }
-        host_of[r] = h;
-    }
     json_key(w, "world");
     json_begin_object(w);
     json_key(w, "size");
-    json_int(w, size);
+    json_int(w, t->size);
     json_key(w, "nodes");
-    json_int(w, nh);
+    json_int(w, t->nodes);
     json_key(w, "ranks_per_node");
     json_begin_array(w);
-    for (int h = 0; h < nh; h++) {
-        int cnt = 0;
-        for (int r = 0; r < size; r++) {
-            cnt += host_of[r] == h;
-        }
-        json_int(w, cnt);
+    for (int n = 0; n < t->nodes; n++) {
+        json_int(w, t->count[n]);
     }
     json_end_array(w);
     json_key(w, "hosts");
     json_begin_array(w);
-    for (int h = 0; h < nh; h++) {
+    for (int n = 0; n < t->nodes; n++) {
         json_begin_object(w);
         json_key(w, "name");
-        json_string(w, hosts[h].name);
+        json_string(w, t->host[n]);
+        json_key(w, "leader");
+        json_int(w, t->leader[n]);
         json_key(w, "ranks");
         json_begin_array(w);
-        for (int r = 0; r < size; r++) {
-            if (host_of[r] == h) {
+        for (int r = 0; r < t->size; r++) {
+            if (t->node_of[r] == n) {
                 json_int(w, r);
+            }
+        }
+        json_end_array(w);
+        json_key(w, "local_ranks");
+        json_begin_array(w);
+        for (int r = 0; r < t->size; r++) {
+            if (t->node_of[r] == n) {
+                json_int(w, t->local_rank[r]);
             }
         }
         json_end_array(w);
@@ -198,9 +178,6 @@ static void write_world(struct json_writer *w, const char *names, int size, size
     }
     json_end_array(w);
     json_end_object(w);
-done:
-    free(hosts);
-    free(host_of);
 }
 
 /* ---------------------------------------------------------------- writing */
@@ -294,7 +271,7 @@ out:
 
 static dure_status_t write_manifest(FILE *f, const char *what,
                                     const struct manifest_info *in, int launch,
-                                    const char *names, int size, size_t stride)
+                                    const struct dure_topo *topo)
 {
     dure_status_t st = DURE_OK;
     struct json_writer w;
@@ -335,7 +312,7 @@ static dure_status_t write_manifest(FILE *f, const char *what,
         json_string(&w, in->command);
     }
     write_libraries(&w);
-    write_world(&w, names, size, stride);
+    write_world(&w, topo);
     json_key(&w, "backend");
     json_string(&w, in->backend);
     write_kv_object(&w, "algorithms", in->algorithms, in->n_algorithms);
@@ -361,8 +338,8 @@ out:
  * temp name, fsync, and link it into place (link fails rather than replace
  * an existing file), then fsync the directory.
  */
-static dure_status_t publish(const struct manifest_info *in, const char *names, int size,
-                             size_t stride, char path[PATH_MAX])
+static dure_status_t publish(const struct manifest_info *in, const struct dure_topo *topo,
+                             char path[PATH_MAX])
 {
     dure_status_t st = DURE_OK;
     char tmp[PATH_MAX + 8];
@@ -392,7 +369,7 @@ static dure_status_t publish(const struct manifest_info *in, const char *names, 
     f = fdopen(fd, "w");
     DURE_SYS_TRY(f != NULL, "open '%s'", tmp);
     fd = -1;
-    DURE_TRY(write_manifest(f, path, in, launch, names, size, stride));
+    DURE_TRY(write_manifest(f, path, in, launch, topo));
     DURE_SYS_TRY(fflush(f) == 0, "write '%s'", tmp);
     DURE_SYS_TRY(fsync(fileno(f)) == 0, "fsync '%s'", tmp);
     {
@@ -425,22 +402,18 @@ dure_status_t manifest_write(MPI_Comm comm, const struct manifest_info *info, ch
                              size_t cap)
 {
     dure_status_t st = DURE_OK;
-    int rank = 0, size = 1, len = 0, result = DURE_OK;
-    char name[MPI_MAX_PROCESSOR_NAME] = "";
-    char *names = NULL;
+    int rank = 0, result = DURE_OK;
     char buf[PATH_MAX] = "";
-    const size_t stride = MPI_MAX_PROCESSOR_NAME;
+    struct dure_topo own;
+    const struct dure_topo *topo = info->topo;
+    memset(&own, 0, sizeof own);
     DURE_MPI_TRY(MPI_Comm_rank(comm, &rank));
-    DURE_MPI_TRY(MPI_Comm_size(comm, &size));
-    DURE_MPI_TRY(MPI_Get_processor_name(name, &len));
-    if (rank == 0) {
-        names = malloc(stride * (size_t)size);
-        DURE_ALLOC_TRY(names, stride * (size_t)size);
+    if (!topo) {
+        DURE_TRY(dure_topo_gather(comm, -1, &own));
+        topo = &own;
     }
-    DURE_MPI_TRY(
-        MPI_Gather(name, (int)stride, MPI_CHAR, names, (int)stride, MPI_CHAR, 0, comm));
     if (rank == 0) {
-        result = (int)publish(info, names, size, stride, buf);
+        result = (int)publish(info, topo, buf);
     }
     DURE_MPI_TRY(MPI_Bcast(&result, 1, MPI_INT, 0, comm));
     st = (dure_status_t)result;
@@ -452,6 +425,6 @@ dure_status_t manifest_write(MPI_Comm comm, const struct manifest_info *info, ch
         memcpy(path, buf, strlen(buf) + 1);
     }
 out:
-    free(names);
+    dure_topo_free(&own);
     return st;
 }

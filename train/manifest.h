@@ -14,7 +14,8 @@
  *   "libraries": {"mpi": .., "hdf5": .., "openblas": .., "nccl": ..,
  *                 "cuda_runtime": .., "cuda_driver": .., "gpu_code": ..},
  *   "world": {"size": 2, "nodes": 1, "ranks_per_node": [2],
- *             "hosts": [{"name": "node01", "ranks": [0, 1]}]},
+ *             "hosts": [{"name": "node01", "leader": 0, "ranks": [0, 1],
+ *                        "local_ranks": [0, 1]}]},          (nodes by lowest rank)
  *   "backend": "mpi", "algorithms": {"allreduce": "ring", ...},
  *   "seed": 1234, "deterministic": true,
  *   "jobspec_hash": "9f3c...", "jobspec": {"run.name": "demo", ...},
@@ -37,6 +38,7 @@
 
 #include "common/sha256.h"
 #include "common/status.h"
+#include "common/topo.h"
 
 #define MANIFEST_FORMAT "dure-run-manifest"
 #define MANIFEST_FORMAT_VERSION 1
@@ -104,11 +106,15 @@ struct manifest_info {
     /* Checkpoint this launch resumed from and its step; NULL on a fresh start. */
     const char *resumed_from;
     uint64_t resumed_step;
+    /* The world's topology (dure_topo_gather over the same comm); NULL:
+     * manifest_write gathers it, local ranks numbered by host. */
+    const struct dure_topo *topo;
 };
 
 /*
  * Write the manifest of this launch. Collective over `comm` (the run's world):
- * every rank reports its host name, rank 0 fingerprints the dataset and
+ * every rank reports its host name (unless info->topo is given), rank 0
+ * fingerprints the dataset and
  * writes the file, and every rank returns rank 0's status. path (capacity
  * cap, may be NULL) receives the file's path, on every rank.
  */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/json.h"
 #include "common/timing.h"
 
 struct dure_metrics {
@@ -26,30 +27,12 @@ struct dure_metrics {
     double last_val;     /* NAN until a validation pass */
 };
 
-void dure_format_duration(double seconds, char *buf, size_t n)
+/* A metric: exact (17 digits, so `dure verify` can compare bits) or a
+ * measurement (6 digits); NaN and Inf are null. */
+static void put_num(struct json_writer *w, const char *key, double v, int exact)
 {
-    if (!isfinite(seconds) || seconds < 0) {
-        snprintf(buf, n, "?");
-        return;
-    }
-    long s = (long)(seconds + 0.5);
-    if (s >= 3600) {
-        snprintf(buf, n, "%ldh%02ldm%02lds", s / 3600, s / 60 % 60, s % 60);
-    } else if (s >= 60) {
-        snprintf(buf, n, "%ldm%02lds", s / 60, s % 60);
-    } else {
-        snprintf(buf, n, "%lds", s);
-    }
-}
-
-/* JSON number or null; %.17g keeps doubles exact for bitwise comparison. */
-static void put_num(FILE *f, const char *key, double v, int exact)
-{
-    if (!isfinite(v)) {
-        fprintf(f, ",\"%s\":null", key);
-    } else {
-        fprintf(f, exact ? ",\"%s\":%.17g" : ",\"%s\":%.6g", key, v);
-    }
+    json_key(w, key);
+    json_number(w, v, exact ? 17 : 6);
 }
 
 /*
@@ -177,22 +160,28 @@ static void draw(dure_metrics_t *m, const struct dure_step_metrics *s)
 dure_status_t dure_metrics_step(dure_metrics_t *m, const struct dure_step_metrics *s)
 {
     dure_status_t st = DURE_OK;
-    FILE *f = m->file;
+    struct json_writer w;
 
-    fprintf(f, "{\"step\":%ld", s->step);
-    put_num(f, "loss", s->loss, 1);
-    put_num(f, "grad_norm", s->grad_norm, 1);
-    put_num(f, "lr", s->lr, 1);
-    put_num(f, "step_s", s->step_s, 0);
-    put_num(f, "timesteps_per_s", s->timesteps_per_s, 0);
-    put_num(f, "mfu", s->mfu, 0);
-    put_num(f, "data_wait_s", s->data_wait_s, 0);
-    put_num(f, "comm_exposed_s", s->comm_exposed_s, 0);
+    json_writer_init(&w, m->file, 0);
+    json_begin_object(&w);
+    json_key(&w, "step");
+    json_int(&w, s->step);
+    put_num(&w, "loss", s->loss, 1);
+    put_num(&w, "grad_norm", s->grad_norm, 1);
+    put_num(&w, "lr", s->lr, 1);
+    put_num(&w, "step_s", s->step_s, 0);
+    put_num(&w, "timesteps_per_s", s->timesteps_per_s, 0);
+    put_num(&w, "mfu", s->mfu, 0);
+    put_num(&w, "data_wait_s", s->data_wait_s, 0);
+    put_num(&w, "comm_exposed_s", s->comm_exposed_s, 0);
     if (s->skipped) {
-        fprintf(f, ",\"skipped\":true");
+        json_key(&w, "skipped");
+        json_bool(&w, 1);
     }
-    fputs("}\n", f);
-    DURE_SYS_TRY(fflush(f) == 0 && !ferror(f), "cannot write %s", m->path);
+    json_end_object(&w);
+    fputc('\n', m->file);
+    DURE_TRY(json_writer_finish(&w, m->path));
+    DURE_SYS_TRY(fflush(m->file) == 0, "cannot write %s", m->path);
 
     if (m->first_step < 0) {
         m->first_step = s->step;
@@ -223,13 +212,19 @@ dure_status_t dure_metrics_val(dure_metrics_t *m, long step, double val_loss,
                                double baseline_loss)
 {
     dure_status_t st = DURE_OK;
-    fprintf(m->file, "{\"step\":%ld", step);
-    put_num(m->file, "val_loss", val_loss, 1);
+    struct json_writer w;
+    json_writer_init(&w, m->file, 0);
+    json_begin_object(&w);
+    json_key(&w, "step");
+    json_int(&w, step);
+    put_num(&w, "val_loss", val_loss, 1);
     if (!isnan(baseline_loss)) {
-        put_num(m->file, "baseline_loss", baseline_loss, 1);
+        put_num(&w, "baseline_loss", baseline_loss, 1);
     }
-    fputs("}\n", m->file);
-    DURE_SYS_TRY(fflush(m->file) == 0 && !ferror(m->file), "cannot write %s", m->path);
+    json_end_object(&w);
+    fputc('\n', m->file);
+    DURE_TRY(json_writer_finish(&w, m->path));
+    DURE_SYS_TRY(fflush(m->file) == 0, "cannot write %s", m->path);
     m->last_val = val_loss;
     if (m->progress && !m->tty) {
         fprintf(m->progress, "step %ld: validation loss %.6f (naive baseline %.6f)\n",

@@ -75,7 +75,5 @@ void dure_metrics_note(dure_metrics_t *m, const char *fmt, ...)
 /* Finish the progress line, close the file; accepts NULL. */
 dure_status_t dure_metrics_close(dure_metrics_t *m);
 
-/* Format seconds as "1h02m03s", "2m05s" or "7s" into buf. */
-void dure_format_duration(double seconds, char *buf, size_t n);
 
 #endif

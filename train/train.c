@@ -13,6 +13,7 @@
 
 #include "collectives/bucket.h"
 #include "collectives/comm.h"
+#include "common/agree.h"
 #include "common/fsutil.h"
 #include "common/mpi_check.h"
 #include "common/timing.h"
@@ -23,27 +24,6 @@
 #include "model/model.h"
 #include "model/optim.h"
 #include "plan/plan.h"
-
-/*
- * Make a locally decided status collective: every rank returns the worst
- * status any rank had. A rank that was fine says which rank failed, so
- * its exit is explained in its own log too.
- */
-static dure_status_t agree(MPI_Comm comm, dure_status_t mine, const char *what)
-{
-    int in[2] = {(int)mine, 0}, out[2] = {0, 0};
-    int rank = 0;
-    MPI_Comm_rank(comm, &rank);
-    in[1] = mine != DURE_OK ? rank : -1;
-    if (MPI_Allreduce(in, out, 2, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS) {
-        return DURE_ERR_MPI;
-    }
-    if (mine == DURE_OK && out[0] != DURE_OK && rank == 0) {
-        dure_log_error(__FILE__, __LINE__, "%s failed on rank %d (see its message)", what,
-                       out[1]);
-    }
-    return (dure_status_t)out[0];
-}
 
 /* ---------------------------------------------------------------- setup */
 
@@ -219,6 +199,7 @@ static dure_status_t setup_comm(train_t *t, MPI_Comm world, comm_hang_fn on_hang
         [JOBSPEC_ALGO_NATIVE] = COMM_ALGO_NATIVE,
         [JOBSPEC_ALGO_RING] = COMM_ALGO_RING,
         [JOBSPEC_ALGO_SHM] = COMM_ALGO_SHM,
+        [JOBSPEC_ALGO_HIER] = COMM_ALGO_HIER,
     };
 
     comm_config_default(&cc);
@@ -378,7 +359,7 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
                "(%d) = %d: the accumulation count must be a whole number",
                spec->optim.global_batch, t->micro, t->world_size, per_step);
     t->accum = spec->optim.global_batch / per_step;
-    DURE_TRY(agree(world, read_fault_env(t), "DURE_FAULT_NAN"));
+    DURE_TRY(dure_agree(world, read_fault_env(t), "reading DURE_FAULT_NAN"));
 
     int threads = pick_threads(spec, ranks);
     omp_set_num_threads(threads);
@@ -387,7 +368,7 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
     /* This rank's device, from run.device and its index on the node. */
     local = device_open(device_kinds[spec->run.device], ranks->local_rank, ranks->local_size,
                         &t->dev);
-    DURE_TRY(agree(world, local, "device setup"));
+    DURE_TRY(dure_agree(world, local, "device setup"));
 
     DURE_TRY(open_loader(t, world, 0, &t->train_ld));
     t->channels = dataio_loader_channels(t->train_ld);
@@ -425,9 +406,9 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
              mc.d_model, mc.n_layers, mc.n_heads, mc.patch_len, mc.context_patches,
              mc.channels);
 
-    DURE_TRY(agree(world, check_memory(t, ranks), "memory check"));
-    DURE_TRY(agree(world, setup_comm(t, world, hooks->on_hang), "communicator setup"));
-    DURE_TRY(agree(world, setup_model(t, &mc), "model setup"));
+    DURE_TRY(dure_agree(world, check_memory(t, ranks), "memory check"));
+    DURE_TRY(dure_agree(world, setup_comm(t, world, hooks->on_hang), "communicator setup"));
+    DURE_TRY(dure_agree(world, setup_model(t, &mc), "model setup"));
 
     oc.beta1 = (float)spec->optim.beta1;
     oc.beta2 = (float)spec->optim.beta2;
@@ -449,7 +430,7 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
         MPI_Barrier(world);
         local = device_peak_flops(t->dev, &t->peak_flops, peak_what, sizeof peak_what);
     }
-    DURE_TRY(agree(world, local, "optimizer setup"));
+    DURE_TRY(dure_agree(world, local, "optimizer setup"));
 
     t->sched.lr = (float)spec->optim.lr;
     t->sched.min_lr = (float)spec->optim.min_lr;

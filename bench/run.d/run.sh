@@ -29,42 +29,16 @@ mkdir -p "$RESULTS"
 "$DURE" data gen -o "$TMP/data.h5" --episodes 64 --length 2048 --channels 8 --seed 3 \
     > "$TMP/gen.log" 2>&1 || { cat "$TMP/gen.log"; exit 1; }
 
-# The per-rank work is fixed (micro_batch 8, 2 micro-batches per step);
-# the global batch grows with the ranks: weak scaling. The model's 3.3 MB of
-# gradients go in 1 MiB buckets (4 buckets), so that backward has something
-# to overlap: with the 4 MiB default they would be one bucket, which can
-# only start when backward is over.
-cat > "$TMP/job.ini" <<INI
-[run]
-name = bench
-steps = $STEPS
-log_every = 1000
-val_every = 0
-threads = 1
-
-[model]
-d_model = 128
-n_layers = 4
-n_heads = 4
-patch_len = 16
-context_patches = 16
-
-[data]
-path = $TMP/data.h5
-
-[optim]
-micro_batch = 8
-
-[parallel]
-bucket_mb = 1
-
-[checkpoint]
-every = 0
-INI
-
+# bench/job-demo.ini with fixed per-rank work (micro_batch 8, 2
+# micro-batches per step); the global batch grows with the ranks: weak
+# scaling. The model's 3.3 MB of gradients go in 1 MiB buckets (4 buckets),
+# so that backward has something to overlap: with the 4 MiB default they
+# would be one bucket, which can only start when backward is over.
 bench_run() { # NAME NP GLOBAL_BATCH [--set ...]
     local name=$1 np=$2 gb=$3; shift 3
-    mpirun -np "$np" --bind-to core "$DURE" run "$TMP/job.ini" --set run.dir="$TMP/$name" \
+    mpirun -np "$np" --bind-to core "$DURE" run "$ROOT/bench/job-demo.ini" \
+        --set data.path="$TMP/data.h5" --set run.steps="$STEPS" --set optim.micro_batch=8 \
+        --set parallel.bucket_mb=1 --set run.dir="$TMP/$name" \
         --set optim.global_batch="$gb" "$@" > "$TMP/$name.log" 2>&1 ||
         { tail -30 "$TMP/$name.log"; exit 1; }
 }

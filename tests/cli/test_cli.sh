@@ -22,6 +22,9 @@ t_run "dure --help lists commands" 0 "$DURE" --help
 t_grep "help lists the version command" '^  version +'
 t_run "dure help version" 0 "$DURE" help version
 t_grep "command help is printed" '^usage: dure version'
+t_run "dure help run" 0 "$DURE" help run
+t_grep "it lists the exit codes from the one table" '^  124  a collective hung past the watchdog$'
+t_grep "with the job spec's" '^    3  invalid job spec$'
 t_run "dure help of an unknown command exits 2" 2 "$DURE" help frobnicate
 t_run "dure version with an extra argument exits 2" 2 "$DURE" version extra
 

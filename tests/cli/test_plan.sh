@@ -53,6 +53,12 @@ t_grep "naming the file and the field" 'bad\.json: "format" must be 1'
 printf '{"format": 1, "levels": {"intra": {"alpha_s": 1e-6}}}\n' > half.json
 t_run "a fabric file without beta is refused" 4 "$DURE" plan --fabric half.json --set model.channels=14 "$node8"
 t_grep "naming the level and the keys" 'half\.json: levels\.intra needs numbers alpha_s >= 0 and beta_s_per_byte > 0'
+printf '{"format": 1, "levels": {"intra": {"alpha_s": 1e-6, "beta_s_per_byte": 2.5e-12}}}\n' > intra.json
+t_run "a tune of one node (no inter level)" 0 "$DURE" plan --gpus 16 --fabric intra.json --set model.channels=14 "$node8"
+t_grep "keeps the built-in inter-node level and says so" '^fabric: intra\.json; inter level built in$'
+printf '{"format": 1, "levels": {}}\n' > none.json
+t_run "a fabric file with no level is refused" 4 "$DURE" plan --fabric none.json --set model.channels=14 "$node8"
+t_grep "naming the file" 'none\.json: "levels" holds neither intra nor inter'
 
 t_run "a 9.7B model at ZeRO 0 does not fit an H100" 7 "$DURE" plan --set model.channels=14 \
     --set model.d_model=4096 --set model.n_layers=48 --set model.n_heads=32 \

@@ -301,10 +301,12 @@ fabric_apply() {
             rm -f "$DIR/fabric/$node"
             continue
         fi
-        # burst 128kb: enough for 1 Gbit/s at a 1 ms timer; latency bounds the queue.
-        if ! { tc qdisc replace dev "$TAG-h$i" root tbf rate "$rate" burst 128kb latency 2ms &&
+        # burst 128kb: enough for 1 Gbit/s at a 1 ms timer. latency bounds the
+        # queue: at 2 ms it dropped TCP segments under all-reduce bursts (1512
+        # drops in one benchmark run), which then waited for retransmission.
+        if ! { tc qdisc replace dev "$TAG-h$i" root tbf rate "$rate" burst 128kb latency 50ms &&
             nsenter --net="/run/netns/$node" tc qdisc replace dev eth0 root tbf rate "$rate" \
-                burst 128kb latency 2ms; }; then
+                burst 128kb latency 50ms; }; then
             warn "cannot limit node $node's link to $rate"; rc=1; continue
         fi
         mkdir -p "$DIR/fabric" && echo "$rate" > "$DIR/fabric/$node"

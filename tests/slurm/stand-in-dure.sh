@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # tests/slurm/stand-in-dure.sh run RUN_DIR/job.ini
+# tests/slurm/stand-in-dure.sh preflight [OPTIONS] RUN_DIR/job.ini   (exits 0)
 #
 # Stands in for `dure run` in tests of dure submit/render/status, through
 # their documented --dure PATH option: it keeps the contract the batch
@@ -18,8 +19,13 @@
 #     rank 0 writes the environment variables named in STAND_IN_ENV (one
 #     NAME=VALUE per line, values verbatim) to RUN_DIR/stand-in.env
 set -u
+# The batch script's first step: every node passes (the real preflight is
+# tested in tests/multinode/test_preflight.sh).
+if [ "${1:-}" = preflight ]; then
+    exit 0
+fi
 if [ "${1:-}" != run ] || [ $# -ne 2 ]; then
-    echo "usage: $0 run JOB.ini" >&2
+    echo "usage: $0 run JOB.ini | preflight ... JOB.ini" >&2
     exit 2
 fi
 spec=$2

@@ -2,7 +2,9 @@
 # tests/slurm/test_failing_job.sh - a failing job's failure is what
 # dure status reports: the state, the exit code and what it means, and the
 # end of the job's log. Once with the real dure (a job spec whose dataset
-# does not exist) and once with a stand-in failing with a data error (4).
+# does not exist: the batch script's preflight fails on the only node, so
+# the job, not a node, is at fault) and once with a stand-in failing with a
+# data error (4).
 # shellcheck source=tests/slurm/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/slurm/submit_lib.sh
@@ -31,11 +33,11 @@ t_run "dure status" 0 "$DURE" status runs/bad
 t_grep "lists the job as failed" "^job +$job +FAILED, exit $code "
 t_grep "says failed with the exit code" "^state +failed: job $job FAILED with exit code $code \("
 t_grep "shows the log" "^log +$T_TMP/runs/bad/bad_$job.out, last lines:"
-t_grep "whose end has the batch script's verdict" "^  \| dure-batch: dure run failed with exit code $code$"
-if "$DURE" help run >/dev/null 2>&1; then
-    t_grep "and dure run's own error, naming the dataset" \
-        "^error +dure: error \[.*\] .*'no/such/dataset.h5'"
-fi
+t_grep "whose end has the batch script's verdict" \
+    "^  \| dure-batch: dure preflight failed on every node: the job, not a node, is at fault: not requeued$"
+t_grep "and the preflight's error, naming the dataset" \
+    "^error +dure: error \[.*\] .*preflight: node .* failed data: .*'no/such/dataset.h5'"
+t_eq "no node was excluded" "$(cat runs/bad/excluded_nodes 2>/dev/null)" ""
 t_eq "the run did not finish" "$(test -e runs/bad/FINISHED && echo yes)" ""
 
 t_run "submit a job failing with a data error" 0 \

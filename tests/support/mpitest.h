@@ -30,6 +30,16 @@ int mpitest_run_group(const char *name, const struct CMUnitTest *tests, size_t n
 int mpitest_rank(void);
 int mpitest_size(void);
 
+/*
+ * A wait for a late peer must sleep, not spin (the waiting rank's core
+ * belongs to its compute thread): every rank but 0 pauses 300 ms, then
+ * every rank calls run(arg), a collective; rank 0, waiting inside it, must
+ * spend under a quarter of that wait on its CPU. A spin or sched_yield loop
+ * spends nearly all of it whenever the core has nothing else to run.
+ * Fails the test on rank 0 naming `what`.
+ */
+void mpitest_check_wait_sleeps(void (*run)(void *arg), void *arg, const char *what);
+
 #define MPITEST_RUN(name, tests)                                              \
     mpitest_run((name), (tests), sizeof(tests) / sizeof((tests)[0]))
 

@@ -111,10 +111,17 @@ static void test_tables(void **state)
     assert_int_equal(comm_algo_table_parse("0:ring,4097:shm,2G:native", &t), DURE_OK);
     comm_algo_table_format(&t, buf, sizeof buf);
     assert_string_equal(buf, "0:ring,4097:shm,2G:native");
-    comm_algo_table_format(comm_algo_table_builtin(1), buf, sizeof buf);
+    /* One node; 2 nodes of 2 and 3 nodes of 1 rank; nodes of unequal size. */
+    comm_algo_table_format(comm_algo_table_builtin(1, 2), buf, sizeof buf);
     assert_string_equal(buf, "0:shm");
-    comm_algo_table_format(comm_algo_table_builtin(0), buf, sizeof buf);
+    comm_algo_table_format(comm_algo_table_builtin(2, 2), buf, sizeof buf);
+    assert_string_equal(buf, "0:hier");
+    comm_algo_table_format(comm_algo_table_builtin(3, 1), buf, sizeof buf);
+    assert_string_equal(buf, "0:hier");
+    comm_algo_table_format(comm_algo_table_builtin(2, 0), buf, sizeof buf);
     assert_string_equal(buf, "0:native,1M:ring");
+    assert_int_equal(comm_algo_table_parse("0:native,64K:hier", &t), DURE_OK);
+    assert_int_equal(comm_algo_table_pick(&t, 65536), COMM_ALGO_HIER);
 
     dure_log_set_quiet(1);
     const struct {
@@ -124,7 +131,7 @@ static void test_tables(void **state)
         {"1K:shm", "must start at size 0"},
         {"0:shm,1M:ring,1M:native", "not larger than the one before"},
         {"0:shm,2M:ring,1M:native", "not larger than the one before"},
-        {"0:auto", "'auto' is not one of native, ring, shm"},
+        {"0:auto", "'auto' is not one of native, ring, shm, hier"},
         {"0:fast", "'fast' is not one of"},
         {"0shm", "is not SIZE:ALGO"},
         {"x:shm", "'x' is not a size"},
@@ -174,6 +181,35 @@ static void test_names_and_sizes(void **state)
     assert_int_equal(comm_parse_bytes("4KB", &n), -1);
     assert_int_equal(comm_parse_bytes("", &n), -1);
     assert_int_equal(comm_parse_bytes(NULL, &n), -1);
+}
+
+/* The registry: this build's list (nccl first when built with CUDA), each
+ * entry named as the job spec names it, capable of float32 and auto, and
+ * the last one, auto's fallback, on host memory. */
+static void test_registry(void **state)
+{
+    (void)state;
+    const char *want[] = {
+#if DURE_HAVE_CUDA
+        "nccl",
+#endif
+        "mpi",
+    };
+    const size_t nwant = sizeof want / sizeof want[0];
+    size_t n = 0;
+    for (const struct comm_backend_entry *const *e = comm_backends; *e; e++, n++) {
+        assert_true(n < nwant);
+        assert_string_equal((*e)->name, want[n]);
+        assert_string_equal(comm_backend_name((*e)->id), (*e)->name);
+        assert_true((*e)->reduce_dtypes & (*e)->copy_dtypes & COMM_BIT(COMM_F32));
+        assert_true((*e)->usable && (*e)->create);
+        assert_true((*e)->algo_table || (*e)->algo_hint);
+        if (!comm_backends[n + 1]) {
+            assert_int_equal((*e)->memory, COMM_MEM_HOST);
+            assert_int_equal((*e)->usable(), 1);
+        }
+    }
+    assert_int_equal(n, nwant);
 }
 
 /* The scalar reference: left to right, then one division. */
@@ -247,6 +283,7 @@ int main(void)
         cmocka_unit_test(test_addresses),
         cmocka_unit_test(test_tables),
         cmocka_unit_test(test_names_and_sizes),
+        cmocka_unit_test(test_registry),
         cmocka_unit_test(test_reduce_kernels),
     };
     return cmocka_run_group_tests_name("coll_unit", tests, NULL, NULL);

@@ -156,6 +156,12 @@ static void test_long_lines(void **state)
     assert_string_equal(s->data.path, path);
     assert_int_equal(s->run.steps, 7);
     jobspec_free(s);
+    /* A short value whose bytes are the parser's long-line marker is that
+     * value, after a long line or without one, and refused as such (found by
+     * fuzz_jobspec: it was taken for the marker, with a stale or NULL value). */
+    snprintf(text, sizeof text, "[data]\npath = %s\n[env]\nMARK = \001long\n", path);
+    load_fails(text, NULL, "env.MARK: control character 0x01");
+    load_fails("[env]\nMARK = \001long\n" MIN_SPEC, NULL, "env.MARK: control character 0x01");
 }
 
 static void test_derived_values(void **state)
@@ -243,7 +249,7 @@ static void test_file_errors(void **state)
     load_fails(MIN_SPEC "[slurm]\njob_name = a$b\n", NULL,
                "slurm.job_name = 'a$b': character '$' not allowed in a job name");
     load_fails(MIN_SPEC "[parallel]\nalgo_table = 0:native,1M:tree\n", NULL,
-               "unknown algorithm 'tree'; allowed: native, ring, shm");
+               "unknown algorithm 'tree'; allowed: native, ring, shm, hier");
     load_fails(MIN_SPEC "[parallel]\nalgo_table = 1K:ring\n", NULL,
                "the first entry must start at size 0");
     load_fails(MIN_SPEC "[parallel]\nalgo_table = 0:ring,2M:shm,1M:native\n", NULL,

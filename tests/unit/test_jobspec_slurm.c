@@ -136,17 +136,23 @@ static void test_render(void **state)
     char *script = NULL;
     assert_int_equal(slurm_render(&job, &script), DURE_OK);
     const char *want[] = {
+        /* one rank per GPU: each task bound to exactly one GPU */
         "#!/bin/bash\n#SBATCH --job-name=r\n#SBATCH --nodes=2\n#SBATCH --ntasks-per-node=4\n"
-        "#SBATCH --gpus-per-node=4\n#SBATCH --cpus-per-task=1\n#SBATCH --time=1:00:00\n"
+        "#SBATCH --gpus-per-node=4\n#SBATCH --gpu-bind=single:1\n"
+        "#SBATCH --cpus-per-task=1\n#SBATCH --time=1:00:00\n"
         "#SBATCH --partition=gpu\n#SBATCH --exclude=\"n[01-03]\"\n"
         "#SBATCH --signal=USR2@300\n#SBATCH --no-requeue\n#SBATCH --open-mode=append\n"
         "#SBATCH --output=\"/w d/runs/r/%x_%j.out\"\n#SBATCH --chdir=\"/w d\"\n"
         "# job spec hash: ",
         "\ndure='/opt/dure bin/dure'\n",
         "\nrun_dirs=('/w d/runs/r')\n",
-        "\nmax_restarts=3\nrequeue=0\n",
+        "\nmax_restarts=3\nrequeue=0\nexclude='n[01-03]'\n",
         "\nexport X='it'\\''s $(x)'\n",
         "\nexport SRUN_CPUS_PER_TASK=1\n",
+        /* preflight first, its bad nodes into the run's exclusion list */
+        "\nsrun --mpi=pmix --kill-on-bad-exit=1 \"$dure\" preflight --bad-nodes \"$excluded\" "
+        "\"$spec\" || rc=$?\n",
+        "\nexcluded=$run_dir/excluded_nodes\n",
         "\nsrun --mpi=pmix --kill-on-bad-exit=1 \"$dure\" run \"$spec\" &\n",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {

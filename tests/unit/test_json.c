@@ -120,6 +120,9 @@ static void fill_numbers(struct json_writer *w)
     json_float(w, INFINITY);
     json_double(w, -0.0);
     json_double(w, 1e300);
+    json_number(w, 1.0 / 3.0, 6);
+    json_number(w, NAN, 6);
+    json_number(w, 12345678.0, 3);
     json_end_array(w);
 }
 
@@ -130,7 +133,8 @@ static void test_numbers_round_trip(void **state)
     char *s = write_to_string(fill_numbers, 0, &st);
     assert_int_equal(st, DURE_OK);
     assert_string_equal(
-        s, "[0.10000000000000001,0.100000001,null,null,-0,1.0000000000000001e+300]");
+        s, "[0.10000000000000001,0.100000001,null,null,-0,1.0000000000000001e+300,"
+           "0.333333,null,1.23e+07]");
     json_doc_t *doc = NULL;
     assert_int_equal(json_parse(s, strlen(s), "numbers", &doc), DURE_OK);
     const struct json_value *v = json_root(doc)->child;
@@ -205,6 +209,23 @@ static void test_reader_values(void **state)
     json_free(doc);
 }
 
+static void test_reader_value_lines(void **state)
+{
+    (void)state;
+    /* lines of values, for readers that name the line of a bad field */
+    const char *text = "{\n  \"a\": 1,\r\n  \"b\":\n\n    [\"x\\ny\",\n     {\"c\": null}]\n}";
+    json_doc_t *doc = NULL;
+    assert_int_equal(json_parse(text, strlen(text), "t.json", &doc), DURE_OK);
+    const struct json_value *r = json_root(doc);
+    assert_int_equal(r->line, 1);
+    assert_int_equal(json_get(r, "a")->line, 2);
+    const struct json_value *b = json_get(r, "b");
+    assert_int_equal(b->line, 5);
+    assert_int_equal(b->child->line, 5);    /* an escaped newline is not a line */
+    assert_int_equal(json_get(b->child->next, "c")->line, 6);
+    json_free(doc);
+}
+
 static void expect_error(const char *text, const char *where, const char *what)
 {
     json_doc_t *doc = NULL;
@@ -263,6 +284,27 @@ static void test_line_number_scan(void **state)
     assert_true(v == 99);
 }
 
+/* Lines found by fuzz_json (tests/fuzz/regress/json): the scanner reads the
+ * member the parser reads, and nothing else. */
+static void test_line_number_members_only(void **state)
+{
+    (void)state;
+    double v = 0;
+    assert_int_equal(json_line_number("{\"metric\":\"loss\",\"loss\":2}", "loss", &v), 1);
+    assert_true(v == 2.0); /* a string value spelled like the key is not the key */
+    assert_int_equal(json_line_number("{\"a\":{\"loss\":1},\"loss\":2}", "loss", &v), 1);
+    assert_true(v == 2.0); /* nested members are not top-level ones */
+    assert_int_equal(json_line_number("{\"lr\"\t\n:\t0.5}", "lr", &v), 1);
+    assert_true(v == 0.5); /* any JSON blank around the colon */
+    assert_int_equal(json_line_number("{\"lo\\u0073s\":3,\"loss\":4}", "loss", &v), 1);
+    assert_true(v == 3.0); /* keys compare decoded; the first member counts */
+    v = 99;
+    assert_int_equal(json_line_number("{\"loss\":\"x\",\"loss\":5}", "loss", &v), 0);
+    assert_int_equal(json_line_number("{\"x\":0x10}", "x", &v), 0); /* strtod's, not JSON's */
+    assert_int_equal(json_line_number("{\"x\":1e999}", "x", &v), 0); /* not finite */
+    assert_true(v == 99);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -271,8 +313,10 @@ int main(void)
         cmocka_unit_test(test_numbers_round_trip),
         cmocka_unit_test(test_writer_reports_misuse),
         cmocka_unit_test(test_reader_values),
+        cmocka_unit_test(test_reader_value_lines),
         cmocka_unit_test(test_reader_rejects),
         cmocka_unit_test(test_line_number_scan),
+        cmocka_unit_test(test_line_number_members_only),
     };
     return cmocka_run_group_tests_name("json", tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/status.h"
+#include "common/timing.h"
 #include "train/metrics.h"
 #include "device/device.h"
 #include "launcher/ranks.h"

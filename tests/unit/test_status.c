@@ -89,6 +89,11 @@ static void test_exit_codes(void **state)
     assert_int_equal(dure_exit_code(DURE_ERR_TIMEOUT), DURE_EXIT_WATCHDOG);
     assert_int_equal(dure_exit_code(DURE_ERR_INTERRUPTED), DURE_EXIT_PREEMPTED);
     assert_int_equal(dure_exit_code(DURE_ERR_HDF5), DURE_EXIT_FAILURE);
+    /* Every defined code has its own meaning; an undefined one is a failure. */
+    assert_string_equal(dure_exit_meaning(DURE_EXIT_DATA), "dataset missing or invalid");
+    assert_string_equal(dure_exit_meaning(DURE_EXIT_PREEMPTED),
+                        "stopped by a signal, checkpoint saved");
+    assert_string_equal(dure_exit_meaning(42), "failure");
     assert_int_equal(DURE_EXIT_PREEMPTED, 75);
     assert_int_equal(DURE_EXIT_WATCHDOG, 124);
 }

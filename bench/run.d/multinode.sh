@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# bench/run.d/multinode.sh BUILD - dure across nodes, on a 2-node namespaced
+# Slurm cluster this script brings up and tears down itself
+# (tests/slurm/cluster.sh, 1 CPU per node), with the fabric limited to
+# 1 Gbit/s and unlimited; every figure beside its peer measured in the same
+# run:
+#   mn_p2p_FABRIC                the link: a 2-rank MPI_Bcast of 16 MiB (one
+#                                send), the peer of the busbw figures below
+#   mn_allreduce_2x1_SIZE_FABRIC dure's all-reduce (table: hier) against
+#                                MPI_Allreduce, interleaved (`dure bench
+#                                --compare`), 4 KiB..16 MiB (target >= 0.95x)
+#   mn_allreduce_vs_link_2x1_SIZE_FABRIC  its busbw against the link, >= 1 MiB
+#                                (target >= 0.8)
+#   mn_hier_vs_ring_2x2_SIZE_FABRIC  2 nodes x 2 ranks: algo hier against the
+#                                flat ring, 4-16 MiB (target >= 1.3x)
+#   mn_weak_scaling_FABRIC       `dure run` 2 nodes x 1 rank against twice
+#                                1 node x 1 rank, overlap on (target >= 0.8)
+#   mn_comm_exposed_FABRIC       its exposed communication against the step
+# Lines "bench: NAME: VALUE UNIT (PEER: VALUE UNIT, ratio R)"; JSON in
+# bench/results/multinode.json. DURE_CLUSTER_TAG / DURE_CLUSTER_NET pick the
+# cluster's names (default: a random tag).
+set -u
+BUILD=${1:-build}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT" || exit 1
+DURE=${DURE:-$ROOT/$BUILD/dure}
+CLUSTER=$ROOT/tests/slurm/cluster.sh
+FABRICS=${DURE_BENCH_FABRICS:-1gbit none}
+STEPS=${DURE_BENCH_MN_STEPS:-30}
+WARM=10
+[ "$(id -u)" -eq 0 ] || { echo "multinode.sh: the namespaced cluster needs root: skipped"; exit 0; }
+mkdir -p bench/results
+TMP=$(mktemp -d /tmp/dure-bench-mn.XXXXXX)
+# The cluster goes down whatever happens, then its directory.
+trap 'bash "$CLUSTER" down "$TMP/cluster" > /dev/null 2>&1; rm -rf "$TMP"' EXIT
+trap 'exit 1' INT TERM HUP
+
+echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+mkdir -p "$TMP/cluster"
+DURE_CLUSTER_NODES=2 DURE_CLUSTER_CPUS=1 \
+    DURE_CLUSTER_TAG="${DURE_CLUSTER_TAG:-b$(od -An -N2 -tx2 /dev/urandom | tr -d ' ')}" \
+    bash "$CLUSTER" up "$TMP/cluster" || exit 1
+# shellcheck disable=SC1091
+. "$TMP/cluster/env.sh"
+
+"$DURE" data gen -o "$TMP/data.h5" --episodes 64 --length 2048 --channels 8 --seed 3 \
+    > "$TMP/gen.log" 2>&1 || { cat "$TMP/gen.log"; exit 1; }
+# bench/job-demo.ini with fixed work per rank: one micro-batch of 64
+# windows per step, so that the whole backward pass can hide the exchange
+# (accumulation would leave only the last micro-batch's backward to hide it
+# behind), in 0.5 MiB buckets (the last one is exposed).
+
+bench() { # NAME SRUN_ARGS -- DURE_BENCH_ARGS
+    local name=$1; shift
+    local srun_args=()
+    while [ "$1" != -- ]; do srun_args+=("$1"); shift; done
+    shift
+    timeout 600 srun --mpi=pmix "${srun_args[@]}" "$DURE" bench "$@" --json "$TMP/$name.json" \
+        > "$TMP/$name.log" 2>&1 || { cat "$TMP/$name.log"; exit 1; }
+    grep -v '^#  ' "$TMP/$name.log" | grep '^#' | head -3
+}
+run_job() { # NAME NODES GLOBAL_BATCH
+    timeout 600 srun --mpi=pmix -N "$2" -n "$2" "$DURE" run "$ROOT/bench/job-demo.ini" \
+        --set data.path="$TMP/data.h5" --set run.steps="$STEPS" --set optim.micro_batch=64 \
+        --set parallel.bucket_mb=0.5 --set run.dir="$TMP/$1" \
+        --set optim.global_batch="$3" > "$TMP/$1.log" 2>&1 ||
+        { tail -30 "$TMP/$1.log"; exit 1; }
+}
+
+for fabric in $FABRICS; do
+    bash "$CLUSTER" fabric "$TMP/cluster" "$fabric" > /dev/null || exit 1
+    bench "p2p_$fabric" -N2 -n2 -- broadcast --algo native -b 16M -e 16M -n 3 -w 1 -R 5
+    bench "ar2x1_$fabric" -N2 -n2 -- allreduce --compare -b 4K -e 16M -f 4 -n 4 -w 2 -R 5
+    # Interleaved repetitions of the two algorithms, so load changes hit both.
+    for rep in 1 2 3; do
+        for algo in hier ring; do
+            bench "ar2x2_${algo}_${fabric}_$rep" -N2 -n4 --overcommit -- allreduce --algo "$algo" \
+                -b 4M -e 16M -f 2 -n 3 -w 1 -R 3
+        done
+    done
+    for rep in 1 2 3; do
+        run_job "one_${fabric}_$rep" 1 64
+        run_job "two_${fabric}_$rep" 2 128
+    done
+done
+
+/usr/bin/python3 - "$TMP" bench/results/multinode.json "$WARM" "$FABRICS" <<'PY' || exit 1
+import json, statistics, sys
+tmp, out, warm, fabrics = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split()
+res = []
+
+def size_name(b):
+    for unit, shift in (("G", 30), ("M", 20), ("K", 10)):
+        if b >= 1 << shift and b % (1 << shift) == 0:
+            return "%d%s" % (b >> shift, unit)
+    return str(b)
+
+def report(name, v, unit, peer, pv, target):
+    ratio = v / pv if pv > 0 else 0.0
+    print("bench: %s: %.4g %s (%s: %.4g %s, ratio %.3f)" % (name, v, unit, peer, pv, unit, ratio))
+    res.append({"name": name, "value": round(v, 6), "unit": unit, "peer": peer,
+                "peer_value": round(pv, 6), "ratio": round(ratio, 4), "target": target})
+
+def load(name):
+    return json.load(open("%s/%s.json" % (tmp, name)))
+
+def steps(name):
+    rows = [json.loads(l) for l in open("%s/%s/metrics.jsonl" % (tmp, name))]
+    return [r for r in rows if "loss" in r and r["step"] > warm]
+
+def med(names, key):
+    return statistics.median(statistics.median(r[key] for r in steps(n)) for n in names)
+
+for f in fabrics:
+    tag = "1gbit" if f == "1gbit" else "unlimited" if f == "none" else f
+    link = load("p2p_" + f)["results"][0]["in_place"]["algbw_gbs"]
+    report("mn_p2p_" + tag, link, "GB/s", "nominal 1 Gbit/s" if f == "1gbit" else "itself",
+           0.125 if f == "1gbit" else link, "measured")
+    for r in load("ar2x1_" + f)["results"]:
+        s = size_name(r["size"])
+        d, m = r["dure"]["busbw_gbs"], r["mpi_native"]["busbw_gbs"]
+        report("mn_allreduce_2x1_%s_%s" % (s, tag), d, "GB/s", "MPI_Allreduce", m, ">= 0.95")
+        if r["size"] >= 1 << 20:
+            report("mn_allreduce_vs_link_2x1_%s_%s" % (s, tag), d, "GB/s",
+                   "link p2p", link, ">= 0.8")
+    by = {}
+    for algo in ("hier", "ring"):
+        for rep in (1, 2, 3):
+            for r in load("ar2x2_%s_%s_%d" % (algo, f, rep))["results"]:
+                by.setdefault((algo, r["size"]), []).append(
+                    0.5 * (r["out_of_place"]["busbw_gbs"] + r["in_place"]["busbw_gbs"]))
+    for size in sorted({k[1] for k in by}):
+        h, g = statistics.median(by[("hier", size)]), statistics.median(by[("ring", size)])
+        report("mn_hier_vs_ring_2x2_%s_%s" % (size_name(size), tag), h, "GB/s",
+               "flat ring", g, ">= 1.3")
+    one = ["one_%s_%d" % (f, k) for k in (1, 2, 3)]
+    two = ["two_%s_%d" % (f, k) for k in (1, 2, 3)]
+    t1, t2 = med(one, "timesteps_per_s"), med(two, "timesteps_per_s")
+    report("mn_weak_scaling_" + tag, t2, "timesteps/s", "2 x 1 node", 2 * t1, ">= 0.8")
+    ce, st = med(two, "comm_exposed_s"), med(two, "step_s")
+    report("mn_comm_exposed_" + tag, 1e3 * ce, "ms/step", "step time", 1e3 * st, "reported")
+json.dump(res, open(out, "w"), indent=1)
+PY
+echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# tests/mpi/test_tune.sh - `dure tune` end to end on 2 ranks: a small sweep
+# writes every file (model, dure table, Open MPI rules, profile, PNG), each
+# accepted by what reads it (Open MPI applies the rules, dure the table and
+# the profile); --verify measures them against the defaults; a corrupted
+# result writes nothing and names the algorithm and size; the health
+# verdict against a baseline and between node pairs; bad input.
+. "$(dirname "$0")/../lib.sh"
+: "${DURE_BUILD:=$T_ROOT/build}"
+out=$T_TMP/out
+quick=(-b 4K -e 256K -f 4 -n 2 -w 1 -R 3 --link-bytes 64K)
+
+t_run "a small sweep" 0 mpirun -np 2 "$DURE" tune -o "$out" "${quick[@]}"
+t_grep "Open MPI's allreduce algorithms were measured" '^# allreduce +node +ompi default, basic_linear'
+t_grep "dure's algorithms were measured" '^# broadcast +node +dure native, ring, shm: 4 sizes'
+t_grep "a model line per series" '^  allgather +node +ompi +ring +[0-9.]+ +[0-9.]+ +[0-9.-]+ +[0-9.]+% [0-9]'
+t_grep "the fit's error at every size" '^    error per size \(%\): [-+][0-9.]+ [-+][0-9.]+ [-+][0-9.]+ [-+][0-9.]+$'
+t_grep "the worst fit error as a bench line" '^bench: tune_fit_worst_error: [0-9.]+ % \(tolerance: 15.00 %, ratio [0-9.]+\)$'
+t_grep "the table chosen" '^dure tune: algorithm table 0:[a-z]+'
+for f in tune.json algo_table.ini ompi_rules.conf profile.ini tune.png; do
+    if [ -s "$out/$f" ]; then t_ok "wrote $f"; else t_fail "no $f"; fi
+done
+if [ "$(head -c 8 "$out/tune.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]; then
+    t_ok "tune.png is a PNG"
+else
+    t_fail "tune.png is not a PNG"
+fi
+if [ -e "$out/nccl_tuner.conf" ]; then t_fail "nccl_tuner.conf without the nccl backend"
+else t_ok "no nccl_tuner.conf on the mpi backend"; fi
+
+# The model: what dure plan reads (tune/README.md documents it).
+if /usr/bin/python3 - "$out/tune.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["format"] == 1 and d["kind"] == "dure-tune"
+assert d["world"] == {"ranks": 2, "nodes": 1, "host0": d["world"]["host0"]}
+fams = {(s["collective"], s["family"]) for s in d["series"]}
+for c in ("allreduce", "reducescatter", "allgather", "broadcast"):
+    assert (c, "dure") in fams and (c, "ompi") in fams, c
+for s in d["series"]:
+    assert [p["bytes"] for p in s["points"]] == [4096, 16384, 65536, 262144], s["algorithm"]
+    for p in s["points"]:
+        assert p["wrong"] == 0 and p["time_s"] > 0 and p["busbw_gbs"] > 0
+        assert abs(p["predicted_s"] / p["time_s"] - 1 - p["error"]) < 1e-9
+    pieces = s["fit"]["pieces"]
+    assert 1 <= len(pieces) <= 2 and all(q["alpha_s"] >= 0 and q["beta_s_per_byte"] >= 0 for q in pieces)
+    worst = max(abs(p["error"]) for p in s["points"])
+    assert abs(worst - s["fit"]["worst_error"]) < 1e-9
+    assert s["fit"]["within_tolerance"] == (worst <= 0.15)
+assert d["choices"]["algo_table"].startswith("0:")
+assert d["files"]["ompi_rules"] == "ompi_rules.conf" and d["files"]["nccl_tuner"] is None
+PY
+then t_ok "tune.json holds every series, point, piece and error"; else t_fail "tune.json content"; fi
+
+# The files are accepted by what reads them.
+table=$(sed -n 's/^algo_table = //p' "$out/algo_table.ini")
+t_run "dure accepts the emitted table" 0 mpirun -np 2 "$DURE" bench allreduce -b 4K -e 4K \
+    -n 1 -w 0 -R 1 --algo-table "$table"
+cat > "$T_TMP/job.ini" <<INI
+[data]
+path = none.h5
+[slurm]
+profile = tuned
+INI
+t_run "the profile section renders into a batch script" 0 env DURE_PROFILES="$out/profile.ini" \
+    "$DURE" render "$T_TMP/job.ini"
+t_grep "it exports the table" "^export DURE_ALGO_TABLE='?$table'?$"
+t_grep "and Open MPI's rules file" "^export OMPI_MCA_coll_tuned_dynamic_rules_filename='?/.*/ompi_rules.conf'?$"
+bin=$DURE_BUILD/tests/mpi/test_tune_ompi
+fps=$T_TMP/fps
+t_run "fingerprints of Open MPI's allreduce algorithms" 0 env DURE_TUNE_TEST_FPS="$fps" \
+    mpirun -np 2 -x DURE_TUNE_TEST_FPS "$bin"
+t_run "Open MPI applies a rules file dure wrote (a choice told apart from its default)" 0 \
+    env DURE_TUNE_TEST_FPS="$fps" DURE_TUNE_TEST_RULES="$fps.rules" DURE_TUNE_TEST_DISTINCT=1 \
+    mpirun -np 2 -x DURE_TUNE_TEST_FPS -x DURE_TUNE_TEST_RULES -x DURE_TUNE_TEST_DISTINCT "$bin"
+t_run "Open MPI applies the emitted rules as dure's parser reads them" 0 \
+    env DURE_TUNE_TEST_FPS="$fps" DURE_TUNE_TEST_RULES="$out/ompi_rules.conf" \
+    mpirun -np 2 -x DURE_TUNE_TEST_FPS -x DURE_TUNE_TEST_RULES "$bin"
+
+# --verify: the emitted settings against the defaults, interleaved.
+t_run "--verify" 0 mpirun -np 2 "$DURE" tune --verify "$out" -R 3
+t_grep "a speed-up per size" '^  allreduce +ompi +64K +[a-z_]+ +default +[0-9.]+ +[0-9.]+ +[0-9.]+'
+t_grep "the Open MPI verdict" '^verify: ompi: lowest speed-up [0-9.]+ over 16 size\(s\) \(target >= 1.0\)'
+t_grep "the dure table verdict" '^verify: dure: lowest speed-up [0-9.]+ over 16 size\(s\)'
+if /usr/bin/python3 - "$out/verify.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+rows = d["rows"]
+assert len(rows) == 32 and all(r["wrong"] == 0 and r["speedup"] > 0 for r in rows)
+assert {r["family"] for r in rows} == {"dure", "ompi"}
+PY
+then t_ok "verify.json has a row per family, collective and size"; else t_fail "verify.json content"; fi
+
+# A wrong result: no tuning file, and the algorithm and size are named.
+bad=$T_TMP/bad
+t_run "a corrupted result fails the sweep" 1 env DURE_BENCH_CORRUPT=1 mpirun -np 2 \
+    -x DURE_BENCH_CORRUPT "$DURE" tune -o "$bad" -b 4K -e 4K -n 1 -w 0 -R 1 --collectives allreduce
+t_grep "the algorithm and size are named" 'dure tune: allreduce node level, dure native, 4K: [0-9]+ wrong element'
+t_grep "and nothing is written" 'no tuning file written'
+if [ -e "$bad" ]; then t_fail "the output directory exists after a wrong result"
+else t_ok "no output directory after a wrong result"; fi
+
+# Health against a baseline: one 1000x faster (beyond any noise here) makes
+# this run unhealthy.
+/usr/bin/python3 - "$out/tune.json" "$T_TMP/fast.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for s in d["series"]:
+    for p in s["points"]:
+        p["busbw_gbs"] *= 1000
+json.dump(d, open(sys.argv[2], "w"), indent=2)
+PY
+t_run "a baseline 1000x faster: unhealthy" 11 mpirun -np 2 "$DURE" tune --baseline "$T_TMP/fast.json" \
+    "${quick[@]}" --collectives allreduce --families dure
+t_grep "a finding names collective, level, algorithm and size" \
+    '^health: allreduce node level, dure shm, 64K: busbw [0-9.e+-]+ GB/s, baseline [0-9.e+-]+ GB/s \([0-9]+% lower\)$'
+t_grep "the verdict" '^health: UNHEALTHY: 12 finding\(s\) at a threshold of 20%$'
+/usr/bin/python3 - "$out/tune.json" "$T_TMP/shape.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["world"]["ranks"] = 4
+json.dump(d, open(sys.argv[2], "w"), indent=2)
+PY
+t_run "a baseline of another shape" 3 mpirun -np 2 "$DURE" tune --baseline "$T_TMP/shape.json" \
+    -b 4K -e 4K -n 1 -w 0 -R 1 --collectives allreduce --families dure
+t_grep "is named" "baseline .*/shape.json was measured on 4 rank\(s\) on 1 node\(s\); this run has 2 on 1"
+/usr/bin/python3 - "$out/tune.json" "$T_TMP/broken.json" <<'PY'
+import sys
+text = open(sys.argv[1]).read().replace('"busbw_gbs": ', '"busbw_gbs": "x", "y": ', 1)
+open(sys.argv[2], "w").write(text)
+PY
+line=$(grep -n '"busbw_gbs": "x"' "$T_TMP/broken.json" | cut -d: -f1)
+t_run "a malformed baseline" 4 mpirun -np 2 "$DURE" tune --baseline "$T_TMP/broken.json" \
+    -b 4K -e 4K -n 1 -w 0 -R 1
+t_grep "names file, line and field" "broken.json:$line: series\[0\].points\[0\]: field 'busbw_gbs' must be a number"
+n=$(printf '%s\n' "$T_OUT" | grep -c "must be a number")
+t_eq "one message, not one per rank" "$n" 1
+
+# Node pairs: every rank a node of its own, the link between ranks 0 and 2
+# slowed by 2 ms per exchange (64 KiB otherwise take about 0.1 ms; the
+# threshold leaves room for the noise of 3 ranks on 2 cores).
+t_run "a slow link is found" 11 env DURE_TUNE_RANK_AS_NODE=1 DURE_TUNE_SLOW_LINK=0:2 \
+    mpirun --oversubscribe -np 3 -x DURE_TUNE_RANK_AS_NODE -x DURE_TUNE_SLOW_LINK \
+    "$DURE" tune -o "$T_TMP/links" -b 4K -e 4K -n 1 -w 0 -R 1 --collectives allreduce \
+    --families dure --link-bytes 64K --threshold 80
+t_grep "by host names" '^health: slow link [^ ]+:0 <-> [^ ]+:2: [0-9.e+-]+ GB/s, the fastest of 3 links'
+n=$(printf '%s\n' "$T_OUT" | grep -c '^health: slow link')
+t_eq "only that link" "$n" 1
+if grep -q '"links": \[$' "$T_TMP/links/tune.json" && [ "$(grep -c '"gbs"' "$T_TMP/links/tune.json")" = 3 ]; then
+    t_ok "tune.json records the 3 links"
+else
+    t_fail "tune.json lacks the links"
+fi
+
+# A malformed rules file in a --verify directory names file, line and field.
+cp -r "$out" "$T_TMP/v2"
+sed -i '0,/^0 0 0 0 /s//0 x 0 0 /' "$T_TMP/v2/ompi_rules.conf"
+rline=$(grep -n '^0 x 0 0' "$T_TMP/v2/ompi_rules.conf" | head -1 | cut -d: -f1)
+t_run "--verify with a malformed rules file" 4 mpirun -np 2 "$DURE" tune --verify "$T_TMP/v2"
+t_grep "names it" "v2/ompi_rules.conf:$rline: algorithm \(allreduce, communicators of 0, message rule 1\): expected a non-negative decimal integer, found 'x'"
+
+# Usage errors exit 2 before MPI starts.
+t_run "no output, verify or baseline" 2 "$DURE" tune
+t_grep "says what is needed" 'give -o DIR, --verify DIR or --baseline FILE'
+t_run "an unknown family" 2 "$DURE" tune -o "$T_TMP/x" --families dure,mkl
+t_grep "named" "--families: 'mkl' is not one of"
+t_run "dure help tune" 0 "$DURE" help tune
+t_grep "lists the files" 'ompi_rules.conf +Open MPI coll_tuned dynamic rules'
+
+# No GPU: the nccl backend fails with one clear message.
+if ! "$DURE" --version | grep -qE 'CUDA driver: +[0-9]'; then
+    t_run "backend nccl without a GPU" 6 mpirun -np 2 "$DURE" tune -o "$T_TMP/nccl" --backend nccl \
+        -b 4K -e 4K
+    t_grep "one clear message" 'parallel.backend = mpi'
+fi
+t_done

@@ -1,0 +1,192 @@
+/* tests/unit/test_tune_fit.c - alpha-beta fits: exact lines recovered, the
+ * minimax property against a brute-force search, pieces where one line
+ * cannot fit, predictions, crossovers and bad input. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <math.h>
+#include <string.h>
+
+#include "tune/fit.h"
+
+static void test_exact_line_recovered(void **state)
+{
+    (void)state;
+    struct tune_point p[8];
+    for (int i = 0; i < 8; i++) {
+        p[i].bytes = 4096.0 * pow(4, i);
+        p[i].sec = 5e-6 + 1e-10 * p[i].bytes;
+    }
+    double a, b, e;
+    assert_int_equal(tune_fit_line(p, 8, &a, &b, &e), DURE_OK);
+    assert_true(fabs(a / 5e-6 - 1) < 1e-9);
+    assert_true(fabs(b / 1e-10 - 1) < 1e-9);
+    assert_true(e < 1e-9);
+
+    struct tune_fit f;
+    assert_int_equal(tune_fit_points(p, 8, 0.15, &f), DURE_OK);
+    assert_int_equal(f.npieces, 1);
+    assert_true(fabs(tune_fit_predict(&f, 1e6) / (5e-6 + 1e-4) - 1) < 1e-9);
+}
+
+/* The worst relative error of a line over the points. */
+static double worst(const struct tune_point *p, int n, double a, double b)
+{
+    double w = 0;
+    for (int i = 0; i < n; i++) {
+        w = fmax(w, fabs((a + b * p[i].bytes) / p[i].sec - 1));
+    }
+    return w;
+}
+
+static void test_minimax_beats_any_line(void **state)
+{
+    (void)state;
+    /* Noisy times around 2 us + 1 ns/KiB: no line fits exactly. */
+    static const double noise[9] = {1.07, 0.93, 1.12, 0.96, 1.02, 0.88, 1.09, 0.97, 1.05};
+    struct tune_point p[9];
+    for (int i = 0; i < 9; i++) {
+        p[i].bytes = 1024.0 * pow(2, i);
+        p[i].sec = (2e-6 + 1e-12 * p[i].bytes) * noise[i];
+    }
+    double a, b, e;
+    assert_int_equal(tune_fit_line(p, 9, &a, &b, &e), DURE_OK);
+    assert_true(a >= 0 && b >= 0);
+    assert_true(fabs(e - worst(p, 9, a, b)) < 1e-12);
+    /* No line on a fine grid around the answer does better. */
+    double grid_best = INFINITY;
+    for (int i = 0; i <= 400; i++) {
+        for (int j = 0; j <= 400; j++) {
+            double ga = 4e-6 * i / 400, gb = 4e-12 * j / 400;
+            grid_best = fmin(grid_best, worst(p, 9, ga, gb));
+        }
+    }
+    assert_true(e <= grid_best + 1e-9);
+    /* and the least-squares line (unweighted) is worse: the fit is not it */
+    double sx = 0, sy = 0, sxx = 0, sxy = 0;
+    for (int i = 0; i < 9; i++) {
+        sx += p[i].bytes;
+        sy += p[i].sec;
+        sxx += p[i].bytes * p[i].bytes;
+        sxy += p[i].bytes * p[i].sec;
+    }
+    double lb = (9 * sxy - sx * sy) / (9 * sxx - sx * sx), la = (sy - lb * sx) / 9;
+    assert_true(worst(p, 9, la, lb) > e + 0.01);
+}
+
+static void test_pieces_where_one_line_cannot_fit(void **state)
+{
+    (void)state;
+    /* A protocol change at 64 KiB: latency and bandwidth both jump. */
+    struct tune_point p[10];
+    for (int i = 0; i < 10; i++) {
+        double x = 4096.0 * pow(2, i);
+        p[i].bytes = x;
+        p[i].sec = x < 65536 ? 1e-6 + 1e-10 * x : 3e-5 + 4e-10 * x;
+    }
+    double a, b, e;
+    assert_int_equal(tune_fit_line(p, 10, &a, &b, &e), DURE_OK);
+    assert_true(e > 0.15);   /* one line is not good enough */
+
+    struct tune_fit f;
+    assert_int_equal(tune_fit_points(p, 10, 0.15, &f), DURE_OK);
+    assert_int_equal(f.npieces, 2);
+    assert_true(f.worst_err < 1e-9);
+    assert_true(f.piece[0].lo == 4096 && f.piece[0].hi == 32768);
+    assert_true(f.piece[1].lo == 65536 && f.piece[1].hi == p[9].bytes);
+    assert_true(fabs(f.piece[1].alpha / 3e-5 - 1) < 1e-6);
+    assert_true(fabs(f.piece[1].beta / 4e-10 - 1) < 1e-6);
+    /* predictions use the piece that holds the size, extrapolating at the ends */
+    assert_true(fabs(tune_fit_predict(&f, 16384) / (1e-6 + 1e-10 * 16384) - 1) < 1e-9);
+    assert_true(fabs(tune_fit_predict(&f, 1e9) / (3e-5 + 4e-10 * 1e9) - 1) < 1e-6);
+    assert_true(fabs(tune_fit_predict(&f, 100) / (1e-6 + 1e-10 * 100) - 1) < 1e-6);
+
+    /* a looser tolerance takes one line */
+    assert_int_equal(tune_fit_points(p, 10, e + 0.01, &f), DURE_OK);
+    assert_int_equal(f.npieces, 1);
+    assert_true(fabs(f.worst_err - e) < 1e-12);
+}
+
+static void test_pieces_span_two_sizes(void **state)
+{
+    (void)state;
+    /* one size 3x off: a one-size piece would "fit" it exactly; pieces span
+     * at least two sizes, so the fit says it cannot meet the tolerance */
+    struct tune_point p[5];
+    for (int i = 0; i < 5; i++) {
+        p[i].bytes = 4096.0 * pow(4, i);
+        p[i].sec = (2e-6 + 1e-10 * p[i].bytes) * (i == 4 ? 3.0 : 1.0);
+    }
+    struct tune_fit f;
+    assert_int_equal(tune_fit_points(p, 5, 0.15, &f), DURE_OK);
+    assert_true(f.npieces <= 2);
+    for (int i = 0; i < f.npieces; i++) {
+        assert_true(f.piece[i].lo < f.piece[i].hi);
+    }
+    /* a line from 256K to the 3x point would need a negative latency */
+    assert_true(f.worst_err > 0.15);
+    /* with three sizes one line must do, however bad */
+    assert_int_equal(tune_fit_points(p + 2, 3, 0.15, &f), DURE_OK);
+    assert_int_equal(f.npieces, 1);
+    assert_true(f.worst_err > 0.15);
+}
+
+static void test_crossovers(void **state)
+{
+    (void)state;
+    struct tune_fit lat = {.npieces = 1, .piece = {{0, 1e9, 10e-6, 1e-10}}};
+    struct tune_fit bw = {.npieces = 1, .piece = {{0, 1e9, 1e-6, 4e-10}}};
+    double x[4];
+    /* 10 us + 0.1 ns/B = 1 us + 0.4 ns/B at 30000 bytes */
+    assert_int_equal(tune_fit_crossovers(&lat, &bw, 1024, 1 << 20, x, 4), 1);
+    assert_true(fabs(x[0] / 30000 - 1) < 1e-9);
+    assert_int_equal(tune_fit_crossovers(&lat, &bw, 1 << 16, 1 << 20, x, 4), 0);
+
+    /* a model in two pieces crosses the other twice */
+    struct tune_fit two = {.npieces = 2,
+                           .piece = {{0, 65536, 1e-6, 1e-10}, {131072, 1e9, 50e-6, 1e-10}}};
+    struct tune_fit flat = {.npieces = 1, .piece = {{0, 1e9, 5e-6, 1e-10}}};
+    assert_int_equal(tune_fit_crossovers(&two, &flat, 1024, 1 << 22, x, 4), 1);
+    assert_true(x[0] == 131072);  /* the jump at the piece boundary */
+    struct tune_fit slope = {.npieces = 1, .piece = {{0, 1e9, 3e-6, 3e-10}}};
+    int n = tune_fit_crossovers(&two, &slope, 1024, 1 << 22, x, 4);
+    assert_int_equal(n, 2);
+    assert_true(x[0] == 131072);
+    /* 50 us + 0.1 ns/B = 3 us + 0.3 ns/B at 235000 bytes */
+    assert_true(fabs(x[1] / 235000 - 1) < 1e-9);
+}
+
+static void test_bad_input(void **state)
+{
+    (void)state;
+    struct tune_point p[3] = {{4096, 1e-6}, {1024, 2e-6}, {8192, 3e-6}};
+    struct tune_fit f;
+    dure_log_set_quiet(1);
+    assert_int_equal(tune_fit_points(p, 3, 0.15, &f), DURE_ERR_ARG);
+    assert_non_null(strstr(dure_last_error(), "point 1: 1024 bytes after 4096"));
+    p[1] = (struct tune_point){6000, 0};
+    assert_int_equal(tune_fit_points(p, 3, 0.15, &f), DURE_ERR_ARG);
+    assert_non_null(strstr(dure_last_error(), "point 1 (6000 bytes, 0 s)"));
+    assert_int_equal(tune_fit_points(p, 0, 0.15, &f), DURE_ERR_ARG);
+    dure_log_set_quiet(0);
+    /* one size is a trivial fit */
+    assert_int_equal(tune_fit_points(p, 1, 0.15, &f), DURE_OK);
+    assert_int_equal(f.npieces, 1);
+    assert_true(f.worst_err < 1e-12);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exact_line_recovered),
+        cmocka_unit_test(test_minimax_beats_any_line),
+        cmocka_unit_test(test_pieces_where_one_line_cannot_fit),
+        cmocka_unit_test(test_pieces_span_two_sizes),
+        cmocka_unit_test(test_crossovers),
+        cmocka_unit_test(test_bad_input),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

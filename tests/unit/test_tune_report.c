@@ -1,0 +1,429 @@
+/* tests/unit/test_tune_report.c - from measurements to choices (Open MPI
+ * rules, dure's table, NCCL rows), the model file tune.json written and
+ * read back, its bad input named by line and field, and the health verdict
+ * against a baseline and between links. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/json.h"
+#include "tests/support/tmpdir.h"
+#include "tune/health.h"
+#include "tune/report.h"
+
+#define NSIZES 9   /* 4K .. 1M by 2 */
+
+/* A series timed alpha + beta * n at 4K, 8K, ... 1M. */
+static struct tune_series *add(struct tune_result *r, enum comm_coll coll,
+                               enum tune_family family, int id, const char *name, double alpha,
+                               double beta)
+{
+    struct tune_series *s = NULL;
+    assert_int_equal(tune_result_add_series(r, coll, TUNE_LEVEL_NODE, 2, 1, family, id, name, 0,
+                                            &s), DURE_OK);
+    s->n = NSIZES;
+    for (int k = 0; k < NSIZES; k++) {
+        s->pt[k].bytes = (size_t)4096 << k;
+        s->pt[k].sec = alpha + beta * (double)s->pt[k].bytes;
+        s->pt[k].busbw = (double)s->pt[k].bytes / s->pt[k].sec / 1e9;
+    }
+    return s;
+}
+
+static void base_result(struct tune_result *r)
+{
+    tune_result_init(r);
+    r->ranks = 2;
+    r->nodes = 1;
+    snprintf(r->backend, sizeof r->backend, "mpi");
+    snprintf(r->created, sizeof r->created, "2026-12-01T00:00:00Z");
+    snprintf(r->dure_version, sizeof r->dure_version, "0.1.0 (test)");
+    snprintf(r->mpi_library, sizeof r->mpi_library, "Open MPI v4.1.4");
+    snprintf(r->host0, sizeof r->host0, "vm");
+    r->opts = (struct tune_sweep_opts){4096, 1 << 20, 2, 5, 2, 3, 0.15, 1.25};
+}
+
+/*
+ * Open MPI allreduce: the default 10 us + 1 ns/B; algorithm 3 is 4 us +
+ * 1 ns/B (faster at small sizes: 2.5x at 4K, 1.2x at 32K, below the gain
+ * from 32K); algorithm 4 is 40 us + 0.25 ns/B (faster at large sizes:
+ * crossing the default at 40K, 2.6x at 1M); algorithm 5 is 9 us + 1 ns/B
+ * (never 1.25x better: never chosen).
+ */
+static void ompi_series(struct tune_result *r)
+{
+    add(r, COMM_ALLREDUCE, TUNE_FAMILY_OMPI, 0, "default", 10e-6, 1e-9);
+    add(r, COMM_ALLREDUCE, TUNE_FAMILY_OMPI, 3, "recursive_doubling", 4e-6, 1e-9);
+    add(r, COMM_ALLREDUCE, TUNE_FAMILY_OMPI, 4, "ring", 40e-6, 0.25e-9);
+    add(r, COMM_ALLREDUCE, TUNE_FAMILY_OMPI, 5, "segmented_ring", 9e-6, 1e-9);
+}
+
+static void test_choose_ompi_rules(void **state)
+{
+    (void)state;
+    struct tune_result r;
+    base_result(&r);
+    ompi_series(&r);
+    assert_int_equal(tune_result_fit(&r), DURE_OK);
+    struct tune_ompi_rules *rs = calloc(1, sizeof *rs);
+    assert_non_null(rs);
+    int changed = -1;
+    assert_int_equal(tune_choose_ompi_rules(&r, rs, &changed), DURE_OK);
+    /* comm 0: defaults; comm 2: 3 from 0 (1.29x at 16K), the default at 32K
+     * (3 is 1.16x there), ring from its crossover with the default at 40000 B;
+     * comm 3: defaults */
+    assert_int_equal(rs->n, 5);
+    assert_int_equal(changed, 2);
+    assert_int_equal(rs->r[0].comm_size, 0);
+    assert_int_equal(rs->r[0].alg, 0);
+    assert_int_equal(rs->r[1].comm_size, 2);
+    assert_int_equal(rs->r[1].min_bytes, 0);
+    assert_int_equal(rs->r[1].alg, 3);
+    assert_int_equal(rs->r[2].alg, 0);
+    /* 3 and the default do not cross: the boundary is the measured size */
+    assert_int_equal(rs->r[2].min_bytes, 32768);
+    assert_int_equal(rs->r[3].alg, 4);
+    /* 10 us + 1 ns/B = 40 us + 0.25 ns/B at 40000 B, rounded up to 4 KiB */
+    assert_int_equal(rs->r[3].min_bytes, 40960);
+    assert_int_equal(rs->r[4].comm_size, 3);
+    assert_int_equal(rs->r[4].alg, 0);
+    assert_int_equal(tune_ompi_rules_pick(rs, 2, 2, 1 << 20), 4);
+
+    /* a higher bar keeps only the large gain: ring is 1.94x at 128K, 2.58x
+     * at 256K, and the crossover at 40000 B is outside that interval */
+    r.opts.min_gain = 2.0;
+    assert_int_equal(tune_choose_ompi_rules(&r, rs, &changed), DURE_OK);
+    assert_int_equal(changed, 1);
+    assert_int_equal(tune_ompi_rules_pick(rs, 2, 2, 4096), 0);
+    assert_int_equal(tune_ompi_rules_pick(rs, 2, 2, 262143), 0);
+    assert_int_equal(tune_ompi_rules_pick(rs, 2, 2, 262144), 4);
+    free(rs);
+    tune_result_free(&r);
+}
+
+static void test_choose_dure_table(void **state)
+{
+    (void)state;
+    struct tune_result r;
+    base_result(&r);
+    static const enum comm_coll colls[3] = {COMM_ALLREDUCE, COMM_REDUCE_SCATTER,
+                                            COMM_ALLGATHER};
+    for (int i = 0; i < 3; i++) {
+        add(&r, colls[i], TUNE_FAMILY_DURE, COMM_ALGO_SHM, "shm", 2e-6, 0.5e-9);
+        add(&r, colls[i], TUNE_FAMILY_DURE, COMM_ALGO_RING, "ring", 60e-6, 0.2e-9);
+        add(&r, colls[i], TUNE_FAMILY_DURE, COMM_ALGO_NATIVE, "native", 8e-6, 1e-9);
+    }
+    /* broadcast is not part of the gradient exchange: its series is ignored */
+    add(&r, COMM_BROADCAST, TUNE_FAMILY_DURE, COMM_ALGO_NATIVE, "native", 1e-9, 1e-15);
+    assert_int_equal(tune_result_fit(&r), DURE_OK);
+    struct comm_algo_table t;
+    assert_int_equal(tune_choose_dure_table(&r, &t), DURE_OK);
+    char text[128];
+    comm_algo_table_format(&t, text, sizeof text);
+    /* shm and ring cross at 58 us / 0.3 ns = 193333 B: 196608 after rounding;
+     * ring is 1.25x faster than shm (the built-in table) only from 512K */
+    assert_string_equal(text, "0:shm,512K:ring");
+    r.opts.min_gain = 1.0;
+    assert_int_equal(tune_choose_dure_table(&r, &t), DURE_OK);
+    comm_algo_table_format(&t, text, sizeof text);
+    assert_string_equal(text, "0:shm,192K:ring");
+    /* without all three exchange collectives there is no table to choose */
+    r.s[2 * 3 + 1].coll = COMM_BROADCAST;   /* the all-gather ring series */
+    assert_int_equal(tune_choose_dure_table(&r, &t), DURE_OK);
+    comm_algo_table_format(&t, text, sizeof text);
+    assert_string_equal(text, "0:shm");
+    r.s[2 * 3 + 0].coll = r.s[2 * 3 + 2].coll = COMM_BROADCAST;
+    assert_int_equal(tune_choose_dure_table(&r, &t), DURE_OK);
+    assert_int_equal(t.n, 0);
+    tune_result_free(&r);
+}
+
+static void test_choose_nccl_rows(void **state)
+{
+    (void)state;
+    struct tune_result r;
+    base_result(&r);
+    add(&r, COMM_ALLREDUCE, TUNE_FAMILY_NCCL, -1, "default", 10e-6, 1e-9);
+    add(&r, COMM_ALLREDUCE, TUNE_FAMILY_NCCL, TUNE_NCCL_RING * TUNE_NCCL_PROTO_COUNT +
+        TUNE_NCCL_LL128, "ring/ll128", 40e-6, 0.25e-9);
+    assert_int_equal(tune_result_fit(&r), DURE_OK);
+    struct tune_nccl_conf *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    assert_int_equal(tune_choose_nccl_conf(&r, c), DURE_OK);
+    assert_int_equal(c->n, 1);
+    assert_int_equal(c->r[0].coll, TUNE_NCCL_ALLREDUCE);
+    assert_int_equal(c->r[0].min_bytes, 40960);
+    assert_true(c->r[0].max_bytes == SIZE_MAX);
+    assert_int_equal(c->r[0].algo, TUNE_NCCL_RING);
+    assert_int_equal(c->r[0].proto, TUNE_NCCL_LL128);
+    assert_int_equal(c->r[0].nnodes, 1);
+    assert_int_equal(c->r[0].nranks, 2);
+    free(c);
+    tune_result_free(&r);
+}
+
+struct fixture {
+    char dir[128], path[256];
+};
+
+static int setup(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    assert_int_equal(tmpdir_make(fx->dir, sizeof fx->dir, "tunereport"), 0);
+    snprintf(fx->path, sizeof fx->path, "%s/tune.json", fx->dir);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    assert_int_equal(tmpdir_remove(fx->dir), 0);
+    free(fx);
+    return 0;
+}
+
+static void test_model_file_round_trip(void **state)
+{
+    struct fixture *fx = *state;
+    struct tune_result r, back;
+    base_result(&r);
+    ompi_series(&r);
+    r.s[2].hops = 2;
+    assert_int_equal(tune_result_add_link(&r, "n1", "n2", 1.5), DURE_OK);
+    assert_int_equal(tune_result_fit(&r), DURE_OK);
+    struct tune_outputs o = {.ompi_rules = 5, .ompi_changed = 2, .nccl_rules = -1,
+                             .ompi_file = "ompi_rules.conf"};
+    assert_int_equal(tune_report_write(&r, &o, fx->path), DURE_OK);
+
+    tune_result_init(&back);
+    assert_int_equal(tune_report_read(fx->path, &back), DURE_OK);
+    assert_int_equal(back.ranks, 2);
+    assert_int_equal(back.nodes, 1);
+    assert_string_equal(back.host0, "vm");
+    assert_int_equal(back.opts.reps, 3);
+    assert_true(back.opts.min_gain == 1.25);
+    assert_int_equal(back.nseries, 4);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(back.s[i].coll, r.s[i].coll);
+        assert_int_equal(back.s[i].family, r.s[i].family);
+        assert_int_equal(back.s[i].id, r.s[i].id);
+        assert_string_equal(back.s[i].name, r.s[i].name);
+        assert_int_equal(back.s[i].n, NSIZES);
+        for (int k = 0; k < NSIZES; k++) {
+            assert_int_equal(back.s[i].pt[k].bytes, r.s[i].pt[k].bytes);
+            assert_true(back.s[i].pt[k].sec == r.s[i].pt[k].sec);   /* 17 digits */
+        }
+    }
+    assert_int_equal(back.nlinks, 1);
+    assert_true(back.links[0].gbs == 1.5);
+
+    /* what dure plan reads: pieces with alpha, beta and the per-hop term,
+     * the error at every point, and the crossovers */
+    json_doc_t *doc = NULL;
+    assert_int_equal(json_parse_file(fx->path, &doc), DURE_OK);
+    const struct json_value *root = json_root(doc);
+    assert_int_equal(json_get(root, "format")->number, 1);
+    const struct json_value *ring = json_get(root, "series")->child->next->next;
+    assert_string_equal(json_get(ring, "algorithm")->str, "ring");
+    const struct json_value *fit = json_get(ring, "fit");
+    const struct json_value *piece = json_get(fit, "pieces")->child;
+    assert_true(fabs(json_get(piece, "alpha_s")->number / 40e-6 - 1) < 1e-9);
+    assert_true(fabs(json_get(piece, "alpha_per_hop_s")->number / 20e-6 - 1) < 1e-9);
+    assert_true(fabs(json_get(piece, "beta_s_per_byte")->number / 0.25e-9 - 1) < 1e-9);
+    assert_int_equal(json_get(fit, "within_tolerance")->boolean, 1);
+    const struct json_value *pt = json_get(ring, "points")->child;
+    assert_true(fabs(json_get(pt, "error")->number) < 1e-9);
+    const struct json_value *cx = json_get(root, "crossovers")->child;
+    assert_non_null(cx);
+    assert_string_equal(json_get(cx, "faster_below")->str, "recursive_doubling");
+    assert_string_equal(json_get(cx, "faster_above")->str, "ring");
+    assert_int_equal(json_get(cx, "bytes")->number, 48000);   /* 4 + n = 40 + 0.25 n (us, KB) */
+    assert_null(cx->next);
+    /* dure plan's point-to-point model, from Open MPI's ring (no dure ring
+     * here): 40 us over 2 steps, 0.25 ns/B x 2 ranks / 2 steps */
+    const struct json_value *intra = json_get(json_get(root, "levels"), "intra");
+    assert_true(fabs(json_get(intra, "alpha_s")->number / 20e-6 - 1) < 1e-9);
+    assert_true(fabs(json_get(intra, "beta_s_per_byte")->number / 0.25e-9 - 1) < 1e-9);
+    assert_string_equal(json_get(intra, "from")->str, "ompi ring allreduce, 2 ranks on 1 node(s)");
+    assert_null(json_get(json_get(root, "levels"), "inter"));
+    assert_string_equal(json_get(json_get(root, "files"), "ompi_rules")->str, "ompi_rules.conf");
+    assert_int_equal(json_get(json_get(root, "files"), "nccl_tuner")->type, JSON_NULL);
+    json_free(doc);
+    tune_result_free(&back);
+    tune_result_free(&r);
+}
+
+/* Replace the first `from` in the file by `to`, parse, and expect the message. */
+static void expect_bad_model(const struct fixture *fx, const char *good, const char *from,
+                             const char *to, const char *needle)
+{
+    const char *at = strstr(good, from);
+    assert_non_null(at);
+    FILE *f = fopen(fx->path, "w");
+    assert_non_null(f);
+    fprintf(f, "%.*s%s%s", (int)(at - good), good, to, at + strlen(from));
+    fclose(f);
+    struct tune_result r;
+    tune_result_init(&r);
+    dure_log_set_quiet(1);
+    dure_status_t st = tune_report_read(fx->path, &r);
+    dure_log_set_quiet(0);
+    if (st != DURE_ERR_FORMAT || !strstr(dure_last_error(), needle) ||
+        !strstr(dure_last_error(), fx->path)) {
+        fail_msg("'%s' -> '%s': status %d, message: %s\nwanted: %s", from, to, (int)st,
+                 dure_last_error(), needle);
+    }
+    tune_result_free(&r);
+}
+
+/* The line number (from 1) of the first occurrence of `what` in text. */
+static int line_of(const char *text, const char *what)
+{
+    const char *at = strstr(text, what);
+    int line = 1;
+    for (const char *p = text; p < at; p++) {
+        line += *p == '\n';
+    }
+    return line;
+}
+
+static void test_model_file_bad_input(void **state)
+{
+    struct fixture *fx = *state;
+    struct tune_result r;
+    base_result(&r);
+    ompi_series(&r);
+    assert_int_equal(tune_result_fit(&r), DURE_OK);
+    struct tune_outputs o = {.ompi_rules = -1, .nccl_rules = -1};
+    assert_int_equal(tune_report_write(&r, &o, fx->path), DURE_OK);
+    FILE *f = fopen(fx->path, "r");
+    static char good[1 << 16];
+    size_t n = fread(good, 1, sizeof good - 1, f);
+    good[n] = '\0';
+    fclose(f);
+    char want[128];
+
+    snprintf(want, sizeof want, ":%d: series[0].points[0]: field 'busbw_gbs' must be a number",
+             line_of(good, "\"busbw_gbs\""));
+    expect_bad_model(fx, good, "\"busbw_gbs\": ", "\"busbw_gbs\": \"x\", \"y\": ", want);
+    snprintf(want, sizeof want, ":%d: series[0]: field 'collective' = 'alltoall' is not one of",
+             line_of(good, "\"collective\""));
+    expect_bad_model(fx, good, "\"collective\": \"allreduce\"", "\"collective\": \"alltoall\"",
+                     want);
+    snprintf(want, sizeof want, ":%d: series[0]: field 'level' is missing",
+             line_of(good, "\"collective\"") - 1);
+    expect_bad_model(fx, good, "\"level\": \"node\",", "", want);
+    expect_bad_model(fx, good, "\"format\": 1", "\"format\": 2", "field 'format' = 2: this dure "
+                     "reads format 1");
+    expect_bad_model(fx, good, "\"bytes\": 8192", "\"bytes\": 2048",
+                     "series[0].points[1]: bytes 2048 after 4096: sizes must ascend");
+    expect_bad_model(fx, good, "\"time_s\"", "\"time_s\": 0, \"x\"", "field 'time_s' = 0 is "
+                     "outside");
+    expect_bad_model(fx, good, "\"kind\": \"dure-tune\"", "\"kind\": \"other\"",
+                     "not a model written by dure tune");
+    expect_bad_model(fx, good, "\"series\": [", "\"series\": [,", "invalid JSON");
+    tune_result_free(&r);
+}
+
+static void test_health_verdict(void **state)
+{
+    (void)state;
+    struct tune_result now, base;
+    base_result(&now);
+    base_result(&base);
+    add(&base, COMM_ALLREDUCE, TUNE_FAMILY_DURE, COMM_ALGO_SHM, "shm", 2e-6, 0.5e-9);
+    add(&now, COMM_ALLREDUCE, TUNE_FAMILY_DURE, COMM_ALGO_SHM, "shm", 2e-6, 0.5e-9);
+    /* 1M now 30% slower in busbw, 64K 10% slower (within 20%) */
+    now.s[0].pt[8].busbw *= 0.7;
+    now.s[0].pt[4].busbw *= 0.9;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    int findings = -1;
+    assert_int_equal(tune_health(&now, &base, "base.json", 0.2, out, &findings), DURE_OK);
+    fclose(out);
+    assert_int_equal(findings, 1);
+    assert_non_null(strstr(text, "health: allreduce node level, dure shm, 1M: busbw"));
+    assert_non_null(strstr(text, "(30% lower)"));
+    assert_non_null(strstr(text, "health: UNHEALTHY: 1 finding(s) at a threshold of 20%"));
+    free(text);
+
+    /* the same run is healthy */
+    out = open_memstream(&text, &len);
+    assert_int_equal(tune_health(&base, &base, "base.json", 0.2, out, &findings), DURE_OK);
+    fclose(out);
+    assert_int_equal(findings, 0);
+    assert_non_null(strstr(text, "health: OK (9 point(s) against the baseline"));
+    free(text);
+
+    /* another shape is not comparable */
+    base.ranks = 4;
+    out = open_memstream(&text, &len);
+    dure_log_set_quiet(1);
+    assert_int_equal(tune_health(&now, &base, "base.json", 0.2, out, &findings), DURE_ERR_ARG);
+    dure_log_set_quiet(0);
+    fclose(out);
+    free(text);
+    assert_non_null(strstr(dure_last_error(), "baseline base.json was measured on 4 rank(s)"));
+    tune_result_free(&now);
+    tune_result_free(&base);
+}
+
+static void test_slow_links_by_host(void **state)
+{
+    (void)state;
+    struct tune_result r;
+    base_result(&r);
+    r.nodes = 4;
+    /* node d is bad: its three links are slow */
+    const char *h[4] = {"a", "b", "c", "d"};
+    for (int i = 0; i < 4; i++) {
+        for (int j = i + 1; j < 4; j++) {
+            assert_int_equal(tune_result_add_link(&r, h[i], h[j], j == 3 ? 0.3 : 1.0 + 0.05 * i),
+                             DURE_OK);
+        }
+    }
+    int slow[6];
+    assert_int_equal(tune_link_outliers(r.links, 6, 0.2, slow), 3);
+    assert_true(slow[2] && slow[4] && slow[5] && !slow[0] && !slow[1] && !slow[3]);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    int findings = 0;
+    assert_int_equal(tune_health(&r, NULL, NULL, 0.2, out, &findings), DURE_OK);
+    fclose(out);
+    assert_int_equal(findings, 3);
+    assert_non_null(strstr(text, "health: slow link a <-> d: 0.3 GB/s, the fastest of 6 links "
+                                 "1.05 GB/s"));
+    assert_non_null(strstr(text, "health: node d is in every slow link"));
+    free(text);
+    /* two links (three nodes) are enough; one link is judged against a baseline only */
+    assert_int_equal(tune_link_outliers(r.links, 2, 0.2, slow), 0);
+    r.links[1].gbs = 0.5;
+    assert_int_equal(tune_link_outliers(r.links, 2, 0.2, slow), 1);
+    assert_int_equal(tune_link_outliers(r.links, 1, 0.2, slow), 0);
+    tune_result_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_choose_ompi_rules),
+        cmocka_unit_test(test_choose_dure_table),
+        cmocka_unit_test(test_choose_nccl_rows),
+        cmocka_unit_test_setup_teardown(test_model_file_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_model_file_bad_input, setup, teardown),
+        cmocka_unit_test(test_health_verdict),
+        cmocka_unit_test(test_slow_links_by_host),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

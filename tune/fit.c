@@ -1,0 +1,283 @@
+/* tune/fit.c - see fit.h. */
+#include "tune/fit.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Worst relative error of alpha + beta x over p[0..n). */
+static double worst_error(const struct tune_point *p, int n, double alpha, double beta)
+{
+    double worst = 0;
+    for (int i = 0; i < n; i++) {
+        double e = fabs((alpha + beta * p[i].bytes) / p[i].sec - 1.0);
+        if (e > worst) {
+            worst = e;
+        }
+    }
+    return worst;
+}
+
+/* Solve the 3x3 system m z = r by Cramer's rule; 0 when singular. */
+static int solve3(const double m[3][3], const double r[3], double z[3])
+{
+    double det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) -
+                 m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) +
+                 m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+    if (fabs(det) < 1e-300) {
+        return 0;
+    }
+    for (int c = 0; c < 3; c++) {
+        double a[3][3];
+        memcpy(a, m, sizeof a);
+        for (int k = 0; k < 3; k++) {
+            a[k][c] = r[k];
+        }
+        z[c] = (a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1]) -
+                a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0]) +
+                a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0])) / det;
+    }
+    return 1;
+}
+
+struct best_line {
+    double alpha, beta, err;
+};
+
+static void consider(const struct tune_point *p, int n, double alpha, double beta,
+                     struct best_line *b)
+{
+    if (!(alpha >= 0) || !(beta >= 0) || !isfinite(alpha) || !isfinite(beta)) {
+        return;
+    }
+    double e = worst_error(p, n, alpha, beta);
+    if (e < b->err) {
+        b->alpha = alpha;
+        b->beta = beta;
+        b->err = e;
+    }
+}
+
+/*
+ * Minimax in scaled units (bytes / xs, seconds / ts, which leave relative
+ * errors unchanged). The functions 1/t and x/t form a Haar system on
+ * distinct sizes, so the unconstrained optimum equioscillates on three
+ * points: every triple with alternating signs is a candidate. The optimum
+ * on the boundary alpha = 0 or beta = 0 is a one-parameter minimax, exact in
+ * closed form. Each candidate is scored by its true worst error.
+ */
+dure_status_t tune_fit_line(const struct tune_point *p, int n, double *alpha, double *beta,
+                            double *err)
+{
+    dure_status_t st = DURE_OK;
+    struct tune_point *q = NULL;
+    double xs = 0, ts = 0;
+
+    DURE_CHECK(n >= 1, DURE_ERR_ARG, "a fit needs at least one measured size");
+    for (int i = 0; i < n; i++) {
+        DURE_CHECK(p[i].bytes >= 0 && isfinite(p[i].bytes) && p[i].sec > 0 && isfinite(p[i].sec),
+                   DURE_ERR_ARG, "fit: point %d (%g bytes, %g s) is not a positive time", i,
+                   p[i].bytes, p[i].sec);
+        xs = fmax(xs, p[i].bytes);
+        ts = fmax(ts, p[i].sec);
+    }
+    xs = xs > 0 ? xs : 1;
+    q = malloc((size_t)n * sizeof *q);
+    DURE_ALLOC_TRY(q, (size_t)n * sizeof *q);
+    for (int i = 0; i < n; i++) {
+        q[i].bytes = p[i].bytes / xs;
+        q[i].sec = p[i].sec / ts;
+    }
+
+    struct best_line b = {0, 0, INFINITY};
+    double rmin = INFINITY, rmax = 0, umin = INFINITY, umax = 0;
+    for (int i = 0; i < n; i++) {
+        rmin = fmin(rmin, q[i].bytes / q[i].sec);
+        rmax = fmax(rmax, q[i].bytes / q[i].sec);
+        umin = fmin(umin, 1.0 / q[i].sec);
+        umax = fmax(umax, 1.0 / q[i].sec);
+    }
+    consider(q, n, 2.0 / (umin + umax), 0, &b);           /* beta = 0 */
+    if (rmax > 0) {
+        consider(q, n, 0, 2.0 / (rmin + rmax), &b);       /* alpha = 0 */
+    }
+    if (n == 2 && q[1].bytes != q[0].bytes) {               /* the line through both */
+        double beta2 = (q[1].sec - q[0].sec) / (q[1].bytes - q[0].bytes);
+        consider(q, n, q[0].sec - beta2 * q[0].bytes, beta2, &b);
+    }
+    for (int i = 0; i < n; i++) {
+        for (int j = i + 1; j < n; j++) {
+            for (int k = j + 1; k < n; k++) {
+                /* errors +h, -h, +h on points i, j, k (the opposite signs
+                 * give the same line with h negated) */
+                const int idx[3] = {i, j, k};
+                double m[3][3], r[3] = {1, 1, 1}, z[3];
+                for (int row = 0; row < 3; row++) {
+                    const struct tune_point *pt = &q[idx[row]];
+                    m[row][0] = 1.0 / pt->sec;
+                    m[row][1] = pt->bytes / pt->sec;
+                    m[row][2] = row == 1 ? 1 : -1;
+                }
+                if (solve3(m, r, z)) {
+                    consider(q, n, z[0], z[1], &b);
+                }
+            }
+        }
+    }
+    DURE_CHECK(isfinite(b.err), DURE_ERR_INTERNAL, "fit: no line with alpha, beta >= 0");
+    *alpha = b.alpha * ts;
+    *beta = b.beta * ts / xs;
+    *err = b.err;
+out:
+    free(q);
+    return st;
+}
+
+dure_status_t tune_fit_points(const struct tune_point *p, int n, double tol, struct tune_fit *out)
+{
+    dure_status_t st = DURE_OK;
+    struct best_line *seg = NULL;   /* [n][n]: the line of points i..j */
+    double *cost = NULL;            /* [TUNE_PIECES_MAX + 1][n]: worst error, k pieces, 0..j */
+    int *from = NULL;               /* [TUNE_PIECES_MAX + 1][n]: first point of the last piece */
+
+    DURE_CHECK(n >= 1, DURE_ERR_ARG, "a fit needs at least one measured size");
+    for (int i = 0; i < n; i++) {
+        DURE_CHECK(p[i].bytes >= 0 && isfinite(p[i].bytes) && p[i].sec > 0 && isfinite(p[i].sec),
+                   DURE_ERR_ARG, "fit: point %d (%g bytes, %g s) is not a positive time", i,
+                   p[i].bytes, p[i].sec);
+        DURE_CHECK(i == 0 || p[i].bytes > p[i - 1].bytes, DURE_ERR_ARG,
+                   "fit: sizes must ascend (point %d: %g bytes after %g)", i, p[i].bytes,
+                   p[i - 1].bytes);
+    }
+    seg = malloc((size_t)n * (size_t)n * sizeof *seg);
+    DURE_ALLOC_TRY(seg, (size_t)n * (size_t)n * sizeof *seg);
+    cost = malloc((size_t)(TUNE_PIECES_MAX + 1) * (size_t)n * sizeof *cost);
+    DURE_ALLOC_TRY(cost, (size_t)(TUNE_PIECES_MAX + 1) * (size_t)n * sizeof *cost);
+    from = malloc((size_t)(TUNE_PIECES_MAX + 1) * (size_t)n * sizeof *from);
+    DURE_ALLOC_TRY(from, (size_t)(TUNE_PIECES_MAX + 1) * (size_t)n * sizeof *from);
+    for (int i = 0; i < n; i++) {
+        for (int j = i; j < n; j++) {
+            struct best_line *b = &seg[i * n + j];
+            DURE_TRY(tune_fit_line(p + i, j - i + 1, &b->alpha, &b->beta, &b->err));
+        }
+    }
+    /* cost[k][j]: the lowest worst error covering points 0..j with k pieces */
+    for (int j = 0; j < n; j++) {
+        from[1 * n + j] = 0;
+    }
+    /* A piece holds at least two sizes: one size alone always "fits", and a
+     * model of single points would predict nothing between them. */
+    int kmax = n / 2 < TUNE_PIECES_MAX ? n / 2 : TUNE_PIECES_MAX;
+    int best_k = 1;
+    for (int j = 0; j < n; j++) {
+        cost[1 * n + j] = j >= 1 || n == 1 ? seg[0 * n + j].err : INFINITY;
+    }
+    for (int k = 2; k <= kmax && cost[best_k * n + n - 1] > tol; k++) {
+        for (int j = 0; j < n; j++) {
+            cost[k * n + j] = INFINITY;
+            from[k * n + j] = -1;
+            for (int i = 2 * (k - 1); i < j; i++) {   /* the last piece is points i..j */
+                double c = fmax(cost[(k - 1) * n + i - 1], seg[i * n + j].err);
+                if (c < cost[k * n + j]) {
+                    cost[k * n + j] = c;
+                    from[k * n + j] = i;
+                }
+            }
+        }
+        if (cost[k * n + n - 1] < cost[best_k * n + n - 1]) {
+            best_k = k;
+        }
+    }
+    memset(out, 0, sizeof *out);
+    out->npieces = best_k;
+    out->worst_err = cost[best_k * n + n - 1];
+    for (int k = best_k, j = n - 1; k >= 1; k--) {
+        int i = from[k * n + j];
+        const struct best_line *b = &seg[i * n + j];
+        out->piece[k - 1] = (struct tune_piece){p[i].bytes, p[j].bytes, b->alpha, b->beta};
+        j = i - 1;
+    }
+out:
+    free(seg);
+    free(cost);
+    free(from);
+    return st;
+}
+
+static const struct tune_piece *piece_for(const struct tune_fit *f, double bytes)
+{
+    const struct tune_piece *pc = &f->piece[0];
+    for (int i = 1; i < f->npieces; i++) {
+        if (bytes >= f->piece[i].lo) {
+            pc = &f->piece[i];
+        }
+    }
+    return pc;
+}
+
+double tune_fit_predict(const struct tune_fit *f, double bytes)
+{
+    const struct tune_piece *pc = piece_for(f, bytes);
+    return pc->alpha + pc->beta * bytes;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int sign_of(double d)
+{
+    return (d > 0) - (d < 0);
+}
+
+int tune_fit_crossovers(const struct tune_fit *a, const struct tune_fit *b, double lo, double hi,
+                        double *out, int max)
+{
+    /* Events: the range ends, every piece start, and every root of the
+     * difference within an interval where both models are one line. */
+    double ev[4 * TUNE_PIECES_MAX + 2];
+    int ne = 0, found = 0;
+    ev[ne++] = lo;
+    ev[ne++] = hi;
+    for (int i = 0; i < a->npieces; i++) {
+        if (a->piece[i].lo > lo && a->piece[i].lo < hi) {
+            ev[ne++] = a->piece[i].lo;
+        }
+    }
+    for (int i = 0; i < b->npieces; i++) {
+        if (b->piece[i].lo > lo && b->piece[i].lo < hi) {
+            ev[ne++] = b->piece[i].lo;
+        }
+    }
+    qsort(ev, (size_t)ne, sizeof *ev, cmp_double);
+    int nbreak = ne;
+    for (int g = 0; g + 1 < nbreak; g++) {
+        double mid = 0.5 * (ev[g] + ev[g + 1]);
+        const struct tune_piece *pa = piece_for(a, mid), *pb = piece_for(b, mid);
+        double dbeta = pa->beta - pb->beta;
+        if (dbeta != 0) {
+            double x = -(pa->alpha - pb->alpha) / dbeta;
+            if (x > ev[g] && x < ev[g + 1]) {
+                ev[ne++] = x;
+            }
+        }
+    }
+    qsort(ev, (size_t)ne, sizeof *ev, cmp_double);
+    int prev = 0;
+    for (int g = 0; g + 1 < ne; g++) {
+        if (ev[g + 1] <= ev[g]) {
+            continue;
+        }
+        double mid = 0.5 * (ev[g] + ev[g + 1]);
+        int s = sign_of(tune_fit_predict(a, mid) - tune_fit_predict(b, mid));
+        if (s != 0 && prev != 0 && s != prev && found < max) {
+            out[found++] = ev[g];
+        }
+        if (s != 0) {
+            prev = s;
+        }
+    }
+    return found;
+}

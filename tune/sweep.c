@@ -1,0 +1,332 @@
+/* tune/sweep.c - see sweep.h. */
+#include "tune/sweep.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "collectives/bench.h"
+#include "common/mpi_check.h"
+#include "common/timing.h"
+#include "tune/links.h"
+#include "tune/nccl_conf.h"
+#include "tune/ompi_mpit.h"
+
+int tune_sweep_sizes(const struct tune_sweep_opts *o, size_t *bytes)
+{
+    int n = 0;
+    for (double s = (double)o->min_bytes; s <= (double)o->max_bytes && n < TUNE_SIZES_MAX;
+         s *= o->factor) {
+        size_t b = (size_t)s;
+        if (n == 0 || b > bytes[n - 1]) {
+            bytes[n++] = b;
+        }
+    }
+    return n;
+}
+
+/* One algorithm to measure. */
+struct cand {
+    enum tune_family family;
+    int id;
+    char name[TUNE_NAME_MAX];
+};
+
+#define CANDS_MAX 32
+
+/* The candidates of a family for a collective; *n of them. */
+static dure_status_t candidates(const struct tune_sweep_cfg *cfg, enum tune_family family,
+                                enum comm_coll coll, struct cand *c, int *n)
+{
+    dure_status_t st = DURE_OK;
+    *n = 0;
+    switch (family) {
+    case TUNE_FAMILY_DURE:
+        for (int a = COMM_ALGO_NATIVE; a < COMM_ALGO_COUNT && *n < CANDS_MAX; a++) {
+            c[*n] = (struct cand){family, a, ""};
+            snprintf(c[*n].name, sizeof c[*n].name, "%s", comm_algo_name((enum comm_algo)a));
+            (*n)++;
+        }
+        break;
+    case TUNE_FAMILY_OMPI: {
+        char names[CANDS_MAX][48];
+        int count = 0;
+        if (!cfg->ompi_usable) {
+            break;
+        }
+        DURE_TRY(tune_ompi_algos(tune_ompi_coll_of(coll), &count, names, CANDS_MAX));
+        for (int k = 0; k < count && k < CANDS_MAX; k++) {
+            c[*n] = (struct cand){family, k, ""};
+            snprintf(c[*n].name, sizeof c[*n].name, "%.47s", k == 0 ? "default" : names[k]);
+            (*n)++;
+        }
+        break;
+    }
+    case TUNE_FAMILY_NCCL:
+        c[(*n)++] = (struct cand){family, -1, "default"};
+        for (int a = 0; a < TUNE_NCCL_ALGO_COUNT; a++) {
+            for (int p = 0; p < TUNE_NCCL_PROTO_COUNT && *n < CANDS_MAX; p++) {
+                c[*n] = (struct cand){family, a * TUNE_NCCL_PROTO_COUNT + p, ""};
+                snprintf(c[*n].name, sizeof c[*n].name, "%s/%s",
+                         tune_nccl_algo_name((enum tune_nccl_algo)a),
+                         tune_nccl_proto_name((enum tune_nccl_proto)p));
+                (*n)++;
+            }
+        }
+        break;
+    default:
+        break;
+    }
+out:
+    return st;
+}
+
+/* Set (or with value NULL unset) an environment variable, keeping the old value. */
+static void swap_env(const char *name, const char *value, char **saved)
+{
+    const char *old = getenv(name);
+    *saved = old ? strdup(old) : NULL;
+    if (value) {
+        setenv(name, value, 1);
+    } else {
+        unsetenv(name);
+    }
+}
+
+static void restore_env(const char *name, char *saved)
+{
+    if (saved) {
+        setenv(name, saved, 1);
+        free(saved);
+    } else {
+        unsetenv(name);
+    }
+}
+
+dure_status_t tune_sweep_comm(const struct comm_config *base, MPI_Comm mpi, enum comm_coll coll,
+                              enum tune_family family, int id, comm_t **out, char *why,
+                              size_t why_len)
+{
+    dure_status_t st = DURE_OK;
+    struct comm_config cfg = *base;
+    char *old_algo = NULL, *old_proto = NULL;
+    int env_swapped = 0;
+
+    *out = NULL;
+    cfg.algo_table = NULL;
+    switch (family) {
+    case TUNE_FAMILY_DURE:
+        cfg.backend = COMM_BACKEND_MPI;
+        cfg.algo = (enum comm_algo)id;
+        break;
+    case TUNE_FAMILY_OMPI:
+        cfg.backend = COMM_BACKEND_MPI;
+        cfg.algo = COMM_ALGO_NATIVE;
+        DURE_TRY(tune_ompi_force(tune_ompi_coll_of(coll), id));
+        break;
+    case TUNE_FAMILY_NCCL:
+        cfg.backend = COMM_BACKEND_NCCL;
+        cfg.algo = COMM_ALGO_AUTO;
+        swap_env("NCCL_ALGO",
+                 id < 0 ? NULL
+                        : tune_nccl_algo_env((enum tune_nccl_algo)(id / TUNE_NCCL_PROTO_COUNT)),
+                 &old_algo);
+        swap_env("NCCL_PROTO",
+                 id < 0 ? NULL
+                        : tune_nccl_proto_env((enum tune_nccl_proto)(id % TUNE_NCCL_PROTO_COUNT)),
+                 &old_proto);
+        env_swapped = 1;
+        break;
+    default:
+        DURE_FAIL(DURE_ERR_INTERNAL, "sweep: unknown family %d", (int)family);
+    }
+    dure_log_set_quiet(1);
+    dure_status_t made = comm_create(mpi, &cfg, out);
+    dure_log_set_quiet(0);
+    if (made == DURE_ERR_ARG || made == DURE_ERR_UNSUPPORTED || made == DURE_ERR_NCCL) {
+        snprintf(why, why_len, "%s", dure_last_error());
+        *out = NULL;
+    } else {
+        DURE_TRY(made);
+    }
+    if (*out && family == TUNE_FAMILY_DURE && id == COMM_ALGO_HIER &&
+        comm_node_count(*out) == 1) {
+        /* On one node hier is shm: measuring it again would only add noise. */
+        snprintf(why, why_len, "algo = hier is shm on one node");
+        comm_destroy(*out);
+        *out = NULL;
+    }
+    if (family == TUNE_FAMILY_OMPI) {
+        DURE_TRY(tune_ompi_force(tune_ompi_coll_of(coll), 0));
+    }
+out:
+    if (env_swapped) {
+        restore_env("NCCL_ALGO", old_algo);
+        restore_env("NCCL_PROTO", old_proto);
+    }
+    return st;
+}
+
+struct level {
+    enum tune_level level;
+    MPI_Comm mpi;
+    int ranks, nodes;
+};
+
+/* Measure cands[0..n) of one family for one collective at one level. */
+static dure_status_t sweep_group(const struct tune_sweep_cfg *cfg, const struct level *lv,
+                                 enum comm_coll coll, const struct cand *cands, int n,
+                                 const size_t *bytes, int nsizes, struct tune_result *r,
+                                 FILE *progress)
+{
+    dure_status_t st = DURE_OK;
+    comm_t *comms[BENCH_MAX_VARIANTS] = {0};
+    struct bench_variant v[BENCH_MAX_VARIANTS];
+    int used[BENCH_MAX_VARIANTS];
+    struct bench_point *pts = calloc((size_t)nsizes, sizeof *pts);
+    struct bench_spec spec;
+    DURE_ALLOC_TRY(pts, (size_t)nsizes * sizeof *pts);
+    bench_spec_default(&spec, bench_coll_find(tune_coll_name(coll)));
+    spec.iters = cfg->opts.iters;
+    spec.warmup = cfg->opts.warmup;
+    spec.reps = cfg->opts.reps;
+    DURE_TRY(bench_faults_from_env(&spec.faults));
+    spec.faults.stall_rank = spec.faults.kill_rank = -1;   /* dure bench's; not repeated here */
+
+    for (int g = 0; g < n; g += BENCH_MAX_VARIANTS) {
+        int nv = 0;
+        double t0 = dure_now_s();
+        for (int k = g; k < n && k < g + BENCH_MAX_VARIANTS; k++) {
+            char why[512] = "";
+            comm_t *c = NULL;
+            DURE_TRY(tune_sweep_comm(&cfg->comm, lv->mpi, coll, cands[k].family, cands[k].id,
+                                     &c, why, sizeof why));
+            if (!c) {
+                if (progress) {
+                    fprintf(progress, "# %s %s: %s %s skipped: %s\n", tune_coll_name(coll),
+                            tune_level_name(lv->level), tune_family_name(cands[k].family),
+                            cands[k].name, why);
+                }
+                continue;
+            }
+            v[nv] = (struct bench_variant){.comm = c, .in_place = 1,
+                                           .heap = cands[k].family == TUNE_FAMILY_OMPI};
+            if (cands[k].family != TUNE_FAMILY_DURE) {
+                /* A forced algorithm may refuse this communicator (Open MPI's
+                 * recursive doubling on 3 ranks returns MPI_ERR_UNSUPPORTED_
+                 * OPERATION on every rank): try the smallest and largest
+                 * sizes once, quietly, before timing it beside the others. */
+                struct bench_spec probe = spec;
+                struct bench_point pp[2];
+                const size_t ends[2] = {bytes[0], bytes[nsizes - 1]};
+                probe.iters = probe.reps = 1;
+                probe.warmup = probe.check = 0;
+                dure_log_set_quiet(1);
+                dure_status_t tried = bench_measure(lv->mpi, &probe, &v[nv], 1, ends, 2, pp);
+                dure_log_set_quiet(0);
+                if (tried != DURE_OK) {
+                    if (progress) {
+                        fprintf(progress, "# %s %s: %s %s skipped: %s\n", tune_coll_name(coll),
+                                tune_level_name(lv->level), tune_family_name(cands[k].family),
+                                cands[k].name, dure_last_error());
+                    }
+                    comm_destroy(c);
+                    continue;
+                }
+            }
+            comms[nv] = c;
+            used[nv++] = k;
+        }
+        if (nv == 0) {
+            continue;
+        }
+        DURE_TRY(bench_measure(lv->mpi, &spec, v, nv, bytes, nsizes, pts));
+        for (int j = 0; j < nv; j++) {
+            const struct cand *cd = &cands[used[j]];
+            struct tune_series *s = NULL;
+            DURE_TRY(tune_result_add_series(r, coll, lv->level, lv->ranks, lv->nodes, cd->family,
+                                            cd->id, cd->name,
+                                            tune_hops(coll, cd->family, cd->id, lv->ranks), &s));
+            s->n = nsizes;
+            for (int i = 0; i < nsizes; i++) {
+                s->pt[i] = (struct tune_meas){pts[i].bytes, pts[i].v[j].sec,
+                                              pts[i].v[j].busbw_gbs, pts[i].v[j].wrong};
+            }
+        }
+        for (int j = 0; j < nv; j++) {
+            comm_destroy(comms[j]);
+            comms[j] = NULL;
+        }
+        if (progress) {
+            fprintf(progress, "# %-13s %-5s %-4s", tune_coll_name(coll), tune_level_name(lv->level),
+                    tune_family_name(cands[g].family));
+            for (int j = 0; j < nv; j++) {
+                fprintf(progress, "%s %s", j ? "," : "", cands[used[j]].name);
+            }
+            fprintf(progress, ": %d sizes in %.1f s\n", nsizes, dure_now_s() - t0);
+            fflush(progress);
+        }
+    }
+out:
+    for (int j = 0; j < BENCH_MAX_VARIANTS; j++) {
+        comm_destroy(comms[j]);
+    }
+    free(pts);
+    return st;
+}
+
+dure_status_t tune_sweep_run(const struct tune_sweep_cfg *cfg, struct tune_result *r,
+                             FILE *progress)
+{
+    dure_status_t st = DURE_OK;
+    struct level levels[TUNE_LEVEL_COUNT];
+    int nlevels = 0, rank = 0, size = 0, local_rank = 0, local_size = 0, leaders = 0;
+    MPI_Comm node = MPI_COMM_NULL;
+    size_t bytes[TUNE_SIZES_MAX];
+    struct cand cands[CANDS_MAX];
+    int nsizes = tune_sweep_sizes(&cfg->opts, bytes);
+
+    DURE_CHECK(nsizes > 0, DURE_ERR_ARG, "sweep: no size between %zu and %zu bytes",
+               cfg->opts.min_bytes, cfg->opts.max_bytes);
+    DURE_MPI_TRY(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
+    DURE_MPI_TRY(MPI_Comm_size(MPI_COMM_WORLD, &size));
+    DURE_MPI_TRY(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL,
+                                     &node));
+    DURE_MPI_TRY(MPI_Comm_rank(node, &local_rank));
+    DURE_MPI_TRY(MPI_Comm_size(node, &local_size));
+    int lead = local_rank == 0;
+    DURE_MPI_TRY(MPI_Allreduce(&lead, &leaders, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD));
+    DURE_MPI_TRY(MPI_Bcast(&local_size, 1, MPI_INT, 0, MPI_COMM_WORLD));
+    r->ranks = size;
+    r->nodes = leaders;
+    r->opts = cfg->opts;
+    levels[nlevels++] = (struct level){TUNE_LEVEL_NODE, node, local_size, 1};
+    if (leaders > 1) {
+        levels[nlevels++] = (struct level){TUNE_LEVEL_WORLD, MPI_COMM_WORLD, size, leaders};
+    }
+    for (int l = 0; l < nlevels; l++) {
+        if (levels[l].ranks < 2) {
+            if (progress) {
+                fprintf(progress, "# %s level: one rank, nothing to measure\n",
+                        tune_level_name(levels[l].level));
+            }
+            continue;
+        }
+        for (int f = 0; f < TUNE_FAMILY_COUNT; f++) {
+            for (int c = 0; c <= COMM_BROADCAST; c++) {
+                int n = 0;
+                if (!cfg->family[f] || !cfg->coll[c]) {
+                    continue;
+                }
+                DURE_TRY(candidates(cfg, (enum tune_family)f, (enum comm_coll)c, cands, &n));
+                DURE_TRY(sweep_group(cfg, &levels[l], (enum comm_coll)c, cands, n, bytes, nsizes,
+                                     r, progress));
+            }
+        }
+    }
+    DURE_TRY(tune_links_measure(MPI_COMM_WORLD, cfg->link_bytes, 5, r));
+out:
+    if (node != MPI_COMM_NULL) {
+        MPI_Comm_free(&node);
+    }
+    return st;
+}

@@ -1,0 +1,58 @@
+/*
+ * tune/sweep.h - measure every algorithm: dure's own (native, ring, shm, hier and
+ * whatever else the algorithm table knows) and Open MPI's coll_tuned
+ * algorithms on the mpi backend, NCCL's algorithm x protocol pairs on the
+ * nccl backend; for all-reduce, reduce-scatter, all-gather and broadcast;
+ * within a node and, when the job spans nodes, across them; with dure
+ * bench's harness (collectives/bench.h: nccl-tests' warm-up, repetitions,
+ * median, and a check of every result).
+ *
+ * Each algorithm gets a communicator of its own, created with it forced
+ * (dure: cfg.algo; Open MPI: tune/ompi_mpit.h; NCCL: NCCL_ALGO and
+ * NCCL_PROTO set while the NCCL communicator is created); up to
+ * BENCH_MAX_VARIANTS of them are timed interleaved in each repetition, so
+ * noise falls on them alike.
+ */
+#ifndef DURE_TUNE_SWEEP_H
+#define DURE_TUNE_SWEEP_H
+
+#include <stdio.h>
+
+#include <mpi.h>
+
+#include "collectives/comm.h"
+#include "tune/tune.h"
+
+struct tune_sweep_cfg {
+    struct tune_sweep_opts opts;
+    int family[TUNE_FAMILY_COUNT];   /* 1: sweep this family (if the backend has it) */
+    int coll[COMM_BROADCAST + 1];    /* 1: sweep this collective */
+    struct comm_config comm;         /* backend, watchdog and its hook for every comm */
+    size_t link_bytes;               /* node-pair ping-pong message */
+    int ompi_usable;                 /* tune_ompi_open said Open MPI can be forced */
+};
+
+/*
+ * A communicator over `mpi` (collective over it) that runs algorithm `id`
+ * of `family` for `coll`, from `base` (backend, watchdog). *out = NULL and
+ * `why` filled when that algorithm cannot run here (shm across nodes, an
+ * NCCL pair the hardware lacks); other failures are returned.
+ */
+dure_status_t tune_sweep_comm(const struct comm_config *base, MPI_Comm mpi, enum comm_coll coll,
+                              enum tune_family family, int id, comm_t **out, char *why,
+                              size_t why_len);
+
+/* The sizes min, min*f, ... up to max (at most TUNE_SIZES_MAX); returns how many. */
+int tune_sweep_sizes(const struct tune_sweep_opts *o, size_t *bytes);
+
+/*
+ * Collective over MPI_COMM_WORLD. Appends the series of every family and
+ * collective asked for (and the node-pair links) to r; every rank gets rank
+ * 0's node's results. Progress lines go to `progress` on rank 0 (NULL:
+ * none). An algorithm that cannot run here (shm across nodes, an NCCL
+ * pair the hardware lacks) is skipped with a line saying why.
+ */
+dure_status_t tune_sweep_run(const struct tune_sweep_cfg *cfg, struct tune_result *r,
+                             FILE *progress);
+
+#endif

@@ -1,0 +1,133 @@
+/*
+ * tune/tune.h - what `dure tune` measured and fitted, as data: the series
+ * (one collective x algorithm x level, its measured sizes and its alpha-beta
+ * model), the choices made from them, and the point-to-point links between
+ * nodes. The sweep (tune/sweep.c) fills it, tune/report.c writes it as the
+ * model file tune.json (format 1, documented in tune/README.md) and reads it
+ * back as a baseline, tune/choose.c turns it into tuning files, and
+ * tune/health.c judges it against a baseline.
+ */
+#ifndef DURE_TUNE_TUNE_H
+#define DURE_TUNE_TUNE_H
+
+#include <stddef.h>
+
+#include "collectives/comm.h"
+#include "common/status.h"
+#include "tune/fit.h"
+
+#define TUNE_FORMAT 1          /* "format" of tune.json */
+#define TUNE_SIZES_MAX 40      /* sizes in one sweep */
+#define TUNE_NAME_MAX 48
+
+/* Whose algorithms a series measures. */
+enum tune_family {
+    TUNE_FAMILY_DURE,          /* dure's own: native, ring, shm, hier (the algorithm table) */
+    TUNE_FAMILY_OMPI,          /* Open MPI coll_tuned's, forced one at a time (id 0: default) */
+    TUNE_FAMILY_NCCL,          /* NCCL's, NCCL_ALGO/NCCL_PROTO pinned (id -1 = its default) */
+    TUNE_FAMILY_COUNT
+};
+
+/* Which communicator a series ran on. */
+enum tune_level {
+    TUNE_LEVEL_NODE,           /* the ranks of one node (every node at once) */
+    TUNE_LEVEL_WORLD,          /* every rank, across nodes (measured when the job spans nodes) */
+    TUNE_LEVEL_COUNT
+};
+
+/* One measured size: nccl-tests' rules (warm-up, repetitions, median of
+ * repetition means over ranks), in place. */
+struct tune_meas {
+    size_t bytes;              /* total bytes (nccl-tests' size column) */
+    double sec;                /* median time per operation */
+    double busbw;              /* GB/s, nccl-tests' bus bandwidth */
+    long wrong;                /* elements wrong, summed over ranks */
+};
+
+struct tune_series {
+    enum comm_coll coll;
+    enum tune_level level;
+    int ranks, nodes;          /* of the communicator measured */
+    enum tune_family family;
+    int id;                    /* dure: enum comm_algo; ompi: algorithm number; nccl:
+                                  algo * TUNE_NCCL_PROTO_COUNT + proto, -1 = NCCL's default */
+    char name[TUNE_NAME_MAX];  /* "shm"; "ring" (ompi); "ring/simple" (nccl); "default" */
+    int hops;                  /* steps of the algorithm on this communicator, 0 when it has
+                                  no per-hop structure (alpha / hops = per-hop latency) */
+    int n;                     /* measured sizes, ascending */
+    struct tune_meas pt[TUNE_SIZES_MAX];
+    struct tune_fit fit;       /* filled by tune_fit_series */
+};
+
+/* Point-to-point bandwidth between two nodes (their first ranks). */
+struct tune_link {
+    char a[TUNE_NAME_MAX], b[TUNE_NAME_MAX];  /* host names */
+    double gbs;                /* ping-pong bandwidth, GB/s */
+};
+
+/* How the sweep ran. */
+struct tune_sweep_opts {
+    size_t min_bytes, max_bytes;
+    double factor;             /* sizes grow by this factor (> 1) */
+    int iters, warmup, reps;
+    double tolerance;          /* fit: worst relative error allowed (0.15) */
+    double min_gain;           /* a choice leaves the default only for this speed-up */
+};
+
+struct tune_result {
+    int ranks, nodes;
+    char backend[16];          /* "mpi", "nccl" */
+    char created[32];          /* UTC, ISO 8601 */
+    char dure_version[96];     /* "0.1.0 (rev abc)" */
+    char mpi_library[256];
+    char host0[TUNE_NAME_MAX]; /* rank 0's host */
+    struct tune_sweep_opts opts;
+    int nseries, cap;
+    struct tune_series *s;     /* [cap], owned */
+    int nlinks, link_cap;
+    struct tune_link *links;   /* [link_cap], owned */
+};
+
+/* Empty result; free with tune_result_free (NULL-safe contents). */
+void tune_result_init(struct tune_result *r);
+void tune_result_free(struct tune_result *r);
+
+/* A new series appended to r (zeroed but for the given fields). */
+dure_status_t tune_result_add_series(struct tune_result *r, enum comm_coll coll,
+                                     enum tune_level level, int ranks, int nodes,
+                                     enum tune_family family, int id, const char *name, int hops,
+                                     struct tune_series **out);
+dure_status_t tune_result_add_link(struct tune_result *r, const char *a, const char *b,
+                                   double gbs);
+
+/* The series of (coll, level, family, id), or NULL. */
+const struct tune_series *tune_result_find(const struct tune_result *r, enum comm_coll coll,
+                                           enum tune_level level, enum tune_family family,
+                                           int id);
+
+/* Fit every series (tune_fit_points at opts.tolerance). */
+dure_status_t tune_result_fit(struct tune_result *r);
+
+/* The first series with a wrong element, or NULL: then no tuning file may be
+ * written. *at receives the index of its first wrong size. */
+const struct tune_series *tune_result_first_wrong(const struct tune_result *r, int *at);
+
+const char *tune_family_name(enum tune_family f);   /* "dure", "ompi", "nccl" */
+const char *tune_level_name(enum tune_level l);     /* "node", "world" */
+/* nccl-tests' name of a collective: "allreduce", "reducescatter", ... */
+const char *tune_coll_name(enum comm_coll c);
+/* Parse the names above; -1 when unknown. */
+int tune_family_parse(const char *s);
+int tune_level_parse(const char *s);
+int tune_coll_parse(const char *s);
+
+/*
+ * Steps of an algorithm on `ranks` ranks, for the per-hop latency: rings
+ * 2(p-1) for all-reduce and p-1 for reduce-scatter and all-gather,
+ * recursive doubling/halving ceil(log2 p) per phase; 0 for algorithms
+ * whose step count is not a property of the algorithm alone (MPI's or
+ * NCCL's default choice, dure's native, shm).
+ */
+int tune_hops(enum comm_coll coll, enum tune_family family, int id, int ranks);
+
+#endif

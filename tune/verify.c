@@ -1,0 +1,430 @@
+/* tune/verify.c - see verify.h. */
+#include "tune/verify.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "collectives/bench.h"
+#include "common/json.h"
+#include "common/mpi_check.h"
+#include "tune/nccl_conf.h"
+#include "tune/ompi_rules.h"
+
+dure_status_t tune_read_algo_table(const char *path, struct comm_algo_table *t)
+{
+    dure_status_t st = DURE_OK;
+    FILE *f = fopen(path, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    int lineno = 0, found = 0;
+    DURE_SYS_TRY(f != NULL, "cannot read the algorithm table file '%s'", path);
+    while (getline(&line, &cap, f) >= 0) {
+        lineno++;
+        char *p = line + strspn(line, " \t");
+        if (strncmp(p, "algo_table", 10) != 0) {
+            continue;
+        }
+        p += 10 + strspn(p + 10, " \t");
+        DURE_CHECK(*p == '=', DURE_ERR_FORMAT, "%s:%d: algo_table: expected '=' after the key",
+                   path, lineno);
+        p++;
+        p += strspn(p, " \t");
+        p[strcspn(p, " \t\r\n;")] = '\0';
+        dure_log_set_quiet(1);
+        st = comm_algo_table_parse(p, t);
+        dure_log_set_quiet(0);
+        DURE_CHECK(st == DURE_OK, DURE_ERR_FORMAT, "%s:%d: algo_table: %s", path, lineno,
+                   dure_last_error());
+        found = 1;
+        break;
+    }
+    DURE_SYS_TRY(!ferror(f), "read '%s'", path);
+    DURE_CHECK(found, DURE_ERR_FORMAT, "%s: no 'algo_table = ...' line", path);
+out:
+    free(line);
+    if (f) {
+        fclose(f);
+    }
+    return st;
+}
+
+/* A cache of communicators by algorithm id, for one family and collective. */
+#define CACHE_MAX 32
+struct comm_cache {
+    int n;
+    int id[CACHE_MAX];
+    comm_t *c[CACHE_MAX];
+};
+
+static void cache_free(struct comm_cache *k)
+{
+    for (int i = 0; i < k->n; i++) {
+        comm_destroy(k->c[i]);
+    }
+    k->n = 0;
+}
+
+static dure_status_t cache_get(struct comm_cache *k, const struct tune_sweep_cfg *cfg,
+                               enum comm_coll coll, enum tune_family family, int id, comm_t **out)
+{
+    dure_status_t st = DURE_OK;
+    char why[512] = "";
+    for (int i = 0; i < k->n; i++) {
+        if (k->id[i] == id) {
+            *out = k->c[i];
+            goto out;
+        }
+    }
+    DURE_CHECK(k->n < CACHE_MAX, DURE_ERR_INTERNAL, "verify: too many algorithms");
+    DURE_TRY(tune_sweep_comm(&cfg->comm, MPI_COMM_WORLD, coll, family, id, out, why, sizeof why));
+    DURE_CHECK(*out, DURE_ERR_UNSUPPORTED, "verify: %s %s algorithm %d cannot run here: %s",
+               tune_coll_name(coll), tune_family_name(family), id, why);
+    k->id[k->n] = id;
+    k->c[k->n++] = *out;
+out:
+    return st;
+}
+
+/* Time emitted against default at one size; append the row. */
+static dure_status_t measure(const struct tune_sweep_cfg *cfg, enum comm_coll coll,
+                             enum tune_family family, size_t bytes, comm_t *emitted,
+                             comm_t *deflt, int heap, struct tune_verify_row *row)
+{
+    dure_status_t st = DURE_OK;
+    struct bench_spec spec;
+    struct bench_point pt;
+    bench_spec_default(&spec, bench_coll_find(tune_coll_name(coll)));
+    spec.iters = cfg->opts.iters;
+    spec.warmup = cfg->opts.warmup;
+    spec.reps = cfg->opts.reps;
+    const struct bench_variant v[2] = {{.comm = emitted, .in_place = 1, .heap = heap},
+                                       {.comm = deflt, .in_place = 1, .heap = heap}};
+    DURE_TRY(bench_measure(MPI_COMM_WORLD, &spec, v, 2, &bytes, 1, &pt));
+    row->coll = coll;
+    row->family = family;
+    row->bytes = pt.bytes;
+    row->sec_emitted = pt.v[0].sec;
+    row->sec_default = pt.v[1].sec;
+    row->wrong = pt.v[0].wrong + pt.v[1].wrong;
+out:
+    return st;
+}
+
+static dure_status_t new_row(struct tune_verify *v, struct tune_verify_row **row)
+{
+    dure_status_t st = DURE_OK;
+    DURE_CHECK(v->n < TUNE_VERIFY_ROWS_MAX, DURE_ERR_INTERNAL, "verify: too many rows");
+    *row = &v->row[v->n++];
+    memset(*row, 0, sizeof **row);
+out:
+    return st;
+}
+
+static int file_exists(const char *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+/* The sizes and level of the model's series for (family, coll), or NULL. */
+static const struct tune_series *model_series(const struct tune_result *m,
+                                              enum tune_family family, enum comm_coll coll)
+{
+    enum tune_level level = m->nodes > 1 ? TUNE_LEVEL_WORLD : TUNE_LEVEL_NODE;
+    for (int i = 0; i < m->nseries; i++) {
+        if (m->s[i].family == family && m->s[i].coll == coll && m->s[i].level == level) {
+            return &m->s[i];
+        }
+    }
+    return NULL;
+}
+
+static dure_status_t verify_dure(const struct tune_sweep_cfg *cfg, const char *dir,
+                                 const struct tune_result *m, struct tune_verify *v,
+                                 FILE *progress)
+{
+    dure_status_t st = DURE_OK;
+    char path[4200], text[256];
+    struct comm_algo_table t;
+    comm_t *emitted = NULL, *deflt = NULL;
+    char *saved = NULL;
+    int env_set = 0;
+
+    snprintf(path, sizeof path, "%s/algo_table.ini", dir);
+    if (!file_exists(path)) {
+        goto out;
+    }
+    DURE_TRY(tune_read_algo_table(path, &t));
+    comm_algo_table_format(&t, text, sizeof text);
+    /* the default is the built-in table, whatever $DURE_ALGO_TABLE says */
+    const char *env = getenv("DURE_ALGO_TABLE");
+    saved = env ? strdup(env) : NULL;
+    unsetenv("DURE_ALGO_TABLE");
+    env_set = 1;
+    struct comm_config ce = cfg->comm, cd = cfg->comm;
+    ce.backend = cd.backend = COMM_BACKEND_MPI;
+    ce.algo = cd.algo = COMM_ALGO_AUTO;
+    ce.algo_table = text;
+    cd.algo_table = NULL;
+    DURE_TRY(comm_create(MPI_COMM_WORLD, &ce, &emitted));
+    DURE_TRY(comm_create(MPI_COMM_WORLD, &cd, &deflt));
+    for (int c = 0; c <= COMM_BROADCAST; c++) {
+        const struct tune_series *s = model_series(m, TUNE_FAMILY_DURE, (enum comm_coll)c);
+        if (!s || !cfg->coll[c]) {
+            continue;
+        }
+        for (int k = 0; k < s->n; k++) {
+            struct tune_verify_row *row = NULL;
+            DURE_TRY(new_row(v, &row));
+            DURE_TRY(measure(cfg, (enum comm_coll)c, TUNE_FAMILY_DURE, s->pt[k].bytes, emitted,
+                             deflt, 0, row));
+            enum comm_algo ea = comm_algo_for(emitted, (enum comm_coll)c, row->bytes);
+            enum comm_algo da = comm_algo_for(deflt, (enum comm_coll)c, row->bytes);
+            snprintf(row->emitted, sizeof row->emitted, "%s", comm_algo_name(ea));
+            snprintf(row->deflt, sizeof row->deflt, "%s", comm_algo_name(da));
+            row->changed = ea != da;
+        }
+        if (progress) {
+            fprintf(progress, "# verify %s dure (table %s): %d sizes\n",
+                    tune_coll_name((enum comm_coll)c), text, s->n);
+            fflush(progress);
+        }
+    }
+out:
+    comm_destroy(emitted);
+    comm_destroy(deflt);
+    if (env_set && saved) {
+        setenv("DURE_ALGO_TABLE", saved, 1);
+    }
+    free(saved);
+    return st;
+}
+
+static dure_status_t verify_ompi(const struct tune_sweep_cfg *cfg, const char *dir,
+                                 const struct tune_result *m, struct tune_verify *v,
+                                 FILE *progress)
+{
+    dure_status_t st = DURE_OK;
+    char path[4200];
+    struct tune_ompi_rules *rs = NULL;
+    struct comm_cache cache = {0};
+
+    snprintf(path, sizeof path, "%s/ompi_rules.conf", dir);
+    if (!file_exists(path)) {
+        goto out;
+    }
+    rs = calloc(1, sizeof *rs);
+    DURE_ALLOC_TRY(rs, sizeof *rs);
+    DURE_TRY(tune_ompi_rules_parse(path, rs));
+    DURE_CHECK(cfg->ompi_usable, DURE_ERR_UNSUPPORTED,
+               "%s: cannot verify Open MPI rules: Open MPI's algorithms cannot be forced here",
+               path);
+    for (int c = 0; c <= COMM_BROADCAST; c++) {
+        const struct tune_series *s = model_series(m, TUNE_FAMILY_OMPI, (enum comm_coll)c);
+        const struct tune_ompi_coll *oc = tune_ompi_coll_of((enum comm_coll)c);
+        comm_t *deflt = NULL, *emitted = NULL;
+        if (!s || !cfg->coll[c]) {
+            continue;
+        }
+        DURE_TRY(cache_get(&cache, cfg, (enum comm_coll)c, TUNE_FAMILY_OMPI, 0, &deflt));
+        for (int k = 0; k < s->n; k++) {
+            struct tune_verify_row *row = NULL;
+            int alg = tune_ompi_rules_pick(rs, oc->id, s->ranks, s->pt[k].bytes);
+            DURE_TRY(cache_get(&cache, cfg, (enum comm_coll)c, TUNE_FAMILY_OMPI, alg, &emitted));
+            DURE_TRY(new_row(v, &row));
+            DURE_TRY(measure(cfg, (enum comm_coll)c, TUNE_FAMILY_OMPI, s->pt[k].bytes, emitted,
+                             deflt, 1, row));
+            const char *name = tune_ompi_algo_name(oc, alg);
+            snprintf(row->emitted, sizeof row->emitted, "%s",
+                     alg == 0 ? "default" : name ? name : "?");
+            snprintf(row->deflt, sizeof row->deflt, "default");
+            row->changed = alg != 0;
+        }
+        cache_free(&cache);
+        if (progress) {
+            fprintf(progress, "# verify %s ompi: %d sizes\n", tune_coll_name((enum comm_coll)c),
+                    s->n);
+            fflush(progress);
+        }
+    }
+out:
+    cache_free(&cache);
+    free(rs);
+    return st;
+}
+
+static dure_status_t verify_nccl(const struct tune_sweep_cfg *cfg, const char *dir,
+                                 const struct tune_result *m, struct tune_verify *v,
+                                 FILE *progress)
+{
+    dure_status_t st = DURE_OK;
+    char path[4200];
+    struct tune_nccl_conf *conf = NULL;
+    struct comm_cache cache = {0};
+
+    snprintf(path, sizeof path, "%s/nccl_tuner.conf", dir);
+    if (!file_exists(path) || !cfg->family[TUNE_FAMILY_NCCL]) {
+        goto out;
+    }
+    conf = calloc(1, sizeof *conf);
+    DURE_ALLOC_TRY(conf, sizeof *conf);
+    DURE_TRY(tune_nccl_conf_parse(path, conf));
+    for (int c = 0; c <= COMM_BROADCAST; c++) {
+        const struct tune_series *s = model_series(m, TUNE_FAMILY_NCCL, (enum comm_coll)c);
+        comm_t *deflt = NULL, *emitted = NULL;
+        if (!s || !cfg->coll[c]) {
+            continue;
+        }
+        DURE_TRY(cache_get(&cache, cfg, (enum comm_coll)c, TUNE_FAMILY_NCCL, -1, &deflt));
+        for (int k = 0; k < s->n; k++) {
+            struct tune_verify_row *row = NULL;
+            const struct tune_nccl_rule *rule =
+                tune_nccl_conf_pick(conf, tune_nccl_coll_of((enum comm_coll)c), s->pt[k].bytes,
+                                    s->nodes, s->ranks);
+            int id = rule ? (int)rule->algo * TUNE_NCCL_PROTO_COUNT + (int)rule->proto : -1;
+            DURE_TRY(cache_get(&cache, cfg, (enum comm_coll)c, TUNE_FAMILY_NCCL, id, &emitted));
+            DURE_TRY(new_row(v, &row));
+            DURE_TRY(measure(cfg, (enum comm_coll)c, TUNE_FAMILY_NCCL, s->pt[k].bytes, emitted,
+                             deflt, 0, row));
+            if (rule) {
+                snprintf(row->emitted, sizeof row->emitted, "%s/%s",
+                         tune_nccl_algo_name(rule->algo), tune_nccl_proto_name(rule->proto));
+            } else {
+                snprintf(row->emitted, sizeof row->emitted, "default");
+            }
+            snprintf(row->deflt, sizeof row->deflt, "default");
+            row->changed = rule != NULL;
+        }
+        cache_free(&cache);
+        if (progress) {
+            fprintf(progress, "# verify %s nccl: %d sizes\n", tune_coll_name((enum comm_coll)c),
+                    s->n);
+            fflush(progress);
+        }
+    }
+out:
+    cache_free(&cache);
+    free(conf);
+    return st;
+}
+
+dure_status_t tune_verify_run(const struct tune_sweep_cfg *cfg, const char *dir,
+                              const struct tune_result *model, struct tune_verify *v,
+                              FILE *progress)
+{
+    dure_status_t st = DURE_OK;
+    int size = 0;
+    v->n = 0;
+    DURE_MPI_TRY(MPI_Comm_size(MPI_COMM_WORLD, &size));
+    DURE_CHECK(size == model->ranks, DURE_ERR_ARG,
+               "%s/tune.json was measured on %d rank(s); --verify must run on as many (this run "
+               "has %d)", dir, model->ranks, size);
+    if (cfg->family[TUNE_FAMILY_DURE]) {
+        DURE_TRY(verify_dure(cfg, dir, model, v, progress));
+    }
+    if (cfg->family[TUNE_FAMILY_OMPI]) {
+        DURE_TRY(verify_ompi(cfg, dir, model, v, progress));
+    }
+    DURE_TRY(verify_nccl(cfg, dir, model, v, progress));
+    DURE_CHECK(v->n > 0, DURE_ERR_ARG,
+               "%s: no tuning file of a family this run can measure (algo_table.ini, "
+               "ompi_rules.conf, nccl_tuner.conf)", dir);
+out:
+    return st;
+}
+
+/* The speed-up of the emitted setting: default time / emitted time. */
+static double speedup(const struct tune_verify_row *r)
+{
+    return r->sec_default / r->sec_emitted;
+}
+
+int tune_verify_print(FILE *out, const struct tune_verify *v)
+{
+    int all_met = 1;
+    fprintf(out, "# verify: emitted settings against the defaults, interleaved in every "
+                 "repetition (median); speed-up = default time / emitted time\n");
+    fprintf(out, "# %-13s %-4s %8s  %-20s %-10s %11s %11s %8s\n", "collective", "fam", "size",
+            "emitted", "default", "emitted(us)", "default(us)", "speed-up");
+    for (int i = 0; i < v->n; i++) {
+        const struct tune_verify_row *r = &v->row[i];
+        char sz[32];
+        comm_format_bytes(r->bytes, sz, sizeof sz);
+        fprintf(out, "  %-13s %-4s %8s  %-20s %-10s %11.2f %11.2f %8.2f%s\n",
+                tune_coll_name(r->coll), tune_family_name(r->family), sz, r->emitted, r->deflt,
+                1e6 * r->sec_emitted, 1e6 * r->sec_default, speedup(r),
+                r->changed ? "  (changed)" : "");
+    }
+    for (int f = 0; f < TUNE_FAMILY_COUNT; f++) {
+        double worst = 0, worst_changed = 0;
+        int n = 0, changed = 0;
+        for (int i = 0; i < v->n; i++) {
+            const struct tune_verify_row *r = &v->row[i];
+            if ((int)r->family != f) {
+                continue;
+            }
+            double s = speedup(r);
+            worst = n++ == 0 || s < worst ? s : worst;
+            if (r->changed) {
+                worst_changed = changed++ == 0 || s < worst_changed ? s : worst_changed;
+            }
+        }
+        if (n == 0) {
+            continue;
+        }
+        int met = worst >= 1.0 && (changed == 0 || worst_changed >= 1.2);
+        all_met = all_met && met;
+        fprintf(out, "verify: %s: lowest speed-up %.2f over %d size(s) (target >= 1.0)", 
+                tune_family_name((enum tune_family)f), worst, n);
+        if (changed) {
+            fprintf(out, "; where changed %.2f over %d (target >= 1.2)", worst_changed, changed);
+        } else {
+            fprintf(out, "; no size changed");
+        }
+        fprintf(out, ": %s\n", met ? "targets met" : "target missed");
+    }
+    return all_met;
+}
+
+static void put_verify(struct json_writer *w, const void *arg)
+{
+    const struct tune_verify *v = arg;
+    json_begin_object(w);
+    json_key(w, "kind");
+    json_string(w, "dure-tune-verify");
+    json_key(w, "rows");
+    json_begin_array(w);
+    for (int i = 0; i < v->n; i++) {
+        const struct tune_verify_row *r = &v->row[i];
+        json_begin_object(w);
+        json_key(w, "collective");
+        json_string(w, tune_coll_name(r->coll));
+        json_key(w, "family");
+        json_string(w, tune_family_name(r->family));
+        json_key(w, "bytes");
+        json_uint(w, r->bytes);
+        json_key(w, "emitted");
+        json_string(w, r->emitted);
+        json_key(w, "default");
+        json_string(w, r->deflt);
+        json_key(w, "changed");
+        json_bool(w, r->changed);
+        json_key(w, "emitted_s");
+        json_double(w, r->sec_emitted);
+        json_key(w, "default_s");
+        json_double(w, r->sec_default);
+        json_key(w, "speedup");
+        json_double(w, speedup(r));
+        json_key(w, "wrong");
+        json_int(w, r->wrong);
+        json_end_object(w);
+    }
+    json_end_array(w);
+    json_end_object(w);
+}
+
+dure_status_t tune_verify_write(const struct tune_verify *v, const char *path)
+{
+    return json_write_file(path, 1, put_verify, v);
+}

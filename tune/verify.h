@@ -1,0 +1,62 @@
+/*
+ * tune/verify.h - `dure tune --verify DIR`: do the emitted files help? The
+ * sweep of DIR/tune.json is run again, each size timed with the emitted
+ * setting and with the default interleaved in every repetition (median of
+ * the repetitions), and the speed-up default / emitted reported per size:
+ *
+ *   dure   algo_table.ini against the built-in table
+ *   ompi   ompi_rules.conf's algorithm at each size (as Open MPI would pick
+ *          it: tune_ompi_rules_pick) against Open MPI's own choice, both
+ *          forced through MPI_T in one run (a rules file loaded by Open MPI
+ *          would override the default side too)
+ *   nccl   nccl_tuner.conf's pair against NCCL's own choice (GPU only)
+ *
+ * Targets (issue 16): Open MPI rules >= 1.0x the defaults at every size and
+ * >= 1.2x where they changed the choice.
+ */
+#ifndef DURE_TUNE_VERIFY_H
+#define DURE_TUNE_VERIFY_H
+
+#include <stdio.h>
+
+#include "tune/sweep.h"
+
+#define TUNE_VERIFY_ROWS_MAX (3 * 4 * TUNE_SIZES_MAX)
+
+struct tune_verify_row {
+    enum comm_coll coll;
+    enum tune_family family;
+    size_t bytes;
+    char emitted[TUNE_NAME_MAX], deflt[TUNE_NAME_MAX];
+    int changed;                 /* the emitted setting differs from the default here */
+    double sec_emitted, sec_default;
+    long wrong;
+};
+
+struct tune_verify {
+    int n;
+    struct tune_verify_row row[TUNE_VERIFY_ROWS_MAX];
+};
+
+/*
+ * Collective over MPI_COMM_WORLD. model: DIR/tune.json read back (its world
+ * must be this run's). Reads DIR's tuning files (DURE_ERR_FORMAT naming a
+ * malformed one by file, line and field) and measures every family they
+ * cover. Progress lines to `progress` on rank 0 (NULL: none).
+ */
+dure_status_t tune_verify_run(const struct tune_sweep_cfg *cfg, const char *dir,
+                              const struct tune_result *model, struct tune_verify *v,
+                              FILE *progress);
+
+/* Print the table and each family's verdict against the targets; returns
+ * 1 when every target was met. */
+int tune_verify_print(FILE *out, const struct tune_verify *v);
+
+/* DIR/verify.json: the rows and the verdicts (atomically). */
+dure_status_t tune_verify_write(const struct tune_verify *v, const char *path);
+
+/* Read `algo_table = ...` from a job-spec snippet (algo_table.ini);
+ * DURE_ERR_FORMAT names FILE:LINE and what is wrong. */
+dure_status_t tune_read_algo_table(const char *path, struct comm_algo_table *t);
+
+#endif

@@ -2,7 +2,6 @@
 #include "train/zshard.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #include "common/timing.h"
 
@@ -28,7 +27,6 @@ struct zshard {
     float *gwork;                /* (2 * unit_max) comm memory */
 
     /* The step's gather sequence. */
-    int backward;                /* this pass runs backward */
     int seq_len;                 /* positions of the pass */
     int cursor;                  /* next position the model asks for */
     int started;                 /* positions started so far */
@@ -108,7 +106,6 @@ static dure_status_t src_begin(void *ctx, int backward)
     zshard_t *z = ctx;
     DURE_CHECK(z->model, DURE_ERR_INTERNAL, "ZeRO: the model was not attached");
     drain(z);
-    z->backward = backward;
     z->seq_len = backward && !z->keep ? 2 * z->U - 1 : z->U;
     z->cursor = 0;
     z->started = 0;

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "common/benchline.h"
+#include "common/fsutil.h"
 #include "common/timing.h"
 #include "dataio/loader.h"
 
@@ -283,29 +284,13 @@ static int bench_windows(const char *path, const char *peer, const char *name)
     return 0;
 }
 
-static long status_kb(const char *key)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long v = -1;
-    while (f && fgets(line, sizeof line, f)) {
-        if (strncmp(line, key, strlen(key)) == 0) {
-            v = strtol(line + strlen(key), NULL, 10);
-        }
-    }
-    if (f) {
-        fclose(f);
-    }
-    return v;
-}
-
 /* In a child: peak RSS growth (KiB) over one epoch of streaming `path`. */
 static long rss_child(const char *path, int prefetch)
 {
     /* Load the libraries and HDF5's own state first: they are not the loader's. */
     dataio_loader_t *warm = open_loader(path, 64, 1, 1, 1, MPI_COMM_NULL, DATAIO_IO_SERIAL);
     dataio_loader_close(warm);
-    long base = status_kb("VmRSS:");
+    long base = dure_proc_status_kb("VmRSS:");
     dataio_loader_t *ld = open_loader(path, 64, 1, 1, prefetch, MPI_COMM_NULL, DATAIO_IO_SERIAL);
     int64_t per = dataio_loader_batches_per_epoch(ld);
     struct dataio_batch b;
@@ -316,7 +301,7 @@ static long rss_child(const char *path, int prefetch)
         }
         sink += b.data[0];
     }
-    long peak = status_kb("VmHWM:");
+    long peak = dure_proc_status_kb("VmHWM:");
     dataio_loader_close(ld);
     return peak - base;
 }

@@ -286,6 +286,18 @@ struct comm_shard comm_shard_of(size_t n, int size, int rank)
     return s;
 }
 
+struct comm_shard comm_range_part(size_t total, int size, int rank, size_t offset,
+                                  size_t count)
+{
+    struct comm_shard p, sh = comm_shard_of(total, size, rank);
+    size_t lo = sh.offset > offset ? sh.offset : offset;
+    size_t end = offset + count;
+    size_t hi = sh.offset + sh.count < end ? sh.offset + sh.count : end;
+    p.offset = lo < end ? lo : end;
+    p.count = hi > lo ? hi - lo : 0;
+    return p;
+}
+
 struct comm_shard comm_op_piece(const struct comm_op *op, int size, int r)
 {
     struct comm_shard p;
@@ -294,13 +306,7 @@ struct comm_shard comm_op_piece(const struct comm_op *op, int size, int r)
     }
     if (op->coll == COMM_REDUCE_SCATTER || op->coll == COMM_ALLGATHER ||
         op->coll == COMM_TREE_REDUCE_SCATTER) {
-        struct comm_shard sh = comm_shard_of(op->total, size, r);
-        size_t lo = sh.offset > op->offset ? sh.offset : op->offset;
-        size_t end = op->offset + op->count;
-        size_t hi = sh.offset + sh.count < end ? sh.offset + sh.count : end;
-        p.offset = lo < end ? lo : end;
-        p.count = hi > lo ? hi - lo : 0;
-        return p;
+        return comm_range_part(op->total, size, r, op->offset, op->count);
     }
     p = comm_shard_of(op->count, size, r);
     p.offset += op->offset;

@@ -309,6 +309,11 @@ struct comm_shard {
 };
 /* Rank `rank`'s shard of a vector of n elements over `size` ranks (see top). */
 struct comm_shard comm_shard_of(size_t n, int size, int rank);
+/* The part of [offset, offset + count) that rank `rank` owns under
+ * comm_shard_of(total, size, rank): their intersection, possibly empty
+ * (count 0, offset clamped into the range). */
+struct comm_shard comm_range_part(size_t total, int size, int rank, size_t offset,
+                                  size_t count);
 
 /* ---------------------------------------------------------------- blocking */
 
@@ -399,6 +404,27 @@ dure_status_t comm_allgather_range_start(comm_t *c, void *buf, size_t total, siz
 dure_status_t comm_tree_reduce_scatter_range_start(comm_t *c, const struct comm_tree *t,
                                                    size_t total, size_t offset, size_t count,
                                                    comm_req_t **req);
+
+/*
+ * Part forms, for ZeRO-3, where no rank holds the whole vector: the range
+ * [offset, offset + count) of a vector of `total` elements sharded by
+ * comm_shard_of(total, ...), with range[count] holding the range (element
+ * `offset` at range[0]) and mine holding this rank's part of it,
+ * part = comm_range_part(total, size, rank, offset, count) (element
+ * part.offset at mine[0]; unused when the part is empty).
+ * reduce-scatter: range is this rank's input; mine receives the reduced
+ *   part. all-gather: mine is this rank's part; range receives the range.
+ * In place when mine == range + (part.offset - offset); the rest of the
+ * range is then undefined after a reduce-scatter. Otherwise as the start
+ * forms above.
+ */
+dure_status_t comm_reduce_scatter_part_start(comm_t *c, const void *range, void *mine,
+                                             size_t total, size_t offset, size_t count,
+                                             enum comm_dtype dt, enum comm_redop op,
+                                             comm_req_t **req);
+dure_status_t comm_allgather_part_start(comm_t *c, const void *mine, void *range, size_t total,
+                                        size_t offset, size_t count, enum comm_dtype dt,
+                                        comm_req_t **req);
 
 /* Block until req completes; releases req. Returns the operation's status. */
 dure_status_t comm_wait(comm_t *c, comm_req_t *req);

@@ -180,3 +180,48 @@ dure_status_t comm_tree_reduce_scatter_range_start(comm_t *c, const struct comm_
     struct comm_op o = op_tree(t, total, offset, count);
     return comm_issue(c, &o, req);
 }
+
+/* The part forms: the range's buffer starts at element `offset`, this
+ * rank's part buffer at the part's first element. */
+static struct comm_op op_part(const comm_t *c, enum comm_coll coll, const void *range,
+                              void *mine, size_t total, size_t offset, size_t count,
+                              enum comm_dtype dt, enum comm_redop redop)
+{
+    struct comm_shard part = comm_range_part(total, c->size, c->rank, offset, count);
+    struct comm_op o = {.coll = coll, .dtype = dt, .redop = redop, .total = total,
+                        .offset = offset, .count = count};
+    /* An empty part's pointer is never dereferenced: the range's serves. */
+    void *own = part.count ? mine : (void *)range;
+    size_t own_first = part.count ? part.offset : offset;
+    if (coll == COMM_REDUCE_SCATTER) {
+        o.send = range;
+        o.send_first = offset;
+        o.recv = own;
+        o.recv_first = own_first;
+    } else {
+        o.send = own;
+        o.send_first = own_first;
+        o.recv = (void *)range;
+        o.recv_first = offset;
+    }
+    return o;
+}
+
+dure_status_t comm_reduce_scatter_part_start(comm_t *c, const void *range, void *mine,
+                                             size_t total, size_t offset, size_t count,
+                                             enum comm_dtype dt, enum comm_redop op,
+                                             comm_req_t **req)
+{
+    struct comm_op o =
+        op_part(c, COMM_REDUCE_SCATTER, range, mine, total, offset, count, dt, op);
+    return comm_issue(c, &o, req);
+}
+
+dure_status_t comm_allgather_part_start(comm_t *c, const void *mine, void *range, size_t total,
+                                        size_t offset, size_t count, enum comm_dtype dt,
+                                        comm_req_t **req)
+{
+    struct comm_op o =
+        op_part(c, COMM_ALLGATHER, range, (void *)mine, total, offset, count, dt, COMM_SUM);
+    return comm_issue(c, &o, req);
+}

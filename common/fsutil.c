@@ -101,6 +101,22 @@ out:
     return st;
 }
 
+long dure_proc_status_kb(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    while (f && fgets(line, sizeof line, f)) {
+        if (strncmp(line, key, strlen(key)) == 0) {
+            v = strtol(line + strlen(key), NULL, 10);
+        }
+    }
+    if (f) {
+        fclose(f);
+    }
+    return v;
+}
+
 int64_t dure_mem_available(void)
 {
     FILE *f = fopen("/proc/meminfo", "r");

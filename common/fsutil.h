@@ -37,6 +37,11 @@ dure_status_t dure_file_write_atomic(const char *path, const void *data, size_t 
  * (permissions, I/O) are DURE_ERR_IO. *sb may be NULL.
  */
 dure_status_t dure_input_file_stat(const char *path, const char *what, struct stat *sb);
+
+/* The value of field `key` ("VmRSS:", "VmHWM:") of /proc/self/status, in
+ * KiB; -1 when it cannot be read. */
+long dure_proc_status_kb(const char *key);
+
 /* MemAvailable of /proc/meminfo in bytes; -1 when it cannot be read. */
 int64_t dure_mem_available(void);
 

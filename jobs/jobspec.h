@@ -188,7 +188,9 @@ struct jobspec_optim {
 
 struct jobspec_parallel {
     enum jobspec_backend backend;
-    int zero_stage;      /* 0, 1 or 2 */
+    int zero_stage;      /* 0, 1, 2 or 3 */
+    int prefetch;        /* stage 3: unit all-gathers ahead of the compute */
+    bool reshard_after_forward; /* stage 3: gather again for backward */
     double bucket_mb;    /* gradient bucket size in MiB; 0 = measured default */
     enum jobspec_algo algo;
     char *algo_table;    /* "0:native,1M:shm,32M:ring"; "" = built-in */
@@ -210,6 +212,7 @@ struct jobspec_slurm {
     int nodes;
     int min_nodes;       /* run.elastic: fewest nodes after a failure; 0 = nodes */
     int gpus_per_node;   /* 0 = CPU job */
+    char *gpu_type;      /* plan_hw_builtin name for dure submit's memory check; "" = none */
     int ntasks_per_node; /* resolved: gpus_per_node, or 1 on a CPU job */
     int cpus_per_task;
     char *time;          /* Slurm time limit, "00:30:00" */

@@ -326,8 +326,15 @@ static const struct jobspec_key keys[] = {
     /* [parallel] */
     K_ENUM(parallel, backend, v_backend, "auto", R,
            "gradient exchange: auto = nccl with a GPU and NCCL, else mpi"),
-    K_INT(parallel, zero_stage, 0, 2, "0", R | L,
-          "0: all-reduce; 1: optimizer state sharded; 2: gradients sharded too"),
+    K_INT(parallel, zero_stage, 0, 3, "0", R | L,
+          "0: all-reduce; 1: optimizer state sharded; 2: gradients sharded too; 3: "
+          "parameters sharded too, gathered one unit (layer) at a time"),
+    K_INT(parallel, prefetch, 0, 64, "1", 0,
+          "zero_stage 3: units whose all-gather runs ahead of the compute"),
+    K_BOOL(parallel, reshard_after_forward, "true", 0,
+           "zero_stage 3: free a unit's gathered parameters after its forward and "
+           "gather them again for backward; false keeps them (memory of the whole "
+           "model in the compute dtype)"),
     K_FLOAT(parallel, bucket_mb, 0, 65536, "0", R | L,
             "gradient bucket size in MiB; 0 = the measured default"),
     K_ENUM(parallel, algo, v_algo, "auto", R | L,
@@ -362,6 +369,9 @@ static const struct jobspec_key keys[] = {
           "with run.elastic: the fewest nodes the job may run on after a failure; "
           "0 = slurm.nodes (not elastic)"),
     K_INT(slurm, gpus_per_node, 0, 64, "0", 0, "GPUs per node; 0 = a CPU job"),
+    K_STR(slurm, gpu_type, "", 0, check_slurm_name,
+          "h100, h200, a100 or b200: dure submit refuses a job whose plan does not fit "
+          "that GPU's memory; empty = not checked"),
     K_INT(slurm, ntasks_per_node, 0, 4096, "0", 0,
           "ranks per node; 0 = gpus_per_node (one rank per GPU), or 1 on a CPU job"),
     K_INT(slurm, cpus_per_task, 1, 4096, "1", 0,

@@ -107,27 +107,13 @@ out:
     return st;
 }
 
-dure_status_t plan_job_from_spec(const struct dure_jobspec *spec, int ranks, int per_node,
-                                 struct plan_job *job)
+dure_status_t plan_job_of_spec(const struct dure_jobspec *spec, int ranks, int per_node,
+                               struct plan_job *job)
 {
     dure_status_t st = DURE_OK;
-    memset(job, 0, sizeof *job);
-    model_config_defaults(&job->model);
-    job->model.d_model = spec->model.d_model;
-    job->model.n_layers = spec->model.n_layers;
-    job->model.n_heads = spec->model.n_heads;
-    job->model.patch_len = spec->model.patch_len;
-    job->model.context_patches = spec->model.context_patches;
-    job->model.micro_batch = spec->optim.micro_batch;
-    DURE_TRY(resolve_channels(spec, &job->model.channels));
-    DURE_TRY(model_config_validate(&job->model));
-    job->global_batch = spec->optim.global_batch;
-    job->ranks = ranks;
-    job->per_node = per_node;
-    job->bucket_bytes = (spec->parallel.bucket_mb > 0 ? spec->parallel.bucket_mb : 4) *
-                        (double)(1 << 20);
-    job->prefetch = 1;
-    job->overlap = spec->parallel.overlap;
+    int channels = 0;
+    DURE_TRY(resolve_channels(spec, &channels));
+    DURE_TRY(plan_job_from_spec(spec, channels, ranks, per_node, job));
 out:
     return st;
 }
@@ -219,11 +205,12 @@ static void print_text(const struct plan_ctx *c, const char *file, FILE *out)
     ROW("gradients (fp32)", grads);
     ROW("optimizer (AdamW m, v)", optimizer);
     ROW(c->hw.gpu ? "compute copy (bf16)" : "compute copy", compute);
-    ROW("working (buckets, layers)", working);
+    ROW("working (unit grads, layers)", working);
     ROW("activations", activations);
     ROW("workspace", workspace);
     ROW("communication buffers", comm);
     ROW("runtime (CUDA, cuBLAS)", runtime);
+    ROW("host (batches, ckpt staging)", host);
     ROW("total", total);
 #undef ROW
     fprintf(out, "  %-28s %9s %9s %9s %9s\n", "fits", m[0].fits ? "yes" : "NO",
@@ -327,7 +314,8 @@ static void json_stage_objects(const struct plan_ctx *c, struct json_writer *w)
                   {"optimizer", m->optimizer}, {"compute", m->compute},
                   {"working", m->working},     {"activations", m->activations},
                   {"workspace", m->workspace}, {"comm", m->comm},
-                  {"runtime", m->runtime},     {"total", m->total}};
+                  {"runtime", m->runtime},     {"host", m->host},
+                  {"total", m->total}};
         json_begin_object(w);
         json_key(w, "stage");
         json_int(w, s);
@@ -438,7 +426,7 @@ static dure_status_t build(const struct dure_jobspec *spec, const struct plan_op
     if (o->fabric) {
         DURE_TRY(load_fabric(o->fabric, &c->fab));
     }
-    DURE_TRY(plan_job_from_spec(spec, (int)ranks, per_node, &c->job));
+    DURE_TRY(plan_job_of_spec(spec, (int)ranks, per_node, &c->job));
     c->nodes = (int)(ranks / per_node);
     c->spec_stage = spec->parallel.zero_stage;
     model_flops_compute(&c->job.model, &c->fl);
@@ -449,6 +437,38 @@ static dure_status_t build(const struct dure_jobspec *spec, const struct plan_op
     DURE_TRY(plan_recommend(&c->job, &c->hw, &c->fab, &c->adv));
 out:
     return st;
+}
+
+int cmd_plan_check_submit(const struct dure_jobspec *spec, const char *file, FILE *out)
+{
+    dure_status_t st = DURE_OK;
+    const struct jobspec_slurm *sl = &spec->slurm;
+    struct plan_job job;
+    struct plan_hw hw;
+    struct plan_memory mem;
+    int stage = spec->parallel.zero_stage;
+    char terms[320];
+
+    if (sl->gpus_per_node == 0 || !sl->gpu_type[0]) {
+        fprintf(out, "submit: plan: memory not checked: %s\n",
+                sl->gpus_per_node == 0
+                    ? "a CPU job's node memory is known only where it runs (dure run checks "
+                      "it at start)"
+                    : "slurm.gpu_type is not set (h100, h200, a100 or b200 gives the GPUs' "
+                      "memory)");
+        goto out;
+    }
+    DURE_CHECK(plan_hw_builtin(sl->gpu_type, &hw) == DURE_OK, DURE_ERR_ARG,
+               "%s: slurm.gpu_type = '%s' is not a GPU dure knows (above)", file, sl->gpu_type);
+    DURE_TRY(plan_job_of_spec(spec, sl->nodes * sl->ntasks_per_node, sl->ntasks_per_node,
+                              &job));
+    DURE_TRY(plan_memory(&job, &hw, stage, &mem));
+    plan_memory_text(&mem, terms, sizeof terms);
+    fprintf(out, "submit: plan: memory per rank %.2f GiB at zero_stage %d (%s) of %.2f GiB on %s\n",
+            gib(mem.total), stage, terms, hw.mem_bytes / (double)(1ull << 30), hw.name);
+    DURE_TRY(plan_check_fit(&job, &hw, stage, file, &mem));
+out:
+    return dure_exit_code(st);
 }
 
 int cmd_plan(int argc, char **argv)
@@ -526,21 +546,7 @@ int cmd_plan(int argc, char **argv)
         print_text(c, o.file, stdout);
         DURE_TRY(scaling(c, c->adv.stage >= 0 ? c->adv.stage : stage, stdout, NULL));
     }
-    if (!c->mem[stage].fits) {
-        int fit = -1;
-        for (int s = stage + 1; s < PLAN_STAGES && fit < 0; s++) {
-            fit = c->mem[s].fits ? s : -1;
-        }
-        char hint[96] = "no stage fits: use more ranks or a smaller model";
-        if (fit >= 0) {
-            snprintf(hint, sizeof hint, "ZeRO %d fits (%.2f GiB)", fit, gib(c->mem[fit].total));
-        }
-        DURE_FAIL(DURE_ERR_NOMEM,
-                  "%s: parallel.zero_stage = %d needs %.2f GiB per rank, more than %.0f%% of "
-                  "%.2f GiB on %s: %s",
-                  o.file, stage, gib(c->mem[stage].total), PLAN_MEM_FILL * 100,
-                  c->hw.mem_bytes / (1ull << 30), c->hw.name, hint);
-    }
+    DURE_TRY(plan_check_fit(&c->job, &c->hw, stage, o.file, &c->mem[stage]));
 out:
     rc = dure_exit_code(st);
 done:

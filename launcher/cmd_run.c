@@ -400,6 +400,29 @@ out:
 }
 
 /*
+ * Rank 0 notes the largest peak RSS growth over the ranks against the
+ * plan's estimate (on the cpu device, where RSS is the plan's memory).
+ * Collective.
+ */
+static dure_status_t report_memory(struct run_state *rs, int rank)
+{
+    dure_status_t st = DURE_OK;
+    struct train_mem_measured m;
+    train_memory_measured(rs->train, &m);
+    double grown = m.peak > m.base ? (double)(m.peak - m.base) : 0, most = 0;
+    DURE_MPI_TRY(MPI_Reduce(&grown, &most, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD));
+    if (rank == 0 && m.host_is_device && m.plan > 0) {
+        dure_metrics_note(rs->metrics,
+                          "memory: peak per rank %.1f MiB above a %.1f MiB process baseline "
+                          "(the largest over the ranks); plan %.1f MiB (measured/plan %.3f)",
+                          most / (1 << 20), (double)m.base / (1 << 20),
+                          (double)m.plan / (1 << 20), most / (double)m.plan);
+    }
+out:
+    return st;
+}
+
+/*
  * The training loop. Returns DURE_ERR_INTERRUPTED after the checkpoint of a
  * signal stop. *collective is 0 when the failure may be this rank's alone.
  */
@@ -510,6 +533,7 @@ static dure_status_t run(const struct dure_jobspec *spec, const struct dure_rank
         DURE_TRY(save(&rs, steps, 1));
     }
     DURE_TRY(collect_saved(&rs, 1));
+    DURE_TRY(report_memory(&rs, rank));
     if (rank == 0) {
         double el = MPI_Wtime() - t0;
         char dur[32];

@@ -32,6 +32,9 @@ void cmd_submit_usage(FILE *out)
             "  --dure PATH   the dure executable the job runs (default: this one)\n"
             "  --set S.K=V   override a job-spec key (repeatable)\n"
             "\n"
+            "Prints the plan's memory per rank (dure plan) at the job's zero_stage and,\n"
+            "when slurm.gpu_type names the GPUs (h100, h200, a100, b200), refuses with\n"
+            "exit 7 a job that does not fit their memory, naming the stage that would.\n"
             "Refused: a run directory whose job.ini computes something else (other\n"
             "model, data, optimizer, ...) or that still has a pending or running job.\n"
             "A finished run (RUN_DIR/FINISHED) is not submitted again.\n");
@@ -92,10 +95,15 @@ int cmd_submit(int argc, char **argv)
         goto out;
     }
     st = slurm_job_load(argv[optind], sets, dure_arg, &l);
-    if (st == DURE_OK) {
-        st = slurm_submit(&l.job, &so);
+    if (st != DURE_OK) {
+        rc = dure_exit_code(st);
+        goto out;
     }
-    rc = dure_exit_code(st);
+    /* Before anything is written or submitted. */
+    rc = cmd_plan_check_submit(l.spec, argv[optind], stdout);
+    if (rc == DURE_EXIT_OK) {
+        rc = dure_exit_code(slurm_submit(&l.job, &so));
+    }
 out:
     slurm_job_loaded_free(&l);
     free(sets);

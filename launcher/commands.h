@@ -34,6 +34,12 @@ void cmd_render_usage(FILE *out);
 /* `dure plan JOB.ini`: memory per ZeRO stage, step time, scaling (launcher/cmd_plan.c). */
 int cmd_plan(int argc, char **argv);
 void cmd_plan_usage(FILE *out);
+/* dure submit's memory check (launcher/cmd_plan.c): print the plan's
+ * estimate for spec at its zero_stage on slurm.gpu_type and refuse with
+ * exit 7's status a job that does not fit (plan_check_fit); a CPU job or
+ * an unset gpu_type is printed as not checked. `file` names the spec. */
+struct dure_jobspec;
+int cmd_plan_check_submit(const struct dure_jobspec *spec, const char *file, FILE *out);
 int cmd_submit(int argc, char **argv);
 void cmd_submit_usage(FILE *out);
 int cmd_status(int argc, char **argv);

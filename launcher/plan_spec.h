@@ -10,11 +10,11 @@
 #include "plan/plan.h"
 
 /*
- * Fill *job for `ranks` ranks, `per_node` per node (the device is the
- * plan's hardware, struct plan_hw). model.channels = 0 in the spec is read from data.path's first file
- * (an unreadable file fails naming the key to set instead).
+ * plan_job_from_spec (plan/plan.h) for `ranks` ranks, `per_node` per node,
+ * with model.channels = 0 in the spec read from data.path's first file (an
+ * unreadable file fails naming the key to set instead).
  */
-dure_status_t plan_job_from_spec(const struct dure_jobspec *spec, int ranks, int per_node,
-                                 struct plan_job *job);
+dure_status_t plan_job_of_spec(const struct dure_jobspec *spec, int ranks, int per_node,
+                               struct plan_job *job);
 
 #endif

@@ -171,7 +171,7 @@ static void probe_memory(struct pf_probe *p, const struct pf_options *o, int ran
     hw.per_node = per_node;
     hw.mem_bytes = p->mem_avail > 0 ? (double)p->mem_avail / per_node : 0;
     dure_log_set_quiet(1);
-    dure_status_t st = plan_job_from_spec(s, ranks, per_node, &job);
+    dure_status_t st = plan_job_of_spec(s, ranks, per_node, &job);
     if (st == DURE_OK) {
         st = plan_memory(&job, &hw, s->parallel.zero_stage, &m);
     }

@@ -21,16 +21,22 @@ struct model_backend_i {
     const char *name;              /* device_compute() of the devices it runs on */
     int bf16;                      /* 1: bf16 compute copy and activations (acts.h) */
     /* Set up m->ctx after model.c allocated m->params, m->grads (params
-     * initialised, grads zero) and the activations m->act (m->plan). On
-     * failure free what it made. */
+     * initialised, grads zero; either NULL when lent) and the activations
+     * m->act (m->plan). On failure free what it made. */
     dure_status_t (*init)(model_t *m);
     /* Free what init made; m->ctx may be NULL after a failed init. */
     void (*fini)(model_t *m);
-    /* Forward on a host batch, then (backward != 0) backward accumulating
-     * into m->grads, calling model_grad_ready() as ranges finish. */
+    /* Forward on a host batch, then (backward != 0) backward, unit by
+     * unit through model_unit_params / _grads / _grads_done below. */
     dure_status_t (*step)(model_t *m, const float *batch, int backward, float *loss);
-    /* NULL: nothing to refresh. */
+    /* NULL: nothing to refresh. Not called when the parameters are lent. */
     dure_status_t (*params_changed)(model_t *m);
+    /* The model's own parameters in the compute dtype (the bf16 copy);
+     * NULL: m->params itself. */
+    const void *(*compute_params)(model_t *m);
+    /* dst (count, compute dtype) = src (count, fp32), queued; NULL: the
+     * compute dtype is fp32 and a device copy does. */
+    dure_status_t (*to_compute)(model_t *m, void *dst, const float *src, size_t count);
 };
 
 struct model {
@@ -41,8 +47,11 @@ struct model {
     size_t *offsets;               /* (lay.n_tensors + 1) tensor boundaries */
     device_t *dev;                 /* borrowed */
     struct dure_allocator state;   /* params and grads came from it */
-    float *params;                 /* (lay.total) device memory */
-    float *grads;                  /* (lay.total) device memory */
+    float *params;                 /* (lay.total) device memory; NULL when lent */
+    float *grads;                  /* (lay.total) device memory; NULL when lent */
+    size_t *units;                 /* (n_layers + 3) unit bounds (model_unit_bounds) */
+    int n_units;                   /* U = n_layers + 2 */
+    struct model_unit_source src;  /* the lender's slots; params/grads NULL: the model's own */
     void *act;                     /* (plan.total_bytes) device memory */
     const struct model_backend_i *iface;
     void *ctx;                     /* backend state */
@@ -54,7 +63,16 @@ struct model {
  * build has none. */
 dure_status_t model_backend_find(const char *compute, const struct model_backend_i **out);
 
-/* Report [offset, offset + count) final to the installed hook, if any. */
-dure_status_t model_grad_ready(model_t *m, uint64_t offset, uint64_t count);
+/*
+ * What the backends call around each unit (see model_unit_source in
+ * model.h): the lender's slots, or the model's own buffers (params:
+ * compute_params or m->params at the unit's offset; grads: m->grads there;
+ * grads_done: the gradient-ready hook with the unit's range).
+ */
+dure_status_t model_units_begin(model_t *m, int backward);
+dure_status_t model_unit_params(model_t *m, int unit, enum model_pass pass, const void **p);
+dure_status_t model_unit_params_done(model_t *m, int unit, enum model_pass pass);
+dure_status_t model_unit_grads(model_t *m, int unit, float **g);
+dure_status_t model_unit_grads_done(model_t *m, int unit);
 
 #endif

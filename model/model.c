@@ -132,7 +132,37 @@ out:
     return st;
 }
 
-/* params (initialised), grads (zero), activations (zero); then the backend. */
+dure_status_t model_unit_bounds(const struct model_config *cfg, size_t *bounds)
+{
+    dure_status_t st = DURE_OK;
+    struct model_layout lay;
+    DURE_TRY(model_layout_compute(cfg, &lay));
+    bounds[0] = 0;
+    for (int l = 0; l <= cfg->n_layers; l++) {
+        bounds[1 + l] = (size_t)(lay.layer0 + (uint64_t)l * lay.layer_stride);
+    }
+    bounds[cfg->n_layers + 2] = (size_t)lay.total;
+out:
+    return st;
+}
+
+dure_status_t model_param_init(const struct model_config *cfg, size_t offset, size_t count,
+                               float *host)
+{
+    dure_status_t st = DURE_OK;
+    struct model_layout lay;
+    DURE_TRY(model_config_validate(cfg));
+    DURE_TRY(model_layout_compute(cfg, &lay));
+    DURE_CHECK(offset <= lay.total && count <= lay.total - offset, DURE_ERR_ARG,
+               "initial parameters [%zu, %zu) lie outside the %llu-element vector", offset,
+               offset + count, (unsigned long long)lay.total);
+    model_layout_init_range(cfg, &lay, offset, count, host);
+out:
+    return st;
+}
+
+/* params (initialised) and grads (zero) unless lent, activations (zero);
+ * then the backend. */
 static dure_status_t alloc_buffers(model_t *m)
 {
     dure_status_t st = DURE_OK;
@@ -141,11 +171,20 @@ static dure_status_t alloc_buffers(model_t *m)
     /* Host staging for the initialisation, in floats. */
     const uint64_t chunk = n < ((uint64_t)1 << 22) ? n : ((uint64_t)1 << 22);
 
-    DURE_TRY(state_alloc(m, &m->params, pbytes, "parameters"));
-    DURE_TRY(state_alloc(m, &m->grads, pbytes, "gradients"));
+    if (!m->src.params) {
+        DURE_TRY(state_alloc(m, &m->params, pbytes, "parameters"));
+    }
+    if (!m->src.grads) {
+        DURE_TRY(state_alloc(m, &m->grads, pbytes, "gradients"));
+    }
     DURE_TRY(device_alloc(m->dev, (size_t)m->plan.total_bytes, "the activations", &m->act));
     DURE_TRY(device_zero(m->dev, m->act, (size_t)m->plan.total_bytes));
-    DURE_TRY(device_zero(m->dev, m->grads, (size_t)pbytes));
+    if (m->grads) {
+        DURE_TRY(device_zero(m->dev, m->grads, (size_t)pbytes));
+    }
+    if (!m->params) {
+        goto out;
+    }
     /* The init is a function of (seed, index): the same values on every
      * device, computed on the host in chunks. */
     stage = malloc((size_t)chunk * sizeof(float));
@@ -164,6 +203,13 @@ out:
 dure_status_t model_create(const struct model_config *cfg, device_t *dev,
                            const struct dure_allocator *state, model_t **out)
 {
+    return model_create_units(cfg, dev, state, NULL, out);
+}
+
+dure_status_t model_create_units(const struct model_config *cfg, device_t *dev,
+                                 const struct dure_allocator *state,
+                                 const struct model_unit_source *src, model_t **out)
+{
     dure_status_t st = DURE_OK;
     model_t *m = NULL;
     struct model_memory mem;
@@ -176,8 +222,17 @@ dure_status_t model_create(const struct model_config *cfg, device_t *dev,
     m->cfg = *cfg;
     m->dev = dev;
     m->state = state ? *state : device_allocator(dev);
+    if (src) {
+        m->src = *src;
+        DURE_CHECK(src->params || src->grads, DURE_ERR_ARG,
+                   "a unit source must lend parameters, gradients or both");
+    }
     DURE_TRY(model_backend_find(device_compute(dev), &m->iface));
     DURE_TRY(model_layout_compute(cfg, &m->lay));
+    m->n_units = cfg->n_layers + 2;
+    m->units = calloc((size_t)m->n_units + 1, sizeof *m->units);
+    DURE_ALLOC_TRY(m->units, ((size_t)m->n_units + 1) * sizeof *m->units);
+    DURE_TRY(model_unit_bounds(cfg, m->units));
     DURE_TRY(model_act_plan_compute(cfg, m->iface->bf16, &m->plan));
     m->tensors = calloc(m->lay.n_tensors, sizeof *m->tensors);
     DURE_ALLOC_TRY(m->tensors, m->lay.n_tensors * sizeof *m->tensors);
@@ -233,6 +288,7 @@ void model_destroy(model_t *m)
         m->state.free(m->state.ctx, m->grads);
         m->state.free(m->state.ctx, m->params);
     }
+    free(m->units);
     free(m->offsets);
     free(m->tensors);
     free(m);
@@ -262,24 +318,75 @@ float *model_grads(model_t *m) { return m->grads; }
 
 dure_status_t model_params_changed(model_t *m)
 {
-    return m->iface->params_changed ? m->iface->params_changed(m) : DURE_OK;
+    return m->params && m->iface->params_changed ? m->iface->params_changed(m) : DURE_OK;
 }
 
 dure_status_t model_zero_grad(model_t *m)
 {
-    return device_zero(m->dev, m->grads, (size_t)m->lay.total * sizeof(float));
+    return m->grads ? device_zero(m->dev, m->grads, (size_t)m->lay.total * sizeof(float))
+                    : DURE_OK;
+}
+
+const size_t *model_units(const model_t *m, int *n_units)
+{
+    *n_units = m->n_units;
+    return m->units;
+}
+
+size_t model_compute_bytes(const model_t *m) { return m->iface->bf16 ? 2 : sizeof(float); }
+
+dure_status_t model_to_compute(model_t *m, void *dst, const float *src, size_t count)
+{
+    if (m->iface->to_compute) {
+        return m->iface->to_compute(m, dst, src, count);
+    }
+    /* fp32 compute: a queued device copy (acc = g). */
+    return dst == src ? DURE_OK : device_accumulate(m->dev, dst, src, count, 1);
+}
+
+dure_status_t model_units_begin(model_t *m, int backward)
+{
+    return m->src.begin ? m->src.begin(m->src.ctx, backward) : DURE_OK;
+}
+
+dure_status_t model_unit_params(model_t *m, int unit, enum model_pass pass, const void **p)
+{
+    if (m->src.params) {
+        return m->src.params(m->src.ctx, unit, pass, p);
+    }
+    const void *base = m->iface->compute_params ? m->iface->compute_params(m) : m->params;
+    *p = (const char *)base + m->units[unit] * model_compute_bytes(m);
+    return DURE_OK;
+}
+
+dure_status_t model_unit_params_done(model_t *m, int unit, enum model_pass pass)
+{
+    return m->src.params && m->src.params_done ? m->src.params_done(m->src.ctx, unit, pass)
+                                               : DURE_OK;
+}
+
+dure_status_t model_unit_grads(model_t *m, int unit, float **g)
+{
+    if (m->src.grads) {
+        return m->src.grads(m->src.ctx, unit, g);
+    }
+    *g = m->grads + m->units[unit];
+    return DURE_OK;
+}
+
+dure_status_t model_unit_grads_done(model_t *m, int unit)
+{
+    if (m->src.grads) {
+        return m->src.grads_done ? m->src.grads_done(m->src.ctx, unit) : DURE_OK;
+    }
+    size_t off = m->units[unit];
+    return m->ready_fn ? m->ready_fn(m->ready_ctx, off, m->units[unit + 1] - off) : DURE_OK;
 }
 
 void model_set_grad_ready(model_t *m, model_grad_ready_fn fn, void *ctx)
 {
     m->ready_fn = fn;
     m->ready_ctx = ctx;
-}
-
-dure_status_t model_grad_ready(model_t *m, uint64_t offset, uint64_t count)
-{
-    return m->ready_fn ? m->ready_fn(m->ready_ctx, (size_t)offset, (size_t)count)
-                       : DURE_OK;
 }
 
 dure_status_t model_forward_backward(model_t *m, const float *batch, float *loss)
@@ -330,7 +437,10 @@ static dure_status_t copy_range(model_t *m, enum model_buffer which, size_t offs
                "copy of [%zu, %zu) is outside the %llu-element %s vector", offset,
                offset + count, (unsigned long long)m->lay.total,
                which == MODEL_BUF_PARAMS ? "parameter" : "gradient");
-    float *dev = (which == MODEL_BUF_PARAMS ? m->params : m->grads) + offset;
+    float *base = which == MODEL_BUF_PARAMS ? m->params : m->grads;
+    DURE_CHECK(base, DURE_ERR_ARG, "the model's %s are lent by a unit source: copy them "
+               "from their owner", which == MODEL_BUF_PARAMS ? "parameters" : "gradients");
+    float *dev = base + offset;
     size_t bytes = count * sizeof(float);
     if (to_host) {
         DURE_TRY(device_copy_to_host(m->dev, host, dev, bytes));

@@ -186,6 +186,109 @@ typedef dure_status_t (*model_grad_ready_fn)(void *ctx, size_t offset, size_t co
 void model_set_grad_ready(model_t *m, model_grad_ready_fn fn, void *ctx);
 
 /*
+ * Units. The flat vector is cut into U = n_layers + 2 units, contiguous and
+ * in flat-vector order: unit 0 the embeddings (embed_w, embed_b, pos), unit
+ * 1 + l block l, unit L + 1 the final LayerNorm and the head. A unit's
+ * forward reads that unit's parameters only; its backward reads that
+ * unit's parameters and adds to that unit's gradients only (the
+ * embeddings' backward reads no parameter). These are the ranges the
+ * gradient-ready hook reports, and what ZeRO stage 3 gathers one at a time.
+ *
+ * bounds[0 .. U] (U = cfg->n_layers + 2 + 1 entries): unit u is
+ * [bounds[u], bounds[u + 1]); bounds[U] is the parameter count.
+ * DURE_ERR_NOMEM naming the sizes when a count overflows (cfg is otherwise
+ * taken as given).
+ */
+dure_status_t model_unit_bounds(const struct model_config *cfg, size_t *bounds);
+
+/* The model's unit boundaries (model_unit_bounds), *n_units = U; owned by
+ * the model. */
+const size_t *model_units(const model_t *m, int *n_units);
+
+/*
+ * Element i of the initial parameter vector for cfg, i in [offset, offset +
+ * count), into host[0 .. count): what model_create writes, a function of
+ * (cfg->seed, i) only, so the owner of lent parameters (a ZeRO-3 rank and
+ * its shard) initialises them alone. DURE_ERR_ARG for a range outside the
+ * vector or an invalid cfg.
+ */
+dure_status_t model_param_init(const struct model_config *cfg, size_t offset, size_t count,
+                               float *host);
+
+enum model_pass {
+    MODEL_PASS_FORWARD = 0,
+    MODEL_PASS_BACKWARD,
+};
+
+/*
+ * A unit source lends the model each unit's parameters and gradient
+ * buffer for the time it computes on that unit, so that whoever owns them
+ * need not keep the whole vector in one place: the ZeRO-3 driver gathers a
+ * unit's parameters from the ranks' shards before its forward and again
+ * before its backward, and reduce-scatters its gradients when its backward
+ * is done. The model knows nothing of shards or communicators; it calls
+ * the slots below, in this order, from the thread running the step:
+ *
+ *   begin(backward)                       at the start of every forward
+ *                                         (backward 0) or forward_backward (1)
+ *   params(u, FORWARD) .. params_done(u, FORWARD)       u = 0 .. U-1
+ *   then, with backward:
+ *   params(u, BACKWARD), grads(u) .. params_done(u, BACKWARD), grads_done(u)
+ *                                         u = U-1 .. 1, then grads(0) ..
+ *                                         grads_done(0) (no parameters)
+ *
+ * params: *p = the unit's bounds[u + 1] - bounds[u] parameters in the
+ *   model's compute dtype (model_compute_bytes: float32 on cpu, bf16 on
+ *   cuda), laid out as the unit's slice of the flat vector, in the model's
+ *   device memory. They must stay unchanged until params_done(u, pass);
+ *   work the model queues on the device (device_stream) after params
+ *   returns may read them until then.
+ * params_done: the model has queued all its work reading them.
+ * grads: *g = an fp32 buffer of the unit's count elements in device memory
+ *   to which the backward ADDS the unit's gradients (the source zeroes it
+ *   first where it wants the gradient of this pass alone).
+ * grads_done: the work producing the unit's gradients is queued; order
+ *   what reads them after it on the device's queue.
+ * A status other than DURE_OK aborts the step and is returned by it; after
+ * a failed step the next begin starts afresh.
+ *
+ * Either params or grads may be NULL: the model then allocates and uses
+ * its own of that kind (ZeRO 2 lends gradients only). Lent buffers are not
+ * the model's: model_params() / model_grads() return NULL for them,
+ * model_zero_grad() leaves lent gradients alone, model_params_changed()
+ * is a no-op for lent parameters, and the gradient-ready hook is not
+ * called for lent gradients (grads_done is).
+ */
+struct model_unit_source {
+    void *ctx;
+    dure_status_t (*begin)(void *ctx, int backward);                    /* may be NULL */
+    dure_status_t (*params)(void *ctx, int unit, enum model_pass pass, const void **p);
+    dure_status_t (*params_done)(void *ctx, int unit, enum model_pass pass); /* may be NULL */
+    dure_status_t (*grads)(void *ctx, int unit, float **g);
+    dure_status_t (*grads_done)(void *ctx, int unit);                  /* may be NULL */
+};
+
+/*
+ * model_create with a unit source (copied; src->ctx must outlive the
+ * model): what the source lends is not allocated. src NULL is
+ * model_create. Fails as model_create does.
+ */
+dure_status_t model_create_units(const struct model_config *cfg, device_t *dev,
+                                 const struct dure_allocator *state,
+                                 const struct model_unit_source *src, model_t **out);
+
+/* Bytes per element of the compute dtype the model runs on: 4 (float32,
+ * cpu) or 2 (bf16, cuda). */
+size_t model_compute_bytes(const model_t *m);
+
+/*
+ * dst[0 .. count) in the compute dtype = src[0 .. count) float32, both
+ * device memory, queued on the device: how a parameter owner fills what it
+ * lends (a copy on float32 devices, a cast to bf16 on cuda).
+ */
+dure_status_t model_to_compute(model_t *m, void *dst, const float *src, size_t count);
+
+/*
  * Forward and backward on one micro-batch. batch: host float32
  * (micro_batch, (context_patches + 1) * patch_len, channels), normalized.
  * *loss = the mean loss over the micro-batch (host value, synchronous).

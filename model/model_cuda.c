@@ -172,13 +172,24 @@ static void cuda_fini(model_t *m)
     m->ctx = NULL;
 }
 
-static dure_status_t cuda_params_changed(model_t *m)
+static dure_status_t cuda_to_compute(model_t *m, void *dst, const float *src, size_t count)
 {
     dure_status_t st = DURE_OK;
     struct cuda_ctx *c = m->ctx;
-    DURE_CUDA_TRY(cuk_cast_bf16(c->wbf, m->params, m->lay.total, c->stream));
+    DURE_CUDA_TRY(cuk_cast_bf16(dst, src, count, c->stream));
 out:
     return st;
+}
+
+static dure_status_t cuda_params_changed(model_t *m)
+{
+    struct cuda_ctx *c = m->ctx;
+    return cuda_to_compute(m, c->wbf, m->params, m->lay.total);
+}
+
+static const void *cuda_compute_params(model_t *m)
+{
+    return ((struct cuda_ctx *)m->ctx)->wbf;
 }
 
 static dure_status_t cuda_init(model_t *m)
@@ -198,13 +209,16 @@ static dure_status_t cuda_init(model_t *m)
     /* Deterministic runs forbid cuBLAS reductions through atomics. */
     DURE_CUBLAS_TRY(cublasSetAtomicsMode(
         c->blas, m->cfg.deterministic ? CUBLAS_ATOMICS_NOT_ALLOWED : CUBLAS_ATOMICS_ALLOWED));
-    DURE_TRY(device_alloc(m->dev, (size_t)n * 2, "the bf16 compute parameters",
-                          (void **)&c->wbf));
     DURE_CUDA_TRY(cudaMallocHost((void **)&c->host_loss, (size_t)BN * sizeof(float)));
     for (int i = 0; i < ACT_COUNT; i++) {
         c->a[i] = m->plan.count[i] ? (char *)m->act + m->plan.offset[i] : NULL;
     }
-    DURE_TRY(cuda_params_changed(m));
+    if (m->params) {
+        /* Lent parameters arrive in bf16 already (model_unit_source). */
+        DURE_TRY(device_alloc(m->dev, (size_t)n * 2, "the bf16 compute parameters",
+                              (void **)&c->wbf));
+        DURE_TRY(cuda_params_changed(m));
+    }
 out:
     if (st != DURE_OK) {
         cuda_fini(m);
@@ -212,6 +226,8 @@ out:
     return st;
 }
 
+/* One forward (and backward) unit by unit, as cpu_step (model_cpu.c):
+ * tensors addressed relative to their unit's first element. */
 static dure_status_t cuda_step(model_t *m, const float *batch, int backward, float *loss)
 {
     dure_status_t st = DURE_OK;
@@ -220,30 +236,39 @@ static dure_status_t cuda_step(model_t *m, const float *batch, int backward, flo
     struct cuda_ctx *c = m->ctx;
     cudaStream_t s = c->stream;
     void **a = c->a;
-    const dure_bf16 *p = c->wbf;
-    float *g = m->grads;
+    const void *pv = NULL;
+    const dure_bf16 *p = NULL;
+    float *g = NULL;
     int B = cfg->micro_batch, N = cfg->context_patches, D = cfg->d_model;
-    int L = cfg->n_layers, PC = cfg->patch_len * cfg->channels, BN = B * N;
+    int L = cfg->n_layers, U = L + 2, PC = cfg->patch_len * cfg->channels, BN = B * N;
     size_t nD = (size_t)BN * D, n4D = 4 * nD, nAtt = (size_t)B * cfg->n_heads * N * N;
     size_t nbatch = (size_t)B * (N + 1) * cfg->patch_len * cfg->channels;
 #define BUF(i) ((dure_bf16 *)a[(i)])
 #define F32(i) ((float *)a[(i)])
+#define W(k) (p + lay->in_layer[(k)])
+#define G(k) (g + lay->in_layer[(k)])
+#define HEAD(x) (lay->x - lay->lnf_w)
 
+    DURE_TRY(model_units_begin(m, backward));
     DURE_CUDA_TRY(cudaMemcpyAsync(a[ACT_BATCH], batch, nbatch * sizeof(float),
                                   cudaMemcpyHostToDevice, s));
     DURE_CUDA_TRY(cuk_patches(BUF(ACT_INP), F32(ACT_TGT), F32(ACT_BATCH), B, N,
                               cfg->patch_len, cfg->channels, s));
+    DURE_TRY(model_unit_params(m, 0, MODEL_PASS_FORWARD, &pv));
+    p = pv;
     DURE_CUDA_TRY(cuk_fill_rows(BUF(ACT_ENC), p + lay->embed_b, p + lay->pos, N, BN, D, s));
     DURE_TRY(gemm(c->blas, 0, 1, BN, D, PC, 1.0f, BUF(ACT_INP), PC, 0, p + lay->embed_w, PC,
                   0, 1.0f, BUF(ACT_ENC), 0, D, 0, 1));
+    DURE_TRY(model_unit_params_done(m, 0, MODEL_PASS_FORWARD));
     for (int l = 0; l < L; l++) {
-#define W(k) (p + model_layout_at(lay, l, (k)))
         const dure_bf16 *x = l == 0 ? BUF(ACT_ENC) : BUF(ACT_RES3) + (l - 1) * nD;
         dure_bf16 *ln1 = BUF(ACT_LN1) + l * nD, *qkv = BUF(ACT_QKV) + 3 * l * nD;
         dure_bf16 *att = BUF(ACT_ATT) + l * nAtt, *atty = BUF(ACT_ATTY) + l * nD;
         dure_bf16 *res2 = BUF(ACT_RES2) + l * nD, *ln2 = BUF(ACT_LN2) + l * nD;
         dure_bf16 *fch = BUF(ACT_FCH) + l * n4D, *fchg = BUF(ACT_FCH_GELU) + l * n4D;
         dure_bf16 *res3 = BUF(ACT_RES3) + l * nD, *tmp = BUF(ACT_DSMALL);
+        DURE_TRY(model_unit_params(m, 1 + l, MODEL_PASS_FORWARD, &pv));
+        p = pv;
         DURE_CUDA_TRY(cuk_layernorm_forward(ln1, F32(ACT_LN1_MEAN) + l * BN,
                                             F32(ACT_LN1_RSTD) + l * BN, x, W(LT_LN1_W),
                                             W(LT_LN1_B), BN, D, s));
@@ -258,15 +283,18 @@ static dure_status_t cuda_step(model_t *m, const float *batch, int backward, flo
         DURE_CUDA_TRY(cuk_gelu_forward(fchg, fch, n4D, s));
         DURE_TRY(matmul_forward(c, tmp, fchg, W(LT_FCP_W), W(LT_FCP_B), BN, 4 * D, D));
         DURE_CUDA_TRY(cuk_residual_forward(res3, res2, tmp, nD, s));
-#undef W
+        DURE_TRY(model_unit_params_done(m, 1 + l, MODEL_PASS_FORWARD));
     }
     const dure_bf16 *xL = BUF(ACT_RES3) + (L - 1) * nD;
+    DURE_TRY(model_unit_params(m, U - 1, MODEL_PASS_FORWARD, &pv));
+    p = pv;
     DURE_CUDA_TRY(cuk_layernorm_forward(BUF(ACT_LNF), F32(ACT_LNF_MEAN), F32(ACT_LNF_RSTD),
-                                        xL, p + lay->lnf_w, p + lay->lnf_b, BN, D, s));
+                                        xL, p + HEAD(lnf_w), p + HEAD(lnf_b), BN, D, s));
     /* The head writes fp32 predictions: the loss sees them unrounded. */
-    DURE_CUDA_TRY(cuk_fill_rows_f32(F32(ACT_PRED), p + lay->head_b, BN, PC, s));
-    DURE_TRY(gemm(c->blas, 0, 1, BN, PC, D, 1.0f, BUF(ACT_LNF), D, 0, p + lay->head_w, D, 0,
+    DURE_CUDA_TRY(cuk_fill_rows_f32(F32(ACT_PRED), p + HEAD(head_b), BN, PC, s));
+    DURE_TRY(gemm(c->blas, 0, 1, BN, PC, D, 1.0f, BUF(ACT_LNF), D, 0, p + HEAD(head_w), D, 0,
                   1.0f, F32(ACT_PRED), 1, PC, 0, 1));
+    DURE_TRY(model_unit_params_done(m, U - 1, MODEL_PASS_FORWARD));
     DURE_CUDA_TRY(cuk_loss(F32(ACT_LOSS), backward ? BUF(ACT_DPRED) : NULL, F32(ACT_PRED),
                            F32(ACT_TGT), BN, PC, cfg->loss == MODEL_LOSS_HUBER,
                            cfg->huber_delta, s));
@@ -279,22 +307,27 @@ static dure_status_t cuda_step(model_t *m, const float *batch, int backward, flo
         dure_bf16 *dres_bf = BUF(ACT_DRES_BF16), *dsmall = BUF(ACT_DSMALL);
         dure_bf16 *dbig = BUF(ACT_DBIG);
         float *part = F32(ACT_PARTIAL);
-        DURE_TRY(matmul_backward(c, dsmall, g + lay->head_w, g + lay->head_b, BUF(ACT_DPRED),
-                                 BUF(ACT_LNF), p + lay->head_w, BN, D, PC));
+        DURE_TRY(model_unit_params(m, U - 1, MODEL_PASS_BACKWARD, &pv));
+        p = pv;
+        DURE_TRY(model_unit_grads(m, U - 1, &g));
+        DURE_TRY(matmul_backward(c, dsmall, g + HEAD(head_w), g + HEAD(head_b),
+                                 BUF(ACT_DPRED), BUF(ACT_LNF), p + HEAD(head_w), BN, D, PC));
         DURE_CUDA_TRY(cudaMemsetAsync(dres, 0, nD * sizeof(float), s));
-        DURE_CUDA_TRY(cuk_layernorm_backward(dres, g + lay->lnf_w, g + lay->lnf_b, part,
-                                             dsmall, xL, p + lay->lnf_w, F32(ACT_LNF_MEAN),
+        DURE_CUDA_TRY(cuk_layernorm_backward(dres, g + HEAD(lnf_w), g + HEAD(lnf_b), part,
+                                             dsmall, xL, p + HEAD(lnf_w), F32(ACT_LNF_MEAN),
                                              F32(ACT_LNF_RSTD), BN, D, s));
-        DURE_TRY(model_grad_ready(m, lay->lnf_w, lay->total - lay->lnf_w));
+        DURE_TRY(model_unit_params_done(m, U - 1, MODEL_PASS_BACKWARD));
+        DURE_TRY(model_unit_grads_done(m, U - 1));
         for (int l = L - 1; l >= 0; l--) {
-#define W(k) (p + model_layout_at(lay, l, (k)))
-#define G(k) (g + model_layout_at(lay, l, (k)))
             const dure_bf16 *x = l == 0 ? BUF(ACT_ENC) : BUF(ACT_RES3) + (l - 1) * nD;
             const dure_bf16 *ln1 = BUF(ACT_LN1) + l * nD, *qkv = BUF(ACT_QKV) + 3 * l * nD;
             dure_bf16 *att = BUF(ACT_ATT) + l * nAtt;
             const dure_bf16 *atty = BUF(ACT_ATTY) + l * nD, *res2 = BUF(ACT_RES2) + l * nD;
             const dure_bf16 *ln2 = BUF(ACT_LN2) + l * nD, *fch = BUF(ACT_FCH) + l * n4D;
             const dure_bf16 *fchg = BUF(ACT_FCH_GELU) + l * n4D;
+            DURE_TRY(model_unit_params(m, 1 + l, MODEL_PASS_BACKWARD, &pv));
+            p = pv;
+            DURE_TRY(model_unit_grads(m, 1 + l, &g));
             DURE_CUDA_TRY(cuk_cast_bf16(dres_bf, dres, nD, s));
             DURE_TRY(matmul_backward(c, dbig, G(LT_FCP_W), G(LT_FCP_B), dres_bf, fchg,
                                      W(LT_FCP_W), BN, 4 * D, D));
@@ -313,16 +346,16 @@ static dure_status_t cuda_step(model_t *m, const float *batch, int backward, flo
             DURE_CUDA_TRY(cuk_layernorm_backward(dres, G(LT_LN1_W), G(LT_LN1_B), part, dsmall,
                                                  x, W(LT_LN1_W), F32(ACT_LN1_MEAN) + l * BN,
                                                  F32(ACT_LN1_RSTD) + l * BN, BN, D, s));
-#undef W
-#undef G
-            DURE_TRY(model_grad_ready(m, model_layout_at(lay, l, LT_LN1_W), lay->layer_stride));
+            DURE_TRY(model_unit_params_done(m, 1 + l, MODEL_PASS_BACKWARD));
+            DURE_TRY(model_unit_grads_done(m, 1 + l));
         }
+        DURE_TRY(model_unit_grads(m, 0, &g));
         DURE_CUDA_TRY(cuk_cast_bf16(dres_bf, dres, nD, s));
         DURE_TRY(gemm(c->blas, 1, 0, D, PC, BN, 1.0f, dres_bf, D, 0, BUF(ACT_INP), PC, 0,
                       1.0f, g + lay->embed_w, 1, PC, 0, 1));
         DURE_CUDA_TRY(cuk_colsum_add(g + lay->embed_b, part, dres_bf, BN, D, s));
         DURE_CUDA_TRY(cuk_pos_backward(g + lay->pos, dres_bf, B, N, D, s));
-        DURE_TRY(model_grad_ready(m, 0, lay->layer0));
+        DURE_TRY(model_unit_grads_done(m, 0));
     }
     DURE_CUDA_TRY(cudaStreamSynchronize(s));
     double sum = 0.0;
@@ -332,6 +365,9 @@ static dure_status_t cuda_step(model_t *m, const float *batch, int backward, flo
     *loss = (float)(sum / ((double)BN * PC));
 #undef BUF
 #undef F32
+#undef W
+#undef G
+#undef HEAD
 out:
     return st;
 }
@@ -343,4 +379,6 @@ const struct model_backend_i model_cuda_backend = {
     .fini = cuda_fini,
     .step = cuda_step,
     .params_changed = cuda_params_changed,
+    .compute_params = cuda_compute_params,
+    .to_compute = cuda_to_compute,
 };

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "collectives/bucket.h"
 #include "model/acts.h"
 #include "model/flops.h"
 #include "model/layout.h"
@@ -72,19 +73,25 @@ dure_status_t plan_memory(const struct plan_job *job, const struct plan_hw *hw, 
     out->grads = 4 * (stage >= 2 ? s : n);
     out->optimizer = 8 * (stage == 0 ? n : s);
     out->compute = hw->gpu && stage < 3 ? 2 * n : 0;
-    if (stage == 3) {
-        uint64_t layer = largest_layer(&lay, mc.n_layers);
-        out->working = (uint64_t)(job->prefetch + 1) * layer * cbytes + layer * 4;
-    } else if (stage == 2) {
-        out->working = 2 * (bucket < 4 * n ? bucket : 4 * n);
+    uint64_t layer = largest_layer(&lay, mc.n_layers);
+    if (stage >= 2) {
+        uint64_t slots = job->reshard ? (uint64_t)job->prefetch + 1 : (uint64_t)mc.n_layers + 2;
+        out->working = 2 * layer * 4 + (stage == 3 ? slots * layer * cbytes : 0);
     }
     out->activations = acts.saved_bytes;
     out->workspace = acts.scratch_bytes;
     out->comm = 2 * (bucket < 4 * n ? bucket : 4 * n) + (hw->gpu ? PLAN_NCCL_BYTES : 0);
     out->runtime = hw->gpu ? PLAN_CUDA_RUNTIME_BYTES : 0;
-    const uint64_t parts[] = {out->params,  out->grads,       out->optimizer,
-                              out->compute, out->working,     out->activations,
-                              out->workspace, out->comm,      out->runtime};
+    if (!hw->gpu) {
+        uint64_t window = (uint64_t)(mc.context_patches + 1) * (uint64_t)mc.patch_len;
+        uint64_t batch = (uint64_t)job->global_batch / (uint64_t)job->ranks * window *
+                         (uint64_t)mc.channels * 4;
+        uint64_t held = stage == 0 ? n : s;
+        out->host = batch * (uint64_t)(job->data_prefetch + 4) + 8 * held;
+    }
+    const uint64_t parts[] = {out->params,    out->grads, out->optimizer, out->compute,
+                              out->working,   out->activations, out->workspace,
+                              out->comm,      out->runtime, out->host};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         DURE_CHECK(!__builtin_add_overflow(out->total, parts[i], &out->total),
                    DURE_ERR_NOMEM,
@@ -93,6 +100,78 @@ dure_status_t plan_memory(const struct plan_job *job, const struct plan_hw *hw, 
                    mc.d_model, mc.n_layers, mc.micro_batch);
     }
     out->fits = (double)out->total <= hw->mem_bytes * PLAN_MEM_FILL;
+out:
+    return st;
+}
+
+dure_status_t plan_job_from_spec(const struct dure_jobspec *spec, int channels, int ranks,
+                                 int per_node, struct plan_job *out)
+{
+    dure_status_t st = DURE_OK;
+    memset(out, 0, sizeof *out);
+    model_config_defaults(&out->model);
+    out->model.d_model = spec->model.d_model;
+    out->model.n_layers = spec->model.n_layers;
+    out->model.n_heads = spec->model.n_heads;
+    out->model.patch_len = spec->model.patch_len;
+    out->model.context_patches = spec->model.context_patches;
+    out->model.micro_batch = spec->optim.micro_batch;
+    out->model.channels = channels;
+    DURE_TRY(model_config_validate(&out->model));
+    out->global_batch = spec->optim.global_batch;
+    out->ranks = ranks;
+    out->per_node = per_node;
+    out->bucket_bytes = (spec->parallel.bucket_mb > 0 ? spec->parallel.bucket_mb
+                                                     : COMM_BUCKET_MB_DEFAULT) *
+                        (double)(1 << 20);
+    out->prefetch = spec->parallel.prefetch;
+    out->reshard = spec->parallel.reshard_after_forward;
+    out->overlap = spec->parallel.overlap;
+    out->data_prefetch = spec->data.prefetch;
+out:
+    return st;
+}
+
+static double gib(uint64_t b) { return (double)b / (double)(1ull << 30); }
+
+void plan_memory_text(const struct plan_memory *m, char *buf, size_t len)
+{
+    /* MiB below a GiB in all, so a small job's terms are not all 0.00 */
+    const int mib = m->total < (1ull << 30);
+    const double u = mib ? (double)(1ull << 20) : (double)(1ull << 30);
+    snprintf(buf, len,
+             "params %.2f, grads %.2f, optimizer %.2f, compute copy %.2f, working %.2f, "
+             "activations %.2f, workspace %.2f, comm %.2f, runtime %.2f, host %.2f %s",
+             (double)m->params / u, (double)m->grads / u, (double)m->optimizer / u,
+             (double)m->compute / u, (double)m->working / u, (double)m->activations / u,
+             (double)m->workspace / u, (double)m->comm / u, (double)m->runtime / u,
+             (double)m->host / u, mib ? "MiB" : "GiB");
+}
+
+dure_status_t plan_check_fit(const struct plan_job *job, const struct plan_hw *hw, int stage,
+                             const char *what, struct plan_memory *mem)
+{
+    dure_status_t st = DURE_OK;
+    struct plan_memory other;
+    char terms[320], hint[128] = "no ZeRO stage fits: use more ranks, a smaller "
+                                 "model.d_model/n_layers or optim.micro_batch";
+    DURE_TRY(plan_memory(job, hw, stage, mem));
+    if (mem->fits) {
+        goto out;
+    }
+    for (int s = 0; s < PLAN_STAGES; s++) {
+        if (s != stage && plan_memory(job, hw, s, &other) == DURE_OK && other.fits) {
+            snprintf(hint, sizeof hint, "ZeRO %d fits (%.2f GiB): parallel.zero_stage = %d", s,
+                     gib(other.total), s);
+            break;
+        }
+    }
+    plan_memory_text(mem, terms, sizeof terms);
+    DURE_FAIL(DURE_ERR_NOMEM,
+              "%s: not enough memory: parallel.zero_stage = %d needs %.2f GiB per rank (%s), "
+              "more than %.0f%% of %.2f GiB on %s: %s",
+              what, stage, gib(mem->total), terms, PLAN_MEM_FILL * 100,
+              hw->mem_bytes / (double)(1ull << 30), hw->name, hint);
 out:
     return st;
 }

@@ -13,9 +13,10 @@
  *   optimizer  AdamW's two fp32 moments: 8N at stage 0, 8S at stages 1-3
  *   compute    the bf16 compute copy on a GPU: 2N at stages 0-2; none on
  *              the CPU (it computes on the fp32 parameters)
- *   working    stage 3: (prefetch + 1) gathered layers in the compute dtype
- *              plus their gradients before the reduce-scatter (fp32); stage
- *              2: the gradient buckets in flight (two)
+ *   working    stages 2-3: two units' fp32 gradients (the one the backward
+ *              writes, the one being reduce-scattered); stage 3 also
+ *              (prefetch + 1) gathered units in the compute dtype (every
+ *              unit with reshard_after_forward = false) (train/zshard.h)
  *   activations, workspace: the model's own plan for one micro-batch
  *              (model/acts.h), exactly what the model allocates
  *   comm       the collectives' buffers: two gradient buckets (the MPI
@@ -23,6 +24,10 @@
  *              PLAN_NCCL_BYTES)
  *   runtime    on a GPU the CUDA context and cuBLAS workspace
  *              (PLAN_CUDA_RUNTIME_BYTES); 0 on the CPU
+ *   host       on the CPU, where host memory is the device's: the loader's
+ *              batches in flight (data.prefetch + 4 global batches' share)
+ *              and the checkpoint staging (the moments this rank writes;
+ *              its parameters are written in place); 0 on a GPU
  *
  * Time of one optimizer step on one rank, A micro-batches of B windows:
  *   compute    A * FLOPs(micro-batch) / (peak * efficiency); forward 1/3,
@@ -51,6 +56,7 @@
 #include <stdint.h>
 
 #include "common/status.h"
+#include "jobs/jobspec.h"
 #include "model/model.h"
 
 #define PLAN_STAGES 4 /* ZeRO stages 0..3 */
@@ -109,12 +115,23 @@ struct plan_job {
     int per_node;               /* ranks per node (<= R) */
     double bucket_bytes;        /* gradient bucket */
     int prefetch;               /* ZeRO 3: layers gathered ahead (>= 0) */
+    int reshard;                /* ZeRO 3: gather again for backward (reshard_after_forward) */
     int overlap;                /* 1: buckets overlap backward */
+    int data_prefetch;          /* loader batches read ahead (data.prefetch) */
 };
+
+/*
+ * The job of a job spec on `ranks` ranks, `per_node` per node, with its
+ * data's `channels` resolved: the model, batch, bucket, ZeRO-3 schedule
+ * and loader keys (what dure plan, dure run and dure submit all check).
+ * DURE_ERR_ARG for an invalid model (model_config_validate).
+ */
+dure_status_t plan_job_from_spec(const struct dure_jobspec *spec, int channels, int ranks,
+                                 int per_node, struct plan_job *out);
 
 struct plan_memory {
     uint64_t params, grads, optimizer, compute, working, activations, workspace, comm,
-        runtime;
+        runtime, host;
     uint64_t total;
     int fits;                   /* total <= hw.mem_bytes * PLAN_MEM_FILL */
 };
@@ -152,6 +169,20 @@ const char *plan_term_name(enum plan_term t);
  */
 dure_status_t plan_memory(const struct plan_job *job, const struct plan_hw *hw, int stage,
                           struct plan_memory *out);
+
+/*
+ * Refuse a job whose memory at `stage` does not fit hw (plan_memory's
+ * fits): DURE_ERR_NOMEM (exit 7) with "WHAT: not enough memory:
+ * parallel.zero_stage = S needs X GiB per rank (the terms), more than F% of
+ * C GiB on HW: " and the lowest other stage that fits, or that none does.
+ * *mem receives the estimate either way.
+ */
+dure_status_t plan_check_fit(const struct plan_job *job, const struct plan_hw *hw, int stage,
+                             const char *what, struct plan_memory *mem);
+
+/* One line, the estimate's terms ("params 0.10, grads ... GiB"; in MiB
+ * when the total is below a GiB). */
+void plan_memory_text(const struct plan_memory *m, char *buf, size_t len);
 
 /* Step time at `stage`. DURE_ERR_ARG when global_batch is not a multiple of
  * micro_batch * ranks (naming the three numbers). */

@@ -15,6 +15,7 @@
 #include "collectives/bucket.h"
 #include "collectives/comm.h"
 #include "common/agree.h"
+#include "common/fsutil.h"
 #include "common/mpi_check.h"
 #include "common/timing.h"
 #include "ckpt/ckpt.h"
@@ -24,6 +25,7 @@
 #include "model/model.h"
 #include "model/optim.h"
 #include "train/exact.h"
+#include "plan/plan.h"
 
 /* ---------------------------------------------------------------- setup */
 
@@ -215,54 +217,35 @@ out:
     return st;
 }
 
-static double gib(uint64_t b) { return (double)b / (1024.0 * 1024.0 * 1024.0); }
-
 /*
- * Refuse, before allocating, a run whose memory would not fit on its
- * device: the model, this rank's optimizer state and gradient shard, and
- * what the device's libraries take (device_mem_info: cuBLAS's workspace,
- * NCCL's buffers), against what the device has free; on host memory, every
- * rank of the node draws from one pool, loaders and checkpoint staging
- * included. (Linux overcommits: without this the allocations succeed and
- * the OOM killer ends the run mid-step with no message.) DURE_ERR_NOMEM
- * (exit 7) with the estimate by component.
+ * The plan's memory estimate for this rank (plan_memory: the one model of
+ * it, the one dure plan and dure submit print), checked before anything
+ * is allocated against what the device has free: a GPU's own free
+ * memory, or MemAvailable shared by the node's ranks (Linux overcommits:
+ * without this the allocations succeed and the OOM killer ends the run
+ * mid-step with no message). DURE_ERR_NOMEM (exit 7) naming the terms and
+ * the ZeRO stage that would fit; unknown capacity skips the check.
  */
-static dure_status_t check_memory(const train_t *t, const struct model_config *mc,
-                                  const struct dure_ranks *r)
+static dure_status_t check_memory(train_t *t, const struct dure_ranks *r)
 {
     dure_status_t st = DURE_OK;
-    struct model_memory mem;
+    struct plan_job job;
+    struct plan_hw hw;
     uint64_t avail = 0, reserve = 0;
-    int shared = 0;
-    DURE_TRY(model_memory_estimate(mc, device_compute(t->dev), &mem));
+    int shared = 0, per_node = r->local_size > 0 ? r->local_size : 1;
+    DURE_TRY(plan_job_from_spec(t->spec, t->channels, t->world_size, per_node, &job));
     DURE_TRY(device_mem_info(t->dev, t->world_size, &avail, &reserve, &shared));
-    uint64_t shards = t->zero_stage > 0 ? (uint64_t)t->world_size : 1;
-    uint64_t opt = mem.optimizer / shards;
-    uint64_t gshard = t->shard_acc ? mem.grads / shards : 0;
-    if (t->plan) {
-        /* Exact mode's saved gradients and receive area (train/exact.h). */
-        uint64_t rows = (uint64_t)t->plan->rows_max * (uint64_t)(t->world_size - 1);
-        gshard += mem.grads * (uint64_t)t->plan->slots +
-                  mem.grads * rows / (uint64_t)t->world_size;
+    memset(&hw, 0, sizeof hw);
+    snprintf(hw.name, sizeof hw.name, "%s", device_kind(t->dev));
+    hw.gpu = strcmp(device_kind(t->dev), "cpu") != 0;
+    hw.per_node = per_node;
+    hw.mem_bytes = (double)avail / (shared ? per_node : 1);
+    t->mem_avail = (uint64_t)hw.mem_bytes;
+    if (avail == 0) {
+        DURE_TRY(plan_memory(&job, &hw, t->zero_stage, &t->plan_mem));
+        goto out;
     }
-    uint64_t batch = (uint64_t)t->micro * (uint64_t)t->accum * (uint64_t)t->window *
-                     (uint64_t)t->channels * sizeof(float);
-    /* checkpoint.async: a host snapshot of this rank's shard of params, m, v. */
-    uint64_t snap = t->spec->checkpoint.async ? 3 * mem.params / (uint64_t)t->world_size : 0;
-    uint64_t host =
-        shared ? batch * (uint64_t)(t->spec->data.prefetch + 1 + 3) + 2 * opt + snap : 0;
-    uint64_t need = mem.total - mem.optimizer + opt + gshard + reserve + host;
-    uint64_t ranks = shared && r->local_size > 0 ? (uint64_t)r->local_size : 1;
-    DURE_CHECK(avail == 0 || need * ranks <= avail, DURE_ERR_NOMEM,
-               "not enough memory: this run needs about %.2f GiB per rank (params %.2f, "
-               "grads %.2f, compute copy %.2f, activations+workspace %.2f, optimizer %.2f, "
-               "libraries %.2f, host batches and checkpoint staging %.2f GiB) x %" PRIu64
-               " rank(s) = %.2f GiB of %s memory, but only %.2f GiB are free: use fewer "
-               "ranks per node, a smaller model.d_model/n_layers or optim.micro_batch, or "
-               "zero_stage = 1",
-               gib(need), gib(mem.params), gib(mem.grads + gshard), gib(mem.compute_params),
-               gib(mem.activations + mem.workspace), gib(opt), gib(reserve), gib(host), ranks,
-               gib(need * ranks), device_kind(t->dev), gib(avail));
+    DURE_TRY(plan_check_fit(&job, &hw, t->zero_stage, "dure run", &t->plan_mem));
 out:
     return st;
 }
@@ -340,6 +323,19 @@ static dure_status_t setup_model(train_t *t, const struct model_config *mc)
     struct dure_allocator state = comm_allocator(t->comm);
     int n_tensors = 0;
 
+    if (t->zero_stage >= 2 && !t->exact) {
+        /* The model is lent its gradient buffers (and at stage 3 its
+         * parameters) unit by unit: no bucketer, each unit's gradients
+         * reduce-scattered as its backward ends (train/zshard.h). */
+        DURE_TRY(zshard_create(t->comm, t->dev, mc, t->zero_stage, s->parallel.prefetch,
+                               s->parallel.reshard_after_forward, &t->zs));
+        struct model_unit_source src = zshard_source(t->zs);
+        DURE_TRY(model_create_units(mc, t->dev, &state, &src, &t->model));
+        DURE_TRY(zshard_attach(t->zs, t->model));
+        t->n = model_param_count(t->model);
+        t->shard = comm_shard_of(t->n, t->world_size, t->rank);
+        goto out;
+    }
     DURE_TRY(model_create(mc, t->dev, &state, &t->model));
     t->n = model_param_count(t->model);
     t->shard = comm_shard_of(t->n, t->world_size, t->rank);
@@ -373,13 +369,11 @@ static dure_status_t alloc_buffers(train_t *t)
     t->ctl_host = calloc(1, ctl_bytes);
     DURE_ALLOC_TRY(t->ctl_host, ctl_bytes);
     DURE_TRY(comm_mem_alloc(t->comm, ctl_bytes, &t->ctl_comm));
+    size_t held = t->zero_stage == 3 ? t->shard.count : t->n;
     size_t stage = 2 * opt_len * sizeof(float) +
-                   device_host_stage_bytes(t->dev, t->n * sizeof(float));
+                   device_host_stage_bytes(t->dev, held * sizeof(float));
     t->stage = malloc(stage ? stage : 1);
     DURE_ALLOC_TRY(t->stage, stage);
-    if (t->shard_acc) {
-        DURE_TRY(comm_mem_alloc(t->comm, t->shard.count * sizeof(float), (void **)&t->grad_acc));
-    }
 out:
     return st;
 }
@@ -408,14 +402,27 @@ static void report_setup(const train_t *t, const struct model_config *mc,
             "run: global batch %d windows of %d timesteps = %d x %d micro-batches x %d "
             "ranks\n"
             "run: memory per rank: params %" PRIu64 " B, grads %" PRIu64 " B, grad shard "
-            "%" PRIu64 " B, optimizer %" PRIu64 " B, checkpoint staging %" PRIu64 " B\n"
+            "%" PRIu64 " B, working %" PRIu64 " B, optimizer %" PRIu64 " B, checkpoint "
+            "staging %" PRIu64 " B\n"
             "run: MFU peak per rank: %s\n"
             "%s",
             t->world_size, comm_backend_name(comm_backend(t->comm)), table, t->zero_stage,
-            comm_bucketer_count(t->bucketer), t->spec->parallel.overlap ? "on" : "off",
-            t->spec->optim.global_batch, t->window, t->micro, t->accum, t->world_size,
-            mem.params, mem.grads, mem.grad_shard, mem.optimizer, mem.staging, peak_what,
-            exact);
+            t->bucketer ? comm_bucketer_count(t->bucketer) : 0,
+            t->spec->parallel.overlap ? "on" : "off", t->spec->optim.global_batch, t->window,
+            t->micro, t->accum, t->world_size, mem.params, mem.grads, mem.grad_shard,
+            mem.working, mem.optimizer, mem.staging, peak_what, exact);
+    char terms[320];
+    plan_memory_text(&t->plan_mem, terms, sizeof terms);
+    fprintf(out,
+            "run: plan: memory per rank %.1f MiB at zero_stage %d (%s) of %.2f GiB %s\n",
+            (double)t->plan_mem.total / (double)(1ull << 20), t->zero_stage, terms,
+            (double)t->mem_avail / (double)(1ull << 30),
+            t->mem_avail ? "available" : "(capacity unknown: not checked)");
+    if (t->zero_stage == 3) {
+        fprintf(out, "run: zero_stage 3: %d unit(s), prefetch %d, reshard_after_forward %s\n",
+                mc->n_layers + 2, t->spec->parallel.prefetch,
+                t->spec->parallel.reshard_after_forward ? "true" : "false");
+    }
     fflush(out);
 }
 
@@ -437,6 +444,7 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
 
     *out = NULL;
     DURE_ALLOC_TRY(t, sizeof *t);
+    t->rss_base_kb = dure_proc_status_kb("VmRSS:");
     t->spec = spec;
     t->hooks = *hooks;
     t->last_loss = NAN;
@@ -445,7 +453,10 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
     t->world_size = ranks->world_size;
     t->zero_stage = spec->parallel.zero_stage;
     t->exact = spec->run.exact;
-    t->shard_acc = t->zero_stage == 2 && !t->exact;
+    DURE_CHECK(!t->exact || t->zero_stage <= 2, DURE_ERR_ARG,
+               "run.exact = true with parallel.zero_stage = 3: exact mode sums each "
+               "micro-batch's whole gradient in a fixed tree, which stage 3 (parameters "
+               "and gradients lent unit by unit) does not hold: use zero_stage 0-2");
     t->window = (spec->model.context_patches + 1) * spec->model.patch_len;
     t->micro = spec->optim.micro_batch;
     /* The job spec makes micro_batch divide global_batch; the ranks must
@@ -525,7 +536,7 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
              mc.d_model, mc.n_layers, mc.n_heads, mc.patch_len, mc.context_patches,
              mc.channels);
 
-    DURE_TRY(dure_agree(world, check_memory(t, &mc, ranks), "memory check"));
+    DURE_TRY(dure_agree(world, check_memory(t, ranks), "memory check"));
     DURE_TRY(dure_agree(world, setup_comm(t, world, hooks->on_hang), "communicator setup"));
     DURE_TRY(dure_agree(world, setup_model(t, &mc), "model setup"));
 
@@ -584,9 +595,9 @@ void train_destroy(train_t *t)
     train_exact_free(t);
     optim_destroy(t->opt);
     model_destroy(t->model);
+    zshard_free(t->zs);
     if (t->comm) {
         comm_mem_free(t->comm, t->ctl_comm);
-        comm_mem_free(t->comm, t->grad_acc);
     }
     comm_destroy(t->comm);
     device_close(t->dev);
@@ -604,13 +615,16 @@ long train_steps_done(const train_t *t) { return t->step; }
 void train_memory(const train_t *t, struct train_memory *mem)
 {
     size_t opt_len = t->opt ? optim_len(t->opt) : 0;
-    mem->params = (uint64_t)t->n * sizeof(float);
-    mem->grads = (uint64_t)t->n * sizeof(float);
-    mem->grad_shard = t->shard_acc ? (uint64_t)t->shard.count * sizeof(float) : 0;
+    const int z3 = t->zero_stage == 3;
+    uint64_t held = z3 ? (uint64_t)t->shard.count : (uint64_t)t->n;
+    mem->params = held * sizeof(float);
+    mem->grads = t->zs ? 0 : (uint64_t)t->n * sizeof(float);
+    mem->grad_shard = t->zs ? (uint64_t)t->shard.count * sizeof(float) : 0;
+    mem->working = t->zs ? (uint64_t)zshard_working_bytes(t->zs) : 0;
     mem->exact = train_exact_bytes(t);
     mem->optimizer = 2 * (uint64_t)opt_len * sizeof(float);
     mem->staging = 2 * (uint64_t)opt_len * sizeof(float) +
-                   (t->dev ? device_host_stage_bytes(t->dev, t->n * sizeof(float)) : 0);
+                   (t->dev ? device_host_stage_bytes(t->dev, (size_t)held * sizeof(float)) : 0);
     if (t->spec->checkpoint.async) {
         mem->staging += 3 * (uint64_t)t->shard.count * sizeof(float); /* the snapshot */
     }
@@ -680,11 +694,12 @@ out:
 /*
  * Forward and backward over this rank's A micro-batches, the gradient
  * exchange overlapped with the backward that produces it: stages 0/1 (and
- * every stage in exact mode) once per step with the last backward, stage 2
- * with every backward, each reduced shard then summed into grad_acc. In
- * exact mode each micro-batch's gradient is computed alone and added into
- * the saved vectors by the tree plan. The losses go to the control
- * slot; *comm_s accumulates the exchange's exposed wait.
+ * stage 2 in exact mode) once per step with the last backward (buckets),
+ * stages 2/3 otherwise unit by unit with every backward, each reduced part
+ * summed into the shard (zshard). In exact mode each micro-batch's gradient
+ * is computed alone and added into the saved vectors by the tree plan. The
+ * losses go to the control slot; *comm_s accumulates the exchange's exposed
+ * wait.
  */
 static dure_status_t run_micro_batches(train_t *t, const struct dataio_batch *b,
                                        double *comm_s)
@@ -693,11 +708,22 @@ static dure_status_t run_micro_batches(train_t *t, const struct dataio_batch *b,
     double *mine = ctl_mine(t);
     const int A = t->accum;
 
+    if (t->zs) {
+        for (int j = 0; j < A; j++) {
+            float loss = 0;
+            zshard_micro_batch(t->zs, j == 0);
+            DURE_TRY(model_forward_backward(t->model, b->data + (size_t)j * t->micro_elems,
+                                            &loss));
+            DURE_TRY(zshard_backward_done(t->zs));
+            mine[j] = loss;
+        }
+        *comm_s += zshard_take_wait_s(t->zs);
+        goto out;
+    }
     DURE_TRY(model_zero_grad(t->model));
     for (int j = 0; j < A; j++) {
         const int last = j == A - 1;
-        const int exchange = last || t->shard_acc;
-        const int hook = exchange && t->spec->parallel.overlap;
+        const int hook = last && t->spec->parallel.overlap;
         float loss = 0;
         if (t->exact && j > 0) {
             DURE_TRY(model_zero_grad(t->model));
@@ -713,17 +739,10 @@ static dure_status_t run_micro_batches(train_t *t, const struct dataio_batch *b,
             /* (With the hook, it ran the last micro-batch's adds.) */
             DURE_TRY(train_exact_micro(t, j, 0, t->n));
         }
-        if (exchange) {
+        if (last) {
             double c0 = dure_now_s();
             DURE_TRY(comm_bucketer_finish(t->bucketer));
             *comm_s += dure_now_s() - c0;
-        }
-        if (t->shard_acc) {
-            const float *g = model_grads(t->model) + t->shard.offset;
-            DURE_TRY(device_accumulate(t->dev, t->grad_acc, g, t->shard.count, j == 0));
-            if (!last) {
-                DURE_TRY(model_zero_grad(t->model));
-            }
         }
     }
     if (t->rank == t->fault_slow_rank) {
@@ -737,11 +756,16 @@ out:
     return st;
 }
 
-/* The reduced gradient this rank updates with: the stage 2 accumulator, or
+/* The reduced gradient this rank updates with: the stage 2/3 shard, or
  * its part of the model's gradient vector. */
 static const float *update_grads(train_t *t)
 {
-    return t->shard_acc ? t->grad_acc : model_grads(t->model) + optim_offset(t->opt);
+    return t->zs ? zshard_grads(t->zs) : model_grads(t->model) + optim_offset(t->opt);
+}
+
+float *train_shard_params(train_t *t)
+{
+    return t->zero_stage == 3 ? zshard_params(t->zs) : model_params(t->model) + t->shard.offset;
 }
 
 /*
@@ -835,8 +859,14 @@ static dure_status_t update(train_t *t, const struct step_decision *d, double *c
     }
     float scale = (float)d->mean_scale *
                   optim_clip_scale(d->norm, (float)t->spec->optim.grad_clip);
-    float *p = model_params(t->model);
     t->opt_step++;
+    if (t->zero_stage == 3) {
+        /* the next forward gathers the updated shards */
+        DURE_TRY(optim_adamw_update(t->opt, (int)t->opt_step, d->lr, scale,
+                                    zshard_params(t->zs), update_grads(t)));
+        goto out;
+    }
+    float *p = model_params(t->model);
     DURE_TRY(optim_adamw_update(t->opt, (int)t->opt_step, d->lr, scale,
                                 p + optim_offset(t->opt), update_grads(t)));
     if (t->zero_stage > 0) {
@@ -974,6 +1004,15 @@ dure_status_t train_validate(train_t *t, struct train_val *out)
     }
 out:
     return st;
+}
+
+void train_memory_measured(const train_t *t, struct train_mem_measured *m)
+{
+    long peak = dure_proc_status_kb("VmHWM:");
+    m->base = t->rss_base_kb > 0 ? (uint64_t)t->rss_base_kb * 1024 : 0;
+    m->peak = peak > 0 ? (uint64_t)peak * 1024 : 0;
+    m->plan = t->plan_mem.total;
+    m->host_is_device = strcmp(device_kind(t->dev), "cpu") == 0;
 }
 
 void train_comm_describe(const train_t *t, struct train_comm_desc *d)

@@ -24,11 +24,14 @@
  *   1  bucketed reduce-scatter onto the shard owners (same overlap), AdamW on
  *      this rank's shard of the parameters with shard-sized moments, then an
  *      all-gather of the updated parameters.
- *   2  as 1, but every micro-batch's gradients are reduce-scattered as
- *      backward produces them and summed into a shard-sized accumulator, so
- *      the gradient state kept across micro-batches is 1/R of the vector
- *      (the model's own flat gradient vector remains as one micro-batch's
- *      scratch: model/model.h allocates it whole).
+ *   2  the model is lent two unit-sized gradient buffers instead of a whole
+ *      gradient vector (train/zshard.h): every micro-batch's gradients are
+ *      reduce-scattered unit by unit as backward produces them and summed
+ *      into a shard; AdamW and the all-gather as 1.
+ *   3  as 2, and the parameters too are sharded: the model is lent each
+ *      unit's parameters, all-gathered before its forward and again before
+ *      its backward (parallel.prefetch ahead, parallel.reshard_after_forward);
+ *      AdamW updates the shard in place, nothing is gathered after it.
  * The global gradient norm is sqrt of the sum over ranks of each shard's
  * squared norm (stage 0: the whole vector's, computed locally).
  *
@@ -81,9 +84,10 @@ struct train_hooks {
 
 /* Memory this rank holds for the run, by lifetime class, in bytes. */
 struct train_memory {
-    uint64_t params;       /* the flat parameter vector (every rank, whole) */
-    uint64_t grads;        /* the model's flat gradient vector */
-    uint64_t grad_shard;   /* stage 2 accumulator (0 otherwise) */
+    uint64_t params;       /* fp32 parameters: the whole vector; stage 3 the shard */
+    uint64_t grads;        /* the model's flat gradient vector (0 at stages 2-3) */
+    uint64_t grad_shard;   /* stages 2-3: the reduced gradient shard (0 otherwise) */
+    uint64_t working;      /* stages 2-3: unit gradient buffers and gathered units */
     uint64_t optimizer;    /* AdamW moments held by this rank */
     uint64_t staging;      /* host buffers for checkpoints */
     uint64_t exact;        /* exact mode: saved gradients, receive area (0 otherwise) */
@@ -126,6 +130,19 @@ void train_comm_describe(const train_t *t, struct train_comm_desc *d);
 /* Exact mode's contract for the manifest: 1 and *c filled when run.exact is
  * on, 0 otherwise. */
 int train_exact_contract(const train_t *t, struct manifest_exact *c);
+
+/*
+ * This rank's memory as measured against the plan's estimate: host RSS
+ * when train_create began (the process's baseline: libraries, MPI) and its
+ * peak since (VmHWM), in bytes; plan: plan_memory's total for the run.
+ * host_is_device: 1 on the cpu device, where RSS is what the plan counts
+ * (on a GPU it counts device memory, which RSS does not show).
+ */
+struct train_mem_measured {
+    uint64_t base, peak, plan;
+    int host_is_device;
+};
+void train_memory_measured(const train_t *t, struct train_mem_measured *m);
 
 /*
  * Continue from the newest valid checkpoint in checkpoint.dir, if any

@@ -69,11 +69,11 @@ dure_status_t train_save(train_t *t, int now, struct train_save_report *r)
     DURE_TRY(optim_moment_to_host(t->opt, OPTIM_M, m));
     DURE_TRY(optim_moment_to_host(t->opt, OPTIM_V, v));
     /* The shard of the parameters, read in place where the device's memory
-     * is host memory. */
-    float *host = t->stage + 2 * opt_len;
-    const size_t off = t->shard.offset, bytes = t->shard.count * sizeof(float);
-    DURE_TRY(device_host_view(t->dev, model_params(t->model) + off, host + off, bytes,
-                              &params));
+     * is host memory; staged at its global index, or at 0 at stage 3 (the
+     * staging holds the shard alone). */
+    float *host = t->stage + 2 * opt_len + (t->zero_stage == 3 ? 0 : t->shard.offset);
+    const size_t bytes = t->shard.count * sizeof(float);
+    DURE_TRY(device_host_view(t->dev, train_shard_params(t), host, bytes, &params));
     if (t->saver && !now) {
         double held = 0;
         r->background = 1;
@@ -116,7 +116,7 @@ dure_status_t train_resume(train_t *t, int *resumed, char *from, size_t cap)
     size_t opt_len = optim_len(t->opt);
     float *m = t->stage, *v = t->stage + opt_len;
     /* Stage 0 loads the whole vector on every rank; stages 1 and 2 their
-     * shard, then all-gather the parameters. */
+     * shard, then all-gather the parameters; stage 3 its shard alone. */
     size_t off = t->zero_stage ? t->shard.offset : 0;
     size_t len = t->zero_stage ? t->shard.count : t->n;
 
@@ -127,14 +127,17 @@ dure_status_t train_resume(train_t *t, int *resumed, char *from, size_t cap)
         goto out;
     }
     snprintf(from, cap, "%s", path);
-    float *dev_params = model_params(t->model) + off;
-    float *params = device_host_target(t->dev, dev_params, t->stage + 2 * opt_len + off);
+    /* staged at the shard's global index, or at 0 where the staging holds
+     * the shard alone (stage 3) */
+    float *dev_params = t->zero_stage ? train_shard_params(t) : model_params(t->model);
+    size_t at = t->zero_stage == 3 ? 0 : off;
+    float *params = device_host_target(t->dev, dev_params, t->stage + 2 * opt_len + at);
     DURE_TRY(ckpt_load(t->world, path, t->model_desc, t->n, &meta, params, m, v, off, len,
                        &io));
     DURE_TRY(device_host_commit(t->dev, dev_params, params, len * sizeof(float)));
     DURE_TRY(optim_moment_from_host(t->opt, OPTIM_M, m));
     DURE_TRY(optim_moment_from_host(t->opt, OPTIM_V, v));
-    if (t->zero_stage > 0) {
+    if (t->zero_stage == 1 || t->zero_stage == 2) {
         float *p = model_params(t->model);
         DURE_TRY(comm_allgather(t->comm, p + t->shard.offset, p, t->n, COMM_F32));
     }

@@ -17,8 +17,10 @@
 #include "dataio/loader.h"
 #include "device/device.h"
 #include "train/train.h"
+#include "train/zshard.h"
 #include "model/model.h"
 #include "model/optim.h"
+#include "plan/plan.h"
 
 struct train {
     const struct dure_jobspec *spec;
@@ -30,14 +32,14 @@ struct train {
     int window, channels;        /* W timesteps, C channels */
     size_t micro_elems;          /* micro * W * C floats */
     int zero_stage;
-    int shard_acc;               /* stage 2 outside exact mode: every micro-batch is
-                                    reduce-scattered into grad_acc */
     device_t *dev;               /* this rank's device; owned */
 
     model_t *model;
     optim_t *opt;
     comm_t *comm;
-    comm_bucketer_t *bucketer;
+    comm_bucketer_t *bucketer;   /* stages 0-1, and 2 in exact mode */
+    zshard_t *zs;                /* stages 2-3 outside exact mode: the shards the model is
+                                    lent from */
     dataio_loader_t *train_ld;
     /* Validation: one loader per dataset (a mixture is validated dataset
      * by dataset), n_val of them, 0 without validation. */
@@ -48,7 +50,6 @@ struct train {
     size_t n;                    /* parameters */
     struct comm_shard shard;     /* comm_shard_of(n, world_size, rank) */
 
-    float *grad_acc;             /* shard_acc: (shard.count) gradient sum, the comm's memory */
 
     /* Exact mode (run.exact; train/exact.c), all NULL otherwise. */
     int exact;
@@ -65,10 +66,13 @@ struct train {
     void *ctl_comm;              /* the same bytes in the comm's memory */
     float *stage;                /* checkpoint staging, host: m, v (opt_len each) and,
                                     where the device's memory is not host memory,
-                                    params (n) */
+                                    params (n; at stage 3 shard.count) */
     ckpt_async_t *saver;         /* checkpoint.async: the background writer, else NULL */
     struct train_straggler *strag; /* parallel.straggler_every > 0: the checks, else NULL */
 
+    struct plan_memory plan_mem; /* plan_memory for this run, checked at setup */
+    uint64_t mem_avail;          /* bytes this rank may use; 0 = unknown */
+    long rss_base_kb;            /* VmRSS when train_create began */
     struct optim_schedule sched;
     long step;                   /* optimizer steps completed */
     double last_loss;            /* global mean loss of the last step; NaN before one */
@@ -98,5 +102,9 @@ void train_ckpt_teardown(train_t *t);
  * (collective; the host names are gathered here), freed before the comm. */
 dure_status_t train_straggler_setup(train_t *t);
 void train_straggler_teardown(train_t *t);
+
+/* This rank's fp32 parameters from element shard.offset on (stage 3: its
+ * shard; otherwise that element of the model's whole vector). */
+float *train_shard_params(train_t *t);
 
 #endif

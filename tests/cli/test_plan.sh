@@ -64,7 +64,7 @@ t_run "a 9.7B model at ZeRO 0 does not fit an H100" 7 "$DURE" plan --set model.c
     --set model.d_model=4096 --set model.n_layers=48 --set model.n_heads=32 \
     --set parallel.zero_stage=0 "$node8"
 t_grep "exit 7 names the stage's need and the stage that fits" \
-    'parallel\.zero_stage = 0 needs [0-9.]+ GiB per rank, more than 92% of 80\.00 GiB on h100: ZeRO [1-3] fits'
+    'not enough memory: parallel\.zero_stage = 0 needs [0-9.]+ GiB per rank \(params .*\), more than 92% of 80\.00 GiB on h100: ZeRO [1-3] fits'
 
 "$DURE" data gen -o demo.h5 --episodes 2 --length 512 --channels 6 >/dev/null 2>&1
 t_run "model.channels = 0 is read from the data" 0 "$DURE" plan --gpu h200 \
@@ -82,4 +82,23 @@ t_run "--gpus 0 is a usage error" 2 "$DURE" plan --gpus 0 "$node8"
 t_run "ranks that do not fill nodes" 3 "$DURE" plan --gpus 12 --nodes 5 --set model.channels=14 "$node8"
 t_grep "are named" '--gpus 12 over --nodes 5: the ranks must fill whole nodes'
 t_run "no job spec is a usage error" 2 "$DURE" plan
+
+# dure submit prints the plan's estimate and refuses what cannot fit the
+# GPUs slurm.gpu_type names, before writing anything.
+big=(--set model.channels=14 --set model.d_model=4096 --set model.n_layers=48
+     --set model.n_heads=32 --set slurm.gpu_type=h100 --set run.dir="$T_TMP/sub")
+t_run "dure submit refuses a 9.7B model at ZeRO 0 on H100s: exit 7" 7 "$DURE" submit --dry-run \
+    "${big[@]}" --set parallel.zero_stage=0 "$node8"
+t_grep "printing the plan's estimate first" '^submit: plan: memory per rank [0-9.]+ GiB at zero_stage 0 \(params'
+t_grep "and naming the stage that fits" 'not enough memory: parallel\.zero_stage = 0 needs .*: ZeRO [1-3] fits \([0-9.]+ GiB\): parallel\.zero_stage = [1-3]'
+if [ ! -e "$T_TMP/sub" ]; then t_ok "nothing was written"; else t_fail "the refused job left $T_TMP/sub"; fi
+t_run "the same job at ZeRO 3 passes the check" 0 "$DURE" submit --dry-run "${big[@]}" \
+    --set parallel.zero_stage=3 "$node8"
+t_grep "with its estimate" '^submit: plan: memory per rank [0-9.]+ GiB at zero_stage 3 .* of 80\.00 GiB on h100$'
+t_run "an unknown slurm.gpu_type is refused" 3 "$DURE" submit --dry-run "${big[@]}" \
+    --set slurm.gpu_type=x100 "$node8"
+t_grep "naming the key" "slurm\.gpu_type = 'x100' is not a GPU dure knows"
+t_run "without slurm.gpu_type the check is skipped, with a note" 0 "$DURE" submit --dry-run \
+    --set model.channels=14 --set run.dir="$T_TMP/sub" "$node8"
+t_grep "saying so" '^submit: plan: memory not checked: slurm\.gpu_type is not set'
 t_done

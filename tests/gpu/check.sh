@@ -9,8 +9,9 @@
 #    layers), none skipped: DURE_REQUIRE_GPU=1 turns a skip into a failure;
 # 3. every collective on NCCL, float and bfloat16, odd sizes, checked
 #    (`dure bench ... --backend nccl --check 1`);
-# 4. `dure run` on cuda at ZeRO 0 and 2, each twice with
-#    run.deterministic = true, then `dure verify` bitwise;
+# 4. `dure run` on cuda at ZeRO 0, 2 and 3 (3: bf16 unit gathers on NCCL,
+#    prefetch 1), each twice with run.deterministic = true, then `dure
+#    verify` bitwise; ZeRO 3 on every GPU (up to 8) against ZeRO 0 there;
 #    exact mode (tests/gpu/exact.sh): 1 rank repeats bitwise across ZeRO
 #    stages, buckets and overlap; 2 and 4 ranks over NCCL equal 1 rank;
 # 5. CPU-vs-CUDA loss agreement of the same `dure run` job;
@@ -139,13 +140,40 @@ job() { # NAME ZERO DEVICE STEPS
         --set model.d_model=256 --set model.n_layers=4 --set model.n_heads=4 \
         --set optim.global_batch=32 --set optim.micro_batch=16 --set optim.warmup_steps=5
 }
-for z in 0 2; do
+for z in 0 2 3; do
     for r in a b; do
         check "run cuda zero $z ($r)" "$LOG/run-z$z-$r.log" job "z$z-$r" "$z" cuda 20
     done
     check "verify zero $z bitwise" "$LOG/verify-z$z.log" \
         "$DURE" verify "$WORK/runs/z$z-a" "$WORK/runs/z$z-b"
 done
+
+# ZeRO 3 across the GPUs: the model sharded over np ranks, the losses of
+# ZeRO 0 on them (deterministic, one micro-batch per rank): bitwise on 1 or
+# 2 GPUs (a sum of two is the same in any order), within 1e-5 beyond (NCCL's
+# ring orders an all-reduce's sums and a unit's reduce-scatter's alike only
+# up to rounding).
+jobnp() { # NAME ZERO
+    mpirun -np "$np" "$DURE" run jobs/gpu-1.ini --set data.path="$WORK/data.h5" \
+        --set run.dir="$WORK/runs/$1" --set run.device=cuda --set parallel.backend=nccl \
+        --set parallel.zero_stage="$2" --set run.steps=10 --set run.deterministic=true \
+        --set run.log_every=1 --set run.val_every=0 --set checkpoint.every=0 \
+        --set model.d_model=256 --set model.n_layers=4 --set model.n_heads=4 \
+        --set optim.global_batch=$((8 * np)) --set optim.micro_batch=8 --set optim.grad_clip=0
+}
+losses() { sed -n 's/^{"step":\([0-9]*\),"loss":\([^,]*\).*/\1 \2/p' "$WORK/runs/$1/metrics.jsonl"; }
+if check "run cuda x$np zero 0" "$LOG/run-np-z0.log" jobnp np-z0 0 &&
+   check "run cuda x$np zero 3" "$LOG/run-np-z3.log" jobnp np-z3 3; then
+    tol=0; [ "$np" -gt 2 ] && tol=1e-5
+    bad=$(join <(losses np-z0) <(losses np-z3) | awk -v t="$tol" '
+        { d = $2 - $3; if (d < 0) d = -d; m = $2 < 0 ? -$2 : $2
+          if (t == 0 ? $2 != $3 : d > t * m) b++ } END { print b + 0 }')
+    if [ "$bad" -eq 0 ] && [ "$(losses np-z3 | wc -l)" -eq 10 ]; then
+        row "zero 3 = zero 0 on $np GPU(s)" PASS "10 losses within $tol" 0
+    else
+        row "zero 3 = zero 0 on $np GPU(s)" FAIL "$bad losses differ (tolerance $tol)" 0
+    fi
+fi
 
 # ---------------------------------------------------------------- 4b. exact mode
 check "exact mode (tests/gpu/exact.sh)" "$LOG/exact.log" \

@@ -199,6 +199,69 @@ static void test_ranges(void **state)
     }
 }
 
+/*
+ * ZeRO-3's units: the part forms, where the range's buffer holds only the
+ * range and the part buffer only this rank's part; units cut so that some
+ * ranks own none of a unit, all of it, or a piece, out of place (parts in
+ * b at their global index) and in place (the unit's buffer at a).
+ */
+static void test_parts(void **state)
+{
+    (void)state;
+    const size_t total = 100003;
+    /* shard bounds at 50002 (2 ranks), 33335 and 66670 (3 ranks) */
+    const size_t cuts[] = {0, 1, 7, 5000, 49000, 51000, 51001, 66000, 99000, 100003};
+    char what[128];
+    for (int k = 0; k < NALGO; k++) {
+        for (size_t q = 0; q + 1 < sizeof cuts / sizeof cuts[0]; q++) {
+            size_t off = cuts[q], cnt = cuts[q + 1] - cuts[q];
+            struct comm_shard part = comm_range_part(total, size, rank, off, cnt);
+            comm_req_t *req = NULL;
+            for (size_t i = 0; i < cnt; i++) {
+                a[i] = collcheck_pat(rank, off + i);
+                b[off + i] = -100.0f;
+            }
+            assert_int_equal(comm_reduce_scatter_part_start(comms[k], a, b + part.offset, total,
+                                                            off, cnt, COMM_F32, COMM_SUM, &req),
+                             DURE_OK);
+            assert_int_equal(comm_wait(comms[k], req), DURE_OK);
+            snprintf(what, sizeof what, "reduce-scatter part %s [%zu, +%zu)",
+                     comm_algo_name(algos[k]), off, cnt);
+            COLLCHECK_RANGE(what, b + part.offset, part.offset, part.count, collcheck_reduced(size, i, COMM_SUM));
+            memset(a, 0, cnt * sizeof *a);
+            assert_int_equal(comm_allgather_part_start(comms[k], b + part.offset, a, total, off,
+                                                       cnt, COMM_F32, &req),
+                             DURE_OK);
+            assert_int_equal(comm_wait(comms[k], req), DURE_OK);
+            snprintf(what, sizeof what, "allgather part %s [%zu, +%zu)",
+                     comm_algo_name(algos[k]), off, cnt);
+            COLLCHECK_RANGE(what, a, off, cnt, collcheck_reduced(size, i, COMM_SUM));
+            /* in place */
+            for (size_t i = 0; i < cnt; i++) {
+                a[i] = collcheck_pat(rank, off + i);
+            }
+            float *mine = a + (part.offset - off);
+            assert_int_equal(comm_reduce_scatter_part_start(comms[k], a, mine, total, off, cnt,
+                                                            COMM_F32, COMM_AVG, &req),
+                             DURE_OK);
+            assert_int_equal(comm_wait(comms[k], req), DURE_OK);
+            assert_int_equal(comm_allgather_part_start(comms[k], mine, a, total, off, cnt,
+                                                       COMM_F32, &req),
+                             DURE_OK);
+            assert_int_equal(comm_wait(comms[k], req), DURE_OK);
+            snprintf(what, sizeof what, "in place parts %s [%zu, +%zu)",
+                     comm_algo_name(algos[k]), off, cnt);
+            COLLCHECK_RANGE(what, a, off, cnt, collcheck_reduced(size, i, COMM_AVG));
+        }
+    }
+    /* the part of a range: clamped, empty outside this rank's shard */
+    struct comm_shard p = comm_range_part(10, 4, 3, 0, 5);
+    assert_int_equal(p.count, 0);
+    p = comm_range_part(10, 4, 1, 2, 6);
+    assert_int_equal(p.offset, 3);
+    assert_int_equal(p.count, 3);
+}
+
 /* Registered buffers: the shm algorithm reads peers' buffers in place
  * (from 64 KiB); every other algorithm treats them as plain memory. */
 static void test_registered(void **state)
@@ -211,6 +274,7 @@ static void test_registered(void **state)
     test_allgather(state);
     test_broadcast(state);
     test_ranges(state);
+    test_parts(state);
     a = heap_a;
     b = heap_b;
 }
@@ -767,6 +831,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_allgather),
         cmocka_unit_test(test_broadcast),
         cmocka_unit_test(test_ranges),
+        cmocka_unit_test(test_parts),
         cmocka_unit_test(test_registered),
         cmocka_unit_test(test_registered_on_one_rank),
         cmocka_unit_test(test_barrier),

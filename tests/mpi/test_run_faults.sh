@@ -37,7 +37,7 @@ t_grep "the message names the values and the world sizes that work" \
 # A model far larger than this machine: refused at setup with the estimate.
 run_mpi 2 base --set model.d_model=16384 --set model.n_layers=512 --set model.n_heads=16
 t_eq "a model that cannot fit: exit 7 (exit $T_RC)" "$T_RC" 7
-t_grep "the message gives the estimated need" 'not enough memory: this run needs about [0-9.]+ GiB per rank'
+t_grep "the message gives the estimated need" 'dure run: not enough memory: parallel\.zero_stage = 0 needs [0-9.]+ GiB per rank \(params .*\), more than 92% of [0-9.]+ GiB on cpu: no ZeRO stage fits'
 
 # A NaN in rank 1's input at step 3 (DURE_FAULT_NAN): the loss and, through
 # the all-reduce, every rank's gradients turn non-finite.

@@ -83,6 +83,8 @@ static void test_defaults(void **state)
     assert_int_equal(s->optim.micro_batch, 8);
     assert_int_equal(s->parallel.backend, JOBSPEC_BACKEND_AUTO);
     assert_int_equal(s->parallel.zero_stage, 0);
+    assert_int_equal(s->parallel.prefetch, 1);
+    assert_true(s->parallel.reshard_after_forward);
     assert_true(s->parallel.bucket_mb == 0);
     assert_int_equal(s->parallel.algo, JOBSPEC_ALGO_AUTO);
     assert_string_equal(s->parallel.algo_table, "");
@@ -252,6 +254,10 @@ static void test_file_errors(void **state)
                "the first entry must start at size 0");
     load_fails(MIN_SPEC "[parallel]\nalgo_table = 0:ring,2M:shm,1M:native\n", NULL,
                "sizes must increase");
+    load_fails(MIN_SPEC "[parallel]\nzero_stage = 4\n", NULL,
+               "job.ini:4: parallel.zero_stage = '4': out of bounds [0, 3]");
+    load_fails(MIN_SPEC "[parallel]\nprefetch = -1\n", NULL,
+               "job.ini:4: parallel.prefetch = '-1': out of bounds [0, 64]");
 }
 
 static void test_cross_key_rules(void **state)

@@ -775,6 +775,163 @@ static void test_grad_ready_hook(void **state)
     free(batch);
 }
 
+/* ------------------------------------------------------------ unit source */
+
+/*
+ * A unit source as the ZeRO-3 driver uses one, on the host: each unit's
+ * parameters copied from a full vector into a working buffer of one unit,
+ * poisoned with NaN at params_done (so a model reading them later computes
+ * NaN); gradients into a zeroed buffer of one unit, added to a full vector
+ * at grads_done. The calls are logged to check the contract's order.
+ */
+struct lend {
+    const size_t *bounds;
+    const float *params;      /* (n) the owner's vector */
+    float *grads;             /* (n) what grads_done collected */
+    float *work, *gwork;      /* (largest unit) */
+    int held, gheld;          /* unit lent now; -1: none */
+    char log[256];
+    int fail_unit;            /* grads_done of this unit fails; -1: never */
+};
+
+static void lend_log(struct lend *l, char what, int unit)
+{
+    size_t len = strlen(l->log);
+    snprintf(l->log + len, sizeof l->log - len, " %c%d", what, unit);
+}
+
+static dure_status_t lend_begin(void *ctx, int backward)
+{
+    struct lend *l = ctx;
+    l->log[0] = backward ? 'B' : 'F';
+    l->log[1] = '\0';
+    return DURE_OK;
+}
+
+static dure_status_t lend_params(void *ctx, int unit, enum model_pass pass, const void **p)
+{
+    struct lend *l = ctx;
+    assert_int_equal(l->held, -1);
+    l->held = unit;
+    memcpy(l->work, l->params + l->bounds[unit],
+           (l->bounds[unit + 1] - l->bounds[unit]) * sizeof(float));
+    lend_log(l, pass == MODEL_PASS_FORWARD ? 'f' : 'b', unit);
+    *p = l->work;
+    return DURE_OK;
+}
+
+static dure_status_t lend_params_done(void *ctx, int unit, enum model_pass pass)
+{
+    struct lend *l = ctx;
+    (void)pass;
+    assert_int_equal(l->held, unit);
+    for (size_t i = 0; i < l->bounds[unit + 1] - l->bounds[unit]; i++) {
+        l->work[i] = NAN;
+    }
+    l->held = -1;
+    return DURE_OK;
+}
+
+static dure_status_t lend_grads(void *ctx, int unit, float **g)
+{
+    struct lend *l = ctx;
+    assert_int_equal(l->gheld, -1);
+    l->gheld = unit;
+    memset(l->gwork, 0, (l->bounds[unit + 1] - l->bounds[unit]) * sizeof(float));
+    lend_log(l, 'g', unit);
+    *g = l->gwork;
+    return DURE_OK;
+}
+
+static dure_status_t lend_grads_done(void *ctx, int unit)
+{
+    dure_status_t st = DURE_OK;
+    struct lend *l = ctx;
+    assert_int_equal(l->gheld, unit);
+    for (size_t i = l->bounds[unit]; i < l->bounds[unit + 1]; i++) {
+        l->grads[i] += l->gwork[i - l->bounds[unit]];
+    }
+    l->gheld = -1;
+    DURE_CHECK(unit != l->fail_unit, DURE_ERR_MPI, "unit %d's reduce-scatter failed", unit);
+out:
+    return st;
+}
+
+/* A model on lent units computes bitwise what the model on its own buffers
+ * does, calling the slots in the documented order; model_param_init is
+ * model_create's initialisation; a failing slot fails the step. */
+static void test_unit_source(void **state)
+{
+    (void)state;
+    struct model_config cfg;
+    model_t *own = NULL, *lent = NULL;
+    float loss_own = 0, loss_lent = 0;
+    tiny_config(&cfg);
+    cfg.n_layers = 3;
+    size_t nb = (size_t)cfg.micro_batch * (cfg.context_patches + 1) * cfg.patch_len * cfg.channels;
+    float *batch = malloc(nb * sizeof *batch);
+    ref_fill(batch, nb, 1.0);
+    assert_int_equal(model_create(&cfg, testdev_cpu(), NULL, &own), DURE_OK);
+    size_t n = model_param_count(own);
+    int U = 0;
+    const size_t *bounds = model_units(own, &U);
+    assert_int_equal(U, cfg.n_layers + 2);
+    assert_int_equal(bounds[0], 0);
+    assert_int_equal(bounds[U], n);
+    size_t big = 0;
+    for (int u = 0; u < U; u++) {
+        assert_true(bounds[u] < bounds[u + 1]);
+        big = bounds[u + 1] - bounds[u] > big ? bounds[u + 1] - bounds[u] : big;
+    }
+
+    /* model_param_init, in two pieces cut inside a tensor, is what
+     * model_create wrote. */
+    float *init = malloc(n * sizeof *init);
+    assert_int_equal(model_param_init(&cfg, 0, 7, init), DURE_OK);
+    assert_int_equal(model_param_init(&cfg, 7, n - 7, init + 7), DURE_OK);
+    assert_memory_equal(init, model_params(own), n * sizeof *init);
+    dure_log_set_quiet(1);
+    assert_int_equal(model_param_init(&cfg, n - 1, 2, init), DURE_ERR_ARG);
+    dure_log_set_quiet(0);
+    free(init);
+
+    randomize_params(own);
+    struct lend l = {.bounds = bounds, .params = model_params(own), .held = -1, .gheld = -1,
+                     .fail_unit = -1};
+    l.grads = calloc(n, sizeof *l.grads);
+    l.work = malloc(big * sizeof *l.work);
+    l.gwork = malloc(big * sizeof *l.gwork);
+    struct model_unit_source src = {&l, lend_begin, lend_params, lend_params_done, lend_grads,
+                                    lend_grads_done};
+    assert_int_equal(model_create_units(&cfg, testdev_cpu(), NULL, &src, &lent), DURE_OK);
+    assert_null(model_params(lent));
+    assert_null(model_grads(lent));
+    assert_int_equal(model_compute_bytes(lent), sizeof(float));
+
+    assert_int_equal(model_forward_backward(own, batch, &loss_own), DURE_OK);
+    assert_int_equal(model_forward_backward(lent, batch, &loss_lent), DURE_OK);
+    assert_memory_equal(&loss_own, &loss_lent, sizeof loss_own);
+    assert_memory_equal(model_grads(own), l.grads, n * sizeof *l.grads);
+    assert_string_equal(l.log, "B f0 f1 f2 f3 f4 b4 g4 b3 g3 b2 g2 b1 g1 g0");
+
+    assert_int_equal(model_forward(lent, batch, &loss_lent), DURE_OK);
+    assert_memory_equal(&loss_own, &loss_lent, sizeof loss_own);
+    assert_string_equal(l.log, "F f0 f1 f2 f3 f4");
+
+    l.fail_unit = 2;
+    dure_log_set_quiet(1);
+    assert_int_equal(model_forward_backward(lent, batch, &loss_lent), DURE_ERR_MPI);
+    dure_log_set_quiet(0);
+    assert_non_null(strstr(dure_last_error(), "unit 2's reduce-scatter failed"));
+
+    model_destroy(lent);
+    model_destroy(own);
+    free(l.grads);
+    free(l.work);
+    free(l.gwork);
+    free(batch);
+}
+
 /* ------------------------------------------------------------ bad configs */
 
 static void expect_bad(const struct model_config *cfg, dure_status_t want,
@@ -854,6 +1011,7 @@ int main(void)
         cmocka_unit_test(test_grad_model_huber),
         cmocka_unit_test(test_tensor_table),
         cmocka_unit_test(test_grad_ready_hook),
+        cmocka_unit_test(test_unit_source),
         cmocka_unit_test(test_bad_configs),
     };
     return cmocka_run_group_tests_name("model", tests, NULL, NULL);

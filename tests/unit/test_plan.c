@@ -43,7 +43,9 @@ static void job_init(struct plan_job *j, int ranks, int per_node)
     j->per_node = per_node;
     j->bucket_bytes = 1 << 16;
     j->prefetch = 1;
+    j->reshard = 1;
     j->overlap = 1;
+    j->data_prefetch = 2;
 }
 
 static uint64_t n_params(const struct plan_job *j)
@@ -71,18 +73,20 @@ static void test_memory_by_stage(void **state)
     assert_int_equal(m[1].optimizer, 8 * s);
     assert_int_equal(m[1].grads, 4 * n);
     assert_int_equal(m[2].grads, 4 * s);
-    assert_int_equal(m[2].working, 2 * (1 << 16)); /* two buckets in flight */
+    /* Stage 2 works on two units' fp32 gradients, stage 3 also on
+     * (prefetch + 1) gathered units in bf16: a block is 12 D^2 + 13 D, the
+     * largest unit here. */
+    uint64_t block = 12 * 64 * 64 + 13 * 64;
+    assert_int_equal(m[2].working, 2 * block * 4);
     assert_int_equal(m[3].params, 4 * s);
     assert_int_equal(m[3].compute, 0);
-    /* Stage 3 works on (prefetch + 1) gathered blocks in bf16 plus one
-     * block's fp32 gradients: a block is 12 D^2 + 13 D, the largest unit here. */
-    uint64_t block = 12 * 64 * 64 + 13 * 64;
-    assert_int_equal(m[3].working, 2 * block * 2 + block * 4);
+    assert_int_equal(m[3].working, 2 * block * 2 + 2 * block * 4);
     assert_int_equal(m[0].runtime, PLAN_CUDA_RUNTIME_BYTES);
+    assert_int_equal(m[0].host, 0);
     for (int st = 0; st < PLAN_STAGES; st++) {
         uint64_t sum = m[st].params + m[st].grads + m[st].optimizer + m[st].compute +
                        m[st].working + m[st].activations + m[st].workspace + m[st].comm +
-                       m[st].runtime;
+                       m[st].runtime + m[st].host;
         assert_int_equal(m[st].total, sum);
         assert_true(m[st].fits);
     }
@@ -90,9 +94,56 @@ static void test_memory_by_stage(void **state)
     assert_int_equal(plan_memory(&j, &cpu, 3, &m[3]), DURE_OK);
     assert_int_equal(m[3].compute, 0);
     assert_int_equal(m[3].runtime, 0);
-    assert_int_equal(m[3].working, 2 * block * 4 + block * 4);
+    assert_int_equal(m[3].working, 2 * block * 4 + 2 * block * 4);
+    /* host: (data.prefetch + 4) batches of 6 windows x 136 timesteps x 5
+     * channels, and the checkpoint staging of the moments this rank holds
+     * (the parameters are written in place from host memory) */
+    assert_int_equal(m[3].host, 6 * 136 * 5 * 4 * 6 + 8 * s);
+    /* every unit kept gathered without resharding (5 units: embeddings,
+     * 3 blocks, head) */
+    j.reshard = 0;
+    assert_int_equal(plan_memory(&j, &cpu, 3, &m[3]), DURE_OK);
+    assert_int_equal(m[3].working, 5 * block * 4 + 2 * block * 4);
+    j.reshard = 1;
     assert_int_equal(plan_memory(&j, &cpu, 0, &m[0]), DURE_OK);
     assert_int_equal(m[0].comm, 2 * (1 << 16));
+    assert_int_equal(m[0].host, 6 * 136 * 5 * 4 * 6 + 8 * n);
+}
+
+/* plan_check_fit refuses with exit 7's status, the terms and the stage
+ * that fits, and passes what fits. */
+static void test_check_fit(void **state)
+{
+    (void)state;
+    struct plan_job j;
+    struct plan_memory m2, m3, got;
+    struct plan_hw hw = gpu;
+    job_init(&j, 4, 4);
+    j.model.d_model = 1024;
+    j.model.n_heads = 8;
+    j.model.n_layers = 8;
+    assert_int_equal(plan_memory(&j, &hw, 2, &m2), DURE_OK);
+    assert_int_equal(plan_memory(&j, &hw, 3, &m3), DURE_OK);
+    assert_true(m3.total < m2.total);
+    /* room for stage 3 alone */
+    hw.mem_bytes = (double)(m2.total + m3.total) / 2 / PLAN_MEM_FILL;
+    dure_log_set_quiet(1);
+    assert_int_equal(plan_check_fit(&j, &hw, 2, "job.ini", &got), DURE_ERR_NOMEM);
+    dure_log_set_quiet(0);
+    assert_int_equal(got.total, m2.total);
+    const char *e = dure_last_error();
+    if (!strstr(e, "job.ini: not enough memory: parallel.zero_stage = 2 needs") ||
+        !strstr(e, "(params ") || !strstr(e, "ZeRO 3 fits") ||
+        !strstr(e, "parallel.zero_stage = 3")) {
+        fail_msg("refusal text: %s", e);
+    }
+    assert_int_equal(plan_check_fit(&j, &hw, 3, "job.ini", &got), DURE_OK);
+    assert_int_equal(got.total, m3.total);
+    hw.mem_bytes = 1 << 20;
+    dure_log_set_quiet(1);
+    assert_int_equal(plan_check_fit(&j, &hw, 3, "job.ini", &got), DURE_ERR_NOMEM);
+    dure_log_set_quiet(0);
+    assert_non_null(strstr(dure_last_error(), "no ZeRO stage fits"));
 }
 
 static void test_collective_times(void **state)
@@ -246,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_memory_by_stage),   cmocka_unit_test(test_collective_times),
         cmocka_unit_test(test_step_time),         cmocka_unit_test(test_dominant_at_scale),
         cmocka_unit_test(test_recommend),         cmocka_unit_test(test_bad_jobs),
+        cmocka_unit_test(test_check_fit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# bench/run.d/zero3.sh BUILD - ZeRO stages and dure plan's honesty, on this
+# machine's CPU, one thread per rank, everything measured in this one run:
+#   zero3_mem_npR_sS     peak RSS growth per rank of dure run (its "memory:"
+#                        line) against the plan's estimate it printed at
+#                        start, at 1, 2 and 4 ranks, stages 0-3 (target:
+#                        ratio within 0.9-1.1)
+#   zero3_step_np2       stage 3's step time (prefetch 1) against stage 0's
+#                        at 2 ranks (target: ratio <= 1.2)
+#   zero3_exposed_np2    stage 3's exposed communication share of the step,
+#                        prefetch 1, against prefetch 0
+#   plan_step_npR_sS     measured median step time against dure plan --gpu
+#                        cpu's prediction, 1 and 2 ranks, stages 0-3
+#                        (target: ratio within 0.85-1.15)
+#   plan_largest_sS      the largest model (n_layers at d_model 4096) that
+#                        fits 8 x H100 at each stage, by the plan
+# Medians over the steps after warm-up. Lines "bench: NAME: VALUE UNIT (PEER:
+# VALUE UNIT, ratio R)"; the same figures in bench/results/zero3.json.
+set -euo pipefail
+BUILD=${1:-build}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+DURE=$ROOT/$BUILD/dure
+RESULTS=$ROOT/bench/results
+STEPS=${DURE_BENCH_ZERO3_STEPS:-16}
+WARM=4
+if [ "$(id -u)" -eq 0 ]; then
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+TMP=$(mktemp -d /tmp/dure-bench-zero3.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+mkdir -p "$RESULTS"
+
+"$DURE" data gen -o "$TMP/data.h5" --episodes 32 --length 1024 --channels 8 --seed 3 \
+    > "$TMP/gen.log" 2>&1 || { cat "$TMP/gen.log"; exit 1; }
+
+# 6.4 M parameters (100 MiB of state at stage 0): large against the
+# process's own memory, small enough for 4 ranks here.
+cat > "$TMP/job.ini" <<INI
+[run]
+name = zero3
+steps = $STEPS
+log_every = 1000
+val_every = 0
+threads = 1
+
+[model]
+d_model = 256
+n_layers = 8
+n_heads = 4
+patch_len = 16
+context_patches = 16
+channels = 8
+
+[data]
+path = $TMP/data.h5
+
+[optim]
+micro_batch = 4
+global_batch = 16
+
+[checkpoint]
+every = 0
+INI
+
+bench_run() { # NAME NP [--set ...]
+    local name=$1 np=$2; shift 2
+    mpirun -np "$np" --oversubscribe "$DURE" run "$TMP/job.ini" --set run.dir="$TMP/$name" \
+        "$@" > "$TMP/$name.log" 2>&1 || { tail -30 "$TMP/$name.log"; exit 1; }
+}
+for np in 1 2 4; do
+    for s in 0 1 2 3; do
+        bench_run "np$np.s$s" "$np" --set parallel.zero_stage=$s
+    done
+done
+bench_run np2.s3.p0 2 --set parallel.zero_stage=3 --set parallel.prefetch=0
+for np in 1 2; do
+    "$DURE" plan --gpu cpu --gpus "$np" --nodes 1 --json "$TMP/job.ini" > "$TMP/plan$np.json"
+done
+for L in 1 2 4 8 16 32 64 128 256 512; do
+    "$DURE" plan --gpu h100 --gpus 8 --nodes 1 --json --set model.d_model=4096 \
+        --set model.n_heads=32 --set model.n_layers=$L --set optim.micro_batch=1 \
+        --set optim.global_batch=8 "$TMP/job.ini" > "$TMP/big$L.json" 2> "$TMP/big$L.err" ||
+        [ $? -eq 7 ] # the JSON is written; exit 7 says the spec's stage does not fit
+done
+
+/usr/bin/python3 - "$TMP" "$RESULTS" "$WARM" <<'PY'
+import json, re, statistics, sys
+tmp, results, warm = sys.argv[1], sys.argv[2], int(sys.argv[3])
+out = {}
+
+def line(name, value, unit, peer_name, peer, peer_unit):
+    ratio = value / peer if peer else float("nan")
+    print(f"bench: {name}: {value:.4g} {unit} ({peer_name}: {peer:.4g} {peer_unit}, ratio {ratio:.3f})")
+    out[name] = {"value": value, "unit": unit, "peer": peer_name, "peer_value": peer,
+                 "ratio": ratio}
+
+def steps(name, key):
+    rows = [json.loads(l) for l in open(f"{tmp}/{name}/metrics.jsonl") if '"loss"' in l]
+    return statistics.median(r[key] for r in rows[warm:])
+
+def memory(name):
+    m = re.search(r"memory: peak per rank ([0-9.]+) MiB .* plan ([0-9.]+) MiB",
+                  open(f"{tmp}/{name}.log").read())
+    return float(m.group(1)), float(m.group(2))
+
+for np in (1, 2, 4):
+    for s in range(4):
+        got, plan = memory(f"np{np}.s{s}")
+        line(f"zero3_mem_np{np}_s{s}", got, "MiB", "plan", plan, "MiB")
+s0 = steps("np2.s0", "step_s")
+s3 = steps("np2.s3", "step_s")
+line("zero3_step_np2", s3 * 1e3, "ms", "stage 0", s0 * 1e3, "ms")
+e1 = steps("np2.s3", "comm_exposed_s") / s3
+e0 = steps("np2.s3.p0", "comm_exposed_s") / steps("np2.s3.p0", "step_s")
+line("zero3_exposed_np2", e1, "of the step", "prefetch 0", e0, "of the step")
+for np in (1, 2):
+    plan = json.load(open(f"{tmp}/plan{np}.json"))["stages"]
+    for s in range(4):
+        line(f"plan_step_np{np}_s{s}", steps(f"np{np}.s{s}", "step_s") * 1e3, "ms",
+             "plan", plan[s]["step_s"] * 1e3, "ms")
+largest = {}
+for L in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512):
+    for st in json.load(open(f"{tmp}/big{L}.json"))["stages"]:
+        if st["fits"]:
+            largest[st["stage"]] = L
+for s in range(4):
+    L = largest.get(s, 0)
+    print(f"bench: plan_largest_s{s}: n_layers {L} at d_model 4096 on 8 x h100 "
+          f"({12 * 4096 * 4096 * L / 1e9:.1f} B parameters)")
+    out[f"plan_largest_s{s}"] = {"value": L, "unit": "n_layers"}
+with open(f"{results}/zero3.json", "w") as f:
+    json.dump(out, f, indent=1)
+PY

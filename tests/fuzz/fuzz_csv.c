@@ -483,7 +483,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     "result %lld episodes, %lld rows, %d channels; the reference %lld, %lld, "
                     "%d", (long long)res.episodes, (long long)res.rows, res.channels,
                     (long long)x.n_ep, (long long)x.n_rows, x.nchan);
-        FUZZ_ASSERT(res.anonymized == (h && (col_of(h, "site") >= 0 || col_of(h, "op") >= 0)),
+        /* Anonymized: something hashed or dropped, and nothing identifying
+         * kept raw (the "line" metadata, the unhashed episode column). */
+        FUZZ_ASSERT(res.anonymized == (h && (col_of(h, "site") >= 0 || col_of(h, "op") >= 0) &&
+                                       col_of(h, "line") < 0 && col_of(h, "ep") < 0),
                     "anonymized = %d", res.anonymized);
         check_output(out, &ref, &x);
     } else if (!has_nul && x.valid == 0) {

@@ -96,9 +96,10 @@ static enum comm_peer_state local_state(pid_t pid)
 }
 
 /*
- * Fill miss[] with every rank that has not begun `seq`: those on this node
- * from the board (their process state read directly), the others from the
- * side channel. Returns how many.
+ * Fill miss[] with every rank that has not begun `seq`, or began it and
+ * cannot finish it (stopped, gone, silent): those on this node from the
+ * board (their process state read directly), the others from the side
+ * channel. Returns how many.
  */
 static int find_missing(struct comm_watchdog *w, uint64_t seq, struct comm_hang_missing *miss)
 {
@@ -125,7 +126,10 @@ static int find_missing(struct comm_watchdog *w, uint64_t seq, struct comm_hang_
             m.state = peer.silent_s > silent_after ? COMM_PEER_SILENT : COMM_PEER_BEHIND;
             m.silent_s = peer.silent_s;
         }
-        if (m.joined < seq) {
+        /* A rank that joined but was stopped, died or fell silent inside
+         * the operation cannot finish it either: named too, its last
+         * joined seq being this one. */
+        if (m.joined < seq || m.state != COMM_PEER_BEHIND) {
             miss[n++] = m;
         }
     }

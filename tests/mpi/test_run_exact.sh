@@ -77,6 +77,13 @@ t_eq "5 ranks are refused as a job-spec error (exit $T_RC)" "$T_RC" 3
 t_grep "the refusal names the world sizes that work" \
     '5 ranks cannot share the 12 micro-batches of a step .*: world sizes that can for this job spec: 1, 2, 3, 4, 6 or 12'
 
+# ZeRO 3 lends each unit's gradient alone: exact mode refuses it.
+T_OUT=$(mpirun -np 1 "$DURE" run "$T_TMP/exact.ini" "${EX[@]}" --set parallel.zero_stage=3 \
+    --set run.dir="$R/z3" 2>&1); T_RC=$?
+t_eq "exact mode at zero_stage 3 is a job-spec error (exit $T_RC)" "$T_RC" 3
+t_grep "the refusal names both keys and the stages that work" \
+    'run\.exact = true with parallel\.zero_stage = 3: .*use zero_stage 0-2'
+
 # Without exact mode the sums are grouped by rank: 2 ranks differ from 1.
 exact_run plain2 2 --set run.exact=false --set run.deterministic=true
 t_run "without exact mode, 2 ranks differ from 1: dure verify exits 8" 8 \

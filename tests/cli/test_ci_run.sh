@@ -25,9 +25,9 @@ fake_make 'unit\n790 passed, 0 failed\n' 0 'more\n780 passed, 0 failed, 2 skippe
 t_run "both suites pass: exit 0" 0 env PATH="$fake:$PATH" bash "$T_ROOT/.ci/run"
 t_eq "the last line sums both suites" "$(printf '%s\n' "$T_OUT" | tail -1)" \
     "1570 passed, 0 failed, 2 skipped"
-t_eq "it ran make test, then the CPU-only check in build-cpu without the cluster and fuzz tests" \
+t_eq "it ran make test, then the CPU-only check in build-cpu without the build-independent scripts" \
     "$(cat "$T_TMP/calls")" \
-    "$(printf 'make test\nmake check USE_CUDA=no BUILD=build-cpu (skip tests/(multinode|fuzz)/)')"
+    "$(printf 'make test\nmake check USE_CUDA=no BUILD=build-cpu (skip tests/(multinode|fuzz|slurm)/|tests/mpi/.*\\.sh$)')"
 
 fake_make '790 passed, 0 failed\n' 0 '779 passed, 1 failed\n' 1
 t_run "a failure in the CPU-only suite fails the run" 1 env PATH="$fake:$PATH" bash "$T_ROOT/.ci/run"

@@ -14,6 +14,7 @@
 #   make fuzz       the long fuzzing campaign (FUZZ_RUNS per target)
 #
 # Knobs: USE_CUDA=auto|yes|no  CUDA_HOME  NCCL_HOME  NVCC_GENCODE  BUILD  OPT  V=1
+#        JOBS (parallel compiles of the goals above; default: nproc)
 #        FUZZ_RUNS  FUZZ_SECONDS  FUZZ_TARGETS (see tests/fuzz/README.md)
 #
 # Sources are found by folder. A file named *_cuda.c or *.cu is compiled
@@ -30,6 +31,7 @@ NCCL_HOME    ?= $(CUDA_HOME)
 NVCC_GENCODE ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
 OPT          ?= -O2 -g
 SAN          ?= 0
+JOBS         ?= $(shell nproc 2>/dev/null || echo 1)
 V            ?= 0
 Q := $(if $(filter 1,$(V)),,@)
 
@@ -273,20 +275,20 @@ check: tests-build $(if $(LIBFUZZER),fuzz-build)
 
 test:
 	@$(MAKE) --no-print-directory deps
-	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory -j$(JOBS) check
 
 asan:
 	@$(MAKE) --no-print-directory deps
-	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 OPT='-O1 -g' check
+	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build-asan SAN=1 OPT='-O1 -g' check
 
 demo:
 	@$(MAKE) --no-print-directory deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(JOBS) all
 	bash launcher/demo.sh $(BUILD)
 
 bench:
 	@$(MAKE) --no-print-directory deps
-	@$(MAKE) --no-print-directory bench-run
+	@$(MAKE) --no-print-directory -j$(JOBS) bench-run
 
 bench-run: tests-build
 	bash bench/run.sh $(BUILD)
@@ -308,7 +310,7 @@ fuzz-build:
 # Each harness for a few seconds on its corpus and regression inputs.
 fuzz-smoke:
 	@$(MAKE) --no-print-directory deps
-	@$(MAKE) --no-print-directory fuzz-build
+	@$(MAKE) --no-print-directory -j$(JOBS) fuzz-build
 	bash tests/fuzz/run.sh smoke $(FUZZ_BUILD)
 
 # The campaign: targets one after another, one process each, FUZZ_RUNS
@@ -316,7 +318,7 @@ fuzz-smoke:
 # bench/results/fuzz.json.
 fuzz:
 	@$(MAKE) --no-print-directory deps
-	@$(MAKE) --no-print-directory fuzz-build
+	@$(MAKE) --no-print-directory -j$(JOBS) fuzz-build
 	bash tests/fuzz/run.sh campaign $(FUZZ_BUILD)
 
 clean:

@@ -180,7 +180,7 @@ int main(int argc, char **argv)
         double t0 = dure_now_s(), sq;
         rc |= model_zero_grad(m) != DURE_OK;
         double t1 = dure_now_s();
-        rc |= model_forward_backward(m, batch, &loss) != DURE_OK;
+        rc |= model_forward_backward(m, batch, NULL, &loss) != DURE_OK;
         double t2 = dure_now_s();
         rc |= optim_grad_sq_norm(opt, model_grads(m), &sq) != DURE_OK;
         rc |= optim_adamw_update(opt, s + 2, 1e-4f, optim_clip_scale(sqrt(sq), 1.0f),

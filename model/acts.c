@@ -13,8 +13,10 @@ dure_status_t model_act_plan_compute(const struct model_config *cfg, int bf16,
     uint64_t B = (uint64_t)cfg->micro_batch, N = (uint64_t)cfg->context_patches;
     uint64_t D = (uint64_t)cfg->d_model, H = (uint64_t)cfg->n_heads;
     uint64_t L = (uint64_t)cfg->n_layers;
-    uint64_t PC = 0, BN = 0, BHNN = 0, LBN = 0, T = 0, BTC = 0;
+    uint64_t PC = 0, BN = 0, BHNN = 0, LBN = 0, T = 0, BTC = 0, BC = 0;
     ok &= !__builtin_mul_overflow((uint64_t)cfg->patch_len, (uint64_t)cfg->channels, &PC);
+    uint64_t PCI = PC + (cfg->masked ? (uint64_t)cfg->channels : 0);
+    ok &= !__builtin_mul_overflow(B, (uint64_t)cfg->channels, &BC);
     ok &= !__builtin_mul_overflow(B, N, &BN);
     ok &= !__builtin_mul_overflow(BN, H * N, &BHNN);
     ok &= !__builtin_mul_overflow(L, BN, &LBN);
@@ -26,7 +28,7 @@ dure_status_t model_act_plan_compute(const struct model_config *cfg, int bf16,
         unsigned f32, b16; /* element bytes of a float32 / bf16 backend; 0 = absent */
         int scratch;
     } spec[ACT_COUNT] = {
-        [ACT_INP]      = {BN, PC, 4, 2, 0},
+        [ACT_INP]      = {BN, PCI, 4, 2, 0},
         [ACT_TGT]      = {BN, PC, 4, 4, 0},
         [ACT_ENC]      = {BN, D, 4, 2, 0},
         [ACT_LN1]      = {LBN, D, 4, 2, 0},
@@ -56,7 +58,8 @@ dure_status_t model_act_plan_compute(const struct model_config *cfg, int bf16,
         [ACT_K]        = {BN, D, 0, 2, 1},
         [ACT_V]        = {BN, D, 0, 2, 1},
         [ACT_Y]        = {BN, D, 0, 2, 1},
-        [ACT_LOSS]     = {BN, 1, 0, 4, 1},
+        [ACT_LOSS]     = {BN, 1, 4, 4, 1},
+        [ACT_MASK]     = {cfg->masked ? BC : 0, 1, 0, 4, 1},
         [ACT_PARTIAL]  = {MODEL_COLSUM_CHUNKS, PC > 4 * D ? PC : 4 * D, 0, 4, 1},
         [ACT_DRES_BF16] = {BN, D, 0, 2, 1},
     };

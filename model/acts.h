@@ -7,7 +7,8 @@
  *
  * Shapes use B = micro_batch, N = context_patches, BN = B * N, D = d_model,
  * H = n_heads, hs = D / H, PC = patch_len * channels, L = n_layers,
- * T = (N + 1) * patch_len, C = channels.
+ * T = (N + 1) * patch_len, C = channels, PCI = model_token_inputs (PC, or
+ * PC + C for a masked model).
  */
 #ifndef DURE_MODEL_ACTS_H
 #define DURE_MODEL_ACTS_H
@@ -23,7 +24,7 @@
 
 enum model_act {
     /* saved by the forward for the backward */
-    ACT_INP = 0,     /* (BN, PC)      input patches */
+    ACT_INP = 0,     /* (BN, PCI)     token inputs: patches (and masks) */
     ACT_TGT,         /* (BN, PC)      target patches (fp32 on cuda) */
     ACT_ENC,         /* (BN, D)       embeddings = block 0's input */
     ACT_LN1,         /* (L, BN, D) */
@@ -49,13 +50,14 @@ enum model_act {
     ACT_DBIG,        /* (BN, 4D)      also holds (BN, 3D) */
     ACT_DATT,        /* (B, H, N, N)  scores and dP (fp32 on cuda) */
     ACT_DPRED,       /* (BN, PC) */
+    ACT_LOSS,        /* (BN)          fp32 per-row loss sums */
     /* cuda only */
     ACT_BATCH,       /* (B, T, C)     fp32 upload of the host batch */
     ACT_Q,           /* (B, H, N, hs) permuted q, then dq */
     ACT_K,           /* (B, H, N, hs) permuted k, then dk */
     ACT_V,           /* (B, H, N, hs) permuted v, then dv */
     ACT_Y,           /* (B, H, N, hs) attention output before un-permute */
-    ACT_LOSS,        /* (BN)          fp32 per-row loss sums */
+    ACT_MASK,        /* (B, C)        fp32 upload of the host mask (masked only) */
     ACT_PARTIAL,     /* (MODEL_COLSUM_CHUNKS, max(4D, PC)) fp32 column partials */
     ACT_DRES_BF16,   /* (BN, D)       bf16 copy of ACT_DRES for the GEMMs */
     ACT_COUNT

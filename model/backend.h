@@ -26,9 +26,12 @@ struct model_backend_i {
     dure_status_t (*init)(model_t *m);
     /* Free what init made; m->ctx may be NULL after a failed init. */
     void (*fini)(model_t *m);
-    /* Forward on a host batch, then (backward != 0) backward, unit by
-     * unit through model_unit_params / _grads / _grads_done below. */
-    dure_status_t (*step)(model_t *m, const float *batch, int backward, float *loss);
+    /* Forward on a host batch (and its host mask (B, C) when the model is
+     * masked, else NULL), then (backward != 0) backward, unit by unit
+     * through model_unit_params / _grads / _grads_done below; the row
+     * losses go to model_window_losses_set. */
+    dure_status_t (*step)(model_t *m, const float *batch, const float *mask, int backward,
+                          float *loss);
     /* NULL: nothing to refresh. Not called when the parameters are lent. */
     dure_status_t (*params_changed)(model_t *m);
     /* The model's own parameters in the compute dtype (the bf16 copy);
@@ -57,7 +60,12 @@ struct model {
     void *ctx;                     /* backend state */
     model_grad_ready_fn ready_fn;
     void *ready_ctx;
+    float *window_loss;            /* (micro_batch) host: model_window_losses */
 };
+
+/* Set the window losses (model_window_losses) from the forward's per-row
+ * loss sums row_loss (B * N, host) and the batch's mask (NULL: none). */
+void model_window_losses_set(model_t *m, const float *row_loss, const float *mask);
 
 /* The backend named `compute`; DURE_ERR_UNSUPPORTED naming it when this
  * build has none. */

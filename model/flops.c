@@ -11,9 +11,10 @@ void model_flops_compute(const struct model_config *cfg, struct model_flops *f)
 {
     double D = cfg->d_model, L = cfg->n_layers, N = cfg->context_patches;
     double PC = (double)cfg->patch_len * cfg->channels;
+    double PCI = PC + (cfg->masked ? (double)cfg->channels : 0.0);
     /* The same count as model_layout_compute, in double so that any size
      * (even an invalid one) gives a number. */
-    double params = D * PC + D + N * D + L * (12.0 * D * D + 13.0 * D) + 2.0 * D
+    double params = D * PCI + D + N * D + L * (12.0 * D * D + 13.0 * D) + 2.0 * D
                     + PC * D + PC;
     double attn = L * N * D;
     memset(f, 0, sizeof *f);

@@ -91,16 +91,29 @@ void cpu_blas_leave(int saved)
     openblas_set_num_threads(saved);
 }
 
-void cpu_patches(float *inp, float *tgt, const float *batch,
+void cpu_patches(float *inp, float *tgt, const float *batch, const float *mask,
                  int B, int N, int P, int C)
 {
-    size_t PC = (size_t)P * C, T = (size_t)(N + 1) * P;
+    size_t PC = (size_t)P * C, T = (size_t)(N + 1) * P, PCI = PC + (size_t)C;
     /* Patches of one window are contiguous: inputs are its first N * PC
      * values, targets the N * PC values one patch later. */
     for (int b = 0; b < B; b++) {
         const float *w = batch + (size_t)b * T * C;
-        memcpy(inp + (size_t)b * N * PC, w, (size_t)N * PC * sizeof(float));
         memcpy(tgt + (size_t)b * N * PC, w + PC, (size_t)N * PC * sizeof(float));
+        if (!mask) {
+            memcpy(inp + (size_t)b * N * PC, w, (size_t)N * PC * sizeof(float));
+            continue;
+        }
+        const float *mb = mask + (size_t)b * C;
+        for (int n = 0; n < N; n++) {
+            float *row = inp + ((size_t)b * N + n) * PCI;
+            const float *x = w + (size_t)n * PC;
+            /* A select, not a product: NaN * 0 would leak a masked NaN. */
+            for (size_t k = 0; k < PC; k++) {
+                row[k] = mb[k % C] != 0.0f ? x[k] : 0.0f;
+            }
+            memcpy(row + PC, mb, (size_t)C * sizeof(float));
+        }
     }
 }
 
@@ -412,31 +425,56 @@ void cpu_add_inplace(float *dst, const float *src, size_t n)
     }
 }
 
-double cpu_loss(float *dpred, const float *pred, const float *tgt, int rows,
-                int cols, enum model_loss loss, float delta)
+double cpu_loss(float *dpred, float *row_loss, const float *pred, const float *tgt,
+                const float *mask, int rows, int cols, int N, int C,
+                enum model_loss loss, float delta)
 {
-    size_t n = (size_t)rows * cols;
-    double sum = 0.0;
-    float inv = 1.0f / (float)n;
+    size_t n = (size_t)rows * cols, kept = n;
+    double sum = 0.0, row_sum = 0.0;
+    if (mask) {
+        kept = 0;
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < C; c++) {
+                kept += mask[(size_t)(r / N) * C + c] != 0.0f;
+            }
+        }
+        kept *= (size_t)(cols / C);
+    }
+    float inv = kept ? 1.0f / (float)kept : 0.0f;
     for (size_t i = 0; i < n; i++) {
-        float d = pred[i] - tgt[i];
-        float g;
-        if (loss == MODEL_LOSS_HUBER) {
-            float ad = fabsf(d);
-            if (ad <= delta) {
-                sum += 0.5 * (double)d * d;
-                g = d;
-            } else {
-                sum += (double)delta * (ad - 0.5 * delta);
-                g = d > 0.0f ? delta : -delta;
+        if (row_loss && i % (size_t)cols == 0) {
+            row_sum = 0.0;
+        }
+        if (mask && mask[(i / (size_t)cols / (size_t)N) * C + i % (size_t)C] == 0.0f) {
+            if (dpred) {
+                dpred[i] = 0.0f;
             }
         } else {
-            sum += (double)d * d;
-            g = 2.0f * d;
+            float d = pred[i] - tgt[i];
+            float g;
+            double term;
+            if (loss == MODEL_LOSS_HUBER) {
+                float ad = fabsf(d);
+                if (ad <= delta) {
+                    term = 0.5 * (double)d * d;
+                    g = d;
+                } else {
+                    term = (double)delta * (ad - 0.5 * delta);
+                    g = d > 0.0f ? delta : -delta;
+                }
+            } else {
+                term = (double)d * d;
+                g = 2.0f * d;
+            }
+            sum += term;
+            row_sum += term;
+            if (dpred) {
+                dpred[i] = g * inv;
+            }
         }
-        if (dpred) {
-            dpred[i] = g * inv;
+        if (row_loss && i % (size_t)cols == (size_t)cols - 1) {
+            row_loss[i / (size_t)cols] = (float)row_sum;
         }
     }
-    return sum / (double)n;
+    return kept ? sum / (double)kept : 0.0;
 }

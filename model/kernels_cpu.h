@@ -31,9 +31,12 @@
 int cpu_blas_enter(void);
 void cpu_blas_leave(int saved);
 
-/* Split the host batch (B, T, C) into input patches inp (B*N, PC) and
- * target patches tgt (B*N, PC): token n is patch n, its target patch n + 1. */
-void cpu_patches(float *inp, float *tgt, const float *batch,
+/* Split the host batch (B, T, C) into token inputs inp and target
+ * patches tgt (B*N, PC): token n is patch n, its target patch n + 1.
+ * mask NULL: inp (B*N, PC) holds the patches. mask (B, C) of 0/1: inp
+ * (B*N, PC + C), each row the patch with window b's masked channels set to
+ * 0 (whatever the batch holds there), then mask[b] (model.h: Masks). */
+void cpu_patches(float *inp, float *tgt, const float *batch, const float *mask,
                  int B, int N, int P, int C);
 
 /* enc (B*N, D) = inp (B*N, PC) @ w (D, PC)^T + b (D) + pos[n] (N, D). */
@@ -91,9 +94,15 @@ void cpu_add_inplace(float *dst, const float *src, size_t n);
 /*
  * Mean loss of pred vs tgt (rows, cols) for `loss` (huber uses delta),
  * summed in double in row order. When dpred is not NULL it gets the
- * gradient of that mean with respect to pred.
+ * gradient of that mean with respect to pred; when row_loss is not NULL,
+ * row_loss (rows) the sum of each row's terms. mask NULL: the mean over
+ * all elements. mask (rows / N, C) of 0/1, with rows = B * N tokens of N
+ * per window and cols = P * C laid out (P, C): element (r, k) counts only
+ * where mask[(r / N) * C + k % C] is 1, the mean is over those, and the
+ * others get dpred 0 (a mean of nothing is 0).
  */
-double cpu_loss(float *dpred, const float *pred, const float *tgt, int rows,
-                int cols, enum model_loss loss, float delta);
+double cpu_loss(float *dpred, float *row_loss, const float *pred, const float *tgt,
+                const float *mask, int rows, int cols, int N, int C,
+                enum model_loss loss, float delta);
 
 #endif

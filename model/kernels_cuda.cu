@@ -75,6 +75,24 @@ __global__ void patches(dure_bf16 *inp, float *tgt, const float *batch, int N, i
     }
 }
 
+__global__ void patches_masked(dure_bf16 *inp, float *tgt, const float *batch,
+                               const float *mask, int N, int C, int PC, size_t T_C,
+                               size_t n)
+{
+    const int PCI = PC + C;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        size_t r = i / PCI, k = i % PCI, b = r / N, t = r % N;
+        if (k >= (size_t)PC) {
+            st(inp, i, mask[b * C + (k - PC)]);
+            continue;
+        }
+        size_t src = b * T_C + t * PC + k;
+        st(inp, i, mask[b * C + k % C] != 0.0f ? batch[src] : 0.0f);
+        tgt[r * PC + k] = batch[src + PC];
+    }
+}
+
 __global__ void fill_rows(dure_bf16 *out, const dure_bf16 *b, const dure_bf16 *pos,
                           int npos, int cols, size_t n)
 {
@@ -326,15 +344,22 @@ __global__ void residual_forward(dure_bf16 *out, const dure_bf16 *a, const dure_
 }
 
 __global__ void loss_rows(float *row_loss, dure_bf16 *dpred, const float *pred,
-                          const float *tgt, int rows, int cols, int huber, float delta)
+                          const float *tgt, const float *mask, int rows, int cols, int N,
+                          int C, int huber, float delta, float inv)
 {
     int r = blockIdx.x * blockDim.x + threadIdx.x;
     if (r >= rows) {
         return;
     }
-    float inv = 1.0f / ((float)rows * (float)cols), s = 0.0f;
+    float s = 0.0f;
     for (int c = 0; c < cols; c++) {
         size_t i = (size_t)r * cols + c;
+        if (mask && mask[(size_t)(r / N) * C + c % C] == 0.0f) {
+            if (dpred) {
+                st(dpred, i, 0.0f);
+            }
+            continue;
+        }
         float d = pred[i] - tgt[i], g;
         if (huber) {
             float ad = fabsf(d);
@@ -361,11 +386,17 @@ cudaError_t cuk_cast_bf16(dure_bf16 *dst, const float *src, size_t n, cudaStream
     return cudaGetLastError();
 }
 
-cudaError_t cuk_patches(dure_bf16 *inp, float *tgt, const float *batch, int B, int N,
-                        int P, int C, cudaStream_t stream)
+cudaError_t cuk_patches(dure_bf16 *inp, float *tgt, const float *batch, const float *mask,
+                        int B, int N, int P, int C, cudaStream_t stream)
 {
     size_t PC = (size_t)P * C, n = (size_t)B * N * PC, T_C = (size_t)(N + 1) * P * C;
-    patches<<<grid_for(n), kThreads, 0, stream>>>(inp, tgt, batch, N, (int)PC, T_C, n);
+    if (mask) {
+        size_t ni = (size_t)B * N * (PC + C);
+        patches_masked<<<grid_for(ni), kThreads, 0, stream>>>(inp, tgt, batch, mask, N, C,
+                                                              (int)PC, T_C, ni);
+    } else {
+        patches<<<grid_for(n), kThreads, 0, stream>>>(inp, tgt, batch, N, (int)PC, T_C, n);
+    }
     return cudaGetLastError();
 }
 
@@ -481,11 +512,11 @@ cudaError_t cuk_residual_forward(dure_bf16 *out, const dure_bf16 *a, const dure_
 }
 
 cudaError_t cuk_loss(float *row_loss, dure_bf16 *dpred, const float *pred,
-                     const float *tgt, int rows, int cols, int huber, float delta,
-                     cudaStream_t stream)
+                     const float *tgt, const float *mask, int rows, int cols, int N, int C,
+                     int huber, float delta, float inv, cudaStream_t stream)
 {
     loss_rows<<<(unsigned)((rows + kThreads - 1) / kThreads), kThreads, 0, stream>>>(
-        row_loss, dpred, pred, tgt, rows, cols, huber, delta);
+        row_loss, dpred, pred, tgt, mask, rows, cols, N, C, huber, delta, inv);
     return cudaGetLastError();
 }
 

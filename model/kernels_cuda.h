@@ -26,10 +26,12 @@ typedef uint16_t dure_bf16;
 /* dst (n) bf16 = src (n) fp32, round to nearest even. */
 cudaError_t cuk_cast_bf16(dure_bf16 *dst, const float *src, size_t n, cudaStream_t stream);
 
-/* Split the batch (B, T, C) fp32 into inp (B*N, PC) bf16 and tgt (B*N, PC)
- * fp32 (target = the next patch). */
-cudaError_t cuk_patches(dure_bf16 *inp, float *tgt, const float *batch, int B, int N,
-                        int P, int C, cudaStream_t stream);
+/* Split the batch (B, T, C) fp32 into token inputs inp bf16 and tgt (B*N,
+ * PC) fp32 (target = the next patch), as cpu_patches: mask NULL, inp (B*N,
+ * PC); mask (B, C) fp32 device, inp (B*N, PC + C), masked channels 0 then
+ * the window's mask. */
+cudaError_t cuk_patches(dure_bf16 *inp, float *tgt, const float *batch, const float *mask,
+                        int B, int N, int P, int C, cudaStream_t stream);
 
 /* out (rows, cols) = b (cols) broadcast over rows, plus pos[r % npos] (npos,
  * cols) when pos is not NULL. */
@@ -89,10 +91,13 @@ cudaError_t cuk_residual_forward(dure_bf16 *out, const dure_bf16 *a, const dure_
                                  size_t n, cudaStream_t stream);
 
 /* row_loss (rows) = sum over the row of the loss terms (fp32, in order);
- * dpred (rows, cols) bf16 = gradient of the mean (not written when NULL). */
+ * dpred (rows, cols) bf16 = gradient of the mean, each term's gradient
+ * times inv = 1 / (elements averaged over) (not written when NULL). mask
+ * NULL: every element counts; mask (rows / N, C) fp32 device: as cpu_loss,
+ * only elements (r, k) with mask[(r / N) * C + k % C] = 1 (dpred 0 else). */
 cudaError_t cuk_loss(float *row_loss, dure_bf16 *dpred, const float *pred,
-                     const float *tgt, int rows, int cols, int huber, float delta,
-                     cudaStream_t stream);
+                     const float *tgt, const float *mask, int rows, int cols, int N, int C,
+                     int huber, float delta, float inv, cudaStream_t stream);
 
 #ifdef __cplusplus
 }

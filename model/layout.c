@@ -45,12 +45,13 @@ dure_status_t model_layout_compute(const struct model_config *cfg,
     int ok = 1;
     uint64_t D = (uint64_t)cfg->d_model, L = (uint64_t)cfg->n_layers;
     uint64_t PC = mul_ok((uint64_t)cfg->patch_len, (uint64_t)cfg->channels, &ok);
+    uint64_t PCI = add_ok(PC, cfg->masked ? (uint64_t)cfg->channels : 0, &ok);
     uint64_t N = (uint64_t)cfg->context_patches;
     uint64_t at = 0;
 
     memset(lay, 0, sizeof *lay);
     lay->embed_w = at;
-    at = add_ok(at, mul_ok(D, PC, &ok), &ok);
+    at = add_ok(at, mul_ok(D, PCI, &ok), &ok);
     lay->embed_b = at;
     at = add_ok(at, D, &ok);
     lay->pos = at;
@@ -117,7 +118,7 @@ void model_layout_tensors(const struct model_config *cfg,
     int L = cfg->n_layers;
     struct model_tensor *t = tensors;
 
-    set_tensor(t++, "embed_w", lay->embed_w, D, PC, 2, -1);
+    set_tensor(t++, "embed_w", lay->embed_w, D, (uint64_t)model_token_inputs(cfg), 2, -1);
     set_tensor(t++, "embed_b", lay->embed_b, D, 1, 1, -1);
     set_tensor(t++, "pos", lay->pos, (uint64_t)cfg->context_patches, D, 2, -1);
     for (int l = 0; l < L; l++) {

@@ -31,7 +31,7 @@ enum model_layer_tensor {
 /* Element offsets into the flat vector. Block l's tensor k starts at
  * layer0 + l * layer_stride + in_layer[k]. */
 struct model_layout {
-    uint64_t embed_w;            /* (D, PC) */
+    uint64_t embed_w;            /* (D, PCI): PCI = model_token_inputs */
     uint64_t embed_b;            /* (D) */
     uint64_t pos;                /* (N, D) */
     uint64_t layer0;

@@ -24,7 +24,26 @@ void model_config_defaults(struct model_config *cfg)
     cfg->init_std = 0.02f;
     cfg->micro_batch = 8;
     cfg->deterministic = 0;
+    cfg->masked = 0;
     cfg->seed = 1234;
+}
+
+int model_token_inputs(const struct model_config *cfg)
+{
+    return cfg->patch_len * cfg->channels + (cfg->masked ? cfg->channels : 0);
+}
+
+uint64_t model_loss_elems(const struct model_config *cfg, const float *mask)
+{
+    uint64_t per_channel = (uint64_t)cfg->context_patches * (uint64_t)cfg->patch_len;
+    if (!mask) {
+        return per_channel * (uint64_t)cfg->micro_batch * (uint64_t)cfg->channels;
+    }
+    uint64_t ones = 0;
+    for (size_t i = 0; i < (size_t)cfg->micro_batch * (size_t)cfg->channels; i++) {
+        ones += mask[i] != 0.0f;
+    }
+    return per_channel * ones;
 }
 
 /* Fail unless a * b fits the BLAS index type (int). */
@@ -64,6 +83,8 @@ dure_status_t model_config_validate(const struct model_config *cfg)
     DURE_CHECK(cfg->d_model % cfg->n_heads == 0, DURE_ERR_ARG,
                "model.d_model = %d is not divisible by model.n_heads = %d",
                cfg->d_model, cfg->n_heads);
+    DURE_CHECK(cfg->masked == 0 || cfg->masked == 1, DURE_ERR_ARG,
+               "model masked = %d is not 0 or 1", cfg->masked);
     DURE_CHECK(cfg->loss == MODEL_LOSS_MSE || cfg->loss == MODEL_LOSS_HUBER,
                DURE_ERR_ARG, "model.loss = %d is not mse or huber", (int)cfg->loss);
     DURE_CHECK(isfinite(cfg->huber_delta) && cfg->huber_delta > 0.0f, DURE_ERR_ARG,
@@ -74,7 +95,8 @@ dure_status_t model_config_validate(const struct model_config *cfg)
     DURE_TRY(fits_int(cfg->micro_batch, cfg->context_patches,
                       "optim.micro_batch * model.context_patches"));
     DURE_TRY(fits_int(4, cfg->d_model, "4 * model.d_model"));
-    DURE_TRY(fits_int(cfg->patch_len, cfg->channels, "model.patch_len * model.channels"));
+    DURE_TRY(fits_int(cfg->patch_len, cfg->channels + (cfg->masked ? 1 : 0),
+                      "model.patch_len * model.channels (+ model.channels with a mask)"));
     DURE_TRY(fits_int(cfg->context_patches, cfg->context_patches,
                       "model.context_patches^2"));
     DURE_TRY(fits_int((long long)cfg->micro_batch * cfg->n_heads,
@@ -243,6 +265,8 @@ dure_status_t model_create_units(const struct model_config *cfg, device_t *dev,
         m->offsets[i] = m->tensors[i].offset;
     }
     m->offsets[m->lay.n_tensors] = (size_t)m->lay.total;
+    m->window_loss = calloc((size_t)cfg->micro_batch, sizeof *m->window_loss);
+    DURE_ALLOC_TRY(m->window_loss, (size_t)cfg->micro_batch * sizeof *m->window_loss);
 
     st = alloc_buffers(m);
     if (st == DURE_OK) {
@@ -288,6 +312,7 @@ void model_destroy(model_t *m)
         m->state.free(m->state.ctx, m->grads);
         m->state.free(m->state.ctx, m->params);
     }
+    free(m->window_loss);
     free(m->units);
     free(m->offsets);
     free(m->tensors);
@@ -389,29 +414,69 @@ void model_set_grad_ready(model_t *m, model_grad_ready_fn fn, void *ctx)
     m->ready_ctx = ctx;
 }
 
-dure_status_t model_forward_backward(model_t *m, const float *batch, float *loss)
+static dure_status_t step(model_t *m, const float *batch, const float *mask, int backward,
+                          float *loss)
 {
-    return m->iface->step(m, batch, 1, loss);
+    dure_status_t st = DURE_OK;
+    DURE_CHECK(!mask == !m->cfg.masked, DURE_ERR_ARG,
+               "a %s model was given %s mask", m->cfg.masked ? "masked" : "unmasked",
+               mask ? "a" : "no");
+    DURE_TRY(m->iface->step(m, batch, mask, backward, loss));
+out:
+    return st;
 }
 
-dure_status_t model_forward(model_t *m, const float *batch, float *loss)
+dure_status_t model_forward_backward(model_t *m, const float *batch, const float *mask,
+                                     float *loss)
 {
-    return m->iface->step(m, batch, 0, loss);
+    return step(m, batch, mask, 1, loss);
 }
 
-dure_status_t model_baseline_loss(const struct model_config *cfg,
-                                  const float *batch, double *loss)
+dure_status_t model_forward(model_t *m, const float *batch, const float *mask, float *loss)
+{
+    return step(m, batch, mask, 0, loss);
+}
+
+const float *model_window_losses(const model_t *m) { return m->window_loss; }
+
+void model_window_losses_set(model_t *m, const float *row_loss, const float *mask)
+{
+    const struct model_config *cfg = &m->cfg;
+    int N = cfg->context_patches, C = cfg->channels;
+    for (int b = 0; b < cfg->micro_batch; b++) {
+        double sum = 0.0;
+        int ones = C;
+        for (int n = 0; n < N; n++) {
+            sum += row_loss[(size_t)b * N + n];
+        }
+        if (mask) {
+            ones = 0;
+            for (int c = 0; c < C; c++) {
+                ones += mask[(size_t)b * C + c] != 0.0f;
+            }
+        }
+        m->window_loss[b] =
+            ones ? (float)(sum / ((double)N * cfg->patch_len * ones)) : 0.0f;
+    }
+}
+
+dure_status_t model_baseline_loss(const struct model_config *cfg, const float *batch,
+                                  const float *mask, double *loss)
 {
     dure_status_t st = DURE_OK;
     DURE_TRY(model_config_validate(cfg));
     size_t P = (size_t)cfg->patch_len, C = (size_t)cfg->channels;
     size_t N = (size_t)cfg->context_patches, T = (N + 1) * P, PC = P * C;
     double sum = 0.0, delta = cfg->huber_delta;
+    uint64_t elems = model_loss_elems(cfg, mask);
     /* The prediction for patch n + 1 is patch n; over a window those are
      * the values PC apart. */
     for (size_t b = 0; b < (size_t)cfg->micro_batch; b++) {
         const float *w = batch + b * T * C;
         for (size_t i = 0; i < N * PC; i++) {
+            if (mask && mask[b * C + i % C] == 0.0f) {
+                continue;
+            }
             double d = (double)w[i] - (double)w[i + PC];
             if (cfg->loss == MODEL_LOSS_HUBER) {
                 double ad = fabs(d);
@@ -421,7 +486,8 @@ dure_status_t model_baseline_loss(const struct model_config *cfg,
             }
         }
     }
-    *loss = sum / ((double)cfg->micro_batch * (double)(N * PC));
+    *loss = mask ? (elems ? sum / (double)elems : 0.0)
+                 : sum / ((double)cfg->micro_batch * (double)(N * PC));
 out:
     return st;
 }

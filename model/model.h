@@ -11,14 +11,30 @@
  * (n = 0..N-1, N = context_patches) is patch n, the P * C values of
  * timesteps n*P .. n*P+P-1 flattened as (P, C); its target is patch n + 1.
  *
- * Network (D = d_model, H = n_heads, L = n_layers, PC = patch_len * C):
- *   x = patch @ embed_w^T + embed_b + pos[n]                     (B, N, D)
+ * Masks. A mixture of datasets with different channel sets (dataio/loader.h)
+ * lays every window into the union of the channels with a mask (B, C):
+ * mask[b * C + c] = 1 when window b's dataset has channel c, 0 when not.
+ * A model created with cfg->masked = 1 takes that mask with every batch:
+ * each token's input is then its P * C values, a masked channel's set to 0
+ * whatever the batch holds, followed by the window's C mask values (PCI =
+ * P * C + C inputs per token, model_token_inputs), so the network knows
+ * which zeros are missing channels; and the loss is the mean over the
+ * unmasked elements only (a masked element's prediction gets no gradient).
+ * With masked = 0 (one dataset, or datasets that share their channels)
+ * there is no mask and PCI = P * C: the network and its bits are the same
+ * as before masks existed.
+ *
+ * Network (D = d_model, H = n_heads, L = n_layers, PC = patch_len * C,
+ * PCI = model_token_inputs: PC, or PC + C when masked):
+ *   x = token_input @ embed_w^T + embed_b + pos[n]               (B, N, D)
  *   L pre-LayerNorm blocks:
  *     x = x + proj(causal_attention(qkv(ln1(x))))
  *     x = x + fc_proj(gelu(fc(ln2(x))))                 MLP width 4 * D
  *   pred = lnf(x) @ head_w^T + head_b                            (B, N, PC)
  *   loss = mean over B * N * PC values of (pred - target)^2          (mse)
  *          or of huber(pred - target; huber_delta)                (huber)
+ *          (masked: over the N * P * sum(mask) unmasked values; 0 when a
+ *          micro-batch has none)
  *   where huber(d) = d^2 / 2 for |d| <= delta, delta * (|d| - delta / 2)
  *   beyond it (PyTorch's HuberLoss). gelu is the tanh approximation.
  *
@@ -88,12 +104,21 @@ struct model_config {
     float init_std;       /* > 0; std of the normal init of weight matrices */
     int micro_batch;      /* B: windows per forward/backward call */
     int deterministic;    /* 1: fixed-order reductions (see above) */
+    int masked;           /* 1: batches come with a channel mask (see Masks) */
     uint64_t seed;        /* parameter initialisation seed ([run] seed) */
 };
 
 /* Defaults of the job spec ([model] section); channels = 0 (from the data),
- * micro_batch = 8, seed 1234. */
+ * micro_batch = 8, masked 0, seed 1234. */
 void model_config_defaults(struct model_config *cfg);
+
+/* PCI, the inputs of one token: patch_len * channels, plus channels when
+ * cfg->masked (the mask values). */
+int model_token_inputs(const struct model_config *cfg);
+
+/* The elements a micro-batch's loss averages over: B * N * P * C, or with
+ * a mask (B, C) N * P * (its number of ones). */
+uint64_t model_loss_elems(const struct model_config *cfg, const float *mask);
 
 /*
  * Check every field; DURE_ERR_ARG with a message naming the key
@@ -291,24 +316,38 @@ dure_status_t model_to_compute(model_t *m, void *dst, const float *src, size_t c
 /*
  * Forward and backward on one micro-batch. batch: host float32
  * (micro_batch, (context_patches + 1) * patch_len, channels), normalized.
+ * mask: host float32 (micro_batch, channels) of 0 and 1 when the model is
+ * masked (see Masks), NULL when not; anything else is DURE_ERR_ARG.
  * *loss = the mean loss over the micro-batch (host value, synchronous).
  * The gradient of that mean loss is ADDED to model_grads() (call
  * model_zero_grad once per optimizer step; gradients of k micro-batches sum,
  * so the caller scales by 1 / (k * world_size) for the mean). A non-finite
  * loss is returned as is (the caller's on_nan policy decides).
  */
-dure_status_t model_forward_backward(model_t *m, const float *batch, float *loss);
+dure_status_t model_forward_backward(model_t *m, const float *batch, const float *mask,
+                                     float *loss);
 
 /* Forward only (validation): *loss as above; gradients untouched. */
-dure_status_t model_forward(model_t *m, const float *batch, float *loss);
+dure_status_t model_forward(model_t *m, const float *batch, const float *mask, float *loss);
+
+/*
+ * The loss of each window of the last forward (micro_batch floats, owned
+ * by the model, overwritten by the next forward): its mean over its own
+ * unmasked elements (N * P * C, or N * P * the window's ones), so the
+ * windows of one dataset can be averaged into that dataset's loss. All
+ * zero before the first forward.
+ */
+const float *model_window_losses(const model_t *m);
 
 /*
  * The naive baseline on the same batch: predict each target patch by
  * repeating the last input patch (prediction for patch n + 1 = patch n),
- * scored with cfg->loss. Host computation in double; needs no model.
+ * scored with cfg->loss, over the unmasked elements when mask (micro_batch,
+ * channels) is not NULL (0 when there are none). Host computation in
+ * double; needs no model.
  */
-dure_status_t model_baseline_loss(const struct model_config *cfg,
-                                  const float *batch, double *loss);
+dure_status_t model_baseline_loss(const struct model_config *cfg, const float *batch,
+                                  const float *mask, double *loss);
 
 enum model_buffer {
     MODEL_BUF_PARAMS = 0,

@@ -39,7 +39,8 @@ out:
  * tensor k sits at lay->in_layer[k]; the head's tensors at their offset
  * less lnf_w, where the last unit starts.
  */
-static dure_status_t cpu_step(model_t *m, const float *batch, int backward, float *loss)
+static dure_status_t cpu_step(model_t *m, const float *batch, const float *mask, int backward,
+                              float *loss)
 {
     dure_status_t st = DURE_OK;
     const struct model_config *cfg = &m->cfg;
@@ -51,7 +52,7 @@ static dure_status_t cpu_step(model_t *m, const float *batch, int backward, floa
     float *g = NULL;
     int B = cfg->micro_batch, N = cfg->context_patches, D = cfg->d_model;
     int H = cfg->n_heads, L = cfg->n_layers, U = L + 2;
-    int PC = cfg->patch_len * cfg->channels, BN = B * N;
+    int PC = cfg->patch_len * cfg->channels, PCI = model_token_inputs(cfg), BN = B * N;
     size_t nD = (size_t)BN * D, n4D = 4 * nD, nAtt = (size_t)B * H * N * N;
     int det = cfg->deterministic, blas_threads = cpu_blas_enter();
 #define W(k) (p + lay->in_layer[(k)])
@@ -59,11 +60,11 @@ static dure_status_t cpu_step(model_t *m, const float *batch, int backward, floa
 #define HEAD(x) (lay->x - lay->lnf_w)
 
     DURE_TRY(model_units_begin(m, backward));
-    cpu_patches(a[ACT_INP], a[ACT_TGT], batch, B, N, cfg->patch_len, cfg->channels);
+    cpu_patches(a[ACT_INP], a[ACT_TGT], batch, mask, B, N, cfg->patch_len, cfg->channels);
     DURE_TRY(model_unit_params(m, 0, MODEL_PASS_FORWARD, &pv));
     p = pv;
     cpu_embed_forward(det, a[ACT_ENC], a[ACT_INP], p + lay->embed_w, p + lay->embed_b,
-                      p + lay->pos, B, N, PC, D);
+                      p + lay->pos, B, N, PCI, D);
     DURE_TRY(model_unit_params_done(m, 0, MODEL_PASS_FORWARD));
     for (int l = 0; l < L; l++) {
         const float *x = l == 0 ? a[ACT_ENC] : a[ACT_RES3] + (l - 1) * nD;
@@ -96,8 +97,10 @@ static dure_status_t cpu_step(model_t *m, const float *batch, int backward, floa
     cpu_matmul_forward(det, a[ACT_PRED], a[ACT_LNF], p + HEAD(head_w), p + HEAD(head_b),
                        BN, D, PC);
     DURE_TRY(model_unit_params_done(m, U - 1, MODEL_PASS_FORWARD));
-    *loss = (float)cpu_loss(backward ? a[ACT_DPRED] : NULL, a[ACT_PRED], a[ACT_TGT],
-                            BN, PC, cfg->loss, cfg->huber_delta);
+    *loss = (float)cpu_loss(backward ? a[ACT_DPRED] : NULL, a[ACT_LOSS], a[ACT_PRED],
+                            a[ACT_TGT], mask, BN, PC, N, cfg->channels, cfg->loss,
+                            cfg->huber_delta);
+    model_window_losses_set(m, a[ACT_LOSS], mask);
     if (!backward) {
         goto out;
     }
@@ -143,7 +146,7 @@ static dure_status_t cpu_step(model_t *m, const float *batch, int backward, floa
     }
     DURE_TRY(model_unit_grads(m, 0, &g));
     cpu_embed_backward(det, g + lay->embed_w, g + lay->embed_b, g + lay->pos, dres,
-                       a[ACT_INP], B, N, PC, D);
+                       a[ACT_INP], B, N, PCI, D);
     DURE_TRY(model_unit_grads_done(m, 0));
 #undef W
 #undef G

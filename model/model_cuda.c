@@ -228,7 +228,8 @@ out:
 
 /* One forward (and backward) unit by unit, as cpu_step (model_cpu.c):
  * tensors addressed relative to their unit's first element. */
-static dure_status_t cuda_step(model_t *m, const float *batch, int backward, float *loss)
+static dure_status_t cuda_step(model_t *m, const float *batch, const float *mask, int backward,
+                               float *loss)
 {
     dure_status_t st = DURE_OK;
     const struct model_config *cfg = &m->cfg;
@@ -241,6 +242,12 @@ static dure_status_t cuda_step(model_t *m, const float *batch, int backward, flo
     float *g = NULL;
     int B = cfg->micro_batch, N = cfg->context_patches, D = cfg->d_model;
     int L = cfg->n_layers, U = L + 2, PC = cfg->patch_len * cfg->channels, BN = B * N;
+    int PCI = model_token_inputs(cfg);
+    /* The unmasked mean's 1 / (rows * cols) as the kernel computed it
+     * before masks, so unmasked runs keep their bits. */
+    uint64_t elems = model_loss_elems(cfg, mask);
+    float inv = mask ? (elems ? 1.0f / (float)elems : 0.0f) : 1.0f / ((float)BN * (float)PC);
+    const float *dmask = mask ? (const float *)a[ACT_MASK] : NULL;
     size_t nD = (size_t)BN * D, n4D = 4 * nD, nAtt = (size_t)B * cfg->n_heads * N * N;
     size_t nbatch = (size_t)B * (N + 1) * cfg->patch_len * cfg->channels;
 #define BUF(i) ((dure_bf16 *)a[(i)])
@@ -252,13 +259,18 @@ static dure_status_t cuda_step(model_t *m, const float *batch, int backward, flo
     DURE_TRY(model_units_begin(m, backward));
     DURE_CUDA_TRY(cudaMemcpyAsync(a[ACT_BATCH], batch, nbatch * sizeof(float),
                                   cudaMemcpyHostToDevice, s));
-    DURE_CUDA_TRY(cuk_patches(BUF(ACT_INP), F32(ACT_TGT), F32(ACT_BATCH), B, N,
+    if (mask) {
+        DURE_CUDA_TRY(cudaMemcpyAsync(a[ACT_MASK], mask,
+                                      (size_t)B * cfg->channels * sizeof(float),
+                                      cudaMemcpyHostToDevice, s));
+    }
+    DURE_CUDA_TRY(cuk_patches(BUF(ACT_INP), F32(ACT_TGT), F32(ACT_BATCH), dmask, B, N,
                               cfg->patch_len, cfg->channels, s));
     DURE_TRY(model_unit_params(m, 0, MODEL_PASS_FORWARD, &pv));
     p = pv;
     DURE_CUDA_TRY(cuk_fill_rows(BUF(ACT_ENC), p + lay->embed_b, p + lay->pos, N, BN, D, s));
-    DURE_TRY(gemm(c->blas, 0, 1, BN, D, PC, 1.0f, BUF(ACT_INP), PC, 0, p + lay->embed_w, PC,
-                  0, 1.0f, BUF(ACT_ENC), 0, D, 0, 1));
+    DURE_TRY(gemm(c->blas, 0, 1, BN, D, PCI, 1.0f, BUF(ACT_INP), PCI, 0, p + lay->embed_w,
+                  PCI, 0, 1.0f, BUF(ACT_ENC), 0, D, 0, 1));
     DURE_TRY(model_unit_params_done(m, 0, MODEL_PASS_FORWARD));
     for (int l = 0; l < L; l++) {
         const dure_bf16 *x = l == 0 ? BUF(ACT_ENC) : BUF(ACT_RES3) + (l - 1) * nD;
@@ -296,8 +308,8 @@ static dure_status_t cuda_step(model_t *m, const float *batch, int backward, flo
                   1.0f, F32(ACT_PRED), 1, PC, 0, 1));
     DURE_TRY(model_unit_params_done(m, U - 1, MODEL_PASS_FORWARD));
     DURE_CUDA_TRY(cuk_loss(F32(ACT_LOSS), backward ? BUF(ACT_DPRED) : NULL, F32(ACT_PRED),
-                           F32(ACT_TGT), BN, PC, cfg->loss == MODEL_LOSS_HUBER,
-                           cfg->huber_delta, s));
+                           F32(ACT_TGT), dmask, BN, PC, N, cfg->channels,
+                           cfg->loss == MODEL_LOSS_HUBER, cfg->huber_delta, inv, s));
     DURE_CUDA_TRY(cudaMemcpyAsync(c->host_loss, a[ACT_LOSS], (size_t)BN * sizeof(float),
                                   cudaMemcpyDeviceToHost, s));
     if (backward) {
@@ -351,8 +363,8 @@ static dure_status_t cuda_step(model_t *m, const float *batch, int backward, flo
         }
         DURE_TRY(model_unit_grads(m, 0, &g));
         DURE_CUDA_TRY(cuk_cast_bf16(dres_bf, dres, nD, s));
-        DURE_TRY(gemm(c->blas, 1, 0, D, PC, BN, 1.0f, dres_bf, D, 0, BUF(ACT_INP), PC, 0,
-                      1.0f, g + lay->embed_w, 1, PC, 0, 1));
+        DURE_TRY(gemm(c->blas, 1, 0, D, PCI, BN, 1.0f, dres_bf, D, 0, BUF(ACT_INP), PCI, 0,
+                      1.0f, g + lay->embed_w, 1, PCI, 0, 1));
         DURE_CUDA_TRY(cuk_colsum_add(g + lay->embed_b, part, dres_bf, BN, D, s));
         DURE_CUDA_TRY(cuk_pos_backward(g + lay->pos, dres_bf, B, N, D, s));
         DURE_TRY(model_unit_grads_done(m, 0));
@@ -362,7 +374,8 @@ static dure_status_t cuda_step(model_t *m, const float *batch, int backward, flo
     for (int r = 0; r < BN; r++) {
         sum += c->host_loss[r];
     }
-    *loss = (float)(sum / ((double)BN * PC));
+    *loss = mask ? (float)(elems ? sum / (double)elems : 0.0) : (float)(sum / ((double)BN * PC));
+    model_window_losses_set(m, c->host_loss, mask);
 #undef BUF
 #undef F32
 #undef W

@@ -198,18 +198,6 @@ static dure_status_t open_loader(train_t *t, MPI_Comm world, int val, dataio_loa
         }
     }
     DURE_TRY(dataio_loader_open(&cfg, out));
-    /* The loss does not yet leave out the channels a window's dataset lacks
-     * (issue 17): a mixture trains only on datasets with the same channels. */
-    for (int d = 0; d < dataio_loader_sources(*out); d++) {
-        const struct dataio_dataset_info *in = dataio_loader_source_info(*out, d);
-        const char *name = dataio_loader_source_name(*out, d);
-        DURE_CHECK(in->n_channels == dataio_loader_channels(*out), DURE_ERR_FORMAT,
-                   "'%s' (dataset '%s') has %d of the mixture's %d channels: training on "
-                   "datasets with different channel sets needs a masked loss, which dure "
-                   "does not have yet; choose data.%s.keys so that every dataset has the "
-                   "same channels", in->path, name, in->n_channels,
-                   dataio_loader_channels(*out), name);
-    }
 out:
     for (size_t d = 0; d < n; d++) {
         free(keys[d]);
@@ -488,6 +476,21 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
     DURE_TRY(open_loader(t, world, -1, &t->train_ld));
     t->channels = dataio_loader_channels(t->train_ld);
     t->micro_elems = (size_t)t->micro * (size_t)t->window * (size_t)t->channels;
+    /* Datasets that lack some of the union's channels: the model takes the
+     * loader's masks (model.h: Masks). Otherwise no mask, and the model
+     * and its bits are those of an unmasked run. */
+    for (int d = 0; d < dataio_loader_sources(t->train_ld); d++) {
+        t->masked |= dataio_loader_source_info(t->train_ld, d)->n_channels < t->channels;
+    }
+    if (t->masked && progress && t->rank == 0) {
+        fprintf(progress, "data: the datasets' channel sets differ: %d channels in all, "
+                "each window masked to its dataset's (", t->channels);
+        for (int d = 0; d < dataio_loader_sources(t->train_ld); d++) {
+            fprintf(progress, "%s%s %d", d ? ", " : "", dataio_loader_source_name(t->train_ld, d),
+                    dataio_loader_source_info(t->train_ld, d)->n_channels);
+        }
+        fprintf(progress, ")\n");
+    }
     for (int d = 0; spec->run.val_every > 0 && spec->run.val_batches > 0 &&
                     d < dataio_loader_sources(t->train_ld); d++) {
         t->n_val = d + 1; /* closed by train_destroy, whatever open_loader returns */
@@ -531,10 +534,11 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
     /* Exact mode needs kernels whose bits do not depend on the thread count. */
     mc.deterministic = spec->run.deterministic || spec->run.exact;
     mc.seed = spec->run.seed;
+    mc.masked = t->masked;
     snprintf(t->model_desc, sizeof t->model_desc,
-             "d_model=%d n_layers=%d n_heads=%d patch_len=%d context_patches=%d channels=%d",
+             "d_model=%d n_layers=%d n_heads=%d patch_len=%d context_patches=%d channels=%d%s",
              mc.d_model, mc.n_layers, mc.n_heads, mc.patch_len, mc.context_patches,
-             mc.channels);
+             mc.channels, mc.masked ? " masked=1" : "");
 
     DURE_TRY(dure_agree(world, check_memory(t, ranks), "memory check"));
     DURE_TRY(dure_agree(world, setup_comm(t, world, hooks->on_hang), "communicator setup"));
@@ -676,6 +680,18 @@ struct step_decision {
     int stop_signal;          /* a rank saw this signal; 0: none */
 };
 
+/* Micro-batch j's windows (micro, W, C) and, for a masked model, their
+ * channel mask (micro, C); NULL otherwise. */
+static const float *micro_data(const train_t *t, const struct dataio_batch *b, int j)
+{
+    return b->data + (size_t)j * t->micro_elems;
+}
+
+static const float *micro_mask(const train_t *t, const struct dataio_batch *b, int j)
+{
+    return t->masked ? b->mask + (size_t)j * t->micro * t->channels : NULL;
+}
+
 /* The step's batch; DURE_FAULT_NAN poisons it here (see train.h). */
 static dure_status_t next_batch(train_t *t, long step, struct dataio_batch *b)
 {
@@ -712,8 +728,8 @@ static dure_status_t run_micro_batches(train_t *t, const struct dataio_batch *b,
         for (int j = 0; j < A; j++) {
             float loss = 0;
             zshard_micro_batch(t->zs, j == 0);
-            DURE_TRY(model_forward_backward(t->model, b->data + (size_t)j * t->micro_elems,
-                                            &loss));
+            DURE_TRY(model_forward_backward(t->model, micro_data(t, b, j),
+                                            micro_mask(t, b, j), &loss));
             DURE_TRY(zshard_backward_done(t->zs));
             mine[j] = loss;
         }
@@ -731,7 +747,7 @@ static dure_status_t run_micro_batches(train_t *t, const struct dataio_batch *b,
         if (hook) {
             model_set_grad_ready(t->model, on_grad_ready, t);
         }
-        st = model_forward_backward(t->model, b->data + (size_t)j * t->micro_elems, &loss);
+        st = model_forward_backward(t->model, micro_data(t, b, j), micro_mask(t, b, j), &loss);
         model_set_grad_ready(t->model, NULL, NULL);
         DURE_TRY(st);
         mine[j] = loss;
@@ -942,13 +958,13 @@ static dure_status_t validate_dataset(train_t *t, int d, double *loss)
         struct dataio_batch b;
         DURE_TRY(dataio_loader_next(t->val_ld[d], &b));
         for (int j = 0; j < A; j++) {
-            const float *x = b.data + (size_t)j * t->micro_elems;
+            const float *x = micro_data(t, &b, j), *mask = micro_mask(t, &b, j);
             float l = 0;
             double base = 0;
-            DURE_TRY(model_forward(t->model, x, &l));
+            DURE_TRY(model_forward(t->model, x, mask, &l));
             mine[j] = l;
             if (!t->have_baseline) {
-                DURE_TRY(model_baseline_loss(mc, x, &base));
+                DURE_TRY(model_baseline_loss(mc, x, mask, &base));
             }
             mine[A + j] = base;
         }

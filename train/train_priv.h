@@ -31,6 +31,8 @@ struct train {
     int micro;                   /* windows per micro-batch */
     int window, channels;        /* W timesteps, C channels */
     size_t micro_elems;          /* micro * W * C floats */
+    int masked;                  /* 1: datasets with different channel sets: the model
+                                    takes the loader's masks (model.h: Masks) */
     int zero_stage;
     device_t *dev;               /* this rank's device; owned */
 

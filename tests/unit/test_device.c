@@ -302,7 +302,7 @@ static float run_step(device_t *d, float *params, double *tree_sq)
                      DURE_OK);
     for (int j = 0; j < 2; j++) {
         assert_int_equal(model_zero_grad(m), DURE_OK);
-        assert_int_equal(model_forward_backward(m, batch + (size_t)j * nb, &loss), DURE_OK);
+        assert_int_equal(model_forward_backward(m, batch + (size_t)j * nb, NULL, &loss), DURE_OK);
         assert_int_equal(device_accumulate(d, acc, model_grads(m), n, j == 0), DURE_OK);
     }
     assert_int_equal(optim_grad_sq_norm(opt, acc, &sq), DURE_OK);
@@ -321,7 +321,7 @@ static float run_step(device_t *d, float *params, double *tree_sq)
     assert_true(fabs(*tree_sq - sq) <= 1e-12 * sq);
     assert_int_equal(optim_adamw_update(opt, 1, 1e-2f, 0.5f, model_params(m), acc), DURE_OK);
     assert_int_equal(model_params_changed(m), DURE_OK);
-    assert_int_equal(model_forward(m, batch, &after), DURE_OK);
+    assert_int_equal(model_forward(m, batch, NULL, &after), DURE_OK);
     assert_int_equal(model_copy_to_host(m, MODEL_BUF_PARAMS, 0, n, params), DURE_OK);
     device_free(d, acc);
     optim_destroy(opt);

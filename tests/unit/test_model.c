@@ -121,30 +121,38 @@ static void ref_gelu(double *out, const double *x, size_t n)
     }
 }
 
-static double ref_loss(const double *pred, const double *tgt, size_t n,
+/* keep (n) of 0/1, NULL = every element: the mean over the kept ones. */
+static double ref_loss(const double *pred, const double *tgt, const double *keep, size_t n,
                        enum model_loss loss, double delta)
 {
-    double s = 0.0;
+    double s = 0.0, kept = 0.0;
     for (size_t i = 0; i < n; i++) {
         double d = pred[i] - tgt[i], ad = fabs(d);
+        kept += keep ? keep[i] : 1.0;
+        if (keep && keep[i] == 0.0) {
+            continue;
+        }
         if (loss == MODEL_LOSS_HUBER) {
             s += ad <= delta ? 0.5 * d * d : delta * (ad - 0.5 * delta);
         } else {
             s += d * d;
         }
     }
-    return s / (double)n;
+    return kept > 0.0 ? s / kept : 0.0;
 }
 
-/* The mean loss of the whole model with parameters p (double, flat layout). */
+/* The mean loss of the whole model with parameters p (double, flat layout);
+ * mask (B, C) for a masked model (model.h: Masks), else NULL. */
 static double ref_model_loss(const struct model_config *cfg,
                              const struct model_layout *lay, const double *p,
-                             const float *batch)
+                             const float *batch, const float *mask)
 {
     int B = cfg->micro_batch, N = cfg->context_patches, D = cfg->d_model;
-    int PC = cfg->patch_len * cfg->channels, BN = B * N, L = cfg->n_layers;
+    int C = cfg->channels, PC = cfg->patch_len * C, BN = B * N, L = cfg->n_layers;
+    int PCI = PC + (mask ? C : 0);
     size_t T = (size_t)(N + 1) * cfg->patch_len;
-    double *inp = malloc(sizeof(double) * BN * PC), *tgt = malloc(sizeof(double) * BN * PC);
+    double *inp = malloc(sizeof(double) * BN * PCI), *tgt = malloc(sizeof(double) * BN * PC);
+    double *keep = malloc(sizeof(double) * BN * PC);
     double *x = malloc(sizeof(double) * BN * D), *ln = malloc(sizeof(double) * BN * D);
     double *qkv = malloc(sizeof(double) * BN * 3 * D), *y = malloc(sizeof(double) * BN * D);
     double *t = malloc(sizeof(double) * BN * D), *f = malloc(sizeof(double) * BN * 4 * D);
@@ -153,12 +161,17 @@ static double ref_model_loss(const struct model_config *cfg,
         for (int n = 0; n < N; n++) {
             for (int k = 0; k < PC; k++) {
                 size_t src = (size_t)b * T * cfg->channels + (size_t)n * PC + k;
-                inp[((size_t)b * N + n) * PC + k] = batch[src];
+                double on = mask ? mask[b * C + k % C] : 1.0;
+                inp[((size_t)b * N + n) * PCI + k] = on != 0.0 ? batch[src] : 0.0;
                 tgt[((size_t)b * N + n) * PC + k] = batch[src + PC];
+                keep[((size_t)b * N + n) * PC + k] = on;
+            }
+            for (int c = 0; mask && c < C; c++) {
+                inp[((size_t)b * N + n) * PCI + PC + c] = mask[b * C + c];
             }
         }
     }
-    ref_matmul(x, inp, p + lay->embed_w, p + lay->embed_b, BN, PC, D);
+    ref_matmul(x, inp, p + lay->embed_w, p + lay->embed_b, BN, PCI, D);
     for (int r = 0; r < BN; r++) {
         for (int c = 0; c < D; c++) {
             x[(size_t)r * D + c] += p[lay->pos + (size_t)(r % N) * D + c];
@@ -184,8 +197,8 @@ static double ref_model_loss(const struct model_config *cfg,
     }
     ref_layernorm(ln, x, p + lay->lnf_w, p + lay->lnf_b, BN, D);
     ref_matmul(pred, ln, p + lay->head_w, p + lay->head_b, BN, D, PC);
-    double loss = ref_loss(pred, tgt, (size_t)BN * PC, cfg->loss, cfg->huber_delta);
-    free(inp), free(tgt), free(x), free(ln), free(qkv), free(y), free(t), free(f);
+    double loss = ref_loss(pred, tgt, keep, (size_t)BN * PC, cfg->loss, cfg->huber_delta);
+    free(inp), free(tgt), free(keep), free(x), free(ln), free(qkv), free(y), free(t), free(f);
     free(pred);
     return loss;
 }
@@ -518,7 +531,7 @@ static void test_grad_embed(void **state)
     ref_fill(b, D, 1.0);
     ref_fill(pos, N * D, 1.0);
     ref_fill(dy, B * N * D, 1.0);
-    cpu_patches(inp, tgt, batch, B, N, P, C);
+    cpu_patches(inp, tgt, batch, NULL, B, N, P, C);
     /* Token n of window b is timesteps n*P .. n*P+P-1; its target is one
      * patch later. */
     assert_true(inp[(1 * N + 2) * PC + 4] == batch[(1 * T + 2 * P + 1) * C + 1]);
@@ -541,7 +554,7 @@ static void test_grad_embed(void **state)
 
 struct loss_ctx {
     size_t n;
-    double *pred, *tgt;
+    double *pred, *tgt, *keep;
     enum model_loss loss;
     double delta;
 };
@@ -549,7 +562,7 @@ struct loss_ctx {
 static double loss_scalar(void *p)
 {
     struct loss_ctx *c = p;
-    return ref_loss(c->pred, c->tgt, c->n, c->loss, c->delta);
+    return ref_loss(c->pred, c->tgt, c->keep, c->n, c->loss, c->delta);
 }
 
 static void check_loss(enum model_loss kind, float delta)
@@ -558,8 +571,9 @@ static void check_loss(enum model_loss kind, float delta)
     float pred[R * K], tgt[R * K], dpred[R * K];
     ref_fill(pred, R * K, 1.0);
     ref_fill(tgt, R * K, 1.0);
-    double got = cpu_loss(dpred, pred, tgt, R, K, kind, delta);
-    struct loss_ctx c = {R * K, to_double(pred, R * K), to_double(tgt, R * K), kind, delta};
+    double got = cpu_loss(dpred, NULL, pred, tgt, NULL, R, K, 1, 1, kind, delta);
+    struct loss_ctx c = {R * K, to_double(pred, R * K), to_double(tgt, R * K), NULL, kind,
+                         delta};
     assert_float_equal(got, loss_scalar(&c), 1e-7);
     check_fd(kind == MODEL_LOSS_HUBER ? "huber dpred" : "mse dpred", loss_scalar, &c,
              c.pred, dpred, R * K, 1e-5);
@@ -574,10 +588,11 @@ static void test_grad_loss(void **state)
     check_loss(MODEL_LOSS_HUBER, 0.3f);
     float p[2] = {0.0f, 3.0f}, t[2] = {0.5f, 0.0f};
     /* by hand: (0.5 * 0.25 + 1 * (3 - 0.5)) / 2 */
-    assert_float_equal(cpu_loss(NULL, p, t, 1, 2, MODEL_LOSS_HUBER, 1.0f),
+    assert_float_equal(cpu_loss(NULL, NULL, p, t, NULL, 1, 2, 1, 1, MODEL_LOSS_HUBER, 1.0f),
                        (0.125 + 2.5) / 2.0, 1e-9);
     /* by hand: (0.25 + 9) / 2 */
-    assert_float_equal(cpu_loss(NULL, p, t, 1, 2, MODEL_LOSS_MSE, 1.0f), 4.625, 1e-9);
+    assert_float_equal(cpu_loss(NULL, NULL, p, t, NULL, 1, 2, 1, 1, MODEL_LOSS_MSE, 1.0f),
+                       4.625, 1e-9);
 }
 
 /* ------------------------------------------------------------ whole model */
@@ -599,12 +614,13 @@ struct model_ctx {
     struct model_layout lay;
     double *p;
     const float *batch;
+    const float *mask;
 };
 
 static double model_scalar(void *c_)
 {
     struct model_ctx *c = c_;
-    return ref_model_loss(c->cfg, &c->lay, c->p, c->batch);
+    return ref_model_loss(c->cfg, &c->lay, c->p, c->batch, c->mask);
 }
 
 /* Random parameters (LayerNorm weights near 1) so that no gradient is zero
@@ -625,13 +641,16 @@ static void randomize_params(model_t *m)
     }
 }
 
-static void check_model_grads(enum model_loss loss, float delta)
+/* The model's loss and every tensor's gradient against the double
+ * reference; mask (micro_batch, channels) for a masked model, else NULL. */
+static void check_model_grads(enum model_loss loss, float delta, const float *mask)
 {
     struct model_config cfg;
     model_t *m = NULL;
     tiny_config(&cfg);
     cfg.loss = loss;
     cfg.huber_delta = delta;
+    cfg.masked = mask != NULL;
     int T = (cfg.context_patches + 1) * cfg.patch_len;
     size_t nb = (size_t)cfg.micro_batch * T * cfg.channels;
     float *batch = malloc(nb * sizeof *batch);
@@ -639,10 +658,10 @@ static void check_model_grads(enum model_loss loss, float delta)
     assert_int_equal(model_create(&cfg, testdev_cpu(), NULL, &m), DURE_OK);
     randomize_params(m);
     float floss;
-    assert_int_equal(model_forward_backward(m, batch, &floss), DURE_OK);
+    assert_int_equal(model_forward_backward(m, batch, mask, &floss), DURE_OK);
     size_t n = model_param_count(m), nt;
     const struct model_tensor *t = model_tensors(m, &nt);
-    struct model_ctx c = {&cfg, {0}, to_double(model_params(m), n), batch};
+    struct model_ctx c = {&cfg, {0}, to_double(model_params(m), n), batch, mask};
     assert_int_equal(model_layout_compute(&cfg, &c.lay), DURE_OK);
     double ref = model_scalar(&c);
     assert_float_equal(floss, ref, 1e-5 * ref);
@@ -650,8 +669,8 @@ static void check_model_grads(enum model_loss loss, float delta)
      * one elsewhere. */
     for (size_t i = 0; i < nt; i++) {
         char what[64];
-        snprintf(what, sizeof what, "model %s: %s", loss == MODEL_LOSS_HUBER ? "huber" : "mse",
-                 t[i].name);
+        snprintf(what, sizeof what, "model %s%s: %s", loss == MODEL_LOSS_HUBER ? "huber" : "mse",
+                 mask ? " masked" : "", t[i].name);
         check_fd(what, model_scalar, &c, c.p + t[i].offset, model_grads(m) + t[i].offset,
                  t[i].count, 1e-4);
     }
@@ -663,13 +682,142 @@ static void check_model_grads(enum model_loss loss, float delta)
 static void test_grad_model_mse(void **state)
 {
     (void)state;
-    check_model_grads(MODEL_LOSS_MSE, 1.0f);
+    check_model_grads(MODEL_LOSS_MSE, 1.0f, NULL);
 }
 
 static void test_grad_model_huber(void **state)
 {
     (void)state;
-    check_model_grads(MODEL_LOSS_HUBER, 0.5f);
+    check_model_grads(MODEL_LOSS_HUBER, 0.5f, NULL);
+}
+
+/* tiny_config's 2 windows of 3 channels: window 0 lacks channel 1, window
+ * 1 has only channel 1. */
+static const float tiny_mask[2 * 3] = {1, 0, 1, 0, 1, 0};
+
+static void test_grad_model_masked(void **state)
+{
+    (void)state;
+    check_model_grads(MODEL_LOSS_MSE, 1.0f, tiny_mask);
+    check_model_grads(MODEL_LOSS_HUBER, 0.5f, tiny_mask);
+}
+
+/* cpu_patches with a mask: masked inputs are 0 whatever the batch holds,
+ * each token ends with its window's mask; targets are not touched. */
+static void test_patches_masked(void **state)
+{
+    (void)state;
+    enum { B = 2, N = 2, P = 2, C = 3, PC = P * C, PCI = PC + C, T = (N + 1) * P };
+    float batch[B * T * C], inp[B * N * PCI], tgt[B * N * PC];
+    for (int i = 0; i < B * T * C; i++) {
+        batch[i] = (float)(i + 1);
+    }
+    batch[(1 * T + 1) * C + 0] = NAN; /* window 1 lacks channel 0 */
+    cpu_patches(inp, tgt, batch, tiny_mask, B, N, P, C);
+    for (int b = 0; b < B; b++) {
+        for (int n = 0; n < N; n++) {
+            const float *row = inp + (size_t)(b * N + n) * PCI;
+            for (int k = 0; k < PC; k++) {
+                float x = batch[(b * T + n * P) * C + k];
+                assert_true(row[k] == (tiny_mask[b * C + k % C] != 0.0f ? x : 0.0f));
+                assert_true(tgt[(b * N + n) * PC + k] == batch[(b * T + n * P) * C + PC + k]);
+            }
+            assert_memory_equal(row + PC, tiny_mask + b * C, C * sizeof(float));
+        }
+    }
+}
+
+/* cpu_loss with a mask: the mean over the unmasked elements only, their
+ * gradient, 0 for the masked ones, row sums; nothing unmasked gives 0. */
+static void test_loss_masked(void **state)
+{
+    (void)state;
+    enum { B = 2, N = 2, P = 2, C = 3, R = B * N, K = P * C };
+    float pred[R * K], tgt[R * K], dpred[R * K], rows[R];
+    double keep[R * K];
+    ref_fill(pred, R * K, 1.0);
+    ref_fill(tgt, R * K, 1.0);
+    for (int i = 0; i < R * K; i++) {
+        keep[i] = tiny_mask[(i / K / N) * C + i % C];
+    }
+    for (int kind = 0; kind < 2; kind++) {
+        enum model_loss l = kind ? MODEL_LOSS_HUBER : MODEL_LOSS_MSE;
+        double got = cpu_loss(dpred, rows, pred, tgt, tiny_mask, R, K, N, C, l, 0.3f);
+        struct loss_ctx c = {R * K, to_double(pred, R * K), to_double(tgt, R * K), keep, l,
+                             0.3};
+        assert_float_equal(got, loss_scalar(&c), 1e-7);
+        check_fd(kind ? "masked huber dpred" : "masked mse dpred", loss_scalar, &c, c.pred,
+                 dpred, R * K, 1e-5);
+        double total = 0.0;
+        for (int r = 0; r < R; r++) {
+            total += rows[r];
+        }
+        /* (2 + 1) unmasked channels x 2 tokens x 2 timesteps */
+        assert_float_equal(total / 12.0, got, 1e-6);
+        for (int i = 0; i < R * K; i++) {
+            if (keep[i] == 0.0) {
+                assert_true(dpred[i] == 0.0f);
+            }
+        }
+        free(c.pred), free(c.tgt);
+    }
+    static const float none[B * C] = {0};
+    assert_true(cpu_loss(dpred, NULL, pred, tgt, none, R, K, N, C, MODEL_LOSS_MSE, 1.0f) == 0.0);
+    for (int i = 0; i < R * K; i++) {
+        assert_true(dpred[i] == 0.0f);
+    }
+}
+
+/*
+ * What a masked channel holds cannot change the loss, the window losses or
+ * any gradient (the loader writes 0 there, but the model must not rely on
+ * it): two batches that differ only in masked values, huge ones and a NaN,
+ * give the same bits. The same change in an unmasked value does change the
+ * loss, so the comparison can fail.
+ */
+static void test_masked_values_inert(void **state)
+{
+    (void)state;
+    struct model_config cfg;
+    model_t *m = NULL;
+    tiny_config(&cfg);
+    cfg.masked = 1;
+    int T = (cfg.context_patches + 1) * cfg.patch_len, C = cfg.channels;
+    size_t nb = (size_t)cfg.micro_batch * T * C;
+    float *x = malloc(nb * sizeof *x), *y = malloc(nb * sizeof *y);
+    ref_fill(x, nb, 1.0);
+    memcpy(y, x, nb * sizeof *x);
+    for (size_t i = 0; i < nb; i++) {
+        size_t b = i / ((size_t)T * C), c = i % (size_t)C;
+        if (tiny_mask[b * C + c] == 0.0f) {
+            y[i] = i % 7 == 0 ? NAN : 1e6f * (float)(i % 5) - 2e6f;
+        }
+    }
+    assert_int_equal(model_create(&cfg, testdev_cpu(), NULL, &m), DURE_OK);
+    randomize_params(m);
+    size_t n = model_param_count(m);
+    float *gx = malloc(n * sizeof *gx), lx, ly, wx[2];
+    assert_int_equal(model_forward_backward(m, x, tiny_mask, &lx), DURE_OK);
+    memcpy(gx, model_grads(m), n * sizeof *gx);
+    memcpy(wx, model_window_losses(m), sizeof wx);
+    assert_int_equal(model_zero_grad(m), DURE_OK);
+    assert_int_equal(model_forward_backward(m, y, tiny_mask, &ly), DURE_OK);
+    assert_true(isfinite(lx) && lx > 0.0f);
+    assert_memory_equal(&lx, &ly, sizeof lx);
+    assert_memory_equal(wx, model_window_losses(m), sizeof wx);
+    assert_memory_equal(gx, model_grads(m), n * sizeof *gx);
+    /* The loss is the windows' losses weighted by their unmasked counts
+     * (2 and 1 of 3 channels). */
+    assert_float_equal(lx, (2.0 * wx[0] + 1.0 * wx[1]) / 3.0, 1e-6 * lx);
+    /* An unmasked value (window 0, channel 0, the last timestep: a target)
+     * does count. */
+    y[(size_t)(T - 1) * C] += 1.0f;
+    assert_int_equal(model_forward(m, y, tiny_mask, &ly), DURE_OK);
+    assert_true(ly != lx);
+    /* A masked model given no mask is refused. */
+    assert_int_equal(model_forward(m, x, NULL, &ly), DURE_ERR_ARG);
+    free(gx), free(x), free(y);
+    model_destroy(m);
 }
 
 /* ------------------------------------------------------------ layout */
@@ -754,7 +902,7 @@ static void test_grad_ready_hook(void **state)
     float *batch = calloc(nb, sizeof *batch);
     assert_int_equal(model_create(&cfg, testdev_cpu(), NULL, &m), DURE_OK);
     model_set_grad_ready(m, record_ready, &rec);
-    assert_int_equal(model_forward_backward(m, batch, &loss), DURE_OK);
+    assert_int_equal(model_forward_backward(m, batch, NULL, &loss), DURE_OK);
     /* head + final LN, each block from the last, then the embeddings:
      * descending ranges that tile the vector exactly */
     assert_int_equal(rec.n, cfg.n_layers + 2);
@@ -765,11 +913,11 @@ static void test_grad_ready_hook(void **state)
     }
     assert_int_equal(end, 0);
     rec.n = 0;
-    assert_int_equal(model_forward(m, batch, &loss), DURE_OK);
+    assert_int_equal(model_forward(m, batch, NULL, &loss), DURE_OK);
     assert_int_equal(rec.n, 0);
     dure_log_set_quiet(1);
     model_set_grad_ready(m, refuse_ready, NULL);
-    assert_int_equal(model_forward_backward(m, batch, &loss), DURE_ERR_MPI);
+    assert_int_equal(model_forward_backward(m, batch, NULL, &loss), DURE_ERR_MPI);
     dure_log_set_quiet(0);
     model_destroy(m);
     free(batch);
@@ -908,19 +1056,19 @@ static void test_unit_source(void **state)
     assert_null(model_grads(lent));
     assert_int_equal(model_compute_bytes(lent), sizeof(float));
 
-    assert_int_equal(model_forward_backward(own, batch, &loss_own), DURE_OK);
-    assert_int_equal(model_forward_backward(lent, batch, &loss_lent), DURE_OK);
+    assert_int_equal(model_forward_backward(own, batch, NULL, &loss_own), DURE_OK);
+    assert_int_equal(model_forward_backward(lent, batch, NULL, &loss_lent), DURE_OK);
     assert_memory_equal(&loss_own, &loss_lent, sizeof loss_own);
     assert_memory_equal(model_grads(own), l.grads, n * sizeof *l.grads);
     assert_string_equal(l.log, "B f0 f1 f2 f3 f4 b4 g4 b3 g3 b2 g2 b1 g1 g0");
 
-    assert_int_equal(model_forward(lent, batch, &loss_lent), DURE_OK);
+    assert_int_equal(model_forward(lent, batch, NULL, &loss_lent), DURE_OK);
     assert_memory_equal(&loss_own, &loss_lent, sizeof loss_own);
     assert_string_equal(l.log, "F f0 f1 f2 f3 f4");
 
     l.fail_unit = 2;
     dure_log_set_quiet(1);
-    assert_int_equal(model_forward_backward(lent, batch, &loss_lent), DURE_ERR_MPI);
+    assert_int_equal(model_forward_backward(lent, batch, NULL, &loss_lent), DURE_ERR_MPI);
     dure_log_set_quiet(0);
     assert_non_null(strstr(dure_last_error(), "unit 2's reduce-scatter failed"));
 
@@ -1009,6 +1157,10 @@ int main(void)
         cmocka_unit_test(test_grad_loss),
         cmocka_unit_test(test_grad_model_mse),
         cmocka_unit_test(test_grad_model_huber),
+        cmocka_unit_test(test_grad_model_masked),
+        cmocka_unit_test(test_patches_masked),
+        cmocka_unit_test(test_loss_masked),
+        cmocka_unit_test(test_masked_values_inert),
         cmocka_unit_test(test_tensor_table),
         cmocka_unit_test(test_grad_ready_hook),
         cmocka_unit_test(test_unit_source),

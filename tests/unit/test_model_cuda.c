@@ -77,17 +77,27 @@ static double rel_l2(const float *a, const float *b, size_t n)
     return sqrt(d / (s > 0.0 ? s : 1.0));
 }
 
-/* The cuda model against the cpu one on the same batch and steps. */
-static void check_agreement(int n_layers)
+/* The cuda model against the cpu one on the same batch and steps; masked:
+ * a masked model (model.h: Masks), every third channel of each window off. */
+static void check_agreement(int n_layers, int masked)
 {
     struct model_config cfg;
     model_t *cpu = NULL, *gpu = NULL;
+    float *mask = NULL;
     device_t *dev = testdev_cuda();
     if (!dev) {
         skip();
     }
     config(&cfg);
     cfg.n_layers = n_layers;
+    cfg.masked = masked;
+    if (masked) {
+        size_t nm = (size_t)cfg.micro_batch * cfg.channels;
+        mask = malloc(nm * sizeof *mask);
+        for (size_t i = 0; i < nm; i++) {
+            mask[i] = (i / (size_t)cfg.channels + i) % 3 != 0;
+        }
+    }
     assert_int_equal(model_create(&cfg, testdev_cpu(), NULL, &cpu), DURE_OK);
     assert_int_equal(model_create(&cfg, dev, NULL, &gpu), DURE_OK);
     assert_true(model_device(gpu) == dev);
@@ -100,14 +110,14 @@ static void check_agreement(int n_layers)
     float *batch = make_batch(&cfg, 0.3);
     float lc, lg, vc, vg;
     double base;
-    assert_int_equal(model_baseline_loss(&cfg, batch, &base), DURE_OK);
-    assert_int_equal(model_forward_backward(cpu, batch, &lc), DURE_OK);
-    assert_int_equal(model_forward_backward(gpu, batch, &lg), DURE_OK);
+    assert_int_equal(model_baseline_loss(&cfg, batch, mask, &base), DURE_OK);
+    assert_int_equal(model_forward_backward(cpu, batch, mask, &lc), DURE_OK);
+    assert_int_equal(model_forward_backward(gpu, batch, mask, &lg), DURE_OK);
     print_message("%d layers: loss cpu %.6f cuda %.6f (baseline %.6f)\n", n_layers, lc, lg,
                   base);
     assert_float_equal(lg, lc, 0.02 * lc + 1e-3);
-    assert_int_equal(model_forward(gpu, batch, &vg), DURE_OK);
-    assert_int_equal(model_forward(cpu, batch, &vc), DURE_OK);
+    assert_int_equal(model_forward(gpu, batch, mask, &vg), DURE_OK);
+    assert_int_equal(model_forward(cpu, batch, mask, &vc), DURE_OK);
     assert_true(vg == lg); /* forward only: the same loss, bit for bit */
     assert_int_equal(model_copy_to_host(gpu, MODEL_BUF_GRADS, 0, n, hg), DURE_OK);
     double all = rel_l2(model_grads(cpu), hg, n);
@@ -139,14 +149,21 @@ static void check_agreement(int n_layers)
         assert_int_equal(model_params_changed(gpu), DURE_OK);
         assert_int_equal(model_zero_grad(cpu), DURE_OK);
         assert_int_equal(model_zero_grad(gpu), DURE_OK);
-        assert_int_equal(model_forward_backward(cpu, batch, &lc), DURE_OK);
-        assert_int_equal(model_forward_backward(gpu, batch, &lg), DURE_OK);
+        assert_int_equal(model_forward_backward(cpu, batch, mask, &lc), DURE_OK);
+        assert_int_equal(model_forward_backward(gpu, batch, mask, &lg), DURE_OK);
         print_message("%d layers, step %d: loss cpu %.6f cuda %.6f\n", n_layers, s, lc, lg);
         assert_float_equal(lg, lc, 0.03 * lc + 1e-3);
     }
     optim_destroy(oc_cpu);
     optim_destroy(oc_gpu);
-    free(hp), free(hg), free(batch);
+    if (masked) {
+        /* The window losses (last forward: the same parameters' batch). */
+        const float *wc = model_window_losses(cpu), *wg = model_window_losses(gpu);
+        for (int b = 0; b < cfg.micro_batch; b++) {
+            assert_float_equal(wg[b], wc[b], 0.03 * wc[b] + 1e-3);
+        }
+    }
+    free(hp), free(hg), free(batch), free(mask);
     model_destroy(cpu);
     model_destroy(gpu);
 }
@@ -154,13 +171,19 @@ static void check_agreement(int n_layers)
 static void test_cpu_and_cuda_agree(void **state)
 {
     (void)state;
-    check_agreement(2);
+    check_agreement(2, 0);
+}
+
+static void test_cpu_and_cuda_agree_masked(void **state)
+{
+    (void)state;
+    check_agreement(2, 1);
 }
 
 static void test_cpu_and_cuda_agree_deep(void **state)
 {
     (void)state;
-    check_agreement(12);
+    check_agreement(12, 0);
 }
 
 static void test_cuda_deterministic(void **state)
@@ -179,8 +202,8 @@ static void test_cuda_deterministic(void **state)
     float *batch = make_batch(&cfg, 1.0), la, lb;
     size_t n = model_param_count(a);
     float *ga = malloc(n * sizeof(float)), *gb = malloc(n * sizeof(float));
-    assert_int_equal(model_forward_backward(a, batch, &la), DURE_OK);
-    assert_int_equal(model_forward_backward(b, batch, &lb), DURE_OK);
+    assert_int_equal(model_forward_backward(a, batch, NULL, &la), DURE_OK);
+    assert_int_equal(model_forward_backward(b, batch, NULL, &lb), DURE_OK);
     assert_true(la == lb);
     assert_int_equal(model_copy_to_host(a, MODEL_BUF_GRADS, 0, n, ga), DURE_OK);
     assert_int_equal(model_copy_to_host(b, MODEL_BUF_GRADS, 0, n, gb), DURE_OK);
@@ -195,6 +218,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_gpu_is_a_clear_error),
         cmocka_unit_test(test_cpu_and_cuda_agree),
+        cmocka_unit_test(test_cpu_and_cuda_agree_masked),
         cmocka_unit_test(test_cpu_and_cuda_agree_deep),
         cmocka_unit_test(test_cuda_deterministic),
     };

@@ -73,7 +73,7 @@ static void train(model_t *m, const float *batch, int steps, float lr, float *fi
         float loss;
         double sq;
         assert_int_equal(model_zero_grad(m), DURE_OK);
-        assert_int_equal(model_forward_backward(m, batch, &loss), DURE_OK);
+        assert_int_equal(model_forward_backward(m, batch, NULL, &loss), DURE_OK);
         assert_true(isfinite(loss));
         if (s == 0) {
             *first = loss;
@@ -85,7 +85,7 @@ static void train(model_t *m, const float *batch, int steps, float lr, float *fi
                          DURE_OK);
         assert_int_equal(model_params_changed(m), DURE_OK);
     }
-    assert_int_equal(model_forward(m, batch, last), DURE_OK);
+    assert_int_equal(model_forward(m, batch, NULL, last), DURE_OK);
     optim_destroy(opt);
 }
 
@@ -99,7 +99,7 @@ static void test_overfits_one_batch(void **state)
     tiny_config(&cfg);
     float *batch = make_batch(&cfg, 0.0);
     assert_int_equal(model_create(&cfg, testdev_cpu(), NULL, &m), DURE_OK);
-    assert_int_equal(model_baseline_loss(&cfg, batch, &base), DURE_OK);
+    assert_int_equal(model_baseline_loss(&cfg, batch, NULL, &base), DURE_OK);
     train(m, batch, 300, 3e-3f, &first, &last);
     print_message("overfit: loss %.4g -> %.4g (%.0fx), baseline %.4g\n", first, last,
                   first / last, base);
@@ -177,17 +177,17 @@ static void test_gradients_accumulate(void **state)
     assert_int_equal(model_create(&cfg, testdev_cpu(), NULL, &m), DURE_OK);
     size_t n = model_param_count(m);
     float *g1 = malloc(n * sizeof(float)), *g2 = malloc(n * sizeof(float));
-    assert_int_equal(model_forward_backward(m, x1, &l1), DURE_OK);
+    assert_int_equal(model_forward_backward(m, x1, NULL, &l1), DURE_OK);
     memcpy(g1, model_grads(m), n * sizeof(float));
     assert_int_equal(model_zero_grad(m), DURE_OK);
     for (size_t i = 0; i < n; i++) {
         assert_true(model_grads(m)[i] == 0.0f);
     }
-    assert_int_equal(model_forward_backward(m, x2, &l2), DURE_OK);
+    assert_int_equal(model_forward_backward(m, x2, NULL, &l2), DURE_OK);
     memcpy(g2, model_grads(m), n * sizeof(float));
     assert_int_equal(model_zero_grad(m), DURE_OK);
-    assert_int_equal(model_forward_backward(m, x1, &l12a), DURE_OK);
-    assert_int_equal(model_forward_backward(m, x2, &l12b), DURE_OK);
+    assert_int_equal(model_forward_backward(m, x1, NULL, &l12a), DURE_OK);
+    assert_int_equal(model_forward_backward(m, x2, NULL, &l12b), DURE_OK);
     assert_true(l12a == l1 && l12b == l2);
     double maxg = 0.0, maxerr = 0.0;
     for (size_t i = 0; i < n; i++) {
@@ -199,7 +199,7 @@ static void test_gradients_accumulate(void **state)
     assert_true(maxg > 0.0 && maxerr <= 1e-6 * maxg);
     /* validation: the same loss, gradients untouched */
     memcpy(g1, model_grads(m), n * sizeof(float));
-    assert_int_equal(model_forward(m, x1, &lv), DURE_OK);
+    assert_int_equal(model_forward(m, x1, NULL, &lv), DURE_OK);
     assert_true(lv == l1);
     assert_memory_equal(g1, model_grads(m), n * sizeof(float));
     /* copies to and from host */
@@ -229,11 +229,11 @@ static void test_baseline_by_hand(void **state)
     cfg.micro_batch = 1;
     float x[3] = {0.0f, 1.0f, 3.0f};
     /* predictions 0, 1 for targets 1, 3: mse (1 + 4) / 2 */
-    assert_int_equal(model_baseline_loss(&cfg, x, &loss), DURE_OK);
+    assert_int_equal(model_baseline_loss(&cfg, x, NULL, &loss), DURE_OK);
     assert_float_equal(loss, 2.5, 1e-12);
     /* huber, delta 1: (0.5 * 1 + 1 * (2 - 0.5)) / 2 */
     cfg.loss = MODEL_LOSS_HUBER;
-    assert_int_equal(model_baseline_loss(&cfg, x, &loss), DURE_OK);
+    assert_int_equal(model_baseline_loss(&cfg, x, NULL, &loss), DURE_OK);
     assert_float_equal(loss, 1.0, 1e-12);
 }
 

@@ -4,8 +4,11 @@
  * Reads RUN_DIR/metrics.jsonl (train/metrics.h), writes the columns
  * gnuplot needs to two data files, and draws with common/gnuplot (pngcairo)
  * RUN_DIR/loss.png (training loss per step,
- * validation loss and the naive baseline, log scale) and
- * RUN_DIR/throughput.png (timesteps/s and MFU per step).
+ * validation loss and the naive baseline, log scale; for a mixture each
+ * dataset's too, one colour per dataset: its training loss a line, its
+ * validation points circles, its baseline dotted, the legend under the
+ * plot with one entry per dataset) and RUN_DIR/throughput.png
+ * (timesteps/s and MFU per step).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -39,21 +42,24 @@ void cmd_plot_usage(FILE *out)
 
 struct plot_counts {
     long train, val, baseline;
-    int nsets;                         /* datasets of a mixture's validations */
-    long val_sets;                     /* validation lines with datasets */
+    int nsets;                         /* datasets of a mixture */
+    long val_sets, train_sets;         /* validation and training lines with datasets */
     char sets[PLOT_MAX_SETS][40];      /* their names, in order of appearance */
 };
 
 /* The data files: train (step loss ts/s mfu), val (step val_loss
- * baseline_loss|NaN) and sets (step, then val_loss baseline_loss of each
- * dataset of a mixture, in the order of the first line that names them). */
+ * baseline_loss|NaN), sets and train_sets (step, then val_loss or loss,
+ * and baseline_loss, of each dataset of a mixture, in the order of the
+ * first line that names them). */
 struct plot_data {
-    const char *train, *val, *sets;
+    const char *train, *val, *sets, *train_sets;
 };
 
-/* A mixture's validation line: one row of `sets` per dataset. */
+/* A mixture's line (a validation's, key "val_loss", or a training step's,
+ * key "loss"): one row of `sets` with each dataset's key and baseline. */
 static dure_status_t write_sets(const char *line, const char *metrics, long lineno,
-                                double step, FILE *sets, struct plot_counts *n)
+                                double step, const char *key, FILE *sets,
+                                struct plot_counts *n)
 {
     dure_status_t st = DURE_OK;
     json_doc_t *doc = NULL;
@@ -66,16 +72,16 @@ static dure_status_t write_sets(const char *line, const char *metrics, long line
     DURE_CHECK(all && all->type == JSON_OBJECT, DURE_ERR_FORMAT,
                "%s:%ld: \"datasets\" is not an object", metrics, lineno);
     for (const struct json_value *v = all->child; v; v = v->next) {
-        const struct json_value *l = json_get(v, "val_loss"), *b = json_get(v, "baseline_loss");
+        const struct json_value *l = json_get(v, key), *b = json_get(v, "baseline_loss");
         int d = 0;
         while (d < n->nsets && strcmp(n->sets[d], v->key) != 0) {
             d++;
         }
         if (d == n->nsets) {
             /* A run's datasets are fixed: the first line names them all. */
-            DURE_CHECK(n->val_sets == 0, DURE_ERR_FORMAT,
-                       "%s:%ld: dataset '%s' was not in the earlier validations", metrics,
-                       lineno, v->key);
+            DURE_CHECK(n->val_sets + n->train_sets == 0, DURE_ERR_FORMAT,
+                       "%s:%ld: dataset '%s' was not in the earlier lines", metrics, lineno,
+                       v->key);
             if (d == PLOT_MAX_SETS) {
                 continue; /* drawn: the first PLOT_MAX_SETS */
             }
@@ -90,7 +96,11 @@ static dure_status_t write_sets(const char *line, const char *metrics, long line
         fprintf(sets, " %.9g", row[d]);
     }
     fputc('\n', sets);
-    n->val_sets++;
+    if (strcmp(key, "loss") == 0) {
+        n->train_sets++;
+    } else {
+        n->val_sets++;
+    }
 out:
     json_free(doc);
     return st;
@@ -101,7 +111,7 @@ static dure_status_t write_data(const char *metrics, struct gnuplot *g, struct p
                                 struct plot_counts *n)
 {
     dure_status_t st = DURE_OK;
-    FILE *in = NULL, *train = NULL, *val = NULL, *sets = NULL;
+    FILE *in = NULL, *train = NULL, *val = NULL, *sets = NULL, *train_sets = NULL;
     char *line = NULL;
     size_t cap = 0;
     long lineno = 0;
@@ -110,6 +120,7 @@ static dure_status_t write_data(const char *metrics, struct gnuplot *g, struct p
     DURE_TRY(gnuplot_data(g, "train.dat", &train, &d->train));
     DURE_TRY(gnuplot_data(g, "val.dat", &val, &d->val));
     DURE_TRY(gnuplot_data(g, "sets.dat", &sets, &d->sets));
+    DURE_TRY(gnuplot_data(g, "train_sets.dat", &train_sets, &d->train_sets));
     while (getline(&line, &cap, in) > 0) {
         double step = 0, loss = 0, tps = 0, mfu = 0, vl = 0, bl = NAN;
         lineno++;
@@ -122,13 +133,16 @@ static dure_status_t write_data(const char *metrics, struct gnuplot *g, struct p
             fprintf(val, "%.0f %.9g %.9g\n", step, vl, bl);
             n->val++;
             if (strstr(line, "\"datasets\"")) {
-                DURE_TRY(write_sets(line, metrics, lineno, step, sets, n));
+                DURE_TRY(write_sets(line, metrics, lineno, step, "val_loss", sets, n));
             }
         } else if (json_line_number(line, "loss", &loss)) {
             json_line_number(line, "timesteps_per_s", &tps);
             json_line_number(line, "mfu", &mfu);
             fprintf(train, "%.0f %.9g %.9g %.9g\n", step, loss, tps, 100.0 * mfu);
             n->train++;
+            if (strstr(line, "\"datasets\"")) {
+                DURE_TRY(write_sets(line, metrics, lineno, step, "loss", train_sets, n));
+            }
         }
     }
     DURE_SYS_TRY(!ferror(in), "cannot read %s", metrics);
@@ -147,6 +161,9 @@ out:
     if (sets && gnuplot_data_close(g, sets) != DURE_OK && st == DURE_OK) {
         st = DURE_ERR_IO;
     }
+    if (train_sets && gnuplot_data_close(g, train_sets) != DURE_OK && st == DURE_OK) {
+        st = DURE_ERR_IO;
+    }
     free(line);
     return st;
 }
@@ -163,35 +180,50 @@ static dure_status_t draw(struct gnuplot *g, const struct plot_data *d, const ch
                       "set key inside top right opaque samplen 2 spacing 0.9 font ',9'\n"
                       "set xlabel 'step'\n");
     gnuplot_output(g, loss);
+    if (n->nsets > 0) {
+        /* Above the plot, in rows: the legend never covers the curves. */
+        gnuplot_printf(g, "set key outside top center horizontal maxrows 2\n");
+    }
     gnuplot_printf(g, "set title ");
     gnuplot_quote(g, title);
     gnuplot_printf(g, "\nset ylabel 'loss (normalized MSE)'\nset logscale y\nplot ");
     gnuplot_quote(g, d->train);
-    gnuplot_printf(g, " using 1:2 with lines lw 1.5 title 'train'");
+    gnuplot_printf(g, " using 1:2 with lines lw 1.5 lc 1 title 'train'");
     if (n->val > 0) {
         gnuplot_printf(g, ", ");
         gnuplot_quote(g, d->val);
-        gnuplot_printf(g, " using 1:2 with linespoints pt 7 lw 2 title 'validation'");
+        gnuplot_printf(g, " using 1:2 with linespoints pt 7 lw 2 lc 2 title 'validation'");
     }
     if (n->baseline > 0) {
         gnuplot_printf(g, ", ");
         gnuplot_quote(g, d->val);
-        gnuplot_printf(g, " using 1:3 with lines dt 2 lw 2 "
+        gnuplot_printf(g, " using 1:3 with lines dt 2 lw 2 lc 3 "
                           "title 'naive baseline (repeat last patch)'");
     }
     for (int k = 0; k < n->nsets; k++) {
-        /* Dataset k: its validation and its baseline, in one colour. */
-        for (int base = 0; base <= 1; base++) {
-            char title[64];
+        /* Dataset k in one colour and one legend entry: its training loss
+         * (line), validation (circles) and baseline (dotted). */
+        if (n->train_sets > 0) {
+            gnuplot_printf(g, ", ");
+            gnuplot_quote(g, d->train_sets);
+            gnuplot_printf(g, " using 1:%d with lines lw 1 lc %d title ", 2 + 2 * k, k + 4);
+            gnuplot_quote(g, n->sets[k]);
+        }
+        for (int base = 0; n->val_sets > 0 && base <= 1; base++) {
             gnuplot_printf(g, ", ");
             gnuplot_quote(g, d->sets);
-            gnuplot_printf(g, " using 1:%d with %s lc %d title ", 2 + 2 * k + base,
-                           base ? "lines dt 3 lw 1" : "linespoints pt 6 lw 1", k + 4);
-            snprintf(title, sizeof title, "%s %s", n->sets[k], base ? "baseline" : "val");
-            gnuplot_quote(g, title);
+            gnuplot_printf(g, " using 1:%d with %s lc %d ", 2 + 2 * k + base,
+                           base ? "lines dt 3 lw 1" : "points pt 6", k + 4);
+            if (n->train_sets > 0 || base) {
+                gnuplot_printf(g, "notitle");
+            } else {
+                gnuplot_printf(g, "title ");
+                gnuplot_quote(g, n->sets[k]);
+            }
         }
     }
-    gnuplot_printf(g, "\nunset logscale y\n");
+    gnuplot_printf(g, "\nset key inside top right\n");
+    gnuplot_printf(g, "unset logscale y\n");
     gnuplot_output(g, throughput);
     gnuplot_printf(g, "set title ");
     gnuplot_quote(g, title);
@@ -217,7 +249,7 @@ int cmd_plot(int argc, char **argv)
     const char *outdir = NULL;
     char metrics[4200];
     struct gnuplot g;
-    struct plot_data d = {NULL, NULL, NULL};
+    struct plot_data d = {NULL, NULL, NULL, NULL};
     int have_g = 0, opt;
     struct plot_counts n = {0};
 
@@ -253,6 +285,9 @@ int cmd_plot(int argc, char **argv)
            outdir, outdir, n.train, n.val);
     for (int k = 0; k < n.nsets; k++) {
         printf("%s%s", k ? ", " : "; per dataset: ", n.sets[k]);
+    }
+    if (n.train_sets > 0) {
+        printf("; %ld steps with per-dataset training losses", n.train_sets);
     }
     printf(")\n");
 out:

@@ -141,6 +141,18 @@ static void draw(dure_metrics_t *m, const struct dure_step_metrics *s)
     if (isfinite(m->last_val)) {
         snprintf(val, sizeof val, " | val %.4f", m->last_val);
     }
+    /* A mixture's datasets, compactly: "; robot 0.123/0.456, mill ..." */
+    char sets[256] = "";
+    size_t at = 0;
+    for (int d = 0; s->n_sets > 1 && d < s->n_sets && at < sizeof sets; d++) {
+        /* A dataset with no window in this batch: "-". */
+        int k = isnan(s->sets[d].loss)
+                    ? snprintf(sets + at, sizeof sets - at, "%s %s -", d ? "," : ";",
+                               s->sets[d].name)
+                    : snprintf(sets + at, sizeof sets - at, "%s %s %.3f/%.3f", d ? "," : ";",
+                               s->sets[d].name, s->sets[d].loss, s->sets[d].baseline);
+        at += k > 0 ? (size_t)k : 0;
+    }
     char step_time[32];
     if (s->step_s >= 1.0) {
         snprintf(step_time, sizeof step_time, "%.2f s/step", s->step_s);
@@ -148,10 +160,10 @@ static void draw(dure_metrics_t *m, const struct dure_step_metrics *s)
         snprintf(step_time, sizeof step_time, "%.1f ms/step", 1e3 * s->step_s);
     }
     fprintf(m->progress,
-            "%sstep %*ld/%ld | loss %.4f%s | gnorm %.3f | lr %.2e | %s"
+            "%sstep %*ld/%ld | loss %.4f%s%s | gnorm %.3f | lr %.2e | %s"
             " | %.4g k timesteps/s | mfu %.1f%% | eta %s%s%s%s%s",
             m->tty ? "\r\033[K" : "", snprintf(NULL, 0, "%ld", m->total_steps), s->step,
-            m->total_steps, s->loss, val, s->grad_norm, s->lr, step_time,
+            m->total_steps, s->loss, sets, val, s->grad_norm, s->lr, step_time,
             s->timesteps_per_s / 1e3, 100.0 * s->mfu, eta,
             s->skipped ? " | SKIPPED (non-finite loss)" : "", m->mark[0] ? " | " : "",
             m->mark, m->tty ? "" : "\n");
@@ -179,6 +191,18 @@ dure_status_t dure_metrics_step(dure_metrics_t *m, const struct dure_step_metric
     if (s->skipped) {
         json_key(&w, "skipped");
         json_bool(&w, 1);
+    }
+    if (s->n_sets > 1) {
+        json_key(&w, "datasets");
+        json_begin_object(&w);
+        for (int d = 0; d < s->n_sets; d++) {
+            json_key(&w, s->sets[d].name);
+            json_begin_object(&w);
+            put_num(&w, "loss", s->sets[d].loss, 1);
+            put_num(&w, "baseline_loss", s->sets[d].baseline, 1);
+            json_end_object(&w);
+        }
+        json_end_object(&w);
     }
     json_end_object(&w);
     fputc('\n', m->file);

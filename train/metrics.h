@@ -7,6 +7,7 @@
  * `dure verify` can read a live run):
  *   {"step":N,"loss":..,"grad_norm":..,"lr":..,"step_s":..,
  *    "timesteps_per_s":..,"mfu":..,"data_wait_s":..,"comm_exposed_s":..}
+ * (a mixture's steps add "datasets", see struct dure_step_metrics)
  * plus {"step":N,"val_loss":..,"baseline_loss":..} after a validation pass
  * (baseline_loss: the naive forecast, repeat the last patch, on the same
  * validation windows). Losses are written
@@ -27,6 +28,14 @@
 
 #include "common/status.h"
 
+/* One dataset of a mixture in a step: the mean loss of its windows in the
+ * global batch (each over its unmasked elements) and the naive baseline on
+ * the same windows; both NAN when the batch held none of its windows. */
+struct dure_step_dataset {
+    const char *name;
+    double loss, baseline;
+};
+
 /* What one optimizer step measured; times in seconds. */
 struct dure_step_metrics {
     long step;               /* 1-based index of the step just taken */
@@ -39,6 +48,11 @@ struct dure_step_metrics {
     double data_wait_s;      /* time blocked waiting for the loader */
     double comm_exposed_s;   /* communication time not hidden behind compute */
     int skipped;             /* 1: non-finite loss, update skipped (on_nan = skip) */
+    /* A mixture (n_sets > 1): each dataset's training loss; the step's line
+     * holds "datasets": {"NAME": {"loss": L, "baseline_loss": B}, ...} and
+     * the progress line "NAME L/B" for each. NULL and 0 otherwise. */
+    const struct dure_step_dataset *sets;
+    int n_sets;
 };
 
 typedef struct dure_metrics dure_metrics_t;

@@ -350,8 +350,14 @@ static dure_status_t alloc_buffers(train_t *t)
     dure_status_t st = DURE_OK;
     size_t opt_len = optim_len(t->opt);
     /* A slot: the micro-batch losses, the squared norm, the stop signal,
-     * exact mode's norm frontier; validation: losses and baselines. */
+     * exact mode's norm frontier, a mixture's per-dataset sums of each
+     * micro-batch; validation: losses and baselines. */
     int ctl = t->accum + 2 + (t->exact ? t->norm_max : 0);
+    t->n_sets = dataio_loader_sources(t->train_ld);
+    t->sets_at = ctl;
+    if (t->n_sets > 1) {
+        ctl += 3 * t->accum * t->n_sets;
+    }
     t->slot = 2 * t->accum > ctl ? 2 * t->accum : ctl;
     size_t ctl_bytes = (size_t)t->world_size * (size_t)t->slot * sizeof(double);
     t->ctl_host = calloc(1, ctl_bytes);
@@ -692,6 +698,60 @@ static const float *micro_mask(const train_t *t, const struct dataio_batch *b, i
     return t->masked ? b->mask + (size_t)j * t->micro * t->channels : NULL;
 }
 
+/*
+ * A mixture: micro-batch j's (loss sum, baseline sum, windows) of each
+ * dataset into this rank's control slot (see train_priv.h), from the
+ * model's window losses of the forward just run and each window's naive
+ * baseline. Nothing for a single dataset.
+ */
+static dure_status_t note_sets(train_t *t, const struct dataio_batch *b, int j)
+{
+    dure_status_t st = DURE_OK;
+    if (t->n_sets <= 1) {
+        goto out;
+    }
+    struct model_config one = *model_get_config(t->model);
+    double *v = ctl_mine(t) + t->sets_at + (size_t)j * t->n_sets * 3;
+    const float *wl = model_window_losses(t->model);
+    const float *mask = micro_mask(t, b, j);
+    size_t per_window = (size_t)t->window * (size_t)t->channels;
+    one.micro_batch = 1;
+    memset(v, 0, (size_t)t->n_sets * 3 * sizeof *v);
+    for (int i = 0; i < t->micro; i++) {
+        double base = 0;
+        int d = b->source[(size_t)j * t->micro + i];
+        DURE_TRY(model_baseline_loss(&one, micro_data(t, b, j) + (size_t)i * per_window,
+                                     mask ? mask + (size_t)i * t->channels : NULL, &base));
+        v[3 * d] += wl[i];
+        v[3 * d + 1] += base;
+        v[3 * d + 2] += 1;
+    }
+out:
+    return st;
+}
+
+/* Every rank: the step's per-dataset losses from all ranks' slots, summed
+ * in global micro-batch order. */
+static void sum_sets(train_t *t)
+{
+    for (int d = 0; d < t->n_sets; d++) {
+        double loss = 0, base = 0, n = 0;
+        for (int r = 0; r < t->world_size; r++) {
+            for (int j = 0; j < t->accum; j++) {
+                const double *v = ctl_of(t, r) + t->sets_at + ((size_t)j * t->n_sets + d) * 3;
+                loss += v[0];
+                base += v[1];
+                n += v[2];
+            }
+        }
+        t->step_sets[d] = (struct dure_step_dataset){
+            .name = dataio_loader_source_name(t->train_ld, d),
+            .loss = n > 0 ? loss / n : NAN,
+            .baseline = n > 0 ? base / n : NAN,
+        };
+    }
+}
+
 /* The step's batch; DURE_FAULT_NAN poisons it here (see train.h). */
 static dure_status_t next_batch(train_t *t, long step, struct dataio_batch *b)
 {
@@ -731,6 +791,7 @@ static dure_status_t run_micro_batches(train_t *t, const struct dataio_batch *b,
             DURE_TRY(model_forward_backward(t->model, micro_data(t, b, j),
                                             micro_mask(t, b, j), &loss));
             DURE_TRY(zshard_backward_done(t->zs));
+            DURE_TRY(note_sets(t, b, j));
             mine[j] = loss;
         }
         *comm_s += zshard_take_wait_s(t->zs);
@@ -751,6 +812,7 @@ static dure_status_t run_micro_batches(train_t *t, const struct dataio_batch *b,
         model_set_grad_ready(t->model, NULL, NULL);
         DURE_TRY(st);
         mine[j] = loss;
+        DURE_TRY(note_sets(t, b, j));
         if (t->exact && !hook) {
             /* (With the hook, it ran the last micro-batch's adds.) */
             DURE_TRY(train_exact_micro(t, j, 0, t->n));
@@ -832,6 +894,7 @@ static dure_status_t decide(train_t *t, long step, struct step_decision *d, doub
         DURE_TRY(train_exact_loss(t, &loss_sum));
         DURE_TRY(train_exact_norm(t, (size_t)A + 2, &sq_sum));
     }
+    sum_sets(t);
     d->mean_scale = 1.0 / ((double)A * (double)t->world_size);
     d->loss = loss_sum * d->mean_scale;
     d->norm = sqrt(sq_sum) * d->mean_scale;
@@ -914,6 +977,8 @@ static void fill_metrics(train_t *t, const struct step_decision *d, double step_
     t->wait_seen = ls.wait_s;
     m->comm_exposed_s = comm_s;
     m->skipped = d->nonfinite;
+    m->sets = t->n_sets > 1 ? t->step_sets : NULL;
+    m->n_sets = t->n_sets > 1 ? t->n_sets : 0;
     res->stop_signal = d->stop_signal;
 }
 

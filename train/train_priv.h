@@ -33,6 +33,13 @@ struct train {
     size_t micro_elems;          /* micro * W * C floats */
     int masked;                  /* 1: datasets with different channel sets: the model
                                     takes the loader's masks (model.h: Masks) */
+    /* A mixture's per-dataset training losses (n_sets > 1): each micro-batch
+     * puts (loss sum, baseline sum, windows) of each dataset at slot
+     * offset sets_at + (j * n_sets + d) * 3 of the control exchange; every
+     * rank sums them in global micro-batch order (the same at any world
+     * size) into step_sets. */
+    int n_sets, sets_at;
+    struct dure_step_dataset step_sets[TRAIN_MAX_DATASETS];
     int zero_stage;
     device_t *dev;               /* this rank's device; owned */
 

@@ -36,15 +36,18 @@ for png in loss throughput; do
         t_fail "$png.png missing or not a PNG"
     fi
 done
-# A mixture's run: one validation curve and baseline per dataset.
+# A mixture's run: one training curve, validation points and baseline per
+# dataset (a dataset absent from a step's batch: null).
 mkdir -p "$T_TMP/mix"
-head -4 "$T_TMP/run/metrics.jsonl" > "$T_TMP/mix/metrics.jsonl"
+head -4 "$T_TMP/run/metrics.jsonl" | sed 's/}$/,"datasets":{"cnc":{"loss":0.3,"baseline_loss":0.8},"arm":{"loss":null,"baseline_loss":null}}}/' \
+    > "$T_TMP/mix/metrics.jsonl"
 for s in 2 4; do
     printf '{"step":%d,"val_loss":0.5,"baseline_loss":0.9,"datasets":{"cnc":{"val_loss":0.%d,"baseline_loss":0.8},"arm":{"val_loss":null,"baseline_loss":1}}}\n' "$s" "$s"
 done >> "$T_TMP/mix/metrics.jsonl"
 t_run "dure plot draws a mixture's run" 0 "$DURE" plot -o "$T_TMP/mixout" "$T_TMP/mix"
-t_grep "with a curve per dataset" '\(4 steps, 2 validation points; per dataset: cnc, arm\)'
+t_grep "with a curve per dataset, training and validation" \
+    '\(4 steps, 2 validation points; per dataset: cnc, arm; 4 steps with per-dataset training losses\)'
 echo '{"step":6,"val_loss":0.5,"datasets":{"lathe":{"val_loss":1,"baseline_loss":1}}}' >> "$T_TMP/mix/metrics.jsonl"
 t_run "a dataset that appears later is bad data (exit 4)" 4 "$DURE" plot -o "$T_TMP/mixout" "$T_TMP/mix"
-t_grep "naming line and dataset" "metrics.jsonl:7: dataset 'lathe' was not in the earlier validations"
+t_grep "naming line and dataset" "metrics.jsonl:7: dataset 'lathe' was not in the earlier lines"
 t_done

@@ -31,6 +31,8 @@ t_eq "a mixture of two datasets trains (exit $T_RC)" "$T_RC" 0
 [ "$T_RC" -eq 0 ] || printf '%s\n' "$T_OUT" | tail -20
 t_grep "each dataset against its naive baseline, in the progress line" \
     'validation loss [0-9.]+ \(naive baseline [0-9.]+\); cnc [0-9.]+/[0-9.]+, arm [0-9.]+/[0-9.]+'
+t_grep "each dataset's training loss against its baseline, in the progress line" \
+    'loss [0-9.]+; cnc ([0-9.]+/[0-9.]+|-), arm ([0-9.]+/[0-9.]+|-) \|'
 t_run "and validates" 0 grep -c '"val_loss"' "$R/np2/metrics.jsonl"
 last_val=$(grep '"datasets"' "$R/np2/metrics.jsonl" | tail -1)
 t_eq "and in metrics.jsonl, the mixture's loss between its datasets'" "$(printf '%s\n' "$last_val" | /usr/bin/python3 -c '
@@ -40,6 +42,19 @@ d = v["datasets"]
 lo, hi = sorted(d[k]["val_loss"] for k in ("cnc", "arm"))
 b = sorted(d[k]["baseline_loss"] for k in ("cnc", "arm"))
 print(lo < v["val_loss"] < hi and b[0] < v["baseline_loss"] < b[1])')" True
+t_eq "and in metrics.jsonl: every step's loss between its datasets' (both drawn: weight 1:3)" \
+    "$(grep '"loss":' "$R/np2/metrics.jsonl" | /usr/bin/python3 -c '
+import json, sys
+ok = n = 0
+for line in sys.stdin:
+    v = json.loads(line)
+    d = [v["datasets"][k] for k in ("cnc", "arm")]
+    if any(x["loss"] is None for x in d):
+        continue
+    n += 1
+    lo, hi = sorted(x["loss"] for x in d)
+    ok += lo - 1e-6 <= v["loss"] <= hi + 1e-6 and all(x["baseline_loss"] > 0 for x in d)
+print(n > 0 and ok == n)')" True
 run_mpi 1 mix --set run.dir="$R/np1"
 run_cmp_losses "1 and 2 ranks: the same windows, the same losses" "$R/np1" "$R/np2" 2e-5
 run_mpi 2 mix --set run.dir="$R/w1" --set data.arm.weight=1
@@ -91,5 +106,5 @@ t_grep "masked: resumed from the step-4 checkpoint" 'resuming run .* at step 4'
 run_cmp_losses "masked: exact resume, bitwise identical losses" "$R/p2" "$R/pcut" 0
 run_mpi 2 mix --set run.dir="$R/slow" --set data.arm.path="$T_TMP/slow.h5"
 t_eq "a dataset at another sample rate is refused (exit $T_RC)" "$T_RC" 4
-t_grep "naming both rates" "slow.h5' \(dataset 'arm'\) is sampled at 50 Hz but the run's rate is 100 Hz"
+t_grep "naming both rates and where the run's comes from" "slow.h5' \(dataset 'arm'\) is sampled at 50 Hz but the run's rate is 100 Hz \(that of dataset 'cnc'\): dure does not resample"
 t_done

@@ -870,7 +870,11 @@ void jobspec_help(FILE *out)
             if (i == NKEYS) {
                 fprintf(out, "  A mixture: one section per dataset, NAME of letters, digits, "
                         "'_' and '-'\n  (not together with data.path); --set "
-                        "data.NAME.key=value, [sweep] data.NAME.weight\n");
+                        "data.NAME.key=value, [sweep] data.NAME.weight.\n"
+                        "  Channels are matched by name; datasets with different "
+                        "channel sets train on the\n  union, each window masked to its "
+                        "dataset's (the loss leaves the rest out).\n  Every dataset "
+                        "must be sampled at data.sample_rate_hz (else the first's).\n");
             }
         }
         help_type(k, type, sizeof type);

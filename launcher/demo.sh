@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # launcher/demo.sh BUILD [dure run options ...] - the demo that `make demo` runs.
 #
-#   1. generate a synthetic factory dataset with `dure data gen` (robot-arm
-#      joints and torques, CNC spindle vibration, motor current, thermal drift);
-#   2. train the tiny model of jobs/demo-cpu.ini for a few hundred steps on 2
-#      ranks with mpirun on this machine, showing progress;
+#   1. generate three synthetic plants with `dure data gen`, each with its
+#      own sensor set: a factory cell (robot-arm joints and torques, CNC
+#      spindle vibration, motor current, temperatures), a robot line (the
+#      arms of two cells, no spindle) and a machine shop (the spindles of
+#      two cells, no arm), all at 100 Hz (dure does not resample);
+#   2. train the tiny model of jobs/demo-cpu.ini on their mixture (16
+#      channels in all, each window masked to its plant's 8) for a few
+#      hundred steps on 2 ranks with mpirun on this machine, showing
+#      progress with each plant's loss;
 #   3. draw the loss and throughput with `dure plot`, and check that the
 #      validation loss ends well below (at most half) the naive baseline that
 #      repeats the last patch. Exit 0 when it does.
@@ -29,14 +34,33 @@ say() { printf '\n== %s\n' "$*"; }
 mkdir -p "$OUT"
 start=$(date +%s)
 
-say "1/3 generating a synthetic factory dataset: $OUT/factory.h5"
+say "1/3 generating three synthetic plants: $OUT/factory.h5, arm.h5, mill.h5"
 "$DURE" data gen -o "$OUT/factory.h5" --episodes 64 --length 4096 --channels 8 \
     --val-fraction 0.2 --seed 1234
+"$DURE" data gen -o "$OUT/arm.h5" --profile arm --episodes 48 --length 4096 --channels 8 \
+    --sample-rate 100 --val-fraction 0.2 --seed 1235
+"$DURE" data gen -o "$OUT/mill.h5" --profile mill --episodes 48 --length 4096 --channels 8 \
+    --sample-rate 100 --val-fraction 0.2 --seed 1236
 
-say "2/3 training $JOB on 2 ranks: mpirun -np 2 dure run"
+# The demo spec with the three plants as a mixture ([data.NAME] sections
+# instead of data.path).
+MIX=$OUT/demo-mix.ini
+sed '/^path = /d' "$JOB" > "$MIX"
+cat >> "$MIX" <<INI
+
+[data.factory]
+path = $OUT/factory.h5
+
+[data.arm]
+path = $OUT/arm.h5
+
+[data.mill]
+path = $OUT/mill.h5
+INI
+
+say "2/3 training $JOB on the mixture $MIX, 2 ranks: mpirun -np 2 dure run"
 rm -rf "$OUT/run"
-mpirun -np 2 "$DURE" run "$JOB" --set data.path="$OUT/factory.h5" \
-    --set run.dir="$OUT/run" "$@"
+mpirun -np 2 "$DURE" run "$MIX" --set run.dir="$OUT/run" "$@"
 
 say "3/3 plotting: $OUT/run/loss.png, $OUT/run/throughput.png"
 "$DURE" plot "$OUT/run"

@@ -107,8 +107,9 @@ static uint32_t crc_combine(uint32_t crc1, uint32_t crc2, uint64_t len2)
     }
     /* odd: the operator for one zero bit; even: two; then square on. */
     odd[0] = CRC32C_POLY;
-    for (int n = 1, row = 1; n < 32; n++, row <<= 1) {
-        odd[n] = (uint32_t)row;
+    uint32_t row = 1;
+    for (int n = 1; n < 32; n++, row <<= 1) {
+        odd[n] = row;
     }
     gf2_square(even, odd);
     gf2_square(odd, even);

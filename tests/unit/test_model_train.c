@@ -235,6 +235,18 @@ static void test_baseline_by_hand(void **state)
     cfg.loss = MODEL_LOSS_HUBER;
     assert_int_equal(model_baseline_loss(&cfg, x, NULL, &loss), DURE_OK);
     assert_float_equal(loss, 1.0, 1e-12);
+    /* Masked: 2 windows of 2 channels (T = 3, (t, c) rows); window 0 has
+     * channel 0 only, window 1 channel 1 only. The mean of the 4 unmasked
+     * terms: window 0 (0 -> 1, 1 -> 3), window 1 (2 -> 2, 2 -> 6), mse. */
+    cfg.loss = MODEL_LOSS_MSE;
+    cfg.channels = 2;
+    cfg.micro_batch = 2;
+    const float y[12] = {0, 50, 1, 60, 3, 70, 90, 2, 80, 2, 70, 6};
+    const float mask[4] = {1, 0, 0, 1}, none[4] = {0};
+    assert_int_equal(model_baseline_loss(&cfg, y, mask, &loss), DURE_OK);
+    assert_float_equal(loss, (1.0 + 4.0 + 0.0 + 16.0) / 4.0, 1e-12);
+    assert_int_equal(model_baseline_loss(&cfg, y, none, &loss), DURE_OK);
+    assert_float_equal(loss, 0.0, 0.0);
 }
 
 static void test_summary_and_memory(void **state)

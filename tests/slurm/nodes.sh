@@ -210,35 +210,9 @@ ClusterName=dure$TAG
 SlurmctldHost=$CTL_NAME($NET.2)
 SlurmctldPort=6817
 SlurmdPort=6818
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-CredType=cred/munge
-AuthInfo=socket=$DIR/munge/munge.socket,cred_expire=10
-StateSaveLocation=$DIR/state
-SlurmdSpoolDir=$DIR/spool/%n
-SlurmctldPidFile=$DIR/run/slurmctld.pid
-SlurmdPidFile=$DIR/run/slurmd.%n.pid
-SlurmdLogFile=$DIR/log/slurmd.%n.log
-SlurmctldDebug=info
-SlurmdDebug=info
-TmpFS=$DIR/tmp/%n
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_CPU
-MpiDefault=pmix
-JobCompType=jobcomp/filetxt
-JobCompLoc=$DIR/jobcomp.log
-DependencyParameters=kill_invalid_depend
-MinJobAge=4
-SchedulerParameters=batch_sched_delay=0,sched_interval=1
-FirstJobId=$(( (RANDOM % 30000 + 1) * 1000 ))
-KillWait=2
-ReturnToService=2
-MailProg=/bin/true
-SlurmdParameters=config_overrides
 EOF
+    conf_common "$DIR/spool/%n" "$DIR/run/slurmd.%n.pid" "$DIR/log/slurmd.%n.log" "$DIR/tmp/%n" \
+        >> "$DIR/etc/slurm.conf"
     for ((i = 1; i <= NODES; i++)); do
         echo "NodeName=$TAG-n$i NodeAddr=$(node_addr "$i") CPUs=$CPUS Boards=1 SocketsPerBoard=1 CoresPerSocket=$CPUS ThreadsPerCore=1 RealMemory=$mem State=UNKNOWN"
     done >> "$DIR/etc/slurm.conf"

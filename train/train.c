@@ -314,7 +314,7 @@ out:
 
 /* Stages 2-3 outside exact mode: the model is lent its gradients, which
  * zshard reduces unit by unit (no bucketer). */
-static int grads_lent(const train_t *t) { return t->zs && zshard_grads(t->zs); }
+static int grads_lent(const train_t *t) { return t->zs && zshard_lends_grads(t->zs); }
 
 /* The model, its parameters and gradients in the communicator's memory (so
  * the exchange reads them in place: on one node an MPI-3 shared window),

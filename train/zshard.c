@@ -301,6 +301,8 @@ float *zshard_params(zshard_t *z) { return z->params; }
 
 float *zshard_grads(zshard_t *z) { return z->grads; }
 
+int zshard_lends_grads(const zshard_t *z) { return z->lend_grads; }
+
 void zshard_micro_batch(zshard_t *z, int first) { z->first = first; }
 
 dure_status_t zshard_backward_done(zshard_t *z)

@@ -80,6 +80,9 @@ dure_status_t zshard_attach(zshard_t *z, model_t *m);
 float *zshard_params(zshard_t *z);
 float *zshard_grads(zshard_t *z);
 
+/* 1 when the model is lent its gradients (lend_grads at zshard_create). */
+int zshard_lends_grads(const zshard_t *z);
+
 /* Before each micro-batch's forward_backward: first != 0 makes its
  * gradients replace `grads` instead of adding to them. */
 void zshard_micro_batch(zshard_t *z, int first);

@@ -5,7 +5,6 @@
  * on dure's choice; with it, dure in place beside MPI's native collective
  * in place (and a single-core memcpy), interleaved in the same repetitions.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <mpi.h>
@@ -16,6 +15,7 @@
 #include "collectives/bench.h"
 #include "common/mpi_check.h"
 #include "common/topo.h"
+#include "launcher/cliopt.h"
 #include "launcher/commands.h"
 #include "launcher/exitcodes.h"
 #include "launcher/watchdog_hook.h"
@@ -78,41 +78,6 @@ void cmd_bench_usage(FILE *out)
             DURE_EXIT_WATCHDOG, DURE_EXIT_WATCHDOG);
 }
 
-static int parse_int_opt(const char *name, const char *s, long lo, long hi, int *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || !*s || *end || v < lo || v > hi) {
-        fprintf(stderr, "dure bench: %s '%s' is not an integer in [%ld, %ld]\n", name, s, lo, hi);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
-static int parse_double_opt(const char *name, const char *s, double lo, double *out)
-{
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || !*s || *end || !(v >= lo) || !isfinite(v)) {
-        fprintf(stderr, "dure bench: %s '%s' is not a number >= %g\n", name, s, lo);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int parse_size_opt(const char *name, const char *s, size_t *out)
-{
-    if (comm_parse_bytes(s, out) != 0) {
-        fprintf(stderr, "dure bench: %s '%s' is not a size (bytes, or with K, M, G)\n", name, s);
-        return -1;
-    }
-    return 0;
-}
-
 /* 0 on success, else the exit code (usage printed). */
 static int parse_opts(int argc, char **argv, struct bench_opts *o)
 {
@@ -153,15 +118,15 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
     dure_log_set_quiet(1);
     while (!bad && (opt = getopt_long(argc, argv, "b:e:f:i:n:w:c:o:d:r:R:", longopts, NULL)) != -1) {
         switch (opt) {
-        case 'b': bad = parse_size_opt("-b", optarg, &o->min_bytes); break;
-        case 'e': bad = parse_size_opt("-e", optarg, &o->max_bytes); break;
-        case 'f': bad = parse_double_opt("-f", optarg, 1.0, &o->step_factor); break;
-        case 'i': bad = parse_size_opt("-i", optarg, &o->step_bytes); break;
-        case 'n': bad = parse_int_opt("-n", optarg, 1, 1000000, &o->spec.iters); break;
-        case 'w': bad = parse_int_opt("-w", optarg, 0, 1000000, &o->spec.warmup); break;
-        case 'c': bad = parse_int_opt("-c", optarg, 0, 1, &o->spec.check); break;
-        case 'R': bad = parse_int_opt("-R", optarg, 1, 1000, &o->spec.reps); break;
-        case 'r': bad = parse_int_opt("-r", optarg, 0, 1 << 30, &o->spec.root); break;
+        case 'b': bad = cli_size("bench", "-b", optarg, &o->min_bytes); break;
+        case 'e': bad = cli_size("bench", "-e", optarg, &o->max_bytes); break;
+        case 'f': bad = cli_f64("bench", "-f", optarg, 1.0, INFINITY, &o->step_factor); break;
+        case 'i': bad = cli_size("bench", "-i", optarg, &o->step_bytes); break;
+        case 'n': bad = cli_int("bench", "-n", optarg, 1, 1000000, &o->spec.iters); break;
+        case 'w': bad = cli_int("bench", "-w", optarg, 0, 1000000, &o->spec.warmup); break;
+        case 'c': bad = cli_int("bench", "-c", optarg, 0, 1, &o->spec.check); break;
+        case 'R': bad = cli_int("bench", "-R", optarg, 1, 1000, &o->spec.reps); break;
+        case 'r': bad = cli_int("bench", "-r", optarg, 0, 1 << 30, &o->spec.root); break;
         case 'o':
             if (strcmp(optarg, "sum") == 0) {
                 o->spec.op = COMM_SUM;
@@ -204,11 +169,15 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
             break;
         }
         case O_DET: o->cfg.deterministic = 1; break;
-        case O_WD: bad = parse_double_opt("--watchdog", optarg, 0.0, &o->cfg.watchdog_s); break;
+        case O_WD:
+            bad = cli_f64("bench", "--watchdog", optarg, 0.0, INFINITY, &o->cfg.watchdog_s);
+            break;
         case O_CMP: o->compare = 1; break;
         case O_JSON: o->json = optarg; break;
         case O_PLOT: o->plot = optarg; break;
-        case O_MIN: bad = parse_double_opt("--min-busbw", optarg, 0.0, &o->min_busbw); break;
+        case O_MIN:
+            bad = cli_f64("bench", "--min-busbw", optarg, 0.0, INFINITY, &o->min_busbw);
+            break;
         case O_MALLOC: o->use_malloc = 1; break;
         default: bad = 1; break;
         }

@@ -1,7 +1,7 @@
 /* launcher/cmd_data.c - `dure data gen|import|inspect|stats`. */
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +11,7 @@
 #include "dataio/inspect.h"
 #include "dataio/reader.h"
 #include "dataio/stats.h"
+#include "launcher/cliopt.h"
 #include "launcher/commands.h"
 #include "launcher/exitcodes.h"
 
@@ -71,32 +72,6 @@ static int bad_usage(const char *sub, const char *msg)
     return DURE_EXIT_USAGE;
 }
 
-static int parse_i64(const char *sub, const char *opt, const char *s, int64_t *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end) {
-        fprintf(stderr, "dure data %s: %s '%s' is not an integer\n", sub, opt, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int parse_f64(const char *sub, const char *opt, const char *s, double *out)
-{
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end) {
-        fprintf(stderr, "dure data %s: %s '%s' is not a number\n", sub, opt, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 static int data_gen(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -121,16 +96,23 @@ static int data_gen(int argc, char **argv)
         int rc = 0;
         switch (opt) {
         case 'o': cfg.path = optarg; break;
-        case 'e': rc = parse_i64("gen", "--episodes", optarg, &cfg.episodes); break;
-        case 'l': rc = parse_i64("gen", "--length", optarg, &cfg.length); break;
-        case 'm': rc = parse_i64("gen", "--min-length", optarg, &cfg.min_length); break;
+        case 'e':
+            rc = cli_i64("data gen", "--episodes", optarg, INT64_MIN, INT64_MAX, &cfg.episodes);
+            break;
+        case 'l':
+            rc = cli_i64("data gen", "--length", optarg, INT64_MIN, INT64_MAX, &cfg.length);
+            break;
+        case 'm':
+            rc = cli_i64("data gen", "--min-length", optarg, INT64_MIN, INT64_MAX, &cfg.min_length);
+            break;
         case 'c':
-            rc = parse_i64("gen", "--channels", optarg, &v);
+            rc = cli_i64("data gen", "--channels", optarg, INT64_MIN, INT64_MAX, &v);
             cfg.channels = v > 0 && v <= 65536 ? (int)v : -1;
             set_channels = 1;
             break;
         case 'r':
-            rc = parse_f64("gen", "--sample-rate", optarg, &cfg.sample_rate_hz);
+            rc = cli_f64("data gen", "--sample-rate", optarg,
+                         -INFINITY, INFINITY, &cfg.sample_rate_hz);
             set_rate = 1;
             break;
         case 'p':
@@ -140,11 +122,16 @@ static int data_gen(int argc, char **argv)
             }
             break;
         case 's':
-            rc = parse_i64("gen", "--seed", optarg, &v);
+            rc = cli_i64("data gen", "--seed", optarg, INT64_MIN, INT64_MAX, &v);
             cfg.seed = (uint64_t)v;
             break;
-        case 'v': rc = parse_f64("gen", "--val-fraction", optarg, &cfg.val_fraction); break;
-        case 'k': rc = parse_i64("gen", "--chunk-rows", optarg, &cfg.chunk_rows); break;
+        case 'v':
+            rc = cli_f64("data gen", "--val-fraction", optarg,
+                         -INFINITY, INFINITY, &cfg.val_fraction);
+            break;
+        case 'k':
+            rc = cli_i64("data gen", "--chunk-rows", optarg, INT64_MIN, INT64_MAX, &cfg.chunk_rows);
+            break;
         default: cmd_data_usage(stderr); return DURE_EXIT_USAGE;
         }
         if (rc) {
@@ -213,7 +200,7 @@ static int data_inspect(int argc, char **argv)
             }
             break;
         case 'w':
-            if (parse_i64("inspect", "--window", optarg, &cfg.window) || cfg.window < 0) {
+            if (cli_i64("data inspect", "--window", optarg, 0, INT64_MAX, &cfg.window)) {
                 return DURE_EXIT_USAGE;
             }
             break;
@@ -324,15 +311,21 @@ static int data_import(int argc, char **argv)
         case 'o': cfg.path = optarg; break;
         case 'E': cfg.episode_col = optarg; break;
         case 'T': cfg.time_col = optarg; break;
-        case 'r': rc = parse_f64("import", "--sample-rate", optarg, &cfg.sample_rate_hz); break;
+        case 'r':
+            rc = cli_f64("data import", "--sample-rate", optarg,
+                         -INFINITY, INFINITY, &cfg.sample_rate_hz);
+            break;
         case 'H': rc = dataio_import_add_column(&cfg, DATAIO_COL_HASH, optarg) ? -1 : 0; break;
         case 'D': rc = dataio_import_add_column(&cfg, DATAIO_COL_DROP, optarg) ? -1 : 0; break;
         case 'M': rc = dataio_import_add_column(&cfg, DATAIO_COL_META, optarg) ? -1 : 0; break;
         case 'k': cfg.key_file = optarg; break;
         case 'u': cfg.units = optarg; break;
-        case 'v': rc = parse_f64("import", "--val-fraction", optarg, &cfg.val_fraction); break;
+        case 'v':
+            rc = cli_f64("data import", "--val-fraction", optarg,
+                         -INFINITY, INFINITY, &cfg.val_fraction);
+            break;
         case 's':
-            rc = parse_i64("import", "--seed", optarg, &v);
+            rc = cli_i64("data import", "--seed", optarg, INT64_MIN, INT64_MAX, &v);
             cfg.seed = (uint64_t)v;
             break;
         case 'S': cfg.source = optarg; break;

@@ -5,6 +5,7 @@
  * batch script (slurm/batch.sh.in); also standalone under srun or mpirun.
  */
 #include <getopt.h>
+#include <math.h>
 #include <mpi.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "common/mpi_check.h"
 #include "common/topo.h"
 #include "jobs/jobspec.h"
+#include "launcher/cliopt.h"
 #include "launcher/commands.h"
 #include "launcher/exitcodes.h"
 #include "launcher/preflight.h"
@@ -64,18 +66,6 @@ static void on_alarm(int sig)
     _exit(DURE_EXIT_WATCHDOG);
 }
 
-static int parse_seconds(const char *opt, const char *s, double *out)
-{
-    char *end = NULL;
-    double v = strtod(s, &end);
-    if (!*s || *end || !(v >= 0)) {
-        fprintf(stderr, "dure preflight: --%s '%s': expected a number >= 0\n", opt, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 static double env_gbs(const char *name)
 {
     const char *s = getenv(name);
@@ -121,10 +111,16 @@ int cmd_preflight(int argc, char **argv)
         int bad = 0;
         switch (opt) {
         case 's': sets[n_sets++] = optarg; break;
-        case 'b': bad = parse_seconds("budget", optarg, &budget); break;
-        case 'k': bad = parse_seconds("max-clock-skew", optarg, &o.max_skew_s); break;
-        case 'i': bad = parse_seconds("min-intra", optarg, &o.min_intra_gbs); break;
-        case 'e': bad = parse_seconds("min-inter", optarg, &o.min_inter_gbs); break;
+        case 'b': bad = cli_f64("preflight", "--budget", optarg, 0, INFINITY, &budget); break;
+        case 'k':
+            bad = cli_f64("preflight", "--max-clock-skew", optarg, 0, INFINITY, &o.max_skew_s);
+            break;
+        case 'i':
+            bad = cli_f64("preflight", "--min-intra", optarg, 0, INFINITY, &o.min_intra_gbs);
+            break;
+        case 'e':
+            bad = cli_f64("preflight", "--min-inter", optarg, 0, INFINITY, &o.min_inter_gbs);
+            break;
         case 'n': o.signal_test = 0; break;
         case 'x': bad_file = optarg; break;
         default: bad = -1; cmd_preflight_usage(stderr); break;

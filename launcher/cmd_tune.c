@@ -8,7 +8,6 @@
  * Runs under mpirun or srun like dure bench. Rank 0 writes every file, only
  * after the whole sweep checked out: a wrong element anywhere writes none.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -21,6 +20,7 @@
 
 #include "common/fsutil.h"
 #include "common/mpi_check.h"
+#include "launcher/cliopt.h"
 #include "launcher/commands.h"
 #include "launcher/exitcodes.h"
 #include "launcher/version.h"
@@ -110,39 +110,6 @@ static int parse_list(const char *opt, const char *s, int (*parse)(const char *)
     return 0;
 }
 
-static int parse_num(const char *opt, const char *s, double lo, double hi, double *v)
-{
-    char *end = NULL;
-    errno = 0;
-    double x = strtod(s, &end);
-    if (errno || !*s || *end || !(x >= lo && x <= hi)) {
-        fprintf(stderr, "dure tune: %s '%s' is not a number in [%g, %g]\n", opt, s, lo, hi);
-        return -1;
-    }
-    *v = x;
-    return 0;
-}
-
-static int parse_int(const char *opt, const char *s, int lo, int hi, int *v)
-{
-    double x = 0;
-    if (parse_num(opt, s, lo, hi, &x) != 0 || x != floor(x)) {
-        fprintf(stderr, "dure tune: %s '%s' is not an integer in [%d, %d]\n", opt, s, lo, hi);
-        return -1;
-    }
-    *v = (int)x;
-    return 0;
-}
-
-static int parse_size(const char *opt, const char *s, size_t *v)
-{
-    if (comm_parse_bytes(s, v) != 0 || *v == 0) {
-        fprintf(stderr, "dure tune: %s '%s' is not a size (bytes, or with K, M, G)\n", opt, s);
-        return -1;
-    }
-    return 0;
-}
-
 /* 0 on success, else the exit code (usage printed). */
 static int parse_opts(int argc, char **argv, struct tune_opts *o)
 {
@@ -191,27 +158,27 @@ static int parse_opts(int argc, char **argv, struct tune_opts *o)
         switch (opt) {
         case 'o': o->out = optarg; break;
         case 'b':
-            bad = parse_size("-b", optarg, &c->opts.min_bytes);
+            bad = cli_size("tune", "-b", optarg, &c->opts.min_bytes);
             o->sizes_given = 1;
             break;
         case 'e':
-            bad = parse_size("-e", optarg, &c->opts.max_bytes);
+            bad = cli_size("tune", "-e", optarg, &c->opts.max_bytes);
             o->sizes_given = 1;
             break;
         case 'f':
-            bad = parse_num("-f", optarg, 1.01, 1024, &c->opts.factor);
+            bad = cli_f64("tune", "-f", optarg, 1.01, 1024, &c->opts.factor);
             o->sizes_given = 1;
             break;
         case 'n':
-            bad = parse_int("-n", optarg, 1, 1000000, &c->opts.iters);
+            bad = cli_int("tune", "-n", optarg, 1, 1000000, &c->opts.iters);
             o->timing_given = 1;
             break;
         case 'w':
-            bad = parse_int("-w", optarg, 0, 1000000, &c->opts.warmup);
+            bad = cli_int("tune", "-w", optarg, 0, 1000000, &c->opts.warmup);
             o->timing_given = 1;
             break;
         case 'R':
-            bad = parse_int("-R", optarg, 1, 1000, &c->opts.reps);
+            bad = cli_int("tune", "-R", optarg, 1, 1000, &c->opts.reps);
             o->timing_given = 1;
             break;
         case O_COLLS:
@@ -229,10 +196,12 @@ static int parse_opts(int argc, char **argv, struct tune_opts *o)
             }
             break;
         case O_TOL:
-            bad = parse_num("--tolerance", optarg, 0.1, 1000, &pct);
+            bad = cli_f64("tune", "--tolerance", optarg, 0.1, 1000, &pct);
             c->opts.tolerance = pct / 100;
             break;
-        case O_GAIN: bad = parse_num("--min-gain", optarg, 1.0, 1000, &c->opts.min_gain); break;
+        case O_GAIN:
+            bad = cli_f64("tune", "--min-gain", optarg, 1.0, 1000, &c->opts.min_gain);
+            break;
         case O_PROFILE:
             o->profile = optarg;
             if (!*optarg || strpbrk(optarg, "[]= \t\n")) {
@@ -241,18 +210,18 @@ static int parse_opts(int argc, char **argv, struct tune_opts *o)
             }
             break;
         case O_LINK:
-            bad = parse_size("--link-bytes", optarg, &c->link_bytes);
+            bad = cli_size("tune", "--link-bytes", optarg, &c->link_bytes);
             if (!bad && c->link_bytes > (1u << 30)) {
                 fprintf(stderr, "dure tune: --link-bytes '%s' is above 1G\n", optarg);
                 bad = 1;
             }
             break;
         case O_NOPLOT: o->plot = 0; break;
-        case O_WD: bad = parse_num("--watchdog", optarg, 0, 1e9, &c->comm.watchdog_s); break;
+        case O_WD: bad = cli_f64("tune", "--watchdog", optarg, 0, 1e9, &c->comm.watchdog_s); break;
         case O_VERIFY: o->verify = optarg; break;
         case O_BASE: o->baseline = optarg; break;
         case O_THR:
-            bad = parse_num("--threshold", optarg, 0.1, 99, &pct);
+            bad = cli_f64("tune", "--threshold", optarg, 0.1, 99, &pct);
             o->threshold = pct / 100;
             break;
         default: bad = 1; break;

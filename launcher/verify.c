@@ -24,6 +24,7 @@ static const char *const ignored_fields[] = {
     "resumed_from.step",
     "world.hosts[*].name",
     "jobspec.run.name",
+    "jobspec.slurm.job_name",       /* a label, from run.name unless set */
     "jobspec.run.dir",
     "jobspec.checkpoint.dir",
     /* Covers run.dir too; every job-spec field is compared one by one. */

@@ -44,10 +44,15 @@ struct best_line {
     double alpha, beta, err;
 };
 
-static void consider(const struct tune_point *p, int n, double alpha, double beta,
+/* A candidate line: beta >= 0, and alpha >= 0 unless free_alpha, when the
+ * line need only be positive from the piece's first size x0 on (p[0]). */
+static void consider(const struct tune_point *p, int n, int free_alpha, double alpha, double beta,
                      struct best_line *b)
 {
-    if (!(alpha >= 0) || !(beta >= 0) || !isfinite(alpha) || !isfinite(beta)) {
+    if (!(beta >= 0) || !isfinite(alpha) || !isfinite(beta)) {
+        return;
+    }
+    if (!(alpha >= 0) && !(free_alpha && alpha + beta * p[0].bytes > 0)) {
         return;
     }
     double e = worst_error(p, n, alpha, beta);
@@ -59,6 +64,9 @@ static void consider(const struct tune_point *p, int n, double alpha, double bet
 }
 
 /*
+ * The minimax line of p[0..n) (see tune_fit_line), alpha free to be negative
+ * when free_alpha (a piece above the first: its line applies from p[0] on,
+ * p sorted by bytes, so a line positive at p[0] is positive on the piece).
  * Minimax in scaled units (bytes / xs, seconds / ts, which leave relative
  * errors unchanged). The functions 1/t and x/t form a Haar system on
  * distinct sizes, so the unconstrained optimum equioscillates on three
@@ -66,8 +74,8 @@ static void consider(const struct tune_point *p, int n, double alpha, double bet
  * on the boundary alpha = 0 or beta = 0 is a one-parameter minimax, exact in
  * closed form. Each candidate is scored by its true worst error.
  */
-dure_status_t tune_fit_line(const struct tune_point *p, int n, double *alpha, double *beta,
-                            double *err)
+static dure_status_t fit_line(const struct tune_point *p, int n, int free_alpha, double *alpha,
+                              double *beta, double *err)
 {
     dure_status_t st = DURE_OK;
     struct tune_point *q = NULL;
@@ -97,13 +105,13 @@ dure_status_t tune_fit_line(const struct tune_point *p, int n, double *alpha, do
         umin = fmin(umin, 1.0 / q[i].sec);
         umax = fmax(umax, 1.0 / q[i].sec);
     }
-    consider(q, n, 2.0 / (umin + umax), 0, &b);           /* beta = 0 */
+    consider(q, n, free_alpha, 2.0 / (umin + umax), 0, &b);           /* beta = 0 */
     if (rmax > 0) {
-        consider(q, n, 0, 2.0 / (rmin + rmax), &b);       /* alpha = 0 */
+        consider(q, n, free_alpha, 0, 2.0 / (rmin + rmax), &b);       /* alpha = 0 */
     }
     if (n == 2 && q[1].bytes != q[0].bytes) {               /* the line through both */
         double beta2 = (q[1].sec - q[0].sec) / (q[1].bytes - q[0].bytes);
-        consider(q, n, q[0].sec - beta2 * q[0].bytes, beta2, &b);
+        consider(q, n, free_alpha, q[0].sec - beta2 * q[0].bytes, beta2, &b);
     }
     for (int i = 0; i < n; i++) {
         for (int j = i + 1; j < n; j++) {
@@ -119,18 +127,25 @@ dure_status_t tune_fit_line(const struct tune_point *p, int n, double *alpha, do
                     m[row][2] = row == 1 ? 1 : -1;
                 }
                 if (solve3(m, r, z)) {
-                    consider(q, n, z[0], z[1], &b);
+                    consider(q, n, free_alpha, z[0], z[1], &b);
                 }
             }
         }
     }
-    DURE_CHECK(isfinite(b.err), DURE_ERR_INTERNAL, "fit: no line with alpha, beta >= 0");
+    DURE_CHECK(isfinite(b.err), DURE_ERR_INTERNAL, "fit: no line with %s",
+               free_alpha ? "beta >= 0" : "alpha, beta >= 0");
     *alpha = b.alpha * ts;
     *beta = b.beta * ts / xs;
     *err = b.err;
 out:
     free(q);
     return st;
+}
+
+dure_status_t tune_fit_line(const struct tune_point *p, int n, double *alpha, double *beta,
+                            double *err)
+{
+    return fit_line(p, n, 0, alpha, beta, err);
 }
 
 dure_status_t tune_fit_points(const struct tune_point *p, int n, double tol, struct tune_fit *out)
@@ -158,7 +173,7 @@ dure_status_t tune_fit_points(const struct tune_point *p, int n, double tol, str
     for (int i = 0; i < n; i++) {
         for (int j = i; j < n; j++) {
             struct best_line *b = &seg[i * n + j];
-            DURE_TRY(tune_fit_line(p + i, j - i + 1, &b->alpha, &b->beta, &b->err));
+            DURE_TRY(fit_line(p + i, j - i + 1, i > 0, &b->alpha, &b->beta, &b->err));
         }
     }
     /* cost[k][j]: the lowest worst error covering points 0..j with k pieces */

@@ -24,10 +24,14 @@ struct tune_point {
 };
 
 /* One line of a model. It covers measured sizes [lo, hi]; prediction uses
- * it from lo (from 0 for the first piece) up to the next piece's lo. */
+ * it from lo (from 0 for the first piece) up to the next piece's lo. Above
+ * the first piece alpha may be negative: it is where the piece's line meets
+ * zero bytes, outside the sizes it applies to (beyond a cache or protocol
+ * knee, time grows faster than the small sizes' line; alpha >= 0 there would
+ * force a 2-size piece like 4 MiB -> 16 MiB at 10x the time to miss both). */
 struct tune_piece {
     double lo, hi;           /* bytes: first and last measured size it fits */
-    double alpha;            /* s */
+    double alpha;            /* s; >= 0 in the first piece, alpha + beta lo > 0 in any */
     double beta;             /* s/byte */
 };
 
@@ -49,7 +53,8 @@ dure_status_t tune_fit_line(const struct tune_point *p, int n, double *alpha, do
 /*
  * Fit p[0..n) (sorted by bytes, ascending, distinct) with the fewest pieces
  * whose worst relative error is at most tol (0.15 = 15%); among as many
- * pieces, the lowest worst error. Every piece spans at least two sizes, so
+ * pieces, the lowest worst error. The first piece is a tune_fit_line line;
+ * the others have beta >= 0 and alpha free (see struct tune_piece). Every piece spans at least two sizes, so
  * at most n/2 pieces (and TUNE_PIECES_MAX). When no fit meets tol, the best
  * one is returned with worst_err > tol: the caller says so.
  * DURE_ERR_ARG for unsorted or non-positive input, or n < 1.

@@ -196,7 +196,7 @@ static void put_series(struct json_writer *w, const struct tune_series *s, doubl
         json_key(w, "beta_s_per_byte");
         json_double(w, p->beta);
         json_key(w, "alpha_per_hop_s");
-        if (s->hops > 0) {
+        if (s->hops > 0 && p->alpha >= 0) {
             json_double(w, p->alpha / s->hops);
         } else {
             json_null(w);

@@ -12,6 +12,7 @@ fake_make() {
     cat > "$fake/make" <<SH
 #!/usr/bin/env bash
 echo "make \$*\${DURE_TEST_SKIP:+ (skip \$DURE_TEST_SKIP)}" >> "$T_TMP/calls"
+[ "\${1#-j}" = "\$1" ] || shift   # parallel compiles: -jN first
 case "\$1" in
 test) printf '%b' '$1'; exit $2 ;;
 check) printf '%b' '$3'; exit $4 ;;
@@ -28,7 +29,8 @@ t_eq "the last line sums both suites" "$(printf '%s\n' "$T_OUT" | tail -1)" \
     "1570 passed, 0 failed, 2 skipped"
 t_eq "it ran make test, then the CPU-only check in build-cpu without the build-independent scripts" \
     "$(cat "$T_TMP/calls")" \
-    "$(printf 'make test\nmake check USE_CUDA=no BUILD=build-cpu (skip tests/(multinode|fuzz|slurm)/|tests/mpi/.*\\.sh$)')"
+    "$(printf 'make test\nmake -j%s check USE_CUDA=no BUILD=build-cpu (skip %s)' "$(nproc)" \
+        'tests/(multinode|fuzz|slurm)/|tests/mpi/.*\.sh$|tests/cli/test_(ckpt|ckpt_verify|data|data_layouts|plot|shellcheck|ci_run)\.sh$')"
 
 fake_make '790 passed, 0 failed\n' 0 '779 passed, 1 failed\n' 1
 t_run "a failure in the CPU-only suite fails the run" 1 env -u DURE_TEST_SKIP PATH="$fake:$PATH" bash "$T_ROOT/.ci/run"

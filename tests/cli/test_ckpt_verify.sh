@@ -84,11 +84,13 @@ p = sys.argv[1]
 m = json.load(open(p))
 m['jobspec']['optim.lr'] = '0.001'
 m['world']['hosts'][0]['name'] = 'elsewhere'
+m['jobspec']['slurm.job_name'] = 'another-label'
 json.dump(m, open(p, 'w'), indent=2)
 PYEOF
 t_run "a manifest difference alone (exit 9)" 9 "$DURE" verify "$T_TMP/a" "$T_TMP/b"
 t_grep "the field and both values" '^  jobspec.optim.lr: "0.0003" vs "0.001"'
 t_grep "host names are ignored" 'ignored, differ by design: .*world.hosts\[0\].name'
+t_grep "and Slurm job names (a label, like run.name)" 'ignored, differ by design: .*jobspec.slurm.job_name'
 t_grep "verdict" '^verdict: bitwise identical numbers, but 1 manifest field differs$'
 
 # Exact mode: with the same contract in both manifests, how the work was

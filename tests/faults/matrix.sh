@@ -56,6 +56,18 @@ mpirun -np 2 "$DURE" run "$T_TMP/plain.ini" "${FL_SETS[@]}" --set "run.steps=$ST
     { tail -20 plain.log; echo "faults: the uninterrupted run failed" >&2; exit 1; }
 REF_LOSS=$(fl_last_loss runs/plain)
 
+# ref_exact: the uninterrupted run in exact mode (runs/exact-plain), made
+# on first use, for the rows with REF=exact: their final state must match it
+# bit for bit by `dure verify` (metrics and checkpointed state), whatever
+# world sizes the faulty run went through.
+ref_exact() { # [--set KEY=VALUE...]: the row's own, so that the two job specs match
+    [ -e "$T_TMP/runs/exact-plain/FINISHED" ] && return 0
+    echo "=== the uninterrupted run in exact mode (mpirun -np 2)"
+    run_job exact-plain
+    mpirun -np 2 "$DURE" run "$T_TMP/exact-plain.ini" "${FL_SETS[@]}" --set "run.steps=$STEPS" "$@" \
+        > exact-plain.log 2>&1
+}
+
 # node_rank_pid NODE: the PID of the dure rank running in NODE.
 node_rank_pid() {
     local p
@@ -84,14 +96,16 @@ ROWS=()
 # row NAME DETECTED EXIT_S RESUME_S LOST RESUMED_AT FINAL
 row() { ROWS+=("| $1 | $2 | $3 | $4 | $5 | $6 | $7 |"); echo "=== $1: | $2 | $3 | $4 | $5 | $6 | $7 |"; }
 
-# [AT=setup] [PRE=F] [RECOVER=F] scenario NAME INJECT [--set KEY=VALUE...]:
+# [AT=setup] [PRE=F] [RECOVER=F] [REF=exact] scenario NAME INJECT [--set KEY=VALUE...]:
 # submit a job, run INJECT (a function given the job id, the run directory
 # and the job's two nodes) once it passes step 300 (AT=setup: once dure run
 # has printed its job spec, before the first step), and measure. INJECT
 # sets DETECTED, NODE_FAULT (the node to reboot afterwards, if any) and
 # EXITS (0: the job is not expected to stop). PRE RUN_DIR runs before the
 # submission, RECOVER RUN_DIR once the ranks have exited (what an operator
-# would do: free space and submit again).
+# would do: free space and submit again). REF=exact: compare the final state
+# with the exact-mode reference (ref_exact) instead of the final loss with
+# the deterministic one.
 scenario() {
     local name=$1 inject=$2 job R t0 t_exit='' t_resume='' fault_step ckpt_at resume_at lost final rec
     local -a nodes
@@ -111,6 +125,9 @@ scenario() {
         row "$name" "never reached step 300" - - - - -; scancel "$job"; return
     fi
     mapfile -t nodes < <(fl_job_nodes "$job")
+    if [ "${#nodes[@]}" -lt 2 ]; then
+        row "$name" "the job ended before the fault" - - - - -; return
+    fi
     DETECTED=- NODE_FAULT='' EXITS=1
     t0=$(fl_now)
     "$inject" "$job" "$R" "${nodes[@]}"
@@ -151,6 +168,11 @@ scenario() {
         lost=- resume_at="did not resume"
     fi
     if [ ! -e "$R/FINISHED" ]; then final="not finished ($(jobcomp_last "$job" JobState))"
+    elif [ "${REF:-}" = exact ]; then
+        if ! ref_exact "$@"; then final="no exact-mode reference (see exact-plain.log)"
+        elif "$DURE" verify "$T_TMP/runs/exact-plain" "$R" > "$name.verify" 2>&1; then
+            final="same, bit for bit (dure verify: IDENTICAL)"
+        else final="differs (dure verify exit $?: $(tail -n 1 "$name.verify"))"; fi
     elif [ "$(fl_last_loss "$R")" = "$REF_LOSS" ]; then final="same, bit for bit"
     else final="differs by $(awk -v a="$(fl_last_loss "$R")" -v b="$REF_LOSS" \
         'BEGIN { d = (a - b) / b; printf "%.1e", d < 0 ? -d : d }') (relative)"; fi
@@ -161,6 +183,7 @@ scenario() {
     row "$name" "$DETECTED" "$t_exit" "$t_resume" "$lost" "$resume_at" "$final"
     mkdir -p "$LOGS/$name" && cp "$R"/*.out "$R/metrics.jsonl" "$LOGS/$name/" 2>/dev/null
     cp -r "$R/failures" "$LOGS/$name/" 2>/dev/null
+    cp "$name.verify" "$LOGS/$name/" 2>/dev/null
 }
 
 # The faults: each gets (JOB RUN_DIR NODE1 NODE2); the job's rank 1 runs on NODE2.
@@ -267,6 +290,10 @@ PRE=disk_mount RECOVER=disk_free scenario disk-full disk_fill
 disk_unmount "$T_TMP/runs/disk-full"
 AT=setup scenario sigusr2-setup usr2_setup
 scenario fewer-nodes node_kill --set run.elastic=true --set slurm.min_nodes=1
+# Exact mode steps faster (0.3 ms here): more steps, or the job ends before the fault.
+EXACT_STEPS=6000
+REF=exact scenario fewer-nodes-exact node_kill --set run.elastic=true --set slurm.min_nodes=1 \
+    --set run.exact=true --set run.steps=$EXACT_STEPS
 
 # FAULTS_LONG_S=S (opt-in): a run of about S seconds (600 for the issue's
 # target) with the second node killed half way. Effective training time =
@@ -295,6 +322,9 @@ long_run() {
     job=$(first_job_id)
     wait_for $((secs * 2)) fl_reached "$R" $((steps / 2)) || { echo "long-run: no progress"; scancel "$job"; return; }
     mapfile -t nodes < <(fl_job_nodes "$job")
+    if [ "${#nodes[@]}" -lt 2 ]; then
+        row "$name" "the job ended before the fault" - - - - -; return
+    fi
     victim=${nodes[1]}
     bash "$MN_CLUSTER" kill "$CL" "$victim" > /dev/null
     wait_for 150 test -e "$R/manifest.launch-1.json"

@@ -21,17 +21,6 @@
 #include "collectives/comm.h"
 #include "tests/fuzz/support.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    fuzz_init();
-    return 0;
-}
-
 static int same_table(const struct comm_algo_table *a, const struct comm_algo_table *b)
 {
     if (a->n != b->n) {

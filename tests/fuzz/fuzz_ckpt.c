@@ -26,17 +26,6 @@
 
 #define READ_MAX 256
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    fuzz_init();
-    return 0;
-}
-
 enum sidecar { SIDE_NONE, SIDE_TRUE, SIDE_WRONG, SIDE_OTHER_NAME };
 
 static void write_sidecar(enum sidecar mode, const uint8_t *file, size_t size)

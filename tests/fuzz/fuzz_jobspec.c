@@ -23,17 +23,6 @@
 #define MAX_SETS 4
 #define MAX_TASKS 4
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    fuzz_init();
-    return 0;
-}
-
 /* spec dumped, loaded again, dumped again: both dumps and hashes equal. */
 static void check_round_trip(const struct dure_jobspec *spec, const char *what)
 {

@@ -25,17 +25,6 @@
 #include "common/json.h"
 #include "tests/fuzz/support.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    fuzz_init();
-    return 0;
-}
-
 static void check_tree(const struct json_value *v, int in_object)
 {
     FUZZ_ASSERT(in_object == (v->key != NULL), "a %s has %s key",

@@ -22,17 +22,6 @@
 
 #define MAX_LOADS 4
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    fuzz_init();
-    return 0;
-}
-
 static int env_name(const char *n)
 {
     if (!(isalpha((unsigned char)n[0]) || n[0] == '_')) {

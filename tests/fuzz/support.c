@@ -40,8 +40,10 @@ void fuzz_fail(const char *fmt, ...)
     abort();
 }
 
-void fuzz_init(void)
+int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+    (void)argc;
+    (void)argv;
     /* Memory-backed when it can be: the code under test fsyncs its outputs,
      * which costs a disk flush per input elsewhere. */
     const char *base = getenv("TMPDIR");
@@ -56,6 +58,7 @@ void fuzz_init(void)
         abort();
     }
     atexit(remove_dir);
+    return 0;
 }
 
 const char *fuzz_dir(void) { return tmp_dir; }

@@ -3,9 +3,10 @@
  * a private temporary directory, inputs written to files there, and the
  * checks that turn a broken property into a crash libFuzzer reports.
  *
- * A harness calls fuzz_init() from LLVMFuzzerInitialize (logging silenced,
- * HDF5's error stack printing off, the directory created and removed at
- * exit), then per input: fuzz_error_reset(), the call under test, and
+ * support.c defines LLVMFuzzerInitialize for every harness (logging
+ * silenced, HDF5's error stack printing off, the directory created and
+ * removed at exit); a harness defines LLVMFuzzerTestOneInput, which per
+ * input calls fuzz_error_reset(), the call under test, and
  * fuzz_expect_error() on its status. Leaks are found by libFuzzer's own
  * LeakSanitizer check after each input.
  */
@@ -18,10 +19,12 @@
 #include "common/status.h"
 #include "dataio/reader.h"
 
-/* Silence dure's log (messages still reach dure_last_error()) and HDF5's
- * error printing; create the temporary directory ($TMPDIR, else /dev/shm,
- * else /tmp). Aborts on failure. */
-void fuzz_init(void);
+/* libFuzzer's entry points. Initialize (support.c) silences dure's log
+ * (messages still reach dure_last_error()) and HDF5's error printing, and
+ * creates the temporary directory ($TMPDIR, else /dev/shm, else /tmp);
+ * it aborts on failure. */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The temporary directory, removed at exit. */
 const char *fuzz_dir(void);

@@ -43,7 +43,10 @@ for s in d["series"]:
         assert p["wrong"] == 0 and p["time_s"] > 0 and p["busbw_gbs"] > 0
         assert abs(p["predicted_s"] / p["time_s"] - 1 - p["error"]) < 1e-9
     pieces = s["fit"]["pieces"]
-    assert 1 <= len(pieces) <= 2 and all(q["alpha_s"] >= 0 and q["beta_s_per_byte"] >= 0 for q in pieces)
+    assert 1 <= len(pieces) <= 2 and pieces[0]["alpha_s"] >= 0
+    # above the first piece alpha may be negative, the line positive from its first size
+    assert all(q["beta_s_per_byte"] >= 0 and q["alpha_s"] + q["beta_s_per_byte"] * q["min_bytes"] > 0
+               for q in pieces)
     worst = max(abs(p["error"]) for p in s["points"])
     assert abs(worst - s["fit"]["worst_error"]) < 1e-9
     assert s["fit"]["within_tolerance"] == (worst <= 0.15)

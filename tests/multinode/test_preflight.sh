@@ -123,7 +123,7 @@ t_run "a budget too short" 124 pf 2 2 --budget 2
 t_grep "names the budget" "dure preflight: the time budget of 2 s ran out"
 t_run "the links are unlimited again" 0 bash "$MN_CLUSTER" fabric "$DURE_SLURM_DIR" none
 t_run "a bad option" 2 "$DURE" preflight --budget soon "$T_ROOT/jobs/demo-cpu.ini"
-t_grep "names it" "--budget 'soon': expected a number"
+t_grep "names it" "--budget 'soon' is not a number >= 0"
 
 # The batch script: preflight first; a bad node is excluded and the job
 # requeued; on the two good nodes it passes and trains.

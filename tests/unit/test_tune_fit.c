@@ -113,8 +113,10 @@ static void test_pieces_where_one_line_cannot_fit(void **state)
 static void test_pieces_span_two_sizes(void **state)
 {
     (void)state;
-    /* one size 3x off: a one-size piece would "fit" it exactly; pieces span
-     * at least two sizes, so the fit says it cannot meet the tolerance */
+    /* the largest size 3x off (a cache knee): the top piece spans the last
+     * two sizes, and its line, steeper than the small sizes', meets zero
+     * bytes below zero seconds: a negative alpha, allowed above the first
+     * piece, where the line applies only from its first size on */
     struct tune_point p[5];
     for (int i = 0; i < 5; i++) {
         p[i].bytes = 4096.0 * pow(4, i);
@@ -122,15 +124,22 @@ static void test_pieces_span_two_sizes(void **state)
     }
     struct tune_fit f;
     assert_int_equal(tune_fit_points(p, 5, 0.15, &f), DURE_OK);
-    assert_true(f.npieces <= 2);
+    assert_int_equal(f.npieces, 2);
     for (int i = 0; i < f.npieces; i++) {
         assert_true(f.piece[i].lo < f.piece[i].hi);
+        assert_true(f.piece[i].beta >= 0);
+        assert_true(f.piece[i].alpha + f.piece[i].beta * f.piece[i].lo > 0);
     }
-    /* a line from 256K to the 3x point would need a negative latency */
-    assert_true(f.worst_err > 0.15);
-    /* with three sizes one line must do, however bad */
+    assert_true(f.piece[0].alpha >= 0);
+    assert_true(f.piece[1].lo == p[3].bytes && f.piece[1].hi == p[4].bytes);
+    assert_true(f.piece[1].alpha < 0);
+    assert_true(f.worst_err < 1e-9);
+    assert_true(fabs(tune_fit_predict(&f, p[4].bytes) / p[4].sec - 1) < 1e-9);
+    /* with three sizes one line must do, from zero bytes (alpha >= 0),
+     * however bad: a single size alone never makes a piece */
     assert_int_equal(tune_fit_points(p + 2, 3, 0.15, &f), DURE_OK);
     assert_int_equal(f.npieces, 1);
+    assert_true(f.piece[0].alpha >= 0);
     assert_true(f.worst_err > 0.15);
 }
 

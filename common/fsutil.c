@@ -103,7 +103,12 @@ out:
 
 long dure_proc_status_kb(const char *key)
 {
-    FILE *f = fopen("/proc/self/status", "r");
+    return dure_proc_file_kb("/proc/self/status", key);
+}
+
+long dure_proc_file_kb(const char *path, const char *key)
+{
+    FILE *f = fopen(path, "r");
     char line[256];
     long v = -1;
     while (f && fgets(line, sizeof line, f)) {

@@ -41,6 +41,9 @@ dure_status_t dure_input_file_stat(const char *path, const char *what, struct st
 /* The value of field `key` ("VmRSS:", "VmHWM:") of /proc/self/status, in
  * KiB; -1 when it cannot be read. */
 long dure_proc_status_kb(const char *key);
+/* The same from another "Key:   N kB" file, e.g. /proc/self/smaps_rollup
+ * (Pss_Shmem: this process's share of the shared memory it maps). */
+long dure_proc_file_kb(const char *path, const char *key);
 
 /* MemAvailable of /proc/meminfo in bytes; -1 when it cannot be read. */
 int64_t dure_mem_available(void);

@@ -25,7 +25,7 @@ dure_status_t dure_topo_gather(MPI_Comm comm, int local_rank, struct dure_topo *
     memset(&mine, 0, sizeof mine);
     DURE_MPI_TRY(MPI_Comm_size(comm, &size));
     DURE_MPI_TRY(MPI_Get_processor_name(name, &len));
-    snprintf(mine.host, sizeof mine.host, "%s", name);
+    snprintf(mine.host, sizeof mine.host, "%.*s", (int)sizeof mine.host - 1, name);
     mine.local_rank = local_rank;
     all = calloc((size_t)size, sizeof *all);
     DURE_ALLOC_TRY(all, (size_t)size * sizeof *all);

@@ -410,13 +410,20 @@ static dure_status_t report_memory(struct run_state *rs, int rank)
     struct train_mem_measured m;
     train_memory_measured(rs->train, &m);
     double grown = m.peak > m.base ? (double)(m.peak - m.base) : 0, most = 0;
+    double peers = m.shm_rss > m.shm_pss && m.shm_pss > 0 ? (double)(m.shm_rss - m.shm_pss) : 0;
+    double own[2] = {grown - peers, peers}, most_own[2] = {0, 0};
     DURE_MPI_TRY(MPI_Reduce(&grown, &most, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD));
+    DURE_MPI_TRY(MPI_Reduce(own, most_own, 2, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD));
     if (rank == 0 && m.host_is_device && m.plan > 0) {
         dure_metrics_note(rs->metrics,
                           "memory: peak per rank %.1f MiB above a %.1f MiB process baseline "
-                          "(the largest over the ranks); plan %.1f MiB (measured/plan %.3f)",
+                          "(the largest over the ranks); plan %.1f MiB (measured/plan %.3f); "
+                          "without the peers' shares of the node's shared memory %.1f MiB "
+                          "(%.1f MiB; measured/plan %.3f)",
                           most / (1 << 20), (double)m.base / (1 << 20),
-                          (double)m.plan / (1 << 20), most / (double)m.plan);
+                          (double)m.plan / (1 << 20), most / (double)m.plan,
+                          most_own[0] / (1 << 20), most_own[1] / (1 << 20),
+                          most_own[0] / (double)m.plan);
     }
 out:
     return st;

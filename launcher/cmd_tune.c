@@ -39,6 +39,8 @@ struct tune_opts {
     int families_given, plot;
     double threshold;
     int sizes_given, timing_given;   /* -b/-e/-f, -n/-w/-R on the command line */
+    int recheck;                     /* time each Open MPI change again (tune_recheck_ompi) */
+    double recheck_gain;             /* 0: the --min-gain */
 };
 
 void cmd_tune_usage(FILE *out)
@@ -73,6 +75,10 @@ void cmd_tune_usage(FILE *out)
             "      --backend auto|mpi|nccl   (default auto)\n"
             "      --tolerance PCT      worst fit error before pieces (default 15)\n"
             "      --min-gain X         leave a default only where X times faster (1.25)\n"
+            "      --recheck-gain X     keep an Open MPI change only where it is X times faster\n"
+            "                           again when timed against the default, interleaved\n"
+            "                           (default: the --min-gain)\n"
+            "      --no-recheck         write the Open MPI rules from the sweep's timings alone\n"
             "      --profile-name NAME  section name in profile.ini (default tuned)\n"
             "      --link-bytes SIZE    node-pair ping-pong message (default 4M)\n"
             "      --no-plot            do not draw tune.png\n"
@@ -114,7 +120,7 @@ static int parse_list(const char *opt, const char *s, int (*parse)(const char *)
 static int parse_opts(int argc, char **argv, struct tune_opts *o)
 {
     enum { O_COLLS = 256, O_FAMS, O_BACKEND, O_TOL, O_GAIN, O_PROFILE, O_LINK, O_NOPLOT, O_WD,
-           O_VERIFY, O_BASE, O_THR };
+           O_VERIFY, O_BASE, O_THR, O_RECHECK_GAIN, O_NO_RECHECK };
     static const struct option longopts[] = {
         {"out", required_argument, NULL, 'o'},
         {"minbytes", required_argument, NULL, 'b'},
@@ -135,6 +141,8 @@ static int parse_opts(int argc, char **argv, struct tune_opts *o)
         {"verify", required_argument, NULL, O_VERIFY},
         {"baseline", required_argument, NULL, O_BASE},
         {"threshold", required_argument, NULL, O_THR},
+        {"recheck-gain", required_argument, NULL, O_RECHECK_GAIN},
+        {"no-recheck", no_argument, NULL, O_NO_RECHECK},
         {NULL, 0, NULL, 0},
     };
     struct tune_sweep_cfg *c = &o->cfg;
@@ -152,6 +160,7 @@ static int parse_opts(int argc, char **argv, struct tune_opts *o)
     o->profile = "tuned";
     o->plot = 1;
     o->threshold = 0.2;
+    o->recheck = 1;
 
     dure_log_set_quiet(1);
     while (!bad && (opt = getopt_long(argc, argv, "o:b:e:f:n:w:R:", longopts, NULL)) != -1) {
@@ -217,6 +226,10 @@ static int parse_opts(int argc, char **argv, struct tune_opts *o)
             }
             break;
         case O_NOPLOT: o->plot = 0; break;
+        case O_RECHECK_GAIN:
+            bad = cli_f64("tune", "--recheck-gain", optarg, 1.0, 1000, &o->recheck_gain);
+            break;
+        case O_NO_RECHECK: o->recheck = 0; break;
         case O_WD: bad = cli_f64("tune", "--watchdog", optarg, 0, 1e9, &c->comm.watchdog_s); break;
         case O_VERIFY: o->verify = optarg; break;
         case O_BASE: o->baseline = optarg; break;
@@ -552,6 +565,11 @@ int cmd_tune(int argc, char **argv)
             fflush(stdout);
         }
         DURE_TRY(tune_sweep_run(cfg, &r, rank == 0 ? stdout : NULL));
+        if (o.recheck && !tune_result_first_wrong(&r, &(int){0})) {
+            DURE_TRY(tune_recheck_ompi(cfg, &r, o.recheck_gain > 0 ? o.recheck_gain
+                                                                : cfg->opts.min_gain,
+                                       rank == 0 ? stdout : NULL));
+        }
         if (rank == 0) {
             verdict[1] = finish_sweep(&o, &r, &base, &verdict[0]);
         }

@@ -1019,6 +1019,10 @@ void train_memory_measured(const train_t *t, struct train_mem_measured *m)
     m->base = t->rss_base_kb > 0 ? (uint64_t)t->rss_base_kb * 1024 : 0;
     m->peak = peak > 0 ? (uint64_t)peak * 1024 : 0;
     m->plan = t->plan_mem.total;
+    long shm = dure_proc_status_kb("RssShmem:");
+    long shm_pss = dure_proc_file_kb("/proc/self/smaps_rollup", "Pss_Shmem:");
+    m->shm_rss = shm > 0 ? (uint64_t)shm * 1024 : 0;
+    m->shm_pss = shm_pss > 0 ? (uint64_t)shm_pss * 1024 : 0;
     m->host_is_device = strcmp(device_kind(t->dev), "cpu") == 0;
 }
 

@@ -140,6 +140,10 @@ int train_exact_contract(const train_t *t, struct manifest_exact *c);
  */
 struct train_mem_measured {
     uint64_t base, peak, plan;
+    /* Shared memory this rank maps now (RssShmem: the node's communication
+     * windows, its peers' included) and its share of it (Pss_Shmem: each
+     * page divided among the ranks that map it); 0 when unknown. */
+    uint64_t shm_rss, shm_pss;
     int host_is_device;
 };
 void train_memory_measured(const train_t *t, struct train_mem_measured *m);

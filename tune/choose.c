@@ -36,13 +36,17 @@ int tune_choose(const struct tune_series *const *cands, int m, const int *deflt,
         }
     }
     for (int k = 0; k < n; k++) {
-        int best = 0;
-        for (int c = 1; c < m; c++) {
-            if (cands[c]->pt[k].sec < cands[best]->pt[k].sec) {
+        int d = deflt ? deflt[k] : -1;
+        int best = -1;
+        for (int c = 0; c < m; c++) {
+            if (c != d && cands[c]->pt[k].vetoed) {
+                continue;
+            }
+            if (best < 0 || cands[c]->pt[k].sec < cands[best]->pt[k].sec) {
                 best = c;
             }
         }
-        int d = deflt ? deflt[k] : -1;
+        best = best < 0 ? 0 : best;   /* all vetoed, no default: the first */
         int pick = best;
         if (d >= 0 && best != d && cands[d]->pt[k].sec / cands[best]->pt[k].sec < min_gain) {
             pick = d;

@@ -26,7 +26,8 @@ struct tune_segment {
 /*
  * cands[0..m): fitted series measured at the same sizes (same n and bytes).
  * deflt[k]: the default candidate at size k, or NULL for none (the fastest
- * wins). At most cands[0]->n segments are written to out; returns how many
+ * wins). A candidate vetoed at size k (pt[k].vetoed: it lost its gain when
+ * timed again, tune_recheck_ompi) is not chosen there. At most cands[0]->n segments are written to out; returns how many
  * (>= 1), or -1 when the candidates' sizes differ.
  */
 int tune_choose(const struct tune_series *const *cands, int m, const int *deflt, double min_gain,

@@ -24,7 +24,9 @@ static int partner(int me, int round, int n)
     return (2 * round - me + (n - 1)) % (n - 1);
 }
 
-/* Rank a waits 2 ms before each exchange with rank b (DURE_TUNE_SLOW_LINK=a:b). */
+/* Rank a waits 20 ms before each exchange with rank b (DURE_TUNE_SLOW_LINK=a:b):
+ * far beyond what scheduling noise does to an exchange of a few ranks on a
+ * loaded machine, so that a test finds that link and only that one. */
 static int slow_with(int me, int other)
 {
     const char *s = getenv("DURE_TUNE_SLOW_LINK");
@@ -94,7 +96,7 @@ dure_status_t tune_links_measure(MPI_Comm world, size_t bytes, int reps, struct 
             for (int k = 0; k <= reps; k++) {
                 double t0 = MPI_Wtime();
                 if (slow) {
-                    usleep(2000);
+                    usleep(20000);
                 }
                 if (me < p) {
                     DURE_MPI_TRY(MPI_Send(buf, (int)bytes, MPI_BYTE, p, 0, leaders));

@@ -227,6 +227,17 @@ static void put_series(struct json_writer *w, const struct tune_series *s, doubl
         json_double(w, pred);
         json_key(w, "error");
         json_double(w, pred / m->sec - 1.0);
+        if (m->rechecked) {
+            json_key(w, "recheck");
+            json_begin_object(w);
+            json_key(w, "time_s");
+            json_double(w, m->recheck_sec);
+            json_key(w, "default_time_s");
+            json_double(w, m->recheck_default_sec);
+            json_key(w, "vetoed");
+            json_bool(w, m->vetoed);
+            json_end_object(w);
+        }
         json_end_object(w);
     }
     json_end_array(w);

@@ -248,8 +248,10 @@ static dure_status_t sweep_group(const struct tune_sweep_cfg *cfg, const struct 
                                             tune_hops(coll, cd->family, cd->id, lv->ranks), &s));
             s->n = nsizes;
             for (int i = 0; i < nsizes; i++) {
-                s->pt[i] = (struct tune_meas){pts[i].bytes, pts[i].v[j].sec,
-                                              pts[i].v[j].busbw_gbs, pts[i].v[j].wrong};
+                s->pt[i] = (struct tune_meas){.bytes = pts[i].bytes,
+                                              .sec = pts[i].v[j].sec,
+                                              .busbw = pts[i].v[j].busbw_gbs,
+                                              .wrong = pts[i].v[j].wrong};
             }
         }
         for (int j = 0; j < nv; j++) {

@@ -42,6 +42,11 @@ struct tune_meas {
     double sec;                /* median time per operation */
     double busbw;              /* GB/s, nccl-tests' bus bandwidth */
     long wrong;                /* elements wrong, summed over ranks */
+    /* The recheck (tune_recheck_ompi): this algorithm at this size was
+     * timed again against the default, interleaved; vetoed when it was not
+     * min_gain faster there, and then never chosen at this size. */
+    int rechecked, vetoed;
+    double recheck_sec, recheck_default_sec;
 };
 
 struct tune_series {

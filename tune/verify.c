@@ -9,6 +9,7 @@
 #include "collectives/bench.h"
 #include "common/json.h"
 #include "common/mpi_check.h"
+#include "tune/choose.h"
 #include "tune/nccl_conf.h"
 #include "tune/ompi_rules.h"
 
@@ -306,6 +307,100 @@ static dure_status_t verify_nccl(const struct tune_sweep_cfg *cfg, const char *d
 out:
     cache_free(&cache);
     free(conf);
+    return st;
+}
+
+/*
+ * One round of the recheck: every size of the job's level where the
+ * rules r implies leave Open MPI's default for an algorithm not timed again
+ * there yet is timed against the default, interleaved; the algorithm is
+ * vetoed at that size unless it was `gain` times faster. *timed: how many.
+ */
+static dure_status_t recheck_round(const struct tune_sweep_cfg *cfg, struct tune_result *r,
+                                   const struct tune_ompi_rules *rs, double gain,
+                                   struct comm_cache *caches, FILE *progress, int *timed)
+{
+    dure_status_t st = DURE_OK;
+    const enum tune_level level = tune_job_level(r);
+    *timed = 0;
+    for (int c = 0; c <= COMM_BROADCAST; c++) {
+        const struct tune_ompi_coll *oc = tune_ompi_coll_of((enum comm_coll)c);
+        struct tune_series *deflt_s = NULL;
+        comm_t *deflt = NULL, *emitted = NULL;
+        for (int i = 0; i < r->nseries; i++) {
+            struct tune_series *s = &r->s[i];
+            if (s->family == TUNE_FAMILY_OMPI && s->coll == (enum comm_coll)c &&
+                s->level == level && s->id == 0) {
+                deflt_s = s;
+            }
+        }
+        if (!deflt_s || !cfg->coll[c] || deflt_s->ranks < 2) {
+            continue;
+        }
+        for (int k = 0; k < deflt_s->n; k++) {
+            size_t bytes = deflt_s->pt[k].bytes;
+            int alg = tune_ompi_rules_pick(rs, oc->id, deflt_s->ranks, bytes);
+            struct tune_series *s = (struct tune_series *)tune_result_find(
+                r, (enum comm_coll)c, level, TUNE_FAMILY_OMPI, alg);
+            if (alg == 0 || !s || s->pt[k].rechecked) {
+                continue;
+            }
+            struct tune_verify_row row;
+            memset(&row, 0, sizeof row);
+            DURE_TRY(cache_get(&caches[c], cfg, (enum comm_coll)c, TUNE_FAMILY_OMPI, 0, &deflt));
+            DURE_TRY(cache_get(&caches[c], cfg, (enum comm_coll)c, TUNE_FAMILY_OMPI, alg,
+                               &emitted));
+            DURE_TRY(measure(cfg, (enum comm_coll)c, TUNE_FAMILY_OMPI, bytes, emitted, deflt, 1,
+                             &row));
+            struct tune_meas *m = &s->pt[k];
+            m->rechecked = 1;
+            m->recheck_sec = row.sec_emitted;
+            m->recheck_default_sec = row.sec_default;
+            m->vetoed = row.sec_default < gain * row.sec_emitted || row.wrong != 0;
+            (*timed)++;
+            if (progress) {
+                char sz[32];
+                comm_format_bytes(bytes, sz, sizeof sz);
+                fprintf(progress, "# recheck: %s ompi %s: %s %.2f us, default %.2f us: "
+                        "%.2fx, %s\n", tune_coll_name((enum comm_coll)c), sz, s->name,
+                        1e6 * row.sec_emitted, 1e6 * row.sec_default,
+                        row.sec_default / row.sec_emitted,
+                        m->vetoed ? "below the gain asked: not chosen here" : "kept");
+                fflush(progress);
+            }
+        }
+    }
+out:
+    return st;
+}
+
+dure_status_t tune_recheck_ompi(const struct tune_sweep_cfg *cfg, struct tune_result *r,
+                                double gain, FILE *progress)
+{
+    dure_status_t st = DURE_OK;
+    struct tune_ompi_rules *rs = NULL;
+    struct comm_cache caches[COMM_BROADCAST + 1];
+    int changed = 0, timed = 0;
+
+    memset(caches, 0, sizeof caches);
+    if (!cfg->family[TUNE_FAMILY_OMPI] || !cfg->ompi_usable) {
+        goto out;
+    }
+    rs = calloc(1, sizeof *rs);
+    DURE_ALLOC_TRY(rs, sizeof *rs);
+    DURE_TRY(tune_result_fit(r));
+    /* Each round times only algorithms not yet timed at a size, and a veto
+     * can only hand a size to another algorithm or back to the default:
+     * at most one round per candidate algorithm, and then no change left. */
+    do {
+        DURE_TRY(tune_choose_ompi_rules(r, rs, &changed));
+        DURE_TRY(recheck_round(cfg, r, rs, gain, caches, progress, &timed));
+    } while (timed > 0);
+out:
+    for (int c = 0; c <= COMM_BROADCAST; c++) {
+        cache_free(&caches[c]);
+    }
+    free(rs);
     return st;
 }
 

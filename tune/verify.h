@@ -48,6 +48,23 @@ dure_status_t tune_verify_run(const struct tune_sweep_cfg *cfg, const char *dir,
                               const struct tune_result *model, struct tune_verify *v,
                               FILE *progress);
 
+/*
+ * The recheck, collective over MPI_COMM_WORLD, between the sweep and
+ * the files: where the Open MPI rules chosen from r leave the default at a
+ * size of the job's level (tune_job_level), that algorithm is timed again
+ * against the default, interleaved in every repetition as --verify does,
+ * and vetoed at that size (r's pt[k].vetoed) unless it is still `gain`
+ * times faster (the sweep's min_gain, unless --recheck-gain says); then the
+ * rules are chosen again, until
+ * every change has been timed twice. A sweep's single timing of each
+ * algorithm, minutes apart on a shared machine, otherwise lets noise pick
+ * an algorithm that is slower than the default. Needs r fitted on every
+ * rank (the same times everywhere give the same rules); rules of other
+ * levels (node rules of a multi-node tune) are not looked at again.
+ */
+dure_status_t tune_recheck_ompi(const struct tune_sweep_cfg *cfg, struct tune_result *r,
+                                double gain, FILE *progress);
+
 /* Print the table and each family's verdict against the targets; returns
  * 1 when every target was met. */
 int tune_verify_print(FILE *out, const struct tune_verify *v);

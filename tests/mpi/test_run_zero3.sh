@@ -26,7 +26,13 @@ t_grep "stage 3 reports its units and prefetch" \
 t_grep "the plan's estimate is printed at start" \
     '^run: plan: memory per rank [0-9.]+ MiB at zero_stage 3 \(params .*\) of [0-9.]+ GiB available$'
 t_grep "the measured peak beside it at the end" \
-    '^memory: peak per rank [0-9.]+ MiB above a [0-9.]+ MiB process baseline .*; plan [0-9.]+ MiB \(measured/plan [0-9.]+\)$'
+    '^memory: peak per rank [0-9.]+ MiB above a [0-9.]+ MiB process baseline .*; plan [0-9.]+ MiB \(measured/plan [0-9.]+\); without the peers. shares of the node.s shared memory [0-9.]+ MiB \([0-9.]+ MiB; measured/plan [0-9.]+\)$'
+mem=$(printf '%s\n' "$T_OUT" | sed -n 's/^memory: peak per rank \([0-9.]*\) MiB .*shared memory \([0-9.]*\) MiB (\([0-9.]*\) MiB;.*/\1 \2 \3/p' | tail -n 1)
+read -r m_all m_own m_peers <<<"$mem"
+# Two ranks of one node map each other's shared windows: RSS counts the
+# peer's pages this rank touched, its proportional share (PSS) does not.
+t_eq "the peers' pages of the shared windows are counted apart" \
+    "$(awk -v a="$m_all" -v o="$m_own" -v p="$m_peers" 'BEGIN { print (p > 0 && o < a) ? "yes" : a " " o " " p }')" yes
 p3=$(printf '%s\n' "$T_OUT" | sed -n 's/.*memory per rank: params \([0-9]*\) B, grads \([0-9]*\) B.*/\1 \2/p')
 t_eq "stage 3 holds half the parameters per rank and no full gradient vector" "$p3" "7840 0"
 run_cmp_losses "zero_stage 0 and 3: bitwise identical losses" "$R/z0" "$R/z3" 0

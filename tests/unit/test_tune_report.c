@@ -108,6 +108,36 @@ static void test_choose_ompi_rules(void **state)
     tune_result_free(&r);
 }
 
+/* A candidate the recheck vetoed at a size (tune_recheck_ompi) is not chosen
+ * there: the next fastest is, or the default when none gains enough. */
+static void test_choose_vetoed(void **state)
+{
+    (void)state;
+    struct tune_result r;
+    base_result(&r);
+    ompi_series(&r);
+    assert_int_equal(tune_result_fit(&r), DURE_OK);
+    struct tune_ompi_rules *rs = calloc(1, sizeof *rs);
+    assert_non_null(rs);
+    int changed = -1;
+    /* algorithm 3 vetoed at 4K (segmented_ring, 1.08x, stays below the
+     * gain: the default), ring at 1M (algorithm 3 there is 1.006x: the
+     * default) */
+    r.s[1].pt[0].vetoed = 1;
+    r.s[2].pt[NSIZES - 1].vetoed = 1;
+    assert_int_equal(tune_choose_ompi_rules(&r, rs, &changed), DURE_OK);
+    assert_int_equal(tune_ompi_rules_pick(rs, 2, 2, 4096), 0);
+    assert_int_equal(tune_ompi_rules_pick(rs, 2, 2, 8192), 3);
+    assert_int_equal(tune_ompi_rules_pick(rs, 2, 2, 512 << 10), 4);
+    assert_int_equal(tune_ompi_rules_pick(rs, 2, 2, 1 << 20), 0);
+    /* the default itself is never vetoed out of the choice */
+    r.s[0].pt[0].vetoed = 1;
+    assert_int_equal(tune_choose_ompi_rules(&r, rs, &changed), DURE_OK);
+    assert_int_equal(tune_ompi_rules_pick(rs, 2, 2, 4096), 0);
+    free(rs);
+    tune_result_free(&r);
+}
+
 static void test_choose_dure_table(void **state)
 {
     (void)state;
@@ -418,6 +448,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_choose_ompi_rules),
+        cmocka_unit_test(test_choose_vetoed),
         cmocka_unit_test(test_choose_dure_table),
         cmocka_unit_test(test_choose_nccl_rows),
         cmocka_unit_test_setup_teardown(test_model_file_round_trip, setup, teardown),

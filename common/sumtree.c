@@ -298,6 +298,22 @@ void tree_sizes_text(uint64_t leaves, char *buf, size_t cap)
     }
 }
 
+/* ranks (>= 1) must divide leaves: DURE_ERR_ARG names the sizes that do. */
+static dure_status_t check_divides(uint64_t leaves, int ranks)
+{
+    dure_status_t st = DURE_OK;
+    char sizes[256] = "";
+    if (leaves % (uint64_t)ranks) {
+        tree_sizes_text(leaves, sizes, sizeof sizes);
+    }
+    DURE_CHECK(leaves % (uint64_t)ranks == 0, DURE_ERR_ARG,
+               "exact mode: %d ranks do not divide the %llu micro-batches per step; world "
+               "sizes that do: %s",
+               ranks, (unsigned long long)leaves, sizes);
+out:
+    return st;
+}
+
 /* The plan's add: record the op; a slot merged away becomes free. */
 struct plan_build {
     struct tree_plan *p;
@@ -313,6 +329,58 @@ static dure_status_t plan_add(void *ctx, int dst, int src)
         b->used[src] = 0;
     }
     return DURE_OK;
+}
+
+/* The planner's add: only the stack's depth is wanted. */
+static dure_status_t depth_add(void *ctx, int dst, int src)
+{
+    (void)ctx;
+    (void)dst;
+    (void)src;
+    return DURE_OK;
+}
+
+/* Rank r's local reduction as tree_plan_create runs it: the most nodes held
+ * before its last micro-batch (each in a saved vector), and after it. */
+static dure_status_t rank_depths(uint64_t leaves, int ranks, int r, int *slots, int *rows)
+{
+    dure_status_t st = DURE_OK;
+    struct tree_stack s;
+    uint64_t lo, hi;
+    tree_rank_range(leaves, ranks, r, &lo, &hi);
+    tree_stack_init(&s, leaves, TREE_KEEP_NONE);
+    *slots = 0;
+    for (uint64_t i = lo; i < hi; i++) {
+        DURE_TRY(tree_stack_push(&s, (struct tree_node){0, i}, 0, depth_add, NULL));
+        if (i + 1 < hi && s.depth > *slots) {
+            *slots = s.depth;
+        }
+    }
+    *rows = s.depth;
+out:
+    return st;
+}
+
+dure_status_t tree_plan_worst(uint64_t leaves, int ranks, int *slots, int *rows)
+{
+    dure_status_t st = DURE_OK;
+    *slots = *rows = 0;
+    DURE_CHECK(leaves >= 1 && leaves <= TREE_LEAVES_MAX && ranks >= 1, DURE_ERR_ARG,
+               "tree plan: %llu micro-batches over %d rank(s)", (unsigned long long)leaves,
+               ranks);
+    DURE_TRY(check_divides(leaves, ranks));
+    const uint64_t period = (uint64_t)1 << tree_levels(leaves / (uint64_t)ranks);
+    for (uint64_t r = 0; r < (uint64_t)ranks; r++) {
+        if (r == period && r < (uint64_t)ranks - 1) {
+            r = (uint64_t)ranks - 1;
+        }
+        int sl = 0, ro = 0;
+        DURE_TRY(rank_depths(leaves, ranks, (int)r, &sl, &ro));
+        *slots = sl > *slots ? sl : *slots;
+        *rows = ro > *rows ? ro : *rows;
+    }
+out:
+    return st;
 }
 
 void tree_plan_free(struct tree_plan *p)
@@ -331,19 +399,12 @@ dure_status_t tree_plan_create(uint64_t leaves, int ranks, int rank, struct tree
     struct tree_plan *p = NULL;
     struct plan_build b = {0};
     struct tree_stack s;
-    char sizes[256] = "";
     *out = NULL;
     DURE_CHECK(leaves >= 1 && leaves <= (uint64_t)1 << 30 && ranks >= 1 && rank >= 0 &&
                    rank < ranks,
                DURE_ERR_ARG, "tree plan: %llu micro-batches, rank %d of %d",
                (unsigned long long)leaves, rank, ranks);
-    if (leaves % (uint64_t)ranks) {
-        tree_sizes_text(leaves, sizes, sizeof sizes);
-    }
-    DURE_CHECK(leaves % (uint64_t)ranks == 0, DURE_ERR_ARG,
-               "exact mode: %d ranks do not divide the %llu micro-batches per step; world "
-               "sizes that do: %s",
-               ranks, (unsigned long long)leaves, sizes);
+    DURE_TRY(check_divides(leaves, ranks));
     p = calloc(1, sizeof *p);
     DURE_ALLOC_TRY(p, sizeof *p);
     p->leaves = leaves;

@@ -193,6 +193,16 @@ struct tree_plan {
 dure_status_t tree_plan_create(uint64_t leaves, int ranks, int rank, struct tree_plan **out);
 void tree_plan_free(struct tree_plan *p);
 
+/*
+ * The most saved vectors (tree_plan.slots) and frontier rows (rows_max) of
+ * any rank when `ranks` share `leaves`: exact mode's gradient-sized memory
+ * per rank, for the planner, without building every rank's plan (ranks
+ * whose first micro-batch agrees modulo 2^tree_levels(A) reduce alike, the
+ * last one aside, so at most that many are simulated). DURE_ERR_ARG, naming
+ * the sizes that work, when ranks does not divide leaves.
+ */
+dure_status_t tree_plan_worst(uint64_t leaves, int ranks, int *slots, int *rows);
+
 /* Rank r's micro-batches [*lo, *hi) of `leaves` over `ranks`. */
 void tree_rank_range(uint64_t leaves, int ranks, int r, uint64_t *lo, uint64_t *hi);
 

@@ -252,9 +252,11 @@ static const struct jobspec_key keys[] = {
            "fixed reduction order: bitwise-reproducible results at one world size"),
     K_BOOL(run, exact, "false", R,
            "exact mode: bitwise-identical results on every world size that divides "
-           "optim.global_batch / optim.micro_batch, at any zero_stage, bucket_mb and "
-           "overlap, and across a resume on another world size (sums in a fixed tree "
-           "over the micro-batches; implies deterministic kernels)"),
+           "optim.global_batch / optim.micro_batch, at any zero_stage (0-3), prefetch, "
+           "bucket_mb and overlap, and across a resume on another world size (sums in a "
+           "fixed tree over the micro-batches; implies deterministic kernels); costs up "
+           "to log2(micro-batches per rank) extra gradient vectors, and at zero_stage "
+           "2-3 the whole gradient vector (counted by dure plan)"),
     K_INT(run, log_every, 1, BIG, "10", 0, "steps between progress lines"),
     K_INT(run, val_every, 0, BIG, "50", R, "steps between validations; 0 = never"),
     K_INT(run, val_batches, 1, 1e6, "4", R, "batches per validation"),

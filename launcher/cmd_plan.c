@@ -206,6 +206,12 @@ static void print_text(const struct plan_ctx *c, const char *file, FILE *out)
     ROW("optimizer (AdamW m, v)", optimizer);
     ROW(c->hw.gpu ? "compute copy (bf16)" : "compute copy", compute);
     ROW("working (unit grads, layers)", working);
+    if (j->exact) {
+        fprintf(out, "  %-28s %9d %9d %9d %9d\n", "exact mode: carries (4N each)",
+                m[0].exact_carries, m[1].exact_carries, m[2].exact_carries,
+                m[3].exact_carries);
+        ROW("exact: carries, receive area", exact);
+    }
     ROW("activations", activations);
     ROW("workspace", workspace);
     ROW("communication buffers", comm);
@@ -312,7 +318,8 @@ static void json_stage_objects(const struct plan_ctx *c, struct json_writer *w)
             uint64_t v;
         } mb[] = {{"params", m->params},       {"grads", m->grads},
                   {"optimizer", m->optimizer}, {"compute", m->compute},
-                  {"working", m->working},     {"activations", m->activations},
+                  {"working", m->working},     {"exact", m->exact},
+                  {"activations", m->activations},
                   {"workspace", m->workspace}, {"comm", m->comm},
                   {"runtime", m->runtime},     {"host", m->host},
                   {"total", m->total}};

@@ -48,6 +48,8 @@ static const char *const exact_layout_fields[] = {
     "jobspec.run.deterministic",
     "jobspec.run.threads",
     "jobspec.parallel.zero_stage",
+    "jobspec.parallel.prefetch",
+    "jobspec.parallel.reshard_after_forward",
     "jobspec.parallel.bucket_mb",
     "jobspec.parallel.overlap",
     "jobspec.parallel.algo",
@@ -300,7 +302,8 @@ static int compare_exact(const struct leaves *a, const struct leaves *b, FILE *o
     /* sa is the JSON string, quotes included. */
     fprintf(out,
             "exact mode: both runs, contract %.*s with %s micro-batches per step: world "
-            "size, ZeRO stage, buckets, overlap and algorithms may differ (ignored)\n",
+            "size, ZeRO stage (stage 3's prefetch and resharding too), buckets, overlap "
+            "and algorithms may differ (ignored)\n",
             (int)(strlen(sa) > 2 ? strlen(sa) - 2 : 0), sa + 1, m ? m : "?");
     return 1;
 }

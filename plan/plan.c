@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "collectives/bucket.h"
+#include "collectives/tree.h"
 #include "model/acts.h"
 #include "model/flops.h"
 #include "model/layout.h"
@@ -70,13 +71,21 @@ dure_status_t plan_memory(const struct plan_job *job, const struct plan_hw *hw, 
     uint64_t bucket = (uint64_t)job->bucket_bytes;
     uint64_t cbytes = hw->gpu ? 2 : 4; /* compute dtype */
     out->params = 4 * (stage == 3 ? s : n);
-    out->grads = 4 * (stage >= 2 ? s : n);
+    out->grads = 4 * (stage >= 2 && !job->exact ? s : n);
     out->optimizer = 8 * (stage == 0 ? n : s);
     out->compute = hw->gpu && stage < 3 ? 2 * n : 0;
     uint64_t layer = largest_layer(&lay, mc.n_layers);
     if (stage >= 2) {
         uint64_t slots = job->reshard ? (uint64_t)job->prefetch + 1 : (uint64_t)mc.n_layers + 2;
-        out->working = 2 * layer * 4 + (stage == 3 ? slots * layer * cbytes : 0);
+        out->working = (job->exact ? 0 : 2 * layer * 4) +
+                       (stage == 3 ? slots * layer * cbytes : 0);
+    }
+    if (job->exact) {
+        int rows = 0;
+        DURE_TRY(tree_plan_worst((uint64_t)job->global_batch / (uint64_t)mc.micro_batch,
+                                 job->ranks, &out->exact_carries, &rows));
+        out->exact = 4 * ((uint64_t)out->exact_carries * n +
+                          comm_tree_recv_count(n, job->ranks, rows));
     }
     out->activations = acts.saved_bytes;
     out->workspace = acts.scratch_bytes;
@@ -90,7 +99,7 @@ dure_status_t plan_memory(const struct plan_job *job, const struct plan_hw *hw, 
         out->host = batch * (uint64_t)(job->data_prefetch + 4) + 8 * held;
     }
     const uint64_t parts[] = {out->params,    out->grads, out->optimizer, out->compute,
-                              out->working,   out->activations, out->workspace,
+                              out->working,   out->exact, out->activations, out->workspace,
                               out->comm,      out->runtime, out->host};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         DURE_CHECK(!__builtin_add_overflow(out->total, parts[i], &out->total),
@@ -127,6 +136,7 @@ dure_status_t plan_job_from_spec(const struct dure_jobspec *spec, int channels, 
     out->prefetch = spec->parallel.prefetch;
     out->reshard = spec->parallel.reshard_after_forward;
     out->overlap = spec->parallel.overlap;
+    out->exact = spec->run.exact;
     out->data_prefetch = spec->data.prefetch;
 out:
     return st;
@@ -139,13 +149,18 @@ void plan_memory_text(const struct plan_memory *m, char *buf, size_t len)
     /* MiB below a GiB in all, so a small job's terms are not all 0.00 */
     const int mib = m->total < (1ull << 30);
     const double u = mib ? (double)(1ull << 20) : (double)(1ull << 30);
+    char exact[96] = "";
+    if (m->exact) {
+        snprintf(exact, sizeof exact, "exact mode (%d carries, receive area) %.2f, ",
+                 m->exact_carries, (double)m->exact / u);
+    }
     snprintf(buf, len,
              "params %.2f, grads %.2f, optimizer %.2f, compute copy %.2f, working %.2f, "
-             "activations %.2f, workspace %.2f, comm %.2f, runtime %.2f, host %.2f %s",
+             "%sactivations %.2f, workspace %.2f, comm %.2f, runtime %.2f, host %.2f %s",
              (double)m->params / u, (double)m->grads / u, (double)m->optimizer / u,
-             (double)m->compute / u, (double)m->working / u, (double)m->activations / u,
-             (double)m->workspace / u, (double)m->comm / u, (double)m->runtime / u,
-             (double)m->host / u, mib ? "MiB" : "GiB");
+             (double)m->compute / u, (double)m->working / u, exact,
+             (double)m->activations / u, (double)m->workspace / u, (double)m->comm / u,
+             (double)m->runtime / u, (double)m->host / u, mib ? "MiB" : "GiB");
 }
 
 dure_status_t plan_check_fit(const struct plan_job *job, const struct plan_hw *hw, int stage,

@@ -9,14 +9,21 @@
  *
  * Memory per rank (R ranks, N parameters, S = ceil(N / R) the shard):
  *   params     fp32 master parameters: 4N, at stage 3 4S
- *   grads      fp32 gradients: 4N at stages 0-1; 4S at stages 2-3
+ *   grads      fp32 gradients: 4N at stages 0-1; 4S at stages 2-3 (4N in
+ *              exact mode: the model keeps the whole vector for the tree)
  *   optimizer  AdamW's two fp32 moments: 8N at stage 0, 8S at stages 1-3
  *   compute    the bf16 compute copy on a GPU: 2N at stages 0-2; none on
  *              the CPU (it computes on the fp32 parameters)
  *   working    stages 2-3: two units' fp32 gradients (the one the backward
- *              writes, the one being reduce-scattered); stage 3 also
- *              (prefetch + 1) gathered units in the compute dtype (every
- *              unit with reshard_after_forward = false) (train/zshard.h)
+ *              writes, the one being reduce-scattered; not in exact mode);
+ *              stage 3 also (prefetch + 1) gathered units in the compute
+ *              dtype (every unit with reshard_after_forward = false)
+ *              (train/zshard.h)
+ *   exact      exact mode (run.exact; train/exact.h), at every stage: the
+ *              partial-subtree carries, 4N each (tree_plan.slots of the
+ *              worst rank: about log2 of the micro-batches per rank, none
+ *              with one), and the exact reduce-scatter's receive area,
+ *              4 rows_max (R - 1) S (common/sumtree.h: tree_plan_worst)
  *   activations, workspace: the model's own plan for one micro-batch
  *              (model/acts.h), exactly what the model allocates
  *   comm       the collectives' buffers: two gradient buckets (the MPI
@@ -117,6 +124,7 @@ struct plan_job {
     int prefetch;               /* ZeRO 3: layers gathered ahead (>= 0) */
     int reshard;                /* ZeRO 3: gather again for backward (reshard_after_forward) */
     int overlap;                /* 1: buckets overlap backward */
+    int exact;                  /* run.exact: the micro-batch tree's memory */
     int data_prefetch;          /* loader batches read ahead (data.prefetch) */
 };
 
@@ -132,6 +140,8 @@ dure_status_t plan_job_from_spec(const struct dure_jobspec *spec, int channels, 
 struct plan_memory {
     uint64_t params, grads, optimizer, compute, working, activations, workspace, comm,
         runtime, host;
+    uint64_t exact;             /* exact mode's carries and receive area; 0 without */
+    int exact_carries;          /* how many gradient-sized carries `exact` holds */
     uint64_t total;
     int fits;                   /* total <= hw.mem_bytes * PLAN_MEM_FILL */
 };
@@ -165,7 +175,8 @@ const char *plan_term_name(enum plan_term t);
 
 /*
  * Memory per rank at ZeRO `stage` (0..3). DURE_ERR_ARG for a bad stage or
- * job, DURE_ERR_NOMEM when a byte count overflows (naming the keys).
+ * job (in exact mode also ranks that do not divide the micro-batches per
+ * step), DURE_ERR_NOMEM when a byte count overflows (naming the keys).
  */
 dure_status_t plan_memory(const struct plan_job *job, const struct plan_hw *hw, int stage,
                           struct plan_memory *out);

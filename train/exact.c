@@ -88,9 +88,9 @@ void train_exact_traffic(const train_t *t, uint64_t *exact, uint64_t *plain)
     *exact = (uint64_t)t->plan->rows * part + (t->zero_stage == 0 ? gather : 0) +
              (R - 1) * (uint64_t)t->norm_max * sizeof(double);
     /* Default mode: an all-reduce is a reduce-scatter and an all-gather;
-     * stage 2 reduce-scatters every micro-batch. */
+     * stages 2 and 3 reduce-scatter every micro-batch. */
     *plain = t->zero_stage == 0 ? part + gather
-                                : part * (t->zero_stage == 2 ? (uint64_t)t->accum : 1);
+                                : part * (t->zero_stage >= 2 ? (uint64_t)t->accum : 1);
 }
 
 dure_status_t train_exact_micro(train_t *t, int j, size_t off, size_t count)

@@ -12,7 +12,12 @@
  *              adds run range by range from the gradient-ready hook when
  *              overlap is on); the exact bucketer then sends the rank's
  *              frontier rows to the shard owners, who add them in the tree.
- *              ZeRO stage 2 exchanges once per step like stages 0 and 1.
+ *              ZeRO stages 2 and 3 exchange once per step like stages 0
+ *              and 1: at stage 3 the model is still lent its parameters
+ *              unit by unit (gathered for forward and backward, with
+ *              prefetch, train/zshard.h), but keeps its whole gradient
+ *              vector, so that every micro-batch's gradient goes through
+ *              the same tree as at stages 0-2 and the bits are theirs.
  *   the norm   squares of this rank's shard of the reduced gradient, in
  *              tiles, folded into its frontier (train_exact_norm_part),
  *              shipped with the control exchange, combined on every rank
@@ -23,7 +28,14 @@
  * Memory: the saved vectors are plan->slots gradient-sized vectors (about
  * log2 of the micro-batches per rank; none with one micro-batch per rank),
  * plus a receive area of (rows_max * (R - 1) / R) vectors, in the comm's
- * memory, allocated once.
+ * memory, allocated once (plan/plan.h counts them: tree_plan_worst). At
+ * stages 2 and 3 the model's whole gradient vector (4N bytes) comes on top
+ * of what those stages hold outside exact mode (a shard, 4N / R, and two
+ * units' buffers): stage 3 in exact mode shards parameters and optimizer
+ * state, not gradients. Time: the gradient exchange is the exact
+ * reduce-scatter once per step (stages 2-3 outside exact mode reduce every
+ * micro-batch unit by unit), behind the last backward; stage 3's parameter
+ * gathers are the same as outside exact mode.
  */
 #ifndef DURE_TRAIN_EXACT_H
 #define DURE_TRAIN_EXACT_H
@@ -51,8 +63,8 @@ uint64_t train_exact_bytes(const train_t *t);
  * collectives' bus bandwidth counts them: exact mode (the rows to the
  * owners, the stage-0 all-gather, the norm frontier in the control
  * exchange) and the default mode at this stage (all-reduce, or a
- * reduce-scatter per exchange). The parameter all-gather of stages 1 and 2
- * is the same in both and left out.
+ * reduce-scatter per exchange: every micro-batch at stages 2 and 3). The
+ * parameter all-gathers of stages 1-3 are the same in both and left out.
  */
 void train_exact_traffic(const train_t *t, uint64_t *exact, uint64_t *plain);
 

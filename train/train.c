@@ -300,6 +300,10 @@ out:
     return st;
 }
 
+/* Stages 2-3 outside exact mode: the model is lent its gradients, which
+ * zshard reduces unit by unit (no bucketer). */
+static int grads_lent(const train_t *t) { return t->zs && zshard_lends_grads(t->zs); }
+
 /* The model, its parameters and gradients in the communicator's memory (so
  * the exchange reads them in place: on one node an MPI-3 shared window),
  * and the gradient buckets over its tensors. */
@@ -311,22 +315,25 @@ static dure_status_t setup_model(train_t *t, const struct model_config *mc)
     struct dure_allocator state = comm_allocator(t->comm);
     int n_tensors = 0;
 
-    if (t->zero_stage >= 2 && !t->exact) {
+    if (t->zero_stage == 3 || (t->zero_stage == 2 && !t->exact)) {
         /* The model is lent its gradient buffers (and at stage 3 its
          * parameters) unit by unit: no bucketer, each unit's gradients
-         * reduce-scattered as its backward ends (train/zshard.h). */
+         * reduce-scattered as its backward ends (train/zshard.h). Exact
+         * mode at stage 3 is lent the parameters alone: the gradients
+         * stay whole in the model for the micro-batch tree, below. */
         DURE_TRY(zshard_create(t->comm, t->dev, mc, t->zero_stage, s->parallel.prefetch,
-                               s->parallel.reshard_after_forward, &t->zs));
+                               s->parallel.reshard_after_forward, !t->exact, &t->zs));
         struct model_unit_source src = zshard_source(t->zs);
         DURE_TRY(model_create_units(mc, t->dev, &state, &src, &t->model));
         DURE_TRY(zshard_attach(t->zs, t->model));
-        t->n = model_param_count(t->model);
-        t->shard = comm_shard_of(t->n, t->world_size, t->rank);
-        goto out;
+    } else {
+        DURE_TRY(model_create(mc, t->dev, &state, &t->model));
     }
-    DURE_TRY(model_create(mc, t->dev, &state, &t->model));
     t->n = model_param_count(t->model);
     t->shard = comm_shard_of(t->n, t->world_size, t->rank);
+    if (grads_lent(t)) {
+        goto out;
+    }
     const size_t *offsets = model_tensor_offsets(t->model, &n_tensors);
     bc.bucket_mb = s->parallel.bucket_mb;
     bc.mode = t->zero_stage == 0 ? COMM_BUCKET_ALLREDUCE : COMM_BUCKET_REDUCE_SCATTER;
@@ -447,10 +454,6 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
     t->world_size = ranks->world_size;
     t->zero_stage = spec->parallel.zero_stage;
     t->exact = spec->run.exact;
-    DURE_CHECK(!t->exact || t->zero_stage <= 2, DURE_ERR_ARG,
-               "run.exact = true with parallel.zero_stage = 3: exact mode sums each "
-               "micro-batch's whole gradient in a fixed tree, which stage 3 (parameters "
-               "and gradients lent unit by unit) does not hold: use zero_stage 0-2");
     t->window = (spec->model.context_patches + 1) * spec->model.patch_len;
     t->micro = spec->optim.micro_batch;
     /* The job spec makes micro_batch divide global_batch; the ranks must
@@ -628,8 +631,8 @@ void train_memory(const train_t *t, struct train_memory *mem)
     const int z3 = t->zero_stage == 3;
     uint64_t held = z3 ? (uint64_t)t->shard.count : (uint64_t)t->n;
     mem->params = held * sizeof(float);
-    mem->grads = t->zs ? 0 : (uint64_t)t->n * sizeof(float);
-    mem->grad_shard = t->zs ? (uint64_t)t->shard.count * sizeof(float) : 0;
+    mem->grads = grads_lent(t) ? 0 : (uint64_t)t->n * sizeof(float);
+    mem->grad_shard = grads_lent(t) ? (uint64_t)t->shard.count * sizeof(float) : 0;
     mem->working = t->zs ? (uint64_t)zshard_working_bytes(t->zs) : 0;
     mem->exact = train_exact_bytes(t);
     mem->optimizer = 2 * (uint64_t)opt_len * sizeof(float);
@@ -770,12 +773,12 @@ out:
 /*
  * Forward and backward over this rank's A micro-batches, the gradient
  * exchange overlapped with the backward that produces it: stages 0/1 (and
- * stage 2 in exact mode) once per step with the last backward (buckets),
+ * stages 2/3 in exact mode) once per step with the last backward (buckets),
  * stages 2/3 otherwise unit by unit with every backward, each reduced part
  * summed into the shard (zshard). In exact mode each micro-batch's gradient
- * is computed alone and added into the saved vectors by the tree plan. The
- * losses go to the control slot; *comm_s accumulates the exchange's exposed
- * wait.
+ * is computed alone and added into the saved vectors by the tree plan (at
+ * stage 3 the model's parameters are still lent unit by unit). The losses
+ * go to the control slot; *comm_s accumulates the exchange's exposed wait.
  */
 static dure_status_t run_micro_batches(train_t *t, const struct dataio_batch *b,
                                        double *comm_s)
@@ -784,7 +787,7 @@ static dure_status_t run_micro_batches(train_t *t, const struct dataio_batch *b,
     double *mine = ctl_mine(t);
     const int A = t->accum;
 
-    if (t->zs) {
+    if (grads_lent(t)) {
         for (int j = 0; j < A; j++) {
             float loss = 0;
             zshard_micro_batch(t->zs, j == 0);
@@ -823,6 +826,10 @@ static dure_status_t run_micro_batches(train_t *t, const struct dataio_batch *b,
             *comm_s += dure_now_s() - c0;
         }
     }
+    if (t->zs) {
+        /* exact mode at stage 3: the parameter gathers' waits */
+        *comm_s += zshard_take_wait_s(t->zs);
+    }
     if (t->rank == t->fault_slow_rank) {
         /* A slower device: its step's compute takes that much longer. */
         struct timespec slow = {(time_t)t->fault_slow_s,
@@ -838,7 +845,7 @@ out:
  * its part of the model's gradient vector. */
 static const float *update_grads(train_t *t)
 {
-    return t->zs ? zshard_grads(t->zs) : model_grads(t->model) + optim_offset(t->opt);
+    return grads_lent(t) ? zshard_grads(t->zs) : model_grads(t->model) + optim_offset(t->opt);
 }
 
 float *train_shard_params(train_t *t)

@@ -46,9 +46,9 @@ struct train {
     model_t *model;
     optim_t *opt;
     comm_t *comm;
-    comm_bucketer_t *bucketer;   /* stages 0-1, and 2 in exact mode */
-    zshard_t *zs;                /* stages 2-3 outside exact mode: the shards the model is
-                                    lent from */
+    comm_bucketer_t *bucketer;   /* stages 0-1, and 2-3 in exact mode */
+    zshard_t *zs;                /* stages 2-3: the shards the model is lent from (in exact
+                                    mode stage 3 only, parameters only) */
     dataio_loader_t *train_ld;
     /* Validation: one loader per dataset (a mixture is validated dataset
      * by dataset), n_val of them, 0 without validation. */

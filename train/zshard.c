@@ -15,8 +15,10 @@ struct zshard {
     int rank, size;
     struct comm_shard shard;     /* comm_shard_of(n, size, rank) */
     int stage;                   /* 2 or 3 */
+    int lend_grads;              /* 0: parameters only (exact mode at stage 3) */
     float *params;               /* (shard.count) fp32, comm memory; stage 3 */
-    float *grads;                /* (shard.count) reduced gradients, comm memory */
+    float *grads;                /* (shard.count) reduced gradients, comm memory; NULL
+                                    when gradients are not lent */
     size_t cbytes;               /* compute dtype size */
     enum comm_dtype cdt;
     int prefetch;
@@ -24,7 +26,7 @@ struct zshard {
     int nslots;
     size_t unit_max;             /* elements of the largest unit */
     char *slots;                 /* (nslots * unit_max * cbytes) comm memory; stage 3 */
-    float *gwork;                /* (2 * unit_max) comm memory */
+    float *gwork;                /* (2 * unit_max) comm memory; NULL when not lent */
 
     /* The step's gather sequence. */
     int seq_len;                 /* positions of the pass */
@@ -194,7 +196,8 @@ out:
 }
 
 dure_status_t zshard_create(comm_t *c, device_t *dev, const struct model_config *cfg, int stage,
-                            int prefetch, int reshard_after_forward, zshard_t **out)
+                            int prefetch, int reshard_after_forward, int lend_grads,
+                            zshard_t **out)
 {
     dure_status_t st = DURE_OK;
     zshard_t *z = NULL;
@@ -204,10 +207,13 @@ dure_status_t zshard_create(comm_t *c, device_t *dev, const struct model_config 
     DURE_CHECK(prefetch >= 0, DURE_ERR_ARG, "parallel.prefetch = %d must be >= 0", prefetch);
     DURE_CHECK(stage == 2 || stage == 3, DURE_ERR_ARG,
                "ZeRO stage %d does not lend the model its units (2 or 3 do)", stage);
+    DURE_CHECK(lend_grads || stage == 3, DURE_ERR_ARG,
+               "ZeRO stage 2 lends gradients alone: it cannot keep them in the model");
     z = calloc(1, sizeof *z);
     DURE_ALLOC_TRY(z, sizeof *z);
     z->comm = c;
     z->stage = stage;
+    z->lend_grads = lend_grads;
     z->dev = dev;
     z->U = cfg->n_layers + 2;
     z->rank = comm_rank(c);
@@ -228,8 +234,10 @@ dure_status_t zshard_create(comm_t *c, device_t *dev, const struct model_config 
     z->shard = comm_shard_of(z->n, z->size, z->rank);
 
     size_t sbytes = z->shard.count * sizeof(float);
-    DURE_TRY(comm_mem_alloc(c, sbytes, (void **)&z->grads));
-    DURE_TRY(comm_mem_alloc(c, 2 * z->unit_max * sizeof(float), (void **)&z->gwork));
+    if (lend_grads) {
+        DURE_TRY(comm_mem_alloc(c, sbytes, (void **)&z->grads));
+        DURE_TRY(comm_mem_alloc(c, 2 * z->unit_max * sizeof(float), (void **)&z->gwork));
+    }
     if (stage == 3) {
         DURE_TRY(comm_mem_alloc(c, sbytes, (void **)&z->params));
     }
@@ -270,8 +278,8 @@ struct model_unit_source zshard_source(zshard_t *z)
                                       .begin = src_begin,
                                       .params = z->stage == 3 ? src_params : NULL,
                                       .params_done = NULL,
-                                      .grads = src_grads,
-                                      .grads_done = src_grads_done};
+                                      .grads = z->lend_grads ? src_grads : NULL,
+                                      .grads_done = z->lend_grads ? src_grads_done : NULL};
 }
 
 dure_status_t zshard_attach(zshard_t *z, model_t *m)
@@ -292,6 +300,8 @@ out:
 float *zshard_params(zshard_t *z) { return z->params; }
 
 float *zshard_grads(zshard_t *z) { return z->grads; }
+
+int zshard_lends_grads(const zshard_t *z) { return z->lend_grads; }
 
 void zshard_micro_batch(zshard_t *z, int first) { z->first = first; }
 
@@ -315,5 +325,5 @@ double zshard_take_wait_s(zshard_t *z)
 size_t zshard_working_bytes(const zshard_t *z)
 {
     size_t slots = z->stage == 3 ? (size_t)z->nslots * z->unit_max * z->cbytes : 0;
-    return slots + 2 * z->unit_max * sizeof(float);
+    return slots + (z->lend_grads ? 2 * z->unit_max * sizeof(float) : 0);
 }

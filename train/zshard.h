@@ -13,6 +13,8 @@
  *
  *   gwork   two units of fp32 gradients: the model writes one while the
  *           other's reduce-scatter runs
+ *           (none in exact mode at stage 3: the model keeps its whole
+ *           gradient vector, reduced by the micro-batch tree, train/exact.h)
  *   slots   stage 3: (prefetch + 1) units of parameters in the model's
  *           compute dtype (reshard_after_forward = false: one per unit,
  *           the whole model, kept from forward to backward)
@@ -51,17 +53,21 @@ typedef struct zshard zshard_t;
  * Allocate, in the comm's memory, the gradient shard and buffers and, for
  * stage 3, the parameter shard (initialised with model_param_init: the
  * values model_create would give). stage: 2 or 3; prefetch >= 0 and
- * reshard_after_forward matter at stage 3 only. Collective over the comm
- * (its allocations are).
+ * reshard_after_forward matter at stage 3 only. lend_grads = 0 (stage 3
+ * only: exact mode, train/exact.h) lends parameters alone: the model keeps
+ * its own whole gradient vector, no gradient buffer or shard is allocated
+ * here and zshard_grads is NULL. Collective over the comm (its
+ * allocations are).
  */
 dure_status_t zshard_create(comm_t *c, device_t *dev, const struct model_config *cfg, int stage,
-                            int prefetch, int reshard_after_forward, zshard_t **out);
+                            int prefetch, int reshard_after_forward, int lend_grads,
+                            zshard_t **out);
 /* Free; NULL is a no-op. Waits for anything in flight (errors ignored).
  * Collective over the comm. Before comm_destroy. */
 void zshard_free(zshard_t *z);
 
-/* The unit source to create the model with (ctx is z): gradients, and at
- * stage 3 parameters. */
+/* The unit source to create the model with (ctx is z): gradients (unless
+ * lend_grads was 0), and at stage 3 parameters. */
 struct model_unit_source zshard_source(zshard_t *z);
 /* The model created with it: at stage 3 allocates the slots in its
  * compute dtype (model_compute_bytes: float32, or bf16 gathered as
@@ -69,10 +75,13 @@ struct model_unit_source zshard_source(zshard_t *z);
 dure_status_t zshard_attach(zshard_t *z, model_t *m);
 
 /* This rank's fp32 parameters (stage 3; NULL at stage 2) and reduced
- * gradients, shard.count each, element shard.offset of the vector at
- * index 0. */
+ * gradients (NULL when not lent), shard.count each, element shard.offset
+ * of the vector at index 0. */
 float *zshard_params(zshard_t *z);
 float *zshard_grads(zshard_t *z);
+
+/* 1 when the model is lent its gradients (lend_grads at zshard_create). */
+int zshard_lends_grads(const zshard_t *z);
 
 /* Before each micro-batch's forward_backward: first != 0 makes its
  * gradients replace `grads` instead of adding to them. */

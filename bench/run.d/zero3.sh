@@ -11,6 +11,12 @@
 #                        at 2 ranks (target: ratio <= 1.2)
 #   zero3_exposed_np2    stage 3's exposed communication share of the step,
 #                        prefetch 1, against prefetch 0
+#   zero3_exact_step_np2 stage 3's step time in exact mode (run.exact: the
+#                        whole gradient through the micro-batch tree, 2
+#                        micro-batches per rank) against the default stage 3
+#                        at 2 ranks
+#   zero3_exact_mem_np2  its peak RSS growth per rank against the plan's
+#                        estimate (which counts exact mode's carries)
 #   plan_step_npR_sS     measured median step time against dure plan --gpu
 #                        cpu's prediction, 1 and 2 ranks, stages 0-3
 #                        (target: ratio within 0.85-1.15)
@@ -75,6 +81,7 @@ for np in 1 2 4; do
     done
 done
 bench_run np2.s3.p0 2 --set parallel.zero_stage=3 --set parallel.prefetch=0
+bench_run np2.s3.exact 2 --set parallel.zero_stage=3 --set run.exact=true
 for np in 1 2; do
     "$DURE" plan --gpu cpu --gpus "$np" --nodes 1 --json "$TMP/job.ini" > "$TMP/plan$np.json"
 done
@@ -116,6 +123,10 @@ line("zero3_step_np2", s3 * 1e3, "ms", "stage 0", s0 * 1e3, "ms")
 e1 = steps("np2.s3", "comm_exposed_s") / s3
 e0 = steps("np2.s3.p0", "comm_exposed_s") / steps("np2.s3.p0", "step_s")
 line("zero3_exposed_np2", e1, "of the step", "prefetch 0", e0, "of the step")
+line("zero3_exact_step_np2", steps("np2.s3.exact", "step_s") * 1e3, "ms", "default stage 3",
+     s3 * 1e3, "ms")
+got, plan = memory("np2.s3.exact")
+line("zero3_exact_mem_np2", got, "MiB", "plan", plan, "MiB")
 for np in (1, 2):
     plan = json.load(open(f"{tmp}/plan{np}.json"))["stages"]
     for s in range(4):

@@ -7,9 +7,11 @@
 #   1. test_tree_cuda with nothing skipped: the CUDA norm tiles and the
 #      exact reduce-scatter's add against their CPU references;
 #   2. dure run on cuda, 1 rank: exact mode twice, then at ZeRO 2 with
-#      small buckets and overlap off: `dure verify` IDENTICAL;
+#      small buckets and overlap off, and at ZeRO 3 (bf16 unit gathers,
+#      whole gradients through the tree): `dure verify` IDENTICAL;
 #   3. with 2 (and 4) GPUs: 2 (4) ranks over NCCL (ncclSend/ncclRecv and
-#      dure's add kernel) against 1 rank: IDENTICAL.
+#      dure's add kernel) against 1 rank, at ZeRO 1 and 3 (2 and 3):
+#      IDENTICAL.
 # Exits 77 (skipped, not passed) without a visible GPU.
 . "$(dirname "$0")/../lib.sh"
 : "${DURE_BUILD:=$T_ROOT/build}"
@@ -66,14 +68,20 @@ gpu_run again 1
 gpu_same again
 gpu_run z2 1 --set parallel.zero_stage=2 --set parallel.bucket_mb=0.25 --set parallel.overlap=false
 gpu_same z2
+gpu_run z3 1 --set parallel.zero_stage=3
+gpu_same z3
 if [ "$gpus" -ge 2 ]; then
     gpu_run np2 2 --set parallel.zero_stage=1
     gpu_same np2
+    gpu_run np2_z3 2 --set parallel.zero_stage=3 --set parallel.prefetch=0
+    gpu_same np2_z3
 else
     echo "note: 1 GPU: the world-size check over NCCL needs 2 or more GPUs"
 fi
 if [ "$gpus" -ge 4 ]; then
     gpu_run np4 4 --set parallel.zero_stage=2
     gpu_same np4
+    gpu_run np4_z3 4 --set parallel.zero_stage=3
+    gpu_same np4_z3
 fi
 t_done

@@ -391,6 +391,40 @@ static void test_plan_sizes(void **state)
     tree_plan_free(p);
 }
 
+/* tree_plan_worst, which simulates a few ranks, against every rank's
+ * plan, for every world size of every step of up to 200 micro-batches
+ * (ranks beyond the period are skipped there: 64 / 32, 200 / 100). */
+static void test_plan_worst_matches_plans(void **state)
+{
+    (void)state;
+    for (uint64_t M = 1; M <= 200; M++) {
+        for (int R = 1; R <= (int)M; R++) {
+            if (M % (uint64_t)R) {
+                continue;
+            }
+            int slots = 0, rows = 0, want_slots = 0, want_rows = 0;
+            for (int r = 0; r < R; r++) {
+                struct tree_plan *p = NULL;
+                assert_int_equal(tree_plan_create(M, R, r, &p), DURE_OK);
+                want_slots = p->slots > want_slots ? p->slots : want_slots;
+                want_rows = p->rows_max;
+                tree_plan_free(p);
+            }
+            assert_int_equal(tree_plan_worst(M, R, &slots, &rows), DURE_OK);
+            if (slots != want_slots || rows != want_rows) {
+                fail_msg("%llu micro-batches on %d ranks: worst %d slots %d rows, the plans "
+                         "%d and %d",
+                         (unsigned long long)M, R, slots, rows, want_slots, want_rows);
+            }
+        }
+    }
+    int slots = 0, rows = 0;
+    dure_log_set_quiet(1);
+    assert_int_equal(tree_plan_worst(12, 5, &slots, &rows), DURE_ERR_ARG);
+    dure_log_set_quiet(0);
+    assert_non_null(strstr(dure_last_error(), "1, 2, 3, 4, 6 or 12"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -400,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_plan_refuses_and_names_sizes),
         cmocka_unit_test(test_exact_reduce_any_world_size),
         cmocka_unit_test(test_plan_sizes),
+        cmocka_unit_test(test_plan_worst_matches_plans),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

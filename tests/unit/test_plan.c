@@ -85,9 +85,10 @@ static void test_memory_by_stage(void **state)
     assert_int_equal(m[0].host, 0);
     for (int st = 0; st < PLAN_STAGES; st++) {
         uint64_t sum = m[st].params + m[st].grads + m[st].optimizer + m[st].compute +
-                       m[st].working + m[st].activations + m[st].workspace + m[st].comm +
-                       m[st].runtime + m[st].host;
+                       m[st].working + m[st].exact + m[st].activations + m[st].workspace +
+                       m[st].comm + m[st].runtime + m[st].host;
         assert_int_equal(m[st].total, sum);
+        assert_int_equal(m[st].exact, 0);
         assert_true(m[st].fits);
     }
     /* On the CPU: no compute copy, no NCCL, no runtime; fp32 working layers. */
@@ -144,6 +145,55 @@ static void test_check_fit(void **state)
     assert_int_equal(plan_check_fit(&j, &hw, 3, "job.ini", &got), DURE_ERR_NOMEM);
     dure_log_set_quiet(0);
     assert_non_null(strstr(dure_last_error(), "no ZeRO stage fits"));
+}
+
+/* Exact mode (run.exact) at every stage: the carries of the worst rank and
+ * the receive area, the whole gradient vector, no unit gradient buffers. */
+static void test_memory_exact(void **state)
+{
+    (void)state;
+    struct plan_job j;
+    struct plan_memory m[PLAN_STAGES], plain;
+    job_init(&j, 3, 3);
+    j.exact = 1;
+    uint64_t n = n_params(&j), s = (n + 2) / 3;
+    uint64_t block = 12 * 64 * 64 + 13 * 64;
+    /* 9 micro-batches, 3 per rank: rank 0 ([0, 3)) carries 1 vector, rank 1
+     * ([3, 6): leaves 3 and 4 are no siblings) 2; every rank hands on 2
+     * rows, and receives 2 rows of its shard from each of 2 peers. */
+    const uint64_t exact = 4 * (2 * n + 2 * 2 * s);
+    for (int st = 0; st < PLAN_STAGES; st++) {
+        assert_int_equal(plan_memory(&j, &gpu, st, &m[st]), DURE_OK);
+        assert_int_equal(m[st].exact_carries, 2);
+        assert_int_equal(m[st].exact, exact);
+        assert_int_equal(m[st].grads, 4 * n);
+        j.exact = 0;
+        assert_int_equal(plan_memory(&j, &gpu, st, &plain), DURE_OK);
+        j.exact = 1;
+        assert_int_equal(m[st].total, plain.total + exact + (m[st].grads - plain.grads) +
+                                          m[st].working - plain.working);
+    }
+    assert_int_equal(m[2].working, 0);
+    assert_int_equal(m[3].working, 2 * block * 2);
+    char text[320];
+    plan_memory_text(&m[3], text, sizeof text);
+    assert_non_null(strstr(text, "exact mode (2 carries, receive area) "));
+    /* room without exact mode's vectors only: refused, naming them */
+    struct plan_hw hw = gpu;
+    j.exact = 0;
+    assert_int_equal(plan_memory(&j, &hw, 0, &plain), DURE_OK);
+    j.exact = 1;
+    hw.mem_bytes = (double)(plain.total + exact / 2) / PLAN_MEM_FILL;
+    dure_log_set_quiet(1);
+    assert_int_equal(plan_check_fit(&j, &hw, 0, "job.ini", &plain), DURE_ERR_NOMEM);
+    dure_log_set_quiet(0);
+    assert_non_null(strstr(dure_last_error(), "exact mode (2 carries"));
+    /* 4 micro-batches cannot be shared by 3 ranks: the sizes that can */
+    j.global_batch = 8;
+    dure_log_set_quiet(1);
+    assert_int_equal(plan_memory(&j, &gpu, 0, &m[0]), DURE_ERR_ARG);
+    dure_log_set_quiet(0);
+    assert_non_null(strstr(dure_last_error(), "1, 2 or 4"));
 }
 
 static void test_collective_times(void **state)
@@ -298,6 +348,7 @@ int main(void)
         cmocka_unit_test(test_step_time),         cmocka_unit_test(test_dominant_at_scale),
         cmocka_unit_test(test_recommend),         cmocka_unit_test(test_bad_jobs),
         cmocka_unit_test(test_check_fit),
+        cmocka_unit_test(test_memory_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

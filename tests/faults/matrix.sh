@@ -322,14 +322,18 @@ long_run() {
     job=$(first_job_id)
     wait_for $((secs * 2)) fl_reached "$R" $((steps / 2)) || { echo "long-run: no progress"; scancel "$job"; return; }
     mapfile -t nodes < <(fl_job_nodes "$job")
-    if [ "${#nodes[@]}" -lt 2 ]; then
-        row "$name" "the job ended before the fault" - - - - -; return
-    fi
+    [ "${#nodes[@]}" -ge 2 ] || { echo "long-run: the job ended before the fault"; return; }
     victim=${nodes[1]}
     bash "$MN_CLUSTER" kill "$CL" "$victim" > /dev/null
     wait_for 150 test -e "$R/manifest.launch-1.json"
     bash "$MN_CLUSTER" reboot "$CL" "$victim" > /dev/null 2>&1
-    wait_for $((secs * 2)) test -e "$R/FINISHED" || { echo "long-run: not finished"; scancel "$job"; return; }
+    if ! wait_for $((secs * 2)) test -e "$R/FINISHED"; then
+        echo "long-run: not finished $((secs * 2)) s after the restart (job $job: $(jobcomp_last "$job" JobState)); its output in $LOGS/long-run"
+        scancel "$job"
+        mkdir -p "$LOGS/long-run" && cp "$R"/*.out "$R/metrics.jsonl" "$LOGS/long-run/" 2>/dev/null
+        cp -r "$R/failures" "$LOGS/long-run/" 2>/dev/null
+        return
+    fi
     wall=$(fl_diff "$t0" "$(stat -c %.3Y "$R/FINISHED")")
     kept=$(sed -n 's/^{"step":\([0-9]*\),"loss".*"step_s":\([0-9.e-]*\).*/\1 \2/p' "$R/metrics.jsonl" |
         awk '{ t[$1] = $2 } END { for (k in t) s += t[k]; printf "%.1f", s }')

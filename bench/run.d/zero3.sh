@@ -125,8 +125,9 @@ e0 = steps("np2.s3.p0", "comm_exposed_s") / steps("np2.s3.p0", "step_s")
 line("zero3_exposed_np2", e1, "of the step", "prefetch 0", e0, "of the step")
 line("zero3_exact_step_np2", steps("np2.s3.exact", "step_s") * 1e3, "ms", "default stage 3",
      s3 * 1e3, "ms")
-got, plan = memory("np2.s3.exact")
-line("zero3_exact_mem_np2", got, "MiB", "plan", plan, "MiB")
+rss, own, plan = memory("np2.s3.exact")
+line("zero3_exact_mem_np2", own, "MiB", "plan", plan, "MiB")
+out["zero3_exact_mem_np2"]["rss_mib"] = rss
 for np in (1, 2):
     plan = json.load(open(f"{tmp}/plan{np}.json"))["stages"]
     for s in range(4):

@@ -316,8 +316,11 @@ long_run() {
     run_job long
     R=$T_TMP/runs/long
     t0=$(fl_now)
+    # slurm.time: FL_SETS' 5 minutes would stop a 10-minute run at its time
+    # limit (SIGUSR2, checkpoint, requeue) and spend its restarts there.
     "$DURE" submit "$T_TMP/long.ini" "${FL_SETS[@]}" --set run.steps="$steps" --set run.log_every=1000 \
-        --set checkpoint.every=1000 > long.submit 2>&1 || { cat long.submit; return; }
+        --set checkpoint.every=1000 --set slurm.time="$(printf '00:%02d:00' $((secs * 3 / 60 > 59 ? 59 : secs * 3 / 60)))" \
+        > long.submit 2>&1 || { cat long.submit; return; }
     T_OUT=$(cat long.submit)
     job=$(first_job_id)
     wait_for $((secs * 2)) fl_reached "$R" $((steps / 2)) || { echo "long-run: no progress"; scancel "$job"; return; }

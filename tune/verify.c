@@ -325,15 +325,9 @@ static dure_status_t recheck_round(const struct tune_sweep_cfg *cfg, struct tune
     *timed = 0;
     for (int c = 0; c <= COMM_BROADCAST; c++) {
         const struct tune_ompi_coll *oc = tune_ompi_coll_of((enum comm_coll)c);
-        struct tune_series *deflt_s = NULL;
+        const struct tune_series *deflt_s =
+            tune_result_find(r, (enum comm_coll)c, level, TUNE_FAMILY_OMPI, 0);
         comm_t *deflt = NULL, *emitted = NULL;
-        for (int i = 0; i < r->nseries; i++) {
-            struct tune_series *s = &r->s[i];
-            if (s->family == TUNE_FAMILY_OMPI && s->coll == (enum comm_coll)c &&
-                s->level == level && s->id == 0) {
-                deflt_s = s;
-            }
-        }
         if (!deflt_s || !cfg->coll[c] || deflt_s->ranks < 2) {
             continue;
         }

@@ -52,6 +52,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     }
     dure_log_set_quiet(1);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    H5set_free_list_limits(-1, -1, -1, -1, -1, -1);
     snprintf(tmp_dir, sizeof tmp_dir, "%s/dure-fuzz.XXXXXX", base);
     if (!mkdtemp(tmp_dir)) {
         perror("fuzz: mkdtemp");

@@ -65,6 +65,9 @@ struct visit {
     size_t cap;
     int found;
     struct tree *t; /* the whole file's walk, or NULL */
+    /* In the header walked: the dataspace's rank and the chunked layout's
+     * dimensions (rank + 1 before layout version 4), -1 when none. */
+    int rank, chunk_dims, chunk_want;
 };
 
 static uint64_t le(const uint8_t *p, unsigned n)
@@ -294,6 +297,152 @@ static int dspace_points(const struct h5f *f, const uint8_t *s, uint64_t len, ui
     return 0;
 }
 
+/* Bytes libhdf5 uses for a compound member's offset in a type of `size`
+ * bytes (version 3 types: H5VM_limit_enc_size). */
+static unsigned offset_bytes(uint64_t size)
+{
+    unsigned log2 = 0;
+    while (size >>= 1) {
+        log2++;
+    }
+    return log2 / 8 + 1;
+}
+
+/* A datatype encoding in d[len] as libhdf5 1.10's H5O_dtype_decode_helper
+ * reads it, which takes member and enum names up to their NUL and nested
+ * types wherever they start: 0 when all of it lies inside, with *used the
+ * bytes it takes; -1 otherwise. Classes it does not know are left to it. */
+static int dtype_ok(const uint8_t *d, uint64_t len, int depth, uint64_t *used)
+{
+    if (len < 8 || depth > 32) {
+        return -1;
+    }
+    unsigned cls = d[0] & 0x0F, ver = d[0] >> 4;
+    uint64_t bits = le(d + 1, 3), size = le(d + 4, 4), p = 8, u = 0;
+    unsigned n = (unsigned)(bits & 0xFFFF);
+    switch (cls) {
+    case 0: /* fixed-point */
+    case 4: /* bitfield */
+        p += 4;
+        break;
+    case 1: /* floating-point */
+        p += 12;
+        break;
+    case 2: /* time */
+        p += 2;
+        break;
+    case 5: /* opaque: a tag of (bits & 0xFF) bytes */
+        p += bits & 0xFF;
+        break;
+    case 6: /* compound */
+        for (unsigned i = 0; i < n; i++) {
+            const uint8_t *z = p < len ? memchr(d + p, 0, len - p) : NULL;
+            if (!z) {
+                return -1;
+            }
+            uint64_t nl = (uint64_t)(z - (d + p)) + 1;
+            p += ver < 3 ? align8(nl) : nl;
+            p += ver < 3 ? 4 : offset_bytes(size);
+            p += ver == 1 ? 28 : 0; /* dimensionality, permutation, 4 sizes */
+            if (p > len || dtype_ok(d + p, len - p, depth + 1, &u) != 0) {
+                return -1;
+            }
+            p += u;
+        }
+        break;
+    case 8: { /* enumeration: base type, names, values */
+        if (dtype_ok(d + p, len - p, depth + 1, &u) != 0) {
+            return -1;
+        }
+        uint64_t base = le(d + p + 4, 4);
+        p += u;
+        for (unsigned i = 0; i < n; i++) {
+            const uint8_t *z = p < len ? memchr(d + p, 0, len - p) : NULL;
+            if (!z) {
+                return -1;
+            }
+            uint64_t nl = (uint64_t)(z - (d + p)) + 1;
+            p += ver < 3 ? align8(nl) : nl;
+        }
+        if (base && n > (len - (p < len ? p : len)) / base) {
+            return -1;
+        }
+        p += (uint64_t)n * base;
+        break;
+    }
+    case 9: /* variable-length: base type */
+        if (dtype_ok(d + p, len - p, depth + 1, &u) != 0) {
+            return -1;
+        }
+        p += u;
+        break;
+    case 10: { /* array: rank, dimensions, (version 2) permutation, base */
+        if (p >= len) {
+            return -1;
+        }
+        unsigned nd = d[p];
+        p += (ver < 3 ? 4 : 1) + (uint64_t)nd * 4 * (ver < 3 ? 2 : 1);
+        if (p > len || dtype_ok(d + p, len - p, depth + 1, &u) != 0) {
+            return -1;
+        }
+        p += u;
+        break;
+    }
+    default: /* string, reference, or one libhdf5 refuses */
+        break;
+    }
+    if (p > len) {
+        return -1;
+    }
+    *used = p;
+    return 0;
+}
+
+/* A datatype message, unless shared. */
+static dure_status_t dtype_message(struct visit *v, const uint8_t *d, uint64_t size)
+{
+    dure_status_t st = DURE_OK;
+    uint64_t used = 0;
+    DURE_CHECK(dtype_ok(d, size, 0, &used) == 0, DURE_ERR_FORMAT,
+               "%s: %s: its datatype overruns its header message: damaged", v->f->what,
+               v->obj);
+out:
+    return st;
+}
+
+/* A filter pipeline message (versions 1-2): libhdf5 1.10 takes a filter's
+ * name up to its NUL and its client data at the count stated, without
+ * comparing either with the message. */
+static dure_status_t pline_message(struct visit *v, const uint8_t *d, uint64_t size)
+{
+    dure_status_t st = DURE_OK;
+    const struct h5f *f = v->f;
+    if (size < 2 || d[0] < 1 || d[0] > 2) {
+        goto out; /* libhdf5 refuses these itself */
+    }
+    uint64_t p = d[0] == 1 ? 8 : 2;
+    for (unsigned i = 0; i < d[1] && p <= size; i++) {
+        uint64_t id = p + 2 <= size ? le(d + p, 2) : 0, nlen = 0;
+        p += 2;
+        if ((d[0] == 1 || id >= 256) && p + 2 <= size) {
+            nlen = le(d + p, 2);
+            p += 2;
+        }
+        uint64_t ncd = p + 4 <= size ? le(d + p + 2, 2) : 0;
+        p += 4;
+        DURE_CHECK(nlen == 0 || (p + nlen <= size && memchr(d + p, 0, nlen)),
+                   DURE_ERR_FORMAT,
+                   "%s: %s: the name of filter %u runs past its pipeline message: damaged",
+                   f->what, v->obj, i);
+        p += nlen + 4 * ncd + (d[0] == 1 && (ncd & 1) ? 4 : 0);
+    }
+    DURE_CHECK(p <= size, DURE_ERR_FORMAT,
+               "%s: %s: its filter pipeline overruns its header message: damaged", f->what,
+               v->obj);
+out:
+    return st;
+}
+
 /* An attribute message (versions 1-3). libhdf5 1.10 copies its value,
  * points × type size bytes, without comparing them with the message
  * (H5O_attr_decode), and takes its name up to a NUL: both must lie inside.
@@ -321,7 +470,11 @@ static dure_status_t attr_message(struct visit *v, const uint8_t *d, uint64_t si
                "header message (%llu): damaged",
                f->what, v->obj, name, (unsigned long long)val, (unsigned long long)size);
     if ((flags & 3) == 0) { /* neither type nor shape shared: both are here */
-        uint64_t np = 0, tsz = tlen >= 8 ? le(d + t + 4, 4) : 0;
+        uint64_t np = 0, tsz = tlen >= 8 ? le(d + t + 4, 4) : 0, used = 0;
+        DURE_CHECK(dtype_ok(d + t, size - t, 0, &used) == 0, DURE_ERR_FORMAT,
+                   "%s: %s: attribute '%s': its datatype overruns its header message: "
+                   "damaged",
+                   f->what, v->obj, name);
         DURE_CHECK(tlen >= 8 && dspace_points(f, d + sp, slen, &np) == 0 &&
                        (tsz == 0 || np <= (size - val) / tsz),
                    DURE_ERR_FORMAT,
@@ -368,6 +521,8 @@ static dure_status_t layout_message(struct visit *v, const uint8_t *d, uint64_t 
     if (w < 1 || w > 8 || p + nd * w > size) {
         goto out; /* libhdf5 refuses these itself */
     }
+    v->chunk_dims = (int)nd;
+    v->chunk_want = d[0] < 4 ? 1 : 0; /* dimensions beyond the dataspace's rank */
     for (unsigned i = 0; i < nd; i++) {
         DURE_CHECK(le(d + p + i * w, (unsigned)w) != 0, DURE_ERR_FORMAT,
                    "%s: %s: chunk dimension %u of %u is 0: damaged", f->what, v->obj, i, nd);
@@ -604,6 +759,32 @@ out:
     return st;
 }
 
+/* One header message, of the types checked. */
+static dure_status_t message(struct visit *v, unsigned type, const uint8_t *d, uint64_t size)
+{
+    switch (type) {
+    case 0x01: /* dataspace: its rank, for the layout's */
+        if (size >= 2 && d[0] >= 1 && d[0] <= 2) {
+            v->rank = d[1];
+        }
+        return DURE_OK;
+    case 0x03:
+        return dtype_message(v, d, size);
+    case 0x06:
+        return link_message(v, d, size);
+    case 0x08:
+        return layout_message(v, d, size);
+    case 0x0B:
+        return pline_message(v, d, size);
+    case 0x0C:
+        return attr_message(v, d, size);
+    case 0x11:
+        return symtab_message(v, d, size);
+    default:
+        return DURE_OK;
+    }
+}
+
 /* A chunk of header messages to walk. */
 struct chunk {
     uint64_t addr, len;
@@ -643,6 +824,7 @@ static dure_status_t header_walk(struct visit *v, uint64_t addr)
         q[nq++] = (struct chunk){addr + 16, le(pre + 8, 4)};
     }
     unsigned mh = v2 ? 4u + (crt ? 2u : 0u) : 8u; /* bytes of a message's header */
+    v->rank = v->chunk_dims = -1;
     for (int c = 0; c < nq; c++) {
         uint64_t len = q[c].len;
         DURE_CHECK(len <= HDR_CHUNK_MAX, DURE_ERR_FORMAT,
@@ -657,21 +839,17 @@ static dure_status_t header_walk(struct visit *v, uint64_t addr)
         for (uint64_t p = 0; p + mh <= len;) {
             unsigned type = v2 ? buf[p] : (unsigned)le(buf + p, 2);
             uint64_t size = le(buf + p + (v2 ? 1 : 2), 2);
+            int shared = (buf[p + (v2 ? 3 : 4)] & 0x02) != 0; /* a reference, not the message */
             p += mh;
             DURE_CHECK(size <= len - p, DURE_ERR_FORMAT,
                        "%s: %s: an object header message of %llu bytes overruns its chunk "
                        "at address %llu: damaged",
                        f->what, v->obj, (unsigned long long)size,
                        (unsigned long long)q[c].addr);
-            if (type == 0x0C) {
-                DURE_TRY(attr_message(v, buf + p, size));
-            } else if (type == 0x08) {
-                DURE_TRY(layout_message(v, buf + p, size));
-            } else if (type == 0x11) {
-                DURE_TRY(symtab_message(v, buf + p, size));
-            } else if (type == 0x06) {
-                DURE_TRY(link_message(v, buf + p, size));
-            } else if (type == 0x10 && size >= (uint64_t)f->sa + f->ss) {
+            if (!shared) { /* a shared one is checked where it is stored */
+                DURE_TRY(message(v, type, buf + p, size));
+            }
+            if (type == 0x10 && size >= (uint64_t)f->sa + f->ss) {
                 DURE_CHECK(nq < HDR_CHUNKS_MAX, DURE_ERR_FORMAT,
                            "%s: %s: more than %d object header chunks", f->what, v->obj,
                            HDR_CHUNKS_MAX);
@@ -683,6 +861,13 @@ static dure_status_t header_walk(struct visit *v, uint64_t addr)
             p += size;
         }
     }
+    /* libhdf5 1.10 reads as many chunk dimensions as the dataspace has
+     * (H5D__chunk_set_info), whatever the layout stores. */
+    DURE_CHECK(v->chunk_dims < 0 || v->rank < 0 || v->chunk_dims == v->rank + v->chunk_want,
+               DURE_ERR_FORMAT,
+               "%s: %s: its chunked layout stores %d dimensions, its dataspace of rank %d "
+               "needs %d: damaged",
+               f->what, v->obj, v->chunk_dims, v->rank, v->rank + v->chunk_want);
 out:
     free(buf);
     free(q);

@@ -83,6 +83,31 @@ static void make(const struct make *m)
     assert_true(d >= 0);
     assert_true(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, names) >= 0);
     H5Dclose(d);
+    /* A record of every class with names and nested types: compound, array,
+     * enumeration, variable-length string, opaque. */
+    hid_t en = H5Tenum_create(H5T_NATIVE_UCHAR), op = H5Tcreate(H5T_OPAQUE, 4);
+    unsigned char off = 0, on = 1;
+    hsize_t three = 3;
+    hid_t arr = H5Tarray_create2(H5T_NATIVE_DOUBLE, 1, &three);
+    H5Tenum_insert(en, "OFF", &off);
+    H5Tenum_insert(en, "ON_AND_RUNNING", &on);
+    H5Tset_tag(op, "sensor frame");
+    hid_t rec = H5Tcreate(H5T_COMPOUND, 64);
+    H5Tinsert(rec, "a", 0, H5T_NATIVE_INT32);
+    H5Tinsert(rec, "b_three_values", 8, arr);
+    H5Tinsert(rec, "c", 32, en);
+    H5Tinsert(rec, "d", 40, t);
+    H5Tinsert(rec, "e", 56, op);
+    hsize_t one = 1;
+    hid_t rsp = H5Screate_simple(1, &one, NULL);
+    d = H5Dcreate2(f, "rec", rec, rsp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(d >= 0);
+    H5Dclose(d);
+    H5Sclose(rsp);
+    H5Tclose(rec);
+    H5Tclose(arr);
+    H5Tclose(op);
+    H5Tclose(en);
     hid_t g = H5Gcreate2(f, "g", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     hid_t sub = H5Gcreate2(g, "sub", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     assert_true(g >= 0 && sub >= 0);
@@ -334,8 +359,15 @@ static void damaged_structure_refused(void **state)
     assert_true(lay + 19 <= n);
     put(b + lay + 11, 0, 4);
     spill(b, n);
-    free(b);
+    put(b + lay + 11, 2, 4);
     refused("object '/names': chunk dimension 0 of 2 is 0: damaged");
+    /* Fewer chunk dimensions than the dataspace's rank + 1: libhdf5 divides
+     * by the ones it did not read. */
+    b[lay + 2] = 1;
+    spill(b, n);
+    free(b);
+    refused("object '/names': its chunked layout stores 1 dimensions, its dataspace of rank "
+            "1 needs 2: damaged");
 
     /* The root group's local heap claims more bytes than the file has. */
     make(&(struct make){0, 0, 0, 0, 0});

@@ -311,7 +311,8 @@ static unsigned offset_bytes(uint64_t size)
 /* A datatype encoding in d[len] as libhdf5 1.10's H5O_dtype_decode_helper
  * reads it, which takes member and enum names up to their NUL and nested
  * types wherever they start: 0 when all of it lies inside, with *used the
- * bytes it takes; -1 otherwise. Classes it does not know are left to it. */
+ * bytes it takes; -1 otherwise; -2 for a variable-length string whose
+ * characters are not bytes. Classes it does not know are left to it. */
 static int dtype_ok(const uint8_t *d, uint64_t len, int depth, uint64_t *used)
 {
     if (len < 8 || depth > 32) {
@@ -370,12 +371,18 @@ static int dtype_ok(const uint8_t *d, uint64_t len, int depth, uint64_t *used)
         p += (uint64_t)n * base;
         break;
     }
-    case 9: /* variable-length: base type */
-        if (dtype_ok(d + p, len - p, depth + 1, &u) != 0) {
-            return -1;
+    case 9: { /* variable-length: base type; a string's characters are bytes
+                 (H5T__conv_vlen allocates length x base size) */
+        int rc = dtype_ok(d + p, len - p, depth + 1, &u);
+        if (rc != 0) {
+            return rc;
+        }
+        if ((bits & 0x0F) == 1 && le(d + p + 4, 4) != 1) {
+            return -2;
         }
         p += u;
         break;
+    }
     case 10: { /* array: rank, dimensions, (version 2) permutation, base */
         if (p >= len) {
             return -1;
@@ -398,14 +405,20 @@ static int dtype_ok(const uint8_t *d, uint64_t len, int depth, uint64_t *used)
     return 0;
 }
 
+static const char *dtype_fault(int rc)
+{
+    return rc == -2 ? "is a variable-length string of characters wider than a byte"
+                    : "overruns its header message";
+}
+
 /* A datatype message, unless shared. */
 static dure_status_t dtype_message(struct visit *v, const uint8_t *d, uint64_t size)
 {
     dure_status_t st = DURE_OK;
     uint64_t used = 0;
-    DURE_CHECK(dtype_ok(d, size, 0, &used) == 0, DURE_ERR_FORMAT,
-               "%s: %s: its datatype overruns its header message: damaged", v->f->what,
-               v->obj);
+    int rc = dtype_ok(d, size, 0, &used);
+    DURE_CHECK(rc == 0, DURE_ERR_FORMAT, "%s: %s: its datatype %s: damaged", v->f->what,
+               v->obj, dtype_fault(rc));
 out:
     return st;
 }
@@ -471,10 +484,9 @@ static dure_status_t attr_message(struct visit *v, const uint8_t *d, uint64_t si
                f->what, v->obj, name, (unsigned long long)val, (unsigned long long)size);
     if ((flags & 3) == 0) { /* neither type nor shape shared: both are here */
         uint64_t np = 0, tsz = tlen >= 8 ? le(d + t + 4, 4) : 0, used = 0;
-        DURE_CHECK(dtype_ok(d + t, size - t, 0, &used) == 0, DURE_ERR_FORMAT,
-                   "%s: %s: attribute '%s': its datatype overruns its header message: "
-                   "damaged",
-                   f->what, v->obj, name);
+        int rc = dtype_ok(d + t, size - t, 0, &used);
+        DURE_CHECK(rc == 0, DURE_ERR_FORMAT, "%s: %s: attribute '%s': its datatype %s: damaged",
+                   f->what, v->obj, name, dtype_fault(rc));
         DURE_CHECK(tlen >= 8 && dspace_points(f, d + sp, slen, &np) == 0 &&
                        (tsz == 0 || np <= (size - val) / tsz),
                    DURE_ERR_FORMAT,

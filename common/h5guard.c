@@ -54,7 +54,7 @@ struct heap {
     unsigned n;    /* 1 + the largest object index (indices are 16-bit) */
 };
 
-/* The whole file's walk (h5guard_file): objects still to walk, those seen. */
+/* The whole file's walk (h5guard_path): objects still to walk, those seen. */
 struct tree {
     struct pending {
         uint64_t addr;
@@ -931,27 +931,109 @@ out:
     return st;
 }
 
-dure_status_t h5guard_file(hid_t fid, const char *what)
+/* The superblock (II.A, versions 0-3), found where libhdf5 looks for it:
+ * at 0, 512, 1024, ... It sets f's sizes, base and group K values and
+ * *root, the root group's object header; *stab the root's cached B-tree
+ * and local heap (versions 0-1, cache type 1: libhdf5 uses them when it
+ * opens the root), *has_stab = 0 when none. */
+static dure_status_t superblock(struct h5f *f, uint64_t *root, uint8_t stab[16],
+                                int *has_stab)
+{
+    dure_status_t st = DURE_OK;
+    static const uint8_t sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    uint8_t sb[128];
+    uint64_t at = 0;
+    for (;; at = at ? 2 * at : 512) {
+        DURE_CHECK(at + sizeof sig <= f->size, DURE_ERR_FORMAT,
+                   "%s: no HDF5 superblock signature", f->what);
+        DURE_CHECK(pread_all(f->fd, at, sb, sizeof sig) == 0, DURE_ERR_FORMAT,
+                   "%s: cannot read it", f->what);
+        if (memcmp(sb, sig, sizeof sig) == 0) {
+            break;
+        }
+    }
+    uint64_t n = f->size - at < sizeof sb ? f->size - at : sizeof sb;
+    memset(sb, 0, sizeof sb);
+    DURE_CHECK(pread_all(f->fd, at, sb, n) == 0, DURE_ERR_FORMAT,
+               "%s: cannot read its superblock", f->what);
+    unsigned ver = sb[8], p = 0;
+    *has_stab = 0;
+    if (ver <= 1) {
+        f->sa = sb[13];
+        f->ss = sb[14];
+        f->sym_lk = (unsigned)le(sb + 16, 2);
+        f->sym_ik = (unsigned)le(sb + 18, 2);
+        p = ver == 0 ? 24 : 28;
+    } else if (ver <= 3) {
+        f->sa = sb[9];
+        f->ss = sb[10];
+        p = 12;
+    }
+    DURE_CHECK(ver <= 3 && (f->sa == 2 || f->sa == 4 || f->sa == 8) &&
+                   (f->ss == 2 || f->ss == 4 || f->ss == 8),
+               DURE_ERR_FORMAT,
+               "%s: superblock version %u with addresses of %u and lengths of %u bytes: "
+               "damaged, or not one dure reads",
+               f->what, ver, f->sa, f->ss);
+    f->base = at; /* libhdf5 takes the superblock's place as the base */
+    DURE_CHECK(p + 3u * f->sa <= n, DURE_ERR_FORMAT, "%s: its superblock is truncated",
+               f->what);
+    /* After the base address and the free space or extension address; as
+     * libhdf5 compares it (H5F__super_read), with the whole file's size. */
+    uint64_t eof = le(sb + p + 2u * f->sa, f->sa);
+    DURE_CHECK(eof <= f->size, DURE_ERR_FORMAT,
+               "%s is truncated (%llu bytes on disk, its superblock says %llu)", f->what,
+               (unsigned long long)f->size, (unsigned long long)eof);
+    if (ver <= 1) {
+        /* base, free space, end of file, driver block; the root's entry:
+         * name offset, header, cache type, reserved, scratch pad. */
+        uint64_t e = p + 4u * f->sa;
+        DURE_CHECK(e + f->ss + f->sa + 8 + 2u * f->sa <= n, DURE_ERR_FORMAT,
+                   "%s: its superblock is truncated", f->what);
+        *root = le(sb + e + f->ss, f->sa);
+        if (le(sb + e + f->ss + f->sa, 4) == 1) {
+            memcpy(stab, sb + e + f->ss + f->sa + 8, 2u * f->sa);
+            *has_stab = 1;
+        }
+    } else {
+        /* base, superblock extension, end of file, root header. */
+        DURE_CHECK(p + 4u * f->sa <= n, DURE_ERR_FORMAT, "%s: its superblock is truncated",
+                   f->what);
+        *root = le(sb + p + 3u * f->sa, f->sa);
+    }
+out:
+    return st;
+}
+
+dure_status_t h5guard_path(const char *path, const char *what)
 {
     dure_status_t st = DURE_OK;
     struct h5f f = {.fd = -1};
     struct heap h = {0};
     struct tree t = {0};
-    H5O_info_t oi;
+    struct stat sb;
+    uint64_t root = 0;
+    uint8_t stab[16];
     char obj[160];
-    int skip = 0, was = 0;
+    int was = 0, has_stab = 0;
 
-    DURE_TRY(file_open(fid, what, &f, &skip));
-    if (skip) {
-        goto out;
-    }
-    DURE_CHECK(H5Oget_info2(fid, &oi, H5O_INFO_BASIC) >= 0, DURE_ERR_FORMAT,
-               "%s: cannot find its root group", f.what);
+    f.what = what;
+    f.fd = open(path, O_RDONLY | O_CLOEXEC);
+    DURE_SYS_TRY(f.fd >= 0 && fstat(f.fd, &sb) == 0, "%s: open", what);
+    f.size = (uint64_t)sb.st_size;
+    f.cache = calloc(1, sizeof *f.cache);
+    DURE_ALLOC_TRY(f.cache, sizeof *f.cache);
+    f.cache->mem = malloc(CACHE_SLOTS * CACHE_BLOCK);
+    DURE_ALLOC_TRY(f.cache->mem, CACHE_SLOTS * CACHE_BLOCK);
+    DURE_TRY(superblock(&f, &root, stab, &has_stab));
     struct visit v = {.f = &f, .h = &h, .obj = obj, .t = &t};
-    DURE_TRY(tree_seen(&t, oi.addr, &was));
+    DURE_TRY(tree_seen(&t, root, &was));
     t.cur = "/";
     snprintf(obj, sizeof obj, "object '/'");
-    DURE_TRY(header_walk(&v, oi.addr));
+    if (has_stab) { /* the root's cached symbol table, as a message */
+        DURE_TRY(symtab_message(&v, stab, 2u * f.sa));
+    }
+    DURE_TRY(header_walk(&v, root));
     while (t.ntodo > 0) {
         struct pending p = t.todo[--t.ntodo];
         t.cur = p.path;
@@ -969,7 +1051,6 @@ out:
     free(t.seen);
     heap_free(&h);
     file_close(&f);
-    H5Eclear2(H5E_DEFAULT);
     return st;
 }
 

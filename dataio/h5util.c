@@ -37,6 +37,9 @@ dure_status_t dataio_h5_open_file(const char *path, hid_t fapl, hid_t *out)
                    "dataset file '%s' is not an HDF5 file (%lld bytes, no HDF5 "
                    "signature)", path, (long long)sb.st_size);
     }
+    /* The file's structure before libhdf5 reads it: it trusts sizes. */
+    snprintf(why, sizeof why, "dataset file '%s'", path);
+    DURE_TRY(h5guard_path(path, why));
     f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     if (f < 0) {
         dure_h5_error_text(why, sizeof why);
@@ -48,9 +51,6 @@ dure_status_t dataio_h5_open_file(const char *path, hid_t fapl, hid_t *out)
         DURE_FAIL(DURE_ERR_FORMAT, "dataset file '%s' cannot be opened as HDF5: %s",
                   path, why[0] ? why : "unknown HDF5 error");
     }
-    /* The file's structure before libhdf5 reads it: it trusts sizes. */
-    snprintf(why, sizeof why, "dataset file '%s'", path);
-    DURE_TRY(h5guard_file(f, why));
     *out = f;
     f = H5I_INVALID_HID;
 out:

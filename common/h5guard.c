@@ -588,6 +588,26 @@ out:
     return st;
 }
 
+/* The array at *pv (a pointer to any element type; *cap elements of `elem`
+ * bytes) holds at least n + 1: doubled. The pointer is read and written
+ * with memcpy, as its type is the caller's. */
+static dure_status_t grow(void *pv, size_t *cap, size_t n, size_t elem)
+{
+    dure_status_t st = DURE_OK;
+    void *v = NULL;
+    if (n < *cap) {
+        goto out;
+    }
+    size_t c = *cap ? 2 * *cap : 64;
+    memcpy(&v, pv, sizeof v);
+    void *nv = realloc(v, c * elem);
+    DURE_ALLOC_TRY(nv, c * elem);
+    memcpy(pv, &nv, sizeof nv);
+    *cap = c;
+out:
+    return st;
+}
+
 /* 1 when addr was seen before; else records it. */
 static dure_status_t tree_seen(struct tree *t, uint64_t addr, int *was)
 {
@@ -637,13 +657,7 @@ static dure_status_t tree_push(struct visit *v, uint64_t addr, const char *name,
     DURE_CHECK(t->nseen <= TREE_OBJECTS_MAX, DURE_ERR_FORMAT,
                "%s: more than %zu objects: dure does not check files this large",
                v->f->what, TREE_OBJECTS_MAX);
-    if (t->ntodo == t->captodo) {
-        size_t cap = t->captodo ? 2 * t->captodo : 64;
-        struct pending *n = realloc(t->todo, cap * sizeof *n);
-        DURE_ALLOC_TRY(n, cap * sizeof *n);
-        t->todo = n;
-        t->captodo = cap;
-    }
+    DURE_TRY(grow(&t->todo, &t->captodo, t->ntodo, sizeof *t->todo));
     const char *parent = strcmp(t->cur, "/") == 0 ? "" : t->cur;
     size_t plen = strlen(parent) + 1 + len + 1;
     path = malloc(plen);
@@ -671,12 +685,11 @@ static dure_status_t group_btree(struct visit *v, uint64_t btree, const uint8_t 
         int level; /* expected; -1: the root, any */
     } *stack = NULL;
     uint8_t *buf = NULL, *ents = NULL;
-    size_t n = 0, cap = 64;
+    size_t n = 0, cap = 0;
     unsigned ik = f->sym_ik ? f->sym_ik : 16, lk = f->sym_lk ? f->sym_lk : 4;
     uint64_t hdr = 8 + 2u * f->sa, ent = (uint64_t)f->ss + f->sa + 24; /* a member */
 
-    stack = malloc(cap * sizeof *stack);
-    DURE_ALLOC_TRY(stack, cap * sizeof *stack);
+    DURE_TRY(grow(&stack, &cap, 0, sizeof *stack));
     buf = malloc(hdr + (uint64_t)(2 * ik + 1) * (f->ss + f->sa));
     DURE_ALLOC_TRY(buf, hdr + (uint64_t)(2 * ik + 1) * (f->ss + f->sa));
     ents = malloc(2 * (uint64_t)lk * ent);
@@ -704,12 +717,7 @@ static dure_status_t group_btree(struct visit *v, uint64_t btree, const uint8_t 
         for (unsigned i = 0; i < used; i++) {
             uint64_t child = le(buf + (uint64_t)i * (f->ss + f->sa) + f->ss, f->sa);
             if (level > 0) {
-                if (n == cap) {
-                    struct node *ns = realloc(stack, 2 * cap * sizeof *ns);
-                    DURE_ALLOC_TRY(ns, 2 * cap * sizeof *ns);
-                    stack = ns;
-                    cap *= 2;
-                }
+                DURE_TRY(grow(&stack, &cap, n, sizeof *stack));
                 stack[n++] = (struct node){child, (int)level - 1};
                 continue;
             }

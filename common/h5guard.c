@@ -40,7 +40,8 @@ struct h5f {
     uint64_t base;           /* where address 0 is: the superblock (after a user block) */
     unsigned sa;             /* bytes of an address */
     unsigned ss;             /* bytes of a length */
-    unsigned sym_ik, sym_lk; /* group B-tree nodes: 2ik children; leaves: 2lk members */
+    unsigned sym_ik, sym_lk; /* group B-tree nodes: 2ik children; leaves: 2lk members;
+                                0: unknown */
     const char *what;
     char name[512];      /* "file 'PATH'": `what` when the caller gave none */
     struct cache *cache; /* NULL: reads go to the file */
@@ -686,7 +687,9 @@ static dure_status_t group_btree(struct visit *v, uint64_t btree, const uint8_t 
     } *stack = NULL;
     uint8_t *buf = NULL, *ents = NULL;
     size_t n = 0, cap = 0;
-    unsigned ik = f->sym_ik ? f->sym_ik : 16, lk = f->sym_lk ? f->sym_lk : 4;
+    /* K values unknown (0: a version 2-3 superblock keeps them in its
+     * extension): only the 16-bit counts bound the nodes. */
+    unsigned ik = f->sym_ik ? f->sym_ik : 32767, lk = f->sym_lk ? f->sym_lk : 32767;
     uint64_t hdr = 8 + 2u * f->sa, ent = (uint64_t)f->ss + f->sa + 24; /* a member */
 
     DURE_TRY(grow(&stack, &cap, 0, sizeof *stack));

@@ -1,6 +1,7 @@
 /* ckpt/ckpt_h5.c - see ckpt_h5.h. */
 #include "ckpt/ckpt_h5.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "ckpt/ckpt_sum.h"
+#include "common/h5guard.h"
 
 const char *const ckpt_dataset_names[CKPT_N_DATASETS] = {"params", "adam_m", "adam_v"};
 
@@ -213,6 +215,9 @@ static dure_status_t attr_get_str(hid_t f, const char *path, const char *name, c
     CKH5_CHECK(mt >= 0 && H5Tset_cset(mt, H5Tget_cset(ft)) >= 0,
                "checkpoint '%s': attribute '%s'", path, name);
     if (H5Tis_variable_str(ft) > 0) {
+        char what[PATH_MAX + 16];
+        snprintf(what, sizeof what, "checkpoint '%s'", path);
+        DURE_TRY(h5guard_vlen_attr(f, name, cap - 1, what));
         CKH5_CHECK(H5Tset_size(mt, H5T_VARIABLE) >= 0 && H5Aread(a, mt, &vl) >= 0,
                    "checkpoint '%s': read attribute '%s'", path, name);
         DURE_CHECK(vl && strlen(vl) < cap, DURE_ERR_FORMAT,
@@ -250,7 +255,11 @@ dure_status_t ckh5_meta_read(hid_t f, const char *path, struct ckpt_meta *m)
     char format[64];
     uint32_t version = 0;
     hssize_t n_rng = 0;
+    char what[PATH_MAX + 16];
     memset(m, 0, sizeof *m);
+    /* The file's structure first: libhdf5 1.10 trusts sizes it reads. */
+    snprintf(what, sizeof what, "checkpoint '%s'", path);
+    DURE_TRY(h5guard_file(f, what));
     DURE_TRY(attr_get_str(f, path, "format", format, sizeof format));
     DURE_CHECK(strcmp(format, CKPT_FORMAT) == 0, DURE_ERR_FORMAT,
                "'%s' is not a dure checkpoint: its format attribute is '%s', not '%s'",

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/fsutil.h"
+#include "common/h5guard.h"
 
 dure_status_t dataio_h5_open_file(const char *path, hid_t fapl, hid_t *out)
 {
@@ -47,8 +48,15 @@ dure_status_t dataio_h5_open_file(const char *path, hid_t fapl, hid_t *out)
         DURE_FAIL(DURE_ERR_FORMAT, "dataset file '%s' cannot be opened as HDF5: %s",
                   path, why[0] ? why : "unknown HDF5 error");
     }
+    /* The file's structure before libhdf5 reads it: it trusts sizes. */
+    snprintf(why, sizeof why, "dataset file '%s'", path);
+    DURE_TRY(h5guard_file(f, why));
     *out = f;
+    f = H5I_INVALID_HID;
 out:
+    if (f >= 0) {
+        H5Fclose(f);
+    }
     if (fd >= 0) {
         close(fd);
     }
@@ -165,6 +173,7 @@ dure_status_t dataio_h5_read_strings(hid_t loc, const char *name,
         DURE_ALLOC_TRY(vl, cnt * sizeof *vl);
         DURE_CHECK(H5Tset_size(mt, H5T_VARIABLE) >= 0, DURE_ERR_HDF5, "H5Tset_size");
         H5Tset_cset(mt, H5Tget_cset(ft));
+        DURE_TRY(h5guard_vlen_dataset(d, name, cnt, DATAIO_H5_STR_MAX, what));
         DURE_CHECK(H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, vl) >= 0,
                    DURE_ERR_FORMAT, "%s: cannot read strings '%s'", what, name);
         vl_read = 1;
@@ -366,7 +375,8 @@ int dataio_h5_attr_str(hid_t obj, const char *name, char *buf, size_t len)
     }
     if (H5Tis_variable_str(ft) > 0) {
         char *s = NULL;
-        if (H5Tset_size(mt, H5T_VARIABLE) < 0 || H5Aread(a, mt, &s) < 0) {
+        if (h5guard_vlen_attr(obj, name, DATAIO_H5_STR_MAX, NULL) != DURE_OK ||
+            H5Tset_size(mt, H5T_VARIABLE) < 0 || H5Aread(a, mt, &s) < 0) {
             goto done;
         }
         snprintf(buf, len, "%s", s ? s : "");

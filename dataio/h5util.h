@@ -28,10 +28,15 @@ int dataio_h5_exists(hid_t loc, const char *name);
  * dataset, else 0. Never fails. */
 int dataio_h5_numeric_rank(hid_t loc, const char *name);
 
+/* The longest variable-length string the readers below take (1 MiB): its
+ * heap object is checked first (common/h5guard.h). */
+#define DATAIO_H5_STR_MAX ((size_t)1 << 20)
+
 /*
  * Read a 1-D string dataset (fixed or variable length) into *out, an array
  * of n malloc'd strings inside one malloc'd block: free(*out) frees all.
- * `what` names the file for messages.
+ * `what` names the file for messages. Variable-length strings must be
+ * contiguous and sound (common/h5guard.h).
  */
 dure_status_t dataio_h5_read_strings(hid_t loc, const char *name,
                                      const char *what, char ***out, int64_t *n);
@@ -55,7 +60,8 @@ dure_status_t dataio_h5_read_f64(hid_t loc, const char *name, const char *what,
                                  double *out, int64_t want);
 
 /* Scalar attributes on an object. Readers return 0 = absent, 1 = read,
- * <0 = present but not convertible. */
+ * <0 = present but not convertible, or (strings) refused by the check of
+ * common/h5guard.h, which logs why. */
 int dataio_h5_attr_f64(hid_t obj, const char *name, double *out);
 int dataio_h5_attr_i64(hid_t obj, const char *name, int64_t *out);
 int dataio_h5_attr_str(hid_t obj, const char *name, char *buf, size_t len);

@@ -106,7 +106,8 @@ static dure_status_t dure_open(const struct dataio_reader_config *cfg, void **ct
     DURE_CHECK(rc == 1 && strcmp(fmt, DATAIO_FORMAT_NAME) == 0, DURE_ERR_FORMAT,
                "file '%s' is not a dure dataset (root attribute 'format' is %s%s%s, not "
                "'%s'); for robomimic or ALOHA files set data.layout", c->path,
-               rc == 1 ? "'" : "", rc == 1 ? fmt : "missing", rc == 1 ? "'" : "",
+               rc == 1 ? "'" : "", rc == 1 ? fmt : rc == 0 ? "missing" : "unreadable",
+               rc == 1 ? "'" : "",
                DATAIO_FORMAT_NAME);
     rc = dataio_h5_attr_i64(fid, "format_version", &ver);
     DURE_CHECK(rc == 1 && ver >= 1 && ver <= DATAIO_FORMAT_VERSION, DURE_ERR_FORMAT,

@@ -184,24 +184,36 @@ out:
     return st;
 }
 
-/* robomimic stores the controller frequency inside a JSON attribute. */
-static double control_freq(hid_t fid)
+/* robomimic stores the controller frequency inside a JSON attribute,
+ * data/env_args: *hz = 0 when it is absent or names none; a string the
+ * check of common/h5guard.h refuses, refuses the file. */
+static dure_status_t control_freq(hid_t fid, const char *path, double *hz)
 {
+    dure_status_t st = DURE_OK;
     char json[8192];
     hid_t g = H5Gopen2(fid, "data", H5P_DEFAULT);
-    double hz = 0.0;
+    int rc = 0;
+    *hz = 0.0;
     if (g < 0) {
         H5Eclear2(H5E_DEFAULT);
-        return 0.0;
+        goto out;
     }
-    if (dataio_h5_attr_str(g, "env_args", json, sizeof json) == 1) {
+    rc = dataio_h5_attr_str(g, "env_args", json, sizeof json);
+    DURE_CHECK(rc >= 0, DURE_ERR_FORMAT,
+               "robomimic file '%s': attribute data/env_args cannot be read as a string",
+               path);
+    if (rc == 1) {
         const char *p = strstr(json, "\"control_freq\"");
         if (p && (p = strchr(p, ':')) != NULL) {
-            hz = strtod(p + 1, NULL);
+            double v = strtod(p + 1, NULL);
+            *hz = v > 0 ? v : 0.0;
         }
     }
-    H5Gclose(g);
-    return hz > 0 ? hz : 0.0;
+out:
+    if (g >= 0) {
+        H5Gclose(g);
+    }
+    return st;
 }
 
 static dure_status_t robomimic_open(const struct dataio_reader_config *cfg, void **ctxp,
@@ -254,7 +266,7 @@ static dure_status_t robomimic_open(const struct dataio_reader_config *cfg, void
     }
     DURE_TRY(dataio_keyed_finish(c, labels.v));
     DURE_TRY(read_mask(fid, c));
-    info->sample_rate_hz = control_freq(fid);
+    DURE_TRY(control_freq(fid, c->path, &info->sample_rate_hz));
     dataio_ctx_fill_info(c, info);
     *ctxp = c;
     c = NULL;

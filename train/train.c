@@ -738,10 +738,11 @@ out:
 }
 
 /* Every rank: the step's per-dataset losses from all ranks' slots, summed
- * in global micro-batch order. */
+ * in global micro-batch order. A single dataset has no such slots
+ * (alloc_buffers sizes them for a mixture only). */
 static void sum_sets(train_t *t)
 {
-    for (int d = 0; d < t->n_sets; d++) {
+    for (int d = 0; t->n_sets > 1 && d < t->n_sets; d++) {
         double loss = 0, base = 0, n = 0;
         for (int r = 0; r < t->world_size; r++) {
             for (int j = 0; j < t->accum; j++) {

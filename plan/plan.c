@@ -97,8 +97,6 @@ dure_status_t plan_memory(const struct plan_job *job, const struct plan_hw *hw, 
         out->process = job->process_bytes;
         out->runtime = PLAN_CPU_RUNTIME_BYTES +
                        (uint64_t)(job->threads > 0 ? job->threads : 1) * PLAN_CPU_THREAD_BYTES;
-    }
-    if (!hw->gpu) {
         uint64_t window = (uint64_t)(mc.context_patches + 1) * (uint64_t)mc.patch_len;
         uint64_t batch = (uint64_t)job->global_batch / (uint64_t)job->ranks * window *
                          (uint64_t)mc.channels * 4;

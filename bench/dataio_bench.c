@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "common/benchline.h"
+#include "common/h5guard.h"
 #include "common/fsutil.h"
 #include "common/timing.h"
 #include "dataio/loader.h"
@@ -485,6 +486,91 @@ static int bench_mix(const char *single, const char *const *parts)
     return 0;
 }
 
+/* A robomimic-shaped file: data/demo_N (N < demos) with obs/{joint_pos,
+ * joint_vel, eef_pos, gripper} and actions, 50 x 7 float32 each, and the
+ * env_args string attribute: 6 objects per demo. */
+static int make_robomimic(const char *path, int demos)
+{
+    static const char *const keys[5] = {"obs/joint_pos", "obs/joint_vel", "obs/eef_pos",
+                                        "obs/gripper", "actions"};
+    float v[50 * 7];
+    hsize_t dims[2] = {50, 7};
+    for (int i = 0; i < 50 * 7; i++) {
+        v[i] = (float)i;
+    }
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t data = f >= 0 ? H5Gcreate2(f, "data", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    hid_t sp = H5Screate_simple(2, dims, NULL);
+    int ok = data >= 0 && sp >= 0;
+    for (int d = 0; ok && d < demos; d++) {
+        char name[64];
+        snprintf(name, sizeof name, "demo_%d", d);
+        hid_t g = H5Gcreate2(data, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        hid_t obs = g >= 0 ? H5Gcreate2(g, "obs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+        ok = obs >= 0;
+        for (int k = 0; ok && k < 5; k++) {
+            hid_t ds = H5Dcreate2(g, keys[k], H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT,
+                                  H5P_DEFAULT);
+            ok = ds >= 0 && H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0;
+            if (ds >= 0) H5Dclose(ds);
+        }
+        if (obs >= 0) H5Gclose(obs);
+        if (g >= 0) H5Gclose(g);
+    }
+    if (sp >= 0) H5Sclose(sp);
+    if (data >= 0) H5Gclose(data);
+    if (f >= 0) H5Fclose(f);
+    if (!ok) {
+        fprintf(stderr, "dataio_bench: cannot write '%s'\n", path);
+    }
+    return ok ? 0 : 1;
+}
+
+/* n opens and closes of path, checked first by common/h5guard.h or not:
+ * seconds. */
+static double time_opens(const char *path, int check, int n)
+{
+    double t0 = dure_now_s();
+    for (int i = 0; i < n; i++) {
+        hid_t f = check && h5guard_path(path, path) != DURE_OK
+                      ? H5I_INVALID_HID
+                      : H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+        if (f < 0) {
+            fprintf(stderr, "dataio_bench: cannot open '%s'\n", path);
+            exit(1);
+        }
+        H5Fclose(f);
+    }
+    return dure_now_s() - t0;
+}
+
+/* Opening a file as the dataset readers and checkpoints do (H5Fopen, then
+ * the structural check of common/h5guard.h) against H5Fopen alone,
+ * interleaved; medians per open. A dure file has a dozen objects; the
+ * robomimic-shaped one (written here, `demos` demos) has 6 per demo. */
+static int bench_guard(const char *dure_file, const char *robo_file, int demos)
+{
+    enum { OPENS = 20, ROUNDS = 3 * REPS };
+    const char *files[2] = {dure_file, robo_file};
+    const char *names[2] = {"dataio_open_checked_dure", "dataio_open_checked_robomimic"};
+    if (make_robomimic(robo_file, demos) != 0) {
+        return 1;
+    }
+    for (int k = 0; k < 2; k++) {
+        double tc[ROUNDS], t0[ROUNDS];
+        time_opens(files[k], 1, 2);
+        for (int r = 0; r < ROUNDS; r++) {
+            t0[r] = time_opens(files[k], 0, OPENS);
+            tc[r] = time_opens(files[k], 1, OPENS);
+        }
+        const struct field extra[] = {{"opens", OPENS, 0}, {"rounds", ROUNDS, 0},
+                                      {"demos", k ? demos : 0, 0}};
+        report(names[k], 1e3 * dure_median(tc, ROUNDS) / OPENS, "ms", "H5Fopen+H5Fclose",
+               1e3 * dure_median(t0, ROUNDS) / OPENS, "ms", extra, NFIELDS(extra));
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 7 && strcmp(argv[1], "probe") == 0) {
@@ -501,6 +587,9 @@ int main(int argc, char **argv)
     }
     if (argc == 6 && strcmp(argv[1], "mix") == 0) {
         return bench_mix(argv[2], (const char *const *)argv + 3);
+    }
+    if (argc == 5 && strcmp(argv[1], "guard") == 0) {
+        return bench_guard(argv[2], argv[3], atoi(argv[4]));
     }
     if (argc == 3 && strcmp(argv[1], "io") == 0) {
         return bench_io(argv[2]);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/agree.h"
+#include "common/h5guard.h"
 #include "common/mpi_check.h"
 #include "common/sha256.h"
 #include "common/timing.h"
@@ -497,6 +499,12 @@ dure_status_t ckpt_load(MPI_Comm comm, const char *path, const char *expect_mode
                           "checkpoint '%s': set up HDF5 property lists", path);
     }
     DURE_TRY(agree(comm, local, "HDF5 setup", path));
+    /* The file's structure first, on every rank: libhdf5 1.10 trusts sizes
+     * it reads (common/h5guard.h). */
+    char what[PATH_MAX + 16];
+    snprintf(what, sizeof what, "checkpoint '%s'", path);
+    local = h5guard_path(path, what);
+    DURE_TRY(agree(comm, local, "structure check", path));
     file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     local = file >= 0 ? DURE_OK
                       : ckh5_fail(__FILE__, __LINE__, DURE_ERR_FORMAT,

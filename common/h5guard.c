@@ -23,6 +23,16 @@
 #define TREE_OBJECTS_MAX ((size_t)1 << 22)
 #define TREE_NODES_MAX ((uint64_t)1 << 22)
 
+/* Reads of metadata go through a direct-mapped cache of 64 blocks of 64 KiB
+ * (a file's headers and heaps sit close together): one pread per block
+ * instead of three or four per object. Larger reads bypass it. */
+#define CACHE_BLOCK ((uint64_t)64 << 10)
+#define CACHE_SLOTS 64
+struct cache {
+    uint64_t tag[CACHE_SLOTS]; /* block index + 1; 0: empty */
+    uint8_t *mem;              /* [CACHE_SLOTS][CACHE_BLOCK] */
+};
+
 /* The file behind an HDF5 object, read with pread. */
 struct h5f {
     int fd;
@@ -32,7 +42,8 @@ struct h5f {
     unsigned ss;             /* bytes of a length */
     unsigned sym_ik, sym_lk; /* group B-tree nodes: 2ik children; leaves: 2lk members */
     const char *what;
-    char name[512]; /* "file 'PATH'": `what` when the caller gave none */
+    char name[512];      /* "file 'PATH'": `what` when the caller gave none */
+    struct cache *cache; /* NULL: reads go to the file */
 };
 
 /* The global heap collection read last: its objects' sizes by index. */
@@ -43,7 +54,7 @@ struct heap {
     unsigned n;    /* 1 + the largest object index (indices are 16-bit) */
 };
 
-/* The whole file's walk (h5guard_file): objects still to walk, those seen. */
+/* The whole file's walk (h5guard_path): objects still to walk, those seen. */
 struct tree {
     struct pending {
         uint64_t addr;
@@ -89,15 +100,11 @@ static int inside(const struct h5f *f, uint64_t addr, uint64_t n)
     return addr <= f->size && off >= addr && off <= f->size && n <= f->size - off;
 }
 
-/* n bytes at file address addr into buf; 0 when they all lie inside. */
-static int rd(const struct h5f *f, uint64_t addr, void *buf, uint64_t n)
+/* n bytes at file offset off into buf, from the file. */
+static int pread_all(int fd, uint64_t off, void *buf, uint64_t n)
 {
-    uint64_t off = f->base + addr;
-    if (!inside(f, addr, n)) {
-        return -1;
-    }
     for (uint64_t done = 0; done < n;) {
-        ssize_t r = pread(f->fd, (char *)buf + done, n - done, (off_t)(off + done));
+        ssize_t r = pread(fd, (char *)buf + done, n - done, (off_t)(off + done));
         if (r < 0 && errno == EINTR) {
             continue;
         }
@@ -105,6 +112,35 @@ static int rd(const struct h5f *f, uint64_t addr, void *buf, uint64_t n)
             return -1;
         }
         done += (uint64_t)r;
+    }
+    return 0;
+}
+
+/* n bytes at file address addr into buf; 0 when they all lie inside. */
+static int rd(const struct h5f *f, uint64_t addr, void *buf, uint64_t n)
+{
+    uint64_t off = f->base + addr;
+    struct cache *c = f->cache;
+    if (!inside(f, addr, n)) {
+        return -1;
+    }
+    if (!c || n > CACHE_BLOCK) {
+        return pread_all(f->fd, off, buf, n);
+    }
+    for (uint64_t done = 0; done < n;) {
+        uint64_t b = (off + done) / CACHE_BLOCK, at = (off + done) % CACHE_BLOCK;
+        uint8_t *blk = c->mem + (b % CACHE_SLOTS) * CACHE_BLOCK;
+        if (c->tag[b % CACHE_SLOTS] != b + 1) {
+            uint64_t len = f->size - b * CACHE_BLOCK;
+            if (pread_all(f->fd, b * CACHE_BLOCK, blk, len < CACHE_BLOCK ? len : CACHE_BLOCK)) {
+                c->tag[b % CACHE_SLOTS] = 0;
+                return -1;
+            }
+            c->tag[b % CACHE_SLOTS] = b + 1;
+        }
+        uint64_t k = CACHE_BLOCK - at < n - done ? CACHE_BLOCK - at : n - done;
+        memcpy((uint8_t *)buf + done, blk + at, k);
+        done += k;
     }
     return 0;
 }
@@ -157,6 +193,10 @@ static dure_status_t file_open(hid_t obj, const char *what, struct h5f *f, int *
     DURE_SYS_TRY(f->fd >= 0 && fstat(f->fd, &sb) == 0, "%s: open '%s' to check it", f->what,
                  path);
     f->size = (uint64_t)sb.st_size;
+    f->cache = calloc(1, sizeof *f->cache);
+    DURE_ALLOC_TRY(f->cache, sizeof *f->cache);
+    f->cache->mem = malloc(CACHE_SLOTS * CACHE_BLOCK);
+    DURE_ALLOC_TRY(f->cache->mem, CACHE_SLOTS * CACHE_BLOCK);
 out:
     free(path);
     if (fcpl >= 0) H5Pclose(fcpl);
@@ -170,6 +210,11 @@ static void file_close(struct h5f *f)
         close(f->fd);
     }
     f->fd = -1;
+    if (f->cache) {
+        free(f->cache->mem);
+        free(f->cache);
+        f->cache = NULL;
+    }
 }
 
 /* Load the collection at addr into h, as libhdf5's H5HG__cache_heap_deserialize
@@ -311,7 +356,8 @@ static unsigned offset_bytes(uint64_t size)
 /* A datatype encoding in d[len] as libhdf5 1.10's H5O_dtype_decode_helper
  * reads it, which takes member and enum names up to their NUL and nested
  * types wherever they start: 0 when all of it lies inside, with *used the
- * bytes it takes; -1 otherwise. Classes it does not know are left to it. */
+ * bytes it takes; -1 otherwise; -2 for a variable-length string whose
+ * characters are not bytes. Classes it does not know are left to it. */
 static int dtype_ok(const uint8_t *d, uint64_t len, int depth, uint64_t *used)
 {
     if (len < 8 || depth > 32) {
@@ -370,12 +416,18 @@ static int dtype_ok(const uint8_t *d, uint64_t len, int depth, uint64_t *used)
         p += (uint64_t)n * base;
         break;
     }
-    case 9: /* variable-length: base type */
-        if (dtype_ok(d + p, len - p, depth + 1, &u) != 0) {
-            return -1;
+    case 9: { /* variable-length: base type; a string's characters are bytes
+                 (H5T__conv_vlen allocates length x base size) */
+        int rc = dtype_ok(d + p, len - p, depth + 1, &u);
+        if (rc != 0) {
+            return rc;
+        }
+        if ((bits & 0x0F) == 1 && le(d + p + 4, 4) != 1) {
+            return -2;
         }
         p += u;
         break;
+    }
     case 10: { /* array: rank, dimensions, (version 2) permutation, base */
         if (p >= len) {
             return -1;
@@ -398,14 +450,20 @@ static int dtype_ok(const uint8_t *d, uint64_t len, int depth, uint64_t *used)
     return 0;
 }
 
+static const char *dtype_fault(int rc)
+{
+    return rc == -2 ? "is a variable-length string of characters wider than a byte"
+                    : "overruns its header message";
+}
+
 /* A datatype message, unless shared. */
 static dure_status_t dtype_message(struct visit *v, const uint8_t *d, uint64_t size)
 {
     dure_status_t st = DURE_OK;
     uint64_t used = 0;
-    DURE_CHECK(dtype_ok(d, size, 0, &used) == 0, DURE_ERR_FORMAT,
-               "%s: %s: its datatype overruns its header message: damaged", v->f->what,
-               v->obj);
+    int rc = dtype_ok(d, size, 0, &used);
+    DURE_CHECK(rc == 0, DURE_ERR_FORMAT, "%s: %s: its datatype %s: damaged", v->f->what,
+               v->obj, dtype_fault(rc));
 out:
     return st;
 }
@@ -471,10 +529,9 @@ static dure_status_t attr_message(struct visit *v, const uint8_t *d, uint64_t si
                f->what, v->obj, name, (unsigned long long)val, (unsigned long long)size);
     if ((flags & 3) == 0) { /* neither type nor shape shared: both are here */
         uint64_t np = 0, tsz = tlen >= 8 ? le(d + t + 4, 4) : 0, used = 0;
-        DURE_CHECK(dtype_ok(d + t, size - t, 0, &used) == 0, DURE_ERR_FORMAT,
-                   "%s: %s: attribute '%s': its datatype overruns its header message: "
-                   "damaged",
-                   f->what, v->obj, name);
+        int rc = dtype_ok(d + t, size - t, 0, &used);
+        DURE_CHECK(rc == 0, DURE_ERR_FORMAT, "%s: %s: attribute '%s': its datatype %s: damaged",
+                   f->what, v->obj, name, dtype_fault(rc));
         DURE_CHECK(tlen >= 8 && dspace_points(f, d + sp, slen, &np) == 0 &&
                        (tsz == 0 || np <= (size - val) / tsz),
                    DURE_ERR_FORMAT,
@@ -874,27 +931,109 @@ out:
     return st;
 }
 
-dure_status_t h5guard_file(hid_t fid, const char *what)
+/* The superblock (II.A, versions 0-3), found where libhdf5 looks for it:
+ * at 0, 512, 1024, ... It sets f's sizes, base and group K values and
+ * *root, the root group's object header; *stab the root's cached B-tree
+ * and local heap (versions 0-1, cache type 1: libhdf5 uses them when it
+ * opens the root), *has_stab = 0 when none. */
+static dure_status_t superblock(struct h5f *f, uint64_t *root, uint8_t stab[16],
+                                int *has_stab)
+{
+    dure_status_t st = DURE_OK;
+    static const uint8_t sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    uint8_t sb[128];
+    uint64_t at = 0;
+    for (;; at = at ? 2 * at : 512) {
+        DURE_CHECK(at + sizeof sig <= f->size, DURE_ERR_FORMAT,
+                   "%s: no HDF5 superblock signature", f->what);
+        DURE_CHECK(pread_all(f->fd, at, sb, sizeof sig) == 0, DURE_ERR_FORMAT,
+                   "%s: cannot read it", f->what);
+        if (memcmp(sb, sig, sizeof sig) == 0) {
+            break;
+        }
+    }
+    uint64_t n = f->size - at < sizeof sb ? f->size - at : sizeof sb;
+    memset(sb, 0, sizeof sb);
+    DURE_CHECK(pread_all(f->fd, at, sb, n) == 0, DURE_ERR_FORMAT,
+               "%s: cannot read its superblock", f->what);
+    unsigned ver = sb[8], p = 0;
+    *has_stab = 0;
+    if (ver <= 1) {
+        f->sa = sb[13];
+        f->ss = sb[14];
+        f->sym_lk = (unsigned)le(sb + 16, 2);
+        f->sym_ik = (unsigned)le(sb + 18, 2);
+        p = ver == 0 ? 24 : 28;
+    } else if (ver <= 3) {
+        f->sa = sb[9];
+        f->ss = sb[10];
+        p = 12;
+    }
+    DURE_CHECK(ver <= 3 && (f->sa == 2 || f->sa == 4 || f->sa == 8) &&
+                   (f->ss == 2 || f->ss == 4 || f->ss == 8),
+               DURE_ERR_FORMAT,
+               "%s: superblock version %u with addresses of %u and lengths of %u bytes: "
+               "damaged, or not one dure reads",
+               f->what, ver, f->sa, f->ss);
+    f->base = at; /* libhdf5 takes the superblock's place as the base */
+    DURE_CHECK(p + 3u * f->sa <= n, DURE_ERR_FORMAT, "%s: its superblock is truncated",
+               f->what);
+    /* After the base address and the free space or extension address; as
+     * libhdf5 compares it (H5F__super_read), with the whole file's size. */
+    uint64_t eof = le(sb + p + 2u * f->sa, f->sa);
+    DURE_CHECK(eof <= f->size, DURE_ERR_FORMAT,
+               "%s is truncated (%llu bytes on disk, its superblock says %llu)", f->what,
+               (unsigned long long)f->size, (unsigned long long)eof);
+    if (ver <= 1) {
+        /* base, free space, end of file, driver block; the root's entry:
+         * name offset, header, cache type, reserved, scratch pad. */
+        uint64_t e = p + 4u * f->sa;
+        DURE_CHECK(e + f->ss + f->sa + 8 + 2u * f->sa <= n, DURE_ERR_FORMAT,
+                   "%s: its superblock is truncated", f->what);
+        *root = le(sb + e + f->ss, f->sa);
+        if (le(sb + e + f->ss + f->sa, 4) == 1) {
+            memcpy(stab, sb + e + f->ss + f->sa + 8, 2u * f->sa);
+            *has_stab = 1;
+        }
+    } else {
+        /* base, superblock extension, end of file, root header. */
+        DURE_CHECK(p + 4u * f->sa <= n, DURE_ERR_FORMAT, "%s: its superblock is truncated",
+                   f->what);
+        *root = le(sb + p + 3u * f->sa, f->sa);
+    }
+out:
+    return st;
+}
+
+dure_status_t h5guard_path(const char *path, const char *what)
 {
     dure_status_t st = DURE_OK;
     struct h5f f = {.fd = -1};
     struct heap h = {0};
     struct tree t = {0};
-    H5O_info_t oi;
+    struct stat sb;
+    uint64_t root = 0;
+    uint8_t stab[16];
     char obj[160];
-    int skip = 0, was = 0;
+    int was = 0, has_stab = 0;
 
-    DURE_TRY(file_open(fid, what, &f, &skip));
-    if (skip) {
-        goto out;
-    }
-    DURE_CHECK(H5Oget_info2(fid, &oi, H5O_INFO_BASIC) >= 0, DURE_ERR_FORMAT,
-               "%s: cannot find its root group", f.what);
+    f.what = what;
+    f.fd = open(path, O_RDONLY | O_CLOEXEC);
+    DURE_SYS_TRY(f.fd >= 0 && fstat(f.fd, &sb) == 0, "%s: open", what);
+    f.size = (uint64_t)sb.st_size;
+    f.cache = calloc(1, sizeof *f.cache);
+    DURE_ALLOC_TRY(f.cache, sizeof *f.cache);
+    f.cache->mem = malloc(CACHE_SLOTS * CACHE_BLOCK);
+    DURE_ALLOC_TRY(f.cache->mem, CACHE_SLOTS * CACHE_BLOCK);
+    DURE_TRY(superblock(&f, &root, stab, &has_stab));
     struct visit v = {.f = &f, .h = &h, .obj = obj, .t = &t};
-    DURE_TRY(tree_seen(&t, oi.addr, &was));
+    DURE_TRY(tree_seen(&t, root, &was));
     t.cur = "/";
     snprintf(obj, sizeof obj, "object '/'");
-    DURE_TRY(header_walk(&v, oi.addr));
+    if (has_stab) { /* the root's cached symbol table, as a message */
+        DURE_TRY(symtab_message(&v, stab, 2u * f.sa));
+    }
+    DURE_TRY(header_walk(&v, root));
     while (t.ntodo > 0) {
         struct pending p = t.todo[--t.ntodo];
         t.cur = p.path;
@@ -912,7 +1051,6 @@ out:
     free(t.seen);
     heap_free(&h);
     file_close(&f);
-    H5Eclear2(H5E_DEFAULT);
     return st;
 }
 

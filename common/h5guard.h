@@ -41,11 +41,13 @@
 
 #include "common/status.h"
 
-/* Right after H5Fopen: every object reachable from the root group through
- * old-style groups (B-tree, symbol table nodes, local heap) and compact
- * links has its header checked as above. Groups with dense link storage (a
- * fractal heap) are not descended into. */
-dure_status_t h5guard_file(hid_t fid, const char *what);
+/* Before H5Fopen of `path` (which already reads the root group's header
+ * and its cached symbol table): from the superblock, every object reachable
+ * from the root group through old-style groups (B-tree, symbol table nodes,
+ * local heap) and compact links has its header checked as above. Groups
+ * with dense link storage (a fractal heap) are not descended into. `what`
+ * names the file in messages ("dataset file 'x.h5'"). */
+dure_status_t h5guard_path(const char *path, const char *what);
 
 /* Attribute `name` of object `obj` (whose header is checked as above): a
  * variable-length string with one element, whose heap object is sound and

@@ -37,6 +37,9 @@ dure_status_t dataio_h5_open_file(const char *path, hid_t fapl, hid_t *out)
                    "dataset file '%s' is not an HDF5 file (%lld bytes, no HDF5 "
                    "signature)", path, (long long)sb.st_size);
     }
+    /* The file's structure before libhdf5 reads it: it trusts sizes. */
+    snprintf(why, sizeof why, "dataset file '%s'", path);
+    DURE_TRY(h5guard_path(path, why));
     f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     if (f < 0) {
         dure_h5_error_text(why, sizeof why);
@@ -48,9 +51,6 @@ dure_status_t dataio_h5_open_file(const char *path, hid_t fapl, hid_t *out)
         DURE_FAIL(DURE_ERR_FORMAT, "dataset file '%s' cannot be opened as HDF5: %s",
                   path, why[0] ? why : "unknown HDF5 error");
     }
-    /* The file's structure before libhdf5 reads it: it trusts sizes. */
-    snprintf(why, sizeof why, "dataset file '%s'", path);
-    DURE_TRY(h5guard_file(f, why));
     *out = f;
     f = H5I_INVALID_HID;
 out:
@@ -134,6 +134,32 @@ out:
     return st;
 }
 
+/*
+ * Dataset d (named `name`) of n elements of type t, read whole: its storage
+ * must hold them. A crafted file can claim billions of elements in a few
+ * bytes, and dure would allocate for all of them before HDF5 reads fill
+ * values or zeros. Contiguous and compact storage holds n x size bytes;
+ * chunked storage, filtered, at least 1/1032 of that (deflate's largest
+ * ratio); nothing is needed for n = 0.
+ */
+static dure_status_t storage_check(hid_t d, hid_t t, const char *what, const char *name,
+                                   int64_t n)
+{
+    dure_status_t st = DURE_OK;
+    hid_t dcpl = H5Dget_create_plist(d);
+    DURE_CHECK(dcpl >= 0, DURE_ERR_FORMAT, "%s: layout of '%s'", what, name);
+    double need = (double)n * (double)H5Tget_size(t);
+    double have = (double)H5Dget_storage_size(d);
+    double ratio = H5Pget_layout(dcpl) == H5D_CHUNKED ? 1032.0 : 1.0;
+    DURE_CHECK(n == 0 || need <= have * ratio, DURE_ERR_FORMAT,
+               "%s: dataset '%s' claims %lld elements (%.0f bytes), its storage holds %.0f "
+               "bytes: damaged",
+               what, name, (long long)n, need, have);
+out:
+    if (dcpl >= 0) H5Pclose(dcpl);
+    return st;
+}
+
 dure_status_t dataio_h5_read_strings(hid_t loc, const char *name,
                                      const char *what, char ***out, int64_t *n)
 {
@@ -162,6 +188,7 @@ dure_status_t dataio_h5_read_strings(hid_t loc, const char *name,
                H5Sget_simple_extent_ndims(sp));
     H5Sget_simple_extent_dims(sp, dims, NULL);
     int64_t cnt = (int64_t)dims[0];
+    DURE_TRY(storage_check(d, ft, what, name, cnt));
     lens = calloc(cnt ? (size_t)cnt : 1, sizeof *lens);
     DURE_ALLOC_TRY(lens, cnt * sizeof *lens);
     ptrs = calloc(cnt ? (size_t)cnt : 1, sizeof *ptrs);
@@ -267,6 +294,7 @@ static dure_status_t open_1d(hid_t loc, const char *name, const char *what,
                H5Sget_simple_extent_ndims(sp));
     H5Sget_simple_extent_dims(sp, dims, NULL);
     *n = (int64_t)dims[0];
+    DURE_TRY(storage_check(*d, t, what, name, *n));
 out:
     if (sp >= 0) H5Sclose(sp);
     if (t >= 0) H5Tclose(t);

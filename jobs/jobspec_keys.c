@@ -516,10 +516,11 @@ dure_status_t jobspec_text_check(const char *what, const char *text, const char 
         DURE_CHECK(c >= 0x20 && c != 0x7f, DURE_ERR_ARG,
                    "%s: %s: control character 0x%02x (%s) in the value: not allowed",
                    where, what, c, c == '\n' ? "newline" : c == '\t' ? "tab" : "control");
-        DURE_CHECK(!(c == ';' && p > text && (p[-1] == ' ')), DURE_ERR_ARG,
-                   "%s: %s: ' ;' would start a comment in an INI file: not allowed in "
-                   "a value",
-                   where, what);
+        /* The dump writes "key = value": a ';' first follows its blank. */
+        DURE_CHECK(!(c == ';' && (p == text || p[-1] == ' ')), DURE_ERR_ARG,
+                   "%s: %s: %s would start a comment in an INI file: not allowed in a "
+                   "value",
+                   where, what, p == text ? "';' first" : "' ;'");
     }
     DURE_CHECK(n == 0 || (text[0] != ' ' && text[n - 1] != ' '), DURE_ERR_ARG,
                "%s: %s: leading or trailing blanks would be lost in an INI file", where,

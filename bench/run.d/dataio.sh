@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.d/dataio.sh BUILD - the dataio benchmarks (bench/dataio_bench.c):
 # streaming vs cat, random windows vs h5py, loader RSS vs file size, io serial
-# vs mpiio, a mixture of 3 datasets vs one. Generates its datasets under /tmp and removes them; about 30 s.
+# vs mpiio, a mixture of 3 datasets vs one, the check at open vs H5Fopen. Generates its datasets under /tmp and removes them; about 30 s.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -45,3 +45,6 @@ done
 "$BENCH" mix "$TMP/one.h5" "$TMP/small.h5" "$TMP/part4.h5" "$TMP/part5.h5"
 rm -f "$TMP/part4.h5" "$TMP/part5.h5" "$TMP/one.h5"
 mpirun -np 2 "$BENCH" io "$TMP/big.h5"
+# The structural check at open (common/h5guard.h) against H5Fopen alone:
+# the 1 GiB dure file, and a robomimic-shaped file of 200 demos.
+"$BENCH" guard "$TMP/big.h5" "$TMP/robomimic.h5" 200

@@ -179,9 +179,9 @@ static void put(uint8_t *p, uint64_t v, int bytes)
  * "names". */
 static dure_status_t check_file(char *note, size_t cap)
 {
+    dure_status_t st = h5guard_path(path, "test file");
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     assert_true(f >= 0);
-    dure_status_t st = h5guard_file(f, "test file");
     if (st == DURE_OK) {
         st = h5guard_vlen_attr(f, "note", 64, "test file");
     }
@@ -394,6 +394,38 @@ static void damaged_structure_refused(void **state)
     refused("holds 9 members; the file allows 8: damaged");
 }
 
+/* A dataset that claims far more elements than its storage holds is
+ * refused before dure allocates for them. */
+static void claimed_size_refused(void **state)
+{
+    (void)state;
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t big = (hsize_t)1 << 30, small = 4;
+    hid_t sp = H5Screate_simple(1, &big, NULL), sp4 = H5Screate_simple(1, &small, NULL);
+    hid_t d = H5Dcreate2(f, "episodes", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT,
+                         H5P_DEFAULT);
+    H5Dclose(d);
+    int64_t four[4] = {0, 1, 2, 3};
+    d = H5Dcreate2(f, "four", H5T_STD_I64LE, sp4, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, four);
+    H5Dclose(d);
+    H5Sclose(sp4);
+    H5Sclose(sp);
+    H5Fclose(f);
+    assert_int_equal(dataio_h5_open_file(path, H5P_DEFAULT, &f), DURE_OK);
+    int64_t *v = NULL, n = 0;
+    assert_int_equal(dataio_h5_read_i64(f, "episodes", "file 'e.h5'", &v, &n), DURE_ERR_FORMAT);
+    assert_null(v);
+    assert_non_null(strstr(dure_last_error(), "file 'e.h5': dataset 'episodes' claims "
+                                              "1073741824 elements (8589934592 bytes), its "
+                                              "storage holds 0 bytes: damaged"));
+    assert_int_equal(dataio_h5_read_i64(f, "four", "file 'e.h5'", &v, &n), DURE_OK);
+    assert_int_equal(n, 4);
+    assert_int_equal(v[3], 3);
+    free(v);
+    H5Fclose(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -403,6 +435,7 @@ int main(void)
         cmocka_unit_test(damaged_dataset_string_refused),
         cmocka_unit_test(unchecked_storage_refused),
         cmocka_unit_test(damaged_structure_refused),
+        cmocka_unit_test(claimed_size_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

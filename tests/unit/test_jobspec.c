@@ -295,6 +295,9 @@ static void test_override_errors(void **state)
     load_fails(MIN_SPEC, newline, "run.name: control character 0x0a (newline)");
     const char *comment[] = {"data.path=a ;b", NULL};
     load_fails(MIN_SPEC, comment, "data.path: ' ;' would start a comment");
+    /* "path =;x" loads as ";x", which the dump would write as "path = ;x". */
+    const char *first[] = {"data.path=;x", NULL};
+    load_fails(MIN_SPEC, first, "data.path: ';' first would start a comment");
     const char *sweep[] = {"sweep.optim.lr=1,2", NULL};
     load_fails(MIN_SPEC, sweep, "a sweep is defined in the [sweep] section");
     const char *env[] = {"env.A-B=1", NULL};

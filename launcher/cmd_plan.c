@@ -32,16 +32,17 @@ void cmd_plan_usage(FILE *out)
             "Plan a job before submitting it: the model's parameters and FLOPs per\n"
             "step; memory per rank at ZeRO stages 0-3 (parameters, gradients,\n"
             "optimizer, compute copy, working buffers, activations, workspace,\n"
-            "communication buffers, runtime) and whether it fits; the step time\n"
-            "predicted from compute (FLOPs / peak x a stated efficiency) and from\n"
-            "communication (an alpha-beta model per fabric level, intra- and\n"
+            "communication buffers, runtime; on a CPU also the process itself) and\n"
+            "whether it fits; the step time predicted from compute (FLOPs / peak x a\n"
+            "stated efficiency; on this machine's CPU the job's blocks measured) and\n"
+            "from communication (an alpha-beta model per fabric level, intra- and\n"
             "inter-node), the share that overlap cannot hide; a recommended stage,\n"
             "micro-batch and bucket size with the reason; and a table scaling the\n"
             "job from one node to %d GPUs, naming the term that dominates.\n"
             "  --gpus N      ranks in all (default slurm.nodes x slurm.ntasks_per_node)\n"
             "  --nodes N     nodes (default: from --gpus and the ranks per node)\n"
             "  --gpu NAME    h100, h200, a100, b200, or cpu (this machine's CPU,\n"
-            "                measured: about 1 s); default h100 when\n"
+            "                measured: about 2 s); default h100 when\n"
             "                slurm.gpus_per_node > 0, else cpu\n"
             "  --fabric FILE the fitted fabric of `dure tune` (JSON); default built-in\n"
             "                for the hardware and slurm.profile\n"
@@ -194,6 +195,18 @@ static void print_text(const struct plan_ctx *c, const char *file, FILE *out)
     fprintf(out, "hardware: %.4g TFLOP/s x efficiency %.2f, %.1f GiB, %.3g GB/s memory (%s)\n",
             c->hw.peak_flops / 1e12, c->hw.efficiency, c->hw.mem_bytes / (1ull << 30),
             c->hw.mem_bw / 1e9, c->hw.source);
+    if (!c->hw.gpu) {
+        fprintf(out, "step: %s", c->hw.step.source);
+        if (c->hw.step.block_s > 0) {
+            fprintf(out, ": %.3g ms per block, %.3g ms outside them per micro-batch; "
+                    "AdamW %.3g ns, norm %.3g ns, zeroing %.3g ns, adding %.3g ns per "
+                    "parameter",
+                    c->hw.step.block_s * 1e3, c->hw.step.outer_s * 1e3,
+                    c->hw.step.adamw_s * 1e9, c->hw.step.norm_s * 1e9,
+                    c->hw.step.zero_s * 1e9, c->hw.step.accum_s * 1e9);
+        }
+        fprintf(out, "\n");
+    }
     fprintf(out, "fabric: %s\n\n", c->fab.source);
 
     fprintf(out, "%-30s %9s %9s %9s %9s\n", "memory per rank (GiB)", "ZeRO 0", "ZeRO 1",
@@ -215,7 +228,10 @@ static void print_text(const struct plan_ctx *c, const char *file, FILE *out)
     ROW("activations", activations);
     ROW("workspace", workspace);
     ROW("communication buffers", comm);
-    ROW("runtime (CUDA, cuBLAS)", runtime);
+    if (!c->hw.gpu) {
+        ROW("process (before training)", process);
+    }
+    ROW(c->hw.gpu ? "runtime (CUDA, cuBLAS)" : "runtime (libraries, threads)", runtime);
     ROW("host (batches, ckpt staging)", host);
     ROW("total", total);
 #undef ROW
@@ -231,6 +247,7 @@ static void print_text(const struct plan_ctx *c, const char *file, FILE *out)
             (t[1].expr) * 1e3, (t[2].expr) * 1e3, (t[3].expr) * 1e3)
     TROW("compute", compute_s);
     TROW("optimizer", optimizer_s);
+    TROW("shard work (ZeRO 2-3)", shard_s);
     TROW("communication (all)", comm_s);
     TROW("exposed after overlap", exposed_s);
     TROW("step", step_s);
@@ -321,7 +338,8 @@ static void json_stage_objects(const struct plan_ctx *c, struct json_writer *w)
                   {"working", m->working},     {"exact", m->exact},
                   {"activations", m->activations},
                   {"workspace", m->workspace}, {"comm", m->comm},
-                  {"runtime", m->runtime},     {"host", m->host},
+                  {"process", m->process},     {"runtime", m->runtime},
+                  {"host", m->host},
                   {"total", m->total}};
         json_begin_object(w);
         json_key(w, "stage");
@@ -339,6 +357,8 @@ static void json_stage_objects(const struct plan_ctx *c, struct json_writer *w)
         json_double(w, t->compute_s);
         json_key(w, "optimizer_s");
         json_double(w, t->optimizer_s);
+        json_key(w, "shard_s");
+        json_double(w, t->shard_s);
         json_key(w, "comm_s");
         json_double(w, t->comm_s);
         json_key(w, "exposed_s");
@@ -424,8 +444,11 @@ static dure_status_t build(const struct dure_jobspec *spec, const struct plan_op
                "%ld rank(s) with %d per node (slurm.ntasks_per_node): the ranks must fill "
                "whole nodes, at most %d in all",
                ranks, per_node, PLAN_MAX_GPUS);
+    DURE_TRY(plan_job_of_spec(spec, (int)ranks, per_node, &c->job));
     if (strcmp(gpu, "cpu") == 0) {
-        DURE_TRY(plan_hw_cpu_measure(per_node, &c->hw));
+        DURE_TRY(plan_hw_cpu_measure(per_node, spec->run.threads, &c->hw));
+        c->job.threads = c->hw.threads;
+        DURE_TRY(plan_cpu_calibrate(&c->job, &c->hw));
     } else {
         DURE_TRY(plan_hw_builtin(gpu, &c->hw));
     }
@@ -433,7 +456,6 @@ static dure_status_t build(const struct dure_jobspec *spec, const struct plan_op
     if (o->fabric) {
         DURE_TRY(load_fabric(o->fabric, &c->fab));
     }
-    DURE_TRY(plan_job_of_spec(spec, (int)ranks, per_node, &c->job));
     c->nodes = (int)(ranks / per_node);
     c->spec_stage = spec->parallel.zero_stage;
     model_flops_compute(&c->job.model, &c->fl);
@@ -454,7 +476,7 @@ int cmd_plan_check_submit(const struct dure_jobspec *spec, const char *file, FIL
     struct plan_hw hw;
     struct plan_memory mem;
     int stage = spec->parallel.zero_stage;
-    char terms[320];
+    char terms[400];
 
     if (sl->gpus_per_node == 0 || !sl->gpu_type[0]) {
         fprintf(out, "submit: plan: memory not checked: %s\n",

@@ -400,30 +400,40 @@ out:
 }
 
 /*
- * Rank 0 notes the largest peak RSS growth over the ranks against the
- * plan's estimate (on the cpu device, where RSS is the plan's memory).
- * Collective.
+ * Rank 0 notes the largest peak RSS over the ranks against the plan's
+ * estimate (on the cpu device, where RSS is the plan's memory): above the
+ * process's baseline against the plan less its process term (what the
+ * plan models), then without the peers' shares of the node's shared
+ * windows, then whole against the whole plan. Collective.
  */
 static dure_status_t report_memory(struct run_state *rs, int rank)
 {
     dure_status_t st = DURE_OK;
     struct train_mem_measured m;
     train_memory_measured(rs->train, &m);
-    double grown = m.peak > m.base ? (double)(m.peak - m.base) : 0, most = 0;
+    double grown = m.peak > m.base ? (double)(m.peak - m.base) : 0;
     double peers = m.shm_rss > m.shm_pss && m.shm_pss > 0 ? (double)(m.shm_rss - m.shm_pss) : 0;
-    double own[2] = {grown - peers, peers}, most_own[2] = {0, 0};
-    DURE_MPI_TRY(MPI_Reduce(&grown, &most, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD));
-    DURE_MPI_TRY(MPI_Reduce(own, most_own, 2, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD));
+    /* grown, grown without the peers' shares, those shares, the whole
+     * peak without them, the plan above the baseline, the whole plan */
+    double v[6] = {grown,
+                   grown - peers,
+                   peers,
+                   (double)m.peak - peers,
+                   (double)(m.plan - m.plan_process),
+                   (double)m.plan},
+           most[6];
+    DURE_MPI_TRY(MPI_Reduce(v, most, 6, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD));
     if (rank == 0 && m.host_is_device && m.plan > 0) {
+        const double mib = 1 << 20;
         dure_metrics_note(rs->metrics,
                           "memory: peak per rank %.1f MiB above a %.1f MiB process baseline "
-                          "(the largest over the ranks); plan %.1f MiB (measured/plan %.3f); "
-                          "without the peers' shares of the node's shared memory %.1f MiB "
-                          "(%.1f MiB; measured/plan %.3f)",
-                          most / (1 << 20), (double)m.base / (1 << 20),
-                          (double)m.plan / (1 << 20), most / (double)m.plan,
-                          most_own[0] / (1 << 20), most_own[1] / (1 << 20),
-                          most_own[0] / (double)m.plan);
+                          "(the largest over the ranks); plan %.1f MiB above it (measured/plan "
+                          "%.3f); without the peers' shares of the node's shared memory %.1f "
+                          "MiB (%.1f MiB; measured/plan %.3f); whole process %.1f MiB, plan "
+                          "%.1f MiB (measured/plan %.3f)",
+                          most[0] / mib, (double)m.base / mib, most[4] / mib,
+                          most[0] / most[4], most[1] / mib, most[2] / mib, most[1] / most[4],
+                          most[3] / mib, most[5] / mib, most[3] / most[5]);
     }
 out:
     return st;

@@ -191,7 +191,7 @@ static dure_status_t alloc_buffers(model_t *m)
     float *stage = NULL;
     uint64_t n = m->lay.total, pbytes = n * sizeof(float);
     /* Host staging for the initialisation, in floats. */
-    const uint64_t chunk = n < ((uint64_t)1 << 22) ? n : ((uint64_t)1 << 22);
+    const uint64_t chunk = n < MODEL_INIT_CHUNK ? n : MODEL_INIT_CHUNK;
 
     if (!m->src.params) {
         DURE_TRY(state_alloc(m, &m->params, pbytes, "parameters"));

@@ -237,6 +237,10 @@ const size_t *model_units(const model_t *m, int *n_units);
  * its shard) initialises them alone. DURE_ERR_ARG for a range outside the
  * vector or an invalid cfg.
  */
+/* Elements the host stages per chunk when it initialises parameters (1 MiB
+ * of floats): freed memory the C library keeps stays in the peak RSS, so
+ * the staging is small whatever the model's size. */
+#define MODEL_INIT_CHUNK ((size_t)1 << 18)
 dure_status_t model_param_init(const struct model_config *cfg, size_t offset, size_t count,
                                float *host);
 

@@ -21,10 +21,18 @@
  * measures dure's own MFU where a GPU is lent.
  */
 static const struct plan_hw gpus[] = {
-    {"a100", 1, 312e12, 0.42, 80.0 * (1 << 30), 2.04e12, 8, "datasheet A100 SXM 80GB"},
-    {"h100", 1, 989.4e12, 0.40, 80.0 * (1 << 30), 3.35e12, 8, "datasheet H100 SXM 80GB"},
-    {"h200", 1, 989.4e12, 0.40, 141e9, 4.8e12, 8, "datasheet H200 SXM 141GB"},
-    {"b200", 1, 2.25e15, 0.38, 180e9, 8.0e12, 8, "datasheet B200 180GB"},
+    {.name = "a100", .gpu = 1, .peak_flops = 312e12, .efficiency = 0.42,
+     .mem_bytes = 80.0 * (1 << 30), .mem_bw = 2.04e12, .per_node = 8,
+     .source = "datasheet A100 SXM 80GB"},
+    {.name = "h100", .gpu = 1, .peak_flops = 989.4e12, .efficiency = 0.40,
+     .mem_bytes = 80.0 * (1 << 30), .mem_bw = 3.35e12, .per_node = 8,
+     .source = "datasheet H100 SXM 80GB"},
+    {.name = "h200", .gpu = 1, .peak_flops = 989.4e12, .efficiency = 0.40,
+     .mem_bytes = 141e9, .mem_bw = 4.8e12, .per_node = 8,
+     .source = "datasheet H200 SXM 141GB"},
+    {.name = "b200", .gpu = 1, .peak_flops = 2.25e15, .efficiency = 0.38,
+     .mem_bytes = 180e9, .mem_bw = 8.0e12, .per_node = 8,
+     .source = "datasheet B200 180GB"},
 };
 
 dure_status_t plan_hw_builtin(const char *name, struct plan_hw *out)
@@ -72,13 +80,15 @@ static double mem_available(void)
     return b > 0 ? (double)b : 0;
 }
 
-dure_status_t plan_hw_cpu_measure(int ranks_per_node, struct plan_hw *out)
+dure_status_t plan_hw_cpu_measure(int ranks_per_node, int threads, struct plan_hw *out)
 {
     dure_status_t st = DURE_OK;
     cpu_set_t set;
     int cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
     int per_node = ranks_per_node > 0 ? ranks_per_node : 1;
-    int threads = cores / per_node > 0 ? cores / per_node : 1;
+    if (threads <= 0) {
+        threads = cores / per_node > 0 ? cores / per_node : 1;
+    }
     double peak = 0, bw = 0;
 
     memset(out, 0, sizeof *out);
@@ -94,6 +104,8 @@ dure_status_t plan_hw_cpu_measure(int ranks_per_node, struct plan_hw *out)
     out->mem_bytes = mem_available() / per_node;
     out->mem_bw = bw;
     out->per_node = per_node;
+    out->threads = threads;
+    out->cores = cores;
     snprintf(out->source, sizeof out->source,
              "measured: sgemm 768^3 on %d thread(s), memcpy 64 MiB", threads);
 out:

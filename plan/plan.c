@@ -16,6 +16,7 @@ const char *plan_term_name(enum plan_term t)
     static const char *const names[PLAN_TERM_COUNT] = {
         [PLAN_TERM_COMPUTE] = "compute",
         [PLAN_TERM_OPTIMIZER] = "optimizer",
+        [PLAN_TERM_SHARD] = "shard work",
         [PLAN_TERM_INTRA_LATENCY] = "intra-node latency",
         [PLAN_TERM_INTRA_BANDWIDTH] = "intra-node bandwidth",
         [PLAN_TERM_INTER_LATENCY] = "inter-node latency",
@@ -90,8 +91,12 @@ dure_status_t plan_memory(const struct plan_job *job, const struct plan_hw *hw, 
     out->activations = acts.saved_bytes;
     out->workspace = acts.scratch_bytes;
     out->comm = 2 * (bucket < 4 * n ? bucket : 4 * n) + (hw->gpu ? PLAN_NCCL_BYTES : 0);
-    out->runtime = hw->gpu ? PLAN_CUDA_RUNTIME_BYTES : 0;
-    if (!hw->gpu) {
+    if (hw->gpu) {
+        out->runtime = PLAN_CUDA_RUNTIME_BYTES;
+    } else {
+        out->process = job->process_bytes;
+        out->runtime = PLAN_CPU_RUNTIME_BYTES +
+                       (uint64_t)(job->threads > 0 ? job->threads : 1) * PLAN_CPU_THREAD_BYTES;
         uint64_t window = (uint64_t)(mc.context_patches + 1) * (uint64_t)mc.patch_len;
         uint64_t batch = (uint64_t)job->global_batch / (uint64_t)job->ranks * window *
                          (uint64_t)mc.channels * 4;
@@ -100,7 +105,7 @@ dure_status_t plan_memory(const struct plan_job *job, const struct plan_hw *hw, 
     }
     const uint64_t parts[] = {out->params,    out->grads, out->optimizer, out->compute,
                               out->working,   out->exact, out->activations, out->workspace,
-                              out->comm,      out->runtime, out->host};
+                              out->comm,      out->process, out->runtime, out->host};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         DURE_CHECK(!__builtin_add_overflow(out->total, parts[i], &out->total),
                    DURE_ERR_NOMEM,
@@ -138,6 +143,8 @@ dure_status_t plan_job_from_spec(const struct dure_jobspec *spec, int channels, 
     out->overlap = spec->parallel.overlap;
     out->exact = spec->run.exact;
     out->data_prefetch = spec->data.prefetch;
+    out->threads = spec->run.threads;
+    out->process_bytes = PLAN_CPU_PROCESS_BYTES;
 out:
     return st;
 }
@@ -156,11 +163,13 @@ void plan_memory_text(const struct plan_memory *m, char *buf, size_t len)
     }
     snprintf(buf, len,
              "params %.2f, grads %.2f, optimizer %.2f, compute copy %.2f, working %.2f, "
-             "%sactivations %.2f, workspace %.2f, comm %.2f, runtime %.2f, host %.2f %s",
+             "%sactivations %.2f, workspace %.2f, comm %.2f, process %.2f, runtime %.2f, "
+             "host %.2f %s",
              (double)m->params / u, (double)m->grads / u, (double)m->optimizer / u,
              (double)m->compute / u, (double)m->working / u, exact,
              (double)m->activations / u, (double)m->workspace / u, (double)m->comm / u,
-             (double)m->runtime / u, (double)m->host / u, mib ? "MiB" : "GiB");
+             (double)m->process / u, (double)m->runtime / u, (double)m->host / u,
+             mib ? "MiB" : "GiB");
 }
 
 dure_status_t plan_check_fit(const struct plan_job *job, const struct plan_hw *hw, int stage,
@@ -168,7 +177,7 @@ dure_status_t plan_check_fit(const struct plan_job *job, const struct plan_hw *h
 {
     dure_status_t st = DURE_OK;
     struct plan_memory other;
-    char terms[320], hint[128] = "no ZeRO stage fits: use more ranks, a smaller "
+    char terms[400], hint[128] = "no ZeRO stage fits: use more ranks, a smaller "
                                  "model.d_model/n_layers or optim.micro_batch";
     DURE_TRY(plan_memory(job, hw, stage, mem));
     if (mem->fits) {
@@ -253,6 +262,35 @@ static double bucketed(const struct plan_job *job, const struct plan_fabric *fab
     return last;
 }
 
+/* The step plan_cpu_calibrate measured is this job's: the same shapes
+ * (the layer count aside: the blocks scale it) and micro-batch. */
+static int same_model(const struct model_config *a, const struct model_config *b)
+{
+    return a->d_model == b->d_model && a->n_heads == b->n_heads &&
+           a->patch_len == b->patch_len && a->context_patches == b->context_patches &&
+           a->channels == b->channels && a->micro_batch == b->micro_batch;
+}
+
+/*
+ * ZeRO 2-3's work on the rank itself in one micro-batch of a model of n
+ * parameters, s of them this rank's (train/zshard.c): the model is lent
+ * each unit's gradient buffer zeroed (stages 2-3 outside exact mode), the
+ * rank adds its part of the reduced unit into its shard, and at stage 3 it
+ * casts its part of the parameters into each gathered unit.
+ */
+static double shard_work_s(const struct plan_job *job, const struct plan_hw *hw, int stage,
+                           double n, double s, int measured)
+{
+    int lent = stage >= 2 && !job->exact;
+    double gathers = stage < 3 ? 0 : job->reshard ? 2 : 1;
+    double cast = gathers * s * (4 + (hw->gpu ? 2 : 4)) / hw->mem_bw;
+    if (!lent) {
+        return cast;
+    }
+    return cast + (measured ? n * hw->step.zero_s + s * hw->step.accum_s
+                            : (4 * n + 12 * s) / hw->mem_bw);
+}
+
 static double sum4(const double p[4]) { return p[0] + p[1] + p[2] + p[3]; }
 
 /*
@@ -299,7 +337,11 @@ dure_status_t plan_time(const struct plan_job *job, const struct plan_hw *hw,
 
     int A = job->global_batch / per_pass;
     double n = (double)lay.total, R = job->ranks;
-    double micro_s = fl.per_micro_batch / (hw->peak_flops * hw->efficiency);
+    double held = stage == 0 ? n : ceil(n / R);
+    const struct plan_cpu_step *cs = &hw->step;
+    int measured = cs->block_s > 0 && same_model(&cs->model, &job->model);
+    double micro_s = measured ? cs->outer_s + job->model.n_layers * cs->block_s
+                              : fl.per_micro_batch / (hw->peak_flops * hw->efficiency);
     double fwd_s = micro_s / 3, bwd_s = micro_s - fwd_s;
     double grad_bytes = 4 * n, bucket = job->bucket_bytes;
     double cbytes = hw->gpu ? 2 : 4;
@@ -307,8 +349,11 @@ dure_status_t plan_time(const struct plan_job *job, const struct plan_hw *hw,
     double window = job->overlap ? bwd_s : 0;
 
     out->accum = A;
+    out->shard_s = A * shard_work_s(job, hw, stage, n, ceil(n / R), measured);
     out->compute_s = A * micro_s;
-    out->optimizer_s = 28.0 * (stage == 0 ? n : ceil(n / R)) / hw->mem_bw;
+    out->optimizer_s = measured ? held * (cs->adamw_s + cs->norm_s) +
+                                      (stage < 2 ? n * cs->zero_s : 0)
+                                : 28.0 * held / hw->mem_bw;
     if (job->ranks > 1 && stage == 0) {
         /* One bucketed all-reduce, behind the last micro-batch's backward. */
         double last = bucketed(job, fab, PLAN_ALLREDUCE, grad_bytes, bucket, comm);
@@ -365,11 +410,19 @@ dure_status_t plan_time(const struct plan_job *job, const struct plan_hw *hw,
             comm[i] = A * (fwd[i] + bag[i] + brs[i]);
         }
     }
+    if (!hw->gpu && hw->cores > 0 &&
+        job->per_node * (job->threads > 0 ? job->threads : 1) >= hw->cores) {
+        /* On a CPU the collectives are the cores' own work (each rank's
+         * communication thread copies and sums): with every core
+         * computing, overlap hides none of it. */
+        memcpy(exposed, comm, sizeof exposed);
+    }
     out->comm_s = sum4(comm);
     out->exposed_s = sum4(exposed);
-    out->step_s = out->compute_s + out->optimizer_s + out->exposed_s;
+    out->step_s = out->compute_s + out->optimizer_s + out->shard_s + out->exposed_s;
     out->term_s[PLAN_TERM_COMPUTE] = out->compute_s;
     out->term_s[PLAN_TERM_OPTIMIZER] = out->optimizer_s;
+    out->term_s[PLAN_TERM_SHARD] = out->shard_s;
     out->term_s[PLAN_TERM_INTRA_LATENCY] = exposed[0];
     out->term_s[PLAN_TERM_INTRA_BANDWIDTH] = exposed[1];
     out->term_s[PLAN_TERM_INTER_LATENCY] = exposed[2];

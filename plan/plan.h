@@ -29,8 +29,14 @@
  *   comm       the collectives' buffers: two gradient buckets (the MPI
  *              backend's staging), on a GPU NCCL's buffers (an assumed
  *              PLAN_NCCL_BYTES)
+ *   process    on the CPU, the process before training allocates anything
+ *              (libraries, MPI; a CUDA build's libraries hold their static
+ *              data even without a GPU): dure run measures its own RSS at
+ *              start, dure plan takes PLAN_CPU_PROCESS_BYTES; 0 on a GPU
  *   runtime    on a GPU the CUDA context and cuBLAS workspace
- *              (PLAN_CUDA_RUNTIME_BYTES); 0 on the CPU
+ *              (PLAN_CUDA_RUNTIME_BYTES); on the CPU what the libraries add
+ *              once training starts (PLAN_CPU_RUNTIME_BYTES) and each
+ *              compute thread (PLAN_CPU_THREAD_BYTES x run.threads)
  *   host       on the CPU, where host memory is the device's: the loader's
  *              batches in flight (data.prefetch + 4 global batches' share)
  *              and the checkpoint staging (the moments this rank writes;
@@ -38,9 +44,20 @@
  *
  * Time of one optimizer step on one rank, A micro-batches of B windows:
  *   compute    A * FLOPs(micro-batch) / (peak * efficiency); forward 1/3,
- *              backward 2/3 of it (model/flops.h's 6N + attention count)
+ *              backward 2/3 of it (model/flops.h's 6N + attention count).
+ *              On a CPU measured for the job (plan_cpu_calibrate): A *
+ *              (outer + n_layers * block)
  *   optimizer  AdamW streams 28 bytes per parameter it owns (read p, g, m,
- *              v; write p, m, v) at the device's memory bandwidth
+ *              v; write p, m, v) at the device's memory bandwidth. On a
+ *              CPU measured: AdamW and the gradient norm per parameter it
+ *              owns, and the zeroing of the gradients (stages 0-1: the
+ *              whole vector; 2-3 are lent theirs unit by unit)
+ *   shard      ZeRO 2-3's work on the rank itself, per micro-batch (train/
+ *              zshard.h): each unit's gradients zeroed (4N bytes written),
+ *              the rank's part added into its shard (12S), and at stage 3
+ *              its part cast into each gathered unit (S x (4 + compute
+ *              bytes), twice with reshard_after_forward), at the memory
+ *              bandwidth; on a CPU the zeroing and adding measured
  *   comm       the collectives of the step under an alpha-beta model per
  *              fabric level: a message of n bytes between two ranks costs
  *              alpha + beta * n. Collectives are hierarchical (ranks of a
@@ -53,8 +70,10 @@
  *              produces them (all but the last bucket can hide), ZeRO 1-2's
  *              parameter all-gather after the optimizer cannot, ZeRO 3's
  *              per-layer gathers hide behind the previous layer's compute
- *              (prefetch), except the first.
- *   step       compute + optimizer + exposed
+ *              (prefetch), except the first. On a CPU whose cores all
+ *              compute (ranks per node x threads >= cores) nothing hides:
+ *              the collectives' copies and sums are those cores' work.
+ *   step       compute + optimizer + shard + exposed
  */
 #ifndef DURE_PLAN_PLAN_H
 #define DURE_PLAN_PLAN_H
@@ -71,8 +90,51 @@
 /* Assumed on a GPU, where nothing can be measured in advance. */
 #define PLAN_NCCL_BYTES (384ull << 20)          /* NCCL channels' buffers */
 #define PLAN_CUDA_RUNTIME_BYTES (640ull << 20)  /* CUDA context + cuBLAS workspace */
+/*
+ * The CPU process's own memory (on the CPU host memory is the device's),
+ * measured here with bench/run.d/zero3.sh's job (RSS from /proc/self/status;
+ * README "dure plan" gives the breakdown):
+ *   PLAN_CPU_PROCESS_BYTES  RSS when training begins (dure run's train_create,
+ *                           after MPI_Init): 172 MiB in a CUDA build (cuBLAS
+ *                           and NCCL's static data, loaded even without a
+ *                           GPU), 19 MiB in a CPU-only one. dure run counts
+ *                           its own measured RSS instead.
+ *   PLAN_CPU_RUNTIME_BYTES  what the libraries add once training starts,
+ *                           whatever the model: HDF5's code and caches when
+ *                           the loader opens the data (5.5 MiB), the
+ *                           communicator (1.9 MiB), the first step's and
+ *                           checkpoint's code (SHA-256, metrics: 2-3 MiB).
+ *   PLAN_CPU_THREAD_BYTES   each compute thread's stack and OpenBLAS buffer:
+ *                           peak RSS grew 2.6 MiB from 1 to 8 threads, 5.9
+ *                           MiB from 1 to 16.
+ */
+#if DURE_HAVE_CUDA
+#define PLAN_CPU_PROCESS_BYTES (172ull << 20)
+#else
+#define PLAN_CPU_PROCESS_BYTES (19ull << 20)
+#endif
+#define PLAN_CPU_RUNTIME_BYTES (10ull << 20)
+#define PLAN_CPU_THREAD_BYTES (384ull << 10)
 /* Fraction of a device's memory a plan may fill (fragmentation, allocator slack). */
 #define PLAN_MEM_FILL 0.92
+
+/*
+ * One job's CPU step measured on this machine (plan_cpu_calibrate), per
+ * micro-batch and per parameter, on the rank's threads. All 0 where
+ * nothing was measured (a GPU, a model too large to time here): plan_time
+ * then counts FLOPs at peak x efficiency and AdamW's bytes at mem_bw.
+ */
+struct plan_cpu_step {
+    struct model_config model;  /* the model and micro-batch it was measured for */
+    double outer_s;   /* a micro-batch's forward + backward less its blocks:
+                         embeddings, final LayerNorm, head, loss */
+    double block_s;   /* one transformer block's forward + backward */
+    double adamw_s;   /* AdamW, seconds per parameter updated */
+    double norm_s;    /* squared gradient norm, seconds per element */
+    double zero_s;    /* zeroing the gradients, seconds per element */
+    double accum_s;   /* adding gradients into others, seconds per element */
+    char source[160]; /* what was measured, or why not */
+};
 
 /* What one rank's device offers. */
 struct plan_hw {
@@ -84,6 +146,9 @@ struct plan_hw {
     double mem_bw;      /* bytes/s of the rank's memory (the optimizer's bound) */
     int per_node;       /* devices (ranks) per node */
     char source[96];    /* where the figures come from ("datasheet", "measured") */
+    int threads;        /* CPU: the threads per rank it was measured on */
+    int cores;          /* CPU: the cores of a node (0: not known) */
+    struct plan_cpu_step step; /* CPU: the job's step measured; 0 elsewhere */
 };
 
 /* One fabric level: a message of n bytes between two ranks costs alpha + beta * n. */
@@ -103,10 +168,10 @@ struct plan_fabric {
  * anything else ("cpu" is measured: plan_hw_cpu_measure). */
 dure_status_t plan_hw_builtin(const char *name, struct plan_hw *out);
 
-/* The CPU of this machine for `ranks_per_node` ranks: sgemm peak on the
- * cores one rank gets, memcpy bandwidth, MemAvailable shared by the ranks.
- * Takes about a second. */
-dure_status_t plan_hw_cpu_measure(int ranks_per_node, struct plan_hw *out);
+/* The CPU of this machine for `ranks_per_node` ranks of `threads` threads
+ * each (0: the cores one rank gets): sgemm peak, memcpy bandwidth,
+ * MemAvailable shared by the ranks. Takes about a second. */
+dure_status_t plan_hw_cpu_measure(int ranks_per_node, int threads, struct plan_hw *out);
 
 /* Built-in fabric for the hardware and the site profile (slurm.profile:
  * "ib", "roce", "tcp", "local"; "" = the hardware's usual fabric). */
@@ -126,7 +191,21 @@ struct plan_job {
     int overlap;                /* 1: buckets overlap backward */
     int exact;                  /* run.exact: the micro-batch tree's memory */
     int data_prefetch;          /* loader batches read ahead (data.prefetch) */
+    int threads;                /* CPU compute threads per rank (run.threads;
+                                   0: not known, counted as 1) */
+    uint64_t process_bytes;     /* CPU: the process's RSS before training
+                                   (PLAN_CPU_PROCESS_BYTES; dure run's own) */
 };
+
+/*
+ * Measure job's CPU step on hw's threads (OpenMP and OpenBLAS set by
+ * plan_hw_cpu_measure) into hw->step: a one- and a two-block model of the
+ * job's shapes through the model's own forward + backward, and AdamW, the
+ * gradient norm and zeroing per parameter through the cpu device. A model
+ * whose two blocks need more than 1 GiB (or a quarter of hw->mem_bytes) is
+ * not built: hw->step stays 0 and its source says so. About a second.
+ */
+dure_status_t plan_cpu_calibrate(const struct plan_job *job, struct plan_hw *hw);
 
 /*
  * The job of a job spec on `ranks` ranks, `per_node` per node, with its
@@ -139,7 +218,7 @@ dure_status_t plan_job_from_spec(const struct dure_jobspec *spec, int channels, 
 
 struct plan_memory {
     uint64_t params, grads, optimizer, compute, working, activations, workspace, comm,
-        runtime, host;
+        process, runtime, host;
     uint64_t exact;             /* exact mode's carries and receive area; 0 without */
     int exact_carries;          /* how many gradient-sized carries `exact` holds */
     uint64_t total;
@@ -150,6 +229,7 @@ struct plan_memory {
 enum plan_term {
     PLAN_TERM_COMPUTE,
     PLAN_TERM_OPTIMIZER,
+    PLAN_TERM_SHARD,            /* ZeRO 2-3's zeroing, adding, casting on the rank */
     PLAN_TERM_INTRA_LATENCY,    /* exposed share of the intra-node alpha terms */
     PLAN_TERM_INTRA_BANDWIDTH,
     PLAN_TERM_INTER_LATENCY,
@@ -159,10 +239,10 @@ enum plan_term {
 
 struct plan_time {
     int accum;                  /* micro-batches per rank per step */
-    double compute_s, optimizer_s;
+    double compute_s, optimizer_s, shard_s;
     double comm_s;              /* every collective of the step, end to end */
     double exposed_s;           /* the part of comm_s compute does not hide */
-    double step_s;              /* compute + optimizer + exposed */
+    double step_s;              /* compute + optimizer + shard + exposed */
     double term_s[PLAN_TERM_COUNT];  /* step_s split by term */
     double comm_term_s[PLAN_TERM_COUNT]; /* comm_s split by term (communication
                                             terms only; the others are 0) */

@@ -222,6 +222,10 @@ static dure_status_t check_memory(train_t *t, const struct dure_ranks *r)
     uint64_t avail = 0, reserve = 0;
     int shared = 0, per_node = r->local_size > 0 ? r->local_size : 1;
     DURE_TRY(plan_job_from_spec(t->spec, t->channels, t->world_size, per_node, &job));
+    /* On the CPU the plan counts this process as it is (its RSS when
+     * train_create began) and the threads it computes on. */
+    job.threads = pick_threads(t->spec, r);
+    job.process_bytes = t->rss_base_kb > 0 ? (uint64_t)t->rss_base_kb * 1024 : 0;
     DURE_TRY(device_mem_info(t->dev, t->world_size, &avail, &reserve, &shared));
     memset(&hw, 0, sizeof hw);
     snprintf(hw.name, sizeof hw.name, "%s", device_kind(t->dev));
@@ -412,7 +416,7 @@ static void report_setup(const train_t *t, const struct model_config *mc,
             t->spec->parallel.overlap ? "on" : "off", t->spec->optim.global_batch, t->window,
             t->micro, t->accum, t->world_size, mem.params, mem.grads, mem.grad_shard,
             mem.working, mem.optimizer, mem.staging, peak_what, exact);
-    char terms[320];
+    char terms[400];
     plan_memory_text(&t->plan_mem, terms, sizeof terms);
     fprintf(out,
             "run: plan: memory per rank %.1f MiB at zero_stage %d (%s) of %.2f GiB %s\n",
@@ -734,10 +738,11 @@ out:
 }
 
 /* Every rank: the step's per-dataset losses from all ranks' slots, summed
- * in global micro-batch order. */
+ * in global micro-batch order. A single dataset has no such slots
+ * (alloc_buffers sizes them for a mixture only). */
 static void sum_sets(train_t *t)
 {
-    for (int d = 0; d < t->n_sets; d++) {
+    for (int d = 0; t->n_sets > 1 && d < t->n_sets; d++) {
         double loss = 0, base = 0, n = 0;
         for (int r = 0; r < t->world_size; r++) {
             for (int j = 0; j < t->accum; j++) {
@@ -1100,6 +1105,7 @@ void train_memory_measured(const train_t *t, struct train_mem_measured *m)
     m->base = t->rss_base_kb > 0 ? (uint64_t)t->rss_base_kb * 1024 : 0;
     m->peak = peak > 0 ? (uint64_t)peak * 1024 : 0;
     m->plan = t->plan_mem.total;
+    m->plan_process = t->plan_mem.process;
     long shm = dure_proc_status_kb("RssShmem:");
     long shm_pss = dure_proc_file_kb("/proc/self/smaps_rollup", "Pss_Shmem:");
     m->shm_rss = shm > 0 ? (uint64_t)shm * 1024 : 0;

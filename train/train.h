@@ -134,12 +134,14 @@ int train_exact_contract(const train_t *t, struct manifest_exact *c);
 /*
  * This rank's memory as measured against the plan's estimate: host RSS
  * when train_create began (the process's baseline: libraries, MPI) and its
- * peak since (VmHWM), in bytes; plan: plan_memory's total for the run.
+ * peak since (VmHWM), in bytes; plan: plan_memory's total for the run,
+ * plan_process its part for the process before training (on the cpu
+ * device the measured base itself; 0 on a GPU).
  * host_is_device: 1 on the cpu device, where RSS is what the plan counts
  * (on a GPU it counts device memory, which RSS does not show).
  */
 struct train_mem_measured {
-    uint64_t base, peak, plan;
+    uint64_t base, peak, plan, plan_process;
     /* Shared memory this rank maps now (RssShmem: the node's communication
      * windows, its peers' included) and its share of it (Pss_Shmem: each
      * page divided among the ranks that map it); 0 when unknown. */

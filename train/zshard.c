@@ -242,10 +242,14 @@ dure_status_t zshard_create(comm_t *c, device_t *dev, const struct model_config 
         DURE_TRY(comm_mem_alloc(c, sbytes, (void **)&z->params));
     }
     if (stage == 3 && sbytes) {
-        host = malloc(sbytes);
-        DURE_ALLOC_TRY(host, sbytes);
-        DURE_TRY(model_param_init(cfg, z->shard.offset, z->shard.count, host));
-        DURE_TRY(comm_mem_upload(c, z->params, host, sbytes));
+        size_t chunk = z->shard.count < MODEL_INIT_CHUNK ? z->shard.count : MODEL_INIT_CHUNK;
+        host = malloc(chunk * sizeof(float));
+        DURE_ALLOC_TRY(host, chunk * sizeof(float));
+        for (size_t off = 0; off < z->shard.count; off += chunk) {
+            size_t cnt = z->shard.count - off < chunk ? z->shard.count - off : chunk;
+            DURE_TRY(model_param_init(cfg, z->shard.offset + off, cnt, host));
+            DURE_TRY(comm_mem_upload(c, z->params + off, host, cnt * sizeof(float)));
+        }
     }
     *out = z;
     z = NULL;

@@ -26,7 +26,17 @@ t_grep "stage 3 reports its units and prefetch" \
 t_grep "the plan's estimate is printed at start" \
     '^run: plan: memory per rank [0-9.]+ MiB at zero_stage 3 \(params .*\) of [0-9.]+ GiB available$'
 t_grep "the measured peak beside it at the end" \
-    '^memory: peak per rank [0-9.]+ MiB above a [0-9.]+ MiB process baseline .*; plan [0-9.]+ MiB \(measured/plan [0-9.]+\); without the peers. shares of the node.s shared memory [0-9.]+ MiB \([0-9.]+ MiB; measured/plan [0-9.]+\)$'
+    '^memory: peak per rank [0-9.]+ MiB above a [0-9.]+ MiB process baseline .*; plan [0-9.]+ MiB above it \(measured/plan [0-9.]+\); without the peers. shares of the node.s shared memory [0-9.]+ MiB \([0-9.]+ MiB; measured/plan [0-9.]+\); whole process [0-9.]+ MiB, plan [0-9.]+ MiB \(measured/plan [0-9.]+\)$'
+t_grep "the start line names the process and runtime terms" \
+    '^run: plan: memory per rank .* comm [0-9.]+, process [0-9.]+, runtime [0-9.]+, host '
+# The plan's process term is the baseline this run measured: the whole
+# plan less the plan above the baseline is that baseline (within 2 MiB:
+# each line is the largest over the ranks, whose baselines differ a little;
+# without the term the difference would be the whole baseline).
+base=$(printf '%s\n' "$T_OUT" | sed -n 's/^memory: .* above a \([0-9.]*\) MiB process baseline .*; plan \([0-9.]*\) MiB above it .* plan \([0-9.]*\) MiB (measured.*/\1 \2 \3/p' | tail -n 1)
+read -r m_base m_above m_whole <<<"$base"
+t_eq "the whole plan counts the measured baseline as its process term" \
+    "$(awk -v b="$m_base" -v a="$m_above" -v w="$m_whole" 'BEGIN { d = w - a - b; print (b > 0 && d < 2 && d > -2) ? "yes" : b " " a " " w }')" yes
 mem=$(printf '%s\n' "$T_OUT" | sed -n 's/^memory: peak per rank \([0-9.]*\) MiB .*shared memory \([0-9.]*\) MiB (\([0-9.]*\) MiB;.*/\1 \2 \3/p' | tail -n 1)
 read -r m_all m_own m_peers <<<"$mem"
 # Two ranks of one node map each other's shared windows: RSS counts the

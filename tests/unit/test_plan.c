@@ -13,6 +13,7 @@
 
 #include "model/flops.h"
 #include "model/layout.h"
+#include "jobs/jobspec.h"
 #include "plan/plan.h"
 
 /* A hand-checkable fabric and device. */
@@ -86,15 +87,16 @@ static void test_memory_by_stage(void **state)
     for (int st = 0; st < PLAN_STAGES; st++) {
         uint64_t sum = m[st].params + m[st].grads + m[st].optimizer + m[st].compute +
                        m[st].working + m[st].exact + m[st].activations + m[st].workspace +
-                       m[st].comm + m[st].runtime + m[st].host;
+                       m[st].comm + m[st].process + m[st].runtime + m[st].host;
         assert_int_equal(m[st].total, sum);
         assert_int_equal(m[st].exact, 0);
         assert_true(m[st].fits);
     }
-    /* On the CPU: no compute copy, no NCCL, no runtime; fp32 working layers. */
+    /* On the CPU: no compute copy, no NCCL, the libraries' runtime and one
+     * thread (threads 0: not known); fp32 working layers. */
     assert_int_equal(plan_memory(&j, &cpu, 3, &m[3]), DURE_OK);
     assert_int_equal(m[3].compute, 0);
-    assert_int_equal(m[3].runtime, 0);
+    assert_int_equal(m[3].runtime, PLAN_CPU_RUNTIME_BYTES + PLAN_CPU_THREAD_BYTES);
     assert_int_equal(m[3].working, 2 * block * 4 + 2 * block * 4);
     /* host: (data.prefetch + 4) batches of 6 windows x 136 timesteps x 5
      * channels, and the checkpoint staging of the moments this rank holds
@@ -194,6 +196,165 @@ static void test_memory_exact(void **state)
     assert_int_equal(plan_memory(&j, &gpu, 0, &m[0]), DURE_ERR_ARG);
     dure_log_set_quiet(0);
     assert_non_null(strstr(dure_last_error(), "1, 2 or 4"));
+}
+
+/* The CPU process's own memory: the baseline dure run measured (or the
+ * constant), the libraries' runtime and each thread; none of it on a GPU,
+ * where host memory is not the device's. */
+static void test_memory_process(void **state)
+{
+    (void)state;
+    struct plan_job j;
+    struct plan_memory c, g, one;
+    job_init(&j, 2, 2);
+    j.threads = 6;
+    j.process_bytes = 123456789;
+    assert_int_equal(plan_memory(&j, &cpu, 1, &c), DURE_OK);
+    assert_int_equal(c.process, 123456789);
+    assert_int_equal(c.runtime, PLAN_CPU_RUNTIME_BYTES + 6 * PLAN_CPU_THREAD_BYTES);
+    j.threads = 1;
+    assert_int_equal(plan_memory(&j, &cpu, 1, &one), DURE_OK);
+    assert_int_equal(c.total - one.total, 5 * PLAN_CPU_THREAD_BYTES);
+    assert_int_equal(plan_memory(&j, &gpu, 1, &g), DURE_OK);
+    assert_int_equal(g.process, 0);
+    assert_int_equal(g.runtime, PLAN_CUDA_RUNTIME_BYTES);
+    /* The start line names the terms. */
+    char text[400];
+    plan_memory_text(&c, text, sizeof text);
+    assert_non_null(strstr(text, ", process 117.74, runtime 12.25, host "));
+    /* dure plan's baseline, where nothing was measured, is the constant. */
+    struct dure_jobspec *spec = NULL;
+    assert_int_equal(jobspec_load_string("[run]\nthreads = 3\n[model]\nd_model = 64\n"
+                                         "n_heads = 4\nn_layers = 2\n[data]\n"
+                                         "path = x.h5\n",
+                                         "job.ini", NULL, &spec),
+                     DURE_OK);
+    assert_int_equal(plan_job_from_spec(spec, 5, 1, 1, &j), DURE_OK);
+    jobspec_free(spec);
+    assert_int_equal(j.process_bytes, PLAN_CPU_PROCESS_BYTES);
+    assert_int_equal(j.threads, 3);
+}
+
+/* ZeRO 2-3's work on the rank itself: zeroing each unit's gradients,
+ * adding the rank's part into its shard, stage 3's casts into the gathered
+ * units; at the memory bandwidth, or at the CPU's measured rates. */
+static void test_shard_work(void **state)
+{
+    (void)state;
+    struct plan_job j;
+    struct plan_time t[PLAN_STAGES];
+    job_init(&j, 4, 4);
+    double n = (double)n_params(&j), s = ceil(n / 4), A = 3;
+    for (int st = 0; st < PLAN_STAGES; st++) {
+        assert_int_equal(plan_time(&j, &gpu, &fab, st, &t[st]), DURE_OK);
+        assert_float_equal(t[st].step_s,
+                           t[st].compute_s + t[st].optimizer_s + t[st].shard_s + t[st].exposed_s,
+                           1e-12);
+        assert_float_equal(t[st].term_s[PLAN_TERM_SHARD], t[st].shard_s, 1e-15);
+    }
+    assert_true(t[0].shard_s == 0 && t[1].shard_s == 0);
+    assert_float_equal(t[2].shard_s, A * (4 * n + 12 * s) / 1e11, 1e-12);
+    /* stage 3 casts the rank's fp32 part into bf16 units twice (forward,
+     * and backward after resharding) */
+    assert_float_equal(t[3].shard_s, A * (4 * n + 12 * s + 2 * 6 * s) / 1e11, 1e-12);
+    j.reshard = 0;
+    assert_int_equal(plan_time(&j, &gpu, &fab, 3, &t[3]), DURE_OK);
+    assert_float_equal(t[3].shard_s, A * (4 * n + 12 * s + 6 * s) / 1e11, 1e-12);
+    /* exact mode keeps the gradients whole: stage 3's casts alone */
+    j.reshard = 1;
+    j.exact = 1;
+    j.global_batch = 2 * 4 * 4; /* 4 micro-batches per rank, a power of 2 */
+    assert_int_equal(plan_time(&j, &gpu, &fab, 3, &t[3]), DURE_OK);
+    assert_float_equal(t[3].shard_s, 4 * 2 * 6 * s / 1e11, 1e-12);
+    assert_int_equal(plan_time(&j, &gpu, &fab, 2, &t[2]), DURE_OK);
+    assert_true(t[2].shard_s == 0);
+}
+
+/* A CPU step measured for the job: blocks scale with the layers, the
+ * optimizer, norm and zeroing per parameter; another model's figures are
+ * not used. */
+static void test_cpu_measured_step(void **state)
+{
+    (void)state;
+    struct plan_job j;
+    struct plan_time t[PLAN_STAGES], flops;
+    struct plan_hw hw = cpu;
+    job_init(&j, 2, 2);
+    double n = (double)n_params(&j), s = ceil(n / 2), A = 3;
+    hw.step = (struct plan_cpu_step){.model = j.model, .outer_s = 1e-3, .block_s = 2e-3,
+                                     .adamw_s = 3e-9, .norm_s = 1e-9, .zero_s = 0.5e-9,
+                                     .accum_s = 0.25e-9};
+    for (int st = 0; st < PLAN_STAGES; st++) {
+        assert_int_equal(plan_time(&j, &hw, &fab, st, &t[st]), DURE_OK);
+        assert_float_equal(t[st].compute_s, A * (1e-3 + 3 * 2e-3), 1e-15);
+    }
+    assert_float_equal(t[0].optimizer_s, n * 4e-9 + n * 0.5e-9, 1e-15);
+    assert_float_equal(t[1].optimizer_s, s * 4e-9 + n * 0.5e-9, 1e-15);
+    assert_float_equal(t[2].optimizer_s, s * 4e-9, 1e-15);
+    assert_float_equal(t[2].shard_s, A * (n * 0.5e-9 + s * 0.25e-9), 1e-15);
+    /* stage 3's casts copy fp32 at the memcpy bandwidth (1e10 B/s) */
+    assert_float_equal(t[3].shard_s, A * (n * 0.5e-9 + s * 0.25e-9 + 2 * 8 * s / 1e10),
+                       1e-15);
+    /* another micro-batch: FLOPs at the peak again */
+    j.model.micro_batch = 1;
+    j.global_batch = 6;
+    struct model_flops fl;
+    model_flops_compute(&j.model, &fl);
+    assert_int_equal(plan_time(&j, &hw, &fab, 0, &flops), DURE_OK);
+    assert_float_equal(flops.compute_s, 3 * fl.per_micro_batch / 1e11, 1e-12);
+    assert_float_equal(flops.optimizer_s, 28 * n / 1e10, 1e-12);
+}
+
+/* On a CPU whose cores all compute, the collectives hide behind nothing. */
+static void test_cpu_busy_cores(void **state)
+{
+    (void)state;
+    struct plan_job j;
+    struct plan_time t;
+    struct plan_hw hw = cpu;
+    job_init(&j, 4, 4);
+    j.threads = 2;
+    hw.cores = 8;
+    for (int st = 0; st < PLAN_STAGES; st++) {
+        assert_int_equal(plan_time(&j, &hw, &fab, st, &t), DURE_OK);
+        assert_true(t.comm_s > 0);
+        assert_float_equal(t.exposed_s, t.comm_s, 1e-15);
+    }
+    /* a spare core: overlap hides as on a GPU */
+    hw.cores = 9;
+    assert_int_equal(plan_time(&j, &hw, &fab, 0, &t), DURE_OK);
+    assert_true(t.exposed_s < t.comm_s);
+}
+
+/* plan_cpu_calibrate measures a small model's blocks and the per-parameter
+ * work on this CPU; a model too large to build here is left to FLOPs. */
+static void test_cpu_calibrate(void **state)
+{
+    (void)state;
+    struct plan_job j;
+    struct plan_hw hw;
+    struct plan_time t;
+    job_init(&j, 1, 1);
+    assert_int_equal(plan_hw_cpu_measure(1, 1, &hw), DURE_OK);
+    assert_int_equal(hw.threads, 1);
+    assert_true(hw.cores >= 1);
+    assert_int_equal(plan_cpu_calibrate(&j, &hw), DURE_OK);
+    const struct plan_cpu_step *cs = &hw.step;
+    assert_true(cs->block_s > 0 && cs->outer_s >= 0);
+    assert_true(cs->adamw_s > 0 && cs->norm_s > 0 && cs->zero_s > 0 && cs->accum_s > 0);
+    assert_int_equal(cs->model.micro_batch, j.model.micro_batch);
+    assert_int_equal(cs->model.d_model, j.model.d_model);
+    assert_non_null(strstr(cs->source, "measured: one- and two-block models"));
+    job_init(&j, 1, 1);
+    j.global_batch = 6;
+    assert_int_equal(plan_time(&j, &hw, &fab, 0, &t), DURE_OK);
+    assert_float_equal(t.compute_s, 3 * (cs->outer_s + 3 * cs->block_s), 1e-12);
+    /* two blocks of d_model 8192 are 12.9 GB of parameters and gradients */
+    j.model.d_model = 8192;
+    j.model.n_heads = 64;
+    assert_int_equal(plan_cpu_calibrate(&j, &hw), DURE_OK);
+    assert_true(hw.step.block_s == 0 && hw.step.adamw_s == 0);
+    assert_non_null(strstr(hw.step.source, "not measured (a two-block model needs"));
 }
 
 static void test_collective_times(void **state)
@@ -348,7 +509,9 @@ int main(void)
         cmocka_unit_test(test_step_time),         cmocka_unit_test(test_dominant_at_scale),
         cmocka_unit_test(test_recommend),         cmocka_unit_test(test_bad_jobs),
         cmocka_unit_test(test_check_fit),
-        cmocka_unit_test(test_memory_exact),
+        cmocka_unit_test(test_memory_exact),      cmocka_unit_test(test_memory_process),
+        cmocka_unit_test(test_shard_work),        cmocka_unit_test(test_cpu_measured_step),
+        cmocka_unit_test(test_cpu_busy_cores),    cmocka_unit_test(test_cpu_calibrate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,189 @@
+/*
+ * plan/calib.c - a job's CPU step measured on this machine with the
+ * model's own kernels; see plan.h (plan_cpu_calibrate).
+ *
+ * Why not FLOPs at the sgemm peak: at the shapes of a small model's step
+ * (a micro-batch of 4 windows of 17 tokens is a 68-row GEMM) OpenBLAS runs
+ * far below its 768^3 rate, and a fifth of the CPU step is not GEMM at all
+ * (GELU, LayerNorm, attention's softmax, AdamW's square roots, the
+ * gradient norm and zeroing): `perf record` of bench/run.d/zero3.sh's job
+ * puts 55% of the samples in sgemm, 10% in AdamW, 5% in GELU. Timing a one-
+ * and a two-block model of the job's shapes measures all of it: the second
+ * block's time is what every block costs, the rest (embeddings, head, loss)
+ * is paid once per micro-batch.
+ */
+#include "plan/plan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/timing.h"
+#include "device/device.h"
+#include "model/flops.h"
+
+/* Calibration models larger than this are not built: the plan falls back
+ * to FLOPs at the sgemm peak (a model this size is not trained on a CPU). */
+#define CALIB_MAX_BYTES (1ull << 30)
+/* Timed repetitions of each model (after one warm-up), and of the
+ * per-parameter operations, at most; fewer when a repetition is long. */
+#define CALIB_REPS 7
+#define CALIB_BUDGET_S 2.0
+/* Elements the per-parameter operations are timed on: 64 MiB in all, past
+ * the caches as a real model's state is. */
+#define CALIB_ELEMS ((size_t)1 << 22)
+
+/* The best of n timings: what the machine does when nothing else runs
+ * (the plan is for a machine of its own; device_peak_cpu_measure takes the
+ * best sgemm alike), not what a passing load left of it. */
+static double best(const double *v, int n)
+{
+    double b = v[0];
+    for (int i = 1; i < n; i++) {
+        b = v[i] < b ? v[i] : b;
+    }
+    return b;
+}
+
+/*
+ * Best seconds of one forward + backward of a one-block (t[0]) and a
+ * two-block (t[1]) model of mc, timed in turn.
+ */
+static dure_status_t time_blocks(const struct model_config *mc, device_t *dev, double t[2])
+{
+    dure_status_t st = DURE_OK;
+    model_t *m[2] = {NULL, NULL};
+    float *batch = NULL;
+    double samples[2][CALIB_REPS];
+    size_t elems = (size_t)mc->micro_batch * (size_t)((mc->context_patches + 1) * mc->patch_len) *
+                   (size_t)mc->channels;
+
+    for (int k = 0; k < 2; k++) {
+        struct model_config c = *mc;
+        c.n_layers = k + 1;
+        DURE_TRY(model_create(&c, dev, NULL, &m[k]));
+    }
+    batch = malloc(elems * sizeof *batch);
+    DURE_ALLOC_TRY(batch, elems * sizeof *batch);
+    for (size_t i = 0; i < elems; i++) {
+        batch[i] = (float)((i * 2654435761u) % 1000u) * 1e-3f - 0.5f;
+    }
+    int reps = CALIB_REPS;
+    for (int r = -1; r < reps; r++) {
+        for (int k = 0; k < 2; k++) {
+            float loss = 0;
+            double t0 = dure_now_s();
+            DURE_TRY(model_forward_backward(m[k], batch, NULL, &loss));
+            double dt = dure_now_s() - t0;
+            if (r < 0) {
+                /* the warm-up (page faults, thread start) sets the count */
+                int fit = (int)(CALIB_BUDGET_S / 2 / (dt > 0 ? dt : 1e-9));
+                reps = fit < 3 ? 3 : fit < CALIB_REPS ? fit : CALIB_REPS;
+            } else {
+                samples[k][r] = dt;
+            }
+        }
+    }
+    t[0] = best(samples[0], reps);
+    t[1] = best(samples[1], reps);
+out:
+    free(batch);
+    model_destroy(m[0]);
+    model_destroy(m[1]);
+    return st;
+}
+
+/* Best seconds per element of AdamW, the squared norm, the zeroing of
+ * the gradients and an accumulation into them, each through the device's
+ * own operation, into cs. */
+static dure_status_t time_params(device_t *dev, struct plan_cpu_step *cs)
+{
+    dure_status_t st = DURE_OK;
+    const size_t n = CALIB_ELEMS, chunks = device_sq_norm_chunks(n);
+    float *buf = NULL;
+    double *partials = NULL, *host_partials = NULL, samples[4][CALIB_REPS], sq = 0;
+    struct device_segment *seg = NULL;
+    const struct device_segment whole = {0, n, 1};
+    const struct device_adamw h = {.lr = 1e-4f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
+                                   .bc1 = 0.1f, .bc2 = 0.05f, .grad_scale = 1.0f,
+                                   .weight_decay = 0.1f};
+
+    DURE_TRY(device_alloc(dev, 4 * n * sizeof *buf, "the calibration's state", (void **)&buf));
+    DURE_TRY(device_alloc(dev, chunks * sizeof *partials, "the calibration's norm",
+                          (void **)&partials));
+    DURE_TRY(device_alloc(dev, sizeof *seg, "the calibration's segment", (void **)&seg));
+    host_partials = malloc(chunks * sizeof *host_partials);
+    DURE_ALLOC_TRY(host_partials, chunks * sizeof *host_partials);
+    DURE_TRY(device_zero(dev, buf, 4 * n * sizeof *buf));
+    DURE_TRY(device_copy_from_host(dev, seg, &whole, sizeof whole));
+    float *p = buf, *g = buf + n, *m = buf + 2 * n, *v = buf + 3 * n;
+    for (int r = -1; r < CALIB_REPS; r++) {
+        double t0 = dure_now_s();
+        DURE_TRY(device_adamw(dev, &h, seg, 1, p, g, m, v, n));
+        DURE_TRY(device_sync(dev));
+        double t1 = dure_now_s();
+        DURE_TRY(device_sq_norm(dev, g, n, partials, host_partials, &sq));
+        double t2 = dure_now_s();
+        DURE_TRY(device_zero(dev, g, n * sizeof *g));
+        DURE_TRY(device_sync(dev));
+        double t3 = dure_now_s();
+        DURE_TRY(device_accumulate(dev, g, m, n, 0));
+        DURE_TRY(device_sync(dev));
+        double t4 = dure_now_s();
+        if (r >= 0) {
+            samples[0][r] = (t1 - t0) / (double)n;
+            samples[1][r] = (t2 - t1) / (double)n;
+            samples[2][r] = (t3 - t2) / (double)n;
+            samples[3][r] = (t4 - t3) / (double)n;
+        }
+    }
+    cs->adamw_s = best(samples[0], CALIB_REPS);
+    cs->norm_s = best(samples[1], CALIB_REPS);
+    cs->zero_s = best(samples[2], CALIB_REPS);
+    cs->accum_s = best(samples[3], CALIB_REPS);
+out:
+    free(host_partials);
+    device_free(dev, seg);
+    device_free(dev, partials);
+    device_free(dev, buf);
+    return st;
+}
+
+dure_status_t plan_cpu_calibrate(const struct plan_job *job, struct plan_hw *hw)
+{
+    dure_status_t st = DURE_OK;
+    struct model_config mc = job->model;
+    struct model_memory mem;
+    device_t *dev = NULL;
+    double t[2];
+    struct plan_cpu_step *cs = &hw->step;
+
+    memset(cs, 0, sizeof *cs);
+    mc.n_layers = 2;
+    DURE_TRY(model_memory_estimate(&mc, "cpu", &mem));
+    if (mem.total - mem.optimizer > CALIB_MAX_BYTES ||
+        (double)(mem.total - mem.optimizer) > hw->mem_bytes / 4) {
+        snprintf(cs->source, sizeof cs->source,
+                 "not measured (a two-block model needs %.2f GiB): FLOPs at the sgemm peak",
+                 (double)(mem.total - mem.optimizer) / (double)(1ull << 30));
+        goto out;
+    }
+    DURE_TRY(device_open("cpu", 0, 1, &dev));
+    DURE_TRY(time_blocks(&job->model, dev, t));
+    DURE_TRY(time_params(dev, cs));
+    /* The second block costs what every block does; a noisy pair where it
+     * came out cheaper than nothing is read as all of it in the block. */
+    cs->block_s = t[1] > t[0] ? t[1] - t[0] : t[1] / 2;
+    cs->outer_s = t[1] > t[0] ? t[0] - cs->block_s : t[1] / 2;
+    if (cs->outer_s < 0) {
+        cs->outer_s = 0;
+    }
+    cs->model = job->model;
+    snprintf(cs->source, sizeof cs->source,
+             "measured: one- and two-block models' forward + backward; AdamW, norm, "
+             "zeroing and accumulation of %zu parameters; on %d thread(s)",
+             CALIB_ELEMS, hw->threads);
+out:
+    device_close(dev);
+    return st;
+}

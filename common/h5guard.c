@@ -146,17 +146,113 @@ static int rd(const struct h5f *f, uint64_t addr, void *buf, uint64_t n)
     return 0;
 }
 
+/* Where the root group is, from the superblock: its object header, and
+ * (versions 0-1, cache type 1) its cached B-tree and local heap addresses,
+ * which libhdf5 uses when it opens the root. */
+struct root {
+    uint64_t addr;
+    uint8_t stab[16];
+    int has_stab;
+};
+
+/* The superblock (II.A, versions 0-3), found where libhdf5 looks for it:
+ * at 0, 512, 1024, ... It sets f's sizes, base and group K values, and r. */
+static dure_status_t superblock(struct h5f *f, struct root *r)
+{
+    dure_status_t st = DURE_OK;
+    static const uint8_t sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    uint8_t sb[128];
+    uint64_t at = 0;
+    for (;; at = at ? 2 * at : 512) {
+        DURE_CHECK(at + sizeof sig <= f->size, DURE_ERR_FORMAT,
+                   "%s: no HDF5 superblock signature", f->what);
+        DURE_CHECK(pread_all(f->fd, at, sb, sizeof sig) == 0, DURE_ERR_FORMAT,
+                   "%s: cannot read it", f->what);
+        if (memcmp(sb, sig, sizeof sig) == 0) {
+            break;
+        }
+    }
+    uint64_t n = f->size - at < sizeof sb ? f->size - at : sizeof sb;
+    memset(sb, 0, sizeof sb);
+    DURE_CHECK(pread_all(f->fd, at, sb, n) == 0, DURE_ERR_FORMAT,
+               "%s: cannot read its superblock", f->what);
+    unsigned ver = sb[8], p = 0;
+    r->has_stab = 0;
+    if (ver <= 1) {
+        f->sa = sb[13];
+        f->ss = sb[14];
+        f->sym_lk = (unsigned)le(sb + 16, 2);
+        f->sym_ik = (unsigned)le(sb + 18, 2);
+        p = ver == 0 ? 24 : 28;
+    } else if (ver <= 3) {
+        f->sa = sb[9];
+        f->ss = sb[10];
+        p = 12;
+    }
+    DURE_CHECK(ver <= 3 && (f->sa == 2 || f->sa == 4 || f->sa == 8) &&
+                   (f->ss == 2 || f->ss == 4 || f->ss == 8),
+               DURE_ERR_FORMAT,
+               "%s: superblock version %u with addresses of %u and lengths of %u bytes: "
+               "damaged, or not one dure reads",
+               f->what, ver, f->sa, f->ss);
+    f->base = at; /* libhdf5 takes the superblock's place as the base */
+    DURE_CHECK(p + 3u * f->sa <= n, DURE_ERR_FORMAT, "%s: its superblock is truncated",
+               f->what);
+    /* After the base address and the free space or extension address; as
+     * libhdf5 compares it (H5F__super_read), with the whole file's size. */
+    uint64_t eof = le(sb + p + 2u * f->sa, f->sa);
+    DURE_CHECK(eof <= f->size, DURE_ERR_FORMAT,
+               "%s is truncated (%llu bytes on disk, its superblock says %llu)", f->what,
+               (unsigned long long)f->size, (unsigned long long)eof);
+    if (ver <= 1) {
+        /* base, free space, end of file, driver block; the root's entry:
+         * name offset, header, cache type, reserved, scratch pad. */
+        uint64_t e = p + 4u * f->sa;
+        DURE_CHECK(e + f->ss + f->sa + 8 + 2u * f->sa <= n, DURE_ERR_FORMAT,
+                   "%s: its superblock is truncated", f->what);
+        r->addr = le(sb + e + f->ss, f->sa);
+        if (le(sb + e + f->ss + f->sa, 4) == 1) {
+            memcpy(r->stab, sb + e + f->ss + f->sa + 8, 2u * f->sa);
+            r->has_stab = 1;
+        }
+    } else {
+        /* base, superblock extension, end of file, root header. */
+        DURE_CHECK(p + 4u * f->sa <= n, DURE_ERR_FORMAT, "%s: its superblock is truncated",
+                   f->what);
+        r->addr = le(sb + p + 3u * f->sa, f->sa);
+    }
+out:
+    return st;
+}
+
+/* Open path for reading into f (f->what set by the caller): its size, a
+ * block cache, and what its superblock says (r). */
+static dure_status_t file_attach(struct h5f *f, const char *path, struct root *r)
+{
+    dure_status_t st = DURE_OK;
+    struct stat sb;
+    f->fd = open(path, O_RDONLY | O_CLOEXEC);
+    DURE_SYS_TRY(f->fd >= 0 && fstat(f->fd, &sb) == 0, "%s: open '%s' to check it", f->what,
+                 path);
+    f->size = (uint64_t)sb.st_size;
+    f->cache = calloc(1, sizeof *f->cache);
+    DURE_ALLOC_TRY(f->cache, sizeof *f->cache);
+    f->cache->mem = malloc(CACHE_SLOTS * CACHE_BLOCK);
+    DURE_ALLOC_TRY(f->cache->mem, CACHE_SLOTS * CACHE_BLOCK);
+    DURE_TRY(superblock(f, r));
+out:
+    return st;
+}
+
 /* Open the file behind obj for reading; *skip = 1 (and nothing opened)
  * when HDF5 has it open for writing: dure checks the files it reads, not
  * the ones it writes, whose newest parts may not be on disk yet. */
 static dure_status_t file_open(hid_t obj, const char *what, struct h5f *f, int *skip)
 {
     dure_status_t st = DURE_OK;
-    hid_t fid = H5I_INVALID_HID, fcpl = H5I_INVALID_HID;
+    hid_t fid = H5I_INVALID_HID;
     char *path = NULL;
-    size_t sa = 0, ss = 0;
-    hsize_t ub = 0;
-    struct stat sb;
+    struct root r;
     unsigned intent = 0;
 
     memset(f, 0, sizeof *f);
@@ -180,27 +276,9 @@ static dure_status_t file_open(hid_t obj, const char *what, struct h5f *f, int *
         snprintf(f->name, sizeof f->name, "file '%s'", path);
         f->what = f->name;
     }
-    fcpl = H5Fget_create_plist(fid);
-    DURE_CHECK(fcpl >= 0 && H5Pget_sizes(fcpl, &sa, &ss) >= 0 &&
-                   H5Pget_userblock(fcpl, &ub) >= 0 &&
-                   H5Pget_sym_k(fcpl, &f->sym_ik, &f->sym_lk) >= 0,
-               DURE_ERR_HDF5, "%s: the file's creation properties", f->what);
-    DURE_CHECK(sa >= 2 && sa <= 8 && ss >= 2 && ss <= 8, DURE_ERR_FORMAT,
-               "%s: addresses of %zu and lengths of %zu bytes: damaged", f->what, sa, ss);
-    f->sa = (unsigned)sa;
-    f->ss = (unsigned)ss;
-    f->base = ub;
-    f->fd = open(path, O_RDONLY | O_CLOEXEC);
-    DURE_SYS_TRY(f->fd >= 0 && fstat(f->fd, &sb) == 0, "%s: open '%s' to check it", f->what,
-                 path);
-    f->size = (uint64_t)sb.st_size;
-    f->cache = calloc(1, sizeof *f->cache);
-    DURE_ALLOC_TRY(f->cache, sizeof *f->cache);
-    f->cache->mem = malloc(CACHE_SLOTS * CACHE_BLOCK);
-    DURE_ALLOC_TRY(f->cache->mem, CACHE_SLOTS * CACHE_BLOCK);
+    DURE_TRY(file_attach(f, path, &r));
 out:
     free(path);
-    if (fcpl >= 0) H5Pclose(fcpl);
     if (fid >= 0) H5Fclose(fid);
     return st;
 }
@@ -942,109 +1020,26 @@ out:
     return st;
 }
 
-/* The superblock (II.A, versions 0-3), found where libhdf5 looks for it:
- * at 0, 512, 1024, ... It sets f's sizes, base and group K values and
- * *root, the root group's object header; *stab the root's cached B-tree
- * and local heap (versions 0-1, cache type 1: libhdf5 uses them when it
- * opens the root), *has_stab = 0 when none. */
-static dure_status_t superblock(struct h5f *f, uint64_t *root, uint8_t stab[16],
-                                int *has_stab)
-{
-    dure_status_t st = DURE_OK;
-    static const uint8_t sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
-    uint8_t sb[128];
-    uint64_t at = 0;
-    for (;; at = at ? 2 * at : 512) {
-        DURE_CHECK(at + sizeof sig <= f->size, DURE_ERR_FORMAT,
-                   "%s: no HDF5 superblock signature", f->what);
-        DURE_CHECK(pread_all(f->fd, at, sb, sizeof sig) == 0, DURE_ERR_FORMAT,
-                   "%s: cannot read it", f->what);
-        if (memcmp(sb, sig, sizeof sig) == 0) {
-            break;
-        }
-    }
-    uint64_t n = f->size - at < sizeof sb ? f->size - at : sizeof sb;
-    memset(sb, 0, sizeof sb);
-    DURE_CHECK(pread_all(f->fd, at, sb, n) == 0, DURE_ERR_FORMAT,
-               "%s: cannot read its superblock", f->what);
-    unsigned ver = sb[8], p = 0;
-    *has_stab = 0;
-    if (ver <= 1) {
-        f->sa = sb[13];
-        f->ss = sb[14];
-        f->sym_lk = (unsigned)le(sb + 16, 2);
-        f->sym_ik = (unsigned)le(sb + 18, 2);
-        p = ver == 0 ? 24 : 28;
-    } else if (ver <= 3) {
-        f->sa = sb[9];
-        f->ss = sb[10];
-        p = 12;
-    }
-    DURE_CHECK(ver <= 3 && (f->sa == 2 || f->sa == 4 || f->sa == 8) &&
-                   (f->ss == 2 || f->ss == 4 || f->ss == 8),
-               DURE_ERR_FORMAT,
-               "%s: superblock version %u with addresses of %u and lengths of %u bytes: "
-               "damaged, or not one dure reads",
-               f->what, ver, f->sa, f->ss);
-    f->base = at; /* libhdf5 takes the superblock's place as the base */
-    DURE_CHECK(p + 3u * f->sa <= n, DURE_ERR_FORMAT, "%s: its superblock is truncated",
-               f->what);
-    /* After the base address and the free space or extension address; as
-     * libhdf5 compares it (H5F__super_read), with the whole file's size. */
-    uint64_t eof = le(sb + p + 2u * f->sa, f->sa);
-    DURE_CHECK(eof <= f->size, DURE_ERR_FORMAT,
-               "%s is truncated (%llu bytes on disk, its superblock says %llu)", f->what,
-               (unsigned long long)f->size, (unsigned long long)eof);
-    if (ver <= 1) {
-        /* base, free space, end of file, driver block; the root's entry:
-         * name offset, header, cache type, reserved, scratch pad. */
-        uint64_t e = p + 4u * f->sa;
-        DURE_CHECK(e + f->ss + f->sa + 8 + 2u * f->sa <= n, DURE_ERR_FORMAT,
-                   "%s: its superblock is truncated", f->what);
-        *root = le(sb + e + f->ss, f->sa);
-        if (le(sb + e + f->ss + f->sa, 4) == 1) {
-            memcpy(stab, sb + e + f->ss + f->sa + 8, 2u * f->sa);
-            *has_stab = 1;
-        }
-    } else {
-        /* base, superblock extension, end of file, root header. */
-        DURE_CHECK(p + 4u * f->sa <= n, DURE_ERR_FORMAT, "%s: its superblock is truncated",
-                   f->what);
-        *root = le(sb + p + 3u * f->sa, f->sa);
-    }
-out:
-    return st;
-}
-
 dure_status_t h5guard_path(const char *path, const char *what)
 {
     dure_status_t st = DURE_OK;
     struct h5f f = {.fd = -1};
     struct heap h = {0};
     struct tree t = {0};
-    struct stat sb;
-    uint64_t root = 0;
-    uint8_t stab[16];
+    struct root r;
     char obj[160];
-    int was = 0, has_stab = 0;
+    int was = 0;
 
     f.what = what;
-    f.fd = open(path, O_RDONLY | O_CLOEXEC);
-    DURE_SYS_TRY(f.fd >= 0 && fstat(f.fd, &sb) == 0, "%s: open", what);
-    f.size = (uint64_t)sb.st_size;
-    f.cache = calloc(1, sizeof *f.cache);
-    DURE_ALLOC_TRY(f.cache, sizeof *f.cache);
-    f.cache->mem = malloc(CACHE_SLOTS * CACHE_BLOCK);
-    DURE_ALLOC_TRY(f.cache->mem, CACHE_SLOTS * CACHE_BLOCK);
-    DURE_TRY(superblock(&f, &root, stab, &has_stab));
+    DURE_TRY(file_attach(&f, path, &r));
     struct visit v = {.f = &f, .h = &h, .obj = obj, .t = &t};
-    DURE_TRY(tree_seen(&t, root, &was));
+    DURE_TRY(tree_seen(&t, r.addr, &was));
     t.cur = "/";
     snprintf(obj, sizeof obj, "object '/'");
-    if (has_stab) { /* the root's cached symbol table, as a message */
-        DURE_TRY(symtab_message(&v, stab, 2u * f.sa));
+    if (r.has_stab) { /* the root's cached symbol table, as a message */
+        DURE_TRY(symtab_message(&v, r.stab, 2u * f.sa));
     }
-    DURE_TRY(header_walk(&v, root));
+    DURE_TRY(header_walk(&v, r.addr));
     while (t.ntodo > 0) {
         struct pending p = t.todo[--t.ntodo];
         t.cur = p.path;

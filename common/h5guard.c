@@ -237,8 +237,11 @@ static dure_status_t file_attach(struct h5f *f, const char *path, struct root *r
     f->size = (uint64_t)sb.st_size;
     f->cache = calloc(1, sizeof *f->cache);
     DURE_ALLOC_TRY(f->cache, sizeof *f->cache);
-    f->cache->mem = malloc(CACHE_SLOTS * CACHE_BLOCK);
-    DURE_ALLOC_TRY(f->cache->mem, CACHE_SLOTS * CACHE_BLOCK);
+    /* A file smaller than the cache needs only its own size: its block b
+     * sits in slot b and ends at most at byte size. */
+    uint64_t mem = f->size < CACHE_SLOTS * CACHE_BLOCK ? f->size : CACHE_SLOTS * CACHE_BLOCK;
+    f->cache->mem = malloc(mem ? mem : 1);
+    DURE_ALLOC_TRY(f->cache->mem, mem);
     DURE_TRY(superblock(f, r));
 out:
     return st;

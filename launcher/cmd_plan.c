@@ -119,8 +119,27 @@ out:
     return st;
 }
 
+/* l's {"alpha_s": A, "beta_s_per_byte": B} into *out; `key` names it. */
+static dure_status_t load_link(const char *path, const char *key, const struct json_value *l,
+                               struct plan_link *out)
+{
+    dure_status_t st = DURE_OK;
+    const struct json_value *a = json_get(l, "alpha_s");
+    const struct json_value *b = json_get(l, "beta_s_per_byte");
+    DURE_CHECK(a && b && a->type == JSON_NUMBER && b->type == JSON_NUMBER && a->number >= 0 &&
+                   b->number > 0,
+               DURE_ERR_FORMAT, "%s: %s needs numbers alpha_s >= 0 and beta_s_per_byte > 0",
+               path, key);
+    *out = (struct plan_link){a->number, b->number};
+out:
+    return st;
+}
+
 /* --fabric FILE: {"format": 1, "levels": {"intra": {"alpha_s": A,
- * "beta_s_per_byte": B}, "inter": {...}}} (the fitted model of dure tune).
+ * "beta_s_per_byte": B, "collectives": {"reducescatter": {"alpha_s": ...,
+ * "beta_s_per_byte": ...}, ...}}, "inter": {...}}} (the fitted model of
+ * dure tune). A level's own link serves every collective "collectives"
+ * does not name (allreduce, reducescatter, allgather).
  * *fab holds the built-in fabric on entry; a level the file lacks keeps it
  * (a tune on one node measures no inter-node level, one with a rank per
  * node no intra-node level) and the source says which. */
@@ -129,8 +148,10 @@ static dure_status_t load_fabric(const char *path, struct plan_fabric *fab)
     dure_status_t st = DURE_OK;
     json_doc_t *doc = NULL;
     static const char *const names[2] = {"intra", "inter"};
-    struct plan_link *links[2] = {&fab->intra, &fab->inter};
+    static const char *const colls[PLAN_COLLS] = {"allreduce", "reducescatter", "allgather"};
+    struct plan_level *levels_out[2] = {&fab->intra, &fab->inter};
     const char *kept = NULL;
+    char key[96];
     int found = 0;
 
     DURE_TRY(json_parse_file(path, &doc));
@@ -144,15 +165,25 @@ static dure_status_t load_fabric(const char *path, struct plan_fabric *fab)
             kept = names[i];
             continue;
         }
-        const struct json_value *a = json_get(l, "alpha_s");
-        const struct json_value *b = json_get(l, "beta_s_per_byte");
-        DURE_CHECK(a && b && a->type == JSON_NUMBER && b->type == JSON_NUMBER &&
-                       a->number >= 0 && b->number > 0,
-                   DURE_ERR_FORMAT,
-                   "%s: levels.%s needs numbers alpha_s >= 0 and beta_s_per_byte > 0", path,
-                   names[i]);
-        links[i]->alpha_s = a->number;
-        links[i]->beta_s = b->number;
+        struct plan_link link;
+        snprintf(key, sizeof key, "levels.%s", names[i]);
+        DURE_TRY(load_link(path, key, l, &link));
+        plan_level_set(levels_out[i], link.alpha_s, link.beta_s);
+        const struct json_value *per = json_get(l, "collectives");
+        DURE_CHECK(!per || per->type == JSON_OBJECT, DURE_ERR_FORMAT,
+                   "%s: levels.%s.collectives must be an object", path, names[i]);
+        for (const struct json_value *c = per ? per->child : NULL; c; c = c->next) {
+            int k = 0;
+            while (k < PLAN_COLLS && strcmp(c->key, colls[k]) != 0) {
+                k++;
+            }
+            DURE_CHECK(k < PLAN_COLLS, DURE_ERR_FORMAT,
+                       "%s: levels.%s.collectives.%.32s: not a collective dure plan times "
+                       "(allreduce, reducescatter, allgather)",
+                       path, names[i], c->key);
+            snprintf(key, sizeof key, "levels.%s.collectives.%s", names[i], colls[k]);
+            DURE_TRY(load_link(path, key, c, &levels_out[i]->coll[k]));
+        }
         found++;
     }
     DURE_CHECK(found > 0, DURE_ERR_FORMAT,

@@ -126,27 +126,24 @@ void plan_fabric_builtin(const struct plan_hw *hw, const char *profile,
     double nvlink = strcmp(hw->name, "b200") == 0   ? 800e9
                     : strcmp(hw->name, "a100") == 0 ? 230e9
                                                      : 400e9;
+    struct plan_link intra = {2e-6, 1.0 / 10e9}, inter;
     memset(out, 0, sizeof *out);
     if (hw->gpu) {
-        out->intra.alpha_s = 1e-6;
-        out->intra.beta_s = 1.0 / nvlink;
-    } else {
-        out->intra.alpha_s = 2e-6;
-        out->intra.beta_s = 1.0 / 10e9;
+        intra = (struct plan_link){1e-6, 1.0 / nvlink};
     }
     if (strcmp(p, "tcp") == 0) {
-        out->inter.alpha_s = 30e-6;
-        out->inter.beta_s = 1.0 / (hw->gpu ? 11e9 : 1.2e9);
+        inter = (struct plan_link){30e-6, 1.0 / (hw->gpu ? 11e9 : 1.2e9)};
     } else if (strcmp(p, "local") == 0) {
-        out->inter = out->intra;
+        inter = intra;
     } else {
         /* ib, roce, and any site profile without a fabric of its own */
-        out->inter.alpha_s = 8e-6;
-        out->inter.beta_s = 1.0 / 45e9;
+        inter = (struct plan_link){8e-6, 1.0 / 45e9};
     }
+    plan_level_set(&out->intra, intra.alpha_s, intra.beta_s);
+    plan_level_set(&out->inter, inter.alpha_s, inter.beta_s);
     snprintf(out->source, sizeof out->source,
              "built-in for %s, profile %s: intra %.3g us + 1/(%.3g GB/s), inter %.3g us + "
              "1/(%.3g GB/s)",
-             hw->name, p, out->intra.alpha_s * 1e6, 1e-9 / out->intra.beta_s,
-             out->inter.alpha_s * 1e6, 1e-9 / out->inter.beta_s);
+             hw->name, p, intra.alpha_s * 1e6, 1e-9 / intra.beta_s, inter.alpha_s * 1e6,
+             1e-9 / inter.beta_s);
 }

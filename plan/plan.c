@@ -200,6 +200,13 @@ out:
     return st;
 }
 
+void plan_level_set(struct plan_level *l, double alpha_s, double beta_s)
+{
+    for (int c = 0; c < PLAN_COLLS; c++) {
+        l->coll[c] = (struct plan_link){alpha_s, beta_s};
+    }
+}
+
 /* Ring over p ranks of one level: `steps` messages of `chunk` bytes each. */
 static void level_cost(const struct plan_link *l, double steps, double chunk, double *lat,
                        double *bw)
@@ -214,18 +221,19 @@ double plan_coll_time(const struct plan_job *job, const struct plan_fabric *fab,
     int L = job->per_node, M = job->ranks / job->per_node;
     /* An all-reduce is a reduce-scatter and an all-gather: twice the phases. */
     double phases = coll == PLAN_ALLREDUCE ? 2 : 1;
+    const struct plan_link *intra = &fab->intra.coll[coll], *inter = &fab->inter.coll[coll];
     lat[0] = lat[1] = bw[0] = bw[1] = 0;
     if (L > 1) {
-        level_cost(&fab->intra, phases * (L - 1), bytes / L, &lat[0], &bw[0]);
+        level_cost(intra, phases * (L - 1), bytes / L, &lat[0], &bw[0]);
     }
     if (M > 1) {
         double shard = bytes / L;
         double ring_lat = 0, ring_bw = 0, tree_lat = 0, tree_bw = 0;
-        level_cost(&fab->inter, phases * (M - 1), shard / M, &ring_lat, &ring_bw);
+        level_cost(inter, phases * (M - 1), shard / M, &ring_lat, &ring_bw);
         /* A pipelined tree: 2 log2(M) hops of latency, each rank sending and
          * receiving the whole shard once per phase. */
-        tree_lat = phases * ceil(log2((double)M)) * fab->inter.alpha_s;
-        tree_bw = phases * shard * fab->inter.beta_s;
+        tree_lat = phases * ceil(log2((double)M)) * inter->alpha_s;
+        tree_bw = phases * shard * inter->beta_s;
         if (ring_lat + ring_bw <= tree_lat + tree_bw) {
             lat[1] = ring_lat;
             bw[1] = ring_bw;
@@ -362,12 +370,12 @@ dure_status_t plan_time(const struct plan_job *job, const struct plan_hw *hw,
         /* Reduce-scatter buckets (stage 1: last micro-batch; stage 2: every
          * one), then the parameter all-gather after the optimizer. */
         double rs[4] = {0, 0, 0, 0}, ag[4] = {0, 0, 0, 0};
-        double last = bucketed(job, fab, PLAN_HALF, grad_bytes, bucket, rs);
+        double last = bucketed(job, fab, PLAN_REDUCE_SCATTER, grad_bytes, bucket, rs);
         int passes = stage == 2 ? A : 1;
         for (int p = 0; p < passes; p++) {
             expose(rs, window, last, exposed);
         }
-        bucketed(job, fab, PLAN_HALF, 4 * n, 4 * n, ag);
+        bucketed(job, fab, PLAN_ALLGATHER, 4 * n, 4 * n, ag);
         expose(ag, 0, 0, exposed);
         for (int i = 0; i < 4; i++) {
             comm[i] = passes * rs[i] + ag[i];
@@ -386,10 +394,10 @@ dure_status_t plan_time(const struct plan_job *job, const struct plan_hw *hw,
                                                        (uint64_t)job->model.n_layers *
                                                            lay.layer_stride)
                                             : (double)lay.layer_stride;
-            double g = bucketed(job, fab, PLAN_HALF, cbytes * elems, cbytes * elems, fwd);
+            double g = bucketed(job, fab, PLAN_ALLGATHER, cbytes * elems, cbytes * elems, fwd);
             first = u == 0 ? g : first;
-            bucketed(job, fab, PLAN_HALF, cbytes * elems, cbytes * elems, bag);
-            double r = bucketed(job, fab, PLAN_HALF, 4 * elems, 4 * elems, brs);
+            bucketed(job, fab, PLAN_ALLGATHER, cbytes * elems, cbytes * elems, bag);
+            double r = bucketed(job, fab, PLAN_REDUCE_SCATTER, 4 * elems, 4 * elems, brs);
             last = u == 0 ? r : last; /* the embeddings' gradients come last */
         }
         if (job->prefetch > 0) {

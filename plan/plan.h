@@ -59,8 +59,9 @@
  *              bytes), twice with reshard_after_forward), at the memory
  *              bandwidth; on a CPU the zeroing and adding measured
  *   comm       the collectives of the step under an alpha-beta model per
- *              fabric level: a message of n bytes between two ranks costs
- *              alpha + beta * n. Collectives are hierarchical (ranks of a
+ *              fabric level and collective: a message of n bytes between
+ *              two ranks costs alpha + beta * n (struct plan_level).
+ *              Collectives are hierarchical (ranks of a
  *              node reduce-scatter over the intra-node level, equal local
  *              ranks of all nodes exchange their shard over the inter-node
  *              level, the node all-gathers), the inter-node part a ring or
@@ -151,17 +152,35 @@ struct plan_hw {
     struct plan_cpu_step step; /* CPU: the job's step measured; 0 elsewhere */
 };
 
-/* One fabric level: a message of n bytes between two ranks costs alpha + beta * n. */
+/* The collectives a plan times: an all-reduce, and its two halves. */
+enum plan_coll { PLAN_ALLREDUCE, PLAN_REDUCE_SCATTER, PLAN_ALLGATHER, PLAN_COLLS };
+
+/* A link between two ranks: a message of n bytes costs alpha + beta * n. */
 struct plan_link {
     double alpha_s;     /* seconds per message */
     double beta_s;      /* seconds per byte (1 / bandwidth) */
 };
 
+/*
+ * One fabric level as each collective sees it: coll[c] is the link that,
+ * in plan_coll_time's ring model, gives collective c's time on the level.
+ * A real link is one link for all three (the built-in fabrics); what dure
+ * runs within a node is not a ring of links (shm: the all-gather copies,
+ * the reduce-scatter reads every rank's part and sums), so `dure tune`
+ * fits each collective of that algorithm on its own (tune/report.h).
+ */
+struct plan_level {
+    struct plan_link coll[PLAN_COLLS];
+};
+
 struct plan_fabric {
-    struct plan_link intra;  /* between ranks of one node */
-    struct plan_link inter;  /* between nodes, per rank (rail-aligned) */
+    struct plan_level intra; /* between ranks of one node */
+    struct plan_level inter; /* between nodes, per rank (rail-aligned) */
     char source[160];        /* "built-in ib", "tune file X", ... */
 };
+
+/* The same link for every collective of level l. */
+void plan_level_set(struct plan_level *l, double alpha_s, double beta_s);
 
 /* Built-in hardware: "h100", "h200", "a100", "b200" (datasheet dense bf16
  * peaks and memory, 8 per node). DURE_ERR_ARG naming the known names for
@@ -281,12 +300,12 @@ dure_status_t plan_time(const struct plan_job *job, const struct plan_hw *hw,
                         const struct plan_fabric *fab, int stage, struct plan_time *out);
 
 /*
- * Time of one all-reduce (PLAN_ALLREDUCE) or reduce-scatter / all-gather
- * (PLAN_HALF: each moves half an all-reduce's data) of `bytes` over the
- * job's ranks; lat/bw receive its latency and bandwidth parts per level
+ * Time of one all-reduce, reduce-scatter or all-gather of a vector of
+ * `bytes` over the job's ranks, on each level's link for that collective
+ * (a reduce-scatter or all-gather takes half the ring steps of an
+ * all-reduce); lat/bw receive its latency and bandwidth parts per level
  * (intra, inter), which sum to the result.
  */
-enum plan_coll { PLAN_ALLREDUCE, PLAN_HALF };
 double plan_coll_time(const struct plan_job *job, const struct plan_fabric *fab,
                       enum plan_coll coll, double bytes, double lat[2], double bw[2]);
 

@@ -103,18 +103,23 @@ int tune_crossovers(const struct tune_result *r, struct tune_crossover *out, int
 
 /* ---------------------------------------------------------------- tune.json */
 
-int tune_link_model(const struct tune_result *r, enum tune_level level, double *alpha,
-                    double *beta, const struct tune_series **from)
+int tune_link_model(const struct tune_result *r, enum tune_level level, enum comm_coll coll,
+                    double *alpha, double *beta, const struct tune_series **from)
 {
-    const struct tune_series *s =
-        tune_result_find(r, COMM_ALLREDUCE, level, TUNE_FAMILY_DURE, COMM_ALGO_RING);
+    const struct tune_series *s = NULL;
+    if (level == TUNE_LEVEL_NODE) {
+        s = tune_result_find(r, coll, level, TUNE_FAMILY_DURE, COMM_ALGO_SHM);
+    }
     if (!s || s->n == 0) {
-        s = tune_result_find(r, COMM_ALLREDUCE, level, TUNE_FAMILY_OMPI, 4);   /* ring */
+        s = tune_result_find(r, coll, level, TUNE_FAMILY_DURE, COMM_ALGO_RING);
+    }
+    if ((!s || s->n == 0) && coll == COMM_ALLREDUCE) {
+        s = tune_result_find(r, coll, level, TUNE_FAMILY_OMPI, 4);   /* ring */
     }
     if (!s || s->n == 0 || s->ranks < 2 || s->fit.npieces < 1) {
         return 0;
     }
-    const double steps = 2.0 * (s->ranks - 1);
+    const double steps = (coll == COMM_ALLREDUCE ? 2.0 : 1.0) * (s->ranks - 1);
     *alpha = s->fit.piece[0].alpha / steps;
     *beta = s->fit.piece[s->fit.npieces - 1].beta * s->ranks / steps;
     if (level == TUNE_LEVEL_WORLD && r->nlinks > 0) {
@@ -134,28 +139,50 @@ int tune_link_model(const struct tune_result *r, enum tune_level level, double *
     return *beta > 0;
 }
 
+/* One link of tune_link_model: alpha_s, beta_s_per_byte, from. */
+static int put_link(struct json_writer *w, const struct tune_result *r, enum tune_level level,
+                    enum comm_coll coll, const char *key)
+{
+    double alpha = 0, beta = 0;
+    const struct tune_series *s = NULL;
+    char from[128];
+    if (!tune_link_model(r, level, coll, &alpha, &beta, &s)) {
+        return 0;
+    }
+    snprintf(from, sizeof from, "%s %s %s, %d ranks on %d node(s)%s",
+             tune_family_name(s->family), s->name, tune_coll_name(coll), s->ranks, s->nodes,
+             level == TUNE_LEVEL_WORLD && r->nlinks ? "; beta: the median link" : "");
+    json_key(w, key);
+    json_begin_object(w);
+    json_key(w, "alpha_s");
+    json_double(w, alpha);
+    json_key(w, "beta_s_per_byte");
+    json_double(w, beta);
+    json_key(w, "from");
+    json_string(w, from);
+    return 1;
+}
+
+/* "levels": per level the all-reduce's link, and under "collectives" the
+ * link each of the three collectives dure plan times sees. */
 static void put_levels(struct json_writer *w, const struct tune_result *r)
 {
     static const char *const names[TUNE_LEVEL_COUNT] = {"intra", "inter"};
+    static const enum comm_coll colls[] = {COMM_ALLREDUCE, COMM_REDUCE_SCATTER,
+                                           COMM_ALLGATHER};
     json_begin_object(w);
     for (int l = 0; l < TUNE_LEVEL_COUNT; l++) {
-        double alpha = 0, beta = 0;
-        const struct tune_series *s = NULL;
-        char from[128];
-        if (!tune_link_model(r, (enum tune_level)l, &alpha, &beta, &s)) {
+        if (!put_link(w, r, (enum tune_level)l, COMM_ALLREDUCE, names[l])) {
             continue;
         }
-        snprintf(from, sizeof from, "%s %s allreduce, %d ranks on %d node(s)%s",
-                 tune_family_name(s->family), s->name, s->ranks, s->nodes,
-                 l == TUNE_LEVEL_WORLD && r->nlinks ? "; beta: the median link" : "");
-        json_key(w, names[l]);
+        json_key(w, "collectives");
         json_begin_object(w);
-        json_key(w, "alpha_s");
-        json_double(w, alpha);
-        json_key(w, "beta_s_per_byte");
-        json_double(w, beta);
-        json_key(w, "from");
-        json_string(w, from);
+        for (size_t c = 0; c < sizeof colls / sizeof colls[0]; c++) {
+            if (put_link(w, r, (enum tune_level)l, colls[c], tune_coll_name(colls[c]))) {
+                json_end_object(w);
+            }
+        }
+        json_end_object(w);
         json_end_object(w);
     }
     json_end_object(w);

@@ -41,17 +41,21 @@ struct tune_crossover {
 int tune_crossovers(const struct tune_result *r, struct tune_crossover *out, int max);
 
 /*
- * The point-to-point model of one level, as dure plan reads it (a message
- * of n bytes between two ranks costs alpha + beta * n): from the ring
- * all-reduce's fit at that level (dure's ring, else Open MPI's), whose
- * 2(p-1) steps each move n/p bytes: alpha = the first piece's alpha / 2(p-1),
- * beta = the last piece's beta * p / 2(p-1); across nodes, beta is 1 / the
+ * The link of one level as collective `coll` (all-reduce, reduce-scatter or
+ * all-gather) sees it, as dure plan reads it (plan/plan.h: a message of n
+ * bytes between two ranks costs alpha + beta * n, and the collective is a
+ * ring of such messages): from the fit of the algorithm dure runs at that
+ * level (within a node shm, as the built-in algorithm table has it; across
+ * nodes the ring; else dure's ring, else, for the all-reduce, Open MPI's),
+ * taken as a ring whose `steps` (2(p-1) for an all-reduce, p-1 for its
+ * halves) each move n/p bytes: alpha = the first piece's alpha / steps,
+ * beta = the last piece's beta * p / steps. Across nodes, beta is 1 / the
  * median measured link bandwidth instead, when links were measured. *from
- * names the series; 0 when no ring all-reduce was measured at that level or
+ * names the series; 0 when no such series was measured at that level or
  * the fit left no bandwidth term (dure plan needs beta > 0).
  */
-int tune_link_model(const struct tune_result *r, enum tune_level level, double *alpha,
-                    double *beta, const struct tune_series **from);
+int tune_link_model(const struct tune_result *r, enum tune_level level, enum comm_coll coll,
+                    double *alpha, double *beta, const struct tune_series **from);
 
 /* Write tune.json (atomically). */
 dure_status_t tune_report_write(const struct tune_result *r, const struct tune_outputs *o,

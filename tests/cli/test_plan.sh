@@ -47,6 +47,29 @@ cat > fab.json <<'J'
 J
 t_run "plan with a fabric file" 0 "$DURE" plan --gpus 16 --fabric fab.json --set model.channels=14 "$node8"
 t_grep "names the fabric file" '^fabric: fab\.json$'
+# Per-collective links (what dure tune fits for shm within a node): an
+# all-gather that costs nothing shortens stages 1-3, not stage 0.
+cat > fabc.json <<'J'
+{"format": 1, "levels": {"intra": {"alpha_s": 1e-6, "beta_s_per_byte": 2.5e-12,
+  "collectives": {"allgather": {"alpha_s": 0, "beta_s_per_byte": 1e-30}}},
+ "inter": {"alpha_s": 1e-3, "beta_s_per_byte": 1e-9}}}
+J
+"$DURE" plan --json --gpus 8 --fabric fab.json --set model.channels=14 "$node8" > same.json 2>&1
+"$DURE" plan --json --gpus 8 --fabric fabc.json --set model.channels=14 "$node8" > per.json 2>&1
+t_run "a free all-gather shortens ZeRO 1's communication, not ZeRO 0's" 0 python3 -c '
+import json
+a, b = (json.load(open(f))["stages"] for f in ("same.json", "per.json"))
+assert a[0]["comm_s"] == b[0]["comm_s"], (a[0]["comm_s"], b[0]["comm_s"])
+# the all-gather was about half (the reduce-scatter buckets pay latency too)
+assert b[1]["comm_s"] < 0.7 * a[1]["comm_s"], (a[1]["comm_s"], b[1]["comm_s"])
+assert all(b[s]["comm_s"] < a[s]["comm_s"] for s in (2, 3))
+'
+sed 's/"allgather"/"broadcast"/' fabc.json > badc.json
+t_run "a fabric file naming an unknown collective is refused" 4 "$DURE" plan --fabric badc.json --set model.channels=14 "$node8"
+t_grep "naming the file and the key" 'badc\.json: levels\.intra\.collectives\.broadcast: not a collective dure plan times'
+sed 's/"alpha_s": 0,/"alpha_s": -1,/' fabc.json > negc.json
+t_run "a per-collective link with a negative alpha is refused" 4 "$DURE" plan --fabric negc.json --set model.channels=14 "$node8"
+t_grep "naming the collective's key" 'negc\.json: levels\.intra\.collectives\.allgather needs numbers alpha_s >= 0'
 printf '{"format": 2}\n' > bad.json
 t_run "a fabric file of another format is refused" 4 "$DURE" plan --fabric bad.json --set model.channels=14 "$node8"
 t_grep "naming the file and the field" 'bad\.json: "format" must be 1'

@@ -16,10 +16,11 @@
 #include "jobs/jobspec.h"
 #include "plan/plan.h"
 
-/* A hand-checkable fabric and device. */
+/* A hand-checkable fabric and device: one link per level for every collective. */
+#define SAME_LINK(a, b) {.coll = {{a, b}, {a, b}, {a, b}}}
 static const struct plan_fabric fab = {
-    .intra = {.alpha_s = 1e-6, .beta_s = 1e-9},
-    .inter = {.alpha_s = 1e-5, .beta_s = 1e-8},
+    .intra = SAME_LINK(1e-6, 1e-9),
+    .inter = SAME_LINK(1e-5, 1e-8),
 };
 static const struct plan_hw gpu = {.name = "test", .gpu = 1, .peak_flops = 1e12,
                                    .efficiency = 0.5, .mem_bytes = 8.0 * (1 << 30),
@@ -374,7 +375,16 @@ static void test_collective_times(void **state)
     assert_true(lat[1] == 0 && bw[1] == 0);
     assert_float_equal(t, lat[0] + bw[0], 1e-15);
     /* Reduce-scatter and all-gather: half of it. */
-    assert_float_equal(plan_coll_time(&j, &fab, PLAN_HALF, n, lat, bw), t / 2, 1e-15);
+    assert_float_equal(plan_coll_time(&j, &fab, PLAN_REDUCE_SCATTER, n, lat, bw), t / 2, 1e-15);
+    assert_float_equal(plan_coll_time(&j, &fab, PLAN_ALLGATHER, n, lat, bw), t / 2, 1e-15);
+    /* Each collective on its own link: an all-gather 4x faster than the
+     * level's link (shm copies where a reduce-scatter sums). */
+    struct plan_fabric per = fab;
+    per.intra.coll[PLAN_ALLGATHER] = (struct plan_link){0.5e-6, 0.25e-9};
+    assert_float_equal(plan_coll_time(&j, &per, PLAN_ALLGATHER, n, lat, bw),
+                       3 * 0.5e-6 + 3 * (n / 4) * 0.25e-9, 1e-15);
+    assert_float_equal(plan_coll_time(&j, &per, PLAN_REDUCE_SCATTER, n, lat, bw), t / 2, 1e-15);
+    assert_float_equal(plan_coll_time(&j, &per, PLAN_ALLREDUCE, n, lat, bw), t, 1e-15);
     /* 2 nodes x 4: intra phases plus a ring of 2 nodes over n / 4 each. */
     job_init(&j, 8, 4);
     t = plan_coll_time(&j, &fab, PLAN_ALLREDUCE, n, lat, bw);
@@ -425,6 +435,19 @@ static void test_step_time(void **state)
     struct plan_time s1, s2, s3;
     assert_int_equal(plan_time(&j, &gpu, &fab, 1, &s1), DURE_OK);
     assert_float_equal(s1.optimizer_s, 28.0 * ceil((double)n_params(&j) / 4) / 1e11, 1e-12);
+    /* ...on the reduce-scatter's link, then the all-gather's: a free
+     * all-gather leaves stage 1 the reduce-scatter's bytes, half of stage
+     * 0's; stage 0 runs all-reduces and does not change. */
+    struct plan_fabric per = fab;
+    struct plan_time s1f, s0f;
+    per.intra.coll[PLAN_ALLGATHER] = (struct plan_link){0, 1e-30};
+    assert_int_equal(plan_time(&j, &gpu, &per, 1, &s1f), DURE_OK);
+    assert_int_equal(plan_time(&j, &gpu, &per, 0, &s0f), DURE_OK);
+    assert_float_equal(s0f.comm_s, t.comm_s, 1e-15);
+    assert_float_equal(s1.comm_term_s[PLAN_TERM_INTRA_BANDWIDTH],
+                       t.comm_term_s[PLAN_TERM_INTRA_BANDWIDTH], 1e-12);
+    assert_float_equal(s1f.comm_term_s[PLAN_TERM_INTRA_BANDWIDTH],
+                       t.comm_term_s[PLAN_TERM_INTRA_BANDWIDTH] / 2, 1e-12);
     /* Stage 2 reduce-scatters every micro-batch: more traffic than stage 1. */
     assert_int_equal(plan_time(&j, &gpu, &fab, 2, &s2), DURE_OK);
     assert_true(s2.comm_s > s1.comm_s);

@@ -292,6 +292,54 @@ static void test_model_file_round_trip(void **state)
     tune_result_free(&r);
 }
 
+/*
+ * dure plan's links per collective: within a node from shm where it was
+ * measured (what the built-in table runs there), else from dure's ring;
+ * a reduce-scatter or all-gather as a ring of p-1 steps, an all-reduce of
+ * 2(p-1), each of n/p bytes.
+ */
+static void test_link_model_per_collective(void **state)
+{
+    struct fixture *fx = *state;
+    struct tune_result r;
+    base_result(&r);
+    add(&r, COMM_ALLREDUCE, TUNE_FAMILY_DURE, COMM_ALGO_RING, "ring", 20e-6, 1e-9);
+    add(&r, COMM_ALLREDUCE, TUNE_FAMILY_DURE, COMM_ALGO_SHM, "shm", 4e-6, 0.2e-9);
+    add(&r, COMM_REDUCE_SCATTER, TUNE_FAMILY_DURE, COMM_ALGO_SHM, "shm", 3e-6, 0.1e-9);
+    add(&r, COMM_ALLGATHER, TUNE_FAMILY_DURE, COMM_ALGO_RING, "ring", 10e-6, 0.5e-9);
+    assert_int_equal(tune_result_fit(&r), DURE_OK);
+    double a = 0, b = 0;
+    const struct tune_series *s = NULL;
+    assert_int_equal(tune_link_model(&r, TUNE_LEVEL_NODE, COMM_ALLREDUCE, &a, &b, &s), 1);
+    assert_true(fabs(a / 2e-6 - 1) < 1e-6 && fabs(b / 0.2e-9 - 1) < 1e-6);
+    assert_int_equal(s->id, COMM_ALGO_SHM);
+    assert_int_equal(tune_link_model(&r, TUNE_LEVEL_NODE, COMM_REDUCE_SCATTER, &a, &b, &s), 1);
+    assert_true(fabs(a / 3e-6 - 1) < 1e-6 && fabs(b / 0.2e-9 - 1) < 1e-6);
+    assert_int_equal(tune_link_model(&r, TUNE_LEVEL_NODE, COMM_ALLGATHER, &a, &b, &s), 1);
+    assert_true(fabs(a / 10e-6 - 1) < 1e-6 && fabs(b / 1e-9 - 1) < 1e-6);
+    assert_int_equal(s->id, COMM_ALGO_RING);
+    assert_int_equal(tune_link_model(&r, TUNE_LEVEL_NODE, COMM_BROADCAST, &a, &b, &s), 0);
+    assert_int_equal(tune_link_model(&r, TUNE_LEVEL_WORLD, COMM_ALLREDUCE, &a, &b, &s), 0);
+
+    /* tune.json: the all-reduce's link for the level, each collective's
+     * under "collectives" */
+    struct tune_outputs o = {.ompi_rules = -1, .nccl_rules = -1};
+    assert_int_equal(tune_report_write(&r, &o, fx->path), DURE_OK);
+    json_doc_t *doc = NULL;
+    assert_int_equal(json_parse_file(fx->path, &doc), DURE_OK);
+    const struct json_value *intra = json_get(json_get(json_root(doc), "levels"), "intra");
+    assert_true(fabs(json_get(intra, "beta_s_per_byte")->number / 0.2e-9 - 1) < 1e-6);
+    const struct json_value *per = json_get(intra, "collectives");
+    const struct json_value *rs = json_get(per, "reducescatter");
+    assert_true(fabs(json_get(rs, "alpha_s")->number / 3e-6 - 1) < 1e-6);
+    assert_string_equal(json_get(rs, "from")->str, "dure shm reducescatter, 2 ranks on 1 node(s)");
+    assert_true(fabs(json_get(json_get(per, "allgather"), "beta_s_per_byte")->number / 1e-9 - 1) <
+                1e-6);
+    assert_int_equal(per->count, 3);
+    json_free(doc);
+    tune_result_free(&r);
+}
+
 /* Replace the first `from` in the file by `to`, parse, and expect the message. */
 static void expect_bad_model(const struct fixture *fx, const char *good, const char *from,
                              const char *to, const char *needle)
@@ -452,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_choose_dure_table),
         cmocka_unit_test(test_choose_nccl_rows),
         cmocka_unit_test_setup_teardown(test_model_file_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_link_model_per_collective, setup, teardown),
         cmocka_unit_test_setup_teardown(test_model_file_bad_input, setup, teardown),
         cmocka_unit_test(test_health_verdict),
         cmocka_unit_test(test_slow_links_by_host),

@@ -439,7 +439,8 @@ static unsigned offset_bytes(uint64_t size)
  * reads it, which takes member and enum names up to their NUL and nested
  * types wherever they start: 0 when all of it lies inside, with *used the
  * bytes it takes; -1 otherwise; -2 for a variable-length string whose
- * characters are not bytes. Classes it does not know are left to it. */
+ * characters are not bytes; -3 for a number whose bits lie outside its
+ * size. Classes it does not know are left to it. */
 static int dtype_ok(const uint8_t *d, uint64_t len, int depth, uint64_t *used)
 {
     if (len < 8 || depth > 32) {
@@ -448,13 +449,26 @@ static int dtype_ok(const uint8_t *d, uint64_t len, int depth, uint64_t *used)
     unsigned cls = d[0] & 0x0F, ver = d[0] >> 4;
     uint64_t bits = le(d + 1, 3), size = le(d + 4, 4), p = 8, u = 0;
     unsigned n = (unsigned)(bits & 0xFFFF);
+    int rc;
     switch (cls) {
     case 0: /* fixed-point */
     case 4: /* bitfield */
-        p += 4;
-        break;
-    case 1: /* floating-point */
-        p += 12;
+    case 1: /* floating-point: also where its sign, exponent and mantissa are */
+        p += cls == 1 ? 12 : 4;
+        if (p > len) {
+            return -1;
+        }
+        /* Conversions read the bits at [offset, offset + precision) of
+         * each element (H5T__bit_find), which libhdf5 1.10 never compares
+         * with the element's size. */
+        uint64_t off = le(d + 8, 2), prec = le(d + 10, 2);
+        if (prec == 0 || off + prec > 8 * size) {
+            return -3;
+        }
+        if (cls == 1 && (((bits >> 8) & 0xFF) >= prec || (uint64_t)d[12] + d[13] > prec ||
+                         (uint64_t)d[14] + d[15] > prec)) {
+            return -3;
+        }
         break;
     case 2: /* time */
         p += 2;
@@ -472,15 +486,18 @@ static int dtype_ok(const uint8_t *d, uint64_t len, int depth, uint64_t *used)
             p += ver < 3 ? align8(nl) : nl;
             p += ver < 3 ? 4 : offset_bytes(size);
             p += ver == 1 ? 28 : 0; /* dimensionality, permutation, 4 sizes */
-            if (p > len || dtype_ok(d + p, len - p, depth + 1, &u) != 0) {
+            if (p > len) {
                 return -1;
+            }
+            if ((rc = dtype_ok(d + p, len - p, depth + 1, &u)) != 0) {
+                return rc;
             }
             p += u;
         }
         break;
     case 8: { /* enumeration: base type, names, values */
-        if (dtype_ok(d + p, len - p, depth + 1, &u) != 0) {
-            return -1;
+        if ((rc = dtype_ok(d + p, len - p, depth + 1, &u)) != 0) {
+            return rc;
         }
         uint64_t base = le(d + p + 4, 4);
         p += u;
@@ -500,8 +517,7 @@ static int dtype_ok(const uint8_t *d, uint64_t len, int depth, uint64_t *used)
     }
     case 9: { /* variable-length: base type; a string's characters are bytes
                  (H5T__conv_vlen allocates length x base size) */
-        int rc = dtype_ok(d + p, len - p, depth + 1, &u);
-        if (rc != 0) {
+        if ((rc = dtype_ok(d + p, len - p, depth + 1, &u)) != 0) {
             return rc;
         }
         if ((bits & 0x0F) == 1 && le(d + p + 4, 4) != 1) {
@@ -516,8 +532,11 @@ static int dtype_ok(const uint8_t *d, uint64_t len, int depth, uint64_t *used)
         }
         unsigned nd = d[p];
         p += (ver < 3 ? 4 : 1) + (uint64_t)nd * 4 * (ver < 3 ? 2 : 1);
-        if (p > len || dtype_ok(d + p, len - p, depth + 1, &u) != 0) {
+        if (p > len) {
             return -1;
+        }
+        if ((rc = dtype_ok(d + p, len - p, depth + 1, &u)) != 0) {
+            return rc;
         }
         p += u;
         break;
@@ -534,8 +553,10 @@ static int dtype_ok(const uint8_t *d, uint64_t len, int depth, uint64_t *used)
 
 static const char *dtype_fault(int rc)
 {
-    return rc == -2 ? "is a variable-length string of characters wider than a byte"
-                    : "overruns its header message";
+    return rc == -2   ? "is a variable-length string of characters wider than a byte"
+           : rc == -3 ? "is a number whose bits (offset, precision, or a float's sign, "
+                        "exponent or mantissa) lie outside its size"
+                      : "overruns its header message";
 }
 
 /* A datatype message, unless shared. */

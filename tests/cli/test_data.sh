@@ -77,7 +77,7 @@ b[i + 4] ^= 0x04  # one bit: a 0-byte float
 open(sys.argv[1], "wb").write(b)
 PY
 t_run "stats of a file with a flipped bit exits 4" 4 "$DURE" data stats "$D/flip.h5"
-t_grep "naming the dataset and what is wrong" "flip.h5', dataset '/signals': unsupported 0-byte float format"
+t_grep "naming the file, the dataset and what is wrong" "flip.h5': object '/signals': its datatype is a number whose bits .* lie outside its size: damaged"
 t_run "inspect of it exits 4" 4 "$DURE" data inspect "$D/flip.h5"
 printf '[run]\ndir = %s/flip-run\nsteps = 1\n[data]\npath = %s/flip.h5\n' "$D" "$D" > "$D/flip.ini"
 t_run "dure run on it exits 4" 4 "$DURE" run "$D/flip.ini"

@@ -344,6 +344,30 @@ static void damaged_structure_refused(void **state)
         refused(want);
     }
 
+    /* An integer whose precision (bits) runs past its 8 bytes: libhdf5's
+     * conversion reads them (H5T__bit_find). /g/sub@count's type: size,
+     * then bit offset and precision. */
+    make(&deep[0]);
+    b = slurp(&n);
+    size_t ty = find(b, n, "count", 6) + 8 + 4;
+    assert_int_equal(b[ty + 6], 64);
+    put(b + ty + 6, 200, 2);
+    spill(b, n);
+    free(b);
+    refused("object '/g/sub': attribute 'count': its datatype is a number whose bits (offset, "
+            "precision, or a float's sign, exponent or mantissa) lie outside its size: damaged");
+    /* The same inside a compound: member "a" (int32) of /rec, named and
+     * padded to 8 bytes, its offset, then its type. */
+    make(&deep[0]);
+    b = slurp(&n);
+    size_t a = find(b, n, "a\0\0\0\0\0\0\0\0\0\0\0\x10", 13) + 12;
+    assert_int_equal(b[a + 4], 4);  /* its size */
+    assert_int_equal(b[a + 10], 32); /* its precision */
+    put(b + a + 8, 8, 2);            /* bit offset 8: bits 8..39 of 32 */
+    spill(b, n);
+    free(b);
+    refused("object '/rec': its datatype is a number whose bits");
+
     /* A chunked layout with a chunk dimension of 0 (libhdf5 divides by it):
      * version 3, chunked, 2 dimensions (rank + 1), the index address, then
      * the chunk: 2 strings of 16 bytes. */

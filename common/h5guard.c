@@ -63,6 +63,16 @@ struct tree {
     } *todo;
     size_t ntodo, captodo;
     uint64_t *seen; /* open addressing of addr + 1; 0: empty */
+    /* Per slot of seen: the hard links found to the object (the root's
+     * superblock counts as one), and the links its header counts (0: not
+     * walked yet). libhdf5 1.10's H5Ovisit/H5Lvisit remember only objects
+     * whose header counts more than one link: one reached again through a
+     * link its header does not count is walked again, and a loop of such
+     * links never ends. */
+    uint32_t *links, *counted;
+    int uncounted; /* walking the superblock's copy of the root's symbol
+                      table: its members' links are counted from the root's
+                      header */
     size_t nseen, capseen;
     const char *cur; /* the path of the object being walked */
     uint64_t nodes;  /* group B-tree and symbol table nodes read */
@@ -80,6 +90,7 @@ struct visit {
     /* In the header walked: the dataspace's rank and the chunked layout's
      * dimensions (rank + 1 before layout version 4), -1 when none. */
     int rank, chunk_dims, chunk_want;
+    uint32_t refcount; /* the hard links the header counts */
 };
 
 static uint64_t le(const uint8_t *p, unsigned n)
@@ -711,36 +722,78 @@ out:
     return st;
 }
 
-/* 1 when addr was seen before; else records it. */
-static dure_status_t tree_seen(struct tree *t, uint64_t addr, int *was)
+/* The slot of key (addr + 1) in a table of cap slots: where it is, or the
+ * empty one where it goes. */
+static size_t tree_slot(const uint64_t *seen, size_t cap, uint64_t key)
+{
+    size_t k = (size_t)(key * 0x9E3779B97F4A7C15ull) & (cap - 1);
+    while (seen[k] && seen[k] != key) {
+        k = (k + 1) & (cap - 1);
+    }
+    return k;
+}
+
+/* *was = 1 when addr was seen before; else records it. Either way *slot
+ * is its slot, and one more link to it is counted (unless t->uncounted). */
+static dure_status_t tree_seen(struct tree *t, uint64_t addr, int *was, size_t *slot)
 {
     dure_status_t st = DURE_OK;
+    uint64_t *n = NULL;
+    uint32_t *nl = NULL, *nc = NULL;
     if (2 * (t->nseen + 1) > t->capseen) {
         size_t cap = t->capseen ? 2 * t->capseen : 1024;
-        uint64_t *n = calloc(cap, sizeof *n);
+        n = calloc(cap, sizeof *n);
+        nl = calloc(cap, sizeof *nl);
+        nc = calloc(cap, sizeof *nc);
         DURE_ALLOC_TRY(n, cap * sizeof *n);
+        DURE_ALLOC_TRY(nl, cap * sizeof *nl);
+        DURE_ALLOC_TRY(nc, cap * sizeof *nc);
         for (size_t i = 0; i < t->capseen; i++) {
             if (t->seen[i]) {
-                size_t k = (size_t)(t->seen[i] * 0x9E3779B97F4A7C15ull) & (cap - 1);
-                while (n[k]) {
-                    k = (k + 1) & (cap - 1);
-                }
+                size_t k = tree_slot(n, cap, t->seen[i]);
                 n[k] = t->seen[i];
+                nl[k] = t->links[i];
+                nc[k] = t->counted[i];
             }
         }
         free(t->seen);
+        free(t->links);
+        free(t->counted);
         t->seen = n;
+        t->links = nl;
+        t->counted = nc;
+        n = NULL;
+        nl = nc = NULL;
         t->capseen = cap;
     }
-    size_t k = (size_t)((addr + 1) * 0x9E3779B97F4A7C15ull) & (t->capseen - 1);
-    while (t->seen[k] && t->seen[k] != addr + 1) {
-        k = (k + 1) & (t->capseen - 1);
-    }
+    size_t k = tree_slot(t->seen, t->capseen, addr + 1);
     *was = t->seen[k] != 0;
     if (!*was) {
         t->seen[k] = addr + 1;
         t->nseen++;
     }
+    if (!t->uncounted && t->links[k] < UINT32_MAX) {
+        t->links[k]++;
+    }
+    *slot = k;
+out:
+    free(n);
+    free(nl);
+    free(nc);
+    return st;
+}
+
+/* The object in slot k is reached through more hard links than its header
+ * counts (once walked): libhdf5 would walk it again, maybe in a loop. */
+static dure_status_t tree_links_ok(const struct visit *v, size_t k, const char *path)
+{
+    dure_status_t st = DURE_OK;
+    const struct tree *t = v->t;
+    DURE_CHECK(t->counted[k] == 0 || t->links[k] <= t->counted[k], DURE_ERR_FORMAT,
+               "%s: object '%s' is reached through %u hard links, its object header "
+               "counts %u: damaged (libhdf5 would visit it again, in a loop if the links "
+               "form one)",
+               v->f->what, path, t->links[k], t->counted[k]);
 out:
     return st;
 }
@@ -753,8 +806,13 @@ static dure_status_t tree_push(struct visit *v, uint64_t addr, const char *name,
     struct tree *t = v->t;
     char *path = NULL;
     int was = 0;
-    DURE_TRY(tree_seen(t, addr, &was));
+    size_t slot = 0;
+    DURE_TRY(tree_seen(t, addr, &was, &slot));
     if (was) {
+        const char *parent = strcmp(t->cur, "/") == 0 ? "" : t->cur;
+        char link[512];
+        snprintf(link, sizeof link, "%s/%.*s", parent, (int)(len < 256 ? len : 256), name);
+        DURE_TRY(tree_links_ok(v, slot, link));
         goto out;
     }
     DURE_CHECK(t->nseen <= TREE_OBJECTS_MAX, DURE_ERR_FORMAT,
@@ -950,6 +1008,11 @@ static dure_status_t message(struct visit *v, unsigned type, const uint8_t *d, u
         return attr_message(v, d, size);
     case 0x11:
         return symtab_message(v, d, size);
+    case 0x16: /* object reference count: version 0, then the count */
+        if (size >= 5 && d[0] == 0) {
+            v->refcount = (uint32_t)le(d + 1, 4);
+        }
+        return DURE_OK;
     default:
         return DURE_OK;
     }
@@ -987,11 +1050,13 @@ static dure_status_t header_walk(struct visit *v, uint64_t addr)
         v2 = 1;
         crt = (flags & 0x04) != 0;
         q[nq++] = (struct chunk){addr + p + w, le(pre + p, w)};
+        v->refcount = 1; /* unless a reference count message says more */
     } else {
         DURE_CHECK(pre[0] == 1, DURE_ERR_FORMAT,
                    "%s: %s: its object header at address %llu has version %u: damaged",
                    f->what, v->obj, (unsigned long long)addr, pre[0]);
         q[nq++] = (struct chunk){addr + 16, le(pre + 8, 4)};
+        v->refcount = (uint32_t)le(pre + 4, 4);
     }
     unsigned mh = v2 ? 4u + (crt ? 2u : 0u) : 8u; /* bytes of a message's header */
     v->rank = v->chunk_dims = -1;
@@ -1038,6 +1103,11 @@ static dure_status_t header_walk(struct visit *v, uint64_t addr)
                "%s: %s: its chunked layout stores %d dimensions, its dataspace of rank %d "
                "needs %d: damaged",
                f->what, v->obj, v->chunk_dims, v->rank, v->rank + v->chunk_want);
+    if (v->t) {
+        size_t k = tree_slot(v->t->seen, v->t->capseen, addr + 1);
+        v->t->counted[k] = v->refcount ? v->refcount : 1;
+        DURE_TRY(tree_links_ok(v, k, v->t->cur));
+    }
 out:
     free(buf);
     free(q);
@@ -1057,11 +1127,14 @@ dure_status_t h5guard_path(const char *path, const char *what)
     f.what = what;
     DURE_TRY(file_attach(&f, path, &r));
     struct visit v = {.f = &f, .h = &h, .obj = obj, .t = &t};
-    DURE_TRY(tree_seen(&t, r.addr, &was));
+    size_t slot = 0;
+    DURE_TRY(tree_seen(&t, r.addr, &was, &slot)); /* the superblock's link */
     t.cur = "/";
     snprintf(obj, sizeof obj, "object '/'");
     if (r.has_stab) { /* the root's cached symbol table, as a message */
+        t.uncounted = 1;
         DURE_TRY(symtab_message(&v, r.stab, 2u * f.sa));
+        t.uncounted = 0;
     }
     DURE_TRY(header_walk(&v, r.addr));
     while (t.ntodo > 0) {
@@ -1079,6 +1152,8 @@ out:
     }
     free(t.todo);
     free(t.seen);
+    free(t.links);
+    free(t.counted);
     heap_free(&h);
     file_close(&f);
     return st;

@@ -122,7 +122,9 @@ campaign() {
         read -r n edges ft <<< "$(sed -n 's/^#\([0-9]*\): cov: \([0-9]*\) ft: \([0-9]*\).*/\1 \2 \3/p' "$log" | tail -1)"
         n=${n:-0}
         per=$((n / (wall > 0 ? wall : 1)))
-        if [ "$rc" -ne 0 ] || grep -q 'oom/timeout/crash: [0-9]*[1-9]' "$log"; then
+        # Fork mode goes on past a child's timeout or OOM, counting them in
+        # "oom/timeout/crash: O/T/C": any of the three fails the target.
+        if [ "$rc" -ne 0 ] || grep -qE 'oom/timeout/crash: ([0-9]+/)*0*[1-9]' "$log"; then
             rc=1
             echo "fuzz $t: FAILED after $n executions (log $log):"
             grep -A30 -m1 -E 'ERROR|property broken|runtime error' "$log" | sed 's/^/    /'

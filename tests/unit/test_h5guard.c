@@ -52,7 +52,8 @@ struct make {
 static const char *const names[3] = {"pressure", "temperature_of_the_press", "torque"};
 
 /* Root attribute "note" = "hello heap", dataset "names" = names[], group
- * /g/sub with attribute "count" = 7, and m->members groups in /g. */
+ * /g/sub with attribute "count" = 7 and a hard link "up" back to /g (a
+ * loop: /g's header counts 2 links), and m->members groups in /g. */
 static void make(const struct make *m)
 {
     hid_t fcpl = H5Pcreate(H5P_FILE_CREATE), fapl = H5Pcreate(H5P_FILE_ACCESS);
@@ -112,6 +113,7 @@ static void make(const struct make *m)
     hid_t sub = H5Gcreate2(g, "sub", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     assert_true(g >= 0 && sub >= 0);
     assert_int_equal(dataio_h5_set_attr_i64(sub, "count", 7), DURE_OK);
+    assert_true(H5Lcreate_hard(g, ".", sub, "up", H5P_DEFAULT, H5P_DEFAULT) >= 0);
     for (int i = 0; i < m->members; i++) {
         char k[16];
         snprintf(k, sizeof k, "m%03d", i);
@@ -367,6 +369,24 @@ static void damaged_structure_refused(void **state)
     spill(b, n);
     free(b);
     refused("object '/rec': its datatype is a number whose bits");
+
+    /* /g's header counts one link, /g/sub/up is a second: libhdf5 1.10's
+     * H5Ovisit remembers only objects counting more than one, and walks
+     * the loop /g/sub/up/sub/up/... without end. */
+    make(&deep[0]);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    H5O_info_t oi;
+    assert_true(f >= 0 && H5Oget_info_by_name2(f, "g", &oi, H5O_INFO_BASIC, H5P_DEFAULT) >= 0);
+    assert_int_equal(oi.rc, 2);
+    H5Fclose(f);
+    b = slurp(&n);
+    assert_int_equal(b[oi.addr], 1); /* a version 1 header: its link count at 4 */
+    assert_int_equal(b[oi.addr + 4], 2);
+    put(b + oi.addr + 4, 1, 4);
+    spill(b, n);
+    free(b);
+    refused("object '/g/sub/up' is reached through 2 hard links, its object header counts 1: "
+            "damaged");
 
     /* A chunked layout with a chunk dimension of 0 (libhdf5 divides by it):
      * version 3, chunked, 2 dimensions (rank + 1), the index address, then

@@ -205,7 +205,13 @@ static dure_status_t attr_get_str(hid_t f, const char *path, const char *name, c
     dure_status_t st = DURE_OK;
     hid_t a = -1, ft = -1, mt = -1;
     char *vl = NULL;
+    hssize_t n = 0;
     DURE_TRY(attr_open(f, path, name, &a));
+    /* One string: H5Aread writes every element of the attribute. */
+    DURE_TRY(attr_count(a, path, name, &n));
+    DURE_CHECK(n == 1, DURE_ERR_FORMAT,
+               "checkpoint '%s': attribute '%s' holds %lld strings, not one", path, name,
+               (long long)n);
     ft = H5Aget_type(a);
     CKH5_CHECK(ft >= 0, "checkpoint '%s': attribute '%s'", path, name);
     DURE_CHECK(H5Tget_class(ft) == H5T_STRING, DURE_ERR_FORMAT,

@@ -451,8 +451,9 @@ static unsigned offset_bytes(uint64_t size)
  * types wherever they start: 0 when all of it lies inside, with *used the
  * bytes it takes; -1 otherwise; -2 for a variable-length string whose
  * characters are not bytes; -3 for a number whose bits lie outside its
- * size. Classes it does not know are left to it. */
-static int dtype_ok(const uint8_t *d, uint64_t len, int depth, uint64_t *used)
+ * size; -4 for a variable-length type whose size is not its stored form's
+ * (sa: the file's address size). Classes it does not know are left to it. */
+static int dtype_ok(const uint8_t *d, uint64_t len, unsigned sa, int depth, uint64_t *used)
 {
     if (len < 8 || depth > 32) {
         return -1;
@@ -500,14 +501,14 @@ static int dtype_ok(const uint8_t *d, uint64_t len, int depth, uint64_t *used)
             if (p > len) {
                 return -1;
             }
-            if ((rc = dtype_ok(d + p, len - p, depth + 1, &u)) != 0) {
+            if ((rc = dtype_ok(d + p, len - p, sa, depth + 1, &u)) != 0) {
                 return rc;
             }
             p += u;
         }
         break;
     case 8: { /* enumeration: base type, names, values */
-        if ((rc = dtype_ok(d + p, len - p, depth + 1, &u)) != 0) {
+        if ((rc = dtype_ok(d + p, len - p, sa, depth + 1, &u)) != 0) {
             return rc;
         }
         uint64_t base = le(d + p + 4, 4);
@@ -528,11 +529,17 @@ static int dtype_ok(const uint8_t *d, uint64_t len, int depth, uint64_t *used)
     }
     case 9: { /* variable-length: base type; a string's characters are bytes
                  (H5T__conv_vlen allocates length x base size) */
-        if ((rc = dtype_ok(d + p, len - p, depth + 1, &u)) != 0) {
+        if ((rc = dtype_ok(d + p, len - p, sa, depth + 1, &u)) != 0) {
             return rc;
         }
         if ((bits & 0x0F) == 1 && le(d + p + 4, 4) != 1) {
             return -2;
+        }
+        /* Stored as a length, a global heap address and an index: libhdf5
+         * sizes an attribute's value by the size declared here and reads
+         * the stored form (H5A__read). */
+        if (size != 8 + (uint64_t)sa) {
+            return -4;
         }
         p += u;
         break;
@@ -546,7 +553,7 @@ static int dtype_ok(const uint8_t *d, uint64_t len, int depth, uint64_t *used)
         if (p > len) {
             return -1;
         }
-        if ((rc = dtype_ok(d + p, len - p, depth + 1, &u)) != 0) {
+        if ((rc = dtype_ok(d + p, len - p, sa, depth + 1, &u)) != 0) {
             return rc;
         }
         p += u;
@@ -567,6 +574,8 @@ static const char *dtype_fault(int rc)
     return rc == -2   ? "is a variable-length string of characters wider than a byte"
            : rc == -3 ? "is a number whose bits (offset, precision, or a float's sign, "
                         "exponent or mantissa) lie outside its size"
+           : rc == -4 ? "is variable-length with a size other than its stored form's (4 + "
+                        "address + 4 bytes)"
                       : "overruns its header message";
 }
 
@@ -575,7 +584,7 @@ static dure_status_t dtype_message(struct visit *v, const uint8_t *d, uint64_t s
 {
     dure_status_t st = DURE_OK;
     uint64_t used = 0;
-    int rc = dtype_ok(d, size, 0, &used);
+    int rc = dtype_ok(d, size, v->f->sa, 0, &used);
     DURE_CHECK(rc == 0, DURE_ERR_FORMAT, "%s: %s: its datatype %s: damaged", v->f->what,
                v->obj, dtype_fault(rc));
 out:
@@ -643,7 +652,7 @@ static dure_status_t attr_message(struct visit *v, const uint8_t *d, uint64_t si
                f->what, v->obj, name, (unsigned long long)val, (unsigned long long)size);
     if ((flags & 3) == 0) { /* neither type nor shape shared: both are here */
         uint64_t np = 0, tsz = tlen >= 8 ? le(d + t + 4, 4) : 0, used = 0;
-        int rc = dtype_ok(d + t, size - t, 0, &used);
+        int rc = dtype_ok(d + t, size - t, f->sa, 0, &used);
         DURE_CHECK(rc == 0, DURE_ERR_FORMAT, "%s: %s: attribute '%s': its datatype %s: damaged",
                    f->what, v->obj, name, dtype_fault(rc));
         DURE_CHECK(tlen >= 8 && dspace_points(f, d + sp, slen, &np) == 0 &&

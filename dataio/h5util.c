@@ -390,13 +390,16 @@ int dataio_h5_attr_str(hid_t obj, const char *name, char *buf, size_t len)
 {
     int rc = -1;
     hid_t a = H5I_INVALID_HID, ft = H5I_INVALID_HID, mt = H5I_INVALID_HID;
+    hid_t sp = H5I_INVALID_HID;
     htri_t e = H5Aexists(obj, name);
     if (e <= 0) {
         H5Eclear2(H5E_DEFAULT);
         return 0;
     }
     buf[0] = '\0';
-    if ((a = H5Aopen(obj, name, H5P_DEFAULT)) < 0 || (ft = H5Aget_type(a)) < 0 ||
+    /* One string: H5Aread writes every element of the attribute. */
+    if ((a = H5Aopen(obj, name, H5P_DEFAULT)) < 0 || (sp = H5Aget_space(a)) < 0 ||
+        H5Sget_simple_extent_npoints(sp) != 1 || (ft = H5Aget_type(a)) < 0 ||
         H5Tget_class(ft) != H5T_STRING || (mt = H5Tcopy(H5T_C_S1)) < 0 ||
         H5Tset_cset(mt, H5Tget_cset(ft)) < 0) {
         goto done;
@@ -423,6 +426,7 @@ int dataio_h5_attr_str(hid_t obj, const char *name, char *buf, size_t len)
 done:
     if (mt >= 0) H5Tclose(mt);
     if (ft >= 0) H5Tclose(ft);
+    if (sp >= 0) H5Sclose(sp);
     if (a >= 0) H5Aclose(a);
     H5Eclear2(H5E_DEFAULT);
     return rc;

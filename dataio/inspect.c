@@ -54,10 +54,12 @@ static void root_attrs(struct ictx *ix, hid_t fid)
     int64_t v = 0;
     double hz = 0;
     int rc = dataio_h5_attr_str(fid, "format", s, sizeof s);
-    fprintf(ix->out, "format: %s", rc == 1 ? s : "(missing)");
+    const char *bad = rc == 0 ? "missing" : "unreadable (not one string)";
+    fprintf(ix->out, "format: %s%s%s", rc == 1 ? s : "(", rc == 1 ? "" : bad,
+            rc == 1 ? "" : ")");
     if (rc != 1 || strcmp(s, DATAIO_FORMAT_NAME) != 0) {
         fputc('\n', ix->out);
-        problem(ix, "root attribute 'format' is %s, not '%s'", rc == 1 ? s : "missing",
+        problem(ix, "root attribute 'format' is %s, not '%s'", rc == 1 ? s : bad,
                 DATAIO_FORMAT_NAME);
     }
     rc = dataio_h5_attr_i64(fid, "format_version", &v);

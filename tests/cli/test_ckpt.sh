@@ -145,6 +145,13 @@ t_grep "the missing file is named" "nope.h5.*No such file"
 t_run "dure ckpt without action is a usage error" 2 "$DURE" ckpt
 t_run "unknown action" 2 "$DURE" ckpt frobnicate x
 t_grep "the action is named" "unknown action 'frobnicate'"
+# A string attribute of two strings: H5Aread would write both into room for one.
+cp "$CK" "$T_TMP/two.h5"
+$PY -c 'import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r+"); v = f.attrs["format"]; del f.attrs["format"]
+f.attrs["format"] = np.array([v, v], dtype=h5py.string_dtype())' "$T_TMP/two.h5"
+t_run "a checkpoint whose 'format' holds two strings is refused" 4 "$DURE" ckpt inspect "$T_TMP/two.h5"
+t_grep "naming the file and the attribute" "checkpoint '.*two\.h5': attribute 'format' holds 2 strings, not one"
 t_run "inspect takes one file" 2 "$DURE" ckpt inspect "$CK" "$CK"
 t_run "unknown option" 2 "$DURE" ckpt --bogus inspect "$CK"
 t_run "help" 0 "$DURE" help ckpt

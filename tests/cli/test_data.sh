@@ -90,6 +90,15 @@ t_run "a symlink loop is bad data for inspect" 4 "$DURE" data inspect "$D/loop1.
 t_grep "named as a loop" "loop1.h5': Too many levels of symbolic links"
 t_run "and for stats" 4 "$DURE" data stats "$D/loop1.h5"
 rm -f "$D/loop1.h5" "$D/loop2.h5" "$D/flip.h5" "$D/flip.ini"
+# A root attribute 'format' of two strings: H5Aread would write both into
+# room for one.
+cp "$D/a.h5" "$D/two.h5"
+/usr/bin/python3 -c 'import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r+"); del f.attrs["format"]
+f.attrs["format"] = np.array([b"dure-dataset", b"dure-dataset"], dtype="S12")' "$D/two.h5"
+t_run "a 'format' of two strings is bad data" 4 "$DURE" data inspect "$D/two.h5"
+t_grep "named as unreadable" "problem: root attribute 'format' is unreadable \\(not one string\\)"
+rm -f "$D/two.h5"
 
 t_run "stats prints and stores" 0 "$DURE" data stats "$D/a.h5"
 t_grep "stats are per channel" '^ +0 cell0\.j0\.pos +rad +mean +-?[0-9.e-]+ +std +[0-9.e-]+ +\(1200 values\)'

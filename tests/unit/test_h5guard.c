@@ -370,6 +370,20 @@ static void damaged_structure_refused(void **state)
     free(b);
     refused("object '/rec': its datatype is a number whose bits");
 
+    /* The root's string attribute "note" declares 15 bytes, its stored
+     * form takes 16 (length, heap address, index): libhdf5 holds 15 and
+     * copies 16 out of them (H5A__read). */
+    make(&deep[0]);
+    b = slurp(&n);
+    ty = find(b, n, "note", 5) + 8;
+    assert_int_equal(b[ty] & 0x0F, 9); /* variable-length */
+    assert_int_equal(b[ty + 4], 16);
+    put(b + ty + 4, 15, 4);
+    spill(b, n);
+    free(b);
+    refused("object '/': attribute 'note': its datatype is variable-length with a size other "
+            "than its stored form's (4 + address + 4 bytes): damaged");
+
     /* /g's header counts one link, /g/sub/up is a second: libhdf5 1.10's
      * H5Ovisit remembers only objects counting more than one, and walks
      * the loop /g/sub/up/sub/up/... without end. */

@@ -430,7 +430,13 @@ static dure_status_t check_type(hid_t t, struct h5raw_dset *d)
         int ieee = (d->size == 2 && esize == 5 && msize == 10) ||
                    (d->size == 4 && esize == 8 && msize == 23) ||
                    (d->size == 8 && esize == 11 && msize == 52);
-        DURE_CHECK(ieee && mpos == 0 && spos == (size_t)(8 * d->size - 1),
+        /* dure decodes the bits itself: every field where IEEE 754 puts
+         * it, its bias, and the implied leading 1 (HDF5 would convert any
+         * other layout, and dure would read other values than it). */
+        DURE_CHECK(ieee && mpos == 0 && epos == msize && spos == (size_t)(8 * d->size - 1) &&
+                       H5Tget_offset(t) == 0 && H5Tget_precision(t) == (size_t)(8 * d->size) &&
+                       H5Tget_ebias(t) == ((size_t)1 << (esize - 1)) - 1 &&
+                       H5Tget_norm(t) == H5T_NORM_IMPLIED,
                    DURE_ERR_FORMAT,
                    "%s: unsupported %d-byte float format (dure converts IEEE "
                    "float16, float32 and float64)", d->what, d->size);
@@ -439,6 +445,11 @@ static dure_status_t check_type(hid_t t, struct h5raw_dset *d)
         DURE_CHECK(d->size == 1 || d->size == 2 || d->size == 4 || d->size == 8,
                    DURE_ERR_FORMAT, "%s: unsupported %d-byte integer type",
                    d->what, d->size);
+        DURE_CHECK(H5Tget_offset(t) == 0 && H5Tget_precision(t) == (size_t)(8 * d->size),
+                   DURE_ERR_FORMAT,
+                   "%s: unsupported integer type: %zu bits at bit %d of %d bytes (dure reads "
+                   "whole 8-64 bit integers)", d->what, H5Tget_precision(t), H5Tget_offset(t),
+                   d->size);
         d->kind = H5Tget_sign(t) == H5T_SGN_NONE ? H5RAW_UINT : H5RAW_INT;
     } else {
         static const char *names[] = {"integer", "float", "time", "string", "bitfield",

@@ -224,6 +224,20 @@ static void test_dtypes_converted_or_refused(void **state)
     make(&s);
     expect(DURE_ERR_FORMAT, "unsupported dtype (compound)", NULL);
     H5Tclose(cmp);
+    /* Layouts HDF5 converts and dure would decode as IEEE or whole
+     * integers, reading other values: refused. */
+    hid_t bias = H5Tcopy(H5T_IEEE_F32LE), narrow = H5Tcopy(H5T_STD_I32LE);
+    H5Tset_ebias(bias, 100);
+    H5Tset_precision(narrow, 12);
+    s.type = bias;
+    make(&s);
+    expect(DURE_ERR_FORMAT, "dataset '/signals': unsupported 4-byte float format", NULL);
+    s.type = narrow;
+    make(&s);
+    expect(DURE_ERR_FORMAT, "dataset '/signals': unsupported integer type: 12 bits at bit 0 of 4 "
+           "bytes", NULL);
+    H5Tclose(bias);
+    H5Tclose(narrow);
 }
 
 /* /signals [rows, 2] float32 added to a file without one: contiguous and

@@ -321,6 +321,21 @@ static void refused(const char *want)
     }
 }
 
+/* Make the file of m and change the 16-bit field `at` bytes after the
+ * first pat[plen] from `was` (checked) to `now`. */
+static void retype(const struct make *m, const void *pat, size_t plen, size_t at,
+                   unsigned was, unsigned now)
+{
+    size_t n = 0;
+    make(m);
+    uint8_t *b = slurp(&n);
+    size_t p = find(b, n, pat, plen) + at;
+    assert_int_equal(b[p] | b[p + 1] << 8, was);
+    put(b + p, now, 2);
+    spill(b, n);
+    free(b);
+}
+
 static void damaged_structure_refused(void **state)
 {
     (void)state;
@@ -347,40 +362,20 @@ static void damaged_structure_refused(void **state)
     }
 
     /* An integer whose precision (bits) runs past its 8 bytes: libhdf5's
-     * conversion reads them (H5T__bit_find). /g/sub@count's type: size,
-     * then bit offset and precision. */
-    make(&deep[0]);
-    b = slurp(&n);
-    size_t ty = find(b, n, "count", 6) + 8 + 4;
-    assert_int_equal(b[ty + 6], 64);
-    put(b + ty + 6, 200, 2);
-    spill(b, n);
-    free(b);
+     * conversion reads them (H5T__bit_find). /g/sub@count's type (after
+     * its name padded to 8): class, size, then bit offset and precision. */
+    retype(&deep[0], "count", 6, 8 + 10, 64, 200);
     refused("object '/g/sub': attribute 'count': its datatype is a number whose bits (offset, "
             "precision, or a float's sign, exponent or mantissa) lie outside its size: damaged");
-    /* The same inside a compound: member "a" (int32) of /rec, named and
-     * padded to 8 bytes, its offset, then its type. */
-    make(&deep[0]);
-    b = slurp(&n);
-    size_t a = find(b, n, "a\0\0\0\0\0\0\0\0\0\0\0\x10", 13) + 12;
-    assert_int_equal(b[a + 4], 4);  /* its size */
-    assert_int_equal(b[a + 10], 32); /* its precision */
-    put(b + a + 8, 8, 2);            /* bit offset 8: bits 8..39 of 32 */
-    spill(b, n);
-    free(b);
+    /* The same inside a compound: member "a" (int32) of /rec, its name
+     * padded to 8, its offset, then its type: 40 bits of precision in 32. */
+    retype(&deep[0], "a\0\0\0\0\0\0\0\0\0\0\0\x10", 13, 12 + 10, 32, 40);
     refused("object '/rec': its datatype is a number whose bits");
 
     /* The root's string attribute "note" declares 15 bytes, its stored
      * form takes 16 (length, heap address, index): libhdf5 holds 15 and
      * copies 16 out of them (H5A__read). */
-    make(&deep[0]);
-    b = slurp(&n);
-    ty = find(b, n, "note", 5) + 8;
-    assert_int_equal(b[ty] & 0x0F, 9); /* variable-length */
-    assert_int_equal(b[ty + 4], 16);
-    put(b + ty + 4, 15, 4);
-    spill(b, n);
-    free(b);
+    retype(&deep[0], "note", 5, 8 + 4, 16, 15);
     refused("object '/': attribute 'note': its datatype is variable-length with a size other "
             "than its stored form's (4 + address + 4 bytes): damaged");
 

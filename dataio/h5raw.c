@@ -527,23 +527,24 @@ static dure_status_t open_chunks(hid_t dset, hid_t dcpl, int rank, struct h5raw_
     size_t n = (size_t)(d->nrc * d->ncc);
     d->chunks = calloc(n ? n : 1, sizeof *d->chunks);
     DURE_ALLOC_TRY(d->chunks, n * sizeof *d->chunks);
-    for (int64_t rc = 0; rc < d->nrc; rc++) {
-        for (int64_t cc = 0; cc < d->ncc; cc++) {
-            hsize_t off[2] = {(hsize_t)(rc * d->crows), (hsize_t)(cc * d->ccols)};
-            unsigned mask = 0;
-            haddr_t addr = HADDR_UNDEF;
-            hsize_t size = 0;
-            struct h5raw_chunk *ch = &d->chunks[rc * d->ncc + cc];
-            DURE_CHECK(H5Dget_chunk_info_by_coord(dset, off, &mask, &addr, &size) >= 0 &&
-                           addr != HADDR_UNDEF,
-                       DURE_ERR_FORMAT, "%s: cannot locate chunk at row %lld",
-                       d->what, (long long)off[0]);
-            ch->addr = (uint64_t)addr;
-            ch->size = (uint64_t)size;
-            ch->filter_mask = mask;
-            if (ch->size > d->max_chunk_stored) {
-                d->max_chunk_stored = ch->size;
-            }
+    /* One pass over the n chunks (none when a dimension is 0, however
+     * long the other: a loop over rows of empty columns never ends). */
+    for (size_t i = 0; i < n; i++) {
+        int64_t rc = (int64_t)i / d->ncc, cc = (int64_t)i % d->ncc;
+        hsize_t off[2] = {(hsize_t)(rc * d->crows), (hsize_t)(cc * d->ccols)};
+        unsigned mask = 0;
+        haddr_t addr = HADDR_UNDEF;
+        hsize_t size = 0;
+        struct h5raw_chunk *ch = &d->chunks[i];
+        DURE_CHECK(H5Dget_chunk_info_by_coord(dset, off, &mask, &addr, &size) >= 0 &&
+                       addr != HADDR_UNDEF,
+                   DURE_ERR_FORMAT, "%s: cannot locate chunk at row %lld", d->what,
+                   (long long)off[0]);
+        ch->addr = (uint64_t)addr;
+        ch->size = (uint64_t)size;
+        ch->filter_mask = mask;
+        if (ch->size > d->max_chunk_stored) {
+            d->max_chunk_stored = ch->size;
         }
     }
 out:

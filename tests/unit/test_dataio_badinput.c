@@ -240,19 +240,22 @@ static void test_dtypes_converted_or_refused(void **state)
     H5Tclose(narrow);
 }
 
-/* /signals [rows, 2] float32 added to a file without one: contiguous and
- * never written (chunk_rows 0), or chunked with only its first chunk. */
-static void add_unwritten_signals(hsize_t rows, hsize_t chunk_rows)
+/* /signals [rows, cols] float32 added to a file without one: contiguous
+ * and never written (chunk_rows 0), or chunked [chunk_rows, 2] with only
+ * its first chunk (none without columns). */
+static void add_unwritten_signals(hsize_t rows, hsize_t cols, hsize_t chunk_rows)
 {
     hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
-    hsize_t dims[2] = {rows, 2}, cd[2] = {chunk_rows, 2};
-    hid_t sp = H5Screate_simple(2, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hsize_t dims[2] = {rows, cols}, cd[2] = {chunk_rows, 2};
+    hsize_t maxd[2] = {H5S_UNLIMITED, H5S_UNLIMITED};
+    hid_t sp = H5Screate_simple(2, dims, chunk_rows ? maxd : NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     if (chunk_rows) {
         H5Pset_chunk(dcpl, 2, cd);
     }
     hid_t d = H5Dcreate2(f, "/signals", H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     assert_true(d >= 0);
-    if (chunk_rows) {
+    if (chunk_rows && cols) {
         float one[16] = {0};
         hsize_t start[2] = {0, 0}, count[2] = {8, 2};
         hid_t mem = H5Screate_simple(2, count, NULL);
@@ -275,16 +278,21 @@ static void test_unwritten_storage(void **state)
     struct spec s = good();
     s.no_signals = 1;
     make(&s);
-    add_unwritten_signals((hsize_t)1 << 28, 0);
+    add_unwritten_signals((hsize_t)1 << 28, 2, 0);
     struct stat sb;
     assert_int_equal(stat(path, &sb), 0);
     assert_true(sb.st_size < 100000);
     expect(DURE_ERR_FORMAT, "dataset '/signals' declares [268435456, 2] float32 values (2 GiB) "
            "but only 0 of its 2147483648 bytes are stored", "fill values");
     make(&s);
-    add_unwritten_signals((hsize_t)1 << 40, 1024);
+    add_unwritten_signals((hsize_t)1 << 40, 2, 1024);
     expect(DURE_ERR_FORMAT, "declares [1099511627776, 2] float32 values (8192 GiB) but only 1 "
            "of its 1073741824 chunks are stored", NULL);
+    /* No columns: no chunk to find, however many rows (the chunk table
+     * was once walked row by row: 2^34 empty rows of chunks, a hang). */
+    make(&s);
+    add_unwritten_signals((hsize_t)1 << 40, 0, 64);
+    expect(DURE_ERR_FORMAT, "'/signals' has 0", NULL);
 }
 
 static void test_empty_episode(void **state)

@@ -16,7 +16,8 @@
 #             early after FUZZ_SECONDS when that is set; the corpus grows in
 #             FUZZ_BUILD/corpus/TARGET/ and carries over to the next campaign.
 #             Prints one `bench:` line per target (executions, edges,
-#             features) and updates the targets' entries in
+#             features) and updates the targets' entries (with the commit
+#             fuzzed) in
 #             bench/results/fuzz.json. A crash, leak, timeout, OOM or
 #             sanitizer report is saved as FUZZ_BUILD/artifacts/TARGET-* and
 #             fails it.
@@ -140,9 +141,9 @@ campaign() {
     printf '%s\n' "${rows[@]}" > "$rowfile"
     python3 - bench/results/fuzz.json "$runs" "${secs:-null}" \
         "$(clang --version | head -1)" "$(pkg-config --modversion hdf5-openmpi 2>/dev/null)" \
-        "$(nproc)" "$rowfile" <<'PY'
+        "$(nproc)" "$rowfile" "$(git rev-parse --short HEAD 2>/dev/null)" <<'PY'
 import json, os, sys, time
-path, runs, secs, clang, hdf5, ncpu, rowfile = sys.argv[1:8]
+path, runs, secs, clang, hdf5, ncpu, rowfile, rev = sys.argv[1:9]
 try:
     with open(path) as f:
         old = {t["target"]: t for t in json.load(f).get("targets", [])}
@@ -156,7 +157,7 @@ for line in open(rowfile).read().split("\n"):
               "seconds": int(wall), "exec_per_s": int(per), "corpus_files": int(files),
               "failed": rc != "0", "target_executions": int(runs),
               "seconds_limit": None if secs == "null" else int(secs),
-              "loadavg_1m_end": float(load), "mode": "fork=1",
+              "loadavg_1m_end": float(load), "mode": "fork=1", "rev": rev or None,
               "date": time.strftime("%Y-%m-%d", time.gmtime())}
 doc = {"name": "fuzz", "unit": "executions", "ncpu": int(ncpu), "clang": clang,
        "hdf5": hdf5, "targets": [old[k] for k in sorted(old)]}

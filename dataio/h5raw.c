@@ -528,7 +528,12 @@ static dure_status_t open_chunks(hid_t dset, hid_t dcpl, int rank, struct h5raw_
     d->chunks = calloc(n ? n : 1, sizeof *d->chunks);
     DURE_ALLOC_TRY(d->chunks, n * sizeof *d->chunks);
     /* One pass over the n chunks (none when a dimension is 0, however
-     * long the other: a loop over rows of empty columns never ends). */
+     * long the other: a loop over rows of empty columns never ends). A
+     * chunk no filter changed holds its whole shape: dure reads its rows
+     * in place, and libhdf5 1.10 copies the shape's bytes out of a buffer
+     * of the stored size. */
+    const uint64_t nominal = (uint64_t)(d->crows * d->ccols) * (uint64_t)d->size;
+    const unsigned all_skipped = (1u << nf) - 1;
     for (size_t i = 0; i < n; i++) {
         int64_t rc = (int64_t)i / d->ncc, cc = (int64_t)i % d->ncc;
         hsize_t off[2] = {(hsize_t)(rc * d->crows), (hsize_t)(cc * d->ccols)};
@@ -540,6 +545,11 @@ static dure_status_t open_chunks(hid_t dset, hid_t dcpl, int rank, struct h5raw_
                        addr != HADDR_UNDEF,
                    DURE_ERR_FORMAT, "%s: cannot locate chunk at row %lld", d->what,
                    (long long)off[0]);
+        DURE_CHECK(!(nf == 0 || (mask & all_skipped) == all_skipped) || size == nominal,
+                   DURE_ERR_FORMAT,
+                   "%s: its unfiltered chunk at row %lld stores %llu bytes, not the %llu of "
+                   "its shape: damaged", d->what, (long long)off[0],
+                   (unsigned long long)size, (unsigned long long)nominal);
         ch->addr = (uint64_t)addr;
         ch->size = (uint64_t)size;
         ch->filter_mask = mask;

@@ -295,6 +295,35 @@ static void test_unwritten_storage(void **state)
     expect(DURE_ERR_FORMAT, "'/signals' has 0", NULL);
 }
 
+/* An unfiltered chunk whose index says it stores half its shape: dure
+ * would read past it, libhdf5 1.10 copies the shape's bytes out of a
+ * buffer of the stored size. The chunk B-tree's first key (after "TREE",
+ * type 1, level, entries, two sibling addresses) starts with that size. */
+static void test_short_unfiltered_chunk(void **state)
+{
+    (void)state;
+    struct spec s = good();
+    s.no_signals = 1;
+    make(&s);
+    add_unwritten_signals(8, 2, 8);
+    FILE *fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    static unsigned char b[1 << 20];
+    size_t n = fread(b, 1, sizeof b, fp);
+    size_t at = 0;
+    while (at + 28 < n && memcmp(b + at, "TREE\1", 5) != 0) {
+        at++;
+    }
+    assert_true(at + 28 < n);
+    assert_int_equal(b[at + 24], 64); /* 8 rows x 2 x 4 bytes */
+    b[at + 24] = 32;
+    assert_int_equal(fseek(fp, (long)at + 24, SEEK_SET), 0);
+    assert_int_equal(fwrite(b + at + 24, 1, 1, fp), 1);
+    fclose(fp);
+    expect(DURE_ERR_FORMAT, "dataset '/signals': its unfiltered chunk at row 0 stores 32 bytes, "
+           "not the 64 of its shape: damaged", NULL);
+}
+
 static void test_empty_episode(void **state)
 {
     (void)state;
@@ -364,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_dtypes_converted_or_refused),
         cmocka_unit_test(test_empty_episode),
         cmocka_unit_test(test_unwritten_storage),
+        cmocka_unit_test(test_short_unfiltered_chunk),
         cmocka_unit_test(test_writer_refuses_and_leaves_nothing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -599,6 +599,8 @@ dure_status_t h5raw_dset_open(hid_t fid, const char *name, const char *file_labe
     d->rank = rank;
     d->rows = (int64_t)dims[0];
     d->cols = rank == 2 ? (int64_t)dims[1] : 1;
+    DURE_CHECK(d->cols > 0, DURE_ERR_FORMAT,
+               "%s has shape [%lld, 0]: no channels", d->what, (long long)d->rows);
     DURE_TRY(check_type(t, d));
     DURE_CHECK(H5Pget_external_count(dcpl) == 0, DURE_ERR_FORMAT,
                "%s: stored in external files, which dure does not read", d->what);

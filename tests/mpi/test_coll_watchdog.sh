@@ -53,7 +53,9 @@ if under_limit "$t" 20; then t_ok "killed rank: survivor aborted ${t} s after st
 else t_fail "killed rank: took ${t} s"; fi
 
 # 4. A stopped rank (SIGSTOP: a hang, not a death): the survivor names it.
-mpirun -np 2 "${bench[@]:0:3}" -b 4K -e 4K -n 200000 -R 1 -w 1 --watchdog 2 \
+# 4 x 1,000,000 iterations: seconds of work even at 0.7-1.5 us each (a quiet
+# machine), so that the stop 0.5 s after the header finds it running.
+mpirun -np 2 "${bench[@]:0:3}" -b 4K -e 4K -n 1000000 -R 4 -w 1 --watchdog 2 \
     > "$T_TMP/stop.log" 2>&1 &
 job=$!
 victim=

@@ -62,14 +62,16 @@ struct tree {
         char *path;
     } *todo;
     size_t ntodo, captodo;
-    uint64_t *seen; /* open addressing of addr + 1; 0: empty */
-    /* Per slot of seen: the hard links found to the object (the root's
-     * superblock counts as one), and the links its header counts (0: not
-     * walked yet). libhdf5 1.10's H5Ovisit/H5Lvisit remember only objects
-     * whose header counts more than one link: one reached again through a
-     * link its header does not count is walked again, and a loop of such
-     * links never ends. */
-    uint32_t *links, *counted;
+    /* Open addressing of the objects seen: per object the hard links found
+     * to it (the root's superblock counts as one) and the links its header
+     * counts (0: not walked yet). libhdf5 1.10's H5Ovisit/H5Lvisit remember
+     * only objects whose header counts more than one link: one reached
+     * again through a link its header does not count is walked again, and
+     * a loop of such links never ends. */
+    struct seen {
+        uint64_t key; /* addr + 1; 0: empty */
+        uint32_t links, counted;
+    } *seen;
     int uncounted; /* walking the superblock's copy of the root's symbol
                       table: its members' links are counted from the root's
                       header */
@@ -733,10 +735,10 @@ out:
 
 /* The slot of key (addr + 1) in a table of cap slots: where it is, or the
  * empty one where it goes. */
-static size_t tree_slot(const uint64_t *seen, size_t cap, uint64_t key)
+static size_t tree_slot(const struct seen *seen, size_t cap, uint64_t key)
 {
     size_t k = (size_t)(key * 0x9E3779B97F4A7C15ull) & (cap - 1);
-    while (seen[k] && seen[k] != key) {
+    while (seen[k].key && seen[k].key != key) {
         k = (k + 1) & (cap - 1);
     }
     return k;
@@ -747,62 +749,47 @@ static size_t tree_slot(const uint64_t *seen, size_t cap, uint64_t key)
 static dure_status_t tree_seen(struct tree *t, uint64_t addr, int *was, size_t *slot)
 {
     dure_status_t st = DURE_OK;
-    uint64_t *n = NULL;
-    uint32_t *nl = NULL, *nc = NULL;
     if (2 * (t->nseen + 1) > t->capseen) {
         size_t cap = t->capseen ? 2 * t->capseen : 1024;
-        n = calloc(cap, sizeof *n);
-        nl = calloc(cap, sizeof *nl);
-        nc = calloc(cap, sizeof *nc);
+        struct seen *n = calloc(cap, sizeof *n);
         DURE_ALLOC_TRY(n, cap * sizeof *n);
-        DURE_ALLOC_TRY(nl, cap * sizeof *nl);
-        DURE_ALLOC_TRY(nc, cap * sizeof *nc);
         for (size_t i = 0; i < t->capseen; i++) {
-            if (t->seen[i]) {
-                size_t k = tree_slot(n, cap, t->seen[i]);
-                n[k] = t->seen[i];
-                nl[k] = t->links[i];
-                nc[k] = t->counted[i];
+            if (t->seen[i].key) {
+                n[tree_slot(n, cap, t->seen[i].key)] = t->seen[i];
             }
         }
         free(t->seen);
-        free(t->links);
-        free(t->counted);
         t->seen = n;
-        t->links = nl;
-        t->counted = nc;
-        n = NULL;
-        nl = nc = NULL;
         t->capseen = cap;
     }
     size_t k = tree_slot(t->seen, t->capseen, addr + 1);
-    *was = t->seen[k] != 0;
+    *was = t->seen[k].key != 0;
     if (!*was) {
-        t->seen[k] = addr + 1;
+        t->seen[k].key = addr + 1;
         t->nseen++;
     }
-    if (!t->uncounted && t->links[k] < UINT32_MAX) {
-        t->links[k]++;
+    if (!t->uncounted && t->seen[k].links < UINT32_MAX) {
+        t->seen[k].links++;
     }
     *slot = k;
 out:
-    free(n);
-    free(nl);
-    free(nc);
     return st;
 }
 
 /* The object in slot k is reached through more hard links than its header
- * counts (once walked): libhdf5 would walk it again, maybe in a loop. */
-static dure_status_t tree_links_ok(const struct visit *v, size_t k, const char *path)
+ * counts (once walked): libhdf5 would walk it again, maybe in a loop. The
+ * object is named path, or path/name when len > 0. */
+static dure_status_t tree_links_ok(const struct visit *v, size_t k, const char *path,
+                                   const char *name, size_t len)
 {
     dure_status_t st = DURE_OK;
-    const struct tree *t = v->t;
-    DURE_CHECK(t->counted[k] == 0 || t->links[k] <= t->counted[k], DURE_ERR_FORMAT,
-               "%s: object '%s' is reached through %u hard links, its object header "
-               "counts %u: damaged (libhdf5 would visit it again, in a loop if the links "
-               "form one)",
-               v->f->what, path, t->links[k], t->counted[k]);
+    const struct seen *s = &v->t->seen[k];
+    DURE_CHECK(s->counted == 0 || s->links <= s->counted, DURE_ERR_FORMAT,
+               "%s: object '%s%s%.*s' is reached through %u hard links, its object "
+               "header counts %u: damaged (libhdf5 would visit it again, in a loop if the "
+               "links form one)",
+               v->f->what, path, len ? "/" : "", (int)(len < 256 ? len : 256), name, s->links,
+               s->counted);
 out:
     return st;
 }
@@ -818,10 +805,7 @@ static dure_status_t tree_push(struct visit *v, uint64_t addr, const char *name,
     size_t slot = 0;
     DURE_TRY(tree_seen(t, addr, &was, &slot));
     if (was) {
-        const char *parent = strcmp(t->cur, "/") == 0 ? "" : t->cur;
-        char link[512];
-        snprintf(link, sizeof link, "%s/%.*s", parent, (int)(len < 256 ? len : 256), name);
-        DURE_TRY(tree_links_ok(v, slot, link));
+        DURE_TRY(tree_links_ok(v, slot, strcmp(t->cur, "/") == 0 ? "" : t->cur, name, len));
         goto out;
     }
     DURE_CHECK(t->nseen <= TREE_OBJECTS_MAX, DURE_ERR_FORMAT,
@@ -1114,8 +1098,8 @@ static dure_status_t header_walk(struct visit *v, uint64_t addr)
                f->what, v->obj, v->chunk_dims, v->rank, v->rank + v->chunk_want);
     if (v->t) {
         size_t k = tree_slot(v->t->seen, v->t->capseen, addr + 1);
-        v->t->counted[k] = v->refcount ? v->refcount : 1;
-        DURE_TRY(tree_links_ok(v, k, v->t->cur));
+        v->t->seen[k].counted = v->refcount ? v->refcount : 1;
+        DURE_TRY(tree_links_ok(v, k, v->t->cur, "", 0));
     }
 out:
     free(buf);
@@ -1161,8 +1145,6 @@ out:
     }
     free(t.todo);
     free(t.seen);
-    free(t.links);
-    free(t.counted);
     heap_free(&h);
     file_close(&f);
     return st;

@@ -459,6 +459,14 @@ dure_status_t comm_exec(comm_t *c, const struct comm_op *op, size_t bytes)
     dure_status_t st = DURE_OK;
     const struct comm_backend_i *f = c->iface;
 
+    /* One rank, in place: every collective is the identity (an average over
+     * one rank too), as NCCL treats it; the backends would copy the range
+     * onto itself (ZeRO 2-3 on one rank: the whole model, several times a
+     * step). The exact tree sums its carries, so it always runs. */
+    if (c->size == 1 && op->coll != COMM_TREE_REDUCE_SCATTER &&
+        (op->coll == COMM_BARRIER || op->count == 0 || comm_op_in_place(op, op->offset))) {
+        return DURE_OK;
+    }
     comm_watchdog_begin(c->wd, op, bytes, comm_op_algo_name(c, op));
     switch (op->coll) {
     case COMM_ALLREDUCE:

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -293,6 +294,43 @@ static void test_registered_on_one_rank(void **state)
     test_broadcast(state);
     a = heap_a;
     b = heap_b;
+}
+
+/* On a communicator of one rank an in-place collective is the identity and
+ * writes nothing, whatever the algorithm: the buffer is read-only here (a
+ * backend copying the range onto itself faults). Out of place it copies. */
+static void test_one_rank_in_place(void **state)
+{
+    (void)state;
+    const size_t n = 4099;
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    const size_t bytes = (n * sizeof(float) + page - 1) / page * page;
+    float *buf = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(buf != MAP_FAILED);
+    collcheck_fill(buf, n, 7);
+    assert_int_equal(mprotect(buf, bytes, PROT_READ), 0);
+    for (int k = 0; k < NALGO; k++) {
+        struct comm_config cfg;
+        comm_t *one = NULL;
+        comm_config_default(&cfg);
+        cfg.backend = COMM_BACKEND_MPI;
+        cfg.algo = algos[k];
+        cfg.watchdog_s = 60;
+        assert_int_equal(comm_create(MPI_COMM_SELF, &cfg, &one), DURE_OK);
+        for (int op = COMM_SUM; op <= COMM_AVG; op++) {
+            assert_int_equal(comm_allreduce(one, buf, buf, n, COMM_F32, op), DURE_OK);
+            assert_int_equal(comm_reduce_scatter(one, buf, buf, n, COMM_F32, op), DURE_OK);
+        }
+        assert_int_equal(comm_allgather(one, buf, buf, n, COMM_F32), DURE_OK);
+        assert_int_equal(comm_broadcast(one, buf, buf, n, COMM_F32, 0), DURE_OK);
+        assert_int_equal(comm_barrier(one), DURE_OK);
+        memset(b, 0xff, n * sizeof *b);
+        assert_int_equal(comm_allreduce(one, buf, b, n, COMM_F32, COMM_AVG), DURE_OK);
+        COLLCHECK_RANGE("one rank, out of place: a copy", b, 0, n, collcheck_pat(7, i));
+        comm_destroy(one);
+    }
+    COLLCHECK_RANGE("one rank, in place: untouched", buf, 0, n, collcheck_pat(7, i));
+    assert_int_equal(munmap(buf, bytes), 0);
 }
 
 /* A barrier holds every rank until the last one arrives: the last rank sets
@@ -834,6 +872,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_parts),
         cmocka_unit_test(test_registered),
         cmocka_unit_test(test_registered_on_one_rank),
+        cmocka_unit_test(test_one_rank_in_place),
         cmocka_unit_test(test_barrier),
         cmocka_unit_test(test_async_ordering),
         cmocka_unit_test(test_async_progress),

@@ -346,6 +346,13 @@ static void test_cpu_calibrate(void **state)
     assert_int_equal(cs->model.micro_batch, j.model.micro_batch);
     assert_int_equal(cs->model.d_model, j.model.d_model);
     assert_non_null(strstr(cs->source, "measured: one- and two-block models"));
+    assert_non_null(strstr(cs->source, "1 rank(s) at once"));
+    /* every rank of a node at once, each its own figures, their means */
+    job_init(&j, 3, 3);
+    assert_int_equal(plan_cpu_calibrate(&j, &hw), DURE_OK);
+    assert_true(cs->block_s > 0 && cs->outer_s >= 0);
+    assert_true(cs->adamw_s > 0 && cs->norm_s > 0 && cs->zero_s > 0 && cs->accum_s > 0);
+    assert_non_null(strstr(cs->source, "3 rank(s) at once"));
     job_init(&j, 1, 1);
     j.global_batch = 6;
     assert_int_equal(plan_time(&j, &hw, &fab, 0, &t), DURE_OK);

@@ -25,7 +25,11 @@
 #                        measurements see the same load) with the fabric
 #                        `dure tune` measured at the start, 1 and 2 ranks,
 #                        stages 0-3 (target: ratio within 0.85-1.15 on a
-#                        quiet machine: the plan is for a machine of its own)
+#                        quiet machine: the plan is for a machine of its own);
+#                        each run and its plan $REPEATS times, the stages
+#                        interleaved, and the median of each (two ranks on
+#                        this machine's two cores moved a stage's step by up
+#                        to 17% from one run to the next)
 #   plan_largest_sS      the largest model (n_layers at d_model 4096) that
 #                        fits 8 x H100 at each stage, by the plan
 # Medians over the steps after warm-up. Lines "bench: NAME: VALUE UNIT (PEER:
@@ -36,6 +40,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 DURE=$ROOT/$BUILD/dure
 RESULTS=$ROOT/bench/results
 STEPS=${DURE_BENCH_ZERO3_STEPS:-16}
+REPEATS=${DURE_BENCH_ZERO3_REPEATS:-3}
 WARM=4
 if [ "$(id -u)" -eq 0 ]; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -85,13 +90,18 @@ bench_run() { # NAME NP [--set ...]
 mpirun -np 2 "$DURE" tune -o "$TMP/tune" --families dure \
     --collectives allreduce,reducescatter,allgather -b 64K -e 16M > "$TMP/tune.log" 2>&1 ||
     { tail -30 "$TMP/tune.log"; exit 1; }
-for np in 1 2 4; do
-    for s in 0 1 2 3; do
-        bench_run "np$np.s$s" "$np" --set parallel.zero_stage=$s
-        if [ "$np" -le 2 ]; then
-            "$DURE" plan --gpu cpu --gpus "$np" --nodes 1 --fabric "$TMP/tune/tune.json" \
-                --json "$TMP/job.ini" > "$TMP/plan$np.s$s.json"
-        fi
+for rep in $(seq 1 "$REPEATS"); do
+    for np in 1 2 4; do
+        [ "$np" -le 2 ] || [ "$rep" -eq 1 ] || continue   # 4 ranks: memory only
+        for s in 0 1 2 3; do
+            run=np$np.s$s
+            [ "$rep" -eq 1 ] || run=$run.r$rep
+            bench_run "$run" "$np" --set parallel.zero_stage=$s
+            if [ "$np" -le 2 ]; then
+                "$DURE" plan --gpu cpu --gpus "$np" --nodes 1 --fabric "$TMP/tune/tune.json" \
+                    --json "$TMP/job.ini" > "$TMP/plan$run.json"
+            fi
+        done
     done
 done
 bench_run np2.s3.p0 2 --set parallel.zero_stage=3 --set parallel.prefetch=0
@@ -103,9 +113,10 @@ for L in 1 2 4 8 16 32 64 128 256 512; do
         [ $? -eq 7 ] # the JSON is written; exit 7 says the spec's stage does not fit
 done
 
-/usr/bin/python3 - "$TMP" "$RESULTS" "$WARM" <<'PY'
+/usr/bin/python3 - "$TMP" "$RESULTS" "$WARM" "$REPEATS" <<'PY'
 import json, re, statistics, sys
-tmp, results, warm = sys.argv[1], sys.argv[2], int(sys.argv[3])
+tmp, results, warm, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+runs = lambda name: [name] + [f"{name}.r{r}" for r in range(2, repeats + 1)]
 out = {}
 
 def line(name, value, unit, peer_name, peer, peer_unit):
@@ -130,10 +141,13 @@ def memory(name, key):
 for np in (1, 2, 4):
     for s in range(4):
         memory(f"np{np}.s{s}", f"zero3_mem_np{np}_s{s}")
-s0 = steps("np2.s0", "step_s")
-s3 = steps("np2.s3", "step_s")
+def median_steps(name, key):   # the median over the repeats of each run's median
+    return statistics.median(steps(r, key) for r in runs(name))
+
+s0 = median_steps("np2.s0", "step_s")
+s3 = median_steps("np2.s3", "step_s")
 line("zero3_step_np2", s3 * 1e3, "ms", "stage 0", s0 * 1e3, "ms")
-e1 = steps("np2.s3", "comm_exposed_s") / s3
+e1 = median_steps("np2.s3", "comm_exposed_s") / s3
 e0 = steps("np2.s3.p0", "comm_exposed_s") / steps("np2.s3.p0", "step_s")
 line("zero3_exposed_np2", e1, "of the step", "prefetch 0", e0, "of the step")
 line("zero3_exact_step_np2", steps("np2.s3.exact", "step_s") * 1e3, "ms", "default stage 3",
@@ -141,11 +155,16 @@ line("zero3_exact_step_np2", steps("np2.s3.exact", "step_s") * 1e3, "ms", "defau
 memory("np2.s3.exact", "zero3_exact_mem_np2")
 for np in (1, 2):
     for s in range(4):
-        plan = json.load(open(f"{tmp}/plan{np}.s{s}.json"))["stages"][s]
-        line(f"plan_step_np{np}_s{s}", steps(f"np{np}.s{s}", "step_s") * 1e3, "ms",
-             "plan", plan["step_s"] * 1e3, "ms")
-        out[f"plan_step_np{np}_s{s}"]["plan_terms_ms"] = {
+        name = f"np{np}.s{s}"
+        plans = [json.load(open(f"{tmp}/plan{r}.json"))["stages"][s] for r in runs(name)]
+        plan = {k: statistics.median(p[k] for p in plans)
+                for k in ("step_s", "compute_s", "optimizer_s", "shard_s", "exposed_s")}
+        key = f"plan_step_np{np}_s{s}"
+        line(key, median_steps(name, "step_s") * 1e3, "ms", "plan", plan["step_s"] * 1e3, "ms")
+        out[key]["plan_terms_ms"] = {
             k[:-2]: plan[k] * 1e3 for k in ("compute_s", "optimizer_s", "shard_s", "exposed_s")}
+        out[key]["runs_ms"] = [steps(r, "step_s") * 1e3 for r in runs(name)]
+        out[key]["plans_ms"] = [p["step_s"] * 1e3 for p in plans]
 largest = {}
 for L in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512):
     for st in json.load(open(f"{tmp}/big{L}.json"))["stages"]:

@@ -18,7 +18,8 @@
 #   mn_comm_exposed_FABRIC       its exposed communication against the step
 # Lines "bench: NAME: VALUE UNIT (PEER: VALUE UNIT, ratio R)"; JSON in
 # bench/results/multinode.json. DURE_CLUSTER_TAG / DURE_CLUSTER_NET pick the
-# cluster's names (default: a random tag).
+# cluster's names (default: a random tag). Open MPI runs with the settings
+# of the site profile tcp (slurm/profiles.ini), as a batch script would.
 set -u
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -45,6 +46,13 @@ DURE_CLUSTER_NODES=2 DURE_CLUSTER_CPUS=1 \
 
 "$DURE" data gen -o "$TMP/data.h5" --episodes 64 --length 2048 --channels 8 --seed 3 \
     > "$TMP/gen.log" 2>&1 || { cat "$TMP/gen.log"; exit 1; }
+# Open MPI as a site with a TCP fabric runs it: the settings the batch
+# script of a job spec with slurm.profile = tcp exports (slurm/profiles.ini),
+# for dure and for the MPI peers alike.
+mpi_env=$("$DURE" render "$ROOT/bench/job-demo.ini" --set slurm.profile=tcp \
+    --set data.path="$TMP/data.h5" | grep '^export OMPI_MCA_') || exit 1
+eval "$mpi_env"
+echo "# Open MPI settings of slurm.profile = tcp: $(echo $mpi_env | sed 's/export //g')"
 # bench/job-demo.ini with fixed work per rank: one micro-batch of 64
 # windows per step, so that the whole backward pass can hide the exchange
 # (accumulation would leave only the last micro-batch's backward to hide it

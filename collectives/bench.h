@@ -111,7 +111,15 @@ struct bench_spec {
  * repetitions, checking on, no memcpy peer, no faults. */
 void bench_spec_default(struct bench_spec *s, const struct bench_coll *coll);
 
-/* One side measured. Variants sharing (comm, heap) share their buffers. */
+/*
+ * One side measured. Heap variants share one set of buffers, whatever their
+ * comm (heap memory belongs to no comm); the others share theirs per comm
+ * (comm_mem_alloc may register it with the comm). Buffers of their own
+ * would time each variant on its own pages: on 2 ranks of a VM, one Open
+ * MPI algorithm timed against itself on two communicators measured 0.57x
+ * to 1.43x at 1-4 MiB with a buffer set each (0.8x in 8 runs of 21
+ * repetitions: a bias, not noise), 0.91x to 1.09x on shared buffers.
+ */
 struct bench_variant {
     comm_t *comm;
     int in_place;
@@ -145,7 +153,9 @@ size_t bench_total_for(const struct bench_spec *s, int nranks, size_t bytes);
  * fill out[n]. Collective over `mpi`, which must hold exactly the ranks of
  * every variant's comm (it carries the barriers and the time reductions).
  * The variants (and the memcpy peer) are timed interleaved in each
- * repetition, so machine noise falls on all alike. Buffers are allocated
+ * repetition, so machine noise falls on all alike; repetition r starts with
+ * variant r mod nv (then r+1, ...; the memcpy peer last), so no variant is
+ * always timed first. Buffers are allocated
  * once for the largest size and freed before returning. Every rank gets the
  * same results. Fails on a collective's error, on a bf16 request to a comm
  * that cannot reduce it, and on heap buffers for a device-memory comm.

@@ -2,7 +2,8 @@
  * tests/mpi/test_coll_bench_api.c - collectives/bench.h as a library (what
  * `dure tune` calls): one collective on one algorithm over a size list, the
  * nccl-tests size rounding, the bus factors, checking that counts a wrong
- * element, the memcpy peer, the progress callback, and bad requests.
+ * element, the memcpy peer, the progress callback, which variants share
+ * buffers, the order they are timed in, and bad requests.
  * Runs under mpirun -np 2 (tests/run.sh).
  */
 #include "tests/support/mpitest.h"
@@ -153,6 +154,78 @@ static void test_memcpy_peer_and_progress(void **state)
     assert_true(p[0].memcpy_gbs > 0 && p[1].memcpy_gbs > 0);
 }
 
+/* The output buffer each variant's comm ran on last (the recording all-reduce). */
+static void *ran_on[2];
+
+static dure_status_t run_recorded(comm_t *c, const struct bench_args *a, const void *send,
+                                  void *recv, size_t total)
+{
+    ran_on[c == shm] = recv;
+    return bench_colls[0].run(c, a, send, recv, total);
+}
+
+/* Heap variants share one set of buffers whatever their comm (two sets put
+ * each variant on its own pages, and A/A timings of one algorithm then
+ * differed by up to 1.8x); comm_mem_alloc variants keep their own per comm
+ * (shm's is registered with it). */
+static void test_heap_buffers_shared(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {1 << 20};
+    struct bench_point p[1];
+    struct bench_coll recorded = bench_colls[0];
+    recorded.run = run_recorded;
+    struct bench_spec s = quick("allreduce");
+    s.coll = &recorded;
+    struct bench_variant heap[2] = {{.comm = ring, .in_place = 1, .heap = 1},
+                                    {.comm = shm, .in_place = 1, .heap = 1}};
+    assert_int_equal(bench_measure(MPI_COMM_WORLD, &s, heap, 2, sizes, 1, p), DURE_OK);
+    assert_non_null(ran_on[0]);
+    assert_ptr_equal(ran_on[0], ran_on[1]);
+    assert_int_equal(p[0].v[0].wrong + p[0].v[1].wrong, 0);
+    struct bench_variant own[2] = {{.comm = ring, .in_place = 1},
+                                   {.comm = shm, .in_place = 1}};
+    assert_int_equal(bench_measure(MPI_COMM_WORLD, &s, own, 2, sizes, 1, p), DURE_OK);
+    assert_ptr_not_equal(ran_on[0], ran_on[1]);
+    assert_int_equal(p[0].v[0].wrong + p[0].v[1].wrong, 0);
+}
+
+/* Which comm each operation ran on, in order (the recording broadcast). */
+static int order[16], norder;
+
+static dure_status_t run_ordered(comm_t *c, const struct bench_args *a, const void *send,
+                                 void *recv, size_t total)
+{
+    if (norder < 16) {
+        order[norder++] = c == shm;
+    }
+    return bench_colls[3].run(c, a, send, recv, total);
+}
+
+/* The variants take turns at being timed first: ring, shm in the first
+ * repetition, shm, ring in the second, ring, shm in the third. */
+static void test_variant_order_alternates(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {4096};
+    struct bench_point p[1];
+    struct bench_coll ordered = bench_colls[3];
+    ordered.run = run_ordered;
+    struct bench_spec s = quick("broadcast");
+    s.coll = &ordered;
+    s.iters = 1;
+    s.warmup = 0;
+    s.check = 0;
+    struct bench_variant v[2] = {{.comm = ring, .in_place = 1}, {.comm = shm, .in_place = 1}};
+    norder = 0;
+    assert_int_equal(bench_measure(MPI_COMM_WORLD, &s, v, 2, sizes, 1, p), DURE_OK);
+    const int want[6] = {0, 1, 1, 0, 0, 1};
+    assert_int_equal(norder, 6);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(order[i], want[i]);
+    }
+}
+
 static void test_bad_requests(void **state)
 {
     (void)state;
@@ -182,6 +255,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_total_rounding),
         cmocka_unit_test(test_wrong_counted),
         cmocka_unit_test(test_memcpy_peer_and_progress),
+        cmocka_unit_test(test_heap_buffers_shared),
+        cmocka_unit_test(test_variant_order_alternates),
         cmocka_unit_test(test_bad_requests),
     };
     return MPITEST_RUN_GROUP("coll_bench_api", tests, group_setup, group_teardown);

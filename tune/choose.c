@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tune/ompi_fixed.h"
+
 /* Where the choice changes from candidate a to b between sizes lo < hi. */
 static size_t boundary(const struct tune_series *a, const struct tune_series *b, size_t lo,
                        size_t hi)
@@ -20,8 +22,8 @@ static size_t boundary(const struct tune_series *a, const struct tune_series *b,
     return hi;
 }
 
-int tune_choose(const struct tune_series *const *cands, int m, const int *deflt, double min_gain,
-                struct tune_segment *out)
+int tune_choose(const struct tune_series *const *cands, int m, const int *deflt,
+                const int *alias, double min_gain, struct tune_segment *out)
 {
     const int n = cands[0]->n;
     int nseg = 0, prev = -1;
@@ -37,9 +39,10 @@ int tune_choose(const struct tune_series *const *cands, int m, const int *deflt,
     }
     for (int k = 0; k < n; k++) {
         int d = deflt ? deflt[k] : -1;
+        int a = d >= 0 && alias ? alias[k] : -1;
         int best = -1;
         for (int c = 0; c < m; c++) {
-            if (c != d && cands[c]->pt[k].vetoed) {
+            if (c != d && c != a && cands[c]->pt[k].vetoed) {
                 continue;
             }
             if (best < 0 || cands[c]->pt[k].sec < cands[best]->pt[k].sec) {
@@ -47,8 +50,14 @@ int tune_choose(const struct tune_series *const *cands, int m, const int *deflt,
             }
         }
         best = best < 0 ? 0 : best;   /* all vetoed, no default: the first */
+        best = best == a ? d : best;  /* the default's own algorithm: no change */
+        /* the default measured twice (itself and its alias): its better time */
+        double dsec = d >= 0 ? cands[d]->pt[k].sec : 0;
+        if (a >= 0 && cands[a]->pt[k].sec < dsec) {
+            dsec = cands[a]->pt[k].sec;
+        }
         int pick = best;
-        if (d >= 0 && best != d && cands[d]->pt[k].sec / cands[best]->pt[k].sec < min_gain) {
+        if (d >= 0 && best != d && dsec / cands[best]->pt[k].sec < min_gain) {
             pick = d;
         }
         if (pick == prev) {
@@ -118,7 +127,7 @@ dure_status_t tune_choose_dure_table(const struct tune_result *r, struct comm_al
             }
         }
     }
-    int nseg = tune_choose(cands, m, deflt, r->opts.min_gain, seg);
+    int nseg = tune_choose(cands, m, deflt, NULL, r->opts.min_gain, seg);
     DURE_CHECK(nseg > 0, DURE_ERR_INTERNAL, "dure table: series measured at different sizes");
     DURE_CHECK(nseg <= COMM_ALGO_TABLE_MAX, DURE_ERR_UNSUPPORTED,
                "the fastest dure algorithm changes %d times over the sweep; an algorithm table "
@@ -160,7 +169,7 @@ dure_status_t tune_choose_ompi_rules(const struct tune_result *r, struct tune_om
     dure_status_t st = DURE_OK;
     const struct tune_series *cands[CANDS_MAX];
     struct tune_segment seg[TUNE_SIZES_MAX];
-    int deflt[TUNE_SIZES_MAX];
+    int deflt[TUNE_SIZES_MAX], alias[TUNE_SIZES_MAX];
 
     rs->n = 0;
     *changed = 0;
@@ -182,8 +191,14 @@ dure_status_t tune_choose_ompi_rules(const struct tune_result *r, struct tune_om
             }
             for (int k = 0; k < cands[0]->n; k++) {
                 deflt[k] = d;
+                /* the sweep measures in place, as dure's training calls them */
+                int fixed = tune_ompi_fixed_pick(oc->id, ranks, cands[0]->pt[k].bytes, 1);
+                alias[k] = -1;
+                for (int c = 0; c < m; c++) {
+                    alias[k] = cands[c]->id == fixed && fixed != 0 ? c : alias[k];
+                }
             }
-            int nseg = tune_choose(cands, m, deflt, r->opts.min_gain, seg);
+            int nseg = tune_choose(cands, m, deflt, alias, r->opts.min_gain, seg);
             DURE_CHECK(nseg > 0, DURE_ERR_INTERNAL, "ompi %s: series of different sizes",
                        oc->name);
             for (int i = 0; i < nseg; i++) {
@@ -223,7 +238,7 @@ dure_status_t tune_choose_nccl_conf(const struct tune_result *r, struct tune_ncc
             for (int k = 0; k < cands[0]->n; k++) {
                 deflt[k] = d;
             }
-            int nseg = tune_choose(cands, m, deflt, r->opts.min_gain, seg);
+            int nseg = tune_choose(cands, m, deflt, NULL, r->opts.min_gain, seg);
             DURE_CHECK(nseg > 0, DURE_ERR_INTERNAL, "nccl %s: series of different sizes",
                        tune_coll_name((enum comm_coll)ci));
             for (int i = 0; i < nseg; i++) {

@@ -26,12 +26,17 @@ struct tune_segment {
 /*
  * cands[0..m): fitted series measured at the same sizes (same n and bytes).
  * deflt[k]: the default candidate at size k, or NULL for none (the fastest
- * wins). A candidate vetoed at size k (pt[k].vetoed: it lost its gain when
- * timed again, tune_recheck_ompi) is not chosen there. At most cands[0]->n segments are written to out; returns how many
- * (>= 1), or -1 when the candidates' sizes differ.
+ * wins). alias[k] (NULL: none): the candidate that runs what the default
+ * runs at size k (Open MPI's fixed decision's own algorithm,
+ * tune_ompi_fixed_pick), or -1: it is the default there, never a change,
+ * and the default's time is the better of the two. A candidate vetoed at
+ * size k (pt[k].vetoed: it lost its gain when timed again,
+ * tune_recheck_ompi) is not chosen there. At most cands[0]->n segments are
+ * written to out; returns how many (>= 1), or -1 when the candidates' sizes
+ * differ.
  */
-int tune_choose(const struct tune_series *const *cands, int m, const int *deflt, double min_gain,
-                struct tune_segment *out);
+int tune_choose(const struct tune_series *const *cands, int m, const int *deflt,
+                const int *alias, double min_gain, struct tune_segment *out);
 
 /* The level whose communicator is the job's: world across nodes, else node. */
 enum tune_level tune_job_level(const struct tune_result *r);
@@ -47,8 +52,9 @@ dure_status_t tune_choose_dure_table(const struct tune_result *r, struct comm_al
 /*
  * Open MPI rules from the ompi series: for each collective and level, a
  * communicator-size group at the level's size with the chosen algorithms
- * (0 where Open MPI's default stays), and groups of 0 (defaults) for every
- * other size. *changed counts the rules that are not 0.
+ * (0 where Open MPI's default stays, also where the fastest algorithm is
+ * the one Open MPI 4.1's fixed decision runs there), and groups of 0
+ * (defaults) for every other size. *changed counts the rules that are not 0.
  */
 dure_status_t tune_choose_ompi_rules(const struct tune_result *r, struct tune_ompi_rules *rs,
                                      int *changed);

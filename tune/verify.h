@@ -12,7 +12,13 @@
  *   nccl   nccl_tuner.conf's pair against NCCL's own choice (GPU only)
  *
  * Targets (issue 16): Open MPI rules >= 1.0x the defaults at every size and
- * >= 1.2x where they changed the choice.
+ * >= 1.2x where they changed the choice. A size where the emitted setting is
+ * the default's (Open MPI: algorithm 0, or the algorithm its fixed decision
+ * runs there, tune_ompi_fixed_pick; dure: the table picks the built-in
+ * table's algorithm; NCCL: no rule) is *identical*: its ratio is 1 by
+ * construction. It is measured all the same, and the spread of those A/A
+ * ratios is the run's noise floor, reported beside the verdict; the targets
+ * are judged on the sizes where something differs.
  */
 #ifndef DURE_TUNE_VERIFY_H
 #define DURE_TUNE_VERIFY_H
@@ -28,7 +34,8 @@ struct tune_verify_row {
     enum tune_family family;
     size_t bytes;
     char emitted[TUNE_NAME_MAX], deflt[TUNE_NAME_MAX];
-    int changed;                 /* the emitted setting differs from the default here */
+    int changed;                 /* the emitted setting differs from the default here;
+                                    0: identical (an A/A measurement) */
     double sec_emitted, sec_default;
     long wrong;
 };
@@ -52,7 +59,8 @@ dure_status_t tune_verify_run(const struct tune_sweep_cfg *cfg, const char *dir,
  * The recheck, collective over MPI_COMM_WORLD, between the sweep and
  * the files: where the Open MPI rules chosen from r leave the default at a
  * size of the job's level (tune_job_level), that algorithm is timed again
- * against the default, interleaved in every repetition as --verify does,
+ * against the default (three times the sweep's repetitions, on the same
+ * buffers), interleaved in every repetition as --verify does,
  * and vetoed at that size (r's pt[k].vetoed) unless it is still `gain`
  * times faster (the sweep's min_gain, unless --recheck-gain says); then the
  * rules are chosen again, until
@@ -64,6 +72,21 @@ dure_status_t tune_verify_run(const struct tune_sweep_cfg *cfg, const char *dir,
  */
 dure_status_t tune_recheck_ompi(const struct tune_sweep_cfg *cfg, struct tune_result *r,
                                 double gain, FILE *progress);
+
+/* One family's verdict. */
+struct tune_verify_verdict {
+    enum tune_family family;
+    int sizes;                   /* rows measured */
+    int changed;                 /* rows where the emitted setting differs */
+    double lowest;               /* their lowest speed-up (targets >= 1.0, >= 1.2) */
+    int identical;               /* rows where it is the default's */
+    double noise_lo, noise_hi;   /* their lowest and highest speed-up: the noise floor */
+    int met;                     /* every changed row >= 1.2 (none changed: met) */
+};
+
+/* Family f's verdict over v's rows; 0 when v has no row of f. */
+int tune_verify_judge(const struct tune_verify *v, enum tune_family f,
+                      struct tune_verify_verdict *out);
 
 /* Print the table and each family's verdict against the targets; returns
  * 1 when every target was met. */

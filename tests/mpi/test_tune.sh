@@ -82,17 +82,23 @@ t_run "Open MPI applies the emitted rules as dure's parser reads them" 0 \
 
 # --verify: the emitted settings against the defaults, interleaved.
 t_run "--verify" 0 mpirun -np 2 "$DURE" tune --verify "$out" -R 3
-t_grep "a speed-up per size" '^  allreduce +ompi +64K +[a-z_]+ +default +[0-9.]+ +[0-9.]+ +[0-9.]+'
-t_grep "the Open MPI verdict" '^verify: ompi: lowest speed-up [0-9.]+ over 16 size\(s\) \(target >= 1.0\)'
-t_grep "the dure table verdict" '^verify: dure: lowest speed-up [0-9.]+ over 16 size\(s\)'
+t_grep "a speed-up per size" '^  allreduce +ompi +64K +[a-z_]+ +default +[0-9.]+ +[0-9.]+ +[0-9.]+  \((changed|identical)\)$'
+t_grep "the Open MPI verdict, A/A rows apart" \
+    '^verify: ompi: 16 size\(s\), [0-9]+ changed(: lowest speed-up [0-9.]+ \(targets >= 1.0, >= 1.2\))?(; [0-9]+ identical to the default: noise floor [0-9.]+ to [0-9.]+ \(A/A, not judged\))?: target(s met| missed)$'
+t_grep "the dure table verdict" '^verify: dure: 16 size\(s\), [0-9]+ changed'
 if /usr/bin/python3 - "$out/verify.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 rows = d["rows"]
 assert len(rows) == 32 and all(r["wrong"] == 0 and r["speedup"] > 0 for r in rows)
 assert {r["family"] for r in rows} == {"dure", "ompi"}
+for v in d["verdicts"]:
+    mine = [r for r in rows if r["family"] == v["family"]]
+    same = [r["speedup"] for r in mine if not r["changed"]]
+    assert v["sizes"] == len(mine) and v["identical"] == len(same)
+    assert not same or v["noise_floor"]["lowest"] == min(same)
 PY
-then t_ok "verify.json has a row per family, collective and size"; else t_fail "verify.json content"; fi
+then t_ok "verify.json has a row per family, collective and size, and the verdicts"; else t_fail "verify.json content"; fi
 
 # The recheck: with no gain asked of the sweep, its fastest algorithm leaves
 # the default at most sizes; asked for 1000x when timed again against the

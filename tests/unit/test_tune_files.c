@@ -14,6 +14,7 @@
 
 #include "tests/support/tmpdir.h"
 #include "tune/nccl_conf.h"
+#include "tune/ompi_fixed.h"
 #include "tune/ompi_rules.h"
 
 struct fixture {
@@ -151,6 +152,46 @@ static void test_ompi_lookup_as_open_mpi_does(void **state)
     assert_int_equal(tune_ompi_coll_of(COMM_REDUCE_SCATTER)->id, 12);
     assert_string_equal(tune_ompi_algo_name(tune_ompi_coll_of(COMM_BROADCAST), 7), "knomial");
     free(rs);
+}
+
+/* Open MPI 4.1's fixed decision (coll_tuned_decision_fixed.c, commutative
+ * operations) at its switch points, on 2 ranks and on larger communicators. */
+static void test_ompi_fixed_decision(void **state)
+{
+    (void)state;
+    /* allreduce (2): 2 ranks switch at 4K, 8K, 16K, 64K, 256K */
+    assert_int_equal(tune_ompi_fixed_pick(2, 2, 4095, 1), 3);
+    assert_int_equal(tune_ompi_fixed_pick(2, 2, 4096, 1), 4);
+    assert_int_equal(tune_ompi_fixed_pick(2, 2, 8192, 1), 3);
+    assert_int_equal(tune_ompi_fixed_pick(2, 2, 16384, 1), 4);
+    assert_int_equal(tune_ompi_fixed_pick(2, 2, 65536, 1), 5);
+    assert_int_equal(tune_ompi_fixed_pick(2, 3, 262144, 1), 6);
+    assert_int_equal(tune_ompi_fixed_pick(2, 15, 8191, 1), 3);
+    assert_int_equal(tune_ompi_fixed_pick(2, 63, 100, 1), 5);
+    assert_int_equal(tune_ompi_fixed_pick(2, 5000, 20000, 1), 3);
+    /* reduce_scatter (12): ring on 2 ranks but butterfly at 64K-128K */
+    assert_int_equal(tune_ompi_fixed_pick(12, 2, 65535, 1), 3);
+    assert_int_equal(tune_ompi_fixed_pick(12, 2, 65536, 1), 4);
+    assert_int_equal(tune_ompi_fixed_pick(12, 2, 131072, 1), 3);
+    assert_int_equal(tune_ompi_fixed_pick(12, 5000, 4096, 1), 2);
+    /* allgather (0): two_proc on 2 ranks at every size; elsewhere by the
+     * send count's bytes, 0 in place */
+    assert_int_equal(tune_ompi_fixed_pick(0, 2, 4096, 1), 6);
+    assert_int_equal(tune_ompi_fixed_pick(0, 2, 4 << 20, 0), 6);
+    assert_int_equal(tune_ompi_fixed_pick(0, 4, 4 << 20, 0), 3);
+    assert_int_equal(tune_ompi_fixed_pick(0, 40, 40 * 2048, 0), 5);
+    assert_int_equal(tune_ompi_fixed_pick(0, 40, 40 * 2048, 1), 3);
+    assert_int_equal(tune_ompi_fixed_pick(0, 40, 40 * 65536, 0), 4);
+    /* bcast (7): 2 ranks basic_linear at 4K, binomial to 1M, binary_tree from it */
+    assert_int_equal(tune_ompi_fixed_pick(7, 2, 31, 1), 3);
+    assert_int_equal(tune_ompi_fixed_pick(7, 2, 4096, 1), 1);
+    assert_int_equal(tune_ompi_fixed_pick(7, 2, (1 << 20) - 1, 1), 6);
+    assert_int_equal(tune_ompi_fixed_pick(7, 2, 4 << 20, 1), 5);
+    assert_int_equal(tune_ompi_fixed_pick(7, 100, 1 << 30, 1), 7);
+    assert_int_equal(tune_ompi_fixed_pick(7, 5000, 10000, 1), 5);
+    assert_int_equal(tune_ompi_fixed_pick(7, 5000, SIZE_MAX, 1), 8);
+    /* a collective dure does not call */
+    assert_int_equal(tune_ompi_fixed_pick(99, 2, 4096, 1), 0);
 }
 
 /* Parse `text` and expect DURE_ERR_FORMAT with every needle in the message. */
@@ -320,6 +361,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ompi_rules_written_as_open_mpi_reads_them, setup,
                                         teardown),
         cmocka_unit_test(test_ompi_lookup_as_open_mpi_does),
+        cmocka_unit_test(test_ompi_fixed_decision),
         cmocka_unit_test_setup_teardown(test_ompi_bad_rules_name_file_line_field, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_nccl_conf_written_as_the_plugin_reads_it, setup,

@@ -17,6 +17,7 @@
 #include "tests/support/tmpdir.h"
 #include "tune/health.h"
 #include "tune/report.h"
+#include "tune/verify.h"
 
 #define NSIZES 9   /* 4K .. 1M by 2 */
 
@@ -76,24 +77,29 @@ static void test_choose_ompi_rules(void **state)
     assert_non_null(rs);
     int changed = -1;
     assert_int_equal(tune_choose_ompi_rules(&r, rs, &changed), DURE_OK);
-    /* comm 0: defaults; comm 2: 3 from 0 (1.29x at 16K), the default at 32K
-     * (3 is 1.16x there), ring from its crossover with the default at 40000 B;
-     * comm 3: defaults */
-    assert_int_equal(rs->n, 5);
-    assert_int_equal(changed, 2);
+    /* comm 0: defaults; comm 2: 3 from 0 (2.5x at 4K), the default at 8K
+     * (where Open MPI 4.1's fixed decision on 2 ranks runs 3 itself), 3 at
+     * 16K (1.29x), the default at 32K (3 is 1.16x there), ring from its
+     * crossover with the default at 40000 B; comm 3: defaults */
+    assert_int_equal(rs->n, 7);
+    assert_int_equal(changed, 3);
     assert_int_equal(rs->r[0].comm_size, 0);
     assert_int_equal(rs->r[0].alg, 0);
     assert_int_equal(rs->r[1].comm_size, 2);
     assert_int_equal(rs->r[1].min_bytes, 0);
     assert_int_equal(rs->r[1].alg, 3);
+    /* 3 and the default do not cross: the boundaries are the measured sizes */
+    assert_int_equal(rs->r[2].min_bytes, 8192);
     assert_int_equal(rs->r[2].alg, 0);
-    /* 3 and the default do not cross: the boundary is the measured size */
-    assert_int_equal(rs->r[2].min_bytes, 32768);
-    assert_int_equal(rs->r[3].alg, 4);
-    /* 10 us + 1 ns/B = 40 us + 0.25 ns/B at 40000 B, rounded up to 4 KiB */
-    assert_int_equal(rs->r[3].min_bytes, 40960);
-    assert_int_equal(rs->r[4].comm_size, 3);
+    assert_int_equal(rs->r[3].min_bytes, 16384);
+    assert_int_equal(rs->r[3].alg, 3);
+    assert_int_equal(rs->r[4].min_bytes, 32768);
     assert_int_equal(rs->r[4].alg, 0);
+    assert_int_equal(rs->r[5].alg, 4);
+    /* 10 us + 1 ns/B = 40 us + 0.25 ns/B at 40000 B, rounded up to 4 KiB */
+    assert_int_equal(rs->r[5].min_bytes, 40960);
+    assert_int_equal(rs->r[6].comm_size, 3);
+    assert_int_equal(rs->r[6].alg, 0);
     assert_int_equal(tune_ompi_rules_pick(rs, 2, 2, 1 << 20), 4);
 
     /* a higher bar keeps only the large gain: ring is 1.94x at 128K, 2.58x
@@ -127,13 +133,57 @@ static void test_choose_vetoed(void **state)
     r.s[2].pt[NSIZES - 1].vetoed = 1;
     assert_int_equal(tune_choose_ompi_rules(&r, rs, &changed), DURE_OK);
     assert_int_equal(tune_ompi_rules_pick(rs, 2, 2, 4096), 0);
-    assert_int_equal(tune_ompi_rules_pick(rs, 2, 2, 8192), 3);
+    assert_int_equal(tune_ompi_rules_pick(rs, 2, 2, 16384), 3);
     assert_int_equal(tune_ompi_rules_pick(rs, 2, 2, 512 << 10), 4);
     assert_int_equal(tune_ompi_rules_pick(rs, 2, 2, 1 << 20), 0);
     /* the default itself is never vetoed out of the choice */
     r.s[0].pt[0].vetoed = 1;
     assert_int_equal(tune_choose_ompi_rules(&r, rs, &changed), DURE_OK);
     assert_int_equal(tune_ompi_rules_pick(rs, 2, 2, 4096), 0);
+    free(rs);
+    tune_result_free(&r);
+}
+
+/*
+ * Where Open MPI's fixed decision runs an algorithm itself, that algorithm
+ * is the default: the sweep of 2026-12-06 on 2 ranks timed two_proc (what
+ * Open MPI 4.1 runs for every all-gather of 2 ranks) 1.5x faster than the
+ * default at 4 MiB, and ring 1.6x, both noise. Neither changes the rules:
+ * two_proc is the default's own algorithm, and ring (here 1.05x faster
+ * than two_proc) is not 1.25x faster than the better of the default's two
+ * timings.
+ */
+static void test_choose_fixed_decision_is_the_default(void **state)
+{
+    (void)state;
+    struct tune_result r;
+    base_result(&r);
+    add(&r, COMM_ALLGATHER, TUNE_FAMILY_OMPI, 0, "default", 15e-6, 37.5e-12);
+    add(&r, COMM_ALLGATHER, TUNE_FAMILY_OMPI, 4, "ring", 9.5e-6, 23.75e-12);
+    add(&r, COMM_ALLGATHER, TUNE_FAMILY_OMPI, 6, "two_proc", 10e-6, 25e-12);
+    assert_int_equal(tune_result_fit(&r), DURE_OK);
+    struct tune_ompi_rules *rs = calloc(1, sizeof *rs);
+    assert_non_null(rs);
+    int changed = -1;
+    assert_int_equal(tune_choose_ompi_rules(&r, rs, &changed), DURE_OK);
+    assert_int_equal(changed, 0);
+    assert_int_equal(tune_ompi_rules_pick(rs, 0, 2, 4096), 0);
+    assert_int_equal(tune_ompi_rules_pick(rs, 0, 2, 1 << 20), 0);
+    /* asked for no gain, with ring vetoed everywhere, two_proc is still no
+     * change */
+    r.opts.min_gain = 1.0;
+    for (int k = 0; k < NSIZES; k++) {
+        r.s[1].pt[k].vetoed = 1;
+    }
+    assert_int_equal(tune_choose_ompi_rules(&r, rs, &changed), DURE_OK);
+    assert_int_equal(changed, 0);
+    /* on 3 ranks (recursive doubling by default) two_proc differs from the
+     * default: the fastest not vetoed is chosen */
+    for (int i = 0; i < r.nseries; i++) {
+        r.s[i].ranks = 3;
+    }
+    assert_int_equal(tune_choose_ompi_rules(&r, rs, &changed), DURE_OK);
+    assert_int_equal(tune_ompi_rules_pick(rs, 0, 3, 1 << 20), 6);
     free(rs);
     tune_result_free(&r);
 }
@@ -219,6 +269,84 @@ static int teardown(void **state)
     assert_int_equal(tmpdir_remove(fx->dir), 0);
     free(fx);
     return 0;
+}
+
+static void verify_row(struct tune_verify *v, enum tune_family f, int changed, double speedup)
+{
+    struct tune_verify_row *r = &v->row[v->n++];
+    memset(r, 0, sizeof *r);
+    r->coll = COMM_ALLGATHER;
+    r->family = f;
+    r->bytes = (size_t)4096 << v->n;
+    snprintf(r->emitted, sizeof r->emitted, changed ? "ring" : "default");
+    snprintf(r->deflt, sizeof r->deflt, "default");
+    r->changed = changed;
+    r->sec_emitted = 100e-6;
+    r->sec_default = speedup * 100e-6;
+}
+
+/* --verify's verdict: the targets are judged where the emitted setting
+ * differs; identical rows (A/A) give the noise floor, however low. */
+static void test_verify_verdict(void **state)
+{
+    struct fixture *fx = *state;
+    struct tune_verify *v = calloc(1, sizeof *v);
+    assert_non_null(v);
+    verify_row(v, TUNE_FAMILY_OMPI, 1, 1.3);
+    verify_row(v, TUNE_FAMILY_OMPI, 0, 0.92);
+    verify_row(v, TUNE_FAMILY_OMPI, 1, 1.25);
+    verify_row(v, TUNE_FAMILY_OMPI, 0, 1.05);
+    verify_row(v, TUNE_FAMILY_OMPI, 0, 0.98);
+    verify_row(v, TUNE_FAMILY_DURE, 0, 0.9);
+    struct tune_verify_verdict d;
+    assert_int_equal(tune_verify_judge(v, TUNE_FAMILY_NCCL, &d), 0);
+    assert_int_equal(tune_verify_judge(v, TUNE_FAMILY_OMPI, &d), 1);
+    assert_int_equal(d.sizes, 5);
+    assert_int_equal(d.changed, 2);
+    assert_true(fabs(d.lowest - 1.25) < 1e-12);
+    assert_int_equal(d.identical, 3);
+    assert_true(fabs(d.noise_lo - 0.92) < 1e-12 && fabs(d.noise_hi - 1.05) < 1e-12);
+    assert_int_equal(d.met, 1);
+    assert_int_equal(tune_verify_judge(v, TUNE_FAMILY_DURE, &d), 1);
+    assert_int_equal(d.changed, 0);
+    assert_int_equal(d.met, 1);
+
+    char text[4096];
+    FILE *out = fmemopen(text, sizeof text, "w");
+    assert_non_null(out);
+    assert_int_equal(tune_verify_print(out, v), 1);
+    fclose(out);
+    assert_non_null(strstr(text, "verify: ompi: 5 size(s), 2 changed: lowest speed-up 1.25 "
+                                 "(targets >= 1.0, >= 1.2); 3 identical to the default: noise "
+                                 "floor 0.92 to 1.05 (A/A, not judged): targets met\n"));
+    assert_non_null(strstr(text, "verify: dure: 1 size(s), 0 changed; 1 identical"));
+    assert_non_null(strstr(text, "0.92  (identical)\n"));
+
+    snprintf(fx->path, sizeof fx->path, "%s/verify.json", fx->dir);
+    assert_int_equal(tune_verify_write(v, fx->path), DURE_OK);
+    json_doc_t *doc = NULL;
+    assert_int_equal(json_parse_file(fx->path, &doc), DURE_OK);
+    const struct json_value *ver = json_get(json_root(doc), "verdicts");
+    assert_non_null(ver);
+    assert_int_equal(ver->count, 2);
+    const struct json_value *du = ver->child, *om = du->next;
+    assert_string_equal(json_get(om, "family")->str, "ompi");
+    assert_true(fabs(json_get(json_get(om, "noise_floor"), "lowest")->number - 0.92) < 1e-9);
+    assert_true(fabs(json_get(om, "lowest_speedup")->number - 1.25) < 1e-9);
+    assert_int_equal(json_get(du, "lowest_speedup")->type, JSON_NULL);
+    json_free(doc);
+
+    /* a changed size below 1.2 misses, whatever the identical ones say */
+    verify_row(v, TUNE_FAMILY_OMPI, 1, 1.1);
+    assert_int_equal(tune_verify_judge(v, TUNE_FAMILY_OMPI, &d), 1);
+    assert_int_equal(d.met, 0);
+    out = fmemopen(text, sizeof text, "w");
+    assert_non_null(out);
+    assert_int_equal(tune_verify_print(out, v), 0);
+    fclose(out);
+    assert_non_null(strstr(text, "lowest speed-up 1.10 (targets >= 1.0, >= 1.2); 3 identical"));
+    assert_non_null(strstr(text, "target missed\n"));
+    free(v);
 }
 
 static void test_model_file_round_trip(void **state)
@@ -497,8 +625,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_choose_ompi_rules),
         cmocka_unit_test(test_choose_vetoed),
+        cmocka_unit_test(test_choose_fixed_decision_is_the_default),
         cmocka_unit_test(test_choose_dure_table),
         cmocka_unit_test(test_choose_nccl_rows),
+        cmocka_unit_test_setup_teardown(test_verify_verdict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_model_file_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_link_model_per_collective, setup, teardown),
         cmocka_unit_test_setup_teardown(test_model_file_bad_input, setup, teardown),

@@ -2,7 +2,9 @@
 #include "tune/ompi_fixed.h"
 
 #include <limits.h>
+#include <mpi.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Below `below` bytes, algorithm `alg`; a band's last step has SIZE_MAX. */
 struct step {
@@ -92,8 +94,25 @@ static int pick(const struct band *b, int ranks, size_t bytes)
     return s->alg;
 }
 
+/* 1 when this process runs an Open MPI of the 4.1 series: the tables above
+ * are that series' (4.0 and 5.0 decide otherwise). */
+static int series_4_1(void)
+{
+    static int known = -1;
+    if (known < 0) {
+        char v[MPI_MAX_LIBRARY_VERSION_STRING];
+        int len = 0;
+        known = MPI_Get_library_version(v, &len) == MPI_SUCCESS &&
+                strstr(v, "Open MPI v4.1.") != NULL;
+    }
+    return known;
+}
+
 int tune_ompi_fixed_pick(int coll_id, int comm_size, size_t msg_bytes, int in_place)
 {
+    if (!series_4_1()) {
+        return 0;
+    }
     switch (coll_id) {
     case 2:
         return pick(allreduce, comm_size, msg_bytes);

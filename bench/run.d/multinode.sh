@@ -11,6 +11,11 @@
 #                                --compare`), 4 KiB..16 MiB (target >= 0.95x)
 #   mn_allreduce_vs_link_2x1_SIZE_FABRIC  its busbw against the link, >= 1 MiB
 #                                (target >= 0.8)
+#   mn_p2p_both_FABRIC           the link carrying data both ways at once, as
+#                                every ring step does: MPI_Allgather of 2
+#                                ranks, 16 MiB (its busbw is each way's rate),
+#                                against the one-way figure
+#   mn_allreduce_vs_both_2x1_SIZE_FABRIC  the all-reduce's busbw against it
 #   mn_hier_vs_ring_2x2_SIZE_FABRIC  2 nodes x 2 ranks: algo hier against the
 #                                flat ring, 4-16 MiB (target >= 1.3x)
 #   mn_weak_scaling_FABRIC       `dure run` 2 nodes x 1 rank against twice
@@ -52,7 +57,8 @@ DURE_CLUSTER_NODES=2 DURE_CLUSTER_CPUS=1 \
 mpi_env=$("$DURE" render "$ROOT/bench/job-demo.ini" --set slurm.profile=tcp \
     --set data.path="$TMP/data.h5" | grep '^export OMPI_MCA_') || exit 1
 eval "$mpi_env"
-echo "# Open MPI settings of slurm.profile = tcp: $(echo $mpi_env | sed 's/export //g')"
+mpi_env_line=${mpi_env//export /}
+echo "# Open MPI settings of slurm.profile = tcp: ${mpi_env_line//$'\n'/ }"
 # bench/job-demo.ini with fixed work per rank: one micro-batch of 64
 # windows per step, so that the whole backward pass can hide the exchange
 # (accumulation would leave only the last micro-batch's backward to hide it
@@ -78,6 +84,7 @@ run_job() { # NAME NODES GLOBAL_BATCH
 for fabric in $FABRICS; do
     bash "$CLUSTER" fabric "$TMP/cluster" "$fabric" > /dev/null || exit 1
     bench "p2p_$fabric" -N2 -n2 -- broadcast --algo native -b 16M -e 16M -n 3 -w 1 -R 5
+    bench "both_$fabric" -N2 -n2 -- allgather --algo native -b 16M -e 16M -n 3 -w 1 -R 5
     bench "ar2x1_$fabric" -N2 -n2 -- allreduce --compare -b 4K -e 16M -f 4 -n 4 -w 2 -R 5
     # Interleaved repetitions of the two algorithms, so load changes hit both.
     for rep in 1 2 3; do
@@ -124,6 +131,8 @@ for f in fabrics:
     link = load("p2p_" + f)["results"][0]["in_place"]["algbw_gbs"]
     report("mn_p2p_" + tag, link, "GB/s", "nominal 1 Gbit/s" if f == "1gbit" else "itself",
            0.125 if f == "1gbit" else link, "measured")
+    both = load("both_" + f)["results"][0]["in_place"]["busbw_gbs"]
+    report("mn_p2p_both_" + tag, both, "GB/s", "one way", link, "measured")
     for r in load("ar2x1_" + f)["results"]:
         s = size_name(r["size"])
         d, m = r["dure"]["busbw_gbs"], r["mpi_native"]["busbw_gbs"]
@@ -131,6 +140,8 @@ for f in fabrics:
         if r["size"] >= 1 << 20:
             report("mn_allreduce_vs_link_2x1_%s_%s" % (s, tag), d, "GB/s",
                    "link p2p", link, ">= 0.8")
+            report("mn_allreduce_vs_both_2x1_%s_%s" % (s, tag), d, "GB/s",
+                   "link both ways", both, "reported")
     by = {}
     for algo in ("hier", "ring"):
         for rep in (1, 2, 3):

@@ -11,11 +11,6 @@
 #                                --compare`), 4 KiB..16 MiB (target >= 0.95x)
 #   mn_allreduce_vs_link_2x1_SIZE_FABRIC  its busbw against the link, >= 1 MiB
 #                                (target >= 0.8)
-#   mn_p2p_both_FABRIC           the link carrying data both ways at once, as
-#                                every ring step does: MPI_Allgather of 2
-#                                ranks, 16 MiB (its busbw is each way's rate),
-#                                against the one-way figure
-#   mn_allreduce_vs_both_2x1_SIZE_FABRIC  the all-reduce's busbw against it
 #   mn_hier_vs_ring_2x2_SIZE_FABRIC  2 nodes x 2 ranks: algo hier against the
 #                                flat ring, 4-16 MiB (target >= 1.3x)
 #   mn_weak_scaling_FABRIC       `dure run` 2 nodes x 1 rank against twice
@@ -84,7 +79,6 @@ run_job() { # NAME NODES GLOBAL_BATCH
 for fabric in $FABRICS; do
     bash "$CLUSTER" fabric "$TMP/cluster" "$fabric" > /dev/null || exit 1
     bench "p2p_$fabric" -N2 -n2 -- broadcast --algo native -b 16M -e 16M -n 3 -w 1 -R 5
-    bench "both_$fabric" -N2 -n2 -- allgather --algo native -b 16M -e 16M -n 3 -w 1 -R 5
     bench "ar2x1_$fabric" -N2 -n2 -- allreduce --compare -b 4K -e 16M -f 4 -n 4 -w 2 -R 5
     # Interleaved repetitions of the two algorithms, so load changes hit both.
     for rep in 1 2 3; do
@@ -131,8 +125,6 @@ for f in fabrics:
     link = load("p2p_" + f)["results"][0]["in_place"]["algbw_gbs"]
     report("mn_p2p_" + tag, link, "GB/s", "nominal 1 Gbit/s" if f == "1gbit" else "itself",
            0.125 if f == "1gbit" else link, "measured")
-    both = load("both_" + f)["results"][0]["in_place"]["busbw_gbs"]
-    report("mn_p2p_both_" + tag, both, "GB/s", "one way", link, "measured")
     for r in load("ar2x1_" + f)["results"]:
         s = size_name(r["size"])
         d, m = r["dure"]["busbw_gbs"], r["mpi_native"]["busbw_gbs"]
@@ -140,8 +132,6 @@ for f in fabrics:
         if r["size"] >= 1 << 20:
             report("mn_allreduce_vs_link_2x1_%s_%s" % (s, tag), d, "GB/s",
                    "link p2p", link, ">= 0.8")
-            report("mn_allreduce_vs_both_2x1_%s_%s" % (s, tag), d, "GB/s",
-                   "link both ways", both, "reported")
     by = {}
     for algo in ("hier", "ring"):
         for rep in (1, 2, 3):

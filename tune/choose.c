@@ -191,11 +191,12 @@ dure_status_t tune_choose_ompi_rules(const struct tune_result *r, struct tune_om
             }
             for (int k = 0; k < cands[0]->n; k++) {
                 deflt[k] = d;
-                /* the sweep measures in place, as dure's training calls them */
-                int fixed = tune_ompi_fixed_pick(oc->id, ranks, cands[0]->pt[k].bytes, 1);
                 alias[k] = -1;
                 for (int c = 0; c < m; c++) {
-                    alias[k] = cands[c]->id == fixed && fixed != 0 ? c : alias[k];
+                    if (c != d && tune_ompi_is_default(oc->id, ranks, cands[0]->pt[k].bytes,
+                                                       cands[c]->id)) {
+                        alias[k] = c;
+                    }
                 }
             }
             int nseg = tune_choose(cands, m, deflt, alias, r->opts.min_gain, seg);

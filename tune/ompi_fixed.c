@@ -127,3 +127,8 @@ int tune_ompi_fixed_pick(int coll_id, int comm_size, size_t msg_bytes, int in_pl
         return 0;
     }
 }
+
+int tune_ompi_is_default(int coll_id, int comm_size, size_t msg_bytes, int alg)
+{
+    return alg == 0 || alg == tune_ompi_fixed_pick(coll_id, comm_size, msg_bytes, 1);
+}

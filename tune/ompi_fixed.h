@@ -34,4 +34,12 @@
  */
 int tune_ompi_fixed_pick(int coll_id, int comm_size, size_t msg_bytes, int in_place);
 
+/*
+ * 1 when Open MPI algorithm alg of collective coll_id is what Open MPI runs
+ * anyway for dure's call of msg_bytes on comm_size ranks: algorithm 0
+ * ("ignore"), or the one the fixed decision picks for that call (dure's
+ * native calls are in place). Choosing it changes nothing.
+ */
+int tune_ompi_is_default(int coll_id, int comm_size, size_t msg_bytes, int alg);
+
 #endif

@@ -244,8 +244,7 @@ static dure_status_t verify_ompi(const struct tune_sweep_cfg *cfg, const char *d
             snprintf(row->emitted, sizeof row->emitted, "%s",
                      alg == 0 ? "default" : name ? name : "?");
             snprintf(row->deflt, sizeof row->deflt, "default");
-            row->changed =
-                alg != 0 && alg != tune_ompi_fixed_pick(oc->id, s->ranks, s->pt[k].bytes, 1);
+            row->changed = !tune_ompi_is_default(oc->id, s->ranks, s->pt[k].bytes, alg);
         }
         cache_free(&cache);
         if (progress) {

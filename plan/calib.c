@@ -19,6 +19,11 @@
  * plan puts on a node runs the whole calibration at the same time, each
  * in a thread of its own with its own device, models and buffers, and the
  * figures are their means.
+ *
+ * Why medians: the run's own step time is a median over its steps. The
+ * best of 7 (what this took before) planned 4-9% below every measured step
+ * on a quiet machine, and the difference of two best-ofs (a block's time)
+ * moved 8% from one plan to the next.
  */
 #include "plan/plan.h"
 
@@ -47,11 +52,6 @@
 /* Elements the per-parameter operations are timed on: 64 MiB in all, past
  * the caches as a real model's state is. */
 #define CALIB_ELEMS ((size_t)1 << 22)
-
-/* Every figure is the median of its timings, as the run's own step time is
- * a median over its steps. The best of 7 (what this took before) planned
- * 4-9% below every measured step on a quiet machine, and the difference of
- * two best-ofs (a block's time) moved 8% from one plan to the next. */
 
 /*
  * Median seconds of one forward + backward of a one-block (t[0]) and a
@@ -267,8 +267,9 @@ dure_status_t plan_cpu_calibrate(const struct plan_job *job, struct plan_hw *hw)
     if (mem.total - mem.optimizer > CALIB_MAX_BYTES ||
         (double)(mem.total - mem.optimizer) * ranks > hw->mem_bytes / 4) {
         snprintf(cs->source, sizeof cs->source,
-                 "not measured (a two-block model needs %.2f GiB): FLOPs at the sgemm peak",
-                 (double)(mem.total - mem.optimizer) / (double)(1ull << 30));
+                 "not measured (a two-block model needs %.2f GiB, %d rank(s) at once): FLOPs "
+                 "at the sgemm peak",
+                 (double)(mem.total - mem.optimizer) / (double)(1ull << 30), ranks);
         goto out;
     }
     DURE_TRY(calibrate_ranks(job, hw->threads, ranks, t, cs));

@@ -247,12 +247,15 @@ double plan_coll_time(const struct plan_job *job, const struct plan_fabric *fab,
 
 /* The collectives of one exchange of `bytes` in buckets of at most
  * `bucket`, accumulated by part into parts[4] (intra lat, intra bw, inter
- * lat, inter bw). Returns the time of the last (smallest) bucket. */
+ * lat, inter bw), their number into *count. Returns the time of the last
+ * (smallest) bucket. */
 static double bucketed(const struct plan_job *job, const struct plan_fabric *fab,
-                       enum plan_coll coll, double bytes, double bucket, double parts[4])
+                       enum plan_coll coll, double bytes, double bucket, double parts[4],
+                       double *count)
 {
     double lat[2], bw[2], last = 0;
     double full = floor(bytes / bucket), rest = bytes - full * bucket;
+    *count += full + (rest > 0);
     if (full > 0) {
         last = plan_coll_time(job, fab, coll, bucket, lat, bw);
         parts[0] += full * lat[0];
@@ -354,7 +357,7 @@ dure_status_t plan_time(const struct plan_job *job, const struct plan_hw *hw,
     double grad_bytes = 4 * n, bucket = job->bucket_bytes;
     double cbytes = hw->gpu ? 2 : 4;
     double comm[4] = {0, 0, 0, 0}, exposed[4] = {0, 0, 0, 0};
-    double window = job->overlap ? bwd_s : 0;
+    double window = job->overlap ? bwd_s : 0, colls = 0;
 
     out->accum = A;
     out->shard_s = A * shard_work_s(job, hw, stage, n, ceil(n / R), measured);
@@ -364,18 +367,19 @@ dure_status_t plan_time(const struct plan_job *job, const struct plan_hw *hw,
                                 : 28.0 * held / hw->mem_bw;
     if (job->ranks > 1 && stage == 0) {
         /* One bucketed all-reduce, behind the last micro-batch's backward. */
-        double last = bucketed(job, fab, PLAN_ALLREDUCE, grad_bytes, bucket, comm);
+        double last = bucketed(job, fab, PLAN_ALLREDUCE, grad_bytes, bucket, comm, &colls);
         expose(comm, window, last, exposed);
     } else if (job->ranks > 1 && stage < 3) {
         /* Reduce-scatter buckets (stage 1: last micro-batch; stage 2: every
          * one), then the parameter all-gather after the optimizer. */
         double rs[4] = {0, 0, 0, 0}, ag[4] = {0, 0, 0, 0};
-        double last = bucketed(job, fab, PLAN_REDUCE_SCATTER, grad_bytes, bucket, rs);
+        double last = bucketed(job, fab, PLAN_REDUCE_SCATTER, grad_bytes, bucket, rs, &colls);
         int passes = stage == 2 ? A : 1;
         for (int p = 0; p < passes; p++) {
             expose(rs, window, last, exposed);
         }
-        bucketed(job, fab, PLAN_ALLGATHER, 4 * n, 4 * n, ag);
+        colls *= passes;
+        bucketed(job, fab, PLAN_ALLGATHER, 4 * n, 4 * n, ag, &colls);
         expose(ag, 0, 0, exposed);
         for (int i = 0; i < 4; i++) {
             comm[i] = passes * rs[i] + ag[i];
@@ -394,10 +398,12 @@ dure_status_t plan_time(const struct plan_job *job, const struct plan_hw *hw,
                                                        (uint64_t)job->model.n_layers *
                                                            lay.layer_stride)
                                             : (double)lay.layer_stride;
-            double g = bucketed(job, fab, PLAN_ALLGATHER, cbytes * elems, cbytes * elems, fwd);
+            double g = bucketed(job, fab, PLAN_ALLGATHER, cbytes * elems, cbytes * elems, fwd,
+                                &colls);
             first = u == 0 ? g : first;
-            bucketed(job, fab, PLAN_ALLGATHER, cbytes * elems, cbytes * elems, bag);
-            double r = bucketed(job, fab, PLAN_REDUCE_SCATTER, 4 * elems, 4 * elems, brs);
+            bucketed(job, fab, PLAN_ALLGATHER, cbytes * elems, cbytes * elems, bag, &colls);
+            double r = bucketed(job, fab, PLAN_REDUCE_SCATTER, 4 * elems, 4 * elems, brs,
+                                &colls);
             last = u == 0 ? r : last; /* the embeddings' gradients come last */
         }
         if (job->prefetch > 0) {
@@ -417,13 +423,22 @@ dure_status_t plan_time(const struct plan_job *job, const struct plan_hw *hw,
         for (int i = 0; i < 4; i++) {
             comm[i] = A * (fwd[i] + bag[i] + brs[i]);
         }
+        colls *= A;
     }
     if (!hw->gpu && hw->cores > 0 &&
         job->per_node * (job->threads > 0 ? job->threads : 1) >= hw->cores) {
         /* On a CPU the collectives are the cores' own work (each rank's
          * communication thread copies and sums): with every core
-         * computing, overlap hides none of it. */
+         * computing, overlap hides none of it. And each collective pays
+         * two wakes of a sleeping thread that must take a core from the
+         * compute (the hand to the communication thread, the wait for the
+         * peer), with the step's control exchange: an intra-node latency. */
         memcpy(exposed, comm, sizeof exposed);
+        if (job->ranks > 1) {
+            double handoffs = 2 * (colls + 1) * hw->step.wake_s;
+            exposed[0] += handoffs;
+            comm[0] += handoffs;
+        }
     }
     out->comm_s = sum4(comm);
     out->exposed_s = sum4(exposed);

@@ -73,7 +73,10 @@
  *              per-layer gathers hide behind the previous layer's compute
  *              (prefetch), except the first. On a CPU whose cores all
  *              compute (ranks per node x threads >= cores) nothing hides:
- *              the collectives' copies and sums are those cores' work.
+ *              the collectives' copies and sums are those cores' work,
+ *              and each collective (and the step's control exchange) adds
+ *              two wakes of a thread that must take a core from the
+ *              compute (plan_cpu_step.wake_s), to the intra-node latency.
  *   step       compute + optimizer + shard + exposed
  */
 #ifndef DURE_PLAN_PLAN_H
@@ -134,7 +137,9 @@ struct plan_cpu_step {
     double norm_s;    /* squared gradient norm, seconds per element */
     double zero_s;    /* zeroing the gradients, seconds per element */
     double accum_s;   /* adding gradients into others, seconds per element */
-    char source[160]; /* what was measured, or why not */
+    double wake_s;    /* a thread woken by another while every rank computes,
+                         mean seconds (a collective's handoff) */
+    char source[224]; /* what was measured, or why not */
 };
 
 /* What one rank's device offers. */

@@ -6,7 +6,8 @@
  * RUN_DIR/metrics.jsonl and flushes it (so `dure status`, `dure plot` and
  * `dure verify` can read a live run):
  *   {"step":N,"loss":..,"grad_norm":..,"lr":..,"step_s":..,
- *    "timesteps_per_s":..,"mfu":..,"data_wait_s":..,"comm_exposed_s":..}
+ *    "timesteps_per_s":..,"mfu":..,"data_wait_s":..,"comm_exposed_s":..,
+ *    "optimizer_s":..}
  * (a mixture's steps add "datasets", see struct dure_step_metrics)
  * plus {"step":N,"val_loss":..,"baseline_loss":..} after a validation pass
  * (baseline_loss: the naive forecast, repeat the last patch, on the same
@@ -47,6 +48,8 @@ struct dure_step_metrics {
     double mfu;              /* model FLOP/s / peak FLOP/s, 0..1 */
     double data_wait_s;      /* time blocked waiting for the loader */
     double comm_exposed_s;   /* communication time not hidden behind compute */
+    double optimizer_s;      /* gradient norm, step decision and update, less the
+                              * communication they wait for (in comm_exposed_s) */
     int skipped;             /* 1: non-finite loss, update skipped (on_nan = skip) */
     /* A mixture (n_sets > 1): each dataset's training loss; the step's line
      * holds "datasets": {"NAME": {"loss": L, "baseline_loss": B}, ...} and

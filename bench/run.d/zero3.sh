@@ -30,6 +30,11 @@
 #                        interleaved, and the median of each (two ranks on
 #                        this machine's two cores moved a stage's step by up
 #                        to 17% from one run to the next)
+#   plan_TERM_np2_sS     where the 2-rank step's time goes against the
+#                        plan's terms: compute (with ZeRO 2-3's shard work:
+#                        the step less the rest), optimizer (the metrics'
+#                        optimizer_s) and exposed (comm_exposed_s), medians
+#                        as above, to say which term a miss comes from
 #   plan_largest_sS      the largest model (n_layers at d_model 4096) that
 #                        fits 8 x H100 at each stage, by the plan
 # Medians over the steps after warm-up. Lines "bench: NAME: VALUE UNIT (PEER:
@@ -165,6 +170,18 @@ for np in (1, 2):
             k[:-2]: plan[k] * 1e3 for k in ("compute_s", "optimizer_s", "shard_s", "exposed_s")}
         out[key]["runs_ms"] = [steps(r, "step_s") * 1e3 for r in runs(name)]
         out[key]["plans_ms"] = [p["step_s"] * 1e3 for p in plans]
+        if np == 1:
+            continue
+        # Which term misses: the run's own split (the optimizer's part and
+        # the exposed wait it measures; the rest is compute and shard work)
+        # against the plan's.
+        opt = median_steps(name, "optimizer_s")
+        exp = median_steps(name, "comm_exposed_s")
+        rest = median_steps(name, "step_s") - opt - exp - median_steps(name, "data_wait_s")
+        for term, value, peer in (("compute", rest, plan["compute_s"] + plan["shard_s"]),
+                                  ("optimizer", opt, plan["optimizer_s"]),
+                                  ("exposed", exp, plan["exposed_s"])):
+            line(f"plan_{term}_np2_s{s}", value * 1e3, "ms", "plan", peer * 1e3, "ms")
 largest = {}
 for L in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512):
     for st in json.load(open(f"{tmp}/big{L}.json"))["stages"]:

@@ -321,10 +321,34 @@ static void test_cpu_busy_cores(void **state)
         assert_true(t.comm_s > 0);
         assert_float_equal(t.exposed_s, t.comm_s, 1e-15);
     }
-    /* a spare core: overlap hides as on a GPU */
+    /* each collective and the control exchange pay two wakes, as
+     * intra-node latency: stage 0 all-reduces 4n bytes in 64 KiB buckets,
+     * stage 1 reduce-scatters them once and all-gathers the parameters,
+     * stage 2 reduce-scatters every micro-batch (3), stage 3 gathers each
+     * of the 3 blocks and 2 outer units twice and reduce-scatters it once,
+     * every micro-batch */
+    double buckets = ceil(4.0 * (double)n_params(&j) / (1 << 16));
+    const double colls[PLAN_STAGES] = {buckets, buckets + 1, 3 * buckets + 1, 3 * 5 * 3};
+    for (int st = 0; st < PLAN_STAGES; st++) {
+        struct plan_time w;
+        hw.step.wake_s = 0;
+        assert_int_equal(plan_time(&j, &hw, &fab, st, &t), DURE_OK);
+        hw.step.wake_s = 1e-4;
+        assert_int_equal(plan_time(&j, &hw, &fab, st, &w), DURE_OK);
+        double handoffs = 2 * (colls[st] + 1) * 1e-4;
+        assert_float_equal(w.exposed_s - t.exposed_s, handoffs, 1e-12);
+        assert_float_equal(w.term_s[PLAN_TERM_INTRA_LATENCY] - t.term_s[PLAN_TERM_INTRA_LATENCY],
+                           handoffs, 1e-12);
+        assert_float_equal(w.step_s - t.step_s, handoffs, 1e-12);
+    }
+    /* a spare core: overlap hides as on a GPU, and no wake takes a core */
     hw.cores = 9;
     assert_int_equal(plan_time(&j, &hw, &fab, 0, &t), DURE_OK);
     assert_true(t.exposed_s < t.comm_s);
+    struct plan_time spare;
+    hw.step.wake_s = 0;
+    assert_int_equal(plan_time(&j, &hw, &fab, 0, &spare), DURE_OK);
+    assert_float_equal(t.step_s, spare.step_s, 1e-15);
 }
 
 /* plan_cpu_calibrate measures a small model's blocks and the per-parameter
@@ -347,6 +371,10 @@ static void test_cpu_calibrate(void **state)
     assert_int_equal(cs->model.d_model, j.model.d_model);
     assert_non_null(strstr(cs->source, "measured: one- and two-block models"));
     assert_non_null(strstr(cs->source, "1 rank(s) at once"));
+    /* a wake costs at least the futex round trip's share, well under a
+     * scheduler's slice on average */
+    assert_true(cs->wake_s > 1e-7 && cs->wake_s < 5e-3);
+    assert_non_null(strstr(cs->source, "a thread's wake while they compute"));
     /* every rank of a node at once, each its own figures, their means */
     job_init(&j, 3, 3);
     assert_int_equal(plan_cpu_calibrate(&j, &hw), DURE_OK);

@@ -107,7 +107,7 @@ ifeq ($(HAVE_CUDA),1)
   CFLAGS_ALL  += -isystem $(CUDA_HOME)/include -isystem $(NCCL_HOME)/include
   LDLIBS_ALL  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 \
                  -L$(NCCL_LIBDIR) -Wl,-rpath,$(NCCL_LIBDIR) \
-                 -lnccl -lcublasLt -lcublas -lcudart -lstdc++
+                 -lnccl -lcudart -lstdc++
   NVCCFLAGS   := -O3 -g -std=c++17 $(NVCC_GENCODE) -I. -I$(NCCL_HOME)/include \
                  -DDURE_HAVE_CUDA=1 -Xcompiler -Wall,-Wextra,-Werror
 endif

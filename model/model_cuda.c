@@ -7,17 +7,18 @@
  * backward adds into it); the GEMMs read a bf16 copy of it. Everything is
  * queued on the device's stream (device_stream).
  */
-#include <cublas_v2.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/cuda_check.h"
 #include "model/backend.h"
+#include "model/cublas_cuda.h"
 #include "model/kernels_cuda.h"
 
 struct cuda_ctx {
     cudaStream_t stream;    /* the device's; not owned */
+    const struct dure_cublas *cublas; /* the library's functions (cublas_cuda.h) */
     cublasHandle_t blas;
     void *a[ACT_COUNT];     /* buffers carved from m->act (see acts.h) */
     dure_bf16 *wbf;         /* (n_params) bf16 compute copy of the params, device */
@@ -25,13 +26,14 @@ struct cuda_ctx {
     int blas_ok;
 };
 
-#define DURE_CUBLAS_TRY(call)                                                 \
+/* A call through c->cublas, checked. */
+#define DURE_CUBLAS_TRY(c, fn, ...)                                           \
     do {                                                                      \
-        cublasStatus_t cb_rc_ = (call);                                       \
+        cublasStatus_t cb_rc_ = (c)->cublas->fn(__VA_ARGS__);                 \
         if (cb_rc_ != CUBLAS_STATUS_SUCCESS) {                                \
             st = DURE_ERR_CUDA;                                               \
-            dure_log_error(__FILE__, __LINE__, "%s failed: %s (%d)", #call,   \
-                           cublasGetStatusString(cb_rc_), (int)cb_rc_);       \
+            dure_log_error(__FILE__, __LINE__, "cuBLAS %s failed: %s (%d)", #fn, \
+                           (c)->cublas->status_string(cb_rc_), (int)cb_rc_);  \
             goto out;                                                         \
         }                                                                     \
     } while (0)
@@ -42,7 +44,7 @@ struct cuda_ctx {
  * column-major, so it computes C^T = op(B)^T op(A)^T with the operands
  * swapped. batch > 1: strided batched with element strides sa, sb, sc.
  */
-static dure_status_t gemm(cublasHandle_t h, int ta, int tb, int M, int N, int K,
+static dure_status_t gemm(const struct cuda_ctx *c, int ta, int tb, int M, int N, int K,
                           float alpha, const void *A, int lda, long long sa,
                           const void *B, int ldb, long long sb, float beta, void *C,
                           int c_fp32, int ldc, long long sc, int batch)
@@ -52,13 +54,13 @@ static dure_status_t gemm(cublasHandle_t h, int ta, int tb, int M, int N, int K,
     cublasOperation_t opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
     cudaDataType_t ct = c_fp32 ? CUDA_R_32F : CUDA_R_16BF;
     if (batch == 1) {
-        DURE_CUBLAS_TRY(cublasGemmEx(h, opb, opa, N, M, K, &alpha, B, CUDA_R_16BF, ldb,
-                                     A, CUDA_R_16BF, lda, &beta, C, ct, ldc,
-                                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        DURE_CUBLAS_TRY(c, gemm_ex, c->blas, opb, opa, N, M, K, &alpha, B, CUDA_R_16BF, ldb,
+                        A, CUDA_R_16BF, lda, &beta, C, ct, ldc, CUBLAS_COMPUTE_32F,
+                        CUBLAS_GEMM_DEFAULT);
     } else {
-        DURE_CUBLAS_TRY(cublasGemmStridedBatchedEx(
-            h, opb, opa, N, M, K, &alpha, B, CUDA_R_16BF, ldb, sb, A, CUDA_R_16BF, lda,
-            sa, &beta, C, ct, ldc, sc, batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        DURE_CUBLAS_TRY(c, gemm_strided_batched_ex, c->blas, opb, opa, N, M, K, &alpha, B,
+                        CUDA_R_16BF, ldb, sb, A, CUDA_R_16BF, lda, sa, &beta, C, ct, ldc, sc,
+                        batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
     }
 out:
     return st;
@@ -72,7 +74,7 @@ static dure_status_t matmul_forward(struct cuda_ctx *c, dure_bf16 *out,
 {
     dure_status_t st = DURE_OK;
     DURE_CUDA_TRY(cuk_fill_rows(out, b, NULL, 1, rows, nout, c->stream));
-    DURE_TRY(gemm(c->blas, 0, 1, rows, nout, nin, 1.0f, inp, nin, 0, w, nin, 0, 1.0f, out,
+    DURE_TRY(gemm(c, 0, 1, rows, nout, nin, 1.0f, inp, nin, 0, w, nin, 0, 1.0f, out,
                   0, nout, 0, 1));
 out:
     return st;
@@ -86,10 +88,10 @@ static dure_status_t matmul_backward(struct cuda_ctx *c, dure_bf16 *dinp, float 
 {
     dure_status_t st = DURE_OK;
     if (dinp) {
-        DURE_TRY(gemm(c->blas, 0, 0, rows, nin, nout, 1.0f, dout, nout, 0, w, nin, 0, 0.0f,
+        DURE_TRY(gemm(c, 0, 0, rows, nin, nout, 1.0f, dout, nout, 0, w, nin, 0, 0.0f,
                       dinp, 0, nin, 0, 1));
     }
-    DURE_TRY(gemm(c->blas, 1, 0, nout, nin, rows, 1.0f, dout, nout, 0, inp, nin, 0, 1.0f,
+    DURE_TRY(gemm(c, 1, 0, nout, nin, rows, 1.0f, dout, nout, 0, inp, nin, 0, 1.0f,
                   dw, 1, nin, 0, 1));
     DURE_CUDA_TRY(cuk_colsum_add(db, c->a[ACT_PARTIAL], dout, rows, nout, c->stream));
 out:
@@ -110,11 +112,11 @@ static dure_status_t attention_forward(struct cuda_ctx *c, const struct model_co
     DURE_CUDA_TRY(cuk_permute(k, qkv, 3 * D, D, B, N, H, hs, c->stream));
     DURE_CUDA_TRY(cuk_permute(v, qkv, 3 * D, 2 * D, B, N, H, hs, c->stream));
     /* scores (BH, N, N) = q k^T / sqrt(hs), fp32 for the softmax */
-    DURE_TRY(gemm(c->blas, 0, 1, N, N, hs, 1.0f / sqrtf((float)hs), q, hs,
+    DURE_TRY(gemm(c, 0, 1, N, N, hs, 1.0f / sqrtf((float)hs), q, hs,
                   (long long)N * hs, k, hs, (long long)N * hs, 0.0f, scores, 1, N,
                   (long long)N * N, BH));
     DURE_CUDA_TRY(cuk_softmax_forward(att, scores, BH * N, N, c->stream));
-    DURE_TRY(gemm(c->blas, 0, 0, N, hs, N, 1.0f, att, N, (long long)N * N, v, hs,
+    DURE_TRY(gemm(c, 0, 0, N, hs, N, 1.0f, att, N, (long long)N * N, v, hs,
                   (long long)N * hs, 0.0f, y, 0, hs, (long long)N * hs, BH));
     DURE_CUDA_TRY(cuk_unpermute(out, y, D, 0, B, N, H, hs, c->stream));
 out:
@@ -137,16 +139,16 @@ static dure_status_t attention_backward(struct cuda_ctx *c, const struct model_c
     DURE_CUDA_TRY(cuk_permute(v, qkv, 3 * D, 2 * D, B, N, H, hs, c->stream));
     DURE_CUDA_TRY(cuk_permute(y, dout, D, 0, B, N, H, hs, c->stream));
     /* dP = dY V^T (fp32); then V is free: dV = P^T dY into it */
-    DURE_TRY(gemm(c->blas, 0, 1, N, N, hs, 1.0f, y, hs, sN, v, hs, sN, 0.0f, dp, 1, N, sNN,
+    DURE_TRY(gemm(c, 0, 1, N, N, hs, 1.0f, y, hs, sN, v, hs, sN, 0.0f, dp, 1, N, sNN,
                   BH));
-    DURE_TRY(gemm(c->blas, 1, 0, N, hs, N, 1.0f, att, N, sNN, y, hs, sN, 0.0f, v, 0, hs, sN,
+    DURE_TRY(gemm(c, 1, 0, N, hs, N, 1.0f, att, N, sNN, y, hs, sN, 0.0f, v, 0, hs, sN,
                   BH));
     DURE_CUDA_TRY(cuk_softmax_backward(att, dp, 1.0f / sqrtf((float)hs), BH * N, N,
                                        c->stream));
     /* dQ = dS K into y (dY is used up); dK = dS^T Q into k */
-    DURE_TRY(gemm(c->blas, 0, 0, N, hs, N, 1.0f, att, N, sNN, k, hs, sN, 0.0f, y, 0, hs, sN,
+    DURE_TRY(gemm(c, 0, 0, N, hs, N, 1.0f, att, N, sNN, k, hs, sN, 0.0f, y, 0, hs, sN,
                   BH));
-    DURE_TRY(gemm(c->blas, 1, 0, N, hs, N, 1.0f, att, N, sNN, q, hs, sN, 0.0f, k, 0, hs, sN,
+    DURE_TRY(gemm(c, 1, 0, N, hs, N, 1.0f, att, N, sNN, q, hs, sN, 0.0f, k, 0, hs, sN,
                   BH));
     DURE_CUDA_TRY(cuk_unpermute(dqkv, y, 3 * D, 0, B, N, H, hs, c->stream));
     DURE_CUDA_TRY(cuk_unpermute(dqkv, k, 3 * D, D, B, N, H, hs, c->stream));
@@ -166,7 +168,7 @@ static void cuda_fini(model_t *m)
     device_free(m->dev, c->wbf);
     (void)cudaFreeHost(c->host_loss);
     if (c->blas_ok) {
-        (void)cublasDestroy(c->blas);
+        (void)c->cublas->destroy(c->blas);
     }
     free(c);
     m->ctx = NULL;
@@ -203,12 +205,13 @@ static dure_status_t cuda_init(model_t *m)
     DURE_ALLOC_TRY(c, sizeof *c);
     m->ctx = c;
     c->stream = (cudaStream_t)device_stream(m->dev);
-    DURE_CUBLAS_TRY(cublasCreate(&c->blas));
+    DURE_TRY(dure_cublas_load(NULL, &c->cublas));
+    DURE_CUBLAS_TRY(c, create, &c->blas);
     c->blas_ok = 1;
-    DURE_CUBLAS_TRY(cublasSetStream(c->blas, c->stream));
+    DURE_CUBLAS_TRY(c, set_stream, c->blas, c->stream);
     /* Deterministic runs forbid cuBLAS reductions through atomics. */
-    DURE_CUBLAS_TRY(cublasSetAtomicsMode(
-        c->blas, m->cfg.deterministic ? CUBLAS_ATOMICS_NOT_ALLOWED : CUBLAS_ATOMICS_ALLOWED));
+    DURE_CUBLAS_TRY(c, set_atomics_mode, c->blas,
+                    m->cfg.deterministic ? CUBLAS_ATOMICS_NOT_ALLOWED : CUBLAS_ATOMICS_ALLOWED);
     DURE_CUDA_TRY(cudaMallocHost((void **)&c->host_loss, (size_t)BN * sizeof(float)));
     for (int i = 0; i < ACT_COUNT; i++) {
         c->a[i] = m->plan.count[i] ? (char *)m->act + m->plan.offset[i] : NULL;
@@ -269,7 +272,7 @@ static dure_status_t cuda_step(model_t *m, const float *batch, const float *mask
     DURE_TRY(model_unit_params(m, 0, MODEL_PASS_FORWARD, &pv));
     p = pv;
     DURE_CUDA_TRY(cuk_fill_rows(BUF(ACT_ENC), p + lay->embed_b, p + lay->pos, N, BN, D, s));
-    DURE_TRY(gemm(c->blas, 0, 1, BN, D, PCI, 1.0f, BUF(ACT_INP), PCI, 0, p + lay->embed_w,
+    DURE_TRY(gemm(c, 0, 1, BN, D, PCI, 1.0f, BUF(ACT_INP), PCI, 0, p + lay->embed_w,
                   PCI, 0, 1.0f, BUF(ACT_ENC), 0, D, 0, 1));
     DURE_TRY(model_unit_params_done(m, 0, MODEL_PASS_FORWARD));
     for (int l = 0; l < L; l++) {
@@ -304,7 +307,7 @@ static dure_status_t cuda_step(model_t *m, const float *batch, const float *mask
                                         xL, p + HEAD(lnf_w), p + HEAD(lnf_b), BN, D, s));
     /* The head writes fp32 predictions: the loss sees them unrounded. */
     DURE_CUDA_TRY(cuk_fill_rows_f32(F32(ACT_PRED), p + HEAD(head_b), BN, PC, s));
-    DURE_TRY(gemm(c->blas, 0, 1, BN, PC, D, 1.0f, BUF(ACT_LNF), D, 0, p + HEAD(head_w), D, 0,
+    DURE_TRY(gemm(c, 0, 1, BN, PC, D, 1.0f, BUF(ACT_LNF), D, 0, p + HEAD(head_w), D, 0,
                   1.0f, F32(ACT_PRED), 1, PC, 0, 1));
     DURE_TRY(model_unit_params_done(m, U - 1, MODEL_PASS_FORWARD));
     DURE_CUDA_TRY(cuk_loss(F32(ACT_LOSS), backward ? BUF(ACT_DPRED) : NULL, F32(ACT_PRED),
@@ -363,7 +366,7 @@ static dure_status_t cuda_step(model_t *m, const float *batch, const float *mask
         }
         DURE_TRY(model_unit_grads(m, 0, &g));
         DURE_CUDA_TRY(cuk_cast_bf16(dres_bf, dres, nD, s));
-        DURE_TRY(gemm(c->blas, 1, 0, D, PCI, BN, 1.0f, dres_bf, D, 0, BUF(ACT_INP), PCI, 0,
+        DURE_TRY(gemm(c, 1, 0, D, PCI, BN, 1.0f, dres_bf, D, 0, BUF(ACT_INP), PCI, 0,
                       1.0f, g + lay->embed_w, 1, PCI, 0, 1));
         DURE_CUDA_TRY(cuk_colsum_add(g + lay->embed_b, part, dres_bf, BN, D, s));
         DURE_CUDA_TRY(cuk_pos_backward(g + lay->pos, dres_bf, B, N, D, s));

@@ -99,10 +99,12 @@
  * measured here with bench/run.d/zero3.sh's job (RSS from /proc/self/status;
  * README "dure plan" gives the breakdown):
  *   PLAN_CPU_PROCESS_BYTES  RSS when training begins (dure run's train_create,
- *                           after MPI_Init): 172 MiB in a CUDA build (cuBLAS
- *                           and NCCL's static data, loaded even without a
- *                           GPU), 19 MiB in a CPU-only one. dure run counts
- *                           its own measured RSS instead.
+ *                           after MPI_Init): 22 MiB in a CUDA build (NCCL's
+ *                           and the CUDA runtime's static data, loaded even
+ *                           without a GPU; cuBLAS is loaded only by a GPU
+ *                           model, model/cublas_cuda.h), 19 MiB in a
+ *                           CPU-only one. dure run counts its own measured
+ *                           RSS instead.
  *   PLAN_CPU_RUNTIME_BYTES  what the libraries add once training starts,
  *                           whatever the model: HDF5's code and caches when
  *                           the loader opens the data (5.5 MiB), the
@@ -113,7 +115,7 @@
  *                           MiB from 1 to 16.
  */
 #if DURE_HAVE_CUDA
-#define PLAN_CPU_PROCESS_BYTES (172ull << 20)
+#define PLAN_CPU_PROCESS_BYTES (22ull << 20)
 #else
 #define PLAN_CPU_PROCESS_BYTES (19ull << 20)
 #endif

@@ -11,9 +11,11 @@
  * All-reduce of a range (c elements):
  *   1. node reduce-scatter (shm): local rank l gets the node's sum of
  *      piece l = comm_shard_of(c, L, l);
- *   2. rail all-reduce of piece l across the n nodes: recursive doubling
- *      (log2 n exchanges of the whole piece: latency-bound sizes, n a power
- *      of 2) or the pipelined ring (bandwidth-bound sizes);
+ *   2. rail all-reduce of piece l across the n nodes, by its size: a
+ *      direct exchange (every rank sends its whole piece to every other,
+ *      one latency for any n), recursive doubling (log2 n exchanges of the
+ *      whole piece, n a power of 2), or the pipelined ring (bandwidth-bound
+ *      sizes);
  *   3. node all-gather (shm) of the pieces.
  * Each rank sends (n-1)/n * c/L over the link and back, against (N-1)/N * c
  * for a flat ring of N = nL ranks: a third less over the link at 2 x 2.
@@ -31,10 +33,10 @@
  * ZeRO calls are in place). Broadcast and barrier run as the flat ring.
  *
  * Order: every element is summed in a fixed order (shm: local rank 0 + 1 +
- * ...; then the rail's ring or pairwise doubling order), so results repeat
- * bitwise run to run on the same placement: deterministic.
- * Buffers: the shm and ring algorithms' own, and one recursive-doubling
- * segment, all allocated at creation.
+ * ...; then the rail's ring, pairwise doubling or rail-rank order), so
+ * results repeat bitwise run to run on the same placement: deterministic.
+ * Buffers: the shm and ring algorithms' own, and one receive segment for
+ * the direct exchange and recursive doubling, all allocated at creation.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +46,8 @@
 #include "common/mpi_check.h"
 
 enum {
-    HIER_RD_BYTES = 64 << 10,     /* recursive doubling up to this piece size */
+    HIER_RD_BYTES = 64 << 10,     /* recursive doubling up to this piece size; the
+                                   * direct exchange up to this times (n - 1) pieces */
     HIER_RD_TAG = 0x6864,
 };
 
@@ -58,7 +61,10 @@ struct comm_hier {
     const atomic_int *cancel;
     struct comm_shard *node_piece;/* node_piece[L] of the current sub-operation */
     struct comm_shard *rail_piece;/* rail_piece[n] */
-    float *rd;                    /* rd[HIER_RD_BYTES / 4]: receive segment of recursive doubling */
+    float *rd;                    /* rd[HIER_RD_BYTES / 4]: receive segment of the direct
+                                   * exchange and of recursive doubling */
+    MPI_Request *rq;              /* rq[2 * (n - 1)]: the direct exchange's requests */
+    const float **src;            /* src[n]: its summands in rail order */
 };
 
 /* ---------------------------------------------------------------- placement */
@@ -114,6 +120,46 @@ out:
     return st;
 }
 
+/*
+ * Direct exchange over the rail, in place on recv's [offset, offset +
+ * count) ((n - 1) * count * 4 <= HIER_RD_BYTES): every rank sends its piece
+ * to every other and receives theirs into rd, then adds the n pieces in
+ * rail order (node 0's + node 1's + ...), so every rank holds the same
+ * bits. One exchange whatever n: the latency-bound sizes, where the ring
+ * pays 2 (n - 1) dependent steps and recursive doubling log2 n.
+ */
+static dure_status_t rail_direct(struct comm_hier *h, const struct comm_op *op, size_t offset,
+                                 size_t count)
+{
+    dure_status_t st = DURE_OK;
+    const int n = h->nodes, me = h->node;
+    float *x = comm_op_recv_at(op, offset);
+    const float *in = comm_op_send_at(op, offset);
+    int k = 0;
+    if (count == 0) {
+        goto out;
+    }
+    for (int p = 0; p < n; p++) {
+        /* Peer p's piece lands in slot p (p < me) or p - 1 of rd. */
+        float *slot = h->rd + (size_t)(p - (p > me)) * count;
+        h->src[p] = p == me ? in : slot;
+        if (p != me) {
+            DURE_MPI_TRY(MPI_Irecv(slot, (int)count, MPI_FLOAT, p, HIER_RD_TAG, h->rail_mpi,
+                                   &h->rq[k++]));
+        }
+    }
+    for (int p = 0; p < n; p++) {
+        if (p != me) {
+            DURE_MPI_TRY(MPI_Isend(in, (int)count, MPI_FLOAT, p, HIER_RD_TAG, h->rail_mpi,
+                                   &h->rq[k++]));
+        }
+    }
+    DURE_TRY(comm_mpi_wait(h->rq, k, h->cancel, "hier"));
+    comm_reduce_f32(x, NULL, h->src, n, count, 1);
+out:
+    return st;
+}
+
 /* op narrowed to a sub-operation: coll (summing) over [offset, offset +
  * count), reading `send` (whose first element is global index send_first),
  * with the given piece table (NULL: the standard layout). */
@@ -138,6 +184,9 @@ static dure_status_t rail_allreduce(struct comm_hier *h, const struct comm_op *o
                                     size_t count)
 {
     const int pow2 = (h->nodes & (h->nodes - 1)) == 0;
+    if ((size_t)(h->nodes - 1) * count * sizeof(float) <= HIER_RD_BYTES) {
+        return rail_direct(h, op, offset, count);
+    }
     if (pow2 && count * sizeof(float) <= HIER_RD_BYTES) {
         return rail_rd(h, op, offset, count);
     }
@@ -336,6 +385,10 @@ dure_status_t comm_hier_create(const struct comm_backend_args *a, struct comm_hi
     h->rd = aligned_alloc(64, HIER_RD_BYTES);
     DURE_ALLOC_TRY(h->rd, HIER_RD_BYTES);
     memset(h->rd, 0, HIER_RD_BYTES);
+    h->rq = calloc(2 * (size_t)h->nodes, sizeof *h->rq);
+    DURE_ALLOC_TRY(h->rq, 2 * (size_t)h->nodes * sizeof *h->rq);
+    h->src = calloc((size_t)h->nodes, sizeof *h->src);
+    DURE_ALLOC_TRY(h->src, (size_t)h->nodes * sizeof *h->src);
     if (h->local_size > 1) {
         struct comm_backend_args na = *a;
         na.mpi = h->node_mpi;
@@ -381,5 +434,7 @@ void comm_hier_destroy(struct comm_hier *h)
     free(h->node_piece);
     free(h->rail_piece);
     free(h->rd);
+    free(h->rq);
+    free(h->src);
     free(h);
 }

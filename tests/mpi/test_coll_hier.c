@@ -18,10 +18,12 @@
 
 #include "collectives/comm.h"
 
-/* 0 and 1 element, counts not divisible by 2, 3, 4 or 6, one below and one
- * above the recursive-doubling limit (16 Ki floats per piece), and sizes
- * spanning several shm sub-pieces (32 Ki floats) and ring segments. */
-static const size_t sizes[] = {0, 1, 5, 17, 1001, 30001, 65536 + 3, 200003};
+/* 0 and 1 element, counts not divisible by 2, 3, 4 or 6, the direct
+ * exchange's limit on a rail of 3 (8 Ki floats per piece) and one above
+ * it, one below and one above the recursive-doubling limit (16 Ki floats
+ * per piece), and sizes spanning several shm sub-pieces (32 Ki floats) and
+ * ring segments. */
+static const size_t sizes[] = {0, 1, 5, 17, 1001, 8192, 16385, 30001, 65536 + 3, 200003};
 enum { NSIZE = sizeof sizes / sizeof sizes[0], MAXN = 200003 };
 
 static comm_t *hier, *ring; /* algo hier (when the placement allows), algo ring */
@@ -216,11 +218,30 @@ static void test_async(void **state)
                 collcheck_reduced(size, i, COMM_SUM));
 }
 
+/* Rank r's deterministic-test value of element i: magnitudes 1, 1e3 and
+ * 1e6 by rank, so that the summation order shows in the bits. */
+static float det_value(int r, size_t i)
+{
+    return (float)(sin((double)i * 0.37 + r) * pow(10.0, (double)(r % 3) * 3));
+}
+
+/* Node nd's sum of element i in local-rank order. */
+static float det_node_sum(int nd, size_t i)
+{
+    float s = det_value(nd * local_size, i);
+    for (int l = 1; l < local_size; l++) {
+        s += det_value(nd * local_size + l, i);
+    }
+    return s;
+}
+
 /* Deterministic mode: every rank holds the same bits, the same every call,
  * and with two nodes they are the documented order: each node's sum in
  * local-rank order, then the two node sums added (either order: IEEE
  * addition commutes). A flat ring of 4 ranks sums in another order and
- * fails this at 2 x 2. */
+ * fails this at 2 x 2. Small vectors (the rail's direct exchange) add the
+ * node sums in node order on any number of nodes: at 3 nodes, the ring's
+ * order ((node 1 + node 2) + node 0 for piece 0) differs. */
 static void test_deterministic(void **state)
 {
     (void)state;
@@ -235,7 +256,7 @@ static void test_deterministic(void **state)
     assert_string_equal(text, nodes == 1 ? "0:shm" : uniform ? "0:hier" : "0:ring,1M:ring");
     for (int rep = 0; rep < 2; rep++) {
         for (size_t i = 0; i < N; i++) {
-            a[i] = (float)(sin((double)i * 0.37 + rank) * pow(10.0, (double)(rank % 3) * 3));
+            a[i] = det_value(rank, i);
         }
         assert_int_equal(comm_allreduce(cm, a, b, N, COMM_F32, COMM_SUM), DURE_OK);
         if (rep == 0) {
@@ -257,22 +278,26 @@ static void test_deterministic(void **state)
     }
     if (uniform && nodes == 2) {
         for (size_t i = 0; i < N; i++) {
-            float node_sum[2];
-            for (int nd = 0; nd < 2; nd++) {
-                int r0 = nd * local_size;
-                node_sum[nd] =
-                    (float)(sin((double)i * 0.37 + r0) * pow(10.0, (double)(r0 % 3) * 3));
-                for (int l = 1; l < local_size; l++) {
-                    int r = r0 + l;
-                    node_sum[nd] += (float)(sin((double)i * 0.37 + r) *
-                                            pow(10.0, (double)(r % 3) * 3));
-                }
-            }
-            float want = node_sum[0] + node_sum[1];
+            float want = det_node_sum(0, i) + det_node_sum(1, i);
             if (b[i] != want) {
                 fail_msg("deterministic hier: element %zu: got %.9g, want %.9g (node sums in "
                          "local-rank order, then across nodes)",
                          i, (double)b[i], (double)want);
+            }
+        }
+    }
+    if (uniform && nodes > 1) {
+        enum { SMALL = 1001 };
+        assert_int_equal(comm_allreduce(cm, a, b, SMALL, COMM_F32, COMM_SUM), DURE_OK);
+        for (size_t i = 0; i < SMALL; i++) {
+            float want = det_node_sum(0, i);
+            for (int nd = 1; nd < nodes; nd++) {
+                want += det_node_sum(nd, i);
+            }
+            if (b[i] != want) {
+                fail_msg("deterministic hier, %d elements: element %zu: got %.9g, want %.9g "
+                         "(node sums in local-rank order, then in node order)",
+                         SMALL, i, (double)b[i], (double)want);
             }
         }
     }

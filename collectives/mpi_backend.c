@@ -116,9 +116,12 @@ dure_status_t comm_native_run(struct comm_native *nt, const struct comm_op *op)
         }
         if (equal) {
             /* MPI's own all-gather: often better tuned than the v-form, and the
-             * one Open MPI lets dure tune force (tune/ompi_rules.h) */
-            DURE_MPI_TRY(MPI_Allgather(send, send == MPI_IN_PLACE ? 0 : (int)mine.count,
-                                       comm_dtype_mpi(op->dtype), comm_op_recv_at(op, op->offset), nt->counts[0],
+             * one Open MPI lets dure tune force (tune/ompi_rules.h). The send
+             * count and type even in place, where MPI ignores them: Open MPI
+             * 4.1's coll_tuned sizes the message from them, for its fixed
+             * decision and its rules file alike (count 0: every call 0 bytes). */
+            DURE_MPI_TRY(MPI_Allgather(send, nt->counts[0], comm_dtype_mpi(op->dtype),
+                                       comm_op_recv_at(op, op->offset), nt->counts[0],
                                        comm_dtype_mpi(op->dtype), nt->mpi));
         } else {
             DURE_MPI_TRY(MPI_Allgatherv(send, (int)mine.count, comm_dtype_mpi(op->dtype),

@@ -176,22 +176,22 @@ dure_status_t tune_fit_points(const struct tune_point *p, int n, double tol, str
             DURE_TRY(fit_line(p + i, j - i + 1, i > 0, &b->alpha, &b->beta, &b->err));
         }
     }
-    /* cost[k][j]: the lowest worst error covering points 0..j with k pieces */
+    /* cost[k][j]: the lowest worst error covering points 0..j with k pieces,
+     * each of at least m sizes (one size alone always "fits", two fit
+     * exactly: see TUNE_PIECE_MIN_SIZES); with fewer than m sizes in all,
+     * one line over them. */
+    const int m = TUNE_PIECE_MIN_SIZES;
     for (int j = 0; j < n; j++) {
         from[1 * n + j] = 0;
+        cost[1 * n + j] = j + 1 >= m || j == n - 1 ? seg[0 * n + j].err : INFINITY;
     }
-    /* A piece holds at least two sizes: one size alone always "fits", and a
-     * model of single points would predict nothing between them. */
-    int kmax = n / 2 < TUNE_PIECES_MAX ? n / 2 : TUNE_PIECES_MAX;
+    int kmax = n / m < TUNE_PIECES_MAX ? n / m : TUNE_PIECES_MAX;
     int best_k = 1;
-    for (int j = 0; j < n; j++) {
-        cost[1 * n + j] = j >= 1 || n == 1 ? seg[0 * n + j].err : INFINITY;
-    }
     for (int k = 2; k <= kmax && cost[best_k * n + n - 1] > tol; k++) {
         for (int j = 0; j < n; j++) {
             cost[k * n + j] = INFINITY;
             from[k * n + j] = -1;
-            for (int i = 2 * (k - 1); i < j; i++) {   /* the last piece is points i..j */
+            for (int i = m * (k - 1); i + m - 1 <= j; i++) {   /* the last piece is points i..j */
                 double c = fmax(cost[(k - 1) * n + i - 1], seg[i * n + j].err);
                 if (c < cost[k * n + j]) {
                     cost[k * n + j] = c;

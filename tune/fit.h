@@ -17,6 +17,12 @@
  * fitting within the tolerance. */
 #define TUNE_PIECES_MAX 8
 
+/* Measured sizes per piece at least. A line through two sizes (alpha free
+ * above the first piece) meets both exactly whatever they are: such a piece
+ * interpolates and proves nothing about the model. Three sizes leave one
+ * degree of freedom for the tolerance to test. */
+#define TUNE_PIECE_MIN_SIZES 3
+
 /* One measured size: n bytes took sec seconds (median of repetitions). */
 struct tune_point {
     double bytes;
@@ -54,10 +60,13 @@ dure_status_t tune_fit_line(const struct tune_point *p, int n, double *alpha, do
  * Fit p[0..n) (sorted by bytes, ascending, distinct) with the fewest pieces
  * whose worst relative error is at most tol (0.15 = 15%); among as many
  * pieces, the lowest worst error. The first piece is a tune_fit_line line;
- * the others have beta >= 0 and alpha free (see struct tune_piece). Every piece spans at least two sizes, so
- * at most n/2 pieces (and TUNE_PIECES_MAX). When no fit meets tol, the best
- * one is returned with worst_err > tol: the caller says so.
- * DURE_ERR_ARG for unsorted or non-positive input, or n < 1.
+ * the others have beta >= 0 and alpha free (see struct tune_piece). Every
+ * piece spans at least TUNE_PIECE_MIN_SIZES sizes, so at most
+ * n / TUNE_PIECE_MIN_SIZES pieces (and TUNE_PIECES_MAX); fewer sizes than
+ * that make one line over all of them. When no fit meets tol (a regime of
+ * fewer sizes than a piece needs, at either end of the sweep or between two
+ * knees, or noise), the best one is returned with worst_err > tol: the
+ * caller says so. DURE_ERR_ARG for unsorted or non-positive input, or n < 1.
  */
 dure_status_t tune_fit_points(const struct tune_point *p, int n, double tol, struct tune_fit *out);
 

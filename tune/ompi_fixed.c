@@ -108,7 +108,7 @@ static int series_4_1(void)
     return known;
 }
 
-int tune_ompi_fixed_pick(int coll_id, int comm_size, size_t msg_bytes, int in_place)
+int tune_ompi_fixed_pick(int coll_id, int comm_size, size_t msg_bytes)
 {
     if (!series_4_1()) {
         return 0;
@@ -120,7 +120,7 @@ int tune_ompi_fixed_pick(int coll_id, int comm_size, size_t msg_bytes, int in_pl
         return pick(reduce_scatter, comm_size, msg_bytes);
     case 0:
         return pick(allgather, comm_size,
-                    in_place || comm_size < 1 ? 0 : msg_bytes / (size_t)comm_size);
+                    comm_size < 1 ? 0 : msg_bytes / (size_t)comm_size);
     case 7:
         return pick(bcast, comm_size, msg_bytes);
     default:
@@ -130,5 +130,5 @@ int tune_ompi_fixed_pick(int coll_id, int comm_size, size_t msg_bytes, int in_pl
 
 int tune_ompi_is_default(int coll_id, int comm_size, size_t msg_bytes, int alg)
 {
-    return alg == 0 || alg == tune_ompi_fixed_pick(coll_id, comm_size, msg_bytes, 1);
+    return alg == 0 || alg == tune_ompi_fixed_pick(coll_id, comm_size, msg_bytes);
 }

@@ -27,12 +27,12 @@
  * coll_id (tune_ompi_coll: allreduce 2, reduce_scatter 12, allgather 0,
  * bcast 7) on comm_size ranks, for dure's native call of a message of
  * msg_bytes (the whole vector, nccl-tests' size). All-gather decides on the
- * call's send count, which dure passes as 0 in place: in_place = 1 decides
- * as for 0 bytes. 0 for a collective it does not know, and for every call
- * when the Open MPI this process runs is not of the 4.1 series (then no
- * numbered algorithm is taken for the default).
+ * call's send count (one rank's piece), which dure passes in place too. 0
+ * for a collective it does not know, and for every call when the Open MPI
+ * this process runs is not of the 4.1 series (then no numbered algorithm is
+ * taken for the default).
  */
-int tune_ompi_fixed_pick(int coll_id, int comm_size, size_t msg_bytes, int in_place);
+int tune_ompi_fixed_pick(int coll_id, int comm_size, size_t msg_bytes);
 
 /*
  * 1 when Open MPI algorithm alg of collective coll_id is what Open MPI runs

@@ -160,38 +160,38 @@ static void test_ompi_fixed_decision(void **state)
 {
     (void)state;
     /* allreduce (2): 2 ranks switch at 4K, 8K, 16K, 64K, 256K */
-    assert_int_equal(tune_ompi_fixed_pick(2, 2, 4095, 1), 3);
-    assert_int_equal(tune_ompi_fixed_pick(2, 2, 4096, 1), 4);
-    assert_int_equal(tune_ompi_fixed_pick(2, 2, 8192, 1), 3);
-    assert_int_equal(tune_ompi_fixed_pick(2, 2, 16384, 1), 4);
-    assert_int_equal(tune_ompi_fixed_pick(2, 2, 65536, 1), 5);
-    assert_int_equal(tune_ompi_fixed_pick(2, 3, 262144, 1), 6);
-    assert_int_equal(tune_ompi_fixed_pick(2, 15, 8191, 1), 3);
-    assert_int_equal(tune_ompi_fixed_pick(2, 63, 100, 1), 5);
-    assert_int_equal(tune_ompi_fixed_pick(2, 5000, 20000, 1), 3);
+    assert_int_equal(tune_ompi_fixed_pick(2, 2, 4095), 3);
+    assert_int_equal(tune_ompi_fixed_pick(2, 2, 4096), 4);
+    assert_int_equal(tune_ompi_fixed_pick(2, 2, 8192), 3);
+    assert_int_equal(tune_ompi_fixed_pick(2, 2, 16384), 4);
+    assert_int_equal(tune_ompi_fixed_pick(2, 2, 65536), 5);
+    assert_int_equal(tune_ompi_fixed_pick(2, 3, 262144), 6);
+    assert_int_equal(tune_ompi_fixed_pick(2, 15, 8191), 3);
+    assert_int_equal(tune_ompi_fixed_pick(2, 63, 100), 5);
+    assert_int_equal(tune_ompi_fixed_pick(2, 5000, 20000), 3);
     /* reduce_scatter (12): ring on 2 ranks but butterfly at 64K-128K */
-    assert_int_equal(tune_ompi_fixed_pick(12, 2, 65535, 1), 3);
-    assert_int_equal(tune_ompi_fixed_pick(12, 2, 65536, 1), 4);
-    assert_int_equal(tune_ompi_fixed_pick(12, 2, 131072, 1), 3);
-    assert_int_equal(tune_ompi_fixed_pick(12, 5000, 4096, 1), 2);
+    assert_int_equal(tune_ompi_fixed_pick(12, 2, 65535), 3);
+    assert_int_equal(tune_ompi_fixed_pick(12, 2, 65536), 4);
+    assert_int_equal(tune_ompi_fixed_pick(12, 2, 131072), 3);
+    assert_int_equal(tune_ompi_fixed_pick(12, 5000, 4096), 2);
     /* allgather (0): two_proc on 2 ranks at every size; elsewhere by the
-     * send count's bytes, 0 in place */
-    assert_int_equal(tune_ompi_fixed_pick(0, 2, 4096, 1), 6);
-    assert_int_equal(tune_ompi_fixed_pick(0, 2, 4 << 20, 0), 6);
-    assert_int_equal(tune_ompi_fixed_pick(0, 4, 4 << 20, 0), 3);
-    assert_int_equal(tune_ompi_fixed_pick(0, 40, 40 * 2048, 0), 5);
-    assert_int_equal(tune_ompi_fixed_pick(0, 40, 40 * 2048, 1), 3);
-    assert_int_equal(tune_ompi_fixed_pick(0, 40, 40 * 65536, 0), 4);
+     * send count's bytes (one rank's piece) */
+    assert_int_equal(tune_ompi_fixed_pick(0, 2, 4096), 6);
+    assert_int_equal(tune_ompi_fixed_pick(0, 2, 4 << 20), 6);
+    assert_int_equal(tune_ompi_fixed_pick(0, 4, 4 << 20), 3);
+    assert_int_equal(tune_ompi_fixed_pick(0, 40, 40 * 2048), 5);
+    assert_int_equal(tune_ompi_fixed_pick(0, 40, 40 * 512), 3);
+    assert_int_equal(tune_ompi_fixed_pick(0, 40, 40 * 65536), 4);
     /* bcast (7): 2 ranks basic_linear at 4K, binomial to 1M, binary_tree from it */
-    assert_int_equal(tune_ompi_fixed_pick(7, 2, 31, 1), 3);
-    assert_int_equal(tune_ompi_fixed_pick(7, 2, 4096, 1), 1);
-    assert_int_equal(tune_ompi_fixed_pick(7, 2, (1 << 20) - 1, 1), 6);
-    assert_int_equal(tune_ompi_fixed_pick(7, 2, 4 << 20, 1), 5);
-    assert_int_equal(tune_ompi_fixed_pick(7, 100, 1 << 30, 1), 7);
-    assert_int_equal(tune_ompi_fixed_pick(7, 5000, 10000, 1), 5);
-    assert_int_equal(tune_ompi_fixed_pick(7, 5000, SIZE_MAX, 1), 8);
+    assert_int_equal(tune_ompi_fixed_pick(7, 2, 31), 3);
+    assert_int_equal(tune_ompi_fixed_pick(7, 2, 4096), 1);
+    assert_int_equal(tune_ompi_fixed_pick(7, 2, (1 << 20) - 1), 6);
+    assert_int_equal(tune_ompi_fixed_pick(7, 2, 4 << 20), 5);
+    assert_int_equal(tune_ompi_fixed_pick(7, 100, 1 << 30), 7);
+    assert_int_equal(tune_ompi_fixed_pick(7, 5000, 10000), 5);
+    assert_int_equal(tune_ompi_fixed_pick(7, 5000, SIZE_MAX), 8);
     /* a collective dure does not call */
-    assert_int_equal(tune_ompi_fixed_pick(99, 2, 4096, 1), 0);
+    assert_int_equal(tune_ompi_fixed_pick(99, 2, 4096), 0);
 }
 
 /* Parse `text` and expect DURE_ERR_FORMAT with every needle in the message. */

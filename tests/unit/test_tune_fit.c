@@ -110,37 +110,57 @@ static void test_pieces_where_one_line_cannot_fit(void **state)
     assert_true(fabs(f.worst_err - e) < 1e-12);
 }
 
-static void test_pieces_span_two_sizes(void **state)
+static void test_pieces_span_three_sizes(void **state)
 {
     (void)state;
-    /* the largest size 3x off (a cache knee): the top piece spans the last
-     * two sizes, and its line, steeper than the small sizes', meets zero
-     * bytes below zero seconds: a negative alpha, allowed above the first
-     * piece, where the line applies only from its first size on */
-    struct tune_point p[5];
-    for (int i = 0; i < 5; i++) {
+    /* a knee (cache, protocol): from the sixth size on, time follows a
+     * steeper line, which meets zero bytes below zero seconds: a negative
+     * alpha, allowed above the first piece, where the line applies only from
+     * its first size on. Three sizes above the knee make a piece. */
+    struct tune_point p[8];
+    for (int i = 0; i < 8; i++) {
         p[i].bytes = 4096.0 * pow(4, i);
-        p[i].sec = (2e-6 + 1e-10 * p[i].bytes) * (i == 4 ? 3.0 : 1.0);
+        p[i].sec = i < 5 ? 2e-6 + 1e-10 * p[i].bytes : -50e-6 + 4e-10 * p[i].bytes;
     }
     struct tune_fit f;
-    assert_int_equal(tune_fit_points(p, 5, 0.15, &f), DURE_OK);
+    assert_int_equal(tune_fit_points(p, 8, 0.15, &f), DURE_OK);
     assert_int_equal(f.npieces, 2);
+    assert_true(f.worst_err < 1e-9);
+    assert_true(f.piece[0].lo == p[0].bytes && f.piece[0].hi == p[4].bytes);
+    assert_true(f.piece[1].lo == p[5].bytes && f.piece[1].hi == p[7].bytes);
+    assert_true(f.piece[0].alpha >= 0);
+    assert_true(fabs(f.piece[1].alpha / -50e-6 - 1) < 1e-6);
+    assert_true(fabs(f.piece[1].beta / 4e-10 - 1) < 1e-6);
+    assert_true(fabs(tune_fit_predict(&f, p[7].bytes) / p[7].sec - 1) < 1e-9);
+
+    /* the largest size alone 3x above the line of the others (a cliff at
+     * the end of the sweep): a piece of the last two sizes would meet both
+     * exactly and prove nothing, so there is none; the fit says it misses */
+    struct tune_point q[7];
+    for (int i = 0; i < 7; i++) {
+        q[i].bytes = p[i].bytes;
+        q[i].sec = (2e-6 + 1e-10 * q[i].bytes) * (i == 6 ? 3.0 : 1.0);
+    }
+    assert_int_equal(tune_fit_points(q, 7, 0.15, &f), DURE_OK);
+    assert_true(f.worst_err > 0.15);
     for (int i = 0; i < f.npieces; i++) {
-        assert_true(f.piece[i].lo < f.piece[i].hi);
+        int sizes = 0;
+        for (int k = 0; k < 7; k++) {
+            sizes += q[k].bytes >= f.piece[i].lo && q[k].bytes <= f.piece[i].hi;
+        }
+        assert_true(sizes >= TUNE_PIECE_MIN_SIZES);
         assert_true(f.piece[i].beta >= 0);
         assert_true(f.piece[i].alpha + f.piece[i].beta * f.piece[i].lo > 0);
     }
-    assert_true(f.piece[0].alpha >= 0);
-    assert_true(f.piece[1].lo == p[3].bytes && f.piece[1].hi == p[4].bytes);
-    assert_true(f.piece[1].alpha < 0);
-    assert_true(f.worst_err < 1e-9);
-    assert_true(fabs(tune_fit_predict(&f, p[4].bytes) / p[4].sec - 1) < 1e-9);
-    /* with three sizes one line must do, from zero bytes (alpha >= 0),
-     * however bad: a single size alone never makes a piece */
-    assert_int_equal(tune_fit_points(p + 2, 3, 0.15, &f), DURE_OK);
+    /* five sizes hold no two pieces of three: one line must do, from zero
+     * bytes (alpha >= 0), however bad */
+    assert_int_equal(tune_fit_points(p + 2, 5, 0.15, &f), DURE_OK);
     assert_int_equal(f.npieces, 1);
     assert_true(f.piece[0].alpha >= 0);
     assert_true(f.worst_err > 0.15);
+    /* fewer sizes than a piece needs: one line over them */
+    assert_int_equal(tune_fit_points(p + 4, 2, 0.15, &f), DURE_OK);
+    assert_int_equal(f.npieces, 1);
 }
 
 static void test_crossovers(void **state)
@@ -193,7 +213,7 @@ int main(void)
         cmocka_unit_test(test_exact_line_recovered),
         cmocka_unit_test(test_minimax_beats_any_line),
         cmocka_unit_test(test_pieces_where_one_line_cannot_fit),
-        cmocka_unit_test(test_pieces_span_two_sizes),
+        cmocka_unit_test(test_pieces_span_three_sizes),
         cmocka_unit_test(test_crossovers),
         cmocka_unit_test(test_bad_input),
     };

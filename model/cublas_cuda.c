@@ -3,11 +3,9 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
-#include <stdio.h>
 
 static pthread_mutex_t load_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct dure_cublas table;
-static int loaded;
+static struct dure_cublas table; /* table.create set: loaded */
 
 /* One symbol by the name the header's macros give it. */
 #define LOAD_SYM(field, fn)                                                               \
@@ -26,7 +24,7 @@ dure_status_t dure_cublas_load(const char *soname, const struct dure_cublas **ou
 
     *out = NULL;
     pthread_mutex_lock(&load_mu);
-    if (loaded) {
+    if (table.create) {
         goto out;
     }
     lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
@@ -40,13 +38,12 @@ dure_status_t dure_cublas_load(const char *soname, const struct dure_cublas **ou
     LOAD_SYM(gemm_strided_batched_ex, cublasGemmStridedBatchedEx);
     LOAD_SYM(status_string, cublasGetStatusString);
     table = t;
-    loaded = 1;
     lib = NULL; /* kept for the process: the table points into it */
 out:
     if (lib) {
         dlclose(lib);
     }
-    if (loaded) {
+    if (table.create) {
         *out = &table;
     }
     pthread_mutex_unlock(&load_mu);

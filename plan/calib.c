@@ -258,7 +258,8 @@ static void *calib_echo(void *arg)
 
 /* The timer's side, on a thread of its own: once the ranks compute (past
  * the phase barriers with them), the mean seconds of one wake (half a
- * round trip) into wake_s; then it stops the echo and the ranks. */
+ * round trip) into wake_s; then it stops the ranks (calibrate_ranks stops
+ * the echo). */
 static void *calib_wakes(void *arg)
 {
     struct calib_sync *y = arg;
@@ -282,10 +283,6 @@ static void *calib_wakes(void *arg)
         pthread_mutex_unlock(&y->turn_mu);
         sum += dure_now_s() - t0;
     }
-    pthread_mutex_lock(&y->turn_mu);
-    y->turn = -1;
-    pthread_cond_signal(&y->turn_cv);
-    pthread_mutex_unlock(&y->turn_mu);
     y->wake_s = sum / CALIB_WAKES / 2;
     atomic_store(&y->done, 1);
     return NULL;
@@ -378,7 +375,7 @@ static dure_status_t calibrate_ranks(const struct plan_job *job, int threads, in
         pthread_join(timer, NULL);
     }
     if (helpers > 0) {
-        /* the timer stopped it, unless the gate sent everyone away */
+        /* the timer is done with it, or never started */
         pthread_mutex_lock(&y.turn_mu);
         y.turn = -1;
         pthread_cond_signal(&y.turn_cv);

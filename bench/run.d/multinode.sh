@@ -6,11 +6,22 @@
 # run:
 #   mn_p2p_FABRIC                the link: a 2-rank MPI_Bcast of 16 MiB (one
 #                                send), the peer of the busbw figures below
+#   mn_p2p_exchange_FABRIC       the link used as a ring step uses it: both
+#                                ranks send and receive 16 MiB at once (a
+#                                2-rank all-gather of 32 MiB), each way's
+#                                rate, the better of dure's ring and
+#                                MPI_Allgather interleaved; against one way
 #   mn_allreduce_2x1_SIZE_FABRIC dure's all-reduce (table: hier) against
 #                                MPI_Allreduce, interleaved (`dure bench
 #                                --compare`), 4 KiB..16 MiB (target >= 0.95x)
+#   mn_allreduce_aa_2x1_SIZE_FABRIC  the noise floor of that comparison at
+#                                256 KiB and 1 MiB: MPI_Allreduce (dure's algo
+#                                native) against itself, same settings
 #   mn_allreduce_vs_link_2x1_SIZE_FABRIC  its busbw against the link, >= 1 MiB
 #                                (target >= 0.8)
+#   mn_allreduce_vs_exchange_2x1_SIZE_FABRIC  the same against the exchange:
+#                                a 2-rank all-reduce moves its bytes both
+#                                ways at once too (target >= 0.8)
 #   mn_hier_vs_ring_2x2_SIZE_FABRIC  2 nodes x 2 ranks: algo hier against the
 #                                flat ring, 4-16 MiB (target >= 1.3x)
 #   mn_weak_scaling_FABRIC       `dure run` 2 nodes x 1 rank against twice
@@ -79,12 +90,18 @@ run_job() { # NAME NODES GLOBAL_BATCH
 for fabric in $FABRICS; do
     bash "$CLUSTER" fabric "$TMP/cluster" "$fabric" > /dev/null || exit 1
     bench "p2p_$fabric" -N2 -n2 -- broadcast --algo native -b 16M -e 16M -n 3 -w 1 -R 5
+    bench "exch_$fabric" -N2 -n2 -- allgather --compare --algo ring -b 32M -e 32M -n 6 -w 1 -R 5
     # 20 operations per repetition below 1 MiB: tbf lets a 128 KB burst
     # through at the veth's speed, so 4 operations of 16-64 KiB timed only
     # how full the bucket was when each variant's turn came (0.61-1.06x MPI
     # at 16 KiB for the same code in one session).
     bench "ar2x1_small_$fabric" -N2 -n2 -- allreduce --compare -b 4K -e 256K -f 4 -n 20 -w 5 -R 5
     bench "ar2x1_$fabric" -N2 -n2 -- allreduce --compare -b 1M -e 16M -f 4 -n 4 -w 2 -R 5
+    # The same two measurements of MPI_Allreduce against itself: how far
+    # apart two identical variants land in one run.
+    bench "aa_small_$fabric" -N2 -n2 -- allreduce --compare --algo native -b 256K -e 256K \
+        -n 20 -w 5 -R 5
+    bench "aa_$fabric" -N2 -n2 -- allreduce --compare --algo native -b 1M -e 1M -n 4 -w 2 -R 5
     # Interleaved repetitions of the two algorithms, so load changes hit both.
     for rep in 1 2 3; do
         for algo in hier ring; do
@@ -130,6 +147,9 @@ for f in fabrics:
     link = load("p2p_" + f)["results"][0]["in_place"]["algbw_gbs"]
     report("mn_p2p_" + tag, link, "GB/s", "nominal 1 Gbit/s" if f == "1gbit" else "itself",
            0.125 if f == "1gbit" else link, "measured")
+    x = load("exch_" + f)["results"][0]
+    exch = max(x["dure"]["busbw_gbs"], x["mpi_native"]["busbw_gbs"])
+    report("mn_p2p_exchange_" + tag, exch, "GB/s", "link one way", link, "measured")
     for r in load("ar2x1_small_" + f)["results"] + load("ar2x1_" + f)["results"]:
         s = size_name(r["size"])
         d, m = r["dure"]["busbw_gbs"], r["mpi_native"]["busbw_gbs"]
@@ -137,6 +157,12 @@ for f in fabrics:
         if r["size"] >= 1 << 20:
             report("mn_allreduce_vs_link_2x1_%s_%s" % (s, tag), d, "GB/s",
                    "link p2p", link, ">= 0.8")
+            report("mn_allreduce_vs_exchange_2x1_%s_%s" % (s, tag), d, "GB/s",
+                   "link exchange", exch, ">= 0.8")
+    for r in load("aa_small_" + f)["results"] + load("aa_" + f)["results"]:
+        report("mn_allreduce_aa_2x1_%s_%s" % (size_name(r["size"]), tag),
+               r["dure"]["busbw_gbs"], "GB/s", "MPI_Allreduce", r["mpi_native"]["busbw_gbs"],
+               "noise floor")
     by = {}
     for algo in ("hier", "ring"):
         for rep in (1, 2, 3):

@@ -24,6 +24,17 @@ void comm_config_default(struct comm_config *cfg)
     cfg->max_inflight = 256;
 }
 
+int comm_caller_runs_auto(int nodes, int per_node, int threads, int cores)
+{
+    return nodes == 1 && cores > 0 && (long)per_node * threads >= cores;
+}
+
+long comm_spin_ns(int caller_runs, int per_node, int threads, int cores)
+{
+    return caller_runs && (long)per_node * threads <= cores ? COMM_SPIN_OWN_CORE_NS
+                                                             : COMM_SPIN_NS;
+}
+
 /* ---------------------------------------------------------------- MPI setup */
 
 dure_status_t comm_mpi_init(int *argc, char ***argv)
@@ -240,6 +251,9 @@ dure_status_t comm_create(MPI_Comm mpi, const struct comm_config *cfg, comm_t **
     if (c->cfg.max_inflight <= 0) {
         c->cfg.max_inflight = 256;
     }
+    if (c->cfg.spin_ns <= 0) {
+        c->cfg.spin_ns = COMM_SPIN_NS;
+    }
     DURE_TRY(comm_queue_init(c, c->cfg.max_inflight));
     if (cfg->algo_table) {
         c->table_text = strdup(cfg->algo_table);
@@ -357,6 +371,7 @@ enum comm_backend comm_backend(const comm_t *c) { return c->backend->id; }
 enum comm_memory comm_memory(const comm_t *c) { return c->backend->memory; }
 uint64_t comm_seq(const comm_t *c) { return c->seq; }
 int comm_max_inflight(const comm_t *c) { return c->q.nreqs - 1; }
+int comm_caller_runs(const comm_t *c) { return c->q.caller_runs; }
 
 /* ---------------------------------------------------------------- memory */
 

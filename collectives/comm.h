@@ -38,6 +38,18 @@
  * runs on the caller's thread: the hand-off to the communication thread
  * costs about 10 us, which small messages cannot afford.
  *
+ * Caller runs (comm_config.caller_runs, mpi only): no communication thread.
+ * A start form only queues; comm_wait, a blocking call and comm_destroy run
+ * the queued operations in start order on the caller's thread, up to the
+ * one they need, and comm_test runs nothing. For a node whose cores all
+ * compute: there the thread has no core of its own, so overlap hides
+ * nothing (its copies take the compute's core), and each operation paid a
+ * hand-off and a wake of a peer's sleeping thread; at ZeRO 3 (60
+ * collectives a step) the step was 3-7% faster without the thread
+ * (collectives/README.md). Contract: nothing progresses outside a wait, so
+ * every rank must wait on its operations in the same order relative to its
+ * other blocking communication (the program order MPI asks anyway).
+ *
  * Failure: any error inside a collective leaves the comm unusable (the ranks
  * may disagree on where the sequence stopped): every later call returns the
  * same status; only comm_destroy remains.
@@ -178,6 +190,13 @@ struct comm_config {
     comm_hang_fn on_hang;        /* NULL: log the report and fail dure's own waits with DURE_ERR_TIMEOUT */
     void *on_hang_arg;
     int max_inflight;            /* asynchronous requests pending at once; 0 = 256 */
+    int caller_runs;             /* [parallel] comm_thread: 1 = no communication thread, the
+                                    caller's waits run the operations (above); mpi only,
+                                    nccl's stream runs its own */
+    long spin_ns;                /* shm: a wait for a peer polls this long before it sleeps;
+                                    0 = COMM_SPIN_NS (a core shared with the compute);
+                                    COMM_SPIN_OWN_CORE_NS when the waiting thread has a
+                                    core of its own (comm_spin_ns) */
     device_t *device;            /* the device whose memory the buffers are in (borrowed):
                                     nccl runs on it and waits for the work queued on its
                                     queue (device_stream) before each collective; NULL =
@@ -186,8 +205,30 @@ struct comm_config {
 };
 
 /* Defaults: auto backend and algorithm, built-in table, not deterministic,
- * watchdog 600 s without a hook, 256 requests, no device. */
+ * watchdog 600 s without a hook, 256 requests, no device, a communication
+ * thread, the short spin. */
 void comm_config_default(struct comm_config *cfg);
+
+/* A wait's spin before it sleeps: 20 us covers a peer that arrives a little
+ * later without taking the compute thread's core for long; 2 ms covers most
+ * of two ranks' skew between collectives, where the core is the waiter's
+ * own and a sleep's wake costs more than the spin (collectives/README.md). */
+#define COMM_SPIN_NS 20000L
+#define COMM_SPIN_OWN_CORE_NS 2000000L
+
+/*
+ * parallel.comm_thread = auto's rule: whether a communicator over `nodes`
+ * nodes of `per_node` ranks, each computing on `threads` threads of a node
+ * with `cores` cores, runs its collectives on the caller (caller_runs):
+ * one node whose cores all compute (per_node * threads >= cores). Across
+ * nodes the thread stays: its waits are on the network, which overlap
+ * does hide. comm_spin_ns: the spin for caller_runs on such a node:
+ * COMM_SPIN_OWN_CORE_NS when every computing thread has a core
+ * (per_node * threads <= cores), else COMM_SPIN_NS. `dure plan` applies
+ * the same rule.
+ */
+int comm_caller_runs_auto(int nodes, int per_node, int threads, int cores);
+long comm_spin_ns(int caller_runs, int per_node, int threads, int cores);
 
 /*
  * Deterministic mode. mpi: the reduction order per element is fixed (ring:
@@ -275,7 +316,10 @@ int comm_node_count(const comm_t *c);    /* number of nodes the comm spans */
 enum comm_backend comm_backend(const comm_t *c);   /* the resolved backend: mpi or nccl */
 enum comm_memory comm_memory(const comm_t *c);
 uint64_t comm_seq(const comm_t *c);      /* collectives issued so far */
-int comm_max_inflight(const comm_t *c);  /* asynchronous requests allowed at once */
+int comm_max_inflight(const comm_t *c);
+/* 1 when the caller's waits run the collectives (comm_config.caller_runs on
+ * a backend without its own engine), 0 when a thread or a stream does. */
+int comm_caller_runs(const comm_t *c);  /* asynchronous requests allowed at once */
 
 /* The algorithm c uses for `coll` on `bytes` (nccl reports COMM_ALGO_NATIVE). */
 enum comm_algo comm_algo_for(const comm_t *c, enum comm_coll coll, size_t bytes);

@@ -47,6 +47,7 @@ struct comm_queue {
     int stop;
     pthread_t thread;
     int thread_started;
+    int caller_runs;           /* no thread: waits run the FIFO (comm.h) */
 };
 
 struct comm {

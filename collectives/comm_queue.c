@@ -8,7 +8,9 @@
  * communication thread per comm runs in start order through the blocking
  * slots; a blocking call behind pending work queues too, and one with
  * nothing pending runs on the caller's thread (the hand-off costs about
- * 10 us, which small messages cannot afford).
+ * 10 us, which small messages cannot afford). When the caller runs
+ * (comm_config.caller_runs) there is no thread: the FIFO is the same, and
+ * whoever waits runs it from the head (run_head).
  */
 #include <stdlib.h>
 #include <time.h>
@@ -90,6 +92,30 @@ void comm_queue_free(comm_t *c)
 
 /* ---------------------------------------------------------------- the thread */
 
+/* Under mu, with q->len > 0: run the FIFO's head (unlocked while it runs)
+ * on this thread, the communication thread's or the caller's. */
+static void run_head(comm_t *c)
+{
+    struct comm_queue *q = &c->q;
+    struct comm_req *r = q->ring[q->head];
+    q->head = (q->head + 1) % q->nreqs;
+    q->len--;
+    q->busy = 1;
+    dure_status_t broken = c->broken;
+    pthread_mutex_unlock(&q->mu);
+
+    dure_status_t st = broken != DURE_OK ? broken : comm_exec(c, &r->op, r->bytes);
+
+    pthread_mutex_lock(&q->mu);
+    if (st != DURE_OK && c->broken == DURE_OK) {
+        c->broken = st;
+    }
+    r->st = st;
+    r->state = REQ_DONE;
+    q->busy = 0;
+    pthread_cond_broadcast(&q->cv_done);
+}
+
 static void *comm_thread_main(void *arg)
 {
     comm_t *c = arg;
@@ -102,23 +128,7 @@ static void *comm_thread_main(void *arg)
         if (q->len == 0) {
             break;
         }
-        struct comm_req *r = q->ring[q->head];
-        q->head = (q->head + 1) % q->nreqs;
-        q->len--;
-        q->busy = 1;
-        dure_status_t broken = c->broken;
-        pthread_mutex_unlock(&q->mu);
-
-        dure_status_t st = broken != DURE_OK ? broken : comm_exec(c, &r->op, r->bytes);
-
-        pthread_mutex_lock(&q->mu);
-        if (st != DURE_OK && c->broken == DURE_OK) {
-            c->broken = st;
-        }
-        r->st = st;
-        r->state = REQ_DONE;
-        q->busy = 0;
-        pthread_cond_broadcast(&q->cv_done);
+        run_head(c);
     }
     pthread_mutex_unlock(&q->mu);
     return NULL;
@@ -128,6 +138,10 @@ dure_status_t comm_queue_start(comm_t *c)
 {
     dure_status_t st = DURE_OK;
     if (c->backend->async) {
+        goto out;
+    }
+    if (c->cfg.caller_runs) {
+        c->q.caller_runs = 1;
         goto out;
     }
     DURE_CHECK(pthread_create(&c->q.thread, NULL, comm_thread_main, c) == 0, DURE_ERR_INTERNAL,
@@ -140,6 +154,14 @@ out:
 int comm_queue_stop(comm_t *c, int hung)
 {
     struct comm_queue *q = &c->q;
+    if (q->caller_runs && !hung) {
+        /* What the thread would have run before stopping. */
+        pthread_mutex_lock(&q->mu);
+        while (q->len > 0) {
+            run_head(c);
+        }
+        pthread_mutex_unlock(&q->mu);
+    }
     if (!q->thread_started) {
         return 1;
     }
@@ -166,9 +188,13 @@ static void enqueue(struct comm_queue *q, struct comm_req *r)
     pthread_cond_signal(&q->cv_work);
 }
 
-/* Wait, under mu, until r is done or the watchdog cancelled the comm. */
+/* Wait, under mu, until r is done or the watchdog cancelled the comm;
+ * when the caller runs, run the FIFO up to r first. */
 static dure_status_t wait_done_locked(comm_t *c, struct comm_req *r)
 {
+    while (c->q.caller_runs && r->state != REQ_DONE && c->q.len > 0) {
+        run_head(c);
+    }
     while (r->state != REQ_DONE) {
         if (atomic_load(&c->cancel)) {
             /* The executor may still be inside the hung op and own r: leave

@@ -13,7 +13,7 @@
  * reading its peers' slots; a slot is reused only after every peer's done
  * has passed the round that last used it.
  *
- * Waiting spins (with pause) for up to SHM_SPIN_NS, then sleeps on the
+ * Waiting spins (with pause) for up to comm_config.spin_ns, then sleeps on the
  * counter itself as a process-shared futex (the window is mapped by several
  * processes, so not FUTEX_PRIVATE_FLAG), waking every SHM_SLEEP_NS to poll
  * the watchdog's cancel flag. A sleeper first counts itself in the waited-on
@@ -26,7 +26,9 @@
  * Sleeping matters on a CPU node: the communication thread shares a core
  * with the compute thread of its rank, and a spinning (or sched_yield-ing)
  * waiter took that core from the compute while the peer was still in its
- * backward pass (measured in collectives/README.md).
+ * backward pass (measured in collectives/README.md). When the caller runs
+ * the collectives on a core of its own (comm.h), nothing else needs the
+ * core, and a sleep's wake costs more than the spin: it spins for 2 ms.
  *
  * All-reduce, two-shot (large): copy the peers' sub-pieces into in[],
  * reduce my sub-piece from every rank's in[me] in rank order into my output
@@ -72,10 +74,6 @@ enum {
      * exchange costs more than the copies it saves. */
     SHM_DIRECT_BYTES = 64 << 10,
     SHM_CTRL_BYTES = 4096,
-    /* Spin this long before sleeping: covers a peer that arrives a little
-     * later (a 4 KiB all-reduce takes about 1.5 us here) without taking the
-     * core from the compute thread for long (collectives/README.md). */
-    SHM_SPIN_NS = 20000,
     /* A sleeper wakes at least this often to poll the watchdog's cancel flag. */
     SHM_SLEEP_NS = 50000000,
 };
@@ -120,6 +118,7 @@ struct comm_shm {
     char **seg;                  /* seg[size]: every rank's first slot */
     uint64_t g;                  /* rounds completed, identical on all ranks */
     const atomic_int *cancel;
+    uint64_t spin_ns;            /* comm_config.spin_ns */
     struct comm_shard *piece;    /* piece[size] of the current op */
     struct comm_shard *sub;      /* sub[size] of the current round */
     const float **src;           /* src[size]: reduction inputs */
@@ -192,7 +191,7 @@ static dure_status_t wait_one(struct comm_shm *s, int j, size_t which, uint64_t 
             goto out;
         }
         cpu_relax();
-        if ((spins & 63) == 0 && now_ns() - t0 >= SHM_SPIN_NS) {
+        if ((spins & 63) == 0 && now_ns() - t0 >= s->spin_ns) {
             break;
         }
     }
@@ -629,6 +628,7 @@ dure_status_t comm_shm_create(const struct comm_backend_args *a, struct comm_shm
     s->rank = a->rank;
     s->size = a->size;
     s->cancel = a->cancel;
+    s->spin_ns = (uint64_t)a->cfg->spin_ns;
     s->piece_bytes = SHM_PIECE_BYTES;
     s->slot_bytes = (size_t)(s->size + 1) * s->piece_bytes;
     s->ctrl = calloc((size_t)s->size, sizeof *s->ctrl);

@@ -121,6 +121,13 @@ enum jobspec_backend {
     JOBSPEC_BACKEND_NCCL,
     JOBSPEC_BACKEND_MPI,
 };
+/* AUTO: comm_caller_runs_auto (collectives/comm.h); ON: a communication
+ * thread; OFF: the caller's waits run the collectives. */
+enum jobspec_comm_thread {
+    JOBSPEC_COMM_THREAD_AUTO,
+    JOBSPEC_COMM_THREAD_ON,
+    JOBSPEC_COMM_THREAD_OFF,
+};
 enum jobspec_algo {
     JOBSPEC_ALGO_AUTO,
     JOBSPEC_ALGO_NATIVE,
@@ -195,6 +202,7 @@ struct jobspec_parallel {
     enum jobspec_algo algo;
     char *algo_table;    /* "0:native,1M:shm,32M:ring"; "" = built-in */
     bool overlap;        /* overlap gradient exchange with backward */
+    enum jobspec_comm_thread comm_thread; /* who runs the asynchronous collectives */
     double watchdog_s;   /* a collective pending longer aborts the job */
     int straggler_every; /* steps between straggler checks; 0 = off */
     double straggler_slowdown; /* compute above the median by this fraction: straggler */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "collectives/bucket.h"
+#include "collectives/comm.h"
 #include "collectives/tree.h"
 #include "model/acts.h"
 #include "model/flops.h"
@@ -144,6 +145,7 @@ dure_status_t plan_job_from_spec(const struct dure_jobspec *spec, int channels, 
     out->exact = spec->run.exact;
     out->data_prefetch = spec->data.prefetch;
     out->threads = spec->run.threads;
+    out->comm_thread = spec->parallel.comm_thread;
     out->process_bytes = PLAN_CPU_PROCESS_BYTES;
 out:
     return st;
@@ -425,16 +427,24 @@ dure_status_t plan_time(const struct plan_job *job, const struct plan_hw *hw,
         }
         colls *= A;
     }
-    if (!hw->gpu && hw->cores > 0 &&
-        job->per_node * (job->threads > 0 ? job->threads : 1) >= hw->cores) {
+    int threads = job->threads > 0 ? job->threads : 1;
+    int full = !hw->gpu && hw->cores > 0 && job->per_node * threads >= hw->cores;
+    int caller = !hw->gpu && (job->comm_thread == JOBSPEC_COMM_THREAD_OFF ||
+                              (job->comm_thread == JOBSPEC_COMM_THREAD_AUTO &&
+                               comm_caller_runs_auto(job->ranks / job->per_node,
+                                                     job->per_node, threads, hw->cores)));
+    if (full || caller) {
         /* On a CPU the collectives are the cores' own work (each rank's
          * communication thread copies and sums): with every core
-         * computing, overlap hides none of it. And each collective pays
-         * two wakes of a sleeping thread that must take a core from the
-         * compute (the hand to the communication thread, the wait for the
-         * peer), with the step's control exchange: an intra-node latency. */
+         * computing, overlap hides none of it; nor when the rank's own
+         * waits run them (parallel.comm_thread = off). With the thread on
+         * such a node, each collective also pays two wakes of a sleeping
+         * thread that must take a core from the compute (the hand to the
+         * communication thread, the wait for the peer), with the step's
+         * control exchange: an intra-node latency. The rank's own waits
+         * hand nothing over, and spin for their peers. */
         memcpy(exposed, comm, sizeof exposed);
-        if (job->ranks > 1) {
+        if (job->ranks > 1 && full && !caller) {
             double handoffs = 2 * (colls + 1) * hw->step.wake_s;
             exposed[0] += handoffs;
             comm[0] += handoffs;

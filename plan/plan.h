@@ -219,6 +219,8 @@ struct plan_job {
     int data_prefetch;          /* loader batches read ahead (data.prefetch) */
     int threads;                /* CPU compute threads per rank (run.threads;
                                    0: not known, counted as 1) */
+    enum jobspec_comm_thread comm_thread; /* parallel.comm_thread (CPU: auto resolves
+                                   with the hardware's cores, comm_caller_runs_auto) */
     uint64_t process_bytes;     /* CPU: the process's RSS before training
                                    (PLAN_CPU_PROCESS_BYTES; dure run's own) */
 };

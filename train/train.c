@@ -75,6 +75,16 @@ out:
     return st;
 }
 
+/* The CPUs this rank may use (its affinity mask, as the launcher bound
+ * it) into *mine, and returns the node's online CPUs. */
+static int cpu_counts(int *mine)
+{
+    cpu_set_t set;
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    *mine = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : (int)online;
+    return (int)online;
+}
+
 /* CPU threads per rank: run.threads, or the cores this rank may use
  * (bound by the launcher: its affinity mask; unbound: a fair share). */
 static int pick_threads(const struct dure_jobspec *spec, const struct dure_ranks *r)
@@ -82,14 +92,21 @@ static int pick_threads(const struct dure_jobspec *spec, const struct dure_ranks
     if (spec->run.threads > 0) {
         return spec->run.threads;
     }
-    cpu_set_t set;
-    long online = sysconf(_SC_NPROCESSORS_ONLN);
-    int mine = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : (int)online;
+    int mine, online = cpu_counts(&mine);
     if (online > 0 && mine < online) {
         return mine > 0 ? mine : 1;
     }
-    int share = (int)(online / (r->local_size > 0 ? r->local_size : 1));
+    int share = online / (r->local_size > 0 ? r->local_size : 1);
     return share > 0 ? share : 1;
+}
+
+/* The cores this node's ranks compute on: each rank's own when the
+ * launcher bound them, else the node's. */
+static int node_cores(const struct dure_ranks *r)
+{
+    int mine, online = cpu_counts(&mine);
+    int per_node = r->local_size > 0 ? r->local_size : 1;
+    return online > 0 && mine < online ? mine * per_node : online;
 }
 
 static dure_status_t join_keys(const struct jobspec_list *l, char **out)
@@ -256,10 +273,13 @@ out:
     return st;
 }
 
-static dure_status_t setup_comm(train_t *t, MPI_Comm world, comm_hang_fn on_hang)
+static dure_status_t setup_comm(train_t *t, MPI_Comm world, const struct dure_ranks *r,
+                                comm_hang_fn on_hang)
 {
     dure_status_t st = DURE_OK;
     const struct dure_jobspec *s = t->spec;
+    int threads = pick_threads(s, r), cores = node_cores(r);
+    int per_node = r->local_size > 0 ? r->local_size : 1;
     struct comm_config cc;
     static const enum comm_backend backends[] = {
         [JOBSPEC_BACKEND_AUTO] = COMM_BACKEND_AUTO,
@@ -299,6 +319,11 @@ static dure_status_t setup_comm(train_t *t, MPI_Comm world, comm_hang_fn on_hang
     cc.watchdog_s = s->parallel.watchdog_s;
     cc.on_hang = on_hang;
     cc.device = t->dev;
+    cc.caller_runs = cc.backend == COMM_BACKEND_MPI &&
+                     (s->parallel.comm_thread == JOBSPEC_COMM_THREAD_OFF ||
+                      (s->parallel.comm_thread == JOBSPEC_COMM_THREAD_AUTO &&
+                       comm_caller_runs_auto(r->node_count, per_node, threads, cores)));
+    cc.spin_ns = comm_spin_ns(cc.caller_runs, per_node, threads, cores);
     DURE_TRY(comm_create(world, &cc, &t->comm));
 out:
     return st;
@@ -403,7 +428,7 @@ static void report_setup(const train_t *t, const struct model_config *mc,
     model_print_summary(mc, device_compute(t->dev), out);
     fprintf(out,
             "run: %d rank(s), backend %s (algorithms %s), zero_stage %d, %d bucket(s), "
-            "overlap %s\n"
+            "overlap %s, collectives run by %s\n"
             "run: global batch %d windows of %d timesteps = %d x %d micro-batches x %d "
             "ranks\n"
             "run: memory per rank: params %" PRIu64 " B, grads %" PRIu64 " B, grad shard "
@@ -413,7 +438,12 @@ static void report_setup(const train_t *t, const struct model_config *mc,
             "%s",
             t->world_size, comm_backend_name(comm_backend(t->comm)), table, t->zero_stage,
             t->bucketer ? comm_bucketer_count(t->bucketer) : 0,
-            t->spec->parallel.overlap ? "on" : "off", t->spec->optim.global_batch, t->window,
+            t->spec->parallel.overlap ? "on" : "off",
+            !comm_caller_runs(t->comm) ? "their own thread or stream"
+            : t->spec->parallel.comm_thread == JOBSPEC_COMM_THREAD_OFF
+                ? "the rank's waits (parallel.comm_thread = off)"
+                : "the rank's waits (parallel.comm_thread = auto: the node's cores all compute)",
+            t->spec->optim.global_batch, t->window,
             t->micro, t->accum, t->world_size, mem.params, mem.grads, mem.grad_shard,
             mem.working, mem.optimizer, mem.staging, peak_what, exact);
     char terms[400];
@@ -554,7 +584,7 @@ dure_status_t train_create(const struct dure_jobspec *spec, const struct dure_ra
              mc.channels, mc.masked ? " masked=1" : "");
 
     DURE_TRY(dure_agree(world, check_memory(t, ranks), "memory check"));
-    DURE_TRY(dure_agree(world, setup_comm(t, world, hooks->on_hang), "communicator setup"));
+    DURE_TRY(dure_agree(world, setup_comm(t, world, ranks, hooks->on_hang), "communicator setup"));
     DURE_TRY(dure_agree(world, setup_model(t, &mc), "model setup"));
 
     oc.beta1 = (float)spec->optim.beta1;

@@ -12,8 +12,15 @@
 #                        plan (whole_mib, whole_plan_mib, whole_ratio)
 #   zero3_step_np2       stage 3's step time (prefetch 1) against stage 0's
 #                        at 2 ranks (target: ratio <= 1.2)
+#   zero3_comm_thread_np2  stage 3's step at 2 ranks as configured
+#                        (parallel.comm_thread = auto: the rank's waits run
+#                        the collectives on this node, whose cores all
+#                        compute) against comm_thread = on (a communication
+#                        thread), interleaved, medians of the repeats
 #   zero3_exposed_np2    stage 3's exposed communication share of the step,
-#                        prefetch 1, against prefetch 0
+#                        prefetch 1, against prefetch 0, both with the
+#                        communication thread (comm_thread = on: without it
+#                        nothing overlaps, whatever the prefetch)
 #   zero3_exact_step_np2 stage 3's step time in exact mode (run.exact: the
 #                        whole gradient through the micro-batch tree, 2
 #                        micro-batches per rank) against the default stage 3
@@ -102,6 +109,10 @@ for rep in $(seq 1 "$REPEATS"); do
             run=np$np.s$s
             [ "$rep" -eq 1 ] || run=$run.r$rep
             bench_run "$run" "$np" --set parallel.zero_stage=$s
+            if [ "$np" -eq 2 ] && [ "$s" -eq 3 ]; then
+                bench_run "${run/s3/s3.thread}" 2 --set parallel.zero_stage=3 \
+                    --set parallel.comm_thread=on
+            fi
             if [ "$np" -le 2 ]; then
                 "$DURE" plan --gpu cpu --gpus "$np" --nodes 1 --fabric "$TMP/tune/tune.json" \
                     --json "$TMP/job.ini" > "$TMP/plan$run.json"
@@ -109,7 +120,8 @@ for rep in $(seq 1 "$REPEATS"); do
         done
     done
 done
-bench_run np2.s3.p0 2 --set parallel.zero_stage=3 --set parallel.prefetch=0
+bench_run np2.s3.p0 2 --set parallel.zero_stage=3 --set parallel.prefetch=0 \
+    --set parallel.comm_thread=on
 bench_run np2.s3.exact 2 --set parallel.zero_stage=3 --set run.exact=true
 for L in 1 2 4 8 16 32 64 128 256 512; do
     "$DURE" plan --gpu h100 --gpus 8 --nodes 1 --json --set model.d_model=4096 \
@@ -152,7 +164,9 @@ def median_steps(name, key):   # the median over the repeats of each run's media
 s0 = median_steps("np2.s0", "step_s")
 s3 = median_steps("np2.s3", "step_s")
 line("zero3_step_np2", s3 * 1e3, "ms", "stage 0", s0 * 1e3, "ms")
-e1 = median_steps("np2.s3", "comm_exposed_s") / s3
+st = median_steps("np2.s3.thread", "step_s")
+line("zero3_comm_thread_np2", s3 * 1e3, "ms", "comm_thread = on", st * 1e3, "ms")
+e1 = median_steps("np2.s3.thread", "comm_exposed_s") / st
 e0 = steps("np2.s3.p0", "comm_exposed_s") / steps("np2.s3.p0", "step_s")
 line("zero3_exposed_np2", e1, "of the step", "prefetch 0", e0, "of the step")
 line("zero3_exact_step_np2", steps("np2.s3.exact", "step_s") * 1e3, "ms", "default stage 3",

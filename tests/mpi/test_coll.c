@@ -474,6 +474,105 @@ static void test_async_progress(void **state)
     free(x);
 }
 
+/* Threads of this process (/proc/self/status), -1 when unreadable. */
+static int thread_count(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    int n = -1;
+    while (f && fgets(line, sizeof line, f)) {
+        if (sscanf(line, "Threads: %d", &n) == 1) {
+            break;
+        }
+    }
+    if (f) {
+        fclose(f);
+    }
+    return n;
+}
+
+/* parallel.comm_thread = off (comm_config.caller_runs): no thread; a
+ * started operation runs only when the caller waits, then in start order
+ * up to the one waited; a blocking call and comm_destroy run what is
+ * queued first. Every algorithm, the shm one with the long spin. */
+static void test_caller_runs(void **state)
+{
+    (void)state;
+    enum { K = 3, N = 30001 };
+    float *buf = malloc((K + 1) * N * sizeof *buf);
+    assert_non_null(buf);
+    for (int k = 0; k < NALGO; k++) {
+        assert_int_equal(comm_caller_runs(comms[k]), 0);
+        struct comm_config cfg;
+        comm_config_default(&cfg);
+        cfg.backend = COMM_BACKEND_MPI;
+        cfg.algo = algos[k];
+        cfg.watchdog_s = 0; /* no watchdog thread either: the count below is the comm's */
+        cfg.caller_runs = 1;
+        cfg.spin_ns = COMM_SPIN_OWN_CORE_NS;
+        comm_t *cm = NULL;
+        int before = thread_count();
+        assert_int_equal(comm_create(MPI_COMM_WORLD, &cfg, &cm), DURE_OK);
+        assert_int_equal(thread_count(), before);
+        assert_int_equal(comm_caller_runs(cm), 1);
+
+        comm_req_t *req[K];
+        for (int q = 0; q <= K; q++) {
+            collcheck_fill(buf + (size_t)q * N, N, rank);
+        }
+        for (int q = 0; q < K; q++) {
+            assert_int_equal(comm_allreduce_start(cm, buf + (size_t)q * N, buf + (size_t)q * N, N,
+                                                  COMM_F32, COMM_SUM, &req[q]),
+                             DURE_OK);
+        }
+        /* nothing runs them: a thread would have finished in 50 ms */
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        int done = 1;
+        assert_int_equal(comm_test(cm, req[0], &done), DURE_OK);
+        assert_int_equal(done, 0);
+        COLLCHECK_RANGE("caller runs: not before a wait", buf, 0, N, collcheck_pat(rank, i));
+        /* waiting on the second runs the first two, not the third */
+        assert_int_equal(comm_wait(cm, req[1]), DURE_OK);
+        assert_int_equal(comm_test(cm, req[0], &done), DURE_OK);
+        assert_int_equal(done, 1);
+        assert_int_equal(comm_test(cm, req[2], &done), DURE_OK);
+        assert_int_equal(done, 0);
+        assert_int_equal(comm_wait(cm, req[0]), DURE_OK);
+        /* a blocking call runs the third first */
+        assert_int_equal(comm_allreduce(cm, buf + (size_t)K * N, buf + (size_t)K * N, N,
+                                        COMM_F32, COMM_SUM),
+                         DURE_OK);
+        assert_int_equal(comm_test(cm, req[2], &done), DURE_OK);
+        assert_int_equal(done, 1);
+        assert_int_equal(comm_wait(cm, req[2]), DURE_OK);
+        COLLCHECK_RANGE("caller runs: in start order", buf, 0, (size_t)(K + 1) * N,
+                        collcheck_reduced(size, i % N, COMM_SUM));
+        /* destroy runs what is still queued */
+        collcheck_fill(buf, N, rank);
+        assert_int_equal(comm_allreduce_start(cm, buf, buf, N, COMM_F32, COMM_SUM, &req[0]),
+                         DURE_OK);
+        comm_destroy(cm);
+        COLLCHECK_RANGE("caller runs: destroy ran the queue", buf, 0, N,
+                        collcheck_reduced(size, i, COMM_SUM));
+    }
+    free(buf);
+}
+
+/* The rule of parallel.comm_thread = auto and the spin it picks. */
+static void test_caller_runs_auto(void **state)
+{
+    (void)state;
+    assert_int_equal(comm_caller_runs_auto(1, 2, 1, 2), 1);  /* one core per rank */
+    assert_int_equal(comm_caller_runs_auto(1, 2, 2, 2), 1);  /* oversubscribed */
+    assert_int_equal(comm_caller_runs_auto(1, 2, 1, 3), 0);  /* a spare core */
+    assert_int_equal(comm_caller_runs_auto(2, 2, 1, 2), 0);  /* across nodes */
+    assert_int_equal(comm_caller_runs_auto(1, 2, 1, 0), 0);  /* cores unknown */
+    assert_int_equal(comm_spin_ns(1, 2, 1, 2), COMM_SPIN_OWN_CORE_NS);
+    assert_int_equal(comm_spin_ns(1, 2, 2, 2), COMM_SPIN_NS);  /* the core is shared */
+    assert_int_equal(comm_spin_ns(0, 2, 1, 2), COMM_SPIN_NS);  /* the thread shares it */
+}
+
 /* One all-reduce of a late-rank check (mpitest_check_wait_sleeps). */
 struct late_allreduce {
     comm_t *c;
@@ -876,6 +975,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_barrier),
         cmocka_unit_test(test_async_ordering),
         cmocka_unit_test(test_async_progress),
+        cmocka_unit_test(test_caller_runs),
+        cmocka_unit_test(test_caller_runs_auto),
         cmocka_unit_test(test_waiting_sleeps),
         cmocka_unit_test(test_deterministic_order),
         cmocka_unit_test(test_config_errors),

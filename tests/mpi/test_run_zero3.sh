@@ -50,12 +50,20 @@ run_cmp_params "zero_stage 0 and 3: bitwise identical final parameters and momen
     "$R/z0/$CK/ckpt-00000008.h5" "$R/z3/$CK/ckpt-00000008.h5"
 t_eq "zero_stage 0 and 3: the same validation loss" "$(run_val "$R/z0")" "$(run_val "$R/z3")"
 
-# The schedule of the gathers changes nothing.
-for v in "prefetch=0" "prefetch=3" "reshard_after_forward=false"; do
+# The schedule of the gathers changes nothing, nor who runs them (the
+# communication thread, or the rank's own waits).
+for v in "prefetch=0" "prefetch=3" "reshard_after_forward=false" "comm_thread=on" \
+    "comm_thread=off"; do
     run_mpi 2 base --set run.dir="$R/$v" --set parallel.zero_stage=3 --set "parallel.$v" \
         "${ONE[@]}"
     t_eq "zero_stage 3 with $v trains (exit $T_RC)" "$T_RC" 0
     run_cmp_losses "zero_stage 3 with $v: bitwise the losses of stage 0" "$R/z0" "$R/$v" 0
+    case $v in
+    comm_thread=on) t_grep "with comm_thread = on a thread runs the collectives" \
+        '^run: .*, collectives run by their own thread or stream$' ;;
+    comm_thread=off) t_grep "with comm_thread = off the rank's waits run them" \
+        '^run: .*, collectives run by the rank.s waits \(parallel.comm_thread = off\)$' ;;
+    esac
 done
 
 # 3 ranks: 3920 parameters in uneven shards of 1307, 1307 and 1306, the

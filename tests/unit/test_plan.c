@@ -315,13 +315,15 @@ static void test_cpu_busy_cores(void **state)
     struct plan_hw hw = cpu;
     job_init(&j, 4, 4);
     j.threads = 2;
+    j.comm_thread = JOBSPEC_COMM_THREAD_ON;
     hw.cores = 8;
     for (int st = 0; st < PLAN_STAGES; st++) {
         assert_int_equal(plan_time(&j, &hw, &fab, st, &t), DURE_OK);
         assert_true(t.comm_s > 0);
         assert_float_equal(t.exposed_s, t.comm_s, 1e-15);
     }
-    /* each collective and the control exchange pay two wakes, as
+    /* with the communication thread (parallel.comm_thread = on), each
+     * collective and the control exchange pay two wakes, as
      * intra-node latency: stage 0 all-reduces 4n bytes in 64 KiB buckets,
      * stage 1 reduce-scatters them once and all-gathers the parameters,
      * stage 2 reduce-scatters every micro-batch (3), stage 3 gathers each
@@ -340,6 +342,19 @@ static void test_cpu_busy_cores(void **state)
         assert_float_equal(w.term_s[PLAN_TERM_INTRA_LATENCY] - t.term_s[PLAN_TERM_INTRA_LATENCY],
                            handoffs, 1e-12);
         assert_float_equal(w.step_s - t.step_s, handoffs, 1e-12);
+        /* auto on one node whose cores all compute, and off: the rank's
+         * waits run the collectives, with no hand-off and no overlap */
+        for (int mode = JOBSPEC_COMM_THREAD_AUTO; mode <= JOBSPEC_COMM_THREAD_OFF; mode++) {
+            if (mode == JOBSPEC_COMM_THREAD_ON) {
+                continue;
+            }
+            struct plan_time c;
+            j.comm_thread = (enum jobspec_comm_thread)mode;
+            assert_int_equal(plan_time(&j, &hw, &fab, st, &c), DURE_OK);
+            assert_float_equal(c.exposed_s, t.exposed_s, 1e-15);
+            assert_float_equal(c.exposed_s, c.comm_s, 1e-15);
+            j.comm_thread = JOBSPEC_COMM_THREAD_ON;
+        }
     }
     /* a spare core: overlap hides as on a GPU, and no wake takes a core */
     hw.cores = 9;
@@ -349,6 +364,26 @@ static void test_cpu_busy_cores(void **state)
     hw.step.wake_s = 0;
     assert_int_equal(plan_time(&j, &hw, &fab, 0, &spare), DURE_OK);
     assert_float_equal(t.step_s, spare.step_s, 1e-15);
+    /* auto keeps the thread there; off hides nothing */
+    j.comm_thread = JOBSPEC_COMM_THREAD_AUTO;
+    assert_int_equal(plan_time(&j, &hw, &fab, 0, &t), DURE_OK);
+    assert_float_equal(t.exposed_s, spare.exposed_s, 1e-15);
+    j.comm_thread = JOBSPEC_COMM_THREAD_OFF;
+    assert_int_equal(plan_time(&j, &hw, &fab, 0, &t), DURE_OK);
+    assert_float_equal(t.exposed_s, t.comm_s, 1e-15);
+    /* across nodes auto keeps the thread even on busy cores: its wakes */
+    job_init(&j, 8, 4);
+    j.threads = 2;
+    hw.cores = 8;
+    struct plan_time woken;
+    hw.step.wake_s = 0;
+    assert_int_equal(plan_time(&j, &hw, &fab, 3, &t), DURE_OK);
+    hw.step.wake_s = 1e-4;
+    assert_int_equal(plan_time(&j, &hw, &fab, 3, &woken), DURE_OK);
+    assert_true(woken.step_s - t.step_s > 2 * 15 * 1e-4);
+    j.comm_thread = JOBSPEC_COMM_THREAD_OFF;
+    assert_int_equal(plan_time(&j, &hw, &fab, 3, &woken), DURE_OK);
+    assert_float_equal(woken.step_s, t.step_s, 1e-15);
 }
 
 /* plan_cpu_calibrate measures a small model's blocks and the per-parameter

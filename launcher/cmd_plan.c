@@ -231,11 +231,11 @@ static void print_text(const struct plan_ctx *c, const char *file, FILE *out)
         if (c->hw.step.block_s > 0) {
             fprintf(out, ": %.3g ms per block, %.3g ms outside them per micro-batch; "
                     "AdamW %.3g ns, norm %.3g ns, zeroing %.3g ns, adding %.3g ns per "
-                    "parameter; a wake %.3g us",
+                    "parameter; copying %.3g ns per element; a wake %.3g us",
                     c->hw.step.block_s * 1e3, c->hw.step.outer_s * 1e3,
                     c->hw.step.adamw_s * 1e9, c->hw.step.norm_s * 1e9,
                     c->hw.step.zero_s * 1e9, c->hw.step.accum_s * 1e9,
-                    c->hw.step.wake_s * 1e6);
+                    c->hw.step.copy_s * 1e9, c->hw.step.wake_s * 1e6);
         }
         fprintf(out, "\n");
     }

@@ -148,13 +148,13 @@ out:
 
 /* Median seconds per element of AdamW, the squared norm, the zeroing of
  * the gradients and an accumulation into them, each through the device's
- * own operation, into cs. */
+ * own operation, and of a copy (what shm's collectives do), into cs. */
 static dure_status_t time_params(device_t *dev, struct plan_cpu_step *cs)
 {
     dure_status_t st = DURE_OK;
     const size_t n = CALIB_ELEMS, chunks = device_sq_norm_chunks(n);
     float *buf = NULL;
-    double *partials = NULL, *host_partials = NULL, samples[4][CALIB_PARAM_REPS], sq = 0;
+    double *partials = NULL, *host_partials = NULL, samples[5][CALIB_PARAM_REPS], sq = 0;
     struct device_segment *seg = NULL;
     const struct device_segment whole = {0, n, 1};
     const struct device_adamw h = {.lr = 1e-4f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
@@ -183,17 +183,21 @@ static dure_status_t time_params(device_t *dev, struct plan_cpu_step *cs)
         DURE_TRY(device_accumulate(dev, g, m, n, 0));
         DURE_TRY(device_sync(dev));
         double t4 = dure_now_s();
+        memcpy(v, p, n * sizeof *v); /* the cpu device's memory is the host's */
+        double t5 = dure_now_s();
         if (r >= 0) {
             samples[0][r] = (t1 - t0) / (double)n;
             samples[1][r] = (t2 - t1) / (double)n;
             samples[2][r] = (t3 - t2) / (double)n;
             samples[3][r] = (t4 - t3) / (double)n;
+            samples[4][r] = (t5 - t4) / (double)n;
         }
     }
     cs->adamw_s = dure_median(samples[0], CALIB_PARAM_REPS);
     cs->norm_s = dure_median(samples[1], CALIB_PARAM_REPS);
     cs->zero_s = dure_median(samples[2], CALIB_PARAM_REPS);
     cs->accum_s = dure_median(samples[3], CALIB_PARAM_REPS);
+    cs->copy_s = dure_median(samples[4], CALIB_PARAM_REPS);
 out:
     free(host_partials);
     device_free(dev, seg);
@@ -396,6 +400,7 @@ static dure_status_t calibrate_ranks(const struct plan_job *job, int threads, in
         cs->norm_s += r[i].cs.norm_s / n;
         cs->zero_s += r[i].cs.zero_s / n;
         cs->accum_s += r[i].cs.accum_s / n;
+        cs->copy_s += r[i].cs.copy_s / n;
     }
     cs->wake_s = y.wake_s;
 out:

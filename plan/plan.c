@@ -247,26 +247,59 @@ double plan_coll_time(const struct plan_job *job, const struct plan_fabric *fab,
     return lat[0] + lat[1] + bw[0] + bw[1];
 }
 
+/*
+ * plan_coll_time on a CPU node: a collective within the node copies memory
+ * the step last touched a layer or a pass before, while every rank of the
+ * node copies too, so it takes at least the bytes each rank moves at the
+ * calibration's copy rate (`dure tune` times the same buffers again and
+ * again, warm in the caches: at ZeRO 3 here its alpha-beta priced the
+ * step's collectives at a fifth of their time). What shm moves per rank of
+ * L for a message of n bytes (reads and writes; collectives/shm.c's direct
+ * path): an all-gather reads and writes the peers' (L-1) n / L; a
+ * reduce-scatter reads every rank's n / L and writes its own; an
+ * all-reduce does both. The floor goes into the intra-node bandwidth part.
+ */
+static double coll_time_cpu(const struct plan_job *job, const struct plan_hw *hw,
+                            const struct plan_fabric *fab, enum plan_coll coll, double bytes,
+                            double lat[2], double bw[2])
+{
+    double t = plan_coll_time(job, fab, coll, bytes, lat, bw);
+    int L = job->per_node;
+    if (hw->gpu || hw->step.copy_s <= 0 || L < 2) {
+        return t;
+    }
+    double part = bytes / L, gather = 2 * (L - 1) * part, scatter = (L + 1) * part;
+    double moved = coll == PLAN_ALLGATHER        ? gather
+                   : coll == PLAN_REDUCE_SCATTER ? scatter
+                                                 : gather + scatter;
+    double floor_s = moved / 8 * hw->step.copy_s; /* copy_s: 4 B read and 4 B written */
+    if (lat[0] + bw[0] < floor_s) {
+        t += floor_s - lat[0] - bw[0];
+        bw[0] = floor_s - lat[0];
+    }
+    return t;
+}
+
 /* The collectives of one exchange of `bytes` in buckets of at most
  * `bucket`, accumulated by part into parts[4] (intra lat, intra bw, inter
  * lat, inter bw), their number into *count. Returns the time of the last
  * (smallest) bucket. */
-static double bucketed(const struct plan_job *job, const struct plan_fabric *fab,
-                       enum plan_coll coll, double bytes, double bucket, double parts[4],
-                       double *count)
+static double bucketed(const struct plan_job *job, const struct plan_hw *hw,
+                       const struct plan_fabric *fab, enum plan_coll coll, double bytes,
+                       double bucket, double parts[4], double *count)
 {
     double lat[2], bw[2], last = 0;
     double full = floor(bytes / bucket), rest = bytes - full * bucket;
     *count += full + (rest > 0);
     if (full > 0) {
-        last = plan_coll_time(job, fab, coll, bucket, lat, bw);
+        last = coll_time_cpu(job, hw, fab, coll, bucket, lat, bw);
         parts[0] += full * lat[0];
         parts[1] += full * bw[0];
         parts[2] += full * lat[1];
         parts[3] += full * bw[1];
     }
     if (rest > 0) {
-        last = plan_coll_time(job, fab, coll, rest, lat, bw);
+        last = coll_time_cpu(job, hw, fab, coll, rest, lat, bw);
         parts[0] += lat[0];
         parts[1] += bw[0];
         parts[2] += lat[1];
@@ -369,19 +402,19 @@ dure_status_t plan_time(const struct plan_job *job, const struct plan_hw *hw,
                                 : 28.0 * held / hw->mem_bw;
     if (job->ranks > 1 && stage == 0) {
         /* One bucketed all-reduce, behind the last micro-batch's backward. */
-        double last = bucketed(job, fab, PLAN_ALLREDUCE, grad_bytes, bucket, comm, &colls);
+        double last = bucketed(job, hw, fab, PLAN_ALLREDUCE, grad_bytes, bucket, comm, &colls);
         expose(comm, window, last, exposed);
     } else if (job->ranks > 1 && stage < 3) {
         /* Reduce-scatter buckets (stage 1: last micro-batch; stage 2: every
          * one), then the parameter all-gather after the optimizer. */
         double rs[4] = {0, 0, 0, 0}, ag[4] = {0, 0, 0, 0};
-        double last = bucketed(job, fab, PLAN_REDUCE_SCATTER, grad_bytes, bucket, rs, &colls);
+        double last = bucketed(job, hw, fab, PLAN_REDUCE_SCATTER, grad_bytes, bucket, rs, &colls);
         int passes = stage == 2 ? A : 1;
         for (int p = 0; p < passes; p++) {
             expose(rs, window, last, exposed);
         }
         colls *= passes;
-        bucketed(job, fab, PLAN_ALLGATHER, 4 * n, 4 * n, ag, &colls);
+        bucketed(job, hw, fab, PLAN_ALLGATHER, 4 * n, 4 * n, ag, &colls);
         expose(ag, 0, 0, exposed);
         for (int i = 0; i < 4; i++) {
             comm[i] = passes * rs[i] + ag[i];
@@ -400,11 +433,11 @@ dure_status_t plan_time(const struct plan_job *job, const struct plan_hw *hw,
                                                        (uint64_t)job->model.n_layers *
                                                            lay.layer_stride)
                                             : (double)lay.layer_stride;
-            double g = bucketed(job, fab, PLAN_ALLGATHER, cbytes * elems, cbytes * elems, fwd,
+            double g = bucketed(job, hw, fab, PLAN_ALLGATHER, cbytes * elems, cbytes * elems, fwd,
                                 &colls);
             first = u == 0 ? g : first;
-            bucketed(job, fab, PLAN_ALLGATHER, cbytes * elems, cbytes * elems, bag, &colls);
-            double r = bucketed(job, fab, PLAN_REDUCE_SCATTER, 4 * elems, 4 * elems, brs,
+            bucketed(job, hw, fab, PLAN_ALLGATHER, cbytes * elems, cbytes * elems, bag, &colls);
+            double r = bucketed(job, hw, fab, PLAN_REDUCE_SCATTER, 4 * elems, 4 * elems, brs,
                                 &colls);
             last = u == 0 ? r : last; /* the embeddings' gradients come last */
         }

@@ -139,6 +139,8 @@ struct plan_cpu_step {
     double norm_s;    /* squared gradient norm, seconds per element */
     double zero_s;    /* zeroing the gradients, seconds per element */
     double accum_s;   /* adding gradients into others, seconds per element */
+    double copy_s;    /* copying fp32 past the caches while every rank copies,
+                         seconds per element (a node-local collective's copies) */
     double wake_s;    /* a thread woken by another while every rank computes,
                          mean seconds (a collective's handoff) */
     char source[224]; /* what was measured, or why not */

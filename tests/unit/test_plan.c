@@ -386,6 +386,44 @@ static void test_cpu_busy_cores(void **state)
     assert_float_equal(woken.step_s, t.step_s, 1e-15);
 }
 
+/* On a CPU node a collective within the node costs at least its copies at
+ * the calibration's copy rate: shm moves b per rank for an all-gather of b
+ * on 2 ranks (reads and writes the peer's half), 1.5 b for a
+ * reduce-scatter (reads both halves of its own, writes it), 2.5 b for an
+ * all-reduce; copy_s is per 8 bytes moved. */
+static void test_cpu_cold_copies(void **state)
+{
+    (void)state;
+    struct plan_job j;
+    struct plan_time t, warm;
+    struct plan_hw hw = cpu;
+    job_init(&j, 2, 2);
+    j.threads = 1;
+    hw.cores = 2;
+    double n = (double)n_params(&j), A = 3;
+    assert_int_equal(plan_time(&j, &hw, &fab, 3, &warm), DURE_OK);
+    hw.step.copy_s = 1e-6; /* slower than any alpha-beta here: the floor everywhere */
+    assert_int_equal(plan_time(&j, &hw, &fab, 3, &t), DURE_OK);
+    /* each unit of e elements: two fp32 gathers (4e each) and a 4e
+     * reduce-scatter, every micro-batch */
+    assert_float_equal(t.comm_s, A * (4 * n + 4 * n + 6 * n) / 8 * 1e-6, 1e-12);
+    assert_float_equal(t.exposed_s, t.comm_s, 1e-15);
+    assert_true(t.comm_s > warm.comm_s);
+    assert_int_equal(plan_time(&j, &hw, &fab, 0, &t), DURE_OK);
+    assert_float_equal(t.comm_s, 2.5 * 4 * n / 8 * 1e-6, 1e-12);
+    /* a rate faster than the fabric's changes nothing */
+    hw.step.copy_s = 1e-15;
+    assert_int_equal(plan_time(&j, &hw, &fab, 3, &t), DURE_OK);
+    assert_float_equal(t.comm_s, warm.comm_s, 1e-15);
+    /* nor on a GPU, whose collectives are NCCL's */
+    hw.step.copy_s = 1e-6;
+    hw.gpu = 1;
+    assert_int_equal(plan_time(&j, &hw, &fab, 3, &t), DURE_OK);
+    hw.step.copy_s = 0;
+    assert_int_equal(plan_time(&j, &hw, &fab, 3, &warm), DURE_OK);
+    assert_float_equal(t.comm_s, warm.comm_s, 1e-15);
+}
+
 /* plan_cpu_calibrate measures a small model's blocks and the per-parameter
  * work on this CPU; a model too large to build here is left to FLOPs. */
 static void test_cpu_calibrate(void **state)
@@ -401,7 +439,8 @@ static void test_cpu_calibrate(void **state)
     assert_int_equal(plan_cpu_calibrate(&j, &hw), DURE_OK);
     const struct plan_cpu_step *cs = &hw.step;
     assert_true(cs->block_s > 0 && cs->outer_s >= 0);
-    assert_true(cs->adamw_s > 0 && cs->norm_s > 0 && cs->zero_s > 0 && cs->accum_s > 0);
+    assert_true(cs->adamw_s > 0 && cs->norm_s > 0 && cs->zero_s > 0 && cs->accum_s > 0 &&
+                cs->copy_s > 0);
     assert_int_equal(cs->model.micro_batch, j.model.micro_batch);
     assert_int_equal(cs->model.d_model, j.model.d_model);
     assert_non_null(strstr(cs->source, "measured: one- and two-block models"));
@@ -414,7 +453,8 @@ static void test_cpu_calibrate(void **state)
     job_init(&j, 3, 3);
     assert_int_equal(plan_cpu_calibrate(&j, &hw), DURE_OK);
     assert_true(cs->block_s > 0 && cs->outer_s >= 0);
-    assert_true(cs->adamw_s > 0 && cs->norm_s > 0 && cs->zero_s > 0 && cs->accum_s > 0);
+    assert_true(cs->adamw_s > 0 && cs->norm_s > 0 && cs->zero_s > 0 && cs->accum_s > 0 &&
+                cs->copy_s > 0);
     assert_non_null(strstr(cs->source, "3 rank(s) at once"));
     job_init(&j, 1, 1);
     j.global_batch = 6;
@@ -604,7 +644,8 @@ int main(void)
         cmocka_unit_test(test_check_fit),
         cmocka_unit_test(test_memory_exact),      cmocka_unit_test(test_memory_process),
         cmocka_unit_test(test_shard_work),        cmocka_unit_test(test_cpu_measured_step),
-        cmocka_unit_test(test_cpu_busy_cores),    cmocka_unit_test(test_cpu_calibrate),
+        cmocka_unit_test(test_cpu_busy_cores),    cmocka_unit_test(test_cpu_cold_copies),
+        cmocka_unit_test(test_cpu_calibrate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

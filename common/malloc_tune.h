@@ -8,7 +8,9 @@
  * (../shared/PLATFORM.md). HDF5's filter pipeline allocates one such buffer
  * per chunk on every checkpoint write (measured: the write call of a 128 MiB
  * dataset went from about 0.2 s to 0.06 s with this), and MPI libraries
- * allocate temporaries the same way.
+ * allocate temporaries the same way: Open MPI 4.1's reduce-scatters take one
+ * the size of the message per call, 10-50x slower at 16-64 MiB on 2 ranks
+ * with glibc's defaults (tune/README.md).
  */
 #ifndef DURE_COMMON_MALLOC_TUNE_H
 #define DURE_COMMON_MALLOC_TUNE_H
@@ -16,12 +18,13 @@
 #include <stddef.h>
 
 /*
- * Process-wide, for `dure run` and benchmarks only (library code never calls
- * it): serve allocations below 32 MiB from the heap and keep up to
- * `keep_bytes` of freed heap for reuse instead of returning it. Costs that
- * much resident memory after the largest transient use. Returns 0 when glibc
- * accepted both settings, -1 otherwise (the defaults then stay: slower, not
- * wrong).
+ * Process-wide, for `dure run`, `dure tune` and benchmarks only (library code
+ * never calls it): serve allocations below `keep_bytes` from the heap (below
+ * 32 MiB where glibc refuses a higher threshold: older glibc caps it there;
+ * 2.36 accepts 1 GiB) and keep up to `keep_bytes` of freed heap for reuse
+ * instead of returning it. Costs that much resident memory after the largest
+ * transient use. Returns 0 when glibc accepted both settings, -1 otherwise
+ * (the defaults then stay: slower, not wrong).
  */
 int dure_malloc_reuse_large(size_t keep_bytes);
 

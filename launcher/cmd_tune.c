@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/fsutil.h"
+#include "common/malloc_tune.h"
 #include "common/mpi_check.h"
 #include "launcher/cliopt.h"
 #include "launcher/commands.h"
@@ -495,6 +496,12 @@ int cmd_tune(int argc, char **argv)
     }
     struct tune_sweep_cfg *cfg = &o.cfg;
     tune_ompi_prepare(&had_rules);
+    /* What dure run does at start (launcher/cmd_run.c), so that the sweep
+     * times the collectives as dure run's jobs see them: with glibc's
+     * defaults Open MPI's per-call temporaries are faulted in anew on every
+     * call above a threshold that moves with the process's own allocations
+     * (tune/README.md). */
+    dure_malloc_reuse_large((size_t)1 << 30);
     DURE_TRY(comm_mpi_init(&argc, &argv));
     mpi_up = 1;
     DURE_MPI_TRY(MPI_Comm_rank(MPI_COMM_WORLD, &rank));

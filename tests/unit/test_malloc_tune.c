@@ -12,6 +12,7 @@
 #include "common/malloc_tune.h"
 
 #define BIG ((size_t)8 << 20)
+#define LARGE ((size_t)48 << 20)
 
 static void test_big_buffer_is_heap_and_kept(void **state)
 {
@@ -31,10 +32,33 @@ static void test_big_buffer_is_heap_and_kept(void **state)
     assert_true(mi.fordblks >= BIG); /* kept for the next allocation */
 }
 
+/* Above older glibc's 32 MiB ceiling for the threshold: heap too where
+ * glibc accepts a higher one (2.36 does). */
+static void test_above_32_mib_is_heap_and_kept(void **state)
+{
+    (void)state;
+#ifdef __SANITIZE_ADDRESS__
+    skip();
+#endif
+    if (mallopt(M_MMAP_THRESHOLD, (int)(LARGE + ((size_t)1 << 20))) == 0) {
+        skip(); /* this glibc caps the threshold at 32 MiB */
+    }
+    assert_int_equal(dure_malloc_reuse_large((size_t)128 << 20), 0);
+    char *p = malloc(LARGE);
+    assert_non_null(p);
+    memset(p, 1, LARGE);
+    struct mallinfo2 mi = mallinfo2();
+    assert_true(mi.hblkhd < LARGE);
+    free(p);
+    mi = mallinfo2();
+    assert_true(mi.fordblks >= LARGE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_big_buffer_is_heap_and_kept),
+        cmocka_unit_test(test_above_32_mib_is_heap_and_kept),
     };
     return cmocka_run_group_tests_name("malloc_tune", tests, NULL, NULL);
 }

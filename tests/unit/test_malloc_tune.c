@@ -14,6 +14,20 @@
 #define BIG ((size_t)8 << 20)
 #define LARGE ((size_t)48 << 20)
 
+/* A buffer of `bytes`, allocated, touched and freed, came from the heap
+ * (glibc's mapped blocks, hblkhd, do not count it) and stays there. */
+static void heap_and_kept(size_t bytes)
+{
+    char *p = malloc(bytes);
+    assert_non_null(p);
+    memset(p, 1, bytes);
+    struct mallinfo2 mi = mallinfo2();
+    assert_true(mi.hblkhd < bytes);
+    free(p);
+    mi = mallinfo2();
+    assert_true(mi.fordblks >= bytes); /* kept for the next allocation */
+}
+
 static void test_big_buffer_is_heap_and_kept(void **state)
 {
     (void)state;
@@ -21,15 +35,7 @@ static void test_big_buffer_is_heap_and_kept(void **state)
     skip(); /* ASan's allocator replaces glibc's: nothing to observe */
 #endif
     assert_int_equal(dure_malloc_reuse_large((size_t)64 << 20), 0);
-    char *p = malloc(BIG);
-    assert_non_null(p);
-    memset(p, 1, BIG);
-    struct mallinfo2 mi = mallinfo2();
-    /* Without the tuning glibc maps 8 MiB afresh (hblkhd counts it). */
-    assert_true(mi.hblkhd < BIG);
-    free(p);
-    mi = mallinfo2();
-    assert_true(mi.fordblks >= BIG); /* kept for the next allocation */
+    heap_and_kept(BIG); /* without the tuning glibc maps 8 MiB afresh */
 }
 
 /* Above older glibc's 32 MiB ceiling for the threshold: heap too where
@@ -44,14 +50,7 @@ static void test_above_32_mib_is_heap_and_kept(void **state)
         skip(); /* this glibc caps the threshold at 32 MiB */
     }
     assert_int_equal(dure_malloc_reuse_large((size_t)128 << 20), 0);
-    char *p = malloc(LARGE);
-    assert_non_null(p);
-    memset(p, 1, LARGE);
-    struct mallinfo2 mi = mallinfo2();
-    assert_true(mi.hblkhd < LARGE);
-    free(p);
-    mi = mallinfo2();
-    assert_true(mi.fordblks >= LARGE);
+    heap_and_kept(LARGE);
 }
 
 int main(void)

@@ -29,7 +29,6 @@
 enum {
     RING_SEG_BYTES = 256 << 10,  /* measured: see collectives/README.md */
     RING_TAG = 0x7275,           /* the comm's private communicator: no one else sends */
-    RING_SPIN_NS = 20000,        /* poll this long before sleeping between polls */
     RING_SLEEP_MAX_NS = 100000,  /* the longest sleep between polls */
 };
 
@@ -50,7 +49,7 @@ static int mod(int a, int n)
 }
 
 /* Wait for reqs, polling the watchdog's cancel flag: MPI_Testall in a
- * loop for RING_SPIN_NS, then between tests sleeps growing to
+ * loop for COMM_SPIN_NS (collectives/comm.h), then between tests sleeps growing to
  * RING_SLEEP_MAX_NS (comm_backoff), so a wait for a peer that is still
  * computing leaves the core to this rank's compute thread. */
 dure_status_t comm_mpi_wait(MPI_Request *reqs, int n, const atomic_int *cancel, const char *who)
@@ -58,7 +57,7 @@ dure_status_t comm_mpi_wait(MPI_Request *reqs, int n, const atomic_int *cancel, 
     dure_status_t st = DURE_OK;
     int done = 0;
     struct comm_backoff b;
-    comm_backoff_init(&b, RING_SPIN_NS, RING_SLEEP_MAX_NS);
+    comm_backoff_init(&b, COMM_SPIN_NS, RING_SLEEP_MAX_NS);
     for (;;) {
         DURE_MPI_TRY(MPI_Testall(n, reqs, &done, MPI_STATUSES_IGNORE));
         if (done) {

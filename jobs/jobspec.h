@@ -122,7 +122,7 @@ enum jobspec_backend {
     JOBSPEC_BACKEND_MPI,
 };
 /* AUTO: comm_caller_runs_auto (collectives/comm.h); ON: a communication
- * thread; OFF: the caller's waits run the collectives. */
+ * thread; OFF: the caller's waits run the collectives (plan_caller_runs). */
 enum jobspec_comm_thread {
     JOBSPEC_COMM_THREAD_AUTO,
     JOBSPEC_COMM_THREAD_ON,

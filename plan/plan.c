@@ -247,6 +247,14 @@ double plan_coll_time(const struct plan_job *job, const struct plan_fabric *fab,
     return lat[0] + lat[1] + bw[0] + bw[1];
 }
 
+int plan_caller_runs(enum jobspec_comm_thread want, int nodes, int per_node, int threads,
+                     int cores)
+{
+    return want == JOBSPEC_COMM_THREAD_OFF ||
+           (want == JOBSPEC_COMM_THREAD_AUTO &&
+            comm_caller_runs_auto(nodes, per_node, threads, cores));
+}
+
 /*
  * plan_coll_time on a CPU node: a collective within the node copies memory
  * the step last touched a layer or a pass before, while every rank of the
@@ -462,10 +470,8 @@ dure_status_t plan_time(const struct plan_job *job, const struct plan_hw *hw,
     }
     int threads = job->threads > 0 ? job->threads : 1;
     int full = !hw->gpu && hw->cores > 0 && job->per_node * threads >= hw->cores;
-    int caller = !hw->gpu && (job->comm_thread == JOBSPEC_COMM_THREAD_OFF ||
-                              (job->comm_thread == JOBSPEC_COMM_THREAD_AUTO &&
-                               comm_caller_runs_auto(job->ranks / job->per_node,
-                                                     job->per_node, threads, hw->cores)));
+    int caller = !hw->gpu && plan_caller_runs(job->comm_thread, job->ranks / job->per_node,
+                                              job->per_node, threads, hw->cores);
     if (full || caller) {
         /* On a CPU the collectives are the cores' own work (each rank's
          * communication thread copies and sums): with every core

@@ -228,6 +228,16 @@ struct plan_job {
 };
 
 /*
+ * parallel.comm_thread resolved for `nodes` nodes of `per_node` ranks, each
+ * computing on `threads` threads of a node with `cores` cores: 1 when the
+ * ranks' own waits run the collectives (off; auto where
+ * comm_caller_runs_auto says so), 0 when a thread does. `dure run` (on the
+ * mpi backend) and plan_time (on a CPU) both decide with it.
+ */
+int plan_caller_runs(enum jobspec_comm_thread want, int nodes, int per_node, int threads,
+                     int cores);
+
+/*
  * Measure job's CPU step on hw's threads (OpenMP and OpenBLAS set by
  * plan_hw_cpu_measure) into hw->step: a one- and a two-block model of the
  * job's shapes through the model's own forward + backward, and AdamW, the

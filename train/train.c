@@ -320,9 +320,8 @@ static dure_status_t setup_comm(train_t *t, MPI_Comm world, const struct dure_ra
     cc.on_hang = on_hang;
     cc.device = t->dev;
     cc.caller_runs = cc.backend == COMM_BACKEND_MPI &&
-                     (s->parallel.comm_thread == JOBSPEC_COMM_THREAD_OFF ||
-                      (s->parallel.comm_thread == JOBSPEC_COMM_THREAD_AUTO &&
-                       comm_caller_runs_auto(r->node_count, per_node, threads, cores)));
+                     plan_caller_runs(s->parallel.comm_thread, r->node_count, per_node,
+                                      threads, cores);
     cc.spin_ns = comm_spin_ns(cc.caller_runs, per_node, threads, cores);
     DURE_TRY(comm_create(world, &cc, &t->comm));
 out:

@@ -371,6 +371,12 @@ static void test_cpu_busy_cores(void **state)
     j.comm_thread = JOBSPEC_COMM_THREAD_OFF;
     assert_int_equal(plan_time(&j, &hw, &fab, 0, &t), DURE_OK);
     assert_float_equal(t.exposed_s, t.comm_s, 1e-15);
+    /* the rule dure run takes too: off anywhere, auto on one busy node */
+    assert_int_equal(plan_caller_runs(JOBSPEC_COMM_THREAD_OFF, 2, 4, 2, 9), 1);
+    assert_int_equal(plan_caller_runs(JOBSPEC_COMM_THREAD_ON, 1, 4, 2, 8), 0);
+    assert_int_equal(plan_caller_runs(JOBSPEC_COMM_THREAD_AUTO, 1, 4, 2, 8), 1);
+    assert_int_equal(plan_caller_runs(JOBSPEC_COMM_THREAD_AUTO, 1, 4, 2, 9), 0);
+    assert_int_equal(plan_caller_runs(JOBSPEC_COMM_THREAD_AUTO, 2, 4, 2, 8), 0);
     /* across nodes auto keeps the thread even on busy cores: its wakes */
     job_init(&j, 8, 4);
     j.threads = 2;

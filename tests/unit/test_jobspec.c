@@ -89,6 +89,7 @@ static void test_defaults(void **state)
     assert_int_equal(s->parallel.algo, JOBSPEC_ALGO_AUTO);
     assert_string_equal(s->parallel.algo_table, "");
     assert_true(s->parallel.overlap);
+    assert_int_equal(s->parallel.comm_thread, JOBSPEC_COMM_THREAD_AUTO);
     assert_true(s->parallel.watchdog_s == 600);
     assert_int_equal(s->checkpoint.every, 100);
     assert_int_equal(s->checkpoint.keep, 3);
@@ -231,6 +232,8 @@ static void test_file_errors(void **state)
                "expected an unsigned 64-bit integer");
     load_fails(MIN_SPEC "[run]\ndeterministic = maybe\n", NULL,
                "run.deterministic = 'maybe': allowed values: true, false");
+    load_fails(MIN_SPEC "[parallel]\ncomm_thread = yes\n", NULL,
+               "job.ini:4: parallel.comm_thread = 'yes': allowed values: auto, on, off");
     load_fails(MIN_SPEC "[run]\nsteps = 5\nsteps = 6\n", NULL,
                "job.ini:5: run.steps set twice (first at line 4)");
     load_fails(MIN_SPEC "[run]\nthis is not a key\n", NULL,

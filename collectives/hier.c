@@ -58,6 +58,7 @@ struct comm_hier {
     MPI_Comm node_mpi, rail_mpi;  /* owned */
     struct comm_shm *shm;         /* over node_mpi; NULL when L == 1 */
     struct comm_ring *rail;       /* over rail_mpi; NULL when n == 1 */
+    long spin_ns;                /* comm_config.spin_ns: the point-to-point waits */
     const atomic_int *cancel;
     struct comm_shard *node_piece;/* node_piece[L] of the current sub-operation */
     struct comm_shard *rail_piece;/* rail_piece[n] */
@@ -109,7 +110,7 @@ static dure_status_t rail_rd(struct comm_hier *h, const struct comm_op *op, size
         DURE_MPI_TRY(MPI_Irecv(h->rd, (int)count, MPI_FLOAT, peer, HIER_RD_TAG, h->rail_mpi,
                                &rq[0]));
         DURE_MPI_TRY(MPI_Isend(x, (int)count, MPI_FLOAT, peer, HIER_RD_TAG, h->rail_mpi, &rq[1]));
-        DURE_TRY(comm_mpi_wait(rq, 2, h->cancel, "hier"));
+        DURE_TRY(comm_mpi_wait(rq, 2, h->spin_ns, h->cancel, "hier"));
         if (h->node < peer) {
             comm_reduce2_f32(x, x, h->rd, count, 1);
         } else {
@@ -154,7 +155,7 @@ static dure_status_t rail_direct(struct comm_hier *h, const struct comm_op *op, 
                                    &h->rq[k++]));
         }
     }
-    DURE_TRY(comm_mpi_wait(h->rq, k, h->cancel, "hier"));
+    DURE_TRY(comm_mpi_wait(h->rq, k, h->spin_ns, h->cancel, "hier"));
     comm_reduce_f32(x, NULL, h->src, n, count, 1);
 out:
     return st;
@@ -374,6 +375,7 @@ dure_status_t comm_hier_create(const struct comm_backend_args *a, struct comm_hi
     h->nodes = a->nodes;
     h->node = a->rank / a->local_size;
     h->cancel = a->cancel;
+    h->spin_ns = a->cfg->spin_ns;
     DURE_MPI_TRY(MPI_Comm_split(a->mpi, h->node, h->local_rank, &h->node_mpi));
     DURE_MPI_TRY(MPI_Comm_set_errhandler(h->node_mpi, MPI_ERRORS_RETURN));
     DURE_MPI_TRY(MPI_Comm_split(a->mpi, h->local_rank, h->node, &h->rail_mpi));

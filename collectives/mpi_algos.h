@@ -14,17 +14,20 @@
 
 /*
  * Wait for reqs[n], polling the watchdog's cancel flag (DURE_ERR_TIMEOUT
- * naming `who` when it is raised): MPI_Testall in a loop for 20 us, then
- * between tests sleeps growing to 100 us, so a wait for a peer that is still
- * computing leaves the core to this rank's compute thread (see
- * collectives/shm.c). The ring's and hier's point-to-point waits.
+ * naming `who` when it is raised): MPI_Testall in a loop for spin_ns
+ * (comm_config.spin_ns: COMM_SPIN_NS, or COMM_SPIN_OWN_CORE_NS when the
+ * waiting thread has a core of its own), then between tests sleeps growing
+ * to 100 us, so a wait for a peer that is still computing leaves the core to
+ * this rank's compute thread (see collectives/shm.c). The ring's, hier's and
+ * the exact reduce-scatter's point-to-point waits.
  */
-dure_status_t comm_mpi_wait(MPI_Request *reqs, int n, const atomic_int *cancel, const char *who);
+dure_status_t comm_mpi_wait(MPI_Request *reqs, int n, long spin_ns, const atomic_int *cancel,
+                            const char *who);
 
 /* Exact reduce-scatter (collectives/tree.h) over MPI point-to-point
  * (collectives/tree_mpi.c). */
-dure_status_t comm_tree_mpi_run(MPI_Comm mpi, int rank, int size, const atomic_int *cancel,
-                                const struct comm_op *op);
+dure_status_t comm_tree_mpi_run(MPI_Comm mpi, int rank, int size, long spin_ns,
+                                const atomic_int *cancel, const struct comm_op *op);
 
 /* MPI's own collectives (MPI_Allreduce, MPI_Reduce_scatter, ...). */
 struct comm_native;

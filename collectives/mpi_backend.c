@@ -24,6 +24,7 @@ struct comm_native {
 struct mpi_ctx {
     MPI_Comm mpi;
     int rank, size;
+    long spin_ns;                /* comm_config.spin_ns: the tree's point-to-point waits */
     const atomic_int *cancel;
     struct comm_native *native;
     struct comm_ring *ring;
@@ -238,7 +239,7 @@ static void mpi_mem_free(void *vctx, void *p)
 static dure_status_t mpi_tree(void *vctx, const struct comm_op *op)
 {
     struct mpi_ctx *ctx = vctx;
-    return comm_tree_mpi_run(ctx->mpi, ctx->rank, ctx->size, ctx->cancel, op);
+    return comm_tree_mpi_run(ctx->mpi, ctx->rank, ctx->size, ctx->spin_ns, ctx->cancel, op);
 }
 
 static void mpi_destroy(void *vctx)
@@ -277,6 +278,7 @@ static dure_status_t mpi_create(const struct comm_backend_args *a,
     ctx->rank = a->rank;
     ctx->size = a->size;
     ctx->cancel = a->cancel;
+    ctx->spin_ns = a->cfg->spin_ns;
     DURE_TRY(comm_native_create(a, &ctx->native));
     DURE_TRY(comm_ring_create(a, &ctx->ring));
     if (a->local_size == a->size) {

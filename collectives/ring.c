@@ -38,6 +38,7 @@ struct comm_ring {
     size_t seg_bytes;
     float *tmp[2];               /* tmp[2][seg]: receive segments */
     float *partial;              /* partial[seg]: the running sum passed on */
+    long spin_ns;                /* comm_config.spin_ns */
     const atomic_int *cancel;
     struct comm_shard *piece;    /* piece[size] of the current op */
     MPI_Request req[4];          /* [0] recv, [1] send of the step; [2], [3] the next round's */
@@ -49,15 +50,16 @@ static int mod(int a, int n)
 }
 
 /* Wait for reqs, polling the watchdog's cancel flag: MPI_Testall in a
- * loop for COMM_SPIN_NS (collectives/comm.h), then between tests sleeps growing to
- * RING_SLEEP_MAX_NS (comm_backoff), so a wait for a peer that is still
- * computing leaves the core to this rank's compute thread. */
-dure_status_t comm_mpi_wait(MPI_Request *reqs, int n, const atomic_int *cancel, const char *who)
+ * loop for spin_ns (collectives/mpi_algos.h), then between tests sleeps
+ * growing to RING_SLEEP_MAX_NS (comm_backoff), so a wait for a peer that is
+ * still computing leaves the core to this rank's compute thread. */
+dure_status_t comm_mpi_wait(MPI_Request *reqs, int n, long spin_ns, const atomic_int *cancel,
+                            const char *who)
 {
     dure_status_t st = DURE_OK;
     int done = 0;
     struct comm_backoff b;
-    comm_backoff_init(&b, COMM_SPIN_NS, RING_SLEEP_MAX_NS);
+    comm_backoff_init(&b, spin_ns, RING_SLEEP_MAX_NS);
     for (;;) {
         DURE_MPI_TRY(MPI_Testall(n, reqs, &done, MPI_STATUSES_IGNORE));
         if (done) {
@@ -74,7 +76,7 @@ out:
 
 static dure_status_t ring_wait(struct comm_ring *r, MPI_Request *reqs, int n)
 {
-    return comm_mpi_wait(reqs, n, r->cancel, "ring");
+    return comm_mpi_wait(reqs, n, r->spin_ns, r->cancel, "ring");
 }
 
 /* Segment k of piece p: [offset, offset + count). */
@@ -294,6 +296,7 @@ dure_status_t comm_ring_create(const struct comm_backend_args *a, struct comm_ri
     r->rank = a->rank;
     r->size = a->size;
     r->cancel = a->cancel;
+    r->spin_ns = a->cfg->spin_ns;
     r->seg_bytes = RING_SEG_BYTES;
     for (int i = 0; i < 2; i++) {
         r->tmp[i] = aligned_alloc(64, r->seg_bytes);

@@ -21,8 +21,8 @@ enum {
     TREE_MSG_MAX = 1 << 30,
 };
 
-dure_status_t comm_tree_mpi_run(MPI_Comm mpi, int rank, int size, const atomic_int *cancel,
-                                const struct comm_op *op)
+dure_status_t comm_tree_mpi_run(MPI_Comm mpi, int rank, int size, long spin_ns,
+                                const atomic_int *cancel, const struct comm_op *op)
 {
     dure_status_t st = DURE_OK;
     const struct comm_tree *t = op->tree;
@@ -57,7 +57,7 @@ dure_status_t comm_tree_mpi_run(MPI_Comm mpi, int rank, int size, const atomic_i
                                            TREE_TAG + f, mpi, &req[n++]));
                 }
             }
-            DURE_TRY(comm_mpi_wait(req, n, cancel, "exact reduce-scatter"));
+            DURE_TRY(comm_mpi_wait(req, n, spin_ns, cancel, "exact reduce-scatter"));
         }
     }
     DURE_TRY(comm_tree_combine(t, size, rank, op->total, mine.offset, mine.count,

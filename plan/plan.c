@@ -2,8 +2,10 @@
 #include "plan/plan.h"
 
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "collectives/bucket.h"
 #include "collectives/comm.h"
@@ -253,6 +255,25 @@ int plan_caller_runs(enum jobspec_comm_thread want, int nodes, int per_node, int
     return want == JOBSPEC_COMM_THREAD_OFF ||
            (want == JOBSPEC_COMM_THREAD_AUTO &&
             comm_caller_runs_auto(nodes, per_node, threads, cores));
+}
+
+void plan_rank_cpus(int run_threads, int per_node, int *threads, int *cores)
+{
+    cpu_set_t set;
+    int online = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int mine = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : online;
+    int bound = online > 0 && mine < online;
+    if (per_node < 1) {
+        per_node = 1;
+    }
+    if (run_threads > 0) {
+        *threads = run_threads;
+    } else if (bound) {
+        *threads = mine > 0 ? mine : 1;
+    } else {
+        *threads = online / per_node > 0 ? online / per_node : 1;
+    }
+    *cores = bound ? mine * per_node : online;
 }
 
 /*

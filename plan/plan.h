@@ -238,6 +238,17 @@ int plan_caller_runs(enum jobspec_comm_thread want, int nodes, int per_node, int
                      int cores);
 
 /*
+ * The CPU threads a rank computes on and the cores its node's ranks compute
+ * on, as `dure run` picks them (and `dure tune` assumes them, to time the
+ * collectives as a job runs them): *threads = run_threads when > 0, else
+ * the CPUs of this rank's affinity mask when the launcher bound it, else a
+ * fair share of the node's online CPUs among per_node ranks (at least 1);
+ * *cores = the ranks' own CPUs (mask x per_node) when bound, else the
+ * node's online CPUs.
+ */
+void plan_rank_cpus(int run_threads, int per_node, int *threads, int *cores);
+
+/*
  * Measure job's CPU step on hw's threads (OpenMP and OpenBLAS set by
  * plan_hw_cpu_measure) into hw->step: a one- and a two-block model of the
  * job's shapes through the model's own forward + backward, and AdamW, the

@@ -6,11 +6,9 @@
 #include <inttypes.h>
 #include <math.h>
 #include <omp.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "collectives/bucket.h"
 #include "collectives/comm.h"
@@ -75,38 +73,12 @@ out:
     return st;
 }
 
-/* The CPUs this rank may use (its affinity mask, as the launcher bound
- * it) into *mine, and returns the node's online CPUs. */
-static int cpu_counts(int *mine)
-{
-    cpu_set_t set;
-    long online = sysconf(_SC_NPROCESSORS_ONLN);
-    *mine = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : (int)online;
-    return (int)online;
-}
-
-/* CPU threads per rank: run.threads, or the cores this rank may use
- * (bound by the launcher: its affinity mask; unbound: a fair share). */
+/* CPU threads per rank (plan_rank_cpus). */
 static int pick_threads(const struct dure_jobspec *spec, const struct dure_ranks *r)
 {
-    if (spec->run.threads > 0) {
-        return spec->run.threads;
-    }
-    int mine, online = cpu_counts(&mine);
-    if (online > 0 && mine < online) {
-        return mine > 0 ? mine : 1;
-    }
-    int share = online / (r->local_size > 0 ? r->local_size : 1);
-    return share > 0 ? share : 1;
-}
-
-/* The cores this node's ranks compute on: each rank's own when the
- * launcher bound them, else the node's. */
-static int node_cores(const struct dure_ranks *r)
-{
-    int mine, online = cpu_counts(&mine);
-    int per_node = r->local_size > 0 ? r->local_size : 1;
-    return online > 0 && mine < online ? mine * per_node : online;
+    int threads, cores;
+    plan_rank_cpus(spec->run.threads, r->local_size, &threads, &cores);
+    return threads;
 }
 
 static dure_status_t join_keys(const struct jobspec_list *l, char **out)
@@ -278,8 +250,9 @@ static dure_status_t setup_comm(train_t *t, MPI_Comm world, const struct dure_ra
 {
     dure_status_t st = DURE_OK;
     const struct dure_jobspec *s = t->spec;
-    int threads = pick_threads(s, r), cores = node_cores(r);
+    int threads, cores;
     int per_node = r->local_size > 0 ? r->local_size : 1;
+    plan_rank_cpus(s->run.threads, per_node, &threads, &cores);
     struct comm_config cc;
     static const enum comm_backend backends[] = {
         [JOBSPEC_BACKEND_AUTO] = COMM_BACKEND_AUTO,

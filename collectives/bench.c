@@ -138,7 +138,7 @@ const struct bench_coll *bench_coll_find(const char *name)
 void bench_spec_default(struct bench_spec *s, const struct bench_coll *coll)
 {
     *s = (struct bench_spec){.coll = coll, .dtype = COMM_F32, .op = COMM_SUM, .iters = 20,
-                             .warmup = 5, .reps = 5, .check = 1,
+                             .warmup = 5, .reps = 5, .passes = 1, .check = 1,
                              .faults = {.corrupt_rank = -1, .stall_rank = -1, .kill_rank = -1}};
 }
 
@@ -394,16 +394,16 @@ out:
 
 /* One repetition: the mean over ranks of the time per operation. */
 static dure_status_t time_rep(struct harness *h, const struct placed *p, size_t total,
-                              double *sec)
+                              int iters, double *sec)
 {
     dure_status_t st = DURE_OK;
     double t = 0, sum = 0;
     DURE_MPI_TRY(MPI_Barrier(h->mpi));
     double t0 = MPI_Wtime();
-    for (int it = 0; it < h->s->iters; it++) {
+    for (int it = 0; it < iters; it++) {
         DURE_TRY(run_once(h, p, total));
     }
-    t = (MPI_Wtime() - t0) / h->s->iters;
+    t = (MPI_Wtime() - t0) / iters;
     DURE_MPI_TRY(MPI_Allreduce(&t, &sum, 1, MPI_DOUBLE, MPI_SUM, h->mpi));
     *sec = sum / h->args.nranks;
 out:
@@ -412,19 +412,19 @@ out:
 
 /* The memcpy peer: one core copies `bytes` on the first rank while the
  * others wait. */
-static dure_status_t time_memcpy(struct harness *h, size_t bytes, double *sec)
+static dure_status_t time_memcpy(struct harness *h, size_t bytes, int iters, double *sec)
 {
     dure_status_t st = DURE_OK;
     double t = 0;
     DURE_MPI_TRY(MPI_Barrier(h->mpi));
     if (h->args.rank == 0) {
         double t0 = MPI_Wtime();
-        for (int it = 0; it < h->s->iters; it++) {
+        for (int it = 0; it < iters; it++) {
             memcpy(h->copy_dst, h->copy_src, bytes);
             /* keep the copies from being merged or elided */
             __asm__ __volatile__("" ::"r"(h->copy_dst) : "memory");
         }
-        t = (MPI_Wtime() - t0) / h->s->iters;
+        t = (MPI_Wtime() - t0) / iters;
     }
     DURE_MPI_TRY(MPI_Bcast(&t, 1, MPI_DOUBLE, 0, h->mpi));
     *sec = t;
@@ -497,11 +497,66 @@ static void faults_start(const struct bench_faults *f, int rank)
 
 /* ---------------------------------------------------------------- one size */
 
-static dure_status_t measure_size(struct harness *h, const struct bench_variant *v, int nv,
-                                  size_t total, double *t, struct bench_point *pt)
+/* One pass over a size: warm-up, then repetitions first .. first + reps - 1
+ * of every variant into t[k * all + rep] (variant k; k = nv: the memcpy
+ * peer), `all` the repetitions of every pass. */
+static dure_status_t time_size(struct harness *h, const struct bench_variant *v, int nv,
+                               size_t total, int first, int all, double *t)
 {
     dure_status_t st = DURE_OK;
-    const int reps = h->s->reps;
+    struct placed p[BENCH_MAX_VARIANTS];
+    double op_s = 0, slowest = 0;    /* a warm operation's time, the slowest variant's */
+
+    for (int k = 0; k < nv; k++) {
+        p[k] = place(h, &v[k], k, total);
+        DURE_TRY(init_input(h, &p[k]));
+        double t0 = 0;
+        for (int w = 0; w < h->s->warmup; w++) {
+            if (w == (h->s->warmup > 1)) {   /* the first of several is cold: not counted */
+                t0 = MPI_Wtime();
+            }
+            DURE_TRY(run_once(h, &p[k], total));
+        }
+        if (h->s->warmup > 0) {
+            op_s = fmax(op_s, (MPI_Wtime() - t0) / (h->s->warmup - (h->s->warmup > 1)));
+        }
+    }
+    int iters = h->s->iters;
+    if (h->s->min_rep_s > 0 && h->s->warmup > 0) {
+        /* every rank runs as many: the slowest rank's estimate decides */
+        DURE_MPI_TRY(MPI_Allreduce(&op_s, &slowest, 1, MPI_DOUBLE, MPI_MAX, h->mpi));
+        double want = ceil(h->s->min_rep_s / fmax(slowest, 1e-9));
+        iters = want > iters ? (want < BENCH_ITERS_MAX ? (int)want : BENCH_ITERS_MAX) : iters;
+        /* and then warms up as long: the first size of a pass follows the
+         * largest, whose traffic left it cold for more than a few of its
+         * own operations (1.4-1.8x its neighbours at 128 B without) */
+        for (int k = 0; k < nv && iters > h->s->iters; k++) {
+            for (int w = 0; w < iters; w++) {
+                DURE_TRY(run_once(h, &p[k], total));
+            }
+        }
+    }
+    /* Each repetition starts with the next variant: in A/A runs of one Open
+     * MPI algorithm on 2 ranks at 4-16 MiB, the variant always timed first
+     * measured 0.53-1.41x the other, in turns 0.88-1.10x. */
+    for (int rep = first; rep < first + h->s->reps; rep++) {
+        for (int i = 0; i < nv; i++) {
+            const int k = (rep + i) % nv;
+            DURE_TRY(time_rep(h, &p[k], total, iters, &t[k * all + rep]));
+        }
+        if (h->s->memcpy_peer) {
+            DURE_TRY(time_memcpy(h, total * h->es, iters, &t[nv * all + rep]));
+        }
+    }
+out:
+    return st;
+}
+
+/* A size's results from its `all` repetitions (time_size's t), and its check. */
+static dure_status_t finish_size(struct harness *h, const struct bench_variant *v, int nv,
+                                 size_t total, int all, double *t, struct bench_point *pt)
+{
+    dure_status_t st = DURE_OK;
     struct placed p[BENCH_MAX_VARIANTS];
 
     memset(pt, 0, sizeof *pt);
@@ -510,28 +565,9 @@ static dure_status_t measure_size(struct harness *h, const struct bench_variant 
     pt->count = h->s->coll->per_rank_count ? total / (size_t)h->args.nranks : total;
     for (int k = 0; k < nv; k++) {
         p[k] = place(h, &v[k], k, total);
-        pt->v[k].algo = comm_algo_for(v[k].comm, h->s->coll->coll, pt->bytes);
-        DURE_TRY(init_input(h, &p[k]));
-        for (int w = 0; w < h->s->warmup; w++) {
-            DURE_TRY(run_once(h, &p[k], total));
-        }
-    }
-    /* t[k * reps + rep] for variant k; t[nv * reps + rep] for memcpy. Each
-     * repetition starts with the next variant: in A/A runs of one Open MPI
-     * algorithm on 2 ranks at 4-16 MiB, the variant always timed first
-     * measured 0.53-1.41x the other, in turns 0.88-1.10x. */
-    for (int rep = 0; rep < reps; rep++) {
-        for (int i = 0; i < nv; i++) {
-            const int k = (rep + i) % nv;
-            DURE_TRY(time_rep(h, &p[k], total, &t[k * reps + rep]));
-        }
-        if (h->s->memcpy_peer) {
-            DURE_TRY(time_memcpy(h, pt->bytes, &t[nv * reps + rep]));
-        }
-    }
-    for (int k = 0; k < nv; k++) {
         struct bench_sample *s = &pt->v[k];
-        s->sec = dure_median(&t[k * reps], reps);
+        s->algo = comm_algo_for(v[k].comm, h->s->coll->coll, pt->bytes);
+        s->sec = dure_median(&t[k * all], all);
         s->algbw_gbs = (double)pt->bytes / 1e9 / s->sec;
         s->busbw_gbs = s->algbw_gbs * h->s->coll->bus_factor(h->args.nranks);
         if (h->s->check) {
@@ -541,12 +577,11 @@ static dure_status_t measure_size(struct harness *h, const struct bench_variant 
         }
     }
     if (h->s->memcpy_peer) {
-        pt->memcpy_gbs = (double)pt->bytes / 1e9 / dure_median(&t[nv * reps], reps);
+        pt->memcpy_gbs = (double)pt->bytes / 1e9 / dure_median(&t[nv * all], all);
     }
 out:
     return st;
 }
-
 
 dure_status_t bench_measure(MPI_Comm mpi, const struct bench_spec *spec,
                             const struct bench_variant *v, int nv, const size_t *bytes, int n,
@@ -558,9 +593,9 @@ dure_status_t bench_measure(MPI_Comm mpi, const struct bench_spec *spec,
 
     DURE_CHECK(nv >= 1 && nv <= BENCH_MAX_VARIANTS, DURE_ERR_ARG,
                "bench: %d variants (1 to %d)", nv, BENCH_MAX_VARIANTS);
-    DURE_CHECK(spec->iters >= 1 && spec->reps >= 1 && spec->warmup >= 0, DURE_ERR_ARG,
-               "bench: iters %d, reps %d, warmup %d (need >= 1, >= 1, >= 0)", spec->iters,
-               spec->reps, spec->warmup);
+    DURE_CHECK(spec->iters >= 1 && spec->reps >= 1 && spec->warmup >= 0 && spec->passes >= 1,
+               DURE_ERR_ARG, "bench: iters %d, reps %d, warmup %d, passes %d (need >= 1, >= 1, "
+               ">= 0, >= 1)", spec->iters, spec->reps, spec->warmup, spec->passes);
     DURE_MPI_TRY(MPI_Comm_rank(mpi, &h.args.rank));
     DURE_MPI_TRY(MPI_Comm_size(mpi, &h.args.nranks));
     for (int k = 0; k < nv; k++) {
@@ -582,15 +617,24 @@ dure_status_t bench_measure(MPI_Comm mpi, const struct bench_spec *spec,
     }
     DURE_CHECK(h.max_total > 0, DURE_ERR_ARG, "bench: every size is smaller than %s",
                spec->coll->per_rank_count ? "4 elements per rank" : "one element");
-    t = calloc((size_t)(nv + 1) * (size_t)spec->reps, sizeof *t);
-    DURE_ALLOC_TRY(t, (size_t)(nv + 1) * (size_t)spec->reps * sizeof *t);
+    /* t[(i * (nv + 1) + k) * all + rep]: size i, variant k (nv: memcpy) */
+    const int all = spec->reps * spec->passes;
+    const size_t per_size = (size_t)(nv + 1) * (size_t)all;
+    t = calloc(per_size * (size_t)n, sizeof *t);
+    DURE_ALLOC_TRY(t, per_size * (size_t)n * sizeof *t);
     DURE_TRY(harness_alloc(&h, v, nv));
     faults_start(&spec->faults, h.args.rank);
-    for (int i = 0; i < n; i++) {
-        DURE_TRY(measure_size(&h, v, nv, bench_total_for(spec, h.args.nranks, bytes[i]), t,
-                              &out[i]));
-        if (spec->progress) {
-            spec->progress(&out[i], spec->progress_arg);
+    for (int pass = 0; pass < spec->passes; pass++) {
+        for (int i = 0; i < n; i++) {
+            size_t total = bench_total_for(spec, h.args.nranks, bytes[i]);
+            double *ti = &t[(size_t)i * per_size];
+            DURE_TRY(time_size(&h, v, nv, total, pass * spec->reps, all, ti));
+            if (pass == spec->passes - 1) {
+                DURE_TRY(finish_size(&h, v, nv, total, all, ti, &out[i]));
+                if (spec->progress) {
+                    spec->progress(&out[i], spec->progress_arg);
+                }
+            }
         }
     }
 out:

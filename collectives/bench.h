@@ -99,6 +99,20 @@ struct bench_spec {
     int iters;                   /* operations per timed repetition (-n) */
     int warmup;                  /* untimed operations per size and variant (-w) */
     int reps;                    /* timed repetitions per size; the median is reported (-R) */
+    int passes;                  /* 1 (nccl-tests): a size's repetitions back to back. P > 1:
+                                    the sweep over every size runs P times, `reps` per size
+                                    each time, and a size reports the median of all P x reps:
+                                    its repetitions lie apart in time, so one burst of the
+                                    machine's noise cannot set its median (dure tune; each
+                                    pass in an order of its own measured worse: a small size
+                                    after a large one is cold) */
+    double min_rep_s;            /* 0 (nccl-tests): `iters` operations a repetition. > 0: at
+                                    least iters, and more, up to BENCH_ITERS_MAX, so that a
+                                    repetition lasts about this long by the warm-up's time
+                                    (the slowest rank's, the first operation of several not
+                                    counted; needs warmup >= 1), after as long a warm-up
+                                    again: below some 100 us, the barrier's exit skew
+                                    between ranks is a tenth of it */
     int check;                   /* 1: run once more on fresh input and count wrong elements */
     int memcpy_peer;             /* 1: time a single-core memcpy of each size on the first rank */
     struct bench_faults faults;  /* injected after the buffers exist (default: none) */
@@ -108,7 +122,8 @@ struct bench_spec {
 };
 
 /* nccl-tests' defaults: float sum, root 0, 20 iterations, 5 warm-up, 5
- * repetitions, checking on, no memcpy peer, no faults. */
+ * repetitions, one pass, no minimum repetition time, checking on, no memcpy
+ * peer, no faults. */
 void bench_spec_default(struct bench_spec *s, const struct bench_coll *coll);
 
 /*
@@ -135,6 +150,7 @@ struct bench_sample {
 };
 
 #define BENCH_MAX_VARIANTS 4
+#define BENCH_ITERS_MAX 10000        /* operations a repetition at most (min_rep_s) */
 struct bench_point {
     size_t bytes;                /* the message: total * element size */
     size_t total;                /* elements of the whole vector */

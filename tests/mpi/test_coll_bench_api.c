@@ -154,6 +154,55 @@ static void test_memcpy_peer_and_progress(void **state)
     assert_true(p[0].memcpy_gbs > 0 && p[1].memcpy_gbs > 0);
 }
 
+/* Passes: every size is timed in each of P passes over the list (each a
+ * warm-up and `reps` repetitions of `iters` operations), checked once after
+ * the last, and reported once (the progress callback after its last pass). */
+static void test_passes(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {4096, 65536};
+    struct bench_point p[2];
+    for (int passes = 1; passes <= 3; passes += 2) {
+        struct bench_spec s = quick("allreduce");
+        s.passes = passes;
+        s.progress = on_point;
+        s.progress_arg = &progress_calls;
+        struct bench_variant v = {.comm = ring, .in_place = 1};
+        progress_calls = 0;
+        uint64_t before = comm_seq(ring);
+        assert_int_equal(bench_measure(MPI_COMM_WORLD, &s, &v, 1, sizes, 2, p), DURE_OK);
+        /* per size: passes x (1 warm-up + 3 reps x 2 iters), 1 check */
+        assert_int_equal(comm_seq(ring) - before, 2 * (passes * (1 + 3 * 2) + 1));
+        assert_int_equal(progress_calls, 2);
+        assert_int_equal(progress_bytes[1], 65536);
+        assert_int_equal(p[0].v[0].wrong + p[1].v[0].wrong, 0);
+        assert_true(p[0].v[0].sec > 0 && p[1].v[0].sec > 0);
+    }
+    /* a minimum repetition time of 1 ms raises 2 operations a repetition
+     * (a 4 KiB ring all-reduce takes microseconds) to the same count on
+     * every rank, at most BENCH_ITERS_MAX, after a warm-up of as many */
+    struct bench_spec s = quick("allreduce");
+    s.min_rep_s = 1e-3;
+    struct bench_variant rv = {.comm = ring, .in_place = 1};
+    uint64_t before = comm_seq(ring);
+    assert_int_equal(bench_measure(MPI_COMM_WORLD, &s, &rv, 1, sizes, 1, p), DURE_OK);
+    uint64_t ops = comm_seq(ring) - before - 2;   /* less the warm-up and the check */
+    assert_int_equal(ops % 4, 0);                 /* warm-up and 3 repetitions of as many */
+    assert_true(ops / 4 > 2 && ops / 4 <= BENCH_ITERS_MAX);
+    uint64_t all = 0;
+    MPI_Allreduce(&ops, &all, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    assert_int_equal(all, (uint64_t)size * ops);
+    assert_int_equal(p[0].v[0].wrong, 0);
+
+    struct bench_spec bad = quick("allreduce");
+    bad.passes = 0;
+    struct bench_variant v = {.comm = ring};
+    dure_log_set_quiet(1);
+    assert_int_equal(bench_measure(MPI_COMM_WORLD, &bad, &v, 1, sizes, 2, p), DURE_ERR_ARG);
+    dure_log_set_quiet(0);
+    assert_non_null(strstr(dure_last_error(), "passes 0"));
+}
+
 /* The output buffer each variant's comm ran on last (the recording all-reduce). */
 static void *ran_on[2];
 
@@ -255,6 +304,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_total_rounding),
         cmocka_unit_test(test_wrong_counted),
         cmocka_unit_test(test_memcpy_peer_and_progress),
+        cmocka_unit_test(test_passes),
         cmocka_unit_test(test_heap_buffers_shared),
         cmocka_unit_test(test_variant_order_alternates),
         cmocka_unit_test(test_bad_requests),

@@ -50,8 +50,9 @@ struct tune_fit {
 /*
  * The line alpha + beta * n with alpha, beta >= 0 that minimises the largest
  * relative error max_i |(alpha + beta x_i) / t_i - 1| over p[0..n) (exact
- * minimax, by the vertices of the linear program). n >= 1, every bytes >= 0
- * and every sec > 0, else DURE_ERR_ARG. *err receives the worst error.
+ * minimax: Remez's exchange, or the edge alpha = 0 or beta = 0). p sorted by
+ * bytes, ascending, distinct; n >= 1, every bytes >= 0 and every sec > 0,
+ * else DURE_ERR_ARG. *err receives the worst error.
  */
 dure_status_t tune_fit_line(const struct tune_point *p, int n, double *alpha, double *beta,
                             double *err);

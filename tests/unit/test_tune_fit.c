@@ -77,6 +77,72 @@ static void test_minimax_beats_any_line(void **state)
     assert_true(worst(p, 9, la, lb) > e + 0.01);
 }
 
+/* The reference minimax: every line that levels three sizes with
+ * alternating errors, and the edges alpha = 0 and beta = 0, kept when
+ * alpha, beta >= 0, the best by its true worst error (the search
+ * tune_fit_line's exchange replaced, O(n^4)). */
+static double brute_minimax(const struct tune_point *p, int n)
+{
+    double best = INFINITY, umin = INFINITY, umax = 0, rmin = INFINITY, rmax = 0;
+    for (int i = 0; i < n; i++) {
+        umin = fmin(umin, 1 / p[i].sec);
+        umax = fmax(umax, 1 / p[i].sec);
+        rmin = fmin(rmin, p[i].bytes / p[i].sec);
+        rmax = fmax(rmax, p[i].bytes / p[i].sec);
+    }
+    best = fmin(worst(p, n, 2 / (umin + umax), 0), worst(p, n, 0, 2 / (rmin + rmax)));
+    for (int i = 0; i < n; i++) {
+        for (int j = i + 1; j < n; j++) {
+            for (int k = j + 1; k < n; k++) {
+                /* a/t + b x/t - 1 = +h, -h, +h at i, j, k: eliminate h */
+                const struct tune_point *a = &p[i], *b = &p[j], *c = &p[k];
+                double m11 = 1 / a->sec + 1 / b->sec, m12 = a->bytes / a->sec + b->bytes / b->sec;
+                double m21 = 1 / c->sec + 1 / b->sec, m22 = c->bytes / c->sec + b->bytes / b->sec;
+                double det = m11 * m22 - m12 * m21;
+                if (fabs(det) < 1e-300) {
+                    continue;
+                }
+                double al = (2 * m22 - 2 * m12) / det, be = (2 * m11 - 2 * m21) / det;
+                if (al >= 0 && be >= 0) {
+                    best = fmin(best, worst(p, n, al, be));
+                }
+            }
+        }
+    }
+    return best;
+}
+
+static void test_exchange_matches_brute_force(void **state)
+{
+    (void)state;
+    /* 500 noisy sweeps of 3 to 24 sizes (a fixed generator): latency,
+     * bandwidth and noise vary, some with a knee one line cannot fit; the
+     * exchange finds the reference search's worst error every time */
+    uint64_t s = 88172645463325252u;
+    for (int trial = 0; trial < 500; trial++) {
+        struct tune_point p[24];
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        int n = 3 + (int)(s % 22);
+        double a = 1e-6 * (1 + (double)(s >> 40 & 255)), b = 1e-11 * (1 + (double)(s >> 48 & 255));
+        double x = 512;
+        for (int i = 0; i < n; i++) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            double noise = 0.7 + 0.6 * (double)(s >> 11) / 9007199254740992.0;
+            x *= 1.2 + (double)(s & 15) / 8;
+            p[i] = (struct tune_point){x, (a + b * x * (trial % 3 == 0 && i > n / 2 ? 5 : 1)) *
+                                              noise};
+        }
+        double al, be, e;
+        assert_int_equal(tune_fit_line(p, n, &al, &be, &e), DURE_OK);
+        assert_true(al >= 0 && be >= 0);
+        assert_true(fabs(e - worst(p, n, al, be)) < 1e-12);
+        double ref = brute_minimax(p, n);
+        if (fabs(e - ref) > 1e-9 * fmax(ref, 1e-3)) {
+            fail_msg("trial %d (%d sizes): exchange %.12f, reference %.12f", trial, n, e, ref);
+        }
+    }
+}
+
 static void test_pieces_where_one_line_cannot_fit(void **state)
 {
     (void)state;
@@ -196,6 +262,9 @@ static void test_bad_input(void **state)
     dure_log_set_quiet(1);
     assert_int_equal(tune_fit_points(p, 3, 0.15, &f), DURE_ERR_ARG);
     assert_non_null(strstr(dure_last_error(), "point 1: 1024 bytes after 4096"));
+    double al, be, e;
+    assert_int_equal(tune_fit_line(p, 3, &al, &be, &e), DURE_ERR_ARG);
+    assert_non_null(strstr(dure_last_error(), "point 1: 1024 bytes after 4096"));
     p[1] = (struct tune_point){6000, 0};
     assert_int_equal(tune_fit_points(p, 3, 0.15, &f), DURE_ERR_ARG);
     assert_non_null(strstr(dure_last_error(), "point 1 (6000 bytes, 0 s)"));
@@ -212,6 +281,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_line_recovered),
         cmocka_unit_test(test_minimax_beats_any_line),
+        cmocka_unit_test(test_exchange_matches_brute_force),
         cmocka_unit_test(test_pieces_where_one_line_cannot_fit),
         cmocka_unit_test(test_pieces_span_three_sizes),
         cmocka_unit_test(test_crossovers),

@@ -26,6 +26,7 @@
 #include "launcher/exitcodes.h"
 #include "launcher/version.h"
 #include "launcher/watchdog_hook.h"
+#include "plan/plan.h"
 #include "tune/choose.h"
 #include "tune/health.h"
 #include "tune/ompi_mpit.h"
@@ -41,6 +42,8 @@ struct tune_opts {
     double threshold;
     int sizes_given, timing_given;   /* -b/-e/-f, -n/-w/-R on the command line */
     int recheck;                     /* time each Open MPI change again (tune_recheck_ompi) */
+    enum jobspec_comm_thread comm_thread;  /* --comm-thread */
+    int comm_thread_given;
     double recheck_gain;             /* 0: the --min-gain */
 };
 
@@ -74,6 +77,9 @@ void cmd_tune_usage(FILE *out)
             "      --collectives LIST   of allreduce,reducescatter,allgather,broadcast (all)\n"
             "      --families LIST      of dure,ompi,nccl (mpi: dure,ompi; nccl: nccl)\n"
             "      --backend auto|mpi|nccl   (default auto)\n"
+            "      --comm-thread auto|on|off  who runs dure's collectives, as parallel.comm_thread:\n"
+            "                           auto resolves as dure run does for a job computing on\n"
+            "                           every core of these nodes (--verify: as DIR was swept)\n"
             "      --tolerance PCT      worst fit error before pieces (default 15)\n"
             "      --min-gain X         leave a default only where X times faster (1.25)\n"
             "      --recheck-gain X     keep an Open MPI change only where it is X times faster\n"
@@ -121,7 +127,7 @@ static int parse_list(const char *opt, const char *s, int (*parse)(const char *)
 static int parse_opts(int argc, char **argv, struct tune_opts *o)
 {
     enum { O_COLLS = 256, O_FAMS, O_BACKEND, O_TOL, O_GAIN, O_PROFILE, O_LINK, O_NOPLOT, O_WD,
-           O_VERIFY, O_BASE, O_THR, O_RECHECK_GAIN, O_NO_RECHECK };
+           O_VERIFY, O_BASE, O_THR, O_RECHECK_GAIN, O_NO_RECHECK, O_COMM_THREAD };
     static const struct option longopts[] = {
         {"out", required_argument, NULL, 'o'},
         {"minbytes", required_argument, NULL, 'b'},
@@ -144,6 +150,7 @@ static int parse_opts(int argc, char **argv, struct tune_opts *o)
         {"threshold", required_argument, NULL, O_THR},
         {"recheck-gain", required_argument, NULL, O_RECHECK_GAIN},
         {"no-recheck", no_argument, NULL, O_NO_RECHECK},
+        {"comm-thread", required_argument, NULL, O_COMM_THREAD},
         {NULL, 0, NULL, 0},
     };
     struct tune_sweep_cfg *c = &o->cfg;
@@ -151,7 +158,7 @@ static int parse_opts(int argc, char **argv, struct tune_opts *o)
     double pct = 0;
 
     memset(o, 0, sizeof *o);
-    c->opts = (struct tune_sweep_opts){4096, 64u << 20, 4, 10, 2, 5, 0.15, 1.25};
+    c->opts = (struct tune_sweep_opts){4096, 64u << 20, 4, 10, 2, 5, 0.15, 1.25, -1};
     for (int i = 0; i <= COMM_BROADCAST; i++) {
         c->coll[i] = 1;
     }
@@ -231,6 +238,26 @@ static int parse_opts(int argc, char **argv, struct tune_opts *o)
             bad = cli_f64("tune", "--recheck-gain", optarg, 1.0, 1000, &o->recheck_gain);
             break;
         case O_NO_RECHECK: o->recheck = 0; break;
+        case O_COMM_THREAD: {
+            static const char *const names[] = {
+                [JOBSPEC_COMM_THREAD_AUTO] = "auto",
+                [JOBSPEC_COMM_THREAD_ON] = "on",
+                [JOBSPEC_COMM_THREAD_OFF] = "off",
+            };
+            bad = 1;
+            for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++) {
+                if (strcmp(optarg, names[i]) == 0) {
+                    o->comm_thread = (enum jobspec_comm_thread)i;
+                    bad = 0;
+                }
+            }
+            if (bad) {
+                fprintf(stderr, "dure tune: --comm-thread '%s' is not one of auto, on, off\n",
+                        optarg);
+            }
+            o->comm_thread_given = 1;
+            break;
+        }
         case O_WD: bad = cli_f64("tune", "--watchdog", optarg, 0, 1e9, &c->comm.watchdog_s); break;
         case O_VERIFY: o->verify = optarg; break;
         case O_BASE: o->baseline = optarg; break;
@@ -258,6 +285,13 @@ static int parse_opts(int argc, char **argv, struct tune_opts *o)
         fprintf(stderr, "dure tune: need -b <= -e\n");
         bad = 1;
     }
+    size_t sizes[TUNE_SIZES_MAX];
+    if (!bad && tune_sweep_sizes(&c->opts, sizes) < 0) {
+        fprintf(stderr, "dure tune: sizes %zu to %zu bytes by a factor %g are more than %d: "
+                "raise the factor (-f) or narrow the range (-b, -e)\n", c->opts.min_bytes,
+                c->opts.max_bytes, c->opts.factor, TUNE_SIZES_MAX);
+        bad = 1;
+    }
     if (bad) {
         fputc('\n', stderr);
         cmd_tune_usage(stderr);
@@ -267,12 +301,28 @@ static int parse_opts(int argc, char **argv, struct tune_opts *o)
 }
 
 /* The backend `auto` resolves to here (a probe communicator); collective. */
-static dure_status_t resolve_backend(struct comm_config *cfg)
+/*
+ * The backend auto resolves to, and who runs the collectives: `want`
+ * (--comm-thread, parallel.comm_thread's values) resolved as dure run
+ * resolves it for a job of these ranks on these nodes computing on every
+ * core (run.threads = 0, plan_rank_cpus), so that the sweep times the
+ * collectives as a job's step runs them (collectives/comm.h: caller_runs,
+ * spin_ns). *caller_runs receives the choice.
+ */
+static dure_status_t resolve_backend(struct comm_config *cfg, enum jobspec_comm_thread want,
+                                     int *caller_runs)
 {
     dure_status_t st = DURE_OK;
     comm_t *probe = NULL;
+    int threads = 1, cores = 1;
     DURE_TRY(comm_create(MPI_COMM_WORLD, cfg, &probe));
     cfg->backend = comm_backend(probe);
+    int per_node = comm_local_size(probe);
+    plan_rank_cpus(0, per_node, &threads, &cores);
+    cfg->caller_runs = cfg->backend == COMM_BACKEND_MPI &&
+                       plan_caller_runs(want, comm_node_count(probe), per_node, threads, cores);
+    cfg->spin_ns = comm_spin_ns(cfg->caller_runs, per_node, threads, cores);
+    *caller_runs = cfg->caller_runs;
 out:
     comm_destroy(probe);
     return st;
@@ -533,7 +583,10 @@ int cmd_tune(int argc, char **argv)
             cfg->opts.reps = was->reps;
         }
     }
-    DURE_TRY(resolve_backend(&cfg->comm));
+    if (o.verify && !o.comm_thread_given && model.opts.caller_runs >= 0) {
+        o.comm_thread = model.opts.caller_runs ? JOBSPEC_COMM_THREAD_OFF : JOBSPEC_COMM_THREAD_ON;
+    }
+    DURE_TRY(resolve_backend(&cfg->comm, o.comm_thread, &cfg->opts.caller_runs));
     if (!o.families_given) {
         int nccl = cfg->comm.backend == COMM_BACKEND_NCCL;
         cfg->family[TUNE_FAMILY_DURE] = !nccl;
@@ -563,12 +616,13 @@ int cmd_tune(int argc, char **argv)
         }
     } else {
         snprintf(r.backend, sizeof r.backend, "%s", comm_backend_name(cfg->comm.backend));
-        if (rank == 0) {
-            size_t sizes[TUNE_SIZES_MAX];
-            int n = tune_sweep_sizes(&cfg->opts, sizes);
+        size_t sizes[TUNE_SIZES_MAX];
+        int n = tune_sweep_sizes(&cfg->opts, sizes);
+        if (rank == 0 && n > 0) {
             printf("# dure tune: backend %s, %d size(s) from %zu to %zu bytes, %d iters x %d "
-                   "reps (median), warmup %d\n", r.backend, n, sizes[0], sizes[n - 1],
-                   cfg->opts.iters, cfg->opts.reps, cfg->opts.warmup);
+                   "reps (median), warmup %d; dure's collectives run by %s\n", r.backend, n,
+                   sizes[0], sizes[n - 1], cfg->opts.iters, cfg->opts.reps, cfg->opts.warmup,
+                   cfg->opts.caller_runs ? "the ranks' waits" : "a communication thread");
             fflush(stdout);
         }
         DURE_TRY(tune_sweep_run(cfg, &r, rank == 0 ? stdout : NULL));

@@ -329,6 +329,10 @@ static void put_report(struct json_writer *w, const void *arg)
     json_double(w, r->opts.tolerance);
     json_key(w, "min_gain");
     json_double(w, r->opts.min_gain);
+    if (r->opts.caller_runs >= 0) {
+        json_key(w, "collectives_run_by");
+        json_string(w, r->opts.caller_runs ? "caller" : "thread");
+    }
     json_key(w, "type");
     json_string(w, "float");
     json_key(w, "op");
@@ -460,6 +464,12 @@ out:
     return st;
 }
 
+/* "caller" 1, "thread" 0, else -1 (sweep.collectives_run_by). */
+static int run_by_parse(const char *s)
+{
+    return strcmp(s, "caller") == 0 ? 1 : strcmp(s, "thread") == 0 ? 0 : -1;
+}
+
 /* A string field whose value `parse` maps to >= 0. */
 static dure_status_t named(const struct rd *rd, const struct json_value *obj, const char *ctx,
                            const char *key, int (*parse)(const char *), const char *allowed,
@@ -572,6 +582,11 @@ dure_status_t tune_report_read(const char *path, struct tune_result *r)
     r->opts.reps = (int)x;
     DURE_TRY(number(&rd, sweep, "sweep", "tolerance", 0, 10, &r->opts.tolerance));
     DURE_TRY(number(&rd, sweep, "sweep", "min_gain", 1, 1e6, &r->opts.min_gain));
+    r->opts.caller_runs = -1;
+    if (json_get(sweep, "collectives_run_by")) {
+        DURE_TRY(named(&rd, sweep, "sweep", "collectives_run_by", run_by_parse,
+                       "caller, thread", &r->opts.caller_runs));
+    }
     DURE_TRY(field(&rd, root, "the model", "series", JSON_ARRAY, &series));
     int i = 0;
     for (const struct json_value *o = series->child; o; o = o->next, i++) {

@@ -14,14 +14,27 @@
 int tune_sweep_sizes(const struct tune_sweep_opts *o, size_t *bytes)
 {
     int n = 0;
-    for (double s = (double)o->min_bytes; s <= (double)o->max_bytes && n < TUNE_SIZES_MAX;
-         s *= o->factor) {
+    for (double s = (double)o->min_bytes; s <= (double)o->max_bytes; s *= o->factor) {
         size_t b = (size_t)s;
         if (n == 0 || b > bytes[n - 1]) {
+            if (n == TUNE_SIZES_MAX) {
+                return -1;
+            }
             bytes[n++] = b;
         }
     }
     return n;
+}
+
+void tune_sweep_spec(const struct tune_sweep_cfg *cfg, enum comm_coll coll,
+                     struct bench_spec *spec)
+{
+    bench_spec_default(spec, bench_coll_find(tune_coll_name(coll)));
+    spec->iters = cfg->opts.iters;
+    spec->warmup = cfg->opts.warmup;
+    spec->reps = 1;
+    spec->passes = cfg->opts.reps;
+    spec->min_rep_s = TUNE_REP_MIN_S;
 }
 
 /* One algorithm to measure. */
@@ -185,12 +198,26 @@ static dure_status_t sweep_group(const struct tune_sweep_cfg *cfg, const struct 
     struct bench_point *pts = calloc((size_t)nsizes, sizeof *pts);
     struct bench_spec spec;
     DURE_ALLOC_TRY(pts, (size_t)nsizes * sizeof *pts);
-    bench_spec_default(&spec, bench_coll_find(tune_coll_name(coll)));
-    spec.iters = cfg->opts.iters;
-    spec.warmup = cfg->opts.warmup;
-    spec.reps = cfg->opts.reps;
+    tune_sweep_spec(cfg, coll, &spec);
     DURE_TRY(bench_faults_from_env(&spec.faults));
     spec.faults.stall_rank = spec.faults.kill_rank = -1;   /* dure bench's; not repeated here */
+    /* The harness rounds each size to whole elements (per rank for the
+     * gathers): a size that rounds to nothing or to one already measured is
+     * left out, so the series' sizes ascend (tune_fit_points). */
+    size_t sizes[TUNE_SIZES_MAX], last = 0;
+    int nsz = 0;
+    for (int i = 0; i < nsizes; i++) {
+        size_t b = bench_total_for(&spec, lv->ranks, bytes[i]);
+        if (b > last) {
+            sizes[nsz++] = bytes[i];
+            last = b;
+        }
+    }
+    DURE_CHECK(nsz > 0, DURE_ERR_ARG, "sweep: %s on %d ranks: every size up to %zu bytes rounds "
+               "to no element per rank (raise -e)", tune_coll_name(coll), lv->ranks,
+               bytes[nsizes - 1]);
+    bytes = sizes;
+    nsizes = nsz;
 
     for (int g = 0; g < n; g += BENCH_MAX_VARIANTS) {
         int nv = 0;
@@ -287,6 +314,9 @@ dure_status_t tune_sweep_run(const struct tune_sweep_cfg *cfg, struct tune_resul
     struct cand cands[CANDS_MAX];
     int nsizes = tune_sweep_sizes(&cfg->opts, bytes);
 
+    DURE_CHECK(nsizes != -1, DURE_ERR_ARG, "sweep: sizes %zu to %zu bytes by a factor %g are "
+               "more than %d: raise the factor (-f) or narrow the range (-b, -e)",
+               cfg->opts.min_bytes, cfg->opts.max_bytes, cfg->opts.factor, TUNE_SIZES_MAX);
     DURE_CHECK(nsizes > 0, DURE_ERR_ARG, "sweep: no size between %zu and %zu bytes",
                cfg->opts.min_bytes, cfg->opts.max_bytes);
     DURE_MPI_TRY(MPI_Comm_rank(MPI_COMM_WORLD, &rank));

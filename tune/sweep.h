@@ -20,6 +20,7 @@
 
 #include <mpi.h>
 
+#include "collectives/bench.h"
 #include "collectives/comm.h"
 #include "tune/tune.h"
 
@@ -42,7 +43,27 @@ dure_status_t tune_sweep_comm(const struct comm_config *base, MPI_Comm mpi, enum
                               enum tune_family family, int id, comm_t **out, char *why,
                               size_t why_len);
 
-/* The sizes min, min*f, ... up to max (at most TUNE_SIZES_MAX); returns how many. */
+/*
+ * A repetition lasts at least this long (bench_spec.min_rep_s): at 1-2 us
+ * an operation, 5 of them timed between barriers measured single sizes
+ * 30% off their neighbours (the barrier's exit skew between ranks), where
+ * 100 us of them cost nothing to speak of.
+ */
+#define TUNE_REP_MIN_S 100e-6
+
+/*
+ * dure tune's timing rules for `coll` (bench.h): -n operations a repetition,
+ * more below TUNE_REP_MIN_S; -w warm-up; each of the -R repetitions in a
+ * pass of its own over the sizes (bench_spec.passes), so that a burst of
+ * noise moves one repetition of several sizes, not every repetition of one
+ * (back to back, bursts set single sizes 2x off their neighbours: no model
+ * of the fabric should follow them).
+ */
+void tune_sweep_spec(const struct tune_sweep_cfg *cfg, enum comm_coll coll,
+                     struct bench_spec *spec);
+
+/* The sizes min, min*f, ... up to max; returns how many, or -1 when they are more
+ * than TUNE_SIZES_MAX. */
 int tune_sweep_sizes(const struct tune_sweep_opts *o, size_t *bytes);
 
 /*

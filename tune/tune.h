@@ -17,7 +17,7 @@
 #include "tune/fit.h"
 
 #define TUNE_FORMAT 1          /* "format" of tune.json */
-#define TUNE_SIZES_MAX 40      /* sizes in one sweep */
+#define TUNE_SIZES_MAX 96      /* sizes in one sweep: 4 an octave from 16 B to 1 GiB */
 #define TUNE_NAME_MAX 48
 
 /* Whose algorithms a series measures. */
@@ -77,6 +77,9 @@ struct tune_sweep_opts {
     int iters, warmup, reps;
     double tolerance;          /* fit: worst relative error allowed (0.15) */
     double min_gain;           /* a choice leaves the default only for this speed-up */
+    int caller_runs;           /* 1: dure's collectives ran on the ranks' waits, 0: on a
+                                  communication thread (comm_config.caller_runs); -1: not
+                                  recorded (a model written before it was) */
 };
 
 struct tune_result {

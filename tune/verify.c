@@ -97,10 +97,7 @@ static dure_status_t measure(const struct tune_sweep_cfg *cfg, enum comm_coll co
     dure_status_t st = DURE_OK;
     struct bench_spec spec;
     struct bench_point pt;
-    bench_spec_default(&spec, bench_coll_find(tune_coll_name(coll)));
-    spec.iters = cfg->opts.iters;
-    spec.warmup = cfg->opts.warmup;
-    spec.reps = cfg->opts.reps;
+    tune_sweep_spec(cfg, coll, &spec);
     const struct bench_variant v[2] = {{.comm = emitted, .in_place = 1, .heap = heap},
                                        {.comm = deflt, .in_place = 1, .heap = heap}};
     DURE_TRY(bench_measure(MPI_COMM_WORLD, &spec, v, 2, &bytes, 1, &pt));

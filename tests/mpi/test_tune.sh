@@ -17,6 +17,36 @@ t_grep "a model line per series" '^  allgather +node +ompi +ring +[0-9.]+ +[0-9.
 t_grep "the fit's error at every size" '^    error per size \(%\): [-+][0-9.]+ [-+][0-9.]+ [-+][0-9.]+ [-+][0-9.]+$'
 t_grep "the worst fit error as a bench line" '^bench: tune_fit_worst_error: [0-9.]+ % \(tolerance: 15.00 %, ratio [0-9.]+\)$'
 t_grep "the table chosen" '^dure tune: algorithm table 0:[a-z]+'
+# --comm-thread auto resolves as dure run does: 2 ranks computing on every
+# core of one node leave no core to a communication thread
+if [ $(( $(nproc) % 2 )) -eq 0 ]; then
+    t_grep "auto: the ranks' waits run dure's collectives" \
+        "^# dure tune: backend mpi, 4 size\(s\) .*; dure's collectives run by the ranks' waits$"
+    if grep -q '"collectives_run_by": "caller"' "$out/tune.json"; then t_ok "tune.json records it"
+    else t_fail "tune.json does not record who ran the collectives"; fi
+fi
+t_run "--comm-thread on" 0 mpirun -np 2 "$DURE" tune -o "$T_TMP/thr" -b 4K -e 4K -n 1 -w 1 -R 1 \
+    --collectives allreduce --families dure --comm-thread on --no-plot
+t_grep "a communication thread" "; dure's collectives run by a communication thread$"
+if grep -q '"collectives_run_by": "thread"' "$T_TMP/thr/tune.json"; then t_ok "recorded as thread"
+else t_fail "--comm-thread on not recorded"; fi
+
+# Sizes that round to the same elements (reduce-scatter: 4 per rank) are
+# measured once, so every series ascends; a range of too many sizes is
+# refused before anything is measured.
+t_run "sizes closer than the rounding" 0 mpirun -np 2 "$DURE" tune -o "$T_TMP/round" -b 128 \
+    -e 256 -f 1.1 -n 1 -w 1 -R 1 --collectives reducescatter --families dure --no-plot
+if /usr/bin/python3 - "$T_TMP/round/tune.json" <<'PY'
+import json, sys
+for s in json.load(open(sys.argv[1]))["series"]:
+    b = [p["bytes"] for p in s["points"]]
+    assert b == [128, 160, 192, 224], b   # 128 x 1.1^k up to 249, 32-byte multiples
+PY
+then t_ok "reduce-scatter measured 128 to 249 bytes once each"; else t_fail "rounded sizes"; fi
+t_run "too many sizes" 2 "$DURE" tune -o "$T_TMP/many" -b 16 -e 1G -f 1.01
+t_grep "says how to fix it" 'sizes 16 to 1073741824 bytes by a factor 1.01 are more than 96: raise the factor \(-f\) or narrow the range \(-b, -e\)'
+if [ -e "$T_TMP/many" ]; then t_fail "an output directory after a refused range"
+else t_ok "nothing written"; fi
 for f in tune.json algo_table.ini ompi_rules.conf profile.ini tune.png; do
     if [ -s "$out/$f" ]; then t_ok "wrote $f"; else t_fail "no $f"; fi
 done
@@ -199,6 +229,8 @@ t_run "no output, verify or baseline" 2 "$DURE" tune
 t_grep "says what is needed" 'give -o DIR, --verify DIR or --baseline FILE'
 t_run "an unknown family" 2 "$DURE" tune -o "$T_TMP/x" --families dure,mkl
 t_grep "named" "--families: 'mkl' is not one of"
+t_run "a bad --comm-thread" 2 "$DURE" tune -o "$T_TMP/x" --comm-thread maybe
+t_grep "named, with the values allowed" "--comm-thread 'maybe' is not one of auto, on, off"
 t_run "dure help tune" 0 "$DURE" help tune
 t_grep "lists the files" 'ompi_rules.conf +Open MPI coll_tuned dynamic rules'
 

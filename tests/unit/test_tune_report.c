@@ -48,7 +48,7 @@ static void base_result(struct tune_result *r)
     snprintf(r->dure_version, sizeof r->dure_version, "0.1.0 (test)");
     snprintf(r->mpi_library, sizeof r->mpi_library, "Open MPI v4.1.4");
     snprintf(r->host0, sizeof r->host0, "vm");
-    r->opts = (struct tune_sweep_opts){4096, 1 << 20, 2, 5, 2, 3, 0.15, 1.25};
+    r->opts = (struct tune_sweep_opts){4096, 1 << 20, 2, 5, 2, 3, 0.15, 1.25, 1};
 }
 
 /*
@@ -369,6 +369,7 @@ static void test_model_file_round_trip(void **state)
     assert_string_equal(back.host0, "vm");
     assert_int_equal(back.opts.reps, 3);
     assert_true(back.opts.min_gain == 1.25);
+    assert_int_equal(back.opts.caller_runs, 1);
     assert_int_equal(back.nseries, 4);
     for (int i = 0; i < 4; i++) {
         assert_int_equal(back.s[i].coll, r.s[i].coll);
@@ -537,6 +538,10 @@ static void test_model_file_bad_input(void **state)
     expect_bad_model(fx, good, "\"kind\": \"dure-tune\"", "\"kind\": \"other\"",
                      "not a model written by dure tune");
     expect_bad_model(fx, good, "\"series\": [", "\"series\": [,", "invalid JSON");
+    snprintf(want, sizeof want, ":%d: sweep: field 'collectives_run_by' = 'both' is not one of "
+             "caller, thread", line_of(good, "\"collectives_run_by\""));
+    expect_bad_model(fx, good, "\"collectives_run_by\": \"caller\"",
+                     "\"collectives_run_by\": \"both\"", want);
     tune_result_free(&r);
 }
 

@@ -673,6 +673,43 @@ out:
 
 /* ---------------------------------------------------------------- summary */
 
+/*
+ * Why a series misses the tolerance, for the admin: where its time falls by
+ * more than the tolerance from one size to the next (no line that rises
+ * with size follows that: Open MPI's all-reduce of 4 KiB on 2 ranks here
+ * took 1.1-1.4x as long as its 5 KiB in every sweep), else a regime
+ * narrower than a piece's three sizes, or noise.
+ */
+static void print_miss(FILE *out, const struct tune_series *s, double tol)
+{
+    int worst = 0, fall = -1;
+    double worst_e = 0, fall_r = 1 + tol;
+    for (int k = 0; k < s->n; k++) {
+        double e = fabs(tune_fit_predict(&s->fit, (double)s->pt[k].bytes) / s->pt[k].sec - 1);
+        if (e > worst_e) {
+            worst_e = e;
+            worst = k;
+        }
+        if (k + 1 < s->n && s->pt[k].sec / s->pt[k + 1].sec > fall_r) {
+            fall_r = s->pt[k].sec / s->pt[k + 1].sec;
+            fall = k;
+        }
+    }
+    char at[32], a[32], b[32];
+    comm_format_bytes(s->pt[worst].bytes, at, sizeof at);
+    fprintf(out, "    misses by %.1f%% at %s: ", 100 * worst_e, at);
+    if (fall >= 0) {
+        comm_format_bytes(s->pt[fall].bytes, a, sizeof a);
+        comm_format_bytes(s->pt[fall + 1].bytes, b, sizeof b);
+        fprintf(out, "the time falls %.0f%% from %s (%.2f us) to %s (%.2f us), which no line "
+                     "rising with size follows\n", 100 * (1 - 1 / fall_r), a,
+                1e6 * s->pt[fall].sec, b, 1e6 * s->pt[fall + 1].sec);
+    } else {
+        fprintf(out, "a regime of fewer sizes than a piece's %d, or noise (a smaller -f or a "
+                     "larger -R tells which)\n", TUNE_PIECE_MIN_SIZES);
+    }
+}
+
 void tune_report_print(FILE *out, const struct tune_result *r)
 {
     fprintf(out, "# model: time(n) = alpha + beta * n per piece; error = worst |predicted / "
@@ -703,6 +740,9 @@ void tune_report_print(FILE *out, const struct tune_result *r)
             fprintf(out, " %+.1f", 100 * (pred / s->pt[k].sec - 1));
         }
         fputc('\n', out);
+        if (s->fit.worst_err > r->opts.tolerance) {
+            print_miss(out, s, r->opts.tolerance);
+        }
     }
     int n = tune_crossovers(r, NULL, 0);
     struct tune_crossover *cx = n > 0 ? calloc((size_t)n, sizeof *cx) : NULL;

@@ -545,6 +545,43 @@ static void test_model_file_bad_input(void **state)
     tune_result_free(&r);
 }
 
+/* A series beyond the tolerance says why: a time that falls with size
+ * (named, with both sizes), else a regime too narrow for a piece or noise. */
+static void test_report_says_why_it_misses(void **state)
+{
+    (void)state;
+    struct tune_result r;
+    base_result(&r);
+    struct tune_series *fall = add(&r, COMM_ALLREDUCE, TUNE_FAMILY_OMPI, 0, "default", 2e-6, 0);
+    fall->pt[3].sec = 5e-6;                   /* 32K: 5 us, 64K: 2 us */
+    struct tune_series *spike = add(&r, COMM_BROADCAST, TUNE_FAMILY_OMPI, 0, "default", 2e-6,
+                                    1e-9);
+    spike->pt[8].sec *= 3;                    /* the largest size alone: no piece of three */
+    add(&r, COMM_ALLGATHER, TUNE_FAMILY_OMPI, 0, "default", 2e-6, 1e-9);
+    assert_int_equal(tune_result_fit(&r), DURE_OK);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    tune_report_print(f, &r);
+    fclose(f);
+    const char *a = strstr(text, "allreduce"), *b = strstr(text, "broadcast"),
+               *c = strstr(text, "allgather");
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(c);
+    const char *why = strstr(a, "    misses by ");
+    assert_true(why && why < b);
+    assert_non_null(strstr(why, ": the time falls 60% from 32K (5.00 us) to 64K (2.00 us), which "
+                                "no line rising with size follows\n"));
+    why = strstr(b, "    misses by ");
+    assert_true(why && why < c);
+    assert_non_null(strstr(why, ": a regime of fewer sizes than a piece's 3, or noise"));
+    assert_null(strstr(c, "misses by"));       /* a series within the tolerance says nothing */
+    free(text);
+    tune_result_free(&r);
+}
+
 static void test_health_verdict(void **state)
 {
     (void)state;
@@ -637,6 +674,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_model_file_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_link_model_per_collective, setup, teardown),
         cmocka_unit_test_setup_teardown(test_model_file_bad_input, setup, teardown),
+        cmocka_unit_test(test_report_says_why_it_misses),
         cmocka_unit_test(test_health_verdict),
         cmocka_unit_test(test_slow_links_by_host),
     };

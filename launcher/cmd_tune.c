@@ -44,7 +44,7 @@ struct tune_opts {
     int recheck;                     /* time each Open MPI change again (tune_recheck_ompi) */
     enum jobspec_comm_thread comm_thread;  /* --comm-thread */
     int comm_thread_given;
-    double recheck_gain;             /* 0: the --min-gain */
+    double recheck_gain;             /* TUNE_RECHECK_GAIN unless given */
 };
 
 void cmd_tune_usage(FILE *out)
@@ -84,7 +84,7 @@ void cmd_tune_usage(FILE *out)
             "      --min-gain X         leave a default only where X times faster (1.25)\n"
             "      --recheck-gain X     keep an Open MPI change only where it is X times faster\n"
             "                           again when timed against the default, interleaved\n"
-            "                           (default: the --min-gain)\n"
+            "                           (default 1.4: --verify's target 1.2 over its noise)\n"
             "      --no-recheck         write the Open MPI rules from the sweep's timings alone\n"
             "      --profile-name NAME  section name in profile.ini (default tuned)\n"
             "      --link-bytes SIZE    node-pair ping-pong message (default 4M)\n"
@@ -169,6 +169,7 @@ static int parse_opts(int argc, char **argv, struct tune_opts *o)
     o->plot = 1;
     o->threshold = 0.2;
     o->recheck = 1;
+    o->recheck_gain = TUNE_RECHECK_GAIN;
 
     dure_log_set_quiet(1);
     while (!bad && (opt = getopt_long(argc, argv, "o:b:e:f:n:w:R:", longopts, NULL)) != -1) {
@@ -627,9 +628,7 @@ int cmd_tune(int argc, char **argv)
         }
         DURE_TRY(tune_sweep_run(cfg, &r, rank == 0 ? stdout : NULL));
         if (o.recheck && !tune_result_first_wrong(&r, &(int){0})) {
-            DURE_TRY(tune_recheck_ompi(cfg, &r, o.recheck_gain > 0 ? o.recheck_gain
-                                                                : cfg->opts.min_gain,
-                                       rank == 0 ? stdout : NULL));
+            DURE_TRY(tune_recheck_ompi(cfg, &r, o.recheck_gain, rank == 0 ? stdout : NULL));
         }
         if (rank == 0) {
             verdict[1] = finish_sweep(&o, &r, &base, &verdict[0]);

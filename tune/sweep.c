@@ -201,21 +201,24 @@ static dure_status_t sweep_group(const struct tune_sweep_cfg *cfg, const struct 
     tune_sweep_spec(cfg, coll, &spec);
     DURE_TRY(bench_faults_from_env(&spec.faults));
     spec.faults.stall_rank = spec.faults.kill_rank = -1;   /* dure bench's; not repeated here */
-    /* The harness rounds each size to whole elements (per rank for the
-     * gathers): a size that rounds to nothing or to one already measured is
-     * left out, so the series' sizes ascend (tune_fit_points). */
+    /* The harness rounds each size to whole elements, for reduce-scatter
+     * and all-gather to 4 a rank: a size that rounds to nothing or to one
+     * already measured there is left out, for every collective alike, so
+     * the series' sizes ascend (tune_fit_points) and every collective of a
+     * level has as many (dure's table sums the three of the exchange). */
+    struct bench_spec per_rank;
+    bench_spec_default(&per_rank, bench_coll_find("reducescatter"));
     size_t sizes[TUNE_SIZES_MAX], last = 0;
     int nsz = 0;
     for (int i = 0; i < nsizes; i++) {
-        size_t b = bench_total_for(&spec, lv->ranks, bytes[i]);
+        size_t b = bench_total_for(&per_rank, lv->ranks, bytes[i]);
         if (b > last) {
             sizes[nsz++] = bytes[i];
             last = b;
         }
     }
-    DURE_CHECK(nsz > 0, DURE_ERR_ARG, "sweep: %s on %d ranks: every size up to %zu bytes rounds "
-               "to no element per rank (raise -e)", tune_coll_name(coll), lv->ranks,
-               bytes[nsizes - 1]);
+    DURE_CHECK(nsz > 0, DURE_ERR_ARG, "sweep: %d ranks: every size up to %zu bytes rounds to "
+               "fewer than 4 elements a rank (raise -e)", lv->ranks, bytes[nsizes - 1]);
     bytes = sizes;
     nsizes = nsz;
 

@@ -128,6 +128,9 @@ enum jobspec_comm_thread {
     JOBSPEC_COMM_THREAD_ON,
     JOBSPEC_COMM_THREAD_OFF,
 };
+/* Their names in a job spec (and `dure tune --comm-thread`), by value,
+ * NULL-terminated. */
+extern const char *const jobspec_comm_thread_names[];
 enum jobspec_algo {
     JOBSPEC_ALGO_AUTO,
     JOBSPEC_ALGO_NATIVE,

@@ -201,7 +201,7 @@ static const char *const v_data_on_nan[] = {"refuse", "skip", NULL};
 static const char *const v_io[] = {"auto", "serial", "mpiio", NULL};
 static const char *const v_backend[] = {"auto", "nccl", "mpi", NULL};
 static const char *const v_algo[] = {"auto", "native", "ring", "shm", "hier", NULL};
-static const char *const v_comm_thread[] = {"auto", "on", "off", NULL};
+const char *const jobspec_comm_thread_names[] = {"auto", "on", "off", NULL};
 
 #define OFF(sec, nm) offsetof(struct dure_jobspec, sec.nm)
 #define BIG 1e9
@@ -346,7 +346,7 @@ static const struct jobspec_key keys[] = {
     K_STR(parallel, algo_table, "", R | L, check_algo_table,
           "per-size algorithms, e.g. '0:native,1M:shm,32M:ring'; empty = built-in"),
     K_BOOL(parallel, overlap, "true", 0, "overlap gradient exchange with backward"),
-    K_ENUM(parallel, comm_thread, v_comm_thread, "auto", 0,
+    K_ENUM(parallel, comm_thread, jobspec_comm_thread_names, "auto", 0,
            "mpi: on = a communication thread runs the asynchronous collectives; off = "
            "the rank's own waits run them (no overlap, no hand-offs); auto = off on one "
            "node whose cores all compute, else on"),

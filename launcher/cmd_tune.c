@@ -239,15 +239,10 @@ static int parse_opts(int argc, char **argv, struct tune_opts *o)
             bad = cli_f64("tune", "--recheck-gain", optarg, 1.0, 1000, &o->recheck_gain);
             break;
         case O_NO_RECHECK: o->recheck = 0; break;
-        case O_COMM_THREAD: {
-            static const char *const names[] = {
-                [JOBSPEC_COMM_THREAD_AUTO] = "auto",
-                [JOBSPEC_COMM_THREAD_ON] = "on",
-                [JOBSPEC_COMM_THREAD_OFF] = "off",
-            };
+        case O_COMM_THREAD:
             bad = 1;
-            for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++) {
-                if (strcmp(optarg, names[i]) == 0) {
+            for (int i = 0; jobspec_comm_thread_names[i]; i++) {
+                if (strcmp(optarg, jobspec_comm_thread_names[i]) == 0) {
                     o->comm_thread = (enum jobspec_comm_thread)i;
                     bad = 0;
                 }
@@ -258,7 +253,6 @@ static int parse_opts(int argc, char **argv, struct tune_opts *o)
             }
             o->comm_thread_given = 1;
             break;
-        }
         case O_WD: bad = cli_f64("tune", "--watchdog", optarg, 0, 1e9, &c->comm.watchdog_s); break;
         case O_VERIFY: o->verify = optarg; break;
         case O_BASE: o->baseline = optarg; break;
@@ -301,9 +295,9 @@ static int parse_opts(int argc, char **argv, struct tune_opts *o)
     return 0;
 }
 
-/* The backend `auto` resolves to here (a probe communicator); collective. */
 /*
- * The backend auto resolves to, and who runs the collectives: `want`
+ * The backend auto resolves to here (a probe communicator; collective), and
+ * who runs the collectives: `want`
  * (--comm-thread, parallel.comm_thread's values) resolved as dure run
  * resolves it for a job of these ranks on these nodes computing on every
  * core (run.threads = 0, plan_rank_cpus), so that the sweep times the

@@ -66,8 +66,11 @@ dure_status_t tune_fit_line(const struct tune_point *p, int n, double *alpha, do
  * n / TUNE_PIECE_MIN_SIZES pieces (and TUNE_PIECES_MAX); fewer sizes than
  * that make one line over all of them. When no fit meets tol (a regime of
  * fewer sizes than a piece needs, at either end of the sweep or between two
- * knees, or noise), the best one is returned with worst_err > tol: the
- * caller says so. DURE_ERR_ARG for unsorted or non-positive input, or n < 1.
+ * knees, or noise), worst_err > tol is the lowest any fit reaches, and of
+ * the fits that reach it the one whose pieces exceed tol by the least in
+ * all (fewer pieces on a tie): the sizes a line can follow are fitted
+ * within tol and the miss stays in its piece. The caller says so.
+ * DURE_ERR_ARG for unsorted or non-positive input, or n < 1.
  */
 dure_status_t tune_fit_points(const struct tune_point *p, int n, double tol, struct tune_fit *out);
 

@@ -229,6 +229,48 @@ static void test_pieces_span_three_sizes(void **state)
     assert_int_equal(f.npieces, 1);
 }
 
+/* A miss no pieces can avoid stays where it is: the sizes before it are
+ * fitted within the tolerance, not as far off as the miss. */
+static void test_miss_stays_where_it_is(void **state)
+{
+    (void)state;
+    /* 4 KiB .. 8 MiB: the slope doubles after 64 KiB (two pieces fit
+     * exactly; one line over the first nine sizes misses by 25%), then
+     * three sizes that no line fits within 30% (the middle one 2.5x its
+     * line, the last 1.5x): minimax alone stops at the first fit that
+     * misses by no more than those three must, here one line over the
+     * first nine sizes */
+    struct tune_point p[12];
+    const double knee = 65536;
+    for (int i = 0; i < 12; i++) {
+        p[i].bytes = 4096.0 * pow(2, i);
+        p[i].sec = p[i].bytes <= knee ? 2e-6 + 1e-10 * p[i].bytes
+                                      : 2e-6 + 1e-10 * knee + 2e-10 * (p[i].bytes - knee);
+    }
+    p[10].sec *= 2.5;
+    p[11].sec *= 1.5;
+    struct tune_fit f;
+    assert_int_equal(tune_fit_points(p, 12, 0.15, &f), DURE_OK);
+    assert_true(f.worst_err > 0.15);
+    const struct tune_piece *last = &f.piece[f.npieces - 1];
+    double worst_before = 0, worst_last = 0;
+    for (int i = 0; i < 12; i++) {
+        double e = fabs(tune_fit_predict(&f, p[i].bytes) / p[i].sec - 1);
+        if (p[i].bytes < last->lo) {
+            worst_before = fmax(worst_before, e);
+        } else {
+            worst_last = fmax(worst_last, e);
+        }
+    }
+    assert_true(last->lo >= p[8].bytes);     /* the miss's piece holds the falling sizes */
+    assert_true(worst_before <= 0.15);
+    assert_true(fabs(worst_last - f.worst_err) < 1e-9);
+    /* and no fit misses by less: the minimax over the same sizes */
+    double a, b, e;
+    assert_int_equal(tune_fit_line(p + 9, 3, &a, &b, &e), DURE_OK);
+    assert_true(f.worst_err <= e + 1e-12);
+}
+
 static void test_crossovers(void **state)
 {
     (void)state;
@@ -284,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_exchange_matches_brute_force),
         cmocka_unit_test(test_pieces_where_one_line_cannot_fit),
         cmocka_unit_test(test_pieces_span_three_sizes),
+        cmocka_unit_test(test_miss_stays_where_it_is),
         cmocka_unit_test(test_crossovers),
         cmocka_unit_test(test_bad_input),
     };

@@ -77,7 +77,7 @@ void cmd_tune_usage(FILE *out)
             "      --collectives LIST   of allreduce,reducescatter,allgather,broadcast (all)\n"
             "      --families LIST      of dure,ompi,nccl (mpi: dure,ompi; nccl: nccl)\n"
             "      --backend auto|mpi|nccl   (default auto)\n"
-            "      --comm-thread auto|on|off  who runs dure's collectives, as parallel.comm_thread:\n"
+            "      --comm-thread auto|on|off  who runs dure's collectives (parallel.comm_thread):\n"
             "                           auto resolves as dure run does for a job computing on\n"
             "                           every core of these nodes (--verify: as DIR was swept)\n"
             "      --tolerance PCT      worst fit error before pieces (default 15)\n"

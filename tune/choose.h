@@ -31,7 +31,9 @@ struct tune_segment {
  * tune_ompi_fixed_pick), or -1: it is the default there, never a change,
  * and the default's time is the better of the two. A candidate vetoed at
  * size k (pt[k].vetoed: it lost its gain when timed again,
- * tune_recheck_ompi) is not chosen there. At most cands[0]->n segments are
+ * tune_recheck_ompi) is not chosen there. A change from the default must
+ * be chosen at two neighbouring sizes at least (the same candidate): one
+ * alone is left at the default. At most cands[0]->n segments are
  * written to out; returns how many (>= 1), or -1 when the candidates' sizes
  * differ.
  */

@@ -114,6 +114,37 @@ static void test_choose_ompi_rules(void **state)
     tune_result_free(&r);
 }
 
+/* A change must win at two neighbouring sizes: alone at one it is left at
+ * the default (in --verify such a change was as often a bias of the size's
+ * memory as a better algorithm). */
+static void test_choose_needs_two_sizes(void **state)
+{
+    (void)state;
+    for (int wins = 1; wins <= 2; wins++) {
+        struct tune_result r;
+        base_result(&r);
+        add(&r, COMM_REDUCE_SCATTER, TUNE_FAMILY_OMPI, 0, "default", 10e-6, 1e-9);
+        struct tune_series *c = add(&r, COMM_REDUCE_SCATTER, TUNE_FAMILY_OMPI, 2,
+                                    "recursive_halving", 10e-6, 1e-9);
+        c->pt[5].sec *= 0.5;                   /* 128K: 2x faster */
+        if (wins == 2) {
+            c->pt[6].sec *= 0.5;               /* and 256K */
+        }
+        assert_int_equal(tune_result_fit(&r), DURE_OK);
+        struct tune_ompi_rules *rs = calloc(1, sizeof *rs);
+        assert_non_null(rs);
+        int changed = -1;
+        assert_int_equal(tune_choose_ompi_rules(&r, rs, &changed), DURE_OK);
+        const struct tune_ompi_coll *oc = tune_ompi_coll_of(COMM_REDUCE_SCATTER);
+        assert_int_equal(changed, wins == 2);
+        assert_int_equal(tune_ompi_rules_pick(rs, oc->id, 2, 128 << 10), wins == 2 ? 2 : 0);
+        assert_int_equal(tune_ompi_rules_pick(rs, oc->id, 2, 256 << 10), wins == 2 ? 2 : 0);
+        assert_int_equal(tune_ompi_rules_pick(rs, oc->id, 2, 1 << 20), 0);
+        free(rs);
+        tune_result_free(&r);
+    }
+}
+
 /* A candidate the recheck vetoed at a size (tune_recheck_ompi) is not chosen
  * there: the next fastest is, or the default when none gains enough. */
 static void test_choose_vetoed(void **state)
@@ -667,6 +698,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_choose_ompi_rules),
         cmocka_unit_test(test_choose_vetoed),
+        cmocka_unit_test(test_choose_needs_two_sizes),
         cmocka_unit_test(test_choose_fixed_decision_is_the_default),
         cmocka_unit_test(test_choose_dure_table),
         cmocka_unit_test(test_choose_nccl_rows),

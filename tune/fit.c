@@ -227,32 +227,41 @@ dure_status_t tune_fit_line(const struct tune_point *p, int n, double *alpha, do
 }
 
 /*
- * When no fit meets tol: its worst error `worst` stays, and among the fits
- * (up to kmax pieces of m sizes) whose every piece is within it, the one
- * whose pieces exceed tol by the least in all (fewer pieces on a tie), so
- * the sizes a line can follow are fitted within tol and the miss stays
- * where it is. Minimax alone spreads it: a series whose last three sizes
- * no line could fit within 19% came out in 3 pieces, each 15-19% off.
- * Fills cost[k][j] (the excess, points 0..j in k pieces) and from[k][j];
- * returns the pieces.
+ * Pieces over seg (the line of points i..j at seg[i * n + j]): up to kmax
+ * of them, each of at least m = TUNE_PIECE_MIN_SIZES sizes (one size alone
+ * always "fits", two fit exactly: see TUNE_PIECE_MIN_SIZES), the first from
+ * point 0; with fewer than m sizes in all, one line over them. cost[k][j]
+ * covers points 0..j with k pieces, from[k][j] is the first point of the
+ * last piece. Returns the pieces of the lowest cost over all the points,
+ * the fewest on a tie.
+ * - cap = INFINITY (minimax): cost is the worst error, and the search stops
+ *   at the fewest pieces within tol.
+ * - cap finite (when no fit meets tol, cap its worst error): pieces above
+ *   cap are not allowed, and cost is the sum of each piece's error above
+ *   tol, so that the sizes a line can follow are fitted within tol and the
+ *   miss stays where it is. Minimax alone spreads it: a series whose last
+ *   three sizes no line could fit within 19% came out in 3 pieces, each
+ *   15-19% off.
  */
-static int fit_within(const struct best_line *seg, int n, int kmax, double tol, double worst,
-                      double *cost, int *from)
+static int pieces(const struct best_line *seg, int n, int kmax, double tol, double cap,
+                  double *cost, int *from)
 {
-    const int m = TUNE_PIECE_MIN_SIZES;
-    const double cap = worst * (1 + 1e-9) + 1e-15;
+    const int m = TUNE_PIECE_MIN_SIZES, minimax = isinf(cap);
     int best_k = 1;
     for (int k = 1; k <= kmax; k++) {
         for (int j = 0; j < n; j++) {
             cost[k * n + j] = INFINITY;
             from[k * n + j] = -1;
-            for (int i = k == 1 ? 0 : m * (k - 1); i <= j; i++) {
-                const double e = seg[i * n + j].err;
-                int sizes_ok = k == 1 ? i == 0 && (j + 1 >= m || j == n - 1) : i + m - 1 <= j;
-                if (!sizes_ok || e > cap || (k > 1 && !isfinite(cost[(k - 1) * n + i - 1]))) {
+            if (k == 1 && j + 1 < m && j != n - 1) {
+                continue;
+            }
+            /* the last piece is points i..j */
+            for (int i = k == 1 ? 0 : m * (k - 1); i <= (k == 1 ? 0 : j - m + 1); i++) {
+                const double e = seg[i * n + j].err, prev = k == 1 ? 0 : cost[(k - 1) * n + i - 1];
+                if (e > cap || !isfinite(prev)) {
                     continue;
                 }
-                double c = (k > 1 ? cost[(k - 1) * n + i - 1] : 0) + (e > tol ? e - tol : 0);
+                double c = minimax ? fmax(prev, e) : prev + (e > tol ? e - tol : 0);
                 if (c < cost[k * n + j]) {
                     cost[k * n + j] = c;
                     from[k * n + j] = i;
@@ -262,6 +271,9 @@ static int fit_within(const struct best_line *seg, int n, int kmax, double tol, 
         if (cost[k * n + n - 1] < cost[best_k * n + n - 1]) {
             best_k = k;
         }
+        if (minimax && cost[best_k * n + n - 1] <= tol) {
+            break;
+        }
     }
     return best_k;
 }
@@ -270,7 +282,7 @@ dure_status_t tune_fit_points(const struct tune_point *p, int n, double tol, str
 {
     dure_status_t st = DURE_OK;
     struct best_line *seg = NULL;   /* [n][n]: the line of points i..j */
-    double *cost = NULL;            /* [TUNE_PIECES_MAX + 1][n]: worst error, k pieces, 0..j */
+    double *cost = NULL;            /* [TUNE_PIECES_MAX + 1][n]: pieces()'s cost, k pieces, 0..j */
     int *from = NULL;               /* [TUNE_PIECES_MAX + 1][n]: first point of the last piece */
 
     DURE_TRY(check_points(p, n));
@@ -286,36 +298,12 @@ dure_status_t tune_fit_points(const struct tune_point *p, int n, double tol, str
             DURE_TRY(fit_line(p + i, j - i + 1, i > 0, &b->alpha, &b->beta, &b->err));
         }
     }
-    /* cost[k][j]: the lowest worst error covering points 0..j with k pieces,
-     * each of at least m sizes (one size alone always "fits", two fit
-     * exactly: see TUNE_PIECE_MIN_SIZES); with fewer than m sizes in all,
-     * one line over them. */
     const int m = TUNE_PIECE_MIN_SIZES;
-    for (int j = 0; j < n; j++) {
-        from[1 * n + j] = 0;
-        cost[1 * n + j] = j + 1 >= m || j == n - 1 ? seg[0 * n + j].err : INFINITY;
-    }
-    int kmax = n / m < TUNE_PIECES_MAX ? n / m : TUNE_PIECES_MAX;
-    int best_k = 1;
-    for (int k = 2; k <= kmax && cost[best_k * n + n - 1] > tol; k++) {
-        for (int j = 0; j < n; j++) {
-            cost[k * n + j] = INFINITY;
-            from[k * n + j] = -1;
-            for (int i = m * (k - 1); i + m - 1 <= j; i++) {   /* the last piece is points i..j */
-                double c = fmax(cost[(k - 1) * n + i - 1], seg[i * n + j].err);
-                if (c < cost[k * n + j]) {
-                    cost[k * n + j] = c;
-                    from[k * n + j] = i;
-                }
-            }
-        }
-        if (cost[k * n + n - 1] < cost[best_k * n + n - 1]) {
-            best_k = k;
-        }
-    }
+    const int kmax = n / m < 1 ? 1 : n / m < TUNE_PIECES_MAX ? n / m : TUNE_PIECES_MAX;
+    int best_k = pieces(seg, n, kmax, tol, INFINITY, cost, from);
     const double worst = cost[best_k * n + n - 1];
     if (worst > tol) {
-        best_k = fit_within(seg, n, kmax, tol, worst, cost, from);
+        best_k = pieces(seg, n, kmax, tol, worst * (1 + 1e-9) + 1e-15, cost, from);
     }
     memset(out, 0, sizeof *out);
     out->npieces = best_k;

@@ -281,12 +281,13 @@ static int parse_opts(int argc, char **argv, struct tune_opts *o)
         bad = 1;
     }
     size_t sizes[TUNE_SIZES_MAX];
-    if (!bad && tune_sweep_sizes(&c->opts, sizes) < 0) {
-        fprintf(stderr, "dure tune: sizes %zu to %zu bytes by a factor %g are more than %d: "
-                "raise the factor (-f) or narrow the range (-b, -e)\n", c->opts.min_bytes,
-                c->opts.max_bytes, c->opts.factor, TUNE_SIZES_MAX);
+    int nsizes = 0;
+    dure_log_set_quiet(1);
+    if (!bad && tune_sweep_sizes(&c->opts, sizes, &nsizes) != DURE_OK) {
+        fprintf(stderr, "dure tune: %s\n", dure_last_error());
         bad = 1;
     }
+    dure_log_set_quiet(0);
     if (bad) {
         fputc('\n', stderr);
         cmd_tune_usage(stderr);
@@ -612,8 +613,9 @@ int cmd_tune(int argc, char **argv)
     } else {
         snprintf(r.backend, sizeof r.backend, "%s", comm_backend_name(cfg->comm.backend));
         size_t sizes[TUNE_SIZES_MAX];
-        int n = tune_sweep_sizes(&cfg->opts, sizes);
-        if (rank == 0 && n > 0) {
+        int n = 0;
+        DURE_TRY(tune_sweep_sizes(&cfg->opts, sizes, &n));
+        if (rank == 0) {
             printf("# dure tune: backend %s, %d size(s) from %zu to %zu bytes, %d iters x %d "
                    "reps (median), warmup %d; dure's collectives run by %s\n", r.backend, n,
                    sizes[0], sizes[n - 1], cfg->opts.iters, cfg->opts.reps, cfg->opts.warmup,

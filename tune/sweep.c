@@ -11,19 +11,48 @@
 #include "tune/nccl_conf.h"
 #include "tune/ompi_mpit.h"
 
-int tune_sweep_sizes(const struct tune_sweep_opts *o, size_t *bytes)
+dure_status_t tune_sweep_sizes(const struct tune_sweep_opts *o, size_t *bytes, int *n)
 {
-    int n = 0;
+    dure_status_t st = DURE_OK;
+    *n = 0;
     for (double s = (double)o->min_bytes; s <= (double)o->max_bytes; s *= o->factor) {
         size_t b = (size_t)s;
-        if (n == 0 || b > bytes[n - 1]) {
-            if (n == TUNE_SIZES_MAX) {
-                return -1;
-            }
-            bytes[n++] = b;
+        if (*n == 0 || b > bytes[*n - 1]) {
+            DURE_CHECK(*n < TUNE_SIZES_MAX, DURE_ERR_ARG,
+                       "sizes %zu to %zu bytes by a factor %g are more than %d: raise the factor "
+                       "(-f) or narrow the range (-b, -e)", o->min_bytes, o->max_bytes, o->factor,
+                       TUNE_SIZES_MAX);
+            bytes[(*n)++] = b;
         }
     }
-    return n;
+    DURE_CHECK(*n > 0, DURE_ERR_ARG, "no size between %zu and %zu bytes", o->min_bytes,
+               o->max_bytes);
+out:
+    return st;
+}
+
+/*
+ * The sizes of bytes[n] a level of `ranks` measures, into out; returns how
+ * many. The harness rounds each size to whole elements, for reduce-scatter
+ * and all-gather to 4 a rank: a size that rounds to nothing or to one
+ * already measured there is left out, for every collective alike, so the
+ * series' sizes ascend (tune_fit_points) and every collective of a level has
+ * as many (dure's table sums the three of the exchange).
+ */
+static int level_sizes(const size_t *bytes, int n, int ranks, size_t *out)
+{
+    struct bench_spec per_rank;
+    size_t last = 0;
+    int m = 0;
+    bench_spec_default(&per_rank, bench_coll_find("reducescatter"));
+    for (int i = 0; i < n; i++) {
+        size_t b = bench_total_for(&per_rank, ranks, bytes[i]);
+        if (b > last) {
+            out[m++] = bytes[i];
+            last = b;
+        }
+    }
+    return m;
 }
 
 void tune_sweep_spec(const struct tune_sweep_cfg *cfg, enum comm_coll coll,
@@ -201,26 +230,6 @@ static dure_status_t sweep_group(const struct tune_sweep_cfg *cfg, const struct 
     tune_sweep_spec(cfg, coll, &spec);
     DURE_TRY(bench_faults_from_env(&spec.faults));
     spec.faults.stall_rank = spec.faults.kill_rank = -1;   /* dure bench's; not repeated here */
-    /* The harness rounds each size to whole elements, for reduce-scatter
-     * and all-gather to 4 a rank: a size that rounds to nothing or to one
-     * already measured there is left out, for every collective alike, so
-     * the series' sizes ascend (tune_fit_points) and every collective of a
-     * level has as many (dure's table sums the three of the exchange). */
-    struct bench_spec per_rank;
-    bench_spec_default(&per_rank, bench_coll_find("reducescatter"));
-    size_t sizes[TUNE_SIZES_MAX], last = 0;
-    int nsz = 0;
-    for (int i = 0; i < nsizes; i++) {
-        size_t b = bench_total_for(&per_rank, lv->ranks, bytes[i]);
-        if (b > last) {
-            sizes[nsz++] = bytes[i];
-            last = b;
-        }
-    }
-    DURE_CHECK(nsz > 0, DURE_ERR_ARG, "sweep: %d ranks: every size up to %zu bytes rounds to "
-               "fewer than 4 elements a rank (raise -e)", lv->ranks, bytes[nsizes - 1]);
-    bytes = sizes;
-    nsizes = nsz;
 
     for (int g = 0; g < n; g += BENCH_MAX_VARIANTS) {
         int nv = 0;
@@ -313,15 +322,11 @@ dure_status_t tune_sweep_run(const struct tune_sweep_cfg *cfg, struct tune_resul
     struct level levels[TUNE_LEVEL_COUNT];
     int nlevels = 0, rank = 0, size = 0, local_rank = 0, local_size = 0, leaders = 0;
     MPI_Comm node = MPI_COMM_NULL;
-    size_t bytes[TUNE_SIZES_MAX];
+    size_t bytes[TUNE_SIZES_MAX], sizes[TUNE_SIZES_MAX];
     struct cand cands[CANDS_MAX];
-    int nsizes = tune_sweep_sizes(&cfg->opts, bytes);
+    int nbytes = 0;
 
-    DURE_CHECK(nsizes != -1, DURE_ERR_ARG, "sweep: sizes %zu to %zu bytes by a factor %g are "
-               "more than %d: raise the factor (-f) or narrow the range (-b, -e)",
-               cfg->opts.min_bytes, cfg->opts.max_bytes, cfg->opts.factor, TUNE_SIZES_MAX);
-    DURE_CHECK(nsizes > 0, DURE_ERR_ARG, "sweep: no size between %zu and %zu bytes",
-               cfg->opts.min_bytes, cfg->opts.max_bytes);
+    DURE_TRY(tune_sweep_sizes(&cfg->opts, bytes, &nbytes));
     DURE_MPI_TRY(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
     DURE_MPI_TRY(MPI_Comm_size(MPI_COMM_WORLD, &size));
     DURE_MPI_TRY(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL,
@@ -346,6 +351,10 @@ dure_status_t tune_sweep_run(const struct tune_sweep_cfg *cfg, struct tune_resul
             }
             continue;
         }
+        int nsizes = level_sizes(bytes, nbytes, levels[l].ranks, sizes);
+        DURE_CHECK(nsizes > 0, DURE_ERR_ARG, "sweep: %d ranks: every size up to %zu bytes rounds "
+                   "to fewer than 4 elements a rank (raise -e)", levels[l].ranks,
+                   bytes[nbytes - 1]);
         for (int f = 0; f < TUNE_FAMILY_COUNT; f++) {
             for (int c = 0; c <= COMM_BROADCAST; c++) {
                 int n = 0;
@@ -353,7 +362,7 @@ dure_status_t tune_sweep_run(const struct tune_sweep_cfg *cfg, struct tune_resul
                     continue;
                 }
                 DURE_TRY(candidates(cfg, (enum tune_family)f, (enum comm_coll)c, cands, &n));
-                DURE_TRY(sweep_group(cfg, &levels[l], (enum comm_coll)c, cands, n, bytes, nsizes,
+                DURE_TRY(sweep_group(cfg, &levels[l], (enum comm_coll)c, cands, n, sizes, nsizes,
                                      r, progress));
             }
         }

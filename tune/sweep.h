@@ -62,9 +62,10 @@ dure_status_t tune_sweep_comm(const struct comm_config *base, MPI_Comm mpi, enum
 void tune_sweep_spec(const struct tune_sweep_cfg *cfg, enum comm_coll coll,
                      struct bench_spec *spec);
 
-/* The sizes min, min*f, ... up to max; returns how many, or -1 when they are more
- * than TUNE_SIZES_MAX. */
-int tune_sweep_sizes(const struct tune_sweep_opts *o, size_t *bytes);
+/* The sizes min, min*f, ... up to max into bytes[TUNE_SIZES_MAX], *n of them;
+ * DURE_ERR_ARG, naming the range and factor, when they are more than
+ * TUNE_SIZES_MAX or none. */
+dure_status_t tune_sweep_sizes(const struct tune_sweep_opts *o, size_t *bytes, int *n);
 
 /*
  * Collective over MPI_COMM_WORLD. Appends the series of every family and

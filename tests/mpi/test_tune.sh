@@ -50,6 +50,12 @@ for s in d["series"]:
 assert d["choices"]["algo_table"].startswith("0:"), d["choices"]
 PY
 then t_ok "128 to 249 bytes: each size once, as many for every collective"; else t_fail "rounded sizes"; fi
+t_run "sizes too small for 4 elements a rank" 3 mpirun -np 2 "$DURE" tune -o "$T_TMP/tiny" -b 4 \
+    -e 16 -n 1 -w 1 -R 1 --no-plot
+t_grep "names the ranks and the largest size" \
+    'sweep: 2 ranks: every size up to 16 bytes rounds to fewer than 4 elements a rank \(raise -e\)'
+if [ -e "$T_TMP/tiny" ]; then t_fail "an output directory after sizes too small"
+else t_ok "nothing written for sizes too small"; fi
 t_run "too many sizes" 2 "$DURE" tune -o "$T_TMP/many" -b 16 -e 1G -f 1.01
 t_grep "says how to fix it" 'sizes 16 to 1073741824 bytes by a factor 1.01 are more than 96: raise the factor \(-f\) or narrow the range \(-b, -e\)'
 if [ -e "$T_TMP/many" ]; then t_fail "an output directory after a refused range"

@@ -527,9 +527,9 @@ static dure_status_t time_size(struct harness *h, const struct bench_variant *v,
         DURE_MPI_TRY(MPI_Allreduce(&op_s, &slowest, 1, MPI_DOUBLE, MPI_MAX, h->mpi));
         double want = ceil(h->s->min_rep_s / fmax(slowest, 1e-9));
         iters = want > iters ? (want < BENCH_ITERS_MAX ? (int)want : BENCH_ITERS_MAX) : iters;
-        /* and then warms up as long: the first size of a pass follows the
-         * largest, whose traffic left it cold for more than a few of its
-         * own operations (1.4-1.8x its neighbours at 128 B without) */
+        /* and then warms up as long: the traffic of the size before can
+         * leave the caches cold for more than a few of this size's
+         * operations (see bench_measure's order of the passes) */
         for (int k = 0; k < nv && iters > h->s->iters; k++) {
             for (int w = 0; w < iters; w++) {
                 DURE_TRY(run_once(h, &p[k], total));
@@ -624,8 +624,16 @@ dure_status_t bench_measure(MPI_Comm mpi, const struct bench_spec *spec,
     DURE_ALLOC_TRY(t, per_size * (size_t)n * sizeof *t);
     DURE_TRY(harness_alloc(&h, v, nv));
     faults_start(&spec->faults, h.args.rank);
+    /* The passes alternate in direction, the last ascending: each pass
+     * starts at the size the one before ended with, so no size is timed
+     * right after the sweep's largest has left the caches cold for it
+     * (when every pass ascended, their first size, 128 B after 16 MiB,
+     * still measured 1.2-1.8x the next in a series or two of a sweep,
+     * time_size's long warm-up notwithstanding). */
     for (int pass = 0; pass < spec->passes; pass++) {
-        for (int i = 0; i < n; i++) {
+        const int up = (spec->passes - 1 - pass) % 2 == 0;
+        for (int j = 0; j < n; j++) {
+            const int i = up ? j : n - 1 - j;
             size_t total = bench_total_for(spec, h.args.nranks, bytes[i]);
             double *ti = &t[(size_t)i * per_size];
             DURE_TRY(time_size(&h, v, nv, total, pass * spec->reps, all, ti));

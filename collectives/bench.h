@@ -103,9 +103,11 @@ struct bench_spec {
                                     the sweep over every size runs P times, `reps` per size
                                     each time, and a size reports the median of all P x reps:
                                     its repetitions lie apart in time, so one burst of the
-                                    machine's noise cannot set its median (dure tune; each
-                                    pass in an order of its own measured worse: a small size
-                                    after a large one is cold) */
+                                    machine's noise cannot set its median (dure tune). The
+                                    passes alternate between descending and ascending, the
+                                    last ascending, so each starts where the one before ended
+                                    (each pass in an order of its own measured worse: a small
+                                    size after a large one is cold) */
     double min_rep_s;            /* 0 (nccl-tests): `iters` operations a repetition. > 0: at
                                     least iters, and more, up to BENCH_ITERS_MAX, so that a
                                     repetition lasts about this long by the warm-up's time

@@ -277,6 +277,52 @@ static void test_variant_order_alternates(void **state)
     }
 }
 
+/* The sizes each operation ran, in order (the recording broadcast). */
+static size_t ran_total[16];
+static int nran;
+
+static dure_status_t run_sized(comm_t *c, const struct bench_args *a, const void *send,
+                               void *recv, size_t total)
+{
+    if (nran < 16) {
+        ran_total[nran++] = total;
+    }
+    return bench_colls[3].run(c, a, send, recv, total);
+}
+
+/* Passes alternate in direction and the last ascends: with sizes a < b, 3
+ * passes run a b, b a, a b and 2 passes b a, a b, so that no pass starts
+ * on a size after the largest ran; the points come out in the caller's
+ * order either way. */
+static void test_passes_alternate(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {1024, 4096};   /* bytes; broadcast: a float count of n / 4 */
+    struct bench_point p[2];
+    struct bench_coll sized = bench_colls[3];
+    sized.run = run_sized;
+    struct bench_spec s = quick("broadcast");
+    s.coll = &sized;
+    s.iters = 1;
+    s.reps = 1;
+    s.warmup = 0;
+    s.check = 0;
+    struct bench_variant v = {.comm = ring, .in_place = 1};
+    const size_t want3[6] = {256, 1024, 1024, 256, 256, 1024};
+    const size_t want2[4] = {1024, 256, 256, 1024};
+    for (int passes = 2; passes <= 3; passes++) {
+        s.passes = passes;
+        nran = 0;
+        assert_int_equal(bench_measure(MPI_COMM_WORLD, &s, &v, 1, sizes, 2, p), DURE_OK);
+        assert_int_equal(nran, 2 * passes);
+        for (int i = 0; i < nran; i++) {
+            assert_int_equal(ran_total[i], passes == 3 ? want3[i] : want2[i]);
+        }
+        assert_int_equal(p[0].bytes, 1024);
+        assert_int_equal(p[1].bytes, 4096);
+    }
+}
+
 static void test_bad_requests(void **state)
 {
     (void)state;
@@ -307,6 +353,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_wrong_counted),
         cmocka_unit_test(test_memcpy_peer_and_progress),
         cmocka_unit_test(test_passes),
+        cmocka_unit_test(test_passes_alternate),
         cmocka_unit_test(test_heap_buffers_shared),
         cmocka_unit_test(test_variant_order_alternates),
         cmocka_unit_test(test_bad_requests),

@@ -235,6 +235,10 @@ static void put_series(struct json_writer *w, const struct tune_series *s, doubl
     json_double(w, s->fit.worst_err);
     json_key(w, "within_tolerance");
     json_bool(w, s->fit.worst_err <= tol);
+    if (s->retimed) {
+        json_key(w, "first_timings_worst_error");
+        json_double(w, s->first_worst_err);
+    }
     json_end_object(w);
     json_key(w, "points");
     json_begin_array(w);
@@ -733,6 +737,10 @@ void tune_report_print(FILE *out, const struct tune_result *r)
             comm_format_bytes((size_t)s->fit.piece[k].lo, from, sizeof from);
             fprintf(out, "%s from %s: %.3f us + %.3f ps/B", k == 1 ? ";" : ",", from,
                     1e6 * s->fit.piece[k].alpha, 1e12 * s->fit.piece[k].beta);
+        }
+        if (s->retimed) {
+            fprintf(out, "\n    timed again with twice the passes: its group's first timings "
+                         "fitted within %.1f%%", 100 * s->first_worst_err);
         }
         fprintf(out, "\n    error per size (%%):");
         for (int k = 0; k < s->n; k++) {

@@ -72,7 +72,11 @@ dure_status_t tune_sweep_sizes(const struct tune_sweep_opts *o, size_t *bytes, i
  * collective asked for (and the node-pair links) to r; every rank gets rank
  * 0's node's results. Progress lines go to `progress` on rank 0 (NULL:
  * none). An algorithm that cannot run here (shm across nodes, an NCCL
- * pair the hardware lacks) is skipped with a line saying why.
+ * pair the hardware lacks) is skipped with a line saying why. Then every
+ * group of algorithms timed together of which a series misses the fit's
+ * tolerance (rank 0's fit) is timed once more with twice the passes, and
+ * those timings replace the first (tune_series.retimed); not when a result
+ * was wrong.
  */
 dure_status_t tune_sweep_run(const struct tune_sweep_cfg *cfg, struct tune_result *r,
                              FILE *progress);

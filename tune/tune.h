@@ -61,7 +61,11 @@ struct tune_series {
                                   no per-hop structure (alpha / hops = per-hop latency) */
     int n;                     /* measured sizes, ascending */
     struct tune_meas pt[TUNE_SIZES_MAX];
-    struct tune_fit fit;       /* filled by tune_fit_series */
+    struct tune_fit fit;       /* filled by tune_result_fit */
+    int retimed;               /* 1: the sweep timed it again, with twice the passes, because
+                                  a series timed with it missed the fit's tolerance
+                                  (tune_sweep_run); pt holds the second timings */
+    double first_worst_err;    /* retimed: the worst error of the first timings' fit */
 };
 
 /* Point-to-point bandwidth between two nodes (their first ranks). */

@@ -31,6 +31,34 @@ t_grep "a communication thread" "; dure's collectives run by a communication thr
 if grep -q '"collectives_run_by": "thread"' "$T_TMP/thr/tune.json"; then t_ok "recorded as thread"
 else t_fail "--comm-thread on not recorded"; fi
 
+# The second look: a group of algorithms of which a series misses the
+# tolerance is timed again with twice the passes, its series replaced (not
+# appended), and the first fit's error kept; none within the tolerance.
+t_run "a tolerance no fit meets" 0 mpirun -np 2 "$DURE" tune -o "$T_TMP/again" -b 4K -e 64K -f 2 \
+    -n 1 -w 1 -R 1 --collectives allreduce --families dure --tolerance 0.1 --no-plot
+t_grep "the group is timed again, twice the passes" \
+    '^# allreduce node dure [a-z]+: fit [0-9.]+% off, beyond the tolerance: timing its group again, 2 passes$'
+t_grep "said under the series" '^    timed again with twice the passes: its group.s first timings fitted within [0-9.]+%$'
+printf '%s\n' "$T_OUT" > "$T_TMP/again.log"
+if /usr/bin/python3 - "$T_TMP/again.log" "$T_TMP/again/tune.json" <<'PY'
+import json, sys
+log = open(sys.argv[1]).read()
+assert log.count("timing its group again") == 1, log
+assert log.count("native, ring, shm: 5 sizes again in") == 1, log
+d = json.load(open(sys.argv[2]))
+assert sorted(s["algorithm"] for s in d["series"]) == ["native", "ring", "shm"], d["series"]
+for s in d["series"]:
+    assert s["fit"]["first_timings_worst_error"] > 0.001, s["fit"]
+    assert len(s["points"]) == 5 and all(p["wrong"] == 0 for p in s["points"])
+PY
+then t_ok "timed once more, each series once, its first fit's error kept"
+else t_fail "the second look"; fi
+t_run "a tolerance every fit meets" 0 mpirun -np 2 "$DURE" tune -o "$T_TMP/once" -b 4K -e 64K \
+    -f 2 -n 1 -w 1 -R 1 --collectives allreduce --families dure --tolerance 1000 --no-plot
+if printf '%s\n' "$T_OUT" | grep -q "again" || grep -q first_timings "$T_TMP/once/tune.json"; then
+    t_fail "timed again though every fit was within the tolerance"
+else t_ok "no second look when every fit is within the tolerance"; fi
+
 # Sizes that round to the same elements (reduce-scatter: 4 per rank) are
 # measured once, so every series ascends; a range of too many sizes is
 # refused before anything is measured.

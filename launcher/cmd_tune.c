@@ -41,7 +41,7 @@ struct tune_opts {
     int families_given, plot;
     double threshold;
     int sizes_given, timing_given;   /* -b/-e/-f, -n/-w/-R on the command line */
-    int recheck;                     /* time each Open MPI change again (tune_recheck_ompi) */
+    int recheck;                     /* time each change again (tune_recheck) */
     enum jobspec_comm_thread comm_thread;  /* --comm-thread */
     int comm_thread_given;
     double recheck_gain;             /* TUNE_RECHECK_GAIN unless given */
@@ -83,10 +83,12 @@ void cmd_tune_usage(FILE *out)
             "      --tolerance PCT      worst fit error before pieces (default 15)\n"
             "      --min-gain X         leave a default only where X times faster (1.25), at\n"
             "                           two neighbouring sizes at least\n"
-            "      --recheck-gain X     keep an Open MPI change only where it is X times faster\n"
-            "                           again when timed against the default, interleaved\n"
-            "                           (default 1.4: --verify's target 1.2 over its noise)\n"
-            "      --no-recheck         write the Open MPI rules from the sweep's timings alone\n"
+            "      --recheck-gain X     keep an Open MPI rule or dure table change only where it\n"
+            "                           is X times faster again when timed against the default,\n"
+            "                           interleaved (default 1.4: --verify's target 1.2 over its\n"
+            "                           noise)\n"
+            "      --no-recheck         write the rules and the table from the sweep's timings\n"
+            "                           alone\n"
             "      --profile-name NAME  section name in profile.ini (default tuned)\n"
             "      --link-bytes SIZE    node-pair ping-pong message (default 4M)\n"
             "      --no-plot            do not draw tune.png\n"
@@ -625,7 +627,7 @@ int cmd_tune(int argc, char **argv)
         }
         DURE_TRY(tune_sweep_run(cfg, &r, rank == 0 ? stdout : NULL));
         if (o.recheck && !tune_result_first_wrong(&r, &(int){0})) {
-            DURE_TRY(tune_recheck_ompi(cfg, &r, o.recheck_gain, rank == 0 ? stdout : NULL));
+            DURE_TRY(tune_recheck(cfg, &r, o.recheck_gain, rank == 0 ? stdout : NULL));
         }
         if (rank == 0) {
             verdict[1] = finish_sweep(&o, &r, &base, &verdict[0]);

@@ -97,7 +97,13 @@ enum tune_level tune_job_level(const struct tune_result *r)
     return r->nodes > 1 ? TUNE_LEVEL_WORLD : TUNE_LEVEL_NODE;
 }
 
-static const enum comm_coll exchange[3] = {COMM_ALLREDUCE, COMM_REDUCE_SCATTER, COMM_ALLGATHER};
+const enum comm_coll tune_exchange[3] = {COMM_ALLREDUCE, COMM_REDUCE_SCATTER, COMM_ALLGATHER};
+
+const struct comm_algo_table *tune_dure_builtin(const struct tune_result *r)
+{
+    return comm_algo_table_builtin(
+        r->nodes, r->nodes > 0 && r->ranks % r->nodes == 0 ? r->ranks / r->nodes : 0);
+}
 
 dure_status_t tune_choose_dure_table(const struct tune_result *r, struct comm_algo_table *t)
 {
@@ -113,7 +119,7 @@ dure_status_t tune_choose_dure_table(const struct tune_result *r, struct comm_al
         const struct tune_series *s[3];
         int ok = 1;
         for (int i = 0; i < 3; i++) {
-            s[i] = tune_result_find(r, exchange[i], level, TUNE_FAMILY_DURE, a);
+            s[i] = tune_result_find(r, tune_exchange[i], level, TUNE_FAMILY_DURE, a);
             ok = ok && s[i] && s[i]->n == s[0]->n && s[i]->n > 0;
         }
         if (!ok) {
@@ -124,6 +130,7 @@ dure_status_t tune_choose_dure_table(const struct tune_result *r, struct comm_al
         snprintf(u->name, sizeof u->name, "%s", comm_algo_name((enum comm_algo)a));
         for (int k = 0; k < u->n; k++) {
             u->pt[k].sec = s[0]->pt[k].sec + s[1]->pt[k].sec + s[2]->pt[k].sec;
+            u->pt[k].vetoed = s[0]->pt[k].vetoed || s[1]->pt[k].vetoed || s[2]->pt[k].vetoed;
             p[k] = (struct tune_point){(double)u->pt[k].bytes, u->pt[k].sec};
         }
         DURE_TRY(tune_fit_points(p, u->n, r->opts.tolerance, &u->fit));
@@ -133,9 +140,7 @@ dure_status_t tune_choose_dure_table(const struct tune_result *r, struct comm_al
     if (m == 0) {
         goto out;
     }
-    /* dure's own choice for this shape (ranks assumed placed in blocks). */
-    const struct comm_algo_table *builtin = comm_algo_table_builtin(
-        r->nodes, r->nodes > 0 && r->ranks % r->nodes == 0 ? r->ranks / r->nodes : 0);
+    const struct comm_algo_table *builtin = tune_dure_builtin(r);
     for (int k = 0; k < cands[0]->n; k++) {
         enum comm_algo want = comm_algo_table_pick(builtin, cands[0]->pt[k].bytes);
         deflt[k] = -1;

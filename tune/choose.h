@@ -31,7 +31,7 @@ struct tune_segment {
  * tune_ompi_fixed_pick), or -1: it is the default there, never a change,
  * and the default's time is the better of the two. A candidate vetoed at
  * size k (pt[k].vetoed: it lost its gain when timed again,
- * tune_recheck_ompi) is not chosen there. A change from the default must
+ * tune_recheck) is not chosen there. A change from the default must
  * be chosen at two neighbouring sizes at least (the same candidate): one
  * alone is left at the default. At most cands[0]->n segments are
  * written to out; returns how many (>= 1), or -1 when the candidates' sizes
@@ -42,6 +42,14 @@ int tune_choose(const struct tune_series *const *cands, int m, const int *deflt,
 
 /* The level whose communicator is the job's: world across nodes, else node. */
 enum tune_level tune_job_level(const struct tune_result *r);
+
+/* The collectives of the gradient exchange, whose summed time dure's table
+ * is chosen by: all-reduce, reduce-scatter, all-gather. */
+extern const enum comm_coll tune_exchange[3];
+
+/* dure's built-in algorithm table for r's shape (ranks assumed placed in
+ * blocks): the default the table's choices are judged against. */
+const struct comm_algo_table *tune_dure_builtin(const struct tune_result *r);
 
 /*
  * dure's algorithm table for the job's level, from the summed time of

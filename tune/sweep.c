@@ -218,8 +218,7 @@ struct level {
 static struct tune_series *series_of(struct tune_result *r, const struct level *lv,
                                      enum comm_coll coll, const struct cand *cd)
 {
-    const struct tune_series *s = tune_result_find(r, coll, lv->level, cd->family, cd->id);
-    return s ? &r->s[s - r->s] : NULL;
+    return tune_result_series(r, coll, lv->level, cd->family, cd->id);
 }
 
 /* Again (tune_sweep_run's second look): whether rank 0's fit of any of

@@ -79,6 +79,13 @@ const struct tune_series *tune_result_find(const struct tune_result *r, enum com
     return NULL;
 }
 
+struct tune_series *tune_result_series(struct tune_result *r, enum comm_coll coll,
+                                       enum tune_level level, enum tune_family family, int id)
+{
+    const struct tune_series *s = tune_result_find(r, coll, level, family, id);
+    return s ? &r->s[s - r->s] : NULL;
+}
+
 dure_status_t tune_result_fit(struct tune_result *r)
 {
     dure_status_t st = DURE_OK;

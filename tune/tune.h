@@ -42,9 +42,10 @@ struct tune_meas {
     double sec;                /* median time per operation */
     double busbw;              /* GB/s, nccl-tests' bus bandwidth */
     long wrong;                /* elements wrong, summed over ranks */
-    /* The recheck (tune_recheck_ompi): this algorithm at this size was
+    /* The recheck (tune_recheck): this algorithm at this size was
      * timed again against the default, interleaved; vetoed when it was not
-     * min_gain faster there, and then never chosen at this size. */
+     * the recheck's gain faster there (dure: the exchange's summed time),
+     * and then never chosen at this size. */
     int rechecked, vetoed;
     double recheck_sec, recheck_default_sec;
 };
@@ -112,10 +113,13 @@ dure_status_t tune_result_add_series(struct tune_result *r, enum comm_coll coll,
 dure_status_t tune_result_add_link(struct tune_result *r, const char *a, const char *b,
                                    double gbs);
 
-/* The series of (coll, level, family, id), or NULL. */
+/* The series of (coll, level, family, id), or NULL; tune_result_series for
+ * one to change (the sweep's second look, the recheck). */
 const struct tune_series *tune_result_find(const struct tune_result *r, enum comm_coll coll,
                                            enum tune_level level, enum tune_family family,
                                            int id);
+struct tune_series *tune_result_series(struct tune_result *r, enum comm_coll coll,
+                                       enum tune_level level, enum tune_family family, int id);
 
 /* Fit every series (tune_fit_points at opts.tolerance). */
 dure_status_t tune_result_fit(struct tune_result *r);

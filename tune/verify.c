@@ -335,8 +335,8 @@ static dure_status_t recheck_round(const struct tune_sweep_cfg *cfg, struct tune
         for (int k = 0; k < deflt_s->n; k++) {
             size_t bytes = deflt_s->pt[k].bytes;
             int alg = tune_ompi_rules_pick(rs, oc->id, deflt_s->ranks, bytes);
-            struct tune_series *s = (struct tune_series *)tune_result_find(
-                r, (enum comm_coll)c, level, TUNE_FAMILY_OMPI, alg);
+            struct tune_series *s =
+                tune_result_series(r, (enum comm_coll)c, level, TUNE_FAMILY_OMPI, alg);
             if (alg == 0 || !s || s->pt[k].rechecked) {
                 continue;
             }
@@ -369,35 +369,118 @@ out:
     return st;
 }
 
-dure_status_t tune_recheck_ompi(const struct tune_sweep_cfg *cfg, struct tune_result *r,
-                                double gain, FILE *progress)
+/*
+ * One round of the recheck of dure's table: every size of the job's level
+ * where the table chosen from r leaves the built-in table's algorithm for
+ * one not timed again there yet. The table is chosen by the gradient
+ * exchange's summed time (tune_choose_dure_table), so the exchange is
+ * timed: each of its collectives, the algorithm against the default,
+ * interleaved; vetoed at that size unless the default's sum is `gain`
+ * times the algorithm's. *timed: how many.
+ */
+static dure_status_t recheck_dure_round(const struct tune_sweep_cfg *cfg, struct tune_result *r,
+                                        double gain, struct comm_cache *caches, FILE *progress,
+                                        int *timed)
+{
+    dure_status_t st = DURE_OK;
+    const enum tune_level level = tune_job_level(r);
+    const struct comm_algo_table *builtin = tune_dure_builtin(r);
+    struct comm_algo_table t;
+    const struct tune_series *sizes = NULL;   /* every dure series of a level has its sizes */
+    *timed = 0;
+    for (int x = 0; x < r->nseries && !sizes; x++) {
+        const struct tune_series *q = &r->s[x];
+        sizes = q->family == TUNE_FAMILY_DURE && q->level == level && q->coll == COMM_ALLREDUCE
+                    ? q
+                    : NULL;
+    }
+    DURE_TRY(tune_choose_dure_table(r, &t));
+    for (int k = 0; sizes && t.n > 0 && k < sizes->n; k++) {
+        const enum comm_algo a = comm_algo_table_pick(&t, sizes->pt[k].bytes);
+        const enum comm_algo d = comm_algo_table_pick(builtin, sizes->pt[k].bytes);
+        struct tune_series *s[3];
+        struct tune_verify_row row[3];
+        double sum = 0, sum_default = 0;
+        long wrong = 0;
+        int todo = a != d;
+        for (int i = 0; i < 3; i++) {
+            s[i] = tune_result_series(r, tune_exchange[i], level, TUNE_FAMILY_DURE, (int)a);
+            todo = todo && s[i] && s[i]->n == sizes->n && !s[i]->pt[k].rechecked;
+        }
+        if (!todo) {
+            continue;
+        }
+        for (int i = 0; i < 3; i++) {
+            comm_t *ca = NULL, *cd = NULL;
+            memset(&row[i], 0, sizeof row[i]);
+            DURE_TRY(cache_get(&caches[tune_exchange[i]], cfg, tune_exchange[i],
+                               TUNE_FAMILY_DURE, (int)d, &cd));
+            DURE_TRY(cache_get(&caches[tune_exchange[i]], cfg, tune_exchange[i],
+                               TUNE_FAMILY_DURE, (int)a, &ca));
+            DURE_TRY(measure(cfg, tune_exchange[i], TUNE_FAMILY_DURE, s[i]->pt[k].bytes, ca, cd,
+                             0, &row[i]));
+            sum += row[i].sec_emitted;
+            sum_default += row[i].sec_default;
+            wrong += row[i].wrong;
+        }
+        const int vetoed = sum_default < gain * sum || wrong != 0;
+        for (int i = 0; i < 3; i++) {
+            struct tune_meas *m = &s[i]->pt[k];
+            m->rechecked = 1;
+            m->recheck_sec = row[i].sec_emitted;
+            m->recheck_default_sec = row[i].sec_default;
+            m->vetoed = vetoed;
+        }
+        (*timed)++;
+        if (progress) {
+            char sz[32];
+            comm_format_bytes(s[0]->pt[k].bytes, sz, sizeof sz);
+            fprintf(progress, "# recheck: dure table %s: %s %.2f us, default %s %.2f us "
+                    "(all-reduce + reduce-scatter + all-gather): %.2fx, %s\n", sz,
+                    comm_algo_name(a), 1e6 * sum, comm_algo_name(d), 1e6 * sum_default,
+                    sum_default / sum, vetoed ? "below the gain asked: not chosen here" : "kept");
+            fflush(progress);
+        }
+    }
+out:
+    return st;
+}
+
+dure_status_t tune_recheck(const struct tune_sweep_cfg *cfg, struct tune_result *r, double gain,
+                           FILE *progress)
 {
     dure_status_t st = DURE_OK;
     struct tune_ompi_rules *rs = NULL;
-    struct comm_cache caches[COMM_BROADCAST + 1];
+    struct comm_cache caches[COMM_BROADCAST + 1], dure_caches[COMM_BROADCAST + 1];
     struct tune_sweep_cfg again = *cfg;
     int changed = 0, timed = 0;
 
     memset(caches, 0, sizeof caches);
-    if (!cfg->family[TUNE_FAMILY_OMPI] || !cfg->ompi_usable) {
-        goto out;
-    }
+    memset(dure_caches, 0, sizeof dure_caches);
     /* three times the sweep's repetitions: a change is kept on the median
      * of many, not on a lucky few */
     again.opts.reps = 3 * cfg->opts.reps;
-    rs = calloc(1, sizeof *rs);
-    DURE_ALLOC_TRY(rs, sizeof *rs);
     DURE_TRY(tune_result_fit(r));
     /* Each round times only algorithms not yet timed at a size, and a veto
      * can only hand a size to another algorithm or back to the default:
      * at most one round per candidate algorithm, and then no change left. */
-    do {
-        DURE_TRY(tune_choose_ompi_rules(r, rs, &changed));
-        DURE_TRY(recheck_round(&again, r, rs, gain, caches, progress, &timed));
-    } while (timed > 0);
+    if (cfg->family[TUNE_FAMILY_OMPI] && cfg->ompi_usable) {
+        rs = calloc(1, sizeof *rs);
+        DURE_ALLOC_TRY(rs, sizeof *rs);
+        do {
+            DURE_TRY(tune_choose_ompi_rules(r, rs, &changed));
+            DURE_TRY(recheck_round(&again, r, rs, gain, caches, progress, &timed));
+        } while (timed > 0);
+    }
+    if (cfg->family[TUNE_FAMILY_DURE]) {
+        do {
+            DURE_TRY(recheck_dure_round(&again, r, gain, dure_caches, progress, &timed));
+        } while (timed > 0);
+    }
 out:
     for (int c = 0; c <= COMM_BROADCAST; c++) {
         cache_free(&caches[c]);
+        cache_free(&dure_caches[c]);
     }
     free(rs);
     return st;

@@ -64,7 +64,13 @@ dure_status_t tune_verify_run(const struct tune_sweep_cfg *cfg, const char *dir,
  * and vetoed at that size (r's pt[k].vetoed) unless it is still `gain`
  * times faster (TUNE_RECHECK_GAIN, unless --recheck-gain says); then the
  * rules are chosen again, until
- * every change has been timed twice. A sweep's single timing of each
+ * every change has been timed twice. Likewise dure's table, where it leaves
+ * the built-in table's algorithm: the gradient exchange it is chosen by
+ * (all-reduce, reduce-scatter and all-gather, each interleaved, on each
+ * communicator's own buffers as the sweep timed them) against the
+ * built-in algorithm's, vetoed unless the default's summed time is `gain`
+ * times the change's (each collective's own times are recorded). A sweep's
+ * single timing of each
  * algorithm, minutes apart on a shared machine, otherwise lets noise pick
  * an algorithm that is slower than the default. Needs r fitted on every
  * rank (the same times everywhere give the same rules); rules of other
@@ -79,8 +85,8 @@ dure_status_t tune_verify_run(const struct tune_sweep_cfg *cfg, const char *dir,
  */
 #define TUNE_RECHECK_GAIN 1.4
 
-dure_status_t tune_recheck_ompi(const struct tune_sweep_cfg *cfg, struct tune_result *r,
-                                double gain, FILE *progress);
+dure_status_t tune_recheck(const struct tune_sweep_cfg *cfg, struct tune_result *r, double gain,
+                           FILE *progress);
 
 /* One family's verdict. */
 struct tune_verify_verdict {

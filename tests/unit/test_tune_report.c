@@ -145,7 +145,7 @@ static void test_choose_needs_two_sizes(void **state)
     }
 }
 
-/* A candidate the recheck vetoed at a size (tune_recheck_ompi) is not chosen
+/* A candidate the recheck vetoed at a size (tune_recheck) is not chosen
  * there: the next fastest is, or the default when none gains enough. */
 static void test_choose_vetoed(void **state)
 {

@@ -241,16 +241,36 @@ static void test_heap_buffers_shared(void **state)
     assert_int_equal(p[0].v[0].wrong + p[0].v[1].wrong, 0);
 }
 
-/* Which comm each operation ran on, in order (the recording broadcast). */
-static int order[16], norder;
+/* What each operation ran on, in order: its comm (1: shm) and total count. */
+static struct {
+    int shm;
+    size_t total;
+} ran[16];
+static int nran;
 
-static dure_status_t run_ordered(comm_t *c, const struct bench_args *a, const void *send,
-                                 void *recv, size_t total)
+static dure_status_t run_recorded_bcast(comm_t *c, const struct bench_args *a, const void *send,
+                                        void *recv, size_t total)
 {
-    if (norder < 16) {
-        order[norder++] = c == shm;
+    if (nran < 16) {
+        ran[nran].shm = c == shm;
+        ran[nran++].total = total;
     }
     return bench_colls[3].run(c, a, send, recv, total);
+}
+
+/* A broadcast spec whose operations are recorded (into ran[]), one per
+ * repetition, no warm-up, no check. */
+static struct bench_spec recording(struct bench_coll *rec)
+{
+    *rec = bench_colls[3];
+    rec->run = run_recorded_bcast;
+    struct bench_spec s = quick("broadcast");
+    s.coll = rec;
+    s.iters = 1;
+    s.warmup = 0;
+    s.check = 0;
+    nran = 0;
+    return s;
 }
 
 /* The variants take turns at being timed first: ring, shm in the first
@@ -260,34 +280,15 @@ static void test_variant_order_alternates(void **state)
     (void)state;
     const size_t sizes[] = {4096};
     struct bench_point p[1];
-    struct bench_coll ordered = bench_colls[3];
-    ordered.run = run_ordered;
-    struct bench_spec s = quick("broadcast");
-    s.coll = &ordered;
-    s.iters = 1;
-    s.warmup = 0;
-    s.check = 0;
+    struct bench_coll rec;
+    struct bench_spec s = recording(&rec);
     struct bench_variant v[2] = {{.comm = ring, .in_place = 1}, {.comm = shm, .in_place = 1}};
-    norder = 0;
     assert_int_equal(bench_measure(MPI_COMM_WORLD, &s, v, 2, sizes, 1, p), DURE_OK);
     const int want[6] = {0, 1, 1, 0, 0, 1};
-    assert_int_equal(norder, 6);
+    assert_int_equal(nran, 6);
     for (int i = 0; i < 6; i++) {
-        assert_int_equal(order[i], want[i]);
+        assert_int_equal(ran[i].shm, want[i]);
     }
-}
-
-/* The sizes each operation ran, in order (the recording broadcast). */
-static size_t ran_total[16];
-static int nran;
-
-static dure_status_t run_sized(comm_t *c, const struct bench_args *a, const void *send,
-                               void *recv, size_t total)
-{
-    if (nran < 16) {
-        ran_total[nran++] = total;
-    }
-    return bench_colls[3].run(c, a, send, recv, total);
 }
 
 /* Passes alternate in direction and the last ascends: with sizes a < b, 3
@@ -299,14 +300,9 @@ static void test_passes_alternate(void **state)
     (void)state;
     const size_t sizes[] = {1024, 4096};   /* bytes; broadcast: a float count of n / 4 */
     struct bench_point p[2];
-    struct bench_coll sized = bench_colls[3];
-    sized.run = run_sized;
-    struct bench_spec s = quick("broadcast");
-    s.coll = &sized;
-    s.iters = 1;
+    struct bench_coll rec;
+    struct bench_spec s = recording(&rec);
     s.reps = 1;
-    s.warmup = 0;
-    s.check = 0;
     struct bench_variant v = {.comm = ring, .in_place = 1};
     const size_t want3[6] = {256, 1024, 1024, 256, 256, 1024};
     const size_t want2[4] = {1024, 256, 256, 1024};
@@ -316,7 +312,7 @@ static void test_passes_alternate(void **state)
         assert_int_equal(bench_measure(MPI_COMM_WORLD, &s, &v, 1, sizes, 2, p), DURE_OK);
         assert_int_equal(nran, 2 * passes);
         for (int i = 0; i < nran; i++) {
-            assert_int_equal(ran_total[i], passes == 3 ? want3[i] : want2[i]);
+            assert_int_equal(ran[i].total, passes == 3 ? want3[i] : want2[i]);
         }
         assert_int_equal(p[0].bytes, 1024);
         assert_int_equal(p[1].bytes, 4096);

@@ -28,15 +28,15 @@
 #                                1 node x 1 rank, overlap on (target >= 0.8)
 #   mn_comm_exposed_FABRIC       its exposed communication against the step
 # Lines "bench: NAME: VALUE UNIT (PEER: VALUE UNIT, ratio R)"; JSON in
-# bench/results/multinode.json. DURE_CLUSTER_TAG / DURE_CLUSTER_NET pick the
-# cluster's names (default: a random tag). Open MPI runs with the settings
-# of the site profile tcp (slurm/profiles.ini), as a batch script would.
+# bench/results/multinode.json. The cluster and Open MPI's settings (the
+# site profile tcp): bench/lib/cluster.sh.
 set -u
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
 DURE=${DURE:-$ROOT/$BUILD/dure}
-CLUSTER=$ROOT/tests/slurm/cluster.sh
+# shellcheck source=bench/lib/cluster.sh
+. "$ROOT/bench/lib/cluster.sh"
 FABRICS=${DURE_BENCH_FABRICS:-1gbit none}
 STEPS=${DURE_BENCH_MN_STEPS:-30}
 WARM=10
@@ -48,23 +48,9 @@ trap 'bash "$CLUSTER" down "$TMP/cluster" > /dev/null 2>&1; rm -rf "$TMP"' EXIT
 trap 'exit 1' INT TERM HUP
 
 echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
-mkdir -p "$TMP/cluster"
-DURE_CLUSTER_NODES=2 DURE_CLUSTER_CPUS=1 \
-    DURE_CLUSTER_TAG="${DURE_CLUSTER_TAG:-b$(od -An -N2 -tx2 /dev/urandom | tr -d ' ')}" \
-    bash "$CLUSTER" up "$TMP/cluster" || exit 1
-# shellcheck disable=SC1091
-. "$TMP/cluster/env.sh"
-
+mn_up "$TMP/cluster" || exit 1
 "$DURE" data gen -o "$TMP/data.h5" --episodes 64 --length 2048 --channels 8 --seed 3 \
     > "$TMP/gen.log" 2>&1 || { cat "$TMP/gen.log"; exit 1; }
-# Open MPI as a site with a TCP fabric runs it: the settings the batch
-# script of a job spec with slurm.profile = tcp exports (slurm/profiles.ini),
-# for dure and for the MPI peers alike.
-mpi_env=$("$DURE" render "$ROOT/bench/job-demo.ini" --set slurm.profile=tcp \
-    --set data.path="$TMP/data.h5" | grep '^export OMPI_MCA_') || exit 1
-eval "$mpi_env"
-mpi_env_line=${mpi_env//export /}
-echo "# Open MPI settings of slurm.profile = tcp: ${mpi_env_line//$'\n'/ }"
 # bench/job-demo.ini with fixed work per rank: one micro-batch of 64
 # windows per step, so that the whole backward pass can hide the exchange
 # (accumulation would leave only the last micro-batch's backward to hide it

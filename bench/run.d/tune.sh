@@ -34,36 +34,7 @@ mpirun -np 2 "$DURE" tune --verify "$dir/out" -R 7 > "$dir/verify.log" || {
 grep -E '^verify:' "$dir/verify.log"
 cp "$dir/out/tune.json" bench/results/tune_model.json
 cp "$dir/out/verify.json" bench/results/tune_verify.json
-/usr/bin/python3 - "$dir/out/tune.json" "$dir/out/verify.json" bench/results/tune.json <<'PY' || exit 1
-import json, sys
-model = json.load(open(sys.argv[1]))
-verify = json.load(open(sys.argv[2]))
-rows = verify["rows"]
-lines = []
-worst = max(s["fit"]["worst_error"] for s in model["series"])
-tol = model["sweep"]["tolerance"]
-lines.append(("tune_fit_worst_error", 100 * worst, "%", "tolerance", 100 * tol, "%"))
-for v in verify["verdicts"]:
-    fam = v["family"]
-    if v["changed"]:
-        lo = v["lowest_speedup"]
-        lines.append(("tune_verify_%s_lowest_speedup" % fam, lo, "x", "defaults", 1.0, "x"))
-        lines.append(("tune_verify_%s_changed_lowest_speedup" % fam, lo, "x", "target", 1.2, "x"))
-        for x in rows:
-            if x["family"] == fam and x["changed"]:
-                lines.append(("tune_verify_%s_%s_%d" % (fam, x["collective"], x["bytes"]),
-                              x["speedup"], "x", "default " + x["default"], 1.0, "x"))
-    if v["identical"]:
-        for end in ("lowest", "highest"):
-            lines.append(("tune_verify_%s_noise_floor_%s" % (fam, end), v["noise_floor"][end],
-                          "x", "identical", 1.0, "x"))
-out = []
-for name, v, unit, peer, pv, punit in lines:
-    ratio = v / pv if pv else 0.0
-    print("bench: %s: %.2f %s (%s: %.2f %s, ratio %.2f)" % (name, v, unit, peer, pv, punit, ratio))
-    out.append({"name": name, "value": round(v, 4), "unit": unit, "peer": peer,
-                "peer_value": pv, "ratio": round(ratio, 4)})
-json.dump(out, open(sys.argv[3], "w"), indent=1)
-PY
+/usr/bin/python3 bench/lib/tune_lines.py bench/results/tune.json tune "$dir/out/tune.json" \
+    "$dir/out/verify.json" || exit 1
 echo "# tune and verify took $(( $(date +%s) - start )) s"
 echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# bench/run.d/tune_multinode.sh BUILD - dure tune and tune --verify across
+# 2 namespaced nodes x 1 rank (bench/lib/cluster.sh: 1 CPU a node, Open
+# MPI's settings of the site profile tcp), with the fabric limited to
+# 1 Gbit/s and unlimited: the sweep's worst fit error against the 15%
+# tolerance, and the emitted Open MPI rules against Open MPI's defaults,
+# interleaved in one --verify run (targets: >= 1.0x at every size where the
+# emitted setting differs, >= 1.2x where the rules changed the choice; the
+# sizes where the emitted setting is the default's own give the run's noise
+# floor). Names mn_tune_FABRIC_... (bench/lib/tune_lines.py), JSON in
+# bench/results/tune_multinode.json, each fabric's model (tune.json) in
+# bench/results/tune_multinode_model_FABRIC.json. Sizes 4 KiB to 1 MiB by
+# the cube root of 2 (25 sizes): a piece of the model needs three sizes, and
+# by 2 the regimes here held one or two: Open MPI's fixed decision for a
+# 2-rank all-reduce switches algorithm at 4, 8 and 16 KiB (measured 50, 33
+# and 110 us at 1 Gbit/s), and at 1 Gbit/s the 4-8 KiB operations fit in
+# tbf's burst (4 and 8 KiB took alike, 16 KiB 2.5x as long). At 1 Gbit/s
+# a 1 MiB operation takes some 9 ms, and every Open MPI algorithm of the
+# four collectives is timed: 4 MiB would triple the time.
+set -u
+BUILD=${1:-build}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT" || exit 1
+DURE=${DURE:-$ROOT/$BUILD/dure}
+FABRICS=${DURE_BENCH_FABRICS:-1gbit none}
+# shellcheck source=bench/lib/cluster.sh
+. "$ROOT/bench/lib/cluster.sh"
+[ "$(id -u)" -eq 0 ] || { echo "tune_multinode.sh: the namespaced cluster needs root: skipped"; exit 0; }
+mkdir -p bench/results
+TMP=$(mktemp -d /tmp/dure-bench-mn-tune.XXXXXX)
+# The cluster goes down whatever happens, then its directory.
+trap 'bash "$CLUSTER" down "$TMP/cluster" > /dev/null 2>&1; rm -rf "$TMP"' EXIT
+trap 'exit 1' INT TERM HUP
+
+echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+mn_up "$TMP/cluster" || exit 1
+args=()
+for fabric in $FABRICS; do
+    tag=$fabric
+    [ "$fabric" = none ] && tag=unlimited
+    bash "$CLUSTER" fabric "$TMP/cluster" "$fabric" > /dev/null || exit 1
+    start=$(date +%s)
+    timeout 900 srun --mpi=pmix -N2 -n2 --chdir="$TMP" "$DURE" tune -o "$TMP/$tag" -b 4K -e 1M \
+        -f 1.25992105 -n 2 -w 1 -R 5 --no-plot > "$TMP/$tag.log" 2>&1 || { cat "$TMP/$tag.log"; exit 1; }
+    grep -E '^(# worst fit|dure tune:)' "$TMP/$tag.log"
+    timeout 900 srun --mpi=pmix -N2 -n2 --chdir="$TMP" "$DURE" tune --verify "$TMP/$tag" -R 7 \
+        > "$TMP/$tag.verify.log" 2>&1 || { cat "$TMP/$tag.verify.log"; exit 1; }
+    grep -E '^verify:' "$TMP/$tag.verify.log"
+    echo "# $tag: tune and verify took $(( $(date +%s) - start )) s"
+    cp "$TMP/$tag/tune.json" "bench/results/tune_multinode_model_$tag.json"
+    args+=("mn_tune_$tag" "$TMP/$tag/tune.json" "$TMP/$tag/verify.json")
+done
+/usr/bin/python3 bench/lib/tune_lines.py bench/results/tune_multinode.json "${args[@]}" || exit 1
+echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -41,6 +41,7 @@ struct tune_opts {
     int families_given, plot;
     double threshold;
     int sizes_given, timing_given;   /* -b/-e/-f, -n/-w/-R on the command line */
+    int min_rep_given;               /* --min-rep-us */
     int recheck;                     /* time each change again (tune_recheck) */
     enum jobspec_comm_thread comm_thread;  /* --comm-thread */
     int comm_thread_given;
@@ -74,6 +75,9 @@ void cmd_tune_usage(FILE *out)
             "  -n, --iters N            operations per timed repetition (default 10)\n"
             "  -w, --warmup_iters N     untimed operations first (default 2)\n"
             "  -R, --reps N             repetitions per size; the median counts (default 5)\n"
+            "      --min-rep-us US      more operations where a repetition would last less\n"
+            "                           (default 100; 0: -n alone; raise it on a fabric whose\n"
+            "                           rate limit lets bursts through, --verify: as DIR's)\n"
             "      --collectives LIST   of allreduce,reducescatter,allgather,broadcast (all)\n"
             "      --families LIST      of dure,ompi,nccl (mpi: dure,ompi; nccl: nccl)\n"
             "      --backend auto|mpi|nccl   (default auto)\n"
@@ -130,7 +134,7 @@ static int parse_list(const char *opt, const char *s, int (*parse)(const char *)
 static int parse_opts(int argc, char **argv, struct tune_opts *o)
 {
     enum { O_COLLS = 256, O_FAMS, O_BACKEND, O_TOL, O_GAIN, O_PROFILE, O_LINK, O_NOPLOT, O_WD,
-           O_VERIFY, O_BASE, O_THR, O_RECHECK_GAIN, O_NO_RECHECK, O_COMM_THREAD };
+           O_VERIFY, O_BASE, O_THR, O_RECHECK_GAIN, O_NO_RECHECK, O_COMM_THREAD, O_MIN_REP };
     static const struct option longopts[] = {
         {"out", required_argument, NULL, 'o'},
         {"minbytes", required_argument, NULL, 'b'},
@@ -154,14 +158,16 @@ static int parse_opts(int argc, char **argv, struct tune_opts *o)
         {"recheck-gain", required_argument, NULL, O_RECHECK_GAIN},
         {"no-recheck", no_argument, NULL, O_NO_RECHECK},
         {"comm-thread", required_argument, NULL, O_COMM_THREAD},
+        {"min-rep-us", required_argument, NULL, O_MIN_REP},
         {NULL, 0, NULL, 0},
     };
     struct tune_sweep_cfg *c = &o->cfg;
     int opt, bad = 0;
-    double pct = 0;
+    double pct = 0, us = 0;
 
     memset(o, 0, sizeof *o);
-    c->opts = (struct tune_sweep_opts){4096, 64u << 20, 4, 10, 2, 5, 0.15, 1.25, -1};
+    c->opts = (struct tune_sweep_opts){4096, 64u << 20, 4, 10, 2, 5, 0.15, 1.25, -1,
+                                       TUNE_REP_MIN_S};
     for (int i = 0; i <= COMM_BROADCAST; i++) {
         c->coll[i] = 1;
     }
@@ -201,6 +207,11 @@ static int parse_opts(int argc, char **argv, struct tune_opts *o)
         case 'R':
             bad = cli_int("tune", "-R", optarg, 1, 1000, &c->opts.reps);
             o->timing_given = 1;
+            break;
+        case O_MIN_REP:
+            bad = cli_f64("tune", "--min-rep-us", optarg, 0, 1e6, &us);
+            c->opts.min_rep_s = us * 1e-6;
+            o->min_rep_given = 1;
             break;
         case O_COLLS:
             bad = parse_list("--collectives", optarg, tune_coll_parse, c->coll, COMM_BROADCAST + 1);
@@ -506,6 +517,15 @@ out:
     return st;
 }
 
+/* How dure tune times, for the first line of a sweep or a --verify. */
+static void print_timing(const struct tune_sweep_opts *o)
+{
+    printf("%d iters x %d reps (median), warmup %d, repetitions of %g us at least; dure's "
+           "collectives run by %s\n", o->iters, o->reps, o->warmup, 1e6 * o->min_rep_s,
+           o->caller_runs ? "the ranks' waits" : "a communication thread");
+    fflush(stdout);
+}
+
 /* Rank 0 after --verify: the table, the verdicts, verify.json. */
 static dure_status_t finish_verify(const char *dir, const struct tune_verify *v, int *exit_code)
 {
@@ -581,6 +601,9 @@ int cmd_tune(int argc, char **argv)
             cfg->opts.warmup = was->warmup;
             cfg->opts.reps = was->reps;
         }
+        if (!o.min_rep_given) {
+            cfg->opts.min_rep_s = was->min_rep_s;
+        }
     }
     if (o.verify && !o.comm_thread_given && model.opts.caller_runs >= 0) {
         o.comm_thread = model.opts.caller_runs ? JOBSPEC_COMM_THREAD_OFF : JOBSPEC_COMM_THREAD_ON;
@@ -607,6 +630,10 @@ int cmd_tune(int argc, char **argv)
     cfg->family[TUNE_FAMILY_OMPI] = cfg->family[TUNE_FAMILY_OMPI] && cfg->ompi_usable;
 
     if (o.verify) {
+        if (rank == 0) {
+            printf("# dure tune --verify %s: ", o.verify);
+            print_timing(&cfg->opts);
+        }
         ver = calloc(1, sizeof *ver);
         DURE_ALLOC_TRY(ver, sizeof *ver);
         DURE_TRY(tune_verify_run(cfg, o.verify, &model, ver, rank == 0 ? stdout : NULL));
@@ -619,11 +646,9 @@ int cmd_tune(int argc, char **argv)
         int n = 0;
         DURE_TRY(tune_sweep_sizes(&cfg->opts, sizes, &n));
         if (rank == 0) {
-            printf("# dure tune: backend %s, %d size(s) from %zu to %zu bytes, %d iters x %d "
-                   "reps (median), warmup %d; dure's collectives run by %s\n", r.backend, n,
-                   sizes[0], sizes[n - 1], cfg->opts.iters, cfg->opts.reps, cfg->opts.warmup,
-                   cfg->opts.caller_runs ? "the ranks' waits" : "a communication thread");
-            fflush(stdout);
+            printf("# dure tune: backend %s, %d size(s) from %zu to %zu bytes, ", r.backend, n,
+                   sizes[0], sizes[n - 1]);
+            print_timing(&cfg->opts);
         }
         DURE_TRY(tune_sweep_run(cfg, &r, rank == 0 ? stdout : NULL));
         if (o.recheck && !tune_result_first_wrong(&r, &(int){0})) {

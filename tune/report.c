@@ -337,6 +337,8 @@ static void put_report(struct json_writer *w, const void *arg)
         json_key(w, "collectives_run_by");
         json_string(w, r->opts.caller_runs ? "caller" : "thread");
     }
+    json_key(w, "min_rep_s");
+    json_double(w, r->opts.min_rep_s);
     json_key(w, "type");
     json_string(w, "float");
     json_key(w, "op");
@@ -590,6 +592,10 @@ dure_status_t tune_report_read(const char *path, struct tune_result *r)
     if (json_get(sweep, "collectives_run_by")) {
         DURE_TRY(named(&rd, sweep, "sweep", "collectives_run_by", run_by_parse,
                        "caller, thread", &r->opts.caller_runs));
+    }
+    r->opts.min_rep_s = TUNE_REP_MIN_S;
+    if (json_get(sweep, "min_rep_s")) {
+        DURE_TRY(number(&rd, sweep, "sweep", "min_rep_s", 0, 1, &r->opts.min_rep_s));
     }
     DURE_TRY(field(&rd, root, "the model", "series", JSON_ARRAY, &series));
     int i = 0;

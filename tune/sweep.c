@@ -63,7 +63,7 @@ void tune_sweep_spec(const struct tune_sweep_cfg *cfg, enum comm_coll coll,
     spec->warmup = cfg->opts.warmup;
     spec->reps = 1;
     spec->passes = cfg->opts.reps;
-    spec->min_rep_s = TUNE_REP_MIN_S;
+    spec->min_rep_s = cfg->opts.min_rep_s;
 }
 
 /* One algorithm to measure. */

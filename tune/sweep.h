@@ -44,16 +44,9 @@ dure_status_t tune_sweep_comm(const struct comm_config *base, MPI_Comm mpi, enum
                               size_t why_len);
 
 /*
- * A repetition lasts at least this long (bench_spec.min_rep_s): at 1-2 us
- * an operation, 5 of them timed between barriers measured single sizes
- * 30% off their neighbours (the barrier's exit skew between ranks), where
- * 100 us of them cost nothing to speak of.
- */
-#define TUNE_REP_MIN_S 100e-6
-
-/*
  * dure tune's timing rules for `coll` (bench.h): -n operations a repetition,
- * more below TUNE_REP_MIN_S; -w warm-up; each of the -R repetitions in a
+ * more below opts.min_rep_s (TUNE_REP_MIN_S unless --min-rep-us says); -w
+ * warm-up; each of the -R repetitions in a
  * pass of its own over the sizes (bench_spec.passes), so that a burst of
  * noise moves one repetition of several sizes, not every repetition of one
  * (back to back, bursts set single sizes 2x off their neighbours: no model

@@ -75,6 +75,14 @@ struct tune_link {
     double gbs;                /* ping-pong bandwidth, GB/s */
 };
 
+/*
+ * A repetition lasts at least this long unless --min-rep-us says
+ * (bench_spec.min_rep_s): at 1-2 us an operation, 5 of them timed between
+ * barriers measured single sizes 30% off their neighbours (the barrier's
+ * exit skew between ranks), where 100 us of them cost nothing to speak of.
+ */
+#define TUNE_REP_MIN_S 100e-6
+
 /* How the sweep ran. */
 struct tune_sweep_opts {
     size_t min_bytes, max_bytes;
@@ -85,6 +93,9 @@ struct tune_sweep_opts {
     int caller_runs;           /* 1: dure's collectives ran on the ranks' waits, 0: on a
                                   communication thread (comm_config.caller_runs); -1: not
                                   recorded (a model written before it was) */
+    double min_rep_s;          /* a repetition's least duration (TUNE_REP_MIN_S unless
+                                  --min-rep-us; a model written before it was recorded reads
+                                  as TUNE_REP_MIN_S); 0: none, nccl-tests' -n alone */
 };
 
 struct tune_result {

@@ -26,10 +26,19 @@ if [ $(( $(nproc) % 2 )) -eq 0 ]; then
     else t_fail "tune.json does not record who ran the collectives"; fi
 fi
 t_run "--comm-thread on" 0 mpirun -np 2 "$DURE" tune -o "$T_TMP/thr" -b 4K -e 4K -n 1 -w 1 -R 1 \
-    --collectives allreduce --families dure --comm-thread on --no-plot
+    --collectives allreduce,reducescatter,allgather --families dure --comm-thread on --no-plot \
+    --min-rep-us 2500
 t_grep "a communication thread" "; dure's collectives run by a communication thread$"
 if grep -q '"collectives_run_by": "thread"' "$T_TMP/thr/tune.json"; then t_ok "recorded as thread"
 else t_fail "--comm-thread on not recorded"; fi
+if grep -q '"min_rep_s": 0.0025[0-9]*,' "$T_TMP/thr/tune.json"; then t_ok "--min-rep-us recorded"
+else t_fail "--min-rep-us 2500 not recorded as 0.0025 s"; fi
+t_run "--verify of it" 0 mpirun -np 2 "$DURE" tune --verify "$T_TMP/thr"
+t_grep "times as it was swept" "^# dure tune --verify .*/thr: 1 iters x 1 reps \(median\), warmup 1, repetitions of 2500 us at least; dure's collectives run by a communication thread$"
+t_run "--verify --min-rep-us 300" 0 mpirun -np 2 "$DURE" tune --verify "$T_TMP/thr" --min-rep-us 300
+t_grep "or as told" "^# dure tune --verify .*: 1 iters x 1 reps \(median\), warmup 1, repetitions of 300 us at least;"
+t_run "a negative --min-rep-us" 2 "$DURE" tune -o "$T_TMP/x" --min-rep-us -5
+t_grep "named, with the range" "--min-rep-us '-5' is not a number in \[0, 1e\+06\]"
 
 # The second look: a group of algorithms of which a series misses the
 # tolerance is timed again with twice the passes, its series replaced (not

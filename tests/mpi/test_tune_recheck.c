@@ -28,7 +28,8 @@ static void swept(struct tune_result *r)
     tune_result_init(r);
     r->ranks = 2;
     r->nodes = 1;
-    r->opts = (struct tune_sweep_opts){4096, 65536, 4, 2, 1, 1, 0.15, 1.25, 1};
+    r->opts = (struct tune_sweep_opts){4096, 65536, 4, 2, 1, 1, 0.15, 1.25, 1,
+                                       TUNE_REP_MIN_S};
     const enum comm_algo algos[3] = {COMM_ALGO_NATIVE, COMM_ALGO_RING, COMM_ALGO_SHM};
     for (int c = 0; c < 3; c++) {
         for (int a = 0; a < 3; a++) {
@@ -52,7 +53,8 @@ static void swept(struct tune_result *r)
 static void config(struct tune_sweep_cfg *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
-    cfg->opts = (struct tune_sweep_opts){4096, 65536, 4, 2, 1, 1, 0.15, 1.25, 1};
+    cfg->opts = (struct tune_sweep_opts){4096, 65536, 4, 2, 1, 1, 0.15, 1.25, 1,
+                                       TUNE_REP_MIN_S};
     cfg->family[TUNE_FAMILY_DURE] = 1;
     for (int c = 0; c <= COMM_BROADCAST; c++) {
         cfg->coll[c] = 1;

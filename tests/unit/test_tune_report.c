@@ -48,7 +48,7 @@ static void base_result(struct tune_result *r)
     snprintf(r->dure_version, sizeof r->dure_version, "0.1.0 (test)");
     snprintf(r->mpi_library, sizeof r->mpi_library, "Open MPI v4.1.4");
     snprintf(r->host0, sizeof r->host0, "vm");
-    r->opts = (struct tune_sweep_opts){4096, 1 << 20, 2, 5, 2, 3, 0.15, 1.25, 1};
+    r->opts = (struct tune_sweep_opts){4096, 1 << 20, 2, 5, 2, 3, 0.15, 1.25, 1, 250e-6};
 }
 
 /*
@@ -401,6 +401,7 @@ static void test_model_file_round_trip(void **state)
     assert_int_equal(back.opts.reps, 3);
     assert_true(back.opts.min_gain == 1.25);
     assert_int_equal(back.opts.caller_runs, 1);
+    assert_true(back.opts.min_rep_s == 250e-6);
     assert_int_equal(back.nseries, 4);
     for (int i = 0; i < 4; i++) {
         assert_int_equal(back.s[i].coll, r.s[i].coll);
@@ -573,6 +574,27 @@ static void test_model_file_bad_input(void **state)
              "caller, thread", line_of(good, "\"collectives_run_by\""));
     expect_bad_model(fx, good, "\"collectives_run_by\": \"caller\"",
                      "\"collectives_run_by\": \"both\"", want);
+    /* the key and its value as written ("min_rep_s": 0.00025000000000000001,) */
+    char entry[64];
+    const char *key = strstr(good, "\"min_rep_s\": ");
+    assert_non_null(key);
+    const size_t entry_len = (size_t)(strchr(key, ',') + 1 - key);
+    assert_true(entry_len < sizeof entry);
+    snprintf(entry, sizeof entry, "%.*s", (int)entry_len, key);
+    snprintf(want, sizeof want, ":%d: sweep: field 'min_rep_s' = -1 is outside [0, 1]",
+             line_of(good, "\"min_rep_s\""));
+    expect_bad_model(fx, good, entry, "\"min_rep_s\": -1,", want);
+
+    /* written before the sweep recorded it: the minimum it then had */
+    f = fopen(fx->path, "w");
+    assert_non_null(f);
+    fprintf(f, "%.*s%s", (int)(key - good), good, key + entry_len);
+    fclose(f);
+    struct tune_result old;
+    tune_result_init(&old);
+    assert_int_equal(tune_report_read(fx->path, &old), DURE_OK);
+    assert_true(old.opts.min_rep_s == TUNE_REP_MIN_S);
+    tune_result_free(&old);
     tune_result_free(&r);
 }
 

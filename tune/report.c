@@ -714,6 +714,10 @@ static void print_miss(FILE *out, const struct tune_series *s, double tol)
         fprintf(out, "the time falls %.0f%% from %s (%.2f us) to %s (%.2f us), which no line "
                      "rising with size follows\n", 100 * (1 - 1 / fall_r), a,
                 1e6 * s->pt[fall].sec, b, 1e6 * s->pt[fall + 1].sec);
+    } else if (s->retimed) {
+        fprintf(out, "a regime of fewer sizes than a piece's %d (timed twice, the second time "
+                     "with twice the passes: not a burst of noise; a smaller -f shows it)\n",
+                TUNE_PIECE_MIN_SIZES);
     } else {
         fprintf(out, "a regime of fewer sizes than a piece's %d, or noise (a smaller -f or a "
                      "larger -R tells which)\n", TUNE_PIECE_MIN_SIZES);

@@ -40,6 +40,25 @@ assert "intra" not in d["levels"]
 PY
 then t_ok "tune.json: world series, the link by host name, the inter-node level"
 else t_fail "tune.json of the 2-node run"; fi
+# --verify across nodes: the world level's sizes, emitted against defaults
+# for both families, interleaved, timed as the sweep was.
+t_run "--verify on 2 nodes" 0 timeout 300 srun --mpi=pmix -N2 -n2 -w "$n1,$n2" --chdir="$T_TMP" \
+    "$DURE" tune --verify "$out" -R 1
+t_grep "the dure table is verified" '^verify: dure: 9 size\(s\), [0-9]+ changed'
+t_grep "and the Open MPI rules" '^verify: ompi: 9 size\(s\), [0-9]+ changed'
+if /usr/bin/python3 - "$out/verify.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+rows = d["rows"]
+assert {(r["family"], r["collective"]) for r in rows} == {
+    (f, c) for f in ("dure", "ompi") for c in ("allreduce", "reducescatter", "allgather")}, rows
+assert sorted({r["bytes"] for r in rows}) == [4096, 16384, 65536]
+assert all(r["wrong"] == 0 and r["emitted_s"] > 0 and r["default_s"] > 0 for r in rows)
+# across nodes dure's default is hier (shm cannot span them)
+assert all(r["default"] == "hier" for r in rows if r["family"] == "dure"), rows
+PY
+then t_ok "verify.json: both families, three collectives, the sweep's sizes, no wrong element"
+else t_fail "verify.json of the 2-node run"; fi
 t_run "dure plan reads the measured model" 0 "$DURE" plan --gpu cpu --gpus 2 --nodes 2 \
     --fabric "$out/tune.json" --set model.channels=6 "$T_ROOT/jobs/demo-cpu.ini"
 t_grep "the inter level from the file, the intra level built in" '^fabric: .*tune\.json; intra level built in$'

@@ -126,11 +126,12 @@ static int file_exists(const char *path)
     return access(path, F_OK) == 0;
 }
 
-/* The sizes and level of the model's series for (family, coll), or NULL. */
+/* The first series of (family, coll) at the job's level (tune_job_level): its
+ * sizes are every such series' sizes. NULL when none. */
 static const struct tune_series *model_series(const struct tune_result *m,
                                               enum tune_family family, enum comm_coll coll)
 {
-    enum tune_level level = m->nodes > 1 ? TUNE_LEVEL_WORLD : TUNE_LEVEL_NODE;
+    const enum tune_level level = tune_job_level(m);
     for (int i = 0; i < m->nseries; i++) {
         if (m->s[i].family == family && m->s[i].coll == coll && m->s[i].level == level) {
             return &m->s[i];
@@ -386,14 +387,9 @@ static dure_status_t recheck_dure_round(const struct tune_sweep_cfg *cfg, struct
     const enum tune_level level = tune_job_level(r);
     const struct comm_algo_table *builtin = tune_dure_builtin(r);
     struct comm_algo_table t;
-    const struct tune_series *sizes = NULL;   /* every dure series of a level has its sizes */
+    /* every dure series of a level has the same sizes */
+    const struct tune_series *sizes = model_series(r, TUNE_FAMILY_DURE, COMM_ALLREDUCE);
     *timed = 0;
-    for (int x = 0; x < r->nseries && !sizes; x++) {
-        const struct tune_series *q = &r->s[x];
-        sizes = q->family == TUNE_FAMILY_DURE && q->level == level && q->coll == COMM_ALLREDUCE
-                    ? q
-                    : NULL;
-    }
     DURE_TRY(tune_choose_dure_table(r, &t));
     for (int k = 0; sizes && t.n > 0 && k < sizes->n; k++) {
         const enum comm_algo a = comm_algo_table_pick(&t, sizes->pt[k].bytes);

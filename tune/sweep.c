@@ -1,6 +1,7 @@
 /* tune/sweep.c - see sweep.h. */
 #include "tune/sweep.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,9 +15,15 @@
 dure_status_t tune_sweep_sizes(const struct tune_sweep_opts *o, size_t *bytes, int *n)
 {
     dure_status_t st = DURE_OK;
+    const double max = (double)o->max_bytes;
     *n = 0;
-    for (double s = (double)o->min_bytes; s <= (double)o->max_bytes; s *= o->factor) {
-        size_t b = (size_t)s;
+    for (int k = 0;; k++) {
+        /* min * f^k, not a running product (no drift), to the nearest byte */
+        double s = (double)o->min_bytes * pow(o->factor, k);
+        if (s > max * (1 + TUNE_SIZE_SLACK)) {
+            break;
+        }
+        size_t b = s >= max ? o->max_bytes : (size_t)llround(s);
         if (*n == 0 || b > bytes[*n - 1]) {
             DURE_CHECK(*n < TUNE_SIZES_MAX, DURE_ERR_ARG,
                        "sizes %zu to %zu bytes by a factor %g are more than %d: raise the factor "

@@ -55,9 +55,17 @@ dure_status_t tune_sweep_comm(const struct comm_config *base, MPI_Comm mpi, enum
 void tune_sweep_spec(const struct tune_sweep_cfg *cfg, enum comm_coll coll,
                      struct bench_spec *spec);
 
-/* The sizes min, min*f, ... up to max into bytes[TUNE_SIZES_MAX], *n of them;
- * DURE_ERR_ARG, naming the range and factor, when they are more than
- * TUNE_SIZES_MAX or none. */
+#define TUNE_SIZE_SLACK 1e-4 /* relative: 100 bytes at 1 MiB */
+
+/*
+ * The sizes min, min*f, min*f^2, ... up to max, each to the nearest byte,
+ * into bytes[TUNE_SIZES_MAX], *n of them; DURE_ERR_ARG, naming the range
+ * and factor, when they are more than TUNE_SIZES_MAX or none. A size at
+ * most TUNE_SIZE_SLACK above max is max: a factor given to a few digits of
+ * a root (-f 1.25992105 for the cube root of 2, a hair above it) lands 30
+ * steps later a few bytes past 2^10 times min, and the range asked for
+ * would lose its end.
+ */
 dure_status_t tune_sweep_sizes(const struct tune_sweep_opts *o, size_t *bytes, int *n);
 
 /*

@@ -7,8 +7,8 @@
 # default's own are A/A measurements: their lowest and highest speed-up are
 # the run's noise floor). Prints `bench:` lines; JSON to bench/results/; the
 # tuning files go to a temporary directory, removed at the end.
-# Sizes: 128 B to 16 MiB by the cube root of 2 (52 sizes; the factor a
-# hair above it and the end at 17M keep the powers of two exact): a piece
+# Sizes: 128 B to 16 MiB by the cube root of 2 (52 sizes, the powers of
+# two among them: dure tune rounds min * f^k to the nearest byte): a piece
 # of the model needs three sizes (tune/README.md), so every regime needs
 # three: Open MPI's shared-memory fast path below 512 B, its eager sizes
 # below 4 KiB and those from 4 to 8 KiB, and the cache knees at 1-8 MiB,
@@ -26,7 +26,7 @@ dir=$(mktemp -d /tmp/dure-bench-tune.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 start=$(date +%s)
-mpirun -np 2 "$DURE" tune -o "$dir/out" -b 128 -e 17M -f 1.25992105 -n 5 -w 2 -R 5 > "$dir/tune.log" || {
+mpirun -np 2 "$DURE" tune -o "$dir/out" -b 128 -e 16M -f 1.25992105 -n 5 -w 2 -R 5 > "$dir/tune.log" || {
     cat "$dir/tune.log"; exit 1; }
 grep -E '^(bench:|# worst fit|dure tune:)' "$dir/tune.log"
 mpirun -np 2 "$DURE" tune --verify "$dir/out" -R 7 > "$dir/verify.log" || {

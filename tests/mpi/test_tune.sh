@@ -93,6 +93,15 @@ t_grep "names the ranks and the largest size" \
     'sweep: 2 ranks: every size up to 16 bytes rounds to fewer than 4 elements a rank \(raise -e\)'
 if [ -e "$T_TMP/tiny" ]; then t_fail "an output directory after sizes too small"
 else t_ok "nothing written for sizes too small"; fi
+# Sizes are min * f^k to the nearest byte, and a last one a hair past -e is
+# -e: by a factor a hair above the cube root of 2 a running product came
+# to 1048576.003 after 30 steps and the sweep ended at 832255 bytes.
+t_run "a factor a hair above a root" 0 "$DURE" tune -o "$T_TMP/root" -b 1K -e 1M -f 1.25992105 \
+    --families dure --no-plot
+t_grep "keeps the end of the range" '^# dure tune: backend mpi, 31 size\(s\) from 1024 to 1048576 bytes,'
+t_run "a factor that misses the end" 0 "$DURE" tune -o "$T_TMP/past" -b 1K -e 1M -f 1.26 \
+    --families dure --no-plot
+t_grep "stops before it" '^# dure tune: backend mpi, 30 size\(s\) from 1024 to 833769 bytes,'
 t_run "too many sizes" 2 "$DURE" tune -o "$T_TMP/many" -b 16 -e 1G -f 1.01
 t_grep "says how to fix it" 'sizes 16 to 1073741824 bytes by a factor 1.01 are more than 96: raise the factor \(-f\) or narrow the range \(-b, -e\)'
 if [ -e "$T_TMP/many" ]; then t_fail "an output directory after a refused range"

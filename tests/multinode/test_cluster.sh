@@ -15,7 +15,7 @@ tag=m$(od -An -N2 -tx2 /dev/urandom | tr -d ' ')
 trap 'bash "$MN_CLUSTER" down "$D" > /dev/null 2>&1; rm -rf "$T_TMP"' EXIT
 trap 'exit 1' INT TERM HUP
 export DURE_CLUSTER_NODES=2 DURE_CLUSTER_TAG=$tag DURE_CLUSTER_CPUS=1
-unset DURE_CLUSTER_NET DURE_CLUSTER_RATE
+unset DURE_CLUSTER_NET DURE_CLUSTER_RATE DURE_CLUSTER_TCP_CC
 first_tag=$(sed -n 's/^TAG=//p' "$DURE_SLURM_DIR/cluster.env")
 first_net=$(sed -n 's/^NET=//p' "$DURE_SLURM_DIR/cluster.env")
 
@@ -43,6 +43,10 @@ t_run "0 nodes are refused" 1 env DURE_CLUSTER_NODES=0 bash "$MN_CLUSTER" up "$D
 t_grep "it names the setting" "DURE_CLUSTER_NODES must be a number of nodes from 1 to 64, not '0'"
 t_run "a public subnet is refused" 1 env DURE_CLUSTER_NET=8.8.8.0/24 bash "$MN_CLUSTER" up "$D"
 t_grep "it names the setting" "DURE_CLUSTER_NET='8.8.8.0/24' must be a private A.B.C.0/24"
+t_run "a TCP congestion control namespaces may not take is refused" 1 \
+    env DURE_CLUSTER_TCP_CC=nosuch bash "$MN_CLUSTER" up "$D"
+t_grep "it names the setting and what is allowed" \
+    "DURE_CLUSTER_TCP_CC='nosuch' is not one a namespace may use here \(net.ipv4.tcp_allowed_congestion_control: .*reno"
 t_run "the running cluster's tag is refused" 1 env DURE_CLUSTER_TAG="$first_tag" bash "$MN_CLUSTER" up "$D"
 t_grep "it says the tag is in use" "tag '$first_tag' is in use: processes .* run in namespace $first_tag-"
 t_run "the running cluster's subnet is refused" 1 env DURE_CLUSTER_NET="$first_net.0/24" bash "$MN_CLUSTER" up "$D"
@@ -55,8 +59,13 @@ t_grep "up names the nodes" "2 nodes $tag-n1 $tag-n2 on 10\.[0-9]+\.[0-9]+\.0/24
 net=$(sed -n 's/^NET=//p' "$D/cluster.env")
 t_eq "the subnet is not the first cluster's" "$([ "$net" != "$first_net" ] && echo differs)" differs
 t_run "status shows both nodes idle" 0 bash "$MN_CLUSTER" status "$D"
-t_grep "node 1: its address and CPU" "^$tag-n1: address $net\.11, CPUs 0, fabric unlimited$"
-t_grep "node 2: its address and CPU" "^$tag-n2: address $net\.12, CPUs 1, fabric unlimited$"
+# cubic where a namespace may take it, else reno: never the machine's own
+# default when that is BBR (tests/slurm/nodes.sh, net_settings)
+cc=reno
+grep -qw cubic /proc/sys/net/ipv4/tcp_allowed_congestion_control && cc=cubic
+t_grep "node 1: its address, CPU and TCP" "^$tag-n1: address $net\.11, CPUs 0, fabric unlimited, TCP $cc$"
+t_grep "node 2: its address, CPU and TCP" "^$tag-n2: address $net\.12, CPUs 1, fabric unlimited, TCP $cc$"
+t_eq "node 2's TCP runs it" "$(bash "$MN_CLUSTER" exec "$D" "$tag-n2" sysctl -n net.ipv4.tcp_congestion_control)" "$cc"
 t_eq "sinfo: 2 idle nodes of 1 CPU" "$(in2 sinfo -h -N -o '%N %T %c' | sort)" \
     "$(printf '%s\n' "$tag-n1 idle 1" "$tag-n2 idle 1")"
 # shellcheck disable=SC2016  # expanded by each task's shell
@@ -73,7 +82,7 @@ t_eq "both ends of node 2's link are shaped" \
     "$(tc qdisc show dev "$tag-h2" | grep -c 'tbf .*rate 100Mbit') $(bash "$MN_CLUSTER" exec "$D" "$tag-n2" tc qdisc show dev eth0 | grep -c 'tbf .*rate 100Mbit')" "1 1"
 t_eq "node 1's link is not" "$(tc qdisc show dev "$tag-h1" | grep -c tbf)" 0
 t_run "status reports it" 0 bash "$MN_CLUSTER" status "$D"
-t_grep "node 2's fabric" "^$tag-n2: .* fabric 100mbit$"
+t_grep "node 2's fabric" "^$tag-n2: .* fabric 100mbit, TCP $cc$"
 t_run "a rate tc cannot read is refused" 1 bash "$MN_CLUSTER" fabric "$D" fast
 t_run "fabric none lifts the limit" 0 bash "$MN_CLUSTER" fabric "$D" none
 t_eq "no shaping is left" "$(tc qdisc show dev "$tag-h2" | grep -c tbf)" 0

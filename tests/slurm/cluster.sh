@@ -34,7 +34,10 @@
 # default one the tag picks in 10.200-249.x) gives every address;
 # DURE_CLUSTER_CPUS (default: this machine's CPUs / N, at least 1) is what
 # each node declares and is pinned to; DURE_CLUSTER_RATE (default none) is
-# the fabric's rate at start; DURE_CLUSTER_CONF_EXTRA is appended to
+# the fabric's rate at start; DURE_CLUSTER_TCP_CC (default cubic, or reno
+# where namespaces may not take cubic; never the machine's BBR: see
+# net_settings) is every namespace's TCP congestion control;
+# DURE_CLUSTER_CONF_EXTRA is appended to
 # slurm.conf (e.g. "SlurmdTimeout=10"). Two clusters need different tags
 # and subnets; `up` refuses a tag or subnet in use.
 #
@@ -42,7 +45,8 @@
 #   env.sh                  exports SLURM_CONF; clears inherited SLURM_*,
 #                           SBATCH_*, SALLOC_*, SRUN_*, SQUEUE_*, SINFO_*;
 #                           multi-node: DURE_SLURM_NODES (the node names)
-#   cluster.env             multi-node: the tag, subnet, nodes and CPUs `up` chose
+#   cluster.env             multi-node: the tag, subnet, nodes, CPUs and TCP
+#                           congestion control `up` chose
 #   etc/slurm.conf          generated; single node: free TCP ports chosen at
 #                           each fresh start
 #   etc/munge/munge.key     0600, new random key per cluster
@@ -387,7 +391,7 @@ cmd_up() {
     done
     if [ $multi -eq 1 ]; then
         net_settings
-        wanted=$(printf 'TAG=%q\nNET=%q\nNODES=%q\nCPUS=%q' "$TAG" "$NET" "$NODES" "$CPUS")
+        wanted=$(settings_text)
     else
         # The node is this host, under the short name slurmctld and slurmd -C use.
         NODE=$(hostname -s)
@@ -542,7 +546,7 @@ cmd_status() {
     if [ -r "$DIR/cluster.env" ]; then
         echo "tag $TAG, subnet $NET.0/24, $NODES node(s) of $CPUS CPU(s)"
         for name in "${NODE_NAMES[@]}"; do
-            echo "$name: address $(node_addr "${name#"$TAG"-n}"), CPUs $(node_cpus "${name#"$TAG"-n}"), fabric $(cat "$DIR/fabric/$name" 2>/dev/null || echo unlimited)"
+            echo "$name: address $(node_addr "${name#"$TAG"-n}"), CPUs $(node_cpus "${name#"$TAG"-n}"), fabric $(cat "$DIR/fabric/$name" 2>/dev/null || echo unlimited), TCP ${TCP_CC:-?}"
         done
     fi
     return $rc

@@ -19,9 +19,9 @@
 # shellcheck shell=bash
 
 # net_settings: validate the request and set TAG, NET (A.B.C), NODES, CPUS
-# (per node), NODE_NAMES, CTL_NAME from the environment.
+# (per node), TCP_CC, NODE_NAMES, CTL_NAME from the environment.
 net_settings() {
-    local h real
+    local h real allowed
     NODES=${DURE_CLUSTER_NODES:-}
     TAG=${DURE_CLUSTER_TAG:-dn}
     { [[ "$NODES" =~ ^[1-9][0-9]?$ ]] && [ "$NODES" -le 64 ]; } ||
@@ -43,6 +43,21 @@ net_settings() {
     CPUS=${DURE_CLUSTER_CPUS:-$((real / NODES > 0 ? real / NODES : 1))}
     { [[ "$CPUS" =~ ^[1-9][0-9]*$ ]] && [ "$CPUS" -le "$real" ]; } ||
         die "DURE_CLUSTER_CPUS='$CPUS' must be 1 to $real (the CPUs this machine has)"
+    # TCP congestion control in every namespace. A namespace takes the
+    # machine's default, and where that is BBR (a WAN algorithm that paces
+    # each burst at its estimate of the path's rate) Open MPI's TCP messages
+    # of some sizes took 2-6x their neighbours between the nodes: a 131000-byte
+    # ping-pong 182-229 us against 44-50 us at 130000 and 131040 bytes, the
+    # linear all-gather at 128 KiB 214-595 us in half the runs; with reno
+    # every size rose smoothly. Cluster nodes run cubic, Linux's default;
+    # a namespace may only take one in tcp_allowed_congestion_control.
+    allowed=$(cat /proc/sys/net/ipv4/tcp_allowed_congestion_control 2>/dev/null)
+    TCP_CC=${DURE_CLUSTER_TCP_CC:-cubic}
+    if [ -z "${DURE_CLUSTER_TCP_CC:-}" ] && ! [[ " $allowed " == *" cubic "* ]]; then
+        TCP_CC=reno
+    fi
+    [[ " $allowed " == *" $TCP_CC "* ]] ||
+        die "DURE_CLUSTER_TCP_CC='$TCP_CC' is not one a namespace may use here (net.ipv4.tcp_allowed_congestion_control: $allowed)"
     CTL_NAME=$TAG-ctl
     NODE_NAMES=()
     for ((i = 1; i <= NODES; i++)); do NODE_NAMES+=("$TAG-n$i"); done
@@ -61,12 +76,12 @@ node_cpus() {
 node_addr() { echo "$NET.$((10 + $1))"; }
 
 # The settings `up` chose, for down, status, fabric and exec (which must act
-# on what was made, whatever the environment says now).
-write_settings() {
-    {
-        printf 'TAG=%q\nNET=%q\nNODES=%q\nCPUS=%q\n' "$TAG" "$NET" "$NODES" "$CPUS"
-    } > "$DIR/cluster.env"
+# on what was made, whatever the environment says now): settings_text is
+# DIR/cluster.env's text, which `up` also compares with what it finds.
+settings_text() {
+    printf 'TAG=%q\nNET=%q\nNODES=%q\nCPUS=%q\nTCP_CC=%q' "$TAG" "$NET" "$NODES" "$CPUS" "$TCP_CC"
 }
+write_settings() { settings_text > "$DIR/cluster.env" && echo >> "$DIR/cluster.env"; }
 
 read_settings() {
     [ -r "$DIR/cluster.env" ] || return 1
@@ -135,7 +150,8 @@ net_add() {
         ip link add "$hostlink" type veth peer name eth0 netns "$ns" &&
         ip link set "$hostlink" master "$TAG-br" up &&
         nsenter --net="/run/netns/$ns" sh -c \
-            "ip link set lo up && ip addr add $addr/24 dev eth0 && ip link set eth0 up"
+            "ip link set lo up && ip addr add $addr/24 dev eth0 && ip link set eth0 up &&
+             sysctl -qw net.ipv4.tcp_congestion_control=$TCP_CC"
 }
 
 # net_check_free: nothing of this tag exists and nothing routes its subnet.

@@ -118,7 +118,7 @@ int main(int argc, char **argv)
     char *end;
 
     /* What dure run does at start (launcher/cmd_run.c). */
-    dure_malloc_reuse_large((size_t)1 << 30);
+    dure_malloc_reuse_large(DURE_MALLOC_KEEP_BYTES);
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);

@@ -18,8 +18,8 @@
 #include <stddef.h>
 
 /*
- * Process-wide, for `dure run`, `dure tune` and benchmarks only (library code
- * never calls it): serve allocations below `keep_bytes` from the heap (below
+ * Process-wide, for dure's commands and benchmarks only (library code never
+ * calls it): serve allocations below `keep_bytes` from the heap (below
  * 32 MiB where glibc refuses a higher threshold: older glibc caps it there;
  * 2.36 accepts 1 GiB) and keep up to `keep_bytes` of freed heap for reuse
  * instead of returning it. Costs that much resident memory after the largest
@@ -27,5 +27,10 @@
  * (the defaults then stay: slower, not wrong).
  */
 int dure_malloc_reuse_large(size_t keep_bytes);
+
+/* What every dure command that runs collectives keeps (run, tune, bench,
+ * preflight): they time and run Open MPI's algorithms alike, and tune's
+ * rules hold for each of them. */
+#define DURE_MALLOC_KEEP_BYTES ((size_t)1 << 30)
 
 #endif

@@ -710,7 +710,7 @@ int cmd_run(int argc, char **argv)
 
     /* Checkpoint scratch and MPI temporaries reuse freed heap instead of
      * faulting in fresh mappings each time. */
-    dure_malloc_reuse_large((size_t)1 << 30);
+    dure_malloc_reuse_large(DURE_MALLOC_KEEP_BYTES);
     DURE_TRY(comm_mpi_init(&argc, &argv));
     mpi_up = 1;
     DURE_TRY(dure_ranks_init(&ranks, MPI_COMM_WORLD));

@@ -570,7 +570,7 @@ int cmd_tune(int argc, char **argv)
      * defaults Open MPI's per-call temporaries are faulted in anew on every
      * call above a threshold that moves with the process's own allocations
      * (tune/README.md). */
-    dure_malloc_reuse_large((size_t)1 << 30);
+    dure_malloc_reuse_large(DURE_MALLOC_KEEP_BYTES);
     DURE_TRY(comm_mpi_init(&argc, &argv));
     mpi_up = 1;
     DURE_MPI_TRY(MPI_Comm_rank(MPI_COMM_WORLD, &rank));

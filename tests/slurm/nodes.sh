@@ -298,9 +298,9 @@ fabric_apply() {
         # tcp_limit_output_bytes (4 MB, 33 ms at 1 Gbit/s), and every message
         # behind that waited as long: `dure run` across 2 nodes exposed 14-16
         # ms of communication a step in two runs of four (weak scaling 0.70,
-        # 0.74), 7 ms with 5 ms (0.82, 0.84). At 2 ms, with BBR, it had
-        # dropped TCP segments under all-reduce bursts (1512 drops in one
-        # benchmark run), which then waited for retransmission.
+        # 0.74), 7-8 ms with 5 ms (0.80-0.84 in five runs). At 2 ms, with BBR,
+        # it had dropped TCP segments under all-reduce bursts (1512 drops in
+        # one benchmark run), which then waited for retransmission.
         if ! { tc qdisc replace dev "$TAG-h$i" root tbf rate "$rate" burst 128kb latency 5ms &&
             nsenter --net="/run/netns/$node" tc qdisc replace dev eth0 root tbf rate "$rate" \
                 burst 128kb latency 5ms; }; then

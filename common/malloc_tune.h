@@ -28,9 +28,9 @@
  */
 int dure_malloc_reuse_large(size_t keep_bytes);
 
-/* What every dure command that runs collectives keeps (run, tune, bench,
- * preflight): they time and run Open MPI's algorithms alike, and tune's
- * rules hold for each of them. */
+/* What every dure command that runs collectives keeps (dure_mpi_up in
+ * launcher/ranks.h: run, tune, bench, preflight), so that they run and time
+ * Open MPI's algorithms alike and tune's rules hold for each of them. */
 #define DURE_MALLOC_KEEP_BYTES ((size_t)1 << 30)
 
 #endif

@@ -13,12 +13,12 @@
 #include <string.h>
 
 #include "collectives/bench.h"
-#include "common/malloc_tune.h"
 #include "common/mpi_check.h"
 #include "common/topo.h"
 #include "launcher/cliopt.h"
 #include "launcher/commands.h"
 #include "launcher/exitcodes.h"
+#include "launcher/ranks.h"
 #include "launcher/watchdog_hook.h"
 
 /* ---------------------------------------------------------------- options */
@@ -253,12 +253,7 @@ int cmd_bench(int argc, char **argv)
     }
     DURE_TRY(bench_faults_from_env(&o.spec.faults));
     o.spec.memcpy_peer = o.compare;
-    /* MPI's collectives as dure run's processes run them: Open MPI's
-     * per-call temporaries kept in the heap (common/malloc_tune.h). With
-     * glibc's defaults a recursive_halving reduce-scatter of 256-416 KiB on
-     * 2 ranks took 1.5-2.4 ms here, 36-55 us with them. */
-    dure_malloc_reuse_large(DURE_MALLOC_KEEP_BYTES);
-    DURE_TRY(comm_mpi_init(&argc, &argv));
+    DURE_TRY(dure_mpi_up(&argc, &argv));
     mpi_up = 1;
     DURE_MPI_TRY(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
 

@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "collectives/comm.h"
-#include "common/malloc_tune.h"
 #include "common/mpi_check.h"
 #include "common/topo.h"
 #include "jobs/jobspec.h"
@@ -138,10 +137,7 @@ int cmd_preflight(int argc, char **argv)
         return DURE_EXIT_USAGE;
     }
 
-    /* The smoke tests run the collectives as dure run will (and as dure
-     * tune timed the rules a profile installs): malloc's large blocks kept. */
-    dure_malloc_reuse_large(DURE_MALLOC_KEEP_BYTES);
-    DURE_TRY(comm_mpi_init(&argc, &argv));
+    DURE_TRY(dure_mpi_up(&argc, &argv));
     mpi_up = 1;
     DURE_TRY(dure_ranks_init(&ranks, MPI_COMM_WORLD));
     dure_log_set_rank(ranks.world_rank);

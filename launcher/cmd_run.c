@@ -31,7 +31,6 @@
 #include "collectives/comm.h"
 #include "common/agree.h"
 #include "common/fsutil.h"
-#include "common/malloc_tune.h"
 #include "common/mpi_check.h"
 #include "common/status.h"
 #include "common/timing.h"
@@ -708,10 +707,7 @@ int cmd_run(int argc, char **argv)
     }
     const char *job = argv[optind];
 
-    /* Checkpoint scratch and MPI temporaries reuse freed heap instead of
-     * faulting in fresh mappings each time. */
-    dure_malloc_reuse_large(DURE_MALLOC_KEEP_BYTES);
-    DURE_TRY(comm_mpi_init(&argc, &argv));
+    DURE_TRY(dure_mpi_up(&argc, &argv));
     mpi_up = 1;
     DURE_TRY(dure_ranks_init(&ranks, MPI_COMM_WORLD));
     have_ranks = 1;

@@ -19,11 +19,11 @@
 #include <unistd.h>
 
 #include "common/fsutil.h"
-#include "common/malloc_tune.h"
 #include "common/mpi_check.h"
 #include "launcher/cliopt.h"
 #include "launcher/commands.h"
 #include "launcher/exitcodes.h"
+#include "launcher/ranks.h"
 #include "launcher/version.h"
 #include "launcher/watchdog_hook.h"
 #include "plan/plan.h"
@@ -565,13 +565,7 @@ int cmd_tune(int argc, char **argv)
     }
     struct tune_sweep_cfg *cfg = &o.cfg;
     tune_ompi_prepare(&had_rules);
-    /* What dure run does at start (launcher/cmd_run.c), so that the sweep
-     * times the collectives as dure run's jobs see them: with glibc's
-     * defaults Open MPI's per-call temporaries are faulted in anew on every
-     * call above a threshold that moves with the process's own allocations
-     * (tune/README.md). */
-    dure_malloc_reuse_large(DURE_MALLOC_KEEP_BYTES);
-    DURE_TRY(comm_mpi_init(&argc, &argv));
+    DURE_TRY(dure_mpi_up(&argc, &argv));
     mpi_up = 1;
     DURE_MPI_TRY(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
     DURE_TRY(tune_ompi_open(&cfg->ompi_usable, why, sizeof why));

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "collectives/comm.h"
+#include "common/malloc_tune.h"
 #include "common/mpi_check.h"
 
 /* 1: parsed; 0: unset; -1: set but not a non-negative int (logged when
@@ -120,4 +122,10 @@ void dure_ranks_free(struct dure_ranks *r)
         MPI_Comm_free(&r->node_comm);
         r->node_comm = MPI_COMM_NULL;
     }
+}
+
+dure_status_t dure_mpi_up(int *argc, char ***argv)
+{
+    dure_malloc_reuse_large(DURE_MALLOC_KEEP_BYTES);
+    return comm_mpi_init(argc, argv);
 }

@@ -56,25 +56,24 @@ dure_status_t tune_verify_run(const struct tune_sweep_cfg *cfg, const char *dir,
                               FILE *progress);
 
 /*
- * The recheck, collective over MPI_COMM_WORLD, between the sweep and
- * the files: where the Open MPI rules chosen from r leave the default at a
- * size of the job's level (tune_job_level), that algorithm is timed again
+ * The recheck, collective over MPI_COMM_WORLD, between the sweep and the
+ * files: where the Open MPI rules chosen from r leave the default at a size
+ * of the job's level (tune_job_level), that algorithm is timed again
  * against the default (three times the sweep's repetitions, on the same
- * buffers), interleaved in every repetition as --verify does,
- * and vetoed at that size (r's pt[k].vetoed) unless it is still `gain`
- * times faster (TUNE_RECHECK_GAIN, unless --recheck-gain says); then the
- * rules are chosen again, until
- * every change has been timed twice. Likewise dure's table, where it leaves
- * the built-in table's algorithm: the gradient exchange it is chosen by
- * (all-reduce, reduce-scatter and all-gather, each interleaved, on each
- * communicator's own buffers as the sweep timed them) against the
- * built-in algorithm's, vetoed unless the default's summed time is `gain`
- * times the change's (each collective's own times are recorded). A sweep's
- * single timing of each
- * algorithm, minutes apart on a shared machine, otherwise lets noise pick
- * an algorithm that is slower than the default. Needs r fitted on every
- * rank (the same times everywhere give the same rules); rules of other
- * levels (node rules of a multi-node tune) are not looked at again.
+ * buffers), interleaved in every repetition as --verify does, and vetoed
+ * at that size (r's pt[k].vetoed) unless it is still `gain` times faster
+ * (TUNE_RECHECK_GAIN, unless --recheck-gain says); then the rules are
+ * chosen again, until every change has been timed twice. Likewise dure's
+ * table, where it leaves the built-in table's algorithm: the gradient
+ * exchange it is chosen by (all-reduce, reduce-scatter and all-gather, each
+ * interleaved, on each communicator's own buffers as the sweep timed them)
+ * against the built-in algorithm's, vetoed unless the default's summed time
+ * is `gain` times the change's (each collective's own times are recorded).
+ * A sweep's single timing of each algorithm, minutes apart on a shared
+ * machine, otherwise lets noise pick an algorithm that is slower than the
+ * default. Needs r fitted on every rank (the same times everywhere give the
+ * same rules); rules of other levels (node rules of a multi-node tune) are
+ * not looked at again.
  */
 /*
  * The recheck's gain by default: --verify's target is 1.2x where a rule

@@ -56,11 +56,14 @@ void bench_summarize(const struct bench_report *r, const struct bench_point *p, 
 void bench_print_header(FILE *out, const struct bench_report *r)
 {
     const struct bench_spec *s = r->spec;
-    char table[256];
+    char table[256], seg[16];
     comm_algo_table_text(r->comm, table, sizeof table);
-    fprintf(out, "# dure bench %s: %d ranks on %d node(s), backend %s, algo %s (table %s)%s\n",
+    comm_ring_segment_text(r->comm, seg, sizeof seg);
+    fprintf(out,
+            "# dure bench %s: %d ranks on %d node(s), backend %s, algo %s (table %s, ring "
+            "segment %s)%s\n",
             s->coll->name, comm_size(r->comm), comm_node_count(r->comm),
-            comm_backend_name(comm_backend(r->comm)), comm_algo_name(r->algo), table,
+            comm_backend_name(comm_backend(r->comm)), comm_algo_name(r->algo), table, seg,
             r->deterministic ? ", deterministic" : "");
     if (r->topology) {
         fprintf(out, "# topology: %s\n", r->topology);
@@ -160,6 +163,8 @@ dure_status_t bench_write_json(const char *path, const struct bench_report *r,
     json_string(&w, comm_algo_name(r->algo));
     json_key(&w, "table");
     json_string(&w, table);
+    json_key(&w, "ring_segment_bytes");
+    json_int(&w, (int64_t)comm_ring_segment(r->comm));
     json_key(&w, "deterministic");
     json_bool(&w, r->deterministic);
     json_key(&w, "type");

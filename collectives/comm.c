@@ -6,6 +6,8 @@
  * (backend.h); the asynchronous queue is comm_queue.c and the public forms
  * comm_forms.c (comm_priv.h).
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +136,103 @@ out:
     return st;
 }
 
+/* ---------------------------------------------------------------- the ring's segment */
+
+/* cfg.ring_seg_bytes, else $DURE_RING_SEGMENT_KIB, else the default; a
+ * value out of range is DURE_ERR_ARG naming where it came from. */
+static dure_status_t ring_segment_resolve(comm_t *c)
+{
+    dure_status_t st = DURE_OK;
+    const char *env = getenv("DURE_RING_SEGMENT_KIB");
+    size_t *seg = &c->cfg.ring_seg_bytes;
+
+    if (*seg) {
+        DURE_CHECK(*seg % 1024 == 0 && *seg <= COMM_RING_SEG_MAX, DURE_ERR_ARG,
+                   "ring segment of %zu bytes: expected a whole number of KiB from 1 to %zu",
+                   *seg, COMM_RING_SEG_MAX >> 10);
+    } else if (env && *env) {
+        char *end = NULL;
+        errno = 0;
+        long kib = strtol(env, &end, 10);
+        DURE_CHECK(!errno && end != env && !*end && kib >= 1 &&
+                       (size_t)kib <= COMM_RING_SEG_MAX >> 10,
+                   DURE_ERR_ARG, "DURE_RING_SEGMENT_KIB='%s': expected KiB from 1 to %zu", env,
+                   COMM_RING_SEG_MAX >> 10);
+        *seg = (size_t)kib << 10;
+    } else {
+        *seg = COMM_RING_SEG_BYTES;
+    }
+out:
+    return st;
+}
+
+/* What a rank resolved, to compare across ranks: {0, table hash, segment},
+ * or {1, 0, 0} when its own resolution failed. */
+static void resolved_key(const comm_t *c, dure_status_t mine, uint64_t key[3])
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a over the entries */
+    for (int i = 0; i < c->table.n; i++) {
+        uint64_t v[2] = {c->table.entry[i].min_bytes, (uint64_t)c->table.entry[i].algo};
+        for (int k = 0; k < 2; k++) {
+            h = (h ^ v[k]) * 1099511628211ULL;
+        }
+    }
+    key[0] = mine != DURE_OK;
+    key[1] = mine != DURE_OK ? 0 : h;
+    key[2] = mine != DURE_OK ? 0 : c->cfg.ring_seg_bytes;
+}
+
+/*
+ * Every rank must run the same table and ring segment, but each resolves
+ * them from its own environment ($DURE_ALGO_TABLE, $DURE_RING_SEGMENT_KIB),
+ * and mismatched ranks would pair messages of different sizes. Collective:
+ * `mine` is this rank's resolution; every rank fails alike, naming the
+ * first rank that differs from rank 0 (a rank whose own resolution failed
+ * keeps its own error).
+ */
+static dure_status_t resolved_agree(comm_t *c, dure_status_t mine)
+{
+    dure_status_t st = DURE_OK;
+    uint64_t root[3], key[3], bad[3];
+    int differs = INT_MAX, first = INT_MAX;
+
+    resolved_key(c, mine, key);
+    memcpy(root, key, sizeof root);
+    DURE_MPI_TRY(MPI_Bcast(root, 3, MPI_UINT64_T, 0, c->ctl));
+    if (memcmp(root, key, sizeof key) != 0) {
+        differs = c->rank;
+    }
+    DURE_MPI_TRY(MPI_Allreduce(&differs, &first, 1, MPI_INT, MPI_MIN, c->ctl));
+    if (first == INT_MAX) {
+        st = mine;
+        goto out;
+    }
+    memcpy(bad, key, sizeof bad);
+    DURE_MPI_TRY(MPI_Bcast(bad, 3, MPI_UINT64_T, first, c->ctl));
+    if (mine != DURE_OK) {
+        st = mine;
+        goto out;
+    }
+    DURE_CHECK(!root[0], DURE_ERR_ARG,
+               "rank 0 could not resolve its algorithm table or ring segment (its error "
+               "says why)");
+    DURE_CHECK(!bad[0], DURE_ERR_ARG,
+               "rank %d could not resolve its algorithm table or ring segment (its error "
+               "says why)",
+               first);
+    DURE_CHECK(bad[2] == root[2], DURE_ERR_ARG,
+               "rank %d runs the ring in segments of %llu KiB, rank 0 in %llu KiB: "
+               "DURE_RING_SEGMENT_KIB (or parallel.ring_segment_kib) must be the same for "
+               "every rank",
+               first, (unsigned long long)(bad[2] >> 10), (unsigned long long)(root[2] >> 10));
+    DURE_FAIL(DURE_ERR_ARG,
+              "rank %d resolved another algorithm table than rank 0: DURE_ALGO_TABLE (or "
+              "parallel.algo_table) must be the same for every rank",
+              first);
+out:
+    return st;
+}
+
 /* ---------------------------------------------------------------- the table */
 
 /* The table after the communicator's constraints: shm needs every rank on
@@ -206,6 +305,15 @@ void comm_algo_table_text(const comm_t *c, char *buf, size_t len)
     comm_algo_table_format(&c->table, buf, len);
 }
 
+void comm_ring_segment_text(const comm_t *c, char *buf, size_t len)
+{
+    if (!c->cfg.ring_seg_bytes) {
+        snprintf(buf, len, "none");
+        return;
+    }
+    comm_format_bytes(c->cfg.ring_seg_bytes, buf, len);
+}
+
 enum comm_algo comm_algo_for(const comm_t *c, enum comm_coll coll, size_t bytes)
 {
     (void)coll;
@@ -275,10 +383,16 @@ dure_status_t comm_create(MPI_Comm mpi, const struct comm_config *cfg, comm_t **
     DURE_MPI_TRY(MPI_Allreduce(&first, &c->nodes, 1, MPI_INT, MPI_SUM, c->ctl));
     DURE_TRY(comm_hier_placement(c->ctl, c->rank, c->local_rank, c->local_size, &c->uniform));
 
-    /* Configuration errors are the same on every rank: no agreement needed. */
+    /* The configuration is the same on every rank; the environment may not be. */
     DURE_TRY(pick_backend(c));
     if (c->backend->algo_table) {
-        DURE_TRY(table_resolve(c));
+        st = table_resolve(c);
+        if (st == DURE_OK) {
+            st = ring_segment_resolve(c);
+        }
+        DURE_TRY(resolved_agree(c, st));
+    } else {
+        c->cfg.ring_seg_bytes = 0;
     }
     struct comm_backend_args args = {
         .mpi = c->mpi,
@@ -372,6 +486,7 @@ enum comm_memory comm_memory(const comm_t *c) { return c->backend->memory; }
 uint64_t comm_seq(const comm_t *c) { return c->seq; }
 int comm_max_inflight(const comm_t *c) { return c->q.nreqs - 1; }
 int comm_caller_runs(const comm_t *c) { return c->q.caller_runs; }
+size_t comm_ring_segment(const comm_t *c) { return c->cfg.ring_seg_bytes; }
 
 /* ---------------------------------------------------------------- memory */
 

@@ -197,6 +197,12 @@ struct comm_config {
                                     0 = COMM_SPIN_NS (a core shared with the compute);
                                     COMM_SPIN_OWN_CORE_NS when the waiting thread has a
                                     core of its own (comm_spin_ns) */
+    size_t ring_seg_bytes;       /* [parallel] ring_segment_kib: the segment the ring (and
+                                    hier's rail) moves per message; 0 =
+                                    $DURE_RING_SEGMENT_KIB, else COMM_RING_SEG_BYTES; a
+                                    whole number of KiB up to COMM_RING_SEG_MAX. It never
+                                    changes a result (the order of the sums is per
+                                    element), only the time */
     device_t *device;            /* the device whose memory the buffers are in (borrowed):
                                     nccl runs on it and waits for the work queued on its
                                     queue (device_stream) before each collective; NULL =
@@ -208,6 +214,12 @@ struct comm_config {
  * watchdog 600 s without a hook, 256 requests, no device, a communication
  * thread, the short spin. */
 void comm_config_default(struct comm_config *cfg);
+
+/* The ring's segment: 256 KiB suits a rate-limited link and shared memory;
+ * a fast TCP link whose CPUs carry both directions moves 1 MiB segments
+ * faster (collectives/README.md, *Measurements across nodes*). */
+#define COMM_RING_SEG_BYTES ((size_t)256 << 10)
+#define COMM_RING_SEG_MAX ((size_t)64 << 20)
 
 /* A wait's spin before it sleeps: 20 us covers a peer that arrives a little
  * later without taking the compute thread's core for long; 2 ms covers most
@@ -316,10 +328,13 @@ int comm_node_count(const comm_t *c);    /* number of nodes the comm spans */
 enum comm_backend comm_backend(const comm_t *c);   /* the resolved backend: mpi or nccl */
 enum comm_memory comm_memory(const comm_t *c);
 uint64_t comm_seq(const comm_t *c);      /* collectives issued so far */
-int comm_max_inflight(const comm_t *c);
+int comm_max_inflight(const comm_t *c);  /* asynchronous requests allowed at once */
 /* 1 when the caller's waits run the collectives (comm_config.caller_runs on
  * a backend without its own engine), 0 when a thread or a stream does. */
-int comm_caller_runs(const comm_t *c);  /* asynchronous requests allowed at once */
+int comm_caller_runs(const comm_t *c);
+size_t comm_ring_segment(const comm_t *c); /* the ring's segment in bytes; 0 on nccl */
+/* The same as text: "256K", or "none" on nccl (always NUL-terminated). */
+void comm_ring_segment_text(const comm_t *c, char *buf, size_t len);
 
 /* The algorithm c uses for `coll` on `bytes` (nccl reports COMM_ALGO_NATIVE). */
 enum comm_algo comm_algo_for(const comm_t *c, enum comm_coll coll, size_t bytes);

@@ -27,7 +27,6 @@
 #include "common/mpi_check.h"
 
 enum {
-    RING_SEG_BYTES = 256 << 10,  /* measured: see collectives/README.md */
     RING_TAG = 0x7275,           /* the comm's private communicator: no one else sends */
     RING_SLEEP_MAX_NS = 100000,  /* the longest sleep between polls */
 };
@@ -297,7 +296,7 @@ dure_status_t comm_ring_create(const struct comm_backend_args *a, struct comm_ri
     r->size = a->size;
     r->cancel = a->cancel;
     r->spin_ns = a->cfg->spin_ns;
-    r->seg_bytes = RING_SEG_BYTES;
+    r->seg_bytes = a->cfg->ring_seg_bytes; /* resolved by comm_create */
     for (int i = 0; i < 2; i++) {
         r->tmp[i] = aligned_alloc(64, r->seg_bytes);
         DURE_ALLOC_TRY(r->tmp[i], r->seg_bytes);

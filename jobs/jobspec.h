@@ -204,6 +204,7 @@ struct jobspec_parallel {
     double bucket_mb;    /* gradient bucket size in MiB; 0 = measured default */
     enum jobspec_algo algo;
     char *algo_table;    /* "0:native,1M:shm,32M:ring"; "" = built-in */
+    int ring_segment_kib; /* the ring's segment; 0 = $DURE_RING_SEGMENT_KIB or 256 */
     bool overlap;        /* overlap gradient exchange with backward */
     enum jobspec_comm_thread comm_thread; /* who runs the asynchronous collectives */
     double watchdog_s;   /* a collective pending longer aborts the job */

@@ -345,6 +345,10 @@ static const struct jobspec_key keys[] = {
            "each node, a rail between nodes"),
     K_STR(parallel, algo_table, "", R | L, check_algo_table,
           "per-size algorithms, e.g. '0:native,1M:shm,32M:ring'; empty = built-in"),
+    K_INT(parallel, ring_segment_kib, 0, 65536, "0", 0,
+          "KiB the ring (and hier's rail between nodes) moves per message; 0 = "
+          "$DURE_RING_SEGMENT_KIB, else 256; 1024 suits a fast TCP fabric whose CPUs "
+          "carry both directions. Never changes a result"),
     K_BOOL(parallel, overlap, "true", 0, "overlap gradient exchange with backward"),
     K_ENUM(parallel, comm_thread, jobspec_comm_thread_names, "auto", 0,
            "mpi: on = a communication thread runs the asynchronous collectives; off = "

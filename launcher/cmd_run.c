@@ -161,7 +161,7 @@ struct manifest_parts {
     glob_t files;                 /* every dataset's path and val_path expanded */
     char hash[17];
     struct train_comm_desc comm;
-    struct manifest_kv algos[4];
+    struct manifest_kv algos[5];
     struct manifest_exact exact;
 };
 
@@ -213,6 +213,7 @@ static dure_status_t manifest_prepare(struct manifest_parts *p, struct manifest_
     p->algos[1] = (struct manifest_kv){"reduce_scatter", p->comm.reduce_scatter};
     p->algos[2] = (struct manifest_kv){"allgather", p->comm.allgather};
     p->algos[3] = (struct manifest_kv){"algo_table", p->comm.algo_table};
+    p->algos[4] = (struct manifest_kv){"ring_segment", p->comm.ring_segment};
     in->run_dir = spec->run.dir;
     in->command = p->command;
     in->jobspec = p->kv;

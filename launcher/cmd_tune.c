@@ -447,9 +447,11 @@ static dure_status_t write_outputs(const struct tune_opts *o, const struct tune_
     }
     DURE_TRY(tune_report_write(r, &out, in_dir(path, sizeof path, o->out, "tune.json")));
     if (out.have_table) {
-        char table[256];
+        char table[256], seg[16];
         comm_algo_table_format(&out.table, table, sizeof table);
-        printf("dure tune: algorithm table %s\n", table);
+        comm_format_bytes(r->ring_seg_bytes, seg, sizeof seg);
+        printf("dure tune: algorithm table %s (measured with the ring in %s segments)\n", table,
+               seg);
     }
     if (out.ompi_file) {
         printf("dure tune: Open MPI rules: %d message rule(s), %d not Open MPI's own choice\n",

@@ -288,6 +288,7 @@ static dure_status_t setup_comm(train_t *t, MPI_Comm world, const struct dure_ra
     }
     cc.algo = algos[s->parallel.algo];
     cc.algo_table = s->parallel.algo_table;
+    cc.ring_seg_bytes = (size_t)s->parallel.ring_segment_kib << 10;
     cc.deterministic = s->run.deterministic;
     cc.watchdog_s = s->parallel.watchdog_s;
     cc.on_hang = on_hang;
@@ -384,7 +385,7 @@ static void report_setup(const train_t *t, const struct model_config *mc,
                          const char *peak_what, FILE *out)
 {
     struct train_memory mem;
-    char table[256] = "", exact[512] = "";
+    char table[256] = "", seg[16] = "", exact[512] = "";
     train_memory(t, &mem);
     if (t->exact) {
         uint64_t sent = 0, plain = 0;
@@ -397,9 +398,11 @@ static void report_setup(const train_t *t, const struct model_config *mc,
                  plain);
     }
     comm_algo_table_text(t->comm, table, sizeof table);
+    comm_ring_segment_text(t->comm, seg, sizeof seg);
     model_print_summary(mc, device_compute(t->dev), out);
     fprintf(out,
-            "run: %d rank(s), backend %s (algorithms %s), zero_stage %d, %d bucket(s), "
+            "run: %d rank(s), backend %s (algorithms %s, ring segment %s), zero_stage %d, "
+            "%d bucket(s), "
             "overlap %s, collectives run by %s\n"
             "run: global batch %d windows of %d timesteps = %d x %d micro-batches x %d "
             "ranks\n"
@@ -408,7 +411,7 @@ static void report_setup(const train_t *t, const struct model_config *mc,
             "staging %" PRIu64 " B\n"
             "run: MFU peak per rank: %s\n"
             "%s",
-            t->world_size, comm_backend_name(comm_backend(t->comm)), table, t->zero_stage,
+            t->world_size, comm_backend_name(comm_backend(t->comm)), table, seg, t->zero_stage,
             t->bucketer ? comm_bucketer_count(t->bucketer) : 0,
             t->spec->parallel.overlap ? "on" : "off",
             !comm_caller_runs(t->comm) ? "their own thread or stream"
@@ -1127,4 +1130,5 @@ void train_comm_describe(const train_t *t, struct train_comm_desc *d)
     d->reduce_scatter = comm_algo_name(comm_algo_for(t->comm, COMM_REDUCE_SCATTER, bytes));
     d->allgather = comm_algo_name(comm_algo_for(t->comm, COMM_ALLGATHER, bytes));
     comm_algo_table_text(t->comm, d->algo_table, sizeof d->algo_table);
+    comm_ring_segment_text(t->comm, d->ring_segment, sizeof d->ring_segment);
 }

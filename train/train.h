@@ -124,6 +124,7 @@ struct train_comm_desc {
     const char *reduce_scatter;
     const char *allgather;
     char algo_table[256];
+    char ring_segment[16];      /* "256K"; "none" on nccl */
 };
 void train_comm_describe(const train_t *t, struct train_comm_desc *d);
 

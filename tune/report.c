@@ -306,6 +306,8 @@ static void put_report(struct json_writer *w, const void *arg)
     json_string(w, r->mpi_library);
     json_key(w, "backend");
     json_string(w, r->backend);
+    json_key(w, "ring_segment_bytes");
+    json_int(w, (int64_t)r->ring_seg_bytes);
     json_key(w, "world");
     json_begin_object(w);
     json_key(w, "ranks");
@@ -641,6 +643,10 @@ dure_status_t tune_write_algo_table(const struct tune_result *r,
     put_origin(&sb, ";", r);
     strbuf_puts(&sb, "; Paste into a job spec, or export DURE_ALGO_TABLE with this value.\n");
     strbuf_printf(&sb, "[parallel]\nalgo_table = %s\n", table);
+    if (r->ring_seg_bytes) {
+        /* the segment the table was measured with */
+        strbuf_printf(&sb, "ring_segment_kib = %zu\n", r->ring_seg_bytes >> 10);
+    }
     DURE_TRY(strbuf_status(&sb));
     DURE_TRY(dure_file_write_atomic(path, sb.buf, sb.len, 0644));
 out:
@@ -664,6 +670,10 @@ dure_status_t tune_write_profile(const struct tune_result *r, const char *name,
         char table[256];
         comm_algo_table_format(t, table, sizeof table);
         strbuf_printf(&sb, "DURE_ALGO_TABLE = %s\n", table);
+        if (r->ring_seg_bytes) {
+            /* the segment the table was measured with */
+            strbuf_printf(&sb, "DURE_RING_SEGMENT_KIB = %zu\n", r->ring_seg_bytes >> 10);
+        }
     }
     if (ompi_path) {
         strbuf_printf(&sb, "OMPI_MCA_coll_tuned_use_dynamic_rules = 1\n"

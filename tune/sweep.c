@@ -305,6 +305,9 @@ static dure_status_t sweep_group(const struct tune_sweep_cfg *cfg, const struct 
                 }
                 continue;
             }
+            if (cands[k].family == TUNE_FAMILY_DURE && comm_ring_segment(c)) {
+                r->ring_seg_bytes = comm_ring_segment(c);
+            }
             v[nv] = (struct bench_variant){.comm = c, .in_place = 1,
                                            .heap = cands[k].family == TUNE_FAMILY_OMPI};
             if (cands[k].family != TUNE_FAMILY_DURE) {

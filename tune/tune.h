@@ -106,6 +106,7 @@ struct tune_result {
     char mpi_library[256];
     char host0[TUNE_NAME_MAX]; /* rank 0's host */
     struct tune_sweep_opts opts;
+    size_t ring_seg_bytes;     /* the segment dure's ring ran in (mpi); 0 = none */
     int nseries, cap;
     struct tune_series *s;     /* [cap], owned */
     int nlinks, link_cap;

@@ -18,11 +18,21 @@
 #include "collectives/comm.h"
 #include "collectives/watchdog.h"
 
-static const enum comm_algo algos[] = {COMM_ALGO_NATIVE, COMM_ALGO_RING, COMM_ALGO_SHM};
-enum { NALGO = 3 };
+/* The ring twice: with its default segment and with 4 KiB ones (1 Ki
+ * floats), so that most sizes below end in a partial segment. */
+static const enum comm_algo algos[] = {COMM_ALGO_NATIVE, COMM_ALGO_RING, COMM_ALGO_SHM,
+                                       COMM_ALGO_RING};
+static const size_t seg_bytes[] = {0, 0, 0, 4096};
+enum { NALGO = 4 };
+
+/* What failure messages call variant k: "ring", "ring/4K". */
+static const char *label(int k)
+{
+    return k == 3 ? "ring/4K" : comm_algo_name(algos[k]);
+}
 /* 0 and 1 element, counts not divisible by 2 or 3, and sizes spanning
  * several rounds of the shm sub-piece (32 Ki floats) and ring segment
- * (64 Ki floats). */
+ * (64 Ki floats by default). */
 static const size_t sizes[] = {0, 1, 2, 3, 5, 17, 1000, 4099, 65536 + 3, 200003};
 enum { NSIZE = sizeof sizes / sizeof sizes[0], MAXN = 200003 };
 
@@ -41,6 +51,7 @@ static int group_setup(void **state)
         comm_config_default(&cfg);
         cfg.backend = COMM_BACKEND_MPI;
         cfg.algo = algos[k];
+        cfg.ring_seg_bytes = seg_bytes[k];
         cfg.watchdog_s = 60;
         if (comm_create(MPI_COMM_WORLD, &cfg, &comms[k]) != DURE_OK) {
             return -1;
@@ -77,7 +88,7 @@ static void test_allreduce(void **state)
             for (int op = COMM_SUM; op <= COMM_AVG; op++) {
                 size_t n = sizes[s];
                 snprintf(what, sizeof what, "allreduce %s n=%zu op=%d out-of-place",
-                         comm_algo_name(algos[k]), n, op);
+                         label(k), n, op);
                 collcheck_fill(a, n, rank);
                 memset(b, 0xff, n * sizeof *b);
                 assert_int_equal(comm_allreduce(comms[k], a, b, n, COMM_F32, op), DURE_OK);
@@ -103,7 +114,7 @@ static void test_reduce_scatter(void **state)
                 size_t n = sizes[s];
                 struct comm_shard sh = comm_shard_of(n, size, rank);
                 snprintf(what, sizeof what, "reduce-scatter %s n=%zu op=%d out-of-place",
-                         comm_algo_name(algos[k]), n, op);
+                         label(k), n, op);
                 collcheck_fill(a, n, rank);
                 memset(b, 0xff, (MAXN + 1) * sizeof *b);
                 assert_int_equal(comm_reduce_scatter(comms[k], a, b, n, COMM_F32, op), DURE_OK);
@@ -111,7 +122,7 @@ static void test_reduce_scatter(void **state)
                 /* nothing written past the shard */
                 assert_true(isnan(b[sh.count]));
                 snprintf(what, sizeof what, "reduce-scatter %s n=%zu op=%d in-place",
-                         comm_algo_name(algos[k]), n, op);
+                         label(k), n, op);
                 collcheck_fill(a, n, rank);
                 assert_int_equal(
                     comm_reduce_scatter(comms[k], a, a + sh.offset, n, COMM_F32, op), DURE_OK);
@@ -134,11 +145,11 @@ static void test_allgather(void **state)
             }
             memset(b, 0xff, (MAXN + 1) * sizeof *b);
             snprintf(what, sizeof what, "allgather %s n=%zu out-of-place",
-                     comm_algo_name(algos[k]), n);
+                     label(k), n);
             assert_int_equal(comm_allgather(comms[k], a, b, n, COMM_F32), DURE_OK);
             COLLCHECK_RANGE(what, b, 0, n, collcheck_pat(collcheck_owner(n, size, i), i));
             assert_true(isnan(b[n]));
-            snprintf(what, sizeof what, "allgather %s n=%zu in-place", comm_algo_name(algos[k]),
+            snprintf(what, sizeof what, "allgather %s n=%zu in-place", label(k),
                      n);
             memset(b, 0xff, (MAXN + 1) * sizeof *b);
             memcpy(b + sh.offset, a, sh.count * sizeof *a);
@@ -157,7 +168,7 @@ static void test_broadcast(void **state)
             for (int root = 0; root < size; root++) {
                 size_t n = sizes[s];
                 snprintf(what, sizeof what, "broadcast %s n=%zu root=%d",
-                         comm_algo_name(algos[k]), n, root);
+                         label(k), n, root);
                 collcheck_fill(a, n, rank);
                 memset(b, 0xff, n * sizeof *b);
                 assert_int_equal(comm_broadcast(comms[k], a, b, n, COMM_F32, root), DURE_OK);
@@ -186,7 +197,7 @@ static void test_ranges(void **state)
                              DURE_OK);
         }
         struct comm_shard sh = comm_shard_of(total, size, rank);
-        snprintf(what, sizeof what, "reduce-scatter ranges %s", comm_algo_name(algos[k]));
+        snprintf(what, sizeof what, "reduce-scatter ranges %s", label(k));
         COLLCHECK_RANGE(what, a + sh.offset, sh.offset, sh.count, collcheck_reduced(size, i, COMM_AVG));
         /* all-gather the shards back in other buckets */
         const size_t cuts2[] = {0, 33333, 33334, 100003};
@@ -195,7 +206,7 @@ static void test_ranges(void **state)
                                                   cuts2[q + 1] - cuts2[q], COMM_F32),
                              DURE_OK);
         }
-        snprintf(what, sizeof what, "allgather ranges %s", comm_algo_name(algos[k]));
+        snprintf(what, sizeof what, "allgather ranges %s", label(k));
         COLLCHECK_RANGE(what, a, 0, total, collcheck_reduced(size, i, COMM_AVG));
     }
 }
@@ -227,7 +238,7 @@ static void test_parts(void **state)
                              DURE_OK);
             assert_int_equal(comm_wait(comms[k], req), DURE_OK);
             snprintf(what, sizeof what, "reduce-scatter part %s [%zu, +%zu)",
-                     comm_algo_name(algos[k]), off, cnt);
+                     label(k), off, cnt);
             COLLCHECK_RANGE(what, b + part.offset, part.offset, part.count, collcheck_reduced(size, i, COMM_SUM));
             memset(a, 0, cnt * sizeof *a);
             assert_int_equal(comm_allgather_part_start(comms[k], b + part.offset, a, total, off,
@@ -235,7 +246,7 @@ static void test_parts(void **state)
                              DURE_OK);
             assert_int_equal(comm_wait(comms[k], req), DURE_OK);
             snprintf(what, sizeof what, "allgather part %s [%zu, +%zu)",
-                     comm_algo_name(algos[k]), off, cnt);
+                     label(k), off, cnt);
             COLLCHECK_RANGE(what, a, off, cnt, collcheck_reduced(size, i, COMM_SUM));
             /* in place */
             for (size_t i = 0; i < cnt; i++) {
@@ -251,7 +262,7 @@ static void test_parts(void **state)
                              DURE_OK);
             assert_int_equal(comm_wait(comms[k], req), DURE_OK);
             snprintf(what, sizeof what, "in place parts %s [%zu, +%zu)",
-                     comm_algo_name(algos[k]), off, cnt);
+                     label(k), off, cnt);
             COLLCHECK_RANGE(what, a, off, cnt, collcheck_reduced(size, i, COMM_AVG));
         }
     }
@@ -315,6 +326,7 @@ static void test_one_rank_in_place(void **state)
         comm_config_default(&cfg);
         cfg.backend = COMM_BACKEND_MPI;
         cfg.algo = algos[k];
+        cfg.ring_seg_bytes = seg_bytes[k];
         cfg.watchdog_s = 60;
         assert_int_equal(comm_create(MPI_COMM_SELF, &cfg, &one), DURE_OK);
         for (int op = COMM_SUM; op <= COMM_AVG; op++) {
@@ -380,7 +392,7 @@ static void test_barrier(void **state)
     MPI_Comm_free(&node);
     /* Reported after the cleanup, which every rank must reach. */
     if (early >= 0) {
-        fail_msg("barrier %s: rank %d left before rank %d arrived", comm_algo_name(algos[early]),
+        fail_msg("barrier %s: rank %d left before rank %d arrived", label(early),
                  rank, size - 1);
     }
 }
@@ -507,6 +519,7 @@ static void test_caller_runs(void **state)
         comm_config_default(&cfg);
         cfg.backend = COMM_BACKEND_MPI;
         cfg.algo = algos[k];
+        cfg.ring_seg_bytes = seg_bytes[k];
         cfg.watchdog_s = 0; /* no watchdog thread either: the count below is the comm's */
         cfg.caller_runs = 1;
         cfg.spin_ns = COMM_SPIN_OWN_CORE_NS;
@@ -596,7 +609,7 @@ static void test_waiting_sleeps(void **state)
     float x[N];
     for (int k = 1; k < NALGO; k++) {
         struct late_allreduce l = {comms[k], x, N};
-        mpitest_check_wait_sleeps(run_late_allreduce, &l, comm_algo_name(algos[k]));
+        mpitest_check_wait_sleeps(run_late_allreduce, &l, label(k));
     }
 }
 
@@ -768,6 +781,52 @@ static void test_config_errors(void **state)
     assert_int_equal(comm_algo_for(cm, COMM_ALLREDUCE, 4096), COMM_ALGO_NATIVE);
     assert_int_equal(comm_algo_for(cm, COMM_ALLREDUCE, 8192), COMM_ALGO_RING);
     unsetenv("DURE_ALGO_TABLE");
+
+    /* the ring's segment: the config, else the environment, else 256 KiB */
+    assert_int_equal(comm_ring_segment(comms[1]), 256 << 10);
+    assert_int_equal(comm_ring_segment(comms[3]), 4096);
+    comm_t *seg = NULL;
+    char text[16];
+    setenv("DURE_RING_SEGMENT_KIB", "1024", 1);
+    assert_int_equal(comm_create(MPI_COMM_WORLD, &cfg, &seg), DURE_OK);
+    comm_ring_segment_text(seg, text, sizeof text);
+    assert_string_equal(text, "1M");
+    comm_destroy(seg);
+    cfg.ring_seg_bytes = 8192;
+    assert_int_equal(comm_create(MPI_COMM_WORLD, &cfg, &seg), DURE_OK);
+    assert_int_equal(comm_ring_segment(seg), 8192);
+    comm_destroy(seg);
+    cfg.ring_seg_bytes = 1000;
+    assert_int_equal(comm_create(MPI_COMM_WORLD, &cfg, &seg), DURE_ERR_ARG);
+    assert_non_null(strstr(dure_last_error(), "ring segment of 1000 bytes"));
+    cfg.ring_seg_bytes = 0;
+    const char *bad[] = {"0", "1K", "65537", "-4"};
+    for (int i = 0; i < 4; i++) {
+        setenv("DURE_RING_SEGMENT_KIB", bad[i], 1);
+        assert_int_equal(comm_create(MPI_COMM_WORLD, &cfg, &seg), DURE_ERR_ARG);
+        assert_null(seg);
+        char want[64];
+        snprintf(want, sizeof want, "DURE_RING_SEGMENT_KIB='%s'", bad[i]);
+        if (!strstr(dure_last_error(), want)) {
+            fail_msg("'%s' was taken: %s", bad[i], dure_last_error());
+        }
+    }
+    /* Each rank reads its own environment: a rank that differs fails every
+     * rank alike, by rank, instead of pairing messages of other sizes. */
+    setenv("DURE_RING_SEGMENT_KIB", rank == 1 ? "64" : "256", 1);
+    assert_int_equal(comm_create(MPI_COMM_WORLD, &cfg, &seg), DURE_ERR_ARG);
+    assert_non_null(
+        strstr(dure_last_error(), "rank 1 runs the ring in segments of 64 KiB, rank 0 in 256"));
+    setenv("DURE_RING_SEGMENT_KIB", rank == 1 ? "x" : "256", 1);
+    assert_int_equal(comm_create(MPI_COMM_WORLD, &cfg, &seg), DURE_ERR_ARG);
+    assert_non_null(strstr(dure_last_error(), rank == 1 ? "DURE_RING_SEGMENT_KIB='x'"
+                                                        : "rank 1 could not resolve"));
+    unsetenv("DURE_RING_SEGMENT_KIB");
+    setenv("DURE_ALGO_TABLE", rank == 1 ? "0:native" : "0:ring", 1);
+    assert_int_equal(comm_create(MPI_COMM_WORLD, &cfg, &seg), DURE_ERR_ARG);
+    assert_non_null(strstr(dure_last_error(), "rank 1 resolved another algorithm table"));
+    unsetenv("DURE_ALGO_TABLE");
+    assert_null(seg);
 
     /* per-call argument errors, and the comm stays usable after them */
     uint16_t h[4] = {0};

@@ -56,4 +56,33 @@ run_mpi 2 base --set run.dir="$R/acc2" --set parallel.zero_stage=2
 t_eq "zero_stage 2 with accumulation trains (exit $T_RC)" "$T_RC" 0
 run_cmp_losses "zero_stage 2 and 1 with accumulation: same losses" "$R/np2" "$R/acc2" 2e-5
 
+# The ring's segment changes the time, never a result: the ring in 4 KiB
+# segments (several per piece of the largest bucket) against its default.
+run_mpi 2 base --set run.dir="$R/ring" --set parallel.algo=ring --set optim.micro_batch=4
+t_eq "the ring with its default segment trains (exit $T_RC)" "$T_RC" 0
+t_grep "dure run prints the default segment" 'algorithms 0:ring, ring segment 256K\)'
+run_mpi 2 base --set run.dir="$R/ring4k" --set parallel.algo=ring --set optim.micro_batch=4 \
+    --set parallel.ring_segment_kib=4
+t_eq "the ring in 4 KiB segments trains (exit $T_RC)" "$T_RC" 0
+t_grep "dure run prints the segment asked for" 'algorithms 0:ring, ring segment 4K\)'
+if grep -q '"ring_segment": "4K"' "$R/ring4k/manifest.json"; then
+    t_ok "the manifest records the ring's segment"
+else t_fail "manifest.json: $(grep -A6 '"algorithms"' "$R/ring4k/manifest.json")"; fi
+run_cmp_losses "4 KiB and 256 KiB ring segments: bitwise identical losses" "$R/ring" \
+    "$R/ring4k" 0
+run_cmp_params "4 KiB and 256 KiB ring segments: bitwise identical final parameters" \
+    "$R/ring/checkpoints/ckpt-00000008.h5" "$R/ring4k/checkpoints/ckpt-00000008.h5"
+
+# Each rank reads its own environment: one that asks for another segment
+# stops every rank before the first step, naming it.
+T_OUT=$(mpirun -np 1 "$DURE" run "$T_TMP/base.ini" --set run.dir="$R/mixed" : \
+    -np 1 -x DURE_RING_SEGMENT_KIB=1024 "$DURE" run "$T_TMP/base.ini" \
+    --set run.dir="$R/mixed" 2>&1); T_RC=$?
+t_eq "ranks that disagree on the ring's segment stop (exit $T_RC)" "$((T_RC != 0))" 1
+t_grep "the error names the rank and both segments" \
+    'rank 1 runs the ring in segments of 1024 KiB, rank 0 in 256 KiB: DURE_RING_SEGMENT_KIB'
+if [ ! -f "$R/mixed/metrics.jsonl" ] || ! grep -q '"loss"' "$R/mixed/metrics.jsonl"; then
+    t_ok "no step ran"
+else t_fail "a step ran with mismatched segments"; fi
+
 t_done

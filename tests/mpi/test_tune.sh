@@ -106,6 +106,13 @@ t_run "too many sizes" 2 "$DURE" tune -o "$T_TMP/many" -b 16 -e 1G -f 1.01
 t_grep "says how to fix it" 'sizes 16 to 1073741824 bytes by a factor 1.01 are more than 96: raise the factor \(-f\) or narrow the range \(-b, -e\)'
 if [ -e "$T_TMP/many" ]; then t_fail "an output directory after a refused range"
 else t_ok "nothing written"; fi
+t_run "a sweep with the ring in 64 KiB segments" 0 mpirun -np 2 -x DURE_RING_SEGMENT_KIB=64 \
+    "$DURE" tune -o "$T_TMP/seg" -b 4K -e 8K -n 1 -w 1 -R 1 --families dure --no-plot
+t_grep "says which segment the table was measured with" \
+    '^dure tune: algorithm table 0:[a-z]+ \(measured with the ring in 64K segments\)$'
+if grep -qx 'ring_segment_kib = 64' "$T_TMP/seg/algo_table.ini"; then
+    t_ok "algo_table.ini pins the segment beside the table"
+else t_fail "algo_table.ini: $(cat "$T_TMP/seg/algo_table.ini")"; fi
 for f in tune.json algo_table.ini ompi_rules.conf profile.ini tune.png; do
     if [ -s "$out/$f" ]; then t_ok "wrote $f"; else t_fail "no $f"; fi
 done
@@ -123,6 +130,7 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["format"] == 1 and d["kind"] == "dure-tune"
 assert d["world"] == {"ranks": 2, "nodes": 1, "host0": d["world"]["host0"]}
+assert d["ring_segment_bytes"] == 262144
 fams = {(s["collective"], s["family"]) for s in d["series"]}
 for c in ("allreduce", "reducescatter", "allgather", "broadcast"):
     assert (c, "dure") in fams and (c, "ompi") in fams, c
@@ -157,6 +165,7 @@ INI
 t_run "the profile section renders into a batch script" 0 env DURE_PROFILES="$out/profile.ini" \
     "$DURE" render "$T_TMP/job.ini"
 t_grep "it exports the table" "^export DURE_ALGO_TABLE='?$table'?$"
+t_grep "and the ring's segment the table was measured with" "^export DURE_RING_SEGMENT_KIB='?256'?$"
 t_grep "and Open MPI's rules file" "^export OMPI_MCA_coll_tuned_dynamic_rules_filename='?/.*/ompi_rules.conf'?$"
 bin=$DURE_BUILD/tests/mpi/test_tune_ompi
 fps=$T_TMP/fps

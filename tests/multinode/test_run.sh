@@ -35,7 +35,7 @@ t_run "2 nodes x 1 rank under srun" 0 run_on two1 srun --mpi=pmix -N2 -n2
 t_grep "the topology is printed" \
     "^topology: 2 node\(s\) x 1 rank\(s\): $n1 rank 0 \(leader 0\), $n2 rank 1 \(leader 1\); local ranks from SLURM_LOCALID$"
 t_eq "it is printed once" "$(printf '%s\n' "$T_OUT" | grep -c '^topology:')" 1
-t_grep "the table picks hier across nodes" "backend mpi \(algorithms 0:hier\)"
+t_grep "the table picks hier across nodes" "backend mpi \(algorithms 0:hier, ring segment 256K\)"
 t_run "the manifest's world" 0 /usr/bin/python3 -c "import json; print(json.dumps(json.load(open('two1/manifest.json'))['world'], sort_keys=True))"
 t_eq "two hosts, one rank each, each its node's leader" "$T_OUT" \
     "{\"hosts\": [{\"leader\": 0, \"local_ranks\": [0], \"name\": \"$n1\", \"ranks\": [0]}, {\"leader\": 1, \"local_ranks\": [0], \"name\": \"$n2\", \"ranks\": [1]}], \"nodes\": 2, \"ranks_per_node\": [1, 1], \"size\": 2}"

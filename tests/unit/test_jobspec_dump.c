@@ -116,7 +116,7 @@ static void test_hash_is_stable(void **state)
      * them only with the key table or the canonical formatting, knowingly.
      */
     jobspec_hash_hex(hash_of(a, JOBSPEC_HASH_ALL), hex);
-    assert_string_equal(hex, "bc18602dcd098d19");
+    assert_string_equal(hex, "0656c3031bc81708");
     jobspec_hash_hex(hash_of(a, JOBSPEC_HASH_RESULT), hex);
     assert_string_equal(hex, "5be01c4d8a49f383");
     jobspec_free(a);
@@ -305,7 +305,7 @@ static void test_mixture(void **state)
     /* Golden, checked against an independent FNV-1a of the dump's lines. */
     char hex[17];
     jobspec_hash_hex(hash_of(a, JOBSPEC_HASH_ALL), hex);
-    assert_string_equal(hex, "42087e35e1634404");
+    assert_string_equal(hex, "62826f265c982661");
     jobspec_free(b);
     free(ta);
     free(tb);

@@ -58,6 +58,7 @@ void cmd_bench_usage(FILE *out)
             "      --backend auto|mpi|nccl     (default auto)\n"
             "      --algo auto|native|ring|shm|hier (default auto: the per-size table)\n"
             "      --algo-table TABLE  e.g. \"0:native,1M:shm\" (else $DURE_ALGO_TABLE, else built-in)\n"
+            "      --ring-segment KIB  the ring's segment (else $DURE_RING_SEGMENT_KIB, else 256)\n"
             "      --deterministic     fixed reduction order (see collectives/comm.h)\n"
             "      --watchdog SECONDS  abort with exit code %d when a collective hangs\n"
             "                          this long (default 600)\n"
@@ -82,7 +83,8 @@ void cmd_bench_usage(FILE *out)
 /* 0 on success, else the exit code (usage printed). */
 static int parse_opts(int argc, char **argv, struct bench_opts *o)
 {
-    enum { O_BACKEND = 256, O_ALGO, O_TABLE, O_DET, O_WD, O_CMP, O_JSON, O_PLOT, O_MIN, O_MALLOC };
+    enum { O_BACKEND = 256, O_ALGO, O_TABLE, O_SEG, O_DET, O_WD, O_CMP, O_JSON, O_PLOT, O_MIN,
+           O_MALLOC };
     static const struct option longopts[] = {
         {"minbytes", required_argument, NULL, 'b'},
         {"maxbytes", required_argument, NULL, 'e'},
@@ -98,6 +100,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
         {"backend", required_argument, NULL, O_BACKEND},
         {"algo", required_argument, NULL, O_ALGO},
         {"algo-table", required_argument, NULL, O_TABLE},
+        {"ring-segment", required_argument, NULL, O_SEG},
         {"deterministic", no_argument, NULL, O_DET},
         {"watchdog", required_argument, NULL, O_WD},
         {"compare", no_argument, NULL, O_CMP},
@@ -167,6 +170,13 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
                 bad = 1;
             }
             o->cfg.algo_table = optarg;
+            break;
+        }
+        case O_SEG: {
+            int kib = 0;
+            bad = cli_int("bench", "--ring-segment", optarg, 1,
+                          (int)(COMM_RING_SEG_MAX >> 10), &kib);
+            o->cfg.ring_seg_bytes = (size_t)kib << 10;
             break;
         }
         case O_DET: o->cfg.deterministic = 1; break;

@@ -13,7 +13,10 @@
 #                                MPI_Allgather interleaved; against one way
 #   mn_allreduce_2x1_SIZE_FABRIC dure's all-reduce (table: hier) against
 #                                MPI_Allreduce, interleaved (`dure bench
-#                                --compare`), 4 KiB..16 MiB (target >= 0.95x)
+#                                --compare`), 4 KiB..16 MiB (target >= 0.95x),
+#                                the ring in the fabric's segment (below)
+#   mn_allreduce_seg256_2x1_SIZE_FABRIC  the same at 1-16 MiB with the default
+#                                256 KiB segment, on a fabric that sets another
 #   mn_allreduce_aa_2x1_SIZE_FABRIC  the noise floor of that comparison at
 #                                256 KiB and 1 MiB: MPI_Allreduce (dure's algo
 #                                native) against itself, same settings
@@ -27,6 +30,10 @@
 #   mn_weak_scaling_FABRIC       `dure run` 2 nodes x 1 rank against twice
 #                                1 node x 1 rank, overlap on (target >= 0.8)
 #   mn_comm_exposed_FABRIC       its exposed communication against the step
+# The ring's segment per fabric (DURE_RING_SEGMENT_KIB for every run on
+# it, as a site sets it for its fabric: collectives/README.md): 256 KiB at
+# 1 Gbit/s, where 1 MiB halved the rate; 1 MiB unlimited, where the nodes'
+# CPUs carry both directions and 256 KiB fell to 0.7-0.9x MPI_Allreduce.
 # Lines "bench: NAME: VALUE UNIT (PEER: VALUE UNIT, ratio R)"; JSON in
 # bench/results/multinode.json. The cluster and Open MPI's settings (the
 # site profile tcp): bench/lib/cluster.sh.
@@ -38,6 +45,7 @@ DURE=${DURE:-$ROOT/$BUILD/dure}
 # shellcheck source=bench/lib/cluster.sh
 . "$ROOT/bench/lib/cluster.sh"
 FABRICS=${DURE_BENCH_FABRICS:-1gbit none}
+SEGMENTS=${DURE_BENCH_MN_SEGMENTS:-1gbit:256 none:1024}
 STEPS=${DURE_BENCH_MN_STEPS:-30}
 WARM=10
 [ "$(id -u)" -eq 0 ] || { echo "multinode.sh: the namespaced cluster needs root: skipped"; exit 0; }
@@ -75,6 +83,10 @@ run_job() { # NAME NODES GLOBAL_BATCH
 
 for fabric in $FABRICS; do
     bash "$CLUSTER" fabric "$TMP/cluster" "$fabric" > /dev/null || exit 1
+    seg=256
+    for s in $SEGMENTS; do [ "${s%%:*}" = "$fabric" ] && seg=${s#*:}; done
+    export DURE_RING_SEGMENT_KIB=$seg
+    echo "# fabric $fabric: the ring in $seg KiB segments"
     bench "p2p_$fabric" -N2 -n2 -- broadcast --algo native -b 16M -e 16M -n 3 -w 1 -R 5
     bench "exch_$fabric" -N2 -n2 -- allgather --compare --algo ring -b 32M -e 32M -n 6 -w 1 -R 5
     # 20 operations per repetition below 1 MiB: tbf lets a 128 KB burst
@@ -83,6 +95,10 @@ for fabric in $FABRICS; do
     # at 16 KiB for the same code in one session).
     bench "ar2x1_small_$fabric" -N2 -n2 -- allreduce --compare -b 4K -e 256K -f 4 -n 20 -w 5 -R 5
     bench "ar2x1_$fabric" -N2 -n2 -- allreduce --compare -b 1M -e 16M -f 4 -n 4 -w 2 -R 5
+    if [ "$seg" != 256 ]; then
+        DURE_RING_SEGMENT_KIB=256 bench "seg256_$fabric" -N2 -n2 -- allreduce --compare \
+            -b 1M -e 16M -f 4 -n 4 -w 2 -R 5
+    fi
     # The same two measurements of MPI_Allreduce against itself: how far
     # apart two identical variants land in one run.
     bench "aa_small_$fabric" -N2 -n2 -- allreduce --compare --algo native -b 256K -e 256K \
@@ -102,7 +118,7 @@ for fabric in $FABRICS; do
 done
 
 /usr/bin/python3 - "$TMP" bench/results/multinode.json "$WARM" "$FABRICS" <<'PY' || exit 1
-import json, statistics, sys
+import json, os, statistics, sys
 tmp, out, warm, fabrics = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split()
 res = []
 
@@ -145,6 +161,11 @@ for f in fabrics:
                    "link p2p", link, ">= 0.8")
             report("mn_allreduce_vs_exchange_2x1_%s_%s" % (s, tag), d, "GB/s",
                    "link exchange", exch, ">= 0.8")
+    if os.path.exists("%s/seg256_%s.json" % (tmp, f)):
+        for r in load("seg256_" + f)["results"]:
+            report("mn_allreduce_seg256_2x1_%s_%s" % (size_name(r["size"]), tag),
+                   r["dure"]["busbw_gbs"], "GB/s", "MPI_Allreduce",
+                   r["mpi_native"]["busbw_gbs"], "reported")
     for r in load("aa_small_" + f)["results"] + load("aa_" + f)["results"]:
         report("mn_allreduce_aa_2x1_%s_%s" % (size_name(r["size"]), tag),
                r["dure"]["busbw_gbs"], "GB/s", "MPI_Allreduce", r["mpi_native"]["busbw_gbs"],

@@ -106,6 +106,11 @@ t_grep "named" "algo 'tree' is not one of"
 t_run "bad table" 2 "$DURE" bench allreduce --algo-table 1M:shm
 t_grep "named" "must start at size 0"
 t_run "-e below -b" 2 "$DURE" bench allreduce -b 1M -e 4K
+t_run "a ring segment of 0 KiB" 2 "$DURE" bench allreduce --ring-segment 0
+t_grep "named, with the range" "--ring-segment '0' is not an integer in \[1, 65536\]"
+t_run "--ring-segment" 0 mpirun -np 2 "$DURE" bench allreduce --algo ring -b 1M -e 1M \
+    --ring-segment 64 "${quick[@]}"
+t_grep "the header names the segment" 'algo ring \(table 0:ring, ring segment 64K\)'
 t_run "dure help bench" 0 "$DURE" help bench
 t_grep "usage lists nccl-tests options" '-b, --minbytes SIZE'
 t_run "broadcast root outside the communicator" 3 mpirun -np 2 "$DURE" bench broadcast -b 4K -e 4K -r 5 "${quick[@]}"

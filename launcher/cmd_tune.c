@@ -46,6 +46,8 @@ struct tune_opts {
     enum jobspec_comm_thread comm_thread;  /* --comm-thread */
     int comm_thread_given;
     double recheck_gain;             /* TUNE_RECHECK_GAIN unless given */
+    size_t ring_segs[TUNE_RING_SEGS_MAX]; /* --ring-segments, bytes; nring_segs = 0: none */
+    int nring_segs;
 };
 
 void cmd_tune_usage(FILE *out)
@@ -93,6 +95,10 @@ void cmd_tune_usage(FILE *out)
             "                           noise)\n"
             "      --no-recheck         write the rules and the table from the sweep's timings\n"
             "                           alone\n"
+            "      --ring-segments LIST KiB, 2 to %d (e.g. 256,1024): time dure's ring\n"
+            "                           all-reduce (hier's rail across nodes) in each first,\n"
+            "                           interleaved, and sweep in the fastest (another than\n"
+            "                           the first only %.1fx faster); the files pin it\n"
             "      --profile-name NAME  section name in profile.ini (default tuned)\n"
             "      --link-bytes SIZE    node-pair ping-pong message (default 4M)\n"
             "      --no-plot            do not draw tune.png\n"
@@ -107,7 +113,8 @@ void cmd_tune_usage(FILE *out)
             "Exit status: 0; 1 when a result was wrong (no file written) or on an error;\n"
             "2 for bad options; 3 for a bad baseline shape; 4 for a malformed input file;\n"
             "%d when unhealthy (--baseline, slow links); %d when the watchdog fired.\n",
-            DURE_EXIT_WATCHDOG, DURE_EXIT_UNHEALTHY, DURE_EXIT_WATCHDOG);
+            TUNE_RING_SEGS_MAX, TUNE_RING_SEGMENT_GAIN, DURE_EXIT_WATCHDOG, DURE_EXIT_UNHEALTHY,
+            DURE_EXIT_WATCHDOG);
 }
 
 static int parse_list(const char *opt, const char *s, int (*parse)(const char *), int *flags,
@@ -130,11 +137,46 @@ static int parse_list(const char *opt, const char *s, int (*parse)(const char *)
     return 0;
 }
 
+/* "256,1024": KiB, 2 to TUNE_RING_SEGS_MAX of them, each a valid segment
+ * and none twice; -1 with a message naming the bad one. */
+static int parse_segments(const char *s, struct tune_opts *o)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    o->nring_segs = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        int kib = 0;
+        if (o->nring_segs == TUNE_RING_SEGS_MAX) {
+            fprintf(stderr, "dure tune: --ring-segments '%s': more than %d segments\n", s,
+                    TUNE_RING_SEGS_MAX);
+            return -1;
+        }
+        if (cli_int("tune", "--ring-segments", tok, 1, (int)(COMM_RING_SEG_MAX >> 10), &kib)) {
+            return -1;
+        }
+        for (int i = 0; i < o->nring_segs; i++) {
+            if (o->ring_segs[i] == (size_t)kib << 10) {
+                fprintf(stderr, "dure tune: --ring-segments '%s': %d KiB twice\n", s, kib);
+                return -1;
+            }
+        }
+        o->ring_segs[o->nring_segs++] = (size_t)kib << 10;
+    }
+    if (o->nring_segs < 2) {
+        fprintf(stderr, "dure tune: --ring-segments '%s': give 2 to %d segments to compare\n",
+                s, TUNE_RING_SEGS_MAX);
+        return -1;
+    }
+    return 0;
+}
+
 /* 0 on success, else the exit code (usage printed). */
 static int parse_opts(int argc, char **argv, struct tune_opts *o)
 {
     enum { O_COLLS = 256, O_FAMS, O_BACKEND, O_TOL, O_GAIN, O_PROFILE, O_LINK, O_NOPLOT, O_WD,
-           O_VERIFY, O_BASE, O_THR, O_RECHECK_GAIN, O_NO_RECHECK, O_COMM_THREAD, O_MIN_REP };
+           O_VERIFY, O_BASE, O_THR, O_RECHECK_GAIN, O_NO_RECHECK, O_COMM_THREAD, O_MIN_REP,
+           O_SEGS };
     static const struct option longopts[] = {
         {"out", required_argument, NULL, 'o'},
         {"minbytes", required_argument, NULL, 'b'},
@@ -159,6 +201,7 @@ static int parse_opts(int argc, char **argv, struct tune_opts *o)
         {"no-recheck", no_argument, NULL, O_NO_RECHECK},
         {"comm-thread", required_argument, NULL, O_COMM_THREAD},
         {"min-rep-us", required_argument, NULL, O_MIN_REP},
+        {"ring-segments", required_argument, NULL, O_SEGS},
         {NULL, 0, NULL, 0},
     };
     struct tune_sweep_cfg *c = &o->cfg;
@@ -207,6 +250,9 @@ static int parse_opts(int argc, char **argv, struct tune_opts *o)
         case 'R':
             bad = cli_int("tune", "-R", optarg, 1, 1000, &c->opts.reps);
             o->timing_given = 1;
+            break;
+        case O_SEGS:
+            bad = parse_segments(optarg, o);
             break;
         case O_MIN_REP:
             bad = cli_f64("tune", "--min-rep-us", optarg, 0, 1e6, &us);
@@ -288,6 +334,10 @@ static int parse_opts(int argc, char **argv, struct tune_opts *o)
     }
     if (!bad && o->verify && (o->out || o->baseline)) {
         fprintf(stderr, "dure tune: --verify DIR takes neither -o nor --baseline\n");
+        bad = 1;
+    }
+    if (!bad && o->nring_segs && !o->out) {
+        fprintf(stderr, "dure tune: --ring-segments goes with a sweep (-o DIR)\n");
         bad = 1;
     }
     if (!bad && c->opts.max_bytes < c->opts.min_bytes) {
@@ -637,6 +687,12 @@ int cmd_tune(int argc, char **argv)
             verdict[1] = finish_verify(o.verify, ver, &verdict[0]);
         }
     } else {
+        DURE_CHECK(!o.nring_segs || (cfg->family[TUNE_FAMILY_DURE] &&
+                                     cfg->comm.backend == COMM_BACKEND_MPI),
+                   DURE_ERR_ARG, "--ring-segments: dure's ring runs on the mpi backend, with the "
+                   "dure family swept (this run: backend %s%s)",
+                   comm_backend_name(cfg->comm.backend),
+                   cfg->family[TUNE_FAMILY_DURE] ? "" : ", --families without dure");
         snprintf(r.backend, sizeof r.backend, "%s", comm_backend_name(cfg->comm.backend));
         size_t sizes[TUNE_SIZES_MAX];
         int n = 0;
@@ -645,6 +701,10 @@ int cmd_tune(int argc, char **argv)
             printf("# dure tune: backend %s, %d size(s) from %zu to %zu bytes, ", r.backend, n,
                    sizes[0], sizes[n - 1]);
             print_timing(&cfg->opts);
+        }
+        if (o.nring_segs) {
+            DURE_TRY(tune_sweep_ring_segment(cfg, o.ring_segs, o.nring_segs, &r,
+                                             rank == 0 ? stdout : NULL));
         }
         DURE_TRY(tune_sweep_run(cfg, &r, rank == 0 ? stdout : NULL));
         if (o.recheck && !tune_result_first_wrong(&r, &(int){0})) {

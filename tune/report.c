@@ -308,6 +308,35 @@ static void put_report(struct json_writer *w, const void *arg)
     json_string(w, r->backend);
     json_key(w, "ring_segment_bytes");
     json_int(w, (int64_t)r->ring_seg_bytes);
+    json_key(w, "ring_segment_probe");
+    if (r->ring_probe.nseg) {
+        const struct tune_ring_probe *p = &r->ring_probe;
+        json_begin_object(w);
+        json_key(w, "algorithm");
+        json_string(w, p->algo);
+        json_key(w, "sizes");
+        json_int(w, p->nsizes);
+        json_key(w, "min_bytes");
+        json_int(w, (int64_t)p->min_bytes);
+        json_key(w, "max_bytes");
+        json_int(w, (int64_t)p->max_bytes);
+        json_key(w, "segments");
+        json_begin_array(w);
+        for (int i = 0; i < p->nseg; i++) {
+            json_begin_object(w);
+            json_key(w, "bytes");
+            json_int(w, (int64_t)p->seg_bytes[i]);
+            if (p->nsizes) {
+                json_key(w, "time_s");
+                json_double(w, p->sec[i]);
+            }
+            json_end_object(w);
+        }
+        json_end_array(w);
+        json_end_object(w);
+    } else {
+        json_null(w);
+    }
     json_key(w, "world");
     json_begin_object(w);
     json_key(w, "ranks");
@@ -574,6 +603,12 @@ dure_status_t tune_report_read(const char *path, struct tune_result *r)
     snprintf(r->host0, sizeof r->host0, "%s", v->str);
     DURE_TRY(field(&rd, root, "the model", "backend", JSON_STRING, &v));
     snprintf(r->backend, sizeof r->backend, "%s", v->str);
+    r->ring_seg_bytes = 0; /* absent from older models: not recorded */
+    if (json_get(root, "ring_segment_bytes")) {
+        DURE_TRY(number(&rd, root, "the model", "ring_segment_bytes", 0,
+                        (double)COMM_RING_SEG_MAX, &x));
+        r->ring_seg_bytes = (size_t)x;
+    }
     DURE_TRY(field(&rd, root, "the model", "created", JSON_STRING, &v));
     snprintf(r->created, sizeof r->created, "%s", v->str);
     DURE_TRY(field(&rd, root, "the model", "sweep", JSON_OBJECT, &sweep));
@@ -641,7 +676,8 @@ dure_status_t tune_write_algo_table(const struct tune_result *r,
     char table[256];
     comm_algo_table_format(t, table, sizeof table);
     put_origin(&sb, ";", r);
-    strbuf_puts(&sb, "; Paste into a job spec, or export DURE_ALGO_TABLE with this value.\n");
+    strbuf_puts(&sb, "; Paste into a job spec, or export DURE_ALGO_TABLE (and\n"
+                     "; DURE_RING_SEGMENT_KIB) with these values.\n");
     strbuf_printf(&sb, "[parallel]\nalgo_table = %s\n", table);
     if (r->ring_seg_bytes) {
         /* the segment the table was measured with */

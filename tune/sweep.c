@@ -383,6 +383,105 @@ out:
     return st;
 }
 
+dure_status_t tune_sweep_ring_segment(struct tune_sweep_cfg *cfg, const size_t *segs, int n,
+                                      struct tune_result *r, FILE *progress)
+{
+    dure_status_t st = DURE_OK;
+    struct tune_ring_probe *p = &r->ring_probe;
+    size_t bytes[TUNE_SIZES_MAX], sizes[TUNE_SIZES_MAX], least = segs[0];
+    struct bench_variant v[TUNE_RING_SEGS_MAX];
+    comm_t *comms[TUNE_RING_SEGS_MAX] = {NULL};
+    struct bench_point *pts = NULL;
+    struct bench_spec spec;
+    int nbytes = 0, size = 0, best = 0;
+    char a[16], b[16];
+
+    DURE_CHECK(n >= 2 && n <= TUNE_RING_SEGS_MAX, DURE_ERR_ARG,
+               "--ring-segments: %d segment(s); give 2 to %d", n, TUNE_RING_SEGS_MAX);
+    DURE_TRY(tune_sweep_sizes(&cfg->opts, bytes, &nbytes));
+    DURE_MPI_TRY(MPI_Comm_size(MPI_COMM_WORLD, &size));
+    for (int i = 1; i < n; i++) {
+        least = segs[i] < least ? segs[i] : least;
+    }
+    *p = (struct tune_ring_probe){.nseg = n};
+    for (int i = 0; i < nbytes; i++) {
+        if (bytes[i] / (size_t)size > least) {
+            sizes[p->nsizes++] = bytes[i];
+        }
+    }
+    /* One node: the ring. Across nodes the built-in table's hier, whose
+     * rail is the ring (on nodes of different sizes the table makes it the
+     * ring). */
+    const char *table = "0:ring";
+    for (int i = 0; i < n; i++) {
+        struct comm_config c = cfg->comm;
+        p->seg_bytes[i] = segs[i];
+        c.algo = COMM_ALGO_AUTO;
+        c.algo_table = table;
+        c.ring_seg_bytes = segs[i];
+        DURE_TRY(comm_create(MPI_COMM_WORLD, &c, &comms[i]));
+        if (i == 0 && comm_node_count(comms[0]) > 1) {
+            comm_destroy(comms[0]);
+            comms[0] = NULL;
+            table = c.algo_table = "0:hier";
+            DURE_TRY(comm_create(MPI_COMM_WORLD, &c, &comms[0]));
+        }
+        p->algo = comm_algo_name(comm_algo_for(comms[i], COMM_ALLREDUCE, 1));
+        v[i] = (struct bench_variant){.comm = comms[i], .in_place = 1};
+    }
+    if (p->nsizes == 0) {
+        comm_format_bytes(least, a, sizeof a);
+        if (progress) {
+            fprintf(progress, "# ring segments: not probed: no size up to %zu bytes gives %d "
+                    "ranks pieces above %s, where the segments would differ; the ring keeps "
+                    "the first\n", bytes[nbytes - 1], size, a);
+        }
+        cfg->comm.ring_seg_bytes = segs[0];
+        goto out;
+    }
+    p->min_bytes = sizes[0];
+    p->max_bytes = sizes[p->nsizes - 1];
+    tune_sweep_spec(cfg, COMM_ALLREDUCE, &spec);
+    pts = calloc((size_t)p->nsizes, sizeof *pts);
+    DURE_ALLOC_TRY(pts, (size_t)p->nsizes * sizeof *pts);
+    DURE_TRY(bench_measure(MPI_COMM_WORLD, &spec, v, n, sizes, p->nsizes, pts));
+    for (int i = 0; i < n; i++) {
+        for (int k = 0; k < p->nsizes; k++) {
+            comm_format_bytes(segs[i], a, sizeof a);
+            DURE_CHECK(!pts[k].v[i].wrong, DURE_ERR_INTERNAL,
+                       "ring segments: the %s all-reduce in %s segments returned %ld wrong "
+                       "element(s) at %zu bytes", p->algo, a, pts[k].v[i].wrong, pts[k].bytes);
+            p->sec[i] += pts[k].v[i].sec;
+        }
+        if (p->sec[i] < p->sec[best]) {
+            best = i;
+        }
+    }
+    if (p->sec[0] < TUNE_RING_SEGMENT_GAIN * p->sec[best]) {
+        best = 0;
+    }
+    cfg->comm.ring_seg_bytes = segs[best];
+    if (progress) {
+        fprintf(progress, "# ring segments: %s all-reduce at %d size(s) from %zu to %zu bytes:",
+                p->algo, p->nsizes, p->min_bytes, p->max_bytes);
+        for (int i = 0; i < n; i++) {
+            comm_format_bytes(segs[i], a, sizeof a);
+            fprintf(progress, "%s %s %.3f ms", i ? "," : "", a, 1e3 * p->sec[i]);
+        }
+        comm_format_bytes(segs[best], a, sizeof a);
+        comm_format_bytes(segs[0], b, sizeof b);
+        fprintf(progress, "; the sweep runs the ring in %s (%.2fx %s; another needs %.2fx)\n", a,
+                p->sec[0] / p->sec[best], b, TUNE_RING_SEGMENT_GAIN);
+        fflush(progress);
+    }
+out:
+    for (int i = 0; i < TUNE_RING_SEGS_MAX; i++) {
+        comm_destroy(comms[i]);
+    }
+    free(pts);
+    return st;
+}
+
 dure_status_t tune_sweep_run(const struct tune_sweep_cfg *cfg, struct tune_result *r,
                              FILE *progress)
 {

@@ -55,6 +55,22 @@ dure_status_t tune_sweep_comm(const struct comm_config *base, MPI_Comm mpi, enum
 void tune_sweep_spec(const struct tune_sweep_cfg *cfg, enum comm_coll coll,
                      struct bench_spec *spec);
 
+/*
+ * --ring-segments: dure's ring all-reduce (hier's rail when the job spans
+ * nodes) in each of segs[n] (bytes, n <= TUNE_RING_SEGS_MAX), timed
+ * interleaved at the sweep's sizes whose pieces (size / ranks) exceed the
+ * smallest segment: below that every segment sends the same messages. The
+ * fastest by the time summed over those sizes replaces segs[0] only when it
+ * is TUNE_RING_SEGMENT_GAIN faster; cfg->comm.ring_seg_bytes becomes the
+ * choice, so the sweep that follows, and the files it writes, use it. The
+ * probe goes to r->ring_probe. No size large enough: segs[0], and a line
+ * says why. A wrong result is an error naming the segment and size.
+ * Collective over MPI_COMM_WORLD.
+ */
+#define TUNE_RING_SEGMENT_GAIN 1.1
+dure_status_t tune_sweep_ring_segment(struct tune_sweep_cfg *cfg, const size_t *segs, int n,
+                                      struct tune_result *r, FILE *progress);
+
 #define TUNE_SIZE_SLACK 1e-4 /* relative: 100 bytes at 1 MiB */
 
 /*

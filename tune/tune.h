@@ -98,6 +98,17 @@ struct tune_sweep_opts {
                                   as TUNE_REP_MIN_S); 0: none, nccl-tests' -n alone */
 };
 
+/* --ring-segments: dure's ring all-reduce timed in each segment, interleaved. */
+#define TUNE_RING_SEGS_MAX 4
+struct tune_ring_probe {
+    int nseg;                  /* segments timed; 0 = no probe */
+    size_t seg_bytes[TUNE_RING_SEGS_MAX];
+    double sec[TUNE_RING_SEGS_MAX]; /* per operation, summed over the sizes */
+    int nsizes;                /* the sweep's sizes whose pieces exceed the smallest segment */
+    size_t min_bytes, max_bytes;
+    const char *algo;          /* "ring" (one node), "hier" (its rail across nodes); static */
+};
+
 struct tune_result {
     int ranks, nodes;
     char backend[16];          /* "mpi", "nccl" */
@@ -107,6 +118,7 @@ struct tune_result {
     char host0[TUNE_NAME_MAX]; /* rank 0's host */
     struct tune_sweep_opts opts;
     size_t ring_seg_bytes;     /* the segment dure's ring ran in (mpi); 0 = none */
+    struct tune_ring_probe ring_probe; /* --ring-segments; nseg = 0: not probed */
     int nseries, cap;
     struct tune_series *s;     /* [cap], owned */
     int nlinks, link_cap;

@@ -140,6 +140,35 @@ static const struct tune_series *model_series(const struct tune_result *m,
     return NULL;
 }
 
+/* Whether the two communicators' ring segments make algorithm `a` of
+ * `emitted` send other messages at `bytes` than `deflt` would: the ring,
+ * or hier's rail across nodes, with pieces (bytes / ranks) larger than the
+ * smaller segment. */
+static int uses_ring(const comm_t *c, enum comm_algo a)
+{
+    return a == COMM_ALGO_RING || (a == COMM_ALGO_HIER && comm_node_count(c) > 1);
+}
+
+static int ring_segment_differs(const comm_t *emitted, const comm_t *deflt, enum comm_algo a,
+                                size_t bytes)
+{
+    size_t se = comm_ring_segment(emitted), sd = comm_ring_segment(deflt);
+    return uses_ring(emitted, a) && se != sd &&
+           bytes / (size_t)comm_size(emitted) > (se < sd ? se : sd);
+}
+
+/* "hier", or "hier/1M" where the segments differ (seg) and a runs the ring. */
+static void algo_text(const comm_t *c, enum comm_algo a, int seg, char *buf, size_t len)
+{
+    char s[16];
+    comm_format_bytes(comm_ring_segment(c), s, sizeof s);
+    if (seg && uses_ring(c, a)) {
+        snprintf(buf, len, "%s/%s", comm_algo_name(a), s);
+    } else {
+        snprintf(buf, len, "%s", comm_algo_name(a));
+    }
+}
+
 static dure_status_t verify_dure(const struct tune_sweep_cfg *cfg, const char *dir,
                                  const struct tune_result *m, struct tune_verify *v,
                                  FILE *progress)
@@ -167,6 +196,10 @@ static dure_status_t verify_dure(const struct tune_sweep_cfg *cfg, const char *d
     ce.algo = cd.algo = COMM_ALGO_AUTO;
     ce.algo_table = text;
     cd.algo_table = NULL;
+    /* and the default segment, whatever $DURE_RING_SEGMENT_KIB says; the
+     * emitted one is the model's (the default where it was not recorded) */
+    ce.ring_seg_bytes = m->ring_seg_bytes ? m->ring_seg_bytes : COMM_RING_SEG_BYTES;
+    cd.ring_seg_bytes = COMM_RING_SEG_BYTES;
     DURE_TRY(comm_create(MPI_COMM_WORLD, &ce, &emitted));
     DURE_TRY(comm_create(MPI_COMM_WORLD, &cd, &deflt));
     for (int c = 0; c <= COMM_BROADCAST; c++) {
@@ -179,14 +212,15 @@ static dure_status_t verify_dure(const struct tune_sweep_cfg *cfg, const char *d
             DURE_TRY(new_row(v, &row));
             enum comm_algo ea = comm_algo_for(emitted, (enum comm_coll)c, s->pt[k].bytes);
             enum comm_algo da = comm_algo_for(deflt, (enum comm_coll)c, s->pt[k].bytes);
+            int seg = ring_segment_differs(emitted, deflt, ea, s->pt[k].bytes);
             /* The same algorithm: the default's communicator on both sides
              * (each communicator registers buffers of its own, and two of
              * them running shm measured 0.63x to 1.34x against each other) */
+            row->changed = ea != da || seg;
             DURE_TRY(measure(cfg, (enum comm_coll)c, TUNE_FAMILY_DURE, s->pt[k].bytes,
-                             ea == da ? deflt : emitted, deflt, 0, row));
-            snprintf(row->emitted, sizeof row->emitted, "%s", comm_algo_name(ea));
-            snprintf(row->deflt, sizeof row->deflt, "%s", comm_algo_name(da));
-            row->changed = ea != da;
+                             row->changed ? emitted : deflt, deflt, 0, row));
+            algo_text(emitted, ea, seg, row->emitted, sizeof row->emitted);
+            algo_text(deflt, da, seg, row->deflt, sizeof row->deflt);
         }
         if (progress) {
             fprintf(progress, "# verify %s dure (table %s): %d sizes\n",

@@ -10,6 +10,8 @@ bench/run.d/tune_multinode.sh), each from a sweep's model (tune.json) and its
                                          (target >= 1.2), and each such size
   PREFIX_verify_F_noise_floor_{lowest,highest}  sizes where the emitted setting is
                                          the default's own: A/A, the run's noise floor
+  PREFIX_ring_segment_SEG                with --ring-segments: the segment the sweep
+                                         chose, its probe time against the first's
 """
 import json
 import sys
@@ -20,6 +22,13 @@ def lines_of(prefix, model, verify):
     worst = max(s["fit"]["worst_error"] for s in model["series"])
     tol = model["sweep"]["tolerance"]
     lines.append((prefix + "_fit_worst_error", 100 * worst, "%", "tolerance", 100 * tol, "%"))
+    probe = model.get("ring_segment_probe")
+    if probe and probe["sizes"]:
+        segs = {s["bytes"]: s["time_s"] for s in probe["segments"]}
+        first = probe["segments"][0]["bytes"]
+        chosen = model["ring_segment_bytes"]
+        lines.append(("%s_ring_segment_%dK" % (prefix, chosen >> 10), 1e3 * segs[chosen], "ms",
+                      "%dK" % (first >> 10), 1e3 * segs[first], "ms"))
     for v in verify["verdicts"]:
         fam = prefix + "_verify_" + v["family"]
         if v["changed"]:

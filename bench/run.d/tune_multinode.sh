@@ -19,6 +19,10 @@
 # first size a regime of its own. At 1 Gbit/s a 1 MiB operation takes some
 # 9 ms, and every Open MPI algorithm of the four collectives is timed:
 # 4 MiB would triple the time.
+# Then, per fabric, `--ring-segments 256,1024` on dure's all-reduce from
+# 1 to 16 MiB, where the ring's segment matters (collectives/README.md):
+# which segment the probe picks (mn_tune_seg_FABRIC_ring_segment_SEG) and
+# --verify of the emitted table and segment against the defaults.
 set -u
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -56,6 +60,15 @@ for fabric in $FABRICS; do
     echo "# $tag: tune and verify took $(( $(date +%s) - start )) s"
     cp "$TMP/$tag/tune.json" "bench/results/tune_multinode_model_$tag.json"
     args+=("mn_tune_$tag" "$TMP/$tag/tune.json" "$TMP/$tag/verify.json")
+    seg=$TMP/seg_$tag
+    timeout 900 srun --mpi=pmix -N2 -n2 --chdir="$TMP" "$DURE" tune -o "$seg" -b 1M -e 16M -f 4 \
+        -n 2 -w 1 -R 5 --min-rep-us "$min_rep" --families dure --collectives allreduce \
+        --ring-segments 256,1024 --no-plot > "$seg.log" 2>&1 || { cat "$seg.log"; exit 1; }
+    grep -E '^(# ring segments|dure tune: algorithm)' "$seg.log"
+    timeout 900 srun --mpi=pmix -N2 -n2 --chdir="$TMP" "$DURE" tune --verify "$seg" -R 7 \
+        > "$seg.verify.log" 2>&1 || { cat "$seg.verify.log"; exit 1; }
+    grep -E '^verify:' "$seg.verify.log"
+    args+=("mn_tune_seg_$tag" "$seg/tune.json" "$seg/verify.json")
 done
 /usr/bin/python3 bench/lib/tune_lines.py bench/results/tune_multinode.json "${args[@]}" || exit 1
 echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -113,6 +113,59 @@ t_grep "says which segment the table was measured with" \
 if grep -qx 'ring_segment_kib = 64' "$T_TMP/seg/algo_table.ini"; then
     t_ok "algo_table.ini pins the segment beside the table"
 else t_fail "algo_table.ini: $(cat "$T_TMP/seg/algo_table.ini")"; fi
+# --ring-segments: the ring timed in each segment first, the sweep in the
+# fastest. 4 KiB segments send 128 messages where 1 MiB ones send one: the
+# 1 MiB all-reduce ran 7.6x faster in 1 MiB segments here.
+t_run "--ring-segments" 0 mpirun -np 2 "$DURE" tune -o "$T_TMP/segs" --ring-segments 4,1024 \
+    -b 64K -e 1M -f 4 -n 2 -w 1 -R 3 --families dure --no-plot
+t_grep "the probe, each segment's time and the choice" \
+    '^# ring segments: ring all-reduce at 3 size\(s\) from 65536 to 1048576 bytes: 4K [0-9.]+ ms, 1M [0-9.]+ ms; the sweep runs the ring in 1M \([0-9.]+x 4K; another needs 1.10x\)$'
+t_grep "the table names the segment" '\(measured with the ring in 1M segments\)$'
+if grep -qx 'ring_segment_kib = 1024' "$T_TMP/segs/algo_table.ini" &&
+   grep -qx 'DURE_RING_SEGMENT_KIB = 1024' "$T_TMP/segs/profile.ini"; then
+    t_ok "algo_table.ini and profile.ini pin the chosen segment"
+else t_fail "$(cat "$T_TMP/segs/algo_table.ini" "$T_TMP/segs/profile.ini")"; fi
+if /usr/bin/python3 - "$T_TMP/segs/tune.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+p = d["ring_segment_probe"]
+assert d["ring_segment_bytes"] == 1048576
+assert p["algorithm"] == "ring" and p["sizes"] == 3, p
+assert (p["min_bytes"], p["max_bytes"]) == (65536, 1048576), p
+assert [s["bytes"] for s in p["segments"]] == [4096, 1048576], p
+assert p["segments"][0]["time_s"] > 1.1 * p["segments"][1]["time_s"] > 0, p
+PY
+then t_ok "tune.json records the probe"; else t_fail "tune.json's ring_segment_probe"; fi
+# --verify runs the emitted table in the model's segment, the default in 256 KiB.
+sed -i 's/^algo_table = .*/algo_table = 0:ring/' "$T_TMP/segs/algo_table.ini"
+t_run "--verify of a ring table in 1 MiB segments" 0 mpirun -np 2 "$DURE" tune \
+    --verify "$T_TMP/segs" -n 2 -w 1 -R 1
+t_grep "names the segment where the pieces exceed 256 KiB" \
+    '^  allreduce +dure +1M +ring/1M +shm +[0-9.]+ +[0-9.]+ +[0-9.]+  \(changed\)$'
+t_grep "and not below" '^  allreduce +dure +256K +ring +shm '
+t_run "no size with pieces above the smallest segment" 0 mpirun -np 2 "$DURE" tune \
+    -o "$T_TMP/segsmall" --ring-segments 64,256 -b 4K -e 64K -f 4 -n 1 -w 1 -R 1 \
+    --families dure --no-plot
+t_grep "says the probe did not run, and why" \
+    '^# ring segments: not probed: no size up to 65536 bytes gives 2 ranks pieces above 64K, where the segments would differ; the ring keeps the first$'
+if grep -qx 'ring_segment_kib = 64' "$T_TMP/segsmall/algo_table.ini"; then
+    t_ok "the first segment stays"
+else t_fail "$(cat "$T_TMP/segsmall/algo_table.ini")"; fi
+t_run "one segment" 2 "$DURE" tune -o "$T_TMP/x" --ring-segments 256
+t_grep "is not a comparison" "--ring-segments '256': give 2 to 4 segments to compare"
+t_run "a segment that is no number" 2 "$DURE" tune -o "$T_TMP/x" --ring-segments 256,1M
+t_grep "is named" "--ring-segments '1M' is not an integer in \[1, 65536\]"
+t_run "a segment twice" 2 "$DURE" tune -o "$T_TMP/x" --ring-segments 256,1024,256
+t_grep "is named" "--ring-segments '256,1024,256': 256 KiB twice"
+t_run "five segments" 2 "$DURE" tune -o "$T_TMP/x" --ring-segments 64,128,256,512,1024
+t_grep "are too many" "more than 4 segments"
+t_run "--ring-segments with --verify" 2 "$DURE" tune --verify "$T_TMP/segs" --ring-segments 64,256
+t_grep "is refused" "--ring-segments goes with a sweep \(-o DIR\)"
+t_run "--ring-segments without dure's family" 3 mpirun -np 2 "$DURE" tune -o "$T_TMP/x" \
+    --ring-segments 64,256 --families ompi -b 4K -e 4K
+t_grep "is refused, naming why" "--ring-segments: dure's ring runs on the mpi backend, with the dure family swept \(this run: backend mpi, --families without dure\)"
+if [ -e "$T_TMP/x" ]; then t_fail "an output directory after a refused option"
+else t_ok "nothing written for refused segments"; fi
 for f in tune.json algo_table.ini ompi_rules.conf profile.ini tune.png; do
     if [ -s "$out/$f" ]; then t_ok "wrote $f"; else t_fail "no $f"; fi
 done

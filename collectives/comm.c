@@ -305,6 +305,13 @@ void comm_algo_table_text(const comm_t *c, char *buf, size_t len)
     comm_algo_table_format(&c->table, buf, len);
 }
 
+size_t comm_ring_segment_for(size_t seg_bytes, size_t piece_bytes)
+{
+    size_t half = piece_bytes / 2 / 4096 * 4096;
+    size_t cap = half > COMM_RING_SEG_BYTES ? half : COMM_RING_SEG_BYTES;
+    return seg_bytes < cap ? seg_bytes : cap;
+}
+
 void comm_ring_segment_text(const comm_t *c, char *buf, size_t len)
 {
     if (!c->cfg.ring_seg_bytes) {

@@ -220,6 +220,13 @@ void comm_config_default(struct comm_config *cfg);
  * faster (collectives/README.md, *Measurements across nodes*). */
 #define COMM_RING_SEG_BYTES ((size_t)256 << 10)
 #define COMM_RING_SEG_MAX ((size_t)64 << 20)
+/* The segment the ring moves pieces of `piece_bytes` in, configured
+ * `seg_bytes`: at most half a piece (rounded down to 4 KiB), so that a
+ * round's transfer overlaps the previous one's additions, but never below
+ * min(seg_bytes, COMM_RING_SEG_BYTES). With 1 MiB segments a 2-rank
+ * all-reduce of 1 MiB (pieces of 512 KiB, one round) ran 0.85x the default
+ * 256 KiB's two rounds, and 1.14-1.19x it from 4 MiB (tune/README.md). */
+size_t comm_ring_segment_for(size_t seg_bytes, size_t piece_bytes);
 
 /* A wait's spin before it sleeps: 20 us covers a peer that arrives a little
  * later without taking the compute thread's core for long; 2 ms covers most

@@ -240,7 +240,6 @@ dure_status_t comm_ring_run(struct comm_ring *r, const struct comm_op *op)
     dure_status_t st = DURE_OK;
     const int n = r->size, me = r->rank;
     const size_t es = comm_dtype_size(op->dtype);
-    const size_t seg = r->seg_bytes / es;
     size_t longest = 0;
 
     if (op->coll == COMM_BARRIER) {
@@ -251,6 +250,10 @@ dure_status_t comm_ring_run(struct comm_ring *r, const struct comm_op *op)
         r->piece[j] = comm_op_piece(op, n, j);
         longest = r->piece[j].count > longest ? r->piece[j].count : longest;
     }
+    /* the same on every rank: the longest piece (the message, broadcast) */
+    const size_t seg = comm_ring_segment_for(
+                           r->seg_bytes, (op->coll == COMM_BROADCAST ? op->count : longest) * es) /
+                       es;
     const size_t rounds = longest / seg + (longest % seg != 0);
     const struct comm_shard mine = r->piece[me];
 

@@ -706,10 +706,10 @@ dure_status_t tune_write_profile(const struct tune_result *r, const char *name,
         char table[256];
         comm_algo_table_format(t, table, sizeof table);
         strbuf_printf(&sb, "DURE_ALGO_TABLE = %s\n", table);
-        if (r->ring_seg_bytes) {
-            /* the segment the table was measured with */
-            strbuf_printf(&sb, "DURE_RING_SEGMENT_KIB = %zu\n", r->ring_seg_bytes >> 10);
-        }
+    }
+    if (r->ring_seg_bytes) {
+        /* the segment dure's algorithms were measured (and chosen) in */
+        strbuf_printf(&sb, "DURE_RING_SEGMENT_KIB = %zu\n", r->ring_seg_bytes >> 10);
     }
     if (ompi_path) {
         strbuf_printf(&sb, "OMPI_MCA_coll_tuned_use_dynamic_rules = 1\n"

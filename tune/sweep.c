@@ -2,6 +2,7 @@
 #include "tune/sweep.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -383,12 +384,25 @@ out:
     return st;
 }
 
+/* Whether segments segs[n] cut pieces of `piece` bytes differently
+ * (comm_ring_segment_for). */
+static int segments_differ(const size_t *segs, int n, size_t piece)
+{
+    size_t lo = SIZE_MAX, hi = 0;
+    for (int i = 0; i < n; i++) {
+        size_t e = comm_ring_segment_for(segs[i], piece);
+        lo = e < lo ? e : lo;
+        hi = e > hi ? e : hi;
+    }
+    return lo != hi && piece > lo;
+}
+
 dure_status_t tune_sweep_ring_segment(struct tune_sweep_cfg *cfg, const size_t *segs, int n,
                                       struct tune_result *r, FILE *progress)
 {
     dure_status_t st = DURE_OK;
     struct tune_ring_probe *p = &r->ring_probe;
-    size_t bytes[TUNE_SIZES_MAX], sizes[TUNE_SIZES_MAX], least = segs[0];
+    size_t bytes[TUNE_SIZES_MAX], sizes[TUNE_SIZES_MAX];
     struct bench_variant v[TUNE_RING_SEGS_MAX];
     comm_t *comms[TUNE_RING_SEGS_MAX] = {NULL};
     struct bench_point *pts = NULL;
@@ -400,12 +414,9 @@ dure_status_t tune_sweep_ring_segment(struct tune_sweep_cfg *cfg, const size_t *
                "--ring-segments: %d segment(s); give 2 to %d", n, TUNE_RING_SEGS_MAX);
     DURE_TRY(tune_sweep_sizes(&cfg->opts, bytes, &nbytes));
     DURE_MPI_TRY(MPI_Comm_size(MPI_COMM_WORLD, &size));
-    for (int i = 1; i < n; i++) {
-        least = segs[i] < least ? segs[i] : least;
-    }
     *p = (struct tune_ring_probe){.nseg = n};
     for (int i = 0; i < nbytes; i++) {
-        if (bytes[i] / (size_t)size > least) {
+        if (segments_differ(segs, n, bytes[i] / (size_t)size)) {
             sizes[p->nsizes++] = bytes[i];
         }
     }
@@ -430,11 +441,10 @@ dure_status_t tune_sweep_ring_segment(struct tune_sweep_cfg *cfg, const size_t *
         v[i] = (struct bench_variant){.comm = comms[i], .in_place = 1};
     }
     if (p->nsizes == 0) {
-        comm_format_bytes(least, a, sizeof a);
         if (progress) {
-            fprintf(progress, "# ring segments: not probed: no size up to %zu bytes gives %d "
-                    "ranks pieces above %s, where the segments would differ; the ring keeps "
-                    "the first\n", bytes[nbytes - 1], size, a);
+            fprintf(progress, "# ring segments: not probed: at no size up to %zu bytes do these "
+                    "segments cut %d ranks' pieces differently; the ring keeps the first\n",
+                    bytes[nbytes - 1], size);
         }
         cfg->comm.ring_seg_bytes = segs[0];
         goto out;

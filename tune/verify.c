@@ -142,8 +142,8 @@ static const struct tune_series *model_series(const struct tune_result *m,
 
 /* Whether the two communicators' ring segments make algorithm `a` of
  * `emitted` send other messages at `bytes` than `deflt` would: the ring,
- * or hier's rail across nodes, with pieces (bytes / ranks) larger than the
- * smaller segment. */
+ * or hier's rail across nodes, whose pieces (bytes / ranks) the two cut
+ * differently (comm_ring_segment_for). */
 static int uses_ring(const comm_t *c, enum comm_algo a)
 {
     return a == COMM_ALGO_RING || (a == COMM_ALGO_HIER && comm_node_count(c) > 1);
@@ -152,9 +152,10 @@ static int uses_ring(const comm_t *c, enum comm_algo a)
 static int ring_segment_differs(const comm_t *emitted, const comm_t *deflt, enum comm_algo a,
                                 size_t bytes)
 {
-    size_t se = comm_ring_segment(emitted), sd = comm_ring_segment(deflt);
-    return uses_ring(emitted, a) && se != sd &&
-           bytes / (size_t)comm_size(emitted) > (se < sd ? se : sd);
+    size_t piece = bytes / (size_t)comm_size(emitted);
+    size_t se = comm_ring_segment_for(comm_ring_segment(emitted), piece);
+    size_t sd = comm_ring_segment_for(comm_ring_segment(deflt), piece);
+    return uses_ring(emitted, a) && se != sd && piece > (se < sd ? se : sd);
 }
 
 /* "hier", or "hier/1M" where the segments differ (seg) and a runs the ring. */

@@ -19,10 +19,12 @@
 # first size a regime of its own. At 1 Gbit/s a 1 MiB operation takes some
 # 9 ms, and every Open MPI algorithm of the four collectives is timed:
 # 4 MiB would triple the time.
-# Then, per fabric, `--ring-segments 256,1024` on dure's all-reduce from
+# Then, per fabric, `--ring-segments 256,1024` on dure's algorithms from
 # 1 to 16 MiB, where the ring's segment matters (collectives/README.md):
 # which segment the probe picks (mn_tune_seg_FABRIC_ring_segment_SEG) and
-# --verify of the emitted table and segment against the defaults.
+# --verify of the emitted table and segment against the defaults (the
+# three collectives of the gradient exchange: dure's table is chosen from
+# their sum).
 set -u
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -62,7 +64,8 @@ for fabric in $FABRICS; do
     args+=("mn_tune_$tag" "$TMP/$tag/tune.json" "$TMP/$tag/verify.json")
     seg=$TMP/seg_$tag
     timeout 900 srun --mpi=pmix -N2 -n2 --chdir="$TMP" "$DURE" tune -o "$seg" -b 1M -e 16M -f 4 \
-        -n 2 -w 1 -R 5 --min-rep-us "$min_rep" --families dure --collectives allreduce \
+        -n 2 -w 1 -R 5 --min-rep-us "$min_rep" --families dure \
+        --collectives allreduce,reducescatter,allgather \
         --ring-segments 256,1024 --no-plot > "$seg.log" 2>&1 || { cat "$seg.log"; exit 1; }
     grep -E '^(# ring segments|dure tune: algorithm)' "$seg.log"
     timeout 900 srun --mpi=pmix -N2 -n2 --chdir="$TMP" "$DURE" tune --verify "$seg" -R 7 \

@@ -114,12 +114,13 @@ if grep -qx 'ring_segment_kib = 64' "$T_TMP/seg/algo_table.ini"; then
     t_ok "algo_table.ini pins the segment beside the table"
 else t_fail "algo_table.ini: $(cat "$T_TMP/seg/algo_table.ini")"; fi
 # --ring-segments: the ring timed in each segment first, the sweep in the
-# fastest. 4 KiB segments send 128 messages where 1 MiB ones send one: the
-# 1 MiB all-reduce ran 7.6x faster in 1 MiB segments here.
+# fastest. 4 KiB segments send 128 messages a 512 KiB piece where 1 MiB
+# ones (cut to 256 KiB for pieces below 2 MiB, comm_ring_segment_for) send
+# two: the 64 KiB-1 MiB all-reduces ran 7.6x faster in 1 MiB segments here.
 t_run "--ring-segments" 0 mpirun -np 2 "$DURE" tune -o "$T_TMP/segs" --ring-segments 4,1024 \
-    -b 64K -e 1M -f 4 -n 2 -w 1 -R 3 --families dure --no-plot
+    -b 64K -e 4M -f 4 -n 2 -w 1 -R 3 --families dure --no-plot
 t_grep "the probe, each segment's time and the choice" \
-    '^# ring segments: ring all-reduce at 3 size\(s\) from 65536 to 1048576 bytes: 4K [0-9.]+ ms, 1M [0-9.]+ ms; the sweep runs the ring in 1M \([0-9.]+x 4K; another needs 1.10x\)$'
+    '^# ring segments: ring all-reduce at 4 size\(s\) from 65536 to 4194304 bytes: 4K [0-9.]+ ms, 1M [0-9.]+ ms; the sweep runs the ring in 1M \([0-9.]+x 4K; another needs 1.10x\)$'
 t_grep "the table names the segment" '\(measured with the ring in 1M segments\)$'
 if grep -qx 'ring_segment_kib = 1024' "$T_TMP/segs/algo_table.ini" &&
    grep -qx 'DURE_RING_SEGMENT_KIB = 1024' "$T_TMP/segs/profile.ini"; then
@@ -130,8 +131,8 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 p = d["ring_segment_probe"]
 assert d["ring_segment_bytes"] == 1048576
-assert p["algorithm"] == "ring" and p["sizes"] == 3, p
-assert (p["min_bytes"], p["max_bytes"]) == (65536, 1048576), p
+assert p["algorithm"] == "ring" and p["sizes"] == 4, p
+assert (p["min_bytes"], p["max_bytes"]) == (65536, 4194304), p
 assert [s["bytes"] for s in p["segments"]] == [4096, 1048576], p
 assert p["segments"][0]["time_s"] > 1.1 * p["segments"][1]["time_s"] > 0, p
 PY
@@ -140,17 +141,18 @@ then t_ok "tune.json records the probe"; else t_fail "tune.json's ring_segment_p
 sed -i 's/^algo_table = .*/algo_table = 0:ring/' "$T_TMP/segs/algo_table.ini"
 t_run "--verify of a ring table in 1 MiB segments" 0 mpirun -np 2 "$DURE" tune \
     --verify "$T_TMP/segs" -n 2 -w 1 -R 1
-t_grep "names the segment where the pieces exceed 256 KiB" \
-    '^  allreduce +dure +1M +ring/1M +shm +[0-9.]+ +[0-9.]+ +[0-9.]+  \(changed\)$'
-t_grep "and not below" '^  allreduce +dure +256K +ring +shm '
+t_grep "names the segment where it cuts the pieces otherwise than 256 KiB" \
+    '^  allreduce +dure +4M +ring/1M +shm +[0-9.]+ +[0-9.]+ +[0-9.]+  \(changed\)$'
+t_grep "and not where both cut 256 KiB" '^  allreduce +dure +1M +ring +shm '
 t_run "no size with pieces above the smallest segment" 0 mpirun -np 2 "$DURE" tune \
     -o "$T_TMP/segsmall" --ring-segments 64,256 -b 4K -e 64K -f 4 -n 1 -w 1 -R 1 \
-    --families dure --no-plot
+    --families dure --collectives allreduce --no-plot
 t_grep "says the probe did not run, and why" \
-    '^# ring segments: not probed: no size up to 65536 bytes gives 2 ranks pieces above 64K, where the segments would differ; the ring keeps the first$'
-if grep -qx 'ring_segment_kib = 64' "$T_TMP/segsmall/algo_table.ini"; then
-    t_ok "the first segment stays"
-else t_fail "$(cat "$T_TMP/segsmall/algo_table.ini")"; fi
+    "^# ring segments: not probed: at no size up to 65536 bytes do these segments cut 2 ranks' pieces differently; the ring keeps the first$"
+if [ ! -e "$T_TMP/segsmall/algo_table.ini" ] &&
+   grep -qx 'DURE_RING_SEGMENT_KIB = 64' "$T_TMP/segsmall/profile.ini"; then
+    t_ok "the first segment stays, pinned in profile.ini without a table (all-reduce alone)"
+else t_fail "$(ls "$T_TMP/segsmall"; cat "$T_TMP/segsmall/profile.ini")"; fi
 t_run "one segment" 2 "$DURE" tune -o "$T_TMP/x" --ring-segments 256
 t_grep "is not a comparison" "--ring-segments '256': give 2 to 4 segments to compare"
 t_run "a segment that is no number" 2 "$DURE" tune -o "$T_TMP/x" --ring-segments 256,1M

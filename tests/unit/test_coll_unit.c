@@ -275,6 +275,21 @@ static void test_reduce_kernels(void **state)
     free(want);
 }
 
+/* At most half a piece, in 4 KiB, never below min(segment, 256 KiB). */
+static void test_ring_segment_for(void **state)
+{
+    (void)state;
+    const size_t K = 1024, M = K * K;
+    assert_int_equal(comm_ring_segment_for(256 * K, 0), 256 * K);
+    assert_int_equal(comm_ring_segment_for(256 * K, 64 * M), 256 * K);
+    assert_int_equal(comm_ring_segment_for(4 * K, 512 * K), 4 * K);
+    assert_int_equal(comm_ring_segment_for(M, 512 * K), 256 * K);  /* two rounds, not one */
+    assert_int_equal(comm_ring_segment_for(M, M), 512 * K);
+    assert_int_equal(comm_ring_segment_for(M, 700000), 348160);   /* 85 x 4 KiB */
+    assert_int_equal(comm_ring_segment_for(M, 2 * M), M);
+    assert_int_equal(comm_ring_segment_for(M, 16 * M), M);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -283,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_addresses),
         cmocka_unit_test(test_tables),
         cmocka_unit_test(test_names_and_sizes),
+        cmocka_unit_test(test_ring_segment_for),
         cmocka_unit_test(test_registry),
         cmocka_unit_test(test_reduce_kernels),
     };

@@ -51,6 +51,9 @@ static void probe_versions(struct pf_probe *p)
              v.dure, v.git, v.mpi, v.hdf5, v.gpu_built ? v.nccl : "not built",
              v.gpu_built ? v.cuda_runtime : "not built");
     snprintf(p->dure, sizeof p->dure, "%s", v.dure);
+    const char *table = getenv("DURE_ALGO_TABLE"), *seg = getenv("DURE_RING_SEGMENT_KIB");
+    snprintf(p->coll_env, sizeof p->coll_env, "DURE_ALGO_TABLE=%.80s DURE_RING_SEGMENT_KIB=%.32s",
+             table && *table ? table : "(unset)", seg && *seg ? seg : "(unset)");
     dure_log_set_quiet(1);
     dure_status_t st = dure_sha256_file("/proc/self/exe", d, NULL);
     dure_log_set_quiet(0);
@@ -488,6 +491,22 @@ out:
     return st;
 }
 
+/* Whether every rank's coll_env is rank 0's (collective): where one is not,
+ * comm_create would refuse on every rank, so the network is not measured
+ * and the judge names the nodes that differ. */
+static dure_status_t coll_env_agree(MPI_Comm world, const struct pf_probe *mine, int *differs)
+{
+    dure_status_t st = DURE_OK;
+    char root[sizeof mine->coll_env];
+    int d = 0;
+    memcpy(root, mine->coll_env, sizeof root);
+    DURE_MPI_TRY(MPI_Bcast(root, (int)sizeof root, MPI_CHAR, 0, world));
+    d = strcmp(root, mine->coll_env) != 0;
+    DURE_MPI_TRY(MPI_Allreduce(&d, differs, 1, MPI_INT, MPI_MAX, world));
+out:
+    return st;
+}
+
 /* ---------------------------------------------------------------- all of it */
 
 dure_status_t preflight_run(MPI_Comm world, const struct dure_topo *topo,
@@ -519,7 +538,12 @@ dure_status_t preflight_run(MPI_Comm world, const struct dure_topo *topo,
     DURE_TRY(check_rundir(world, rank, leader, &mine, o));
     DURE_TRY(check_clocks(world, topo, rank, sh.clock_offset));
     DURE_TRY(check_signal(world, rank, &mine, o));
-    DURE_TRY(check_network(world, topo, r, &mine, &sh));
+    DURE_TRY(coll_env_agree(world, &mine, &sh.coll_env_differs));
+    if (sh.coll_env_differs) {
+        mine.intra_gbs = -1;
+    } else {
+        DURE_TRY(check_network(world, topo, r, &mine, &sh));
+    }
 
     if (rank == 0) {
         all = calloc((size_t)topo->size, sizeof *all);

@@ -17,6 +17,8 @@ struct pf_probe {
     char exe_sha[DURE_SHA256_HEX];  /* SHA-256 of /proc/self/exe */
     char dure[32];                  /* dure's version, for the table */
     char versions[448];             /* dure, MPI, HDF5, NCCL, CUDA runtime */
+    char coll_env[192];             /* the environment dure's collectives read, as
+                                       "DURE_ALGO_TABLE=... DURE_RING_SEGMENT_KIB=..." */
     cpu_set_t cpus;                 /* the rank's CPU binding */
     int ncpus;
     int cpu_state;                  /* enum pf_state: run.threads fits */
@@ -45,6 +47,8 @@ struct pf_shared {
     double *clock_offset;           /* [nodes]: seconds the node's clock is ahead of rank 0's */
     double inter_gbs;               /* all-reduce busbw between leaders; -1: one node */
     double *pair_gbs;               /* [nodes]: exchange rate of nodes k and k+1 (mod n) */
+    int coll_env_differs;           /* some rank's coll_env is not rank 0's: the network
+                                       was not measured (its communicators would refuse) */
 };
 
 /* Rank 0: judge every node on every check into *rep. */

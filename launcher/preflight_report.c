@@ -77,12 +77,14 @@ static const char *majority(const struct pf_probe *all, int size,
 
 static const char *sha_of(const struct pf_probe *p) { return p->exe_sha; }
 static const char *versions_of(const struct pf_probe *p) { return p->versions; }
+static const char *coll_env_of(const struct pf_probe *p) { return p->coll_env; }
 
 static void judge_versions(const struct dure_topo *t, const struct pf_probe *all,
                            struct pf_node *nd, int n)
 {
     const char *sha = majority(all, t->size, sha_of);
     const char *ver = majority(all, t->size, versions_of);
+    const char *env = majority(all, t->size, coll_env_of);
     char value[40];
     for (int r = 0; r < t->size; r++) {
         if (t->node_of[r] != n) {
@@ -99,6 +101,13 @@ static void judge_versions(const struct dure_topo *t, const struct pf_probe *all
             cell(nd, PF_VERSIONS, PF_BAD, "libraries",
                  "rank %d links other libraries: '%s', the other nodes '%s'", r,
                  all[r].versions, ver);
+            return;
+        }
+        if (strcmp(all[r].coll_env, env) != 0) {
+            cell(nd, PF_VERSIONS, PF_BAD, "environment",
+                 "rank %d's environment for dure's collectives is '%s', the other ranks' "
+                 "'%s': every rank must resolve the same algorithm table and ring segment",
+                 r, all[r].coll_env, env);
             return;
         }
     }
@@ -271,6 +280,11 @@ static void judge_network(const struct dure_topo *t, const struct pf_probe *all,
     char value[40], intra[24] = "-";
     const int npairs = t->nodes == 2 ? 1 : t->nodes;
     double worst = -1, best = -1;
+    if (sh->coll_env_differs) {
+        cell(nd, PF_NETWORK, PF_NA, "-",
+             "not measured: the ranks' environments for dure's collectives differ (versions)");
+        return;
+    }
     if (p->intra_gbs >= 0) {
         snprintf(intra, sizeof intra, "%.2f", p->intra_gbs);
     }

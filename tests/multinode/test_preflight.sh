@@ -105,6 +105,23 @@ t_grep "$n3: checkpoint.dir read-only" "^$n3: run dir: checkpoint.dir '$T_TMP/pf
 t_grep "$n1 passes: its link to $n3 is fast" "^$n1 .*✓ -/[0-9.]+-[0-9.]+ *$"
 t_eq "the exclusion list gained $n2 and $n3 once each" "$(cat excluded)" "$(printf '%s\n' "$n2" "$n3")"
 
+# n2: a site profile of its own: its environment asks another ring segment.
+# Every communicator would refuse, naming the rank; preflight names the node
+# and leaves the network unmeasured. The wrapper execs dure: same binary.
+cat > segment-dure <<SH
+#!/bin/sh
+DURE_RING_SEGMENT_KIB=1024 exec "$T_TMP/real-dure" "\$@"
+SH
+chmod +x segment-dure
+plant "$n2" "$DURE" --bind "$T_TMP/segment-dure"
+t_run "preflight fails: another ring segment in $n2's environment" 10 \
+    pf 3 3 --bad-nodes "$T_TMP/excluded-env"
+unplant
+t_grep "the verdict names the node" "^verdict: FAIL: 1 of 3 node\(s\) bad: $n2 \(versions\)$"
+t_grep "and the rank and both environments" "^$n2: versions: rank 1's environment for dure's collectives is 'DURE_ALGO_TABLE=\(unset\) DURE_RING_SEGMENT_KIB=1024', the other ranks' 'DURE_ALGO_TABLE=\(unset\) DURE_RING_SEGMENT_KIB=\(unset\)'"
+t_grep "the network is not measured" "^$n1 .* - - +$"
+t_eq "the exclusion list names $n2" "$(cat excluded-env)" "$n2"
+
 t_run "2 ranks per 1-CPU node, a model too large, a GPU asked for" 10 pf 2 4 \
     --set model.d_model=4096 --set model.n_layers=32 --set model.n_heads=32 --set run.device=cuda \
     --bad-nodes "$T_TMP/all-bad"

@@ -8,6 +8,7 @@
 #include "tests/support/collcheck.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -690,6 +691,68 @@ static dure_status_t det_run(comm_t *cm, int form, float *in, float *out, size_t
  * reference of that order, in every reducing form, on heap buffers (shm:
  * staged) and on the comm's registered memory (shm: the direct path, which
  * reads the peers' buffers in place from 64 KiB). */
+/*
+ * The ring's messages, seen through MPI's profiling interface: while
+ * isend_watch is set, every MPI_Isend of this process (dure's ring, on
+ * whatever thread runs it) records its largest count. PMPI_Isend does the
+ * send.
+ */
+static atomic_int isend_watch;
+static atomic_size_t isend_largest;
+
+int MPI_Isend(const void *buf, int count, MPI_Datatype dt, int dest, int tag, MPI_Comm comm,
+              MPI_Request *req)
+{
+    if (atomic_load(&isend_watch)) {
+        size_t c = (size_t)count, seen = atomic_load(&isend_largest);
+        while (c > seen && !atomic_compare_exchange_weak(&isend_largest, &seen, c)) {
+        }
+    }
+    return PMPI_Isend(buf, count, dt, dest, tag, comm, req);
+}
+
+/* The ring sends the segment comm_ring_segment_for gives its longest piece:
+ * with the default, 4 KiB and 1 MiB segments, at 1 MiB (pieces at most
+ * 512 KiB: 1 MiB segments cut to 256 KiB) and 4 MiB. */
+static void test_ring_segment_messages(void **state)
+{
+    (void)state;
+    enum { N = 1 << 20 };                /* 4 MiB of floats */
+    const size_t seg[] = {0, 4096, 1 << 20};
+    const size_t counts[] = {N / 4, N};
+    float *x = malloc(N * sizeof *x);
+    assert_non_null(x);
+    for (int k = 0; k < 3; k++) {
+        struct comm_config cfg;
+        comm_t *cm = NULL;
+        comm_config_default(&cfg);
+        cfg.backend = COMM_BACKEND_MPI;
+        cfg.algo = COMM_ALGO_RING;
+        cfg.ring_seg_bytes = seg[k];
+        assert_int_equal(comm_create(MPI_COMM_WORLD, &cfg, &cm), DURE_OK);
+        for (int c = 0; c < 2; c++) {
+            size_t n = counts[c], longest = comm_shard_of(n, size, 0).count;
+            size_t want = comm_ring_segment_for(comm_ring_segment(cm), longest * sizeof *x) /
+                          sizeof *x;
+            want = want < longest ? want : longest;
+            collcheck_fill(x, n, rank);
+            atomic_store(&isend_largest, 0);
+            atomic_store(&isend_watch, 1);
+            assert_int_equal(comm_allreduce(cm, x, x, n, COMM_F32, COMM_SUM), DURE_OK);
+            atomic_store(&isend_watch, 0);
+            COLLCHECK_RANGE("ring all-reduce, segments watched", x, 0, n,
+                            collcheck_reduced(size, i, COMM_SUM));
+            if (atomic_load(&isend_largest) != want) {
+                fail_msg("ring in %zu-byte segments, all-reduce of %zu floats: largest message "
+                         "%zu floats, want %zu", comm_ring_segment(cm), n,
+                         atomic_load(&isend_largest), want);
+            }
+        }
+        comm_destroy(cm);
+    }
+    free(x);
+}
+
 static void test_deterministic_order(void **state)
 {
     (void)state;
@@ -1037,6 +1100,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_caller_runs),
         cmocka_unit_test(test_caller_runs_auto),
         cmocka_unit_test(test_waiting_sleeps),
+        cmocka_unit_test(test_ring_segment_messages),
         cmocka_unit_test(test_deterministic_order),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_watchdog_hook_returns),

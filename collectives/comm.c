@@ -166,20 +166,21 @@ out:
     return st;
 }
 
-/* What a rank resolved, to compare across ranks: {0, table hash, segment},
- * or {1, 0, 0} when its own resolution failed. */
-static void resolved_key(const comm_t *c, dure_status_t mine, uint64_t key[3])
+/* What a rank resolved, compared across ranks as bytes (zeroed first). */
+struct resolved {
+    uint64_t failed;             /* its own resolution failed: nothing else set */
+    uint64_t seg_bytes;
+    char table[256];             /* comm_algo_table_format */
+};
+
+static void resolved_of(const comm_t *c, dure_status_t mine, struct resolved *r)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a over the entries */
-    for (int i = 0; i < c->table.n; i++) {
-        uint64_t v[2] = {c->table.entry[i].min_bytes, (uint64_t)c->table.entry[i].algo};
-        for (int k = 0; k < 2; k++) {
-            h = (h ^ v[k]) * 1099511628211ULL;
-        }
+    memset(r, 0, sizeof *r);
+    r->failed = mine != DURE_OK;
+    if (mine == DURE_OK) {
+        r->seg_bytes = c->cfg.ring_seg_bytes;
+        comm_algo_table_format(&c->table, r->table, sizeof r->table);
     }
-    key[0] = mine != DURE_OK;
-    key[1] = mine != DURE_OK ? 0 : h;
-    key[2] = mine != DURE_OK ? 0 : c->cfg.ring_seg_bytes;
 }
 
 /*
@@ -187,19 +188,19 @@ static void resolved_key(const comm_t *c, dure_status_t mine, uint64_t key[3])
  * them from its own environment ($DURE_ALGO_TABLE, $DURE_RING_SEGMENT_KIB),
  * and mismatched ranks would pair messages of different sizes. Collective:
  * `mine` is this rank's resolution; every rank fails alike, naming the
- * first rank that differs from rank 0 (a rank whose own resolution failed
- * keeps its own error).
+ * first rank that differs from rank 0 and both values (a rank whose own
+ * resolution failed keeps its own error).
  */
 static dure_status_t resolved_agree(comm_t *c, dure_status_t mine)
 {
     dure_status_t st = DURE_OK;
-    uint64_t root[3], key[3], bad[3];
+    struct resolved root, me, bad;
     int differs = INT_MAX, first = INT_MAX;
 
-    resolved_key(c, mine, key);
-    memcpy(root, key, sizeof root);
-    DURE_MPI_TRY(MPI_Bcast(root, 3, MPI_UINT64_T, 0, c->ctl));
-    if (memcmp(root, key, sizeof key) != 0) {
+    resolved_of(c, mine, &me);
+    root = me;
+    DURE_MPI_TRY(MPI_Bcast(&root, (int)sizeof root, MPI_BYTE, 0, c->ctl));
+    if (memcmp(&root, &me, sizeof me) != 0) {
         differs = c->rank;
     }
     DURE_MPI_TRY(MPI_Allreduce(&differs, &first, 1, MPI_INT, MPI_MIN, c->ctl));
@@ -207,28 +208,29 @@ static dure_status_t resolved_agree(comm_t *c, dure_status_t mine)
         st = mine;
         goto out;
     }
-    memcpy(bad, key, sizeof bad);
-    DURE_MPI_TRY(MPI_Bcast(bad, 3, MPI_UINT64_T, first, c->ctl));
+    bad = me;
+    DURE_MPI_TRY(MPI_Bcast(&bad, (int)sizeof bad, MPI_BYTE, first, c->ctl));
     if (mine != DURE_OK) {
         st = mine;
         goto out;
     }
-    DURE_CHECK(!root[0], DURE_ERR_ARG,
+    DURE_CHECK(!root.failed, DURE_ERR_ARG,
                "rank 0 could not resolve its algorithm table or ring segment (its error "
                "says why)");
-    DURE_CHECK(!bad[0], DURE_ERR_ARG,
+    DURE_CHECK(!bad.failed, DURE_ERR_ARG,
                "rank %d could not resolve its algorithm table or ring segment (its error "
                "says why)",
                first);
-    DURE_CHECK(bad[2] == root[2], DURE_ERR_ARG,
+    DURE_CHECK(bad.seg_bytes == root.seg_bytes, DURE_ERR_ARG,
                "rank %d runs the ring in segments of %llu KiB, rank 0 in %llu KiB: "
                "DURE_RING_SEGMENT_KIB (or parallel.ring_segment_kib) must be the same for "
                "every rank",
-               first, (unsigned long long)(bad[2] >> 10), (unsigned long long)(root[2] >> 10));
+               first, (unsigned long long)(bad.seg_bytes >> 10),
+               (unsigned long long)(root.seg_bytes >> 10));
     DURE_FAIL(DURE_ERR_ARG,
-              "rank %d resolved another algorithm table than rank 0: DURE_ALGO_TABLE (or "
+              "rank %d resolved the algorithm table '%s', rank 0 '%s': DURE_ALGO_TABLE (or "
               "parallel.algo_table) must be the same for every rank",
-              first);
+              first, bad.table, root.table);
 out:
     return st;
 }

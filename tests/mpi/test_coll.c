@@ -887,7 +887,8 @@ static void test_config_errors(void **state)
     unsetenv("DURE_RING_SEGMENT_KIB");
     setenv("DURE_ALGO_TABLE", rank == 1 ? "0:native" : "0:ring", 1);
     assert_int_equal(comm_create(MPI_COMM_WORLD, &cfg, &seg), DURE_ERR_ARG);
-    assert_non_null(strstr(dure_last_error(), "rank 1 resolved another algorithm table"));
+    assert_non_null(strstr(dure_last_error(), "rank 1 resolved the algorithm table '0:native', "
+                                              "rank 0 '0:ring'"));
     unsetenv("DURE_ALGO_TABLE");
     assert_null(seg);
 

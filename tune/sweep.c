@@ -384,9 +384,7 @@ out:
     return st;
 }
 
-/* Whether segments segs[n] cut pieces of `piece` bytes differently
- * (comm_ring_segment_for). */
-static int segments_differ(const size_t *segs, int n, size_t piece)
+int tune_segments_differ(const size_t *segs, int n, size_t piece)
 {
     size_t lo = SIZE_MAX, hi = 0;
     for (int i = 0; i < n; i++) {
@@ -416,7 +414,7 @@ dure_status_t tune_sweep_ring_segment(struct tune_sweep_cfg *cfg, const size_t *
     DURE_MPI_TRY(MPI_Comm_size(MPI_COMM_WORLD, &size));
     *p = (struct tune_ring_probe){.nseg = n};
     for (int i = 0; i < nbytes; i++) {
-        if (segments_differ(segs, n, bytes[i] / (size_t)size)) {
+        if (tune_segments_differ(segs, n, bytes[i] / (size_t)size)) {
             sizes[p->nsizes++] = bytes[i];
         }
     }

@@ -69,6 +69,9 @@ void tune_sweep_spec(const struct tune_sweep_cfg *cfg, enum comm_coll coll,
  * Collective over MPI_COMM_WORLD.
  */
 #define TUNE_RING_SEGMENT_GAIN 1.1
+/* Whether ring segments segs[n] (configured bytes) cut pieces of `piece`
+ * bytes into other messages (comm_ring_segment_for). */
+int tune_segments_differ(const size_t *segs, int n, size_t piece);
 dure_status_t tune_sweep_ring_segment(struct tune_sweep_cfg *cfg, const size_t *segs, int n,
                                       struct tune_result *r, FILE *progress);
 

@@ -152,10 +152,9 @@ static int uses_ring(const comm_t *c, enum comm_algo a)
 static int ring_segment_differs(const comm_t *emitted, const comm_t *deflt, enum comm_algo a,
                                 size_t bytes)
 {
-    size_t piece = bytes / (size_t)comm_size(emitted);
-    size_t se = comm_ring_segment_for(comm_ring_segment(emitted), piece);
-    size_t sd = comm_ring_segment_for(comm_ring_segment(deflt), piece);
-    return uses_ring(emitted, a) && se != sd && piece > (se < sd ? se : sd);
+    const size_t segs[2] = {comm_ring_segment(emitted), comm_ring_segment(deflt)};
+    return uses_ring(emitted, a) &&
+           tune_segments_differ(segs, 2, bytes / (size_t)comm_size(emitted));
 }
 
 /* "hier", or "hier/1M" where the segments differ (seg) and a runs the ring. */

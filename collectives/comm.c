@@ -15,6 +15,7 @@
 #include "collectives/comm_priv.h"
 #include "collectives/mpi_algos.h"
 #include "collectives/tree.h"
+#include "common/agree.h"
 #include "common/mpi_check.h"
 
 void comm_config_default(struct comm_config *cfg)
@@ -136,6 +137,19 @@ out:
     return st;
 }
 
+/* ---------------------------------------------------------------- the environment */
+
+/* What the mpi backend's communicators read from each rank's environment. */
+#define ENV_TABLE "DURE_ALGO_TABLE"
+#define ENV_SEGMENT "DURE_RING_SEGMENT_KIB"
+
+void comm_env_text(char *buf, size_t len)
+{
+    const char *table = getenv(ENV_TABLE), *seg = getenv(ENV_SEGMENT);
+    snprintf(buf, len, ENV_TABLE "=%.80s " ENV_SEGMENT "=%.32s",
+             table && *table ? table : "(unset)", seg && *seg ? seg : "(unset)");
+}
+
 /* ---------------------------------------------------------------- the ring's segment */
 
 /* cfg.ring_seg_bytes, else $DURE_RING_SEGMENT_KIB, else the default; a
@@ -143,7 +157,7 @@ out:
 static dure_status_t ring_segment_resolve(comm_t *c)
 {
     dure_status_t st = DURE_OK;
-    const char *env = getenv("DURE_RING_SEGMENT_KIB");
+    const char *env = getenv(ENV_SEGMENT);
     size_t *seg = &c->cfg.ring_seg_bytes;
 
     if (*seg) {
@@ -168,36 +182,26 @@ out:
 
 /* What a rank resolved, compared across ranks as bytes (zeroed first). */
 struct resolved {
-    uint64_t failed;             /* its own resolution failed: nothing else set */
     uint64_t seg_bytes;
     char table[256];             /* comm_algo_table_format */
 };
 
-static void resolved_of(const comm_t *c, dure_status_t mine, struct resolved *r)
-{
-    memset(r, 0, sizeof *r);
-    r->failed = mine != DURE_OK;
-    if (mine == DURE_OK) {
-        r->seg_bytes = c->cfg.ring_seg_bytes;
-        comm_algo_table_format(&c->table, r->table, sizeof r->table);
-    }
-}
-
 /*
  * Every rank must run the same table and ring segment, but each resolves
  * them from its own environment ($DURE_ALGO_TABLE, $DURE_RING_SEGMENT_KIB),
- * and mismatched ranks would pair messages of different sizes. Collective:
- * `mine` is this rank's resolution; every rank fails alike, naming the
- * first rank that differs from rank 0 and both values (a rank whose own
- * resolution failed keeps its own error).
+ * and mismatched ranks would pair messages of different sizes. Collective,
+ * after every rank resolved both (dure_agree): every rank fails alike,
+ * naming the first rank that differs from rank 0 and both values.
  */
-static dure_status_t resolved_agree(comm_t *c, dure_status_t mine)
+static dure_status_t resolved_agree(comm_t *c)
 {
     dure_status_t st = DURE_OK;
     struct resolved root, me, bad;
     int differs = INT_MAX, first = INT_MAX;
 
-    resolved_of(c, mine, &me);
+    memset(&me, 0, sizeof me);
+    me.seg_bytes = c->cfg.ring_seg_bytes;
+    comm_algo_table_format(&c->table, me.table, sizeof me.table);
     root = me;
     DURE_MPI_TRY(MPI_Bcast(&root, (int)sizeof root, MPI_BYTE, 0, c->ctl));
     if (memcmp(&root, &me, sizeof me) != 0) {
@@ -205,22 +209,10 @@ static dure_status_t resolved_agree(comm_t *c, dure_status_t mine)
     }
     DURE_MPI_TRY(MPI_Allreduce(&differs, &first, 1, MPI_INT, MPI_MIN, c->ctl));
     if (first == INT_MAX) {
-        st = mine;
         goto out;
     }
     bad = me;
     DURE_MPI_TRY(MPI_Bcast(&bad, (int)sizeof bad, MPI_BYTE, first, c->ctl));
-    if (mine != DURE_OK) {
-        st = mine;
-        goto out;
-    }
-    DURE_CHECK(!root.failed, DURE_ERR_ARG,
-               "rank 0 could not resolve its algorithm table or ring segment (its error "
-               "says why)");
-    DURE_CHECK(!bad.failed, DURE_ERR_ARG,
-               "rank %d could not resolve its algorithm table or ring segment (its error "
-               "says why)",
-               first);
     DURE_CHECK(bad.seg_bytes == root.seg_bytes, DURE_ERR_ARG,
                "rank %d runs the ring in segments of %llu KiB, rank 0 in %llu KiB: "
                "DURE_RING_SEGMENT_KIB (or parallel.ring_segment_kib) must be the same for "
@@ -244,7 +236,7 @@ out:
 static dure_status_t table_resolve(comm_t *c)
 {
     dure_status_t st = DURE_OK;
-    const char *env = getenv("DURE_ALGO_TABLE");
+    const char *env = getenv(ENV_TABLE);
     const int one_node = c->local_size == c->size;
     const enum comm_algo fixed = one_node ? COMM_ALGO_SHM
                                  : c->uniform ? COMM_ALGO_HIER : COMM_ALGO_RING;
@@ -399,7 +391,8 @@ dure_status_t comm_create(MPI_Comm mpi, const struct comm_config *cfg, comm_t **
         if (st == DURE_OK) {
             st = ring_segment_resolve(c);
         }
-        DURE_TRY(resolved_agree(c, st));
+        DURE_TRY(dure_agree(c->ctl, st, "resolving the algorithm table and ring segment"));
+        DURE_TRY(resolved_agree(c));
     } else {
         c->cfg.ring_seg_bytes = 0;
     }

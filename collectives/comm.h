@@ -342,6 +342,11 @@ int comm_caller_runs(const comm_t *c);
 size_t comm_ring_segment(const comm_t *c); /* the ring's segment in bytes; 0 on nccl */
 /* The same as text: "256K", or "none" on nccl (always NUL-terminated). */
 void comm_ring_segment_text(const comm_t *c, char *buf, size_t len);
+/* The environment the mpi backend's communicators read, which every rank
+ * must share (comm_create refuses ranks that resolve it differently; dure
+ * preflight names their nodes): "DURE_ALGO_TABLE=... DURE_RING_SEGMENT_KIB=...",
+ * "(unset)" for an unset or empty variable, values cut to fit. */
+void comm_env_text(char *buf, size_t len);
 
 /* The algorithm c uses for `coll` on `bytes` (nccl reports COMM_ALGO_NATIVE). */
 enum comm_algo comm_algo_for(const comm_t *c, enum comm_coll coll, size_t bytes);

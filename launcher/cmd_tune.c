@@ -367,20 +367,21 @@ static int parse_opts(int argc, char **argv, struct tune_opts *o)
  * resolves it for a job of these ranks on these nodes computing on every
  * core (run.threads = 0, plan_rank_cpus), so that the sweep times the
  * collectives as a job's step runs them (collectives/comm.h: caller_runs,
- * spin_ns). *caller_runs receives the choice.
+ * spin_ns). *caller_runs receives the choice, *nodes the nodes the job spans.
  */
 static dure_status_t resolve_backend(struct comm_config *cfg, enum jobspec_comm_thread want,
-                                     int *caller_runs)
+                                     int *caller_runs, int *nodes)
 {
     dure_status_t st = DURE_OK;
     comm_t *probe = NULL;
     int threads = 1, cores = 1;
     DURE_TRY(comm_create(MPI_COMM_WORLD, cfg, &probe));
     cfg->backend = comm_backend(probe);
+    *nodes = comm_node_count(probe);
     int per_node = comm_local_size(probe);
     plan_rank_cpus(0, per_node, &threads, &cores);
     cfg->caller_runs = cfg->backend == COMM_BACKEND_MPI &&
-                       plan_caller_runs(want, comm_node_count(probe), per_node, threads, cores);
+                       plan_caller_runs(want, *nodes, per_node, threads, cores);
     cfg->spin_ns = comm_spin_ns(cfg->caller_runs, per_node, threads, cores);
     *caller_runs = cfg->caller_runs;
 out:
@@ -654,7 +655,7 @@ int cmd_tune(int argc, char **argv)
     if (o.verify && !o.comm_thread_given && model.opts.caller_runs >= 0) {
         o.comm_thread = model.opts.caller_runs ? JOBSPEC_COMM_THREAD_OFF : JOBSPEC_COMM_THREAD_ON;
     }
-    DURE_TRY(resolve_backend(&cfg->comm, o.comm_thread, &cfg->opts.caller_runs));
+    DURE_TRY(resolve_backend(&cfg->comm, o.comm_thread, &cfg->opts.caller_runs, &cfg->nodes));
     if (!o.families_given) {
         int nccl = cfg->comm.backend == COMM_BACKEND_NCCL;
         cfg->family[TUNE_FAMILY_DURE] = !nccl;

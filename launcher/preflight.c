@@ -51,9 +51,7 @@ static void probe_versions(struct pf_probe *p)
              v.dure, v.git, v.mpi, v.hdf5, v.gpu_built ? v.nccl : "not built",
              v.gpu_built ? v.cuda_runtime : "not built");
     snprintf(p->dure, sizeof p->dure, "%s", v.dure);
-    const char *table = getenv("DURE_ALGO_TABLE"), *seg = getenv("DURE_RING_SEGMENT_KIB");
-    snprintf(p->coll_env, sizeof p->coll_env, "DURE_ALGO_TABLE=%.80s DURE_RING_SEGMENT_KIB=%.32s",
-             table && *table ? table : "(unset)", seg && *seg ? seg : "(unset)");
+    comm_env_text(p->coll_env, sizeof p->coll_env);
     dure_log_set_quiet(1);
     dure_status_t st = dure_sha256_file("/proc/self/exe", d, NULL);
     dure_log_set_quiet(0);

@@ -418,23 +418,16 @@ dure_status_t tune_sweep_ring_segment(struct tune_sweep_cfg *cfg, const size_t *
             sizes[p->nsizes++] = bytes[i];
         }
     }
-    /* One node: the ring. Across nodes the built-in table's hier, whose
-     * rail is the ring (on nodes of different sizes the table makes it the
-     * ring). */
-    const char *table = "0:ring";
     for (int i = 0; i < n; i++) {
         struct comm_config c = cfg->comm;
         p->seg_bytes[i] = segs[i];
         c.algo = COMM_ALGO_AUTO;
-        c.algo_table = table;
+        /* One node: the ring. Across nodes the built-in table's hier, whose
+         * rail is the ring (on nodes of different sizes the table makes it
+         * the ring). */
+        c.algo_table = cfg->nodes > 1 ? "0:hier" : "0:ring";
         c.ring_seg_bytes = segs[i];
         DURE_TRY(comm_create(MPI_COMM_WORLD, &c, &comms[i]));
-        if (i == 0 && comm_node_count(comms[0]) > 1) {
-            comm_destroy(comms[0]);
-            comms[0] = NULL;
-            table = c.algo_table = "0:hier";
-            DURE_TRY(comm_create(MPI_COMM_WORLD, &c, &comms[0]));
-        }
         p->algo = comm_algo_name(comm_algo_for(comms[i], COMM_ALLREDUCE, 1));
         v[i] = (struct bench_variant){.comm = comms[i], .in_place = 1};
     }

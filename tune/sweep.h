@@ -31,6 +31,7 @@ struct tune_sweep_cfg {
     struct comm_config comm;         /* backend, watchdog and its hook for every comm */
     size_t link_bytes;               /* node-pair ping-pong message */
     int ompi_usable;                 /* tune_ompi_open said Open MPI can be forced */
+    int nodes;                       /* nodes the job spans (dure tune's probe communicator) */
 };
 
 /*

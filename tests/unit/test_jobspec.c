@@ -253,6 +253,10 @@ static void test_file_errors(void **state)
                "slurm.job_name = 'a$b': character '$' not allowed in a job name");
     load_fails(MIN_SPEC "[parallel]\nalgo_table = 0:native,1M:tree\n", NULL,
                "unknown algorithm 'tree'; allowed: native, ring, shm, hier");
+    load_fails(MIN_SPEC "[parallel]\nring_segment_kib = 65537\n", NULL,
+               "job.ini:4: parallel.ring_segment_kib = '65537': out of bounds [0, 65536]");
+    load_fails(MIN_SPEC "[parallel]\nring_segment_kib = 1M\n", NULL,
+               "job.ini:4: parallel.ring_segment_kib = '1M': expected an integer in [0, 65536]");
     load_fails(MIN_SPEC "[parallel]\nalgo_table = 1K:ring\n", NULL,
                "the first entry must start at size 0");
     load_fails(MIN_SPEC "[parallel]\nalgo_table = 0:ring,2M:shm,1M:native\n", NULL,

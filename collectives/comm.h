@@ -339,6 +339,15 @@ int comm_max_inflight(const comm_t *c);  /* asynchronous requests allowed at onc
 /* 1 when the caller's waits run the collectives (comm_config.caller_runs on
  * a backend without its own engine), 0 when a thread or a stream does. */
 int comm_caller_runs(const comm_t *c);
+/*
+ * CPU seconds (user and system) the communication thread has used since
+ * comm_create: the collectives it ran, their waits' polls and the kernel's
+ * work on their messages (on TCP, the sends' and receives' copies and
+ * protocol), all of it taken from this rank's cores while it computes.
+ * NAN when no such thread runs (comm_caller_runs: the caller's waits run
+ * the collectives, their time is the caller's; nccl: the device does).
+ */
+double comm_thread_cpu_s(const comm_t *c);
 size_t comm_ring_segment(const comm_t *c); /* the ring's segment in bytes; 0 on nccl */
 /* The same as text: "256K", or "none" on nccl (always NUL-terminated). */
 void comm_ring_segment_text(const comm_t *c, char *buf, size_t len);

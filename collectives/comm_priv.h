@@ -46,6 +46,7 @@ struct comm_queue {
     int busy;                  /* an op is executing, on the thread or the caller */
     int stop;
     pthread_t thread;
+    clockid_t thread_clock;    /* the thread's CPU-time clock (comm_thread_cpu_s) */
     int thread_started;
     int caller_runs;           /* no thread: waits run the FIFO (comm.h) */
 };

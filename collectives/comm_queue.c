@@ -12,6 +12,7 @@
  * (comm_config.caller_runs) there is no thread: the FIFO is the same, and
  * whoever waits runs it from the head (run_head).
  */
+#include <math.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -147,6 +148,8 @@ dure_status_t comm_queue_start(comm_t *c)
     DURE_CHECK(pthread_create(&c->q.thread, NULL, comm_thread_main, c) == 0, DURE_ERR_INTERNAL,
                "cannot start the communication thread");
     c->q.thread_started = 1;
+    DURE_CHECK(pthread_getcpuclockid(c->q.thread, &c->q.thread_clock) == 0, DURE_ERR_INTERNAL,
+               "cannot read the communication thread's CPU clock");
 out:
     return st;
 }
@@ -177,6 +180,15 @@ int comm_queue_stop(comm_t *c, int hung)
     }
     pthread_join(q->thread, NULL);
     return 1;
+}
+
+double comm_thread_cpu_s(const comm_t *c)
+{
+    struct timespec ts;
+    if (!c->q.thread_started || clock_gettime(c->q.thread_clock, &ts) != 0) {
+        return NAN;
+    }
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* Under mu: hand r to the thread. */

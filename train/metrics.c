@@ -189,6 +189,7 @@ dure_status_t dure_metrics_step(dure_metrics_t *m, const struct dure_step_metric
     put_num(&w, "data_wait_s", s->data_wait_s, 0);
     put_num(&w, "comm_exposed_s", s->comm_exposed_s, 0);
     put_num(&w, "optimizer_s", s->optimizer_s, 0);
+    put_num(&w, "comm_thread_cpu_s", s->comm_thread_cpu_s, 0);
     if (s->skipped) {
         json_key(&w, "skipped");
         json_bool(&w, 1);

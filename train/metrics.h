@@ -7,7 +7,7 @@
  * `dure verify` can read a live run):
  *   {"step":N,"loss":..,"grad_norm":..,"lr":..,"step_s":..,
  *    "timesteps_per_s":..,"mfu":..,"data_wait_s":..,"comm_exposed_s":..,
- *    "optimizer_s":..}
+ *    "optimizer_s":..,"comm_thread_cpu_s":..}
  * (a mixture's steps add "datasets", see struct dure_step_metrics)
  * plus {"step":N,"val_loss":..,"baseline_loss":..} after a validation pass
  * (baseline_loss: the naive forecast, repeat the last patch, on the same
@@ -50,6 +50,10 @@ struct dure_step_metrics {
     double comm_exposed_s;   /* communication time not hidden behind compute */
     double optimizer_s;      /* gradient norm, step decision and update, less the
                               * communication they wait for (in comm_exposed_s) */
+    double comm_thread_cpu_s; /* CPU time of the communication thread since the
+                              * previous step (comm_thread_cpu_s): what the
+                              * overlapped exchange took from this rank's cores;
+                              * NAN (null) when no such thread runs */
     int skipped;             /* 1: non-finite loss, update skipped (on_nan = skip) */
     /* A mixture (n_sets > 1): each dataset's training loss; the step's line
      * holds "datasets": {"NAME": {"loss": L, "baseline_loss": B}, ...} and

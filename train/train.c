@@ -993,6 +993,9 @@ static void fill_metrics(train_t *t, const struct step_decision *d, double step_
     m->data_wait_s = ls.wait_s - t->wait_seen;
     t->wait_seen = ls.wait_s;
     m->comm_exposed_s = comm_s;
+    const double cpu = comm_thread_cpu_s(t->comm);
+    m->comm_thread_cpu_s = cpu - t->comm_cpu_seen;
+    t->comm_cpu_seen = cpu;
     m->skipped = d->nonfinite;
     m->sets = t->n_sets > 1 ? t->step_sets : NULL;
     m->n_sets = t->n_sets > 1 ? t->n_sets : 0;

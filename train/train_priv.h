@@ -90,6 +90,7 @@ struct train {
     double flops_per_step;       /* model FLOPs of one global step */
     double timesteps_per_step;   /* global_batch * W */
     double wait_seen;            /* loader wait_s already attributed */
+    double comm_cpu_seen;        /* comm_thread_cpu_s already attributed */
     double baseline[TRAIN_MAX_DATASETS]; /* naive baseline on each dataset's
                                             validation windows */
     int have_baseline;

@@ -30,6 +30,12 @@
 #   mn_weak_scaling_FABRIC       `dure run` 2 nodes x 1 rank against twice
 #                                1 node x 1 rank, overlap on (target >= 0.8)
 #   mn_comm_exposed_FABRIC       its exposed communication against the step
+#   mn_comm_thread_cpu_FABRIC    the CPU time its communication thread took
+#                                a step (metrics' comm_thread_cpu_s), beside
+#                                how much longer the step's compute took than
+#                                on one node (step less exposed communication,
+#                                optimizer and loader wait): the 1-CPU nodes
+#                                run both on one core
 # The ring's segment per fabric (DURE_RING_SEGMENT_KIB for every run on
 # it, as a site sets it for its fabric: collectives/README.md): 256 KiB at
 # 1 Gbit/s, where 1 MiB halved the rate; 1 MiB unlimited, where the nodes'
@@ -186,6 +192,11 @@ for f in fabrics:
     report("mn_weak_scaling_" + tag, t2, "timesteps/s", "2 x 1 node", 2 * t1, ">= 0.8")
     ce, st = med(two, "comm_exposed_s"), med(two, "step_s")
     report("mn_comm_exposed_" + tag, 1e3 * ce, "ms/step", "step time", 1e3 * st, "reported")
+    def compute(names):
+        return med(names, "step_s") - med(names, "comm_exposed_s") - med(names, "optimizer_s") \
+            - med(names, "data_wait_s")
+    report("mn_comm_thread_cpu_" + tag, 1e3 * med(two, "comm_thread_cpu_s"), "ms/step",
+           "compute slower than on one node", 1e3 * (compute(two) - compute(one)), "reported")
 json.dump(res, open(out, "w"), indent=1)
 PY
 echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

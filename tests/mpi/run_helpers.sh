@@ -75,6 +75,13 @@ run_val() {
     sed -n 's/^{"step":[0-9]*,"val_loss":\([^,}]*\).*/\1/p' "$1/metrics.jsonl" | tail -1
 }
 
+# run_thread_cpu DIR: the step lines' comm_thread_cpu_s as "STEPS NULLS
+# SUM" (SUM in microseconds).
+run_thread_cpu() {
+    sed -n 's/^{"step":[0-9]*,"loss".*"comm_thread_cpu_s":\([^,}]*\).*/\1/p' "$1/metrics.jsonl" |
+        awk '{ n++; if ($1 == "null") z++; else s += $1 } END { printf "%d %d %d\n", n, z, s * 1e6 }'
+}
+
 # run_cmp_losses DESC DIR_A DIR_B REL: the same steps, every loss within
 # relative tolerance REL (0 = bitwise: the same 17-digit text).
 run_cmp_losses() {

@@ -18,6 +18,7 @@
 
 #include "collectives/comm.h"
 #include "collectives/watchdog.h"
+#include "common/timing.h"
 
 /* The ring twice: with its default segment and with 4 KiB ones (1 Ki
  * floats), so that most sizes below end in a partial segment. */
@@ -529,6 +530,7 @@ static void test_caller_runs(void **state)
         assert_int_equal(comm_create(MPI_COMM_WORLD, &cfg, &cm), DURE_OK);
         assert_int_equal(thread_count(), before);
         assert_int_equal(comm_caller_runs(cm), 1);
+        assert_true(isnan(comm_thread_cpu_s(cm))); /* no thread to measure */
 
         comm_req_t *req[K];
         for (int q = 0; q <= K; q++) {
@@ -585,6 +587,54 @@ static void test_caller_runs_auto(void **state)
     assert_int_equal(comm_spin_ns(1, 2, 1, 2), COMM_SPIN_OWN_CORE_NS);
     assert_int_equal(comm_spin_ns(1, 2, 2, 2), COMM_SPIN_NS);  /* the core is shared */
     assert_int_equal(comm_spin_ns(0, 2, 1, 2), COMM_SPIN_NS);  /* the thread shares it */
+}
+
+static double own_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* comm_thread_cpu_s counts the communication thread's CPU alone: not the
+ * caller's (30 ms of busy caller leave it all but unchanged), and what the
+ * thread ran (started all-reduces of 4 MiB: it summed them) adds to it,
+ * never more than the wall time that passed. */
+static void test_thread_cpu(void **state)
+{
+    (void)state;
+    enum { K = 2, N = 1 << 20 };
+    float *buf = malloc((size_t)K * N * sizeof *buf);
+    assert_non_null(buf);
+    for (int k = 0; k < NALGO; k++) {
+        double c0 = comm_thread_cpu_s(comms[k]);
+        assert_true(c0 >= 0);
+        for (double t0 = own_cpu_s(); own_cpu_s() - t0 < 0.03;) {
+        }
+        double c1 = comm_thread_cpu_s(comms[k]);
+        assert_true(c1 - c0 < 0.01);
+
+        comm_req_t *req[K];
+        for (int q = 0; q < K; q++) {
+            collcheck_fill(buf + (size_t)q * N, N, rank);
+        }
+        double w0 = dure_now_s();
+        for (int q = 0; q < K; q++) {
+            assert_int_equal(comm_allreduce_start(comms[k], buf + (size_t)q * N,
+                                                  buf + (size_t)q * N, N, COMM_F32, COMM_SUM,
+                                                  &req[q]),
+                             DURE_OK);
+        }
+        for (int q = 0; q < K; q++) {
+            assert_int_equal(comm_wait(comms[k], req[q]), DURE_OK);
+        }
+        double wall = dure_now_s() - w0, c2 = comm_thread_cpu_s(comms[k]);
+        COLLCHECK_RANGE("thread cpu: the all-reduces", buf, 0, (size_t)K * N,
+                        collcheck_reduced(size, i % N, COMM_SUM));
+        assert_true(c2 - c1 > 20e-6);
+        assert_true(c2 - c1 <= wall + 0.002);
+    }
+    free(buf);
 }
 
 /* One all-reduce of a late-rank check (mpitest_check_wait_sleeps). */
@@ -1102,6 +1152,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_async_progress),
         cmocka_unit_test(test_caller_runs),
         cmocka_unit_test(test_caller_runs_auto),
+        cmocka_unit_test(test_thread_cpu),
         cmocka_unit_test(test_waiting_sleeps),
         cmocka_unit_test(test_ring_segment_messages),
         cmocka_unit_test(test_deterministic_order),

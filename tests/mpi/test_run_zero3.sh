@@ -60,9 +60,15 @@ for v in "prefetch=0" "prefetch=3" "reshard_after_forward=false" "comm_thread=on
     run_cmp_losses "zero_stage 3 with $v: bitwise the losses of stage 0" "$R/z0" "$R/$v" 0
     case $v in
     comm_thread=on) t_grep "with comm_thread = on a thread runs the collectives" \
-        '^run: .*, collectives run by their own thread or stream$' ;;
+        '^run: .*, collectives run by their own thread or stream$'
+        read -r n z us <<<"$(run_thread_cpu "$R/$v")"
+        t_eq "with comm_thread = on every step reports the thread's CPU time (steps, nulls)" \
+            "$n $z" "8 0"
+        t_eq "and the thread ran the gathers ($us us in all)" "$([ "$us" -gt 0 ] && echo yes)" yes ;;
     comm_thread=off) t_grep "with comm_thread = off the rank's waits run them" \
-        '^run: .*, collectives run by the rank.s waits \(parallel.comm_thread = off\)$' ;;
+        '^run: .*, collectives run by the rank.s waits \(parallel.comm_thread = off\)$'
+        t_eq "with comm_thread = off no thread's CPU time is reported (steps, nulls)" \
+            "$(run_thread_cpu "$R/$v" | cut -d' ' -f1-2)" "8 8" ;;
     esac
 done
 

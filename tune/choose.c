@@ -97,8 +97,6 @@ enum tune_level tune_job_level(const struct tune_result *r)
     return r->nodes > 1 ? TUNE_LEVEL_WORLD : TUNE_LEVEL_NODE;
 }
 
-const enum comm_coll tune_exchange[3] = {COMM_ALLREDUCE, COMM_REDUCE_SCATTER, COMM_ALLGATHER};
-
 const struct comm_algo_table *tune_dure_builtin(const struct tune_result *r)
 {
     return comm_algo_table_builtin(
@@ -116,9 +114,9 @@ dure_status_t tune_choose_dure_table(const struct tune_result *r, struct comm_al
     struct tune_point p[TUNE_SIZES_MAX];
 
     for (int a = COMM_ALGO_NATIVE; a < COMM_ALGO_COUNT; a++) {
-        const struct tune_series *s[3];
+        const struct tune_series *s[TUNE_EXCHANGE_N];
         int ok = 1;
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < TUNE_EXCHANGE_N; i++) {
             s[i] = tune_result_find(r, tune_exchange[i], level, TUNE_FAMILY_DURE, a);
             ok = ok && s[i] && s[i]->n == s[0]->n && s[i]->n > 0;
         }

@@ -43,10 +43,6 @@ int tune_choose(const struct tune_series *const *cands, int m, const int *deflt,
 /* The level whose communicator is the job's: world across nodes, else node. */
 enum tune_level tune_job_level(const struct tune_result *r);
 
-/* The collectives of the gradient exchange, whose summed time dure's table
- * is chosen by: all-reduce, reduce-scatter, all-gather. */
-extern const enum comm_coll tune_exchange[3];
-
 /* dure's built-in algorithm table for r's shape (ranks assumed placed in
  * blocks): the default the table's choices are judged against. */
 const struct comm_algo_table *tune_dure_builtin(const struct tune_result *r);

@@ -329,6 +329,12 @@ static void put_report(struct json_writer *w, const void *arg)
             if (p->nsizes) {
                 json_key(w, "time_s");
                 json_double(w, p->sec[i]);
+                for (int e = 0; e < TUNE_EXCHANGE_N; e++) {
+                    char key[48];
+                    snprintf(key, sizeof key, "%s_time_s", tune_coll_name(tune_exchange[e]));
+                    json_key(w, key);
+                    json_double(w, p->coll_sec[e][i]);
+                }
             }
             json_end_object(w);
         }

@@ -442,18 +442,26 @@ dure_status_t tune_sweep_ring_segment(struct tune_sweep_cfg *cfg, const size_t *
     }
     p->min_bytes = sizes[0];
     p->max_bytes = sizes[p->nsizes - 1];
-    tune_sweep_spec(cfg, COMM_ALLREDUCE, &spec);
     pts = calloc((size_t)p->nsizes, sizeof *pts);
     DURE_ALLOC_TRY(pts, (size_t)p->nsizes * sizeof *pts);
-    DURE_TRY(bench_measure(MPI_COMM_WORLD, &spec, v, n, sizes, p->nsizes, pts));
-    for (int i = 0; i < n; i++) {
-        for (int k = 0; k < p->nsizes; k++) {
-            comm_format_bytes(segs[i], a, sizeof a);
-            DURE_CHECK(!pts[k].v[i].wrong, DURE_ERR_INTERNAL,
-                       "ring segments: the %s all-reduce in %s segments returned %ld wrong "
-                       "element(s) at %zu bytes", p->algo, a, pts[k].v[i].wrong, pts[k].bytes);
-            p->sec[i] += pts[k].v[i].sec;
+    /* The gradient exchange, as dure's table is chosen by (tune_exchange):
+     * a segment serves all three collectives of a job. */
+    for (int e = 0; e < TUNE_EXCHANGE_N; e++) {
+        tune_sweep_spec(cfg, tune_exchange[e], &spec);
+        DURE_TRY(bench_measure(MPI_COMM_WORLD, &spec, v, n, sizes, p->nsizes, pts));
+        for (int i = 0; i < n; i++) {
+            for (int k = 0; k < p->nsizes; k++) {
+                comm_format_bytes(segs[i], a, sizeof a);
+                DURE_CHECK(!pts[k].v[i].wrong, DURE_ERR_INTERNAL,
+                           "ring segments: the %s %s in %s segments returned %ld wrong "
+                           "element(s) at %zu bytes", p->algo, tune_coll_name(tune_exchange[e]),
+                           a, pts[k].v[i].wrong, pts[k].bytes);
+                p->coll_sec[e][i] += pts[k].v[i].sec;
+                p->sec[i] += pts[k].v[i].sec;
+            }
         }
+    }
+    for (int i = 0; i < n; i++) {
         if (p->sec[i] < p->sec[best]) {
             best = i;
         }
@@ -463,7 +471,8 @@ dure_status_t tune_sweep_ring_segment(struct tune_sweep_cfg *cfg, const size_t *
     }
     cfg->comm.ring_seg_bytes = segs[best];
     if (progress) {
-        fprintf(progress, "# ring segments: %s all-reduce at %d size(s) from %zu to %zu bytes:",
+        fprintf(progress, "# ring segments: %s all-reduce + reduce-scatter + all-gather at %d "
+                "size(s) from %zu to %zu bytes:",
                 p->algo, p->nsizes, p->min_bytes, p->max_bytes);
         for (int i = 0; i < n; i++) {
             comm_format_bytes(segs[i], a, sizeof a);

@@ -133,6 +133,9 @@ const char *tune_level_name(enum tune_level l)
     return (unsigned)l < TUNE_LEVEL_COUNT ? level_names[l] : "?";
 }
 
+const enum comm_coll tune_exchange[TUNE_EXCHANGE_N] = {COMM_ALLREDUCE, COMM_REDUCE_SCATTER,
+                                                       COMM_ALLGATHER};
+
 const char *tune_coll_name(enum comm_coll c)
 {
     return (unsigned)c <= COMM_BROADCAST ? coll_names[c] : "?";

@@ -100,10 +100,14 @@ struct tune_sweep_opts {
 
 /* --ring-segments: dure's ring all-reduce timed in each segment, interleaved. */
 #define TUNE_RING_SEGS_MAX 4
+#define TUNE_EXCHANGE_N 3 /* the gradient exchange's collectives (tune_exchange) */
+
 struct tune_ring_probe {
     int nseg;                  /* segments timed; 0 = no probe */
     size_t seg_bytes[TUNE_RING_SEGS_MAX];
-    double sec[TUNE_RING_SEGS_MAX]; /* per operation, summed over the sizes */
+    double sec[TUNE_RING_SEGS_MAX]; /* per operation, summed over the sizes and over
+                                       the exchange's collectives (tune_exchange) */
+    double coll_sec[TUNE_EXCHANGE_N][TUNE_RING_SEGS_MAX]; /* each collective's part */
     int nsizes;                /* the sweep's sizes whose pieces exceed the smallest segment */
     size_t min_bytes, max_bytes;
     const char *algo;          /* "ring" (one node), "hier" (its rail across nodes); static */
@@ -156,6 +160,11 @@ const char *tune_family_name(enum tune_family f);   /* "dure", "ompi", "nccl" */
 const char *tune_level_name(enum tune_level l);     /* "node", "world" */
 /* nccl-tests' name of a collective: "allreduce", "reducescatter", ... */
 const char *tune_coll_name(enum comm_coll c);
+
+/* The collectives of the gradient exchange, whose summed time dure's table
+ * and the ring's segment are chosen by: all-reduce, reduce-scatter,
+ * all-gather. */
+extern const enum comm_coll tune_exchange[TUNE_EXCHANGE_N];
 /* Parse the names above; -1 when unknown. */
 int tune_family_parse(const char *s);
 int tune_level_parse(const char *s);

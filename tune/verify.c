@@ -428,19 +428,19 @@ static dure_status_t recheck_dure_round(const struct tune_sweep_cfg *cfg, struct
     for (int k = 0; sizes && t.n > 0 && k < sizes->n; k++) {
         const enum comm_algo a = comm_algo_table_pick(&t, sizes->pt[k].bytes);
         const enum comm_algo d = comm_algo_table_pick(builtin, sizes->pt[k].bytes);
-        struct tune_series *s[3];
-        struct tune_verify_row row[3];
+        struct tune_series *s[TUNE_EXCHANGE_N];
+        struct tune_verify_row row[TUNE_EXCHANGE_N];
         double sum = 0, sum_default = 0;
         long wrong = 0;
         int todo = a != d;
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < TUNE_EXCHANGE_N; i++) {
             s[i] = tune_result_series(r, tune_exchange[i], level, TUNE_FAMILY_DURE, (int)a);
             todo = todo && s[i] && s[i]->n == sizes->n && !s[i]->pt[k].rechecked;
         }
         if (!todo) {
             continue;
         }
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < TUNE_EXCHANGE_N; i++) {
             comm_t *ca = NULL, *cd = NULL;
             memset(&row[i], 0, sizeof row[i]);
             DURE_TRY(cache_get(&caches[tune_exchange[i]], cfg, tune_exchange[i],
@@ -454,7 +454,7 @@ static dure_status_t recheck_dure_round(const struct tune_sweep_cfg *cfg, struct
             wrong += row[i].wrong;
         }
         const int vetoed = sum_default < gain * sum || wrong != 0;
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < TUNE_EXCHANGE_N; i++) {
             struct tune_meas *m = &s[i]->pt[k];
             m->rechecked = 1;
             m->recheck_sec = row[i].sec_emitted;

@@ -113,14 +113,15 @@ t_grep "says which segment the table was measured with" \
 if grep -qx 'ring_segment_kib = 64' "$T_TMP/seg/algo_table.ini"; then
     t_ok "algo_table.ini pins the segment beside the table"
 else t_fail "algo_table.ini: $(cat "$T_TMP/seg/algo_table.ini")"; fi
-# --ring-segments: the ring timed in each segment first, the sweep in the
+# --ring-segments: the ring timed in each segment first (the gradient
+# exchange: all-reduce, reduce-scatter and all-gather), the sweep in the
 # fastest. 4 KiB segments send 128 messages a 512 KiB piece where 1 MiB
 # ones (cut to 256 KiB for pieces below 2 MiB, comm_ring_segment_for) send
 # two: the 64 KiB-1 MiB all-reduces ran 7.6x faster in 1 MiB segments here.
 t_run "--ring-segments" 0 mpirun -np 2 "$DURE" tune -o "$T_TMP/segs" --ring-segments 4,1024 \
     -b 64K -e 4M -f 4 -n 2 -w 1 -R 3 --families dure --no-plot
 t_grep "the probe, each segment's time and the choice" \
-    '^# ring segments: ring all-reduce at 4 size\(s\) from 65536 to 4194304 bytes: 4K [0-9.]+ ms, 1M [0-9.]+ ms; the sweep runs the ring in 1M \([0-9.]+x 4K; another needs 1.10x\)$'
+    '^# ring segments: ring all-reduce \+ reduce-scatter \+ all-gather at 4 size\(s\) from 65536 to 4194304 bytes: 4K [0-9.]+ ms, 1M [0-9.]+ ms; the sweep runs the ring in 1M \([0-9.]+x 4K; another needs 1.10x\)$'
 t_grep "the table names the segment" '\(measured with the ring in 1M segments\)$'
 if grep -qx 'ring_segment_kib = 1024' "$T_TMP/segs/algo_table.ini" &&
    grep -qx 'DURE_RING_SEGMENT_KIB = 1024' "$T_TMP/segs/profile.ini"; then
@@ -135,6 +136,9 @@ assert p["algorithm"] == "ring" and p["sizes"] == 4, p
 assert (p["min_bytes"], p["max_bytes"]) == (65536, 4194304), p
 assert [s["bytes"] for s in p["segments"]] == [4096, 1048576], p
 assert p["segments"][0]["time_s"] > 1.1 * p["segments"][1]["time_s"] > 0, p
+for s in p["segments"]:
+    parts = [s[c + "_time_s"] for c in ("allreduce", "reducescatter", "allgather")]
+    assert min(parts) > 0 and abs(sum(parts) - s["time_s"]) <= 1e-9 * s["time_s"], s
 PY
 then t_ok "tune.json records the probe"; else t_fail "tune.json's ring_segment_probe"; fi
 # --verify runs the emitted table in the model's segment, the default in 256 KiB.

@@ -211,9 +211,12 @@ out:
     preflight_report_free(&rep);
     jobspec_free(spec);
     dure_topo_free(&topo);
-    /* The verdict is rank 0's exit code alone: srun ends the other tasks as
-     * soon as one exits non-zero and reports the highest code, so a rank
-     * exiting 10 beside rank 0 could turn the verdict into rank 0's 143. */
+    /* The verdict is rank 0's exit code alone, the others exit 0: srun
+     * reports the highest code, and under --kill-on-bad-exit=1 it ends the
+     * other tasks as soon as one exits non-zero, so a rank exiting 10
+     * beside rank 0 could turn the verdict into rank 0's 143. (The batch
+     * script runs preflight with --kill-on-bad-exit=0: a rank still exiting
+     * when rank 0 is done would be killed the same way.) */
     int reporter = ranks.world_rank == 0;
     dure_ranks_free(&ranks);
     if (mpi_up) {

@@ -143,7 +143,22 @@ t_run "a bad option" 2 "$DURE" preflight --budget soon "$T_ROOT/jobs/demo-cpu.in
 t_grep "names it" "--budget 'soon' is not a number >= 0"
 
 # The batch script: preflight first; a bad node is excluded and the job
-# requeued; on the two good nodes it passes and trains.
+# requeued; on the two good nodes it passes and trains. n2's dure ends its
+# preflight a second after rank 0 has returned the verdict (a slow exit, as
+# under a sanitizer's exit-time checks): an srun that killed it then
+# reported 143 instead of 10, and the job failed instead of requeueing. The
+# trap is a handler, not an ignore, so dure still gets SIGUSR2 by default.
+cat > late-dure <<SH
+#!/bin/sh
+[ "\$1" = preflight ] || exec "$T_TMP/real-dure" "\$@"
+trap : USR2
+"$T_TMP/real-dure" "\$@"
+rc=\$?
+sleep 1
+exit \$rc
+SH
+chmod +x late-dure
+plant "$n2" "$DURE" --bind "$T_TMP/late-dure"
 plant "$n1" "$T_TMP/data" -t tmpfs none
 t_run "dure submit a 2-node job" 0 "$DURE" submit "$T_ROOT/jobs/demo-cpu.ini" "${sets[@]}" \
     --set run.dir="$T_TMP/sub" --set run.steps=4 --set checkpoint.every=0 \

@@ -151,7 +151,7 @@ static void test_render(void **state)
         "\nexport SRUN_CPUS_PER_TASK=1\n",
         "\non_nodes=(--nodes=\"$nodes_now\" --ntasks=$((nodes_now * ntasks_per_node)))\n",
         /* preflight first, its bad nodes into the run's exclusion list */
-        "\nsrun --mpi=pmix --kill-on-bad-exit=1 \"${on_nodes[@]}\" \"$dure\" preflight --bad-nodes "
+        "\nsrun --mpi=pmix --kill-on-bad-exit=0 \"${on_nodes[@]}\" \"$dure\" preflight --bad-nodes "
         "\"$excluded\" \"$spec\" || rc=$?\n",
         "\nexcluded=$run_dir/excluded_nodes\n",
         "\nsrun --mpi=pmix --kill-on-bad-exit=1 \"${on_nodes[@]}\" \"$dure\" run \"$spec\" &\n",

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "collectives/comm_priv.h"
+#include "common/timing.h"
 
 /* Waiting on an async backend's engine: poll back to back this long, then
  * nap between polls, up to this long (comm_backoff). */
@@ -184,11 +185,7 @@ int comm_queue_stop(comm_t *c, int hung)
 
 double comm_thread_cpu_s(const comm_t *c)
 {
-    struct timespec ts;
-    if (!c->q.thread_started || clock_gettime(c->q.thread_clock, &ts) != 0) {
-        return NAN;
-    }
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    return c->q.thread_started ? dure_clock_s(c->q.thread_clock) : NAN;
 }
 
 /* Under mu: hand r to the thread. */

@@ -6,11 +6,18 @@
 #include <stdlib.h>
 #include <time.h>
 
-double dure_now_s(void)
+double dure_clock_s(clockid_t clock)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (clock_gettime(clock, &ts) != 0) {
+        return NAN;
+    }
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double dure_now_s(void)
+{
+    return dure_clock_s(CLOCK_MONOTONIC);
 }
 
 static int cmp_double(const void *a, const void *b)

@@ -7,9 +7,14 @@
 #define DURE_COMMON_TIMING_H
 
 #include <stddef.h>
+#include <time.h>
 
 /* Seconds on CLOCK_MONOTONIC: for intervals only, not a date. */
 double dure_now_s(void);
+
+/* Seconds on `clock` (a thread's CPU time: CLOCK_THREAD_CPUTIME_ID, or
+ * pthread_getcpuclockid's); NAN when it cannot be read. */
+double dure_clock_s(clockid_t clock);
 
 /* Median of v[0..n), n >= 1; sorts v in place. */
 double dure_median(double *v, int n);

@@ -589,13 +589,6 @@ static void test_caller_runs_auto(void **state)
     assert_int_equal(comm_spin_ns(0, 2, 1, 2), COMM_SPIN_NS);  /* the thread shares it */
 }
 
-static double own_cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* comm_thread_cpu_s counts the communication thread's CPU alone: not the
  * caller's (30 ms of busy caller leave it all but unchanged), and what the
  * thread ran (started all-reduces of 4 MiB: it summed them) adds to it,
@@ -609,7 +602,8 @@ static void test_thread_cpu(void **state)
     for (int k = 0; k < NALGO; k++) {
         double c0 = comm_thread_cpu_s(comms[k]);
         assert_true(c0 >= 0);
-        for (double t0 = own_cpu_s(); own_cpu_s() - t0 < 0.03;) {
+        for (double t0 = dure_clock_s(CLOCK_THREAD_CPUTIME_ID);
+             dure_clock_s(CLOCK_THREAD_CPUTIME_ID) - t0 < 0.03;) {
         }
         double c1 = comm_thread_cpu_s(comms[k]);
         assert_true(c1 - c0 < 0.01);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "common/status.h"
+#include "common/timing.h"
 
 static int rank_, size_;
 
@@ -38,24 +39,17 @@ void mpitest_init(int *argc, char ***argv)
 int mpitest_rank(void) { return rank_; }
 int mpitest_size(void) { return size_; }
 
-static double seconds(clockid_t clock)
-{
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 void mpitest_check_wait_sleeps(void (*run)(void *arg), void *arg, const char *what)
 {
     assert_int_equal(MPI_Barrier(MPI_COMM_WORLD), MPI_SUCCESS);
-    double wall = seconds(CLOCK_MONOTONIC), cpu = seconds(CLOCK_THREAD_CPUTIME_ID);
+    double wall = dure_now_s(), cpu = dure_clock_s(CLOCK_THREAD_CPUTIME_ID);
     if (rank_ != 0) {
         struct timespec ts = {0, 300 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
     run(arg);
-    wall = seconds(CLOCK_MONOTONIC) - wall;
-    cpu = seconds(CLOCK_THREAD_CPUTIME_ID) - cpu;
+    wall = dure_now_s() - wall;
+    cpu = dure_clock_s(CLOCK_THREAD_CPUTIME_ID) - cpu;
     if (rank_ == 0 && size_ > 1 && !(wall >= 0.25 && cpu < wall / 4)) {
         fail_msg("%s: waited %.3f s for the late rank using %.3f s of CPU", what, wall, cpu);
     }

@@ -1,10 +1,12 @@
 /*
  * launcher/cmd_status.c - `dure status RUN_DIR`: the jobs of a run and what
- * became of them, the last step and loss, and the time left.
+ * became of them, the last step and loss, the time left and where the
+ * step's time goes.
  */
 #include <ctype.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,9 +30,11 @@ void cmd_status_usage(FILE *out)
             "Show a run submitted with dure submit: each job id in RUN_DIR/jobs with\n"
             "its Slurm state and exit code (from scontrol while Slurm still holds\n"
             "the job, then the job completion record or sacct), the last step and\n"
-            "loss from RUN_DIR/metrics.jsonl, the ETA of a running job, and for a\n"
-            "failed job dure's error lines and the end of its log. For a sweep's\n"
-            "run directory, one line per task. The newest failure record\n"
+            "loss from RUN_DIR/metrics.jsonl, the ETA of a running job, the step\n"
+            "time with its exposed communication, loader wait and communication\n"
+            "thread CPU (means of the last 20 steps), and for a failed job dure's\n"
+            "error lines and the end of its log. For a sweep's run directory, one\n"
+            "line per task. The newest failure record\n"
             "(RUN_DIR/failures/: a collective that hung, the ranks and hosts that\n"
             "failed, what the survivors saw) and the nodes excluded from the run\n"
             "(RUN_DIR/excluded_nodes) are shown too.\n"
@@ -162,6 +166,25 @@ static void print_progress(const struct run_view *v, FILE *out)
         char eta[32];
         dure_format_duration(p->step_s * (double)(v->steps - p->step), eta, sizeof eta);
         fprintf(out, "eta       %s (%.3g s/step)\n", eta, p->step_s);
+    }
+    if (p->step_s > 0) {
+        /* Where the step goes (metrics.jsonl, rank 0), for a run that
+         * scales worse than it should. */
+        fprintf(out, "time      %.1f ms a step", 1e3 * p->step_s);
+        const struct {
+            const char *what;
+            double s;
+        } part[] = {{"exposed communication", p->exposed_s},
+                    {"loader wait", p->data_wait_s},
+                    {"communication thread CPU", p->thread_cpu_s}};
+        const char *sep = ": ";
+        for (size_t i = 0; i < sizeof part / sizeof part[0]; i++) {
+            if (!isnan(part[i].s)) {
+                fprintf(out, "%s%s %.1f ms", sep, part[i].what, 1e3 * part[i].s);
+                sep = ", ";
+            }
+        }
+        fprintf(out, " (means of the last %d step(s))\n", p->steps_timed);
     }
 }
 

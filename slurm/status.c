@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,16 +13,26 @@
 #define TAIL_BYTES 65536
 #define STEP_TIME_WINDOW 20
 
+/* The step line keys whose means over the window run_progress has. */
+static const char *const window_key[] = {"step_s", "comm_exposed_s", "data_wait_s",
+                                         "comm_thread_cpu_s"};
+enum { NKEYS = sizeof window_key / sizeof window_key[0] };
+
 dure_status_t run_progress_read(const char *run_dir, struct run_progress *p)
 {
     dure_status_t st = DURE_OK;
     char *path = NULL, *buf = NULL;
     FILE *f = NULL;
-    double times[STEP_TIME_WINDOW];
+    /* The last STEP_TIME_WINDOW step lines with a step time: each key's
+     * value, NAN where the line had none. */
+    double win[STEP_TIME_WINDOW][NKEYS];
+    double *mean[NKEYS] = {&p->step_s, &p->exposed_s, &p->data_wait_s, &p->thread_cpu_s};
     int ntimes = 0, next = 0;
 
     p->step = p->val_step = p->straggler_step = -1;
     p->loss = p->val_loss = p->step_s = 0;
+    p->exposed_s = p->data_wait_s = p->thread_cpu_s = NAN;
+    p->steps_timed = 0;
     p->straggler[0] = '\0';
     DURE_CHECK(asprintf(&path, "%s/metrics.jsonl", run_dir) >= 0, DURE_ERR_NOMEM,
                "out of memory");
@@ -70,18 +81,29 @@ dure_status_t run_progress_read(const char *run_dir, struct run_progress *p)
                          (int)strcspn(sg, "\""), sg);
             }
             if (json_line_number(line, "step_s", &v) && v > 0) {
-                times[next] = v;
+                for (int k = 0; k < NKEYS; k++) {
+                    win[next][k] = json_line_number(line, window_key[k], &v) ? v : NAN;
+                }
                 next = (next + 1) % STEP_TIME_WINDOW;
                 ntimes += ntimes < STEP_TIME_WINDOW;
             }
         }
         line = nl + 1;
     }
-    double sum = 0;
-    for (int i = 0; i < ntimes; i++) {
-        sum += times[i];
+    p->steps_timed = ntimes;
+    for (int k = 0; k < NKEYS; k++) {
+        double sum = 0;
+        int n = 0;
+        for (int i = 0; i < ntimes; i++) {
+            if (!isnan(win[i][k])) {
+                sum += win[i][k];
+                n++;
+            }
+        }
+        if (n) {
+            *mean[k] = sum / n;
+        }
     }
-    p->step_s = ntimes ? sum / ntimes : 0;
 out:
     if (f) {
         fclose(f);

@@ -18,6 +18,11 @@ struct run_progress {
     long val_step;   /* last step with a val_loss; -1 none */
     double val_loss;
     double step_s;   /* mean step time (s) over the last <= 20 step lines; 0 unknown */
+    /* Over the same lines, the means of where the step went (metrics.jsonl):
+     * comm_exposed_s, data_wait_s, comm_thread_cpu_s; NAN where none of
+     * them holds a number (older runs; no communication thread). */
+    double exposed_s, data_wait_s, thread_cpu_s;
+    int steps_timed;     /* how many lines those means are over */
     long straggler_step; /* step of the last straggler report; -1 none */
     char straggler[160]; /* its text: "rank 3 on node07 (+31%, 2 checks; ...)" */
 };

@@ -33,6 +33,11 @@ else t_ok "each has rank 1's compute (50+ ms) and the median's (25+ ms: half of 
 t_run "dure status" 0 "$DURE" status "$R"
 t_grep "dure status names the straggler" \
     "^straggler rank 1 on $host \\(\\+[0-9]+%, 8 checks; scores 0\\.[0-9]+ fastest, [01]\\.[0-9]+ own\\) at step 80$"
+# Rank 0 waits out rank 1's 50 ms a step in the exchange: its exposed
+# communication. One node whose cores all compute: the ranks' waits run the
+# collectives, no thread's CPU to show.
+t_grep "dure status says where rank 0's step goes" \
+    '^time +[0-9.]+ ms a step: exposed communication (2[5-9]|[3-9][0-9]|[0-9]{3,})\.[0-9] ms, loader wait [0-9.]+ ms \(means of the last 20 step\(s\)\)$'
 
 run_job fine
 t_run "the same run without the fault" 0 mpirun -np 2 "$DURE" run "$T_TMP/fine.ini" \

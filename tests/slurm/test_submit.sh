@@ -92,6 +92,8 @@ wait_for 30 test -s runs/long/metrics.jsonl || t_fail "runs/long never started"
 t_run "dure status of a running job" 0 "$DURE" status runs/long
 t_grep "says running" "^state +running \(job $long\)"
 t_grep "shows an ETA" '^eta +[0-9hms]+ \(0\.1 s/step\)'
+t_grep "and the step time (the stand-in writes no more of it)" \
+    '^time +100\.0 ms a step \(means of the last [0-9]+ step\(s\)\)$'
 t_run "a second submission while the job runs" 3 \
     "$DURE" submit --dure "$STAND_IN" --set run.name=long --set run.steps=3000 demo.ini
 t_grep "is refused, naming the active job" "job $long is still RUNNING"

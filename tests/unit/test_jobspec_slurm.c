@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <math.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -327,15 +328,21 @@ static void test_progress(void **state)
     assert_int_equal(mkdir(dir, 0755), 0);
     assert_int_equal(run_progress_read(dir, &p), DURE_OK);
     assert_int_equal(p.step, -1);
+    assert_true(p.step_s == 0 && isnan(p.exposed_s) && isnan(p.thread_cpu_s));
+    assert_int_equal(p.steps_timed, 0);
 
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
-    /* More than the 64 KiB read from the end: the early lines do not count. */
+    /* More than the 64 KiB read from the end: the early lines do not count,
+     * nor a null (the last line's communication thread CPU). */
     for (int s = 1; s <= 3000; s++) {
+        const int win = s > 2980;
         fprintf(f, "{\"step\":%d,\"loss\":%.17g,\"grad_norm\":1.5,\"lr\":0.001,\"step_s\":%g,"
-                   "\"timesteps_per_s\":1000}\n",
-                s, 10.0 / s, s > 2980 ? 0.5 : 99.0);
+                   "\"timesteps_per_s\":1000,\"data_wait_s\":%g,\"comm_exposed_s\":%g,"
+                   "\"comm_thread_cpu_s\":%s}\n",
+                s, 10.0 / s, win ? 0.5 : 99.0, win ? 0.0 : 9.0, win ? 0.125 : 9.0,
+                s == 3000 ? "null" : win ? "0.25" : "9");
         if (s % 1000 == 0) {
             fprintf(f, "{\"step\":%d, \"val_loss\" : %.17g}\n", s, 1.0 / s);
         }
@@ -348,6 +355,10 @@ static void test_progress(void **state)
     assert_int_equal(p.val_step, 3000);
     assert_true(p.val_loss == 1.0 / 3000);
     assert_true(p.step_s == 0.5); /* the mean of the last 20 */
+    assert_int_equal(p.steps_timed, 20);
+    assert_true(p.exposed_s == 0.125);
+    assert_true(p.data_wait_s == 0.0);
+    assert_true(p.thread_cpu_s == 0.25); /* 19 numbers and a null */
 
     snprintf(path, sizeof path, "%s/jobs", dir);
     write_file(path, "11\n\n12_3\n");

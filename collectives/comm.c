@@ -7,7 +7,6 @@
  * comm_forms.c (comm_priv.h).
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,18 +196,13 @@ static dure_status_t resolved_agree(comm_t *c)
 {
     dure_status_t st = DURE_OK;
     struct resolved root, me, bad;
-    int differs = INT_MAX, first = INT_MAX;
+    int first = -1;
 
     memset(&me, 0, sizeof me);
     me.seg_bytes = c->cfg.ring_seg_bytes;
     comm_algo_table_format(&c->table, me.table, sizeof me.table);
-    root = me;
-    DURE_MPI_TRY(MPI_Bcast(&root, (int)sizeof root, MPI_BYTE, 0, c->ctl));
-    if (memcmp(&root, &me, sizeof me) != 0) {
-        differs = c->rank;
-    }
-    DURE_MPI_TRY(MPI_Allreduce(&differs, &first, 1, MPI_INT, MPI_MIN, c->ctl));
-    if (first == INT_MAX) {
+    DURE_TRY(dure_agree_bytes(c->ctl, &me, &root, (int)sizeof me, &first));
+    if (first < 0) {
         goto out;
     }
     bad = me;

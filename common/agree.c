@@ -1,6 +1,8 @@
 /* common/agree.c - see agree.h. */
 #include "common/agree.h"
 
+#include <limits.h>
+#include <string.h>
 #include <time.h>
 
 #include "common/mpi_check.h"
@@ -39,6 +41,27 @@ dure_status_t dure_agree(MPI_Comm comm, dure_status_t mine, const char *what)
         dure_log_error(__FILE__, __LINE__, "%s failed on rank %d (%s); see that rank's error",
                        what, worst.rank, dure_status_name(st));
     }
+out:
+    return st;
+}
+
+dure_status_t dure_agree_bytes(MPI_Comm comm, const void *mine, void *root, int len, int *first)
+{
+    dure_status_t st = DURE_OK;
+    int rank = 0, differs = INT_MAX, lowest = INT_MAX;
+
+    memcpy(root, mine, (size_t)len);
+    *first = -1;
+    if (comm == MPI_COMM_NULL) {
+        goto out;
+    }
+    DURE_MPI_TRY(MPI_Comm_rank(comm, &rank));
+    DURE_MPI_TRY(MPI_Bcast(root, len, MPI_BYTE, 0, comm));
+    if (memcmp(root, mine, (size_t)len) != 0) {
+        differs = rank;
+    }
+    DURE_MPI_TRY(MPI_Allreduce(&differs, &lowest, 1, MPI_INT, MPI_MIN, comm));
+    *first = lowest == INT_MAX ? -1 : lowest;
 out:
     return st;
 }

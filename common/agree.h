@@ -27,4 +27,14 @@
  */
 dure_status_t dure_agree(MPI_Comm comm, dure_status_t mine, const char *what);
 
+/*
+ * Collective over comm: does every rank hold rank 0's bytes? Each rank
+ * brings mine[len] (the same len everywhere; unused bytes and padding
+ * count, so zero them first); root[len] receives rank 0's, and *first the
+ * lowest rank whose bytes differ, or -1 when none does (then every rank
+ * resolved a setting from its own environment alike). comm ==
+ * MPI_COMM_NULL: root = mine, -1. DURE_ERR_MPI when MPI itself fails.
+ */
+dure_status_t dure_agree_bytes(MPI_Comm comm, const void *mine, void *root, int len, int *first);
+
 #endif

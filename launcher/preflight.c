@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "collectives/comm.h"
+#include "common/agree.h"
 #include "common/fsutil.h"
 #include "common/mpi_check.h"
 #include "common/sha256.h"
@@ -489,22 +490,6 @@ out:
     return st;
 }
 
-/* Whether every rank's coll_env is rank 0's (collective): where one is not,
- * comm_create would refuse on every rank, so the network is not measured
- * and the judge names the nodes that differ. */
-static dure_status_t coll_env_agree(MPI_Comm world, const struct pf_probe *mine, int *differs)
-{
-    dure_status_t st = DURE_OK;
-    char root[sizeof mine->coll_env];
-    int d = 0;
-    memcpy(root, mine->coll_env, sizeof root);
-    DURE_MPI_TRY(MPI_Bcast(root, (int)sizeof root, MPI_CHAR, 0, world));
-    d = strcmp(root, mine->coll_env) != 0;
-    DURE_MPI_TRY(MPI_Allreduce(&d, differs, 1, MPI_INT, MPI_MAX, world));
-out:
-    return st;
-}
-
 /* ---------------------------------------------------------------- all of it */
 
 dure_status_t preflight_run(MPI_Comm world, const struct dure_topo *topo,
@@ -536,7 +521,13 @@ dure_status_t preflight_run(MPI_Comm world, const struct dure_topo *topo,
     DURE_TRY(check_rundir(world, rank, leader, &mine, o));
     DURE_TRY(check_clocks(world, topo, rank, sh.clock_offset));
     DURE_TRY(check_signal(world, rank, &mine, o));
-    DURE_TRY(coll_env_agree(world, &mine, &sh.coll_env_differs));
+    /* Where a rank's coll_env is not rank 0's, comm_create would refuse on
+     * every rank: the network is not measured, and the judge names the
+     * nodes that differ. (mine is zeroed: the bytes after the text match.) */
+    char root_env[sizeof mine.coll_env];
+    int first_env = -1;
+    DURE_TRY(dure_agree_bytes(world, mine.coll_env, root_env, (int)sizeof root_env, &first_env));
+    sh.coll_env_differs = first_env >= 0;
     if (sh.coll_env_differs) {
         mine.intra_gbs = -1;
     } else {

@@ -1,7 +1,8 @@
 /*
  * tests/mpi/test_common_agree.c - dure_agree (common/agree.h): every rank
  * returns the worst status, the ranks that were fine say which rank failed,
- * a single process needs no MPI, and a rank waiting for a late one sleeps.
+ * a single process needs no MPI, and a rank waiting for a late one sleeps;
+ * dure_agree_bytes names the lowest rank whose bytes are not rank 0's.
  * Runs under mpirun -np 2 (tests/run.sh).
  */
 #include "tests/support/mpitest.h"
@@ -62,6 +63,36 @@ static void test_no_mpi(void **state)
     assert_int_equal(dure_agree(MPI_COMM_NULL, DURE_OK, "alone"), DURE_OK);
 }
 
+/* The same bytes: none differs, and root holds rank 0's. Bytes that
+ * differ in their last position only, on the ranks from 1 on: the lowest of
+ * them (1) is named on every rank, and root is still rank 0's. */
+static void test_bytes(void **state)
+{
+    (void)state;
+    const int rank = mpitest_rank();
+    char mine[64], root[64];
+    int first = 7;
+    memset(mine, 'a', sizeof mine);
+    memset(root, 0, sizeof root);
+    assert_int_equal(dure_agree_bytes(MPI_COMM_WORLD, mine, root, (int)sizeof mine, &first),
+                     DURE_OK);
+    assert_int_equal(first, -1);
+    assert_memory_equal(root, mine, sizeof mine);
+
+    mine[sizeof mine - 1] = rank == 0 ? 'a' : (char)('b' + rank);
+    memset(root, 0, sizeof root);
+    assert_int_equal(dure_agree_bytes(MPI_COMM_WORLD, mine, root, (int)sizeof mine, &first),
+                     DURE_OK);
+    assert_int_equal(first, mpitest_size() > 1 ? 1 : -1);
+    assert_int_equal(root[sizeof root - 1], 'a');
+    assert_int_equal(root[0], 'a');
+
+    assert_int_equal(dure_agree_bytes(MPI_COMM_NULL, mine, root, (int)sizeof mine, &first),
+                     DURE_OK);
+    assert_int_equal(first, -1);
+    assert_memory_equal(root, mine, sizeof mine);
+}
+
 static void run_agree(void *arg)
 {
     (void)arg;
@@ -84,6 +115,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_one_rank_fails),
         cmocka_unit_test(test_worst_wins),
         cmocka_unit_test(test_no_mpi),
+        cmocka_unit_test(test_bytes),
         cmocka_unit_test(test_waiting_sleeps),
     };
     return MPITEST_RUN("common_agree", tests);

@@ -80,8 +80,9 @@ dure_status_t run_progress_read(const char *run_dir, struct run_progress *p)
                 snprintf(p->straggler, sizeof p->straggler, "%.*s",
                          (int)strcspn(sg, "\""), sg);
             }
-            if (json_line_number(line, "step_s", &v) && v > 0) {
-                for (int k = 0; k < NKEYS; k++) {
+            if (json_line_number(line, window_key[0], &v) && v > 0) {
+                win[next][0] = v;
+                for (int k = 1; k < NKEYS; k++) {
                     win[next][k] = json_line_number(line, window_key[k], &v) ? v : NAN;
                 }
                 next = (next + 1) % STEP_TIME_WINDOW;

@@ -450,8 +450,8 @@ dure_status_t tune_sweep_ring_segment(struct tune_sweep_cfg *cfg, const size_t *
         tune_sweep_spec(cfg, tune_exchange[e], &spec);
         DURE_TRY(bench_measure(MPI_COMM_WORLD, &spec, v, n, sizes, p->nsizes, pts));
         for (int i = 0; i < n; i++) {
+            comm_format_bytes(segs[i], a, sizeof a);
             for (int k = 0; k < p->nsizes; k++) {
-                comm_format_bytes(segs[i], a, sizeof a);
                 DURE_CHECK(!pts[k].v[i].wrong, DURE_ERR_INTERNAL,
                            "ring segments: the %s %s in %s segments returned %ld wrong "
                            "element(s) at %zu bytes", p->algo, tune_coll_name(tune_exchange[e]),

@@ -60,11 +60,11 @@ void tune_sweep_spec(const struct tune_sweep_cfg *cfg, enum comm_coll coll,
  * --ring-segments: dure's ring (hier's rail when the job spans nodes)
  * all-reduce, reduce-scatter and all-gather (tune_exchange: a segment
  * serves all three in a job) in each of segs[n] (bytes, n <=
- * TUNE_RING_SEGS_MAX), timed interleaved at the sweep's sizes whose pieces (size / ranks) the segments
- * cut differently (comm_ring_segment_for): elsewhere they send the same
- * messages. The
- * fastest by the time summed over those sizes and collectives replaces segs[0] only when it
- * is TUNE_RING_SEGMENT_GAIN faster; cfg->comm.ring_seg_bytes becomes the
+ * TUNE_RING_SEGS_MAX), timed interleaved at the sweep's sizes whose pieces
+ * (size / ranks) the segments cut differently (comm_ring_segment_for):
+ * elsewhere they send the same messages. The fastest by the time summed
+ * over those sizes and collectives replaces segs[0] only when it is
+ * TUNE_RING_SEGMENT_GAIN faster; cfg->comm.ring_seg_bytes becomes the
  * choice, so the sweep that follows, and the files it writes, use it. The
  * probe goes to r->ring_probe. No size large enough: segs[0], and a line
  * says why. A wrong result is an error naming the segment and size.

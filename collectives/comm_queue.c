@@ -276,6 +276,17 @@ out:
 
 /* ---------------------------------------------------------------- submit, wait, test */
 
+/* Whether r is a request not yet waited. Read under mu: the executor writes
+ * r->state (REQ_DONE) under it while the caller may be checking; only a
+ * waiter frees r, so the answer holds once the lock is released. */
+static int req_pending(struct comm_queue *q, const struct comm_req *r)
+{
+    pthread_mutex_lock(&q->mu);
+    int pending = r && r->state != REQ_FREE;
+    pthread_mutex_unlock(&q->mu);
+    return pending;
+}
+
 dure_status_t comm_queue_submit(comm_t *c, const struct comm_op *op, size_t bytes,
                                 comm_req_t **req)
 {
@@ -334,7 +345,7 @@ dure_status_t comm_wait(comm_t *c, comm_req_t *r)
 {
     dure_status_t st = DURE_OK;
     struct comm_queue *q = &c->q;
-    DURE_CHECK(r && r->state != REQ_FREE, DURE_ERR_ARG,
+    DURE_CHECK(req_pending(q, r), DURE_ERR_ARG,
                "comm_wait: the request is not pending (waited twice?)");
     if (c->backend->async) {
         st = poll_until_done(c, r);
@@ -359,7 +370,7 @@ dure_status_t comm_test(comm_t *c, comm_req_t *r, int *done)
 {
     dure_status_t st = DURE_OK;
     *done = 0;
-    DURE_CHECK(r && r->state != REQ_FREE, DURE_ERR_ARG,
+    DURE_CHECK(req_pending(&c->q, r), DURE_ERR_ARG,
                "comm_test: the request is not pending (waited already?)");
     if (c->backend->async) {
         st = c->iface->poll(c->ctx, r->handle, done);

@@ -5,6 +5,7 @@
 #   make test       deps, build, then every test; ends with "N passed, N failed"
 #   make demo       deps, build, then the demo job on 2 ranks
 #   make asan       the test suite under AddressSanitizer + UBSan (build-asan/)
+#   make tsan       the threaded tests under ThreadSanitizer (build-tsan/)
 #   make bench      deps, build, then the benchmarks in bench/
 #   make faults     the fault matrix on a 3-node namespaced Slurm cluster
 #                   (tests/faults/matrix.sh, root; about 13 minutes)
@@ -37,12 +38,12 @@ Q := $(if $(filter 1,$(V)),,@)
 
 # Goals that only orchestrate: they run `make deps` first and then a sub-make,
 # so probing must wait for the sub-make (the packages may not be there yet).
-SETUP_GOALS := deps test demo asan bench gpu-check clean help fuzz fuzz-smoke fuzz-build
+SETUP_GOALS := deps test demo asan tsan bench gpu-check clean help fuzz fuzz-smoke fuzz-build
 GOALS := $(or $(MAKECMDGOALS),all)
 NEED_PROBES := $(if $(filter-out $(SETUP_GOALS),$(GOALS)),1,0)
 
 .DEFAULT_GOAL := all
-.PHONY: all deps test check demo asan bench bench-run faults gpu-check clean help tests-build FORCE \
+.PHONY: all deps test check demo asan tsan bench bench-run faults gpu-check clean help tests-build FORCE \
         fuzz fuzz-smoke fuzz-build fuzz-bins
 
 # ---------------------------------------------------------------- probes
@@ -281,6 +282,21 @@ asan:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build-asan SAN=1 OPT='-O1 -g' check
 
+# ThreadSanitizer over every test that runs dure's threads (communication,
+# loader, checkpoint, heartbeat and watchdog threads beside the training
+# loop): the unit, MPI-program, MPI shell and command-line tests of a
+# CPU-only build (CUDA's runtime is not instrumented). The Slurm and
+# cluster tests run the same binaries under more daemons, and the fuzz
+# harnesses have their own build. tests/run.sh sets the options and
+# tests/tsan.supp names what is left out and why. About 15 minutes on 2
+# cores, build included.
+TSAN_SKIP := tests/(multinode|slurm|faults|fuzz)/
+tsan:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build-tsan USE_CUDA=no \
+	    OPT='-O1 -g -fsanitize=thread -fno-omit-frame-pointer' tests-build
+	DURE_TEST_SKIP='$(TSAN_SKIP)' bash tests/run.sh build-tsan
+
 demo:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all
@@ -322,10 +338,10 @@ fuzz:
 	bash tests/fuzz/run.sh campaign $(FUZZ_BUILD)
 
 clean:
-	rm -rf build build-asan build-gpu $(FUZZ_BUILD)
+	rm -rf build build-asan build-tsan build-gpu $(FUZZ_BUILD)
 
 help:
-	@sed -n '2,17p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,19p' Makefile | sed 's/^# \{0,1\}//'
 
 FORCE:
 

@@ -11,6 +11,13 @@
 
 #include "common/malloc_tune.h"
 
+/* ASan's and TSan's allocators replace glibc's: nothing to observe. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZER_MALLOC 1
+#else
+#define SANITIZER_MALLOC 0
+#endif
+
 #define BIG ((size_t)8 << 20)
 #define LARGE ((size_t)48 << 20)
 
@@ -31,9 +38,9 @@ static void heap_and_kept(size_t bytes)
 static void test_big_buffer_is_heap_and_kept(void **state)
 {
     (void)state;
-#ifdef __SANITIZE_ADDRESS__
-    skip(); /* ASan's allocator replaces glibc's: nothing to observe */
-#endif
+    if (SANITIZER_MALLOC) {
+        skip();
+    }
     assert_int_equal(dure_malloc_reuse_large((size_t)64 << 20), 0);
     heap_and_kept(BIG); /* without the tuning glibc maps 8 MiB afresh */
 }
@@ -43,9 +50,9 @@ static void test_big_buffer_is_heap_and_kept(void **state)
 static void test_above_32_mib_is_heap_and_kept(void **state)
 {
     (void)state;
-#ifdef __SANITIZE_ADDRESS__
-    skip();
-#endif
+    if (SANITIZER_MALLOC) {
+        skip();
+    }
     if (mallopt(M_MMAP_THRESHOLD, (int)(LARGE + ((size_t)1 << 20))) == 0) {
         skip(); /* this glibc caps the threshold at 32 MiB */
     }

@@ -54,7 +54,10 @@ t_grep "it says the subnet is in use" "subnet $first_net.0/24 is already in use"
 t_run "the first cluster is untouched by the refusals" 0 bash "$MN_CLUSTER" status "$DURE_SLURM_DIR"
 t_eq "nothing of the refused tries is left" "$(tag_left)" ""
 
-t_run "up starts 2 namespaced nodes" 0 bash "$MN_CLUSTER" up "$D"
+# With OMP_NUM_THREADS=1 exported, as on many clusters: GNU nproc obeys it,
+# and every node was pinned to CPU 0 (tests/slurm/nodes.sh, machine_cpus).
+t_run "up starts 2 namespaced nodes" 0 env OMP_NUM_THREADS=1 OMP_THREAD_LIMIT=1 \
+    bash "$MN_CLUSTER" up "$D"
 t_grep "up names the nodes" "2 nodes $tag-n1 $tag-n2 on 10\.[0-9]+\.[0-9]+\.0/24, 1 CPU\(s\) each, controller $tag-ctl"
 net=$(sed -n 's/^NET=//p' "$D/cluster.env")
 t_eq "the subnet is not the first cluster's" "$([ "$net" != "$first_net" ] && echo differs)" differs

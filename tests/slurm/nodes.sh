@@ -39,7 +39,7 @@ net_settings() {
         h=$(printf '%s' "$TAG" | cksum | cut -d' ' -f1)
         NET="10.$((200 + h % 50)).$((h / 50 % 256))"
     fi
-    real=$(nproc)
+    real=$(machine_cpus)
     CPUS=${DURE_CLUSTER_CPUS:-$((real / NODES > 0 ? real / NODES : 1))}
     { [[ "$CPUS" =~ ^[1-9][0-9]*$ ]] && [ "$CPUS" -le "$real" ]; } ||
         die "DURE_CLUSTER_CPUS='$CPUS' must be 1 to $real (the CPUs this machine has)"
@@ -63,11 +63,16 @@ net_settings() {
     for ((i = 1; i <= NODES; i++)); do NODE_NAMES+=("$TAG-n$i"); done
 }
 
+# machine_cpus: the CPUs this process may run on. GNU nproc alone also
+# obeys OMP_NUM_THREADS and OMP_THREAD_LIMIT, which a user's shell (or make
+# tsan's test run) may set to 1: every node was then pinned to CPU 0.
+machine_cpus() { env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc; }
+
 # node_cpus I: the CPU list node I (1..N) is pinned to: CPUS consecutive
 # CPUs, wrapping around the machine's when nodes outnumber them.
 node_cpus() {
     local real first c list=""
-    real=$(nproc)
+    real=$(machine_cpus)
     first=$(( (($1 - 1) * CPUS) % real ))
     for ((c = 0; c < CPUS; c++)); do list+="${list:+,}$(( (first + c) % real ))"; done
     echo "$list"

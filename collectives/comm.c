@@ -553,8 +553,9 @@ dure_status_t comm_mem_download(comm_t *c, void *host_dst, const void *src, size
 
 void comm_break(comm_t *c, dure_status_t st)
 {
-    if (st != DURE_OK && c->broken == DURE_OK) {
-        c->broken = st;
+    int ok = DURE_OK;
+    if (st != DURE_OK) {
+        atomic_compare_exchange_strong(&c->broken, &ok, (int)st);
     }
 }
 
@@ -653,9 +654,10 @@ static dure_status_t check_op(comm_t *c, const struct comm_op *op)
     dure_status_t st = DURE_OK;
     const char *name = comm_coll_name(op->coll);
     char with[128];
-    DURE_CHECK(c->broken == DURE_OK, c->broken,
+    const dure_status_t broken = (dure_status_t)atomic_load(&c->broken);
+    DURE_CHECK(broken == DURE_OK, broken,
                "%s: the communicator failed earlier (%s) and cannot be used", name,
-               dure_status_name(c->broken));
+               dure_status_name(broken));
     DURE_CHECK(!atomic_load(&c->cancel), DURE_ERR_TIMEOUT,
                "%s: the watchdog gave up on this communicator", name);
     DURE_CHECK(op->dtype == COMM_F32 || op->dtype == COMM_BF16 || op->dtype == COMM_F64,

@@ -65,7 +65,10 @@ struct comm {
     struct comm_watchdog *wd;
     atomic_int cancel;         /* the watchdog gave up on the running op */
     uint64_t seq;
-    dure_status_t broken;      /* sticky: first failure of a collective */
+    /* Sticky: the first failure of a collective (a dure_status_t), set by
+     * comm_break on whichever thread ran it and read by the caller's next
+     * issue without the queue lock: atomic. */
+    atomic_int broken;
     struct comm_queue q;
 };
 
@@ -75,7 +78,7 @@ dure_status_t comm_issue(comm_t *c, struct comm_op *op, comm_req_t **req);
 dure_status_t comm_exec(comm_t *c, const struct comm_op *op, size_t bytes);
 /* comm.c: the name the watchdog reports for op's algorithm. */
 const char *comm_op_algo_name(const comm_t *c, const struct comm_op *op);
-/* comm.c: remember the first failure; later calls return it. */
+/* comm.c: remember the first failure (any thread); later calls return it. */
 void comm_break(comm_t *c, dure_status_t st);
 
 /* comm_queue.c: the lock and the pool of `max_inflight` + 1 requests; first

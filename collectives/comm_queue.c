@@ -103,15 +103,13 @@ static void run_head(comm_t *c)
     q->head = (q->head + 1) % q->nreqs;
     q->len--;
     q->busy = 1;
-    dure_status_t broken = c->broken;
+    const dure_status_t broken = (dure_status_t)atomic_load(&c->broken);
     pthread_mutex_unlock(&q->mu);
 
     dure_status_t st = broken != DURE_OK ? broken : comm_exec(c, &r->op, r->bytes);
 
     pthread_mutex_lock(&q->mu);
-    if (st != DURE_OK && c->broken == DURE_OK) {
-        c->broken = st;
-    }
+    comm_break(c, st);
     r->st = st;
     r->state = REQ_DONE;
     q->busy = 0;

@@ -970,7 +970,6 @@ static void test_config_errors(void **state)
     dure_log_set_quiet(0);
 }
 
-/* No GPU here: backend = nccl fails with one clear message on every rank. */
 /* The watchdog with a hook that returns (not the launcher's, which aborts):
  * the hook gets the report, then dure's own wait gives up with
  * DURE_ERR_TIMEOUT and the comm refuses further work. Rank 1 never joins. */
@@ -1050,6 +1049,52 @@ static void test_watchdog_hook_returns(void **state)
     MPI_Barrier(MPI_COMM_WORLD);
 }
 
+/* A started operation that fails on the communication thread (the
+ * watchdog gives up on it: rank 1 never joins) fails every start after it
+ * with DURE_ERR_TIMEOUT. The caller reads the comm's sticky failure while
+ * that thread may be writing it, with no lock taken between the two: make
+ * tsan fails this test unless the failure is atomic. */
+static atomic_int thread_hang_fired;
+static comm_t *thread_hung_comm; /* left alive on purpose, like hung_comm */
+
+static void note_hang(const struct comm_hang_report *r, void *arg)
+{
+    (void)r;
+    (void)arg;
+    atomic_store(&thread_hang_fired, 1);
+}
+
+static void test_thread_failure_is_sticky(void **state)
+{
+    (void)state;
+    struct comm_config cfg;
+    comm_config_default(&cfg);
+    cfg.backend = COMM_BACKEND_MPI;
+    cfg.algo = COMM_ALGO_SHM;
+    cfg.watchdog_s = 0.3;
+    cfg.on_hang = note_hang;
+    assert_int_equal(comm_create(MPI_COMM_WORLD, &cfg, &thread_hung_comm), DURE_OK);
+    if (rank == 0) {
+        comm_req_t *r = NULL, *late = NULL;
+        dure_log_set_quiet(1);
+        collcheck_fill(a, 1000, rank);
+        assert_int_equal(
+            comm_allreduce_start(thread_hung_comm, a, a, 1000, COMM_F32, COMM_SUM, &r), DURE_OK);
+        for (int i = 0; i < 600 && !atomic_load(&thread_hang_fired); i++) {
+            nanosleep(&(struct timespec){0, 50000000}, NULL);
+        }
+        assert_true(atomic_load(&thread_hang_fired));
+        nanosleep(&(struct timespec){0, 200000000}, NULL); /* the thread's op gives up */
+        assert_int_equal(
+            comm_allreduce_start(thread_hung_comm, b, b, 1000, COMM_F32, COMM_SUM, &late),
+            DURE_ERR_TIMEOUT);
+        assert_null(late);
+        assert_int_equal(comm_wait(thread_hung_comm, r), DURE_ERR_TIMEOUT);
+        dure_log_set_quiet(0);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+}
+
 /* The backend's construction (ncclCommInitRank) is watched like a
  * collective: a setup step that outlives the timeout is reported by name. */
 static void test_watchdog_watches_setup(void **state)
@@ -1071,6 +1116,7 @@ static void test_watchdog_watches_setup(void **state)
     assert_non_null(strstr(hang.text, "backend setup (backend nccl) did not complete in"));
 }
 
+/* No GPU here: backend = nccl fails with one clear message on every rank. */
 static void test_nccl_without_gpu(void **state)
 {
     (void)state;
@@ -1152,6 +1198,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_deterministic_order),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_watchdog_hook_returns),
+        cmocka_unit_test(test_thread_failure_is_sticky),
         cmocka_unit_test(test_watchdog_watches_setup),
         cmocka_unit_test(test_nccl_without_gpu),
         cmocka_unit_test(test_node_comm),

@@ -326,7 +326,9 @@ static void on_watchdog_fire(const struct comm_hang_report *r, void *arg)
     if (c->cfg.on_hang) {
         c->cfg.on_hang(r, c->cfg.on_hang_arg);
     }
-    if (c->iface && c->iface->abort) {
+    /* Not during setup (seq 0): the backend's create is still writing
+     * iface and ctx (NCCL's init watches cancel and aborts itself). */
+    if (r->seq != 0 && c->iface && c->iface->abort) {
         c->iface->abort(c->ctx);
     }
     atomic_store(&c->cancel, 1);
@@ -446,9 +448,12 @@ void comm_destroy(comm_t *c)
     }
     const int hung = atomic_load(&c->cancel);
     if (!comm_queue_stop(c, hung)) {
-        /* The thread may be stuck inside the hung collective for good:
-         * leave it and everything it can touch. */
-        comm_watchdog_destroy(c->wd, 0);
+        /* The thread may be stuck inside the hung collective for good, or
+         * return from it later (a native MPI collective does not watch
+         * cancel: a peer merely slower than the timeout ends it) and end
+         * its watch: leave the comm and its watchdog allocated, with the
+         * watchdog's thread stopped. */
+        comm_watchdog_stop(c->wd);
         return;
     }
     comm_watchdog_destroy(c->wd, !hung);

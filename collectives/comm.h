@@ -164,7 +164,7 @@ struct comm_hang_report {
     const char *host;        /* this rank's host name */
     const char *op;          /* "all-reduce", "reduce-scatter", ... */
     const char *algo;        /* "native", "ring", "shm", "hier", "nccl" */
-    uint64_t seq;            /* the collective's sequence number (from 1) */
+    uint64_t seq;            /* the collective's sequence number (from 1; 0: setup) */
     size_t bytes;            /* bytes of the full vector on this rank */
     double waited_s;         /* how long it has been running */
     int missing_known;       /* 1 when the not-joined list below is complete */
@@ -324,7 +324,13 @@ dure_status_t comm_create(MPI_Comm mpi, const struct comm_config *cfg, comm_t **
 dure_status_t comm_create_node(comm_t *c, comm_t **out);
 
 /* Wait for pending operations, stop the threads, free everything. NULL is a
- * no-op. Collective over the communicator (shared windows are freed). */
+ * no-op. Collective over the communicator (shared windows are freed).
+ * After a hang (DURE_ERR_TIMEOUT from the watchdog, whose hook returned)
+ * it is local: operations queued behind the hung one never run, but the
+ * hung one may still be inside its collective on the communication thread
+ * and write its buffers when it returns (a late peer), so the comm is left
+ * allocated and the caller keeps those buffers or ends the process (the
+ * launcher's hook does). */
 void comm_destroy(comm_t *c);
 
 int comm_rank(const comm_t *c);

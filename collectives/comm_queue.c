@@ -103,7 +103,11 @@ static void run_head(comm_t *c)
     q->head = (q->head + 1) % q->nreqs;
     q->len--;
     q->busy = 1;
-    const dure_status_t broken = (dure_status_t)atomic_load(&c->broken);
+    /* After the watchdog gave up, nothing queued runs: the caller's waits
+     * returned and its buffers may be gone. */
+    const dure_status_t broken = atomic_load(&c->cancel)
+                                     ? DURE_ERR_TIMEOUT
+                                     : (dure_status_t)atomic_load(&c->broken);
     pthread_mutex_unlock(&q->mu);
 
     dure_status_t st = broken != DURE_OK ? broken : comm_exec(c, &r->op, r->bytes);

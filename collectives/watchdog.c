@@ -349,18 +349,25 @@ void comm_watchdog_end(struct comm_watchdog *w)
     pthread_mutex_unlock(&w->mu);
 }
 
+void comm_watchdog_stop(struct comm_watchdog *w)
+{
+    if (!w || !w->thread_started) {
+        return;
+    }
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    w->thread_started = 0;
+}
+
 void comm_watchdog_destroy(struct comm_watchdog *w, int collective)
 {
     if (!w) {
         return;
     }
-    if (w->thread_started) {
-        pthread_mutex_lock(&w->mu);
-        w->stop = 1;
-        pthread_cond_signal(&w->cv);
-        pthread_mutex_unlock(&w->mu);
-        pthread_join(w->thread, NULL);
-    }
+    comm_watchdog_stop(w);
     comm_heartbeat_destroy(w->hb);
     free(w->miss);
     if (collective) {

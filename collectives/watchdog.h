@@ -48,4 +48,10 @@ void comm_watchdog_end(struct comm_watchdog *w);
  * memory only, since the peers may be gone. NULL is a no-op. */
 void comm_watchdog_destroy(struct comm_watchdog *w, int collective);
 
+/* Stop the thread only (no report after it) and leave w allocated: after a
+ * hang whose collective is still stuck on a detached thread, that thread
+ * calls comm_watchdog_end (and begin, for what it ran next) when the
+ * collective returns. NULL is a no-op. */
+void comm_watchdog_stop(struct comm_watchdog *w);
+
 #endif

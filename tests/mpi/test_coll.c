@@ -1095,6 +1095,47 @@ static void test_thread_failure_is_sticky(void **state)
     MPI_Barrier(MPI_COMM_WORLD);
 }
 
+/* A collective that outlives the watchdog only because its peers are late
+ * (a native MPI all-reduce does not watch cancel): rank 0's wait gives up
+ * and its comm_destroy returns at once (local after a hang) while the
+ * operation is still inside MPI_Allreduce on the communication thread.
+ * When the peers join, it completes there and ends its watch: on memory
+ * that is still allocated (the old destroy freed the watchdog: a
+ * heap-use-after-free under make asan), and the peers get the right sum.
+ * The operation queued behind it never runs. */
+static comm_t *late_comm; /* rank 0's is left allocated after the hang */
+
+static void test_destroy_while_stuck(void **state)
+{
+    (void)state;
+    struct comm_config cfg;
+    comm_config_default(&cfg);
+    cfg.backend = COMM_BACKEND_MPI;
+    cfg.algo = COMM_ALGO_NATIVE;
+    cfg.watchdog_s = 0.3;
+    cfg.on_hang = note_hang;
+    assert_int_equal(comm_create(MPI_COMM_WORLD, &cfg, &late_comm), DURE_OK);
+    collcheck_fill(a, 1000, rank);
+    if (rank == 0) {
+        comm_req_t *r = NULL, *behind = NULL;
+        dure_log_set_quiet(1);
+        assert_int_equal(comm_allreduce_start(late_comm, a, a, 1000, COMM_F32, COMM_SUM, &r),
+                         DURE_OK);
+        assert_int_equal(comm_allreduce_start(late_comm, b, b, 1000, COMM_F32, COMM_SUM, &behind),
+                         DURE_OK);
+        assert_int_equal(comm_wait(late_comm, r), DURE_ERR_TIMEOUT);
+        comm_destroy(late_comm);
+        dure_log_set_quiet(0);
+    } else {
+        nanosleep(&(struct timespec){3, 0}, NULL); /* after rank 0's destroy */
+        assert_int_equal(comm_allreduce(late_comm, a, a, 1000, COMM_F32, COMM_SUM), DURE_OK);
+        COLLCHECK_RANGE("late peers' sum", a, 0, 1000, collcheck_reduced(size, i, COMM_SUM));
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    /* rank 0's thread ends its watch when the all-reduce returns */
+    nanosleep(&(struct timespec){0, 300000000}, NULL);
+}
+
 /* The backend's construction (ncclCommInitRank) is watched like a
  * collective: a setup step that outlives the timeout is reported by name. */
 static void test_watchdog_watches_setup(void **state)
@@ -1199,6 +1240,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_watchdog_hook_returns),
         cmocka_unit_test(test_thread_failure_is_sticky),
+        cmocka_unit_test(test_destroy_while_stuck),
         cmocka_unit_test(test_watchdog_watches_setup),
         cmocka_unit_test(test_nccl_without_gpu),
         cmocka_unit_test(test_node_comm),

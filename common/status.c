@@ -2,14 +2,17 @@
 #include "common/status.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common/mpi_check.h"
 
-static int log_rank = -1;
-static int log_quiet;
+/* Set by the main thread, read by whichever thread logs (the
+ * communication, watchdog and checkpoint threads log their failures). */
+static atomic_int log_rank = -1;
+static atomic_int log_quiet;
 static _Thread_local char last_error[1024];
 
 static const char *const status_names[DURE_STATUS_COUNT] = {
@@ -38,9 +41,12 @@ const char *dure_status_name(dure_status_t st)
     return status_names[st];
 }
 
-void dure_log_set_rank(int rank) { log_rank = rank; }
-int dure_log_rank(void) { return log_rank; }
-void dure_log_set_quiet(int quiet) { log_quiet = quiet; }
+void dure_log_set_rank(int rank) { atomic_store_explicit(&log_rank, rank, memory_order_relaxed); }
+int dure_log_rank(void) { return atomic_load_explicit(&log_rank, memory_order_relaxed); }
+void dure_log_set_quiet(int quiet)
+{
+    atomic_store_explicit(&log_quiet, quiet, memory_order_relaxed);
+}
 const char *dure_last_error(void) { return last_error; }
 
 static void log_emit(const char *level, const char *file, int line,
@@ -50,15 +56,16 @@ static void log_emit(const char *level, const char *file, int line,
     char rank[32] = "";
     char buf[1400];
 
-    if (log_quiet) {
+    if (atomic_load_explicit(&log_quiet, memory_order_relaxed)) {
         return;
     }
     if (gethostname(host, sizeof host) != 0) {
         snprintf(host, sizeof host, "?");
     }
     host[sizeof host - 1] = '\0';
-    if (log_rank >= 0) {
-        snprintf(rank, sizeof rank, " rank %d", log_rank);
+    const int r = dure_log_rank();
+    if (r >= 0) {
+        snprintf(rank, sizeof rank, " rank %d", r);
     }
     int n = snprintf(buf, sizeof buf, "dure: %s [%s%s] %s:%d: %s\n", level,
                      host, rank, file, line, msg);

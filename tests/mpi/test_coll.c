@@ -1002,16 +1002,24 @@ static void record_hang(const struct comm_hang_report *r, void *arg)
     }
 }
 
-static void test_watchdog_hook_returns(void **state)
+/* A comm of the mpi backend running `algo`, watched with a timeout of
+ * watchdog_s and a hook that returns; collective. */
+static void create_watched(enum comm_algo algo, double watchdog_s, comm_hang_fn hook,
+                           comm_t **out)
 {
-    (void)state;
     struct comm_config cfg;
     comm_config_default(&cfg);
     cfg.backend = COMM_BACKEND_MPI;
-    cfg.algo = COMM_ALGO_SHM;
-    cfg.watchdog_s = 0.5;
-    cfg.on_hang = record_hang;
-    assert_int_equal(comm_create(MPI_COMM_WORLD, &cfg, &hung_comm), DURE_OK);
+    cfg.algo = algo;
+    cfg.watchdog_s = watchdog_s;
+    cfg.on_hang = hook;
+    assert_int_equal(comm_create(MPI_COMM_WORLD, &cfg, out), DURE_OK);
+}
+
+static void test_watchdog_hook_returns(void **state)
+{
+    (void)state;
+    create_watched(COMM_ALGO_SHM, 0.5, record_hang, &hung_comm);
     if (rank == 0) {
         collcheck_fill(a, 1000, rank);
         assert_int_equal(comm_allreduce(hung_comm, a, a, 1000, COMM_F32, COMM_SUM), DURE_OK);
@@ -1067,13 +1075,7 @@ static void note_hang(const struct comm_hang_report *r, void *arg)
 static void test_thread_failure_is_sticky(void **state)
 {
     (void)state;
-    struct comm_config cfg;
-    comm_config_default(&cfg);
-    cfg.backend = COMM_BACKEND_MPI;
-    cfg.algo = COMM_ALGO_SHM;
-    cfg.watchdog_s = 0.3;
-    cfg.on_hang = note_hang;
-    assert_int_equal(comm_create(MPI_COMM_WORLD, &cfg, &thread_hung_comm), DURE_OK);
+    create_watched(COMM_ALGO_SHM, 0.3, note_hang, &thread_hung_comm);
     if (rank == 0) {
         comm_req_t *r = NULL, *late = NULL;
         dure_log_set_quiet(1);
@@ -1108,13 +1110,7 @@ static comm_t *late_comm; /* rank 0's is left allocated after the hang */
 static void test_destroy_while_stuck(void **state)
 {
     (void)state;
-    struct comm_config cfg;
-    comm_config_default(&cfg);
-    cfg.backend = COMM_BACKEND_MPI;
-    cfg.algo = COMM_ALGO_NATIVE;
-    cfg.watchdog_s = 0.3;
-    cfg.on_hang = note_hang;
-    assert_int_equal(comm_create(MPI_COMM_WORLD, &cfg, &late_comm), DURE_OK);
+    create_watched(COMM_ALGO_NATIVE, 0.3, note_hang, &late_comm);
     collcheck_fill(a, 1000, rank);
     if (rank == 0) {
         comm_req_t *r = NULL, *behind = NULL;

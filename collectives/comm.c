@@ -452,7 +452,8 @@ void comm_destroy(comm_t *c)
          * return from it later (a native MPI collective does not watch
          * cancel: a peer merely slower than the timeout ends it) and end
          * its watch: leave the comm and its watchdog allocated, with the
-         * watchdog's thread stopped. */
+         * watchdog's thread stopped (its heartbeat thread, UDP datagrams
+         * only, runs until the process ends). */
         comm_watchdog_stop(c->wd);
         return;
     }

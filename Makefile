@@ -15,7 +15,7 @@
 #   make fuzz       the long fuzzing campaign (FUZZ_RUNS per target)
 #
 # Knobs: USE_CUDA=auto|yes|no  CUDA_HOME  NCCL_HOME  NVCC_GENCODE  BUILD  OPT  V=1
-#        JOBS (parallel compiles of the goals above; default: nproc)
+#        JOBS (parallel compiles of the goals above; default: the CPUs make may run on, tests/cpus.sh)
 #        FUZZ_RUNS  FUZZ_SECONDS  FUZZ_TARGETS (see tests/fuzz/README.md)
 #
 # Sources are found by folder. A file named *_cuda.c or *.cu is compiled
@@ -32,7 +32,7 @@ NCCL_HOME    ?= $(CUDA_HOME)
 NVCC_GENCODE ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
 OPT          ?= -O2 -g
 SAN          ?= 0
-JOBS         ?= $(shell nproc 2>/dev/null || echo 1)
+JOBS         ?= $(shell . ./tests/cpus.sh && machine_cpus 2>/dev/null || echo 1)
 V            ?= 0
 Q := $(if $(filter 1,$(V)),,@)
 

@@ -11,6 +11,8 @@ set -u
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 1
+# shellcheck source=tests/cpus.sh
+. "$ROOT/tests/cpus.sh"
 export DURE_BUILD="$ROOT/$BUILD" DURE="$ROOT/$BUILD/dure"
 if [ "$(id -u)" -eq 0 ]; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -31,6 +33,6 @@ for b in bench/run.d/*.sh; do
     fi
 done
 echo
-echo "=== summary ($(nproc) cores, $(date -u +%Y-%m-%dT%H:%M:%SZ))"
+echo "=== summary ($(machine_cpus) cores, $(date -u +%Y-%m-%dT%H:%M:%SZ))"
 grep '^bench: ' "$lines" || echo "no benchmark printed a result"
 exit $status

@@ -3,6 +3,8 @@
 # shellcheck shell=bash
 T_FAILS=0
 T_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=tests/cpus.sh
+. "$T_ROOT/tests/cpus.sh"
 : "${DURE:=$T_ROOT/build/dure}"
 T_TMP=$(mktemp -d /tmp/dure-test.XXXXXX)
 trap 'rm -rf "$T_TMP"' EXIT

@@ -7,13 +7,15 @@ set -u
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
+# shellcheck source=bench/lib/load.sh
+. "$ROOT/bench/lib/load.sh"
 DURE=${DURE:-$ROOT/$BUILD/dure}
 if [ "$(id -u)" -eq 0 ]; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
 mkdir -p bench/results
 raw=bench/results/collectives_allreduce.json
-echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+load_before
 mpirun -np 2 "$DURE" bench allreduce --compare -b 4K -e 256M -f 2 -n 5 -R 15 -w 3 \
     --json "$raw" || exit 1
 /usr/bin/python3 - "$raw" bench/results/collectives.json <<'PY' || exit 1
@@ -40,4 +42,4 @@ for name, v, peer, pv in lines:
 json.dump(out, open(sys.argv[2], "w"), indent=1)
 PY
 mpirun -np 2 "$ROOT/$BUILD/bench/coll_bucket" bench/results/collectives_bucket.json || exit 1
-echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+load_after

@@ -47,6 +47,8 @@ set -u
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
+# shellcheck source=bench/lib/load.sh
+. "$ROOT/bench/lib/load.sh"
 DURE=${DURE:-$ROOT/$BUILD/dure}
 # shellcheck source=bench/lib/cluster.sh
 . "$ROOT/bench/lib/cluster.sh"
@@ -61,7 +63,7 @@ TMP=$(mktemp -d /tmp/dure-bench-mn.XXXXXX)
 trap 'bash "$CLUSTER" down "$TMP/cluster" > /dev/null 2>&1; rm -rf "$TMP"' EXIT
 trap 'exit 1' INT TERM HUP
 
-echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+load_before
 mn_up "$TMP/cluster" || exit 1
 "$DURE" data gen -o "$TMP/data.h5" --episodes 64 --length 2048 --channels 8 --seed 3 \
     > "$TMP/gen.log" 2>&1 || { cat "$TMP/gen.log"; exit 1; }
@@ -199,4 +201,4 @@ for f in fabrics:
            "compute slower than on one node", 1e3 * (compute(two) - compute(one)), "reported")
 json.dump(res, open(out, "w"), indent=1)
 PY
-echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+load_after

@@ -7,10 +7,13 @@
 # size, >= 2x from 32M. Writes bench/results/step_allreduce.json.
 set -euo pipefail
 BUILD=${1:-build}
-cd "$(dirname "$0")/../.."
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+# shellcheck source=bench/lib/load.sh
+. "$ROOT/bench/lib/load.sh"
 if [ "$(id -u)" -eq 0 ]; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
-echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+load_before
 mpirun -np 2 "$BUILD/bench/step_allreduce" bench/results/step_allreduce.json
-echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+load_after

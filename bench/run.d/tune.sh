@@ -17,6 +17,8 @@ set -u
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
+# shellcheck source=bench/lib/load.sh
+. "$ROOT/bench/lib/load.sh"
 DURE=${DURE:-$ROOT/$BUILD/dure}
 if [ "$(id -u)" -eq 0 ]; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -24,7 +26,7 @@ fi
 mkdir -p bench/results
 dir=$(mktemp -d /tmp/dure-bench-tune.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
-echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+load_before
 start=$(date +%s)
 mpirun -np 2 "$DURE" tune -o "$dir/out" -b 128 -e 16M -f 1.25992105 -n 5 -w 2 -R 5 > "$dir/tune.log" || {
     cat "$dir/tune.log"; exit 1; }
@@ -37,4 +39,4 @@ cp "$dir/out/verify.json" bench/results/tune_verify.json
 /usr/bin/python3 bench/lib/tune_lines.py bench/results/tune.json tune "$dir/out/tune.json" \
     "$dir/out/verify.json" || exit 1
 echo "# tune and verify took $(( $(date +%s) - start )) s"
-echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+load_after

@@ -29,6 +29,8 @@ set -u
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
+# shellcheck source=bench/lib/load.sh
+. "$ROOT/bench/lib/load.sh"
 DURE=${DURE:-$ROOT/$BUILD/dure}
 FABRICS=${DURE_BENCH_FABRICS:-1gbit none}
 # shellcheck source=bench/lib/cluster.sh
@@ -40,7 +42,7 @@ TMP=$(mktemp -d /tmp/dure-bench-mn-tune.XXXXXX)
 trap 'bash "$CLUSTER" down "$TMP/cluster" > /dev/null 2>&1; rm -rf "$TMP"' EXIT
 trap 'exit 1' INT TERM HUP
 
-echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+load_before
 mn_up "$TMP/cluster" || exit 1
 args=()
 for fabric in $FABRICS; do
@@ -74,4 +76,4 @@ for fabric in $FABRICS; do
     args+=("mn_tune_seg_$tag" "$seg/tune.json" "$seg/verify.json")
 done
 /usr/bin/python3 bench/lib/tune_lines.py bench/results/tune_multinode.json "${args[@]}" || exit 1
-echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+load_after

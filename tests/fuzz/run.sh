@@ -27,6 +27,8 @@ MODE=${1:?usage: tests/fuzz/run.sh smoke|campaign [FUZZ_BUILD]}
 BUILD=${2:-build-fuzz}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
+# shellcheck source=tests/cpus.sh
+. "$ROOT/tests/cpus.sh"
 BIN="$ROOT/$BUILD/tests/fuzz"
 FILTER=${FUZZ_TARGETS:-.}
 # Leaks are checked after every input; a slow input is a hang past 10 s;
@@ -141,7 +143,7 @@ campaign() {
     printf '%s\n' "${rows[@]}" > "$rowfile"
     python3 - bench/results/fuzz.json "$runs" "${secs:-null}" \
         "$(clang --version | head -1)" "$(pkg-config --modversion hdf5-openmpi 2>/dev/null)" \
-        "$(nproc)" "$rowfile" "$(git rev-parse --short HEAD 2>/dev/null)" <<'PY'
+        "$(machine_cpus)" "$rowfile" "$(git rev-parse --short HEAD 2>/dev/null)" <<'PY'
 import json, os, sys, time
 path, runs, secs, clang, hdf5, ncpu, rowfile, rev = sys.argv[1:9]
 try:

@@ -24,6 +24,8 @@ set -u
 BUILD=${1:-build-gpu}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
+# shellcheck source=tests/cpus.sh
+. "$ROOT/tests/cpus.sh"
 
 # ---------------------------------------------------------------- prerequisites
 gpus=0
@@ -94,7 +96,7 @@ check() {
 # ---------------------------------------------------------------- 1. build
 mkdir -p "$LOG" bench/results
 if ! check "build (USE_CUDA=yes)" "$LOG/build.log" \
-        make USE_CUDA=yes BUILD="$BUILD" -j"$(nproc)" tests-build; then
+        make USE_CUDA=yes BUILD="$BUILD" -j"$(machine_cpus)" tests-build; then
     tail -20 "$LOG/build.log"
     exit 1
 fi

@@ -19,7 +19,7 @@ t_grep "the worst fit error as a bench line" '^bench: tune_fit_worst_error: [0-9
 t_grep "the table chosen" '^dure tune: algorithm table 0:[a-z]+'
 # --comm-thread auto resolves as dure run does: 2 ranks computing on every
 # core of one node leave no core to a communication thread
-if [ $(( $(nproc) % 2 )) -eq 0 ]; then
+if [ $(( $(machine_cpus) % 2 )) -eq 0 ]; then
     t_grep "auto: the ranks' waits run dure's collectives" \
         "^# dure tune: backend mpi, 4 size\(s\) .*; dure's collectives run by the ranks' waits$"
     if grep -q '"collectives_run_by": "caller"' "$out/tune.json"; then t_ok "tune.json records it"

@@ -63,10 +63,8 @@ net_settings() {
     for ((i = 1; i <= NODES; i++)); do NODE_NAMES+=("$TAG-n$i"); done
 }
 
-# machine_cpus: the CPUs this process may run on. GNU nproc alone also
-# obeys OMP_NUM_THREADS and OMP_THREAD_LIMIT, which a user's shell (or make
-# tsan's test run) may set to 1: every node was then pinned to CPU 0.
-machine_cpus() { env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc; }
+# shellcheck source=tests/cpus.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../cpus.sh"
 
 # node_cpus I: the CPU list node I (1..N) is pinned to: CPUS consecutive
 # CPUs, wrapping around the machine's when nodes outnumber them.

@@ -20,7 +20,10 @@
 # 9 ms, and every Open MPI algorithm of the four collectives is timed:
 # 4 MiB would triple the time.
 # Then, per fabric, `--ring-segments 256,1024` on dure's algorithms from
-# 1 to 16 MiB, where the ring's segment matters (collectives/README.md):
+# 1 to 16 MiB by the square root of 2 (9 sizes), where the ring's segment
+# matters (collectives/README.md); by 4 (3 sizes, one piece) the line
+# missed by 15-21% on both fabrics, by the square root of 2 it fitted
+# within 13% (each once, 2026-12-07), in twice the time:
 # which segment the probe picks (mn_tune_seg_FABRIC_ring_segment_SEG) and
 # --verify of the emitted table and segment against the defaults (the
 # three collectives of the gradient exchange: dure's table is chosen from
@@ -65,8 +68,8 @@ for fabric in $FABRICS; do
     cp "$TMP/$tag/tune.json" "bench/results/tune_multinode_model_$tag.json"
     args+=("mn_tune_$tag" "$TMP/$tag/tune.json" "$TMP/$tag/verify.json")
     seg=$TMP/seg_$tag
-    timeout 900 srun --mpi=pmix -N2 -n2 --chdir="$TMP" "$DURE" tune -o "$seg" -b 1M -e 16M -f 4 \
-        -n 2 -w 1 -R 5 --min-rep-us "$min_rep" --families dure \
+    timeout 900 srun --mpi=pmix -N2 -n2 --chdir="$TMP" "$DURE" tune -o "$seg" -b 1M -e 16M \
+        -f 1.41421356 -n 2 -w 1 -R 5 --min-rep-us "$min_rep" --families dure \
         --collectives allreduce,reducescatter,allgather \
         --ring-segments 256,1024 --no-plot > "$seg.log" 2>&1 || { cat "$seg.log"; exit 1; }
     grep -E '^(# ring segments|dure tune: algorithm)' "$seg.log"

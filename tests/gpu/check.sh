@@ -15,7 +15,10 @@
 #    exact mode (tests/gpu/exact.sh): 1 rank repeats bitwise across ZeRO
 #    stages, buckets and overlap; 2 and 4 ranks over NCCL equal 1 rank;
 # 5. CPU-vs-CUDA loss agreement of the same `dure run` job;
-# 6. MFU of the 350M model of jobs/gpu-node8.ini on one GPU.
+# 6. MFU of the 350M model of jobs/gpu-node8.ini on one GPU;
+# 7. on 2 GPUs or more, `dure tune --backend nccl` (NCCL's algorithms and
+#    protocols pinned in turn), its nccl_tuner.conf, and `--verify` of it
+#    against NCCL's own choices (one GPU: skipped, named in the table).
 # Prints one summary table; writes bench/results/gpu-check.json (the table)
 # and gpu-*.json (NCCL bandwidths, MFU). Exit 0 when every check passed, 1
 # when one failed or a prerequisite is missing (named), 77 when no GPU is
@@ -75,7 +78,7 @@ rows=()        # "name|PASS or FAIL|detail|seconds"
 failed=0
 row() { # NAME RESULT DETAIL SECONDS
     rows+=("$1|$2|$3|$4")
-    [ "$2" = PASS ] || failed=1
+    case $2 in PASS|SKIP) ;; *) failed=1 ;; esac
     printf 'gpu-check: %-28s %s  %s (%ss)\n' "$1" "$2" "$3" "$4"
 }
 # check NAME LOGFILE CMD...: run, record PASS/FAIL with the log's last line.
@@ -210,6 +213,25 @@ if check "run 350M (MFU)" "$LOG/run-mfu.log" mfu_job; then
         "$pct" "$ratio" "$gpu_name" > bench/results/gpu-mfu.json
     row "MFU 350M model" "$(awk -v m="${mfu:-0}" 'BEGIN { print (m > 0 ? "PASS" : "FAIL") }')" \
         "$pct % of the bf16 peak ($gpu_name; target 40 %)" 0
+fi
+
+# ---------------------------------------------------------------- 7. dure tune on NCCL
+# NCCL runs one rank per GPU, so a sweep of its algorithms needs two GPUs.
+# The model, the verdicts and the tuner file go to bench/results/gpu-tune*.
+if [ "$np" -ge 2 ]; then
+    if check "tune nccl x$np" "$LOG/tune.log" mpirun -np "$np" "$DURE" tune --backend nccl \
+            -o "$WORK/tune" -b 4K -e 64M -f 4 -n 5 -w 2 -R 3 --no-plot &&
+       check "tune nccl --verify" "$LOG/tune-verify.log" \
+            mpirun -np "$np" "$DURE" tune --verify "$WORK/tune"; then
+        cp "$WORK/tune/tune.json" bench/results/gpu-tune.json
+        cp "$WORK/tune/verify.json" bench/results/gpu-tune-verify.json
+        grep '^verify:' "$LOG/tune-verify.log"
+        if [ -e "$WORK/tune/nccl_tuner.conf" ]; then
+            cp "$WORK/tune/nccl_tuner.conf" bench/results/gpu-nccl_tuner.conf
+        fi
+    fi
+else
+    row "tune nccl" SKIP "one GPU: NCCL's algorithms need 2 ranks, a GPU each" 0
 fi
 
 # ---------------------------------------------------------------- summary

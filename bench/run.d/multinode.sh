@@ -29,6 +29,14 @@
 #                                flat ring, 4-16 MiB (target >= 1.3x)
 #   mn_weak_scaling_FABRIC       `dure run` 2 nodes x 1 rank against twice
 #                                1 node x 1 rank, overlap on (target >= 0.8)
+#   mn_weak_scaling_concurrent_FABRIC  the same against two 1-node jobs run
+#                                at once, one on each node: the test nodes
+#                                share this machine's cores, caches and
+#                                memory, so a 1-node job alone runs beside an
+#                                idle core that the 2-node job does not have
+#                                (a cluster's nodes have their own); with
+#                                both nodes busy the baseline differs from
+#                                the 2-node job only in the communication
 #   mn_comm_exposed_FABRIC       its exposed communication against the step
 #   mn_comm_thread_cpu_FABRIC    the CPU time its communication thread took
 #                                a step (metrics' comm_thread_cpu_s), beside
@@ -65,6 +73,7 @@ trap 'exit 1' INT TERM HUP
 
 load_before
 mn_up "$TMP/cluster" || exit 1
+read -r -a nodes <<< "$DURE_SLURM_NODES"
 "$DURE" data gen -o "$TMP/data.h5" --episodes 64 --length 2048 --channels 8 --seed 3 \
     > "$TMP/gen.log" 2>&1 || { cat "$TMP/gen.log"; exit 1; }
 # bench/job-demo.ini with fixed work per rank: one micro-batch of 64
@@ -81,8 +90,8 @@ bench() { # NAME SRUN_ARGS -- DURE_BENCH_ARGS
         > "$TMP/$name.log" 2>&1 || { cat "$TMP/$name.log"; exit 1; }
     grep -v '^#  ' "$TMP/$name.log" | grep '^#' | head -3
 }
-run_job() { # NAME NODES GLOBAL_BATCH
-    timeout 600 srun --mpi=pmix -N "$2" -n "$2" "$DURE" run "$ROOT/bench/job-demo.ini" \
+run_job() { # NAME NODES GLOBAL_BATCH [NODE]
+    timeout 600 srun --mpi=pmix -N "$2" -n "$2" ${4:+-w "$4"} "$DURE" run "$ROOT/bench/job-demo.ini" \
         --set data.path="$TMP/data.h5" --set run.steps="$STEPS" --set optim.micro_batch=64 \
         --set parallel.bucket_mb=0.5 --set run.dir="$TMP/$1" \
         --set optim.global_batch="$3" > "$TMP/$1.log" 2>&1 ||
@@ -121,6 +130,11 @@ for fabric in $FABRICS; do
     done
     for rep in 1 2 3; do
         run_job "one_${fabric}_$rep" 1 64
+        run_job "conc1_${fabric}_$rep" 1 64 "${nodes[0]}" & p1=$!
+        run_job "conc2_${fabric}_$rep" 1 64 "${nodes[1]}" & p2=$!
+        wait "$p1"; r1=$?
+        wait "$p2"; r2=$?
+        [ "$r1" -eq 0 ] && [ "$r2" -eq 0 ] || exit 1
         run_job "two_${fabric}_$rep" 2 128
     done
 done
@@ -192,6 +206,11 @@ for f in fabrics:
     two = ["two_%s_%d" % (f, k) for k in (1, 2, 3)]
     t1, t2 = med(one, "timesteps_per_s"), med(two, "timesteps_per_s")
     report("mn_weak_scaling_" + tag, t2, "timesteps/s", "2 x 1 node", 2 * t1, ">= 0.8")
+    conc = statistics.median(
+        sum(statistics.median(r["timesteps_per_s"] for r in steps("conc%d_%s_%d" % (j, f, k)))
+            for j in (1, 2)) for k in (1, 2, 3))
+    report("mn_weak_scaling_concurrent_" + tag, t2, "timesteps/s", "1 node x 2 at once", conc,
+           ">= 0.8")
     ce, st = med(two, "comm_exposed_s"), med(two, "step_s")
     report("mn_comm_exposed_" + tag, 1e3 * ce, "ms/step", "step time", 1e3 * st, "reported")
     def compute(names):

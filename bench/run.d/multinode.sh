@@ -30,13 +30,13 @@
 #   mn_weak_scaling_FABRIC       `dure run` 2 nodes x 1 rank against twice
 #                                1 node x 1 rank, overlap on (target >= 0.8)
 #   mn_weak_scaling_concurrent_FABRIC  the same against two 1-node jobs run
-#                                at once, one on each node: the test nodes
-#                                share this machine's cores, caches and
-#                                memory, so a 1-node job alone runs beside an
-#                                idle core that the 2-node job does not have
-#                                (a cluster's nodes have their own); with
-#                                both nodes busy the baseline differs from
-#                                the 2-node job only in the communication
+#                                at once, one on each node: the baseline of
+#                                both nodes, busy together as in the 2-node
+#                                job (the 1-node job alone runs on the first
+#                                node beside an idle core). Measured alike:
+#                                in six runs the two baselines differed by
+#                                -8% to +5%, while the two nodes' cores ran
+#                                the same job up to 12% apart
 #   mn_comm_exposed_FABRIC       its exposed communication against the step
 #   mn_comm_thread_cpu_FABRIC    the CPU time its communication thread took
 #                                a step (metrics' comm_thread_cpu_s), beside

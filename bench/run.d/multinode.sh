@@ -34,9 +34,9 @@
 #                                both nodes, busy together as in the 2-node
 #                                job (the 1-node job alone runs on the first
 #                                node beside an idle core). Measured alike:
-#                                in six runs the two baselines differed by
-#                                -8% to +5%, while the two nodes' cores ran
-#                                the same job up to 12% apart
+#                                in nine runs the two baselines differed by
+#                                -7% to +9%, while the two nodes' cores ran
+#                                the same job up to 17% apart
 #   mn_comm_exposed_FABRIC       its exposed communication against the step
 #   mn_comm_thread_cpu_FABRIC    the CPU time its communication thread took
 #                                a step (metrics' comm_thread_cpu_s), beside

@@ -30,7 +30,7 @@ t_eq "the last line sums both suites" "$(printf '%s\n' "$T_OUT" | tail -1)" \
 t_eq "it ran make test, then the CPU-only check in build-cpu without the build-independent scripts" \
     "$(cat "$T_TMP/calls")" \
     "$(printf 'make test\nmake -j%s check USE_CUDA=no BUILD=build-cpu (skip %s)' "$(machine_cpus)" \
-        'tests/(multinode|fuzz|slurm)/|tests/mpi/.*\.sh$|tests/cli/test_(ckpt|ckpt_verify|data|data_layouts|plot|shellcheck|ci_run)\.sh$')"
+        'tests/(multinode|fuzz|slurm)/|tests/mpi/.*\.sh$|tests/cli/test_(ckpt|ckpt_verify|cpus|data|data_layouts|plot|shellcheck|ci_run)\.sh$')"
 
 fake_make '790 passed, 0 failed\n' 0 '779 passed, 1 failed\n' 1
 t_run "a failure in the CPU-only suite fails the run" 1 env -u DURE_TEST_SKIP PATH="$fake:$PATH" bash "$T_ROOT/.ci/run"

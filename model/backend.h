@@ -60,6 +60,8 @@ struct model {
     void *ctx;                     /* backend state */
     model_grad_ready_fn ready_fn;
     void *ready_ctx;
+    int ready_unit;                /* unit whose tail the hook has had (-1: none) */
+    size_t ready_lo;               /* ... from this flat offset to the unit's end */
     float *window_loss;            /* (micro_batch) host: model_window_losses */
 };
 
@@ -75,12 +77,19 @@ dure_status_t model_backend_find(const char *compute, const struct model_backend
  * What the backends call around each unit (see model_unit_source in
  * model.h): the lender's slots, or the model's own buffers (params:
  * compute_params or m->params at the unit's offset; grads: m->grads there;
- * grads_done: the gradient-ready hook with the unit's range).
+ * grads_done: the gradient-ready hook with the unit's range, less any
+ * tail of it model_unit_grads_tail_done already reported).
  */
 dure_status_t model_units_begin(model_t *m, int backward);
 dure_status_t model_unit_params(model_t *m, int unit, enum model_pass pass, const void **p);
 dure_status_t model_unit_params_done(model_t *m, int unit, enum model_pass pass);
 dure_status_t model_unit_grads(model_t *m, int unit, float **g);
 dure_status_t model_unit_grads_done(model_t *m, int unit);
+
+/* The gradients of `unit` from element `from` of the unit to its end are
+ * final (a block's MLP branch, before its attention branch's backward):
+ * the hook gets that range now, and model_unit_grads_done the rest. No-op
+ * for a lender's slots (ZeRO 3 takes the unit whole) or without a hook. */
+dure_status_t model_unit_grads_tail_done(model_t *m, int unit, size_t from);
 
 #endif

@@ -243,6 +243,7 @@ dure_status_t model_create_units(const struct model_config *cfg, device_t *dev,
     DURE_ALLOC_TRY(m, sizeof *m);
     m->cfg = *cfg;
     m->dev = dev;
+    m->ready_unit = -1;
     m->state = state ? *state : device_allocator(dev);
     if (src) {
         m->src = *src;
@@ -404,14 +405,28 @@ dure_status_t model_unit_grads_done(model_t *m, int unit)
     if (m->src.grads) {
         return m->src.grads_done ? m->src.grads_done(m->src.ctx, unit) : DURE_OK;
     }
-    size_t off = m->units[unit];
-    return m->ready_fn ? m->ready_fn(m->ready_ctx, off, m->units[unit + 1] - off) : DURE_OK;
+    const size_t off = m->units[unit];
+    const size_t end = m->ready_unit == unit ? m->ready_lo : m->units[unit + 1];
+    m->ready_unit = -1;
+    return m->ready_fn && end > off ? m->ready_fn(m->ready_ctx, off, end - off) : DURE_OK;
+}
+
+dure_status_t model_unit_grads_tail_done(model_t *m, int unit, size_t from)
+{
+    const size_t lo = m->units[unit] + from, end = m->units[unit + 1];
+    if (m->src.grads || !m->ready_fn || lo >= end) {
+        return DURE_OK;
+    }
+    m->ready_unit = unit;
+    m->ready_lo = lo;
+    return m->ready_fn(m->ready_ctx, lo, end - lo);
 }
 
 void model_set_grad_ready(model_t *m, model_grad_ready_fn fn, void *ctx)
 {
     m->ready_fn = fn;
     m->ready_ctx = ctx;
+    m->ready_unit = -1;
 }
 
 static dure_status_t step(model_t *m, const float *batch, const float *mask, int backward,

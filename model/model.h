@@ -198,9 +198,11 @@ dure_status_t model_zero_grad(model_t *m);
 /*
  * Called during model_forward_backward each time the gradients of the flat
  * range [offset, offset + count) are final for this call, from the end of
- * the vector to its start: head + final LN, then blocks L-1 .. 0, then the
- * embeddings. The ranges cover the vector exactly once per call, each one
- * whole tensors. The call comes after the work producing the range was
+ * the vector to its start: head + final LN, then for each block L-1 .. 0
+ * its MLP branch (ln2, fc, fcp: final before the attention branch's
+ * backward starts, two thirds of the block's elements) and then the rest
+ * of the block, then the embeddings. The ranges cover the vector exactly
+ * once per call, each one whole tensors. The call comes after the work producing the range was
  * queued on the device (device_stream); order dependent work after it on
  * that queue. A status other than DURE_OK aborts the step and is returned
  * by it.
@@ -217,7 +219,8 @@ void model_set_grad_ready(model_t *m, model_grad_ready_fn fn, void *ctx);
  * forward reads that unit's parameters only; its backward reads that
  * unit's parameters and adds to that unit's gradients only (the
  * embeddings' backward reads no parameter). These are the ranges the
- * gradient-ready hook reports, and what ZeRO stage 3 gathers one at a time.
+ * gradient-ready hook reports (a block's in two, its MLP branch first:
+ * model_grad_ready_fn), and what ZeRO stage 3 gathers one at a time.
  *
  * bounds[0 .. U] (U = cfg->n_layers + 2 + 1 entries): unit u is
  * [bounds[u], bounds[u + 1]); bounds[U] is the parameter count.

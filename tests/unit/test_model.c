@@ -870,6 +870,8 @@ static void test_tensor_table(void **state)
 
 struct hook_rec {
     size_t n, off[64], cnt[64];
+    const float *grads;       /* the model's (host memory: the CPU model) */
+    float *snap;              /* (param count) each range as it was when reported */
 };
 
 static dure_status_t record_ready(void *ctx, size_t offset, size_t count)
@@ -878,6 +880,9 @@ static dure_status_t record_ready(void *ctx, size_t offset, size_t count)
     r->off[r->n] = offset;
     r->cnt[r->n] = count;
     r->n++;
+    if (r->snap) {
+        memcpy(r->snap + offset, r->grads + offset, count * sizeof *r->snap);
+    }
     return DURE_OK;
 }
 
@@ -900,18 +905,40 @@ static void test_grad_ready_hook(void **state)
     tiny_config(&cfg);
     size_t nb = (size_t)cfg.micro_batch * (cfg.context_patches + 1) * cfg.patch_len * cfg.channels;
     float *batch = calloc(nb, sizeof *batch);
+    for (size_t i = 0; i < nb; i++) {
+        batch[i] = (float)((i * 37) % 17) / 8.0f - 1.0f;
+    }
     assert_int_equal(model_create(&cfg, testdev_cpu(), NULL, &m), DURE_OK);
+    const size_t n = model_param_count(m);
+    struct model_layout lay;
+    assert_int_equal(model_layout_compute(&cfg, &lay), DURE_OK);
+    rec.grads = model_grads(m);
+    rec.snap = calloc(n, sizeof *rec.snap);
+    assert_non_null(rec.snap);
     model_set_grad_ready(m, record_ready, &rec);
+    assert_int_equal(model_zero_grad(m), DURE_OK);
     assert_int_equal(model_forward_backward(m, batch, NULL, &loss), DURE_OK);
-    /* head + final LN, each block from the last, then the embeddings:
-     * descending ranges that tile the vector exactly */
-    assert_int_equal(rec.n, cfg.n_layers + 2);
-    size_t end = model_param_count(m);
+    /* head + final LN; each block from the last, its MLP branch (from
+     * ln2_w) before the rest; then the embeddings: descending ranges that
+     * tile the vector exactly */
+    assert_int_equal(rec.n, 2 * cfg.n_layers + 2);
+    size_t end = n;
     for (size_t i = 0; i < rec.n; i++) {
         assert_int_equal(rec.off[i] + rec.cnt[i], end);
         end = rec.off[i];
     }
     assert_int_equal(end, 0);
+    for (int l = cfg.n_layers - 1, i = 1; l >= 0; l--, i += 2) {
+        assert_int_equal(rec.off[i], model_layout_at(&lay, l, LT_LN2_W));
+        assert_int_equal(rec.off[i + 1], model_layout_at(&lay, l, LT_LN1_W));
+    }
+    /* each range was final when reported: nothing wrote it afterwards */
+    size_t nonzero = 0;
+    for (size_t k = 0; k < n; k++) {
+        assert_true(rec.snap[k] == rec.grads[k]);
+        nonzero += rec.grads[k] != 0.0f;
+    }
+    assert_true(nonzero > n / 2);
     rec.n = 0;
     assert_int_equal(model_forward(m, batch, NULL, &loss), DURE_OK);
     assert_int_equal(rec.n, 0);
@@ -920,6 +947,7 @@ static void test_grad_ready_hook(void **state)
     assert_int_equal(model_forward_backward(m, batch, NULL, &loss), DURE_ERR_MPI);
     dure_log_set_quiet(0);
     model_destroy(m);
+    free(rec.snap);
     free(batch);
 }
 

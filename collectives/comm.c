@@ -296,6 +296,9 @@ void comm_algo_table_text(const comm_t *c, char *buf, size_t len)
 size_t comm_ring_segment_for(size_t seg_bytes, size_t piece_bytes)
 {
     size_t half = piece_bytes / 2 / 4096 * 4096;
+    if (half >= COMM_RING_SEG_UNCUT) {
+        return seg_bytes;
+    }
     size_t cap = half > COMM_RING_SEG_BYTES ? half : COMM_RING_SEG_BYTES;
     return seg_bytes < cap ? seg_bytes : cap;
 }

@@ -220,12 +220,19 @@ void comm_config_default(struct comm_config *cfg);
  * faster (collectives/README.md, *Measurements across nodes*). */
 #define COMM_RING_SEG_BYTES ((size_t)256 << 10)
 #define COMM_RING_SEG_MAX ((size_t)64 << 20)
+/* Half pieces of this size or more are not cut (below). */
+#define COMM_RING_SEG_UNCUT ((size_t)1 << 20)
 /* The segment the ring moves pieces of `piece_bytes` in, configured
  * `seg_bytes`: at most half a piece (rounded down to 4 KiB), so that a
  * round's transfer overlaps the previous one's additions, but never below
- * min(seg_bytes, COMM_RING_SEG_BYTES). With 1 MiB segments a 2-rank
- * all-reduce of 1 MiB (pieces of 512 KiB, one round) ran 0.85x the default
- * 256 KiB's two rounds, and 1.14-1.19x it from 4 MiB (tune/README.md). */
+ * min(seg_bytes, COMM_RING_SEG_BYTES); a piece whose half is
+ * COMM_RING_SEG_UNCUT or more takes seg_bytes as configured. With 1 MiB
+ * segments a 2-rank all-reduce of 1 MiB (pieces of 512 KiB, one round) ran
+ * 0.85x the default 256 KiB's two rounds, and 1.14-1.19x it from 4 MiB
+ * (tune/README.md); on the unlimited 2-node test fabric a 4 MiB all-reduce
+ * in 2 MiB segments (each half in one message, as Open MPI's Rabenseifner
+ * sends it) ran about 6% faster than cut to two 1 MiB rounds
+ * (collectives/README.md). Segments up to 1 MiB cut as before. */
 size_t comm_ring_segment_for(size_t seg_bytes, size_t piece_bytes);
 
 /* A wait's spin before it sleeps: 20 us covers a peer that arrives a little

@@ -756,17 +756,18 @@ int MPI_Isend(const void *buf, int count, MPI_Datatype dt, int dest, int tag, MP
 }
 
 /* The ring sends the segment comm_ring_segment_for gives its longest piece:
- * with the default, 4 KiB and 1 MiB segments, at 1 MiB (pieces at most
- * 512 KiB: 1 MiB segments cut to 256 KiB) and 4 MiB. */
+ * with the default, 4 KiB, 1 MiB and 4 MiB segments, at 1 MiB (pieces at
+ * most 512 KiB: 1 MiB segments cut to 256 KiB) and 4 MiB (on 2 ranks a
+ * 4 MiB segment sends each 2 MiB piece whole). */
 static void test_ring_segment_messages(void **state)
 {
     (void)state;
     enum { N = 1 << 20 };                /* 4 MiB of floats */
-    const size_t seg[] = {0, 4096, 1 << 20};
+    const size_t seg[] = {0, 4096, 1 << 20, 4 << 20};
     const size_t counts[] = {N / 4, N};
     float *x = malloc(N * sizeof *x);
     assert_non_null(x);
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 4; k++) {
         struct comm_config cfg;
         comm_t *cm = NULL;
         comm_config_default(&cfg);

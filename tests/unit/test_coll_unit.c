@@ -275,7 +275,8 @@ static void test_reduce_kernels(void **state)
     free(want);
 }
 
-/* At most half a piece, in 4 KiB, never below min(segment, 256 KiB). */
+/* At most half a piece, in 4 KiB, never below min(segment, 256 KiB); a
+ * half piece of 1 MiB or more is not cut. */
 static void test_ring_segment_for(void **state)
 {
     (void)state;
@@ -288,6 +289,10 @@ static void test_ring_segment_for(void **state)
     assert_int_equal(comm_ring_segment_for(M, 700000), 348160);   /* 85 x 4 KiB */
     assert_int_equal(comm_ring_segment_for(M, 2 * M), M);
     assert_int_equal(comm_ring_segment_for(M, 16 * M), M);
+    assert_int_equal(comm_ring_segment_for(2 * M, 2 * M), 2 * M);  /* half 1 MiB: uncut */
+    assert_int_equal(comm_ring_segment_for(4 * M, 2 * M), 4 * M);  /* one round */
+    assert_int_equal(comm_ring_segment_for(2 * M, 2 * M - 8 * K), M - 4 * K);  /* cut */
+    assert_int_equal(comm_ring_segment_for(4 * M, 16 * M), 4 * M);
 }
 
 int main(void)

@@ -202,10 +202,10 @@ dure_status_t model_zero_grad(model_t *m);
  * its MLP branch (ln2, fc, fcp: final before the attention branch's
  * backward starts, two thirds of the block's elements) and then the rest
  * of the block, then the embeddings. The ranges cover the vector exactly
- * once per call, each one whole tensors. The call comes after the work producing the range was
- * queued on the device (device_stream); order dependent work after it on
- * that queue. A status other than DURE_OK aborts the step and is returned
- * by it.
+ * once per call, each one whole tensors. The call comes after the work
+ * producing the range was queued on the device (device_stream); order
+ * dependent work after it on that queue. A status other than DURE_OK
+ * aborts the step and is returned by it.
  */
 typedef dure_status_t (*model_grad_ready_fn)(void *ctx, size_t offset, size_t count);
 

@@ -78,7 +78,7 @@ dure_status_t model_backend_find(const char *compute, const struct model_backend
  * model.h): the lender's slots, or the model's own buffers (params:
  * compute_params or m->params at the unit's offset; grads: m->grads there;
  * grads_done: the gradient-ready hook with the unit's range, less any
- * tail of it model_unit_grads_tail_done already reported).
+ * MLP branch model_block_mlp_grads_done already reported).
  */
 dure_status_t model_units_begin(model_t *m, int backward);
 dure_status_t model_unit_params(model_t *m, int unit, enum model_pass pass, const void **p);
@@ -86,10 +86,11 @@ dure_status_t model_unit_params_done(model_t *m, int unit, enum model_pass pass)
 dure_status_t model_unit_grads(model_t *m, int unit, float **g);
 dure_status_t model_unit_grads_done(model_t *m, int unit);
 
-/* The gradients of `unit` from element `from` of the unit to its end are
- * final (a block's MLP branch, before its attention branch's backward):
- * the hook gets that range now, and model_unit_grads_done the rest. No-op
- * for a lender's slots (ZeRO 3 takes the unit whole) or without a hook. */
-dure_status_t model_unit_grads_tail_done(model_t *m, int unit, size_t from);
+/* Block l's MLP branch (ln2, fc, fcp: its unit from ln2_w to the end) has
+ * final gradients, before the attention branch's backward: the hook gets
+ * that range now, and model_unit_grads_done(1 + l) the rest of the unit.
+ * No-op for a lender's slots (ZeRO 3 takes the unit whole) or without a
+ * hook. */
+dure_status_t model_block_mlp_grads_done(model_t *m, int l);
 
 #endif

@@ -411,10 +411,11 @@ dure_status_t model_unit_grads_done(model_t *m, int unit)
     return m->ready_fn && end > off ? m->ready_fn(m->ready_ctx, off, end - off) : DURE_OK;
 }
 
-dure_status_t model_unit_grads_tail_done(model_t *m, int unit, size_t from)
+dure_status_t model_block_mlp_grads_done(model_t *m, int l)
 {
-    const size_t lo = m->units[unit] + from, end = m->units[unit + 1];
-    if (m->src.grads || !m->ready_fn || lo >= end) {
+    const int unit = 1 + l;
+    const size_t lo = m->units[unit] + m->lay.in_layer[LT_LN2_W], end = m->units[unit + 1];
+    if (m->src.grads || !m->ready_fn) {
         return DURE_OK;
     }
     m->ready_unit = unit;

@@ -133,7 +133,7 @@ static dure_status_t cpu_step(model_t *m, const float *batch, const float *mask,
                             BN, D, 4 * D);
         cpu_layernorm_backward(dres, G(LT_LN2_W), G(LT_LN2_B), dsmall, res2, W(LT_LN2_W),
                                a[ACT_LN2_MEAN] + l * BN, a[ACT_LN2_RSTD] + l * BN, BN, D);
-        DURE_TRY(model_unit_grads_tail_done(m, 1 + l, lay->in_layer[LT_LN2_W]));
+        DURE_TRY(model_block_mlp_grads_done(m, l));
         /* Attention branch: dres now holds d(res2). */
         cpu_matmul_backward(det, dsmall, G(LT_PROJ_W), G(LT_PROJ_B), dres, atty, W(LT_PROJ_W),
                             BN, D, D);

@@ -352,7 +352,7 @@ static dure_status_t cuda_step(model_t *m, const float *batch, const float *mask
             DURE_CUDA_TRY(cuk_layernorm_backward(dres, G(LT_LN2_W), G(LT_LN2_B), part, dsmall,
                                                  res2, W(LT_LN2_W), F32(ACT_LN2_MEAN) + l * BN,
                                                  F32(ACT_LN2_RSTD) + l * BN, BN, D, s));
-            DURE_TRY(model_unit_grads_tail_done(m, 1 + l, lay->in_layer[LT_LN2_W]));
+            DURE_TRY(model_block_mlp_grads_done(m, l));
             DURE_CUDA_TRY(cuk_cast_bf16(dres_bf, dres, nD, s));
             DURE_TRY(matmul_backward(c, dsmall, G(LT_PROJ_W), G(LT_PROJ_B), dres_bf, atty,
                                      W(LT_PROJ_W), BN, D, D));

@@ -60,7 +60,7 @@ struct model {
     void *ctx;                     /* backend state */
     model_grad_ready_fn ready_fn;
     void *ready_ctx;
-    int ready_unit;                /* unit whose tail the hook has had (-1: none) */
+    int ready_unit;                /* unit whose upper part the hook has had (-1: none) */
     size_t ready_lo;               /* ... from this flat offset to the unit's end */
     float *window_loss;            /* (micro_batch) host: model_window_losses */
 };
@@ -77,8 +77,8 @@ dure_status_t model_backend_find(const char *compute, const struct model_backend
  * What the backends call around each unit (see model_unit_source in
  * model.h): the lender's slots, or the model's own buffers (params:
  * compute_params or m->params at the unit's offset; grads: m->grads there;
- * grads_done: the gradient-ready hook with the unit's range, less any
- * MLP branch model_block_mlp_grads_done already reported).
+ * grads_done: the gradient-ready hook with the unit's range, less what
+ * model_block_grads_done_from already reported).
  */
 dure_status_t model_units_begin(model_t *m, int backward);
 dure_status_t model_unit_params(model_t *m, int unit, enum model_pass pass, const void **p);
@@ -86,11 +86,13 @@ dure_status_t model_unit_params_done(model_t *m, int unit, enum model_pass pass)
 dure_status_t model_unit_grads(model_t *m, int unit, float **g);
 dure_status_t model_unit_grads_done(model_t *m, int unit);
 
-/* Block l's MLP branch (ln2, fc, fcp: its unit from ln2_w to the end) has
- * final gradients, before the attention branch's backward: the hook gets
- * that range now, and model_unit_grads_done(1 + l) the rest of the unit.
- * No-op for a lender's slots (ZeRO 3 takes the unit whole) or without a
- * hook. */
-dure_status_t model_block_mlp_grads_done(model_t *m, int l);
+/* Block l's gradients from tensor k up to what the block has already
+ * reported (its end, at first) are final: the hook gets that range now,
+ * and model_unit_grads_done(1 + l) the rest of the unit. The backends call
+ * it in descending k as the block's backward finishes each weight
+ * gradient: LT_LN2_W after the MLP branch, LT_PROJ_W after proj's matmul,
+ * LT_QKV_W after qkv's (model_grad_tail_cuts names the same three). No-op
+ * for a lender's slots (ZeRO 3 takes the unit whole) or without a hook. */
+dure_status_t model_block_grads_done_from(model_t *m, int l, enum model_layer_tensor k);
 
 #endif

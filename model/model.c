@@ -411,16 +411,26 @@ dure_status_t model_unit_grads_done(model_t *m, int unit)
     return m->ready_fn && end > off ? m->ready_fn(m->ready_ctx, off, end - off) : DURE_OK;
 }
 
-dure_status_t model_block_mlp_grads_done(model_t *m, int l)
+dure_status_t model_block_grads_done_from(model_t *m, int l, enum model_layer_tensor k)
 {
     const int unit = 1 + l;
-    const size_t lo = m->units[unit] + m->lay.in_layer[LT_LN2_W], end = m->units[unit + 1];
+    const size_t lo = m->units[unit] + m->lay.in_layer[k];
+    const size_t end = m->ready_unit == unit ? m->ready_lo : m->units[unit + 1];
     if (m->src.grads || !m->ready_fn) {
         return DURE_OK;
     }
     m->ready_unit = unit;
     m->ready_lo = lo;
     return m->ready_fn(m->ready_ctx, lo, end - lo);
+}
+
+int model_grad_tail_cuts(const model_t *m, size_t cuts[MODEL_TAIL_CUTS])
+{
+    static const enum model_layer_tensor at[MODEL_TAIL_CUTS] = {LT_QKV_W, LT_PROJ_W, LT_LN2_W};
+    for (int i = 0; i < MODEL_TAIL_CUTS; i++) {
+        cuts[i] = m->units[1] + m->lay.in_layer[at[i]];
+    }
+    return MODEL_TAIL_CUTS;
 }
 
 void model_set_grad_ready(model_t *m, model_grad_ready_fn fn, void *ctx)

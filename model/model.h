@@ -199,9 +199,10 @@ dure_status_t model_zero_grad(model_t *m);
  * Called during model_forward_backward each time the gradients of the flat
  * range [offset, offset + count) are final for this call, from the end of
  * the vector to its start: head + final LN, then for each block L-1 .. 0
- * its MLP branch (ln2, fc, fcp: final before the attention branch's
- * backward starts, two thirds of the block's elements) and then the rest
- * of the block, then the embeddings. The ranges cover the vector exactly
+ * four ranges as its backward finishes each weight gradient: its MLP
+ * branch (ln2, fc, fcp: two thirds of the block's elements, final before
+ * the attention branch's backward starts), proj, qkv, then ln1; then the
+ * embeddings (model_grad_tail_cuts). The ranges cover the vector exactly
  * once per call, each one whole tensors. The call comes after the work
  * producing the range was queued on the device (device_stream); order
  * dependent work after it on that queue. A status other than DURE_OK
@@ -213,13 +214,24 @@ typedef dure_status_t (*model_grad_ready_fn)(void *ctx, size_t offset, size_t co
 void model_set_grad_ready(model_t *m, model_grad_ready_fn fn, void *ctx);
 
 /*
+ * Where the gradient-ready hook's last ranges begin: the offsets of block
+ * 0's qkv_w, proj_w and ln2_w, ascending, into cuts[0 .. 3); returns 3.
+ * After them the backward has only block 0's attention and the
+ * embeddings left to compute, so a gradient bucket that spans one of
+ * these offsets waits for the later range with nothing left to hide its
+ * exchange behind (collectives/bucket.h: comm_bucket_config.cuts).
+ */
+#define MODEL_TAIL_CUTS 3
+int model_grad_tail_cuts(const model_t *m, size_t cuts[MODEL_TAIL_CUTS]);
+
+/*
  * Units. The flat vector is cut into U = n_layers + 2 units, contiguous and
  * in flat-vector order: unit 0 the embeddings (embed_w, embed_b, pos), unit
  * 1 + l block l, unit L + 1 the final LayerNorm and the head. A unit's
  * forward reads that unit's parameters only; its backward reads that
  * unit's parameters and adds to that unit's gradients only (the
  * embeddings' backward reads no parameter). These are the ranges the
- * gradient-ready hook reports (a block's in two, its MLP branch first:
+ * gradient-ready hook reports (a block's in four, its MLP branch first:
  * model_grad_ready_fn), and what ZeRO stage 3 gathers one at a time.
  *
  * bounds[0 .. U] (U = cfg->n_layers + 2 + 1 entries): unit u is

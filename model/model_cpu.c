@@ -133,13 +133,15 @@ static dure_status_t cpu_step(model_t *m, const float *batch, const float *mask,
                             BN, D, 4 * D);
         cpu_layernorm_backward(dres, G(LT_LN2_W), G(LT_LN2_B), dsmall, res2, W(LT_LN2_W),
                                a[ACT_LN2_MEAN] + l * BN, a[ACT_LN2_RSTD] + l * BN, BN, D);
-        DURE_TRY(model_block_mlp_grads_done(m, l));
+        DURE_TRY(model_block_grads_done_from(m, l, LT_LN2_W));
         /* Attention branch: dres now holds d(res2). */
         cpu_matmul_backward(det, dsmall, G(LT_PROJ_W), G(LT_PROJ_B), dres, atty, W(LT_PROJ_W),
                             BN, D, D);
+        DURE_TRY(model_block_grads_done_from(m, l, LT_PROJ_W));
         cpu_attention_backward(dbig, a[ACT_DATT], dsmall, qkv, att, B, N, D, H);
         cpu_matmul_backward(det, dsmall, G(LT_QKV_W), G(LT_QKV_B), dbig, ln1, W(LT_QKV_W),
                             BN, D, 3 * D);
+        DURE_TRY(model_block_grads_done_from(m, l, LT_QKV_W));
         cpu_layernorm_backward(dres, G(LT_LN1_W), G(LT_LN1_B), dsmall, x, W(LT_LN1_W),
                                a[ACT_LN1_MEAN] + l * BN, a[ACT_LN1_RSTD] + l * BN, BN, D);
         DURE_TRY(model_unit_params_done(m, 1 + l, MODEL_PASS_BACKWARD));

@@ -352,13 +352,15 @@ static dure_status_t cuda_step(model_t *m, const float *batch, const float *mask
             DURE_CUDA_TRY(cuk_layernorm_backward(dres, G(LT_LN2_W), G(LT_LN2_B), part, dsmall,
                                                  res2, W(LT_LN2_W), F32(ACT_LN2_MEAN) + l * BN,
                                                  F32(ACT_LN2_RSTD) + l * BN, BN, D, s));
-            DURE_TRY(model_block_mlp_grads_done(m, l));
+            DURE_TRY(model_block_grads_done_from(m, l, LT_LN2_W));
             DURE_CUDA_TRY(cuk_cast_bf16(dres_bf, dres, nD, s));
             DURE_TRY(matmul_backward(c, dsmall, G(LT_PROJ_W), G(LT_PROJ_B), dres_bf, atty,
                                      W(LT_PROJ_W), BN, D, D));
+            DURE_TRY(model_block_grads_done_from(m, l, LT_PROJ_W));
             DURE_TRY(attention_backward(c, cfg, dbig, dsmall, qkv, att));
             DURE_TRY(matmul_backward(c, dsmall, G(LT_QKV_W), G(LT_QKV_B), dbig, ln1,
                                      W(LT_QKV_W), BN, D, 3 * D));
+            DURE_TRY(model_block_grads_done_from(m, l, LT_QKV_W));
             DURE_CUDA_TRY(cuk_layernorm_backward(dres, G(LT_LN1_W), G(LT_LN1_B), part, dsmall,
                                                  x, W(LT_LN1_W), F32(ACT_LN1_MEAN) + l * BN,
                                                  F32(ACT_LN1_RSTD) + l * BN, BN, D, s));

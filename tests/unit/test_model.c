@@ -918,19 +918,27 @@ static void test_grad_ready_hook(void **state)
     model_set_grad_ready(m, record_ready, &rec);
     assert_int_equal(model_zero_grad(m), DURE_OK);
     assert_int_equal(model_forward_backward(m, batch, NULL, &loss), DURE_OK);
-    /* head + final LN; each block from the last, its MLP branch (from
-     * ln2_w) before the rest; then the embeddings: descending ranges that
-     * tile the vector exactly */
-    assert_int_equal(rec.n, 2 * cfg.n_layers + 2);
+    /* head + final LN; each block from the last in four, as its weight
+     * gradients are finished: MLP branch (from ln2_w), proj, qkv, ln1; then
+     * the embeddings: descending ranges that tile the vector exactly */
+    assert_int_equal(rec.n, 4 * cfg.n_layers + 2);
     size_t end = n;
     for (size_t i = 0; i < rec.n; i++) {
         assert_int_equal(rec.off[i] + rec.cnt[i], end);
         end = rec.off[i];
     }
     assert_int_equal(end, 0);
-    for (int l = cfg.n_layers - 1, i = 1; l >= 0; l--, i += 2) {
-        assert_int_equal(rec.off[i], model_layout_at(&lay, l, LT_LN2_W));
-        assert_int_equal(rec.off[i + 1], model_layout_at(&lay, l, LT_LN1_W));
+    static const enum model_layer_tensor from[4] = {LT_LN2_W, LT_PROJ_W, LT_QKV_W, LT_LN1_W};
+    for (int l = cfg.n_layers - 1, i = 1; l >= 0; l--, i += 4) {
+        for (int k = 0; k < 4; k++) {
+            assert_int_equal(rec.off[i + k], model_layout_at(&lay, l, from[k]));
+        }
+    }
+    /* the tail cuts are where block 0's first three ranges begin */
+    size_t cuts[MODEL_TAIL_CUTS];
+    assert_int_equal(model_grad_tail_cuts(m, cuts), 3);
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(cuts[k], rec.off[rec.n - 3 - k]);
     }
     /* each range was final when reported: nothing wrote it afterwards */
     size_t nonzero = 0;

@@ -119,6 +119,18 @@ dure_status_t comm_bucketer_create(comm_t *c, float *grads, const size_t *offset
                    "bucketer: offsets[%d] = %zu is below offsets[%d] = %zu", t + 1,
                    offsets[t + 1], t, offsets[t]);
     }
+    DURE_CHECK(cfg->n_cuts >= 0 && (cfg->n_cuts == 0 || cfg->cuts), DURE_ERR_ARG,
+               "bucketer: %d cuts at NULL", cfg->n_cuts);
+    for (int i = 0, t = 0; i < cfg->n_cuts; i++) {
+        while (t < n_tensors && offsets[t] < cfg->cuts[i]) {
+            t++;
+        }
+        DURE_CHECK(offsets[t] == cfg->cuts[i] && (i == 0 || cfg->cuts[i] > cfg->cuts[i - 1]),
+                   DURE_ERR_ARG,
+                   "bucketer: cut %d at %zu is not an ascending tensor boundary of the "
+                   "%zu-element vector",
+                   i, cfg->cuts[i], offsets[n_tensors]);
+    }
     DURE_CHECK(grads || offsets[n_tensors] == 0, DURE_ERR_ARG,
                "bucketer: NULL gradient vector of %zu elements", offsets[n_tensors]);
     DURE_CHECK(cfg->mode >= COMM_BUCKET_ALLREDUCE &&
@@ -162,11 +174,16 @@ dure_status_t comm_bucketer_create(comm_t *c, float *grads, const size_t *offset
     memcpy(b->offsets, offsets, (nt + 1) * sizeof *b->offsets);
 
     /* Walk backward: a bucket takes whole tensors until the next would
-     * overflow the cap; empty tensors ride along with the current one. */
-    for (int t = n_tensors - 1; t >= 0; t--) {
+     * overflow the cap or ends at a cut; empty tensors ride along with the
+     * current one. */
+    for (int t = n_tensors - 1, c_i = cfg->n_cuts - 1; t >= 0; t--) {
         size_t len = offsets[t + 1] - offsets[t];
+        while (c_i >= 0 && cfg->cuts[c_i] > offsets[t + 1]) {
+            c_i--;
+        }
+        const int at_cut = c_i >= 0 && cfg->cuts[c_i] == offsets[t + 1];
         struct comm_bucket *cur = b->nb ? &b->bucket[b->nb - 1] : NULL;
-        if (!cur || (len > 0 && cur->count > 0 && cur->count + len > cap)) {
+        if (!cur || (len > 0 && cur->count > 0 && (cur->count + len > cap || at_cut))) {
             cur = &b->bucket[b->nb++];
             cur->last_tensor = t;
             cur->count = 0;

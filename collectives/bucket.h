@@ -8,7 +8,8 @@
  * Backward produces them last tensor first, so buckets are packed walking
  * the tensors in reverse: a bucket takes whole tensors, last to first,
  * until adding the next would exceed bucket_mb (a tensor larger than the
- * cap is a bucket of its own). Tensors are contiguous, so each bucket is a
+ * cap is a bucket of its own) or the next ends at one of cfg.cuts. Tensors
+ * are contiguous, so each bucket is a
  * contiguous range of grads; bucket 0 holds the last tensors.
  *
  * During backward the training loop calls comm_bucketer_ready(t) as soon as
@@ -69,6 +70,13 @@ struct comm_bucket_config {
     enum comm_redop redop;        /* COMM_AVG for data-parallel gradients (not exact modes) */
     int overlap;                  /* 0: start nothing before finish ([parallel] overlap) */
     const struct comm_tree *tree; /* exact modes: the rows (collectives/tree.h) */
+    /* Flat offsets, ascending, each a tensor boundary, at which a bucket
+     * must begin whatever the cap (n_cuts of them; read by create only):
+     * where the backward's last gradient reports begin
+     * (model_grad_tail_cuts), so that the buckets it finishes last hold
+     * only what was final last and the others start while it computes. */
+    const size_t *cuts;
+    int n_cuts;
 };
 
 /* One bucket: elements [offset, offset + count) of grads; tensors

@@ -314,6 +314,7 @@ static dure_status_t setup_model(train_t *t, const struct model_config *mc)
     dure_status_t st = DURE_OK;
     const struct dure_jobspec *s = t->spec;
     struct comm_bucket_config bc;
+    size_t cuts[MODEL_TAIL_CUTS];
     struct dure_allocator state = comm_allocator(t->comm);
     int n_tensors = 0;
 
@@ -342,6 +343,8 @@ static dure_status_t setup_model(train_t *t, const struct model_config *mc)
     bc.redop = COMM_SUM; /* scaled by 1 / (A * R) in the optimizer step */
     bc.overlap = s->parallel.overlap;
     bc.tree = NULL;
+    bc.n_cuts = model_grad_tail_cuts(t->model, cuts);
+    bc.cuts = cuts;
     if (t->exact) {
         DURE_TRY(train_exact_setup(t));
         bc.mode = t->zero_stage == 0 ? COMM_BUCKET_EXACT_ALLREDUCE

@@ -3,7 +3,7 @@
  * layer order, size cap, empty and oversized tensors), buckets starting the
  * moment they are complete and always in bucket order, all-reduce and
  * reduce-scatter results over several steps, overlap off, ranges of whole
- * tensors as the model reports them, and bad input.
+ * tensors as the model reports them, cuts, and bad input.
  */
 #include "tests/support/mpitest.h"
 
@@ -65,7 +65,8 @@ static void test_plan(void **state)
     (void)state;
     comm_bucketer_t *b = NULL;
     float *g = calloc(total, sizeof *g);
-    struct comm_bucket_config cfg = {cap_mb, COMM_BUCKET_ALLREDUCE, COMM_AVG, 1, NULL};
+    struct comm_bucket_config cfg = {cap_mb, COMM_BUCKET_ALLREDUCE, COMM_AVG, 1,
+                                     NULL, NULL, 0};
     assert_int_equal(comm_bucketer_create(cm, g, offsets, NT, &cfg, &b), DURE_OK);
     /* backward order: [t5] [t3 t4] (t4 alone exceeds the cap, empty t3
      * rides along) [t1 t2] (exactly the cap) [t0] */
@@ -92,7 +93,7 @@ static void run_steps(enum comm_bucket_mode mode, int overlap)
 {
     comm_bucketer_t *b = NULL;
     float *g = calloc(total, sizeof *g);
-    struct comm_bucket_config cfg = {cap_mb, mode, COMM_AVG, overlap, NULL};
+    struct comm_bucket_config cfg = {cap_mb, mode, COMM_AVG, overlap, NULL, NULL, 0};
     assert_non_null(g);
     assert_int_equal(comm_bucketer_create(cm, g, offsets, NT, &cfg, &b), DURE_OK);
     struct comm_shard sh = comm_shard_of(total, size, rank);
@@ -159,7 +160,7 @@ static void test_default_size_and_one_bucket(void **state)
     (void)state;
     comm_bucketer_t *b = NULL;
     float *g = calloc(total, sizeof *g);
-    struct comm_bucket_config cfg = {0, COMM_BUCKET_ALLREDUCE, COMM_SUM, 1, NULL};
+    struct comm_bucket_config cfg = {0, COMM_BUCKET_ALLREDUCE, COMM_SUM, 1, NULL, NULL, 0};
     assert_int_equal(comm_bucketer_create(cm, g, offsets, NT, &cfg, &b), DURE_OK);
     /* the default cap is far above 3015 floats: one bucket */
     assert_int_equal(comm_bucketer_count(b), 1);
@@ -180,7 +181,8 @@ static void test_errors(void **state)
     (void)state;
     comm_bucketer_t *b = NULL;
     float *g = calloc(total, sizeof *g);
-    struct comm_bucket_config cfg = {cap_mb, COMM_BUCKET_ALLREDUCE, COMM_AVG, 0, NULL};
+    struct comm_bucket_config cfg = {cap_mb, COMM_BUCKET_ALLREDUCE, COMM_AVG, 0,
+                                     NULL, NULL, 0};
     dure_log_set_quiet(1);
     size_t bad[] = {0, 10, 5};
     assert_int_equal(comm_bucketer_create(cm, g, bad, 2, &cfg, &b), DURE_ERR_ARG);
@@ -209,7 +211,8 @@ static void test_ready_ranges(void **state)
     (void)state;
     comm_bucketer_t *b = NULL;
     float *g = calloc(total, sizeof *g);
-    struct comm_bucket_config cfg = {cap_mb, COMM_BUCKET_ALLREDUCE, COMM_AVG, 1, NULL};
+    struct comm_bucket_config cfg = {cap_mb, COMM_BUCKET_ALLREDUCE, COMM_AVG, 1,
+                                     NULL, NULL, 0};
     assert_non_null(g);
     assert_int_equal(comm_bucketer_create(cm, g, offsets, NT, &cfg, &b), DURE_OK);
     for (size_t i = 0; i < total; i++) {
@@ -246,6 +249,69 @@ static void test_ready_ranges(void **state)
     free(g);
 }
 
+/* Cuts: a bucket begins at each, whatever the cap (the default here, far
+ * above the vector), and the result is the same; bad cuts are refused. */
+static void test_cuts(void **state)
+{
+    (void)state;
+    comm_bucketer_t *b = NULL;
+    float *g = calloc(total, sizeof *g);
+    const size_t cuts[] = {offsets[2], offsets[4]};
+    struct comm_bucket_config cfg = {0, COMM_BUCKET_ALLREDUCE, COMM_AVG, 1, NULL, cuts, 2};
+    assert_non_null(g);
+    assert_int_equal(comm_bucketer_create(cm, g, offsets, NT, &cfg, &b), DURE_OK);
+    /* [t3 t4 t5] (empty t3 sits at the cut offsets[4] and rides along),
+     * [t2], [t0 t1] */
+    const struct comm_bucket want[] = {
+        {offsets[3], 2007, 3, 5},
+        {offsets[2], 1000, 2, 2},
+        {offsets[0], 8, 0, 1},
+    };
+    assert_int_equal(comm_bucketer_count(b), 3);
+    for (int i = 0; i < 3; i++) {
+        struct comm_bucket k = comm_bucketer_bucket(b, i);
+        assert_int_equal(k.offset, want[i].offset);
+        assert_int_equal(k.count, want[i].count);
+        assert_int_equal(k.first_tensor, want[i].first_tensor);
+        assert_int_equal(k.last_tensor, want[i].last_tensor);
+    }
+    for (size_t i = 0; i < total; i++) {
+        g[i] = pat(rank, i, 4);
+    }
+    uint64_t seq0 = comm_seq(cm);
+    assert_int_equal(comm_bucketer_ready_range(b, offsets[2], total - offsets[2]), DURE_OK);
+    assert_int_equal(comm_seq(cm) - seq0, 2);
+    assert_int_equal(comm_bucketer_finish(b), DURE_OK);
+    for (size_t i = 0; i < total; i++) {
+        if (g[i] != avg_at(i, 4)) {
+            print_error("element %zu: got %g want %g\n", i, (double)g[i], (double)avg_at(i, 4));
+            fail();
+        }
+    }
+    comm_bucketer_free(b);
+    dure_log_set_quiet(1);
+    const size_t inside[] = {5}, descending[] = {offsets[4], offsets[2]}, beyond[] = {4000};
+    cfg.cuts = inside;
+    cfg.n_cuts = 1;
+    assert_int_equal(comm_bucketer_create(cm, g, offsets, NT, &cfg, &b), DURE_ERR_ARG);
+    assert_null(b);
+    assert_non_null(strstr(dure_last_error(), "cut 0 at 5 is not an ascending tensor boundary "
+                                              "of the 3015-element vector"));
+    cfg.cuts = descending;
+    cfg.n_cuts = 2;
+    assert_int_equal(comm_bucketer_create(cm, g, offsets, NT, &cfg, &b), DURE_ERR_ARG);
+    assert_non_null(strstr(dure_last_error(), "cut 1 at 8 is not an ascending"));
+    cfg.cuts = beyond;
+    cfg.n_cuts = 1;
+    assert_int_equal(comm_bucketer_create(cm, g, offsets, NT, &cfg, &b), DURE_ERR_ARG);
+    assert_non_null(strstr(dure_last_error(), "cut 0 at 4000"));
+    cfg.cuts = NULL;
+    assert_int_equal(comm_bucketer_create(cm, g, offsets, NT, &cfg, &b), DURE_ERR_ARG);
+    assert_non_null(strstr(dure_last_error(), "1 cuts at NULL"));
+    dure_log_set_quiet(0);
+    free(g);
+}
+
 /* More buckets than the comm's request slots (max_inflight 256): the
  * oldest are waited for as new ones start; every result is still right. */
 static void test_more_buckets_than_slots(void **state)
@@ -258,7 +324,8 @@ static void test_more_buckets_than_slots(void **state)
     }
     float *m = calloc(3 * NM, sizeof *m);
     comm_bucketer_t *b = NULL;
-    struct comm_bucket_config cfg = {3 * 4 / 1048576.0, COMM_BUCKET_ALLREDUCE, COMM_AVG, 1, NULL};
+    struct comm_bucket_config cfg = {3 * 4 / 1048576.0, COMM_BUCKET_ALLREDUCE, COMM_AVG, 1,
+                                     NULL, NULL, 0};
     assert_int_equal(comm_bucketer_create(cm, m, many, NM, &cfg, &b), DURE_OK);
     assert_int_equal(comm_bucketer_count(b), NM);
     assert_true(comm_bucketer_count(b) > comm_max_inflight(cm));
@@ -290,6 +357,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_default_size_and_one_bucket),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_ready_ranges),
+        cmocka_unit_test(test_cuts),
         cmocka_unit_test(test_more_buckets_than_slots),
     };
     return MPITEST_RUN_GROUP("coll_bucket", tests, setup, teardown);

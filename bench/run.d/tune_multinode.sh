@@ -19,7 +19,7 @@
 # first size a regime of its own. At 1 Gbit/s a 1 MiB operation takes some
 # 9 ms, and every Open MPI algorithm of the four collectives is timed:
 # 4 MiB would triple the time.
-# Then, per fabric, `--ring-segments 256,1024` on dure's algorithms from
+# Then, per fabric, `--ring-segments 256,1024,2048` on dure's algorithms from
 # 1 to 16 MiB by the square root of 2 (9 sizes), where the ring's segment
 # matters (collectives/README.md); by 4 (3 sizes, one piece) the line
 # missed by 15-21% on both fabrics, by the square root of 2 it fitted
@@ -27,7 +27,9 @@
 # which segment the probe picks (mn_tune_seg_FABRIC_ring_segment_SEG) and
 # --verify of the emitted table and segment against the defaults (the
 # three collectives of the gradient exchange: dure's table is chosen from
-# their sum).
+# their sum). 2048 differs from 1024 only where a piece's half is 1 MiB or
+# more, which the ring sends uncut (COMM_RING_SEG_UNCUT): multinode.sh runs
+# the unlimited fabric in it.
 set -u
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -71,7 +73,7 @@ for fabric in $FABRICS; do
     timeout 900 srun --mpi=pmix -N2 -n2 --chdir="$TMP" "$DURE" tune -o "$seg" -b 1M -e 16M \
         -f 1.41421356 -n 2 -w 1 -R 5 --min-rep-us "$min_rep" --families dure \
         --collectives allreduce,reducescatter,allgather \
-        --ring-segments 256,1024 --no-plot > "$seg.log" 2>&1 || { cat "$seg.log"; exit 1; }
+        --ring-segments 256,1024,2048 --no-plot > "$seg.log" 2>&1 || { cat "$seg.log"; exit 1; }
     grep -E '^(# ring segments|dure tune: algorithm)' "$seg.log"
     timeout 900 srun --mpi=pmix -N2 -n2 --chdir="$TMP" "$DURE" tune --verify "$seg" -R 7 \
         > "$seg.verify.log" 2>&1 || { cat "$seg.verify.log"; exit 1; }

@@ -30,6 +30,9 @@ REPS=${DURE_BENCH_STALL_REPS:-2}
 EVERY=25
 TMP=$(mktemp -d /tmp/dure-bench-ckpt.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
+# shellcheck source=bench/lib/load.sh
+. "$ROOT/bench/lib/load.sh"
+load_before
 "$DURE" data gen -o "$TMP/data.h5" --episodes 64 --length 2048 --channels 8 --seed 3 \
     > "$TMP/gen.log" 2>&1 || { cat "$TMP/gen.log"; exit 1; }
 # The demo model (jobs/demo-cpu.ini), a checkpoint every 25 steps so that
@@ -121,3 +124,4 @@ report("ckpt_cost_share_every100", 100 * cost_a / (100 * sa), "% of step time",
        "synchronous save", 100 * cost_s / (100 * ss), (cost_a / sa) / (cost_s / ss),
        "reference: stall plus the slowdown of the next 10 steps")
 PY
+load_after

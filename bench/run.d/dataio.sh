@@ -15,6 +15,9 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 TMP=$(mktemp -d /tmp/dure-bench-dataio.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
+# shellcheck source=bench/lib/load.sh
+. "$ROOT/bench/lib/load.sh"
+load_before
 
 # 1 GiB: 256 episodes x 65536 timesteps x 16 float32 channels, dure chunking.
 "$DURE" data gen -o "$TMP/big.h5" --episodes 256 --length 65536 --channels 16 \
@@ -48,3 +51,4 @@ mpirun -np 2 "$BENCH" io "$TMP/big.h5"
 # The structural check at open (common/h5guard.h) against H5Fopen alone:
 # the 1 GiB dure file, and a robomimic-shaped file of 200 demos.
 "$BENCH" guard "$TMP/big.h5" "$TMP/robomimic.h5" 200
+load_after

@@ -11,10 +11,14 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN="$ROOT/$BUILD/bench/model_step"
 [ -x "$BIN" ] || { echo "model bench: $BIN not built (make tests-build)" >&2; exit 1; }
 mkdir -p "$ROOT/bench/results"
+# shellcheck source=bench/lib/load.sh
+. "$ROOT/bench/lib/load.sh"
+load_before
 rc=0
 "$BIN" --steps 5 --name model_cpu_step --json "$ROOT/bench/results/model_cpu_step.json" || rc=1
 if grep -qw avx512f /proc/cpuinfo; then
     OPENBLAS_CORETYPE=SkylakeX "$BIN" --steps 5 --name model_cpu_step_skx \
         --json "$ROOT/bench/results/model_cpu_step_skx.json" || rc=1
 fi
+load_after
 exit $rc

@@ -29,6 +29,9 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 TMP=$(mktemp -d /tmp/dure-bench-run.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
+# shellcheck source=bench/lib/load.sh
+. "$ROOT/bench/lib/load.sh"
+load_before
 mkdir -p "$RESULTS"
 
 "$DURE" data gen -o "$TMP/data.h5" --episodes 64 --length 2048 --channels 8 --seed 3 \
@@ -109,3 +112,4 @@ ex, df = int(m.group(1)), int(m.group(2))
 report("run_exact_comm", ex / 1e6, "MB/step", "default mode", df / 1e6, "MB/step", ex / df,
        "reported")
 PY
+load_after

@@ -59,6 +59,9 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 TMP=$(mktemp -d /tmp/dure-bench-zero3.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
+# shellcheck source=bench/lib/load.sh
+. "$ROOT/bench/lib/load.sh"
+load_before
 mkdir -p "$RESULTS"
 
 "$DURE" data gen -o "$TMP/data.h5" --episodes 32 --length 1024 --channels 8 --seed 3 \
@@ -209,3 +212,4 @@ for s in range(4):
 with open(f"{results}/zero3.json", "w") as f:
     json.dump(out, f, indent=1)
 PY
+load_after

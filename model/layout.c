@@ -89,6 +89,9 @@ out:
     return st;
 }
 
+const enum model_layer_tensor model_tail_cut_tensors[MODEL_TAIL_CUTS] = {LT_QKV_W, LT_PROJ_W,
+                                                                         LT_LN2_W};
+
 uint64_t model_layout_at(const struct model_layout *lay, int l,
                          enum model_layer_tensor k)
 {

@@ -59,6 +59,10 @@ void model_layout_tensors(const struct model_config *cfg,
 uint64_t model_layout_at(const struct model_layout *lay, int l,
                          enum model_layer_tensor k);
 
+/* Block 0's tensors where the gradient-ready hook's last ranges begin, in
+ * flat-vector order (model_grad_tail_cuts; the backends report at each). */
+extern const enum model_layer_tensor model_tail_cut_tensors[MODEL_TAIL_CUTS];
+
 /*
  * Parameter initialisation, identical on every device and thread count:
  * element i of the flat vector is a function of (seed, i) only. Weight

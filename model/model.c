@@ -426,9 +426,8 @@ dure_status_t model_block_grads_done_from(model_t *m, int l, enum model_layer_te
 
 int model_grad_tail_cuts(const model_t *m, size_t cuts[MODEL_TAIL_CUTS])
 {
-    static const enum model_layer_tensor at[MODEL_TAIL_CUTS] = {LT_QKV_W, LT_PROJ_W, LT_LN2_W};
     for (int i = 0; i < MODEL_TAIL_CUTS; i++) {
-        cuts[i] = m->units[1] + m->lay.in_layer[at[i]];
+        cuts[i] = (size_t)model_layout_at(&m->lay, 0, model_tail_cut_tensors[i]);
     }
     return MODEL_TAIL_CUTS;
 }

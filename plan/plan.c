@@ -429,15 +429,23 @@ dure_status_t plan_time(const struct plan_job *job, const struct plan_hw *hw,
     out->optimizer_s = measured ? held * (cs->adamw_s + cs->norm_s) +
                                       (stage < 2 ? n * cs->zero_s : 0)
                                 : 28.0 * held / hw->mem_bw;
+    /* The bucket that starts only when backward ends: what precedes block
+     * 0's first tail cut (the embeddings and its ln1: collectives/bucket.h's
+     * cuts), or a whole bucket when that is smaller. */
+    double tail_bytes = 4.0 * (double)model_layout_at(&lay, 0, model_tail_cut_tensors[0]);
+    tail_bytes = tail_bytes < bucket ? tail_bytes : bucket;
+    double tlat[2], tbw[2];
     if (job->ranks > 1 && stage == 0) {
         /* One bucketed all-reduce, behind the last micro-batch's backward. */
-        double last = bucketed(job, hw, fab, PLAN_ALLREDUCE, grad_bytes, bucket, comm, &colls);
-        expose(comm, window, last, exposed);
+        bucketed(job, hw, fab, PLAN_ALLREDUCE, grad_bytes, bucket, comm, &colls);
+        expose(comm, window,
+               coll_time_cpu(job, hw, fab, PLAN_ALLREDUCE, tail_bytes, tlat, tbw), exposed);
     } else if (job->ranks > 1 && stage < 3) {
         /* Reduce-scatter buckets (stage 1: last micro-batch; stage 2: every
          * one), then the parameter all-gather after the optimizer. */
         double rs[4] = {0, 0, 0, 0}, ag[4] = {0, 0, 0, 0};
-        double last = bucketed(job, hw, fab, PLAN_REDUCE_SCATTER, grad_bytes, bucket, rs, &colls);
+        bucketed(job, hw, fab, PLAN_REDUCE_SCATTER, grad_bytes, bucket, rs, &colls);
+        double last = coll_time_cpu(job, hw, fab, PLAN_REDUCE_SCATTER, tail_bytes, tlat, tbw);
         int passes = stage == 2 ? A : 1;
         for (int p = 0; p < passes; p++) {
             expose(rs, window, last, exposed);

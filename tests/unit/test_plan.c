@@ -521,6 +521,34 @@ static void test_collective_times(void **state)
     assert_float_equal(bw[1], 2 * 15 * (1e9 / 16) * 1e-8, 1e-9);
 }
 
+/* With the exchange hidden behind backward, what stays exposed is the
+ * bucket that starts only when backward ends: the embeddings and block 0's
+ * ln1, before the bucketer's first cut (collectives/bucket.h), not the
+ * cap's remainder. */
+static void test_exposed_tail(void **state)
+{
+    (void)state;
+    struct plan_job j;
+    struct plan_time t;
+    struct model_layout lay;
+    double lat[2], bw[2];
+    job_init(&j, 4, 4);
+    j.model.micro_batch = 200;
+    j.global_batch = 200 * 4 * 3;
+    assert_int_equal(model_layout_compute(&j.model, &lay), DURE_OK);
+    const double tail = 4.0 * (double)(lay.layer0 + 2 * (uint64_t)j.model.d_model);
+    assert_true(tail < j.bucket_bytes && fmod(4.0 * (double)lay.total, j.bucket_bytes) != tail);
+    assert_int_equal(plan_time(&j, &gpu, &fab, 0, &t), DURE_OK);
+    assert_true(t.comm_s < t.compute_s / 3 / 3);
+    plan_coll_time(&j, &fab, PLAN_ALLREDUCE, tail, lat, bw);
+    assert_float_equal(t.exposed_s, lat[0] + bw[0] + lat[1] + bw[1], 1e-15);
+    /* a cap below it: one whole bucket */
+    j.bucket_bytes = tail / 2;
+    assert_int_equal(plan_time(&j, &gpu, &fab, 0, &t), DURE_OK);
+    plan_coll_time(&j, &fab, PLAN_ALLREDUCE, tail / 2, lat, bw);
+    assert_float_equal(t.exposed_s, lat[0] + bw[0] + lat[1] + bw[1], 1e-15);
+}
+
 static void test_step_time(void **state)
 {
     (void)state;
@@ -645,6 +673,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_memory_by_stage),   cmocka_unit_test(test_collective_times),
+        cmocka_unit_test(test_exposed_tail),
         cmocka_unit_test(test_step_time),         cmocka_unit_test(test_dominant_at_scale),
         cmocka_unit_test(test_recommend),         cmocka_unit_test(test_bad_jobs),
         cmocka_unit_test(test_check_fit),

@@ -193,6 +193,8 @@ dure_status_t comm_bucketer_create(comm_t *c, float *grads, const size_t *offset
         cur->count += len;
         b->bucket_of[t] = b->nb - 1;
     }
+    b->cfg.cuts = NULL; /* the caller's, read above only */
+    b->cfg.n_cuts = 0;
     b->window = comm_max_inflight(c);
     DURE_CHECK(b->window >= b->per, DURE_ERR_ARG,
                "bucketer: the exact all-reduce keeps %d operations per bucket in flight, but "

@@ -217,6 +217,7 @@ static dure_status_t verify_dure(const struct tune_sweep_cfg *cfg, const char *d
              * (each communicator registers buffers of its own, and two of
              * them running shm measured 0.63x to 1.34x against each other) */
             row->changed = ea != da || seg;
+            row->segment_only = ea == da && seg;
             DURE_TRY(measure(cfg, (enum comm_coll)c, TUNE_FAMILY_DURE, s->pt[k].bytes,
                              row->changed ? emitted : deflt, deflt, 0, row));
             algo_text(emitted, ea, seg, row->emitted, sizeof row->emitted);
@@ -550,6 +551,7 @@ static double speedup(const struct tune_verify_row *r)
 int tune_verify_judge(const struct tune_verify *v, enum tune_family f,
                       struct tune_verify_verdict *out)
 {
+    double seg_default = 0, seg_emitted = 0;
     memset(out, 0, sizeof *out);
     out->family = f;
     for (int i = 0; i < v->n; i++) {
@@ -559,14 +561,22 @@ int tune_verify_judge(const struct tune_verify *v, enum tune_family f,
         }
         double s = speedup(r);
         out->sizes++;
-        if (r->changed) {
+        if (r->segment_only) {
+            out->segment_lowest = out->segment_changed++ == 0 || s < out->segment_lowest
+                                      ? s
+                                      : out->segment_lowest;
+            seg_default += r->sec_default;
+            seg_emitted += r->sec_emitted;
+        } else if (r->changed) {
             out->lowest = out->changed++ == 0 || s < out->lowest ? s : out->lowest;
         } else {
             out->noise_lo = out->identical == 0 || s < out->noise_lo ? s : out->noise_lo;
             out->noise_hi = out->identical++ == 0 || s > out->noise_hi ? s : out->noise_hi;
         }
     }
-    out->met = out->changed == 0 || out->lowest >= 1.2;
+    out->segment_gain = seg_emitted > 0 ? seg_default / seg_emitted : 0;
+    out->met = (out->changed == 0 || out->lowest >= 1.2) &&
+               (out->segment_changed == 0 || out->segment_gain >= TUNE_RING_SEGMENT_GAIN);
     return out->sizes > 0;
 }
 
@@ -597,6 +607,11 @@ int tune_verify_print(FILE *out, const struct tune_verify *v)
                 d.changed);
         if (d.changed) {
             fprintf(out, ": lowest speed-up %.2f (targets >= 1.0, >= 1.2)", d.lowest);
+        }
+        if (d.segment_changed) {
+            fprintf(out, "; %d by the ring's segment alone: %.2fx summed (target >= %.2f, as "
+                         "the probe chose it), lowest %.2f",
+                    d.segment_changed, d.segment_gain, TUNE_RING_SEGMENT_GAIN, d.segment_lowest);
         }
         if (d.identical) {
             fprintf(out, "; %d identical to the default: noise floor %.2f to %.2f (A/A, not "
@@ -630,6 +645,8 @@ static void put_verify(struct json_writer *w, const void *arg)
         json_string(w, r->deflt);
         json_key(w, "changed");
         json_bool(w, r->changed);
+        json_key(w, "segment_only");
+        json_bool(w, r->segment_only);
         json_key(w, "emitted_s");
         json_double(w, r->sec_emitted);
         json_key(w, "default_s");
@@ -658,6 +675,20 @@ static void put_verify(struct json_writer *w, const void *arg)
         json_key(w, "lowest_speedup");
         if (d.changed) {
             json_double(w, d.lowest);
+        } else {
+            json_null(w);
+        }
+        json_key(w, "segment_changed");
+        json_int(w, d.segment_changed);
+        json_key(w, "segment_gain");
+        if (d.segment_changed) {
+            json_double(w, d.segment_gain);
+        } else {
+            json_null(w);
+        }
+        json_key(w, "segment_lowest_speedup");
+        if (d.segment_changed) {
+            json_double(w, d.segment_lowest);
         } else {
             json_null(w);
         }

@@ -36,6 +36,8 @@ struct tune_verify_row {
     char emitted[TUNE_NAME_MAX], deflt[TUNE_NAME_MAX];
     int changed;                 /* the emitted setting differs from the default here;
                                     0: identical (an A/A measurement) */
+    int segment_only;            /* changed by the ring's segment alone (dure: the same
+                                    algorithm, cut in the emitted segment) */
     double sec_emitted, sec_default;
     long wrong;
 };
@@ -87,15 +89,26 @@ dure_status_t tune_verify_run(const struct tune_sweep_cfg *cfg, const char *dir,
 dure_status_t tune_recheck(const struct tune_sweep_cfg *cfg, struct tune_result *r, double gain,
                            FILE *progress);
 
-/* One family's verdict. */
+/*
+ * One family's verdict. A size whose choice changed (an algorithm, a rule)
+ * must be 1.2x faster, as each was chosen size by size. The ring's segment
+ * is one setting for every size, chosen by the time summed over the probe's
+ * sizes (TUNE_RING_SEGMENT_GAIN): the sizes it alone changes are judged
+ * the same way, summed, and where it gains little at a size that size
+ * still counts toward the sum.
+ */
 struct tune_verify_verdict {
     enum tune_family family;
     int sizes;                   /* rows measured */
-    int changed;                 /* rows where the emitted setting differs */
+    int changed;                 /* rows whose choice changed (not segment_only) */
     double lowest;               /* their lowest speed-up (targets >= 1.0, >= 1.2) */
+    int segment_changed;         /* rows changed by the ring's segment alone */
+    double segment_gain;         /* their summed default time / summed emitted time
+                                    (target >= TUNE_RING_SEGMENT_GAIN) */
+    double segment_lowest;       /* their lowest speed-up (reported) */
     int identical;               /* rows where it is the default's */
     double noise_lo, noise_hi;   /* their lowest and highest speed-up: the noise floor */
-    int met;                     /* every changed row >= 1.2 (none changed: met) */
+    int met;                     /* both targets (none changed: met) */
 };
 
 /* Family f's verdict over v's rows; 0 when v has no row of f. */

@@ -8,6 +8,10 @@ bench/run.d/tune_multinode.sh), each from a sweep's model (tune.json) and its
                                          defaults, lowest where they differ (>= 1.0)
   PREFIX_verify_F_changed_lowest_speedup the same where they changed the choice
                                          (target >= 1.2), and each such size
+  PREFIX_verify_F_segment_gain           where the ring's segment alone changed
+                                         it: default time / emitted time summed
+                                         over those sizes (target >= 1.1, the
+                                         probe's), its lowest, and each such size
   PREFIX_verify_F_noise_floor_{lowest,highest}  sizes where the emitted setting is
                                          the default's own: A/A, the run's noise floor
   PREFIX_ring_segment_SEG                with --ring-segments: the segment the sweep
@@ -36,7 +40,15 @@ def lines_of(prefix, model, verify):
             lines.append((fam + "_lowest_speedup", lo, "x", "defaults", 1.0, "x"))
             lines.append((fam + "_changed_lowest_speedup", lo, "x", "target", 1.2, "x"))
             for x in verify["rows"]:
-                if x["family"] == v["family"] and x["changed"]:
+                if x["family"] == v["family"] and x["changed"] and not x["segment_only"]:
+                    lines.append(("%s_%s_%d" % (fam, x["collective"], x["bytes"]),
+                                  x["speedup"], "x", "default " + x["default"], 1.0, "x"))
+        if v["segment_changed"]:
+            lines.append((fam + "_segment_gain", v["segment_gain"], "x", "target", 1.1, "x"))
+            lines.append((fam + "_segment_lowest_speedup", v["segment_lowest_speedup"], "x",
+                          "defaults", 1.0, "x"))
+            for x in verify["rows"]:
+                if x["family"] == v["family"] and x["segment_only"]:
                     lines.append(("%s_%s_%d" % (fam, x["collective"], x["bytes"]),
                                   x["speedup"], "x", "default " + x["default"], 1.0, "x"))
         if v["identical"]:

@@ -316,6 +316,63 @@ static void verify_row(struct tune_verify *v, enum tune_family f, int changed, d
     r->sec_default = speedup * 100e-6;
 }
 
+/* The ring's segment, one setting for every size, is judged as the probe
+ * chose it: summed over the sizes it alone changed, against
+ * TUNE_RING_SEGMENT_GAIN, not each size against 1.2. */
+static void test_verify_segment(void **state)
+{
+    struct fixture *fx = *state;
+    struct tune_verify *v = calloc(1, sizeof *v);
+    assert_non_null(v);
+    const double gains[] = {1.01, 1.3, 1.25};
+    for (int i = 0; i < 3; i++) {
+        verify_row(v, TUNE_FAMILY_DURE, 1, gains[i]);
+        v->row[v->n - 1].segment_only = 1;
+    }
+    verify_row(v, TUNE_FAMILY_DURE, 0, 0.95);
+    struct tune_verify_verdict d;
+    assert_int_equal(tune_verify_judge(v, TUNE_FAMILY_DURE, &d), 1);
+    assert_int_equal(d.changed, 0);
+    assert_int_equal(d.segment_changed, 3);
+    assert_true(fabs(d.segment_gain - 3.56 / 3.0) < 1e-12);
+    assert_true(fabs(d.segment_lowest - 1.01) < 1e-12);
+    assert_int_equal(d.identical, 1);
+    assert_int_equal(d.met, 1);
+    char text[4096];
+    FILE *out = fmemopen(text, sizeof text, "w");
+    assert_non_null(out);
+    assert_int_equal(tune_verify_print(out, v), 1);
+    fclose(out);
+    assert_non_null(strstr(text, "verify: dure: 4 size(s), 0 changed; 3 by the ring's segment "
+                                 "alone: 1.19x summed (target >= 1.10, as the probe chose it), "
+                                 "lowest 1.01; 1 identical to the default: noise floor 0.95 to "
+                                 "0.95 (A/A, not judged): targets met\n"));
+    snprintf(fx->path, sizeof fx->path, "%s/verify.json", fx->dir);
+    assert_int_equal(tune_verify_write(v, fx->path), DURE_OK);
+    json_doc_t *doc = NULL;
+    assert_int_equal(json_parse_file(fx->path, &doc), DURE_OK);
+    const struct json_value *du = json_get(json_root(doc), "verdicts")->child;
+    assert_int_equal((int)json_get(du, "segment_changed")->number, 3);
+    assert_true(fabs(json_get(du, "segment_gain")->number - 3.56 / 3.0) < 1e-9);
+    assert_int_equal(json_get(du, "lowest_speedup")->type, JSON_NULL);
+    assert_true(json_get(json_get(json_root(doc), "rows")->child, "segment_only")->boolean);
+    json_free(doc);
+    /* a slower size pulls the sum below the probe's gain: missed */
+    verify_row(v, TUNE_FAMILY_DURE, 1, 0.5);
+    v->row[v->n - 1].segment_only = 1;
+    assert_int_equal(tune_verify_judge(v, TUNE_FAMILY_DURE, &d), 1);
+    assert_true(fabs(d.segment_gain - 4.06 / 4.0) < 1e-12);
+    assert_int_equal(d.met, 0);
+    /* and an algorithm changed at 1.1x misses whatever the segment gains */
+    v->n = 3;
+    verify_row(v, TUNE_FAMILY_DURE, 1, 1.1);
+    assert_int_equal(tune_verify_judge(v, TUNE_FAMILY_DURE, &d), 1);
+    assert_int_equal(d.changed, 1);
+    assert_int_equal(d.segment_changed, 3);
+    assert_int_equal(d.met, 0);
+    free(v);
+}
+
 /* --verify's verdict: the targets are judged where the emitted setting
  * differs; identical rows (A/A) give the noise floor, however low. */
 static void test_verify_verdict(void **state)
@@ -735,6 +792,7 @@ int main(void)
         cmocka_unit_test(test_choose_fixed_decision_is_the_default),
         cmocka_unit_test(test_choose_dure_table),
         cmocka_unit_test(test_choose_nccl_rows),
+        cmocka_unit_test_setup_teardown(test_verify_segment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_verdict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_model_file_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_link_model_per_collective, setup, teardown),

@@ -622,6 +622,16 @@ int tune_verify_print(FILE *out, const struct tune_verify *v)
     return all_met;
 }
 
+/* x, or null where there is none (have == 0). */
+static void double_or_null(struct json_writer *w, int have, double x)
+{
+    if (have) {
+        json_double(w, x);
+    } else {
+        json_null(w);
+    }
+}
+
 static void put_verify(struct json_writer *w, const void *arg)
 {
     const struct tune_verify *v = arg;
@@ -673,25 +683,13 @@ static void put_verify(struct json_writer *w, const void *arg)
         json_key(w, "changed");
         json_int(w, d.changed);
         json_key(w, "lowest_speedup");
-        if (d.changed) {
-            json_double(w, d.lowest);
-        } else {
-            json_null(w);
-        }
+        double_or_null(w, d.changed, d.lowest);
         json_key(w, "segment_changed");
         json_int(w, d.segment_changed);
         json_key(w, "segment_gain");
-        if (d.segment_changed) {
-            json_double(w, d.segment_gain);
-        } else {
-            json_null(w);
-        }
+        double_or_null(w, d.segment_changed, d.segment_gain);
         json_key(w, "segment_lowest_speedup");
-        if (d.segment_changed) {
-            json_double(w, d.segment_lowest);
-        } else {
-            json_null(w);
-        }
+        double_or_null(w, d.segment_changed, d.segment_lowest);
         json_key(w, "identical");
         json_int(w, d.identical);
         json_key(w, "noise_floor");

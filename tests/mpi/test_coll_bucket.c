@@ -60,6 +60,19 @@ static int teardown(void **state)
     return 0;
 }
 
+/* b's buckets are want[0 .. n), in bucket order. */
+static void assert_buckets(const comm_bucketer_t *b, const struct comm_bucket *want, int n)
+{
+    assert_int_equal(comm_bucketer_count(b), n);
+    for (int i = 0; i < n; i++) {
+        struct comm_bucket k = comm_bucketer_bucket(b, i);
+        assert_int_equal(k.offset, want[i].offset);
+        assert_int_equal(k.count, want[i].count);
+        assert_int_equal(k.first_tensor, want[i].first_tensor);
+        assert_int_equal(k.last_tensor, want[i].last_tensor);
+    }
+}
+
 static void test_plan(void **state)
 {
     (void)state;
@@ -76,14 +89,7 @@ static void test_plan(void **state)
         {offsets[1], 1005, 1, 2},
         {offsets[0], 3, 0, 0},
     };
-    assert_int_equal(comm_bucketer_count(b), 4);
-    for (int i = 0; i < 4; i++) {
-        struct comm_bucket k = comm_bucketer_bucket(b, i);
-        assert_int_equal(k.offset, want[i].offset);
-        assert_int_equal(k.count, want[i].count);
-        assert_int_equal(k.first_tensor, want[i].first_tensor);
-        assert_int_equal(k.last_tensor, want[i].last_tensor);
-    }
+    assert_buckets(b, want, 4);
     assert_int_equal(comm_bucketer_bucket(b, 4).count, 0);
     comm_bucketer_free(b);
     free(g);
@@ -267,14 +273,7 @@ static void test_cuts(void **state)
         {offsets[2], 1000, 2, 2},
         {offsets[0], 8, 0, 1},
     };
-    assert_int_equal(comm_bucketer_count(b), 3);
-    for (int i = 0; i < 3; i++) {
-        struct comm_bucket k = comm_bucketer_bucket(b, i);
-        assert_int_equal(k.offset, want[i].offset);
-        assert_int_equal(k.count, want[i].count);
-        assert_int_equal(k.first_tensor, want[i].first_tensor);
-        assert_int_equal(k.last_tensor, want[i].last_tensor);
-    }
+    assert_buckets(b, want, 3);
     for (size_t i = 0; i < total; i++) {
         g[i] = pat(rank, i, 4);
     }

@@ -316,6 +316,16 @@ static void verify_row(struct tune_verify *v, enum tune_family f, int changed, d
     r->sec_default = speedup * 100e-6;
 }
 
+/* tune_verify_print into text[len]; returns its result. */
+static int print_verify(const struct tune_verify *v, char *text, size_t len)
+{
+    FILE *out = fmemopen(text, len, "w");
+    assert_non_null(out);
+    int met = tune_verify_print(out, v);
+    fclose(out);
+    return met;
+}
+
 /* The ring's segment, one setting for every size, is judged as the probe
  * chose it: summed over the sizes it alone changed, against
  * TUNE_RING_SEGMENT_GAIN, not each size against 1.2. */
@@ -339,10 +349,7 @@ static void test_verify_segment(void **state)
     assert_int_equal(d.identical, 1);
     assert_int_equal(d.met, 1);
     char text[4096];
-    FILE *out = fmemopen(text, sizeof text, "w");
-    assert_non_null(out);
-    assert_int_equal(tune_verify_print(out, v), 1);
-    fclose(out);
+    assert_int_equal(print_verify(v, text, sizeof text), 1);
     assert_non_null(strstr(text, "verify: dure: 4 size(s), 0 changed; 3 by the ring's segment "
                                  "alone: 1.19x summed (target >= 1.10, as the probe chose it), "
                                  "lowest 1.01; 1 identical to the default: noise floor 0.95 to "
@@ -400,10 +407,7 @@ static void test_verify_verdict(void **state)
     assert_int_equal(d.met, 1);
 
     char text[4096];
-    FILE *out = fmemopen(text, sizeof text, "w");
-    assert_non_null(out);
-    assert_int_equal(tune_verify_print(out, v), 1);
-    fclose(out);
+    assert_int_equal(print_verify(v, text, sizeof text), 1);
     assert_non_null(strstr(text, "verify: ompi: 5 size(s), 2 changed: lowest speed-up 1.25 "
                                  "(targets >= 1.0, >= 1.2); 3 identical to the default: noise "
                                  "floor 0.92 to 1.05 (A/A, not judged): targets met\n"));
@@ -428,10 +432,7 @@ static void test_verify_verdict(void **state)
     verify_row(v, TUNE_FAMILY_OMPI, 1, 1.1);
     assert_int_equal(tune_verify_judge(v, TUNE_FAMILY_OMPI, &d), 1);
     assert_int_equal(d.met, 0);
-    out = fmemopen(text, sizeof text, "w");
-    assert_non_null(out);
-    assert_int_equal(tune_verify_print(out, v), 0);
-    fclose(out);
+    assert_int_equal(print_verify(v, text, sizeof text), 0);
     assert_non_null(strstr(text, "lowest speed-up 1.10 (targets >= 1.0, >= 1.2); 3 identical"));
     assert_non_null(strstr(text, "target missed\n"));
     free(v);

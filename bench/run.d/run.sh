@@ -39,9 +39,10 @@ mkdir -p "$RESULTS"
 
 # bench/job-demo.ini with fixed per-rank work (micro_batch 8, 2
 # micro-batches per step); the global batch grows with the ranks: weak
-# scaling. The model's 3.3 MB of gradients go in 1 MiB buckets (4 buckets),
-# so that backward has something to overlap: with the 4 MiB default they
-# would be one bucket, which can only start when backward is over.
+# scaling. The model's 3.3 MB of gradients go in 1 MiB buckets (7 buckets),
+# so that backward has something to overlap: with the 4 MiB default all but
+# block 0's attention and the embeddings (2.9 MB) would be one bucket, which
+# can only start when block 0's MLP backward is over.
 bench_run() { # NAME NP GLOBAL_BATCH [--set ...]
     local name=$1 np=$2 gb=$3; shift 3
     mpirun -np "$np" --bind-to core "$DURE" run "$ROOT/bench/job-demo.ini" \

@@ -400,28 +400,30 @@ dure_status_t model_unit_grads(model_t *m, int unit, float **g)
     return DURE_OK;
 }
 
+/* The hook gets unit's gradients from lo up to what it already has of the
+ * unit (its end, at first); the unit's part from lo up is then reported. */
+static dure_status_t report_from(model_t *m, int unit, size_t lo)
+{
+    const size_t end = m->ready_unit == unit ? m->ready_lo : m->units[unit + 1];
+    m->ready_unit = unit;
+    m->ready_lo = lo;
+    return m->ready_fn && end > lo ? m->ready_fn(m->ready_ctx, lo, end - lo) : DURE_OK;
+}
+
 dure_status_t model_unit_grads_done(model_t *m, int unit)
 {
     if (m->src.grads) {
         return m->src.grads_done ? m->src.grads_done(m->src.ctx, unit) : DURE_OK;
     }
-    const size_t off = m->units[unit];
-    const size_t end = m->ready_unit == unit ? m->ready_lo : m->units[unit + 1];
+    dure_status_t st = report_from(m, unit, m->units[unit]);
     m->ready_unit = -1;
-    return m->ready_fn && end > off ? m->ready_fn(m->ready_ctx, off, end - off) : DURE_OK;
+    return st;
 }
 
 dure_status_t model_block_grads_done_from(model_t *m, int l, enum model_layer_tensor k)
 {
     const int unit = 1 + l;
-    const size_t lo = m->units[unit] + m->lay.in_layer[k];
-    const size_t end = m->ready_unit == unit ? m->ready_lo : m->units[unit + 1];
-    if (m->src.grads || !m->ready_fn) {
-        return DURE_OK;
-    }
-    m->ready_unit = unit;
-    m->ready_lo = lo;
-    return m->ready_fn(m->ready_ctx, lo, end - lo);
+    return m->src.grads ? DURE_OK : report_from(m, unit, m->units[unit] + m->lay.in_layer[k]);
 }
 
 int model_grad_tail_cuts(const model_t *m, size_t cuts[MODEL_TAIL_CUTS])

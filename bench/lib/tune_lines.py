@@ -21,6 +21,15 @@ import json
 import sys
 
 
+def size_lines(fam, family, rows, segment_only):
+    """A line per size where family's emitted setting changed the choice, by
+    whether the ring's segment alone changed it."""
+    return [("%s_%s_%d" % (fam, x["collective"], x["bytes"]), x["speedup"], "x",
+             "default " + x["default"], 1.0, "x")
+            for x in rows
+            if x["family"] == family and x["changed"] and x["segment_only"] == segment_only]
+
+
 def lines_of(prefix, model, verify):
     lines = []
     worst = max(s["fit"]["worst_error"] for s in model["series"])
@@ -39,18 +48,12 @@ def lines_of(prefix, model, verify):
             lo = v["lowest_speedup"]
             lines.append((fam + "_lowest_speedup", lo, "x", "defaults", 1.0, "x"))
             lines.append((fam + "_changed_lowest_speedup", lo, "x", "target", 1.2, "x"))
-            for x in verify["rows"]:
-                if x["family"] == v["family"] and x["changed"] and not x["segment_only"]:
-                    lines.append(("%s_%s_%d" % (fam, x["collective"], x["bytes"]),
-                                  x["speedup"], "x", "default " + x["default"], 1.0, "x"))
+            lines += size_lines(fam, v["family"], verify["rows"], False)
         if v["segment_changed"]:
             lines.append((fam + "_segment_gain", v["segment_gain"], "x", "target", 1.1, "x"))
             lines.append((fam + "_segment_lowest_speedup", v["segment_lowest_speedup"], "x",
                           "defaults", 1.0, "x"))
-            for x in verify["rows"]:
-                if x["family"] == v["family"] and x["segment_only"]:
-                    lines.append(("%s_%s_%d" % (fam, x["collective"], x["bytes"]),
-                                  x["speedup"], "x", "default " + x["default"], 1.0, "x"))
+            lines += size_lines(fam, v["family"], verify["rows"], True)
         if v["identical"]:
             for end in ("lowest", "highest"):
                 lines.append(("%s_noise_floor_%s" % (fam, end), v["noise_floor"][end],

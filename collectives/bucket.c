@@ -104,6 +104,58 @@ static void reset_step(comm_bucketer_t *b)
     b->waited = 0;
 }
 
+dure_status_t comm_bucket_plan(const size_t *offsets, int n_tensors, double bucket_mb,
+                               const size_t *cuts, int n_cuts, struct comm_bucket *bucket,
+                               int *nb)
+{
+    dure_status_t st = DURE_OK;
+
+    *nb = 0;
+    DURE_CHECK(n_tensors >= 0 && offsets && offsets[0] == 0, DURE_ERR_ARG,
+               "bucketer: offsets must start at 0 (n_tensors %d)", n_tensors);
+    for (int t = 0; t < n_tensors; t++) {
+        DURE_CHECK(offsets[t + 1] >= offsets[t], DURE_ERR_ARG,
+                   "bucketer: offsets[%d] = %zu is below offsets[%d] = %zu", t + 1,
+                   offsets[t + 1], t, offsets[t]);
+    }
+    DURE_CHECK(n_cuts >= 0 && (n_cuts == 0 || cuts), DURE_ERR_ARG, "bucketer: %d cuts at NULL",
+               n_cuts);
+    for (int i = 0, t = 0; i < n_cuts; i++) {
+        while (t < n_tensors && offsets[t] < cuts[i]) {
+            t++;
+        }
+        DURE_CHECK(offsets[t] == cuts[i] && (i == 0 || cuts[i] > cuts[i - 1]), DURE_ERR_ARG,
+                   "bucketer: cut %d at %zu is not an ascending tensor boundary of the "
+                   "%zu-element vector",
+                   i, cuts[i], offsets[n_tensors]);
+    }
+    const double cap_d = (bucket_mb > 0 ? bucket_mb : COMM_BUCKET_MB_DEFAULT) * 1048576.0 /
+                         sizeof(float);
+    const size_t cap = cap_d < 1.0 ? 1 : (size_t)cap_d;
+
+    /* Walk backward: a bucket takes whole tensors until the next would
+     * overflow the cap or ends at a cut; empty tensors ride along with the
+     * current one. */
+    for (int t = n_tensors - 1, c_i = n_cuts - 1; t >= 0; t--) {
+        size_t len = offsets[t + 1] - offsets[t];
+        while (c_i >= 0 && cuts[c_i] > offsets[t + 1]) {
+            c_i--;
+        }
+        const int at_cut = c_i >= 0 && cuts[c_i] == offsets[t + 1];
+        struct comm_bucket *cur = *nb ? &bucket[*nb - 1] : NULL;
+        if (!cur || (len > 0 && cur->count > 0 && (cur->count + len > cap || at_cut))) {
+            cur = &bucket[(*nb)++];
+            cur->last_tensor = t;
+            cur->count = 0;
+        }
+        cur->first_tensor = t;
+        cur->offset = offsets[t];
+        cur->count += len;
+    }
+out:
+    return st;
+}
+
 dure_status_t comm_bucketer_create(comm_t *c, float *grads, const size_t *offsets,
                                    int n_tensors, const struct comm_bucket_config *cfg,
                                    comm_bucketer_t **out)
@@ -112,27 +164,6 @@ dure_status_t comm_bucketer_create(comm_t *c, float *grads, const size_t *offset
     comm_bucketer_t *b = NULL;
 
     *out = NULL;
-    DURE_CHECK(n_tensors >= 0 && offsets && offsets[0] == 0, DURE_ERR_ARG,
-               "bucketer: offsets must start at 0 (n_tensors %d)", n_tensors);
-    for (int t = 0; t < n_tensors; t++) {
-        DURE_CHECK(offsets[t + 1] >= offsets[t], DURE_ERR_ARG,
-                   "bucketer: offsets[%d] = %zu is below offsets[%d] = %zu", t + 1,
-                   offsets[t + 1], t, offsets[t]);
-    }
-    DURE_CHECK(cfg->n_cuts >= 0 && (cfg->n_cuts == 0 || cfg->cuts), DURE_ERR_ARG,
-               "bucketer: %d cuts at NULL", cfg->n_cuts);
-    for (int i = 0, t = 0; i < cfg->n_cuts; i++) {
-        while (t < n_tensors && offsets[t] < cfg->cuts[i]) {
-            t++;
-        }
-        DURE_CHECK(offsets[t] == cfg->cuts[i] && (i == 0 || cfg->cuts[i] > cfg->cuts[i - 1]),
-                   DURE_ERR_ARG,
-                   "bucketer: cut %d at %zu is not an ascending tensor boundary of the "
-                   "%zu-element vector",
-                   i, cfg->cuts[i], offsets[n_tensors]);
-    }
-    DURE_CHECK(grads || offsets[n_tensors] == 0, DURE_ERR_ARG,
-               "bucketer: NULL gradient vector of %zu elements", offsets[n_tensors]);
     DURE_CHECK(cfg->mode >= COMM_BUCKET_ALLREDUCE &&
                    cfg->mode <= COMM_BUCKET_EXACT_REDUCE_SCATTER,
                DURE_ERR_ARG, "bucketer: unknown mode %d", (int)cfg->mode);
@@ -146,19 +177,16 @@ dure_status_t comm_bucketer_create(comm_t *c, float *grads, const size_t *offset
     DURE_ALLOC_TRY(b, sizeof *b);
     b->c = c;
     b->grads = grads;
-    b->n = offsets[n_tensors];
     b->n_tensors = n_tensors;
     b->cfg = *cfg;
     b->per = cfg->mode == COMM_BUCKET_EXACT_ALLREDUCE ? 2 : 1;
     if (!(b->cfg.bucket_mb > 0)) {
         b->cfg.bucket_mb = COMM_BUCKET_MB_DEFAULT;
     }
-    const double cap_d = b->cfg.bucket_mb * 1048576.0 / sizeof(float);
-    const size_t cap = cap_d < 1.0 ? 1 : (size_t)cap_d;
 
     /* One allocation for the per-tensor and per-bucket arrays (at most one
-     * bucket per tensor). */
-    size_t nt = (size_t)n_tensors, nbmax = nt ? nt : 1;
+     * bucket per tensor); a negative count is comm_bucket_plan's error. */
+    size_t nt = n_tensors > 0 ? (size_t)n_tensors : 0, nbmax = nt ? nt : 1;
     b->bucket = calloc(nbmax, sizeof *b->bucket);
     b->bucket_of = calloc(nbmax, sizeof *b->bucket_of);
     b->missing = calloc(nbmax, sizeof *b->missing);
@@ -171,27 +199,16 @@ dure_status_t comm_bucketer_create(comm_t *c, float *grads, const size_t *offset
     DURE_ALLOC_TRY(b->ready, nbmax);
     DURE_ALLOC_TRY(b->req, nbmax * (size_t)b->per * sizeof *b->req);
     DURE_ALLOC_TRY(b->offsets, (nt + 1) * sizeof *b->offsets);
+    DURE_TRY(comm_bucket_plan(offsets, n_tensors, b->cfg.bucket_mb, cfg->cuts, cfg->n_cuts,
+                              b->bucket, &b->nb));
+    b->n = offsets[n_tensors];
+    DURE_CHECK(grads || b->n == 0, DURE_ERR_ARG, "bucketer: NULL gradient vector of %zu elements",
+               b->n);
     memcpy(b->offsets, offsets, (nt + 1) * sizeof *b->offsets);
-
-    /* Walk backward: a bucket takes whole tensors until the next would
-     * overflow the cap or ends at a cut; empty tensors ride along with the
-     * current one. */
-    for (int t = n_tensors - 1, c_i = cfg->n_cuts - 1; t >= 0; t--) {
-        size_t len = offsets[t + 1] - offsets[t];
-        while (c_i >= 0 && cfg->cuts[c_i] > offsets[t + 1]) {
-            c_i--;
+    for (int i = 0; i < b->nb; i++) {
+        for (int t = b->bucket[i].first_tensor; t <= b->bucket[i].last_tensor; t++) {
+            b->bucket_of[t] = i;
         }
-        const int at_cut = c_i >= 0 && cfg->cuts[c_i] == offsets[t + 1];
-        struct comm_bucket *cur = b->nb ? &b->bucket[b->nb - 1] : NULL;
-        if (!cur || (len > 0 && cur->count > 0 && (cur->count + len > cap || at_cut))) {
-            cur = &b->bucket[b->nb++];
-            cur->last_tensor = t;
-            cur->count = 0;
-        }
-        cur->first_tensor = t;
-        cur->offset = offsets[t];
-        cur->count += len;
-        b->bucket_of[t] = b->nb - 1;
     }
     b->cfg.cuts = NULL; /* the caller's, read above only */
     b->cfg.n_cuts = 0;

@@ -91,6 +91,18 @@ struct comm_bucket {
 typedef struct comm_bucketer comm_bucketer_t;
 
 /*
+ * The buckets comm_bucketer_create plans, without a comm: for tensor
+ * boundaries offsets[0 .. n_tensors] (offsets[0] == 0, non-decreasing),
+ * cap bucket_mb (<= 0: the default) and cfg-style cuts, fills
+ * bucket[0 .. *nb) (bucket[] holds max(n_tensors, 1)), bucket 0 the last
+ * tensors. dure run's buckets and dure plan's price are these.
+ * DURE_ERR_ARG naming the offset or cut at fault.
+ */
+dure_status_t comm_bucket_plan(const size_t *offsets, int n_tensors, double bucket_mb,
+                               const size_t *cuts, int n_cuts, struct comm_bucket *bucket,
+                               int *nb);
+
+/*
  * Plan the buckets for grads[offsets[n_tensors]] with tensor boundaries
  * offsets[0 .. n_tensors] (offsets[0] == 0, non-decreasing). Copies offsets;
  * grads stays the caller's and must outlive the bucketer. Empty tensors are

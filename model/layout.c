@@ -140,6 +140,23 @@ void model_layout_tensors(const struct model_config *cfg,
     set_tensor(t++, "head_b", lay->head_b, PC, 1, 1, L);
 }
 
+void model_layout_offsets(const struct model_layout *lay, const struct model_tensor *tensors,
+                          size_t *offsets)
+{
+    for (size_t i = 0; i < lay->n_tensors; i++) {
+        offsets[i] = tensors[i].offset;
+    }
+    offsets[lay->n_tensors] = (size_t)lay->total;
+}
+
+int model_layout_tail_cuts(const struct model_layout *lay, size_t cuts[MODEL_TAIL_CUTS])
+{
+    for (int i = 0; i < MODEL_TAIL_CUTS; i++) {
+        cuts[i] = (size_t)model_layout_at(lay, 0, model_tail_cut_tensors[i]);
+    }
+    return MODEL_TAIL_CUTS;
+}
+
 /* splitmix64: a counter-based generator, so element i needs no state. */
 static uint64_t mix64(uint64_t x)
 {

@@ -55,6 +55,12 @@ void model_layout_tensors(const struct model_config *cfg,
                           const struct model_layout *lay,
                           struct model_tensor *tensors);
 
+/* The boundaries of tensors[0 .. lay->n_tensors) as model_layout_tensors
+ * fills them: offsets[0 .. n_tensors], the last the parameter count
+ * (model_tensor_offsets' form). */
+void model_layout_offsets(const struct model_layout *lay, const struct model_tensor *tensors,
+                          size_t *offsets);
+
 /* Offset of block l's tensor k. */
 uint64_t model_layout_at(const struct model_layout *lay, int l,
                          enum model_layer_tensor k);
@@ -62,6 +68,10 @@ uint64_t model_layout_at(const struct model_layout *lay, int l,
 /* Block 0's tensors where the gradient-ready hook's last ranges begin, in
  * flat-vector order (model_grad_tail_cuts; the backends report at each). */
 extern const enum model_layer_tensor model_tail_cut_tensors[MODEL_TAIL_CUTS];
+
+/* Their offsets, ascending (model_grad_tail_cuts' form): returns
+ * MODEL_TAIL_CUTS. */
+int model_layout_tail_cuts(const struct model_layout *lay, size_t cuts[MODEL_TAIL_CUTS]);
 
 /*
  * Parameter initialisation, identical on every device and thread count:

@@ -262,10 +262,7 @@ dure_status_t model_create_units(const struct model_config *cfg, device_t *dev,
     m->offsets = calloc(m->lay.n_tensors + 1, sizeof *m->offsets);
     DURE_ALLOC_TRY(m->offsets, (m->lay.n_tensors + 1) * sizeof *m->offsets);
     model_layout_tensors(cfg, &m->lay, m->tensors);
-    for (size_t i = 0; i < m->lay.n_tensors; i++) {
-        m->offsets[i] = m->tensors[i].offset;
-    }
-    m->offsets[m->lay.n_tensors] = (size_t)m->lay.total;
+    model_layout_offsets(&m->lay, m->tensors, m->offsets);
     m->window_loss = calloc((size_t)cfg->micro_batch, sizeof *m->window_loss);
     DURE_ALLOC_TRY(m->window_loss, (size_t)cfg->micro_batch * sizeof *m->window_loss);
 
@@ -428,10 +425,7 @@ dure_status_t model_block_grads_done_from(model_t *m, int l, enum model_layer_te
 
 int model_grad_tail_cuts(const model_t *m, size_t cuts[MODEL_TAIL_CUTS])
 {
-    for (int i = 0; i < MODEL_TAIL_CUTS; i++) {
-        cuts[i] = (size_t)model_layout_at(&m->lay, 0, model_tail_cut_tensors[i]);
-    }
-    return MODEL_TAIL_CUTS;
+    return model_layout_tail_cuts(&m->lay, cuts);
 }
 
 void model_set_grad_ready(model_t *m, model_grad_ready_fn fn, void *ctx)

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -309,32 +310,58 @@ static double coll_time_cpu(const struct plan_job *job, const struct plan_hw *hw
     return t;
 }
 
-/* The collectives of one exchange of `bytes` in buckets of at most
- * `bucket`, accumulated by part into parts[4] (intra lat, intra bw, inter
- * lat, inter bw), their number into *count. Returns the time of the last
- * (smallest) bucket. */
-static double bucketed(const struct plan_job *job, const struct plan_hw *hw,
-                       const struct plan_fabric *fab, enum plan_coll coll, double bytes,
-                       double bucket, double parts[4], double *count)
+/* One collective of `bytes`, accumulated by part into parts[4] (intra
+ * lat, intra bw, inter lat, inter bw) and counted into *count. Returns its
+ * time. */
+static double priced(const struct plan_job *job, const struct plan_hw *hw,
+                     const struct plan_fabric *fab, enum plan_coll coll, double bytes,
+                     double parts[4], double *count)
 {
-    double lat[2], bw[2], last = 0;
-    double full = floor(bytes / bucket), rest = bytes - full * bucket;
-    *count += full + (rest > 0);
-    if (full > 0) {
-        last = coll_time_cpu(job, hw, fab, coll, bucket, lat, bw);
-        parts[0] += full * lat[0];
-        parts[1] += full * bw[0];
-        parts[2] += full * lat[1];
-        parts[3] += full * bw[1];
+    double lat[2], bw[2];
+    double t = coll_time_cpu(job, hw, fab, coll, bytes, lat, bw);
+    *count += 1;
+    parts[0] += lat[0];
+    parts[1] += bw[0];
+    parts[2] += lat[1];
+    parts[3] += bw[1];
+    return t;
+}
+
+/*
+ * The gradient exchange as dure run buckets it: comm_bucket_plan over the
+ * model's tensors in buckets of at most `bucket` bytes, with block 0's
+ * tail cuts (train/train.c). Each bucket's collective accumulated by part
+ * into parts[4], their number into *count; *last the time of the bucket
+ * that backward finishes last (the embeddings and block 0's ln1), the one
+ * that can only start when it ends.
+ */
+static dure_status_t grad_buckets(const struct plan_job *job, const struct plan_hw *hw,
+                                  const struct plan_fabric *fab, enum plan_coll coll,
+                                  const struct model_layout *lay, double bucket, double parts[4],
+                                  double *count, double *last)
+{
+    dure_status_t st = DURE_OK;
+    size_t nt = lay->n_tensors, cuts[MODEL_TAIL_CUTS];
+    struct model_tensor *tensors = calloc(nt, sizeof *tensors);
+    size_t *offsets = calloc(nt + 1, sizeof *offsets);
+    struct comm_bucket *b = calloc(nt, sizeof *b);
+    int nb = 0;
+
+    DURE_ALLOC_TRY(tensors, nt * sizeof *tensors);
+    DURE_ALLOC_TRY(offsets, (nt + 1) * sizeof *offsets);
+    DURE_ALLOC_TRY(b, nt * sizeof *b);
+    model_layout_tensors(&job->model, lay, tensors);
+    model_layout_offsets(lay, tensors, offsets);
+    DURE_TRY(comm_bucket_plan(offsets, (int)nt, bucket / 1048576.0, cuts,
+                              model_layout_tail_cuts(lay, cuts), b, &nb));
+    for (int i = 0; i < nb; i++) {
+        *last = priced(job, hw, fab, coll, 4.0 * (double)b[i].count, parts, count);
     }
-    if (rest > 0) {
-        last = coll_time_cpu(job, hw, fab, coll, rest, lat, bw);
-        parts[0] += lat[0];
-        parts[1] += bw[0];
-        parts[2] += lat[1];
-        parts[3] += bw[1];
-    }
-    return last;
+out:
+    free(b);
+    free(offsets);
+    free(tensors);
+    return st;
 }
 
 /* The step plan_cpu_calibrate measured is this job's: the same shapes
@@ -418,7 +445,7 @@ dure_status_t plan_time(const struct plan_job *job, const struct plan_hw *hw,
     double micro_s = measured ? cs->outer_s + job->model.n_layers * cs->block_s
                               : fl.per_micro_batch / (hw->peak_flops * hw->efficiency);
     double fwd_s = micro_s / 3, bwd_s = micro_s - fwd_s;
-    double grad_bytes = 4 * n, bucket = job->bucket_bytes;
+    double bucket = job->bucket_bytes;
     double cbytes = hw->gpu ? 2 : 4;
     double comm[4] = {0, 0, 0, 0}, exposed[4] = {0, 0, 0, 0};
     double window = job->overlap ? bwd_s : 0, colls = 0;
@@ -429,29 +456,23 @@ dure_status_t plan_time(const struct plan_job *job, const struct plan_hw *hw,
     out->optimizer_s = measured ? held * (cs->adamw_s + cs->norm_s) +
                                       (stage < 2 ? n * cs->zero_s : 0)
                                 : 28.0 * held / hw->mem_bw;
-    /* The bucket that starts only when backward ends: what precedes block
-     * 0's first tail cut (the embeddings and its ln1: collectives/bucket.h's
-     * cuts), or a whole bucket when that is smaller. */
-    double tail_bytes = 4.0 * (double)model_layout_at(&lay, 0, model_tail_cut_tensors[0]);
-    tail_bytes = tail_bytes < bucket ? tail_bytes : bucket;
-    double tlat[2], tbw[2];
     if (job->ranks > 1 && stage == 0) {
         /* One bucketed all-reduce, behind the last micro-batch's backward. */
-        bucketed(job, hw, fab, PLAN_ALLREDUCE, grad_bytes, bucket, comm, &colls);
-        expose(comm, window,
-               coll_time_cpu(job, hw, fab, PLAN_ALLREDUCE, tail_bytes, tlat, tbw), exposed);
+        double last = 0;
+        DURE_TRY(grad_buckets(job, hw, fab, PLAN_ALLREDUCE, &lay, bucket, comm, &colls, &last));
+        expose(comm, window, last, exposed);
     } else if (job->ranks > 1 && stage < 3) {
         /* Reduce-scatter buckets (stage 1: last micro-batch; stage 2: every
          * one), then the parameter all-gather after the optimizer. */
-        double rs[4] = {0, 0, 0, 0}, ag[4] = {0, 0, 0, 0};
-        bucketed(job, hw, fab, PLAN_REDUCE_SCATTER, grad_bytes, bucket, rs, &colls);
-        double last = coll_time_cpu(job, hw, fab, PLAN_REDUCE_SCATTER, tail_bytes, tlat, tbw);
+        double rs[4] = {0, 0, 0, 0}, ag[4] = {0, 0, 0, 0}, last = 0;
+        DURE_TRY(grad_buckets(job, hw, fab, PLAN_REDUCE_SCATTER, &lay, bucket, rs, &colls,
+                              &last));
         int passes = stage == 2 ? A : 1;
         for (int p = 0; p < passes; p++) {
             expose(rs, window, last, exposed);
         }
         colls *= passes;
-        bucketed(job, hw, fab, PLAN_ALLGATHER, 4 * n, 4 * n, ag, &colls);
+        priced(job, hw, fab, PLAN_ALLGATHER, 4 * n, ag, &colls);
         expose(ag, 0, 0, exposed);
         for (int i = 0; i < 4; i++) {
             comm[i] = passes * rs[i] + ag[i];
@@ -470,12 +491,10 @@ dure_status_t plan_time(const struct plan_job *job, const struct plan_hw *hw,
                                                        (uint64_t)job->model.n_layers *
                                                            lay.layer_stride)
                                             : (double)lay.layer_stride;
-            double g = bucketed(job, hw, fab, PLAN_ALLGATHER, cbytes * elems, cbytes * elems, fwd,
-                                &colls);
+            double g = priced(job, hw, fab, PLAN_ALLGATHER, cbytes * elems, fwd, &colls);
             first = u == 0 ? g : first;
-            bucketed(job, hw, fab, PLAN_ALLGATHER, cbytes * elems, cbytes * elems, bag, &colls);
-            double r = bucketed(job, hw, fab, PLAN_REDUCE_SCATTER, 4 * elems, 4 * elems, brs,
-                                &colls);
+            priced(job, hw, fab, PLAN_ALLGATHER, cbytes * elems, bag, &colls);
+            double r = priced(job, hw, fab, PLAN_REDUCE_SCATTER, 4 * elems, brs, &colls);
             last = u == 0 ? r : last; /* the embeddings' gradients come last */
         }
         if (job->prefetch > 0) {

@@ -66,7 +66,9 @@
  *              ranks of all nodes exchange their shard over the inter-node
  *              level, the node all-gathers), the inter-node part a ring or
  *              a tree (2 log2(M) steps), whichever is faster for the size.
- *              Gradients travel in buckets (each bucket pays its latency).
+ *              Gradients travel in dure run's buckets (comm_bucket_plan:
+ *              whole tensors up to the cap, begun at block 0's tail cuts;
+ *              each bucket pays its latency).
  *   exposed    what compute cannot hide: buckets overlap the backward that
  *              produces them (all but the last bucket can hide), ZeRO 1-2's
  *              parameter all-gather after the optimizer cannot, ZeRO 3's

@@ -324,12 +324,17 @@ static void test_cpu_busy_cores(void **state)
     }
     /* with the communication thread (parallel.comm_thread = on), each
      * collective and the control exchange pay two wakes, as
-     * intra-node latency: stage 0 all-reduces 4n bytes in 64 KiB buckets,
-     * stage 1 reduce-scatters them once and all-gathers the parameters,
-     * stage 2 reduce-scatters every micro-batch (3), stage 3 gathers each
-     * of the 3 blocks and 2 outer units twice and reduce-scatters it once,
-     * every micro-batch */
-    double buckets = ceil(4.0 * (double)n_params(&j) / (1 << 16));
+     * intra-node latency: stage 0 all-reduces the gradients in the
+     * bucketer's 64 KiB buckets, stage 1 reduce-scatters them once and
+     * all-gathers the parameters, stage 2 reduce-scatters every
+     * micro-batch (3), stage 3 gathers each of the 3 blocks and 2 outer
+     * units twice and reduce-scatters it once, every micro-batch. The
+     * buckets take whole tensors and begin at block 0's three tail cuts:
+     * 18 of them (3 a block, the fc and fc_proj weights filling one each;
+     * the head with the last fc_proj bias; block 0's attention in 3 and
+     * its ln1 with the embeddings), not the 10 that 4n / 64 KiB makes. */
+    const double buckets = 18;
+    assert_true(ceil(4.0 * (double)n_params(&j) / (1 << 16)) == 10);
     const double colls[PLAN_STAGES] = {buckets, buckets + 1, 3 * buckets + 1, 3 * 5 * 3};
     for (int st = 0; st < PLAN_STAGES; st++) {
         struct plan_time w;
@@ -542,10 +547,14 @@ static void test_exposed_tail(void **state)
     assert_true(t.comm_s < t.compute_s / 3 / 3);
     plan_coll_time(&j, &fab, PLAN_ALLREDUCE, tail, lat, bw);
     assert_float_equal(t.exposed_s, lat[0] + bw[0] + lat[1] + bw[1], 1e-15);
-    /* a cap below it: one whole bucket */
+    /* a cap below it: the embeddings' weight (D x PCI) alone, a tensor
+     * larger than the cap being a bucket of its own; the cap's tail / 2
+     * is not what dure run sends */
     j.bucket_bytes = tail / 2;
+    const double embed_w = 4.0 * (double)(lay.embed_b - lay.embed_w);
+    assert_true(embed_w > tail / 2 && embed_w < tail);
     assert_int_equal(plan_time(&j, &gpu, &fab, 0, &t), DURE_OK);
-    plan_coll_time(&j, &fab, PLAN_ALLREDUCE, tail / 2, lat, bw);
+    plan_coll_time(&j, &fab, PLAN_ALLREDUCE, embed_w, lat, bw);
     assert_float_equal(t.exposed_s, lat[0] + bw[0] + lat[1] + bw[1], 1e-15);
 }
 

@@ -330,9 +330,10 @@ static void test_cpu_busy_cores(void **state)
      * micro-batch (3), stage 3 gathers each of the 3 blocks and 2 outer
      * units twice and reduce-scatters it once, every micro-batch. The
      * buckets take whole tensors and begin at block 0's three tail cuts:
-     * 18 of them (3 a block, the fc and fc_proj weights filling one each;
-     * the head with the last fc_proj bias; block 0's attention in 3 and
-     * its ln1 with the embeddings), not the 10 that 4n / 64 KiB makes. */
+     * 18 of them, not the 10 that 4n / 64 KiB makes: the head with the
+     * last fc_proj bias, 5 a block (the fc and fc_proj weights, 64 KiB
+     * each, one apiece), block 0 a sixth at its ln2 cut, and the
+     * embeddings with block 0's ln1. */
     const double buckets = 18;
     assert_true(ceil(4.0 * (double)n_params(&j) / (1 << 16)) == 10);
     const double colls[PLAN_STAGES] = {buckets, buckets + 1, 3 * buckets + 1, 3 * 5 * 3};

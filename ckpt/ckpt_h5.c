@@ -499,12 +499,32 @@ out:
     return st;
 }
 
+int ckh5_fletcher32(hid_t dcpl)
+{
+    unsigned flags = 0, cd[4];
+    size_t ncd = 4;
+    int on = H5Pget_filter_by_id2(dcpl, H5Z_FILTER_FLETCHER32, &flags, &ncd, cd, 0, NULL,
+                                  NULL) >= 0;
+    H5Eclear2(H5E_DEFAULT);
+    return on;
+}
+
 dure_status_t ckh5_read_checked(hid_t d, hid_t dxpl, const char *path, int which,
                                 const uint32_t *sums, uint64_t n, size_t offset, size_t len,
                                 float *buf)
 {
     dure_status_t st = DURE_OK;
     float *scratch = NULL;
+    hid_t dcpl = -1;
+    if (!sums) {
+        /* Version 1: HDF5's filter is the only check there is. */
+        dcpl = H5Dget_create_plist(d);
+        CKH5_CHECK(dcpl >= 0, "checkpoint '%s': dataset /%s", path, ckpt_dataset_names[which]);
+        DURE_CHECK(ckh5_fletcher32(dcpl), DURE_ERR_FORMAT,
+                   "checkpoint '%s': dataset /%s has no Fletcher32 checksum (format version "
+                   "1 without its filter: the data cannot be checked)",
+                   path, ckpt_dataset_names[which]);
+    }
     if (ckh5_dataset_io(d, dxpl, 0, offset, len, buf) < 0) {
         st = ckh5_fail(__FILE__, __LINE__, DURE_ERR_IO,
                        "checkpoint '%s': read elements [%zu, %zu) of /%s", path, offset,
@@ -537,6 +557,9 @@ dure_status_t ckh5_read_checked(hid_t d, hid_t dxpl, const char *path, int which
         memcpy(buf + (from - offset), scratch + (from - at), (size_t)(to - from) * sizeof *buf);
     }
 out:
+    if (dcpl >= 0) {
+        H5Pclose(dcpl);
+    }
     free(scratch);
     return st;
 }

@@ -91,11 +91,16 @@ dure_status_t ckh5_dataset_open(hid_t f, const char *path, const char *name, uin
 herr_t ckh5_dataset_io(hid_t d, hid_t dxpl, int write, size_t offset, size_t len,
                        void *buf);
 
+/* 1 when HDF5's Fletcher32 filter is in the pipeline of dataset creation
+ * property list dcpl (format version 1's per-chunk checksum), else 0. */
+int ckh5_fletcher32(hid_t dcpl);
+
 /*
  * Read elements [offset, offset + len) of dataset `which` (opened as d) into
  * buf[len] and check them: against sums (format version 2: the whole
  * /checksums, 3 * ckpt_sum_blocks(n) words), or, with sums NULL (version 1),
- * by HDF5's Fletcher32 filter as it reads. A block only partly inside the
+ * by HDF5's Fletcher32 filter as it reads (a dataset without the filter
+ * fails with DURE_ERR_FORMAT: nothing would check it). A block only partly inside the
  * range is read whole into a scratch buffer, checked, and its part copied
  * out, so the caller only ever gets checked bytes. dxpl must be independent
  * (each rank reads alone). DURE_ERR_FORMAT naming the file, the dataset and

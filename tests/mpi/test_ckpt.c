@@ -373,6 +373,57 @@ static void test_load_checks_block_sums(void **state)
     fx_rmtree(MPI_COMM_WORLD, dir);
 }
 
+/*
+ * A file that says format version 1 has no /checksums: only HDF5's
+ * Fletcher32 filter can check its data. Without the filter in a dataset's
+ * pipeline (a version 2 file relabelled, or a version 1 file repacked
+ * without filters) nothing checks it, so a damaged value must not load.
+ */
+static void test_load_refuses_unchecked_v1(void **state)
+{
+    (void)state;
+    char dir[64], path[CKPT_PATH_MAX];
+    struct ckpt_meta m;
+    struct shard r;
+    size_t off, len;
+    fx_tempdir(MPI_COMM_WORLD, dir, sizeof dir);
+    fx_meta(&m, N_SMALL, 4);
+    assert_int_equal(save_step(dir, N_SMALL, 4, 0), DURE_OK);
+    assert_int_equal(ckpt_path(dir, 4, path, sizeof path), DURE_OK);
+    if (mpitest_rank() == 0) {
+        const uint32_t v1 = 1;
+        hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+        assert_true(f >= 0);
+        hid_t a = H5Aopen(f, "format_version", H5P_DEFAULT);
+        assert_true(a >= 0);
+        assert_true(H5Awrite(a, H5T_NATIVE_UINT32, &v1) >= 0);
+        H5Aclose(a);
+        H5Fclose(f);
+        long at = dataset_offset(path, "params") + 4 * 7;
+        assert_int_equal(fx_flip_bytes(path, -at, 1), 0);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    fx_shard(N_SMALL, mpitest_rank(), mpitest_size(), &off, &len);
+    shard_alloc(&r, off, len, 0);
+    dure_log_set_quiet(1);
+    dure_status_t st = ckpt_load(MPI_COMM_WORLD, path, m.model, N_SMALL, NULL, r.v[0],
+                                 r.v[1], r.v[2], off, len, NULL);
+    dure_log_set_quiet(0);
+    assert_int_equal(st, DURE_ERR_FORMAT);
+    assert_non_null(strstr(dure_last_error(), path));
+    if (mpitest_rank() == 0) {
+        assert_non_null(strstr(dure_last_error(), "dataset /params has no Fletcher32"));
+        /* The serial reader `dure verify` compares runs with: refused too. */
+        float one;
+        dure_log_set_quiet(1);
+        assert_int_equal(ckpt_read_dataset(path, 0, 7, 1, &one), DURE_ERR_FORMAT);
+        dure_log_set_quiet(0);
+        assert_non_null(strstr(dure_last_error(), "dataset /params has no Fletcher32"));
+    }
+    shard_free(&r);
+    fx_rmtree(MPI_COMM_WORLD, dir);
+}
+
 static void test_refuses_other_model(void **state)
 {
     (void)state;
@@ -538,6 +589,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_keep_newest_k),
         cmocka_unit_test(test_find_skips_damaged),
         cmocka_unit_test(test_load_checks_block_sums),
+        cmocka_unit_test(test_load_refuses_unchecked_v1),
         cmocka_unit_test(test_refuses_other_model),
         cmocka_unit_test(test_refuses_bad_shards_and_meta),
         cmocka_unit_test(test_exact_resume),

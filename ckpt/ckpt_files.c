@@ -64,19 +64,6 @@ int ckpt_name_step(const char *name, uint64_t *step)
     return 1;
 }
 
-dure_status_t ckpt_fsync_path(const char *path)
-{
-    dure_status_t st = DURE_OK;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    DURE_SYS_TRY(fd >= 0, "open '%s' to flush it", path);
-    DURE_SYS_TRY(fsync(fd) == 0, "fsync '%s'", path);
-out:
-    if (fd >= 0) {
-        close(fd);
-    }
-    return st;
-}
-
 dure_status_t ckpt_fsync_dir(const char *dir)
 {
     dure_status_t st = DURE_OK;

@@ -25,9 +25,6 @@ const char *ckpt_basename(const char *path);
  */
 int ckpt_name_step(const char *name, uint64_t *step);
 
-/* fsync the file at path (opened read-only: enough on Linux). */
-dure_status_t ckpt_fsync_path(const char *path);
-
 /* fsync a directory, so that renames and unlinks in it are durable. */
 dure_status_t ckpt_fsync_dir(const char *dir);
 

@@ -852,6 +852,13 @@ static dure_status_t sweep_task_build(const struct dure_jobspec *spec, size_t in
     DURE_TRY(replace_string(&t->run.dir, spec->run.dir, "/", digits));
     t->state->key[jobspec_key_index(jobspec_key_find("run", "dir"))].src =
         JOBSPEC_SRC_SWEEP;
+    if (!derive_me(t, "checkpoint", "dir", t->checkpoint.dir) &&
+        src_of(t, "checkpoint", "dir") != JOBSPEC_SRC_SWEEP) {
+        /* An explicit checkpoint.dir gets the task's subdirectory too:
+         * tasks sharing one would resume from, and prune, each other's
+         * checkpoints (the same shapes pass the resume check). */
+        DURE_TRY(replace_string(&t->checkpoint.dir, spec->checkpoint.dir, "/", digits));
+    }
     sweep_release(&t->sweep);
     DURE_TRY(resolve(t));
     snprintf(label, sizeof label, "%s: [sweep] task %zu (%s)", spec->origin, index,

@@ -257,6 +257,22 @@ static void test_sweep(void **state)
     assert_null(t);
     assert_string_equal(dure_last_error(), "job.ini: sweep task 6 does not exist (6 tasks)");
     jobspec_free(s);
+    /* An explicit checkpoint.dir: each task its own subdirectory, so that
+     * no task resumes from or prunes another's checkpoints; one the sweep
+     * sets stays as set. */
+    s = load_ok(MIN_SPEC "[run]\nname = sw\n[checkpoint]\ndir = /scratch/ck\n"
+                         "[sweep]\noptim.lr = 1e-3, 3e-4\n",
+                NULL);
+    assert_int_equal(jobspec_sweep_task(s, 1, &t), DURE_OK);
+    assert_string_equal(t->run.dir, "runs/sw/task-001");
+    assert_string_equal(t->checkpoint.dir, "/scratch/ck/task-001");
+    jobspec_free(t);
+    jobspec_free(s);
+    s = load_ok(MIN_SPEC "[run]\nname = sw\n[sweep]\ncheckpoint.dir = /a, /b\n", NULL);
+    assert_int_equal(jobspec_sweep_task(s, 1, &t), DURE_OK);
+    assert_string_equal(t->checkpoint.dir, "/b");
+    jobspec_free(t);
+    jobspec_free(s);
 }
 
 static const char *const MIX =

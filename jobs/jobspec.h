@@ -402,14 +402,10 @@ dure_status_t jobspec_save(const struct dure_jobspec *spec, const char *path);
  */
 dure_status_t jobspec_print_table(const struct dure_jobspec *spec, FILE *out);
 
-/* The text of one key's value as the INI dump writes it (buf NUL-terminated).
- * jobspec_dataset_value_format: a key of dataset d (index into spec->mix). */
+/* The text of one key's value as the INI dump writes it (buf NUL-terminated). */
 dure_status_t jobspec_value_format(const struct dure_jobspec *spec,
                                    const struct jobspec_key *key, char *buf,
                                    size_t size);
-dure_status_t jobspec_dataset_value_format(const struct dure_jobspec *spec, size_t d,
-                                           const struct jobspec_key *key, char *buf,
-                                           size_t size);
 
 /*
  * Which values a hash covers:

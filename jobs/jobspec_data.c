@@ -281,23 +281,6 @@ void jobspec_mixture_append_table(struct strbuf *sb, const struct dure_jobspec *
     strbuf_free(&val);
 }
 
-dure_status_t jobspec_dataset_value_format(const struct dure_jobspec *spec, size_t d,
-                                           const struct jobspec_key *key, char *buf,
-                                           size_t size)
-{
-    dure_status_t st = DURE_OK;
-    struct strbuf sb = STRBUF_INIT;
-    jobspec_value_append(&sb, key, jobspec_dataset_field_const(&spec->mix.sets[d], key));
-    DURE_TRY(strbuf_status(&sb));
-    DURE_CHECK(sb.len < size, DURE_ERR_ARG,
-               "data.%s.%s: value of %zu characters does not fit in %zu bytes",
-               spec->mix.sets[d].name, key->name, sb.len, size);
-    memcpy(buf, strbuf_str(&sb), sb.len + 1);
-out:
-    strbuf_free(&sb);
-    return st;
-}
-
 size_t jobspec_datasets(const struct dure_jobspec *spec, struct jobspec_dataset_ref *out)
 {
     if (spec->mix.count == 0) {

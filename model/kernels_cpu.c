@@ -417,14 +417,6 @@ void cpu_residual_forward(float *out, const float *a, const float *b, size_t n)
     }
 }
 
-void cpu_add_inplace(float *dst, const float *src, size_t n)
-{
-    #pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        dst[i] += src[i];
-    }
-}
-
 double cpu_loss(float *dpred, float *row_loss, const float *pred, const float *tgt,
                 const float *mask, int rows, int cols, int N, int C,
                 enum model_loss loss, float delta)

@@ -88,9 +88,6 @@ void cpu_gelu_backward(float *dinp, const float *inp, const float *dout, size_t 
 /* out = a + b, n elements. */
 void cpu_residual_forward(float *out, const float *a, const float *b, size_t n);
 
-/* dst += src, n elements. */
-void cpu_add_inplace(float *dst, const float *src, size_t n);
-
 /*
  * Mean loss of pred vs tgt (rows, cols) for `loss` (huber uses delta),
  * summed in double in row order. When dpred is not NULL it gets the

@@ -34,11 +34,6 @@ enum tune_nccl_coll tune_nccl_coll_of(enum comm_coll c)
     }
 }
 
-const char *tune_nccl_coll_name(enum tune_nccl_coll c)
-{
-    return (unsigned)c < TUNE_NCCL_COLL_COUNT ? coll_names[c] : "?";
-}
-
 const char *tune_nccl_algo_name(enum tune_nccl_algo a)
 {
     return (unsigned)a < TUNE_NCCL_ALGO_COUNT ? algo_names[a] : "?";

@@ -37,8 +37,7 @@ enum tune_nccl_proto { TUNE_NCCL_LL, TUNE_NCCL_LL128, TUNE_NCCL_SIMPLE, TUNE_NCC
 
 /* The NCCL collective of a dure collective (barrier: broadcast, unused). */
 enum tune_nccl_coll tune_nccl_coll_of(enum comm_coll c);
-/* Names in the file ("allreduce", "nvls_tree", "ll128"). */
-const char *tune_nccl_coll_name(enum tune_nccl_coll c);
+/* Names in the file ("nvls_tree", "ll128"). */
 const char *tune_nccl_algo_name(enum tune_nccl_algo a);
 const char *tune_nccl_proto_name(enum tune_nccl_proto p);
 /* The values of NCCL_ALGO and NCCL_PROTO that pin them ("NVLSTree", "LL128"). */

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "common/mpi_check.h"
+#include "common/strmap.h"
 #include "dataio/format.h"
 #include "dataio/h5util.h"
 #include "dataio/order.h"
@@ -166,6 +167,28 @@ const char *dataio_split_name(dataio_split_t s)
     return (unsigned)s < 3 ? split_names[s] : "?";
 }
 
+/* Channels are matched by name (mixtures, validation loaders): two of one
+ * dataset with one name would land in one batch column, the second's
+ * values over the first's. */
+static dure_status_t check_channel_names(const struct dataio_dataset_info *in)
+{
+    dure_status_t st = DURE_OK;
+    struct strmap seen = STRMAP_INIT;
+    for (int j = 0; j < in->n_channels; j++) {
+        int64_t old = -1;
+        DURE_TRY(strmap_put(&seen, in->channel_names[j], j, &old));
+        DURE_CHECK(old < 0, DURE_ERR_FORMAT,
+                   "'%s'%s: channels %lld and %d are both named '%s'%s", in->path,
+                   in->layout == DATAIO_LAYOUT_DURE ? ", dataset '" DATAIO_DSET_CHANNEL_NAMES "'"
+                                                    : "",
+                   (long long)old, j, in->channel_names[j],
+                   in->layout == DATAIO_LAYOUT_DURE ? "" : " (a key given twice in data.keys?)");
+    }
+out:
+    strmap_free(&seen);
+    return st;
+}
+
 dure_status_t dataio_reader_open(const struct dataio_reader_config *cfg,
                                  dataio_reader_t **out)
 {
@@ -207,6 +230,7 @@ dure_status_t dataio_reader_open(const struct dataio_reader_config *cfg,
     r->info.io = c.io;
     r->info.path = NULL;
     DURE_TRY(r->iface->open(&c, &r->ctx, &r->info));
+    DURE_TRY(check_channel_names(&r->info));
     if (r->info.stats) {
         /* Stats of data that have changed since (a loss of 30785): set aside,
          * so that the loader computes fresh ones and inspect reports them. */

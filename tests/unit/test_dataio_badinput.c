@@ -44,6 +44,7 @@ struct spec {
     hid_t type;          /* of /signals */
     int rank;            /* of /signals */
     int no_signals, no_format, empty_episode, short_episodes, names;
+    int dup_name;        /* both channels named "x" */
 };
 
 /* 3 episodes of 10 rows, 2 channels: value = row * 2 + channel. */
@@ -97,7 +98,7 @@ static void make(const struct spec *sp)
     H5Dclose(d);
     H5Sclose(es);
     hid_t g = H5Gcreate2(f, "/channels", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    const char *names[3] = {"x", "y", "z"};
+    const char *names[3] = {"x", sp->dup_name ? "x" : "y", "z"};
     hsize_t nn = (hsize_t)(sp->names ? sp->names : 2);
     hid_t ns = H5Screate_simple(1, &nn, NULL);
     d = H5Dcreate2(g, "names", t, ns, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -168,6 +169,19 @@ static void test_missing_dataset_and_format(void **state)
     s.names = 3;
     make(&s);
     expect(DURE_ERR_FORMAT, "'/channels/names' names 3 channels but '/signals' has 2", NULL);
+}
+
+/* Channels are matched by name (mixtures, validation loaders): two of one
+ * dataset with one name would share a batch column, the second's values
+ * overwriting the first's. */
+static void test_duplicate_channel_names(void **state)
+{
+    (void)state;
+    struct spec s = good();
+    s.dup_name = 1;
+    make(&s);
+    expect(DURE_ERR_FORMAT, "dataset '/channels/names': channels 0 and 1 are both named 'x'",
+           NULL);
 }
 
 static void test_wrong_rank(void **state)
@@ -389,6 +403,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_missing_not_hdf5_truncated),
         cmocka_unit_test(test_missing_dataset_and_format),
+        cmocka_unit_test(test_duplicate_channel_names),
         cmocka_unit_test(test_wrong_rank),
         cmocka_unit_test(test_dtypes_converted_or_refused),
         cmocka_unit_test(test_empty_episode),

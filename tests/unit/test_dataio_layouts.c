@@ -374,6 +374,10 @@ static void test_aloha_glob_in_natural_order(void **state)
     check_error(glob, DATAIO_LAYOUT_EPISODE_FILES, "observations/qvel",
                 "has no key 'observations/qvel' (available: action, observations/effort");
     unlink(p);
+    /* A key twice gives two channels of one name: refused, they would share a
+     * batch column. */
+    check_error(glob, DATAIO_LAYOUT_EPISODE_FILES, "action,observations/qpos,action",
+                "channels 0 and 8 are both named 'action[0]'");
     snprintf(glob, sizeof glob, "%s/nothing_*.hdf5", dir);
     check_error(glob, DATAIO_LAYOUT_EPISODE_FILES, NULL, "no episode file matches");
     for (int i = 0; i < 3; i++) {

@@ -11,6 +11,7 @@
  * open.
  */
 #include <glob.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,7 @@ static dure_status_t files_open(const struct dataio_reader_config *cfg, void **c
     struct dataio_names rel = {0};
     glob_t g;
     int globbed = 0;
+    int64_t rate_from = -1; /* the file that first states a sample rate */
     char where[1200];
 
     DURE_TRY(dataio_ctx_new(&c));
@@ -132,8 +134,18 @@ static dure_status_t files_open(const struct dataio_reader_config *cfg, void **c
         DURE_TRY(dataio_keyed_add(c, (int64_t)e, fid, &c->files[e], "", rel.v, where));
         const char *base = strrchr(file, '/');
         DURE_TRY(dataio_strdup(base ? base + 1 : file, &c->episode_names[e]));
-        if (e == 0 && dataio_h5_attr_f64(fid, "sample_rate_hz", &info->sample_rate_hz) != 1) {
-            info->sample_rate_hz = 0.0;
+        /* One dataset, one rate (dure does not resample): the first stated. */
+        double hz = 0.0;
+        if (dataio_h5_attr_f64(fid, "sample_rate_hz", &hz) == 1 && hz > 0) {
+            if (rate_from < 0) {
+                info->sample_rate_hz = hz;
+                rate_from = (int64_t)e;
+            }
+            DURE_CHECK(fabs(hz - info->sample_rate_hz) <= 1e-6 * hz, DURE_ERR_FORMAT,
+                       "file '%s' is sampled at %g Hz (attribute sample_rate_hz) but file "
+                       "'%s' at %g Hz: the episodes of one dataset need one rate (dure does "
+                       "not resample)", file, hz, g.gl_pathv[rate_from],
+                       info->sample_rate_hz);
         }
         H5Fclose(fid);
         fid = H5I_INVALID_HID;

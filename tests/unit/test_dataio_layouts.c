@@ -86,6 +86,18 @@ static void str_attr(hid_t obj, const char *name, const char *v)
     H5Tclose(t);
 }
 
+/* Set the float64 root attribute `name` of the file at path. */
+static void f64_attr(const char *path, const char *name, double v)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT), sp = H5Screate(H5S_SCALAR);
+    assert_true(f >= 0);
+    hid_t a = H5Acreate2(f, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(a >= 0 && H5Awrite(a, H5T_NATIVE_DOUBLE, &v) >= 0);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Fclose(f);
+}
+
 static hid_t group(hid_t loc, const char *name)
 {
     hid_t g = H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -378,6 +390,24 @@ static void test_aloha_glob_in_natural_order(void **state)
      * batch column. */
     check_error(glob, DATAIO_LAYOUT_EPISODE_FILES, "action,observations/qpos,action",
                 "channels 0 and 8 are both named 'action[0]'");
+    /* The files state their rate: one of them at another is refused (dure
+     * does not resample), naming both; a file that states none is taken to
+     * be at the others'. */
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/episode_%d.hdf5", dir, eps[i]);
+        if (i != 1) {
+            f64_attr(p, "sample_rate_hz", i == 2 ? 50.0 : 100.0);
+        }
+    }
+    check_error(glob, DATAIO_LAYOUT_EPISODE_FILES, "action", "episode_10.hdf5' is sampled at "
+                "50 Hz (attribute sample_rate_hz) but file '");
+    check_error(glob, DATAIO_LAYOUT_EPISODE_FILES, "action", "episode_1.hdf5' at 100 Hz");
+    snprintf(p, sizeof p, "%s/episode_10.hdf5", dir);
+    make_aloha(p, 10, 35, 0);
+    f64_attr(p, "sample_rate_hz", 100.0);
+    assert_int_equal(open_quiet(glob, DATAIO_LAYOUT_EPISODE_FILES, "action", &r), DURE_OK);
+    assert_true(dataio_reader_info(r)->sample_rate_hz == 100.0);
+    dataio_reader_close(r);
     snprintf(glob, sizeof glob, "%s/nothing_*.hdf5", dir);
     check_error(glob, DATAIO_LAYOUT_EPISODE_FILES, NULL, "no episode file matches");
     for (int i = 0; i < 3; i++) {

@@ -96,24 +96,6 @@ struct dataio_loader {
     struct dataio_loader_stats stats;
 };
 
-static const char *const nan_names[] = {"refuse", "skip"};
-
-dure_status_t dataio_nan_parse(const char *s, dataio_nan_t *out)
-{
-    dure_status_t st = DURE_OK;
-    for (int i = 0; i < 2; i++) {
-        if (s && strcmp(s, nan_names[i]) == 0) {
-            *out = (dataio_nan_t)i;
-            goto out;
-        }
-    }
-    DURE_FAIL(DURE_ERR_ARG, "data.on_nan '%s' is not one of refuse, skip", s ? s : "(null)");
-out:
-    return st;
-}
-
-const char *dataio_nan_name(dataio_nan_t v) { return (unsigned)v < 2 ? nan_names[v] : "?"; }
-
 void dataio_loader_config_init(struct dataio_loader_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -445,7 +427,6 @@ const char *const *dataio_loader_channel_units(const dataio_loader_t *ld)
     return (const char *const *)ld->channel_units;
 }
 int dataio_loader_local_batch(const dataio_loader_t *ld) { return ld->lb; }
-int dataio_loader_window(const dataio_loader_t *ld) { return ld->window; }
 int64_t dataio_loader_windows(const dataio_loader_t *ld) { return ld->n_epoch; }
 int64_t dataio_loader_batches_per_epoch(const dataio_loader_t *ld)
 {

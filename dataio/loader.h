@@ -82,10 +82,6 @@ typedef enum {
                               agrees which, so the order stays global) */
 } dataio_nan_t;
 
-/* "refuse"|"skip"; DURE_ERR_ARG naming the value otherwise. */
-dure_status_t dataio_nan_parse(const char *s, dataio_nan_t *out);
-const char *dataio_nan_name(dataio_nan_t v);
-
 /* One dataset of a mixture (dataio_loader_config.sources). */
 struct dataio_source {
     const char *name;          /* [data.NAME]: names it in metrics and messages */
@@ -251,7 +247,6 @@ int dataio_loader_channels(const dataio_loader_t *ld);
 const char *const *dataio_loader_channel_names(const dataio_loader_t *ld);
 const char *const *dataio_loader_channel_units(const dataio_loader_t *ld);
 int dataio_loader_local_batch(const dataio_loader_t *ld);
-int dataio_loader_window(const dataio_loader_t *ld);
 int64_t dataio_loader_windows(const dataio_loader_t *ld);      /* N, all datasets */
 int64_t dataio_loader_batches_per_epoch(const dataio_loader_t *ld);
 

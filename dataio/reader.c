@@ -38,7 +38,6 @@ struct dataio_scratch {
 };
 
 static const char *const layout_names[] = {"auto", "dure", "robomimic", "episode-files"};
-static const char *const io_names[] = {"auto", "serial", "mpiio"};
 static const char *const split_names[] = {"train", "val", "all"};
 
 static dure_status_t parse_name(const char *s, const char *const *names, int n,
@@ -68,22 +67,6 @@ dure_status_t dataio_layout_parse(const char *s, dataio_layout_t *out)
     }
     dure_status_t st = parse_name(s, layout_names, 4, "data.layout", &v);
     *out = (dataio_layout_t)v;
-    return st;
-}
-
-dure_status_t dataio_io_parse(const char *s, dataio_io_t *out)
-{
-    int v = 0;
-    dure_status_t st = parse_name(s, io_names, 3, "data.io", &v);
-    *out = (dataio_io_t)v;
-    return st;
-}
-
-dure_status_t dataio_split_parse(const char *s, dataio_split_t *out)
-{
-    int v = 0;
-    dure_status_t st = parse_name(s, split_names, 3, "split", &v);
-    *out = (dataio_split_t)v;
     return st;
 }
 
@@ -160,7 +143,6 @@ out:
     return st;
 }
 
-const char *dataio_io_name(dataio_io_t io) { return (unsigned)io < 3 ? io_names[io] : "?"; }
 
 const char *dataio_split_name(dataio_split_t s)
 {

@@ -64,13 +64,9 @@ typedef enum {
 } dataio_split_t;
 
 /* Parse "auto"|"dure"|"robomimic"|"episode-files" ("aloha" is an alias of
- * episode-files), "auto"|"serial"|"mpiio", "train"|"val"|"all".
- * DURE_ERR_ARG naming the value on anything else. */
+ * episode-files); DURE_ERR_ARG naming the value on anything else. */
 dure_status_t dataio_layout_parse(const char *s, dataio_layout_t *out);
-dure_status_t dataio_io_parse(const char *s, dataio_io_t *out);
-dure_status_t dataio_split_parse(const char *s, dataio_split_t *out);
 const char *dataio_layout_name(dataio_layout_t layout);
-const char *dataio_io_name(dataio_io_t io);
 const char *dataio_split_name(dataio_split_t split);
 
 /*

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/agree.h"
+#include "common/fsutil.h"
 #include "common/h5guard.h"
 #include "common/mpi_check.h"
 #include "common/sha256.h"
@@ -173,7 +174,10 @@ static dure_status_t save_skeleton(MPI_Comm comm, int rank, const char *tmp,
     if (rank == 0) {
         local = ckh5_skeleton_create(tmp, m, lay);
         if (local == DURE_OK) {
-            local = ckpt_reserve(tmp, lay->file_bytes);
+            /* the collective writes that follow cannot then run out of
+             * space part way: parallel HDF5 does not fail symmetrically
+             * when one rank's write fails, and the ranks would hang */
+            local = dure_file_reserve(tmp, 0, lay->file_bytes, "checkpoint");
         }
     }
     DURE_TRY(agree(comm, local, "file layout and space reservation", tmp));

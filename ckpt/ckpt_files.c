@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "ckpt/ckpt.h"
@@ -70,33 +69,6 @@ dure_status_t ckpt_fsync_dir(const char *dir)
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DURE_SYS_TRY(fd >= 0, "open directory '%s' to flush it", dir);
     DURE_SYS_TRY(fsync(fd) == 0, "fsync directory '%s'", dir);
-out:
-    if (fd >= 0) {
-        close(fd);
-    }
-    return st;
-}
-
-dure_status_t ckpt_reserve(const char *path, uint64_t bytes)
-{
-    dure_status_t st = DURE_OK;
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    DURE_SYS_TRY(fd >= 0, "open '%s' to reserve space", path);
-    if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)bytes) != 0) {
-        int err = errno;
-        struct statvfs sv;
-        if (err != EOPNOTSUPP && err != ENOSYS) {
-            errno = err;
-            DURE_SYS_TRY(0, "not enough space for checkpoint '%s' (about %.1f MiB)", path,
-                         (double)bytes / 1048576.0);
-        }
-        DURE_SYS_TRY(fstatvfs(fd, &sv) == 0, "free space for '%s'", path);
-        DURE_CHECK(
-            (uint64_t)sv.f_bavail * sv.f_frsize >= bytes, DURE_ERR_IO,
-            "not enough space for checkpoint '%s': about %.1f MiB needed, %.1f MiB free",
-            path, (double)bytes / 1048576.0,
-            (double)sv.f_bavail * (double)sv.f_frsize / 1048576.0);
-    }
 out:
     if (fd >= 0) {
         close(fd);

@@ -45,15 +45,6 @@ dure_status_t ckpt_sidecar_write(const char *path, const char hex[DURE_SHA256_HE
  */
 dure_status_t ckpt_sidecar_read(const char *path, char hex[DURE_SHA256_HEX]);
 
-/*
- * Reserve `bytes` of disk for the file at path without changing its size
- * (fallocate with FALLOC_FL_KEEP_SIZE), so that the collective writes that
- * follow cannot run out of space part way: parallel HDF5 does not fail
- * symmetrically when one rank's write fails, and the ranks would hang.
- * Where the file system cannot preallocate, checks the free space instead.
- * DURE_ERR_IO naming the directory and the size when the space is not there.
- */
-dure_status_t ckpt_reserve(const char *path, uint64_t bytes);
 
 /*
  * After saving step `saved`: delete older checkpoints beyond the newest

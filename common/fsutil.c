@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 dure_status_t dure_mkdirs(const char *path)
@@ -32,6 +33,33 @@ dure_status_t dure_mkdirs(const char *path)
     DURE_CHECK(S_ISDIR(sb.st_mode), DURE_ERR_IO, "'%s' exists and is not a directory", path);
 out:
     free(p);
+    return st;
+}
+
+dure_status_t dure_file_reserve(const char *path, uint64_t offset, uint64_t bytes,
+                                const char *what)
+{
+    dure_status_t st = DURE_OK;
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    DURE_SYS_TRY(fd >= 0, "open '%s' to reserve space", path);
+    if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)bytes) != 0) {
+        int err = errno;
+        struct statvfs sv;
+        if (err != EOPNOTSUPP && err != ENOSYS) {
+            errno = err;
+            DURE_SYS_TRY(0, "not enough space for %s '%s' (about %.1f MiB)", what, path,
+                         (double)bytes / 1048576.0);
+        }
+        DURE_SYS_TRY(fstatvfs(fd, &sv) == 0, "free space for '%s'", path);
+        DURE_CHECK((uint64_t)sv.f_bavail * sv.f_frsize >= bytes, DURE_ERR_IO,
+                   "not enough space for %s '%s': about %.1f MiB needed, %.1f MiB free", what,
+                   path, (double)bytes / 1048576.0,
+                   (double)sv.f_bavail * (double)sv.f_frsize / 1048576.0);
+    }
+out:
+    if (fd >= 0) {
+        close(fd);
+    }
     return st;
 }
 

@@ -30,6 +30,17 @@ dure_status_t dure_file_write_atomic(const char *path, const void *data, size_t 
                                      mode_t mode);
 
 /*
+ * Reserve bytes [offset, offset + bytes) of disk for the existing file at
+ * path without changing its size (fallocate with FALLOC_FL_KEEP_SIZE), so
+ * that writes into that range cannot run out of space part way. Where the
+ * file system cannot preallocate, checks the free space instead.
+ * DURE_ERR_IO "not enough space for <what> '<path>'" with the size when the
+ * space is not there; the file is untouched then.
+ */
+dure_status_t dure_file_reserve(const char *path, uint64_t offset, uint64_t bytes,
+                                const char *what);
+
+/*
  * stat(2) an input file that a user named: `what` names it in messages
  * ("CSV file", "dataset file"). A name that leads nowhere (missing, a
  * missing directory on the way, a symlink loop) or to something that is not

@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/agree.h"
+#include "common/fsutil.h"
 #include "common/mpi_check.h"
 #include "dataio/format.h"
 #include "dataio/h5util.h"
@@ -438,6 +440,14 @@ out:
     return st;
 }
 
+/* Room for the /stats dataio_stats_store writes: its 8-byte values twice
+ * over (HDF5 may place a rewritten object apart from the freed one), and
+ * 64 KiB for the group's and the datasets' headers, heaps and attributes. */
+static uint64_t stats_reserve_bytes(const struct dataio_stats *s)
+{
+    return 2 * 8 * (3 * (uint64_t)s->n_channels + (uint64_t)s->n_nonfinite_rows) + 65536;
+}
+
 dure_status_t dataio_stats_update_file(const char *path, struct dataio_stats **out)
 {
     dure_status_t st = DURE_OK;
@@ -448,6 +458,7 @@ dure_status_t dataio_stats_update_file(const char *path, struct dataio_stats **o
         .comm = MPI_COMM_NULL,
     };
     struct dure_h5_quiet q;
+    struct stat sb;
     hid_t fid = H5I_INVALID_HID;
     char why[512];
 
@@ -455,6 +466,14 @@ dure_status_t dataio_stats_update_file(const char *path, struct dataio_stats **o
     DURE_TRY(dataio_stats_compute(r, DATAIO_SPLIT_TRAIN, MPI_COMM_NULL, &s));
     dataio_reader_close(r);
     r = NULL;
+    /* HDF5 writes the new /stats past the file's end, then links it: a
+     * write that runs out of space part way leaves the link pointing past
+     * the end, and the whole dataset unreadable. So the space is reserved
+     * first, generously (the values, and each object's header and heap
+     * blocks), and a full disk leaves the file as it was. */
+    DURE_SYS_TRY(stat(path, &sb) == 0, "'%s': stat", path);
+    DURE_TRY(dure_file_reserve(path, (uint64_t)sb.st_size, stats_reserve_bytes(s),
+                               "/stats in dataset file"));
     dure_h5_quiet_begin(&q);
     fid = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
     if (fid < 0) {

@@ -1,26 +1,32 @@
 /* tests/unit/test_dataio_badinput.c - every bad dure file gets an error
  * naming the file, dataset and problem; dtypes are converted or refused;
- * writers leave nothing behind when they fail. */
+ * writers leave nothing behind when they fail, nor `dure data stats` on a
+ * full disk. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "dataio/format.h"
 #include "dataio/gen.h"
 #include "dataio/reader.h"
+#include "dataio/stats.h"
 #include "tests/support/tmpdir.h"
 
 static char dir[64];
 static char path[128];
+static char mounted[96]; /* test_stats_full_disk's tmpfs while mounted */
 
 static int setup(void **state)
 {
@@ -36,6 +42,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
+    if (mounted[0]) {
+        umount2(mounted, MNT_DETACH);
+    }
     return tmpdir_remove(dir);
 }
 
@@ -397,6 +406,79 @@ static void test_writer_refuses_and_leaves_nothing(void **state)
     assert_int_equal(a.st_ino, b.st_ino);
     assert_int_equal(tmpdir_count(dir), before + 1);
 }
+/* The bytes of the file at f into a malloc'd buffer, *len its size. */
+static unsigned char *slurp(const char *f, size_t *len)
+{
+    struct stat sb;
+    assert_int_equal(stat(f, &sb), 0);
+    unsigned char *b = malloc((size_t)sb.st_size);
+    assert_non_null(b);
+    int fd = open(f, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_true(read(fd, b, (size_t)sb.st_size) == sb.st_size);
+    close(fd);
+    *len = (size_t)sb.st_size;
+    return b;
+}
+
+/* `dure data stats` on a full disk: refused before anything is written,
+ * the file byte for byte as it was (HDF5 would have left /stats pointing
+ * past the file's end and the dataset unreadable); with room again, it
+ * runs. A 512 KiB tmpfs, mounted as root (skipped otherwise). */
+static void test_stats_full_disk_keeps_the_file(void **state)
+{
+    (void)state;
+    char fs[96], f[128], fill[128];
+    snprintf(fs, sizeof fs, "%s/fs", dir);
+    assert_int_equal(mkdir(fs, 0755), 0);
+    if (mount("tmpfs", fs, "tmpfs", MS_NOSUID | MS_NODEV, "size=512k") != 0) {
+        printf("# skipped: mounting a tmpfs needs root (%s)\n", strerror(errno));
+        rmdir(fs);
+        skip();
+    }
+    snprintf(mounted, sizeof mounted, "%s", fs);
+    snprintf(f, sizeof f, "%s/d.h5", fs);
+    snprintf(fill, sizeof fill, "%s/fill", fs);
+    struct dataio_gen_config g;
+    dataio_gen_config_init(&g);
+    g.path = f;
+    g.episodes = 2;
+    g.length = 100;
+    assert_int_equal(dataio_gen_write(&g), DURE_OK);
+    static const char block[4096];
+    int fd = open(fill, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    while (write(fd, block, sizeof block) > 0) {
+    }
+    close(fd);
+    size_t n0 = 0, n1 = 0;
+    unsigned char *before = slurp(f, &n0);
+    dure_log_set_quiet(1);
+    assert_int_equal(dataio_stats_update_file(f, NULL), DURE_ERR_IO);
+    dure_log_set_quiet(0);
+    const char *e = dure_last_error();
+    if (!strstr(e, "not enough space for /stats in dataset file '") || !strstr(e, f)) {
+        fail_msg("error '%s' should say there is no room for /stats in '%s'", e, f);
+    }
+    unsigned char *after = slurp(f, &n1);
+    assert_int_equal(n1, n0);
+    assert_memory_equal(after, before, n0);
+    free(after);
+    free(before);
+    assert_int_equal(unlink(fill), 0);
+    assert_int_equal(dataio_stats_update_file(f, NULL), DURE_OK);
+    snprintf(path, sizeof path, "%s", f);
+    struct dataio_reader_config rc = {.path = path, .layout = DATAIO_LAYOUT_DURE,
+                                      .io = DATAIO_IO_SERIAL, .comm = MPI_COMM_NULL};
+    dataio_reader_t *r = NULL;
+    assert_int_equal(dataio_reader_open(&rc, &r), DURE_OK);
+    assert_non_null(dataio_reader_info(r)->stats);
+    dataio_reader_close(r);
+    snprintf(path, sizeof path, "%s/f.h5", dir);
+    assert_int_equal(umount2(fs, 0), 0);
+    mounted[0] = '\0';
+    rmdir(fs);
+}
 
 int main(void)
 {
@@ -410,6 +492,7 @@ int main(void)
         cmocka_unit_test(test_unwritten_storage),
         cmocka_unit_test(test_short_unfiltered_chunk),
         cmocka_unit_test(test_writer_refuses_and_leaves_nothing),
+        cmocka_unit_test(test_stats_full_disk_keeps_the_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

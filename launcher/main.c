@@ -5,6 +5,7 @@
  * exit code. Unknown commands and options print usage on stderr and exit 2.
  */
 #include <getopt.h>
+#include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +122,11 @@ int main(int argc, char **argv)
     };
     int opt;
 
+    /* dure closes every HDF5 file it opens. What HDF5's own exit handler
+     * would close is a file whose close failed (a full disk): it loops on
+     * it ("infinite loop closing library") or crashes, after dure has
+     * named the error. */
+    H5dont_atexit();
     /* "+" stops at the first non-option: the command's options are its own. */
     while ((opt = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
         switch (opt) {

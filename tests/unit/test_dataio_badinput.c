@@ -120,6 +120,16 @@ static void make(const struct spec *sp)
     H5Fclose(f);
 }
 
+/* A generated dure file at p (episodes x length rows); *g its config. */
+static void gen_ok(struct dataio_gen_config *g, const char *p, int64_t episodes, int64_t length)
+{
+    dataio_gen_config_init(g);
+    g->path = p;
+    g->episodes = episodes;
+    g->length = length;
+    assert_int_equal(dataio_gen_write(g), DURE_OK);
+}
+
 static struct spec good(void)
 {
     struct spec s = {.type = H5T_IEEE_F32LE, .rank = 2};
@@ -152,11 +162,7 @@ static void test_missing_not_hdf5_truncated(void **state)
     fclose(f);
     expect(DURE_ERR_FORMAT, "is not an HDF5 file", NULL);
     struct dataio_gen_config g;
-    dataio_gen_config_init(&g);
-    g.path = path;
-    g.episodes = 4;
-    g.length = 3000;
-    assert_int_equal(dataio_gen_write(&g), DURE_OK);
+    gen_ok(&g, path, 4, 3000);
     struct stat sb;
     assert_int_equal(stat(path, &sb), 0);
     assert_int_equal(truncate(path, sb.st_size / 2), 0);
@@ -391,11 +397,7 @@ static void test_writer_refuses_and_leaves_nothing(void **state)
     assert_non_null(strstr(dure_last_error(), "missing"));
     /* A failed generation over an existing file keeps the old file. */
     struct dataio_gen_config g;
-    dataio_gen_config_init(&g);
-    g.path = path;
-    g.episodes = 2;
-    g.length = 100;
-    assert_int_equal(dataio_gen_write(&g), DURE_OK);
+    gen_ok(&g, path, 2, 100);
     struct stat a, b;
     assert_int_equal(stat(path, &a), 0);
     g.val_fraction = 2;
@@ -440,11 +442,7 @@ static void test_stats_full_disk_keeps_the_file(void **state)
     snprintf(f, sizeof f, "%s/d.h5", fs);
     snprintf(fill, sizeof fill, "%s/fill", fs);
     struct dataio_gen_config g;
-    dataio_gen_config_init(&g);
-    g.path = f;
-    g.episodes = 2;
-    g.length = 100;
-    assert_int_equal(dataio_gen_write(&g), DURE_OK);
+    gen_ok(&g, f, 2, 100);
     static const char block[4096];
     int fd = open(fill, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     assert_true(fd >= 0);

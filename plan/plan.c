@@ -423,6 +423,7 @@ dure_status_t plan_time(const struct plan_job *job, const struct plan_hw *hw,
     struct model_flops fl;
     struct model_layout lay;
     int per_pass = job->model.micro_batch * job->ranks;
+    size_t *bounds = NULL; /* [units + 1] model_unit_bounds */
 
     memset(out, 0, sizeof *out);
     DURE_TRY(check_job(job, stage));
@@ -436,6 +437,10 @@ dure_status_t plan_time(const struct plan_job *job, const struct plan_hw *hw,
                hw->name);
     DURE_TRY(model_layout_compute(&job->model, &lay));
     model_flops_compute(&job->model, &fl);
+    const int units = job->model.n_layers + 2;
+    bounds = calloc((size_t)units + 1, sizeof *bounds);
+    DURE_ALLOC_TRY(bounds, ((size_t)units + 1) * sizeof *bounds);
+    DURE_TRY(model_unit_bounds(&job->model, bounds));
 
     int A = job->global_batch / per_pass;
     double n = (double)lay.total, R = job->ranks;
@@ -462,11 +467,21 @@ dure_status_t plan_time(const struct plan_job *job, const struct plan_hw *hw,
         DURE_TRY(grad_buckets(job, hw, fab, PLAN_ALLREDUCE, &lay, bucket, comm, &colls, &last));
         expose(comm, window, last, exposed);
     } else if (job->ranks > 1 && stage < 3) {
-        /* Reduce-scatter buckets (stage 1: last micro-batch; stage 2: every
-         * one), then the parameter all-gather after the optimizer. */
+        /* Reduce-scatters (stage 1: last micro-batch; stage 2: every one),
+         * then the parameter all-gather after the optimizer. Stage 2 lends
+         * the model its gradients unit by unit (train/zshard.h): each
+         * unit's reduce-scatter starts as its backward ends, the
+         * embeddings' (unit 0) last; exact mode and stage 1 bucket them. */
         double rs[4] = {0, 0, 0, 0}, ag[4] = {0, 0, 0, 0}, last = 0;
-        DURE_TRY(grad_buckets(job, hw, fab, PLAN_REDUCE_SCATTER, &lay, bucket, rs, &colls,
-                              &last));
+        if (stage == 2 && !job->exact) {
+            for (int u = units - 1; u >= 0; u--) {
+                last = priced(job, hw, fab, PLAN_REDUCE_SCATTER,
+                              4.0 * (double)(bounds[u + 1] - bounds[u]), rs, &colls);
+            }
+        } else {
+            DURE_TRY(grad_buckets(job, hw, fab, PLAN_REDUCE_SCATTER, &lay, bucket, rs, &colls,
+                                  &last));
+        }
         int passes = stage == 2 ? A : 1;
         for (int p = 0; p < passes; p++) {
             expose(rs, window, last, exposed);
@@ -482,15 +497,10 @@ dure_status_t plan_time(const struct plan_job *job, const struct plan_hw *hw,
          * behind the previous layer's forward, the first exposed), gather it
          * again for the backward and reduce-scatter its gradients (behind
          * the backward; the last reduce-scatter exposed). */
-        int units = job->model.n_layers + 2;
         double fwd[4] = {0, 0, 0, 0}, bag[4] = {0, 0, 0, 0}, brs[4] = {0, 0, 0, 0};
         double first = 0, last = 0;
         for (int u = 0; u < units; u++) {
-            double elems = u == 0           ? (double)lay.layer0
-                           : u == units - 1 ? (double)(lay.total - lay.layer0 -
-                                                       (uint64_t)job->model.n_layers *
-                                                           lay.layer_stride)
-                                            : (double)lay.layer_stride;
+            double elems = (double)(bounds[u + 1] - bounds[u]);
             double g = priced(job, hw, fab, PLAN_ALLGATHER, cbytes * elems, fwd, &colls);
             first = u == 0 ? g : first;
             priced(job, hw, fab, PLAN_ALLGATHER, cbytes * elems, bag, &colls);
@@ -566,6 +576,7 @@ dure_status_t plan_time(const struct plan_job *job, const struct plan_hw *hw,
                            (double)((job->model.context_patches + 1) * job->model.patch_len) /
                            out->step_s;
 out:
+    free(bounds);
     return st;
 }
 

@@ -68,7 +68,8 @@
  *              a tree (2 log2(M) steps), whichever is faster for the size.
  *              Gradients travel in dure run's buckets (comm_bucket_plan:
  *              whole tensors up to the cap, begun at block 0's tail cuts;
- *              each bucket pays its latency).
+ *              each bucket pays its latency), at ZeRO 2 outside exact mode
+ *              unit by unit, as the model's backward finishes each.
  *   exposed    what compute cannot hide: buckets overlap the backward that
  *              produces them (all but the last bucket can hide), ZeRO 1-2's
  *              parameter all-gather after the optimizer cannot, ZeRO 3's

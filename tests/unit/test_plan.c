@@ -326,9 +326,11 @@ static void test_cpu_busy_cores(void **state)
      * collective and the control exchange pay two wakes, as
      * intra-node latency: stage 0 all-reduces the gradients in the
      * bucketer's 64 KiB buckets, stage 1 reduce-scatters them once and
-     * all-gathers the parameters, stage 2 reduce-scatters every
-     * micro-batch (3), stage 3 gathers each of the 3 blocks and 2 outer
-     * units twice and reduce-scatters it once, every micro-batch. The
+     * all-gathers the parameters, stage 2 reduce-scatters each of the 3
+     * blocks and 2 outer units as its backward ends (train/zshard.h),
+     * every micro-batch (3), and all-gathers the parameters, stage 3
+     * gathers each unit twice and reduce-scatters it once, every
+     * micro-batch. The
      * buckets take whole tensors and begin at block 0's three tail cuts:
      * 18 of them, not the 10 that 4n / 64 KiB makes: the head with the
      * last fc_proj bias, 5 a block (the fc and fc_proj weights, 64 KiB
@@ -336,7 +338,7 @@ static void test_cpu_busy_cores(void **state)
      * embeddings with block 0's ln1. */
     const double buckets = 18;
     assert_true(ceil(4.0 * (double)n_params(&j) / (1 << 16)) == 10);
-    const double colls[PLAN_STAGES] = {buckets, buckets + 1, 3 * buckets + 1, 3 * 5 * 3};
+    const double colls[PLAN_STAGES] = {buckets, buckets + 1, 3 * 5 + 1, 3 * 5 * 3};
     for (int st = 0; st < PLAN_STAGES; st++) {
         struct plan_time w;
         hw.step.wake_s = 0;

@@ -146,7 +146,7 @@ static dure_status_t dure_open(const struct dataio_reader_config *cfg, void **ct
         info->sample_rate_hz = 0.0;
     }
     DURE_TRY(read_split(fid, c));
-    DURE_TRY(dataio_stats_load(fid, c->path, c->n_channels, &c->stats));
+    DURE_TRY(dataio_stats_load(fid, c->path, c->n_channels, d->rows, &c->stats));
 
     DURE_TRY(dataio_strv_new(c->n_episodes, &c->episode_names));
     c->n_keys = 1;

@@ -365,7 +365,7 @@ out:
     return st;
 }
 
-dure_status_t dataio_stats_load(hid_t fid, const char *label, int c,
+dure_status_t dataio_stats_load(hid_t fid, const char *label, int c, int64_t rows,
                                 struct dataio_stats **out)
 {
     dure_status_t st = DURE_OK;
@@ -391,6 +391,16 @@ dure_status_t dataio_stats_load(hid_t fid, const char *label, int c,
     memcpy(s->count, cnt, (size_t)c * sizeof *cnt);
     DURE_TRY(dataio_h5_read_i64(g, "nonfinite_rows", what, &s->nonfinite_rows,
                                 &s->n_nonfinite_rows));
+    /* Rows the loader leaves out (on_nan = skip) and reads to name the bad
+     * value: each must be a row of /signals, once. */
+    for (int64_t i = 0; i < s->n_nonfinite_rows; i++) {
+        int64_t r = s->nonfinite_rows[i];
+        DURE_CHECK(r >= 0 && r < rows && (i == 0 || r > s->nonfinite_rows[i - 1]),
+                   DURE_ERR_FORMAT,
+                   "%s, dataset 'nonfinite_rows': value %lld at index %lld is not a row of "
+                   "'%s' (0 to %lld) above the one before it",
+                   what, (long long)r, (long long)i, DATAIO_DSET_SIGNALS, (long long)rows - 1);
+    }
     s->split = dataio_h5_attr_str(g, "split", split, sizeof split) == 1 &&
                        strcmp(split, "train") == 0
                    ? DATAIO_SPLIT_TRAIN

@@ -67,8 +67,10 @@ dure_status_t dataio_stats_source(dataio_reader_t *r, int64_t *rows, int64_t *ep
 dure_status_t dataio_stats_check_source(dataio_reader_t *r, const struct dataio_stats *s,
                                         char *why, size_t len, int *stale);
 
-/* Read /stats of an open dure file; *out = NULL when absent. */
-dure_status_t dataio_stats_load(hid_t fid, const char *label, int c,
+/* Read /stats of an open dure file of c channels and `rows` rows; *out =
+ * NULL when absent. DURE_ERR_FORMAT naming the file and the value when
+ * nonfinite_rows is not ascending within [0, rows). */
+dure_status_t dataio_stats_load(hid_t fid, const char *label, int c, int64_t rows,
                                 struct dataio_stats **out);
 
 /* Write s as /stats of an open dure file, replacing an older /stats. */

@@ -353,6 +353,53 @@ static void test_short_unfiltered_chunk(void **state)
            "not the 64 of its shape: damaged", NULL);
 }
 
+/* The file at path opens, with its /stats. */
+static void open_ok(void)
+{
+    struct dataio_reader_config rc = {.path = path, .layout = DATAIO_LAYOUT_DURE,
+                                      .io = DATAIO_IO_SERIAL, .comm = MPI_COMM_NULL};
+    dataio_reader_t *r = NULL;
+    assert_int_equal(dataio_reader_open(&rc, &r), DURE_OK);
+    assert_non_null(dataio_reader_info(r)->stats);
+    dataio_reader_close(r);
+}
+
+/* Replace /stats/nonfinite_rows of the file at path with v[n]. */
+static void set_nonfinite_rows(const int64_t *v, hsize_t n)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(f >= 0);
+    assert_true(H5Ldelete(f, "/stats/nonfinite_rows", H5P_DEFAULT) >= 0);
+    hid_t sp = H5Screate_simple(1, &n, NULL);
+    hid_t d = H5Dcreate2(f, "/stats/nonfinite_rows", H5T_STD_I64LE, sp, H5P_DEFAULT,
+                         H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(d >= 0 && H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    H5Dclose(d);
+    H5Sclose(sp);
+    H5Fclose(f);
+}
+
+/* The rows /stats says hold a NaN or Inf: each a row of /signals, once,
+ * ascending (the loader leaves them out and reads them to name the value);
+ * anything else is refused naming the value and its index. */
+static void test_nonfinite_rows_out_of_range(void **state)
+{
+    (void)state;
+    struct dataio_gen_config g;
+    gen_ok(&g, path, 2, 100); /* 200 rows */
+    assert_int_equal(dataio_stats_update_file(path, NULL), DURE_OK);
+    const int64_t ok[2] = {0, 199}, neg[1] = {-1}, past[1] = {200}, twice[2] = {7, 7};
+    set_nonfinite_rows(ok, 2);
+    open_ok();
+    set_nonfinite_rows(neg, 1);
+    expect(DURE_ERR_FORMAT, "'nonfinite_rows': value -1 at index 0 is not a row of '/signals' "
+           "(0 to 199)", NULL);
+    set_nonfinite_rows(past, 1);
+    expect(DURE_ERR_FORMAT, "value 200 at index 0", NULL);
+    set_nonfinite_rows(twice, 2);
+    expect(DURE_ERR_FORMAT, "value 7 at index 1", NULL);
+}
+
 static void test_empty_episode(void **state)
 {
     (void)state;
@@ -466,12 +513,7 @@ static void test_stats_full_disk_keeps_the_file(void **state)
     assert_int_equal(unlink(fill), 0);
     assert_int_equal(dataio_stats_update_file(f, NULL), DURE_OK);
     snprintf(path, sizeof path, "%s", f);
-    struct dataio_reader_config rc = {.path = path, .layout = DATAIO_LAYOUT_DURE,
-                                      .io = DATAIO_IO_SERIAL, .comm = MPI_COMM_NULL};
-    dataio_reader_t *r = NULL;
-    assert_int_equal(dataio_reader_open(&rc, &r), DURE_OK);
-    assert_non_null(dataio_reader_info(r)->stats);
-    dataio_reader_close(r);
+    open_ok();
     snprintf(path, sizeof path, "%s/f.h5", dir);
     assert_int_equal(umount2(fs, 0), 0);
     mounted[0] = '\0';
@@ -487,6 +529,7 @@ int main(void)
         cmocka_unit_test(test_wrong_rank),
         cmocka_unit_test(test_dtypes_converted_or_refused),
         cmocka_unit_test(test_empty_episode),
+        cmocka_unit_test(test_nonfinite_rows_out_of_range),
         cmocka_unit_test(test_unwritten_storage),
         cmocka_unit_test(test_short_unfiltered_chunk),
         cmocka_unit_test(test_writer_refuses_and_leaves_nothing),

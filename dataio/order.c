@@ -144,12 +144,6 @@ int64_t dataio_perm(int64_t n, uint64_t key, int64_t i)
     return (int64_t)x;
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 /* Index j in ep[] of episode e, or -1. */
 static int64_t find_ep(const struct dataio_windows *w, int64_t e)
 {
@@ -165,38 +159,54 @@ static int64_t find_ep(const struct dataio_windows *w, int64_t e)
     return lo < w->n_eps && w->ep[lo] == e ? lo : -1;
 }
 
+/*
+ * The ids of the windows holding a bad row, ascending and unique, streamed
+ * from the ascending bad rows: each row's windows start at or after the
+ * previous row's, so clipping at the last id taken drops the repeats.
+ * Pass 0 counts, pass 1 stores: memory is the excluded windows alone, not
+ * bad rows x windows per row (a sensor off for an hour at 1 kHz is 3.6
+ * million rows).
+ */
 static dure_status_t exclude(const struct dataio_dataset_info *in, struct dataio_windows *w,
                              const int64_t *bad, int64_t n_bad)
 {
     dure_status_t st = DURE_OK;
-    int64_t per = (w->window + w->stride - 1) / w->stride + 1, cap = n_bad * per, n = 0;
-    if (n_bad == 0) {
-        goto out;
-    }
-    w->excl = malloc((size_t)cap * sizeof *w->excl);
-    DURE_ALLOC_TRY(w->excl, (size_t)cap * sizeof *w->excl);
-    for (int64_t i = 0; i < n_bad; i++) {
-        int64_t e = dataio_episode_of_row(in, bad[i]);
-        int64_t j = find_ep(w, e);
-        if (j < 0) {
-            continue;
+    int64_t n = 0;
+    for (int pass = 0; pass < 2 && n_bad > 0; pass++) {
+        int64_t next = 0; /* the lowest id not taken yet */
+        n = 0;
+        for (int64_t i = 0; i < n_bad; i++) {
+            DURE_CHECK(i == 0 || bad[i] > bad[i - 1], DURE_ERR_ARG,
+                       "'%s': bad rows must ascend: row %lld at index %lld follows %lld",
+                       in->path, (long long)bad[i], (long long)i,
+                       (long long)(i ? bad[i - 1] : 0));
+            int64_t e = dataio_episode_of_row(in, bad[i]);
+            int64_t j = find_ep(w, e);
+            if (j < 0) {
+                continue;
+            }
+            int64_t t = bad[i] - in->episode_start[e];
+            int64_t nwin = w->cum[j + 1] - w->cum[j];
+            int64_t lo = t >= w->window ? (t - w->window + w->stride) / w->stride : 0;
+            int64_t hi = t / w->stride < nwin - 1 ? t / w->stride : nwin - 1;
+            int64_t first = w->cum[j] + lo > next ? w->cum[j] + lo : next, last = w->cum[j] + hi;
+            for (int64_t id = first; id <= last; id++) {
+                if (pass == 1) {
+                    w->excl[n] = id;
+                }
+                n++;
+            }
+            next = last >= first ? last + 1 : next;
         }
-        int64_t t = bad[i] - in->episode_start[e];
-        int64_t nwin = w->cum[j + 1] - w->cum[j];
-        int64_t lo = t >= w->window ? (t - w->window + w->stride) / w->stride : 0;
-        int64_t hi = t / w->stride < nwin - 1 ? t / w->stride : nwin - 1;
-        for (int64_t k = lo; k <= hi; k++) {
-            w->excl[n++] = w->cum[j] + k;
+        if (pass == 0) {
+            if (n == 0) {
+                break;
+            }
+            w->excl = malloc((size_t)n * sizeof *w->excl);
+            DURE_ALLOC_TRY(w->excl, (size_t)n * sizeof *w->excl);
         }
     }
-    qsort(w->excl, (size_t)n, sizeof *w->excl, cmp_i64);
-    int64_t u = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (u == 0 || w->excl[u - 1] != w->excl[i]) {
-            w->excl[u++] = w->excl[i];
-        }
-    }
-    w->n_excl = u;
+    w->n_excl = n;
 out:
     return st;
 }

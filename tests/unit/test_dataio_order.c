@@ -62,24 +62,21 @@ static void make_info(struct dataio_dataset_info *in, int64_t *start, uint8_t *i
     in->ep_split = is_val;
 }
 
-static void test_windows_match_brute_force(void **state)
+/* dataio_windows_build against every (episode, start) with start % 2 == 0,
+ * start + 4 <= len, covering none of bad[n_bad]. */
+static void check_brute_force(const int64_t *bad, int64_t n_bad)
 {
-    (void)state;
     struct dataio_dataset_info in;
     int64_t start[5];
     make_info(&in, start, NULL);
-    /* Bad rows: 2 (episode 0, t 2) and 15 (episode 2, rows 13..21, t 2). */
-    int64_t bad[] = {2, 15};
     struct dataio_windows w;
-    assert_int_equal(dataio_windows_build(&in, DATAIO_SPLIT_ALL, 4, 2, bad, 2, &w), DURE_OK);
-    /* Brute force: every (episode, start) with start % 2 == 0, start + 4 <= len,
-     * not covering a bad row. */
+    assert_int_equal(dataio_windows_build(&in, DATAIO_SPLIT_ALL, 4, 2, bad, n_bad, &w), DURE_OK);
     int64_t want_e[64], want_s[64], nw = 0;
     for (int64_t e = 0; e < 4; e++) {
         int64_t len = start[e + 1] - start[e];
         for (int64_t s = 0; s + 4 <= len; s += 2) {
             int ok = 1;
-            for (int b = 0; b < 2; b++) {
+            for (int64_t b = 0; b < n_bad; b++) {
                 int64_t g = bad[b];
                 ok &= !(g >= start[e] + s && g < start[e] + s + 4);
             }
@@ -91,6 +88,7 @@ static void test_windows_match_brute_force(void **state)
         }
     }
     assert_int_equal(w.n, nw);
+    assert_int_equal(w.n_excl, w.n_all - nw); /* each excluded window once */
     assert_int_equal(w.n_short, 1);
     assert_int_equal(w.first_short, 1);
     for (int64_t v = 0; v < w.n; v++) {
@@ -102,6 +100,36 @@ static void test_windows_match_brute_force(void **state)
         assert_true(start[e] + s + 4 <= start[e + 1]);
     }
     dataio_windows_free(&w);
+}
+
+static void test_windows_match_brute_force(void **state)
+{
+    (void)state;
+    /* 2 (episode 0, t 2) and 15 (episode 2, rows 13..21, t 2). */
+    const int64_t sparse[] = {2, 15};
+    check_brute_force(sparse, 2);
+    /* Runs whose windows overlap, across episodes 0-2 (rows 0-9, 10-12
+     * too short, 13-21), the tails past the last window, episode 3's
+     * last row. */
+    const int64_t dense[] = {0, 1, 2, 3, 4, 5, 8, 9, 10, 12, 13, 14, 15, 16, 20, 21, 25};
+    check_brute_force(dense, (int64_t)(sizeof dense / sizeof *dense));
+    int64_t all[26];
+    for (int i = 0; i < 26; i++) {
+        all[i] = i;
+    }
+    check_brute_force(all, 26);
+    /* The rows must ascend (the stats list them so): anything else is
+     * refused, naming the row. */
+    struct dataio_dataset_info in;
+    int64_t start[5];
+    struct dataio_windows w;
+    const int64_t unsorted[] = {15, 2};
+    make_info(&in, start, NULL);
+    dure_log_set_quiet(1);
+    assert_int_equal(dataio_windows_build(&in, DATAIO_SPLIT_ALL, 4, 2, unsorted, 2, &w),
+                     DURE_ERR_ARG);
+    dure_log_set_quiet(0);
+    assert_non_null(strstr(dure_last_error(), "row 2 at index 1 follows 15"));
 }
 
 static void test_windows_split(void **state)

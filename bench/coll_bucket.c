@@ -196,7 +196,7 @@ int main(int argc, char **argv)
     for (int k = 0; k < nmb; k++) {
         for (int overlap = 0; overlap <= 1; overlap++) {
             struct comm_bucket_config bc = {mbs[k], COMM_BUCKET_ALLREDUCE, COMM_AVG, overlap,
-                                            NULL, NULL, 0};
+                                            NULL, NULL, 0, 0};
             comm_bucketer_t *b = NULL;
             if (comm_bucketer_create(c, grads, m.off, m.nt, &bc, &b) != DURE_OK) {
                 goto out;

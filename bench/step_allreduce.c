@@ -54,7 +54,7 @@ static int time_step(comm_t *c, float *grads, size_t n, int iters, double *sec)
     size_t nt = (n + TENSOR_FLOATS - 1) / TENSOR_FLOATS;
     size_t *off = malloc((nt + 1) * sizeof *off);
     comm_bucketer_t *b = NULL;
-    struct comm_bucket_config bc = {0, COMM_BUCKET_ALLREDUCE, COMM_SUM, 1, NULL, NULL, 0};
+    struct comm_bucket_config bc = {0, COMM_BUCKET_ALLREDUCE, COMM_SUM, 1, NULL, NULL, 0, 0};
     int rc = -1;
     if (!off) {
         return -1;

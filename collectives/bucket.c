@@ -22,7 +22,8 @@ struct comm_bucketer {
     comm_req_t **req;            /* req[nb * per] of started buckets */
     int started;                 /* buckets 0 .. started-1 have started this step */
     int waited;                  /* buckets 0 .. waited-1 have been waited for */
-    int window;                  /* buckets in flight at most: the comm's max_inflight */
+    int window;                  /* operations in flight at most: the comm's max_inflight
+                                    less cfg.reserve */
 };
 
 /* Bucket i's collectives: started (req != NULL: req[per]) or run to
@@ -212,11 +213,11 @@ dure_status_t comm_bucketer_create(comm_t *c, float *grads, const size_t *offset
     }
     b->cfg.cuts = NULL; /* the caller's, read above only */
     b->cfg.n_cuts = 0;
-    b->window = comm_max_inflight(c);
+    b->window = comm_max_inflight(c) - (cfg->reserve > 0 ? cfg->reserve : 0);
     DURE_CHECK(b->window >= b->per, DURE_ERR_ARG,
-               "bucketer: the exact all-reduce keeps %d operations per bucket in flight, but "
-               "the comm allows %d (comm_config.max_inflight)",
-               b->per, b->window);
+               "bucketer: a bucket keeps %d operation(s) in flight, but the comm allows %d "
+               "(comm_config.max_inflight) of which %d are reserved for others",
+               b->per, comm_max_inflight(c), cfg->reserve);
     reset_step(b);
     *out = b;
     b = NULL;

@@ -20,9 +20,10 @@
  * at once on the communication thread or stream. Buckets always start in
  * bucket order, so every rank issues the same sequence of collectives even
  * when tensors become ready in a different order on different ranks.
- * When more buckets are in flight than the comm's max_inflight, the oldest
- * is waited for before the next starts (the bucketer assumes it has the
- * comm's request slots to itself). comm_bucketer_finish runs anything not
+ * When more buckets are in flight than the comm's max_inflight less
+ * cfg.reserve, the oldest is waited for before the next starts (the
+ * bucketer assumes the reserved request slots are all that others start on
+ * the comm meanwhile). comm_bucketer_finish runs anything not
  * yet started (when overlap is off, everything) as blocking collectives in
  * bucket order, on the caller's thread when nothing is pending, and waits
  * for all of it.
@@ -77,6 +78,10 @@ struct comm_bucket_config {
      * only what was final last and the others start while it computes. */
     const size_t *cuts;
     int n_cuts;
+    /* Request slots of the comm (comm_max_inflight) left to other
+     * operations pending while buckets are (ZeRO-3's parameter gathers:
+     * zshard_inflight_max); the buckets in flight keep to the rest. */
+    int reserve;
 };
 
 /* One bucket: elements [offset, offset + count) of grads; tensors

@@ -345,6 +345,8 @@ static dure_status_t setup_model(train_t *t, const struct model_config *mc)
     bc.tree = NULL;
     bc.n_cuts = model_grad_tail_cuts(t->model, cuts);
     bc.cuts = cuts;
+    /* exact mode at stage 3: the parameter gathers run beside the buckets */
+    bc.reserve = t->zs ? zshard_inflight_max(t->zs) : 0;
     if (t->exact) {
         DURE_TRY(train_exact_setup(t));
         bc.mode = t->zero_stage == 0 ? COMM_BUCKET_EXACT_ALLREDUCE

@@ -326,6 +326,11 @@ double zshard_take_wait_s(zshard_t *z)
     return s;
 }
 
+int zshard_inflight_max(const zshard_t *z)
+{
+    return (z->stage == 3 ? z->prefetch + 1 : 0) + (z->lend_grads ? 2 : 0);
+}
+
 size_t zshard_working_bytes(const zshard_t *z)
 {
     size_t slots = z->stage == 3 ? (size_t)z->nslots * z->unit_max * z->cbytes : 0;

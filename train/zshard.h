@@ -92,6 +92,13 @@ dure_status_t zshard_backward_done(zshard_t *z);
  * communication), and reset. */
 double zshard_take_wait_s(zshard_t *z);
 
+/* The most collectives it has pending on the comm at once: at stage 3 the
+ * gathers of the position the model waits for and of up to prefetch ahead,
+ * and the reduce-scatters of both gradient buffers when it lends them. A
+ * bucketer on the same comm leaves it these request slots
+ * (comm_bucket_config.reserve). */
+int zshard_inflight_max(const zshard_t *z);
+
 /* Bytes of the gradient buffers and slots (the plan's "working"). */
 size_t zshard_working_bytes(const zshard_t *z);
 

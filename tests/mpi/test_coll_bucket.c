@@ -79,7 +79,7 @@ static void test_plan(void **state)
     comm_bucketer_t *b = NULL;
     float *g = calloc(total, sizeof *g);
     struct comm_bucket_config cfg = {cap_mb, COMM_BUCKET_ALLREDUCE, COMM_AVG, 1,
-                                     NULL, NULL, 0};
+                                     NULL, NULL, 0, 0};
     assert_int_equal(comm_bucketer_create(cm, g, offsets, NT, &cfg, &b), DURE_OK);
     /* backward order: [t5] [t3 t4] (t4 alone exceeds the cap, empty t3
      * rides along) [t1 t2] (exactly the cap) [t0] */
@@ -99,7 +99,7 @@ static void run_steps(enum comm_bucket_mode mode, int overlap)
 {
     comm_bucketer_t *b = NULL;
     float *g = calloc(total, sizeof *g);
-    struct comm_bucket_config cfg = {cap_mb, mode, COMM_AVG, overlap, NULL, NULL, 0};
+    struct comm_bucket_config cfg = {cap_mb, mode, COMM_AVG, overlap, NULL, NULL, 0, 0};
     assert_non_null(g);
     assert_int_equal(comm_bucketer_create(cm, g, offsets, NT, &cfg, &b), DURE_OK);
     struct comm_shard sh = comm_shard_of(total, size, rank);
@@ -166,7 +166,7 @@ static void test_default_size_and_one_bucket(void **state)
     (void)state;
     comm_bucketer_t *b = NULL;
     float *g = calloc(total, sizeof *g);
-    struct comm_bucket_config cfg = {0, COMM_BUCKET_ALLREDUCE, COMM_SUM, 1, NULL, NULL, 0};
+    struct comm_bucket_config cfg = {0, COMM_BUCKET_ALLREDUCE, COMM_SUM, 1, NULL, NULL, 0, 0};
     assert_int_equal(comm_bucketer_create(cm, g, offsets, NT, &cfg, &b), DURE_OK);
     /* the default cap is far above 3015 floats: one bucket */
     assert_int_equal(comm_bucketer_count(b), 1);
@@ -188,7 +188,7 @@ static void test_errors(void **state)
     comm_bucketer_t *b = NULL;
     float *g = calloc(total, sizeof *g);
     struct comm_bucket_config cfg = {cap_mb, COMM_BUCKET_ALLREDUCE, COMM_AVG, 0,
-                                     NULL, NULL, 0};
+                                     NULL, NULL, 0, 0};
     dure_log_set_quiet(1);
     size_t bad[] = {0, 10, 5};
     assert_int_equal(comm_bucketer_create(cm, g, bad, 2, &cfg, &b), DURE_ERR_ARG);
@@ -218,7 +218,7 @@ static void test_ready_ranges(void **state)
     comm_bucketer_t *b = NULL;
     float *g = calloc(total, sizeof *g);
     struct comm_bucket_config cfg = {cap_mb, COMM_BUCKET_ALLREDUCE, COMM_AVG, 1,
-                                     NULL, NULL, 0};
+                                     NULL, NULL, 0, 0};
     assert_non_null(g);
     assert_int_equal(comm_bucketer_create(cm, g, offsets, NT, &cfg, &b), DURE_OK);
     for (size_t i = 0; i < total; i++) {
@@ -263,7 +263,7 @@ static void test_cuts(void **state)
     comm_bucketer_t *b = NULL;
     float *g = calloc(total, sizeof *g);
     const size_t cuts[] = {offsets[2], offsets[4]};
-    struct comm_bucket_config cfg = {0, COMM_BUCKET_ALLREDUCE, COMM_AVG, 1, NULL, cuts, 2};
+    struct comm_bucket_config cfg = {0, COMM_BUCKET_ALLREDUCE, COMM_AVG, 1, NULL, cuts, 2, 0};
     assert_non_null(g);
     assert_int_equal(comm_bucketer_create(cm, g, offsets, NT, &cfg, &b), DURE_OK);
     /* [t3 t4 t5] (empty t3 sits at the cut offsets[4] and rides along),
@@ -324,7 +324,7 @@ static void test_more_buckets_than_slots(void **state)
     float *m = calloc(3 * NM, sizeof *m);
     comm_bucketer_t *b = NULL;
     struct comm_bucket_config cfg = {3 * 4 / 1048576.0, COMM_BUCKET_ALLREDUCE, COMM_AVG, 1,
-                                     NULL, NULL, 0};
+                                     NULL, NULL, 0, 0};
     assert_int_equal(comm_bucketer_create(cm, m, many, NM, &cfg, &b), DURE_OK);
     assert_int_equal(comm_bucketer_count(b), NM);
     assert_true(comm_bucketer_count(b) > comm_max_inflight(cm));
@@ -345,6 +345,50 @@ static void test_more_buckets_than_slots(void **state)
     free(m);
 }
 
+/* Other operations pending beside the buckets (ZeRO-3's parameter gathers
+ * in exact mode): with cfg.reserve slots left to them, more buckets than the
+ * comm's request slots still start while they are pending. */
+static void test_reserve(void **state)
+{
+    (void)state;
+    enum { NM = 600 };
+    size_t many[NM + 1];
+    for (int t = 0; t <= NM; t++) {
+        many[t] = (size_t)t * 3;
+    }
+    float *m = calloc(3 * NM, sizeof *m), other[4] = {1, 2, 3, 4};
+    comm_bucketer_t *b = NULL;
+    comm_req_t *held = NULL;
+    struct comm_bucket_config cfg = {3 * 4 / 1048576.0, COMM_BUCKET_ALLREDUCE, COMM_AVG, 1,
+                                     NULL, NULL, 0, 1};
+    assert_int_equal(comm_bucketer_create(cm, m, many, NM, &cfg, &b), DURE_OK);
+    for (size_t i = 0; i < 3 * NM; i++) {
+        m[i] = pat(rank, i, 0);
+    }
+    assert_int_equal(comm_allreduce_start(cm, other, other, 4, COMM_F32, COMM_SUM, &held),
+                     DURE_OK);
+    for (int t = NM - 1; t >= 0; t--) {
+        assert_int_equal(comm_bucketer_ready(b, t), DURE_OK);
+    }
+    assert_int_equal(comm_bucketer_finish(b), DURE_OK);
+    assert_int_equal(comm_wait(cm, held), DURE_OK);
+    for (size_t i = 0; i < 3 * NM; i++) {
+        if (m[i] != avg_at(i, 0)) {
+            print_error("element %zu: got %g want %g\n", i, (double)m[i], (double)avg_at(i, 0));
+            fail();
+        }
+    }
+    assert_true(other[3] == 4.0f * (float)size);
+    comm_bucketer_free(b);
+    /* nothing left for the buckets */
+    cfg.reserve = comm_max_inflight(cm);
+    dure_log_set_quiet(1);
+    assert_int_equal(comm_bucketer_create(cm, m, many, NM, &cfg, &b), DURE_ERR_ARG);
+    dure_log_set_quiet(0);
+    assert_non_null(strstr(dure_last_error(), "256 are reserved for others"));
+    free(m);
+}
+
 int main(int argc, char **argv)
 {
     mpitest_init(&argc, &argv);
@@ -358,6 +402,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_ready_ranges),
         cmocka_unit_test(test_cuts),
         cmocka_unit_test(test_more_buckets_than_slots),
+        cmocka_unit_test(test_reserve),
     };
     return MPITEST_RUN_GROUP("coll_bucket", tests, setup, teardown);
 }

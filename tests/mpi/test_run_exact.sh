@@ -87,6 +87,12 @@ for spec in "resume2 np4_z2 2 parallel.zero_stage=0" "resume1 np4_z2 1 parallel.
     exact_same "$name"
 done
 
+# More buckets than the comm's 256 request slots (one per tensor of 22
+# layers) while stage 3's parameter gathers are pending beside them.
+exact_run manybuckets 2 --set parallel.zero_stage=3 --set model.n_layers=22 \
+    --set parallel.bucket_mb=0.000001 --set run.steps=1
+t_grep "manybuckets: more buckets than request slots" 'zero_stage 3, 27[0-9] bucket\(s\)'
+
 # A world size that does not divide the 12 micro-batches.
 T_OUT=$(mpirun --oversubscribe -np 5 "$DURE" run "$T_TMP/exact.ini" "${EX[@]}" \
     --set run.dir="$R/np5" 2>&1); T_RC=$?

@@ -252,15 +252,28 @@ static void test_file_errors(void **state)
     load_fails(MIN_SPEC "[slurm]\njob_name = a$b\n", NULL,
                "slurm.job_name = 'a$b': character '$' not allowed in a job name");
     load_fails(MIN_SPEC "[parallel]\nalgo_table = 0:native,1M:tree\n", NULL,
-               "unknown algorithm 'tree'; allowed: native, ring, shm, hier");
+               "job.ini:4: parallel.algo_table = '0:native,1M:tree': algo_table entry "
+               "'1M:tree': algorithm 'tree' is not one of native, ring, shm, hier");
     load_fails(MIN_SPEC "[parallel]\nring_segment_kib = 65537\n", NULL,
                "job.ini:4: parallel.ring_segment_kib = '65537': out of bounds [0, 65536]");
     load_fails(MIN_SPEC "[parallel]\nring_segment_kib = 1M\n", NULL,
                "job.ini:4: parallel.ring_segment_kib = '1M': expected an integer in [0, 65536]");
     load_fails(MIN_SPEC "[parallel]\nalgo_table = 1K:ring\n", NULL,
-               "the first entry must start at size 0");
+               "algo_table must start at size 0, not '1K:ring'");
     load_fails(MIN_SPEC "[parallel]\nalgo_table = 0:ring,2M:shm,1M:native\n", NULL,
-               "sizes must increase");
+               "algo_table entry '1M:native' is not larger than the one before it");
+    /* Tables `dure run` refuses when it sets up its communicator, after the
+     * job has waited in the queue: refused when the spec is loaded. */
+    load_fails(MIN_SPEC "[parallel]\nalgo_table = 0:native,1.5M:ring\n", NULL,
+               "job.ini:4: parallel.algo_table = '0:native,1.5M:ring': algo_table entry "
+               "'1.5M:ring': '1.5M' is not a size");
+    load_fails(MIN_SPEC "[parallel]\nalgo_table = 0:native,1e6:ring\n", NULL,
+               "'1e6' is not a size");
+    load_fails(MIN_SPEC "[parallel]\nalgo_table = 0:native,\n", NULL,
+               "algo_table '0:native,' ends with a comma");
+    struct dure_jobspec *s = load_ok(MIN_SPEC "[parallel]\nalgo_table = 0:ring,64k:shm\n", NULL);
+    assert_string_equal(s->parallel.algo_table, "0:ring,64k:shm");
+    jobspec_free(s);
     load_fails(MIN_SPEC "[parallel]\nzero_stage = 4\n", NULL,
                "job.ini:4: parallel.zero_stage = '4': out of bounds [0, 3]");
     load_fails(MIN_SPEC "[parallel]\nprefetch = -1\n", NULL,

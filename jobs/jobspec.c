@@ -383,7 +383,8 @@ static void fail_ctx(struct parse_ctx *c, dure_status_t st)
  * The libinih reader: one line per call, with leading blanks removed (so an
  * indented "key = value" is a key, not libinih's continuation of the previous
  * value). A line too long for libinih's buffer is handed over as
- * "key = LONG_VALUE_MARK" and the handler takes the value from the context.
+ * "key = LONG_VALUE_MARK" and the handler takes the value from the context
+ * (a comment that long, as an empty comment).
  * Section headers are checked here since libinih reports only keys.
  */
 static char *ini_read_line(char *str, int num, void *stream)
@@ -422,6 +423,11 @@ static char *ini_read_line(char *str, int num, void *stream)
                 return NULL;
             }
         }
+    }
+    if (n + 1 > (size_t)num && (*p == ';' || *p == '#')) {
+        /* A comment: its length does not matter, its text is not read. */
+        snprintf(str, (size_t)num, "#\n");
+        return str;
     }
     if (n + 1 > (size_t)num) {
         const char *eq = memchr(p, '=', n);

@@ -157,6 +157,13 @@ static void test_long_lines(void **state)
     assert_string_equal(s->data.path, path);
     assert_int_equal(s->run.steps, 7);
     jobspec_free(s);
+    /* A comment line of any length is a comment, '=' or none. */
+    const char *long_text = path + 900; /* 299 characters */
+    snprintf(text, sizeof text, "# %s\n[run]\n; %s = 3\nsteps = 8\n" MIN_SPEC, long_text,
+             long_text);
+    s = load_ok(text, NULL);
+    assert_int_equal(s->run.steps, 8);
+    jobspec_free(s);
     /* A short value whose bytes are the parser's long-line marker is that
      * value, after a long line or without one, and refused as such (found by
      * fuzz_jobspec: it was taken for the marker, with a stale or NULL value). */

@@ -208,10 +208,23 @@ dure_status_t jobspec_mixture_validate(const struct dure_jobspec *spec, const ch
     size_t n;
     const struct jobspec_key *keys = jobspec_dataset_keys(&n);
     const struct jobspec_mixture *m = &spec->mix;
-    DURE_CHECK(!(m->count && spec->data.path[0]), DURE_ERR_ARG,
-               "%s: data.path = '%s' and [data.%s] both name datasets: a mixture lists "
-               "every dataset in its own [data.NAME] section", label, spec->data.path,
-               m->sets[0].name);
+    struct strbuf v = STRBUF_INIT;
+    /* [data]'s keys of the one dataset (path, layout, keys, val_path): a
+     * mixture reads them from its sections only, so one set is refused, not
+     * left unused. */
+    for (size_t k = 0; m->count && k < n; k++) {
+        const struct jobspec_key *one = jobspec_key_find("data", keys[k].name);
+        if (!one) {
+            continue;
+        }
+        strbuf_reset(&v);
+        jobspec_value_append(&v, one, jobspec_field_const(spec, one));
+        DURE_TRY(strbuf_status(&v));
+        DURE_CHECK(strcmp(strbuf_str(&v), one->def ? one->def : "") == 0, DURE_ERR_ARG,
+                   "%s: data.%s = '%s' and [data.%s] both describe datasets: a mixture "
+                   "gives each dataset its %s in its own [data.NAME] section",
+                   label, one->name, strbuf_str(&v), m->sets[0].name, one->name);
+    }
     for (size_t i = 0; i < m->count; i++) {
         for (size_t k = 0; k < n; k++) {
             DURE_CHECK(!(keys[k].flags & JOBSPEC_F_REQUIRED) ||
@@ -221,6 +234,7 @@ dure_status_t jobspec_mixture_validate(const struct dure_jobspec *spec, const ch
         }
     }
 out:
+    strbuf_free(&v);
     return st;
 }
 

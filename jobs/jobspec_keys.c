@@ -854,8 +854,9 @@ void jobspec_help(FILE *out)
             fprintf(out, "\n[%s]\n", cur);
             if (i == NKEYS) {
                 fprintf(out, "  A mixture: one section per dataset, NAME of letters, digits, "
-                        "'_' and '-'\n  (not together with data.path); --set "
-                        "data.NAME.key=value, [sweep] data.NAME.weight.\n"
+                        "'_' and '-'\n  (not together with data.path, data.layout, data.keys or "
+                        "data.val_path);\n  --set data.NAME.key=value, [sweep] "
+                        "data.NAME.weight.\n"
                         "  Channels are matched by name; datasets with different "
                         "channel sets train on the\n  union, each window masked to its "
                         "dataset's (the loss leaves the rest out).\n  Every dataset "

@@ -369,7 +369,16 @@ static void test_mixture(void **state)
     load_fails("[data.cnc]\npath = a.h5\nweight = 0\n", NULL,
                "data.cnc.weight = '0': out of bounds (0, 1e+06]");
     load_fails("[data]\npath = d.h5\n[data.cnc]\npath = a.h5\n", NULL,
-               "data.path = 'd.h5' and [data.cnc] both name datasets");
+               "data.path = 'd.h5' and [data.cnc] both describe datasets");
+    /* [data]'s keys of the one dataset would go unused by a mixture. */
+    load_fails("[data]\nlayout = robomimic\n[data.cnc]\npath = a.h5\n", NULL,
+               "job.ini: data.layout = 'robomimic' and [data.cnc] both describe datasets: "
+               "a mixture gives each dataset its layout in its own [data.NAME] section");
+    load_fails("[data]\nkeys = obs/a, obs/b\n[data.cnc]\npath = a.h5\n", NULL,
+               "data.keys = 'obs/a, obs/b' and [data.cnc] both describe datasets");
+    const char *val_set[] = {"data.val_path=v.h5", NULL};
+    load_fails("[data.cnc]\npath = a.h5\n", val_set,
+               "data.val_path = 'v.h5' and [data.cnc] both describe datasets");
     load_fails("[run]\nname = x\n", NULL, "data.path is required");
     load_fails("[data.a:b]\npath = x\n", NULL, "unknown section [data.a:b]");
     const char *bad_set[] = {"data.a:b.path=x", NULL};

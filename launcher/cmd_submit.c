@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "jobs/jobspec.h"
+#include "launcher/cliopt.h"
 #include "launcher/commands.h"
 #include "launcher/exitcodes.h"
 #include "slurm/submit.h"
@@ -63,12 +64,9 @@ int cmd_submit(int argc, char **argv)
         return DURE_EXIT_NOMEM;
     }
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        char *end = NULL;
         switch (opt) {
         case 'c':
-            so.chain = (int)strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || so.chain < 1 || so.chain > 1000) {
-                fprintf(stderr, "dure submit: --chain %s: expected 1 to 1000 jobs\n", optarg);
+            if (cli_int("submit", "--chain", optarg, 1, 1000, &so.chain) != 0) {
                 rc = DURE_EXIT_USAGE;
                 goto out;
             }

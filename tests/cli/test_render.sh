@@ -98,6 +98,8 @@ t_grep "is refused" "is not an executable file"
 t_run "render with no spec" 2 "$DURE" render
 t_run "render with an unknown option" 2 "$DURE" render --frobnicate x.ini
 t_run "submit with a bad --chain" 2 "$DURE" submit --chain 0 evil.ini
+t_run "submit with a --chain past INT_MAX (not read as 1)" 2 "$DURE" submit --dry-run --chain 4294967297 evil.ini
+t_grep "names the option, the value and the range" "^dure submit: --chain '4294967297' is not an integer in \[1, 1000\]$"
 t_run "status with no run directory" 2 "$DURE" status
 
 # dure status where no Slurm client can be found: the run's own files still tell.

@@ -552,12 +552,22 @@ static void compare_metrics(const struct metrics *a, const struct metrics *b, FI
 
 /* ---------------------------------------------------------------- checkpoints */
 
+/*
+ * The run's checkpoint directory. The manifest names it as the spec did: a
+ * relative checkpoint.dir is relative to where the run started, not to
+ * here; under run.dir (the default, run.dir/checkpoints) it is found in run.
+ */
 static void ckpt_dir_of(const char *run, const json_doc_t *manifest, char *buf, size_t cap)
 {
     const struct json_value *js = json_get(json_root(manifest), "jobspec");
     const struct json_value *d = json_get(js, "checkpoint.dir");
+    const struct json_value *rd = json_get(js, "run.dir");
+    size_t n = rd && rd->type == JSON_STRING ? strlen(rd->str) : 0;
     struct stat sb;
-    if (d && d->type == JSON_STRING && stat(d->str, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+    if (d && d->type == JSON_STRING && d->str[0] != '/' && n > 0 &&
+        strncmp(d->str, rd->str, n) == 0 && d->str[n] == '/') {
+        snprintf(buf, cap, "%s%s", run, d->str + n);
+    } else if (d && d->type == JSON_STRING && stat(d->str, &sb) == 0 && S_ISDIR(sb.st_mode)) {
         snprintf(buf, cap, "%s", d->str);
     } else {
         snprintf(buf, cap, "%s/checkpoints", run);

@@ -18,7 +18,8 @@
  * a note; a malformed line elsewhere is an error.
  *
  * Checkpoints: the newest step present in both RUN/checkpoints directories
- * (or the directories the manifests' jobspec.checkpoint.dir name) is read
+ * (or the directories the manifests' jobspec.checkpoint.dir name; one under
+ * jobspec.run.dir is looked for under RUN, wherever verify runs) is read
  * back and /params, /adam_m, /adam_v compared bitwise, with the metadata
  * (except world_size, which resharding changes).
  *

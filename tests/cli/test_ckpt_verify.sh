@@ -131,6 +131,21 @@ t_run "different checkpointed parameters (exit 8)" 8 "$DURE" verify "$T_TMP/a" "
 t_grep "the first differing element" '^checkpoints: step 6: /params DIFFERS first at element 0'
 t_grep "and the metadata (the seed)" 'metadata DIFFERS'
 
+# The manifests name checkpoint.dir as the specs did, relative to where
+# each run started (runs/demo/checkpoints under run.dir runs/demo): from a
+# directory that holds a runs/demo/checkpoints of its own, each run's own
+# checkpoints are still the ones compared.
+set_manifest "$T_TMP/a" "m['jobspec']['run.dir'] = 'runs/demo'"
+set_manifest "$T_TMP/c" "m['jobspec']['run.dir'] = 'runs/demo'"
+mkdir -p "$T_TMP/elsewhere/runs/demo"
+cp -r "$T_TMP/a/checkpoints" "$T_TMP/elsewhere/runs/demo/"
+here=$PWD
+cd "$T_TMP/elsewhere" || exit 1
+t_run "different parameters, verified from another run's directory (exit 8)" 8 \
+    "$DURE" verify "$T_TMP/a" "$T_TMP/c"
+t_grep "the runs' own checkpoints are compared" '^checkpoints: step 6: /params DIFFERS first at element 0'
+cd "$here" || exit 1
+
 # Bad input.
 printf '{"step":1,"loss":0.25}\n{"step":2,"loss":}\n{"step":3,"loss":0.2}\n' > "$T_TMP/c/metrics.jsonl"
 t_run "a malformed metrics line (exit 4)" 4 "$DURE" verify "$T_TMP/a" "$T_TMP/c"

@@ -80,7 +80,11 @@ static void log_emit(const char *level, const char *file, int line,
 
 void dure_log_verror(const char *file, int line, const char *fmt, va_list ap)
 {
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    /* Formatted apart first: an argument may be dure_last_error() itself
+     * (a message that wraps the one before it). */
+    char msg[sizeof last_error];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    memcpy(last_error, msg, sizeof msg);
     log_emit("error", file, line, last_error);
 }
 

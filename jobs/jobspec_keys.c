@@ -148,16 +148,13 @@ static dure_status_t check_algo_table(const struct jobspec_key *key, const char 
 {
     dure_status_t st = DURE_OK;
     struct comm_algo_table t;
-    char why[512];
 
     if (value[0] == '\0') {
         goto out;
     }
     if (comm_algo_table_parse(value, &t) != DURE_OK) {
-        /* A copy: the message below is formatted into dure_last_error's buffer. */
-        snprintf(why, sizeof why, "%s", dure_last_error());
         DURE_FAIL(DURE_ERR_ARG, "%s: %s.%s = '%s': %s", where, key->section, key->name,
-                  value, why);
+                  value, dure_last_error());
     }
 out:
     return st;

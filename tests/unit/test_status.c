@@ -69,6 +69,21 @@ static void test_sys_try_appends_strerror(void **state)
     dure_log_set_quiet(0);
 }
 
+/* A message may wrap the one before it, passing dure_last_error() as an
+ * argument: formatted into the same buffer it overwrote itself ("in X: in
+ * X: ot a size"). */
+static void test_error_wraps_the_last_one(void **state)
+{
+    (void)state;
+    dure_log_set_quiet(1);
+    assert_int_equal(sys_fails(), DURE_ERR_IO);
+    dure_log_error(__FILE__, __LINE__, "in DURE_ALGO_TABLE='%s': %s", "0:x",
+                   dure_last_error());
+    dure_log_set_quiet(0);
+    assert_string_equal(dure_last_error(), "in DURE_ALGO_TABLE='0:x': open "
+                                           "'data/missing.h5': No such file or directory");
+}
+
 static void test_status_names_are_complete(void **state)
 {
     (void)state;
@@ -103,6 +118,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_check_macros_clean_up_and_report),
         cmocka_unit_test(test_sys_try_appends_strerror),
+        cmocka_unit_test(test_error_wraps_the_last_one),
         cmocka_unit_test(test_status_names_are_complete),
         cmocka_unit_test(test_exit_codes),
     };

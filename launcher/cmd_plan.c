@@ -5,6 +5,7 @@
  */
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "dataio/reader.h"
 #include "jobs/jobspec.h"
 #include "launcher/plan_spec.h"
+#include "launcher/cliopt.h"
 #include "launcher/commands.h"
 #include "launcher/exitcodes.h"
 #include "model/flops.h"
@@ -451,7 +453,7 @@ out:
 struct plan_opts {
     const char *file, *gpu, *fabric;
     const char **sets;
-    long gpus, nodes;
+    int gpus, nodes;
     int json;
 };
 
@@ -466,7 +468,7 @@ static dure_status_t build(const struct dure_jobspec *spec, const struct plan_op
     memset(c, 0, sizeof *c);
     if (o->nodes > 0) {
         DURE_CHECK(ranks % o->nodes == 0, DURE_ERR_ARG,
-                   "--gpus %ld over --nodes %ld: the ranks must fill whole nodes", ranks,
+                   "--gpus %ld over --nodes %d: the ranks must fill whole nodes", ranks,
                    o->nodes);
         per_node = (int)(ranks / o->nodes);
     } else if (ranks < per_node) {
@@ -555,14 +557,11 @@ int cmd_plan(int argc, char **argv)
     }
     dure_getopt_reset();
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        char *end = NULL;
         switch (opt) {
         case 'g':
         case 'n':
-            *(opt == 'g' ? &o.gpus : &o.nodes) = strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || (opt == 'g' ? o.gpus : o.nodes) < 1) {
-                fprintf(stderr, "dure plan: --%s '%s': expected a whole number >= 1\n",
-                        opt == 'g' ? "gpus" : "nodes", optarg);
+            if (cli_int("plan", opt == 'g' ? "--gpus" : "--nodes", optarg, 1, INT_MAX,
+                        opt == 'g' ? &o.gpus : &o.nodes) != 0) {
                 rc = DURE_EXIT_USAGE;
                 goto done;
             }

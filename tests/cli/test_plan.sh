@@ -20,6 +20,9 @@ t_grep "and the bucket, with the reason" '^  bucket: +[0-9]+ MiB: '
 t_grep "scaling up to 262144 GPUs" '^ +262144 +32768 '
 t_grep "naming the largest communication term at that scale" '^ +262144 .*inter-node (latency|bandwidth) \([0-9]+%\)$'
 
+t_run "--gpus past an int is refused" 2 "$DURE" plan --gpus 99999999999999999999 "$node8"
+t_grep "naming the value and the range" "--gpus '99999999999999999999' is not an integer in \\[1, 2147483647\\]"
+t_run "--nodes 0 is refused" 2 "$DURE" plan --nodes 0 "$node8"
 t_run "4096 GPUs need a larger global batch" 3 "$DURE" plan --gpus 4096 --nodes 512 \
     --set model.channels=14 "$node8"
 t_grep "which is said" 'optim\.global_batch = 512 is not a multiple of optim\.micro_batch \(16\) x ranks \(4096\)'

@@ -325,6 +325,8 @@ struct metrics {
     size_t n, cap;
     json_doc_t **docs; /* one per line, owning keys and literals */
     size_t ndocs, capdocs;
+    char **paths;      /* the dotted keys of nested values ("datasets.mill.loss") */
+    size_t npaths, cappaths;
     int truncated_tail;
 };
 
@@ -334,6 +336,10 @@ static void metrics_free(struct metrics *m)
         json_free(m->docs[i]);
     }
     free(m->docs);
+    for (size_t i = 0; i < m->npaths; i++) {
+        free(m->paths[i]);
+    }
+    free(m->paths);
     free(m->v);
     memset(m, 0, sizeof *m);
 }
@@ -345,17 +351,36 @@ static int is_timing_key(const char *k)
            strcmp(k, "time") == 0;
 }
 
-static dure_status_t metrics_add_line(struct metrics *m, json_doc_t *doc, size_t lineno,
-                                      const char *where)
+/* Every number of object o (a line, or an object within it) but the step
+ * and the timings, keyed by its dotted path under prefix (NULL: the line
+ * itself, whose keys are used as they are). */
+static dure_status_t metrics_add_numbers(struct metrics *m, const struct json_value *o,
+                                         const char *prefix, uint64_t step, size_t lineno)
 {
     dure_status_t st = DURE_OK;
-    const struct json_value *root = json_root(doc), *step = json_get(root, "step");
-    DURE_CHECK(root->type == JSON_OBJECT && step && step->type == JSON_NUMBER &&
-                   step->number >= 0 && step->number == floor(step->number),
-               DURE_ERR_FORMAT, "%s: a metrics line needs a whole \"step\" number", where);
-    for (const struct json_value *c = root->child; c; c = c->next) {
-        if (c->type != JSON_NUMBER || strcmp(c->key, "step") == 0 ||
-            is_timing_key(c->key)) {
+    char *path = NULL;
+    for (const struct json_value *c = o->child; c; c = c->next) {
+        if ((c->type != JSON_NUMBER && c->type != JSON_OBJECT) ||
+            (!prefix && strcmp(c->key, "step") == 0) || is_timing_key(c->key)) {
+            continue;
+        }
+        const char *key = c->key;
+        if (prefix) {
+            DURE_CHECK(asprintf(&path, "%s.%s", prefix, c->key) >= 0, DURE_ERR_NOMEM,
+                       "out of memory reading metrics");
+            if (m->npaths == m->cappaths) {
+                size_t cap = m->cappaths ? 2 * m->cappaths : 64;
+                char **np = realloc(m->paths, cap * sizeof *np);
+                DURE_ALLOC_TRY(np, cap * sizeof *np);
+                m->paths = np;
+                m->cappaths = cap;
+            }
+            m->paths[m->npaths++] = path;
+            key = path;
+            path = NULL;
+        }
+        if (c->type == JSON_OBJECT) {
+            DURE_TRY(metrics_add_numbers(m, c, key, step, lineno));
             continue;
         }
         if (m->n == m->cap) {
@@ -365,9 +390,22 @@ static dure_status_t metrics_add_line(struct metrics *m, json_doc_t *doc, size_t
             m->v = nv;
             m->cap = cap;
         }
-        m->v[m->n++] =
-            (struct mrec){(uint64_t)step->number, c->key, c->num, c->number, lineno};
+        m->v[m->n++] = (struct mrec){step, key, c->num, c->number, lineno};
     }
+out:
+    free(path);
+    return st;
+}
+
+static dure_status_t metrics_add_line(struct metrics *m, json_doc_t *doc, size_t lineno,
+                                      const char *where)
+{
+    dure_status_t st = DURE_OK;
+    const struct json_value *root = json_root(doc), *step = json_get(root, "step");
+    DURE_CHECK(root->type == JSON_OBJECT && step && step->type == JSON_NUMBER &&
+                   step->number >= 0 && step->number == floor(step->number),
+               DURE_ERR_FORMAT, "%s: a metrics line needs a whole \"step\" number", where);
+    DURE_TRY(metrics_add_numbers(m, root, NULL, (uint64_t)step->number, lineno));
 out:
     return st;
 }

@@ -12,8 +12,9 @@
  *
  * Metrics: every line of RUN/metrics.jsonl with a "step"; when a step's key
  * appears more than once (a resumed run re-logs the steps after its
- * checkpoint), the last one counts. Every numeric field is compared as a
- * double, bitwise, except timings: keys ending in "_s" (seconds, rates per
+ * checkpoint), the last one counts. Every numeric field, nested ones too
+ * (a mixture's "datasets.NAME.loss"), is compared as a double, bitwise,
+ * except timings: keys ending in "_s" (seconds, rates per
  * second), "mfu" and "time". A last line cut short by a crash is ignored with
  * a note; a malformed line elsewhere is an error.
  *

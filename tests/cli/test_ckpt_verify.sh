@@ -76,6 +76,38 @@ head -n 8 "$T_TMP/b.metrics" > "$T_TMP/b/metrics.jsonl"
 t_run "a shorter run (exit 8)" 8 "$DURE" verify "$T_TMP/a" "$T_TMP/b"
 t_grep "where it stops" 'first difference at step 8: .* logged by run A only'
 
+# A mixture logs each dataset's loss in a nested object: compared too,
+# keyed by its path.
+cp "$T_TMP/a/metrics.jsonl" "$T_TMP/a.metrics"
+add_datasets() { # FILE ULPS-ADDED-TO-MILL-AT-STEP-4
+    $PY - "$1" "$2" <<'PYEOF'
+import json, struct, sys
+p, ulps = sys.argv[1], int(sys.argv[2])
+out = []
+for l in open(p).read().splitlines():
+    o = json.loads(l)
+    if 'loss' in o:
+        mill = 1.0 / (o['step'] + 5)
+        if o['step'] == 4:
+            bits = struct.unpack('<Q', struct.pack('<d', mill))[0] + ulps
+            mill = struct.unpack('<d', struct.pack('<Q', bits))[0]
+        o['datasets'] = {'arm': {'loss': 0.25, 'baseline_loss': 0.5},
+                         'mill': {'loss': mill, 'baseline_loss': 0.5}}
+    out.append(json.dumps(o, separators=(',', ':')))
+open(p, 'w').write('\n'.join(out) + '\n')
+PYEOF
+}
+add_datasets "$T_TMP/a/metrics.jsonl" 0
+cp "$T_TMP/b.metrics" "$T_TMP/b/metrics.jsonl"
+add_datasets "$T_TMP/b/metrics.jsonl" 0
+t_run "a mixture's runs, identical (exit 0)" 0 "$DURE" verify "$T_TMP/a" "$T_TMP/b"
+t_grep "its dataset losses are counted" '^metrics: bitwise identical \(72 values, steps 1\.\.10; timings ignored\)'
+cp "$T_TMP/b.metrics" "$T_TMP/b/metrics.jsonl"
+add_datasets "$T_TMP/b/metrics.jsonl" 1
+t_run "one dataset's loss one ulp apart (exit 8)" 8 "$DURE" verify "$T_TMP/a" "$T_TMP/b"
+t_grep "named by its path" '^  first difference at step 4: datasets\.mill\.loss = '
+cp "$T_TMP/a.metrics" "$T_TMP/a/metrics.jsonl"
+
 # Same numbers, different manifest (another learning rate written down).
 cp "$T_TMP/b.metrics" "$T_TMP/b/metrics.jsonl"
 $PY - "$T_TMP/b/manifest.json" <<'PYEOF'

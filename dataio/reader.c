@@ -149,25 +149,38 @@ const char *dataio_split_name(dataio_split_t s)
     return (unsigned)s < 3 ? split_names[s] : "?";
 }
 
-/* Channels are matched by name (mixtures, validation loaders): two of one
- * dataset with one name would land in one batch column, the second's
- * values over the first's. */
-static dure_status_t check_channel_names(const struct dataio_dataset_info *in)
+dure_status_t dataio_names_repeat(const char *const *names, int n, int *a, int *b)
 {
     dure_status_t st = DURE_OK;
     struct strmap seen = STRMAP_INIT;
-    for (int j = 0; j < in->n_channels; j++) {
+    *a = *b = -1;
+    for (int j = 0; j < n; j++) {
         int64_t old = -1;
-        DURE_TRY(strmap_put(&seen, in->channel_names[j], j, &old));
-        DURE_CHECK(old < 0, DURE_ERR_FORMAT,
-                   "'%s'%s: channels %lld and %d are both named '%s'%s", in->path,
-                   in->layout == DATAIO_LAYOUT_DURE ? ", dataset '" DATAIO_DSET_CHANNEL_NAMES "'"
-                                                    : "",
-                   (long long)old, j, in->channel_names[j],
-                   in->layout == DATAIO_LAYOUT_DURE ? "" : " (a key given twice in data.keys?)");
+        DURE_TRY(strmap_put(&seen, names[j], j, &old));
+        if (old >= 0) {
+            *a = (int)old;
+            *b = j;
+            break;
+        }
     }
 out:
     strmap_free(&seen);
+    return st;
+}
+
+/* Channels are matched by name (mixtures, validation loaders). */
+static dure_status_t check_channel_names(const struct dataio_dataset_info *in)
+{
+    dure_status_t st = DURE_OK;
+    int a, b;
+    DURE_TRY(dataio_names_repeat(in->channel_names, in->n_channels, &a, &b));
+    DURE_CHECK(a < 0, DURE_ERR_FORMAT, "'%s'%s: channels %d and %d are both named '%s'%s",
+               in->path,
+               in->layout == DATAIO_LAYOUT_DURE ? ", dataset '" DATAIO_DSET_CHANNEL_NAMES "'"
+                                                : "",
+               a, b, in->channel_names[b < 0 ? 0 : b],
+               in->layout == DATAIO_LAYOUT_DURE ? "" : " (a key given twice in data.keys?)");
+out:
     return st;
 }
 

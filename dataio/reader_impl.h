@@ -61,6 +61,12 @@ void dataio_strv_free(char **v, int64_t n);
 /* strdup that logs on failure. */
 dure_status_t dataio_strdup(const char *s, char **out);
 
+/* The first name of names[0..n) that repeats an earlier one: *a < *b
+ * their indices, both -1 when every name is distinct. Channels are
+ * matched by name: two of one dataset with one name would share a batch
+ * column. */
+dure_status_t dataio_names_repeat(const char *const *names, int n, int *a, int *b);
+
 /* File access property list for the resolved io: serial (sec2) or MPI-IO
  * with collective metadata reads over comm. Caller closes it. */
 dure_status_t dataio_fapl(dataio_io_t io, MPI_Comm comm, hid_t *out);

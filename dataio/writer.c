@@ -9,7 +9,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/strmap.h"
 #include "dataio/format.h"
 #include "dataio/h5util.h"
 #include "dataio/reader_impl.h"
@@ -58,7 +57,7 @@ int64_t dataio_format_chunk_rows(int n_channels, int64_t total_rows)
 static dure_status_t check_config(const struct dataio_writer_config *cfg)
 {
     dure_status_t st = DURE_OK;
-    struct strmap seen = STRMAP_INIT;
+    int a, b;
     DURE_CHECK(cfg->path && cfg->path[0], DURE_ERR_ARG, "output path is empty");
     DURE_CHECK(cfg->n_channels >= 1 && cfg->n_channels <= DATAIO_FORMAT_MAX_CHANNELS,
                DURE_ERR_ARG, "'%s': %d channels (1 to %d are allowed)", cfg->path,
@@ -68,15 +67,13 @@ static dure_status_t check_config(const struct dataio_writer_config *cfg)
     DURE_CHECK(cfg->chunk_rows >= 0, DURE_ERR_ARG, "'%s': chunk rows %lld < 0", cfg->path,
                (long long)cfg->chunk_rows);
     for (int i = 0; i < cfg->n_channels; i++) {
-        const char *n = cfg->channel_names[i];
-        int64_t j = -1;
-        DURE_CHECK(n && n[0], DURE_ERR_ARG, "'%s': channel %d has no name", cfg->path, i);
-        DURE_TRY(strmap_put(&seen, n, i, &j));
-        DURE_CHECK(j < 0, DURE_ERR_ARG, "'%s': channels %lld and %d are both named '%s'",
-                   cfg->path, (long long)j, i, n);
+        DURE_CHECK(cfg->channel_names[i] && cfg->channel_names[i][0], DURE_ERR_ARG,
+                   "'%s': channel %d has no name", cfg->path, i);
     }
+    DURE_TRY(dataio_names_repeat(cfg->channel_names, cfg->n_channels, &a, &b));
+    DURE_CHECK(a < 0, DURE_ERR_ARG, "'%s': channels %d and %d are both named '%s'", cfg->path,
+               a, b, cfg->channel_names[b < 0 ? 0 : b]);
 out:
-    strmap_free(&seen);
     return st;
 }
 

@@ -806,7 +806,7 @@ static dure_status_t check_rates(dataio_loader_t *ld, const struct dataio_loader
             }
             continue;
         }
-        DURE_CHECK(fabs(hz - run) <= 1e-6 * run, DURE_ERR_FORMAT,
+        DURE_CHECK(dataio_same_rate(hz, run), DURE_ERR_FORMAT,
                    "'%s' (dataset '%s') is sampled at %g Hz but the run's rate is %g Hz "
                    "(%s%s%s): dure does not resample; resample it to %g Hz, or set "
                    "data.sample_rate_hz", sr->info->path, sr->name, hz, run,

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <glob.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -167,6 +168,8 @@ out:
     strmap_free(&seen);
     return st;
 }
+
+int dataio_same_rate(double a, double b) { return fabs(a - b) <= 1e-6 * b; }
 
 /* Channels are matched by name (mixtures, validation loaders). */
 static dure_status_t check_channel_names(const struct dataio_dataset_info *in)

@@ -11,7 +11,6 @@
  * open.
  */
 #include <glob.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,7 +140,7 @@ static dure_status_t files_open(const struct dataio_reader_config *cfg, void **c
                 info->sample_rate_hz = hz;
                 rate_from = (int64_t)e;
             }
-            DURE_CHECK(fabs(hz - info->sample_rate_hz) <= 1e-6 * hz, DURE_ERR_FORMAT,
+            DURE_CHECK(dataio_same_rate(hz, info->sample_rate_hz), DURE_ERR_FORMAT,
                        "file '%s' is sampled at %g Hz (attribute sample_rate_hz) but file "
                        "'%s' at %g Hz: the episodes of one dataset need one rate (dure does "
                        "not resample)", file, hz, g.gl_pathv[rate_from],

@@ -67,6 +67,10 @@ dure_status_t dataio_strdup(const char *s, char **out);
  * column. */
 dure_status_t dataio_names_repeat(const char *const *names, int n, int *a, int *b);
 
+/* Two stated sample rates (> 0) are one rate: equal within 1e-6 of b
+ * (dure does not resample, so episodes and datasets must agree). */
+int dataio_same_rate(double a, double b);
+
 /* File access property list for the resolved io: serial (sec2) or MPI-IO
  * with collective metadata reads over comm. Caller closes it. */
 dure_status_t dataio_fapl(dataio_io_t io, MPI_Comm comm, hid_t *out);
